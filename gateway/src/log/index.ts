@@ -1,0 +1,28 @@
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
+
+export type { Logger };
+
+export interface LoggerSettings {
+  level?: LoggerOptions['level'];
+  /** Where lines go; standard output when absent. */
+  destination?: DestinationStream;
+}
+
+/** JSON lines with pino; the `redact` paths keep secrets and full card ids out of any line. */
+export function createLogger(name: string, settings: LoggerSettings = {}): Logger {
+  const options: LoggerOptions = {
+    name,
+    level: settings.level ?? process.env.EDUCARD_LOG_LEVEL ?? 'info',
+    redact: {
+      paths: ['cardId', '*.cardId', 'seed', '*.seed', 'password', '*.password', 'token', '*.token'],
+      censor: '[redacted]',
+    },
+  };
+  return settings.destination ? pino(options, settings.destination) : pino(options);
+}
+
+/** The only form in which a card id may reach a log or a screen: its last four characters. */
+export function maskCardId(cardId: string): string {
+  if (cardId.length <= 4) return '*'.repeat(cardId.length);
+  return `${'*'.repeat(Math.min(cardId.length - 4, 6))}${cardId.slice(-4)}`;
+}

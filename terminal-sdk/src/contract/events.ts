@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { Identifier, IsoTime, Sha256Hex, SPEC_VERSION } from './common.js';
+import { CardStatus, Role } from './roster.js';
+
+/** Why a tap was denied. Each has a test in the gateway's policy suite. */
+export const DENY_REASONS = [
+  'unknown-card',
+  'lost',
+  'cancelled',
+  'suspended',
+  'not-yet-valid',
+  'expired',
+  'not-in-zone',
+  'outside-schedule',
+  'roster-stale',
+  'no-roster',
+  'clock-untrusted',
+  'passback',
+  'card-auth-failed',
+  'card-unreadable',
+  'card-removed',
+] as const;
+export const DenyReason = z.enum(DENY_REASONS);
+export type DenyReason = z.infer<typeof DenyReason>;
+
+/** Facts about a grant that someone should see later: a soft anti-passback breach, a grace period. */
+export const DECISION_FLAGS = ['passback-soft', 'roster-grace', 'clock-fallback', 'uid-only'] as const;
+export const DecisionFlag = z.enum(DECISION_FLAGS);
+export type DecisionFlag = z.infer<typeof DecisionFlag>;
+
+export const Direction = z.enum(['in', 'out', 'none']);
+export type Direction = z.infer<typeof Direction>;
+
+export const GateDecisionData = z.object({
+  station: Identifier,
+  reader: z.string().max(128),
+  zone: Identifier,
+  direction: Direction,
+  /** The card number, or the UID of a card the roster does not know. Journaled in full; never logged. */
+  cardId: z.string().max(64),
+  credential: z.enum(['uid', 'edu-cpu']),
+  personId: Identifier.optional(),
+  role: Role.optional(),
+  cardStatus: CardStatus.optional(),
+  decision: z.enum(['grant', 'deny']),
+  reason: z.union([z.literal('ok'), DenyReason]),
+  flags: z.array(DecisionFlag),
+  rosterVersion: z.number().int().nonnegative(),
+});
+export type GateDecisionData = z.infer<typeof GateDecisionData>;
+
+export const DoorAlarmData = z.object({
+  station: Identifier,
+  zone: Identifier,
+  openForMs: z.number().int().nonnegative(),
+});
+export const ExitRequestData = z.object({ station: Identifier, zone: Identifier });
+export const DiskLowData = z.object({
+  freeBytes: z.number().int().nonnegative(),
+  budgetBytes: z.number().int().positive(),
+});
+export const RosterAppliedData = z.object({
+  version: z.number().int().positive(),
+  kind: z.enum(['snapshot', 'delta']),
+});
+export const RosterRejectedData = z.object({
+  reason: z.string().max(512),
+  version: z.number().int().optional(),
+});
+export const GatewayStartedData = z.object({
+  firmware: z.string().max(64),
+  recoveredBytes: z.number().int().nonnegative(),
+});
+
+/**
+ * The data schema of each event type this version knows. A record of a type a peer does not know is
+ * still carried and stored whole (an adjacent version may have added it), but only known types are
+ * checked field by field.
+ */
+export const EVENT_DATA = {
+  'gate.decision': GateDecisionData,
+  'door.forced': DoorAlarmData,
+  'door.held-open': DoorAlarmData,
+  'door.exit-request': ExitRequestData,
+  'journal.disk-low': DiskLowData,
+  'roster.applied': RosterAppliedData,
+  'roster.rejected': RosterRejectedData,
+  'gateway.started': GatewayStartedData,
+} as const;
+export type EventType = keyof typeof EVENT_DATA;
+export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA)[T]>;
+
+/** What a station hands the journal: the journal adds the sequence number and the chain. */
+export type EventBody = {
+  [T in EventType]: { type: T; at: string; clock: 'synced' | 'unsynced'; data: EventData<T> };
+}[EventType];
+
+/**
+ * One journaled event. `hash` is the SHA-256 of the canonical bytes of every other field, `prev`
+ * included, so each record commits to the whole history before it.
+ */
+export const EventRecord = z.object({
+  spec: z.literal(SPEC_VERSION),
+  device: Identifier,
+  seq: z.number().int().positive(),
+  at: IsoTime,
+  clock: z.enum(['synced', 'unsynced']),
+  type: z.string().regex(/^[a-z][a-z0-9-]*(?:\.[a-z][a-z0-9-]*)+$/, 'dotted lower-case, e.g. gate.decision'),
+  data: z.record(z.string(), z.unknown()),
+  prev: Sha256Hex,
+  hash: Sha256Hex,
+});
+export type EventRecord = z.infer<typeof EventRecord>;
+
+/** The `prev` of a device's first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Checks a record's data against its type's schema when the type is known. */
+export function checkEventData(record: Pick<EventRecord, 'type' | 'data'>): string | undefined {
+  const schema = (EVENT_DATA as Record<string, z.ZodType>)[record.type];
+  if (!schema) return undefined;
+  const result = schema.safeParse(record.data);
+  return result.success
+    ? undefined
+    : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+}
+
+export { IsoTime };

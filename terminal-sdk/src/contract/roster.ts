@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import { Identifier, IsoDate, IsoTime, KeyId, PublicKey, Sha256Hex, SPEC_VERSION } from './common.js';
+
+export const ROLES = ['student', 'teacher', 'staff'] as const;
+export const CARD_STATUSES = ['active', 'lost', 'cancelled', 'suspended'] as const;
+export const Role = z.enum(ROLES);
+export const CardStatus = z.enum(CARD_STATUSES);
+export type Role = z.infer<typeof Role>;
+export type CardStatus = z.infer<typeof CardStatus>;
+
+/** A card's UID as the reader reports it: 4, 7 or 10 bytes, upper-case hex. */
+export const CardUid = z
+  .string()
+  .regex(/^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$/, '4, 7 or 10 bytes of upper-case hex');
+
+/**
+ * How a card proves itself. A `uid` card is looked up by its UID alone (easy to clone: marked weaker);
+ * an `edu-cpu` card signs a fresh challenge with a key bound here. Its UID is optional and, when given,
+ * lets the gateway recognise a UID-only copy of a CPU card and refuse it.
+ */
+export const Credential = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('uid'), uid: CardUid }),
+  z.object({ kind: z.literal('edu-cpu'), publicKey: PublicKey, uid: CardUid.optional() }),
+]);
+export type Credential = z.infer<typeof Credential>;
+
+export const CardEntry = z.object({
+  cardId: Identifier,
+  credential: Credential,
+  personId: Identifier,
+  role: Role,
+  school: Identifier,
+  grade: z.string().max(32).optional(),
+  class: z.string().max(32).optional(),
+  status: CardStatus,
+  validFrom: IsoTime,
+  validUntil: IsoTime,
+  zones: z.array(Identifier).max(64),
+  schedules: z.array(Identifier).max(16),
+  displayName: z.string().max(64).optional(),
+});
+export type CardEntry = z.infer<typeof CardEntry>;
+
+const Clock = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'HH:MM, 00:00 to 24:00');
+/** ISO weekday: 1 is Monday, 7 is Sunday. */
+const Weekday = z.number().int().min(1).max(7);
+
+/**
+ * A weekly window. When `end` is not after `start` the window runs across midnight: it opens on each
+ * listed day at `start` and closes the next day at `end`.
+ */
+export const TimeWindow = z.object({ days: z.array(Weekday).min(1).max(7), start: Clock, end: Clock });
+export type TimeWindow = z.infer<typeof TimeWindow>;
+
+export const Schedule = z.object({
+  id: Identifier,
+  windows: z.array(TimeWindow).max(32),
+  /** Whether the windows apply on holidays and closure days too (a caretaker's, say). */
+  onHolidays: z.boolean().default(false),
+});
+export type Schedule = z.infer<typeof Schedule>;
+
+export const Calendar = z.object({
+  /** An IANA time zone: schedules are local school time. */
+  timeZone: z.string().min(1).max(64),
+  holidays: z.array(IsoDate).max(400).default([]),
+  /** Days the school is closed at short notice (weather, elections): treated like holidays. */
+  closures: z.array(IsoDate).max(400).default([]),
+  /** Days taught on a weekend in exchange for a holiday, with the weekday whose timetable applies. */
+  makeUpDays: z
+    .array(z.object({ date: IsoDate, as: Weekday }))
+    .max(64)
+    .default([]),
+});
+export type Calendar = z.infer<typeof Calendar>;
+
+export const RosterSnapshot = z.object({
+  kind: z.literal('snapshot'),
+  school: Identifier,
+  version: z.number().int().positive(),
+  issuedAt: IsoTime,
+  calendar: Calendar,
+  schedules: z.array(Schedule).max(1024),
+  cards: z.array(CardEntry).max(1_000_000),
+});
+export type RosterSnapshot = z.infer<typeof RosterSnapshot>;
+
+export const RosterChange = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('add'), card: CardEntry }),
+  z.object({ op: z.literal('update'), card: CardEntry }),
+  z.object({
+    op: z.literal('revoke'),
+    cardId: Identifier,
+    status: z.enum(['lost', 'cancelled', 'suspended']),
+  }),
+]);
+export type RosterChange = z.infer<typeof RosterChange>;
+
+export const RosterDelta = z.object({
+  kind: z.literal('delta'),
+  school: Identifier,
+  fromVersion: z.number().int().positive(),
+  version: z.number().int().positive(),
+  issuedAt: IsoTime,
+  changes: z.array(RosterChange).max(100_000),
+  /** When present, replaces the calendar or the schedules in force. */
+  calendar: Calendar.optional(),
+  schedules: z.array(Schedule).max(1024).optional(),
+});
+export type RosterDelta = z.infer<typeof RosterDelta>;
+
+export const RosterBody = z.discriminatedUnion('kind', [RosterSnapshot, RosterDelta]);
+export type RosterBody = z.infer<typeof RosterBody>;
+
+/**
+ * The small signed document that stands for a roster body: version, expiry, scope, and the digest and
+ * length of the body, so that a large body is hashed natively and never signed itself.
+ */
+export const RosterManifest = z.object({
+  type: z.literal('roster-manifest'),
+  spec: z.literal(SPEC_VERSION),
+  school: Identifier,
+  /** When present, only these devices may apply it (a roster made for one gate). */
+  devices: z.array(Identifier).max(1024).optional(),
+  version: z.number().int().positive(),
+  issuedAt: IsoTime,
+  expiresAt: IsoTime,
+  /** The key set version the signer held; lets a device know it must fetch a newer key set first. */
+  keySetVersion: z.number().int().positive(),
+  body: z.object({
+    kind: z.enum(['snapshot', 'delta']),
+    fromVersion: z.number().int().positive().optional(),
+    sha256: Sha256Hex,
+    length: z.number().int().nonnegative(),
+  }),
+});
+export type RosterManifest = z.infer<typeof RosterManifest>;
+
+export const KeyRef = z.object({ keyId: KeyId, publicKey: PublicKey });
+export type KeyRef = z.infer<typeof KeyRef>;
+export const KeyRole = z.object({
+  keys: z.array(KeyRef).min(1).max(16),
+  threshold: z.number().int().min(1).max(16),
+});
+export type KeyRole = z.infer<typeof KeyRole>;
+
+/**
+ * The root-signed list of keys. Root keys, pinned at provisioning, sign it; it names the roster-signing
+ * keys and the root keys of the next version, so either can rotate without touching a device.
+ */
+export const RosterKeySet = z.object({
+  type: z.literal('roster-keyset'),
+  spec: z.literal(SPEC_VERSION),
+  version: z.number().int().positive(),
+  issuedAt: IsoTime,
+  root: KeyRole,
+  roster: KeyRole,
+});
+export type RosterKeySet = z.infer<typeof RosterKeySet>;

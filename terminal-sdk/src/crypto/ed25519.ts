@@ -1,0 +1,89 @@
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import nacl from 'tweetnacl';
+
+/** A raw Ed25519 key pair: a 32-byte seed (the private key) and the 32-byte public key. */
+export interface Ed25519KeyPair {
+  seed: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+/**
+ * One API, two implementations. tweetnacl is the reference the design names; node:crypto is ~70 times
+ * faster at verifying and is what the tap path and the bridge's ingest use. Both must pass the same
+ * test vectors (RFC 8032), so a signature made by one always verifies in the other.
+ */
+export interface Ed25519 {
+  readonly name: 'native' | 'tweetnacl';
+  keyPairFromSeed(seed: Uint8Array): Ed25519KeyPair;
+  sign(message: Uint8Array, seed: Uint8Array): Uint8Array;
+  verify(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean;
+}
+
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+function checkLength(what: string, bytes: Uint8Array, length: number): void {
+  if (bytes.length !== length) throw new RangeError(`${what} must be ${length} bytes, got ${bytes.length}`);
+}
+
+/** Parsing a key into a KeyObject costs more than a verify, and the same few keys verify everything. */
+const publicKeyCache = new Map<string, KeyObject>();
+const PUBLIC_KEY_CACHE_LIMIT = 4096;
+
+function nativePublicKey(publicKey: Uint8Array): KeyObject {
+  const id = Buffer.from(publicKey).toString('base64');
+  let key = publicKeyCache.get(id);
+  if (!key) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_LIMIT) publicKeyCache.clear();
+    publicKeyCache.set(id, key);
+  }
+  return key;
+}
+
+function nativePrivateKey(seed: Uint8Array): KeyObject {
+  checkLength('seed', seed, 32);
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+}
+
+export const nativeEd25519: Ed25519 = {
+  name: 'native',
+  keyPairFromSeed(seed) {
+    const der = createPublicKey(nativePrivateKey(seed)).export({ format: 'der', type: 'spki' });
+    return { seed: Uint8Array.from(seed), publicKey: new Uint8Array(der.subarray(SPKI_PREFIX.length)) };
+  },
+  sign(message, seed) {
+    return new Uint8Array(sign(null, message, nativePrivateKey(seed)));
+  },
+  verify(message, signature, publicKey) {
+    if (signature.length !== 64 || publicKey.length !== 32) return false;
+    try {
+      return verify(null, message, nativePublicKey(publicKey), signature);
+    } catch {
+      return false;
+    }
+  },
+};
+
+export const tweetnaclEd25519: Ed25519 = {
+  name: 'tweetnacl',
+  keyPairFromSeed(seed) {
+    checkLength('seed', seed, 32);
+    const pair = nacl.sign.keyPair.fromSeed(seed);
+    return { seed: Uint8Array.from(seed), publicKey: pair.publicKey };
+  },
+  sign(message, seed) {
+    return nacl.sign.detached(message, nacl.sign.keyPair.fromSeed(seed).secretKey);
+  },
+  verify(message, signature, publicKey) {
+    if (signature.length !== 64 || publicKey.length !== 32) return false;
+    return nacl.sign.detached.verify(message, signature, publicKey);
+  },
+};
+
+/** The implementation everything uses unless a caller asks for the reference one. */
+export const ed25519: Ed25519 = nativeEd25519;
+
+export function generateKeyPair(impl: Ed25519 = ed25519): Ed25519KeyPair {
+  return impl.keyPairFromSeed(randomBytes(32));
+}

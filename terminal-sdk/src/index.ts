@@ -1,0 +1,3 @@
+export { canonicalBytes, canonicalString } from './canonical/index.js';
+export * from './contract/index.js';
+export * from './crypto/index.js';
