@@ -1,0 +1,31 @@
+export const REJECTION_CODES = [
+  'malformed',
+  'too-large',
+  'unknown-key',
+  'bad-signature',
+  'keyset-version',
+  'digest-mismatch',
+  'length-mismatch',
+  'rollback',
+  'out-of-order',
+  'expired',
+  'wrong-school',
+  'wrong-device',
+  'inconsistent',
+] as const;
+export type RejectionCode = (typeof REJECTION_CODES)[number];
+
+/** Why a key set, a manifest or a body was refused. The roster in force stays in force. */
+export class RosterRejected extends Error {
+  constructor(
+    readonly code: RejectionCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'RosterRejected';
+  }
+}
+
+export function reject(code: RejectionCode, message: string): never {
+  throw new RosterRejected(code, message);
+}

@@ -1,0 +1,10 @@
+export { REJECTION_CODES, type RejectionCode, RosterRejected } from './errors.js';
+export { RosterIndex, type RosterView } from './roster-index.js';
+export {
+  type AcceptResult,
+  type BodySource,
+  DEFAULT_MAX_BODY_BYTES,
+  RosterStore,
+  type RosterStoreOptions,
+} from './store.js';
+export { MAX_METADATA_BYTES, verifyBody, verifyKeySet, verifyManifest } from './verify.js';

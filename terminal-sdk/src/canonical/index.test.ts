@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalString } from './index.js';
+
+describe('canonical JSON (RFC 8785)', () => {
+  it('sorts keys at every depth and drops whitespace', () => {
+    expect(canonicalString({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: 'x' } })).toBe(
+      '{"a":{"c":"x","d":[3,{"y":2,"z":1}]},"b":1}',
+    );
+  });
+
+  it('gives the same text for the same value whatever the key order', () => {
+    expect(canonicalString(JSON.parse('{ "x": 1, "y": [true, null] }'))).toBe(
+      canonicalString(JSON.parse('{"y":[true,null],"x":1}')),
+    );
+  });
+
+  it('writes numbers and strings the way RFC 8785 says', () => {
+    expect(canonicalString([1e21, 0.1, -0, 1.5e-7, 'é\n"'])).toBe('[1e+21,0.1,0,1.5e-7,"é\\n\\""]');
+  });
+
+  it('refuses a value with no JSON form', () => {
+    expect(() => canonicalString(undefined)).toThrow(/no JSON representation/);
+  });
+});
