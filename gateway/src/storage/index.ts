@@ -1,4 +1,4 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** fsync a directory so that a rename or an unlink in it survives a power cut. */
@@ -29,4 +29,25 @@ export async function writeFileDurable(path: string, data: string | Uint8Array, 
   await handle.close();
   await rename(temp, path);
   await fsyncDirectory(dirname(path));
+}
+
+/**
+ * A lowdb adapter that writes the way {@link writeFileDurable} does. lowdb's own JSONFile renames
+ * atomically but never fsyncs, so a power cut could take back a write it had reported done.
+ */
+export class DurableJsonFile<T> {
+  constructor(private readonly path: string) {}
+
+  async read(): Promise<T | null> {
+    try {
+      return JSON.parse(await readFile(this.path, 'utf8')) as T;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  write(data: T): Promise<void> {
+    return writeFileDurable(this.path, JSON.stringify(data, null, 2));
+  }
 }

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /** The domain separator a card signs before the challenge, so a card signature is good for nothing else. */
 export const CARD_AUTH_DOMAIN = 'EDUCARD-AUTH-V1';
 
@@ -12,9 +10,8 @@ export function cardAuthMessage(challenge: Uint8Array, cardNumber: string): Uint
 }
 
 /** What a card profile hands the gateway for a CPU card: checked against the roster by the policy. */
-export const CardProof = z.object({
-  cardNumber: z.string().min(1).max(64),
-  challenge: z.instanceof(Uint8Array),
-  signature: z.instanceof(Uint8Array),
-});
-export type CardProof = z.infer<typeof CardProof>;
+export interface CardProof {
+  cardNumber: string;
+  challenge: Uint8Array;
+  signature: Uint8Array;
+}

@@ -1,0 +1,4 @@
+export { CARD_FAULTS, presentSimulated, SimulatedCard } from './simulated/card.js';
+export { SimulatedReaderDriver } from './simulated/driver.js';
+export { playScript, playScriptFile, runStep, ScriptStep } from './simulated/script.js';
+export type { CardPresented, ReaderDriver, ReaderEvents, ReaderStatus } from './types.js';
