@@ -1,0 +1,1 @@
+export { Journal, type JournalOptions, type JournalStats } from './journal.js';
