@@ -231,7 +231,7 @@ export class RosterStore {
         logger.error({ version, reason: error.message }, 'stored roster snapshot does not verify');
         return undefined;
       });
-      if (!loaded || loaded.body.kind !== 'snapshot') continue;
+      if (loaded?.body.kind !== 'snapshot') continue;
       this.index = new RosterIndex(loaded.body, loaded.manifest);
       break;
     }

@@ -68,7 +68,9 @@ describe('simulated readers', () => {
 
   it('refuses a card on a reader that is not plugged in', async () => {
     const { driver } = await started();
-    expect(() => driver.present('nowhere', { uid: '04A1B2C3' })).toThrow(/no simulated reader named "nowhere"/);
+    expect(() => driver.present('nowhere', { uid: '04A1B2C3' })).toThrow(
+      /no simulated reader named "nowhere"/,
+    );
   });
 
   it('plays a script, skipping bad lines with a log line and going on', async () => {

@@ -1,0 +1,67 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { describeIssues, Identifier } from '@educard/terminal-sdk';
+import { z } from 'zod';
+import { IoConfig } from '../io/index.js';
+import { PolicyConfig } from '../policy/index.js';
+import { JournalSettings, ReadersConfig, StationConfig } from './schema.js';
+
+export { JournalSettings, ReaderBinding, ReadersConfig, StationConfig } from './schema.js';
+
+/** The gateway's whole configuration: one schema, defaults in one place, every error reported at once. */
+export const GatewayConfig = z.object({
+  device: z.object({ id: Identifier, school: Identifier }),
+  /** Where the journal, the roster and the device state live; relative to the config file. */
+  dataDir: z.string().min(1),
+  station: StationConfig,
+  readers: ReadersConfig.prefault({}),
+  io: IoConfig.prefault({}),
+  policy: PolicyConfig.prefault({}),
+  journal: JournalSettings.prefault({}),
+  log: z
+    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .prefault({}),
+});
+export type GatewayConfig = z.infer<typeof GatewayConfig>;
+export type GatewayConfigInput = z.input<typeof GatewayConfig>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly path: string,
+    problems: string,
+  ) {
+    super(`configuration ${path} is not valid: ${problems}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseConfig(value: unknown, path = '(inline)'): GatewayConfig {
+  const result = GatewayConfig.safeParse(value);
+  if (!result.success) throw new ConfigError(path, describeIssues(result.error));
+  return result.data;
+}
+
+/** Reads and validates a config file; paths inside it are taken relative to the file. */
+export async function loadConfig(path: string): Promise<GatewayConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(
+      path,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(path, `is not JSON (${(error as Error).message})`);
+  }
+  const config = parseConfig(value, path);
+  const base = dirname(resolve(path));
+  config.dataDir = resolve(base, config.dataDir);
+  if (config.readers.script && config.readers.script !== '-')
+    config.readers.script = resolve(base, config.readers.script);
+  return config;
+}

@@ -1,0 +1,55 @@
+import { Identifier } from '@educard/terminal-sdk';
+import { z } from 'zod';
+
+export const ReaderBinding = z.object({
+  /** A regular expression matched against the reader's name, e.g. "^ACS ACR1252 .* 00$". */
+  pattern: z
+    .string()
+    .min(1)
+    .refine((text) => {
+      try {
+        new RegExp(text);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not a valid regular expression'),
+  direction: z.enum(['in', 'out', 'none']).default('none'),
+});
+
+export const ReadersConfig = z.object({
+  driver: z.enum(['simulated']).default('simulated'),
+  /** The simulated driver's readers. */
+  simulated: z.array(z.string().min(1)).default(['sim-in', 'sim-out']),
+  /** A tap script (JSON lines) the simulated driver plays at start; "-" for standard input. */
+  script: z.string().optional(),
+  bindings: z.array(ReaderBinding).default([
+    { pattern: '-in$', direction: 'in' },
+    { pattern: '-out$', direction: 'out' },
+  ]),
+});
+
+export const JournalSettings = z.object({
+  segmentBytes: z
+    .number()
+    .int()
+    .min(4096)
+    .default(4 * 1024 * 1024),
+  budgetBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(512 * 1024 * 1024),
+  minFreeBytes: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(64 * 1024 * 1024),
+});
+
+export const StationConfig = z.object({
+  type: z.literal('gate').default('gate'),
+  id: Identifier,
+  zone: Identifier,
+  debounceMs: z.number().int().nonnegative().default(3000),
+});

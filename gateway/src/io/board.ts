@@ -1,0 +1,57 @@
+import five from 'johnny-five';
+import type { IoConfig } from './config.js';
+import { RecordingIO } from './recording-io.js';
+
+const READY_TIMEOUT_MS = 15_000;
+
+/** Makes the IO plugin the config names; raspi-io is optional and loaded only when asked for. */
+async function makeIo(config: IoConfig): Promise<unknown> {
+  switch (config.plugin) {
+    case 'recording':
+      return new RecordingIO();
+    case 'firmata':
+      // johnny-five speaks Firmata itself when given a port and no IO plugin.
+      return undefined;
+    case 'raspi': {
+      const name = 'raspi-io';
+      let module: { RaspiIO?: new () => unknown; default?: new () => unknown };
+      try {
+        module = (await import(name)) as typeof module;
+      } catch {
+        throw new Error(
+          'the raspi IO plugin needs the raspi-io package: on the Raspberry Pi run "npm install raspi-io"',
+        );
+      }
+      const RaspiIO = module.RaspiIO ?? module.default;
+      if (!RaspiIO) throw new Error('raspi-io is installed but exports no RaspiIO class');
+      return new RaspiIO();
+    }
+  }
+}
+
+/** A ready johnny-five board on the configured IO plugin. */
+export async function openBoard(config: IoConfig, io?: unknown): Promise<five.Board> {
+  const plugin = io ?? (await makeIo(config));
+  const board = new five.Board({
+    ...(plugin ? { io: plugin } : { port: config.port as string }),
+    repl: false,
+    debug: false,
+    sigint: false,
+    timeout: READY_TIMEOUT_MS,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`IO board (${config.plugin}) not ready after ${READY_TIMEOUT_MS} ms`)),
+      READY_TIMEOUT_MS,
+    );
+    board.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    board.once('error', (error: Error) => {
+      clearTimeout(timer);
+      reject(new Error(`IO board (${config.plugin}) failed: ${error.message}`));
+    });
+  });
+  return board;
+}

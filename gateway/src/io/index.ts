@@ -1,0 +1,4 @@
+export { GateActuators, type GateActuatorsDeps, type GateIoEvents, type GateIoStatus } from './actuators.js';
+export { IoConfig } from './config.js';
+export { BEEPS, type BeepName, type BeepPattern, DENY_LED_MS } from './patterns.js';
+export { type PinWrite, RecordingIO } from './recording-io.js';

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config/index.js';
+import { createLogger } from './log/index.js';
+import { Gateway } from './runtime/index.js';
+
+const USAGE = `usage: educard-gateway --config FILE
+
+Runs the gateway service: readers, roster, gate IO and journal, as the config file says.
+
+example: educard-gateway --config /etc/educard/gateway.json`;
+
+async function main(): Promise<number> {
+  let values: { config?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!values.config) {
+    process.stderr.write(`--config is required\n${USAGE}\n`);
+    return 2;
+  }
+  let config: Awaited<ReturnType<typeof loadConfig>>;
+  try {
+    config = await loadConfig(values.config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\nFix the file, then start the gateway again.\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger('gateway', { level: config.log.level });
+  const gateway = await Gateway.start({ config, logger });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await gateway.stop();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`gateway failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

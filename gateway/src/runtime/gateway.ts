@@ -1,0 +1,189 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Direction, EventBody } from '@educard/terminal-sdk';
+import { TrustedClock } from '../clock/index.js';
+import type { GatewayConfig } from '../config/index.js';
+import { GateActuators } from '../io/index.js';
+import { Journal } from '../journal/index.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { PassbackState } from '../policy/index.js';
+import {
+  type CardPresented,
+  playScript,
+  playScriptFile,
+  type ReaderDriver,
+  SimulatedReaderDriver,
+} from '../readers/index.js';
+import { RosterStore } from '../roster/index.js';
+import { GateStation } from '../stations/index.js';
+
+export const FIRMWARE_VERSION = '0.1.0';
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  logger?: Logger;
+  /** The wall clock, for tests and the demo. */
+  now?: () => number;
+  synced?: () => boolean;
+  /** A reader driver made by the caller (a test harness); otherwise the one the config names. */
+  readers?: ReaderDriver;
+}
+
+/**
+ * The one place that wires a gateway together, after zigbee2mqtt's controller: each part is started
+ * in order and stopped in reverse, and hardware events reach the station through the event bus.
+ */
+export class Gateway {
+  private scriptDone: Promise<number> | undefined;
+
+  private constructor(
+    readonly config: GatewayConfig,
+    readonly logger: Logger,
+    readonly clock: TrustedClock,
+    readonly journal: Journal,
+    readonly roster: RosterStore,
+    readonly io: GateActuators,
+    readonly readers: ReaderDriver,
+    readonly station: GateStation,
+  ) {}
+
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const { config } = options;
+    const logger = options.logger ?? createLogger('gateway', { level: config.log.level });
+    const rosterDir = join(config.dataDir, 'roster');
+    const journalDir = join(config.dataDir, 'journal');
+    await mkdir(rosterDir, { recursive: true });
+    await mkdir(journalDir, { recursive: true });
+
+    const clock = await TrustedClock.open({
+      dataDir: config.dataDir,
+      logger,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.synced ? { synced: options.synced } : {}),
+    });
+    const journal = await Journal.open({
+      dir: journalDir,
+      device: config.device.id,
+      segmentBytes: config.journal.segmentBytes,
+      budgetBytes: config.journal.budgetBytes,
+      minFreeBytes: config.journal.minFreeBytes,
+      logger,
+      now: () => new Date(clock.now()),
+    });
+    const roster = await RosterStore.open({
+      dir: rosterDir,
+      school: config.device.school,
+      device: config.device.id,
+      logger,
+      now: () => Math.max(clock.now(), clock.floor),
+    });
+    const io = new GateActuators({ config: config.io, logger });
+    await io.start();
+    const station = new GateStation({
+      config: config.station,
+      policy: config.policy,
+      roster: () => roster.view,
+      clock,
+      actions: io,
+      journal,
+      passback: new PassbackState(),
+      logger,
+    });
+    const readers = options.readers ?? new SimulatedReaderDriver(config.readers.simulated, logger);
+    const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station);
+    gateway.wire();
+    gateway.record({
+      type: 'gateway.started',
+      data: { firmware: FIRMWARE_VERSION, recoveredBytes: 0 },
+    });
+    await readers.start();
+    gateway.playConfiguredScript();
+    logger.info(
+      {
+        device: config.device.id,
+        station: config.station.id,
+        roster: roster.view?.version ?? 0,
+        journal: journal.stats().lastSeq,
+      },
+      'gateway started',
+    );
+    return gateway;
+  }
+
+  /** Appends an event stamped with the clock: for events that are not taps. */
+  record(event: Omit<EventBody, 'at' | 'clock'> & Partial<Pick<EventBody, 'at' | 'clock'>>): void {
+    const reading = this.clock.read();
+    this.journal.append({
+      at: new Date(reading.now).toISOString(),
+      clock: reading.trusted && this.clock.synced() ? 'synced' : 'unsynced',
+      ...event,
+    } as EventBody);
+  }
+
+  /** Resolves when the configured tap script has been played to its end. */
+  scriptFinished(): Promise<number> {
+    return this.scriptDone ?? Promise.resolve(0);
+  }
+
+  async stop(): Promise<void> {
+    await this.readers.stop();
+    await this.io.stop();
+    await this.journal.close();
+    await this.clock.persist();
+    this.logger.info('gateway stopped');
+  }
+
+  private wire(): void {
+    const { readers, io, logger, config } = this;
+    const bindings = config.readers.bindings.map((b) => ({
+      pattern: new RegExp(b.pattern),
+      direction: b.direction,
+    }));
+    const directionOf = new Map<string, Direction | undefined>();
+    readers.events.on('reader-added', ({ reader }) => {
+      const binding = bindings.find((b) => b.pattern.test(reader));
+      directionOf.set(reader, binding?.direction);
+      if (binding) logger.info({ reader, direction: binding.direction }, 'reader bound');
+      else logger.warn({ reader }, 'reader matches no binding; its cards are ignored');
+    });
+    readers.events.on('reader-removed', ({ reader }) => {
+      directionOf.delete(reader);
+      logger.warn({ reader }, 'reader removed');
+    });
+    readers.events.on('error', ({ reader, message }) => logger.error({ reader, message }, 'reader error'));
+    readers.events.on('card', (card: CardPresented) => {
+      const direction = directionOf.get(card.reader);
+      if (direction === undefined) return;
+      const outcome = this.station.tap(card, { name: card.reader, direction });
+      if (!outcome) return;
+      const { seq } = outcome.record;
+      this.journal.durable(seq).then(
+        () => logger.debug({ seq }, 'tap durable'),
+        (error: unknown) => logger.error({ seq, err: error }, 'tap not yet durable; the journal retries'),
+      );
+    });
+    const zone = config.station.zone;
+    const station = config.station.id;
+    io.events.on('door-forced', () =>
+      this.record({ type: 'door.forced', data: { station, zone, openForMs: 0 } }),
+    );
+    io.events.on('door-held-open', ({ openForMs }) =>
+      this.record({ type: 'door.held-open', data: { station, zone, openForMs } }),
+    );
+    io.events.on('exit-request', () => this.record({ type: 'door.exit-request', data: { station, zone } }));
+  }
+
+  private playConfiguredScript(): void {
+    const { script } = this.config.readers;
+    if (!script || !(this.readers instanceof SimulatedReaderDriver)) return;
+    const driver = this.readers;
+    this.scriptDone = (
+      script === '-'
+        ? playScript(driver, process.stdin, this.logger)
+        : playScriptFile(driver, script, this.logger)
+    ).catch((error: unknown) => {
+      this.logger.error({ err: error }, 'tap script failed');
+      return 0;
+    });
+  }
+}

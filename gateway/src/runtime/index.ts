@@ -1,0 +1,1 @@
+export { FIRMWARE_VERSION, Gateway, type GatewayOptions } from './gateway.js';

@@ -1,0 +1,9 @@
+export {
+  type EventSink,
+  type GateActions,
+  GateStation,
+  type GateStationConfig,
+  type GateStationDeps,
+  type RecentTap,
+  type TapOutcome,
+} from './station.js';

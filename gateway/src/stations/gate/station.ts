@@ -1,0 +1,146 @@
+import type { Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
+import { type Logger, maskCardId } from '../../log/index.js';
+import {
+  type ClockReading,
+  type Decision,
+  decide,
+  type PassbackState,
+  type PolicyConfig,
+} from '../../policy/index.js';
+import type { CardPresented } from '../../readers/index.js';
+import type { RosterView } from '../../roster/index.js';
+
+/** What the gate does with its hands: the IO layer implements it. Both return at once. */
+export interface GateActions {
+  grant(): void;
+  deny(): void;
+}
+
+/** Where events go: the journal implements it, synchronously, durability following by group commit. */
+export interface EventSink {
+  append(body: EventBody): EventRecord;
+}
+
+export interface GateStationConfig {
+  id: string;
+  zone: string;
+  /** The same card on the same reader again within this long is one tap. */
+  debounceMs: number;
+}
+
+export interface GateStationDeps {
+  config: GateStationConfig;
+  policy: PolicyConfig;
+  roster: () => RosterView | undefined;
+  clock: { read(): ClockReading; synced(): boolean };
+  actions: GateActions;
+  journal: EventSink;
+  passback: PassbackState;
+  logger: Logger;
+}
+
+export interface TapOutcome {
+  decision: Decision;
+  record: EventRecord;
+  /** performance.now() when the actuator was commanded. */
+  actedAt: number;
+}
+
+export interface RecentTap {
+  at: string;
+  card: string;
+  personId?: string;
+  decision: 'grant' | 'deny';
+  reason: string;
+  reader: string;
+}
+
+const RECENT_TAPS = 20;
+
+/**
+ * One gate: the path of a tap from card to relay. Decides from memory, acts at once, then journals
+ * (an append that returns without waiting for the disk) and logs, never with a full card id.
+ */
+export class GateStation {
+  private readonly lastSeen = new Map<string, number>();
+  private readonly recent: RecentTap[] = [];
+
+  constructor(private readonly deps: GateStationDeps) {}
+
+  /** Handles a card presented at a reader bound to this gate; nothing when it repeats a recent tap. */
+  tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
+    const { config, policy, clock, actions, journal, passback, logger } = this.deps;
+    const key = `${reader.name}\0${card.proof?.cardNumber ?? card.uid}`;
+    const seenAt = performance.now();
+    const previous = this.lastSeen.get(key);
+    this.lastSeen.set(key, seenAt);
+    if (previous !== undefined && seenAt - previous < config.debounceMs) return undefined;
+    if (this.lastSeen.size > 4096) this.forgetOlderThan(seenAt - config.debounceMs);
+
+    const reading = clock.read();
+    const place = { zone: config.zone, direction: reader.direction };
+    const decision = decide(card, place, this.deps.roster(), reading, passback, policy);
+    if (decision.decision === 'grant') actions.grant();
+    else actions.deny();
+    const actedAt = performance.now();
+
+    if (decision.decision === 'grant' && decision.card) {
+      passback.record(decision.card.personId, config.zone, reader.direction, reading.now);
+    }
+    const record = journal.append({
+      type: 'gate.decision',
+      at: new Date(reading.now).toISOString(),
+      clock: reading.trusted && clock.synced() ? 'synced' : 'unsynced',
+      data: {
+        station: config.id,
+        reader: reader.name,
+        zone: config.zone,
+        direction: reader.direction,
+        cardId: decision.cardId,
+        credential: decision.credential,
+        ...(decision.card
+          ? { personId: decision.card.personId, role: decision.card.role, cardStatus: decision.card.status }
+          : {}),
+        decision: decision.decision,
+        reason: decision.reason,
+        flags: decision.flags,
+        rosterVersion: this.deps.roster()?.version ?? 0,
+      },
+    });
+    const masked = maskCardId(decision.cardId);
+    this.remember({
+      at: record.at,
+      card: masked,
+      ...(decision.card ? { personId: decision.card.personId } : {}),
+      decision: decision.decision,
+      reason: decision.reason,
+      reader: reader.name,
+    });
+    logger.info(
+      {
+        seq: record.seq,
+        card: masked,
+        reader: reader.name,
+        decision: decision.decision,
+        reason: decision.reason,
+        flags: decision.flags,
+        decideMs: Number((actedAt - seenAt).toFixed(3)),
+      },
+      'tap',
+    );
+    return { decision, record, actedAt };
+  }
+
+  recentTaps(): RecentTap[] {
+    return [...this.recent];
+  }
+
+  private remember(tap: RecentTap): void {
+    this.recent.push(tap);
+    if (this.recent.length > RECENT_TAPS) this.recent.shift();
+  }
+
+  private forgetOlderThan(cutoff: number): void {
+    for (const [key, at] of this.lastSeen) if (at < cutoff) this.lastSeen.delete(key);
+  }
+}

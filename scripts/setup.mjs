@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Brings a fresh clone to a runnable state before `npm run demo`, `npm test` and `npm run bench`:
+// checks Node, installs the locked npm packages when they are missing or stale, and builds the
+// TypeScript.
+// Plain JavaScript with no dependencies, because it runs before any are installed.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const say = (text) => process.stderr.write(`[setup] ${text}\n`);
+
+function fail(text) {
+  say(text);
+  process.exit(1);
+}
+
+function run(command, args) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0)
+    fail(`"${command} ${args.join(' ')}" failed (exit ${result.status ?? result.signal})`);
+}
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 19))
+  fail(`Node ${process.versions.node} is too old: educard-edge needs Node >= 20.19.`);
+
+const lock = join(root, 'package-lock.json');
+const installed = join(root, 'node_modules', '.package-lock.json');
+if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
+  say('installing npm packages from package-lock.json (npm ci)');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+run('npx', ['--no-install', 'tsc', '-b']);
