@@ -28,32 +28,49 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function burst(cycle: number): string {
-  const lines: string[] = [];
-  for (let i = 0; i < TAPS_PER_BURST; i++) {
-    const reader = i % 2 ? 'sim-out' : 'sim-in';
-    lines.push(JSON.stringify({ action: 'present', reader, card: { uid: sampleUid(cycle * TAPS_PER_BURST + i) } }));
+/** A burst of taps written in chunks over ~200 ms, so that a kill can land anywhere in it. */
+async function burst(stdin: NodeJS.WritableStream, cycle: number): Promise<void> {
+  const chunk = TAPS_PER_BURST / 20;
+  for (let start = 0; start < TAPS_PER_BURST; start += chunk) {
+    const lines: string[] = [];
+    for (let i = start; i < start + chunk; i++) {
+      const reader = i % 2 ? 'sim-out' : 'sim-in';
+      lines.push(
+        JSON.stringify({ action: 'present', reader, card: { uid: sampleUid(cycle * TAPS_PER_BURST + i) } }),
+      );
+    }
+    if (!stdin.write(`${lines.join('\n')}\n`)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  return `${lines.join('\n')}\n`;
 }
 
 async function openJournal() {
-  return Journal.open({ dir: join(dir, 'data', 'journal'), device: 'gate-crash', logger: createLogger('check', { level: 'silent' }) });
+  return Journal.open({
+    dir: join(dir, 'data', 'journal'),
+    device: 'gate-crash',
+    logger: createLogger('check', { level: 'silent' }),
+  });
 }
 
 describe('a gateway killed with SIGKILL during a burst of taps', () => {
   it(`keeps every durable event, with no gap and no repeat, over ${CYCLES} kill and restart cycles`, async () => {
     let lastSeqBefore = 0;
+    let killedMidBurst = 0;
     for (let cycle = 0; cycle < CYCLES; cycle++) {
       const child = startNode('gateway/dist/main.js', ['--config', join(dir, 'gateway.json')]);
       await child.waitFor((line) => line.msg === 'gateway started');
-      child.process.stdin?.write(burst(cycle));
+      const stdin = child.process.stdin as NodeJS.WritableStream;
+      stdin.on('error', () => undefined);
+      const feeding = burst(stdin, cycle);
       // Kill at a random point: before the first tap is durable, mid-burst, or after it.
-      await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 120)));
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 250)));
       child.process.kill('SIGKILL');
+      await feeding;
       await exited(child.process);
 
-      const durable = child.lines.filter((line) => line.msg === 'tap durable').map((line) => line.seq as number);
+      const durable = child.lines
+        .filter((line) => line.msg === 'tap durable')
+        .map((line) => line.seq as number);
       const maxDurable = Math.max(0, ...durable);
       const journal = await openJournal();
       const stats = journal.stats();
@@ -65,9 +82,13 @@ describe('a gateway killed with SIGKILL during a burst of taps', () => {
       expect(records[0]?.seq).toBe(lastSeqBefore + 1);
       expect(records[0]?.type).toBe('gateway.started');
       records.forEach((record, i) => expect(record.seq).toBe(lastSeqBefore + 1 + i));
+      const taps = records.filter((r) => r.type === 'gate.decision').length;
+      if (taps > 0 && taps < TAPS_PER_BURST) killedMidBurst += 1;
       lastSeqBefore = stats.lastSeq;
       await journal.close();
     }
+    // The kills must land inside bursts, or the test would prove nothing about them.
+    expect(killedMidBurst).toBeGreaterThanOrEqual(CYCLES / 4);
     const journal = await openJournal();
     expect(await journal.verify()).toEqual({ ok: true, records: lastSeqBefore });
     const all = await journal.read(1, 1_000_000);

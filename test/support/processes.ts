@@ -11,7 +11,10 @@ export interface Child {
   /** Every JSON log line the child wrote to standard output, parsed. */
   lines: Record<string, unknown>[];
   /** Resolves with the first line that satisfies `match`, already seen or still to come. */
-  waitFor(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  waitFor(
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   stderr(): string;
 }
 
@@ -23,7 +26,10 @@ export function startNode(script: string, args: string[], env: Record<string, st
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];
-  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  const waiters: {
+    match: (line: Record<string, unknown>) => boolean;
+    resolve: (line: Record<string, unknown>) => void;
+  }[] = [];
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
     stderr += String(chunk);
@@ -51,7 +57,10 @@ export function startNode(script: string, args: string[], env: Record<string, st
       const seen = lines.find(match);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out waiting for a log line; stderr: ${stderr}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for a log line; stderr: ${stderr}`)),
+          timeoutMs,
+        );
         waiters.push({
           match,
           resolve: (line) => {

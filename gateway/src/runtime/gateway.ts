@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Direction, EventBody } from '@educard/terminal-sdk';
+import type { Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
 import { TrustedClock } from '../clock/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import { GateActuators } from '../io/index.js';
@@ -94,8 +94,9 @@ export class Gateway {
     gateway.wire();
     gateway.record({
       type: 'gateway.started',
-      data: { firmware: FIRMWARE_VERSION, recoveredBytes: 0 },
+      data: { firmware: FIRMWARE_VERSION, recoveredBytes: journal.recoveredBytes },
     });
+    await journal.flush();
     await readers.start();
     gateway.playConfiguredScript();
     logger.info(
@@ -111,9 +112,9 @@ export class Gateway {
   }
 
   /** Appends an event stamped with the clock: for events that are not taps. */
-  record(event: Omit<EventBody, 'at' | 'clock'> & Partial<Pick<EventBody, 'at' | 'clock'>>): void {
+  record(event: Omit<EventBody, 'at' | 'clock'> & Partial<Pick<EventBody, 'at' | 'clock'>>): EventRecord {
     const reading = this.clock.read();
-    this.journal.append({
+    return this.journal.append({
       at: new Date(reading.now).toISOString(),
       clock: reading.trusted && this.clock.synced() ? 'synced' : 'unsynced',
       ...event,
