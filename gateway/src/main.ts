@@ -52,10 +52,9 @@ async function main(): Promise<number> {
   return 0;
 }
 
+// A service exits when it has stopped, whatever timers a hardware library may still hold.
 main().then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (error: unknown) => {
     process.stderr.write(`gateway failed: ${(error as Error).stack ?? String(error)}\n`);
     process.exitCode = 1;

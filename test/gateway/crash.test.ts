@@ -81,7 +81,7 @@ describe('a gateway killed with SIGKILL during a burst of taps', () => {
       const records = await journal.read(lastSeqBefore + 1, 1_000_000);
       expect(records[0]?.seq).toBe(lastSeqBefore + 1);
       expect(records[0]?.type).toBe('gateway.started');
-      records.forEach((record, i) => expect(record.seq).toBe(lastSeqBefore + 1 + i));
+      expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => lastSeqBefore + 1 + i));
       const taps = records.filter((r) => r.type === 'gate.decision').length;
       if (taps > 0 && taps < TAPS_PER_BURST) killedMidBurst += 1;
       lastSeqBefore = stats.lastSeq;

@@ -1,20 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log/index.js';
-import { GateActuators, type GateIoEvents, IoConfig, RecordingIO } from './index.js';
+import { GateActuators, type GateIoEvents, IoConfig, type RecordingIO, recordingIoFor } from './index.js';
 
 const PINS = { relay: 4, greenLed: 5, redLed: 6, buzzer: 7, doorContact: 8, exitButton: 9 };
 const logger = createLogger('io-test', { level: 'silent' });
 let gate: GateActuators | undefined;
 
 async function startGate(overrides: Record<string, unknown> = {}) {
-  const io = new RecordingIO();
   const config = IoConfig.parse({
     pins: PINS,
     relay: { pulseMs: 150 },
     door: { heldOpenMs: 1000, graceMs: 100 },
     ...overrides,
   });
+  const io = recordingIoFor(config);
   gate = new GateActuators({ config, logger, io });
   const events: string[] = [];
   for (const name of [
@@ -26,8 +26,6 @@ async function startGate(overrides: Record<string, unknown> = {}) {
     gate.events.on(name, () => events.push(name));
   }
   await gate.start();
-  // The exit button idles high (pulled up), the door closed (low).
-  io.setInput(PINS.exitButton, 1);
   return { io, gate, events, mark: io.writes.length };
 }
 
@@ -107,6 +105,13 @@ describe('gate actuators on the recording IO plugin', () => {
     await sleep(400);
     await setInput(io, PINS.doorContact, 1);
     expect(events).toEqual(['door-forced']);
+  });
+
+  it('an active-low exit button resting high does not read as pressed at start', async () => {
+    const { io, events } = await startGate();
+    await sleep(30);
+    expect(events).toEqual([]);
+    expect(io.writesTo(PINS.relay).map((w) => w.value)).toEqual([0]);
   });
 
   it('tells the firmata plugin needs a port, and that raspi-io must be installed', async () => {

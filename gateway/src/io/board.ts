@@ -4,11 +4,23 @@ import { RecordingIO } from './recording-io.js';
 
 const READY_TIMEOUT_MS = 15_000;
 
+/**
+ * A recording IO plugin wired as the config says: the door contact resting closed and the exit button
+ * released, so that neither reads as pressed the moment the board starts.
+ */
+export function recordingIoFor(config: IoConfig): RecordingIO {
+  const idle: Record<number, 0 | 1> = {};
+  const { doorContact, exitButton } = config.pins;
+  if (typeof doorContact === 'number') idle[doorContact] = config.door.openLevel === 'high' ? 0 : 1;
+  if (typeof exitButton === 'number') idle[exitButton] = config.exitButton.pressedLevel === 'high' ? 0 : 1;
+  return new RecordingIO(idle);
+}
+
 /** Makes the IO plugin the config names; raspi-io is optional and loaded only when asked for. */
 async function makeIo(config: IoConfig): Promise<unknown> {
   switch (config.plugin) {
     case 'recording':
-      return new RecordingIO();
+      return recordingIoFor(config);
     case 'firmata':
       // johnny-five speaks Firmata itself when given a port and no IO plugin.
       return undefined;

@@ -1,4 +1,5 @@
 export { GateActuators, type GateActuatorsDeps, type GateIoEvents, type GateIoStatus } from './actuators.js';
+export { recordingIoFor } from './board.js';
 export { IoConfig } from './config.js';
 export { BEEPS, type BeepName, type BeepPattern, DENY_LED_MS } from './patterns.js';
 export { type PinWrite, RecordingIO } from './recording-io.js';

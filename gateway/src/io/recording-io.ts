@@ -33,6 +33,15 @@ export class RecordingIO extends EventEmitter {
   readonly writes: PinWrite[] = [];
   private readonly readers = new Map<number, ((value: number) => void)[]>();
 
+  /** `idle`: the level each input pin rests at, as its pull-up or pull-down would hold it. */
+  constructor(idle: Record<number, 0 | 1> = {}) {
+    super();
+    for (const [pin, value] of Object.entries(idle)) {
+      const state = this.pins[Number(pin)];
+      if (state) state.value = value;
+    }
+  }
+
   pinMode(pin: number, mode: number): this {
     const state = this.pins[pin];
     if (state) state.mode = mode;

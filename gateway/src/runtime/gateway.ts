@@ -27,6 +27,8 @@ export interface GatewayOptions {
   synced?: () => boolean;
   /** A reader driver made by the caller (a test harness); otherwise the one the config names. */
   readers?: ReaderDriver;
+  /** An IO plugin made by the caller (a RecordingIO to read back); otherwise the one the config names. */
+  io?: unknown;
 }
 
 /**
@@ -35,6 +37,7 @@ export interface GatewayOptions {
  */
 export class Gateway {
   private scriptDone: Promise<number> | undefined;
+  private stopping = false;
 
   private constructor(
     readonly config: GatewayConfig,
@@ -77,7 +80,7 @@ export class Gateway {
       logger,
       now: () => Math.max(clock.now(), clock.floor),
     });
-    const io = new GateActuators({ config: config.io, logger });
+    const io = new GateActuators({ config: config.io, logger, ...(options.io ? { io: options.io } : {}) });
     await io.start();
     const station = new GateStation({
       config: config.station,
@@ -127,6 +130,7 @@ export class Gateway {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.readers.stop();
     await this.io.stop();
     await this.journal.close();
@@ -149,7 +153,8 @@ export class Gateway {
     });
     readers.events.on('reader-removed', ({ reader }) => {
       directionOf.delete(reader);
-      logger.warn({ reader }, 'reader removed');
+      if (this.stopping) logger.info({ reader }, 'reader released');
+      else logger.warn({ reader }, 'reader removed');
     });
     readers.events.on('error', ({ reader, message }) => logger.error({ reader, message }, 'reader error'));
     readers.events.on('card', (card: CardPresented) => {

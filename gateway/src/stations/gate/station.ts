@@ -1,4 +1,5 @@
 import type { Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
+import { EventBus } from '../../events/index.js';
 import { type Logger, maskCardId } from '../../log/index.js';
 import {
   type ClockReading,
@@ -62,10 +63,14 @@ const RECENT_TAPS = 20;
  * (an append that returns without waiting for the disk) and logs, never with a full card id.
  */
 export class GateStation {
+  /** Every tap's outcome, after the gate has acted: for terminals, pages and the demo. */
+  readonly events: EventBus<{ tap: TapOutcome }>;
   private readonly lastSeen = new Map<string, number>();
   private readonly recent: RecentTap[] = [];
 
-  constructor(private readonly deps: GateStationDeps) {}
+  constructor(private readonly deps: GateStationDeps) {
+    this.events = new EventBus(deps.logger);
+  }
 
   /** Handles a card presented at a reader bound to this gate; nothing when it repeats a recent tap. */
   tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
@@ -128,7 +133,9 @@ export class GateStation {
       },
       'tap',
     );
-    return { decision, record, actedAt };
+    const outcome = { decision, record, actedAt };
+    this.events.emit('tap', outcome);
+    return outcome;
   }
 
   recentTaps(): RecentTap[] {

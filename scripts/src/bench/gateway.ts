@@ -1,0 +1,5 @@
+import type { BenchResult } from './report.js';
+
+export async function gatewayBench(): Promise<BenchResult[]> {
+  return [];
+}

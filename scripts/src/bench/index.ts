@@ -1,0 +1,47 @@
+import { parseArgs } from 'node:util';
+import { gatewayBench } from './gateway.js';
+import { type BenchResult, printTable, saveResults } from './report.js';
+
+const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
+  gateway: gatewayBench,
+};
+
+const USAGE = `usage: npm run bench [-- GROUP...]
+
+Runs the benchmark groups (all when none is named), prints figure and target side by side and
+writes bench-results.json at the repository root.
+
+groups: ${Object.keys(GROUPS).join(', ')}
+example: npm run bench -- gateway`;
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const unknown = parsed.positionals.filter((name) => !(name in GROUPS));
+  if (unknown.length) {
+    process.stderr.write(`unknown benchmark group: ${unknown.join(', ')}\n${USAGE}\n`);
+    return 2;
+  }
+  const names = parsed.positionals.length ? parsed.positionals : Object.keys(GROUPS);
+  const all: BenchResult[] = [];
+  for (const name of names) {
+    const results = await (GROUPS[name] as () => Promise<BenchResult[]>)();
+    printTable(name, results);
+    all.push(...results);
+  }
+  const path = await saveResults(all);
+  const missed = all.filter((r) => !r.meets);
+  process.stdout.write(`\n${all.length - missed.length}/${all.length} targets met; figures in ${path}\n`);
+  return 0;
+}
+
+process.exitCode = await main();
