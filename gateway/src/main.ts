@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './log/index.js';

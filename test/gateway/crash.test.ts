@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GATEWAY_NODE_FLAGS } from '@educard/gateway';
 import { Journal } from '@educard/gateway/journal';
 import { createLogger } from '@educard/gateway/log';
 import { sampleUid } from '@educard/terminal-sdk/testing';
@@ -57,7 +58,9 @@ describe('a gateway killed with SIGKILL during a burst of taps', () => {
     let lastSeqBefore = 0;
     let killedMidBurst = 0;
     for (let cycle = 0; cycle < CYCLES; cycle++) {
-      const child = startNode('gateway/dist/main.js', ['--config', join(dir, 'gateway.json')]);
+      const child = startNode('gateway/dist/main.js', ['--config', join(dir, 'gateway.json')], {
+        nodeFlags: GATEWAY_NODE_FLAGS,
+      });
       await child.waitFor((line) => line.msg === 'gateway started');
       const stdin = child.process.stdin as NodeJS.WritableStream;
       stdin.on('error', () => undefined);

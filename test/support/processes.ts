@@ -19,10 +19,14 @@ export interface Child {
 }
 
 /** Runs a built entry point (a file under some workspace's dist/) as a real child process. */
-export function startNode(script: string, args: string[], env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, [join(REPO_ROOT, script), ...args], {
+export function startNode(
+  script: string,
+  args: string[],
+  options: { env?: Record<string, string>; nodeFlags?: readonly string[] } = {},
+): Child {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), join(REPO_ROOT, script), ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];

@@ -81,6 +81,8 @@ export class RosterStore {
   static async open(options: RosterStoreOptions): Promise<RosterStore> {
     const store = new RosterStore(options);
     await store.load();
+    // Here, not inside load(): only once its frames are gone is the parsed body garbage.
+    await releaseMemory();
     return store;
   }
 
@@ -116,8 +118,10 @@ export class RosterStore {
         }
         throw error;
       });
-      if (result.status === 'applied')
+      if (result.status === 'applied') {
         this.options.logger.info({ ...result, cards: this.index?.size }, 'roster applied');
+        if (result.kind === 'snapshot') await releaseMemory();
+      }
       return result;
     });
   }
@@ -152,7 +156,6 @@ export class RosterStore {
       await this.persist(kind, manifest.version, manifestBytes, bodyBytes);
       this.index = index;
       await this.removeOlderThan(manifest.version);
-      await releaseMemory();
     } else {
       const index = this.index;
       if (!index) return reject('out-of-order', 'a delta needs a snapshot first');
@@ -249,7 +252,6 @@ export class RosterStore {
         break;
       }
     }
-    await releaseMemory();
     logger.info({ version: index.version, cards: index.size, keySet: this.keySetVersion }, 'roster loaded');
   }
 

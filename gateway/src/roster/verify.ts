@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { reject } from './errors.js';
 
 export const MAX_METADATA_BYTES = 64 * 1024;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface VerifiedKeySet {
   keySet: RosterKeySet;
@@ -40,7 +41,9 @@ function parseJson(bytes: Uint8Array, what: string, cap: number): unknown {
   if (bytes.length > cap)
     reject('too-large', `${what} is ${bytes.length} bytes, more than the ${cap} allowed`);
   try {
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    // TextDecoder makes an ordinary heap string; Buffer#toString makes a large ASCII text an external
+    // string, which outlived the parse by seconds and held the whole body in memory.
+    return JSON.parse(UTF8.decode(bytes));
   } catch (error) {
     return reject('malformed', `${what} is not JSON (${(error as Error).message})`);
   }

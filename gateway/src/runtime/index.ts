@@ -1,1 +1,1 @@
-export { FIRMWARE_VERSION, Gateway, type GatewayOptions } from './gateway.js';
+export { FIRMWARE_VERSION, GATEWAY_NODE_FLAGS, Gateway, type GatewayOptions } from './gateway.js';

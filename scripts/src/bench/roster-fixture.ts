@@ -1,0 +1,31 @@
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger, RosterStore } from '@educard/gateway';
+import type { CardEntry } from '@educard/terminal-sdk';
+import { sampleCard, sampleCpuCard, TestAuthority } from '@educard/terminal-sdk/testing';
+
+export const SCHOOL = 'school-1';
+export const DEVICE = 'bench-gate';
+export const quiet = createLogger('bench', { level: 'silent' });
+
+/** Half UID cards, half EDU CPU cards, as a school moving over to CPU cards would have. */
+export function benchCards(count: number): CardEntry[] {
+  return Array.from({ length: count }, (_, i) => (i % 2 ? sampleCpuCard(i) : sampleCard(i)));
+}
+
+/** A provisioned roster directory holding a signed snapshot of `count` cards. */
+export async function rosterOnDisk(count: number): Promise<{ dir: string; authority: TestAuthority }> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-roster-'));
+  await mkdir(dir, { recursive: true });
+  const authority = new TestAuthority(SCHOOL);
+  await RosterStore.writeAnchor(dir, authority.anchor());
+  const store = await RosterStore.open({ dir, school: SCHOOL, device: DEVICE, logger: quiet, now: Date.now });
+  await store.acceptKeySet(authority.keySet());
+  const snapshot = authority.snapshot(1, benchCards(count), {
+    issuedAt: '2026-09-01T00:00:00Z',
+    expiresAt: '2099-01-01T00:00:00Z',
+  });
+  await store.accept(snapshot.manifest, snapshot.body);
+  return { dir, authority };
+}
