@@ -29,8 +29,11 @@ if (major < 20 || (major === 20 && minor < 19))
 const lock = join(root, 'package-lock.json');
 const installed = join(root, 'node_modules', '.package-lock.json');
 if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
-  say('installing npm packages from package-lock.json (npm ci)');
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  // `npm install`, not `npm ci`: npm 11 leaves other platforms' optional packages (Biome's binaries)
+  // out of the lockfile and then `npm ci` refuses it as out of sync. With a lockfile present
+  // `npm install` still installs exactly the locked versions.
+  say('installing npm packages from package-lock.json');
+  run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 run('npx', ['--no-install', 'tsc', '-b']);

@@ -39,8 +39,8 @@ async function startGateway(debounceMs = 3000) {
     issuedAt: '2026-09-01T00:00:00Z',
     expiresAt: '2099-01-01T00:00:00Z',
   });
-  await gateway.roster.accept(roster.manifest, roster.body);
-  return { gateway, io, driver: gateway.readers as SimulatedReaderDriver };
+  await gateway.acceptRoster(roster.manifest, roster.body);
+  return { gateway, io, driver: gateway.readers as SimulatedReaderDriver, authority };
 }
 
 beforeEach(async () => {
@@ -51,6 +51,23 @@ afterEach(async () => {
   await gateway?.stop();
   gateway = undefined;
   await rm(dir, { recursive: true, force: true });
+});
+
+describe('roster updates through the gateway', () => {
+  it('journals a roster applied, and one rejected with its reason while the one in force stays', async () => {
+    const { gateway, authority } = await startGateway();
+    const same = authority.snapshot(1, [sampleCard(3)], { expiresAt: '2099-01-01T00:00:00Z' });
+    await expect(gateway.acceptRoster(same.manifest, same.body)).resolves.toEqual({ status: 'unchanged', version: 1 });
+    const stale = authority.delta(5, 6, []);
+    await expect(gateway.acceptRoster(stale.manifest, stale.body)).rejects.toThrow(/out-of-order/);
+    await gateway.journal.flush();
+    const events = (await gateway.journal.read(1, 100)).filter((r) => r.type.startsWith('roster.'));
+    expect(events.map((e) => [e.type, e.data.version ?? String(e.data.reason).split(':')[0]])).toEqual([
+      ['roster.applied', 1],
+      ['roster.rejected', 'out-of-order'],
+    ]);
+    expect(gateway.roster.view?.version).toBe(1);
+  });
 });
 
 describe('a tap through the whole gateway', () => {

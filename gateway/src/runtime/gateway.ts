@@ -14,7 +14,7 @@ import {
   type ReaderDriver,
   SimulatedReaderDriver,
 } from '../readers/index.js';
-import { RosterStore } from '../roster/index.js';
+import { type AcceptResult, type BodySource, RosterRejected, RosterStore } from '../roster/index.js';
 import { GateStation } from '../stations/index.js';
 
 export const FIRMWARE_VERSION = '0.1.0';
@@ -129,6 +129,23 @@ export class Gateway {
       clock: reading.trusted && this.clock.synced() ? 'synced' : 'unsynced',
       ...event,
     } as EventBody);
+  }
+
+  /**
+   * Verifies and applies a roster update, journaling what happened: `roster.applied`, or
+   * `roster.rejected` with the reason (the roster in force stays). Rethrows the rejection.
+   */
+  async acceptRoster(manifest: Uint8Array, body: BodySource): Promise<AcceptResult> {
+    try {
+      const result = await this.roster.accept(manifest, body);
+      if (result.status === 'applied') {
+        this.record({ type: 'roster.applied', data: { version: result.version, kind: result.kind } });
+      }
+      return result;
+    } catch (error) {
+      if (error instanceof RosterRejected) this.record({ type: 'roster.rejected', data: { reason: error.message.slice(0, 512) } });
+      throw error;
+    }
   }
 
   /** Resolves when the configured tap script has been played to its end. */

@@ -96,7 +96,7 @@ async function main(): Promise<number> {
     issuedAt: new Date(START - 86_400_000).toISOString(),
     expiresAt: new Date(START + 30 * 86_400_000).toISOString(),
   });
-  await gateway.roster.accept(roster.manifest, roster.body);
+  await gateway.acceptRoster(roster.manifest, roster.body);
 
   process.stdout.write(
     `educard-edge demo: one gate, two simulated readers (gate-in, gate-out), a recording IO board.\n` +
