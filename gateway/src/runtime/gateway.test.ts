@@ -57,7 +57,10 @@ describe('roster updates through the gateway', () => {
   it('journals a roster applied, and one rejected with its reason while the one in force stays', async () => {
     const { gateway, authority } = await startGateway();
     const same = authority.snapshot(1, [sampleCard(3)], { expiresAt: '2099-01-01T00:00:00Z' });
-    await expect(gateway.acceptRoster(same.manifest, same.body)).resolves.toEqual({ status: 'unchanged', version: 1 });
+    await expect(gateway.acceptRoster(same.manifest, same.body)).resolves.toEqual({
+      status: 'unchanged',
+      version: 1,
+    });
     const stale = authority.delta(5, 6, []);
     await expect(gateway.acceptRoster(stale.manifest, stale.body)).rejects.toThrow(/out-of-order/);
     await gateway.journal.flush();

@@ -143,7 +143,8 @@ export class Gateway {
       }
       return result;
     } catch (error) {
-      if (error instanceof RosterRejected) this.record({ type: 'roster.rejected', data: { reason: error.message.slice(0, 512) } });
+      if (error instanceof RosterRejected)
+        this.record({ type: 'roster.rejected', data: { reason: error.message.slice(0, 512) } });
       throw error;
     }
   }
