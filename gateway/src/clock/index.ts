@@ -88,6 +88,11 @@ export class TrustedClock {
     return this.syncedValue;
   }
 
+  /** How an event stamped with this reading is marked: synced only when trusted and NTP-disciplined. */
+  stamp(reading: { trusted: boolean }): 'synced' | 'unsynced' {
+    return reading.trusted && this.synced() ? 'synced' : 'unsynced';
+  }
+
   /** Writes the floor now; called on shutdown. */
   async persist(): Promise<void> {
     await this.writing;

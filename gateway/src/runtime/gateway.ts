@@ -122,12 +122,12 @@ export class Gateway {
   }
 
   /** Appends an event stamped with the clock: for events that are not taps. */
-  record(event: Omit<EventBody, 'at' | 'clock'> & Partial<Pick<EventBody, 'at' | 'clock'>>): EventRecord {
+  record(event: Omit<EventBody, 'at' | 'clock'>): EventRecord {
     const reading = this.clock.read();
     return this.journal.append({
-      at: new Date(reading.now).toISOString(),
-      clock: reading.trusted && this.clock.synced() ? 'synced' : 'unsynced',
       ...event,
+      at: new Date(reading.now).toISOString(),
+      clock: this.clock.stamp(reading),
     } as EventBody);
   }
 

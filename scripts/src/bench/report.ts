@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../paths.js';
 
 export interface BenchResult {
   id: string;
@@ -10,8 +10,6 @@ export interface BenchResult {
   target: string;
   meets: boolean;
 }
-
-export const REPO_ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
 
 export function percentile(samples: number[], p: number): number {
   if (samples.length === 0) throw new Error('no samples');

@@ -16,7 +16,7 @@ import {
   type TapOutcome,
 } from '@educard/gateway';
 import { TestAuthority } from '@educard/terminal-sdk/testing';
-import { REPO_ROOT } from '../bench/report.js';
+import { REPO_ROOT } from '../paths.js';
 import { type Actor, CAST, ROSTER } from './cast.js';
 import { demoKeys } from './keys.js';
 

@@ -124,5 +124,3 @@ export function checkEventData(record: Pick<EventRecord, 'type' | 'data'>): stri
     ? undefined
     : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
 }
-
-export { IsoTime };

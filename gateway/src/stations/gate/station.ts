@@ -33,7 +33,7 @@ export interface GateStationDeps {
   config: GateStationConfig;
   policy: PolicyConfig;
   roster: () => RosterView | undefined;
-  clock: { read(): ClockReading; synced(): boolean };
+  clock: { read(): ClockReading; stamp(reading: ClockReading): 'synced' | 'unsynced' };
   actions: GateActions;
   journal: EventSink;
   passback: PassbackState;
@@ -95,7 +95,7 @@ export class GateStation {
     const record = journal.append({
       type: 'gate.decision',
       at: new Date(reading.now).toISOString(),
-      clock: reading.trusted && clock.synced() ? 'synced' : 'unsynced',
+      clock: clock.stamp(reading),
       data: {
         station: config.id,
         reader: reader.name,
