@@ -1,6 +1,7 @@
 export * from './clock/index.js';
 export * from './config/index.js';
 export * from './events/index.js';
+export * from './identity/index.js';
 export * from './io/index.js';
 export * from './journal/index.js';
 export * from './log/index.js';
@@ -9,3 +10,4 @@ export * from './readers/index.js';
 export * from './roster/index.js';
 export * from './runtime/index.js';
 export * from './stations/index.js';
+export * from './uplink/index.js';

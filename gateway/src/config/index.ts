@@ -4,6 +4,7 @@ import { describeIssues, Identifier } from '@educard/terminal-sdk';
 import { z } from 'zod';
 import { IoConfig } from '../io/index.js';
 import { PolicyConfig } from '../policy/index.js';
+import { UplinkConfig } from '../uplink/index.js';
 import { JournalSettings, ReadersConfig, StationConfig } from './schema.js';
 
 export { JournalSettings, ReaderBinding, ReadersConfig, StationConfig } from './schema.js';
@@ -18,6 +19,10 @@ export const GatewayConfig = z.object({
   io: IoConfig.prefault({}),
   policy: PolicyConfig.prefault({}),
   journal: JournalSettings.prefault({}),
+  /** Where the device's own key lives; made on first start when missing. Relative to dataDir. */
+  identity: z.object({ keyFile: z.string().min(1).default('device-key.json') }).prefault({}),
+  /** The link to the cloud bridge; without it the gateway runs on its own. */
+  uplink: UplinkConfig.optional(),
   log: z
     .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .prefault({}),
@@ -61,6 +66,8 @@ export async function loadConfig(path: string): Promise<GatewayConfig> {
   const config = parseConfig(value, path);
   const base = dirname(resolve(path));
   config.dataDir = resolve(base, config.dataDir);
+  const tls = config.uplink?.tls;
+  if (tls) for (const key of ['ca', 'cert', 'key'] as const) if (tls[key]) tls[key] = resolve(base, tls[key]);
   if (config.readers.script && config.readers.script !== '-')
     config.readers.script = resolve(base, config.readers.script);
   return config;

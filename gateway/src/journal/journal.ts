@@ -166,6 +166,7 @@ export class Journal {
   async read(fromSeq: number, limit: number): Promise<EventRecord[]> {
     const from = Math.max(fromSeq, this.segments[0]?.firstSeq ?? 1);
     const records: EventRecord[] = [];
+    if (from > this.durableSeq || limit <= 0) return records;
     let index = this.segments.findLastIndex((s) => s.firstSeq <= from);
     while (index >= 0 && index < this.segments.length && records.length < limit) {
       const segment = this.segments[index] as Segment;

@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
+import { join, resolve } from 'node:path';
+import type { Command, Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
 import { TrustedClock } from '../clock/index.js';
 import type { GatewayConfig } from '../config/index.js';
+import { loadOrCreateIdentity } from '../identity/index.js';
 import { GateActuators } from '../io/index.js';
 import { Journal } from '../journal/index.js';
 import { createLogger, type Logger } from '../log/index.js';
@@ -16,6 +17,7 @@ import {
 } from '../readers/index.js';
 import { type AcceptResult, type BodySource, RosterRejected, RosterStore } from '../roster/index.js';
 import { GateStation } from '../stations/index.js';
+import { Uplink } from '../uplink/index.js';
 
 export const FIRMWARE_VERSION = '0.1.0';
 
@@ -44,6 +46,7 @@ export interface GatewayOptions {
  */
 export class Gateway {
   private scriptDone: Promise<number> | undefined;
+  private uplinkValue: Uplink | undefined;
   private stopping = false;
 
   private constructor(
@@ -107,6 +110,7 @@ export class Gateway {
       data: { firmware: FIRMWARE_VERSION, recoveredBytes: journal.recoveredBytes },
     });
     await journal.flush();
+    await gateway.startUplink();
     await readers.start();
     gateway.playConfiguredScript();
     logger.info(
@@ -154,13 +158,75 @@ export class Gateway {
     return this.scriptDone ?? Promise.resolve(0);
   }
 
+  get uplink(): Uplink | undefined {
+    return this.uplinkValue;
+  }
+
+  /** What a birth message and a status report say about this device. */
+  status() {
+    const journal = this.journal.stats();
+    return {
+      firmware: FIRMWARE_VERSION,
+      rosterVersion: this.roster.view?.version ?? 0,
+      keySetVersion: this.roster.keySetVersion,
+      journalBacklog: journal.backlog,
+      lastSeq: journal.lastSeq,
+    };
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.uplinkValue?.stop();
     await this.readers.stop();
     await this.io.stop();
     await this.journal.close();
     await this.clock.persist();
     this.logger.info('gateway stopped');
+  }
+
+  private async startUplink(): Promise<void> {
+    const { config } = this;
+    if (!config.uplink) return;
+    const identity = await loadOrCreateIdentity(resolve(config.dataDir, config.identity.keyFile));
+    this.uplinkValue = new Uplink({
+      config: config.uplink,
+      device: config.device.id,
+      school: config.device.school,
+      dataDir: config.dataDir,
+      identity,
+      journal: this.journal,
+      roster: this.roster,
+      acceptRoster: (manifest, body) => this.acceptRoster(manifest, body),
+      status: () => this.status(),
+      onCommand: (command) => this.runCommand(command),
+      logger: this.logger,
+    });
+    await this.uplinkValue.start();
+  }
+
+  /** The commands that act on the gateway itself; the uplink handles resend and roster reload. */
+  private async runCommand(command: Command): Promise<Record<string, unknown> | undefined> {
+    switch (command.name) {
+      case 'door.open':
+        this.io.grant(command.args.seconds * 1000);
+        this.record({
+          type: 'door.remote-open',
+          data: {
+            station: this.config.station.id,
+            zone: this.config.station.zone,
+            seconds: command.args.seconds,
+            command: command.id,
+          },
+        });
+        return undefined;
+      case 'log.level':
+        this.logger.level = command.args.level;
+        return { level: command.args.level };
+      case 'status.report':
+        return { ...this.status(), uplink: this.uplinkValue?.status(), readers: this.readers.readers() };
+      default:
+        return undefined;
+    }
   }
 
   private wire(): void {

@@ -55,6 +55,12 @@ export const DoorAlarmData = z.object({
   openForMs: z.number().int().nonnegative(),
 });
 export const ExitRequestData = z.object({ station: Identifier, zone: Identifier });
+export const RemoteOpenData = z.object({
+  station: Identifier,
+  zone: Identifier,
+  seconds: z.number().int().positive(),
+  command: z.string().max(64),
+});
 export const DiskLowData = z.object({
   freeBytes: z.number().int().nonnegative(),
   budgetBytes: z.number().int().positive(),
@@ -82,6 +88,7 @@ export const EVENT_DATA = {
   'door.forced': DoorAlarmData,
   'door.held-open': DoorAlarmData,
   'door.exit-request': ExitRequestData,
+  'door.remote-open': RemoteOpenData,
   'journal.disk-low': DiskLowData,
   'roster.applied': RosterAppliedData,
   'roster.rejected': RosterRejectedData,
@@ -97,9 +104,10 @@ export type EventBody = {
 
 /**
  * One journaled event. `hash` is the SHA-256 of the canonical bytes of every other field, `prev`
- * included, so each record commits to the whole history before it.
+ * included, so each record commits to the whole history before it. Fields a newer peer added are
+ * kept (not stripped), since the hash covers them.
  */
-export const EventRecord = z.object({
+export const EventRecord = z.looseObject({
   spec: z.literal(SPEC_VERSION),
   device: Identifier,
   seq: z.number().int().positive(),

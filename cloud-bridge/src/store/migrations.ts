@@ -1,0 +1,35 @@
+/** Schema steps, applied in order; PRAGMA user_version records how many have run. Never edit one: add. */
+export const MIGRATIONS: string[] = [
+  `CREATE TABLE events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     device TEXT NOT NULL,
+     school TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     at TEXT NOT NULL,
+     type TEXT NOT NULL,
+     person_id TEXT,
+     record TEXT NOT NULL,
+     received_at TEXT NOT NULL,
+     UNIQUE (device, seq)
+   );
+   CREATE INDEX events_school_at ON events (school, at);
+   CREATE INDEX events_person ON events (person_id);
+   CREATE INDEX events_type ON events (type);
+   CREATE TABLE device_cursors (device TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL);
+   CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     school TEXT NOT NULL,
+     public_key TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT,
+     last_seen_at TEXT,
+     presence TEXT
+   );
+   CREATE TABLE enrollment_tokens (
+     hash TEXT PRIMARY KEY,
+     school TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     used_at TEXT
+   );`,
+];

@@ -1,0 +1,196 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { type EventRecord, GENESIS_HASH } from '@educard/terminal-sdk';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.js';
+import type { BridgeStore, ChainPoint, Device, EventFilter, Presence, StoredEvent } from './types.js';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+interface DeviceRow {
+  id: string;
+  school: string;
+  public_key: string;
+  secret_hash: string;
+  created_at: string;
+  revoked_at: string | null;
+  last_seen_at: string | null;
+  presence: string | null;
+}
+
+function toDevice(row: DeviceRow): Device {
+  return {
+    id: row.id,
+    school: row.school,
+    publicKey: row.public_key,
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+    ...(row.revoked_at ? { revokedAt: row.revoked_at } : {}),
+    ...(row.last_seen_at ? { lastSeenAt: row.last_seen_at } : {}),
+    ...(row.presence ? { presence: JSON.parse(row.presence) as Presence } : {}),
+  };
+}
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new Error(
+      `database schema ${version} is newer than this bridge knows (${MIGRATIONS.length}): upgrade the bridge`,
+    );
+  }
+  db.transaction(() => {
+    for (let step = version; step < MIGRATIONS.length; step++) db.exec(MIGRATIONS[step] as string);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  })();
+}
+
+/**
+ * The embedded store: SQLite through better-sqlite3, WAL with synchronous=FULL, so a commit the bridge
+ * acknowledges has reached the disk.
+ */
+export function openSqliteStore(path: string): BridgeStore {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+
+  const statements = {
+    cursor: db.prepare<[string], { seq: number; hash: string }>(
+      'SELECT seq, hash FROM device_cursors WHERE device = ?',
+    ),
+    setCursor: db.prepare(
+      'INSERT INTO device_cursors (device, seq, hash) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
+    ),
+    insertEvent: db.prepare(
+      'INSERT OR IGNORE INTO events (device, school, seq, at, type, person_id, record, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    putDevice: db.prepare(
+      `INSERT INTO devices (id, school, public_key, secret_hash, created_at) VALUES (@id, @school, @publicKey, @secretHash, @createdAt)
+       ON CONFLICT (id) DO UPDATE SET school = excluded.school, public_key = excluded.public_key,
+         secret_hash = excluded.secret_hash, created_at = excluded.created_at, revoked_at = NULL`,
+    ),
+    getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
+    listDevices: db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY id'),
+    listSchoolDevices: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE school = ? ORDER BY id'),
+    revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    setPresence: db.prepare('UPDATE devices SET presence = ?, last_seen_at = ? WHERE id = ?'),
+    insertToken: db.prepare('INSERT INTO enrollment_tokens (hash, school, expires_at) VALUES (?, ?, ?)'),
+    useToken: db.prepare<[string, string, string], { school: string }>(
+      'UPDATE enrollment_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING school',
+    ),
+  };
+
+  const cursor = (device: string): ChainPoint =>
+    statements.cursor.get(device) ?? { seq: 0, hash: GENESIS_HASH };
+
+  const commit = db.transaction((device: string, school: string, records: EventRecord[]) => {
+    const start = cursor(device);
+    const fresh = records.filter((r) => r.seq > start.seq);
+    if (fresh.length === 0 || fresh[0]?.seq !== start.seq + 1) return { ...start, inserted: 0 };
+    const receivedAt = new Date().toISOString();
+    let inserted = 0;
+    let last = start;
+    for (const record of fresh) {
+      if (record.seq !== last.seq + 1) break;
+      const personId = typeof record.data.personId === 'string' ? record.data.personId : null;
+      inserted += statements.insertEvent.run(
+        device,
+        school,
+        record.seq,
+        record.at,
+        record.type,
+        personId,
+        JSON.stringify(record),
+        receivedAt,
+      ).changes;
+      last = { seq: record.seq, hash: record.hash };
+    }
+    statements.setCursor.run(device, last.seq, last.hash);
+    return { ...last, inserted };
+  });
+
+  return {
+    cursor,
+    commitRecords: (device, school, records) => commit(device, school, records),
+
+    queryEvents(filter: EventFilter): StoredEvent[] {
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      const add = (clause: string, value: string | number | undefined) => {
+        if (value === undefined) return;
+        where.push(clause);
+        params.push(value);
+      };
+      add('school = ?', filter.school);
+      add('device = ?', filter.device);
+      add('person_id = ?', filter.personId);
+      add('type = ?', filter.type);
+      add('at >= ?', filter.fromAt);
+      add('at < ?', filter.toAt);
+      add('id > ?', filter.afterId);
+      const sql = `SELECT id, school, received_at, record FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
+      const rows = db.prepare(sql).all(...params, filter.limit) as {
+        id: number;
+        school: string;
+        received_at: string;
+        record: string;
+      }[];
+      return rows.map((row) => ({
+        id: row.id,
+        school: row.school,
+        receivedAt: row.received_at,
+        record: JSON.parse(row.record),
+      }));
+    },
+
+    countEvents(filter = {}): number {
+      const where: string[] = [];
+      const params: string[] = [];
+      if (filter.device) {
+        where.push('device = ?');
+        params.push(filter.device);
+      }
+      if (filter.school) {
+        where.push('school = ?');
+        params.push(filter.school);
+      }
+      const sql = `SELECT count(*) AS n FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
+      return (db.prepare(sql).get(...params) as { n: number }).n;
+    },
+
+    putDevice(device) {
+      statements.putDevice.run(device);
+    },
+    getDevice(id) {
+      const row = statements.getDevice.get(id);
+      return row ? toDevice(row) : undefined;
+    },
+    listDevices(school) {
+      return (school ? statements.listSchoolDevices.all(school) : statements.listDevices.all()).map(toDevice);
+    },
+    revokeDevice(id, at) {
+      return statements.revokeDevice.run(at, id).changes > 0;
+    },
+    recordPresence: db.transaction((id: string, presence: Presence): boolean => {
+      const row = statements.getDevice.get(id);
+      if (!row) return false;
+      const held = row.presence ? (JSON.parse(row.presence) as Presence) : undefined;
+      if (held && presence.bdSeq < held.bdSeq) return false;
+      statements.setPresence.run(JSON.stringify(presence), presence.at, id);
+      return true;
+    }),
+
+    createTokens: db.transaction((school: string, count: number, expiresAt: string): string[] => {
+      const tokens = Array.from({ length: count }, () => randomBytes(32).toString('base64url'));
+      for (const token of tokens) statements.insertToken.run(sha256(token), school, expiresAt);
+      return tokens;
+    }),
+    consumeToken(token, now) {
+      return statements.useToken.get(now, sha256(token), now);
+    },
+
+    close() {
+      db.close();
+    },
+  };
+}

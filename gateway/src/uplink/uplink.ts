@@ -1,0 +1,414 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type Command,
+  type CommandResult,
+  Command as CommandSchema,
+  type DeviceState,
+  EventAck,
+  parseMessage,
+  RosterDeltaMessage,
+  RosterKeySetsMessage,
+  RosterSnapshotMessage,
+  SPEC_VERSION,
+  signBatch,
+  topics,
+} from '@educard/terminal-sdk';
+import { Low } from 'lowdb';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { DeviceIdentity } from '../identity/index.js';
+import type { Journal } from '../journal/index.js';
+import type { Logger } from '../log/index.js';
+import type { AcceptResult, BodySource, RosterStore } from '../roster/index.js';
+import { DurableJsonFile } from '../storage/index.js';
+import { backoffDelay } from './backoff.js';
+import type { UplinkConfig } from './config.js';
+
+export interface UplinkDeps {
+  config: UplinkConfig;
+  device: string;
+  school: string;
+  dataDir: string;
+  identity: DeviceIdentity;
+  journal: Journal;
+  roster: RosterStore;
+  /** Applies a roster update and journals the outcome (the gateway's acceptRoster). */
+  acceptRoster: (manifest: Uint8Array, body: BodySource) => Promise<AcceptResult>;
+  /** What a birth message and a status report carry. */
+  status: () => Omit<DeviceState, 'v' | 'device' | 'school' | 'online' | 'bdSeq'>;
+  /** Runs the commands that act on the gateway itself (door.open, log.level, status.report). */
+  onCommand: (command: Command) => Promise<Record<string, unknown> | undefined>;
+  logger: Logger;
+}
+
+export interface UplinkStatus {
+  connected: boolean;
+  /** The next sequence number to send. */
+  nextSeq: number;
+  ackedSeq: number;
+  inFlight: number;
+  reconnects: number;
+  lastError?: string;
+}
+
+const SNAPSHOT_GRACE_MS = 300;
+const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Store-and-forward to the bridge over MQTT. Records leave the journal in order, in signed batches;
+ * a record is dropped from the journal only once the bridge's ack covers it, and after any reconnect
+ * or restart sending resumes from the last ack. The bridge deduplicates, so a batch sent twice is
+ * harmless; a batch never acknowledged is sent again.
+ */
+export class Uplink {
+  private client: MqttClient | undefined;
+  private connected = false;
+  private stopping = false;
+  private nextSeq = 1;
+  private inFlight: { to: number; sentAt: number }[] = [];
+  private pumping = false;
+  private timer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private reconnects = 0;
+  private lastError: string | undefined;
+  private bdSeq = 0;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private readonly state: Low<{ bdSeq: number }>;
+
+  constructor(private readonly deps: UplinkDeps) {
+    this.state = new Low(new DurableJsonFile(join(deps.dataDir, 'uplink.json')), { bdSeq: 0 });
+  }
+
+  async start(): Promise<void> {
+    await this.state.read();
+    this.bdSeq = this.state.data.bdSeq;
+    const options = await this.clientOptions();
+    await this.nextBirth();
+    options.will = this.will();
+    const client = mqtt.connect(this.deps.config.url, options);
+    this.client = client;
+    client.on('connect', () => this.onConnect());
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('close', () => this.onClose());
+    client.on('error', (error) => {
+      this.lastError = error.message;
+      this.deps.logger.warn({ err: error.message }, 'uplink error');
+    });
+    this.timer = setInterval(() => this.tick(), this.deps.config.batch.maxDelayMs);
+  }
+
+  status(): UplinkStatus {
+    return {
+      connected: this.connected,
+      nextSeq: this.nextSeq,
+      ackedSeq: this.deps.journal.stats().ackedSeq,
+      inFlight: this.inFlight.length,
+      reconnects: this.reconnects,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  /** Says goodbye with a death message of this connection's bdSeq, then disconnects. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.snapshotTimer);
+    const client = this.client;
+    if (!client) return;
+    if (this.connected) {
+      await client
+        .publishAsync(topics.state(this.deps.school, this.deps.device), this.stateMessage(false), {
+          qos: 1,
+          retain: true,
+        })
+        .catch(() => undefined);
+    }
+    await client.endAsync();
+  }
+
+  private async clientOptions(): Promise<IClientOptions> {
+    const { config, device } = this.deps;
+    const read = (path: string | undefined) => (path ? readFile(path) : Promise.resolve(undefined));
+    const [ca, cert, key] = await Promise.all([
+      read(config.tls?.ca),
+      read(config.tls?.cert),
+      read(config.tls?.key),
+    ]);
+    return {
+      clientId: device,
+      clean: true,
+      // Reconnection is ours: exponential backoff with jitter, and a fresh will each time.
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      ...(config.username ? { username: config.username } : {}),
+      ...(config.password ? { password: config.password } : {}),
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+    };
+  }
+
+  /** Each connection gets the next birth/death sequence number, persisted before it is used. */
+  private async nextBirth(): Promise<void> {
+    this.bdSeq += 1;
+    this.state.data.bdSeq = this.bdSeq;
+    await this.state.write();
+  }
+
+  private stateMessage(online: boolean): string {
+    const state: DeviceState = {
+      v: SPEC_VERSION,
+      device: this.deps.device,
+      school: this.deps.school,
+      online,
+      bdSeq: this.bdSeq,
+      at: new Date().toISOString(),
+      ...(online ? this.deps.status() : {}),
+    };
+    return JSON.stringify(state);
+  }
+
+  private will(): IClientOptions['will'] {
+    return {
+      topic: topics.state(this.deps.school, this.deps.device),
+      payload: Buffer.from(this.stateMessage(false)),
+      qos: 1,
+      retain: true,
+    };
+  }
+
+  private onConnect(): void {
+    const { school, device, logger } = this.deps;
+    const client = this.client as MqttClient;
+    this.connected = true;
+    this.attempt = 0;
+    this.inFlight = [];
+    this.nextSeq = this.deps.journal.stats().ackedSeq + 1;
+    logger.info({ bdSeq: this.bdSeq, resumeFrom: this.nextSeq }, 'uplink connected');
+    client.publish(topics.state(school, device), this.stateMessage(true), { qos: 1, retain: true });
+    client.subscribe(
+      [
+        topics.ack(school, device),
+        topics.commands(school, device),
+        topics.rosterKeySets(school),
+        topics.rosterSnapshot(school),
+        topics.rosterDelta(school),
+      ],
+      { qos: 1 },
+      (error) => {
+        if (error) logger.error({ err: error.message }, 'uplink subscribe failed');
+      },
+    );
+    void this.pump();
+  }
+
+  private onClose(): void {
+    const wasConnected = this.connected;
+    this.connected = false;
+    if (this.stopping) return;
+    if (wasConnected) this.deps.logger.warn('uplink disconnected');
+    clearTimeout(this.reconnectTimer);
+    const delay = backoffDelay(
+      this.attempt,
+      this.deps.config.backoff.initialMs,
+      this.deps.config.backoff.maxMs,
+    );
+    this.attempt += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.nextBirth()
+        .then(() => {
+          if (this.stopping || !this.client) return;
+          this.reconnects += 1;
+          this.client.options.will = this.will();
+          this.client.reconnect();
+        })
+        .catch((error: unknown) =>
+          this.deps.logger.error({ err: error }, 'could not persist the birth sequence'),
+        );
+    }, delay);
+  }
+
+  private tick(): void {
+    const oldest = this.inFlight[0];
+    if (oldest && performance.now() - oldest.sentAt > this.deps.config.batch.ackTimeoutMs) {
+      this.deps.logger.warn(
+        { from: this.deps.journal.stats().ackedSeq + 1 },
+        'no ack in time; sending again from the last ack',
+      );
+      this.rewind(this.deps.journal.stats().ackedSeq + 1);
+    }
+    void this.pump();
+  }
+
+  private rewind(fromSeq: number): void {
+    this.inFlight = [];
+    this.nextSeq = Math.max(fromSeq, this.deps.journal.stats().ackedSeq + 1);
+  }
+
+  /** Sends batches while there are records and room in flight. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    const { journal, config, device, school, identity, logger } = this.deps;
+    try {
+      while (this.connected && this.inFlight.length < config.batch.inFlight) {
+        const records = await journal.read(this.nextSeq, config.batch.maxRecords);
+        if (records.length === 0 || !this.connected) break;
+        const batch = signBatch(device, school, records, identity.key);
+        this.inFlight.push({ to: batch.to, sentAt: performance.now() });
+        this.nextSeq = batch.to + 1;
+        (this.client as MqttClient).publish(
+          topics.events(school, device),
+          JSON.stringify(batch),
+          { qos: 1 },
+          (error) => {
+            if (error)
+              logger.warn(
+                { err: error.message, from: batch.from },
+                'batch not handed to the broker; it will be sent again',
+              );
+          },
+        );
+      }
+    } catch (error) {
+      logger.error({ err: error }, 'uplink could not read the journal');
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const { school, device, logger } = this.deps;
+    const task =
+      topic === topics.ack(school, device)
+        ? this.onAck(payload)
+        : topic === topics.commands(school, device)
+          ? this.onCommand(payload)
+          : topic === topics.rosterKeySets(school)
+            ? this.onKeySets(payload)
+            : topic === topics.rosterDelta(school)
+              ? this.onDelta(payload)
+              : topic === topics.rosterSnapshot(school)
+                ? this.onSnapshot(payload)
+                : Promise.resolve();
+    task.catch((error: unknown) =>
+      logger.warn({ topic, reason: (error as Error).message }, 'uplink message not handled'),
+    );
+  }
+
+  private async onAck(payload: Buffer): Promise<void> {
+    const parsed = parseMessage(EventAck, payload);
+    if (!parsed.ok) throw new Error(`bad ack: ${parsed.error}`);
+    const { journal } = this.deps;
+    const seq = Math.min(parsed.value.seq, journal.stats().durableSeq);
+    if (seq <= journal.stats().ackedSeq) return;
+    await journal.acknowledge(seq);
+    this.inFlight = this.inFlight.filter((batch) => batch.to > seq);
+    if (this.nextSeq <= seq) this.nextSeq = seq + 1;
+    void this.pump();
+  }
+
+  private async onCommand(payload: Buffer): Promise<void> {
+    const { school, device, logger } = this.deps;
+    const parsed = parseMessage(CommandSchema, payload);
+    const id = (() => {
+      try {
+        return String(JSON.parse(payload.toString()).id ?? 'unknown');
+      } catch {
+        return 'unknown';
+      }
+    })();
+    const reply = (result: Omit<CommandResult, 'v' | 'id' | 'at'>) =>
+      this.client?.publish(
+        topics.results(school, device),
+        JSON.stringify({ v: SPEC_VERSION, id, at: new Date().toISOString(), ...result }),
+        { qos: 1 },
+      );
+    if (!parsed.ok) {
+      logger.warn({ id, reason: parsed.error }, 'command refused');
+      reply({ status: 'error', error: parsed.error });
+      return;
+    }
+    const command = parsed.value;
+    if (Date.parse(command.expiresAt) < Date.now()) {
+      reply({ status: 'expired' });
+      return;
+    }
+    logger.info({ id, name: command.name }, 'command');
+    try {
+      if (command.name === 'events.resend') this.rewind(command.args.fromSeq);
+      if (command.name === 'roster.reload') await this.fetchSnapshotAgain();
+      const data = await this.deps.onCommand(command);
+      reply({ status: 'ok', ...(data ? { data } : {}) });
+      void this.pump();
+    } catch (error) {
+      reply({ status: 'error', error: (error as Error).message });
+    }
+  }
+
+  private async onKeySets(payload: Buffer): Promise<void> {
+    const parsed = parseMessage(RosterKeySetsMessage, payload);
+    if (!parsed.ok) throw new Error(`bad key sets: ${parsed.error}`);
+    const { roster } = this.deps;
+    for (const envelope of parsed.value.keySets) {
+      const version = (envelope.signed as { version?: unknown }).version;
+      if (typeof version !== 'number' || version <= roster.keySetVersion) continue;
+      await roster.acceptKeySet(Buffer.from(JSON.stringify(envelope)));
+    }
+  }
+
+  private async onDelta(payload: Buffer): Promise<void> {
+    const parsed = parseMessage(RosterDeltaMessage, payload);
+    if (!parsed.ok) throw new Error(`bad roster delta: ${parsed.error}`);
+    const { roster } = this.deps;
+    const manifest = Buffer.from(JSON.stringify(parsed.value.manifest));
+    const from = (parsed.value.manifest.signed as { body?: { fromVersion?: number } }).body?.fromVersion;
+    // A delta that does not follow the roster in force waits for the snapshot.
+    if (from !== (roster.view?.version ?? 0)) return;
+    await this.deps.acceptRoster(manifest, Buffer.from(parsed.value.body, 'utf8'));
+  }
+
+  private latestSnapshot: RosterSnapshotMessage | undefined;
+
+  private async onSnapshot(payload: Buffer): Promise<void> {
+    const parsed = parseMessage(RosterSnapshotMessage, payload);
+    if (!parsed.ok) throw new Error(`bad roster snapshot manifest: ${parsed.error}`);
+    this.latestSnapshot = parsed.value;
+    // A delta for the same version may be on its way, and is far smaller: give it a moment.
+    clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = setTimeout(() => {
+      this.fetchSnapshotIfBehind().catch((error: unknown) =>
+        this.deps.logger.warn({ reason: (error as Error).message }, 'roster snapshot not applied'),
+      );
+    }, SNAPSHOT_GRACE_MS);
+  }
+
+  private async fetchSnapshotIfBehind(): Promise<void> {
+    const message = this.latestSnapshot;
+    if (!message) return;
+    const version = (message.manifest.signed as { version?: number }).version ?? 0;
+    if (version <= (this.deps.roster.view?.version ?? 0)) return;
+    await this.fetchSnapshot(message);
+  }
+
+  private async fetchSnapshotAgain(): Promise<void> {
+    if (this.latestSnapshot) await this.fetchSnapshot(this.latestSnapshot);
+  }
+
+  private async fetchSnapshot(message: RosterSnapshotMessage): Promise<void> {
+    const manifest = Buffer.from(JSON.stringify(message.manifest));
+    await this.deps.acceptRoster(manifest, async (verified) => {
+      const url = new URL(message.url, this.deps.config.bridgeHttp);
+      const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+      if (!response.ok) throw new Error(`snapshot fetch ${url} answered ${response.status}`);
+      const length = Number(response.headers.get('content-length') ?? 0);
+      if (length > Math.min(verified.body.length, MAX_SNAPSHOT_BYTES) + 0) {
+        throw new Error(`snapshot of ${length} bytes is larger than the manifest says`);
+      }
+      return new Uint8Array(await response.arrayBuffer());
+    });
+  }
+}

@@ -1,0 +1,167 @@
+import { z } from 'zod';
+import { Base64Url, Identifier, IsoTime, Sha256Hex, SPEC_VERSION } from './common.js';
+import { EventRecord } from './events.js';
+import { SignedEnvelopeSchema } from './signed.js';
+
+/** Every message names its contract version; a peer takes any message of its own major version. */
+const Versioned = { v: z.literal(SPEC_VERSION) };
+
+/** The largest message either side accepts: a batch of 500 records fits with room to spare. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/**
+ * A device's birth and death, after Sparkplug: `bdSeq` grows with every connection, and a death is
+ * believed only when its bdSeq is not older than the latest birth, so a late will from a dropped
+ * connection never marks a reconnected device offline.
+ */
+export const DeviceState = z.object({
+  ...Versioned,
+  device: Identifier,
+  school: Identifier,
+  online: z.boolean(),
+  bdSeq: z.number().int().nonnegative(),
+  at: IsoTime.optional(),
+  firmware: z.string().max(64).optional(),
+  rosterVersion: z.number().int().nonnegative().optional(),
+  keySetVersion: z.number().int().nonnegative().optional(),
+  journalBacklog: z.number().int().nonnegative().optional(),
+  lastSeq: z.number().int().nonnegative().optional(),
+});
+export type DeviceState = z.infer<typeof DeviceState>;
+
+/**
+ * Journal records from `from` to `to`, in order, signed by the device's key over the canonical bytes
+ * of every other field, so a broker in the middle cannot forge or alter events.
+ */
+export const EventBatch = z.looseObject({
+  ...Versioned,
+  device: Identifier,
+  school: Identifier,
+  from: z.number().int().positive(),
+  to: z.number().int().positive(),
+  /** The hash of record `to`: the chain head the device holds after this batch. */
+  head: Sha256Hex,
+  records: z.array(EventRecord).min(1).max(1000),
+  sentAt: IsoTime,
+  sig: Base64Url,
+});
+export type EventBatch = z.infer<typeof EventBatch>;
+
+/** The bridge's word that every record up to `seq` is committed to its store. */
+export const EventAck = z.object({
+  ...Versioned,
+  device: Identifier,
+  seq: z.number().int().nonnegative(),
+  hash: Sha256Hex,
+  at: IsoTime,
+});
+export type EventAck = z.infer<typeof EventAck>;
+
+export const COMMAND_NAMES = [
+  'roster.reload',
+  'door.open',
+  'status.report',
+  'log.level',
+  'events.resend',
+] as const;
+
+export const Command = z.discriminatedUnion('name', [
+  z.object({
+    ...Versioned,
+    id: z.string().min(1).max(64),
+    expiresAt: IsoTime,
+    name: z.literal('roster.reload'),
+  }),
+  z.object({
+    ...Versioned,
+    id: z.string().min(1).max(64),
+    expiresAt: IsoTime,
+    name: z.literal('door.open'),
+    args: z.object({ seconds: z.number().int().min(1).max(600) }),
+  }),
+  z.object({
+    ...Versioned,
+    id: z.string().min(1).max(64),
+    expiresAt: IsoTime,
+    name: z.literal('status.report'),
+  }),
+  z.object({
+    ...Versioned,
+    id: z.string().min(1).max(64),
+    expiresAt: IsoTime,
+    name: z.literal('log.level'),
+    args: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']) }),
+  }),
+  z.object({
+    ...Versioned,
+    id: z.string().min(1).max(64),
+    expiresAt: IsoTime,
+    name: z.literal('events.resend'),
+    args: z.object({ fromSeq: z.number().int().positive() }),
+  }),
+]);
+export type Command = z.infer<typeof Command>;
+
+export const CommandResult = z.object({
+  ...Versioned,
+  id: z.string().min(1).max(64),
+  status: z.enum(['ok', 'error', 'expired', 'unknown']),
+  data: z.record(z.string(), z.unknown()).optional(),
+  error: z.string().max(1024).optional(),
+  at: IsoTime,
+});
+export type CommandResult = z.infer<typeof CommandResult>;
+
+export const RosterKeySetsMessage = z.object({
+  ...Versioned,
+  keySets: z.array(SignedEnvelopeSchema).min(1).max(64),
+});
+export type RosterKeySetsMessage = z.infer<typeof RosterKeySetsMessage>;
+
+/** The latest snapshot's manifest; the body is at `url` on the bridge (relative to its HTTP base). */
+export const RosterSnapshotMessage = z.object({
+  ...Versioned,
+  manifest: SignedEnvelopeSchema,
+  url: z.string().min(1).max(512),
+});
+export type RosterSnapshotMessage = z.infer<typeof RosterSnapshotMessage>;
+
+/** A delta with its body, small enough to travel in the message itself. */
+export const RosterDeltaMessage = z.object({
+  ...Versioned,
+  manifest: SignedEnvelopeSchema,
+  body: z.string().max(MAX_MESSAGE_BYTES),
+});
+export type RosterDeltaMessage = z.infer<typeof RosterDeltaMessage>;
+
+/**
+ * Parses a message payload: size cap, JSON, schema. Never throws; the caller logs the reason and
+ * carries on.
+ */
+export function parseMessage<T>(
+  schema: z.ZodType<T>,
+  payload: Uint8Array,
+): { ok: true; value: T } | { ok: false; error: string } {
+  if (payload.length > MAX_MESSAGE_BYTES)
+    return { ok: false, error: `message of ${payload.length} bytes is over ${MAX_MESSAGE_BYTES}` };
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+  } catch {
+    return { ok: false, error: 'message is not JSON' };
+  }
+  if ((value as { v?: unknown })?.v !== undefined && (value as { v?: unknown }).v !== SPEC_VERSION) {
+    return {
+      ok: false,
+      error: `message is contract version ${String((value as { v?: unknown }).v)}, this peer speaks ${SPEC_VERSION}`,
+    };
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    return {
+      ok: false,
+      error: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+    };
+  }
+  return { ok: true, value: result.data };
+}

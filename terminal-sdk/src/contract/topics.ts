@@ -1,0 +1,55 @@
+/**
+ * MQTT topics of contract v1. The major version is part of every topic, so a v2 peer never reads a
+ * v1 message by accident; minor additions are new optional fields, which every peer ignores when it
+ * does not know them.
+ */
+export const TOPIC_ROOT = 'educard/v1';
+
+const segment = (value: string, what: string) => {
+  if (!value || /[/+#\s]/.test(value)) throw new TypeError(`${what} "${value}" cannot be part of a topic`);
+  return value;
+};
+
+export const topics = {
+  /** Retained: the device's birth (online) or death (offline, also its will). */
+  state: (school: string, device: string) =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/state`,
+  /** QoS 1: signed batches of journal records. */
+  events: (school: string, device: string) =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/events`,
+  /** Retained: the highest contiguous sequence the bridge has committed. */
+  ack: (school: string, device: string) =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/ack`,
+  /** Requests to one device, and its answers. */
+  commands: (school: string, device: string) =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/commands`,
+  results: (school: string, device: string) =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/results`,
+  /** Retained: every root-signed key set, oldest first, so a device any number behind can catch up. */
+  rosterKeySets: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/keysets`,
+  /** Retained: the manifest of the latest snapshot; its body is served over HTTP. */
+  rosterSnapshot: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/snapshot`,
+  /** Retained: the latest delta, manifest and body together. */
+  rosterDelta: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/delta`,
+} as const;
+
+/** Subscription filters the bridge uses (prefixed with $share/GROUP/ when several bridges share load). */
+export const filters = {
+  allEvents: `${TOPIC_ROOT}/+/devices/+/events`,
+  allStates: `${TOPIC_ROOT}/+/devices/+/state`,
+  allResults: `${TOPIC_ROOT}/+/devices/+/results`,
+} as const;
+
+export type DeviceTopicKind = 'state' | 'events' | 'ack' | 'commands' | 'results';
+
+/** Splits a device topic into its parts, or nothing when it is not one. */
+export function parseDeviceTopic(
+  topic: string,
+): { school: string; device: string; kind: DeviceTopicKind } | undefined {
+  const parts = topic.split('/');
+  if (parts.length !== 6 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[3] !== 'devices')
+    return undefined;
+  const kind = parts[5] as DeviceTopicKind;
+  if (!['state', 'events', 'ack', 'commands', 'results'].includes(kind)) return undefined;
+  return { school: parts[2] as string, device: parts[4] as string, kind };
+}
