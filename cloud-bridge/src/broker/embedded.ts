@@ -61,6 +61,14 @@ export class EmbeddedBroker {
     return (this.ws?.address() as AddressInfo | undefined)?.port;
   }
 
+  /** Cuts a device's live connection (after it is revoked). */
+  disconnect(clientId: string): void {
+    const client = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients[
+      clientId
+    ];
+    client?.close();
+  }
+
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.ws?.close(() => resolve()) ?? resolve());
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));

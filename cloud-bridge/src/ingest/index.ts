@@ -1,0 +1,183 @@
+import {
+  type Command,
+  DeviceState,
+  type EventAck,
+  EventBatch,
+  filters,
+  fromBase64Url,
+  MAX_MESSAGE_BYTES,
+  parseDeviceTopic,
+  parseMessage,
+  SPEC_VERSION,
+  topics,
+  verifyBatchSignature,
+  verifyChain,
+} from '@educard/terminal-sdk';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { BridgeStore } from '../store/index.js';
+
+export interface IngestDeps {
+  store: BridgeStore;
+  client: MqttClient;
+  logger: Logger;
+  /** With an external broker and several bridges: a $share group, so each device's batches go to one. */
+  shareGroup?: string;
+  /** How often, at most, a device is asked to resend after a gap. */
+  resendEveryMs?: number;
+}
+
+export interface IngestStats {
+  batches: number;
+  stored: number;
+  duplicates: number;
+  gaps: number;
+  rejected: number;
+}
+
+/**
+ * Takes event batches off the broker: validate, check the device's signature and the hash chain,
+ * store what continues the device's cursor in one transaction, and only then publish the ack. A
+ * batch that leaves a gap is not stored; the device is asked to resend from the first missing record.
+ * A bridge killed between store and ack acks again when the batch comes back, storing nothing twice.
+ */
+export class Ingest {
+  readonly stats: IngestStats = { batches: 0, stored: 0, duplicates: 0, gaps: 0, rejected: 0 };
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly lastResend = new Map<string, number>();
+
+  constructor(private readonly deps: IngestDeps) {}
+
+  async start(): Promise<void> {
+    const { client, shareGroup } = this.deps;
+    const share = (filter: string) => (shareGroup ? `$share/${shareGroup}/${filter}` : filter);
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    await client.subscribeAsync([share(filters.allEvents), share(filters.allStates)], { qos: 1 });
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const parts = parseDeviceTopic(topic);
+    if (!parts) return;
+    if (parts.kind === 'state') return this.onState(parts, payload);
+    if (parts.kind !== 'events') return;
+    // One device's batches are handled one after another, in the order they came.
+    const previous = this.queues.get(parts.device) ?? Promise.resolve();
+    const next = previous
+      .then(() => this.onBatch(parts, payload))
+      .catch((error: unknown) =>
+        this.deps.logger.error({ err: error, device: parts.device }, 'batch not ingested'),
+      );
+    this.queues.set(parts.device, next);
+  }
+
+  private reject(device: string, reason: string, extra: Record<string, unknown> = {}): void {
+    this.stats.rejected += 1;
+    this.deps.logger.warn({ device, reason, ...extra }, 'event batch rejected');
+  }
+
+  private async onBatch(topic: { school: string; device: string }, payload: Buffer): Promise<void> {
+    const { store } = this.deps;
+    this.stats.batches += 1;
+    const parsed = parseMessage(EventBatch, payload);
+    if (!parsed.ok) return this.reject(topic.device, parsed.error);
+    const batch = parsed.value;
+    if (batch.device !== topic.device || batch.school !== topic.school) {
+      return this.reject(
+        topic.device,
+        `batch names ${batch.school}/${batch.device}, published on ${topic.school}/${topic.device}`,
+      );
+    }
+    const device = store.getDevice(batch.device);
+    if (!device || device.revokedAt || device.school !== batch.school) {
+      return this.reject(batch.device, 'device is not enrolled in this school, or revoked');
+    }
+    // The signature is checked over the batch as it came, unknown fields and all.
+    const raw = JSON.parse(payload.toString('utf8')) as { sig: string };
+    if (!verifyBatchSignature(raw, fromBase64Url(device.publicKey))) {
+      return this.reject(
+        batch.device,
+        'signature does not verify against the enrolled key: forged or altered',
+        {
+          from: batch.from,
+        },
+      );
+    }
+    const { records } = batch;
+    const consistent =
+      records[0]?.seq === batch.from &&
+      records.at(-1)?.seq === batch.to &&
+      records.at(-1)?.hash === batch.head &&
+      records.every((r) => r.device === batch.device);
+    if (!consistent) return this.reject(batch.device, 'records do not match the batch range, head or device');
+
+    const cursor = store.cursor(batch.device);
+    if (batch.to <= cursor.seq) {
+      this.stats.duplicates += 1;
+      return this.ack(batch.school, batch.device, cursor);
+    }
+    if (batch.from > cursor.seq + 1) {
+      this.stats.gaps += 1;
+      this.askResend(batch.school, batch.device, cursor.seq + 1);
+      return;
+    }
+    const fresh = records.filter((r) => r.seq > cursor.seq);
+    const broken = verifyChain(fresh, cursor);
+    if (broken)
+      return this.reject(batch.device, `hash chain broken at seq ${broken.seq} (${broken.problem})`);
+    const committed = store.commitRecords(batch.device, batch.school, fresh);
+    this.stats.stored += committed.inserted;
+    await this.ack(batch.school, batch.device, committed);
+  }
+
+  private async ack(school: string, device: string, point: { seq: number; hash: string }): Promise<void> {
+    const ack: EventAck = {
+      v: SPEC_VERSION,
+      device,
+      seq: point.seq,
+      hash: point.hash,
+      at: new Date().toISOString(),
+    };
+    await this.deps.client.publishAsync(topics.ack(school, device), JSON.stringify(ack), {
+      qos: 1,
+      retain: true,
+    });
+  }
+
+  private askResend(school: string, device: string, fromSeq: number): void {
+    const now = Date.now();
+    if (now - (this.lastResend.get(device) ?? 0) < (this.deps.resendEveryMs ?? 1000)) return;
+    this.lastResend.set(device, now);
+    const command: Command = {
+      v: SPEC_VERSION,
+      id: `resend-${device}-${fromSeq}-${now}`,
+      expiresAt: new Date(now + 60_000).toISOString(),
+      name: 'events.resend',
+      args: { fromSeq },
+    };
+    this.deps.logger.info({ device, fromSeq }, 'gap in events: asking the device to resend');
+    this.deps.client.publish(topics.commands(school, device), JSON.stringify(command), { qos: 1 });
+  }
+
+  private onState(topic: { school: string; device: string }, payload: Buffer): void {
+    if (payload.length === 0) return;
+    const parsed = parseMessage(DeviceState, payload.subarray(0, MAX_MESSAGE_BYTES + 1));
+    if (!parsed.ok || parsed.value.device !== topic.device) {
+      this.deps.logger.warn(
+        { device: topic.device, reason: parsed.ok ? 'device differs from topic' : parsed.error },
+        'device state rejected',
+      );
+      return;
+    }
+    const state = parsed.value;
+    const { v: _v, device: _d, school: _s, ...presence } = state;
+    const taken = this.deps.store.recordPresence(topic.device, {
+      ...presence,
+      at: state.at ?? new Date().toISOString(),
+    });
+    if (!taken)
+      this.deps.logger.info(
+        { device: topic.device, bdSeq: state.bdSeq },
+        'stale device state ignored (older bdSeq)',
+      );
+  }
+}

@@ -1,0 +1,53 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
+import { loadOrCreateIdentity } from '@educard/gateway';
+import { pino } from 'pino';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export async function startBridge(dataDir: string, overrides: Record<string, unknown> = {}): Promise<Bridge> {
+  const config = parseBridgeConfig({
+    dataDir,
+    adminToken: ADMIN_TOKEN,
+    mqtt: { port: 0 },
+    http: { port: 0 },
+    ...overrides,
+  });
+  return Bridge.start(config, pino({ level: process.env.EDUCARD_TEST_LOG ?? 'silent' }));
+}
+
+export async function admin(
+  bridgeHttp: string,
+  path: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${bridgeHttp}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+/** Makes a device key in the gateway's data dir and enrolls it with a fresh token: what a technician does. */
+export async function enrollDevice(
+  bridgeHttp: string,
+  dataDir: string,
+  deviceId: string,
+  school = 'school-1',
+) {
+  await mkdir(dataDir, { recursive: true });
+  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
+  const { tokens } = (await admin(bridgeHttp, '/v1/tokens', { school, count: 1 })) as { tokens: string[] };
+  const response = await fetch(`${bridgeHttp}/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: tokens[0], deviceId, publicKey: identity.publicKey }),
+  });
+  const granted = (await response.json()) as { mqtt: { url: string; username: string; password: string } };
+  return { identity, ...granted.mqtt, token: tokens[0] as string };
+}
