@@ -42,6 +42,11 @@ async function main(): Promise<number> {
     process.once('SIGTERM', () => done());
     process.once('SIGINT', () => done());
   });
+  // A stop that hangs (a peer that never answers) must not keep a service from exiting.
+  setTimeout(() => {
+    process.stderr.write('bridge did not stop within 15 s; exiting anyway\n');
+    process.exit(1);
+  }, 15_000).unref();
   await bridge.stop();
   return 0;
 }

@@ -48,6 +48,11 @@ async function main(): Promise<number> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  // A stop that hangs (a peer that never answers) must not keep a service from exiting.
+  setTimeout(() => {
+    process.stderr.write('gateway did not stop within 15 s; exiting anyway\n');
+    process.exit(1);
+  }, 15_000).unref();
   await gateway.stop();
   return 0;
 }

@@ -77,8 +77,9 @@ export function startNode(
   };
 }
 
-export async function exited(child: ChildProcess): Promise<number | null> {
+/** Resolves with the exit code; a process that has not exited in `timeoutMs` fails the test. */
+export async function exited(child: ChildProcess, timeoutMs = 20_000): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const [code] = await once(child, 'exit');
-  return code as number | null;
+  const [code] = (await once(child, 'exit', { signal: AbortSignal.timeout(timeoutMs) })) as [number | null];
+  return code;
 }
