@@ -78,6 +78,12 @@ export class EmbeddedBroker {
   private hook(): void {
     const { aedes } = this;
     const { logger, bridgeCredentials, authenticateDevice } = this.options;
+    aedes.on('clientError', (client, error) =>
+      logger.warn({ clientId: client.id, err: error.message }, 'broker client error'),
+    );
+    aedes.on('connectionError', (client, error) =>
+      logger.warn({ clientId: client.id, err: error.message }, 'broker connection error'),
+    );
     aedes.authenticate = (client, username, password, done) => {
       const secret = password?.toString('utf8') ?? '';
       if (username === bridgeCredentials.username && sameSecret(secret, bridgeCredentials.password)) {
@@ -105,7 +111,8 @@ export class EmbeddedBroker {
         { clientId: client.id, topic: subscription.topic },
         'broker refused a subscription outside the ACL',
       );
-      callback(authError('not authorized', NOT_AUTHORIZED), null);
+      // A null subscription is granted as 0x80 (failure) and leaves the connection up.
+      callback(null, null);
     };
   }
 
