@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Brings a fresh clone to a runnable state before `npm run demo`, `npm test` and `npm run bench`:
-// checks Node, installs the locked npm packages when they are missing or stale, and builds the
-// TypeScript.
+// checks Node, installs the locked npm packages when they are missing or stale, installs the Debian
+// packages the command needs (as root; otherwise it prints the exact command), and builds the TypeScript.
 // Plain JavaScript with no dependencies, because it runs before any are installed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -34,6 +34,20 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
   // `npm install` still installs exactly the locked versions.
   say('installing npm packages from package-lock.json');
   run('npm', ['install', '--no-audit', '--no-fund']);
+}
+
+/** Debian packages each command needs: the tests and benchmarks run Mosquitto as a separate broker. */
+const DEBIAN = { test: ['mosquitto'], bench: ['mosquitto'], demo: [] };
+const purpose = process.argv[2] ?? 'demo';
+const missing = (DEBIAN[purpose] ?? []).filter(
+  (name) => spawnSync('dpkg', ['-s', name], { stdio: 'ignore' }).status !== 0,
+);
+if (missing.length) {
+  const install = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  if (process.getuid?.() !== 0)
+    fail(`missing Debian packages: ${missing.join(', ')}. Run as root:\n  sudo sh -c '${install}'`);
+  say(`installing Debian packages: ${missing.join(', ')}`);
+  run('sh', ['-c', install]);
 }
 
 run('npx', ['--no-install', 'tsc', '-b']);

@@ -6,13 +6,46 @@ import { GATEWAY_NODE_FLAGS } from '@educard/gateway';
 import { Journal } from '@educard/gateway/journal';
 import { createLogger } from '@educard/gateway/log';
 import { sampleUid } from '@educard/terminal-sdk/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, enrollDevice } from '../support/bridge.js';
+import { type Mosquitto, startMosquitto } from '../support/mosquitto.js';
 import { type Child, exited, startNode } from '../support/processes.js';
 
 const DEVICES = ['gate-a', 'gate-b'];
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Mode {
+  name: string;
+  broker: 'embedded' | 'mosquitto';
+  maxQueued?: number;
+  /** Records per batch: one at a time floods the bridge's queue at the broker. */
+  batchRecords: number;
+  expectDrops?: boolean;
+}
+
+const MODES: Mode[] = [
+  { name: 'embedded aedes', broker: 'embedded', batchRecords: 200 },
+  { name: 'Mosquitto as a separate process', broker: 'mosquitto', maxQueued: 100_000, batchRecords: 200 },
+  { name: 'Mosquitto with its default queue limit', broker: 'mosquitto', batchRecords: 1 },
+  {
+    name: 'Mosquitto with a queue of 10, so that it surely drops messages to the bridge',
+    broker: 'mosquitto',
+    maxQueued: 10,
+    batchRecords: 1,
+    expectDrops: true,
+  },
+];
+
 let dir: string;
 const children = new Set<Child>();
+let mosquitto: Mosquitto | undefined;
+
+afterEach(async () => {
+  for (const child of children) child.process.kill('SIGKILL');
+  await mosquitto?.stop();
+  mosquitto = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
 
 function track(child: Child): Child {
   children.add(child);
@@ -20,31 +53,32 @@ function track(child: Child): Child {
   return child;
 }
 
-async function startBridge(ports: {
-  mqtt: number;
-  http: number;
-}): Promise<{ child: Child; mqtt: number; http: number }> {
+async function startBridge(ports: { mqtt: number; http: number }, externalUrl?: string) {
+  const mqtt = externalUrl ? { embedded: false, url: externalUrl } : { port: ports.mqtt };
   await writeFile(
     join(dir, 'bridge.json'),
     JSON.stringify({
       dataDir: join(dir, 'bridge'),
       adminToken: ADMIN_TOKEN,
-      mqtt: { port: ports.mqtt },
+      mqtt,
       http: { port: ports.http },
     }),
   );
   const child = track(startNode('cloud-bridge/dist/main.js', ['--config', join(dir, 'bridge.json')]));
   const started = await child.waitFor((line) => line.msg === 'bridge started');
-  const mqtt = Number(new URL(String(started.mqtt)).port);
-  const http = Number(new URL(String(started.http)).port);
-  return { child, mqtt, http };
+  return {
+    child,
+    mqtt: Number(new URL(String(started.mqtt)).port),
+    http: Number(new URL(String(started.http)).port),
+  };
 }
 
 async function startGateway(
   device: string,
   mqtt: { url: string; username: string; password: string },
   http: number,
-): Promise<Child> {
+  mode: Mode,
+) {
   const config = {
     device: { id: device, school: 'school-1' },
     dataDir: join(dir, device),
@@ -54,7 +88,11 @@ async function startGateway(
       ...mqtt,
       bridgeHttp: `http://127.0.0.1:${http}`,
       backoff: { initialMs: 50, maxMs: 400 },
-      batch: { ackTimeoutMs: 2000 },
+      batch: {
+        ackTimeoutMs: 2000,
+        maxRecords: mode.batchRecords,
+        inFlight: mode.batchRecords === 1 ? 700 : 8,
+      },
     },
   };
   await writeFile(join(dir, `${device}.json`), JSON.stringify(config));
@@ -77,68 +115,89 @@ function tapLines(count: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits until the bridge's cursors stop moving for longer than an ack timeout and a reconnect. */
+async function settle(): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  let last = '';
+  let stableSince = Date.now();
+  while (Date.now() - stableSince < 3000) {
+    if (Date.now() > deadline) throw new Error('the bridge did not settle');
+    await sleep(250);
+    const store = openSqliteStore(join(dir, 'bridge', 'bridge.db'));
+    const now = DEVICES.map((device) => store.cursor(device).seq).join(',');
+    store.close();
+    if (now !== last) {
+      last = now;
+      stableSince = Date.now();
+    }
+  }
+}
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kill-matrix-'));
-  await mkdir(join(dir, 'bridge'), { recursive: true });
-});
-afterAll(async () => {
-  for (const child of children) child.process.kill('SIGKILL');
-  await rm(dir, { recursive: true, force: true });
-});
-
-describe('loss and duplicate matrix: real processes, real kills', () => {
-  it('bridge and gateways SIGKILLed during ingest and upload: the bridge ends with exactly what the gateways journaled', async () => {
-    let bridge = await startBridge({ mqtt: 0, http: 0 });
+describe.each(MODES)('loss and duplicate matrix through $name: real processes, real kills', (mode) => {
+  it('ends with the bridge holding exactly what the gateways journaled, none lost, none twice', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kill-matrix-'));
+    await mkdir(join(dir, 'bridge'), { recursive: true });
+    mosquitto =
+      mode.broker === 'mosquitto'
+        ? await startMosquitto(dir, mode.maxQueued === undefined ? {} : { maxQueued: mode.maxQueued })
+        : undefined;
+    let bridge = await startBridge({ mqtt: 0, http: 0 }, mosquitto?.url);
     const ports = { mqtt: bridge.mqtt, http: bridge.http };
     const credentials = new Map<string, Awaited<ReturnType<typeof enrollDevice>>>();
-    for (const device of DEVICES) {
+    for (const device of DEVICES)
       credentials.set(
         device,
         await enrollDevice(`http://127.0.0.1:${ports.http}`, join(dir, device), device),
       );
-    }
     const gateways = new Map<string, Child>();
-    for (const device of DEVICES) {
-      gateways.set(device, await startGateway(device, credentials.get(device) as never, ports.http));
-    }
-    for (let round = 0; round < 6; round++) {
-      for (const child of gateways.values()) child.process.stdin?.write(tapLines(150));
-      await sleep(50 + Math.random() * 200);
-      if (round % 2 === 0) {
-        bridge.child.process.kill('SIGKILL');
-        await exited(bridge.child.process);
-        for (const child of gateways.values()) child.process.stdin?.write(tapLines(100));
-        await sleep(200);
-        bridge = await startBridge(ports);
-      } else {
-        const device = DEVICES[round % DEVICES.length] as string;
-        const gateway = gateways.get(device) as Child;
-        gateway.process.kill('SIGKILL');
-        await exited(gateway.process);
-        gateways.set(device, await startGateway(device, credentials.get(device) as never, ports.http));
-      }
-    }
-    for (const child of gateways.values()) child.process.stdin?.write(tapLines(100));
+    for (const device of DEVICES)
+      gateways.set(device, await startGateway(device, credentials.get(device) as never, ports.http, mode));
+    const feed = (count: number) => {
+      for (const child of gateways.values()) child.process.stdin?.write(tapLines(count));
+    };
 
-    // Let everything drain (the bridge's cursors stop moving for longer than an ack timeout and a
-    // reconnect), then stop the gateways cleanly and compare. The live journals are not opened here:
-    // opening one runs recovery on a file another process is writing.
-    const deadline = Date.now() + 60_000;
-    let last = '';
-    let stableSince = Date.now();
-    while (Date.now() - stableSince < 3000) {
-      if (Date.now() > deadline) throw new Error('the bridge did not settle');
-      await sleep(250);
-      const store = openSqliteStore(join(dir, 'bridge', 'bridge.db'));
-      const now = DEVICES.map((device) => store.cursor(device).seq).join(',');
-      store.close();
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-      }
+    // The bridge killed during ingest, three times.
+    for (let round = 0; round < 3; round++) {
+      feed(150);
+      await sleep(50 + Math.random() * 200);
+      bridge.child.process.kill('SIGKILL');
+      await exited(bridge.child.process);
+      feed(100);
+      await sleep(200);
+      bridge = await startBridge(ports, mosquitto?.url);
     }
+    // Each gateway killed during upload.
+    for (const device of DEVICES) {
+      feed(150);
+      await sleep(50 + Math.random() * 150);
+      (gateways.get(device) as Child).process.kill('SIGKILL');
+      await exited((gateways.get(device) as Child).process);
+      gateways.set(device, await startGateway(device, credentials.get(device) as never, ports.http, mode));
+    }
+    // The broker down while taps go on (with the embedded broker, that is the bridge), then back.
+    if (mosquitto) {
+      await mosquitto.stop();
+      feed(400);
+      await sleep(3000);
+      await mosquitto.restart();
+    }
+    // All three at once: broker, bridge and a gateway.
+    feed(200);
+    await sleep(100);
+    bridge.child.process.kill('SIGKILL');
+    (gateways.get('gate-a') as Child).process.kill('SIGKILL');
+    await mosquitto?.stop();
+    await exited(bridge.child.process);
+    await exited((gateways.get('gate-a') as Child).process);
+    await mosquitto?.restart();
+    bridge = await startBridge(ports, mosquitto?.url);
+    gateways.set(
+      'gate-a',
+      await startGateway('gate-a', credentials.get('gate-a') as never, ports.http, mode),
+    );
+    feed(100);
+
+    await settle();
     for (const child of gateways.values()) {
       child.process.kill('SIGTERM');
       await exited(child.process);
@@ -155,13 +214,21 @@ describe('loss and duplicate matrix: real processes, real kills', () => {
       });
       const tip = journal.stats();
       await journal.close();
-      const cursor = store.cursor(device);
-      // Same length and the same chain head: the bridge holds exactly the gateway's records, in order.
-      expect(cursor).toEqual({ seq: tip.lastSeq, hash: tip.lastHash });
+      // The same length and the same chain head: the bridge holds exactly the gateway's records, in order.
+      expect(cursorOf(store, device)).toEqual({ seq: tip.lastSeq, hash: tip.lastHash });
       expect(store.countEvents({ device })).toBe(tip.lastSeq);
       const seqs = store.queryEvents({ device, limit: 100_000 }).map((e) => e.record.seq);
       expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+      expect(tip.lastSeq).toBeGreaterThan(1000);
     }
     store.close();
-  }, 180_000);
+    if (mode.expectDrops) {
+      // The variant proves something only if Mosquitto really dropped messages on the way.
+      expect(mosquitto?.log()).toMatch(/Outgoing messages are being dropped/);
+    }
+  }, 240_000);
 });
+
+function cursorOf(store: ReturnType<typeof openSqliteStore>, device: string) {
+  return store.cursor(device);
+}

@@ -90,6 +90,7 @@ export class Journal {
   private retryMs = 50;
   private closed = false;
   private readPoint: { seq: number; segment: Segment; offset: number } | undefined;
+  private acking: Promise<void> = Promise.resolve();
   private readonly segmentBytes: number;
   private readonly budgetBytes: number;
   private readonly minFreeBytes: number;
@@ -187,7 +188,14 @@ export class Journal {
    * Records that the bridge has committed everything up to `seq`, durably, and deletes the segments
    * it wholly covers: never the newest, so the chain's tip survives a restart.
    */
-  async acknowledge(seq: number): Promise<void> {
+  acknowledge(seq: number): Promise<void> {
+    // One at a time: each moves the cursor forward from where the last one left it.
+    const run = this.acking.then(() => this.acknowledgeNow(seq));
+    this.acking = run.catch(() => undefined);
+    return run;
+  }
+
+  private async acknowledgeNow(seq: number): Promise<void> {
     if (seq <= this.cursor.acked.seq) return;
     if (seq > this.durableSeq)
       throw new RangeError(`cannot acknowledge ${seq}: the journal is durable up to ${this.durableSeq}`);

@@ -11,12 +11,15 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
+let tempCounter = 0;
+
 /**
  * Replaces a file so that after a power cut it holds either the old bytes or the new ones, never a mix:
  * write a temporary file beside it, fsync it, rename it over, fsync the directory.
  */
 export async function writeFileDurable(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  tempCounter += 1;
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${tempCounter}.tmp`);
   const handle = await open(temp, 'w', mode);
   try {
     await handle.writeFile(data);

@@ -17,7 +17,7 @@ export const UplinkConfig = z.object({
       /** How long a record may wait for company before it is sent on its own. */
       maxDelayMs: z.number().int().min(1).max(10_000).default(50),
       /** Batches sent and not yet acknowledged. */
-      inFlight: z.number().int().min(1).max(64).default(8),
+      inFlight: z.number().int().min(1).max(2048).default(8),
       /** A batch not acknowledged in this time is sent again, from the last acknowledged record. */
       ackTimeoutMs: z.number().int().min(100).default(10_000),
     })

@@ -66,6 +66,12 @@ export class Uplink {
   private stopping = false;
   private nextSeq = 1;
   private inFlight: { to: number; sentAt: number }[] = [];
+  /**
+   * How many batches may be in flight: halved when the bridge reports a gap or an ack is late, grown
+   * by one per ack, up to the configured limit. A broker that drops under load (Mosquitto past its
+   * queue limit) would otherwise be flooded again with every resend.
+   */
+  private window = 1;
   private pumping = false;
   private timer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -186,6 +192,7 @@ export class Uplink {
     this.connected = true;
     this.attempt = 0;
     this.inFlight = [];
+    this.window = this.deps.config.batch.inFlight;
     this.nextSeq = this.deps.journal.stats().ackedSeq + 1;
     logger.info({ bdSeq: this.bdSeq, resumeFrom: this.nextSeq }, 'uplink connected');
     client.publish(topics.state(school, device), this.stateMessage(true), { qos: 1, retain: true });
@@ -244,6 +251,7 @@ export class Uplink {
   }
 
   private rewind(fromSeq: number): void {
+    this.window = Math.max(1, Math.floor(this.window / 2));
     this.inFlight = [];
     this.nextSeq = Math.max(fromSeq, this.deps.journal.stats().ackedSeq + 1);
   }
@@ -254,7 +262,7 @@ export class Uplink {
     this.pumping = true;
     const { journal, config, device, school, identity, logger } = this.deps;
     try {
-      while (this.connected && this.inFlight.length < config.batch.inFlight) {
+      while (this.connected && this.inFlight.length < this.window) {
         const records = await journal.read(this.nextSeq, config.batch.maxRecords);
         if (records.length === 0 || !this.connected) break;
         const batch = signBatch(device, school, records, identity.key);
@@ -307,6 +315,7 @@ export class Uplink {
     if (seq <= journal.stats().ackedSeq) return;
     await journal.acknowledge(seq);
     this.inFlight = this.inFlight.filter((batch) => batch.to > seq);
+    this.window = Math.min(this.deps.config.batch.inFlight, this.window + 1);
     if (this.nextSeq <= seq) this.nextSeq = seq + 1;
     void this.pump();
   }

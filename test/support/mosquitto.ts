@@ -1,0 +1,87 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import { exited } from './processes.js';
+
+export interface Mosquitto {
+  port: number;
+  url: string;
+  /** What Mosquitto has logged so far. */
+  log(): string;
+  stop(): Promise<void>;
+  /** Starts it again on the same port, as after an outage. */
+  restart(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function listening(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ port, host: '127.0.0.1' }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) return;
+    if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Mosquitto from Debian's package as a separate process, stopped by its pid. `maxQueued` undefined
+ * keeps Mosquitto's default (1000 queued messages per client, past which it drops).
+ */
+export async function startMosquitto(dir: string, options: { maxQueued?: number } = {}): Promise<Mosquitto> {
+  const port = await freePort();
+  const conf = join(dir, `mosquitto-${port}.conf`);
+  const lines = [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'persistence false',
+    'log_dest stdout',
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    ...(options.maxQueued !== undefined ? [`max_queued_messages ${options.maxQueued}`] : []),
+  ];
+  await writeFile(conf, `${lines.join('\n')}\n`);
+  let child: ChildProcess | undefined;
+  let output = '';
+  const start = async () => {
+    child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk) => {
+      output += String(chunk);
+    });
+    child.stderr?.on('data', (chunk) => {
+      output += String(chunk);
+    });
+    await listening(port);
+  };
+  const stop = async () => {
+    if (!child || child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    await exited(child);
+  };
+  await start();
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    log: () => output,
+    stop,
+    restart: async () => {
+      await stop();
+      await start();
+    },
+  };
+}
