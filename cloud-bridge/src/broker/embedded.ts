@@ -54,7 +54,7 @@ export class EmbeddedBroker {
   }
 
   get port(): number {
-    return (this.tcp?.address() as AddressInfo).port;
+    return (this.tcp?.address() as AddressInfo | undefined)?.port ?? 0;
   }
 
   get wsPort(): number | undefined {
@@ -91,7 +91,7 @@ export class EmbeddedBroker {
         return done(null, true);
       }
       const principal = username ? authenticateDevice(username, secret) : undefined;
-      if (!principal || principal.kind !== 'device' || principal.device !== client.id) {
+      if (principal?.kind !== 'device' || principal.device !== client.id) {
         logger.warn({ clientId: client.id, username }, 'broker refused a connection: bad credentials');
         return done(authError('bad user name or password', BAD_CREDENTIALS), false);
       }

@@ -58,7 +58,10 @@ export class Ingest {
   private onMessage(topic: string, payload: Buffer): void {
     const parts = parseDeviceTopic(topic);
     if (!parts) return;
-    if (parts.kind === 'state') return this.onState(parts, payload);
+    if (parts.kind === 'state') {
+      this.onState(parts, payload);
+      return;
+    }
     if (parts.kind !== 'events') return;
     // One device's batches are handled one after another, in the order they came.
     const previous = this.queues.get(parts.device) ?? Promise.resolve();
