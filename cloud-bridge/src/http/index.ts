@@ -1,11 +1,31 @@
 import { timingSafeEqual } from 'node:crypto';
+import { Calendar, CardEntry, describeIssues, Schedule } from '@educard/terminal-sdk';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { EnrollmentRefused, EnrollmentRequest, enroll } from '../devices/index.js';
+import {
+  type ImportInput,
+  parseRosterCsv,
+  RosterChangeRefused,
+  type RosterService,
+  type RowProblem,
+} from '../roster/index.js';
 import type { BridgeStore } from '../store/index.js';
+
+const RosterImportJson = z.object({
+  cards: z.array(z.unknown()).max(1_000_000),
+  calendar: Calendar.optional(),
+  schedules: z.array(Schedule).optional(),
+  dryRun: z.boolean().optional(),
+});
+
+/** The last four characters of a card id: all a log line may carry. */
+const maskCardId = (id: string) => `…${id.slice(-4)}`;
 
 export interface HttpDeps {
   store: BridgeStore;
+  roster: RosterService;
   adminToken: string;
   logger: Logger;
   /** What an enrolled device is told about where to connect. */
@@ -42,6 +62,20 @@ export function buildHttpApi(deps: HttpDeps) {
   };
 
   app.get('/health', async () => ({ ok: true, ...deps.health() }));
+
+  app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+
+  // The root keys devices pin at provisioning; a technician checks them against a fingerprint.
+  app.get('/v1/roster/anchor', async () => deps.roster.anchor());
+
+  // Gateways fetch snapshot bodies here; each is checked against its signed manifest's digest.
+  app.get('/v1/roster/:school/snapshots/:version', async (request, reply) => {
+    const { school, version } = request.params as { school: string; version: string };
+    const found = /^\d+$/.test(version) ? store.rosterVersion(school, Number(version)) : undefined;
+    if (!found)
+      return reply.code(404).send({ error: 'not-found', message: `no snapshot ${version} for ${school}` });
+    return reply.type('application/json').send(Buffer.from(found.snapshotBody));
+  });
 
   app.post(
     '/v1/enroll',
@@ -103,6 +137,76 @@ export function buildHttpApi(deps: HttpDeps) {
         return { school, expiresAt, tokens: store.createTokens(school, count, expiresAt) };
       },
     );
+
+    admin.post('/v1/roster/:school/import', async (request, reply) => {
+      const { school } = request.params as { school: string };
+      const dryRun = (request.query as { dryRun?: string }).dryRun === 'true';
+      let input: ImportInput;
+      let problems: RowProblem[] = [];
+      if (typeof request.body === 'string') {
+        const parsed = parseRosterCsv(request.body);
+        problems = parsed.problems;
+        input = { cards: parsed.cards, dryRun };
+      } else {
+        const parsed = RosterImportJson.safeParse(request.body);
+        if (!parsed.success)
+          return reply.code(400).send({ error: 'bad-request', message: describeIssues(parsed.error) });
+        const cards: ImportInput['cards'] = [];
+        parsed.data.cards.forEach((raw, index) => {
+          const card = CardEntry.safeParse(raw);
+          if (card.success) cards.push({ line: index + 1, card: card.data });
+          else problems.push({ line: index + 1, problem: describeIssues(card.error) });
+        });
+        input = {
+          cards,
+          dryRun: dryRun || (parsed.data.dryRun ?? false),
+          ...(parsed.data.calendar ? { calendar: parsed.data.calendar } : {}),
+          ...(parsed.data.schedules ? { schedules: parsed.data.schedules } : {}),
+        };
+      }
+      if (problems.length) input = { ...input, dryRun: true };
+      const report = await deps.roster.importRoster(school, input);
+      const all = [...problems, ...report.problems].sort((a, b) => a.line - b.line);
+      const final = { ...report, ok: all.length === 0, dryRun: input.dryRun ?? false, problems: all };
+      request.log.info(
+        { school, ok: final.ok, version: final.version, problems: all.length },
+        'roster import',
+      );
+      return reply.code(final.ok ? 200 : 422).send(final);
+    });
+
+    const lifecycle = (path: string, status: CardEntry['status']) =>
+      admin.post(path, async (request, reply) => {
+        const { cardId } = request.params as { cardId: string };
+        try {
+          const version = await deps.roster.setStatus(cardId, status);
+          request.log.info({ card: maskCardId(cardId), status, version }, 'card status changed');
+          return { cardId, status, version };
+        } catch (error) {
+          if (error instanceof RosterChangeRefused)
+            return reply.code(error.status).send({ error: 'refused', message: error.message });
+          throw error;
+        }
+      });
+    lifecycle('/v1/cards/:cardId/lost', 'lost');
+    lifecycle('/v1/cards/:cardId/cancel', 'cancelled');
+    lifecycle('/v1/cards/:cardId/suspend', 'suspended');
+    lifecycle('/v1/cards/:cardId/reactivate', 'active');
+
+    admin.post('/v1/cards/:cardId/reissue', async (request, reply) => {
+      const { cardId } = request.params as { cardId: string };
+      const card = CardEntry.safeParse((request.body as { card?: unknown } | undefined)?.card);
+      if (!card.success)
+        return reply.code(400).send({ error: 'bad-request', message: describeIssues(card.error) });
+      try {
+        const version = await deps.roster.reissue(cardId, card.data);
+        return { cardId, newCardId: card.data.cardId, version };
+      } catch (error) {
+        if (error instanceof RosterChangeRefused)
+          return reply.code(error.status).send({ error: 'refused', message: error.message });
+        throw error;
+      }
+    });
 
     admin.get(
       '/v1/devices',

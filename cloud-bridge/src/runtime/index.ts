@@ -9,6 +9,7 @@ import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
+import { loadOrCreateRosterKeys, RosterService } from '../roster/index.js';
 import { type BridgeStore, openSqliteStore } from '../store/index.js';
 
 /**
@@ -61,8 +62,16 @@ export class Bridge {
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
+    const roster = new RosterService({
+      store,
+      client,
+      keys: await loadOrCreateRosterKeys(config.dataDir),
+      logger,
+    });
+    await roster.start();
     const http = buildHttpApi({
       store,
+      roster,
       adminToken: config.adminToken,
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,

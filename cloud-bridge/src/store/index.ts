@@ -1,2 +1,11 @@
 export { openSqliteStore } from './sqlite.js';
-export type { BridgeStore, ChainPoint, Device, EventFilter, Presence, StoredEvent } from './types.js';
+export type {
+  BridgeStore,
+  ChainPoint,
+  Device,
+  EventFilter,
+  Presence,
+  RosterSettings,
+  RosterVersion,
+  StoredEvent,
+} from './types.js';

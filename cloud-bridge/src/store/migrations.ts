@@ -32,4 +32,17 @@ export const MIGRATIONS: string[] = [
      expires_at TEXT NOT NULL,
      used_at TEXT
    );`,
+  `CREATE TABLE roster_cards (card_id TEXT PRIMARY KEY, school TEXT NOT NULL, entry TEXT NOT NULL);
+   CREATE INDEX roster_cards_school ON roster_cards (school);
+   CREATE TABLE roster_settings (school TEXT PRIMARY KEY, calendar TEXT NOT NULL, schedules TEXT NOT NULL);
+   CREATE TABLE roster_versions (
+     school TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     snapshot_manifest TEXT NOT NULL,
+     snapshot_body BLOB NOT NULL,
+     delta_manifest TEXT,
+     delta_body BLOB,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (school, version)
+   );`,
 ];

@@ -1,8 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type EventRecord, GENESIS_HASH } from '@educard/terminal-sdk';
+import { type CardEntry, type EventRecord, GENESIS_HASH } from '@educard/terminal-sdk';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
-import type { BridgeStore, ChainPoint, Device, EventFilter, Presence, StoredEvent } from './types.js';
+import type {
+  BridgeStore,
+  ChainPoint,
+  Device,
+  EventFilter,
+  Presence,
+  RosterSettings,
+  RosterVersion,
+  StoredEvent,
+} from './types.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -27,6 +36,28 @@ function toDevice(row: DeviceRow): Device {
     ...(row.revoked_at ? { revokedAt: row.revoked_at } : {}),
     ...(row.last_seen_at ? { lastSeenAt: row.last_seen_at } : {}),
     ...(row.presence ? { presence: JSON.parse(row.presence) as Presence } : {}),
+  };
+}
+
+interface VersionRow {
+  school: string;
+  version: number;
+  snapshot_manifest: string;
+  snapshot_body: Buffer;
+  delta_manifest: string | null;
+  delta_body: Buffer | null;
+  created_at: string;
+}
+
+function toVersion(row: VersionRow): RosterVersion {
+  return {
+    school: row.school,
+    version: row.version,
+    snapshotManifest: row.snapshot_manifest,
+    snapshotBody: new Uint8Array(row.snapshot_body),
+    ...(row.delta_manifest ? { deltaManifest: row.delta_manifest } : {}),
+    ...(row.delta_body ? { deltaBody: new Uint8Array(row.delta_body) } : {}),
+    createdAt: row.created_at,
   };
 }
 
@@ -75,6 +106,31 @@ export function openSqliteStore(path: string): BridgeStore {
     revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     setPresence: db.prepare('UPDATE devices SET presence = ?, last_seen_at = ? WHERE id = ?'),
     insertToken: db.prepare('INSERT INTO enrollment_tokens (hash, school, expires_at) VALUES (?, ?, ?)'),
+    rosterCards: db.prepare<[string], { entry: string }>(
+      'SELECT entry FROM roster_cards WHERE school = ? ORDER BY card_id',
+    ),
+    findCard: db.prepare<[string], { entry: string }>('SELECT entry FROM roster_cards WHERE card_id = ?'),
+    putCard: db.prepare(
+      'INSERT INTO roster_cards (card_id, school, entry) VALUES (?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET school = excluded.school, entry = excluded.entry',
+    ),
+    rosterSettings: db.prepare<[string], { calendar: string; schedules: string }>(
+      'SELECT calendar, schedules FROM roster_settings WHERE school = ?',
+    ),
+    putSettings: db.prepare(
+      'INSERT INTO roster_settings (school, calendar, schedules) VALUES (?, ?, ?) ON CONFLICT (school) DO UPDATE SET calendar = excluded.calendar, schedules = excluded.schedules',
+    ),
+    putVersion: db.prepare(
+      'INSERT INTO roster_versions (school, version, snapshot_manifest, snapshot_body, delta_manifest, delta_body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    latestVersion: db.prepare<[string], VersionRow>(
+      'SELECT * FROM roster_versions WHERE school = ? ORDER BY version DESC LIMIT 1',
+    ),
+    version: db.prepare<[string, number], VersionRow>(
+      'SELECT * FROM roster_versions WHERE school = ? AND version = ?',
+    ),
+    rosterSchools: db.prepare<[], { school: string }>(
+      'SELECT DISTINCT school FROM roster_versions ORDER BY school',
+    ),
     useToken: db.prepare<[string, string, string], { school: string }>(
       'UPDATE enrollment_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING school',
     ),
@@ -187,6 +243,49 @@ export function openSqliteStore(path: string): BridgeStore {
     }),
     consumeToken(token, now) {
       return statements.useToken.get(now, sha256(token), now);
+    },
+
+    rosterCards(school) {
+      return statements.rosterCards.all(school).map((row) => JSON.parse(row.entry) as CardEntry);
+    },
+    findCard(cardId) {
+      const row = statements.findCard.get(cardId);
+      return row ? (JSON.parse(row.entry) as CardEntry) : undefined;
+    },
+    rosterSettings(school) {
+      const row = statements.rosterSettings.get(school);
+      return row ? { calendar: JSON.parse(row.calendar), schedules: JSON.parse(row.schedules) } : undefined;
+    },
+    commitRoster: db.transaction(
+      (school: string, cards: CardEntry[], settings: RosterSettings | undefined, version: RosterVersion) => {
+        for (const card of cards) statements.putCard.run(card.cardId, school, JSON.stringify(card));
+        if (settings)
+          statements.putSettings.run(
+            school,
+            JSON.stringify(settings.calendar),
+            JSON.stringify(settings.schedules),
+          );
+        statements.putVersion.run(
+          school,
+          version.version,
+          version.snapshotManifest,
+          Buffer.from(version.snapshotBody),
+          version.deltaManifest ?? null,
+          version.deltaBody ? Buffer.from(version.deltaBody) : null,
+          version.createdAt,
+        );
+      },
+    ),
+    latestRosterVersion(school) {
+      const row = statements.latestVersion.get(school);
+      return row ? toVersion(row) : undefined;
+    },
+    rosterVersion(school, version) {
+      const row = statements.version.get(school, version);
+      return row ? toVersion(row) : undefined;
+    },
+    rosterSchools() {
+      return statements.rosterSchools.all().map((row) => row.school);
     },
 
     close() {

@@ -1,4 +1,4 @@
-import type { EventRecord } from '@educard/terminal-sdk';
+import type { Calendar, CardEntry, EventRecord, Schedule } from '@educard/terminal-sdk';
 
 export interface ChainPoint {
   seq: number;
@@ -47,6 +47,22 @@ export interface Device {
   presence?: Presence;
 }
 
+export interface RosterSettings {
+  calendar: Calendar;
+  schedules: Schedule[];
+}
+
+/** One published roster version of a school: the signed snapshot, and the delta from the one before. */
+export interface RosterVersion {
+  school: string;
+  version: number;
+  snapshotManifest: string;
+  snapshotBody: Uint8Array;
+  deltaManifest?: string;
+  deltaBody?: Uint8Array;
+  createdAt: string;
+}
+
 /**
  * The bridge's repository. Every implementation passes the conformance suite in ./conformance.ts
  * (SQLite now; PostgreSQL when a district outgrows one machine).
@@ -73,6 +89,21 @@ export interface BridgeStore {
   createTokens(school: string, count: number, expiresAt: string): string[];
   /** Uses a token up: once, and only before it expires. */
   consumeToken(token: string, now: string): { school: string } | undefined;
+
+  /** The cards of a school's roster as they stand. */
+  rosterCards(school: string): CardEntry[];
+  findCard(cardId: string): CardEntry | undefined;
+  rosterSettings(school: string): RosterSettings | undefined;
+  /** Saves changed cards (and settings) and the version published for them, in one transaction. */
+  commitRoster(
+    school: string,
+    cards: CardEntry[],
+    settings: RosterSettings | undefined,
+    version: RosterVersion,
+  ): void;
+  latestRosterVersion(school: string): RosterVersion | undefined;
+  rosterVersion(school: string, version: number): RosterVersion | undefined;
+  rosterSchools(): string[];
 
   close(): void;
 }

@@ -1,0 +1,294 @@
+import {
+  type Calendar,
+  type CardEntry,
+  type IssuedRoster,
+  issueRoster,
+  type KeyRole,
+  type RosterChange,
+  type RosterDelta,
+  type RosterSnapshot,
+  type Schedule,
+  SPEC_VERSION,
+  topics,
+} from '@educard/terminal-sdk';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { BridgeStore, RosterSettings, RosterVersion } from '../store/index.js';
+import type { RowProblem } from './csv.js';
+import type { RosterKeys } from './keys.js';
+
+export interface RosterServiceDeps {
+  store: BridgeStore;
+  client: MqttClient;
+  keys: RosterKeys;
+  logger: Logger;
+  /** How long a manifest stays valid: a gateway that hears nothing for longer knows its roster is stale. */
+  manifestTtlMs?: number;
+}
+
+export interface ImportInput {
+  cards: { line?: number; card: CardEntry }[];
+  calendar?: Calendar;
+  schedules?: Schedule[];
+  dryRun?: boolean;
+}
+
+export interface ImportReport {
+  ok: boolean;
+  dryRun: boolean;
+  version?: number;
+  added: number;
+  updated: number;
+  revoked: number;
+  unchanged: number;
+  problems: RowProblem[];
+}
+
+export class RosterChangeRefused extends Error {
+  constructor(
+    readonly status: 404 | 409,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RosterChangeRefused';
+  }
+}
+
+const DEFAULT_SETTINGS: RosterSettings = {
+  calendar: { timeZone: 'Asia/Shanghai', holidays: [], closures: [], makeUpDays: [] },
+  schedules: [],
+};
+
+/** The snapshot body's URL on the bridge, which gateways fetch when they cannot follow by delta. */
+export const snapshotPath = (school: string, version: number) => `/v1/roster/${school}/snapshots/${version}`;
+
+/**
+ * Holds each school's roster, signs what changes as a new version (a delta from the last and a full
+ * snapshot, each behind a small signed manifest), stores it, and publishes it retained, so a card
+ * reported lost reaches every connected gate in well under a second.
+ */
+export class RosterService {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: RosterServiceDeps) {}
+
+  /** The root key role of the first key set: what a device pins as its trust anchor. */
+  anchor(): KeyRole {
+    return (JSON.parse(this.deps.keys.keySets[0] as string) as { signed: { root: KeyRole } }).signed.root;
+  }
+
+  /** Publishes every school's latest version again: a broker without persistence forgets retained messages. */
+  async start(): Promise<void> {
+    for (const school of this.deps.store.rosterSchools()) {
+      const latest = this.deps.store.latestRosterVersion(school);
+      if (latest) await this.announce(latest);
+    }
+  }
+
+  /**
+   * Replaces a school's roster with the cards given: validated as a whole (every card of this school,
+   * no card id or UID twice), all or nothing. Cards no longer listed are revoked as cancelled.
+   */
+  importRoster(school: string, input: ImportInput): Promise<ImportReport> {
+    return this.serialise(async () => {
+      const problems: RowProblem[] = [];
+      const seenIds = new Map<string, number>();
+      const seenUids = new Map<string, string>();
+      for (const { line = 0, card } of input.cards) {
+        if (card.school !== school)
+          problems.push({ line, cardId: card.cardId, problem: `school ${card.school} is not ${school}` });
+        const first = seenIds.get(card.cardId);
+        if (first !== undefined)
+          problems.push({ line, cardId: card.cardId, problem: `card id repeats line ${first}` });
+        else seenIds.set(card.cardId, line);
+        const uid = card.credential.uid;
+        if (uid !== undefined) {
+          const holder = seenUids.get(uid);
+          if (holder && holder !== card.cardId)
+            problems.push({ line, cardId: card.cardId, problem: `UID ${uid} is also card ${holder}'s` });
+          else seenUids.set(uid, card.cardId);
+        }
+        const elsewhere = this.deps.store.findCard(card.cardId);
+        if (elsewhere && elsewhere.school !== school) {
+          problems.push({
+            line,
+            cardId: card.cardId,
+            problem: `card is on the roster of school ${elsewhere.school}`,
+          });
+        }
+      }
+      const current = new Map(this.deps.store.rosterCards(school).map((c) => [c.cardId, c]));
+      const changes: RosterChange[] = [];
+      const changed: CardEntry[] = [];
+      let unchanged = 0;
+      for (const { card } of input.cards) {
+        const held = current.get(card.cardId);
+        if (!held) changes.push({ op: 'add', card });
+        else if (JSON.stringify(held) !== JSON.stringify(card)) changes.push({ op: 'update', card });
+        else {
+          unchanged += 1;
+          continue;
+        }
+        changed.push(card);
+      }
+      for (const held of current.values()) {
+        if (!seenIds.has(held.cardId) && held.status !== 'cancelled') {
+          changes.push({ op: 'revoke', cardId: held.cardId, status: 'cancelled' });
+          changed.push({ ...held, status: 'cancelled' });
+        }
+      }
+      const count = (op: RosterChange['op']) => changes.filter((c) => c.op === op).length;
+      const report: ImportReport = {
+        ok: problems.length === 0,
+        dryRun: input.dryRun ?? false,
+        added: count('add'),
+        updated: count('update'),
+        revoked: count('revoke'),
+        unchanged,
+        problems,
+      };
+      const settings = input.calendar || input.schedules ? this.settingsWith(school, input) : undefined;
+      if (
+        !report.ok ||
+        report.dryRun ||
+        (changes.length === 0 && !settings && this.deps.store.latestRosterVersion(school))
+      )
+        return report;
+      const version = await this.publish(school, changes, changed, settings);
+      return { ...report, version };
+    });
+  }
+
+  /** Reports a card lost, cancels or suspends it, or makes it active again: one delta, published at once. */
+  setStatus(cardId: string, status: CardEntry['status']): Promise<number> {
+    return this.serialise(async () => {
+      const card = this.deps.store.findCard(cardId);
+      if (!card) throw new RosterChangeRefused(404, `no card ${cardId} on any roster`);
+      if (card.status === status) throw new RosterChangeRefused(409, `card ${cardId} is already ${status}`);
+      const updated = { ...card, status };
+      const change: RosterChange =
+        status === 'active' ? { op: 'update', card: updated } : { op: 'revoke', cardId, status };
+      return this.publish(card.school, [change], [updated], undefined);
+    });
+  }
+
+  /** A new card for the same person: the old one cancelled and the new one active in the same delta. */
+  reissue(oldCardId: string, next: CardEntry): Promise<number> {
+    return this.serialise(async () => {
+      const old = this.deps.store.findCard(oldCardId);
+      if (!old) throw new RosterChangeRefused(404, `no card ${oldCardId} on any roster`);
+      if (this.deps.store.findCard(next.cardId))
+        throw new RosterChangeRefused(409, `card ${next.cardId} already exists`);
+      if (next.school !== old.school || next.personId !== old.personId) {
+        throw new RosterChangeRefused(409, 'a reissued card must be for the same person and school');
+      }
+      return this.publish(
+        old.school,
+        [
+          { op: 'revoke', cardId: oldCardId, status: 'cancelled' },
+          { op: 'add', card: next },
+        ],
+        [{ ...old, status: 'cancelled' }, next],
+        undefined,
+      );
+    });
+  }
+
+  private settingsWith(school: string, input: ImportInput): RosterSettings {
+    const held = this.deps.store.rosterSettings(school) ?? DEFAULT_SETTINGS;
+    return { calendar: input.calendar ?? held.calendar, schedules: input.schedules ?? held.schedules };
+  }
+
+  private async publish(
+    school: string,
+    changes: RosterChange[],
+    changed: CardEntry[],
+    settings: RosterSettings | undefined,
+  ): Promise<number> {
+    const { store, keys } = this.deps;
+    const previous = store.latestRosterVersion(school);
+    const version = (previous?.version ?? 0) + 1;
+    const now = new Date();
+    const issuedAt = now.toISOString();
+    const effective = settings ?? store.rosterSettings(school) ?? DEFAULT_SETTINGS;
+    const byId = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
+    for (const card of changed) byId.set(card.cardId, card);
+    const snapshotBody: RosterSnapshot = {
+      kind: 'snapshot',
+      school,
+      version,
+      issuedAt,
+      calendar: effective.calendar,
+      schedules: effective.schedules,
+      cards: [...byId.values()],
+    };
+    const sign = (body: RosterSnapshot | RosterDelta): IssuedRoster =>
+      issueRoster(body, {
+        expiresAt: new Date(now.getTime() + (this.deps.manifestTtlMs ?? 7 * 86_400_000)).toISOString(),
+        keySetVersion: keys.keySets.length,
+        signers: keys.roster,
+      });
+    const snapshot = sign(snapshotBody);
+    const delta = previous
+      ? sign({
+          kind: 'delta',
+          school,
+          fromVersion: previous.version,
+          version,
+          issuedAt,
+          changes,
+          ...(settings ? { calendar: settings.calendar, schedules: settings.schedules } : {}),
+        })
+      : undefined;
+    const record: RosterVersion = {
+      school,
+      version,
+      snapshotManifest: Buffer.from(snapshot.manifest).toString('utf8'),
+      snapshotBody: snapshot.body,
+      ...(delta
+        ? { deltaManifest: Buffer.from(delta.manifest).toString('utf8'), deltaBody: delta.body }
+        : {}),
+      createdAt: issuedAt,
+    };
+    store.commitRoster(school, changed, settings, record);
+    this.deps.logger.info({ school, version, changes: changes.length }, 'roster version published');
+    await this.announce(record);
+    return version;
+  }
+
+  private async announce(version: RosterVersion): Promise<void> {
+    const { client, keys } = this.deps;
+    const retained = { qos: 1 as const, retain: true };
+    await client.publishAsync(
+      topics.rosterKeySets(version.school),
+      JSON.stringify({ v: SPEC_VERSION, keySets: keys.keySets.map((k) => JSON.parse(k)) }),
+      retained,
+    );
+    if (version.deltaManifest && version.deltaBody) {
+      await client.publishAsync(
+        topics.rosterDelta(version.school),
+        JSON.stringify({
+          v: SPEC_VERSION,
+          manifest: JSON.parse(version.deltaManifest),
+          body: Buffer.from(version.deltaBody).toString('utf8'),
+        }),
+        retained,
+      );
+    }
+    await client.publishAsync(
+      topics.rosterSnapshot(version.school),
+      JSON.stringify({
+        v: SPEC_VERSION,
+        manifest: JSON.parse(version.snapshotManifest),
+        url: snapshotPath(version.school, version.version),
+      }),
+      retained,
+    );
+  }
+
+  private serialise<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
