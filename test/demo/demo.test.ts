@@ -18,8 +18,19 @@ describe('npm run demo', () => {
     ]) {
       expect(run.stdout).toContain(` ${reason} `);
     }
-    expect(run.stdout).toMatch(/4 granted, 7 denied, 1 repeat ignored/);
-    expect(run.stdout).toMatch(/hash chain verified/);
+    expect(run.stdout).toMatch(/4 granted, 8 denied, 1 repeat ignored/);
+    // Half-way a card is reported lost at the bridge; both gates apply it and its next tap is denied.
+    expect(run.stdout).toMatch(/LOST +roster v2 +applied: gate-east \d+ ms, gate-west \d+ ms/);
+    expect(run.stdout).toMatch(/gate-west +west-out +\S+ +Zhou Bo +DENY +lost/);
+    // Every event each gateway journaled is stored at the bridge.
+    for (const gate of ['gate-east', 'gate-west']) {
+      const [, journaled, stored] =
+        run.stdout.match(
+          new RegExp(`${gate}: (\\d+) events journaled, (\\d+) stored at the bridge, hash chain verified`),
+        ) ?? [];
+      expect(Number(journaled)).toBeGreaterThan(0);
+      expect(stored).toBe(journaled);
+    }
     // Card numbers reach the screen masked, never whole.
     expect(run.stdout).not.toMatch(/E0000000\d\d/);
   }, 130_000);

@@ -2,11 +2,13 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
 import {
   BEEPS,
   type BeepName,
   createLogger,
   Gateway,
+  loadOrCreateIdentity,
   maskCardId,
   parseConfig,
   type RecordingIO,
@@ -15,45 +17,28 @@ import {
   type SimulatedReaderDriver,
   type TapOutcome,
 } from '@educard/gateway';
-import { TestAuthority } from '@educard/terminal-sdk/testing';
+import type { KeyRole } from '@educard/terminal-sdk';
+import { pino } from 'pino';
 import { REPO_ROOT } from '../paths.js';
-import { type Actor, CAST, ROSTER } from './cast.js';
-import { demoKeys } from './keys.js';
+import { type Actor, makeCast } from './cast.js';
 
 const DATA = join(REPO_ROOT, '.demo-data');
 const PINS = { relay: 4, greenLed: 5, redLed: 6, buzzer: 7, doorContact: 8, exitButton: 9 };
-/** The demo runs on its own clock: Monday 23 November 2026, 07:40 in Shanghai, a school morning. */
-const START = Date.parse('2026-11-23T07:40:00+08:00');
-
-interface Step {
-  at: string;
-  reader: 'gate-in' | 'gate-out';
-  who: Actor;
-  note: string;
-}
-
-const STEPS: Step[] = [
-  { at: '07:40:05', reader: 'gate-in', who: CAST.wangWei, note: 'student, UID card' },
-  { at: '07:40:20', reader: 'gate-in', who: CAST.liFang, note: 'student, EDU CPU card signs a challenge' },
-  { at: '07:41:00', reader: 'gate-in', who: CAST.zhangMin, note: 'card reported lost' },
-  { at: '07:41:30', reader: 'gate-in', who: CAST.liuJing, note: 'card validity ended in July' },
-  { at: '07:42:00', reader: 'gate-in', who: CAST.chenLei, note: 'card valid for the library only' },
-  { at: '07:42:30', reader: 'gate-in', who: CAST.yangYan, note: 'boarder: night schedule ended 07:30' },
-  { at: '07:43:00', reader: 'gate-in', who: CAST.stranger, note: 'card not on the roster' },
-  { at: '07:43:30', reader: 'gate-in', who: CAST.cloner, note: 'copied UID of a CPU card' },
-  { at: '07:44:00', reader: 'gate-in', who: CAST.wangWei, note: 'enters again without leaving' },
-  { at: '07:45:00', reader: 'gate-out', who: CAST.wangWei, note: 'leaves' },
-  { at: '07:45:02', reader: 'gate-out', who: CAST.wangWei, note: 'card held on the reader again' },
-  { at: '07:46:00', reader: 'gate-in', who: CAST.zhouBo, note: 'teacher, no time limits' },
-];
-
-const simTime = (hms: string) => Date.parse(`2026-11-23T${hms}+08:00`);
-const COLUMNS = [8, 8, 12, 20, 6, 16, 30];
+const ADMIN_TOKEN = 'demo-admin-token-not-for-production';
+const COLUMNS = [9, 9, 12, 20, 6, 16, 30];
 const row = (cells: string[]) =>
   cells
     .map((c, i) => c.padEnd(COLUMNS[i] ?? 10))
     .join(' ')
     .trimEnd();
+const out = (text = '') => process.stdout.write(`${text}\n`);
+
+interface DemoGate {
+  name: string;
+  gateway: Gateway;
+  io: RecordingIO;
+  driver: SimulatedReaderDriver;
+}
 
 function beepName(count: number): BeepName | undefined {
   return (Object.keys(BEEPS) as BeepName[]).find((name) => BEEPS[name].length === count);
@@ -70,110 +55,211 @@ function actions(io: RecordingIO, since: number, pulseMs: number): string {
   return done.join(', ') || '-';
 }
 
-async function main(): Promise<number> {
-  const keys = await demoKeys(join(DATA, 'keys.json'));
-  const dataDir = join(DATA, 'gateway');
-  await rm(dataDir, { recursive: true, force: true });
-  await mkdir(join(dataDir, 'roster'), { recursive: true });
+async function api(bridge: Bridge, path: string, body?: unknown, contentType = 'application/json') {
+  const response = await fetch(`${bridge.httpUrl}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': contentType }),
+    },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const json = (await response.json()) as Record<string, unknown>;
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
 
-  let now = START;
-  const logPath = join(DATA, 'gateway.log');
-  const logger = createLogger('gateway', { level: 'info', destination: createWriteStream(logPath) });
-  const authority = new TestAuthority('school-1', keys);
-  await RosterStore.writeAnchor(join(dataDir, 'roster'), authority.anchor());
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('the demo waited too long');
+    await sleep(5);
+  }
+}
+
+/** A gateway provisioned as a technician would: pinned root keys, its own key, enrolled with a token. */
+async function startGate(
+  bridge: Bridge,
+  name: string,
+  readers: string[],
+  anchor: KeyRole,
+  logFile: ReturnType<typeof createWriteStream>,
+) {
+  const dataDir = join(DATA, name);
+  await mkdir(join(dataDir, 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(join(dataDir, 'roster'), anchor);
+  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
+  const { tokens } = (await api(bridge, '/v1/tokens', { school: 'school-1', count: 1 })) as {
+    tokens: string[];
+  };
+  const enrollment = await fetch(`${bridge.httpUrl}/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: tokens[0], deviceId: name, publicKey: identity.publicKey }),
+  });
+  const { mqtt } = (await enrollment.json()) as { mqtt: { url: string; username: string; password: string } };
   const config = parseConfig({
-    device: { id: 'demo-gate', school: 'school-1' },
+    device: { id: name, school: 'school-1' },
     dataDir,
-    station: { id: 'gate-main', zone: 'main-gate', debounceMs: 3000 },
-    readers: { simulated: ['gate-in', 'gate-out'] },
+    station: { id: name, zone: 'main-gate', debounceMs: 3000 },
+    readers: { simulated: readers },
     io: { plugin: 'recording', pins: PINS, relay: { pulseMs: 1000 }, door: { graceMs: 0 } },
     policy: { passback: { mode: 'hard', windowMs: 4 * 3_600_000 } },
+    uplink: { ...mqtt, bridgeHttp: bridge.httpUrl },
   });
   const io = recordingIoFor(config.io);
-  const gateway = await Gateway.start({ config, logger, io, now: () => now, synced: () => true });
-  await gateway.roster.acceptKeySet(authority.keySet());
-  const roster = authority.snapshot(1, ROSTER, {
-    issuedAt: new Date(START - 86_400_000).toISOString(),
-    expiresAt: new Date(START + 30 * 86_400_000).toISOString(),
+  const gateway = await Gateway.start({
+    config,
+    logger: createLogger(name, { level: 'info', destination: logFile }),
+    io,
+    synced: () => true,
   });
-  await gateway.acceptRoster(roster.manifest, roster.body);
+  await until(() => gateway.roster.view !== undefined);
+  return { name, gateway, io, driver: gateway.readers as SimulatedReaderDriver };
+}
 
-  process.stdout.write(
-    `educard-edge demo: one gate, two simulated readers (gate-in, gate-out), a recording IO board.\n` +
-      `Roster v${gateway.roster.view?.version} signed by the demo key set (${keys.made ? 'made now' : 'kept from an earlier run'} in .demo-data/keys.json): ${gateway.roster.view?.size} cards.\n` +
-      `School clock: Monday 23 November 2026, Asia/Shanghai. Anti-passback: hard.\n\n`,
+async function main(): Promise<number> {
+  // Keys survive between runs (.demo-data/bridge/roster-keys.json); events and devices start afresh.
+  await mkdir(join(DATA, 'bridge'), { recursive: true });
+  for (const stale of [
+    'bridge/bridge.db',
+    'bridge/bridge.db-wal',
+    'bridge/bridge.db-shm',
+    'gate-east',
+    'gate-west',
+  ]) {
+    await rm(join(DATA, stale), { recursive: true, force: true });
+  }
+  const logPath = join(DATA, 'demo.log');
+  const logFile = createWriteStream(logPath);
+  const bridge = await Bridge.start(
+    parseBridgeConfig({
+      dataDir: join(DATA, 'bridge'),
+      adminToken: ADMIN_TOKEN,
+      mqtt: { port: 0 },
+      http: { port: 0 },
+    }),
+    pino({ name: 'bridge', level: 'info' }, logFile),
   );
-  process.stdout.write(`${row(['time', 'reader', 'card', 'person', 'result', 'reason', 'gate action'])}\n`);
-  process.stdout.write(`${row(COLUMNS.map((w) => '-'.repeat(w)))}\n`);
+  const { cast, cards, schedules, calendar } = makeCast(Date.now());
+  const imported = await api(bridge, '/v1/roster/school-1/import', { cards, schedules, calendar });
+  const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
+  const east = await startGate(bridge, 'gate-east', ['east-in', 'east-out'], anchor, logFile);
+  const west = await startGate(bridge, 'gate-west', ['west-in', 'west-out'], anchor, logFile);
+  const gates = { east, west };
 
-  const driver = gateway.readers as SimulatedReaderDriver;
-  let last: TapOutcome | undefined;
-  gateway.station.events.on('tap', (outcome) => {
-    last = outcome;
-  });
+  out('educard-edge demo: a cloud bridge (embedded MQTT broker, SQLite) and two gateways on loopback,');
+  out('each with simulated readers and a recording IO board. Roster imported through the bridge API,');
+  out(
+    `signed (version ${imported.version}, ${cards.length} cards) and taken by both gates over MQTT. Anti-passback: hard.`,
+  );
+  out();
+  out(row(['gate', 'reader', 'card', 'person', 'result', 'reason', 'gate action']));
+  out(row(COLUMNS.map((w) => '-'.repeat(w))));
+
   const counts = { grant: 0, deny: 0, ignored: 0 };
-  for (const step of STEPS) {
-    now = simTime(step.at);
-    last = undefined;
-    const mark = io.writes.length;
-    driver.present(step.reader, step.who.card);
-    driver.remove(step.reader);
+  const tap = async (gate: DemoGate, reader: string, who: Actor) => {
+    let outcome: TapOutcome | undefined;
+    const off = gate.gateway.station.events.on('tap', (o) => {
+      outcome = o;
+    });
+    const mark = gate.io.writes.length;
+    gate.driver.present(reader, who.card);
+    gate.driver.remove(reader);
     await sleep(450);
-    const outcome = last as TapOutcome | undefined;
-    const card = maskCardId(step.who.card.cpu?.cardNumber ?? step.who.card.uid);
+    off();
+    const card = maskCardId(who.card.cpu?.cardNumber ?? who.card.uid);
     if (!outcome) {
       counts.ignored += 1;
-      process.stdout.write(
-        `${row([step.at, step.reader, card, step.who.name, '-', 'same card < 3 s', 'none (debounced)'])}\n`,
-      );
-      continue;
+      out(row([gate.name, reader, card, who.name, '-', 'same card < 3 s', 'none (debounced)']));
+      return;
     }
-    counts[outcome.decision.decision] += 1;
     const { decision } = outcome;
+    counts[decision.decision] += 1;
     const reason = [decision.reason, ...decision.flags.filter((f) => f !== 'uid-only')].join(' ');
-    process.stdout.write(
-      `${row([step.at, step.reader, card, step.who.name, decision.decision.toUpperCase(), reason, actions(io, mark, config.io.relay.pulseMs)])}\n`,
+    out(
+      row([
+        gate.name,
+        reader,
+        card,
+        who.name,
+        decision.decision.toUpperCase(),
+        reason,
+        actions(gate.io, mark, 1000),
+      ]),
+    );
+  };
+
+  await tap(gates.east, 'east-in', cast.wangWei);
+  await tap(gates.east, 'east-in', cast.liFang);
+  await tap(gates.west, 'west-in', cast.zhangMin);
+  await tap(gates.east, 'east-in', cast.liuJing);
+  await tap(gates.west, 'west-in', cast.chenLei);
+  await tap(gates.east, 'east-in', cast.yangYan);
+  await tap(gates.west, 'west-in', cast.stranger);
+  await tap(gates.east, 'east-in', cast.cloner);
+  await tap(gates.east, 'east-in', cast.wangWei);
+  await tap(gates.east, 'east-out', cast.wangWei);
+  await tap(gates.east, 'east-out', cast.wangWei);
+  await tap(gates.west, 'west-in', cast.zhouBo);
+
+  // Half-way: Zhou Bo's card is reported lost at the bridge; both gates take the delta.
+  const reported = performance.now();
+  const lost = await api(bridge, `/v1/cards/${cast.zhouBo.entry?.cardId}/lost`, {});
+  const applied: string[] = [];
+  for (const gate of [east, west]) {
+    await until(() => gate.gateway.roster.view?.version === lost.version);
+    applied.push(`${gate.name} ${Math.round(performance.now() - reported)} ms`);
+  }
+  out(
+    row([
+      'bridge',
+      'API',
+      maskCardId(String(cast.zhouBo.entry?.cardId)),
+      cast.zhouBo.name,
+      'LOST',
+      `roster v${lost.version}`,
+      `applied: ${applied.join(', ')}`,
+    ]),
+  );
+  await tap(gates.west, 'west-out', cast.zhouBo);
+
+  // The last grant's pulse must be over, or the door opening now would be that grant's.
+  await sleep(1000);
+  const mark = east.io.writes.length;
+  east.io.setInput(PINS.doorContact, 1);
+  await sleep(BEEPS.alarm.reduce((sum, [on, off]) => sum + on + off, 0) + 100);
+  east.io.setInput(PINS.doorContact, 0);
+  out(row(['gate-east', 'door', '-', '-', 'ALARM', 'door forced open', actions(east.io, mark, 0)]));
+
+  // Every journaled event reaches the bridge: wait for the acks, then count both sides.
+  for (const gate of [east, west]) {
+    await gate.gateway.journal.flush();
+    await until(() => gate.gateway.journal.stats().ackedSeq === gate.gateway.journal.stats().lastSeq);
+  }
+  out();
+  out(`${counts.grant} granted, ${counts.deny} denied, ${counts.ignored} repeat ignored.`);
+  let allThere = true;
+  for (const gate of [east, west]) {
+    const journaled = gate.gateway.journal.stats().lastSeq;
+    const stored = bridge.store.countEvents({ device: gate.name });
+    const chain = await gate.gateway.journal.verify();
+    allThere &&= stored === journaled && chain.ok;
+    out(
+      `${gate.name}: ${journaled} events journaled, ${stored} stored at the bridge, hash chain ${chain.ok ? 'verified' : 'BROKEN'}.`,
     );
   }
-
-  now = simTime('07:50:00');
-  // The last grant's pulse must be over, or the door opening now would be that grant's.
-  await sleep(config.io.relay.pulseMs);
-  const mark = io.writes.length;
-  io.setInput(PINS.doorContact, 1);
-  const alarmMs = BEEPS.alarm.reduce((sum, [on, off]) => sum + on + off, 0);
-  await sleep(alarmMs + 100);
-  io.setInput(PINS.doorContact, 0);
-  process.stdout.write(
-    `${row(['07:50:00', 'door', '-', '-', 'ALARM', 'door forced open', actions(io, mark, 0)])}\n`,
-  );
-
-  await gateway.journal.flush();
-  const check = await gateway.journal.verify();
-  const stats = gateway.journal.stats();
-  const records = await gateway.journal.read(1, stats.lastSeq);
-  await gateway.stop();
-  const types = records.reduce<Record<string, number>>((tally, r) => {
-    tally[r.type] = (tally[r.type] ?? 0) + 1;
-    return tally;
-  }, {});
-  process.stdout.write(
-    `\n${counts.grant} granted, ${counts.deny} denied, ${counts.ignored} repeat ignored.\n` +
-      `Journal: ${stats.lastSeq} events (${Object.entries(types)
-        .map(([type, n]) => `${n} ${type}`)
-        .join(', ')}), durable, ` +
-      `hash chain ${check.ok ? 'verified' : `BROKEN at ${(check as { seq: number }).seq}`}; in ${join(dataDir, 'journal')}.\n` +
-      `Gateway log (JSON lines): ${logPath}\n`,
-  );
-  return check.ok && counts.grant === 4 && counts.deny === 7 ? 0 : 1;
+  out(`Logs (JSON lines): ${logPath}`);
+  await east.gateway.stop();
+  await west.gateway.stop();
+  await bridge.stop();
+  return allThere && counts.grant === 4 && counts.deny === 8 ? 0 : 1;
 }
 
 main().then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (error: unknown) => {
     process.stderr.write(`demo failed: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );
