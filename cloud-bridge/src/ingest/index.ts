@@ -95,8 +95,7 @@ export class Ingest {
       return this.reject(batch.device, 'device is not enrolled in this school, or revoked');
     }
     // The signature is checked over the batch as it came, unknown fields and all.
-    const raw = JSON.parse(payload.toString('utf8')) as { sig: string };
-    if (!verifyBatchSignature(raw, fromBase64Url(device.publicKey))) {
+    if (!verifyBatchSignature(parsed.raw as { sig: string }, fromBase64Url(device.publicKey))) {
       return this.reject(
         batch.device,
         'signature does not verify against the enrolled key: forged or altered',
@@ -124,6 +123,7 @@ export class Ingest {
       return;
     }
     const fresh = records.filter((r) => r.seq > cursor.seq);
+    // The chain from the stored cursor must end at the signed head: that is what proves the records.
     const broken = verifyChain(fresh, cursor);
     if (broken)
       return this.reject(batch.device, `hash chain broken at seq ${broken.seq} (${broken.problem})`);

@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util';
 import { gatewayBench } from './gateway.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
+import { uplinkBench } from './uplink.js';
 
 const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   gateway: gatewayBench,
+  uplink: uplinkBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]

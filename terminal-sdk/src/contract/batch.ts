@@ -5,6 +5,16 @@ import { SPEC_VERSION } from './common.js';
 import type { EventRecord } from './events.js';
 import type { EventBatch } from './messages.js';
 
+/**
+ * What a batch signature covers: everything but the records and the signature. The records are bound
+ * through `head`, the hash of the last one, which commits to every record before it by the chain; the
+ * receiver checks the chain up to `head`, so the signature need not hash the records a second time.
+ */
+function signedPart(batch: Record<string, unknown>): Record<string, unknown> {
+  const { sig: _sig, records: _records, ...header } = batch;
+  return header;
+}
+
 /** Builds and signs a batch of consecutive records with the device's key. */
 export function signBatch(
   device: string,
@@ -15,21 +25,25 @@ export function signBatch(
   const first = records[0];
   const last = records.at(-1);
   if (!first || !last) throw new RangeError('a batch needs at least one record');
-  const unsigned = {
+  const header = {
     v: SPEC_VERSION,
     device,
     school,
     from: first.seq,
     to: last.seq,
     head: last.hash,
-    records,
     sentAt: new Date().toISOString(),
   };
-  return { ...unsigned, sig: toBase64Url(ed25519.sign(canonicalBytes(unsigned), key.seed)) };
+  return { ...header, records, sig: toBase64Url(ed25519.sign(canonicalBytes(header), key.seed)) };
 }
 
-/** Checks a batch's signature over what was received, fields this peer does not know included. */
-export function verifyBatchSignature(batch: { sig: string }, publicKey: Uint8Array): boolean {
-  const { sig, ...unsigned } = batch;
-  return ed25519.verify(canonicalBytes(unsigned), fromBase64Url(sig), publicKey);
+/**
+ * Checks a batch's signature over its header as received (fields this peer does not know included).
+ * It proves the records only together with a chain check that ends at `head`.
+ */
+export function verifyBatchSignature(
+  batch: Record<string, unknown> & { sig: string },
+  publicKey: Uint8Array,
+): boolean {
+  return ed25519.verify(canonicalBytes(signedPart(batch)), fromBase64Url(batch.sig), publicKey);
 }

@@ -30,8 +30,9 @@ export const DeviceState = z.object({
 export type DeviceState = z.infer<typeof DeviceState>;
 
 /**
- * Journal records from `from` to `to`, in order, signed by the device's key over the canonical bytes
- * of every other field, so a broker in the middle cannot forge or alter events.
+ * Journal records from `from` to `to`, in order. The device's key signs the canonical bytes of every
+ * field but `records` and `sig`; `head`, the hash of record `to`, binds the records through the hash
+ * chain, so a broker in the middle can neither forge nor alter events.
  */
 export const EventBatch = z.looseObject({
   ...Versioned,
@@ -136,12 +137,12 @@ export type RosterDeltaMessage = z.infer<typeof RosterDeltaMessage>;
 
 /**
  * Parses a message payload: size cap, JSON, schema. Never throws; the caller logs the reason and
- * carries on.
+ * carries on. `raw` is the JSON as received, for checks that must see fields this peer does not know.
  */
 export function parseMessage<T>(
   schema: z.ZodType<T>,
   payload: Uint8Array,
-): { ok: true; value: T } | { ok: false; error: string } {
+): { ok: true; value: T; raw: Record<string, unknown> } | { ok: false; error: string } {
   if (payload.length > MAX_MESSAGE_BYTES)
     return { ok: false, error: `message of ${payload.length} bytes is over ${MAX_MESSAGE_BYTES}` };
   let value: unknown;
@@ -163,5 +164,5 @@ export function parseMessage<T>(
       error: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
     };
   }
-  return { ok: true, value: result.data };
+  return { ok: true, value: result.data, raw: value as Record<string, unknown> };
 }

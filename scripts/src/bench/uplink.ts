@@ -1,0 +1,248 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import {
+  createLogger,
+  Gateway,
+  Journal,
+  loadOrCreateIdentity,
+  parseConfig,
+  RosterStore,
+  type SimulatedReaderDriver,
+} from '@educard/gateway';
+import type { EventBody, KeyRole } from '@educard/terminal-sdk';
+import { sampleCard } from '@educard/terminal-sdk/testing';
+import { Aedes } from 'aedes';
+import mqtt from 'mqtt';
+import { REPO_ROOT } from '../paths.js';
+import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
+
+const ADMIN = 'bench-admin-token-0123456789';
+const quiet = createLogger('bench', { level: 'silent' });
+
+interface RunningBridge {
+  child: ChildProcess;
+  http: string;
+  stop(): Promise<void>;
+}
+
+/** The bridge as a separate process, as it runs in production: the gateways below share this one. */
+async function startBridge(dir: string): Promise<RunningBridge> {
+  await writeFile(
+    join(dir, 'bridge.json'),
+    JSON.stringify({
+      dataDir: join(dir, 'bridge'),
+      adminToken: ADMIN,
+      mqtt: { port: 0 },
+      http: { port: 0 },
+      log: { level: 'info' },
+    }),
+  );
+  const child = spawn(
+    process.execPath,
+    [join(REPO_ROOT, 'cloud-bridge/dist/main.js'), '--config', join(dir, 'bridge.json')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const http = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      if (line.includes('"bridge started"')) resolve(JSON.parse(line).http as string);
+    });
+    child.once('exit', (code) => reject(new Error(`bridge exited with ${code}`)));
+  });
+  return {
+    child,
+    http,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+async function api(bridge: RunningBridge, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const response = await fetch(`${bridge.http}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${ADMIN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+function tapEvent(i: number): EventBody {
+  return {
+    type: 'gate.decision',
+    at: new Date().toISOString(),
+    clock: 'synced',
+    data: {
+      station: 'gate-main',
+      reader: 'sim-in',
+      zone: 'main-gate',
+      direction: 'in',
+      cardId: `E${String(i).padStart(9, '0')}`,
+      credential: 'uid',
+      personId: `p${String(i).padStart(7, '0')}`,
+      role: 'student',
+      cardStatus: 'active',
+      decision: 'grant',
+      reason: 'ok',
+      flags: ['uid-only'],
+      rosterVersion: 1,
+    },
+  };
+}
+
+/** A provisioned, enrolled gateway whose journal already holds `backlog` events, not yet started. */
+async function prepareGateway(bridge: RunningBridge, dir: string, device: string, backlog: number) {
+  const dataDir = join(dir, device);
+  await mkdir(join(dataDir, 'journal'), { recursive: true });
+  await mkdir(join(dataDir, 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(
+    join(dataDir, 'roster'),
+    (await (await fetch(`${bridge.http}/v1/roster/anchor`)).json()) as KeyRole,
+  );
+  const journal = await Journal.open({
+    dir: join(dataDir, 'journal'),
+    device,
+    logger: quiet,
+    minFreeBytes: 0,
+  });
+  for (let i = 0; i < backlog; i++) {
+    journal.append(tapEvent(i));
+    if (i % 1000 === 999) await journal.flush();
+  }
+  await journal.close();
+  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
+  const { tokens } = (await api(bridge, '/v1/tokens', { school: 'school-1', count: 1 })) as {
+    tokens: string[];
+  };
+  const enrolled = await fetch(`${bridge.http}/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: tokens[0], deviceId: device, publicKey: identity.publicKey }),
+  });
+  const { mqtt: credentials } = (await enrolled.json()) as {
+    mqtt: { url: string; username: string; password: string };
+  };
+  return parseConfig({
+    device: { id: device, school: 'school-1' },
+    dataDir,
+    station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
+    readers: { simulated: ['sim-in'] },
+    uplink: { ...credentials, bridgeHttp: bridge.http },
+  });
+}
+
+async function drained(gateways: Gateway[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!gateways.every((g) => g.journal.stats().ackedSeq === g.journal.stats().lastSeq)) {
+    if (Date.now() > deadline) throw new Error('the gateways did not drain in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** aedes's own QoS 1 pass-through, one publisher to one subscriber, 300-byte messages. */
+async function rawBroker(): Promise<number> {
+  const broker = await Aedes.createBroker();
+  const server = createServer(broker.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const subscriber = await mqtt.connectAsync(url, { clientId: 'sub' });
+  const publisher = await mqtt.connectAsync(url, { clientId: 'pub' });
+  await subscriber.subscribeAsync('bench/raw', { qos: 1 });
+  const total = 50_000;
+  let received = 0;
+  const done = new Promise<void>((resolve) =>
+    subscriber.on('message', () => {
+      received += 1;
+      if (received === total) resolve();
+    }),
+  );
+  const payload = Buffer.alloc(300, 0x61);
+  const started = performance.now();
+  for (let i = 0; i < total; i++) publisher.publish('bench/raw', payload, { qos: 1 });
+  await done;
+  const rate = total / ((performance.now() - started) / 1000);
+  await publisher.endAsync();
+  await subscriber.endAsync();
+  await new Promise<void>((resolve) => broker.close(() => resolve()));
+  server.close();
+  return rate;
+}
+
+export async function uplinkBench(): Promise<BenchResult[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-uplink-'));
+  await mkdir(join(dir, 'bridge'), { recursive: true });
+  const bridge = await startBridge(dir);
+  const results: BenchResult[] = [];
+  try {
+    results.push(info('uplink.broker.raw_msgs_per_s', await rawBroker(), 'msgs/s'));
+
+    // Ten gateways with 5,000 events each, connecting at once.
+    const configs = [];
+    for (let i = 0; i < 10; i++) configs.push(await prepareGateway(bridge, dir, `gate-${i}`, 5000));
+    const started = performance.now();
+    const gateways = await Promise.all(configs.map((config) => Gateway.start({ config, logger: quiet })));
+    await drained(gateways, 120_000);
+    const total = gateways.reduce((sum, g) => sum + g.journal.stats().lastSeq, 0);
+    results.push(
+      atLeast(
+        'uplink.ingest.events_per_s',
+        total / ((performance.now() - started) / 1000),
+        'events/s',
+        20_000,
+      ),
+    );
+    await Promise.all(gateways.map((g) => g.stop()));
+
+    // One gateway that was offline while 100,000 events accumulated.
+    const offline = await prepareGateway(bridge, dir, 'gate-offline', 100_000);
+    const reconnected = performance.now();
+    const gateway = await Gateway.start({ config: offline, logger: quiet });
+    await drained([gateway], 120_000);
+    results.push(atMost('uplink.drain.100k_s', (performance.now() - reconnected) / 1000, 's', 60));
+
+    // Card reported lost through the API until the next tap at a connected gateway is denied.
+    await api(bridge, '/v1/roster/school-1/import', { cards: [sampleCard(1, { schedules: [] })] });
+    const live = gateway;
+    const deadline = Date.now() + 10_000;
+    while (live.roster.view?.version !== 1 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    const driver = live.readers as SimulatedReaderDriver;
+    const card = sampleCard(1);
+    const samples: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const status = i % 2 === 0 ? 'lost' : 'reactivate';
+      const expected = i % 2 === 0 ? 'lost' : 'ok';
+      const reported = performance.now();
+      await api(bridge, `/v1/cards/${card.cardId}/${status}`, {});
+      for (;;) {
+        let reason = '';
+        const off = live.station.events.on('tap', (outcome) => {
+          reason = outcome.decision.reason;
+        });
+        driver.present('sim-in', { uid: card.credential.uid as string });
+        off();
+        if (reason === expected) break;
+        if (performance.now() - reported > 10_000) throw new Error('revocation did not arrive');
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      samples.push(performance.now() - reported);
+    }
+    results.push(atMost('uplink.revocation.p99_ms', percentile(samples, 99), 'ms', 1000));
+    results.push(info('uplink.revocation.median_ms', median(samples), 'ms'));
+    await gateway.stop();
+  } finally {
+    await bridge.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return results;
+}
