@@ -1,4 +1,4 @@
-import { type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
+import { type CardEntry, type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BridgeStore } from './types.js';
 
@@ -29,157 +29,368 @@ export function chainedRecords(
   return records;
 }
 
+/** A record with fields changed and its hash recomputed (it then belongs to a different chain). */
+function rehashed(record: EventRecord, change: Partial<EventRecord>): EventRecord {
+  const { hash: _old, ...rest } = { ...record, ...change };
+  return { ...rest, hash: eventHash(rest) };
+}
+
+const DEVICE = {
+  id: 'gate-01',
+  school: 'school-1',
+  publicKey: 'k'.repeat(43),
+  secretHash: 'h'.repeat(64),
+  createdAt: '2026-11-23T00:00:00.000Z',
+};
+
+type Open = () => Promise<BridgeStore> | BridgeStore;
+
 /**
  * What every bridge store must do, after aedes-persistence's abstract suite: SQLite runs it now, and a
- * PostgreSQL store must pass it unchanged. `reopen` opens the same data again, to show it persists.
+ * PostgreSQL store must pass it unchanged. `open` gives an empty store; `reopen`, when given, opens
+ * the data of the store `open` gave last, to show that it persists.
  */
-export function describeStoreConformance(
-  name: string,
-  open: () => BridgeStore,
-  reopen: () => BridgeStore,
-): void {
+export function describeStoreConformance(name: string, open: Open, reopen?: Open): void {
   describe(`${name} store conformance`, () => {
     let store: BridgeStore;
-    beforeEach(() => {
-      store = open();
+    beforeEach(async () => {
+      store = await open();
     });
     afterEach(() => {
       store.close();
     });
 
-    it('starts every device at the genesis cursor', () => {
-      expect(store.cursor('gate-01')).toEqual({ seq: 0, hash: GENESIS_HASH });
-    });
-
-    it('commits a run, advances the cursor, and stores nothing twice', () => {
-      const records = chainedRecords('gate-01', 10);
-      expect(store.commitRecords('gate-01', 'school-1', records.slice(0, 6))).toMatchObject({
-        seq: 6,
-        inserted: 6,
+    describe('events', () => {
+      it('starts every device at the genesis cursor', () => {
+        expect(store.cursor('gate-01')).toEqual({ seq: 0, hash: GENESIS_HASH });
+        expect(store.countEvents()).toBe(0);
       });
-      expect(store.commitRecords('gate-01', 'school-1', records.slice(0, 6))).toMatchObject({
-        seq: 6,
-        inserted: 0,
+
+      it('commits a run and advances the cursor to its last record', () => {
+        const records = chainedRecords('gate-01', 6);
+        expect(store.commitRecords('gate-01', 'school-1', records)).toEqual({
+          seq: 6,
+          hash: records[5]?.hash,
+          inserted: 6,
+        });
+        expect(store.cursor('gate-01')).toEqual({ seq: 6, hash: records[5]?.hash });
+        expect(store.countEvents({ device: 'gate-01' })).toBe(6);
       });
-      expect(store.commitRecords('gate-01', 'school-1', records.slice(3, 10))).toMatchObject({
-        seq: 10,
-        hash: records[9]?.hash,
-        inserted: 4,
+
+      it('inserts nothing for a duplicate run and keeps the cursor', () => {
+        const records = chainedRecords('gate-01', 4);
+        store.commitRecords('gate-01', 'school-1', records);
+        expect(store.commitRecords('gate-01', 'school-1', records)).toEqual({
+          seq: 4,
+          hash: records[3]?.hash,
+          inserted: 0,
+        });
+        expect(store.countEvents()).toBe(4);
       });
-      expect(store.countEvents({ device: 'gate-01' })).toBe(10);
-    });
 
-    it('stores nothing of a run that leaves a gap after the cursor', () => {
-      const records = chainedRecords('gate-01', 10);
-      store.commitRecords('gate-01', 'school-1', records.slice(0, 3));
-      expect(store.commitRecords('gate-01', 'school-1', records.slice(5))).toMatchObject({
-        seq: 3,
-        inserted: 0,
+      it('inserts only the new part of an overlapping run', () => {
+        const records = chainedRecords('gate-01', 10);
+        store.commitRecords('gate-01', 'school-1', records.slice(0, 6));
+        expect(store.commitRecords('gate-01', 'school-1', records.slice(3))).toEqual({
+          seq: 10,
+          hash: records[9]?.hash,
+          inserted: 4,
+        });
+        expect(store.queryEvents({ device: 'gate-01', limit: 100 }).map((e) => e.record.seq)).toEqual([
+          1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+        ]);
       });
-      expect(store.countEvents()).toBe(3);
-    });
 
-    it('keeps devices apart', () => {
-      store.commitRecords('gate-01', 'school-1', chainedRecords('gate-01', 4));
-      store.commitRecords('gate-02', 'school-2', chainedRecords('gate-02', 2));
-      expect(store.cursor('gate-02').seq).toBe(2);
-      expect(store.countEvents({ school: 'school-1' })).toBe(4);
-    });
-
-    it('queries by device, school, type, person and time, and pages by id', () => {
-      store.commitRecords('gate-01', 'school-1', chainedRecords('gate-01', 9));
-      store.commitRecords('gate-02', 'school-2', chainedRecords('gate-02', 3));
-      expect(store.queryEvents({ device: 'gate-02', limit: 100 }).map((e) => e.record.seq)).toEqual([
-        1, 2, 3,
-      ]);
-      expect(store.queryEvents({ school: 'school-1', type: 'door.exit-request', limit: 100 })).toHaveLength(
-        4,
-      );
-      expect(
-        store.queryEvents({ school: 'school-1', personId: 'p0', limit: 100 }).map((e) => e.record.seq),
-      ).toEqual([3, 6, 9]);
-      const window = store.queryEvents({
-        fromAt: '2026-11-23T00:00:02.000Z',
-        toAt: '2026-11-23T00:00:04.000Z',
-        limit: 100,
+      it('stores nothing of a run that does not start at cursor + 1', () => {
+        const records = chainedRecords('gate-01', 10);
+        const at3 = store.commitRecords('gate-01', 'school-1', records.slice(0, 3));
+        expect(store.commitRecords('gate-01', 'school-1', records.slice(5))).toEqual({ ...at3, inserted: 0 });
+        expect(store.commitRecords('gate-01', 'school-1', [])).toEqual({ ...at3, inserted: 0 });
+        expect(store.cursor('gate-01')).toEqual({ seq: 3, hash: at3.hash });
+        expect(store.countEvents()).toBe(3);
       });
-      expect(window.map((e) => `${e.record.device}:${e.record.seq}`)).toEqual([
-        'gate-01:2',
-        'gate-01:3',
-        'gate-02:2',
-        'gate-02:3',
-      ]);
-      const first = store.queryEvents({ limit: 5 });
-      const next = store.queryEvents({ limit: 5, afterId: first.at(-1)?.id });
-      expect(first).toHaveLength(5);
-      expect(next.map((e) => e.id).every((id) => id > (first.at(-1)?.id ?? 0))).toBe(true);
-      expect(first[0]?.school).toBe('school-1');
-    });
 
-    it('keeps a record exactly as received', () => {
-      const [record] = chainedRecords('gate-01', 1);
-      store.commitRecords('gate-01', 'school-1', [record as EventRecord]);
-      expect(store.queryEvents({ limit: 1 })[0]?.record).toEqual(record);
-    });
-
-    it('registers, lists and revokes devices', () => {
-      const device = {
-        id: 'gate-01',
-        school: 'school-1',
-        publicKey: 'k'.repeat(43),
-        secretHash: 'h',
-        createdAt: '2026-11-23T00:00:00Z',
-      };
-      store.putDevice(device);
-      store.putDevice({ ...device, id: 'gate-02', school: 'school-2' });
-      expect(store.getDevice('gate-01')).toMatchObject(device);
-      expect(store.listDevices('school-2').map((d) => d.id)).toEqual(['gate-02']);
-      expect(store.revokeDevice('gate-01', '2026-11-24T00:00:00Z')).toBe(true);
-      expect(store.revokeDevice('gate-01', '2026-11-25T00:00:00Z')).toBe(false);
-      expect(store.getDevice('gate-01')?.revokedAt).toBe('2026-11-24T00:00:00Z');
-      expect(store.getDevice('nobody')).toBeUndefined();
-    });
-
-    it('ignores a death older than the latest birth (a late will)', () => {
-      store.putDevice({
-        id: 'gate-01',
-        school: 'school-1',
-        publicKey: 'k',
-        secretHash: 'h',
-        createdAt: '2026-11-23T00:00:00Z',
+      it('stores a run only up to its first gap', () => {
+        const records = chainedRecords('gate-01', 6);
+        const gapped = [...records.slice(0, 3), ...records.slice(4)];
+        expect(store.commitRecords('gate-01', 'school-1', gapped)).toMatchObject({ seq: 3, inserted: 3 });
+        expect(store.countEvents()).toBe(3);
       });
-      expect(store.recordPresence('gate-01', { online: true, bdSeq: 5, at: '2026-11-23T08:00:00Z' })).toBe(
-        true,
-      );
-      expect(store.recordPresence('gate-01', { online: false, bdSeq: 4, at: '2026-11-23T08:00:01Z' })).toBe(
-        false,
-      );
-      expect(store.getDevice('gate-01')?.presence).toMatchObject({ online: true, bdSeq: 5 });
-      expect(store.recordPresence('gate-01', { online: false, bdSeq: 5, at: '2026-11-23T08:05:00Z' })).toBe(
-        true,
-      );
-      expect(store.getDevice('gate-01')?.presence?.online).toBe(false);
-      expect(store.getDevice('gate-01')?.lastSeenAt).toBe('2026-11-23T08:05:00Z');
+
+      it('stores nothing of a run whose first prev is not the cursor hash (a fork)', () => {
+        const records = chainedRecords('gate-01', 4);
+        store.commitRecords('gate-01', 'school-1', records.slice(0, 2));
+        const fork = rehashed(records[2] as EventRecord, { prev: 'f'.repeat(64) });
+        expect(store.commitRecords('gate-01', 'school-1', [fork])).toMatchObject({ seq: 2, inserted: 0 });
+        expect(store.countEvents()).toBe(2);
+      });
+
+      it('keeps devices apart', () => {
+        store.commitRecords('gate-01', 'school-1', chainedRecords('gate-01', 4));
+        store.commitRecords('gate-02', 'school-2', chainedRecords('gate-02', 2));
+        expect(store.cursor('gate-01').seq).toBe(4);
+        expect(store.cursor('gate-02').seq).toBe(2);
+        expect(store.countEvents({ school: 'school-1' })).toBe(4);
+        expect(store.countEvents({ school: 'school-2', device: 'gate-02' })).toBe(2);
+        expect(store.countEvents({ school: 'school-2', device: 'gate-01' })).toBe(0);
+        expect(store.countEvents()).toBe(6);
+      });
+
+      it('keeps a record exactly as received, with its school and receipt time', () => {
+        const [record] = chainedRecords('gate-01', 1) as [EventRecord];
+        const withExtra = rehashed(record, { extra: { from: 'a newer peer' } });
+        store.commitRecords('gate-01', 'school-1', [withExtra]);
+        const [stored] = store.queryEvents({ limit: 1 });
+        expect(stored?.record).toEqual(withExtra);
+        expect(stored?.school).toBe('school-1');
+        expect(typeof stored?.id).toBe('number');
+        expect(Number.isNaN(Date.parse(stored?.receivedAt ?? ''))).toBe(false);
+      });
+
+      describe('queries', () => {
+        beforeEach(() => {
+          store.commitRecords('gate-01', 'school-1', chainedRecords('gate-01', 9));
+          store.commitRecords('gate-02', 'school-2', chainedRecords('gate-02', 3));
+        });
+        const keys = (events: { record: EventRecord }[]) =>
+          events.map((e) => `${e.record.device}:${e.record.seq}`);
+
+        it('filters by device and school', () => {
+          expect(keys(store.queryEvents({ device: 'gate-02', limit: 100 }))).toEqual([
+            'gate-02:1',
+            'gate-02:2',
+            'gate-02:3',
+          ]);
+          expect(store.queryEvents({ school: 'school-1', limit: 100 })).toHaveLength(9);
+          expect(store.queryEvents({ school: 'school-1', device: 'gate-02', limit: 100 })).toEqual([]);
+        });
+
+        it('filters by type and by data.personId', () => {
+          expect(
+            keys(store.queryEvents({ school: 'school-1', type: 'door.exit-request', limit: 100 })),
+          ).toEqual(['gate-01:2', 'gate-01:4', 'gate-01:6', 'gate-01:8']);
+          expect(keys(store.queryEvents({ personId: 'p0', limit: 100 }))).toEqual([
+            'gate-01:3',
+            'gate-01:6',
+            'gate-01:9',
+            'gate-02:3',
+          ]);
+          expect(store.queryEvents({ personId: 'nobody', limit: 100 })).toEqual([]);
+        });
+
+        it('filters by a time range, from inclusive to exclusive, whatever the offset', () => {
+          expect(
+            keys(
+              store.queryEvents({
+                fromAt: '2026-11-23T00:00:02.000Z',
+                toAt: '2026-11-23T00:00:04.000Z',
+                limit: 100,
+              }),
+            ),
+          ).toEqual(['gate-01:2', 'gate-01:3', 'gate-02:2', 'gate-02:3']);
+          // The same window written in UTC+08:00.
+          expect(
+            keys(
+              store.queryEvents({
+                device: 'gate-01',
+                fromAt: '2026-11-23T08:00:08+08:00',
+                limit: 100,
+              }),
+            ),
+          ).toEqual(['gate-01:8', 'gate-01:9']);
+        });
+
+        it('compares a record time written with an offset in UTC', () => {
+          const start = store.cursor('gate-02');
+          const [record] = chainedRecords('gate-02', 1, start) as [EventRecord];
+          const local = rehashed(record, { at: '2026-11-23T07:59:59.500+08:00', prev: start.hash });
+          store.commitRecords('gate-02', 'school-2', [local]);
+          expect(
+            keys(
+              store.queryEvents({
+                fromAt: '2026-11-22T23:59:59.000Z',
+                toAt: '2026-11-23T00:00:00.000Z',
+                limit: 100,
+              }),
+            ),
+          ).toEqual(['gate-02:4']);
+          expect(store.queryEvents({ device: 'gate-02', limit: 100 }).at(-1)?.record.at).toBe(
+            '2026-11-23T07:59:59.500+08:00',
+          );
+        });
+
+        it('orders by id, limits, and pages with afterId', () => {
+          const all = store.queryEvents({ limit: 100 });
+          expect(all).toHaveLength(12);
+          const ids = all.map((e) => e.id);
+          expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+          expect(new Set(ids).size).toBe(12);
+
+          const pages: number[][] = [];
+          let afterId: number | undefined;
+          for (;;) {
+            const page = store.queryEvents({ limit: 5, ...(afterId === undefined ? {} : { afterId }) });
+            if (page.length === 0) break;
+            pages.push(page.map((e) => e.id));
+            afterId = page.at(-1)?.id;
+          }
+          expect(pages.map((p) => p.length)).toEqual([5, 5, 2]);
+          expect(pages.flat()).toEqual(ids);
+          expect(store.queryEvents({ school: 'school-1', limit: 3, afterId: ids[7] })).toHaveLength(1);
+        });
+      });
     });
 
-    it('uses an enrollment token once, and never after it expires', () => {
-      const [fresh, stale] = [
-        store.createTokens('school-1', 1, '2026-12-01T00:00:00Z'),
-        store.createTokens('school-1', 1, '2026-11-01T00:00:00Z'),
-      ].map((t) => t[0] as string);
-      expect(store.consumeToken(fresh as string, '2026-11-23T00:00:00Z')).toEqual({ school: 'school-1' });
-      expect(store.consumeToken(fresh as string, '2026-11-23T00:00:00Z')).toBeUndefined();
-      expect(store.consumeToken(stale as string, '2026-11-23T00:00:00Z')).toBeUndefined();
-      expect(store.consumeToken('made-up', '2026-11-23T00:00:00Z')).toBeUndefined();
+    describe('devices', () => {
+      it('puts, gets, lists and revokes devices', () => {
+        store.putDevice(DEVICE);
+        store.putDevice({ ...DEVICE, id: 'gate-02', school: 'school-2' });
+        store.putDevice({ ...DEVICE, id: 'gate-00' });
+        expect(store.getDevice('gate-01')).toEqual(DEVICE);
+        expect(store.getDevice('nobody')).toBeUndefined();
+        expect(store.listDevices().map((d) => d.id)).toEqual(['gate-00', 'gate-01', 'gate-02']);
+        expect(store.listDevices('school-2').map((d) => d.id)).toEqual(['gate-02']);
+        expect(store.listDevices('school-9')).toEqual([]);
+
+        expect(store.revokeDevice('gate-01', '2026-11-24T00:00:00.000Z')).toBe(true);
+        expect(store.revokeDevice('gate-01', '2026-11-25T00:00:00.000Z')).toBe(false);
+        expect(store.revokeDevice('nobody', '2026-11-25T00:00:00.000Z')).toBe(false);
+        expect(store.getDevice('gate-01')?.revokedAt).toBe('2026-11-24T00:00:00.000Z');
+        expect(store.getDevice('gate-02')?.revokedAt).toBeUndefined();
+      });
+
+      it('takes presence by the Sparkplug bdSeq rule', () => {
+        store.putDevice(DEVICE);
+        const presence = (online: boolean, bdSeq: number, at: string) =>
+          store.recordPresence('gate-01', { online, bdSeq, at });
+        expect(presence(true, 5, '2026-11-23T08:00:00.000Z')).toBe(true);
+        expect(store.getDevice('gate-01')?.presence).toEqual({
+          online: true,
+          bdSeq: 5,
+          at: '2026-11-23T08:00:00.000Z',
+        });
+        // A late will from the connection before: ignored.
+        expect(presence(false, 4, '2026-11-23T08:00:01.000Z')).toBe(false);
+        expect(store.getDevice('gate-01')).toMatchObject({
+          presence: { online: true, bdSeq: 5 },
+          lastSeenAt: '2026-11-23T08:00:00.000Z',
+        });
+        // This connection's death: taken.
+        expect(presence(false, 5, '2026-11-23T08:05:00.000Z')).toBe(true);
+        expect(store.getDevice('gate-01')).toMatchObject({
+          presence: { online: false, bdSeq: 5 },
+          lastSeenAt: '2026-11-23T08:05:00.000Z',
+        });
+        // A newer birth: taken; an older one: not.
+        expect(presence(true, 6, '2026-11-23T08:06:00.000Z')).toBe(true);
+        expect(presence(true, 5, '2026-11-23T08:07:00.000Z')).toBe(false);
+        expect(store.getDevice('gate-01')?.presence).toMatchObject({ online: true, bdSeq: 6 });
+        expect(store.recordPresence('nobody', { online: true, bdSeq: 1, at: DEVICE.createdAt })).toBe(false);
+      });
+
+      it('keeps the optional presence fields', () => {
+        store.putDevice(DEVICE);
+        const full = {
+          online: true,
+          bdSeq: 1,
+          at: '2026-11-23T08:00:00.000Z',
+          firmware: '1.2.3',
+          rosterVersion: 7,
+          keySetVersion: 2,
+          journalBacklog: 40,
+        };
+        expect(store.recordPresence('gate-01', full)).toBe(true);
+        expect(store.getDevice('gate-01')?.presence).toEqual(full);
+        expect(store.listDevices()[0]?.presence).toEqual(full);
+      });
     });
 
-    it('keeps what it committed across a close and reopen', () => {
-      const records = chainedRecords('gate-01', 5);
-      store.commitRecords('gate-01', 'school-1', records);
-      store.close();
-      store = reopen();
-      expect(store.cursor('gate-01')).toEqual({ seq: 5, hash: records[4]?.hash });
-      expect(store.countEvents()).toBe(5);
+    describe('enrollment tokens', () => {
+      it('makes distinct random base64url tokens', () => {
+        const tokens = store.createTokens('school-1', 3, '2026-12-01T00:00:00.000Z');
+        expect(tokens).toHaveLength(3);
+        expect(new Set(tokens).size).toBe(3);
+        for (const token of tokens) expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      });
+
+      it('uses a token once, and never after it expires', () => {
+        const [fresh] = store.createTokens('school-1', 1, '2026-12-01T00:00:00.000Z') as [string];
+        const [stale] = store.createTokens('school-2', 1, '2026-11-01T00:00:00.000Z') as [string];
+        const [edge] = store.createTokens('school-2', 1, '2026-11-23T08:00:00+08:00') as [string];
+        expect(store.consumeToken(fresh, '2026-11-23T00:00:00.000Z')).toEqual({ school: 'school-1' });
+        expect(store.consumeToken(fresh, '2026-11-23T00:00:00.000Z')).toBeUndefined();
+        expect(store.consumeToken(stale, '2026-11-23T00:00:00.000Z')).toBeUndefined();
+        // Expiry is an instant: 08:00+08:00 is midnight UTC, so the token is spent by then.
+        expect(store.consumeToken(edge, '2026-11-23T00:00:00.000Z')).toBeUndefined();
+        expect(store.consumeToken('made-up', '2026-11-23T00:00:00.000Z')).toBeUndefined();
+      });
+
+      it('lets a token that was not used still work before expiry', () => {
+        const [edge] = store.createTokens('school-2', 1, '2026-11-23T08:00:00+08:00') as [string];
+        expect(store.consumeToken(edge, '2026-11-22T23:59:59.999Z')).toEqual({ school: 'school-2' });
+      });
     });
+
+    describe('roster', () => {
+      it('commits cards, settings and a version together, and reads them back', () => {
+        const card = {
+          cardId: 'c-1',
+          credential: { kind: 'uid', uid: '04A1B2C3' },
+          personId: 'p1',
+          role: 'student',
+          school: 'school-1',
+          status: 'active',
+          validFrom: '2026-09-01T00:00:00.000Z',
+          validUntil: '2027-07-01T00:00:00.000Z',
+          zones: ['main-gate'],
+          schedules: [],
+        } satisfies CardEntry;
+        const settings = {
+          calendar: { timeZone: 'Asia/Shanghai', holidays: [], closures: [], makeUpDays: [] },
+          schedules: [],
+        };
+        const version = {
+          school: 'school-1',
+          version: 1,
+          snapshotManifest: '{"v":1}',
+          snapshotBody: new Uint8Array([1, 2, 3]),
+          createdAt: '2026-11-23T00:00:00.000Z',
+        };
+        store.commitRoster('school-1', [card], settings, version);
+        store.commitRoster('school-1', [{ ...card, status: 'lost' }], undefined, {
+          ...version,
+          version: 2,
+          deltaManifest: '{"v":2}',
+          deltaBody: new Uint8Array([4]),
+        });
+        expect(store.rosterCards('school-1')).toEqual([{ ...card, status: 'lost' }]);
+        expect(store.findCard('c-1')?.status).toBe('lost');
+        expect(store.findCard('nope')).toBeUndefined();
+        expect(store.rosterSettings('school-1')).toEqual(settings);
+        expect(store.rosterSettings('school-2')).toBeUndefined();
+        expect(store.latestRosterVersion('school-1')).toMatchObject({ version: 2, deltaManifest: '{"v":2}' });
+        expect(store.rosterVersion('school-1', 1)).toEqual(version);
+        expect(store.rosterSchools()).toEqual(['school-1']);
+      });
+    });
+
+    if (reopen) {
+      it('keeps what it committed across a close and reopen', async () => {
+        const records = chainedRecords('gate-01', 5);
+        store.commitRecords('gate-01', 'school-1', records);
+        store.putDevice(DEVICE);
+        store.recordPresence('gate-01', { online: true, bdSeq: 3, at: '2026-11-23T08:00:00.000Z' });
+        const [token] = store.createTokens('school-1', 1, '2026-12-01T00:00:00.000Z') as [string];
+        store.close();
+        store = await reopen();
+        expect(store.cursor('gate-01')).toEqual({ seq: 5, hash: records[4]?.hash });
+        expect(store.queryEvents({ limit: 10 }).map((e) => e.record)).toEqual(records);
+        expect(store.getDevice('gate-01')?.presence?.bdSeq).toBe(3);
+        expect(store.consumeToken(token, '2026-11-23T00:00:00.000Z')).toEqual({ school: 'school-1' });
+        // The chain goes on from where it stopped.
+        const more = chainedRecords('gate-01', 2, store.cursor('gate-01'));
+        expect(store.commitRecords('gate-01', 'school-1', more)).toMatchObject({ seq: 7, inserted: 2 });
+      });
+    }
   });
 }

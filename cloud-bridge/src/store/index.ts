@@ -1,4 +1,4 @@
-export { openSqliteStore } from './sqlite.js';
+export { openSqliteStore, type SqliteBridgeStore } from './sqlite.js';
 export type {
   BridgeStore,
   ChainPoint,

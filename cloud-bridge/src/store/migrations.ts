@@ -45,4 +45,8 @@ export const MIGRATIONS: string[] = [
      created_at TEXT NOT NULL,
      PRIMARY KEY (school, version)
    );`,
+  // Time columns compared as text must all be UTC in one shape (toISOString's): `at` was stored as the
+  // record carried it, offset and all. SQLite's strftime turns an offset time into UTC milliseconds.
+  `UPDATE events SET at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', at), at);
+   UPDATE enrollment_tokens SET expires_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', expires_at), expires_at);`,
 ];

@@ -5,18 +5,18 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chainedRecords, describeStoreConformance } from './conformance.js';
 import { openSqliteStore } from './index.js';
+import { MIGRATIONS } from './migrations.js';
 
-const dirs: string[] = [];
+const root = mkdtempSync(join(tmpdir(), 'bridge-store-'));
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+let files = 0;
 let current = '';
 function freshPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'bridge-store-'));
-  dirs.push(dir);
-  current = join(dir, 'bridge.db');
+  current = join(root, `bridge-${++files}.db`);
   return current;
 }
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 describeStoreConformance(
   'SQLite',
@@ -25,14 +25,65 @@ describeStoreConformance(
 );
 
 describe('SQLite specifics', () => {
-  it('runs in WAL mode, and a commit is visible to another connection at once', () => {
+  it('runs WAL with synchronous=FULL, and a commit is visible to another connection at once', () => {
     const path = freshPath();
     const store = openSqliteStore(path);
-    store.commitRecords('gate-01', 'school-1', chainedRecords('gate-01', 3));
-    const other = new Database(path, { readonly: true });
-    expect(other.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect((other.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n).toBe(3);
-    other.close();
+    try {
+      expect(store.pragma('journal_mode')).toBe('wal');
+      expect(store.pragma('synchronous')).toBe(2);
+      expect(store.pragma('foreign_keys')).toBe(1);
+      expect(store.pragma('user_version')).toBe(MIGRATIONS.length);
+      const records = chainedRecords('gate-01', 3);
+      store.commitRecords('gate-01', 'school-1', records);
+
+      const other = new Database(path, { readonly: true });
+      try {
+        expect(other.pragma('journal_mode', { simple: true })).toBe('wal');
+        expect(other.prepare('SELECT count(*) AS n FROM events').get()).toEqual({ n: 3 });
+        expect(other.prepare('SELECT seq, hash FROM device_cursors').get()).toEqual({
+          seq: 3,
+          hash: records[2]?.hash,
+        });
+      } finally {
+        other.close();
+      }
+      const second = openSqliteStore(path);
+      expect(second.cursor('gate-01').seq).toBe(3);
+      second.close();
+    } finally {
+      store.close();
+    }
+  });
+
+  it('stores a SHA-256 of each enrollment token, never the token', () => {
+    const path = freshPath();
+    const store = openSqliteStore(path);
+    const [token] = store.createTokens('school-1', 1, '2026-12-01T00:00:00Z') as [string];
+    store.close();
+    const db = new Database(path, { readonly: true });
+    const rows = db.prepare('SELECT hash FROM enrollment_tokens').all() as { hash: string }[];
+    db.close();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(rows)).not.toContain(token);
+  });
+
+  it('brings an older schema up to date, converting stored times to UTC', () => {
+    const path = freshPath();
+    const old = new Database(path);
+    for (const step of MIGRATIONS.slice(0, 2)) old.exec(step);
+    old.pragma('user_version = 2');
+    old
+      .prepare(
+        "INSERT INTO events (device, school, seq, at, type, record, received_at) VALUES ('g', 's', 1, '2026-11-23T08:00:01+08:00', 't.x', '{}', 'now')",
+      )
+      .run();
+    old.close();
+    const store = openSqliteStore(path);
+    expect(store.pragma('user_version')).toBe(MIGRATIONS.length);
+    expect(
+      store.queryEvents({ fromAt: '2026-11-23T00:00:01Z', toAt: '2026-11-23T00:00:02Z', limit: 5 }),
+    ).toHaveLength(1);
     store.close();
   });
 
@@ -40,7 +91,7 @@ describe('SQLite specifics', () => {
     const path = freshPath();
     openSqliteStore(path).close();
     const db = new Database(path);
-    db.pragma('user_version = 99');
+    db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
     db.close();
     expect(() => openSqliteStore(path)).toThrow(/newer than this bridge knows/);
   });

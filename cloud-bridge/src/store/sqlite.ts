@@ -15,6 +15,18 @@ import type {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** An ISO 8601 time as UTC in toISOString's shape, so that times compare correctly as text. */
+function utc(time: string): string {
+  const ms = Date.parse(time);
+  if (Number.isNaN(ms)) throw new RangeError(`not an ISO 8601 time: ${JSON.stringify(time)}`);
+  return new Date(ms).toISOString();
+}
+
+/** The SQLite store; `pragma` reads a setting of its connection (for checks and diagnostics). */
+export interface SqliteBridgeStore extends BridgeStore {
+  pragma(name: string): unknown;
+}
+
 interface DeviceRow {
   id: string;
   school: string;
@@ -62,28 +74,36 @@ function toVersion(row: VersionRow): RosterVersion {
 }
 
 function migrate(db: Database.Database): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > MIGRATIONS.length) {
-    throw new Error(
-      `database schema ${version} is newer than this bridge knows (${MIGRATIONS.length}): upgrade the bridge`,
-    );
-  }
+  // IMMEDIATE takes the write lock before reading the version, so two processes opening one file
+  // cannot both run a step.
   db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `database schema ${version} is newer than this bridge knows (${MIGRATIONS.length}): upgrade the bridge`,
+      );
+    }
+    if (version === MIGRATIONS.length) return;
     for (let step = version; step < MIGRATIONS.length; step++) db.exec(MIGRATIONS[step] as string);
     db.pragma(`user_version = ${MIGRATIONS.length}`);
-  })();
+  }).immediate();
 }
 
 /**
  * The embedded store: SQLite through better-sqlite3, WAL with synchronous=FULL, so a commit the bridge
  * acknowledges has reached the disk.
  */
-export function openSqliteStore(path: string): BridgeStore {
+export function openSqliteStore(path: string): SqliteBridgeStore {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
-  migrate(db);
+  try {
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 
   const statements = {
     cursor: db.prepare<[string], { seq: number; hash: string }>(
@@ -136,24 +156,35 @@ export function openSqliteStore(path: string): BridgeStore {
     ),
   };
 
+  // queryEvents and countEvents build their WHERE from the filter: each shape is prepared once.
+  const shaped = new Map<string, Database.Statement>();
+  const prepared = (sql: string): Database.Statement => {
+    let statement = shaped.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      shaped.set(sql, statement);
+    }
+    return statement;
+  };
+
   const cursor = (device: string): ChainPoint =>
     statements.cursor.get(device) ?? { seq: 0, hash: GENESIS_HASH };
 
   const commit = db.transaction((device: string, school: string, records: EventRecord[]) => {
     const start = cursor(device);
     const fresh = records.filter((r) => r.seq > start.seq);
-    if (fresh.length === 0 || fresh[0]?.seq !== start.seq + 1) return { ...start, inserted: 0 };
     const receivedAt = new Date().toISOString();
     let inserted = 0;
     let last = start;
     for (const record of fresh) {
-      if (record.seq !== last.seq + 1) break;
+      // Only what continues the stored chain: the next seq, linked to the hash before it.
+      if (record.seq !== last.seq + 1 || record.prev !== last.hash || record.device !== device) break;
       const personId = typeof record.data.personId === 'string' ? record.data.personId : null;
       inserted += statements.insertEvent.run(
         device,
         school,
         record.seq,
-        record.at,
+        utc(record.at),
         record.type,
         personId,
         JSON.stringify(record),
@@ -161,7 +192,7 @@ export function openSqliteStore(path: string): BridgeStore {
       ).changes;
       last = { seq: record.seq, hash: record.hash };
     }
-    statements.setCursor.run(device, last.seq, last.hash);
+    if (last !== start) statements.setCursor.run(device, last.seq, last.hash);
     return { ...last, inserted };
   });
 
@@ -170,6 +201,7 @@ export function openSqliteStore(path: string): BridgeStore {
     commitRecords: (device, school, records) => commit(device, school, records),
 
     queryEvents(filter: EventFilter): StoredEvent[] {
+      if (!(filter.limit >= 1)) return [];
       const where: string[] = [];
       const params: (string | number)[] = [];
       const add = (clause: string, value: string | number | undefined) => {
@@ -181,11 +213,11 @@ export function openSqliteStore(path: string): BridgeStore {
       add('device = ?', filter.device);
       add('person_id = ?', filter.personId);
       add('type = ?', filter.type);
-      add('at >= ?', filter.fromAt);
-      add('at < ?', filter.toAt);
+      add('at >= ?', filter.fromAt === undefined ? undefined : utc(filter.fromAt));
+      add('at < ?', filter.toAt === undefined ? undefined : utc(filter.toAt));
       add('id > ?', filter.afterId);
       const sql = `SELECT id, school, received_at, record FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
-      const rows = db.prepare(sql).all(...params, filter.limit) as {
+      const rows = prepared(sql).all(...params, Math.floor(filter.limit)) as {
         id: number;
         school: string;
         received_at: string;
@@ -211,7 +243,7 @@ export function openSqliteStore(path: string): BridgeStore {
         params.push(filter.school);
       }
       const sql = `SELECT count(*) AS n FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
-      return (db.prepare(sql).get(...params) as { n: number }).n;
+      return (prepared(sql).get(...params) as { n: number }).n;
     },
 
     putDevice(device) {
@@ -238,11 +270,12 @@ export function openSqliteStore(path: string): BridgeStore {
 
     createTokens: db.transaction((school: string, count: number, expiresAt: string): string[] => {
       const tokens = Array.from({ length: count }, () => randomBytes(32).toString('base64url'));
-      for (const token of tokens) statements.insertToken.run(sha256(token), school, expiresAt);
+      for (const token of tokens) statements.insertToken.run(sha256(token), school, utc(expiresAt));
       return tokens;
     }),
     consumeToken(token, now) {
-      return statements.useToken.get(now, sha256(token), now);
+      const at = utc(now);
+      return statements.useToken.get(at, sha256(token), at);
     },
 
     rosterCards(school) {
@@ -286,6 +319,11 @@ export function openSqliteStore(path: string): BridgeStore {
     },
     rosterSchools() {
       return statements.rosterSchools.all().map((row) => row.school);
+    },
+
+    pragma(name: string): unknown {
+      if (!/^[a-z_]+$/.test(name)) throw new Error(`not a pragma name: ${name}`);
+      return db.pragma(name, { simple: true });
     },
 
     close() {

@@ -5,6 +5,7 @@ export interface ChainPoint {
   hash: string;
 }
 
+/** A committed record, with where and when the bridge got it; `id` orders and pages the events. */
 export interface StoredEvent {
   id: number;
   school: string;
@@ -17,7 +18,9 @@ export interface EventFilter {
   device?: string;
   personId?: string;
   type?: string;
+  /** Records with `at` at or after this instant (any ISO 8601 offset; compared in UTC). */
   fromAt?: string;
+  /** Records with `at` before this instant (exclusive, so windows tile). */
   toAt?: string;
   /** Paging: only events stored after this id. */
   afterId?: number;
@@ -73,7 +76,9 @@ export interface BridgeStore {
   /**
    * Commits the records that continue the device's cursor, in one transaction, and returns the new
    * cursor. Records at or below the cursor are duplicates and are not stored again; a run that does
-   * not start at cursor + 1 is not stored at all. The caller has checked signatures and the chain.
+   * not start at cursor + 1 (or whose `prev` does not link to the cursor's hash) is not stored at
+   * all, and a run is stored only up to its first gap. The caller has checked signatures and hashes.
+   * When it returns, the records are on disk: the caller may acknowledge them.
    */
   commitRecords(device: string, school: string, records: EventRecord[]): ChainPoint & { inserted: number };
   queryEvents(filter: EventFilter): StoredEvent[];
@@ -82,10 +87,16 @@ export interface BridgeStore {
   putDevice(device: Omit<Device, 'revokedAt' | 'lastSeenAt' | 'presence'>): void;
   getDevice(id: string): Device | undefined;
   listDevices(school?: string): Device[];
+  /** Sets revokedAt; false when the device is unknown or already revoked. */
   revokeDevice(id: string, at: string): boolean;
-  /** Takes a birth or death unless it is older (by bdSeq) than what is held: a late will is ignored. */
+  /**
+   * Sparkplug's rule: takes a birth or death whose bdSeq is at least the held one, and then sets
+   * lastSeenAt; an older one (a late will of an earlier connection) is ignored and returns false, as
+   * does an unknown device.
+   */
   recordPresence(id: string, presence: Presence): boolean;
 
+  /** Random 32-byte base64url tokens; only their SHA-256 is stored. */
   createTokens(school: string, count: number, expiresAt: string): string[];
   /** Uses a token up: once, and only before it expires. */
   consumeToken(token: string, now: string): { school: string } | undefined;
