@@ -1,1 +1,1 @@
-export { Journal, type JournalOptions, type JournalStats } from './journal.js';
+export { inspectJournal, Journal, type JournalOptions, type JournalStats } from './journal.js';

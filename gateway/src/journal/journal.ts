@@ -377,6 +377,19 @@ export class Journal {
   }
 }
 
+/**
+ * The tip of a journal read without opening it: no recovery, nothing written, so it is safe while a
+ * gateway is running on it (a record being written is simply not counted yet).
+ */
+export function inspectJournal(dir: string): { lastSeq: number; lastHash: string } {
+  let tip: ChainPoint = GENESIS;
+  for (const segment of listSegments(dir)) {
+    const scan = scanSegment(segment.path);
+    if (scan.last) tip = { seq: scan.last.seq, hash: scan.last.hash };
+  }
+  return { lastSeq: tip.seq, lastHash: tip.hash };
+}
+
 async function readCursor(dir: string): Promise<Cursor> {
   try {
     return JSON.parse(await readFile(join(dir, CURSOR), 'utf8')) as Cursor;
