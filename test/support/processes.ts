@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -77,9 +76,4 @@ export function startNode(
   };
 }
 
-/** Resolves with the exit code; a process that has not exited in `timeoutMs` fails the test. */
-export async function exited(child: ChildProcess, timeoutMs = 20_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const [code] = (await once(child, 'exit', { signal: AbortSignal.timeout(timeoutMs) })) as [number | null];
-  return code;
-}
+export { exited } from '@educard/scripts/support';

@@ -5,10 +5,10 @@ import { openSqliteStore } from '@educard/cloud-bridge';
 import { GATEWAY_NODE_FLAGS } from '@educard/gateway';
 import { inspectJournal, Journal } from '@educard/gateway/journal';
 import { createLogger } from '@educard/gateway/log';
+import { type Mosquitto, startMosquitto } from '@educard/scripts/support';
 import { sampleUid } from '@educard/terminal-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, enrollDevice } from '../support/bridge.js';
-import { type Mosquitto, startMosquitto } from '../support/mosquitto.js';
 import { type Child, exited, startNode } from '../support/processes.js';
 
 const DEVICES = ['gate-a', 'gate-b'];

@@ -3,6 +3,7 @@ import {
   DeviceState,
   type EventAck,
   EventBatch,
+  type EventRecord,
   filters,
   fromBase64Url,
   MAX_MESSAGE_BYTES,
@@ -104,7 +105,9 @@ export class Ingest {
         },
       );
     }
-    const { records } = batch;
+    // The records as they came, which the schema has just passed: they keep the device's key order,
+    // so the hashes below are taken over exactly what was sent, and cheaply (see canonicalString).
+    const { records } = parsed.raw as { records: EventRecord[] };
     const consistent =
       records[0]?.seq === batch.from &&
       records.at(-1)?.seq === batch.to &&

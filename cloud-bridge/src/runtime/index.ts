@@ -33,7 +33,7 @@ export class Bridge {
     logger: Logger = pino({ name: 'bridge', level: config.log.level }),
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
-    const store = openSqliteStore(join(config.dataDir, 'bridge.db'));
+    const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startCheckpointer } from './checkpointer.js';
 import { chainedRecords, describeStoreConformance } from './conformance.js';
 import { openSqliteStore } from './index.js';
 import { MIGRATIONS } from './migrations.js';
@@ -94,5 +95,25 @@ describe('SQLite specifics', () => {
     db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
     db.close();
     expect(() => openSqliteStore(path)).toThrow(/newer than this bridge knows/);
+  });
+
+  it('moves the WAL into the main file from its worker, with automatic checkpoints off', async () => {
+    const path = freshPath();
+    const store = openSqliteStore(path);
+    expect(store.pragma('wal_autocheckpoint')).toBe(0);
+    const before = statSync(path).size;
+    store.commitRecords('gate-1', 'school-1', chainedRecords('gate-1', 2000));
+    const deadline = Date.now() + 5000;
+    while (statSync(path).size <= before && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(statSync(path).size).toBeGreaterThan(before);
+    store.close();
+  });
+
+  it('reports a checkpoint worker that cannot run, so the store can fall back', async () => {
+    const reason = await new Promise<string>((resolve) => {
+      startCheckpointer(join(root, 'no-such-dir', 'bridge.db'), resolve, 10);
+    });
+    expect(reason).toMatch(/checkpoint worker failed: .*(unable to open|directory does not exist)/);
   });
 });

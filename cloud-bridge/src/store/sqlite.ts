@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type CardEntry, type EventRecord, GENESIS_HASH } from '@educard/terminal-sdk';
 import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { startCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
   BridgeStore,
@@ -12,6 +14,9 @@ import type {
   RosterVersion,
   StoredEvent,
 } from './types.js';
+
+/** SQLite's default threshold, used when the checkpoint worker is not there. */
+const AUTOCHECKPOINT_PAGES = 1000;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -93,7 +98,7 @@ function migrate(db: Database.Database): void {
  * The embedded store: SQLite through better-sqlite3, WAL with synchronous=FULL, so a commit the bridge
  * acknowledges has reached the disk.
  */
-export function openSqliteStore(path: string): SqliteBridgeStore {
+export function openSqliteStore(path: string, options: { logger?: Logger } = {}): SqliteBridgeStore {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
@@ -104,6 +109,11 @@ export function openSqliteStore(path: string): SqliteBridgeStore {
     db.close();
     throw error;
   }
+  db.pragma('wal_autocheckpoint = 0');
+  const checkpointer = startCheckpointer(path, (reason) => {
+    options.logger?.error({ reason }, 'WAL checkpoints fall back to the committing thread');
+    if (db.open) db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+  });
 
   const statements = {
     cursor: db.prepare<[string], { seq: number; hash: string }>(
@@ -327,6 +337,7 @@ export function openSqliteStore(path: string): SqliteBridgeStore {
     },
 
     close() {
+      checkpointer.stop().catch(() => undefined);
       db.close();
     },
   };

@@ -174,6 +174,24 @@ describe('journal', () => {
     await reopened.close();
   });
 
+  it('reads the right records when reads race each other and the appends', async () => {
+    const journal = await openJournal({ segmentBytes: 8192 });
+    const reads: Promise<void>[] = [];
+    for (let round = 0; round < 20; round++) {
+      await appendMany(journal, round * 25 + 1, 25);
+      for (const from of [1, round * 25 + 1, round * 12 + 3]) {
+        reads.push(
+          journal.read(from, 40).then((records) => {
+            expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => from + i));
+            expect(records.length).toBe(Math.min(40, (round + 1) * 25 - from + 1));
+          }),
+        );
+      }
+    }
+    await Promise.all(reads);
+    await journal.close();
+  });
+
   it('tells when the oldest unacknowledged event happened', async () => {
     const journal = await openJournal();
     expect(journal.stats().oldestUnackedAt).toBeUndefined();

@@ -12,7 +12,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
 import { fsyncDirectory, writeFileDurable } from '../storage/index.js';
-import { encodeFrame } from './frame.js';
+import { encodeFrame, HEADER_BYTES } from './frame.js';
 import { listSegments, recordsOf, type Segment, scanSegment, segmentName } from './segments.js';
 
 export interface JournalOptions {
@@ -57,6 +57,14 @@ interface Cursor {
   base: ChainPoint;
 }
 
+interface FrameIndex {
+  offsets: number[];
+  /** The byte after the last frame indexed. */
+  end: number;
+  /** The extension under way, if any. */
+  extending: Promise<void>;
+}
+
 interface Waiter {
   seq: number;
   resolve: () => void;
@@ -89,8 +97,11 @@ export class Journal {
   private diskCheckedAt = Number.NEGATIVE_INFINITY;
   private retryMs = 50;
   private closed = false;
-  private readPoint: { seq: number; segment: Segment; offset: number } | undefined;
+  /** Where each frame of a segment starts, filled as far as reads have needed: reads seek, never rescan. */
+  private readonly frameIndex = new Map<Segment, FrameIndex>();
   private acking: Promise<void> = Promise.resolve();
+  private ackQueued: Promise<void> | undefined;
+  private ackWanted = 0;
   private readonly segmentBytes: number;
   private readonly budgetBytes: number;
   private readonly minFreeBytes: number;
@@ -165,23 +176,49 @@ export class Journal {
 
   /** Up to `limit` durable records from `fromSeq` on, in order. */
   async read(fromSeq: number, limit: number): Promise<EventRecord[]> {
-    const from = Math.max(fromSeq, this.segments[0]?.firstSeq ?? 1);
     const records: EventRecord[] = [];
-    if (from > this.durableSeq || limit <= 0) return records;
-    let index = this.segments.findLastIndex((s) => s.firstSeq <= from);
-    while (index >= 0 && index < this.segments.length && records.length < limit) {
-      const segment = this.segments[index] as Segment;
-      const resume = this.readPoint?.seq === from + records.length && this.readPoint.segment === segment;
-      const bytes = await readFile(segment.path);
-      for (const { record, next } of recordsOf(bytes, resume ? this.readPoint?.offset : 0)) {
-        if (record.seq > this.durableSeq || records.length >= limit) break;
-        if (record.seq < from) continue;
-        records.push(record);
-        this.readPoint = { seq: record.seq + 1, segment, offset: next };
-      }
-      index += 1;
+    const last = Math.min(this.durableSeq, fromSeq + limit - 1);
+    let seq = Math.max(fromSeq, this.segments[0]?.firstSeq ?? 1);
+    while (seq <= last) {
+      const segment = this.segments.findLast((s) => s.firstSeq <= seq);
+      if (!segment || seq > segment.lastSeq) break;
+      const upTo = Math.min(last, segment.lastSeq);
+      // The index covers at least up to `upTo`; appends made durable meanwhile may take it further.
+      const index = await this.indexFrames(segment);
+      const start = index.offsets[seq - segment.firstSeq] as number;
+      const end = index.offsets[upTo + 1 - segment.firstSeq] ?? index.end;
+      for (const { record } of recordsOf(await readRange(segment.path, start, end))) records.push(record);
+      seq = upTo + 1;
     }
     return records;
+  }
+
+  /**
+   * Extends a segment's frame index over the bytes written since it was last extended. Reads run
+   * concurrently (the uplink's, an ack's), so extensions of one index run one after another.
+   */
+  private async indexFrames(segment: Segment): Promise<FrameIndex> {
+    let index = this.frameIndex.get(segment);
+    if (!index) {
+      index = { offsets: [], end: 0, extending: Promise.resolve() };
+      this.frameIndex.set(segment, index);
+    }
+    const target = index;
+    const extension = target.extending.then(async () => {
+      const through = segment.bytes;
+      if (target.end >= through) return;
+      const bytes = await readRange(segment.path, target.end, through);
+      let offset = 0;
+      while (offset + HEADER_BYTES <= bytes.length) {
+        target.offsets.push(target.end + offset);
+        offset += HEADER_BYTES + bytes.readUInt32LE(offset);
+      }
+      if (offset !== through - target.end) throw new Error(`journal segment ${segment.path} ends mid-frame`);
+      target.end = through;
+    });
+    target.extending = extension.catch(() => undefined);
+    await extension;
+    return target;
   }
 
   /**
@@ -189,16 +226,27 @@ export class Journal {
    * it wholly covers: never the newest, so the chain's tip survives a restart.
    */
   acknowledge(seq: number): Promise<void> {
-    // One at a time: each moves the cursor forward from where the last one left it.
-    const run = this.acking.then(() => this.acknowledgeNow(seq));
-    this.acking = run.catch(() => undefined);
-    return run;
+    // One at a time, each moving the cursor on from where the last left it; acks that arrive while
+    // one is being written join the next write, so a burst of acks costs one cursor write, not many.
+    if (seq > this.durableSeq) {
+      return Promise.reject(
+        new RangeError(`cannot acknowledge ${seq}: the journal is durable up to ${this.durableSeq}`),
+      );
+    }
+    this.ackWanted = Math.max(this.ackWanted, seq);
+    if (!this.ackQueued) {
+      const run = this.acking.then(() => {
+        this.ackQueued = undefined;
+        return this.acknowledgeNow(this.ackWanted);
+      });
+      this.ackQueued = run;
+      this.acking = run.catch(() => undefined);
+    }
+    return this.ackQueued;
   }
 
   private async acknowledgeNow(seq: number): Promise<void> {
     if (seq <= this.cursor.acked.seq) return;
-    if (seq > this.durableSeq)
-      throw new RangeError(`cannot acknowledge ${seq}: the journal is durable up to ${this.durableSeq}`);
     const [record] = await this.read(seq, 1);
     if (!record) throw new RangeError(`record ${seq} is not in the journal`);
     const removable = this.segments.slice(0, -1).filter((s) => s.lastSeq <= seq);
@@ -211,10 +259,12 @@ export class Journal {
     this.cursor = { acked: { seq, hash: record.hash }, base };
     await writeFileDurable(join(this.options.dir, CURSOR), JSON.stringify(this.cursor));
     if (removable.length) {
-      for (const segment of removable) await rm(segment.path, { force: true });
+      for (const segment of removable) {
+        await rm(segment.path, { force: true });
+        this.frameIndex.delete(segment);
+      }
       await fsyncDirectory(this.options.dir);
       this.segments = this.segments.slice(removable.length);
-      this.readPoint = undefined;
     }
     this.oldestUnackedAt = (await this.read(seq + 1, 1))[0]?.at;
   }
@@ -388,6 +438,17 @@ export function inspectJournal(dir: string): { lastSeq: number; lastHash: string
     if (scan.last) tip = { seq: scan.last.seq, hash: scan.last.hash };
   }
   return { lastSeq: tip.seq, lastHash: tip.hash };
+}
+
+async function readRange(path: string, start: number, end: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const bytes = Buffer.allocUnsafe(end - start);
+    const { bytesRead } = await handle.read(bytes, 0, bytes.length, start);
+    return bytes.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
 }
 
 async function readCursor(dir: string): Promise<Cursor> {

@@ -313,11 +313,13 @@ export class Uplink {
     const { journal } = this.deps;
     const seq = Math.min(parsed.value.seq, journal.stats().durableSeq);
     if (seq <= journal.stats().ackedSeq) return;
-    await journal.acknowledge(seq);
+    // The bridge has committed these: their slots are free now, while the cursor is written. A crash
+    // before the cursor is on disk only resends what the bridge already holds, and it dedups.
     this.inFlight = this.inFlight.filter((batch) => batch.to > seq);
     this.window = Math.min(this.deps.config.batch.inFlight, this.window + 1);
     if (this.nextSeq <= seq) this.nextSeq = seq + 1;
     void this.pump();
+    await journal.acknowledge(seq);
   }
 
   private async onCommand(payload: Buffer): Promise<void> {

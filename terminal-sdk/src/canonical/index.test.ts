@@ -1,5 +1,9 @@
+import { createRequire } from 'node:module';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalString } from './index.js';
+
+const reference = createRequire(import.meta.url)('canonicalize') as (value: unknown) => string;
 
 describe('canonical JSON (RFC 8785)', () => {
   it('sorts keys at every depth and drops whitespace', () => {
@@ -20,5 +24,20 @@ describe('canonical JSON (RFC 8785)', () => {
 
   it('refuses a value with no JSON form', () => {
     expect(() => canonicalString(undefined)).toThrow(/no JSON representation/);
+  });
+
+  it('agrees with the reference implementation on any JSON value, parsed back or built in any key order', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const expected = reference(value);
+        expect(canonicalString(value)).toBe(expected);
+        expect(canonicalString(JSON.parse(expected))).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('sorts keys that parse into integer order, which is not RFC 8785 order', () => {
+    expect(canonicalString(JSON.parse('{"10":1,"2":2,"a":3}'))).toBe('{"10":1,"2":2,"a":3}');
   });
 });

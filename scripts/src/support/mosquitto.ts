@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import { exited } from './processes.js';
 
 export interface Mosquitto {
   port: number;
@@ -12,6 +12,13 @@ export interface Mosquitto {
   stop(): Promise<void>;
   /** Starts it again on the same port, as after an outage. */
   restart(): Promise<void>;
+}
+
+/** Resolves with the exit code once the child has exited; at once if it already has. */
+export async function exited(child: ChildProcess, timeoutMs = 20_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const [code] = (await once(child, 'exit', { signal: AbortSignal.timeout(timeoutMs) })) as [number | null];
+  return code;
 }
 
 export async function freePort(): Promise<number> {

@@ -1,0 +1,87 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { exited } from './mosquitto.js';
+
+export const PCSCD = '/usr/sbin/pcscd';
+export const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
+const SOCKET = '/run/pcscd/pcscd.comm';
+
+export const PCSC_APT_COMMAND = 'apt-get install -y pcscd libpcsclite-dev vsmartcard-vpcd';
+
+/** What is missing for the PC/SC stack with virtual readers, or nothing. */
+export function missingPcscParts(): string[] {
+  return [PCSCD, VPCD_DRIVER].filter((path) => !existsSync(path));
+}
+
+export interface Pcscd {
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  running(): boolean;
+}
+
+/** A stale socket left by a killed pcscd does not answer; a live daemon's does. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ path }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Debian's pcscd in the foreground, as a child stopped by its pid. There can be only one per host
+ * (its socket is fixed), so this refuses to start beside another one rather than fight it.
+ */
+export async function startPcscd(): Promise<Pcscd> {
+  const missing = missingPcscParts();
+  if (missing.length) {
+    throw new Error(
+      `the PC/SC stack is not installed (${missing.join(', ')} missing): run ${PCSC_APT_COMMAND}`,
+    );
+  }
+  let child: ChildProcess | undefined;
+  let output = '';
+  const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+  const start = async () => {
+    if (running()) return;
+    if (await answers(SOCKET)) {
+      throw new Error(`another pcscd is running (${SOCKET} answers): stop it first, tests need their own`);
+    }
+    child = spawn(PCSCD, ['--foreground', '--error'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk) => {
+      output += String(chunk);
+    });
+    child.stderr?.on('data', (chunk) => {
+      output += String(chunk);
+    });
+    await until(() => existsSync(SOCKET) || !running(), 'pcscd to open its socket');
+    if (!running()) throw new Error(`pcscd exited at start: ${output}`);
+  };
+  const stop = async () => {
+    if (!child || !running()) return;
+    child.kill('SIGTERM');
+    await exited(child);
+    await until(() => !existsSync(SOCKET), 'pcscd to remove its socket', 5000).catch(() => undefined);
+  };
+  await start();
+  return {
+    get pid() {
+      return child?.pid;
+    },
+    start,
+    stop,
+    running,
+  };
+}
