@@ -26,6 +26,37 @@ const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 20 || (major === 20 && minor < 19))
   fail(`Node ${process.versions.node} is too old: educard-edge needs Node >= 20.19.`);
 
+/**
+ * Debian packages each command needs, installed before the npm packages because the PC/SC binding
+ * builds against libpcsclite-dev: the tests and benchmarks run Mosquitto as a separate broker and
+ * pcscd with vsmartcard's virtual readers. The demo runs without them (simulated readers) and uses
+ * the virtual card when they are there.
+ */
+const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
+const DEBIAN = {
+  test: { required: ['mosquitto', ...PCSC], optional: [] },
+  bench: { required: ['mosquitto', ...PCSC], optional: [] },
+  demo: { required: [], optional: PCSC },
+};
+const purpose = process.argv[2] ?? 'demo';
+const wanted = DEBIAN[purpose] ?? { required: [], optional: [] };
+const absent = (names) =>
+  names.filter((name) => spawnSync('dpkg', ['-s', name], { stdio: 'ignore' }).status !== 0);
+const missing = absent([...wanted.required, ...wanted.optional]);
+if (missing.length) {
+  const install = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  if (process.getuid?.() === 0) {
+    say(`installing Debian packages: ${missing.join(', ')}`);
+    run('sh', ['-c', install]);
+  } else if (absent(wanted.required).length) {
+    fail(`missing Debian packages: ${missing.join(', ')}. Run as root:\n  sudo sh -c '${install}'`);
+  } else {
+    say(
+      `without ${missing.join(', ')} the demo uses simulated readers only; for the PC/SC path run as root:\n  sudo sh -c '${install}'`,
+    );
+  }
+}
+
 const lock = join(root, 'package-lock.json');
 const installed = join(root, 'node_modules', '.package-lock.json');
 if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
@@ -36,18 +67,15 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
   run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
-/** Debian packages each command needs: the tests and benchmarks run Mosquitto as a separate broker. */
-const DEBIAN = { test: ['mosquitto'], bench: ['mosquitto'], demo: [] };
-const purpose = process.argv[2] ?? 'demo';
-const missing = (DEBIAN[purpose] ?? []).filter(
-  (name) => spawnSync('dpkg', ['-s', name], { stdio: 'ignore' }).status !== 0,
-);
-if (missing.length) {
-  const install = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing.join(' ')}`;
-  if (process.getuid?.() !== 0)
-    fail(`missing Debian packages: ${missing.join(', ')}. Run as root:\n  sudo sh -c '${install}'`);
-  say(`installing Debian packages: ${missing.join(', ')}`);
-  run('sh', ['-c', install]);
+// The PC/SC binding is optional, so an install made before libpcsclite-dev was there left it unbuilt.
+const binding = join(root, 'node_modules', 'smartcard', 'build', 'Release', 'smartcard_napi.node');
+if (
+  existsSync(join(root, 'node_modules', 'smartcard')) &&
+  !existsSync(binding) &&
+  !absent(['libpcsclite-dev']).length
+) {
+  say('building the PC/SC binding against libpcsclite-dev');
+  run('npm', ['rebuild', 'smartcard']);
 }
 
 run('npx', ['--no-install', 'tsc', '-b']);

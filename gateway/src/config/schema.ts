@@ -18,7 +18,16 @@ export const ReaderBinding = z.object({
 });
 
 export const ReadersConfig = z.object({
-  driver: z.enum(['simulated']).default('simulated'),
+  /** `pcsc`: readers through pcscd; `simulated`: readers in memory, for demos and tests. */
+  driver: z.enum(['simulated', 'pcsc']).default('simulated'),
+  pcsc: z
+    .object({
+      /** Longest wait for one APDU's answer before the tap is denied as unreadable. */
+      exchangeTimeoutMs: z.number().int().min(50).max(10_000).default(1000),
+      /** How soon the PC/SC binding is made again after pcscd went away. */
+      recoveryMs: z.number().int().min(100).max(60_000).default(1000),
+    })
+    .prefault({}),
   /** The simulated driver's readers. */
   simulated: z.array(z.string().min(1)).default(['sim-in', 'sim-out']),
   /** A tap script (JSON lines) the simulated driver plays at start; "-" for standard input. */

@@ -1,4 +1,5 @@
 import {
+  type CardCertificate,
   type CardEntry,
   type CardProof,
   cardAuthMessage,
@@ -56,21 +57,42 @@ function deny(
     : { decision: 'deny', reason, flags, cardId, credential };
 }
 
+/**
+ * The roster's binding of card number to key is what the gateway trusts; a certificate the card
+ * shows must agree with it and be in its validity days (school-local dates compared as UTC days: a
+ * day's slack either way is harmless next to the roster's own validity).
+ */
+function certificateFits(
+  certificate: CardCertificate | undefined,
+  cardNumber: string,
+  publicKey: Uint8Array,
+  now: number,
+): boolean {
+  if (!certificate) return true;
+  const today = new Date(now).toISOString().slice(0, 10);
+  return (
+    certificate.cardNumber === cardNumber &&
+    Buffer.from(certificate.publicKey).equals(Buffer.from(publicKey)) &&
+    certificate.notBefore <= today &&
+    today <= certificate.notAfter
+  );
+}
+
 /** Finds the roster entry a presented card proves, or the reason it proves none. */
 function identify(
   presented: PresentedCard,
   roster: RosterView,
+  now: number,
 ): { card: CardEntry } | { reason: DenyReason; card?: CardEntry } {
   const { proof } = presented;
   if (proof) {
     const card = roster.byCardId(proof.cardNumber);
     if (!card) return { reason: 'unknown-card' };
     if (card.credential.kind !== 'edu-cpu') return { reason: 'card-auth-failed', card };
-    const good = ed25519.verify(
-      cardAuthMessage(proof.challenge, proof.cardNumber),
-      proof.signature,
-      fromBase64Url(card.credential.publicKey),
-    );
+    const publicKey = fromBase64Url(card.credential.publicKey);
+    const good =
+      certificateFits(proof.certificate, proof.cardNumber, publicKey, now) &&
+      ed25519.verify(cardAuthMessage(proof.challenge, proof.cardNumber), proof.signature, publicKey);
     return good ? { card } : { reason: 'card-auth-failed', card };
   }
   const card = roster.byUid(presented.uid);
@@ -97,7 +119,7 @@ export function decide(
   if (presented.failure) return deny(presented.failure, presentedId, credential);
   if (!roster) return deny('no-roster', presentedId, credential);
 
-  const found = identify(presented, roster);
+  const found = identify(presented, roster, clock.now);
   if ('reason' in found) return deny(found.reason, found.card?.cardId ?? presentedId, credential, found.card);
   const { card } = found;
   const flags: DecisionFlag[] = credential === 'uid' ? ['uid-only'] : [];

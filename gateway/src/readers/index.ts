@@ -1,3 +1,5 @@
+export { type PcscDriverOptions, PcscReaderDriver } from './pcsc/driver.js';
+export { type CardRead, readCard, type Transmit } from './pcsc/profile.js';
 export { CARD_FAULTS, presentSimulated, SimulatedCard } from './simulated/card.js';
 export { SimulatedReaderDriver } from './simulated/driver.js';
 export { playScript, playScriptFile, runStep, ScriptStep } from './simulated/script.js';

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../log/index.js';
 import { PassbackState } from '../policy/index.js';
 import {
   type CardPresented,
+  PcscReaderDriver,
   playScript,
   playScriptFile,
   type ReaderDriver,
@@ -102,7 +103,7 @@ export class Gateway {
       passback: new PassbackState(),
       logger,
     });
-    const readers = options.readers ?? new SimulatedReaderDriver(config.readers.simulated, logger);
+    const readers = options.readers ?? readerDriverFor(config, logger);
     const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station);
     gateway.wire();
     gateway.record({
@@ -283,4 +284,11 @@ export class Gateway {
       return 0;
     });
   }
+}
+
+function readerDriverFor(config: GatewayConfig, logger: Logger): ReaderDriver {
+  const { readers } = config;
+  return readers.driver === 'pcsc'
+    ? new PcscReaderDriver({ logger: logger.child({ component: 'pcsc' }), ...readers.pcsc })
+    : new SimulatedReaderDriver(readers.simulated, logger);
 }

@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
 import { gatewayBench } from './gateway.js';
+import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
 import { uplinkBench } from './uplink.js';
 
 const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   gateway: gatewayBench,
   uplink: uplinkBench,
+  readers: readersBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]

@@ -24,7 +24,7 @@ const round = (value: number) => Number(value.toPrecision(4));
 
 /** A figure with an upper bound. */
 export function atMost(id: string, value: number, unit: string, limit: number): BenchResult {
-  return { id, value: round(value), unit, target: `<= ${limit}`, meets: value <= limit };
+  return { id, value: round(value), unit, target: `<= ${round(limit)}`, meets: value <= limit };
 }
 
 /** A figure with a lower bound. */

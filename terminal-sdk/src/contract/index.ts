@@ -1,5 +1,4 @@
 export * from './batch.js';
-export * from './card.js';
 export { type ChainBreak, eventHash, verifyChain } from './chain.js';
 export * from './common.js';
 export * from './events.js';

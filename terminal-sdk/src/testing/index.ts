@@ -1,3 +1,4 @@
+import { issueCardCertificate } from '../card-profile/edu-card.js';
 import type {
   Calendar,
   CardEntry,
@@ -175,4 +176,28 @@ export function sampleCpuCard(n: number, overrides: Partial<CardEntry> = {}, sch
     { credential: { kind: 'edu-cpu', publicKey, uid: sampleUid(n) }, ...overrides },
     school,
   );
+}
+
+/** The card issuer of the sample cards: a fixed key, so certificates agree across processes. */
+export const SAMPLE_CARD_ISSUER = nativeEd25519.keyPairFromSeed(new Uint8Array(32).fill(0x1c));
+
+/** What the applet of sample CPU card `n` holds: its number, its key and its certificate. */
+export function sampleEduApplet(n: number): {
+  cardNumber: string;
+  seed: Uint8Array;
+  certificate: Uint8Array;
+} {
+  const seed = sampleCardSeed(n);
+  const cardNumber = sampleCard(n).cardId;
+  return {
+    cardNumber,
+    seed,
+    certificate: issueCardCertificate({
+      cardNumber,
+      publicKey: nativeEd25519.keyPairFromSeed(seed).publicKey,
+      issuer: SAMPLE_CARD_ISSUER,
+      notBefore: '2026-09-01',
+      notAfter: '2031-08-31',
+    }),
+  };
 }

@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import {
+  authenticateCommand,
+  type CardProof,
+  CHALLENGE_BYTES,
+  GET_UID,
+  parseAuthResponse,
+  SELECT_EDU_APPLICATION,
+  SW,
+  splitResponse,
+  TlvError,
+} from '@educard/terminal-sdk';
+
+/** Sends one command APDU and resolves with the whole response, status word included. */
+export type Transmit = (command: Uint8Array) => Promise<Uint8Array>;
+
+export class CardRemovedError extends Error {}
+export class ExchangeTimeoutError extends Error {}
+
+export interface CardRead {
+  uid: string;
+  proof?: CardProof;
+  failure?: 'card-unreadable' | 'card-removed';
+  /** Why the read failed, for the log. */
+  detail?: string;
+  apdus: number;
+  /** Time spent waiting for the card's answers: what the reader and the card cost, not us. */
+  waitedMs: number;
+}
+
+/** SELECT answered like this: not an EDU card, so a UID-only card (or another application's card). */
+const NOT_OURS = new Set<number>([
+  SW.APPLICATION_NOT_FOUND,
+  SW.INS_NOT_SUPPORTED,
+  SW.CLA_NOT_SUPPORTED,
+  SW.WRONG_P1P2,
+  0x6a81, // function not supported
+  0x6999, // applet selection failed
+  0x6e00,
+]);
+
+const UID_LENGTHS = new Set([4, 7, 10]);
+
+/**
+ * Reads one card in as few exchanges as the profile allows: SELECT the EDU application, then either
+ * one AUTHENTICATE (an EDU CPU card) or one GET DATA for the UID (any other card). Two APDUs per tap
+ * either way. Never throws: every failure becomes `failure` with a reason the tap is denied for.
+ */
+export async function readCard(transmit: Transmit): Promise<CardRead> {
+  let apdus = 0;
+  let waitedMs = 0;
+  const send = async (command: Uint8Array) => {
+    apdus += 1;
+    const started = performance.now();
+    try {
+      return splitResponse(await transmit(command));
+    } finally {
+      waitedMs += performance.now() - started;
+    }
+  };
+  const failed = (error: unknown): CardRead => ({
+    uid: '',
+    failure: error instanceof CardRemovedError ? 'card-removed' : 'card-unreadable',
+    detail: (error as Error).message,
+    apdus,
+    waitedMs,
+  });
+  try {
+    const select = await send(SELECT_EDU_APPLICATION);
+    if (select.sw === SW.OK) {
+      const challenge = new Uint8Array(randomBytes(CHALLENGE_BYTES));
+      const answer = await send(authenticateCommand(challenge));
+      if (answer.sw !== SW.OK) throw new TlvError(`AUTHENTICATE answered ${hexSw(answer.sw)}`);
+      return { uid: '', proof: parseAuthResponse(answer.data, challenge), apdus, waitedMs };
+    }
+    if (!NOT_OURS.has(select.sw)) throw new TlvError(`SELECT answered ${hexSw(select.sw)}`);
+    const uid = await send(GET_UID);
+    if (uid.sw !== SW.OK || !UID_LENGTHS.has(uid.data.length))
+      throw new TlvError(`GET DATA answered ${hexSw(uid.sw)} with ${uid.data.length} bytes`);
+    return { uid: Buffer.from(uid.data).toString('hex').toUpperCase(), apdus, waitedMs };
+  } catch (error) {
+    return failed(error);
+  }
+}
+
+const hexSw = (sw: number) => sw.toString(16).toUpperCase().padStart(4, '0');

@@ -1,0 +1,23 @@
+export {
+  authenticateCommand,
+  CARD_AUTH_DOMAIN,
+  type CardCertificate,
+  type CardProof,
+  CERTIFICATE_PROFILE,
+  CHALLENGE_BYTES,
+  cardAuthMessage,
+  EDU_AID,
+  encodeAuthResponse,
+  GET_UID,
+  issueCardCertificate,
+  MAX_CARD_NUMBER_BYTES,
+  parseAuthResponse,
+  parseCardCertificate,
+  SELECT_EDU_APPLICATION,
+  SW,
+  splitResponse,
+  TAG,
+  verifyCardCertificate,
+  withStatus,
+} from './edu-card.js';
+export { concatBytes, decodeTlvs, encodeTlv, requireTlv, type Tlv, TlvError } from './tlv.js';
