@@ -1,11 +1,33 @@
 import { defineConfig } from 'vitest/config';
 
+/** Files that need the host's one pcscd (and vpcd's fixed ports): run alone, after the rest. */
+const PCSC_FILES = ['test/readers/**/*.test.ts', 'test/demo/**/*.test.ts'];
+
 export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
   test: {
-    include: ['{terminal-sdk,gateway,cloud-bridge,scripts}/src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'parallel',
+          include: ['{terminal-sdk,gateway,cloud-bridge,scripts}/src/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: PCSC_FILES,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'pcsc',
+          include: PCSC_FILES,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

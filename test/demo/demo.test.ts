@@ -18,12 +18,17 @@ describe('npm run demo', () => {
     ]) {
       expect(run.stdout).toContain(` ${reason} `);
     }
-    expect(run.stdout).toMatch(/4 granted, 8 denied, 1 repeat ignored/);
+    // The set-up installs the PC/SC stack for the tests, so the third gate reads real PC/SC.
+    expect(run.stdout).toMatch(/gate-north +Virtual PCD 00 00 +\S+ +Li Fang +GRANT +ok /);
+    expect(run.stdout).toMatch(
+      /gate-north +Virtual PCD 00 00 +\S+ +\(copy of Li Fang\) +DENY +card-auth-failed /,
+    );
+    expect(run.stdout).toMatch(/5 granted, 9 denied, 1 repeat ignored/);
     // Half-way a card is reported lost at the bridge; both gates apply it and its next tap is denied.
     expect(run.stdout).toMatch(/LOST +roster v2 +applied: gate-east \d+ ms, gate-west \d+ ms/);
     expect(run.stdout).toMatch(/gate-west +west-out +\S+ +Zhou Bo +DENY +lost/);
     // Every event each gateway journaled is stored at the bridge.
-    for (const gate of ['gate-east', 'gate-west']) {
+    for (const gate of ['gate-east', 'gate-west', 'gate-north']) {
       const [, journaled, stored] =
         run.stdout.match(
           new RegExp(`${gate}: (\\d+) events journaled, (\\d+) stored at the bridge, hash chain verified`),

@@ -8,6 +8,7 @@ import {
   type BeepName,
   createLogger,
   Gateway,
+  type GatewayConfigInput,
   loadOrCreateIdentity,
   maskCardId,
   parseConfig,
@@ -18,14 +19,18 @@ import {
   type TapOutcome,
 } from '@educard/gateway';
 import type { KeyRole } from '@educard/terminal-sdk';
+import { sampleEduApplet } from '@educard/terminal-sdk/testing';
+import { VirtualCard, type VirtualCardOptions } from '@educard/terminal-sdk/virtual-card';
 import { pino } from 'pino';
 import { REPO_ROOT } from '../paths.js';
+import { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd } from '../support/index.js';
 import { type Actor, makeCast } from './cast.js';
 
 const DATA = join(REPO_ROOT, '.demo-data');
 const PINS = { relay: 4, greenLed: 5, redLed: 6, buzzer: 7, doorContact: 8, exitButton: 9 };
 const ADMIN_TOKEN = 'demo-admin-token-not-for-production';
-const COLUMNS = [9, 9, 12, 20, 6, 16, 30];
+const PCSC_READER = 'Virtual PCD 00 00';
+const COLUMNS = [10, 17, 12, 20, 7, 16, 30];
 const row = (cells: string[]) =>
   cells
     .map((c, i) => c.padEnd(COLUMNS[i] ?? 10))
@@ -37,7 +42,6 @@ interface DemoGate {
   name: string;
   gateway: Gateway;
   io: RecordingIO;
-  driver: SimulatedReaderDriver;
 }
 
 function beepName(count: number): BeepName | undefined {
@@ -81,7 +85,7 @@ async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
 async function startGate(
   bridge: Bridge,
   name: string,
-  readers: string[],
+  readers: GatewayConfigInput['readers'],
   anchor: KeyRole,
   logFile: ReturnType<typeof createWriteStream>,
 ) {
@@ -102,7 +106,7 @@ async function startGate(
     device: { id: name, school: 'school-1' },
     dataDir,
     station: { id: name, zone: 'main-gate', debounceMs: 3000 },
-    readers: { simulated: readers },
+    readers,
     io: { plugin: 'recording', pins: PINS, relay: { pulseMs: 1000 }, door: { graceMs: 0 } },
     policy: { passback: { mode: 'hard', windowMs: 4 * 3_600_000 } },
     uplink: { ...mqtt, bridgeHttp: bridge.httpUrl },
@@ -115,7 +119,46 @@ async function startGate(
     synced: () => true,
   });
   await until(() => gateway.roster.view !== undefined);
-  return { name, gateway, io, driver: gateway.readers as SimulatedReaderDriver };
+  return { name, gateway, io };
+}
+
+const simulatedOf = (gate: DemoGate) => gate.gateway.readers as SimulatedReaderDriver;
+
+/**
+ * The PC/SC part, when the machine has the stack: pcscd (ours, or one already running) with
+ * vsmartcard's virtual readers, and a third gate reading them through the real driver.
+ */
+async function startPcscGate(
+  bridge: Bridge,
+  anchor: KeyRole,
+  logFile: ReturnType<typeof createWriteStream>,
+): Promise<{ gate: DemoGate; pcscd?: Pcscd } | { skipped: string }> {
+  const missing = missingPcscParts();
+  if (missing.length) return { skipped: `no PC/SC stack here; as root: ${PCSC_APT_COMMAND}` };
+  let pcscd: Pcscd | undefined;
+  try {
+    pcscd = await startPcscd();
+  } catch (error) {
+    if (!/another pcscd is running/.test((error as Error).message))
+      return { skipped: `pcscd did not start: ${(error as Error).message}` };
+  }
+  const gate = await startGate(
+    bridge,
+    'gate-north',
+    { driver: 'pcsc', bindings: [{ pattern: 'Virtual PCD 00 00$', direction: 'in' }] },
+    anchor,
+    logFile,
+  );
+  const deadline = Date.now() + 5000;
+  while (!gate.gateway.readers.readers().some((r) => r.name === PCSC_READER && r.connected)) {
+    if (Date.now() > deadline) {
+      await gate.gateway.stop();
+      await pcscd?.stop();
+      return { skipped: 'the virtual reader did not appear (is vsmartcard-vpcd configured in pcscd?)' };
+    }
+    await sleep(50);
+  }
+  return pcscd ? { gate, pcscd } : { gate };
 }
 
 async function main(): Promise<number> {
@@ -127,6 +170,7 @@ async function main(): Promise<number> {
     'bridge/bridge.db-shm',
     'gate-east',
     'gate-west',
+    'gate-north',
   ]) {
     await rm(join(DATA, stale), { recursive: true, force: true });
   }
@@ -144,12 +188,15 @@ async function main(): Promise<number> {
   const { cast, cards, schedules, calendar } = makeCast(Date.now());
   const imported = await api(bridge, '/v1/roster/school-1/import', { cards, schedules, calendar });
   const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
-  const east = await startGate(bridge, 'gate-east', ['east-in', 'east-out'], anchor, logFile);
-  const west = await startGate(bridge, 'gate-west', ['west-in', 'west-out'], anchor, logFile);
+  const east = await startGate(bridge, 'gate-east', { simulated: ['east-in', 'east-out'] }, anchor, logFile);
+  const west = await startGate(bridge, 'gate-west', { simulated: ['west-in', 'west-out'] }, anchor, logFile);
   const gates = { east, west };
 
   out('educard-edge demo: a cloud bridge (embedded MQTT broker, SQLite) and two gateways on loopback,');
-  out('each with simulated readers and a recording IO board. Roster imported through the bridge API,');
+  out('each with simulated readers and a recording IO board, then a third reading real PC/SC (pcscd,');
+  out(
+    "vsmartcard's virtual reader, a virtual EDU card) where the machine has it. Roster imported through the bridge API,",
+  );
   out(
     `signed (version ${imported.version}, ${cards.length} cards) and taken by both gates over MQTT. Anti-passback: hard.`,
   );
@@ -158,14 +205,17 @@ async function main(): Promise<number> {
   out(row(COLUMNS.map((w) => '-'.repeat(w))));
 
   const counts = { grant: 0, deny: 0, ignored: 0 };
-  const tap = async (gate: DemoGate, reader: string, who: Actor) => {
+  const tap = async (gate: DemoGate, reader: string, who: Actor, hold?: () => Promise<void>) => {
     let outcome: TapOutcome | undefined;
     const off = gate.gateway.station.events.on('tap', (o) => {
       outcome = o;
     });
     const mark = gate.io.writes.length;
-    gate.driver.present(reader, who.card);
-    gate.driver.remove(reader);
+    if (hold) await hold();
+    else {
+      simulatedOf(gate).present(reader, who.card);
+      simulatedOf(gate).remove(reader);
+    }
     await sleep(450);
     off();
     const card = maskCardId(who.card.cpu?.cardNumber ?? who.card.uid);
@@ -232,15 +282,41 @@ async function main(): Promise<number> {
   east.io.setInput(PINS.doorContact, 0);
   out(row(['gate-east', 'door', '-', '-', 'ALARM', 'door forced open', actions(east.io, mark, 0)]));
 
+  // A third gate on real PC/SC, virtual readers and virtual cards: Li Fang's EDU card proves itself
+  // by challenge-response; the copy of its UID cannot.
+  const pcsc = await startPcscGate(bridge, anchor, logFile);
+  const gatesToCount = [east, west];
+  let expected = { grant: 4, deny: 8 };
+  if ('skipped' in pcsc) out(row(['gate-north', 'PC/SC', '-', '-', 'SKIPPED', pcsc.skipped]));
+  else {
+    gatesToCount.push(pcsc.gate);
+    expected = { grant: 5, deny: 9 };
+    const holdOn = (card: VirtualCardOptions) => async () => {
+      const virtual = new VirtualCard(card);
+      await virtual.presentCard();
+      // Taken away once the gate has had its two APDUs, as a hand would after the beep.
+      await until(() => virtual.apdus >= 2, 5000);
+      await sleep(300);
+      await virtual.removeCard();
+    };
+    const liFangCard = {
+      uid: Buffer.from(cast.liFang.card.uid, 'hex'),
+      edu: sampleEduApplet(2),
+    };
+    await tap(pcsc.gate, PCSC_READER, cast.liFang, holdOn(liFangCard));
+    await sleep(800);
+    await tap(pcsc.gate, PCSC_READER, cast.cloner, holdOn({ uid: Buffer.from(cast.cloner.card.uid, 'hex') }));
+  }
+
   // Every journaled event reaches the bridge: wait for the acks, then count both sides.
-  for (const gate of [east, west]) {
+  for (const gate of gatesToCount) {
     await gate.gateway.journal.flush();
     await until(() => gate.gateway.journal.stats().ackedSeq === gate.gateway.journal.stats().lastSeq);
   }
   out();
   out(`${counts.grant} granted, ${counts.deny} denied, ${counts.ignored} repeat ignored.`);
   let allThere = true;
-  for (const gate of [east, west]) {
+  for (const gate of gatesToCount) {
     const journaled = gate.gateway.journal.stats().lastSeq;
     const stored = bridge.store.countEvents({ device: gate.name });
     const chain = await gate.gateway.journal.verify();
@@ -250,10 +326,10 @@ async function main(): Promise<number> {
     );
   }
   out(`Logs (JSON lines): ${logPath}`);
-  await east.gateway.stop();
-  await west.gateway.stop();
+  for (const gate of gatesToCount) await gate.gateway.stop();
+  if (!('skipped' in pcsc)) await pcsc.pcscd?.stop();
   await bridge.stop();
-  return allThere && counts.grant === 4 && counts.deny === 8 ? 0 : 1;
+  return allThere && counts.grant === expected.grant && counts.deny === expected.deny ? 0 : 1;
 }
 
 main().then(
