@@ -81,6 +81,26 @@ describe('the embedded broker and ingest refuse what they must', () => {
     await expect(connect('gate-01', good.password)).resolves.toBeDefined();
   });
 
+  it('applies the same authentication and ACL to the WebSocket listener that pages use', async () => {
+    await bridge.stop();
+    bridge = await startBridge(join(dir, 'bridge-ws'), { mqtt: { port: 0, wsPort: 0 } });
+    const wsUrl = `ws://127.0.0.1:${bridge.broker?.wsPort}`;
+    const a = await enrollDevice(bridge.httpUrl, join(dir, 'gate-a'), 'gate-a');
+    const overWs = (password: string) =>
+      mqtt.connectAsync(wsUrl, { clientId: 'gate-a', username: 'gate-a', password, reconnectPeriod: 0 });
+    await expect(overWs('wrong')).rejects.toThrow(/Bad username or password|Not authorized/i);
+    const client = await overWs(a.password);
+    clients.push(client);
+    expect(client.connected).toBe(true);
+    const own = await client.subscribeAsync(topics.ack('school-1', 'gate-a'), { qos: 1 });
+    expect(own[0]?.qos).toBe(1);
+    const refused = await client.subscribeAsync(topics.ack('school-1', 'gate-b'), { qos: 1 }).then(
+      () => undefined,
+      (error: { packet?: { granted?: number[] } }) => error.packet?.granted,
+    );
+    expect(refused).toEqual([128]);
+  });
+
   it('refuses a token used twice, and a revoked device can no longer connect', async () => {
     const first = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
     const again = await fetch(`${bridge.httpUrl}/v1/enroll`, {

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 export interface Mosquitto {
   port: number;
   url: string;
+  /** The TLS listener, when asked for. */
+  tlsUrl?: string;
   /** What Mosquitto has logged so far. */
   log(): string;
   stop(): Promise<void>;
@@ -49,8 +51,20 @@ async function listening(port: number, timeoutMs = 10_000): Promise<void> {
  * Mosquitto from Debian's package as a separate process, stopped by its pid. `maxQueued` undefined
  * keeps Mosquitto's default (1000 queued messages per client, past which it drops).
  */
-export async function startMosquitto(dir: string, options: { maxQueued?: number } = {}): Promise<Mosquitto> {
+export interface MosquittoTls {
+  ca: string;
+  cert: string;
+  key: string;
+  /** Refuse clients without a certificate the CA signed. */
+  requireCertificate: boolean;
+}
+
+export async function startMosquitto(
+  dir: string,
+  options: { maxQueued?: number; tls?: MosquittoTls } = {},
+): Promise<Mosquitto> {
   const port = await freePort();
+  const tlsPort = options.tls ? await freePort() : undefined;
   const conf = join(dir, `mosquitto-${port}.conf`);
   const lines = [
     `listener ${port} 127.0.0.1`,
@@ -61,6 +75,15 @@ export async function startMosquitto(dir: string, options: { maxQueued?: number 
     'log_type warning',
     'log_type notice',
     ...(options.maxQueued !== undefined ? [`max_queued_messages ${options.maxQueued}`] : []),
+    ...(options.tls
+      ? [
+          `listener ${tlsPort} 127.0.0.1`,
+          `cafile ${options.tls.ca}`,
+          `certfile ${options.tls.cert}`,
+          `keyfile ${options.tls.key}`,
+          `require_certificate ${options.tls.requireCertificate}`,
+        ]
+      : []),
   ];
   await writeFile(conf, `${lines.join('\n')}\n`);
   let child: ChildProcess | undefined;
@@ -74,6 +97,7 @@ export async function startMosquitto(dir: string, options: { maxQueued?: number 
       output += String(chunk);
     });
     await listening(port);
+    if (tlsPort) await listening(tlsPort);
   };
   const stop = async () => {
     if (!child || child.exitCode !== null) return;
@@ -84,6 +108,7 @@ export async function startMosquitto(dir: string, options: { maxQueued?: number 
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
+    ...(tlsPort ? { tlsUrl: `mqtts://127.0.0.1:${tlsPort}` } : {}),
     log: () => output,
     stop,
     restart: async () => {
