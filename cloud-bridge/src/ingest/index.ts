@@ -2,7 +2,6 @@ import {
   type Command,
   DeviceState,
   type EventAck,
-  EventBatch,
   type EventRecord,
   filters,
   fromBase64Url,
@@ -17,6 +16,7 @@ import {
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { BridgeStore } from '../store/index.js';
+import { parseBatch } from './batch-parser.js';
 
 export interface IngestDeps {
   store: BridgeStore;
@@ -82,7 +82,7 @@ export class Ingest {
   private async onBatch(topic: { school: string; device: string }, payload: Buffer): Promise<void> {
     const { store } = this.deps;
     this.stats.batches += 1;
-    const parsed = parseMessage(EventBatch, payload);
+    const parsed = parseBatch(payload);
     if (!parsed.ok) return this.reject(topic.device, parsed.error);
     const batch = parsed.value;
     if (batch.device !== topic.device || batch.school !== topic.school) {

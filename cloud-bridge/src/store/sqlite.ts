@@ -20,6 +20,13 @@ const AUTOCHECKPOINT_PAGES = 1000;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/**
+ * A record's time in toISOString's shape is stored as it is: the contract's date-time pattern has
+ * already refused impossible dates, and most records come so from gateways.
+ */
+const TO_ISO_STRING = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const recordTime = (at: string) => (TO_ISO_STRING.test(at) ? at : utc(at));
+
 /** An ISO 8601 time as UTC in toISOString's shape, so that times compare correctly as text. */
 function utc(time: string): string {
   const ms = Date.parse(time);
@@ -194,7 +201,7 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
         device,
         school,
         record.seq,
-        utc(record.at),
+        recordTime(record.at),
         record.type,
         personId,
         JSON.stringify(record),

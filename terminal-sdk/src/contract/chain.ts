@@ -1,11 +1,11 @@
-import { canonicalBytes } from '../canonical/index.js';
+import { canonicalString } from '../canonical/index.js';
 import { sha256Hex } from '../crypto/encoding.js';
 import type { EventRecord } from './events.js';
 
 /** The hash a record must carry: SHA-256 over the canonical bytes of the record without `hash`. */
 export function eventHash(record: Omit<EventRecord, 'hash'>): string {
   const { hash: _ignored, ...rest } = record as EventRecord;
-  return sha256Hex(canonicalBytes(rest));
+  return sha256Hex(canonicalString(rest));
 }
 
 export interface ChainBreak {
