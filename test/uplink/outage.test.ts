@@ -2,13 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
+import type { Bridge } from '@educard/cloud-bridge';
 import { createLogger, Gateway, parseConfig, type SimulatedReaderDriver } from '@educard/gateway';
 import { type Mosquitto, startMosquitto } from '@educard/scripts/support';
 import { sampleUid } from '@educard/terminal-sdk/testing';
-import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, enrollDevice } from '../support/bridge.js';
+import { enrollDevice, startBridge } from '../support/bridge.js';
 
 // The broker gone for two minutes while the gate goes on taking taps: long enough for the backoff to
 // reach its ceiling and for keepalives and connect timeouts to run out, which a few seconds are not.
@@ -30,15 +29,7 @@ describe('a broker outage of minutes', () => {
   it('loses nothing the gate journaled while the broker was down, and sends it once when it is back', async () => {
     dir = await mkdtemp(join(tmpdir(), 'outage-'));
     mosquitto = await startMosquitto(dir);
-    bridge = await Bridge.start(
-      parseBridgeConfig({
-        dataDir: join(dir, 'bridge'),
-        adminToken: ADMIN_TOKEN,
-        mqtt: { embedded: false, url: mosquitto.url },
-        http: { port: 0 },
-      }),
-      pino({ level: 'silent' }),
-    );
+    bridge = await startBridge(join(dir, 'bridge'), { mqtt: { embedded: false, url: mosquitto.url } });
     const credentials = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
     gateway = await Gateway.start({
       config: parseConfig({

@@ -2,13 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
+import type { Bridge } from '@educard/cloud-bridge';
 import { createLogger, Gateway, parseConfig, type SimulatedReaderDriver } from '@educard/gateway';
 import { type Mosquitto, startMosquitto } from '@educard/scripts/support';
 import { sampleUid } from '@educard/terminal-sdk/testing';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, enrollDevice } from '../support/bridge.js';
+import { enrollDevice, startBridge } from '../support/bridge.js';
 
 // The uplink over mqtts: Mosquitto (a separate process) with a TLS listener that wants a client
 // certificate from the school's CA; the bridge beside it on the plain loopback listener.
@@ -129,15 +128,7 @@ beforeAll(async () => {
       requireCertificate: true,
     },
   });
-  bridge = await Bridge.start(
-    parseBridgeConfig({
-      dataDir: join(dir, 'bridge'),
-      adminToken: ADMIN_TOKEN,
-      mqtt: { embedded: false, url: mosquitto.url },
-      http: { port: 0 },
-    }),
-    pino({ level: 'silent' }),
-  );
+  bridge = await startBridge(join(dir, 'bridge'), { mqtt: { embedded: false, url: mosquitto.url } });
 }, 60_000);
 
 afterAll(async () => {

@@ -126,9 +126,11 @@ export class PcscReaderDriver implements ReaderDriver {
     this.retry = setTimeout(() => this.connect(), this.recoveryMs);
   }
 
+  /** Reported once per distinct error: while pcscd is down the binding repeats it every second. */
   private fail(message: string): void {
-    if (message !== this.lastError) this.options.logger.error({ message }, 'reader driver error');
+    if (message === this.lastError) return;
     this.lastError = message;
+    this.options.logger.error({ message }, 'reader driver error');
     this.events.emit('error', { message });
   }
 
