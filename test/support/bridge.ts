@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
-import { loadOrCreateIdentity } from '@educard/gateway';
+import { createLogger, Gateway, loadOrCreateIdentity, parseConfig } from '@educard/gateway';
 import { pino } from 'pino';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -50,4 +50,34 @@ export async function enrollDevice(
   });
   const granted = (await response.json()) as { mqtt: { url: string; username: string; password: string } };
   return { identity, ...granted.mqtt, token: tokens[0] as string };
+}
+
+/**
+ * An in-process gateway with one simulated reader (`sim-in`, no debounce) and an uplink to `mqtt`;
+ * `uplink` adds to or overrides the uplink settings (TLS, backoff).
+ */
+export function startUplinkGateway(
+  dataDir: string,
+  deviceId: string,
+  mqtt: { url: string; username: string; password: string },
+  bridgeHttp: string,
+  uplink: Record<string, unknown> = {},
+): Promise<Gateway> {
+  return Gateway.start({
+    config: parseConfig({
+      device: { id: deviceId, school: 'school-1' },
+      dataDir,
+      station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
+      readers: { simulated: ['sim-in'] },
+      uplink: {
+        url: mqtt.url,
+        username: mqtt.username,
+        password: mqtt.password,
+        bridgeHttp,
+        backoff: { initialMs: 50, maxMs: 500 },
+        ...uplink,
+      },
+    }),
+    logger: createLogger(deviceId, { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+  });
 }

@@ -2,10 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import { createLogger, Gateway, parseConfig, type SimulatedReaderDriver } from '@educard/gateway';
+import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
 import { sampleUid } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { enrollDevice, startBridge } from '../support/bridge.js';
+import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
 
 let dir: string;
 let bridge: Bridge | undefined;
@@ -17,30 +17,6 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-}
-
-async function startGateway(
-  deviceId: string,
-  mqtt: { url: string; username: string; password: string },
-  bridgeHttp: string,
-) {
-  const config = parseConfig({
-    device: { id: deviceId, school: 'school-1' },
-    dataDir: join(dir, deviceId),
-    station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
-    readers: { simulated: ['sim-in'] },
-    uplink: {
-      url: mqtt.url,
-      bridgeHttp,
-      username: mqtt.username,
-      password: mqtt.password,
-      backoff: { initialMs: 50, maxMs: 500 },
-    },
-  });
-  return Gateway.start({
-    config,
-    logger: createLogger('gateway', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
-  });
 }
 
 beforeEach(async () => {
@@ -58,7 +34,7 @@ describe('gateway to bridge', () => {
   it('delivers every journaled event once, and the gateway drops only what the bridge acknowledged', async () => {
     bridge = await startBridge(join(dir, 'bridge'));
     const mqtt = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
-    gateway = await startGateway('gate-01', mqtt, bridge.httpUrl);
+    gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', mqtt, bridge.httpUrl);
     const driver = gateway.readers as SimulatedReaderDriver;
     for (let i = 0; i < 300; i++) driver.present('sim-in', { uid: sampleUid(i) });
     const journal = gateway.journal;

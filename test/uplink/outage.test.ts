@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bridge } from '@educard/cloud-bridge';
-import { createLogger, Gateway, parseConfig, type SimulatedReaderDriver } from '@educard/gateway';
+import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
 import { type Mosquitto, startMosquitto } from '@educard/scripts/support';
 import { sampleUid } from '@educard/terminal-sdk/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { enrollDevice, startBridge } from '../support/bridge.js';
+import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
 
 // The broker gone for two minutes while the gate goes on taking taps: long enough for the backoff to
 // reach its ceiling and for keepalives and connect timeouts to run out, which a few seconds are not.
@@ -31,21 +31,8 @@ describe('a broker outage of minutes', () => {
     mosquitto = await startMosquitto(dir);
     bridge = await startBridge(join(dir, 'bridge'), { mqtt: { embedded: false, url: mosquitto.url } });
     const credentials = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
-    gateway = await Gateway.start({
-      config: parseConfig({
-        device: { id: 'gate-01', school: 'school-1' },
-        dataDir: join(dir, 'gate-01'),
-        station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
-        readers: { simulated: ['sim-in'] },
-        uplink: {
-          url: credentials.url,
-          username: credentials.username,
-          password: credentials.password,
-          bridgeHttp: bridge.httpUrl,
-          backoff: { initialMs: 200, maxMs: 5000 },
-        },
-      }),
-      logger: createLogger('gate-01', { level: 'silent' }),
+    gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', credentials, bridge.httpUrl, {
+      backoff: { initialMs: 200, maxMs: 5000 },
     });
     const driver = gateway.readers as SimulatedReaderDriver;
     const live = gateway;

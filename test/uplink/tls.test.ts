@@ -3,11 +3,11 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import { createLogger, Gateway, parseConfig, type SimulatedReaderDriver } from '@educard/gateway';
+import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
 import { type Mosquitto, startMosquitto } from '@educard/scripts/support';
 import { sampleUid } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enrollDevice, startBridge } from '../support/bridge.js';
+import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
 
 // The uplink over mqtts: Mosquitto (a separate process) with a TLS listener that wants a client
 // certificate from the school's CA; the bridge beside it on the plain loopback listener.
@@ -81,22 +81,10 @@ async function makeCertificates(prefix: string): Promise<void> {
 
 async function startGateway(device: string, tls: { ca: string; cert?: string; key?: string }) {
   const credentials = await enrollDevice(bridge.httpUrl, join(dir, device), device);
-  const gateway = await Gateway.start({
-    config: parseConfig({
-      device: { id: device, school: 'school-1' },
-      dataDir: join(dir, device),
-      station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
-      readers: { simulated: ['sim-in'] },
-      uplink: {
-        url: mosquitto.tlsUrl,
-        username: credentials.username,
-        password: credentials.password,
-        bridgeHttp: bridge.httpUrl,
-        tls,
-        backoff: { initialMs: 50, maxMs: 300 },
-      },
-    }),
-    logger: createLogger(device, { level: 'silent' }),
+  const gateway = await startUplinkGateway(join(dir, device), device, credentials, bridge.httpUrl, {
+    url: mosquitto.tlsUrl,
+    tls,
+    backoff: { initialMs: 50, maxMs: 300 },
   });
   gateways.push(gateway);
   return gateway;
