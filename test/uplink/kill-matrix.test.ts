@@ -64,7 +64,9 @@ async function startBridge(ports: { mqtt: number; http: number }, externalUrl?: 
       http: { port: ports.http },
     }),
   );
-  const child = track(startNode('cloud-bridge/dist/main.js', ['--config', join(dir, 'bridge.json')]));
+  const child = track(
+    startNode('cloud-bridge/dist/cli/main.js', ['serve', '--config', join(dir, 'bridge.json')]),
+  );
   const started = await child.waitFor((line) => line.msg === 'bridge started');
   return {
     child,

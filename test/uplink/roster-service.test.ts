@@ -13,6 +13,7 @@ import type { KeyRole } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, admin, enrollDevice, startBridge } from '../support/bridge.js';
+import { ROSTER_CSV_HEADER, rosterCsvRow } from '../support/roster-csv.js';
 
 let dir: string;
 let bridge: Bridge;
@@ -35,33 +36,6 @@ async function importCsv(csv: string, dryRun = false) {
   return { status: response.status, report: (await response.json()) as Record<string, unknown> };
 }
 
-const HEADER =
-  'card_id,credential,uid,public_key,person_id,role,school,grade,class,status,valid_from,valid_until,zones,schedules,display_name';
-const row = (n: number, overrides: Partial<Record<string, string>> = {}) => {
-  const card = sampleCard(n);
-  const values = {
-    card_id: card.cardId,
-    credential: 'uid',
-    uid: card.credential.uid as string,
-    public_key: '',
-    person_id: card.personId,
-    role: 'student',
-    school: 'school-1',
-    grade: '3',
-    class: '2',
-    status: 'active',
-    valid_from: '2026-09-01T00:00:00+08:00',
-    valid_until: '2027-07-31T23:59:59+08:00',
-    zones: 'main-gate;library',
-    schedules: '',
-    display_name: `Pupil ${n}`,
-    ...overrides,
-  };
-  return HEADER.split(',')
-    .map((column) => values[column as keyof typeof values])
-    .join(',');
-};
-
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'roster-service-'));
   bridge = await startBridge(join(dir, 'bridge'));
@@ -75,7 +49,9 @@ afterEach(async () => {
 
 describe('the bridge roster service', () => {
   it('imports a CSV roster, a gateway takes it, and a card reported lost through the API is denied at the next tap', async () => {
-    const imported = await importCsv([HEADER, row(1), row(2), row(3)].join('\n'));
+    const imported = await importCsv(
+      [ROSTER_CSV_HEADER, rosterCsvRow(1), rosterCsvRow(2), rosterCsvRow(3)].join('\n'),
+    );
     expect(imported).toMatchObject({ status: 200, report: { ok: true, version: 1, added: 3 } });
 
     const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
@@ -119,15 +95,15 @@ describe('the bridge roster service', () => {
   });
 
   it('reports every bad row of a CSV and changes nothing', async () => {
-    await importCsv([HEADER, row(1), row(2)].join('\n'));
+    await importCsv([ROSTER_CSV_HEADER, rosterCsvRow(1), rosterCsvRow(2)].join('\n'));
     const bad = [
-      HEADER,
-      row(1),
-      row(2, { person_id: '' }),
-      row(1, { uid: 'AABBCCDD' }),
-      row(4, { school: 'school-9' }),
-      row(5, { valid_until: '2027-13-45' }),
-      row(6, { uid: sampleCard(1).credential.uid as string }),
+      ROSTER_CSV_HEADER,
+      rosterCsvRow(1),
+      rosterCsvRow(2, { person_id: '' }),
+      rosterCsvRow(1, { uid: 'AABBCCDD' }),
+      rosterCsvRow(4, { school: 'school-9' }),
+      rosterCsvRow(5, { valid_until: '2027-13-45' }),
+      rosterCsvRow(6, { uid: sampleCard(1).credential.uid as string }),
     ].join('\n');
     const { status, report } = await importCsv(bad);
     expect(status).toBe(422);
@@ -142,9 +118,9 @@ describe('the bridge roster service', () => {
   });
 
   it('takes a 20 MB CSV with one bad row: reports it and changes nothing', async () => {
-    const lines = [HEADER];
-    for (let n = 1; n <= 140_000; n++) lines.push(row(n));
-    lines.push(row(1));
+    const lines = [ROSTER_CSV_HEADER];
+    for (let n = 1; n <= 140_000; n++) lines.push(rosterCsvRow(n));
+    lines.push(rosterCsvRow(1));
     const csv = lines.join('\n');
     expect(csv.length).toBeGreaterThan(20_000_000);
     const { status, report } = await importCsv(csv);

@@ -1,15 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Identifier, PublicKey } from '@educard/terminal-sdk';
-import { z } from 'zod';
+import type { EnrollmentRequest } from '@educard/terminal-sdk';
 import type { Principal } from '../broker/index.js';
 import type { BridgeStore } from '../store/index.js';
-
-export const EnrollmentRequest = z.object({
-  token: z.string().min(16).max(128),
-  deviceId: Identifier,
-  publicKey: PublicKey,
-});
-export type EnrollmentRequest = z.infer<typeof EnrollmentRequest>;
 
 export class EnrollmentRefused extends Error {
   constructor(message: string) {

@@ -1,17 +1,38 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Calendar, CardEntry, describeIssues, Schedule } from '@educard/terminal-sdk';
+import {
+  Calendar,
+  CardEntry,
+  Credential,
+  describeIssues,
+  EnrollmentRequest,
+  type EnrollmentResponse,
+  enrollmentTokenHash,
+  Identifier as IdentifierSchema,
+  IsoTime,
+  keyIdOf,
+  rootFingerprint,
+  Schedule,
+} from '@educard/terminal-sdk';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { EnrollmentRefused, EnrollmentRequest, enroll } from '../devices/index.js';
+import { EnrollmentRefused, enroll } from '../devices/index.js';
 import {
   type ImportInput,
+  KeySetRefused,
   parseRosterCsv,
   RosterChangeRefused,
   type RosterService,
   type RowProblem,
 } from '../roster/index.js';
 import type { BridgeStore } from '../store/index.js';
+
+const ReissueBody = z.union([
+  z.object({ card: CardEntry }),
+  z.object({ newCardId: IdentifierSchema, credential: Credential, validUntil: IsoTime.optional() }),
+]);
+
+const CommitKeySet = z.object({ pendingId: z.string().min(1).max(64), keySet: z.unknown() });
 
 const RosterImportJson = z.object({
   cards: z.array(z.unknown()).max(1_000_000),
@@ -33,6 +54,13 @@ export interface HttpDeps {
   /** Called after a device is revoked, to cut its live connection. */
   onRevoke: (deviceId: string) => void;
   health: () => Record<string, unknown>;
+}
+
+interface RosterKeySetView {
+  version: number;
+  issuedAt: string;
+  root: { keys: { keyId: string }[]; threshold: number };
+  roster: { keys: { keyId: string }[] };
 }
 
 const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
@@ -93,12 +121,26 @@ export function buildHttpApi(deps: HttpDeps) {
       if (!parsed.success)
         return reply.code(400).send({ error: 'bad-request', message: parsed.error.issues[0]?.message });
       try {
-        const granted = enroll(store, parsed.data);
-        request.log.info({ device: parsed.data.deviceId, school: granted.school }, 'device enrolled');
-        return {
+        const now = new Date();
+        const granted = enroll(store, parsed.data, now);
+        const mqttUrl = deps.mqttUrl();
+        const signed = deps.roster.signEnrollment({
+          device: parsed.data.deviceId,
+          publicKey: parsed.data.publicKey,
           school: granted.school,
-          mqtt: { url: deps.mqttUrl(), username: granted.username, password: granted.password },
+          tokenSha256: enrollmentTokenHash(parsed.data.token),
+          mqttUrl,
+          username: granted.username,
+          issuedAt: now.toISOString(),
+        });
+        request.log.info({ device: parsed.data.deviceId, school: granted.school }, 'device enrolled');
+        const answer: EnrollmentResponse = {
+          school: granted.school,
+          mqtt: { url: mqttUrl, username: granted.username, password: granted.password },
+          keySets: signed.keySets as EnrollmentResponse['keySets'],
+          proof: signed.proof as EnrollmentResponse['proof'],
         };
+        return answer;
       } catch (error) {
         if (error instanceof EnrollmentRefused) {
           request.log.warn({ device: parsed.data.deviceId, reason: error.message }, 'enrollment refused');
@@ -195,15 +237,70 @@ export function buildHttpApi(deps: HttpDeps) {
 
     admin.post('/v1/cards/:cardId/reissue', async (request, reply) => {
       const { cardId } = request.params as { cardId: string };
-      const card = CardEntry.safeParse((request.body as { card?: unknown } | undefined)?.card);
-      if (!card.success)
-        return reply.code(400).send({ error: 'bad-request', message: describeIssues(card.error) });
+      const body = ReissueBody.safeParse(request.body);
+      if (!body.success)
+        return reply.code(400).send({ error: 'bad-request', message: describeIssues(body.error) });
       try {
-        const version = await deps.roster.reissue(cardId, card.data);
-        return { cardId, newCardId: card.data.cardId, version };
+        const { card, version } = await deps.roster.reissue(
+          cardId,
+          'card' in body.data ? body.data.card : body.data,
+        );
+        request.log.info(
+          { card: maskCardId(cardId), newCard: maskCardId(card.cardId), version },
+          'card reissued',
+        );
+        return { cardId, newCardId: card.cardId, version };
       } catch (error) {
         if (error instanceof RosterChangeRefused)
           return reply.code(error.status).send({ error: 'refused', message: error.message });
+        throw error;
+      }
+    });
+
+    admin.get('/v1/keys', async () => {
+      const { keys } = deps.roster;
+      const anchor = keys.anchor;
+      const keyIds = (role: { keys: { keyId: string }[] }) => role.keys.map((k) => k.keyId);
+      return {
+        anchor,
+        fingerprint: rootFingerprint(anchor),
+        keySetVersion: keys.version,
+        rosterKeyIds: keys.signers.map((k) => keyIdOf(k.publicKey)),
+        rootOnBridge: keys.rootOnBridge,
+        ...(keys.pendingRotation ? { pending: keys.pendingRotation } : {}),
+        keySets: keys.keySets.map((text) => {
+          const signed = (JSON.parse(text) as { signed: RosterKeySetView }).signed;
+          return {
+            version: signed.version,
+            issuedAt: signed.issuedAt,
+            rootKeyIds: keyIds(signed.root),
+            rootThreshold: signed.root.threshold,
+            rosterKeyIds: keyIds(signed.roster),
+          };
+        }),
+      };
+    });
+
+    admin.post('/v1/keys/roster/rotate/prepare', async (request) => {
+      const prepared = await deps.roster.prepareRotation();
+      request.log.info(
+        { version: prepared.keySet.version, pending: prepared.pendingId },
+        'roster key rotation prepared',
+      );
+      return prepared;
+    });
+
+    admin.post('/v1/keys/keysets', async (request, reply) => {
+      const body = CommitKeySet.safeParse(request.body);
+      if (!body.success)
+        return reply.code(400).send({ error: 'bad-request', message: describeIssues(body.error) });
+      try {
+        return await deps.roster.commitKeySet(body.data.pendingId, body.data.keySet);
+      } catch (error) {
+        if (error instanceof KeySetRefused) {
+          request.log.warn({ reason: error.message }, 'key set refused');
+          return reply.code(error.status).send({ error: 'keyset-refused', message: error.message });
+        }
         throw error;
       }
     });

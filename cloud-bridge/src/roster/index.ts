@@ -1,8 +1,23 @@
 export { CSV_COLUMNS, parseRosterCsv, type RowProblem } from './csv.js';
-export { loadOrCreateRosterKeys, type RosterKeys } from './keys.js';
+export {
+  KeySetRefused,
+  loadOrCreateRosterKeys,
+  loadRosterKeys,
+  newRosterKeys,
+  parseRootKeyFile,
+  ROSTER_KEYS_FILE,
+  RootKeyFile,
+  RosterKeyring,
+  type RosterKeys,
+  rootKeyFileJson,
+  rosterKeysJson,
+  rosterKeysPath,
+  saveRosterKeys,
+} from './keys.js';
 export {
   type ImportInput,
   type ImportReport,
+  type ReissueAs,
   RosterChangeRefused,
   RosterService,
   snapshotPath,

@@ -1,52 +1,280 @@
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  canonicalString,
+  countValidSignatures,
+  describeIssues,
   type Ed25519KeyPair,
   ed25519,
   fromBase64Url,
   generateKeyPair,
   issueKeySet,
+  type KeyRole,
+  keyIdOf,
   keyRole,
+  RosterKeySet,
+  SignedEnvelopeSchema,
+  SPEC_VERSION,
   toBase64Url,
 } from '@educard/terminal-sdk';
+import { writeFileDurable } from '@educard/terminal-sdk/files';
+import { z } from 'zod';
+
+export const ROSTER_KEYS_FILE = 'roster-keys.json';
 
 export interface RosterKeys {
+  /**
+   * The root key pairs, held only by a bridge that made its own keys on first start (development,
+   * tests, the demo). A bridge set up with `educard-bridge init` has none: the root stays offline.
+   */
   root: Ed25519KeyPair[];
+  /** The online roster-signing keys: those the latest key set names. */
   roster: Ed25519KeyPair[];
   /** Every key set issued, oldest first (each a signed envelope, as JSON). */
   keySets: string[];
 }
 
-interface StoredKeys {
-  root: string[];
-  roster: string[];
-  keySets: string[];
-}
+const Seed = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a 32-byte seed in base64url');
+
+/** `dataDir/roster-keys.json`, mode 0600. `root` is absent (or empty) when the root key is kept offline. */
+const StoredKeys = z.object({
+  root: z.array(Seed).optional(),
+  roster: z.array(Seed).min(1),
+  keySets: z.array(z.string()).min(1),
+});
+type StoredKeys = z.infer<typeof StoredKeys>;
+
+/** The root key file a technician keeps offline: `{"root": ["<base64url seed>"]}` (roster-keys.json has the same field). */
+export const RootKeyFile = z.object({ root: z.array(Seed).min(1, 'it holds no root key').max(16) });
 
 const pair = (seed: string) => ed25519.keyPairFromSeed(fromBase64Url(seed));
+const seedOf = (key: Ed25519KeyPair) => toBase64Url(key.seed);
 
-/**
- * The bridge's root and online roster keys, kept in a file only its owner reads; made with key set 1
- * on first start. (The technician CLI will move the root keys offline and rotate the roster key.)
- */
-export async function loadOrCreateRosterKeys(dataDir: string): Promise<RosterKeys> {
-  const path = join(dataDir, 'roster-keys.json');
-  try {
-    const stored = JSON.parse(await readFile(path, 'utf8')) as StoredKeys;
-    return { root: stored.root.map(pair), roster: stored.roster.map(pair), keySets: stored.keySets };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
+export const rosterKeysPath = (dataDir: string) => join(dataDir, ROSTER_KEYS_FILE);
+
+function toStored(keys: RosterKeys): StoredKeys {
+  return {
+    ...(keys.root.length ? { root: keys.root.map(seedOf) } : {}),
+    roster: keys.roster.map(seedOf),
+    keySets: keys.keySets,
+  };
+}
+
+export const rosterKeysJson = (keys: RosterKeys) => `${JSON.stringify(toStored(keys), null, 2)}\n`;
+
+/** Key set 1 with a fresh root and roster key; the caller decides where the root goes. */
+export function newRosterKeys(): { root: Ed25519KeyPair[]; keys: RosterKeys } {
   const root = [generateKeyPair()];
   const roster = [generateKeyPair()];
   const keySet = issueKeySet({ version: 1, root: keyRole(root), roster: keyRole(roster), signers: root });
-  const keys = { root, roster, keySets: [Buffer.from(keySet).toString('utf8')] };
-  const stored: StoredKeys = {
-    root: root.map((k) => toBase64Url(k.seed)),
-    roster: roster.map((k) => toBase64Url(k.seed)),
-    keySets: keys.keySets,
+  return { root, keys: { root: [], roster, keySets: [Buffer.from(keySet).toString('utf8')] } };
+}
+
+/** Reads `dataDir/roster-keys.json`; undefined when there is none. */
+export async function loadRosterKeys(dataDir: string): Promise<RosterKeys | undefined> {
+  const path = rosterKeysPath(dataDir);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let stored: StoredKeys;
+  try {
+    const parsed = StoredKeys.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new Error(describeIssues(parsed.error));
+    stored = parsed.data;
+  } catch (error) {
+    throw new Error(`${path} is not a roster key file: ${(error as Error).message}`);
+  }
+  return {
+    root: (stored.root ?? []).map(pair),
+    roster: stored.roster.map(pair),
+    keySets: stored.keySets,
   };
-  await writeFile(path, JSON.stringify(stored, null, 2), { mode: 0o600 });
-  await chmod(path, 0o600);
-  return keys;
+}
+
+export function saveRosterKeys(dataDir: string, keys: RosterKeys): Promise<void> {
+  return writeFileDurable(rosterKeysPath(dataDir), rosterKeysJson(keys), 0o600);
+}
+
+/**
+ * The bridge's roster keys from `dataDir/roster-keys.json`. A bridge set up without
+ * `educard-bridge init` (development, tests, the demo) makes its root and roster keys and key set 1
+ * there on first start, the root seed included.
+ */
+export async function loadOrCreateRosterKeys(dataDir: string): Promise<RosterKeys> {
+  const loaded = await loadRosterKeys(dataDir);
+  if (loaded) return loaded;
+  const { root, keys } = newRosterKeys();
+  const made = { ...keys, root };
+  await saveRosterKeys(dataDir, made);
+  return made;
+}
+
+/** Reads root key pairs from a root key file (or from a roster-keys.json that holds its root). */
+export function parseRootKeyFile(text: string): Ed25519KeyPair[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not JSON (${(error as Error).message})`);
+  }
+  const held = (value as { root?: unknown; roster?: unknown } | null) ?? {};
+  if (
+    held.roster !== undefined &&
+    (held.root === undefined || (Array.isArray(held.root) && !held.root.length))
+  )
+    throw new Error(
+      "it is a bridge's roster key file without the root key (init writes the root key elsewhere)",
+    );
+  const parsed = RootKeyFile.safeParse(value);
+  if (!parsed.success) throw new Error(describeIssues(parsed.error));
+  return parsed.data.root.map(pair);
+}
+
+export const rootKeyFileJson = (root: Ed25519KeyPair[]) =>
+  `${JSON.stringify({ root: root.map(seedOf) }, null, 2)}\n`;
+
+/** A key set refused by the bridge: 409 when it is not the rotation in progress, 422 when it does not verify. */
+export class KeySetRefused extends Error {
+  constructor(
+    readonly status: 400 | 409 | 422,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KeySetRefused';
+  }
+}
+
+interface PendingRotation {
+  id: string;
+  key: Ed25519KeyPair;
+  keySet: RosterKeySet;
+}
+
+const parseKeySet = (text: string) => RosterKeySet.parse((JSON.parse(text) as { signed: unknown }).signed);
+
+function roleKeys(role: KeyRole): Map<string, Uint8Array> {
+  return new Map(role.keys.map((k) => [k.keyId, fromBase64Url(k.publicKey)]));
+}
+
+/**
+ * The bridge's roster keys and their rotation. The bridge makes the next roster key itself and never
+ * lets its seed out; the root key that must sign the next key set stays with the technician. A
+ * rotation is prepared (the unsigned next key set, held in memory only), signed offline, and
+ * committed: verified, written durably, and only then in force. The previous roster key is retired
+ * in the same step.
+ */
+export class RosterKeyring {
+  private pending: PendingRotation | undefined;
+
+  private constructor(
+    private readonly dataDir: string,
+    private keys: RosterKeys,
+  ) {}
+
+  static async open(dataDir: string): Promise<RosterKeyring> {
+    return new RosterKeyring(dataDir, await loadOrCreateRosterKeys(dataDir));
+  }
+
+  /** For tests and tools that hold keys in memory. */
+  static of(dataDir: string, keys: RosterKeys): RosterKeyring {
+    return new RosterKeyring(dataDir, keys);
+  }
+
+  /** The keys that sign rosters and enrollment answers now. */
+  get signers(): Ed25519KeyPair[] {
+    return this.keys.roster;
+  }
+
+  get keySets(): readonly string[] {
+    return this.keys.keySets;
+  }
+
+  get version(): number {
+    return this.keys.keySets.length;
+  }
+
+  get latest(): RosterKeySet {
+    return parseKeySet(this.keys.keySets.at(-1) as string);
+  }
+
+  /** The root key role of key set 1: what a device pins as its trust anchor. */
+  get anchor(): KeyRole {
+    return parseKeySet(this.keys.keySets[0] as string).root;
+  }
+
+  /** Whether the root seed is on this bridge (keys made on first start, not by `init`). */
+  get rootOnBridge(): boolean {
+    return this.keys.root.length > 0;
+  }
+
+  get pendingRotation(): { id: string; rosterKeyId: string } | undefined {
+    return this.pending && { id: this.pending.id, rosterKeyId: keyIdOf(this.pending.key.publicKey) };
+  }
+
+  /** The next key set, unsigned: the same root role, the new roster key only. Replaces any rotation pending. */
+  prepareRotation(now = new Date()): { pendingId: string; keySet: RosterKeySet } {
+    const key = generateKeyPair();
+    const keySet: RosterKeySet = {
+      type: 'roster-keyset',
+      spec: SPEC_VERSION,
+      version: this.version + 1,
+      issuedAt: now.toISOString(),
+      root: this.latest.root,
+      roster: keyRole([key]),
+    };
+    this.pending = { id: randomBytes(12).toString('base64url'), key, keySet };
+    return { pendingId: this.pending.id, keySet };
+  }
+
+  /**
+   * Verifies the signed next key set against the rotation prepared (same document, signed by the
+   * threshold of the current root keys and of its own), writes the keys durably with the new roster
+   * key in force and the old one gone, and only then takes it. Whatever is refused changes nothing.
+   */
+  async commitKeySet(
+    pendingId: string,
+    envelope: unknown,
+  ): Promise<{ version: number; rosterKeyIds: string[]; retiredKeyIds: string[] }> {
+    const pending = this.pending;
+    if (!pending || pending.id !== pendingId) {
+      throw new KeySetRefused(
+        409,
+        `rotation ${pendingId} is not the one in progress (another was prepared since, or the bridge restarted): run the rotation again`,
+      );
+    }
+    const parsed = SignedEnvelopeSchema.safeParse(envelope);
+    if (!parsed.success)
+      throw new KeySetRefused(400, `not a signed key set: ${describeIssues(parsed.error)}`);
+    if (canonicalString(parsed.data.signed) !== canonicalString(pending.keySet)) {
+      throw new KeySetRefused(422, 'the signed key set is not the one prepared: sign it as it was given');
+    }
+    const current = this.latest;
+    for (const [role, what] of [
+      [current.root, `the root keys of key set ${current.version}`],
+      [pending.keySet.root, `the root keys of key set ${pending.keySet.version}`],
+    ] as const) {
+      const valid = countValidSignatures(parsed.data, roleKeys(role));
+      if (valid < role.threshold) {
+        throw new KeySetRefused(
+          422,
+          `the key set has ${valid} valid signature(s) from ${what}, ${role.threshold} needed: sign it with this bridge's root key file`,
+        );
+      }
+    }
+    const next: RosterKeys = {
+      root: this.keys.root,
+      roster: [pending.key],
+      keySets: [...this.keys.keySets, JSON.stringify(parsed.data)],
+    };
+    await saveRosterKeys(this.dataDir, next);
+    const retiredKeyIds = this.keys.roster.map((k) => keyIdOf(k.publicKey));
+    this.keys = next;
+    this.pending = undefined;
+    return { version: this.version, rosterKeyIds: [keyIdOf(pending.key.publicKey)], retiredKeyIds };
+  }
 }

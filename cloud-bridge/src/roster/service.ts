@@ -1,26 +1,33 @@
 import {
   type Calendar,
   type CardEntry,
+  CardEntry as CardEntrySchema,
+  type Credential,
+  describeIssues,
+  type EnrollmentProof,
   type IssuedRoster,
   issueRoster,
   type KeyRole,
   type RosterChange,
   type RosterDelta,
+  RosterManifest,
   type RosterSnapshot,
   type Schedule,
+  type SignedEnvelope,
   SPEC_VERSION,
+  signEnrollmentProof,
   topics,
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { BridgeStore, RosterSettings, RosterVersion } from '../store/index.js';
 import type { RowProblem } from './csv.js';
-import type { RosterKeys } from './keys.js';
+import type { RosterKeyring } from './keys.js';
 
 export interface RosterServiceDeps {
   store: BridgeStore;
   client: MqttClient;
-  keys: RosterKeys;
+  keys: RosterKeyring;
   logger: Logger;
   /** How long a manifest stays valid: a gateway that hears nothing for longer knows its roster is stale. */
   manifestTtlMs?: number;
@@ -44,9 +51,26 @@ export interface ImportReport {
   problems: RowProblem[];
 }
 
+/** What a reissue may give instead of a whole card: the rest is the old card's, made active. */
+export interface ReissueAs {
+  newCardId: string;
+  credential: Credential;
+  validUntil?: string;
+}
+
+function reissuedCard(old: CardEntry, as: ReissueAs): CardEntry {
+  return {
+    ...old,
+    cardId: as.newCardId,
+    credential: as.credential,
+    status: 'active',
+    ...(as.validUntil ? { validUntil: as.validUntil } : {}),
+  };
+}
+
 export class RosterChangeRefused extends Error {
   constructor(
-    readonly status: 404 | 409,
+    readonly status: 400 | 404 | 409,
     message: string,
   ) {
     super(message);
@@ -74,15 +98,70 @@ export class RosterService {
 
   /** The root key role of the first key set: what a device pins as its trust anchor. */
   anchor(): KeyRole {
-    return (JSON.parse(this.deps.keys.keySets[0] as string) as { signed: { root: KeyRole } }).signed.root;
+    return this.deps.keys.anchor;
   }
 
-  /** Publishes every school's latest version again: a broker without persistence forgets retained messages. */
-  async start(): Promise<void> {
-    for (const school of this.deps.store.rosterSchools()) {
-      const latest = this.deps.store.latestRosterVersion(school);
-      if (latest) await this.announce(latest);
-    }
+  get keys(): RosterKeyring {
+    return this.deps.keys;
+  }
+
+  /**
+   * Publishes every school's latest version again: a broker without persistence forgets retained
+   * messages. A version signed under an older key set (the bridge stopped between a key rotation and
+   * the re-issue that follows it) is re-issued under the current one first.
+   */
+  start(): Promise<void> {
+    return this.serialise(async () => {
+      for (const school of this.deps.store.rosterSchools()) {
+        const latest = this.deps.store.latestRosterVersion(school);
+        if (!latest) continue;
+        const signedUnder = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
+        if (signedUnder.success && signedUnder.data.keySetVersion < this.deps.keys.version) {
+          await this.publish(school, [], [], undefined);
+        } else await this.announce(latest);
+      }
+    });
+  }
+
+  /**
+   * The answer to an enrollment: every key set, and a proof signed by the current roster key, taken
+   * together so that a rotation cannot fall between them.
+   */
+  signEnrollment(proof: Omit<EnrollmentProof, 'type' | 'spec'>): {
+    keySets: SignedEnvelope<unknown>[];
+    proof: SignedEnvelope<EnrollmentProof>;
+  } {
+    const { keys } = this.deps;
+    return {
+      keySets: keys.keySets.map((k) => JSON.parse(k) as SignedEnvelope<unknown>),
+      proof: signEnrollmentProof(proof, keys.signers),
+    };
+  }
+
+  /** The unsigned next key set, for the root key holder to sign (see RosterKeyring). */
+  prepareRotation(): Promise<ReturnType<RosterKeyring['prepareRotation']>> {
+    return this.serialise(async () => this.deps.keys.prepareRotation());
+  }
+
+  /**
+   * Takes the signed next key set and re-issues every school's roster as a new version signed with
+   * the new roster key, published after the key sets, so gateways move over without a visit.
+   */
+  commitKeySet(
+    pendingId: string,
+    envelope: unknown,
+  ): Promise<
+    Awaited<ReturnType<RosterKeyring['commitKeySet']>> & { reissued: { school: string; version: number }[] }
+  > {
+    return this.serialise(async () => {
+      const committed = await this.deps.keys.commitKeySet(pendingId, envelope);
+      this.deps.logger.info(committed, 'roster key rotated');
+      const reissued: { school: string; version: number }[] = [];
+      for (const school of this.deps.store.rosterSchools()) {
+        reissued.push({ school, version: await this.publish(school, [], [], undefined) });
+      }
+      return { ...committed, reissued };
+    });
   }
 
   /**
@@ -172,25 +251,43 @@ export class RosterService {
     });
   }
 
-  /** A new card for the same person: the old one cancelled and the new one active in the same delta. */
-  reissue(oldCardId: string, next: CardEntry): Promise<number> {
+  /**
+   * A new card for the same person: the old one cancelled and the new one active in the same delta.
+   * `next` is the whole new card, or what differs from the old one (the new id and credential, and
+   * optionally a new end of validity): what a technician holding the new card can type.
+   */
+  reissue(oldCardId: string, next: CardEntry | ReissueAs): Promise<{ card: CardEntry; version: number }> {
     return this.serialise(async () => {
-      const old = this.deps.store.findCard(oldCardId);
+      const { store } = this.deps;
+      const old = store.findCard(oldCardId);
       if (!old) throw new RosterChangeRefused(404, `no card ${oldCardId} on any roster`);
-      if (this.deps.store.findCard(next.cardId))
-        throw new RosterChangeRefused(409, `card ${next.cardId} already exists`);
-      if (next.school !== old.school || next.personId !== old.personId) {
+      const built = 'newCardId' in next ? CardEntrySchema.safeParse(reissuedCard(old, next)) : undefined;
+      if (built && !built.success) throw new RosterChangeRefused(400, describeIssues(built.error));
+      const card = built ? (built.data as CardEntry) : (next as CardEntry);
+      if (store.findCard(card.cardId))
+        throw new RosterChangeRefused(409, `card ${card.cardId} already exists`);
+      if (card.school !== old.school || card.personId !== old.personId) {
         throw new RosterChangeRefused(409, 'a reissued card must be for the same person and school');
       }
-      return this.publish(
+      const uid = card.credential.uid;
+      const holder =
+        uid === undefined ? undefined : store.rosterCards(old.school).find((c) => c.credential.uid === uid);
+      if (holder) {
+        throw new RosterChangeRefused(
+          409,
+          `UID ${uid} is card ${holder.cardId}'s: the new card must have its own UID`,
+        );
+      }
+      const version = await this.publish(
         old.school,
         [
           { op: 'revoke', cardId: oldCardId, status: 'cancelled' },
-          { op: 'add', card: next },
+          { op: 'add', card },
         ],
-        [{ ...old, status: 'cancelled' }, next],
+        [{ ...old, status: 'cancelled' }, card],
         undefined,
       );
+      return { card, version };
     });
   }
 
@@ -225,8 +322,8 @@ export class RosterService {
     const sign = (body: RosterSnapshot | RosterDelta): IssuedRoster =>
       issueRoster(body, {
         expiresAt: new Date(now.getTime() + (this.deps.manifestTtlMs ?? 7 * 86_400_000)).toISOString(),
-        keySetVersion: keys.keySets.length,
-        signers: keys.roster,
+        keySetVersion: keys.version,
+        signers: keys.signers,
       });
     const snapshot = sign(snapshotBody);
     const delta = previous

@@ -9,7 +9,7 @@ import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
-import { loadOrCreateRosterKeys, RosterService } from '../roster/index.js';
+import { RosterKeyring, RosterService } from '../roster/index.js';
 import { type BridgeStore, openSqliteStore } from '../store/index.js';
 
 /**
@@ -65,7 +65,7 @@ export class Bridge {
     const roster = new RosterService({
       store,
       client,
-      keys: await loadOrCreateRosterKeys(config.dataDir),
+      keys: await RosterKeyring.open(config.dataDir),
       logger,
     });
     await roster.start();

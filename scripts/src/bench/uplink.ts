@@ -45,7 +45,7 @@ async function startBridge(dir: string, brokerUrl?: string): Promise<RunningBrid
   );
   const child = spawn(
     process.execPath,
-    [join(REPO_ROOT, 'cloud-bridge/dist/main.js'), '--config', join(dir, 'bridge.json')],
+    [join(REPO_ROOT, 'cloud-bridge/dist/cli/main.js'), 'serve', '--config', join(dir, 'bridge.json')],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },

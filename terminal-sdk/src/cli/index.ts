@@ -42,12 +42,9 @@ export async function runCli(program: Command, argv: readonly string[] = process
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // commander has printed its message already.
-      return error.code === 'commander.helpDisplayed' ||
-        error.code === 'commander.help' ||
-        error.code === 'commander.version'
-        ? 0
-        : 2;
+      // commander has printed its message (or the help) already; --help and --version end with 0, the
+      // help shown for a missing subcommand and every parse error are bad usage.
+      return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof CliError) {
       process.stderr.write(`error: ${error.message}\n${error.hint ? `${error.hint}\n` : ''}`);

@@ -74,3 +74,23 @@ export function issueRoster(body: RosterBody, input: ManifestInput): IssuedRoste
 function jsonBytes(value: unknown): Uint8Array {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
+
+/**
+ * What a technician reads out and types to pin a school's root keys: the SHA-256 of the canonical JSON
+ * of `{keys: [{keyId, publicKey}] sorted by keyId, threshold}`, its first 32 hex digits (128 bits) in
+ * eight groups of four joined by "-". It covers every root key and the threshold, and not the order
+ * the keys are listed in.
+ */
+export function rootFingerprint(role: KeyRole): string {
+  const keys = role.keys
+    .map(({ keyId, publicKey }) => ({ keyId, publicKey }))
+    .sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
+  const hex = sha256Hex(canonicalBytes({ keys, threshold: role.threshold })).slice(0, 32);
+  return (hex.match(/.{4}/g) as string[]).join('-');
+}
+
+/** Compares fingerprints as people write them: case, spaces, dashes and colons do not count. */
+export function sameFingerprint(a: string, b: string): boolean {
+  const plain = (text: string) => text.toLowerCase().replace(/[\s:-]/g, '');
+  return plain(a) === plain(b) && plain(a).length === 32;
+}

@@ -1,0 +1,118 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPair, RosterManifest, signDocument } from '@educard/terminal-sdk';
+import { sampleCard } from '@educard/terminal-sdk/testing';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseBridgeConfig } from '../config/index.js';
+import { Bridge } from '../runtime/index.js';
+import {
+  type KeySetRefused,
+  loadOrCreateRosterKeys,
+  newRosterKeys,
+  RosterKeyring,
+  rosterKeysPath,
+  saveRosterKeys,
+} from './keys.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'roster-keys-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error as KeySetRefused,
+  );
+
+describe('the roster keyring', () => {
+  it('makes its own keys, root included, on first start; loads a key file without a root seed', async () => {
+    const made = await loadOrCreateRosterKeys(dir);
+    expect(made.root).toHaveLength(1);
+    expect((await stat(rosterKeysPath(dir))).mode & 0o777).toBe(0o600);
+    expect((await RosterKeyring.open(dir)).rootOnBridge).toBe(true);
+
+    const { keys } = newRosterKeys();
+    await saveRosterKeys(dir, keys);
+    expect(JSON.parse(await readFile(rosterKeysPath(dir), 'utf8')).root).toBeUndefined();
+    const ring = await RosterKeyring.open(dir);
+    expect(ring.rootOnBridge).toBe(false);
+    expect(ring.version).toBe(1);
+  });
+
+  it('refuses a key set that is not the one prepared or not signed by the root, and changes nothing', async () => {
+    const { root, keys } = newRosterKeys();
+    await saveRosterKeys(dir, keys);
+    const ring = await RosterKeyring.open(dir);
+    const before = await readFile(rosterKeysPath(dir), 'utf8');
+    const { pendingId, keySet } = ring.prepareRotation();
+
+    expect((await refusal(ring.commitKeySet('another', signDocument(keySet, root))))?.status).toBe(409);
+    const altered = signDocument({ ...keySet, roster: keySet.root }, root);
+    expect(await refusal(ring.commitKeySet(pendingId, altered))).toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/not the one prepared/),
+    });
+    expect(
+      await refusal(ring.commitKeySet(pendingId, signDocument(keySet, [generateKeyPair()]))),
+    ).toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/0 valid signature\(s\) from the root keys of key set 1/),
+    });
+    expect((await refusal(ring.commitKeySet(pendingId, { signed: 'x' })))?.status).toBe(400);
+    expect(await readFile(rosterKeysPath(dir), 'utf8')).toBe(before);
+    expect(ring.version).toBe(1);
+
+    const old = ring.signers[0];
+    const committed = await ring.commitKeySet(pendingId, signDocument(keySet, root));
+    expect(committed.version).toBe(2);
+    expect(ring.signers).toHaveLength(1);
+    expect(ring.signers[0]).not.toBe(old);
+    // Durable: a bridge starting again holds key set 2 and the new roster key only.
+    const reopened = await RosterKeyring.open(dir);
+    expect(reopened.version).toBe(2);
+    expect(reopened.signers[0]?.seed).toEqual(ring.signers[0]?.seed);
+    expect(reopened.anchor).toEqual(ring.anchor);
+    // A prepared rotation is used once.
+    expect((await refusal(ring.commitKeySet(pendingId, signDocument(keySet, root))))?.status).toBe(409);
+  });
+
+  it('re-issues at start a roster signed under an older key set (a stop between rotation and re-issue)', async () => {
+    const config = parseBridgeConfig({
+      dataDir: dir,
+      adminToken: 'test-admin-token-0123456789',
+      mqtt: { port: 0 },
+      http: { port: 0 },
+    });
+    const logger = pino({ level: 'silent' });
+    let bridge = await Bridge.start(config, logger);
+    const response = await fetch(`${bridge.httpUrl}/v1/roster/school-1/import`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${config.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cards: [sampleCard(1)] }),
+    });
+    expect(response.status).toBe(200);
+    await bridge.stop();
+
+    // The key set is committed, as a rotation does, and the bridge stops before re-issuing.
+    const ring = await RosterKeyring.open(dir);
+    const root = (await loadOrCreateRosterKeys(dir)).root;
+    const { pendingId, keySet } = ring.prepareRotation();
+    await ring.commitKeySet(pendingId, signDocument(keySet, root));
+
+    bridge = await Bridge.start(config, logger);
+    try {
+      const latest = bridge.store.latestRosterVersion('school-1');
+      expect(latest?.version).toBe(2);
+      const manifest = RosterManifest.parse(JSON.parse(latest?.snapshotManifest as string).signed);
+      expect(manifest.keySetVersion).toBe(2);
+    } finally {
+      await bridge.stop();
+    }
+  });
+});
