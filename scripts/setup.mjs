@@ -34,7 +34,8 @@ if (major < 20 || (major === 20 && minor < 19))
  */
 const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 const DEBIAN = {
-  test: { required: ['mosquitto', ...PCSC], optional: [] },
+  // systemd brings systemd-analyze, which checks the gateway's unit file in the install test.
+  test: { required: ['mosquitto', 'systemd', ...PCSC], optional: [] },
   bench: { required: ['mosquitto', ...PCSC], optional: [] },
   demo: { required: [], optional: PCSC },
 };

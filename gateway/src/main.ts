@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './log/index.js';
 import { Gateway } from './runtime/index.js';
+import { notifySystemd } from './service/index.js';
 
 const USAGE = `usage: educard-gateway --config FILE
 
@@ -40,6 +41,7 @@ async function main(): Promise<number> {
   }
   const logger = createLogger('gateway', { level: config.log.level });
   const gateway = await Gateway.start({ config, logger });
+  const stopNotifying = notifySystemd(logger);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'stopping');
@@ -53,6 +55,7 @@ async function main(): Promise<number> {
     process.stderr.write('gateway did not stop within 15 s; exiting anyway\n');
     process.exit(1);
   }, 15_000).unref();
+  stopNotifying();
   await gateway.stop();
   return 0;
 }

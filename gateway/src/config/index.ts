@@ -2,9 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { describeIssues, Identifier } from '@educard/terminal-sdk';
 import { z } from 'zod';
-import { IoConfig } from '../io/index.js';
-import { PolicyConfig } from '../policy/index.js';
-import { UplinkConfig } from '../uplink/index.js';
+// The schemas straight from their files, not the folders' index: those load johnny-five and mqtt,
+// and every `educard` command reads this module before it does anything.
+import { IoConfig } from '../io/config.js';
+import { PolicyConfig } from '../policy/config.js';
+import { UplinkConfig } from '../uplink/config.js';
 import { JournalSettings, ReadersConfig, StationConfig } from './schema.js';
 
 export { JournalSettings, ReaderBinding, ReadersConfig, StationConfig } from './schema.js';
@@ -21,6 +23,11 @@ export const GatewayConfig = z.object({
   journal: JournalSettings.prefault({}),
   /** Where the device's own key lives; made on first start when missing. Relative to dataDir. */
   identity: z.object({ keyFile: z.string().min(1).default('device-key.json') }).prefault({}),
+  /**
+   * The local control socket the `educard` command talks to. The service makes it readable and
+   * writable by its own user and group only (mode 0660): technicians in that group, and root.
+   */
+  control: z.object({ socket: z.string().min(1).default('control.sock') }).prefault({}),
   /** The link to the cloud bridge; without it the gateway runs on its own. */
   uplink: UplinkConfig.optional(),
   log: z
@@ -72,3 +79,7 @@ export async function loadConfig(path: string): Promise<GatewayConfig> {
     config.readers.script = resolve(base, config.readers.script);
   return config;
 }
+
+/** Where the control socket is: `control.socket`, relative to the data directory. */
+export const controlSocketPath = (config: GatewayConfig): string =>
+  resolve(config.dataDir, config.control.socket);

@@ -2,7 +2,7 @@ import five from 'johnny-five';
 import { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import { openBoard } from './board.js';
-import type { IoConfig } from './config.js';
+import type { IoConfig, IoTestPart } from './config.js';
 import { BEEPS, type BeepName, DENY_LED_MS } from './patterns.js';
 
 export interface GateIoEvents extends Record<string, unknown> {
@@ -18,6 +18,8 @@ export interface GateIoStatus {
   relayClosed: boolean;
   doorOpen: boolean | undefined;
 }
+
+const SELF_TEST_MS = 1000;
 
 export interface GateActuatorsDeps {
   config: IoConfig;
@@ -39,6 +41,7 @@ export class GateActuators {
   private buzzer: five.Led | undefined;
   private pulseTimer: NodeJS.Timeout | undefined;
   private denyTimer: NodeJS.Timeout | undefined;
+  private ledTestTimer: NodeJS.Timeout | undefined;
   private beepTimers: NodeJS.Timeout[] = [];
   private heldTimer: NodeJS.Timeout | undefined;
   /** Until when the door may open without counting as forced (performance.now()). */
@@ -99,6 +102,34 @@ export class GateActuators {
     this.beep('alarm');
   }
 
+  /**
+   * What `educard test-io` asks for: each named part in turn, so a technician can see and hear that
+   * the wiring is right. The relay pulse opens the door, as a grant would.
+   */
+  selfTest(parts: readonly IoTestPart[]): IoTestPart[] {
+    const done: IoTestPart[] = [];
+    if (parts.includes('relay') && this.relay) {
+      this.pulse(SELF_TEST_MS);
+      done.push('relay');
+    }
+    if (parts.includes('leds') && this.green && this.red) {
+      const { green, red } = this;
+      green.on();
+      red.on();
+      clearTimeout(this.ledTestTimer);
+      this.ledTestTimer = setTimeout(() => {
+        green.off();
+        red.off();
+      }, SELF_TEST_MS);
+      done.push('leds');
+    }
+    if (parts.includes('buzzer') && this.buzzer) {
+      this.beep('grant');
+      done.push('buzzer');
+    }
+    return done;
+  }
+
   status(): GateIoStatus {
     return {
       ready: this.board !== undefined,
@@ -109,7 +140,13 @@ export class GateActuators {
   }
 
   async stop(): Promise<void> {
-    for (const timer of [this.pulseTimer, this.denyTimer, this.heldTimer, ...this.beepTimers])
+    for (const timer of [
+      this.pulseTimer,
+      this.denyTimer,
+      this.heldTimer,
+      this.ledTestTimer,
+      ...this.beepTimers,
+    ])
       clearTimeout(timer);
     this.beepTimers = [];
     this.relay?.open();

@@ -48,3 +48,7 @@ export const IoConfig = z
     }
   });
 export type IoConfig = z.infer<typeof IoConfig>;
+
+/** What `educard test-io` can exercise. */
+export const IO_TEST_PARTS = ['relay', 'leds', 'buzzer'] as const;
+export type IoTestPart = (typeof IO_TEST_PARTS)[number];

@@ -1,5 +1,10 @@
-export { GateActuators, type GateActuatorsDeps, type GateIoEvents, type GateIoStatus } from './actuators.js';
+export {
+  GateActuators,
+  type GateActuatorsDeps,
+  type GateIoEvents,
+  type GateIoStatus,
+} from './actuators.js';
 export { recordingIoFor } from './board.js';
-export { IoConfig } from './config.js';
+export { IO_TEST_PARTS, IoConfig, type IoTestPart } from './config.js';
 export { BEEPS, type BeepName, type BeepPattern, DENY_LED_MS } from './patterns.js';
 export { type PinWrite, RecordingIO } from './recording-io.js';

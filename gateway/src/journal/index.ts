@@ -1,1 +1,17 @@
-export { inspectJournal, Journal, type JournalOptions, type JournalStats } from './journal.js';
+export {
+  type ChainPoint,
+  inspectJournal,
+  Journal,
+  type JournalCursor,
+  type JournalOptions,
+  type JournalStats,
+  readCursor,
+} from './journal.js';
+export {
+  type JournalCheck,
+  JournalDamaged,
+  JournalFollower,
+  JournalReader,
+  type StoredRecord,
+  type TornTail,
+} from './reader.js';

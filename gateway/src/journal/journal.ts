@@ -45,12 +45,12 @@ export interface JournalStats {
   diskLow: boolean;
 }
 
-interface ChainPoint {
+export interface ChainPoint {
   seq: number;
   hash: string;
 }
 
-interface Cursor {
+export interface JournalCursor {
   /** The highest sequence the bridge has acknowledged, and that record's hash. */
   acked: ChainPoint;
   /** The record just before the oldest one kept: where verification of what is kept starts. */
@@ -91,7 +91,7 @@ export class Journal {
   private lastSeq: number;
   private lastHash: string;
   private durableSeq: number;
-  private cursor: Cursor;
+  private cursor: JournalCursor;
   private oldestUnackedAt: string | undefined;
   private diskLow = false;
   private diskCheckedAt = Number.NEGATIVE_INFINITY;
@@ -110,7 +110,7 @@ export class Journal {
   private constructor(
     private readonly options: JournalOptions,
     segments: Segment[],
-    cursor: Cursor,
+    cursor: JournalCursor,
     readonly recoveredBytes: number,
   ) {
     this.segments = segments;
@@ -451,9 +451,10 @@ async function readRange(path: string, start: number, end: number): Promise<Buff
   }
 }
 
-async function readCursor(dir: string): Promise<Cursor> {
+/** The journal's cursor, read without changing anything; the genesis point when there is none yet. */
+export async function readCursor(dir: string): Promise<JournalCursor> {
   try {
-    return JSON.parse(await readFile(join(dir, CURSOR), 'utf8')) as Cursor;
+    return JSON.parse(await readFile(join(dir, CURSOR), 'utf8')) as JournalCursor;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { acked: GENESIS, base: GENESIS };
     throw new Error(`journal cursor ${join(dir, CURSOR)} is unreadable: ${(error as Error).message}`);

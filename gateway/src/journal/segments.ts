@@ -44,7 +44,8 @@ export interface SegmentScan {
   wholeRecordsFollow?: boolean;
 }
 
-function wholeFrameAfter(bytes: Buffer, offset: number): boolean {
+/** Whether a whole frame follows the damaged one at `offset`: then it is damage, not a torn tail. */
+export function wholeFrameAfter(bytes: Buffer, offset: number): boolean {
   if (bytes.length - offset < 8) return false;
   const next = offset + 8 + bytes.readUInt32LE(offset);
   return next < bytes.length && scanFrame(bytes, next).kind === 'frame';

@@ -1,3 +1,11 @@
+export {
+  auditRoster,
+  loadRoster,
+  type RosterAudit,
+  type RosterAuditOptions,
+  type RosterFileCheck,
+  type RosterLoad,
+} from './audit.js';
 export { REJECTION_CODES, type RejectionCode, RosterRejected } from './errors.js';
 export { RosterIndex, type RosterView } from './roster-index.js';
 export {
@@ -7,4 +15,10 @@ export {
   RosterStore,
   type RosterStoreOptions,
 } from './store.js';
-export { MAX_METADATA_BYTES, verifyBody, verifyKeySet, verifyManifest } from './verify.js';
+export {
+  MAX_METADATA_BYTES,
+  type VerifiedKeySet,
+  verifyBody,
+  verifyKeySet,
+  verifyManifest,
+} from './verify.js';

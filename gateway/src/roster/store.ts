@@ -31,19 +31,20 @@ export type AcceptResult =
 /** A body, or a way to fetch it once the manifest has been found worth it. */
 export type BodySource = Uint8Array | ((manifest: RosterManifest) => Promise<Uint8Array>);
 
-const ANCHOR = 'anchor.json';
-const pad = (version: number) => String(version).padStart(10, '0');
-const fileName = (kind: string, version: number, part: 'manifest' | 'body') =>
+export const ANCHOR = 'anchor.json';
+export const pad = (version: number) => String(version).padStart(10, '0');
+export const fileName = (kind: string, version: number, part: 'manifest' | 'body') =>
   `${kind}-${pad(version)}.${part}.json`;
 const VERSIONED = /^(snapshot|delta|keyset)-(\d{10})\.(manifest|body|json)(?:\.json)?$/;
 
-interface Listing {
+export interface Listing {
   keysets: number[];
   snapshots: number[];
   deltas: number[];
 }
 
-async function listDir(dir: string): Promise<Listing> {
+/** The versioned files of a roster directory: key sets, and the snapshots and deltas that have a manifest. */
+export async function listDir(dir: string): Promise<Listing> {
   const listing: Listing = { keysets: [], snapshots: [], deltas: [] };
   for (const name of await readdir(dir)) {
     const match = VERSIONED.exec(name);

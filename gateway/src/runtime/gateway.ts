@@ -2,11 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command, Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
 import { TrustedClock } from '../clock/index.js';
-import type { GatewayConfig } from '../config/index.js';
+import { controlSocketPath, type GatewayConfig } from '../config/index.js';
+import { ControlServer } from '../control/index.js';
 import { loadOrCreateIdentity } from '../identity/index.js';
-import { GateActuators } from '../io/index.js';
+import { GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
 import { Journal } from '../journal/index.js';
-import { createLogger, type Logger } from '../log/index.js';
+import { createLogger, type Logger, maskCardId } from '../log/index.js';
 import { PassbackState } from '../policy/index.js';
 import {
   type CardPresented,
@@ -48,7 +49,10 @@ export interface GatewayOptions {
 export class Gateway {
   private scriptDone: Promise<number> | undefined;
   private uplinkValue: Uplink | undefined;
+  private control: ControlServer | undefined;
   private stopping = false;
+  private readonly startedAt = new Date().toISOString();
+  private keyId: string | undefined;
 
   private constructor(
     readonly config: GatewayConfig,
@@ -113,6 +117,7 @@ export class Gateway {
     await journal.flush();
     await gateway.startUplink();
     await readers.start();
+    await gateway.startControl();
     gateway.playConfiguredScript();
     logger.info(
       {
@@ -175,8 +180,53 @@ export class Gateway {
     };
   }
 
+  /** Everything `educard status` shows: one screen on the device's health. */
+  report() {
+    const { config, clock } = this;
+    const view = this.roster.view;
+    const journal = this.journal.stats();
+    const reading = clock.read();
+    return {
+      device: { id: config.device.id, school: config.device.school, keyId: this.keyId },
+      station: { id: config.station.id, type: config.station.type, zone: config.station.zone },
+      firmware: FIRMWARE_VERSION,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      roster: view
+        ? {
+            version: view.version,
+            cards: view.size,
+            issuedAt: new Date(view.issuedAt).toISOString(),
+            expiresAt: new Date(view.expiresAt).toISOString(),
+            expired: view.expiresAt <= reading.now,
+            keySetVersion: this.roster.keySetVersion,
+          }
+        : null,
+      journal: {
+        lastSeq: journal.lastSeq,
+        ackedSeq: journal.ackedSeq,
+        backlog: journal.backlog,
+        oldestUnackedAt: journal.oldestUnackedAt ?? null,
+        bytes: journal.bytes,
+        budgetBytes: config.journal.budgetBytes,
+        diskLow: journal.diskLow,
+      },
+      uplink: this.uplinkValue ? { url: config.uplink?.url, ...this.uplinkValue.status() } : null,
+      readers: { driver: config.readers.driver, list: this.readers.readers() },
+      io: this.io.status(),
+      clock: {
+        now: new Date(reading.now).toISOString(),
+        trusted: reading.trusted,
+        synced: clock.synced(),
+        floor: new Date(clock.floor).toISOString(),
+      },
+      lastTaps: this.station.recentTaps(),
+    };
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.control?.stop();
     await this.uplinkValue?.stop();
     await this.readers.stop();
     await this.io.stop();
@@ -185,10 +235,60 @@ export class Gateway {
     this.logger.info('gateway stopped');
   }
 
+  private async startControl(): Promise<void> {
+    this.control = new ControlServer({
+      path: controlSocketPath(this.config),
+      logger: this.logger,
+      handlers: {
+        status: () => this.report(),
+        'readers.list': () => this.readers.readers(),
+        'io.test': (params) => this.testIo(params.parts),
+      },
+      streams: {
+        'taps.watch': (emit) =>
+          this.station.events.on('tap', ({ decision, record }) =>
+            emit({
+              at: record.at,
+              seq: record.seq,
+              reader: (record.data as { reader: string }).reader,
+              card: maskCardId(decision.cardId),
+              ...(decision.card ? { personId: decision.card.personId } : {}),
+              decision: decision.decision,
+              reason: decision.reason,
+            }),
+          ),
+      },
+    });
+    await this.control.start();
+  }
+
+  /** Pulses the relay, lights the LEDs and sounds the buzzer on a technician's request; journaled when the door opens. */
+  private testIo(requested: unknown): IoTestPart[] {
+    const parts = Array.isArray(requested) && requested.length > 0 ? requested : [...IO_TEST_PARTS];
+    const unknown = parts.filter((part) => !(IO_TEST_PARTS as readonly unknown[]).includes(part));
+    if (unknown.length > 0)
+      throw new Error(`unknown IO part(s): ${unknown.join(', ')}; choose from ${IO_TEST_PARTS.join(', ')}`);
+    const done = this.io.selfTest(parts as IoTestPart[]);
+    if (done.includes('relay')) {
+      this.record({
+        type: 'door.remote-open',
+        data: {
+          station: this.config.station.id,
+          zone: this.config.station.zone,
+          seconds: 1,
+          command: 'educard test-io',
+        },
+      });
+    }
+    this.logger.info({ parts: done }, 'IO self-test');
+    return done;
+  }
+
   private async startUplink(): Promise<void> {
     const { config } = this;
     if (!config.uplink) return;
     const identity = await loadOrCreateIdentity(resolve(config.dataDir, config.identity.keyFile));
+    this.keyId = identity.keyId;
     this.uplinkValue = new Uplink({
       config: config.uplink,
       device: config.device.id,

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { socketAnswers } from '@educard/gateway';
 import { exited } from './mosquitto.js';
 
 export const PCSCD = '/usr/sbin/pcscd';
@@ -19,17 +19,6 @@ export interface Pcscd {
   stop(): Promise<void>;
   start(): Promise<void>;
   running(): boolean;
-}
-
-/** A stale socket left by a killed pcscd does not answer; a live daemon's does. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ path }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -56,7 +45,7 @@ export async function startPcscd(): Promise<Pcscd> {
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
   const start = async () => {
     if (running()) return;
-    if (await answers(SOCKET)) {
+    if (await socketAnswers(SOCKET)) {
       throw new Error(`another pcscd is running (${SOCKET} answers): stop it first, tests need their own`);
     }
     child = spawn(PCSCD, ['--foreground', '--error'], { stdio: ['ignore', 'pipe', 'pipe'] });

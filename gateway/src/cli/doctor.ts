@@ -1,0 +1,337 @@
+import { constants } from 'node:fs';
+import { access, readFile, stat, statfs } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { example, print } from '@educard/terminal-sdk/cli';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { ConfigError, controlSocketPath, type GatewayConfig, loadConfig } from '../config/index.js';
+import { callGateway, socketAnswers } from '../control/index.js';
+import { RosterStore } from '../roster/index.js';
+import type { Gateway } from '../runtime/index.js';
+import { configPath, SERVICE, wantsJson } from './context.js';
+
+type Report = ReturnType<Gateway['report']>;
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+export interface Check {
+  id: string;
+  status: CheckStatus;
+  detail: string;
+  /** What to do next, for anything but a pass. */
+  remedy?: string;
+}
+
+/** pcscd's socket; pcsc-lite clients honour the same variable. */
+const PCSCD_SOCKET = process.env.PCSCLITE_CSOCK_NAME ?? '/run/pcscd/pcscd.comm';
+const STALE_SOON_MS = 24 * 3600_000;
+
+const pass = (id: string, detail: string): Check => ({ id, status: 'pass', detail });
+const fail = (id: string, detail: string, remedy: string): Check => ({ id, status: 'fail', detail, remedy });
+const warn = (id: string, detail: string, remedy: string): Check => ({ id, status: 'warn', detail, remedy });
+const skip = (id: string, detail: string): Check => ({ id, status: 'skip', detail });
+
+/** What a broker error means, and what the technician does about it. */
+export function brokerVerdict(message: string | undefined, url: string): Check {
+  if (message && /not authori[sz]ed|bad user ?name or password/i.test(message)) {
+    return fail(
+      'broker',
+      `the broker at ${url} refused this device's credentials (${message})`,
+      'The device was revoked or enrolled again elsewhere: get a new token (educard-bridge tokens create) and run educard enroll.',
+    );
+  }
+  return fail(
+    'broker',
+    `the broker at ${url} cannot be reached${message ? ` (${message})` : ''}`,
+    'Check the network and that the broker runs (on the bridge host: educard-bridge serve, or systemctl status mosquitto). Events wait in the journal meanwhile.',
+  );
+}
+
+/** Connects as the device itself: only while the service is stopped, so no session is taken over. */
+async function probeBroker(config: GatewayConfig): Promise<Check> {
+  const uplink = config.uplink as NonNullable<GatewayConfig['uplink']>;
+  const tls = uplink.tls;
+  const read = (file: string | undefined) => (file ? readFile(file) : Promise.resolve(undefined));
+  const [ca, cert, key] = await Promise.all([read(tls?.ca), read(tls?.cert), read(tls?.key)]);
+  try {
+    const { default: mqtt } = await import('mqtt');
+    const client = await mqtt.connectAsync(uplink.url, {
+      clientId: config.device.id,
+      username: uplink.username,
+      password: uplink.password,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+    });
+    await client.endAsync();
+    return pass('broker', `${uplink.url}: connected and authenticated`);
+  } catch (error) {
+    return brokerVerdict((error as Error).message, uplink.url);
+  }
+}
+
+async function checkRoster(config: GatewayConfig, report: Report | undefined, now: number): Promise<Check> {
+  let roster: { version: number; expiresAt: number } | undefined;
+  if (report) {
+    roster = report.roster
+      ? { version: report.roster.version, expiresAt: Date.parse(report.roster.expiresAt) }
+      : undefined;
+  } else {
+    const store = await RosterStore.open({
+      dir: join(config.dataDir, 'roster'),
+      school: config.device.school,
+      device: config.device.id,
+      logger: pino({ level: 'silent' }),
+      now: () => now,
+    }).catch(() => undefined);
+    roster = store?.view ? { version: store.view.version, expiresAt: store.view.expiresAt } : undefined;
+  }
+  if (!roster) {
+    return fail(
+      'roster',
+      'no roster: every card is denied',
+      'Check the uplink (broker check above); the bridge sends the roster once the device is connected.',
+    );
+  }
+  const expires = new Date(roster.expiresAt).toISOString();
+  if (roster.expiresAt <= now) {
+    return fail(
+      'roster',
+      `roster version ${roster.version} is stale: it expired at ${expires}`,
+      'The bridge has sent nothing newer: check the uplink, and that the bridge runs and publishes (educard-bridge keys show; an import renews it).',
+    );
+  }
+  if (roster.expiresAt - now < STALE_SOON_MS) {
+    return warn(
+      'roster',
+      `roster version ${roster.version} expires soon, at ${expires}`,
+      'Check that the uplink is connected so that a fresh one can arrive.',
+    );
+  }
+  return pass('roster', `version ${roster.version}, fresh until ${expires}`);
+}
+
+export async function diagnose(path: string): Promise<Check[]> {
+  let config: GatewayConfig;
+  try {
+    config = await loadConfig(path);
+  } catch (error) {
+    const detail = error instanceof ConfigError ? error.message : (error as Error).message;
+    return [fail('config', detail, `Fix the file, or make one with: sudo educard init --config ${path}`)];
+  }
+  const checks: Check[] = [pass('config', `${resolve(path)} is valid`)];
+  const keyFile = resolve(config.dataDir, config.identity.keyFile);
+  const keyMode = await stat(keyFile).then(
+    (s) => s.mode & 0o777,
+    () => undefined,
+  );
+  const keyReadable = await access(keyFile, constants.R_OK).then(
+    () => true,
+    () => false,
+  );
+  checks.push(
+    keyMode === undefined
+      ? fail('device-key', `no device key at ${keyFile}`, 'Run sudo educard init.')
+      : !keyReadable
+        ? fail(
+            'device-key',
+            `${keyFile} cannot be read by this user`,
+            'Run educard doctor as root, or as the service user.',
+          )
+        : keyMode & 0o077
+          ? warn(
+              'device-key',
+              `${keyFile} is readable by others (mode ${keyMode.toString(8)})`,
+              `sudo chmod 600 ${keyFile}`,
+            )
+          : pass('device-key', `${keyFile} (mode 600)`),
+  );
+  const anchor = await access(join(config.dataDir, 'roster', 'anchor.json')).then(
+    () => true,
+    () => false,
+  );
+  checks.push(
+    anchor
+      ? pass('trust-anchor', 'root keys pinned')
+      : fail(
+          'trust-anchor',
+          'no root keys pinned: no roster can be accepted',
+          "Run sudo educard init with the school's root keys and fingerprint.",
+        ),
+  );
+
+  const report = await callGateway<Report>(controlSocketPath(config), 'status', {}, 3000).catch(
+    () => undefined,
+  );
+  checks.push(
+    report
+      ? pass('service', `running since ${report.startedAt} (pid ${report.pid})`)
+      : fail(
+          'service',
+          'the gateway is not running',
+          `sudo systemctl start ${SERVICE}; if it stops again, educard logs shows why`,
+        ),
+  );
+
+  if (config.readers.driver === 'pcsc') {
+    checks.push(
+      (await socketAnswers(PCSCD_SOCKET))
+        ? pass('pcscd', `pcscd answers on ${PCSCD_SOCKET}`)
+        : fail(
+            'pcscd',
+            'pcscd is not running: no card reader can be read',
+            'sudo systemctl start pcscd (install it with: sudo apt-get install pcscd libpcsclite1)',
+          ),
+    );
+  }
+  if (report) {
+    const readers = report.readers.list.filter((r) => r.connected);
+    const withErrors = report.readers.list.filter((r) => r.lastError);
+    const errors = withErrors.map((r) => `${r.name}: ${r.lastError}`).join('; ');
+    checks.push(
+      readers.length === 0
+        ? fail(
+            'readers',
+            `no card reader found (driver ${report.readers.driver})${errors ? `; ${errors}` : ''}`,
+            'Plug the reader in and check it with pcsc_scan; then educard readers.',
+          )
+        : withErrors.length > 0
+          ? warn('readers', errors, "Check the reader's cable and educard logs.")
+          : pass('readers', readers.map((r) => r.name).join(', ')),
+    );
+    checks.push(
+      report.io.ready
+        ? pass('gate-io', `${report.io.plugin} ready`)
+        : fail(
+            'gate-io',
+            `the ${report.io.plugin} IO plugin is not ready`,
+            "Check io.plugin, io.port and the wiring; educard logs shows the board's error; then educard test-io.",
+          ),
+    );
+  } else {
+    checks.push(skip('readers', 'the gateway is not running'), skip('gate-io', 'the gateway is not running'));
+  }
+
+  if (!config.uplink) {
+    checks.push(
+      warn(
+        'broker',
+        'no uplink configured: events stay on the device',
+        'Enroll the device: sudo educard enroll --token TOKEN --bridge URL',
+      ),
+    );
+  } else if (report?.uplink) {
+    checks.push(
+      report.uplink.connected
+        ? pass('broker', `${config.uplink.url}: connected`)
+        : brokerVerdict(report.uplink.lastError, config.uplink.url),
+    );
+  } else if (!config.uplink.username) {
+    checks.push(
+      fail('broker', 'no broker credentials yet', 'Enroll the device: sudo educard enroll --token TOKEN'),
+    );
+  } else {
+    checks.push(await probeBroker(config));
+  }
+  if (config.uplink) {
+    const health = await fetch(`${config.uplink.bridgeHttp.replace(/\/$/, '')}/health`, {
+      signal: AbortSignal.timeout(5000),
+    }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    checks.push(
+      health
+        ? pass('bridge', `${config.uplink.bridgeHttp} answers`)
+        : fail(
+            'bridge',
+            `the bridge at ${config.uplink.bridgeHttp} does not answer`,
+            'Roster snapshots come from it: check the network and that the bridge runs.',
+          ),
+    );
+  }
+
+  const now = Date.now();
+  if (report) {
+    checks.push(
+      !report.clock.trusted
+        ? fail(
+            'clock',
+            `the clock reads ${report.clock.now}, before the time floor ${report.clock.floor}`,
+            'Set the time (NTP: systemctl status systemd-timesyncd), or fit an RTC; until then the policy for an untrusted clock applies.',
+          )
+        : report.clock.synced
+          ? pass('clock', `${report.clock.now}, NTP synchronised`)
+          : warn(
+              'clock',
+              `${report.clock.now}, not NTP synchronised`,
+              'sudo timedatectl set-ntp true; check that an NTP server is reachable.',
+            ),
+    );
+  } else {
+    const floor = await readFile(join(config.dataDir, 'clock.json'), 'utf8').then(
+      (text) => (JSON.parse(text) as { timeFloor?: number }).timeFloor ?? 0,
+      () => 0,
+    );
+    checks.push(
+      now < floor
+        ? fail(
+            'clock',
+            `the clock reads ${new Date(now).toISOString()}, before the time floor ${new Date(floor).toISOString()}`,
+            'Set the time (NTP: systemctl status systemd-timesyncd), or fit an RTC.',
+          )
+        : pass('clock', `${new Date(now).toISOString()}, after the time floor`),
+    );
+  }
+
+  const fs = await statfs(config.dataDir).catch(() => undefined);
+  if (!fs) {
+    checks.push(fail('disk', `${config.dataDir} does not exist`, 'Run sudo educard init.'));
+  } else {
+    const free = fs.bavail * fs.bsize;
+    const used = report?.journal.bytes ?? 0;
+    checks.push(
+      free < config.journal.minFreeBytes
+        ? fail(
+            'disk',
+            `${(free / 1048576).toFixed(0)} MiB free, under the ${(config.journal.minFreeBytes / 1048576).toFixed(0)} MiB the journal needs`,
+            'Free space on the device (journalctl --vacuum-size=50M; apt-get clean), or a bigger card.',
+          )
+        : used > config.journal.budgetBytes * 0.8
+          ? warn(
+              'disk',
+              `the journal holds ${(used / 1048576).toFixed(0)} MiB, past 80% of its budget`,
+              'Events are not reaching the bridge: check the broker check above.',
+            )
+          : pass('disk', `${(free / 1048576).toFixed(0)} MiB free`),
+    );
+  }
+  checks.push(await checkRoster(config, report, now));
+  return checks;
+}
+
+const MARK: Record<CheckStatus, string> = { pass: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
+
+export function registerDoctor(program: Command): void {
+  example(
+    program
+      .command('doctor')
+      .description('check everything a gate needs, each with pass or fail and what to do next')
+      .option('--json', 'print the checks as JSON'),
+    'sudo educard doctor',
+  ).action(async (_options, command: Command) => {
+    const checks = await diagnose(configPath(command));
+    const failed = checks.filter((c) => c.status === 'fail').length;
+    print(wantsJson(command), { ok: failed === 0, checks }, () =>
+      [
+        ...checks.map(
+          (c) =>
+            `${MARK[c.status]}  ${c.id.padEnd(12)} ${c.detail}${c.remedy && c.status !== 'pass' ? `\n      ${' '.repeat(12)} → ${c.remedy}` : ''}`,
+        ),
+        '',
+        failed === 0 ? 'all checks passed' : `${failed} check(s) failed`,
+      ].join('\n'),
+    );
+    if (failed > 0) process.exitCode = 1;
+  });
+}

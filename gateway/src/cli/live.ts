@@ -1,0 +1,148 @@
+import { CliError, example, print, table, usageError } from '@educard/terminal-sdk/cli';
+import type { Command } from 'commander';
+import { controlSocketPath } from '../config/index.js';
+import { GatewayUnreachable, watchGateway } from '../control/index.js';
+import { IO_TEST_PARTS } from '../io/config.js';
+import type { Gateway } from '../runtime/index.js';
+import { askGateway, configPath, notRunning, readConfig, wantsJson } from './context.js';
+
+type Report = ReturnType<Gateway['report']>;
+type Tap = Report['lastTaps'][number];
+
+const ago = (iso: string | null | undefined, now: number) => {
+  if (!iso) return '';
+  const seconds = Math.round((now - Date.parse(iso)) / 1000);
+  if (seconds < 120) return `${seconds} s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86_400)} days ago`;
+};
+
+/** One screen: what a technician looks at first when a gate misbehaves. */
+export function formatStatus(report: Report): string {
+  const now = Date.parse(report.clock.now);
+  const { roster, journal, uplink, readers, io, clock } = report;
+  const lines = [
+    `device    ${report.device.id} (school ${report.device.school})${report.device.keyId ? `, key ${report.device.keyId}` : ''}`,
+    `station   ${report.station.id}: ${report.station.type}, zone ${report.station.zone}; firmware ${report.firmware}, up since ${report.startedAt}`,
+    roster
+      ? `roster    version ${roster.version}, ${roster.cards} cards, key set ${roster.keySetVersion}; expires ${roster.expiresAt}${roster.expired ? '  EXPIRED' : ''}`
+      : 'roster    none yet: the gateway denies every card until one arrives (check the uplink)',
+    `journal   ${journal.lastSeq} events, ${journal.backlog} not yet acknowledged${journal.oldestUnackedAt ? ` (oldest ${journal.oldestUnackedAt}, ${ago(journal.oldestUnackedAt, now)})` : ''}; ${(journal.bytes / 1048576).toFixed(1)} of ${(journal.budgetBytes / 1048576).toFixed(0)} MiB${journal.diskLow ? '  DISK LOW' : ''}`,
+    uplink
+      ? `uplink    ${uplink.connected ? 'connected' : 'NOT CONNECTED'} to ${uplink.url}; acked to ${uplink.ackedSeq}, ${uplink.inFlight} batches in flight, ${uplink.reconnects} reconnects${uplink.lastError ? `; last error: ${uplink.lastError}` : ''}`
+      : 'uplink    none configured (standalone): run educard enroll',
+    `readers   ${readers.driver}: ${readers.list.length === 0 ? 'NONE FOUND' : readers.list.map((r) => `${r.name}${r.connected ? '' : ' (disconnected)'}${r.lastError ? ` [${r.lastError}]` : ''}`).join(', ')}`,
+    `gate IO   ${io.plugin}, ${io.ready ? 'ready' : 'NOT READY'}; relay ${io.relayClosed ? 'closed (door open)' : 'open'}${io.doorOpen === undefined ? '' : `; door ${io.doorOpen ? 'open' : 'closed'}`}`,
+    `clock     ${clock.now}, ${clock.trusted ? 'trusted' : 'NOT TRUSTED (before the time floor)'}, ${clock.synced ? 'NTP synchronised' : 'not NTP synchronised'}`,
+    `last taps ${report.lastTaps.length === 0 ? 'none since start' : ''}`,
+    ...report.lastTaps
+      .slice(-5)
+      .reverse()
+      .map((tap) => `  ${formatTap(tap)}`),
+  ];
+  return lines.join('\n');
+}
+
+export function formatTap(tap: Tap): string {
+  return `${tap.at}  ${tap.reader.padEnd(12)} ${tap.card.padEnd(8)} ${tap.decision.toUpperCase().padEnd(5)} ${tap.reason}${tap.personId ? `  ${tap.personId}` : ''}`;
+}
+
+export function registerLive(program: Command): void {
+  example(
+    program
+      .command('status')
+      .description(
+        'one screen on the running gateway: identity, roster, journal, uplink, readers, clock, last taps',
+      )
+      .option('--json', 'print the report as JSON'),
+    'educard status',
+    'educard status --json | jq .journal.backlog',
+  ).action(async (_options, command: Command) => {
+    const config = await readConfig(configPath(command));
+    const report = await askGateway<Report>(config, 'status');
+    print(wantsJson(command), report, () => formatStatus(report));
+  });
+
+  example(
+    program
+      .command('readers')
+      .description('list the card readers the running gateway sees, or watch taps live')
+      .option('-w, --watch', 'print every tap as it happens, until Ctrl-C')
+      .option('--json', 'print JSON (one object per tap with --watch)'),
+    'educard readers',
+    'educard readers --watch',
+  ).action(async (options: { watch?: boolean }, command: Command) => {
+    const config = await readConfig(configPath(command));
+    const json = wantsJson(command);
+    if (!options.watch) {
+      const report = await askGateway<Report>(config, 'status');
+      const bindings = config.readers.bindings.map((b) => ({
+        pattern: new RegExp(b.pattern),
+        direction: b.direction,
+      }));
+      const list = report.readers.list.map((reader) => ({
+        ...reader,
+        direction: bindings.find((b) => b.pattern.test(reader.name))?.direction ?? 'unbound',
+      }));
+      print(json, { driver: report.readers.driver, readers: list }, () =>
+        list.length === 0
+          ? `no readers found (driver ${report.readers.driver}): check the cable, then educard doctor`
+          : table(
+              ['reader', 'direction', 'connected', 'card', 'last error'],
+              list.map((r) => [
+                r.name,
+                r.direction,
+                r.connected ? 'yes' : 'no',
+                r.cardPresent ? 'present' : '',
+                r.lastError ?? '',
+              ]),
+            ),
+      );
+      return;
+    }
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    if (!json) process.stderr.write('watching taps; Ctrl-C to stop\n');
+    try {
+      await watchGateway(
+        controlSocketPath(config),
+        'taps.watch',
+        (tap) => process.stdout.write(`${json ? JSON.stringify(tap) : formatTap(tap as Tap)}\n`),
+        stop.signal,
+      );
+    } catch (error) {
+      if (error instanceof GatewayUnreachable) throw notRunning(error);
+      throw new CliError((error as Error).message);
+    }
+  });
+
+  example(
+    program
+      .command('test-io')
+      .description('pulse the relay (the door opens for a second), light the LEDs and sound the buzzer')
+      .option('--only <parts>', `a comma-separated choice of ${IO_TEST_PARTS.join(', ')}`)
+      .option('--json', 'print what was tested as JSON'),
+    'educard test-io',
+    'educard test-io --only leds,buzzer',
+  ).action(async (options: { only?: string }, command: Command) => {
+    const parts = options.only ? options.only.split(',').map((p) => p.trim()) : [...IO_TEST_PARTS];
+    const unknown = parts.filter((p) => !(IO_TEST_PARTS as readonly string[]).includes(p));
+    if (unknown.length > 0)
+      throw usageError(`unknown part(s) ${unknown.join(', ')}; choose from ${IO_TEST_PARTS.join(', ')}`);
+    const config = await readConfig(configPath(command));
+    const done = await askGateway<string[]>(config, 'io.test', { parts });
+    const missing = parts.filter((p) => !done.includes(p));
+    print(wantsJson(command), { tested: done, notAvailable: missing }, () =>
+      [
+        `tested: ${done.join(', ') || 'nothing'}`,
+        ...(missing.length
+          ? [
+              `not available: ${missing.join(', ')} (the gate IO is not ready: check io.plugin and the wiring, then educard doctor)`,
+            ]
+          : []),
+      ].join('\n'),
+    );
+    if (missing.length > 0) process.exitCode = 1;
+  });
+}

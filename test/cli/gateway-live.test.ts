@@ -1,0 +1,219 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Bridge } from '@educard/cloud-bridge';
+import {
+  createLogger,
+  Gateway,
+  type GatewayConfigInput,
+  loadConfig,
+  RosterStore,
+  type SimulatedReaderDriver,
+} from '@educard/gateway';
+import { sampleCard, sampleUid, TestAuthority } from '@educard/terminal-sdk/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { enrollDevice, startBridge } from '../support/bridge.js';
+import { EDUCARD, educard } from '../support/cli.js';
+import { REPO_ROOT } from '../support/processes.js';
+
+let dir: string;
+let gateway: Gateway | undefined;
+let bridge: Bridge | undefined;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'educard-live-'));
+});
+afterEach(async () => {
+  await gateway?.stop();
+  gateway = undefined;
+  await bridge?.stop();
+  bridge = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+const authority = new TestAuthority('school-1');
+
+/** A configuration file as `educard init` would leave it, plus whatever a case needs. */
+async function writeConfig(extra: Partial<GatewayConfigInput> = {}): Promise<string> {
+  const path = join(dir, 'gateway.json');
+  const config: GatewayConfigInput = {
+    device: { id: 'gate-east', school: 'school-1' },
+    dataDir: join(dir, 'data'),
+    station: { id: 'gate-east', zone: 'main-gate', debounceMs: 0 },
+    readers: { driver: 'simulated', simulated: ['east-in', 'east-out'] },
+    ...extra,
+  };
+  await writeFile(path, JSON.stringify(config));
+  await mkdir(join(dir, 'data', 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(join(dir, 'data', 'roster'), authority.anchor());
+  return path;
+}
+
+/** The service, in this process: the CLI reaches it over its control socket as it would on a device. */
+async function startGateway(path: string, expiresAt = '2099-01-01T00:00:00Z'): Promise<Gateway> {
+  gateway = await Gateway.start({
+    config: await loadConfig(path),
+    logger: createLogger('gateway', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+  });
+  await gateway.roster.acceptKeySet(authority.keySet());
+  const roster = authority.snapshot(
+    1,
+    [sampleCard(1, { schedules: [] }), sampleCard(2, { status: 'lost', schedules: [] })],
+    { expiresAt },
+  );
+  await gateway.acceptRoster(roster.manifest, roster.body);
+  return gateway;
+}
+
+const check = (output: string, id: string) =>
+  (
+    JSON.parse(output) as { checks: { id: string; status: string; detail: string; remedy?: string }[] }
+  ).checks.find((c) => c.id === id);
+
+describe('educard with the gateway running', () => {
+  it('status, readers and test-io answer over the control socket; readers --watch follows taps', async () => {
+    const path = await writeConfig();
+    const running = await startGateway(path);
+    const driver = running.readers as SimulatedReaderDriver;
+    driver.present('east-in', { uid: sampleUid(1) });
+
+    const status = await educard(path, ['status', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    const report = JSON.parse(status.stdout);
+    expect(report).toMatchObject({
+      device: { id: 'gate-east', school: 'school-1' },
+      roster: { version: 1, cards: 2, expired: false },
+      journal: { backlog: report.journal.lastSeq },
+      uplink: null,
+      readers: { driver: 'simulated' },
+    });
+    expect(report.lastTaps).toEqual([
+      expect.objectContaining({ reader: 'east-in', decision: 'grant', card: '******0001' }),
+    ]);
+    const screen = await educard(path, ['status']);
+    expect(screen.stdout).toMatch(/roster +version 1, 2 cards/);
+    expect(screen.stdout).toMatch(/uplink +none configured/);
+
+    const readers = JSON.parse((await educard(path, ['readers', '--json'])).stdout);
+    expect(readers.readers.map((r: { name: string; direction: string }) => [r.name, r.direction])).toEqual([
+      ['east-in', 'in'],
+      ['east-out', 'out'],
+    ]);
+
+    const io = await educard(path, ['test-io', '--json']);
+    expect(io.code, io.stderr).toBe(0);
+    expect(JSON.parse(io.stdout)).toEqual({ tested: ['relay', 'leds', 'buzzer'], notAvailable: [] });
+    expect(running.io.status().relayClosed).toBe(true);
+    expect((await educard(path, ['test-io', '--only', 'siren'])).code).toBe(2);
+
+    const watch = spawn(process.execPath, [
+      join(REPO_ROOT, EDUCARD),
+      '--config',
+      path,
+      'readers',
+      '--watch',
+      '--json',
+    ]);
+    const taps: Record<string, unknown>[] = [];
+    const seen = new Promise<void>((resolve) =>
+      createInterface({ input: watch.stdout }).on('line', (line) => {
+        taps.push(JSON.parse(line));
+        if (taps.length === 2) resolve();
+      }),
+    );
+    // The watcher is subscribed once a tap reaches it: keep tapping until one does.
+    const tapping = setInterval(() => driver.present('east-out', { uid: sampleUid(2) }), 200);
+    await seen;
+    clearInterval(tapping);
+    watch.kill('SIGINT');
+    expect(taps[0]).toMatchObject({ reader: 'east-out', decision: 'deny', reason: 'lost' });
+    expect(JSON.stringify(taps)).not.toContain(sampleCard(2).cardId);
+  });
+
+  it('status says the gateway is not running, with what to do, once it has stopped', async () => {
+    const path = await writeConfig();
+    await startGateway(path);
+    await gateway?.stop();
+    gateway = undefined;
+    const run = await educard(path, ['status']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('the gateway is not running');
+    expect(run.stderr).toContain('sudo systemctl start educard-gateway');
+  });
+
+  it('doctor names a stale roster and what to do about it', async () => {
+    const path = await writeConfig();
+    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    await startGateway(path, expiresAt);
+    const fresh = await educard(path, ['doctor', '--json']);
+    expect(check(fresh.stdout, 'roster')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('expires soon'),
+    });
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(expiresAt) - Date.now() + 50)));
+    const stale = await educard(path, ['doctor', '--json']);
+    expect(stale.code).toBe(1);
+    expect(check(stale.stdout, 'roster')).toMatchObject({
+      status: 'fail',
+      detail: `roster version 1 is stale: it expired at ${expiresAt}`,
+      remedy: expect.stringContaining('check the uplink'),
+    });
+    const text = await educard(path, ['doctor']);
+    expect(text.stdout).toMatch(/FAIL +roster +roster version 1 is stale/);
+    expect(text.stdout).toMatch(/→ The bridge has sent nothing newer/);
+  });
+
+  it('doctor tells a broker that is down from one that refuses the credentials, running or not', async () => {
+    bridge = await startBridge(join(dir, 'bridge'));
+    const enrolled = await enrollDevice(bridge.httpUrl, join(dir, 'data'), 'gate-east');
+    const uplink = {
+      url: enrolled.url,
+      bridgeHttp: bridge.httpUrl,
+      username: enrolled.username,
+      backoff: { initialMs: 50, maxMs: 200 },
+    };
+
+    const good = await writeConfig({ uplink: { ...uplink, password: enrolled.password } });
+    expect(check((await educard(good, ['doctor', '--json'])).stdout, 'broker')).toMatchObject({
+      status: 'pass',
+      detail: expect.stringContaining('authenticated'),
+    });
+
+    const wrong = await writeConfig({ uplink: { ...uplink, password: 'not-the-password' } });
+    const stopped = check((await educard(wrong, ['doctor', '--json'])).stdout, 'broker');
+    expect(stopped).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining("refused this device's credentials"),
+      remedy: expect.stringContaining('educard enroll'),
+    });
+    const running = await startGateway(wrong);
+    await expect.poll(() => running.uplink?.status().lastError, { timeout: 10_000 }).toBeDefined();
+    const live = check((await educard(wrong, ['doctor', '--json'])).stdout, 'broker');
+    expect(live).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining("refused this device's credentials"),
+      remedy: expect.stringContaining('educard enroll'),
+    });
+    await gateway?.stop();
+    gateway = undefined;
+
+    const mqttUrl = bridge.mqttUrl;
+    await bridge.stop();
+    bridge = undefined;
+    const down = await writeConfig({ uplink: { ...uplink, url: mqttUrl, password: enrolled.password } });
+    const result = await educard(down, ['doctor', '--json']);
+    expect(result.code).toBe(1);
+    expect(check(result.stdout, 'broker')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('cannot be reached'),
+      remedy: expect.stringContaining('broker runs'),
+    });
+    expect(check(result.stdout, 'bridge')).toMatchObject({ status: 'fail' });
+    expect(check(result.stdout, 'service')).toMatchObject({
+      status: 'fail',
+      remedy: expect.stringContaining('systemctl start educard-gateway'),
+    });
+  });
+});
