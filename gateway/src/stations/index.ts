@@ -1,1 +1,2 @@
 export * from './gate/index.js';
+export type { StationReply, TerminalStation } from './types.js';

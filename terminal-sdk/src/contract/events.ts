@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { Identifier, IsoTime, Sha256Hex, SPEC_VERSION } from './common.js';
 import { CardStatus, Role } from './roster.js';
+import {
+  LabBookingData,
+  LabSignInData,
+  LabSignOutData,
+  LibraryCheckoutData,
+  LibraryRenewData,
+  LibraryReturnData,
+} from './stations.js';
 
 /** Why a tap was denied. Each has a test in the gateway's policy suite. */
 export const DENY_REASONS = [
@@ -93,6 +101,12 @@ export const EVENT_DATA = {
   'roster.applied': RosterAppliedData,
   'roster.rejected': RosterRejectedData,
   'gateway.started': GatewayStartedData,
+  'library.checkout': LibraryCheckoutData,
+  'library.return': LibraryReturnData,
+  'library.renew': LibraryRenewData,
+  'lab.signin': LabSignInData,
+  'lab.signout': LabSignOutData,
+  'lab.booking': LabBookingData,
 } as const;
 export type EventType = keyof typeof EVENT_DATA;
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA)[T]>;

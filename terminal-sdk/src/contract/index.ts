@@ -7,4 +7,5 @@ export * from './messages.js';
 export * from './roster.js';
 export * from './roster-issuer.js';
 export * from './signed.js';
+export * from './stations.js';
 export * from './topics.js';
