@@ -12,7 +12,7 @@ export function mayPublish(principal: Principal, topic: string): boolean {
   return topic === `${base}/state` || topic === `${base}/events` || topic === `${base}/results`;
 }
 
-/** A device subscribes only to its own acks and commands, and to its school's roster. */
+/** A device subscribes only to its own acks and commands, and to its school's roster and catalogue. */
 export function maySubscribe(principal: Principal, filter: string): boolean {
   if (principal.kind === 'bridge') return true;
   const base = deviceBase(principal);
@@ -24,5 +24,6 @@ export function maySubscribe(principal: Principal, filter: string): boolean {
     `${roster}/keysets`,
     `${roster}/snapshot`,
     `${roster}/delta`,
+    `${TOPIC_ROOT}/${principal.school}/catalogue/snapshot`,
   ].includes(filter);
 }

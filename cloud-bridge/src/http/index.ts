@@ -17,6 +17,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { EnrollmentRefused, enroll } from '../devices/index.js';
+import { type LibraryHttpDeps, libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
 import {
   type ImportInput,
   KeySetRefused,
@@ -54,6 +55,8 @@ export interface HttpDeps {
   /** Called after a device is revoked, to cut its live connection. */
   onRevoke: (deviceId: string) => void;
   health: () => Record<string, unknown>;
+  /** The library's catalogue and loan ledger routes (docs/api.md, "Library"). */
+  library?: LibraryHttpDeps;
 }
 
 interface RosterKeySetView {
@@ -105,6 +108,8 @@ export function buildHttpApi(deps: HttpDeps) {
     return reply.type('application/json').send(Buffer.from(found.snapshotBody));
   });
 
+  if (deps.library) libraryPublicRoutes(app, deps.library);
+
   app.post(
     '/v1/enroll',
     {
@@ -153,6 +158,7 @@ export function buildHttpApi(deps: HttpDeps) {
 
   app.register(async (admin) => {
     admin.addHook('onRequest', requireAdmin);
+    if (deps.library) libraryAdminRoutes(admin, deps.library);
 
     admin.post(
       '/v1/tokens',
@@ -295,7 +301,10 @@ export function buildHttpApi(deps: HttpDeps) {
       if (!body.success)
         return reply.code(400).send({ error: 'bad-request', message: describeIssues(body.error) });
       try {
-        return await deps.roster.commitKeySet(body.data.pendingId, body.data.keySet);
+        const committed = await deps.roster.commitKeySet(body.data.pendingId, body.data.keySet);
+        // Catalogues are signed by the same keys: issued again under the new one, after the key sets.
+        await deps.library?.catalogue.reissueStale();
+        return committed;
       } catch (error) {
         if (error instanceof KeySetRefused) {
           request.log.warn({ reason: error.message }, 'key set refused');

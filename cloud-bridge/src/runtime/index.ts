@@ -9,6 +9,7 @@ import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
+import { CatalogueService } from '../library/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { type BridgeStore, openSqliteStore } from '../store/index.js';
 
@@ -69,6 +70,8 @@ export class Bridge {
       logger,
     });
     await roster.start();
+    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger });
+    await catalogue.start();
     const http = buildHttpApi({
       store,
       roster,
@@ -77,6 +80,7 @@ export class Bridge {
       mqttUrl: () => config.mqtt.publicUrl ?? url,
       onRevoke: (id) => broker?.disconnect(id),
       health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
+      library: { catalogue, store },
     });
     await http.listen({ host: config.http.host, port: config.http.port });
     const bridge = new Bridge(config, logger, store, broker, client, ingest, http);

@@ -29,6 +29,39 @@ export function chainedRecords(
   return records;
 }
 
+/** A device's library events, chained on from `start`: each `[type, at, data]`. */
+export function libraryRecords(
+  device: string,
+  events: [string, string, Record<string, unknown>][],
+  start = { seq: 0, hash: GENESIS_HASH },
+): EventRecord[] {
+  const records: EventRecord[] = [];
+  let prev = start;
+  for (const [type, at, data] of events) {
+    const unhashed = {
+      spec: 1 as const,
+      device,
+      seq: prev.seq + 1,
+      at,
+      clock: 'synced' as const,
+      type,
+      data: { station: 'desk-1', source: 'local', ...data },
+      prev: prev.hash,
+    };
+    const record = { ...unhashed, hash: eventHash(unhashed) };
+    records.push(record);
+    prev = { seq: record.seq, hash: record.hash };
+  }
+  return records;
+}
+
+const lend = (loanId: string, itemId: string, personId: string, dueAt = '2026-12-07T00:00:00.000Z') => ({
+  loanId,
+  itemId,
+  personId,
+  dueAt,
+});
+
 /** A record with fields changed and its hash recomputed (it then belongs to a different chain). */
 function rehashed(record: EventRecord, change: Partial<EventRecord>): EventRecord {
   const { hash: _old, ...rest } = { ...record, ...change };
@@ -371,6 +404,112 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         expect(store.latestRosterVersion('school-1')).toMatchObject({ version: 2, deltaManifest: '{"v":2}' });
         expect(store.rosterVersion('school-1', 1)).toEqual(version);
         expect(store.rosterSchools()).toEqual(['school-1']);
+      });
+    });
+
+    describe('catalogue', () => {
+      it('commits versions and reads the latest, one, and the schools', () => {
+        const version = {
+          school: 'school-1',
+          version: 1,
+          manifest: '{"v":1}',
+          body: new Uint8Array([1, 2, 3]),
+          createdAt: '2026-11-23T00:00:00.000Z',
+        };
+        store.commitCatalogue(version);
+        store.commitCatalogue({ ...version, version: 2, manifest: '{"v":2}' });
+        expect(store.latestCatalogue('school-1')).toMatchObject({ version: 2, manifest: '{"v":2}' });
+        expect(store.catalogueVersion('school-1', 1)).toEqual(version);
+        expect(store.catalogueVersion('school-1', 3)).toBeUndefined();
+        expect(store.latestCatalogue('school-2')).toBeUndefined();
+        expect(store.catalogueSchools()).toEqual(['school-1']);
+      });
+    });
+
+    describe('loan ledger', () => {
+      const at = (day: number) => new Date(Date.UTC(2026, 10, day, 2)).toISOString();
+
+      it('opens a loan at a checkout, moves it at a renewal and closes it at a return', () => {
+        const desk = libraryRecords('lib-a', [
+          ['library.checkout', at(1), lend('lib-a:t1', 'B1', 'p1')],
+          ['library.checkout', at(1), lend('lib-a:t2', 'B2', 'p2')],
+          [
+            'library.renew',
+            at(5),
+            { loanId: 'lib-a:t1', itemId: 'B1', personId: 'p1', dueAt: at(20), renewals: 1 },
+          ],
+          ['library.return', at(6), { loanId: 'lib-a:t2', itemId: 'B2', personId: 'p2' }],
+        ]);
+        store.commitRecords('lib-a', 'school-1', desk);
+        expect(store.loans('school-1', { open: true, limit: 10 })).toEqual([
+          {
+            school: 'school-1',
+            loanId: 'lib-a:t1',
+            itemId: 'B1',
+            personId: 'p1',
+            device: 'lib-a',
+            station: 'desk-1',
+            source: 'local',
+            checkedOutAt: at(1),
+            dueAt: at(20),
+            renewals: 1,
+          },
+        ]);
+        expect(store.loans('school-1', { limit: 10 }).map((l) => [l.loanId, l.returnedAt])).toEqual([
+          ['lib-a:t1', undefined],
+          ['lib-a:t2', at(6)],
+        ]);
+        expect(store.loans('school-1', { personId: 'p2', limit: 10 })).toHaveLength(1);
+        expect(store.loans('school-1', { itemId: 'B1', limit: 10 })).toHaveLength(1);
+        expect(store.loans('school-2', { limit: 10 })).toEqual([]);
+        expect(store.loanConflicts('school-1')).toEqual([]);
+        // The same batch again changes nothing.
+        expect(store.commitRecords('lib-a', 'school-1', desk).inserted).toBe(0);
+        expect(store.loans('school-1', { limit: 10 })).toHaveLength(2);
+      });
+
+      it('reports one item lent by two desks at once, whichever desk reports first', () => {
+        const a = libraryRecords('lib-a', [['library.checkout', at(2), lend('lib-a:t1', 'B1', 'p1')]]);
+        const b = libraryRecords('lib-b', [['library.checkout', at(3), lend('lib-b:t9', 'B1', 'p2')]]);
+        store.commitRecords('lib-b', 'school-1', b);
+        expect(store.loanConflicts('school-1')).toEqual([]);
+        store.commitRecords('lib-a', 'school-1', a);
+        const conflicts = store.loanConflicts('school-1');
+        expect(conflicts).toHaveLength(1);
+        expect(conflicts[0]).toMatchObject({
+          school: 'school-1',
+          itemId: 'B1',
+          loanId: 'lib-a:t1',
+          otherLoanId: 'lib-b:t9',
+          at: at(3),
+        });
+        expect(conflicts[0]?.loans.map((l) => [l.loanId, l.device, l.personId])).toEqual([
+          ['lib-a:t1', 'lib-a', 'p1'],
+          ['lib-b:t9', 'lib-b', 'p2'],
+        ]);
+        // Both loans stay open until the copy comes back; the conflict stays reported.
+        expect(store.loans('school-1', { open: true, limit: 10 })).toHaveLength(2);
+        store.commitRecords(
+          'lib-b',
+          'school-1',
+          libraryRecords('lib-b', [['library.return', at(4), { itemId: 'B1' }]], store.cursor('lib-b')),
+        );
+        expect(store.loans('school-1', { open: true, limit: 10 })).toEqual([]);
+        expect(store.loanConflicts('school-1')).toHaveLength(1);
+      });
+
+      it('drops a conflict that a late return shows was none', () => {
+        const b = libraryRecords('lib-b', [['library.checkout', at(5), lend('lib-b:t1', 'B1', 'p2')]]);
+        const a = libraryRecords('lib-a', [
+          ['library.checkout', at(2), lend('lib-a:t1', 'B1', 'p1')],
+          ['library.return', at(3), { loanId: 'lib-a:t1', itemId: 'B1' }],
+        ]);
+        store.commitRecords('lib-b', 'school-1', b);
+        store.commitRecords('lib-a', 'school-1', a.slice(0, 1));
+        expect(store.loanConflicts('school-1')).toHaveLength(1);
+        store.commitRecords('lib-a', 'school-1', a.slice(1));
+        expect(store.loanConflicts('school-1')).toEqual([]);
+        expect(store.loans('school-1', { open: true, limit: 10 }).map((l) => l.loanId)).toEqual(['lib-b:t1']);
       });
     });
 

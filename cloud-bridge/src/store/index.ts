@@ -1,9 +1,12 @@
 export { openSqliteStore, type SqliteBridgeStore } from './sqlite.js';
 export type {
   BridgeStore,
+  CatalogueVersion,
   ChainPoint,
   Device,
   EventFilter,
+  LoanConflict,
+  LoanFilter,
   Presence,
   RosterSettings,
   RosterVersion,

@@ -52,4 +52,55 @@ export const MIGRATIONS: string[] = [
   // Event kinds are few, so an index on the kind alone picks out little, and it cost about a tenth of
   // each insert; queries by kind run within a school and a time span, which events_school_at serves.
   `DROP INDEX events_type;`,
+  // The library: published catalogues, and the loan ledger projected from library events as they are
+  // committed (library_events holds each item's history; loans and loan_conflicts are rebuilt from it).
+  `CREATE TABLE catalogue_versions (
+     school TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     manifest TEXT NOT NULL,
+     body BLOB NOT NULL,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (school, version)
+   );
+   CREATE TABLE library_events (
+     event_id INTEGER PRIMARY KEY,
+     school TEXT NOT NULL,
+     item_id TEXT NOT NULL,
+     at TEXT NOT NULL,
+     type TEXT NOT NULL,
+     device TEXT NOT NULL,
+     data TEXT NOT NULL
+   );
+   CREATE INDEX library_events_item ON library_events (school, item_id, at);
+   CREATE TABLE loans (
+     school TEXT NOT NULL,
+     loan_id TEXT NOT NULL,
+     item_id TEXT NOT NULL,
+     person_id TEXT NOT NULL,
+     device TEXT NOT NULL,
+     returned_at TEXT,
+     checked_out_at TEXT NOT NULL,
+     loan TEXT NOT NULL,
+     PRIMARY KEY (school, loan_id)
+   );
+   CREATE INDEX loans_item ON loans (school, item_id);
+   CREATE INDEX loans_person ON loans (school, person_id);
+   CREATE TABLE loan_conflicts (
+     school TEXT NOT NULL,
+     item_id TEXT NOT NULL,
+     loan_id TEXT NOT NULL,
+     other_loan_id TEXT NOT NULL,
+     at TEXT NOT NULL,
+     detected_at TEXT NOT NULL,
+     PRIMARY KEY (school, loan_id, other_loan_id)
+   );
+   CREATE INDEX loan_conflicts_item ON loan_conflicts (school, item_id);
+   INSERT INTO library_events (event_id, school, item_id, at, type, device, data)
+     SELECT id, school, json_extract(record, '$.data.itemId'), at, type, device, json_extract(record, '$.data')
+     FROM events
+     WHERE type IN ('library.checkout', 'library.return', 'library.renew')
+       AND json_type(record, '$.data.itemId') = 'text';`,
 ];
+
+/** The step that made the loan ledger: a database that ran it just now rebuilds the ledger once. */
+export const LIBRARY_STEP = 5;

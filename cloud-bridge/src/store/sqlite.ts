@@ -2,18 +2,23 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type CardEntry, type EventRecord, GENESIS_HASH } from '@educard/terminal-sdk';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { LIBRARY_EVENT_TYPES, type LibraryEventRow, type LoanRecord, replayItem } from '../library/ledger.js';
 import { startCheckpointer } from './checkpointer.js';
-import { MIGRATIONS } from './migrations.js';
+import { LIBRARY_STEP, MIGRATIONS } from './migrations.js';
 import type {
   BridgeStore,
+  CatalogueVersion,
   ChainPoint,
   Device,
   EventFilter,
+  LoanConflict,
   Presence,
   RosterSettings,
   RosterVersion,
   StoredEvent,
 } from './types.js';
+
+const LIBRARY_TYPES = new Set<string>(LIBRARY_EVENT_TYPES);
 
 /** SQLite's default threshold, used when the checkpoint worker is not there. */
 const AUTOCHECKPOINT_PAGES = 1000;
@@ -85,20 +90,42 @@ function toVersion(row: VersionRow): RosterVersion {
   };
 }
 
-function migrate(db: Database.Database): void {
+/** Runs the steps not yet run; returns the schema version the database had. */
+interface CatalogueRow {
+  school: string;
+  version: number;
+  manifest: string;
+  body: Buffer;
+  created_at: string;
+}
+
+function toCatalogue(row: CatalogueRow): CatalogueVersion {
+  return {
+    school: row.school,
+    version: row.version,
+    manifest: row.manifest,
+    body: new Uint8Array(row.body),
+    createdAt: row.created_at,
+  };
+}
+
+function migrate(db: Database.Database): number {
   // IMMEDIATE takes the write lock before reading the version, so two processes opening one file
   // cannot both run a step.
-  db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > MIGRATIONS.length) {
-      throw new Error(
-        `database schema ${version} is newer than this bridge knows (${MIGRATIONS.length}): upgrade the bridge`,
-      );
-    }
-    if (version === MIGRATIONS.length) return;
-    for (let step = version; step < MIGRATIONS.length; step++) db.exec(MIGRATIONS[step] as string);
-    db.pragma(`user_version = ${MIGRATIONS.length}`);
-  }).immediate();
+  return db
+    .transaction(() => {
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > MIGRATIONS.length) {
+        throw new Error(
+          `database schema ${version} is newer than this bridge knows (${MIGRATIONS.length}): upgrade the bridge`,
+        );
+      }
+      if (version === MIGRATIONS.length) return version;
+      for (let step = version; step < MIGRATIONS.length; step++) db.exec(MIGRATIONS[step] as string);
+      db.pragma(`user_version = ${MIGRATIONS.length}`);
+      return version;
+    })
+    .immediate();
 }
 
 /**
@@ -110,8 +137,9 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
+  let migratedFrom: number;
   try {
-    migrate(db);
+    migratedFrom = migrate(db);
   } catch (error) {
     db.close();
     throw error;
@@ -171,7 +199,108 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     useToken: db.prepare<[string, string, string], { school: string }>(
       'UPDATE enrollment_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING school',
     ),
+    putCatalogue: db.prepare(
+      'INSERT INTO catalogue_versions (school, version, manifest, body, created_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    latestCatalogue: db.prepare<[string], CatalogueRow>(
+      'SELECT * FROM catalogue_versions WHERE school = ? ORDER BY version DESC LIMIT 1',
+    ),
+    catalogue: db.prepare<[string, number], CatalogueRow>(
+      'SELECT * FROM catalogue_versions WHERE school = ? AND version = ?',
+    ),
+    catalogueSchools: db.prepare<[], { school: string }>(
+      'SELECT DISTINCT school FROM catalogue_versions ORDER BY school',
+    ),
+    insertLibraryEvent: db.prepare(
+      'INSERT OR IGNORE INTO library_events (event_id, school, item_id, at, type, device, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    itemEvents: db.prepare<
+      [string, string],
+      { event_id: number; device: string; at: string; type: string; data: string }
+    >('SELECT event_id, device, at, type, data FROM library_events WHERE school = ? AND item_id = ?'),
+    libraryItems: db.prepare<[], { school: string; item_id: string }>(
+      'SELECT DISTINCT school, item_id FROM library_events',
+    ),
+    deleteItemLoans: db.prepare('DELETE FROM loans WHERE school = ? AND item_id = ?'),
+    putLoan: db.prepare(
+      'INSERT INTO loans (school, loan_id, item_id, person_id, device, returned_at, checked_out_at, loan) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    itemConflicts: db.prepare<[string, string], { loan_id: string; other_loan_id: string }>(
+      'SELECT loan_id, other_loan_id FROM loan_conflicts WHERE school = ? AND item_id = ?',
+    ),
+    putConflict: db.prepare(
+      `INSERT INTO loan_conflicts (school, item_id, loan_id, other_loan_id, at, detected_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (school, loan_id, other_loan_id) DO UPDATE SET at = excluded.at`,
+    ),
+    deleteConflict: db.prepare(
+      'DELETE FROM loan_conflicts WHERE school = ? AND loan_id = ? AND other_loan_id = ?',
+    ),
+    conflicts: db.prepare<
+      [string],
+      { item_id: string; loan_id: string; other_loan_id: string; at: string; detected_at: string }
+    >('SELECT * FROM loan_conflicts WHERE school = ? ORDER BY detected_at, item_id, at'),
+    loan: db.prepare<[string, string], { loan: string }>(
+      'SELECT loan FROM loans WHERE school = ? AND loan_id = ?',
+    ),
   };
+
+  /**
+   * Rebuilds one item's loans and conflicts from its history. A conflict keeps the time it was first
+   * seen; one that later events show was none (a return that came late, from a desk that was offline)
+   * is dropped.
+   */
+  const replay = (school: string, itemId: string, now: string) => {
+    const events: LibraryEventRow[] = statements.itemEvents.all(school, itemId).map((row) => ({
+      eventId: row.event_id,
+      device: row.device,
+      at: row.at,
+      type: row.type,
+      data: JSON.parse(row.data) as Record<string, unknown>,
+    }));
+    const { loans, conflicts } = replayItem(school, itemId, events);
+    statements.deleteItemLoans.run(school, itemId);
+    for (const loan of loans) {
+      statements.putLoan.run(
+        school,
+        loan.loanId,
+        itemId,
+        loan.personId,
+        loan.device,
+        loan.returnedAt ?? null,
+        loan.checkedOutAt,
+        JSON.stringify(loan),
+      );
+    }
+    const found = new Set(conflicts.map((c) => `${c.loanId}\0${c.otherLoanId}`));
+    for (const held of statements.itemConflicts.all(school, itemId)) {
+      if (!found.has(`${held.loan_id}\0${held.other_loan_id}`))
+        statements.deleteConflict.run(school, held.loan_id, held.other_loan_id);
+    }
+    for (const c of conflicts) statements.putConflict.run(school, itemId, c.loanId, c.otherLoanId, c.at, now);
+  };
+
+  /** Takes a committed record into the ledger's history; returns the item it touched, if any. */
+  const keepLibraryEvent = (eventId: number, school: string, record: EventRecord, at: string) => {
+    if (!LIBRARY_TYPES.has(record.type)) return undefined;
+    const itemId = record.data.itemId;
+    if (typeof itemId !== 'string') return undefined;
+    statements.insertLibraryEvent.run(
+      eventId,
+      school,
+      itemId,
+      at,
+      record.type,
+      record.device,
+      JSON.stringify(record.data),
+    );
+    return itemId;
+  };
+
+  const rebuildLedger = db.transaction(() => {
+    const now = new Date().toISOString();
+    for (const { school, item_id } of statements.libraryItems.all()) replay(school, item_id, now);
+  });
+  if (migratedFrom < LIBRARY_STEP) rebuildLedger();
 
   // queryEvents and countEvents build their WHERE from the filter: each shape is prepared once.
   const shaped = new Map<string, Database.Statement>();
@@ -193,22 +322,31 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     const receivedAt = new Date().toISOString();
     let inserted = 0;
     let last = start;
+    const items = new Set<string>();
     for (const record of fresh) {
       // Only what continues the stored chain: the next seq, linked to the hash before it.
       if (record.seq !== last.seq + 1 || record.prev !== last.hash || record.device !== device) break;
       const personId = typeof record.data.personId === 'string' ? record.data.personId : null;
-      inserted += statements.insertEvent.run(
+      const at = recordTime(record.at);
+      const result = statements.insertEvent.run(
         device,
         school,
         record.seq,
-        recordTime(record.at),
+        at,
         record.type,
         personId,
         JSON.stringify(record),
         receivedAt,
-      ).changes;
+      );
+      inserted += result.changes;
+      if (result.changes > 0) {
+        const item = keepLibraryEvent(Number(result.lastInsertRowid), school, record, at);
+        if (item !== undefined) items.add(item);
+      }
       last = { seq: record.seq, hash: record.hash };
     }
+    // The loan ledger moves in the same transaction as the events it follows from.
+    for (const item of items) replay(school, item, receivedAt);
     if (last !== start) statements.setCursor.run(device, last.seq, last.hash);
     return { ...last, inserted };
   });
@@ -336,6 +474,62 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     },
     rosterSchools() {
       return statements.rosterSchools.all().map((row) => row.school);
+    },
+
+    commitCatalogue(version: CatalogueVersion) {
+      statements.putCatalogue.run(
+        version.school,
+        version.version,
+        version.manifest,
+        Buffer.from(version.body),
+        version.createdAt,
+      );
+    },
+    latestCatalogue(school) {
+      const row = statements.latestCatalogue.get(school);
+      return row ? toCatalogue(row) : undefined;
+    },
+    catalogueVersion(school, version) {
+      const row = statements.catalogue.get(school, version);
+      return row ? toCatalogue(row) : undefined;
+    },
+    catalogueSchools() {
+      return statements.catalogueSchools.all().map((row) => row.school);
+    },
+
+    loans(school, filter) {
+      if (!(filter.limit >= 1)) return [];
+      const where = ['school = ?'];
+      const params: (string | number)[] = [school];
+      if (filter.open) where.push('returned_at IS NULL');
+      if (filter.personId !== undefined) {
+        where.push('person_id = ?');
+        params.push(filter.personId);
+      }
+      if (filter.itemId !== undefined) {
+        where.push('item_id = ?');
+        params.push(filter.itemId);
+      }
+      const sql = `SELECT loan FROM loans WHERE ${where.join(' AND ')} ORDER BY checked_out_at, loan_id LIMIT ?`;
+      const rows = prepared(sql).all(...params, Math.floor(filter.limit)) as { loan: string }[];
+      return rows.map((row) => JSON.parse(row.loan) as LoanRecord);
+    },
+    loanConflicts(school) {
+      return statements.conflicts.all(school).map((row): LoanConflict => {
+        const loans = [row.loan_id, row.other_loan_id]
+          .map((id) => statements.loan.get(school, id))
+          .filter((found): found is { loan: string } => found !== undefined)
+          .map((found) => JSON.parse(found.loan) as LoanRecord);
+        return {
+          school,
+          itemId: row.item_id,
+          loanId: row.loan_id,
+          otherLoanId: row.other_loan_id,
+          at: row.at,
+          detectedAt: row.detected_at,
+          loans,
+        };
+      });
     },
 
     pragma(name: string): unknown {

@@ -1,4 +1,5 @@
 import type { Calendar, CardEntry, EventRecord, Schedule } from '@educard/terminal-sdk';
+import type { ConflictRecord, LoanRecord } from '../library/ledger.js';
 
 export interface ChainPoint {
   seq: number;
@@ -66,6 +67,29 @@ export interface RosterVersion {
   createdAt: string;
 }
 
+/** One published catalogue version of a school: its signed manifest and its body. */
+export interface CatalogueVersion {
+  school: string;
+  version: number;
+  manifest: string;
+  body: Uint8Array;
+  createdAt: string;
+}
+
+export interface LoanFilter {
+  /** Only loans not returned. */
+  open?: boolean;
+  personId?: string;
+  itemId?: string;
+  limit: number;
+}
+
+/** A conflict as the ledger reports it: both loans, and when it was first seen. */
+export interface LoanConflict extends ConflictRecord {
+  detectedAt: string;
+  loans: LoanRecord[];
+}
+
 /**
  * The bridge's repository. Every implementation passes the conformance suite in ./conformance.ts
  * (SQLite now; PostgreSQL when a district outgrows one machine).
@@ -115,6 +139,19 @@ export interface BridgeStore {
   latestRosterVersion(school: string): RosterVersion | undefined;
   rosterVersion(school: string, version: number): RosterVersion | undefined;
   rosterSchools(): string[];
+
+  /** Saves a published catalogue version. */
+  commitCatalogue(version: CatalogueVersion): void;
+  latestCatalogue(school: string): CatalogueVersion | undefined;
+  catalogueVersion(school: string, version: number): CatalogueVersion | undefined;
+  catalogueSchools(): string[];
+
+  /**
+   * The loan ledger: built from the library events in the same transaction that commits them
+   * (`commitRecords`), so each event counts exactly once, whatever the order batches arrive in.
+   */
+  loans(school: string, filter: LoanFilter): LoanRecord[];
+  loanConflicts(school: string): LoanConflict[];
 
   close(): void;
 }

@@ -37,7 +37,7 @@ export function keyMap(role: KeyRole): Map<string, Uint8Array> {
   return keys;
 }
 
-function parseJson(bytes: Uint8Array, what: string, cap: number): unknown {
+export function parseJson(bytes: Uint8Array, what: string, cap: number): unknown {
   if (bytes.length > cap)
     reject('too-large', `${what} is ${bytes.length} bytes, more than the ${cap} allowed`);
   try {
@@ -49,17 +49,17 @@ function parseJson(bytes: Uint8Array, what: string, cap: number): unknown {
   }
 }
 
-function parseSchema<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+export function parseSchema<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
   if (!result.success) reject('malformed', `${what}: ${describeIssues(result.error)}`);
   return result.data;
 }
 
-function parseEnvelope(bytes: Uint8Array, what: string) {
+export function parseEnvelope(bytes: Uint8Array, what: string) {
   return parseSchema(SignedEnvelopeSchema, parseJson(bytes, what, MAX_METADATA_BYTES), what);
 }
 
-function requireSignatures(
+export function requireSignatures(
   envelope: ReturnType<typeof parseEnvelope>,
   role: { keys: ReadonlyMap<string, Uint8Array>; threshold: number },
   what: string,

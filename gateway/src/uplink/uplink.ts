@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  CatalogueSnapshotMessage,
   type Command,
   type CommandResult,
   Command as CommandSchema,
@@ -16,6 +17,7 @@ import {
 } from '@educard/terminal-sdk';
 import { Low } from 'lowdb';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { CatalogueAcceptResult, CatalogueBodySource } from '../catalogue/index.js';
 import type { DeviceIdentity } from '../identity/index.js';
 import type { Journal } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
@@ -38,6 +40,14 @@ export interface UplinkDeps {
   status: () => Omit<DeviceState, 'v' | 'device' | 'school' | 'online' | 'bdSeq'>;
   /** Runs the commands that act on the gateway itself (door.open, log.level, status.report). */
   onCommand: (command: Command) => Promise<Record<string, unknown> | undefined>;
+  /**
+   * The library catalogue: with these the uplink subscribes to the school's catalogue manifest,
+   * fetches a newer body over HTTP and hands both over (the gateway's CatalogueStore.accept).
+   */
+  catalogue?: {
+    accept: (manifest: Uint8Array, body: CatalogueBodySource) => Promise<CatalogueAcceptResult>;
+    version: () => number;
+  };
   logger: Logger;
 }
 
@@ -203,6 +213,7 @@ export class Uplink {
         topics.rosterKeySets(school),
         topics.rosterSnapshot(school),
         topics.rosterDelta(school),
+        ...(this.deps.catalogue ? [topics.catalogueSnapshot(school)] : []),
       ],
       { qos: 1 },
       (error) => {
@@ -301,7 +312,11 @@ export class Uplink {
               ? this.onDelta(payload)
               : topic === topics.rosterSnapshot(school)
                 ? this.onSnapshot(payload)
-                : Promise.resolve();
+                : topic === topics.catalogueSnapshot(school)
+                  ? this.onCatalogue(payload)
+                  : Promise.resolve();
+    // A catalogue is checked against the key sets: it waits for those that came before it.
+    if (topic === topics.rosterKeySets(school)) this.keySetWork = task.catch(() => undefined);
     task.catch((error: unknown) =>
       logger.warn({ topic, reason: (error as Error).message }, 'uplink message not handled'),
     );
@@ -411,15 +426,38 @@ export class Uplink {
 
   private async fetchSnapshot(message: RosterSnapshotMessage): Promise<void> {
     const manifest = Buffer.from(JSON.stringify(message.manifest));
-    await this.deps.acceptRoster(manifest, async (verified) => {
-      const url = new URL(message.url, this.deps.config.bridgeHttp);
-      const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-      if (!response.ok) throw new Error(`snapshot fetch ${url} answered ${response.status}`);
-      const length = Number(response.headers.get('content-length') ?? 0);
-      if (length > Math.min(verified.body.length, MAX_SNAPSHOT_BYTES) + 0) {
-        throw new Error(`snapshot of ${length} bytes is larger than the manifest says`);
-      }
-      return new Uint8Array(await response.arrayBuffer());
-    });
+    await this.deps.acceptRoster(manifest, (verified) =>
+      this.fetchBody('snapshot', message.url, verified.body.length),
+    );
+  }
+
+  /** A body the bridge serves, refused unread when it says it is larger than its manifest. */
+  private async fetchBody(what: string, path: string, expected: number): Promise<Uint8Array> {
+    const url = new URL(path, this.deps.config.bridgeHttp);
+    const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+    if (!response.ok) throw new Error(`${what} fetch ${url} answered ${response.status}`);
+    const length = Number(response.headers.get('content-length') ?? 0);
+    if (length > Math.min(expected, MAX_SNAPSHOT_BYTES)) {
+      throw new Error(`${what} of ${length} bytes is larger than the manifest says`);
+    }
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  // The library catalogue: snapshots only, fetched when the retained manifest names a newer version.
+
+  private keySetWork: Promise<unknown> = Promise.resolve();
+
+  private async onCatalogue(payload: Buffer): Promise<void> {
+    const { catalogue } = this.deps;
+    if (!catalogue) return;
+    await this.keySetWork;
+    const parsed = parseMessage(CatalogueSnapshotMessage, payload);
+    if (!parsed.ok) throw new Error(`bad catalogue manifest: ${parsed.error}`);
+    const version = (parsed.value.manifest.signed as { version?: unknown }).version;
+    if (typeof version === 'number' && version <= catalogue.version()) return;
+    const { manifest, url } = parsed.value;
+    await catalogue.accept(Buffer.from(JSON.stringify(manifest)), (verified) =>
+      this.fetchBody('catalogue', url, verified.body.length),
+    );
   }
 }

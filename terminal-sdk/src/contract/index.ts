@@ -1,4 +1,5 @@
 export * from './batch.js';
+export * from './catalogue.js';
 export { type ChainBreak, eventHash, verifyChain } from './chain.js';
 export * from './common.js';
 export * from './enrollment.js';

@@ -31,6 +31,8 @@ export const topics = {
   rosterSnapshot: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/snapshot`,
   /** Retained: the latest delta, manifest and body together. */
   rosterDelta: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/delta`,
+  /** Retained: the manifest of the latest library catalogue; its body is served over HTTP. */
+  catalogueSnapshot: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/catalogue/snapshot`,
 } as const;
 
 /** Subscription filters the bridge uses (prefixed with $share/GROUP/ when several bridges share load). */

@@ -1,0 +1,148 @@
+import { CatalogueItem, CatalogueRules, describeIssues } from '@educard/terminal-sdk';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import { z } from 'zod';
+import type { BridgeStore } from '../store/index.js';
+import { type ItemProblem, parseCatalogueCsv } from './csv.js';
+import type { CatalogueImportInput, CatalogueService } from './service.js';
+
+export interface LibraryHttpDeps {
+  catalogue: CatalogueService;
+  store: BridgeStore;
+}
+
+const CatalogueImportJson = z.object({
+  items: z.array(z.unknown()).max(2_000_000),
+  rules: CatalogueRules.optional(),
+  dryRun: z.boolean().optional(),
+});
+
+/** The bridge's Fastify instance, or its admin scope (whose logger is typed apart). */
+type App<L extends FastifyBaseLogger> = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  L
+>;
+
+const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
+const SchoolParams = { type: 'object', required: ['school'], properties: { school: Identifier } } as const;
+
+/** Gateways fetch catalogue bodies here, as they fetch roster snapshots; each is checked against its manifest. */
+export function libraryPublicRoutes<L extends FastifyBaseLogger>(app: App<L>, deps: LibraryHttpDeps): void {
+  app.get('/v1/catalogue/:school/snapshots/:version', async (request, reply) => {
+    const { school, version } = request.params as { school: string; version: string };
+    const found = /^\d+$/.test(version) ? deps.store.catalogueVersion(school, Number(version)) : undefined;
+    if (!found)
+      return reply.code(404).send({ error: 'not-found', message: `no catalogue ${version} for ${school}` });
+    return reply.type('application/json').send(Buffer.from(found.body));
+  });
+}
+
+/** The admin routes of the library: catalogue import and rules, the loan ledger and its conflicts. */
+export function libraryAdminRoutes<L extends FastifyBaseLogger>(admin: App<L>, deps: LibraryHttpDeps): void {
+  admin.post('/v1/catalogue/:school/import', { schema: { params: SchoolParams } }, async (request, reply) => {
+    const { school } = request.params as { school: string };
+    const dryRun = (request.query as { dryRun?: string }).dryRun === 'true';
+    let input: CatalogueImportInput;
+    const problems: ItemProblem[] = [];
+    if (typeof request.body === 'string') {
+      const parsed = parseCatalogueCsv(request.body);
+      problems.push(...parsed.problems);
+      input = { items: parsed.items, dryRun };
+    } else {
+      const parsed = CatalogueImportJson.safeParse(request.body);
+      if (!parsed.success)
+        return reply.code(400).send({ error: 'bad-request', message: describeIssues(parsed.error) });
+      const items: CatalogueImportInput['items'] = [];
+      parsed.data.items.forEach((raw, index) => {
+        const item = CatalogueItem.safeParse(raw);
+        if (item.success) items.push({ line: index + 1, item: item.data });
+        else {
+          const itemId = (raw as { itemId?: unknown })?.itemId;
+          problems.push({
+            line: index + 1,
+            ...(typeof itemId === 'string' ? { itemId } : {}),
+            problem: describeIssues(item.error),
+          });
+        }
+      });
+      input = {
+        items,
+        dryRun: dryRun || (parsed.data.dryRun ?? false),
+        ...(parsed.data.rules ? { rules: parsed.data.rules } : {}),
+      };
+    }
+    if (problems.length) input = { ...input, dryRun: true };
+    const report = await deps.catalogue.importCatalogue(school, input);
+    const all = [...problems, ...report.problems].sort((a, b) => a.line - b.line);
+    const final = { ...report, ok: all.length === 0, dryRun: input.dryRun ?? false, problems: all };
+    request.log.info(
+      { school, ok: final.ok, version: final.version, problems: all.length },
+      'catalogue import',
+    );
+    return reply.code(final.ok ? 200 : 422).send(final);
+  });
+
+  admin.put('/v1/catalogue/:school/rules', { schema: { params: SchoolParams } }, async (request, reply) => {
+    const { school } = request.params as { school: string };
+    const rules = CatalogueRules.safeParse(request.body);
+    if (!rules.success)
+      return reply.code(400).send({ error: 'bad-request', message: describeIssues(rules.error) });
+    const result = await deps.catalogue.setRules(school, rules.data);
+    request.log.info({ school, ...result }, 'library rules set');
+    return { school, ...result, rules: rules.data };
+  });
+
+  admin.get('/v1/catalogue/:school', { schema: { params: SchoolParams } }, async (request, reply) => {
+    const { school } = request.params as { school: string };
+    const current = deps.catalogue.current(school);
+    if (!current) return reply.code(404).send({ error: 'not-found', message: `no catalogue for ${school}` });
+    return {
+      school,
+      version: current.version,
+      issuedAt: current.issuedAt,
+      items: current.items.length,
+      rules: current.rules,
+    };
+  });
+
+  admin.get(
+    '/v1/library/:school/loans',
+    {
+      schema: {
+        params: SchoolParams,
+        querystring: {
+          type: 'object',
+          properties: {
+            open: { type: 'boolean' },
+            person: Identifier,
+            item: { type: 'string', maxLength: 64 },
+            limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { school } = request.params as { school: string };
+      const q = request.query as { open?: boolean; person?: string; item?: string; limit: number };
+      const loans = deps.store.loans(school, {
+        ...(q.open ? { open: true } : {}),
+        ...(q.person ? { personId: q.person } : {}),
+        ...(q.item ? { itemId: q.item } : {}),
+        limit: q.limit,
+      });
+      return { school, loans };
+    },
+  );
+
+  admin.get('/v1/library/:school/conflicts', { schema: { params: SchoolParams } }, async (request) => {
+    const { school } = request.params as { school: string };
+    return { school, conflicts: deps.store.loanConflicts(school) };
+  });
+}

@@ -1,0 +1,16 @@
+export { CATALOGUE_COLUMNS, type ItemProblem, parseCatalogueCsv } from './csv.js';
+export { type LibraryHttpDeps, libraryAdminRoutes, libraryPublicRoutes } from './http.js';
+export {
+  type ConflictRecord,
+  LIBRARY_EVENT_TYPES,
+  type LibraryEventRow,
+  type LoanRecord,
+  replayItem,
+} from './ledger.js';
+export {
+  type CatalogueImportInput,
+  type CatalogueImportReport,
+  CatalogueService,
+  type CatalogueServiceDeps,
+  cataloguePath,
+} from './service.js';

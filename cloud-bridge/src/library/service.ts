@@ -1,0 +1,213 @@
+import {
+  type CatalogueItem,
+  CatalogueManifest,
+  type CatalogueRules,
+  CatalogueSnapshot,
+  DEFAULT_LOAN_RULES,
+  issueCatalogue,
+  SPEC_VERSION,
+  topics,
+} from '@educard/terminal-sdk';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { RosterKeyring } from '../roster/index.js';
+import type { BridgeStore, CatalogueVersion } from '../store/index.js';
+import type { ItemProblem } from './csv.js';
+
+export interface CatalogueServiceDeps {
+  store: BridgeStore;
+  client: MqttClient;
+  /** The roster's keyring: catalogues are signed by the same roster-signing keys. */
+  keys: RosterKeyring;
+  logger: Logger;
+  /** How long a catalogue manifest stays valid; re-issued at start once half of it has passed. */
+  manifestTtlMs?: number;
+}
+
+export interface CatalogueImportInput {
+  items: { line?: number; item: CatalogueItem }[];
+  rules?: CatalogueRules;
+  dryRun?: boolean;
+}
+
+export interface CatalogueImportReport {
+  ok: boolean;
+  dryRun: boolean;
+  version?: number;
+  added: number;
+  updated: number;
+  removed: number;
+  unchanged: number;
+  rulesChanged: boolean;
+  problems: ItemProblem[];
+}
+
+const DEFAULT_TTL_MS = 365 * 86_400_000;
+
+/** The catalogue body's URL on the bridge. */
+export const cataloguePath = (school: string, version: number) =>
+  `/v1/catalogue/${school}/snapshots/${version}`;
+
+/**
+ * Each school's library catalogue and lending rules: imported whole, signed as a new version behind a
+ * manifest (the roster's keys, the roster's way), stored, and published retained for gateways.
+ */
+export class CatalogueService {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: CatalogueServiceDeps) {}
+
+  /**
+   * Publishes every school's latest catalogue again (a broker may have forgotten retained messages),
+   * re-issuing first one signed under an older key set or past half its validity.
+   */
+  start(): Promise<void> {
+    return this.serialise(async () => {
+      for (const school of this.deps.store.catalogueSchools()) await this.refresh(school);
+    });
+  }
+
+  /** After a key rotation: every catalogue signed under an older key set is issued again. */
+  reissueStale(): Promise<{ school: string; version: number }[]> {
+    return this.serialise(async () => {
+      const reissued: { school: string; version: number }[] = [];
+      for (const school of this.deps.store.catalogueSchools()) {
+        const version = await this.refresh(school);
+        if (version !== undefined) reissued.push({ school, version });
+      }
+      return reissued;
+    });
+  }
+
+  /** The catalogue in force for a school, parsed. */
+  current(school: string): CatalogueSnapshot | undefined {
+    const latest = this.deps.store.latestCatalogue(school);
+    return latest ? parseBody(latest) : undefined;
+  }
+
+  /**
+   * Replaces a school's catalogue with the items given (and its rules, when given): every item checked,
+   * no item id twice; all or nothing. Items no longer listed leave the catalogue.
+   */
+  importCatalogue(school: string, input: CatalogueImportInput): Promise<CatalogueImportReport> {
+    return this.serialise(async () => {
+      const problems: ItemProblem[] = [];
+      const seen = new Map<string, number>();
+      for (const { line = 0, item } of input.items) {
+        const first = seen.get(item.itemId);
+        if (first !== undefined)
+          problems.push({ line, itemId: item.itemId, problem: `item id repeats line ${first}` });
+        else seen.set(item.itemId, line);
+      }
+      const held = this.current(school);
+      const before = new Map((held?.items ?? []).map((item) => [item.itemId, JSON.stringify(item)]));
+      let added = 0;
+      let updated = 0;
+      let unchanged = 0;
+      for (const { item } of input.items) {
+        const was = before.get(item.itemId);
+        if (was === undefined) added += 1;
+        else if (was === JSON.stringify(item)) unchanged += 1;
+        else updated += 1;
+      }
+      const removed = [...before.keys()].filter((id) => !seen.has(id)).length;
+      const rules = input.rules ?? held?.rules ?? DEFAULT_LOAN_RULES;
+      const rulesChanged = JSON.stringify(rules) !== JSON.stringify(held?.rules ?? DEFAULT_LOAN_RULES);
+      const report: CatalogueImportReport = {
+        ok: problems.length === 0,
+        dryRun: input.dryRun ?? false,
+        added,
+        updated,
+        removed,
+        unchanged,
+        rulesChanged,
+        problems,
+      };
+      const changed = added + updated + removed > 0 || rulesChanged || !held;
+      if (!report.ok || report.dryRun || !changed) return report;
+      const items = [...new Map(input.items.map(({ item }) => [item.itemId, item])).values()];
+      const version = await this.publish(school, rules, items);
+      return { ...report, version };
+    });
+  }
+
+  /** Sets a school's lending rules: a new version of its catalogue, items unchanged. */
+  setRules(school: string, rules: CatalogueRules): Promise<{ version: number; changed: boolean }> {
+    return this.serialise(async () => {
+      const held = this.current(school);
+      if (held && JSON.stringify(held.rules) === JSON.stringify(rules))
+        return { version: held.version, changed: false };
+      return { version: await this.publish(school, rules, held?.items ?? []), changed: true };
+    });
+  }
+
+  /** Re-issues a school's catalogue when its signature is stale; otherwise announces it again. */
+  private async refresh(school: string): Promise<number | undefined> {
+    const latest = this.deps.store.latestCatalogue(school);
+    if (!latest) return undefined;
+    const manifest = CatalogueManifest.safeParse(JSON.parse(latest.manifest).signed);
+    const ttl = this.deps.manifestTtlMs ?? DEFAULT_TTL_MS;
+    const stale =
+      !manifest.success ||
+      manifest.data.keySetVersion < this.deps.keys.version ||
+      Date.parse(manifest.data.expiresAt) - Date.now() < ttl / 2;
+    if (!stale) {
+      await this.announce(latest);
+      return undefined;
+    }
+    const body = parseBody(latest);
+    return this.publish(school, body.rules, body.items);
+  }
+
+  private async publish(school: string, rules: CatalogueRules, items: CatalogueItem[]): Promise<number> {
+    const { store, keys, logger } = this.deps;
+    const version = (store.latestCatalogue(school)?.version ?? 0) + 1;
+    const now = new Date();
+    const body: CatalogueSnapshot = {
+      kind: 'catalogue',
+      school,
+      version,
+      issuedAt: now.toISOString(),
+      rules,
+      items: [...items].sort((a, b) => (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0)),
+    };
+    const issued = issueCatalogue(body, {
+      expiresAt: new Date(now.getTime() + (this.deps.manifestTtlMs ?? DEFAULT_TTL_MS)).toISOString(),
+      keySetVersion: keys.version,
+      signers: keys.signers,
+    });
+    const record: CatalogueVersion = {
+      school,
+      version,
+      manifest: Buffer.from(issued.manifest).toString('utf8'),
+      body: issued.body,
+      createdAt: body.issuedAt,
+    };
+    store.commitCatalogue(record);
+    logger.info({ school, version, items: items.length }, 'catalogue version published');
+    await this.announce(record);
+    return version;
+  }
+
+  private async announce(version: CatalogueVersion): Promise<void> {
+    await this.deps.client.publishAsync(
+      topics.catalogueSnapshot(version.school),
+      JSON.stringify({
+        v: SPEC_VERSION,
+        manifest: JSON.parse(version.manifest),
+        url: cataloguePath(version.school, version.version),
+      }),
+      { qos: 1, retain: true },
+    );
+  }
+
+  private serialise<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function parseBody(version: CatalogueVersion): CatalogueSnapshot {
+  return CatalogueSnapshot.parse(JSON.parse(Buffer.from(version.body).toString('utf8')));
+}
