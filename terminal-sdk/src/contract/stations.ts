@@ -139,6 +139,15 @@ export const StationTap = z.object({
 });
 export type StationTap = z.infer<typeof StationTap>;
 
+/** What a station's kiosk shows, published retained on its view topic whenever it changes. */
+export const StationView = z.object({
+  ...Versioned,
+  station: Identifier,
+  at: IsoTime,
+  view: z.record(z.string(), z.unknown()),
+});
+export type StationView = z.infer<typeof StationView>;
+
 export const LocalGatewayState = z.object({
   ...Versioned,
   device: Identifier,
@@ -153,8 +162,36 @@ export const LocalGatewayState = z.object({
 });
 export type LocalGatewayState = z.infer<typeof LocalGatewayState>;
 
-/** Where a library transaction was decided: our own ledger, or the school's SIP2 library system. */
+/**
+ * Where a library transaction was decided: our own ledger, the school's SIP2 library system, or our
+ * ledger first and the library system later (`sip2-replayed`: the event again, once the system was
+ * sent what the desk decided while it could not be reached).
+ */
 export const LoanSource = z.enum(['local', 'sip2', 'sip2-replayed']);
+
+/**
+ * On a `sip2-replayed` event: which locally decided event it settles and what the library system
+ * made of it. It repeats that event's data (and its `at`, the moment of the transaction); it is not a
+ * second transaction.
+ */
+export const LibraryReplay = z.object({
+  /** The locally decided event it settles: `<device>:<seq>`. */
+  of: z.string().min(1).max(160),
+  /** When the library system was sent it. */
+  at: IsoTime,
+  /** The system had it already (the desk's own request reached it, its answer did not): not sent again. */
+  already: z.boolean().optional(),
+  /**
+   * The system refused it even as an offline (no-block) transaction, e.g. an item it has on loan to
+   * someone else: the desk's loan and the system disagree until a librarian settles it.
+   */
+  refused: z.boolean().optional(),
+  /** The refusal's code (the station's refusal codes). */
+  reason: z.string().max(64).optional(),
+  /** The system's screen message. */
+  message: z.string().max(512).optional(),
+});
+export type LibraryReplay = z.infer<typeof LibraryReplay>;
 
 export const LibraryCheckoutData = z.object({
   station: Identifier,
@@ -165,6 +202,9 @@ export const LibraryCheckoutData = z.object({
   itemId: ItemId,
   dueAt: IsoTime,
   source: LoanSource,
+  /** The desk's transaction id. */
+  txn: TransactionId.optional(),
+  replay: LibraryReplay.optional(),
 });
 export const LibraryReturnData = z.object({
   station: Identifier,
@@ -174,15 +214,21 @@ export const LibraryReturnData = z.object({
   /** Days past the due date, when it was late. */
   overdueDays: z.number().int().nonnegative().optional(),
   source: LoanSource,
+  txn: TransactionId.optional(),
+  replay: LibraryReplay.optional(),
 });
 export const LibraryRenewData = z.object({
   station: Identifier,
-  loanId: z.string().min(1).max(128),
+  /** Absent when the library system renewed a loan this gateway did not make (nor knew of). */
+  loanId: z.string().min(1).max(128).optional(),
   personId: Identifier,
   itemId: ItemId,
   dueAt: IsoTime,
-  renewals: z.number().int().positive(),
+  /** The loan's renewals through this gateway, this one included; absent like `loanId`. */
+  renewals: z.number().int().positive().optional(),
   source: LoanSource,
+  txn: TransactionId.optional(),
+  replay: LibraryReplay.optional(),
 });
 export const LabSignInData = z.object({
   station: Identifier,

@@ -1,0 +1,570 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type CardEntry,
+  DEFAULT_LOAN_RULES,
+  type Direction,
+  type EventRecord,
+  type LoanRules,
+  type Patron,
+  SPEC_VERSION,
+  type StationTap,
+  type TerminalRequest,
+} from '@educard/terminal-sdk';
+import type { CatalogueView } from '../../catalogue/index.js';
+import { type Logger, maskCardId } from '../../log/index.js';
+import {
+  type ClockReading,
+  type Decision,
+  decide,
+  PassbackState,
+  type PolicyConfig,
+} from '../../policy/index.js';
+import type { CardPresented } from '../../readers/index.js';
+import type { RosterView } from '../../roster/index.js';
+import type { StationReply, TerminalStation } from '../types.js';
+import {
+  type BackendResult,
+  BackendUnavailable,
+  type LibraryBackend,
+  type LibraryBlock,
+  type LibraryRefusal,
+  type PatronRef,
+} from './backend.js';
+import { type LedgerJournal, type Loan, LoanLedger, type TxnOutcome } from './ledger.js';
+import { daysLate, LocalLedgerBackend } from './local-backend.js';
+import { OfflineReplay, type ProbeTimer, realProbeTimer } from './replay.js';
+
+export interface LibraryStationConfig {
+  id: string;
+  zone: string;
+  /** The same card on the same reader again within this long is one tap. */
+  debounceMs: number;
+}
+
+export interface LibraryStationDeps {
+  config: LibraryStationConfig;
+  /** The device id: loans are journaled as `<device>:<txn>`. */
+  device: string;
+  /** Where the station keeps its ledger (`dataDir/library`). */
+  dataDir: string;
+  roster: () => RosterView | undefined;
+  catalogue: () => CatalogueView | undefined;
+  clock: { read(): ClockReading; stamp(reading: ClockReading): 'synced' | 'unsynced' };
+  /** The gateway's journal: appended to, waited on, and read back to rebuild the ledger. */
+  journal: LedgerJournal;
+  policy: PolicyConfig;
+  logger: Logger;
+  /**
+   * The library system of record (SIP2: {@link libraryBackendFor}); without one, or while it is
+   * unreachable, the local ledger decides.
+   */
+  backend?: LibraryBackend;
+  /** Schedules the probes of an unreachable backend (tests fire them by hand). */
+  probeTimer?: ProbeTimer;
+}
+
+const DAY_MS = 86_400_000;
+
+const CARD_BLOCKS: Partial<Record<string, LibraryBlock>> = {
+  lost: 'card-lost',
+  cancelled: 'card-cancelled',
+  suspended: 'card-suspended',
+};
+
+const CARD_MESSAGES: Record<string, string> = {
+  'card-lost': 'the card has been reported lost',
+  'card-cancelled': 'the card has been cancelled',
+  'card-suspended': 'the card is suspended',
+  'card-invalid': 'the card is not valid at the library now',
+  'unknown-patron': 'no card on the roster for this person',
+};
+
+type OfflineReplayBackend = LibraryBackend & Required<Pick<LibraryBackend, 'replay'>>;
+
+type Standing = { ok: true; card: CardEntry } | { ok: false; reason: LibraryRefusal; card?: CardEntry };
+
+/**
+ * A library desk. A tap shows the patron and their account; the desk page checks items out and in
+ * and renews them by request. The card is checked against the roster here (the gateway's policy at
+ * the library's zone); loans are decided by the backend (the library system over SIP2) or, without
+ * one or while it is unreachable, by the local ledger. Each transaction is journaled and made
+ * durable before the ledger takes it and before it is answered; a transaction id answered once is
+ * answered the same again, however often the page sends it.
+ */
+export class LibraryStation implements TerminalStation {
+  readonly kind = 'library' as const;
+  private ledgerValue: LoanLedger | undefined;
+  private local: LocalLedgerBackend | undefined;
+  private replay: OfflineReplay | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly lastSeen = new Map<string, number>();
+
+  constructor(private readonly deps: LibraryStationDeps) {}
+
+  get id(): string {
+    return this.deps.config.id;
+  }
+
+  /** The station's ledger (after start). */
+  get ledger(): LoanLedger {
+    if (!this.ledgerValue) throw new Error(`library station ${this.id} is not started`);
+    return this.ledgerValue;
+  }
+
+  /**
+   * Where transactions are decided now: by the backend, or locally (no backend, or one that could not
+   * be reached, until what the desk did meanwhile is replayed); and how many are waiting for it.
+   */
+  get deciding(): { by: 'backend' | 'local'; unsettled: number } {
+    const by = this.deps.backend ? (this.replay?.deciding ?? 'backend') : 'local';
+    return { by, unsettled: this.ledgerValue?.unsettled().length ?? 0 };
+  }
+
+  /**
+   * Opens the ledger and brings it up to the journal: whatever was journaled before a crash is taken.
+   * Offline transactions left unsettled are replayed first (the station decides locally until then).
+   */
+  async start(): Promise<void> {
+    const { dataDir, device, logger, journal, backend } = this.deps;
+    await mkdir(dataDir, { recursive: true });
+    const replays = backend?.replay ? (backend as OfflineReplayBackend) : undefined;
+    const ledger = await LoanLedger.open({
+      path: join(dataDir, `${this.id}.ledger.json`),
+      device,
+      logger,
+      ...(replays ? { replayFor: this.id } : {}),
+    });
+    this.ledgerValue = ledger;
+    this.local = new LocalLedgerBackend(ledger, this.deps.catalogue);
+    const applied = await ledger.catchUp(journal, (record) => this.replyOf(record));
+    await ledger.save();
+    await backend?.start?.();
+    if (replays) {
+      this.replay = new OfflineReplay({
+        station: this.id,
+        device,
+        backend: replays,
+        ledger,
+        journal,
+        logger,
+        now: () => this.deps.clock.read().now,
+        timer: this.deps.probeTimer ?? realProbeTimer,
+        serialise: (step) => this.serialise(step),
+        follow: (seq) => this.follow(seq),
+      });
+      this.replay.start();
+    }
+    logger.info(
+      {
+        station: this.id,
+        loans: ledger.size,
+        seq: ledger.seq,
+        caughtUp: applied,
+        backend: backend?.source ?? 'none',
+        unsettled: ledger.unsettled().length,
+      },
+      'library station started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.replay?.stop();
+    await this.queue.catch(() => undefined);
+    // Stopping the backend cuts a replay's request short; its outcomes so far are journaled.
+    await this.deps.backend?.stop?.();
+    await this.replay?.idle();
+    await this.queue.catch(() => undefined);
+    await this.ledgerValue?.save();
+  }
+
+  tap(card: CardPresented, reader: { name: string; direction: Direction }): StationTap | undefined {
+    const { config, clock, policy } = this.deps;
+    const key = `${reader.name}\0${card.proof?.cardNumber ?? card.uid}`;
+    const seenAt = performance.now();
+    const previous = this.lastSeen.get(key);
+    this.lastSeen.set(key, seenAt);
+    if (previous !== undefined && seenAt - previous < config.debounceMs) return undefined;
+    if (this.lastSeen.size > 4096) {
+      for (const [k, at] of this.lastSeen) if (at < seenAt - config.debounceMs) this.lastSeen.delete(k);
+    }
+
+    const reading = clock.read();
+    // No anti-passback at a desk: a fresh state each time, and no direction.
+    const decision = decide(
+      card,
+      { zone: config.zone, direction: 'none' },
+      this.deps.roster(),
+      reading,
+      new PassbackState(),
+      policy,
+    );
+    const masked = maskCardId(decision.cardId);
+    const tap: StationTap = {
+      v: SPEC_VERSION,
+      station: config.id,
+      kind: 'library',
+      reader: reader.name,
+      at: new Date(reading.now).toISOString(),
+      card: masked,
+      decision: decision.decision,
+      reason: decision.reason,
+    };
+    const found = decision.card;
+    this.deps.logger.info(
+      { station: config.id, card: masked, decision: decision.decision, reason: decision.reason },
+      'library tap',
+    );
+    if (!found) return tap;
+    const block = this.blockOf(decision);
+    const role = found.role;
+    const rules = this.rulesFor(role);
+    const loans = this.ledgerValue?.loansOf(found.personId) ?? [];
+    const blocks: LibraryBlock[] = block ? [block] : [];
+    if (loans.some((loan) => Date.parse(loan.dueAt) < reading.now)) blocks.push('overdue-items');
+    if (loans.length >= rules.loanLimit) blocks.push('loan-limit');
+    return {
+      ...tap,
+      patron: this.patronOf(found),
+      detail: {
+        loans: loans.map((loan) => this.loanView(loan, reading.now)),
+        loanLimit: rules.loanLimit,
+        blocks,
+        canBorrow: blocks.length === 0,
+      },
+    };
+  }
+
+  handle(request: TerminalRequest): Promise<StationReply> {
+    // One transaction at a time: each decides on the ledger the one before left.
+    return this.serialise(() => this.handleNow(request));
+  }
+
+  /** Runs `step` after every transaction (or replay step) queued before it. */
+  private serialise<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(step);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Brings the ledger up to the journal (through `seq`) and saves it. */
+  private async follow(seq?: number): Promise<void> {
+    await this.ledger.catchUp(this.deps.journal, (record) => this.replyOf(record), seq);
+    await this.ledger.save();
+  }
+
+  private async handleNow(request: TerminalRequest): Promise<StationReply> {
+    const ledger = this.ledger;
+    await ledger.catchUp(this.deps.journal, (record) => this.replyOf(record));
+    switch (request.name) {
+      case 'library.patron':
+        return this.patron(request.args.personId);
+      case 'library.checkout':
+      case 'library.return':
+      case 'library.renew': {
+        const { txn, itemId } = request.args;
+        const held = ledger.outcome(txn);
+        if (held) return this.repeat(held, request.name, itemId);
+        const reply = await this.transact(request);
+        if (reply.status !== 'ok') {
+          ledger.remember(txn, { name: request.name, itemId, reply });
+          await ledger.save();
+        }
+        return reply;
+      }
+      default:
+        return {
+          status: 'error',
+          reason: 'unknown-request',
+          message: `${request.name} is not for a library desk`,
+        };
+    }
+  }
+
+  /** The same txn again: the first answer, unless it is another transaction under a used id. */
+  private repeat(held: TxnOutcome, name: string, itemId: string): StationReply {
+    if (held.name !== name || held.itemId !== itemId) {
+      return {
+        status: 'error',
+        reason: 'txn-reused',
+        message: `transaction id already used for ${held.name} of ${held.itemId}`,
+      };
+    }
+    return held.reply;
+  }
+
+  private async patron(personId: string): Promise<StationReply> {
+    const reading = this.deps.clock.read();
+    const standing = this.standing(personId, reading);
+    if (!standing.ok && !standing.card) return this.refused(standing.reason);
+    const card = standing.card as CardEntry;
+    const rules = this.rulesFor(card.role);
+    const ref: PatronRef = { personId, role: card.role, cardId: card.cardId };
+    const { result: status, source } = await this.withBackend((backend) =>
+      backend.patronStatus(ref, { at: new Date(reading.now), rules }),
+    );
+    const blocks: LibraryBlock[] = [
+      ...(standing.ok ? [] : [standing.reason as LibraryBlock]),
+      ...status.blocks,
+    ];
+    const catalogue = this.deps.catalogue();
+    return {
+      status: 'ok',
+      data: {
+        patron: this.patronOf(card),
+        loans: status.loans.map((loan) => {
+          // What the backend does not say (a library system over SIP2), the ledger may know.
+          const known = this.ledger.loanOfItem(loan.itemId);
+          const mine = known?.personId === personId ? known : undefined;
+          const title = loan.title ?? catalogue?.item(loan.itemId)?.title;
+          const dueAt = loan.dueAt ?? mine?.dueAt;
+          const renewals = loan.renewals ?? mine?.renewals;
+          return {
+            itemId: loan.itemId,
+            ...(title ? { title } : {}),
+            ...(dueAt ? { dueAt, overdue: Date.parse(dueAt) < reading.now } : { overdue: false }),
+            ...(renewals !== undefined ? { renewals } : {}),
+          };
+        }),
+        loanLimit: status.loanLimit,
+        blocks,
+        canBorrow: blocks.length === 0,
+        source,
+      },
+    };
+  }
+
+  private async transact(request: TerminalRequest): Promise<StationReply> {
+    const { config, clock, device, journal, logger } = this.deps;
+    const reading = clock.read();
+    const at = new Date(reading.now);
+    const base = { station: config.id, at };
+    let record: EventRecord;
+    if (request.name === 'library.checkout') {
+      const { personId, itemId, txn } = request.args;
+      const standing = this.standing(personId, reading);
+      if (!standing.ok) return this.refused(standing.reason);
+      const { card } = standing;
+      const rules = this.rulesFor(card.role);
+      const loanId = `${device}:${txn}`;
+      const { result, source } = await this.withBackend((backend) =>
+        backend.checkout({
+          ...base,
+          txn,
+          patron: { personId, role: card.role, cardId: card.cardId },
+          itemId,
+          loanId,
+          rules,
+          dueAt: new Date(reading.now + rules.loanDays * DAY_MS),
+        }),
+      );
+      if (!result.ok) return this.refusedBy(result);
+      record = journal.append({
+        type: 'library.checkout',
+        at: at.toISOString(),
+        clock: clock.stamp(reading),
+        data: {
+          station: config.id,
+          loanId: result.loanId,
+          personId,
+          cardId: card.cardId,
+          itemId,
+          dueAt: result.dueAt,
+          source,
+          txn,
+        },
+      });
+    } else if (request.name === 'library.return') {
+      const { itemId, txn } = request.args;
+      const { result, source } = await this.withBackend((backend) =>
+        backend.return({ ...base, txn, itemId }),
+      );
+      if (!result.ok) return this.refusedBy(result);
+      // What the backend does not say (a library system over SIP2), the ledger's loan of the item
+      // does, unless the library system named another patron.
+      const known = this.ledger.loanOfItem(itemId);
+      const loan = known && (result.personId ?? known.personId) === known.personId ? known : undefined;
+      const loanId = result.loanId ?? loan?.loanId;
+      const personId = result.personId ?? loan?.personId;
+      const overdueDays = result.overdueDays ?? (loan ? daysLate(loan.dueAt, at) : undefined);
+      record = journal.append({
+        type: 'library.return',
+        at: at.toISOString(),
+        clock: clock.stamp(reading),
+        data: {
+          station: config.id,
+          ...(loanId ? { loanId } : {}),
+          itemId,
+          ...(personId ? { personId } : {}),
+          ...(overdueDays ? { overdueDays } : {}),
+          source,
+          txn,
+        },
+      });
+    } else if (request.name === 'library.renew') {
+      const { personId, itemId, txn } = request.args;
+      const standing = this.standing(personId, reading);
+      if (!standing.ok) return this.refused(standing.reason);
+      const { card } = standing;
+      const rules = this.rulesFor(card.role);
+      const { result, source } = await this.withBackend((backend) =>
+        backend.renew({
+          ...base,
+          txn,
+          patron: { personId, role: card.role, cardId: card.cardId },
+          itemId,
+          rules,
+          dueAt: new Date(reading.now + rules.loanDays * DAY_MS),
+        }),
+      );
+      if (!result.ok) return this.refusedBy(result);
+      // A library system over SIP2 names no loan and counts no renewals: the ledger's loan does.
+      const known = this.ledger.loanOfItem(itemId);
+      const loan = known?.personId === personId ? known : undefined;
+      const loanId = result.loanId ?? loan?.loanId;
+      const renewals = result.renewals ?? (loan ? loan.renewals + 1 : undefined);
+      record = journal.append({
+        type: 'library.renew',
+        at: at.toISOString(),
+        clock: clock.stamp(reading),
+        data: {
+          station: config.id,
+          ...(loanId ? { loanId } : {}),
+          personId,
+          itemId,
+          dueAt: result.dueAt,
+          ...(renewals !== undefined ? { renewals } : {}),
+          source,
+          txn,
+        },
+      });
+    } else {
+      return {
+        status: 'error',
+        reason: 'unknown-request',
+        message: `${request.name} is not for a library desk`,
+      };
+    }
+    // Journal first and durable, then the ledger from the journal: what the desk is told has happened
+    // survives a power cut, and the ledger can always be rebuilt to agree with it.
+    await journal.durable(record.seq);
+    await this.follow(record.seq);
+    logger.info(
+      {
+        station: config.id,
+        seq: record.seq,
+        type: record.type,
+        item: (record.data as { itemId: string }).itemId,
+        source: (record.data as { source: string }).source,
+      },
+      'library transaction',
+    );
+    return this.replyOf(record);
+  }
+
+  /** The answer a journaled transaction stands for: made from the event alone, so it never differs. */
+  private replyOf(record: EventRecord): StationReply {
+    const data = record.data as Record<string, unknown>;
+    const itemId = String(data.itemId);
+    const title = this.deps.catalogue()?.item(itemId)?.title;
+    const pick = (...keys: string[]) =>
+      Object.fromEntries(keys.filter((k) => data[k] !== undefined).map((k) => [k, data[k]]));
+    const common = { ...pick('loanId', 'itemId', 'personId', 'source'), ...(title ? { title } : {}) };
+    switch (record.type) {
+      case 'library.checkout':
+        return { status: 'ok', data: { ...common, ...pick('dueAt') } };
+      case 'library.return':
+        return { status: 'ok', data: { ...common, ...pick('overdueDays') } };
+      default:
+        return { status: 'ok', data: { ...common, ...pick('dueAt', 'renewals') } };
+    }
+  }
+
+  /**
+   * The backend's answer, or the local ledger's when there is no backend, it cannot be reached, or
+   * (a backend that replays) what was decided locally since is not yet replayed to it.
+   */
+  private async withBackend<T>(
+    call: (backend: LibraryBackend) => Promise<T>,
+  ): Promise<{ result: T; source: 'local' | 'sip2' }> {
+    const { backend, logger } = this.deps;
+    const local = this.local as LocalLedgerBackend;
+    if (backend && this.replay?.deciding !== 'local') {
+      try {
+        return { result: await call(backend), source: backend.source };
+      } catch (error) {
+        if (!(error instanceof BackendUnavailable)) throw error;
+        logger.warn(
+          { station: this.id, reason: error.message },
+          this.replay
+            ? 'library backend unavailable; deciding locally until it is back and replayed to'
+            : 'library backend unavailable; deciding locally',
+        );
+        this.replay?.fellBack();
+      }
+    }
+    return { result: await call(local), source: 'local' };
+  }
+
+  /** Whether the person may use the library now, by the roster in force: their card, found by person. */
+  private standing(personId: string, reading: ClockReading): Standing {
+    const card = this.deps.roster()?.byPersonId(personId);
+    if (!card) return { ok: false, reason: 'unknown-patron' };
+    const block = this.cardBlock(card, reading);
+    return block ? { ok: false, reason: block, card } : { ok: true, card };
+  }
+
+  private cardBlock(card: CardEntry, reading: ClockReading): LibraryBlock | undefined {
+    const status = CARD_BLOCKS[card.status];
+    if (status) return status;
+    if (!card.zones.includes(this.deps.config.zone)) return 'card-invalid';
+    const roster = this.deps.roster();
+    if (reading.trusted && (!roster || reading.now >= roster.issuedAt)) {
+      if (reading.now < Date.parse(card.validFrom) || reading.now > Date.parse(card.validUntil))
+        return 'card-invalid';
+    }
+    return undefined;
+  }
+
+  private blockOf(decision: Decision): LibraryBlock | undefined {
+    if (decision.decision === 'grant') return undefined;
+    return CARD_BLOCKS[decision.reason] ?? 'card-invalid';
+  }
+
+  private rulesFor(role: CardEntry['role']): LoanRules {
+    return this.deps.catalogue()?.rules[role] ?? DEFAULT_LOAN_RULES[role];
+  }
+
+  private patronOf(card: CardEntry): Patron {
+    return {
+      personId: card.personId,
+      role: card.role,
+      ...(card.displayName ? { displayName: card.displayName } : {}),
+      ...(card.grade ? { grade: card.grade } : {}),
+      ...(card.class ? { class: card.class } : {}),
+      cardStatus: card.status,
+    };
+  }
+
+  private loanView(loan: Loan, now: number) {
+    const title = this.deps.catalogue()?.item(loan.itemId)?.title;
+    return {
+      itemId: loan.itemId,
+      ...(title ? { title } : {}),
+      dueAt: loan.dueAt,
+      overdue: Date.parse(loan.dueAt) < now,
+    };
+  }
+
+  private refused(reason: LibraryRefusal): StationReply {
+    return { status: 'refused', reason, message: CARD_MESSAGES[reason] ?? reason };
+  }
+
+  private refusedBy(result: Extract<BackendResult<unknown>, { ok: false }>): StationReply {
+    return {
+      status: 'refused',
+      reason: result.reason,
+      ...(result.message ? { message: result.message } : {}),
+    };
+  }
+}

@@ -1,0 +1,276 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bridge } from '@educard/cloud-bridge';
+import {
+  CatalogueStore,
+  createLogger,
+  Journal,
+  LibraryStation,
+  loadOrCreateIdentity,
+  PolicyConfig,
+  RosterStore,
+  trustedKeySets,
+  Uplink,
+  UplinkConfig,
+} from '@educard/gateway';
+import { type KeyRole, SPEC_VERSION, type TerminalRequest } from '@educard/terminal-sdk';
+import { sampleCard } from '@educard/terminal-sdk/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, admin, enrollDevice, startBridge } from '../support/bridge.js';
+
+// A library desk's gateway, put together the way the runtime does: journal, roster, catalogue,
+// uplink and the library station over them. The bridge goes away, desks lend, the bridge comes back.
+
+const SCHOOL = 'school-1';
+const logger = createLogger('library-offline', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' });
+const READER = sampleCard(1, { zones: ['library'], schedules: [] });
+const OTHER_READER = sampleCard(2, { zones: ['library'], schedules: [] });
+
+let dir: string;
+let bridge: Bridge | undefined;
+let ports: { mqtt: number; http: number };
+const desks: Desk[] = [];
+let requests = 0;
+
+interface Desk {
+  device: string;
+  journal: Journal;
+  roster: RosterStore;
+  catalogue: CatalogueStore;
+  uplink: Uplink;
+  station: LibraryStation;
+  stop(): Promise<void>;
+}
+
+async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not so within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function startDesk(device: string, anchor: KeyRole): Promise<Desk> {
+  const dataDir = join(dir, device);
+  const rosterDir = join(dataDir, 'roster');
+  await mkdir(join(dataDir, 'journal'), { recursive: true });
+  await mkdir(rosterDir, { recursive: true });
+  await RosterStore.writeAnchor(rosterDir, anchor);
+  const mqtt = await enrollDevice((bridge as Bridge).httpUrl, dataDir, device, SCHOOL);
+  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
+  const journal = await Journal.open({ dir: join(dataDir, 'journal'), device, logger });
+  const roster = await RosterStore.open({
+    dir: rosterDir,
+    school: SCHOOL,
+    device,
+    logger,
+    now: () => Date.now(),
+  });
+  const catalogue = await CatalogueStore.open({
+    dir: join(dataDir, 'catalogue'),
+    school: SCHOOL,
+    logger,
+    keySets: () => trustedKeySets(rosterDir),
+    now: () => Date.now(),
+  });
+  const station = new LibraryStation({
+    config: { id: 'desk', zone: 'library', debounceMs: 0 },
+    device,
+    dataDir: join(dataDir, 'library'),
+    roster: () => roster.view,
+    catalogue: () => catalogue.view,
+    clock: { read: () => ({ now: Date.now(), trusted: true }), stamp: () => 'synced' },
+    journal,
+    policy: PolicyConfig.parse({}),
+    logger,
+  });
+  await station.start();
+  const uplink = new Uplink({
+    config: UplinkConfig.parse({
+      url: mqtt.url,
+      bridgeHttp: (bridge as Bridge).httpUrl,
+      username: mqtt.username,
+      password: mqtt.password,
+      backoff: { initialMs: 50, maxMs: 300 },
+    }),
+    device,
+    school: SCHOOL,
+    dataDir,
+    identity,
+    journal,
+    roster,
+    acceptRoster: (manifest, body) => roster.accept(manifest, body),
+    catalogue: {
+      accept: (manifest, body) => catalogue.accept(manifest, body),
+      version: () => catalogue.view?.version ?? 0,
+    },
+    status: () => ({ rosterVersion: roster.view?.version ?? 0, lastSeq: journal.stats().lastSeq }),
+    onCommand: async () => undefined,
+    logger,
+  });
+  await uplink.start();
+  const desk: Desk = {
+    device,
+    journal,
+    roster,
+    catalogue,
+    uplink,
+    station,
+    async stop() {
+      await uplink.stop();
+      await station.stop();
+      await journal.close();
+    },
+  };
+  desks.push(desk);
+  await until(
+    () => roster.view?.version === 1 && catalogue.view?.version === 1,
+    `${device} has roster and catalogue`,
+  );
+  return desk;
+}
+
+const checkout = (personId: string, itemId: string, txn: string) =>
+  ({
+    v: SPEC_VERSION,
+    id: `req-${++requests}`,
+    terminal: 'desk-page',
+    name: 'library.checkout',
+    args: { personId, itemId, txn },
+  }) as TerminalRequest;
+
+async function bridgeGet(path: string): Promise<Record<string, unknown>> {
+  const response = await fetch(`${(bridge as Bridge).httpUrl}${path}`, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+/** The bridge holds everything the desk journaled. */
+const delivered = (desk: Desk) => () =>
+  bridge?.store.cursor(desk.device).seq === desk.journal.stats().lastSeq;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'library-offline-'));
+  bridge = await startBridge(join(dir, 'bridge'));
+  ports = { mqtt: bridge.broker?.port as number, http: Number(new URL(bridge.httpUrl).port) };
+  expect(
+    await admin(bridge.httpUrl, `/v1/roster/${SCHOOL}/import`, { cards: [READER, OTHER_READER] }),
+  ).toMatchObject({ ok: true, version: 1 });
+  expect(
+    await admin(bridge.httpUrl, `/v1/catalogue/${SCHOOL}/import`, {
+      items: [
+        { itemId: '9787020002207', title: 'Dream of the Red Chamber' },
+        { itemId: '9787544253994', title: 'One Hundred Years of Solitude' },
+      ],
+    }),
+  ).toMatchObject({ ok: true, version: 1 });
+});
+
+afterEach(async () => {
+  for (const desk of desks.splice(0)) await desk.stop();
+  await bridge?.stop();
+  bridge = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function anchor(): Promise<KeyRole> {
+  return (await (await fetch(`${(bridge as Bridge).httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
+}
+
+/** The bridge stopped, then started again on the same data and ports. */
+async function bridgeDown(): Promise<() => Promise<void>> {
+  await bridge?.stop();
+  bridge = undefined;
+  return async () => {
+    bridge = await startBridge(join(dir, 'bridge'), {
+      mqtt: { port: ports.mqtt },
+      http: { port: ports.http },
+    });
+  };
+}
+
+describe('a library desk with the bridge unreachable', () => {
+  it('lends offline, answers a reloaded page the same, and the loan reaches the bridge exactly once', async () => {
+    const desk = await startDesk('lib-a', await anchor());
+    await until(() => desk.uplink.status().connected, 'desk connected');
+    const restart = await bridgeDown();
+    await until(() => !desk.uplink.status().connected, 'desk sees the bridge gone');
+
+    const first = await desk.station.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'));
+    expect(first).toMatchObject({
+      status: 'ok',
+      data: { loanId: 'lib-a:txn-offline-0001', source: 'local', title: 'Dream of the Red Chamber' },
+    });
+    // The page reloaded mid-transaction and sent it again.
+    expect(await desk.station.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'))).toEqual(
+      first,
+    );
+
+    await restart();
+    await until(delivered(desk), 'the journal reached the bridge');
+    // And once more after reconnection: still one loan.
+    expect(await desk.station.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'))).toEqual(
+      first,
+    );
+    await until(delivered(desk), 'the journal reached the bridge');
+
+    const live = bridge as Bridge;
+    const events = live.store.queryEvents({ device: 'lib-a', type: 'library.checkout', limit: 100 });
+    expect(events).toHaveLength(1);
+    const { loans } = (await bridgeGet(`/v1/library/${SCHOOL}/loans?open=true`)) as {
+      loans: { loanId: string; personId: string; itemId: string; device: string }[];
+    };
+    expect(loans).toEqual([
+      expect.objectContaining({
+        loanId: 'lib-a:txn-offline-0001',
+        personId: READER.personId,
+        itemId: '9787020002207',
+        device: 'lib-a',
+        source: 'local',
+      }),
+    ]);
+    expect(await bridgeGet(`/v1/library/${SCHOOL}/conflicts`)).toMatchObject({ conflicts: [] });
+  });
+
+  it('reports the same item lent by two desks while both were offline', async () => {
+    const root = await anchor();
+    const a = await startDesk('lib-a', root);
+    const b = await startDesk('lib-b', root);
+    const restart = await bridgeDown();
+
+    const lentA = await a.station.handle(checkout(READER.personId, '9787544253994', 'txn-desk-a-0001'));
+    const lentB = await b.station.handle(checkout(OTHER_READER.personId, '9787544253994', 'txn-desk-b-0001'));
+    expect(lentA.status).toBe('ok');
+    expect(lentB.status).toBe('ok');
+
+    await restart();
+    await until(() => delivered(a)() && delivered(b)(), 'both journals reached the bridge');
+    const { conflicts } = (await bridgeGet(`/v1/library/${SCHOOL}/conflicts`)) as {
+      conflicts: {
+        itemId: string;
+        loanId: string;
+        otherLoanId: string;
+        loans: { device: string; personId: string }[];
+      }[];
+    };
+    expect(conflicts).toHaveLength(1);
+    const [conflict] = conflicts;
+    expect(conflict?.itemId).toBe('9787544253994');
+    expect([conflict?.loanId, conflict?.otherLoanId].sort()).toEqual([
+      'lib-a:txn-desk-a-0001',
+      'lib-b:txn-desk-b-0001',
+    ]);
+    expect(conflict?.loans.map((l) => [l.device, l.personId]).sort()).toEqual([
+      ['lib-a', READER.personId],
+      ['lib-b', OTHER_READER.personId],
+    ]);
+    const { loans } = (await bridgeGet(`/v1/library/${SCHOOL}/loans?open=true`)) as { loans: unknown[] };
+    expect(loans).toHaveLength(2);
+  });
+});
