@@ -1,0 +1,831 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type CardEntry,
+  type Direction,
+  type EventRecord,
+  LabBookingData,
+  LabSignInData,
+  LabSignOutData,
+  type Patron,
+  type Role,
+  SPEC_VERSION,
+  type StationTap,
+  type TerminalRequest,
+} from '@educard/terminal-sdk';
+import type { JournalStats } from '../../journal/index.js';
+import { type Logger, maskCardId } from '../../log/index.js';
+import {
+  type ClockReading,
+  type Decision,
+  decide,
+  localTime,
+  PassbackState,
+  type PolicyConfig,
+} from '../../policy/index.js';
+import type { CardPresented } from '../../readers/index.js';
+import type { RosterView } from '../../roster/index.js';
+import type { EventSink } from '../gate/index.js';
+import type { StationReply, TerminalStation } from '../types.js';
+import { type LabConfig, minutesOf } from './config.js';
+import { dayStart, instantOn, minutesLeft, wholeMinutes } from './time.js';
+
+/** The journal as the lab uses it: appends that return at once, durability, and reads for a restart. */
+export interface LabJournal extends EventSink {
+  /** Resolves once the record `seq` (by default the last appended) is on disk. */
+  durable(seq?: number): Promise<void>;
+  /** Up to `limit` durable records from `fromSeq` on, in order. */
+  read(fromSeq: number, limit: number): Promise<EventRecord[]>;
+  stats(): Pick<JournalStats, 'lastSeq'>;
+}
+
+export interface LabStationDeps {
+  config: LabConfig;
+  roster: () => RosterView | undefined;
+  clock: { read(): ClockReading; stamp(reading: ClockReading): 'synced' | 'unsynced' };
+  journal: LabJournal;
+  /** The gateway's policy; anti-passback does not apply in a room (sign-in and sign-out pair up instead). */
+  policy: PolicyConfig;
+  logger: Logger;
+  /** A monotonic clock in milliseconds, for the debounce; performance.now() by default. */
+  now?: () => number;
+  /**
+   * The active card of a person, for a terminal's sign-in by person id. Without it, only people whose
+   * card has been tapped at this station since it started (or who sat here today) can be named.
+   */
+  people?: (personId: string) => CardEntry | undefined;
+  /** Runs `task` every `ms` until the returned function is called; setInterval (unref'd) by default. */
+  every?: (ms: number, task: () => void) => () => void;
+}
+
+/** One seat of the kiosk's view. Times are ISO; `until` is when the session will end (limit or closing). */
+export type LabSeatView = {
+  id: string;
+  state: 'free' | 'taken';
+  personId?: string;
+  displayName?: string;
+  class?: string;
+  since?: string;
+  until?: string;
+  minutesLeft?: number;
+};
+
+/** What the kiosk shows: the seats, the booking in force (or the next one today), closing time. */
+export type LabView = {
+  seats: LabSeatView[];
+  booking?: {
+    class: string;
+    teacher: string;
+    teacherPersonId: string;
+    from: string;
+    until: string;
+    /** True while the booked lesson is under way; false for a booking later today. */
+    inForce: boolean;
+  };
+  closing: string;
+  open: boolean;
+};
+
+type SignOutReason = 'tap' | 'terminal' | 'limit' | 'closing';
+
+interface Session {
+  sessionId: string;
+  personId: string;
+  cardId?: string;
+  seat: string;
+  since: number;
+  limitMinutes: number;
+  /** When the session ends by itself, and why: its limit, or the closing time of its day. */
+  endsAt: number;
+  endsBy: 'limit' | 'closing';
+  role?: Role;
+  class?: string;
+  displayName?: string;
+  bookedClass?: string;
+}
+
+interface Booking {
+  bookingId: string;
+  teacherPersonId: string;
+  teacher?: string;
+  class: string;
+  from: number;
+  until: number;
+}
+
+/** What one action came to: a change made (and journaled), or a rule's refusal. */
+type Outcome =
+  | { ok: true; detail: Record<string, unknown>; record?: EventRecord }
+  | { ok: false; reason: string; message: string; detail?: Record<string, unknown> };
+
+type Place = { seat: string } | 'door';
+
+/** Deny reasons of a card that is the person's and genuine, but may not be used now: it may still sign out. */
+const SIGN_OUT_ANYWAY = new Set<Decision['reason']>([
+  'outside-schedule',
+  'not-in-zone',
+  'not-yet-valid',
+  'expired',
+  'roster-stale',
+  'clock-untrusted',
+]);
+const REBUILD_PAGE = 512;
+const REMEMBERED_PEOPLE = 10_000;
+const REMEMBERED_TXNS = 10_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const defaultEvery = (ms: number, task: () => void) => {
+  const timer = setInterval(task, ms);
+  timer.unref();
+  return () => clearInterval(timer);
+};
+
+/**
+ * A computer room. A tap at the door signs a person in to the first free seat, or out; a tap at a
+ * seat's reader signs in to that seat, or out. A teacher's tap at the door books the room for the
+ * teacher's class for the lesson under way (or the next), and a second tap ends the booking; during
+ * a booked lesson only students of that class may sign in. Sessions end at their role's limit and
+ * everyone is signed out at closing time. Every change is appended to the journal before it is
+ * applied in memory; at start the day's sessions and bookings are rebuilt from the journal.
+ */
+export class LabStation implements TerminalStation {
+  readonly kind = 'lab' as const;
+  readonly id: string;
+  private readonly bySeat = new Map<string, Session>();
+  private readonly byPerson = new Map<string, Session>();
+  private bookings: Booking[] = [];
+  /** Person id → card id of cards seen here, to find a person a terminal names. */
+  private readonly seen = new Map<string, string>();
+  private readonly replies = new Map<string, Promise<StationReply>>();
+  private readonly lastSeen = new Map<string, number>();
+  private readonly places = new Map<string, Place | undefined>();
+  private readonly listeners = new Set<() => void>();
+  private readonly seatReaders: { id: string; pattern: RegExp }[];
+  private readonly doorReaders: RegExp[] | undefined;
+  private readonly seatIds: Set<string>;
+  private readonly lessons: { start: number; end: number }[];
+  private readonly closing: number;
+  private readonly policy: PolicyConfig;
+  private readonly passback = new PassbackState();
+  private readonly monotonic: () => number;
+  private lastTimeZone = 'UTC';
+  private lastView = '';
+  private stopTimer: (() => void) | undefined;
+
+  constructor(private readonly deps: LabStationDeps) {
+    const { config } = deps;
+    this.id = config.id;
+    this.seatIds = new Set(config.seats.map((seat) => seat.id));
+    this.seatReaders = config.seats.flatMap((seat) =>
+      seat.reader ? [{ id: seat.id, pattern: new RegExp(seat.reader) }] : [],
+    );
+    this.doorReaders = config.doorReaders?.map((pattern) => new RegExp(pattern));
+    this.lessons = config.lessons
+      .map((lesson) => ({ start: minutesOf(lesson.start), end: minutesOf(lesson.end) }))
+      .sort((a, b) => a.start - b.start);
+    this.closing = minutesOf(config.closing);
+    this.policy = { ...deps.policy, passback: { ...deps.policy.passback, mode: 'off' } };
+    this.monotonic = deps.now ?? (() => performance.now());
+  }
+
+  /** Rebuilds today's sessions and bookings from the journal, ends those already over, starts the checks. */
+  async start(): Promise<void> {
+    await this.rebuild();
+    this.check();
+    this.stopTimer ??= (this.deps.every ?? defaultEvery)(this.deps.config.checkEveryMs, () => this.check());
+  }
+
+  async stop(): Promise<void> {
+    this.stopTimer?.();
+    this.stopTimer = undefined;
+  }
+
+  /**
+   * Ends sessions past their limit or their day's closing time, each with a `lab.signout` event, and
+   * tells the view's listeners when what the kiosk shows has changed (minutes left included). Run
+   * every `checkEveryMs`, and before every tap and request.
+   */
+  check(): void {
+    try {
+      const reading = this.deps.clock.read();
+      this.sweep(reading);
+      this.publishIfChanged(reading.now);
+    } catch (error) {
+      this.deps.logger.error({ err: error, station: this.id }, 'lab check failed');
+    }
+  }
+
+  tap(card: CardPresented, reader: { name: string; direction: Direction }): StationTap | undefined {
+    const { config, logger } = this.deps;
+    const place = this.placeOf(reader.name);
+    if (!place) return undefined;
+    const key = `${reader.name}\0${card.proof?.cardNumber ?? card.uid}`;
+    const seenAt = this.monotonic();
+    const previous = this.lastSeen.get(key);
+    this.lastSeen.set(key, seenAt);
+    if (previous !== undefined && seenAt - previous < config.debounceMs) return undefined;
+    if (this.lastSeen.size > 4096) this.forgetTapsBefore(seenAt - config.debounceMs);
+
+    const reading = this.deps.clock.read();
+    this.sweep(reading);
+    const roster = this.deps.roster();
+    const decision = decide(
+      card,
+      { zone: config.zone, direction: reader.direction },
+      roster,
+      reading,
+      this.passback,
+      this.policy,
+    );
+    const entry = decision.card;
+    let outcome: Outcome;
+    if (entry && decision.decision === 'grant') {
+      this.remember(entry);
+      outcome = place === 'door' ? this.atDoor(entry, reading) : this.atSeat(entry, place.seat, reading);
+    } else if (entry && SIGN_OUT_ANYWAY.has(decision.reason) && this.byPerson.has(entry.personId)) {
+      // Their own, genuine card, out of its hours: it still ends their session.
+      outcome = this.signOut(this.byPerson.get(entry.personId) as Session, 'tap', reading);
+      if (outcome.ok) outcome.detail.cardReason = decision.reason;
+    } else {
+      outcome = { ok: false, reason: decision.reason, message: `card denied: ${decision.reason}` };
+    }
+
+    const tap: StationTap = {
+      v: SPEC_VERSION,
+      station: this.id,
+      kind: 'lab',
+      reader: reader.name,
+      at: iso(reading.now),
+      card: maskCardId(decision.cardId),
+      decision: outcome.ok ? 'grant' : 'deny',
+      reason: outcome.ok ? 'ok' : outcome.reason,
+      ...(entry ? { patron: patronOf(entry) } : {}),
+      detail: outcome.ok ? outcome.detail : { action: 'denied', ...outcome.detail },
+    };
+    logger.info(
+      {
+        station: this.id,
+        card: tap.card,
+        reader: reader.name,
+        decision: tap.decision,
+        reason: tap.reason,
+        action: tap.detail?.action,
+        seat: tap.detail?.seat,
+        ...(outcome.ok && outcome.record ? { seq: outcome.record.seq } : {}),
+      },
+      'lab tap',
+    );
+    this.publishIfChanged(reading.now);
+    return tap;
+  }
+
+  async handle(request: TerminalRequest): Promise<StationReply> {
+    switch (request.name) {
+      case 'lab.seats':
+        return { status: 'ok', data: this.view() };
+      case 'lab.signin': {
+        const { personId, seat, txn } = request.args;
+        return this.once(txn, () => this.signInFor(personId, seat, txn));
+      }
+      case 'lab.signout': {
+        const { personId, txn } = request.args;
+        return this.once(txn, () => this.signOutFor(personId));
+      }
+      default:
+        return { status: 'error', reason: 'wrong-station', message: `${request.name} is not a lab request` };
+    }
+  }
+
+  view(): LabView {
+    return this.viewAt(this.deps.clock.read().now);
+  }
+
+  onViewChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ---- taps
+
+  private atDoor(entry: CardEntry, reading: ClockReading): Outcome {
+    const session = this.byPerson.get(entry.personId);
+    if (session) return this.signOut(session, 'tap', reading);
+    if (entry.role === 'teacher') return this.teacherAtDoor(entry, reading);
+    return this.signIn(entry, undefined, reading, `tap:${randomUUID()}`);
+  }
+
+  private atSeat(entry: CardEntry, seat: string, reading: ClockReading): Outcome {
+    const session = this.byPerson.get(entry.personId);
+    if (session?.seat === seat) return this.signOut(session, 'tap', reading);
+    if (session) {
+      return refuse('signed-in-elsewhere', `already signed in at seat ${session.seat}`, {
+        seat: session.seat,
+      });
+    }
+    return this.signIn(entry, seat, reading, `tap:${randomUUID()}`);
+  }
+
+  /** A teacher at the door books the lesson under way (or the next) for their class, or ends their booking. */
+  private teacherAtDoor(entry: CardEntry, reading: ClockReading): Outcome {
+    const { now } = reading;
+    if (this.closedAt(now)) return refuse('closed', `the room is closed from ${this.deps.config.closing}`);
+    const lesson = this.targetLesson(now);
+    if (!lesson) return refuse('no-lesson', 'no lesson is under way or still to come today');
+    const booked = this.bookings.find((b) => b.until > now && b.from < lesson.until && b.until > lesson.from);
+    if (booked?.teacherPersonId === entry.personId) return this.endBooking(booked, reading);
+    if (booked) {
+      return refuse('room-booked', `booked for class ${booked.class}`, {
+        class: booked.class,
+        until: iso(booked.until),
+      });
+    }
+    if (!entry.class) return refuse('no-class', 'the roster gives this teacher no class to book for');
+    const booking: Booking = {
+      bookingId: `booking:${randomUUID()}`,
+      teacherPersonId: entry.personId,
+      ...(entry.displayName ? { teacher: entry.displayName } : {}),
+      class: entry.class,
+      from: Math.max(lesson.from, now),
+      until: lesson.until,
+    };
+    const record = this.journalBooking(booking, reading);
+    this.bookings.push(booking);
+    return {
+      ok: true,
+      record,
+      detail: { action: 'booking', class: booking.class, from: iso(booking.from), until: iso(booking.until) },
+    };
+  }
+
+  /** A teacher's second tap: the booking ends now (or, not yet begun, is cancelled: `until` = `from`). */
+  private endBooking(booking: Booking, reading: ClockReading): Outcome {
+    const ended: Booking = { ...booking, until: Math.max(booking.from, reading.now) };
+    const record = this.journalBooking(ended, reading);
+    this.bookings = this.bookings.map((b) => (b === booking ? ended : b));
+    return {
+      ok: true,
+      record,
+      detail: { action: 'booking-ended', class: ended.class, from: iso(ended.from), until: iso(ended.until) },
+    };
+  }
+
+  // ---- terminal requests
+
+  /** The same transaction id gets the same reply, and makes no second change. */
+  private once(txn: string, run: () => { reply: StationReply; record?: EventRecord }): Promise<StationReply> {
+    const known = this.replies.get(txn);
+    if (known) return known;
+    const pending = (async () => {
+      try {
+        const { reply, record } = run();
+        this.publishIfChanged(this.deps.clock.read().now);
+        if (record) await this.deps.journal.durable(record.seq);
+        return reply;
+      } catch (error) {
+        this.replies.delete(txn);
+        throw error;
+      }
+    })();
+    this.rememberReply(txn, pending);
+    return pending;
+  }
+
+  private signInFor(
+    personId: string,
+    seat: string | undefined,
+    txn: string,
+  ): { reply: StationReply; record?: EventRecord } {
+    const reading = this.deps.clock.read();
+    this.sweep(reading);
+    const entry = this.person(personId);
+    if (!entry) return refusal('unknown-person', `no card of ${personId} is known here`);
+    const problem = this.cardProblem(entry, reading);
+    if (problem) return refusal(problem, `card not usable here: ${problem}`);
+    const session = this.byPerson.get(personId);
+    if (session)
+      return refusal('signed-in', `already signed in at seat ${session.seat}`, { seat: session.seat });
+    return this.replyOf(this.signIn(entry, seat, reading, `txn:${txn}`));
+  }
+
+  private signOutFor(personId: string): { reply: StationReply; record?: EventRecord } {
+    const reading = this.deps.clock.read();
+    this.sweep(reading);
+    const session = this.byPerson.get(personId);
+    if (!session) return refusal('not-signed-in', `${personId} is not signed in`);
+    return this.replyOf(this.signOut(session, 'terminal', reading));
+  }
+
+  private replyOf(outcome: Outcome): { reply: StationReply; record?: EventRecord } {
+    if (!outcome.ok) return refusal(outcome.reason, outcome.message, outcome.detail);
+    return {
+      reply: { status: 'ok', data: outcome.detail },
+      ...(outcome.record ? { record: outcome.record } : {}),
+    };
+  }
+
+  /**
+   * What a terminal's sign-in checks of a card it cannot see: status, validity and zone (the card's
+   * weekly schedule is not applied: the person at the terminal is answerable).
+   */
+  private cardProblem(entry: CardEntry, reading: ClockReading): string | undefined {
+    if (entry.status !== 'active') return entry.status;
+    if (!entry.zones.includes(this.deps.config.zone)) return 'not-in-zone';
+    if (reading.trusted && reading.now < Date.parse(entry.validFrom)) return 'not-yet-valid';
+    if (reading.trusted && reading.now > Date.parse(entry.validUntil)) return 'expired';
+    return undefined;
+  }
+
+  // ---- the changes: each journaled, then applied
+
+  private signIn(
+    entry: CardEntry,
+    seat: string | undefined,
+    reading: ClockReading,
+    sessionId: string,
+  ): Outcome {
+    const { now } = reading;
+    const { config } = this.deps;
+    if (this.closedAt(now)) return refuse('closed', `the room is closed from ${config.closing}`);
+    const booking = this.bookingAt(now);
+    if (booking && entry.role === 'student' && entry.class !== booking.class) {
+      return refuse('room-booked', `this lesson is booked for class ${booking.class}`, {
+        class: booking.class,
+        until: iso(booking.until),
+      });
+    }
+    let chosen = seat;
+    if (chosen !== undefined) {
+      if (!this.seatIds.has(chosen))
+        return refuse('unknown-seat', `there is no seat ${chosen}`, { seat: chosen });
+      if (this.bySeat.has(chosen)) return refuse('seat-taken', `seat ${chosen} is taken`, { seat: chosen });
+    } else {
+      chosen = config.seats.find((s) => !this.bySeat.has(s.id))?.id;
+      if (chosen === undefined) return refuse('room-full', 'every seat is taken');
+    }
+    const limitMinutes = config.limits[entry.role];
+    const record = this.deps.journal.append({
+      type: 'lab.signin',
+      ...this.stamp(reading),
+      data: {
+        station: this.id,
+        sessionId,
+        personId: entry.personId,
+        cardId: entry.cardId,
+        seat: chosen,
+        limitMinutes,
+        ...(booking ? { bookedClass: booking.class } : {}),
+      },
+    });
+    const session = this.sessionOf(
+      { sessionId, personId: entry.personId, cardId: entry.cardId, seat: chosen, since: now, limitMinutes },
+      entry,
+      booking?.class,
+    );
+    this.add(session);
+    return { ok: true, record, detail: signInDetail(session, now) };
+  }
+
+  private signOut(
+    session: Session,
+    reason: SignOutReason,
+    reading: ClockReading,
+    end = reading.now,
+  ): Outcome {
+    const minutes = wholeMinutes(session.since, end);
+    const record = this.deps.journal.append({
+      type: 'lab.signout',
+      ...this.stamp(reading),
+      data: {
+        station: this.id,
+        sessionId: session.sessionId,
+        personId: session.personId,
+        seat: session.seat,
+        minutes,
+        reason,
+      },
+    });
+    this.remove(session);
+    return {
+      ok: true,
+      record,
+      detail: { action: 'signout', seat: session.seat, minutes, reason, sessionId: session.sessionId },
+    };
+  }
+
+  private journalBooking(booking: Booking, reading: ClockReading): EventRecord {
+    return this.deps.journal.append({
+      type: 'lab.booking',
+      ...this.stamp(reading),
+      data: {
+        station: this.id,
+        bookingId: booking.bookingId,
+        teacherPersonId: booking.teacherPersonId,
+        class: booking.class,
+        from: iso(booking.from),
+        until: iso(booking.until),
+      },
+    });
+  }
+
+  /** Ends every session past its limit or its day's closing time; forgets bookings of earlier days. */
+  private sweep(reading: ClockReading): void {
+    for (const session of [...this.bySeat.values()]) {
+      if (reading.now >= session.endsAt) this.signOut(session, session.endsBy, reading, session.endsAt);
+    }
+    if (this.bookings.length > 0) {
+      const today = dayStart(reading.now, this.timeZone());
+      this.bookings = this.bookings.filter((b) => b.until > today);
+    }
+  }
+
+  private add(session: Session): void {
+    const sitting = this.bySeat.get(session.seat);
+    if (sitting) this.remove(sitting);
+    const elsewhere = this.byPerson.get(session.personId);
+    if (elsewhere) this.remove(elsewhere);
+    this.bySeat.set(session.seat, session);
+    this.byPerson.set(session.personId, session);
+  }
+
+  private remove(session: Session): void {
+    if (this.bySeat.get(session.seat) === session) this.bySeat.delete(session.seat);
+    if (this.byPerson.get(session.personId) === session) this.byPerson.delete(session.personId);
+  }
+
+  private sessionOf(
+    base: Pick<Session, 'sessionId' | 'personId' | 'seat' | 'since' | 'limitMinutes'> & { cardId?: string },
+    entry: CardEntry | undefined,
+    bookedClass: string | undefined,
+  ): Session {
+    const limitAt = base.since + base.limitMinutes * 60_000;
+    const closeAt = instantOn(base.since, this.closing, this.timeZone());
+    return {
+      ...base,
+      endsAt: Math.min(limitAt, closeAt),
+      endsBy: closeAt <= limitAt ? 'closing' : 'limit',
+      ...(entry ? { role: entry.role } : {}),
+      ...(entry?.class ? { class: entry.class } : {}),
+      ...(entry?.displayName ? { displayName: entry.displayName } : {}),
+      ...(bookedClass ? { bookedClass } : {}),
+    };
+  }
+
+  // ---- time, lessons, bookings
+
+  private timeZone(): string {
+    const zone = this.deps.roster()?.calendar.timeZone;
+    if (zone) this.lastTimeZone = zone;
+    return this.lastTimeZone;
+  }
+
+  /** Closed from the closing time to midnight: the room opens again at 00:00 the next day. */
+  private closedAt(now: number): boolean {
+    return localTime(now, this.timeZone()).minutes >= this.closing;
+  }
+
+  /** The lesson under way, or else the next one today, as instants. */
+  private targetLesson(now: number): { from: number; until: number } | undefined {
+    const zone = this.timeZone();
+    const minutes = localTime(now, zone).minutes;
+    const lesson =
+      this.lessons.find((l) => l.start <= minutes && minutes < l.end) ??
+      this.lessons.find((l) => l.start > minutes);
+    return lesson && { from: instantOn(now, lesson.start, zone), until: instantOn(now, lesson.end, zone) };
+  }
+
+  private bookingAt(now: number): Booking | undefined {
+    return this.bookings.find((b) => b.from <= now && now < b.until);
+  }
+
+  // ---- people
+
+  private remember(entry: CardEntry): void {
+    this.seen.delete(entry.personId);
+    this.seen.set(entry.personId, entry.cardId);
+    if (this.seen.size > REMEMBERED_PEOPLE) this.seen.delete(this.seen.keys().next().value as string);
+  }
+
+  private person(personId: string): CardEntry | undefined {
+    const named = this.deps.people?.(personId);
+    if (named) return named;
+    const cardId = this.seen.get(personId) ?? this.byPerson.get(personId)?.cardId;
+    const entry = cardId === undefined ? undefined : this.deps.roster()?.byCardId(cardId);
+    return entry?.personId === personId ? entry : undefined;
+  }
+
+  private rememberReply(txn: string, reply: Promise<StationReply>): void {
+    this.replies.set(txn, reply);
+    if (this.replies.size > REMEMBERED_TXNS) this.replies.delete(this.replies.keys().next().value as string);
+  }
+
+  // ---- readers
+
+  /** A seat's reader, a door reader, or nothing: a reader no pattern claims is ignored, with one warning. */
+  private placeOf(reader: string): Place | undefined {
+    if (this.places.has(reader)) return this.places.get(reader);
+    const seat = this.seatReaders.find((s) => s.pattern.test(reader));
+    const place: Place | undefined = seat
+      ? { seat: seat.id }
+      : !this.doorReaders || this.doorReaders.some((p) => p.test(reader))
+        ? 'door'
+        : undefined;
+    if (!place)
+      this.deps.logger.warn({ station: this.id, reader }, 'reader is neither a seat nor the door: ignored');
+    this.places.set(reader, place);
+    return place;
+  }
+
+  private forgetTapsBefore(cutoff: number): void {
+    for (const [key, at] of this.lastSeen) if (at < cutoff) this.lastSeen.delete(key);
+  }
+
+  // ---- the view
+
+  private viewAt(now: number): LabView {
+    const seats = this.deps.config.seats.map(({ id }): LabSeatView => {
+      const session = this.bySeat.get(id);
+      if (!session) return { id, state: 'free' };
+      return {
+        id,
+        state: 'taken',
+        personId: session.personId,
+        ...(session.displayName ? { displayName: session.displayName } : {}),
+        ...(session.class ? { class: session.class } : {}),
+        since: iso(session.since),
+        until: iso(session.endsAt),
+        minutesLeft: minutesLeft(now, session.endsAt),
+      };
+    });
+    const current = this.bookingAt(now);
+    const booking =
+      current ??
+      this.bookings.filter((b) => b.from > now && b.until > b.from).sort((a, b) => a.from - b.from)[0];
+    return {
+      seats,
+      ...(booking
+        ? {
+            booking: {
+              class: booking.class,
+              teacher: booking.teacher ?? booking.teacherPersonId,
+              teacherPersonId: booking.teacherPersonId,
+              from: iso(booking.from),
+              until: iso(booking.until),
+              inForce: booking === current,
+            },
+          }
+        : {}),
+      closing: this.deps.config.closing,
+      open: !this.closedAt(now),
+    };
+  }
+
+  private publishIfChanged(now: number): void {
+    const view = JSON.stringify(this.viewAt(now));
+    if (view === this.lastView) return;
+    this.lastView = view;
+    for (const listener of this.listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.deps.logger.error({ err: error, station: this.id }, 'lab view listener failed');
+      }
+    }
+  }
+
+  private stamp(reading: ClockReading): { at: string; clock: 'synced' | 'unsynced' } {
+    return { at: iso(reading.now), clock: this.deps.clock.stamp(reading) };
+  }
+
+  // ---- restart
+
+  /**
+   * Replays this station's `lab.*` events since the start of yesterday (school time), reading the
+   * journal backwards a page at a time: who sits where, today's bookings, and the replies to
+   * terminals' sign-ins (a session made by a terminal carries its transaction id). Sessions left open
+   * past their limit or closing time (the gateway was down) are ended by the first check.
+   */
+  private async rebuild(): Promise<void> {
+    const { journal, logger } = this.deps;
+    await journal.durable();
+    const now = this.deps.clock.read().now;
+    const zone = this.timeZone();
+    const since = dayStart(dayStart(now, zone) - 1, zone);
+    const pages: EventRecord[][] = [];
+    let upTo = journal.stats().lastSeq;
+    while (upTo >= 1) {
+      const from = Math.max(1, upTo - REBUILD_PAGE + 1);
+      const page = await journal.read(from, upTo - from + 1);
+      const first = page[0];
+      if (!first) break;
+      pages.push(page);
+      if (page.every((record) => Date.parse(record.at) < since)) break;
+      upTo = first.seq - 1;
+    }
+    let replayed = 0;
+    for (const page of pages.reverse()) {
+      for (const record of page) {
+        if (
+          record.type.startsWith('lab.') &&
+          record.data.station === this.id &&
+          Date.parse(record.at) >= since
+        ) {
+          this.replay(record);
+          replayed += 1;
+        }
+      }
+    }
+    logger.info(
+      { station: this.id, events: replayed, sessions: this.bySeat.size, bookings: this.bookings.length },
+      'lab state rebuilt from the journal',
+    );
+  }
+
+  private replay(record: EventRecord): void {
+    const at = Date.parse(record.at);
+    if (record.type === 'lab.signin') {
+      const parsed = LabSignInData.safeParse(record.data);
+      if (!parsed.success) return;
+      const data = parsed.data;
+      if (!this.seatIds.has(data.seat)) {
+        this.deps.logger.warn(
+          { station: this.id, seat: data.seat, seq: record.seq },
+          'session at an unknown seat',
+        );
+        return;
+      }
+      const entry = data.cardId === undefined ? undefined : this.deps.roster()?.byCardId(data.cardId);
+      const session = this.sessionOf(
+        {
+          sessionId: data.sessionId,
+          personId: data.personId,
+          ...(data.cardId ? { cardId: data.cardId } : {}),
+          seat: data.seat,
+          since: at,
+          limitMinutes: data.limitMinutes,
+        },
+        entry?.personId === data.personId ? entry : undefined,
+        data.bookedClass,
+      );
+      this.add(session);
+      if (data.cardId) this.seen.set(data.personId, data.cardId);
+      if (data.sessionId.startsWith('txn:')) {
+        const reply: StationReply = { status: 'ok', data: signInDetail(session, at) };
+        this.rememberReply(data.sessionId.slice(4), Promise.resolve(reply));
+      }
+    } else if (record.type === 'lab.signout') {
+      const parsed = LabSignOutData.safeParse(record.data);
+      if (!parsed.success) return;
+      const session = this.byPerson.get(parsed.data.personId);
+      if (session?.sessionId === parsed.data.sessionId) this.remove(session);
+    } else if (record.type === 'lab.booking') {
+      const parsed = LabBookingData.safeParse(record.data);
+      if (!parsed.success) return;
+      const data = parsed.data;
+      const booking: Booking = {
+        bookingId: data.bookingId,
+        teacherPersonId: data.teacherPersonId,
+        class: data.class,
+        from: Date.parse(data.from),
+        until: Date.parse(data.until),
+      };
+      const teacher = this.person(data.teacherPersonId)?.displayName;
+      if (teacher) booking.teacher = teacher;
+      this.bookings = [...this.bookings.filter((b) => b.bookingId !== data.bookingId), booking];
+    }
+  }
+}
+
+function refuse(reason: string, message: string, detail?: Record<string, unknown>): Outcome {
+  return detail ? { ok: false, reason, message, detail } : { ok: false, reason, message };
+}
+
+function refusal(
+  reason: string,
+  message: string,
+  data?: Record<string, unknown>,
+): { reply: StationReply; record?: EventRecord } {
+  return { reply: { status: 'refused', reason, message, ...(data ? { data } : {}) } };
+}
+
+function signInDetail(session: Session, now: number): Record<string, unknown> {
+  return {
+    action: 'signin',
+    seat: session.seat,
+    sessionId: session.sessionId,
+    since: iso(session.since),
+    until: iso(session.endsAt),
+    minutesLeft: minutesLeft(now, session.endsAt),
+    limitMinutes: session.limitMinutes,
+    ...(session.bookedClass ? { bookedClass: session.bookedClass } : {}),
+  };
+}
+
+function patronOf(entry: CardEntry): Patron {
+  return {
+    personId: entry.personId,
+    role: entry.role,
+    ...(entry.displayName ? { displayName: entry.displayName } : {}),
+    ...(entry.grade ? { grade: entry.grade } : {}),
+    ...(entry.class ? { class: entry.class } : {}),
+    cardStatus: entry.status,
+  };
+}
