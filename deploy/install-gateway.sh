@@ -14,7 +14,7 @@ usage: deploy/install-gateway.sh [--prefix DIR] [--root DIR] [--no-apt] [--no-bu
   --root DIR     stage everything under DIR instead of / (an image build, a test): no packages,
                  no user, no systemctl
   --no-apt       do not install Debian packages (they are there already)
-  --no-build     use the gateway already built in this checkout (npm ci && npx tsc -b gateway)
+  --no-build     use the gateway already built in this checkout (npm ci && npm run build)
   --copy-modules copy this checkout's node_modules (with development tools) instead of installing
                  the gateway's production packages from the npm registry (offline installs)
 
@@ -64,9 +64,9 @@ fi
 
 if [ "$BUILD" = yes ]; then
   step "npm packages and the gateway build"
-  (cd "$SOURCE" && npm ci --no-audit --no-fund && npx tsc -b gateway)
+  (cd "$SOURCE" && npm ci --no-audit --no-fund && npm run build)
 fi
-[ -f "$SOURCE/gateway/dist/main.js" ] || { echo "gateway/dist is missing: build first (npx tsc -b gateway)" >&2; exit 1; }
+[ -f "$SOURCE/gateway/dist/main.js" ] || { echo "gateway/dist is missing: build first (npm run build)" >&2; exit 1; }
 
 TARGET="$ROOT$PREFIX"
 step "gateway into $TARGET"

@@ -35,8 +35,9 @@ if (major < 20 || (major === 20 && minor < 19))
 const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 const DEBIAN = {
   // systemd brings systemd-analyze, which checks the gateway's unit file in the install test.
-  test: { required: ['mosquitto', 'systemd', ...PCSC], optional: [] },
-  bench: { required: ['mosquitto', ...PCSC], optional: [] },
+  // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it).
+  test: { required: ['mosquitto', 'systemd', 'chromium', ...PCSC], optional: [] },
+  bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
   demo: { required: [], optional: PCSC },
 };
 const purpose = process.argv[2] ?? 'demo';
@@ -79,4 +80,6 @@ if (
   run('npm', ['rebuild', 'smartcard']);
 }
 
-run('npx', ['--no-install', 'tsc', '-b']);
+// The TypeScript, then the terminal pages: type-checked as browser code and bundled by Vite into
+// gateway/dist/pages (package.json's build script).
+run('npm', ['run', '--silent', 'build']);

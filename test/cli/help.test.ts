@@ -11,7 +11,10 @@ function subcommands(help: string): string[] {
 }
 
 /** Every command path of a program, found by walking its help screens. */
-async function commandPaths(script: string, prefix: string[] = []): Promise<{ path: string[]; help: string }[]> {
+async function commandPaths(
+  script: string,
+  prefix: string[] = [],
+): Promise<{ path: string[]; help: string }[]> {
   const run = await runCommand(script, [...prefix, '--help']);
   expect(run.code, `${prefix.join(' ')} --help`).toBe(0);
   const found = [{ path: prefix, help: run.stdout }];
@@ -23,7 +26,9 @@ describe.each([
   ['educard', EDUCARD],
   ['educard-bridge', BRIDGE_CLI],
 ])('%s', (name, script) => {
-  it('has --help with an example on every command, and exit code 2 for bad usage', { timeout: 120_000 }, async () => {
+  it('has --help with an example on every command, and exit code 2 for bad usage', {
+    timeout: 120_000,
+  }, async () => {
     const commands = await commandPaths(script);
     expect(commands.length).toBeGreaterThan(10);
     for (const { path, help } of commands) {
@@ -33,7 +38,9 @@ describe.each([
     for (const { path } of leaves.slice(0, 6)) {
       const bad = await runCommand(script, [...path, '--no-such-flag']);
       expect(bad.code, `${name} ${path.join(' ')} --no-such-flag`).toBe(2);
-      expect(bad.stderr).toMatch(/^error: (unknown option '--no-such-flag'|required option|missing required argument)/);
+      expect(bad.stderr).toMatch(
+        /^error: (unknown option '--no-such-flag'|required option|missing required argument)/,
+      );
     }
     const groups = commands.filter((c) => c.path.length > 0 && subcommands(c.help).length > 0);
     for (const { path } of groups) {

@@ -14,7 +14,7 @@ const RESTART = `sudo systemctl restart ${SERVICE}`;
 type Json = unknown;
 
 /** The config file as written: JSON, not yet validated, no defaults. Exit 2 when it is not JSON. */
-async function readRaw(path: string): Promise<Record<string, Json>> {
+export async function readRawConfig(path: string): Promise<Record<string, Json>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -143,7 +143,8 @@ function parseValue(value: string): Json {
 }
 
 /** Replaces the file atomically and durably, keeping its mode and owner (the service must still read it). */
-async function writeConfig(path: string, value: Json): Promise<void> {
+/** Writes the config file atomically, keeping its mode and owner. */
+export async function writeRawConfig(path: string, value: Json): Promise<void> {
   const target = await realpath(path);
   const before = await stat(target);
   const mode = before.mode & 0o7777;
@@ -185,7 +186,7 @@ export function registerConfig(program: Command): void {
     async (key: string | undefined, options: { raw?: boolean; showSecrets?: boolean }, command: Command) => {
       const path = configPath(command);
       const parts = key === undefined ? [] : parseKey(key);
-      const whole: Json = options.raw ? await readRaw(path) : await readConfig(path);
+      const whole: Json = options.raw ? await readRawConfig(path) : await readConfig(path);
       const value = getPath(whole, parts);
       if (value === undefined) {
         throw new CliError(
@@ -218,7 +219,7 @@ export function registerConfig(program: Command): void {
     const path = configPath(command);
     const parts = parseKey(key);
     const value = parseValue(input === '-' ? await readStdin() : input);
-    const raw = await readRaw(path);
+    const raw = await readRawConfig(path);
     const before = getPath(raw, parts);
     const next = structuredClone(raw);
     setPath(next, parts, value);
@@ -249,7 +250,7 @@ export function registerConfig(program: Command): void {
       );
     }
     const changed = !isDeepStrictEqual(before, value);
-    if (changed) await writeConfig(path, next);
+    if (changed) await writeRawConfig(path, next);
     const data = {
       path,
       key,
@@ -276,7 +277,7 @@ export function registerConfig(program: Command): void {
     'educard --config /tmp/gateway.json config validate',
   ).action(async (_options, command: Command) => {
     const path = configPath(command);
-    const raw = await readRaw(path);
+    const raw = await readRawConfig(path);
     const result = GatewayConfig.safeParse(raw);
     const problems = result.success
       ? []

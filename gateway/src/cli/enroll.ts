@@ -12,8 +12,8 @@ import { CliError, example, print, usageError } from '@educard/terminal-sdk/cli'
 import type { Command } from 'commander';
 import { loadOrCreateIdentity } from '../identity/index.js';
 import { RosterRejected, type VerifiedKeySet, verifyKeySet } from '../roster/index.js';
-import { writeFileDurable } from '../storage/index.js';
 import type { UplinkConfig } from '../uplink/index.js';
+import { readRawConfig, writeRawConfig } from './config.js';
 import { configPath, readConfig, SERVICE, wantsJson } from './context.js';
 
 interface EnrollOptions {
@@ -176,7 +176,7 @@ export function registerEnroll(program: Command): void {
       );
     }
 
-    const raw = JSON.parse(await readFile(path, 'utf8')) as { uplink?: Partial<UplinkConfig> };
+    const raw = (await readRawConfig(path)) as { uplink?: Partial<UplinkConfig> };
     const tls = {
       ...raw.uplink?.tls,
       ...(options.tlsCa ? { ca: resolve(options.tlsCa) } : {}),
@@ -191,7 +191,7 @@ export function registerEnroll(program: Command): void {
       password: answer.mqtt.password,
       ...(Object.keys(tls).length > 0 ? { tls } : {}),
     };
-    await writeFileDurable(path, `${JSON.stringify(raw, null, 2)}\n`, 0o640);
+    await writeRawConfig(path, raw);
     const summary = {
       device: config.device.id,
       school: answer.school,

@@ -1,10 +1,17 @@
 import { access, chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { describeIssues, Identifier, KeyRole, rootFingerprint, sameFingerprint } from '@educard/terminal-sdk';
+import {
+  describeIssues,
+  Identifier,
+  KeyRole,
+  rootFingerprint,
+  STATION_KINDS,
+  sameFingerprint,
+} from '@educard/terminal-sdk';
 import { CliError, example, print, usageError } from '@educard/terminal-sdk/cli';
 import type { input } from '@inquirer/prompts';
 import type { Command } from 'commander';
-import { GatewayConfig, type GatewayConfigInput, ReadersConfig, StationConfig } from '../config/index.js';
+import { GatewayConfig, type GatewayConfigInput, ReadersConfig } from '../config/index.js';
 import { loadOrCreateIdentity } from '../identity/index.js';
 import type { IoConfig } from '../io/index.js';
 import { RosterStore } from '../roster/index.js';
@@ -12,7 +19,7 @@ import { writeFileDurable } from '../storage/index.js';
 import { configPath, gatewayRunning, SERVICE, wantsJson } from './context.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/educard';
-const STATION_TYPES = [...StationConfig.shape.type.unwrap().values] as string[];
+const STATION_TYPES = STATION_KINDS;
 const READER_DRIVERS = ReadersConfig.shape.driver.unwrap().options;
 const IO_PLUGINS = ['recording', 'firmata', 'raspi'] as const;
 
@@ -21,6 +28,7 @@ interface InitOptions {
   school?: string;
   device?: string;
   stationType?: string;
+  seats?: string;
   station?: string;
   zone?: string;
   readers?: string;
@@ -119,6 +127,14 @@ async function complete(
     required: true,
   });
   const stationType = await choose(options.stationType, 'Station type:', STATION_TYPES, 'gate');
+  const seats =
+    options.seats ??
+    (stationType === 'lab' && interactive
+      ? await (await prompts()).input({
+          message: 'Seats (a number, or their names separated by commas):',
+          default: '40',
+        })
+      : undefined);
   const zone = await ask(options.zone, '--zone', {
     message: 'Zone:',
     default: 'main-gate',
@@ -170,6 +186,7 @@ async function complete(
     school,
     device,
     stationType,
+    ...(seats ? { seats } : {}),
     station,
     zone,
     readers,
@@ -265,6 +282,19 @@ async function readable(path: string, what: string): Promise<string> {
   return full;
 }
 
+/** "40" makes seats S01 to S40; "A1,A2,B1" names them. */
+export function seatsOf(given: string): { id: string }[] {
+  const count = /^\d+$/.test(given.trim()) ? Number(given) : undefined;
+  const ids =
+    count !== undefined
+      ? Array.from({ length: count }, (_, i) => `S${String(i + 1).padStart(2, '0')}`)
+      : given
+          .split(',')
+          .map((id) => id.trim())
+          .filter(Boolean);
+  return ids.map((id) => ({ id }));
+}
+
 /** The configuration file as written: only what differs from the defaults, so a later firmware's defaults apply. */
 export function buildConfig(
   answers: Awaited<ReturnType<typeof complete>>,
@@ -290,7 +320,12 @@ export function buildConfig(
   return {
     device: { id: answers.device, school: answers.school },
     dataDir,
-    station: { type: answers.stationType as 'gate', id: answers.station, zone: answers.zone },
+    station: {
+      type: answers.stationType as 'gate',
+      id: answers.station,
+      zone: answers.zone,
+      ...(answers.stationType === 'lab' ? { seats: seatsOf(answers.seats ?? '') } : {}),
+    },
     readers: {
       driver: answers.readers as 'pcsc' | 'simulated',
       ...(bindings.length > 0
@@ -328,6 +363,7 @@ export function registerInit(program: Command): void {
       .option('--school <id>', 'the school this device belongs to')
       .option('--device <id>', "this device's name, unique in the district")
       .option('--station-type <type>', `what the station does: ${STATION_TYPES.join(', ')}`)
+      .option('--seats <n|ids>', "a computer room's seats: a number, or their names separated by commas")
       .option('--station <id>', 'the station id in events (default: the device name)')
       .option('--zone <id>', 'the zone the station guards, as the roster names zones')
       .option('--readers <driver>', `card readers: ${READER_DRIVERS.join(', ')}`)

@@ -10,6 +10,7 @@ import { registerJournal } from './journal.js';
 import { registerLive } from './live.js';
 import { registerLogs } from './logs.js';
 import { registerRoster } from './roster.js';
+import { registerTerminals } from './terminals.js';
 
 const program = example(
   createProgram('educard', 'Provision, enroll, diagnose and service an educard gateway.')
@@ -27,6 +28,7 @@ for (const register of [
   registerRoster,
   registerJournal,
   registerConfig,
+  registerTerminals,
   registerLogs,
   registerFactoryReset,
 ]) {

@@ -6,10 +6,19 @@ import { z } from 'zod';
 // and every `educard` command reads this module before it does anything.
 import { IoConfig } from '../io/config.js';
 import { PolicyConfig } from '../policy/config.js';
+import { TerminalsConfig } from '../terminals/config.js';
 import { UplinkConfig } from '../uplink/config.js';
 import { JournalSettings, ReadersConfig, StationConfig } from './schema.js';
 
-export { JournalSettings, ReaderBinding, ReadersConfig, StationConfig } from './schema.js';
+export {
+  GateStationSettings,
+  JournalSettings,
+  LabStationSettings,
+  LibraryStationSettings,
+  ReaderBinding,
+  ReadersConfig,
+  StationConfig,
+} from './schema.js';
 
 /** The gateway's whole configuration: one schema, defaults in one place, every error reported at once. */
 export const GatewayConfig = z.object({
@@ -28,6 +37,18 @@ export const GatewayConfig = z.object({
    * writable by its own user and group only (mode 0660): technicians in that group, and root.
    */
   control: z.object({ socket: z.string().min(1).default('control.sock') }).prefault({}),
+  /**
+   * The broker terminals on the LAN use (a desk page, a kiosk), with their credentials
+   * (docs/terminals.md); for a library or computer-room station.
+   */
+  terminals: TerminalsConfig.optional(),
+  /** The terminal pages (desk.html, kiosk.html), served with the terminal broker's WebSocket at /mqtt. */
+  pages: z
+    .object({
+      host: z.string().default('0.0.0.0'),
+      port: z.number().int().min(0).max(65535).default(8080),
+    })
+    .optional(),
   /** The link to the cloud bridge; without it the gateway runs on its own. */
   uplink: UplinkConfig.optional(),
   log: z
@@ -75,6 +96,10 @@ export async function loadConfig(path: string): Promise<GatewayConfig> {
   config.dataDir = resolve(base, config.dataDir);
   const tls = config.uplink?.tls;
   if (tls) for (const key of ['ca', 'cert', 'key'] as const) if (tls[key]) tls[key] = resolve(base, tls[key]);
+  const sip2Tls = config.station.type === 'library' ? config.station.sip2?.tls : undefined;
+  if (sip2Tls)
+    for (const key of ['ca', 'cert', 'key'] as const)
+      if (sip2Tls[key]) sip2Tls[key] = resolve(base, sip2Tls[key]);
   if (config.readers.script && config.readers.script !== '-')
     config.readers.script = resolve(base, config.readers.script);
   return config;

@@ -1,5 +1,8 @@
 import { Identifier } from '@educard/terminal-sdk';
 import { z } from 'zod';
+// Straight from the file, not the folder's index (see config/index.ts).
+import { Sip2Config } from '../sip2/config.js';
+import { LabConfig } from '../stations/lab/config.js';
 
 export const ReaderBinding = z.object({
   /** A regular expression matched against the reader's name, e.g. "^ACS ACR1252 .* 00$". */
@@ -56,9 +59,28 @@ export const JournalSettings = z.object({
     .default(64 * 1024 * 1024),
 });
 
-export const StationConfig = z.object({
-  type: z.literal('gate').default('gate'),
+const StationBase = {
   id: Identifier,
   zone: Identifier,
+  /** The same card on the same reader again within this long is one tap. */
   debounceMs: z.number().int().nonnegative().default(3000),
+};
+
+export const GateStationSettings = z.object({ type: z.literal('gate'), ...StationBase });
+export const LibraryStationSettings = z.object({
+  type: z.literal('library'),
+  ...StationBase,
+  /** The school's library system, when it speaks SIP2: the source of truth (docs/sip2.md). */
+  sip2: Sip2Config.optional(),
 });
+export const LabStationSettings = LabConfig.extend({ type: z.literal('lab') });
+
+/**
+ * What this gateway's readers serve: a gate (the default, when `type` is left out), a library desk or
+ * a computer room, each with its own settings.
+ */
+export const StationConfig = z.preprocess(
+  (value) => (value && typeof value === 'object' && !('type' in value) ? { ...value, type: 'gate' } : value),
+  z.discriminatedUnion('type', [GateStationSettings, LibraryStationSettings, LabStationSettings]),
+);
+export type StationConfig = z.infer<typeof StationConfig>;

@@ -14,7 +14,18 @@ export function createLogger(name: string, settings: LoggerSettings = {}): Logge
     name,
     level: settings.level ?? process.env.EDUCARD_LOG_LEVEL ?? 'info',
     redact: {
-      paths: ['cardId', '*.cardId', 'seed', '*.seed', 'password', '*.password', 'token', '*.token'],
+      // Two levels deep: a config section (uplink, station.sip2) logged whole keeps its password out too.
+      paths: [
+        'cardId',
+        '*.cardId',
+        'seed',
+        '*.seed',
+        'password',
+        '*.password',
+        '*.*.password',
+        'token',
+        '*.token',
+      ],
       censor: '[redacted]',
     },
   };

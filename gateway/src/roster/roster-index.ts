@@ -18,6 +18,8 @@ export interface RosterView {
   readonly size: number;
   byCardId(cardId: string): CardEntry | undefined;
   byUid(uid: string): CardEntry | undefined;
+  /** The card a person uses: an active one when they hold several (a reissue leaves the old cancelled). */
+  byPersonId(personId: string): CardEntry | undefined;
   schedule(id: string): Schedule | undefined;
 }
 
@@ -33,6 +35,11 @@ export class RosterIndex implements RosterView {
   private readonly cards = new Map<string, CardEntry>();
   private readonly uids = new Map<string, CardEntry>();
   private schedules = new Map<string, Schedule>();
+  /**
+   * Made on first use and dropped at every change: only a library desk or a computer room looks people
+   * up, so a gate never holds this second map of a hundred thousand entries.
+   */
+  private people: Map<string, CardEntry> | undefined;
   version: number;
   readonly school: string;
   issuedAt: number;
@@ -65,6 +72,18 @@ export class RosterIndex implements RosterView {
     return this.uids.get(uid);
   }
 
+  byPersonId(personId: string): CardEntry | undefined {
+    if (!this.people) {
+      this.people = new Map();
+      for (const card of this.cards.values()) {
+        const held = this.people.get(card.personId);
+        if (!held || (held.status !== 'active' && card.status === 'active'))
+          this.people.set(card.personId, card);
+      }
+    }
+    return this.people.get(personId);
+  }
+
   schedule(id: string): Schedule | undefined {
     return this.schedules.get(id);
   }
@@ -94,6 +113,7 @@ export class RosterIndex implements RosterView {
       if (oldUid !== undefined && this.uids.get(oldUid) === previous) this.uids.delete(oldUid);
     }
     for (const card of next) this.insert(card);
+    this.people = undefined;
     if (delta.schedules) this.replaceSchedules(delta.schedules);
     if (delta.calendar) this.calendar = delta.calendar;
     this.version = delta.version;

@@ -83,6 +83,23 @@ describe('accepting rosters', () => {
     expect(view?.byUid(sampleCard(11).credential.uid as string)?.cardId).toBe(sampleCard(11).cardId);
   });
 
+  it('looks a person up by their active card, and follows a reissue', async () => {
+    const store = await provisioned();
+    const person = sampleCard(1).personId;
+    const old = sampleCard(90, { personId: person, status: 'cancelled' });
+    const v1 = authority.snapshot(1, [old, sampleCard(1), sampleCard(2)]);
+    await store.accept(v1.manifest, v1.body);
+    expect(store.view?.byPersonId(person)?.cardId).toBe(sampleCard(1).cardId);
+    const reissued = sampleCard(91, { personId: person });
+    const d2 = authority.delta(1, 2, [
+      { op: 'revoke', cardId: sampleCard(1).cardId, status: 'cancelled' },
+      { op: 'add', card: reissued },
+    ]);
+    await store.accept(d2.manifest, d2.body);
+    expect(store.view?.byPersonId(person)?.cardId).toBe(reissued.cardId);
+    expect(store.view?.byPersonId('p-nobody')).toBeUndefined();
+  });
+
   it('treats the same version again as no change', async () => {
     const store = await provisioned();
     const v1 = authority.snapshot(1, cards(1, 3));

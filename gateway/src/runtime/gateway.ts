@@ -1,6 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Command, Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
+import {
+  type Command,
+  type Direction,
+  type EventBody,
+  type EventRecord,
+  type LocalGatewayState,
+  SPEC_VERSION,
+} from '@educard/terminal-sdk';
+import { type CatalogueBodySource, CatalogueStore, trustedKeySets } from '../catalogue/index.js';
 import { TrustedClock } from '../clock/index.js';
 import { controlSocketPath, type GatewayConfig } from '../config/index.js';
 import { ControlServer } from '../control/index.js';
@@ -18,8 +26,15 @@ import {
   SimulatedReaderDriver,
 } from '../readers/index.js';
 import { type AcceptResult, type BodySource, RosterRejected, RosterStore } from '../roster/index.js';
-import { GateStation } from '../stations/index.js';
+import {
+  GateStation,
+  LabStation,
+  LibraryStation,
+  libraryBackendFor,
+  type TerminalStation,
+} from '../stations/index.js';
 import { Uplink } from '../uplink/index.js';
+import { TerminalSide } from './terminal-stations.js';
 
 export const FIRMWARE_VERSION = '0.1.0';
 
@@ -50,6 +65,9 @@ export class Gateway {
   private scriptDone: Promise<number> | undefined;
   private uplinkValue: Uplink | undefined;
   private control: ControlServer | undefined;
+  private terminalSide: TerminalSide | undefined;
+  /** The library catalogue: only a library desk holds one. */
+  private catalogue: CatalogueStore | undefined;
   private stopping = false;
   private readonly startedAt = new Date().toISOString();
   private keyId: string | undefined;
@@ -110,6 +128,7 @@ export class Gateway {
     const readers = options.readers ?? readerDriverFor(config, logger);
     const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station);
     gateway.wire();
+    gateway.terminalSide = await gateway.startTerminalSide();
     gateway.record({
       type: 'gateway.started',
       data: { firmware: FIRMWARE_VERSION, recoveredBytes: journal.recoveredBytes },
@@ -220,7 +239,48 @@ export class Gateway {
         synced: clock.synced(),
         floor: new Date(clock.floor).toISOString(),
       },
-      lastTaps: this.station.recentTaps(),
+      lastTaps: this.terminalSide
+        ? this.terminalSide.recentTaps().map((tap) => ({
+            at: tap.at,
+            card: tap.card,
+            ...(tap.patron ? { personId: tap.patron.personId } : {}),
+            decision: tap.decision,
+            reason: tap.reason,
+            reader: tap.reader,
+          }))
+        : this.station.recentTaps(),
+    };
+  }
+
+  /** The library desk or computer room this gateway runs, if it is not a gate. */
+  get terminalStation(): TerminalStation | undefined {
+    return this.terminalSide?.station;
+  }
+
+  /** The terminal broker's and the pages' addresses, when they run. */
+  get terminalPorts(): { tcp?: number; ws?: number; pages?: string } {
+    const side = this.terminalSide;
+    return {
+      ...(side?.hub?.ports.tcp !== undefined ? { tcp: side.hub.ports.tcp } : {}),
+      ...(side?.hub?.ports.ws !== undefined ? { ws: side.hub.ports.ws } : {}),
+      ...(side?.pages ? { pages: side.pages.url } : {}),
+    };
+  }
+
+  /** What the terminals' pages hear of this gateway: its link to the bridge, its data, its station. */
+  localState(): LocalGatewayState {
+    const uplink = this.uplinkValue?.status();
+    const { config } = this;
+    return {
+      v: SPEC_VERSION,
+      device: config.device.id,
+      school: config.device.school,
+      online: uplink?.connected ?? false,
+      backlog: this.journal.stats().backlog,
+      rosterVersion: this.roster.view?.version ?? 0,
+      ...(this.catalogue?.view ? { catalogueVersion: this.catalogue.view.version } : {}),
+      stations: [{ id: config.station.id, kind: config.station.type }],
+      at: new Date(this.clock.now()).toISOString(),
     };
   }
 
@@ -229,10 +289,62 @@ export class Gateway {
     await this.control?.stop();
     await this.uplinkValue?.stop();
     await this.readers.stop();
+    await this.terminalSide?.stop();
     await this.io.stop();
     await this.journal.close();
     await this.clock.persist();
     this.logger.info('gateway stopped');
+  }
+
+  /** A library desk or a computer room: its station, and the broker and pages its terminals use. */
+  private async startTerminalSide(): Promise<TerminalSide | undefined> {
+    const { config, logger, clock, journal, roster } = this;
+    const settings = config.station;
+    let station: TerminalStation;
+    switch (settings.type) {
+      case 'gate':
+        return undefined;
+      case 'lab':
+        station = new LabStation({
+          config: settings,
+          roster: () => roster.view,
+          people: (personId) => roster.view?.byPersonId(personId),
+          clock,
+          journal,
+          policy: config.policy,
+          logger: logger.child({ station: settings.id }),
+        });
+        break;
+      case 'library': {
+        const catalogue = await CatalogueStore.open({
+          dir: join(config.dataDir, 'catalogue'),
+          school: config.device.school,
+          logger,
+          keySets: () => trustedKeySets(join(config.dataDir, 'roster')),
+          now: () => Math.max(clock.now(), clock.floor),
+        });
+        this.catalogue = catalogue;
+        station = new LibraryStation({
+          config: settings,
+          device: config.device.id,
+          dataDir: join(config.dataDir, 'library'),
+          roster: () => roster.view,
+          catalogue: () => catalogue.view,
+          clock,
+          journal,
+          policy: config.policy,
+          logger: logger.child({ station: settings.id }),
+          backend: libraryBackendFor(settings.sip2, {
+            dataDir: join(config.dataDir, 'library'),
+            station: settings.id,
+            logger: logger.child({ station: settings.id }),
+            now: () => clock.now(),
+          }),
+        });
+        break;
+      }
+    }
+    return TerminalSide.start({ config, station, state: () => this.localState(), logger });
   }
 
   private async startControl(): Promise<void> {
@@ -301,6 +413,7 @@ export class Gateway {
       status: () => this.status(),
       onCommand: (command) => this.runCommand(command),
       logger: this.logger,
+      ...(this.catalogue ? { catalogue: catalogueFeed(this.catalogue) } : {}),
     });
     await this.uplinkValue.start();
   }
@@ -352,6 +465,10 @@ export class Gateway {
     readers.events.on('card', (card: CardPresented) => {
       const direction = directionOf.get(card.reader);
       if (direction === undefined) return;
+      if (this.terminalSide) {
+        this.terminalSide.tap(card, { name: card.reader, direction });
+        return;
+      }
       const outcome = this.station.tap(card, { name: card.reader, direction });
       if (!outcome) return;
       const { seq } = outcome.record;
@@ -384,6 +501,14 @@ export class Gateway {
       return 0;
     });
   }
+}
+
+/** What the uplink needs of a library desk's catalogue: where to hand a newer one, and the version held. */
+function catalogueFeed(catalogue: CatalogueStore) {
+  return {
+    accept: (manifest: Uint8Array, body: CatalogueBodySource) => catalogue.accept(manifest, body),
+    version: () => catalogue.view?.version ?? 0,
+  };
 }
 
 function readerDriverFor(config: GatewayConfig, logger: Logger): ReaderDriver {

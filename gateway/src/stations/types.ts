@@ -1,4 +1,10 @@
-import type { Direction, StationKind, StationTap, TerminalReply, TerminalRequest } from '@educard/terminal-sdk';
+import type {
+  Direction,
+  StationKind,
+  StationTap,
+  TerminalReply,
+  TerminalRequest,
+} from '@educard/terminal-sdk';
 import type { CardPresented } from '../readers/index.js';
 
 /** What a station answers a terminal: the terminal layer adds the envelope (v, id, at). */

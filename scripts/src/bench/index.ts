@@ -2,12 +2,14 @@ import { parseArgs } from 'node:util';
 import { gatewayBench } from './gateway.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
+import { stationsBench } from './stations.js';
 import { uplinkBench } from './uplink.js';
 
 const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   gateway: gatewayBench,
   uplink: uplinkBench,
   readers: readersBench,
+  stations: stationsBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]

@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import sirv from 'sirv';
+import type { Logger } from '../log/index.js';
+
+/** Where the build puts the pages (gateway/pages → gateway/dist/pages). */
+export const PAGES_DIR = fileURLToPath(new URL('../../dist/pages', import.meta.url));
+
+export interface PageServerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  /** The built pages; by default the ones beside this module. */
+  dir?: string;
+}
+
+/**
+ * Serves the terminal pages (desk.html, kiosk.html) to the school's LAN. The terminal broker's
+ * WebSocket attaches to the same server at /mqtt, so a page reaches its gateway on its own origin
+ * and no cross-origin rule is needed.
+ */
+export class PageServer {
+  readonly server: Server;
+
+  constructor(private readonly options: PageServerOptions) {
+    const dir = options.dir ?? PAGES_DIR;
+    const pages = existsSync(dir) ? sirv(dir, { etag: true, gzip: false }) : undefined;
+    if (!pages)
+      options.logger.warn({ dir }, 'terminal pages not built (npm run build): only the broker is served');
+    this.server = createServer((request, response) => {
+      if (request.url === '/' || request.url === '') {
+        response.writeHead(302, { location: '/desk.html' }).end();
+        return;
+      }
+      if (!pages) {
+        response.writeHead(404).end('pages not built');
+        return;
+      }
+      pages(request, response, () => {
+        response.writeHead(404).end('not found');
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.options.logger.info({ url: this.url }, 'terminal pages served');
+  }
+
+  get url(): string {
+    const { port } = this.server.address() as AddressInfo;
+    const host =
+      this.options.host === '0.0.0.0' || this.options.host === '::' ? '127.0.0.1' : this.options.host;
+    return `http://${host}:${port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,16 @@
+export type {
+  LocalGatewayState,
+  StationTap,
+  StationView,
+  TerminalReply,
+  TerminalRequest,
+  TerminalRequestName,
+} from '../contract/stations.js';
+export {
+  type ConnectionListener,
+  type ProtocolError,
+  type RequestArgs,
+  type RequestOptions,
+  TerminalClient,
+  type TerminalClientOptions,
+} from './client.js';
