@@ -3,20 +3,11 @@ import { z } from 'zod';
 // Straight from the file, not the folder's index (see config/index.ts).
 import { Sip2Config } from '../sip2/config.js';
 import { LabConfig } from '../stations/lab/config.js';
+import { RegexPattern } from './patterns.js';
 
 export const ReaderBinding = z.object({
   /** A regular expression matched against the reader's name, e.g. "^ACS ACR1252 .* 00$". */
-  pattern: z
-    .string()
-    .min(1)
-    .refine((text) => {
-      try {
-        new RegExp(text);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'not a valid regular expression'),
+  pattern: RegexPattern,
   direction: z.enum(['in', 'out', 'none']).default('none'),
 });
 

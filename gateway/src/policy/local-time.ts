@@ -21,6 +21,7 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
       weekday: 'short',
       hour: '2-digit',
       minute: '2-digit',
+      second: '2-digit',
       hourCycle: 'h23',
     });
     formatters.set(timeZone, format);
@@ -28,13 +29,39 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return format;
 }
 
-export function localTime(epochMs: number, timeZone: string): LocalTime {
+/** What the clocks of a time zone show at an instant (weekday 1 is Monday). */
+export interface WallClock {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  weekday: number;
+}
+
+export function wallClock(epochMs: number, timeZone: string): WallClock {
   const parts: Record<string, string> = {};
   for (const part of formatter(timeZone).formatToParts(epochMs)) parts[part.type] = part.value;
   return {
-    date: `${parts.year}-${parts.month}-${parts.day}`,
+    year: Number(parts.year),
+    month: Number(parts.month),
+    day: Number(parts.day),
+    hour: Number(parts.hour),
+    minute: Number(parts.minute),
+    second: Number(parts.second),
     weekday: WEEKDAYS[parts.weekday ?? ''] ?? 0,
-    minutes: Number(parts.hour) * 60 + Number(parts.minute),
+  };
+}
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+export function localTime(epochMs: number, timeZone: string): LocalTime {
+  const wall = wallClock(epochMs, timeZone);
+  return {
+    date: `${wall.year}-${pad2(wall.month)}-${pad2(wall.day)}`,
+    weekday: wall.weekday,
+    minutes: wall.hour * 60 + wall.minute,
   };
 }
 
@@ -45,6 +72,7 @@ export function previousDay(date: string, weekday: number): { date: string; week
   return { date: day.toISOString().slice(0, 10), weekday: weekday === 1 ? 7 : weekday - 1 };
 }
 
+/** Minutes since midnight of an `HH:MM` a schema has checked. */
 export function minutesOf(clock: string): number {
   return Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5));
 }

@@ -4,63 +4,16 @@
  * read either.
  */
 
+import { type WallClock, wallClock } from '../policy/local-time.js';
+
 const SIP_DATE = /^(\d{4})(\d{2})(\d{2})(.{4})(\d{2})(\d{2})(\d{2})$/;
 const UTC_ZONES = new Set(['Z', 'UTC', 'GMT', 'UT']);
-const formatters = new Map<string, Intl.DateTimeFormat>();
 
 /** 'UTC' or an IANA zone ('Europe/Amsterdam'): which clock a SIP2 date without a zone is read on. */
 export type Sip2TimeZone = string;
 
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let format = formatters.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-GB', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    });
-    formatters.set(timeZone, format);
-  }
-  return format;
-}
-
-interface Wall {
-  year: number;
-  month: number;
-  day: number;
-  hour: number;
-  minute: number;
-  second: number;
-}
-
-function wallClock(epochMs: number, timeZone: string): Wall {
-  if (timeZone === 'UTC') {
-    const d = new Date(epochMs);
-    return {
-      year: d.getUTCFullYear(),
-      month: d.getUTCMonth() + 1,
-      day: d.getUTCDate(),
-      hour: d.getUTCHours(),
-      minute: d.getUTCMinutes(),
-      second: d.getUTCSeconds(),
-    };
-  }
-  const parts: Record<string, number> = {};
-  for (const part of formatter(timeZone).formatToParts(epochMs)) parts[part.type] = Number(part.value);
-  return {
-    year: parts.year ?? 0,
-    month: parts.month ?? 0,
-    day: parts.day ?? 0,
-    hour: parts.hour ?? 0,
-    minute: parts.minute ?? 0,
-    second: parts.second ?? 0,
-  };
-}
+/** A wall-clock reading, as a SIP2 date carries it. */
+type Wall = Omit<WallClock, 'weekday'>;
 
 const asUtc = (w: Wall) => Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second);
 

@@ -1,26 +1,10 @@
 import { Identifier } from '@educard/terminal-sdk';
 import { z } from 'zod';
+import { RegexPattern } from '../../config/patterns.js';
+import { minutesOf } from '../../policy/local-time.js';
 
 /** A local wall-clock time, 00:00 to 23:59, in the school's time zone (the roster's calendar). */
 export const LocalClock = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 00:00 to 23:59');
-
-/** Minutes since local midnight of an `HH:MM` the schema has checked. */
-export function minutesOf(clock: string): number {
-  return Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5));
-}
-
-/** A regular expression matched against a reader's name, e.g. "^ACS ACR122U .* 03$". */
-const ReaderPattern = z
-  .string()
-  .min(1)
-  .refine((text) => {
-    try {
-      new RegExp(text);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'not a valid regular expression');
 
 const Minutes = z
   .number()
@@ -31,7 +15,7 @@ const Minutes = z
 export const LabSeat = z.object({
   id: Identifier,
   /** The seat's own reader, if it has one: a tap there signs in to (or out of) this seat. */
-  reader: ReaderPattern.optional(),
+  reader: RegexPattern.optional(),
 });
 export type LabSeat = z.infer<typeof LabSeat>;
 
@@ -54,7 +38,7 @@ export const LabConfig = z
     /** In the order the door hands them out: a door tap gets the first free seat. */
     seats: z.array(LabSeat).min(1).max(500),
     /** The door's readers; by default every reader no seat claims. */
-    doorReaders: z.array(ReaderPattern).min(1).optional(),
+    doorReaders: z.array(RegexPattern).min(1).optional(),
     /** The longest a session may last, by role. */
     limits: z
       .object({ student: Minutes.default(90), teacher: Minutes.default(240), staff: Minutes.default(240) })

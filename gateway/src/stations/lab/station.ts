@@ -19,6 +19,7 @@ import {
   type Decision,
   decide,
   localTime,
+  minutesOf,
   PassbackState,
   type PolicyConfig,
 } from '../../policy/index.js';
@@ -26,7 +27,7 @@ import type { CardPresented } from '../../readers/index.js';
 import type { RosterView } from '../../roster/index.js';
 import type { EventSink } from '../gate/index.js';
 import type { StationReply, TerminalStation } from '../types.js';
-import { type LabConfig, minutesOf } from './config.js';
+import type { LabConfig } from './config.js';
 import { dayStart, instantOn, minutesLeft, wholeMinutes } from './time.js';
 
 /** The journal as the lab uses it: appends that return at once, durability, and reads for a restart. */
