@@ -59,7 +59,9 @@ function Desk() {
       setDenied(tap);
     }
   };
-  const link = useLink(setup, onTap);
+  // A book's tag held to the reader is what the scanner would have typed; the latest `submit` handles it.
+  const submitLatest = useRef<(itemId: string) => void>(() => undefined);
+  const link = useLink(setup, onTap, (item) => submitLatest.current(item.itemId));
 
   // Keyboard first: whatever the scanner types lands in the scanner field, without a click.
   useEffect(() => {
@@ -153,6 +155,11 @@ function Desk() {
       args: { personId, itemId, txn },
     });
   };
+  /** One item, from the scanner field or a book's tag. */
+  const submit = (itemId: string) => {
+    if (itemId && !busy) void scanned(itemId);
+  };
+  submitLatest.current = submit;
 
   if (!setup) return <main class="setup">{t(lang, 'needCredentials')}</main>;
   const switchLang = () => {
@@ -223,7 +230,7 @@ function Desk() {
             event.preventDefault();
             const value = scanner.current?.value.trim();
             if (scanner.current) scanner.current.value = '';
-            if (value && !busy) void scanned(value);
+            if (value) submit(value);
           }}
         >
           <div class="modes">

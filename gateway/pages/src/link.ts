@@ -1,4 +1,4 @@
-import type { LocalGatewayState, StationTap } from '@educard/terminal-sdk';
+import type { ItemPresented, LocalGatewayState, StationTap } from '@educard/terminal-sdk';
 import { TerminalClient } from '@educard/terminal-sdk/terminal-client';
 import { useEffect, useState } from 'preact/hooks';
 
@@ -35,8 +35,15 @@ export interface Link {
   gateway: LocalGatewayState | undefined;
 }
 
-/** Connects to the gateway that served the page, over its broker's WebSocket on the same origin. */
-export function useLink(setup: TerminalSetup | undefined, onTap: (tap: StationTap) => void): Link {
+/**
+ * Connects to the gateway that served the page, over its broker's WebSocket on the same origin. The
+ * listeners are the first render's: read changing state through refs.
+ */
+export function useLink(
+  setup: TerminalSetup | undefined,
+  onTap: (tap: StationTap) => void,
+  onItem?: (item: ItemPresented) => void,
+): Link {
   const [client, setClient] = useState<TerminalClient>();
   const [link, setLink] = useState<LinkState>('connecting');
   const [gateway, setGateway] = useState<LocalGatewayState>();
@@ -55,6 +62,7 @@ export function useLink(setup: TerminalSetup | undefined, onTap: (tap: StationTa
         connected.onConnection((up) => setLink(up ? 'connected' : 'lost'));
         connected.onState(setGateway);
         connected.onTap(onTap);
+        if (onItem) connected.onItem(onItem);
         setLink(connected.connected ? 'connected' : 'lost');
         setClient(connected);
       },

@@ -1,6 +1,14 @@
 export { type PcscDriverOptions, PcscReaderDriver } from './pcsc/driver.js';
-export { type CardRead, readCard, type Transmit } from './pcsc/profile.js';
+export {
+  type CardRead,
+  classifyAtr,
+  type Presented,
+  readCard,
+  readTag,
+  type TagRead,
+  type Transmit,
+} from './pcsc/profile.js';
 export { CARD_FAULTS, presentSimulated, SimulatedCard } from './simulated/card.js';
 export { SimulatedReaderDriver } from './simulated/driver.js';
 export { playScript, playScriptFile, runStep, ScriptStep } from './simulated/script.js';
-export type { CardPresented, ReaderDriver, ReaderEvents, ReaderStatus } from './types.js';
+export type { CardPresented, ReaderDriver, ReaderEvents, ReaderStatus, TagPresented } from './types.js';

@@ -13,6 +13,18 @@ export interface CardPresented {
   detectedAt: number;
 }
 
+/**
+ * A tagged item on a reader: a library book's ISO 15693 tag, read by its UID. Nobody tapped: it is
+ * what a barcode scanner would have typed, not a card.
+ */
+export interface TagPresented {
+  reader: string;
+  /** The tag's UID, hex, most significant byte first (`E004…`). */
+  itemId: string;
+  /** performance.now() when the driver first saw the tag. */
+  detectedAt: number;
+}
+
 export interface ReaderStatus {
   name: string;
   connected: boolean;
@@ -24,6 +36,7 @@ export interface ReaderEvents extends Record<string, unknown> {
   'reader-added': { reader: string };
   'reader-removed': { reader: string };
   card: CardPresented;
+  item: TagPresented;
   'card-removed': { reader: string };
   error: { reader?: string; message: string };
 }

@@ -127,3 +127,16 @@ describe('a tap through the whole gateway', () => {
     expect(lines.some((l) => l.includes('reader matches no binding') && l.includes('side-door'))).toBe(true);
   });
 });
+
+describe('a book tag at a gate', () => {
+  it('is no tap: nothing decided, nothing journaled, the gate stays shut, a log line says why', async () => {
+    const { gateway, io, driver } = await startGateway();
+    const mark = io.writes.length;
+    driver.presentTag('front-in', 'E004010012345678');
+    await gateway.journal.flush();
+    expect((await gateway.journal.read(1, 100)).filter((r) => r.type === 'gate.decision')).toHaveLength(0);
+    expect(io.writesTo(PINS.relay, mark)).toEqual([]);
+    const ignored = lines.map((l) => JSON.parse(l)).find((l) => l.msg.startsWith('tagged item ignored'));
+    expect(ignored).toMatchObject({ reader: 'front-in', itemId: 'E004010012345678' });
+  });
+});

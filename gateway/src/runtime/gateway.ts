@@ -477,6 +477,13 @@ export class Gateway {
         (error: unknown) => logger.error({ seq, err: error }, 'tap not yet durable; the journal retries'),
       );
     });
+    // A book's tag: at a library desk, what its scanner would have typed; nothing anywhere else.
+    readers.events.on('item', ({ reader, itemId }) => {
+      if (directionOf.get(reader) === undefined) return;
+      const at = new Date(this.clock.now()).toISOString();
+      if (!this.terminalSide?.item(reader, itemId, at))
+        logger.info({ reader, itemId }, 'tagged item ignored: only a library desk takes one');
+    });
     const zone = config.station.zone;
     const station = config.station.id;
     io.events.on('door-forced', () =>

@@ -1,4 +1,4 @@
-import type { LocalGatewayState, StationTap } from '@educard/terminal-sdk';
+import { type LocalGatewayState, SPEC_VERSION, type StationTap } from '@educard/terminal-sdk';
 import type { GatewayConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { PageServer } from '../page-server/index.js';
@@ -55,6 +55,16 @@ export class TerminalSide {
     if (this.recent.length > RECENT_TAPS) this.recent.shift();
     this.hub?.publishTap(tap);
     return tap;
+  }
+
+  /**
+   * A tagged item (a book's tag) at a library desk's reader: the desk's terminals take it as a scanned
+   * barcode. Other stations have no use for one: false, and nothing is published.
+   */
+  item(reader: string, itemId: string, at: string): boolean {
+    if (this.station.kind !== 'library') return false;
+    this.hub?.publishItem({ v: SPEC_VERSION, station: this.station.id, reader, itemId, at });
+    return true;
   }
 
   recentTaps(): StationTap[] {

@@ -13,13 +13,14 @@ export function mayPublish(terminal: TerminalPrincipal, topic: string): boolean 
 
 /**
  * A terminal subscribes (exact topics, no wildcards) to the gateway's state and, for each of its
- * stations, to the taps, the view and its own replies.
+ * stations, to the taps, the tagged items, the view and its own replies.
  */
 export function maySubscribe(terminal: TerminalPrincipal, filter: string): boolean {
   if (filter === localTopics.gatewayState()) return true;
   return terminal.stations.some(
     (station) =>
       filter === localTopics.taps(station) ||
+      filter === localTopics.items(station) ||
       filter === localTopics.view(station) ||
       filter === localTopics.replies(station, terminal.id),
   );

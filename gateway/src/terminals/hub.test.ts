@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  type ItemPresented,
   type LocalGatewayState,
   localTopics,
   type StationTap,
@@ -419,9 +420,11 @@ describe('TerminalHub: authentication and ACL', () => {
     const cases: [string, number][] = [
       [localTopics.gatewayState(), 1],
       [localTopics.taps('library-1'), 1],
+      [localTopics.items('library-1'), 1],
       [localTopics.view('library-1'), 1],
       [localTopics.replies('library-1', 'desk-1'), 1],
       [localTopics.taps('lab-1'), 128],
+      [localTopics.items('lab-1'), 128],
       [localTopics.view('lab-1'), 128],
       [localTopics.requests('library-1'), 128],
       [localTopics.replies('library-1', 'desk-2'), 128],
@@ -509,6 +512,35 @@ describe('TerminalHub: state, views and taps', () => {
     expect(logged('station tap not published', { station: 'library-1' })?.level).toBe(50);
   });
 
+  it('publishes tagged items to the terminals of that station only, and refuses one outside the contract', async () => {
+    const desk = await terminal('desk1', 'library-1');
+    const other = await terminal('desk2', 'library-1');
+    const kiosk = await terminal('kiosk', 'lab-1');
+    const seen: Record<string, ItemPresented[]> = { desk: [], other: [], kiosk: [] };
+    desk.onItem((item) => seen.desk?.push(item));
+    other.onItem((item) => seen.other?.push(item));
+    kiosk.onItem((item) => seen.kiosk?.push(item));
+    const item = (itemId: string, station = 'library-1'): ItemPresented => ({
+      v: 1,
+      station,
+      reader: 'Virtual PCD 00 00',
+      itemId,
+      at: new Date().toISOString(),
+    });
+    // One publish at a time, in order: had the lab's item reached a desk, it would have come first.
+    hub.publishItem(item('E004010087654321', 'lab-1'));
+    hub.publishItem(item('has space'));
+    hub.publishItem(item('E004010012345678'));
+    await until(
+      () => seen.desk?.length === 1 && seen.other?.length === 1 && seen.kiosk?.length === 1,
+      'one item at each terminal',
+    );
+    expect(seen.desk).toEqual([{ ...item('E004010012345678'), at: expect.any(String) }]);
+    expect(seen.other?.map((i) => i.itemId)).toEqual(['E004010012345678']);
+    expect(seen.kiosk?.map((i) => i.itemId)).toEqual(['E004010087654321']);
+    expect(logged('tagged item not published', { station: 'library-1' })?.level).toBe(50);
+  });
+
   it("shows the link to the gateway going down and coming back on the page's indicator", async () => {
     const client = await terminal('desk1', 'library-1', tcpUrl(), { reconnectPeriodMs: 50 });
     const link: boolean[] = [];
@@ -568,12 +600,15 @@ describe('TerminalClient', () => {
     await publish(localTopics.taps('library-1'), 'garbage');
     await publish(localTopics.gatewayState(), JSON.stringify({ ...state, v: 2 }));
     await publish(localTopics.replies('library-1', 'desk-1'), JSON.stringify({ v: 1, id: 'x' }));
+    const item = { v: 1, station: 'library-1', reader: 'r', at: new Date().toISOString() };
+    await publish(localTopics.items('library-1'), JSON.stringify({ ...item, itemId: 'no spaces' }));
     await publish(localTopics.gatewayState(), JSON.stringify(state));
     await until(() => client.state !== undefined, 'the valid state');
     expect(errors).toEqual([
       { topic: localTopics.taps('library-1'), message: expect.stringMatching(/^not JSON: /) },
       { topic: localTopics.gatewayState(), message: 'message is contract version 2, this terminal speaks 1' },
       { topic: localTopics.replies('library-1', 'desk-1'), message: expect.stringMatching(/status/) },
+      { topic: localTopics.items('library-1'), message: expect.stringMatching(/itemId/) },
     ]);
   });
 });

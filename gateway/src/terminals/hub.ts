@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import {
   describeIssues,
+  ItemPresented,
   type LocalGatewayState,
   localTopics,
   SPEC_VERSION,
@@ -147,6 +148,19 @@ export class TerminalHub {
       return;
     }
     this.publish(localTopics.taps(tap.station), checked.data, false);
+  }
+
+  /** A tagged item held to a station's reader, to the terminals subscribed to its items (not retained). */
+  publishItem(item: ItemPresented): void {
+    const checked = ItemPresented.safeParse(item);
+    if (!checked.success) {
+      this.logger.error(
+        { station: item.station, err: describeIssues(checked.error) },
+        'tagged item not published',
+      );
+      return;
+    }
+    this.publish(localTopics.items(item.station), checked.data, false);
   }
 
   /** The gateway's state, retained: call it when the uplink or the roster changes. */

@@ -5,9 +5,10 @@ import { VirtualCard, type VirtualCardOptions, VPCD_PORT } from '@educard/termin
 
 const USAGE = `usage: npm run virtual-card -- [options]
 
-Holds a virtual contactless card to one of vsmartcard's virtual readers (pcscd with vsmartcard-vpcd
-must be running), answers what the reader sends, and takes the card away after --hold seconds or on
-Enter. Use it to check a gateway's PC/SC set-up without a physical card.
+Holds a virtual contactless card (or a library book's ISO 15693 tag) to one of vsmartcard's virtual
+readers (pcscd with vsmartcard-vpcd must be running), answers what the reader sends, and takes it
+away after --hold seconds or on Enter. Use it to check a gateway's PC/SC set-up without a physical
+card.
 
 options:
   --reader N           virtual reader 0 or 1 (TCP ${VPCD_PORT} + N)          [0]
@@ -15,6 +16,8 @@ options:
   --host H             vpcd's host                                   [127.0.0.1]
   --uid HEX            the UID, 4, 7 or 10 bytes                      [random, 7 bytes]
   --edu                an EDU CPU card (else a UID-only card)
+  --tag                an ISO 15693 book tag instead of a card: its UID is the
+                       book's item id, 8 bytes written E0 first      [random, E00401…]
   --card-number TEXT   the EDU card's number                          [with --edu: required]
   --seed HEX           the card key's 32-byte seed                    [random]
   --issuer-seed HEX    the issuer key's 32-byte seed                  [random]
@@ -24,7 +27,8 @@ options:
   --json               print the card and the result as JSON
   -h, --help
 
-example: npm run virtual-card -- --edu --card-number E000000001 --hold 3`;
+examples: npm run virtual-card -- --edu --card-number E000000001 --hold 3
+          npm run virtual-card -- --tag --uid E004010012345678 --hold 3`;
 
 const hex = (name: string, text: string | undefined, lengths: number[]): Uint8Array | undefined => {
   if (text === undefined) return undefined;
@@ -46,6 +50,7 @@ async function main(): Promise<number> {
         host: { type: 'string' },
         uid: { type: 'string' },
         edu: { type: 'boolean' },
+        tag: { type: 'boolean' },
         'card-number': { type: 'string' },
         seed: { type: 'string' },
         'issuer-seed': { type: 'string' },
@@ -108,6 +113,23 @@ function cardFrom(values: Record<string, string | boolean | undefined>) {
     values.port !== undefined ? Number(values.port) : VPCD_PORT + Number((values.reader as string) ?? 0);
   if (!Number.isInteger(port) || port <= 0 || port > 65535)
     throw new UsageError('--port or --reader is not valid');
+  if (values.tag) {
+    if (values.edu || values.fault !== undefined) throw new UsageError('--tag takes no --edu nor --fault');
+    // ISO 15693: E0, the manufacturer (04: NXP), the chip (01: ICODE SLI), then the serial number.
+    const uid =
+      hex('uid', values.uid as string | undefined, [8]) ??
+      Uint8Array.from([0xe0, 0x04, 0x01, ...randomBytes(5)]);
+    const options: VirtualCardOptions = {
+      uid,
+      tag: 'iso15693',
+      port,
+      ...(values.host ? { host: values.host as string } : {}),
+    };
+    return {
+      options,
+      described: { port, tag: 'iso15693', itemId: Buffer.from(uid).toString('hex').toUpperCase() },
+    };
+  }
   const uid = hex('uid', values.uid as string | undefined, [4, 7, 10]) ?? new Uint8Array(randomBytes(7));
   const faults = ['garbage', 'removed-mid-exchange', 'wrong-key'];
   const fault = values.fault as string | undefined;

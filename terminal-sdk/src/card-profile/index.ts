@@ -1,4 +1,11 @@
 export {
+  parseStorageCardAtr,
+  STORAGE_CARD_ATR_HEAD,
+  STORAGE_CARD_NAME,
+  STORAGE_STANDARD,
+  storageCardAtr,
+} from './atr.js';
+export {
   authenticateCommand,
   CARD_AUTH_DOMAIN,
   type CardCertificate,

@@ -19,6 +19,8 @@ export const localTopics = {
   gatewayState: () => `${LOCAL_ROOT}/gateway/state`,
   /** Each tap at a station's readers and what the station made of it. */
   taps: (station: string) => `${LOCAL_ROOT}/stations/${part(station, 'station')}/taps`,
+  /** Each tagged item (a book's ISO 15693 tag) held to a station's readers: scanned, as by a scanner. */
+  items: (station: string) => `${LOCAL_ROOT}/stations/${part(station, 'station')}/items`,
   /** Terminals' requests to a station. */
   requests: (station: string) => `${LOCAL_ROOT}/stations/${part(station, 'station')}/requests`,
   /** A station's replies to one terminal, matched to requests by id. */
@@ -138,6 +140,20 @@ export const StationTap = z.object({
   detail: z.record(z.string(), z.unknown()).optional(),
 });
 export type StationTap = z.infer<typeof StationTap>;
+
+/**
+ * A tagged item held to a station's reader: a library book's ISO 15693 tag, its UID (hex, most
+ * significant byte first) as the item id. The station decides nothing: the desk's page does with it
+ * what it does with a barcode its scanner typed (check out, return or renew, by its mode).
+ */
+export const ItemPresented = z.object({
+  ...Versioned,
+  station: Identifier,
+  reader: z.string().max(128),
+  itemId: ItemId,
+  at: IsoTime,
+});
+export type ItemPresented = z.infer<typeof ItemPresented>;
 
 /** What a station's kiosk shows, published retained on its view topic whenever it changes. */
 export const StationView = z.object({

@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { z } from 'zod';
 import { describeIssues, SPEC_VERSION } from '../contract/common.js';
 import {
+  ItemPresented,
   LocalGatewayState,
   localTopics,
   StationTap,
@@ -69,7 +70,7 @@ function describeError(error: unknown): string {
 }
 
 /**
- * A terminal's link to a station on the gateway: the station's taps and view, the gateway's state, and
+ * A terminal's link to a station on the gateway: the station's taps, tagged items and view, the gateway's state, and
  * requests answered by correlation id. Runs in Node (`mqtt://`) and in a browser (`ws://`).
  */
 export class TerminalClient {
@@ -84,6 +85,7 @@ export class TerminalClient {
     }
   >();
   private readonly tapListeners = new Set<Listener<StationTap>>();
+  private readonly itemListeners = new Set<Listener<ItemPresented>>();
   private readonly stateListeners = new Set<Listener<LocalGatewayState>>();
   private readonly viewListeners = new Set<Listener<StationView>>();
   private readonly connectionListeners = new Set<ConnectionListener>();
@@ -91,7 +93,14 @@ export class TerminalClient {
   private lastState: LocalGatewayState | undefined;
   private lastView: StationView | undefined;
   private closed = false;
-  private readonly topics: { state: string; taps: string; view: string; replies: string; requests: string };
+  private readonly topics: {
+    state: string;
+    taps: string;
+    items: string;
+    view: string;
+    replies: string;
+    requests: string;
+  };
 
   private constructor(
     private readonly mqtt: MqttClient,
@@ -101,6 +110,7 @@ export class TerminalClient {
     this.topics = {
       state: localTopics.gatewayState(),
       taps: localTopics.taps(station),
+      items: localTopics.items(station),
       view: localTopics.view(station),
       replies: localTopics.replies(station, terminal),
       requests: localTopics.requests(station),
@@ -150,6 +160,14 @@ export class TerminalClient {
   /** Each tap at the station. Returns a function that stops listening. */
   onTap(listener: Listener<StationTap>): () => void {
     return this.listen(this.tapListeners, listener);
+  }
+
+  /**
+   * Each tagged item (a book's tag) held to the station's reader: handle it as a scanned barcode.
+   * Returns a function that stops listening.
+   */
+  onItem(listener: Listener<ItemPresented>): () => void {
+    return this.listen(this.itemListeners, listener);
   }
 
   /** The gateway's state (retained): called at once with the last one, then on every change. */
@@ -264,7 +282,8 @@ export class TerminalClient {
         clearTimeout(deadline);
         client.off('error', onFirstError);
         this.wire();
-        const wanted = [this.topics.state, this.topics.taps, this.topics.view, this.topics.replies];
+        const { state, taps, items, view, replies } = this.topics;
+        const wanted = [state, taps, items, view, replies];
         client.subscribe(wanted, { qos: 1 }, (error, _granted, packet) => {
           // A SUBACK code of 0x80 is the gateway's ACL saying no to that topic.
           const codes = (packet as { granted?: unknown[] } | undefined)?.granted ?? [];
@@ -320,6 +339,9 @@ export class TerminalClient {
     } else if (topic === this.topics.taps) {
       const tap = this.parse(StationTap, topic, raw);
       if (tap) this.emit(this.tapListeners, tap);
+    } else if (topic === this.topics.items) {
+      const item = this.parse(ItemPresented, topic, raw);
+      if (item) this.emit(this.itemListeners, item);
     } else if (topic === this.topics.state) {
       const state = this.parse(LocalGatewayState, topic, raw);
       if (state) {

@@ -1,4 +1,5 @@
 export type {
+  ItemPresented,
   LocalGatewayState,
   StationTap,
   StationView,

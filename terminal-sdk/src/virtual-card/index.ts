@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { STORAGE_CARD_NAME, STORAGE_STANDARD, storageCardAtr } from '../card-profile/atr.js';
 import {
   CHALLENGE_BYTES,
   cardAuthMessage,
@@ -33,10 +34,20 @@ export interface EduApplet {
 }
 
 export interface VirtualCardOptions {
-  /** The UID the reader reports through GET DATA: 4, 7 or 10 bytes. */
+  /**
+   * The UID the reader reports through GET DATA: 4, 7 or 10 bytes; for an ISO 15693 tag 8 bytes, most
+   * significant first as a tag's UID is written (`E0`, the manufacturer, the serial number).
+   */
   uid: Uint8Array;
   /** An EDU CPU card; without it, a UID-only card that knows no application. */
   edu?: EduApplet;
+  /**
+   * An ISO 15693 tag (a library book's) instead of a card: the reader's storage-card ATR for ISO 15693
+   * part 3 (an ICODE SLI), and GET DATA answered with the 8-byte UID.
+   */
+  tag?: 'iso15693';
+  /** A tag's UID in GET DATA least significant byte first, as some readers give it. */
+  uidLsbFirst?: boolean;
   fault?: VirtualCardFault;
   /** Waits this long before each answer: a slow or half-coupled card. */
   delayMs?: number;
@@ -49,10 +60,9 @@ export interface VirtualCardOptions {
 /** ISO 14443-4 type A as PC/SC part 3 builds the ATR for it, historical bytes "EDUCARD". */
 const EDU_ATR = withTck([0x3b, 0x87, 0x80, 0x01, 0x45, 0x44, 0x55, 0x43, 0x41, 0x52, 0x44]);
 /** A storage card's ATR as PC/SC part 3 gives it (here: MIFARE Classic 1K). */
-const UID_ATR = Uint8Array.from([
-  0x3b, 0x8f, 0x80, 0x01, 0x80, 0x4f, 0x0c, 0xa0, 0x00, 0x00, 0x03, 0x06, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00,
-  0x00, 0x6a,
-]);
+const UID_ATR = storageCardAtr(STORAGE_STANDARD.ISO14443A_PART3, STORAGE_CARD_NAME.MIFARE_CLASSIC_1K);
+/** An ISO 15693 tag's, as PC/SC part 3 gives it (here: NXP ICODE SLI, the usual book tag). */
+export const ISO15693_TAG_ATR = storageCardAtr(STORAGE_STANDARD.ISO15693_PART3, STORAGE_CARD_NAME.ICODE_SLI);
 
 function withTck(bytes: number[]): Uint8Array {
   return Uint8Array.from([...bytes, bytes.slice(1).reduce((x, b) => x ^ b, 0)]);
@@ -73,7 +83,10 @@ export class VirtualCard {
   private selected = false;
 
   constructor(readonly options: VirtualCardOptions) {
-    if (![4, 7, 10].includes(options.uid.length)) throw new RangeError('a UID is 4, 7 or 10 bytes');
+    if (options.tag) {
+      if (options.uid.length !== 8) throw new RangeError("an ISO 15693 tag's UID is 8 bytes");
+      if (options.edu) throw new RangeError('a tag carries no EDU application');
+    } else if (![4, 7, 10].includes(options.uid.length)) throw new RangeError('a UID is 4, 7 or 10 bytes');
   }
 
   get present(): boolean {
@@ -120,7 +133,7 @@ export class VirtualCard {
     if (message.length === 1) {
       // Power off, power on and reset need no answer; get ATR does.
       if (message[0] === 0x00 || message[0] === 0x02) this.selected = false;
-      if (message[0] === 0x04) send(socket, this.options.edu ? EDU_ATR : UID_ATR);
+      if (message[0] === 0x04) send(socket, this.atr());
       return;
     }
     this.apdus += 1;
@@ -134,13 +147,24 @@ export class VirtualCard {
     else send(socket, answer);
   }
 
+  private atr(): Uint8Array {
+    if (this.options.tag) return ISO15693_TAG_ATR;
+    return this.options.edu ? EDU_ATR : UID_ATR;
+  }
+
+  /** The UID as the reader gives it in GET DATA. */
+  private uidAnswer(): Uint8Array {
+    const { uid, tag, uidLsbFirst } = this.options;
+    return tag && uidLsbFirst ? Uint8Array.from(uid).reverse() : uid;
+  }
+
   /** The card's answer to one command APDU. */
   answer(apdu: Uint8Array): Uint8Array {
     if (apdu.length < 4) return status(SW.WRONG_LENGTH);
     const [cla, ins, p1, p2] = apdu as unknown as [number, number, number, number];
     if (cla === 0xff && ins === 0xca) {
       // GET DATA is the reader's own command in PC/SC; vpcd hands it to the card, which plays the reader.
-      return p1 === 0x00 ? withStatus(this.options.uid, SW.OK) : status(SW.WRONG_P1P2);
+      return p1 === 0x00 ? withStatus(this.uidAnswer(), SW.OK) : status(SW.WRONG_P1P2);
     }
     if (cla === 0x00 && ins === 0xa4) return this.select(apdu, p1);
     if (ins === 0x88 && cla === 0x80) return this.authenticate(apdu, p1, p2);

@@ -1,10 +1,19 @@
 import { EventBus } from '../../events/index.js';
 import type { Logger } from '../../log/index.js';
 import type { CardPresented, ReaderDriver, ReaderEvents, ReaderStatus } from '../types.js';
-import { type CardRead, CardRemovedError, ExchangeTimeoutError, readCard } from './profile.js';
+import {
+  type CardRead,
+  CardRemovedError,
+  classifyAtr,
+  ExchangeTimeoutError,
+  readCard,
+  readTag,
+} from './profile.js';
 
 /** The part of the `smartcard` binding this driver uses. */
 interface BindingCard {
+  /** The ATR the reader gave (for a contactless card, the one it built: PC/SC part 3). */
+  readonly atr?: Buffer | null;
   transmit(command: Buffer, options?: { autoGetResponse?: boolean }): Promise<Buffer>;
   disconnect(disposition?: number): void;
 }
@@ -12,7 +21,7 @@ interface BindingDevices {
   on(event: 'reader-attached' | 'reader-detached', listener: (reader: { name: string }) => void): unknown;
   on(
     event: 'card-inserted',
-    listener: (event: { reader: { name: string }; card: BindingCard }) => void,
+    listener: (event: { reader: { name: string; atr?: Buffer | null }; card: BindingCard }) => void,
   ): unknown;
   on(event: 'card-removed', listener: (event: { reader: { name: string } }) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
@@ -93,7 +102,7 @@ export class PcscReaderDriver implements ReaderDriver {
     devices.on('reader-attached', (reader) => this.plug(reader.name));
     devices.on('reader-detached', (reader) => this.unplug(reader.name));
     devices.on('card-inserted', ({ reader, card }) => {
-      this.read(reader.name, card).catch((error: unknown) =>
+      this.read(reader.name, card, card.atr ?? reader.atr).catch((error: unknown) =>
         this.options.logger.error({ reader: reader.name, err: error }, 'card read failed unexpectedly'),
       );
     });
@@ -163,10 +172,14 @@ export class PcscReaderDriver implements ReaderDriver {
     this.events.emit('reader-removed', { reader: name });
   }
 
-  private async read(reader: string, card: BindingCard): Promise<void> {
+  private async read(reader: string, card: BindingCard, atr: Buffer | null | undefined): Promise<void> {
     const detectedAt = performance.now();
     const status = this.state.get(reader);
     if (status) status.cardPresent = true;
+    if (classifyAtr(atr) === 'iso15693-tag') {
+      await this.readTag(reader, card, detectedAt);
+      return;
+    }
     const read = await readCard((command) => this.exchange(card, command));
     const readAt = performance.now();
     this.options.onRead?.({ ...read, reader, detectedAt, readAt });
@@ -177,6 +190,19 @@ export class PcscReaderDriver implements ReaderDriver {
     if (read.proof) presented.proof = read.proof;
     if (read.failure) presented.failure = read.failure;
     this.events.emit('card', presented);
+  }
+
+  /** A book's ISO 15693 tag: its UID is the item id, reported as an item, never as a card. */
+  private async readTag(reader: string, card: BindingCard, detectedAt: number): Promise<void> {
+    const read = await readTag((command) => this.exchange(card, command));
+    const status = this.state.get(reader);
+    if (status) status.lastError = read.failure ? read.detail : undefined;
+    if (read.failure) {
+      this.options.logger.warn({ reader, failure: read.failure, detail: read.detail }, 'tag not read');
+      return;
+    }
+    this.options.logger.debug({ reader, itemId: read.itemId }, 'tag read');
+    this.events.emit('item', { reader, itemId: read.itemId, detectedAt });
   }
 
   /** One APDU with a bounded wait; a card gone from the field is told apart from one that garbles. */

@@ -5,7 +5,9 @@ import {
   CHALLENGE_BYTES,
   GET_UID,
   parseAuthResponse,
+  parseStorageCardAtr,
   SELECT_EDU_APPLICATION,
+  STORAGE_STANDARD,
   SW,
   splitResponse,
   TlvError,
@@ -80,6 +82,59 @@ export async function readCard(transmit: Transmit): Promise<CardRead> {
     return { uid: Buffer.from(uid.data).toString('hex').toUpperCase(), apdus, waitedMs };
   } catch (error) {
     return failed(error);
+  }
+}
+
+/** What the reader holds, told by the ATR it built: a card someone taps, or a book's ISO 15693 tag. */
+export type Presented = 'card' | 'iso15693-tag';
+
+const ISO15693 = new Set<number>([STORAGE_STANDARD.ISO15693_PART3, STORAGE_STANDARD.ISO15693_PART4]);
+
+/**
+ * An ISO 15693 tag is a storage card whose PC/SC part 3 ATR names ISO 15693 part 3 or 4 as its
+ * standard; everything else (an ISO 14443 card, with or without the EDU application, a contact card,
+ * no ATR at all) is read as a card, as before.
+ */
+export function classifyAtr(atr: Uint8Array | null | undefined): Presented {
+  const storage = parseStorageCardAtr(atr);
+  return storage && ISO15693.has(storage.standard) ? 'iso15693-tag' : 'card';
+}
+
+export interface TagRead {
+  /** The tag's UID in hex, most significant byte first (`E0…`): the item id of the book it is on. */
+  itemId: string;
+  failure?: 'card-unreadable' | 'card-removed';
+  detail?: string;
+  apdus: number;
+  waitedMs: number;
+}
+
+/** ISO/IEC 15693-3: the UID's most significant byte is always E0. */
+const ISO15693_UID_MSB = 0xe0;
+
+/**
+ * Reads a tag's UID with one GET DATA (no SELECT: a tag has no applications). PC/SC part 3 does not
+ * say in which order a reader gives an ISO 15693 UID, and readers differ; the UID's `E0` says which
+ * end is the most significant, and the id is always written from there. Never throws.
+ */
+export async function readTag(transmit: Transmit): Promise<TagRead> {
+  const started = performance.now();
+  try {
+    const answer = splitResponse(await transmit(GET_UID));
+    const waitedMs = performance.now() - started;
+    if (answer.sw !== SW.OK || answer.data.length !== 8)
+      throw new TlvError(`GET DATA answered ${hexSw(answer.sw)} with ${answer.data.length} bytes`);
+    const uid = Uint8Array.from(answer.data);
+    if (uid[0] !== ISO15693_UID_MSB && uid[7] === ISO15693_UID_MSB) uid.reverse();
+    return { itemId: Buffer.from(uid).toString('hex').toUpperCase(), apdus: 1, waitedMs };
+  } catch (error) {
+    return {
+      itemId: '',
+      failure: error instanceof CardRemovedError ? 'card-removed' : 'card-unreadable',
+      detail: (error as Error).message,
+      apdus: 1,
+      waitedMs: performance.now() - started,
+    };
   }
 }
 

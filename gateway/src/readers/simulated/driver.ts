@@ -52,6 +52,12 @@ export class SimulatedReaderDriver implements ReaderDriver {
     this.events.emit('card', presentSimulated(reader, card, performance.now()));
   }
 
+  /** A book's tag held to a reader: reported as an item (its id, the tag's UID), never as a card. */
+  presentTag(reader: string, itemId: string): void {
+    this.reader(reader);
+    this.events.emit('item', { reader, itemId, detectedAt: performance.now() });
+  }
+
   remove(reader: string): void {
     const status = this.reader(reader);
     if (!status.cardPresent) return;
