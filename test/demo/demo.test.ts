@@ -24,6 +24,12 @@ describe('npm run demo', () => {
       /gate-north +Virtual PCD 00 00 +\S+ +\(copy of Li Fang\) +DENY +card-auth-failed /,
     );
     expect(run.stdout).toMatch(/5 granted, 9 denied, 1 repeat ignored/);
+    expect(run.stdout).toMatch(
+      /library +checkout +\S+ +Wang Wei +OK +source local +Dream of the Red Chamber/,
+    );
+    expect(run.stdout).toMatch(/library +checkout +\S+ +Wang Wei +REFUSED +loan-limit/);
+    expect(run.stdout).toMatch(/library +desk tap +\S+ +Zhou Bo +DENY +lost/);
+    expect(run.stdout).toMatch(/bridge +ledger +- +- +LOANS +1 open +9787020008735/);
     // Half-way a card is reported lost at the bridge; both gates apply it and its next tap is denied.
     expect(run.stdout).toMatch(/LOST +roster v2 +applied: gate-east \d+ ms, gate-west \d+ ms/);
     expect(run.stdout).toMatch(/gate-west +west-out +\S+ +Zhou Bo +DENY +lost/);

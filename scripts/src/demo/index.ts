@@ -17,8 +17,10 @@ import {
   recordingIoFor,
   type SimulatedReaderDriver,
   type TapOutcome,
+  terminalCredential,
 } from '@educard/gateway';
-import type { KeyRole } from '@educard/terminal-sdk';
+import type { KeyRole, StationTap } from '@educard/terminal-sdk';
+import { TerminalClient } from '@educard/terminal-sdk/terminal-client';
 import { sampleEduApplet } from '@educard/terminal-sdk/testing';
 import { VirtualCard, type VirtualCardOptions } from '@educard/terminal-sdk/virtual-card';
 import { pino } from 'pino';
@@ -73,6 +75,106 @@ async function api(bridge: Bridge, path: string, body?: unknown, contentType = '
   return json;
 }
 
+/** The library desk: a gateway whose station is a library, its catalogue imported at the bridge. */
+async function libraryDesk(
+  bridge: Bridge,
+  anchor: KeyRole,
+  logFile: ReturnType<typeof createWriteStream>,
+  cast: ReturnType<typeof makeCast>['cast'],
+): Promise<DemoGate> {
+  const rule = { loanLimit: 2, loanDays: 14, renewals: 1 };
+  await api(bridge, '/v1/catalogue/school-1/import', {
+    items: [
+      { itemId: '9787020002207', title: 'Dream of the Red Chamber', callNumber: 'I242.4/C32' },
+      { itemId: '9787020008735', title: 'Journey to the West', callNumber: 'I242.4/W67' },
+      { itemId: '9787020008742', title: 'Water Margin', callNumber: 'I242.4/S56' },
+    ],
+    rules: { student: rule, teacher: { ...rule, loanLimit: 10 }, staff: { ...rule, loanLimit: 10 } },
+  });
+  const desk = terminalCredential('desk-1', ['library-main']);
+  const gate = await startGate(
+    bridge,
+    'library-main',
+    { simulated: ['desk'], bindings: [{ pattern: '^desk$', direction: 'in' }] },
+    anchor,
+    logFile,
+    {
+      station: { type: 'library', id: 'library-main', zone: 'library', debounceMs: 0 },
+      terminals: { host: '127.0.0.1', port: 0, wsPort: false, terminals: [desk.entry] },
+      pages: { host: '127.0.0.1', port: 0 },
+    },
+  );
+  await until(() => (gate.gateway.localState().catalogueVersion ?? 0) > 0);
+  const client = await TerminalClient.connect({
+    url: `mqtt://127.0.0.1:${gate.gateway.terminalPorts.tcp}`,
+    terminal: 'desk-1',
+    password: desk.password,
+    station: 'library-main',
+  });
+  const taps: StationTap[] = [];
+  client.onTap((tap) => taps.push(tap));
+  const show = (who: Actor, what: string, result: string, reason: string, detail = '') =>
+    out(row(['library', what, maskCardId(who.card.uid), who.name, result, reason, detail]));
+  const tapAtDesk = async (who: Actor) => {
+    const seen = taps.length;
+    simulatedOf(gate).present('desk', who.card);
+    simulatedOf(gate).remove('desk');
+    await until(() => taps.length > seen);
+    const tap = taps[seen] as StationTap;
+    const loans = (tap.detail?.loans as unknown[] | undefined)?.length ?? 0;
+    show(
+      who,
+      'desk tap',
+      tap.decision === 'grant' ? 'PATRON' : 'DENY',
+      tap.reason,
+      tap.decision === 'grant' ? `${loans} of ${tap.detail?.loanLimit} loans` : '',
+    );
+  };
+  let txn = 0;
+  const scan = async (who: Actor, name: 'library.checkout' | 'library.return', itemId: string) => {
+    txn += 1;
+    const args = {
+      personId: who.entry?.personId as string,
+      itemId,
+      txn: `demo-txn-${String(txn).padStart(4, '0')}`,
+    };
+    const reply = await client.request(name, name === 'library.return' ? { itemId, txn: args.txn } : args);
+    const title = String(reply.data?.title ?? itemId);
+    show(
+      who,
+      name === 'library.return' ? 'return' : 'checkout',
+      reply.status.toUpperCase(),
+      reply.reason ?? (reply.data?.source ? `source ${reply.data.source}` : ''),
+      title,
+    );
+  };
+  await tapAtDesk(cast.wangWei);
+  await scan(cast.wangWei, 'library.checkout', '9787020002207');
+  await scan(cast.wangWei, 'library.checkout', '9787020008735');
+  await scan(cast.wangWei, 'library.checkout', '9787020008742');
+  await scan(cast.wangWei, 'library.return', '9787020002207');
+  await tapAtDesk(cast.zhouBo);
+  await client.close();
+  // What the desk lent is at the bridge once its events are: the school's loan ledger.
+  await gate.gateway.journal.flush();
+  await until(() => gate.gateway.journal.stats().backlog === 0);
+  const { loans } = (await api(bridge, '/v1/library/school-1/loans?open=true')) as {
+    loans: { itemId: string }[];
+  };
+  out(
+    row([
+      'bridge',
+      'ledger',
+      '-',
+      '-',
+      'LOANS',
+      `${loans.length} open`,
+      loans.map((l) => l.itemId).join(', '),
+    ]),
+  );
+  return gate;
+}
+
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -88,6 +190,7 @@ async function startGate(
   readers: GatewayConfigInput['readers'],
   anchor: KeyRole,
   logFile: ReturnType<typeof createWriteStream>,
+  settings: Partial<GatewayConfigInput> = {},
 ) {
   const dataDir = join(DATA, name);
   await mkdir(join(dataDir, 'roster'), { recursive: true });
@@ -110,6 +213,7 @@ async function startGate(
     io: { plugin: 'recording', pins: PINS, relay: { pulseMs: 1000 }, door: { graceMs: 0 } },
     policy: { passback: { mode: 'hard', windowMs: 4 * 3_600_000 } },
     uplink: { ...mqtt, bridgeHttp: bridge.httpUrl },
+    ...settings,
   });
   const io = recordingIoFor(config.io);
   const gateway = await Gateway.start({
@@ -171,6 +275,7 @@ async function main(): Promise<number> {
     'gate-east',
     'gate-west',
     'gate-north',
+    'library-main',
   ]) {
     await rm(join(DATA, stale), { recursive: true, force: true });
   }
@@ -282,10 +387,14 @@ async function main(): Promise<number> {
   east.io.setInput(PINS.doorContact, 0);
   out(row(['gate-east', 'door', '-', '-', 'ALARM', 'door forced open', actions(east.io, mark, 0)]));
 
+  // A library desk: the librarian's page is a terminal of its own gateway. Here a terminal client
+  // stands in for the page and does what the page does.
+  const library = await libraryDesk(bridge, anchor, logFile, cast);
+
   // A third gate on real PC/SC, virtual readers and virtual cards: Li Fang's EDU card proves itself
   // by challenge-response; the copy of its UID cannot.
   const pcsc = await startPcscGate(bridge, anchor, logFile);
-  const gatesToCount = [east, west];
+  const gatesToCount = [east, west, library];
   let expected = { grant: 4, deny: 8 };
   if ('skipped' in pcsc) out(row(['gate-north', 'PC/SC', '-', '-', 'SKIPPED', pcsc.skipped]));
   else {
