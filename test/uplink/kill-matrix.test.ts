@@ -225,8 +225,13 @@ describe.each(MODES)('loss and duplicate matrix through $name: real processes, r
     }
     store.close();
     if (mode.expectDrops) {
-      // The variant proves something only if Mosquitto really dropped messages on the way.
-      expect(mosquitto?.log()).toMatch(/Outgoing messages are being dropped/);
+      // The variant proves something only if Mosquitto really shed messages on the way: it drops what
+      // overflows a client's queue or, when a burst lands while it is short of room, cuts the client
+      // off ("disconnected due to out of memory") with its unacknowledged messages. Either is a loss
+      // the uplink must make good; which one happens depends on the machine's timing.
+      expect(mosquitto?.log()).toMatch(
+        /Outgoing messages are being dropped|disconnected due to out of memory/,
+      );
     }
   }, 240_000);
 });
