@@ -305,6 +305,8 @@ export class Journal {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flush();
+    // An acknowledgement under way finishes first: its cursor write must not land after the close.
+    await this.acking;
     this.closed = true;
     await this.active?.close();
     this.active = undefined;
