@@ -1,42 +1,28 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
-import { parseArgs } from 'node:util';
+import { createProgram, example, runCli, usageError } from '@educard/terminal-sdk/cli';
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './log/index.js';
 import { Gateway } from './runtime/index.js';
 import { notifySystemd } from './service/index.js';
 
-const USAGE = `usage: educard-gateway --config FILE
+const program = example(
+  createProgram(
+    'educard-gateway',
+    'Runs the gateway service: readers, roster, gate IO and journal, as the config file says.',
+  )
+    .usage('--config FILE')
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .action(({ config }: { config: string }) => serve(config)),
+  'educard-gateway --config /etc/educard/gateway.json',
+);
 
-Runs the gateway service: readers, roster, gate IO and journal, as the config file says.
-
-example: educard-gateway --config /etc/educard/gateway.json`;
-
-async function main(): Promise<number> {
-  let values: { config?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (!values.config) {
-    process.stderr.write(`--config is required\n${USAGE}\n`);
-    return 2;
-  }
+async function serve(path: string): Promise<void> {
   let config: Awaited<ReturnType<typeof loadConfig>>;
   try {
-    config = await loadConfig(values.config);
+    config = await loadConfig(path);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\nFix the file, then start the gateway again.\n`);
-      return 2;
-    }
+    if (error instanceof ConfigError)
+      throw usageError(error.message, 'Fix the file, then start the gateway again.');
     throw error;
   }
   const logger = createLogger('gateway', { level: config.log.level });
@@ -57,14 +43,7 @@ async function main(): Promise<number> {
   }, 15_000).unref();
   stopNotifying();
   await gateway.stop();
-  return 0;
 }
 
 // A service exits when it has stopped, whatever timers a hardware library may still hold.
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`gateway failed: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+process.exit(await runCli(program));
