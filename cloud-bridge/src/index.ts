@@ -1,3 +1,4 @@
+export * from './access/index.js';
 export * from './broker/index.js';
 export * from './config/index.js';
 export * from './devices/index.js';

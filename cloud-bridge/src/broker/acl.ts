@@ -1,19 +1,19 @@
 import { TOPIC_ROOT } from '@educard/terminal-sdk';
 
 /** Who is on the other end of a broker connection. */
-export type Principal = { kind: 'bridge' } | { kind: 'device'; device: string; school: string };
+export type BrokerPrincipal = { kind: 'bridge' } | { kind: 'device'; device: string; school: string };
 
 const deviceBase = (p: { school: string; device: string }) => `${TOPIC_ROOT}/${p.school}/devices/${p.device}`;
 
 /** A device publishes only its own state, events and command results. */
-export function mayPublish(principal: Principal, topic: string): boolean {
+export function mayPublish(principal: BrokerPrincipal, topic: string): boolean {
   if (principal.kind === 'bridge') return true;
   const base = deviceBase(principal);
   return topic === `${base}/state` || topic === `${base}/events` || topic === `${base}/results`;
 }
 
 /** A device subscribes only to its own acks and commands, and to its school's roster and catalogue. */
-export function maySubscribe(principal: Principal, filter: string): boolean {
+export function maySubscribe(principal: BrokerPrincipal, filter: string): boolean {
   if (principal.kind === 'bridge') return true;
   const base = deviceBase(principal);
   const roster = `${TOPIC_ROOT}/${principal.school}/roster`;

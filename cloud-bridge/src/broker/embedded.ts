@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import { mayPublish, maySubscribe, type Principal } from './acl.js';
+import { type BrokerPrincipal, mayPublish, maySubscribe } from './acl.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -12,7 +12,7 @@ export interface EmbeddedBrokerOptions {
   /** WebSocket listener for pages; 0 picks a free port, undefined turns it off. */
   wsPort?: number;
   /** Checks a device's broker credentials: its id and the secret it got at enrollment. */
-  authenticateDevice: (username: string, password: string) => Principal | undefined;
+  authenticateDevice: (username: string, password: string) => BrokerPrincipal | undefined;
   /** The bridge's own credentials, made fresh at every start. */
   bridgeCredentials: { username: string; password: string };
   logger: Logger;
@@ -36,7 +36,7 @@ function sameSecret(a: string, b: string): boolean {
  * own topics. One process runs it all; a district points the bridge at Mosquitto or EMQX instead.
  */
 export class EmbeddedBroker {
-  private readonly principals = new WeakMap<Client, Principal>();
+  private readonly principals = new WeakMap<Client, BrokerPrincipal>();
   private tcp: Server | undefined;
   private ws: WebSocketServer | undefined;
 

@@ -1,2 +1,2 @@
-export { mayPublish, maySubscribe, type Principal } from './acl.js';
+export { type BrokerPrincipal, mayPublish, maySubscribe } from './acl.js';
 export { EmbeddedBroker, type EmbeddedBrokerOptions } from './embedded.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { EnrollmentRequest } from '@educard/terminal-sdk';
-import type { Principal } from '../broker/index.js';
+import type { BrokerPrincipal } from '../broker/index.js';
 import type { BridgeStore } from '../store/index.js';
 
 export class EnrollmentRefused extends Error {
@@ -46,7 +46,7 @@ export function authenticateDevice(
   store: BridgeStore,
   username: string,
   password: string,
-): Principal | undefined {
+): BrokerPrincipal | undefined {
   const device = store.getDevice(username);
   if (!device || device.revokedAt) return undefined;
   const given = Buffer.from(sha256(password), 'hex');

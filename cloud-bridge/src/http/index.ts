@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import {
   Calendar,
   CardEntry,
@@ -13,9 +12,17 @@ import {
   rootFingerprint,
   Schedule,
 } from '@educard/terminal-sdk';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import {
+  type AuditSink,
+  adminTokenResolver,
+  authenticate,
+  type Guard,
+  makeGuard,
+  type PrincipalResolver,
+} from '../access/index.js';
 import { EnrollmentRefused, enroll } from '../devices/index.js';
 import { type LibraryHttpDeps, libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
 import {
@@ -57,7 +64,16 @@ export interface HttpDeps {
   health: () => Record<string, unknown>;
   /** The library's catalogue and loan ledger routes (docs/api.md, "Library"). */
   library?: LibraryHttpDeps;
+  /** Who else may call the protected routes besides the admin token (signed-in accounts). */
+  resolvers?: PrincipalResolver[];
+  /** Where refused and administrative requests are written down. */
+  audit: AuditSink;
+  /** More protected routes (attendance, operations, central sync, accounts), each checking its actions. */
+  routes?: ((app: ProtectedApp, guard: Guard) => void)[];
 }
+
+/** The scope of the protected routes: every request in it has a principal. */
+export type ProtectedApp = FastifyInstance;
 
 interface RosterKeySetView {
   version: number;
@@ -68,12 +84,6 @@ interface RosterKeySetView {
 
 const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
 
-function sameToken(given: string, held: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(held);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** The bridge's HTTP API (docs/api.md): JSON in and out, schemas checked by Fastify, admin routes behind a bearer token. */
 export function buildHttpApi(deps: HttpDeps) {
   const app = Fastify({
@@ -82,15 +92,8 @@ export function buildHttpApi(deps: HttpDeps) {
   });
   const { store } = deps;
 
-  const requireAdmin = async (request: FastifyRequest, reply: FastifyReply) => {
-    const header = request.headers.authorization ?? '';
-    if (!header.startsWith('Bearer ') || !sameToken(header.slice(7), deps.adminToken)) {
-      request.log.warn({ url: request.url }, 'admin request refused: missing or wrong token');
-      return reply
-        .code(401)
-        .send({ error: 'unauthorized', message: 'send the admin token as "Authorization: Bearer TOKEN"' });
-    }
-  };
+  const requirePrincipal = authenticate([adminTokenResolver(deps.adminToken), ...(deps.resolvers ?? [])]);
+  const guard = makeGuard(deps.audit);
 
   app.get('/health', async () => ({ ok: true, ...deps.health() }));
 
@@ -157,8 +160,10 @@ export function buildHttpApi(deps: HttpDeps) {
   );
 
   app.register(async (admin) => {
-    admin.addHook('onRequest', requireAdmin);
-    if (deps.library) libraryAdminRoutes(admin, deps.library);
+    admin.addHook('onRequest', requirePrincipal);
+    const { library } = deps;
+    if (library) admin.register(async (scope) => libraryAdminRoutes(scope, library, guard));
+    for (const routes of deps.routes ?? []) routes(admin, guard);
 
     admin.post(
       '/v1/tokens',
@@ -175,12 +180,13 @@ export function buildHttpApi(deps: HttpDeps) {
           },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const { school, count, ttlHours } = request.body as {
           school: string;
           count: number;
           ttlHours: number;
         };
+        if (!guard(request, reply, 'devices.manage', { school })) return;
         const expiresAt = new Date(Date.now() + ttlHours * 3_600_000).toISOString();
         return { school, expiresAt, tokens: store.createTokens(school, count, expiresAt) };
       },
@@ -188,6 +194,7 @@ export function buildHttpApi(deps: HttpDeps) {
 
     admin.post('/v1/roster/:school/import', async (request, reply) => {
       const { school } = request.params as { school: string };
+      if (!guard(request, reply, 'roster.manage', { school })) return;
       const dryRun = (request.query as { dryRun?: string }).dryRun === 'true';
       let input: ImportInput;
       let problems: RowProblem[] = [];
@@ -226,6 +233,7 @@ export function buildHttpApi(deps: HttpDeps) {
     const lifecycle = (path: string, status: CardEntry['status']) =>
       admin.post(path, async (request, reply) => {
         const { cardId } = request.params as { cardId: string };
+        if (!guard(request, reply, 'cards.change', { school: store.findCard(cardId)?.school ?? '' })) return;
         try {
           const version = await deps.roster.setStatus(cardId, status);
           request.log.info({ card: maskCardId(cardId), status, version }, 'card status changed');
@@ -243,6 +251,7 @@ export function buildHttpApi(deps: HttpDeps) {
 
     admin.post('/v1/cards/:cardId/reissue', async (request, reply) => {
       const { cardId } = request.params as { cardId: string };
+      if (!guard(request, reply, 'cards.change', { school: store.findCard(cardId)?.school ?? '' })) return;
       const body = ReissueBody.safeParse(request.body);
       if (!body.success)
         return reply.code(400).send({ error: 'bad-request', message: describeIssues(body.error) });
@@ -263,7 +272,8 @@ export function buildHttpApi(deps: HttpDeps) {
       }
     });
 
-    admin.get('/v1/keys', async () => {
+    admin.get('/v1/keys', async (request, reply) => {
+      if (!guard(request, reply, 'keys.manage')) return;
       const { keys } = deps.roster;
       const anchor = keys.anchor;
       const keyIds = (role: { keys: { keyId: string }[] }) => role.keys.map((k) => k.keyId);
@@ -287,7 +297,8 @@ export function buildHttpApi(deps: HttpDeps) {
       };
     });
 
-    admin.post('/v1/keys/roster/rotate/prepare', async (request) => {
+    admin.post('/v1/keys/roster/rotate/prepare', async (request, reply) => {
+      if (!guard(request, reply, 'keys.manage')) return;
       const prepared = await deps.roster.prepareRotation();
       request.log.info(
         { version: prepared.keySet.version, pending: prepared.pendingId },
@@ -297,6 +308,7 @@ export function buildHttpApi(deps: HttpDeps) {
     });
 
     admin.post('/v1/keys/keysets', async (request, reply) => {
+      if (!guard(request, reply, 'keys.manage')) return;
       const body = CommitKeySet.safeParse(request.body);
       if (!body.success)
         return reply.code(400).send({ error: 'bad-request', message: describeIssues(body.error) });
@@ -317,11 +329,11 @@ export function buildHttpApi(deps: HttpDeps) {
     admin.get(
       '/v1/devices',
       { schema: { querystring: { type: 'object', properties: { school: Identifier } } } },
-      async (request) => ({
-        devices: store
-          .listDevices((request.query as { school?: string }).school)
-          .map(({ secretHash: _s, ...d }) => d),
-      }),
+      async (request, reply) => {
+        const school = (request.query as { school?: string }).school ?? request.principal?.school;
+        if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
+        return { devices: store.listDevices(school).map(({ secretHash: _s, ...d }) => d) };
+      },
     );
 
     admin.post(
@@ -329,8 +341,9 @@ export function buildHttpApi(deps: HttpDeps) {
       { schema: { params: { type: 'object', properties: { id: Identifier } } } },
       async (request, reply) => {
         const { id } = request.params as { id: string };
-        if (!store.getDevice(id))
-          return reply.code(404).send({ error: 'not-found', message: `no device ${id}` });
+        const device = store.getDevice(id);
+        if (!guard(request, reply, 'devices.manage', { school: device?.school ?? '' })) return;
+        if (!device) return reply.code(404).send({ error: 'not-found', message: `no device ${id}` });
         const revoked = store.revokeDevice(id, new Date().toISOString());
         deps.onRevoke(id);
         request.log.info({ device: id }, 'device revoked');
@@ -357,10 +370,12 @@ export function buildHttpApi(deps: HttpDeps) {
           },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const q = request.query as Record<string, string | number | undefined>;
+        const school = q.school ? String(q.school) : request.principal?.school;
+        if (!guard(request, reply, 'events.read', school ? { school } : {})) return;
         const events = store.queryEvents({
-          ...(q.school ? { school: String(q.school) } : {}),
+          ...(school ? { school } : {}),
           ...(q.device ? { device: String(q.device) } : {}),
           ...(q.person ? { personId: String(q.person) } : {}),
           ...(q.type ? { type: String(q.type) } : {}),

@@ -7,6 +7,7 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import { z } from 'zod';
+import type { Guard } from '../access/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { type ItemProblem, parseCatalogueCsv } from './csv.js';
 import type { CatalogueImportInput, CatalogueService } from './service.js';
@@ -45,7 +46,17 @@ export function libraryPublicRoutes<L extends FastifyBaseLogger>(app: App<L>, de
 }
 
 /** The admin routes of the library: catalogue import and rules, the loan ledger and its conflicts. */
-export function libraryAdminRoutes<L extends FastifyBaseLogger>(admin: App<L>, deps: LibraryHttpDeps): void {
+export function libraryAdminRoutes<L extends FastifyBaseLogger>(
+  admin: App<L>,
+  deps: LibraryHttpDeps,
+  guard: Guard,
+): void {
+  // Every library route names its school: the catalogue and the ledger are the school's to manage.
+  // (The caller registers these routes in a scope of their own, so the hook stops at them.)
+  admin.addHook('preHandler', async (request, reply) => {
+    const { school } = request.params as { school?: string };
+    if (!guard(request, reply, 'roster.manage', { school: school ?? '' })) return reply;
+  });
   admin.post('/v1/catalogue/:school/import', { schema: { params: SchoolParams } }, async (request, reply) => {
     const { school } = request.params as { school: string };
     const dryRun = (request.query as { dryRun?: string }).dryRun === 'true';

@@ -81,6 +81,7 @@ export class Bridge {
       onRevoke: (id) => broker?.disconnect(id),
       health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
       library: { catalogue, store },
+      audit: { record: (entry) => logger.info({ audit: entry }, 'audit') },
     });
     await http.listen({ host: config.http.host, port: config.http.port });
     const bridge = new Bridge(config, logger, store, broker, client, ingest, http);

@@ -1,4 +1,10 @@
-export { openSqliteStore, type SqliteBridgeStore } from './sqlite.js';
+export {
+  type CommitProjection,
+  type CommittedEvent,
+  migrateModule,
+  openSqliteStore,
+  type SqliteBridgeStore,
+} from './sqlite.js';
 export type {
   BridgeStore,
   CatalogueVersion,

@@ -39,9 +39,56 @@ function utc(time: string): string {
   return new Date(ms).toISOString();
 }
 
-/** The SQLite store; `pragma` reads a setting of its connection (for checks and diagnostics). */
+/** One record as `commitRecords` stored it, handed to the projections in the same transaction. */
+export interface CommittedEvent {
+  eventId: number;
+  device: string;
+  school: string;
+  /** The record's time in UTC, as stored. */
+  at: string;
+  record: EventRecord;
+}
+
+/**
+ * A table kept in step with the events, written in the transaction that stores them (an outbox, a
+ * projection): it sees each record exactly once, and a crash leaves neither without the other.
+ */
+export type CommitProjection = (events: CommittedEvent[]) => void;
+
+/**
+ * The SQLite store. `pragma` reads a setting of its connection (for checks and diagnostics);
+ * `database` is the connection itself, for the bridge's other concerns (central sync, attendance,
+ * accounts), each of which keeps its own tables in the same file through `migrateModule`.
+ */
 export interface SqliteBridgeStore extends BridgeStore {
   pragma(name: string): unknown;
+  readonly database: Database.Database;
+  addCommitProjection(projection: CommitProjection): void;
+}
+
+/**
+ * Runs a concern's own schema steps not yet run (counted per module in `module_schema`), each in the
+ * transaction that records it. Never edit a step: add one.
+ */
+export function migrateModule(db: Database.Database, module: string, steps: string[]): void {
+  db.exec('CREATE TABLE IF NOT EXISTS module_schema (module TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+  db.transaction(() => {
+    const held =
+      (
+        db.prepare('SELECT version FROM module_schema WHERE module = ?').get(module) as
+          | { version: number }
+          | undefined
+      )?.version ?? 0;
+    if (held > steps.length)
+      throw new Error(
+        `the ${module} tables are at schema ${held}, newer than this bridge knows: upgrade the bridge`,
+      );
+    if (held === steps.length) return;
+    for (let step = held; step < steps.length; step++) db.exec(steps[step] as string);
+    db.prepare(
+      'INSERT INTO module_schema (module, version) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET version = excluded.version',
+    ).run(module, steps.length);
+  }).immediate();
 }
 
 interface DeviceRow {
@@ -316,6 +363,7 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
   const cursor = (device: string): ChainPoint =>
     statements.cursor.get(device) ?? { seq: 0, hash: GENESIS_HASH };
 
+  const projections: CommitProjection[] = [];
   const commit = db.transaction((device: string, school: string, records: EventRecord[]) => {
     const start = cursor(device);
     const fresh = records.filter((r) => r.seq > start.seq);
@@ -323,6 +371,7 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     let inserted = 0;
     let last = start;
     const items = new Set<string>();
+    const committed: CommittedEvent[] = [];
     for (const record of fresh) {
       // Only what continues the stored chain: the next seq, linked to the hash before it.
       if (record.seq !== last.seq + 1 || record.prev !== last.hash || record.device !== device) break;
@@ -340,18 +389,25 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       );
       inserted += result.changes;
       if (result.changes > 0) {
-        const item = keepLibraryEvent(Number(result.lastInsertRowid), school, record, at);
+        const eventId = Number(result.lastInsertRowid);
+        const item = keepLibraryEvent(eventId, school, record, at);
         if (item !== undefined) items.add(item);
+        if (projections.length) committed.push({ eventId, device, school, at, record });
       }
       last = { seq: record.seq, hash: record.hash };
     }
     // The loan ledger moves in the same transaction as the events it follows from.
     for (const item of items) replay(school, item, receivedAt);
+    if (committed.length) for (const project of projections) project(committed);
     if (last !== start) statements.setCursor.run(device, last.seq, last.hash);
     return { ...last, inserted };
   });
 
   return {
+    database: db,
+    addCommitProjection: (projection) => {
+      projections.push(projection);
+    },
     cursor,
     commitRecords: (device, school, records) => commit(device, school, records),
 

@@ -1,0 +1,178 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * Who may do what on the bridge's API and pages. One table, read by every route: a route names the
+ * action and the school (and class) it touches, and `can` answers.
+ */
+export const ACCOUNT_ROLES = ['district-admin', 'school-admin', 'head-teacher', 'operator'] as const;
+export type AccountRole = (typeof ACCOUNT_ROLES)[number];
+
+/** The caller of a request: an account signed in to the pages, or the admin token of the CLI. */
+export interface Principal {
+  kind: 'account' | 'admin-token';
+  id: string;
+  username: string;
+  role: AccountRole;
+  /** The school the account belongs to; a district admin (and a district-wide operator) has none. */
+  school?: string;
+  /** The class a head teacher is in charge of. */
+  className?: string;
+}
+
+export const ACTIONS = [
+  'attendance.read',
+  'events.read',
+  'devices.read',
+  'devices.manage',
+  'cards.change',
+  'roster.manage',
+  'keys.manage',
+  'accounts.manage',
+  'audit.read',
+  'central.read',
+  'central.manage',
+  'notices.manage',
+] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** What a request touches: a school, and within it a class. Absent means "every school" or "every class". */
+export interface Scope {
+  school?: string;
+  className?: string;
+}
+
+const SCHOOL_ADMIN: ReadonlySet<Action> = new Set<Action>([
+  'attendance.read',
+  'events.read',
+  'devices.read',
+  'devices.manage',
+  'cards.change',
+  'roster.manage',
+  'accounts.manage',
+  'audit.read',
+  'central.read',
+  'notices.manage',
+]);
+const OPERATOR: ReadonlySet<Action> = new Set<Action>([
+  'events.read',
+  'devices.read',
+  'cards.change',
+  'central.read',
+]);
+
+/** Whether the principal may take the action on the scope. */
+export function can(principal: Principal, action: Action, scope: Scope = {}): boolean {
+  if (principal.role === 'district-admin') return true;
+  // Everyone else is bound to their school (a district-wide operator has none, and sees all).
+  const inSchool = principal.school === undefined || principal.school === scope.school;
+  switch (principal.role) {
+    case 'school-admin':
+      return principal.school !== undefined && inSchool && SCHOOL_ADMIN.has(action);
+    case 'operator':
+      return OPERATOR.has(action) && (principal.school === undefined || inSchool);
+    case 'head-teacher':
+      return (
+        action === 'attendance.read' &&
+        principal.school !== undefined &&
+        inSchool &&
+        principal.className !== undefined &&
+        scope.className === principal.className
+      );
+  }
+}
+
+/** One line of the audit log: who did what to what, and whether it was allowed. */
+export interface AuditEntry {
+  actor: string;
+  role?: AccountRole;
+  action: string;
+  target?: string;
+  school?: string;
+  outcome: 'ok' | 'denied' | 'failed';
+  detail?: Record<string, unknown>;
+  ip?: string;
+}
+
+export interface AuditSink {
+  record(entry: AuditEntry): void;
+}
+
+/** Turns a request's credentials into a principal, or says it has none of its kind. */
+export type PrincipalResolver = (
+  request: FastifyRequest,
+) => Principal | undefined | Promise<Principal | undefined>;
+
+function sameToken(given: string, held: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(held);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The admin token of the CLI and of scripts: a district admin without an account. */
+export function adminTokenResolver(adminToken: string): PrincipalResolver {
+  return (request) => {
+    const header = request.headers.authorization ?? '';
+    if (!header.startsWith('Bearer ') || !sameToken(header.slice(7), adminToken)) return undefined;
+    return { kind: 'admin-token', id: 'admin-token', username: 'admin-token', role: 'district-admin' };
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+/**
+ * The onRequest hook of the protected routes: the first resolver that knows the caller wins; a caller
+ * no resolver knows gets 401.
+ */
+export function authenticate(resolvers: PrincipalResolver[]) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    for (const resolve of resolvers) {
+      const principal = await resolve(request);
+      if (principal) {
+        request.principal = principal;
+        return;
+      }
+    }
+    request.log.warn({ url: request.url }, 'request refused: not signed in and no admin token');
+    return reply.code(401).send({
+      error: 'unauthorized',
+      message: 'sign in, or send the admin token as "Authorization: Bearer TOKEN"',
+    });
+  };
+}
+
+/**
+ * Checks an action inside a route. On refusal it answers 403, logs the attempt and writes it to the
+ * audit log, and returns false: the route returns at once.
+ */
+export type Guard = (request: FastifyRequest, reply: FastifyReply, action: Action, scope?: Scope) => boolean;
+
+export function makeGuard(audit: AuditSink): Guard {
+  return (request, reply, action, scope = {}) => {
+    const principal = request.principal;
+    if (principal && can(principal, action, scope)) return true;
+    const target = [scope.school, scope.className].filter(Boolean).join('/') || undefined;
+    request.log.warn(
+      { actor: principal?.username, role: principal?.role, action, target, url: request.url },
+      'request denied: role may not do this',
+    );
+    audit.record({
+      actor: principal?.username ?? 'anonymous',
+      ...(principal ? { role: principal.role } : {}),
+      action,
+      ...(target ? { target } : {}),
+      ...(scope.school ? { school: scope.school } : {}),
+      outcome: 'denied',
+      detail: { method: request.method, url: request.url },
+      ip: request.ip,
+    });
+    void reply
+      .code(403)
+      .send({ error: 'forbidden', message: `your role may not ${action.replace('.', ' ')} here` });
+    return false;
+  };
+}
