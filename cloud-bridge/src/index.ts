@@ -2,6 +2,7 @@ export * from './access/index.js';
 export * from './broker/index.js';
 export * from './config/index.js';
 export * from './devices/index.js';
+export * from './directory/index.js';
 export * from './http/index.js';
 export * from './ingest/index.js';
 export * from './library/index.js';

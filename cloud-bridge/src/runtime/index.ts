@@ -7,11 +7,12 @@ import { type Logger, pino } from 'pino';
 import { EmbeddedBroker } from '../broker/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
+import { Directory } from '../directory/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
-import { type BridgeStore, openSqliteStore } from '../store/index.js';
+import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 
 /**
  * The cloud bridge: store, broker (embedded or external), ingest and HTTP API, started in that order
@@ -22,7 +23,8 @@ export class Bridge {
   private constructor(
     readonly config: BridgeConfig,
     readonly logger: Logger,
-    readonly store: BridgeStore,
+    readonly store: SqliteBridgeStore,
+    readonly directory: Directory,
     readonly broker: EmbeddedBroker | undefined,
     readonly client: MqttClient,
     readonly ingest: Ingest,
@@ -35,6 +37,7 @@ export class Bridge {
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
+    const directory = new Directory(store.database);
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -84,7 +87,7 @@ export class Bridge {
       audit: { record: (entry) => logger.info({ audit: entry }, 'audit') },
     });
     await http.listen({ host: config.http.host, port: config.http.port });
-    const bridge = new Bridge(config, logger, store, broker, client, ingest, http);
+    const bridge = new Bridge(config, logger, store, directory, broker, client, ingest, http);
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
     return bridge;
   }

@@ -1,0 +1,212 @@
+import { Identifier, IsoDate, Role } from '@educard/terminal-sdk';
+import type Database from 'better-sqlite3';
+import { z } from 'zod';
+import { migrateModule } from '../store/index.js';
+
+/**
+ * What the bridge holds of the central student-record system beyond the roster: schools with their
+ * bell times, classes, people with their student-status number, and leave. The change feed writes it
+ * (central/), attendance reads it (attendance/). Cards stay in the roster.
+ */
+
+const Clock = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 00:00 to 23:59');
+
+/**
+ * The national student-status number (全国学籍号): G and the 18 characters of the resident ID number, or
+ * L (or J) and 18 for pupils without one; the last character may be X.
+ */
+export const StudentNumber = z
+  .string()
+  .regex(/^[GLJ]\d{17}[\dX]$/, 'G, L or J and 18 digits (the last may be X)');
+
+export const SchoolTimes = z.object({
+  /** A pupil whose first entry is after this is late. */
+  bellTime: Clock.default('08:00'),
+  /** A pupil with no entry by this time is absent. */
+  cutoffTime: Clock.default('09:30'),
+  /** A pupil whose last exit is before this (and who does not come back) left early. */
+  dismissalTime: Clock.default('16:30'),
+});
+export type SchoolTimes = z.infer<typeof SchoolTimes>;
+
+export const DirectorySchool = z.object({
+  id: Identifier,
+  name: z.string().min(1).max(128),
+  times: SchoolTimes.prefault({}),
+});
+export type DirectorySchool = z.infer<typeof DirectorySchool>;
+
+export const DirectoryClass = z.object({
+  school: Identifier,
+  /** The class as the roster's cards name it (`class`), unique within its school. */
+  id: z.string().min(1).max(32),
+  name: z.string().min(1).max(64),
+  grade: z.string().max(32).optional(),
+  /** The head teacher's person id. */
+  headTeacher: Identifier.optional(),
+  /** Times of this class where they differ from the school's (a grade that starts later). */
+  bellTime: Clock.optional(),
+  dismissalTime: Clock.optional(),
+});
+export type DirectoryClass = z.infer<typeof DirectoryClass>;
+
+export const DirectoryPerson = z.object({
+  id: Identifier,
+  school: Identifier,
+  role: Role,
+  name: z.string().min(1).max(64),
+  studentNumber: StudentNumber.optional(),
+  class: z.string().min(1).max(32).optional(),
+  grade: z.string().max(32).optional(),
+  /** A pupil who left the school stays on record, inactive. */
+  active: z.boolean().default(true),
+});
+export type DirectoryPerson = z.infer<typeof DirectoryPerson>;
+
+export const LeaveRecord = z
+  .object({
+    id: Identifier,
+    personId: Identifier,
+    school: Identifier,
+    from: IsoDate,
+    to: IsoDate,
+    kind: z.enum(['sick', 'personal', 'school-activity', 'other']),
+    cancelled: z.boolean().default(false),
+  })
+  .refine((leave) => leave.from <= leave.to, {
+    message: 'a leave must not end before it starts',
+    path: ['to'],
+  });
+export type LeaveRecord = z.infer<typeof LeaveRecord>;
+
+const STEPS = [
+  `CREATE TABLE directory_schools (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
+   CREATE TABLE directory_classes (school TEXT NOT NULL, id TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (school, id));
+   CREATE TABLE directory_persons (
+     id TEXT PRIMARY KEY,
+     school TEXT NOT NULL,
+     class TEXT,
+     student_number TEXT UNIQUE,
+     entry TEXT NOT NULL
+   );
+   CREATE INDEX directory_persons_class ON directory_persons (school, class);
+   CREATE TABLE directory_leaves (
+     id TEXT PRIMARY KEY,
+     school TEXT NOT NULL,
+     person_id TEXT NOT NULL,
+     from_date TEXT NOT NULL,
+     to_date TEXT NOT NULL,
+     entry TEXT NOT NULL
+   );
+   CREATE INDEX directory_leaves_school ON directory_leaves (school, from_date);`,
+];
+
+/** The directory's tables in the bridge's database. Writes are plain upserts: the caller holds the transaction. */
+export class Directory {
+  private readonly statements;
+
+  constructor(readonly db: Database.Database) {
+    migrateModule(db, 'directory', STEPS);
+    this.statements = {
+      putSchool: db.prepare(
+        'INSERT INTO directory_schools (id, entry) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET entry = excluded.entry',
+      ),
+      school: db.prepare<[string], { entry: string }>('SELECT entry FROM directory_schools WHERE id = ?'),
+      schools: db.prepare<[], { entry: string }>('SELECT entry FROM directory_schools ORDER BY id'),
+      putClass: db.prepare(
+        'INSERT INTO directory_classes (school, id, entry) VALUES (?, ?, ?) ON CONFLICT (school, id) DO UPDATE SET entry = excluded.entry',
+      ),
+      class: db.prepare<[string, string], { entry: string }>(
+        'SELECT entry FROM directory_classes WHERE school = ? AND id = ?',
+      ),
+      classes: db.prepare<[string], { entry: string }>(
+        'SELECT entry FROM directory_classes WHERE school = ? ORDER BY id',
+      ),
+      putPerson: db.prepare(
+        `INSERT INTO directory_persons (id, school, class, student_number, entry) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET school = excluded.school, class = excluded.class,
+           student_number = excluded.student_number, entry = excluded.entry`,
+      ),
+      person: db.prepare<[string], { entry: string }>('SELECT entry FROM directory_persons WHERE id = ?'),
+      byStudentNumber: db.prepare<[string], { entry: string }>(
+        'SELECT entry FROM directory_persons WHERE student_number = ?',
+      ),
+      schoolPersons: db.prepare<[string], { entry: string }>(
+        'SELECT entry FROM directory_persons WHERE school = ? ORDER BY id',
+      ),
+      classPersons: db.prepare<[string, string], { entry: string }>(
+        'SELECT entry FROM directory_persons WHERE school = ? AND class = ? ORDER BY id',
+      ),
+      putLeave: db.prepare(
+        `INSERT INTO directory_leaves (id, school, person_id, from_date, to_date, entry) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET school = excluded.school, person_id = excluded.person_id,
+           from_date = excluded.from_date, to_date = excluded.to_date, entry = excluded.entry`,
+      ),
+      leavesBetween: db.prepare<[string, string, string], { entry: string }>(
+        'SELECT entry FROM directory_leaves WHERE school = ? AND from_date <= ? AND to_date >= ? ORDER BY id',
+      ),
+    };
+  }
+
+  putSchool(school: DirectorySchool): void {
+    this.statements.putSchool.run(school.id, JSON.stringify(school));
+  }
+  school(id: string): DirectorySchool | undefined {
+    return parsed(this.statements.school.get(id));
+  }
+  schools(): DirectorySchool[] {
+    return this.statements.schools.all().map((row) => JSON.parse(row.entry));
+  }
+
+  putClass(entry: DirectoryClass): void {
+    this.statements.putClass.run(entry.school, entry.id, JSON.stringify(entry));
+  }
+  class(school: string, id: string): DirectoryClass | undefined {
+    return parsed(this.statements.class.get(school, id));
+  }
+  classes(school: string): DirectoryClass[] {
+    return this.statements.classes.all(school).map((row) => JSON.parse(row.entry));
+  }
+
+  putPerson(person: DirectoryPerson): void {
+    this.statements.putPerson.run(
+      person.id,
+      person.school,
+      person.class ?? null,
+      person.studentNumber ?? null,
+      JSON.stringify(person),
+    );
+  }
+  person(id: string): DirectoryPerson | undefined {
+    return parsed(this.statements.person.get(id));
+  }
+  personByStudentNumber(studentNumber: string): DirectoryPerson | undefined {
+    return parsed(this.statements.byStudentNumber.get(studentNumber));
+  }
+  persons(school: string, className?: string): DirectoryPerson[] {
+    const rows =
+      className === undefined
+        ? this.statements.schoolPersons.all(school)
+        : this.statements.classPersons.all(school, className);
+    return rows.map((row) => JSON.parse(row.entry));
+  }
+
+  putLeave(leave: LeaveRecord): void {
+    this.statements.putLeave.run(
+      leave.id,
+      leave.school,
+      leave.personId,
+      leave.from,
+      leave.to,
+      JSON.stringify(leave),
+    );
+  }
+  /** The leaves of a school that overlap the dates from..to (inclusive), cancelled ones included. */
+  leaves(school: string, from: string, to: string): LeaveRecord[] {
+    return this.statements.leavesBetween.all(school, to, from).map((row) => JSON.parse(row.entry));
+  }
+}
+
+function parsed<T>(row: { entry: string } | undefined): T | undefined {
+  return row ? (JSON.parse(row.entry) as T) : undefined;
+}
