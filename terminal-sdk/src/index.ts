@@ -2,3 +2,4 @@ export { canonicalBytes, canonicalString } from './canonical/index.js';
 export * from './card-profile/index.js';
 export * from './contract/index.js';
 export * from './crypto/index.js';
+export * from './wall-clock/index.js';
