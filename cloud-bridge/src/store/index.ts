@@ -1,3 +1,4 @@
+export { statementCache, whereOf } from './query.js';
 export {
   type CommitProjection,
   type CommittedEvent,

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { LIBRARY_EVENT_TYPES, type LibraryEventRow, type LoanRecord, replayItem } from '../library/ledger.js';
 import { startCheckpointer } from './checkpointer.js';
 import { LIBRARY_STEP, MIGRATIONS } from './migrations.js';
+import { statementCache, whereOf } from './query.js';
 import type {
   BridgeStore,
   CatalogueVersion,
@@ -350,15 +351,7 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
   if (migratedFrom < LIBRARY_STEP) rebuildLedger();
 
   // queryEvents and countEvents build their WHERE from the filter: each shape is prepared once.
-  const shaped = new Map<string, Database.Statement>();
-  const prepared = (sql: string): Database.Statement => {
-    let statement = shaped.get(sql);
-    if (!statement) {
-      statement = db.prepare(sql);
-      shaped.set(sql, statement);
-    }
-    return statement;
-  };
+  const prepared = statementCache(db);
 
   const cursor = (device: string): ChainPoint =>
     statements.cursor.get(device) ?? { seq: 0, hash: GENESIS_HASH };
@@ -413,22 +406,17 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
 
     queryEvents(filter: EventFilter): StoredEvent[] {
       if (!(filter.limit >= 1)) return [];
-      const where: string[] = [];
-      const params: (string | number)[] = [];
-      const add = (clause: string, value: string | number | undefined) => {
-        if (value === undefined) return;
-        where.push(clause);
-        params.push(value);
-      };
-      add('school = ?', filter.school);
-      add('device = ?', filter.device);
-      add('person_id = ?', filter.personId);
-      add('type = ?', filter.type);
-      add('at >= ?', filter.fromAt === undefined ? undefined : utc(filter.fromAt));
-      add('at < ?', filter.toAt === undefined ? undefined : utc(filter.toAt));
-      add('id > ?', filter.afterId);
-      const sql = `SELECT id, school, received_at, record FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
-      const rows = prepared(sql).all(...params, Math.floor(filter.limit)) as {
+      const where = whereOf([
+        ['school = ?', filter.school],
+        ['device = ?', filter.device],
+        ['person_id = ?', filter.personId],
+        ['type = ?', filter.type],
+        ['at >= ?', filter.fromAt === undefined ? undefined : utc(filter.fromAt)],
+        ['at < ?', filter.toAt === undefined ? undefined : utc(filter.toAt)],
+        ['id > ?', filter.afterId],
+      ]);
+      const sql = `SELECT id, school, received_at, record FROM events ${where.sql} ORDER BY id LIMIT ?`;
+      const rows = prepared(sql).all(...where.params, Math.floor(filter.limit)) as {
         id: number;
         school: string;
         received_at: string;
@@ -443,18 +431,12 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     },
 
     countEvents(filter = {}): number {
-      const where: string[] = [];
-      const params: string[] = [];
-      if (filter.device) {
-        where.push('device = ?');
-        params.push(filter.device);
-      }
-      if (filter.school) {
-        where.push('school = ?');
-        params.push(filter.school);
-      }
-      const sql = `SELECT count(*) AS n FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
-      return (prepared(sql).get(...params) as { n: number }).n;
+      const where = whereOf([
+        ['device = ?', filter.device],
+        ['school = ?', filter.school],
+      ]);
+      const sql = `SELECT count(*) AS n FROM events ${where.sql}`;
+      return (prepared(sql).get(...where.params) as { n: number }).n;
     },
 
     putDevice(device) {

@@ -1,0 +1,31 @@
+import type Database from 'better-sqlite3';
+
+type Value = string | number;
+
+/**
+ * A WHERE clause from the conditions whose value is given (a filter's absent fields drop out), with
+ * its parameters in order; empty when none is.
+ */
+export function whereOf(conditions: [clause: string, value: Value | undefined][]): {
+  sql: string;
+  params: Value[];
+} {
+  const given = conditions.filter((c): c is [string, Value] => c[1] !== undefined);
+  return {
+    sql: given.length ? `WHERE ${given.map(([clause]) => clause).join(' AND ')}` : '',
+    params: given.map(([, value]) => value),
+  };
+}
+
+/** Prepares each distinct statement once: queries built from filters come in a few shapes only. */
+export function statementCache(db: Database.Database): (sql: string) => Database.Statement {
+  const shaped = new Map<string, Database.Statement>();
+  return (sql) => {
+    let statement = shaped.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      shaped.set(sql, statement);
+    }
+    return statement;
+  };
+}
