@@ -3,6 +3,7 @@ import {
   type CardEntry,
   CardEntry as CardEntrySchema,
   type Credential,
+  canonicalString,
   describeIssues,
   type EnrollmentProof,
   type IssuedRoster,
@@ -235,6 +236,49 @@ export class RosterService {
         return report;
       const version = await this.publish(school, changes, changed, settings);
       return { ...report, version };
+    });
+  }
+
+  /**
+   * Cards added or changed elsewhere (the central system's change feed), and the school's settings
+   * when given: all in ONE new version, so gateways never see part of it. Cards not given stay as they
+   * are. Nothing different from what is held publishes nothing and returns undefined, so applying the
+   * same changes again is harmless.
+   */
+  applyChanges(
+    school: string,
+    cards: CardEntry[],
+    settings?: Partial<RosterSettings>,
+  ): Promise<number | undefined> {
+    return this.serialise(async () => {
+      const { store } = this.deps;
+      const current = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
+      const changes: RosterChange[] = [];
+      const changed = new Map<string, CardEntry>();
+      for (const card of cards) {
+        if (card.school !== school)
+          throw new RosterChangeRefused(
+            400,
+            `card ${card.cardId} is of school ${card.school}, not ${school}`,
+          );
+        const held = changed.get(card.cardId) ?? current.get(card.cardId);
+        if (held && canonicalString(held) === canonicalString(card)) continue;
+        changes.push({ op: current.has(card.cardId) ? 'update' : 'add', card });
+        changed.set(card.cardId, card);
+      }
+      const heldSettings = store.rosterSettings(school);
+      const merged = settings
+        ? {
+            calendar: settings.calendar ?? (heldSettings ?? DEFAULT_SETTINGS).calendar,
+            schedules: settings.schedules ?? (heldSettings ?? DEFAULT_SETTINGS).schedules,
+          }
+        : undefined;
+      const newSettings =
+        merged && (!heldSettings || canonicalString(merged) !== canonicalString(heldSettings))
+          ? merged
+          : undefined;
+      if (changes.length === 0 && !newSettings) return undefined;
+      return this.publish(school, changes, [...changed.values()], newSettings);
     });
   }
 

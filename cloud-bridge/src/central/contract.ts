@@ -1,0 +1,153 @@
+import {
+  Calendar,
+  CardStatus,
+  Credential,
+  Identifier,
+  IsoDate,
+  IsoTime,
+  Sha256Hex,
+} from '@educard/terminal-sdk';
+import { z } from 'zod';
+import { DirectoryClass, DirectoryPerson, DirectorySchool, type LeaveRecord } from '../directory/index.js';
+
+/**
+ * The code side of docs/central-api.yaml: what the central student-record system sends and takes.
+ * Keep the two in step. Directory records reuse the directory's own schemas, cards the roster's
+ * credential, so a record the contract accepts is one the bridge can store as it is.
+ */
+
+const ChangeId = z.string().min(1).max(128);
+
+export const FeedSchool = DirectorySchool.extend({
+  kind: z.literal('school'),
+  changeId: ChangeId,
+  /** The school's calendar; when given it goes into the roster settings its gateways follow. */
+  calendar: Calendar.optional(),
+});
+
+export const FeedClass = DirectoryClass.extend({ kind: z.literal('class'), changeId: ChangeId });
+
+export const FeedPerson = DirectoryPerson.extend({
+  kind: z.literal('person'),
+  changeId: ChangeId,
+}).refine((person) => person.role !== 'student' || person.studentNumber !== undefined, {
+  message: 'a student needs a student-status number',
+  path: ['studentNumber'],
+});
+
+export const FeedCard = z.object({
+  kind: z.literal('card'),
+  changeId: ChangeId,
+  cardId: Identifier,
+  personId: Identifier,
+  credential: Credential,
+  status: CardStatus,
+  validFrom: IsoTime,
+  validUntil: IsoTime,
+  zones: z.array(Identifier).max(64),
+  schedules: z.array(Identifier).max(16),
+});
+
+/** A leave's own kind (sick, personal…) is `leaveKind` on the wire, since `kind` names the record's kind. */
+export const FeedLeave = z
+  .object({
+    kind: z.literal('leave'),
+    changeId: ChangeId,
+    id: Identifier,
+    personId: Identifier,
+    school: Identifier,
+    from: IsoDate,
+    to: IsoDate,
+    leaveKind: z.enum(['sick', 'personal', 'school-activity', 'other']),
+    cancelled: z.boolean().default(false),
+  })
+  .refine((leave) => leave.from <= leave.to, {
+    message: 'a leave must not end before it starts',
+    path: ['to'],
+  });
+
+/** One record of the change feed. */
+export const ChangeRecord = z.discriminatedUnion('kind', [
+  FeedSchool,
+  FeedClass,
+  FeedPerson,
+  FeedCard,
+  FeedLeave,
+]);
+export type ChangeRecord = z.infer<typeof ChangeRecord>;
+export type FeedSchool = z.infer<typeof FeedSchool>;
+export type FeedPerson = z.infer<typeof FeedPerson>;
+export type FeedCard = z.infer<typeof FeedCard>;
+
+/** A leave record of the feed as the directory stores it. */
+export function leaveOf(change: Extract<ChangeRecord, { kind: 'leave' }>): LeaveRecord {
+  return {
+    id: change.id,
+    personId: change.personId,
+    school: change.school,
+    from: change.from,
+    to: change.to,
+    kind: change.leaveKind,
+    cancelled: change.cancelled,
+  };
+}
+
+export const CHANGE_KINDS = ['school', 'class', 'person', 'card', 'leave'] as const;
+
+/** A page of the feed. Records are checked one by one (ChangeRecord), so one bad record spoils nothing else. */
+export const ChangePage = z.object({
+  /** Opaque: the `since` of the next page. */
+  cursor: z.string().min(1).max(512),
+  hasMore: z.boolean(),
+  records: z.array(z.unknown()).max(100_000),
+});
+export type ChangePage = z.infer<typeof ChangePage>;
+
+export const FeedProblem = z.object({
+  changeId: z.string().max(128),
+  kind: z.string().max(32),
+  id: z.string().max(128).optional(),
+  problem: z.string().max(2000),
+});
+export type FeedProblem = z.infer<typeof FeedProblem>;
+
+export const FeedReport = z.object({
+  cursor: z.string().min(1).max(512),
+  problems: z.array(FeedProblem).min(1).max(100_000),
+});
+export type FeedReport = z.infer<typeof FeedReport>;
+
+export const PushedEvent = z.object({
+  school: Identifier,
+  device: Identifier,
+  seq: z.number().int().positive(),
+  /** The event's time as the device recorded it. */
+  at: IsoTime,
+  type: z.string().min(1).max(64),
+  personId: Identifier.optional(),
+  data: z.record(z.string(), z.unknown()),
+  /** The record's chain hash: the central system may check it against the device's history. */
+  hash: Sha256Hex,
+});
+export type PushedEvent = z.infer<typeof PushedEvent>;
+
+export const EventBatchBody = z.object({
+  batchId: z.string().min(1).max(128),
+  events: z.array(PushedEvent).min(1).max(10_000),
+});
+export type EventBatchBody = z.infer<typeof EventBatchBody>;
+
+export const EventBatchAnswer = z.object({
+  accepted: z.number().int().nonnegative(),
+  rejected: z
+    .array(z.object({ device: Identifier, seq: z.number().int().positive(), reason: z.string().max(2000) }))
+    .default([]),
+});
+export type EventBatchAnswer = z.infer<typeof EventBatchAnswer>;
+
+/**
+ * The reason the central system gives for the events of a device that follow one it rejected in the
+ * same batch: it takes a device's events in order only. The bridge sends those again and counts no
+ * attempt against them.
+ */
+export const HELD_REASON = 'held';

@@ -1,0 +1,446 @@
+import { type CardEntry, CardEntry as CardEntrySchema, describeIssues } from '@educard/terminal-sdk';
+import type { Logger } from 'pino';
+import type { Directory, DirectoryPerson } from '../directory/index.js';
+import type { RosterService } from '../roster/index.js';
+import type { RosterSettings, SqliteBridgeStore } from '../store/index.js';
+import type { CentralClient } from './client.js';
+import {
+  ChangePage,
+  ChangeRecord,
+  type FeedCard,
+  type FeedPerson,
+  type FeedProblem,
+  type FeedSchool,
+  leaveOf,
+} from './contract.js';
+import type { CentralState } from './tables.js';
+
+export interface FeedSettings {
+  intervalMs: number;
+  pageSize: number;
+}
+
+export interface FeedDeps {
+  store: SqliteBridgeStore;
+  directory: Directory;
+  roster: RosterService;
+  state: CentralState;
+  client: CentralClient;
+  settings: FeedSettings;
+  logger: Logger;
+}
+
+export interface PageResult {
+  applied: number;
+  problems: FeedProblem[];
+  /** The roster version each school's card changes went out as. */
+  versions: { school: string; version: number }[];
+}
+
+export interface PullResult {
+  pages: number;
+  applied: number;
+  problems: number;
+  cursor?: string;
+}
+
+export interface StoredProblem extends FeedProblem {
+  at: string;
+  cursor: string;
+  reported: boolean;
+}
+
+export interface FeedStatus {
+  cursor?: string;
+  lastPullAt?: string;
+  lastError?: string;
+  problems: number;
+  latestProblems: StoredProblem[];
+}
+
+const mask = (cardId: string) => `…${cardId.slice(-4)}`;
+
+const directoryPerson = ({ kind: _k, changeId: _c, ...person }: FeedPerson): DirectoryPerson => person;
+
+/**
+ * Checks a page of the change feed as a whole. A record is good when it is well-formed and what it
+ * names is known (its school, its person) either already or from a good record of the same page.
+ */
+export function checkPage(
+  raw: unknown[],
+  known: {
+    school: (id: string) => boolean;
+    person: (id: string) => DirectoryPerson | undefined;
+    studentNumberHolder: (number: string) => string | undefined;
+    card: (cardId: string) => CardEntry | undefined;
+    uidHolder: (school: string, uid: string) => CardEntry | undefined;
+  },
+): { good: ChangeRecord[]; problems: FeedProblem[] } {
+  const problems: FeedProblem[] = [];
+  const parsed: ChangeRecord[] = [];
+  for (const record of raw) {
+    const result = parseRecord(record);
+    if ('problem' in result) problems.push(result);
+    else parsed.push(result);
+  }
+  const bad = (record: ChangeRecord, id: string, problem: string) =>
+    problems.push({ changeId: record.changeId, kind: record.kind, id, problem });
+  const of = <K extends ChangeRecord['kind']>(kind: K) =>
+    parsed.filter((r): r is Extract<ChangeRecord, { kind: K }> => r.kind === kind);
+  const good: ChangeRecord[] = [];
+
+  const schools = new Set(of('school').map((s) => s.id));
+  const schoolKnown = (id: string) => schools.has(id) || known.school(id);
+  good.push(...of('school'));
+
+  for (const entry of of('class')) {
+    if (!schoolKnown(entry.school)) bad(entry, entry.id, `unknown school ${entry.school}`);
+    else good.push(entry);
+  }
+
+  const persons = new Map<string, DirectoryPerson>();
+  const numbers = new Map<string, string>();
+  for (const person of of('person')) {
+    const holder = person.studentNumber
+      ? (numbers.get(person.studentNumber) ?? known.studentNumberHolder(person.studentNumber))
+      : undefined;
+    if (!schoolKnown(person.school)) bad(person, person.id, `unknown school ${person.school}`);
+    else if (holder !== undefined && holder !== person.id)
+      bad(person, person.id, `student-status number ${person.studentNumber} is already person ${holder}'s`);
+    else {
+      persons.set(person.id, directoryPerson(person));
+      if (person.studentNumber) numbers.set(person.studentNumber, person.id);
+      good.push(person);
+    }
+  }
+  const personOf = (id: string) => persons.get(id) ?? known.person(id);
+
+  // A card id given for two people in one page: neither can be trusted.
+  const cards = of('card');
+  const owners = new Map<string, Set<string>>();
+  for (const card of cards)
+    owners.set(card.cardId, (owners.get(card.cardId) ?? new Set()).add(card.personId));
+  const uids = new Map<string, FeedCard>();
+  for (const card of cards) {
+    const person = personOf(card.personId);
+    const held = known.card(card.cardId);
+    const uid = card.credential.uid;
+    const pageUid = uid === undefined ? undefined : uids.get(`${person?.school}:${uid}`);
+    const uidHeld = uid === undefined || !person ? undefined : known.uidHolder(person.school, uid);
+    const others = [...(owners.get(card.cardId) ?? [])];
+    if (others.length > 1)
+      bad(card, card.cardId, `duplicate card: card id given for ${others.join(' and ')} in one page`);
+    else if (!person) bad(card, card.cardId, `card for unknown person ${card.personId}`);
+    else if (held && held.personId !== card.personId)
+      bad(card, card.cardId, `duplicate card: card id is already person ${held.personId}'s`);
+    else if (held && held.school !== person.school)
+      bad(card, card.cardId, `card is on the roster of school ${held.school}`);
+    else if (pageUid && pageUid.cardId !== card.cardId && pageUid.personId !== card.personId)
+      bad(card, card.cardId, `duplicate card: UID ${uid} is also card ${pageUid.cardId}'s in this page`);
+    else if (uidHeld && uidHeld.cardId !== card.cardId && uidHeld.personId !== card.personId)
+      bad(card, card.cardId, `duplicate card: UID ${uid} is already card ${uidHeld.cardId}'s`);
+    else {
+      if (uid !== undefined) uids.set(`${person.school}:${uid}`, card);
+      good.push(card);
+    }
+  }
+
+  for (const leave of of('leave')) {
+    if (!schoolKnown(leave.school)) bad(leave, leave.id, `unknown school ${leave.school}`);
+    else if (!personOf(leave.personId)) bad(leave, leave.id, `leave for unknown person ${leave.personId}`);
+    else good.push(leave);
+  }
+  return { good, problems };
+}
+
+/** A record parsed, or the problem with it, named as well as a broken record allows. */
+function parseRecord(record: unknown): ChangeRecord | FeedProblem {
+  const result = ChangeRecord.safeParse(record);
+  if (result.success) return result.data;
+  const fields = (record && typeof record === 'object' ? record : {}) as Record<string, unknown>;
+  const text = (value: unknown) => (typeof value === 'string' ? value.slice(0, 128) : undefined);
+  const id = text(fields.id) ?? text(fields.cardId);
+  return {
+    changeId: text(fields.changeId) ?? '',
+    kind: text(fields.kind)?.slice(0, 32) ?? 'unknown',
+    ...(id ? { id } : {}),
+    problem: describeIssues(result.error),
+  };
+}
+
+/** The roster entry of a card record: the card as the feed gives it, and who it is from its person. */
+export function cardEntryOf(card: FeedCard, person: DirectoryPerson): CardEntry {
+  return CardEntrySchema.parse({
+    cardId: card.cardId,
+    credential: card.credential,
+    personId: card.personId,
+    role: person.role,
+    school: person.school,
+    ...(person.grade !== undefined ? { grade: person.grade } : {}),
+    ...(person.class !== undefined ? { class: person.class } : {}),
+    status: card.status,
+    validFrom: card.validFrom,
+    validUntil: card.validUntil,
+    zones: card.zones,
+    schedules: card.schedules,
+    displayName: person.name,
+  });
+}
+
+/**
+ * Pulls the central system's change feed page by page, on an interval and on demand. Each page is
+ * checked as a whole; its good records go to the directory in one transaction and, per school, to
+ * the roster as one version; its bad ones are reported. The cursor moves only after the page is
+ * applied, and applying a page again changes nothing, so a crash in between is harmless.
+ */
+export class FeedPuller {
+  private running: Promise<PullResult> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private readonly sql;
+
+  constructor(private readonly deps: FeedDeps) {
+    const db = deps.store.database;
+    this.sql = {
+      addProblem: db.prepare(
+        'INSERT INTO central_feed_problems (at, cursor, change_id, kind, record_id, problem) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      unreported: db.prepare<
+        [],
+        {
+          id: number;
+          cursor: string;
+          change_id: string;
+          kind: string;
+          record_id: string | null;
+          problem: string;
+        }
+      >('SELECT * FROM central_feed_problems WHERE reported = 0 ORDER BY id LIMIT 10000'),
+      markReported: db.prepare('UPDATE central_feed_problems SET reported = 1 WHERE id <= ? AND cursor = ?'),
+      count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM central_feed_problems'),
+      latest: db.prepare<
+        [number],
+        {
+          at: string;
+          cursor: string;
+          change_id: string;
+          kind: string;
+          record_id: string | null;
+          problem: string;
+          reported: number;
+        }
+      >('SELECT * FROM central_feed_problems ORDER BY id DESC LIMIT ?'),
+    };
+  }
+
+  start(): void {
+    this.stopped = false;
+    const tick = () => {
+      this.pull()
+        .catch(() => undefined)
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, this.deps.settings.intervalMs);
+        });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /**
+   * Pulls until the feed has no more. A pull asked for while one runs starts after it, so that it sees
+   * every change made before it was asked for.
+   */
+  pull(): Promise<PullResult> {
+    const run = (this.running ?? Promise.resolve()).catch(() => undefined).then(() => this.pullAll());
+    this.running = run;
+    return run;
+  }
+
+  private async pullAll(): Promise<PullResult> {
+    const { state, client, settings, logger } = this.deps;
+    const result: PullResult = { pages: 0, applied: 0, problems: 0 };
+    try {
+      await this.reportUnreported();
+      for (;;) {
+        const since = state.get('feed.cursor') ?? '';
+        const raw = await client.get(
+          `/v1/changes?since=${encodeURIComponent(since)}&limit=${settings.pageSize}`,
+        );
+        const page = ChangePage.safeParse(raw);
+        if (!page.success)
+          throw new Error(`the change feed page is not the contract's: ${describeIssues(page.error)}`);
+        const applied = await this.applyPage(page.data);
+        result.pages += 1;
+        result.applied += applied.applied;
+        result.problems += applied.problems.length;
+        result.cursor = page.data.cursor;
+        if (!page.data.hasMore || this.stopped) break;
+      }
+      state.set('feed.lastPullAt', new Date().toISOString());
+      state.set('feed.lastError', undefined);
+      return result;
+    } catch (error) {
+      const message = (error as Error).message;
+      state.set('feed.lastError', message);
+      logger.warn({ reason: message }, 'change feed pull failed');
+      throw error;
+    }
+  }
+
+  /** Applies one page (see the class comment); public for tests of a page on its own. */
+  async applyPage(page: ChangePage): Promise<PageResult> {
+    const { store, directory, roster, state, logger } = this.deps;
+    const { good, problems } = checkPage(page.records, {
+      school: (id) => directory.school(id) !== undefined,
+      person: (id) => directory.person(id),
+      studentNumberHolder: (number) => directory.personByStudentNumber(number)?.id,
+      card: (cardId) => store.findCard(cardId),
+      uidHolder: (school, uid) => store.rosterCards(school).find((c) => c.credential.uid === uid),
+    });
+    const now = new Date().toISOString();
+    store.database.transaction(() => {
+      for (const record of good) {
+        if (record.kind === 'school') {
+          const { kind: _k, changeId: _c, calendar: _cal, ...school } = record;
+          directory.putSchool(school);
+        } else if (record.kind === 'class') {
+          const { kind: _k, changeId: _c, ...entry } = record;
+          directory.putClass(entry);
+        } else if (record.kind === 'person') directory.putPerson(directoryPerson(record));
+        else if (record.kind === 'leave') directory.putLeave(leaveOf(record));
+      }
+      for (const problem of problems)
+        this.sql.addProblem.run(
+          now,
+          page.cursor,
+          problem.changeId,
+          problem.kind,
+          problem.id ?? null,
+          problem.problem,
+        );
+    })();
+    for (const problem of problems)
+      logger.warn(
+        { change: problem.changeId, kind: problem.kind, problem: problem.problem },
+        'change feed record refused',
+      );
+
+    const versions: { school: string; version: number }[] = [];
+    for (const [school, { cards, calendar }] of this.rosterChanges(good)) {
+      const settings: Partial<RosterSettings> | undefined = calendar ? { calendar } : undefined;
+      const version = await roster.applyChanges(school, cards, settings);
+      if (version !== undefined) {
+        versions.push({ school, version });
+        logger.info(
+          { school, version, cards: cards.length, sample: cards.slice(0, 3).map((c) => mask(c.cardId)) },
+          'change feed applied to the roster',
+        );
+      }
+    }
+    state.set('feed.cursor', page.cursor);
+    await this.reportUnreported();
+    return { applied: good.length, problems, versions };
+  }
+
+  /**
+   * Per school: the cards the page gives, and the cards already held whose person the page changed
+   * (a new class or name reaches the gates too), and the school's calendar when the page gives one.
+   */
+  private rosterChanges(
+    good: ChangeRecord[],
+  ): Map<string, { cards: CardEntry[]; calendar?: FeedSchool['calendar'] }> {
+    const { directory, store } = this.deps;
+    const bySchool = new Map<string, { cards: Map<string, CardEntry>; calendar?: FeedSchool['calendar'] }>();
+    const at = (school: string) => {
+      let entry = bySchool.get(school);
+      if (!entry) {
+        entry = { cards: new Map() };
+        bySchool.set(school, entry);
+      }
+      return entry;
+    };
+    const changedPersons = new Set<string>();
+    for (const record of good) {
+      if (record.kind === 'school' && record.calendar) at(record.id).calendar = record.calendar;
+      if (record.kind === 'person') changedPersons.add(record.id);
+    }
+    for (const school of new Set(
+      good.filter((r) => r.kind === 'person').map((r) => (r as FeedPerson).school),
+    )) {
+      for (const held of store.rosterCards(school)) {
+        if (!changedPersons.has(held.personId)) continue;
+        const person = directory.person(held.personId);
+        if (person)
+          at(person.school).cards.set(
+            held.cardId,
+            cardEntryOf({ ...held, kind: 'card', changeId: '' }, person),
+          );
+      }
+    }
+    for (const record of good) {
+      if (record.kind !== 'card') continue;
+      const person = directory.person(record.personId) as DirectoryPerson;
+      at(person.school).cards.set(record.cardId, cardEntryOf(record, person));
+    }
+    return new Map(
+      [...bySchool].map(([school, entry]) => [
+        school,
+        { cards: [...entry.cards.values()], ...(entry.calendar ? { calendar: entry.calendar } : {}) },
+      ]),
+    );
+  }
+
+  /** Sends the problems not yet reported, page by page; a failure leaves them for the next pull. */
+  private async reportUnreported(): Promise<void> {
+    const rows = this.sql.unreported.all();
+    const byCursor = new Map<string, typeof rows>();
+    for (const row of rows) byCursor.set(row.cursor, [...(byCursor.get(row.cursor) ?? []), row]);
+    for (const [cursor, problems] of byCursor) {
+      try {
+        await this.deps.client.post('/v1/changes/reports', {
+          cursor,
+          problems: problems.map((p) => ({
+            changeId: p.change_id,
+            kind: p.kind,
+            ...(p.record_id ? { id: p.record_id } : {}),
+            problem: p.problem,
+          })),
+        });
+        this.sql.markReported.run((problems.at(-1) as { id: number }).id, cursor);
+      } catch (error) {
+        this.deps.logger.warn(
+          { reason: (error as Error).message },
+          'feed problems not reported yet: will try again',
+        );
+        return;
+      }
+    }
+  }
+
+  status(latest = 20): FeedStatus {
+    const { state } = this.deps;
+    const cursor = state.get('feed.cursor');
+    const lastPullAt = state.get('feed.lastPullAt');
+    const lastError = state.get('feed.lastError');
+    return {
+      ...(cursor ? { cursor } : {}),
+      ...(lastPullAt ? { lastPullAt } : {}),
+      ...(lastError ? { lastError } : {}),
+      problems: this.sql.count.get()?.n ?? 0,
+      latestProblems: this.sql.latest.all(latest).map((p) => ({
+        at: p.at,
+        cursor: p.cursor,
+        changeId: p.change_id,
+        kind: p.kind,
+        ...(p.record_id ? { id: p.record_id } : {}),
+        problem: p.problem,
+        reported: p.reported === 1,
+      })),
+    };
+  }
+}

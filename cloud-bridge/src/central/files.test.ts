@@ -1,0 +1,77 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Directory } from '../directory/index.js';
+import type { RosterService } from '../roster/index.js';
+import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { FileExchange, previousSchoolDay } from './files.js';
+import { CentralState } from './tables.js';
+
+const calendar = {
+  timeZone: 'Asia/Shanghai',
+  holidays: ['2026-10-01', '2026-10-02'],
+  closures: ['2026-09-30'],
+  makeUpDays: [{ date: '2026-09-27', as: 3 }],
+};
+// 2026-10-05 is a Monday; 08:00 in Shanghai.
+const MONDAY_MORNING = Date.parse('2026-10-05T08:00:00+08:00');
+
+describe('the previous school day', () => {
+  it('skips weekends, holidays and closures, and counts a make-up day', () => {
+    expect(previousSchoolDay(calendar, MONDAY_MORNING)).toBe('2026-09-29');
+    expect(previousSchoolDay(calendar, Date.parse('2026-09-28T08:00:00+08:00'))).toBe('2026-09-27');
+    // Just after midnight in Shanghai it is already the next day there, though not yet in UTC.
+    expect(previousSchoolDay(calendar, Date.parse('2026-09-29T00:30:00+08:00'))).toBe('2026-09-28');
+  });
+});
+
+let dir: string;
+let store: SqliteBridgeStore;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'central-files-'));
+  store = openSqliteStore(join(dir, 'bridge.db'));
+});
+afterEach(async () => {
+  store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the attendance export', () => {
+  it("writes each school's attendance of the previous school day once", async () => {
+    const directory = new Directory(store.database);
+    directory.putSchool({
+      id: 's-1',
+      name: 'One',
+      times: { bellTime: '08:00', cutoffTime: '09:30', dismissalTime: '16:30' },
+    });
+    const asked: string[] = [];
+    const files = new FileExchange({
+      store,
+      directory,
+      roster: {} as RosterService,
+      state: new CentralState(store.database),
+      logger: pino({ level: 'silent' }),
+      inboxDir: join(dir, 'inbox'),
+      outboxDir: join(dir, 'outbox'),
+      importIntervalMs: 60_000,
+      exportIntervalMs: 60_000,
+      exportAttendance: (school, date) => {
+        asked.push(`${school}:${date}`);
+        return `person_id,status\np1,present\n`;
+      },
+    });
+    await files.exportOutbox(MONDAY_MORNING);
+    await files.exportOutbox(MONDAY_MORNING + 3_600_000);
+    // No calendar on the roster yet: weekdays only, in China's time zone.
+    expect(asked).toEqual(['s-1:2026-10-02']);
+    expect(await readdir(join(dir, 'outbox'))).toEqual(['attendance-s-1-2026-10-02.csv']);
+    expect(await readFile(join(dir, 'outbox', 'attendance-s-1-2026-10-02.csv'), 'utf8')).toContain(
+      'p1,present',
+    );
+    await files.exportOutbox(MONDAY_MORNING + 86_400_000);
+    expect(asked).toEqual(['s-1:2026-10-02', 's-1:2026-10-05']);
+  });
+});

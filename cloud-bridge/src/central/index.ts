@@ -1,0 +1,15 @@
+export { CentralClient, CentralUnavailable } from './client.js';
+export * from './contract.js';
+export { cardEntryOf, checkPage, FeedPuller, type FeedStatus, type PullResult } from './feed.js';
+export { FileExchange, type FileStatus, type ImportFileReport, previousSchoolDay } from './files.js';
+export { centralRoutes } from './http.js';
+export {
+  backoffDelay,
+  batchKey,
+  type CentralAlarm,
+  type DeadLetter,
+  Outbox,
+  type PushStatus,
+} from './outbox.js';
+export { type CentralDeps, CentralService, type CentralStatus } from './service.js';
+export { CentralState } from './tables.js';

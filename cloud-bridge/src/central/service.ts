@@ -1,0 +1,113 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { BridgeConfig } from '../config/index.js';
+import type { Directory } from '../directory/index.js';
+import type { RosterService } from '../roster/index.js';
+import type { SqliteBridgeStore } from '../store/index.js';
+import { CentralClient } from './client.js';
+import { FeedPuller, type FeedStatus } from './feed.js';
+import { FileExchange, type FileStatus } from './files.js';
+import { type CentralAlarm, Outbox, type PushStatus } from './outbox.js';
+import { CentralState } from './tables.js';
+
+export interface CentralDeps {
+  config: BridgeConfig;
+  store: SqliteBridgeStore;
+  directory: Directory;
+  roster: RosterService;
+  logger: Logger;
+  /** Told of dead letters and of the central system out of reach for too long (operations records it). */
+  onAlarm?: (alarm: CentralAlarm) => void;
+  /** A school's attendance of a day as CSV, for file mode's daily export (wired to attendance). */
+  exportAttendance?: (school: string, date: string) => Promise<string> | string;
+}
+
+export interface CentralStatus {
+  mode: BridgeConfig['central']['mode'];
+  feed?: FeedStatus;
+  push?: PushStatus;
+  files?: FileStatus;
+}
+
+/**
+ * The connector to the central student-record system, in the mode the config names: `api` pulls the
+ * change feed and pushes events through the outbox; `file` imports roster CSVs from an inbox and
+ * exports events (and attendance) to an outbox directory; `off` does nothing at all.
+ */
+export class CentralService {
+  readonly mode: BridgeConfig['central']['mode'];
+  readonly feed: FeedPuller | undefined;
+  readonly outbox: Outbox | undefined;
+  readonly files: FileExchange | undefined;
+
+  constructor(deps: CentralDeps) {
+    const { config, store, logger: parent } = deps;
+    const central = config.central;
+    const logger = parent.child({ component: 'central' });
+    this.mode = central.mode;
+    if (central.mode === 'off') return;
+    const state = new CentralState(store.database);
+    if (central.mode === 'api') {
+      const client = new CentralClient({
+        url: central.url as string,
+        token: central.token as string,
+        timeoutMs: central.timeoutMs,
+      });
+      this.outbox = new Outbox({
+        store,
+        state,
+        client,
+        settings: central.push,
+        logger,
+        ...(deps.onAlarm ? { onAlarm: deps.onAlarm } : {}),
+      });
+      // At once, so that no event committed from here on misses the outbox.
+      this.outbox.attach();
+      this.feed = new FeedPuller({
+        store,
+        directory: deps.directory,
+        roster: deps.roster,
+        state,
+        client,
+        settings: central.feed,
+        logger,
+      });
+    } else {
+      this.files = new FileExchange({
+        store,
+        directory: deps.directory,
+        roster: deps.roster,
+        state,
+        logger,
+        inboxDir: central.files.inboxDir ?? join(config.dataDir, 'central', 'inbox'),
+        outboxDir: central.files.outboxDir ?? join(config.dataDir, 'central', 'outbox'),
+        importIntervalMs: central.files.importIntervalMs,
+        exportIntervalMs: central.files.exportIntervalMs,
+        ...(deps.exportAttendance ? { exportAttendance: deps.exportAttendance } : {}),
+      });
+    }
+  }
+
+  async start(): Promise<void> {
+    this.outbox?.start();
+    this.feed?.start();
+    await this.files?.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.feed?.stop();
+    await this.outbox?.stop();
+    await this.files?.stop();
+  }
+
+  /** What the status view shows; with a school, only that school's devices. */
+  status(school?: string): CentralStatus {
+    const push = this.outbox?.status(Date.now(), school);
+    return {
+      mode: this.mode,
+      ...(this.feed ? { feed: this.feed.status() } : {}),
+      ...(push ? { push } : {}),
+      ...(this.files ? { files: this.files.status() } : {}),
+    };
+  }
+}

@@ -1,0 +1,209 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EventBatchBody, type FeedReport, type PushedEvent } from './contract.js';
+
+/**
+ * A small real central system for tests and the bench: it serves a change feed, takes problem
+ * reports and event batches as docs/central-api.yaml says, dedupes events by (device, seq) and keeps
+ * each device's arrival order. Fault switches make it fail the ways a real one does: down, 5xx, 429,
+ * a stall past the client's timeout, a connection dropped after storing (a lost answer), refused events.
+ */
+export class CentralTestServer {
+  readonly token: string;
+  /** Every change the feed holds, in order; a cursor is the index of the next one. */
+  readonly changes: unknown[] = [];
+  readonly reports: FeedReport[] = [];
+  /** Events as stored, first arrival only, in arrival order. */
+  readonly events: PushedEvent[] = [];
+  readonly batchesReceived: { key: string | undefined; size: number }[] = [];
+  /** How many times an event arrived again after it was stored. */
+  duplicates = 0;
+  private readonly stored = new Set<string>();
+  private readonly refusals = new Map<string, string>();
+  private faults: { kind: 'status' | 'stall' | 'drop'; status?: number; retryAfter?: number }[] = [];
+  private server: Server;
+  private port = 0;
+
+  private constructor(token: string) {
+    this.token = token;
+    this.server = this.makeServer();
+  }
+
+  static async start(token = 'central-test-token-0123456789'): Promise<CentralTestServer> {
+    const central = new CentralTestServer(token);
+    await central.up();
+    return central;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The events of a device in the order they first arrived. */
+  deviceEvents(device: string): PushedEvent[] {
+    return this.events.filter((e) => e.device === device);
+  }
+
+  /** Starts listening (again, on the same port after `down`). */
+  async up(): Promise<void> {
+    if (this.server.listening) return;
+    this.server = this.makeServer();
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops listening and cuts every open connection: the central system is unreachable. */
+  async down(): Promise<void> {
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  stop(): Promise<void> {
+    return this.down();
+  }
+
+  /** The next `count` event batches get this status (with Retry-After seconds for a 429). */
+  failNext(count: number, status: number, retryAfterSeconds?: number): void {
+    for (let i = 0; i < count; i++)
+      this.faults.push({
+        kind: 'status',
+        status,
+        ...(retryAfterSeconds !== undefined ? { retryAfter: retryAfterSeconds } : {}),
+      });
+  }
+
+  /** The next `count` event batches are stored, but their answer never comes (until the client gives up). */
+  stallNext(count: number): void {
+    for (let i = 0; i < count; i++) this.faults.push({ kind: 'stall' });
+  }
+
+  /** The next `count` event batches are stored, then the connection is dropped: the answer is lost. */
+  dropAfterStoreNext(count: number): void {
+    for (let i = 0; i < count; i++) this.faults.push({ kind: 'drop' });
+  }
+
+  /** Refuses this event each time it comes, until `accept` is called for it. */
+  refuse(device: string, seq: number, reason = 'refused by the test'): void {
+    this.refusals.set(`${device}:${seq}`, reason);
+  }
+
+  accept(device: string, seq: number): void {
+    this.refusals.delete(`${device}:${seq}`);
+  }
+
+  private makeServer(): Server {
+    const server = createServer((request, response) => {
+      this.handle(request, response).catch((error: Error) => {
+        if (!response.headersSent) send(response, 500, { error: 'internal', message: error.message });
+      });
+    });
+    server.keepAliveTimeout = 1000;
+    return server;
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://central');
+    const body = await readBody(request);
+    if (request.headers.authorization !== `Bearer ${this.token}`)
+      return send(response, 401, { error: 'unauthorized' });
+    if (request.method === 'GET' && url.pathname === '/v1/changes') {
+      const since = Number(url.searchParams.get('since') || 0);
+      const limit = Math.min(1000, Number(url.searchParams.get('limit') || 100));
+      const records = this.changes.slice(since, since + limit);
+      const next = since + records.length;
+      return send(response, 200, { cursor: String(next), hasMore: next < this.changes.length, records });
+    }
+    if (request.method === 'POST' && url.pathname === '/v1/changes/reports') {
+      this.reports.push(JSON.parse(body) as FeedReport);
+      return send(response, 204);
+    }
+    if (request.method === 'POST' && url.pathname === '/v1/events/batches') {
+      const parsed = EventBatchBody.safeParse(JSON.parse(body));
+      if (!parsed.success)
+        return send(response, 400, { error: 'bad-request', message: parsed.error.message });
+      const key = request.headers['idempotency-key'];
+      const fault = this.faults.shift();
+      if (fault?.kind === 'status') {
+        if (fault.retryAfter !== undefined) response.setHeader('retry-after', String(fault.retryAfter));
+        return send(response, fault.status ?? 500, { error: 'unavailable' });
+      }
+      this.batchesReceived.push({
+        key: typeof key === 'string' ? key : undefined,
+        size: parsed.data.events.length,
+      });
+      const answer = this.take(parsed.data.events);
+      if (fault?.kind === 'drop') {
+        request.socket.destroy();
+        return;
+      }
+      // A stall stores the events and answers only when the client has long given up.
+      if (fault?.kind === 'stall') {
+        await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
+        return;
+      }
+      return send(response, 200, answer);
+    }
+    send(response, 404, { error: 'not-found' });
+  }
+
+  /** Takes a device's events in order: after one it refuses, the device's later ones are held. */
+  private take(events: PushedEvent[]): {
+    accepted: number;
+    rejected: { device: string; seq: number; reason: string }[];
+  } {
+    const rejected: { device: string; seq: number; reason: string }[] = [];
+    const held = new Set<string>();
+    let accepted = 0;
+    for (const event of events) {
+      const id = `${event.device}:${event.seq}`;
+      if (held.has(event.device)) {
+        rejected.push({ device: event.device, seq: event.seq, reason: 'held' });
+        continue;
+      }
+      const refusal = this.refusals.get(id);
+      if (refusal) {
+        held.add(event.device);
+        rejected.push({ device: event.device, seq: event.seq, reason: refusal });
+        continue;
+      }
+      accepted += 1;
+      if (this.stored.has(id)) {
+        this.duplicates += 1;
+        continue;
+      }
+      this.stored.add(id);
+      this.events.push(event);
+    }
+    return { accepted, rejected };
+  }
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.on('error', reject);
+  });
+}
+
+function send(response: ServerResponse, status: number, body?: unknown): void {
+  if (body === undefined) {
+    response.writeHead(status).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  response.end(text);
+}

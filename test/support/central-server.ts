@@ -1,0 +1,105 @@
+import { join } from 'node:path';
+import type { Bridge } from '@educard/cloud-bridge';
+import { type EventRecord, eventHash, GENESIS_HASH, signBatch, topics } from '@educard/terminal-sdk';
+import mqtt, { type MqttClient } from 'mqtt';
+import { admin, enrollDevice } from './bridge.js';
+
+/**
+ * The test central system lives in cloud-bridge (src/central/testing.ts) so that the benchmark in
+ * scripts/ can use it too; tests take it from here.
+ */
+export { CentralTestServer } from '@educard/cloud-bridge/testing';
+
+/** A bridge config section pointing at a test central system, with short timings for tests. */
+export function centralConfig(
+  central: { url: string; token: string },
+  overrides: { timeoutMs?: number; push?: Record<string, unknown>; feed?: Record<string, unknown> } = {},
+) {
+  return {
+    mode: 'api',
+    url: central.url,
+    token: central.token,
+    timeoutMs: overrides.timeoutMs ?? 2000,
+    feed: { intervalMs: 3_600_000, ...overrides.feed },
+    push: {
+      intervalMs: 20,
+      backoffBaseMs: 20,
+      backoffMaxMs: 200,
+      maxAttempts: 3,
+      unreachableAlarmMs: 3_600_000,
+      ...overrides.push,
+    },
+  };
+}
+
+/** Chained records of one device, `at` as given for each. */
+export function chainedRecords(
+  device: string,
+  times: string[],
+  from: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH },
+): EventRecord[] {
+  const out: EventRecord[] = [];
+  let prev = from;
+  for (const at of times) {
+    const body = {
+      spec: 1 as const,
+      device,
+      seq: prev.seq + 1,
+      at,
+      clock: 'synced' as const,
+      type: 'gate.decision',
+      data: { personId: `p-${device}`, granted: true },
+      prev: prev.hash,
+    };
+    const record = { ...body, hash: eventHash(body) };
+    out.push(record);
+    prev = { seq: record.seq, hash: record.hash };
+  }
+  return out;
+}
+
+/**
+ * An enrolled device that sends signed event batches to the bridge over MQTT: the bridge's real
+ * ingest path, without a whole gateway.
+ */
+export async function deviceSender(bridge: Bridge, dir: string, device: string, school = 'school-1') {
+  const enrolled = await enrollDevice(bridge.httpUrl, join(dir, device), device, school);
+  const client: MqttClient = await mqtt.connectAsync(bridge.mqttUrl, {
+    clientId: device,
+    username: enrolled.username,
+    password: enrolled.password,
+    reconnectPeriod: 0,
+  });
+  return {
+    async send(records: EventRecord[], batchSize = 100): Promise<void> {
+      for (let i = 0; i < records.length; i += batchSize) {
+        const batch = signBatch(device, school, records.slice(i, i + batchSize), enrolled.identity.key);
+        await client.publishAsync(topics.events(school, device), JSON.stringify(batch), { qos: 1 });
+      }
+    },
+    close: () => client.endAsync(),
+  };
+}
+
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export async function centralStatus(bridgeHttp: string) {
+  return (await admin(bridgeHttp, '/v1/central/status')) as {
+    mode: string;
+    feed?: { cursor?: string; problems: number; latestProblems: { changeId: string; problem: string }[] };
+    push?: {
+      pending: number;
+      lagSeconds: number;
+      deadLetters: number;
+      delivered: number;
+      lastError?: string;
+      devices: { device: string; pending: number; oldestAt: string }[];
+    };
+  };
+}
