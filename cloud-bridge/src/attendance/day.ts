@@ -1,0 +1,206 @@
+import type { Calendar } from '@educard/terminal-sdk';
+import type { SchoolTimes } from '../directory/index.js';
+import { type NotSchoolDay, schoolDay, zonedInstant } from './calendar.js';
+import type { DayPassages } from './passages.js';
+
+/** A pupil as attendance counts them: from the directory, or from the roster's cards. */
+export interface Pupil {
+  personId: string;
+  name: string;
+  studentNumber?: string;
+  class: string;
+  grade?: string;
+}
+
+export interface ClassInfo {
+  id: string;
+  name: string;
+  grade?: string;
+  bellTime?: string;
+  dismissalTime?: string;
+}
+
+export type PupilStatus = 'present' | 'late' | 'absent' | 'not-arrived' | 'on-leave';
+
+export interface PupilDay {
+  personId: string;
+  name: string;
+  studentNumber?: string;
+  status: PupilStatus;
+  arrivedAt?: string;
+  leftAt?: string;
+  leftEarly: boolean;
+}
+
+export interface DayCounts {
+  pupils: number;
+  present: number;
+  late: number;
+  absent: number;
+  notArrived: number;
+  onLeave: number;
+  leftEarly: number;
+}
+
+export interface ClassDay {
+  class: string;
+  name: string;
+  grade?: string;
+  bellTime: string;
+  cutoffTime: string;
+  dismissalTime: string;
+  counts: DayCounts;
+  pupils: PupilDay[];
+}
+
+export interface AttendanceDay {
+  school: string;
+  date: string;
+  timeZone: string;
+  schoolDay: boolean;
+  reason?: NotSchoolDay;
+  cutoffPassed: boolean;
+  generatedAt: string;
+  totals: DayCounts;
+  classes: ClassDay[];
+}
+
+export interface DayInput {
+  school: string;
+  date: string;
+  timeZone: string;
+  calendar: Pick<Calendar, 'holidays' | 'closures' | 'makeUpDays'>;
+  times: SchoolTimes;
+  classes: ReadonlyMap<string, ClassInfo>;
+  pupils: readonly Pupil[];
+  /** Pupils with a leave (not cancelled) covering the date. */
+  onLeave: ReadonlySet<string>;
+  passages: ReadonlyMap<string, DayPassages>;
+  now: number;
+}
+
+export const emptyCounts = (): DayCounts => ({
+  pupils: 0,
+  present: 0,
+  late: 0,
+  absent: 0,
+  notArrived: 0,
+  onLeave: 0,
+  leftEarly: 0,
+});
+
+const STATUS_COUNT: Record<PupilStatus, keyof DayCounts> = {
+  present: 'present',
+  late: 'late',
+  absent: 'absent',
+  'not-arrived': 'notArrived',
+  'on-leave': 'onLeave',
+};
+
+const byName = new Intl.Collator('zh-CN', { numeric: true }).compare;
+const byClassId = new Intl.Collator('en', { numeric: true }).compare;
+
+interface ClassTimes {
+  bell: string;
+  cutoff: string;
+  dismissal: string;
+}
+
+/**
+ * One pupil's day. Any passage shows the pupil came (an exit alone: they came in behind someone);
+ * the first entry after the bell is late, even after the cut-off (the pupil is there). A pupil on
+ * leave who comes anyway counts as there. An exit as the last passage before dismissal is leaving early.
+ */
+export function pupilStatus(
+  passages: DayPassages | undefined,
+  onLeave: boolean,
+  times: ClassTimes,
+  now: string,
+): Omit<PupilDay, 'personId' | 'name' | 'studentNumber'> {
+  const leftAt = passages?.lastDirection === 'out' ? passages.last : undefined;
+  const leftEarly = leftAt !== undefined && leftAt < times.dismissal;
+  const shown = {
+    ...(passages?.firstIn ? { arrivedAt: passages.firstIn } : {}),
+    ...(leftAt ? { leftAt } : {}),
+    leftEarly,
+  };
+  if (passages)
+    return { status: passages.firstIn && passages.firstIn > times.bell ? 'late' : 'present', ...shown };
+  if (onLeave) return { status: 'on-leave', ...shown };
+  return { status: now >= times.cutoff ? 'absent' : 'not-arrived', ...shown };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The attendance of one school day, per class. On a day that is no school day nobody is absent or
+ * late: the pupils who came anyway are listed as present, and the rest are not listed.
+ */
+export function computeDay(input: DayInput): AttendanceDay {
+  const { date, timeZone, times } = input;
+  const day = schoolDay(date, input.calendar);
+  const nowIso = iso(input.now);
+  const schoolCutoff = iso(zonedInstant(date, times.cutoffTime, timeZone));
+
+  const byClass = new Map<string, Pupil[]>();
+  for (const pupil of input.pupils) {
+    const members = byClass.get(pupil.class);
+    if (members) members.push(pupil);
+    else byClass.set(pupil.class, [pupil]);
+  }
+
+  const totals = emptyCounts();
+  const classes: ClassDay[] = [];
+  for (const classId of [...byClass.keys()].sort(byClassId)) {
+    const members = (byClass.get(classId) as Pupil[]).sort((a, b) => byName(a.name, b.name));
+    const info = input.classes.get(classId);
+    const bellClock = info?.bellTime ?? times.bellTime;
+    // A class that starts after the school's cut-off gets until its own bell.
+    const cutoffClock = bellClock.localeCompare(times.cutoffTime) > 0 ? bellClock : times.cutoffTime;
+    const classTimes: ClassTimes = {
+      bell: iso(zonedInstant(date, bellClock, timeZone)),
+      cutoff: iso(zonedInstant(date, cutoffClock, timeZone)),
+      dismissal: iso(zonedInstant(date, info?.dismissalTime ?? times.dismissalTime, timeZone)),
+    };
+    const counts = emptyCounts();
+    counts.pupils = members.length;
+    const pupils: PupilDay[] = [];
+    for (const member of members) {
+      const passages = input.passages.get(member.personId);
+      if (!day.schoolDay && !passages) continue;
+      const found = pupilStatus(passages, input.onLeave.has(member.personId), classTimes, nowIso);
+      const shown: PupilDay = {
+        personId: member.personId,
+        name: member.name,
+        ...(member.studentNumber ? { studentNumber: member.studentNumber } : {}),
+        ...(day.schoolDay ? found : { ...found, status: 'present', leftEarly: false }),
+      };
+      counts[STATUS_COUNT[shown.status]]++;
+      if (shown.leftEarly) counts.leftEarly++;
+      pupils.push(shown);
+    }
+    for (const key of Object.keys(totals) as (keyof DayCounts)[]) totals[key] += counts[key];
+    const grade = info?.grade ?? members[0]?.grade;
+    classes.push({
+      class: classId,
+      name: info?.name ?? classId,
+      ...(grade ? { grade } : {}),
+      bellTime: classTimes.bell,
+      cutoffTime: classTimes.cutoff,
+      dismissalTime: classTimes.dismissal,
+      counts,
+      pupils,
+    });
+  }
+  return {
+    school: input.school,
+    date,
+    timeZone,
+    schoolDay: day.schoolDay,
+    ...(day.reason ? { reason: day.reason } : {}),
+    cutoffPassed: nowIso >= schoolCutoff,
+    generatedAt: nowIso,
+    totals,
+    classes,
+  };
+}

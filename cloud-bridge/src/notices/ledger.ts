@@ -1,0 +1,365 @@
+import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { migrateModule } from '../store/index.js';
+import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
+
+/**
+ * The durable side of notices, per webhook: a cursor over gate_passages, each pupil's burst, the
+ * settled notices and the deliveries they went out in. Every step is one transaction, so a restart
+ * resumes where the last one ended: nothing read twice, nothing confirmed sent again.
+ */
+const STEPS = [
+  `CREATE TABLE notice_webhooks (
+     webhook TEXT PRIMARY KEY,
+     cursor INTEGER NOT NULL,
+     last_error TEXT,
+     last_error_at TEXT,
+     last_success_at TEXT
+   );
+   CREATE TABLE notice_bursts (
+     webhook TEXT NOT NULL,
+     person_id TEXT NOT NULL,
+     school TEXT NOT NULL,
+     first_at TEXT NOT NULL,
+     last_at TEXT NOT NULL,
+     direction TEXT NOT NULL,
+     event_id INTEGER NOT NULL,
+     device TEXT NOT NULL,
+     open INTEGER NOT NULL,
+     PRIMARY KEY (webhook, person_id)
+   );
+   CREATE INDEX notice_bursts_open ON notice_bursts (webhook, open, last_at);
+   CREATE TABLE notice_deliveries (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     webhook TEXT NOT NULL,
+     body TEXT NOT NULL,
+     notices INTEGER NOT NULL,
+     created_at TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at TEXT NOT NULL,
+     last_error TEXT,
+     done_at TEXT
+   );
+   CREATE INDEX notice_deliveries_status ON notice_deliveries (webhook, status, seq);
+   CREATE TABLE notice_queue (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     webhook TEXT NOT NULL,
+     notice TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     delivery_seq INTEGER
+   );
+   CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
+];
+
+/** One notice as the receiver gets it. Never a card id. */
+export interface Notice {
+  id: string;
+  school: string;
+  personId: string;
+  studentNumber?: string;
+  name: string;
+  class?: string;
+  direction: 'in' | 'out';
+  at: string;
+  device: string;
+}
+
+export interface PendingDelivery {
+  seq: number;
+  id: string;
+  body: string;
+  notices: number;
+  attempts: number;
+  nextAttemptAt: string;
+}
+
+/** The part of a webhook's settings the ledger needs. */
+export interface LedgerWebhook {
+  key: string;
+  school?: string;
+  debounceMs: number;
+  batchWindowMs: number;
+  batchMax: number;
+}
+
+interface BurstRow {
+  school: string;
+  person_id: string;
+  first_at: string;
+  last_at: string;
+  direction: 'in' | 'out';
+  event_id: number;
+  device: string;
+  open: number;
+}
+
+const toBurst = (row: BurstRow): Burst => ({
+  school: row.school,
+  personId: row.person_id,
+  firstAt: row.first_at,
+  lastAt: row.last_at,
+  direction: row.direction,
+  eventId: row.event_id,
+  device: row.device,
+  open: row.open === 1,
+});
+
+export interface StepResult {
+  read: number;
+  stale: number;
+  notices: number;
+  deliveries: number;
+}
+
+/** How many passages one step reads at most: a backlog drains over several ticks. */
+const READ_LIMIT = 5000;
+
+type Describe = (burst: Burst) => Omit<Notice, 'id' | 'direction' | 'at' | 'device'> | undefined;
+
+export class NoticeLedger {
+  private readonly s;
+  private readonly stepInTransaction;
+
+  constructor(db: Database.Database) {
+    migrateModule(db, 'notices', STEPS);
+    this.s = {
+      webhook: db.prepare<[string], { cursor: number }>(
+        'SELECT cursor FROM notice_webhooks WHERE webhook = ?',
+      ),
+      addWebhook: db.prepare(
+        `INSERT INTO notice_webhooks (webhook, cursor)
+         VALUES (?, (SELECT coalesce(max(event_id), 0) FROM gate_passages)) ON CONFLICT (webhook) DO NOTHING`,
+      ),
+      setCursor: db.prepare('UPDATE notice_webhooks SET cursor = ? WHERE webhook = ?'),
+      passages: db.prepare<
+        [number, number],
+        {
+          event_id: number;
+          school: string;
+          person_id: string;
+          at: string;
+          direction: 'in' | 'out';
+          device: string;
+          role: string | null;
+        }
+      >(
+        'SELECT event_id, school, person_id, at, direction, device, role FROM gate_passages WHERE event_id > ? ORDER BY event_id LIMIT ?',
+      ),
+      burst: db.prepare<[string, string], BurstRow>(
+        'SELECT * FROM notice_bursts WHERE webhook = ? AND person_id = ?',
+      ),
+      putBurst: db.prepare(
+        `INSERT INTO notice_bursts (webhook, person_id, school, first_at, last_at, direction, event_id, device, open)
+         VALUES (@webhook, @personId, @school, @firstAt, @lastAt, @direction, @eventId, @device, @open)
+         ON CONFLICT (webhook, person_id) DO UPDATE SET school = excluded.school, first_at = excluded.first_at,
+           last_at = excluded.last_at, direction = excluded.direction, event_id = excluded.event_id,
+           device = excluded.device, open = excluded.open`,
+      ),
+      openBursts: db.prepare<[string, string], BurstRow>(
+        'SELECT * FROM notice_bursts WHERE webhook = ? AND open = 1 AND last_at <= ? ORDER BY last_at',
+      ),
+      enqueue: db.prepare('INSERT INTO notice_queue (webhook, notice, created_at) VALUES (?, ?, ?)'),
+      unsent: db.prepare<[string], { n: number; oldest: string | null }>(
+        'SELECT count(*) AS n, min(created_at) AS oldest FROM notice_queue WHERE webhook = ? AND delivery_seq IS NULL',
+      ),
+      firstUnsent: db.prepare<[string, number], { id: number; notice: string }>(
+        'SELECT id, notice FROM notice_queue WHERE webhook = ? AND delivery_seq IS NULL ORDER BY id LIMIT ?',
+      ),
+      addDelivery: db.prepare(
+        `INSERT INTO notice_deliveries (id, webhook, body, notices, created_at, status, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
+      ),
+      assign: db.prepare(
+        'UPDATE notice_queue SET delivery_seq = ? WHERE webhook = ? AND id BETWEEN ? AND ? AND delivery_seq IS NULL',
+      ),
+      nextDelivery: db.prepare<[string], PendingDelivery>(
+        `SELECT seq, id, body, notices, attempts, next_attempt_at AS nextAttemptAt FROM notice_deliveries
+         WHERE webhook = ? AND status = 'pending' ORDER BY seq LIMIT 1`,
+      ),
+      delivered: db.prepare(
+        "UPDATE notice_deliveries SET status = 'delivered', attempts = attempts + 1, done_at = ? WHERE seq = ?",
+      ),
+      retry: db.prepare(
+        'UPDATE notice_deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ?',
+      ),
+      failed: db.prepare(
+        "UPDATE notice_deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?, done_at = ? WHERE seq = ?",
+      ),
+      success: db.prepare('UPDATE notice_webhooks SET last_success_at = ? WHERE webhook = ?'),
+      error: db.prepare('UPDATE notice_webhooks SET last_error = ?, last_error_at = ? WHERE webhook = ?'),
+      pruneQueue: db.prepare(
+        `DELETE FROM notice_queue WHERE delivery_seq IN
+           (SELECT seq FROM notice_deliveries WHERE webhook = ? AND status = 'delivered' AND done_at < ?)`,
+      ),
+      pruneDeliveries: db.prepare(
+        "DELETE FROM notice_deliveries WHERE webhook = ? AND status = 'delivered' AND done_at < ?",
+      ),
+      status: db.prepare<
+        { key: string },
+        {
+          open: number;
+          queued: number;
+          pending: number | null;
+          failed: number | null;
+          delivered: number | null;
+          next: string | null;
+        }
+      >(
+        `SELECT (SELECT count(*) FROM notice_bursts WHERE webhook = @key AND open = 1) AS open,
+                (SELECT count(*) FROM notice_queue WHERE webhook = @key AND delivery_seq IS NULL) AS queued,
+                sum(CASE WHEN status = 'pending' THEN notices END) AS pending,
+                sum(CASE WHEN status = 'failed' THEN notices END) AS failed,
+                sum(CASE WHEN status = 'delivered' THEN notices END) AS delivered,
+                min(CASE WHEN status = 'pending' THEN next_attempt_at END) AS next
+         FROM notice_deliveries WHERE webhook = @key`,
+      ),
+      health: db.prepare<
+        [string],
+        { last_error: string | null; last_error_at: string | null; last_success_at: string | null }
+      >('SELECT last_error, last_error_at, last_success_at FROM notice_webhooks WHERE webhook = ?'),
+      failures: db.prepare<
+        [string],
+        { id: string; notices: number; attempts: number; last_error: string | null; done_at: string }
+      >(
+        `SELECT id, notices, attempts, last_error, done_at FROM notice_deliveries
+         WHERE webhook = ? AND status = 'failed' ORDER BY seq DESC LIMIT 20`,
+      ),
+    };
+    this.stepInTransaction = db.transaction((hook: LedgerWebhook, now: number, describe: Describe) =>
+      this.step(hook, now, describe),
+    );
+  }
+
+  /** Makes a webhook known; a new one starts after the passages already stored (no history replayed). */
+  register(key: string): void {
+    this.s.addWebhook.run(key);
+  }
+
+  /**
+   * One step for one webhook, in one transaction: reads new passages into bursts, settles the quiet
+   * ones into notices, and closes batches into deliveries. `describe` adds the pupil's name and class.
+   */
+  advance(hook: LedgerWebhook, now: number, describe: Describe): StepResult {
+    return this.stepInTransaction(hook, now, describe);
+  }
+
+  private step(hook: LedgerWebhook, now: number, describe: Describe): StepResult {
+    const nowIso = new Date(now).toISOString();
+    const cursor = this.s.webhook.get(hook.key)?.cursor ?? 0;
+    const rows = this.s.passages.all(cursor, READ_LIMIT);
+    let stale = 0;
+    let notices = 0;
+    const notify = (burst: Burst) => {
+      const about = describe(burst);
+      if (!about) return;
+      const notice: Notice = {
+        id: `n${burst.eventId}`,
+        ...about,
+        direction: burst.direction,
+        at: burst.lastAt,
+        device: burst.device,
+      };
+      this.s.enqueue.run(hook.key, JSON.stringify(notice), nowIso);
+      notices++;
+    };
+    const save = (burst: Burst) =>
+      this.s.putBurst.run({ webhook: hook.key, ...burst, open: burst.open ? 1 : 0 });
+
+    for (const row of rows) {
+      if (row.role !== 'student' || (hook.school !== undefined && row.school !== hook.school)) continue;
+      const passage: Passage = {
+        eventId: row.event_id,
+        school: row.school,
+        personId: row.person_id,
+        at: row.at,
+        direction: row.direction,
+        device: row.device,
+      };
+      const held = this.s.burst.get(hook.key, passage.personId);
+      const outcome = addPassage(held ? toBurst(held) : undefined, passage, hook.debounceMs);
+      if (outcome.kind === 'stale') {
+        stale++;
+        continue;
+      }
+      if (outcome.kind === 'settled') notify(outcome.settled);
+      save(outcome.burst);
+    }
+    if (rows.length) this.s.setCursor.run((rows.at(-1) as { event_id: number }).event_id, hook.key);
+
+    const quietSince = new Date(now - hook.debounceMs).toISOString();
+    for (const row of this.s.openBursts.all(hook.key, quietSince)) {
+      const burst = toBurst(row);
+      if (!hasSettled(burst, now, hook.debounceMs)) continue;
+      notify(burst);
+      save({ ...burst, open: false });
+    }
+
+    let deliveries = 0;
+    for (;;) {
+      const unsent = this.s.unsent.get(hook.key) as { n: number; oldest: string | null };
+      const due = unsent.oldest !== null && Date.parse(unsent.oldest) + hook.batchWindowMs <= now;
+      if (unsent.n === 0 || (unsent.n < hook.batchMax && !due)) break;
+      const batch = this.s.firstUnsent.all(hook.key, hook.batchMax);
+      const id = randomUUID();
+      const body = `{"deliveryId":${JSON.stringify(id)},"notices":[${batch.map((b) => b.notice).join(',')}]}`;
+      const seq = Number(
+        this.s.addDelivery.run(id, hook.key, body, batch.length, nowIso, nowIso).lastInsertRowid,
+      );
+      this.s.assign.run(seq, hook.key, (batch[0] as { id: number }).id, (batch.at(-1) as { id: number }).id);
+      deliveries++;
+    }
+    return { read: rows.length, stale, notices, deliveries };
+  }
+
+  /** The oldest delivery not yet confirmed or given up: deliveries go out one at a time, in order. */
+  nextDelivery(key: string): PendingDelivery | undefined {
+    return this.s.nextDelivery.get(key);
+  }
+
+  delivered(key: string, seq: number, now: number): void {
+    const at = new Date(now).toISOString();
+    this.s.delivered.run(at, seq);
+    this.s.success.run(at, key);
+  }
+
+  retryLater(key: string, seq: number, error: string, next: number, now: number): void {
+    this.s.retry.run(new Date(next).toISOString(), error, seq);
+    this.s.error.run(error, new Date(now).toISOString(), key);
+  }
+
+  givenUp(key: string, seq: number, error: string, now: number): void {
+    const at = new Date(now).toISOString();
+    this.s.failed.run(error, at, seq);
+    this.s.error.run(error, at, key);
+  }
+
+  /** Forgets deliveries confirmed before `before`; failed ones stay for the status view. */
+  prune(key: string, before: number): void {
+    const at = new Date(before).toISOString();
+    this.s.pruneQueue.run(key, at);
+    this.s.pruneDeliveries.run(key, at);
+  }
+
+  status(key: string) {
+    const counts = this.s.status.get({ key });
+    const health = this.s.health.get(key);
+    return {
+      /** Notices not yet confirmed: bursts still settling, notices waiting for a batch, deliveries under way. */
+      pending: (counts?.open ?? 0) + (counts?.queued ?? 0) + (counts?.pending ?? 0),
+      failed: counts?.failed ?? 0,
+      delivered: counts?.delivered ?? 0,
+      ...(counts?.next ? { nextAttemptAt: counts.next } : {}),
+      ...(health?.last_error ? { lastError: health.last_error, lastErrorAt: health.last_error_at } : {}),
+      ...(health?.last_success_at ? { lastSuccessAt: health.last_success_at } : {}),
+      failedDeliveries: this.s.failures.all(key).map((row) => ({
+        id: row.id,
+        notices: row.notices,
+        attempts: row.attempts,
+        lastError: row.last_error,
+        at: row.done_at,
+      })),
+    };
+  }
+}

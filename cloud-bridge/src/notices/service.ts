@@ -1,0 +1,247 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Directory } from '../directory/index.js';
+import type { SqliteBridgeStore } from '../store/index.js';
+import type { NoticesConfig, NoticeWebhook } from './config.js';
+import type { Burst } from './debounce.js';
+import { type Notice, NoticeLedger, type PendingDelivery } from './ledger.js';
+import { signatureHeader } from './signature.js';
+
+export interface NoticesDeps {
+  store: SqliteBridgeStore;
+  directory: Directory;
+  config: NoticesConfig;
+  logger: Logger;
+  /** The clock (tests set it). */
+  now?: () => number;
+}
+
+/** A webhook as the service holds it: its settings and the key its rows are filed under. */
+interface Hook extends NoticeWebhook {
+  key: string;
+  /** The URL without query or credentials: what logs and the status view may show. */
+  shown: string;
+}
+
+/** Delivered deliveries are kept this long for the status view's counts, then pruned. */
+const KEEP_DELIVERED_MS = 7 * 86_400_000;
+/** A Retry-After longer than this is not believed. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+
+type Outcome = { ok: true } | { ok: false; retry: boolean; error: string; retryAfterMs?: number };
+
+function hookKey(hook: NoticeWebhook): string {
+  return createHash('sha256')
+    .update(`${hook.school ?? '*'}\n${hook.url}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+function shownUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.origin}${parsed.pathname}`;
+}
+
+function retryAfter(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : undefined;
+}
+
+/**
+ * Parent notices: on its own timer (never in the ingest path), reads new gate passages of pupils,
+ * debounces them per pupil, batches the settled notices and POSTs them signed to each webhook, one
+ * delivery at a time per webhook and in order, retrying with backoff.
+ */
+export class Notices {
+  private readonly ledger: NoticeLedger;
+  private readonly hooks: Hook[];
+  private readonly now: () => number;
+  private readonly sending = new Map<string, Promise<void>>();
+  private readonly stopping = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: NoticesDeps) {
+    this.ledger = new NoticeLedger(deps.store.database);
+    this.now = deps.now ?? Date.now;
+    this.hooks = deps.config.webhooks.map((hook) => ({
+      ...hook,
+      key: hookKey(hook),
+      shown: shownUrl(hook.url),
+    }));
+    for (const hook of this.hooks) this.ledger.register(hook.key);
+  }
+
+  start(): void {
+    if (!this.hooks.length) return;
+    this.timer = setInterval(() => this.tick(), this.deps.config.tickMs);
+    this.deps.logger.info(
+      { webhooks: this.hooks.map((h) => ({ key: h.key, school: h.school, url: h.shown })) },
+      'parent notices started',
+    );
+  }
+
+  /** Stops the timer and cuts a delivery under way (it stays pending and goes out after a restart). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.stopping.abort();
+    await Promise.all(this.sending.values());
+  }
+
+  /** Per webhook: what waits, what was given up and the last error (`GET /v1/notices/status`). */
+  status(school?: string) {
+    return this.hooks
+      .filter((hook) => school === undefined || hook.school === school)
+      .map((hook) => ({
+        key: hook.key,
+        ...(hook.school ? { school: hook.school } : {}),
+        url: hook.shown,
+        ...this.ledger.status(hook.key),
+      }));
+  }
+
+  /** One round: advance every webhook's ledger, then send what is due. Also called by tests. */
+  tick(): void {
+    if (this.stopping.signal.aborted) return;
+    const now = this.now();
+    const describe = this.describer();
+    for (const hook of this.hooks) {
+      try {
+        const step = this.ledger.advance(hook, now, describe);
+        if (step.stale)
+          this.deps.logger.info(
+            { webhook: hook.key, stale: step.stale },
+            'late passages older than notices sent: skipped',
+          );
+        if (step.deliveries) this.ledger.prune(hook.key, now - KEEP_DELIVERED_MS);
+      } catch (error) {
+        this.deps.logger.error({ webhook: hook.key, err: error }, 'parent notices: step failed');
+        continue;
+      }
+      this.pump(hook);
+    }
+  }
+
+  /** Starts the webhook's next due delivery unless one is under way. */
+  private pump(hook: Hook): void {
+    if (this.sending.has(hook.key) || this.stopping.signal.aborted) return;
+    const delivery = this.ledger.nextDelivery(hook.key);
+    if (!delivery || Date.parse(delivery.nextAttemptAt) > this.now()) return;
+    const sent = this.send(hook, delivery)
+      .catch((error: unknown) => {
+        this.deps.logger.error(
+          { webhook: hook.key, err: error },
+          'parent notices: delivery bookkeeping failed',
+        );
+        return false;
+      })
+      .then((next) => {
+        this.sending.delete(hook.key);
+        // A delivery settled: the next one need not wait for the timer.
+        if (next) this.pump(hook);
+      });
+    this.sending.set(hook.key, sent);
+  }
+
+  /** Sends one delivery and files the outcome; true when the next delivery may go at once. */
+  private async send(hook: Hook, delivery: PendingDelivery): Promise<boolean> {
+    const outcome = await this.post(hook, delivery);
+    // Stopping cut the request: not an attempt; the delivery goes out again after the restart.
+    if (this.stopping.signal.aborted) return false;
+    const now = this.now();
+    const log = { webhook: hook.key, url: hook.shown, delivery: delivery.id, notices: delivery.notices };
+    if (outcome.ok) {
+      this.ledger.delivered(hook.key, delivery.seq, now);
+      this.deps.logger.info({ ...log, attempts: delivery.attempts + 1 }, 'parent notices delivered');
+      return true;
+    }
+    const attempts = delivery.attempts + 1;
+    if (!outcome.retry || attempts >= hook.maxAttempts) {
+      this.ledger.givenUp(hook.key, delivery.seq, outcome.error, now);
+      this.deps.logger.error({ ...log, attempts, error: outcome.error }, 'parent notices given up');
+      return true;
+    }
+    const backoff = Math.min(hook.backoff.maxMs, hook.backoff.initialMs * 2 ** (attempts - 1));
+    const delay = Math.max(backoff * (0.8 + Math.random() * 0.4), outcome.retryAfterMs ?? 0);
+    this.ledger.retryLater(hook.key, delivery.seq, outcome.error, now + delay, now);
+    this.deps.logger.warn(
+      { ...log, attempts, error: outcome.error, retryInMs: Math.round(delay) },
+      'parent notices not delivered: will retry',
+    );
+    return false;
+  }
+
+  private async post(hook: Hook, delivery: PendingDelivery): Promise<Outcome> {
+    const t = Math.floor(this.now() / 1000);
+    try {
+      const response = await fetch(hook.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'educard-bridge',
+          'x-educard-delivery': delivery.id,
+          'x-educard-signature': signatureHeader(hook.secret, delivery.body, t),
+        },
+        body: delivery.body,
+        redirect: 'manual',
+        signal: AbortSignal.any([AbortSignal.timeout(hook.timeoutMs), this.stopping.signal]),
+      });
+      await response.body?.cancel();
+      if (response.ok) return { ok: true };
+      const error = `HTTP ${response.status}`;
+      if (response.status === 429 || response.status >= 500) {
+        const after = retryAfter(response.headers.get('retry-after'));
+        return { ok: false, retry: true, error, ...(after ? { retryAfterMs: after } : {}) };
+      }
+      return { ok: false, retry: false, error };
+    } catch (error) {
+      const name = (error as Error).name;
+      const reason =
+        name === 'TimeoutError'
+          ? `no answer in ${hook.timeoutMs} ms`
+          : ((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message);
+      return { ok: false, retry: true, error: reason };
+    }
+  }
+
+  /**
+   * Who a burst is about, for the notice: the directory first, else the roster's cards (read once per
+   * school per round). No card ids: the notice names the person.
+   */
+  private describer() {
+    const rosters = new Map<string, Map<string, { name: string; class?: string }>>();
+    const roster = (school: string) => {
+      let found = rosters.get(school);
+      if (!found) {
+        found = new Map();
+        for (const card of this.deps.store.rosterCards(school))
+          if (!found.has(card.personId))
+            found.set(card.personId, {
+              name: card.displayName ?? card.personId,
+              ...(card.class ? { class: card.class } : {}),
+            });
+        rosters.set(school, found);
+      }
+      return found;
+    };
+    return (burst: Burst): Omit<Notice, 'id' | 'direction' | 'at' | 'device'> => {
+      const person = this.deps.directory.person(burst.personId);
+      if (person)
+        return {
+          school: burst.school,
+          personId: burst.personId,
+          ...(person.studentNumber ? { studentNumber: person.studentNumber } : {}),
+          name: person.name,
+          ...(person.class ? { class: person.class } : {}),
+        };
+      const card = roster(burst.school).get(burst.personId);
+      return {
+        school: burst.school,
+        personId: burst.personId,
+        name: card?.name ?? burst.personId,
+        ...(card?.class ? { class: card.class } : {}),
+      };
+    };
+  }
+}

@@ -1,0 +1,165 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bridge, Notice } from '@educard/cloud-bridge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
+import { commitTaps } from '../support/gate-passages.js';
+import { WebhookReceiver, waitUntil } from '../support/webhook-receiver.js';
+
+const SCHOOL = 'school-1';
+const SECRET = 'parent-notices-secret-0123456789abcdef';
+
+let dir: string;
+let bridge: Bridge;
+let receiver: WebhookReceiver;
+
+const config = () => ({
+  notices: {
+    tickMs: 25,
+    webhooks: [
+      {
+        school: SCHOOL,
+        url: receiver.url,
+        secret: SECRET,
+        debounceMs: 300,
+        batchWindowMs: 100,
+        maxAttempts: 5,
+        timeoutMs: 400,
+        backoff: { initialMs: 50, maxMs: 200 },
+      },
+    ],
+  },
+});
+
+interface HookStatus {
+  pending: number;
+  failed: number;
+  delivered: number;
+  lastError?: string;
+  failedDeliveries: { id: string; notices: number; attempts: number; lastError: string }[];
+}
+
+async function status(): Promise<HookStatus> {
+  const response = await fetch(`${bridge.httpUrl}/v1/notices/status`, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  const body = (await response.json()) as { webhooks: HookStatus[] };
+  expect(body.webhooks).toHaveLength(1);
+  return body.webhooks[0] as HookStatus;
+}
+
+const now = (ms = 0) => new Date(Date.now() + ms).toISOString();
+const noticesOf = (personId: string) => receiver.notices.filter((n) => n.personId === personId);
+const settled = async () => (await status()).pending === 0;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'notices-'));
+  receiver = await WebhookReceiver.start(SECRET);
+  bridge = await startBridge(dir, config());
+  for (const n of [1, 2, 3])
+    bridge.directory.putPerson({
+      id: `p${n}`,
+      school: SCHOOL,
+      role: 'student',
+      name: `学生${n}`,
+      class: '3-1',
+      studentNumber: `G11010120150101000${n}`,
+      active: true,
+    });
+});
+afterAll(async () => {
+  await bridge.stop();
+  await receiver.down();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('parent notices', () => {
+  it('are debounced per pupil, batched into one signed POST, for pupils of the school only', async () => {
+    commitTaps(bridge, 'gate-1', SCHOOL, [
+      { personId: 'p1', at: now(), direction: 'in' },
+      { personId: 'p1', at: now(50), direction: 'in' },
+      { personId: 'p2', at: now(), direction: 'in' },
+      { personId: 'p2', at: now(40), direction: 'out' },
+      { personId: 'p2', at: now(80), direction: 'in' },
+      { personId: 'p3', at: now(), direction: 'in' },
+      { personId: 't1', at: now(), direction: 'in', role: 'teacher' },
+      { personId: 'p3', at: now(), direction: 'out', decision: 'deny' },
+    ]);
+    commitTaps(bridge, 'gate-9', 'school-2', [{ personId: 'p9', at: now(), direction: 'in' }]);
+    await waitUntil('three notices', () => receiver.notices.length >= 3);
+    await waitUntil('nothing pending', settled);
+    expect(receiver.received).toHaveLength(1);
+    const [delivery] = receiver.received;
+    expect(delivery?.header).toBe(delivery?.deliveryId);
+    expect(receiver.badSignatures).toBe(0);
+    expect(receiver.notices.map((n) => `${n.personId} ${n.direction}`).sort()).toEqual([
+      'p1 in',
+      'p2 in',
+      'p3 in',
+    ]);
+    expect(noticesOf('p2')[0]).toEqual({
+      id: expect.stringMatching(/^n\d+$/),
+      school: SCHOOL,
+      personId: 'p2',
+      studentNumber: 'G110101201501010002',
+      name: '学生2',
+      class: '3-1',
+      direction: 'in',
+      at: expect.any(String),
+      device: 'gate-1',
+    } satisfies Record<keyof Notice, unknown>);
+    expect(delivery?.raw).not.toContain('CARD-');
+    expect(await status()).toMatchObject({ pending: 0, failed: 0, delivered: 3 });
+  });
+
+  it('are re-sent with the same delivery id after a 500, a stalled answer and a 429', async () => {
+    receiver.failNext('fail', 'stall', 'throttle');
+    commitTaps(bridge, 'gate-1', SCHOOL, [{ personId: 'p1', at: now(), direction: 'out' }]);
+    await waitUntil('the exit notice', () => noticesOf('p1').length === 2);
+    const tries = receiver.received.slice(1);
+    expect(tries).toHaveLength(4);
+    expect(new Set(tries.map((t) => t.deliveryId)).size).toBe(1);
+    expect(noticesOf('p1')[1]).toMatchObject({ direction: 'out' });
+    await waitUntil('nothing pending', settled);
+    expect(await status()).toMatchObject({ pending: 0, failed: 0, delivered: 4, lastError: 'HTTP 429' });
+  });
+
+  it('are given up at once on a 4xx, and after maxAttempts on 5xx; the status shows them', async () => {
+    receiver.failNext('reject');
+    commitTaps(bridge, 'gate-1', SCHOOL, [{ personId: 'p3', at: now(), direction: 'out' }]);
+    await waitUntil('a failed delivery', async () => (await status()).failed === 1);
+    receiver.failNext('fail', 'fail', 'fail', 'fail', 'fail');
+    commitTaps(bridge, 'gate-1', SCHOOL, [{ personId: 'p2', at: now(), direction: 'out' }]);
+    await waitUntil('a second failed delivery', async () => (await status()).failed === 2);
+    const held = await status();
+    expect(held).toMatchObject({ pending: 0, failed: 2, lastError: 'HTTP 500' });
+    expect(held.failedDeliveries.map((d) => [d.attempts, d.lastError])).toEqual([
+      [5, 'HTTP 500'],
+      [1, 'HTTP 400'],
+    ]);
+    expect(noticesOf('p3')).toHaveLength(1);
+  });
+
+  it('wait while the receiver is down, survive a restart of the bridge, and are never confirmed twice', async () => {
+    await receiver.down();
+    commitTaps(bridge, 'gate-1', SCHOOL, [{ personId: 'p2', at: now(), direction: 'in' }]);
+    await waitUntil('a refused connection', async () =>
+      /ECONNREFUSED/.test((await status()).lastError ?? ''),
+    );
+    expect((await status()).pending).toBe(1);
+    const before = receiver.received.length;
+    await bridge.stop();
+    await receiver.up();
+    bridge = await startBridge(dir, config());
+    await waitUntil('the notice after the restart', () => noticesOf('p2').length === 2);
+    await waitUntil('nothing pending', settled);
+    const after = receiver.received.slice(before);
+    expect(after).toHaveLength(1);
+    expect(after[0]?.notices.map((n) => `${n.personId} ${n.direction}`)).toEqual(['p2 in']);
+    const ids = receiver.notices.map((n) => n.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(receiver.notices).toHaveLength(5);
+    expect(await status()).toMatchObject({ pending: 0, failed: 2, delivered: 5 });
+  });
+});
