@@ -96,7 +96,7 @@ export class BridgeClient {
   ) {}
 
   async request<T = Record<string, unknown>>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH',
     path: string,
     options: RequestOptions = {},
   ): Promise<BridgeAnswer<T>> {

@@ -1,5 +1,6 @@
 import { createProgram, example } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
+import { registerAccounts } from './accounts.js';
 import { registerCards } from './cards.js';
 import { registerDevices } from './devices.js';
 import { registerImport } from './import.js';
@@ -22,6 +23,7 @@ export function bridgeProgram(): Command {
     registerDevices,
     registerImport,
     registerCards,
+    registerAccounts,
   ])
     register(program);
   return example(

@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Principal } from '../access/index.js';
+import { AuditLog } from './audit.js';
+import { Accounts } from './service.js';
+
+let dir: string;
+let db: Database.Database;
+let audit: AuditLog;
+let accounts: Accounts;
+const logger = pino({ level: 'silent' });
+const cli: Principal = {
+  kind: 'admin-token',
+  id: 'admin-token',
+  username: 'admin-token',
+  role: 'district-admin',
+};
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'accounts-unit-'));
+  db = new Database(join(dir, 'bridge.db'));
+  audit = new AuditLog(db, logger);
+  accounts = new Accounts({ db, audit, logger });
+});
+afterEach(async () => {
+  db.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('accounts', () => {
+  it('stores an argon2id hash, never the password', async () => {
+    await accounts.create(
+      { username: 'op', displayName: 'Op', password: 'a long enough password', role: 'operator' },
+      { principal: cli },
+    );
+    const row = db.prepare('SELECT password_hash FROM accounts').get() as { password_hash: string };
+    expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    expect(JSON.stringify(db.prepare('SELECT * FROM audit_log').all())).not.toContain(
+      'a long enough password',
+    );
+  });
+
+  it('lets no parallel burst of guesses past the limit', async () => {
+    await accounts.create(
+      { username: 'op', displayName: 'Op', password: 'a long enough password', role: 'operator' },
+      { principal: cli },
+    );
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => accounts.login('op', `guess number ${i}`)),
+    );
+    expect(results.filter((r) => r.ok === false && r.error === 'bad-credentials')).toHaveLength(5);
+    expect(results.filter((r) => r.ok === false && r.error === 'throttled')).toHaveLength(7);
+    expect((await accounts.login('op', 'a long enough password')).ok).toBe(false);
+  });
+});
+
+describe('the audit log', () => {
+  it('refuses to change or delete an entry', () => {
+    audit.record({ actor: 'op', action: 'alarms.ack', outcome: 'ok' });
+    expect(() => db.exec("UPDATE audit_log SET actor = 'someone else'")).toThrow(/append-only/);
+    expect(() => db.exec('DELETE FROM audit_log')).toThrow(/append-only/);
+    expect(audit.query({ limit: 10 })).toMatchObject([{ actor: 'op', action: 'alarms.ack', outcome: 'ok' }]);
+  });
+});

@@ -1,0 +1,216 @@
+import type Database from 'better-sqlite3';
+import type { AccountRole } from '../access/index.js';
+import { migrateModule } from '../store/index.js';
+
+const STEPS = [
+  `CREATE TABLE accounts (
+     id TEXT PRIMARY KEY,
+     username TEXT NOT NULL,
+     username_key TEXT NOT NULL UNIQUE,
+     display_name TEXT NOT NULL,
+     role TEXT NOT NULL,
+     school TEXT,
+     class_name TEXT,
+     password_hash TEXT NOT NULL,
+     disabled INTEGER NOT NULL DEFAULT 0,
+     created_at TEXT NOT NULL,
+     last_login_at TEXT,
+     password_changed_at TEXT NOT NULL
+   );
+   CREATE INDEX accounts_school ON accounts (school);
+   CREATE TABLE account_sessions (
+     token_sha256 TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts (id),
+     created_at INTEGER NOT NULL,
+     last_seen_at INTEGER NOT NULL
+   );
+   CREATE INDEX account_sessions_account ON account_sessions (account_id);
+   CREATE TABLE login_throttle (
+     username_key TEXT PRIMARY KEY,
+     failures INTEGER NOT NULL,
+     locked_until INTEGER,
+     updated_at INTEGER NOT NULL
+   );`,
+];
+
+/** An account as the API shows it: never its password hash. */
+export interface Account {
+  id: string;
+  username: string;
+  displayName: string;
+  role: AccountRole;
+  school?: string;
+  className?: string;
+  disabled: boolean;
+  createdAt: string;
+  lastLoginAt?: string;
+  passwordChangedAt: string;
+}
+
+export interface StoredAccount extends Account {
+  passwordHash: string;
+}
+
+interface AccountRow {
+  id: string;
+  username: string;
+  display_name: string;
+  role: AccountRole;
+  school: string | null;
+  class_name: string | null;
+  password_hash: string;
+  disabled: number;
+  created_at: string;
+  last_login_at: string | null;
+  password_changed_at: string;
+}
+
+const toAccount = (row: AccountRow): StoredAccount => ({
+  id: row.id,
+  username: row.username,
+  displayName: row.display_name,
+  role: row.role,
+  ...(row.school !== null ? { school: row.school } : {}),
+  ...(row.class_name !== null ? { className: row.class_name } : {}),
+  disabled: row.disabled !== 0,
+  createdAt: row.created_at,
+  ...(row.last_login_at !== null ? { lastLoginAt: row.last_login_at } : {}),
+  passwordChangedAt: row.password_changed_at,
+  passwordHash: row.password_hash,
+});
+
+/** Usernames compare without case (and in Unicode's compatibility form): `Li.Wei` and `li.wei` are one. */
+export const usernameKey = (username: string) => username.normalize('NFKC').toLowerCase();
+
+export interface SessionRow {
+  accountId: string;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+/** The accounts module's tables: accounts, sessions (by token hash) and failed-login counters. */
+export class AccountTables {
+  private readonly s;
+
+  constructor(db: Database.Database) {
+    migrateModule(db, 'accounts', STEPS);
+    this.s = {
+      insert: db.prepare(
+        `INSERT INTO accounts (id, username, username_key, display_name, role, school, class_name, password_hash,
+           disabled, created_at, password_changed_at)
+         VALUES (@id, @username, @usernameKey, @displayName, @role, @school, @className, @passwordHash, 0, @createdAt, @createdAt)`,
+      ),
+      update: db.prepare(
+        `UPDATE accounts SET display_name = @displayName, role = @role, school = @school, class_name = @className,
+           disabled = @disabled, password_hash = @passwordHash, password_changed_at = @passwordChangedAt WHERE id = @id`,
+      ),
+      byId: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
+      byKey: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE username_key = ?'),
+      all: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY username_key'),
+      ofSchool: db.prepare<[string], AccountRow>(
+        'SELECT * FROM accounts WHERE school = ? ORDER BY username_key',
+      ),
+      enabledDistrictAdmins: db.prepare<[], { n: number }>(
+        "SELECT count(*) AS n FROM accounts WHERE role = 'district-admin' AND disabled = 0",
+      ),
+      loggedIn: db.prepare('UPDATE accounts SET last_login_at = ? WHERE id = ?'),
+      insertSession: db.prepare(
+        'INSERT INTO account_sessions (token_sha256, account_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)',
+      ),
+      session: db.prepare<[string], { account_id: string; created_at: number; last_seen_at: number }>(
+        'SELECT account_id, created_at, last_seen_at FROM account_sessions WHERE token_sha256 = ?',
+      ),
+      touchSession: db.prepare('UPDATE account_sessions SET last_seen_at = ? WHERE token_sha256 = ?'),
+      deleteSession: db.prepare('DELETE FROM account_sessions WHERE token_sha256 = ?'),
+      deleteSessionsOf: db.prepare('DELETE FROM account_sessions WHERE account_id = ?'),
+      deleteExpired: db.prepare('DELETE FROM account_sessions WHERE last_seen_at < ? OR created_at < ?'),
+      throttle: db.prepare<[string], { failures: number; locked_until: number | null }>(
+        'SELECT failures, locked_until FROM login_throttle WHERE username_key = ?',
+      ),
+      putThrottle: db.prepare(
+        `INSERT INTO login_throttle (username_key, failures, locked_until, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (username_key) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until,
+           updated_at = excluded.updated_at`,
+      ),
+      clearThrottle: db.prepare('DELETE FROM login_throttle WHERE username_key = ?'),
+      forgetThrottles: db.prepare(
+        'DELETE FROM login_throttle WHERE updated_at < ? AND (locked_until IS NULL OR locked_until < ?)',
+      ),
+    };
+  }
+
+  insert(account: StoredAccount): void {
+    this.s.insert.run({
+      ...account,
+      usernameKey: usernameKey(account.username),
+      school: account.school ?? null,
+      className: account.className ?? null,
+    });
+  }
+  update(account: StoredAccount): void {
+    this.s.update.run({
+      ...account,
+      school: account.school ?? null,
+      className: account.className ?? null,
+      disabled: account.disabled ? 1 : 0,
+    });
+  }
+  byId(id: string): StoredAccount | undefined {
+    const row = this.s.byId.get(id);
+    return row ? toAccount(row) : undefined;
+  }
+  byUsername(username: string): StoredAccount | undefined {
+    const row = this.s.byKey.get(usernameKey(username));
+    return row ? toAccount(row) : undefined;
+  }
+  list(school?: string): StoredAccount[] {
+    return (school === undefined ? this.s.all.all() : this.s.ofSchool.all(school)).map(toAccount);
+  }
+  enabledDistrictAdmins(): number {
+    return this.s.enabledDistrictAdmins.get()?.n ?? 0;
+  }
+  loggedIn(id: string, at: string): void {
+    this.s.loggedIn.run(at, id);
+  }
+
+  insertSession(tokenSha256: string, accountId: string, nowMs: number): void {
+    this.s.insertSession.run(tokenSha256, accountId, nowMs, nowMs);
+  }
+  session(tokenSha256: string): SessionRow | undefined {
+    const row = this.s.session.get(tokenSha256);
+    return row
+      ? { accountId: row.account_id, createdAt: row.created_at, lastSeenAt: row.last_seen_at }
+      : undefined;
+  }
+  touchSession(tokenSha256: string, nowMs: number): void {
+    this.s.touchSession.run(nowMs, tokenSha256);
+  }
+  deleteSession(tokenSha256: string): void {
+    this.s.deleteSession.run(tokenSha256);
+  }
+  /** Ends every session of an account; returns how many there were. */
+  deleteSessionsOf(accountId: string): number {
+    return this.s.deleteSessionsOf.run(accountId).changes;
+  }
+  deleteExpiredSessions(idleBeforeMs: number, createdBeforeMs: number): void {
+    this.s.deleteExpired.run(idleBeforeMs, createdBeforeMs);
+  }
+
+  throttle(key: string): { failures: number; lockedUntil?: number } | undefined {
+    const row = this.s.throttle.get(key);
+    if (!row) return undefined;
+    return {
+      failures: row.failures,
+      ...(row.locked_until !== null ? { lockedUntil: row.locked_until } : {}),
+    };
+  }
+  putThrottle(key: string, failures: number, lockedUntil: number | undefined, nowMs: number): void {
+    this.s.putThrottle.run(key, failures, lockedUntil ?? null, nowMs);
+  }
+  clearThrottle(key: string): void {
+    this.s.clearThrottle.run(key);
+  }
+  forgetThrottles(beforeMs: number, nowMs: number): void {
+    this.s.forgetThrottles.run(beforeMs, nowMs);
+  }
+}

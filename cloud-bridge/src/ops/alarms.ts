@@ -1,0 +1,246 @@
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { CommittedEvent } from '../store/index.js';
+
+/** What raises an alarm; external kinds (the central connector's) are any dotted name. */
+export const ALARM_KINDS = {
+  doorForced: 'door.forced',
+  doorHeldOpen: 'door.held-open',
+  diskLow: 'journal.disk-low',
+  clockUnsynced: 'clock.unsynced',
+  rosterRejected: 'roster.rejected',
+  deviceOffline: 'device.offline',
+  rosterStale: 'roster.stale',
+} as const;
+
+export interface Alarm {
+  id: number;
+  kind: string;
+  school?: string;
+  device?: string;
+  message: string;
+  raisedAt: string;
+  /** When it was last raised again (a door forced twice is one alarm, counted twice). */
+  lastAt: string;
+  count: number;
+  open: boolean;
+  acknowledgedAt?: string;
+  acknowledgedBy?: string;
+  clearedAt?: string;
+  clearedBy?: string;
+}
+
+export interface AlarmInput {
+  kind: string;
+  message: string;
+  school?: string;
+  device?: string;
+}
+
+/** Where an alarm is: a device, or a school (or the whole district) for alarms of no one device. */
+export interface AlarmSubject {
+  school?: string;
+  device?: string;
+}
+
+interface AlarmRow {
+  id: number;
+  kind: string;
+  device: string;
+  school: string;
+  message: string;
+  raised_at: string;
+  last_at: string;
+  count: number;
+  acked_at: string | null;
+  acked_by: string | null;
+  cleared_at: string | null;
+  cleared_by: string | null;
+}
+
+const toAlarm = (row: AlarmRow): Alarm => ({
+  id: row.id,
+  kind: row.kind,
+  ...(row.school ? { school: row.school } : {}),
+  ...(row.device ? { device: row.device } : {}),
+  message: row.message,
+  raisedAt: row.raised_at,
+  lastAt: row.last_at,
+  count: row.count,
+  open: row.cleared_at === null,
+  ...(row.acked_at ? { acknowledgedAt: row.acked_at } : {}),
+  ...(row.acked_by ? { acknowledgedBy: row.acked_by } : {}),
+  ...(row.cleared_at ? { clearedAt: row.cleared_at } : {}),
+  ...(row.cleared_by ? { clearedBy: row.cleared_by } : {}),
+});
+
+/**
+ * The alarms table: one open alarm per (kind, device) — per school or district for alarms of no
+ * device. Raising an open one again counts it; acknowledging marks it and keeps it open; clearing
+ * closes it, and the next raise opens a new one.
+ */
+export class Alarms {
+  private readonly s;
+
+  private readonly shaped = new Map<string, Database.Statement>();
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly logger: Logger,
+    private readonly now: () => Date,
+  ) {
+    this.s = {
+      open: db.prepare<[string, string, string], AlarmRow>(
+        'SELECT * FROM ops_alarms WHERE kind = ? AND device = ? AND school = ? AND cleared_at IS NULL',
+      ),
+      insert: db.prepare<[string, string, string, string, string, string], AlarmRow>(
+        `INSERT INTO ops_alarms (kind, device, school, message, raised_at, last_at, count)
+         VALUES (?, ?, ?, ?, ?, ?, 1) RETURNING *`,
+      ),
+      again: db.prepare<[string, string, number], AlarmRow>(
+        'UPDATE ops_alarms SET message = ?, last_at = ?, count = count + 1 WHERE id = ? RETURNING *',
+      ),
+      clear: db.prepare<[string, string | null, number], AlarmRow>(
+        'UPDATE ops_alarms SET cleared_at = ?, cleared_by = ? WHERE id = ? AND cleared_at IS NULL RETURNING *',
+      ),
+      ack: db.prepare<[string, string, number], AlarmRow>(
+        'UPDATE ops_alarms SET acked_at = ?, acked_by = ? WHERE id = ? AND cleared_at IS NULL RETURNING *',
+      ),
+      byId: db.prepare<[number], AlarmRow>('SELECT * FROM ops_alarms WHERE id = ?'),
+      openOfDevice: db.prepare<[string], AlarmRow>(
+        'SELECT * FROM ops_alarms WHERE device = ? AND cleared_at IS NULL ORDER BY id',
+      ),
+    };
+  }
+
+  /** Opens an alarm, or counts the open one again. */
+  raise(input: AlarmInput): Alarm {
+    const at = this.now().toISOString();
+    const held = this.s.open.get(input.kind, input.device ?? '', input.school ?? '');
+    if (held) return toAlarm(this.s.again.get(input.message, at, held.id) as AlarmRow);
+    const raised = toAlarm(
+      this.s.insert.get(
+        input.kind,
+        input.device ?? '',
+        input.school ?? '',
+        input.message,
+        at,
+        at,
+      ) as AlarmRow,
+    );
+    this.logger.warn(
+      { alarm: raised.id, kind: raised.kind, device: raised.device, school: raised.school },
+      `alarm raised: ${raised.message}`,
+    );
+    return raised;
+  }
+
+  /** Opens an alarm that a condition holds (computed ones): an open one is left as it is. */
+  hold(input: AlarmInput): void {
+    if (!this.s.open.get(input.kind, input.device ?? '', input.school ?? '')) this.raise(input);
+  }
+
+  /** Closes the open alarm of this kind and subject, if there is one. */
+  clear(kind: string, subject: AlarmSubject = {}, by?: string): Alarm | undefined {
+    const held = this.s.open.get(kind, subject.device ?? '', subject.school ?? '');
+    return held ? this.clearById(held.id, by) : undefined;
+  }
+
+  clearById(id: number, by?: string): Alarm | undefined {
+    const row = this.s.clear.get(this.now().toISOString(), by ?? null, id);
+    if (!row) return undefined;
+    this.logger.info({ alarm: id, kind: row.kind, device: row.device || undefined, by }, 'alarm cleared');
+    return toAlarm(row);
+  }
+
+  acknowledge(id: number, by: string): Alarm | undefined {
+    const row = this.s.ack.get(this.now().toISOString(), by, id);
+    if (row) this.logger.info({ alarm: id, kind: row.kind, by }, 'alarm acknowledged');
+    return row ? toAlarm(row) : undefined;
+  }
+
+  get(id: number): Alarm | undefined {
+    const row = this.s.byId.get(id);
+    return row ? toAlarm(row) : undefined;
+  }
+
+  openOfDevice(device: string): Alarm[] {
+    return this.s.openOfDevice.all(device).map(toAlarm);
+  }
+
+  /** Newest first; `school` keeps that school's alarms only (district-wide ones have none). */
+  list(filter: { school?: string; open?: boolean; limit: number }): Alarm[] {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.school !== undefined) {
+      where.push('school = ?');
+      params.push(filter.school);
+    }
+    if (filter.open) where.push('cleared_at IS NULL');
+    const sql = `SELECT * FROM ops_alarms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    let statement = this.shaped.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.shaped.set(sql, statement);
+    }
+    return (statement.all(...params, filter.limit) as AlarmRow[]).map(toAlarm);
+  }
+
+  /**
+   * The commit projection: alarms from what the devices journaled, in the transaction that stores
+   * it. A device's clock is judged by its latest record in the batch.
+   */
+  project(events: CommittedEvent[]): void {
+    const clockOf = new Map<string, { school: string; synced: boolean }>();
+    for (const { device, school, record } of events) {
+      const data = record.data as Record<string, unknown>;
+      const subject = { device, school };
+      switch (record.type) {
+        case 'door.forced':
+          this.raise({
+            ...subject,
+            kind: ALARM_KINDS.doorForced,
+            message: `door forced open at ${data.station}`,
+          });
+          break;
+        case 'door.held-open':
+          this.raise({
+            ...subject,
+            kind: ALARM_KINDS.doorHeldOpen,
+            message: `door held open at ${data.station} for ${Math.round(Number(data.openForMs) / 1000)} s`,
+          });
+          break;
+        case 'journal.disk-low':
+          this.raise({
+            ...subject,
+            kind: ALARM_KINDS.diskLow,
+            message: `journal disk low: ${Math.round(Number(data.freeBytes) / 1_048_576)} MiB free`,
+          });
+          break;
+        case 'roster.rejected':
+          this.raise({
+            ...subject,
+            kind: ALARM_KINDS.rosterRejected,
+            message: `roster rejected: ${String(data.reason).slice(0, 200)}`,
+          });
+          break;
+        case 'roster.applied':
+          this.clear(ALARM_KINDS.rosterRejected, subject);
+          break;
+      }
+      // The journal stamps its own disk warning unsynced whatever the clock: it says nothing of it.
+      if (record.type !== 'journal.disk-low')
+        clockOf.set(device, { school, synced: record.clock === 'synced' });
+    }
+    for (const [device, { school, synced }] of clockOf) {
+      if (synced) this.clear(ALARM_KINDS.clockUnsynced, { device, school });
+      else
+        this.hold({
+          device,
+          school,
+          kind: ALARM_KINDS.clockUnsynced,
+          message: 'clock not synced: events carry an untrusted time',
+        });
+    }
+  }
+}

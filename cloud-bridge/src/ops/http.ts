@@ -1,0 +1,102 @@
+import { describeIssues } from '@educard/terminal-sdk';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import type { ProtectedApp } from '../http/index.js';
+import type { Operations } from './service.js';
+
+const SchoolQuery = z.object({ school: z.string().max(64).optional() });
+const AlarmQuery = SchoolQuery.extend({
+  open: z.enum(['true', 'false']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+const RecentQuery = SchoolQuery.extend({ limit: z.coerce.number().int().min(1).max(500).default(50) });
+const AlarmId = z.object({ id: z.coerce.number().int().positive() });
+
+const badRequest = (reply: FastifyReply, error: z.ZodError) =>
+  reply.code(400).send({ error: 'bad-request', message: describeIssues(error) });
+
+/** The school a read is about: the one asked for, else the caller's own (none for district-wide callers). */
+const schoolOf = (request: FastifyRequest, asked: string | undefined) => asked ?? request.principal?.school;
+
+/** The operations routes (docs/operations.md): alarms, device health, the event stream, card propagation. */
+export function opsRoutes(ops: Operations, audit: AuditSink) {
+  return (app: ProtectedApp, guard: Guard) => {
+    // Streams hold their responses open: end them before the server waits for responses to finish.
+    app.addHook('preClose', async () => ops.hub.close());
+
+    app.get('/v1/ops/alarms', async (request, reply) => {
+      const query = AlarmQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
+      return {
+        alarms: ops.alarms.list({
+          ...(school ? { school } : {}),
+          open: query.data.open === 'true',
+          limit: query.data.limit,
+        }),
+      };
+    });
+
+    const alarmAction = (path: string, verb: 'ack' | 'clear') =>
+      app.post(path, async (request, reply) => {
+        const params = AlarmId.safeParse(request.params);
+        if (!params.success) return badRequest(reply, params.error);
+        const held = ops.alarms.get(params.data.id);
+        const scope = held ? (held.school ? { school: held.school } : {}) : { school: '' };
+        if (!guard(request, reply, 'alarms.ack', scope)) return;
+        if (!held) return reply.code(404).send({ error: 'not-found', message: `no alarm ${params.data.id}` });
+        const by = request.principal?.username ?? 'anonymous';
+        const done = verb === 'ack' ? ops.alarms.acknowledge(held.id, by) : ops.alarms.clearById(held.id, by);
+        if (!done)
+          return reply.code(409).send({ error: 'closed', message: `alarm ${held.id} is cleared already` });
+        audit.record({
+          ...auditActor(request),
+          action: `alarms.${verb}`,
+          target: `alarm:${held.id}`,
+          ...(held.school ? { school: held.school } : {}),
+          outcome: 'ok',
+          detail: { kind: held.kind, ...(held.device ? { device: held.device } : {}) },
+        });
+        return { alarm: done };
+      });
+    alarmAction('/v1/ops/alarms/:id/ack', 'ack');
+    alarmAction('/v1/ops/alarms/:id/clear', 'clear');
+
+    app.get('/v1/ops/devices', async (request, reply) => {
+      const query = SchoolQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
+      return { devices: ops.devices(school) };
+    });
+
+    app.get('/v1/ops/events/recent', async (request, reply) => {
+      const query = RecentQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'events.read', school ? { school } : {})) return;
+      return { events: ops.recentEvents(school, query.data.limit) };
+    });
+
+    app.get('/v1/ops/stream', async (request, reply) => {
+      const query = SchoolQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'events.read', school ? { school } : {})) return;
+      reply.hijack();
+      ops.hub.add(reply.raw, school);
+      request.log.info({ school, actor: request.principal?.username }, 'event stream opened');
+    });
+
+    // A card's history and how far its latest change has reached: a read of the school's gates.
+    app.get('/v1/ops/cards/:cardId', async (request, reply) => {
+      const { cardId } = request.params as { cardId: string };
+      const view = ops.card(cardId);
+      if (!guard(request, reply, 'devices.read', { school: view?.school ?? '' })) return;
+      if (!view) return reply.code(404).send({ error: 'not-found', message: 'no such card on any roster' });
+      return view;
+    });
+  };
+}

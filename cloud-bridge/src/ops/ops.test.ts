@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type EventRecord, GENESIS_HASH, SPEC_VERSION } from '@educard/terminal-sdk';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Directory } from '../directory/index.js';
+import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { Operations } from './service.js';
+
+let dir: string;
+let store: SqliteBridgeStore;
+let ops: Operations;
+let nowMs: number;
+const heads = new Map<string, { seq: number; hash: string }>();
+
+/** Appends records to a device's chain as a gateway would journal them (hashes are not checked here). */
+function commit(
+  device: string,
+  ...bodies: { type: string; data?: Record<string, unknown>; clock?: string }[]
+) {
+  const records: EventRecord[] = bodies.map((body) => {
+    const head = heads.get(device) ?? { seq: 0, hash: GENESIS_HASH };
+    const seq = head.seq + 1;
+    const hash = createHash('sha256').update(`${device}/${seq}`).digest('hex');
+    heads.set(device, { seq, hash });
+    return {
+      spec: SPEC_VERSION,
+      device,
+      seq,
+      at: new Date(nowMs).toISOString(),
+      clock: (body.clock ?? 'synced') as 'synced' | 'unsynced',
+      type: body.type,
+      data: body.data ?? {},
+      prev: head.hash,
+      hash,
+    };
+  });
+  store.commitRecords(device, 'school-1', records);
+}
+
+const open = (device?: string) =>
+  ops.alarms
+    .list({ open: true, limit: 100 })
+    .filter((alarm) => device === undefined || alarm.device === device)
+    .map((alarm) => `${alarm.kind} x${alarm.count}${alarm.acknowledgedBy ? ' acked' : ''}`)
+    .sort();
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ops-'));
+  store = openSqliteStore(join(dir, 'bridge.db'));
+  nowMs = Date.parse('2026-09-01T08:00:00.000Z');
+  heads.clear();
+  ops = new Operations({
+    store,
+    directory: new Directory(store.database),
+    logger: pino({ level: 'silent' }),
+    settings: { offlineAfterMinutes: 10, rosterStaleAfterMinutes: 30 },
+    now: () => new Date(nowMs),
+  });
+  for (const id of ['gate-01', 'gate-02'])
+    store.putDevice({
+      id,
+      school: 'school-1',
+      publicKey: 'k',
+      secretHash: 'h',
+      createdAt: '2026-08-01T00:00:00.000Z',
+    });
+});
+afterEach(async () => {
+  ops.stop();
+  store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('alarms from committed events', () => {
+  it('opens one alarm per kind and device, counts repeats, keeps an acknowledged one open', () => {
+    commit('gate-01', { type: 'door.forced', data: { station: 'gate-main', zone: 'z', openForMs: 0 } });
+    commit('gate-01', { type: 'door.forced', data: { station: 'gate-main', zone: 'z', openForMs: 0 } });
+    commit('gate-02', {
+      type: 'door.held-open',
+      data: { station: 'gate-main', zone: 'z', openForMs: 65_000 },
+    });
+    expect(open('gate-01')).toEqual(['door.forced x2']);
+    const [held] = ops.alarms.list({ open: true, limit: 10 }).filter((a) => a.device === 'gate-02');
+    expect(held?.message).toBe('door held open at gate-main for 65 s');
+    ops.alarms.acknowledge(held?.id as number, 'op-1');
+    expect(open('gate-02')).toEqual(['door.held-open x1 acked']);
+    ops.alarms.clearById(held?.id as number, 'op-1');
+    commit('gate-02', { type: 'door.held-open', data: { station: 'gate-main', zone: 'z', openForMs: 1000 } });
+    expect(open('gate-02')).toEqual(['door.held-open x1']);
+    expect(ops.alarms.list({ limit: 10 }).filter((a) => a.device === 'gate-02')).toHaveLength(2);
+  });
+
+  it('holds "clock not synced" while a device stamps unsynced times, and clears it at the first synced one', () => {
+    commit(
+      'gate-01',
+      { type: 'gate.decision', clock: 'unsynced' },
+      { type: 'gate.decision', clock: 'unsynced' },
+    );
+    commit('gate-01', { type: 'gate.decision', clock: 'unsynced' });
+    expect(open('gate-01')).toEqual(['clock.unsynced x1']);
+    // The journal stamps its disk warning unsynced whatever the clock: no clock alarm from it.
+    commit('gate-02', {
+      type: 'journal.disk-low',
+      clock: 'unsynced',
+      data: { freeBytes: 5 << 20, budgetBytes: 1 },
+    });
+    expect(open('gate-02')).toEqual(['journal.disk-low x1']);
+    commit(
+      'gate-01',
+      { type: 'gate.decision', clock: 'unsynced' },
+      { type: 'gate.decision', clock: 'synced' },
+    );
+    expect(open('gate-01')).toEqual([]);
+  });
+
+  it('raises a rejected roster, cleared when the device applies one', () => {
+    commit('gate-01', { type: 'roster.rejected', data: { reason: 'manifest expired' } });
+    expect(ops.alarms.list({ open: true, limit: 10 })[0]?.message).toBe('roster rejected: manifest expired');
+    commit('gate-01', { type: 'roster.applied', data: { version: 3, kind: 'delta' } });
+    expect(open()).toEqual([]);
+    expect(ops.rosters.appliedAt('gate-01', 3)).toBe(new Date(nowMs).toISOString());
+  });
+});
+
+describe('computed and external alarms', () => {
+  it('raises "device offline" after the threshold and clears it when the device is back', () => {
+    const at = new Date(nowMs).toISOString();
+    store.recordPresence('gate-01', { online: false, bdSeq: 1, at });
+    ops.evaluate();
+    expect(open()).toEqual([]);
+    nowMs += 11 * 60_000;
+    ops.evaluate();
+    ops.evaluate();
+    expect(open()).toEqual(['device.offline x1']);
+    store.recordPresence('gate-01', { online: true, bdSeq: 2, at: new Date(nowMs).toISOString() });
+    ops.evaluate();
+    expect(open()).toEqual([]);
+  });
+
+  it('takes the central connector’s alarms, and clears one when its count is back to 0', () => {
+    ops.onAlarm({ kind: 'central.dead-letter', message: '2 events refused', count: 2 });
+    ops.onAlarm({ kind: 'central.dead-letter', message: '3 events refused', count: 3 });
+    const [alarm] = ops.alarms.list({ open: true, limit: 10 });
+    expect(alarm).toMatchObject({ kind: 'central.dead-letter', message: '3 events refused', count: 2 });
+    expect(alarm?.device).toBeUndefined();
+    ops.onAlarm({ kind: 'central.dead-letter', message: 'none left', count: 0 });
+    expect(open()).toEqual([]);
+  });
+
+  it('never refuses an event because of itself', () => {
+    store.database.exec('DROP TABLE ops_roster_applied');
+    commit('gate-01', { type: 'roster.applied', data: { version: 1, kind: 'snapshot' } });
+    expect(store.cursor('gate-01').seq).toBe(1);
+  });
+});

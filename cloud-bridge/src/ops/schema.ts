@@ -1,0 +1,36 @@
+/** The operations module's tables (module `ops` in module_schema). Never edit a step: add one. */
+export const OPS_STEPS = [
+  `CREATE TABLE ops_alarms (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     device TEXT NOT NULL DEFAULT '',
+     school TEXT NOT NULL DEFAULT '',
+     message TEXT NOT NULL,
+     raised_at TEXT NOT NULL,
+     last_at TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     acked_at TEXT,
+     acked_by TEXT,
+     cleared_at TEXT,
+     cleared_by TEXT
+   );
+   CREATE UNIQUE INDEX ops_alarms_open ON ops_alarms (kind, device, school) WHERE cleared_at IS NULL;
+   CREATE INDEX ops_alarms_school ON ops_alarms (school, id);
+   CREATE TABLE ops_roster_applied (
+     device TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     at TEXT NOT NULL,
+     PRIMARY KEY (device, version)
+   );
+   CREATE TABLE ops_card_changes (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     card_id TEXT NOT NULL,
+     school TEXT NOT NULL,
+     person_id TEXT NOT NULL,
+     status TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL
+   );
+   CREATE INDEX ops_card_changes_card ON ops_card_changes (card_id, id);`,
+];

@@ -1,0 +1,311 @@
+import type { EventRecord } from '@educard/terminal-sdk';
+import type { Logger } from 'pino';
+import type { Directory } from '../directory/index.js';
+import type { CardChange } from '../http/index.js';
+import { type CommittedEvent, migrateModule, type SqliteBridgeStore } from '../store/index.js';
+import { ALARM_KINDS, type Alarm, type AlarmInput, type AlarmSubject, Alarms } from './alarms.js';
+import { type CardChangeView, CardHistory } from './cards.js';
+import { RosterProgress } from './rosters.js';
+import { OPS_STEPS } from './schema.js';
+import { EventHub, type EventSummary, summarise } from './stream.js';
+
+export interface OpsSettings {
+  /** A device offline longer than this raises `device.offline`. */
+  offlineAfterMinutes: number;
+  /** A device behind its school's latest roster for longer than this raises `roster.stale`. */
+  rosterStaleAfterMinutes: number;
+  /** How often the computed alarms (offline, roster stale) are checked. */
+  checkEverySeconds: number;
+}
+
+export const DEFAULT_OPS_SETTINGS: OpsSettings = {
+  offlineAfterMinutes: 10,
+  rosterStaleAfterMinutes: 30,
+  checkEverySeconds: 60,
+};
+
+/** What the central connector reports (its `onAlarm`): a count of 0 means the condition has passed. */
+export interface ExternalAlarm {
+  kind: string;
+  message: string;
+  count?: number;
+  school?: string;
+  device?: string;
+}
+
+export interface DeviceHealth {
+  id: string;
+  school: string;
+  online: boolean;
+  lastSeenAt: string | null;
+  firmware: string | null;
+  rosterVersion: number | null;
+  latestRosterVersion: number | null;
+  /** The expiry of the version the device holds, from that version's signed manifest. */
+  rosterExpiresAt: string | null;
+  keySetVersion: number | null;
+  journalBacklog: number | null;
+  revoked: boolean;
+  openAlarms: Alarm[];
+}
+
+export interface GatePropagation {
+  device: string;
+  online: boolean;
+  rosterVersion: number | null;
+  /** Whether the gate holds the version (or a later one). */
+  applied: boolean;
+  /** When it applied it, from its `roster.applied` record; absent when only its presence tells. */
+  appliedAt?: string;
+}
+
+export interface CardView {
+  cardId: string;
+  personId: string;
+  name?: string;
+  school: string;
+  status: string;
+  changes: CardChangeView[];
+  /** Absent for a card whose status was never changed through the API (it came with an import). */
+  propagation?: { version: number; changedAt: string; gates: GatePropagation[] };
+}
+
+export interface OpsDeps {
+  store: SqliteBridgeStore;
+  directory: Directory;
+  logger: Logger;
+  settings?: Partial<OpsSettings>;
+  now?: () => Date;
+}
+
+/**
+ * Operations: alarms (from events, computed, and raised by other parts), device health, the live
+ * event stream and card propagation. Its projection runs in the ingest transaction; anything it
+ * cannot do is logged and never refuses an event.
+ */
+export class Operations {
+  readonly settings: OpsSettings;
+  readonly alarms: Alarms;
+  readonly rosters: RosterProgress;
+  readonly cards: CardHistory;
+  readonly hub = new EventHub();
+  private readonly logger: Logger;
+  private readonly now: () => Date;
+  private readonly committed;
+  private readonly recent;
+  private pending: CommittedEvent[] = [];
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly deps: OpsDeps) {
+    const db = deps.store.database;
+    migrateModule(db, 'ops', OPS_STEPS);
+    this.settings = { ...DEFAULT_OPS_SETTINGS, ...deps.settings };
+    this.logger = deps.logger.child({ component: 'ops' });
+    this.now = deps.now ?? (() => new Date());
+    this.alarms = new Alarms(db, this.logger, this.now);
+    this.rosters = new RosterProgress(db);
+    this.cards = new CardHistory(db);
+    this.committed = db.prepare<[number], { id: number }>('SELECT id FROM events WHERE id = ?');
+    // The newest events first, for a page's first paint: the store pages only forwards.
+    this.recent = {
+      all: db.prepare<[number], { id: number; school: string; at: string; device: string; record: string }>(
+        'SELECT id, school, at, device, record FROM events ORDER BY id DESC LIMIT ?',
+      ),
+      school: db.prepare<
+        [string, number],
+        { id: number; school: string; at: string; device: string; record: string }
+      >('SELECT id, school, at, device, record FROM events WHERE school = ? ORDER BY id DESC LIMIT ?'),
+    };
+    deps.store.addCommitProjection((events) => this.project(events));
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.evaluate(), this.settings.checkEverySeconds * 1000).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.hub.close();
+  }
+
+  raise(input: AlarmInput): Alarm {
+    return this.alarms.raise(input);
+  }
+
+  clear(kind: string, subject: AlarmSubject = {}): Alarm | undefined {
+    return this.alarms.clear(kind, subject);
+  }
+
+  /** The central connector's `onAlarm`: raises, or clears when the count has gone to 0. */
+  readonly onAlarm = (alarm: ExternalAlarm): void => {
+    const subject = {
+      ...(alarm.school !== undefined ? { school: alarm.school } : {}),
+      ...(alarm.device !== undefined ? { device: alarm.device } : {}),
+    };
+    if (alarm.count === 0) this.alarms.clear(alarm.kind, subject, 'system');
+    else this.alarms.raise({ ...subject, kind: alarm.kind, message: alarm.message });
+  };
+
+  recordCardChange(change: CardChange): void {
+    this.cards.record(change);
+  }
+
+  /** Checks the computed alarms now (the timer does it every `checkEverySeconds`). */
+  evaluate(): void {
+    try {
+      this.checkDevices();
+    } catch (error) {
+      this.logger.error({ err: error }, 'device alarms could not be checked');
+    }
+  }
+
+  devices(school?: string): DeviceHealth[] {
+    return this.deps.store.listDevices(school).map((device) => {
+      const held = this.rosters.held(device);
+      const presence = device.presence;
+      return {
+        id: device.id,
+        school: device.school,
+        online: device.revokedAt === undefined && presence?.online === true,
+        lastSeenAt: device.lastSeenAt ?? null,
+        firmware: presence?.firmware ?? null,
+        rosterVersion: held ?? null,
+        latestRosterVersion: this.rosters.latest(device.school)?.version ?? null,
+        rosterExpiresAt: held ? (this.rosters.expiresAt(device.school, held) ?? null) : null,
+        keySetVersion: presence?.keySetVersion ?? null,
+        journalBacklog: presence?.journalBacklog ?? null,
+        revoked: device.revokedAt !== undefined,
+        openAlarms: this.alarms.openOfDevice(device.id),
+      };
+    });
+  }
+
+  card(cardId: string): CardView | undefined {
+    const { store } = this.deps;
+    const card = store.findCard(cardId);
+    if (!card) return undefined;
+    const changes = this.cards.of(cardId);
+    const latest = changes.at(-1);
+    const name = this.nameOf(card.personId, cardId);
+    return {
+      cardId,
+      personId: card.personId,
+      ...(name !== undefined ? { name } : {}),
+      school: card.school,
+      status: card.status,
+      changes,
+      ...(latest
+        ? {
+            propagation: {
+              version: latest.version,
+              changedAt: latest.at,
+              gates: store
+                .listDevices(card.school)
+                .filter((device) => device.revokedAt === undefined)
+                .map((device) => {
+                  const held = this.rosters.held(device);
+                  const appliedAt = this.rosters.appliedAt(device.id, latest.version);
+                  return {
+                    device: device.id,
+                    online: device.presence?.online === true,
+                    rosterVersion: held ?? null,
+                    applied: appliedAt !== undefined || (held ?? 0) >= latest.version,
+                    ...(appliedAt !== undefined ? { appliedAt } : {}),
+                  };
+                }),
+            },
+          }
+        : {}),
+    };
+  }
+
+  /** The newest events, newest first. */
+  recentEvents(school: string | undefined, limit: number): EventSummary[] {
+    const rows = school === undefined ? this.recent.all.all(limit) : this.recent.school.all(school, limit);
+    return rows.map((row) =>
+      summarise({ ...row, record: JSON.parse(row.record) as EventRecord }, (p, c) => this.nameOf(p, c)),
+    );
+  }
+
+  /** A person's name from the directory, else the roster card's display name. */
+  private nameOf(personId: string | undefined, cardId: string | undefined): string | undefined {
+    const fromDirectory = personId ? this.deps.directory.person(personId)?.name : undefined;
+    return fromDirectory ?? (cardId ? this.deps.store.findCard(cardId)?.displayName : undefined);
+  }
+
+  /** The commit projection: inside the ingest transaction, so it must not throw into it. */
+  private project(events: CommittedEvent[]): void {
+    try {
+      for (const event of events) {
+        if (event.record.type !== 'roster.applied') continue;
+        const version = (event.record.data as { version?: unknown }).version;
+        if (typeof version === 'number') this.rosters.applied(event.device, version, event.at);
+      }
+      this.alarms.project(events);
+    } catch (error) {
+      this.logger.error(
+        { err: error, events: events.length },
+        'operations could not follow committed events',
+      );
+    }
+    if (this.hub.size === 0) return;
+    if (this.pending.length === 0) setImmediate(() => this.flush());
+    this.pending.push(...events);
+  }
+
+  /** Hands committed events to the stream once their transaction is over. */
+  private flush(): void {
+    const events = this.pending;
+    this.pending = [];
+    const last = events.at(-1);
+    // A transaction that failed after the projection ran stored nothing: stream nothing of it.
+    if (!last || !this.committed.get(last.eventId)) return;
+    try {
+      this.hub.publish(
+        events.map((event) =>
+          summarise({ id: event.eventId, ...event }, (personId, cardId) => this.nameOf(personId, cardId)),
+        ),
+      );
+    } catch (error) {
+      this.logger.error({ err: error }, 'events could not be streamed');
+    }
+  }
+
+  private checkDevices(): void {
+    const nowMs = this.now().getTime();
+    const offlineMs = this.settings.offlineAfterMinutes * 60_000;
+    const staleMs = this.settings.rosterStaleAfterMinutes * 60_000;
+    for (const device of this.deps.store.listDevices()) {
+      const subject = { device: device.id, school: device.school };
+      if (device.revokedAt !== undefined) {
+        this.alarms.clear(ALARM_KINDS.deviceOffline, subject, 'system');
+        this.alarms.clear(ALARM_KINDS.rosterStale, subject, 'system');
+        continue;
+      }
+      const presence = device.presence;
+      if (presence && !presence.online && Date.parse(presence.at) < nowMs - offlineMs)
+        this.alarms.hold({
+          ...subject,
+          kind: ALARM_KINDS.deviceOffline,
+          message: `offline since ${presence.at}`,
+        });
+      else if (presence?.online) this.alarms.clear(ALARM_KINDS.deviceOffline, subject, 'system');
+
+      const latest = this.rosters.latest(device.school);
+      const held = this.rosters.held(device);
+      if (!latest || held === undefined) continue;
+      const behind = held < latest.version && Date.parse(latest.createdAt) < nowMs - staleMs;
+      const expiresAt = held > 0 ? this.rosters.expiresAt(device.school, held) : undefined;
+      const expired = expiresAt !== undefined && Date.parse(expiresAt) <= nowMs;
+      if (behind || expired)
+        this.alarms.hold({
+          ...subject,
+          kind: ALARM_KINDS.rosterStale,
+          message: expired
+            ? `roster ${held} expired at ${expiresAt}`
+            : `roster ${held} behind ${latest.version} (published ${latest.createdAt})`,
+        });
+      else this.alarms.clear(ALARM_KINDS.rosterStale, subject, 'system');
+    }
+  }
+}

@@ -1,0 +1,117 @@
+import type { ServerResponse } from 'node:http';
+import type { EventRecord } from '@educard/terminal-sdk';
+
+/** One committed event as the operations page shows it: never a full card number. */
+export interface EventSummary {
+  id: number;
+  school: string;
+  device: string;
+  type: string;
+  at: string;
+  /** The card's last four characters, `…1234`. */
+  card?: string;
+  personId?: string;
+  name?: string;
+  decision?: string;
+  reason?: string;
+}
+
+export const maskCardId = (id: string) => `…${id.slice(-4)}`;
+
+/** Builds the summary of a record; `nameOf` finds a person's name (directory, else roster). */
+export function summarise(
+  event: { id: number; school: string; device: string; at: string; record: EventRecord },
+  nameOf: (personId: string | undefined, cardId: string | undefined) => string | undefined,
+): EventSummary {
+  const data = event.record.data as Record<string, unknown>;
+  const cardId = typeof data.cardId === 'string' ? data.cardId : undefined;
+  const personId = typeof data.personId === 'string' ? data.personId : undefined;
+  const name = nameOf(personId, cardId);
+  return {
+    id: event.id,
+    school: event.school,
+    device: event.device,
+    type: event.record.type,
+    at: event.at,
+    ...(cardId !== undefined ? { card: maskCardId(cardId) } : {}),
+    ...(personId !== undefined ? { personId } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(event.record.type === 'gate.decision'
+      ? { decision: String(data.decision), reason: String(data.reason) }
+      : {}),
+  };
+}
+
+/** Bytes a client may have waiting in its socket before its events are dropped rather than queued. */
+const MAX_BUFFERED = 256 * 1024;
+const HEARTBEAT_MS = 15_000;
+
+interface Listener {
+  response: ServerResponse;
+  /** Only this school's events; all schools when absent (a district-wide caller). */
+  school?: string;
+  dropped: number;
+}
+
+/**
+ * Server-Sent Events to the operations pages. A client that does not keep up loses events (it is
+ * told how many) rather than making the bridge hold them: ingest never waits on a browser.
+ */
+export class EventHub {
+  private readonly listeners = new Set<Listener>();
+  private heartbeat?: NodeJS.Timeout;
+
+  get size(): number {
+    return this.listeners.size;
+  }
+
+  /** Takes over a response: headers, then events until the client goes or the hub closes. */
+  add(response: ServerResponse, school: string | undefined): void {
+    response.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      // A proxy in front (nginx) would otherwise buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    response.write('retry: 3000\n\n');
+    const listener: Listener = { response, ...(school !== undefined ? { school } : {}), dropped: 0 };
+    this.listeners.add(listener);
+    response.on('close', () => this.listeners.delete(listener));
+    this.heartbeat ??= setInterval(() => this.beat(), HEARTBEAT_MS).unref();
+  }
+
+  publish(summaries: EventSummary[]): void {
+    for (const listener of this.listeners) {
+      for (const summary of summaries) {
+        if (listener.school !== undefined && listener.school !== summary.school) continue;
+        if (listener.response.writableLength > MAX_BUFFERED) {
+          listener.dropped += 1;
+          continue;
+        }
+        if (listener.dropped > 0) {
+          listener.response.write(`event: dropped\ndata: ${JSON.stringify({ count: listener.dropped })}\n\n`);
+          listener.dropped = 0;
+        }
+        listener.response.write(`id: ${summary.id}\nevent: event\ndata: ${JSON.stringify(summary)}\n\n`);
+      }
+    }
+  }
+
+  /** Ends every stream (the bridge is stopping: its HTTP server waits for open responses). */
+  close(): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    for (const listener of this.listeners) listener.response.end();
+    this.listeners.clear();
+  }
+
+  private beat(): void {
+    if (this.listeners.size === 0) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+      return;
+    }
+    for (const listener of this.listeners) listener.response.write(': heartbeat\n\n');
+  }
+}
