@@ -1,0 +1,140 @@
+import { useState } from 'preact/hooks';
+import { type Account, type AccountRole, type AuditEntry, api, stamp } from './api.js';
+import { useWords } from './i18n.js';
+import { useApi } from './use-api.js';
+
+const ROLES: AccountRole[] = ['district-admin', 'school-admin', 'head-teacher', 'operator'];
+
+function CreateAccount({ account, onCreated }: { account: Account; onCreated: () => void }) {
+  const t = useWords();
+  const [error, setError] = useState('');
+  const roles = account.role === 'district-admin' ? ROLES : ROLES.filter((r) => r !== 'district-admin');
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const formElement = event.target as HTMLFormElement;
+    const form = new FormData(formElement);
+    const value = (name: string) => String(form.get(name) ?? '').trim() || undefined;
+    try {
+      await api('/v1/accounts', {
+        body: {
+          username: value('username'),
+          displayName: value('displayName'),
+          password: value('password'),
+          role: value('role'),
+          school: account.school ?? value('school'),
+          className: value('className'),
+        },
+      });
+      setError('');
+      formElement.reset();
+      onCreated();
+    } catch (failure) {
+      setError((failure as Error).message);
+    }
+  };
+  return (
+    <form class="card create-account" onSubmit={submit}>
+      <h2>{t('create')}</h2>
+      <input name="username" placeholder={t('username')} required />
+      <input name="displayName" placeholder={t('displayName')} required />
+      <input
+        name="password"
+        type="password"
+        placeholder={t('password')}
+        autocomplete="new-password"
+        required
+      />
+      <select name="role">
+        {roles.map((r) => (
+          <option key={r} value={r}>
+            {t(r)}
+          </option>
+        ))}
+      </select>
+      {!account.school && <input name="school" placeholder={t('school')} />}
+      <input name="className" placeholder={t('class')} />
+      <button type="submit">{t('create')}</button>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+function AuditLog() {
+  const t = useWords();
+  const { data } = useApi<{ entries: AuditEntry[] }>('/v1/audit?limit=100', 10_000);
+  return (
+    <table class="audit">
+      <caption>{t('audit')}</caption>
+      <thead>
+        <tr>
+          <th>{t('time')}</th>
+          <th>{t('actor')}</th>
+          <th>{t('action')}</th>
+          <th>{t('target')}</th>
+          <th>{t('outcome')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {data?.entries.map((e) => (
+          <tr key={e.id} class={`outcome-${e.outcome}`} data-action={e.action}>
+            <td>{stamp(e.at)}</td>
+            <td>{e.actor}</td>
+            <td>{e.action}</td>
+            <td>{e.target ?? e.school ?? ''}</td>
+            <td>{e.outcome}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function AccountsView({ account }: { account: Account }) {
+  const t = useWords();
+  const { data, reload } = useApi<{ accounts: Account[] }>('/v1/accounts');
+  const setDisabled = async (target: Account, disabled: boolean) => {
+    await api(`/v1/accounts/${encodeURIComponent(target.id)}`, { method: 'PATCH', body: { disabled } });
+    await reload();
+  };
+  return (
+    <section class="accounts">
+      <table class="account-list">
+        <caption>{t('accounts')}</caption>
+        <thead>
+          <tr>
+            <th>{t('username')}</th>
+            <th>{t('displayName')}</th>
+            <th>{t('role')}</th>
+            <th>{t('school')}</th>
+            <th>{t('class')}</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {data?.accounts.map((a) => (
+            <tr key={a.id} data-account={a.username} class={a.disabled ? 'disabled' : ''}>
+              <td>{a.username}</td>
+              <td>{a.displayName ?? ''}</td>
+              <td>{t(a.role)}</td>
+              <td>{a.school ?? ''}</td>
+              <td>{a.className ?? ''}</td>
+              <td>
+                {a.id !== account.id && (
+                  <button type="button" onClick={() => setDisabled(a, !a.disabled)}>
+                    {a.disabled ? t('enable') : t('disable')}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <CreateAccount account={account} onCreated={reload} />
+      <AuditLog />
+    </section>
+  );
+}

@@ -1,0 +1,211 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import {
+  type Account,
+  type AttendanceDay,
+  type ClassDay,
+  type Counts,
+  clock,
+  type TrendWeek,
+  today,
+} from './api.js';
+import { useWords, type Word } from './i18n.js';
+import { SchoolPicker } from './school-picker.js';
+import { useApi } from './use-api.js';
+
+const COUNT_WORDS: [keyof Counts, Word][] = [
+  ['pupils', 'pupils'],
+  ['present', 'present'],
+  ['late', 'late'],
+  ['absent', 'absent'],
+  ['notArrived', 'notArrived'],
+  ['onLeave', 'onLeave'],
+  ['leftEarly', 'leftEarly'],
+];
+
+const STATUS_WORD: Record<string, Word> = {
+  present: 'present',
+  late: 'late',
+  absent: 'absent',
+  'not-arrived': 'notArrived',
+  'on-leave': 'onLeave',
+};
+
+function Totals({ counts }: { counts: Counts }) {
+  const t = useWords();
+  return (
+    <div class="tiles">
+      {COUNT_WORDS.map(([key, word]) => (
+        <div key={key} class={`tile ${key}`} data-count={key}>
+          <strong>{counts[key]}</strong>
+          <span>{t(word)}</span>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function ClassTable({ day }: { day: ClassDay }) {
+  const t = useWords();
+  return (
+    <table class="pupils" data-class={day.class}>
+      <caption>
+        {day.name} · {t('bell')} {day.bellTime}
+      </caption>
+      <thead>
+        <tr>
+          <th>{t('name')}</th>
+          <th>{t('studentNumber')}</th>
+          <th>{t('status')}</th>
+          <th>{t('arrived')}</th>
+          <th>{t('left')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {day.pupils.map((pupil) => (
+          <tr key={pupil.personId} class={`status-${pupil.status}`} data-person={pupil.personId}>
+            <td>{pupil.name}</td>
+            <td>{pupil.studentNumber ?? ''}</td>
+            <td>
+              {t(STATUS_WORD[pupil.status] ?? 'status')}
+              {pupil.leftEarly ? ` · ${t('leftEarly')}` : ''}
+            </td>
+            <td>{clock(pupil.arrivedAt)}</td>
+            <td>{clock(pupil.leftAt)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The weeks' attendance rate as a line and the late and absent counts as bars: a trend reads better drawn. */
+function TrendChart({ weeks }: { weeks: TrendWeek[] }) {
+  const t = useWords();
+  const canvas = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    let chart: { destroy(): void } | undefined;
+    let cancelled = false;
+    void import('chart.js/auto').then(({ default: Chart }) => {
+      if (cancelled || !canvas.current) return;
+      chart = new Chart(canvas.current, {
+        data: {
+          labels: weeks.map((w) => w.weekStart),
+          datasets: [
+            {
+              type: 'line',
+              label: `${t('rate')} %`,
+              data: weeks.map((w) => Math.round(w.rate * 1000) / 10),
+              yAxisID: 'rate',
+              borderColor: '#2a9d8f',
+            },
+            { type: 'bar', label: t('late'), data: weeks.map((w) => w.late), backgroundColor: '#f4a261' },
+            { type: 'bar', label: t('absent'), data: weeks.map((w) => w.absent), backgroundColor: '#e76f51' },
+          ],
+        },
+        options: {
+          animation: false,
+          responsive: true,
+          scales: { rate: { position: 'right', min: 0, max: 100 }, y: { beginAtZero: true } },
+        },
+      });
+    });
+    return () => {
+      cancelled = true;
+      chart?.destroy();
+    };
+  }, [weeks, t]);
+  return (
+    <figure class="card trend">
+      <figcaption>{t('trend')}</figcaption>
+      <canvas ref={canvas} aria-label={t('trend')} data-weeks={weeks.length} />
+    </figure>
+  );
+}
+
+export function AttendanceView({ account }: { account: Account }) {
+  const t = useWords();
+  const [school, setSchool] = useState(account.school);
+  const [date, setDate] = useState(today());
+  const [chosenClass, setChosenClass] = useState<string | undefined>(account.className);
+  const ownClassOnly = account.role === 'head-teacher';
+  const query = chosenClass ? `?class=${encodeURIComponent(chosenClass)}` : '';
+  const base = school ? `/v1/attendance/${encodeURIComponent(school)}` : undefined;
+  const day = useApi<AttendanceDay>(
+    base && `${base}/days/${date}${query}`,
+    date === today() ? 30_000 : undefined,
+  );
+  const trend = useApi<{ weeks: TrendWeek[] }>(base && `${base}/trend?weeks=8${query.replace('?', '&')}`);
+  const shown = day.data;
+  return (
+    <section class="attendance">
+      <div class="toolbar">
+        {!account.school && <SchoolPicker value={school} onChange={setSchool} />}
+        <label>
+          {t('date')} <input type="date" value={date} onInput={(e) => setDate(e.currentTarget.value)} />
+        </label>
+        {!ownClassOnly && shown && (
+          <label>
+            {t('class')}{' '}
+            <select
+              value={chosenClass ?? ''}
+              onInput={(e) => setChosenClass(e.currentTarget.value || undefined)}
+              name="class"
+            >
+              <option value="">{t('allClasses')}</option>
+              {(chosenClass ? [{ class: chosenClass, name: chosenClass }] : shown.classes).map((c) => (
+                <option key={c.class} value={c.class}>
+                  {c.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        {base && (
+          <a class="button" href={`${base}/days/${date}.csv${query}`} download>
+            {t('downloadCsv')}
+          </a>
+        )}
+      </div>
+      {day.error && (
+        <p class="error" role="alert">
+          {day.error}
+        </p>
+      )}
+      {shown && !shown.schoolDay && (
+        <p class="notice">
+          {t('notSchoolDay')}
+          {shown.reason ? ` (${t(shown.reason)})` : ''}
+        </p>
+      )}
+      {shown?.schoolDay && <Totals counts={shown.totals} />}
+      {shown?.schoolDay && !chosenClass && (
+        <table class="classes">
+          <thead>
+            <tr>
+              <th>{t('class')}</th>
+              {COUNT_WORDS.map(([key, word]) => (
+                <th key={key}>{t(word)}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {shown.classes.map((c) => (
+              <tr key={c.class} data-class={c.class}>
+                <td>
+                  <button type="button" class="link" onClick={() => setChosenClass(c.class)}>
+                    {c.name}
+                  </button>
+                </td>
+                {COUNT_WORDS.map(([key]) => (
+                  <td key={key}>{c.counts[key]}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {shown?.schoolDay && chosenClass && shown.classes.map((c) => <ClassTable key={c.class} day={c} />)}
+      {trend.data && trend.data.weeks.length > 0 && <TrendChart weeks={trend.data.weeks} />}
+    </section>
+  );
+}

@@ -1,0 +1,100 @@
+import { createContext } from 'preact';
+import { useContext } from 'preact/hooks';
+
+/** The pages' words in Chinese and English. */
+export type Lang = 'zh' | 'en';
+
+const WORDS = {
+  title: { zh: '教育卡管理', en: 'educard' },
+  signIn: { zh: '登录', en: 'Sign in' },
+  signOut: { zh: '退出', en: 'Sign out' },
+  username: { zh: '用户名', en: 'Username' },
+  password: { zh: '密码', en: 'Password' },
+  badCredentials: { zh: '用户名或密码错误', en: 'Wrong username or password' },
+  throttled: { zh: '尝试次数过多，请稍后再试', en: 'Too many attempts: try again later' },
+  attendance: { zh: '考勤', en: 'Attendance' },
+  operations: { zh: '运维', en: 'Operations' },
+  accounts: { zh: '账号', en: 'Accounts' },
+  audit: { zh: '审计日志', en: 'Audit log' },
+  school: { zh: '学校', en: 'School' },
+  class: { zh: '班级', en: 'Class' },
+  allClasses: { zh: '全部班级', en: 'All classes' },
+  date: { zh: '日期', en: 'Date' },
+  pupils: { zh: '学生', en: 'Pupils' },
+  present: { zh: '已到', en: 'Present' },
+  late: { zh: '迟到', en: 'Late' },
+  absent: { zh: '缺勤', en: 'Absent' },
+  notArrived: { zh: '未到', en: 'Not arrived' },
+  onLeave: { zh: '请假', en: 'On leave' },
+  leftEarly: { zh: '早退', en: 'Left early' },
+  arrived: { zh: '到校', en: 'Arrived' },
+  left: { zh: '离校', en: 'Left' },
+  status: { zh: '状态', en: 'Status' },
+  name: { zh: '姓名', en: 'Name' },
+  studentNumber: { zh: '学籍号', en: 'Student no.' },
+  bell: { zh: '上课铃', en: 'Bell' },
+  notSchoolDay: { zh: '今天不是上学日', en: 'Not a school day' },
+  weekend: { zh: '周末', en: 'weekend' },
+  holiday: { zh: '假日', en: 'holiday' },
+  closure: { zh: '停课', en: 'closure' },
+  downloadCsv: { zh: '下载 CSV', en: 'Download CSV' },
+  trend: { zh: '近几周出勤率', en: 'Attendance over recent weeks' },
+  rate: { zh: '出勤率', en: 'Attendance rate' },
+  devices: { zh: '设备', en: 'Devices' },
+  online: { zh: '在线', en: 'online' },
+  offline: { zh: '离线', en: 'offline' },
+  lastSeen: { zh: '最后在线', en: 'Last seen' },
+  roster: { zh: '名单版本', en: 'Roster' },
+  rosterExpires: { zh: '名单到期', en: 'Roster expires' },
+  backlog: { zh: '待上传', en: 'Backlog' },
+  alarms: { zh: '告警', en: 'Alarms' },
+  noAlarms: { zh: '没有告警', en: 'No alarms' },
+  acknowledge: { zh: '确认', en: 'Acknowledge' },
+  acknowledged: { zh: '已确认', en: 'acknowledged' },
+  liveEvents: { zh: '实时事件', en: 'Live events' },
+  cardLifecycle: { zh: '卡片挂失', en: 'Report a card lost' },
+  cardId: { zh: '卡号', en: 'Card number' },
+  reportLost: { zh: '挂失', en: 'Report lost' },
+  look: { zh: '查询', en: 'Look up' },
+  gate: { zh: '闸机', en: 'Gate' },
+  applied: { zh: '已生效', en: 'applied' },
+  pending: { zh: '等待中', en: 'pending' },
+  centralSync: { zh: '中心同步', en: 'Central sync' },
+  lag: { zh: '延迟', en: 'Lag' },
+  deadLetters: { zh: '投递失败', en: 'Dead letters' },
+  lastSuccess: { zh: '上次成功', en: 'Last success' },
+  lastError: { zh: '最近错误', en: 'Last error' },
+  create: { zh: '新建', en: 'Create' },
+  role: { zh: '角色', en: 'Role' },
+  disable: { zh: '停用', en: 'Disable' },
+  enable: { zh: '启用', en: 'Enable' },
+  disabled: { zh: '已停用', en: 'disabled' },
+  displayName: { zh: '显示名', en: 'Display name' },
+  actor: { zh: '操作人', en: 'Actor' },
+  action: { zh: '操作', en: 'Action' },
+  target: { zh: '对象', en: 'Target' },
+  outcome: { zh: '结果', en: 'Outcome' },
+  time: { zh: '时间', en: 'Time' },
+  language: { zh: 'English', en: '中文' },
+  'district-admin': { zh: '区管理员', en: 'District admin' },
+  'school-admin': { zh: '学校管理员', en: 'School admin' },
+  'head-teacher': { zh: '班主任', en: 'Head teacher' },
+  operator: { zh: '运维员', en: 'Operator' },
+} as const;
+export type Word = keyof typeof WORDS;
+
+export function pickLang(): Lang {
+  const asked = new URLSearchParams(location.search).get('lang') ?? localStorage.getItem('educard.lang');
+  if (asked === 'zh' || asked === 'en') return asked;
+  return navigator.language.toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
+
+export const LangContext = createContext<Lang>('zh');
+
+export const wordsOf =
+  (lang: Lang) =>
+  (word: Word): string =>
+    WORDS[word][lang];
+
+/** The words of the page's language: `const t = useWords(); t('present')`. */
+export const useWords = () => wordsOf(useContext(LangContext));

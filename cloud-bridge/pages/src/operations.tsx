@@ -1,0 +1,243 @@
+import { useEffect, useState } from 'preact/hooks';
+import {
+  type Account,
+  type Alarm,
+  ApiError,
+  api,
+  type CardView,
+  type DeviceHealth,
+  type StreamEvent,
+  stamp,
+} from './api.js';
+import { useWords } from './i18n.js';
+import { SchoolPicker } from './school-picker.js';
+import { useApi } from './use-api.js';
+
+const schoolQuery = (school: string | undefined, more = '') =>
+  school ? `?school=${encodeURIComponent(school)}${more && `&${more}`}` : more && `?${more}`;
+
+function Devices({ school }: { school?: string }) {
+  const t = useWords();
+  const { data } = useApi<{ devices: DeviceHealth[] }>(`/v1/ops/devices${schoolQuery(school)}`, 5_000);
+  return (
+    <table class="devices">
+      <caption>{t('devices')}</caption>
+      <thead>
+        <tr>
+          <th>{t('gate')}</th>
+          <th>{t('status')}</th>
+          <th>{t('lastSeen')}</th>
+          <th>{t('roster')}</th>
+          <th>{t('rosterExpires')}</th>
+          <th>{t('backlog')}</th>
+          <th>{t('alarms')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {data?.devices.map((d) => (
+          <tr key={d.id} data-device={d.id}>
+            <td>{d.id}</td>
+            <td>
+              <span class={`chip ${d.online ? 'online' : 'offline'}`}>
+                {d.online ? t('online') : t('offline')}
+              </span>
+            </td>
+            <td>{stamp(d.lastSeenAt)}</td>
+            <td class={d.rosterVersion !== d.latestRosterVersion ? 'behind' : ''}>
+              {d.rosterVersion ?? '–'} / {d.latestRosterVersion ?? '–'}
+            </td>
+            <td>{stamp(d.rosterExpiresAt)}</td>
+            <td>{d.journalBacklog ?? '–'}</td>
+            <td>{d.openAlarms.map((a) => a.kind).join(', ')}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function Alarms({ school }: { school?: string }) {
+  const t = useWords();
+  const { data, reload } = useApi<{ alarms: Alarm[] }>(
+    `/v1/ops/alarms${schoolQuery(school, 'open=true')}`,
+    5_000,
+  );
+  const ack = async (id: Alarm['id']) => {
+    await api(`/v1/ops/alarms/${id}/ack`, { body: {} });
+    await reload();
+  };
+  return (
+    <section class="card alarms">
+      <h2>{t('alarms')}</h2>
+      {data && data.alarms.length === 0 && <p>{t('noAlarms')}</p>}
+      <ul>
+        {data?.alarms.map((a) => (
+          <li key={a.id} data-alarm={a.kind} class={a.acknowledgedAt ? 'acknowledged' : 'open'}>
+            <strong>{a.kind}</strong> {a.device ?? a.school ?? ''} · {a.message} · {stamp(a.raisedAt)}{' '}
+            {a.acknowledgedAt ? (
+              <em>{t('acknowledged')}</em>
+            ) : (
+              <button type="button" onClick={() => ack(a.id)}>
+                {t('acknowledge')}
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+interface CentralStatus {
+  mode: string;
+  push?: {
+    pending: number;
+    deadLetters: number;
+    lagSeconds?: number;
+    lastSuccessAt?: string;
+    lastError?: string;
+  };
+}
+
+function Central() {
+  const t = useWords();
+  const { data, error } = useApi<CentralStatus>('/v1/central/status', 5_000);
+  if (error || !data || data.mode === 'off') return null;
+  const push = data.push;
+  return (
+    <section class="card central">
+      <h2>{t('centralSync')}</h2>
+      {push && (
+        <dl>
+          <dt>{t('lag')}</dt>
+          <dd data-lag>{push.lagSeconds === undefined ? '0' : Math.round(push.lagSeconds)} s</dd>
+          <dt>{t('pending')}</dt>
+          <dd data-pending>{push.pending}</dd>
+          <dt>{t('deadLetters')}</dt>
+          <dd>{push.deadLetters}</dd>
+          <dt>{t('lastSuccess')}</dt>
+          <dd>{stamp(push.lastSuccessAt)}</dd>
+          {push.lastError && (
+            <>
+              <dt>{t('lastError')}</dt>
+              <dd>{push.lastError}</dd>
+            </>
+          )}
+        </dl>
+      )}
+    </section>
+  );
+}
+
+/** The newest events first, as the bridge commits them. */
+function LiveEvents({ school }: { school?: string }) {
+  const t = useWords();
+  const [events, setEvents] = useState<StreamEvent[]>([]);
+  useEffect(() => {
+    let closed = false;
+    void api<{ events: StreamEvent[] }>(`/v1/ops/events/recent${schoolQuery(school, 'limit=30')}`).then(
+      (recent) => !closed && setEvents(recent.events),
+      () => undefined,
+    );
+    const source = new EventSource(`/v1/ops/stream${schoolQuery(school)}`);
+    source.addEventListener('record', (message) => {
+      const event = JSON.parse((message as MessageEvent<string>).data) as StreamEvent;
+      setEvents((held) => [event, ...held.filter((e) => e.id !== event.id)].slice(0, 50));
+    });
+    return () => {
+      closed = true;
+      source.close();
+    };
+  }, [school]);
+  return (
+    <section class="card live">
+      <h2>{t('liveEvents')}</h2>
+      <ol class="stream">
+        {events.map((e) => (
+          <li key={e.id} data-type={e.type} class={e.decision === 'deny' ? 'deny' : ''}>
+            <time>{stamp(e.at)}</time> <strong>{e.type}</strong> {e.device}{' '}
+            {[e.name, e.card, e.decision, e.reason].filter(Boolean).join(' · ')}
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+/** Report a card lost and watch each gate of its school take the revocation. */
+function CardLifecycle() {
+  const t = useWords();
+  const [cardId, setCardId] = useState('');
+  const [watched, setWatched] = useState<string>();
+  const [error, setError] = useState('');
+  const { data } = useApi<CardView>(watched && `/v1/ops/cards/${encodeURIComponent(watched)}`, 1_000);
+  const act = async (event: Event, lost: boolean) => {
+    event.preventDefault();
+    setError('');
+    try {
+      if (lost) await api(`/v1/cards/${encodeURIComponent(cardId)}/lost`, { body: {} });
+      setWatched(cardId);
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 409) setWatched(cardId);
+      setError((failure as Error).message);
+    }
+  };
+  return (
+    <section class="card lifecycle">
+      <h2>{t('cardLifecycle')}</h2>
+      <form onSubmit={(e) => act(e, true)}>
+        <label>
+          {t('cardId')}{' '}
+          <input name="cardId" value={cardId} onInput={(e) => setCardId(e.currentTarget.value)} />
+        </label>
+        <button type="submit">{t('reportLost')}</button>
+        <button type="button" onClick={(e) => act(e, false)}>
+          {t('look')}
+        </button>
+      </form>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {data && (
+        <div class="card-view" data-status={data.status}>
+          <p>
+            <strong>{data.name ?? data.personId}</strong> · {data.status}
+            {data.propagation ? ` · v${data.propagation.version} · ${stamp(data.propagation.changedAt)}` : ''}
+          </p>
+          <ul class="gates">
+            {data.propagation?.gates.map((g) => (
+              <li key={g.device} data-gate={g.device} class={g.appliedAt ? 'applied' : 'pending'}>
+                {g.device}: {g.appliedAt ? `${t('applied')} ${stamp(g.appliedAt)}` : t('pending')}
+                {g.online ? '' : ` (${t('offline')})`}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </section>
+  );
+}
+
+export function OperationsView({ account }: { account: Account }) {
+  const [school, setSchool] = useState(account.school);
+  return (
+    <section class="operations">
+      {!account.school && (
+        <div class="toolbar">
+          <SchoolPicker value={school} onChange={setSchool} />
+        </div>
+      )}
+      <Devices school={school} />
+      <div class="columns">
+        <Alarms school={school} />
+        <CardLifecycle />
+      </div>
+      <div class="columns">
+        <LiveEvents school={school} />
+        <Central />
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,275 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bridge } from '@educard/cloud-bridge';
+import {
+  createLogger,
+  Gateway,
+  parseConfig,
+  RosterStore,
+  type SimulatedReaderDriver,
+} from '@educard/gateway';
+import { launchChromium } from '@educard/scripts/support';
+import type { CardEntry, KeyRole } from '@educard/terminal-sdk';
+import { sampleCard } from '@educard/terminal-sdk/testing';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, enrollDevice, startBridge } from '../support/bridge.js';
+import { screenshot } from '../support/pages.js';
+
+/**
+ * The bridge's pages, one role at a time, against a real bridge with two real gateways: what each role
+ * sees, what it may not reach even by typing the API's address, and a card reported lost watched until
+ * both gates have taken it.
+ */
+
+const SCHOOL = 'school-1';
+const TIME_ZONE = 'Asia/Shanghai';
+const PASSWORD = 'correct horse battery staple';
+const pupil = (n: number, className: string) =>
+  sampleCard(n, { class: className, grade: '7', schedules: [], zones: ['main-gate'] });
+const class71 = [pupil(1, '7-1'), pupil(2, '7-1'), pupil(3, '7-1')];
+const class72 = [pupil(4, '7-2'), pupil(5, '7-2')];
+
+let dir: string;
+let bridge: Bridge;
+let browser: Browser;
+const gateways: Gateway[] = [];
+
+/** Today in the school's calendar, and whether it is a weekend there (then made a make-up day). */
+function schoolToday(): { date: string; weekday: number } {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: TIME_ZONE,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    weekday: 'short',
+  }).formatToParts(new Date());
+  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
+  const weekday = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(part('weekday')) + 1;
+  return { date: `${part('year')}-${part('month')}-${part('day')}`, weekday };
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function startGate(id: string, anchor: KeyRole): Promise<Gateway> {
+  const dataDir = join(dir, id);
+  await mkdir(join(dataDir, 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(join(dataDir, 'roster'), anchor);
+  const mqtt = await enrollDevice(bridge.httpUrl, dataDir, id, SCHOOL);
+  const gateway = await Gateway.start({
+    config: parseConfig({
+      device: { id, school: SCHOOL },
+      dataDir,
+      station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
+      readers: {
+        simulated: ['sim-in', 'sim-out'],
+        bindings: [
+          { pattern: 'sim-in', direction: 'in' },
+          { pattern: 'sim-out', direction: 'out' },
+        ],
+      },
+      uplink: { url: mqtt.url, bridgeHttp: bridge.httpUrl, username: mqtt.username, password: mqtt.password },
+    }),
+    logger: createLogger(id, { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+  });
+  gateways.push(gateway);
+  return gateway;
+}
+
+async function signIn(username: string): Promise<Page> {
+  const context = await browser.newContext({ locale: 'en-US', timezoneId: TIME_ZONE });
+  const page = await context.newPage();
+  // Shorter than the test's own limit, so a missing element is named in the failure.
+  page.setDefaultTimeout(8_000);
+  await page.goto(`${bridge.httpUrl}/?lang=en`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.bar small').waitFor();
+  return page;
+}
+
+/** What the page's own session gets from the API: the status and the body. */
+const fetchAs = (page: Page, path: string, init: { method?: string; body?: unknown } = {}) =>
+  page.evaluate(
+    async ({ path, init }) => {
+      const response = await fetch(path, {
+        method: init.method ?? 'GET',
+        headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      });
+      return { status: response.status, body: await response.text() };
+    },
+    { path, init },
+  );
+
+const today = schoolToday();
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bridge-pages-'));
+  bridge = await startBridge(join(dir, 'bridge'));
+  expect(
+    await admin(bridge.httpUrl, `/v1/roster/${SCHOOL}/import`, {
+      cards: [...class71, ...class72],
+      calendar: {
+        timeZone: TIME_ZONE,
+        holidays: [],
+        closures: [],
+        makeUpDays: today.weekday > 5 ? [{ date: today.date, as: 1 }] : [],
+      },
+    }),
+  ).toMatchObject({ ok: true, version: 1 });
+  const accounts = [
+    { username: 'dora', role: 'district-admin' },
+    { username: 'sam', role: 'school-admin', school: SCHOOL },
+    { username: 'hana', role: 'head-teacher', school: SCHOOL, className: '7-1' },
+    { username: 'otto', role: 'operator', school: SCHOOL },
+  ];
+  for (const account of accounts) {
+    expect(
+      await admin(bridge.httpUrl, '/v1/accounts', {
+        ...account,
+        displayName: account.username,
+        password: PASSWORD,
+      }),
+    ).toMatchObject({ account: { username: account.username } });
+  }
+  const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
+  const gate1 = await startGate('gate-01', anchor);
+  const gate2 = await startGate('gate-02', anchor);
+  await until(() => gate1.roster.view?.version === 1 && gate2.roster.view?.version === 1);
+  // Pupil 1 comes in at gate 1, pupil 4 (the other class) at gate 2; pupils 2 and 3 are not here yet.
+  const uid = (card: CardEntry | undefined) => card?.credential.uid as string;
+  (gate1.readers as SimulatedReaderDriver).present('sim-in', { uid: uid(class71[0]) });
+  (gate2.readers as SimulatedReaderDriver).present('sim-in', { uid: uid(class72[0]) });
+  await until(
+    () => bridge.store.queryEvents({ school: SCHOOL, type: 'gate.decision', limit: 10 }).length === 2,
+  ).catch((e) => {
+    console.log(
+      JSON.stringify(
+        bridge.store.queryEvents({ limit: 50 }).map((x) => [x.record.device, x.record.type, x.record.data]),
+      ),
+    );
+    throw e;
+  });
+  browser = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const gateway of gateways) await gateway.stop();
+  await bridge?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the bridge pages, role by role', () => {
+  it('a head teacher reads today’s attendance of their own class, and no other', async () => {
+    const page = await signIn('hana');
+    expect(await page.locator('.bar .tab').allTextContents()).toEqual(['Attendance']);
+    const table = page.locator('table.pupils[data-class="7-1"]');
+    await table.waitFor();
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(3);
+    const status = (n: number) =>
+      table.locator(`tr[data-person="${class71[n]?.personId}"] td:nth-child(3)`).textContent();
+    expect(await status(0)).toMatch(/^(Present|Late)/);
+    expect(await status(1)).toMatch(/^(Not arrived|Absent)/);
+    expect(await page.locator('table.pupils[data-class="7-2"]').count()).toBe(0);
+    await screenshot(page, 'bridge-head-teacher-attendance');
+
+    // The other class, the whole school and the operations API are refused, whatever the page shows.
+    const other = await fetchAs(page, `/v1/attendance/${SCHOOL}/days/${today.date}?class=7-2`);
+    expect(other.status).toBe(403);
+    expect((await fetchAs(page, `/v1/attendance/${SCHOOL}/days/${today.date}`)).status).toBe(403);
+    expect((await fetchAs(page, `/v1/attendance/${SCHOOL}/days/${today.date}.csv?class=7-2`)).status).toBe(
+      403,
+    );
+    expect((await fetchAs(page, '/v1/ops/devices')).status).toBe(403);
+    await page.context().close();
+  });
+
+  it('an operator watches the gates, reports a card lost and sees each gate apply it, but cannot change accounts', async () => {
+    const page = await signIn('otto');
+    expect(await page.locator('.bar .tab').allTextContents()).toEqual(['Operations']);
+    for (const id of ['gate-01', 'gate-02'])
+      await page.locator(`table.devices tr[data-device="${id}"] .chip.online`).waitFor();
+    await page.locator('.stream li[data-type="gate.decision"]').first().waitFor();
+
+    const lost = class71[1]?.cardId as string;
+    await page.getByLabel('Card number').fill(lost);
+    await page.getByRole('button', { name: 'Report lost' }).click();
+    await page.locator('.card-view[data-status="lost"]').waitFor();
+    for (const id of ['gate-01', 'gate-02'])
+      await page.locator(`.gates li[data-gate="${id}"].applied`).waitFor({ timeout: 10_000 });
+    for (const gateway of gateways) expect(gateway.roster.view?.byCardId(lost)?.status).toBe('lost');
+    await screenshot(page, 'bridge-operator-card-lost');
+
+    const created = await fetchAs(page, '/v1/accounts', {
+      method: 'POST',
+      body: { username: 'mallory', password: PASSWORD, role: 'district-admin' },
+    });
+    expect(created.status).toBe(403);
+    expect((await fetchAs(page, '/v1/accounts')).status).toBe(403);
+    await page.context().close();
+  });
+
+  it('a school admin sees every class with a trend chart, manages accounts, and reads the denied attempts in the audit log', async () => {
+    const page = await signIn('sam');
+    expect(await page.locator('.bar .tab').allTextContents()).toEqual([
+      'Attendance',
+      'Operations',
+      'Accounts',
+    ]);
+    await page.locator('table.classes tr[data-class="7-1"]').waitFor();
+    await page.locator('table.classes tr[data-class="7-2"]').waitFor();
+    await page.locator('.trend canvas').waitFor();
+    await screenshot(page, 'bridge-school-admin-attendance');
+
+    await page.locator('.bar .tab', { hasText: 'Accounts' }).click();
+    await page.locator('tr[data-account="hana"]').waitFor();
+    const form = page.locator('form.create-account');
+    await form.locator('input[name="username"]').fill('olga');
+    await form.locator('input[name="displayName"]').fill('Olga');
+    await form.locator('input[name="password"]').fill(PASSWORD);
+    await form.locator('select[name="role"]').selectOption('operator');
+    await form.getByRole('button', { name: 'Create' }).click();
+    await page.locator('tr[data-account="olga"]').waitFor();
+    expect(await form.locator('select[name="role"] option').allTextContents()).not.toContain(
+      'District admin',
+    );
+
+    // The head teacher's and the operator's refused requests are in the log, with who asked.
+    await expect
+      .poll(async () => page.locator('table.audit tr.outcome-denied').allTextContents(), { timeout: 15_000 })
+      .toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/hana.*attendance\.read/),
+          expect.stringMatching(/otto.*accounts\.manage/),
+        ]),
+      );
+    await screenshot(page, 'bridge-school-admin-accounts');
+    await page.context().close();
+  });
+
+  it('a district admin picks any school; a wrong password is refused with a message', async () => {
+    const context = await browser.newContext({ locale: 'en-US', timezoneId: TIME_ZONE });
+    const page = await context.newPage();
+    await page.goto(`${bridge.httpUrl}/?lang=en`);
+    await page.getByLabel('Username').fill('dora');
+    await page.getByLabel('Password').fill('not the password at all');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    expect(await page.getByRole('alert').textContent()).toBe('Wrong username or password');
+    await context.close();
+
+    const signedIn = await signIn('dora');
+    expect(await signedIn.locator('select[name="school"] option').allTextContents()).toContain(SCHOOL);
+    await signedIn.locator('table.classes tr[data-class="7-2"]').waitFor();
+    await signedIn.context().close();
+  });
+});
