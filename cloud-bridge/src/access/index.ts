@@ -33,6 +33,7 @@ export const ACTIONS = [
   'central.read',
   'central.manage',
   'notices.manage',
+  'alarms.ack',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -53,12 +54,14 @@ const SCHOOL_ADMIN: ReadonlySet<Action> = new Set<Action>([
   'audit.read',
   'central.read',
   'notices.manage',
+  'alarms.ack',
 ]);
 const OPERATOR: ReadonlySet<Action> = new Set<Action>([
   'events.read',
   'devices.read',
   'cards.change',
   'central.read',
+  'alarms.ack',
 ]);
 
 /** Whether the principal may take the action on the scope. */
@@ -96,6 +99,16 @@ export interface AuditEntry {
 
 export interface AuditSink {
   record(entry: AuditEntry): void;
+}
+
+/** Who made a request, as an audit entry names them. */
+export function auditActor(request: FastifyRequest): Pick<AuditEntry, 'actor' | 'role' | 'ip'> {
+  const principal = request.principal;
+  return {
+    actor: principal?.username ?? 'anonymous',
+    ...(principal ? { role: principal.role } : {}),
+    ip: request.ip,
+  };
 }
 
 /** Turns a request's credentials into a principal, or says it has none of its kind. */

@@ -1,5 +1,9 @@
 import { describeIssues } from '@educard/terminal-sdk';
 import { z } from 'zod';
+import { AccountsConfig } from '../accounts/config.js';
+import { AttendanceConfig } from '../attendance/config.js';
+import { NoticesConfig } from '../notices/config.js';
+import { OpsConfig } from '../ops/config.js';
 
 export const BridgeConfig = z
   .object({
@@ -35,8 +39,59 @@ export const BridgeConfig = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
+        /** Serve the pages (attendance, operations, accounts) beside the API, when they are built. */
+        pages: z.boolean().default(true),
       })
       .prefault({}),
+    /** Sync with the central student-record system (docs/central.md); off unless asked for. */
+    central: z
+      .object({
+        /** `api`: the change feed and the event push over HTTPS; `file`: CSV and JSON lines in directories. */
+        mode: z.enum(['off', 'api', 'file']).default('off'),
+        /** The central system's base URL (HTTPS in production). */
+        url: z.url().optional(),
+        /** Its bearer token. */
+        token: z.string().min(16, 'at least 16 characters').optional(),
+        /** How long one call may take before it counts as failed. */
+        timeoutMs: z.number().int().min(100).default(10_000),
+        feed: z
+          .object({
+            intervalMs: z.number().int().min(1000).default(300_000),
+            pageSize: z.number().int().min(1).max(1000).default(500),
+          })
+          .prefault({}),
+        push: z
+          .object({
+            intervalMs: z.number().int().min(10).default(1000),
+            batchSize: z.number().int().min(1).max(10_000).default(500),
+            backoffBaseMs: z.number().int().min(1).default(1000),
+            backoffMaxMs: z.number().int().min(1).default(300_000),
+            /** Refusals of one event before it moves to the dead letters. */
+            maxAttempts: z.number().int().min(1).default(10),
+            /** Unreachable for longer than this raises the `central.unreachable` alarm. */
+            unreachableAlarmMs: z.number().int().min(0).default(900_000),
+          })
+          .prefault({}),
+        files: z
+          .object({
+            /** Roster CSVs to import; by default `dataDir/central/inbox`. */
+            inboxDir: z.string().min(1).optional(),
+            /** Where events (CSV and JSON lines) and attendance go; by default `dataDir/central/outbox`. */
+            outboxDir: z.string().min(1).optional(),
+            importIntervalMs: z.number().int().min(10).default(60_000),
+            exportIntervalMs: z.number().int().min(10).default(60_000),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    /** Attendance from the gate passages (docs/attendance.md). */
+    attendance: AttendanceConfig.prefault({}),
+    /** Parent notices to the schools' webhooks (docs/notices.md); none unless configured. */
+    notices: NoticesConfig.prefault({}),
+    /** Accounts of the pages: session lifetimes and sign-in throttling (docs/accounts.md). */
+    accounts: AccountsConfig.prefault({}),
+    /** Alarm thresholds of the operations view (docs/operations.md). */
+    ops: OpsConfig.prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -44,6 +99,15 @@ export const BridgeConfig = z
       .prefault({}),
   })
   .superRefine((config, context) => {
+    if (config.central.mode === 'api') {
+      for (const field of ['url', 'token'] as const)
+        if (!config.central[field])
+          context.addIssue({
+            code: 'custom',
+            path: ['central', field],
+            message: `api mode needs the central system's ${field}`,
+          });
+    }
     if (!config.mqtt.embedded && !config.mqtt.url) {
       context.addIssue({
         code: 'custom',

@@ -12,12 +12,14 @@ import {
   rootFingerprint,
   Schedule,
 } from '@educard/terminal-sdk';
+import fastifyCookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
   type AuditSink,
   adminTokenResolver,
+  auditActor,
   authenticate,
   type Guard,
   makeGuard,
@@ -66,10 +68,27 @@ export interface HttpDeps {
   library?: LibraryHttpDeps;
   /** Who else may call the protected routes besides the admin token (signed-in accounts). */
   resolvers?: PrincipalResolver[];
+  /** The schools the bridge knows (rosters and directory), with their names where known. */
+  schools?: () => { id: string; name?: string }[];
   /** Where refused and administrative requests are written down. */
   audit: AuditSink;
+  /** Routes anyone may call (signing in), registered after the cookie parser. */
+  publicRoutes?: ((app: FastifyInstance) => void)[];
+  /** Told of every card status change the API makes, after it is published (operations keeps the history). */
+  onCardChange?: (change: CardChange) => void;
   /** More protected routes (attendance, operations, central sync, accounts), each checking its actions. */
   routes?: ((app: ProtectedApp, guard: Guard) => void)[];
+}
+
+/** A card status set through the API, and the roster version that carries it to the gates. */
+export interface CardChange {
+  cardId: string;
+  school: string;
+  personId: string;
+  status: CardEntry['status'];
+  version: number;
+  actor: string;
+  at: string;
 }
 
 /** The scope of the protected routes: every request in it has a principal. */
@@ -94,6 +113,32 @@ export function buildHttpApi(deps: HttpDeps) {
 
   const requirePrincipal = authenticate([adminTokenResolver(deps.adminToken), ...(deps.resolvers ?? [])]);
   const guard = makeGuard(deps.audit);
+  const audited = (
+    request: Parameters<Guard>[0],
+    action: string,
+    fields: { target?: string; school?: string; outcome?: 'ok' | 'failed'; detail?: Record<string, unknown> },
+  ) => deps.audit.record({ ...auditActor(request), action, outcome: 'ok', ...fields });
+  const cardChanged = (
+    request: Parameters<Guard>[0],
+    card: CardEntry,
+    status: CardEntry['status'],
+    version: number,
+  ) =>
+    deps.onCardChange?.({
+      cardId: card.cardId,
+      school: card.school,
+      personId: card.personId,
+      status,
+      version,
+      actor: request.principal?.username ?? 'anonymous',
+      at: new Date().toISOString(),
+    });
+
+  // Sessions of the pages ride in a cookie; the parser comes before every route that reads one.
+  app.register(fastifyCookie);
+  app.register(async (open) => {
+    for (const routes of deps.publicRoutes ?? []) routes(open);
+  });
 
   app.get('/health', async () => ({ ok: true, ...deps.health() }));
 
@@ -165,6 +210,13 @@ export function buildHttpApi(deps: HttpDeps) {
     if (library) admin.register(async (scope) => libraryAdminRoutes(scope, library, guard));
     for (const routes of deps.routes ?? []) routes(admin, guard);
 
+    // The schools a caller may pick from in the pages: all for a district account, else its own.
+    admin.get('/v1/schools', async (request) => {
+      const own = request.principal?.school;
+      const all = deps.schools?.() ?? store.rosterSchools().map((id) => ({ id }));
+      return { schools: own ? all.filter((s) => s.id === own) : all };
+    });
+
     admin.post(
       '/v1/tokens',
       {
@@ -188,7 +240,13 @@ export function buildHttpApi(deps: HttpDeps) {
         };
         if (!guard(request, reply, 'devices.manage', { school })) return;
         const expiresAt = new Date(Date.now() + ttlHours * 3_600_000).toISOString();
-        return { school, expiresAt, tokens: store.createTokens(school, count, expiresAt) };
+        const tokens = store.createTokens(school, count, expiresAt);
+        audited(request, 'tokens.create', {
+          target: `school:${school}`,
+          school,
+          detail: { count, expiresAt },
+        });
+        return { school, expiresAt, tokens };
       },
     );
 
@@ -227,16 +285,29 @@ export function buildHttpApi(deps: HttpDeps) {
         { school, ok: final.ok, version: final.version, problems: all.length },
         'roster import',
       );
+      audited(request, 'roster.import', {
+        target: `school:${school}`,
+        school,
+        outcome: final.ok ? 'ok' : 'failed',
+        detail: { dryRun: final.dryRun, version: final.version, problems: all.length },
+      });
       return reply.code(final.ok ? 200 : 422).send(final);
     });
 
     const lifecycle = (path: string, status: CardEntry['status']) =>
       admin.post(path, async (request, reply) => {
         const { cardId } = request.params as { cardId: string };
-        if (!guard(request, reply, 'cards.change', { school: store.findCard(cardId)?.school ?? '' })) return;
+        const card = store.findCard(cardId);
+        if (!guard(request, reply, 'cards.change', { school: card?.school ?? '' })) return;
         try {
           const version = await deps.roster.setStatus(cardId, status);
           request.log.info({ card: maskCardId(cardId), status, version }, 'card status changed');
+          audited(request, 'cards.status', {
+            target: `card:${cardId}`,
+            school: card?.school ?? '',
+            detail: { status, version },
+          });
+          if (card) cardChanged(request, card, status, version);
           return { cardId, status, version };
         } catch (error) {
           if (error instanceof RosterChangeRefused)
@@ -251,7 +322,8 @@ export function buildHttpApi(deps: HttpDeps) {
 
     admin.post('/v1/cards/:cardId/reissue', async (request, reply) => {
       const { cardId } = request.params as { cardId: string };
-      if (!guard(request, reply, 'cards.change', { school: store.findCard(cardId)?.school ?? '' })) return;
+      const old = store.findCard(cardId);
+      if (!guard(request, reply, 'cards.change', { school: old?.school ?? '' })) return;
       const body = ReissueBody.safeParse(request.body);
       if (!body.success)
         return reply.code(400).send({ error: 'bad-request', message: describeIssues(body.error) });
@@ -264,6 +336,13 @@ export function buildHttpApi(deps: HttpDeps) {
           { card: maskCardId(cardId), newCard: maskCardId(card.cardId), version },
           'card reissued',
         );
+        audited(request, 'cards.reissue', {
+          target: `card:${cardId}`,
+          school: card.school,
+          detail: { newCardId: card.cardId, version },
+        });
+        if (old) cardChanged(request, old, 'cancelled', version);
+        cardChanged(request, card, card.status, version);
         return { cardId, newCardId: card.cardId, version };
       } catch (error) {
         if (error instanceof RosterChangeRefused)
@@ -300,6 +379,7 @@ export function buildHttpApi(deps: HttpDeps) {
     admin.post('/v1/keys/roster/rotate/prepare', async (request, reply) => {
       if (!guard(request, reply, 'keys.manage')) return;
       const prepared = await deps.roster.prepareRotation();
+      audited(request, 'keys.rotate.prepare', { detail: { version: prepared.keySet.version } });
       request.log.info(
         { version: prepared.keySet.version, pending: prepared.pendingId },
         'roster key rotation prepared',
@@ -316,10 +396,12 @@ export function buildHttpApi(deps: HttpDeps) {
         const committed = await deps.roster.commitKeySet(body.data.pendingId, body.data.keySet);
         // Catalogues are signed by the same keys: issued again under the new one, after the key sets.
         await deps.library?.catalogue.reissueStale();
+        audited(request, 'keys.rotate.commit', { detail: { version: committed.version } });
         return committed;
       } catch (error) {
         if (error instanceof KeySetRefused) {
           request.log.warn({ reason: error.message }, 'key set refused');
+          audited(request, 'keys.rotate.commit', { outcome: 'failed', detail: { reason: error.message } });
           return reply.code(error.status).send({ error: 'keyset-refused', message: error.message });
         }
         throw error;
@@ -347,6 +429,11 @@ export function buildHttpApi(deps: HttpDeps) {
         const revoked = store.revokeDevice(id, new Date().toISOString());
         deps.onRevoke(id);
         request.log.info({ device: id }, 'device revoked');
+        audited(request, 'devices.revoke', {
+          target: `device:${id}`,
+          school: device.school,
+          detail: { alreadyRevoked: !revoked },
+        });
         return { device: id, revoked, alreadyRevoked: !revoked };
       },
     );

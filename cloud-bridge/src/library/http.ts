@@ -7,7 +7,7 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import { z } from 'zod';
-import type { Guard } from '../access/index.js';
+import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { type ItemProblem, parseCatalogueCsv } from './csv.js';
 import type { CatalogueImportInput, CatalogueService } from './service.js';
@@ -15,6 +15,8 @@ import type { CatalogueImportInput, CatalogueService } from './service.js';
 export interface LibraryHttpDeps {
   catalogue: CatalogueService;
   store: BridgeStore;
+  /** Where catalogue imports are written down. */
+  audit?: AuditSink;
 }
 
 const CatalogueImportJson = z.object({
@@ -97,6 +99,14 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
       { school, ok: final.ok, version: final.version, problems: all.length },
       'catalogue import',
     );
+    deps.audit?.record({
+      ...auditActor(request),
+      action: 'catalogue.import',
+      target: `school:${school}`,
+      school,
+      outcome: final.ok ? 'ok' : 'failed',
+      detail: { dryRun: final.dryRun, version: final.version, problems: all.length },
+    });
     return reply.code(final.ok ? 200 : 422).send(final);
   });
 

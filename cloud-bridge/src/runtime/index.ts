@@ -4,13 +4,19 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
+import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
+import { Attendance, attendanceRoutes } from '../attendance/index.js';
 import { EmbeddedBroker } from '../broker/index.js';
+import { CentralService, centralRoutes } from '../central/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
+import { Notices, noticesRoutes } from '../notices/index.js';
+import { Operations, opsRoutes } from '../ops/index.js';
+import { servePages } from '../web/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 
@@ -29,15 +35,36 @@ export class Bridge {
     readonly client: MqttClient,
     readonly ingest: Ingest,
     readonly http: ReturnType<typeof buildHttpApi>,
+    readonly central: CentralService,
+    readonly attendance: Attendance,
+    readonly notices: Notices,
+    readonly audit: AuditLog,
+    readonly accounts: Accounts,
+    readonly ops: Operations,
   ) {}
 
   static async start(
     config: BridgeConfig,
     logger: Logger = pino({ name: 'bridge', level: config.log.level }),
+    /** The clock of sessions and alarms; tests move it. */
+    now: () => Date = () => new Date(),
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const directory = new Directory(store.database);
+    const audit = new AuditLog(store.database, logger, now);
+    const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
+    // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
+    // as they are committed: they are made before ingest starts, so they see every one.
+    const ops = new Operations({ store, directory, logger, settings: config.ops, now });
+    const attendance = new Attendance({
+      store,
+      directory,
+      defaultTimeZone: config.attendance.defaultTimeZone,
+      logger,
+      now: () => now().getTime(),
+    });
+    const notices = new Notices({ store, directory, config: config.notices, logger });
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -75,6 +102,16 @@ export class Bridge {
     await roster.start();
     const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger });
     await catalogue.start();
+    // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
+    const central = new CentralService({
+      config,
+      store,
+      directory,
+      roster,
+      logger,
+      onAlarm: ops.onAlarm,
+      exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
+    });
     const http = buildHttpApi({
       store,
       roster,
@@ -83,11 +120,45 @@ export class Bridge {
       mqttUrl: () => config.mqtt.publicUrl ?? url,
       onRevoke: (id) => broker?.disconnect(id),
       health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
-      library: { catalogue, store },
-      audit: { record: (entry) => logger.info({ audit: entry }, 'audit') },
+      library: { catalogue, store, audit },
+      schools: () => {
+        const named = new Map(directory.schools().map((s) => [s.id, s.name]));
+        const ids = new Set([...store.rosterSchools(), ...named.keys()]);
+        return [...ids].sort().map((id) => ({ id, ...(named.has(id) ? { name: named.get(id) } : {}) }));
+      },
+      audit,
+      resolvers: [sessionResolver(accounts)],
+      publicRoutes: [(app) => sessionRoutes(app, accounts)],
+      onCardChange: (change) => ops.recordCardChange(change),
+      routes: [
+        centralRoutes(central, audit),
+        attendanceRoutes(attendance, directory, audit),
+        noticesRoutes(notices),
+        accountRoutes(accounts, audit),
+        opsRoutes(ops, audit),
+      ],
     });
+    if (config.http.pages) await servePages(http);
     await http.listen({ host: config.http.host, port: config.http.port });
-    const bridge = new Bridge(config, logger, store, directory, broker, client, ingest, http);
+    await central.start();
+    notices.start();
+    const bridge = new Bridge(
+      config,
+      logger,
+      store,
+      directory,
+      broker,
+      client,
+      ingest,
+      http,
+      central,
+      attendance,
+      notices,
+      audit,
+      accounts,
+      ops,
+    );
+    ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
     return bridge;
   }
@@ -104,6 +175,9 @@ export class Bridge {
   }
 
   async stop(): Promise<void> {
+    await this.notices.stop();
+    await this.central.stop();
+    this.ops.stop();
     await this.http.close();
     await this.client.endAsync();
     await this.broker?.stop();

@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { centralAttendanceBench } from './central-attendance.js';
+import { centralPushBench } from './central-push.js';
 import { gatewayBench } from './gateway.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
@@ -10,6 +12,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   uplink: uplinkBench,
   readers: readersBench,
   stations: stationsBench,
+  central: async () => [...(await centralAttendanceBench()), ...(await centralPushBench())],
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]
