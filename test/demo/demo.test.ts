@@ -43,6 +43,11 @@ describe('npm run demo', () => {
       expect(stored).toBe(journaled);
     }
     // Card numbers reach the screen masked, never whole.
+    expect(run.stdout).toMatch(/Central system down: [1-9]\d* events waiting at the bridge, lag \d+ s\./);
+    expect(run.stdout).toMatch(
+      /Central system back: every event delivered once and in order \(gate-east \d+, gate-west \d+, library-main \d+/,
+    );
+    expect(run.stdout).toMatch(/Attendance \d{4}-\d\d-\d\d: (\d+ pupils, \d+ present|not a school day)/);
     expect(run.stdout).not.toMatch(/E0000000\d\d/);
   }, 130_000);
 });

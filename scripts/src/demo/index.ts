@@ -3,6 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
+import { CentralTestServer } from '@educard/cloud-bridge/testing';
 import {
   BEEPS,
   type BeepName,
@@ -31,6 +32,7 @@ import { type Actor, makeCast } from './cast.js';
 const DATA = join(REPO_ROOT, '.demo-data');
 const PINS = { relay: 4, greenLed: 5, redLed: 6, buzzer: 7, doorContact: 8, exitButton: 9 };
 const ADMIN_TOKEN = 'demo-admin-token-not-for-production';
+const CENTRAL_TOKEN = 'demo-central-token-not-for-production';
 const PCSC_READER = 'Virtual PCD 00 00';
 const COLUMNS = [10, 17, 12, 20, 7, 16, 30];
 const row = (cells: string[]) =>
@@ -265,6 +267,47 @@ async function startPcscGate(
   return pcscd ? { gate, pcscd } : { gate };
 }
 
+/**
+ * The central system comes back: the lag the bridge showed while it was down drains, and every event
+ * each gateway journaled is there once, in the gateway's order.
+ */
+async function centralCatchesUp(
+  bridge: Bridge,
+  central: CentralTestServer,
+  gates: DemoGate[],
+): Promise<boolean> {
+  const waiting = bridge.central.status().push;
+  out();
+  out(
+    `Central system down: ${waiting?.pending ?? 0} events waiting at the bridge, lag ${Math.round(waiting?.lagSeconds ?? 0)} s.`,
+  );
+  await central.up();
+  await until(() => bridge.central.status().push?.pending === 0, 20_000);
+  let inOrder = true;
+  const counts = gates.map((gate) => {
+    const seqs = central.deviceEvents(gate.name).map((e) => e.seq);
+    inOrder &&= seqs.every((seq, i) => seq === i + 1) && seqs.length === gate.gateway.journal.stats().lastSeq;
+    return `${gate.name} ${seqs.length}`;
+  });
+  out(
+    `Central system back: every event delivered once and in order (${counts.join(', ')}); lag ${bridge.central.status().push?.lagSeconds ?? 0} s.`,
+  );
+  return inOrder;
+}
+
+/** What a head teacher reads at 8:15: who is in, who is late, who has not come. */
+function attendanceToday(bridge: Bridge): void {
+  const day = bridge.attendance.attendanceDay('school-1', bridge.attendance.today('school-1'));
+  if (!day.schoolDay) {
+    out(`Attendance ${day.date}: not a school day (${day.reason}).`);
+    return;
+  }
+  const { totals } = day;
+  out(
+    `Attendance ${day.date}: ${totals.pupils} pupils, ${totals.present} present, ${totals.late} late, ${totals.notArrived + totals.absent} not in, ${totals.onLeave} on leave (${day.classes.length} classes).`,
+  );
+}
+
 async function main(): Promise<number> {
   // Keys survive between runs (.demo-data/bridge/roster-keys.json); events and devices start afresh.
   await mkdir(join(DATA, 'bridge'), { recursive: true });
@@ -281,12 +324,21 @@ async function main(): Promise<number> {
   }
   const logPath = join(DATA, 'demo.log');
   const logFile = createWriteStream(logPath);
+  // The district's student-record system, as the contract of docs/central-api.yaml has it, on loopback.
+  const central = await CentralTestServer.start(CENTRAL_TOKEN);
   const bridge = await Bridge.start(
     parseBridgeConfig({
       dataDir: join(DATA, 'bridge'),
       adminToken: ADMIN_TOKEN,
       mqtt: { port: 0 },
       http: { port: 0 },
+      central: {
+        mode: 'api',
+        url: central.url,
+        token: CENTRAL_TOKEN,
+        timeoutMs: 2000,
+        push: { intervalMs: 100, backoffBaseMs: 100, backoffMaxMs: 400 },
+      },
     }),
     pino({ name: 'bridge', level: 'info' }, logFile),
   );
@@ -387,6 +439,9 @@ async function main(): Promise<number> {
   east.io.setInput(PINS.doorContact, 0);
   out(row(['gate-east', 'door', '-', '-', 'ALARM', 'door forced open', actions(east.io, mark, 0)]));
 
+  // The district's system goes down for the rest of the gates' story: the bridge holds what it owes.
+  await central.down();
+
   // A library desk: the librarian's page is a terminal of its own gateway. Here a terminal client
   // stands in for the page and does what the page does.
   const library = await libraryDesk(bridge, anchor, logFile, cast);
@@ -434,10 +489,14 @@ async function main(): Promise<number> {
       `${gate.name}: ${journaled} events journaled, ${stored} stored at the bridge, hash chain ${chain.ok ? 'verified' : 'BROKEN'}.`,
     );
   }
+  const delivered = await centralCatchesUp(bridge, central, gatesToCount);
+  allThere &&= delivered;
+  attendanceToday(bridge);
   out(`Logs (JSON lines): ${logPath}`);
   for (const gate of gatesToCount) await gate.gateway.stop();
   if (!('skipped' in pcsc)) await pcsc.pcscd?.stop();
   await bridge.stop();
+  await central.stop();
   return allThere && counts.grant === expected.grant && counts.deny === expected.deny ? 0 : 1;
 }
 
