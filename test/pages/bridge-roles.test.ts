@@ -111,6 +111,7 @@ const fetchAs = (page: Page, path: string, init: { method?: string; body?: unkno
   );
 
 const today = schoolToday();
+const uid = (card: CardEntry | undefined) => card?.credential.uid as string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bridge-pages-'));
@@ -146,7 +147,6 @@ beforeAll(async () => {
   const gate2 = await startGate('gate-02', anchor);
   await until(() => gate1.roster.view?.version === 1 && gate2.roster.view?.version === 1);
   // Pupil 1 comes in at gate 1, pupil 4 (the other class) at gate 2; pupils 2 and 3 are not here yet.
-  const uid = (card: CardEntry | undefined) => card?.credential.uid as string;
   (gate1.readers as SimulatedReaderDriver).present('sim-in', { uid: uid(class71[0]) });
   (gate2.readers as SimulatedReaderDriver).present('sim-in', { uid: uid(class72[0]) });
   await until(
@@ -200,6 +200,11 @@ describe('the bridge pages, role by role', () => {
     for (const id of ['gate-01', 'gate-02'])
       await page.locator(`table.devices tr[data-device="${id}"] .chip.online`).waitFor();
     await page.locator('.stream li[data-type="gate.decision"]').first().waitFor();
+    // Pupil 4 leaves by gate 2 while the operator watches: the event arrives on the live stream.
+    const shown = await page.locator('.stream li').count();
+    (gateways[1]?.readers as SimulatedReaderDriver).present('sim-out', { uid: uid(class72[0]) });
+    await expect.poll(() => page.locator('.stream li').count()).toBe(shown + 1);
+    expect(await page.locator('.stream li').first().textContent()).toMatch(/gate\.decision gate-02 .*…\d{4}/);
 
     const lost = class71[1]?.cardId as string;
     await page.getByLabel('Card number').fill(lost);
@@ -260,7 +265,8 @@ describe('the bridge pages, role by role', () => {
   it('a district admin picks any school; a wrong password is refused with a message', async () => {
     const context = await browser.newContext({ locale: 'en-US', timezoneId: TIME_ZONE });
     const page = await context.newPage();
-    await page.goto(`${bridge.httpUrl}/?lang=en`);
+    const served = await page.goto(`${bridge.httpUrl}/?lang=en`);
+    expect(served?.headers()['content-security-policy']).toContain("default-src 'self'");
     await page.getByLabel('Username').fill('dora');
     await page.getByLabel('Password').fill('not the password at all');
     await page.getByRole('button', { name: 'Sign in' }).click();

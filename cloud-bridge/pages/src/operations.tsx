@@ -140,7 +140,7 @@ function LiveEvents({ school }: { school?: string }) {
       () => undefined,
     );
     const source = new EventSource(`/v1/ops/stream${schoolQuery(school)}`);
-    source.addEventListener('record', (message) => {
+    source.addEventListener('event', (message) => {
       const event = JSON.parse((message as MessageEvent<string>).data) as StreamEvent;
       setEvents((held) => [event, ...held.filter((e) => e.id !== event.id)].slice(0, 50));
     });

@@ -11,6 +11,7 @@ export const ALARM_KINDS = {
   rosterRejected: 'roster.rejected',
   deviceOffline: 'device.offline',
   rosterStale: 'roster.stale',
+  readerError: 'reader.error',
 } as const;
 
 export interface Alarm {
@@ -226,6 +227,23 @@ export class Alarms {
           break;
         case 'roster.applied':
           this.clear(ALARM_KINDS.rosterRejected, subject);
+          break;
+        case 'reader.fault':
+          this.raise({
+            ...subject,
+            kind: ALARM_KINDS.readerError,
+            message: `reader error${data.reader ? ` at ${data.reader}` : ''}: ${String(data.message).slice(0, 200)}`,
+          });
+          break;
+        case 'reader.lost':
+          this.raise({
+            ...subject,
+            kind: ALARM_KINDS.readerError,
+            message: `reader ${data.reader} unplugged`,
+          });
+          break;
+        case 'reader.connected':
+          this.clear(ALARM_KINDS.readerError, subject);
           break;
       }
       // The journal stamps its own disk warning unsynced whatever the clock: it says nothing of it.

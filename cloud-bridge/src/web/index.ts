@@ -36,9 +36,9 @@ export async function servePages<L extends FastifyBaseLogger>(
     prefix: '/',
     index: 'index.html',
     setHeaders: (response) => {
-      response.header('content-security-policy', CONTENT_SECURITY_POLICY);
-      response.header('x-content-type-options', 'nosniff');
-      response.header('referrer-policy', 'same-origin');
+      response.setHeader('content-security-policy', CONTENT_SECURITY_POLICY);
+      response.setHeader('x-content-type-options', 'nosniff');
+      response.setHeader('referrer-policy', 'same-origin');
     },
   });
   return true;

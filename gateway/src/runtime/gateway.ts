@@ -450,18 +450,40 @@ export class Gateway {
       direction: b.direction,
     }));
     const directionOf = new Map<string, Direction | undefined>();
+    // Readers lost while running: their return is journaled too, so the bridge can clear its alarm.
+    const lost = new Set<string>();
+    const faultJournaledAt = new Map<string, number>();
     readers.events.on('reader-added', ({ reader }) => {
       const binding = bindings.find((b) => b.pattern.test(reader));
       directionOf.set(reader, binding?.direction);
       if (binding) logger.info({ reader, direction: binding.direction }, 'reader bound');
       else logger.warn({ reader }, 'reader matches no binding; its cards are ignored');
+      if (lost.delete(reader)) this.record({ type: 'reader.connected', data: { reader } });
     });
     readers.events.on('reader-removed', ({ reader }) => {
+      const bound = directionOf.get(reader) !== undefined;
       directionOf.delete(reader);
       if (this.stopping) logger.info({ reader }, 'reader released');
-      else logger.warn({ reader }, 'reader removed');
+      else {
+        logger.warn({ reader }, 'reader removed');
+        if (bound) {
+          lost.add(reader);
+          this.record({ type: 'reader.lost', data: { reader } });
+        }
+      }
     });
-    readers.events.on('error', ({ reader, message }) => logger.error({ reader, message }, 'reader error'));
+    readers.events.on('error', ({ reader, message }) => {
+      logger.error({ reader, message }, 'reader error');
+      // A driver failing in a loop journals its fault once a minute, not once a poll.
+      const key = `${reader ?? ''}\0${message}`;
+      const now = performance.now();
+      if (now - (faultJournaledAt.get(key) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+      faultJournaledAt.set(key, now);
+      this.record({
+        type: 'reader.fault',
+        data: { ...(reader ? { reader } : {}), message: message.slice(0, 512) },
+      });
+    });
     readers.events.on('card', (card: CardPresented) => {
       const direction = directionOf.get(card.reader);
       if (direction === undefined) return;

@@ -73,6 +73,13 @@ export const DiskLowData = z.object({
   freeBytes: z.number().int().nonnegative(),
   budgetBytes: z.number().int().positive(),
 });
+/** A reader driver's failure (a reader gone wrong, or pcscd itself): the gate may be deaf. */
+export const ReaderFaultData = z.object({
+  reader: z.string().max(128).optional(),
+  message: z.string().max(512),
+});
+/** A bound reader unplugged while the gateway runs, or back after that. */
+export const ReaderStateData = z.object({ reader: z.string().max(128) });
 export const RosterAppliedData = z.object({
   version: z.number().int().positive(),
   kind: z.enum(['snapshot', 'delta']),
@@ -98,6 +105,9 @@ export const EVENT_DATA = {
   'door.exit-request': ExitRequestData,
   'door.remote-open': RemoteOpenData,
   'journal.disk-low': DiskLowData,
+  'reader.fault': ReaderFaultData,
+  'reader.lost': ReaderStateData,
+  'reader.connected': ReaderStateData,
   'roster.applied': RosterAppliedData,
   'roster.rejected': RosterRejectedData,
   'gateway.started': GatewayStartedData,

@@ -1,0 +1,81 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bridge } from '@educard/cloud-bridge';
+import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
+import type { KeyRole } from '@educard/terminal-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
+
+/** A gate's reader failing reaches the operations view as an alarm, and its return clears it. */
+
+let dir: string;
+let bridge: Bridge;
+let gateway: Gateway;
+
+interface AlarmView {
+  kind: string;
+  device?: string;
+  message: string;
+  open: boolean;
+  count: number;
+}
+
+const readerAlarms = async () =>
+  ((await admin(bridge.httpUrl, '/v1/ops/alarms?school=school-1')).alarms as AlarmView[]).filter(
+    (a) => a.kind === 'reader.error',
+  );
+
+async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 8000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'reader-alarm-'));
+  bridge = await startBridge(join(dir, 'bridge'));
+  const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
+  await mkdir(join(dir, 'gate-01', 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(join(dir, 'gate-01', 'roster'), anchor);
+  const mqtt = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
+  gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', mqtt, bridge.httpUrl);
+}, 30_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await bridge?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('reader alarms', () => {
+  it('raises one when a bound reader is unplugged or its driver fails, and clears it when the reader is back', async () => {
+    const driver = gateway.readers as SimulatedReaderDriver;
+    driver.unplug('sim-in');
+    const lost = await until(async () => (await readerAlarms()).find((a) => a.open));
+    expect(lost).toMatchObject({ device: 'gate-01', message: 'reader sim-in unplugged', count: 1 });
+
+    // A driver failing in a loop is one more count on the open alarm, journaled once a minute.
+    for (let i = 0; i < 5; i++) driver.events.emit('error', { message: 'pcscd is not running' });
+    const failing = await until(async () => (await readerAlarms()).find((a) => a.open && a.count === 2));
+    expect(failing.message).toBe('reader error: pcscd is not running');
+    expect(
+      bridge.store
+        .queryEvents({ device: 'gate-01', type: 'reader.fault', limit: 10 })
+        .map((e) => e.record.data),
+    ).toEqual([{ message: 'pcscd is not running' }]);
+
+    driver.plug('sim-in');
+    await until(async () => ((await readerAlarms()).every((a) => !a.open) ? true : undefined));
+    expect(
+      bridge.store
+        .queryEvents({ device: 'gate-01', limit: 50 })
+        .map((e) => e.record.type)
+        .filter((t) => t.startsWith('reader.')),
+    ).toEqual(['reader.lost', 'reader.fault', 'reader.connected']);
+  });
+});
