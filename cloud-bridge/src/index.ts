@@ -11,7 +11,7 @@ export * from './ingest/index.js';
 export * from './library/index.js';
 export * from './notices/index.js';
 export * from './ops/index.js';
-export * from './web/index.js';
 export * from './roster/index.js';
 export * from './runtime/index.js';
 export * from './store/index.js';
+export * from './web/index.js';

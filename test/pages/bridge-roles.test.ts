@@ -202,7 +202,8 @@ describe('the bridge pages, role by role', () => {
     await page.locator('.stream li[data-type="gate.decision"]').first().waitFor();
     // Pupil 4 leaves by gate 2 while the operator watches: the event arrives on the live stream.
     const shown = await page.locator('.stream li').count();
-    (gateways[1]?.readers as SimulatedReaderDriver).present('sim-out', { uid: uid(class72[0]) });
+    const gate2 = gateways[1] as Gateway;
+    (gate2.readers as SimulatedReaderDriver).present('sim-out', { uid: uid(class72[0]) });
     await expect.poll(() => page.locator('.stream li').count()).toBe(shown + 1);
     expect(await page.locator('.stream li').first().textContent()).toMatch(/gate\.decision gate-02 .*…\d{4}/);
 

@@ -75,7 +75,7 @@ export class AuditLog implements AuditSink {
   private readonly prepared: (sql: string) => Database.Statement;
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
   ) {

@@ -16,9 +16,9 @@ import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
-import { servePages } from '../web/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { servePages } from '../web/index.js';
 
 /**
  * The cloud bridge: store, broker (embedded or external), ingest and HTTP API, started in that order
