@@ -58,6 +58,7 @@ export interface FeedStatus {
   latestProblems: StoredProblem[];
 }
 
+/** The last four characters of a card id or UID: problems are logged, and logs carry no card numbers. */
 const mask = (cardId: string) => `…${cardId.slice(-4)}`;
 
 const directoryPerson = ({ kind: _k, changeId: _c, ...person }: FeedPerson): DirectoryPerson => person;
@@ -136,9 +137,13 @@ export function checkPage(
     else if (held && held.school !== person.school)
       bad(card, card.cardId, `card is on the roster of school ${held.school}`);
     else if (pageUid && pageUid.cardId !== card.cardId && pageUid.personId !== card.personId)
-      bad(card, card.cardId, `duplicate card: UID ${uid} is also card ${pageUid.cardId}'s in this page`);
+      bad(
+        card,
+        card.cardId,
+        `duplicate card: UID ${mask(uid)} is also card ${mask(pageUid.cardId)}'s in this page`,
+      );
     else if (uidHeld && uidHeld.cardId !== card.cardId && uidHeld.personId !== card.personId)
-      bad(card, card.cardId, `duplicate card: UID ${uid} is already card ${uidHeld.cardId}'s`);
+      bad(card, card.cardId, `duplicate card: UID ${mask(uid)} is already card ${mask(uidHeld.cardId)}'s`);
     else {
       if (uid !== undefined) uids.set(`${person.school}:${uid}`, card);
       good.push(card);
