@@ -9,6 +9,10 @@ export default defineConfig({
   test: {
     testTimeout: 20_000,
     hookTimeout: 60_000,
+    // Vitest's default is one worker fewer than the cores: one on the 2-core CI machine. Most files
+    // wait far more than they compute (a broker outage of minutes, child processes, sockets), so
+    // three run side by side.
+    maxWorkers: 3,
     projects: [
       {
         extends: true,

@@ -145,7 +145,8 @@ describe('educard with the gateway running', () => {
 
   it('doctor names a stale roster and what to do about it', async () => {
     const path = await writeConfig();
-    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    // Long enough for the gateway to start and doctor to run on a busy machine before it expires.
+    const expiresAt = new Date(Date.now() + 8000).toISOString();
     await startGateway(path, expiresAt);
     const fresh = await educard(path, ['doctor', '--json']);
     expect(check(fresh.stdout, 'roster')).toMatchObject({
