@@ -140,10 +140,14 @@ export function checkPage(
       bad(
         card,
         card.cardId,
-        `duplicate card: UID ${mask(uid)} is also card ${mask(pageUid.cardId)}'s in this page`,
+        `duplicate card: UID ${mask(uid ?? '')} is also card ${mask(pageUid.cardId)}'s in this page`,
       );
     else if (uidHeld && uidHeld.cardId !== card.cardId && uidHeld.personId !== card.personId)
-      bad(card, card.cardId, `duplicate card: UID ${mask(uid)} is already card ${mask(uidHeld.cardId)}'s`);
+      bad(
+        card,
+        card.cardId,
+        `duplicate card: UID ${mask(uid ?? '')} is already card ${mask(uidHeld.cardId)}'s`,
+      );
     else {
       if (uid !== undefined) uids.set(`${person.school}:${uid}`, card);
       good.push(card);
