@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import { type EventRecord, eventHash, GENESIS_HASH, signBatch, topics } from '@educard/terminal-sdk';
+import { type EventRecord, GENESIS_HASH, signBatch, topics } from '@educard/terminal-sdk';
+import { chainRecords } from '@educard/terminal-sdk/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { admin, enrollDevice } from './bridge.js';
 
@@ -38,24 +39,11 @@ export function chainedRecords(
   times: string[],
   from: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH },
 ): EventRecord[] {
-  const out: EventRecord[] = [];
-  let prev = from;
-  for (const at of times) {
-    const body = {
-      spec: 1 as const,
-      device,
-      seq: prev.seq + 1,
-      at,
-      clock: 'synced' as const,
-      type: 'gate.decision',
-      data: { personId: `p-${device}`, granted: true },
-      prev: prev.hash,
-    };
-    const record = { ...body, hash: eventHash(body) };
-    out.push(record);
-    prev = { seq: record.seq, hash: record.hash };
-  }
-  return out;
+  return chainRecords(
+    device,
+    times.map((at) => ({ type: 'gate.decision', at, data: { personId: `p-${device}`, granted: true } })),
+    from,
+  );
 }
 
 /**

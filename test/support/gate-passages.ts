@@ -1,5 +1,5 @@
 import type { Bridge } from '@educard/cloud-bridge';
-import { type EventRecord, eventHash } from '@educard/terminal-sdk';
+import { chainRecords } from '@educard/terminal-sdk/testing';
 
 export interface GateTap {
   personId: string;
@@ -15,15 +15,11 @@ export interface GateTap {
  * test/uplink.
  */
 export function commitTaps(bridge: Bridge, device: string, school: string, taps: GateTap[]): void {
-  let prev = bridge.store.cursor(device);
-  const records: EventRecord[] = taps.map((tap) => {
-    const unhashed = {
-      spec: 1 as const,
-      device,
-      seq: prev.seq + 1,
-      at: tap.at,
-      clock: 'synced' as const,
+  const records = chainRecords(
+    device,
+    taps.map((tap) => ({
       type: 'gate.decision',
+      at: tap.at,
       data: {
         station: 'gate-main',
         reader: `sim-${tap.direction}`,
@@ -38,11 +34,8 @@ export function commitTaps(bridge: Bridge, device: string, school: string, taps:
         flags: [],
         rosterVersion: 1,
       },
-      prev: prev.hash,
-    };
-    const record = { ...unhashed, hash: eventHash(unhashed) };
-    prev = { seq: record.seq, hash: record.hash };
-    return record;
-  });
+    })),
+    bridge.store.cursor(device),
+  );
   bridge.store.commitRecords(device, school, records);
 }

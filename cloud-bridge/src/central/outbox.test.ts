@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
+import type { EventRecord } from '@educard/terminal-sdk';
+import { chainRecords } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
@@ -16,24 +17,14 @@ let central: CentralTestServer;
 let alarms: CentralAlarm[];
 
 function records(device: string, count: number): EventRecord[] {
-  const out: EventRecord[] = [];
-  let prev = { seq: 0, hash: GENESIS_HASH };
-  for (let i = 0; i < count; i++) {
-    const body = {
-      spec: 1 as const,
-      device,
-      seq: prev.seq + 1,
-      at: new Date(Date.UTC(2026, 8, 1, 8, 0, i)).toISOString(),
-      clock: 'synced' as const,
+  return chainRecords(
+    device,
+    Array.from({ length: count }, (_, i) => ({
       type: 'gate.decision',
+      at: new Date(Date.UTC(2026, 8, 1, 8, 0, i)).toISOString(),
       data: { personId: 'p1' },
-      prev: prev.hash,
-    };
-    const record = { ...body, hash: eventHash(body) };
-    out.push(record);
-    prev = record;
-  }
-  return out;
+    })),
+  );
 }
 
 function outbox(settings: Record<string, number> = {}, timeoutMs = 2000): Outbox {

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type EventRecord, GENESIS_HASH, SPEC_VERSION } from '@educard/terminal-sdk';
+import { chainRecords } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
@@ -13,30 +12,17 @@ let dir: string;
 let store: SqliteBridgeStore;
 let ops: Operations;
 let nowMs: number;
-const heads = new Map<string, { seq: number; hash: string }>();
 
-/** Appends records to a device's chain as a gateway would journal them (hashes are not checked here). */
+/** Appends records to a device's chain as a gateway would journal them. */
 function commit(
   device: string,
-  ...bodies: { type: string; data?: Record<string, unknown>; clock?: string }[]
+  ...bodies: { type: string; data?: Record<string, unknown>; clock?: 'synced' | 'unsynced' }[]
 ) {
-  const records: EventRecord[] = bodies.map((body) => {
-    const head = heads.get(device) ?? { seq: 0, hash: GENESIS_HASH };
-    const seq = head.seq + 1;
-    const hash = createHash('sha256').update(`${device}/${seq}`).digest('hex');
-    heads.set(device, { seq, hash });
-    return {
-      spec: SPEC_VERSION,
-      device,
-      seq,
-      at: new Date(nowMs).toISOString(),
-      clock: (body.clock ?? 'synced') as 'synced' | 'unsynced',
-      type: body.type,
-      data: body.data ?? {},
-      prev: head.hash,
-      hash,
-    };
-  });
+  const records = chainRecords(
+    device,
+    bodies.map((body) => ({ ...body, at: new Date(nowMs).toISOString(), data: body.data ?? {} })),
+    store.cursor(device),
+  );
   store.commitRecords(device, 'school-1', records);
 }
 
@@ -51,7 +37,6 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ops-'));
   store = openSqliteStore(join(dir, 'bridge.db'));
   nowMs = Date.parse('2026-09-01T08:00:00.000Z');
-  heads.clear();
   ops = new Operations({
     store,
     directory: new Directory(store.database),

@@ -1,4 +1,5 @@
 import { type CardEntry, type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
+import { chainRecords } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BridgeStore } from './types.js';
 
@@ -8,25 +9,18 @@ export function chainedRecords(
   count: number,
   start = { seq: 0, hash: GENESIS_HASH },
 ): EventRecord[] {
-  const records: EventRecord[] = [];
-  let prev = start;
-  for (let i = 0; i < count; i++) {
-    const seq = prev.seq + 1;
-    const unhashed = {
-      spec: 1 as const,
-      device,
-      seq,
-      at: new Date(Date.UTC(2026, 10, 23, 0, 0, seq)).toISOString(),
-      clock: 'synced' as const,
-      type: seq % 2 ? 'gate.decision' : 'door.exit-request',
-      data: { personId: `p${seq % 3}`, station: 'gate-main', zone: 'main-gate' },
-      prev: prev.hash,
-    };
-    const record = { ...unhashed, hash: eventHash(unhashed) };
-    records.push(record);
-    prev = { seq, hash: record.hash };
-  }
-  return records;
+  return chainRecords(
+    device,
+    Array.from({ length: count }, (_, i) => {
+      const seq = start.seq + i + 1;
+      return {
+        at: new Date(Date.UTC(2026, 10, 23, 0, 0, seq)).toISOString(),
+        type: seq % 2 ? 'gate.decision' : 'door.exit-request',
+        data: { personId: `p${seq % 3}`, station: 'gate-main', zone: 'main-gate' },
+      };
+    }),
+    start,
+  );
 }
 
 /** A device's library events, chained on from `start`: each `[type, at, data]`. */
@@ -35,24 +29,11 @@ export function libraryRecords(
   events: [string, string, Record<string, unknown>][],
   start = { seq: 0, hash: GENESIS_HASH },
 ): EventRecord[] {
-  const records: EventRecord[] = [];
-  let prev = start;
-  for (const [type, at, data] of events) {
-    const unhashed = {
-      spec: 1 as const,
-      device,
-      seq: prev.seq + 1,
-      at,
-      clock: 'synced' as const,
-      type,
-      data: { station: 'desk-1', source: 'local', ...data },
-      prev: prev.hash,
-    };
-    const record = { ...unhashed, hash: eventHash(unhashed) };
-    records.push(record);
-    prev = { seq: record.seq, hash: record.hash };
-  }
-  return records;
+  return chainRecords(
+    device,
+    events.map(([type, at, data]) => ({ type, at, data: { station: 'desk-1', source: 'local', ...data } })),
+    start,
+  );
 }
 
 const lend = (loanId: string, itemId: string, personId: string, dueAt = '2026-12-07T00:00:00.000Z') => ({

@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Attendance, Directory, openSqliteStore, zonedInstant } from '@educard/cloud-bridge';
-import { type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
+import type { EventRecord } from '@educard/terminal-sdk';
+import { chainRecords, type RecordBody } from '@educard/terminal-sdk/testing';
 import { atMost, type BenchResult, info, median, percentile } from './report.js';
 
 const SCHOOL = 'bench-school';
@@ -63,18 +64,13 @@ function passages(): { personId: string; at: string; direction: 'in' | 'out' }[]
 
 /** The day's passages as each gate's chained journal records. */
 function gateRecords(): Map<string, EventRecord[]> {
-  const byGate = new Map<string, EventRecord[]>();
+  const byGate = new Map<string, RecordBody[]>();
   passages().forEach((passage, index) => {
     const device = `gate-${index % GATES}`;
-    const records = byGate.get(device) ?? [];
-    const prev = records.at(-1);
-    const unhashed = {
-      spec: 1 as const,
-      device,
-      seq: (prev?.seq ?? 0) + 1,
-      at: passage.at,
-      clock: 'synced' as const,
+    const bodies = byGate.get(device) ?? [];
+    bodies.push({
       type: 'gate.decision',
+      at: passage.at,
       data: {
         station: 'gate-main',
         reader: passage.direction,
@@ -89,12 +85,10 @@ function gateRecords(): Map<string, EventRecord[]> {
         flags: [],
         rosterVersion: 1,
       },
-      prev: prev?.hash ?? GENESIS_HASH,
-    };
-    records.push({ ...unhashed, hash: eventHash(unhashed) });
-    byGate.set(device, records);
+    });
+    byGate.set(device, bodies);
   });
-  return byGate;
+  return new Map([...byGate].map(([device, bodies]) => [device, chainRecords(device, bodies)]));
 }
 
 /** `central.attendance.day_ms`: one day of a 3,000-pupil school in 60 classes from 20,000 gate events. */

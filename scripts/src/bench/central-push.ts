@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CentralClient, CentralState, Outbox, openSqliteStore } from '@educard/cloud-bridge';
 import { CentralTestServer } from '@educard/cloud-bridge/testing';
-import { type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
+import type { EventRecord } from '@educard/terminal-sdk';
+import { chainRecords } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { atLeast, type BenchResult, median } from './report.js';
 
@@ -12,25 +13,15 @@ const PER_DEVICE = 5000;
 const ROUNDS = 3;
 
 function deviceRecords(device: string): EventRecord[] {
-  const out: EventRecord[] = [];
-  let prev = { seq: 0, hash: GENESIS_HASH };
   const start = Date.parse('2026-09-01T07:30:00Z');
-  for (let i = 0; i < PER_DEVICE; i++) {
-    const body = {
-      spec: 1 as const,
-      device,
-      seq: prev.seq + 1,
-      at: new Date(start + i * 1000).toISOString(),
-      clock: 'synced' as const,
+  return chainRecords(
+    device,
+    Array.from({ length: PER_DEVICE }, (_, i) => ({
       type: 'gate.decision',
+      at: new Date(start + i * 1000).toISOString(),
       data: { personId: `p${i % 800}`, granted: true, reason: 'ok', station: 'gate-main' },
-      prev: prev.hash,
-    };
-    const record = { ...body, hash: eventHash(body) };
-    out.push(record);
-    prev = record;
-  }
-  return out;
+    })),
+  );
 }
 
 /**

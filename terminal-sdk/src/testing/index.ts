@@ -201,3 +201,4 @@ export function sampleEduApplet(n: number): {
     }),
   };
 }
+export { chainRecords, type RecordBody } from './records.js';
