@@ -1,26 +1,24 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CatalogueStore,
+  type CatalogueStore,
   createLogger,
-  Journal,
+  type Journal,
   LibraryStation,
   libraryBackendFor,
   PolicyConfig,
   type ProbeTimer,
-  RosterStore,
-  trustedKeySets,
+  type RosterStore,
 } from '@educard/gateway';
+import { openLibraryStores } from '@educard/gateway/testing';
 import {
-  type CatalogueSnapshot,
   DEFAULT_LOAN_RULES,
   type EventRecord,
-  issueCatalogue,
   SPEC_VERSION,
   type TerminalRequest,
 } from '@educard/terminal-sdk';
-import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
+import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Sip2TestServer, startSip2Server } from '../support/sip2-server.js';
 
@@ -138,46 +136,15 @@ beforeEach(async () => {
     ],
     items: ['B1', 'B2', 'B3', 'B4'].map((id) => ({ id, title: `Book ${id}` })),
   });
-  const authority = new TestAuthority('school-1');
-  const rosterDir = join(dir, 'roster');
-  await mkdir(rosterDir, { recursive: true });
-  await RosterStore.writeAnchor(rosterDir, authority.anchor());
-  roster = await RosterStore.open({
-    dir: rosterDir,
-    school: 'school-1',
+  ({ roster, catalogue, journal } = await openLibraryStores({
+    dir,
     device: DEVICE,
-    logger,
-    now: () => NOW,
-  });
-  await roster.acceptKeySet(authority.keySet());
-  const issued = authority.snapshot(1, [ADA, BEN], {
-    issuedAt: '2026-09-01T00:00:00Z',
-    expiresAt: '2099-01-01T00:00:00Z',
-  });
-  await roster.accept(issued.manifest, issued.body);
-  catalogue = await CatalogueStore.open({
-    dir: join(dir, 'catalogue'),
-    school: 'school-1',
-    logger,
-    keySets: () => trustedKeySets(rosterDir),
-    now: () => NOW,
-  });
-  const body: CatalogueSnapshot = {
-    kind: 'catalogue',
-    school: 'school-1',
-    version: 1,
-    issuedAt: '2026-11-01T00:00:00Z',
-    rules: DEFAULT_LOAN_RULES,
+    cards: [ADA, BEN],
     items: ['B1', 'B2', 'B3', 'B4'].map((itemId) => ({ itemId, title: `Book ${itemId}` })),
-  };
-  const signed = issueCatalogue(body, {
-    expiresAt: '2099-01-01T00:00:00Z',
-    keySetVersion: 1,
-    signers: authority.rosterKeys,
-  });
-  await catalogue.accept(signed.manifest, signed.body);
-  await mkdir(join(dir, 'journal'));
-  journal = await Journal.open({ dir: join(dir, 'journal'), device: DEVICE, logger });
+    rules: DEFAULT_LOAN_RULES,
+    now: () => NOW,
+    logger,
+  }));
 });
 
 afterEach(async () => {

@@ -21,9 +21,11 @@ import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { servePages } from '../web/index.js';
 
 /**
- * The cloud bridge: store, broker (embedded or external), ingest and HTTP API, started in that order
- * and stopped in reverse. The bridge reaches even its embedded broker as an ordinary MQTT client, so
- * the ingest path is the same whatever broker a district runs.
+ * The cloud bridge: the store and the concerns that follow its events as they are committed
+ * (operations, attendance, notices, the central outbox), the broker (embedded or external), ingest,
+ * the roster and catalogue services, the HTTP API with the pages, then the central sync and the
+ * notice deliveries; stopped in reverse. The bridge reaches even its embedded broker as an ordinary
+ * MQTT client, so the ingest path is the same whatever broker a district runs.
  */
 export class Bridge {
   private constructor(

@@ -1,23 +1,21 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type CatalogueRules,
-  type CatalogueSnapshot,
   checkEventData,
   DEFAULT_LOAN_RULES,
   type EventRecord,
-  issueCatalogue,
   SPEC_VERSION,
   type TerminalRequest,
 } from '@educard/terminal-sdk';
-import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
+import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CatalogueStore, trustedKeySets } from '../../catalogue/index.js';
+import type { CatalogueStore } from '../../catalogue/index.js';
 import { Journal } from '../../journal/index.js';
 import { createLogger } from '../../log/index.js';
 import { PolicyConfig } from '../../policy/index.js';
-import { RosterStore } from '../../roster/index.js';
+import type { RosterStore } from '../../roster/index.js';
 import {
   BackendUnavailable,
   type LibraryBackend,
@@ -29,6 +27,7 @@ import {
   type ReplayOutcome,
   type ReplayTransaction,
 } from './index.js';
+import { openLibraryStores } from './testing.js';
 
 const DAY = 86_400_000;
 const START = Date.parse('2026-11-23T10:00:00+08:00');
@@ -99,50 +98,19 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'library-'));
   now = START;
   stations = [];
-  const authority = new TestAuthority('school-1');
-  const rosterDir = join(dir, 'roster');
-  await mkdir(rosterDir, { recursive: true });
-  await RosterStore.writeAnchor(rosterDir, authority.anchor());
-  roster = await RosterStore.open({
-    dir: rosterDir,
-    school: 'school-1',
+  ({ roster, catalogue, journal } = await openLibraryStores({
+    dir,
     device: 'lib-gw',
-    logger,
-    now: () => now,
-  });
-  await roster.acceptKeySet(authority.keySet());
-  const issued = authority.snapshot(1, [STUDENT, LOST, TEACHER, SUSPENDED, NO_LIBRARY, STUDENT_2], {
-    issuedAt: '2026-09-01T00:00:00Z',
-    expiresAt: '2099-01-01T00:00:00Z',
-  });
-  await roster.accept(issued.manifest, issued.body);
-  catalogue = await CatalogueStore.open({
-    dir: join(dir, 'catalogue'),
-    school: 'school-1',
-    logger,
-    keySets: () => trustedKeySets(rosterDir),
-    now: () => now,
-  });
-  const body: CatalogueSnapshot = {
-    kind: 'catalogue',
-    school: 'school-1',
-    version: 1,
-    issuedAt: '2026-11-01T00:00:00Z',
-    rules: RULES,
+    cards: [STUDENT, LOST, TEACHER, SUSPENDED, NO_LIBRARY, STUDENT_2],
     items: [
       ...['B1', 'B2', 'B3', 'B4'].map((itemId) => ({ itemId, title: `Book ${itemId}` })),
       { itemId: 'R1', title: 'An Atlas', status: 'reference' as const },
       { itemId: 'W1', title: 'Gone', status: 'withdrawn' as const },
     ],
-  };
-  const signed = issueCatalogue(body, {
-    expiresAt: '2099-01-01T00:00:00Z',
-    keySetVersion: 1,
-    signers: authority.rosterKeys,
-  });
-  await catalogue.accept(signed.manifest, signed.body);
-  await mkdir(join(dir, 'journal'));
-  journal = await Journal.open({ dir: join(dir, 'journal'), device: 'lib-gw', logger });
+    rules: RULES,
+    now: () => now,
+    logger,
+  }));
 });
 
 afterEach(async () => {
