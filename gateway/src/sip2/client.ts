@@ -308,7 +308,7 @@ export class Sip2Client {
   }
 
   /** Checkout (11 → 12). With `noBlock`, an offline checkout the system must accept, due `nbDueDate`. */
-  async checkout(request: CheckoutRequest): Promise<CheckoutResult> {
+  checkout(request: CheckoutRequest): Promise<CheckoutResult> {
     const fields: [string, string][] = [
       [FIELD.institutionId, this.config.institution],
       [FIELD.patronId, request.patronId],
@@ -318,20 +318,7 @@ export class Sip2Client {
     if (request.patronPassword !== undefined) fields.push([FIELD.patronPassword, request.patronPassword]);
     if (request.feeAcknowledged !== undefined)
       fields.push([FIELD.feeAcknowledged, request.feeAcknowledged ? 'Y' : 'N']);
-    const reply = await this.request(
-      {
-        code: '11',
-        fixed: {
-          scRenewalPolicy: 'N',
-          noBlock: request.noBlock ? 'Y' : 'N',
-          transactionDate: this.date(request.at),
-          nbDueDate: request.nbDueDate ? this.date(request.nbDueDate) : ' '.repeat(18),
-        },
-        fields,
-      },
-      false,
-    );
-    return { ...this.readCirculation(reply, request.itemId), renewalOk: yes(reply.fixed.renewalOk) };
+    return this.charge('11', { scRenewalPolicy: 'N' }, request, fields);
   }
 
   /** Checkin (09 → 10). With `noBlock` and `at`, a return the station took while off line. */
@@ -359,18 +346,31 @@ export class Sip2Client {
   }
 
   /** Renew (29 → 30). */
-  async renew(request: RenewRequest): Promise<RenewResult> {
+  renew(request: RenewRequest): Promise<RenewResult> {
     const fields: [string, string][] = [
       [FIELD.institutionId, this.config.institution],
       [FIELD.patronId, request.patronId],
     ];
     if (request.patronPassword !== undefined) fields.push([FIELD.patronPassword, request.patronPassword]);
     fields.push([FIELD.itemId, request.itemId], [FIELD.terminalPassword, this.config.terminalPassword ?? '']);
+    return this.charge('29', { thirdPartyAllowed: 'N' }, request, fields);
+  }
+
+  /**
+   * Checkout and renew differ only in their policy flag and their fields' order (each as the standard
+   * lists it): both may be no-block with a due date, and both answer a circulation with `renewalOk`.
+   */
+  private async charge(
+    code: '11' | '29',
+    policy: Record<string, string>,
+    request: RenewRequest,
+    fields: [string, string][],
+  ): Promise<CheckoutResult> {
     const reply = await this.request(
       {
-        code: '29',
+        code,
         fixed: {
-          thirdPartyAllowed: 'N',
+          ...policy,
           noBlock: request.noBlock ? 'Y' : 'N',
           transactionDate: this.date(request.at),
           nbDueDate: request.nbDueDate ? this.date(request.nbDueDate) : ' '.repeat(18),
