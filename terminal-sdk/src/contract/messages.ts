@@ -151,10 +151,12 @@ export function parseMessage<T>(
   } catch {
     return { ok: false, error: 'message is not JSON' };
   }
-  if ((value as { v?: unknown })?.v !== undefined && (value as { v?: unknown }).v !== SPEC_VERSION) {
+  const version = (value as { v?: unknown } | null)?.v;
+  if (version !== undefined && version !== SPEC_VERSION) {
+    // JSON.stringify, not String(): a peer's `{"toString": ""}` must not throw out of a parser.
     return {
       ok: false,
-      error: `message is contract version ${String((value as { v?: unknown }).v)}, this peer speaks ${SPEC_VERSION}`,
+      error: `message is contract version ${JSON.stringify(version).slice(0, 40)}, this peer speaks ${SPEC_VERSION}`,
     };
   }
   const result = schema.safeParse(value);
