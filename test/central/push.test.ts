@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startBridge } from '../support/bridge.js';
+import { admin, startBridge } from '../support/bridge.js';
 import {
   CentralTestServer,
   centralConfig,
@@ -136,6 +136,44 @@ describe('events pushed to the central system', () => {
     const after = await centralStatus(bridge.httpUrl);
     expect(after.push).toMatchObject({ pending: 0, deadLetters: 0 });
     await sender.close();
+  });
+
+  it("shows a school its own backlog and dead letters, not another school's", async () => {
+    bridge = await startBridge(join(dir, 'bridge'), { central: centralConfig(central) });
+    central.refuse('gate-02', 1, 'unknown person');
+    const north = await deviceSender(bridge, dir, 'gate-01', 'school-1');
+    const south = await deviceSender(bridge, dir, 'gate-02', 'school-2');
+    await south.send(chainedRecords('gate-02', [new Date().toISOString(), new Date().toISOString()]));
+    await until(async () => (await centralStatus((bridge as Bridge).httpUrl)).push?.deadLetters === 1);
+    await until(() => central.deviceEvents('gate-02').length === 1);
+    await central.down();
+    await north.send(
+      chainedRecords(
+        'gate-01',
+        Array.from({ length: 5 }, () => new Date().toISOString()),
+      ),
+    );
+    await until(async () => (await centralStatus((bridge as Bridge).httpUrl)).push?.pending === 5);
+
+    const ofSchool1 = await centralStatus(bridge.httpUrl, 'school-1');
+    expect(ofSchool1.push).toMatchObject({ pending: 5, deadLetters: 0 });
+    expect(ofSchool1.push?.devices.map((d) => d.device)).toEqual(['gate-01']);
+    const ofSchool2 = await centralStatus(bridge.httpUrl, 'school-2');
+    expect(ofSchool2.push).toMatchObject({ pending: 0, deadLetters: 1, lagSeconds: 0, devices: [] });
+    // The feed's problems are the district's records: a school's view has the feed's state without them.
+    expect(ofSchool2.feed).not.toHaveProperty('latestProblems');
+    expect((await centralStatus(bridge.httpUrl)).feed).toHaveProperty('latestProblems');
+
+    const deadOf = async (school: string) =>
+      (
+        (await admin(bridge?.httpUrl as string, `/v1/central/dead-letters?school=${school}`)) as {
+          deadLetters: { device: string; seq: number }[];
+        }
+      ).deadLetters;
+    expect(await deadOf('school-1')).toEqual([]);
+    expect(await deadOf('school-2')).toMatchObject([{ device: 'gate-02', seq: 1 }]);
+    await north.close();
+    await south.close();
   });
 });
 

@@ -77,8 +77,8 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
   }
 }
 
-export async function centralStatus(bridgeHttp: string) {
-  return (await admin(bridgeHttp, '/v1/central/status')) as {
+export async function centralStatus(bridgeHttp: string, school?: string) {
+  return (await admin(bridgeHttp, `/v1/central/status${school ? `?school=${school}` : ''}`)) as {
     mode: string;
     feed?: { cursor?: string; problems: number; latestProblems: { changeId: string; problem: string }[] };
     push?: {

@@ -38,8 +38,7 @@ export function centralRoutes(central: CentralService, audit: AuditSink) {
         const school = schoolOf(request);
         if (!guard(request, reply, 'central.read', school ? { school } : {})) return;
         const { limit } = request.query as { limit: number };
-        const all = central.outbox?.deadLetters(limit) ?? [];
-        return { deadLetters: school ? all.filter((d) => d.school === school) : all };
+        return { deadLetters: central.outbox?.deadLetters(limit, school) ?? [] };
       },
     );
 

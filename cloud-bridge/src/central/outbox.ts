@@ -56,6 +56,8 @@ export interface PushStatus {
   devices: { device: string; pending: number; oldestAt: string }[];
 }
 
+const EVERY_SCHOOL = { school: null };
+
 interface OutboxRow {
   event_id: number;
   device: string;
@@ -150,15 +152,19 @@ export class Outbox {
         `INSERT OR REPLACE INTO central_dead_letters (event_id, device, seq, school, at, attempts, reason, dead_at)
          SELECT event_id, device, seq, school, at, attempts, last_error, ? FROM central_outbox WHERE event_id = ?`,
       ),
-      pending: db.prepare<[], { n: number; oldest: string | null }>(
-        'SELECT count(*) AS n, min(at) AS oldest FROM central_outbox',
+      // `school` null means every school.
+      pending: db.prepare<[{ school: string | null }], { n: number; oldest: string | null }>(
+        'SELECT count(*) AS n, min(at) AS oldest FROM central_outbox WHERE @school IS NULL OR school = @school',
       ),
-      perDevice: db.prepare<[], { device: string; school: string; n: number; oldest: string }>(
-        'SELECT device, school, count(*) AS n, min(at) AS oldest FROM central_outbox GROUP BY device ORDER BY device',
+      perDevice: db.prepare<[{ school: string | null }], { device: string; n: number; oldest: string }>(
+        `SELECT device, count(*) AS n, min(at) AS oldest FROM central_outbox
+         WHERE @school IS NULL OR school = @school GROUP BY device ORDER BY device`,
       ),
-      deadCount: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM central_dead_letters'),
-      deadLetters: db.prepare<[number], Record<string, string | number>>(
-        'SELECT * FROM central_dead_letters ORDER BY event_id LIMIT ?',
+      deadCount: db.prepare<[{ school: string | null }], { n: number }>(
+        'SELECT count(*) AS n FROM central_dead_letters WHERE @school IS NULL OR school = @school',
+      ),
+      deadLetters: db.prepare<[{ school: string | null; limit: number }], Record<string, string | number>>(
+        'SELECT * FROM central_dead_letters WHERE @school IS NULL OR school = @school ORDER BY event_id LIMIT @limit',
       ),
       revive: db.prepare(
         'INSERT OR IGNORE INTO central_outbox (event_id, device, seq, school, at) SELECT event_id, device, seq, school, at FROM central_dead_letters WHERE event_id = ?',
@@ -301,7 +307,7 @@ export class Outbox {
     );
     if (!this.unreachableAlarmed && now - this.unreachableSince >= settings.unreachableAlarmMs) {
       this.unreachableAlarmed = true;
-      const pending = this.sql.pending.get()?.n ?? 0;
+      const pending = this.sql.pending.get(EVERY_SCHOOL)?.n ?? 0;
       this.alarm({
         kind: 'central.unreachable',
         message: `the central system has not taken events for ${Math.round((now - this.unreachableSince) / 1000)} s: ${error.message}`,
@@ -351,7 +357,7 @@ export class Outbox {
   }
 
   private raiseDeadLetters(buried: number): void {
-    const count = this.sql.deadCount.get()?.n ?? 0;
+    const count = this.sql.deadCount.get(EVERY_SCHOOL)?.n ?? 0;
     this.alarm({
       kind: 'central.dead-letter',
       message: `${buried} event(s) refused by the central system ${this.deps.settings.maxAttempts} times moved to the dead letters (${count} in all)`,
@@ -368,15 +374,19 @@ export class Outbox {
     }
   }
 
-  /** With a school, the per-device figures are that school's only; the totals are the bridge's. */
+  /**
+   * With a school, the pending, dead-letter and lag figures are that school's; the last success, error,
+   * next attempt and delivered count are the one connection's, which every school shares.
+   */
   status(now = Date.now(), school?: string): PushStatus {
     const { state } = this.deps;
-    const pending = this.sql.pending.get() ?? { n: 0, oldest: null };
+    const scope = { school: school ?? null };
+    const pending = this.sql.pending.get(scope) ?? { n: 0, oldest: null };
     const lastSuccessAt = state.get('push.lastSuccessAt');
     const lastError = state.get('push.lastError');
     return {
       pending: pending.n,
-      deadLetters: this.sql.deadCount.get()?.n ?? 0,
+      deadLetters: this.sql.deadCount.get(scope)?.n ?? 0,
       ...(pending.oldest ? { oldestPendingAt: pending.oldest } : {}),
       lagSeconds: pending.oldest ? Math.max(0, Math.round((now - Date.parse(pending.oldest)) / 1000)) : 0,
       ...(lastSuccessAt ? { lastSuccessAt } : {}),
@@ -386,14 +396,13 @@ export class Outbox {
         : {}),
       delivered: state.number('push.delivered'),
       devices: this.sql.perDevice
-        .all()
-        .filter((d) => school === undefined || d.school === school)
+        .all(scope)
         .map((d) => ({ device: d.device, pending: d.n, oldestAt: d.oldest })),
     };
   }
 
-  deadLetters(limit = 1000): DeadLetter[] {
-    return this.sql.deadLetters.all(limit).map((row) => ({
+  deadLetters(limit = 1000, school?: string): DeadLetter[] {
+    return this.sql.deadLetters.all({ school: school ?? null, limit }).map((row) => ({
       id: Number(row.event_id),
       device: String(row.device),
       seq: Number(row.seq),

@@ -24,7 +24,8 @@ export interface CentralDeps {
 
 export interface CentralStatus {
   mode: BridgeConfig['central']['mode'];
-  feed?: FeedStatus;
+  /** A school's view leaves out the feed's problems: they are the district's records, fixed centrally. */
+  feed?: FeedStatus | Omit<FeedStatus, 'problems' | 'latestProblems'>;
   push?: PushStatus;
   files?: FileStatus;
 }
@@ -100,12 +101,14 @@ export class CentralService {
     await this.files?.stop();
   }
 
-  /** What the status view shows; with a school, only that school's devices. */
+  /** What the status view shows; with a school, that school's backlog and devices. */
   status(school?: string): CentralStatus {
     const push = this.outbox?.status(Date.now(), school);
+    const feed = this.feed?.status();
+    const { problems: _count, latestProblems: _latest, ...feedOfSchool } = feed ?? {};
     return {
       mode: this.mode,
-      ...(this.feed ? { feed: this.feed.status() } : {}),
+      ...(feed ? { feed: school ? feedOfSchool : feed } : {}),
       ...(push ? { push } : {}),
       ...(this.files ? { files: this.files.status() } : {}),
     };
