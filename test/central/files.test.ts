@@ -87,7 +87,7 @@ describe('file mode', () => {
     ).flatMap((text) => text.trim().split('\n').slice(1));
     expect(csvRows).toHaveLength(30);
     expect(csvRows[0]).toMatch(
-      /^1,school-1,gate-01,1,.*,synced,gate.decision,p-gate-01,[0-9a-f]{64},"{""personId""/,
+      /^1,school-1,gate-01,1,.*,synced,gate.decision,p-gate-01,[0-9a-f]{64},"{""station""/,
     );
     await resumed.close();
   });

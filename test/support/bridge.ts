@@ -2,11 +2,15 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
 import { createLogger, Gateway, loadOrCreateIdentity, parseConfig } from '@educard/gateway';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
-export async function startBridge(dataDir: string, overrides: Record<string, unknown> = {}): Promise<Bridge> {
+export async function startBridge(
+  dataDir: string,
+  overrides: Record<string, unknown> = {},
+  logger: Logger = pino({ level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+): Promise<Bridge> {
   const config = parseBridgeConfig({
     dataDir,
     adminToken: ADMIN_TOKEN,
@@ -14,7 +18,7 @@ export async function startBridge(dataDir: string, overrides: Record<string, unk
     http: { port: 0 },
     ...overrides,
   });
-  return Bridge.start(config, pino({ level: process.env.EDUCARD_TEST_LOG ?? 'silent' }));
+  return Bridge.start(config, logger);
 }
 
 export async function admin(

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { type EventRecord, GENESIS_HASH, signBatch, topics } from '@educard/terminal-sdk';
-import { chainRecords } from '@educard/terminal-sdk/testing';
+import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { admin, enrollDevice } from './bridge.js';
 
@@ -41,7 +41,7 @@ export function chainedRecords(
 ): EventRecord[] {
   return chainRecords(
     device,
-    times.map((at) => ({ type: 'gate.decision', at, data: { personId: `p-${device}`, granted: true } })),
+    times.map((at) => ({ type: 'gate.decision', at, data: gateDecisionData({ personId: `p-${device}` }) })),
     from,
   );
 }

@@ -1,5 +1,5 @@
 import type { Bridge } from '@educard/cloud-bridge';
-import { chainRecords } from '@educard/terminal-sdk/testing';
+import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 
 export interface GateTap {
   personId: string;
@@ -20,20 +20,13 @@ export function commitTaps(bridge: Bridge, device: string, school: string, taps:
     taps.map((tap) => ({
       type: 'gate.decision',
       at: tap.at,
-      data: {
-        station: 'gate-main',
-        reader: `sim-${tap.direction}`,
-        zone: 'main-gate',
+      data: gateDecisionData({
+        personId: tap.personId,
         direction: tap.direction,
         cardId: `CARD-${tap.personId}-0001`,
-        credential: 'edu-cpu',
-        personId: tap.personId,
         role: tap.role ?? 'student',
         decision: tap.decision ?? 'grant',
-        reason: tap.decision === 'deny' ? 'lost' : 'ok',
-        flags: [],
-        rosterVersion: 1,
-      },
+      }),
     })),
     bridge.store.cursor(device),
   );

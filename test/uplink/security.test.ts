@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import {
   type EventRecord,
-  eventHash,
   GENESIS_HASH,
   generateKeyPair,
   MAX_MESSAGE_BYTES,
   signBatch,
   topics,
 } from '@educard/terminal-sdk';
+import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
@@ -20,24 +20,16 @@ let bridge: Bridge;
 const clients: MqttClient[] = [];
 
 function records(device: string, count: number, from = { seq: 0, hash: GENESIS_HASH }): EventRecord[] {
-  const out: EventRecord[] = [];
-  let prev = from;
-  for (let i = 0; i < count; i++) {
-    const body = {
-      spec: 1 as const,
-      device,
-      seq: prev.seq + 1,
-      at: new Date().toISOString(),
-      clock: 'synced' as const,
+  const at = new Date().toISOString();
+  return chainRecords(
+    device,
+    Array.from({ length: count }, () => ({
       type: 'gate.decision',
-      data: { personId: 'p1' },
-      prev: prev.hash,
-    };
-    const record = { ...body, hash: eventHash(body) };
-    out.push(record);
-    prev = { seq: record.seq, hash: record.hash };
-  }
-  return out;
+      at,
+      data: gateDecisionData({ personId: 'p1' }),
+    })),
+    from,
+  );
 }
 
 async function connect(username: string, password: string, clientId = username): Promise<MqttClient> {

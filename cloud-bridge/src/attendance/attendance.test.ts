@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CardEntry, EventRecord } from '@educard/terminal-sdk';
+import type { CardEntry, EventRecord, GateDecisionData } from '@educard/terminal-sdk';
+import { gateDecisionData } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { can, type Principal } from '../access/index.js';
 import { Directory } from '../directory/index.js';
@@ -25,7 +26,7 @@ let now: number;
 let attendance: Attendance;
 const chains = new Map<string, { seq: number; hash: string }>();
 
-type Tap = [personId: string, clock: string, direction: 'in' | 'out', extra?: Record<string, unknown>];
+type Tap = [personId: string, clock: string, direction: 'in' | 'out', extra?: Partial<GateDecisionData>];
 
 /** Gate decisions of one device, chained on from what it sent before, committed as ingest would. */
 function gate(device: string, taps: Tap[], date = MONDAY): void {
@@ -34,15 +35,7 @@ function gate(device: string, taps: Tap[], date = MONDAY): void {
     taps.map(([personId, clock, direction, extra]) => [
       'gate.decision',
       local(clock, date),
-      {
-        personId,
-        direction,
-        decision: 'grant',
-        reason: 'ok',
-        role: 'student',
-        cardId: `CARD${personId}`,
-        ...extra,
-      },
+      gateDecisionData({ personId, direction, ...extra }),
     ]),
     chains.get(device),
   );

@@ -185,7 +185,7 @@ export class Outbox {
       this.sql.backfill.run(from);
       state.set('outbox.highWater', this.sql.lastEventId.get()?.id ?? from);
     })();
-    store.addCommitProjection((events) => this.enqueue(events));
+    store.addCommitProjection((events) => this.enqueue(events), { everyRecord: true });
   }
 
   private enqueue(events: CommittedEvent[]): void {

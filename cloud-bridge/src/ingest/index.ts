@@ -34,6 +34,8 @@ export interface IngestStats {
   duplicates: number;
   gaps: number;
   rejected: number;
+  /** Stored, but of a known type with data of another shape: no projection read them. */
+  uninterpreted: number;
 }
 
 /**
@@ -43,7 +45,14 @@ export interface IngestStats {
  * A bridge killed between store and ack acks again when the batch comes back, storing nothing twice.
  */
 export class Ingest {
-  readonly stats: IngestStats = { batches: 0, stored: 0, duplicates: 0, gaps: 0, rejected: 0 };
+  readonly stats: IngestStats = {
+    batches: 0,
+    stored: 0,
+    duplicates: 0,
+    gaps: 0,
+    rejected: 0,
+    uninterpreted: 0,
+  };
   private readonly queues = new Map<string, Promise<void>>();
   private readonly lastResend = new Map<string, number>();
 
@@ -132,6 +141,13 @@ export class Ingest {
       return this.reject(batch.device, `hash chain broken at seq ${broken.seq} (${broken.problem})`);
     const committed = store.commitRecords(batch.device, batch.school, fresh);
     this.stats.stored += committed.inserted;
+    for (const { seq, type, problem } of committed.uninterpreted ?? []) {
+      this.stats.uninterpreted += 1;
+      this.deps.logger.warn(
+        { device: batch.device, seq, type, problem: problem.slice(0, 300) },
+        'event data does not match its type: stored and forwarded, not interpreted',
+      );
+    }
     await this.ack(batch.school, batch.device, committed);
   }
 

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gateDecisionData } from '@educard/terminal-sdk/testing';
 import { describe, expect, it } from 'vitest';
 import { Attendance } from '../attendance/index.js';
 import { Directory } from '../directory/index.js';
@@ -138,17 +139,9 @@ describe('the ledger', () => {
       ledger.register(hook.key);
       const at = (s: number) => new Date(T0 + s * 1000).toISOString();
       const taps: [string, string, Record<string, unknown>][] = ['a', 'b', 'c', 'd', 'e'].map(
-        (personId, i) => [
-          'gate.decision',
-          at(i),
-          { personId, direction: 'in', decision: 'grant', role: 'student' },
-        ],
+        (personId, i) => ['gate.decision', at(i), gateDecisionData({ personId })],
       );
-      taps.push([
-        'gate.decision',
-        at(6),
-        { personId: 't', direction: 'in', decision: 'grant', role: 'teacher' },
-      ]);
+      taps.push(['gate.decision', at(6), gateDecisionData({ personId: 't', role: 'teacher' })]);
       store.commitRecords('gate-1', 'school-1', libraryRecords('gate-1', taps));
       const describe = (burst: Burst) => ({
         school: burst.school,

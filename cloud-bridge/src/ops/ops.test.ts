@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chainRecords } from '@educard/terminal-sdk/testing';
+import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
@@ -12,6 +12,8 @@ let dir: string;
 let store: SqliteBridgeStore;
 let ops: Operations;
 let nowMs: number;
+
+const TAP = gateDecisionData({ personId: 'p1' });
 
 /** Appends records to a device's chain as a gateway would journal them. */
 function commit(
@@ -81,10 +83,10 @@ describe('alarms from committed events', () => {
   it('holds "clock not synced" while a device stamps unsynced times, and clears it at the first synced one', () => {
     commit(
       'gate-01',
-      { type: 'gate.decision', clock: 'unsynced' },
-      { type: 'gate.decision', clock: 'unsynced' },
+      { type: 'gate.decision', data: TAP, clock: 'unsynced' },
+      { type: 'gate.decision', data: TAP, clock: 'unsynced' },
     );
-    commit('gate-01', { type: 'gate.decision', clock: 'unsynced' });
+    commit('gate-01', { type: 'gate.decision', data: TAP, clock: 'unsynced' });
     expect(open('gate-01')).toEqual(['clock.unsynced x1']);
     // The journal stamps its disk warning unsynced whatever the clock: no clock alarm from it.
     commit('gate-02', {
@@ -95,8 +97,8 @@ describe('alarms from committed events', () => {
     expect(open('gate-02')).toEqual(['journal.disk-low x1']);
     commit(
       'gate-01',
-      { type: 'gate.decision', clock: 'unsynced' },
-      { type: 'gate.decision', clock: 'synced' },
+      { type: 'gate.decision', data: TAP, clock: 'unsynced' },
+      { type: 'gate.decision', data: TAP, clock: 'synced' },
     );
     expect(open('gate-01')).toEqual([]);
   });

@@ -36,8 +36,9 @@ export function summarise(
     ...(cardId !== undefined ? { card: maskCardId(cardId) } : {}),
     ...(personId !== undefined ? { personId } : {}),
     ...(name !== undefined ? { name } : {}),
-    ...(event.record.type === 'gate.decision'
-      ? { decision: String(data.decision), reason: String(data.reason) }
+    // Stored records are not all well-formed (see commitRecords): only text is shown as text.
+    ...(event.record.type === 'gate.decision' && typeof data.decision === 'string'
+      ? { decision: data.decision, ...(typeof data.reason === 'string' ? { reason: data.reason } : {}) }
       : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { type CardEntry, type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
-import { chainRecords } from '@educard/terminal-sdk/testing';
+import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BridgeStore } from './types.js';
 
@@ -15,8 +15,12 @@ export function chainedRecords(
       const seq = start.seq + i + 1;
       return {
         at: new Date(Date.UTC(2026, 10, 23, 0, 0, seq)).toISOString(),
-        type: seq % 2 ? 'gate.decision' : 'door.exit-request',
-        data: { personId: `p${seq % 3}`, station: 'gate-main', zone: 'main-gate' },
+        ...(seq % 2
+          ? { type: 'gate.decision', data: gateDecisionData({ personId: `p${seq % 3}` }) }
+          : {
+              type: 'door.exit-request',
+              data: { personId: `p${seq % 3}`, station: 'gate-main', zone: 'main-gate' },
+            }),
       };
     }),
     start,
@@ -137,6 +141,30 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         const fork = rehashed(records[2] as EventRecord, { prev: 'f'.repeat(64) });
         expect(store.commitRecords('gate-01', 'school-1', [fork])).toMatchObject({ seq: 2, inserted: 0 });
         expect(store.countEvents()).toBe(2);
+      });
+
+      it('stores a known type with data of another shape, says so, and lists it for no projection', () => {
+        const [good] = chainedRecords('gate-01', 1) as [EventRecord];
+        const [bad, unknown] = chainRecords(
+          'gate-01',
+          [
+            { type: 'gate.decision', at: good.at, data: { personId: 'p1', decision: 7 } },
+            { type: 'gate.newer-kind', at: good.at, data: { anything: [1] } },
+          ],
+          good,
+        ) as [EventRecord, EventRecord];
+        const result = store.commitRecords('gate-01', 'school-1', [good, bad, unknown]);
+        expect(result).toMatchObject({ seq: 3, inserted: 3 });
+        // A type this version does not know is carried whole, not judged.
+        expect(result.uninterpreted).toEqual([
+          { seq: 2, type: 'gate.decision', problem: expect.any(String) },
+        ]);
+        expect(result.uninterpreted?.[0]?.problem).toMatch(/decision/);
+        expect(store.queryEvents({ device: 'gate-01', limit: 10 }).map((e) => e.record)).toEqual([
+          good,
+          bad,
+          unknown,
+        ]);
       });
 
       it('keeps devices apart', () => {

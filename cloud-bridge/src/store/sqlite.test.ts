@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EventRecord } from '@educard/terminal-sdk';
+import { chainRecords } from '@educard/terminal-sdk/testing';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCheckpointer } from './checkpointer.js';
@@ -51,6 +53,26 @@ describe('SQLite specifics', () => {
       const second = openSqliteStore(path);
       expect(second.cursor('gate-01').seq).toBe(3);
       second.close();
+    } finally {
+      store.close();
+    }
+  });
+
+  it('hands projections the records they can interpret, and every record to those that forward them', () => {
+    const store = openSqliteStore(freshPath());
+    try {
+      const seen = { interpreted: [] as number[], every: [] as number[] };
+      store.addCommitProjection((events) => seen.interpreted.push(...events.map((e) => e.record.seq)));
+      store.addCommitProjection((events) => seen.every.push(...events.map((e) => e.record.seq)), {
+        everyRecord: true,
+      });
+      const [good] = chainedRecords('gate-01', 1) as [EventRecord];
+      const records = [
+        good,
+        ...chainRecords('gate-01', [{ type: 'door.forced', at: good.at, data: { station: 1 } }], good),
+      ];
+      store.commitRecords('gate-01', 'school-1', records);
+      expect(seen).toEqual({ interpreted: [1], every: [1, 2] });
     } finally {
       store.close();
     }

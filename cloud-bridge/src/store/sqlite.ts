@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { LIBRARY_EVENT_TYPES, type LibraryEventRow, type LoanRecord, replayItem } from '../library/ledger.js';
 import { startCheckpointer } from './checkpointer.js';
+import { eventDataProblem } from './event-data.js';
 import { LIBRARY_STEP, MIGRATIONS } from './migrations.js';
 import { statementCache, whereOf } from './query.js';
 import type {
@@ -17,6 +18,7 @@ import type {
   RosterSettings,
   RosterVersion,
   StoredEvent,
+  UninterpretedRecord,
 } from './types.js';
 
 const LIBRARY_TYPES = new Set<string>(LIBRARY_EVENT_TYPES);
@@ -40,7 +42,10 @@ function utc(time: string): string {
   return new Date(ms).toISOString();
 }
 
-/** One record as `commitRecords` stored it, handed to the projections in the same transaction. */
+/**
+ * One record as `commitRecords` stored it, handed to the projections in the same transaction. Its
+ * data matches its type's schema when the type is a known one.
+ */
 export interface CommittedEvent {
   eventId: number;
   device: string;
@@ -52,7 +57,8 @@ export interface CommittedEvent {
 
 /**
  * A table kept in step with the events, written in the transaction that stores them (an outbox, a
- * projection): it sees each record exactly once, and a crash leaves neither without the other.
+ * projection): it sees each record exactly once, and a crash leaves neither without the other. It is
+ * handed the records it can interpret, or with `everyRecord` (an outbox that forwards them) all.
  */
 export type CommitProjection = (events: CommittedEvent[]) => void;
 
@@ -64,7 +70,7 @@ export type CommitProjection = (events: CommittedEvent[]) => void;
 export interface SqliteBridgeStore extends BridgeStore {
   pragma(name: string): unknown;
   readonly database: Database.Database;
-  addCommitProjection(projection: CommitProjection): void;
+  addCommitProjection(projection: CommitProjection, options?: { everyRecord?: boolean }): void;
 }
 
 /**
@@ -356,7 +362,7 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
   const cursor = (device: string): ChainPoint =>
     statements.cursor.get(device) ?? { seq: 0, hash: GENESIS_HASH };
 
-  const projections: CommitProjection[] = [];
+  const projections: { project: CommitProjection; everyRecord: boolean }[] = [];
   const commit = db.transaction((device: string, school: string, records: EventRecord[]) => {
     const start = cursor(device);
     const fresh = records.filter((r) => r.seq > start.seq);
@@ -364,7 +370,9 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     let inserted = 0;
     let last = start;
     const items = new Set<string>();
-    const committed: CommittedEvent[] = [];
+    const stored: CommittedEvent[] = [];
+    const interpreted: CommittedEvent[] = [];
+    const uninterpreted: UninterpretedRecord[] = [];
     for (const record of fresh) {
       // Only what continues the stored chain: the next seq, linked to the hash before it.
       if (record.seq !== last.seq + 1 || record.prev !== last.hash || record.device !== device) break;
@@ -383,23 +391,33 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       inserted += result.changes;
       if (result.changes > 0) {
         const eventId = Number(result.lastInsertRowid);
-        const item = keepLibraryEvent(eventId, school, record, at);
-        if (item !== undefined) items.add(item);
-        if (projections.length) committed.push({ eventId, device, school, at, record });
+        // A known type with data of another shape (a faulty or hostile device) is kept, not read.
+        const problem = eventDataProblem(record);
+        const event = { eventId, device, school, at, record };
+        stored.push(event);
+        if (problem) uninterpreted.push({ seq: record.seq, type: record.type, problem });
+        else {
+          const item = keepLibraryEvent(eventId, school, record, at);
+          if (item !== undefined) items.add(item);
+          interpreted.push(event);
+        }
       }
       last = { seq: record.seq, hash: record.hash };
     }
     // The loan ledger moves in the same transaction as the events it follows from.
     for (const item of items) replay(school, item, receivedAt);
-    if (committed.length) for (const project of projections) project(committed);
+    for (const { project, everyRecord } of projections) {
+      const events = everyRecord ? stored : interpreted;
+      if (events.length) project(events);
+    }
     if (last !== start) statements.setCursor.run(device, last.seq, last.hash);
-    return { ...last, inserted };
+    return { ...last, inserted, ...(uninterpreted.length ? { uninterpreted } : {}) };
   });
 
   return {
     database: db,
-    addCommitProjection: (projection) => {
-      projections.push(projection);
+    addCommitProjection: (project, options = {}) => {
+      projections.push({ project, everyRecord: options.everyRecord ?? false });
     },
     cursor,
     commitRecords: (device, school, records) => commit(device, school, records),

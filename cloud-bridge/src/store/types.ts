@@ -1,6 +1,15 @@
 import type { Calendar, CardEntry, EventRecord, Schedule } from '@educard/terminal-sdk';
 import type { ConflictRecord, LoanRecord } from '../library/ledger.js';
 
+/** A stored record whose data does not match its type's schema, and why. */
+export interface UninterpretedRecord {
+  seq: number;
+  type: string;
+  problem: string;
+}
+
+export type CommitResult = ChainPoint & { inserted: number; uninterpreted?: UninterpretedRecord[] };
+
 export interface ChainPoint {
   seq: number;
   hash: string;
@@ -103,8 +112,12 @@ export interface BridgeStore {
    * not start at cursor + 1 (or whose `prev` does not link to the cursor's hash) is not stored at
    * all, and a run is stored only up to its first gap. The caller has checked signatures and hashes.
    * When it returns, the records are on disk: the caller may acknowledge them.
+   *
+   * A record of a known type whose data does not match the type's schema is stored like any other
+   * (it is in the device's signed chain, and the central system gets it), but nothing interprets it:
+   * no projection, no loan ledger. Such records are listed in `uninterpreted`.
    */
-  commitRecords(device: string, school: string, records: EventRecord[]): ChainPoint & { inserted: number };
+  commitRecords(device: string, school: string, records: EventRecord[]): CommitResult;
   queryEvents(filter: EventFilter): StoredEvent[];
   countEvents(filter?: { device?: string; school?: string }): number;
 

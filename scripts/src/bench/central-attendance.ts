@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Attendance, Directory, openSqliteStore, zonedInstant } from '@educard/cloud-bridge';
 import type { EventRecord } from '@educard/terminal-sdk';
-import { chainRecords, type RecordBody } from '@educard/terminal-sdk/testing';
+import { chainRecords, gateDecisionData, type RecordBody } from '@educard/terminal-sdk/testing';
 import { atMost, type BenchResult, info, median, percentile } from './report.js';
 
 const SCHOOL = 'bench-school';
@@ -71,20 +71,7 @@ function gateRecords(): Map<string, EventRecord[]> {
     bodies.push({
       type: 'gate.decision',
       at: passage.at,
-      data: {
-        station: 'gate-main',
-        reader: passage.direction,
-        zone: 'main-gate',
-        direction: passage.direction,
-        cardId: `C${passage.personId}`,
-        credential: 'edu-cpu',
-        personId: passage.personId,
-        role: 'student',
-        decision: 'grant',
-        reason: 'ok',
-        flags: [],
-        rosterVersion: 1,
-      },
+      data: gateDecisionData({ personId: passage.personId, direction: passage.direction }),
     });
     byGate.set(device, bodies);
   });

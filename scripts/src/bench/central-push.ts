@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CentralClient, CentralState, Outbox, openSqliteStore } from '@educard/cloud-bridge';
 import { CentralTestServer } from '@educard/cloud-bridge/testing';
 import type { EventRecord } from '@educard/terminal-sdk';
-import { chainRecords } from '@educard/terminal-sdk/testing';
+import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { atLeast, type BenchResult, median } from './report.js';
 
@@ -19,7 +19,7 @@ function deviceRecords(device: string): EventRecord[] {
     Array.from({ length: PER_DEVICE }, (_, i) => ({
       type: 'gate.decision',
       at: new Date(start + i * 1000).toISOString(),
-      data: { personId: `p${i % 800}`, granted: true, reason: 'ok', station: 'gate-main' },
+      data: gateDecisionData({ personId: `p${i % 800}` }),
     })),
   );
 }

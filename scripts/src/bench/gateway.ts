@@ -16,7 +16,7 @@ import {
   RosterStore,
 } from '@educard/gateway';
 import { cardAuthMessage, type EventBody, ed25519 } from '@educard/terminal-sdk';
-import { sampleCard, sampleCardSeed, sampleUid } from '@educard/terminal-sdk/testing';
+import { gateDecisionData, sampleCard, sampleCardSeed, sampleUid } from '@educard/terminal-sdk/testing';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 import { benchCards, DEVICE, quiet, rosterOnDisk, SCHOOL } from './roster-fixture.js';
 
@@ -153,21 +153,12 @@ function tapBody(i: number): EventBody {
     type: 'gate.decision',
     at: new Date().toISOString(),
     clock: 'synced',
-    data: {
-      station: 'gate-main',
+    data: gateDecisionData({
       reader: 'r-in',
-      zone: 'main-gate',
-      direction: 'in',
       cardId: `E${String(i).padStart(9, '0')}`,
-      credential: 'edu-cpu',
       personId: `p${i}`,
-      role: 'student',
       cardStatus: 'active',
-      decision: 'grant',
-      reason: 'ok',
-      flags: [],
-      rosterVersion: 1,
-    },
+    }),
   };
 }
 

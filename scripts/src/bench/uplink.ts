@@ -14,7 +14,7 @@ import {
   type SimulatedReaderDriver,
 } from '@educard/gateway';
 import type { EventBody, KeyRole } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { gateDecisionData, sampleCard } from '@educard/terminal-sdk/testing';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { REPO_ROOT } from '../paths.js';
@@ -84,21 +84,13 @@ function tapEvent(i: number): EventBody {
     type: 'gate.decision',
     at: new Date().toISOString(),
     clock: 'synced',
-    data: {
-      station: 'gate-main',
-      reader: 'sim-in',
-      zone: 'main-gate',
-      direction: 'in',
+    data: gateDecisionData({
       cardId: `E${String(i).padStart(9, '0')}`,
       credential: 'uid',
       personId: `p${String(i).padStart(7, '0')}`,
-      role: 'student',
       cardStatus: 'active',
-      decision: 'grant',
-      reason: 'ok',
       flags: ['uid-only'],
-      rosterVersion: 1,
-    },
+    }),
   };
 }
 

@@ -201,4 +201,4 @@ export function sampleEduApplet(n: number): {
     }),
   };
 }
-export { chainRecords, type RecordBody } from './records.js';
+export { chainRecords, gateDecisionData, type RecordBody } from './records.js';

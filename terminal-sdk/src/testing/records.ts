@@ -1,6 +1,6 @@
 import { eventHash } from '../contract/chain.js';
 import { SPEC_VERSION } from '../contract/common.js';
-import { type EventRecord, GENESIS_HASH } from '../contract/events.js';
+import { type EventRecord, type GateDecisionData, GENESIS_HASH } from '../contract/events.js';
 
 /** What a test says of one event; the chain fills in the rest. */
 export interface RecordBody {
@@ -37,4 +37,27 @@ export function chainRecords(
     prev = { seq: record.seq, hash: record.hash };
   }
   return records;
+}
+
+/**
+ * A well-formed gate decision's data: a granted entry by the person's card unless `fields` say
+ * otherwise. The bridge interprets only records whose data matches their type's schema.
+ */
+export function gateDecisionData(fields: Partial<GateDecisionData> & { personId: string }): GateDecisionData {
+  const direction = fields.direction ?? 'in';
+  const decision = fields.decision ?? 'grant';
+  return {
+    station: 'gate-main',
+    reader: `sim-${direction}`,
+    zone: 'main-gate',
+    direction,
+    cardId: `CARD-${fields.personId}`,
+    credential: 'edu-cpu',
+    role: 'student',
+    decision,
+    reason: decision === 'grant' ? 'ok' : 'lost',
+    flags: [],
+    rosterVersion: 1,
+    ...fields,
+  };
 }
