@@ -34,7 +34,10 @@ afterAll(async () => {
 });
 
 describe('educard-bridge accounts', () => {
-  it('creates the first district admin, lists, disables, enables and sets passwords', async () => {
+  // Eleven CLI processes, each a Node start and some argon2 hashes: slow on a loaded two-core runner.
+  it('creates the first district admin, lists, disables, enables and sets passwords', {
+    timeout: 90_000,
+  }, async () => {
     const created = await accounts(
       [
         'create',

@@ -49,7 +49,8 @@ const interesting = fc.oneof(
 );
 
 describe('the fast batch parser', () => {
-  it('accepts and refuses exactly what the contract schema does', () => {
+  // 3,000 generated batches: seconds of CPU, more on a loaded runner.
+  it('accepts and refuses exactly what the contract schema does', { timeout: 60_000 }, () => {
     fc.assert(
       fc.property(fc.constantFrom(...PATHS), interesting, (path, replacement) => {
         const batch = validBatch();
