@@ -12,8 +12,10 @@ import { admin, enrollDevice, startBridge, startUplinkGateway } from '../support
 let dir: string;
 let bridge: Bridge;
 let gateway: Gateway;
+let credentials: Awaited<ReturnType<typeof enrollDevice>>;
 
 interface AlarmView {
+  id: number;
   kind: string;
   device?: string;
   message: string;
@@ -42,8 +44,8 @@ beforeAll(async () => {
   const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
   await mkdir(join(dir, 'gate-01', 'roster'), { recursive: true });
   await RosterStore.writeAnchor(join(dir, 'gate-01', 'roster'), anchor);
-  const mqtt = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
-  gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', mqtt, bridge.httpUrl);
+  credentials = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
+  gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', credentials, bridge.httpUrl);
 }, 30_000);
 
 afterAll(async () => {
@@ -76,6 +78,28 @@ describe('reader alarms', () => {
         .queryEvents({ device: 'gate-01', limit: 50 })
         .map((e) => e.record.type)
         .filter((t) => t.startsWith('reader.')),
-    ).toEqual(['reader.lost', 'reader.fault', 'reader.connected']);
+    ).toEqual(['reader.connected', 'reader.lost', 'reader.fault', 'reader.connected']);
+  });
+
+  it('stays open while any reader is missing, and clears when a restarted gateway finds it', async () => {
+    const driver = gateway.readers as SimulatedReaderDriver;
+    driver.unplug('sim-in');
+    const lost = await until(async () => (await readerAlarms()).find((a) => a.open));
+    // Another bound reader arriving is not the missing one coming back.
+    driver.plug('sim-out');
+    await until(async () =>
+      bridge.store.queryEvents({ device: 'gate-01', type: 'reader.connected', limit: 50 }).length === 3
+        ? true
+        : undefined,
+    );
+    expect((await readerAlarms()).filter((a) => a.open)).toMatchObject([
+      { id: lost.id, message: 'reader sim-in unplugged', count: 1 },
+    ]);
+
+    // The technician replugs it with the gateway stopped: this run never saw it go, and says it is there.
+    await gateway.stop();
+    gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', credentials, bridge.httpUrl);
+    await until(async () => ((await readerAlarms()).every((a) => !a.open) ? true : undefined));
+    expect((await readerAlarms()).find((a) => a.id === lost.id)).toMatchObject({ open: false });
   });
 });

@@ -111,6 +111,17 @@ export class Alarms {
       openOfDevice: db.prepare<[string], AlarmRow>(
         'SELECT * FROM ops_alarms WHERE device = ? AND cleared_at IS NULL ORDER BY id',
       ),
+      reword: db.prepare<[string, number]>('UPDATE ops_alarms SET message = ? WHERE id = ?'),
+      readerLost: db.prepare<[string, string, string]>(
+        'INSERT OR IGNORE INTO ops_missing_readers (device, reader, since) VALUES (?, ?, ?)',
+      ),
+      readerBack: db.prepare<[string, string]>(
+        'DELETE FROM ops_missing_readers WHERE device = ? AND reader = ?',
+      ),
+      readersForgotten: db.prepare<[string]>('DELETE FROM ops_missing_readers WHERE device = ?'),
+      missingReaders: db
+        .prepare<[string], string>('SELECT reader FROM ops_missing_readers WHERE device = ? ORDER BY reader')
+        .pluck(),
     };
   }
 
@@ -150,6 +161,8 @@ export class Alarms {
   clearById(id: number, by?: string): Alarm | undefined {
     const row = this.s.clear.get(this.now().toISOString(), by ?? null, id);
     if (!row) return undefined;
+    // Cleared by hand, a reader alarm forgets the missing readers (one replaced by another name).
+    if (row.kind === ALARM_KINDS.readerError && row.device) this.s.readersForgotten.run(row.device);
     this.logger.info({ alarm: id, kind: row.kind, device: row.device || undefined, by }, 'alarm cleared');
     return toAlarm(row);
   }
@@ -163,6 +176,27 @@ export class Alarms {
   get(id: number): Alarm | undefined {
     const row = this.s.byId.get(id);
     return row ? toAlarm(row) : undefined;
+  }
+
+  /**
+   * A bound reader back (after an unplug, or found when the gateway starts): the alarm clears once no
+   * reader of the device is missing, and otherwise names those still missing.
+   */
+  private readerBack(subject: { device: string; school: string }, reader: string): void {
+    this.s.readerBack.run(subject.device, reader);
+    if (this.s.missingReaders.all(subject.device).length === 0) {
+      this.clear(ALARM_KINDS.readerError, subject);
+      return;
+    }
+    const held = this.s.open.get(ALARM_KINDS.readerError, subject.device, subject.school);
+    if (held) this.s.reword.run(this.unplugged(subject.device), held.id);
+  }
+
+  private unplugged(device: string): string {
+    const missing = this.s.missingReaders.all(device);
+    return missing.length === 1
+      ? `reader ${missing[0]} unplugged`
+      : `readers unplugged: ${missing.join(', ')}`;
   }
 
   openOfDevice(device: string): Alarm[] {
@@ -236,14 +270,11 @@ export class Alarms {
           });
           break;
         case 'reader.lost':
-          this.raise({
-            ...subject,
-            kind: ALARM_KINDS.readerError,
-            message: `reader ${data.reader} unplugged`,
-          });
+          this.s.readerLost.run(device, data.reader as string, record.at);
+          this.raise({ ...subject, kind: ALARM_KINDS.readerError, message: this.unplugged(device) });
           break;
         case 'reader.connected':
-          this.clear(ALARM_KINDS.readerError, subject);
+          this.readerBack(subject, data.reader as string);
           break;
       }
       // The journal stamps its own disk warning unsynced whatever the clock: it says nothing of it.

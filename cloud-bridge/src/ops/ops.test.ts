@@ -112,6 +112,32 @@ describe('alarms from committed events', () => {
   });
 });
 
+describe('reader alarms', () => {
+  const message = () => ops.alarms.list({ open: true, limit: 10 }).map((a) => `${a.message} x${a.count}`);
+
+  it('names every missing reader and clears only when the last is back', () => {
+    commit('gate-01', { type: 'reader.lost', data: { reader: 'sim-in' } });
+    commit('gate-01', { type: 'reader.lost', data: { reader: 'sim-out' } });
+    expect(message()).toEqual(['readers unplugged: sim-in, sim-out x2']);
+    commit('gate-01', { type: 'reader.connected', data: { reader: 'sim-in' } });
+    expect(message()).toEqual(['reader sim-out unplugged x2']);
+    commit('gate-01', { type: 'reader.connected', data: { reader: 'sim-extra' } });
+    expect(message()).toEqual(['reader sim-out unplugged x2']);
+    commit('gate-01', { type: 'reader.connected', data: { reader: 'sim-out' } });
+    expect(message()).toEqual([]);
+  });
+
+  it('forgets the missing readers when an operator clears the alarm by hand', () => {
+    commit('gate-01', { type: 'reader.lost', data: { reader: 'old-reader-in' } });
+    const [alarm] = ops.alarms.list({ open: true, limit: 10 });
+    ops.alarms.clearById(alarm?.id as number, 'op-1');
+    // Replaced by a reader of another name: its first appearance clears what it raises.
+    commit('gate-01', { type: 'reader.fault', data: { message: 'pcscd is not running' } });
+    commit('gate-01', { type: 'reader.connected', data: { reader: 'new-reader-in' } });
+    expect(message()).toEqual([]);
+  });
+});
+
 describe('computed and external alarms', () => {
   it('raises "device offline" after the threshold and clears it when the device is back', () => {
     const at = new Date(nowMs).toISOString();

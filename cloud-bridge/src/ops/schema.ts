@@ -33,4 +33,11 @@ export const OPS_STEPS = [
      actor TEXT NOT NULL
    );
    CREATE INDEX ops_card_changes_card ON ops_card_changes (card_id, id);`,
+  // Bound readers a device has reported unplugged and not yet back: its reader alarm clears when none is left.
+  `CREATE TABLE ops_missing_readers (
+     device TEXT NOT NULL,
+     reader TEXT NOT NULL,
+     since TEXT NOT NULL,
+     PRIMARY KEY (device, reader)
+   );`,
 ];

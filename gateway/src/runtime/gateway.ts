@@ -450,15 +450,18 @@ export class Gateway {
       direction: b.direction,
     }));
     const directionOf = new Map<string, Direction | undefined>();
-    // Readers lost while running: their return is journaled too, so the bridge can clear its alarm.
-    const lost = new Set<string>();
     const faultJournaledAt = new Map<string, number>();
     readers.events.on('reader-added', ({ reader }) => {
       const binding = bindings.find((b) => b.pattern.test(reader));
       directionOf.set(reader, binding?.direction);
-      if (binding) logger.info({ reader, direction: binding.direction }, 'reader bound');
-      else logger.warn({ reader }, 'reader matches no binding; its cards are ignored');
-      if (lost.delete(reader)) this.record({ type: 'reader.connected', data: { reader } });
+      if (!binding) {
+        logger.warn({ reader }, 'reader matches no binding; its cards are ignored');
+        return;
+      }
+      logger.info({ reader, direction: binding.direction }, 'reader bound');
+      // Journaled at start too: a reader unplugged before a restart is back, and the bridge clears
+      // its alarm, though this run never saw it go.
+      this.record({ type: 'reader.connected', data: { reader } });
     });
     readers.events.on('reader-removed', ({ reader }) => {
       const bound = directionOf.get(reader) !== undefined;
@@ -466,10 +469,7 @@ export class Gateway {
       if (this.stopping) logger.info({ reader }, 'reader released');
       else {
         logger.warn({ reader }, 'reader removed');
-        if (bound) {
-          lost.add(reader);
-          this.record({ type: 'reader.lost', data: { reader } });
-        }
+        if (bound) this.record({ type: 'reader.lost', data: { reader } });
       }
     });
     readers.events.on('error', ({ reader, message }) => {
