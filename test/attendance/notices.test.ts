@@ -162,4 +162,27 @@ describe('parent notices', () => {
     expect(receiver.notices).toHaveLength(5);
     expect(await status()).toMatchObject({ pending: 0, failed: 2, delivered: 5 });
   });
+
+  it('sends a given-up delivery again when asked, with its delivery id, and audits who asked', async () => {
+    const [newest] = (await status()).failedDeliveries;
+    const id = newest?.id as string;
+    const retry = () =>
+      fetch(`${bridge.httpUrl}/v1/notices/deliveries/${id}/retry`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+    expect((await retry()).status).toBe(200);
+    await waitUntil('the delivery confirmed', () => receiver.accepted.has(id));
+    expect(receiver.accepted.get(id)?.notices.map((n) => `${n.personId} ${n.direction}`)).toEqual(['p2 out']);
+    await waitUntil('nothing pending', settled);
+    expect(await status()).toMatchObject({ pending: 0, failed: 1, delivered: 6 });
+    // Delivered now, it is no longer a given-up delivery to retry.
+    expect((await retry()).status).toBe(404);
+    const audit = await fetch(`${bridge.httpUrl}/v1/audit?action=notices.delivery.retry`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(((await audit.json()) as { entries: unknown[] }).entries).toMatchObject([
+      { actor: 'admin-token', target: `delivery:${id}`, school: SCHOOL, outcome: 'ok' },
+    ]);
+  });
 });

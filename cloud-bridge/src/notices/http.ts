@@ -1,14 +1,14 @@
-import type { Guard } from '../access/index.js';
+import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import type { Notices } from './service.js';
 
 const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
 
 /**
- * The delivery status of parent notices. A school's staff see their school's webhooks; webhooks for
- * every school need a district-wide caller.
+ * The delivery status of parent notices, and sending a given-up delivery again. A school's staff see
+ * and retry their school's webhooks; webhooks for every school need a district-wide caller.
  */
-export function noticesRoutes(notices: Notices) {
+export function noticesRoutes(notices: Notices, audit: AuditSink) {
   return (app: ProtectedApp, guard: Guard): void => {
     app.get(
       '/v1/notices/status',
@@ -17,6 +17,30 @@ export function noticesRoutes(notices: Notices) {
         const school = (request.query as { school?: string }).school ?? request.principal?.school;
         if (!guard(request, reply, 'notices.manage', school ? { school } : {})) return;
         return { webhooks: notices.status(school) };
+      },
+    );
+
+    app.post(
+      '/v1/notices/deliveries/:id/retry',
+      { schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } } } },
+      async (request, reply) => {
+        const { id } = request.params as { id: string };
+        const held = notices.failedDelivery(id);
+        // Whether a delivery exists is answered only to a caller who may manage some webhook.
+        if (!held) {
+          if (!guard(request, reply, 'notices.manage', { school: request.principal?.school })) return;
+          return reply.code(404).send({ error: 'not-found', message: `no given-up delivery ${id}` });
+        }
+        if (!guard(request, reply, 'notices.manage', held)) return;
+        notices.resend(id);
+        audit.record({
+          ...auditActor(request),
+          action: 'notices.delivery.retry',
+          target: `delivery:${id}`,
+          ...held,
+          outcome: 'ok',
+        });
+        return { id, retried: true };
       },
     );
   };

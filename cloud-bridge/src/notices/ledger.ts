@@ -188,6 +188,13 @@ export class NoticeLedger {
         "UPDATE notice_deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?, done_at = ? WHERE seq = ?",
       ),
       success: db.prepare('UPDATE notice_webhooks SET last_success_at = ? WHERE webhook = ?'),
+      failedOf: db
+        .prepare<[string], string>("SELECT webhook FROM notice_deliveries WHERE id = ? AND status = 'failed'")
+        .pluck(),
+      resend: db.prepare<[string, string]>(
+        `UPDATE notice_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, done_at = NULL
+         WHERE id = ? AND status = 'failed'`,
+      ),
       error: db.prepare('UPDATE notice_webhooks SET last_error = ?, last_error_at = ? WHERE webhook = ?'),
       pruneQueue: db.prepare(
         `DELETE FROM notice_queue WHERE delivery_seq IN
@@ -333,6 +340,19 @@ export class NoticeLedger {
     const at = new Date(now).toISOString();
     this.s.failed.run(error, at, seq);
     this.s.error.run(error, at, key);
+  }
+
+  /** The webhook of a given-up delivery, or undefined when no delivery by that id was given up. */
+  failedDelivery(id: string): string | undefined {
+    return this.s.failedOf.get(id);
+  }
+
+  /**
+   * Puts a given-up delivery back, due now, its attempts counted from zero. It keeps its id and body,
+   * so a receiver that did take it after all dedupes it; being older, it goes out before newer ones.
+   */
+  resend(id: string, now: number): boolean {
+    return this.s.resend.run(new Date(now).toISOString(), id).changes > 0;
   }
 
   /** Forgets deliveries confirmed before `before`; failed ones stay for the status view. */

@@ -101,6 +101,23 @@ export class Notices {
       }));
   }
 
+  /** The school of the webhook that gave up this delivery (absent for a district-wide one). */
+  failedDelivery(id: string): { school?: string } | undefined {
+    const key = this.ledger.failedDelivery(id);
+    const hook = this.hooks.find((h) => h.key === key);
+    return hook ? { ...(hook.school ? { school: hook.school } : {}) } : undefined;
+  }
+
+  /** Sends a given-up delivery again (after the school fixed its receiver); false when there is none. */
+  resend(id: string): boolean {
+    const key = this.ledger.failedDelivery(id);
+    const hook = this.hooks.find((h) => h.key === key);
+    if (!hook || !this.ledger.resend(id, this.now())) return false;
+    this.deps.logger.info({ webhook: hook.key, delivery: id }, 'given-up notice delivery sent again');
+    this.pump(hook);
+    return true;
+  }
+
   /** One round: advance every webhook's ledger, then send what is due. Also called by tests. */
   tick(): void {
     if (this.stopping.signal.aborted) return;

@@ -135,7 +135,7 @@ export class Bridge {
       routes: [
         centralRoutes(central, audit),
         attendanceRoutes(attendance, directory, audit),
-        noticesRoutes(notices),
+        noticesRoutes(notices, audit),
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
       ],
