@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log/index.js';
-import { GateActuators, type GateIoEvents, IoConfig, type RecordingIO, recordingIoFor } from './index.js';
+import { GateActuators, IoConfig, type RecordingIO, recordingIoFor } from './index.js';
 
 const PINS = { relay: 4, greenLed: 5, redLed: 6, buzzer: 7, doorContact: 8, exitButton: 9 };
 const logger = createLogger('io-test', { level: 'silent' });
@@ -17,12 +17,7 @@ async function startGate(overrides: Record<string, unknown> = {}) {
   const io = recordingIoFor(config);
   gate = new GateActuators({ config, logger, io });
   const events: string[] = [];
-  for (const name of [
-    'door-forced',
-    'door-held-open',
-    'door-closed',
-    'exit-request',
-  ] as (keyof GateIoEvents)[]) {
+  for (const name of ['door-forced', 'door-held-open', 'door-closed', 'exit-request'] as const) {
     gate.events.on(name, () => events.push(name));
   }
   await gate.start();

@@ -279,7 +279,9 @@ describe('TerminalHub: requests and replies', () => {
     send(request('m-4', 'library.patron', { personId: 'p1' }, 'desk-2'));
     await until(() => one.messages.length === 4, 'four error replies');
 
-    const replies = Object.fromEntries(one.messages.map((m) => [m.body.id, m.body as TerminalReply]));
+    const replies: Record<string, TerminalReply> = Object.fromEntries(
+      one.messages.map((m) => [m.body.id, m.body as TerminalReply]),
+    );
     expect(replies['m-1']).toMatchObject({ status: 'error', reason: 'malformed' });
     expect(replies['m-1']?.message).toMatch(/args\.txn/);
     expect(replies['m-2']).toMatchObject({ status: 'error', reason: 'malformed' });

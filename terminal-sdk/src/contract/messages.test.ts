@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
 import { DeviceState, EventAck, EventBatch, parseMessage } from './messages.js';
 
 /** JSON a hostile peer can send: any value, with the keys that trip code which treats objects as strings. */
@@ -23,7 +24,7 @@ describe('parseMessage', () => {
   it('never throws, whatever a peer puts in the version or the body', () => {
     fc.assert(
       fc.property(
-        fc.constantFrom(DeviceState, EventBatch, EventAck),
+        fc.constantFrom<z.ZodType>(DeviceState, EventBatch, EventAck),
         hostile,
         hostile,
         (schema, version, body) => {
