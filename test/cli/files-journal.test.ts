@@ -182,7 +182,7 @@ describe('educard journal, read from the files', () => {
       expect(torn.stdout).toContain('journal verified');
 
       // One byte changed at rest in the middle of the chain.
-      const victim = device.records[3] as EventRecord;
+      const victim = device.records.find((r) => r.type === 'gate.decision') as EventRecord;
       const bytes = Buffer.from(original);
       const offset = frameOffsets(bytes)[victim.seq - 1] as number;
       const at = offset + 8 + bytes.subarray(offset + 8).indexOf('"gate.decision"') + 2;

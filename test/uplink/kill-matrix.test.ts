@@ -18,6 +18,7 @@ interface Mode {
   name: string;
   broker: 'embedded' | 'mosquitto';
   maxQueued?: number;
+  maxInflight?: number;
   /** Records per batch: one at a time floods the bridge's queue at the broker. */
   batchRecords: number;
   expectDrops?: boolean;
@@ -31,6 +32,8 @@ const MODES: Mode[] = [
     name: 'Mosquitto with a queue of 10, so that it surely drops messages to the bridge',
     broker: 'mosquitto',
     maxQueued: 10,
+    // One message to the bridge at a time: its queue fills while it commits, however fast the machine.
+    maxInflight: 1,
     batchRecords: 1,
     expectDrops: true,
   },
@@ -141,7 +144,10 @@ describe.each(MODES)('loss and duplicate matrix through $name: real processes, r
     await mkdir(join(dir, 'bridge'), { recursive: true });
     mosquitto =
       mode.broker === 'mosquitto'
-        ? await startMosquitto(dir, mode.maxQueued === undefined ? {} : { maxQueued: mode.maxQueued })
+        ? await startMosquitto(dir, {
+            ...(mode.maxQueued === undefined ? {} : { maxQueued: mode.maxQueued }),
+            ...(mode.maxInflight === undefined ? {} : { maxInflight: mode.maxInflight }),
+          })
         : undefined;
     let bridge = await startBridge({ mqtt: 0, http: 0 }, mosquitto?.url);
     const ports = { mqtt: bridge.mqtt, http: bridge.http };

@@ -49,7 +49,8 @@ async function listening(port: number, timeoutMs = 10_000): Promise<void> {
 
 /**
  * Mosquitto from Debian's package as a separate process, stopped by its pid. `maxQueued` undefined
- * keeps Mosquitto's default (1000 queued messages per client, past which it drops).
+ * keeps Mosquitto's default (1000 queued messages per client, past which it drops); `maxInflight`
+ * (default 20) is how many QoS 1 messages it sends a client before waiting for its acknowledgements.
  */
 export interface MosquittoTls {
   ca: string;
@@ -61,7 +62,7 @@ export interface MosquittoTls {
 
 export async function startMosquitto(
   dir: string,
-  options: { maxQueued?: number; tls?: MosquittoTls } = {},
+  options: { maxQueued?: number; maxInflight?: number; tls?: MosquittoTls } = {},
 ): Promise<Mosquitto> {
   const port = await freePort();
   const tlsPort = options.tls ? await freePort() : undefined;
@@ -75,6 +76,7 @@ export async function startMosquitto(
     'log_type warning',
     'log_type notice',
     ...(options.maxQueued !== undefined ? [`max_queued_messages ${options.maxQueued}`] : []),
+    ...(options.maxInflight !== undefined ? [`max_inflight_messages ${options.maxInflight}`] : []),
     ...(options.tls
       ? [
           `listener ${tlsPort} 127.0.0.1`,
