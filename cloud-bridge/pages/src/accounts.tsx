@@ -1,11 +1,11 @@
 import { useState } from 'preact/hooks';
-import { type Account, type AccountRole, type AuditEntry, api, stamp } from './api.js';
+import { type Account, type AccountRole, type AuditEntry, api, type SignedInAccount, stamp } from './api.js';
 import { useWords } from './i18n.js';
 import { useApi } from './use-api.js';
 
 const ROLES: AccountRole[] = ['district-admin', 'school-admin', 'head-teacher', 'operator'];
 
-function CreateAccount({ account, onCreated }: { account: Account; onCreated: () => void }) {
+function CreateAccount({ account, onCreated }: { account: SignedInAccount; onCreated: () => void }) {
   const t = useWords();
   const [error, setError] = useState('');
   const roles = account.role === 'district-admin' ? ROLES : ROLES.filter((r) => r !== 'district-admin');
@@ -93,7 +93,7 @@ function AuditLog() {
   );
 }
 
-export function AccountsView({ account }: { account: Account }) {
+export function AccountsView({ account }: { account: SignedInAccount }) {
   const t = useWords();
   const { data, reload } = useApi<{ accounts: Account[] }>('/v1/accounts');
   const setDisabled = async (target: Account, disabled: boolean) => {

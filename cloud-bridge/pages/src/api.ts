@@ -24,133 +24,33 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   return body as T;
 }
 
-export type AccountRole = 'district-admin' | 'school-admin' | 'head-teacher' | 'operator';
+// The bridge's answers, typed from its own modules' Node-free type files: one definition each.
+export type { AccountRole } from '../../src/access/types.js';
+export type {
+  Account,
+  SessionView as Session,
+  StoredAuditEntry as AuditEntry,
+} from '../../src/accounts/types.js';
+export type {
+  AttendanceDay,
+  ClassDay,
+  DayCounts as Counts,
+  PupilDay,
+  PupilStatus,
+  TrendWeek,
+} from '../../src/attendance/types.js';
+export type { PushStatus } from '../../src/central/types.js';
 
-export interface Account {
-  id: string;
-  username: string;
-  displayName?: string;
-  role: AccountRole;
-  school?: string;
-  className?: string;
-  disabled?: boolean;
-  createdAt?: string;
-  lastLoginAt?: string;
-}
-
-export interface Session {
-  account: Account;
-  expiresAt: string;
-}
-
-export type PupilStatus = 'present' | 'late' | 'absent' | 'not-arrived' | 'on-leave';
-
-export interface Counts {
-  pupils: number;
-  present: number;
-  late: number;
-  absent: number;
-  notArrived: number;
-  onLeave: number;
-  leftEarly: number;
-}
-
-export interface ClassDay {
-  class: string;
-  name: string;
-  grade?: string;
-  bellTime: string;
-  cutoffTime: string;
-  dismissalTime: string;
-  counts: Counts;
-  pupils: {
-    personId: string;
-    name: string;
-    studentNumber?: string;
-    status: PupilStatus;
-    arrivedAt?: string;
-    leftAt?: string;
-    leftEarly: boolean;
-  }[];
-}
-
-export interface AttendanceDay {
-  school: string;
-  date: string;
-  schoolDay: boolean;
-  reason?: 'weekend' | 'holiday' | 'closure';
-  cutoffPassed: boolean;
-  totals: Counts;
-  classes: ClassDay[];
-}
-
-export interface TrendWeek {
-  weekStart: string;
-  schoolDays: number;
-  pupils: number;
-  present: number;
-  late: number;
-  absent: number;
-  rate: number;
-}
-
-export interface Alarm {
-  id: number | string;
-  school?: string;
-  device?: string;
-  kind: string;
-  message: string;
-  raisedAt: string;
-  clearedAt?: string;
-  acknowledgedAt?: string;
-}
-
-export interface DeviceHealth {
-  id: string;
-  school: string;
-  online: boolean;
-  lastSeenAt?: string;
-  firmware?: string;
-  rosterVersion?: number;
-  latestRosterVersion?: number;
-  rosterExpiresAt?: string;
-  journalBacklog?: number;
-  revoked?: boolean;
-  openAlarms: Alarm[];
-}
-
-export interface StreamEvent {
-  id: number;
-  school: string;
-  device: string;
-  at: string;
-  type: string;
-  [key: string]: unknown;
-}
-
-export interface CardView {
-  cardId: string;
-  personId: string;
-  name?: string;
-  school: string;
-  status: string;
-  propagation?: {
-    version: number;
-    changedAt: string;
-    gates: { device: string; online: boolean; rosterVersion?: number; appliedAt?: string }[];
-  };
-}
-
-export interface AuditEntry {
-  id: number;
-  at: string;
-  actor: string;
-  role?: string;
-  action: string;
-  target?: string;
-  school?: string;
-  outcome: 'ok' | 'denied' | 'failed';
-}
+import type { SessionView } from '../../src/accounts/types.js';
+/** The signed-in account, as the session answer carries it. */
+export type SignedInAccount = SessionView['account'];
+export type {
+  Alarm,
+  CardView,
+  DeviceHealth,
+  EventSummary as StreamEvent,
+  GatePropagation,
+} from '../../src/ops/types.js';
 
 /** A school day as the bridge names it: today in the browser's own calendar. */
 export const today = () => {
@@ -160,8 +60,8 @@ export const today = () => {
 };
 
 /** A time of day in the browser's locale, or a dash. */
-export const clock = (iso: string | undefined) =>
+export const clock = (iso: string | null | undefined) =>
   iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '–';
 
-export const stamp = (iso: string | undefined) =>
+export const stamp = (iso: string | null | undefined) =>
   iso ? new Date(iso).toLocaleString([], { dateStyle: 'short', timeStyle: 'medium' }) : '–';

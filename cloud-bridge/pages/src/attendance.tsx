@@ -1,10 +1,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import {
-  type Account,
   type AttendanceDay,
   type ClassDay,
   type Counts,
   clock,
+  type SignedInAccount,
   type TrendWeek,
   today,
 } from './api.js';
@@ -94,7 +94,8 @@ function TrendChart({ weeks }: { weeks: TrendWeek[] }) {
             {
               type: 'line',
               label: `${t('rate')} %`,
-              data: weeks.map((w) => Math.round(w.rate * 1000) / 10),
+              // A week with no school day counted yet has no rate: a gap in the line, not 0 %.
+              data: weeks.map((w) => (w.rate === null ? null : Math.round(w.rate * 1000) / 10)),
               yAxisID: 'rate',
               borderColor: '#2a9d8f',
             },
@@ -122,7 +123,7 @@ function TrendChart({ weeks }: { weeks: TrendWeek[] }) {
   );
 }
 
-export function AttendanceView({ account }: { account: Account }) {
+export function AttendanceView({ account }: { account: SignedInAccount }) {
   const t = useWords();
   const [school, setSchool] = useState(account.school);
   const [date, setDate] = useState(today());

@@ -1,11 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import {
-  type Account,
   type Alarm,
   ApiError,
   api,
   type CardView,
   type DeviceHealth,
+  type PushStatus,
+  type SignedInAccount,
   type StreamEvent,
   stamp,
 } from './api.js';
@@ -88,15 +89,10 @@ function Alarms({ school }: { school?: string }) {
   );
 }
 
+/** The part of `GET /v1/central/status` this page shows. */
 interface CentralStatus {
-  mode: string;
-  push?: {
-    pending: number;
-    deadLetters: number;
-    lagSeconds?: number;
-    lastSuccessAt?: string;
-    lastError?: string;
-  };
+  mode: 'off' | 'api' | 'files';
+  push?: PushStatus;
 }
 
 function Central() {
@@ -110,7 +106,7 @@ function Central() {
       {push && (
         <dl>
           <dt>{t('lag')}</dt>
-          <dd data-lag>{push.lagSeconds === undefined ? '0' : Math.round(push.lagSeconds)} s</dd>
+          <dd data-lag>{Math.round(push.lagSeconds)} s</dd>
           <dt>{t('pending')}</dt>
           <dd data-pending>{push.pending}</dd>
           <dt>{t('deadLetters')}</dt>
@@ -220,7 +216,7 @@ function CardLifecycle() {
   );
 }
 
-export function OperationsView({ account }: { account: Account }) {
+export function OperationsView({ account }: { account: SignedInAccount }) {
   const [school, setSchool] = useState(account.school);
   return (
     <section class="operations">

@@ -1,12 +1,12 @@
-import { timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-
 /**
  * Who may do what on the bridge's API and pages. One table, read by every route: a route names the
  * action and the school (and class) it touches, and `can` answers.
  */
-export const ACCOUNT_ROLES = ['district-admin', 'school-admin', 'head-teacher', 'operator'] as const;
-export type AccountRole = (typeof ACCOUNT_ROLES)[number];
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AccountRole, AuditEntry } from './types.js';
+
+export { ACCOUNT_ROLES, type AccountRole, type AuditEntry } from './types.js';
 
 /** The caller of a request: an account signed in to the pages, or the admin token of the CLI. */
 export interface Principal {
@@ -83,18 +83,6 @@ export function can(principal: Principal, action: Action, scope: Scope = {}): bo
         scope.className === principal.className
       );
   }
-}
-
-/** One line of the audit log: who did what to what, and whether it was allowed. */
-export interface AuditEntry {
-  actor: string;
-  role?: AccountRole;
-  action: string;
-  target?: string;
-  school?: string;
-  outcome: 'ok' | 'denied' | 'failed';
-  detail?: Record<string, unknown>;
-  ip?: string;
 }
 
 export interface AuditSink {

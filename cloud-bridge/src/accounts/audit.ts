@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { AccountRole, AuditEntry, AuditSink } from '../access/index.js';
 import { migrateModule, statementCache, whereOf } from '../store/index.js';
+import type { StoredAuditEntry } from './types.js';
 
 const STEPS = [
   `CREATE TABLE audit_log (
@@ -23,12 +24,6 @@ const STEPS = [
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
 ];
-
-/** One stored line of the audit log, as the API shows it. */
-export interface StoredAuditEntry extends AuditEntry {
-  id: number;
-  at: string;
-}
 
 export interface AuditFilter {
   school?: string;

@@ -13,6 +13,7 @@ import {
   PasswordChange,
   type SignedIn,
 } from './service.js';
+import type { SessionView } from './types.js';
 
 export const SESSION_COOKIE = 'educard_session';
 
@@ -33,7 +34,13 @@ class UnsupportedMediaType extends Error {
   readonly statusCode = 415;
 }
 
-const sessionView = ({ account, expiresAt }: { account: SignedIn['account']; expiresAt: string }) => ({
+const sessionView = ({
+  account,
+  expiresAt,
+}: {
+  account: SignedIn['account'];
+  expiresAt: string;
+}): SessionView => ({
   account: {
     id: account.id,
     username: account.username,

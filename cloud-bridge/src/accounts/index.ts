@@ -1,4 +1,4 @@
-export { type AuditFilter, AuditLog, type StoredAuditEntry } from './audit.js';
+export { type AuditFilter, AuditLog } from './audit.js';
 export { accountRoutes, SESSION_COOKIE, sessionResolver, sessionRoutes } from './http.js';
 export { PASSWORD_MIN_LENGTH } from './passwords.js';
 export {
@@ -11,4 +11,4 @@ export {
   DEFAULT_ACCOUNT_SETTINGS,
   NewAccount,
 } from './service.js';
-export type { Account } from './store.js';
+export type { Account, SessionView, StoredAuditEntry } from './types.js';

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ACCOUNT_ROLES, type AuditEntry, type AuditSink, type Principal } from '../access/index.js';
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
-import { type Account, AccountTables, type StoredAccount } from './store.js';
+import { AccountTables, type StoredAccount } from './store.js';
+import type { Account } from './types.js';
 
 export interface AccountSettings {
   /** A session unused this long ends (each request moves it on). */

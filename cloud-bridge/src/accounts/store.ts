@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { AccountRole } from '../access/index.js';
 import { migrateModule } from '../store/index.js';
+import type { Account } from './types.js';
 
 const STEPS = [
   `CREATE TABLE accounts (
@@ -32,20 +33,6 @@ const STEPS = [
      updated_at INTEGER NOT NULL
    );`,
 ];
-
-/** An account as the API shows it: never its password hash. */
-export interface Account {
-  id: string;
-  username: string;
-  displayName: string;
-  role: AccountRole;
-  school?: string;
-  className?: string;
-  disabled: boolean;
-  createdAt: string;
-  lastLoginAt?: string;
-  passwordChangedAt: string;
-}
 
 export interface StoredAccount extends Account {
   passwordHash: string;

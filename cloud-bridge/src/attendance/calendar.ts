@@ -1,4 +1,5 @@
 import { type Calendar, wallClock } from '@educard/terminal-sdk';
+import type { NotSchoolDay } from './types.js';
 
 /**
  * Local school time. Gate passages are stored in UTC; bell, cut-off and dismissal are wall-clock times
@@ -67,8 +68,6 @@ export function isoWeekday(date: string): number {
 export function weekStart(date: string): string {
   return addDays(date, 1 - isoWeekday(date));
 }
-
-export type NotSchoolDay = 'weekend' | 'holiday' | 'closure';
 
 /**
  * Whether pupils are expected at school that day. A closure (short notice) outranks everything, a

@@ -1,5 +1,5 @@
 import { localDateTime } from './calendar.js';
-import type { AttendanceDay } from './day.js';
+import type { AttendanceDay } from './types.js';
 
 export const ATTENDANCE_CSV_COLUMNS = [
   'date',

@@ -1,7 +1,8 @@
 import type { Calendar } from '@educard/terminal-sdk';
 import type { SchoolTimes } from '../directory/index.js';
-import { type NotSchoolDay, schoolDay, zonedInstant } from './calendar.js';
+import { schoolDay, zonedInstant } from './calendar.js';
 import type { DayPassages } from './passages.js';
+import type { AttendanceDay, ClassDay, DayCounts, PupilDay, PupilStatus } from './types.js';
 
 /** A pupil as attendance counts them: from the directory, or from the roster's cards. */
 export interface Pupil {
@@ -18,51 +19,6 @@ export interface ClassInfo {
   grade?: string;
   bellTime?: string;
   dismissalTime?: string;
-}
-
-export type PupilStatus = 'present' | 'late' | 'absent' | 'not-arrived' | 'on-leave';
-
-export interface PupilDay {
-  personId: string;
-  name: string;
-  studentNumber?: string;
-  status: PupilStatus;
-  arrivedAt?: string;
-  leftAt?: string;
-  leftEarly: boolean;
-}
-
-export interface DayCounts {
-  pupils: number;
-  present: number;
-  late: number;
-  absent: number;
-  notArrived: number;
-  onLeave: number;
-  leftEarly: number;
-}
-
-export interface ClassDay {
-  class: string;
-  name: string;
-  grade?: string;
-  bellTime: string;
-  cutoffTime: string;
-  dismissalTime: string;
-  counts: DayCounts;
-  pupils: PupilDay[];
-}
-
-export interface AttendanceDay {
-  school: string;
-  date: string;
-  timeZone: string;
-  schoolDay: boolean;
-  reason?: NotSchoolDay;
-  cutoffPassed: boolean;
-  generatedAt: string;
-  totals: DayCounts;
-  classes: ClassDay[];
 }
 
 export interface DayInput {

@@ -12,8 +12,9 @@ import {
   zonedInstant,
 } from './calendar.js';
 import { dayCsv } from './csv.js';
-import { type AttendanceDay, type ClassInfo, computeDay, type Pupil } from './day.js';
+import { type ClassInfo, computeDay, type Pupil } from './day.js';
 import { dayPassagesQuery, PASSAGE_STEPS, passageProjection } from './passages.js';
+import type { AttendanceDay, TrendWeek } from './types.js';
 
 export interface AttendanceDeps {
   store: SqliteBridgeStore;
@@ -33,17 +34,6 @@ export class AttendanceQueryRefused extends Error {
   ) {
     super(message);
   }
-}
-
-export interface TrendWeek {
-  weekStart: string;
-  schoolDays: number;
-  pupils: number;
-  present: number;
-  late: number;
-  absent: number;
-  /** (present + late) / (present + late + absent); null for a week without a school day counted yet. */
-  rate: number | null;
 }
 
 export interface AttendanceTrend {

@@ -9,7 +9,7 @@ export {
   type CentralAlarm,
   type DeadLetter,
   Outbox,
-  type PushStatus,
 } from './outbox.js';
 export { type CentralDeps, CentralService, type CentralStatus } from './service.js';
 export { CentralState } from './tables.js';
+export type { PushStatus } from './types.js';

@@ -5,6 +5,7 @@ import type { CommittedEvent, SqliteBridgeStore } from '../store/index.js';
 import { type CentralClient, CentralUnavailable } from './client.js';
 import { EventBatchAnswer, type PushedEvent } from './contract.js';
 import type { CentralState } from './tables.js';
+import type { PushStatus } from './types.js';
 
 /** What the operations module records: the connector raises it, a person acts on it. */
 export interface CentralAlarm {
@@ -41,19 +42,6 @@ export interface DeadLetter {
   attempts: number;
   reason: string;
   deadAt: string;
-}
-
-export interface PushStatus {
-  pending: number;
-  deadLetters: number;
-  oldestPendingAt?: string;
-  /** Now minus the `at` of the oldest event not yet delivered: how far the central system's view is behind. */
-  lagSeconds: number;
-  lastSuccessAt?: string;
-  lastError?: string;
-  nextAttemptAt?: string;
-  delivered: number;
-  devices: { device: string; pending: number; oldestAt: string }[];
 }
 
 const EVERY_SCHOOL = { school: null };

@@ -7,8 +7,9 @@ import type { SqliteBridgeStore } from '../store/index.js';
 import { CentralClient } from './client.js';
 import { FeedPuller, type FeedStatus } from './feed.js';
 import { FileExchange, type FileStatus } from './files.js';
-import { type CentralAlarm, Outbox, type PushStatus } from './outbox.js';
+import { type CentralAlarm, Outbox } from './outbox.js';
 import { CentralState } from './tables.js';
+import type { PushStatus } from './types.js';
 
 export interface CentralDeps {
   config: BridgeConfig;

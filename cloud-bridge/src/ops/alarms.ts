@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { CommittedEvent } from '../store/index.js';
+import type { Alarm } from './types.js';
 
 /** What raises an alarm; external kinds (the central connector's) are any dotted name. */
 export const ALARM_KINDS = {
@@ -13,23 +14,6 @@ export const ALARM_KINDS = {
   rosterStale: 'roster.stale',
   readerError: 'reader.error',
 } as const;
-
-export interface Alarm {
-  id: number;
-  kind: string;
-  school?: string;
-  device?: string;
-  message: string;
-  raisedAt: string;
-  /** When it was last raised again (a door forced twice is one alarm, counted twice). */
-  lastAt: string;
-  count: number;
-  open: boolean;
-  acknowledgedAt?: string;
-  acknowledgedBy?: string;
-  clearedAt?: string;
-  clearedBy?: string;
-}
 
 export interface AlarmInput {
   kind: string;

@@ -1,12 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { CardChange } from '../http/index.js';
-
-export interface CardChangeView {
-  status: string;
-  version: number;
-  at: string;
-  actor: string;
-}
+import type { CardChangeView } from './types.js';
 
 /** Every card status change made through the API, with the roster version that carries it. */
 export class CardHistory {

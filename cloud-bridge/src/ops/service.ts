@@ -3,11 +3,12 @@ import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { CardChange } from '../http/index.js';
 import { type CommittedEvent, migrateModule, type SqliteBridgeStore } from '../store/index.js';
-import { ALARM_KINDS, type Alarm, type AlarmInput, type AlarmSubject, Alarms } from './alarms.js';
-import { type CardChangeView, CardHistory } from './cards.js';
+import { ALARM_KINDS, type AlarmInput, type AlarmSubject, Alarms } from './alarms.js';
+import { CardHistory } from './cards.js';
 import { RosterProgress } from './rosters.js';
 import { OPS_STEPS } from './schema.js';
-import { EventHub, type EventSummary, summarise } from './stream.js';
+import { EventHub, summarise } from './stream.js';
+import type { Alarm, CardView, DeviceHealth, EventSummary } from './types.js';
 
 export interface OpsSettings {
   /** A device offline longer than this raises `device.offline`. */
@@ -31,43 +32,6 @@ export interface ExternalAlarm {
   count?: number;
   school?: string;
   device?: string;
-}
-
-export interface DeviceHealth {
-  id: string;
-  school: string;
-  online: boolean;
-  lastSeenAt: string | null;
-  firmware: string | null;
-  rosterVersion: number | null;
-  latestRosterVersion: number | null;
-  /** The expiry of the version the device holds, from that version's signed manifest. */
-  rosterExpiresAt: string | null;
-  keySetVersion: number | null;
-  journalBacklog: number | null;
-  revoked: boolean;
-  openAlarms: Alarm[];
-}
-
-export interface GatePropagation {
-  device: string;
-  online: boolean;
-  rosterVersion: number | null;
-  /** Whether the gate holds the version (or a later one). */
-  applied: boolean;
-  /** When it applied it, from its `roster.applied` record; absent when only its presence tells. */
-  appliedAt?: string;
-}
-
-export interface CardView {
-  cardId: string;
-  personId: string;
-  name?: string;
-  school: string;
-  status: string;
-  changes: CardChangeView[];
-  /** Absent for a card whose status was never changed through the API (it came with an import). */
-  propagation?: { version: number; changedAt: string; gates: GatePropagation[] };
 }
 
 export interface OpsDeps {

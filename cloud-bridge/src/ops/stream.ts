@@ -1,20 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { EventRecord } from '@educard/terminal-sdk';
-
-/** One committed event as the operations page shows it: never a full card number. */
-export interface EventSummary {
-  id: number;
-  school: string;
-  device: string;
-  type: string;
-  at: string;
-  /** The card's last four characters, `…1234`. */
-  card?: string;
-  personId?: string;
-  name?: string;
-  decision?: string;
-  reason?: string;
-}
+import type { EventSummary } from './types.js';
 
 export const maskCardId = (id: string) => `…${id.slice(-4)}`;
 

@@ -1,0 +1,62 @@
+/**
+ * A school day's attendance and the weekly trend as the API answers them. Nothing here runs on
+ * Node, so the bridge's pages type-check against this file (pages/src/api.ts) rather than keep copies.
+ */
+
+export type NotSchoolDay = 'weekend' | 'holiday' | 'closure';
+
+export type PupilStatus = 'present' | 'late' | 'absent' | 'not-arrived' | 'on-leave';
+
+export interface PupilDay {
+  personId: string;
+  name: string;
+  studentNumber?: string;
+  status: PupilStatus;
+  arrivedAt?: string;
+  leftAt?: string;
+  leftEarly: boolean;
+}
+
+export interface DayCounts {
+  pupils: number;
+  present: number;
+  late: number;
+  absent: number;
+  notArrived: number;
+  onLeave: number;
+  leftEarly: number;
+}
+
+export interface ClassDay {
+  class: string;
+  name: string;
+  grade?: string;
+  bellTime: string;
+  cutoffTime: string;
+  dismissalTime: string;
+  counts: DayCounts;
+  pupils: PupilDay[];
+}
+
+export interface AttendanceDay {
+  school: string;
+  date: string;
+  timeZone: string;
+  schoolDay: boolean;
+  reason?: NotSchoolDay;
+  cutoffPassed: boolean;
+  generatedAt: string;
+  totals: DayCounts;
+  classes: ClassDay[];
+}
+
+export interface TrendWeek {
+  weekStart: string;
+  schoolDays: number;
+  pupils: number;
+  present: number;
+  late: number;
+  absent: number;
+  /** (present + late) / (present + late + absent); null for a week without a school day counted yet. */
+  rate: number | null;
+}
