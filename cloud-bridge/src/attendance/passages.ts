@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { CommitProjection, CommittedEvent } from '../store/index.js';
+import { type CommitProjection, type CommittedEvent, committedData } from '../store/index.js';
 
 /**
  * Gate passages: one row per granted gate decision with a person and a direction. Attendance reads
@@ -30,19 +30,17 @@ export type PassageDirection = 'in' | 'out';
 
 /** The passage a committed record stands for, if it is one. */
 export function passageOf(event: CommittedEvent) {
-  const { record } = event;
-  if (record.type !== 'gate.decision') return undefined;
-  const { decision, direction, personId, role } = record.data;
-  if (decision !== 'grant' || typeof personId !== 'string') return undefined;
-  if (direction !== 'in' && direction !== 'out') return undefined;
+  const data = committedData(event, 'gate.decision');
+  if (data?.decision !== 'grant' || data.personId === undefined || data.direction === 'none')
+    return undefined;
   return {
     eventId: event.eventId,
     school: event.school,
-    personId,
+    personId: data.personId,
     at: event.at,
-    direction: direction as PassageDirection,
+    direction: data.direction,
     device: event.device,
-    role: typeof role === 'string' ? role : null,
+    role: data.role ?? null,
   };
 }
 

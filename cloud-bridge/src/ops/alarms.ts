@@ -1,3 +1,4 @@
+import type { EventData, EventType } from '@educard/terminal-sdk';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { CommittedEvent } from '../store/index.js';
@@ -212,53 +213,58 @@ export class Alarms {
   project(events: CommittedEvent[]): void {
     const clockOf = new Map<string, { school: string; synced: boolean }>();
     for (const { device, school, record } of events) {
-      const data = record.data as Record<string, unknown>;
       const subject = { device, school };
+      // Each record's data has passed its type's schema (commitRecords): it is read as that type.
+      const data = <T extends EventType>(_type: T) => record.data as EventData<T>;
       switch (record.type) {
         case 'door.forced':
           this.raise({
             ...subject,
             kind: ALARM_KINDS.doorForced,
-            message: `door forced open at ${data.station}`,
+            message: `door forced open at ${data('door.forced').station}`,
           });
           break;
-        case 'door.held-open':
+        case 'door.held-open': {
+          const { station, openForMs } = data('door.held-open');
           this.raise({
             ...subject,
             kind: ALARM_KINDS.doorHeldOpen,
-            message: `door held open at ${data.station} for ${Math.round(Number(data.openForMs) / 1000)} s`,
+            message: `door held open at ${station} for ${Math.round(openForMs / 1000)} s`,
           });
           break;
+        }
         case 'journal.disk-low':
           this.raise({
             ...subject,
             kind: ALARM_KINDS.diskLow,
-            message: `journal disk low: ${Math.round(Number(data.freeBytes) / 1_048_576)} MiB free`,
+            message: `journal disk low: ${Math.round(data('journal.disk-low').freeBytes / 1_048_576)} MiB free`,
           });
           break;
         case 'roster.rejected':
           this.raise({
             ...subject,
             kind: ALARM_KINDS.rosterRejected,
-            message: `roster rejected: ${String(data.reason).slice(0, 200)}`,
+            message: `roster rejected: ${data('roster.rejected').reason.slice(0, 200)}`,
           });
           break;
         case 'roster.applied':
           this.clear(ALARM_KINDS.rosterRejected, subject);
           break;
-        case 'reader.fault':
+        case 'reader.fault': {
+          const { reader, message } = data('reader.fault');
           this.raise({
             ...subject,
             kind: ALARM_KINDS.readerError,
-            message: `reader error${data.reader ? ` at ${data.reader}` : ''}: ${String(data.message).slice(0, 200)}`,
+            message: `reader error${reader ? ` at ${reader}` : ''}: ${message.slice(0, 200)}`,
           });
           break;
+        }
         case 'reader.lost':
-          this.s.readerLost.run(device, data.reader as string, record.at);
+          this.s.readerLost.run(device, data('reader.lost').reader, record.at);
           this.raise({ ...subject, kind: ALARM_KINDS.readerError, message: this.unplugged(device) });
           break;
         case 'reader.connected':
-          this.readerBack(subject, data.reader as string);
+          this.readerBack(subject, data('reader.connected').reader);
           break;
       }
       // The journal stamps its own disk warning unsynced whatever the clock: it says nothing of it.

@@ -2,7 +2,7 @@ import type { EventRecord } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { CardChange } from '../http/index.js';
-import { type CommittedEvent, migrateModule, type SqliteBridgeStore } from '../store/index.js';
+import { type CommittedEvent, committedData, migrateModule, type SqliteBridgeStore } from '../store/index.js';
 import { ALARM_KINDS, type AlarmInput, type AlarmSubject, Alarms } from './alarms.js';
 import { CardHistory } from './cards.js';
 import { RosterProgress } from './rosters.js';
@@ -201,9 +201,8 @@ export class Operations {
   private project(events: CommittedEvent[]): void {
     try {
       for (const event of events) {
-        if (event.record.type !== 'roster.applied') continue;
-        const version = (event.record.data as { version?: unknown }).version;
-        if (typeof version === 'number') this.rosters.applied(event.device, version, event.at);
+        const applied = committedData(event, 'roster.applied');
+        if (applied) this.rosters.applied(event.device, applied.version, event.at);
       }
       this.alarms.project(events);
     } catch (error) {

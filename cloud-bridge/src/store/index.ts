@@ -2,6 +2,7 @@ export { statementCache, whereOf } from './query.js';
 export {
   type CommitProjection,
   type CommittedEvent,
+  committedData,
   migrateModule,
   openSqliteStore,
   type SqliteBridgeStore,

@@ -1,5 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type CardEntry, type EventRecord, GENESIS_HASH } from '@educard/terminal-sdk';
+import {
+  type CardEntry,
+  type EventData,
+  type EventRecord,
+  type EventType,
+  GENESIS_HASH,
+} from '@educard/terminal-sdk';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { LIBRARY_EVENT_TYPES, type LibraryEventRow, type LoanRecord, replayItem } from '../library/ledger.js';
@@ -53,6 +59,14 @@ export interface CommittedEvent {
   /** The record's time in UTC, as stored. */
   at: string;
   record: EventRecord;
+}
+
+/**
+ * A committed record's data, typed by its type's schema, when the record is of that type. Projections
+ * (but for those with `everyRecord`) are handed only records whose data passed that schema.
+ */
+export function committedData<T extends EventType>(event: CommittedEvent, type: T): EventData<T> | undefined {
+  return event.record.type === type ? (event.record.data as EventData<T>) : undefined;
 }
 
 /**
