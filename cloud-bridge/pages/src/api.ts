@@ -1,4 +1,5 @@
 /** The bridge's API as the pages use it: same origin, the session cookie, JSON both ways. */
+import type { SessionView } from '../../src/accounts/types.js';
 
 export class ApiError extends Error {
   constructor(
@@ -41,7 +42,6 @@ export type {
 } from '../../src/attendance/types.js';
 export type { PushStatus } from '../../src/central/types.js';
 
-import type { SessionView } from '../../src/accounts/types.js';
 /** The signed-in account, as the session answer carries it. */
 export type SignedInAccount = SessionView['account'];
 export type {

@@ -103,19 +103,22 @@ export class Notices {
 
   /** The school of the webhook that gave up this delivery (absent for a district-wide one). */
   failedDelivery(id: string): { school?: string } | undefined {
-    const key = this.ledger.failedDelivery(id);
-    const hook = this.hooks.find((h) => h.key === key);
+    const hook = this.hookOfFailed(id);
     return hook ? { ...(hook.school ? { school: hook.school } : {}) } : undefined;
   }
 
   /** Sends a given-up delivery again (after the school fixed its receiver); false when there is none. */
   resend(id: string): boolean {
-    const key = this.ledger.failedDelivery(id);
-    const hook = this.hooks.find((h) => h.key === key);
+    const hook = this.hookOfFailed(id);
     if (!hook || !this.ledger.resend(id, this.now())) return false;
     this.deps.logger.info({ webhook: hook.key, delivery: id }, 'given-up notice delivery sent again');
     this.pump(hook);
     return true;
+  }
+
+  private hookOfFailed(id: string): Hook | undefined {
+    const key = this.ledger.failedDelivery(id);
+    return this.hooks.find((h) => h.key === key);
   }
 
   /** One round: advance every webhook's ledger, then send what is due. Also called by tests. */
