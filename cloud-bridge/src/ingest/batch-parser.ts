@@ -1,15 +1,8 @@
 import { EventBatch, MAX_MESSAGE_BYTES, parseMessage } from '@educard/terminal-sdk';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import { z } from 'zod';
+import { compileSchema } from '../contract-check/index.js';
 
-/**
- * The contract's EventBatch schema (zod, in terminal-sdk) compiled by Ajv from its JSON Schema form:
- * the same rules, checked about seven times faster, which matters at tens of thousands of records a
- * second. Date-times are checked by the pattern the schema carries, so Ajv's format is a no-op.
- */
-const validate = new Ajv2020({ strict: false, allErrors: false, formats: { 'date-time': true } }).compile(
-  z.toJSONSchema(EventBatch),
-);
+/** The contract's EventBatch schema, compiled for the ingest's hot path (see compileSchema). */
+const validate = compileSchema(EventBatch);
 
 export type ParsedBatch = ReturnType<typeof parseMessage<EventBatch>>;
 

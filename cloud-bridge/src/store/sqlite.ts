@@ -8,9 +8,9 @@ import {
 } from '@educard/terminal-sdk';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { eventDataProblem } from '../contract-check/index.js';
 import { LIBRARY_EVENT_TYPES, type LibraryEventRow, type LoanRecord, replayItem } from '../library/ledger.js';
 import { startCheckpointer } from './checkpointer.js';
-import { eventDataProblem } from './event-data.js';
 import { LIBRARY_STEP, MIGRATIONS } from './migrations.js';
 import { statementCache, whereOf } from './query.js';
 import type {

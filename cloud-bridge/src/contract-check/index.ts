@@ -1,0 +1,2 @@
+export { compileSchema } from './compile.js';
+export { eventDataProblem } from './event-data.js';
