@@ -30,7 +30,7 @@ describe('events whose data does not match their type', () => {
   it('are stored and logged but not interpreted, and the events after them still are', async () => {
     const lines: Record<string, unknown>[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    bridge = await startBridge(join(dir, 'bridge'), {}, logger);
+    bridge = await startBridge(join(dir, 'bridge'), {}, { logger });
     const sender = await deviceSender(bridge, dir, 'gate-01');
     const at = new Date().toISOString();
     // Objects where the schema has text and numbers: a string conversion of them throws.

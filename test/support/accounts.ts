@@ -1,6 +1,5 @@
-import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
-import { pino } from 'pino';
-import { ADMIN_TOKEN } from './bridge.js';
+import type { Bridge } from '@educard/cloud-bridge';
+import { ADMIN_TOKEN, startBridge } from './bridge.js';
 
 /** A clock a test moves by hand: sessions, throttling and alarms read it. */
 export class TestClock {
@@ -17,14 +16,7 @@ export function startClockedBridge(
   clock: TestClock,
   overrides: Record<string, unknown> = {},
 ): Promise<Bridge> {
-  const config = parseBridgeConfig({
-    dataDir,
-    adminToken: ADMIN_TOKEN,
-    mqtt: { port: 0 },
-    http: { port: 0, pages: false },
-    ...overrides,
-  });
-  return Bridge.start(config, pino({ level: process.env.EDUCARD_TEST_LOG ?? 'silent' }), clock.now);
+  return startBridge(dataDir, { http: { port: 0, pages: false }, ...overrides }, { now: clock.now });
 }
 
 export interface Answer {

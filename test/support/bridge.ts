@@ -6,10 +6,14 @@ import { type Logger, pino } from 'pino';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
+/** A real bridge on free ports; `logger` and `now` (its clock of sessions and alarms) for tests that need them. */
 export async function startBridge(
   dataDir: string,
   overrides: Record<string, unknown> = {},
-  logger: Logger = pino({ level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+  {
+    logger = pino({ level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+    now,
+  }: { logger?: Logger; now?: () => Date } = {},
 ): Promise<Bridge> {
   const config = parseBridgeConfig({
     dataDir,
@@ -18,7 +22,7 @@ export async function startBridge(
     http: { port: 0 },
     ...overrides,
   });
-  return Bridge.start(config, logger);
+  return Bridge.start(config, logger, now);
 }
 
 export async function admin(
