@@ -4,7 +4,6 @@ export { cardEntryOf, checkPage, FeedPuller, type FeedStatus, type PullResult } 
 export { FileExchange, type FileStatus, type ImportFileReport, previousSchoolDay } from './files.js';
 export { centralRoutes } from './http.js';
 export {
-  backoffDelay,
   batchKey,
   type CentralAlarm,
   type DeadLetter,

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { CentralClient } from './client.js';
-import { backoffDelay, batchKey, type CentralAlarm, Outbox } from './outbox.js';
+import { batchKey, type CentralAlarm, Outbox } from './outbox.js';
 import { CentralState } from './tables.js';
 import { CentralTestServer } from './testing.js';
 
@@ -151,12 +151,5 @@ describe('the outbox', () => {
     await box.pushOnce();
     expect(central.deviceEvents('gate-01').map((e) => e.seq)).toEqual([1, 3, 2]);
     expect(box.status()).toMatchObject({ pending: 0, deadLetters: 0 });
-  });
-
-  it('backs off exponentially with jitter, up to the maximum', () => {
-    expect(backoffDelay(1, 100, 10_000, () => 0)).toBe(50);
-    expect(backoffDelay(1, 100, 10_000, () => 1)).toBe(100);
-    expect(backoffDelay(4, 100, 10_000, () => 1)).toBe(800);
-    expect(backoffDelay(40, 100, 10_000, () => 0.5)).toBe(7500);
   });
 });

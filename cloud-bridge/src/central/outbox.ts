@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { EventRecord } from '@educard/terminal-sdk';
+import { backoffDelay, type EventRecord } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { CommittedEvent, SqliteBridgeStore } from '../store/index.js';
 import { type CentralClient, CentralUnavailable } from './client.js';
@@ -60,12 +60,6 @@ interface Batch {
   key: string;
   rows: OutboxRow[];
   events: PushedEvent[];
-}
-
-/** Equal jitter: half the exponential step, plus a random share of the other half. */
-export function backoffDelay(failures: number, baseMs: number, maxMs: number, random = Math.random): number {
-  const step = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
-  return Math.round(step / 2 + (random() * step) / 2);
 }
 
 /** The same events make the same key, so a batch sent again after a lost answer is known as the same batch. */
@@ -284,7 +278,7 @@ export class Outbox {
     const retryAfter = error instanceof CentralUnavailable ? (error.retryAfterMs ?? 0) : 0;
     const delay = Math.max(
       Math.min(retryAfter, settings.backoffMaxMs),
-      backoffDelay(this.failures, settings.backoffBaseMs, settings.backoffMaxMs),
+      backoffDelay(this.failures - 1, settings.backoffBaseMs, settings.backoffMaxMs),
     );
     this.inBackoff = true;
     this.nextAttemptAt = now + delay;

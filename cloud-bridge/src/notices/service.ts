@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { backoffDelay } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { SqliteBridgeStore } from '../store/index.js';
@@ -182,8 +183,8 @@ export class Notices {
       this.deps.logger.error({ ...log, attempts, error: outcome.error }, 'parent notices given up');
       return true;
     }
-    const backoff = Math.min(hook.backoff.maxMs, hook.backoff.initialMs * 2 ** (attempts - 1));
-    const delay = Math.max(backoff * (0.8 + Math.random() * 0.4), outcome.retryAfterMs ?? 0);
+    const backoff = backoffDelay(attempts - 1, hook.backoff.initialMs, hook.backoff.maxMs);
+    const delay = Math.max(backoff, outcome.retryAfterMs ?? 0);
     this.ledger.retryLater(hook.key, delivery.seq, outcome.error, now + delay, now);
     this.deps.logger.warn(
       { ...log, attempts, error: outcome.error, retryInMs: Math.round(delay) },

@@ -1,3 +1,2 @@
-export { backoffDelay } from './backoff.js';
 export { UplinkConfig } from './config.js';
 export { Uplink, type UplinkDeps, type UplinkStatus } from './uplink.js';

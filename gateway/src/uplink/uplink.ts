@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  backoffDelay,
   CatalogueSnapshotMessage,
   type Command,
   type CommandResult,
@@ -23,7 +24,6 @@ import type { Journal } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
 import type { AcceptResult, BodySource, RosterStore } from '../roster/index.js';
 import { DurableJsonFile } from '../storage/index.js';
-import { backoffDelay } from './backoff.js';
 import type { UplinkConfig } from './config.js';
 
 export interface UplinkDeps {
