@@ -1,4 +1,4 @@
-export { backoffDelay } from './backoff/index.js';
+export { backoffDelay, retryAfterMs } from './backoff/index.js';
 export { canonicalBytes, canonicalString } from './canonical/index.js';
 export * from './card-profile/index.js';
 export * from './contract/index.js';

@@ -3,6 +3,8 @@
  * A failure of the whole call (network, timeout, a status that is not 2xx) is a CentralUnavailable,
  * with the Retry-After the central system asked for, when it asked.
  */
+import { retryAfterMs } from '@educard/terminal-sdk';
+
 export class CentralUnavailable extends Error {
   constructor(
     message: string,
@@ -18,14 +20,6 @@ export interface CentralClientOptions {
   url: string;
   token: string;
   timeoutMs: number;
-}
-
-function retryAfter(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 export class CentralClient {
@@ -80,7 +74,7 @@ export class CentralClient {
       throw new CentralUnavailable(
         `${method} ${path}: ${response.status} ${text.slice(0, 200)}`,
         response.status,
-        retryAfter(response.headers.get('retry-after')),
+        retryAfterMs(response.headers.get('retry-after')),
       );
     }
     try {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { backoffDelay } from '@educard/terminal-sdk';
+import { backoffDelay, retryAfterMs } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { SqliteBridgeStore } from '../store/index.js';
@@ -41,13 +41,6 @@ function hookKey(hook: NoticeWebhook): string {
 function shownUrl(url: string): string {
   const parsed = new URL(url);
   return `${parsed.origin}${parsed.pathname}`;
-}
-
-function retryAfter(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
-  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : undefined;
 }
 
 /**
@@ -212,7 +205,8 @@ export class Notices {
       if (response.ok) return { ok: true };
       const error = `HTTP ${response.status}`;
       if (response.status === 429 || response.status >= 500) {
-        const after = retryAfter(response.headers.get('retry-after'));
+        const asked = retryAfterMs(response.headers.get('retry-after'));
+        const after = asked === undefined ? undefined : Math.min(asked, MAX_RETRY_AFTER_MS);
         return { ok: false, retry: true, error, ...(after ? { retryAfterMs: after } : {}) };
       }
       return { ok: false, retry: false, error };

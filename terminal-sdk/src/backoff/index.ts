@@ -8,3 +8,14 @@ export function backoffDelay(retry: number, initialMs: number, maxMs: number, ra
   const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(retry, 0), 30));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
+
+/**
+ * The wait an HTTP `Retry-After` header asks for (seconds, or a date), in ms: undefined when there is
+ * none or it cannot be read, 0 for a date already past.
+ */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - now;
+  return Number.isFinite(ms) ? Math.max(0, ms) : undefined;
+}
