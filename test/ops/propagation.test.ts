@@ -160,7 +160,7 @@ describe('operations over a real bridge and real gateways', () => {
       school: 'school-1',
       device: 'gate-01',
       type: 'gate.decision',
-      card: `…${card.cardId.slice(-4)}`,
+      card: `******${card.cardId.slice(-4)}`,
       name: 'Pupil 2',
     });
     expect(tap?.decision).toMatch(/^(grant|deny)$/);

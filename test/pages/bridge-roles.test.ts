@@ -205,7 +205,9 @@ describe('the bridge pages, role by role', () => {
     const gate2 = gateways[1] as Gateway;
     (gate2.readers as SimulatedReaderDriver).present('sim-out', { uid: uid(class72[0]) });
     await expect.poll(() => page.locator('.stream li').count()).toBe(shown + 1);
-    expect(await page.locator('.stream li').first().textContent()).toMatch(/gate\.decision gate-02 .*…\d{4}/);
+    expect(await page.locator('.stream li').first().textContent()).toMatch(
+      /gate\.decision gate-02 .*\*{6}\d{4}/,
+    );
 
     const lost = class71[1]?.cardId as string;
     await page.getByLabel('Card number').fill(lost);

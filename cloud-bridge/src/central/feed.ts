@@ -1,4 +1,9 @@
-import { type CardEntry, CardEntry as CardEntrySchema, describeIssues } from '@educard/terminal-sdk';
+import {
+  type CardEntry,
+  CardEntry as CardEntrySchema,
+  describeIssues,
+  maskCardId,
+} from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory, DirectoryPerson } from '../directory/index.js';
 import type { RosterService } from '../roster/index.js';
@@ -57,9 +62,6 @@ export interface FeedStatus {
   problems: number;
   latestProblems: StoredProblem[];
 }
-
-/** The last four characters of a card id or UID: problems are logged, and logs carry no card numbers. */
-const mask = (cardId: string) => `…${cardId.slice(-4)}`;
 
 const directoryPerson = ({ kind: _k, changeId: _c, ...person }: FeedPerson): DirectoryPerson => person;
 
@@ -140,13 +142,13 @@ export function checkPage(
       bad(
         card,
         card.cardId,
-        `duplicate card: UID ${mask(uid ?? '')} is also card ${mask(pageUid.cardId)}'s in this page`,
+        `duplicate card: UID ${maskCardId(uid ?? '')} is also card ${maskCardId(pageUid.cardId)}'s in this page`,
       );
     else if (uidHeld && uidHeld.cardId !== card.cardId && uidHeld.personId !== card.personId)
       bad(
         card,
         card.cardId,
-        `duplicate card: UID ${mask(uid ?? '')} is already card ${mask(uidHeld.cardId)}'s`,
+        `duplicate card: UID ${maskCardId(uid ?? '')} is already card ${maskCardId(uidHeld.cardId)}'s`,
       );
     else {
       if (uid !== undefined) uids.set(`${person.school}:${uid}`, card);
@@ -346,7 +348,12 @@ export class FeedPuller {
       if (version !== undefined) {
         versions.push({ school, version });
         logger.info(
-          { school, version, cards: cards.length, sample: cards.slice(0, 3).map((c) => mask(c.cardId)) },
+          {
+            school,
+            version,
+            cards: cards.length,
+            sample: cards.slice(0, 3).map((c) => maskCardId(c.cardId)),
+          },
           'change feed applied to the roster',
         );
       }

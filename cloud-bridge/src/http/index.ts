@@ -9,6 +9,7 @@ import {
   Identifier as IdentifierSchema,
   IsoTime,
   keyIdOf,
+  maskCardId,
   rootFingerprint,
   Schedule,
 } from '@educard/terminal-sdk';
@@ -52,7 +53,6 @@ const RosterImportJson = z.object({
 });
 
 /** The last four characters of a card id: all a log line may carry. */
-const maskCardId = (id: string) => `…${id.slice(-4)}`;
 
 export interface HttpDeps {
   store: BridgeStore;

@@ -1,8 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import type { EventRecord } from '@educard/terminal-sdk';
+import { type EventRecord, maskCardId } from '@educard/terminal-sdk';
 import type { EventSummary } from './types.js';
-
-export const maskCardId = (id: string) => `…${id.slice(-4)}`;
 
 /** Builds the summary of a record; `nameOf` finds a person's name (directory, else roster). */
 export function summarise(

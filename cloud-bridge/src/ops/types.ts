@@ -71,7 +71,7 @@ export interface EventSummary {
   device: string;
   type: string;
   at: string;
-  /** The card's last four characters, `…1234`. */
+  /** The card id masked to its last four characters (`******1234`). */
   card?: string;
   personId?: string;
   name?: string;

@@ -32,8 +32,5 @@ export function createLogger(name: string, settings: LoggerSettings = {}): Logge
   return settings.destination ? pino(options, settings.destination) : pino(options);
 }
 
-/** The only form in which a card id may reach a log or a screen: its last four characters. */
-export function maskCardId(cardId: string): string {
-  if (cardId.length <= 4) return '*'.repeat(cardId.length);
-  return `${'*'.repeat(Math.min(cardId.length - 4, 6))}${cardId.slice(-4)}`;
-}
+/** How a card id may reach a log or a screen (one rule for the gateway and the bridge). */
+export { maskCardId } from '@educard/terminal-sdk';
