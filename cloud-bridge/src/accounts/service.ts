@@ -1,5 +1,5 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { Identifier } from '@educard/terminal-sdk';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Identifier, sha256Hex } from '@educard/terminal-sdk';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -106,8 +106,6 @@ function shapeProblem(account: Pick<Account, 'role' | 'school' | 'className'>): 
       return undefined;
   }
 }
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export const publicAccount = ({ passwordHash: _p, ...account }: StoredAccount): Account => account;
 
@@ -310,7 +308,7 @@ export class Accounts {
    * An expired session is deleted on the spot.
    */
   resolve(token: string): { account: Account; expiresAt: string } | undefined {
-    const hash = sha256(token);
+    const hash = sha256Hex(token);
     const session = this.tables.session(hash);
     if (!session) return undefined;
     const nowMs = this.now().getTime();
@@ -332,7 +330,7 @@ export class Accounts {
 
   logout(token: string, ip?: string): void {
     const found = this.resolve(token);
-    this.tables.deleteSession(sha256(token));
+    this.tables.deleteSession(sha256Hex(token));
     if (!found) return;
     this.logger.info({ account: found.account.id, username: found.account.username }, 'signed out');
     this.audit(
@@ -387,7 +385,7 @@ export class Accounts {
     const token = randomBytes(32).toString('base64url');
     const now = this.now();
     const nowMs = now.getTime();
-    this.tables.insertSession(sha256(token), account.id, nowMs);
+    this.tables.insertSession(sha256Hex(token), account.id, nowMs);
     this.tables.loggedIn(account.id, now.toISOString());
     return {
       account: publicAccount({ ...account, lastLoginAt: now.toISOString() }),

@@ -1,5 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { EnrollmentRequest } from '@educard/terminal-sdk';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { type EnrollmentRequest, sha256Hex } from '@educard/terminal-sdk';
 import type { BrokerPrincipal } from '../broker/index.js';
 import type { BridgeStore } from '../store/index.js';
 
@@ -9,8 +9,6 @@ export class EnrollmentRefused extends Error {
     this.name = 'EnrollmentRefused';
   }
 }
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /**
  * Registers a device's public key against a one-time token and gives it broker credentials. Only a
@@ -35,7 +33,7 @@ export function enroll(
     id: request.deviceId,
     school: grant.school,
     publicKey: request.publicKey,
-    secretHash: sha256(password),
+    secretHash: sha256Hex(password),
     createdAt: now.toISOString(),
   });
   return { school: grant.school, username: request.deviceId, password };
@@ -49,7 +47,7 @@ export function authenticateDevice(
 ): BrokerPrincipal | undefined {
   const device = store.getDevice(username);
   if (!device || device.revokedAt) return undefined;
-  const given = Buffer.from(sha256(password), 'hex');
+  const given = Buffer.from(sha256Hex(password), 'hex');
   const held = Buffer.from(device.secretHash, 'hex');
   if (given.length !== held.length || !timingSafeEqual(given, held)) return undefined;
   return { kind: 'device', device: device.id, school: device.school };

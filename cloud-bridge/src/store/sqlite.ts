@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   type CardEntry,
   type EventData,
   type EventRecord,
   type EventType,
+  enrollmentTokenHash,
   GENESIS_HASH,
 } from '@educard/terminal-sdk';
 import Database from 'better-sqlite3';
@@ -31,8 +32,6 @@ const LIBRARY_TYPES = new Set<string>(LIBRARY_EVENT_TYPES);
 
 /** SQLite's default threshold, used when the checkpoint worker is not there. */
 const AUTOCHECKPOINT_PAGES = 1000;
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /**
  * A record's time in toISOString's shape is stored as it is: the contract's date-time pattern has
@@ -495,12 +494,13 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
 
     createTokens: db.transaction((school: string, count: number, expiresAt: string): string[] => {
       const tokens = Array.from({ length: count }, () => randomBytes(32).toString('base64url'));
-      for (const token of tokens) statements.insertToken.run(sha256(token), school, utc(expiresAt));
+      for (const token of tokens)
+        statements.insertToken.run(enrollmentTokenHash(token), school, utc(expiresAt));
       return tokens;
     }),
     consumeToken(token, now) {
       const at = utc(now);
-      return statements.useToken.get(at, sha256(token), at);
+      return statements.useToken.get(at, enrollmentTokenHash(token), at);
     },
 
     rosterCards(school) {
