@@ -2,10 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge, Notice } from '@educard/cloud-bridge';
+import { until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
-import { WebhookReceiver, waitUntil } from '../support/webhook-receiver.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 const SCHOOL = 'school-1';
 const SECRET = 'parent-notices-secret-0123456789abcdef';
@@ -87,8 +88,8 @@ describe('parent notices', () => {
       { personId: 'p3', at: now(), direction: 'out', decision: 'deny' },
     ]);
     commitTaps(bridge, 'gate-9', 'school-2', [{ personId: 'p9', at: now(), direction: 'in' }]);
-    await waitUntil('three notices', () => receiver.notices.length >= 3);
-    await waitUntil('nothing pending', settled);
+    await until(() => receiver.notices.length >= 3, { what: 'three notices' });
+    await until(settled, { what: 'nothing pending' });
     expect(receiver.received).toHaveLength(1);
     const [delivery] = receiver.received;
     expect(delivery?.header).toBe(delivery?.deliveryId);
@@ -116,22 +117,22 @@ describe('parent notices', () => {
   it('are re-sent with the same delivery id after a 500, a stalled answer and a 429', async () => {
     receiver.failNext('fail', 'stall', 'throttle');
     commitTaps(bridge, 'gate-1', SCHOOL, [{ personId: 'p1', at: now(), direction: 'out' }]);
-    await waitUntil('the exit notice', () => noticesOf('p1').length === 2);
+    await until(() => noticesOf('p1').length === 2, { what: 'the exit notice' });
     const tries = receiver.received.slice(1);
     expect(tries).toHaveLength(4);
     expect(new Set(tries.map((t) => t.deliveryId)).size).toBe(1);
     expect(noticesOf('p1')[1]).toMatchObject({ direction: 'out' });
-    await waitUntil('nothing pending', settled);
+    await until(settled, { what: 'nothing pending' });
     expect(await status()).toMatchObject({ pending: 0, failed: 0, delivered: 4, lastError: 'HTTP 429' });
   });
 
   it('are given up at once on a 4xx, and after maxAttempts on 5xx; the status shows them', async () => {
     receiver.failNext('reject');
     commitTaps(bridge, 'gate-1', SCHOOL, [{ personId: 'p3', at: now(), direction: 'out' }]);
-    await waitUntil('a failed delivery', async () => (await status()).failed === 1);
+    await until(async () => (await status()).failed === 1, { what: 'a failed delivery' });
     receiver.failNext('fail', 'fail', 'fail', 'fail', 'fail');
     commitTaps(bridge, 'gate-1', SCHOOL, [{ personId: 'p2', at: now(), direction: 'out' }]);
-    await waitUntil('a second failed delivery', async () => (await status()).failed === 2);
+    await until(async () => (await status()).failed === 2, { what: 'a second failed delivery' });
     const held = await status();
     expect(held).toMatchObject({ pending: 0, failed: 2, lastError: 'HTTP 500' });
     expect(held.failedDeliveries.map((d) => [d.attempts, d.lastError])).toEqual([
@@ -144,16 +145,16 @@ describe('parent notices', () => {
   it('wait while the receiver is down, survive a restart of the bridge, and are never confirmed twice', async () => {
     await receiver.down();
     commitTaps(bridge, 'gate-1', SCHOOL, [{ personId: 'p2', at: now(), direction: 'in' }]);
-    await waitUntil('a refused connection', async () =>
-      /ECONNREFUSED/.test((await status()).lastError ?? ''),
-    );
+    await until(async () => /ECONNREFUSED/.test((await status()).lastError ?? ''), {
+      what: 'a refused connection',
+    });
     expect((await status()).pending).toBe(1);
     const before = receiver.received.length;
     await bridge.stop();
     await receiver.up();
     bridge = await startBridge(dir, config());
-    await waitUntil('the notice after the restart', () => noticesOf('p2').length === 2);
-    await waitUntil('nothing pending', settled);
+    await until(() => noticesOf('p2').length === 2, { what: 'the notice after the restart' });
+    await until(settled, { what: 'nothing pending' });
     const after = receiver.received.slice(before);
     expect(after).toHaveLength(1);
     expect(after[0]?.notices.map((n) => `${n.personId} ${n.direction}`)).toEqual(['p2 in']);
@@ -172,9 +173,9 @@ describe('parent notices', () => {
         headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
       });
     expect((await retry()).status).toBe(200);
-    await waitUntil('the delivery confirmed', () => receiver.accepted.has(id));
+    await until(() => receiver.accepted.has(id), { what: 'the delivery confirmed' });
     expect(receiver.accepted.get(id)?.notices.map((n) => `${n.personId} ${n.direction}`)).toEqual(['p2 out']);
-    await waitUntil('nothing pending', settled);
+    await until(settled, { what: 'nothing pending' });
     expect(await status()).toMatchObject({ pending: 0, failed: 1, delivered: 6 });
     // Delivered now, it is no longer a given-up delivery to retry.
     expect((await retry()).status).toBe(404);

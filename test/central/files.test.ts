@@ -2,9 +2,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
+import { until } from '@educard/scripts/support';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBridge } from '../support/bridge.js';
-import { centralStatus, chainedRecords, deviceSender, until } from '../support/central-server.js';
+import { centralStatus, chainedRecords, deviceSender } from '../support/central-server.js';
 import { rosterCsv, rosterCsvRow } from '../support/roster-csv.js';
 
 let dir: string;

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
+import { until } from '@educard/scripts/support';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { admin, startBridge } from '../support/bridge.js';
 import {
@@ -10,7 +11,6 @@ import {
   centralStatus,
   chainedRecords,
   deviceSender,
-  until,
 } from '../support/central-server.js';
 
 let dir: string;

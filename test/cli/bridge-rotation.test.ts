@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Gateway, loadOrCreateIdentity, RosterRejected, RosterStore } from '@educard/gateway';
+import { until } from '@educard/scripts/support';
 import {
   EnrollmentResponse,
   ed25519,
@@ -26,14 +27,6 @@ let gateway: Gateway | undefined;
 
 const cli = (...args: string[]) => bridgeCli([...args, '--config', config]);
 const keysFile = () => readFile(join(dir, 'data', 'roster-keys.json'), 'utf8');
-
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const HEADER = 'card_id,credential,uid,person_id,role,school,status,valid_from,valid_until,zones';
 const row = (n: number) => {

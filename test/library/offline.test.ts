@@ -14,6 +14,7 @@ import {
   Uplink,
   UplinkConfig,
 } from '@educard/gateway';
+import { until } from '@educard/scripts/support';
 import { type KeyRole, SPEC_VERSION, type TerminalRequest } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -41,18 +42,6 @@ interface Desk {
   uplink: Uplink;
   station: LibraryStation;
   stop(): Promise<void>;
-}
-
-async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not so within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function startDesk(device: string, anchor: KeyRole): Promise<Desk> {
@@ -128,10 +117,9 @@ async function startDesk(device: string, anchor: KeyRole): Promise<Desk> {
     },
   };
   desks.push(desk);
-  await until(
-    () => roster.view?.version === 1 && catalogue.view?.version === 1,
-    `${device} has roster and catalogue`,
-  );
+  await until(() => roster.view?.version === 1 && catalogue.view?.version === 1, {
+    what: `${device} has roster and catalogue`,
+  });
   return desk;
 }
 
@@ -198,9 +186,9 @@ async function bridgeDown(): Promise<() => Promise<void>> {
 describe('a library desk with the bridge unreachable', () => {
   it('lends offline, answers a reloaded page the same, and the loan reaches the bridge exactly once', async () => {
     const desk = await startDesk('lib-a', await anchor());
-    await until(() => desk.uplink.status().connected, 'desk connected');
+    await until(() => desk.uplink.status().connected, { what: 'desk connected' });
     const restart = await bridgeDown();
-    await until(() => !desk.uplink.status().connected, 'desk sees the bridge gone');
+    await until(() => !desk.uplink.status().connected, { what: 'desk sees the bridge gone' });
 
     const first = await desk.station.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'));
     expect(first).toMatchObject({
@@ -213,12 +201,12 @@ describe('a library desk with the bridge unreachable', () => {
     );
 
     await restart();
-    await until(delivered(desk), 'the journal reached the bridge');
+    await until(delivered(desk), { what: 'the journal reached the bridge' });
     // And once more after reconnection: still one loan.
     expect(await desk.station.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'))).toEqual(
       first,
     );
-    await until(delivered(desk), 'the journal reached the bridge');
+    await until(delivered(desk), { what: 'the journal reached the bridge' });
 
     const live = bridge as Bridge;
     const events = live.store.queryEvents({ device: 'lib-a', type: 'library.checkout', limit: 100 });
@@ -250,7 +238,7 @@ describe('a library desk with the bridge unreachable', () => {
     expect(lentB.status).toBe('ok');
 
     await restart();
-    await until(() => delivered(a)() && delivered(b)(), 'both journals reached the bridge');
+    await until(() => delivered(a)() && delivered(b)(), { what: 'both journals reached the bridge' });
     const { conflicts } = (await bridgeGet(`/v1/library/${SCHOOL}/conflicts`)) as {
       conflicts: {
         itemId: string;

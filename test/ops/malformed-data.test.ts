@@ -2,11 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
+import { until } from '@educard/scripts/support';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { admin, startBridge } from '../support/bridge.js';
-import { deviceSender, until } from '../support/central-server.js';
+import { deviceSender } from '../support/central-server.js';
 
 /**
  * A device whose events carry data of the wrong shape for their type (a faulty build, or a stolen

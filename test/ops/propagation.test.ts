@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge, CardView, DeviceHealth } from '@educard/cloud-bridge';
 import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
+import { until } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,16 +14,6 @@ let dir: string;
 let bridge: Bridge;
 const gateways = new Map<string, Gateway>();
 const credentials = new Map<string, { url: string; username: string; password: string }>();
-
-async function until<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function startGate(id: string): Promise<Gateway> {
   const dataDir = join(dir, id);

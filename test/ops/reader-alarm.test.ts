@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
+import { until } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
@@ -27,16 +28,6 @@ const readerAlarms = async () =>
   ((await admin(bridge.httpUrl, '/v1/ops/alarms?school=school-1')).alarms as AlarmView[]).filter(
     (a) => a.kind === 'reader.error',
   );
-
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'reader-alarm-'));

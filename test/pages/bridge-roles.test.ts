@@ -9,7 +9,7 @@ import {
   RosterStore,
   type SimulatedReaderDriver,
 } from '@educard/gateway';
-import { launchChromium } from '@educard/scripts/support';
+import { launchChromium, until } from '@educard/scripts/support';
 import type { CardEntry, KeyRole } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
@@ -48,14 +48,6 @@ function schoolToday(): { date: string; weekday: number } {
   const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
   const weekday = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(part('weekday')) + 1;
   return { date: `${part('year')}-${part('month')}-${part('day')}`, weekday };
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function startGate(id: string, anchor: KeyRole): Promise<Gateway> {

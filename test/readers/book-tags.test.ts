@@ -1,7 +1,6 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CatalogueStore,
   createLogger,
@@ -11,7 +10,7 @@ import {
   terminalCredential,
   trustedKeySets,
 } from '@educard/gateway';
-import { launchChromium, type Pcscd, startPcscd } from '@educard/scripts/support';
+import { launchChromium, type Pcscd, startPcscd, until } from '@educard/scripts/support';
 import { type CatalogueSnapshot, DEFAULT_LOAN_RULES, issueCatalogue } from '@educard/terminal-sdk';
 import { type ItemPresented, type StationTap, TerminalClient } from '@educard/terminal-sdk/terminal-client';
 import {
@@ -57,14 +56,6 @@ const tag = (itemId: string, extra: Partial<VirtualCardOptions> = {}): VirtualCa
   ...extra,
 });
 
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await sleep(20);
-  }
-}
-
 const present = () => gateway.readers.readers().find((r) => r.name === READER)?.cardPresent ?? false;
 
 /**
@@ -75,11 +66,11 @@ async function hold(options: VirtualCardOptions, done: () => boolean, what: stri
   const card = new VirtualCard({ ...options, port: VPCD_PORT });
   await card.presentCard();
   try {
-    await until(done, what);
+    await until(done, { what: what });
     return { apdus: card.apdus };
   } finally {
     await card.removeCard();
-    await until(() => !present(), `${what}: the reader sees it gone`, 5000);
+    await until(() => !present(), { what: `${what}: the reader sees it gone`, timeoutMs: 5000 });
   }
 }
 
@@ -154,10 +145,9 @@ beforeAll(async () => {
   });
   desk.onItem((item) => items.push(item));
   desk.onTap((tap) => taps.push(tap));
-  await until(
-    () => gateway.readers.readers().some((r) => r.name === READER && r.connected),
-    `${READER} is up`,
-  );
+  await until(() => gateway.readers.readers().some((r) => r.name === READER && r.connected), {
+    what: `${READER} is up`,
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -210,11 +200,11 @@ describe('ISO 15693 book tags at a library desk on PC/SC', () => {
     expect(bad.stderr()).toMatch(/--uid must be 8 bytes of hex/);
     const seen = items.length;
     const run = startNode(cli, ['--tag', '--uid', TAGGED.itemId, '--reader', '0', '--hold', '1.5', '--json']);
-    await until(() => items.length === seen + 1, 'the item from the command line');
+    await until(() => items.length === seen + 1, { what: 'the item from the command line' });
     expect(items.at(-1)?.itemId).toBe(TAGGED.itemId);
     expect(await exited(run.process)).toBe(0);
     expect(run.lines.at(-1)).toMatchObject({ tag: 'iso15693', itemId: TAGGED.itemId, apdusAnswered: 1 });
-    await until(() => !present(), 'the reader sees the tag gone', 5000);
+    await until(() => !present(), { what: 'the reader sees the tag gone', timeoutMs: 5000 });
   });
 
   describe('with the desk page in Chromium', () => {

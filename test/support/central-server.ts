@@ -69,14 +69,6 @@ export async function deviceSender(bridge: Bridge, dir: string, device: string, 
   };
 }
 
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 export async function centralStatus(bridgeHttp: string, school?: string) {
   return (await admin(bridgeHttp, `/v1/central/status${school ? `?school=${school}` : ''}`)) as {
     mode: string;

@@ -114,12 +114,3 @@ export class WebhookReceiver {
     response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
   }
 }
-
-/** Polls until the check holds; fails with `what` after the timeout. */
-export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}

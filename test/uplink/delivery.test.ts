@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
+import { until } from '@educard/scripts/support';
 import { sampleUid } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
@@ -10,14 +11,6 @@ import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge
 let dir: string;
 let bridge: Bridge | undefined;
 let gateway: Gateway | undefined;
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'delivery-'));

@@ -9,6 +9,7 @@ import {
   RosterStore,
   type SimulatedReaderDriver,
 } from '@educard/gateway';
+import { until } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,14 +19,6 @@ import { ROSTER_CSV_HEADER, rosterCsvRow } from '../support/roster-csv.js';
 let dir: string;
 let bridge: Bridge;
 let gateway: Gateway | undefined;
-
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 async function importCsv(csv: string, dryRun = false) {
   const response = await fetch(`${bridge.httpUrl}/v1/roster/school-1/import${dryRun ? '?dryRun=true' : ''}`, {

@@ -10,6 +10,7 @@ import {
   RosterStore,
   type SimulatedReaderDriver,
 } from '@educard/gateway';
+import { until } from '@educard/scripts/support';
 import { type IssuedRoster, SPEC_VERSION, topics } from '@educard/terminal-sdk';
 import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -24,14 +25,6 @@ let snapshots: Server;
 const bodies = new Map<string, Uint8Array>();
 const authority = new TestAuthority('school-1');
 const cards = [sampleCard(1), sampleCard(2), sampleCard(3)];
-
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** Publishes as the bridge's roster service does: key sets, the snapshot manifest, the latest delta. */
 async function publishSnapshot(version: number, issued: IssuedRoster): Promise<void> {

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
+import { until } from '@educard/scripts/support';
 import {
   type EventRecord,
   GENESIS_HASH,
@@ -41,14 +42,6 @@ async function connect(username: string, password: string, clientId = username):
   });
   clients.push(client);
   return client;
-}
-
-async function settle(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 beforeEach(async () => {
@@ -103,7 +96,7 @@ describe('the embedded broker and ingest refuse what they must', () => {
     expect(again.status).toBe(403);
     const client = await connect('gate-01', first.password);
     await admin(bridge.httpUrl, '/v1/devices/gate-01/revoke', {});
-    await settle(() => !client.connected);
+    await until(() => !client.connected);
     await expect(connect('gate-01', first.password)).rejects.toThrow();
   });
 
@@ -123,7 +116,7 @@ describe('the embedded broker and ingest refuse what they must', () => {
     // A publish outside the ACL makes aedes drop the connection.
     const batch = signBatch('gate-b', 'school-1', records('gate-b', 1), a.identity.key);
     client.publish(topics.events('school-1', 'gate-b'), JSON.stringify(batch), { qos: 1 });
-    await settle(() => !client.connected);
+    await until(() => !client.connected);
     expect(bridge.store.countEvents()).toBe(0);
   });
 
@@ -148,7 +141,7 @@ describe('the embedded broker and ingest refuse what they must', () => {
       JSON.stringify({ ...signBatch('gate-01', 'school-1', run, device.identity.key), v: 9 }),
       { qos: 1 },
     );
-    await settle(() => bridge.ingest.stats.rejected >= 5).catch((e) => {
+    await until(() => bridge.ingest.stats.rejected >= 5).catch((e) => {
       throw new Error(`${e.message}: ${JSON.stringify(bridge.ingest.stats)} connected=${client.connected}`);
     });
     expect(bridge.store.countEvents()).toBe(0);
@@ -156,7 +149,7 @@ describe('the embedded broker and ingest refuse what they must', () => {
     const genuine = JSON.stringify(signBatch('gate-01', 'school-1', run, device.identity.key));
     client.publish(topic, genuine, { qos: 1 });
     client.publish(topic, genuine, { qos: 1 });
-    await settle(() => bridge.ingest.stats.duplicates >= 1);
+    await until(() => bridge.ingest.stats.duplicates >= 1);
     expect(bridge.store.countEvents()).toBe(3);
     // A re-signed batch that rewrites history (a different record 2 chained from the real record 1).
     const rewritten = records('gate-01', 2, { seq: 1, hash: run[0]?.hash as string });
@@ -169,7 +162,7 @@ describe('the embedded broker and ingest refuse what they must', () => {
         qos: 1,
       },
     );
-    await settle(() => bridge.ingest.stats.batches >= 8);
+    await until(() => bridge.ingest.stats.batches >= 8);
     expect(bridge.store.queryEvents({ limit: 10 }).map((e) => e.record.hash)).toEqual(run.map((r) => r.hash));
     const health = (await (await fetch(`${bridge.httpUrl}/health`)).json()) as { ok: boolean };
     expect(health.ok).toBe(true);
@@ -189,7 +182,7 @@ describe('the embedded broker and ingest refuse what they must', () => {
         qos: 1,
       },
     );
-    await settle(() => commands.length > 0);
+    await until(() => commands.length > 0);
     expect(JSON.parse(commands[0] as string)).toMatchObject({ name: 'events.resend', args: { fromSeq: 1 } });
     expect(bridge.store.countEvents()).toBe(0);
   });

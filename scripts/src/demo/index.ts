@@ -26,7 +26,7 @@ import { sampleEduApplet } from '@educard/terminal-sdk/testing';
 import { VirtualCard, type VirtualCardOptions } from '@educard/terminal-sdk/virtual-card';
 import { pino } from 'pino';
 import { REPO_ROOT } from '../paths.js';
-import { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd } from '../support/index.js';
+import { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd, until } from '../support/index.js';
 import { type Actor, makeCast } from './cast.js';
 
 const DATA = join(REPO_ROOT, '.demo-data');
@@ -177,14 +177,6 @@ async function libraryDesk(
   return gate;
 }
 
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('the demo waited too long');
-    await sleep(5);
-  }
-}
-
 /** A gateway provisioned as a technician would: pinned root keys, its own key, enrolled with a token. */
 async function startGate(
   bridge: Bridge,
@@ -282,7 +274,7 @@ async function centralCatchesUp(
     `Central system down: ${waiting?.pending ?? 0} events waiting at the bridge, lag ${Math.round(waiting?.lagSeconds ?? 0)} s.`,
   );
   await central.up();
-  await until(() => bridge.central.status().push?.pending === 0, 20_000);
+  await until(() => bridge.central.status().push?.pending === 0, { timeoutMs: 20_000 });
   let inOrder = true;
   const counts = gates.map((gate) => {
     const seqs = central.deviceEvents(gate.name).map((e) => e.seq);
@@ -459,7 +451,7 @@ async function main(): Promise<number> {
       const virtual = new VirtualCard(card);
       await virtual.presentCard();
       // Taken away once the gate has had its two APDUs, as a hand would after the beep.
-      await until(() => virtual.apdus >= 2, 5000);
+      await until(() => virtual.apdus >= 2, { timeoutMs: 5000 });
       await sleep(300);
       await virtual.removeCard();
     };

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { socketAnswers } from '@educard/gateway';
 import { exited } from './mosquitto.js';
+import { until } from './until.js';
 
 export const PCSCD = '/usr/sbin/pcscd';
 export const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
@@ -19,14 +20,6 @@ export interface Pcscd {
   stop(): Promise<void>;
   start(): Promise<void>;
   running(): boolean;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /**
@@ -55,14 +48,16 @@ export async function startPcscd(): Promise<Pcscd> {
     child.stderr?.on('data', (chunk) => {
       output += String(chunk);
     });
-    await until(() => existsSync(SOCKET) || !running(), 'pcscd to open its socket');
+    await until(() => existsSync(SOCKET) || !running(), { what: 'pcscd to open its socket' });
     if (!running()) throw new Error(`pcscd exited at start: ${output}`);
   };
   const stop = async () => {
     if (!child || !running()) return;
     child.kill('SIGTERM');
     await exited(child);
-    await until(() => !existsSync(SOCKET), 'pcscd to remove its socket', 5000).catch(() => undefined);
+    await until(() => !existsSync(SOCKET), { what: 'pcscd to remove its socket', timeoutMs: 5000 }).catch(
+      () => undefined,
+    );
   };
   await start();
   return {
