@@ -12,7 +12,7 @@ import {
   RosterStore,
   type SimulatedReaderDriver,
 } from '@educard/gateway';
-import { sampleCard, sampleUid, TestAuthority } from '@educard/terminal-sdk/testing';
+import { sampleCard, sampleUid, TestAuthority, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enrollDevice, startBridge } from '../support/bridge.js';
 import { EDUCARD, educard } from '../support/cli.js';
@@ -52,7 +52,11 @@ async function writeConfig(extra: Partial<GatewayConfigInput> = {}): Promise<str
 }
 
 /** The service, in this process: the CLI reaches it over its control socket as it would on a device. */
-async function startGateway(path: string, expiresAt = '2099-01-01T00:00:00Z'): Promise<Gateway> {
+/** The gateway and the CLI run on the real clock: the roster's dates are taken from it. */
+async function startGateway(
+  path: string,
+  expiresAt = new Date(Date.now() + 30 * 86_400_000).toISOString(),
+): Promise<Gateway> {
   gateway = await Gateway.start({
     config: await loadConfig(path),
     logger: createLogger('gateway', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
@@ -60,7 +64,10 @@ async function startGateway(path: string, expiresAt = '2099-01-01T00:00:00Z'): P
   await gateway.roster.acceptKeySet(authority.keySet());
   const roster = authority.snapshot(
     1,
-    [sampleCard(1, { schedules: [] }), sampleCard(2, { status: 'lost', schedules: [] })],
+    [
+      sampleCard(1, { schedules: [], ...validAround(Date.now()) }),
+      sampleCard(2, { status: 'lost', schedules: [], ...validAround(Date.now()) }),
+    ],
     { expiresAt },
   );
   await gateway.acceptRoster(roster.manifest, roster.body);

@@ -11,7 +11,7 @@ import {
 } from '@educard/gateway';
 import { launchChromium, until } from '@educard/scripts/support';
 import type { CardEntry, KeyRole } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
@@ -26,8 +26,15 @@ import { screenshot } from '../support/pages.js';
 const SCHOOL = 'school-1';
 const TIME_ZONE = 'Asia/Shanghai';
 const PASSWORD = 'correct horse battery staple';
+// The bridge and the gates run on the real clock: so do the cards' dates.
 const pupil = (n: number, className: string) =>
-  sampleCard(n, { class: className, grade: '7', schedules: [], zones: ['main-gate'] });
+  sampleCard(n, {
+    class: className,
+    grade: '7',
+    schedules: [],
+    zones: ['main-gate'],
+    ...validAround(Date.now()),
+  });
 const class71 = [pupil(1, '7-1'), pupil(2, '7-1'), pupil(3, '7-1')];
 const class72 = [pupil(4, '7-2'), pupil(5, '7-2')];
 
