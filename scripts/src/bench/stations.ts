@@ -13,7 +13,7 @@ import {
 } from '@educard/gateway';
 import type { CardEntry, StationTap } from '@educard/terminal-sdk';
 import { TerminalClient } from '@educard/terminal-sdk/terminal-client';
-import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
+import { sampleCard, TestAuthority, validAround } from '@educard/terminal-sdk/testing';
 import { launchChromium } from '../support/index.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 
@@ -45,7 +45,7 @@ async function stationGateway(
     logger: quiet,
   });
   await gateway.roster.acceptKeySet(authority.keySet());
-  const roster = authority.snapshot(1, cards, { expiresAt: '2099-01-01T00:00:00Z' });
+  const roster = authority.snapshot(1, cards);
   await gateway.acceptRoster(roster.manifest, roster.body);
   return {
     gateway,
@@ -63,7 +63,9 @@ async function stationGateway(
  * clock notes when the patron's name changes (a MutationObserver), against the epoch time of the tap.
  */
 async function tapToPage(): Promise<number[]> {
-  const patrons = [1, 2].map((n) => sampleCard(n, { zones: ['library'], schedules: [] }));
+  const patrons = [1, 2].map((n) =>
+    sampleCard(n, { zones: ['library'], schedules: [], ...validAround(Date.now()) }),
+  );
   const station = { type: 'library' as const, id: 'library-1', zone: 'library', debounceMs: 0 };
   const desk = await stationGateway(station, patrons, 'desk-1');
   const browser = await launchChromium();
@@ -110,7 +112,7 @@ async function tapToPage(): Promise<number[]> {
 /** A class of 40 at the computer room's door, one tap after another: sign-ins a minute, and what is left over. */
 async function classAtTheDoor(): Promise<{ perMinute: number; backlog: number; heard: number }> {
   const pupils = Array.from({ length: CLASS_SIZE }, (_, i) =>
-    sampleCard(i + 1, { zones: ['lab'], schedules: [] }),
+    sampleCard(i + 1, { zones: ['lab'], schedules: [], ...validAround(Date.now()) }),
   );
   const seats = Array.from({ length: CLASS_SIZE }, (_, i) => ({ id: `S${String(i + 1).padStart(2, '0')}` }));
   const station = { type: 'lab' as const, id: 'lab-1', zone: 'lab', debounceMs: 0, seats, closing: '23:59' };

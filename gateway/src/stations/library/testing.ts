@@ -33,16 +33,13 @@ export async function openLibraryStores(options: {
   logger: Logger;
 }): Promise<LibraryStores> {
   const { dir, device, logger, now } = options;
-  const authority = new TestAuthority('school-1');
+  const authority = new TestAuthority('school-1', { now });
   const rosterDir = join(dir, 'roster');
   await mkdir(rosterDir, { recursive: true });
   await RosterStore.writeAnchor(rosterDir, authority.anchor());
   const roster = await RosterStore.open({ dir: rosterDir, school: 'school-1', device, logger, now });
   await roster.acceptKeySet(authority.keySet());
-  const issued = authority.snapshot(1, options.cards, {
-    issuedAt: '2026-09-01T00:00:00Z',
-    expiresAt: '2099-01-01T00:00:00Z',
-  });
+  const issued = authority.snapshot(1, options.cards);
   await roster.accept(issued.manifest, issued.body);
   const catalogue = await CatalogueStore.open({
     dir: join(dir, 'catalogue'),
@@ -56,11 +53,15 @@ export async function openLibraryStores(options: {
       kind: 'catalogue',
       school: 'school-1',
       version: 1,
-      issuedAt: '2026-11-01T00:00:00Z',
+      issuedAt: new Date(now() - 86_400_000).toISOString(),
       rules: options.rules,
       items: options.items,
     },
-    { expiresAt: '2099-01-01T00:00:00Z', keySetVersion: 1, signers: authority.rosterKeys },
+    {
+      expiresAt: new Date(now() + 30 * 86_400_000).toISOString(),
+      keySetVersion: 1,
+      signers: authority.rosterKeys,
+    },
   );
   await catalogue.accept(signed.manifest, signed.body);
   await mkdir(join(dir, 'journal'));
