@@ -132,9 +132,12 @@ describe('educard with the gateway running', () => {
     );
     // The watcher is subscribed once a tap reaches it: keep tapping until one does.
     const tapping = setInterval(() => driver.present('east-out', { uid: sampleUid(2) }), 200);
-    await seen;
-    clearInterval(tapping);
-    watch.kill('SIGINT');
+    try {
+      await seen;
+    } finally {
+      clearInterval(tapping);
+      watch.kill('SIGINT');
+    }
     expect(taps[0]).toMatchObject({ reader: 'east-out', decision: 'deny', reason: 'lost' });
     expect(JSON.stringify(taps)).not.toContain(sampleCard(2).cardId);
   });
