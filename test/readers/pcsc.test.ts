@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, Gateway, parseConfig, RosterStore, recordingIoFor } from '@educard/gateway';
-import { type Pcscd, startPcscd } from '@educard/scripts/support';
+import { type Pcscd, startPcscd, until } from '@educard/scripts/support';
 import {
   certificateValidity,
   SAMPLE_MONDAY,
@@ -221,11 +221,10 @@ describe('PC/SC readers with virtual cards', () => {
     const bad = startNode(cli[0] as string, ['--edu', '--hold', '1']);
     expect(await exited(bad.process)).toBe(2);
     expect(bad.stderr()).toMatch(/--edu needs --card-number/);
-    const outcome = new Promise<string>((resolve) => {
-      const off = gateway.station.events.on('tap', (result) => {
-        off();
-        resolve(result.decision.reason);
-      });
+    let reason: string | undefined;
+    const off = gateway.station.events.on('tap', (result) => {
+      off();
+      reason = result.decision.reason;
     });
     const seed = Buffer.from(sampleCardSeed(1)).toString('hex');
     // The command dates a card from the machine's today; this gateway's clock is its own.
@@ -246,7 +245,9 @@ describe('PC/SC readers with virtual cards', () => {
       '1.5',
       '--json',
     ]);
-    expect(await outcome).toBe('ok');
+    expect(
+      await until(() => reason, { what: 'a decision for the command-line card', timeoutMs: 10_000 }),
+    ).toBe('ok');
     expect(await exited(run.process)).toBe(0);
     expect(run.lines.at(-1)).toMatchObject({ cardNumber: sampleCard(1).cardId, apdusAnswered: 2 });
     await waitForRemoval(IN);

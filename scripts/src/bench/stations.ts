@@ -14,7 +14,7 @@ import {
 import type { CardEntry, StationTap } from '@educard/terminal-sdk';
 import { TerminalClient } from '@educard/terminal-sdk/terminal-client';
 import { sampleCard, TestAuthority, validAround } from '@educard/terminal-sdk/testing';
-import { launchChromium } from '../support/index.js';
+import { launchChromium, until } from '../support/index.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 
 const quiet = createLogger('bench', { level: 'silent' });
@@ -124,17 +124,18 @@ async function classAtTheDoor(): Promise<{ perMinute: number; backlog: number; h
     station: 'lab-1',
   });
   const heard: StationTap[] = [];
-  const all = new Promise<void>((resolve) =>
-    kiosk.onTap((tap) => {
-      heard.push(tap);
-      if (heard.length === CLASS_SIZE) resolve();
-    }),
-  );
+  kiosk.onTap((tap) => {
+    heard.push(tap);
+  });
   try {
     const started = performance.now();
     for (const pupil of pupils) lab.driver.present('reader', { uid: pupil.credential.uid as string });
     await lab.gateway.journal.flush();
-    await all;
+    await until(() => heard.length === CLASS_SIZE, {
+      what: `the kiosk to hear all ${CLASS_SIZE} sign-ins`,
+      timeoutMs: 60_000,
+      everyMs: 5,
+    });
     const minutes = (performance.now() - started) / 60_000;
     const stats = lab.gateway.journal.stats();
     return {

@@ -18,7 +18,7 @@ import { gateDecisionData, sampleCard } from '@educard/terminal-sdk/testing';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { REPO_ROOT } from '../paths.js';
-import { exited, startMosquitto } from '../support/index.js';
+import { exited, startMosquitto, until } from '../support/index.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 
 const ADMIN = 'bench-admin-token-0123456789';
@@ -163,16 +163,17 @@ async function rawPassThrough(url: string): Promise<number> {
   await subscriber.subscribeAsync('bench/raw', { qos: 1 });
   const total = 50_000;
   let received = 0;
-  const done = new Promise<void>((resolve) =>
-    subscriber.on('message', () => {
-      received += 1;
-      if (received === total) resolve();
-    }),
-  );
+  subscriber.on('message', () => {
+    received += 1;
+  });
   const payload = Buffer.alloc(300, 0x61);
   const started = performance.now();
   for (let i = 0; i < total; i++) publisher.publish('bench/raw', payload, { qos: 1 });
-  await done;
+  await until(() => received === total, {
+    what: `${total} QoS 1 messages through the broker (${received} so far)`,
+    timeoutMs: 120_000,
+    everyMs: 5,
+  });
   const rate = total / ((performance.now() - started) / 1000);
   await publisher.endAsync();
   await subscriber.endAsync();
