@@ -39,7 +39,10 @@ export async function openLibraryStores(options: {
   await RosterStore.writeAnchor(rosterDir, authority.anchor());
   const roster = await RosterStore.open({ dir: rosterDir, school: 'school-1', device, logger, now });
   await roster.acceptKeySet(authority.keySet());
-  const issued = authority.snapshot(1, options.cards);
+  // Valid for two months from the test's start: the desk tests move their clock weeks ahead.
+  const issued = authority.snapshot(1, options.cards, {
+    expiresAt: new Date(now() + 60 * 86_400_000).toISOString(),
+  });
   await roster.accept(issued.manifest, issued.body);
   const catalogue = await CatalogueStore.open({
     dir: join(dir, 'catalogue'),
@@ -58,7 +61,7 @@ export async function openLibraryStores(options: {
       items: options.items,
     },
     {
-      expiresAt: new Date(now() + 30 * 86_400_000).toISOString(),
+      expiresAt: new Date(now() + 60 * 86_400_000).toISOString(),
       keySetVersion: 1,
       signers: authority.rosterKeys,
     },
