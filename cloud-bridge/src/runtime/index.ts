@@ -58,7 +58,7 @@ export class Bridge {
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
     // as they are committed: they are made before ingest starts, so they see every one.
-    const keys = await RosterKeyring.open(config.dataDir);
+    const keys = await RosterKeyring.open(config.dataDir, now);
     const ops = new Operations({
       store,
       directory,
