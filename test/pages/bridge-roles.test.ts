@@ -198,6 +198,12 @@ describe('the bridge pages, role by role', () => {
     expect(await page.locator('.bar .tab').allTextContents()).toEqual(['Operations']);
     for (const id of ['gate-01', 'gate-02'])
       await page.locator(`table.devices tr[data-device="${id}"] .chip.online`).waitFor();
+    // The calendar imported above names no day off this school year: an alarm, and a row of the dates.
+    await page.locator('.alarms li[data-alarm="calendar.empty"]').waitFor();
+    const dates = page.locator(`table.expiry tr[data-school="${SCHOOL}"]`);
+    expect(await dates.locator('td[data-days-off]').getAttribute('data-days-off')).toBe('0');
+    expect(await dates.locator('td[data-roster]').getAttribute('data-roster')).toBe('ok');
+    await screenshot(page, 'bridge-operator-dates');
     await page.locator('.stream li[data-type="gate.decision"]').first().waitFor();
     // Pupil 4 leaves by gate 2 while the operator watches: the event arrives on the live stream.
     const shown = await page.locator('.stream li').count();

@@ -19,7 +19,10 @@ const badRequest = (reply: FastifyReply, error: z.ZodError) =>
 /** The school a read is about: the one asked for, else the caller's own (none for district-wide callers). */
 const schoolOf = (request: FastifyRequest, asked: string | undefined) => asked ?? request.principal?.school;
 
-/** The operations routes (docs/operations.md): alarms, device health, the event stream, card propagation. */
+/**
+ * The operations routes (docs/operations.md): alarms, device health, what expires, the event stream,
+ * card propagation.
+ */
 export function opsRoutes(ops: Operations, audit: AuditSink) {
   return (app: ProtectedApp, guard: Guard) => {
     // Streams hold their responses open: end them before the server waits for responses to finish.
@@ -70,6 +73,15 @@ export function opsRoutes(ops: Operations, audit: AuditSink) {
       const school = schoolOf(request, query.data.school);
       if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
       return { devices: ops.devices(school) };
+    });
+
+    // What the product depends on the date for: a read of the school's gates, like their health.
+    app.get('/v1/ops/expiry', async (request, reply) => {
+      const query = SchoolQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
+      return ops.expiryView(school);
     });
 
     app.get('/v1/ops/events/recent', async (request, reply) => {

@@ -15,6 +15,7 @@ export {
   saveRosterKeys,
 } from './keys.js';
 export {
+  DEFAULT_SETTINGS as DEFAULT_ROSTER_SETTINGS,
   type ImportInput,
   type ImportReport,
   type ReissueAs,

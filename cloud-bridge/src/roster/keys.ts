@@ -64,10 +64,16 @@ function toStored(keys: RosterKeys): StoredKeys {
 export const rosterKeysJson = (keys: RosterKeys) => `${JSON.stringify(toStored(keys), null, 2)}\n`;
 
 /** Key set 1 with a fresh root and roster key; the caller decides where the root goes. */
-export function newRosterKeys(): { root: Ed25519KeyPair[]; keys: RosterKeys } {
+export function newRosterKeys(issuedAt = new Date()): { root: Ed25519KeyPair[]; keys: RosterKeys } {
   const root = [generateKeyPair()];
   const roster = [generateKeyPair()];
-  const keySet = issueKeySet({ version: 1, root: keyRole(root), roster: keyRole(roster), signers: root });
+  const keySet = issueKeySet({
+    version: 1,
+    issuedAt: issuedAt.toISOString(),
+    root: keyRole(root),
+    roster: keyRole(roster),
+    signers: root,
+  });
   return { root, keys: { root: [], roster, keySets: [Buffer.from(keySet).toString('utf8')] } };
 }
 
@@ -105,10 +111,10 @@ export function saveRosterKeys(dataDir: string, keys: RosterKeys): Promise<void>
  * `educard-bridge init` (development, tests, the demo) makes its root and roster keys and key set 1
  * there on first start, the root seed included.
  */
-export async function loadOrCreateRosterKeys(dataDir: string): Promise<RosterKeys> {
+export async function loadOrCreateRosterKeys(dataDir: string, now = new Date()): Promise<RosterKeys> {
   const loaded = await loadRosterKeys(dataDir);
   if (loaded) return loaded;
-  const { root, keys } = newRosterKeys();
+  const { root, keys } = newRosterKeys(now);
   const made = { ...keys, root };
   await saveRosterKeys(dataDir, made);
   return made;
@@ -174,10 +180,12 @@ export class RosterKeyring {
   private constructor(
     private readonly dataDir: string,
     private keys: RosterKeys,
+    /** The clock key sets are issued by (the bridge's). */
+    private readonly now: () => Date = () => new Date(),
   ) {}
 
-  static async open(dataDir: string): Promise<RosterKeyring> {
-    return new RosterKeyring(dataDir, await loadOrCreateRosterKeys(dataDir));
+  static async open(dataDir: string, now?: () => Date): Promise<RosterKeyring> {
+    return new RosterKeyring(dataDir, await loadOrCreateRosterKeys(dataDir, now?.()), now);
   }
 
   /** For tests and tools that hold keys in memory. */
@@ -217,7 +225,7 @@ export class RosterKeyring {
   }
 
   /** The next key set, unsigned: the same root role, the new roster key only. Replaces any rotation pending. */
-  prepareRotation(now = new Date()): { pendingId: string; keySet: RosterKeySet } {
+  prepareRotation(now = this.now()): { pendingId: string; keySet: RosterKeySet } {
     const key = generateKeyPair();
     const keySet: RosterKeySet = {
       type: 'roster-keyset',

@@ -32,6 +32,10 @@ export interface RosterServiceDeps {
   logger: Logger;
   /** How long a manifest stays valid: a gateway that hears nothing for longer knows its roster is stale. */
   manifestTtlMs?: number;
+  /** The clock versions are signed by (the bridge's). */
+  now?: () => Date;
+  /** Told of each version once it is stored (operations checks its dates); must not throw. */
+  onPublished?: (school: string, version: number) => void;
 }
 
 export interface ImportInput {
@@ -79,7 +83,8 @@ export class RosterChangeRefused extends Error {
   }
 }
 
-const DEFAULT_SETTINGS: RosterSettings = {
+/** A school's calendar and schedules until it imports its own: no day off, no schedule. */
+export const DEFAULT_SETTINGS: RosterSettings = {
   calendar: { timeZone: 'Asia/Shanghai', holidays: [], closures: [], makeUpDays: [] },
   schedules: [],
 };
@@ -349,7 +354,7 @@ export class RosterService {
     const { store, keys } = this.deps;
     const previous = store.latestRosterVersion(school);
     const version = (previous?.version ?? 0) + 1;
-    const now = new Date();
+    const now = this.deps.now?.() ?? new Date();
     const issuedAt = now.toISOString();
     const effective = settings ?? store.rosterSettings(school) ?? DEFAULT_SETTINGS;
     const byId = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
@@ -393,6 +398,7 @@ export class RosterService {
     };
     store.commitRoster(school, changed, settings, record);
     this.deps.logger.info({ school, version, changes: changes.length }, 'roster version published');
+    this.deps.onPublished?.(school, version);
     await this.announce(record);
     return version;
   }

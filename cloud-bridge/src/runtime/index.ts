@@ -58,7 +58,15 @@ export class Bridge {
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
     // as they are committed: they are made before ingest starts, so they see every one.
-    const ops = new Operations({ store, directory, logger, settings: config.ops, now });
+    const keys = await RosterKeyring.open(config.dataDir, now);
+    const ops = new Operations({
+      store,
+      directory,
+      logger,
+      settings: config.ops,
+      now,
+      keySet: () => keys.latest,
+    });
     const attendance = new Attendance({
       store,
       directory,
@@ -98,8 +106,10 @@ export class Bridge {
     const roster = new RosterService({
       store,
       client,
-      keys: await RosterKeyring.open(config.dataDir),
+      keys,
       logger,
+      now,
+      onPublished: (school) => ops.checkDates(school),
     });
     await roster.start();
     const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger });
