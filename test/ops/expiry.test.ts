@@ -66,7 +66,7 @@ describe('dates the product depends on, over the API', () => {
           version: 1,
           issuedAt: new Date(started).toISOString(),
           expiresAt: v1ExpiresAt,
-          warnFrom: new Date(started + 3.5 * 86_400_000).toISOString(),
+          warnFrom: new Date(started + 4.5 * 86_400_000).toISOString(),
           expiring: false,
           expired: false,
           olderHeld: [],
@@ -94,8 +94,9 @@ describe('dates the product depends on, over the API', () => {
     });
     await gate.stop();
 
-    // Four days on: past half the manifest's week, the timer's next check finds it.
-    clock.advanceMinutes(4 * DAY_MINUTES);
+    // Six days on, the renewal not having run (its check is hourly, on the real timer): a day past
+    // the renewal's due time, the operations timer's next check finds it.
+    clock.advanceMinutes(6 * DAY_MINUTES);
     await until(async () => (await alarms('roster.expiring')).length > 0, { what: 'roster.expiring' });
     expect(await alarms('roster.expiring')).toEqual([
       `school-1 x1: roster 1 expires at ${v1ExpiresAt} unless a newer version is published`,
@@ -117,6 +118,6 @@ describe('dates the product depends on, over the API', () => {
       }),
     ]);
     expect(after.calendars[0]).toMatchObject({ schoolYear: schoolYearOf(now), holidays: 3 });
-    expect(after.keySet).toMatchObject({ version: 1, ageDays: 4 });
+    expect(after.keySet).toMatchObject({ version: 1, ageDays: 6 });
   });
 });

@@ -69,9 +69,10 @@ describe('when an expiry is flagged', () => {
     expect(warnFrom(issued, expires, 14 * DAY)).toBe(expires - 14 * DAY);
   });
 
-  it('half-way through a validity shorter than twice the warning (a week-long roster manifest)', () => {
+  it('a day after the renewal was due, in a validity shorter than the warning (a week-long roster manifest)', () => {
     const expires = issued + 7 * DAY;
-    expect(warnFrom(issued, expires, 14 * DAY)).toBe(issued + 3.5 * DAY);
+    expect(warnFrom(issued, expires, 14 * DAY)).toBe(issued + 4.5 * DAY);
+    expect(warnFrom(issued, issued + 2 * DAY, 14 * DAY)).toBe(issued + 1.5 * DAY);
     expect(warnFrom(issued, expires, 2 * DAY)).toBe(expires - 2 * DAY);
   });
 });

@@ -3,6 +3,8 @@ import { addDays, isCalendarDate, isTimeZone, localDate } from '../attendance/in
 
 /** Pure date rules of the expiry checks (docs/operations.md, "Dates"). */
 
+const DAY_MS = 86_400_000;
+
 /** Whether `value` is `MM-DD` of a day every year has, so a school year can start on it. */
 export function isMonthDay(value: string): boolean {
   return /^\d\d-\d\d$/.test(value) && isCalendarDate(`2001-${value}`);
@@ -40,9 +42,13 @@ export function daysOffIn(
 
 /**
  * From when a signed document valid from `issuedAtMs` to `expiresAtMs` is flagged: `warningMs` before
- * it expires, but never before half its validity has run. A roster manifest is valid for seven days and
- * signed anew with every change, so a 14-day warning alone would flag every roster the moment it is signed.
+ * it expires, but never before the bridge's own renewal has had its chance. The bridge signs a roster or
+ * catalogue again once half its validity has run (roster/renewal.ts); the flag waits a day more (or a
+ * quarter of the validity, if that is shorter), so it means the renewal is not happening. A roster
+ * manifest is valid for seven days: a 14-day warning alone would flag every roster as it is signed.
  */
 export function warnFrom(issuedAtMs: number, expiresAtMs: number, warningMs: number): number {
-  return Math.max(expiresAtMs - warningMs, issuedAtMs + (expiresAtMs - issuedAtMs) / 2);
+  const validity = expiresAtMs - issuedAtMs;
+  const renewalDue = issuedAtMs + validity / 2;
+  return Math.max(expiresAtMs - warningMs, renewalDue + Math.min(DAY_MS, validity / 4));
 }

@@ -153,16 +153,16 @@ describe('a roster near its expiry', () => {
       version: 1,
       issuedAt: iso(issuedAt),
       expiresAt: iso(issuedAt + 7 * DAY),
-      warnFrom: iso(issuedAt + 3.5 * DAY),
+      warnFrom: iso(issuedAt + 4.5 * DAY),
     };
     expect(ops.expiryView(SCHOOL).rosters).toEqual([
       { ...v1, expiring: false, expired: false, olderHeld: [] },
     ]);
 
-    nowMs = issuedAt + 3 * DAY;
+    nowMs = issuedAt + 4 * DAY;
     ops.evaluate();
     expect(open()).toEqual([]);
-    nowMs = issuedAt + 4 * DAY;
+    nowMs = issuedAt + 5 * DAY;
     ops.evaluate();
     expect(open()).toEqual([
       `roster.expiring school-1 x1: roster 1 expires at ${v1.expiresAt} unless a newer version is published`,
@@ -186,7 +186,7 @@ describe('a roster near its expiry', () => {
         version: 2,
         issuedAt: iso(nowMs),
         expiresAt: iso(nowMs + 7 * DAY),
-        warnFrom: iso(nowMs + 3.5 * DAY),
+        warnFrom: iso(nowMs + 4.5 * DAY),
         expiring: false,
         expired: false,
         olderHeld: [{ device: 'gate-01', version: 1, expiresAt: v1.expiresAt }],

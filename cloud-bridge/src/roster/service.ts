@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import type { BridgeStore, RosterSettings, RosterVersion } from '../store/index.js';
 import type { RowProblem } from './csv.js';
 import type { RosterKeyring } from './keys.js';
+import { needsRenewal, RENEWAL_CHECK_MS, renewalTimer } from './renewal.js';
 
 export interface RosterServiceDeps {
   store: BridgeStore;
@@ -36,6 +37,8 @@ export interface RosterServiceDeps {
   now?: () => Date;
   /** Told of each version once it is stored (operations checks its dates); must not throw. */
   onPublished?: (school: string, version: number) => void;
+  /** How often to look for a roster past half its validity, to sign it again (see needsRenewal). */
+  renewalCheckMs?: number;
 }
 
 export interface ImportInput {
@@ -99,6 +102,7 @@ export const snapshotPath = (school: string, version: number) => `/v1/roster/${s
  */
 export class RosterService {
   private queue: Promise<unknown> = Promise.resolve();
+  private renewal: { stop(): void } | undefined;
 
   constructor(private readonly deps: RosterServiceDeps) {}
 
@@ -112,21 +116,53 @@ export class RosterService {
   }
 
   /**
-   * Publishes every school's latest version again: a broker without persistence forgets retained
-   * messages. A version signed under an older key set (the bridge stopped between a key rotation and
-   * the re-issue that follows it) is re-issued under the current one first.
+   * Publishes every school's latest version again (a broker without persistence forgets retained
+   * messages), renewing first those that need it (see renew), and from then on renews on a timer.
    */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    await this.renew({ announceOthers: true });
+    this.renewal = renewalTimer(() => this.renew(), {
+      everyMs: this.deps.renewalCheckMs ?? RENEWAL_CHECK_MS,
+      logger: this.deps.logger,
+      what: 'roster renewal',
+    });
+  }
+
+  stop(): void {
+    this.renewal?.stop();
+  }
+
+  /**
+   * Issues again, as a new version with no change, each school's roster whose manifest is past half
+   * its validity or was signed under an older key set (the bridge stopped between a key rotation and
+   * the re-issue that follows it): a school where no card changed for a week would otherwise find
+   * every pupil refused at its gates as the manifest expires.
+   */
+  renew(options: { announceOthers?: boolean } = {}): Promise<{ school: string; version: number }[]> {
     return this.serialise(async () => {
+      const renewed: { school: string; version: number }[] = [];
+      const nowMs = (this.deps.now?.() ?? new Date()).getTime();
       for (const school of this.deps.store.rosterSchools()) {
         const latest = this.deps.store.latestRosterVersion(school);
         if (!latest) continue;
-        const signedUnder = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
-        if (signedUnder.success && signedUnder.data.keySetVersion < this.deps.keys.version) {
-          await this.publish(school, [], [], undefined);
-        } else await this.announce(latest);
+        const signed = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
+        const due = needsRenewal(signed.success ? signed.data : undefined, {
+          keySetVersion: this.deps.keys.version,
+          nowMs,
+          ttlMs: this.manifestTtlMs,
+        });
+        if (due) {
+          const version = await this.publish(school, [], [], undefined);
+          this.deps.logger.info({ school, version }, 'roster signed again before its manifest expires');
+          renewed.push({ school, version });
+        } else if (options.announceOthers) await this.announce(latest);
       }
+      return renewed;
     });
+  }
+
+  private get manifestTtlMs(): number {
+    return this.deps.manifestTtlMs ?? 7 * 86_400_000;
   }
 
   /**
@@ -370,7 +406,7 @@ export class RosterService {
     };
     const sign = (body: RosterSnapshot | RosterDelta): IssuedRoster =>
       issueRoster(body, {
-        expiresAt: new Date(now.getTime() + (this.deps.manifestTtlMs ?? 7 * 86_400_000)).toISOString(),
+        expiresAt: new Date(now.getTime() + this.manifestTtlMs).toISOString(),
         keySetVersion: keys.version,
         signers: keys.signers,
       });

@@ -43,6 +43,8 @@ export class Bridge {
     readonly audit: AuditLog,
     readonly accounts: Accounts,
     readonly ops: Operations,
+    readonly roster: RosterService,
+    readonly catalogue: CatalogueService,
   ) {}
 
   static async start(
@@ -112,7 +114,7 @@ export class Bridge {
       onPublished: (school) => ops.checkDates(school),
     });
     await roster.start();
-    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger });
+    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, now });
     await catalogue.start();
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
@@ -169,6 +171,8 @@ export class Bridge {
       audit,
       accounts,
       ops,
+      roster,
+      catalogue,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
@@ -190,6 +194,8 @@ export class Bridge {
     await this.notices.stop();
     await this.central.stop();
     this.ops.stop();
+    this.roster.stop();
+    this.catalogue.stop();
     await this.http.close();
     await this.client.endAsync();
     await this.broker?.stop();
