@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until } from '@educard/scripts/support';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../log/index.js';
 import { GateActuators } from '../actuators.js';
 import { IoConfig } from '../config.js';
@@ -16,6 +17,7 @@ import {
   probeLines,
   RecordingGpioBinding,
 } from './index.js';
+import { softwareTone } from './tone.js';
 
 const PI_PINS = {
   relay: 'GPIO17',
@@ -134,15 +136,13 @@ describe('the gpiod IO plugin', () => {
   it('debounces: a contact bouncing for less than debounceMs counts once, a glitch not at all', async () => {
     const { binding, events, line } = await start({});
     const door = line('GPIO24');
+    // Edges closer together than debounceMs (here: in one turn of the event loop) settle as one.
     binding.setLevel(door, 1);
-    await sleep(3);
     binding.setLevel(door, 0);
     await sleep(40);
     expect(events).toEqual([]);
-    for (const level of [1, 0, 1, 0, 1] as const) {
-      binding.setLevel(door, level);
-      await sleep(2);
-    }
+    for (const level of [1, 0, 1, 0, 1] as const) binding.setLevel(door, level);
+    await until(() => events.length > 0, { what: 'the door event' });
     await sleep(40);
     expect(events).toEqual(['door-forced']);
   });
@@ -177,20 +177,46 @@ describe('the gpiod IO plugin', () => {
     await sleep(400);
     // The door opens while nothing watches it; the watch, back after its backoff, finds it open.
     binding.setLevel(door, 1);
-    await sleep(1200);
+    await until(() => events.length > 0, { what: 'the door event' });
     expect(events).toEqual(['door-forced']);
     expect(gate.status().lines?.find((l) => l.part === 'doorContact')?.fault).toBeUndefined();
   });
 
-  it('software tone: the buzzer line toggles while it sounds and ends low', async () => {
+  it('software tone: the buzzer line toggles while the gate beeps and ends low', async () => {
     const { gate, binding, line } = await start({ gpiod: { buzzer: { drive: 'software', toneHz: 500 } } });
     const mark = binding.writes.length;
     gate.grant();
-    await sleep(250);
-    const buzzer = binding.writesTo(line('GPIO23'), mark).map((w) => w.value);
-    expect(buzzer.length).toBeGreaterThan(20);
-    expect(buzzer.at(-1)).toBe(0);
-    expect(buzzer.slice(0, 4)).toEqual([1, 0, 1, 0]);
+    const buzzer = () => binding.writesTo(line('GPIO23'), mark).map((w) => w.value);
+    await until(() => buzzer().length >= 4 && buzzer().at(-1) === 0 && buzzer(), {
+      what: 'a beep',
+      everyMs: 5,
+    });
+    await sleep(150);
+    const after = buzzer();
+    expect(after.slice(0, 3)).toEqual([1, 0, 1]);
+    expect(after.at(-1)).toBe(0);
+  });
+
+  it('software tone: a square wave of half periods of 500/toneHz ms (1 ms at most 500 Hz), stopped low', () => {
+    vi.useFakeTimers();
+    try {
+      const values: number[] = [];
+      const tone = softwareTone({ set: (value) => values.push(value), release: () => undefined }, 250);
+      tone.set(1);
+      vi.advanceTimersByTime(20);
+      expect(values).toEqual([1, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
+      tone.set(0);
+      vi.advanceTimersByTime(20);
+      expect(values).toHaveLength(11);
+      expect(values.at(-1)).toBe(0);
+      const fast: number[] = [];
+      softwareTone({ set: (value) => fast.push(value), release: () => undefined }, 2700).set(1);
+      vi.advanceTimersByTime(5);
+      expect(fast).toEqual([1, 0, 1, 0, 1]);
+    } finally {
+      vi.clearAllTimers();
+      vi.useRealTimers();
+    }
   });
 
   it('pwm tone: exports the channel, sets the tone at 50% duty, and enables it while the buzzer sounds', async () => {
@@ -213,10 +239,8 @@ describe('the gpiod IO plugin', () => {
       expect(await read('duty_cycle')).toBe('200000');
       expect(binding.requests.map((r) => r.line)).not.toContain('gpiochip0:23');
       gate.grant();
-      await sleep(20);
-      expect(await read('enable')).toBe('1');
-      await sleep(150);
-      expect(await read('enable')).toBe('0');
+      await until(async () => (await read('enable')) === '1', { what: 'the tone on', everyMs: 2 });
+      await until(async () => (await read('enable')) === '0', { what: 'the tone off', everyMs: 2 });
       expect(gate.status().lines?.find((l) => l.part === 'buzzer')?.line).toBe('pwmchip0/pwm1');
     } finally {
       clearInterval(kernel);
