@@ -68,8 +68,7 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
       gate.grant();
       expect(harness.written('relay', mark)).toEqual([1]);
       expect(harness.written('greenLed', mark)).toEqual([1]);
-      await sleep(300);
-      expect(harness.written('relay', mark)).toEqual([1, 0]);
+      await expect.poll(() => harness.written('relay', mark)).toEqual([1, 0]);
       expect(harness.written('greenLed', mark)).toEqual([1, 0]);
       expect(harness.written('buzzer', mark)).toEqual([1, 0]);
       expect(harness.written('redLed', mark)).toEqual([]);
@@ -78,45 +77,45 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
     it('grant on an NC relay writes the inverse', async () => {
       const { harness, gate, mark } = await startGate({ relay: { type: 'NC', pulseMs: 150 } });
       gate.grant();
-      await sleep(250);
-      expect(harness.written('relay', mark)).toEqual([0, 1]);
+      await expect.poll(() => harness.written('relay', mark)).toEqual([0, 1]);
     });
 
     it('deny: red LED on, then off, and three beeps; the relay stays open', async () => {
       const { harness, gate, mark } = await startGate();
       gate.deny();
-      await sleep(1200);
-      expect(harness.written('redLed', mark)).toEqual([1, 0]);
+      await expect.poll(() => harness.written('redLed', mark)).toEqual([1, 0]);
       expect(harness.written('buzzer', mark)).toEqual([1, 0, 1, 0, 1, 0]);
       expect(harness.written('relay', mark)).toEqual([]);
     });
 
+    // A grace long enough that the door's opening, however late a loaded machine delivers it, is
+    // within it: these cases are about what the gate does, not how fast.
+    const longGrace = { door: { heldOpenMs: 1000, graceMs: 5000 } };
+
     it('exit button: pulses the relay and reports the request; the door opening then is not forced', async () => {
-      const { harness, events, mark } = await startGate();
+      const { harness, events, mark } = await startGate(longGrace);
       await setInput(harness, 'exitButton', 0);
       await setInput(harness, 'doorContact', 1);
       await setInput(harness, 'doorContact', 0);
-      expect(harness.written('relay', mark)).toEqual([1]);
-      expect(events).toEqual(['exit-request', 'door-closed']);
+      expect(harness.written('relay', mark)[0]).toBe(1);
+      await expect.poll(() => events).toEqual(['exit-request', 'door-closed']);
     });
 
     it('a door opened with no grant is forced: alarm event and alarm beeps', async () => {
       const { harness, events, mark } = await startGate();
       await setInput(harness, 'doorContact', 1);
-      expect(events).toEqual(['door-forced']);
-      await sleep(100);
-      expect(harness.written('buzzer', mark)[0]).toBe(1);
+      await expect.poll(() => events).toEqual(['door-forced']);
+      await expect.poll(() => harness.written('buzzer', mark)[0]).toBe(1);
     });
 
     it('a door opened after a grant is not forced, but held open too long it raises an alarm', async () => {
-      const { harness, gate, events } = await startGate();
+      const { harness, gate, events } = await startGate(longGrace);
       gate.grant();
       await setInput(harness, 'doorContact', 1);
       expect(events).toEqual([]);
-      await sleep(1200);
-      expect(events).toEqual(['door-held-open']);
+      await expect.poll(() => events, { timeout: 5000 }).toEqual(['door-held-open']);
       await setInput(harness, 'doorContact', 0);
-      expect(events).toEqual(['door-held-open', 'door-closed']);
+      await expect.poll(() => events).toEqual(['door-held-open', 'door-closed']);
     });
 
     it('a door opened once the grant and its grace are over counts as forced', async () => {
@@ -124,7 +123,7 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
       gate.grant();
       await sleep(400);
       await setInput(harness, 'doorContact', 1);
-      expect(events).toEqual(['door-forced']);
+      await expect.poll(() => events).toEqual(['door-forced']);
     });
 
     it('an active-low exit button resting high does not read as pressed at start', async () => {

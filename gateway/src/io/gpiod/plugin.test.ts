@@ -182,6 +182,20 @@ describe('the gpiod IO plugin', () => {
     expect(gate.status().lines?.find((l) => l.part === 'doorContact')?.fault).toBeUndefined();
   });
 
+  it('a write that fails is a fault, not a crash: the gate goes on, and the fault clears once writes work', async () => {
+    const { gate, binding, line } = await start({});
+    binding.breakLine(line('GPIO27'), 'cannot drive gpiochip0:27: Input/output error');
+    const mark = binding.writes.length;
+    gate.grant();
+    expect(binding.writesTo(line('GPIO17'), mark).map((w) => w.value)).toEqual([1]);
+    expect(gate.status().lines?.find((l) => l.part === 'greenLed')?.fault).toBe(
+      'cannot drive gpiochip0:27: Input/output error',
+    );
+    binding.breakLine(line('GPIO27'));
+    await until(() => binding.writesTo(line('GPIO17'), mark).length === 2, { what: 'the pulse to end' });
+    expect(gate.status().lines?.find((l) => l.part === 'greenLed')?.fault).toBeUndefined();
+  });
+
   it('software tone: the buzzer line toggles while the gate beeps and ends low', async () => {
     const { gate, binding, line } = await start({ gpiod: { buzzer: { drive: 'software', toneHz: 500 } } });
     const mark = binding.writes.length;

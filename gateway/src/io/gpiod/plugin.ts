@@ -36,7 +36,11 @@ export interface GpioLineStatus {
 }
 
 interface Output {
-  line: PlannedLine;
+  part: GatePart;
+  pin: number | string;
+  /** chip:offset (name), or the PWM channel a buzzer is on. */
+  label: string;
+  activeLow: boolean;
   request?: OutputLine;
   tone?: Tone;
   fault?: string;
@@ -123,7 +127,13 @@ export class GpiodIO extends EventEmitter {
         activeLow: line.activeLow,
         initial: 0,
       });
-      const output: Output = { line, request };
+      const output: Output = {
+        part: line.part,
+        pin: line.pin,
+        label: lineLabel(line.address, line.name),
+        activeLow: line.activeLow,
+        request,
+      };
       this.outputs.set(String(line.pin), output);
       if (line.part === 'buzzer' && config.gpiod.buzzer.drive === 'software')
         output.tone = softwareTone(request, config.gpiod.buzzer.toneHz);
@@ -137,13 +147,10 @@ export class GpiodIO extends EventEmitter {
         buzzer.toneHz,
       );
       this.outputs.set(String(config.pins.buzzer), {
-        line: {
-          part: 'buzzer',
-          pin: config.pins.buzzer,
-          kind: 'output',
-          address: { chip: `pwmchip${buzzer.pwm.chip}`, offset: buzzer.pwm.channel },
-          activeLow: false,
-        },
+        part: 'buzzer',
+        pin: config.pins.buzzer,
+        label: `pwmchip${buzzer.pwm.chip}/pwm${buzzer.pwm.channel}`,
+        activeLow: false,
         tone,
       });
     }
@@ -151,18 +158,28 @@ export class GpiodIO extends EventEmitter {
 
   /** The lines as configured and requested, each with its fault if it has one. */
   lines(): GpioLineStatus[] {
-    const all = [...this.outputs.values(), ...this.inputs.values()];
-    return all.map(({ line, fault }) => ({
-      part: line.part,
-      pin: line.pin,
-      line: line.address.chip.startsWith('pwmchip')
-        ? `${line.address.chip}/pwm${line.address.offset}`
-        : lineLabel(line.address, line.name),
-      direction: line.kind,
-      activeLow: line.activeLow,
-      ...(line.bias ? { bias: line.bias } : {}),
-      ...(fault ? { fault } : {}),
-    }));
+    const outputs = [...this.outputs.values()].map(
+      ({ part, pin, label, activeLow, fault }): GpioLineStatus => ({
+        part,
+        pin,
+        line: label,
+        direction: 'output',
+        activeLow,
+        ...(fault ? { fault } : {}),
+      }),
+    );
+    const inputs = [...this.inputs.values()].map(
+      ({ line, fault }): GpioLineStatus => ({
+        part: line.part,
+        pin: line.pin,
+        line: lineLabel(line.address, line.name),
+        direction: 'input',
+        activeLow: line.activeLow,
+        bias: line.bias ?? 'as-is',
+        ...(fault ? { fault } : {}),
+      }),
+    );
+    return [...outputs, ...inputs];
   }
 
   pinMode(pin: number | string, mode: number): this {
@@ -192,7 +209,10 @@ export class GpiodIO extends EventEmitter {
       // A write comes from a timer: throwing would end the process, and the gate must go on deciding.
       const message = (error as Error).message;
       if (output.fault !== message)
-        this.options.logger.error({ part: output.line.part, err: message }, 'GPIO write failed');
+        this.options.logger.error(
+          { part: output.part, line: output.label, err: message },
+          'GPIO write failed',
+        );
       output.fault = message;
     }
     const state = typeof pin === 'number' ? this.pins[pin] : undefined;

@@ -60,6 +60,7 @@ export class RecordingGpioBinding implements GpioBinding {
   private readonly held = new Map<string, Held>();
   private readonly foreign = new Map<string, string>();
   private readonly forbidden = new Set<string>();
+  private readonly broken = new Map<string, string>();
 
   constructor(
     private readonly chipList: RecordedChip[] = [
@@ -103,6 +104,8 @@ export class RecordingGpioBinding implements GpioBinding {
     return {
       set: (value) => {
         if (held.request.released) throw new GpioError('failed', `${key} was released`);
+        const broken = this.broken.get(key);
+        if (broken) throw new GpioError('failed', broken);
         const level = this.level(value, options.activeLow);
         this.levels.set(key, level);
         this.writes.push({ line: key, value, level, at: performance.now() });
@@ -156,6 +159,12 @@ export class RecordingGpioBinding implements GpioBinding {
     if (!held?.handlers) throw new Error(`${lineLabel(line)} is not watched`);
     this.release(held);
     held.handlers.failed(new GpioError('failed', message));
+  }
+
+  /** Writes to the line fail (a chip unbound, a driver error), or, with no message, work again. */
+  breakLine(line: LineAddress, message?: string): void {
+    if (message) this.broken.set(lineLabel(line), message);
+    else this.broken.delete(lineLabel(line));
   }
 
   /** Writes to one line from a position in the record on (an index into {@link writes}). */
