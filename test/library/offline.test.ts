@@ -74,7 +74,7 @@ async function startDesk(device: string, anchor: KeyRole): Promise<Desk> {
     dataDir: join(dataDir, 'library'),
     roster: () => roster.view,
     catalogue: () => catalogue.view,
-    clock: { read: () => ({ now: Date.now(), trusted: true }), stamp: () => 'synced' },
+    clock: { read: () => ({ now: Date.now(), trusted: true }), stamp: () => ({ clock: 'synced' as const }) },
     journal,
     policy: PolicyConfig.parse({}),
     logger,

@@ -30,6 +30,15 @@ export const GatewayConfig = z.object({
   io: IoConfig.prefault({}),
   policy: PolicyConfig.prefault({}),
   journal: JournalSettings.prefault({}),
+  clock: z
+    .object({
+      /**
+       * The real-time clock's sysfs directory (/dev/rtc0 is /sys/class/rtc/rtc0), or false: while it
+       * reports a valid time, events are trusted before NTP answers (docs/gateway.md, Time).
+       */
+      rtc: z.union([z.string().min(1), z.literal(false)]).default('/sys/class/rtc/rtc0'),
+    })
+    .prefault({}),
   /** Where the device's own key lives; made on first start when missing. Relative to dataDir. */
   identity: z.object({ keyFile: z.string().min(1).default('device-key.json') }).prefault({}),
   /**

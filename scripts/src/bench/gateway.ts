@@ -41,7 +41,7 @@ async function decisionLatency(rosterDir: string): Promise<BenchResult[]> {
     config: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
     policy: PolicyConfig.parse({ passback: { mode: 'off' } }),
     roster: () => roster.view,
-    clock: { read: () => ({ now, trusted: true }), stamp: () => 'synced' },
+    clock: { read: () => ({ now, trusted: true }), stamp: () => ({ clock: 'synced' }) },
     actions: actuators,
     journal,
     passback: new PassbackState(),
