@@ -17,12 +17,17 @@ export interface OpsSettings {
   rosterStaleAfterMinutes: number;
   /** How often the computed alarms (offline, roster stale) are checked. */
   checkEverySeconds: number;
+  /** Live event streams per account, and in all. */
+  streamsPerAccount: number;
+  maxStreams: number;
 }
 
 export const DEFAULT_OPS_SETTINGS: OpsSettings = {
   offlineAfterMinutes: 10,
   rosterStaleAfterMinutes: 30,
   checkEverySeconds: 60,
+  streamsPerAccount: 4,
+  maxStreams: 200,
 };
 
 /** What the central connector reports (its `onAlarm`): a count of 0 means the condition has passed. */
@@ -52,7 +57,7 @@ export class Operations {
   readonly alarms: Alarms;
   readonly rosters: RosterProgress;
   readonly cards: CardHistory;
-  readonly hub = new EventHub();
+  readonly hub: EventHub;
   private readonly logger: Logger;
   private readonly now: () => Date;
   private readonly committed;
@@ -64,6 +69,7 @@ export class Operations {
     const db = deps.store.database;
     migrateModule(db, 'ops', OPS_STEPS);
     this.settings = { ...DEFAULT_OPS_SETTINGS, ...deps.settings };
+    this.hub = new EventHub({ perAccount: this.settings.streamsPerAccount, total: this.settings.maxStreams });
     this.logger = deps.logger.child({ component: 'ops' });
     this.now = deps.now ?? (() => new Date());
     this.alarms = new Alarms(db, this.logger, this.now);
