@@ -15,10 +15,14 @@ export interface Opened {
   isClosed(): boolean;
 }
 
-export function open(port: number, options: { host?: string; localAddress?: string } = {}): Promise<Opened> {
+/** A connection to a TCP port on loopback (from `localAddress`), or to a unix socket's path. */
+export function open(to: number | string, options: { localAddress?: string } = {}): Promise<Opened> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const socket = connect({ port, host: options.host ?? '127.0.0.1', localAddress: options.localAddress });
+    const socket =
+      typeof to === 'string'
+        ? connect({ path: to })
+        : connect({ port: to, host: '127.0.0.1', localAddress: options.localAddress });
     let done = false;
     const closed = new Promise<number>((closedResolve) =>
       socket.once('close', () => {
@@ -39,11 +43,16 @@ export function open(port: number, options: { host?: string; localAddress?: stri
   });
 }
 
+/** How long after opening the other side closed the connection, or -1 when it is open `ms` from now. */
+export function closedWithin(opened: Opened, ms: number): Promise<number> {
+  return Promise.race([opened.closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), ms))]);
+}
+
 /** Opens `count` connections one after another (some may be closed by the server at once). */
 export async function openMany(
   count: number,
   port: number,
-  options: { host?: string; localAddress?: string } = {},
+  options: { localAddress?: string } = {},
 ): Promise<Opened[]> {
   const all: Opened[] = [];
   for (let i = 0; i < count; i++) all.push(await open(port, options));

@@ -9,11 +9,17 @@ import { type Child, exited, startNode } from './processes.js';
  * Bridges and gateways as separate processes, started the way docs/bridge-cli.md and docs/gateway.md
  * say, for tests that attack them from outside and measure what it costs them (the security suite).
  */
+/** Issue 14's bar: a process's resident memory stays within this of idle under a stranger's flood. */
+export const RSS_BAR_MB = 50;
+export const MB = 1024 * 1024;
+
 export interface Target {
   child: Child;
   pid: number;
   /** Resident memory now, from /proc/PID/status. */
   rssMb(): Promise<number>;
+  /** Resident memory at rest: the highest of five readings over half a second. */
+  idleRssMb(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -76,6 +82,14 @@ function target(child: Child): Target {
     child,
     pid,
     rssMb: () => rssMb(pid),
+    async idleRssMb() {
+      const samples: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        samples.push(await rssMb(pid));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return Math.max(...samples);
+    },
     async stop() {
       if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGTERM');
       await exited(child.process);
