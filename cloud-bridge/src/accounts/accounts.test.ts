@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Principal } from '../access/index.js';
 import { AuditLog } from './audit.js';
 import { Accounts } from './service.js';
+import { CheckGate } from './throttle.js';
 
 let dir: string;
 let db: Database.Database;
@@ -96,6 +97,42 @@ describe('accounts', () => {
     ]);
     // Only the checked ones count as failures of their names.
     expect(audit.query({ limit: 100, action: 'session.login' })).toHaveLength(3);
+  });
+});
+
+describe('the gate of password checks', () => {
+  it('starts at most `concurrent` checks at once and `perSecond` a second, and turns away past the queue', async () => {
+    vi.useFakeTimers({ now: new Date('2030-03-04T08:00:00Z') });
+    try {
+      const gate = new CheckGate({ concurrent: 2, perSecond: 5, queued: 2 });
+      const started: number[] = [];
+      const turns = [0, 1, 2].map((i) =>
+        gate.acquire().then((release) => {
+          started.push(i);
+          return release;
+        }),
+      );
+      // 0 starts, 1 and 2 wait: the queue is full.
+      expect(await gate.acquire()).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(started).toEqual([0]);
+      await vi.advanceTimersByTimeAsync(199);
+      expect(started).toEqual([0]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(started).toEqual([0, 1]);
+      // Two run: the third waits for one of them to end, however long that takes.
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(started).toEqual([0, 1]);
+      (await turns[0])?.();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(started).toEqual([0, 1, 2]);
+      (await turns[1])?.();
+      const next = gate.acquire();
+      await vi.advanceTimersByTimeAsync(200);
+      expect(typeof (await next)).toBe('function');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -19,8 +19,9 @@ export interface AccountSettings {
   loginAttempts: number;
   /** Failed logins from one address before it is locked, whatever usernames it tries. */
   addressAttempts: number;
-  /** Password checks of sign-ins at once, and waiting for their turn. */
+  /** Password checks of sign-ins at once and a second, and waiting for their turn. */
   concurrentPasswordChecks: number;
+  passwordChecksPerSecond: number;
   queuedPasswordChecks: number;
   lockoutMinutes: number;
 }
@@ -31,6 +32,7 @@ export const DEFAULT_ACCOUNT_SETTINGS: AccountSettings = {
   loginAttempts: 5,
   addressAttempts: 30,
   concurrentPasswordChecks: 1,
+  passwordChecksPerSecond: 10,
   queuedPasswordChecks: 16,
   lockoutMinutes: 5,
 };
@@ -164,6 +166,7 @@ export class Accounts {
     });
     this.checks = new CheckGate({
       concurrent: this.settings.concurrentPasswordChecks,
+      perSecond: this.settings.passwordChecksPerSecond,
       queued: this.settings.queuedPasswordChecks,
     });
     this.refusals = new RefusalCounter(this.logger, 'sign-in', 'sign-ins refused without a password check');

@@ -48,28 +48,54 @@ export class AddressThrottle {
 }
 
 /**
- * At most `concurrent` password checks at once, and `queued` waiting: an argon2 hash takes a core for
- * ~30 ms, so a flood of sign-ins must not take every core from ingest. `acquire` gives a release
- * function, or undefined when the queue is full (the caller answers "busy").
+ * Password checks at most `concurrent` at once and `perSecond` a second, with `queued` waiting their
+ * turn: an argon2 hash takes a core for ~30 ms, so a flood of sign-ins must not take the cores ingest
+ * needs. `acquire` gives a release function, or undefined when the queue is full (the caller answers
+ * "busy" at once).
  */
 export class CheckGate {
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private nextStartMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly waiting: ((release: () => void) => void)[] = [];
 
-  constructor(private readonly limits: { concurrent: number; queued: number }) {}
+  constructor(private readonly limits: { concurrent: number; perSecond: number; queued: number }) {}
 
-  async acquire(): Promise<(() => void) | undefined> {
-    if (this.running >= this.limits.concurrent) {
-      if (this.waiting.length >= this.limits.queued) return undefined;
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    } else this.running += 1;
+  acquire(): Promise<(() => void) | undefined> {
+    if (this.waiting.length === 0 && this.mayStart()) return Promise.resolve(this.start());
+    if (this.waiting.length >= this.limits.queued) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.pump();
+    });
+  }
+
+  private mayStart(): boolean {
+    return this.running < this.limits.concurrent && Date.now() >= this.nextStartMs;
+  }
+
+  private start(): () => void {
+    this.running += 1;
+    this.nextStartMs = Date.now() + 1000 / this.limits.perSecond;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running -= 1;
+      this.running -= 1;
+      this.pump();
     };
+  }
+
+  /** Starts whoever waits, as far as the limits allow; wakes up again when the rate allows the next. */
+  private pump(): void {
+    while (this.waiting.length > 0 && this.mayStart()) this.waiting.shift()?.(this.start());
+    if (this.waiting.length === 0 || this.running >= this.limits.concurrent || this.timer) return;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.pump();
+      },
+      Math.max(0, this.nextStartMs - Date.now()),
+    );
   }
 }
