@@ -58,8 +58,6 @@ const RosterImportJson = z.object({
   dryRun: z.boolean().optional(),
 });
 
-/** The last four characters of a card id: all a log line may carry. */
-
 /** What the HTTP listener takes before authentication, and whom it believes about the client. */
 export interface HttpListening {
   limits: HttpListenerLimits & { bodyBytes: number; importBodyBytes: number };
