@@ -42,7 +42,7 @@ beforeAll(async () => {
     body: JSON.stringify({ username: 'op', displayName: 'Op', password: PASSWORD, role: 'operator' }),
   });
   expect(created.status, created.body).toBe(201);
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await bridge?.stop();
   await rm(dir, { recursive: true, force: true });

@@ -53,7 +53,7 @@ beforeAll(async () => {
   await health();
   await signOn('x', 'y');
   idleMb = await bridge.idleRssMb();
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await bridge?.stop();
   await rm(dir, { recursive: true, force: true });

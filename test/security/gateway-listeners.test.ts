@@ -44,7 +44,7 @@ beforeAll(async () => {
   });
   await fetch(`${gateway.pages}/desk.html`);
   idleMb = await gateway.idleRssMb();
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await gateway?.stop();
   await rm(dir, { recursive: true, force: true });

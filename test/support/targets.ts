@@ -122,7 +122,8 @@ export async function startBridgeProcess(
     }),
   );
   const child = startNode('cloud-bridge/dist/cli/main.js', ['serve', '--config', path]);
-  const started = await child.waitFor((line) => line.msg === 'bridge started', 30_000);
+  // Generous: with other suites running beside this one, a start was seen to take over 30 s.
+  const started = await child.waitFor((line) => line.msg === 'bridge started', 90_000);
   return {
     ...target(child),
     http: String(started.http),
@@ -160,7 +161,7 @@ export async function startGatewayProcess(
     }),
   );
   const child = startNode('gateway/dist/main.js', ['--config', path], { nodeFlags: GATEWAY_NODE_FLAGS });
-  const broker = await child.waitFor((line) => line.msg === 'terminal broker listening', 30_000);
+  const broker = await child.waitFor((line) => line.msg === 'terminal broker listening', 90_000);
   const served = await child.waitFor((line) => line.msg === 'terminal pages served');
   const control = await child.waitFor((line) => line.msg === 'control socket listening');
   await child.waitFor((line) => line.msg === 'gateway started');
