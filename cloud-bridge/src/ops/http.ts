@@ -97,8 +97,20 @@ export function opsRoutes(ops: Operations, audit: AuditSink) {
       if (!query.success) return badRequest(reply, query.error);
       const school = schoolOf(request, query.data.school);
       if (!guard(request, reply, 'events.read', school ? { school } : {})) return;
+      const owner = request.principal?.id ?? 'anonymous';
+      const refusal = ops.hub.refusal(owner);
+      if (refusal) {
+        request.log.warn(
+          { actor: request.principal?.username, streams: ops.hub.size },
+          'event stream refused',
+        );
+        return reply
+          .code(429)
+          .header('retry-after', '30')
+          .send({ error: 'too-many-streams', message: refusal });
+      }
       reply.hijack();
-      ops.hub.add(reply.raw, school);
+      ops.hub.add(reply.raw, school, owner);
       request.log.info({ school, actor: request.principal?.username }, 'event stream opened');
     });
 

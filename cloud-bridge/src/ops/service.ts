@@ -22,6 +22,9 @@ export interface OpsSettings {
   expiryWarningDays: number;
   /** The first day of the district's school year, `MM-DD`. */
   schoolYearStart: string;
+  /** Live event streams per account, and in all. */
+  streamsPerAccount: number;
+  maxStreams: number;
 }
 
 export const DEFAULT_OPS_SETTINGS: OpsSettings = {
@@ -30,6 +33,8 @@ export const DEFAULT_OPS_SETTINGS: OpsSettings = {
   checkEverySeconds: 60,
   expiryWarningDays: 14,
   schoolYearStart: '09-01',
+  streamsPerAccount: 4,
+  maxStreams: 200,
 };
 
 /** What the central connector reports (its `onAlarm`): a count of 0 means the condition has passed. */
@@ -62,7 +67,7 @@ export class Operations {
   readonly rosters: RosterProgress;
   readonly cards: CardHistory;
   readonly expiry: ExpiryWatch;
-  readonly hub = new EventHub();
+  readonly hub: EventHub;
   private readonly logger: Logger;
   private readonly now: () => Date;
   private readonly committed;
@@ -74,6 +79,7 @@ export class Operations {
     const db = deps.store.database;
     migrateModule(db, 'ops', OPS_STEPS);
     this.settings = { ...DEFAULT_OPS_SETTINGS, ...deps.settings };
+    this.hub = new EventHub({ perAccount: this.settings.streamsPerAccount, total: this.settings.maxStreams });
     this.logger = deps.logger.child({ component: 'ops' });
     this.now = deps.now ?? (() => new Date());
     this.alarms = new Alarms(db, this.logger, this.now);

@@ -88,6 +88,7 @@ export class Bridge {
           ...(config.mqtt.wsPort !== undefined ? { wsPort: config.mqtt.wsPort } : {}),
           authenticateDevice: (username, password) => authenticateDevice(store, username, password),
           bridgeCredentials: credentials,
+          limits: config.mqtt.limits,
           logger,
         })
       : undefined;
@@ -128,12 +129,17 @@ export class Bridge {
     });
     const http = buildHttpApi({
       store,
+      listening: config.http,
       roster,
       adminToken: config.adminToken,
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,
       onRevoke: (id) => broker?.disconnect(id),
-      health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
+      health: () => ({
+        mqtt: client.connected,
+        ingest: ingest.stats,
+        ...(broker ? { broker: broker.stats } : {}),
+      }),
       library: { catalogue, store, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
