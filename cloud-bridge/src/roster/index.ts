@@ -20,5 +20,6 @@ export {
   type ReissueAs,
   RosterChangeRefused,
   RosterService,
+  type SchoolChanges,
   snapshotPath,
 } from './service.js';

@@ -22,7 +22,7 @@ import type {
   EventFilter,
   LoanConflict,
   Presence,
-  RosterSettings,
+  RosterCommit,
   RosterVersion,
   StoredEvent,
   UninterpretedRecord,
@@ -241,9 +241,13 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     rosterCards: db.prepare<[string], { entry: string }>(
       'SELECT entry FROM roster_cards WHERE school = ? ORDER BY card_id',
     ),
-    findCard: db.prepare<[string], { entry: string }>('SELECT entry FROM roster_cards WHERE card_id = ?'),
+    // Where the card is now: not a roster it was transferred away from.
+    findCard: db.prepare<[string], { entry: string }>(
+      `SELECT entry FROM roster_cards WHERE card_id = ?
+       ORDER BY json_extract(entry, '$.statusReason') IS 'transferred', school LIMIT 1`,
+    ),
     putCard: db.prepare(
-      'INSERT INTO roster_cards (card_id, school, entry) VALUES (?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET school = excluded.school, entry = excluded.entry',
+      'INSERT INTO roster_cards (card_id, school, entry) VALUES (?, ?, ?) ON CONFLICT (card_id, school) DO UPDATE SET entry = excluded.entry',
     ),
     rosterSettings: db.prepare<[string], { calendar: string; schedules: string }>(
       'SELECT calendar, schedules FROM roster_settings WHERE school = ?',
@@ -514,8 +518,8 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       const row = statements.rosterSettings.get(school);
       return row ? { calendar: JSON.parse(row.calendar), schedules: JSON.parse(row.schedules) } : undefined;
     },
-    commitRoster: db.transaction(
-      (school: string, cards: CardEntry[], settings: RosterSettings | undefined, version: RosterVersion) => {
+    commitRosters: db.transaction((commits: RosterCommit[], alongside?: () => void) => {
+      for (const { school, cards, settings, version } of commits) {
         for (const card of cards) statements.putCard.run(card.cardId, school, JSON.stringify(card));
         if (settings)
           statements.putSettings.run(
@@ -532,8 +536,9 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
           version.deltaBody ? Buffer.from(version.deltaBody) : null,
           version.createdAt,
         );
-      },
-    ),
+      }
+      alongside?.();
+    }),
     latestRosterVersion(school) {
       const row = statements.latestVersion.get(school);
       return row ? toVersion(row) : undefined;
