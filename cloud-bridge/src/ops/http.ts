@@ -90,6 +90,15 @@ export function opsRoutes(ops: Operations, audit: AuditSink) {
       request.log.info({ school, actor: request.principal?.username }, 'event stream opened');
     });
 
+    // Recent transfers between schools, each gate by gate: a read of either school's gates.
+    app.get('/v1/ops/transfers', async (request, reply) => {
+      const query = RecentQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
+      return { transfers: ops.transfers(school, query.data.limit) };
+    });
+
     // A card's history and how far its latest change has reached: a read of the school's gates.
     app.get('/v1/ops/cards/:cardId', async (request, reply) => {
       const { cardId } = request.params as { cardId: string };

@@ -15,4 +15,5 @@ export type {
   DeviceHealth,
   EventSummary,
   GatePropagation,
+  TransferView,
 } from './types.js';
