@@ -204,14 +204,16 @@ export class Attendance {
   }
 
   /**
-   * The school's pupils on a date, for a school some pupils moved into or out of: those who are the
-   * school's now and were on the date, and those who left since, as the school had them then.
+   * The school's pupils on a date, for a school some pupils moved into or out of: those who were the
+   * school's on the date, as it has them now or, for those who left since, as it had them then.
    */
   private pupilsOn(school: string, date: string, current: Pupil[], moved: Map<string, Transfer[]>): Pupil[] {
     const pupils = current.filter((pupil) => !moved.has(pupil.personId));
     for (const [personId, transfers] of moved) {
-      const member = membershipAt(transfers, this.deps.directory.person(personId), { date });
-      const pupil = member?.school === school && member.person ? pupilOf(member.person) : undefined;
+      const member = membershipAt(transfers, undefined, { date });
+      if (member?.school !== school) continue;
+      // No record of them as they were: they are the school's still, as it has them now.
+      const pupil = member.person ? pupilOf(member.person) : current.find((p) => p.personId === personId);
       if (pupil) pupils.push(pupil);
     }
     return pupils;

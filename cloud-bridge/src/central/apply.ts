@@ -34,6 +34,11 @@ export interface ApplyOptions {
   source: Transfer['source'];
   /** `central` for the change feed, else who asked. */
   actor: string;
+  /**
+   * Persons the directory does not hold (a district without a change feed knows them by their roster
+   * cards only): their records build their cards but are not written to the directory.
+   */
+  rosterOnly?: string[];
   /** The caller's own writes (the feed's problems and cursor), in the same transaction. */
   alongside?: () => void;
 }
@@ -69,6 +74,22 @@ export function cardEntryOf(card: Omit<FeedCard, 'kind' | 'changeId'>, person: D
     displayName: person.name,
   });
 }
+
+/** A person as a roster card gives them, for a district whose directory does not hold them. */
+function personOfCard(card: CardEntry): DirectoryPerson {
+  return {
+    id: card.personId,
+    school: card.school,
+    role: card.role,
+    name: card.displayName ?? card.personId,
+    ...(card.class !== undefined ? { class: card.class } : {}),
+    ...(card.grade !== undefined ? { grade: card.grade } : {}),
+    active: true,
+  };
+}
+
+/** The cards a person holds where they are (not those a school they left keeps). */
+const heldBy = (cards: CardEntry[]) => cards.filter((card) => card.statusReason !== 'transferred');
 
 /** A card as the roster of a school its holder left keeps it: cancelled, because it went with them. */
 const leftBehind = (card: CardEntry): CardEntry => ({
@@ -109,8 +130,15 @@ export class ChangeApplier {
   async apply(good: ChangeRecord[], options: ApplyOptions): Promise<Applied> {
     const { directory, roster, transfers, logger } = this.deps;
     const after = this.personsAfter(good);
-    const before = new Map([...after.keys()].map((id) => [id, directory.person(id)]));
-    const { schools, moved } = this.rosterChanges(good, before, after);
+    const rosterOnly = new Set(options.rosterOnly);
+    const before = new Map(
+      [...after.keys()].map((id) => [
+        id,
+        directory.person(id) ??
+          (rosterOnly.has(id) ? heldBy(this.deps.store.personCards(id)).map(personOfCard)[0] : undefined),
+      ]),
+    );
+    const { schools, moved } = this.rosterChanges(good, after);
     const planned = this.plannedTransfers(good, before, after, moved, options);
     const at = new Date(this.now()).toISOString();
     const made: Transfer[] = [];
@@ -124,9 +152,11 @@ export class ChangeApplier {
           directory.putClass(entry);
         } else if (record.kind === 'leave') directory.putLeave(leaveOf(record));
       }
-      for (const person of after.values()) directory.putPerson(person);
+      for (const person of after.values()) if (!rosterOnly.has(person.id)) directory.putPerson(person);
       for (const transfer of planned) {
-        const carried = published.filter((v) => v.school === transfer.from || v.school === transfer.to);
+        const carried = [transfer.from, transfer.to].flatMap((school) =>
+          published.filter((v) => v.school === school),
+        );
         const full = { ...transfer, at, versions: carried };
         made.push({ id: transfers.record(full), ...full });
       }
@@ -151,17 +181,22 @@ export class ChangeApplier {
 
   /**
    * A transfer asked for without the change feed, made the way the feed's would be: the person's
-   * record with the new school (and class, if given). A person the directory has at the new school
-   * already, whose cards a school they left still holds as theirs, has those cards moved: what a
-   * person record of a feed before transfers were applied whole left behind.
+   * record with the new school (and class, if given). A district without a feed knows the person by
+   * their roster cards only: the directory is left as it is. A person the directory has at the new
+   * school already, whose cards a school they left still holds as theirs (what a feed's person record
+   * left behind before transfers were applied whole), has those cards moved.
    */
   async transfer(request: TransferRequest): Promise<Transfer> {
     const { directory, store } = this.deps;
     const { personId, to } = request;
-    const person = directory.person(personId);
-    if (!person) throw new TransferRefused(404, `no person ${personId} in the directory`);
+    const cards = heldBy(store.personCards(personId));
+    const listed = directory.person(personId);
+    const person = listed ?? cards.map(personOfCard)[0];
+    if (!person) throw new TransferRefused(404, `no person ${personId} in the directory nor on any roster`);
     if (!directory.school(to) && !store.rosterSchools().includes(to))
       throw new TransferRefused(404, `no school ${to}`);
+    if (person.school === to && cards.every((card) => card.school === to))
+      throw new TransferRefused(409, `person ${personId} is at school ${to} already`);
     const on = request.on ?? this.today(to);
     const problem = transferDateProblem(on, to, this.today(to), this.lastTransferDate(personId));
     if (problem) throw new TransferRefused(400, problem);
@@ -179,24 +214,11 @@ export class ChangeApplier {
       ...(className !== undefined ? { class: className } : {}),
       transferDate: on,
     };
-    const left =
-      person.school === to
-        ? store
-            .rosterSchools()
-            .filter((school) => school !== to)
-            .flatMap((school) => store.rosterCards(school))
-            .filter((card) => card.personId === personId && card.statusReason !== 'transferred')
-        : [];
-    if (person.school === to && !left.length)
-      throw new TransferRefused(409, `person ${personId} is at school ${to} already`);
-    const cards: FeedCard[] = left.map(({ statusReason: _r, ...card }) => ({
-      ...card,
-      kind: 'card',
-      changeId: '',
-      school: to,
-      transferDate: on,
-    }));
-    const applied = await this.apply([moving, ...cards], { source: 'api', actor: request.actor });
+    const applied = await this.apply([moving], {
+      source: 'api',
+      actor: request.actor,
+      ...(listed ? {} : { rosterOnly: [personId] }),
+    });
     const made = applied.transfers[0];
     if (!made) throw new TransferRefused(409, `person ${personId} did not move`);
     return made;
@@ -228,7 +250,6 @@ export class ChangeApplier {
    */
   private rosterChanges(
     good: ChangeRecord[],
-    before: Map<string, DirectoryPerson | undefined>,
     after: Map<string, DirectoryPerson>,
   ): { schools: SchoolChanges[]; moved: Map<string, { from: string; cards: string[] }> } {
     const { store, directory } = this.deps;
@@ -248,28 +269,14 @@ export class ChangeApplier {
       if (!held || held.school === card.school) return;
       put(leftBehind(held));
       const move = moved.get(card.personId) ?? { from: held.school, cards: [] };
-      move.cards.push(card.cardId);
+      if (!move.cards.includes(card.cardId)) move.cards.push(card.cardId);
       moved.set(card.personId, move);
     };
 
-    const rosters = new Map<string, CardEntry[]>();
-    const rosterOf = (school: string) => {
-      let cards = rosters.get(school);
-      if (!cards) {
-        cards = store.rosterCards(school);
-        rosters.set(school, cards);
-      }
-      return cards;
-    };
     for (const record of good)
       if (record.kind === 'school' && record.calendar) at(record.id).settings = { calendar: record.calendar };
-    for (const [personId, person] of after) {
-      const schools = new Set([person.school, before.get(personId)?.school ?? person.school]);
-      for (const school of schools)
-        for (const held of rosterOf(school))
-          if (held.personId === personId && held.statusReason !== 'transferred')
-            place(cardEntryOf(held, person), held);
-    }
+    for (const [personId, person] of after)
+      for (const held of heldBy(store.personCards(personId))) place(cardEntryOf(held, person), held);
     for (const record of good) {
       if (record.kind !== 'card') continue;
       const person = after.get(record.personId) ?? (directory.person(record.personId) as DirectoryPerson);

@@ -440,6 +440,8 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         expect(store.rosterCards('school-1')).toEqual([left]);
         expect(store.rosterCards('school-2')).toEqual([joined]);
         expect(store.findCard('c-1')).toEqual(joined);
+        expect(store.personCards('p1')).toEqual([left, joined]);
+        expect(store.personCards('p2')).toEqual([]);
         // And back: the first school's entry is the card again, the second's the transferred one.
         store.commitRosters([
           {

@@ -111,7 +111,8 @@ export const MIGRATIONS: string[] = [
    INSERT INTO roster_cards_by_school (card_id, school, entry) SELECT card_id, school, entry FROM roster_cards;
    DROP TABLE roster_cards;
    ALTER TABLE roster_cards_by_school RENAME TO roster_cards;
-   CREATE INDEX roster_cards_school ON roster_cards (school);`,
+   CREATE INDEX roster_cards_school ON roster_cards (school);
+   CREATE INDEX roster_cards_person ON roster_cards (json_extract(entry, '$.personId'));`,
 ];
 
 /** The step that made the loan ledger: a database that ran it just now rebuilds the ledger once. */

@@ -246,6 +246,9 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       `SELECT entry FROM roster_cards WHERE card_id = ?
        ORDER BY json_extract(entry, '$.statusReason') IS 'transferred', school LIMIT 1`,
     ),
+    personCards: db.prepare<[string], { entry: string }>(
+      "SELECT entry FROM roster_cards WHERE json_extract(entry, '$.personId') = ? ORDER BY school, card_id",
+    ),
     putCard: db.prepare(
       'INSERT INTO roster_cards (card_id, school, entry) VALUES (?, ?, ?) ON CONFLICT (card_id, school) DO UPDATE SET entry = excluded.entry',
     ),
@@ -513,6 +516,9 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     findCard(cardId) {
       const row = statements.findCard.get(cardId);
       return row ? (JSON.parse(row.entry) as CardEntry) : undefined;
+    },
+    personCards(personId) {
+      return statements.personCards.all(personId).map((row) => JSON.parse(row.entry) as CardEntry);
     },
     rosterSettings(school) {
       const row = statements.rosterSettings.get(school);

@@ -153,6 +153,8 @@ export interface BridgeStore {
   rosterCards(school: string): CardEntry[];
   /** A card where it is now: on the roster of a school it was not transferred away from. */
   findCard(cardId: string): CardEntry | undefined;
+  /** A person's cards on every school's roster, those left behind by a transfer included. */
+  personCards(personId: string): CardEntry[];
   rosterSettings(school: string): RosterSettings | undefined;
   /**
    * Saves each school's changed cards (and settings) and the version published for them, and runs
