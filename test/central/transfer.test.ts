@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Bridge, localDate, type TransferView } from '@educard/cloud-bridge';
+import { addDays, type Bridge, localDate, type TransferView } from '@educard/cloud-bridge';
 import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import { type KeyRole, maskCardId, SPEC_VERSION, type TerminalRequest } from '@educard/terminal-sdk';
@@ -229,6 +229,26 @@ describe('a pupil who changes school keeps one card', { timeout: 60_000 }, () =>
       personId: 'p1',
       status: 'active',
     });
+  });
+
+  it('refuses records that contradict each other or date a transfer ahead, reporting each', async () => {
+    const tomorrow = addDays(localDate(Date.now(), ZONE), 1);
+    central.changes.push(
+      student('p1', 's-b'),
+      { ...card('E0000001', 'p1', { school: 's-a' }), changeId: 'c-contradicts' },
+      { ...student('p2', 's-b', { transferDate: tomorrow }), changeId: 'c-ahead' },
+      { ...card('E0000002', 'p2', { school: 's-zzz' }), changeId: 'c-nowhere' },
+    );
+    expect(await pull()).toMatchObject({ problems: 3 });
+    expect(central.reports.flatMap((r) => r.problems).map((p) => [p.changeId, p.problem])).toEqual([
+      ['c-ahead', expect.stringMatching(/^transfer date \d{4}-\d\d-\d\d is after today/)],
+      ['c-contradicts', "card names school s-a, but its person's record in this page names school s-b"],
+      ['c-nowhere', 'unknown school s-zzz'],
+    ]);
+    // The good person record moved the first pupil; the second stayed where they were.
+    expect(bridge.store.findCard('E0000001')).toMatchObject({ school: 's-b' });
+    expect(bridge.store.findCard('E0000002')).toMatchObject({ school: 's-a', status: 'active' });
+    expect([version('s-a'), version('s-b')]).toEqual([2, 2]);
   });
 
   it('keeps an open loan on the old school’s desk, owed by the pupil who left, and takes it back', async () => {
