@@ -181,7 +181,7 @@ describe('a pupil who changes school keeps one card', { timeout: 60_000 }, () =>
         async () => {
           const answer = await asAdmin(bridge.httpUrl, 'GET', '/v1/ops/transfers?school=s-a');
           const [latest] = answer.body.transfers as TransferView[];
-          return latest?.schools.every((s) => s.gates.every((g) => g.appliedAt)) ? latest : undefined;
+          return latest?.schools.every((s) => s.gates?.every((g) => g.appliedAt)) ? latest : undefined;
         },
         { what: 'both gates to report the version they applied' },
       );

@@ -50,6 +50,7 @@ export type {
   DeviceHealth,
   EventSummary as StreamEvent,
   GatePropagation,
+  TransferView,
 } from '../../src/ops/types.js';
 
 /** A school day as the bridge names it: today in the browser's own calendar. */

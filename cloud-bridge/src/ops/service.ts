@@ -173,8 +173,11 @@ export class Operations {
     };
   }
 
-  /** The newest transfers (into or out of `school`, or all), each with how far it has reached. */
-  transfers(school: string | undefined, limit: number): TransferView[] {
+  /**
+   * The newest transfers (into or out of `school`, or all), each with how far it has reached: gate by
+   * gate at the schools the caller may see (`sees`), the version alone at the other.
+   */
+  transfers(school: string | undefined, limit: number, sees: (school: string) => boolean): TransferView[] {
     return (this.deps.transfers?.recent(limit, school) ?? []).map((transfer) => {
       const name = this.nameOf(transfer.personId, undefined) ?? transfer.before.name;
       return {
@@ -191,7 +194,7 @@ export class Operations {
         schools: transfer.versions.map(({ school: at, version }) => ({
           school: at,
           version,
-          gates: this.gatesReached(at, version),
+          ...(sees(at) ? { gates: this.gatesReached(at, version) } : {}),
         })),
       };
     });

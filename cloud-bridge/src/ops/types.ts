@@ -83,7 +83,8 @@ export interface TransferView {
   actor: string;
   /** The cards that moved, masked (`******1234`). */
   cards: string[];
-  schools: { school: string; version: number; gates: GatePropagation[] }[];
+  /** `gates` is absent for a school whose gates the caller may not see (the other school of a transfer). */
+  schools: { school: string; version: number; gates?: GatePropagation[] }[];
 }
 
 /** One committed event as the operations page shows it: never a full card number. */
