@@ -266,7 +266,8 @@ export class RosterService {
       });
       const versions = commits.map((commit) => ({ school: commit.school, version: commit.version.version }));
       this.deps.store.commitRosters(commits, () => alongside?.(versions));
-      for (const commit of commits) await this.published(commit);
+      // Each school's messages in their order; the schools side by side (a transfer reaches both).
+      await Promise.all(commits.map((commit) => this.published(commit)));
       return versions;
     });
   }
