@@ -1,12 +1,11 @@
 import { type CardEntry, CardEntry as CardEntrySchema, maskCardId } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory, DirectoryPerson } from '../directory/index.js';
-import type { RosterService, SchoolChanges } from '../roster/index.js';
+import { RosterChangeRefused, type RosterService, type SchoolChanges } from '../roster/index.js';
 import type { BridgeStore } from '../store/index.js';
 import {
   type Transfer,
   type TransferLog,
-  TransferRefused,
   type TransferRequest,
   transferDateProblem,
 } from '../transfers/index.js';
@@ -192,17 +191,18 @@ export class ChangeApplier {
     const cards = heldBy(store.personCards(personId));
     const listed = directory.person(personId);
     const person = listed ?? cards.map(personOfCard)[0];
-    if (!person) throw new TransferRefused(404, `no person ${personId} in the directory nor on any roster`);
+    if (!person)
+      throw new RosterChangeRefused(404, `no person ${personId} in the directory nor on any roster`);
     if (!directory.school(to) && !store.rosterSchools().includes(to))
-      throw new TransferRefused(404, `no school ${to}`);
+      throw new RosterChangeRefused(404, `no school ${to}`);
     if (person.school === to && cards.every((card) => card.school === to))
-      throw new TransferRefused(409, `person ${personId} is at school ${to} already`);
+      throw new RosterChangeRefused(409, `person ${personId} is at school ${to} already`);
     const on = request.on ?? this.today(to);
     const problem = transferDateProblem(on, to, this.today(to), this.lastTransferDate(personId));
-    if (problem) throw new TransferRefused(400, problem);
+    if (problem) throw new RosterChangeRefused(400, problem);
     const classes = directory.classes(to);
     if (request.class !== undefined && classes.length && !classes.some((c) => c.id === request.class))
-      throw new TransferRefused(400, `no class ${request.class} at school ${to}`);
+      throw new RosterChangeRefused(400, `no class ${request.class} at school ${to}`);
     // A class is the school's: the old one does not follow the person.
     const { class: held, ...rest } = person;
     const className = request.class ?? (person.school === to ? held : undefined);
@@ -220,7 +220,7 @@ export class ChangeApplier {
       ...(listed ? {} : { rosterOnly: [personId] }),
     });
     const made = applied.transfers[0];
-    if (!made) throw new TransferRefused(409, `person ${personId} did not move`);
+    if (!made) throw new RosterChangeRefused(409, `person ${personId} did not move`);
     return made;
   }
 

@@ -2,8 +2,9 @@ import { describeIssues, Identifier, IsoDate } from '@educard/terminal-sdk';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import type { ProtectedApp } from '../http/index.js';
+import { RosterChangeRefused } from '../roster/index.js';
 import type { Transfer } from './log.js';
-import { TransferRefused, type TransferRequest } from './request.js';
+import type { TransferRequest } from './request.js';
 
 const TransferBody = z.strictObject({
   to: Identifier,
@@ -56,7 +57,8 @@ export function transferRoutes(transfer: (request: TransferRequest) => Promise<T
         const { before: _before, ...shown } = made;
         return shown;
       } catch (error) {
-        if (!(error instanceof TransferRefused)) throw error;
+        // A transfer is refused the way any roster change is: the status says why.
+        if (!(error instanceof RosterChangeRefused)) throw error;
         request.log.warn({ person: personId, to, reason: error.message }, 'transfer refused');
         audit.record({ ...asked, outcome: 'failed', detail: { reason: error.message } });
         return reply.code(error.status).send({ error: 'refused', message: error.message });

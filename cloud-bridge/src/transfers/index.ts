@@ -1,3 +1,3 @@
 export { transferRoutes } from './http.js';
 export { membershipAt, type Transfer, TransferLog } from './log.js';
-export { TransferRefused, type TransferRequest, transferDateProblem } from './request.js';
+export { type TransferRequest, transferDateProblem } from './request.js';

@@ -11,17 +11,6 @@ export interface TransferRequest {
   actor: string;
 }
 
-/** A transfer the bridge will not make, and the HTTP status that says why. */
-export class TransferRefused extends Error {
-  constructor(
-    readonly status: 400 | 404 | 409,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'TransferRefused';
-  }
-}
-
 /**
  * What is wrong with a transfer's date, if anything: a transfer takes effect when it is made, so its
  * date is today or earlier at the new school (`today`); and a person's transfers follow one another,
