@@ -241,10 +241,8 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     rosterCards: db.prepare<[string], { entry: string }>(
       'SELECT entry FROM roster_cards WHERE school = ? ORDER BY card_id',
     ),
-    // Where the card is now: not a roster it was transferred away from.
     findCard: db.prepare<[string], { entry: string }>(
-      `SELECT entry FROM roster_cards WHERE card_id = ?
-       ORDER BY json_extract(entry, '$.statusReason') IS 'transferred', school LIMIT 1`,
+      'SELECT entry FROM roster_cards WHERE card_id = ? ORDER BY school',
     ),
     personCards: db.prepare<[string], { entry: string }>(
       "SELECT entry FROM roster_cards WHERE json_extract(entry, '$.personId') = ? ORDER BY school, card_id",
@@ -514,8 +512,9 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       return statements.rosterCards.all(school).map((row) => JSON.parse(row.entry) as CardEntry);
     },
     findCard(cardId) {
-      const row = statements.findCard.get(cardId);
-      return row ? (JSON.parse(row.entry) as CardEntry) : undefined;
+      // Where the card is now, not a roster it was transferred away from (one row but after a transfer).
+      const cards = statements.findCard.all(cardId).map((row) => JSON.parse(row.entry) as CardEntry);
+      return cards.find((card) => card.statusReason !== 'transferred') ?? cards[0];
     },
     personCards(personId) {
       return statements.personCards.all(personId).map((row) => JSON.parse(row.entry) as CardEntry);
