@@ -77,7 +77,7 @@ describe('educard-bridge people transfer', { timeout: 120_000 }, () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--on 20\.2\.2027 is not a date/);
     expect((await cli(p1)).code).toBe(2);
-    const future = await cli(p1, '--to', 's-b', '--on', addDays(today, 1));
+    const future = await cli(p1, '--to', 's-b', '--on', addDays(localDate(Date.now(), ZONE), 1));
     expect([future.code, future.stderr]).toEqual([2, expect.stringMatching(/is after today/)]);
     const nobody = await cli('p-nobody', '--to', 's-b');
     expect([nobody.code, nobody.stderr]).toEqual([1, expect.stringMatching(/no person p-nobody/)]);
