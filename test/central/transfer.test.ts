@@ -251,6 +251,31 @@ describe('a pupil who changes school keeps one card', { timeout: 60_000 }, () =>
     expect([version('s-a'), version('s-b')]).toEqual([2, 2]);
   });
 
+  it('completes a transfer an earlier bridge applied half: by the next card record, or by the API', async () => {
+    // What a person record did before transfers were applied whole: the directory moved, the card not.
+    for (const id of ['p1', 'p2']) {
+      const person = bridge.directory.person(id);
+      if (person) bridge.directory.putPerson({ ...person, school: 's-b', class: '5-2' });
+    }
+    central.changes.push(card('E0000001', 'p1'));
+    expect(await pull()).toMatchObject({ problems: 0 });
+    expect(bridge.store.findCard('E0000001')).toMatchObject({ school: 's-b', class: '5-2' });
+    const healed = await asAdmin(bridge.httpUrl, 'POST', '/v1/people/p2/transfer', { to: 's-b' });
+    expect(healed.body).toMatchObject({ from: 's-a', to: 's-b', cards: ['E0000002'] });
+    expect(bridge.store.findCard('E0000002')).toMatchObject({ school: 's-b', class: '5-2' });
+    const listed = await asAdmin(bridge.httpUrl, 'GET', '/v1/ops/transfers');
+    expect(
+      (listed.body.transfers as TransferView[]).map((t) => [t.personId, t.from, t.to, t.source]),
+    ).toEqual([
+      ['p2', 's-a', 's-b', 'api'],
+      ['p1', 's-a', 's-b', 'feed'],
+    ]);
+    expect(bridge.store.rosterCards('s-a').map((c) => c.statusReason)).toEqual([
+      'transferred',
+      'transferred',
+    ]);
+  });
+
   it('keeps an open loan on the old school’s desk, owed by the pupil who left, and takes it back', async () => {
     const imported = await asAdmin(bridge.httpUrl, 'POST', '/v1/catalogue/s-a/import', {
       items: [{ itemId: 'B1', title: 'Book B1' }],

@@ -298,8 +298,12 @@ export class ChangeApplier {
     options: ApplyOptions,
   ): PlannedTransfer[] {
     const planned: PlannedTransfer[] = [];
-    for (const [personId, person] of after) {
-      const was = before.get(personId);
+    // A card record alone may move a card its person's school no longer holds them at (a transfer a
+    // bridge before this one applied half): that is a transfer too.
+    for (const personId of new Set([...after.keys(), ...moved.keys()])) {
+      const person = after.get(personId) ?? this.deps.directory.person(personId);
+      if (!person) continue;
+      const was = before.get(personId) ?? (after.has(personId) ? undefined : person);
       const cards = moved.get(personId);
       const from = was && was.school !== person.school ? was.school : cards?.from;
       if (from === undefined || from === person.school) continue;
