@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, makeAccount, PASSWORD } from '../support/accounts.js';
 import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
-import { screenshot } from '../support/pages.js';
+import { screenshot, signInToBridge } from '../support/pages.js';
 
 /**
  * The operations page after a pupil moved between two schools, each with a real gateway: the district
@@ -44,14 +44,11 @@ async function startGate(id: string, school: string): Promise<Gateway> {
 }
 
 async function operations(username: string): Promise<Page> {
-  const context = await browser.newContext({ locale: 'en-US', timezoneId: ZONE });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  await page.goto(`${bridge.httpUrl}/?lang=en`);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.bar small').waitFor();
+  const page = await signInToBridge(browser, bridge.httpUrl, username, {
+    password: PASSWORD,
+    timezoneId: ZONE,
+    timeoutMs: 10_000,
+  });
   await page.locator('.bar .tab', { hasText: 'Operations' }).click();
   return page;
 }
