@@ -15,7 +15,7 @@ import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
-import { screenshot } from '../support/pages.js';
+import { screenshot, signInToBridge } from '../support/pages.js';
 
 /**
  * The bridge's pages, one role at a time, against a real bridge with two real gateways: what each role
@@ -82,18 +82,8 @@ async function startGate(id: string, anchor: KeyRole): Promise<Gateway> {
   return gateway;
 }
 
-async function signIn(username: string): Promise<Page> {
-  const context = await browser.newContext({ locale: 'en-US', timezoneId: TIME_ZONE });
-  const page = await context.newPage();
-  // Shorter than the test's own limit, so a missing element is named in the failure.
-  page.setDefaultTimeout(8_000);
-  await page.goto(`${bridge.httpUrl}/?lang=en`);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.bar small').waitFor();
-  return page;
-}
+const signIn = (username: string): Promise<Page> =>
+  signInToBridge(browser, bridge.httpUrl, username, { password: PASSWORD, timezoneId: TIME_ZONE });
 
 /** What the page's own session gets from the API: the status and the body. */
 const fetchAs = (page: Page, path: string, init: { method?: string; body?: unknown } = {}) =>

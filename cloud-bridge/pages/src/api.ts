@@ -51,6 +51,7 @@ export type {
   EventSummary as StreamEvent,
   ExpiryView,
   GatePropagation,
+  TransferView,
 } from '../../src/ops/types.js';
 
 /** A school day as the bridge names it: today in the browser's own calendar. */

@@ -34,6 +34,8 @@ export const ACTIONS = [
   'central.manage',
   'notices.manage',
   'alarms.ack',
+  /** Moving a person to another school: it touches two schools, so it is the district's (no school role has it). */
+  'people.transfer',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

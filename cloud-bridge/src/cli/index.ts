@@ -6,6 +6,7 @@ import { registerDevices } from './devices.js';
 import { registerImport } from './import.js';
 import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
+import { registerPeople } from './people.js';
 import { registerServe } from './serve.js';
 import { registerTokens } from './tokens.js';
 
@@ -13,7 +14,7 @@ import { registerTokens } from './tokens.js';
 export function bridgeProgram(): Command {
   const program = createProgram(
     'educard-bridge',
-    'Sets up and runs the educard cloud bridge, and manages its keys, devices, rosters and cards.\nExit codes: 0 ok, 1 failed, 2 bad usage.',
+    'Sets up and runs the educard cloud bridge, and manages its keys, devices, rosters, cards and people.\nExit codes: 0 ok, 1 failed, 2 bad usage.',
   );
   for (const register of [
     registerInit,
@@ -23,6 +24,7 @@ export function bridgeProgram(): Command {
     registerDevices,
     registerImport,
     registerCards,
+    registerPeople,
     registerAccounts,
   ])
     register(program);

@@ -7,7 +7,7 @@ import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
 import { EmbeddedBroker } from '../broker/index.js';
-import { CentralService, centralRoutes } from '../central/index.js';
+import { CentralService, ChangeApplier, centralRoutes } from '../central/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
@@ -18,6 +18,7 @@ import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { servePages } from '../web/index.js';
 
 /**
@@ -56,6 +57,7 @@ export class Bridge {
     await mkdir(config.dataDir, { recursive: true });
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const directory = new Directory(store.database);
+    const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
@@ -64,6 +66,7 @@ export class Bridge {
     const ops = new Operations({
       store,
       directory,
+      transfers,
       logger,
       settings: config.ops,
       now,
@@ -72,11 +75,12 @@ export class Bridge {
     const attendance = new Attendance({
       store,
       directory,
+      transfers,
       defaultTimeZone: config.attendance.defaultTimeZone,
       logger,
       now: () => now().getTime(),
     });
-    const notices = new Notices({ store, directory, config: config.notices, logger });
+    const notices = new Notices({ store, directory, transfers, config: config.notices, logger });
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -117,12 +121,23 @@ export class Bridge {
     await roster.start();
     const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, now });
     await catalogue.start();
+    // The feed's records and transfers asked for through the API go to directory and rosters one way.
+    const applier = new ChangeApplier({
+      store,
+      directory,
+      roster,
+      transfers,
+      days: attendance,
+      logger: logger.child({ component: 'transfers' }),
+      now: () => now().getTime(),
+    });
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
       store,
       directory,
       roster,
+      applier,
       logger,
       onAlarm: ops.onAlarm,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
@@ -156,6 +171,7 @@ export class Bridge {
         noticesRoutes(notices, audit),
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
+        transferRoutes((request) => applier.transfer(request), audit),
       ],
     });
     if (config.http.pages) await servePages(http);

@@ -11,6 +11,8 @@ interface Loan {
   /** Missing when the school's library system lent it and did not say. */
   dueAt?: string;
   overdue?: boolean;
+  /** Another school's item, lent through the library system the district shares: shown, not handled here. */
+  elsewhere?: boolean;
 }
 interface Account {
   patron: Patron;
@@ -212,10 +214,16 @@ function Desk() {
               </div>
               <ul class="loans" data-testid="loans">
                 {account.loans.map((loan) => (
-                  <li key={loan.itemId} class={loan.overdue ? 'overdue' : ''}>
+                  <li
+                    key={loan.itemId}
+                    class={[loan.overdue ? 'overdue' : '', loan.elsewhere ? 'elsewhere' : '']
+                      .join(' ')
+                      .trim()}
+                  >
                     {loan.title ?? loan.itemId}
                     {loan.dueAt ? ` · ${t(lang, 'due')} ${loan.dueAt.slice(0, 10)}` : ''}
                     {loan.overdue ? ` · ${t(lang, 'overdue')}` : ''}
+                    {loan.elsewhere ? ` · ${t(lang, 'elsewhere')}` : ''}
                   </li>
                 ))}
               </ul>

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { centralAttendanceBench } from './central-attendance.js';
 import { centralPushBench } from './central-push.js';
+import { centralTransferBench } from './central-transfer.js';
 import { gatewayBench } from './gateway.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
@@ -13,7 +14,11 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   uplink: uplinkBench,
   readers: readersBench,
   stations: stationsBench,
-  central: async () => [...(await centralAttendanceBench()), ...(await centralPushBench())],
+  central: async () => [
+    ...(await centralAttendanceBench()),
+    ...(await centralPushBench()),
+    ...(await centralTransferBench()),
+  ],
   security: securityBench,
 };
 

@@ -16,6 +16,8 @@ export const DENY_REASONS = [
   'lost',
   'cancelled',
   'suspended',
+  /** A card cancelled here because its holder moved to another school (CardEntry.statusReason). */
+  'transferred',
   'not-yet-valid',
   'expired',
   'not-in-zone',
