@@ -34,9 +34,15 @@ if (major < 20 || (major === 20 && minor < 19))
  */
 const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 const DEBIAN = {
-  // systemd brings systemd-analyze, which checks the gateway's unit file in the install test.
-  // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it).
-  test: { required: ['mosquitto', 'systemd', 'chromium', ...PCSC], optional: [] },
+  // systemd brings systemd-analyze, which checks the gateway's and the bridge's unit files.
+  // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it), with
+  // fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
+  // prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
+  // the Debian packages `npm run package` builds.
+  test: {
+    required: ['mosquitto', 'systemd', 'chromium', 'fonts-noto-cjk', 'prometheus', 'lintian', ...PCSC],
+    optional: [],
+  },
   bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
   demo: { required: [], optional: PCSC },
 };

@@ -14,11 +14,15 @@ import { Directory } from '../directory/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
+import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { servePages } from '../web/index.js';
+import { BRIDGE_VERSION } from './version.js';
+
+export { BRIDGE_VERSION };
 
 /**
  * The cloud bridge: the store and the concerns that follow its events as they are committed
@@ -43,6 +47,7 @@ export class Bridge {
     readonly audit: AuditLog,
     readonly accounts: Accounts,
     readonly ops: Operations,
+    readonly metrics: BridgeMetrics,
   ) {}
 
   static async start(
@@ -52,6 +57,8 @@ export class Bridge {
     now: () => Date = () => new Date(),
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
+    // Made first: the parts below count into it as they work.
+    const metrics = new BridgeMetrics(BRIDGE_VERSION);
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const directory = new Directory(store.database);
     const audit = new AuditLog(store.database, logger, now);
@@ -66,7 +73,13 @@ export class Bridge {
       logger,
       now: () => now().getTime(),
     });
-    const notices = new Notices({ store, directory, config: config.notices, logger });
+    const notices = new Notices({
+      store,
+      directory,
+      config: config.notices,
+      logger,
+      onDelivery: metrics.onDelivery,
+    });
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -92,6 +105,7 @@ export class Bridge {
       store,
       client,
       logger,
+      onBatch: metrics.onBatch,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
@@ -130,7 +144,10 @@ export class Bridge {
       },
       audit,
       resolvers: [sessionResolver(accounts)],
-      publicRoutes: [(app) => sessionRoutes(app, accounts)],
+      publicRoutes: [
+        (app) => sessionRoutes(app, accounts),
+        ...(config.metrics.token ? [metricsRoutes(metrics, config.metrics.token)] : []),
+      ],
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
         centralRoutes(central, audit),
@@ -139,6 +156,16 @@ export class Bridge {
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
       ],
+    });
+    metrics.watch({
+      devices: () => store.listDevices(),
+      rosterHeld: (device) => ops.rosters.held(device),
+      rosterLatest: (school) => ops.rosters.latest(school)?.version,
+      openAlarms: () => ops.alarms.openByKind(),
+      central: () => central.status(),
+      notices: () => notices.status(),
+      mqttConnected: () => client.connected,
+      dataDir: config.dataDir,
     });
     if (config.http.pages) await servePages(http);
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -159,6 +186,7 @@ export class Bridge {
       audit,
       accounts,
       ops,
+      metrics,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');

@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer, type Incom
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import { listen } from '../listen/index.js';
 
 /** Where a broker takes a new connection: aedes's `handle`. */
 export type ConnectionHandler = (stream: Duplex, request?: IncomingMessage) => void;
@@ -95,15 +96,4 @@ export class BrokerListeners {
     this.wsHttp = undefined;
     this.tcp = undefined;
   }
-}
-
-function listen(server: Server | HttpServer, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }
