@@ -12,7 +12,7 @@ usage() {
 usage: deploy/prepare-host.sh gateway|bridge [--root DIR] [--bridge-cli PATH] [--root-key-out FILE] [-- INIT-FLAGS...]
 
   gateway            user educard (in gpio, dialout, i2c, spi where they exist), /etc/educard
-                     (root:educard 2750), /var/lib/educard (educard 0750)
+                     (root:educard 2751), /var/lib/educard (educard 0750)
   bridge             user educard-bridge, /etc/educard, /var/lib/educard-bridge (educard-bridge 0750);
                      without /etc/educard/bridge.json: educard-bridge init, then the config made
                      readable by the service (root:educard-bridge 0640) and its data directory its own
@@ -54,7 +54,9 @@ system_user() { # NAME HOME
 
 if [ "$ROLE" = gateway ]; then
   mkdir -p "$ROOT/etc/educard" "$ROOT/var/lib/educard"
-  chmod 2750 "$ROOT/etc/educard" # setgid: files written here (the config) stay in the service group
+  # setgid: files written here (the config) stay in the service group. Others may pass through (a
+  # bridge on the same host reaches its own bridge.json) but not list or read: gateway.json is 0640.
+  chmod 2751 "$ROOT/etc/educard"
   chmod 0750 "$ROOT/var/lib/educard"
   [ -n "$ROOT" ] && exit 0
   system_user educard /var/lib/educard
@@ -69,7 +71,7 @@ fi
 
 CONFIG=/etc/educard/bridge.json
 DATA=/var/lib/educard-bridge
-# /etc/educard may be a gateway's already (root:educard 2750): then it is left as it is.
+# /etc/educard may be a gateway's already (root:educard 2751): then it is left as it is.
 [ -d "$ROOT/etc/educard" ] || { mkdir -p "$ROOT/etc/educard" && chmod 0755 "$ROOT/etc/educard"; }
 mkdir -p "$ROOT$DATA"
 chmod 0750 "$ROOT$DATA"

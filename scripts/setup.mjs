@@ -45,8 +45,9 @@ const DEBIAN = {
   },
   bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
   demo: { required: [], optional: PCSC },
-  // dpkg-deb builds the packages; the native modules they carry build against libpcsclite-dev.
-  package: { required: ['dpkg-dev', 'libpcsclite-dev'], optional: [] },
+  // dpkg-deb (dpkg) builds the packages and binutils strips their native modules, which build
+  // against libpcsclite-dev.
+  package: { required: ['binutils', 'libpcsclite-dev'], optional: [] },
 };
 const purpose = process.argv[2] ?? 'demo';
 const wanted = DEBIAN[purpose] ?? { required: [], optional: [] };

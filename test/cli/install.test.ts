@@ -45,7 +45,7 @@ describe('deploy/install-gateway.sh', () => {
     );
 
     expect(await readlink(join(root, 'usr/local/bin/educard'))).toBe('/opt/educard/gateway/dist/cli/main.js');
-    expect((await stat(join(root, 'etc/educard'))).mode & 0o7777).toBe(0o2750);
+    expect((await stat(join(root, 'etc/educard'))).mode & 0o7777).toBe(0o2751);
     expect((await stat(join(root, 'var/lib/educard'))).mode & 0o777).toBe(0o750);
     expect(JSON.parse(await readFile(join(root, 'opt/educard/package.json'), 'utf8')).workspaces).toEqual([
       'terminal-sdk',

@@ -15,6 +15,7 @@ import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { type Scrape, scrape } from '../support/metrics.js';
+import { validAroundNow } from '../support/school-day.js';
 
 /**
  * A gate's /metrics, scraped while cards are tapped and read by a Prometheus text-format parser: taps
@@ -25,12 +26,7 @@ import { type Scrape, scrape } from '../support/metrics.js';
 
 const SCHOOL = 'school-1';
 const TOKEN = 'gateway-metrics-token-0123456789';
-const DAY = 86_400_000;
-// Valid from a month ago for a year, by the real clock the gateway and the bridge run on.
-const valid = {
-  validFrom: new Date(Date.now() - 30 * DAY).toISOString(),
-  validUntil: new Date(Date.now() + 365 * DAY).toISOString(),
-};
+const valid = validAroundNow();
 const pupils = [1, 2, 3].map((n) => sampleCard(n, { ...valid, schedules: [], zones: ['main-gate'] }));
 const lost = sampleCard(4, { ...valid, schedules: [], zones: ['main-gate'], status: 'lost' });
 

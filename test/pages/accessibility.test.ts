@@ -20,7 +20,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { screenshot } from '../support/pages.js';
-import { calendarWithSchoolToday } from '../support/school-day.js';
+import { calendarWithSchoolToday, validAroundNow } from '../support/school-day.js';
 
 /**
  * Every page, in English and in Chinese (a browser set to zh-CN, as a Chinese school's is), checked by
@@ -32,12 +32,7 @@ import { calendarWithSchoolToday } from '../support/school-day.js';
 const SCHOOL = 'school-1';
 const TIME_ZONE = 'Asia/Shanghai';
 const PASSWORD = 'correct horse battery staple';
-const DAY = 86_400_000;
-// By the real clock, as the bridge and the gateways run: valid from a month ago for a year.
-const valid = {
-  validFrom: new Date(Date.now() - 30 * DAY).toISOString(),
-  validUntil: new Date(Date.now() + 365 * DAY).toISOString(),
-};
+const valid = validAroundNow();
 const pupil = sampleCard(1, { ...valid, schedules: [], zones: ['library', 'lab'], class: '7-1' });
 const ITEMS = ['B1', 'B2'].map((itemId, i) => ({ itemId, title: `Book ${i + 1}` }));
 const RULE = { loanLimit: 3, loanDays: 14, renewals: 1 };

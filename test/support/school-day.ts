@@ -25,3 +25,13 @@ export function calendarWithSchoolToday(timeZone: string) {
     makeUpDays: today.weekday > 5 ? [{ date: today.date, as: 1 }] : [],
   };
 }
+
+const DAY = 86_400_000;
+
+/** A card's validity by the real clock: from a month ago for a year, whatever day the test runs. */
+export function validAroundNow(): { validFrom: string; validUntil: string } {
+  return {
+    validFrom: new Date(Date.now() - 30 * DAY).toISOString(),
+    validUntil: new Date(Date.now() + 365 * DAY).toISOString(),
+  };
+}
