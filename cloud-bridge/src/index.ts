@@ -9,6 +9,7 @@ export * from './directory/index.js';
 export * from './http/index.js';
 export * from './ingest/index.js';
 export * from './library/index.js';
+export * from './metrics/index.js';
 export * from './notices/index.js';
 export * from './ops/index.js';
 export * from './roster/index.js';

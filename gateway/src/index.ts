@@ -7,6 +7,7 @@ export * from './identity/index.js';
 export * from './io/index.js';
 export * from './journal/index.js';
 export * from './log/index.js';
+export * from './metrics/index.js';
 export * from './page-server/index.js';
 export * from './policy/index.js';
 export * from './readers/index.js';

@@ -1,9 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 import { createProgram, example, runCli, usageError } from '@educard/terminal-sdk/cli';
+import { notifySystemd } from '@educard/terminal-sdk/systemd';
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './log/index.js';
 import { Gateway } from './runtime/index.js';
-import { notifySystemd } from './service/index.js';
 
 const program = example(
   createProgram(
@@ -27,7 +27,7 @@ async function serve(path: string): Promise<void> {
   }
   const logger = createLogger('gateway', { level: config.log.level });
   const gateway = await Gateway.start({ config, logger });
-  const stopNotifying = notifySystemd(logger);
+  const stopNotifying = notifySystemd(logger, 'gateway running');
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'stopping');

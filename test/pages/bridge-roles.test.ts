@@ -16,6 +16,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { screenshot, signInToBridge } from '../support/pages.js';
+import { calendarWithSchoolToday, schoolToday } from '../support/school-day.js';
 
 /**
  * The bridge's pages, one role at a time, against a real bridge with two real gateways: what each role
@@ -42,20 +43,6 @@ let dir: string;
 let bridge: Bridge;
 let browser: Browser;
 const gateways: Gateway[] = [];
-
-/** Today in the school's calendar, and whether it is a weekend there (then made a make-up day). */
-function schoolToday(): { date: string; weekday: number } {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: TIME_ZONE,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    weekday: 'short',
-  }).formatToParts(new Date());
-  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  const weekday = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(part('weekday')) + 1;
-  return { date: `${part('year')}-${part('month')}-${part('day')}`, weekday };
-}
 
 async function startGate(id: string, anchor: KeyRole): Promise<Gateway> {
   const dataDir = join(dir, id);
@@ -99,7 +86,7 @@ const fetchAs = (page: Page, path: string, init: { method?: string; body?: unkno
     { path, init },
   );
 
-const today = schoolToday();
+const today = schoolToday(TIME_ZONE);
 const uid = (card: CardEntry | undefined) => card?.credential.uid as string;
 
 beforeAll(async () => {
@@ -108,12 +95,7 @@ beforeAll(async () => {
   expect(
     await admin(bridge.httpUrl, `/v1/roster/${SCHOOL}/import`, {
       cards: [...class71, ...class72],
-      calendar: {
-        timeZone: TIME_ZONE,
-        holidays: [],
-        closures: [],
-        makeUpDays: today.weekday > 5 ? [{ date: today.date, as: 1 }] : [],
-      },
+      calendar: calendarWithSchoolToday(TIME_ZONE),
     }),
   ).toMatchObject({ ok: true, version: 1 });
   const accounts = [

@@ -105,6 +105,9 @@ export function pickLang(): Lang {
 
 export const LangContext = createContext<Lang>('zh');
 
+/** The page's language as HTML names it: screen readers pick their voice by it. */
+export const htmlLang = (lang: Lang): string => (lang === 'zh' ? 'zh-CN' : 'en');
+
 export const wordsOf =
   (lang: Lang) =>
   (word: Word): string =>

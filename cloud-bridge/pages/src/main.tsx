@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { AccountsView } from './accounts.js';
 import { type AccountRole, ApiError, api, type Session } from './api.js';
 import { AttendanceView } from './attendance.js';
-import { type Lang, LangContext, pickLang, useWords, wordsOf } from './i18n.js';
+import { htmlLang, type Lang, LangContext, pickLang, useWords, wordsOf } from './i18n.js';
 import { OperationsView } from './operations.js';
 
 type View = 'attendance' | 'operations' | 'accounts';
@@ -74,6 +74,9 @@ function App() {
     addEventListener('hashchange', onHash);
     return () => removeEventListener('hashchange', onHash);
   }, []);
+  useEffect(() => {
+    document.documentElement.lang = htmlLang(lang);
+  }, [lang]);
   const switchLang = () => {
     const next = lang === 'zh' ? 'en' : 'zh';
     localStorage.setItem('educard.lang', next);
@@ -106,7 +109,7 @@ function App() {
             {words(v)}
           </a>
         ))}
-        <button type="button" class="chip" onClick={switchLang}>
+        <button type="button" class="chip" lang={htmlLang(lang === 'zh' ? 'en' : 'zh')} onClick={switchLang}>
           {words('language')}
         </button>
         {account && (

@@ -1,5 +1,6 @@
 import { createProgram, example } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
+import { BRIDGE_VERSION } from '../runtime/version.js';
 import { registerAccounts } from './accounts.js';
 import { registerCards } from './cards.js';
 import { registerDevices } from './devices.js';
@@ -15,7 +16,7 @@ export function bridgeProgram(): Command {
   const program = createProgram(
     'educard-bridge',
     'Sets up and runs the educard cloud bridge, and manages its keys, devices, rosters, cards and people.\nExit codes: 0 ok, 1 failed, 2 bad usage.',
-  );
+  ).version(BRIDGE_VERSION);
   for (const register of [
     registerInit,
     registerServe,

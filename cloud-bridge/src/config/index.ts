@@ -135,6 +135,11 @@ export const BridgeConfig = z
     accounts: AccountsConfig.prefault({}),
     /** Alarm thresholds of the operations view (docs/operations.md). */
     ops: OpsConfig.prefault({}),
+    /**
+     * Prometheus metrics (docs/metrics.md): `GET /metrics` on the HTTP listener, for a scrape job that
+     * presents this token as a bearer token; without a token the route is not there.
+     */
+    metrics: z.object({ token: z.string().min(16, 'at least 16 characters').optional() }).prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -18,7 +18,12 @@ export interface NoticesDeps {
   logger: Logger;
   /** The clock (tests set it). */
   now?: () => number;
+  /** Told how each delivery attempt ended (the bridge's metrics count them). */
+  onDelivery?: (outcome: DeliveryOutcome) => void;
 }
+
+/** How one attempt at a delivery ended: delivered, to be tried again, or given up. */
+export type DeliveryOutcome = 'delivered' | 'retry' | 'given-up';
 
 /** A webhook as the service holds it: its settings and the key its rows are filed under. */
 interface Hook extends NoticeWebhook {
@@ -170,18 +175,21 @@ export class Notices {
     const log = { webhook: hook.key, url: hook.shown, delivery: delivery.id, notices: delivery.notices };
     if (outcome.ok) {
       this.ledger.delivered(hook.key, delivery.seq, now);
+      this.deps.onDelivery?.('delivered');
       this.deps.logger.info({ ...log, attempts: delivery.attempts + 1 }, 'parent notices delivered');
       return true;
     }
     const attempts = delivery.attempts + 1;
     if (!outcome.retry || attempts >= hook.maxAttempts) {
       this.ledger.givenUp(hook.key, delivery.seq, outcome.error, now);
+      this.deps.onDelivery?.('given-up');
       this.deps.logger.error({ ...log, attempts, error: outcome.error }, 'parent notices given up');
       return true;
     }
     const backoff = backoffDelay(attempts - 1, hook.backoff.initialMs, hook.backoff.maxMs);
     const delay = Math.max(backoff, outcome.retryAfterMs ?? 0);
     this.ledger.retryLater(hook.key, delivery.seq, outcome.error, now + delay, now);
+    this.deps.onDelivery?.('retry');
     this.deps.logger.warn(
       { ...log, attempts, error: outcome.error, retryInMs: Math.round(delay) },
       'parent notices not delivered: will retry',

@@ -14,12 +14,16 @@ import { Directory } from '../directory/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
+import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { servePages } from '../web/index.js';
+import { BRIDGE_VERSION } from './version.js';
+
+export { BRIDGE_VERSION };
 
 /**
  * The cloud bridge: the store and the concerns that follow its events as they are committed
@@ -46,6 +50,7 @@ export class Bridge {
     readonly ops: Operations,
     readonly roster: RosterService,
     readonly catalogue: CatalogueService,
+    readonly metrics: BridgeMetrics,
   ) {}
 
   static async start(
@@ -55,6 +60,8 @@ export class Bridge {
     now: () => Date = () => new Date(),
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
+    // Made first: the parts below count into it as they work.
+    const metrics = new BridgeMetrics(BRIDGE_VERSION);
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const directory = new Directory(store.database);
     const transfers = new TransferLog(store.database);
@@ -80,7 +87,14 @@ export class Bridge {
       logger,
       now: () => now().getTime(),
     });
-    const notices = new Notices({ store, directory, transfers, config: config.notices, logger });
+    const notices = new Notices({
+      store,
+      directory,
+      transfers,
+      config: config.notices,
+      logger,
+      onDelivery: metrics.onDelivery,
+    });
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -107,6 +121,7 @@ export class Bridge {
       store,
       client,
       logger,
+      onBatch: metrics.onBatch,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
@@ -163,7 +178,10 @@ export class Bridge {
       },
       audit,
       resolvers: [sessionResolver(accounts)],
-      publicRoutes: [(app) => sessionRoutes(app, accounts)],
+      publicRoutes: [
+        (app) => sessionRoutes(app, accounts),
+        ...(config.metrics.token ? [metricsRoutes(metrics, config.metrics.token)] : []),
+      ],
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
         centralRoutes(central, audit),
@@ -173,6 +191,16 @@ export class Bridge {
         opsRoutes(ops, audit),
         transferRoutes((request) => applier.transfer(request), audit),
       ],
+    });
+    metrics.watch({
+      devices: () => store.listDevices(),
+      rosterHeld: (device) => ops.rosters.held(device),
+      rosterLatest: (school) => ops.rosters.latest(school)?.version,
+      openAlarms: () => ops.alarms.openByKind(),
+      central: () => central.status(),
+      notices: () => notices.status(),
+      mqttConnected: () => client.connected,
+      dataDir: config.dataDir,
     });
     if (config.http.pages) await servePages(http);
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -195,6 +223,7 @@ export class Bridge {
       ops,
       roster,
       catalogue,
+      metrics,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');

@@ -82,7 +82,12 @@ function Desk() {
       } else if (event.key === 'F3') {
         event.preventDefault();
         setMode((m) => (m === 'renew' ? 'checkout' : 'renew'));
-      } else if (event.target !== scanner.current && event.key.length === 1) {
+      } else if (
+        event.target !== scanner.current &&
+        event.key.length === 1 &&
+        // Space on a focused button presses it; any other key is the scanner typing.
+        !(event.key === ' ' && event.target instanceof HTMLButtonElement)
+      ) {
         scanner.current?.focus();
       }
     };

@@ -98,6 +98,9 @@ export function pickLang(): Lang {
 
 export const t = (lang: Lang, key: keyof typeof WORDS): string => WORDS[key][lang];
 
+/** The page's language as HTML names it: screen readers pick their voice by it. */
+export const htmlLang = (lang: Lang): string => (lang === 'zh' ? 'zh-CN' : 'en');
+
 /** A station's reason code in words; an unknown code is shown as it is. */
 export const reasonText = (lang: Lang, reason: string | undefined): string =>
   reason ? (REASONS[reason]?.[lang] ?? reason) : '';

@@ -6,6 +6,7 @@ import { z } from 'zod';
 // The schemas straight from their files, not the folders' index: those load johnny-five and mqtt,
 // and every `educard` command reads this module before it does anything.
 import { IoConfig } from '../io/config.js';
+import { MetricsConfig } from '../metrics/config.js';
 import { PolicyConfig } from '../policy/config.js';
 import { TerminalsConfig } from '../terminals/config.js';
 import { UplinkConfig } from '../uplink/config.js';
@@ -68,6 +69,8 @@ export const GatewayConfig = z.object({
     .optional(),
   /** The link to the cloud bridge; without it the gateway runs on its own. */
   uplink: UplinkConfig.optional(),
+  /** Prometheus metrics on a listener of their own (docs/metrics.md); none unless configured. */
+  metrics: MetricsConfig.optional(),
   log: z
     .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .prefault({}),

@@ -16,6 +16,7 @@ import { loadOrCreateIdentity } from '../identity/index.js';
 import { GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
 import { Journal } from '../journal/index.js';
 import { createLogger, type Logger, maskCardId } from '../log/index.js';
+import { GatewayMetrics, MetricsServer } from '../metrics/index.js';
 import { PassbackState } from '../policy/index.js';
 import {
   type CardPresented,
@@ -65,6 +66,7 @@ export class Gateway {
   private scriptDone: Promise<number> | undefined;
   private uplinkValue: Uplink | undefined;
   private control: ControlServer | undefined;
+  private metricsServer: MetricsServer | undefined;
   private terminalSide: TerminalSide | undefined;
   /** The library catalogue: only a library desk holds one. */
   private catalogue: CatalogueStore | undefined;
@@ -81,6 +83,7 @@ export class Gateway {
     readonly io: GateActuators,
     readonly readers: ReaderDriver,
     readonly station: GateStation,
+    readonly metrics: GatewayMetrics,
   ) {}
 
   static async start(options: GatewayOptions): Promise<Gateway> {
@@ -90,6 +93,8 @@ export class Gateway {
     const journalDir = join(config.dataDir, 'journal');
     await mkdir(rosterDir, { recursive: true });
     await mkdir(journalDir, { recursive: true });
+    // Made first: the journal and the station count into it as they work.
+    const metrics = new GatewayMetrics({ firmware: FIRMWARE_VERSION, station: config.station.type });
 
     const clock = await TrustedClock.open({
       dataDir: config.dataDir,
@@ -106,6 +111,7 @@ export class Gateway {
       minFreeBytes: config.journal.minFreeBytes,
       logger,
       now: () => new Date(clock.now()),
+      onCommit: metrics.journalCommit,
     });
     const roster = await RosterStore.open({
       dir: rosterDir,
@@ -127,7 +133,7 @@ export class Gateway {
       logger,
     });
     const readers = options.readers ?? readerDriverFor(config, logger);
-    const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station);
+    const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station, metrics);
     gateway.wire();
     gateway.terminalSide = await gateway.startTerminalSide();
     gateway.record({
@@ -138,6 +144,7 @@ export class Gateway {
     await gateway.startUplink();
     await readers.start();
     await gateway.startControl();
+    await gateway.startMetrics();
     gateway.playConfiguredScript();
     logger.info(
       {
@@ -289,6 +296,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.metricsServer?.stop();
     await this.control?.stop();
     await this.uplinkValue?.stop();
     await this.readers.stop();
@@ -375,6 +383,32 @@ export class Gateway {
       },
     });
     await this.control.start();
+  }
+
+  /** The metrics' gauges, and their listener when the config asks for one. */
+  private async startMetrics(): Promise<void> {
+    const { config, journal, roster, clock } = this;
+    const uplink = this.uplinkValue;
+    this.metrics.watch({
+      journal: () => journal.stats(),
+      journalBudgetBytes: config.journal.budgetBytes,
+      roster: () => {
+        const view = roster.view;
+        return view ? { version: view.version, expiresAt: view.expiresAt, cards: view.size } : undefined;
+      },
+      readers: () => this.readers.readers(),
+      ...(uplink ? { uplink: () => uplink.status() } : {}),
+      clockSynced: () => clock.synced(),
+      now: () => clock.now(),
+    });
+    if (!config.metrics) return;
+    this.metricsServer = new MetricsServer(config.metrics, this.metrics, this.logger);
+    await this.metricsServer.start();
+  }
+
+  /** Where Prometheus scrapes this gateway, when it serves metrics. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
   }
 
   /** Pulses the relay, lights the LEDs and sounds the buzzer on a technician's request; journaled when the door opens. */
@@ -477,6 +511,7 @@ export class Gateway {
     });
     readers.events.on('error', ({ reader, message }) => {
       logger.error({ reader, message }, 'reader error');
+      this.metrics.readerError();
       // A driver failing in a loop journals its fault once a minute, not once a poll.
       const key = `${reader ?? ''}\0${message}`;
       const now = performance.now();
@@ -491,11 +526,14 @@ export class Gateway {
       const direction = directionOf.get(card.reader);
       if (direction === undefined) return;
       if (this.terminalSide) {
-        this.terminalSide.tap(card, { name: card.reader, direction });
+        const tap = this.terminalSide.tap(card, { name: card.reader, direction });
+        if (tap) this.metrics.tap(tap.decision, tap.reason, (performance.now() - card.detectedAt) / 1000);
         return;
       }
       const outcome = this.station.tap(card, { name: card.reader, direction });
       if (!outcome) return;
+      const { decision } = outcome.decision;
+      this.metrics.tap(decision, outcome.decision.reason, (outcome.actedAt - card.detectedAt) / 1000);
       const { seq } = outcome.record;
       this.journal.durable(seq).then(
         () => logger.debug({ seq }, 'tap durable'),
