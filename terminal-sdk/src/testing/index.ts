@@ -20,14 +20,17 @@ import { toBase64Url } from '../crypto/encoding.js';
 export class TestAuthority {
   readonly root: Ed25519KeyPair[];
   rosterKeys: Ed25519KeyPair[];
+  /** The keys of the key set's `releases` role, when the authority is made with some. */
+  releaseKeys: Ed25519KeyPair[] | undefined;
   keySetVersion = 1;
 
   constructor(
     readonly school: string,
-    keys: { root?: Ed25519KeyPair[]; roster?: Ed25519KeyPair[] } = {},
+    keys: { root?: Ed25519KeyPair[]; roster?: Ed25519KeyPair[]; releases?: Ed25519KeyPair[] } = {},
   ) {
     this.root = keys.root ?? [generateKeyPair()];
     this.rosterKeys = keys.roster ?? [generateKeyPair()];
+    this.releaseKeys = keys.releases;
   }
 
   /** The root role a device pins at provisioning. */
@@ -40,6 +43,7 @@ export class TestAuthority {
       version: this.keySetVersion,
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
+      ...(this.releaseKeys ? { releases: keyRole(this.releaseKeys) } : {}),
       signers: this.root,
     });
   }
