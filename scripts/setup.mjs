@@ -36,7 +36,8 @@ const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 const DEBIAN = {
   // systemd brings systemd-analyze, which checks the gateway's unit file in the install test.
   // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it).
-  test: { required: ['mosquitto', 'systemd', 'chromium', ...PCSC], optional: [] },
+  // python3 receives sd_notify datagrams in the update tests (Node has no unix datagram sockets).
+  test: { required: ['mosquitto', 'systemd', 'chromium', 'python3', ...PCSC], optional: [] },
   bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
   demo: { required: [], optional: PCSC },
 };

@@ -11,6 +11,8 @@ export * from './ingest/index.js';
 export * from './library/index.js';
 export * from './notices/index.js';
 export * from './ops/index.js';
+export * from './releases/index.js';
+export * from './rollouts/index.js';
 export * from './roster/index.js';
 export * from './runtime/index.js';
 export * from './store/index.js';

@@ -34,6 +34,8 @@ export const ACTIONS = [
   'central.manage',
   'notices.manage',
   'alarms.ack',
+  'updates.read',
+  'updates.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -57,6 +59,8 @@ const SCHOOL_ADMIN: ReadonlySet<Action> = new Set<Action>([
   'alarms.ack',
 ]);
 const OPERATOR: ReadonlySet<Action> = new Set<Action>([
+  // Rollouts span schools: only a district-wide operator reads them (a school-bound one is out of scope).
+  'updates.read',
   'events.read',
   'devices.read',
   'cards.change',

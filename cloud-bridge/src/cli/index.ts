@@ -6,6 +6,8 @@ import { registerDevices } from './devices.js';
 import { registerImport } from './import.js';
 import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
+import { registerReleases } from './releases.js';
+import { registerRollouts } from './rollouts.js';
 import { registerServe } from './serve.js';
 import { registerTokens } from './tokens.js';
 
@@ -24,6 +26,8 @@ export function bridgeProgram(): Command {
     registerImport,
     registerCards,
     registerAccounts,
+    registerReleases,
+    registerRollouts,
   ])
     register(program);
   return example(

@@ -4,6 +4,8 @@ import { AccountsConfig } from '../accounts/config.js';
 import { AttendanceConfig } from '../attendance/config.js';
 import { NoticesConfig } from '../notices/config.js';
 import { OpsConfig } from '../ops/config.js';
+import { ReleasesConfig } from '../releases/config.js';
+import { RolloutsConfig } from '../rollouts/config.js';
 
 export const BridgeConfig = z
   .object({
@@ -92,6 +94,10 @@ export const BridgeConfig = z
     accounts: AccountsConfig.prefault({}),
     /** Alarm thresholds of the operations view (docs/operations.md). */
     ops: OpsConfig.prefault({}),
+    /** Release files for devices: download rates (docs/updates.md). */
+    releases: ReleasesConfig.prefault({}),
+    /** Rollouts: the arrival and dismissal windows no gateway switches in (docs/updates.md). */
+    rollouts: RolloutsConfig.prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

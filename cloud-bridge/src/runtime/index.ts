@@ -16,6 +16,8 @@ import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
+import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
+import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { servePages } from '../web/index.js';
@@ -43,6 +45,8 @@ export class Bridge {
     readonly audit: AuditLog,
     readonly accounts: Accounts,
     readonly ops: Operations,
+    readonly releases: Releases,
+    readonly rollouts: Rollouts,
   ) {}
 
   static async start(
@@ -102,6 +106,21 @@ export class Bridge {
       logger,
     });
     await roster.start();
+    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest);
+    const rollouts = new Rollouts({
+      db: store.database,
+      store,
+      directory,
+      releases,
+      client,
+      audit,
+      config: config.rollouts,
+      defaultTimeZone: config.attendance.defaultTimeZone,
+      logger,
+      now,
+      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+    });
+    await rollouts.start();
     const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger });
     await catalogue.start();
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
@@ -130,7 +149,12 @@ export class Bridge {
       },
       audit,
       resolvers: [sessionResolver(accounts)],
-      publicRoutes: [(app) => sessionRoutes(app, accounts)],
+      publicRoutes: [
+        (app) => sessionRoutes(app, accounts),
+        releaseFileRoutes(releases, config.releases, (username, password) =>
+          authenticateDevice(store, username, password),
+        ),
+      ],
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
         centralRoutes(central, audit),
@@ -138,6 +162,8 @@ export class Bridge {
         noticesRoutes(notices, audit),
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
+        releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
+        rolloutRoutes(rollouts, audit),
       ],
     });
     if (config.http.pages) await servePages(http);
@@ -159,6 +185,8 @@ export class Bridge {
       audit,
       accounts,
       ops,
+      releases,
+      rollouts,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
@@ -179,6 +207,7 @@ export class Bridge {
   async stop(): Promise<void> {
     await this.notices.stop();
     await this.central.stop();
+    this.rollouts.stop();
     this.ops.stop();
     await this.http.close();
     await this.client.endAsync();
