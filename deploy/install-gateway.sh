@@ -69,12 +69,17 @@ fi
 [ -f "$SOURCE/gateway/dist/main.js" ] || { echo "gateway/dist is missing: build first (npm run build)" >&2; exit 1; }
 
 TARGET="$ROOT$PREFIX"
-step "gateway into $TARGET"
-rm -rf "$TARGET/gateway/dist" "$TARGET/terminal-sdk/dist"
-mkdir -p "$TARGET/gateway" "$TARGET/terminal-sdk"
-cp -a "$SOURCE/package-lock.json" "$SOURCE/docs" "$SOURCE/deploy" "$TARGET/"
-cp -a "$SOURCE/gateway/package.json" "$SOURCE/gateway/dist" "$TARGET/gateway/"
-cp -a "$SOURCE/terminal-sdk/package.json" "$SOURCE/terminal-sdk/dist" "$TARGET/terminal-sdk/"
+VERSION=$("$NODE" -p 'require(process.argv[1]).version' "$SOURCE/gateway/package.json")
+RELEASE="$TARGET/releases/$VERSION"
+step "gateway $VERSION into $RELEASE"
+# Releases live side by side under PREFIX/releases; the links current (what runs) and committed (what
+# passed its commit check) point at one (docs/updates.md). Updates from the bridge add the next ones.
+rm -rf "$RELEASE/gateway/dist" "$RELEASE/terminal-sdk/dist"
+mkdir -p "$RELEASE/gateway" "$RELEASE/terminal-sdk"
+cp -a "$SOURCE/docs" "$SOURCE/deploy" "$TARGET/"
+cp -a "$SOURCE/package-lock.json" "$RELEASE/"
+cp -a "$SOURCE/gateway/package.json" "$SOURCE/gateway/dist" "$RELEASE/gateway/"
+cp -a "$SOURCE/terminal-sdk/package.json" "$SOURCE/terminal-sdk/dist" "$RELEASE/terminal-sdk/"
 # The device gets the gateway's workspaces only, at the versions the lockfile pins.
 "$NODE" -e '
   const [from, to] = process.argv.slice(1);
@@ -82,17 +87,20 @@ cp -a "$SOURCE/terminal-sdk/package.json" "$SOURCE/terminal-sdk/dist" "$TARGET/t
   const device = { name: root.name, version: root.version, private: true, type: root.type,
     engines: root.engines, workspaces: ["terminal-sdk", "gateway"] };
   require("fs").writeFileSync(to, JSON.stringify(device, null, 2) + "\n");
-' "$SOURCE/package.json" "$TARGET/package.json"
+' "$SOURCE/package.json" "$RELEASE/package.json"
 if [ "$MODULES" = copy ]; then
-  rm -rf "$TARGET/node_modules"
-  cp -a "$SOURCE/node_modules" "$TARGET/"
+  rm -rf "$RELEASE/node_modules"
+  cp -a "$SOURCE/node_modules" "$RELEASE/"
 else
   step "production npm packages (native modules build here: about a minute on a Pi 4)"
-  (cd "$TARGET" && npm install --omit=dev --no-audit --no-fund)
+  (cd "$RELEASE" && npm install --omit=dev --no-audit --no-fund)
 fi
-chmod 755 "$TARGET/gateway/dist/cli/main.js" "$TARGET/gateway/dist/main.js"
+chmod 755 "$RELEASE/gateway/dist/cli/main.js" "$RELEASE/gateway/dist/main.js"
+for link in current committed; do
+  ln -sfn "releases/$VERSION" "$TARGET/.$link.new" && mv -Tf "$TARGET/.$link.new" "$TARGET/$link"
+done
 mkdir -p "$ROOT/usr/local/bin"
-ln -sf "$PREFIX/gateway/dist/cli/main.js" "$ROOT/usr/local/bin/educard"
+ln -sf "$PREFIX/current/gateway/dist/cli/main.js" "$ROOT/usr/local/bin/educard"
 
 if [ -z "$ROOT" ]; then
   step "service user educard"
@@ -113,12 +121,15 @@ chmod 0750 "$ROOT/var/lib/educard"
 if [ -n "$OWNER" ]; then
   chown root:educard "$ROOT/etc/educard"
   chown educard:educard "$ROOT/var/lib/educard"
+  # The service installs the releases it is offered and moves its links: the release root is its own.
+  chown -R educard:educard "$TARGET"
 fi
 
-step "systemd unit educard-gateway.service"
+step "systemd units educard-gateway.service and educard-gateway-rollback.service"
 mkdir -p "$ROOT/etc/systemd/system"
-sed -e "s#@NODE@#$NODE#g" -e "s#@PREFIX@#$PREFIX#g" "$SOURCE/deploy/educard-gateway.service" \
-  > "$ROOT/etc/systemd/system/educard-gateway.service"
+for unit in educard-gateway.service educard-gateway-rollback.service; do
+  sed -e "s#@NODE@#$NODE#g" -e "s#@PREFIX@#$PREFIX#g" "$SOURCE/deploy/$unit" > "$ROOT/etc/systemd/system/$unit"
+done
 if [ -z "$ROOT" ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   systemctl enable educard-gateway.service

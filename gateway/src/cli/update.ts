@@ -4,6 +4,7 @@ import type { GatewayConfig } from '../config/index.js';
 import { createLogger } from '../log/index.js';
 import {
   commit,
+  guardFailed,
   guardStart,
   guardStop,
   ReleaseRoot,
@@ -111,8 +112,8 @@ async function commitCommand(command: Command): Promise<void> {
 
 /** systemd's ExecStartPre and ExecStopPost: run from the committed release, whatever the new one does. */
 async function guard(when: string, command: Command): Promise<void> {
-  if (when !== 'start' && when !== 'stop')
-    throw new CliError(`guard takes "start" or "stop", not "${when}"`, 2);
+  if (when !== 'start' && when !== 'stop' && when !== 'failed')
+    throw new CliError(`guard takes "start", "stop" or "failed", not "${when}"`, 2);
   const config = await readConfig(configPath(command));
   const root = new ReleaseRoot(config.update.root);
   const logger = createLogger('educard-update-guard');
@@ -120,7 +121,9 @@ async function guard(when: string, command: Command): Promise<void> {
   const outcome =
     when === 'start'
       ? await guardStart(root, { maxStarts: config.update.maxStarts, now: Date.now() })
-      : await guardStop(root, process.env);
+      : when === 'stop'
+        ? await guardStop(root, process.env)
+        : await guardFailed(root);
   const log = outcome.action === 'rolled-back' ? logger.warn.bind(logger) : logger.info.bind(logger);
   log(
     { action: outcome.action, phase: outcome.state.phase, version: outcome.state.version },
@@ -161,7 +164,7 @@ export function registerUpdate(program: Command): void {
     update
       .command('guard')
       .description('for systemd only: count starts of a release on trial and go back when it fails')
-      .argument('<when>', '"start" (ExecStartPre) or "stop" (ExecStopPost)'),
+      .argument('<when>', '"start" (ExecStartPre), "stop" (ExecStopPost) or "failed" (the OnFailure= unit)'),
     'educard update guard start',
   ).action((when: string, _options, command: Command) => guard(when, command));
 }

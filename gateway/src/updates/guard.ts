@@ -127,3 +127,14 @@ export async function guardStop(root: ReleaseRoot, env: NodeJS.ProcessEnv): Prom
   await root.writeState(next);
   return { action: 'counted', message: how, state: next };
 }
+
+/** The OnFailure= unit: the service failed for good (its start limit); a release on trial goes back. */
+export async function guardFailed(root: ReleaseRoot): Promise<GuardOutcome> {
+  const state = await root.readState();
+  const current = await root.link('current');
+  const committed = await root.link('committed');
+  if (!current || !committed || current === committed)
+    return { action: 'none', message: `the committed release ${committed} failed: nothing to go back to`, state };
+  const next = await rollBack(root, { ...state, version: current }, 'start', 'the service failed to start again and again (systemd start limit)');
+  return { action: 'rolled-back', message: next.reason as string, state: next };
+}

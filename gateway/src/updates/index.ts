@@ -8,6 +8,6 @@ export {
 export { runSelfTest } from './check.js';
 export { UpdateConfig } from './config.js';
 export { FIRMWARE } from './firmware.js';
-export { commit, type GuardOutcome, guardStart, guardStop, rollBack } from './guard.js';
+export { commit, type GuardOutcome, guardFailed, guardStart, guardStop, rollBack } from './guard.js';
 export { attemptKey, type LinkName, ReleaseRoot, UpdateState } from './layout.js';
 export { bridgeSource, folderSource, type ReleaseSource, type StageProgress, stageRelease } from './stage.js';
