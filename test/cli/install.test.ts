@@ -49,16 +49,17 @@ describe('deploy/install-gateway.sh', () => {
     );
     expect(verify).not.toMatch(/failed|error|Unknown/i);
 
-    expect(await readlink(join(root, 'usr/local/bin/educard'))).toBe('/opt/educard/current/gateway/dist/cli/main.js');
+    expect(await readlink(join(root, 'usr/local/bin/educard'))).toBe(
+      '/opt/educard/current/gateway/dist/cli/main.js',
+    );
     // Releases side by side, the links naming the one installed.
     expect(await readlink(join(root, 'opt/educard/current'))).toBe('releases/0.1.0');
     expect(await readlink(join(root, 'opt/educard/committed'))).toBe('releases/0.1.0');
     expect((await stat(join(root, 'etc/educard'))).mode & 0o7777).toBe(0o2750);
     expect((await stat(join(root, 'var/lib/educard'))).mode & 0o777).toBe(0o750);
-    expect(JSON.parse(await readFile(join(root, 'opt/educard/current/package.json'), 'utf8')).workspaces).toEqual([
-      'terminal-sdk',
-      'gateway',
-    ]);
+    expect(
+      JSON.parse(await readFile(join(root, 'opt/educard/current/package.json'), 'utf8')).workspaces,
+    ).toEqual(['terminal-sdk', 'gateway']);
 
     // The staged copy runs on its own: its command and its service entry point.
     const cli = await runCommand(join(root, 'opt/educard/current/gateway/dist/cli/main.js'), ['--version']);

@@ -134,7 +134,16 @@ export async function guardFailed(root: ReleaseRoot): Promise<GuardOutcome> {
   const current = await root.link('current');
   const committed = await root.link('committed');
   if (!current || !committed || current === committed)
-    return { action: 'none', message: `the committed release ${committed} failed: nothing to go back to`, state };
-  const next = await rollBack(root, { ...state, version: current }, 'start', 'the service failed to start again and again (systemd start limit)');
+    return {
+      action: 'none',
+      message: `the committed release ${committed} failed: nothing to go back to`,
+      state,
+    };
+  const next = await rollBack(
+    root,
+    { ...state, version: current },
+    'start',
+    'the service failed to start again and again (systemd start limit)',
+  );
   return { action: 'rolled-back', message: next.reason as string, state: next };
 }

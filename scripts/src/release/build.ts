@@ -82,7 +82,17 @@ async function walk(
  * workspace without its development packages (each a folder under node_modules; nested folders of a
  * package are listed on their own).
  */
-async function productionPackages(source: string): Promise<string[]> {
+const packagesOf = new Map<string, Promise<string[]>>();
+function productionPackages(source: string): Promise<string[]> {
+  let found = packagesOf.get(source);
+  if (!found) {
+    found = listProductionPackages(source);
+    packagesOf.set(source, found);
+  }
+  return found;
+}
+
+async function listProductionPackages(source: string): Promise<string[]> {
   const { stdout } = await run(
     'npm',
     ['ls', '--workspace', 'gateway', '--omit=dev', '--all', '--parseable'],
@@ -168,16 +178,15 @@ export async function buildRelease(input: ReleaseInput): Promise<BuiltRelease> {
   const files: ReleaseFile[] = [];
   let bytes = 0;
   for (const [path, content] of [...contents].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const data = content.data ?? (await readFile(content.from as string));
-    const sha256 = createHash('sha256').update(data).digest('hex');
+    const { sha256, size } = content.data ? digest(content.data) : await digestFile(content.from as string);
     const object = join(dir, 'files', sha256);
     if (!(await stat(object).catch(() => undefined))) {
       if (content.from)
         await link(content.from, object).catch(() => copyFile(content.from as string, object));
-      else await writeFile(object, data);
+      else await writeFile(object, content.data as Uint8Array);
     }
-    files.push({ path, sha256, size: data.length, executable: content.executable });
-    bytes += data.length;
+    files.push({ path, sha256, size, executable: content.executable });
+    bytes += size;
   }
   const links: ReleaseLink[] = [];
   for (const name of ['gateway', 'terminal-sdk']) {
@@ -207,9 +216,38 @@ export async function buildRelease(input: ReleaseInput): Promise<BuiltRelease> {
   return { manifest, envelope, dir, bytes };
 }
 
-/** The release archive: a tar of `manifest.json` and `files/`, which the bridge stores file by file. */
-export async function writeReleaseArchive(release: BuiltRelease, file: string): Promise<void> {
-  await tar.c({ file, cwd: release.dir, portable: true }, ['manifest.json', 'files']);
+const digest = (data: Uint8Array) => ({
+  sha256: createHash('sha256').update(data).digest('hex'),
+  size: data.length,
+});
+
+/** Digests of files already read in this process, by path, size and time: building several releases reads each once. */
+const digests = new Map<string, { stamp: string; sha256: string; size: number }>();
+async function digestFile(path: string): Promise<{ sha256: string; size: number }> {
+  const info = await stat(path);
+  const stamp = `${info.size}:${info.mtimeMs}`;
+  const held = digests.get(path);
+  if (held?.stamp === stamp) return held;
+  const made = { stamp, ...digest(await readFile(path)) };
+  digests.set(path, made);
+  return made;
+}
+
+/**
+ * The release archive: a tar of `manifest.json` and `files/`, which the bridge stores file by file.
+ * With `base`, the files of that release are left out: an archive for a bridge that holds it already.
+ */
+export async function writeReleaseArchive(
+  release: BuiltRelease,
+  file: string,
+  base?: ReleaseManifest,
+): Promise<void> {
+  const held = new Set(base?.files.map((f) => f.sha256));
+  const files = [...new Set(release.manifest.files.map((f) => f.sha256))].filter((sha) => !held.has(sha));
+  await tar.c({ file, cwd: release.dir, portable: true }, [
+    'manifest.json',
+    ...files.map((sha) => `files/${sha}`),
+  ]);
 }
 
 export const archiveName = (manifest: Pick<ReleaseManifest, 'version' | 'arch'>) =>
