@@ -17,13 +17,17 @@ export async function faultOverlay(
 ): Promise<Record<string, string | Uint8Array>> {
   const main = await readFile(join(REPO_ROOT, 'gateway/dist/main.js'), 'utf8');
   const [shebang, ...rest] = main.split('\n');
-  const after = (line: string) => [shebang, line, ...rest].join('\n');
+  const ready = 'const stopNotifying = notifySystemd(logger);';
+  if (!main.includes(ready))
+    throw new Error('main.js no longer tells systemd it is ready as this fault expects');
   switch (fault) {
     case 'exits':
-      return { 'gateway/dist/main.js': after('process.exit(3);') };
+      return { 'gateway/dist/main.js': [shebang, 'process.exit(3);', ...rest].join('\n') };
     case 'hangs':
-      // Starts, then its event loop stops: only the watchdog can tell.
-      return { 'gateway/dist/main.js': after('setTimeout(() => { for (;;) {} }, 1500);') };
+      // Starts and says so, then its event loop stops: only the watchdog can tell.
+      return {
+        'gateway/dist/main.js': main.replace(ready, `${ready}\nsetTimeout(() => { for (;;) {} }, 1500);`),
+      };
     case 'denies': {
       const decide = await readFile(join(REPO_ROOT, 'gateway/dist/policy/decide.js'), 'utf8');
       const grant =
@@ -152,10 +156,10 @@ export async function startFleetDevice(options: {
   );
   const service = new ServiceManager(await gatewayUnit(prefix), join(options.dir, `${options.id}.notify`), {
     environment: { EDUCARD_CONFIG: config },
-    settings: { WatchdogSec: '4' },
+    settings: { WatchdogSec: '10' },
   });
   await service.start();
-  await service.waitFor((line) => line.msg === 'gateway started', 60_000);
+  await service.waitFor((line) => line.msg === 'gateway started', 120_000);
   return {
     id: options.id,
     root: new ReleaseRoot(prefix),

@@ -569,7 +569,8 @@ export class Rollouts {
       ),
     );
     const spec = JSON.parse((this.row(id) as RolloutRow).spec) as RolloutSpec;
-    const now = this.now().getTime();
+    // The pace is a rate: measured on the monotonic clock, whatever the wall clock does.
+    const now = performance.now();
     const bucket = this.allowance.get(id) ?? { tokens: 1, at: now };
     const burst = Math.max(1, spec.pace / 6);
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * spec.pace) / 60_000);

@@ -108,10 +108,9 @@ export function bridgeSource(
 /** A folder of content-addressed files (a release as `npm run release` writes it, unpacked). */
 export function folderSource(dir: string): ReleaseSource {
   return {
-    async fetch(sha256, offset, path) {
-      const from = join(dir, sha256);
-      if (offset > 0) await truncate(path, 0);
-      await copyFile(from, path);
+    async fetch(sha256, _offset, path) {
+      await rm(path, { force: true });
+      await link(join(dir, sha256), path).catch(() => copyFile(join(dir, sha256), path));
       return { bytes: (await sizeOf(path)) ?? 0, resumed: false };
     },
   };
@@ -156,16 +155,27 @@ export async function stageRelease(options: StageOptions): Promise<StageProgress
   }
   options.onProgress?.({ ...progress });
 
+  const objects = new Map<string, Promise<void>>();
   const place = async (file: ReleaseFile) => {
     const dest = join(staging, file.path);
     if (await holds(dest, file)) return;
     await mkdir(dirname(dest), { recursive: true });
     await rm(dest, { force: true });
-    if (runningDir && (await holds(join(runningDir, file.path), file))) {
-      await copyFile(join(runningDir, file.path), dest);
+    const running = runningDir && join(runningDir, file.path);
+    if (running && (await holds(running, file))) {
+      // Files are never written in place, so the two releases may share one: linked unless its mode differs.
+      const sameMode = (((await stat(running)).mode & 0o111) !== 0) === file.executable;
+      if (sameMode) await link(running, dest).catch(() => copyFile(running, dest));
+      else await copyFile(running, dest);
     } else {
       const object = join(root.downloads, file.sha256);
-      if (!(await holds(object, file))) await download(file, object);
+      // Files of the same content (licences, copies of one package) are fetched once.
+      let fetching = objects.get(file.sha256);
+      if (!fetching) {
+        fetching = holds(object, file).then((held) => (held ? undefined : download(file, object)));
+        objects.set(file.sha256, fetching);
+      }
+      await fetching;
       await link(object, dest).catch(() => copyFile(object, dest));
     }
     await chmod(dest, file.executable ? 0o755 : 0o644);

@@ -13,8 +13,9 @@ async function ended(child: ChildProcess): Promise<[number | null, NodeJS.Signal
  * What systemd does for the gateway's unit, where no systemd runs (a test, a benchmark): it reads the
  * unit file and runs ExecStartPre, ExecStart and ExecStopPost with the environment systemd gives
  * (NOTIFY_SOCKET, WATCHDOG_USEC; SERVICE_RESULT, EXIT_CODE, EXIT_STATUS after a stop), restarts on
- * failure after RestartSec, kills a main process whose watchdog pings stop (SIGABRT, as systemd does),
- * and gives up past StartLimitBurst starts in StartLimitIntervalSec. The pings arrive through the real
+ * failure after RestartSec, kills a main process that is not ready in TimeoutStartSec or whose
+ * watchdog pings stop once it is (SIGABRT, as systemd does), and gives up past StartLimitBurst starts
+ * in StartLimitIntervalSec. The pings arrive through the real
  * `systemd-notify` and a datagram socket, received by python3 (Node has no unix datagram sockets).
  */
 
@@ -84,6 +85,7 @@ export class ServiceManager {
   private starts: number[] = [];
   private lastPing = 0;
   private watchdogKilled = false;
+  private ready = false;
   private waiters: { match: (line: ServiceLine) => boolean; resolve: (line: ServiceLine) => void }[] = [];
   private loop: Promise<void> | undefined;
   private stderrText = '';
@@ -121,6 +123,7 @@ export class ServiceManager {
       receiver.once('exit', (code) => reject(new Error(`the notify receiver exited with ${code}`)));
     });
     lines.on('line', (line) => {
+      if (line === 'READY=1') this.ready = true;
       if (line === 'WATCHDOG=1' || line === 'READY=1') this.lastPing = performance.now();
     });
     this.loop = this.supervise();
@@ -221,6 +224,7 @@ export class ServiceManager {
 
   private async supervise(): Promise<void> {
     const watchdog = seconds(this.setting('WatchdogSec') ?? '0');
+    const startTimeout = seconds(this.setting('TimeoutStartSec') ?? '90');
     const restartSec = seconds(this.setting('RestartSec') ?? '0.1');
     const burst = Number(this.setting('StartLimitBurst') ?? 5);
     const interval = seconds(this.setting('StartLimitIntervalSec') ?? '10');
@@ -242,7 +246,7 @@ export class ServiceManager {
           break;
         }
       }
-      if (started) result = await this.runMain(watchdog);
+      if (started) result = await this.runMain(watchdog, startTimeout);
       this.results.push({ run: this.runs, ...result });
       for (const line of this.settings.get('ExecStopPost') ?? [])
         await this.runHelper(line, {
@@ -255,7 +259,10 @@ export class ServiceManager {
     }
   }
 
-  private async runMain(watchdog: number): Promise<{ result: string; code: string; status: string }> {
+  private async runMain(
+    watchdog: number,
+    startTimeout: number,
+  ): Promise<{ result: string; code: string; status: string }> {
     const [file, args] = this.command(this.setting('ExecStart') as string);
     const child = spawn(file, args, {
       env: {
@@ -269,21 +276,31 @@ export class ServiceManager {
     child.stdin?.on('error', () => undefined);
     this.main = child;
     this.capture(child);
-    this.lastPing = performance.now();
+    const spawnedAt = performance.now();
+    this.ready = false;
     this.watchdogKilled = false;
-    const timer =
-      watchdog > 0
-        ? setInterval(() => {
-            if (performance.now() - this.lastPing > watchdog * 1000 && !this.watchdogKilled) {
-              this.watchdogKilled = true;
-              child.kill('SIGABRT');
-            }
-          }, 100)
-        : undefined;
+    let timedOut = false;
+    // As with Type=notify: the start timeout until READY=1, the watchdog from then on.
+    const timer = setInterval(() => {
+      const now = performance.now();
+      if (!this.ready && now - spawnedAt > startTimeout * 1000 && !timedOut) {
+        timedOut = true;
+        child.kill('SIGTERM');
+      } else if (
+        this.ready &&
+        watchdog > 0 &&
+        now - this.lastPing > watchdog * 1000 &&
+        !this.watchdogKilled
+      ) {
+        this.watchdogKilled = true;
+        child.kill('SIGABRT');
+      }
+    }, 100);
     const [code, signal] = await ended(child);
     clearInterval(timer);
     this.main = undefined;
     if (this.watchdogKilled) return { result: 'watchdog', code: 'killed', status: 'ABRT' };
+    if (timedOut) return { result: 'timeout', code: 'killed', status: 'TERM' };
     if (signal) return { result: 'signal', code: 'killed', status: SIGNALS[signal] ?? signal };
     return { result: code === 0 ? 'success' : 'exit-code', code: 'exited', status: String(code) };
   }
