@@ -1,15 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger, folderSource, ReleaseRoot, RosterStore, stageRelease } from '@educard/gateway';
 import { type BuiltRelease, buildRelease, writeReleaseArchive } from '@educard/scripts/release';
-import { ServiceManager } from '@educard/scripts/support';
+import { type FleetDevice, startFleetDevice } from '@educard/scripts/support';
 import { type Ed25519KeyPair, type KeyRole, releaseArchOf } from '@educard/terminal-sdk';
 import { sampleCard, sampleUid } from '@educard/terminal-sdk/testing';
 import { enrollDevice } from './bridge.js';
 import { REPO_ROOT } from './processes.js';
-
-const quiet = createLogger('fleet', { level: 'silent' });
 
 /** Files of a release made to misbehave, from this tree's build: what a broken release looks like. */
 export async function faultOverlay(
@@ -64,38 +61,6 @@ export async function archive(dir: string, built: BuiltRelease, base?: BuiltRele
   return file;
 }
 
-/** The gateway's unit as install-gateway.sh writes it, for a release root at `prefix`. */
-export async function gatewayUnit(prefix: string): Promise<string> {
-  const template = await readFile(join(REPO_ROOT, 'deploy/educard-gateway.service'), 'utf8');
-  return template.replaceAll('@NODE@', process.execPath).replaceAll('@PREFIX@', prefix);
-}
-
-/** A release put in place as the committed one, as install-gateway.sh leaves a device. */
-export async function installRelease(prefix: string, built: BuiltRelease): Promise<void> {
-  const root = new ReleaseRoot(prefix);
-  await mkdir(prefix, { recursive: true });
-  await stageRelease({
-    root,
-    manifest: built.manifest,
-    envelope: built.envelope,
-    source: folderSource(join(built.dir, 'files')),
-    parallel: 4,
-    logger: quiet,
-    signal: new AbortController().signal,
-  });
-  await root.point('current', built.manifest.version);
-  await root.point('committed', built.manifest.version);
-}
-
-export interface FleetDevice {
-  id: string;
-  root: ReleaseRoot;
-  dataDir: string;
-  service: ServiceManager;
-  /** Presents card `n` of the roster (or any UID) at the gate's reader. */
-  tap(uid: string): boolean;
-}
-
 /** Cards valid around the clock of the test, at the main gate at any hour. */
 export function fleetCards(count: number, now = Date.now()) {
   return Array.from({ length: count }, (_, i) =>
@@ -113,15 +78,10 @@ export function closedCalendar(now = Date.now()) {
   return { timeZone: 'UTC', holidays: [], closures: [day(-1), day(0), day(1)], makeUpDays: [] };
 }
 
-export const tapLine = (uid: string) =>
-  `${JSON.stringify({ action: 'present', reader: 'sim-in', card: { uid } })}\n`;
 export const uidOf = (n: number) => sampleUid(n);
 
-/**
- * A gateway as a technician installs it: `release` in its release root, enrolled with the bridge, the
- * root keys pinned, run by the stand-in of systemd from the unit file (watchdog shortened).
- */
-export async function startFleetDevice(options: {
+/** A gateway installed on `release`, enrolled with the bridge as a technician does, run from its unit. */
+export async function startEnrolledDevice(options: {
   dir: string;
   id: string;
   bridgeHttp: string;
@@ -129,42 +89,7 @@ export async function startFleetDevice(options: {
   anchor: KeyRole;
   commitTimeoutMs?: number;
 }): Promise<FleetDevice> {
-  const base = join(options.dir, options.id);
-  const dataDir = join(base, 'data');
-  const prefix = join(base, 'opt');
-  await installRelease(prefix, options.release);
-  const credentials = await enrollDevice(options.bridgeHttp, dataDir, options.id);
-  await mkdir(join(dataDir, 'roster'), { recursive: true });
-  await RosterStore.writeAnchor(join(dataDir, 'roster'), options.anchor);
-  const config = join(base, 'gateway.json');
-  await writeFile(
-    config,
-    JSON.stringify({
-      device: { id: options.id, school: 'school-1' },
-      dataDir,
-      station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
-      readers: { simulated: ['sim-in'], script: '-' },
-      uplink: {
-        url: credentials.url,
-        username: credentials.username,
-        password: credentials.password,
-        bridgeHttp: options.bridgeHttp,
-        backoff: { initialMs: 50, maxMs: 500 },
-      },
-      update: { root: prefix, commitTimeoutMs: options.commitTimeoutMs ?? 45_000, lockPollMs: 100 },
-    }),
-  );
-  const service = new ServiceManager(await gatewayUnit(prefix), join(options.dir, `${options.id}.notify`), {
-    environment: { EDUCARD_CONFIG: config },
-    settings: { WatchdogSec: '10' },
-  });
-  await service.start();
-  await service.waitFor((line) => line.msg === 'gateway started', 120_000);
-  return {
-    id: options.id,
-    root: new ReleaseRoot(prefix),
-    dataDir,
-    service,
-    tap: (uid) => service.write(tapLine(uid)),
-  };
+  const dataDir = join(options.dir, options.id, 'data');
+  const { url, username, password } = await enrollDevice(options.bridgeHttp, dataDir, options.id);
+  return startFleetDevice({ ...options, dataDir, credentials: { url, username, password } });
 }

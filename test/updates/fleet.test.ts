@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '@educard/cloud-bridge';
 import type { BuiltRelease } from '@educard/scripts/release';
-import { until } from '@educard/scripts/support';
+import { type FleetDevice, until } from '@educard/scripts/support';
 import {
   type Ed25519KeyPair,
   ed25519,
@@ -19,11 +19,10 @@ import { BRIDGE_CLI, EDUCARD, runCommand } from '../support/cli.js';
 import {
   archive,
   closedCalendar,
-  type FleetDevice,
   faultOverlay,
   fleetCards,
   release,
-  startFleetDevice,
+  startEnrolledDevice,
   uidOf,
 } from '../support/fleet.js';
 import { type Child, exited, startNode } from '../support/processes.js';
@@ -169,9 +168,16 @@ beforeAll(async () => {
   for (const id of ids)
     devices.set(
       id,
-      await startFleetDevice({ dir, id, bridgeHttp: http, release: base, anchor, commitTimeoutMs: 40_000 }),
+      await startEnrolledDevice({
+        dir,
+        id,
+        bridgeHttp: http,
+        release: base,
+        anchor,
+        commitTimeoutMs: 60_000,
+      }),
     );
-  for (const id of ids) await device(id).service.waitFor((line) => line.msg === 'roster applied', 60_000);
+  for (const id of ids) await device(id).service.waitFor((line) => line.msg === 'roster applied', 120_000);
 }, 900_000);
 
 afterAll(async () => {

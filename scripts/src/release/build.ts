@@ -181,8 +181,8 @@ export async function buildRelease(input: ReleaseInput): Promise<BuiltRelease> {
     const { sha256, size } = content.data ? digest(content.data) : await digestFile(content.from as string);
     const object = join(dir, 'files', sha256);
     if (!(await stat(object).catch(() => undefined))) {
-      if (content.from)
-        await link(content.from, object).catch(() => copyFile(content.from as string, object));
+      // A copy, not a link: a rebuild of the tree rewrites its files in place.
+      if (content.from) await copyFile(content.from, object, constants.COPYFILE_FICLONE);
       else await writeFile(object, content.data as Uint8Array);
     }
     files.push({ path, sha256, size, executable: content.executable });

@@ -1,0 +1,95 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLogger, folderSource, ReleaseRoot, RosterStore, stageRelease } from '@educard/gateway';
+import type { KeyRole } from '@educard/terminal-sdk';
+import { REPO_ROOT } from '../paths.js';
+import type { BuiltRelease } from '../release/build.js';
+import { ServiceManager } from './service-manager.js';
+
+const quiet = createLogger('fleet', { level: 'silent' });
+
+/** The gateway's unit as install-gateway.sh writes it, for a release root at `prefix`. */
+export async function gatewayUnit(prefix: string): Promise<string> {
+  const template = await readFile(join(REPO_ROOT, 'deploy/educard-gateway.service'), 'utf8');
+  return template.replaceAll('@NODE@', process.execPath).replaceAll('@PREFIX@', prefix);
+}
+
+/** A release put in place as the committed one, as install-gateway.sh leaves a device. */
+export async function installRelease(prefix: string, built: BuiltRelease): Promise<void> {
+  const root = new ReleaseRoot(prefix);
+  await mkdir(prefix, { recursive: true });
+  await stageRelease({
+    root,
+    manifest: built.manifest,
+    envelope: built.envelope,
+    source: folderSource(join(built.dir, 'files')),
+    parallel: 4,
+    logger: quiet,
+    signal: new AbortController().signal,
+  });
+  await root.point('current', built.manifest.version);
+  await root.point('committed', built.manifest.version);
+}
+
+export interface FleetDevice {
+  id: string;
+  root: ReleaseRoot;
+  dataDir: string;
+  service: ServiceManager;
+  /** Presents a card by its UID at the gate's reader; false while no gateway runs to take it. */
+  tap(uid: string): boolean;
+}
+
+export const tapLine = (uid: string) =>
+  `${JSON.stringify({ action: 'present', reader: 'sim-in', card: { uid } })}\n`;
+
+/**
+ * A gateway as a technician installs it: `release` in its release root, its broker credentials, the
+ * root keys pinned, run from the unit file by the stand-in of systemd (watchdog at 10 s, since a
+ * shared test machine can be slow).
+ */
+export async function startFleetDevice(options: {
+  dir: string;
+  id: string;
+  /** Where the device's key already is (enrollment made it there). */
+  dataDir: string;
+  credentials: { url: string; username: string; password: string };
+  bridgeHttp: string;
+  release: BuiltRelease;
+  anchor: KeyRole;
+  commitTimeoutMs?: number;
+  logLevel?: string;
+}): Promise<FleetDevice> {
+  const base = join(options.dir, options.id);
+  const { dataDir, credentials } = options;
+  const prefix = join(base, 'opt');
+  await installRelease(prefix, options.release);
+  await mkdir(join(dataDir, 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(join(dataDir, 'roster'), options.anchor);
+  const config = join(base, 'gateway.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      device: { id: options.id, school: 'school-1' },
+      dataDir,
+      station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
+      readers: { simulated: ['sim-in'], script: '-' },
+      uplink: { ...credentials, bridgeHttp: options.bridgeHttp, backoff: { initialMs: 50, maxMs: 500 } },
+      update: { root: prefix, commitTimeoutMs: options.commitTimeoutMs ?? 45_000, lockPollMs: 100 },
+      log: { level: options.logLevel ?? 'info' },
+    }),
+  );
+  const service = new ServiceManager(await gatewayUnit(prefix), join(options.dir, `${options.id}.notify`), {
+    environment: { EDUCARD_CONFIG: config },
+    settings: { WatchdogSec: '10' },
+  });
+  await service.start();
+  await service.waitFor((line) => line.msg === 'gateway started', 120_000);
+  return {
+    id: options.id,
+    root: new ReleaseRoot(prefix),
+    dataDir,
+    service,
+    tap: (uid) => service.write(tapLine(uid)),
+  };
+}
