@@ -51,6 +51,7 @@ export type {
   EventSummary as StreamEvent,
   GatePropagation,
 } from '../../src/ops/types.js';
+export type { RolloutDevice, RolloutView } from '../../src/rollouts/types.js';
 
 /** A school day as the bridge names it: today in the browser's own calendar. */
 export const today = () => {

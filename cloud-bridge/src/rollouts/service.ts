@@ -21,6 +21,7 @@ import { type Directory, SchoolTimes } from '../directory/index.js';
 import type { Releases } from '../releases/index.js';
 import { migrateModule, type SqliteBridgeStore } from '../store/index.js';
 import type { RolloutsConfig } from './config.js';
+import type { RolloutDevice, RolloutState, RolloutView } from './types.js';
 import { quietWindows, windowAt } from './windows.js';
 
 const STEPS = [
@@ -87,35 +88,9 @@ export const RolloutSpec = z
 export type RolloutSpec = z.infer<typeof RolloutSpec>;
 export type RolloutSpecInput = z.input<typeof RolloutSpec>;
 
-export type RolloutState = 'running' | 'paused' | 'aborted' | 'done';
 const IN_FLIGHT = ['offered', 'downloading', 'waiting', 'switching', 'checking'];
 const FAILED = ['rolled-back', 'refused'];
 const TERMINAL = ['committed', ...FAILED, 'skipped', 'withdrawn'];
-
-export interface RolloutDevice {
-  device: string;
-  school: string;
-  phase: number;
-  state: string;
-  detail?: string;
-  fetched?: number;
-  total?: number;
-  offeredAt?: string;
-  updatedAt: string;
-}
-
-export interface RolloutView {
-  id: string;
-  version: string;
-  state: RolloutState;
-  reason?: string;
-  createdBy: string;
-  createdAt: string;
-  updatedAt: string;
-  spec: RolloutSpec;
-  counts: Record<string, number>;
-  phases: { index: number; spec: string; devices: number; counts: Record<string, number> }[];
-}
 
 /** A rollout the bridge will not make or change: the caller answers with the status. */
 export class RolloutRefused extends Error {

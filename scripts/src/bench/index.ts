@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { centralAttendanceBench } from './central-attendance.js';
 import { centralPushBench } from './central-push.js';
+import { fleetBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
@@ -13,6 +14,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   readers: readersBench,
   stations: stationsBench,
   central: async () => [...(await centralAttendanceBench()), ...(await centralPushBench())],
+  fleet: fleetBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]

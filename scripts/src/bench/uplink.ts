@@ -21,17 +21,21 @@ import { REPO_ROOT } from '../paths.js';
 import { exited, startMosquitto } from '../support/index.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 
-const ADMIN = 'bench-admin-token-0123456789';
+export const ADMIN = 'bench-admin-token-0123456789';
 const quiet = createLogger('bench', { level: 'silent' });
 
-interface RunningBridge {
+export interface RunningBridge {
   child: ChildProcess;
   http: string;
   stop(): Promise<void>;
 }
 
 /** The bridge as a separate process, as it runs in production: the gateways below share this one. */
-async function startBridge(dir: string, brokerUrl?: string): Promise<RunningBridge> {
+export async function startBridge(
+  dir: string,
+  brokerUrl?: string,
+  settings: Record<string, unknown> = {},
+): Promise<RunningBridge> {
   await mkdir(join(dir, 'bridge'), { recursive: true });
   await writeFile(
     join(dir, 'bridge.json'),
@@ -41,6 +45,7 @@ async function startBridge(dir: string, brokerUrl?: string): Promise<RunningBrid
       mqtt: brokerUrl ? { embedded: false, url: brokerUrl } : { port: 0 },
       http: { port: 0 },
       log: { level: 'info' },
+      ...settings,
     }),
   );
   const child = spawn(
@@ -67,7 +72,11 @@ async function startBridge(dir: string, brokerUrl?: string): Promise<RunningBrid
   };
 }
 
-async function api(bridge: RunningBridge, path: string, body?: unknown): Promise<Record<string, unknown>> {
+export async function api(
+  bridge: RunningBridge,
+  path: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
   const response = await fetch(`${bridge.http}${path}`, {
     method: body === undefined ? 'GET' : 'POST',
     headers: {
@@ -94,6 +103,19 @@ function tapEvent(i: number): EventBody {
   };
 }
 
+/** Makes a device key in `dataDir` and enrolls it with a fresh token: its broker credentials. */
+export async function enroll(bridge: RunningBridge, dataDir: string, device: string, school = 'school-1') {
+  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
+  const { tokens } = (await api(bridge, '/v1/tokens', { school, count: 1 })) as { tokens: string[] };
+  const enrolled = await fetch(`${bridge.http}/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: tokens[0], deviceId: device, publicKey: identity.publicKey }),
+  });
+  const { mqtt } = (await enrolled.json()) as { mqtt: { url: string; username: string; password: string } };
+  return mqtt;
+}
+
 /** A provisioned, enrolled gateway whose journal already holds `backlog` events, not yet started. */
 async function prepareGateway(bridge: RunningBridge, dir: string, device: string, backlog: number) {
   const dataDir = join(dir, device);
@@ -114,18 +136,7 @@ async function prepareGateway(bridge: RunningBridge, dir: string, device: string
     if (i % 1000 === 999) await journal.flush();
   }
   await journal.close();
-  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
-  const { tokens } = (await api(bridge, '/v1/tokens', { school: 'school-1', count: 1 })) as {
-    tokens: string[];
-  };
-  const enrolled = await fetch(`${bridge.http}/v1/enroll`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token: tokens[0], deviceId: device, publicKey: identity.publicKey }),
-  });
-  const { mqtt: credentials } = (await enrolled.json()) as {
-    mqtt: { url: string; username: string; password: string };
-  };
+  const credentials = await enroll(bridge, dataDir, device);
   return parseConfig({
     device: { id: device, school: 'school-1' },
     dataDir,
@@ -186,12 +197,16 @@ const INGEST_ROUNDS = 3;
  * stored and acknowledged. That many, so that their start-up does not weigh on the figure; the
  * median of three rounds, each with fresh gateways, since one round on this machine varies by 15%.
  */
-async function ingestRate(bridge: RunningBridge, dir: string): Promise<number> {
+export async function ingestRate(
+  bridge: RunningBridge,
+  dir: string,
+  { rounds = INGEST_ROUNDS, name = 'r' }: { rounds?: number; name?: string } = {},
+): Promise<number> {
   const rates: number[] = [];
-  for (let round = 0; round < INGEST_ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     const configs = [];
     for (let i = 0; i < 10; i++)
-      configs.push(await prepareGateway(bridge, dir, `gate-r${round}-${i}`, 20_000));
+      configs.push(await prepareGateway(bridge, dir, `gate-${name}${round}-${i}`, 20_000));
     const started = performance.now();
     const gateways = await Promise.all(configs.map((config) => Gateway.start({ config, logger: quiet })));
     await drained(gateways, 300_000);

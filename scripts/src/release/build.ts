@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import {
   copyFile,
-  link,
   lstat,
   mkdir,
   mkdtemp,

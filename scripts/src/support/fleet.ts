@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, folderSource, ReleaseRoot, RosterStore, stageRelease } from '@educard/gateway';
-import type { KeyRole } from '@educard/terminal-sdk';
+import { ed25519, fromBase64Url, type KeyRole, RosterKeySet, signDocument } from '@educard/terminal-sdk';
 import { REPO_ROOT } from '../paths.js';
 import type { BuiltRelease } from '../release/build.js';
 import { ServiceManager } from './service-manager.js';
@@ -92,4 +92,32 @@ export async function startFleetDevice(options: {
     service,
     tap: (uid) => service.write(tapLine(uid)),
   };
+}
+
+/**
+ * What `educard-bridge keys releases` does, for a development bridge that holds its root key in
+ * `rootKeyFile` (its roster-keys.json): the next key set names `releases`, signed by the root.
+ */
+export async function nameReleaseKeys(
+  bridgeHttp: string,
+  adminToken: string,
+  rootKeyFile: string,
+  releases: KeyRole,
+): Promise<RosterKeySet> {
+  const root = (JSON.parse(await readFile(rootKeyFile, 'utf8')).root as string[]).map((seed) =>
+    ed25519.keyPairFromSeed(fromBase64Url(seed)),
+  );
+  const post = async (path: string, body: unknown) => {
+    const response = await fetch(`${bridgeHttp}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
+    return response.json() as Promise<Record<string, unknown>>;
+  };
+  const prepared = await post('/v1/keys/releases/prepare', { releases });
+  const keySet = RosterKeySet.parse(prepared.keySet);
+  await post('/v1/keys/keysets', { pendingId: prepared.pendingId, keySet: signDocument(keySet, root) });
+  return keySet;
 }

@@ -1,5 +1,12 @@
 export { CHROMIUM, launchChromium } from './browser.js';
-export { type FleetDevice, gatewayUnit, installRelease, startFleetDevice, tapLine } from './fleet.js';
+export {
+  type FleetDevice,
+  gatewayUnit,
+  installRelease,
+  nameReleaseKeys,
+  startFleetDevice,
+  tapLine,
+} from './fleet.js';
 export { LightDevice, type LightDeviceOptions } from './light-device.js';
 export { exited, freePort, type Mosquitto, type MosquittoTls, startMosquitto } from './mosquitto.js';
 export { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd } from './pcscd.js';

@@ -36,9 +36,14 @@ import os, socket, sys
 path = sys.argv[1]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(path)
+s.settimeout(1)
+parent = os.getppid()
 print("listening", flush=True)
-while True:
-    msg, fds, _flags, _addr = socket.recv_fds(s, 4096, 16)
+while os.getppid() == parent:
+    try:
+        msg, fds, _flags, _addr = socket.recv_fds(s, 4096, 16)
+    except socket.timeout:
+        continue
     for fd in fds:
         os.close(fd)
     for line in msg.decode(errors="replace").splitlines():
