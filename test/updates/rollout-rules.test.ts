@@ -8,14 +8,11 @@ import { writeReleaseArchive } from '@educard/scripts/release';
 import { LightDevice, type LightDeviceOptions, nameReleaseKeys, until } from '@educard/scripts/support';
 import {
   DEFAULT_SELF_TEST,
-  ed25519,
-  fromBase64Url,
   generateKeyPair,
   keyRole,
   type ReleaseManifest,
   type RosterKeySet,
   SPEC_VERSION,
-  signDocument,
   signRelease,
 } from '@educard/terminal-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
