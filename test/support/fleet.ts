@@ -21,9 +21,9 @@ export async function faultOverlay(
     case 'exits':
       return { 'gateway/dist/main.js': [shebang, 'process.exit(3);', ...rest].join('\n') };
     case 'hangs':
-      // Starts and says so, then its event loop stops: only the watchdog can tell.
+      // Starts and says so, then its event loop stops before its check can pass: only the watchdog can tell.
       return {
-        'gateway/dist/main.js': main.replace(ready, `${ready}\nsetTimeout(() => { for (;;) {} }, 1500);`),
+        'gateway/dist/main.js': main.replace(ready, `${ready}\nsetTimeout(() => { for (;;) {} }, 0);`),
       };
     case 'denies': {
       const decide = await readFile(join(REPO_ROOT, 'gateway/dist/policy/decide.js'), 'utf8');

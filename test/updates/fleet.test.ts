@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '@educard/cloud-bridge';
 import type { BuiltRelease } from '@educard/scripts/release';
-import { type FleetDevice, until } from '@educard/scripts/support';
+import { type FleetDevice, tapLine, until } from '@educard/scripts/support';
 import {
   type Ed25519KeyPair,
   ed25519,
@@ -93,15 +93,7 @@ async function settledOn(id: string, what = 'the device to settle'): Promise<str
 async function decides(id: string, card: number): Promise<void> {
   const { service } = device(id);
   const before = service.lines.length;
-  await until(
-    () =>
-      service.write(
-        `${JSON.stringify({ action: 'present', reader: 'sim-in', card: { uid: uidOf(card) } })}\n`,
-      ),
-    {
-      what: `${id} to take a tap`,
-    },
-  );
+  await until(() => service.write(tapLine(uidOf(card))), { what: `${id} to take a tap` });
   await service.waitFor(
     (line) => line.msg === 'tap' && service.lines.indexOf(line) >= before && line.decision === 'grant',
     30_000,
@@ -192,6 +184,10 @@ describe('fleet updates with a bridge and gateways as processes', () => {
   it('rolls A to B: downloaded (only what changed), switched, committed after its check; every tap journaled reaches the bridge once', async () => {
     const gate = device('gate-1');
     for (let card = 1; card <= 5; card++) await decides('gate-1', card);
+    // A card left on the reader holds the update lock: the switch waits until it is taken away.
+    gate.service.write(
+      `${JSON.stringify({ action: 'present', reader: 'sim-in', card: { uid: uidOf(6) } })}\n`,
+    );
     const made = await cli([
       'rollouts',
       'create',
@@ -207,6 +203,13 @@ describe('fleet updates with a bridge and gateways as processes', () => {
     ]);
     expect(made.code, made.stderr).toBe(0);
     const id = made.json<{ id: string }>().id;
+    await until(async () => (await rollout(id)).devices[0]?.detail === 'a card is on reader sim-in', {
+      what: 'the update to wait for the card on the reader',
+      timeoutMs: 120_000,
+      everyMs: 250,
+    });
+    expect(await gate.root.link('current')).toBe(A);
+    gate.service.write(`${JSON.stringify({ action: 'remove', reader: 'sim-in' })}\n`);
     // Taps go on through the switch: those the gate takes are journaled by A or by B.
     let card = 5;
     const tapping = setInterval(() => {

@@ -50,6 +50,9 @@ export async function commit(root: ReleaseRoot, state: UpdateState): Promise<Upd
     offer: undefined,
     starts: 0,
     deadline: undefined,
+    stage: undefined,
+    reason: undefined,
+    lastExit: undefined,
     journaled: false,
   };
   await root.writeState(next);

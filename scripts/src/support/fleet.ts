@@ -40,8 +40,9 @@ export interface FleetDevice {
   tap(uid: string): boolean;
 }
 
+/** A card held to the reader for a moment and taken away, as a pupil does. */
 export const tapLine = (uid: string) =>
-  `${JSON.stringify({ action: 'present', reader: 'sim-in', card: { uid } })}\n`;
+  `${JSON.stringify({ action: 'tap', reader: 'sim-in', card: { uid }, holdMs: 1 })}\n`;
 
 /**
  * A gateway as a technician installs it: `release` in its release root, its broker credentials, the
