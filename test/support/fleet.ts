@@ -72,12 +72,6 @@ export function fleetCards(count: number, now = Date.now()) {
   );
 }
 
-/** A school calendar closed yesterday, today and tomorrow (UTC, from the test's clock): no bell window opens. */
-export function closedCalendar(now = Date.now()) {
-  const day = (offset: number) => new Date(now + offset * 86_400_000).toISOString().slice(0, 10);
-  return { timeZone: 'UTC', holidays: [], closures: [day(-1), day(0), day(1)], makeUpDays: [] };
-}
-
 export const uidOf = (n: number) => sampleUid(n);
 
 /** A gateway installed on `release`, enrolled with the bridge as a technician does, run from its unit. */

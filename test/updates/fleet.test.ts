@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '@educard/cloud-bridge';
 import type { BuiltRelease } from '@educard/scripts/release';
-import { type FleetDevice, tapLine, until } from '@educard/scripts/support';
+import { closedCalendar, type FleetDevice, tapLine, until } from '@educard/scripts/support';
 import {
   type Ed25519KeyPair,
   ed25519,
@@ -16,15 +16,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, admin } from '../support/bridge.js';
 import { BRIDGE_CLI, EDUCARD, runCommand } from '../support/cli.js';
-import {
-  archive,
-  closedCalendar,
-  faultOverlay,
-  fleetCards,
-  release,
-  startEnrolledDevice,
-  uidOf,
-} from '../support/fleet.js';
+import { archive, faultOverlay, fleetCards, release, startEnrolledDevice, uidOf } from '../support/fleet.js';
 import { type Child, exited, startNode } from '../support/processes.js';
 
 /**
@@ -117,8 +109,12 @@ beforeAll(async () => {
   const started = await bridge.waitFor((line) => line.msg === 'bridge started', 60_000);
   http = String(started.http);
   expect(
-    (await admin(http, '/v1/roster/school-1/import', { cards: fleetCards(20), calendar: closedCalendar() }))
-      .ok,
+    (
+      await admin(http, '/v1/roster/school-1/import', {
+        cards: fleetCards(20),
+        calendar: closedCalendar(Date.now()),
+      })
+    ).ok,
   ).toBe(true);
 
   // The release key, kept offline; the root (here in the development bridge's key file) names it.

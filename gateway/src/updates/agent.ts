@@ -491,24 +491,10 @@ export class UpdateAgent {
 export async function technicianRollback(root: ReleaseRoot, state: UpdateState): Promise<UpdateState> {
   const current = await root.link('current');
   const committed = await root.link('committed');
-  if (current && committed && current !== committed)
-    return rollBack(root, { ...state, version: current }, 'technician', 'rolled back by a technician');
-  const previous = await root.link('previous');
-  if (!previous || !current) throw new Error('there is no previous release to go back to');
-  await root.point('current', previous);
-  await root.point('committed', previous);
-  const next: UpdateState = {
-    ...state,
-    phase: 'rolled-back',
-    version: current,
-    offer: undefined,
-    stage: 'technician',
-    reason: 'rolled back by a technician',
-    journaled: false,
-    failed: state.rollout
-      ? [...new Set([...state.failed, attemptKey(state.rollout, current)])]
-      : state.failed,
-  };
-  await root.writeState(next);
-  return next;
+  if (current && committed && current === committed) {
+    const previous = await root.link('previous');
+    if (!previous) throw new Error('there is no previous release to go back to');
+    await root.point('committed', previous);
+  }
+  return rollBack(root, { ...state, version: current }, 'technician', 'rolled back by a technician');
 }

@@ -12,7 +12,7 @@ import {
 import { sampleCard, sampleUid } from '@educard/terminal-sdk/testing';
 import { REPO_ROOT } from '../paths.js';
 import { type BuiltRelease, buildRelease, removeRelease, writeReleaseArchive } from '../release/build.js';
-import { LightDevice, nameReleaseKeys, startFleetDevice, until } from '../support/index.js';
+import { closedCalendar, LightDevice, nameReleaseKeys, startFleetDevice, until } from '../support/index.js';
 import { atLeast, atMost, type BenchResult, info, median } from './report.js';
 import { benchCards } from './roster-fixture.js';
 import { ADMIN, api, enroll, ingestRate, type RunningBridge, startBridge } from './uplink.js';
@@ -20,12 +20,6 @@ import { ADMIN, api, enroll, ingestRate, type RunningBridge, startBridge } from 
 const SWITCHES = 5;
 const FLEET = 1000;
 const SCHOOLS = 10;
-
-/** A school calendar closed today and the days beside it: no arrival or dismissal window holds a rollout up. */
-function closedCalendar(now: number) {
-  const day = (offset: number) => new Date(now + offset * 86_400_000).toISOString().slice(0, 10);
-  return { timeZone: 'UTC', holidays: [], closures: [day(-1), day(0), day(1)], makeUpDays: [] };
-}
 
 /** A release of this tree at `version` whose JavaScript differs from the others' by one line. */
 async function jsRelease(

@@ -40,6 +40,12 @@ export interface FleetDevice {
   tap(uid: string): boolean;
 }
 
+/** A school calendar closed yesterday, today and tomorrow (UTC, from the caller's clock): no bell window opens. */
+export function closedCalendar(now: number) {
+  const day = (offset: number) => new Date(now + offset * 86_400_000).toISOString().slice(0, 10);
+  return { timeZone: 'UTC', holidays: [], closures: [day(-1), day(0), day(1)], makeUpDays: [] };
+}
+
 /** A card held to the reader for a moment and taken away, as a pupil does. */
 export const tapLine = (uid: string) =>
   `${JSON.stringify({ action: 'tap', reader: 'sim-in', card: { uid }, holdMs: 1 })}\n`;

@@ -1,5 +1,6 @@
 export { CHROMIUM, launchChromium } from './browser.js';
 export {
+  closedCalendar,
   type FleetDevice,
   gatewayUnit,
   installRelease,
