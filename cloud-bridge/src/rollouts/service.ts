@@ -534,15 +534,13 @@ export class Rollouts {
       return;
     }
     const online = (device: string) => store.getDevice(device)?.presence?.online === true;
+    const stalledBefore = this.now().getTime() - this.deps.config.stallMinutes * 60_000;
+    const holds = (row: DeviceRow) =>
+      row.state === 'pending'
+        ? online(row.device)
+        : IN_FLIGHT.includes(row.state) && (online(row.device) || Date.parse(row.updated_at) > stalledBefore);
     const phases = [...new Set(rows.map((row) => row.phase))].sort((a, b) => a - b);
-    const active = phases.find((phase) =>
-      rows.some(
-        (row) =>
-          row.phase === phase &&
-          online(row.device) &&
-          (row.state === 'pending' || IN_FLIGHT.includes(row.state)),
-      ),
-    );
+    const active = phases.find((phase) => rows.some((row) => row.phase === phase && holds(row)));
     const spec = JSON.parse((this.row(id) as RolloutRow).spec) as RolloutSpec;
     // The pace is a rate: measured on the monotonic clock, whatever the wall clock does.
     const now = performance.now();
