@@ -60,9 +60,9 @@ async function createRollout(body: Record<string, unknown>): Promise<string> {
 
 async function deviceEvents(id: string, type?: string) {
   const found = (await admin(http, `/v1/events?device=${id}&limit=1000${type ? `&type=${type}` : ''}`)) as {
-    events: { seq: number; type: string; data: Record<string, unknown> }[];
+    events: { record: { seq: number; type: string; data: Record<string, unknown> } }[];
   };
-  return found.events;
+  return found.events.map((event) => event.record);
 }
 
 /** Waits until the device runs `version` committed, as its links and its own status say. */
@@ -348,6 +348,11 @@ describe('fleet updates with a bridge and gateways as processes', () => {
         .then(() => device('gate-3').service.kill('SIGKILL')),
     ]);
 
+    await until(async () => (await rollout(large)).devices[0]?.state === 'committed', {
+      what: 'gate-1 to commit the release whose download was cut',
+      timeoutMs: 180_000,
+      everyMs: 250,
+    });
     expect(await settledOn('gate-1', 'gate-1 after the kill in its download')).toBe(LARGE);
     const payload = (built.get(LARGE) as BuiltRelease).manifest.files.find((f) =>
       f.path.endsWith('update-test-payload.bin'),
@@ -361,6 +366,11 @@ describe('fleet updates with a bridge and gateways as processes', () => {
     expect(Number(fetches[0]?.bytes) + Number(fetches[0]?.resumedFrom)).toBe(payload?.size);
     expect((await rollout(large)).devices[0]?.state).toBe('committed');
 
+    await until(
+      async () =>
+        (await rollout(second)).devices.every((d) => ['committed', 'rolled-back'].includes(d.state)),
+      { what: 'both killed devices to report their outcome', timeoutMs: 180_000, everyMs: 250 },
+    );
     for (const id of ['gate-2', 'gate-3']) {
       const on = await settledOn(id, `${id} after its kill`);
       expect([A, D]).toContain(on);
