@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '@educard/cloud-bridge';
@@ -326,11 +326,16 @@ describe('fleet updates with a bridge and gateways as processes', () => {
     // During the download: the gateway is killed with a third of a 3 MB file fetched.
     const gate = device('gate-1');
     const large = await createRollout({ version: LARGE, devices: ['gate-1'], phases: ['100%'] });
-    await gate.service.waitFor(
-      (line) => (line.update as { state?: string } | undefined)?.state === 'downloading',
-      60_000,
+    // Killed once a part of the large file is on disk (fetched at 1 MB/s, it takes three seconds).
+    const payloadSha = (built.get(LARGE) as BuiltRelease).manifest.files.find((f) =>
+      f.path.endsWith('update-test-payload.bin'),
+    )?.sha256 as string;
+    await until(
+      async () =>
+        ((await stat(join(gate.root.downloads, `${payloadSha}.part`)).catch(() => undefined))?.size ?? 0) >
+        100_000,
+      { what: 'a part of the large file on disk', timeoutMs: 120_000, everyMs: 50 },
     );
-    await new Promise((resolve) => setTimeout(resolve, 1200));
     gate.service.kill('SIGKILL');
     // During the switch and during the check, on two more devices at once.
     const second = await createRollout({
