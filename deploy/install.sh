@@ -99,20 +99,37 @@ fi
 [ -f "$SOURCE/scripts/dist/package/index.js" ] || { echo "the checkout is not built: npm run build" >&2; exit 1; }
 
 TARGET="$ROOT$PREFIX"
-step "$SERVICE into $TARGET"
-if [ "$MODULES" = copy ]; then
-  "$NODE" "$SOURCE/scripts/dist/package/index.js" stage "$SERVICE" "$TARGET"
+# The gateway's releases live side by side under PREFIX/releases; the links current (what runs) and
+# committed (what passed its commit check) point at one, and updates from the bridge add the next
+# ones (docs/updates.md). The bridge is one tree under PREFIX.
+if [ "$SERVICE" = gateway ]; then
+  VERSION=$("$NODE" -p 'require(process.argv[1]).version' "$SOURCE/gateway/package.json")
+  HOME_DIR="$TARGET/releases/$VERSION"
+  ENTRY_PREFIX="$PREFIX/current"
 else
-  "$NODE" "$SOURCE/scripts/dist/package/index.js" stage "$SERVICE" "$TARGET" --no-modules
-  step "production npm packages (native modules build here: a minute or more on a Pi 4)"
-  (cd "$TARGET" && npm install --omit=dev --no-audit --no-fund)
+  HOME_DIR="$TARGET"
+  ENTRY_PREFIX="$PREFIX"
 fi
-if [ "$SERVICE" = gateway ] && ! (cd "$TARGET" && "$NODE" -e 'require("node-libgpiod")' 2>/dev/null); then
+step "$SERVICE into $HOME_DIR"
+if [ "$MODULES" = copy ]; then
+  "$NODE" "$SOURCE/scripts/dist/package/index.js" stage "$SERVICE" "$HOME_DIR"
+else
+  "$NODE" "$SOURCE/scripts/dist/package/index.js" stage "$SERVICE" "$HOME_DIR" --no-modules
+  step "production npm packages (native modules build here: a minute or more on a Pi 4)"
+  (cd "$HOME_DIR" && npm install --omit=dev --no-audit --no-fund)
+fi
+if [ "$SERVICE" = gateway ]; then
+  # A link is switched by renaming a new one over it, never rewritten in place.
+  for link in current committed; do
+    ln -sfn "releases/$VERSION" "$TARGET/.$link.new" && mv -Tf "$TARGET/.$link.new" "$TARGET/$link"
+  done
+fi
+if [ "$SERVICE" = gateway ] && ! (cd "$HOME_DIR" && "$NODE" -e 'require("node-libgpiod")' 2>/dev/null); then
   # An optional package: npm skips it when libgpiod 1.x's headers are missing (or the system has libgpiod 2).
-  echo "note: node-libgpiod is not built, so the gpiod IO plugin cannot load; install libgpiod-dev (libgpiod 1.x) and run: cd $PREFIX && npm install --omit=dev" >&2
+  echo "note: node-libgpiod is not built, so the gpiod IO plugin cannot load; install libgpiod-dev (libgpiod 1.x) and run: cd $PREFIX/current && npm install --omit=dev" >&2
 fi
 mkdir -p "$ROOT/usr/local/bin"
-ln -sf "$PREFIX/$COMMAND_ENTRY" "$ROOT/usr/local/bin/$COMMAND"
+ln -sf "$ENTRY_PREFIX/$COMMAND_ENTRY" "$ROOT/usr/local/bin/$COMMAND"
 
 step "service user, configuration and data directories"
 if [ -n "$ROOT" ]; then
@@ -121,6 +138,8 @@ elif [ "$SERVICE" = bridge ]; then
   sh "$SOURCE/deploy/prepare-host.sh" bridge --bridge-cli "/usr/local/bin/$COMMAND" -- "$@"
 else
   sh "$SOURCE/deploy/prepare-host.sh" gateway
+  # The service installs the releases it is offered and moves its links: the release root is its own.
+  chown -R educard:educard "$TARGET"
 fi
 
 if [ "$SERVICE" = gateway ]; then
@@ -135,9 +154,14 @@ if [ "$SERVICE" = gateway ]; then
   cp "$SOURCE/deploy/educard-watchdog.conf" "$ROOT/etc/systemd/system.conf.d/educard-watchdog.conf"
 fi
 
-step "systemd unit $UNIT"
+# The gateway's rollback unit puts the committed release back when a release cannot even start.
+UNITS=$UNIT
+[ "$SERVICE" = gateway ] && UNITS="$UNIT educard-gateway-rollback.service"
+step "systemd units $UNITS"
 mkdir -p "$ROOT/etc/systemd/system"
-sed -e "s#@NODE@#$NODE#g" -e "s#@PREFIX@#$PREFIX#g" "$SOURCE/deploy/$UNIT" > "$ROOT/etc/systemd/system/$UNIT"
+for unit in $UNITS; do
+  sed -e "s#@NODE@#$NODE#g" -e "s#@PREFIX@#$PREFIX#g" "$SOURCE/deploy/$unit" > "$ROOT/etc/systemd/system/$unit"
+done
 if [ -z "$ROOT" ] && [ -d /run/systemd/system ]; then
   # The gateway's watchdog is a system.conf setting: it takes effect when systemd re-executes itself
   # (every unit keeps running).

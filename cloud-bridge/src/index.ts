@@ -12,6 +12,8 @@ export * from './library/index.js';
 export * from './metrics/index.js';
 export * from './notices/index.js';
 export * from './ops/index.js';
+export * from './releases/index.js';
+export * from './rollouts/index.js';
 export * from './roster/index.js';
 export * from './runtime/index.js';
 export * from './store/index.js';

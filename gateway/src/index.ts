@@ -23,4 +23,5 @@ export {
 } from './sip2/index.js';
 export * from './stations/index.js';
 export * from './terminals/index.js';
+export * from './updates/index.js';
 export * from './uplink/index.js';

@@ -11,8 +11,8 @@ const run = promisify(execFile);
 const INSTALL = join(REPO_ROOT, 'deploy', 'install-gateway.sh');
 const INSTALL_BRIDGE = join(REPO_ROOT, 'deploy', 'install-bridge.sh');
 /** What systemd-analyze says of a unit file: nothing when it accepts it. */
-const verifyUnit = (path: string) =>
-  run('systemd-analyze', ['verify', path]).then(
+const verifyUnit = (...paths: string[]) =>
+  run('systemd-analyze', ['verify', ...paths]).then(
     ({ stderr }) => stderr,
     (error: { stderr: string }) => `failed: ${error.stderr}`,
   );
@@ -34,15 +34,24 @@ describe('deploy/install-gateway.sh', () => {
 
     const unit = await readFile(join(root, 'etc/systemd/system/educard-gateway.service'), 'utf8');
     expect(unit).toContain(
-      `ExecStart=${process.execPath} --max-semi-space-size=4 /opt/educard/gateway/dist/main.js --config /etc/educard/gateway.json`,
+      `ExecStart=${process.execPath} --max-semi-space-size=4 /opt/educard/current/gateway/dist/main.js --config \${EDUCARD_CONFIG}`,
     );
+    // The update guards run from the committed release; a release that cannot start goes back.
+    expect(unit).toContain(
+      `ExecStartPre=${process.execPath} /opt/educard/committed/gateway/dist/cli/main.js update guard start`,
+    );
+    expect(unit).toMatch(/^OnFailure=educard-gateway-rollback\.service$/m);
+    expect(unit).toMatch(/^StartLimitBurst=5$/m);
     expect(unit).not.toMatch(/@[A-Z]+@/);
     expect(unit).toMatch(/^Type=notify$/m);
     expect(unit).toMatch(/^WatchdogSec=30$/m);
     expect(unit).toMatch(/^Restart=on-failure$/m);
-    expect(await verifyUnit(join(root, 'etc/systemd/system/educard-gateway.service'))).not.toMatch(
-      /failed|error|Unknown/i,
-    );
+    expect(
+      await verifyUnit(
+        join(root, 'etc/systemd/system/educard-gateway.service'),
+        join(root, 'etc/systemd/system/educard-gateway-rollback.service'),
+      ),
+    ).not.toMatch(/failed|error|Unknown/i);
     // The board's hardware watchdog is systemd's, beside the unit's; the GPIO chips go to the group gpio.
     expect(await readFile(join(root, 'etc/systemd/system.conf.d/educard-watchdog.conf'), 'utf8')).toMatch(
       /^\[Manager\]\nRuntimeWatchdogSec=14s$/m,
@@ -51,24 +60,28 @@ describe('deploy/install-gateway.sh', () => {
       'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"',
     );
 
-    expect(await readlink(join(root, 'usr/local/bin/educard'))).toBe('/opt/educard/gateway/dist/cli/main.js');
+    expect(await readlink(join(root, 'usr/local/bin/educard'))).toBe(
+      '/opt/educard/current/gateway/dist/cli/main.js',
+    );
+    // Releases side by side, the links naming the one installed.
+    expect(await readlink(join(root, 'opt/educard/current'))).toBe('releases/0.1.0');
+    expect(await readlink(join(root, 'opt/educard/committed'))).toBe('releases/0.1.0');
     expect((await stat(join(root, 'etc/educard'))).mode & 0o7777).toBe(0o2751);
     expect((await stat(join(root, 'var/lib/educard'))).mode & 0o777).toBe(0o750);
-    expect(JSON.parse(await readFile(join(root, 'opt/educard/package.json'), 'utf8')).workspaces).toEqual([
-      'terminal-sdk',
-      'gateway',
-    ]);
+    expect(
+      JSON.parse(await readFile(join(root, 'opt/educard/current/package.json'), 'utf8')).workspaces,
+    ).toEqual(['terminal-sdk', 'gateway']);
 
     // The staged copy runs on its own: its command and its service entry point.
-    const cli = await runCommand(join(root, 'opt/educard/gateway/dist/cli/main.js'), ['--version']);
+    const cli = await runCommand(join(root, 'opt/educard/current/gateway/dist/cli/main.js'), ['--version']);
     expect(cli).toMatchObject({ code: 0, stdout: '0.1.0\n' });
-    const service = await runCommand(join(root, 'opt/educard/gateway/dist/main.js'), ['--help']);
+    const service = await runCommand(join(root, 'opt/educard/current/gateway/dist/main.js'), ['--help']);
     expect(service.code).toBe(0);
     expect(service.stdout).toContain('educard-gateway --config FILE');
   });
 
   it('takes only production npm packages when it copies them: no test runner, no bundler', async () => {
-    const modules = join(root, 'opt/educard/node_modules');
+    const modules = join(root, 'opt/educard/current/node_modules');
     expect(await readlink(join(modules, '@educard/terminal-sdk'))).toBe('../../terminal-sdk');
     for (const tool of ['vitest', 'vite', 'typescript', '@biomejs', 'playwright-core', 'better-sqlite3'])
       await expect(stat(join(modules, tool)), tool).rejects.toThrow(/ENOENT/);

@@ -91,7 +91,14 @@ describe('npm run package', () => {
       expect(contents).toMatch(
         new RegExp(`\\./usr/bin/${service === 'gateway' ? 'educard' : 'educard-bridge'} -> `),
       );
-      expect(contents).toContain(`./usr/lib/${name}/node_modules/prom-client/`);
+      // The gateway as a release beside those fleet updates add (docs/updates.md); the bridge as one tree.
+      const home = service === 'gateway' ? `./opt/educard/releases/${version}` : `./usr/lib/${name}`;
+      expect(contents).toContain(`${home}/node_modules/prom-client/`);
+      if (service === 'gateway') {
+        expect(contents).toContain(`./opt/educard/current -> releases/${version}`);
+        expect(contents).toContain(`./opt/educard/committed -> releases/${version}`);
+        expect(contents).toContain('./lib/systemd/system/educard-gateway-rollback.service');
+      }
       for (const tool of ['vitest', 'typescript', 'vite', '@biomejs', 'playwright-core'])
         expect(contents, tool).not.toContain(`/node_modules/${tool}/`);
       const conffiles = (await run('sh', ['-c', `dpkg-deb --ctrl-tarfile ${file} | tar -xOf - ./conffiles`]))

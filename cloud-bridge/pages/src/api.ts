@@ -53,6 +53,7 @@ export type {
   GatePropagation,
   TransferView,
 } from '../../src/ops/types.js';
+export type { RolloutDevice, RolloutView } from '../../src/rollouts/types.js';
 
 /** A school day as the bridge names it: today in the browser's own calendar. */
 export const today = () => {

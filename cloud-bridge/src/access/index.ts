@@ -36,6 +36,8 @@ export const ACTIONS = [
   'alarms.ack',
   /** Moving a person to another school: it touches two schools, so it is the district's (no school role has it). */
   'people.transfer',
+  'updates.read',
+  'updates.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -59,6 +61,8 @@ const SCHOOL_ADMIN: ReadonlySet<Action> = new Set<Action>([
   'alarms.ack',
 ]);
 const OPERATOR: ReadonlySet<Action> = new Set<Action>([
+  // Rollouts span schools: only a district-wide operator reads them (a school-bound one is out of scope).
+  'updates.read',
   'events.read',
   'devices.read',
   'cards.change',

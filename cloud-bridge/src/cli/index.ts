@@ -8,6 +8,8 @@ import { registerImport } from './import.js';
 import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
 import { registerPeople } from './people.js';
+import { registerReleases } from './releases.js';
+import { registerRollouts } from './rollouts.js';
 import { registerServe } from './serve.js';
 import { registerTokens } from './tokens.js';
 
@@ -27,6 +29,8 @@ export function bridgeProgram(): Command {
     registerCards,
     registerPeople,
     registerAccounts,
+    registerReleases,
+    registerRollouts,
   ])
     register(program);
   return example(

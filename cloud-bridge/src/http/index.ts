@@ -8,6 +8,7 @@ import {
   enrollmentTokenHash,
   Identifier as IdentifierSchema,
   IsoTime,
+  KeyRole,
   keyIdOf,
   maskCardId,
   rootFingerprint,
@@ -118,6 +119,7 @@ interface RosterKeySetView {
   issuedAt: string;
   root: { keys: { keyId: string }[]; threshold: number };
   roster: { keys: { keyId: string }[] };
+  releases?: { keys: { keyId: string }[]; threshold: number };
 }
 
 const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
@@ -404,6 +406,9 @@ export function buildHttpApi(deps: HttpDeps) {
             rootKeyIds: keyIds(signed.root),
             rootThreshold: signed.root.threshold,
             rosterKeyIds: keyIds(signed.roster),
+            ...(signed.releases
+              ? { releaseKeyIds: keyIds(signed.releases), releaseThreshold: signed.releases.threshold }
+              : {}),
           };
         }),
       };
@@ -417,6 +422,20 @@ export function buildHttpApi(deps: HttpDeps) {
         { version: prepared.keySet.version, pending: prepared.pendingId },
         'roster key rotation prepared',
       );
+      return prepared;
+    });
+
+    admin.post('/v1/keys/releases/prepare', async (request, reply) => {
+      if (!guard(request, reply, 'keys.manage')) return;
+      const role = KeyRole.safeParse((request.body as { releases?: unknown } | undefined)?.releases);
+      if (!role.success)
+        return reply
+          .code(400)
+          .send({ error: 'bad-request', message: `releases: ${describeIssues(role.error)}` });
+      const prepared = deps.roster.keys.prepareReleaseKeys(role.data);
+      audited(request, 'keys.releases.prepare', {
+        detail: { version: prepared.keySet.version, keyIds: role.data.keys.map((k) => k.keyId) },
+      });
       return prepared;
     });
 

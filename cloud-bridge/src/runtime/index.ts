@@ -17,6 +17,8 @@ import { CatalogueService } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
+import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
+import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
@@ -51,6 +53,8 @@ export class Bridge {
     readonly roster: RosterService,
     readonly catalogue: CatalogueService,
     readonly metrics: BridgeMetrics,
+    readonly releases: Releases,
+    readonly rollouts: Rollouts,
   ) {}
 
   static async start(
@@ -134,6 +138,21 @@ export class Bridge {
       onPublished: (school) => ops.checkDates(school),
     });
     await roster.start();
+    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest);
+    const rollouts = new Rollouts({
+      db: store.database,
+      store,
+      directory,
+      releases,
+      client,
+      audit,
+      config: config.rollouts,
+      defaultTimeZone: config.attendance.defaultTimeZone,
+      logger,
+      now,
+      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+    });
+    await rollouts.start();
     const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, now });
     await catalogue.start();
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
@@ -181,6 +200,9 @@ export class Bridge {
       publicRoutes: [
         (app) => sessionRoutes(app, accounts),
         ...(config.metrics.token ? [metricsRoutes(metrics, config.metrics.token)] : []),
+        releaseFileRoutes(releases, config.releases, (username, password) =>
+          authenticateDevice(store, username, password),
+        ),
       ],
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
@@ -190,6 +212,8 @@ export class Bridge {
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
         transferRoutes((request) => applier.transfer(request), audit),
+        releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
+        rolloutRoutes(rollouts, audit),
       ],
     });
     metrics.watch({
@@ -224,6 +248,8 @@ export class Bridge {
       roster,
       catalogue,
       metrics,
+      releases,
+      rollouts,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
@@ -244,6 +270,7 @@ export class Bridge {
   async stop(): Promise<void> {
     await this.notices.stop();
     await this.central.stop();
+    this.rollouts.stop();
     this.ops.stop();
     this.roster.stop();
     this.catalogue.stop();

@@ -1,4 +1,11 @@
-import type { Calendar, CardEntry, EventRecord, Schedule } from '@educard/terminal-sdk';
+import type {
+  Calendar,
+  CardEntry,
+  DataFormats,
+  EventRecord,
+  ReleaseArch,
+  Schedule,
+} from '@educard/terminal-sdk';
 import type { ConflictRecord, LoanRecord } from '../library/ledger.js';
 
 /** A stored record whose data does not match its type's schema, and why. */
@@ -45,6 +52,9 @@ export interface Presence {
   rosterVersion?: number;
   keySetVersion?: number;
   journalBacklog?: number;
+  /** The device's CPU and the data formats its release reads and writes (for rollouts). */
+  arch?: ReleaseArch;
+  formats?: DataFormats;
 }
 
 export interface Device {

@@ -9,6 +9,7 @@ import { IoConfig } from '../io/config.js';
 import { MetricsConfig } from '../metrics/config.js';
 import { PolicyConfig } from '../policy/config.js';
 import { TerminalsConfig } from '../terminals/config.js';
+import { UpdateConfig } from '../updates/config.js';
 import { UplinkConfig } from '../uplink/config.js';
 import { JournalSettings, ReadersConfig, StationConfig } from './schema.js';
 
@@ -71,6 +72,8 @@ export const GatewayConfig = z.object({
   uplink: UplinkConfig.optional(),
   /** Prometheus metrics on a listener of their own (docs/metrics.md); none unless configured. */
   metrics: MetricsConfig.optional(),
+  /** Software updates from the bridge (docs/updates.md). */
+  update: UpdateConfig.prefault({}),
   log: z
     .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .prefault({}),
@@ -114,6 +117,7 @@ export async function loadConfig(path: string): Promise<GatewayConfig> {
   const config = parseConfig(value, path);
   const base = dirname(resolve(path));
   config.dataDir = resolve(base, config.dataDir);
+  config.update.root = resolve(base, config.update.root);
   const tls = config.uplink?.tls;
   if (tls) for (const key of ['ca', 'cert', 'key'] as const) if (tls[key]) tls[key] = resolve(base, tls[key]);
   const sip2Tls = config.station.type === 'library' ? config.station.sip2?.tls : undefined;

@@ -6,6 +6,7 @@ import {
   type EventBody,
   type EventRecord,
   type LocalGatewayState,
+  releaseArchOf,
   SPEC_VERSION,
 } from '@educard/terminal-sdk';
 import { type CatalogueBodySource, CatalogueStore, trustedKeySets } from '../catalogue/index.js';
@@ -34,10 +35,15 @@ import {
   libraryBackendFor,
   type TerminalStation,
 } from '../stations/index.js';
+import { bridgeSource, FIRMWARE, ReleaseRoot, UpdateAgent } from '../updates/index.js';
 import { Uplink } from '../uplink/index.js';
 import { TerminalSide } from './terminal-stations.js';
 
-export const FIRMWARE_VERSION = '0.1.0';
+/** The version of this build: the gateway's package.json, which a release's builder stamps. */
+export const FIRMWARE_VERSION = FIRMWARE.version;
+
+/** The exit code with which the gateway asks its service manager to start it again (a new release, a rollback). */
+export const RESTART_EXIT_CODE = 75;
 
 /**
  * The Node flags the gateway service runs with (main.ts's shebang and the systemd unit say the same).
@@ -73,6 +79,17 @@ export class Gateway {
   private stopping = false;
   private readonly startedAt = new Date().toISOString();
   private keyId: string | undefined;
+  private updates: UpdateAgent | undefined;
+  /** The readers seen, with the direction their binding gives (undefined: no binding, cards ignored). */
+  private readonly directionOf = new Map<string, Direction | undefined>();
+  private askRestart: (why: string) => void = () => undefined;
+  /**
+   * Resolves when the gateway wants to be started again from the release `current` names (an update
+   * switched, or went back): main.ts stops it and exits with {@link RESTART_EXIT_CODE}.
+   */
+  readonly restartRequested = new Promise<string>((resolve) => {
+    this.askRestart = resolve;
+  });
 
   private constructor(
     readonly config: GatewayConfig,
@@ -141,10 +158,12 @@ export class Gateway {
       data: { firmware: FIRMWARE_VERSION, recoveredBytes: journal.recoveredBytes },
     });
     await journal.flush();
+    await gateway.prepareUpdates();
     await gateway.startUplink();
     await readers.start();
     await gateway.startControl();
     await gateway.startMetrics();
+    await gateway.updates?.start();
     gateway.playConfiguredScript();
     logger.info(
       {
@@ -204,6 +223,8 @@ export class Gateway {
       keySetVersion: this.roster.keySetVersion,
       journalBacklog: journal.backlog,
       lastSeq: journal.lastSeq,
+      ...(releaseArchOf() ? { arch: releaseArchOf() } : {}),
+      formats: FIRMWARE.dataFormats,
     };
   }
 
@@ -240,6 +261,7 @@ export class Gateway {
       },
       uplink: this.uplinkValue ? { url: config.uplink?.url, ...this.uplinkValue.status() } : null,
       readers: { driver: config.readers.driver, list: this.readers.readers() },
+      update: this.updates?.status() ?? null,
       io: this.io.status(),
       clock: {
         now: new Date(reading.now).toISOString(),
@@ -296,6 +318,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.updates?.stop();
     await this.metricsServer?.stop();
     await this.control?.stop();
     await this.uplinkValue?.stop();
@@ -366,6 +389,9 @@ export class Gateway {
         status: () => this.report(),
         'readers.list': () => this.readers.readers(),
         'io.test': (params) => this.testIo(params.parts),
+        'update.status': () => this.updates?.status() ?? null,
+        'update.commit': () => this.updateAgent().commitNow(),
+        'update.rollback': () => this.updateAgent().rollbackNow(),
       },
       streams: {
         'taps.watch': (emit) =>
@@ -411,6 +437,77 @@ export class Gateway {
     return this.metricsServer?.url;
   }
 
+  private updateAgent(): UpdateAgent {
+    if (!this.updates)
+      throw new Error(`updates are off: ${this.config.update.root} holds no release (docs/updates.md)`);
+    return this.updates;
+  }
+
+  /** Bound readers that are there now: what a new release must bind again before it is committed. */
+  private boundReaders(): string[] {
+    return this.readers
+      .readers()
+      .filter((reader) => reader.connected && this.directionOf.get(reader.name) !== undefined)
+      .map((reader) => reader.name)
+      .sort();
+  }
+
+  /** Why a restart must wait: a card on a reader, a station's transaction. */
+  private busy(): string | undefined {
+    const card = this.readers.readers().find((reader) => reader.cardPresent);
+    if (card) return `a card is on reader ${card.name}`;
+    return this.terminalSide?.station.busy?.();
+  }
+
+  /** The update agent, on a gateway installed in a release root (docs/updates.md). */
+  private async prepareUpdates(): Promise<void> {
+    const { config, logger } = this;
+    const root = new ReleaseRoot(config.update.root);
+    if (!(await root.installed())) {
+      logger.info({ root: config.update.root }, 'not installed in a release root: software updates are off');
+      return;
+    }
+    const uplink = config.uplink;
+    this.updates = new UpdateAgent({
+      config: config.update,
+      root,
+      logger: logger.child({ component: 'update' }),
+      now: () => this.clock.now(),
+      keySet: () => this.roster.keySet,
+      record: (event) => this.record(event),
+      flush: () => this.journal.flush(),
+      report: (progress) => this.uplinkValue?.publishProgress(progress),
+      source: (files) =>
+        uplink
+          ? bridgeSource(new URL(files.endsWith('/') ? files : `${files}/`, uplink.bridgeHttp), uplink)
+          : undefined,
+      busy: () => this.busy(),
+      baseline: () => ({
+        readers: this.boundReaders(),
+        uplink: this.uplinkValue?.status().connected ?? false,
+        rosterVersion: this.roster.view?.version ?? 0,
+        lastSeq: this.journal.stats().lastSeq,
+      }),
+      live: () => ({
+        readers: this.boundReaders(),
+        uplink: this.uplinkValue?.status().connected ?? false,
+        roster: this.roster.view,
+        verifyJournal: async () => {
+          const result = await this.journal.verify();
+          return result.ok
+            ? { ok: true, lastSeq: this.journal.stats().lastSeq }
+            : { ok: false, problem: result.problem };
+        },
+        zone: config.station.zone,
+        policy: config.policy,
+      }),
+      restart: (why) => {
+        logger.info({ why }, 'restarting into the release in force');
+        this.askRestart(why);
+      },
+    });
+  }
+
   /** Pulses the relay, lights the LEDs and sounds the buzzer on a technician's request; journaled when the door opens. */
   private testIo(requested: unknown): IoTestPart[] {
     const parts = Array.isArray(requested) && requested.length > 0 ? requested : [...IO_TEST_PARTS];
@@ -451,6 +548,7 @@ export class Gateway {
       onCommand: (command) => this.runCommand(command),
       logger: this.logger,
       ...(this.catalogue ? { catalogue: catalogueFeed(this.catalogue) } : {}),
+      ...(this.updates ? { updates: this.updates } : {}),
     });
     await this.uplinkValue.start();
   }
@@ -486,7 +584,7 @@ export class Gateway {
       pattern: new RegExp(b.pattern),
       direction: b.direction,
     }));
-    const directionOf = new Map<string, Direction | undefined>();
+    const directionOf = this.directionOf;
     const faultJournaledAt = new Map<string, number>();
     readers.events.on('reader-added', ({ reader }) => {
       const binding = bindings.find((b) => b.pattern.test(reader));

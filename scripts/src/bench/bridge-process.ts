@@ -79,6 +79,19 @@ export async function api(
  * A gate gateway of `school` made ready as a technician does it: the bridge's anchor pinned, a device
  * key, enrolled with a fresh token. Its config (one simulated reader `sim-in`), not yet started.
  */
+/** Makes a device key in `dataDir` and enrolls it with a fresh token: its broker credentials. */
+export async function enroll(bridge: RunningBridge, dataDir: string, device: string, school = 'school-1') {
+  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
+  const { tokens } = (await api(bridge, '/v1/tokens', { school, count: 1 })) as { tokens: string[] };
+  const enrolled = await fetch(`${bridge.http}/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: tokens[0], deviceId: device, publicKey: identity.publicKey }),
+  });
+  const { mqtt } = (await enrolled.json()) as { mqtt: { url: string; username: string; password: string } };
+  return mqtt;
+}
+
 export async function enrolledGateway(
   bridge: RunningBridge,
   dir: string,
@@ -91,16 +104,7 @@ export async function enrolledGateway(
     join(dataDir, 'roster'),
     (await (await fetch(`${bridge.http}/v1/roster/anchor`)).json()) as KeyRole,
   );
-  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
-  const { tokens } = (await api(bridge, '/v1/tokens', { school, count: 1 })) as { tokens: string[] };
-  const enrolled = await fetch(`${bridge.http}/v1/enroll`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token: tokens[0], deviceId: device, publicKey: identity.publicKey }),
-  });
-  const { mqtt: credentials } = (await enrolled.json()) as {
-    mqtt: { url: string; username: string; password: string };
-  };
+  const credentials = await enroll(bridge, dataDir, device, school);
   return parseConfig({
     device: { id: device, school },
     dataDir,

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { centralAttendanceBench } from './central-attendance.js';
 import { centralPushBench } from './central-push.js';
 import { centralTransferBench } from './central-transfer.js';
+import { fleetBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
@@ -20,6 +21,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
     ...(await centralTransferBench()),
   ],
   security: securityBench,
+  fleet: fleetBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]

@@ -97,12 +97,16 @@ const INGEST_ROUNDS = 3;
  * stored and acknowledged. That many, so that their start-up does not weigh on the figure; the
  * median of three rounds, each with fresh gateways, since one round on this machine varies by 15%.
  */
-async function ingestRate(bridge: RunningBridge, dir: string): Promise<number> {
+export async function ingestRate(
+  bridge: RunningBridge,
+  dir: string,
+  { rounds = INGEST_ROUNDS, name = 'r' }: { rounds?: number; name?: string } = {},
+): Promise<number> {
   const rates: number[] = [];
-  for (let round = 0; round < INGEST_ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     const configs = [];
     for (let i = 0; i < 10; i++)
-      configs.push(await prepareGateway(bridge, dir, `gate-r${round}-${i}`, 20_000));
+      configs.push(await prepareGateway(bridge, dir, `gate-${name}${round}-${i}`, 20_000));
     const started = performance.now();
     const gateways = await Promise.all(configs.map((config) => Gateway.start({ config, logger: quiet })));
     await drained(gateways, 300_000);

@@ -179,6 +179,15 @@ const LINTIAN_OVERRIDES = [
 ];
 
 /**
+ * The gateway's package installs its first release where fleet updates keep the next ones
+ * (docs/updates.md): /opt/educard, an add-on tree the service itself writes to, as the FHS has /opt.
+ */
+const GATEWAY_LINTIAN_OVERRIDES = [
+  '# /opt/educard is the release root fleet updates write releases/<version>/ and their links into.',
+  'dir-or-file-in-opt *',
+];
+
+/**
  * Debian's modes: directories and scripts (a `#!` line) 0755, everything else 0644, native modules
  * included (they are loaded, not run), which are stripped of their symbols as dh_strip would. npm
  * packages come with whatever modes their authors' machines had.
@@ -219,20 +228,31 @@ export async function buildDeb(service: Service, outDir: string): Promise<BuiltP
   const architecture = await debianArch();
   const root = await mkdtemp(join(tmpdir(), `${name}-deb-`));
   try {
-    const prefix = `/usr/lib/${name}`;
-    const staged = await stageService(service, join(root, prefix));
+    // The gateway: its release side by side with those fleet updates add, the links current and
+    // committed naming it (deploy/install.sh lays a checkout out the same way). The bridge: one tree.
+    const prefix = service === 'gateway' ? '/opt/educard' : `/usr/lib/${name}`;
+    const home = service === 'gateway' ? `${prefix}/releases/${version}` : prefix;
+    const entryHome = service === 'gateway' ? `${prefix}/current` : prefix;
+    const staged = await stageService(service, join(root, home));
     await prepareFiles(join(root, prefix));
-    for (const entry of SERVICES[service].entries) await chmod(join(root, prefix, entry), 0o755);
+    for (const entry of SERVICES[service].entries) await chmod(join(root, home, entry), 0o755);
+    if (service === 'gateway') {
+      for (const link of ['current', 'committed'])
+        await symlink(`releases/${version}`, join(root, prefix, link));
+    }
 
-    const unit = (await readFile(join(REPO_ROOT, 'deploy', `${name}.service`), 'utf8'))
-      .replaceAll('@NODE@', '/usr/bin/node')
-      .replaceAll('@PREFIX@', prefix);
     await mkdir(join(root, 'lib/systemd/system'), { recursive: true });
-    await writeFile(join(root, 'lib/systemd/system', `${name}.service`), unit);
+    const units = service === 'gateway' ? [name, `${name}-rollback`] : [name];
+    for (const unitName of units) {
+      const unit = (await readFile(join(REPO_ROOT, 'deploy', `${unitName}.service`), 'utf8'))
+        .replaceAll('@NODE@', '/usr/bin/node')
+        .replaceAll('@PREFIX@', prefix);
+      await writeFile(join(root, 'lib/systemd/system', `${unitName}.service`), unit);
+    }
     await mkdir(join(root, 'usr/bin'), { recursive: true });
     const command = SERVICES[service].command;
     await symlink(
-      relative(join(root, 'usr/bin'), join(root, prefix, command.entry)),
+      relative(join(root, 'usr/bin'), join(root, entryHome, command.entry)),
       join(root, 'usr/bin', command.name),
     );
     await mkdir(join(root, 'etc/default'), { recursive: true });
@@ -261,7 +281,9 @@ export async function buildDeb(service: Service, outDir: string): Promise<BuiltP
     await mkdir(join(root, 'usr/share/lintian/overrides'), { recursive: true });
     await writeFile(
       join(root, 'usr/share/lintian/overrides', name),
-      `${LINTIAN_OVERRIDES.map((line) => (line.startsWith('#') ? line : `${name}: ${line}`)).join('\n')}\n`,
+      `${[...LINTIAN_OVERRIDES, ...(service === 'gateway' ? GATEWAY_LINTIAN_OVERRIDES : [])]
+        .map((line) => (line.startsWith('#') ? line : `${name}: ${line}`))
+        .join('\n')}\n`,
     );
 
     const debian = join(root, 'DEBIAN');

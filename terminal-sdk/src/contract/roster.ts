@@ -159,7 +159,9 @@ export type KeyRole = z.infer<typeof KeyRole>;
 
 /**
  * The root-signed list of keys. Root keys, pinned at provisioning, sign it; it names the roster-signing
- * keys and the root keys of the next version, so either can rotate without touching a device.
+ * keys and the root keys of the next version, so either can rotate without touching a device. Each
+ * further role has its own keys and threshold: `releases` signs gateway software (its key is kept
+ * offline like the root; a key set without it lets no release in).
  */
 export const RosterKeySet = z.object({
   type: z.literal('roster-keyset'),
@@ -168,5 +170,6 @@ export const RosterKeySet = z.object({
   issuedAt: IsoTime,
   root: KeyRole,
   roster: KeyRole,
+  releases: KeyRole.optional(),
 });
 export type RosterKeySet = z.infer<typeof RosterKeySet>;

@@ -172,6 +172,7 @@ export class LabStation implements TerminalStation {
   private lastTimeZone = 'UTC';
   private lastView = '';
   private stopTimer: (() => void) | undefined;
+  private open = 0;
 
   constructor(private readonly deps: LabStationDeps) {
     const { config } = deps;
@@ -280,7 +281,20 @@ export class LabStation implements TerminalStation {
     return tap;
   }
 
+  busy(): string | undefined {
+    return this.open > 0 ? `a computer-room request is open at ${this.id}` : undefined;
+  }
+
   async handle(request: TerminalRequest): Promise<StationReply> {
+    this.open += 1;
+    try {
+      return await this.handleNow(request);
+    } finally {
+      this.open -= 1;
+    }
+  }
+
+  private async handleNow(request: TerminalRequest): Promise<StationReply> {
     switch (request.name) {
       case 'lab.seats':
         return { status: 'ok', data: this.view() };

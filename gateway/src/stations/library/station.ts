@@ -66,6 +66,8 @@ export interface LibraryStationDeps {
 }
 
 const DAY_MS = 86_400_000;
+/** A desk where a card was tapped or a request made this recently still has a patron at it. */
+const DESK_SESSION_MS = 120_000;
 
 /** By card status, by its reason where it has one (a transfer), and by the gate's deny reason. */
 const CARD_BLOCKS: Partial<Record<string, LibraryBlock>> = {
@@ -104,8 +106,18 @@ export class LibraryStation implements TerminalStation {
   private replay: OfflineReplay | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly lastSeen = new Map<string, number>();
+  private open = 0;
+  private lastActivity = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: LibraryStationDeps) {}
+
+  busy(): string | undefined {
+    if (this.open > 0) return `a library transaction is open at ${this.id}`;
+    if (this.replay?.replaying) return `offline loans of ${this.id} are being replayed to the library system`;
+    if (performance.now() - this.lastActivity < DESK_SESSION_MS)
+      return `a patron is at the library desk ${this.id}`;
+    return undefined;
+  }
 
   get id(): string {
     return this.deps.config.id;
@@ -187,6 +199,7 @@ export class LibraryStation implements TerminalStation {
     const { config, clock, policy } = this.deps;
     const key = `${reader.name}\0${card.proof?.cardNumber ?? card.uid}`;
     const seenAt = performance.now();
+    this.lastActivity = seenAt;
     const previous = this.lastSeen.get(key);
     this.lastSeen.set(key, seenAt);
     if (previous !== undefined && seenAt - previous < config.debounceMs) return undefined;
@@ -241,8 +254,13 @@ export class LibraryStation implements TerminalStation {
   }
 
   handle(request: TerminalRequest): Promise<StationReply> {
+    this.open += 1;
+    this.lastActivity = performance.now();
     // One transaction at a time: each decides on the ledger the one before left.
-    return this.serialise(() => this.handleNow(request));
+    return this.serialise(() => this.handleNow(request)).finally(() => {
+      this.open -= 1;
+      this.lastActivity = performance.now();
+    });
   }
 
   /** Runs `step` after every transaction (or replay step) queued before it. */
