@@ -337,7 +337,10 @@ describe('fleet updates with a bridge and gateways as processes', () => {
       { what: 'a part of the large file on disk', timeoutMs: 120_000, everyMs: 50 },
     );
     gate.service.kill('SIGKILL');
-    // During the switch and during the check, on two more devices at once.
+    // During the switch and during the check, on two more devices at once: earlier rollouts printed
+    // these lines too, so only those of this one count.
+    const printed = (id: string) => device(id).service.lines.length;
+    const since = { 'gate-2': printed('gate-2'), 'gate-3': printed('gate-3') };
     const second = await createRollout({
       version: D,
       devices: ['gate-2', 'gate-3'],
@@ -346,10 +349,10 @@ describe('fleet updates with a bridge and gateways as processes', () => {
     });
     await Promise.all([
       device('gate-2')
-        .service.waitFor((line) => line.msg === 'update switching', 120_000)
+        .service.waitFor((line) => line.msg === 'update switching', 120_000, since['gate-2'])
         .then(() => device('gate-2').service.kill('SIGKILL')),
       device('gate-3')
-        .service.waitFor((line) => line.msg === 'commit check started', 120_000)
+        .service.waitFor((line) => line.msg === 'commit check started', 120_000, since['gate-3'])
         .then(() => device('gate-3').service.kill('SIGKILL')),
     ]);
 

@@ -9,8 +9,9 @@ import { ServiceManager } from './service-manager.js';
 const quiet = createLogger('fleet', { level: 'silent' });
 
 /** The gateway's unit as install-gateway.sh writes it, for a release root at `prefix`. */
-export async function gatewayUnit(prefix: string): Promise<string> {
-  const template = await readFile(join(REPO_ROOT, 'deploy/educard-gateway.service'), 'utf8');
+/** The gateway's unit, or the unit its OnFailure= names, as the install script fills them in for `prefix`. */
+export async function gatewayUnit(prefix: string, unit = 'educard-gateway'): Promise<string> {
+  const template = await readFile(join(REPO_ROOT, `deploy/${unit}.service`), 'utf8');
   return template.replaceAll('@NODE@', process.execPath).replaceAll('@PREFIX@', prefix);
 }
 
@@ -89,6 +90,7 @@ export async function startFleetDevice(options: {
   const service = new ServiceManager(await gatewayUnit(prefix), join(options.dir, `${options.id}.notify`), {
     environment: { EDUCARD_CONFIG: config },
     settings: { WatchdogSec: '10' },
+    onFailure: await gatewayUnit(prefix, 'educard-gateway-rollback'),
   });
   await service.start();
   await service.waitFor((line) => line.msg === 'gateway started', 120_000);
