@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '@educard/cloud-bridge';
 import type { BuiltRelease } from '@educard/scripts/release';
-import { closedCalendar, type FleetDevice, tapLine, until } from '@educard/scripts/support';
+import {
+  closedCalendar,
+  type FleetDevice,
+  releaseOfThisTree,
+  tapLine,
+  until,
+} from '@educard/scripts/support';
 import {
   type Ed25519KeyPair,
   ed25519,
@@ -16,7 +22,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, admin } from '../support/bridge.js';
 import { BRIDGE_CLI, EDUCARD, runCommand } from '../support/cli.js';
-import { archive, faultOverlay, fleetCards, release, startEnrolledDevice, uidOf } from '../support/fleet.js';
+import { archive, faultOverlay, fleetCards, startEnrolledDevice, uidOf } from '../support/fleet.js';
 import { type Child, exited, startNode } from '../support/processes.js';
 
 /**
@@ -130,7 +136,7 @@ beforeAll(async () => {
   ]);
   expect(named.code, named.stderr).toBe(0);
 
-  built.set(A, await release(A, releaseKey));
+  built.set(A, await releaseOfThisTree(A, releaseKey));
   for (const [version, fault] of [
     [B, undefined],
     [LARGE, 'large'],
@@ -139,7 +145,10 @@ beforeAll(async () => {
     [HANGS, 'hangs'],
     [DENIES, 'denies'],
   ] as const)
-    built.set(version, await release(version, releaseKey, fault ? await faultOverlay(fault) : undefined));
+    built.set(
+      version,
+      await releaseOfThisTree(version, releaseKey, fault ? await faultOverlay(fault) : undefined),
+    );
   const base = built.get(A) as BuiltRelease;
   for (const [version, made] of built) {
     const added = await cli([
