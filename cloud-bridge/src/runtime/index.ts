@@ -138,7 +138,7 @@ export class Bridge {
       onPublished: (school) => ops.checkDates(school),
     });
     await roster.start();
-    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest);
+    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest, now);
     const rollouts = new Rollouts({
       db: store.database,
       store,
