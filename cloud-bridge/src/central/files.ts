@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Calendar, EventRecord } from '@educard/terminal-sdk';
 import { fsyncDirectory, writeFileDurable, writeFilesDurable } from '@educard/terminal-sdk/files';
 import type { Logger } from 'pino';
+import { type CsvCell, toCsv } from '../csv/index.js';
 import type { Directory } from '../directory/index.js';
 import { parseRosterCsv, type RosterService, type RowProblem } from '../roster/index.js';
 import type { SqliteBridgeStore, StoredEvent } from '../store/index.js';
@@ -44,14 +45,9 @@ export interface FileStatus {
 }
 
 const EXPORT_CHUNK = 5000;
-const CSV_HEADER = 'id,school,device,seq,at,clock,type,person_id,hash,data';
+const CSV_HEADER = ['id', 'school', 'device', 'seq', 'at', 'clock', 'type', 'person_id', 'hash', 'data'];
 
-function csvField(value: string | number): string {
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-function eventCsvRow({ id, school, record }: StoredEvent): string {
+function eventCsvRow({ id, school, record }: StoredEvent): CsvCell[] {
   const personId = typeof record.data.personId === 'string' ? record.data.personId : '';
   return [
     id,
@@ -64,9 +60,7 @@ function eventCsvRow({ id, school, record }: StoredEvent): string {
     personId,
     record.hash,
     JSON.stringify(record.data),
-  ]
-    .map(csvField)
-    .join(',');
+  ];
 }
 
 /** The day as a calendar date in a time zone. */
@@ -219,7 +213,7 @@ export class FileExchange {
       await writeFilesDurable([
         {
           path: join(outboxDir, `${name}.csv`),
-          data: `${CSV_HEADER}\n${events.map(eventCsvRow).join('\n')}\n`,
+          data: toCsv([CSV_HEADER, ...events.map(eventCsvRow)]),
           mode: 0o644,
         },
         { path: join(outboxDir, `${name}.jsonl`), data: `${jsonLines}\n`, mode: 0o644 },
