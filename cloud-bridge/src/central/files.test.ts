@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
 import type { RosterService } from '../roster/index.js';
-import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BadRow, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { FileExchange, previousSchoolDay } from './files.js';
 import { CentralState } from './tables.js';
 
@@ -31,8 +31,10 @@ describe('the previous school day', () => {
 
 let dir: string;
 let store: SqliteBridgeStore;
+let badRows: BadRow[];
 
 beforeEach(async () => {
+  badRows = [];
   dir = await mkdtemp(join(tmpdir(), 'central-files-'));
   store = openSqliteStore(join(dir, 'bridge.db'));
 });
@@ -60,6 +62,7 @@ describe('the attendance export', () => {
       outboxDir: join(dir, 'outbox'),
       importIntervalMs: 60_000,
       exportIntervalMs: 60_000,
+      onBadRow: (row) => badRows.push(row),
       exportAttendance: (school, date) => {
         asked.push(`${school}:${date}`);
         return `person_id,status\np1,present\n`;
@@ -97,6 +100,7 @@ describe('the event export', () => {
       outboxDir: join(dir, 'outbox'),
       importIntervalMs: 60_000,
       exportIntervalMs: 60_000,
+      onBadRow: (row) => badRows.push(row),
     });
     expect(await files.exportOutbox(MONDAY_MORNING)).toBe(2);
     const name = (await readdir(join(dir, 'outbox'))).find((n) => n.endsWith('.csv')) as string;
@@ -110,5 +114,37 @@ describe('the event export', () => {
     // The JSON lines beside it keep the values as the device sent them: they are data, not a sheet.
     const jsonl = await readFile(join(dir, 'outbox', name.replace('.csv', '.jsonl')), 'utf8');
     expect(JSON.parse(jsonl.split('\n')[0] as string).record.data.personId).toBe(formula);
+  });
+});
+
+describe('file names from stored ids', () => {
+  it('never names a file from a school id that is no identifier: it is skipped and told', async () => {
+    const directory = new Directory(store.database);
+    for (const id of ['s-1', '../../escaped', 'a b'])
+      store.database.prepare('INSERT INTO directory_schools (id, entry) VALUES (?, ?)').run(
+        id,
+        JSON.stringify({
+          id,
+          name: id,
+          times: { bellTime: '08:00', cutoffTime: '09:30', dismissalTime: '16:30' },
+        }),
+      );
+    const files = new FileExchange({
+      store,
+      directory,
+      roster: {} as RosterService,
+      state: new CentralState(store.database),
+      logger: pino({ level: 'silent' }),
+      inboxDir: join(dir, 'in', 'box'),
+      outboxDir: join(dir, 'out', 'box'),
+      importIntervalMs: 60_000,
+      exportIntervalMs: 60_000,
+      onBadRow: (row) => badRows.push(row),
+      exportAttendance: (school) => `school\n${school}\n`,
+    });
+    await files.exportOutbox(MONDAY_MORNING);
+    expect(await readdir(join(dir, 'out', 'box'))).toEqual(['attendance-s-1-2026-10-02.csv']);
+    expect(await readdir(join(dir, 'out'))).toEqual(['box']);
+    expect(badRows.map((row) => row.key)).toEqual(['"../../escaped"', '"a b"']);
   });
 });

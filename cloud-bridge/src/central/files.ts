@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { type CsvCell, toCsv } from '../csv/index.js';
 import type { Directory } from '../directory/index.js';
 import { parseRosterCsv, type RosterService, type RowProblem } from '../roster/index.js';
-import type { SqliteBridgeStore, StoredEvent } from '../store/index.js';
+import { type BadRowSink, type SqliteBridgeStore, type StoredEvent, usableIds } from '../store/index.js';
 import type { CentralState } from './tables.js';
 
 export interface FileExchangeDeps {
@@ -20,6 +20,8 @@ export interface FileExchangeDeps {
   importIntervalMs: number;
   exportIntervalMs: number;
   exportAttendance?: (school: string, date: string) => Promise<string> | string;
+  /** Told of a school id that cannot name a file: that school's attendance is not exported. */
+  onBadRow: BadRowSink;
 }
 
 export interface ImportFileReport {
@@ -228,10 +230,11 @@ export class FileExchange {
   }
 
   private async exportAttendance(now: number): Promise<void> {
-    const { exportAttendance, directory, store, state, outboxDir, logger } = this.deps;
+    const { exportAttendance, directory, store, state, outboxDir, logger, onBadRow } = this.deps;
     if (!exportAttendance) return;
     const schools = new Set([...directory.schools().map((s) => s.id), ...store.rosterSchools()]);
-    for (const school of [...schools].sort()) {
+    // A file is named only from an identifier: an id with a "/" or ".." could write outside the outbox.
+    for (const school of usableIds([...schools].sort(), 'school', onBadRow)) {
       const calendar = store.rosterSettings(school)?.calendar ?? DEFAULT_CALENDAR;
       const date = previousSchoolDay(calendar, now);
       const key = `files.attendance.${school}`;

@@ -26,6 +26,7 @@ import {
   makeGuard,
   type PrincipalResolver,
 } from '../access/index.js';
+import { IdentifierJson } from '../contract-check/index.js';
 import { EnrollmentRefused, enroll } from '../devices/index.js';
 import { type LibraryHttpDeps, libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
 import {
@@ -37,6 +38,7 @@ import {
   type RowProblem,
 } from '../roster/index.js';
 import type { BridgeStore } from '../store/index.js';
+import { validatePathParams } from './params.js';
 
 const ReissueBody = z.union([
   z.object({ card: CardEntry }),
@@ -101,8 +103,6 @@ interface RosterKeySetView {
   roster: { keys: { keyId: string }[] };
 }
 
-const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
-
 /** The bridge's HTTP API (docs/api.md): JSON in and out, schemas checked by Fastify, admin routes behind a bearer token. */
 export function buildHttpApi(deps: HttpDeps) {
   const app = Fastify({
@@ -110,6 +110,7 @@ export function buildHttpApi(deps: HttpDeps) {
     bodyLimit: 25 * 1024 * 1024,
   });
   const { store } = deps;
+  validatePathParams(app);
 
   const requirePrincipal = authenticate([adminTokenResolver(deps.adminToken), ...(deps.resolvers ?? [])]);
   const guard = makeGuard(deps.audit);
@@ -165,7 +166,7 @@ export function buildHttpApi(deps: HttpDeps) {
         body: {
           type: 'object',
           required: ['token', 'deviceId', 'publicKey'],
-          properties: { token: { type: 'string' }, deviceId: Identifier, publicKey: { type: 'string' } },
+          properties: { token: { type: 'string' }, deviceId: IdentifierJson, publicKey: { type: 'string' } },
         },
       },
     },
@@ -225,7 +226,7 @@ export function buildHttpApi(deps: HttpDeps) {
             type: 'object',
             required: ['school'],
             properties: {
-              school: Identifier,
+              school: IdentifierJson,
               count: { type: 'integer', minimum: 1, maximum: 500, default: 1 },
               ttlHours: { type: 'number', exclusiveMinimum: 0, maximum: 24 * 90, default: 72 },
             },
@@ -410,7 +411,7 @@ export function buildHttpApi(deps: HttpDeps) {
 
     admin.get(
       '/v1/devices',
-      { schema: { querystring: { type: 'object', properties: { school: Identifier } } } },
+      { schema: { querystring: { type: 'object', properties: { school: IdentifierJson } } } },
       async (request, reply) => {
         const school = (request.query as { school?: string }).school ?? request.principal?.school;
         if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
@@ -420,7 +421,7 @@ export function buildHttpApi(deps: HttpDeps) {
 
     admin.post(
       '/v1/devices/:id/revoke',
-      { schema: { params: { type: 'object', properties: { id: Identifier } } } },
+      { schema: { params: { type: 'object', properties: { id: IdentifierJson } } } },
       async (request, reply) => {
         const { id } = request.params as { id: string };
         const device = store.getDevice(id);
@@ -445,9 +446,9 @@ export function buildHttpApi(deps: HttpDeps) {
           querystring: {
             type: 'object',
             properties: {
-              school: Identifier,
-              device: Identifier,
-              person: Identifier,
+              school: IdentifierJson,
+              device: IdentifierJson,
+              person: IdentifierJson,
               type: { type: 'string', maxLength: 64 },
               from: { type: 'string', format: 'date-time' },
               to: { type: 'string', format: 'date-time' },

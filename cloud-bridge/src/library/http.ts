@@ -8,6 +8,7 @@ import type {
 } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import { IdentifierJson } from '../contract-check/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { type ItemProblem, parseCatalogueCsv } from './csv.js';
 import type { CatalogueImportInput, CatalogueService } from './service.js';
@@ -33,8 +34,11 @@ type App<L extends FastifyBaseLogger> = FastifyInstance<
   L
 >;
 
-const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
-const SchoolParams = { type: 'object', required: ['school'], properties: { school: Identifier } } as const;
+const SchoolParams = {
+  type: 'object',
+  required: ['school'],
+  properties: { school: IdentifierJson },
+} as const;
 
 /** Gateways fetch catalogue bodies here, as they fetch roster snapshots; each is checked against its manifest. */
 export function libraryPublicRoutes<L extends FastifyBaseLogger>(app: App<L>, deps: LibraryHttpDeps): void {
@@ -142,7 +146,7 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
           type: 'object',
           properties: {
             open: { type: 'boolean' },
-            person: Identifier,
+            person: IdentifierJson,
             item: { type: 'string', maxLength: 64 },
             limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 },
           },

@@ -4,6 +4,7 @@ import {
   type CatalogueRules,
   CatalogueSnapshot,
   DEFAULT_LOAN_RULES,
+  Identifier,
   issueCatalogue,
   SPEC_VERSION,
   topics,
@@ -11,7 +12,13 @@ import {
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { RosterKeyring } from '../roster/index.js';
-import type { BridgeStore, CatalogueVersion } from '../store/index.js';
+import {
+  type BadRowSink,
+  type BridgeStore,
+  type CatalogueVersion,
+  eachRow,
+  usableIds,
+} from '../store/index.js';
 import type { ItemProblem } from './csv.js';
 
 export interface CatalogueServiceDeps {
@@ -22,6 +29,8 @@ export interface CatalogueServiceDeps {
   logger: Logger;
   /** How long a catalogue manifest stays valid; re-issued at start once half of it has passed. */
   manifestTtlMs?: number;
+  /** Told of a stored catalogue it cannot announce or re-issue (a bad school id, a body that does not parse). */
+  onBadRow: BadRowSink;
 }
 
 export interface CatalogueImportInput {
@@ -63,20 +72,31 @@ export class CatalogueService {
    */
   start(): Promise<void> {
     return this.serialise(async () => {
-      for (const school of this.deps.store.catalogueSchools()) await this.refresh(school);
+      await this.refreshAll();
     });
   }
 
   /** After a key rotation: every catalogue signed under an older key set is issued again. */
   reissueStale(): Promise<{ school: string; version: number }[]> {
-    return this.serialise(async () => {
-      const reissued: { school: string; version: number }[] = [];
-      for (const school of this.deps.store.catalogueSchools()) {
+    return this.serialise(() => this.refreshAll());
+  }
+
+  /** Refreshes every school's catalogue; a stored one it cannot use is told to `onBadRow` and skipped. */
+  private async refreshAll(): Promise<{ school: string; version: number }[]> {
+    const { store, onBadRow } = this.deps;
+    const reissued: { school: string; version: number }[] = [];
+    const schools = usableIds(store.catalogueSchools(), 'catalogue version', onBadRow);
+    await eachRow(
+      schools,
+      'catalogue version',
+      (school) => school,
+      onBadRow,
+      async (school) => {
         const version = await this.refresh(school);
         if (version !== undefined) reissued.push({ school, version });
-      }
-      return reissued;
-    });
+      },
+    );
+    return reissued;
   }
 
   /** The catalogue in force for a school, parsed. */
@@ -161,6 +181,9 @@ export class CatalogueService {
 
   private async publish(school: string, rules: CatalogueRules, items: CatalogueItem[]): Promise<number> {
     const { store, keys, logger } = this.deps;
+    // Checked before anything is committed: a version that could never be announced is never made.
+    if (!Identifier.safeParse(school).success)
+      throw new Error(`school ${JSON.stringify(school.slice(0, 80))} is not an identifier`);
     const version = (store.latestCatalogue(school)?.version ?? 0) + 1;
     const now = new Date();
     const body: CatalogueSnapshot = {

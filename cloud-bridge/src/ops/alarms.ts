@@ -14,6 +14,7 @@ export const ALARM_KINDS = {
   deviceOffline: 'device.offline',
   rosterStale: 'roster.stale',
   readerError: 'reader.error',
+  dataInvalid: 'data.invalid',
 } as const;
 
 export interface AlarmInput {

@@ -6,6 +6,7 @@ import {
   canonicalString,
   describeIssues,
   type EnrollmentProof,
+  Identifier,
   type IssuedRoster,
   issueRoster,
   type KeyRole,
@@ -21,7 +22,14 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { BridgeStore, RosterSettings, RosterVersion } from '../store/index.js';
+import {
+  type BadRowSink,
+  type BridgeStore,
+  eachRow,
+  type RosterSettings,
+  type RosterVersion,
+  usableIds,
+} from '../store/index.js';
 import type { RowProblem } from './csv.js';
 import type { RosterKeyring } from './keys.js';
 
@@ -32,6 +40,8 @@ export interface RosterServiceDeps {
   logger: Logger;
   /** How long a manifest stays valid: a gateway that hears nothing for longer knows its roster is stale. */
   manifestTtlMs?: number;
+  /** Told of a stored version it cannot announce (a school id that is no identifier, a manifest that does not parse). */
+  onBadRow: BadRowSink;
 }
 
 export interface ImportInput {
@@ -112,15 +122,23 @@ export class RosterService {
    * the re-issue that follows it) is re-issued under the current one first.
    */
   start(): Promise<void> {
+    const { store, onBadRow } = this.deps;
     return this.serialise(async () => {
-      for (const school of this.deps.store.rosterSchools()) {
-        const latest = this.deps.store.latestRosterVersion(school);
-        if (!latest) continue;
-        const signedUnder = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
-        if (signedUnder.success && signedUnder.data.keySetVersion < this.deps.keys.version) {
-          await this.publish(school, [], [], undefined);
-        } else await this.announce(latest);
-      }
+      const schools = usableIds(store.rosterSchools(), 'roster version', onBadRow);
+      await eachRow(
+        schools,
+        'roster version',
+        (school) => school,
+        onBadRow,
+        async (school) => {
+          const latest = store.latestRosterVersion(school);
+          if (!latest) return;
+          const signedUnder = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
+          if (signedUnder.success && signedUnder.data.keySetVersion < this.deps.keys.version) {
+            await this.publish(school, [], [], undefined);
+          } else await this.announce(latest);
+        },
+      );
     });
   }
 
@@ -158,9 +176,14 @@ export class RosterService {
       const committed = await this.deps.keys.commitKeySet(pendingId, envelope);
       this.deps.logger.info(committed, 'roster key rotated');
       const reissued: { school: string; version: number }[] = [];
-      for (const school of this.deps.store.rosterSchools()) {
-        reissued.push({ school, version: await this.publish(school, [], [], undefined) });
-      }
+      const { store, onBadRow } = this.deps;
+      await eachRow(
+        usableIds(store.rosterSchools(), 'roster version', onBadRow),
+        'roster version',
+        (school) => school,
+        onBadRow,
+        async (school) => reissued.push({ school, version: await this.publish(school, [], [], undefined) }),
+      );
       return { ...committed, reissued };
     });
   }
@@ -347,6 +370,12 @@ export class RosterService {
     settings: RosterSettings | undefined,
   ): Promise<number> {
     const { store, keys } = this.deps;
+    // Checked before anything is committed: a version that could never be announced is never made.
+    if (!Identifier.safeParse(school).success)
+      throw new RosterChangeRefused(
+        400,
+        `school ${JSON.stringify(school.slice(0, 80))} is not an identifier`,
+      );
     const previous = store.latestRosterVersion(school);
     const version = (previous?.version ?? 0) + 1;
     const now = new Date();

@@ -15,9 +15,9 @@ import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
-import { Operations, opsRoutes } from '../ops/index.js';
+import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
-import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BadRowSink, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { servePages } from '../web/index.js';
 
 /**
@@ -67,6 +67,11 @@ export class Bridge {
       now: () => now().getTime(),
     });
     const notices = new Notices({ store, directory, config: config.notices, logger });
+    // A stored row the bridge cannot use is skipped, logged and raised: it never keeps the bridge down.
+    const onBadRow: BadRowSink = (row) => {
+      logger.error(row, 'stored row skipped: the bridge cannot use it');
+      ops.raise({ kind: ALARM_KINDS.dataInvalid, message: `${row.what} ${row.key}: ${row.problem}` });
+    };
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -100,9 +105,10 @@ export class Bridge {
       client,
       keys: await RosterKeyring.open(config.dataDir),
       logger,
+      onBadRow,
     });
     await roster.start();
-    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger });
+    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, onBadRow });
     await catalogue.start();
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
@@ -112,6 +118,7 @@ export class Bridge {
       roster,
       logger,
       onAlarm: ops.onAlarm,
+      onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
     const http = buildHttpApi({

@@ -1,4 +1,5 @@
 export { statementCache, whereOf } from './query.js';
+export { type BadRow, type BadRowSink, eachRow, usableIds } from './rows.js';
 export {
   type CommitProjection,
   type CommittedEvent,
