@@ -174,9 +174,14 @@ describe('a database holding rows an older bridge let in', () => {
     expect((await call('POST', '/v1/cards/E000000001/reactivate')).status).toBe(200);
     // And file mode names no file from a bad id: nothing is written beside or above the outbox.
     await bridge.child.waitFor((line) => line.what === 'school' && line.key === '"../../x"');
-    expect((await readdir(dir)).sort()).toEqual(
-      ['anchor.json', 'bridge.json', 'data', 'inbox', 'outbox', 'usb'],
-    );
+    expect((await readdir(dir)).sort()).toEqual([
+      'anchor.json',
+      'bridge.json',
+      'data',
+      'inbox',
+      'outbox',
+      'usb',
+    ]);
     expect((await readdir(outbox())).every((name) => !name.includes('..') && !name.includes(' '))).toBe(true);
   });
 });

@@ -47,14 +47,27 @@ export interface FileStatus {
 }
 
 const EXPORT_CHUNK = 5000;
-const CSV_HEADER = ['id', 'school', 'device', 'seq', 'at', 'clock', 'type', 'person_id', 'hash', 'data'];
+const CSV_HEADER = [
+  'id',
+  'school',
+  'device',
+  'epoch',
+  'seq',
+  'at',
+  'clock',
+  'type',
+  'person_id',
+  'hash',
+  'data',
+];
 
-function eventCsvRow({ id, school, record }: StoredEvent): CsvCell[] {
+function eventCsvRow({ id, school, epoch, record }: StoredEvent): CsvCell[] {
   const personId = typeof record.data.personId === 'string' ? record.data.personId : '';
   return [
     id,
     school,
     record.device,
+    epoch,
     record.seq,
     record.at,
     record.clock,
@@ -261,11 +274,12 @@ export class FileExchange {
   }
 }
 
-function exportedRecord({ id, school, receivedAt, record }: StoredEvent): {
+function exportedRecord({ id, school, epoch, receivedAt, record }: StoredEvent): {
   id: number;
   school: string;
+  epoch: number;
   receivedAt: string;
   record: EventRecord;
 } {
-  return { id, school, receivedAt, record };
+  return { id, school, epoch, receivedAt, record };
 }

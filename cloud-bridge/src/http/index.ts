@@ -37,7 +37,7 @@ import {
   type RosterService,
   type RowProblem,
 } from '../roster/index.js';
-import type { BridgeStore } from '../store/index.js';
+import type { BridgeStore, Device } from '../store/index.js';
 import { validatePathParams } from './params.js';
 
 const ReissueBody = z.union([
@@ -65,6 +65,11 @@ export interface HttpDeps {
   mqttUrl: () => string;
   /** Called after a device is revoked, to cut its live connection. */
   onRevoke: (deviceId: string) => void;
+  /**
+   * Called after a device is enrolled; on a new epoch the acknowledgement its old key was given is
+   * withdrawn, so the new chain never sees it.
+   */
+  onEnroll?: (device: Device, change: { newEpoch: boolean; previousSchool?: string }) => void;
   health: () => Record<string, unknown>;
   /** The library's catalogue and loan ledger routes (docs/api.md, "Library"). */
   library?: LibraryHttpDeps;
@@ -174,31 +179,45 @@ export function buildHttpApi(deps: HttpDeps) {
       const parsed = EnrollmentRequest.safeParse(request.body);
       if (!parsed.success)
         return reply.code(400).send({ error: 'bad-request', message: parsed.error.issues[0]?.message });
+      const { deviceId, publicKey, token } = parsed.data;
       try {
         const now = new Date();
-        const granted = enroll(store, parsed.data, now);
         const mqttUrl = deps.mqttUrl();
-        const signed = deps.roster.signEnrollment({
-          device: parsed.data.deviceId,
-          publicKey: parsed.data.publicKey,
-          school: granted.school,
-          tokenSha256: enrollmentTokenHash(parsed.data.token),
-          mqttUrl,
-          username: granted.username,
-          issuedAt: now.toISOString(),
+        const enrolled = enroll(
+          store,
+          parsed.data,
+          (school) =>
+            deps.roster.signEnrollment({
+              device: deviceId,
+              publicKey,
+              school,
+              tokenSha256: enrollmentTokenHash(token),
+              mqttUrl,
+              username: deviceId,
+              issuedAt: now.toISOString(),
+            }),
+          now,
+        );
+        const { school, epoch } = enrolled.device;
+        request.log.info({ device: deviceId, school, epoch, newEpoch: enrolled.newEpoch }, 'device enrolled');
+        deps.onEnroll?.(enrolled.device, {
+          newEpoch: enrolled.newEpoch,
+          ...(enrolled.previousSchool !== undefined ? { previousSchool: enrolled.previousSchool } : {}),
         });
-        request.log.info({ device: parsed.data.deviceId, school: granted.school }, 'device enrolled');
         const answer: EnrollmentResponse = {
-          school: granted.school,
-          mqtt: { url: mqttUrl, username: granted.username, password: granted.password },
-          keySets: signed.keySets as EnrollmentResponse['keySets'],
-          proof: signed.proof as EnrollmentResponse['proof'],
+          school,
+          mqtt: { url: mqttUrl, username: deviceId, password: enrolled.password },
+          keySets: enrolled.proof.keySets as EnrollmentResponse['keySets'],
+          proof: enrolled.proof.proof as EnrollmentResponse['proof'],
         };
         return answer;
       } catch (error) {
         if (error instanceof EnrollmentRefused) {
-          request.log.warn({ device: parsed.data.deviceId, reason: error.message }, 'enrollment refused');
-          return reply.code(403).send({ error: 'enrollment-refused', message: error.message });
+          request.log.warn({ device: deviceId, reason: error.message }, 'enrollment refused');
+          return reply.code(error.status).send({
+            error: error.status === 409 ? 'device-enrolled' : 'enrollment-refused',
+            message: error.message,
+          });
         }
         throw error;
       }
@@ -229,25 +248,32 @@ export function buildHttpApi(deps: HttpDeps) {
               school: IdentifierJson,
               count: { type: 'integer', minimum: 1, maximum: 500, default: 1 },
               ttlHours: { type: 'number', exclusiveMinimum: 0, maximum: 24 * 90, default: 72 },
+              device: IdentifierJson,
             },
           },
         },
       },
       async (request, reply) => {
-        const { school, count, ttlHours } = request.body as {
+        const { school, count, ttlHours, device } = request.body as {
           school: string;
           count: number;
           ttlHours: number;
+          device?: string;
         };
         if (!guard(request, reply, 'devices.manage', { school })) return;
+        if (device !== undefined && count !== 1)
+          return reply.code(400).send({
+            error: 'bad-request',
+            message: 'a token bound to a device is made one at a time (count 1)',
+          });
         const expiresAt = new Date(Date.now() + ttlHours * 3_600_000).toISOString();
-        const tokens = store.createTokens(school, count, expiresAt);
+        const tokens = store.createTokens(school, count, expiresAt, device);
         audited(request, 'tokens.create', {
-          target: `school:${school}`,
+          target: device ? `device:${device}` : `school:${school}`,
           school,
-          detail: { count, expiresAt },
+          detail: { count, expiresAt, ...(device ? { device } : {}) },
         });
-        return { school, expiresAt, tokens };
+        return { school, expiresAt, tokens, ...(device ? { device } : {}) };
       },
     );
 

@@ -165,6 +165,14 @@ export class Ingest {
     });
   }
 
+  /**
+   * Withdraws the retained ack of a device (an empty retained message clears it), after the device
+   * started a new epoch: the ack was for its old chain, and the new one must never be acknowledged by it.
+   */
+  async withdrawAck(school: string, device: string): Promise<void> {
+    await this.deps.client.publishAsync(topics.ack(school, device), '', { qos: 1, retain: true });
+  }
+
   private askResend(school: string, device: string, fromSeq: number): void {
     const now = Date.now();
     if (now - (this.lastResend.get(device) ?? 0) < (this.deps.resendEveryMs ?? 1000)) return;

@@ -128,6 +128,16 @@ export class Bridge {
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,
       onRevoke: (id) => broker?.disconnect(id),
+      onEnroll: (device, { newEpoch, previousSchool }) => {
+        if (!newEpoch) return;
+        const schools = new Set([device.school, ...(previousSchool ? [previousSchool] : [])]);
+        for (const school of schools)
+          ingest
+            .withdrawAck(school, device.id)
+            .catch((error: unknown) =>
+              logger.error({ err: error, device: device.id }, "the old epoch's ack could not be withdrawn"),
+            );
+      },
       health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
       library: { catalogue, store, audit },
       schools: () => {

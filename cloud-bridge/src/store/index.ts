@@ -13,6 +13,8 @@ export type {
   CatalogueVersion,
   ChainPoint,
   Device,
+  EnrollingDevice,
+  EnrollOutcome,
   EventFilter,
   LoanConflict,
   LoanFilter,
@@ -20,4 +22,5 @@ export type {
   RosterSettings,
   RosterVersion,
   StoredEvent,
+  TokenGrant,
 } from './types.js';

@@ -58,6 +58,8 @@ export interface UplinkStatus {
   ackedSeq: number;
   inFlight: number;
   reconnects: number;
+  /** Acks refused because they named no record of this journal (seq and hash). */
+  refusedAcks: number;
   lastError?: string;
 }
 
@@ -87,6 +89,7 @@ export class Uplink {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private reconnects = 0;
+  private refusedAcks = 0;
   private lastError: string | undefined;
   private bdSeq = 0;
   private snapshotTimer: NodeJS.Timeout | undefined;
@@ -121,6 +124,7 @@ export class Uplink {
       ackedSeq: this.deps.journal.stats().ackedSeq,
       inFlight: this.inFlight.length,
       reconnects: this.reconnects,
+      refusedAcks: this.refusedAcks,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };
   }
@@ -322,12 +326,36 @@ export class Uplink {
     );
   }
 
+  /**
+   * Takes the bridge's ack only when it names a record this journal holds, by seq and hash: an ack
+   * of another chain (the retained ack of this id's previous enrollment, a forged one) would otherwise
+   * drop events the bridge never stored. What is refused is logged and counted, and changes nothing.
+   */
   private async onAck(payload: Buffer): Promise<void> {
     const parsed = parseMessage(EventAck, payload);
     if (!parsed.ok) throw new Error(`bad ack: ${parsed.error}`);
-    const { journal } = this.deps;
-    const seq = Math.min(parsed.value.seq, journal.stats().durableSeq);
-    if (seq <= journal.stats().ackedSeq) return;
+    const { journal, device, logger } = this.deps;
+    const ack = parsed.value;
+    const { ackedSeq, durableSeq } = journal.stats();
+    if (ack.device === device && ack.seq <= ackedSeq) return;
+    const held = ack.seq <= durableSeq ? (await journal.read(ack.seq, 1))[0] : undefined;
+    const refusal =
+      ack.device !== device
+        ? `it names device ${ack.device}`
+        : !held
+          ? `seq ${ack.seq} is beyond this journal (durable to ${durableSeq})`
+          : held.hash !== ack.hash
+            ? `record ${ack.seq} of this journal has another hash`
+            : undefined;
+    if (refusal) {
+      this.refusedAcks += 1;
+      logger.warn(
+        { seq: ack.seq, reason: refusal },
+        "ack refused: it is not for a record of this device's journal (another enrollment's, or forged)",
+      );
+      return;
+    }
+    const seq = ack.seq;
     // The bridge has committed these: their slots are free now, while the cursor is written. A crash
     // before the cursor is on disk only resends what the bridge already holds, and it dedups.
     this.inFlight = this.inFlight.filter((batch) => batch.to > seq);
