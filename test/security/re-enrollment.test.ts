@@ -1,12 +1,12 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Mosquitto, startMosquitto } from '@educard/scripts/support';
-import { type EventAck, type EventBatch, generateKeyPair, toBase64Url, topics } from '@educard/terminal-sdk';
+import { type EventAck, type EventBatch, topics } from '@educard/terminal-sdk';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bridgeCli, educard, initBridge, serveBridge } from '../support/cli.js';
-import { type Child, exited, startNode } from '../support/processes.js';
+import { educard } from '../support/cli.js';
+import { IdentityRig, status, tap } from './identity-harness.js';
 
 /**
  * Enrollment abuse and replays across re-enrollment (issue 14, defects 2 and 3), every part a real
@@ -15,90 +15,7 @@ import { type Child, exited, startNode } from '../support/processes.js';
  */
 
 let dir: string;
-let bridgeConfig: string;
-let adminToken: string;
-let bridge: Awaited<ReturnType<typeof serveBridge>>;
-let anchor: string;
-let fingerprint: string;
-const services: Child[] = [];
-
-const onBridge = (...args: string[]) => bridgeCli([...args, '--config', bridgeConfig]);
-
-async function api(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${bridge.http}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${adminToken}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-/** An enrollment as an outsider sends it: any id, a key of their own. */
-async function enrollAs(token: string, deviceId: string) {
-  const response = await fetch(`${bridge.http}/v1/enroll`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token, deviceId, publicKey: toBase64Url(generateKeyPair().publicKey) }),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-/** A token from the bridge's API, as `educard-bridge tokens create` gets one; bound to `device` when given. */
-async function token(device?: string): Promise<string> {
-  const made = await api('POST', '/v1/tokens', { school: 'school-1', ...(device ? { device } : {}) });
-  expect(made.status).toBe(200);
-  return (made.body.tokens as string[])[0] as string;
-}
-
-/** `educard init` as install.md has it, for a gate on simulated readers whose taps come on stdin. */
-async function provision(config: string, device: string, force = false) {
-  const init = await educard(config, [
-    'init',
-    '--no-input',
-    ...(force ? ['--force'] : []),
-    '--data-dir',
-    join(dir, device, 'data'),
-    '--school',
-    'school-1',
-    '--device',
-    device,
-    '--zone',
-    'main-gate',
-    '--readers',
-    'simulated',
-    '--io-plugin',
-    'recording',
-    '--bridge',
-    bridge.http,
-    '--root-keys',
-    anchor,
-    '--root-fingerprint',
-    fingerprint,
-  ]);
-  expect(init.code, init.stderr).toBe(0);
-  expect((await educard(config, ['config', 'set', 'readers.script', '"-"'])).code).toBe(0);
-}
-
-function startService(config: string): Child {
-  const service = startNode('gateway/dist/main.js', ['--config', config], {
-    nodeFlags: ['--max-semi-space-size=4'],
-  });
-  services.push(service);
-  return service;
-}
-
-async function stopService(service: Child) {
-  service.process.kill('SIGTERM');
-  expect(await exited(service.process)).toBe(0);
-  services.splice(services.indexOf(service), 1);
-}
-
-function tap(service: Child, uid: string) {
-  service.process.stdin?.write(`${JSON.stringify({ action: 'tap', reader: 'sim-in', card: { uid } })}\n`);
-}
+let rig: IdentityRig;
 
 interface Listed {
   epoch: number;
@@ -106,26 +23,18 @@ interface Listed {
 }
 
 async function gateEvents(device: string): Promise<Listed[]> {
-  const { body } = await api('GET', `/v1/events?device=${device}&type=gate.decision&limit=1000`);
+  const { body } = await rig.api('GET', `/v1/events?device=${device}&type=gate.decision&limit=1000`);
   return body.events as Listed[];
 }
 
-const backlog = async (config: string) =>
-  (await educard(config, ['status', '--json'])).json<{ journal: { backlog: number } }>().journal.backlog;
+const backlog = async (config: string) => (await status(config)).journal.backlog;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 're-enrollment-'));
-  ({ config: bridgeConfig, anchor, fingerprint } = await initBridge(join(dir, 'bridge')));
-  adminToken = (JSON.parse(await readFile(bridgeConfig, 'utf8')) as { adminToken: string }).adminToken;
-  bridge = await serveBridge(bridgeConfig);
+  rig = await IdentityRig.start(dir);
 });
 afterAll(async () => {
-  for (const service of services.splice(0)) {
-    service.process.kill('SIGTERM');
-    await exited(service.process);
-  }
-  bridge?.child.process.kill('SIGTERM');
-  if (bridge) await exited(bridge.child.process);
+  await rig?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -135,69 +44,55 @@ describe('enrollment abuse and the documented re-enrollment path', () => {
   it('refuses a spare token of the school for a live device, and a bound token for another id', {
     timeout: 90_000,
   }, async () => {
-    await provision(config(), 'gate-02');
-    const enrolled = await educard(config(), [
-      'enroll',
-      '--bridge',
-      bridge.http,
-      '--token',
-      await token('gate-02'),
-    ]);
-    expect(enrolled.code, enrolled.stderr).toBe(0);
-    const service = startService(config());
+    await rig.provision(config(), 'gate-02');
+    await rig.enroll(config(), 'gate-02');
+    const service = rig.startService(config());
     await service.waitFor((line) => line.msg === 'uplink connected');
     tap(service, 'AA000001');
     await expect.poll(async () => (await gateEvents('gate-02')).length, { timeout: 15_000 }).toBe(1);
-    const before = (await api('GET', '/v1/devices?school=school-1')).body.devices as {
+    const before = (await rig.api('GET', '/v1/devices?school=school-1')).body.devices as {
       id: string;
       publicKey: string;
     }[];
 
     // The reproduction: a fresh school token and the live gate's id.
-    const spare = await token();
-    const takeover = await enrollAs(spare, 'gate-02');
+    const spare = await rig.token();
+    const takeover = await rig.enrollAs(spare, 'gate-02');
     expect(takeover.status).toBe(409);
     expect(String(takeover.body.message)).toMatch(/enrolled and not revoked.*revoke it first/);
     // Nothing changed: the same key, and the real gate keeps delivering.
-    expect((await api('GET', '/v1/devices?school=school-1')).body.devices).toEqual(before);
+    expect((await rig.api('GET', '/v1/devices?school=school-1')).body.devices).toEqual(before);
     tap(service, 'AA000002');
     await expect.poll(async () => (await gateEvents('gate-02')).length, { timeout: 15_000 }).toBe(2);
     // The refusal did not use the token up: it still enrolls an id that is free.
-    expect((await enrollAs(spare, 'gate-50')).status).toBe(200);
+    expect((await rig.enrollAs(spare, 'gate-50')).status).toBe(200);
 
     // A token bound to one device enrolls that id and no other.
-    const bound = await token('gate-03');
-    const misused = await enrollAs(bound, 'gate-04');
+    const bound = await rig.token('school-1', 'gate-03');
+    const misused = await rig.enrollAs(bound, 'gate-04');
     expect(misused.status).toBe(403);
     expect(String(misused.body.message)).toContain('made for device gate-03');
-    expect((await enrollAs(bound, 'gate-03')).status).toBe(200);
+    expect((await rig.enrollAs(bound, 'gate-03')).status).toBe(200);
     // And the gateway's own command says what to do when its id is live.
-    const again = await educard(config(), ['enroll', '--bridge', bridge.http, '--token', await token()]);
+    const again = await educard(config(), ['enroll', '--bridge', rig.http, '--token', await rig.token()]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('educard-bridge devices revoke gate-02');
 
     await expect.poll(() => backlog(config()), { timeout: 15_000 }).toBe(0);
-    await stopService(service);
+    await rig.stopService(service);
   });
 
   it('delivers the taps of a device revoked, reset, set up and enrolled again: a new epoch, the old one kept', {
     timeout: 120_000,
   }, async () => {
-    const revoked = await onBridge('devices', 'revoke', 'gate-02', '--json');
+    const revoked = await rig.cli('devices', 'revoke', 'gate-02', '--json');
     expect(revoked.code, revoked.stderr).toBe(0);
     const reset = await educard(config(), ['factory-reset', '--yes']);
     expect(reset.code, reset.stderr).toBe(0);
-    await provision(config(), 'gate-02', true);
-    const enrolled = await educard(config(), [
-      'enroll',
-      '--bridge',
-      bridge.http,
-      '--token',
-      await token('gate-02'),
-    ]);
-    expect(enrolled.code, enrolled.stderr).toBe(0);
+    await rig.provision(config(), 'gate-02', { force: true });
+    await rig.enroll(config(), 'gate-02');
 
-    const service = startService(config());
+    const service = rig.startService(config());
     await service.waitFor((line) => line.msg === 'uplink connected');
     for (const uid of ['BB000001', 'BB000002', 'BB000003']) tap(service, uid);
     await expect.poll(async () => (await gateEvents('gate-02')).length, { timeout: 20_000 }).toBe(5);
@@ -206,18 +101,18 @@ describe('enrollment abuse and the documented re-enrollment path', () => {
     const fresh = events.filter((e) => e.epoch === 2);
     expect(fresh).toHaveLength(3);
     // The new chain starts again at seq 1, beside the old one, whole.
-    const { body: all } = await api('GET', '/v1/events?device=gate-02&limit=1000');
+    const { body: all } = await rig.api('GET', '/v1/events?device=gate-02&limit=1000');
     const seqs = (all.events as Listed[]).filter((e) => e.epoch === 2).map((e) => e.record.seq);
     expect(seqs).toEqual(seqs.map((_seq, index) => index + 1));
     // Every event of the new journal reached the bridge and was acknowledged for what it is.
     await expect.poll(() => backlog(config()), { timeout: 15_000 }).toBe(0);
-    const { body } = await api('GET', '/v1/devices?school=school-1');
+    const { body } = await rig.api('GET', '/v1/devices?school=school-1');
     expect((body.devices as { id: string; epoch: number }[]).find((d) => d.id === 'gate-02')?.epoch).toBe(2);
-    const health = (await (await fetch(`${bridge.http}/health`)).json()) as {
+    const health = (await (await fetch(`${rig.http}/health`)).json()) as {
       ingest: { rejected: number };
     };
     expect(health.ingest.rejected).toBe(0);
-    await stopService(service);
+    await rig.stopService(service);
   });
 });
 
@@ -248,7 +143,7 @@ describe('a gateway on a broker where anyone may publish', () => {
     attacker.on('message', (_topic, payload) => seen.push(JSON.parse(payload.toString()) as EventBatch));
     await attacker.subscribeAsync(topics.events('school-1', 'gate-09'), { qos: 1 });
 
-    const service = startService(config);
+    const service = rig.startService(config);
     await service.waitFor((line) => line.msg === 'uplink connected');
     for (const uid of ['CC000001', 'CC000002', 'CC000003']) tap(service, uid);
     await expect
@@ -283,12 +178,9 @@ describe('a gateway on a broker where anyone may publish', () => {
           "ack refused: it is not for a record of this device's journal (another enrollment's, or forged)" &&
         String(line.reason).includes('gate-10'),
     );
-    const status = (await educard(config, ['status', '--json'])).json<{
-      journal: { backlog: number };
-      uplink: { refusedAcks: number };
-    }>();
-    expect(status.uplink.refusedAcks).toBe(3);
-    expect(status.journal.backlog).toBe(held);
+    const now = await status(config);
+    expect(now.uplink.refusedAcks).toBe(3);
+    expect(now.journal.backlog).toBe(held);
 
     // An ack that names a record of this journal is taken.
     const second = records[1] as (typeof records)[number];
@@ -301,6 +193,6 @@ describe('a gateway on a broker where anyone may publish', () => {
     );
     await expect.poll(() => backlog(config), { timeout: 10_000 }).toBe(held - second.seq);
     await attacker.endAsync();
-    await stopService(service);
+    await rig.stopService(service);
   });
 });

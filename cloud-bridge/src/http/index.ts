@@ -28,6 +28,7 @@ import {
 } from '../access/index.js';
 import { IdentifierJson } from '../contract-check/index.js';
 import { EnrollmentRefused, enroll } from '../devices/index.js';
+import { type BodyGrants, requestLogView, requireGrant } from '../grants/index.js';
 import { type LibraryHttpDeps, libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
 import {
   type ImportInput,
@@ -36,6 +37,7 @@ import {
   RosterChangeRefused,
   type RosterService,
   type RowProblem,
+  snapshotPath,
 } from '../roster/index.js';
 import type { BridgeStore, Device } from '../store/index.js';
 import { validatePathParams } from './params.js';
@@ -71,6 +73,8 @@ export interface HttpDeps {
    */
   onEnroll?: (device: Device, change: { newEpoch: boolean; previousSchool?: string }) => void;
   health: () => Record<string, unknown>;
+  /** The grants body URLs carry: snapshot and catalogue bodies are served to their school's devices only. */
+  grants: BodyGrants;
   /** The library's catalogue and loan ledger routes (docs/api.md, "Library"). */
   library?: LibraryHttpDeps;
   /** Who else may call the protected routes besides the admin token (signed-in accounts). */
@@ -111,7 +115,7 @@ interface RosterKeySetView {
 /** The bridge's HTTP API (docs/api.md): JSON in and out, schemas checked by Fastify, admin routes behind a bearer token. */
 export function buildHttpApi(deps: HttpDeps) {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'http' }),
+    loggerInstance: deps.logger.child({ component: 'http' }, { serializers: { req: requestLogView } }),
     bodyLimit: 25 * 1024 * 1024,
   });
   const { store } = deps;
@@ -153,16 +157,18 @@ export function buildHttpApi(deps: HttpDeps) {
   // The root keys devices pin at provisioning; a technician checks them against a fingerprint.
   app.get('/v1/roster/anchor', async () => deps.roster.anchor());
 
-  // Gateways fetch snapshot bodies here; each is checked against its signed manifest's digest.
+  // Gateways fetch snapshot bodies here, with the grant the bridge published them in the URL; each is
+  // checked against its signed manifest's digest.
   app.get('/v1/roster/:school/snapshots/:version', async (request, reply) => {
-    const { school, version } = request.params as { school: string; version: string };
-    const found = /^\d+$/.test(version) ? store.rosterVersion(school, Number(version)) : undefined;
+    const { school, version } = request.params as { school: string; version: number };
+    if (!requireGrant(deps.grants, snapshotPath(school, version), request, reply)) return reply;
+    const found = store.rosterVersion(school, version);
     if (!found)
       return reply.code(404).send({ error: 'not-found', message: `no snapshot ${version} for ${school}` });
     return reply.type('application/json').send(Buffer.from(found.snapshotBody));
   });
 
-  if (deps.library) libraryPublicRoutes(app, deps.library);
+  if (deps.library) libraryPublicRoutes(app, deps.library, deps.grants);
 
   app.post(
     '/v1/enroll',
@@ -422,7 +428,7 @@ export function buildHttpApi(deps: HttpDeps) {
       try {
         const committed = await deps.roster.commitKeySet(body.data.pendingId, body.data.keySet);
         // Catalogues are signed by the same keys: issued again under the new one, after the key sets.
-        await deps.library?.catalogue.reissueStale();
+        await deps.library?.catalogue.refreshAll();
         audited(request, 'keys.rotate.commit', { detail: { version: committed.version } });
         return committed;
       } catch (error) {

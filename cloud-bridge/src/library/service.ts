@@ -11,6 +11,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { BodyGrants } from '../grants/index.js';
 import type { RosterKeyring } from '../roster/index.js';
 import {
   type BadRowSink,
@@ -31,6 +32,8 @@ export interface CatalogueServiceDeps {
   manifestTtlMs?: number;
   /** Told of a stored catalogue it cannot announce or re-issue (a bad school id, a body that does not parse). */
   onBadRow: BadRowSink;
+  /** Signs the body URL it announces: the body is served only with a live grant. */
+  grants: BodyGrants;
 }
 
 export interface CatalogueImportInput {
@@ -67,36 +70,28 @@ export class CatalogueService {
   constructor(private readonly deps: CatalogueServiceDeps) {}
 
   /**
-   * Publishes every school's latest catalogue again (a broker may have forgotten retained messages),
-   * re-issuing first one signed under an older key set or past half its validity.
+   * Publishes every school's latest catalogue again, its URL with a fresh grant (a broker may have
+   * forgotten retained messages, and grants expire: the runtime calls this at start, after a key
+   * rotation and well within a grant's lifetime), re-issuing first one signed under an older key set
+   * or past half its validity. A stored one it cannot use is told to `onBadRow` and skipped.
    */
-  start(): Promise<void> {
+  refreshAll(): Promise<{ school: string; version: number }[]> {
     return this.serialise(async () => {
-      await this.refreshAll();
+      const { store, onBadRow } = this.deps;
+      const reissued: { school: string; version: number }[] = [];
+      const schools = usableIds(store.catalogueSchools(), 'catalogue version', onBadRow);
+      await eachRow(
+        schools,
+        'catalogue version',
+        (school) => school,
+        onBadRow,
+        async (school) => {
+          const version = await this.refresh(school);
+          if (version !== undefined) reissued.push({ school, version });
+        },
+      );
+      return reissued;
     });
-  }
-
-  /** After a key rotation: every catalogue signed under an older key set is issued again. */
-  reissueStale(): Promise<{ school: string; version: number }[]> {
-    return this.serialise(() => this.refreshAll());
-  }
-
-  /** Refreshes every school's catalogue; a stored one it cannot use is told to `onBadRow` and skipped. */
-  private async refreshAll(): Promise<{ school: string; version: number }[]> {
-    const { store, onBadRow } = this.deps;
-    const reissued: { school: string; version: number }[] = [];
-    const schools = usableIds(store.catalogueSchools(), 'catalogue version', onBadRow);
-    await eachRow(
-      schools,
-      'catalogue version',
-      (school) => school,
-      onBadRow,
-      async (school) => {
-        const version = await this.refresh(school);
-        if (version !== undefined) reissued.push({ school, version });
-      },
-    );
-    return reissued;
   }
 
   /** The catalogue in force for a school, parsed. */
@@ -218,7 +213,7 @@ export class CatalogueService {
       JSON.stringify({
         v: SPEC_VERSION,
         manifest: JSON.parse(version.manifest),
-        url: cataloguePath(version.school, version.version),
+        url: this.deps.grants.sign(cataloguePath(version.school, version.version)),
       }),
       { qos: 1, retain: true },
     );

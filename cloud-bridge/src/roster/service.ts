@@ -22,6 +22,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { BodyGrants } from '../grants/index.js';
 import {
   type BadRowSink,
   type BridgeStore,
@@ -42,6 +43,8 @@ export interface RosterServiceDeps {
   manifestTtlMs?: number;
   /** Told of a stored version it cannot announce (a school id that is no identifier, a manifest that does not parse). */
   onBadRow: BadRowSink;
+  /** Signs the snapshot URL it announces: the body is served only with a live grant. */
+  grants: BodyGrants;
 }
 
 export interface ImportInput {
@@ -137,6 +140,26 @@ export class RosterService {
           if (signedUnder.success && signedUnder.data.keySetVersion < this.deps.keys.version) {
             await this.publish(school, [], [], undefined);
           } else await this.announce(latest);
+        },
+      );
+    });
+  }
+
+  /**
+   * Announces every school's latest snapshot again with a fresh grant in its URL (the runtime calls it
+   * well within a grant's lifetime), so that a gateway that connects later still gets a URL it may fetch.
+   */
+  reannounceSnapshots(): Promise<void> {
+    const { store, onBadRow } = this.deps;
+    return this.serialise(async () => {
+      await eachRow(
+        usableIds(store.rosterSchools(), 'roster version', onBadRow),
+        'roster version',
+        (school) => school,
+        onBadRow,
+        async (school) => {
+          const latest = store.latestRosterVersion(school);
+          if (latest) await this.announceSnapshot(latest);
         },
       );
     });
@@ -445,14 +468,20 @@ export class RosterService {
         retained,
       );
     }
+    await this.announceSnapshot(version);
+  }
+
+  /** The snapshot's manifest and its URL, with a fresh grant: what a gateway behind by more than a delta fetches. */
+  private async announceSnapshot(version: RosterVersion): Promise<void> {
+    const { client, grants } = this.deps;
     await client.publishAsync(
       topics.rosterSnapshot(version.school),
       JSON.stringify({
         v: SPEC_VERSION,
         manifest: JSON.parse(version.snapshotManifest),
-        url: snapshotPath(version.school, version.version),
+        url: grants.sign(snapshotPath(version.school, version.version)),
       }),
-      retained,
+      { qos: 1, retain: true },
     );
   }
 

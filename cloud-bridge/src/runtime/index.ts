@@ -11,6 +11,7 @@ import { CentralService, centralRoutes } from '../central/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
+import { BodyGrants } from '../grants/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
@@ -100,16 +101,24 @@ export class Bridge {
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
+    const grants = new BodyGrants(store.database, now);
     const roster = new RosterService({
       store,
       client,
       keys: await RosterKeyring.open(config.dataDir),
       logger,
       onBadRow,
+      grants,
     });
     await roster.start();
-    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, onBadRow });
-    await catalogue.start();
+    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, onBadRow, grants });
+    await catalogue.refreshAll();
+    // Body URLs carry grants that expire: announced afresh four times in a grant's life.
+    const reannounce = setInterval(() => {
+      Promise.all([roster.reannounceSnapshots(), catalogue.refreshAll()]).catch((error: unknown) =>
+        logger.error({ err: error }, 'roster and catalogue URLs could not be announced again'),
+      );
+    }, grants.ttlMs / 4).unref();
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
@@ -139,6 +148,7 @@ export class Bridge {
             );
       },
       health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
+      grants,
       library: { catalogue, store, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
@@ -157,6 +167,8 @@ export class Bridge {
         opsRoutes(ops, audit),
       ],
     });
+    // The URLs it keeps fresh are the HTTP API's: the timer stops with it.
+    http.addHook('onClose', async () => clearInterval(reannounce));
     if (config.http.pages) await servePages(http);
     await http.listen({ host: config.http.host, port: config.http.port });
     await central.start();

@@ -463,7 +463,9 @@ export class Uplink {
   private async fetchBody(what: string, path: string, expected: number): Promise<Uint8Array> {
     const url = new URL(path, this.deps.config.bridgeHttp);
     const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-    if (!response.ok) throw new Error(`${what} fetch ${url} answered ${response.status}`);
+    // The path alone: the query holds the grant that lets this device fetch it, a secret while it lives.
+    if (!response.ok)
+      throw new Error(`${what} fetch ${url.origin}${url.pathname} answered ${response.status}`);
     const length = Number(response.headers.get('content-length') ?? 0);
     if (length > Math.min(expected, MAX_SNAPSHOT_BYTES)) {
       throw new Error(`${what} of ${length} bytes is larger than the manifest says`);

@@ -1,0 +1,127 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { generateKeyPair, toBase64Url } from '@educard/terminal-sdk';
+import { expect } from 'vitest';
+import { bridgeCli, educard, initBridge, serveBridge } from '../support/cli.js';
+import { type Child, exited, startNode } from '../support/processes.js';
+
+/**
+ * The parts the identity and data attacks share: `educard-bridge init` and `serve` as a child
+ * process, its admin API as an operator (or an outsider) calls it, and gateways provisioned, enrolled
+ * and run the way docs/install.md has it, each a real process whose taps come on standard input.
+ */
+export class IdentityRig {
+  readonly services: Child[] = [];
+
+  private constructor(
+    readonly dir: string,
+    readonly bridgeConfig: string,
+    readonly adminToken: string,
+    readonly anchor: string,
+    readonly fingerprint: string,
+    readonly bridge: Awaited<ReturnType<typeof serveBridge>>,
+  ) {}
+
+  static async start(dir: string): Promise<IdentityRig> {
+    const { config, anchor, fingerprint } = await initBridge(join(dir, 'bridge'));
+    const { adminToken } = JSON.parse(await readFile(config, 'utf8')) as { adminToken: string };
+    return new IdentityRig(dir, config, adminToken, anchor, fingerprint, await serveBridge(config));
+  }
+
+  get http(): string {
+    return this.bridge.http;
+  }
+
+  /** `educard-bridge ARGS` against this bridge. */
+  cli(...args: string[]) {
+    return bridgeCli([...args, '--config', this.bridgeConfig]);
+  }
+
+  /** The admin API with the admin token; `anonymous` leaves the token out. */
+  async api(method: string, path: string, body?: unknown, anonymous = false) {
+    const response = await fetch(`${this.http}${path}`, {
+      method,
+      headers: {
+        ...(anonymous ? {} : { authorization: `Bearer ${this.adminToken}` }),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, text, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+  }
+
+  /** A one-time token of the school, bound to `device` when given. */
+  async token(school = 'school-1', device?: string): Promise<string> {
+    const made = await this.api('POST', '/v1/tokens', { school, ...(device ? { device } : {}) });
+    expect(made.status, made.text).toBe(200);
+    return (made.body.tokens as string[])[0] as string;
+  }
+
+  /** An enrollment as an outsider sends it: any id, a key of their own. */
+  async enrollAs(token: string, deviceId: string) {
+    const response = await fetch(`${this.http}/v1/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, deviceId, publicKey: toBase64Url(generateKeyPair().publicKey) }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  /** `educard init` for a gate of `school` on simulated readers whose taps come on stdin. */
+  async provision(config: string, device: string, options: { force?: boolean; school?: string } = {}) {
+    const init = await educard(config, [
+      'init',
+      '--no-input',
+      ...(options.force ? ['--force'] : []),
+      ...['--data-dir', join(this.dir, device, 'data'), '--school', options.school ?? 'school-1'],
+      ...['--device', device, '--zone', 'main-gate', '--readers', 'simulated', '--io-plugin', 'recording'],
+      ...['--bridge', this.http, '--root-keys', this.anchor, '--root-fingerprint', this.fingerprint],
+    ]);
+    expect(init.code, init.stderr).toBe(0);
+    expect((await educard(config, ['config', 'set', 'readers.script', '"-"'])).code).toBe(0);
+  }
+
+  /** `educard enroll` with a token bound to the device. */
+  async enroll(config: string, device: string, school = 'school-1') {
+    const token = await this.token(school, device);
+    const enrolled = await educard(config, ['enroll', '--bridge', this.http, '--token', token]);
+    expect(enrolled.code, enrolled.stderr).toBe(0);
+  }
+
+  /** The gateway service, as systemd starts it. */
+  startService(config: string): Child {
+    const service = startNode('gateway/dist/main.js', ['--config', config], {
+      nodeFlags: ['--max-semi-space-size=4'],
+    });
+    this.services.push(service);
+    return service;
+  }
+
+  async stopService(service: Child) {
+    service.process.kill('SIGTERM');
+    expect(await exited(service.process)).toBe(0);
+    this.services.splice(this.services.indexOf(service), 1);
+  }
+
+  async stop() {
+    for (const service of this.services.splice(0)) {
+      service.process.kill('SIGTERM');
+      await exited(service.process);
+    }
+    this.bridge.child.process.kill('SIGTERM');
+    await exited(this.bridge.child.process);
+  }
+}
+
+export function tap(service: Child, uid: string) {
+  service.process.stdin?.write(`${JSON.stringify({ action: 'tap', reader: 'sim-in', card: { uid } })}\n`);
+}
+
+/** What `educard status` says of the gateway's journal and uplink. */
+export const status = async (config: string) =>
+  (await educard(config, ['status', '--json'])).json<{
+    journal: { backlog: number };
+    uplink: { refusedAcks: number };
+    roster: { version: number; cards: number } | null;
+  }>();
