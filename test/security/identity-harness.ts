@@ -19,13 +19,15 @@ export class IdentityRig {
     readonly adminToken: string,
     readonly anchor: string,
     readonly fingerprint: string,
+    /** The root key file `init` wrote, as a technician keeps it offline. */
+    readonly rootKey: string,
     readonly bridge: Awaited<ReturnType<typeof serveBridge>>,
   ) {}
 
   static async start(dir: string): Promise<IdentityRig> {
-    const { config, anchor, fingerprint } = await initBridge(join(dir, 'bridge'));
+    const { config, anchor, fingerprint, rootKey } = await initBridge(join(dir, 'bridge'));
     const { adminToken } = JSON.parse(await readFile(config, 'utf8')) as { adminToken: string };
-    return new IdentityRig(dir, config, adminToken, anchor, fingerprint, await serveBridge(config));
+    return new IdentityRig(dir, config, adminToken, anchor, fingerprint, rootKey, await serveBridge(config));
   }
 
   get http(): string {
@@ -122,6 +124,6 @@ export function tap(service: Child, uid: string) {
 export const status = async (config: string) =>
   (await educard(config, ['status', '--json'])).json<{
     journal: { backlog: number };
-    uplink: { refusedAcks: number };
+    uplink: { refusedAcks: number; refusedCommands: number };
     roster: { version: number; cards: number } | null;
   }>();

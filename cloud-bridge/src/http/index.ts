@@ -1,6 +1,7 @@
 import {
   Calendar,
   CardEntry,
+  Command,
   Credential,
   describeIssues,
   EnrollmentRequest,
@@ -26,6 +27,7 @@ import {
   makeGuard,
   type PrincipalResolver,
 } from '../access/index.js';
+import type { CommandSender } from '../commands/index.js';
 import { IdentifierJson } from '../contract-check/index.js';
 import { EnrollmentRefused, enroll } from '../devices/index.js';
 import { type BodyGrants, requestLogView, requireGrant } from '../grants/index.js';
@@ -73,6 +75,8 @@ export interface HttpDeps {
    */
   onEnroll?: (device: Device, change: { newEpoch: boolean; previousSchool?: string }) => void;
   health: () => Record<string, unknown>;
+  /** Signs and sends the commands the admin routes give devices. */
+  commands: CommandSender;
   /** The grants body URLs carry: snapshot and catalogue bodies are served to their school's devices only. */
   grants: BodyGrants;
   /** The library's catalogue and loan ledger routes (docs/api.md, "Library"). */
@@ -110,6 +114,7 @@ interface RosterKeySetView {
   issuedAt: string;
   root: { keys: { keyId: string }[]; threshold: number };
   roster: { keys: { keyId: string }[] };
+  commands?: { keys: { keyId: string }[] };
 }
 
 /** The bridge's HTTP API (docs/api.md): JSON in and out, schemas checked by Fastify, admin routes behind a bearer token. */
@@ -394,6 +399,7 @@ export function buildHttpApi(deps: HttpDeps) {
         fingerprint: rootFingerprint(anchor),
         keySetVersion: keys.version,
         rosterKeyIds: keys.signers.map((k) => keyIdOf(k.publicKey)),
+        commandKeyIds: keys.commandSigners.map((k) => keyIdOf(k.publicKey)),
         rootOnBridge: keys.rootOnBridge,
         ...(keys.pendingRotation ? { pending: keys.pendingRotation } : {}),
         keySets: keys.keySets.map((text) => {
@@ -404,6 +410,7 @@ export function buildHttpApi(deps: HttpDeps) {
             rootKeyIds: keyIds(signed.root),
             rootThreshold: signed.root.threshold,
             rosterKeyIds: keyIds(signed.roster),
+            ...(signed.commands ? { commandKeyIds: keyIds(signed.commands) } : {}),
           };
         }),
       };
@@ -468,6 +475,61 @@ export function buildHttpApi(deps: HttpDeps) {
           detail: { alreadyRevoked: !revoked },
         });
         return { device: id, revoked, alreadyRevoked: !revoked };
+      },
+    );
+
+    // A command to one device (`door.open`, `status.report`, …), signed with the bridge's command key:
+    // the device checks it against its key set, whatever broker carries it.
+    admin.post(
+      '/v1/devices/:id/commands',
+      {
+        schema: {
+          params: { type: 'object', properties: { id: IdentifierJson } },
+          body: {
+            type: 'object',
+            required: ['name'],
+            properties: {
+              name: { type: 'string', maxLength: 64 },
+              args: { type: 'object' },
+              ttlSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60 },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params as { id: string };
+        const { name, args, ttlSeconds } = request.body as {
+          name: string;
+          args?: unknown;
+          ttlSeconds: number;
+        };
+        const device = store.getDevice(id);
+        if (!guard(request, reply, 'devices.manage', { school: device?.school ?? '' })) return;
+        if (!device) return reply.code(404).send({ error: 'not-found', message: `no device ${id}` });
+        if (device.revokedAt)
+          return reply.code(409).send({ error: 'revoked', message: `device ${id} is revoked` });
+        const order = Command.safeParse({
+          v: 1,
+          id: 'check',
+          expiresAt: new Date().toISOString(),
+          name,
+          args,
+        });
+        if (!order.success)
+          return reply.code(400).send({ error: 'bad-request', message: describeIssues(order.error) });
+        const sent = await deps.commands.send(
+          device.school,
+          id,
+          { name: order.data.name, ...('args' in order.data ? { args: order.data.args } : {}) },
+          ttlSeconds * 1000,
+        );
+        request.log.info({ device: id, name, command: sent.id }, 'command sent');
+        audited(request, 'devices.command', {
+          target: `device:${id}`,
+          school: device.school,
+          detail: { name, command: sent.id, ...(args ? { args } : {}) },
+        });
+        return reply.code(202).send({ device: id, name, ...sent });
       },
     );
 

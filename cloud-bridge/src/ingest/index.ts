@@ -1,5 +1,4 @@
 import {
-  type Command,
   DeviceState,
   type EventAck,
   type EventRecord,
@@ -15,6 +14,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { CommandSender } from '../commands/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
 
@@ -26,6 +26,8 @@ export interface IngestDeps {
   shareGroup?: string;
   /** How often, at most, a device is asked to resend after a gap. */
   resendEveryMs?: number;
+  /** Sends the signed `events.resend` a device runs after a gap. */
+  commands: CommandSender;
 }
 
 export interface IngestStats {
@@ -177,15 +179,10 @@ export class Ingest {
     const now = Date.now();
     if (now - (this.lastResend.get(device) ?? 0) < (this.deps.resendEveryMs ?? 1000)) return;
     this.lastResend.set(device, now);
-    const command: Command = {
-      v: SPEC_VERSION,
-      id: `resend-${device}-${fromSeq}-${now}`,
-      expiresAt: new Date(now + 60_000).toISOString(),
-      name: 'events.resend',
-      args: { fromSeq },
-    };
     this.deps.logger.info({ device, fromSeq }, 'gap in events: asking the device to resend');
-    this.deps.client.publish(topics.commands(school, device), JSON.stringify(command), { qos: 1 });
+    this.deps.commands
+      .send(school, device, { name: 'events.resend', args: { fromSeq } })
+      .catch((error: unknown) => this.deps.logger.warn({ err: error, device }, 'resend request not sent'));
   }
 
   private onState(topic: { school: string; device: string }, payload: Buffer): void {

@@ -31,6 +31,11 @@ export interface RosterKeys {
   root: Ed25519KeyPair[];
   /** The online roster-signing keys: those the latest key set names. */
   roster: Ed25519KeyPair[];
+  /**
+   * The online command-signing keys: those the latest key set's `commands` role names; none for a
+   * bridge whose key sets predate the role, until its next rotation.
+   */
+  commands: Ed25519KeyPair[];
   /** Every key set issued, oldest first (each a signed envelope, as JSON). */
   keySets: string[];
 }
@@ -41,6 +46,7 @@ const Seed = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a 32-byte seed in base64ur
 const StoredKeys = z.object({
   root: z.array(Seed).optional(),
   roster: z.array(Seed).min(1),
+  commands: z.array(Seed).optional(),
   keySets: z.array(z.string()).min(1),
 });
 type StoredKeys = z.infer<typeof StoredKeys>;
@@ -57,18 +63,26 @@ function toStored(keys: RosterKeys): StoredKeys {
   return {
     ...(keys.root.length ? { root: keys.root.map(seedOf) } : {}),
     roster: keys.roster.map(seedOf),
+    ...(keys.commands.length ? { commands: keys.commands.map(seedOf) } : {}),
     keySets: keys.keySets,
   };
 }
 
 export const rosterKeysJson = (keys: RosterKeys) => `${JSON.stringify(toStored(keys), null, 2)}\n`;
 
-/** Key set 1 with a fresh root and roster key; the caller decides where the root goes. */
+/** Key set 1 with a fresh root, roster and command key; the caller decides where the root goes. */
 export function newRosterKeys(): { root: Ed25519KeyPair[]; keys: RosterKeys } {
   const root = [generateKeyPair()];
   const roster = [generateKeyPair()];
-  const keySet = issueKeySet({ version: 1, root: keyRole(root), roster: keyRole(roster), signers: root });
-  return { root, keys: { root: [], roster, keySets: [Buffer.from(keySet).toString('utf8')] } };
+  const commands = [generateKeyPair()];
+  const keySet = issueKeySet({
+    version: 1,
+    root: keyRole(root),
+    roster: keyRole(roster),
+    commands: keyRole(commands),
+    signers: root,
+  });
+  return { root, keys: { root: [], roster, commands, keySets: [Buffer.from(keySet).toString('utf8')] } };
 }
 
 /** Reads `dataDir/roster-keys.json`; undefined when there is none. */
@@ -92,6 +106,7 @@ export async function loadRosterKeys(dataDir: string): Promise<RosterKeys | unde
   return {
     root: (stored.root ?? []).map(pair),
     roster: stored.roster.map(pair),
+    commands: (stored.commands ?? []).map(pair),
     keySets: stored.keySets,
   };
 }
@@ -152,6 +167,8 @@ export class KeySetRefused extends Error {
 interface PendingRotation {
   id: string;
   key: Ed25519KeyPair;
+  /** The next command key: it rotates with the roster key. */
+  commandKey: Ed25519KeyPair;
   keySet: RosterKeySet;
 }
 
@@ -190,6 +207,11 @@ export class RosterKeyring {
     return this.keys.roster;
   }
 
+  /** The keys that sign device commands now; none until the key sets name a `commands` role. */
+  get commandSigners(): Ed25519KeyPair[] {
+    return this.keys.commands;
+  }
+
   get keySets(): readonly string[] {
     return this.keys.keySets;
   }
@@ -216,18 +238,24 @@ export class RosterKeyring {
     return this.pending && { id: this.pending.id, rosterKeyId: keyIdOf(this.pending.key.publicKey) };
   }
 
-  /** The next key set, unsigned: the same root role, the new roster key only. Replaces any rotation pending. */
+  /**
+   * The next key set, unsigned: every role of the latest as it is, but for a new roster key and a new
+   * command key, each the only key of its role (a bridge whose key sets predate the `commands` role
+   * gets one this way). Replaces any rotation pending.
+   */
   prepareRotation(now = new Date()): { pendingId: string; keySet: RosterKeySet } {
     const key = generateKeyPair();
+    const commandKey = generateKeyPair();
     const keySet: RosterKeySet = {
+      ...this.latest,
       type: 'roster-keyset',
       spec: SPEC_VERSION,
       version: this.version + 1,
       issuedAt: now.toISOString(),
-      root: this.latest.root,
       roster: keyRole([key]),
+      commands: keyRole([commandKey]),
     };
-    this.pending = { id: randomBytes(12).toString('base64url'), key, keySet };
+    this.pending = { id: randomBytes(12).toString('base64url'), key, commandKey, keySet };
     return { pendingId: this.pending.id, keySet };
   }
 
@@ -269,6 +297,7 @@ export class RosterKeyring {
     const next: RosterKeys = {
       root: this.keys.root,
       roster: [pending.key],
+      commands: [pending.commandKey],
       keySets: [...this.keys.keySets, JSON.stringify(parsed.data)],
     };
     await saveRosterKeys(this.dataDir, next);

@@ -8,6 +8,7 @@ import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } fro
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
 import { EmbeddedBroker } from '../broker/index.js';
 import { CentralService, centralRoutes } from '../central/index.js';
+import { CommandSender } from '../commands/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
@@ -94,10 +95,13 @@ export class Bridge {
       reconnectPeriod: 1000,
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
+    const keys = await RosterKeyring.open(config.dataDir);
+    const commands = new CommandSender({ client, keys, logger, now });
     const ingest = new Ingest({
       store,
       client,
       logger,
+      commands,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
@@ -105,7 +109,7 @@ export class Bridge {
     const roster = new RosterService({
       store,
       client,
-      keys: await RosterKeyring.open(config.dataDir),
+      keys,
       logger,
       onBadRow,
       grants,
@@ -149,6 +153,7 @@ export class Bridge {
       },
       health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
       grants,
+      commands,
       library: { catalogue, store, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));

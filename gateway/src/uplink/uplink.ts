@@ -6,6 +6,7 @@ import {
   type Command,
   type CommandResult,
   Command as CommandSchema,
+  commandRefusal,
   type DeviceState,
   EventAck,
   parseMessage,
@@ -60,10 +61,20 @@ export interface UplinkStatus {
   reconnects: number;
   /** Acks refused because they named no record of this journal (seq and hash). */
   refusedAcks: number;
+  /** Commands refused: unsigned, not by a trusted command key, for another device, expired or replayed. */
+  refusedCommands: number;
   lastError?: string;
 }
 
 const SNAPSHOT_GRACE_MS = 300;
+/** Command ids kept against replays: far more than a device is sent in the hour a command may live. */
+const MAX_RAN_COMMANDS = 1000;
+
+/** `uplink.json`: the birth sequence, and the ids of commands run and not yet expired. */
+interface UplinkState {
+  bdSeq: number;
+  ranCommands?: Record<string, number>;
+}
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -93,7 +104,10 @@ export class Uplink {
   private lastError: string | undefined;
   private bdSeq = 0;
   private snapshotTimer: NodeJS.Timeout | undefined;
-  private readonly state: Low<{ bdSeq: number }>;
+  private refusedCommands = 0;
+  private readonly state: Low<UplinkState>;
+  /** Writes of `uplink.json`, one after another: each writes the state as it stands then. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: UplinkDeps) {
     this.state = new Low(new DurableJsonFile(join(deps.dataDir, 'uplink.json')), { bdSeq: 0 });
@@ -125,6 +139,7 @@ export class Uplink {
       inFlight: this.inFlight.length,
       reconnects: this.reconnects,
       refusedAcks: this.refusedAcks,
+      refusedCommands: this.refusedCommands,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };
   }
@@ -175,7 +190,29 @@ export class Uplink {
   private async nextBirth(): Promise<void> {
     this.bdSeq += 1;
     this.state.data.bdSeq = this.bdSeq;
-    await this.state.write();
+    await this.saveState();
+  }
+
+  private saveState(): Promise<void> {
+    const write = this.saving.then(() => this.state.write());
+    this.saving = write.catch(() => undefined);
+    return write;
+  }
+
+  /**
+   * Notes a command's id as run, on disk before it runs, so that a replay of it (a copy captured on
+   * the broker) is refused even after a restart. False when the id has run already. Ids are kept
+   * until their command expires, at most MAX_RAN_COMMANDS of them.
+   */
+  private async firstRun(command: Command, now: number): Promise<boolean> {
+    const ran = this.state.data.ranCommands ?? {};
+    for (const [id, expires] of Object.entries(ran)) if (expires < now) delete ran[id];
+    if (ran[command.id] !== undefined) return false;
+    ran[command.id] = Date.parse(command.expiresAt);
+    const kept = Object.entries(ran).sort(([, a], [, b]) => b - a);
+    this.state.data.ranCommands = Object.fromEntries(kept.slice(0, MAX_RAN_COMMANDS));
+    await this.saveState();
+    return true;
   }
 
   private stateMessage(online: boolean): string {
@@ -305,6 +342,8 @@ export class Uplink {
 
   private onMessage(topic: string, payload: Buffer): void {
     const { school, device, logger } = this.deps;
+    // An empty message clears a retained one (the bridge withdrawing an ack): nothing to handle.
+    if (payload.length === 0) return;
     const task =
       topic === topics.ack(school, device)
         ? this.onAck(payload)
@@ -365,6 +404,12 @@ export class Uplink {
     await journal.acknowledge(seq);
   }
 
+  /**
+   * Runs a command only when the bridge's command key, as this device's key set names it, signed it
+   * for this device, it has not expired and its id has not run before: whoever can publish on the
+   * command topic (an external broker's other users) can open no door. A refusal is answered,
+   * logged and counted, and runs nothing.
+   */
   private async onCommand(payload: Buffer): Promise<void> {
     const { school, device, logger } = this.deps;
     const parsed = parseMessage(CommandSchema, payload);
@@ -387,8 +432,20 @@ export class Uplink {
       return;
     }
     const command = parsed.value;
-    if (Date.parse(command.expiresAt) < Date.now()) {
-      reply({ status: 'expired' });
+    const now = Date.now();
+    const refusal =
+      commandRefusal(parsed.raw, command, { device, school, role: this.deps.roster.keySet?.commands, now }) ??
+      ((await this.firstRun(command, now))
+        ? undefined
+        : { status: 'refused' as const, reason: `command ${command.id} has run already: a replay` });
+    if (refusal) {
+      this.refusedCommands += 1;
+      logger.warn({ id, name: command.name, reason: refusal.reason }, 'command refused');
+      reply(
+        refusal.status === 'expired'
+          ? { status: 'expired' }
+          : { status: 'error', error: `refused: ${refusal.reason}` },
+      );
       return;
     }
     logger.info({ id, name: command.name }, 'command');

@@ -20,14 +20,17 @@ import { toBase64Url } from '../crypto/encoding.js';
 export class TestAuthority {
   readonly root: Ed25519KeyPair[];
   rosterKeys: Ed25519KeyPair[];
+  /** The keys of the key set's `commands` role, when the authority is made with some. */
+  commandKeys: Ed25519KeyPair[] | undefined;
   keySetVersion = 1;
 
   constructor(
     readonly school: string,
-    keys: { root?: Ed25519KeyPair[]; roster?: Ed25519KeyPair[] } = {},
+    keys: { root?: Ed25519KeyPair[]; roster?: Ed25519KeyPair[]; commands?: Ed25519KeyPair[] } = {},
   ) {
     this.root = keys.root ?? [generateKeyPair()];
     this.rosterKeys = keys.roster ?? [generateKeyPair()];
+    this.commandKeys = keys.commands;
   }
 
   /** The root role a device pins at provisioning. */
@@ -40,6 +43,7 @@ export class TestAuthority {
       version: this.keySetVersion,
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
+      ...(this.commandKeys ? { commands: keyRole(this.commandKeys) } : {}),
       signers: this.root,
     });
   }
@@ -47,6 +51,13 @@ export class TestAuthority {
   /** Moves to a new roster key: the next key set, signed by the root, names only the new key. */
   rotateRosterKey(next: Ed25519KeyPair = generateKeyPair()): Uint8Array {
     this.rosterKeys = [next];
+    this.keySetVersion += 1;
+    return this.keySet();
+  }
+
+  /** Moves to a new command key the same way: the next key set names only the new one. */
+  rotateCommandKey(next: Ed25519KeyPair = generateKeyPair()): Uint8Array {
+    this.commandKeys = [next];
     this.keySetVersion += 1;
     return this.keySet();
   }
