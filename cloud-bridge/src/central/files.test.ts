@@ -33,6 +33,22 @@ let dir: string;
 let store: SqliteBridgeStore;
 let badRows: BadRow[];
 
+/** File mode over this test's store, its directories in `dir` unless given, bad rows kept in `badRows`. */
+const fileExchange = (deps: Partial<ConstructorParameters<typeof FileExchange>[0]> = {}) =>
+  new FileExchange({
+    store,
+    directory: new Directory(store.database),
+    roster: {} as RosterService,
+    state: new CentralState(store.database),
+    logger: pino({ level: 'silent' }),
+    inboxDir: join(dir, 'inbox'),
+    outboxDir: join(dir, 'outbox'),
+    importIntervalMs: 60_000,
+    exportIntervalMs: 60_000,
+    onBadRow: (row) => badRows.push(row),
+    ...deps,
+  });
+
 beforeEach(async () => {
   badRows = [];
   dir = await mkdtemp(join(tmpdir(), 'central-files-'));
@@ -52,17 +68,8 @@ describe('the attendance export', () => {
       times: { bellTime: '08:00', cutoffTime: '09:30', dismissalTime: '16:30' },
     });
     const asked: string[] = [];
-    const files = new FileExchange({
-      store,
+    const files = fileExchange({
       directory,
-      roster: {} as RosterService,
-      state: new CentralState(store.database),
-      logger: pino({ level: 'silent' }),
-      inboxDir: join(dir, 'inbox'),
-      outboxDir: join(dir, 'outbox'),
-      importIntervalMs: 60_000,
-      exportIntervalMs: 60_000,
-      onBadRow: (row) => badRows.push(row),
       exportAttendance: (school, date) => {
         asked.push(`${school}:${date}`);
         return `person_id,status\np1,present\n`;
@@ -90,18 +97,7 @@ describe('the event export', () => {
       { type: '@SUM(1+1)', at, data: {} },
     ]);
     store.commitRecords('gate-01', 's-1', records);
-    const files = new FileExchange({
-      store,
-      directory: new Directory(store.database),
-      roster: {} as RosterService,
-      state: new CentralState(store.database),
-      logger: pino({ level: 'silent' }),
-      inboxDir: join(dir, 'inbox'),
-      outboxDir: join(dir, 'outbox'),
-      importIntervalMs: 60_000,
-      exportIntervalMs: 60_000,
-      onBadRow: (row) => badRows.push(row),
-    });
+    const files = fileExchange();
     expect(await files.exportOutbox(MONDAY_MORNING)).toBe(2);
     const name = (await readdir(join(dir, 'outbox'))).find((n) => n.endsWith('.csv')) as string;
     const rows = parse(await readFile(join(dir, 'outbox', name), 'utf8'), { columns: true }) as Record<
@@ -129,17 +125,10 @@ describe('file names from stored ids', () => {
           times: { bellTime: '08:00', cutoffTime: '09:30', dismissalTime: '16:30' },
         }),
       );
-    const files = new FileExchange({
-      store,
+    const files = fileExchange({
       directory,
-      roster: {} as RosterService,
-      state: new CentralState(store.database),
-      logger: pino({ level: 'silent' }),
       inboxDir: join(dir, 'in', 'box'),
       outboxDir: join(dir, 'out', 'box'),
-      importIntervalMs: 60_000,
-      exportIntervalMs: 60_000,
-      onBadRow: (row) => badRows.push(row),
       exportAttendance: (school) => `school\n${school}\n`,
     });
     await files.exportOutbox(MONDAY_MORNING);
