@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPair, toBase64Url } from '@educard/terminal-sdk';
 import { expect } from 'vitest';
@@ -24,9 +24,12 @@ export class IdentityRig {
     readonly bridge: Awaited<ReturnType<typeof serveBridge>>,
   ) {}
 
-  static async start(dir: string): Promise<IdentityRig> {
+  /** `settings` go into bridge.json over what `init` wrote, before the bridge starts. */
+  static async start(dir: string, settings: Record<string, unknown> = {}): Promise<IdentityRig> {
     const { config, anchor, fingerprint, rootKey } = await initBridge(join(dir, 'bridge'));
-    const { adminToken } = JSON.parse(await readFile(config, 'utf8')) as { adminToken: string };
+    const written = JSON.parse(await readFile(config, 'utf8')) as { adminToken: string };
+    await writeFile(config, JSON.stringify({ ...written, ...settings }));
+    const { adminToken } = written;
     return new IdentityRig(dir, config, adminToken, anchor, fingerprint, rootKey, await serveBridge(config));
   }
 
@@ -60,12 +63,12 @@ export class IdentityRig {
     return (made.body.tokens as string[])[0] as string;
   }
 
-  /** An enrollment as an outsider sends it: any id, a key of their own. */
-  async enrollAs(token: string, deviceId: string) {
+  /** An enrollment as an outsider sends it: any id, a key of their own (`key`, a fresh one unless given). */
+  async enrollAs(token: string, deviceId: string, key = generateKeyPair()) {
     const response = await fetch(`${this.http}/v1/enroll`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token, deviceId, publicKey: toBase64Url(generateKeyPair().publicKey) }),
+      body: JSON.stringify({ token, deviceId, publicKey: toBase64Url(key.publicKey) }),
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   }
