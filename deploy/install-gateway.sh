@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the educard gateway on Raspberry Pi OS or Debian: Debian packages, the built gateway under
-# PREFIX, the `educard` command, the service user and the systemd unit. Run it from a checkout:
+# PREFIX, the `educard` command, the service user (with GPIO access), the systemd unit and the
+# hardware watchdog. Run it from a checkout:
 #   sudo deploy/install-gateway.sh
 # Then: sudo educard init; sudo educard enroll --token T --bridge URL; sudo systemctl start educard-gateway
 # (docs/install.md walks through it.)
@@ -56,10 +57,10 @@ if [ -z "$NODE" ] || ! "$NODE" -e 'const [a,b]=process.versions.node.split(".").
 fi
 
 if [ "$APT" = yes ]; then
-  step "Debian packages: pcscd libpcsclite-dev (card readers), build tools for the native modules"
+  step "Debian packages: pcscd libpcsclite-dev (card readers), gpiod libgpiod-dev (gate IO), build tools for the native modules"
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    pcscd libpcsclite-dev build-essential python3 ca-certificates
+    pcscd libpcsclite-dev gpiod libgpiod-dev build-essential python3 ca-certificates
 fi
 
 if [ "$BUILD" = yes ]; then
@@ -90,6 +91,10 @@ else
   step "production npm packages (native modules build here: about a minute on a Pi 4)"
   (cd "$TARGET" && npm install --omit=dev --no-audit --no-fund)
 fi
+if ! (cd "$TARGET" && "$NODE" -e 'require("node-libgpiod")' 2>/dev/null); then
+  # An optional package: npm skips it when libgpiod 1.x's headers are missing (or the system has libgpiod 2).
+  echo "note: node-libgpiod is not built, so the gpiod IO plugin cannot load; install libgpiod-dev (libgpiod 1.x) and run: cd $PREFIX && npm install --omit=dev" >&2
+fi
 chmod 755 "$TARGET/gateway/dist/cli/main.js" "$TARGET/gateway/dist/main.js"
 mkdir -p "$ROOT/usr/local/bin"
 ln -sf "$PREFIX/gateway/dist/cli/main.js" "$ROOT/usr/local/bin/educard"
@@ -97,7 +102,9 @@ ln -sf "$PREFIX/gateway/dist/cli/main.js" "$ROOT/usr/local/bin/educard"
 if [ -z "$ROOT" ]; then
   step "service user educard"
   id educard >/dev/null 2>&1 || useradd --system --home-dir /var/lib/educard --no-create-home --shell /usr/sbin/nologin educard
-  # GPIO, serial (Firmata) and I2C/SPI access where the system has those groups.
+  # GPIO through the group gpio (made here where the image has none, with the udev rule below),
+  # serial (Firmata) and I2C/SPI access where the system has those groups.
+  getent group gpio >/dev/null || groupadd --system gpio
   for group in gpio dialout i2c spi; do
     getent group "$group" >/dev/null && usermod -aG "$group" educard
   done
@@ -115,12 +122,24 @@ if [ -n "$OWNER" ]; then
   chown educard:educard "$ROOT/var/lib/educard"
 fi
 
+step "udev rule: the GPIO chips and PWM channels for the group gpio"
+mkdir -p "$ROOT/etc/udev/rules.d"
+cp "$SOURCE/deploy/60-educard-gpio.rules" "$ROOT/etc/udev/rules.d/60-educard-gpio.rules"
+if [ -z "$ROOT" ] && command -v udevadm >/dev/null && [ -d /run/udev ]; then
+  udevadm control --reload && udevadm trigger --subsystem-match=gpio --subsystem-match=pwm || true
+fi
+
+step "hardware watchdog: systemd feeds it (RuntimeWatchdogSec=14s)"
+mkdir -p "$ROOT/etc/systemd/system.conf.d"
+cp "$SOURCE/deploy/educard-watchdog.conf" "$ROOT/etc/systemd/system.conf.d/educard-watchdog.conf"
+
 step "systemd unit educard-gateway.service"
 mkdir -p "$ROOT/etc/systemd/system"
 sed -e "s#@NODE@#$NODE#g" -e "s#@PREFIX@#$PREFIX#g" "$SOURCE/deploy/educard-gateway.service" \
   > "$ROOT/etc/systemd/system/educard-gateway.service"
 if [ -z "$ROOT" ] && [ -d /run/systemd/system ]; then
-  systemctl daemon-reload
+  # system.conf settings take effect when systemd re-executes itself (it keeps every unit running).
+  systemctl daemon-reexec
   systemctl enable educard-gateway.service
   systemctl enable --now pcscd.socket 2>/dev/null || true
 fi

@@ -37,6 +37,8 @@ const DEBIAN = {
   // systemd brings systemd-analyze, which checks the gateway's unit file in the install test.
   // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it).
   test: { required: ['mosquitto', 'systemd', 'chromium', ...PCSC], optional: [] },
+  // The same suite with the clock moved years ahead (libfaketime).
+  'test-future': { required: ['mosquitto', 'systemd', 'chromium', 'faketime', ...PCSC], optional: [] },
   bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
   demo: { required: [], optional: PCSC },
 };

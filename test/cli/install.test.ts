@@ -41,6 +41,13 @@ describe('deploy/install-gateway.sh', () => {
       (error: { stderr: string }) => `failed: ${error.stderr}`,
     );
     expect(verify).not.toMatch(/failed|error|Unknown/i);
+    // The board's hardware watchdog is systemd's, beside the unit's; the GPIO chips go to the group gpio.
+    expect(await readFile(join(root, 'etc/systemd/system.conf.d/educard-watchdog.conf'), 'utf8')).toMatch(
+      /^\[Manager\]\nRuntimeWatchdogSec=14s$/m,
+    );
+    expect(await readFile(join(root, 'etc/udev/rules.d/60-educard-gpio.rules'), 'utf8')).toContain(
+      'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"',
+    );
 
     expect(await readlink(join(root, 'usr/local/bin/educard'))).toBe('/opt/educard/gateway/dist/cli/main.js');
     expect((await stat(join(root, 'etc/educard'))).mode & 0o7777).toBe(0o2750);

@@ -11,7 +11,7 @@ import {
 } from '@educard/gateway';
 import { launchChromium, until } from '@educard/scripts/support';
 import type { CardEntry, KeyRole } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
@@ -26,8 +26,15 @@ import { screenshot } from '../support/pages.js';
 const SCHOOL = 'school-1';
 const TIME_ZONE = 'Asia/Shanghai';
 const PASSWORD = 'correct horse battery staple';
+// The bridge and the gates run on the real clock: so do the cards' dates.
 const pupil = (n: number, className: string) =>
-  sampleCard(n, { class: className, grade: '7', schedules: [], zones: ['main-gate'] });
+  sampleCard(n, {
+    class: className,
+    grade: '7',
+    schedules: [],
+    zones: ['main-gate'],
+    ...validAround(Date.now()),
+  });
 const class71 = [pupil(1, '7-1'), pupil(2, '7-1'), pupil(3, '7-1')];
 const class72 = [pupil(4, '7-2'), pupil(5, '7-2')];
 
@@ -191,6 +198,12 @@ describe('the bridge pages, role by role', () => {
     expect(await page.locator('.bar .tab').allTextContents()).toEqual(['Operations']);
     for (const id of ['gate-01', 'gate-02'])
       await page.locator(`table.devices tr[data-device="${id}"] .chip.online`).waitFor();
+    // The calendar imported above names no day off this school year: an alarm, and a row of the dates.
+    await page.locator('.alarms li[data-alarm="calendar.empty"]').waitFor();
+    const dates = page.locator(`table.expiry tr[data-school="${SCHOOL}"]`);
+    expect(await dates.locator('td[data-days-off]').getAttribute('data-days-off')).toBe('0');
+    expect(await dates.locator('td[data-roster]').getAttribute('data-roster')).toBe('ok');
+    await screenshot(page, 'bridge-operator-dates');
     await page.locator('.stream li[data-type="gate.decision"]').first().waitFor();
     // Pupil 4 leaves by gate 2 while the operator watches: the event arrives on the live stream.
     const shown = await page.locator('.stream li').count();

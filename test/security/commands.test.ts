@@ -17,7 +17,7 @@ import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Child, exited, startNode } from '../support/processes.js';
-import { IdentityRig, status } from './identity-harness.js';
+import { IdentityRig, SET_UP_MS, START_MS, status } from './identity-harness.js';
 
 /**
  * Signed commands (issue 14, item 9): with an external broker anyone who may publish on a device's
@@ -53,7 +53,7 @@ describe('a gateway on a broker where anyone may publish', () => {
       [topics.results('school-1', 'gate-c1'), topics.events('school-1', 'gate-c1')],
       { qos: 1 },
     );
-  });
+  }, SET_UP_MS);
   afterAll(async () => {
     for (const service of services) {
       service.process.kill('SIGTERM');
@@ -99,12 +99,12 @@ describe('a gateway on a broker where anyone may publish', () => {
       nodeFlags: ['--max-semi-space-size=4'],
     });
     services.push(service);
-    await service.waitFor((line) => line.msg === 'uplink connected');
+    await service.waitFor((line) => line.msg === 'uplink connected', START_MS);
     return service;
   }
 
   it('runs only what the command key of its key set signed, for it, in time, once', {
-    timeout: 90_000,
+    timeout: 240_000,
   }, async () => {
     await writeFile(
       config,
@@ -203,7 +203,7 @@ describe('commands through the bridge', () => {
   let rig: IdentityRig;
   beforeAll(async () => {
     rig = await IdentityRig.start(join(dir, 'through-bridge'));
-  });
+  }, SET_UP_MS);
   afterAll(async () => {
     await rig?.stop();
   });
@@ -214,7 +214,7 @@ describe('commands through the bridge', () => {
   }
 
   it('signs with the command key the device trusts through its key set, before and after a rotation', {
-    timeout: 120_000,
+    timeout: 240_000,
   }, async () => {
     // A roster, so that a key rotation re-issues it and the new key set reaches the school's gates.
     const card = sampleCard(1, {
@@ -226,7 +226,7 @@ describe('commands through the bridge', () => {
     await rig.provision(config, 'gate-c3');
     await rig.enroll(config, 'gate-c3');
     const service = rig.startService(config);
-    await service.waitFor((line) => line.msg === 'roster applied', 30_000);
+    await service.waitFor((line) => line.msg === 'roster applied', START_MS);
 
     const bad = await rig.api('POST', '/v1/devices/gate-c3/commands', {
       name: 'door.open',

@@ -6,7 +6,7 @@ import { chainRecords } from '@educard/terminal-sdk/testing';
 import { parse } from 'csv-parse/sync';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityRig } from './identity-harness.js';
+import { IdentityRig, SET_UP_MS } from './identity-harness.js';
 
 /**
  * Hostile field values from an enrolled device (or a stolen device key) reaching the bridge's
@@ -35,7 +35,7 @@ beforeAll(async () => {
       files: { inboxDir: join(dir, 'inbox'), outboxDir: outbox(), exportIntervalMs: 100 },
     },
   });
-});
+}, SET_UP_MS);
 afterAll(async () => {
   await rig?.stop();
   await rm(dir, { recursive: true, force: true });

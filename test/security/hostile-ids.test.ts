@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { openSqliteStore } from '@educard/cloud-bridge';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBridge, serveBridge } from '../support/cli.js';
+import { initBridge } from '../support/cli.js';
 import { exited } from '../support/processes.js';
+import { SET_UP_MS, serve } from './identity-harness.js';
 
 /**
  * Hostile ids in every path parameter and school query of the bridge, attacked over HTTP with the
@@ -48,7 +49,7 @@ const ROUTES: [method: string, path: string, body?: unknown][] = [
 let dir: string;
 let config: string;
 let token: string;
-let bridge: Awaited<ReturnType<typeof serveBridge>>;
+let bridge: Awaited<ReturnType<typeof serve>>;
 
 const outbox = () => join(dir, 'outbox');
 
@@ -88,8 +89,8 @@ beforeAll(async () => {
   };
   await writeFile(config, JSON.stringify(settings));
   token = settings.adminToken;
-  bridge = await serveBridge(config);
-});
+  bridge = await serve(config);
+}, SET_UP_MS);
 afterAll(async () => {
   if (bridge && bridge.child.process.exitCode === null) await stopBridge();
   await rm(dir, { recursive: true, force: true });
@@ -120,7 +121,9 @@ describe('hostile ids in paths and queries', () => {
 });
 
 describe('a database holding rows an older bridge let in', () => {
-  it('starts anyway: each bad row is skipped, logged and raised as data.invalid, the good ones served', async () => {
+  it('starts anyway: each bad row is skipped, logged and raised as data.invalid, the good ones served', {
+    timeout: 240_000,
+  }, async () => {
     await stopBridge();
     const store = openSqliteStore(join(dir, 'data', 'bridge.db'));
     const db = store.database;
@@ -149,7 +152,7 @@ describe('a database holding rows an older bridge let in', () => {
     ).run('school-2', 'not json', Buffer.from('{}'), good.created_at);
     store.close();
 
-    bridge = await serveBridge(config);
+    bridge = await serve(config);
     const health = (await (await fetch(`${bridge.http}/health`)).json()) as { ok: boolean };
     expect(health.ok).toBe(true);
     const { alarms } = JSON.parse((await call('GET', '/v1/ops/alarms?open=true')).body) as {

@@ -2,8 +2,20 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPair, toBase64Url } from '@educard/terminal-sdk';
 import { expect } from 'vitest';
-import { bridgeCli, educard, initBridge, serveBridge } from '../support/cli.js';
+import { BRIDGE_CLI, bridgeCli, educard, initBridge } from '../support/cli.js';
 import { type Child, exited, startNode } from '../support/processes.js';
+
+/** On a loaded machine (other suites beside this one) a process was seen to take over 30 s to start. */
+export const START_MS = 90_000;
+/** What a file's set-up may take: a bridge made with `init` and started, and what it needs beside. */
+export const SET_UP_MS = 3 * START_MS;
+
+/** `educard-bridge serve --config FILE` as a child process, once it has logged that it started. */
+export async function serve(config: string) {
+  const child = startNode(BRIDGE_CLI, ['serve', '--config', config]);
+  const started = await child.waitFor((line) => line.msg === 'bridge started', START_MS);
+  return { child, http: String(started.http), mqtt: String(started.mqtt) };
+}
 
 /**
  * The parts the identity and data attacks share: `educard-bridge init` and `serve` as a child
@@ -21,7 +33,7 @@ export class IdentityRig {
     readonly fingerprint: string,
     /** The root key file `init` wrote, as a technician keeps it offline. */
     readonly rootKey: string,
-    readonly bridge: Awaited<ReturnType<typeof serveBridge>>,
+    readonly bridge: Awaited<ReturnType<typeof serve>>,
   ) {}
 
   /** `settings` go into bridge.json over what `init` wrote, before the bridge starts. */
@@ -30,7 +42,7 @@ export class IdentityRig {
     const written = JSON.parse(await readFile(config, 'utf8')) as { adminToken: string };
     await writeFile(config, JSON.stringify({ ...written, ...settings }));
     const { adminToken } = written;
-    return new IdentityRig(dir, config, adminToken, anchor, fingerprint, rootKey, await serveBridge(config));
+    return new IdentityRig(dir, config, adminToken, anchor, fingerprint, rootKey, await serve(config));
   }
 
   get http(): string {

@@ -6,7 +6,7 @@ import { type EventAck, type EventBatch, topics } from '@educard/terminal-sdk';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { educard } from '../support/cli.js';
-import { IdentityRig, status, tap } from './identity-harness.js';
+import { IdentityRig, SET_UP_MS, START_MS, status, tap } from './identity-harness.js';
 
 /**
  * Enrollment abuse and replays across re-enrollment (issue 14, defects 2 and 3), every part a real
@@ -32,7 +32,7 @@ const backlog = async (config: string) => (await status(config)).journal.backlog
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 're-enrollment-'));
   rig = await IdentityRig.start(dir);
-});
+}, SET_UP_MS);
 afterAll(async () => {
   await rig?.stop();
   await rm(dir, { recursive: true, force: true });
@@ -42,12 +42,12 @@ describe('enrollment abuse and the documented re-enrollment path', () => {
   const config = () => join(dir, 'gate-02', 'gateway.json');
 
   it('refuses a spare token of the school for a live device, and a bound token for another id', {
-    timeout: 90_000,
+    timeout: 240_000,
   }, async () => {
     await rig.provision(config(), 'gate-02');
     await rig.enroll(config(), 'gate-02');
     const service = rig.startService(config());
-    await service.waitFor((line) => line.msg === 'uplink connected');
+    await service.waitFor((line) => line.msg === 'uplink connected', START_MS);
     tap(service, 'AA000001');
     await expect.poll(async () => (await gateEvents('gate-02')).length, { timeout: 15_000 }).toBe(1);
     const before = (await rig.api('GET', '/v1/devices?school=school-1')).body.devices as {
@@ -83,7 +83,7 @@ describe('enrollment abuse and the documented re-enrollment path', () => {
   });
 
   it('delivers the taps of a device revoked, reset, set up and enrolled again: a new epoch, the old one kept', {
-    timeout: 120_000,
+    timeout: 240_000,
   }, async () => {
     const revoked = await rig.cli('devices', 'revoke', 'gate-02', '--json');
     expect(revoked.code, revoked.stderr).toBe(0);
@@ -93,7 +93,7 @@ describe('enrollment abuse and the documented re-enrollment path', () => {
     await rig.enroll(config(), 'gate-02');
 
     const service = rig.startService(config());
-    await service.waitFor((line) => line.msg === 'uplink connected');
+    await service.waitFor((line) => line.msg === 'uplink connected', START_MS);
     for (const uid of ['BB000001', 'BB000002', 'BB000003']) tap(service, uid);
     await expect.poll(async () => (await gateEvents('gate-02')).length, { timeout: 20_000 }).toBe(5);
     const events = await gateEvents('gate-02');
@@ -120,12 +120,12 @@ describe('a gateway on a broker where anyone may publish', () => {
   let mosquitto: Mosquitto;
   beforeAll(async () => {
     mosquitto = await startMosquitto(dir);
-  });
+  }, SET_UP_MS);
   afterAll(async () => {
     await mosquitto?.stop();
   });
 
-  it('trusts no ack whose seq and hash are not in its own journal', { timeout: 60_000 }, async () => {
+  it('trusts no ack whose seq and hash are not in its own journal', { timeout: 240_000 }, async () => {
     const config = join(dir, 'gate-09.json');
     await writeFile(
       config,
@@ -148,7 +148,7 @@ describe('a gateway on a broker where anyone may publish', () => {
     await attacker.subscribeAsync(topics.events('school-1', 'gate-09'), { qos: 1 });
 
     const service = rig.startService(config);
-    await service.waitFor((line) => line.msg === 'uplink connected');
+    await service.waitFor((line) => line.msg === 'uplink connected', START_MS);
     for (const uid of ['CC000001', 'CC000002', 'CC000003']) tap(service, uid);
     await expect
       .poll(() => [...seen.values()].filter((r) => r.type === 'gate.decision').length, { timeout: 15_000 })

@@ -5,7 +5,7 @@ import { RosterSnapshotMessage, sha256Hex, topics } from '@educard/terminal-sdk'
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityRig, status } from './identity-harness.js';
+import { IdentityRig, SET_UP_MS, START_MS, status } from './identity-harness.js';
 
 /**
  * Who may read a school's roster (issue 14, defect 4): its snapshot body holds every card with name,
@@ -63,7 +63,7 @@ beforeAll(async () => {
   rig = await IdentityRig.start(dir);
   await importRoster('school-1', ['Wang Wei', 'Li Fang']);
   await importRoster('school-2', ['Zhang Min']);
-});
+}, SET_UP_MS);
 afterAll(async () => {
   for (const client of clients.splice(0)) await client.endAsync(true);
   await rig?.stop();
@@ -112,13 +112,13 @@ describe('roster and catalogue bodies', () => {
   });
 
   it('reach a gateway that fetches them as gateways of the previous version do: the URL as published', {
-    timeout: 90_000,
+    timeout: 240_000,
   }, async () => {
     const config = join(dir, 'gate-r2', 'gateway.json');
     await rig.provision(config, 'gate-r2');
     await rig.enroll(config, 'gate-r2');
     const service = rig.startService(config);
-    await service.waitFor((line) => line.msg === 'roster applied', 30_000);
+    await service.waitFor((line) => line.msg === 'roster applied', START_MS);
     expect((await status(config)).roster).toMatchObject({ version: 1, cards: 2 });
     await rig.stopService(service);
   });

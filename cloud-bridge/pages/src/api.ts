@@ -49,6 +49,7 @@ export type {
   CardView,
   DeviceHealth,
   EventSummary as StreamEvent,
+  ExpiryView,
   GatePropagation,
 } from '../../src/ops/types.js';
 

@@ -5,6 +5,7 @@ import {
   api,
   type CardView,
   type DeviceHealth,
+  type ExpiryView,
   type PushStatus,
   type SignedInAccount,
   type StreamEvent,
@@ -54,6 +55,63 @@ function Devices({ school }: { school?: string }) {
         ))}
       </tbody>
     </table>
+  );
+}
+
+/**
+ * What the date will break before it does: each school's roster expiry (and the gates holding an older
+ * one), whether its calendar names days off in the school year under way, and the key set's age.
+ */
+function Dates({ school }: { school?: string }) {
+  const t = useWords();
+  const { data } = useApi<ExpiryView>(`/v1/ops/expiry${schoolQuery(school)}`, 60_000);
+  if (!data) return null;
+  const rosterOf = new Map(data.rosters.map((r) => [r.school, r]));
+  return (
+    <section class="card dates">
+      <h2>{t('dates')}</h2>
+      <table class="expiry">
+        <thead>
+          <tr>
+            <th>{t('school')}</th>
+            <th>{t('roster')}</th>
+            <th>{t('rosterExpires')}</th>
+            <th>{t('olderHeld')}</th>
+            <th>{t('schoolYear')}</th>
+            <th>{t('daysOff')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.calendars.map((c) => {
+            const roster = rosterOf.get(c.school);
+            const state = roster?.expired ? 'expired' : roster?.expiring ? 'expiring' : 'ok';
+            const daysOff = c.holidays + c.closures;
+            return (
+              <tr key={c.school} data-school={c.school}>
+                <td>{c.school}</td>
+                <td>{roster ? `v${roster.version}` : '–'}</td>
+                <td data-roster={state}>
+                  {stamp(roster?.expiresAt)}
+                  {state !== 'ok' && <span class={`chip ${state}`}>{t(state)}</span>}
+                </td>
+                <td>{roster?.olderHeld.map((g) => `${g.device} v${g.version}`).join(', ') || '–'}</td>
+                <td>
+                  {c.schoolYear.first} – {c.schoolYear.last}
+                </td>
+                <td data-days-off={daysOff} class={daysOff === 0 ? 'missing' : ''}>
+                  {daysOff === 0 ? t('noDaysOff') : daysOff}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {data.keySet && (
+        <p class="keyset">
+          {t('keySet')} v{data.keySet.version} · {t('keySetAge')} {data.keySet.ageDays} · {t('noExpiry')}
+        </p>
+      )}
+    </section>
   );
 }
 
@@ -226,6 +284,7 @@ export function OperationsView({ account }: { account: SignedInAccount }) {
         </div>
       )}
       <Devices school={school} />
+      <Dates school={school} />
       <div class="columns">
         <Alarms school={school} />
         <CardLifecycle />

@@ -14,6 +14,12 @@ import {
   rootFingerprint,
   Schedule,
 } from '@educard/terminal-sdk';
+import {
+  addressMatcher,
+  boundedHttpServer,
+  type HttpListenerLimits,
+  RefusalCounter,
+} from '@educard/terminal-sdk/listeners';
 import fastifyCookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -58,10 +64,22 @@ const RosterImportJson = z.object({
   dryRun: z.boolean().optional(),
 });
 
-/** The last four characters of a card id: all a log line may carry. */
+/** What the HTTP listener takes before authentication, and whom it believes about the client. */
+export interface HttpListening {
+  limits: HttpListenerLimits & { bodyBytes: number; importBodyBytes: number };
+  /** Reverse proxies (addresses, CIDR ranges) whose X-Forwarded-For and -Proto are believed. */
+  trustProxy: readonly string[];
+}
+
+/**
+ * The bulk imports: the only routes with the large body limit. Each sits behind authentication, which
+ * runs before a byte of the body is read, so a stranger's upload is refused unread.
+ */
+const BULK_IMPORTS = new Set(['/v1/roster/:school/import', '/v1/catalogue/:school/import']);
 
 export interface HttpDeps {
   store: BridgeStore;
+  listening: HttpListening;
   roster: RosterService;
   adminToken: string;
   logger: Logger;
@@ -74,6 +92,7 @@ export interface HttpDeps {
    * withdrawn, so the new chain never sees it.
    */
   onEnroll?: (device: Device, change: { newEpoch: boolean; previousSchool?: string }) => void;
+  /** What /health adds to its answer (the broker's and ingest's state). */
   health: () => Record<string, unknown>;
   /** Signs and sends the commands the admin routes give devices. */
   commands: CommandSender;
@@ -119,12 +138,22 @@ interface RosterKeySetView {
 
 /** The bridge's HTTP API (docs/api.md): JSON in and out, schemas checked by Fastify, admin routes behind a bearer token. */
 export function buildHttpApi(deps: HttpDeps) {
+  const { limits, trustProxy } = deps.listening;
+  const logger = deps.logger.child({ component: 'http' }, { serializers: { req: requestLogView } });
+  const refusals = new RefusalCounter(logger, 'bridge http');
+  const proxy = addressMatcher(trustProxy);
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'http' }, { serializers: { req: requestLogView } }),
-    bodyLimit: 25 * 1024 * 1024,
+    loggerInstance: logger,
+    bodyLimit: limits.bodyBytes,
+    trustProxy: trustProxy.length > 0 ? [...trustProxy] : false,
+    // The proxies carry everyone's requests: they are held to the total, not to the per-address cap.
+    serverFactory: (handler) => boundedHttpServer(handler, limits, { refusals, exempt: proxy }),
   });
   const { store } = deps;
   validatePathParams(app);
+  app.addHook('onRoute', (route) => {
+    if (BULK_IMPORTS.has(route.url)) route.bodyLimit = limits.importBodyBytes;
+  });
 
   const requirePrincipal = authenticate([adminTokenResolver(deps.adminToken), ...(deps.resolvers ?? [])]);
   const guard = makeGuard(deps.audit);
@@ -155,7 +184,11 @@ export function buildHttpApi(deps: HttpDeps) {
     for (const routes of deps.publicRoutes ?? []) routes(open);
   });
 
-  app.get('/health', async () => ({ ok: true, ...deps.health() }));
+  app.get('/health', async () => ({
+    ok: true,
+    ...deps.health(),
+    http: { refused: { limits: refusals.counts.limits ?? 0 } },
+  }));
 
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
@@ -435,7 +468,7 @@ export function buildHttpApi(deps: HttpDeps) {
       try {
         const committed = await deps.roster.commitKeySet(body.data.pendingId, body.data.keySet);
         // Catalogues are signed by the same keys: issued again under the new one, after the key sets.
-        await deps.library?.catalogue.refreshAll();
+        await deps.library?.catalogue.reissueStale();
         audited(request, 'keys.rotate.commit', { detail: { version: committed.version } });
         return committed;
       } catch (error) {

@@ -12,7 +12,7 @@ import {
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { BodyGrants } from '../grants/index.js';
-import type { RosterKeyring } from '../roster/index.js';
+import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
 import {
   type BadRowSink,
   type BridgeStore,
@@ -28,8 +28,12 @@ export interface CatalogueServiceDeps {
   /** The roster's keyring: catalogues are signed by the same roster-signing keys. */
   keys: RosterKeyring;
   logger: Logger;
-  /** How long a catalogue manifest stays valid; re-issued at start once half of it has passed. */
+  /** How long a catalogue manifest stays valid; issued again once half of it has passed. */
   manifestTtlMs?: number;
+  /** The clock catalogues are signed by (the bridge's). */
+  now?: () => Date;
+  /** How often to look for a catalogue to sign again (see needsRenewal). */
+  renewalCheckMs?: number;
   /** Told of a stored catalogue it cannot announce or re-issue (a bad school id, a body that does not parse). */
   onBadRow: BadRowSink;
   /** Signs the body URL it announces: the body is served only with a live grant. */
@@ -66,32 +70,50 @@ export const cataloguePath = (school: string, version: number) =>
  */
 export class CatalogueService {
   private queue: Promise<unknown> = Promise.resolve();
+  private renewal: { stop(): void } | undefined;
 
   constructor(private readonly deps: CatalogueServiceDeps) {}
 
   /**
-   * Publishes every school's latest catalogue again, its URL with a fresh grant (a broker may have
-   * forgotten retained messages, and grants expire: the runtime calls this at start, after a key
-   * rotation and well within a grant's lifetime), re-issuing first one signed under an older key set
-   * or past half its validity. A stored one it cannot use is told to `onBadRow` and skipped.
+   * Publishes every school's latest catalogue again (a broker may have forgotten retained messages),
+   * re-issuing first one signed under an older key set or past half its validity; then does so on a
+   * timer, which also keeps the grant in each announced URL fresh.
    */
-  refreshAll(): Promise<{ school: string; version: number }[]> {
-    return this.serialise(async () => {
-      const { store, onBadRow } = this.deps;
-      const reissued: { school: string; version: number }[] = [];
-      const schools = usableIds(store.catalogueSchools(), 'catalogue version', onBadRow);
-      await eachRow(
-        schools,
-        'catalogue version',
-        (school) => school,
-        onBadRow,
-        async (school) => {
-          const version = await this.refresh(school);
-          if (version !== undefined) reissued.push({ school, version });
-        },
-      );
-      return reissued;
+  async start(): Promise<void> {
+    const renew = () => this.serialise(() => this.refreshEach(true));
+    await renew();
+    this.renewal = renewalTimer(renew, {
+      everyMs: this.deps.renewalCheckMs ?? RENEWAL_CHECK_MS,
+      logger: this.deps.logger,
+      what: 'catalogue renewal',
     });
+  }
+
+  stop(): void {
+    this.renewal?.stop();
+  }
+
+  /** Every catalogue signed under an older key set (after a key rotation) or past half its validity, issued again. */
+  reissueStale(): Promise<{ school: string; version: number }[]> {
+    return this.serialise(() => this.refreshEach(false));
+  }
+
+  /** Refreshes every school's catalogue; a stored one it cannot use is told to `onBadRow` and skipped. */
+  private async refreshEach(announce: boolean): Promise<{ school: string; version: number }[]> {
+    const { store, onBadRow } = this.deps;
+    const reissued: { school: string; version: number }[] = [];
+    const schools = usableIds(store.catalogueSchools(), 'catalogue version', onBadRow);
+    await eachRow(
+      schools,
+      'catalogue version',
+      (school) => school,
+      onBadRow,
+      async (school) => {
+        const version = await this.refresh(school, announce);
+        if (version !== undefined) reissued.push({ school, version });
+      },
+    );
+    return reissued;
   }
 
   /** The catalogue in force for a school, parsed. */
@@ -156,18 +178,18 @@ export class CatalogueService {
     });
   }
 
-  /** Re-issues a school's catalogue when its signature is stale; otherwise announces it again. */
-  private async refresh(school: string): Promise<number | undefined> {
+  /** Re-issues a school's catalogue when its signature needs renewal; otherwise may announce it again. */
+  private async refresh(school: string, announce: boolean): Promise<number | undefined> {
     const latest = this.deps.store.latestCatalogue(school);
     if (!latest) return undefined;
     const manifest = CatalogueManifest.safeParse(JSON.parse(latest.manifest).signed);
-    const ttl = this.deps.manifestTtlMs ?? DEFAULT_TTL_MS;
-    const stale =
-      !manifest.success ||
-      manifest.data.keySetVersion < this.deps.keys.version ||
-      Date.parse(manifest.data.expiresAt) - Date.now() < ttl / 2;
-    if (!stale) {
-      await this.announce(latest);
+    const due = needsRenewal(manifest.success ? manifest.data : undefined, {
+      keySetVersion: this.deps.keys.version,
+      nowMs: this.now().getTime(),
+      ttlMs: this.deps.manifestTtlMs ?? DEFAULT_TTL_MS,
+    });
+    if (!due) {
+      if (announce) await this.announce(latest);
       return undefined;
     }
     const body = parseBody(latest);
@@ -180,7 +202,7 @@ export class CatalogueService {
     if (!Identifier.safeParse(school).success)
       throw new Error(`school ${JSON.stringify(school.slice(0, 80))} is not an identifier`);
     const version = (store.latestCatalogue(school)?.version ?? 0) + 1;
-    const now = new Date();
+    const now = this.now();
     const body: CatalogueSnapshot = {
       kind: 'catalogue',
       school,
@@ -217,6 +239,10 @@ export class CatalogueService {
       }),
       { qos: 1, retain: true },
     );
+  }
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
   }
 
   private serialise<T>(task: () => Promise<T>): Promise<T> {

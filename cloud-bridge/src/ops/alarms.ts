@@ -13,6 +13,8 @@ export const ALARM_KINDS = {
   rosterRejected: 'roster.rejected',
   deviceOffline: 'device.offline',
   rosterStale: 'roster.stale',
+  rosterExpiring: 'roster.expiring',
+  calendarEmpty: 'calendar.empty',
   readerError: 'reader.error',
   dataInvalid: 'data.invalid',
 } as const;
@@ -136,6 +138,15 @@ export class Alarms {
   /** Opens an alarm that a condition holds (computed ones): an open one is left as it is. */
   hold(input: AlarmInput): void {
     if (!this.s.open.get(input.kind, input.device ?? '', input.school ?? '')) this.raise(input);
+  }
+
+  /**
+   * Opens an alarm that a condition holds, or raises the open one again when its facts (its message)
+   * changed: another version, another school year. The same facts leave it as it is.
+   */
+  restate(input: AlarmInput): void {
+    const held = this.s.open.get(input.kind, input.device ?? '', input.school ?? '');
+    if (held?.message !== input.message) this.raise(input);
   }
 
   /** Closes the open alarm of this kind and subject, if there is one. */

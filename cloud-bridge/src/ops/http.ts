@@ -19,7 +19,10 @@ const badRequest = (reply: FastifyReply, error: z.ZodError) =>
 /** The school a read is about: the one asked for, else the caller's own (none for district-wide callers). */
 const schoolOf = (request: FastifyRequest, asked: string | undefined) => asked ?? request.principal?.school;
 
-/** The operations routes (docs/operations.md): alarms, device health, the event stream, card propagation. */
+/**
+ * The operations routes (docs/operations.md): alarms, device health, what expires, the event stream,
+ * card propagation.
+ */
 export function opsRoutes(ops: Operations, audit: AuditSink) {
   return (app: ProtectedApp, guard: Guard) => {
     // Streams hold their responses open: end them before the server waits for responses to finish.
@@ -71,6 +74,15 @@ export function opsRoutes(ops: Operations, audit: AuditSink) {
       return { devices: ops.devices(school) };
     });
 
+    // What the product depends on the date for: a read of the school's gates, like their health.
+    app.get('/v1/ops/expiry', async (request, reply) => {
+      const query = SchoolQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
+      return ops.expiryView(school);
+    });
+
     app.get('/v1/ops/events/recent', async (request, reply) => {
       const query = RecentQuery.safeParse(request.query);
       if (!query.success) return badRequest(reply, query.error);
@@ -84,8 +96,20 @@ export function opsRoutes(ops: Operations, audit: AuditSink) {
       if (!query.success) return badRequest(reply, query.error);
       const school = schoolOf(request, query.data.school);
       if (!guard(request, reply, 'events.read', school ? { school } : {})) return;
+      const owner = request.principal?.id ?? 'anonymous';
+      const refusal = ops.hub.refusal(owner);
+      if (refusal) {
+        request.log.warn(
+          { actor: request.principal?.username, streams: ops.hub.size },
+          'event stream refused',
+        );
+        return reply
+          .code(429)
+          .header('retry-after', '30')
+          .send({ error: 'too-many-streams', message: refusal });
+      }
       reply.hijack();
-      ops.hub.add(reply.raw, school);
+      ops.hub.add(reply.raw, school, owner);
       request.log.info({ school, actor: request.principal?.username }, 'event stream opened');
     });
 

@@ -10,9 +10,13 @@ export {
 export { summarise } from './stream.js';
 export type {
   Alarm,
+  CalendarCoverage,
   CardChangeView,
   CardView,
   DeviceHealth,
   EventSummary,
+  ExpiryView,
   GatePropagation,
+  KeySetAge,
+  RosterExpiry,
 } from './types.js';

@@ -5,10 +5,11 @@ import type { CardChange } from '../http/index.js';
 import { type CommittedEvent, committedData, migrateModule, type SqliteBridgeStore } from '../store/index.js';
 import { ALARM_KINDS, type AlarmInput, type AlarmSubject, Alarms } from './alarms.js';
 import { CardHistory } from './cards.js';
+import { ExpiryWatch, type KeySetInfo } from './expiry.js';
 import { RosterProgress } from './rosters.js';
 import { OPS_STEPS } from './schema.js';
 import { EventHub, summarise } from './stream.js';
-import type { Alarm, CardView, DeviceHealth, EventSummary } from './types.js';
+import type { Alarm, CardView, DeviceHealth, EventSummary, ExpiryView } from './types.js';
 
 export interface OpsSettings {
   /** A device offline longer than this raises `device.offline`. */
@@ -17,12 +18,23 @@ export interface OpsSettings {
   rosterStaleAfterMinutes: number;
   /** How often the computed alarms (offline, roster stale) are checked. */
   checkEverySeconds: number;
+  /** A school's latest roster this close to its expiry raises `roster.expiring` (see ExpiryWatch). */
+  expiryWarningDays: number;
+  /** The first day of the district's school year, `MM-DD`. */
+  schoolYearStart: string;
+  /** Live event streams per account, and in all. */
+  streamsPerAccount: number;
+  maxStreams: number;
 }
 
 export const DEFAULT_OPS_SETTINGS: OpsSettings = {
   offlineAfterMinutes: 10,
   rosterStaleAfterMinutes: 30,
   checkEverySeconds: 60,
+  expiryWarningDays: 14,
+  schoolYearStart: '09-01',
+  streamsPerAccount: 4,
+  maxStreams: 200,
 };
 
 /** What the central connector reports (its `onAlarm`): a count of 0 means the condition has passed. */
@@ -40,6 +52,8 @@ export interface OpsDeps {
   logger: Logger;
   settings?: Partial<OpsSettings>;
   now?: () => Date;
+  /** The latest roster key set, whose age the expiry view shows. */
+  keySet?: () => KeySetInfo;
 }
 
 /**
@@ -52,7 +66,8 @@ export class Operations {
   readonly alarms: Alarms;
   readonly rosters: RosterProgress;
   readonly cards: CardHistory;
-  readonly hub = new EventHub();
+  readonly expiry: ExpiryWatch;
+  readonly hub: EventHub;
   private readonly logger: Logger;
   private readonly now: () => Date;
   private readonly committed;
@@ -64,11 +79,20 @@ export class Operations {
     const db = deps.store.database;
     migrateModule(db, 'ops', OPS_STEPS);
     this.settings = { ...DEFAULT_OPS_SETTINGS, ...deps.settings };
+    this.hub = new EventHub({ perAccount: this.settings.streamsPerAccount, total: this.settings.maxStreams });
     this.logger = deps.logger.child({ component: 'ops' });
     this.now = deps.now ?? (() => new Date());
     this.alarms = new Alarms(db, this.logger, this.now);
     this.rosters = new RosterProgress(db);
     this.cards = new CardHistory(db);
+    this.expiry = new ExpiryWatch({
+      store: deps.store,
+      rosters: this.rosters,
+      alarms: this.alarms,
+      settings: this.settings,
+      now: this.now,
+      ...(deps.keySet ? { keySet: deps.keySet } : {}),
+    });
     this.committed = db.prepare<[number], { id: number }>('SELECT id FROM events WHERE id = ?');
     // The newest events first, for a page's first paint: the store pages only forwards.
     this.recent = {
@@ -84,6 +108,7 @@ export class Operations {
   }
 
   start(): void {
+    this.checkDates();
     this.timer = setInterval(() => this.evaluate(), this.settings.checkEverySeconds * 1000).unref();
   }
 
@@ -121,6 +146,24 @@ export class Operations {
     } catch (error) {
       this.logger.error({ err: error }, 'device alarms could not be checked');
     }
+    if (this.expiry.due) this.checkDates();
+  }
+
+  /**
+   * Checks the calendar and roster expiry alarms of one school (its roster was just published) or of
+   * all (at start, then once a day on the bridge's clock). A failure is logged, never thrown.
+   */
+  checkDates(school?: string): void {
+    try {
+      this.expiry.check(school);
+    } catch (error) {
+      this.logger.error({ err: error, school }, 'dated alarms could not be checked');
+    }
+  }
+
+  /** Rosters near their expiry, calendars of the school year, the key set's age. */
+  expiryView(school?: string): ExpiryView {
+    return this.expiry.view(school);
   }
 
   devices(school?: string): DeviceHealth[] {

@@ -78,3 +78,46 @@ export interface EventSummary {
   decision?: string;
   reason?: string;
 }
+
+/** A school's latest roster, and when its signed manifest stops the gates from using it. */
+export interface RosterExpiry {
+  school: string;
+  version: number;
+  issuedAt: string;
+  expiresAt: string;
+  /** From when it is flagged and raises `roster.expiring` (docs/operations.md). */
+  warnFrom: string;
+  expiring: boolean;
+  expired: boolean;
+  /** Gateways of the school holding an older version (0: none yet), and when what they hold expires. */
+  olderHeld: { device: string; version: number; expiresAt: string | null }[];
+}
+
+/** The holidays and closures a school's calendar names in the school year under way. */
+export interface CalendarCoverage {
+  school: string;
+  timeZone: string;
+  schoolYear: { first: string; last: string };
+  holidays: number;
+  closures: number;
+}
+
+/**
+ * The latest key set. Key sets carry no expiry: its age is shown instead, which is the roster key's
+ * since its last rotation (every rotation issues a key set).
+ */
+export interface KeySetAge {
+  version: number;
+  issuedAt: string;
+  ageDays: number;
+}
+
+/** What the bridge depends on the date for (`GET /v1/ops/expiry`). */
+export interface ExpiryView {
+  /** The bridge's time of the answer: every figure is reckoned from it. */
+  at: string;
+  warningDays: number;
+  rosters: RosterExpiry[];
+  calendars: CalendarCoverage[];
+  keySet: KeySetAge | null;
+}

@@ -14,7 +14,9 @@ export {
   rosterKeysPath,
   saveRosterKeys,
 } from './keys.js';
+export { needsRenewal, RENEWAL_CHECK_MS, renewalTimer, type SignedDates } from './renewal.js';
 export {
+  DEFAULT_SETTINGS as DEFAULT_ROSTER_SETTINGS,
   type ImportInput,
   type ImportReport,
   type ReissueAs,

@@ -71,12 +71,13 @@ function toStored(keys: RosterKeys): StoredKeys {
 export const rosterKeysJson = (keys: RosterKeys) => `${JSON.stringify(toStored(keys), null, 2)}\n`;
 
 /** Key set 1 with a fresh root, roster and command key; the caller decides where the root goes. */
-export function newRosterKeys(): { root: Ed25519KeyPair[]; keys: RosterKeys } {
+export function newRosterKeys(issuedAt = new Date()): { root: Ed25519KeyPair[]; keys: RosterKeys } {
   const root = [generateKeyPair()];
   const roster = [generateKeyPair()];
   const commands = [generateKeyPair()];
   const keySet = issueKeySet({
     version: 1,
+    issuedAt: issuedAt.toISOString(),
     root: keyRole(root),
     roster: keyRole(roster),
     commands: keyRole(commands),
@@ -120,10 +121,10 @@ export function saveRosterKeys(dataDir: string, keys: RosterKeys): Promise<void>
  * `educard-bridge init` (development, tests, the demo) makes its root and roster keys and key set 1
  * there on first start, the root seed included.
  */
-export async function loadOrCreateRosterKeys(dataDir: string): Promise<RosterKeys> {
+export async function loadOrCreateRosterKeys(dataDir: string, now = new Date()): Promise<RosterKeys> {
   const loaded = await loadRosterKeys(dataDir);
   if (loaded) return loaded;
-  const { root, keys } = newRosterKeys();
+  const { root, keys } = newRosterKeys(now);
   const made = { ...keys, root };
   await saveRosterKeys(dataDir, made);
   return made;
@@ -191,10 +192,12 @@ export class RosterKeyring {
   private constructor(
     private readonly dataDir: string,
     private keys: RosterKeys,
+    /** The clock key sets are issued by (the bridge's). */
+    private readonly now: () => Date = () => new Date(),
   ) {}
 
-  static async open(dataDir: string): Promise<RosterKeyring> {
-    return new RosterKeyring(dataDir, await loadOrCreateRosterKeys(dataDir));
+  static async open(dataDir: string, now?: () => Date): Promise<RosterKeyring> {
+    return new RosterKeyring(dataDir, await loadOrCreateRosterKeys(dataDir, now?.()), now);
   }
 
   /** For tests and tools that hold keys in memory. */
@@ -243,7 +246,7 @@ export class RosterKeyring {
    * command key, each the only key of its role (a bridge whose key sets predate the `commands` role
    * gets one this way). Replaces any rotation pending.
    */
-  prepareRotation(now = new Date()): { pendingId: string; keySet: RosterKeySet } {
+  prepareRotation(now = this.now()): { pendingId: string; keySet: RosterKeySet } {
     const key = generateKeyPair();
     const commandKey = generateKeyPair();
     const keySet: RosterKeySet = {

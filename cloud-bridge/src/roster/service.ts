@@ -33,6 +33,7 @@ import {
 } from '../store/index.js';
 import type { RowProblem } from './csv.js';
 import type { RosterKeyring } from './keys.js';
+import { needsRenewal, RENEWAL_CHECK_MS, renewalTimer } from './renewal.js';
 
 export interface RosterServiceDeps {
   store: BridgeStore;
@@ -45,6 +46,12 @@ export interface RosterServiceDeps {
   onBadRow: BadRowSink;
   /** Signs the snapshot URL it announces: the body is served only with a live grant. */
   grants: BodyGrants;
+  /** The clock versions are signed by (the bridge's). */
+  now?: () => Date;
+  /** Told of each version once it is stored (operations checks its dates); must not throw. */
+  onPublished?: (school: string, version: number) => void;
+  /** How often to look for a roster past half its validity, to sign it again (see needsRenewal). */
+  renewalCheckMs?: number;
 }
 
 export interface ImportInput {
@@ -92,7 +99,8 @@ export class RosterChangeRefused extends Error {
   }
 }
 
-const DEFAULT_SETTINGS: RosterSettings = {
+/** A school's calendar and schedules until it imports its own: no day off, no schedule. */
+export const DEFAULT_SETTINGS: RosterSettings = {
   calendar: { timeZone: 'Asia/Shanghai', holidays: [], closures: [], makeUpDays: [] },
   schedules: [],
 };
@@ -107,6 +115,7 @@ export const snapshotPath = (school: string, version: number) => `/v1/roster/${s
  */
 export class RosterService {
   private queue: Promise<unknown> = Promise.resolve();
+  private renewal: { stop(): void } | undefined;
 
   constructor(private readonly deps: RosterServiceDeps) {}
 
@@ -120,13 +129,36 @@ export class RosterService {
   }
 
   /**
-   * Publishes every school's latest version again: a broker without persistence forgets retained
-   * messages. A version signed under an older key set (the bridge stopped between a key rotation and
-   * the re-issue that follows it) is re-issued under the current one first.
+   * Publishes every school's latest version again (a broker without persistence forgets retained
+   * messages), renewing first those that need it (see renew), and from then on renews on a timer.
    */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    await this.renew({ announceOthers: true });
+    this.renewal = renewalTimer(() => this.renew(), {
+      everyMs: this.deps.renewalCheckMs ?? RENEWAL_CHECK_MS,
+      logger: this.deps.logger,
+      what: 'roster renewal',
+    });
+  }
+
+  stop(): void {
+    this.renewal?.stop();
+  }
+
+  /**
+   * Issues again, as a new version with no change, each school's roster whose manifest is past half
+   * its validity or was signed under an older key set (the bridge stopped between a key rotation and
+   * the re-issue that follows it): a school where no card changed for a week would otherwise find
+   * every pupil refused at its gates as the manifest expires. Every other school's snapshot is
+   * announced again, with all its messages at start (`announceOthers`), else its URL with a fresh
+   * grant, so a gateway that connects later can still fetch it. A stored version it cannot use is told
+   * to `onBadRow` and skipped.
+   */
+  renew(options: { announceOthers?: boolean } = {}): Promise<{ school: string; version: number }[]> {
     const { store, onBadRow } = this.deps;
     return this.serialise(async () => {
+      const renewed: { school: string; version: number }[] = [];
+      const nowMs = (this.deps.now?.() ?? new Date()).getTime();
       const schools = usableIds(store.rosterSchools(), 'roster version', onBadRow);
       await eachRow(
         schools,
@@ -136,33 +168,27 @@ export class RosterService {
         async (school) => {
           const latest = store.latestRosterVersion(school);
           if (!latest) return;
-          const signedUnder = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
-          if (signedUnder.success && signedUnder.data.keySetVersion < this.deps.keys.version) {
-            await this.publish(school, [], [], undefined);
-          } else await this.announce(latest);
+          const signed = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
+          const due = needsRenewal(signed.success ? signed.data : undefined, {
+            keySetVersion: this.deps.keys.version,
+            nowMs,
+            ttlMs: this.manifestTtlMs,
+          });
+          if (due) {
+            const version = await this.publish(school, [], [], undefined);
+            this.deps.logger.info({ school, version }, 'roster signed again before its manifest expires');
+            renewed.push({ school, version });
+          } else if (options.announceOthers) await this.announce(latest);
+          // Each round, the snapshot's URL again with a fresh grant: one heard later can still be fetched.
+          else await this.announceSnapshot(latest);
         },
       );
+      return renewed;
     });
   }
 
-  /**
-   * Announces every school's latest snapshot again with a fresh grant in its URL (the runtime calls it
-   * well within a grant's lifetime), so that a gateway that connects later still gets a URL it may fetch.
-   */
-  reannounceSnapshots(): Promise<void> {
-    const { store, onBadRow } = this.deps;
-    return this.serialise(async () => {
-      await eachRow(
-        usableIds(store.rosterSchools(), 'roster version', onBadRow),
-        'roster version',
-        (school) => school,
-        onBadRow,
-        async (school) => {
-          const latest = store.latestRosterVersion(school);
-          if (latest) await this.announceSnapshot(latest);
-        },
-      );
-    });
+  private get manifestTtlMs(): number {
+    return this.deps.manifestTtlMs ?? 7 * 86_400_000;
   }
 
   /**
@@ -401,7 +427,7 @@ export class RosterService {
       );
     const previous = store.latestRosterVersion(school);
     const version = (previous?.version ?? 0) + 1;
-    const now = new Date();
+    const now = this.deps.now?.() ?? new Date();
     const issuedAt = now.toISOString();
     const effective = settings ?? store.rosterSettings(school) ?? DEFAULT_SETTINGS;
     const byId = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
@@ -417,7 +443,7 @@ export class RosterService {
     };
     const sign = (body: RosterSnapshot | RosterDelta): IssuedRoster =>
       issueRoster(body, {
-        expiresAt: new Date(now.getTime() + (this.deps.manifestTtlMs ?? 7 * 86_400_000)).toISOString(),
+        expiresAt: new Date(now.getTime() + this.manifestTtlMs).toISOString(),
         keySetVersion: keys.version,
         signers: keys.signers,
       });
@@ -445,6 +471,7 @@ export class RosterService {
     };
     store.commitRoster(school, changed, settings, record);
     this.deps.logger.info({ school, version, changes: changes.length }, 'roster version published');
+    this.deps.onPublished?.(school, version);
     await this.announce(record);
     return version;
   }

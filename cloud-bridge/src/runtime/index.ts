@@ -45,6 +45,8 @@ export class Bridge {
     readonly audit: AuditLog,
     readonly accounts: Accounts,
     readonly ops: Operations,
+    readonly roster: RosterService,
+    readonly catalogue: CatalogueService,
   ) {}
 
   static async start(
@@ -60,7 +62,15 @@ export class Bridge {
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
     // as they are committed: they are made before ingest starts, so they see every one.
-    const ops = new Operations({ store, directory, logger, settings: config.ops, now });
+    const keys = await RosterKeyring.open(config.dataDir, now);
+    const ops = new Operations({
+      store,
+      directory,
+      logger,
+      settings: config.ops,
+      now,
+      keySet: () => keys.latest,
+    });
     const attendance = new Attendance({
       store,
       directory,
@@ -85,6 +95,7 @@ export class Bridge {
           ...(config.mqtt.wsPort !== undefined ? { wsPort: config.mqtt.wsPort } : {}),
           authenticateDevice: (username, password) => authenticateDevice(store, username, password),
           bridgeCredentials: credentials,
+          limits: config.mqtt.limits,
           logger,
         })
       : undefined;
@@ -95,7 +106,6 @@ export class Bridge {
       reconnectPeriod: 1000,
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
-    const keys = await RosterKeyring.open(config.dataDir);
     const commands = new CommandSender({ client, keys, logger, now });
     const ingest = new Ingest({
       store,
@@ -113,16 +123,20 @@ export class Bridge {
       logger,
       onBadRow,
       grants,
+      now,
+      onPublished: (school) => ops.checkDates(school),
     });
     await roster.start();
-    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, onBadRow, grants });
-    await catalogue.refreshAll();
-    // Body URLs carry grants that expire: announced afresh four times in a grant's life.
-    const reannounce = setInterval(() => {
-      Promise.all([roster.reannounceSnapshots(), catalogue.refreshAll()]).catch((error: unknown) =>
-        logger.error({ err: error }, 'roster and catalogue URLs could not be announced again'),
-      );
-    }, grants.ttlMs / 4).unref();
+    const catalogue = new CatalogueService({
+      store,
+      client,
+      keys: roster.keys,
+      logger,
+      now,
+      onBadRow,
+      grants,
+    });
+    await catalogue.start();
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
@@ -136,6 +150,7 @@ export class Bridge {
     });
     const http = buildHttpApi({
       store,
+      listening: config.http,
       roster,
       adminToken: config.adminToken,
       logger,
@@ -151,7 +166,11 @@ export class Bridge {
               logger.error({ err: error, device: device.id }, "the old epoch's ack could not be withdrawn"),
             );
       },
-      health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
+      health: () => ({
+        mqtt: client.connected,
+        ingest: ingest.stats,
+        ...(broker ? { broker: broker.stats } : {}),
+      }),
       grants,
       commands,
       library: { catalogue, store, audit },
@@ -172,8 +191,6 @@ export class Bridge {
         opsRoutes(ops, audit),
       ],
     });
-    // The URLs it keeps fresh are the HTTP API's: the timer stops with it.
-    http.addHook('onClose', async () => clearInterval(reannounce));
     if (config.http.pages) await servePages(http);
     await http.listen({ host: config.http.host, port: config.http.port });
     await central.start();
@@ -193,6 +210,8 @@ export class Bridge {
       audit,
       accounts,
       ops,
+      roster,
+      catalogue,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
@@ -214,6 +233,8 @@ export class Bridge {
     await this.notices.stop();
     await this.central.stop();
     this.ops.stop();
+    this.roster.stop();
+    this.catalogue.stop();
     await this.http.close();
     await this.client.endAsync();
     await this.broker?.stop();

@@ -3,6 +3,7 @@ import { type FileHandle, open, readFile, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   canonicalBytes,
+  clockStampOf,
   type EventBody,
   type EventRecord,
   eventHash,
@@ -150,7 +151,7 @@ export class Journal {
       device: this.options.device,
       seq: this.lastSeq + 1,
       at: body.at,
-      clock: body.clock,
+      ...clockStampOf(body),
       type: body.type,
       data: body.data as Record<string, unknown>,
       prev: this.lastHash,

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { boundedHttpServer, type HttpListenerLimits, RefusalCounter } from '@educard/terminal-sdk/listeners';
 import sirv from 'sirv';
 import type { Logger } from '../log/index.js';
 
@@ -11,6 +12,8 @@ export const PAGES_DIR = fileURLToPath(new URL('../../dist/pages', import.meta.u
 export interface PageServerOptions {
   host: string;
   port: number;
+  /** Connections in all and per address, and how long a request may take to arrive. */
+  limits: HttpListenerLimits;
   logger: Logger;
   /** The built pages; by default the ones beside this module. */
   dir?: string;
@@ -19,7 +22,8 @@ export interface PageServerOptions {
 /**
  * Serves the terminal pages (desk.html, kiosk.html) to the school's LAN. The terminal broker's
  * WebSocket attaches to the same server at /mqtt, so a page reaches its gateway on its own origin
- * and no cross-origin rule is needed.
+ * and no cross-origin rule is needed. It is on the school LAN for anyone to reach: connections are
+ * capped in all and per address, and a request must arrive in time (docs/security.md).
  */
 export class PageServer {
   readonly server: Server;
@@ -29,19 +33,24 @@ export class PageServer {
     const pages = existsSync(dir) ? sirv(dir, { etag: true, gzip: false }) : undefined;
     if (!pages)
       options.logger.warn({ dir }, 'terminal pages not built (npm run build): only the broker is served');
-    this.server = createServer((request, response) => {
-      if (request.url === '/' || request.url === '') {
-        response.writeHead(302, { location: '/desk.html' }).end();
-        return;
-      }
-      if (!pages) {
-        response.writeHead(404).end('pages not built');
-        return;
-      }
-      pages(request, response, () => {
-        response.writeHead(404).end('not found');
-      });
-    });
+    const refusals = new RefusalCounter(options.logger, 'page server');
+    this.server = boundedHttpServer(
+      (request, response) => {
+        if (request.url === '/' || request.url === '') {
+          response.writeHead(302, { location: '/desk.html' }).end();
+          return;
+        }
+        if (!pages) {
+          response.writeHead(404).end('pages not built');
+          return;
+        }
+        pages(request, response, () => {
+          response.writeHead(404).end('not found');
+        });
+      },
+      options.limits,
+      { refusals },
+    );
   }
 
   async start(): Promise<void> {

@@ -94,6 +94,7 @@ export class Gateway {
     const clock = await TrustedClock.open({
       dataDir: config.dataDir,
       logger,
+      rtc: config.clock.rtc,
       ...(options.now ? { now: options.now } : {}),
       ...(options.synced ? { synced: options.synced } : {}),
     });
@@ -156,7 +157,7 @@ export class Gateway {
     return this.journal.append({
       ...event,
       at: new Date(reading.now).toISOString(),
-      clock: this.clock.stamp(reading),
+      ...this.clock.stamp(reading),
     } as EventBody);
   }
 
@@ -237,6 +238,8 @@ export class Gateway {
         now: new Date(reading.now).toISOString(),
         trusted: reading.trusted,
         synced: clock.synced(),
+        source: clock.source(),
+        rtc: clock.rtc() ?? null,
         floor: new Date(clock.floor).toISOString(),
       },
       lastTaps: this.terminalSide

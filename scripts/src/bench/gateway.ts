@@ -18,7 +18,7 @@ import {
 import { cardAuthMessage, type EventBody, ed25519 } from '@educard/terminal-sdk';
 import { gateDecisionData, sampleCard, sampleCardSeed, sampleUid } from '@educard/terminal-sdk/testing';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
-import { benchCards, DEVICE, quiet, rosterOnDisk, SCHOOL } from './roster-fixture.js';
+import { BENCH_NOW, benchCards, benchClock, DEVICE, quiet, rosterOnDisk, SCHOOL } from './roster-fixture.js';
 
 const CARDS = 100_000;
 
@@ -29,19 +29,19 @@ async function decisionLatency(rosterDir: string): Promise<BenchResult[]> {
     school: SCHOOL,
     device: DEVICE,
     logger: quiet,
-    now: Date.now,
+    now: benchClock,
   });
   const journalDir = await mkdtemp(join(tmpdir(), 'bench-journal-'));
   const journal = await Journal.open({ dir: journalDir, device: DEVICE, logger: quiet, minFreeBytes: 0 });
   const io = new RecordingIO();
   const actuators = new GateActuators({ config: IoConfig.parse({}), logger: quiet, io });
   await actuators.start();
-  const now = Date.parse('2026-11-23T08:00:00+08:00');
+  const now = BENCH_NOW;
   const station = new GateStation({
     config: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
     policy: PolicyConfig.parse({ passback: { mode: 'off' } }),
     roster: () => roster.view,
-    clock: { read: () => ({ now, trusted: true }), stamp: () => 'synced' },
+    clock: { read: () => ({ now, trusted: true }), stamp: () => ({ clock: 'synced' }) },
     actions: actuators,
     journal,
     passback: new PassbackState(),
@@ -113,7 +113,7 @@ async function deltaApply(
     school: SCHOOL,
     device: DEVICE,
     logger: quiet,
-    now: Date.now,
+    now: benchClock,
   });
   const cards = benchCards(CARDS);
   const samples: number[] = [];

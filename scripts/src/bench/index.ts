@@ -4,6 +4,7 @@ import { centralPushBench } from './central-push.js';
 import { gatewayBench } from './gateway.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
+import { securityBench } from './security.js';
 import { stationsBench } from './stations.js';
 import { uplinkBench } from './uplink.js';
 
@@ -13,6 +14,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   readers: readersBench,
   stations: stationsBench,
   central: async () => [...(await centralAttendanceBench()), ...(await centralPushBench())],
+  security: securityBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]

@@ -18,20 +18,27 @@ import { gateDecisionData, sampleCard } from '@educard/terminal-sdk/testing';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { REPO_ROOT } from '../paths.js';
-import { exited, startMosquitto } from '../support/index.js';
+import { exited, startMosquitto, until } from '../support/index.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 
 const ADMIN = 'bench-admin-token-0123456789';
 const quiet = createLogger('bench', { level: 'silent' });
 
-interface RunningBridge {
+export interface RunningBridge {
   child: ChildProcess;
   http: string;
   stop(): Promise<void>;
 }
 
-/** The bridge as a separate process, as it runs in production: the gateways below share this one. */
-async function startBridge(dir: string, brokerUrl?: string): Promise<RunningBridge> {
+/**
+ * The bridge as a separate process, as it runs in production: the gateways below share this one;
+ * `config` is merged over the bench's own (section by section it replaces it).
+ */
+export async function startBridge(
+  dir: string,
+  brokerUrl?: string,
+  config: Record<string, unknown> = {},
+): Promise<RunningBridge> {
   await mkdir(join(dir, 'bridge'), { recursive: true });
   await writeFile(
     join(dir, 'bridge.json'),
@@ -41,6 +48,7 @@ async function startBridge(dir: string, brokerUrl?: string): Promise<RunningBrid
       mqtt: brokerUrl ? { embedded: false, url: brokerUrl } : { port: 0 },
       http: { port: 0 },
       log: { level: 'info' },
+      ...config,
     }),
   );
   const child = spawn(
@@ -95,7 +103,7 @@ function tapEvent(i: number): EventBody {
 }
 
 /** A provisioned, enrolled gateway whose journal already holds `backlog` events, not yet started. */
-async function prepareGateway(bridge: RunningBridge, dir: string, device: string, backlog: number) {
+export async function prepareGateway(bridge: RunningBridge, dir: string, device: string, backlog: number) {
   const dataDir = join(dir, device);
   await mkdir(join(dataDir, 'journal'), { recursive: true });
   await mkdir(join(dataDir, 'roster'), { recursive: true });
@@ -135,7 +143,7 @@ async function prepareGateway(bridge: RunningBridge, dir: string, device: string
   });
 }
 
-async function drained(gateways: Gateway[], timeoutMs: number): Promise<void> {
+export async function drained(gateways: Gateway[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!gateways.every((g) => g.journal.stats().ackedSeq === g.journal.stats().lastSeq)) {
     if (Date.now() > deadline) throw new Error('the gateways did not drain in time');
@@ -163,16 +171,17 @@ async function rawPassThrough(url: string): Promise<number> {
   await subscriber.subscribeAsync('bench/raw', { qos: 1 });
   const total = 50_000;
   let received = 0;
-  const done = new Promise<void>((resolve) =>
-    subscriber.on('message', () => {
-      received += 1;
-      if (received === total) resolve();
-    }),
-  );
+  subscriber.on('message', () => {
+    received += 1;
+  });
   const payload = Buffer.alloc(300, 0x61);
   const started = performance.now();
   for (let i = 0; i < total; i++) publisher.publish('bench/raw', payload, { qos: 1 });
-  await done;
+  await until(() => received === total, {
+    what: `${total} QoS 1 messages through the broker (${received} so far)`,
+    timeoutMs: 120_000,
+    everyMs: 5,
+  });
   const rate = total / ((performance.now() - started) / 1000);
   await publisher.endAsync();
   await subscriber.endAsync();

@@ -121,9 +121,26 @@ export const EVENT_DATA = {
 export type EventType = keyof typeof EVENT_DATA;
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA)[T]>;
 
+/**
+ * How far an event's time can be trusted: `synced` when the device's clock was set by NTP, or, with
+ * `clockSource: 'rtc'`, by a battery-backed real-time clock that reported a valid time before NTP
+ * answered. `clockSource` is an added field, which a bridge of the version before keeps (the hash
+ * covers it) without reading.
+ */
+export interface ClockStamp {
+  clock: 'synced' | 'unsynced';
+  clockSource?: 'rtc';
+}
+
+/** The clock stamp of a record or body, without its other fields. */
+export const clockStampOf = (stamped: ClockStamp): ClockStamp => ({
+  clock: stamped.clock,
+  ...(stamped.clockSource ? { clockSource: stamped.clockSource } : {}),
+});
+
 /** What a station hands the journal: the journal adds the sequence number and the chain. */
 export type EventBody = {
-  [T in EventType]: { type: T; at: string; clock: 'synced' | 'unsynced'; data: EventData<T> };
+  [T in EventType]: { type: T; at: string; data: EventData<T> } & ClockStamp;
 }[EventType];
 
 /**
@@ -137,6 +154,7 @@ export const EventRecord = z.looseObject({
   seq: z.number().int().positive(),
   at: IsoTime,
   clock: z.enum(['synced', 'unsynced']),
+  clockSource: z.literal('rtc').optional(),
   type: z.string().regex(/^[a-z][a-z0-9-]*(?:\.[a-z][a-z0-9-]*)+$/, 'dotted lower-case, e.g. gate.decision'),
   data: z.record(z.string(), z.unknown()),
   prev: Sha256Hex,

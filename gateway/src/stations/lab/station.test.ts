@@ -47,7 +47,7 @@ const logger = createLogger('lab-test', {
   level: 'debug',
   destination: { write: (line: string) => lines.push(line) } as never,
 });
-const clock = { read: () => ({ now, trusted: true }), stamp: () => 'synced' as const };
+const clock = { read: () => ({ now, trusted: true }), stamp: () => ({ clock: 'synced' as const }) };
 
 async function openJournal() {
   await mkdir(join(dir, 'journal'), { recursive: true });

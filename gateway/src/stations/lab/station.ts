@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type CardEntry,
+  type ClockStamp,
   type Direction,
   type EventRecord,
   LabBookingData,
@@ -42,7 +43,7 @@ export interface LabJournal extends EventSink {
 export interface LabStationDeps {
   config: LabConfig;
   roster: () => RosterView | undefined;
-  clock: { read(): ClockReading; stamp(reading: ClockReading): 'synced' | 'unsynced' };
+  clock: { read(): ClockReading; stamp(reading: ClockReading): ClockStamp };
   journal: LabJournal;
   /** The gateway's policy; anti-passback does not apply in a room (sign-in and sign-out pair up instead). */
   policy: PolicyConfig;
@@ -692,8 +693,8 @@ export class LabStation implements TerminalStation {
     }
   }
 
-  private stamp(reading: ClockReading): { at: string; clock: 'synced' | 'unsynced' } {
-    return { at: iso(reading.now), clock: this.deps.clock.stamp(reading) };
+  private stamp(reading: ClockReading): ClockStamp & { at: string } {
+    return { at: iso(reading.now), ...this.deps.clock.stamp(reading) };
   }
 
   // ---- restart

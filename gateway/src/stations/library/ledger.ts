@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import type { EventBody, EventRecord, TerminalRequestName } from '@educard/terminal-sdk';
+import {
+  type ClockStamp,
+  clockStampOf,
+  type EventBody,
+  type EventRecord,
+  type TerminalRequestName,
+} from '@educard/terminal-sdk';
 import type { Logger } from '../../log/index.js';
 import { writeFileDurable } from '../../storage/index.js';
 import type { StationReply } from '../types.js';
@@ -36,7 +42,8 @@ export interface UnsettledEvent {
   seq: number;
   type: 'library.checkout' | 'library.return' | 'library.renew';
   at: string;
-  clock: 'synced' | 'unsynced';
+  clock: ClockStamp['clock'];
+  clockSource?: ClockStamp['clockSource'];
   data: Record<string, unknown>;
 }
 
@@ -280,7 +287,7 @@ export class LoanLedger {
         seq: record.seq,
         type: record.type as UnsettledEvent['type'],
         at: record.at,
-        clock: record.clock,
+        ...clockStampOf(record),
         data: record.data,
       });
     } else if (source === 'sip2' && this.unsettledEvents.length > 0) {

@@ -1,4 +1,5 @@
 import {
+  clockStampOf,
   type EventBody,
   type EventRecord,
   LibraryCheckoutData,
@@ -215,7 +216,12 @@ export class OfflineReplay {
       replay,
     };
     // The moment of the transaction, not of the replay: the event says what happened at the desk then.
-    const record = journal.append({ type: event.type, at: event.at, clock: event.clock, data } as EventBody);
+    const record = journal.append({
+      type: event.type,
+      at: event.at,
+      ...clockStampOf(event),
+      data,
+    } as EventBody);
     await journal.durable(record.seq);
     await this.deps.follow(record.seq);
     const fields = {

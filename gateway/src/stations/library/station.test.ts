@@ -55,7 +55,7 @@ let txns = 0;
 
 const clock = {
   read: () => ({ now, trusted: true }),
-  stamp: () => 'synced' as const,
+  stamp: () => ({ clock: 'synced' as const }),
 };
 
 function station(overrides: Partial<LibraryStationDeps> = {}): LibraryStation {

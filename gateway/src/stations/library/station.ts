@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type CardEntry,
+  type ClockStamp,
   DEFAULT_LOAN_RULES,
   type Direction,
   type EventRecord,
@@ -50,7 +51,7 @@ export interface LibraryStationDeps {
   dataDir: string;
   roster: () => RosterView | undefined;
   catalogue: () => CatalogueView | undefined;
-  clock: { read(): ClockReading; stamp(reading: ClockReading): 'synced' | 'unsynced' };
+  clock: { read(): ClockReading; stamp(reading: ClockReading): ClockStamp };
   /** The gateway's journal: appended to, waited on, and read back to rebuild the ledger. */
   journal: LedgerJournal;
   policy: PolicyConfig;
@@ -362,7 +363,7 @@ export class LibraryStation implements TerminalStation {
       record = journal.append({
         type: 'library.checkout',
         at: at.toISOString(),
-        clock: clock.stamp(reading),
+        ...clock.stamp(reading),
         data: {
           station: config.id,
           loanId: result.loanId,
@@ -390,7 +391,7 @@ export class LibraryStation implements TerminalStation {
       record = journal.append({
         type: 'library.return',
         at: at.toISOString(),
-        clock: clock.stamp(reading),
+        ...clock.stamp(reading),
         data: {
           station: config.id,
           ...(loanId ? { loanId } : {}),
@@ -426,7 +427,7 @@ export class LibraryStation implements TerminalStation {
       record = journal.append({
         type: 'library.renew',
         at: at.toISOString(),
-        clock: clock.stamp(reading),
+        ...clock.stamp(reading),
         data: {
           station: config.id,
           ...(loanId ? { loanId } : {}),
