@@ -17,7 +17,10 @@ import { SET_UP_MS, serve } from './identity-harness.js';
 
 const HOSTILE = ['..%2F..%2Fx', 'a%20b', '.hidden', 'x%00y', 'x%2Fy', 'a'.repeat(65), '-lead', 'x%0Ay'];
 
-/** Every route that takes a school, card or device id in its path, with {id} where the hostile id goes. */
+/**
+ * Every route that takes an id in its path (school, card, device, person, rollout, release version,
+ * file SHA-256) or a school in its query, with {id} where the hostile id goes.
+ */
 const ROUTES: [method: string, path: string, body?: unknown][] = [
   ['POST', '/v1/roster/{id}/import', { cards: [] }],
   ['GET', '/v1/roster/{id}/snapshots/1'],
@@ -34,6 +37,14 @@ const ROUTES: [method: string, path: string, body?: unknown][] = [
   ['POST', '/v1/cards/{id}/lost'],
   ['POST', '/v1/cards/{id}/reissue', {}],
   ['POST', '/v1/devices/{id}/revoke'],
+  ['POST', '/v1/devices/{id}/commands', { name: 'door.open' }],
+  ['POST', '/v1/devices/{id}/tags', { add: ['pilot'] }],
+  ['GET', '/v1/rollouts/{id}'],
+  ['POST', '/v1/rollouts/{id}/pause'],
+  ['POST', '/v1/releases/{id}/remove'],
+  ['GET', '/v1/releases/files/{id}'],
+  ['POST', '/v1/people/{id}/transfer', { to: 'school-1' }],
+  ['GET', '/v1/ops/transfers?school={id}'],
   ['GET', '/v1/ops/cards/{id}'],
   ['GET', '/v1/devices?school={id}'],
   ['GET', '/v1/events?school={id}'],

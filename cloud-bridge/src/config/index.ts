@@ -5,6 +5,8 @@ import { AccountsConfig } from '../accounts/config.js';
 import { AttendanceConfig } from '../attendance/config.js';
 import { NoticesConfig } from '../notices/config.js';
 import { OpsConfig } from '../ops/config.js';
+import { ReleasesConfig } from '../releases/config.js';
+import { RolloutsConfig } from '../rollouts/config.js';
 
 export const BridgeConfig = z
   .object({
@@ -135,6 +137,15 @@ export const BridgeConfig = z
     accounts: AccountsConfig.prefault({}),
     /** Alarm thresholds of the operations view (docs/operations.md). */
     ops: OpsConfig.prefault({}),
+    /**
+     * Prometheus metrics (docs/metrics.md): `GET /metrics` on the HTTP listener, for a scrape job that
+     * presents this token as a bearer token; without a token the route is not there.
+     */
+    metrics: z.object({ token: z.string().min(16, 'at least 16 characters').optional() }).prefault({}),
+    /** Release files for devices: download rates (docs/updates.md). */
+    releases: ReleasesConfig.prefault({}),
+    /** Rollouts: the arrival and dismissal windows no gateway switches in (docs/updates.md). */
+    rollouts: RolloutsConfig.prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

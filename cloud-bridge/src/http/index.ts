@@ -9,6 +9,7 @@ import {
   enrollmentTokenHash,
   Identifier as IdentifierSchema,
   IsoTime,
+  KeyRole,
   keyIdOf,
   maskCardId,
   rootFingerprint,
@@ -134,6 +135,7 @@ interface RosterKeySetView {
   root: { keys: { keyId: string }[]; threshold: number };
   roster: { keys: { keyId: string }[] };
   commands?: { keys: { keyId: string }[] };
+  releases?: { keys: { keyId: string }[]; threshold: number };
 }
 
 /** The bridge's HTTP API (docs/api.md): JSON in and out, schemas checked by Fastify, admin routes behind a bearer token. */
@@ -444,6 +446,9 @@ export function buildHttpApi(deps: HttpDeps) {
             rootThreshold: signed.root.threshold,
             rosterKeyIds: keyIds(signed.roster),
             ...(signed.commands ? { commandKeyIds: keyIds(signed.commands) } : {}),
+            ...(signed.releases
+              ? { releaseKeyIds: keyIds(signed.releases), releaseThreshold: signed.releases.threshold }
+              : {}),
           };
         }),
       };
@@ -457,6 +462,20 @@ export function buildHttpApi(deps: HttpDeps) {
         { version: prepared.keySet.version, pending: prepared.pendingId },
         'roster key rotation prepared',
       );
+      return prepared;
+    });
+
+    admin.post('/v1/keys/releases/prepare', async (request, reply) => {
+      if (!guard(request, reply, 'keys.manage')) return;
+      const role = KeyRole.safeParse((request.body as { releases?: unknown } | undefined)?.releases);
+      if (!role.success)
+        return reply
+          .code(400)
+          .send({ error: 'bad-request', message: `releases: ${describeIssues(role.error)}` });
+      const prepared = deps.roster.keys.prepareReleaseKeys(role.data);
+      audited(request, 'keys.releases.prepare', {
+        detail: { version: prepared.keySet.version, keyIds: role.data.keys.map((k) => k.keyId) },
+      });
       return prepared;
     });
 

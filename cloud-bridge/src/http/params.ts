@@ -1,3 +1,4 @@
+import { Sha256Hex } from '@educard/terminal-sdk';
 import type {
   FastifyBaseLogger,
   FastifyInstance,
@@ -5,13 +6,15 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
-import { IdentifierJson } from '../contract-check/index.js';
+import { IdentifierJson, jsonSchemaOf } from '../contract-check/index.js';
 
 /** The schema of each path parameter that means the same on every route. */
 const KNOWN_PARAMS: Record<string, object> = {
   school: IdentifierJson,
   cardId: IdentifierJson,
   device: IdentifierJson,
+  personId: IdentifierJson,
+  sha256: jsonSchemaOf(Sha256Hex),
   version: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
 };
 
@@ -21,7 +24,8 @@ const paramNames = (url: string) =>
 /**
  * Gives every route a schema for each of its path parameters before it is registered: a school, card
  * or device id must be the contract's Identifier (no `/`, `..` or space reaches a query, a topic or a
- * file name), a version a positive integer. A route whose parameter is neither known here nor given a
+ * file name), a person id too, a file's SHA-256 64 hex digits, a version a positive integer (a route
+ * whose `version` is something else, such as a release's, says so in its own schema). A route whose parameter is neither known here nor given a
  * schema of its own is refused when the bridge starts, so no new route can forget one.
  */
 export function validatePathParams<L extends FastifyBaseLogger>(

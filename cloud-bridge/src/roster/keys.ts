@@ -167,9 +167,10 @@ export class KeySetRefused extends Error {
 
 interface PendingRotation {
   id: string;
-  key: Ed25519KeyPair;
-  /** The next command key: it rotates with the roster key. */
-  commandKey: Ed25519KeyPair;
+  /** The next roster key; absent when the roster key stays (a change of the release keys). */
+  key?: Ed25519KeyPair;
+  /** The next command key: it rotates with the roster key, and stays when only the release keys change. */
+  commandKey?: Ed25519KeyPair;
   keySet: RosterKeySet;
 }
 
@@ -238,7 +239,13 @@ export class RosterKeyring {
   }
 
   get pendingRotation(): { id: string; rosterKeyId: string } | undefined {
-    return this.pending && { id: this.pending.id, rosterKeyId: keyIdOf(this.pending.key.publicKey) };
+    const pending = this.pending;
+    return (
+      pending && {
+        id: pending.id,
+        rosterKeyId: keyIdOf((pending.key ?? (this.keys.roster[0] as Ed25519KeyPair)).publicKey),
+      }
+    );
   }
 
   /**
@@ -259,6 +266,21 @@ export class RosterKeyring {
       commands: keyRole([commandKey]),
     };
     this.pending = { id: randomBytes(12).toString('base64url'), key, commandKey, keySet };
+    return { pendingId: this.pending.id, keySet };
+  }
+
+  /**
+   * The next key set, unsigned, with `releases` as the keys that sign gateway software: every other
+   * role (root, roster, commands) as it is. Committed like a roster key rotation, once the root has signed it offline.
+   */
+  prepareReleaseKeys(releases: KeyRole, now = new Date()): { pendingId: string; keySet: RosterKeySet } {
+    const keySet: RosterKeySet = {
+      ...this.latest,
+      version: this.version + 1,
+      issuedAt: now.toISOString(),
+      releases,
+    };
+    this.pending = { id: randomBytes(12).toString('base64url'), keySet };
     return { pendingId: this.pending.id, keySet };
   }
 
@@ -297,16 +319,17 @@ export class RosterKeyring {
         );
       }
     }
+    const roster = pending.key ? [pending.key] : this.keys.roster;
     const next: RosterKeys = {
       root: this.keys.root,
-      roster: [pending.key],
-      commands: [pending.commandKey],
+      roster,
+      commands: pending.commandKey ? [pending.commandKey] : this.keys.commands,
       keySets: [...this.keys.keySets, JSON.stringify(parsed.data)],
     };
     await saveRosterKeys(this.dataDir, next);
-    const retiredKeyIds = this.keys.roster.map((k) => keyIdOf(k.publicKey));
+    const retiredKeyIds = pending.key ? this.keys.roster.map((k) => keyIdOf(k.publicKey)) : [];
     this.keys = next;
     this.pending = undefined;
-    return { version: this.version, rosterKeyIds: [keyIdOf(pending.key.publicKey)], retiredKeyIds };
+    return { version: this.version, rosterKeyIds: roster.map((k) => keyIdOf(k.publicKey)), retiredKeyIds };
   }
 }

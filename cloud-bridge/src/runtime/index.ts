@@ -7,7 +7,7 @@ import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
 import { EmbeddedBroker } from '../broker/index.js';
-import { CentralService, centralRoutes } from '../central/index.js';
+import { CentralService, ChangeApplier, centralRoutes } from '../central/index.js';
 import { CommandSender } from '../commands/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
@@ -16,11 +16,18 @@ import { BodyGrants } from '../grants/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
+import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
+import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
+import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { type BadRowSink, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { servePages } from '../web/index.js';
+import { BRIDGE_VERSION } from './version.js';
+
+export { BRIDGE_VERSION };
 
 /**
  * The cloud bridge: the store and the concerns that follow its events as they are committed
@@ -47,6 +54,9 @@ export class Bridge {
     readonly ops: Operations,
     readonly roster: RosterService,
     readonly catalogue: CatalogueService,
+    readonly metrics: BridgeMetrics,
+    readonly releases: Releases,
+    readonly rollouts: Rollouts,
   ) {}
 
   static async start(
@@ -56,8 +66,11 @@ export class Bridge {
     now: () => Date = () => new Date(),
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
+    // Made first: the parts below count into it as they work.
+    const metrics = new BridgeMetrics(BRIDGE_VERSION);
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const directory = new Directory(store.database);
+    const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
@@ -66,6 +79,7 @@ export class Bridge {
     const ops = new Operations({
       store,
       directory,
+      transfers,
       logger,
       settings: config.ops,
       now,
@@ -74,11 +88,19 @@ export class Bridge {
     const attendance = new Attendance({
       store,
       directory,
+      transfers,
       defaultTimeZone: config.attendance.defaultTimeZone,
       logger,
       now: () => now().getTime(),
     });
-    const notices = new Notices({ store, directory, config: config.notices, logger });
+    const notices = new Notices({
+      store,
+      directory,
+      transfers,
+      config: config.notices,
+      logger,
+      onDelivery: metrics.onDelivery,
+    });
     // A stored row the bridge cannot use is skipped, logged and raised: it never keeps the bridge down.
     const onBadRow: BadRowSink = (row) => {
       logger.error(row, 'stored row skipped: the bridge cannot use it');
@@ -112,6 +134,7 @@ export class Bridge {
       client,
       logger,
       commands,
+      onBatch: metrics.onBatch,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
@@ -127,6 +150,21 @@ export class Bridge {
       onPublished: (school) => ops.checkDates(school),
     });
     await roster.start();
+    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest);
+    const rollouts = new Rollouts({
+      db: store.database,
+      store,
+      directory,
+      releases,
+      client,
+      audit,
+      config: config.rollouts,
+      defaultTimeZone: config.attendance.defaultTimeZone,
+      logger,
+      now,
+      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+    });
+    await rollouts.start();
     const catalogue = new CatalogueService({
       store,
       client,
@@ -137,12 +175,23 @@ export class Bridge {
       grants,
     });
     await catalogue.start();
+    // The feed's records and transfers asked for through the API go to directory and rosters one way.
+    const applier = new ChangeApplier({
+      store,
+      directory,
+      roster,
+      transfers,
+      days: attendance,
+      logger: logger.child({ component: 'transfers' }),
+      now: () => now().getTime(),
+    });
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
       store,
       directory,
       roster,
+      applier,
       logger,
       onAlarm: ops.onAlarm,
       onBadRow,
@@ -181,7 +230,13 @@ export class Bridge {
       },
       audit,
       resolvers: [sessionResolver(accounts)],
-      publicRoutes: [(app) => sessionRoutes(app, accounts)],
+      publicRoutes: [
+        (app) => sessionRoutes(app, accounts),
+        ...(config.metrics.token ? [metricsRoutes(metrics, config.metrics.token)] : []),
+        releaseFileRoutes(releases, config.releases, (username, password) =>
+          authenticateDevice(store, username, password),
+        ),
+      ],
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
         centralRoutes(central, audit),
@@ -189,7 +244,20 @@ export class Bridge {
         noticesRoutes(notices, audit),
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
+        transferRoutes((request) => applier.transfer(request), audit),
+        releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
+        rolloutRoutes(rollouts, audit),
       ],
+    });
+    metrics.watch({
+      devices: () => store.listDevices(),
+      rosterHeld: (device) => ops.rosters.held(device),
+      rosterLatest: (school) => ops.rosters.latest(school)?.version,
+      openAlarms: () => ops.alarms.openByKind(),
+      central: () => central.status(),
+      notices: () => notices.status(),
+      mqttConnected: () => client.connected,
+      dataDir: config.dataDir,
     });
     if (config.http.pages) await servePages(http);
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -212,6 +280,9 @@ export class Bridge {
       ops,
       roster,
       catalogue,
+      metrics,
+      releases,
+      rollouts,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
@@ -232,6 +303,7 @@ export class Bridge {
   async stop(): Promise<void> {
     await this.notices.stop();
     await this.central.stop();
+    this.rollouts.stop();
     this.ops.stop();
     this.roster.stop();
     this.catalogue.stop();

@@ -19,6 +19,7 @@ export type {
   LoanConflict,
   LoanFilter,
   Presence,
+  RosterCommit,
   RosterSettings,
   RosterVersion,
   StoredEvent,

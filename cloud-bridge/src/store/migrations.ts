@@ -100,6 +100,19 @@ export const MIGRATIONS: string[] = [
      FROM events
      WHERE type IN ('library.checkout', 'library.return', 'library.renew')
        AND json_type(record, '$.data.itemId') = 'text';`,
+  // A card may be on two schools' rosters: where its holder is now, and, cancelled as transferred, on
+  // the roster of each school they left (so that school's gates deny it by name).
+  `CREATE TABLE roster_cards_by_school (
+     card_id TEXT NOT NULL,
+     school TEXT NOT NULL,
+     entry TEXT NOT NULL,
+     PRIMARY KEY (card_id, school)
+   );
+   INSERT INTO roster_cards_by_school (card_id, school, entry) SELECT card_id, school, entry FROM roster_cards;
+   DROP TABLE roster_cards;
+   ALTER TABLE roster_cards_by_school RENAME TO roster_cards;
+   CREATE INDEX roster_cards_school ON roster_cards (school);
+   CREATE INDEX roster_cards_person ON roster_cards (json_extract(entry, '$.personId'));`,
   // Device epochs: a device enrolled again with a new key starts a new chain from seq 1, and the old
   // chain's records stay, so (device, seq) is unique only within an epoch. An enrollment token may be
   // bound to the one device id it may enroll. SQLite cannot change a UNIQUE constraint in place: the

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { boundedHttpServer, type HttpListenerLimits, RefusalCounter } from '@educard/terminal-sdk/listeners';
 import sirv from 'sirv';
+import { listen, localUrl } from '../listen/index.js';
 import type { Logger } from '../log/index.js';
 
 /** Where the build puts the pages (gateway/pages → gateway/dist/pages). */
@@ -54,21 +54,12 @@ export class PageServer {
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.server, this.options.host, this.options.port);
     this.options.logger.info({ url: this.url }, 'terminal pages served');
   }
 
   get url(): string {
-    const { port } = this.server.address() as AddressInfo;
-    const host =
-      this.options.host === '0.0.0.0' || this.options.host === '::' ? '127.0.0.1' : this.options.host;
-    return `http://${host}:${port}`;
+    return localUrl(this.server, this.options.host);
   }
 
   async stop(): Promise<void> {

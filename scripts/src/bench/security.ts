@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createLogger, Gateway } from '@educard/gateway';
 import { exited } from '../support/index.js';
+import { type RunningBridge, startBridge } from './bridge-process.js';
 import { atLeast, type BenchResult, info, median } from './report.js';
-import { drained, prepareGateway, type RunningBridge, startBridge } from './uplink.js';
+import { drained, prepareGateway } from './uplink.js';
 
 const quiet = createLogger('bench', { level: 'silent' });
 const ROUNDS = 3;
@@ -104,7 +105,7 @@ async function floodRatio(
   accounts: Record<string, number>,
   rounds: number,
 ): Promise<{ ratio: number; checkedPerS: number; busyShare: number; rssOverIdleMb: number }> {
-  const bridge = await startBridge(dir, undefined, { accounts });
+  const bridge = await startBridge(dir, { config: { accounts } });
   try {
     const idle: number[] = [];
     const flooded: number[] = [];

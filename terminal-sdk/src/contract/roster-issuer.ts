@@ -20,6 +20,8 @@ export interface KeySetInput {
   roster: KeyRole;
   /** The keys that sign device commands, when the key set names them. */
   commands?: KeyRole;
+  /** The keys that sign gateway releases, when the key set names them. */
+  releases?: KeyRole;
   /** The root keys that sign: the previous version's and, when the root rotates, the new ones too. */
   signers: Ed25519KeyPair[];
 }
@@ -33,6 +35,7 @@ export function issueKeySet(input: KeySetInput): Uint8Array {
     root: input.root,
     roster: input.roster,
     ...(input.commands ? { commands: input.commands } : {}),
+    ...(input.releases ? { releases: input.releases } : {}),
   };
   return jsonBytes(signDocument(keySet, input.signers, ed25519));
 }

@@ -22,6 +22,8 @@ export class TestAuthority {
   rosterKeys: Ed25519KeyPair[];
   /** The keys of the key set's `commands` role, when the authority is made with some. */
   commandKeys: Ed25519KeyPair[] | undefined;
+  /** The keys of the key set's `releases` role, when the authority is made with some. */
+  releaseKeys: Ed25519KeyPair[] | undefined;
   keySetVersion = 1;
 
   /** The clock every date it signs is derived from: a test's own clock, or the real one. */
@@ -33,12 +35,14 @@ export class TestAuthority {
       root?: Ed25519KeyPair[];
       roster?: Ed25519KeyPair[];
       commands?: Ed25519KeyPair[];
+      releases?: Ed25519KeyPair[];
       now?: () => number;
     } = {},
   ) {
     this.root = options.root ?? [generateKeyPair()];
     this.rosterKeys = options.roster ?? [generateKeyPair()];
     this.commandKeys = options.commands;
+    this.releaseKeys = options.releases;
     this.now = options.now ?? Date.now;
   }
 
@@ -53,6 +57,7 @@ export class TestAuthority {
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
       ...(this.commandKeys ? { commands: keyRole(this.commandKeys) } : {}),
+      ...(this.releaseKeys ? { releases: keyRole(this.releaseKeys) } : {}),
       signers: this.root,
     });
   }
