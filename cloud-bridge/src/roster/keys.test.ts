@@ -112,6 +112,27 @@ describe('the roster keyring', () => {
     expect(reopened.commandSigners.map((k) => k.seed)).toEqual(ring.commandSigners.map((k) => k.seed));
   });
 
+  it('keeps the command key through a change of the release keys, and the release keys through a rotation', async () => {
+    const { root, keys } = newRosterKeys();
+    await saveRosterKeys(dir, keys);
+    const ring = await RosterKeyring.open(dir);
+    const commandSeeds = () => ring.commandSigners.map((k) => k.seed);
+    const before = { commands: ring.latest.commands, seeds: commandSeeds(), roster: ring.latest.roster };
+    const releases = keyRole([generateKeyPair(), generateKeyPair()], 2);
+
+    const change = ring.prepareReleaseKeys(releases);
+    await ring.commitKeySet(change.pendingId, signDocument(change.keySet, root));
+    expect(ring.latest).toMatchObject({ version: 2, releases, commands: before.commands, roster: before.roster });
+    expect(commandSeeds()).toEqual(before.seeds);
+
+    const rotation = ring.prepareRotation();
+    await ring.commitKeySet(rotation.pendingId, signDocument(rotation.keySet, root));
+    expect(ring.latest.version).toBe(3);
+    expect(ring.latest.releases).toEqual(releases);
+    expect(ring.latest.commands).not.toEqual(before.commands);
+    expect(commandSeeds()).not.toEqual(before.seeds);
+  });
+
   it('gives a bridge whose key sets predate commands a command key at its next rotation', async () => {
     const root = [generateKeyPair()];
     const roster = [generateKeyPair()];
