@@ -122,7 +122,12 @@ describe('the roster keyring', () => {
 
     const change = ring.prepareReleaseKeys(releases);
     await ring.commitKeySet(change.pendingId, signDocument(change.keySet, root));
-    expect(ring.latest).toMatchObject({ version: 2, releases, commands: before.commands, roster: before.roster });
+    expect(ring.latest).toMatchObject({
+      version: 2,
+      releases,
+      commands: before.commands,
+      roster: before.roster,
+    });
     expect(commandSeeds()).toEqual(before.seeds);
 
     const rotation = ring.prepareRotation();
