@@ -5,7 +5,6 @@ import { launchChromium } from '@educard/scripts/support';
 import { generateKeyPair, signBatch, topics } from '@educard/terminal-sdk';
 import { chainRecords } from '@educard/terminal-sdk/testing';
 import { parse } from 'csv-parse/sync';
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PASSWORD } from '../support/accounts.js';
 import { signInToBridge } from '../support/pages.js';
@@ -48,14 +47,7 @@ afterAll(async () => {
 /** Enrolls `device` with a key of its own and publishes one signed batch of `data` records of `type`. */
 async function publishAs(device: string, type: string, values: Record<string, unknown>[]) {
   const key = generateKeyPair();
-  const enrolled = await rig.enrollAs(await rig.token(), device, key);
-  expect(enrolled.status).toBe(200);
-  const { url, username, password } = enrolled.body.mqtt as {
-    url: string;
-    username: string;
-    password: string;
-  };
-  const client = await mqtt.connectAsync(url, { clientId: device, username, password, reconnectPeriod: 0 });
+  const client = await rig.deviceOnBroker(device, 'school-1', key);
   const at = new Date().toISOString();
   const records = chainRecords(
     device,

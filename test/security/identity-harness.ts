@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPair, toBase64Url } from '@educard/terminal-sdk';
+import mqtt, { type MqttClient } from 'mqtt';
 import { expect } from 'vitest';
 import { BRIDGE_CLI, bridgeCli, educard, initBridge } from '../support/cli.js';
 import { type Child, exited, startNode } from '../support/processes.js';
@@ -83,6 +84,18 @@ export class IdentityRig {
       body: JSON.stringify({ token, deviceId, publicKey: toBase64Url(key.publicKey) }),
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  /** A device of `school` enrolled with `key` and connected to the broker with the credentials it got. */
+  async deviceOnBroker(id: string, school = 'school-1', key = generateKeyPair()): Promise<MqttClient> {
+    const enrolled = await this.enrollAs(await this.token(school), id, key);
+    expect(enrolled.status).toBe(200);
+    const { url, username, password } = enrolled.body.mqtt as {
+      url: string;
+      username: string;
+      password: string;
+    };
+    return mqtt.connectAsync(url, { clientId: id, username, password, reconnectPeriod: 0 });
   }
 
   /** `educard init` for a gate of `school` on simulated readers whose taps come on stdin. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RosterSnapshotMessage, sha256Hex, topics } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityRig, SET_UP_MS, START_MS, status } from './identity-harness.js';
 
@@ -34,14 +34,7 @@ async function importRoster(school: string, names: string[]) {
 
 /** A device of `school`, enrolled, on the broker with its own credentials. */
 async function device(id: string, school: string): Promise<MqttClient> {
-  const enrolled = await rig.enrollAs(await rig.token(school), id);
-  expect(enrolled.status).toBe(200);
-  const { url, username, password } = enrolled.body.mqtt as {
-    url: string;
-    username: string;
-    password: string;
-  };
-  const client = await mqtt.connectAsync(url, { clientId: id, username, password, reconnectPeriod: 0 });
+  const client = await rig.deviceOnBroker(id, school);
   clients.push(client);
   return client;
 }
