@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine, usageFailure } from '../command-line.js';
 import { centralAttendanceBench } from './central-attendance.js';
 import { centralPushBench } from './central-push.js';
 import { centralTransferBench } from './central-transfer.js';
@@ -33,22 +33,13 @@ groups: ${Object.keys(GROUPS).join(', ')}
 example: npm run bench -- gateway`;
 
 async function main(): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine(
+    { allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
   const unknown = parsed.positionals.filter((name) => !(name in GROUPS));
-  if (unknown.length) {
-    process.stderr.write(`unknown benchmark group: ${unknown.join(', ')}\n${USAGE}\n`);
-    return 2;
-  }
+  if (unknown.length) return usageFailure(`unknown benchmark group: ${unknown.join(', ')}`, USAGE);
   const names = parsed.positionals.length ? parsed.positionals : Object.keys(GROUPS);
   const all: BenchResult[] = [];
   for (const name of names) {

@@ -5,6 +5,7 @@ export {
   gatewayUnit,
   installRelease,
   nameReleaseKeys,
+  releaseOfThisTree,
   startFleetDevice,
   tapLine,
 } from './fleet.js';
