@@ -18,6 +18,7 @@ interface KeysView {
   fingerprint: string;
   keySetVersion: number;
   rosterKeyIds: string[];
+  commandKeyIds: string[];
   rootOnBridge: boolean;
   keySets: {
     version: number;
@@ -25,6 +26,7 @@ interface KeysView {
     rootKeyIds: string[];
     rootThreshold: number;
     rosterKeyIds: string[];
+    commandKeyIds?: string[];
   }[];
 }
 
@@ -37,6 +39,7 @@ async function show(options: BridgeOptions): Promise<void> {
       `root keys           ${data.anchor.keys.map((k) => k.keyId).join(', ')} (threshold ${data.anchor.threshold})`,
       `key set in force    ${data.keySetVersion}`,
       `roster key          ${data.rosterKeyIds.join(', ')}`,
+      `command key         ${data.commandKeyIds.join(', ') || 'none: gateways refuse commands until the keys are rotated'}`,
       ...(data.rootOnBridge
         ? [
             'warning: the root key is on the bridge (its keys were made on first start, not by `educard-bridge init`)',
@@ -44,12 +47,13 @@ async function show(options: BridgeOptions): Promise<void> {
         : []),
       '',
       table(
-        ['key set', 'issued', 'root keys', 'roster keys'],
+        ['key set', 'issued', 'root keys', 'roster keys', 'command keys'],
         data.keySets.map((k) => [
           k.version,
           k.issuedAt,
           `${k.rootKeyIds.join(' ')} (${k.rootThreshold})`,
           k.rosterKeyIds.join(' '),
+          k.commandKeyIds?.join(' ') ?? '-',
         ]),
       ),
     ].join('\n'),

@@ -1,5 +1,4 @@
 import {
-  type Command,
   DeviceState,
   type EventAck,
   type EventRecord,
@@ -15,6 +14,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { CommandSender } from '../commands/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
 
@@ -26,6 +26,8 @@ export interface IngestDeps {
   shareGroup?: string;
   /** How often, at most, a device is asked to resend after a gap. */
   resendEveryMs?: number;
+  /** Sends the signed `events.resend` a device runs after a gap. */
+  commands: CommandSender;
   /** Told how each batch ended, once it has (the bridge's metrics count them). */
   onBatch?: (outcome: BatchOutcome) => void;
 }
@@ -213,20 +215,23 @@ export class Ingest {
     });
   }
 
+  /**
+   * Withdraws the retained ack of a device (an empty retained message clears it), after the device
+   * started a new epoch: the ack was for its old chain, and the new one must never be acknowledged by it.
+   */
+  async withdrawAck(school: string, device: string): Promise<void> {
+    await this.deps.client.publishAsync(topics.ack(school, device), '', { qos: 1, retain: true });
+  }
+
   /** Asks the device to resend from `fromSeq`, at most once per `resendEveryMs`; true when it asked. */
   private askResend(school: string, device: string, fromSeq: number): boolean {
     const now = Date.now();
     if (now - (this.lastResend.get(device) ?? 0) < (this.deps.resendEveryMs ?? 1000)) return false;
     this.lastResend.set(device, now);
-    const command: Command = {
-      v: SPEC_VERSION,
-      id: `resend-${device}-${fromSeq}-${now}`,
-      expiresAt: new Date(now + 60_000).toISOString(),
-      name: 'events.resend',
-      args: { fromSeq },
-    };
     this.deps.logger.info({ device, fromSeq }, 'gap in events: asking the device to resend');
-    this.deps.client.publish(topics.commands(school, device), JSON.stringify(command), { qos: 1 });
+    this.deps.commands
+      .send(school, device, { name: 'events.resend', args: { fromSeq } })
+      .catch((error: unknown) => this.deps.logger.warn({ err: error, device }, 'resend request not sent'));
     return true;
   }
 

@@ -8,19 +8,21 @@ import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } fro
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
 import { EmbeddedBroker } from '../broker/index.js';
 import { CentralService, ChangeApplier, centralRoutes } from '../central/index.js';
+import { CommandSender } from '../commands/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
+import { BodyGrants } from '../grants/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
-import { Operations, opsRoutes } from '../ops/index.js';
+import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
-import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BadRowSink, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { servePages } from '../web/index.js';
 import { BRIDGE_VERSION } from './version.js';
@@ -99,6 +101,11 @@ export class Bridge {
       logger,
       onDelivery: metrics.onDelivery,
     });
+    // A stored row the bridge cannot use is skipped, logged and raised: it never keeps the bridge down.
+    const onBadRow: BadRowSink = (row) => {
+      logger.error(row, 'stored row skipped: the bridge cannot use it');
+      ops.raise({ kind: ALARM_KINDS.dataInvalid, message: `${row.what} ${row.key}: ${row.problem}` });
+    };
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -121,19 +128,24 @@ export class Bridge {
       reconnectPeriod: 1000,
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
+    const commands = new CommandSender({ client, keys, logger, now });
     const ingest = new Ingest({
       store,
       client,
       logger,
+      commands,
       onBatch: metrics.onBatch,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
+    const grants = new BodyGrants(store.database, now);
     const roster = new RosterService({
       store,
       client,
       keys,
       logger,
+      onBadRow,
+      grants,
       now,
       onPublished: (school) => ops.checkDates(school),
     });
@@ -153,7 +165,15 @@ export class Bridge {
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await rollouts.start();
-    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, now });
+    const catalogue = new CatalogueService({
+      store,
+      client,
+      keys: roster.keys,
+      logger,
+      now,
+      onBadRow,
+      grants,
+    });
     await catalogue.start();
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
     const applier = new ChangeApplier({
@@ -174,6 +194,7 @@ export class Bridge {
       applier,
       logger,
       onAlarm: ops.onAlarm,
+      onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
     const http = buildHttpApi({
@@ -184,11 +205,23 @@ export class Bridge {
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,
       onRevoke: (id) => broker?.disconnect(id),
+      onEnroll: (device, { newEpoch, previousSchool }) => {
+        if (!newEpoch) return;
+        const schools = new Set([device.school, ...(previousSchool ? [previousSchool] : [])]);
+        for (const school of schools)
+          ingest
+            .withdrawAck(school, device.id)
+            .catch((error: unknown) =>
+              logger.error({ err: error, device: device.id }, "the old epoch's ack could not be withdrawn"),
+            );
+      },
       health: () => ({
         mqtt: client.connected,
         ingest: ingest.stats,
         ...(broker ? { broker: broker.stats } : {}),
       }),
+      grants,
+      commands,
       library: { catalogue, store, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));

@@ -6,6 +6,7 @@ import {
   type Command,
   type CommandResult,
   Command as CommandSchema,
+  commandRefusal,
   type DeviceState,
   EventAck,
   parseMessage,
@@ -62,10 +63,22 @@ export interface UplinkStatus {
   ackedSeq: number;
   inFlight: number;
   reconnects: number;
+  /** Acks refused because they named no record of this journal (seq and hash). */
+  refusedAcks: number;
+  /** Commands refused: unsigned, not by a trusted command key, for another device, expired or replayed. */
+  refusedCommands: number;
   lastError?: string;
 }
 
 const SNAPSHOT_GRACE_MS = 300;
+/** Command ids kept against replays: far more than a device is sent in the hour a command may live. */
+const MAX_RAN_COMMANDS = 1000;
+
+/** `uplink.json`: the birth sequence, and the ids of commands run and not yet expired. */
+interface UplinkState {
+  bdSeq: number;
+  ranCommands?: Record<string, number>;
+}
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -91,10 +104,14 @@ export class Uplink {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private reconnects = 0;
+  private refusedAcks = 0;
   private lastError: string | undefined;
   private bdSeq = 0;
   private snapshotTimer: NodeJS.Timeout | undefined;
-  private readonly state: Low<{ bdSeq: number }>;
+  private refusedCommands = 0;
+  private readonly state: Low<UplinkState>;
+  /** Writes of `uplink.json`, one after another: each writes the state as it stands then. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: UplinkDeps) {
     this.state = new Low(new DurableJsonFile(join(deps.dataDir, 'uplink.json')), { bdSeq: 0 });
@@ -125,6 +142,8 @@ export class Uplink {
       ackedSeq: this.deps.journal.stats().ackedSeq,
       inFlight: this.inFlight.length,
       reconnects: this.reconnects,
+      refusedAcks: this.refusedAcks,
+      refusedCommands: this.refusedCommands,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };
   }
@@ -175,7 +194,29 @@ export class Uplink {
   private async nextBirth(): Promise<void> {
     this.bdSeq += 1;
     this.state.data.bdSeq = this.bdSeq;
-    await this.state.write();
+    await this.saveState();
+  }
+
+  private saveState(): Promise<void> {
+    const write = this.saving.then(() => this.state.write());
+    this.saving = write.catch(() => undefined);
+    return write;
+  }
+
+  /**
+   * Notes a command's id as run, on disk before it runs, so that a replay of it (a copy captured on
+   * the broker) is refused even after a restart. False when the id has run already. Ids are kept
+   * until their command expires, at most MAX_RAN_COMMANDS of them.
+   */
+  private async firstRun(command: Command, now: number): Promise<boolean> {
+    const ran = this.state.data.ranCommands ?? {};
+    for (const [id, expires] of Object.entries(ran)) if (expires < now) delete ran[id];
+    if (ran[command.id] !== undefined) return false;
+    ran[command.id] = Date.parse(command.expiresAt);
+    const kept = Object.entries(ran).sort(([, a], [, b]) => b - a);
+    this.state.data.ranCommands = Object.fromEntries(kept.slice(0, MAX_RAN_COMMANDS));
+    await this.saveState();
+    return true;
   }
 
   private stateMessage(online: boolean): string {
@@ -314,6 +355,8 @@ export class Uplink {
 
   private onMessage(topic: string, payload: Buffer): void {
     const { school, device, logger } = this.deps;
+    // An empty message clears a retained one (the bridge withdrawing an ack): nothing to handle.
+    if (payload.length === 0) return;
     const task =
       topic === topics.ack(school, device)
         ? this.onAck(payload)
@@ -337,12 +380,36 @@ export class Uplink {
     );
   }
 
+  /**
+   * Takes the bridge's ack only when it names a record this journal holds, by seq and hash: an ack
+   * of another chain (the retained ack of this id's previous enrollment, a forged one) would otherwise
+   * drop events the bridge never stored. What is refused is logged and counted, and changes nothing.
+   */
   private async onAck(payload: Buffer): Promise<void> {
     const parsed = parseMessage(EventAck, payload);
     if (!parsed.ok) throw new Error(`bad ack: ${parsed.error}`);
-    const { journal } = this.deps;
-    const seq = Math.min(parsed.value.seq, journal.stats().durableSeq);
-    if (seq <= journal.stats().ackedSeq) return;
+    const { journal, device, logger } = this.deps;
+    const ack = parsed.value;
+    const { ackedSeq, durableSeq } = journal.stats();
+    if (ack.device === device && ack.seq <= ackedSeq) return;
+    const held = ack.seq <= durableSeq ? (await journal.read(ack.seq, 1))[0] : undefined;
+    const refusal =
+      ack.device !== device
+        ? `it names device ${ack.device}`
+        : !held
+          ? `seq ${ack.seq} is beyond this journal (durable to ${durableSeq})`
+          : held.hash !== ack.hash
+            ? `record ${ack.seq} of this journal has another hash`
+            : undefined;
+    if (refusal) {
+      this.refusedAcks += 1;
+      logger.warn(
+        { seq: ack.seq, reason: refusal },
+        "ack refused: it is not for a record of this device's journal (another enrollment's, or forged)",
+      );
+      return;
+    }
+    const seq = ack.seq;
     // The bridge has committed these: their slots are free now, while the cursor is written. A crash
     // before the cursor is on disk only resends what the bridge already holds, and it dedups.
     this.inFlight = this.inFlight.filter((batch) => batch.to > seq);
@@ -352,6 +419,12 @@ export class Uplink {
     await journal.acknowledge(seq);
   }
 
+  /**
+   * Runs a command only when the bridge's command key, as this device's key set names it, signed it
+   * for this device, it has not expired and its id has not run before: whoever can publish on the
+   * command topic (an external broker's other users) can open no door. A refusal is answered,
+   * logged and counted, and runs nothing.
+   */
   private async onCommand(payload: Buffer): Promise<void> {
     const { school, device, logger } = this.deps;
     const parsed = parseMessage(CommandSchema, payload);
@@ -374,8 +447,20 @@ export class Uplink {
       return;
     }
     const command = parsed.value;
-    if (Date.parse(command.expiresAt) < Date.now()) {
-      reply({ status: 'expired' });
+    const now = Date.now();
+    const refusal =
+      commandRefusal(parsed.raw, command, { device, school, role: this.deps.roster.keySet?.commands, now }) ??
+      ((await this.firstRun(command, now))
+        ? undefined
+        : { status: 'refused' as const, reason: `command ${command.id} has run already: a replay` });
+    if (refusal) {
+      this.refusedCommands += 1;
+      logger.warn({ id, name: command.name, reason: refusal.reason }, 'command refused');
+      reply(
+        refusal.status === 'expired'
+          ? { status: 'expired' }
+          : { status: 'error', error: `refused: ${refusal.reason}` },
+      );
       return;
     }
     logger.info({ id, name: command.name }, 'command');
@@ -460,7 +545,9 @@ export class Uplink {
   private async fetchBody(what: string, path: string, expected: number): Promise<Uint8Array> {
     const url = new URL(path, this.deps.config.bridgeHttp);
     const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-    if (!response.ok) throw new Error(`${what} fetch ${url} answered ${response.status}`);
+    // The path alone: the query holds the grant that lets this device fetch it, a secret while it lives.
+    if (!response.ok)
+      throw new Error(`${what} fetch ${url.origin}${url.pathname} answered ${response.status}`);
     const length = Number(response.headers.get('content-length') ?? 0);
     if (length > Math.min(expected, MAX_SNAPSHOT_BYTES)) {
       throw new Error(`${what} of ${length} bytes is larger than the manifest says`);

@@ -1,6 +1,7 @@
 export * from './batch.js';
 export * from './catalogue.js';
 export { type ChainBreak, eventHash, verifyChain } from './chain.js';
+export * from './commands.js';
 export * from './common.js';
 export * from './enrollment.js';
 export * from './events.js';

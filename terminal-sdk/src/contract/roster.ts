@@ -170,6 +170,12 @@ export const RosterKeySet = z.object({
   issuedAt: IsoTime,
   root: KeyRole,
   roster: KeyRole,
+  /**
+   * The keys the bridge signs device commands with (`door.open` and the like): a device runs a
+   * command only when these keys sign it, whatever broker carried it. A key set without the role lets
+   * no command in. Rotated N to N+1 with the roster key.
+   */
+  commands: KeyRole.optional(),
   releases: KeyRole.optional(),
 });
 export type RosterKeySet = z.infer<typeof RosterKeySet>;

@@ -20,6 +20,8 @@ import { toBase64Url } from '../crypto/encoding.js';
 export class TestAuthority {
   readonly root: Ed25519KeyPair[];
   rosterKeys: Ed25519KeyPair[];
+  /** The keys of the key set's `commands` role, when the authority is made with some. */
+  commandKeys: Ed25519KeyPair[] | undefined;
   /** The keys of the key set's `releases` role, when the authority is made with some. */
   releaseKeys: Ed25519KeyPair[] | undefined;
   keySetVersion = 1;
@@ -32,12 +34,14 @@ export class TestAuthority {
     options: {
       root?: Ed25519KeyPair[];
       roster?: Ed25519KeyPair[];
+      commands?: Ed25519KeyPair[];
       releases?: Ed25519KeyPair[];
       now?: () => number;
     } = {},
   ) {
     this.root = options.root ?? [generateKeyPair()];
     this.rosterKeys = options.roster ?? [generateKeyPair()];
+    this.commandKeys = options.commands;
     this.releaseKeys = options.releases;
     this.now = options.now ?? Date.now;
   }
@@ -52,6 +56,7 @@ export class TestAuthority {
       version: this.keySetVersion,
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
+      ...(this.commandKeys ? { commands: keyRole(this.commandKeys) } : {}),
       ...(this.releaseKeys ? { releases: keyRole(this.releaseKeys) } : {}),
       signers: this.root,
     });
@@ -60,6 +65,13 @@ export class TestAuthority {
   /** Moves to a new roster key: the next key set, signed by the root, names only the new key. */
   rotateRosterKey(next: Ed25519KeyPair = generateKeyPair()): Uint8Array {
     this.rosterKeys = [next];
+    this.keySetVersion += 1;
+    return this.keySet();
+  }
+
+  /** Moves to a new command key the same way: the next key set names only the new one. */
+  rotateCommandKey(next: Ed25519KeyPair = generateKeyPair()): Uint8Array {
+    this.commandKeys = [next];
     this.keySetVersion += 1;
     return this.keySet();
   }
