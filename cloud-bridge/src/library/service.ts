@@ -3,6 +3,7 @@ import {
   CatalogueManifest,
   type CatalogueRules,
   CatalogueSnapshot,
+  type CatalogueSnapshotMessage,
   DEFAULT_LOAN_RULES,
   issueCatalogue,
   SPEC_VERSION,
@@ -203,14 +204,16 @@ export class CatalogueService {
     return version;
   }
 
+  /** The message of a school's latest catalogue, as its topic carries it: what a device that asks in its birth is sent. */
+  currentMessage(school: string): CatalogueSnapshotMessage | undefined {
+    const latest = this.deps.store.latestCatalogue(school);
+    return latest ? messageOf(latest) : undefined;
+  }
+
   private async announce(version: CatalogueVersion): Promise<void> {
     await this.deps.client.publishAsync(
       topics.catalogueSnapshot(version.school),
-      JSON.stringify({
-        v: SPEC_VERSION,
-        manifest: JSON.parse(version.manifest),
-        url: cataloguePath(version.school, version.version),
-      }),
+      JSON.stringify(messageOf(version)),
       { qos: 1, retain: true },
     );
   }
@@ -228,4 +231,12 @@ export class CatalogueService {
 
 function parseBody(version: CatalogueVersion): CatalogueSnapshot {
   return CatalogueSnapshot.parse(JSON.parse(Buffer.from(version.body).toString('utf8')));
+}
+
+function messageOf(version: CatalogueVersion): CatalogueSnapshotMessage {
+  return {
+    v: SPEC_VERSION,
+    manifest: JSON.parse(version.manifest),
+    url: cataloguePath(version.school, version.version),
+  };
 }

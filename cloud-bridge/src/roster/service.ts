@@ -11,8 +11,11 @@ import {
   type KeyRole,
   type RosterChange,
   type RosterDelta,
+  type RosterDeltaMessage,
+  type RosterKeySetsMessage,
   RosterManifest,
   type RosterSnapshot,
+  type RosterSnapshotMessage,
   type Schedule,
   type SignedEnvelope,
   SPEC_VERSION,
@@ -76,6 +79,14 @@ function reissuedCard(old: CardEntry, as: ReissueAs): CardEntry {
   };
 }
 
+/** A school's latest roster version as the messages its topics carry. */
+export interface RosterMessages {
+  version: number;
+  keySets: RosterKeySetsMessage;
+  snapshot: RosterSnapshotMessage;
+  delta?: RosterDeltaMessage;
+}
+
 export class RosterChangeRefused extends Error {
   constructor(
     readonly status: 400 | 404 | 409,
@@ -103,6 +114,7 @@ export const snapshotPath = (school: string, version: number) => `/v1/roster/${s
 export class RosterService {
   private queue: Promise<unknown> = Promise.resolve();
   private renewal: { stop(): void } | undefined;
+  private readonly current = new Map<string, RosterMessages>();
 
   constructor(private readonly deps: RosterServiceDeps) {}
 
@@ -439,32 +451,55 @@ export class RosterService {
     return version;
   }
 
-  private async announce(version: RosterVersion): Promise<void> {
-    const { client, keys } = this.deps;
-    const retained = { qos: 1 as const, retain: true };
-    await client.publishAsync(
-      topics.rosterKeySets(version.school),
-      JSON.stringify({ v: SPEC_VERSION, keySets: keys.keySets.map((k) => JSON.parse(k)) }),
-      retained,
-    );
-    if (version.deltaManifest && version.deltaBody) {
-      await client.publishAsync(
-        topics.rosterDelta(version.school),
-        JSON.stringify({
-          v: SPEC_VERSION,
-          manifest: JSON.parse(version.deltaManifest),
-          body: Buffer.from(version.deltaBody).toString('utf8'),
-        }),
-        retained,
-      );
-    }
-    await client.publishAsync(
-      topics.rosterSnapshot(version.school),
-      JSON.stringify({
+  /**
+   * The messages of a school's latest version, as the school topics carry them: what a device that
+   * asks in its birth is sent on its own topic. Kept from the last announce (a body can be megabytes);
+   * read from the store when this process has not announced the school yet.
+   */
+  currentMessages(school: string): RosterMessages | undefined {
+    const held = this.current.get(school);
+    if (held) return held;
+    const latest = this.deps.store.latestRosterVersion(school);
+    return latest ? this.messagesOf(latest) : undefined;
+  }
+
+  private messagesOf(version: RosterVersion): RosterMessages {
+    const messages: RosterMessages = {
+      version: version.version,
+      keySets: { v: SPEC_VERSION, keySets: this.deps.keys.keySets.map((k) => JSON.parse(k)) },
+      snapshot: {
         v: SPEC_VERSION,
         manifest: JSON.parse(version.snapshotManifest),
         url: snapshotPath(version.school, version.version),
-      }),
+      },
+      ...(version.deltaManifest && version.deltaBody
+        ? {
+            delta: {
+              v: SPEC_VERSION,
+              manifest: JSON.parse(version.deltaManifest),
+              body: Buffer.from(version.deltaBody).toString('utf8'),
+            },
+          }
+        : {}),
+    };
+    this.current.set(version.school, messages);
+    return messages;
+  }
+
+  private async announce(version: RosterVersion): Promise<void> {
+    const { client } = this.deps;
+    const messages = this.messagesOf(version);
+    const retained = { qos: 1 as const, retain: true };
+    await client.publishAsync(
+      topics.rosterKeySets(version.school),
+      JSON.stringify(messages.keySets),
+      retained,
+    );
+    if (messages.delta)
+      await client.publishAsync(topics.rosterDelta(version.school), JSON.stringify(messages.delta), retained);
+    await client.publishAsync(
+      topics.rosterSnapshot(version.school),
+      JSON.stringify(messages.snapshot),
       retained,
     );
   }

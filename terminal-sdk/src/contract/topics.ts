@@ -25,6 +25,9 @@ export const topics = {
     `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/commands`,
   results: (school: string, device: string) =>
     `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/results`,
+  /** QoS 1, not retained: the bridge's answer to a birth that asked for what the device needs (SyncReply). */
+  sync: (school: string, device: string) =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/sync`,
   /** Retained: every root-signed key set, oldest first, so a device any number behind can catch up. */
   rosterKeySets: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/keysets`,
   /** Retained: the manifest of the latest snapshot; its body is served over HTTP. */
@@ -42,7 +45,7 @@ export const filters = {
   allResults: `${TOPIC_ROOT}/+/devices/+/results`,
 } as const;
 
-export type DeviceTopicKind = 'state' | 'events' | 'ack' | 'commands' | 'results';
+export type DeviceTopicKind = 'state' | 'events' | 'ack' | 'commands' | 'results' | 'sync';
 
 /** Splits a device topic into its parts, or nothing when it is not one. */
 export function parseDeviceTopic(
@@ -52,6 +55,6 @@ export function parseDeviceTopic(
   if (parts.length !== 6 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[3] !== 'devices')
     return undefined;
   const kind = parts[5] as DeviceTopicKind;
-  if (!['state', 'events', 'ack', 'commands', 'results'].includes(kind)) return undefined;
+  if (!['state', 'events', 'ack', 'commands', 'results', 'sync'].includes(kind)) return undefined;
   return { school: parts[2] as string, device: parts[4] as string, kind };
 }
