@@ -36,10 +36,15 @@ const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 const DEBIAN = {
   // systemd brings systemd-analyze, which checks the gateway's unit file in the install test.
   // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it).
-  test: { required: ['mosquitto', 'systemd', 'chromium', ...PCSC], optional: [] },
+  // nats-server: the three-node broker cluster of the scale-out tests and benchmarks (docs/scale-out.md).
+  test: { required: ['mosquitto', 'nats-server', 'systemd', 'chromium', ...PCSC], optional: [] },
   // The same suite with the clock moved years ahead (libfaketime).
-  'test-future': { required: ['mosquitto', 'systemd', 'chromium', 'faketime', ...PCSC], optional: [] },
-  bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
+  'test-future': {
+    required: ['mosquitto', 'nats-server', 'systemd', 'chromium', 'faketime', ...PCSC],
+    optional: [],
+  },
+  bench: { required: ['mosquitto', 'nats-server', 'chromium', ...PCSC], optional: [] },
+  'fleet-sim': { required: ['nats-server'], optional: [] },
   demo: { required: [], optional: PCSC },
 };
 const purpose = process.argv[2] ?? 'demo';

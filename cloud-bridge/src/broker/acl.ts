@@ -3,27 +3,37 @@ import { TOPIC_ROOT } from '@educard/terminal-sdk';
 /** Who is on the other end of a broker connection. */
 export type BrokerPrincipal = { kind: 'bridge' } | { kind: 'device'; device: string; school: string };
 
-const deviceBase = (p: { school: string; device: string }) => `${TOPIC_ROOT}/${p.school}/devices/${p.device}`;
+/**
+ * A device's topics, the one statement of its rights that every broker's permissions are made from:
+ * the embedded broker checks them here, an external one gets them written into its own accounts.
+ */
+export function deviceTopics(principal: { school: string; device: string }): {
+  publish: string[];
+  subscribe: string[];
+} {
+  const base = `${TOPIC_ROOT}/${principal.school}/devices/${principal.device}`;
+  const roster = `${TOPIC_ROOT}/${principal.school}/roster`;
+  return {
+    publish: [`${base}/state`, `${base}/events`, `${base}/results`],
+    subscribe: [
+      `${base}/ack`,
+      `${base}/commands`,
+      `${base}/sync`,
+      `${roster}/#`,
+      `${roster}/keysets`,
+      `${roster}/snapshot`,
+      `${roster}/delta`,
+      `${TOPIC_ROOT}/${principal.school}/catalogue/snapshot`,
+    ],
+  };
+}
 
 /** A device publishes only its own state, events and command results. */
 export function mayPublish(principal: BrokerPrincipal, topic: string): boolean {
-  if (principal.kind === 'bridge') return true;
-  const base = deviceBase(principal);
-  return topic === `${base}/state` || topic === `${base}/events` || topic === `${base}/results`;
+  return principal.kind === 'bridge' || deviceTopics(principal).publish.includes(topic);
 }
 
-/** A device subscribes only to its own acks and commands, and to its school's roster and catalogue. */
+/** A device subscribes only to its own acks, commands and sync answers, and to its school's roster and catalogue. */
 export function maySubscribe(principal: BrokerPrincipal, filter: string): boolean {
-  if (principal.kind === 'bridge') return true;
-  const base = deviceBase(principal);
-  const roster = `${TOPIC_ROOT}/${principal.school}/roster`;
-  return [
-    `${base}/ack`,
-    `${base}/commands`,
-    `${roster}/#`,
-    `${roster}/keysets`,
-    `${roster}/snapshot`,
-    `${roster}/delta`,
-    `${TOPIC_ROOT}/${principal.school}/catalogue/snapshot`,
-  ].includes(filter);
+  return principal.kind === 'bridge' || deviceTopics(principal).subscribe.includes(filter);
 }

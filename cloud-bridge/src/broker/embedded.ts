@@ -4,6 +4,7 @@ import { sameSecret } from '@educard/terminal-sdk';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { DeviceAccounts } from './accounts.js';
 import { type BrokerPrincipal, mayPublish, maySubscribe } from './acl.js';
 
 export interface EmbeddedBrokerOptions {
@@ -27,9 +28,12 @@ function authError(message: string, code: number): AuthenticateError {
 
 /**
  * aedes, embedded: devices authenticate with their enrollment credentials and an ACL keeps each to its
- * own topics. One process runs it all; a district points the bridge at Mosquitto or EMQX instead.
+ * own topics. One process runs it all; a district points the bridge at a broker cluster instead. As
+ * the device accounts it has nothing to provision (it checks the store at every connect) and cuts a
+ * removed device's live connection.
  */
-export class EmbeddedBroker {
+export class EmbeddedBroker implements DeviceAccounts {
+  readonly kind = 'embedded';
   private readonly principals = new WeakMap<Client, BrokerPrincipal>();
   private tcp: Server | undefined;
   private ws: WebSocketServer | undefined;
@@ -55,11 +59,13 @@ export class EmbeddedBroker {
     return (this.ws?.address() as AddressInfo | undefined)?.port;
   }
 
-  /** Cuts a device's live connection (after it is revoked). */
-  disconnect(clientId: string): void {
-    const client = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients[
-      clientId
-    ];
+  async provision(): Promise<void> {}
+
+  async reconcile(): Promise<void> {}
+
+  /** Cuts a device's live connection (after it is revoked); the store refuses it from then on. */
+  async remove(device: string): Promise<void> {
+    const client = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients[device];
     client?.close();
   }
 

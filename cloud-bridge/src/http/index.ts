@@ -26,6 +26,7 @@ import {
   makeGuard,
   type PrincipalResolver,
 } from '../access/index.js';
+import type { DeviceAccounts } from '../broker/index.js';
 import { EnrollmentRefused, enroll } from '../devices/index.js';
 import { type LibraryHttpDeps, libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
 import {
@@ -61,8 +62,8 @@ export interface HttpDeps {
   logger: Logger;
   /** What an enrolled device is told about where to connect. */
   mqttUrl: () => string;
-  /** Called after a device is revoked, to cut its live connection. */
-  onRevoke: (deviceId: string) => void;
+  /** The broker's device accounts: provisioned at enrollment, removed at revocation (cutting the device off). */
+  accounts: DeviceAccounts;
   health: () => Record<string, unknown>;
   /** The library's catalogue and loan ledger routes (docs/api.md, "Library"). */
   library?: LibraryHttpDeps;
@@ -176,6 +177,18 @@ export function buildHttpApi(deps: HttpDeps) {
       try {
         const now = new Date();
         const granted = enroll(store, parsed.data, now);
+        try {
+          await deps.accounts.provision({ device: parsed.data.deviceId, ...granted });
+        } catch (error) {
+          request.log.error(
+            { device: parsed.data.deviceId, err: (error as Error).message },
+            'enrolled, but the broker account could not be provisioned',
+          );
+          return reply.code(503).send({
+            error: 'broker-unavailable',
+            message: `the broker could not be given this device's account (${(error as Error).message}): enroll again with a new token once it is back`,
+          });
+        }
         const mqttUrl = deps.mqttUrl();
         const signed = deps.roster.signEnrollment({
           device: parsed.data.deviceId,
@@ -427,7 +440,19 @@ export function buildHttpApi(deps: HttpDeps) {
         if (!guard(request, reply, 'devices.manage', { school: device?.school ?? '' })) return;
         if (!device) return reply.code(404).send({ error: 'not-found', message: `no device ${id}` });
         const revoked = store.revokeDevice(id, new Date().toISOString());
-        deps.onRevoke(id);
+        try {
+          // Also when already revoked: asking again retries a cut-off the broker did not take.
+          await deps.accounts.remove(id);
+        } catch (error) {
+          request.log.error(
+            { device: id, err: (error as Error).message },
+            'revoked, but the broker did not cut it off',
+          );
+          return reply.code(502).send({
+            error: 'broker-unavailable',
+            message: `device ${id} is revoked at the bridge (its events are refused), but the broker did not cut it off (${(error as Error).message}): revoke again once the broker is back`,
+          });
+        }
         request.log.info({ device: id }, 'device revoked');
         audited(request, 'devices.revoke', {
           target: `device:${id}`,

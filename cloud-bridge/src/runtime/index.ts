@@ -6,7 +6,12 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
-import { EmbeddedBroker } from '../broker/index.js';
+import {
+  type DeviceAccounts,
+  EmbeddedBroker,
+  NatsDeviceAccounts,
+  unmanagedAccounts,
+} from '../broker/index.js';
 import { CentralService, centralRoutes } from '../central/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
@@ -18,6 +23,7 @@ import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { DeviceSync } from '../sync/index.js';
 import { servePages } from '../web/index.js';
 
 /**
@@ -91,6 +97,13 @@ export class Bridge {
           logger,
         })
       : undefined;
+    const deviceAccounts = broker ?? (await externalAccounts(config, logger));
+    await deviceAccounts.reconcile(
+      store
+        .listDevices()
+        .filter((d) => !d.revokedAt)
+        .map((d) => ({ device: d.id, school: d.school })),
+    );
     const url = broker ? `mqtt://${config.mqtt.host}:${broker.port}` : (config.mqtt.url as string);
     const client = await mqtt.connectAsync(url, {
       clientId: credentials.username,
@@ -98,13 +111,6 @@ export class Bridge {
       reconnectPeriod: 1000,
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
-    const ingest = new Ingest({
-      store,
-      client,
-      logger,
-      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
-    });
-    await ingest.start();
     const roster = new RosterService({
       store,
       client,
@@ -113,8 +119,18 @@ export class Bridge {
       now,
       onPublished: (school) => ops.checkDates(school),
     });
-    await roster.start();
     const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, now });
+    const sync = new DeviceSync({ store, client, roster, catalogue, logger });
+    const ingest = new Ingest({
+      store,
+      client,
+      logger,
+      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      retainAcks: config.mqtt.retainAcks,
+      onBirth: (state) => sync.answer(state),
+    });
+    await ingest.start();
+    await roster.start();
     await catalogue.start();
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
@@ -132,8 +148,8 @@ export class Bridge {
       adminToken: config.adminToken,
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,
-      onRevoke: (id) => broker?.disconnect(id),
-      health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
+      accounts: deviceAccounts,
+      health: () => ({ mqtt: client.connected, ingest: ingest.stats, syncAnswers: sync.answered }),
       library: { catalogue, store, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
@@ -202,4 +218,17 @@ export class Bridge {
     this.store.close();
     this.logger.info('bridge stopped');
   }
+}
+
+/** The device accounts of an external broker: provisioned by the bridge when configured, else the broker's own business. */
+async function externalAccounts(config: BridgeConfig, logger: Logger): Promise<DeviceAccounts> {
+  const settings = config.mqtt.deviceAccounts;
+  if (!settings) return unmanagedAccounts(logger);
+  return NatsDeviceAccounts.open({
+    authFile: settings.authFile,
+    nodes: settings.nodes,
+    hashRounds: settings.hashRounds,
+    bridgeUser: { username: config.mqtt.username as string, password: config.mqtt.password as string },
+    logger,
+  });
 }
