@@ -16,6 +16,8 @@ export interface DeviceAccount {
  */
 export interface DeviceAccounts {
   readonly kind: string;
+  /** Why this broker cannot carry a device or school of this name (its topics cannot hold it), or nothing. */
+  refusal(name: string): string | undefined;
   provision(account: DeviceAccount): Promise<void>;
   remove(device: string): Promise<void>;
   reconcile(active: { device: string; school: string }[]): Promise<void>;
@@ -32,6 +34,7 @@ export function unmanagedAccounts(logger: Logger): DeviceAccounts {
   );
   return {
     kind: 'unmanaged',
+    refusal: () => undefined,
     provision: async () => undefined,
     remove: async () => undefined,
     reconcile: async () => undefined,

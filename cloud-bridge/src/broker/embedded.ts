@@ -59,6 +59,10 @@ export class EmbeddedBroker implements DeviceAccounts {
     return (this.ws?.address() as AddressInfo | undefined)?.port;
   }
 
+  refusal(): undefined {
+    return undefined;
+  }
+
   async provision(): Promise<void> {}
 
   async reconcile(): Promise<void> {}

@@ -34,14 +34,11 @@ interface Held {
   hash: string;
 }
 
-/**
- * MQTT topic filter to NATS subject, as the NATS MQTT listener maps them: a `.` inside a level
- * becomes `//`, levels are joined by `.`, `+` is `*` and `#` is `>`.
- */
+/** MQTT topic filter to NATS subject, as the NATS MQTT listener maps them: `/` is `.`, `+` is `*`, `#` is `>`. */
 export function natsSubject(filter: string): string {
   return filter
     .split('/')
-    .map((level) => (level === '+' ? '*' : level === '#' ? '>' : level.replaceAll('.', '//')))
+    .map((level) => (level === '+' ? '*' : level === '#' ? '>' : level))
     .join('.');
 }
 
@@ -101,7 +98,16 @@ export class NatsDeviceAccounts implements DeviceAccounts {
     return `${this.options.authFile}.state.json`;
   }
 
+  /** NATS 2.9's MQTT listener refuses any topic with a `.` in it, and ids become topic levels. */
+  refusal(name: string): string | undefined {
+    return name.includes('.')
+      ? `"${name}" has a ".", which the NATS MQTT listener cannot carry in a topic: name it with letters, digits, "_" and "-"`
+      : undefined;
+  }
+
   async provision(account: DeviceAccount): Promise<void> {
+    const refusal = this.refusal(account.device) ?? this.refusal(account.school);
+    if (refusal) throw new Error(refusal);
     const hash = await bcrypt.hash(account.password, this.options.hashRounds);
     this.held.set(account.device, { school: account.school, hash });
     await this.apply();

@@ -176,6 +176,8 @@ export function buildHttpApi(deps: HttpDeps) {
         return reply.code(400).send({ error: 'bad-request', message: parsed.error.issues[0]?.message });
       try {
         const now = new Date();
+        const refusal = deps.accounts.refusal(parsed.data.deviceId);
+        if (refusal) throw new EnrollmentRefused(refusal);
         const granted = enroll(store, parsed.data, now);
         try {
           await deps.accounts.provision({ device: parsed.data.deviceId, ...granted });

@@ -78,6 +78,8 @@ const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 export class Uplink {
   private client: MqttClient | undefined;
   private connected = false;
+  /** Subscribed on this connection, so acks are heard: only then are batches sent. */
+  private listening = false;
   private stopping = false;
   private nextSeq = 1;
   private inFlight: { to: number; sentAt: number }[] = [];
@@ -212,6 +214,7 @@ export class Uplink {
     const { school, device, logger } = this.deps;
     const client = this.client as MqttClient;
     this.connected = true;
+    this.listening = false;
     this.attempt = 0;
     this.inFlight = [];
     this.window = this.deps.config.batch.inFlight;
@@ -239,9 +242,12 @@ export class Uplink {
       { qos: 1 },
       (error) => {
         if (error) logger.error({ err: error.message }, 'uplink subscribe failed');
+        // Sent only once the ack can be heard: an ack is not retained on every broker, and one that
+        // came before the subscription would be lost until the batch timed out.
+        this.listening = true;
+        void this.pump();
       },
     );
-    void this.pump();
   }
 
   /** Publishes this connection's birth, asking again later while the bridge has not answered. */
@@ -309,7 +315,7 @@ export class Uplink {
     this.pumping = true;
     const { journal, config, device, school, identity, logger } = this.deps;
     try {
-      while (this.connected && this.inFlight.length < this.window) {
+      while (this.connected && this.listening && this.inFlight.length < this.window) {
         const records = await journal.read(this.nextSeq, config.batch.maxRecords);
         if (records.length === 0 || !this.connected) break;
         const batch = signBatch(device, school, records, identity.key);

@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import {
   createLogger,
   Gateway,
@@ -17,54 +15,20 @@ import type { EventBody, KeyRole } from '@educard/terminal-sdk';
 import { gateDecisionData, sampleCard } from '@educard/terminal-sdk/testing';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
-import { REPO_ROOT } from '../paths.js';
-import { exited, startMosquitto, until } from '../support/index.js';
+import { type BridgeProcess, startBridgeProcess, startMosquitto, until } from '../support/index.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 
 const ADMIN = 'bench-admin-token-0123456789';
 const quiet = createLogger('bench', { level: 'silent' });
 
-interface RunningBridge {
-  child: ChildProcess;
-  http: string;
-  stop(): Promise<void>;
-}
+type RunningBridge = BridgeProcess;
 
 /** The bridge as a separate process, as it runs in production: the gateways below share this one. */
-async function startBridge(dir: string, brokerUrl?: string): Promise<RunningBridge> {
-  await mkdir(join(dir, 'bridge'), { recursive: true });
-  await writeFile(
-    join(dir, 'bridge.json'),
-    JSON.stringify({
-      dataDir: join(dir, 'bridge'),
-      adminToken: ADMIN,
-      mqtt: brokerUrl ? { embedded: false, url: brokerUrl } : { port: 0 },
-      http: { port: 0 },
-      log: { level: 'info' },
-    }),
-  );
-  const child = spawn(
-    process.execPath,
-    [join(REPO_ROOT, 'cloud-bridge/dist/cli/main.js'), 'serve', '--config', join(dir, 'bridge.json')],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const http = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (line) => {
-      if (line.includes('"bridge started"')) resolve(JSON.parse(line).http as string);
-    });
-    child.once('exit', (code) => reject(new Error(`bridge exited with ${code}`)));
+function startBridge(dir: string, brokerUrl?: string): Promise<RunningBridge> {
+  return startBridgeProcess(dir, {
+    adminToken: ADMIN,
+    mqtt: brokerUrl ? { embedded: false, url: brokerUrl } : { port: 0 },
   });
-  return {
-    child,
-    http,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited(child);
-    },
-  };
 }
 
 async function api(bridge: RunningBridge, path: string, body?: unknown): Promise<Record<string, unknown>> {

@@ -1,3 +1,4 @@
+export { type BridgeProcess, startBridgeProcess } from './bridge.js';
 export { CHROMIUM, launchChromium } from './browser.js';
 export { exited, freePort, type Mosquitto, type MosquittoTls, startMosquitto } from './mosquitto.js';
 export { NATS_APT_COMMAND, type NatsCluster, type NatsNode, startNatsCluster } from './nats.js';

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exited, freePort } from './mosquitto.js';
 import { until } from './until.js';
@@ -55,6 +55,25 @@ export async function startNatsCluster(
     `authorization {\n  users = [\n    { user: ${JSON.stringify(username)}, password: ${JSON.stringify(password)}, permissions: { publish: ">", subscribe: ">" } }\n  ]\n}\n`,
     { mode: 0o640 },
   );
+  // A free port may be taken by another process before nats-server binds it: then start again on others.
+  for (let attempt = 1; ; attempt++) {
+    const nodes = await configureNodes(dir, count);
+    const started = await Promise.allSettled(nodes.map((node) => node.start()));
+    const failed = started.find((result) => result.status === 'rejected');
+    if (!failed) return { nodes, authFile, stop: () => stopAll(nodes) };
+    await stopAll(nodes);
+    const reason = (failed as PromiseRejectedResult).reason as Error;
+    if (attempt === 3 || !/address already in use/.test(reason.message)) throw reason;
+    await Promise.all(nodes.map((node) => rm(join(dir, node.name), { recursive: true, force: true })));
+  }
+}
+
+async function stopAll(nodes: NatsNode[]): Promise<void> {
+  await Promise.all(nodes.map((node) => node.stop()));
+}
+
+/** Every node's configuration on fresh ports; every node lists every route. */
+async function configureNodes(dir: string, count: number): Promise<NatsNode[]> {
   const ports = await Promise.all(
     Array.from({ length: count }, async () => ({
       client: await freePort(),
@@ -64,7 +83,7 @@ export async function startNatsCluster(
     })),
   );
   const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`);
-  const nodes = await Promise.all(
+  return Promise.all(
     ports.map(async (port, index) => {
       const name = `n${index + 1}`;
       const conf = join(dir, `${name}.conf`);
@@ -83,22 +102,14 @@ export async function startNatsCluster(
           // One device's events are small, but a backlog batch after an outage is up to 1 MiB.
           'max_payload: 2MB',
           'max_connections: 20000',
-          `include ${JSON.stringify(authFile)}`,
+          // Relative to this file: NATS resolves includes from the including file's directory.
+          'include ./auth.conf',
           '',
         ].join('\n'),
       );
       return natsNode(name, conf, pidFile, port);
     }),
   );
-  // Every node must see the others before JetStream has a leader: they start together.
-  await Promise.all(nodes.map((node) => node.start()));
-  return {
-    nodes,
-    authFile,
-    stop: async () => {
-      await Promise.all(nodes.map((node) => node.stop()));
-    },
-  };
 }
 
 function natsNode(

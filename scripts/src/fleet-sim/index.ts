@@ -1,0 +1,3 @@
+export { type DeviceCounters, SimulatedDevice, type SimulatedDeviceOptions } from './device.js';
+export { type District, startDistrict } from './district.js';
+export { Fleet, type FleetOptions, type FleetStats } from './fleet.js';
