@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   createLogger,
   Gateway,
+  loadOrCreateIdentity,
   parseConfig,
   RosterStore,
   type SimulatedReaderDriver,
