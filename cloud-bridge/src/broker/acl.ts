@@ -14,11 +14,12 @@ export function deviceTopics(principal: { school: string; device: string }): {
   const base = `${TOPIC_ROOT}/${principal.school}/devices/${principal.device}`;
   const roster = `${TOPIC_ROOT}/${principal.school}/roster`;
   return {
-    publish: [`${base}/state`, `${base}/events`, `${base}/results`],
+    publish: [`${base}/state`, `${base}/events`, `${base}/results`, `${base}/update`],
     subscribe: [
       `${base}/ack`,
       `${base}/commands`,
       `${base}/sync`,
+      `${base}/release`,
       `${roster}/#`,
       `${roster}/keysets`,
       `${roster}/snapshot`,
@@ -28,12 +29,12 @@ export function deviceTopics(principal: { school: string; device: string }): {
   };
 }
 
-/** A device publishes only its own state, events and command results. */
+/** A device publishes only its own state, events, command results and update progress. */
 export function mayPublish(principal: BrokerPrincipal, topic: string): boolean {
   return principal.kind === 'bridge' || deviceTopics(principal).publish.includes(topic);
 }
 
-/** A device subscribes only to its own acks, commands and sync answers, and to its school's roster and catalogue. */
+/** A device subscribes only to its own acks, commands and sync answers and release offers, and to its school's roster and catalogue. */
 export function maySubscribe(principal: BrokerPrincipal, filter: string): boolean {
   return principal.kind === 'bridge' || deviceTopics(principal).subscribe.includes(filter);
 }

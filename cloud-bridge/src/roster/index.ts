@@ -23,5 +23,6 @@ export {
   RosterChangeRefused,
   type RosterMessages,
   RosterService,
+  type SchoolChanges,
   snapshotPath,
 } from './service.js';

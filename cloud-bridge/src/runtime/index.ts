@@ -12,19 +12,26 @@ import {
   NatsDeviceAccounts,
   unmanagedAccounts,
 } from '../broker/index.js';
-import { CentralService, centralRoutes } from '../central/index.js';
+import { CentralService, ChangeApplier, centralRoutes } from '../central/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
+import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
+import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
+import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { DeviceSync } from '../sync/index.js';
+import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { servePages } from '../web/index.js';
+import { BRIDGE_VERSION } from './version.js';
+
+export { BRIDGE_VERSION };
 
 /**
  * The cloud bridge: the store and the concerns that follow its events as they are committed
@@ -51,6 +58,9 @@ export class Bridge {
     readonly ops: Operations,
     readonly roster: RosterService,
     readonly catalogue: CatalogueService,
+    readonly metrics: BridgeMetrics,
+    readonly releases: Releases,
+    readonly rollouts: Rollouts,
   ) {}
 
   static async start(
@@ -60,8 +70,11 @@ export class Bridge {
     now: () => Date = () => new Date(),
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
+    // Made first: the parts below count into it as they work.
+    const metrics = new BridgeMetrics(BRIDGE_VERSION);
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const directory = new Directory(store.database);
+    const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
@@ -70,6 +83,7 @@ export class Bridge {
     const ops = new Operations({
       store,
       directory,
+      transfers,
       logger,
       settings: config.ops,
       now,
@@ -78,11 +92,19 @@ export class Bridge {
     const attendance = new Attendance({
       store,
       directory,
+      transfers,
       defaultTimeZone: config.attendance.defaultTimeZone,
       logger,
       now: () => now().getTime(),
     });
-    const notices = new Notices({ store, directory, config: config.notices, logger });
+    const notices = new Notices({
+      store,
+      directory,
+      transfers,
+      config: config.notices,
+      logger,
+      onDelivery: metrics.onDelivery,
+    });
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -94,6 +116,7 @@ export class Bridge {
           ...(config.mqtt.wsPort !== undefined ? { wsPort: config.mqtt.wsPort } : {}),
           authenticateDevice: (username, password) => authenticateDevice(store, username, password),
           bridgeCredentials: credentials,
+          limits: config.mqtt.limits,
           logger,
         })
       : undefined;
@@ -126,30 +149,63 @@ export class Bridge {
       client,
       logger,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      onBatch: metrics.onBatch,
       retainAcks: config.mqtt.retainAcks,
       onBirth: (state) => sync.answer(state),
     });
     await ingest.start();
     await roster.start();
     await catalogue.start();
+    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest);
+    const rollouts = new Rollouts({
+      db: store.database,
+      store,
+      directory,
+      releases,
+      client,
+      audit,
+      config: config.rollouts,
+      defaultTimeZone: config.attendance.defaultTimeZone,
+      logger,
+      now,
+      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+    });
+    await rollouts.start();
+    // The feed's records and transfers asked for through the API go to directory and rosters one way.
+    const applier = new ChangeApplier({
+      store,
+      directory,
+      roster,
+      transfers,
+      days: attendance,
+      logger: logger.child({ component: 'transfers' }),
+      now: () => now().getTime(),
+    });
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
       store,
       directory,
       roster,
+      applier,
       logger,
       onAlarm: ops.onAlarm,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
     const http = buildHttpApi({
       store,
+      listening: config.http,
       roster,
       adminToken: config.adminToken,
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,
       accounts: deviceAccounts,
-      health: () => ({ mqtt: client.connected, ingest: ingest.stats, syncAnswers: sync.answered }),
+      health: () => ({
+        mqtt: client.connected,
+        ingest: ingest.stats,
+        syncAnswers: sync.answered,
+        ...(broker ? { broker: broker.stats } : {}),
+      }),
       library: { catalogue, store, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
@@ -158,7 +214,13 @@ export class Bridge {
       },
       audit,
       resolvers: [sessionResolver(accounts)],
-      publicRoutes: [(app) => sessionRoutes(app, accounts)],
+      publicRoutes: [
+        (app) => sessionRoutes(app, accounts),
+        ...(config.metrics.token ? [metricsRoutes(metrics, config.metrics.token)] : []),
+        releaseFileRoutes(releases, config.releases, (username, password) =>
+          authenticateDevice(store, username, password),
+        ),
+      ],
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
         centralRoutes(central, audit),
@@ -166,7 +228,20 @@ export class Bridge {
         noticesRoutes(notices, audit),
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
+        transferRoutes((request) => applier.transfer(request), audit),
+        releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
+        rolloutRoutes(rollouts, audit),
       ],
+    });
+    metrics.watch({
+      devices: () => store.listDevices(),
+      rosterHeld: (device) => ops.rosters.held(device),
+      rosterLatest: (school) => ops.rosters.latest(school)?.version,
+      openAlarms: () => ops.alarms.openByKind(),
+      central: () => central.status(),
+      notices: () => notices.status(),
+      mqttConnected: () => client.connected,
+      dataDir: config.dataDir,
     });
     if (config.http.pages) await servePages(http);
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -189,6 +264,9 @@ export class Bridge {
       ops,
       roster,
       catalogue,
+      metrics,
+      releases,
+      rollouts,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
@@ -209,6 +287,7 @@ export class Bridge {
   async stop(): Promise<void> {
     await this.notices.stop();
     await this.central.stop();
+    this.rollouts.stop();
     this.ops.stop();
     this.roster.stop();
     this.catalogue.stop();

@@ -17,6 +17,8 @@ import {
   SyncReply,
   signBatch,
   topics,
+  UpdateOffer,
+  type UpdateProgress,
 } from '@educard/terminal-sdk';
 import { Low } from 'lowdb';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -50,6 +52,8 @@ export interface UplinkDeps {
     accept: (manifest: Uint8Array, body: CatalogueBodySource) => Promise<CatalogueAcceptResult>;
     version: () => number;
   };
+  /** Software updates: the offers of the bridge go here, and each connect is told (to say progress again). */
+  updates?: { offer: (offer: UpdateOffer) => void; connected: () => void };
   logger: Logger;
 }
 
@@ -238,6 +242,7 @@ export class Uplink {
         topics.rosterSnapshot(school),
         topics.rosterDelta(school),
         ...(this.deps.catalogue ? [topics.catalogueSnapshot(school)] : []),
+        ...(this.deps.updates ? [topics.release(school, device)] : []),
       ],
       { qos: 1 },
       (error) => {
@@ -248,6 +253,14 @@ export class Uplink {
         void this.pump();
       },
     );
+    this.deps.updates?.connected();
+  }
+
+  /** Reports update progress to the bridge; dropped while disconnected (the agent says it again on connect). */
+  publishProgress(progress: Omit<UpdateProgress, 'device'>): void {
+    if (!this.connected || !this.client) return;
+    const { school, device } = this.deps;
+    this.client.publish(topics.update(school, device), JSON.stringify({ ...progress, device }), { qos: 1 });
   }
 
   /** Publishes this connection's birth, asking again later while the bridge has not answered. */
@@ -358,7 +371,9 @@ export class Uplink {
                   ? this.onSnapshot(payload)
                   : topic === topics.catalogueSnapshot(school)
                     ? this.onCatalogue(payload)
-                    : Promise.resolve();
+                    : topic === topics.release(school, device)
+                      ? this.onRelease(payload)
+                      : Promise.resolve();
     // A catalogue is checked against the key sets: it waits for those that came before it.
     if (topic === topics.rosterKeySets(school) || topic === topics.sync(school, device))
       this.keySetWork = task.catch(() => undefined);
@@ -455,6 +470,16 @@ export class Uplink {
       if (typeof version !== 'number' || version <= roster.keySetVersion) continue;
       await roster.acceptKeySet(Buffer.from(JSON.stringify(envelope)));
     }
+  }
+
+  private async onRelease(payload: Buffer): Promise<void> {
+    // An empty retained message clears the topic: nothing to do.
+    if (payload.length === 0 || !this.deps.updates) return;
+    // Key sets that came with this connection are taken first: a release may need the newest.
+    await this.keySetWork;
+    const parsed = parseMessage(UpdateOffer, payload);
+    if (!parsed.ok) throw new Error(`bad release offer: ${parsed.error}`);
+    this.deps.updates.offer(parsed.value);
   }
 
   private async onDelta(payload: Buffer): Promise<void> {

@@ -20,6 +20,8 @@ import { toBase64Url } from '../crypto/encoding.js';
 export class TestAuthority {
   readonly root: Ed25519KeyPair[];
   rosterKeys: Ed25519KeyPair[];
+  /** The keys of the key set's `releases` role, when the authority is made with some. */
+  releaseKeys: Ed25519KeyPair[] | undefined;
   keySetVersion = 1;
 
   /** The clock every date it signs is derived from: a test's own clock, or the real one. */
@@ -27,10 +29,16 @@ export class TestAuthority {
 
   constructor(
     readonly school: string,
-    options: { root?: Ed25519KeyPair[]; roster?: Ed25519KeyPair[]; now?: () => number } = {},
+    options: {
+      root?: Ed25519KeyPair[];
+      roster?: Ed25519KeyPair[];
+      releases?: Ed25519KeyPair[];
+      now?: () => number;
+    } = {},
   ) {
     this.root = options.root ?? [generateKeyPair()];
     this.rosterKeys = options.roster ?? [generateKeyPair()];
+    this.releaseKeys = options.releases;
     this.now = options.now ?? Date.now;
   }
 
@@ -44,6 +52,7 @@ export class TestAuthority {
       version: this.keySetVersion,
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
+      ...(this.releaseKeys ? { releases: keyRole(this.releaseKeys) } : {}),
       signers: this.root,
     });
   }
