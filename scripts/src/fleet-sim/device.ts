@@ -20,6 +20,9 @@ import {
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 
+/** How long a stopping device waits for the broker to take its death message. */
+const STOP_WAIT_MS = 5000;
+
 export interface SimulatedDeviceOptions {
   id: string;
   school: string;
@@ -193,15 +196,29 @@ export class SimulatedDevice {
     this.client?.end(true);
   }
 
-  /** A clean stop: the death message, then disconnect. */
+  /**
+   * A clean stop: the death message, then disconnect. The death waits for its PUBACK at most a few
+   * seconds: a broker node too busy to answer must not hold the whole fleet's stop.
+   */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     const client = this.client;
     if (!client) return;
-    if (this.connected)
-      await client
-        .publishAsync(topics.state(this.options.school, this.id), this.state(false), { qos: 1, retain: true })
-        .catch(() => undefined);
+    if (this.connected) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        client
+          .publishAsync(topics.state(this.options.school, this.id), this.state(false), {
+            qos: 1,
+            retain: true,
+          })
+          .catch(() => undefined),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, STOP_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     this.connected = false;
     await client.endAsync(true).catch(() => undefined);
   }

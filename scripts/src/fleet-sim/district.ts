@@ -40,6 +40,9 @@ export async function startDistrict(
       dir,
       {
         adminToken,
+        // Every simulated gateway enrolls from 127.0.0.1, where a district's come from many schools'
+        // addresses: the per-address cap would turn the simulator away, not a real fleet.
+        http: { port: 0, limits: { maxPerAddress: 512 } },
         mqtt: {
           embedded: false,
           url: brokerUrls[0],

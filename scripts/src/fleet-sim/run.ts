@@ -8,11 +8,16 @@ export interface DistrictRunOptions {
   devices: number;
   /** Taps per device per second. */
   rate: number;
-  /** How long the fleet taps, after every device is connected. */
+  /** How long the fleet taps, after every device is connected (and after the warm-up). */
   seconds: number;
   nodes: number;
   /** Share of the devices (0..1) whose link drops for the middle third of the run, then comes back. */
   outage: number;
+  /**
+   * Seconds of tapping before latencies count (the births being answered, the first batches): their
+   * events must still be acknowledged, but p50 and p99 are of the steady run after it.
+   */
+  warmupS?: number;
   /** Told of progress, once every few seconds. */
   progress?: (line: string) => void;
 }
@@ -63,6 +68,12 @@ export async function runDistrict(options: DistrictRunOptions): Promise<District
     started = performance.now();
     try {
       fleet.startTapping(options.rate);
+      const warmupS = options.warmupS ?? 0;
+      if (warmupS > 0) {
+        await new Promise((resolve) => setTimeout(resolve, warmupS * 1000));
+        fleet.resetLatencies();
+        say(`warm-up of ${warmupS} s over: latencies count from now`);
+      }
       const third = (options.seconds * 1000) / 3;
       const dropped = fleet.devices.slice(0, Math.round(options.devices * options.outage));
       await new Promise((resolve) => setTimeout(resolve, third));
