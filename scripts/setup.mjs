@@ -37,10 +37,12 @@ const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 // python3 receives sd_notify datagrams in the update tests (Node has no unix datagram sockets).
 // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it), with
 // fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
+// nats-server: the three-node broker cluster of the scale-out tests and benchmarks (docs/scale-out.md).
 // prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
 // the Debian packages `npm run package` builds.
 const TEST_PACKAGES = [
   'mosquitto',
+  'nats-server',
   'systemd',
   'chromium',
   'fonts-noto-cjk',
@@ -56,7 +58,8 @@ const DEBIAN = {
     required: [...TEST_PACKAGES, 'faketime'],
     optional: [],
   },
-  bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
+  bench: { required: ['mosquitto', 'nats-server', 'chromium', ...PCSC], optional: [] },
+  'fleet-sim': { required: ['nats-server'], optional: [] },
   demo: { required: [], optional: PCSC },
   // dpkg-deb (dpkg) builds the packages and binutils strips their native modules, which build
   // against libpcsclite-dev.

@@ -34,6 +34,7 @@ import {
   makeGuard,
   type PrincipalResolver,
 } from '../access/index.js';
+import type { DeviceAccounts } from '../broker/index.js';
 import type { CommandSender } from '../commands/index.js';
 import { IdentifierJson } from '../contract-check/index.js';
 import { EnrollmentRefused, enroll } from '../devices/index.js';
@@ -86,8 +87,8 @@ export interface HttpDeps {
   logger: Logger;
   /** What an enrolled device is told about where to connect. */
   mqttUrl: () => string;
-  /** Called after a device is revoked, to cut its live connection. */
-  onRevoke: (deviceId: string) => void;
+  /** The broker's device accounts: provisioned at enrollment, removed at revocation (cutting the device off). */
+  accounts: DeviceAccounts;
   /**
    * Called after a device is enrolled; on a new epoch the acknowledgement its old key was given is
    * withdrawn, so the new chain never sees it.
@@ -228,6 +229,8 @@ export function buildHttpApi(deps: HttpDeps) {
       const { deviceId, publicKey, token } = parsed.data;
       try {
         const now = new Date();
+        const refusal = deps.accounts.refusal(deviceId);
+        if (refusal) throw new EnrollmentRefused(403, refusal);
         const mqttUrl = deps.mqttUrl();
         const enrolled = enroll(
           store,
@@ -245,6 +248,18 @@ export function buildHttpApi(deps: HttpDeps) {
           now,
         );
         const { school, epoch } = enrolled.device;
+        try {
+          await deps.accounts.provision({ device: deviceId, school, password: enrolled.password });
+        } catch (error) {
+          request.log.error(
+            { device: deviceId, err: (error as Error).message },
+            'enrolled, but the broker account could not be provisioned',
+          );
+          return reply.code(503).send({
+            error: 'broker-unavailable',
+            message: `the broker could not be given this device's account (${(error as Error).message}): revoke the device and enroll it again with a new token once the broker is back`,
+          });
+        }
         request.log.info({ device: deviceId, school, epoch, newEpoch: enrolled.newEpoch }, 'device enrolled');
         deps.onEnroll?.(enrolled.device, {
           newEpoch: enrolled.newEpoch,
@@ -519,7 +534,19 @@ export function buildHttpApi(deps: HttpDeps) {
         if (!guard(request, reply, 'devices.manage', { school: device?.school ?? '' })) return;
         if (!device) return reply.code(404).send({ error: 'not-found', message: `no device ${id}` });
         const revoked = store.revokeDevice(id, new Date().toISOString());
-        deps.onRevoke(id);
+        try {
+          // Also when already revoked: asking again retries a cut-off the broker did not take.
+          await deps.accounts.remove(id);
+        } catch (error) {
+          request.log.error(
+            { device: id, err: (error as Error).message },
+            'revoked, but the broker did not cut it off',
+          );
+          return reply.code(502).send({
+            error: 'broker-unavailable',
+            message: `device ${id} is revoked at the bridge (its events are refused), but the broker did not cut it off (${(error as Error).message}): revoke again once the broker is back`,
+          });
+        }
         request.log.info({ device: id }, 'device revoked');
         audited(request, 'devices.revoke', {
           target: `device:${id}`,

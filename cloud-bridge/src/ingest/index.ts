@@ -28,6 +28,10 @@ export interface IngestDeps {
   resendEveryMs?: number;
   /** Sends the signed `events.resend` a device runs after a gap. */
   commands: CommandSender;
+  /** Publish acks retained (for gateways that do not ask for their last ack in their birth). */
+  retainAcks?: boolean;
+  /** Told of each live birth that asks for something (DeviceState.want); must not throw. */
+  onBirth?: (state: DeviceState) => void;
   /** Told how each batch ended, once it has (the bridge's metrics count them). */
   onBatch?: (outcome: BatchOutcome) => void;
 }
@@ -83,15 +87,15 @@ export class Ingest {
   async start(): Promise<void> {
     const { client, shareGroup } = this.deps;
     const share = (filter: string) => (shareGroup ? `$share/${shareGroup}/${filter}` : filter);
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     await client.subscribeAsync([share(filters.allEvents), share(filters.allStates)], { qos: 1 });
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer, retained: boolean): void {
     const parts = parseDeviceTopic(topic);
     if (!parts) return;
     if (parts.kind === 'state') {
-      this.onState(parts, payload);
+      this.onState(parts, payload, retained);
       return;
     }
     if (parts.kind !== 'events') return;
@@ -211,7 +215,7 @@ export class Ingest {
     };
     await this.deps.client.publishAsync(topics.ack(school, device), JSON.stringify(ack), {
       qos: 1,
-      retain: true,
+      retain: this.deps.retainAcks ?? true,
     });
   }
 
@@ -235,7 +239,11 @@ export class Ingest {
     return true;
   }
 
-  private onState(topic: { school: string; device: string }, payload: Buffer): void {
+  /**
+   * A birth or death. `retained` is a state the broker kept from before this bridge subscribed: it is
+   * recorded, but only a live birth is answered, so a restarted bridge does not answer the whole fleet.
+   */
+  private onState(topic: { school: string; device: string }, payload: Buffer, retained: boolean): void {
     if (payload.length === 0) return;
     const parsed = parseMessage(DeviceState, payload.subarray(0, MAX_MESSAGE_BYTES + 1));
     if (!parsed.ok || parsed.value.device !== topic.device) {
@@ -246,15 +254,18 @@ export class Ingest {
       return;
     }
     const state = parsed.value;
-    const { v: _v, device: _d, school: _s, ...presence } = state;
+    const { v: _v, device: _d, school: _s, want: _w, ...presence } = state;
     const taken = this.deps.store.recordPresence(topic.device, {
       ...presence,
       at: state.at ?? new Date().toISOString(),
     });
-    if (!taken)
+    if (!taken) {
       this.deps.logger.info(
         { device: topic.device, bdSeq: state.bdSeq },
         'stale device state ignored (older bdSeq)',
       );
+      return;
+    }
+    if (state.online && state.want?.length && !retained) this.deps.onBirth?.(state);
   }
 }

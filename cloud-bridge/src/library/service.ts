@@ -3,6 +3,7 @@ import {
   CatalogueManifest,
   type CatalogueRules,
   CatalogueSnapshot,
+  type CatalogueSnapshotMessage,
   DEFAULT_LOAN_RULES,
   Identifier,
   issueCatalogue,
@@ -229,14 +230,25 @@ export class CatalogueService {
     return version;
   }
 
+  /** The message of a school's latest catalogue, as its topic carries it: what a device that asks in its birth is sent. */
+  currentMessage(school: string): CatalogueSnapshotMessage | undefined {
+    const latest = this.deps.store.latestCatalogue(school);
+    return latest ? this.messageOf(latest) : undefined;
+  }
+
+  /** A catalogue version's message, its URL with a fresh grant (a device of the school fetches the body with it). */
+  private messageOf(version: CatalogueVersion): CatalogueSnapshotMessage {
+    return {
+      v: SPEC_VERSION,
+      manifest: JSON.parse(version.manifest),
+      url: this.deps.grants.sign(cataloguePath(version.school, version.version)),
+    };
+  }
+
   private async announce(version: CatalogueVersion): Promise<void> {
     await this.deps.client.publishAsync(
       topics.catalogueSnapshot(version.school),
-      JSON.stringify({
-        v: SPEC_VERSION,
-        manifest: JSON.parse(version.manifest),
-        url: this.deps.grants.sign(cataloguePath(version.school, version.version)),
-      }),
+      JSON.stringify(this.messageOf(version)),
       { qos: 1, retain: true },
     );
   }

@@ -12,8 +12,11 @@ import {
   type KeyRole,
   type RosterChange,
   type RosterDelta,
+  type RosterDeltaMessage,
+  type RosterKeySetsMessage,
   RosterManifest,
   type RosterSnapshot,
+  type RosterSnapshotMessage,
   type Schedule,
   type SignedEnvelope,
   SPEC_VERSION,
@@ -97,6 +100,14 @@ function reissuedCard(old: CardEntry, as: ReissueAs): CardEntry {
   };
 }
 
+/** A school's latest roster version as the messages its topics carry. */
+export interface RosterMessages {
+  version: number;
+  keySets: RosterKeySetsMessage;
+  snapshot: RosterSnapshotMessage;
+  delta?: RosterDeltaMessage;
+}
+
 export class RosterChangeRefused extends Error {
   constructor(
     readonly status: 400 | 404 | 409,
@@ -124,6 +135,7 @@ export const snapshotPath = (school: string, version: number) => `/v1/roster/${s
 export class RosterService {
   private queue: Promise<unknown> = Promise.resolve();
   private renewal: { stop(): void } | undefined;
+  private readonly current = new Map<string, RosterMessages>();
 
   constructor(private readonly deps: RosterServiceDeps) {}
 
@@ -519,25 +531,57 @@ export class RosterService {
     return { school, cards: changed, settings, version: record };
   }
 
+  /**
+   * The messages of a school's latest version, as the school topics carry them: what a device that
+   * asks in its birth is sent on its own topic, the snapshot's URL with a fresh grant. Kept from the
+   * last announce (a body can be megabytes); read from the store when this process has not announced
+   * the school yet.
+   */
+  currentMessages(school: string): RosterMessages | undefined {
+    let held = this.current.get(school);
+    if (!held) {
+      const latest = this.deps.store.latestRosterVersion(school);
+      if (!latest) return undefined;
+      held = this.messagesOf(latest);
+    }
+    return { ...held, snapshot: { ...held.snapshot, url: this.deps.grants.sign(held.snapshot.url) } };
+  }
+
+  /** The messages of a version, the snapshot's URL without its grant (a grant is signed when it is sent). */
+  private messagesOf(version: RosterVersion): RosterMessages {
+    const messages: RosterMessages = {
+      version: version.version,
+      keySets: { v: SPEC_VERSION, keySets: this.deps.keys.keySets.map((k) => JSON.parse(k)) },
+      snapshot: {
+        v: SPEC_VERSION,
+        manifest: JSON.parse(version.snapshotManifest),
+        url: snapshotPath(version.school, version.version),
+      },
+      ...(version.deltaManifest && version.deltaBody
+        ? {
+            delta: {
+              v: SPEC_VERSION,
+              manifest: JSON.parse(version.deltaManifest),
+              body: Buffer.from(version.deltaBody).toString('utf8'),
+            },
+          }
+        : {}),
+    };
+    this.current.set(version.school, messages);
+    return messages;
+  }
+
   private async announce(version: RosterVersion): Promise<void> {
-    const { client, keys } = this.deps;
+    const { client } = this.deps;
+    const messages = this.messagesOf(version);
     const retained = { qos: 1 as const, retain: true };
     await client.publishAsync(
       topics.rosterKeySets(version.school),
-      JSON.stringify({ v: SPEC_VERSION, keySets: keys.keySets.map((k) => JSON.parse(k)) }),
+      JSON.stringify(messages.keySets),
       retained,
     );
-    if (version.deltaManifest && version.deltaBody) {
-      await client.publishAsync(
-        topics.rosterDelta(version.school),
-        JSON.stringify({
-          v: SPEC_VERSION,
-          manifest: JSON.parse(version.deltaManifest),
-          body: Buffer.from(version.deltaBody).toString('utf8'),
-        }),
-        retained,
-      );
-    }
+    if (messages.delta)
+      await client.publishAsync(topics.rosterDelta(version.school), JSON.stringify(messages.delta), retained);
     await this.announceSnapshot(version);
   }
 

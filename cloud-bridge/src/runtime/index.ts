@@ -6,7 +6,12 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
-import { EmbeddedBroker } from '../broker/index.js';
+import {
+  type DeviceAccounts,
+  EmbeddedBroker,
+  NatsDeviceAccounts,
+  unmanagedAccounts,
+} from '../broker/index.js';
 import { CentralService, ChangeApplier, centralRoutes } from '../central/index.js';
 import { CommandSender } from '../commands/index.js';
 import type { BridgeConfig } from '../config/index.js';
@@ -23,6 +28,7 @@ import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { type BadRowSink, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { servePages } from '../web/index.js';
 import { BRIDGE_VERSION } from './version.js';
@@ -121,6 +127,13 @@ export class Bridge {
           logger,
         })
       : undefined;
+    const deviceAccounts = broker ?? (await externalAccounts(config, logger));
+    await deviceAccounts.reconcile(
+      store
+        .listDevices()
+        .filter((d) => !d.revokedAt)
+        .map((d) => ({ device: d.id, school: d.school })),
+    );
     const url = broker ? `mqtt://${config.mqtt.host}:${broker.port}` : (config.mqtt.url as string);
     const client = await mqtt.connectAsync(url, {
       clientId: credentials.username,
@@ -129,15 +142,6 @@ export class Bridge {
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
     const commands = new CommandSender({ client, keys, logger, now });
-    const ingest = new Ingest({
-      store,
-      client,
-      logger,
-      commands,
-      onBatch: metrics.onBatch,
-      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
-    });
-    await ingest.start();
     const grants = new BodyGrants(store.database, now);
     const roster = new RosterService({
       store,
@@ -149,7 +153,29 @@ export class Bridge {
       now,
       onPublished: (school) => ops.checkDates(school),
     });
+    const catalogue = new CatalogueService({
+      store,
+      client,
+      keys: roster.keys,
+      logger,
+      now,
+      onBadRow,
+      grants,
+    });
+    const sync = new DeviceSync({ store, client, roster, catalogue, logger });
+    const ingest = new Ingest({
+      store,
+      client,
+      logger,
+      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      commands,
+      onBatch: metrics.onBatch,
+      retainAcks: config.mqtt.retainAcks,
+      onBirth: (state) => sync.answer(state),
+    });
+    await ingest.start();
     await roster.start();
+    await catalogue.start();
     const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest, now);
     const rollouts = new Rollouts({
       db: store.database,
@@ -165,16 +191,6 @@ export class Bridge {
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await rollouts.start();
-    const catalogue = new CatalogueService({
-      store,
-      client,
-      keys: roster.keys,
-      logger,
-      now,
-      onBadRow,
-      grants,
-    });
-    await catalogue.start();
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
     const applier = new ChangeApplier({
       store,
@@ -204,7 +220,7 @@ export class Bridge {
       adminToken: config.adminToken,
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,
-      onRevoke: (id) => broker?.disconnect(id),
+      accounts: deviceAccounts,
       onEnroll: (device, { newEpoch, previousSchool }) => {
         if (!newEpoch) return;
         const schools = new Set([device.school, ...(previousSchool ? [previousSchool] : [])]);
@@ -218,6 +234,7 @@ export class Bridge {
       health: () => ({
         mqtt: client.connected,
         ingest: ingest.stats,
+        syncAnswers: sync.answered,
         ...(broker ? { broker: broker.stats } : {}),
       }),
       grants,
@@ -313,4 +330,17 @@ export class Bridge {
     this.store.close();
     this.logger.info('bridge stopped');
   }
+}
+
+/** The device accounts of an external broker: provisioned by the bridge when configured, else the broker's own business. */
+async function externalAccounts(config: BridgeConfig, logger: Logger): Promise<DeviceAccounts> {
+  const settings = config.mqtt.deviceAccounts;
+  if (!settings) return unmanagedAccounts(logger);
+  return NatsDeviceAccounts.open({
+    authFile: settings.authFile,
+    nodes: settings.nodes,
+    hashRounds: settings.hashRounds,
+    bridgeUser: { username: config.mqtt.username as string, password: config.mqtt.password as string },
+    logger,
+  });
 }

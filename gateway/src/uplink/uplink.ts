@@ -14,6 +14,8 @@ import {
   RosterKeySetsMessage,
   RosterSnapshotMessage,
   SPEC_VERSION,
+  SYNC_WANTS,
+  SyncReply,
   signBatch,
   topics,
   UpdateOffer,
@@ -79,6 +81,10 @@ interface UplinkState {
   bdSeq: number;
   ranCommands?: Record<string, number>;
 }
+
+/** A birth's ask unanswered this long is asked again, then after twice as long, up to the maximum. */
+const SYNC_RETRY_MS = 5000;
+const SYNC_RETRY_MAX_MS = 300_000;
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -90,6 +96,8 @@ const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 export class Uplink {
   private client: MqttClient | undefined;
   private connected = false;
+  /** Subscribed on this connection, so acks are heard: only then are batches sent. */
+  private listening = false;
   private stopping = false;
   private nextSeq = 1;
   private inFlight: { to: number; sentAt: number }[] = [];
@@ -112,6 +120,9 @@ export class Uplink {
   private readonly state: Low<UplinkState>;
   /** Writes of `uplink.json`, one after another: each writes the state as it stands then. */
   private saving: Promise<void> = Promise.resolve();
+  private syncTimer: NodeJS.Timeout | undefined;
+  /** Whether this connection's ask was answered; a bridge of the version before never answers. */
+  private synced = false;
 
   constructor(private readonly deps: UplinkDeps) {
     this.state = new Low(new DurableJsonFile(join(deps.dataDir, 'uplink.json')), { bdSeq: 0 });
@@ -154,6 +165,7 @@ export class Uplink {
     clearInterval(this.timer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.snapshotTimer);
+    clearTimeout(this.syncTimer);
     const client = this.client;
     if (!client) return;
     if (this.connected) {
@@ -228,6 +240,9 @@ export class Uplink {
       bdSeq: this.bdSeq,
       at: new Date().toISOString(),
       ...(online ? this.deps.status() : {}),
+      ...(online && this.deps.catalogue ? { catalogueVersion: this.deps.catalogue.version() } : {}),
+      // What this device needs to catch up, answered on its sync topic: no retained message required.
+      ...(online ? { want: [...SYNC_WANTS].filter((w) => w !== 'catalogue' || this.deps.catalogue) } : {}),
     };
     return JSON.stringify(state);
   }
@@ -245,12 +260,22 @@ export class Uplink {
     const { school, device, logger } = this.deps;
     const client = this.client as MqttClient;
     this.connected = true;
+    this.listening = false;
     this.attempt = 0;
     this.inFlight = [];
     this.window = this.deps.config.batch.inFlight;
     this.nextSeq = this.deps.journal.stats().ackedSeq + 1;
     logger.info({ bdSeq: this.bdSeq, resumeFrom: this.nextSeq }, 'uplink connected');
-    client.publish(topics.state(school, device), this.stateMessage(true), { qos: 1, retain: true });
+    this.synced = false;
+    // Subscribed before the birth asks, so the answer cannot come first; on its own, because a bridge
+    // of the version before refuses this filter (0x80) and that must not fail the others.
+    client.subscribe(topics.sync(school, device), { qos: 1 }, (error, granted) => {
+      if (error || granted?.[0]?.qos === 0x80) {
+        logger.info('the bridge does not answer births (an older bridge): relying on retained messages');
+        this.synced = true;
+      }
+      this.birth(SYNC_RETRY_MS);
+    });
     client.subscribe(
       [
         topics.ack(school, device),
@@ -264,9 +289,12 @@ export class Uplink {
       { qos: 1 },
       (error) => {
         if (error) logger.error({ err: error.message }, 'uplink subscribe failed');
+        // Sent only once the ack can be heard: an ack is not retained on every broker, and one that
+        // came before the subscription would be lost until the batch timed out.
+        this.listening = true;
+        void this.pump();
       },
     );
-    void this.pump();
     this.deps.updates?.connected();
   }
 
@@ -277,8 +305,23 @@ export class Uplink {
     this.client.publish(topics.update(school, device), JSON.stringify({ ...progress, device }), { qos: 1 });
   }
 
+  /** Publishes this connection's birth, asking again later while the bridge has not answered. */
+  private birth(retryMs: number): void {
+    const { school, device } = this.deps;
+    if (!this.connected || !this.client) return;
+    this.client.publish(topics.state(school, device), this.stateMessage(true), { qos: 1, retain: true });
+    clearTimeout(this.syncTimer);
+    if (this.synced) return;
+    this.syncTimer = setTimeout(() => {
+      if (this.synced || !this.connected) return;
+      this.deps.logger.info({ bdSeq: this.bdSeq }, 'no answer to the birth yet: asking again');
+      this.birth(Math.min(retryMs * 2, SYNC_RETRY_MAX_MS));
+    }, retryMs);
+  }
+
   private onClose(): void {
     const wasConnected = this.connected;
+    clearTimeout(this.syncTimer);
     this.connected = false;
     if (this.stopping) return;
     if (wasConnected) this.deps.logger.warn('uplink disconnected');
@@ -327,7 +370,7 @@ export class Uplink {
     this.pumping = true;
     const { journal, config, device, school, identity, logger } = this.deps;
     try {
-      while (this.connected && this.inFlight.length < this.window) {
+      while (this.connected && this.listening && this.inFlight.length < this.window) {
         const records = await journal.read(this.nextSeq, config.batch.maxRecords);
         if (records.length === 0 || !this.connected) break;
         const batch = signBatch(device, school, records, identity.key);
@@ -360,24 +403,51 @@ export class Uplink {
     const task =
       topic === topics.ack(school, device)
         ? this.onAck(payload)
-        : topic === topics.commands(school, device)
-          ? this.onCommand(payload)
-          : topic === topics.rosterKeySets(school)
-            ? this.onKeySets(payload)
-            : topic === topics.rosterDelta(school)
-              ? this.onDelta(payload)
-              : topic === topics.rosterSnapshot(school)
-                ? this.onSnapshot(payload)
-                : topic === topics.catalogueSnapshot(school)
-                  ? this.onCatalogue(payload)
-                  : topic === topics.release(school, device)
-                    ? this.onRelease(payload)
-                    : Promise.resolve();
+        : topic === topics.sync(school, device)
+          ? this.onSync(payload)
+          : topic === topics.commands(school, device)
+            ? this.onCommand(payload)
+            : topic === topics.rosterKeySets(school)
+              ? this.onKeySets(payload)
+              : topic === topics.rosterDelta(school)
+                ? this.onDelta(payload)
+                : topic === topics.rosterSnapshot(school)
+                  ? this.onSnapshot(payload)
+                  : topic === topics.catalogueSnapshot(school)
+                    ? this.onCatalogue(payload)
+                    : topic === topics.release(school, device)
+                      ? this.onRelease(payload)
+                      : Promise.resolve();
     // A catalogue is checked against the key sets: it waits for those that came before it.
-    if (topic === topics.rosterKeySets(school)) this.keySetWork = task.catch(() => undefined);
+    if (topic === topics.rosterKeySets(school) || topic === topics.sync(school, device))
+      this.keySetWork = task.catch(() => undefined);
     task.catch((error: unknown) =>
       logger.warn({ topic, reason: (error as Error).message }, 'uplink message not handled'),
     );
+  }
+
+  /**
+   * The bridge's answer to this connection's birth: each part goes where the same message on its own
+   * topic would, key sets first (the rest is checked against them), the ack last.
+   */
+  private async onSync(payload: Buffer): Promise<void> {
+    const parsed = parseMessage(SyncReply, payload);
+    if (!parsed.ok) throw new Error(`bad sync answer: ${parsed.error}`);
+    const reply = parsed.value;
+    if (reply.device !== this.deps.device || reply.bdSeq !== this.bdSeq) return;
+    this.synced = true;
+    clearTimeout(this.syncTimer);
+    if (reply.keySets) await this.applyKeySets(reply.keySets);
+    if (reply.rosterDelta) await this.applyDelta(reply.rosterDelta);
+    if (reply.rosterSnapshot) this.applySnapshot(reply.rosterSnapshot);
+    if (reply.catalogue) await this.applyCatalogue(reply.catalogue);
+    if (reply.ack) await this.applyAck(reply.ack);
+  }
+
+  private async onAck(payload: Buffer): Promise<void> {
+    const parsed = parseMessage(EventAck, payload);
+    if (!parsed.ok) throw new Error(`bad ack: ${parsed.error}`);
+    await this.applyAck(parsed.value);
   }
 
   /**
@@ -385,11 +455,8 @@ export class Uplink {
    * of another chain (the retained ack of this id's previous enrollment, a forged one) would otherwise
    * drop events the bridge never stored. What is refused is logged and counted, and changes nothing.
    */
-  private async onAck(payload: Buffer): Promise<void> {
-    const parsed = parseMessage(EventAck, payload);
-    if (!parsed.ok) throw new Error(`bad ack: ${parsed.error}`);
+  private async applyAck(ack: EventAck): Promise<void> {
     const { journal, device, logger } = this.deps;
-    const ack = parsed.value;
     const { ackedSeq, durableSeq } = journal.stats();
     if (ack.device === device && ack.seq <= ackedSeq) return;
     const held = ack.seq <= durableSeq ? (await journal.read(ack.seq, 1))[0] : undefined;
@@ -478,8 +545,12 @@ export class Uplink {
   private async onKeySets(payload: Buffer): Promise<void> {
     const parsed = parseMessage(RosterKeySetsMessage, payload);
     if (!parsed.ok) throw new Error(`bad key sets: ${parsed.error}`);
+    await this.applyKeySets(parsed.value);
+  }
+
+  private async applyKeySets(message: RosterKeySetsMessage): Promise<void> {
     const { roster } = this.deps;
-    for (const envelope of parsed.value.keySets) {
+    for (const envelope of message.keySets) {
       const version = (envelope.signed as { version?: unknown }).version;
       if (typeof version !== 'number' || version <= roster.keySetVersion) continue;
       await roster.acceptKeySet(Buffer.from(JSON.stringify(envelope)));
@@ -499,12 +570,16 @@ export class Uplink {
   private async onDelta(payload: Buffer): Promise<void> {
     const parsed = parseMessage(RosterDeltaMessage, payload);
     if (!parsed.ok) throw new Error(`bad roster delta: ${parsed.error}`);
+    await this.applyDelta(parsed.value);
+  }
+
+  private async applyDelta(message: RosterDeltaMessage): Promise<void> {
     const { roster } = this.deps;
-    const manifest = Buffer.from(JSON.stringify(parsed.value.manifest));
-    const from = (parsed.value.manifest.signed as { body?: { fromVersion?: number } }).body?.fromVersion;
+    const manifest = Buffer.from(JSON.stringify(message.manifest));
+    const from = (message.manifest.signed as { body?: { fromVersion?: number } }).body?.fromVersion;
     // A delta that does not follow the roster in force waits for the snapshot.
     if (from !== (roster.view?.version ?? 0)) return;
-    await this.deps.acceptRoster(manifest, Buffer.from(parsed.value.body, 'utf8'));
+    await this.deps.acceptRoster(manifest, Buffer.from(message.body, 'utf8'));
   }
 
   private latestSnapshot: RosterSnapshotMessage | undefined;
@@ -512,7 +587,11 @@ export class Uplink {
   private async onSnapshot(payload: Buffer): Promise<void> {
     const parsed = parseMessage(RosterSnapshotMessage, payload);
     if (!parsed.ok) throw new Error(`bad roster snapshot manifest: ${parsed.error}`);
-    this.latestSnapshot = parsed.value;
+    this.applySnapshot(parsed.value);
+  }
+
+  private applySnapshot(message: RosterSnapshotMessage): void {
+    this.latestSnapshot = message;
     // A delta for the same version may be on its way, and is far smaller: give it a moment.
     clearTimeout(this.snapshotTimer);
     this.snapshotTimer = setTimeout(() => {
@@ -565,9 +644,15 @@ export class Uplink {
     await this.keySetWork;
     const parsed = parseMessage(CatalogueSnapshotMessage, payload);
     if (!parsed.ok) throw new Error(`bad catalogue manifest: ${parsed.error}`);
-    const version = (parsed.value.manifest.signed as { version?: unknown }).version;
+    await this.applyCatalogue(parsed.value);
+  }
+
+  private async applyCatalogue(message: CatalogueSnapshotMessage): Promise<void> {
+    const { catalogue } = this.deps;
+    if (!catalogue) return;
+    const version = (message.manifest.signed as { version?: unknown }).version;
     if (typeof version === 'number' && version <= catalogue.version()) return;
-    const { manifest, url } = parsed.value;
+    const { manifest, url } = message;
     await catalogue.accept(Buffer.from(JSON.stringify(manifest)), (verified) =>
       this.fetchBody('catalogue', url, verified.body.length),
     );

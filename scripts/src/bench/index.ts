@@ -6,6 +6,7 @@ import { fleetBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
+import { scaleBench } from './scale.js';
 import { securityBench } from './security.js';
 import { stationsBench } from './stations.js';
 import { uplinkBench } from './uplink.js';
@@ -22,6 +23,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   ],
   security: securityBench,
   fleet: fleetBench,
+  scale: scaleBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]

@@ -11,4 +11,5 @@ export * from './roster.js';
 export * from './roster-issuer.js';
 export * from './signed.js';
 export * from './stations.js';
+export * from './sync.js';
 export * from './topics.js';

@@ -27,6 +27,12 @@ export const DeviceState = z.object({
   keySetVersion: z.number().int().nonnegative().optional(),
   journalBacklog: z.number().int().nonnegative().optional(),
   lastSeq: z.number().int().nonnegative().optional(),
+  catalogueVersion: z.number().int().nonnegative().optional(),
+  /**
+   * In a birth: what the device asks the bridge to send on its `sync` topic (see SYNC_WANTS). Free
+   * strings, so a bridge of the version before keeps taking births that ask for something new.
+   */
+  want: z.array(z.string().max(32)).max(16).optional(),
   /** What a rollout needs to know of the device: its CPU and the data formats its release reads and writes. */
   arch: ReleaseArch.optional(),
   formats: DataFormats.optional(),
