@@ -251,8 +251,11 @@ export async function buildDeb(service: Service, outDir: string): Promise<BuiltP
     }
     await mkdir(join(root, 'usr/bin'), { recursive: true });
     const command = SERVICES[service].command;
+    // Debian policy 10.5: relative within one top-level directory (/usr/bin to /usr/lib), absolute
+    // across them (/usr/bin to /opt).
+    const entry = join(entryHome, command.entry);
     await symlink(
-      relative(join(root, 'usr/bin'), join(root, entryHome, command.entry)),
+      entry.startsWith('/usr/') ? relative('/usr/bin', entry) : entry,
       join(root, 'usr/bin', command.name),
     );
     await mkdir(join(root, 'etc/default'), { recursive: true });
