@@ -87,14 +87,14 @@ const debianArch = async () => (await run('dpkg', ['--print-architecture'])).std
  * on upgrade, stop on remove, forget on purge) around deploy/prepare-host.sh, the same preparation the
  * install scripts run. Data directories are never removed, not even on purge.
  */
-function maintainerScripts(service: Service, prefix: string): Record<string, string> {
+function maintainerScripts(service: Service, home: string): Record<string, string> {
   const { name, startOnInstall, madeConfig } = PACKAGES[service];
   const unit = `${name}.service`;
   const head = '#!/bin/sh\nset -e\n';
   return {
     postinst: `${head}
 if [ "$1" = configure ]; then
-  sh ${prefix}/deploy/prepare-host.sh ${service}${service === 'bridge' ? ` --bridge-cli /usr/bin/${SERVICES.bridge.command.name}` : ''}
+  sh ${home}/deploy/prepare-host.sh ${service}${service === 'bridge' ? ` --bridge-cli /usr/bin/${SERVICES.bridge.command.name}` : ''}
 fi
 if [ "$1" = configure ] || [ "$1" = abort-upgrade ] || [ "$1" = abort-deconfigure ] || [ "$1" = abort-remove ]; then
   deb-systemd-helper unmask '${unit}' >/dev/null || true
@@ -291,7 +291,7 @@ export async function buildDeb(service: Service, outDir: string): Promise<BuiltP
 
     const debian = join(root, 'DEBIAN');
     await mkdir(debian, { recursive: true });
-    for (const [script, text] of Object.entries(maintainerScripts(service, prefix))) {
+    for (const [script, text] of Object.entries(maintainerScripts(service, entryHome))) {
       await writeFile(join(debian, script), text);
       await chmod(join(debian, script), 0o755);
     }
