@@ -47,6 +47,8 @@ const WORDS = {
   roster: { zh: '名单版本', en: 'Roster' },
   rosterExpires: { zh: '名单到期', en: 'Roster expires' },
   backlog: { zh: '待上传', en: 'Backlog' },
+  diskFull: { zh: '存储已满', en: 'disk full' },
+  lostOnDevices: { zh: '设备端丢失的记录', en: 'Records lost on devices' },
   alarms: { zh: '告警', en: 'Alarms' },
   noAlarms: { zh: '没有告警', en: 'No alarms' },
   acknowledge: { zh: '确认', en: 'Acknowledge' },

@@ -2,6 +2,7 @@ import {
   type Command,
   DeviceState,
   type EventAck,
+  type EventBatch,
   type EventRecord,
   filters,
   fromBase64Url,
@@ -15,7 +16,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { BridgeStore } from '../store/index.js';
+import type { BridgeStore, ChainPoint, DeclaredLoss } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
 
 export interface IngestDeps {
@@ -26,6 +27,8 @@ export interface IngestDeps {
   shareGroup?: string;
   /** How often, at most, a device is asked to resend after a gap. */
   resendEveryMs?: number;
+  /** Told of each device state taken (a birth, a death, a storage report): operations' disk alarm. */
+  onState?: (device: string, school: string, state: DeviceState) => void;
 }
 
 export interface IngestStats {
@@ -33,6 +36,8 @@ export interface IngestStats {
   stored: number;
   duplicates: number;
   gaps: number;
+  /** Breaks devices declared (records their journal lost), taken as facts instead of gaps. */
+  losses: number;
   rejected: number;
   /** Stored, but of a known type with data of another shape: no projection read them. */
   uninterpreted: number;
@@ -41,7 +46,9 @@ export interface IngestStats {
 /**
  * Takes event batches off the broker: validate, check the device's signature and the hash chain,
  * store what continues the device's cursor in one transaction, and only then publish the ack. A
- * batch that leaves a gap is not stored; the device is asked to resend from the first missing record.
+ * batch that leaves a gap is not stored; the device is asked to resend from the first missing record,
+ * unless the batch declares the gap lost (its journal was damaged, or its disk full): then the loss is
+ * stored as a fact, and the chain taken on from the point the device names.
  * A bridge killed between store and ack acks again when the batch comes back, storing nothing twice.
  */
 export class Ingest {
@@ -50,6 +57,7 @@ export class Ingest {
     stored: 0,
     duplicates: 0,
     gaps: 0,
+    losses: 0,
     rejected: 0,
     uninterpreted: 0,
   };
@@ -129,18 +137,27 @@ export class Ingest {
       this.stats.duplicates += 1;
       return this.ack(batch.school, batch.device, cursor);
     }
-    if (batch.from > cursor.seq + 1) {
+    const loss = declaredLoss(batch, records, cursor);
+    if (!loss && batch.from > cursor.seq + 1) {
       this.stats.gaps += 1;
       this.askResend(batch.school, batch.device, cursor.seq + 1);
       return;
     }
-    const fresh = records.filter((r) => r.seq > cursor.seq);
+    const start = loss ? { seq: loss.lastSeq, hash: loss.resumeHash } : cursor;
+    const fresh = records.filter((r) => r.seq > start.seq);
     // The chain from the stored cursor must end at the signed head: that is what proves the records.
-    const broken = verifyChain(fresh, cursor);
+    const broken = verifyChain(fresh, start);
     if (broken)
       return this.reject(batch.device, `hash chain broken at seq ${broken.seq} (${broken.problem})`);
-    const committed = store.commitRecords(batch.device, batch.school, fresh);
+    const committed = store.commitRecords(batch.device, batch.school, fresh, loss ? { loss } : undefined);
     this.stats.stored += committed.inserted;
+    if (committed.loss) {
+      this.stats.losses += 1;
+      this.deps.logger.warn(
+        { ...committed.loss, device: batch.device },
+        'device declared records lost (journal damaged or disk full): stored as a fact, not asked for again',
+      );
+    }
     for (const { seq, type, problem } of committed.uninterpreted ?? []) {
       this.stats.uninterpreted += 1;
       this.deps.logger.warn(
@@ -196,10 +213,31 @@ export class Ingest {
       ...presence,
       at: state.at ?? new Date().toISOString(),
     });
-    if (!taken)
+    if (!taken) {
       this.deps.logger.info(
         { device: topic.device, bdSeq: state.bdSeq },
         'stale device state ignored (older bdSeq)',
       );
+      return;
+    }
+    this.deps.onState?.(topic.device, topic.school, state);
   }
+}
+
+/**
+ * The break a batch declares, when it explains the gap (or the broken link) before its first record:
+ * the lost range ends just before `from` and reaches back to the cursor. A batch that needs no
+ * explanation, or declares a break that does not cover what is missing, declares nothing.
+ */
+function declaredLoss(
+  batch: EventBatch,
+  records: EventRecord[],
+  cursor: ChainPoint,
+): DeclaredLoss | undefined {
+  const lost = batch.lost;
+  const first = records[0] as EventRecord;
+  if (!lost || batch.from <= cursor.seq) return undefined;
+  const linked = batch.from === cursor.seq + 1 && first.prev === cursor.hash;
+  if (linked || lost.lastSeq !== batch.from - 1 || lost.firstSeq > cursor.seq + 1) return undefined;
+  return { ...lost, resumeHash: first.prev };
 }

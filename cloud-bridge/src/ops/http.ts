@@ -12,6 +12,10 @@ const AlarmQuery = SchoolQuery.extend({
 });
 const RecentQuery = SchoolQuery.extend({ limit: z.coerce.number().int().min(1).max(500).default(50) });
 const AlarmId = z.object({ id: z.coerce.number().int().positive() });
+const LossQuery = SchoolQuery.extend({
+  device: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
 
 const badRequest = (reply: FastifyReply, error: z.ZodError) =>
   reply.code(400).send({ error: 'bad-request', message: describeIssues(error) });
@@ -70,6 +74,21 @@ export function opsRoutes(ops: Operations, audit: AuditSink) {
       const school = schoolOf(request, query.data.school);
       if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
       return { devices: ops.devices(school) };
+    });
+
+    // What devices told of losing (a damaged journal, a full disk): facts, newest first.
+    app.get('/v1/ops/losses', async (request, reply) => {
+      const query = LossQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
+      return {
+        losses: ops.losses({
+          ...(school ? { school } : {}),
+          ...(query.data.device ? { device: query.data.device } : {}),
+          limit: query.data.limit,
+        }),
+      };
     });
 
     app.get('/v1/ops/events/recent', async (request, reply) => {

@@ -92,6 +92,7 @@ export class Bridge {
       store,
       client,
       logger,
+      onState: ops.onDeviceState,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
