@@ -13,6 +13,7 @@ import {
   type RosterDelta,
   RosterManifest,
   type RosterSnapshot,
+  type RosterSnapshotMessage,
   type Schedule,
   type SignedEnvelope,
   SPEC_VERSION,
@@ -86,6 +87,12 @@ const DEFAULT_SETTINGS: RosterSettings = {
 
 /** The snapshot body's URL on the bridge, which gateways fetch when they cannot follow by delta. */
 export const snapshotPath = (school: string, version: number) => `/v1/roster/${school}/snapshots/${version}`;
+
+const snapshotMessage = (version: RosterVersion): RosterSnapshotMessage => ({
+  v: SPEC_VERSION,
+  manifest: JSON.parse(version.snapshotManifest),
+  url: snapshotPath(version.school, version.version),
+});
 
 /**
  * Holds each school's roster, signs what changes as a new version (a delta from the last and a full
@@ -397,6 +404,15 @@ export class RosterService {
     return version;
   }
 
+  /**
+   * The latest snapshot of a school as its retained message says it: what a device asks for over HTTP
+   * when it cannot wait for the broker (its stored roster was damaged).
+   */
+  latestSnapshot(school: string): RosterSnapshotMessage | undefined {
+    const latest = this.deps.store.latestRosterVersion(school);
+    return latest ? snapshotMessage(latest) : undefined;
+  }
+
   private async announce(version: RosterVersion): Promise<void> {
     const { client, keys } = this.deps;
     const retained = { qos: 1 as const, retain: true };
@@ -418,11 +434,7 @@ export class RosterService {
     }
     await client.publishAsync(
       topics.rosterSnapshot(version.school),
-      JSON.stringify({
-        v: SPEC_VERSION,
-        manifest: JSON.parse(version.snapshotManifest),
-        url: snapshotPath(version.school, version.version),
-      }),
+      JSON.stringify(snapshotMessage(version)),
       retained,
     );
   }

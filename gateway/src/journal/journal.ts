@@ -66,6 +66,8 @@ export interface JournalStats {
   diskLow: boolean;
   /** The last write failed (no space, or the disk failing): records wait in memory. */
   diskFull: boolean;
+  /** Free space as last checked. */
+  freeBytes: number | undefined;
   lastWriteError: string | undefined;
   /** Records in memory, not yet on disk, and the most that may be. */
   held: number;
@@ -103,7 +105,6 @@ interface Waiter {
 
 const DISK_CHECK_MS = 5_000;
 const RETRY_MAX_MS = 5_000;
-const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
  * The device's event log: append-only segment files of CRC-framed records, each chained to the one
@@ -133,6 +134,7 @@ export class Journal {
   private oldestUnackedAt: string | undefined;
   private diskLow = false;
   private diskFull = false;
+  private freeBytes: number | undefined;
   private lastWriteError: string | undefined;
   private lost = 0;
   private diskCheckedAt = Number.NEGATIVE_INFINITY;
@@ -179,6 +181,8 @@ export class Journal {
   readonly recoveredBytes: number;
   readonly quarantined: string[];
   readonly notes: string[];
+  /** When the newest record found at open happened: a time the device has surely seen. */
+  newestAt: string | undefined;
 
   static async open(options: JournalOptions): Promise<Journal> {
     const recovered = await recoverJournal({
@@ -188,6 +192,8 @@ export class Journal {
       now: options.now ?? (() => new Date()),
     });
     const journal = new Journal(options, recovered);
+    const kept = journal.segments.findLast((s) => s.lastSeq >= s.firstSeq);
+    if (kept) journal.newestAt = (await journal.read(kept.lastSeq, 1))[0]?.at;
     const newest = journal.segments.at(-1);
     if (newest && newest.lastSeq === journal.lastSeq) journal.active = await open(newest.path, 'a');
     // The break the chain resumes after first: its record is the one that links on from it.
@@ -371,6 +377,7 @@ export class Journal {
       recoveredBytes: this.recoveredBytes,
       diskLow: this.diskLow,
       diskFull: this.diskFull,
+      freeBytes: this.freeBytes,
       lastWriteError: this.lastWriteError,
       held: this.queue.length,
       maxHeld: this.maxHeld,
@@ -650,7 +657,6 @@ export class Journal {
   }
 
   private fail(error: Error): void {
-    const code = (error as NodeJS.ErrnoException).code;
     this.lastWriteError = error.message;
     if (!this.diskFull) {
       this.options.logger.error(
@@ -658,16 +664,18 @@ export class Journal {
         'journal write failed; records are held in memory and written when the disk takes them',
       );
       this.diskFull = true;
-      if (code && NO_SPACE.has(code)) this.diskLow = true;
       this.storageChanged();
+      this.diskCheckedAt = Number.NEGATIVE_INFINITY;
+      this.checkDisk();
     } else {
       this.options.logger.debug(
-        { code, held: this.queue.length, retryMs: this.retryMs },
+        { code: (error as NodeJS.ErrnoException).code, held: this.queue.length, retryMs: this.retryMs },
         'journal write failed again',
       );
     }
-    const failed = this.waiters.filter((w) => w.seq <= this.lastSeq && w.seq > this.durableSeq);
-    this.waiters = this.waiters.filter((w) => !failed.includes(w));
+    // Every waiter left is for a record not yet durable: each is told, and may wait again.
+    const failed = this.waiters;
+    this.waiters = [];
     for (const waiter of failed) waiter.reject(error);
   }
 
@@ -712,6 +720,7 @@ export class Journal {
     statfs(this.options.dir)
       .then((fs) => {
         const freeBytes = fs.bavail * fs.bsize;
+        this.freeBytes = freeBytes;
         const used = this.stats().bytes;
         const low = used > 0.8 * this.budgetBytes || freeBytes < this.minFreeBytes;
         if (low && !this.diskLow && !this.closed) {
