@@ -36,7 +36,8 @@ const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 const DEBIAN = {
   // systemd brings systemd-analyze, which checks the gateway's unit file in the install test.
   // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it).
-  test: { required: ['mosquitto', 'systemd', 'chromium', ...PCSC], optional: [] },
+  // btrfs-progs: a journal on btrfs on a loop device, where a flipped byte under a file is a real EIO.
+  test: { required: ['mosquitto', 'systemd', 'chromium', 'btrfs-progs', ...PCSC], optional: [] },
   bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
   demo: { required: [], optional: PCSC },
 };
