@@ -139,6 +139,7 @@ export class Journal {
   private lost = 0;
   private diskCheckedAt = Number.NEGATIVE_INFINITY;
   private retryMs = 50;
+  private headPending: number | undefined;
   private wakeRetry: (() => void) | undefined;
   private closed = false;
   private breaks: JournalBreak[];
@@ -508,6 +509,7 @@ export class Journal {
   private async takeBatch(): Promise<Buffer> {
     for (;;) {
       const first = this.queue[0] as Held;
+      if (this.headPending !== undefined) await this.writeHeadNow(this.headPending);
       let segment = this.segments.at(-1);
       if (!segment || first.seq !== segment.lastSeq + 1) {
         if (segment && first.seq > segment.lastSeq + 1) await this.noteDropped(segment.lastSeq + 1, first);
@@ -534,7 +536,12 @@ export class Journal {
     const segment = this.segments.at(-1) as Segment;
     const handle = this.active as FileHandle;
     try {
-      await handle.write(bytes);
+      // A nearly full disk takes part of a write and says so only in the count: write the rest, or fail.
+      for (let written = 0; written < bytes.length; ) {
+        const { bytesWritten } = await handle.write(bytes, written);
+        if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        written += bytesWritten;
+      }
       await handle.datasync();
     } catch (error) {
       // A partial write must not stay in front of the retry: cut the segment back to its last whole frame.
@@ -557,9 +564,16 @@ export class Journal {
     const path = join(this.options.dir, segmentName(firstSeq));
     this.active = await open(path, 'a');
     this.segments.push({ path, firstSeq, lastSeq: firstSeq - 1, bytes: 0 });
-    // Before anything is written to it: a newest segment that later vanishes is noticed at open.
-    await writeHead(this.options.dir, firstSeq, this.segmentBytes);
     this.diskCheckedAt = Number.NEGATIVE_INFINITY;
+    // Before anything is written to it: a newest segment that later vanishes is noticed at open.
+    await this.writeHeadNow(firstSeq);
+  }
+
+  /** Records the newest segment begun; until that write succeeds, the next batch tries it again. */
+  private async writeHeadNow(firstSeq: number): Promise<void> {
+    this.headPending = firstSeq;
+    await writeHead(this.options.dir, firstSeq, this.segmentBytes);
+    this.headPending = undefined;
   }
 
   /** The oldest record held goes, counted: the bound on memory holds whatever the disk does. */
@@ -590,34 +604,33 @@ export class Journal {
    */
   private async noteDropped(firstLost: number, next: Held): Promise<void> {
     const lastLost = next.seq - 1;
-    const open = this.breaks.at(-1);
     const covered = this.breaks.some(
       (b) => b.firstSeq !== undefined && b.firstSeq <= firstLost && (b.lastSeq as number) >= lastLost,
     );
     if (covered) return;
-    if (
-      open &&
-      open.damagedSeq === undefined &&
-      open.cause === 'disk-full' &&
-      open.lastSeq === firstLost - 1
-    ) {
-      // The disk refused again before the break was explained, and more were dropped: one break.
-      open.lastSeq = lastLost;
-      open.records = lastLost - (open.firstSeq as number) + 1;
-      open.resumeHash = next.prev;
-      open.reason = `${open.records} record(s) dropped from memory while the disk was full (the bound is ${this.maxHeld})`;
-    } else {
-      this.breaks.push({
-        cause: 'disk-full',
-        firstSeq: firstLost,
-        lastSeq: lastLost,
-        resumeHash: next.prev,
-        records: lastLost - firstLost + 1,
-        reason: `${lastLost - firstLost + 1} record(s) dropped from memory while the disk was full (the bound is ${this.maxHeld})`,
-        at: this.now().toISOString(),
-      });
-    }
-    await this.breaksFile.write(this.breaks, (b) => this.needed(b));
+    // The disk refused again before the break was explained, and more were dropped: still one break.
+    const open = this.breaks.find(
+      (b) =>
+        b.damagedSeq === undefined &&
+        b.cause === 'disk-full' &&
+        (b.firstSeq as number) <= lastLost &&
+        (b.lastSeq as number) >= firstLost - 1,
+    );
+    const b: JournalBreak = open ?? {
+      cause: 'disk-full',
+      firstSeq: firstLost,
+      lastSeq: lastLost,
+      records: 0,
+      reason: '',
+      at: this.now().toISOString(),
+    };
+    if (!open) this.breaks.push(b);
+    b.firstSeq = Math.min(b.firstSeq as number, firstLost);
+    b.lastSeq = lastLost;
+    b.records = lastLost - b.firstSeq + 1;
+    b.resumeHash = next.prev;
+    b.reason = `${b.records} record(s) dropped from memory while the disk was full (the bound is ${this.maxHeld})`;
+    await this.breaksFile.write(this.breaks, (held) => this.needed(held));
   }
 
   /** Appends the `journal.damaged` record of a break. */
