@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { GATEWAY_NODE_FLAGS, RosterStore } from '@educard/gateway';
-import { until } from '@educard/scripts/support';
+import { type Mounted, mountBtrfs, until } from '@educard/scripts/support';
 import type { EventRecord, KeyRole } from '@educard/terminal-sdk';
 import { sampleCard, sampleUid } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { EDUCARD, runCommand } from '../support/cli.js';
-import { type Mounted, mountBtrfs } from '../support/disks.js';
 import { type Child, exited, startNode } from '../support/processes.js';
 
 /**
@@ -153,12 +152,8 @@ describe('a gateway whose journal was damaged at rest', () => {
     expect(segments.length).toBeGreaterThan(20);
     const firstOf = async (name: string) =>
       ((await frames(join(journalDir, name)))[0]?.record.seq ?? 0) as number;
-    const [oldest, unreadable, missing, newest] = [
-      segments[5],
-      segments[10],
-      segments[15],
-      segments.at(-1),
-    ] as string[];
+    const pick = (i: number) => segments.at(i) as string;
+    const [oldest, unreadable, missing, newest] = [pick(5), pick(10), pick(15), pick(-1)];
     const newestFrames = await frames(join(journalDir, newest));
     expect(newestFrames.length).toBeGreaterThanOrEqual(2);
     const expected = [
@@ -166,9 +161,9 @@ describe('a gateway whose journal was damaged at rest', () => {
       {
         cause: 'unreadable',
         from: await firstOf(unreadable),
-        to: (await firstOf(segments[11] as string)) - 1,
+        to: (await firstOf(pick(11))) - 1,
       },
-      { cause: 'missing', from: await firstOf(missing), to: (await firstOf(segments[16] as string)) - 1 },
+      { cause: 'missing', from: await firstOf(missing), to: (await firstOf(pick(16))) - 1 },
       // The first record of the newest segment: whole records follow it, so it is no torn tail.
       { cause: 'corrupt', seq: await flipByteOfRecord(join(journalDir, newest), 0) },
     ].map((e) => ({ cause: e.cause, firstSeq: e.seq ?? e.from, lastSeq: e.seq ?? e.to }));

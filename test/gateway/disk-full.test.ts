@@ -1,4 +1,4 @@
-import { mkdtemp, open, readdir, rm, stat, statfs, truncate } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,12 +10,11 @@ import {
   RosterStore,
   type SimulatedReaderDriver,
 } from '@educard/gateway';
-import { until } from '@educard/scripts/support';
+import { fillDisk, type Mounted, mountTmpfs, until } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
-import { sampleCard, sampleUid } from '@educard/terminal-sdk/testing';
+import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
-import { type Mounted, mountTmpfs } from '../support/disks.js';
 
 /**
  * A gateway whose disk fills up: its data directory on a tmpfs of 4 MiB mounted by the test (as
@@ -105,25 +104,8 @@ async function startGateway(): Promise<Gateway> {
 }
 
 const FILLER = () => join(disk?.path as string, 'filler');
-
 /** Fills the disk to the last byte with a file beside the gateway's data. */
-async function fill(): Promise<void> {
-  await rm(FILLER(), { force: true });
-  const handle = await open(FILLER(), 'w');
-  try {
-    const fs = await statfs(disk?.path as string);
-    const free = fs.bavail * fs.bsize;
-    const chunk = Buffer.alloc(64 * 1024, 0x5a);
-    for (let written = 0; written < free; ) {
-      const size = Math.min(chunk.length, free - written);
-      const { bytesWritten } = await handle.write(chunk, 0, size).catch(() => ({ bytesWritten: 0 }));
-      if (bytesWritten === 0) break;
-      written += bytesWritten;
-    }
-  } finally {
-    await handle.close();
-  }
-}
+const fill = () => fillDisk(disk?.path as string);
 
 /** Taps `count` times, alternating a valid card and a lost one; returns the decisions and the most held. */
 async function tapMany(count: number): Promise<{ grants: number; denies: number; maxHeld: number }> {

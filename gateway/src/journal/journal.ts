@@ -418,6 +418,7 @@ export class Journal {
     const deadline = performance.now() + this.closeTimeoutMs;
     const flushed = await this.heldWritten(deadline);
     await withDeadline(this.acking, deadline);
+    await withDeadline(this.breaksWriting, deadline);
     this.closed = true;
     this.wakeRetry?.();
     if (!flushed && this.queue.length > 0) await this.reportUnsaved(deadline);

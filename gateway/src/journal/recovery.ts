@@ -1,4 +1,4 @@
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { type EventRecord, GENESIS_HASH, type JournalLossCause, parseWith } from '@educard/terminal-sdk';
 import { z } from 'zod';
@@ -133,6 +133,7 @@ export async function recoverJournal(options: {
   now: () => Date;
 }): Promise<Recovered> {
   const { dir, logger, now } = options;
+  await mkdir(dir, { recursive: true });
   const notes: string[] = [];
   const quarantined: string[] = [];
   const cursorRead = await readCursorFile(dir);

@@ -102,6 +102,7 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const { config } = options;
     const logger = options.logger ?? createLogger('gateway', { level: config.log.level });
+    logger.info({ device: config.device.id, firmware: FIRMWARE_VERSION }, 'gateway starting');
     const rosterDir = join(config.dataDir, 'roster');
     const journalDir = join(config.dataDir, 'journal');
     await mkdir(rosterDir, { recursive: true });

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdir, open, rm, truncate } from 'node:fs/promises';
+import { mkdir, open, rm, statfs, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** A small file system of a test's own, mounted as root (the tests run as root: see README). */
+/** A small file system of a test's or a benchmark's own, mounted as root (they run as root: see README). */
 export interface Mounted {
   path: string;
   /** Unmounts it; call once every file in it is closed (the processes that used it have exited). */
@@ -76,4 +76,25 @@ export async function mountBtrfs(dir: string): Promise<Mounted & { rot(needle: s
 
 async function unmount(path: string): Promise<void> {
   await run('umount', [path]);
+}
+
+/** Fills a file system to its last byte with one file, `name` in `dir`; removing it frees the space. */
+export async function fillDisk(dir: string, name = 'filler'): Promise<string> {
+  const path = join(dir, name);
+  await rm(path, { force: true });
+  const handle = await open(path, 'w');
+  try {
+    const fs = await statfs(dir);
+    const chunk = Buffer.alloc(64 * 1024, 0x5a);
+    for (let left = fs.bavail * fs.bsize; left > 0; ) {
+      const { bytesWritten } = await handle
+        .write(chunk, 0, Math.min(chunk.length, left))
+        .catch(() => ({ bytesWritten: 0 }));
+      if (bytesWritten === 0) break;
+      left -= bytesWritten;
+    }
+  } finally {
+    await handle.close();
+  }
+  return path;
 }
