@@ -1,14 +1,12 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { Bridge } from '@educard/cloud-bridge';
-import { createLogger, Gateway, parseConfig, RosterStore } from '@educard/gateway';
+import { Gateway, parseConfig } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
-import type { KeyRole } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, enrollDevice, startBridge } from '../support/bridge.js';
+import { admin } from '../support/bridge.js';
+import { capturingLogger, type Enrolled, gateCard, schoolWithDevice, uplinkTo } from './storage-fixture.js';
 
 /**
  * A gateway whose newest roster snapshot rotted on disk while an older good one is still there: it
@@ -17,32 +15,19 @@ import { admin, enrollDevice, startBridge } from '../support/bridge.js';
  */
 
 const DEVICE = 'gate-roster';
-const DAY = 86_400_000;
-// The real clock: every date below is derived from it.
-const now = Date.now();
-const card = (n: number) =>
-  sampleCard(n, {
-    validFrom: new Date(now - 30 * DAY).toISOString(),
-    validUntil: new Date(now + 300 * DAY).toISOString(),
-    zones: ['main-gate'],
-    schedules: [],
-  });
+const card = (n: number) => gateCard(n);
 
 let dir: string;
 let bridge: Bridge | undefined;
 let gateway: Gateway | undefined;
 let dataDir: string;
-let credentials: Awaited<ReturnType<typeof enrollDevice>>;
+let credentials: Enrolled;
 let lines: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'damaged-roster-'));
   dataDir = join(dir, DEVICE);
-  bridge = await startBridge(join(dir, 'bridge'));
-  await importCards(1, 2);
-  const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
-  credentials = await enrollDevice(bridge.httpUrl, dataDir, DEVICE);
-  await RosterStore.writeAnchor(join(dataDir, 'roster'), anchor);
+  ({ bridge, credentials } = await schoolWithDevice(dir, dataDir, DEVICE, [card(1), card(2)]));
 }, 60_000);
 
 afterAll(async () => {
@@ -67,23 +52,9 @@ function startGateway(): Promise<Gateway> {
       dataDir,
       station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
       readers: { simulated: ['sim-in'] },
-      uplink: {
-        url: credentials.url,
-        username: credentials.username,
-        password: credentials.password,
-        bridgeHttp: bridge?.httpUrl,
-        backoff: { initialMs: 50, maxMs: 500 },
-      },
+      uplink: uplinkTo(bridge as Bridge, credentials),
     }),
-    logger: createLogger(DEVICE, {
-      level: 'info',
-      destination: new Writable({
-        write(chunk, _encoding, done) {
-          for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-          done();
-        },
-      }),
-    }),
+    logger: capturingLogger(DEVICE, lines),
   });
 }
 

@@ -1,20 +1,12 @@
 import { mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { Bridge } from '@educard/cloud-bridge';
-import {
-  createLogger,
-  Gateway,
-  parseConfig,
-  RosterStore,
-  type SimulatedReaderDriver,
-} from '@educard/gateway';
+import { Gateway, parseConfig, type SimulatedReaderDriver } from '@educard/gateway';
 import { fillDisk, type Mounted, mountTmpfs, until } from '@educard/scripts/support';
-import type { KeyRole } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { admin, enrollDevice, startBridge } from '../support/bridge.js';
+import { admin } from '../support/bridge.js';
+import { capturingLogger, type Enrolled, gateCard, schoolWithDevice, uplinkTo } from './storage-fixture.js';
 
 /**
  * A gateway whose disk fills up: its data directory on a tmpfs of 4 MiB mounted by the test (as
@@ -25,28 +17,17 @@ import { admin, enrollDevice, startBridge } from '../support/bridge.js';
  */
 
 const DEVICE = 'gate-full';
-const DAY = 86_400_000;
 const MAX_HELD = 4_000;
 const TAPS = 6_000;
-// The real clock: every date below is derived from it.
-const now = Date.now();
-const card = (n: number, status: 'active' | 'lost') =>
-  sampleCard(n, {
-    status,
-    validFrom: new Date(now - 30 * DAY).toISOString(),
-    validUntil: new Date(now + 300 * DAY).toISOString(),
-    zones: ['main-gate'],
-    schedules: [],
-  });
-const VALID = card(1, 'active');
-const LOST = card(2, 'lost');
+const VALID = gateCard(1);
+const LOST = gateCard(2, { status: 'lost' });
 
 let dir: string;
 let disk: Mounted | undefined;
 let bridge: Bridge | undefined;
 let gateway: Gateway | undefined;
 let dataDir: string;
-let credentials: Awaited<ReturnType<typeof enrollDevice>>;
+let credentials: Enrolled;
 let lines: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
@@ -56,13 +37,7 @@ beforeAll(async () => {
     `disk-full: the gateway's data directory is on a 4 MiB tmpfs mounted at ${disk.path}\n`,
   );
   dataDir = join(disk.path, DEVICE);
-  bridge = await startBridge(join(dir, 'bridge'));
-  expect(await admin(bridge.httpUrl, '/v1/roster/school-1/import', { cards: [VALID, LOST] })).toMatchObject({
-    ok: true,
-  });
-  const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
-  credentials = await enrollDevice(bridge.httpUrl, dataDir, DEVICE);
-  await RosterStore.writeAnchor(join(dataDir, 'roster'), anchor);
+  ({ bridge, credentials } = await schoolWithDevice(dir, dataDir, DEVICE, [VALID, LOST]));
 }, 60_000);
 
 afterAll(async () => {
@@ -74,15 +49,6 @@ afterAll(async () => {
 
 async function startGateway(): Promise<Gateway> {
   lines = [];
-  const logger = createLogger(DEVICE, {
-    level: 'info',
-    destination: new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    }),
-  });
   return Gateway.start({
     config: parseConfig({
       device: { id: DEVICE, school: 'school-1' },
@@ -90,16 +56,9 @@ async function startGateway(): Promise<Gateway> {
       station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
       readers: { simulated: ['sim-in'] },
       journal: { segmentBytes: 64 * 1024, minFreeBytes: 256 * 1024, maxHeldRecords: MAX_HELD },
-      uplink: {
-        url: credentials.url,
-        username: credentials.username,
-        password: credentials.password,
-        bridgeHttp: bridge?.httpUrl,
-        backoff: { initialMs: 50, maxMs: 500 },
-        batch: { ackTimeoutMs: 2000 },
-      },
+      uplink: uplinkTo(bridge as Bridge, credentials),
     }),
-    logger,
+    logger: capturingLogger(DEVICE, lines),
   });
 }
 
