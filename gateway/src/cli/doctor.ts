@@ -387,6 +387,15 @@ async function storageChecks(config: GatewayConfig, report: Report | undefined):
   } else {
     checks.push(pass('storage', 'the journal writes; nothing held in memory, nothing lost'));
   }
+  if ('damagedNow' in storage && storage.damagedNow) {
+    checks.push(
+      fail(
+        'journal-damage',
+        `the running gateway found its journal damaged: ${storage.damagedNow}; events after it wait`,
+        `sudo systemctl restart ${SERVICE}: the start moves the damaged segment to quarantine, keeps what is whole and reports the loss to the bridge.`,
+      ),
+    );
+  }
   const quarantined = storage.quarantined;
   checks.push(
     quarantined.length === 0

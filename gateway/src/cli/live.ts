@@ -67,8 +67,9 @@ export function formatStorage(storage: Report['storage']): string[] {
       `  last loss ${last.at}: ${last.cause}, ${range} (journaled at ${last.damagedSeq ?? 'next write'})`,
     );
   }
+  if (storage.damagedNow) lines.push(`  DAMAGED NOW ${storage.damagedNow}: a restart quarantines it`);
   for (const note of storage.notes) lines.push(`  note ${note}`);
-  if (storage.diskFull || storage.lost > 0 || storage.quarantined.length > 0)
+  if (storage.diskFull || storage.lost > 0 || storage.quarantined.length > 0 || storage.damagedNow)
     lines.push('  → educard doctor says what to do about each');
   return lines;
 }

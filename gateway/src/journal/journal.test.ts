@@ -229,6 +229,23 @@ describe('journal', () => {
     await reopened.close();
   });
 
+  it('reports a segment damaged while it runs, and leaves it to the next start', async () => {
+    const journal = await openJournal({ segmentBytes: 4096 });
+    await appendMany(journal, 1, 40);
+    const [first] = await segmentNames();
+    const bytes = await readFile(join(dir, first as string));
+    bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0xff;
+    await writeFile(join(dir, first as string), bytes);
+    await expect(journal.read(1, 100)).rejects.toThrow(
+      /is damaged at record \d+: the gateway quarantines it at its next start/,
+    );
+    expect(journal.stats().damagedNow).toMatch(/^seg-000000000001\.log is damaged at record \d+$/);
+    await journal.close();
+    const reopened = await openJournal({ segmentBytes: 4096 });
+    expect(reopened.stats()).toMatchObject({ damagedNow: undefined, quarantined: [expect.any(String)] });
+    await reopened.close();
+  });
+
   it('rebuilds a damaged cursor from the oldest segment kept, and keeps the damaged one aside', async () => {
     const journal = await openJournal({ segmentBytes: 4096 });
     await appendMany(journal, 1, 40);

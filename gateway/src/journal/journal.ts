@@ -80,6 +80,8 @@ export interface JournalStats {
   notes: string[];
   /** The newest loss the journal explains, if any is on record. */
   lastBreak: JournalBreak | undefined;
+  /** Damage found by a read while running (it is quarantined at the next start). */
+  damagedNow: string | undefined;
 }
 
 interface Held {
@@ -140,6 +142,7 @@ export class Journal {
   private diskCheckedAt = Number.NEGATIVE_INFINITY;
   private retryMs = 50;
   private headPending: number | undefined;
+  private damagedNow: string | undefined;
   private wakeRetry: (() => void) | undefined;
   private closed = false;
   private breaks: JournalBreak[];
@@ -271,9 +274,17 @@ export class Journal {
         expected += 1;
       }
       if (expected <= upTo) {
-        throw new Error(
-          `journal segment ${basename(segment.path)} is damaged at record ${expected}: the gateway quarantines it at its next start`,
-        );
+        // Rot found while running: reported (status, doctor) and met at the next start, as at any start.
+        const found = `${basename(segment.path)} is damaged at record ${expected}`;
+        if (this.damagedNow !== found) {
+          this.damagedNow = found;
+          this.options.logger.error(
+            { segment: segment.path, seq: expected },
+            `journal ${found}: a restart quarantines it`,
+          );
+          this.storageChanged();
+        }
+        throw new Error(`journal segment ${found}: the gateway quarantines it at its next start`);
       }
       seq = upTo + 1;
     }
@@ -386,6 +397,7 @@ export class Journal {
       quarantined: this.quarantined,
       notes: this.notes,
       lastBreak: this.breaks.at(-1),
+      damagedNow: this.damagedNow,
     };
   }
 

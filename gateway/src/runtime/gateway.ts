@@ -268,6 +268,7 @@ export class Gateway {
       lost: journal.lost,
       quarantined: this.quarantined,
       lastDamage: journal.lastBreak ?? null,
+      damagedNow: journal.damagedNow ?? null,
       notes: [
         ...journal.notes,
         ...(this.clock.damaged
