@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import { Gateway, parseConfig, type SimulatedReaderDriver } from '@educard/gateway';
+import { Gateway, Journal, parseConfig, type SimulatedReaderDriver } from '@educard/gateway';
 import { fillDisk, type Mounted, mountTmpfs, until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { admin } from '../support/bridge.js';
@@ -217,7 +217,52 @@ describe('a gateway whose disk is full', () => {
           .find((l) => l.cause === 'unsaved-at-stop' && l.records === unsaved),
       { what: 'the loss at stop at the bridge', timeoutMs: 30_000 },
     );
-    expect((await stat(join(dataDir, 'journal'))).isDirectory()).toBe(true);
     expect(await readdir(join(dataDir, 'journal'))).not.toContain('unsaved.json');
+    await gateway.stop();
+    gateway = undefined;
   }, 300_000);
+
+  it('opens a journal found damaged on a full disk, and sets the damage aside at the next start with room', async () => {
+    const dir = join(disk?.path as string, 'damaged-and-full');
+    const open = () =>
+      Journal.open({
+        dir,
+        device: DEVICE,
+        logger: capturingLogger(DEVICE, []),
+        segmentBytes: 4096,
+        minFreeBytes: 0,
+      });
+    const journal = await open();
+    for (let i = 0; i < 60; i++) journal.append(tapRecord(i));
+    await journal.close();
+    const segment = join(dir, (await readdir(dir)).filter((n) => n.startsWith('seg-')).sort()[1] as string);
+    const bytes = await readFile(segment);
+    bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] as number) ^ 0x01;
+    await writeFile(segment, bytes);
+
+    await fill();
+    const full = await open();
+    expect(full.stats()).toMatchObject({
+      quarantined: [],
+      notes: [expect.stringMatching(/^damage not set aside \(.*ENOSPC/)],
+    });
+    expect(full.append(tapRecord(60)).seq).toBeGreaterThan(60);
+    await full.close();
+
+    await rm(FILLER());
+    const roomy = await open();
+    expect(roomy.stats().quarantined).toEqual([expect.stringMatching(/^quarantine\/seg-/)]);
+    expect(await roomy.verify()).toMatchObject({ ok: true });
+    await roomy.close();
+  }, 60_000);
 });
+
+/** A record as a station would hand it to the journal. */
+function tapRecord(i: number) {
+  return {
+    type: 'door.exit-request' as const,
+    at: new Date().toISOString(),
+    clock: 'synced' as const,
+    data: { station: 'gate-main', zone: `zone-${i}` },
+  };
+}

@@ -232,10 +232,20 @@ export async function recoverJournal(options: {
     });
   }
   breaks.push(...fresh);
-  if (fresh.length > 0) {
-    // On disk before any file moves: numbering must never go back to a point a crash forgot.
-    await breaksStore.write(breaks, () => true);
-  }
+  // On disk before any file moves: numbering must never go back to a point a crash forgot. A disk
+  // that takes no writes (full, failing) does not stop the start: the damaged files stay where they
+  // are, out of the journal for this run, and the next start sets them aside.
+  const setAside = await (fresh.length > 0 ? breaksStore.write(breaks, () => true) : Promise.resolve()).then(
+    () => true,
+    (error: unknown) => {
+      logger.error(
+        { err: (error as Error).message },
+        'journal damage found but not set aside: the disk takes no writes; the next start does it',
+      );
+      notes.push(`damage not set aside (${(error as Error).message}): the next start does it`);
+      return false;
+    },
+  );
 
   const segments: Segment[] = [];
   let recoveredBytes = 0;
@@ -250,8 +260,19 @@ export async function recoverJournal(options: {
       });
       continue;
     }
-    segments.push(...(await salvage(dir, scan, scans, now, logger)));
-    if (scan.quarantinedAs) quarantined.push(scan.quarantinedAs);
+    if (!setAside) continue;
+    try {
+      segments.push(...(await salvage(dir, scan, now, logger)));
+      quarantined.push(scan.quarantinedAs as string);
+    } catch (error) {
+      logger.error(
+        { segment: scan.segment.path, err: (error as Error).message },
+        'journal segment not set aside: what it holds could not be written apart; the next start tries again',
+      );
+      notes.push(
+        `${basename(scan.segment.path)} not set aside (${(error as Error).message}): the next start does it`,
+      );
+    }
   }
   if (unsaved) await rm(unsavedPath(dir), { force: true });
   for (const b of fresh) {
@@ -261,7 +282,9 @@ export async function recoverJournal(options: {
     );
   }
   if (!cursorRead.cursor && cursorRead.problem) {
-    await writeFileDurable(join(dir, CURSOR), JSON.stringify(cursor));
+    await writeFileDurable(join(dir, CURSOR), JSON.stringify(cursor)).catch((error: unknown) =>
+      notes.push(`the rebuilt cursor.json is not written yet (${(error as Error).message})`),
+    );
   }
   return {
     segments: segments.sort((a, b) => a.firstSeq - b.firstSeq),
@@ -407,29 +430,29 @@ async function cutTornTail(scan: FileScan, logger: Logger): Promise<number> {
  * then moves the file to quarantine: first the new segments, fsynced under a temporary name, then the
  * move, then the renames, so a crash at any point leaves either the damaged file or its pieces.
  */
-async function salvage(
-  dir: string,
-  scan: FileScan,
-  scans: FileScan[],
-  now: () => Date,
-  logger: Logger,
-): Promise<Segment[]> {
+async function salvage(dir: string, scan: FileScan, now: () => Date, logger: Logger): Promise<Segment[]> {
   const bytes = scan.pieces.length ? await readFile(scan.segment.path) : Buffer.alloc(0);
   const written: { temp: string; segment: Segment }[] = [];
-  for (const piece of scan.pieces) {
-    const path = join(dir, segmentName(piece.first.seq));
-    const temp = `${path}${SALVAGE}`;
-    const handle = await open(temp, 'w');
-    try {
-      await handle.write(bytes.subarray(piece.start, piece.end));
-      await handle.sync();
-    } finally {
-      await handle.close();
+  try {
+    for (const piece of scan.pieces) {
+      const path = join(dir, segmentName(piece.first.seq));
+      const temp = `${path}${SALVAGE}`;
+      written.push({
+        temp,
+        segment: { path, firstSeq: piece.first.seq, lastSeq: piece.last.seq, bytes: piece.end - piece.start },
+      });
+      const handle = await open(temp, 'w');
+      try {
+        await handle.writeFile(bytes.subarray(piece.start, piece.end));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
     }
-    written.push({
-      temp,
-      segment: { path, firstSeq: piece.first.seq, lastSeq: piece.last.seq, bytes: piece.end - piece.start },
-    });
+  } catch (error) {
+    // The damaged file stays as it was; the pieces begun go.
+    for (const { temp } of written) await rm(temp, { force: true });
+    throw error;
   }
   const reason = `${basename(scan.segment.path)} ${scan.reason}`;
   await quarantineFile(scan.segment.path, reason, now(), join(dir, scan.quarantinedAs as string));
@@ -440,7 +463,6 @@ async function salvage(
       segment: basename(scan.segment.path),
       quarantinedAs: scan.quarantinedAs,
       kept: written.map((w) => [w.segment.firstSeq, w.segment.lastSeq]),
-      others: scans.length,
     },
     'journal segment quarantined; what could be read is kept',
   );
