@@ -116,7 +116,7 @@ describe('journal', () => {
       type: 'journal.damaged',
       data: { cause: 'corrupt', firstSeq: 7, lastSeq: 7, records: 1, resumeHash: damaged[6]?.prev },
     });
-    expect(reopened.breakBefore(8)).toMatchObject({ firstSeq: 7, lastSeq: 7, damagedSeq: 21 });
+    expect(reopened.lossBefore(8)).toEqual({ firstSeq: 7, lastSeq: 7, cause: 'corrupt', damagedSeq: 21 });
     expect(reopened.stats()).toMatchObject({
       lastSeq: 21,
       quarantined: [expect.stringMatching(/^quarantine\//)],
@@ -225,7 +225,7 @@ describe('journal', () => {
       type: 'journal.damaged',
       data: { cause: 'missing', firstSeq: newest, lastSeq: newest + 4096 / MIN_FRAME_BYTES - 1, bound: true },
     });
-    expect(reopened.breakBefore(explanation?.seq as number)).toMatchObject({ firstSeq: newest });
+    expect(reopened.lossBefore(explanation?.seq as number)).toMatchObject({ firstSeq: newest, bound: true });
     await reopened.close();
   });
 

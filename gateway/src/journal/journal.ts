@@ -1,6 +1,7 @@
 import { type FileHandle, open, readFile, rm, statfs } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
+  type BatchLoss,
   canonicalBytes,
   type EventBody,
   type EventRecord,
@@ -291,10 +292,20 @@ export class Journal {
     return records;
   }
 
-  /** The break a record resumes after, when records just before it were lost (see EventBatch.lost). */
-  breakBefore(seq: number): JournalBreak | undefined {
+  /**
+   * The loss a batch starting at `seq` declares, when records just before it were lost and the
+   * journal has explained it (see EventBatch.lost).
+   */
+  lossBefore(seq: number): BatchLoss | undefined {
     const found = breakBefore(this.breaks, seq);
-    return found?.damagedSeq !== undefined ? found : undefined;
+    if (found?.damagedSeq === undefined) return undefined;
+    return {
+      firstSeq: found.firstSeq as number,
+      lastSeq: found.lastSeq as number,
+      cause: found.cause,
+      ...(found.bound ? { bound: true } : {}),
+      damagedSeq: found.damagedSeq,
+    };
   }
 
   /**

@@ -219,8 +219,8 @@ export class Uplink {
   /**
    * Each connection gets the next birth/death sequence number, persisted before it is used. A disk
    * that takes no writes does not keep the device off the network: it connects with the number
-   * anyway (a restart before the disk recovers may reuse it; the time-based restart above covers a
-   * lost file, not this).
+   * unpersisted (after a restart on that disk a number may come again, and the bridge then takes a
+   * late will of the earlier connection as this one's death until the device reconnects).
    */
   private async nextBirth(): Promise<void> {
     this.bdSeq += 1;
@@ -339,22 +339,8 @@ export class Uplink {
         const records = await journal.read(this.nextSeq, config.batch.maxRecords);
         if (records.length === 0 || !this.connected) break;
         // Records lost just before these (a damaged journal, a full disk): the batch says so.
-        const lost = journal.breakBefore((records[0] as EventRecord).seq);
-        const batch = signBatch(
-          device,
-          school,
-          records,
-          identity.key,
-          lost
-            ? {
-                firstSeq: lost.firstSeq as number,
-                lastSeq: lost.lastSeq as number,
-                cause: lost.cause,
-                ...(lost.bound ? { bound: true } : {}),
-                damagedSeq: lost.damagedSeq as number,
-              }
-            : undefined,
-        );
+        const lost = journal.lossBefore((records[0] as EventRecord).seq);
+        const batch = signBatch(device, school, records, identity.key, lost);
         this.inFlight.push({ to: batch.to, sentAt: performance.now() });
         this.nextSeq = batch.to + 1;
         (this.client as MqttClient).publish(
@@ -502,7 +488,16 @@ export class Uplink {
    * clustered broker may not hold it): the roster on disk was damaged, and an older one, or none, is
    * in force. Tried at start and at each connection until a roster newer than the one in force is in.
    */
-  private async askForSnapshot(): Promise<void> {
+  private askForSnapshot(): Promise<void> {
+    this.asking ??= this.askNow().finally(() => {
+      this.asking = undefined;
+    });
+    return this.asking;
+  }
+
+  private asking: Promise<void> | undefined;
+
+  private async askNow(): Promise<void> {
     const { config, school, logger, roster } = this.deps;
     const url = new URL(`/v1/roster/${encodeURIComponent(school)}/latest`, config.bridgeHttp);
     try {
