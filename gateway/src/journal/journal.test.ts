@@ -81,6 +81,14 @@ describe('journal', () => {
     await reopened.close();
   });
 
+  it('drops nothing of a burst larger than its bound while the disk takes writes', async () => {
+    const journal = await openJournal({ maxHeldRecords: 100 });
+    await appendMany(journal, 1, 1000);
+    expect(journal.stats()).toMatchObject({ durableSeq: 1000, held: 0, lost: 0 });
+    expect((await journal.read(1, 2000)).map((r) => r.seq)).toEqual(range(1, 1000));
+    await journal.close();
+  });
+
   it('group-commits: a thousand appends in one turn take a handful of fsyncs', async () => {
     const journal = await openJournal();
     await appendMany(journal, 1, 1000);

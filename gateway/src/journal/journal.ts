@@ -39,8 +39,8 @@ export interface JournalOptions {
   /** Free space on the file system below which the same alarm is raised. */
   minFreeBytes?: number;
   /**
-   * Records held in memory while they cannot be written (a full disk): past this many the oldest are
-   * dropped, and counted as lost.
+   * Records held in memory while they cannot be written (a full disk, a failing one): past this many
+   * the oldest are dropped, and counted as lost. A disk that writes drains whatever a burst queued.
    */
   maxHeldRecords?: number;
   /** How long close() waits for the disk before it reports what it could not make durable. */
@@ -231,7 +231,8 @@ export class Journal {
     this.lastSeq = record.seq;
     this.lastHash = record.hash;
     if (this.oldestUnackedAt === undefined) this.oldestUnackedAt = record.at;
-    if (this.queue.length > this.maxHeld) this.dropOldest();
+    // Bounded while the disk takes no writes; a disk that writes, only behind a burst, drains it.
+    if (this.diskFull && this.queue.length > this.maxHeld) this.dropOldest();
     this.scheduleCommit();
     return record;
   }
@@ -701,6 +702,7 @@ export class Journal {
         'journal write failed; records are held in memory and written when the disk takes them',
       );
       this.diskFull = true;
+      while (this.queue.length > this.maxHeld) this.dropOldest();
       this.storageChanged();
       this.diskCheckedAt = Number.NEGATIVE_INFINITY;
       this.checkDisk();
