@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import type { RosterSnapshot } from '@educard/terminal-sdk';
-import { sampleUid } from '@educard/terminal-sdk/testing';
+import { sampleCalendar, sampleUid, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { admin, startBridge } from '../support/bridge.js';
 import { CentralTestServer, centralConfig, centralStatus } from '../support/central-server.js';
@@ -25,7 +25,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const calendar = { timeZone: 'Asia/Shanghai', holidays: ['2026-10-01'], closures: [], makeUpDays: [] };
+// The bridge runs on the real clock: the school year, the cards and the leave are dated from it.
+const NOW = Date.now();
+const calendar = sampleCalendar(NOW);
+const LEAVE_FROM = new Date(NOW + 86_400_000).toISOString().slice(0, 10);
+const LEAVE_TO = new Date(NOW + 2 * 86_400_000).toISOString().slice(0, 10);
 const school = (id: string, extra = {}) => ({
   kind: 'school',
   changeId: `c-${id}`,
@@ -53,8 +57,7 @@ const card = (cardId: string, personId: string, changeId = `c-${cardId}`) => ({
   personId,
   credential: { kind: 'uid', uid: sampleUid(++uidCounter) },
   status: 'active',
-  validFrom: '2026-09-01T00:00:00+08:00',
-  validUntil: '2027-07-31T23:59:59+08:00',
+  ...validAround(NOW),
   zones: ['main-gate'],
   schedules: [],
 });
@@ -99,8 +102,8 @@ describe('the change feed', () => {
         id: 'l1',
         personId: 'p1',
         school: 's-1',
-        from: '2026-09-10',
-        to: '2026-09-11',
+        from: LEAVE_FROM,
+        to: LEAVE_TO,
         leaveKind: 'sick',
       },
     );
@@ -130,7 +133,7 @@ describe('the change feed', () => {
     expect(bridge.store.findCard('E-orphan')).toBeUndefined();
     expect(bridge.directory.person('p1')?.studentNumber).toBe('G110101201501011234');
     expect(bridge.directory.person('p-bad-number')).toBeUndefined();
-    expect(bridge.directory.leaves('s-1', '2026-09-10', '2026-09-10')).toHaveLength(1);
+    expect(bridge.directory.leaves('s-1', LEAVE_FROM, LEAVE_FROM)).toHaveLength(1);
 
     // The central office learns what to fix; so does the status view.
     const expected = ['c-E-orphan', 'c-dup-a', 'c-dup-b', 'c-p-bad-number', 'c-p-nowhere'];

@@ -14,7 +14,7 @@ import {
   rootFingerprint,
   signDocument,
 } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUplinkGateway } from '../support/bridge.js';
 import { bridgeCli, initBridge, serveBridge } from '../support/cli.js';
@@ -29,9 +29,10 @@ const cli = (...args: string[]) => bridgeCli([...args, '--config', config]);
 const keysFile = () => readFile(join(dir, 'data', 'roster-keys.json'), 'utf8');
 
 const HEADER = 'card_id,credential,uid,person_id,role,school,status,valid_from,valid_until,zones';
+/** A roster row, valid around today: the bridge and the gateway run on the real clock. */
 const row = (n: number) => {
-  const card = sampleCard(n);
-  return `${card.cardId},uid,${card.credential.uid},${card.personId},student,school-1,active,2026-01-01T00:00:00Z,2099-01-01T00:00:00Z,main-gate`;
+  const card = sampleCard(n, validAround(Date.now()));
+  return `${card.cardId},uid,${card.credential.uid},${card.personId},student,school-1,active,${card.validFrom},${card.validUntil},main-gate`;
 };
 
 beforeAll(async () => {
@@ -179,7 +180,7 @@ describe('educard-bridge cards and keys with a gateway', () => {
         schedules: [],
         cards: [sampleCard(1)],
       },
-      { expiresAt: '2099-01-01T00:00:00Z', keySetVersion: 1, signers: [retired] },
+      { expiresAt: new Date(Date.now() + 86_400_000).toISOString(), keySetVersion: 1, signers: [retired] },
     );
     const refusal = await live.roster.accept(stale.manifest, stale.body).catch((error: unknown) => error);
     expect(refusal).toBeInstanceOf(RosterRejected);

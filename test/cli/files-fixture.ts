@@ -10,7 +10,13 @@ import {
   type SimulatedReaderDriver,
 } from '@educard/gateway';
 import type { EventRecord } from '@educard/terminal-sdk';
-import { sampleCard, sampleCpuCard, sampleUid, TestAuthority } from '@educard/terminal-sdk/testing';
+import {
+  sampleCard,
+  sampleCpuCard,
+  sampleUid,
+  TestAuthority,
+  validAround,
+} from '@educard/terminal-sdk/testing';
 
 export const PASSWORD = 'uplink-pass-Zq81';
 
@@ -19,6 +25,8 @@ export interface Provisioned {
   config: string;
   dataDir: string;
   authority: TestAuthority;
+  /** When the roster the gateway holds expires, a month after it was provisioned. */
+  rosterExpiresAt: string;
   /** Every record the gateway journaled, read back through the journal itself. */
   records: EventRecord[];
 }
@@ -51,6 +59,10 @@ export async function provisioned(options: { acknowledgeAll?: boolean; keepRunni
   await mkdir(join(dataDir, 'roster'), { recursive: true });
   await RosterStore.writeAnchor(join(dataDir, 'roster'), authority.anchor());
 
+  // The gateway and the commands that read its files run on the real clock: so do the roster's dates.
+  const now = Date.now();
+  const valid = validAround(now);
+  const expiresAt = new Date(now + 30 * 86_400_000).toISOString();
   const gateway = await Gateway.start({
     config: await loadConfig(config),
     logger: createLogger('gateway', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
@@ -59,20 +71,18 @@ export async function provisioned(options: { acknowledgeAll?: boolean; keepRunni
   const snapshot = authority.snapshot(
     1,
     [
-      sampleCard(1, { schedules: [] }),
-      sampleCard(2, { status: 'lost', schedules: [] }),
-      sampleCpuCard(3, { role: 'teacher' }),
+      sampleCard(1, { schedules: [], ...valid }),
+      sampleCard(2, { status: 'lost', schedules: [], ...valid }),
+      sampleCpuCard(3, { role: 'teacher', ...valid }),
     ],
-    { expiresAt: '2099-01-01T00:00:00Z' },
+    { expiresAt },
   );
   await gateway.acceptRoster(snapshot.manifest, snapshot.body);
   const delta = authority.delta(
     1,
     2,
-    [{ op: 'add', card: sampleCard(4, { role: 'staff', schedules: [] }) }],
-    {
-      expiresAt: '2099-01-01T00:00:00Z',
-    },
+    [{ op: 'add', card: sampleCard(4, { role: 'staff', schedules: [], ...valid }) }],
+    { expiresAt },
   );
   await gateway.acceptRoster(delta.manifest, delta.body);
   const driver = gateway.readers as SimulatedReaderDriver;
@@ -84,5 +94,13 @@ export async function provisioned(options: { acknowledgeAll?: boolean; keepRunni
   const records = await gateway.journal.read(1, 10_000);
   if (options.acknowledgeAll) await gateway.journal.acknowledge(records.at(-1)?.seq ?? 0);
   if (!options.keepRunning) await gateway.stop();
-  return { dir, config, dataDir, authority, records, gateway } satisfies Provisioned & { gateway: Gateway };
+  return {
+    dir,
+    config,
+    dataDir,
+    authority,
+    rosterExpiresAt: expiresAt,
+    records,
+    gateway,
+  } satisfies Provisioned & { gateway: Gateway };
 }

@@ -3,6 +3,7 @@ import { appendFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createLogger, Journal, maskCardId } from '@educard/gateway';
+import { until } from '@educard/scripts/support';
 import { canonicalString, type EventRecord } from '@educard/terminal-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EDUCARD, educard } from '../support/cli.js';
@@ -126,21 +127,18 @@ describe('educard journal, read from the files', () => {
       { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const lines: EventRecord[] = [];
-    const waiters: (() => void)[] = [];
     createInterface({ input: child.stdout }).on('line', (line) => {
       lines.push(JSON.parse(line));
-      for (const wake of waiters.splice(0)) wake();
     });
-    const until = async (count: number) => {
-      while (lines.length < count) await new Promise<void>((resolve) => waiters.push(resolve));
-    };
+    const followed = (count: number) =>
+      until(() => lines.length >= count, { what: `journal tail to print ${count} record(s)` });
     const journal = await Journal.open({
       dir: journalDir,
       device: 'gate-01',
       logger: createLogger('test', { level: 'silent' }),
     });
     try {
-      await until(1);
+      await followed(1);
       expect(lines[0]).toEqual(masked(device.records.at(-1) as EventRecord));
       const appended = journal.append({
         type: 'door.exit-request',
@@ -149,7 +147,7 @@ describe('educard journal, read from the files', () => {
         data: { station: 'gate-main', zone: 'main-gate' },
       });
       await journal.flush();
-      await until(2);
+      await followed(2);
       expect(lines[1]).toEqual(appended);
     } finally {
       child.kill('SIGINT');

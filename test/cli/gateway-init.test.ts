@@ -197,6 +197,41 @@ describe('educard init', () => {
     expect(JSON.parse(validate.stdout).checks[0]).toMatchObject({ id: 'config', status: 'pass' });
   });
 
+  it('on a Raspberry Pi 5 (by its device-tree model), proposes the gpiod plugin with the Pi wiring, and the RTC', async () => {
+    const model = join(dir, 'model');
+    await writeFile(model, 'Raspberry Pi 5 Model B Rev 1.0\0');
+    const withoutPlugin = flags().filter((flag) => flag !== '--io-plugin' && flag !== 'recording');
+    const run = await educard(config, [...withoutPlugin, '--json'], { env: { EDUCARD_DT_MODEL: model } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json().board).toEqual({
+      model: 'Raspberry Pi 5 Model B Rev 1.0',
+      raspberryPi: true,
+      ioPlugin: 'gpiod',
+      rtc: true,
+    });
+    expect(JSON.parse(await readFile(config, 'utf8')).io).toEqual({
+      plugin: 'gpiod',
+      pins: { relay: 'GPIO17', greenLed: 'GPIO27', redLed: 'GPIO22', buzzer: 'GPIO23' },
+    });
+    const again = await educard(config, [...withoutPlugin, '--force', '--relay-pin', 'GPIO5'], {
+      env: { EDUCARD_DT_MODEL: model },
+    });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('board Raspberry Pi 5 Model B Rev 1.0: gate IO gpiod (relay GPIO5)');
+    expect(again.stdout).toMatch(/real-time clock: yes; events are trusted from it until NTP answers/);
+
+    await writeFile(model, 'Raspberry Pi 4 Model B Rev 1.5\0');
+    const pi4 = await educard(config, [...withoutPlugin, '--force', '--json'], {
+      env: { EDUCARD_DT_MODEL: model },
+    });
+    expect(pi4.json().board).toMatchObject({ raspberryPi: true, ioPlugin: 'gpiod' });
+    const pc = await educard(config, [...withoutPlugin, '--force', '--json'], {
+      env: { EDUCARD_DT_MODEL: join(dir, 'no-device-tree') },
+    });
+    expect(pc.json().board).toMatchObject({ raspberryPi: false, ioPlugin: 'recording' });
+    expect(JSON.parse(await readFile(config, 'utf8')).io).toEqual({ plugin: 'recording' });
+  });
+
   it('refuses bad usage with exit code 2 and writes nothing', async () => {
     const before = await tree();
     const cases: [string[], RegExp][] = [

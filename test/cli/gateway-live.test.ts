@@ -7,12 +7,15 @@ import type { Bridge } from '@educard/cloud-bridge';
 import {
   createLogger,
   Gateway,
+  type GatewayConfig,
   type GatewayConfigInput,
+  GpiodIO,
   loadConfig,
+  RecordingGpioBinding,
   RosterStore,
   type SimulatedReaderDriver,
 } from '@educard/gateway';
-import { sampleCard, sampleUid, TestAuthority } from '@educard/terminal-sdk/testing';
+import { sampleCard, sampleUid, TestAuthority, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enrollDevice, startBridge } from '../support/bridge.js';
 import { EDUCARD, educard } from '../support/cli.js';
@@ -52,20 +55,30 @@ async function writeConfig(extra: Partial<GatewayConfigInput> = {}): Promise<str
 }
 
 /** The service, in this process: the CLI reaches it over its control socket as it would on a device. */
-async function startGateway(path: string, expiresAt = '2099-01-01T00:00:00Z'): Promise<Gateway> {
-  gateway = await Gateway.start({
-    config: await loadConfig(path),
-    logger: createLogger('gateway', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
-  });
+/** The gateway and the CLI run on the real clock: the roster's dates are taken from it. */
+async function startGateway(
+  path: string,
+  expiresAt = new Date(Date.now() + 30 * 86_400_000).toISOString(),
+  io?: (config: GatewayConfig) => Promise<unknown>,
+): Promise<Gateway> {
+  const config = await loadConfig(path);
+  const logger = createLogger('gateway', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' });
+  gateway = await Gateway.start({ config, logger, ...(io ? { io: await io(config) } : {}) });
   await gateway.roster.acceptKeySet(authority.keySet());
   const roster = authority.snapshot(
     1,
-    [sampleCard(1, { schedules: [] }), sampleCard(2, { status: 'lost', schedules: [] })],
+    [
+      sampleCard(1, { schedules: [], ...validAround(Date.now()) }),
+      sampleCard(2, { status: 'lost', schedules: [], ...validAround(Date.now()) }),
+    ],
     { expiresAt },
   );
   await gateway.acceptRoster(roster.manifest, roster.body);
   return gateway;
 }
+
+/** A case that runs the CLI several times: each run is a Node start, seconds on a loaded machine. */
+const CLI_TEST_MS = 60_000;
 
 const check = (output: string, id: string) =>
   (
@@ -104,7 +117,12 @@ describe('educard with the gateway running', () => {
 
     const io = await educard(path, ['test-io', '--json']);
     expect(io.code, io.stderr).toBe(0);
-    expect(JSON.parse(io.stdout)).toEqual({ tested: ['relay', 'leds', 'buzzer'], notAvailable: [] });
+    expect(JSON.parse(io.stdout)).toEqual({
+      plugin: 'recording',
+      tested: ['relay', 'leds', 'buzzer'],
+      notAvailable: [],
+      lines: [],
+    });
     expect(running.io.status().relayClosed).toBe(true);
     expect((await educard(path, ['test-io', '--only', 'siren'])).code).toBe(2);
 
@@ -125,9 +143,12 @@ describe('educard with the gateway running', () => {
     );
     // The watcher is subscribed once a tap reaches it: keep tapping until one does.
     const tapping = setInterval(() => driver.present('east-out', { uid: sampleUid(2) }), 200);
-    await seen;
-    clearInterval(tapping);
-    watch.kill('SIGINT');
+    try {
+      await seen;
+    } finally {
+      clearInterval(tapping);
+      watch.kill('SIGINT');
+    }
     expect(taps[0]).toMatchObject({ reader: 'east-out', decision: 'deny', reason: 'lost' });
     expect(JSON.stringify(taps)).not.toContain(sampleCard(2).cardId);
   });
@@ -141,6 +162,91 @@ describe('educard with the gateway running', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('the gateway is not running');
     expect(run.stderr).toContain('sudo systemctl start educard-gateway');
+  });
+
+  it("status, test-io and doctor show the gpiod plugin's lines, and a watch that died (through its recording binding)", {
+    timeout: CLI_TEST_MS,
+  }, async () => {
+    const path = await writeConfig({
+      io: {
+        plugin: 'gpiod',
+        pins: { relay: 'GPIO17', doorContact: 'GPIO24' },
+        gpiod: { activeLow: ['relay'] },
+      },
+    });
+    const binding = new RecordingGpioBinding();
+    await startGateway(path, undefined, (config) =>
+      GpiodIO.open({ config: config.io, binding, logger: createLogger('io', { level: 'silent' }) }),
+    );
+    const io = await educard(path, ['test-io', '--only', 'relay', '--json']);
+    expect(io.json()).toMatchObject({
+      plugin: 'gpiod',
+      tested: ['relay'],
+      lines: expect.arrayContaining([
+        { part: 'relay', pin: 'GPIO17', line: 'gpiochip0:17 (GPIO17)', direction: 'output', activeLow: true },
+        {
+          part: 'doorContact',
+          pin: 'GPIO24',
+          line: 'gpiochip0:24 (GPIO24)',
+          direction: 'input',
+          activeLow: false,
+          bias: 'pull-down',
+        },
+      ]),
+    });
+    // The relay pulse drove the active-low line low.
+    expect(binding.levelOf({ chip: 'gpiochip0', offset: 17 })).toBe(0);
+    expect((await educard(path, ['test-io', '--only', 'relay'])).stdout).toMatch(
+      /tested: relay \(gpiod\)\n {2}relay +gpiochip0:17 \(GPIO17\) output, active-low/,
+    );
+    expect(check((await educard(path, ['doctor', '--json'])).stdout, 'gate-io')).toMatchObject({
+      status: 'pass',
+      detail: expect.stringContaining('gpiod ready: relay gpiochip0:17 (GPIO17)'),
+    });
+    // The watch dies and another process takes the line: every retry fails until it lets go.
+    const door = { chip: 'gpiochip0', offset: 24 };
+    binding.breakWatch(door, 'gpiomon killed');
+    binding.claim(door, 'gpioset');
+    const fault = '(gpiomon killed|gpiochip0:24 is held by "gpioset")';
+    expect(check((await educard(path, ['doctor', '--json'])).stdout, 'gate-io')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(new RegExp(`doorContact gpiochip0:24 \\(GPIO24\\): ${fault}`)),
+    });
+    expect((await educard(path, ['status'])).stdout).toMatch(
+      new RegExp(`doorContact +gpiochip0:24 \\(GPIO24\\) input, pull-down {2}FAULT: ${fault}`),
+    );
+  });
+
+  it('doctor, with the gateway stopped, looks up the gpiod lines itself, and reports the real-time clock', {
+    timeout: CLI_TEST_MS,
+  }, async () => {
+    const rtc = join(dir, 'rtc0');
+    await mkdir(rtc);
+    // The real clock, as the gateway and doctor read it: the RTC agrees with it.
+    await writeFile(join(rtc, 'since_epoch'), String(Math.floor(Date.now() / 1000)));
+    const path = await writeConfig({ io: { plugin: 'gpiod', pins: { relay: 'GPIO17' } }, clock: { rtc } });
+    const checks = (await educard(path, ['doctor', '--json'])).stdout;
+    // No GPIO chip here; where node-libgpiod is not built, doctor says so instead.
+    expect(check(checks, 'gate-io')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(
+        /relay \(GPIO17\): no GPIO line is named GPIO17 on any chip|needs the node-libgpiod package/,
+      ),
+    });
+    expect(check(checks, 'rtc')).toMatchObject({
+      status: 'pass',
+      detail: expect.stringContaining(`${rtc} reads`),
+    });
+    await writeFile(join(rtc, 'since_epoch'), '42');
+    expect(check((await educard(path, ['doctor', '--json'])).stdout, 'rtc')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('it lost its time'),
+      remedy: expect.stringContaining('battery'),
+    });
+    const none = await writeConfig({ clock: { rtc: join(dir, 'rtc9') } });
+    expect(check((await educard(none, ['doctor', '--json'])).stdout, 'rtc')).toMatchObject({
+      status: 'skip',
+    });
   });
 
   it('doctor names a stale roster and what to do about it', async () => {

@@ -16,7 +16,7 @@ import {
 } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import { type KeyRole, SPEC_VERSION, type TerminalRequest } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, admin, enrollDevice, startBridge } from '../support/bridge.js';
 
@@ -25,8 +25,9 @@ import { ADMIN_TOKEN, admin, enrollDevice, startBridge } from '../support/bridge
 
 const SCHOOL = 'school-1';
 const logger = createLogger('library-offline', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' });
-const READER = sampleCard(1, { zones: ['library'], schedules: [] });
-const OTHER_READER = sampleCard(2, { zones: ['library'], schedules: [] });
+// The desks and the bridge run on the real clock: so do the cards' dates.
+const READER = sampleCard(1, { zones: ['library'], schedules: [], ...validAround(Date.now()) });
+const OTHER_READER = sampleCard(2, { zones: ['library'], schedules: [], ...validAround(Date.now()) });
 
 let dir: string;
 let bridge: Bridge | undefined;
@@ -73,7 +74,7 @@ async function startDesk(device: string, anchor: KeyRole): Promise<Desk> {
     dataDir: join(dataDir, 'library'),
     roster: () => roster.view,
     catalogue: () => catalogue.view,
-    clock: { read: () => ({ now: Date.now(), trusted: true }), stamp: () => 'synced' },
+    clock: { read: () => ({ now: Date.now(), trusted: true }), stamp: () => ({ clock: 'synced' as const }) },
     journal,
     policy: PolicyConfig.parse({}),
     logger,

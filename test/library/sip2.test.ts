@@ -81,7 +81,7 @@ async function desk(probes: ManualTimer): Promise<LibraryStation> {
     dataDir,
     roster: () => roster.view,
     catalogue: () => catalogue.view,
-    clock: { read: () => ({ now: NOW, trusted: true }), stamp: () => 'synced' },
+    clock: { read: () => ({ now: NOW, trusted: true }), stamp: () => ({ clock: 'synced' as const }) },
     journal,
     policy: PolicyConfig.parse({}),
     logger,

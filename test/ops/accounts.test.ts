@@ -262,10 +262,11 @@ describe('what each role may do (must hold)', () => {
     const op = await as('op-1');
     const admin1 = await as('admin-1');
 
+    const today = clock.now().toISOString().slice(0, 10);
     const refusals: [Browser, string, string, unknown?][] = [
-      [teacher, 'GET', '/v1/attendance/school-1/days/2026-09-01?class=3B'],
-      [teacher, 'GET', '/v1/attendance/school-1/days/2026-09-01'],
-      [teacher, 'GET', '/v1/attendance/school-2/days/2026-09-01?class=3A'],
+      [teacher, 'GET', `/v1/attendance/school-1/days/${today}?class=3B`],
+      [teacher, 'GET', `/v1/attendance/school-1/days/${today}`],
+      [teacher, 'GET', `/v1/attendance/school-2/days/${today}?class=3A`],
       [teacher, 'GET', '/v1/events?school=school-1'],
       [teacher, 'GET', '/v1/ops/devices'],
       [teacher, 'GET', '/v1/accounts'],
@@ -305,9 +306,9 @@ describe('what each role may do (must hold)', () => {
     }
 
     // What they may do, they can.
-    expect(
-      (await teacher.request('GET', '/v1/attendance/school-1/days/2026-09-01?class=3A')).status,
-    ).not.toBe(403);
+    expect((await teacher.request('GET', `/v1/attendance/school-1/days/${today}?class=3A`)).status).not.toBe(
+      403,
+    );
     expect((await op.request('GET', '/v1/ops/devices')).status).toBe(200);
     expect(
       (await admin1.request('PATCH', `/v1/accounts/${ids.teacher}`, { displayName: 'Ms Wang' })).status,

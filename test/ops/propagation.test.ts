@@ -5,7 +5,7 @@ import type { Bridge, CardView, DeviceHealth } from '@educard/cloud-bridge';
 import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asAdmin, Browser, makeAccount, startClockedBridge, TestClock } from '../support/accounts.js';
 import { enrollDevice, startUplinkGateway } from '../support/bridge.js';
@@ -129,7 +129,10 @@ describe('operations over a real bridge and real gateways', () => {
   it('streams a tap masked, and shows a card reported lost reaching each gate', async () => {
     const base = bridge.httpUrl;
     const imported = await asAdmin(base, 'POST', '/v1/roster/school-1/import', {
-      cards: [sampleCard(1, { displayName: 'Pupil 1' }), sampleCard(2, { displayName: 'Pupil 2' })],
+      cards: [
+        sampleCard(1, { displayName: 'Pupil 1', ...validAround(Date.now()) }),
+        sampleCard(2, { displayName: 'Pupil 2', ...validAround(Date.now()) }),
+      ],
     });
     expect(imported.status).toBe(200);
     const gate1 = await startGate('gate-01');

@@ -10,7 +10,7 @@ import {
   terminalCredential,
 } from '@educard/gateway';
 import { launchChromium } from '@educard/scripts/support';
-import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
+import { sampleCard, TestAuthority, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { screenshot } from '../support/pages.js';
@@ -21,8 +21,9 @@ let browser: Browser;
 let page: Page;
 
 const authority = new TestAuthority('school-1');
-const pupil = sampleCard(1, { schedules: [], zones: ['lab'] });
-const lost = sampleCard(2, { schedules: [], zones: ['lab'], status: 'lost' });
+// The gateway and the page run on the real clock: so do the cards' dates.
+const pupil = sampleCard(1, { schedules: [], zones: ['lab'], ...validAround(Date.now()) });
+const lost = sampleCard(2, { schedules: [], zones: ['lab'], status: 'lost', ...validAround(Date.now()) });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kiosk-'));
@@ -48,7 +49,7 @@ beforeAll(async () => {
     logger: createLogger('gateway', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
   });
   await gateway.roster.acceptKeySet(authority.keySet());
-  const roster = authority.snapshot(1, [pupil, lost], { expiresAt: '2099-01-01T00:00:00Z' });
+  const roster = authority.snapshot(1, [pupil, lost]);
   await gateway.acceptRoster(roster.manifest, roster.body);
 
   browser = await launchChromium();

@@ -13,7 +13,7 @@ import {
 import { freePort, launchChromium } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
 import { TerminalClient } from '@educard/terminal-sdk/terminal-client';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, admin, enrollDevice, startBridge } from '../support/bridge.js';
@@ -34,8 +34,9 @@ let desk: { password: string };
 let ports: { mqtt: number; http: number };
 
 const SCHOOL = 'school-1';
-const pupil = sampleCard(1, { zones: ['library'], schedules: [] });
-const lost = sampleCard(2, { zones: ['library'], schedules: [], status: 'lost' });
+// The desk, the bridge and the page run on the real clock: so do the cards' dates.
+const pupil = sampleCard(1, { zones: ['library'], schedules: [], ...validAround(Date.now()) });
+const lost = sampleCard(2, { zones: ['library'], schedules: [], status: 'lost', ...validAround(Date.now()) });
 const ITEMS = ['B1', 'B2', 'B3'].map((itemId, i) => ({ itemId, title: `Book ${i + 1}` }));
 const RULE = { loanLimit: 2, loanDays: 14, renewals: 1 };
 const logger = createLogger('desk', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' });

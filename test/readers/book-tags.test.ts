@@ -79,7 +79,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'book-tags-'));
   const logger = createLogger('book-tags', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' });
   // The roster and the catalogue, signed and stored as the bridge would have sent them.
-  const authority = new TestAuthority(SCHOOL);
+  const authority = new TestAuthority(SCHOOL, { now: () => NOW });
   const rosterDir = join(dir, 'roster');
   await mkdir(rosterDir, { recursive: true });
   await RosterStore.writeAnchor(rosterDir, authority.anchor());
@@ -91,10 +91,7 @@ beforeAll(async () => {
     now: () => NOW,
   });
   await roster.acceptKeySet(authority.keySet());
-  const issued = authority.snapshot(1, [pupil, eduPupil], {
-    issuedAt: '2026-09-01T00:00:00Z',
-    expiresAt: '2099-01-01T00:00:00Z',
-  });
+  const issued = authority.snapshot(1, [pupil, eduPupil]);
   await roster.accept(issued.manifest, issued.body);
   const catalogue = await CatalogueStore.open({
     dir: join(dir, 'catalogue'),
@@ -107,12 +104,12 @@ beforeAll(async () => {
     kind: 'catalogue',
     school: SCHOOL,
     version: 1,
-    issuedAt: '2026-11-01T00:00:00Z',
+    issuedAt: new Date(NOW - 86_400_000).toISOString(),
     rules: DEFAULT_LOAN_RULES,
     items: [TAGGED, { itemId: 'B1', title: 'A Barcoded Book' }],
   };
   const signed = issueCatalogue(body, {
-    expiresAt: '2099-01-01T00:00:00Z',
+    expiresAt: new Date(NOW + 30 * 86_400_000).toISOString(),
     keySetVersion: 1,
     signers: authority.rosterKeys,
   });

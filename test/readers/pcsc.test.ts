@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, Gateway, parseConfig, RosterStore, recordingIoFor } from '@educard/gateway';
-import { type Pcscd, startPcscd } from '@educard/scripts/support';
+import { type Pcscd, startPcscd, until } from '@educard/scripts/support';
 import {
+  certificateValidity,
+  SAMPLE_MONDAY,
   sampleCard,
   sampleCardSeed,
   sampleCpuCard,
@@ -24,7 +26,8 @@ import { exited, startNode } from '../support/processes.js';
 const IN = 'Virtual PCD 00 00';
 const OUT = 'Virtual PCD 00 01';
 const PORT = { [IN]: VPCD_PORT, [OUT]: VPCD_PORT + 1 } as const;
-const MONDAY_8AM = Date.parse('2026-11-23T08:00:00+08:00');
+/** The gateway's clock: the fixtures' school year, in the school day. */
+const MONDAY_8AM = SAMPLE_MONDAY;
 
 let pcscd: Pcscd;
 let gateway: Gateway;
@@ -100,7 +103,7 @@ beforeAll(async () => {
     },
     policy: { passback: { mode: 'hard', windowMs: 1_800_000 } },
   });
-  const authority = new TestAuthority('school-1');
+  const authority = new TestAuthority('school-1', { now: () => MONDAY_8AM });
   await mkdir(join(dir, 'roster'), { recursive: true });
   await RosterStore.writeAnchor(join(dir, 'roster'), authority.anchor());
   const logger = createLogger('gateway', {
@@ -115,11 +118,13 @@ beforeAll(async () => {
     synced: () => true,
   });
   await gateway.roster.acceptKeySet(authority.keySet());
-  const roster = authority.snapshot(
-    1,
-    [sampleCpuCard(1), sampleCard(2), sampleCpuCard(3), sampleCpuCard(4), sampleCpuCard(5)],
-    { issuedAt: '2026-09-01T00:00:00Z', expiresAt: '2099-01-01T00:00:00Z' },
-  );
+  const roster = authority.snapshot(1, [
+    sampleCpuCard(1),
+    sampleCard(2),
+    sampleCpuCard(3),
+    sampleCpuCard(4),
+    sampleCpuCard(5),
+  ]);
   await gateway.acceptRoster(roster.manifest, roster.body);
   await readersUp(10_000);
 }, 30_000);
@@ -216,14 +221,19 @@ describe('PC/SC readers with virtual cards', () => {
     const bad = startNode(cli[0] as string, ['--edu', '--hold', '1']);
     expect(await exited(bad.process)).toBe(2);
     expect(bad.stderr()).toMatch(/--edu needs --card-number/);
-    const outcome = new Promise<string>((resolve) => {
-      const off = gateway.station.events.on('tap', (result) => {
-        off();
-        resolve(result.decision.reason);
-      });
+    let reason: string | undefined;
+    const off = gateway.station.events.on('tap', (result) => {
+      off();
+      reason = result.decision.reason;
     });
     const seed = Buffer.from(sampleCardSeed(1)).toString('hex');
+    // The command dates a card from the machine's today; this gateway's clock is its own.
+    const { notBefore, notAfter } = certificateValidity(MONDAY_8AM);
     const run = startNode(cli[0] as string, [
+      '--valid-from',
+      notBefore,
+      '--valid-until',
+      notAfter,
       '--edu',
       '--card-number',
       sampleCard(1).cardId,
@@ -235,7 +245,9 @@ describe('PC/SC readers with virtual cards', () => {
       '1.5',
       '--json',
     ]);
-    expect(await outcome).toBe('ok');
+    expect(
+      await until(() => reason, { what: 'a decision for the command-line card', timeoutMs: 10_000 }),
+    ).toBe('ok');
     expect(await exited(run.process)).toBe(0);
     expect(run.lines.at(-1)).toMatchObject({ cardNumber: sampleCard(1).cardId, apdusAnswered: 2 });
     await waitForRemoval(IN);

@@ -1,11 +1,14 @@
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 
 export const ROSTER_CSV_HEADER =
   'card_id,credential,uid,public_key,person_id,role,school,grade,class,status,valid_from,valid_until,zones,schedules,display_name';
 
-/** One row of a roster import (docs/api.md): the sample card `n` as a school's office would list it. */
+/**
+ * One row of a roster import (docs/api.md): the sample card `n` as a school's office would list it, valid
+ * around today by the real clock, which the bridges and gateways these rows go to run on.
+ */
 export function rosterCsvRow(n: number, overrides: Partial<Record<string, string>> = {}): string {
-  const card = sampleCard(n);
+  const card = sampleCard(n, validAround(Date.now()));
   const values: Record<string, string> = {
     card_id: card.cardId,
     credential: 'uid',
@@ -17,8 +20,8 @@ export function rosterCsvRow(n: number, overrides: Partial<Record<string, string
     grade: '3',
     class: '2',
     status: 'active',
-    valid_from: '2026-09-01T00:00:00+08:00',
-    valid_until: '2027-07-31T23:59:59+08:00',
+    valid_from: card.validFrom,
+    valid_until: card.validUntil,
     zones: 'main-gate;library',
     schedules: '',
     display_name: `Pupil ${n}`,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bridge } from '@educard/cloud-bridge';
 import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
-import { type Mosquitto, startMosquitto } from '@educard/scripts/support';
+import { type Mosquitto, startMosquitto, until } from '@educard/scripts/support';
 import { sampleUid } from '@educard/terminal-sdk/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
@@ -41,7 +41,7 @@ describe('a broker outage of minutes', () => {
     const tap = () => driver.present('sim-in', { uid: sampleUid(++n) });
 
     for (let i = 0; i < 20; i++) tap();
-    while (!delivered()) await sleep(50);
+    await until(delivered, { what: 'the first 20 taps to reach the bridge', everyMs: 50 });
 
     await mosquitto.stop();
     const downUntil = Date.now() + OUTAGE_MS;

@@ -11,7 +11,7 @@ import {
 } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { ROSTER_CSV_HEADER, rosterCsvRow } from '../support/roster-csv.js';
@@ -78,7 +78,11 @@ describe('the bridge roster service', () => {
     expect(reasons).toEqual(['ok', 'lost']);
 
     // Reissue: the old card cancelled and the new one active, in one delta.
-    const next = sampleCard(40, { personId: sampleCard(2).personId, displayName: 'Pupil 2' });
+    const next = sampleCard(40, {
+      personId: sampleCard(2).personId,
+      displayName: 'Pupil 2',
+      ...validAround(Date.now()),
+    });
     expect(
       await admin(bridge.httpUrl, `/v1/cards/${sampleCard(2).cardId}/reissue`, { card: next }),
     ).toMatchObject({ version: 3 });

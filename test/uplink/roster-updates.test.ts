@@ -12,18 +12,21 @@ import {
 } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import { type IssuedRoster, SPEC_VERSION, topics } from '@educard/terminal-sdk';
-import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
+import { SAMPLE_MONDAY, sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enrollDevice, startBridge } from '../support/bridge.js';
 
-const ISSUED = '2026-09-01T00:00:00Z';
-const EXPIRES = '2099-01-01T00:00:00Z';
+/** The gateway's clock, and the dates of what is signed for it, all from the sample school year. */
+const NOW = SAMPLE_MONDAY;
+const DAY = 86_400_000;
+const ISSUED = new Date(NOW - DAY).toISOString();
+const EXPIRES = new Date(NOW + 30 * DAY).toISOString();
 let dir: string;
 let bridge: Bridge;
 let gateway: Gateway | undefined;
 let snapshots: Server;
 const bodies = new Map<string, Uint8Array>();
-const authority = new TestAuthority('school-1');
+const authority = new TestAuthority('school-1', { now: () => NOW });
 const cards = [sampleCard(1), sampleCard(2), sampleCard(3)];
 
 /** Publishes as the bridge's roster service does: key sets, the snapshot manifest, the latest delta. */
@@ -65,7 +68,7 @@ async function startGateway(mqtt: { url: string; username: string; password: str
   return Gateway.start({
     config,
     logger: createLogger('gateway', { level: 'silent' }),
-    now: () => Date.parse('2026-11-23T08:00:00+08:00'),
+    now: () => NOW,
   });
 }
 
@@ -162,7 +165,9 @@ describe('roster updates over the uplink', () => {
       1,
       authority.snapshot(1, [sampleCard(9)], { issuedAt: ISSUED, expiresAt: EXPIRES }),
     );
-    await publishDelta(authority.delta(2, 3, [], { issuedAt: ISSUED, expiresAt: '2020-01-01T00:00:00Z' }));
+    await publishDelta(
+      authority.delta(2, 3, [], { issuedAt: ISSUED, expiresAt: new Date(NOW - DAY).toISOString() }),
+    );
     await publishSnapshot(
       4,
       authority.snapshot(4, [sampleCard(9)], { issuedAt: ISSUED, expiresAt: EXPIRES, devices: ['gate-99'] }),

@@ -49,8 +49,11 @@ export type {
   CardView,
   DeviceHealth,
   EventSummary as StreamEvent,
+  ExpiryView,
   GatePropagation,
+  TransferView,
 } from '../../src/ops/types.js';
+export type { RolloutDevice, RolloutView } from '../../src/rollouts/types.js';
 
 /** A school day as the bridge names it: today in the browser's own calendar. */
 export const today = () => {

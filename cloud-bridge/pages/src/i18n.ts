@@ -49,8 +49,28 @@ const WORDS = {
   backlog: { zh: '待上传', en: 'Backlog' },
   diskFull: { zh: '存储已满', en: 'disk full' },
   lostOnDevices: { zh: '设备端丢失的记录', en: 'Records lost on devices' },
+  dates: { zh: '到期与校历', en: 'Expiry and calendar' },
+  olderHeld: { zh: '仍用旧版本的闸机', en: 'Gates on an older roster' },
+  schoolYear: { zh: '学年', en: 'School year' },
+  daysOff: { zh: '假日与停课', en: 'Days off' },
+  noDaysOff: { zh: '未录入', en: 'none entered' },
+  expiring: { zh: '即将到期', en: 'expiring' },
+  expired: { zh: '已过期', en: 'expired' },
+  keySet: { zh: '密钥集', en: 'Key set' },
+  keySetAge: { zh: '已启用天数', en: 'age in days' },
+  noExpiry: { zh: '密钥集不设到期日', en: 'key sets do not expire' },
   alarms: { zh: '告警', en: 'Alarms' },
   noAlarms: { zh: '没有告警', en: 'No alarms' },
+  updates: { zh: '软件更新', en: 'Updates' },
+  rollouts: { zh: '发布批次', en: 'Rollouts' },
+  noRollouts: { zh: '暂无发布批次', en: 'No rollouts yet' },
+  version: { zh: '版本', en: 'Version' },
+  phase: { zh: '阶段', en: 'Phase' },
+  detail: { zh: '说明', en: 'Detail' },
+  pause: { zh: '暂停', en: 'Pause' },
+  resume: { zh: '继续', en: 'Resume' },
+  abort: { zh: '中止', en: 'Abort' },
+  createdBy: { zh: '创建人', en: 'Created by' },
   acknowledge: { zh: '确认', en: 'Acknowledge' },
   acknowledged: { zh: '已确认', en: 'acknowledged' },
   liveEvents: { zh: '实时事件', en: 'Live events' },
@@ -60,6 +80,10 @@ const WORDS = {
   look: { zh: '查询', en: 'Look up' },
   gate: { zh: '闸机', en: 'Gate' },
   applied: { zh: '已生效', en: 'applied' },
+  transfers: { zh: '转学', en: 'Transfers' },
+  noTransfers: { zh: '最近没有转学', en: 'No transfers lately' },
+  firstDay: { zh: '到校日期', en: 'first day' },
+  noGates: { zh: '没有闸机', en: 'no gates' },
   pending: { zh: '等待中', en: 'pending' },
   centralSync: { zh: '中心同步', en: 'Central sync' },
   lag: { zh: '延迟', en: 'Lag' },
@@ -92,6 +116,9 @@ export function pickLang(): Lang {
 }
 
 export const LangContext = createContext<Lang>('zh');
+
+/** The page's language as HTML names it: screen readers pick their voice by it. */
+export const htmlLang = (lang: Lang): string => (lang === 'zh' ? 'zh-CN' : 'en');
 
 export const wordsOf =
   (lang: Lang) =>

@@ -5,10 +5,12 @@ import {
   api,
   type CardView,
   type DeviceHealth,
+  type ExpiryView,
   type PushStatus,
   type SignedInAccount,
   type StreamEvent,
   stamp,
+  type TransferView,
 } from './api.js';
 import { useWords } from './i18n.js';
 import { SchoolPicker } from './school-picker.js';
@@ -55,6 +57,63 @@ function Devices({ school }: { school?: string }) {
         ))}
       </tbody>
     </table>
+  );
+}
+
+/**
+ * What the date will break before it does: each school's roster expiry (and the gates holding an older
+ * one), whether its calendar names days off in the school year under way, and the key set's age.
+ */
+function Dates({ school }: { school?: string }) {
+  const t = useWords();
+  const { data } = useApi<ExpiryView>(`/v1/ops/expiry${schoolQuery(school)}`, 60_000);
+  if (!data) return null;
+  const rosterOf = new Map(data.rosters.map((r) => [r.school, r]));
+  return (
+    <section class="card dates">
+      <h2>{t('dates')}</h2>
+      <table class="expiry">
+        <thead>
+          <tr>
+            <th>{t('school')}</th>
+            <th>{t('roster')}</th>
+            <th>{t('rosterExpires')}</th>
+            <th>{t('olderHeld')}</th>
+            <th>{t('schoolYear')}</th>
+            <th>{t('daysOff')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.calendars.map((c) => {
+            const roster = rosterOf.get(c.school);
+            const state = roster?.expired ? 'expired' : roster?.expiring ? 'expiring' : 'ok';
+            const daysOff = c.holidays + c.closures;
+            return (
+              <tr key={c.school} data-school={c.school}>
+                <td>{c.school}</td>
+                <td>{roster ? `v${roster.version}` : '–'}</td>
+                <td data-roster={state}>
+                  {stamp(roster?.expiresAt)}
+                  {state !== 'ok' && <span class={`chip ${state}`}>{t(state)}</span>}
+                </td>
+                <td>{roster?.olderHeld.map((g) => `${g.device} v${g.version}`).join(', ') || '–'}</td>
+                <td>
+                  {c.schoolYear.first} – {c.schoolYear.last}
+                </td>
+                <td data-days-off={daysOff} class={daysOff === 0 ? 'missing' : ''}>
+                  {daysOff === 0 ? t('noDaysOff') : daysOff}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {data.keySet && (
+        <p class="keyset">
+          {t('keySet')} v{data.keySet.version} · {t('keySetAge')} {data.keySet.ageDays} · {t('noExpiry')}
+        </p>
+      )}
+    </section>
   );
 }
 
@@ -164,6 +223,47 @@ function LiveEvents({ school }: { school?: string }) {
   );
 }
 
+/** Recent transfers between schools: both schools' versions and, gate by gate, when each took its own. */
+function Transfers({ school }: { school?: string }) {
+  const t = useWords();
+  const { data } = useApi<{ transfers: TransferView[] }>(
+    `/v1/ops/transfers${schoolQuery(school, 'limit=20')}`,
+    5_000,
+  );
+  return (
+    <section class="card transfers">
+      <h2>{t('transfers')}</h2>
+      {data && data.transfers.length === 0 && <p>{t('noTransfers')}</p>}
+      <ul>
+        {data?.transfers.map((transfer) => (
+          <li key={transfer.id} data-transfer={transfer.personId}>
+            <p>
+              <strong>{transfer.name ?? transfer.personId}</strong> · {transfer.from} → {transfer.to} ·{' '}
+              {t('firstDay')} {transfer.on} · {stamp(transfer.at)} · {transfer.actor}
+              {transfer.cards.length ? ` · ${transfer.cards.join(', ')}` : ''}
+            </p>
+            <ul class="gates">
+              {transfer.schools.map((at) => (
+                <li key={at.school} data-school={at.school}>
+                  {at.school} v{at.version}:{' '}
+                  {at.gates?.length === 0
+                    ? t('noGates')
+                    : at.gates?.map((g) => (
+                        <span key={g.device} data-gate={g.device} class={g.appliedAt ? 'applied' : 'pending'}>
+                          {g.device} {g.appliedAt ? `${t('applied')} ${stamp(g.appliedAt)}` : t('pending')}
+                          {g.online ? '' : ` (${t('offline')})`}{' '}
+                        </span>
+                      ))}
+                </li>
+              ))}
+            </ul>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 /** Report a card lost and watch each gate of its school take the revocation. */
 function CardLifecycle() {
   const t = useWords();
@@ -230,6 +330,7 @@ export function OperationsView({ account }: { account: SignedInAccount }) {
         </div>
       )}
       <Devices school={school} />
+      <Dates school={school} />
       <div class="columns">
         <Alarms school={school} />
         <CardLifecycle />
@@ -238,6 +339,7 @@ export function OperationsView({ account }: { account: SignedInAccount }) {
         <LiveEvents school={school} />
         <Central />
       </div>
+      <Transfers school={school} />
     </section>
   );
 }

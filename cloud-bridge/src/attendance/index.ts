@@ -1,4 +1,12 @@
-export { addDays, isTimeZone, localDate, schoolDay, weekStart, zonedInstant } from './calendar.js';
+export {
+  addDays,
+  isCalendarDate,
+  isTimeZone,
+  localDate,
+  schoolDay,
+  weekStart,
+  zonedInstant,
+} from './calendar.js';
 export { AttendanceConfig } from './config.js';
 export { ATTENDANCE_CSV_COLUMNS, dayCsv } from './csv.js';
 export { computeDay, type Pupil } from './day.js';

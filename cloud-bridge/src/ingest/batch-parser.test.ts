@@ -36,6 +36,7 @@ const PATHS = [
   ['records', 0, 'seq'],
   ['records', 0, 'at'],
   ['records', 0, 'clock'],
+  ['records', 0, 'clockSource'],
   ['records', 0, 'type'],
   ['records', 0, 'data'],
   ['records', 0, 'prev'],
@@ -45,7 +46,18 @@ const PATHS = [
 const interesting = fc.oneof(
   fc.jsonValue(),
   fc.constantFrom(0, -1, 1.5, 2 ** 53, '', 'a'.repeat(65), '2026-02-30T00:00:00Z', '2026-11-23T08:00:00Z'),
-  fc.constantFrom('synced', 'gate.x', 'Gate.x', 'f'.repeat(64), 'F'.repeat(64), [], {}, null, undefined),
+  fc.constantFrom(
+    'synced',
+    'rtc',
+    'gate.x',
+    'Gate.x',
+    'f'.repeat(64),
+    'F'.repeat(64),
+    [],
+    {},
+    null,
+    undefined,
+  ),
 );
 
 describe('the fast batch parser', () => {

@@ -10,7 +10,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { RosterKeyring } from '../roster/index.js';
+import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
 import type { BridgeStore, CatalogueVersion } from '../store/index.js';
 import type { ItemProblem } from './csv.js';
 
@@ -20,8 +20,12 @@ export interface CatalogueServiceDeps {
   /** The roster's keyring: catalogues are signed by the same roster-signing keys. */
   keys: RosterKeyring;
   logger: Logger;
-  /** How long a catalogue manifest stays valid; re-issued at start once half of it has passed. */
+  /** How long a catalogue manifest stays valid; issued again once half of it has passed. */
   manifestTtlMs?: number;
+  /** The clock catalogues are signed by (the bridge's). */
+  now?: () => Date;
+  /** How often to look for a catalogue to sign again (see needsRenewal). */
+  renewalCheckMs?: number;
 }
 
 export interface CatalogueImportInput {
@@ -54,6 +58,7 @@ export const cataloguePath = (school: string, version: number) =>
  */
 export class CatalogueService {
   private queue: Promise<unknown> = Promise.resolve();
+  private renewal: { stop(): void } | undefined;
 
   constructor(private readonly deps: CatalogueServiceDeps) {}
 
@@ -61,18 +66,27 @@ export class CatalogueService {
    * Publishes every school's latest catalogue again (a broker may have forgotten retained messages),
    * re-issuing first one signed under an older key set or past half its validity.
    */
-  start(): Promise<void> {
-    return this.serialise(async () => {
-      for (const school of this.deps.store.catalogueSchools()) await this.refresh(school);
+  async start(): Promise<void> {
+    await this.serialise(async () => {
+      for (const school of this.deps.store.catalogueSchools()) await this.refresh(school, true);
+    });
+    this.renewal = renewalTimer(() => this.reissueStale(), {
+      everyMs: this.deps.renewalCheckMs ?? RENEWAL_CHECK_MS,
+      logger: this.deps.logger,
+      what: 'catalogue renewal',
     });
   }
 
-  /** After a key rotation: every catalogue signed under an older key set is issued again. */
+  stop(): void {
+    this.renewal?.stop();
+  }
+
+  /** Every catalogue signed under an older key set (after a key rotation) or past half its validity, issued again. */
   reissueStale(): Promise<{ school: string; version: number }[]> {
     return this.serialise(async () => {
       const reissued: { school: string; version: number }[] = [];
       for (const school of this.deps.store.catalogueSchools()) {
-        const version = await this.refresh(school);
+        const version = await this.refresh(school, false);
         if (version !== undefined) reissued.push({ school, version });
       }
       return reissued;
@@ -141,18 +155,18 @@ export class CatalogueService {
     });
   }
 
-  /** Re-issues a school's catalogue when its signature is stale; otherwise announces it again. */
-  private async refresh(school: string): Promise<number | undefined> {
+  /** Re-issues a school's catalogue when its signature needs renewal; otherwise may announce it again. */
+  private async refresh(school: string, announce: boolean): Promise<number | undefined> {
     const latest = this.deps.store.latestCatalogue(school);
     if (!latest) return undefined;
     const manifest = CatalogueManifest.safeParse(JSON.parse(latest.manifest).signed);
-    const ttl = this.deps.manifestTtlMs ?? DEFAULT_TTL_MS;
-    const stale =
-      !manifest.success ||
-      manifest.data.keySetVersion < this.deps.keys.version ||
-      Date.parse(manifest.data.expiresAt) - Date.now() < ttl / 2;
-    if (!stale) {
-      await this.announce(latest);
+    const due = needsRenewal(manifest.success ? manifest.data : undefined, {
+      keySetVersion: this.deps.keys.version,
+      nowMs: this.now().getTime(),
+      ttlMs: this.deps.manifestTtlMs ?? DEFAULT_TTL_MS,
+    });
+    if (!due) {
+      if (announce) await this.announce(latest);
       return undefined;
     }
     const body = parseBody(latest);
@@ -162,7 +176,7 @@ export class CatalogueService {
   private async publish(school: string, rules: CatalogueRules, items: CatalogueItem[]): Promise<number> {
     const { store, keys, logger } = this.deps;
     const version = (store.latestCatalogue(school)?.version ?? 0) + 1;
-    const now = new Date();
+    const now = this.now();
     const body: CatalogueSnapshot = {
       kind: 'catalogue',
       school,
@@ -199,6 +213,10 @@ export class CatalogueService {
       }),
       { qos: 1, retain: true },
     );
+  }
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
   }
 
   private serialise<T>(task: () => Promise<T>): Promise<T> {

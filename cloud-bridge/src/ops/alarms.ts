@@ -14,6 +14,8 @@ export const ALARM_KINDS = {
   rosterRejected: 'roster.rejected',
   deviceOffline: 'device.offline',
   rosterStale: 'roster.stale',
+  rosterExpiring: 'roster.expiring',
+  calendarEmpty: 'calendar.empty',
   readerError: 'reader.error',
 } as const;
 
@@ -96,6 +98,9 @@ export class Alarms {
         'UPDATE ops_alarms SET acked_at = ?, acked_by = ? WHERE id = ? AND cleared_at IS NULL RETURNING *',
       ),
       byId: db.prepare<[number], AlarmRow>('SELECT * FROM ops_alarms WHERE id = ?'),
+      openByKind: db.prepare<[], { kind: string; count: number }>(
+        'SELECT kind, count(*) AS count FROM ops_alarms WHERE cleared_at IS NULL GROUP BY kind ORDER BY kind',
+      ),
       openOfDevice: db.prepare<[string], AlarmRow>(
         'SELECT * FROM ops_alarms WHERE device = ? AND cleared_at IS NULL ORDER BY id',
       ),
@@ -138,6 +143,15 @@ export class Alarms {
   /** Opens an alarm that a condition holds (computed ones): an open one is left as it is. */
   hold(input: AlarmInput): void {
     if (!this.s.open.get(input.kind, input.device ?? '', input.school ?? '')) this.raise(input);
+  }
+
+  /**
+   * Opens an alarm that a condition holds, or raises the open one again when its facts (its message)
+   * changed: another version, another school year. The same facts leave it as it is.
+   */
+  restate(input: AlarmInput): void {
+    const held = this.s.open.get(input.kind, input.device ?? '', input.school ?? '');
+    if (held?.message !== input.message) this.raise(input);
   }
 
   /** Closes the open alarm of this kind and subject, if there is one. */
@@ -204,6 +218,11 @@ export class Alarms {
     const held = this.s.open.get(ALARM_KINDS.diskLow, subject.device, subject.school);
     if (!held) this.raise({ ...subject, kind: ALARM_KINDS.diskLow, message });
     else if (held.message !== message) this.s.reword.run(message, held.id);
+  }
+
+  /** How many alarms of each kind are open, district-wide. */
+  openByKind(): { kind: string; count: number }[] {
+    return this.s.openByKind.all();
   }
 
   openOfDevice(device: string): Alarm[] {

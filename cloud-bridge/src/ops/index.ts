@@ -10,9 +10,14 @@ export {
 export { summarise } from './stream.js';
 export type {
   Alarm,
+  CalendarCoverage,
   CardChangeView,
   CardView,
   DeviceHealth,
   EventSummary,
+  ExpiryView,
   GatePropagation,
+  KeySetAge,
+  RosterExpiry,
+  TransferView,
 } from './types.js';

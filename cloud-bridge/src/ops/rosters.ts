@@ -60,12 +60,20 @@ export class RosterProgress {
 
   /** The expiry its signed manifest gives a version (the device refuses it after that). */
   expiresAt(school: string, version: number): string | undefined {
+    return this.validity(school, version)?.expiresAt;
+  }
+
+  /** When a version's signed manifest was issued and when it expires; undefined when it cannot be read. */
+  validity(school: string, version: number): { issuedAt: string; expiresAt: string } | undefined {
     const row = this.s.manifest.get(school, version);
     if (!row) return undefined;
     try {
-      const expiresAt = (JSON.parse(row.snapshot_manifest) as { signed?: { expiresAt?: unknown } }).signed
-        ?.expiresAt;
-      return typeof expiresAt === 'string' ? expiresAt : undefined;
+      const signed = (
+        JSON.parse(row.snapshot_manifest) as { signed?: { issuedAt?: unknown; expiresAt?: unknown } }
+      ).signed;
+      return typeof signed?.issuedAt === 'string' && typeof signed.expiresAt === 'string'
+        ? { issuedAt: signed.issuedAt, expiresAt: signed.expiresAt }
+        : undefined;
     } catch {
       return undefined;
     }

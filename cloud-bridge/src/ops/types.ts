@@ -74,6 +74,29 @@ export interface CardView {
   propagation?: { version: number; changedAt: string; gates: GatePropagation[] };
 }
 
+/**
+ * A person moved between schools of the district, as the operations page shows it: both schools'
+ * roster versions that carry it and, gate by gate, when each applied its school's. Never a full card
+ * number.
+ */
+export interface TransferView {
+  id: number;
+  personId: string;
+  name?: string;
+  from: string;
+  to: string;
+  /** The first day at the new school. */
+  on: string;
+  /** When the bridge applied it. */
+  at: string;
+  source: 'feed' | 'api';
+  actor: string;
+  /** The cards that moved, masked (`******1234`). */
+  cards: string[];
+  /** `gates` is absent for a school whose gates the caller may not see (the other school of a transfer). */
+  schools: { school: string; version: number; gates?: GatePropagation[] }[];
+}
+
 /** One committed event as the operations page shows it: never a full card number. */
 export interface EventSummary {
   id: number;
@@ -87,4 +110,47 @@ export interface EventSummary {
   name?: string;
   decision?: string;
   reason?: string;
+}
+
+/** A school's latest roster, and when its signed manifest stops the gates from using it. */
+export interface RosterExpiry {
+  school: string;
+  version: number;
+  issuedAt: string;
+  expiresAt: string;
+  /** From when it is flagged and raises `roster.expiring` (docs/operations.md). */
+  warnFrom: string;
+  expiring: boolean;
+  expired: boolean;
+  /** Gateways of the school holding an older version (0: none yet), and when what they hold expires. */
+  olderHeld: { device: string; version: number; expiresAt: string | null }[];
+}
+
+/** The holidays and closures a school's calendar names in the school year under way. */
+export interface CalendarCoverage {
+  school: string;
+  timeZone: string;
+  schoolYear: { first: string; last: string };
+  holidays: number;
+  closures: number;
+}
+
+/**
+ * The latest key set. Key sets carry no expiry: its age is shown instead, which is the roster key's
+ * since its last rotation (every rotation issues a key set).
+ */
+export interface KeySetAge {
+  version: number;
+  issuedAt: string;
+  ageDays: number;
+}
+
+/** What the bridge depends on the date for (`GET /v1/ops/expiry`). */
+export interface ExpiryView {
+  /** The bridge's time of the answer: every figure is reckoned from it. */
+  at: string;
+  warningDays: number;
+  rosters: RosterExpiry[];
+  calendars: CalendarCoverage[];
+  keySet: KeySetAge | null;
 }

@@ -14,11 +14,14 @@ export {
   rosterKeysPath,
   saveRosterKeys,
 } from './keys.js';
+export { needsRenewal, RENEWAL_CHECK_MS, renewalTimer, type SignedDates } from './renewal.js';
 export {
+  DEFAULT_SETTINGS as DEFAULT_ROSTER_SETTINGS,
   type ImportInput,
   type ImportReport,
   type ReissueAs,
   RosterChangeRefused,
   RosterService,
+  type SchoolChanges,
   snapshotPath,
 } from './service.js';

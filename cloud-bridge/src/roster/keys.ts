@@ -64,10 +64,16 @@ function toStored(keys: RosterKeys): StoredKeys {
 export const rosterKeysJson = (keys: RosterKeys) => `${JSON.stringify(toStored(keys), null, 2)}\n`;
 
 /** Key set 1 with a fresh root and roster key; the caller decides where the root goes. */
-export function newRosterKeys(): { root: Ed25519KeyPair[]; keys: RosterKeys } {
+export function newRosterKeys(issuedAt = new Date()): { root: Ed25519KeyPair[]; keys: RosterKeys } {
   const root = [generateKeyPair()];
   const roster = [generateKeyPair()];
-  const keySet = issueKeySet({ version: 1, root: keyRole(root), roster: keyRole(roster), signers: root });
+  const keySet = issueKeySet({
+    version: 1,
+    issuedAt: issuedAt.toISOString(),
+    root: keyRole(root),
+    roster: keyRole(roster),
+    signers: root,
+  });
   return { root, keys: { root: [], roster, keySets: [Buffer.from(keySet).toString('utf8')] } };
 }
 
@@ -105,10 +111,10 @@ export function saveRosterKeys(dataDir: string, keys: RosterKeys): Promise<void>
  * `educard-bridge init` (development, tests, the demo) makes its root and roster keys and key set 1
  * there on first start, the root seed included.
  */
-export async function loadOrCreateRosterKeys(dataDir: string): Promise<RosterKeys> {
+export async function loadOrCreateRosterKeys(dataDir: string, now = new Date()): Promise<RosterKeys> {
   const loaded = await loadRosterKeys(dataDir);
   if (loaded) return loaded;
-  const { root, keys } = newRosterKeys();
+  const { root, keys } = newRosterKeys(now);
   const made = { ...keys, root };
   await saveRosterKeys(dataDir, made);
   return made;
@@ -151,7 +157,8 @@ export class KeySetRefused extends Error {
 
 interface PendingRotation {
   id: string;
-  key: Ed25519KeyPair;
+  /** The next roster key; absent when the roster key stays (a change of the release keys). */
+  key?: Ed25519KeyPair;
   keySet: RosterKeySet;
 }
 
@@ -174,10 +181,12 @@ export class RosterKeyring {
   private constructor(
     private readonly dataDir: string,
     private keys: RosterKeys,
+    /** The clock key sets are issued by (the bridge's). */
+    private readonly now: () => Date = () => new Date(),
   ) {}
 
-  static async open(dataDir: string): Promise<RosterKeyring> {
-    return new RosterKeyring(dataDir, await loadOrCreateRosterKeys(dataDir));
+  static async open(dataDir: string, now?: () => Date): Promise<RosterKeyring> {
+    return new RosterKeyring(dataDir, await loadOrCreateRosterKeys(dataDir, now?.()), now);
   }
 
   /** For tests and tools that hold keys in memory. */
@@ -213,11 +222,17 @@ export class RosterKeyring {
   }
 
   get pendingRotation(): { id: string; rosterKeyId: string } | undefined {
-    return this.pending && { id: this.pending.id, rosterKeyId: keyIdOf(this.pending.key.publicKey) };
+    const pending = this.pending;
+    return (
+      pending && {
+        id: pending.id,
+        rosterKeyId: keyIdOf((pending.key ?? (this.keys.roster[0] as Ed25519KeyPair)).publicKey),
+      }
+    );
   }
 
   /** The next key set, unsigned: the same root role, the new roster key only. Replaces any rotation pending. */
-  prepareRotation(now = new Date()): { pendingId: string; keySet: RosterKeySet } {
+  prepareRotation(now = this.now()): { pendingId: string; keySet: RosterKeySet } {
     const key = generateKeyPair();
     const keySet: RosterKeySet = {
       type: 'roster-keyset',
@@ -226,8 +241,28 @@ export class RosterKeyring {
       issuedAt: now.toISOString(),
       root: this.latest.root,
       roster: keyRole([key]),
+      ...(this.latest.releases ? { releases: this.latest.releases } : {}),
     };
     this.pending = { id: randomBytes(12).toString('base64url'), key, keySet };
+    return { pendingId: this.pending.id, keySet };
+  }
+
+  /**
+   * The next key set, unsigned, with `releases` as the keys that sign gateway software: the same root
+   * and roster keys. Committed like a roster key rotation, once the root has signed it offline.
+   */
+  prepareReleaseKeys(releases: KeyRole, now = new Date()): { pendingId: string; keySet: RosterKeySet } {
+    const { type, spec, root, roster } = this.latest;
+    const keySet: RosterKeySet = {
+      type,
+      spec,
+      version: this.version + 1,
+      issuedAt: now.toISOString(),
+      root,
+      roster,
+      releases,
+    };
+    this.pending = { id: randomBytes(12).toString('base64url'), keySet };
     return { pendingId: this.pending.id, keySet };
   }
 
@@ -266,15 +301,16 @@ export class RosterKeyring {
         );
       }
     }
+    const roster = pending.key ? [pending.key] : this.keys.roster;
     const next: RosterKeys = {
       root: this.keys.root,
-      roster: [pending.key],
+      roster,
       keySets: [...this.keys.keySets, JSON.stringify(parsed.data)],
     };
     await saveRosterKeys(this.dataDir, next);
-    const retiredKeyIds = this.keys.roster.map((k) => keyIdOf(k.publicKey));
+    const retiredKeyIds = pending.key ? this.keys.roster.map((k) => keyIdOf(k.publicKey)) : [];
     this.keys = next;
     this.pending = undefined;
-    return { version: this.version, rosterKeyIds: [keyIdOf(pending.key.publicKey)], retiredKeyIds };
+    return { version: this.version, rosterKeyIds: roster.map((k) => keyIdOf(k.publicKey)), retiredKeyIds };
   }
 }

@@ -22,9 +22,10 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { BridgeStore, RosterSettings, RosterVersion } from '../store/index.js';
+import type { BridgeStore, RosterCommit, RosterSettings, RosterVersion } from '../store/index.js';
 import type { RowProblem } from './csv.js';
 import type { RosterKeyring } from './keys.js';
+import { needsRenewal, RENEWAL_CHECK_MS, renewalTimer } from './renewal.js';
 
 export interface RosterServiceDeps {
   store: BridgeStore;
@@ -33,6 +34,12 @@ export interface RosterServiceDeps {
   logger: Logger;
   /** How long a manifest stays valid: a gateway that hears nothing for longer knows its roster is stale. */
   manifestTtlMs?: number;
+  /** The clock versions are signed by (the bridge's). */
+  now?: () => Date;
+  /** Told of each version once it is stored (operations checks its dates); must not throw. */
+  onPublished?: (school: string, version: number) => void;
+  /** How often to look for a roster past half its validity, to sign it again (see needsRenewal). */
+  renewalCheckMs?: number;
 }
 
 export interface ImportInput {
@@ -51,6 +58,13 @@ export interface ImportReport {
   revoked: number;
   unchanged: number;
   problems: RowProblem[];
+}
+
+/** The cards (and settings) of one school that changed elsewhere: see RosterService.applyChanges. */
+export interface SchoolChanges {
+  school: string;
+  cards: CardEntry[];
+  settings?: Partial<RosterSettings>;
 }
 
 /** What a reissue may give instead of a whole card: the rest is the old card's, made active. */
@@ -80,7 +94,8 @@ export class RosterChangeRefused extends Error {
   }
 }
 
-const DEFAULT_SETTINGS: RosterSettings = {
+/** A school's calendar and schedules until it imports its own: no day off, no schedule. */
+export const DEFAULT_SETTINGS: RosterSettings = {
   calendar: { timeZone: 'Asia/Shanghai', holidays: [], closures: [], makeUpDays: [] },
   schedules: [],
 };
@@ -101,6 +116,7 @@ const snapshotMessage = (version: RosterVersion): RosterSnapshotMessage => ({
  */
 export class RosterService {
   private queue: Promise<unknown> = Promise.resolve();
+  private renewal: { stop(): void } | undefined;
 
   constructor(private readonly deps: RosterServiceDeps) {}
 
@@ -114,21 +130,53 @@ export class RosterService {
   }
 
   /**
-   * Publishes every school's latest version again: a broker without persistence forgets retained
-   * messages. A version signed under an older key set (the bridge stopped between a key rotation and
-   * the re-issue that follows it) is re-issued under the current one first.
+   * Publishes every school's latest version again (a broker without persistence forgets retained
+   * messages), renewing first those that need it (see renew), and from then on renews on a timer.
    */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    await this.renew({ announceOthers: true });
+    this.renewal = renewalTimer(() => this.renew(), {
+      everyMs: this.deps.renewalCheckMs ?? RENEWAL_CHECK_MS,
+      logger: this.deps.logger,
+      what: 'roster renewal',
+    });
+  }
+
+  stop(): void {
+    this.renewal?.stop();
+  }
+
+  /**
+   * Issues again, as a new version with no change, each school's roster whose manifest is past half
+   * its validity or was signed under an older key set (the bridge stopped between a key rotation and
+   * the re-issue that follows it): a school where no card changed for a week would otherwise find
+   * every pupil refused at its gates as the manifest expires.
+   */
+  renew(options: { announceOthers?: boolean } = {}): Promise<{ school: string; version: number }[]> {
     return this.serialise(async () => {
+      const renewed: { school: string; version: number }[] = [];
+      const nowMs = (this.deps.now?.() ?? new Date()).getTime();
       for (const school of this.deps.store.rosterSchools()) {
         const latest = this.deps.store.latestRosterVersion(school);
         if (!latest) continue;
-        const signedUnder = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
-        if (signedUnder.success && signedUnder.data.keySetVersion < this.deps.keys.version) {
-          await this.publish(school, [], [], undefined);
-        } else await this.announce(latest);
+        const signed = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
+        const due = needsRenewal(signed.success ? signed.data : undefined, {
+          keySetVersion: this.deps.keys.version,
+          nowMs,
+          ttlMs: this.manifestTtlMs,
+        });
+        if (due) {
+          const version = await this.publish(school, [], [], undefined);
+          this.deps.logger.info({ school, version }, 'roster signed again before its manifest expires');
+          renewed.push({ school, version });
+        } else if (options.announceOthers) await this.announce(latest);
       }
+      return renewed;
     });
+  }
+
+  private get manifestTtlMs(): number {
+    return this.deps.manifestTtlMs ?? 7 * 86_400_000;
   }
 
   /**
@@ -247,46 +295,62 @@ export class RosterService {
   }
 
   /**
-   * Cards added or changed elsewhere (the central system's change feed), and the school's settings
-   * when given: all in ONE new version, so gateways never see part of it. Cards not given stay as they
-   * are. Nothing different from what is held publishes nothing and returns undefined, so applying the
-   * same changes again is harmless.
+   * Cards added or changed elsewhere (the central system's change feed, a pupil's transfer), per
+   * school, with the school's settings when given: ONE new version for each school whose roster they
+   * change, so gateways never see part of it, and every school's version committed in ONE transaction
+   * together with `alongside` (the caller's own writes, run inside it and told the versions), then
+   * published. Cards not given
+   * stay as they are. Nothing different from what is held publishes nothing, so applying the same
+   * changes again is harmless; `alongside` runs either way.
    */
   applyChanges(
+    schools: SchoolChanges[],
+    alongside?: (versions: { school: string; version: number }[]) => void,
+  ): Promise<{ school: string; version: number }[]> {
+    return this.serialise(async () => {
+      const commits = schools.flatMap(({ school, cards, settings }) => {
+        const change = this.changesOf(school, cards, settings);
+        return change ? [this.issue(school, change.changes, change.changed, change.settings)] : [];
+      });
+      const versions = commits.map((commit) => ({ school: commit.school, version: commit.version.version }));
+      this.deps.store.commitRosters(commits, () => alongside?.(versions));
+      // Each school's messages in their order; the schools side by side (a transfer reaches both).
+      await Promise.all(commits.map((commit) => this.published(commit)));
+      return versions;
+    });
+  }
+
+  /** What the cards and settings given change of a school's roster, or undefined when nothing. */
+  private changesOf(
     school: string,
     cards: CardEntry[],
-    settings?: Partial<RosterSettings>,
-  ): Promise<number | undefined> {
-    return this.serialise(async () => {
-      const { store } = this.deps;
-      const current = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
-      const changes: RosterChange[] = [];
-      const changed = new Map<string, CardEntry>();
-      for (const card of cards) {
-        if (card.school !== school)
-          throw new RosterChangeRefused(
-            400,
-            `card ${card.cardId} is of school ${card.school}, not ${school}`,
-          );
-        const held = changed.get(card.cardId) ?? current.get(card.cardId);
-        if (held && canonicalString(held) === canonicalString(card)) continue;
-        changes.push({ op: current.has(card.cardId) ? 'update' : 'add', card });
-        changed.set(card.cardId, card);
-      }
-      const heldSettings = store.rosterSettings(school);
-      const merged = settings
-        ? {
-            calendar: settings.calendar ?? (heldSettings ?? DEFAULT_SETTINGS).calendar,
-            schedules: settings.schedules ?? (heldSettings ?? DEFAULT_SETTINGS).schedules,
-          }
+    settings: Partial<RosterSettings> | undefined,
+  ): { changes: RosterChange[]; changed: CardEntry[]; settings: RosterSettings | undefined } | undefined {
+    const { store } = this.deps;
+    const current = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
+    const changes: RosterChange[] = [];
+    const changed = new Map<string, CardEntry>();
+    for (const card of cards) {
+      if (card.school !== school)
+        throw new RosterChangeRefused(400, `card ${card.cardId} is of school ${card.school}, not ${school}`);
+      const held = changed.get(card.cardId) ?? current.get(card.cardId);
+      if (held && canonicalString(held) === canonicalString(card)) continue;
+      changes.push({ op: current.has(card.cardId) ? 'update' : 'add', card });
+      changed.set(card.cardId, card);
+    }
+    const heldSettings = store.rosterSettings(school);
+    const merged = settings
+      ? {
+          calendar: settings.calendar ?? (heldSettings ?? DEFAULT_SETTINGS).calendar,
+          schedules: settings.schedules ?? (heldSettings ?? DEFAULT_SETTINGS).schedules,
+        }
+      : undefined;
+    const newSettings =
+      merged && (!heldSettings || canonicalString(merged) !== canonicalString(heldSettings))
+        ? merged
         : undefined;
-      const newSettings =
-        merged && (!heldSettings || canonicalString(merged) !== canonicalString(heldSettings))
-          ? merged
-          : undefined;
-      if (changes.length === 0 && !newSettings) return undefined;
-      return this.publish(school, changes, [...changed.values()], newSettings);
-    });
+    if (changes.length === 0 && !newSettings) return undefined;
+    return { changes, changed: [...changed.values()], settings: newSettings };
   }
 
   /** Reports a card lost, cancels or suspends it, or makes it active again: one delta, published at once. */
@@ -347,16 +411,39 @@ export class RosterService {
     return { calendar: input.calendar ?? held.calendar, schedules: input.schedules ?? held.schedules };
   }
 
+  /** Signs, commits and publishes one school's next version. */
   private async publish(
     school: string,
     changes: RosterChange[],
     changed: CardEntry[],
     settings: RosterSettings | undefined,
   ): Promise<number> {
+    const commit = this.issue(school, changes, changed, settings);
+    this.deps.store.commitRosters([commit]);
+    await this.published(commit);
+    return commit.version.version;
+  }
+
+  private async published(commit: RosterCommit): Promise<void> {
+    this.deps.logger.info(
+      { school: commit.school, version: commit.version.version, changes: commit.cards.length },
+      'roster version published',
+    );
+    this.deps.onPublished?.(commit.school, commit.version.version);
+    await this.announce(commit.version);
+  }
+
+  /** A school's next version, signed: the delta from the one before and the whole snapshot. */
+  private issue(
+    school: string,
+    changes: RosterChange[],
+    changed: CardEntry[],
+    settings: RosterSettings | undefined,
+  ): RosterCommit {
     const { store, keys } = this.deps;
     const previous = store.latestRosterVersion(school);
     const version = (previous?.version ?? 0) + 1;
-    const now = new Date();
+    const now = this.deps.now?.() ?? new Date();
     const issuedAt = now.toISOString();
     const effective = settings ?? store.rosterSettings(school) ?? DEFAULT_SETTINGS;
     const byId = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
@@ -372,7 +459,7 @@ export class RosterService {
     };
     const sign = (body: RosterSnapshot | RosterDelta): IssuedRoster =>
       issueRoster(body, {
-        expiresAt: new Date(now.getTime() + (this.deps.manifestTtlMs ?? 7 * 86_400_000)).toISOString(),
+        expiresAt: new Date(now.getTime() + this.manifestTtlMs).toISOString(),
         keySetVersion: keys.version,
         signers: keys.signers,
       });
@@ -398,10 +485,7 @@ export class RosterService {
         : {}),
       createdAt: issuedAt,
     };
-    store.commitRoster(school, changed, settings, record);
-    this.deps.logger.info({ school, version, changes: changes.length }, 'roster version published');
-    await this.announce(record);
-    return version;
+    return { school, cards: changed, settings, version: record };
   }
 
   /**

@@ -7,18 +7,25 @@ import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
 import { EmbeddedBroker } from '../broker/index.js';
-import { CentralService, centralRoutes } from '../central/index.js';
+import { CentralService, ChangeApplier, centralRoutes } from '../central/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
+import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
+import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
+import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { servePages } from '../web/index.js';
+import { BRIDGE_VERSION } from './version.js';
+
+export { BRIDGE_VERSION };
 
 /**
  * The cloud bridge: the store and the concerns that follow its events as they are committed
@@ -43,6 +50,11 @@ export class Bridge {
     readonly audit: AuditLog,
     readonly accounts: Accounts,
     readonly ops: Operations,
+    readonly roster: RosterService,
+    readonly catalogue: CatalogueService,
+    readonly metrics: BridgeMetrics,
+    readonly releases: Releases,
+    readonly rollouts: Rollouts,
   ) {}
 
   static async start(
@@ -52,21 +64,41 @@ export class Bridge {
     now: () => Date = () => new Date(),
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
+    // Made first: the parts below count into it as they work.
+    const metrics = new BridgeMetrics(BRIDGE_VERSION);
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const directory = new Directory(store.database);
+    const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
     // as they are committed: they are made before ingest starts, so they see every one.
-    const ops = new Operations({ store, directory, logger, settings: config.ops, now });
+    const keys = await RosterKeyring.open(config.dataDir, now);
+    const ops = new Operations({
+      store,
+      directory,
+      transfers,
+      logger,
+      settings: config.ops,
+      now,
+      keySet: () => keys.latest,
+    });
     const attendance = new Attendance({
       store,
       directory,
+      transfers,
       defaultTimeZone: config.attendance.defaultTimeZone,
       logger,
       now: () => now().getTime(),
     });
-    const notices = new Notices({ store, directory, config: config.notices, logger });
+    const notices = new Notices({
+      store,
+      directory,
+      transfers,
+      config: config.notices,
+      logger,
+      onDelivery: metrics.onDelivery,
+    });
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -78,6 +110,7 @@ export class Bridge {
           ...(config.mqtt.wsPort !== undefined ? { wsPort: config.mqtt.wsPort } : {}),
           authenticateDevice: (username, password) => authenticateDevice(store, username, password),
           bridgeCredentials: credentials,
+          limits: config.mqtt.limits,
           logger,
         })
       : undefined;
@@ -93,36 +126,70 @@ export class Bridge {
       client,
       logger,
       onState: ops.onDeviceState,
+      onBatch: metrics.onBatch,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
     const roster = new RosterService({
       store,
       client,
-      keys: await RosterKeyring.open(config.dataDir),
+      keys,
       logger,
+      now,
+      onPublished: (school) => ops.checkDates(school),
     });
     await roster.start();
-    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger });
+    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest);
+    const rollouts = new Rollouts({
+      db: store.database,
+      store,
+      directory,
+      releases,
+      client,
+      audit,
+      config: config.rollouts,
+      defaultTimeZone: config.attendance.defaultTimeZone,
+      logger,
+      now,
+      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+    });
+    await rollouts.start();
+    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, now });
     await catalogue.start();
+    // The feed's records and transfers asked for through the API go to directory and rosters one way.
+    const applier = new ChangeApplier({
+      store,
+      directory,
+      roster,
+      transfers,
+      days: attendance,
+      logger: logger.child({ component: 'transfers' }),
+      now: () => now().getTime(),
+    });
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
       store,
       directory,
       roster,
+      applier,
       logger,
       onAlarm: ops.onAlarm,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
     const http = buildHttpApi({
       store,
+      listening: config.http,
       roster,
       adminToken: config.adminToken,
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,
       onRevoke: (id) => broker?.disconnect(id),
-      health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
+      health: () => ({
+        mqtt: client.connected,
+        ingest: ingest.stats,
+        ...(broker ? { broker: broker.stats } : {}),
+      }),
       library: { catalogue, store, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
@@ -131,7 +198,13 @@ export class Bridge {
       },
       audit,
       resolvers: [sessionResolver(accounts)],
-      publicRoutes: [(app) => sessionRoutes(app, accounts)],
+      publicRoutes: [
+        (app) => sessionRoutes(app, accounts),
+        ...(config.metrics.token ? [metricsRoutes(metrics, config.metrics.token)] : []),
+        releaseFileRoutes(releases, config.releases, (username, password) =>
+          authenticateDevice(store, username, password),
+        ),
+      ],
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
         centralRoutes(central, audit),
@@ -139,7 +212,20 @@ export class Bridge {
         noticesRoutes(notices, audit),
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
+        transferRoutes((request) => applier.transfer(request), audit),
+        releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
+        rolloutRoutes(rollouts, audit),
       ],
+    });
+    metrics.watch({
+      devices: () => store.listDevices(),
+      rosterHeld: (device) => ops.rosters.held(device),
+      rosterLatest: (school) => ops.rosters.latest(school)?.version,
+      openAlarms: () => ops.alarms.openByKind(),
+      central: () => central.status(),
+      notices: () => notices.status(),
+      mqttConnected: () => client.connected,
+      dataDir: config.dataDir,
     });
     if (config.http.pages) await servePages(http);
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -160,6 +246,11 @@ export class Bridge {
       audit,
       accounts,
       ops,
+      roster,
+      catalogue,
+      metrics,
+      releases,
+      rollouts,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
@@ -180,7 +271,10 @@ export class Bridge {
   async stop(): Promise<void> {
     await this.notices.stop();
     await this.central.stop();
+    this.rollouts.stop();
     this.ops.stop();
+    this.roster.stop();
+    this.catalogue.stop();
     await this.http.close();
     await this.client.endAsync();
     await this.broker?.stop();

@@ -19,6 +19,7 @@ export type {
   LoanFilter,
   LossFilter,
   Presence,
+  RosterCommit,
   RosterSettings,
   RosterVersion,
   StoredEvent,

@@ -35,7 +35,7 @@ function catalogueOf(
     ],
   };
   return issueCatalogue(body, {
-    expiresAt: options.expiresAt ?? '2099-01-01T00:00:00Z',
+    expiresAt: options.expiresAt ?? new Date(Date.now() + 30 * 86_400_000).toISOString(),
     keySetVersion: authority.keySetVersion,
     signers: options.signers ?? authority.rosterKeys,
   });
@@ -112,7 +112,7 @@ describe('the catalogue store', () => {
     await expectRejected(store.accept(forged.manifest, forged.body), 'unknown-key');
     const other = catalogueOf(3, { school: 'school-2' });
     await expectRejected(store.accept(other.manifest, other.body), 'wrong-school');
-    const expired = catalogueOf(3, { expiresAt: '2020-01-01T00:00:00Z' });
+    const expired = catalogueOf(3, { expiresAt: new Date(Date.now() - 86_400_000).toISOString() });
     await expectRejected(store.accept(expired.manifest, expired.body), 'expired');
     const v3 = catalogueOf(3);
     const altered = Buffer.from(Buffer.from(v3.body).toString().replace('Book 3', 'Book X'));

@@ -5,12 +5,15 @@ import { KeyRole } from '@educard/terminal-sdk';
 import { example, print } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
 import { pino } from 'pino';
+import { type RtcState, readRtc } from '../clock/index.js';
 import { ConfigError, controlSocketPath, type GatewayConfig, loadConfig } from '../config/index.js';
 import { callGateway, socketAnswers } from '../control/index.js';
+import { type GpioErrorCode, loadLibgpiod, probeLines } from '../io/gpiod/index.js';
 import type { JournalBreak } from '../journal/index.js';
 import { RosterStore } from '../roster/index.js';
 import type { Gateway } from '../runtime/index.js';
 import { listQuarantined } from '../storage/index.js';
+import { userMayOpen } from './access.js';
 import { configPath, SERVICE, wantsJson } from './context.js';
 
 type Report = ReturnType<Gateway['report']>;
@@ -71,6 +74,93 @@ async function probeBroker(config: GatewayConfig): Promise<Check> {
   } catch (error) {
     return brokerVerdict((error as Error).message, uplink.url);
   }
+}
+
+/** The service's user, as deploy/educard-gateway.service runs it. */
+const SERVICE_USER = 'educard';
+
+const LINE_REMEDY: Record<GpioErrorCode, string> = {
+  busy: 'Another process holds the line (gpioinfo names it): stop it, e.g. sudo systemctl disable --now pigpiod.',
+  permission: `Give the service user the gpio group: sudo deploy/install-gateway.sh does, or sudo usermod -aG gpio ${SERVICE_USER}.`,
+  'no-line': 'Check io.pins against the board: gpioinfo lists every chip and line name.',
+  'no-chip': 'Check io.gpiod.chip: gpiodetect lists the chips.',
+  failed: "See the detail; educard logs shows the gateway's own error.",
+};
+
+/**
+ * The gpiod plugin's lines, looked up while the gateway does not hold them: each one present, free,
+ * and openable by this user (run doctor as root, or as the service user, to know the service's).
+ */
+function probeGpiod(config: GatewayConfig): Check {
+  let probes: ReturnType<typeof probeLines>;
+  try {
+    probes = probeLines(config.io, loadLibgpiod());
+  } catch (error) {
+    return fail('gate-io', (error as Error).message, LINE_REMEDY.failed);
+  }
+  const bad = probes.filter((p) => p.status !== 'ok');
+  const lines = probes.map((p) => `${p.part} ${p.detail}`).join('; ');
+  const chips = new Set(probes.flatMap((p) => (p.line ? [p.line.split(':')[0] as string] : [])));
+  for (const chip of chips) {
+    const access = (() => {
+      try {
+        return userMayOpen(`/dev/${chip}`, SERVICE_USER);
+      } catch (error) {
+        return { ok: false, detail: (error as Error).message };
+      }
+    })();
+    if (!access.ok)
+      return fail(
+        'gate-io',
+        `the service user ${SERVICE_USER} may not open /dev/${chip}: ${access.detail}`,
+        LINE_REMEDY.permission,
+      );
+  }
+  if (bad.length === 0) return pass('gate-io', `gpiod, lines free: ${lines}`);
+  const first = bad[0] as (typeof bad)[number];
+  return fail(
+    'gate-io',
+    bad.map((p) => `${p.part} (${p.pin}): ${p.detail}`).join('; '),
+    LINE_REMEDY[first.status as GpioErrorCode],
+  );
+}
+
+function gateIoCheck(io: Report['io']): Check {
+  if (!io.ready)
+    return fail(
+      'gate-io',
+      `the ${io.plugin} IO plugin is not ready`,
+      "Check io.plugin, io.port and the wiring; educard logs shows the board's error; then educard test-io.",
+    );
+  const lines = io.lines ?? [];
+  const faults = lines.filter((line) => line.fault);
+  if (faults.length > 0)
+    return warn(
+      'gate-io',
+      faults.map((line) => `${line.part} ${line.line}: ${line.fault}`).join('; '),
+      'The gate goes on deciding, without that input until it is back; educard logs shows the retries.',
+    );
+  return pass(
+    'gate-io',
+    `${io.plugin} ready${lines.length ? `: ${lines.map((line) => `${line.part} ${line.line}`).join(', ')}` : ''}`,
+  );
+}
+
+/** The real-time clock: whether the gateway may trust the time before NTP answers. */
+function rtcCheck(rtc: RtcState | null | undefined): Check {
+  if (!rtc) return skip('rtc', 'no real-time clock configured (clock.rtc is false)');
+  if (!rtc.present)
+    return skip('rtc', `no real-time clock at ${rtc.path}: until NTP answers, events are marked unsynced`);
+  if (!rtc.valid)
+    return warn(
+      'rtc',
+      `the real-time clock at ${rtc.path} is not believed: ${rtc.reason}${rtc.time ? ` (it reads ${rtc.time})` : ''}`,
+      'Fit or change its battery (a Pi 5: the RTC battery on its BAT connector); once NTP has set the time, sudo hwclock --systohc.',
+    );
+  return pass(
+    'rtc',
+    `${rtc.path} reads ${rtc.time}${rtc.setSystemClock ? ', and set the system clock at boot' : ''}: events are trusted from it before NTP`,
+  );
 }
 
 async function checkRoster(config: GatewayConfig, report: Report | undefined, now: number): Promise<Check> {
@@ -216,17 +306,12 @@ export async function diagnose(path: string): Promise<Check[]> {
           ? warn('readers', errors, "Check the reader's cable and educard logs.")
           : pass('readers', readers.map((r) => r.name).join(', ')),
     );
-    checks.push(
-      report.io.ready
-        ? pass('gate-io', `${report.io.plugin} ready`)
-        : fail(
-            'gate-io',
-            `the ${report.io.plugin} IO plugin is not ready`,
-            "Check io.plugin, io.port and the wiring; educard logs shows the board's error; then educard test-io.",
-          ),
-    );
+    checks.push(gateIoCheck(report.io));
   } else {
-    checks.push(skip('readers', 'the gateway is not running'), skip('gate-io', 'the gateway is not running'));
+    checks.push(
+      skip('readers', 'the gateway is not running'),
+      config.io.plugin === 'gpiod' ? probeGpiod(config) : skip('gate-io', 'the gateway is not running'),
+    );
   }
 
   if (!config.uplink) {
@@ -269,6 +354,7 @@ export async function diagnose(path: string): Promise<Check[]> {
   }
 
   const now = Date.now();
+  let floorSeen = 0;
   if (report) {
     checks.push(
       !report.clock.trusted
@@ -279,11 +365,13 @@ export async function diagnose(path: string): Promise<Check[]> {
           )
         : report.clock.synced
           ? pass('clock', `${report.clock.now}, NTP synchronised`)
-          : warn(
-              'clock',
-              `${report.clock.now}, not NTP synchronised`,
-              'sudo timedatectl set-ntp true; check that an NTP server is reachable.',
-            ),
+          : report.clock.source === 'rtc'
+            ? pass('clock', `${report.clock.now}, from the real-time clock (NTP not synchronised yet)`)
+            : warn(
+                'clock',
+                `${report.clock.now}, not NTP synchronised`,
+                'sudo timedatectl set-ntp true; check that an NTP server is reachable.',
+              ),
     );
   } else {
     const floor = await readFile(join(config.dataDir, 'clock.json'), 'utf8').then(
@@ -299,7 +387,17 @@ export async function diagnose(path: string): Promise<Check[]> {
           )
         : pass('clock', `${new Date(now).toISOString()}, after the time floor`),
     );
+    floorSeen = floor;
   }
+  checks.push(
+    rtcCheck(
+      report
+        ? report.clock.rtc
+        : config.clock.rtc === false
+          ? null
+          : readRtc(config.clock.rtc, now, floorSeen),
+    ),
+  );
 
   const fs = await statfs(config.dataDir).catch(() => undefined);
   if (!fs) {

@@ -16,12 +16,13 @@ import { loadOrCreateIdentity } from '../identity/index.js';
 import type { IoConfig } from '../io/index.js';
 import { RosterStore } from '../roster/index.js';
 import { writeFileDurable } from '../storage/index.js';
+import { type Board, detectBoard, PI_WIRING } from './board.js';
 import { configPath, gatewayRunning, SERVICE, wantsJson } from './context.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/educard';
 const STATION_TYPES = STATION_KINDS;
 const READER_DRIVERS = ReadersConfig.shape.driver.unwrap().options;
-const IO_PLUGINS = ['recording', 'firmata', 'raspi'] as const;
+const IO_PLUGINS = ['recording', 'gpiod', 'firmata', 'raspi'] as const;
 
 interface InitOptions {
   dataDir?: string;
@@ -70,6 +71,7 @@ const pin = (value: string | undefined) =>
 async function complete(
   options: InitOptions,
   interactive: boolean,
+  board: Board,
 ): Promise<
   Required<
     Pick<
@@ -158,7 +160,7 @@ async function complete(
           default: readers === 'pcsc' ? '' : '-out$',
         })
       : undefined);
-  const ioPlugin = await choose(options.ioPlugin, 'Gate IO:', IO_PLUGINS, 'recording');
+  const ioPlugin = await choose(options.ioPlugin, 'Gate IO:', IO_PLUGINS, board.ioPlugin);
   const ioPort =
     options.ioPort ??
     (ioPlugin === 'firmata' && interactive
@@ -262,6 +264,22 @@ async function adoptOwner(dataDir: string, paths: string[]): Promise<void> {
   for (const path of paths) await chown(path, uid, gid);
 }
 
+/** What init found of the board and what it made of it. */
+function describeBoard(board: Board, config: GatewayConfigInput): string {
+  const io = config.io?.plugin ?? 'recording';
+  const pins = config.io?.pins
+    ? ` (${Object.entries(config.io.pins)
+        .map(([part, pin]) => `${part} ${pin}`)
+        .join(', ')})`
+    : '';
+  return [
+    `board ${board.model ?? 'without a device tree (not a single-board computer)'}: gate IO ${io}${pins}`,
+    board.rtc
+      ? 'real-time clock: yes; events are trusted from it until NTP answers (a Pi 5 keeps time through a power cut only with its battery fitted)'
+      : 'real-time clock: none; until NTP answers, events are marked unsynced',
+  ].join('\n');
+}
+
 /** Loaded only on a terminal: a script never pays for the prompt library. */
 const prompts = () => import('@inquirer/prompts');
 
@@ -299,12 +317,13 @@ export function seatsOf(given: string): { id: string }[] {
 export function buildConfig(
   answers: Awaited<ReturnType<typeof complete>>,
   dataDir: string,
+  board: Board,
 ): GatewayConfigInput {
   const bindings = [
     ...(answers.readerIn ? [{ pattern: answers.readerIn, direction: 'in' as const }] : []),
     ...(answers.readerOut ? [{ pattern: answers.readerOut, direction: 'out' as const }] : []),
   ];
-  const pins = Object.fromEntries(
+  const given = Object.fromEntries(
     Object.entries({
       relay: pin(answers.relayPin),
       greenLed: pin(answers.greenPin),
@@ -314,6 +333,9 @@ export function buildConfig(
       exitButton: pin(answers.exitPin),
     }).filter(([, value]) => value !== undefined),
   );
+  // On a Pi's header with no pin given, the wiring the install guide draws.
+  const pins =
+    Object.keys(given).length === 0 && answers.ioPlugin === 'gpiod' && board.raspberryPi ? PI_WIRING : given;
   const tls = Object.fromEntries(
     Object.entries({ ca: answers.tlsCa, cert: answers.tlsCert, key: answers.tlsKey }).filter(([, v]) => v),
   );
@@ -392,15 +414,16 @@ export function registerInit(program: Command): void {
       .option('--force', 'overwrite an existing configuration (and make a new device key)')
       .option('--json', 'print what was written as JSON'),
     'sudo educard init',
-    'sudo educard init --no-input --school school-1 --device gate-east --zone main-gate --readers pcsc \\\n      --io-plugin raspi --relay-pin GPIO17 --bridge https://bridge.example \\\n      --root-keys anchor.json --root-fingerprint "3f2a 9c01 …"',
+    'sudo educard init --no-input --school school-1 --device gate-east --zone main-gate --readers pcsc \\\n      --io-plugin gpiod --relay-pin GPIO17 --bridge https://bridge.example \\\n      --root-keys anchor.json --root-fingerprint "3f2a 9c01 …"',
   ).action(async (options: InitOptions, command: Command) => {
     const path = resolve(configPath(command));
     const interactive = options.input && Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY);
-    const answers = await complete(options, interactive);
+    const board = detectBoard();
+    const answers = await complete(options, interactive, board);
     const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR);
 
     // Everything is checked before anything is written.
-    const raw = buildConfig(answers, dataDir);
+    const raw = buildConfig(answers, dataDir, board);
     const parsed = GatewayConfig.safeParse(raw);
     if (!parsed.success)
       throw usageError(`the configuration would not be valid: ${describeIssues(parsed.error)}`);
@@ -473,12 +496,14 @@ export function registerInit(program: Command): void {
       keyFile,
       keyFileMode: mode,
       rootFingerprint: rootFingerprint(anchor),
+      board,
     };
     print(wantsJson(command), summary, () =>
       [
         `wrote ${path}`,
         `device key ${identity.keyId} in ${keyFile} (mode ${mode})`,
         `trusting root keys ${summary.rootFingerprint}`,
+        describeBoard(board, raw),
         '',
         `next: sudo educard enroll --token TOKEN --bridge ${answers.bridge ?? 'URL'}   (a token from: educard-bridge tokens create --school ${answers.school})`,
       ].join('\n'),

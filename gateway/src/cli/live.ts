@@ -35,6 +35,7 @@ export function formatStatus(report: Report): string {
       : 'uplink    none configured (standalone): run educard enroll',
     `readers   ${readers.driver}: ${readers.list.length === 0 ? 'NONE FOUND' : readers.list.map((r) => `${r.name}${r.connected ? '' : ' (disconnected)'}${r.lastError ? ` [${r.lastError}]` : ''}`).join(', ')}`,
     `gate IO   ${io.plugin}, ${io.ready ? 'ready' : 'NOT READY'}; relay ${io.relayClosed ? 'closed (door open)' : 'open'}${io.doorOpen === undefined ? '' : `; door ${io.doorOpen ? 'open' : 'closed'}`}`,
+    ...(io.lines ?? []).map((line) => `  ${formatLine(line)}`),
     `clock     ${clock.now}, ${clock.trusted ? 'trusted' : 'NOT TRUSTED (before the time floor)'}, ${clock.synced ? 'NTP synchronised' : 'not NTP synchronised'}`,
     `last taps ${report.lastTaps.length === 0 ? 'none since start' : ''}`,
     ...report.lastTaps
@@ -72,6 +73,16 @@ export function formatStorage(storage: Report['storage']): string[] {
   if (storage.diskFull || storage.lost > 0 || storage.quarantined.length > 0 || storage.damagedNow)
     lines.push('  → educard doctor says what to do about each');
   return lines;
+}
+
+/** One GPIO line of the gpiod plugin: part, line, direction and flags, and its fault if it has one. */
+function formatLine(line: NonNullable<Report['io']['lines']>[number]): string {
+  const flags = [
+    line.direction,
+    ...(line.activeLow ? ['active-low'] : []),
+    ...(line.bias ? [line.bias] : []),
+  ];
+  return `${line.part.padEnd(12)} ${line.line} ${flags.join(', ')}${line.fault ? `  FAULT: ${line.fault}` : ''}`;
 }
 
 export function formatTap(tap: Tap): string {
@@ -163,15 +174,20 @@ export function registerLive(program: Command): void {
     const config = await readConfig(configPath(command));
     const done = await askGateway<string[]>(config, 'io.test', { parts });
     const missing = parts.filter((p) => !done.includes(p));
-    print(wantsJson(command), { tested: done, notAvailable: missing }, () =>
-      [
-        `tested: ${done.join(', ') || 'nothing'}`,
-        ...(missing.length
-          ? [
-              `not available: ${missing.join(', ')} (the gate IO is not ready: check io.plugin and the wiring, then educard doctor)`,
-            ]
-          : []),
-      ].join('\n'),
+    const { io } = await askGateway<Report>(config, 'status');
+    print(
+      wantsJson(command),
+      { plugin: io.plugin, tested: done, notAvailable: missing, lines: io.lines ?? [] },
+      () =>
+        [
+          `tested: ${done.join(', ') || 'nothing'} (${io.plugin})`,
+          ...(io.lines ?? []).map((line) => `  ${formatLine(line)}`),
+          ...(missing.length
+            ? [
+                `not available: ${missing.join(', ')} (the gate IO is not ready: check io.plugin and the wiring, then educard doctor)`,
+              ]
+            : []),
+        ].join('\n'),
     );
     if (missing.length > 0) process.exitCode = 1;
   });

@@ -3,6 +3,7 @@ import { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import { openBoard } from './board.js';
 import type { IoConfig, IoTestPart } from './config.js';
+import { GpiodIO, type GpioLineStatus } from './gpiod/index.js';
 import { BEEPS, type BeepName, DENY_LED_MS } from './patterns.js';
 
 export interface GateIoEvents extends Record<string, unknown> {
@@ -17,6 +18,8 @@ export interface GateIoStatus {
   plugin: IoConfig['plugin'];
   relayClosed: boolean;
   doorOpen: boolean | undefined;
+  /** The gpiod plugin's lines: chip, offset, name, direction, and a fault while one lasts. */
+  lines?: GpioLineStatus[];
 }
 
 const SELF_TEST_MS = 1000;
@@ -54,7 +57,7 @@ export class GateActuators {
 
   async start(): Promise<void> {
     const { config } = this.deps;
-    const board = await openBoard(config, this.deps.io);
+    const board = await openBoard(config, this.deps.logger, this.deps.io);
     this.board = board;
     this.relay = new five.Relay({ pin: config.pins.relay, type: config.relay.type, board });
     this.relay.open();
@@ -136,6 +139,7 @@ export class GateActuators {
       plugin: this.deps.config.plugin,
       relayClosed: this.relay?.isClosed ?? false,
       doorOpen: this.deps.config.pins.doorContact === undefined ? undefined : this.doorOpenedAt !== undefined,
+      ...(this.board?.io instanceof GpiodIO ? { lines: this.board.io.lines() } : {}),
     };
   }
 

@@ -1,5 +1,7 @@
 import five from 'johnny-five';
+import type { Logger } from '../log/index.js';
 import type { IoConfig } from './config.js';
+import { GpiodIO, loadLibgpiod } from './gpiod/index.js';
 import { RecordingIO } from './recording-io.js';
 
 const READY_TIMEOUT_MS = 15_000;
@@ -16,11 +18,13 @@ export function recordingIoFor(config: IoConfig): RecordingIO {
   return new RecordingIO(idle);
 }
 
-/** Makes the IO plugin the config names; raspi-io is optional and loaded only when asked for. */
-async function makeIo(config: IoConfig): Promise<unknown> {
+/** Makes the IO plugin the config names; node-libgpiod and raspi-io are optional and loaded only when asked for. */
+async function makeIo(config: IoConfig, logger: Logger): Promise<unknown> {
   switch (config.plugin) {
     case 'recording':
       return recordingIoFor(config);
+    case 'gpiod':
+      return GpiodIO.open({ config, binding: loadLibgpiod(), logger });
     case 'firmata':
       // johnny-five speaks Firmata itself when given a port and no IO plugin.
       return undefined;
@@ -42,8 +46,8 @@ async function makeIo(config: IoConfig): Promise<unknown> {
 }
 
 /** A ready johnny-five board on the configured IO plugin. */
-export async function openBoard(config: IoConfig, io?: unknown): Promise<five.Board> {
-  const plugin = io ?? (await makeIo(config));
+export async function openBoard(config: IoConfig, logger: Logger, io?: unknown): Promise<five.Board> {
+  const plugin = io ?? (await makeIo(config, logger));
   const board = new five.Board({
     ...(plugin ? { io: plugin } : { port: config.port as string }),
     repl: false,

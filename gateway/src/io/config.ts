@@ -1,12 +1,59 @@
 import { z } from 'zod';
 
-/** A pin as the IO plugin names it: a number, or a name such as "GPIO17" or "P1-11" for raspi-io. */
-const PinId = z.union([z.number().int().nonnegative().max(255), z.string().min(1).max(16)]);
+/**
+ * A pin as the IO plugin names it: a number, or a name. For gpiod a number is a line offset on
+ * `io.gpiod.chip`, a name is the line's name on any chip ("GPIO17") or "chip:offset" ("gpiochip4:17");
+ * for raspi-io, "GPIO17" or "P1-11".
+ */
+const PinId = z.union([z.number().int().nonnegative().max(255), z.string().min(1).max(32)]);
+
+/** The gate's parts that sit on a pin, as `io.pins` names them. */
+export const GATE_PARTS = ['relay', 'greenLed', 'redLed', 'buzzer', 'doorContact', 'exitButton'] as const;
+export type GatePart = (typeof GATE_PARTS)[number];
+export type InputPart = Extract<GatePart, 'doorContact' | 'exitButton'>;
+
+export const LINE_BIAS = ['as-is', 'disable', 'pull-up', 'pull-down'] as const;
+export type LineBias = (typeof LINE_BIAS)[number];
+
+/** The GPIO character device (`/dev/gpiochipN`) through libgpiod: what the gpiod plugin needs beyond the pins. */
+const GpiodConfig = z
+  .object({
+    /** The chip whose offsets bare pin numbers are: its name ("gpiochip0"), path or label ("pinctrl-rp1"). */
+    chip: z.string().min(1).max(64).default('gpiochip0'),
+    /** Parts whose line is active-low (a relay board that switches on LOW): the kernel inverts them. */
+    activeLow: z.array(z.enum(GATE_PARTS)).default([]),
+    /** The inputs' pull resistors; by default the one that holds each input at its resting level. */
+    bias: z
+      .object({ doorContact: z.enum(LINE_BIAS).optional(), exitButton: z.enum(LINE_BIAS).optional() })
+      .prefault({}),
+    /** An input counts once it has held a level this long after its last edge: contacts bounce. */
+    debounceMs: z.number().int().min(0).max(1000).default(20),
+    buzzer: z
+      .object({
+        /**
+         * dc: an active buzzer, sounding while its line is high (any pin); software: a passive one,
+         * its line toggled by a timer (a rough tone of at most 500 Hz); pwm: a passive one on a
+         * hardware PWM channel, driven through the kernel's PWM sysfs at `toneHz`.
+         */
+        drive: z.enum(['dc', 'software', 'pwm']).default('dc'),
+        toneHz: z.number().int().min(100).max(10_000).default(2700),
+        /** The PWM channel the buzzer is wired to: /sys/class/pwm/pwmchip<chip>/pwm<channel>. */
+        pwm: z
+          .object({ chip: z.number().int().nonnegative(), channel: z.number().int().nonnegative() })
+          .optional(),
+      })
+      .prefault({}),
+  })
+  .prefault({});
 
 export const IoConfig = z
   .object({
-    /** recording: no hardware, every pin write kept (tests, the demo); firmata: an Arduino on a serial port; raspi: the Pi's GPIO. */
-    plugin: z.enum(['recording', 'firmata', 'raspi']).default('recording'),
+    /**
+     * recording: no hardware, every pin write kept (tests, the demo); gpiod: the kernel's GPIO
+     * character device (every Raspberry Pi, the Pi 5 included, and most Linux boards); firmata: an
+     * Arduino on a serial port; raspi: raspi-io on pigpio (a Pi before the 5).
+     */
+    plugin: z.enum(['recording', 'gpiod', 'firmata', 'raspi']).default('recording'),
     /** The serial port of a Firmata board, e.g. /dev/ttyACM0. */
     port: z.string().optional(),
     pins: z
@@ -37,6 +84,7 @@ export const IoConfig = z
       })
       .prefault({}),
     exitButton: z.object({ pressedLevel: z.enum(['high', 'low']).default('low') }).prefault({}),
+    gpiod: GpiodConfig,
   })
   .superRefine((config, context) => {
     if (config.plugin === 'firmata' && !config.port) {
@@ -44,6 +92,13 @@ export const IoConfig = z
         code: 'custom',
         path: ['port'],
         message: 'the firmata plugin needs the serial port, e.g. /dev/ttyACM0',
+      });
+    }
+    if (config.gpiod.buzzer.drive === 'pwm' && !config.gpiod.buzzer.pwm) {
+      context.addIssue({
+        code: 'custom',
+        path: ['gpiod', 'buzzer', 'pwm'],
+        message: 'a buzzer driven by pwm needs its channel, e.g. {"chip": 0, "channel": 1}',
       });
     }
   });

@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import {
   type BatchLoss,
   canonicalBytes,
+  clockStampOf,
   type EventBody,
   type EventRecord,
   eventHash,
@@ -48,6 +49,15 @@ export interface JournalOptions {
   /** Told when the disk fills or frees, runs low or recovers, or records are first lost. */
   onStorageChange?: () => void;
   now?: () => Date;
+  /** Told of each group commit (write and fsync) as it ends: the gateway's metrics time them. */
+  onCommit?: (commit: JournalCommit) => void;
+}
+
+/** One group commit: how many records, how long the write and its fsync took, and whether they worked. */
+export interface JournalCommit {
+  records: number;
+  seconds: number;
+  ok: boolean;
 }
 
 export interface JournalStats {
@@ -221,7 +231,7 @@ export class Journal {
       device: this.options.device,
       seq: this.lastSeq + 1,
       at: body.at,
-      clock: body.clock,
+      ...clockStampOf(body),
       type: body.type,
       data: body.data as Record<string, unknown>,
       prev: this.lastHash,
@@ -501,11 +511,15 @@ export class Journal {
   private async commitLoop(): Promise<void> {
     while (this.queue.length && !this.closed) {
       let through: number;
+      let commit: { records: number; started: number } | undefined;
       try {
         const bytes = await this.takeBatch();
         through = (this.queue[this.writing - 1] as Held).seq;
+        commit = { records: this.writing, started: performance.now() };
         await this.writeDurably(bytes, through);
+        this.timed(commit, true);
       } catch (error) {
+        if (commit) this.timed(commit, false);
         this.writing = 0;
         this.writingDropped = 0;
         this.fail(error as Error);
@@ -525,6 +539,12 @@ export class Journal {
         this.explain(b);
       this.checkDisk();
     }
+  }
+
+  /** The metrics' view of one group commit: its write and fsync, not what came before them. */
+  private timed(commit: { records: number; started: number }, ok: boolean): void {
+    const seconds = (performance.now() - commit.started) / 1000;
+    this.options.onCommit?.({ records: commit.records, seconds, ok });
   }
 
   /**

@@ -103,6 +103,21 @@ describe('accepting rosters', () => {
     expect(store.view?.byPersonId('p-nobody')).toBeUndefined();
   });
 
+  it('keeps why a card was cancelled (a transfer) until a later revoke gives it another status', async () => {
+    const store = await provisioned();
+    const v1 = authority.snapshot(1, cards(1, 2));
+    await store.accept(v1.manifest, v1.body);
+    const moved = { ...sampleCard(1), status: 'cancelled' as const, statusReason: 'transferred' as const };
+    const d2 = authority.delta(1, 2, [{ op: 'update', card: moved }]);
+    await store.accept(d2.manifest, d2.body);
+    expect(store.view?.byCardId(moved.cardId)).toEqual(moved);
+    const reopened = await openStore();
+    expect(reopened.view?.byCardId(moved.cardId)).toEqual(moved);
+    const d3 = authority.delta(2, 3, [{ op: 'revoke', cardId: moved.cardId, status: 'lost' }]);
+    await reopened.accept(d3.manifest, d3.body);
+    expect(reopened.view?.byCardId(moved.cardId)).toEqual({ ...sampleCard(1), status: 'lost' });
+  });
+
   it('treats the same version again as no change', async () => {
     const store = await provisioned();
     const v1 = authority.snapshot(1, cards(1, 3));
@@ -142,7 +157,7 @@ describe('refusing rosters: the roster in force stays in force', () => {
   it('a bad signature', async () => {
     const v6 = authority.snapshot(6, cards(1, 6));
     const envelope = JSON.parse(Buffer.from(v6.manifest).toString());
-    envelope.signed.expiresAt = '2099-01-01T00:00:00Z';
+    envelope.signed.expiresAt = new Date(Date.now() + 365 * 86_400_000).toISOString();
     await expectRejected(store.accept(Buffer.from(JSON.stringify(envelope)), v6.body), 'bad-signature');
     await stillInForce();
   });
@@ -217,7 +232,7 @@ describe('refusing rosters: the roster in force stays in force', () => {
     await expectRejected(store.accept(Buffer.from('{"signed":{},"signatures":[]}'), v6.body), 'malformed');
     await expectRejected(store.accept(Buffer.alloc(70 * 1024, 0x20), v6.body), 'too-large');
     const garbled = issueRoster({ kind: 'snapshot', school: 'school-1', version: 6 } as never, {
-      expiresAt: '2099-01-01T00:00:00Z',
+      expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString(),
       keySetVersion: 1,
       signers: authority.rosterKeys,
     });

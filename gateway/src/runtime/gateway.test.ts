@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
+import { SAMPLE_MONDAY, sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/index.js';
 import { recordingIoFor } from '../io/index.js';
@@ -12,7 +12,7 @@ import { RosterStore } from '../roster/index.js';
 import { Gateway } from './index.js';
 
 const PINS = { relay: 4, greenLed: 5, redLed: 6, buzzer: 7 };
-const MONDAY_8AM = Date.parse('2026-11-23T08:00:00+08:00');
+const MONDAY_8AM = SAMPLE_MONDAY;
 let dir: string;
 let lines: string[];
 let gateway: Gateway | undefined;
@@ -25,7 +25,7 @@ async function startGateway(debounceMs = 3000) {
     readers: { simulated: ['front-in', 'front-out', 'side-door'] },
     io: { pins: PINS },
   });
-  const authority = new TestAuthority('school-1');
+  const authority = new TestAuthority('school-1', { now: () => MONDAY_8AM });
   await mkdir(join(dir, 'roster'), { recursive: true });
   await RosterStore.writeAnchor(join(dir, 'roster'), authority.anchor());
   const io = recordingIoFor(config.io);
@@ -35,10 +35,7 @@ async function startGateway(debounceMs = 3000) {
   });
   gateway = await Gateway.start({ config, logger, io, now: () => MONDAY_8AM, synced: () => true });
   await gateway.roster.acceptKeySet(authority.keySet());
-  const roster = authority.snapshot(1, [sampleCard(1), sampleCard(2, { status: 'lost' })], {
-    issuedAt: '2026-09-01T00:00:00Z',
-    expiresAt: '2099-01-01T00:00:00Z',
-  });
+  const roster = authority.snapshot(1, [sampleCard(1), sampleCard(2, { status: 'lost' })]);
   await gateway.acceptRoster(roster.manifest, roster.body);
   return { gateway, io, driver: gateway.readers as SimulatedReaderDriver, authority };
 }
@@ -56,7 +53,7 @@ afterEach(async () => {
 describe('roster updates through the gateway', () => {
   it('journals a roster applied, and one rejected with its reason while the one in force stays', async () => {
     const { gateway, authority } = await startGateway();
-    const same = authority.snapshot(1, [sampleCard(3)], { expiresAt: '2099-01-01T00:00:00Z' });
+    const same = authority.snapshot(1, [sampleCard(3)]);
     await expect(gateway.acceptRoster(same.manifest, same.body)).resolves.toEqual({
       status: 'unchanged',
       version: 1,

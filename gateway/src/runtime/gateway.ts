@@ -6,6 +6,7 @@ import {
   type EventBody,
   type EventRecord,
   type LocalGatewayState,
+  releaseArchOf,
   SPEC_VERSION,
 } from '@educard/terminal-sdk';
 import { type CatalogueBodySource, CatalogueStore, trustedKeySets } from '../catalogue/index.js';
@@ -16,6 +17,7 @@ import { loadOrCreateIdentity } from '../identity/index.js';
 import { GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
 import { Journal } from '../journal/index.js';
 import { createLogger, type Logger, maskCardId } from '../log/index.js';
+import { GatewayMetrics, MetricsServer } from '../metrics/index.js';
 import { PassbackState } from '../policy/index.js';
 import {
   type CardPresented,
@@ -34,10 +36,15 @@ import {
   type TerminalStation,
 } from '../stations/index.js';
 import { listQuarantined, type Quarantined } from '../storage/index.js';
+import { bridgeSource, FIRMWARE, ReleaseRoot, UpdateAgent } from '../updates/index.js';
 import { Uplink } from '../uplink/index.js';
 import { TerminalSide } from './terminal-stations.js';
 
-export const FIRMWARE_VERSION = '0.1.0';
+/** The version of this build: the gateway's package.json, which a release's builder stamps. */
+export const FIRMWARE_VERSION = FIRMWARE.version;
+
+/** The exit code with which the gateway asks its service manager to start it again (a new release, a rollback). */
+export const RESTART_EXIT_CODE = 75;
 
 /** The longest the start waits for its first record to be durable, and each stop step for its part. */
 const START_FLUSH_MS = 2_000;
@@ -79,6 +86,7 @@ export class Gateway {
   private scriptDone: Promise<number> | undefined;
   private uplinkValue: Uplink | undefined;
   private control: ControlServer | undefined;
+  private metricsServer: MetricsServer | undefined;
   private terminalSide: TerminalSide | undefined;
   /** The library catalogue: only a library desk holds one. */
   private catalogue: CatalogueStore | undefined;
@@ -87,6 +95,17 @@ export class Gateway {
   private quarantined: Quarantined[] = [];
   private readonly startedAt = new Date().toISOString();
   private keyId: string | undefined;
+  private updates: UpdateAgent | undefined;
+  /** The readers seen, with the direction their binding gives (undefined: no binding, cards ignored). */
+  private readonly directionOf = new Map<string, Direction | undefined>();
+  private askRestart: (why: string) => void = () => undefined;
+  /**
+   * Resolves when the gateway wants to be started again from the release `current` names (an update
+   * switched, or went back): main.ts stops it and exits with {@link RESTART_EXIT_CODE}.
+   */
+  readonly restartRequested = new Promise<string>((resolve) => {
+    this.askRestart = resolve;
+  });
 
   private constructor(
     readonly config: GatewayConfig,
@@ -97,6 +116,7 @@ export class Gateway {
     readonly io: GateActuators,
     readonly readers: ReaderDriver,
     readonly station: GateStation,
+    readonly metrics: GatewayMetrics,
   ) {}
 
   static async start(options: GatewayOptions): Promise<Gateway> {
@@ -107,10 +127,13 @@ export class Gateway {
     const journalDir = join(config.dataDir, 'journal');
     await mkdir(rosterDir, { recursive: true });
     await mkdir(journalDir, { recursive: true });
+    // Made first: the journal and the station count into it as they work.
+    const metrics = new GatewayMetrics({ firmware: FIRMWARE_VERSION, station: config.station.type });
 
     const clock = await TrustedClock.open({
       dataDir: config.dataDir,
       logger,
+      rtc: config.clock.rtc,
       ...(options.now ? { now: options.now } : {}),
       ...(options.synced ? { synced: options.synced } : {}),
     });
@@ -127,6 +150,7 @@ export class Gateway {
       onStorageChange: () => started?.uplink?.refreshState(),
       logger,
       now: () => new Date(clock.now()),
+      onCommit: metrics.journalCommit,
     });
     // A damaged clock.json: the device has surely seen the time of its newest journal record.
     if (clock.damaged && journal.newestAt) await clock.restoreFloor(Date.parse(journal.newestAt));
@@ -150,7 +174,7 @@ export class Gateway {
       logger,
     });
     const readers = options.readers ?? readerDriverFor(config, logger);
-    const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station);
+    const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station, metrics);
     started = gateway;
     gateway.wire();
     gateway.terminalSide = await gateway.startTerminalSide();
@@ -177,9 +201,12 @@ export class Gateway {
     await within(START_FLUSH_MS, journal.flush()).catch((error: unknown) =>
       logger.warn({ err: (error as Error).message }, 'start record not yet durable; the journal holds it'),
     );
+    await gateway.prepareUpdates();
     await gateway.startUplink();
     await readers.start();
     await gateway.startControl();
+    await gateway.startMetrics();
+    await gateway.updates?.start();
     gateway.playConfiguredScript();
     logger.info(
       {
@@ -199,7 +226,7 @@ export class Gateway {
     return this.journal.append({
       ...event,
       at: new Date(reading.now).toISOString(),
-      clock: this.clock.stamp(reading),
+      ...this.clock.stamp(reading),
     } as EventBody);
   }
 
@@ -248,6 +275,8 @@ export class Gateway {
         ...(journal.freeBytes !== undefined ? { freeBytes: journal.freeBytes } : {}),
         quarantined: this.quarantined.length,
       },
+      ...(releaseArchOf() ? { arch: releaseArchOf() } : {}),
+      formats: FIRMWARE.dataFormats,
     };
   }
 
@@ -317,11 +346,14 @@ export class Gateway {
       storage: this.storageReport(),
       uplink: this.uplinkValue ? { url: config.uplink?.url, ...this.uplinkValue.status() } : null,
       readers: { driver: config.readers.driver, list: this.readers.readers() },
+      update: this.updates?.status() ?? null,
       io: this.io.status(),
       clock: {
         now: new Date(reading.now).toISOString(),
         trusted: reading.trusted,
         synced: clock.synced(),
+        source: clock.source(),
+        rtc: clock.rtc() ?? null,
         floor: new Date(clock.floor).toISOString(),
       },
       lastTaps: this.terminalSide
@@ -383,6 +415,8 @@ export class Gateway {
         this.logger.warn({ step: what, err: (error as Error).message }, 'stop step cut short');
       }
     };
+    this.updates?.stop();
+    await step('metrics', () => this.metricsServer?.stop());
     await step('control', () => this.control?.stop());
     await step('uplink', () => this.uplinkValue?.stop());
     await step('readers', () => this.readers.stop());
@@ -453,6 +487,9 @@ export class Gateway {
         status: () => this.report(),
         'readers.list': () => this.readers.readers(),
         'io.test': (params) => this.testIo(params.parts),
+        'update.status': () => this.updates?.status() ?? null,
+        'update.commit': () => this.updateAgent().commitNow(),
+        'update.rollback': () => this.updateAgent().rollbackNow(),
       },
       streams: {
         'taps.watch': (emit) =>
@@ -470,6 +507,103 @@ export class Gateway {
       },
     });
     await this.control.start();
+  }
+
+  /** The metrics' gauges, and their listener when the config asks for one. */
+  private async startMetrics(): Promise<void> {
+    const { config, journal, roster, clock } = this;
+    const uplink = this.uplinkValue;
+    this.metrics.watch({
+      journal: () => journal.stats(),
+      journalBudgetBytes: config.journal.budgetBytes,
+      roster: () => {
+        const view = roster.view;
+        return view ? { version: view.version, expiresAt: view.expiresAt, cards: view.size } : undefined;
+      },
+      readers: () => this.readers.readers(),
+      ...(uplink ? { uplink: () => uplink.status() } : {}),
+      clockSynced: () => clock.synced(),
+      now: () => clock.now(),
+    });
+    if (!config.metrics) return;
+    this.metricsServer = new MetricsServer(config.metrics, this.metrics, this.logger);
+    await this.metricsServer.start();
+  }
+
+  /** Where Prometheus scrapes this gateway, when it serves metrics. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
+  }
+
+  private updateAgent(): UpdateAgent {
+    if (!this.updates)
+      throw new Error(`updates are off: ${this.config.update.root} holds no release (docs/updates.md)`);
+    return this.updates;
+  }
+
+  /** Bound readers that are there now: what a new release must bind again before it is committed. */
+  private boundReaders(): string[] {
+    return this.readers
+      .readers()
+      .filter((reader) => reader.connected && this.directionOf.get(reader.name) !== undefined)
+      .map((reader) => reader.name)
+      .sort();
+  }
+
+  /** Why a restart must wait: a card on a reader, a station's transaction. */
+  private busy(): string | undefined {
+    const card = this.readers.readers().find((reader) => reader.cardPresent);
+    if (card) return `a card is on reader ${card.name}`;
+    return this.terminalSide?.station.busy?.();
+  }
+
+  /** The update agent, on a gateway installed in a release root (docs/updates.md). */
+  private async prepareUpdates(): Promise<void> {
+    const { config, logger } = this;
+    const root = new ReleaseRoot(config.update.root);
+    if (!(await root.installed())) {
+      logger.info({ root: config.update.root }, 'not installed in a release root: software updates are off');
+      return;
+    }
+    const uplink = config.uplink;
+    this.updates = new UpdateAgent({
+      config: config.update,
+      root,
+      logger: logger.child({ component: 'update' }),
+      now: () => this.clock.now(),
+      keySet: () => this.roster.keySet,
+      record: (event) => this.record(event),
+      flush: () => this.journal.flush(),
+      report: (progress) => this.uplinkValue?.publishProgress(progress),
+      source: (files) =>
+        uplink
+          ? bridgeSource(new URL(files.endsWith('/') ? files : `${files}/`, uplink.bridgeHttp), uplink)
+          : undefined,
+      busy: () => this.busy(),
+      baseline: () => ({
+        readers: this.boundReaders(),
+        uplink: this.uplinkValue?.status().connected ?? false,
+        rosterVersion: this.roster.view?.version ?? 0,
+        lastSeq: this.journal.stats().lastSeq,
+      }),
+      live: () => ({
+        readers: this.boundReaders(),
+        uplink: this.uplinkValue?.status().connected ?? false,
+        roster: this.roster.view,
+        verifyJournal: async () => {
+          const result = await this.journal.verify();
+          return result.ok
+            ? { ok: true, lastSeq: this.journal.stats().lastSeq }
+            : { ok: false, problem: result.problem };
+        },
+        zone: config.station.zone,
+        policy: config.policy,
+      }),
+      restart: (why) => {
+        logger.info({ why }, 'restarting into the release in force');
+        this.askRestart(why);
+      },
+    });
   }
 
   /** Pulses the relay, lights the LEDs and sounds the buzzer on a technician's request; journaled when the door opens. */
@@ -512,6 +646,7 @@ export class Gateway {
       onCommand: (command) => this.runCommand(command),
       logger: this.logger,
       ...(this.catalogue ? { catalogue: catalogueFeed(this.catalogue) } : {}),
+      ...(this.updates ? { updates: this.updates } : {}),
     });
     await this.uplinkValue.start();
   }
@@ -547,7 +682,7 @@ export class Gateway {
       pattern: new RegExp(b.pattern),
       direction: b.direction,
     }));
-    const directionOf = new Map<string, Direction | undefined>();
+    const directionOf = this.directionOf;
     const faultJournaledAt = new Map<string, number>();
     readers.events.on('reader-added', ({ reader }) => {
       const binding = bindings.find((b) => b.pattern.test(reader));
@@ -572,6 +707,7 @@ export class Gateway {
     });
     readers.events.on('error', ({ reader, message }) => {
       logger.error({ reader, message }, 'reader error');
+      this.metrics.readerError();
       // A driver failing in a loop journals its fault once a minute, not once a poll.
       const key = `${reader ?? ''}\0${message}`;
       const now = performance.now();
@@ -586,11 +722,14 @@ export class Gateway {
       const direction = directionOf.get(card.reader);
       if (direction === undefined) return;
       if (this.terminalSide) {
-        this.terminalSide.tap(card, { name: card.reader, direction });
+        const tap = this.terminalSide.tap(card, { name: card.reader, direction });
+        if (tap) this.metrics.tap(tap.decision, tap.reason, (performance.now() - card.detectedAt) / 1000);
         return;
       }
       const outcome = this.station.tap(card, { name: card.reader, direction });
       if (!outcome) return;
+      const { decision } = outcome.decision;
+      this.metrics.tap(decision, outcome.decision.reason, (outcome.actedAt - card.detectedAt) / 1000);
       const { seq } = outcome.record;
       this.journal.durable(seq).then(
         () => logger.debug({ seq }, 'tap durable'),

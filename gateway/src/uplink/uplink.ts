@@ -16,6 +16,8 @@ import {
   SPEC_VERSION,
   signBatch,
   topics,
+  UpdateOffer,
+  type UpdateProgress,
 } from '@educard/terminal-sdk';
 import { Low } from 'lowdb';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -49,6 +51,8 @@ export interface UplinkDeps {
     accept: (manifest: Uint8Array, body: CatalogueBodySource) => Promise<CatalogueAcceptResult>;
     version: () => number;
   };
+  /** Software updates: the offers of the bridge go here, and each connect is told (to say progress again). */
+  updates?: { offer: (offer: UpdateOffer) => void; connected: () => void };
   logger: Logger;
 }
 
@@ -276,6 +280,7 @@ export class Uplink {
         topics.rosterSnapshot(school),
         topics.rosterDelta(school),
         ...(this.deps.catalogue ? [topics.catalogueSnapshot(school)] : []),
+        ...(this.deps.updates ? [topics.release(school, device)] : []),
       ],
       { qos: 1 },
       (error) => {
@@ -283,6 +288,14 @@ export class Uplink {
       },
     );
     void this.pump();
+    this.deps.updates?.connected();
+  }
+
+  /** Reports update progress to the bridge; dropped while disconnected (the agent says it again on connect). */
+  publishProgress(progress: Omit<UpdateProgress, 'device'>): void {
+    if (!this.connected || !this.client) return;
+    const { school, device } = this.deps;
+    this.client.publish(topics.update(school, device), JSON.stringify({ ...progress, device }), { qos: 1 });
   }
 
   private onClose(): void {
@@ -378,7 +391,9 @@ export class Uplink {
                 ? this.onSnapshot(payload)
                 : topic === topics.catalogueSnapshot(school)
                   ? this.onCatalogue(payload)
-                  : Promise.resolve();
+                  : topic === topics.release(school, device)
+                    ? this.onRelease(payload)
+                    : Promise.resolve();
     // A catalogue is checked against the key sets: it waits for those that came before it.
     if (topic === topics.rosterKeySets(school)) this.keySetWork = task.catch(() => undefined);
     task.catch((error: unknown) =>
@@ -448,6 +463,16 @@ export class Uplink {
       if (typeof version !== 'number' || version <= roster.keySetVersion) continue;
       await roster.acceptKeySet(Buffer.from(JSON.stringify(envelope)));
     }
+  }
+
+  private async onRelease(payload: Buffer): Promise<void> {
+    // An empty retained message clears the topic: nothing to do.
+    if (payload.length === 0 || !this.deps.updates) return;
+    // Key sets that came with this connection are taken first: a release may need the newest.
+    await this.keySetWork;
+    const parsed = parseMessage(UpdateOffer, payload);
+    if (!parsed.ok) throw new Error(`bad release offer: ${parsed.error}`);
+    this.deps.updates.offer(parsed.value);
   }
 
   private async onDelta(payload: Buffer): Promise<void> {

@@ -10,7 +10,7 @@ import {
 } from '@educard/gateway';
 import type { EventBody } from '@educard/terminal-sdk';
 import { gateDecisionData } from '@educard/terminal-sdk/testing';
-import { DEVICE, quiet, SCHOOL } from './roster-fixture.js';
+import { BENCH_NOW, benchClock, DEVICE, quiet, SCHOOL } from './roster-fixture.js';
 
 /**
  * The gate's own parts as the gateway wires them, for benchmarks that time them without a process:
@@ -22,16 +22,16 @@ export async function benchGate(rosterDir: string, journal: Journal) {
     school: SCHOOL,
     device: DEVICE,
     logger: quiet,
-    now: Date.now,
+    now: benchClock,
   });
   const actuators = new GateActuators({ config: IoConfig.parse({}), logger: quiet, io: new RecordingIO() });
   await actuators.start();
-  const now = Date.parse('2026-11-23T08:00:00+08:00');
+  const now = BENCH_NOW;
   const station = new GateStation({
     config: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
     policy: PolicyConfig.parse({ passback: { mode: 'off' } }),
     roster: () => roster.view,
-    clock: { read: () => ({ now, trusted: true }), stamp: () => 'synced' },
+    clock: { read: () => ({ now, trusted: true }), stamp: () => ({ clock: 'synced' as const }) },
     actions: actuators,
     journal,
     passback: new PassbackState(),

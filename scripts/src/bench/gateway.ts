@@ -9,7 +9,7 @@ import { sampleCard, sampleCardSeed, sampleUid } from '@educard/terminal-sdk/tes
 import { benchGate, tapBody } from './gate-fixture.js';
 import { storageBench } from './gateway-storage.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
-import { benchCards, DEVICE, quiet, rosterOnDisk, SCHOOL } from './roster-fixture.js';
+import { benchCards, benchClock, DEVICE, quiet, rosterOnDisk, SCHOOL } from './roster-fixture.js';
 
 const CARDS = 100_000;
 
@@ -84,7 +84,7 @@ async function deltaApply(
     school: SCHOOL,
     device: DEVICE,
     logger: quiet,
-    now: Date.now,
+    now: benchClock,
   });
   const cards = benchCards(CARDS);
   const samples: number[] = [];

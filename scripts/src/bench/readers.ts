@@ -21,9 +21,15 @@ import {
   parseAuthResponse,
   splitResponse,
 } from '@educard/terminal-sdk';
-import { sampleCardSeed, sampleCpuCard, sampleEduApplet, TestAuthority } from '@educard/terminal-sdk/testing';
+import {
+  SAMPLE_MONDAY,
+  sampleCardSeed,
+  sampleCpuCard,
+  sampleEduApplet,
+  TestAuthority,
+} from '@educard/terminal-sdk/testing';
 import { VirtualCard, VPCD_PORT } from '@educard/terminal-sdk/virtual-card';
-import { startPcscd } from '../support/index.js';
+import { startPcscd, until } from '../support/index.js';
 import { atMost, type BenchResult, info, median, percentile } from './report.js';
 
 const quiet = createLogger('bench', { level: 'silent' });
@@ -33,34 +39,50 @@ const TAPS = 40;
 interface Devices {
   on(
     event: 'card-inserted',
-    listener: (event: { card: { transmit(c: Buffer): Promise<Buffer> } }) => void,
+    listener: (event: { reader: { name: string }; card: { transmit(c: Buffer): Promise<Buffer> } }) => void,
   ): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  listReaders(): { name: string }[];
   start(): void;
   stop(): void;
 }
 
-/** The stack's own floor: one APDU round trip through the binding, pcscd, vpcd and a virtual card. */
+/**
+ * The stack's own floor: one APDU round trip through the binding, pcscd, vpcd and a virtual card. The
+ * card is presented only once the binding lists the reader: a card already there when the binding's
+ * monitor first sees the reader is not reported as inserted.
+ */
 async function apduRoundTrip(): Promise<number[]> {
   const { Devices } = createRequire(import.meta.url)('smartcard') as { Devices: new () => Devices };
   const devices = new Devices();
   devices.on('error', () => undefined);
   const card = new VirtualCard({ uid: Uint8Array.of(1, 2, 3, 4) });
-  const inserted = new Promise<{ transmit(c: Buffer): Promise<Buffer> }>((resolve) =>
-    devices.on('card-inserted', (event) => resolve(event.card)),
-  );
+  let connected: { transmit(c: Buffer): Promise<Buffer> } | undefined;
+  devices.on('card-inserted', (event) => {
+    if (event.reader.name === READER) connected = event.card;
+  });
   devices.start();
-  await card.presentCard();
-  const connected = await inserted;
-  const samples: number[] = [];
-  for (let i = 0; i < 60; i++) {
-    const started = performance.now();
-    await connected.transmit(Buffer.from(GET_UID));
-    samples.push(performance.now() - started);
+  try {
+    await until(() => devices.listReaders().some((reader) => reader.name === READER), {
+      what: `the binding to list ${READER}`,
+      timeoutMs: 10_000,
+    });
+    await card.presentCard();
+    const inserted = await until(() => connected, {
+      what: `the binding to report the card on ${READER}`,
+      timeoutMs: 10_000,
+    });
+    const samples: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const started = performance.now();
+      await inserted.transmit(Buffer.from(GET_UID));
+      samples.push(performance.now() - started);
+    }
+    return samples;
+  } finally {
+    await card.removeCard();
+    devices.stop();
   }
-  await card.removeCard();
-  devices.stop();
-  return samples;
 }
 
 /** Our side of the challenge-response: a challenge, the answer parsed, the signature verified. */
@@ -110,7 +132,7 @@ export async function readersBench(): Promise<BenchResult[]> {
       readers: { driver: 'pcsc', bindings: [{ pattern: '00 00$', direction: 'in' }] },
       policy: { passback: { mode: 'off' } },
     });
-    const authority = new TestAuthority('school-1');
+    const authority = new TestAuthority('school-1', { now: () => SAMPLE_MONDAY });
     await mkdir(join(dir, 'roster'), { recursive: true });
     await RosterStore.writeAnchor(join(dir, 'roster'), authority.anchor());
     gateway = await Gateway.start({
@@ -118,20 +140,16 @@ export async function readersBench(): Promise<BenchResult[]> {
       logger: quiet,
       io: recordingIoFor(config.io),
       readers: driver,
-      now: () => Date.parse('2026-11-23T08:00:00+08:00'),
+      now: () => SAMPLE_MONDAY,
       synced: () => true,
     });
     await gateway.roster.acceptKeySet(authority.keySet());
-    const roster = authority.snapshot(1, [sampleCpuCard(1)], {
-      issuedAt: '2026-09-01T00:00:00Z',
-      expiresAt: '2099-01-01T00:00:00Z',
-    });
+    const roster = authority.snapshot(1, [sampleCpuCard(1)]);
     await gateway.acceptRoster(roster.manifest, roster.body);
-    const deadline = Date.now() + 10_000;
-    while (!driver.readers().some((r) => r.name === READER)) {
-      if (Date.now() > deadline) throw new Error('the virtual reader did not appear');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await until(() => driver.readers().some((r) => r.name === READER), {
+      what: `the gateway to bind ${READER}`,
+      timeoutMs: 10_000,
+    });
 
     const total: number[] = [];
     const ours: number[] = [];
@@ -146,15 +164,16 @@ export async function readersBench(): Promise<BenchResult[]> {
         edu: sampleEduApplet(1),
         port: VPCD_PORT,
       });
-      const acted = new Promise<{ actedAt: number; decision: string }>((resolve) => {
-        const off = live.station.events.on('tap', (outcome) => {
-          off();
-          resolve({ actedAt: outcome.actedAt, decision: outcome.decision.decision });
-        });
+      let acted: { actedAt: number; decision: string } | undefined;
+      const off = live.station.events.on('tap', (outcome) => {
+        acted = { actedAt: outcome.actedAt, decision: outcome.decision.decision };
       });
       const presented = performance.now();
       await card.presentCard();
-      const { actedAt, decision } = await acted;
+      const { actedAt, decision } = await until(() => acted, {
+        what: `a decision for tap ${i + 1} on ${READER}`,
+        timeoutMs: 10_000,
+      }).finally(off);
       if (decision !== 'grant') throw new Error(`the benchmark card was refused (${decision})`);
       const read = reads.get(READER) as { detectedAt: number; waitedMs: number; apdus: number };
       total.push(actedAt - read.detectedAt);
@@ -162,8 +181,11 @@ export async function readersBench(): Promise<BenchResult[]> {
       detect.push(read.detectedAt - presented);
       apdus.push(read.apdus);
       await card.removeCard();
-      while (driver.readers().find((r) => r.name === READER)?.cardPresent)
-        await new Promise((resolve) => setTimeout(resolve, 10));
+      await until(() => !driver.readers().find((r) => r.name === READER)?.cardPresent, {
+        what: `the card of tap ${i + 1} to leave ${READER}`,
+        timeoutMs: 5000,
+        everyMs: 10,
+      });
     }
     const firstOurs = ours.shift() as number;
     total.shift();

@@ -3,11 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, RosterStore } from '@educard/gateway';
 import type { CardEntry } from '@educard/terminal-sdk';
-import { sampleCard, sampleCpuCard, TestAuthority } from '@educard/terminal-sdk/testing';
+import { SAMPLE_MONDAY, sampleCard, sampleCpuCard, TestAuthority } from '@educard/terminal-sdk/testing';
 
 export const SCHOOL = 'school-1';
 export const DEVICE = 'bench-gate';
 export const quiet = createLogger('bench', { level: 'silent' });
+/** The benchmarks' clock: the sample cards' school year, a school-day morning. */
+export const BENCH_NOW = SAMPLE_MONDAY;
+export const benchClock = () => BENCH_NOW;
 
 /** Half UID cards, half EDU CPU cards, as a school moving over to CPU cards would have. */
 export function benchCards(count: number): CardEntry[] {
@@ -18,14 +21,17 @@ export function benchCards(count: number): CardEntry[] {
 export async function rosterOnDisk(count: number): Promise<{ dir: string; authority: TestAuthority }> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-roster-'));
   await mkdir(dir, { recursive: true });
-  const authority = new TestAuthority(SCHOOL);
+  const authority = new TestAuthority(SCHOOL, { now: benchClock });
   await RosterStore.writeAnchor(dir, authority.anchor());
-  const store = await RosterStore.open({ dir, school: SCHOOL, device: DEVICE, logger: quiet, now: Date.now });
-  await store.acceptKeySet(authority.keySet());
-  const snapshot = authority.snapshot(1, benchCards(count), {
-    issuedAt: '2026-09-01T00:00:00Z',
-    expiresAt: '2099-01-01T00:00:00Z',
+  const store = await RosterStore.open({
+    dir,
+    school: SCHOOL,
+    device: DEVICE,
+    logger: quiet,
+    now: benchClock,
   });
+  await store.acceptKeySet(authority.keySet());
+  const snapshot = authority.snapshot(1, benchCards(count));
   await store.accept(snapshot.manifest, snapshot.body);
   return { dir, authority };
 }

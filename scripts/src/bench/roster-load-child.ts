@@ -1,6 +1,7 @@
 // Run as a child process by the gateway benchmark: a cold start that loads and verifies a roster from
 // disk, then reports the time it took and the resident memory after it.
 import { createLogger, RosterStore } from '@educard/gateway';
+import { benchClock } from './roster-fixture.js';
 
 const [dir, school, device] = process.argv.slice(2) as [string, string, string];
 const started = performance.now();
@@ -9,7 +10,7 @@ const store = await RosterStore.open({
   school,
   device,
   logger: createLogger('bench', { level: 'silent' }),
-  now: Date.now,
+  now: benchClock,
 });
 const loadMs = performance.now() - started;
 process.stdout.write(

@@ -247,14 +247,14 @@ async function startPcscGate(
     anchor,
     logFile,
   );
-  const deadline = Date.now() + 5000;
-  while (!gate.gateway.readers.readers().some((r) => r.name === PCSC_READER && r.connected)) {
-    if (Date.now() > deadline) {
-      await gate.gateway.stop();
-      await pcscd?.stop();
-      return { skipped: 'the virtual reader did not appear (is vsmartcard-vpcd configured in pcscd?)' };
-    }
-    await sleep(50);
+  const bound = await until(
+    () => gate.gateway.readers.readers().some((r) => r.name === PCSC_READER && r.connected),
+    { what: `the gateway to bind ${PCSC_READER}`, timeoutMs: 5000, everyMs: 50 },
+  ).catch(() => false);
+  if (!bound) {
+    await gate.gateway.stop();
+    await pcscd?.stop();
+    return { skipped: 'the virtual reader did not appear (is vsmartcard-vpcd configured in pcscd?)' };
   }
   return pcscd ? { gate, pcscd } : { gate };
 }

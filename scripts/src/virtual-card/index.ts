@@ -21,7 +21,8 @@ options:
   --card-number TEXT   the EDU card's number                          [with --edu: required]
   --seed HEX           the card key's 32-byte seed                    [random]
   --issuer-seed HEX    the issuer key's 32-byte seed                  [random]
-  --valid-until DATE   last day of the certificate, YYYY-MM-DD        [five years on]
+  --valid-from DATE    first day of the certificate, YYYY-MM-DD       [today]
+  --valid-until DATE   last day of the certificate, YYYY-MM-DD        [five years after --valid-from]
   --fault F            garbage | removed-mid-exchange | wrong-key
   --hold SECONDS       take the card away after this long             [on Enter]
   --json               print the card and the result as JSON
@@ -54,6 +55,7 @@ async function main(): Promise<number> {
         'card-number': { type: 'string' },
         seed: { type: 'string' },
         'issuer-seed': { type: 'string' },
+        'valid-from': { type: 'string' },
         'valid-until': { type: 'string' },
         fault: { type: 'string' },
         hold: { type: 'string' },
@@ -146,9 +148,10 @@ function cardFrom(values: Record<string, string | boolean | undefined>) {
   const seed = hex('seed', values.seed as string | undefined, [32]) ?? generateKeyPair().seed;
   const issuerSeed =
     hex('issuer-seed', values['issuer-seed'] as string | undefined, [32]) ?? generateKeyPair().seed;
-  const validUntil =
-    (values['valid-until'] as string | undefined) ??
-    new Date(Date.now() + 5 * 365 * 86_400_000).toISOString().slice(0, 10);
+  // A technician's card is valid from today, by the machine's clock; a gateway whose clock is behind
+  // (or a test on a clock of its own) needs --valid-from.
+  const validFrom = (values['valid-from'] as string | undefined) ?? new Date().toISOString().slice(0, 10);
+  const validUntil = (values['valid-until'] as string | undefined) ?? fiveYearsOn(validFrom);
   const publicKey = nativeEd25519.keyPairFromSeed(seed).publicKey;
   let certificate: Uint8Array;
   try {
@@ -156,7 +159,7 @@ function cardFrom(values: Record<string, string | boolean | undefined>) {
       cardNumber,
       publicKey,
       issuer: nativeEd25519.keyPairFromSeed(issuerSeed),
-      notBefore: new Date().toISOString().slice(0, 10),
+      notBefore: validFrom,
       notAfter: validUntil,
     });
   } catch (error) {
@@ -164,8 +167,17 @@ function cardFrom(values: Record<string, string | boolean | undefined>) {
   }
   options.edu = { cardNumber, seed, certificate };
   // The roster binds the card number to this key: what a technician enters for a test card.
-  Object.assign(described, { cardNumber, publicKey: toBase64Url(publicKey), validUntil });
+  Object.assign(described, { cardNumber, publicKey: toBase64Url(publicKey), validFrom, validUntil });
   return { options, described };
+}
+
+/** The day before the same date five years on: a five-year certificate. */
+function fiveYearsOn(date: string): string {
+  const start = Date.parse(`${date}T00:00:00Z`);
+  if (Number.isNaN(start)) throw new UsageError('--valid-from must be a date, YYYY-MM-DD');
+  const end = new Date(start);
+  end.setUTCFullYear(end.getUTCFullYear() + 5);
+  return new Date(end.getTime() - 86_400_000).toISOString().slice(0, 10);
 }
 
 process.exitCode = await main();

@@ -16,6 +16,8 @@ export const DENY_REASONS = [
   'lost',
   'cancelled',
   'suspended',
+  /** A card cancelled here because its holder moved to another school (CardEntry.statusReason). */
+  'transferred',
   'not-yet-valid',
   'expired',
   'not-in-zone',
@@ -93,6 +95,23 @@ export const GatewayStartedData = z.object({
   recoveredBytes: z.number().int().nonnegative(),
 });
 
+/** A new release is switched in and on trial: its commit check follows. */
+export const UpdateSwitchedData = z.object({
+  from: z.string().max(64),
+  to: z.string().max(64),
+  rollout: Identifier.optional(),
+});
+/** A release passed its commit check on this device and stays. */
+export const UpdateCommittedData = UpdateSwitchedData;
+/** A release did not take (refused, or rolled back by itself or by a technician), and why. */
+export const UpdateFailedData = z.object({
+  version: z.string().max(64),
+  running: z.string().max(64),
+  stage: z.enum(['verify', 'download', 'switch', 'check', 'start', 'technician']),
+  reason: z.string().max(512),
+  rollout: Identifier.optional(),
+});
+
 /**
  * Why journal records were lost: a segment damaged at rest (`corrupt`: a bad checksum, frame or
  * chain with whole records after it), one that could not be read (`unreadable`), one gone
@@ -149,6 +168,9 @@ export const EVENT_DATA = {
   'roster.applied': RosterAppliedData,
   'roster.rejected': RosterRejectedData,
   'gateway.started': GatewayStartedData,
+  'update.switched': UpdateSwitchedData,
+  'update.committed': UpdateCommittedData,
+  'update.failed': UpdateFailedData,
   'library.checkout': LibraryCheckoutData,
   'library.return': LibraryReturnData,
   'library.renew': LibraryRenewData,
@@ -159,9 +181,26 @@ export const EVENT_DATA = {
 export type EventType = keyof typeof EVENT_DATA;
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA)[T]>;
 
+/**
+ * How far an event's time can be trusted: `synced` when the device's clock was set by NTP, or, with
+ * `clockSource: 'rtc'`, by a battery-backed real-time clock that reported a valid time before NTP
+ * answered. `clockSource` is an added field, which a bridge of the version before keeps (the hash
+ * covers it) without reading.
+ */
+export interface ClockStamp {
+  clock: 'synced' | 'unsynced';
+  clockSource?: 'rtc';
+}
+
+/** The clock stamp of a record or body, without its other fields. */
+export const clockStampOf = (stamped: ClockStamp): ClockStamp => ({
+  clock: stamped.clock,
+  ...(stamped.clockSource ? { clockSource: stamped.clockSource } : {}),
+});
+
 /** What a station hands the journal: the journal adds the sequence number and the chain. */
 export type EventBody = {
-  [T in EventType]: { type: T; at: string; clock: 'synced' | 'unsynced'; data: EventData<T> };
+  [T in EventType]: { type: T; at: string; data: EventData<T> } & ClockStamp;
 }[EventType];
 
 /**
@@ -175,6 +214,7 @@ export const EventRecord = z.looseObject({
   seq: z.number().int().positive(),
   at: IsoTime,
   clock: z.enum(['synced', 'unsynced']),
+  clockSource: z.literal('rtc').optional(),
   type: z.string().regex(/^[a-z][a-z0-9-]*(?:\.[a-z][a-z0-9-]*)+$/, 'dotted lower-case, e.g. gate.decision'),
   data: z.record(z.string(), z.unknown()),
   prev: Sha256Hex,

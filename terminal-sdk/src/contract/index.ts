@@ -5,6 +5,7 @@ export * from './common.js';
 export * from './enrollment.js';
 export * from './events.js';
 export * from './messages.js';
+export * from './release.js';
 export * from './roster.js';
 export * from './roster-issuer.js';
 export * from './signed.js';

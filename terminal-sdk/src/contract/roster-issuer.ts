@@ -18,6 +18,8 @@ export interface KeySetInput {
   issuedAt?: string;
   root: KeyRole;
   roster: KeyRole;
+  /** The keys that sign gateway releases, when the key set names them. */
+  releases?: KeyRole;
   /** The root keys that sign: the previous version's and, when the root rotates, the new ones too. */
   signers: Ed25519KeyPair[];
 }
@@ -30,6 +32,7 @@ export function issueKeySet(input: KeySetInput): Uint8Array {
     issuedAt: input.issuedAt ?? new Date().toISOString(),
     root: input.root,
     roster: input.roster,
+    ...(input.releases ? { releases: input.releases } : {}),
   };
   return jsonBytes(signDocument(keySet, input.signers, ed25519));
 }

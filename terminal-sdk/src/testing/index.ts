@@ -20,14 +20,26 @@ import { toBase64Url } from '../crypto/encoding.js';
 export class TestAuthority {
   readonly root: Ed25519KeyPair[];
   rosterKeys: Ed25519KeyPair[];
+  /** The keys of the key set's `releases` role, when the authority is made with some. */
+  releaseKeys: Ed25519KeyPair[] | undefined;
   keySetVersion = 1;
+
+  /** The clock every date it signs is derived from: a test's own clock, or the real one. */
+  readonly now: () => number;
 
   constructor(
     readonly school: string,
-    keys: { root?: Ed25519KeyPair[]; roster?: Ed25519KeyPair[] } = {},
+    options: {
+      root?: Ed25519KeyPair[];
+      roster?: Ed25519KeyPair[];
+      releases?: Ed25519KeyPair[];
+      now?: () => number;
+    } = {},
   ) {
-    this.root = keys.root ?? [generateKeyPair()];
-    this.rosterKeys = keys.roster ?? [generateKeyPair()];
+    this.root = options.root ?? [generateKeyPair()];
+    this.rosterKeys = options.roster ?? [generateKeyPair()];
+    this.releaseKeys = options.releases;
+    this.now = options.now ?? Date.now;
   }
 
   /** The root role a device pins at provisioning. */
@@ -40,6 +52,7 @@ export class TestAuthority {
       version: this.keySetVersion,
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
+      ...(this.releaseKeys ? { releases: keyRole(this.releaseKeys) } : {}),
       signers: this.root,
     });
   }
@@ -67,8 +80,8 @@ export class TestAuthority {
       kind: 'snapshot',
       school: this.school,
       version,
-      issuedAt: options.issuedAt ?? new Date(Date.now() - 60_000).toISOString(),
-      calendar: options.calendar ?? SAMPLE_CALENDAR,
+      issuedAt: options.issuedAt ?? new Date(this.now() - 60_000).toISOString(),
+      calendar: options.calendar ?? sampleCalendar(this.now()),
       schedules: options.schedules ?? SAMPLE_SCHEDULES,
       cards,
     };
@@ -86,7 +99,7 @@ export class TestAuthority {
       school: this.school,
       fromVersion,
       version,
-      issuedAt: options.issuedAt ?? new Date(Date.now() - 60_000).toISOString(),
+      issuedAt: options.issuedAt ?? new Date(this.now() - 60_000).toISOString(),
       changes,
     };
     return this.sign(body, options);
@@ -97,7 +110,7 @@ export class TestAuthority {
     options: { expiresAt?: string; devices?: string[]; signers?: Ed25519KeyPair[] },
   ): IssuedRoster {
     return issueRoster(body, {
-      expiresAt: options.expiresAt ?? new Date(Date.now() + 7 * 86_400_000).toISOString(),
+      expiresAt: options.expiresAt ?? new Date(this.now() + 7 * DAY_MS).toISOString(),
       keySetVersion: this.keySetVersion,
       signers: options.signers ?? this.rosterKeys,
       ...(options.devices ? { devices: options.devices } : {}),
@@ -105,12 +118,66 @@ export class TestAuthority {
   }
 }
 
-export const SAMPLE_CALENDAR: Calendar = {
-  timeZone: 'Asia/Shanghai',
-  holidays: ['2026-10-01', '2026-10-02', '2026-12-31'],
-  closures: [],
-  makeUpDays: [{ date: '2026-09-27', as: 1 }],
-};
+const DAY_MS = 86_400_000;
+/** School time of the sample fixtures: China Standard Time, which keeps no summer time. */
+const SCHOOL_OFFSET = '+08:00';
+const SCHOOL_OFFSET_MS = 8 * 3_600_000;
+
+/**
+ * The instant the sample fixtures' absolute dates are written around: Monday 23 November 2026, 08:00
+ * school time. A test that sets its clock uses it (or another time of the 2026-27 school year) with
+ * {@link sampleCard}'s and {@link SAMPLE_CALENDAR}'s dates; a test on the real clock derives its dates
+ * from `Date.now()` instead, with {@link validAround} and {@link sampleCalendar}.
+ */
+export const SAMPLE_MONDAY = Date.parse(`2026-11-23T08:00:00${SCHOOL_OFFSET}`);
+
+/** The school year (1 September to 31 August, school time) that holds `at`: its first and last day. */
+export function schoolYearOf(at: number): { first: string; last: string } {
+  const local = new Date(at + SCHOOL_OFFSET_MS);
+  const year = local.getUTCMonth() >= 8 ? local.getUTCFullYear() : local.getUTCFullYear() - 1;
+  return { first: `${year}-09-01`, last: `${year + 1}-08-31` };
+}
+
+/** A card valid for the whole school year that holds `at`. */
+export function validForSchoolYear(at: number): Pick<CardEntry, 'validFrom' | 'validUntil'> {
+  const { first, last } = schoolYearOf(at);
+  return { validFrom: `${first}T00:00:00${SCHOOL_OFFSET}`, validUntil: `${last}T23:59:59${SCHOOL_OFFSET}` };
+}
+
+/**
+ * A card valid from a year before `now` to a year after: for tests on the real clock, where a school
+ * year's end could fall inside the run.
+ */
+export function validAround(now: number): Pick<CardEntry, 'validFrom' | 'validUntil'> {
+  return {
+    validFrom: new Date(now - 365 * DAY_MS).toISOString(),
+    validUntil: new Date(now + 365 * DAY_MS).toISOString(),
+  };
+}
+
+/**
+ * The sample school's calendar for the school year that holds `at`: National Day off, New Year's Eve
+ * off, and the Sunday before National Day taught as a Monday.
+ */
+export function sampleCalendar(at: number): Calendar {
+  const { first } = schoolYearOf(at);
+  const year = Number(first.slice(0, 4));
+  return {
+    timeZone: 'Asia/Shanghai',
+    holidays: [`${year}-10-01`, `${year}-10-02`, `${year}-12-31`],
+    closures: [],
+    makeUpDays: [{ date: sundayBefore(`${year}-10-01`), as: 1 }],
+  };
+}
+
+function sundayBefore(date: string): string {
+  const day = new Date(`${date}T00:00:00Z`);
+  const back = day.getUTCDay() === 0 ? 7 : day.getUTCDay();
+  return new Date(day.getTime() - back * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** The calendar of the sample fixtures' school year, 2026-27 (see {@link SAMPLE_MONDAY}). */
+export const SAMPLE_CALENDAR: Calendar = sampleCalendar(SAMPLE_MONDAY);
 
 export const SAMPLE_SCHEDULES: Schedule[] = [
   { id: 'school-day', windows: [{ days: [1, 2, 3, 4, 5], start: '06:30', end: '18:30' }], onHolidays: false },
@@ -139,7 +206,8 @@ const SURNAMES = ['Wang', 'Li', 'Zhang', 'Liu', 'Chen', 'Yang', 'Huang', 'Zhao',
 const GIVEN = ['Wei', 'Fang', 'Min', 'Jing', 'Lei', 'Yan', 'Tao', 'Xin', 'Hui', 'Bo'];
 
 /**
- * A student card, active this school year, for the main gate; `overrides` change any field. A CPU
+ * A student card for the main gate, valid in the sample school year 2026-27 (see {@link SAMPLE_MONDAY});
+ * `overrides` change any field, e.g. `validAround(Date.now())` for a test on the real clock. A CPU
  * card's public key is derived from a seed made from `n`, see {@link sampleCardSeed}.
  */
 export function sampleCard(n: number, overrides: Partial<CardEntry> = {}, school = 'school-1'): CardEntry {
@@ -152,8 +220,7 @@ export function sampleCard(n: number, overrides: Partial<CardEntry> = {}, school
     grade: String(1 + (n % 6)),
     class: String(1 + (n % 8)),
     status: 'active',
-    validFrom: '2026-09-01T00:00:00+08:00',
-    validUntil: '2027-07-31T23:59:59+08:00',
+    ...validForSchoolYear(SAMPLE_MONDAY),
     zones: ['main-gate', 'library'],
     schedules: ['school-day'],
     displayName: `${SURNAMES[n % 10]} ${GIVEN[Math.floor(n / 10) % 10]}`,
@@ -181,8 +248,14 @@ export function sampleCpuCard(n: number, overrides: Partial<CardEntry> = {}, sch
 /** The card issuer of the sample cards: a fixed key, so certificates agree across processes. */
 export const SAMPLE_CARD_ISSUER = nativeEd25519.keyPairFromSeed(new Uint8Array(32).fill(0x1c));
 
-/** What the applet of sample CPU card `n` holds: its number, its key and its certificate. */
-export function sampleEduApplet(n: number): {
+/**
+ * What the applet of sample CPU card `n` holds: its number, its key and its certificate, valid for five
+ * school years from the one that holds `at` (the sample year unless a test on the real clock says now).
+ */
+export function sampleEduApplet(
+  n: number,
+  at: number = SAMPLE_MONDAY,
+): {
   cardNumber: string;
   seed: Uint8Array;
   certificate: Uint8Array;
@@ -196,9 +269,14 @@ export function sampleEduApplet(n: number): {
       cardNumber,
       publicKey: nativeEd25519.keyPairFromSeed(seed).publicKey,
       issuer: SAMPLE_CARD_ISSUER,
-      notBefore: '2026-09-01',
-      notAfter: '2031-08-31',
+      ...certificateValidity(at),
     }),
   };
 }
+/** A card certificate's dates: from the first day of the school year that holds `at`, for five years. */
+export function certificateValidity(at: number): { notBefore: string; notAfter: string } {
+  const { first, last } = schoolYearOf(at);
+  return { notBefore: first, notAfter: `${Number(last.slice(0, 4)) + 4}${last.slice(4)}` };
+}
+
 export { chainRecords, gateDecisionData, type RecordBody } from './records.js';

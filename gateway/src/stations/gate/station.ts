@@ -1,4 +1,4 @@
-import type { Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
+import type { ClockStamp, Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
 import { EventBus } from '../../events/index.js';
 import { type Logger, maskCardId } from '../../log/index.js';
 import {
@@ -33,7 +33,7 @@ export interface GateStationDeps {
   config: GateStationConfig;
   policy: PolicyConfig;
   roster: () => RosterView | undefined;
-  clock: { read(): ClockReading; stamp(reading: ClockReading): 'synced' | 'unsynced' };
+  clock: { read(): ClockReading; stamp(reading: ClockReading): ClockStamp };
   actions: GateActions;
   journal: EventSink;
   passback: PassbackState;
@@ -95,7 +95,7 @@ export class GateStation {
     const record = journal.append({
       type: 'gate.decision',
       at: new Date(reading.now).toISOString(),
-      clock: clock.stamp(reading),
+      ...clock.stamp(reading),
       data: {
         station: config.id,
         reader: reader.name,

@@ -1,4 +1,10 @@
-import type { EventBody, EventRecord, TerminalRequestName } from '@educard/terminal-sdk';
+import {
+  type ClockStamp,
+  clockStampOf,
+  type EventBody,
+  type EventRecord,
+  type TerminalRequestName,
+} from '@educard/terminal-sdk';
 import type { Logger } from '../../log/index.js';
 import { DurableJsonFile, writeFileDurable } from '../../storage/index.js';
 import type { StationReply } from '../types.js';
@@ -35,7 +41,8 @@ export interface UnsettledEvent {
   seq: number;
   type: 'library.checkout' | 'library.return' | 'library.renew';
   at: string;
-  clock: 'synced' | 'unsynced';
+  clock: ClockStamp['clock'];
+  clockSource?: ClockStamp['clockSource'];
   data: Record<string, unknown>;
 }
 
@@ -275,7 +282,7 @@ export class LoanLedger {
         seq: record.seq,
         type: record.type as UnsettledEvent['type'],
         at: record.at,
-        clock: record.clock,
+        ...clockStampOf(record),
         data: record.data,
       });
     } else if (source === 'sip2' && this.unsettledEvents.length > 0) {

@@ -1,4 +1,5 @@
 import {
+  clockStampOf,
   type EventBody,
   type EventRecord,
   LibraryCheckoutData,
@@ -99,6 +100,11 @@ export class OfflineReplay {
   /** Whether the station asks its backend now, or decides locally until the replay is complete. */
   get deciding(): 'backend' | 'local' {
     return this.local ? 'local' : 'backend';
+  }
+
+  /** Whether a replay to the library system is under way. */
+  get replaying(): boolean {
+    return this.running !== undefined;
   }
 
   /** At start: events left unsettled before are replayed first, and the station decides locally until then. */
@@ -215,7 +221,12 @@ export class OfflineReplay {
       replay,
     };
     // The moment of the transaction, not of the replay: the event says what happened at the desk then.
-    const record = journal.append({ type: event.type, at: event.at, clock: event.clock, data } as EventBody);
+    const record = journal.append({
+      type: event.type,
+      at: event.at,
+      ...clockStampOf(event),
+      data,
+    } as EventBody);
     await journal.durable(record.seq);
     await this.deps.follow(record.seq);
     const fields = {

@@ -13,6 +13,8 @@ import { Journal } from '../../journal/index.js';
 import { RosterStore } from '../../roster/index.js';
 
 export interface LibraryStores {
+  /** What signed the roster and the catalogue: a test issues later versions with it. */
+  authority: TestAuthority;
   roster: RosterStore;
   catalogue: CatalogueStore;
   journal: Journal;
@@ -33,15 +35,15 @@ export async function openLibraryStores(options: {
   logger: Logger;
 }): Promise<LibraryStores> {
   const { dir, device, logger, now } = options;
-  const authority = new TestAuthority('school-1');
+  const authority = new TestAuthority('school-1', { now });
   const rosterDir = join(dir, 'roster');
   await mkdir(rosterDir, { recursive: true });
   await RosterStore.writeAnchor(rosterDir, authority.anchor());
   const roster = await RosterStore.open({ dir: rosterDir, school: 'school-1', device, logger, now });
   await roster.acceptKeySet(authority.keySet());
+  // Valid for two months from the test's start: the desk tests move their clock weeks ahead.
   const issued = authority.snapshot(1, options.cards, {
-    issuedAt: '2026-09-01T00:00:00Z',
-    expiresAt: '2099-01-01T00:00:00Z',
+    expiresAt: new Date(now() + 60 * 86_400_000).toISOString(),
   });
   await roster.accept(issued.manifest, issued.body);
   const catalogue = await CatalogueStore.open({
@@ -56,14 +58,18 @@ export async function openLibraryStores(options: {
       kind: 'catalogue',
       school: 'school-1',
       version: 1,
-      issuedAt: '2026-11-01T00:00:00Z',
+      issuedAt: new Date(now() - 86_400_000).toISOString(),
       rules: options.rules,
       items: options.items,
     },
-    { expiresAt: '2099-01-01T00:00:00Z', keySetVersion: 1, signers: authority.rosterKeys },
+    {
+      expiresAt: new Date(now() + 60 * 86_400_000).toISOString(),
+      keySetVersion: 1,
+      signers: authority.rosterKeys,
+    },
   );
   await catalogue.accept(signed.manifest, signed.body);
   await mkdir(join(dir, 'journal'));
   const journal = await Journal.open({ dir: join(dir, 'journal'), device, logger });
-  return { roster, catalogue, journal };
+  return { authority, roster, catalogue, journal };
 }
