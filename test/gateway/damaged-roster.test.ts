@@ -99,7 +99,10 @@ describe('a gateway whose newest roster snapshot is damaged on disk', () => {
       what: 'the fresh snapshot',
       timeoutMs: 30_000,
     });
-    expect(lines.some((l) => l.msg === 'fresh roster snapshot fetched after damage')).toBe(true);
+    // The roster is in force a moment before the fetch that brought it says so.
+    await until(() => lines.some((l) => l.msg === 'fresh roster snapshot fetched after damage'), {
+      what: 'the fetch after damage logged',
+    });
     expect(gateway.roster.view?.byCardId(card(4).cardId)).toBeDefined();
     expect(
       (await readdir(join(dataDir, 'roster', 'quarantine'))).filter((n) => !n.endsWith('.why.json')),
