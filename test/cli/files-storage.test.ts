@@ -79,4 +79,37 @@ describe('damaged storage, the gateway stopped', () => {
     expect(service.stderr).toContain('device-key.json is damaged (not JSON');
     expect(service.stderr).toContain('educard doctor says what to do');
   }, 90_000);
+
+  it('a damaged terminal credential: doctor names the terminal and the commands that issue it a new one', async () => {
+    const device = await provisioned();
+    made.push(device.dir);
+    for (const id of ['desk-1', 'kiosk-1']) {
+      const added = await educard(device.config, [
+        'terminals',
+        'add',
+        id,
+        '--stations',
+        'gate-main',
+        '--json',
+      ]);
+      expect(added.code).toBe(0);
+    }
+    // The digest of desk-1's password rots in the file: the configuration no longer parses.
+    const raw = JSON.parse(await readFile(device.config, 'utf8'));
+    const desk = raw.terminals.terminals[0];
+    desk.passwordSha256 = `${desk.passwordSha256.slice(0, 30)}\u0000${desk.passwordSha256.slice(31)}`;
+    await writeFile(device.config, JSON.stringify(raw));
+    expect((await checks(device.config)).find((c) => c.id === 'config')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('terminals.terminals.0.passwordSha256'),
+      remedy: expect.stringMatching(
+        /^Terminal desk-1's credential is damaged: sudo educard terminals remove desk-1 && sudo educard terminals add desk-1/,
+      ),
+    });
+    // The remedy works: removing it makes the file valid again, and the other terminal stays.
+    expect((await educard(device.config, ['terminals', 'remove', 'desk-1'])).code).toBe(0);
+    expect((await checks(device.config)).find((c) => c.id === 'config')).toMatchObject({ status: 'pass' });
+    const list = await educard(device.config, ['terminals', 'list', '--json']);
+    expect(list.json()).toEqual({ terminals: [{ id: 'kiosk-1', stations: ['gate-main'] }] });
+  }, 90_000);
 });

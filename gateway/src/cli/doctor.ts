@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { KeyRole } from '@educard/terminal-sdk';
+import { Identifier, KeyRole } from '@educard/terminal-sdk';
 import { example, print } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
 import { pino } from 'pino';
@@ -13,6 +13,7 @@ import type { JournalBreak } from '../journal/index.js';
 import { RosterStore } from '../roster/index.js';
 import type { Gateway } from '../runtime/index.js';
 import { listQuarantined } from '../storage/index.js';
+import { TerminalEntry } from '../terminals/index.js';
 import { userMayOpen } from './access.js';
 import { configPath, SERVICE, wantsJson } from './context.js';
 
@@ -204,12 +205,47 @@ async function checkRoster(config: GatewayConfig, report: Report | undefined, no
   return pass('roster', `version ${roster.version}, fresh until ${expires}`);
 }
 
+/**
+ * The terminal credentials in a configuration that no longer parse (a damaged digest, id or station
+ * list): each id, or its place in the list when the id itself is damaged.
+ */
+async function damagedTerminals(path: string): Promise<string[]> {
+  const raw = await readFile(path, 'utf8')
+    .then((text) => JSON.parse(text) as { terminals?: { terminals?: unknown } })
+    .catch(() => undefined);
+  const list = raw?.terminals?.terminals;
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((entry: unknown, i) => {
+    if (TerminalEntry.safeParse(entry).success) return [];
+    const id = Identifier.safeParse((entry as { id?: unknown } | null)?.id);
+    return [id.success ? id.data : `#${i + 1}`];
+  });
+}
+
+/** A damaged credential cannot be mended (only a digest was kept): the terminal gets a new one. */
+function terminalRemedy(terminals: string[], path: string): string {
+  const named = terminals.filter((t) => !t.startsWith('#'));
+  const unnamed = terminals.filter((t) => t.startsWith('#'));
+  return [
+    ...named.map(
+      (id) =>
+        `Terminal ${id}'s credential is damaged: sudo educard terminals remove ${id} && sudo educard terminals add ${id}, then give the terminal its new password.`,
+    ),
+    ...unnamed.map(
+      (place) =>
+        `Terminal entry ${place} under terminals.terminals in ${path} has no valid id: delete that entry, then sudo educard terminals add ID for the terminal it was.`,
+    ),
+  ].join(' ');
+}
+
 export async function diagnose(path: string): Promise<Check[]> {
   let config: GatewayConfig;
   try {
     config = await loadConfig(path);
   } catch (error) {
     const detail = error instanceof ConfigError ? error.message : (error as Error).message;
+    const terminals = await damagedTerminals(path);
+    if (terminals.length > 0) return [fail('config', detail, terminalRemedy(terminals, path))];
     return [fail('config', detail, `Fix the file, or make one with: sudo educard init --config ${path}`)];
   }
   const checks: Check[] = [pass('config', `${resolve(path)} is valid`)];
