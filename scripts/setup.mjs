@@ -33,44 +33,28 @@ if (major < 20 || (major === 20 && minor < 19))
  * the virtual card when they are there.
  */
 const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
+// systemd brings systemd-analyze, which checks the gateway's and the bridge's unit files.
+// python3 receives sd_notify datagrams in the update tests (Node has no unix datagram sockets).
+// chromium: the terminal pages are tested and measured in a real browser (Playwright drives it), with
+// fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
+// btrfs-progs: a journal on btrfs on a loop device, where a flipped byte under a file is a real EIO.
+// prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
+// the Debian packages `npm run package` builds.
+const TEST = [
+  'mosquitto',
+  'systemd',
+  'chromium',
+  'fonts-noto-cjk',
+  'prometheus',
+  'lintian',
+  'python3',
+  'btrfs-progs',
+  ...PCSC,
+];
 const DEBIAN = {
-  // systemd brings systemd-analyze, which checks the gateway's and the bridge's unit files.
-  // python3 receives sd_notify datagrams in the update tests (Node has no unix datagram sockets).
-  // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it), with
-  // fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
-  // btrfs-progs: a journal on btrfs on a loop device, where a flipped byte under a file is a real EIO.
-  // prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
-  // the Debian packages `npm run package` builds.
-  test: {
-    required: [
-      'mosquitto',
-      'systemd',
-      'chromium',
-      'fonts-noto-cjk',
-      'prometheus',
-      'lintian',
-      'python3',
-      'btrfs-progs',
-      ...PCSC,
-    ],
-    optional: [],
-  },
+  test: { required: TEST, optional: [] },
   // The same suite with the clock moved years ahead (libfaketime).
-  'test-future': {
-    required: [
-      'mosquitto',
-      'systemd',
-      'chromium',
-      'fonts-noto-cjk',
-      'prometheus',
-      'lintian',
-      'python3',
-      'btrfs-progs',
-      'faketime',
-      ...PCSC,
-    ],
-    optional: [],
-  },
+  'test-future': { required: [...TEST, 'faketime'], optional: [] },
   bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
   demo: { required: [], optional: PCSC },
   // dpkg-deb (dpkg) builds the packages and binutils strips their native modules, which build
