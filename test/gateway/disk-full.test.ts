@@ -110,6 +110,12 @@ describe('a gateway whose disk is full', () => {
     const full = gateway.journal.stats();
     expect(full).toMatchObject({ diskFull: true, held: MAX_HELD, durableSeq: before });
     expect(full.lost).toBe(full.lastSeq - before - MAX_HELD);
+    // Prometheus sees the same as status does.
+    const gauge = async (name: string) =>
+      (await gateway?.metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value;
+    expect(await gauge('educard_gateway_journal_disk_full')).toBe(1);
+    expect(await gauge('educard_gateway_journal_held_records')).toBe(MAX_HELD);
+    expect(await gauge('educard_gateway_journal_lost_records')).toBe(full.lost);
     // The journal cannot write its warning: the live device state carries it to the bridge.
     const raised = await until(
       async () => {
