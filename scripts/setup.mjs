@@ -37,6 +37,7 @@ const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 // python3 receives sd_notify datagrams in the update tests (Node has no unix datagram sockets).
 // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it), with
 // fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
+// btrfs-progs: a journal on btrfs on a loop device, where a flipped byte under a file is a real EIO.
 // nats-server: the three-node broker cluster of the scale-out tests and benchmarks (docs/scale-out.md).
 // prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
 // the Debian packages `npm run package` builds.
@@ -49,6 +50,7 @@ const TEST_PACKAGES = [
   'prometheus',
   'lintian',
   'python3',
+  'btrfs-progs',
   ...PCSC,
 ];
 const DEBIAN = {

@@ -47,6 +47,8 @@ const WORDS = {
   roster: { zh: '名单版本', en: 'Roster' },
   rosterExpires: { zh: '名单到期', en: 'Roster expires' },
   backlog: { zh: '待上传', en: 'Backlog' },
+  diskFull: { zh: '存储已满', en: 'disk full' },
+  lostOnDevices: { zh: '设备端丢失的记录', en: 'Records lost on devices' },
   dates: { zh: '到期与校历', en: 'Expiry and calendar' },
   olderHeld: { zh: '仍用旧版本的闸机', en: 'Gates on an older roster' },
   schoolYear: { zh: '学年', en: 'School year' },

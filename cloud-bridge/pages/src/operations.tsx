@@ -44,6 +44,7 @@ function Devices({ school }: { school?: string }) {
               <span class={`chip ${d.online ? 'online' : 'offline'}`}>
                 {d.online ? t('online') : t('offline')}
               </span>
+              {d.storage?.diskFull && <span class="chip disk-full">{t('diskFull')}</span>}
             </td>
             <td>{stamp(d.lastSeenAt)}</td>
             <td class={d.rosterVersion !== d.latestRosterVersion ? 'behind' : ''}>
@@ -152,6 +153,7 @@ function Alarms({ school }: { school?: string }) {
 interface CentralStatus {
   mode: 'off' | 'api' | 'files';
   push?: PushStatus;
+  journalLosses: { losses: number; missing: number; lastAt?: string };
 }
 
 function Central() {
@@ -170,6 +172,8 @@ function Central() {
           <dd data-pending>{push.pending}</dd>
           <dt>{t('deadLetters')}</dt>
           <dd>{push.deadLetters}</dd>
+          <dt>{t('lostOnDevices')}</dt>
+          <dd data-lost>{data.journalLosses.missing}</dd>
           <dt>{t('lastSuccess')}</dt>
           <dd>{stamp(push.lastSuccessAt)}</dd>
           {push.lastError && (

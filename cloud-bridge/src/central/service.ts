@@ -34,6 +34,11 @@ export interface CentralStatus {
   feed?: FeedStatus | Omit<FeedStatus, 'problems' | 'latestProblems'>;
   push?: PushStatus;
   files?: FileStatus;
+  /**
+   * Events devices lost before the bridge had them (a damaged journal, a full disk): the central
+   * system will never get these. `missing` counts the records, `losses` the facts (GET /v1/ops/losses).
+   */
+  journalLosses: { losses: number; missing: number; lastAt?: string };
 }
 
 /**
@@ -46,9 +51,11 @@ export class CentralService {
   readonly feed: FeedPuller | undefined;
   readonly outbox: Outbox | undefined;
   readonly files: FileExchange | undefined;
+  private readonly store: SqliteBridgeStore;
 
   constructor(deps: CentralDeps) {
     const { config, store, logger: parent } = deps;
+    this.store = store;
     const central = config.central;
     const logger = parent.child({ component: 'central' });
     this.mode = central.mode;
@@ -115,6 +122,7 @@ export class CentralService {
     const { problems: _count, latestProblems: _latest, ...feedOfSchool } = feed ?? {};
     return {
       mode: this.mode,
+      journalLosses: this.store.lossTotals(school),
       ...(feed ? { feed: school ? feedOfSchool : feed } : {}),
       ...(push ? { push } : {}),
       ...(this.files ? { files: this.files.status() } : {}),

@@ -209,6 +209,14 @@ export function buildHttpApi(deps: HttpDeps) {
     return reply.type('application/json').send(Buffer.from(found.snapshotBody));
   });
 
+  // The latest snapshot's manifest, as the retained message carries it: for a device that cannot wait.
+  app.get('/v1/roster/:school/latest', async (request, reply) => {
+    const { school } = request.params as { school: string };
+    const latest = deps.roster.latestSnapshot(school);
+    if (!latest) return reply.code(404).send({ error: 'not-found', message: `no roster for ${school}` });
+    return latest;
+  });
+
   if (deps.library) libraryPublicRoutes(app, deps.library, deps.grants);
 
   app.post(

@@ -1,6 +1,7 @@
 import {
   DeviceState,
   type EventAck,
+  type EventBatch,
   type EventRecord,
   filters,
   fromBase64Url,
@@ -15,7 +16,7 @@ import {
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { CommandSender } from '../commands/index.js';
-import type { BridgeStore } from '../store/index.js';
+import type { BridgeStore, ChainPoint, DeclaredLoss } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
 
 export interface IngestDeps {
@@ -32,6 +33,8 @@ export interface IngestDeps {
   retainAcks?: boolean;
   /** Told of each live birth that asks for something (DeviceState.want); must not throw. */
   onBirth?: (state: DeviceState) => void;
+  /** Told of each device state taken (a birth, a death, a storage report): operations' disk alarm. */
+  onState?: (device: string, school: string, state: DeviceState) => void;
   /** Told how each batch ended, once it has (the bridge's metrics count them). */
   onBatch?: (outcome: BatchOutcome) => void;
 }
@@ -59,6 +62,8 @@ export interface IngestStats {
   stored: number;
   duplicates: number;
   gaps: number;
+  /** Breaks devices declared (records their journal lost), taken as facts instead of gaps. */
+  losses: number;
   rejected: number;
   /** Stored, but of a known type with data of another shape: no projection read them. */
   uninterpreted: number;
@@ -67,7 +72,9 @@ export interface IngestStats {
 /**
  * Takes event batches off the broker: validate, check the device's signature and the hash chain,
  * store what continues the device's cursor in one transaction, and only then publish the ack. A
- * batch that leaves a gap is not stored; the device is asked to resend from the first missing record.
+ * batch that leaves a gap is not stored; the device is asked to resend from the first missing record,
+ * unless the batch declares the gap lost (its journal was damaged, or its disk full): then the loss is
+ * stored as a fact, and the chain taken on from the point the device names.
  * A bridge killed between store and ack acks again when the batch comes back, storing nothing twice.
  */
 export class Ingest {
@@ -76,6 +83,7 @@ export class Ingest {
     stored: 0,
     duplicates: 0,
     gaps: 0,
+    losses: 0,
     rejected: 0,
     uninterpreted: 0,
   };
@@ -169,15 +177,17 @@ export class Ingest {
       this.deps.onBatch?.({ kind: 'duplicate', records: records.length });
       return this.ack(batch.school, batch.device, cursor);
     }
-    if (batch.from > cursor.seq + 1) {
+    const loss = declaredLoss(batch, records, cursor);
+    if (!loss && batch.from > cursor.seq + 1) {
       this.stats.gaps += 1;
       const resendAsked = this.askResend(batch.school, batch.device, cursor.seq + 1);
       this.deps.onBatch?.({ kind: 'gap', records: records.length, resendAsked });
       return;
     }
-    const fresh = records.filter((r) => r.seq > cursor.seq);
+    const start = loss ? { seq: loss.lastSeq, hash: loss.resumeHash } : cursor;
+    const fresh = records.filter((r) => r.seq > start.seq);
     // The chain from the stored cursor must end at the signed head: that is what proves the records.
-    const broken = verifyChain(fresh, cursor);
+    const broken = verifyChain(fresh, start);
     if (broken)
       return this.reject(
         batch.device,
@@ -185,9 +195,16 @@ export class Ingest {
         `hash chain broken at seq ${broken.seq} (${broken.problem})`,
       );
     const started = performance.now();
-    const committed = store.commitRecords(batch.device, batch.school, fresh);
+    const committed = store.commitRecords(batch.device, batch.school, fresh, loss ? { loss } : undefined);
     const commitSeconds = (performance.now() - started) / 1000;
     this.stats.stored += committed.inserted;
+    if (committed.loss) {
+      this.stats.losses += 1;
+      this.deps.logger.warn(
+        { ...committed.loss, device: batch.device },
+        'device declared records lost (journal damaged or disk full): stored as a fact, not asked for again',
+      );
+    }
     for (const { seq, type, problem } of committed.uninterpreted ?? []) {
       this.stats.uninterpreted += 1;
       this.deps.logger.warn(
@@ -267,5 +284,24 @@ export class Ingest {
       return;
     }
     if (state.online && state.want?.length && !retained) this.deps.onBirth?.(state);
+    this.deps.onState?.(topic.device, topic.school, state);
   }
+}
+
+/**
+ * The break a batch declares, when it explains the gap (or the broken link) before its first record:
+ * the lost range ends just before `from` and reaches back to the cursor. A batch that needs no
+ * explanation, or declares a break that does not cover what is missing, declares nothing.
+ */
+function declaredLoss(
+  batch: EventBatch,
+  records: EventRecord[],
+  cursor: ChainPoint,
+): DeclaredLoss | undefined {
+  const lost = batch.lost;
+  const first = records[0] as EventRecord;
+  if (!lost || batch.from <= cursor.seq) return undefined;
+  const linked = batch.from === cursor.seq + 1 && first.prev === cursor.hash;
+  if (linked || lost.lastSeq !== batch.from - 1 || lost.firstSeq > cursor.seq + 1) return undefined;
+  return { ...lost, resumeHash: first.prev };
 }

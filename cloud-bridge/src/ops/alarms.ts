@@ -1,4 +1,4 @@
-import type { EventData, EventType } from '@educard/terminal-sdk';
+import type { EventData, EventType, JournalDamagedData, StorageState } from '@educard/terminal-sdk';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { CommittedEvent } from '../store/index.js';
@@ -9,6 +9,7 @@ export const ALARM_KINDS = {
   doorForced: 'door.forced',
   doorHeldOpen: 'door.held-open',
   diskLow: 'journal.disk-low',
+  journalDamaged: 'journal.damaged',
   clockUnsynced: 'clock.unsynced',
   rosterRejected: 'roster.rejected',
   deviceOffline: 'device.offline',
@@ -77,6 +78,8 @@ export class Alarms {
     private readonly db: Database.Database,
     private readonly logger: Logger,
     private readonly now: () => Date,
+    /** The storage a device last reported live, newer than any disk warning still in its backlog. */
+    private readonly liveStorage: (device: string) => StorageState | undefined = () => undefined,
   ) {
     this.s = {
       open: db.prepare<[string, string, string], AlarmRow>(
@@ -199,6 +202,25 @@ export class Alarms {
       : `readers unplugged: ${missing.join(', ')}`;
   }
 
+  /**
+   * A device's live storage report: its disk full or low raises the disk alarm at once (the journal
+   * cannot say so while it cannot write), and a report of a disk that is fine again clears it.
+   */
+  storage(subject: { device: string; school: string }, storage: StorageState): void {
+    if (!storage.diskFull && !storage.diskLow) {
+      this.clear(ALARM_KINDS.diskLow, subject, 'system');
+      return;
+    }
+    const free =
+      storage.freeBytes === undefined ? '' : `, ${Math.round(storage.freeBytes / 1_048_576)} MiB free`;
+    const message = storage.diskFull
+      ? `journal disk full: ${storage.held} of ${storage.maxHeld} records held in memory${storage.lost ? `, ${storage.lost} lost` : ''}${free}`
+      : `journal disk low${free}`;
+    const held = this.s.open.get(ALARM_KINDS.diskLow, subject.device, subject.school);
+    if (!held) this.raise({ ...subject, kind: ALARM_KINDS.diskLow, message });
+    else if (held.message !== message) this.s.reword.run(message, held.id);
+  }
+
   /** How many alarms of each kind are open, district-wide. */
   openByKind(): { kind: string; count: number }[] {
     return this.s.openByKind.all();
@@ -253,11 +275,22 @@ export class Alarms {
           });
           break;
         }
-        case 'journal.disk-low':
+        case 'journal.disk-low': {
+          // A warning from the backlog after the device has said live that its disk is fine again.
+          const live = this.liveStorage(device);
+          if (live && !live.diskLow && !live.diskFull) break;
           this.raise({
             ...subject,
             kind: ALARM_KINDS.diskLow,
             message: `journal disk low: ${Math.round(data('journal.disk-low').freeBytes / 1_048_576)} MiB free`,
+          });
+          break;
+        }
+        case 'journal.damaged':
+          this.raise({
+            ...subject,
+            kind: ALARM_KINDS.journalDamaged,
+            message: lossMessage(data('journal.damaged')),
           });
           break;
         case 'roster.rejected':
@@ -287,8 +320,8 @@ export class Alarms {
           this.readerBack(subject, data('reader.connected').reader);
           break;
       }
-      // The journal stamps its own disk warning unsynced whatever the clock: it says nothing of it.
-      if (record.type !== 'journal.disk-low')
+      // The journal stamps its own warnings unsynced whatever the clock: they say nothing of it.
+      if (record.type !== 'journal.disk-low' && record.type !== 'journal.damaged')
         clockOf.set(device, { school, synced: record.clock === 'synced' });
     }
     for (const [device, { school, synced }] of clockOf) {
@@ -302,4 +335,13 @@ export class Alarms {
         });
     }
   }
+}
+
+/** What an operator reads of a device's journal loss. */
+export function lossMessage(loss: JournalDamagedData): string {
+  const range =
+    loss.firstSeq === undefined
+      ? `${loss.records} record(s)`
+      : `records ${loss.firstSeq} to ${loss.lastSeq}${loss.bound ? ' (at most)' : ''}`;
+  return `journal ${loss.cause}: ${range} lost on the device${loss.file ? `; ${loss.file} quarantined` : ''}`;
 }

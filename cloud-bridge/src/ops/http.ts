@@ -12,6 +12,10 @@ const AlarmQuery = SchoolQuery.extend({
 });
 const RecentQuery = SchoolQuery.extend({ limit: z.coerce.number().int().min(1).max(500).default(50) });
 const AlarmIdParams = { type: 'object', properties: { id: { type: 'integer', minimum: 1 } } } as const;
+const LossQuery = SchoolQuery.extend({
+  device: Identifier.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
 
 const badRequest = (reply: FastifyReply, error: z.ZodError) =>
   reply.code(400).send({ error: 'bad-request', message: describeIssues(error) });
@@ -72,6 +76,21 @@ export function opsRoutes(ops: Operations, audit: AuditSink) {
       const school = schoolOf(request, query.data.school);
       if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
       return { devices: ops.devices(school) };
+    });
+
+    // What devices told of losing (a damaged journal, a full disk): facts, newest first.
+    app.get('/v1/ops/losses', async (request, reply) => {
+      const query = LossQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
+      return {
+        losses: ops.losses({
+          ...(school ? { school } : {}),
+          ...(query.data.device ? { device: query.data.device } : {}),
+          limit: query.data.limit,
+        }),
+      };
     });
 
     // What the product depends on the date for: a read of the school's gates, like their health.

@@ -134,6 +134,83 @@ describe('reader alarms', () => {
   });
 });
 
+describe('storage alarms', () => {
+  const storage = (fields: Partial<Record<string, unknown>>) => ({
+    diskLow: true,
+    diskFull: true,
+    held: 1200,
+    maxHeld: 50_000,
+    lost: 0,
+    quarantined: 0,
+    freeBytes: 0,
+    ...fields,
+  });
+  const state = (bdSeq: number, fields: Partial<Record<string, unknown>>) => ({
+    v: 1 as const,
+    device: 'gate-01',
+    school: 'school-1',
+    online: true,
+    bdSeq,
+    storage: storage(fields),
+  });
+
+  it('raises the disk alarm from the live state, rewords it as records are held, and clears it when the disk takes writes again', () => {
+    ops.onDeviceState('gate-01', 'school-1', state(1, {}));
+    const [raised] = ops.alarms.list({ open: true, limit: 10 });
+    expect(raised).toMatchObject({
+      kind: 'journal.disk-low',
+      device: 'gate-01',
+      message: 'journal disk full: 1200 of 50000 records held in memory, 0 MiB free',
+    });
+    ops.onDeviceState('gate-01', 'school-1', state(1, { held: 50_000, lost: 300 }));
+    expect(ops.alarms.get(raised?.id as number)).toMatchObject({
+      count: 1,
+      message: 'journal disk full: 50000 of 50000 records held in memory, 300 lost, 0 MiB free',
+    });
+    ops.onDeviceState('gate-01', 'school-1', state(1, { diskLow: false, diskFull: false, held: 0 }));
+    expect(open('gate-01')).toEqual([]);
+    // The warning the journal wrote while the disk was low arrives after: the live state is newer.
+    store.recordPresence('gate-01', {
+      online: true,
+      bdSeq: 1,
+      at: new Date(nowMs).toISOString(),
+      storage: storage({ diskLow: false, diskFull: false }),
+    });
+    commit('gate-01', {
+      type: 'journal.disk-low',
+      data: { freeBytes: 0, budgetBytes: 1 },
+      clock: 'unsynced',
+    });
+    expect(open('gate-01')).toEqual([]);
+  });
+
+  it('raises an alarm for each journal loss a device explains, naming the range and the file kept aside', () => {
+    commit('gate-01', {
+      type: 'journal.damaged',
+      clock: 'unsynced',
+      data: {
+        cause: 'unreadable',
+        firstSeq: 120,
+        lastSeq: 180,
+        records: 61,
+        file: 'seg-000000000120.log.20260901T080000Z',
+        reason: 'could not be read (EIO)',
+      },
+    });
+    const [alarm] = ops.alarms.list({ open: true, limit: 10 });
+    expect(alarm).toMatchObject({
+      kind: 'journal.damaged',
+      message:
+        'journal unreadable: records 120 to 180 lost on the device; seg-000000000120.log.20260901T080000Z quarantined',
+    });
+    expect(ops.losses({ device: 'gate-01', limit: 10 })).toMatchObject([
+      { firstSeq: 120, lastSeq: 180, missing: 0 },
+    ]);
+    // Its own warnings say nothing of the clock.
+    expect(open('gate-01')).toEqual(['journal.damaged x1']);
+  });
+});
+
 describe('computed and external alarms', () => {
   it('raises "device offline" after the threshold and clears it when the device is back', () => {
     const at = new Date(nowMs).toISOString();

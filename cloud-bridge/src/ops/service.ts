@@ -1,8 +1,15 @@
-import { type EventRecord, maskCardId } from '@educard/terminal-sdk';
+import { type DeviceState, type EventRecord, maskCardId } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { CardChange } from '../http/index.js';
-import { type CommittedEvent, committedData, migrateModule, type SqliteBridgeStore } from '../store/index.js';
+import {
+  type CommittedEvent,
+  committedData,
+  type JournalLoss,
+  type LossFilter,
+  migrateModule,
+  type SqliteBridgeStore,
+} from '../store/index.js';
 import type { TransferLog } from '../transfers/index.js';
 import { ALARM_KINDS, type AlarmInput, type AlarmSubject, Alarms } from './alarms.js';
 import { CardHistory } from './cards.js';
@@ -93,7 +100,12 @@ export class Operations {
     this.hub = new EventHub({ perAccount: this.settings.streamsPerAccount, total: this.settings.maxStreams });
     this.logger = deps.logger.child({ component: 'ops' });
     this.now = deps.now ?? (() => new Date());
-    this.alarms = new Alarms(db, this.logger, this.now);
+    this.alarms = new Alarms(
+      db,
+      this.logger,
+      this.now,
+      (device) => deps.store.getDevice(device)?.presence?.storage,
+    );
     this.rosters = new RosterProgress(db);
     this.cards = new CardHistory(db);
     this.expiry = new ExpiryWatch({
@@ -146,6 +158,16 @@ export class Operations {
     else this.alarms.raise({ ...subject, kind: alarm.kind, message: alarm.message });
   };
 
+  /** Ingest's `onState`: a device's live storage report raises or clears its disk alarm. */
+  readonly onDeviceState = (device: string, school: string, state: DeviceState): void => {
+    if (!state.storage) return;
+    try {
+      this.alarms.storage({ device, school }, state.storage);
+    } catch (error) {
+      this.logger.error({ err: error, device }, 'device storage could not be judged');
+    }
+  };
+
   recordCardChange(change: CardChange): void {
     this.cards.record(change);
   }
@@ -192,10 +214,15 @@ export class Operations {
         rosterExpiresAt: held ? (this.rosters.expiresAt(device.school, held) ?? null) : null,
         keySetVersion: presence?.keySetVersion ?? null,
         journalBacklog: presence?.journalBacklog ?? null,
+        storage: presence?.storage ?? null,
         revoked: device.revokedAt !== undefined,
         openAlarms: this.alarms.openOfDevice(device.id),
       };
     });
+  }
+
+  losses(filter: LossFilter): JournalLoss[] {
+    return this.deps.store.journalLosses(filter);
   }
 
   card(cardId: string): CardView | undefined {

@@ -32,6 +32,16 @@ export interface DeviceHealth {
   rosterExpiresAt: string | null;
   keySetVersion: number | null;
   journalBacklog: number | null;
+  /** The device's storage as it last reported it live (a full disk, records held, lost, quarantined). */
+  storage: {
+    diskLow: boolean;
+    diskFull: boolean;
+    held: number;
+    maxHeld: number;
+    lost: number;
+    freeBytes?: number;
+    quarantined: number;
+  } | null;
   revoked: boolean;
   openAlarms: Alarm[];
 }

@@ -127,6 +127,12 @@ export const DEFAULT_SETTINGS: RosterSettings = {
 /** The snapshot body's URL on the bridge, which gateways fetch when they cannot follow by delta. */
 export const snapshotPath = (school: string, version: number) => `/v1/roster/${school}/snapshots/${version}`;
 
+const snapshotMessage = (version: RosterVersion): RosterSnapshotMessage => ({
+  v: SPEC_VERSION,
+  manifest: JSON.parse(version.snapshotManifest),
+  url: snapshotPath(version.school, version.version),
+});
+
 /**
  * Holds each school's roster, signs what changes as a new version (a delta from the last and a full
  * snapshot, each behind a small signed manifest), stores it, and publishes it retained, so a card
@@ -552,11 +558,7 @@ export class RosterService {
     const messages: RosterMessages = {
       version: version.version,
       keySets: { v: SPEC_VERSION, keySets: this.deps.keys.keySets.map((k) => JSON.parse(k)) },
-      snapshot: {
-        v: SPEC_VERSION,
-        manifest: JSON.parse(version.snapshotManifest),
-        url: snapshotPath(version.school, version.version),
-      },
+      snapshot: snapshotMessage(version),
       ...(version.deltaManifest && version.deltaBody
         ? {
             delta: {
@@ -569,6 +571,14 @@ export class RosterService {
     };
     this.current.set(version.school, messages);
     return messages;
+  }
+
+  /**
+   * The latest snapshot of a school as its retained message says it, with a fresh grant: what a
+   * device asks for over HTTP when it cannot wait for the broker (its stored roster was damaged).
+   */
+  latestSnapshot(school: string): RosterSnapshotMessage | undefined {
+    return this.currentMessages(school)?.snapshot;
   }
 
   private async announce(version: RosterVersion): Promise<void> {
@@ -591,8 +601,7 @@ export class RosterService {
     await client.publishAsync(
       topics.rosterSnapshot(version.school),
       JSON.stringify({
-        v: SPEC_VERSION,
-        manifest: JSON.parse(version.snapshotManifest),
+        ...snapshotMessage(version),
         url: grants.sign(snapshotPath(version.school, version.version)),
       }),
       { qos: 1, retain: true },

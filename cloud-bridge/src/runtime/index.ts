@@ -169,6 +169,7 @@ export class Bridge {
       logger,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
       commands,
+      onState: ops.onDeviceState,
       onBatch: metrics.onBatch,
       retainAcks: config.mqtt.retainAcks,
       onBirth: (state) => sync.answer(state),

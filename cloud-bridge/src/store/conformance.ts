@@ -164,6 +164,81 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         expect(store.countEvents()).toBe(2);
       });
 
+      describe('losses devices declare', () => {
+        const damaged = (data: Record<string, unknown>, at = '2026-11-23T01:00:00.000Z') => ({
+          type: 'journal.damaged',
+          at,
+          data: { cause: 'corrupt', reason: 'seg-000000000005.log is damaged', ...data },
+        });
+
+        it('takes a declared break as a fact, goes on from its resume point, and counts only what it never had', () => {
+          const records = chainedRecords('gate-01', 12);
+          store.commitRecords('gate-01', 'school-1', records.slice(0, 3));
+          // Records 4..8 were lost on the device before they reached the bridge, which holds 1..3.
+          const after = records.slice(8);
+          const loss = {
+            cause: 'corrupt' as const,
+            firstSeq: 5,
+            lastSeq: 8,
+            damagedSeq: 13,
+            resumeHash: (after[0] as EventRecord).prev,
+          };
+          expect(store.commitRecords('gate-01', 'school-1', after)).toMatchObject({ seq: 3, inserted: 0 });
+          // Not covering record 4, which the bridge does not have either: nothing is taken.
+          expect(store.commitRecords('gate-01', 'school-1', after, { loss })).toMatchObject({
+            seq: 3,
+            inserted: 0,
+          });
+          expect(store.journalLosses({ limit: 10 })).toEqual([]);
+
+          const covering = { ...loss, firstSeq: 4 };
+          const committed = store.commitRecords('gate-01', 'school-1', after, { loss: covering });
+          expect(committed).toMatchObject({
+            seq: 12,
+            inserted: 4,
+            loss: { device: 'gate-01', firstSeq: 4, lastSeq: 8, records: 5, missing: 5, damagedSeq: 13 },
+          });
+          expect(store.cursor('gate-01')).toEqual({ seq: 12, hash: records[11]?.hash });
+          // Declared again (the batch sent twice): a duplicate, no second fact.
+          store.commitRecords('gate-01', 'school-1', after, { loss: covering });
+          expect(store.journalLosses({ device: 'gate-01', limit: 10 })).toHaveLength(1);
+          expect(store.lossTotals('school-1')).toMatchObject({ losses: 1, missing: 5 });
+          expect(store.lossTotals('school-2')).toEqual({ losses: 0, missing: 0 });
+        });
+
+        it('confirms the fact with the journal.damaged record, or keeps the record as the fact', () => {
+          const head = chainedRecords('gate-01', 3);
+          store.commitRecords('gate-01', 'school-1', head);
+          const resumed = chainRecords('gate-01', [damaged({ firstSeq: 4, lastSeq: 6, records: 3 })], {
+            seq: 6,
+            hash: 'a'.repeat(64),
+          });
+          store.commitRecords('gate-01', 'school-1', resumed, {
+            loss: { cause: 'corrupt', firstSeq: 4, lastSeq: 6, damagedSeq: 7, resumeHash: 'a'.repeat(64) },
+          });
+          const [confirmed] = store.journalLosses({ limit: 10 });
+          expect(confirmed).toMatchObject({ missing: 3, reason: 'seg-000000000005.log is damaged' });
+          expect(confirmed?.confirmedAt).toEqual(expect.any(String));
+
+          // A loss the bridge saw no gap for (it had the records), and one of records never numbered.
+          const more = chainRecords(
+            'gate-01',
+            [
+              damaged({ firstSeq: 1, lastSeq: 2, records: 2 }),
+              damaged({ cause: 'unsaved-at-stop', records: 40, reason: 'disk full at stop' }),
+            ],
+            { seq: 7, hash: (resumed[0] as EventRecord).hash },
+          );
+          store.commitRecords('gate-01', 'school-1', more);
+          expect(store.journalLosses({ limit: 10 }).map((l) => [l.cause, l.records, l.missing])).toEqual([
+            ['unsaved-at-stop', 40, 40],
+            ['corrupt', 2, 0],
+            ['corrupt', 3, 3],
+          ]);
+          expect(store.lossTotals()).toMatchObject({ losses: 3, missing: 43 });
+        });
+      });
+
       it('stores a known type with data of another shape, says so, and lists it for no projection', () => {
         const [good] = chainedRecords('gate-01', 1) as [EventRecord];
         const [bad, unknown] = chainRecords(

@@ -143,6 +143,25 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE events_by_epoch RENAME TO events;
    CREATE INDEX events_school_at ON events (school, at);
    CREATE INDEX events_person ON events (person_id);`,
+  // Losses devices told of (a damaged journal, a full disk): facts, so no one asks for them again.
+  `CREATE TABLE journal_losses (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     device TEXT NOT NULL,
+     school TEXT NOT NULL,
+     cause TEXT NOT NULL,
+     first_seq INTEGER,
+     last_seq INTEGER,
+     bound INTEGER NOT NULL DEFAULT 0,
+     records INTEGER NOT NULL,
+     missing INTEGER NOT NULL,
+     reason TEXT,
+     file TEXT,
+     damaged_seq INTEGER,
+     declared_at TEXT NOT NULL,
+     confirmed_at TEXT
+   );
+   CREATE INDEX journal_losses_device ON journal_losses (device, damaged_seq);
+   CREATE INDEX journal_losses_school ON journal_losses (school, id);`,
 ];
 
 /** The step that made the loan ledger: a database that ran it just now rebuilds the ledger once. */

@@ -6,6 +6,7 @@ import {
   type EventType,
   enrollmentTokenHash,
   GENESIS_HASH,
+  type JournalDamagedData,
 } from '@educard/terminal-sdk';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -18,10 +19,12 @@ import type {
   BridgeStore,
   CatalogueVersion,
   ChainPoint,
+  DeclaredLoss,
   Device,
   EnrollingDevice,
   EnrollOutcome,
   EventFilter,
+  JournalLoss,
   LoanConflict,
   Presence,
   RosterCommit,
@@ -137,6 +140,42 @@ function toDevice(row: DeviceRow): Device {
     ...(row.revoked_at ? { revokedAt: row.revoked_at } : {}),
     ...(row.last_seen_at ? { lastSeenAt: row.last_seen_at } : {}),
     ...(row.presence ? { presence: JSON.parse(row.presence) as Presence } : {}),
+  };
+}
+
+interface LossRow {
+  id: number;
+  device: string;
+  school: string;
+  cause: string;
+  first_seq: number | null;
+  last_seq: number | null;
+  bound: number;
+  records: number;
+  missing: number;
+  reason: string | null;
+  file: string | null;
+  damaged_seq: number | null;
+  declared_at: string;
+  confirmed_at: string | null;
+}
+
+function toLoss(row: LossRow): JournalLoss {
+  return {
+    id: row.id,
+    device: row.device,
+    school: row.school,
+    cause: row.cause,
+    ...(row.first_seq !== null ? { firstSeq: row.first_seq } : {}),
+    ...(row.last_seq !== null ? { lastSeq: row.last_seq } : {}),
+    bound: row.bound === 1,
+    records: row.records,
+    missing: row.missing,
+    ...(row.reason !== null ? { reason: row.reason } : {}),
+    ...(row.file !== null ? { file: row.file } : {}),
+    ...(row.damaged_seq !== null ? { damagedSeq: row.damaged_seq } : {}),
+    declaredAt: row.declared_at,
+    ...(row.confirmed_at !== null ? { confirmedAt: row.confirmed_at } : {}),
   };
 }
 
@@ -325,6 +364,74 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     loan: db.prepare<[string, string], { loan: string }>(
       'SELECT loan FROM loans WHERE school = ? AND loan_id = ?',
     ),
+    insertLoss: db.prepare<
+      [
+        string,
+        string,
+        string,
+        number | null,
+        number | null,
+        number,
+        number,
+        number,
+        string | null,
+        string | null,
+        number | null,
+        string,
+        string | null,
+      ],
+      LossRow
+    >(
+      `INSERT INTO journal_losses (device, school, cause, first_seq, last_seq, bound, records, missing, reason, file, damaged_seq, declared_at, confirmed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+    ),
+    lossOfRange: db.prepare<[string, number, number], LossRow>(
+      'SELECT * FROM journal_losses WHERE device = ? AND first_seq = ? AND last_seq = ? ORDER BY id DESC LIMIT 1',
+    ),
+    lossExplainedBy: db.prepare<[string, number], LossRow>(
+      'SELECT * FROM journal_losses WHERE device = ? AND damaged_seq = ? ORDER BY id DESC LIMIT 1',
+    ),
+    confirmLoss: db.prepare<[string, string, string | null, number, number]>(
+      'UPDATE journal_losses SET confirmed_at = ?, reason = ?, file = coalesce(?, file), damaged_seq = ? WHERE id = ?',
+    ),
+    lossTotals: db.prepare<
+      [string | null, string | null],
+      { losses: number; missing: number | null; last_at: string | null }
+    >(
+      'SELECT count(*) AS losses, sum(missing) AS missing, max(declared_at) AS last_at FROM journal_losses WHERE (? IS NULL OR school = ?)',
+    ),
+  };
+
+  /**
+   * A device's `journal.damaged` record, committed: it confirms the fact of its break (taken from the
+   * batch that declared it), or is the fact itself when no batch needed to (the bridge had those
+   * records, or none had a number: records never written before a stop).
+   */
+  const keepLossRecord = (device: string, school: string, record: EventRecord, at: string) => {
+    const data = record.data as JournalDamagedData;
+    const held =
+      (data.firstSeq !== undefined && data.lastSeq !== undefined
+        ? statements.lossOfRange.get(device, data.firstSeq, data.lastSeq)
+        : undefined) ?? statements.lossExplainedBy.get(device, record.seq);
+    if (held) {
+      statements.confirmLoss.run(at, data.reason, data.file ?? null, record.seq, held.id);
+      return;
+    }
+    statements.insertLoss.run(
+      device,
+      school,
+      data.cause,
+      data.firstSeq ?? null,
+      data.lastSeq ?? null,
+      data.bound ? 1 : 0,
+      data.records,
+      data.firstSeq === undefined ? data.records : 0,
+      data.reason,
+      data.file ?? null,
+      record.seq,
+      at,
+      at,
+    );
   };
 
   /**
@@ -397,59 +504,105 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     statements.cursor.get(device) ?? { seq: 0, hash: GENESIS_HASH };
 
   const projections: { project: CommitProjection; everyRecord: boolean }[] = [];
-  const commit = db.transaction((device: string, school: string, records: EventRecord[]) => {
-    const start = cursor(device);
-    // The cursor is the current epoch's: what continues it belongs to that epoch.
-    const epoch = statements.epoch.get(device)?.epoch ?? 1;
-    const fresh = records.filter((r) => r.seq > start.seq);
-    const receivedAt = new Date().toISOString();
-    let inserted = 0;
-    let last = start;
-    const items = new Set<string>();
-    const stored: CommittedEvent[] = [];
-    const interpreted: CommittedEvent[] = [];
-    const uninterpreted: UninterpretedRecord[] = [];
-    for (const record of fresh) {
-      // Only what continues the stored chain: the next seq, linked to the hash before it.
-      if (record.seq !== last.seq + 1 || record.prev !== last.hash || record.device !== device) break;
-      const personId = typeof record.data.personId === 'string' ? record.data.personId : null;
-      const at = recordTime(record.at);
-      const result = statements.insertEvent.run(
-        device,
-        epoch,
-        school,
-        record.seq,
-        at,
-        record.type,
-        personId,
-        JSON.stringify(record),
-        receivedAt,
-      );
-      inserted += result.changes;
-      if (result.changes > 0) {
-        const eventId = Number(result.lastInsertRowid);
-        // A known type with data of another shape (a faulty or hostile device) is kept, not read.
-        const problem = eventDataProblem(record);
-        const event = { eventId, device, school, at, record };
-        stored.push(event);
-        if (problem) uninterpreted.push({ seq: record.seq, type: record.type, problem });
-        else {
-          const item = keepLibraryEvent(eventId, school, record, at);
-          if (item !== undefined) items.add(item);
-          interpreted.push(event);
+  const commit = db.transaction(
+    (device: string, school: string, records: EventRecord[], declared: DeclaredLoss | undefined) => {
+      const held = cursor(device);
+      // The cursor is the current epoch's: what continues it belongs to that epoch.
+      const epoch = statements.epoch.get(device)?.epoch ?? 1;
+      // A break the device declared, at or past the cursor: the chain goes on from its resume point.
+      const resumes =
+        declared !== undefined && declared.lastSeq >= held.seq && declared.firstSeq <= held.seq + 1;
+      const start = resumes ? { seq: declared.lastSeq, hash: declared.resumeHash } : held;
+      const fresh = records.filter((r) => r.seq > start.seq);
+      const receivedAt = new Date().toISOString();
+      let inserted = 0;
+      let last = start;
+      const items = new Set<string>();
+      const stored: CommittedEvent[] = [];
+      const interpreted: CommittedEvent[] = [];
+      const uninterpreted: UninterpretedRecord[] = [];
+      const losses: EventRecord[] = [];
+      for (const record of fresh) {
+        // Only what continues the stored chain: the next seq, linked to the hash before it.
+        if (record.seq !== last.seq + 1 || record.prev !== last.hash || record.device !== device) break;
+        const personId = typeof record.data.personId === 'string' ? record.data.personId : null;
+        const at = recordTime(record.at);
+        const result = statements.insertEvent.run(
+          device,
+          epoch,
+          school,
+          record.seq,
+          at,
+          record.type,
+          personId,
+          JSON.stringify(record),
+          receivedAt,
+        );
+        inserted += result.changes;
+        if (result.changes > 0) {
+          const eventId = Number(result.lastInsertRowid);
+          // A known type with data of another shape (a faulty or hostile device) is kept, not read.
+          const problem = eventDataProblem(record);
+          const event = { eventId, device, school, at, record };
+          stored.push(event);
+          if (problem) uninterpreted.push({ seq: record.seq, type: record.type, problem });
+          else {
+            const item = keepLibraryEvent(eventId, school, record, at);
+            if (item !== undefined) items.add(item);
+            if (record.type === 'journal.damaged') losses.push(record);
+            interpreted.push(event);
+          }
         }
+        last = { seq: record.seq, hash: record.hash };
       }
-      last = { seq: record.seq, hash: record.hash };
-    }
-    // The loan ledger moves in the same transaction as the events it follows from.
-    for (const item of items) replay(school, item, receivedAt);
-    for (const { project, everyRecord } of projections) {
-      const events = everyRecord ? stored : interpreted;
-      if (events.length) project(events);
-    }
-    if (last !== start) statements.setCursor.run(device, last.seq, last.hash);
-    return { ...last, inserted, ...(uninterpreted.length ? { uninterpreted } : {}) };
-  });
+      // A declared break is a fact only once a record after it is stored: a run that does not link
+      // declares nothing.
+      const loss =
+        resumes && last !== start
+          ? toLoss(
+              statements.insertLoss.get(
+                device,
+                school,
+                declared.cause,
+                declared.firstSeq,
+                declared.lastSeq,
+                declared.bound ? 1 : 0,
+                declared.lastSeq - declared.firstSeq + 1,
+                declared.lastSeq - held.seq,
+                null,
+                null,
+                declared.damagedSeq,
+                receivedAt,
+                null,
+              ) as LossRow,
+            )
+          : undefined;
+      for (const record of losses) keepLossRecord(device, school, record, receivedAt);
+      // The loan ledger moves in the same transaction as the events it follows from.
+      for (const item of items) replay(school, item, receivedAt);
+      for (const { project, everyRecord } of projections) {
+        const events = everyRecord ? stored : interpreted;
+        if (events.length) project(events);
+      }
+      if (last !== start) statements.setCursor.run(device, last.seq, last.hash);
+      return {
+        ...last,
+        inserted,
+        ...(uninterpreted.length ? { uninterpreted } : {}),
+        ...(loss ? { loss } : {}),
+      };
+    },
+  );
+
+  const lossesShaped = (filter: { school?: string; device?: string; limit: number }): JournalLoss[] => {
+    if (!(filter.limit >= 1)) return [];
+    const where = whereOf([
+      ['school = ?', filter.school],
+      ['device = ?', filter.device],
+    ]);
+    const sql = `SELECT * FROM journal_losses ${where.sql} ORDER BY id DESC LIMIT ?`;
+    return (prepared(sql).all(...where.params, Math.floor(filter.limit)) as LossRow[]).map(toLoss);
+  };
 
   return {
     database: db,
@@ -457,7 +610,16 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       projections.push({ project, everyRecord: options.everyRecord ?? false });
     },
     cursor,
-    commitRecords: (device, school, records) => commit(device, school, records),
+    commitRecords: (device, school, records, options) => commit(device, school, records, options?.loss),
+    journalLosses: lossesShaped,
+    lossTotals(school) {
+      const row = statements.lossTotals.get(school ?? null, school ?? null);
+      return {
+        losses: row?.losses ?? 0,
+        missing: row?.missing ?? 0,
+        ...(row?.last_at ? { lastAt: row.last_at } : {}),
+      };
+    },
 
     queryEvents(filter: EventFilter): StoredEvent[] {
       if (!(filter.limit >= 1)) return [];

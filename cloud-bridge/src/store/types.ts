@@ -1,10 +1,12 @@
 import type {
+  BatchLoss,
   Calendar,
   CardEntry,
   DataFormats,
   EventRecord,
   ReleaseArch,
   Schedule,
+  StorageState,
 } from '@educard/terminal-sdk';
 import type { ConflictRecord, LoanRecord } from '../library/ledger.js';
 
@@ -15,7 +17,54 @@ export interface UninterpretedRecord {
   problem: string;
 }
 
-export type CommitResult = ChainPoint & { inserted: number; uninterpreted?: UninterpretedRecord[] };
+export type CommitResult = ChainPoint & {
+  inserted: number;
+  uninterpreted?: UninterpretedRecord[];
+  /** The loss this commit took as a fact (a declared break it resumed after). */
+  loss?: JournalLoss;
+};
+
+/**
+ * A break a device declared before the records of a batch (EventBatch.lost), with the point the chain
+ * resumes from: `lastSeq`, and the hash the batch's first record names as its `prev`.
+ */
+export interface DeclaredLoss extends BatchLoss {
+  resumeHash: string;
+}
+
+/**
+ * A loss a device told of, kept as a fact: records its journal lost (a damaged, unreadable or missing
+ * segment; records dropped while its disk was full; records still in memory when it stopped). The
+ * bridge takes it from the batch that declares the break, or from the device's `journal.damaged`
+ * record (`confirmedAt`), whichever comes first; it never asks for those records again.
+ */
+export interface JournalLoss {
+  id: number;
+  device: string;
+  school: string;
+  cause: string;
+  firstSeq?: number;
+  lastSeq?: number;
+  /** `lastSeq` (and `records`) is an upper bound: the device could not tell how many it had. */
+  bound: boolean;
+  /** Records the device lost. */
+  records: number;
+  /** Of those, the ones the bridge never received: lost for good. */
+  missing: number;
+  reason?: string;
+  file?: string;
+  /** The device's `journal.damaged` record that explains it. */
+  damagedSeq?: number;
+  declaredAt: string;
+  /** When the `journal.damaged` record was committed. */
+  confirmedAt?: string;
+}
+
+export interface LossFilter {
+  school?: string;
+  device?: string;
+  limit: number;
+}
 
 export interface ChainPoint {
   seq: number;
@@ -54,6 +103,7 @@ export interface Presence {
   rosterVersion?: number;
   keySetVersion?: number;
   journalBacklog?: number;
+  storage?: StorageState;
   /** The device's CPU and the data formats its release reads and writes (for rollouts). */
   arch?: ReleaseArch;
   formats?: DataFormats;
@@ -171,7 +221,21 @@ export interface BridgeStore {
    * (it is in the device's signed chain, and the central system gets it), but nothing interprets it:
    * no projection, no loan ledger. Such records are listed in `uninterpreted`.
    */
-  commitRecords(device: string, school: string, records: EventRecord[]): CommitResult;
+  commitRecords(
+    device: string,
+    school: string,
+    records: EventRecord[],
+    options?: { loss?: DeclaredLoss },
+  ): CommitResult;
+  /**
+   * The losses devices told of, newest first. `commitRecords` keeps them: with `loss`, a declared
+   * break whose resume point is at or past the cursor is stored as a fact (with the records the
+   * bridge never got) and the run is taken from that point; a committed `journal.damaged` record
+   * confirms the fact of its break, or is the fact itself when no batch declared it.
+   */
+  journalLosses(filter: LossFilter): JournalLoss[];
+  /** How many losses, and how many records lost for good, in a school (all when none is given). */
+  lossTotals(school?: string): { losses: number; missing: number; lastAt?: string };
   queryEvents(filter: EventFilter): StoredEvent[];
   countEvents(filter?: { device?: string; school?: string }): number;
 

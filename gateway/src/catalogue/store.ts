@@ -2,9 +2,9 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CatalogueManifest } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
-import { RosterRejected, reject } from '../roster/errors.js';
+import { isStoredFileDamage, RosterRejected, reject } from '../roster/errors.js';
 import type { VerifiedKeySet } from '../roster/verify.js';
-import { writeFileDurable } from '../storage/index.js';
+import { quarantineFile, writeFileDurable } from '../storage/index.js';
 import {
   CatalogueIndex,
   type CatalogueView,
@@ -148,6 +148,15 @@ export class CatalogueStore {
         return;
       } catch (error) {
         logger.error({ version, reason: (error as Error).message }, 'stored catalogue does not verify');
+        // Damaged at rest (not a key this device does not trust yet): kept aside; the uplink fetches it again.
+        if (isStoredFileDamage(error)) {
+          for (const part of ['manifest', 'body'] as const) {
+            await quarantineFile(
+              join(dir, fileName(version, part)),
+              `catalogue ${version}: ${(error as Error).message}`,
+            ).catch(() => undefined);
+          }
+        }
       }
     }
   }

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { Identifier, KeyRole } from '@educard/terminal-sdk';
 import { example, print } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
 import { pino } from 'pino';
@@ -8,8 +9,11 @@ import { type RtcState, readRtc } from '../clock/index.js';
 import { ConfigError, controlSocketPath, type GatewayConfig, loadConfig } from '../config/index.js';
 import { callGateway, socketAnswers } from '../control/index.js';
 import { type GpioErrorCode, loadLibgpiod, probeLines } from '../io/gpiod/index.js';
+import type { JournalBreak } from '../journal/index.js';
 import { RosterStore } from '../roster/index.js';
 import type { Gateway } from '../runtime/index.js';
+import { listQuarantined } from '../storage/index.js';
+import { TerminalEntry } from '../terminals/index.js';
 import { userMayOpen } from './access.js';
 import { configPath, SERVICE, wantsJson } from './context.js';
 
@@ -201,12 +205,47 @@ async function checkRoster(config: GatewayConfig, report: Report | undefined, no
   return pass('roster', `version ${roster.version}, fresh until ${expires}`);
 }
 
+/**
+ * The terminal credentials in a configuration that no longer parse (a damaged digest, id or station
+ * list): each id, or its place in the list when the id itself is damaged.
+ */
+async function damagedTerminals(path: string): Promise<string[]> {
+  const raw = await readFile(path, 'utf8')
+    .then((text) => JSON.parse(text) as { terminals?: { terminals?: unknown } })
+    .catch(() => undefined);
+  const list = raw?.terminals?.terminals;
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((entry: unknown, i) => {
+    if (TerminalEntry.safeParse(entry).success) return [];
+    const id = Identifier.safeParse((entry as { id?: unknown } | null)?.id);
+    return [id.success ? id.data : `#${i + 1}`];
+  });
+}
+
+/** A damaged credential cannot be mended (only a digest was kept): the terminal gets a new one. */
+function terminalRemedy(terminals: string[], path: string): string {
+  const named = terminals.filter((t) => !t.startsWith('#'));
+  const unnamed = terminals.filter((t) => t.startsWith('#'));
+  return [
+    ...named.map(
+      (id) =>
+        `Terminal ${id}'s credential is damaged: sudo educard terminals remove ${id} && sudo educard terminals add ${id}, then give the terminal its new password.`,
+    ),
+    ...unnamed.map(
+      (place) =>
+        `Terminal entry ${place} under terminals.terminals in ${path} has no valid id: delete that entry, then sudo educard terminals add ID for the terminal it was.`,
+    ),
+  ].join(' ');
+}
+
 export async function diagnose(path: string): Promise<Check[]> {
   let config: GatewayConfig;
   try {
     config = await loadConfig(path);
   } catch (error) {
     const detail = error instanceof ConfigError ? error.message : (error as Error).message;
+    const terminals = await damagedTerminals(path);
+    if (terminals.length > 0) return [fail('config', detail, terminalRemedy(terminals, path))];
     return [fail('config', detail, `Fix the file, or make one with: sudo educard init --config ${path}`)];
   }
   const checks: Check[] = [pass('config', `${resolve(path)} is valid`)];
@@ -219,35 +258,49 @@ export async function diagnose(path: string): Promise<Check[]> {
     () => true,
     () => false,
   );
+  const keyProblem = keyReadable ? await damagedKey(keyFile) : undefined;
   checks.push(
     keyMode === undefined
       ? fail('device-key', `no device key at ${keyFile}`, 'Run sudo educard init.')
-      : !keyReadable
+      : keyProblem
         ? fail(
             'device-key',
-            `${keyFile} cannot be read by this user`,
-            'Run educard doctor as root, or as the service user.',
+            `${keyFile} is damaged (${keyProblem}): the gateway cannot sign its events and does not start`,
+            `Restore the file from a backup if there is one. Otherwise the device needs a new key and a new enrollment: on the bridge, educard-bridge devices revoke ${config.device.id}; here, sudo mv ${keyFile} ${keyFile}.damaged and sudo educard enroll --token TOKEN (it makes a new key; the bridge keeps what the old one signed).`,
           )
-        : keyMode & 0o077
-          ? warn(
+        : !keyReadable
+          ? fail(
               'device-key',
-              `${keyFile} is readable by others (mode ${keyMode.toString(8)})`,
-              `sudo chmod 600 ${keyFile}`,
+              `${keyFile} cannot be read by this user`,
+              'Run educard doctor as root, or as the service user.',
             )
-          : pass('device-key', `${keyFile} (mode 600)`),
+          : keyMode & 0o077
+            ? warn(
+                'device-key',
+                `${keyFile} is readable by others (mode ${keyMode.toString(8)})`,
+                `sudo chmod 600 ${keyFile}`,
+              )
+            : pass('device-key', `${keyFile} (mode 600)`),
   );
-  const anchor = await access(join(config.dataDir, 'roster', 'anchor.json')).then(
-    () => true,
-    () => false,
+  const anchorFile = join(config.dataDir, 'roster', 'anchor.json');
+  const anchor = await readFile(anchorFile, 'utf8').then(
+    (text) => (KeyRole.safeParse(parseJson(text)).success ? 'pinned' : 'damaged'),
+    () => 'missing',
   );
   checks.push(
-    anchor
+    anchor === 'pinned'
       ? pass('trust-anchor', 'root keys pinned')
-      : fail(
-          'trust-anchor',
-          'no root keys pinned: no roster can be accepted',
-          "Run sudo educard init with the school's root keys and fingerprint.",
-        ),
+      : anchor === 'damaged'
+        ? fail(
+            'trust-anchor',
+            `${anchorFile} is damaged: no roster can be verified, so the gate decides as it does with no roster`,
+            `Pin the school's root keys again: sudo mv ${anchorFile} ${anchorFile}.damaged, then sudo educard init --force with the root keys and their fingerprint (as at provisioning; the device keeps its key only if you restore it after).`,
+          )
+        : fail(
+            'trust-anchor',
+            'no root keys pinned: no roster can be accepted',
+            "Run sudo educard init with the school's root keys and fingerprint.",
+          ),
   );
 
   const report = await callGateway<Report>(controlSocketPath(config), 'status', {}, 3000).catch(
@@ -404,8 +457,121 @@ export async function diagnose(path: string): Promise<Check[]> {
           : pass('disk', `${(free / 1048576).toFixed(0)} MiB free`),
     );
   }
+  checks.push(...(await storageChecks(config, report)));
   checks.push(await checkRoster(config, report, now));
   return checks;
+}
+
+/** What is wrong with a device key file that can be read, if anything. */
+async function damagedKey(path: string): Promise<string | undefined> {
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => `!${error.code}`);
+  if (text.startsWith('!')) return `it cannot be read: ${text.slice(1)}`;
+  const stored = parseJson(text) as { seed?: unknown } | undefined;
+  if (stored === undefined) return 'not JSON';
+  return typeof stored.seed === 'string' && /^[A-Za-z0-9_-]{43}$/.test(stored.seed)
+    ? undefined
+    : 'no 32-byte seed in it';
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+const COPY_OFF =
+  'They are kept for inspection and never deleted by the gateway; each loss is journaled (journal.damaged) and known to the bridge (GET /v1/ops/losses). Copy them off if the vendor wants them, then remove them:';
+
+/**
+ * The storage checks: writes held or lost on a full disk, files in quarantine, and the newest loss the
+ * journal explains, each with what to do. From the running gateway, or from the files when it is stopped.
+ */
+async function storageChecks(config: GatewayConfig, report: Report | undefined): Promise<Check[]> {
+  const { dataDir } = config;
+  const storage = report?.storage ?? (await storageOnDisk(dataDir));
+  const checks: Check[] = [];
+  const free =
+    'Free space on the device (du -sh /var/log /var/cache; journalctl --vacuum-size=50M; apt-get clean)';
+  if ('diskFull' in storage && storage.diskFull) {
+    checks.push(
+      fail(
+        'storage',
+        `the journal cannot write (${storage.lastWriteError ?? 'unknown error'}): ${storage.held} of at most ${storage.maxHeld} records wait in memory${storage.lost ? `, ${storage.lost} lost` : ''}`,
+        `${free}; held records are written in order as soon as the disk takes them. With space free and writes still failing the card is failing: dmesg | grep -i error, and replace it.`,
+      ),
+    );
+  } else if ('lost' in storage && storage.lost > 0) {
+    checks.push(
+      warn(
+        'storage',
+        `${storage.lost} record(s) were lost while the disk was full (journaled as journal.damaged; the bridge knows)`,
+        `${free}, or raise journal.maxHeldRecords, so that the next outage fits in memory.`,
+      ),
+    );
+  } else if ('unsaved' in storage && storage.unsaved) {
+    checks.push(
+      warn(
+        'storage',
+        `at its last stop the gateway could not write ${storage.unsaved} record(s): the disk was full`,
+        `${free}; the next start journals the loss (journal.damaged) so that the bridge knows.`,
+      ),
+    );
+  } else {
+    checks.push(pass('storage', 'the journal writes; nothing held in memory, nothing lost'));
+  }
+  if ('damagedNow' in storage && storage.damagedNow) {
+    checks.push(
+      fail(
+        'journal-damage',
+        `the running gateway found its journal damaged: ${storage.damagedNow}; events after it wait`,
+        `sudo systemctl restart ${SERVICE}: the start moves the damaged segment to quarantine, keeps what is whole and reports the loss to the bridge.`,
+      ),
+    );
+  }
+  const quarantined = storage.quarantined;
+  checks.push(
+    quarantined.length === 0
+      ? pass('quarantine', 'no damaged file kept aside')
+      : warn(
+          'quarantine',
+          `${quarantined.length} damaged file(s) kept aside: ${quarantined
+            .slice(-5)
+            .map((q) => `${q.path} (${q.reason})`)
+            .join('; ')}${quarantined.length > 5 ? '; …' : ''}`,
+          `${COPY_OFF} sudo rm -r ${join(dataDir, '*', 'quarantine')} ${join(dataDir, 'quarantine')}. Damage more than once means the SD card is failing: replace it.`,
+        ),
+  );
+  const last = storage.lastDamage;
+  if (last) {
+    const range =
+      last.firstSeq === undefined
+        ? `${last.records} record(s)`
+        : `records ${last.firstSeq} to ${last.lastSeq}${last.bound ? ' (at most)' : ''}`;
+    checks.push(
+      warn(
+        'journal-loss',
+        `last loss ${last.at}: ${last.cause}, ${range}${last.file ? ` (${last.file})` : ''}: ${last.reason}`,
+        last.cause === 'disk-full' || last.cause === 'unsaved-at-stop'
+          ? `${free}, or raise journal.maxHeldRecords.`
+          : 'The gateway went on and the bridge holds the loss as a fact; nothing to repair here. If it happens again, check the card (dmesg | grep -i error) and replace it.',
+      ),
+    );
+  }
+  return checks;
+}
+
+/** The storage as its files tell it, with the gateway stopped. */
+async function storageOnDisk(dataDir: string) {
+  const journal = join(dataDir, 'journal');
+  const breaks = await readFile(join(journal, 'breaks.json'), 'utf8')
+    .then((text) => (parseJson(text) as { breaks?: JournalBreak[] } | undefined)?.breaks ?? [])
+    .catch(() => [] as JournalBreak[]);
+  const unsaved = await readFile(join(journal, 'unsaved.json'), 'utf8')
+    .then((text) => (parseJson(text) as { records?: number } | undefined)?.records ?? 0)
+    .catch(() => 0);
+  return { quarantined: await listQuarantined(dataDir), lastDamage: breaks.at(-1) ?? null, unsaved };
 }
 
 const MARK: Record<CheckStatus, string> = { pass: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' };

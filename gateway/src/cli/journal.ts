@@ -109,6 +109,13 @@ export function summary(record: EventRecord): string {
       return `version ${d.version} (${d.kind})`;
     case 'roster.rejected':
       return String(d.reason);
+    case 'journal.damaged': {
+      const range =
+        d.firstSeq === undefined
+          ? `${d.records} record(s)`
+          : `records ${d.firstSeq} to ${d.lastSeq}${d.bound ? ' (at most)' : ''}`;
+      return `${d.cause}: ${range} lost; ${d.reason}`;
+    }
     case 'gateway.started':
       return `firmware ${d.firmware}${Number(d.recoveredBytes) > 0 ? `; ${d.recoveredBytes} bytes of torn tail dropped` : ''}`;
     default:
@@ -241,10 +248,19 @@ function checkText(check: JournalCheck, dir: string): string {
       `torn tail  ${basename(t.segment)}: ${t.bytes} byte(s) at byte ${t.offset} (${t.reason}): a write under way, or one cut short; the gateway drops it at its next start`,
     );
   }
+  for (const loss of check.losses) {
+    const range =
+      loss.firstSeq === undefined
+        ? `${loss.records} record(s)`
+        : `records ${loss.firstSeq} to ${loss.lastSeq}`;
+    lines.push(`loss       ${range} (${loss.cause}), explained by record ${loss.seq}: ${loss.reason}`);
+  }
   for (const note of check.notes) lines.push(`note       ${note}`);
   lines.push(
     check.ok
-      ? 'journal verified: every frame whole, the hash chain unbroken'
+      ? check.losses.length
+        ? `journal verified: every frame whole, the hash chain unbroken but for ${check.losses.length} loss(es) the journal explains`
+        : 'journal verified: every frame whole, the hash chain unbroken'
       : `BROKEN at record ${check.problem?.seq}: ${check.problem?.problem}${check.problem?.segment ? ` (${basename(check.problem.segment)}, byte ${check.problem.offset})` : ''}`,
   );
   return lines.join('\n');
@@ -317,7 +333,7 @@ export function registerJournal(program: Command): void {
       process.stderr.write(
         `Before anything else keep a copy: sudo cp -a ${reader.dir} ${reader.dir}.damaged-$(date +%s). ` +
           `What is whole before the break can be saved with: educard journal export --to ${Math.max(1, (check.problem?.seq ?? 2) - 1)} --full-card-ids --out FILE. ` +
-          'A damaged frame with records after it stops the gateway from starting (docs/gateway.md, Journal).\n',
+          'At its next start the gateway moves a damaged segment to quarantine/, keeps what is whole and journals the loss (docs/gateway.md, Journal); a break no journal.damaged record explains is not damage the gateway made good: the journal may have been tampered with.\n',
       );
       process.exitCode = 1;
     }

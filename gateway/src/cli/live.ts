@@ -28,6 +28,7 @@ export function formatStatus(report: Report): string {
     roster
       ? `roster    version ${roster.version}, ${roster.cards} cards, key set ${roster.keySetVersion}; expires ${roster.expiresAt}${roster.expired ? '  EXPIRED' : ''}`
       : 'roster    none yet: the gateway denies every card until one arrives (check the uplink)',
+    ...formatStorage(report.storage),
     `journal   ${journal.lastSeq} events, ${journal.backlog} not yet acknowledged${journal.oldestUnackedAt ? ` (oldest ${journal.oldestUnackedAt}, ${ago(journal.oldestUnackedAt, now)})` : ''}; ${(journal.bytes / 1048576).toFixed(1)} of ${(journal.budgetBytes / 1048576).toFixed(0)} MiB${journal.diskLow ? '  DISK LOW' : ''}`,
     uplink
       ? `uplink    ${uplink.connected ? 'connected' : 'NOT CONNECTED'} to ${uplink.url}; acked to ${uplink.ackedSeq}, ${uplink.inFlight} batches in flight, ${uplink.reconnects} reconnects${uplink.refusedAcks ? `; ${uplink.refusedAcks} ACKS REFUSED (not of this journal)` : ''}${uplink.refusedCommands ? `; ${uplink.refusedCommands} COMMANDS REFUSED (not signed for this device)` : ''}${uplink.lastError ? `; last error: ${uplink.lastError}` : ''}`
@@ -43,6 +44,35 @@ export function formatStatus(report: Report): string {
       .map((tap) => `  ${formatTap(tap)}`),
   ];
   return lines.join('\n');
+}
+
+/** The storage lines: the disk, what waits in memory and what was lost, files in quarantine, the last loss. */
+export function formatStorage(storage: Report['storage']): string[] {
+  const disk = storage.diskFull
+    ? `DISK TAKES NO WRITES (${storage.lastWriteError}): ${storage.held} of ${storage.maxHeld} records held in memory`
+    : storage.diskLow
+      ? 'DISK LOW'
+      : 'disk ok';
+  const free = storage.freeBytes === null ? '' : `, ${(storage.freeBytes / 1048576).toFixed(0)} MiB free`;
+  const lines = [
+    `storage   ${disk}${free}; ${storage.lost} lost since start; ${storage.quarantined.length} file(s) in quarantine`,
+  ];
+  for (const q of storage.quarantined.slice(-3)) lines.push(`  quarantined ${q.path}: ${q.reason}`);
+  const last = storage.lastDamage;
+  if (last) {
+    const range =
+      last.firstSeq === undefined
+        ? `${last.records} record(s)`
+        : `records ${last.firstSeq} to ${last.lastSeq}`;
+    lines.push(
+      `  last loss ${last.at}: ${last.cause}, ${range} (journaled at ${last.damagedSeq ?? 'next write'})`,
+    );
+  }
+  if (storage.damagedNow) lines.push(`  DAMAGED NOW ${storage.damagedNow}: a restart quarantines it`);
+  for (const note of storage.notes) lines.push(`  note ${note}`);
+  if (storage.diskFull || storage.lost > 0 || storage.quarantined.length > 0 || storage.damagedNow)
+    lines.push('  → educard doctor says what to do about each');
+  return lines;
 }
 
 /** One GPIO line of the gpiod plugin: part, line, direction and flags, and its fault if it has one. */

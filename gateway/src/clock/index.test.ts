@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -53,6 +53,23 @@ describe('time floor', () => {
   it('reports whether NTP has synchronised the clock', async () => {
     const clock = await TrustedClock.open({ dataDir: dir, logger, synced: () => false });
     expect(clock.synced()).toBe(false);
+  });
+
+  it('keeps a damaged clock.json aside and takes the floor back from a time the device has seen', async () => {
+    const seen = Date.parse('2026-11-23T08:00:00Z');
+    await writeFile(join(dir, 'clock.json'), '{"timeFloor": 17');
+    let now = Date.parse('1970-01-01T00:00:10Z');
+    const clock = await TrustedClock.open({ dataDir: dir, logger, now: () => now });
+    expect(clock.damaged).toMatch(/^not JSON/);
+    expect(await readdir(join(dir, 'quarantine'))).toEqual([
+      expect.stringMatching(/^clock\.json\.\d{8}T\d{6}Z$/),
+      expect.stringMatching(/\.why\.json$/),
+    ]);
+    await clock.restoreFloor(seen);
+    expect(clock.read().trusted).toBe(false);
+    expect(JSON.parse(await readFile(join(dir, 'clock.json'), 'utf8')).timeFloor).toBe(seen);
+    now = seen + 1000;
+    expect(clock.read().trusted).toBe(true);
   });
 });
 

@@ -118,12 +118,23 @@ export class TrustedClock {
     this.persistedFloor = db.data.timeFloor;
   }
 
+  /** Why the persisted floor was lost, when clock.json was damaged (it is then kept in quarantine). */
+  damaged: string | undefined;
+
   static async open(options: ClockOptions): Promise<TrustedClock> {
-    const db = new Low<ClockState>(new DurableJsonFile(join(options.dataDir, 'clock.json')), {
-      timeFloor: 0,
-    });
+    const file = new DurableJsonFile<ClockState>(join(options.dataDir, 'clock.json'), (value) =>
+      Number.isFinite((value as Partial<ClockState> | null)?.timeFloor),
+    );
+    const db = new Low<ClockState>(file, { timeFloor: 0 });
     await db.read();
     const clock = new TrustedClock(db, options.logger, options);
+    if (file.damaged) {
+      clock.damaged = file.damaged.reason;
+      options.logger.error(
+        { reason: file.damaged.reason, quarantinedAs: file.damaged.quarantinedAs },
+        'clock.json was damaged: the time floor is rebuilt from the journal',
+      );
+    }
     const now = clock.now();
     const rtc = clock.rtc();
     if (rtc?.valid && !clock.synced()) {
@@ -145,6 +156,18 @@ export class TrustedClock {
 
   get floor(): number {
     return this.floorValue;
+  }
+
+  /**
+   * Raises the floor to a time the device is known to have seen (its newest journal record) and
+   * writes it: how a damaged clock.json is rebuilt.
+   */
+  async restoreFloor(seen: number): Promise<void> {
+    if (seen <= this.floorValue) return;
+    this.floorValue = seen;
+    await this.persist().catch((error: unknown) =>
+      this.logger.error({ err: error }, 'could not persist the rebuilt time floor'),
+    );
   }
 
   /** Reads the clock: trusted unless it is before the floor. A trusted reading raises the floor. */

@@ -48,6 +48,13 @@ export const JournalSettings = z.object({
     .int()
     .nonnegative()
     .default(64 * 1024 * 1024),
+  /**
+   * Records held in memory while the disk takes no writes (full, or failing): past this many the
+   * oldest are dropped and counted as lost. About 600 bytes each.
+   */
+  maxHeldRecords: z.number().int().min(100).max(1_000_000).default(50_000),
+  /** How long a stop waits for the disk before it reports what it could not write. */
+  stopWaitMs: z.number().int().min(100).max(10_000).default(3_000),
 });
 
 const StationBase = {

@@ -32,8 +32,17 @@ export async function loadOrCreateIdentity(path: string): Promise<DeviceIdentity
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   if (text !== undefined) {
-    const stored = JSON.parse(text) as { seed?: string };
-    if (typeof stored.seed !== 'string') throw new Error(`device key file ${path} holds no seed`);
+    // The one file the gateway cannot do without: it refuses to start, and doctor says what to do.
+    const damaged = (why: string) =>
+      new Error(`device key file ${path} is damaged (${why}): educard doctor says what to do`);
+    let stored: { seed?: unknown };
+    try {
+      stored = JSON.parse(text) as { seed?: unknown };
+    } catch (error) {
+      throw damaged(`not JSON: ${(error as Error).message}`);
+    }
+    if (typeof stored?.seed !== 'string' || fromBase64Url(stored.seed).length !== 32)
+      throw damaged('no 32-byte seed in it');
     return identityOf(ed25519.keyPairFromSeed(fromBase64Url(stored.seed)));
   }
   const key = generateKeyPair();

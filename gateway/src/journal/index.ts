@@ -1,3 +1,4 @@
+export type { JournalBreak } from './breaks.js';
 export {
   type ChainPoint,
   inspectJournal,
@@ -16,3 +17,4 @@ export {
   type StoredRecord,
   type TornTail,
 } from './reader.js';
+export { MIN_FRAME_BYTES } from './recovery.js';

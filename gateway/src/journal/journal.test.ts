@@ -1,10 +1,10 @@
-import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventBody } from '@educard/terminal-sdk';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log/index.js';
-import { Journal, type JournalOptions } from './index.js';
+import { Journal, type JournalOptions, MIN_FRAME_BYTES } from './index.js';
 
 let dir: string;
 let lines: string[];
@@ -33,6 +33,9 @@ function tap(n: number): EventBody {
     },
   };
 }
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const segmentNames = async () => (await readdir(dir)).filter((n) => /^seg-\d{12}\.log$/.test(n)).sort();
 
 const openJournal = (options: Partial<JournalOptions> = {}) =>
   Journal.open({ dir, device: 'gate-01', logger: logger(), minFreeBytes: 0, ...options });
@@ -78,6 +81,14 @@ describe('journal', () => {
     await reopened.close();
   });
 
+  it('drops nothing of a burst larger than its bound while the disk takes writes', async () => {
+    const journal = await openJournal({ maxHeldRecords: 100 });
+    await appendMany(journal, 1, 1000);
+    expect(journal.stats()).toMatchObject({ durableSeq: 1000, held: 0, lost: 0 });
+    expect((await journal.read(1, 2000)).map((r) => r.seq)).toEqual(range(1, 1000));
+    await journal.close();
+  });
+
   it('group-commits: a thousand appends in one turn take a handful of fsyncs', async () => {
     const journal = await openJournal();
     await appendMany(journal, 1, 1000);
@@ -86,19 +97,47 @@ describe('journal', () => {
     await journal.close();
   });
 
-  it('refuses to open over a record altered at rest in the newest segment', async () => {
+  it('quarantines a newest segment damaged in the middle, keeps what is whole on both sides, and explains the loss', async () => {
     const journal = await openJournal({ segmentBytes: 1024 * 1024 });
     await appendMany(journal, 1, 20);
     await journal.close();
-    const [segment] = await readdir(dir).then((names) => names.filter((n) => n.startsWith('seg-')));
-    const path = join(dir, segment as string);
+    const path = join(dir, 'seg-000000000001.log');
     const bytes = await readFile(path);
-    const text = bytes.toString('latin1').replace('"cardId":"E7"', '"cardId":"E9"');
-    await writeFile(path, Buffer.from(text, 'latin1'));
-    // Whole records follow the damaged one: cutting there would lose accepted events, so it refuses.
-    await expect(openJournal()).rejects.toThrow(
-      /corrupt at byte \d+ \(checksum mismatch\), with records after it/,
+    await writeFile(
+      path,
+      Buffer.from(bytes.toString('latin1').replace('"cardId":"E7"', '"cardId":"E9"'), 'latin1'),
     );
+
+    const reopened = await openJournal();
+    await reopened.flush();
+    expect(await segmentNames()).toEqual(['seg-000000000001.log', 'seg-000000000008.log']);
+    const [quarantined] = await readdir(join(dir, 'quarantine'));
+    expect(quarantined).toMatch(/^seg-000000000001\.log\.\d{8}T\d{6}Z$/);
+    expect(
+      (await readFile(join(dir, 'quarantine', quarantined as string))).equals(await readFile(path)),
+    ).toBe(false);
+    const damaged = (await reopened.read(1, 100)).concat(await reopened.read(7, 100));
+    expect(damaged.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, ...range(8, 21)]);
+    const explanation = damaged.at(-1);
+    expect(explanation).toMatchObject({
+      seq: 21,
+      type: 'journal.damaged',
+      data: { cause: 'corrupt', firstSeq: 7, lastSeq: 7, records: 1, resumeHash: damaged[6]?.prev },
+    });
+    expect(reopened.lossBefore(8)).toEqual({ firstSeq: 7, lastSeq: 7, cause: 'corrupt', damagedSeq: 21 });
+    expect(reopened.stats()).toMatchObject({
+      lastSeq: 21,
+      quarantined: [expect.stringMatching(/^quarantine\//)],
+    });
+    expect(await reopened.verify()).toEqual({ ok: true, records: 20 });
+    expect(lines.some((l) => l.includes('journal damage: records 7 to 7 lost'))).toBe(true);
+    await reopened.close();
+
+    // Explained once: a restart finds the break on record and journals nothing more.
+    const again = await openJournal();
+    expect(again.stats().lastSeq).toBe(21);
+    expect(again.append(tap(22)).seq).toBe(22);
+    await again.close();
   });
 
   it('detects a record whose hash does not match, though its frame is whole', async () => {
@@ -135,17 +174,103 @@ describe('journal', () => {
     await reopened.close();
   });
 
-  it('refuses to open when an older segment is corrupt: that is history, not a torn write', async () => {
+  it('goes on past an older segment damaged at its first record, unreadable, or missing', async () => {
+    const journal = await openJournal({ segmentBytes: 4096 });
+    await appendMany(journal, 1, 60);
+    await journal.close();
+    const names = await segmentNames();
+    expect(names.length).toBeGreaterThan(4);
+    const [first, second, third, fourth, fifth] = names as [string, string, string, string, string];
+    const bytes = await readFile(join(dir, first));
+    bytes[20] = (bytes[20] ?? 0) ^ 0xff;
+    await writeFile(join(dir, first), bytes);
+    // Unreadable: a read of it fails (here EISDIR; on a failing card, EIO).
+    await rm(join(dir, second));
+    await mkdir(join(dir, second));
+    await rm(join(dir, fourth));
+
+    const reopened = await openJournal({ segmentBytes: 4096 });
+    await reopened.flush();
+    const seqOf = (name: string) => Number(name.slice(4, 16));
+    const losses = (await reopened.read(seqOf(fifth), 1000))
+      .filter((r) => r.type === 'journal.damaged')
+      .map((r) => r.data);
+    const quarantined = expect.stringMatching(/^seg-\d{12}\.log\.\d{8}T\d{6}Z$/);
+    expect(losses).toEqual([
+      expect.objectContaining({ cause: 'corrupt', firstSeq: 1, lastSeq: 1, records: 1, file: quarantined }),
+      expect.objectContaining({
+        cause: 'unreadable',
+        firstSeq: seqOf(second),
+        lastSeq: seqOf(third) - 1,
+        file: quarantined,
+      }),
+      expect.objectContaining({ cause: 'missing', firstSeq: seqOf(fourth), lastSeq: seqOf(fifth) - 1 }),
+    ]);
+    // A read from the start begins after the lost record 1 and stops before the next loss.
+    const kept = await reopened.read(1, 1000);
+    expect([kept[0]?.seq, kept.at(-1)?.seq]).toEqual([2, seqOf(second) - 1]);
+    expect((await readdir(join(dir, 'quarantine'))).filter((n) => !n.endsWith('.why.json'))).toHaveLength(2);
+    expect(await reopened.verify()).toMatchObject({ ok: true });
+    expect(reopened.append(tap(100)).seq).toBe(64);
+    await reopened.close();
+  });
+
+  it('numbers on past what a vanished newest segment may have used', async () => {
     const journal = await openJournal({ segmentBytes: 4096 });
     await appendMany(journal, 1, 40);
+    await journal.acknowledge(30);
     await journal.close();
-    const segments = (await readdir(dir)).filter((n) => n.startsWith('seg-')).sort();
-    expect(segments.length).toBeGreaterThan(2);
-    const path = join(dir, segments[0] as string);
-    const bytes = await readFile(path);
-    bytes[20] = (bytes[20] ?? 0) ^ 0xff;
-    await writeFile(path, bytes);
-    await expect(openJournal()).rejects.toThrow(/corrupt at byte 0 \(checksum mismatch\)/);
+    const names = await segmentNames();
+    await rm(join(dir, names.at(-1) as string));
+    const newest = Number((names.at(-1) as string).slice(4, 16));
+
+    const reopened = await openJournal({ segmentBytes: 4096 });
+    await reopened.flush();
+    const [explanation] = await reopened.read(newest, 10);
+    // The segment held at most 4096 / 128 records: numbering goes on after all of them.
+    expect(explanation).toMatchObject({
+      seq: newest + 4096 / MIN_FRAME_BYTES,
+      type: 'journal.damaged',
+      data: { cause: 'missing', firstSeq: newest, lastSeq: newest + 4096 / MIN_FRAME_BYTES - 1, bound: true },
+    });
+    expect(reopened.lossBefore(explanation?.seq as number)).toMatchObject({ firstSeq: newest, bound: true });
+    await reopened.close();
+  });
+
+  it('reports a segment damaged while it runs, and leaves it to the next start', async () => {
+    const journal = await openJournal({ segmentBytes: 4096 });
+    await appendMany(journal, 1, 40);
+    const [first] = await segmentNames();
+    const bytes = await readFile(join(dir, first as string));
+    bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0xff;
+    await writeFile(join(dir, first as string), bytes);
+    await expect(journal.read(1, 100)).rejects.toThrow(
+      /is damaged at record \d+: the gateway quarantines it at its next start/,
+    );
+    expect(journal.stats().damagedNow).toMatch(/^seg-000000000001\.log is damaged at record \d+$/);
+    await journal.close();
+    const reopened = await openJournal({ segmentBytes: 4096 });
+    expect(reopened.stats()).toMatchObject({ damagedNow: undefined, quarantined: [expect.any(String)] });
+    await reopened.close();
+  });
+
+  it('rebuilds a damaged cursor from the oldest segment kept, and keeps the damaged one aside', async () => {
+    const journal = await openJournal({ segmentBytes: 4096 });
+    await appendMany(journal, 1, 40);
+    await journal.acknowledge(25);
+    await journal.close();
+    await writeFile(join(dir, 'cursor.json'), '{"acked":{"seq":2');
+    const oldest = Number(((await segmentNames())[0] as string).slice(4, 16));
+
+    const reopened = await openJournal({ segmentBytes: 4096 });
+    expect(reopened.stats()).toMatchObject({
+      ackedSeq: oldest - 1,
+      lastSeq: 40,
+      notes: [expect.stringContaining('cursor.json not JSON')],
+      quarantined: [expect.stringMatching(/^quarantine\/cursor\.json\./)],
+    });
+    expect(JSON.parse(await readFile(join(dir, 'cursor.json'), 'utf8')).acked.seq).toBe(oldest - 1);
+    await reopened.close();
   });
 
   it('rotates segments and deletes only those wholly acknowledged, never the newest', async () => {

@@ -125,4 +125,37 @@ describe('the read-only journal reader', () => {
     expect(follower.poll().map((s) => s.record.seq)).toEqual([81]);
     await journal.close();
   });
+
+  it('tells a loss the journal explains from a break nothing explains', async () => {
+    const journal = await journalWith(60);
+    await journal.close();
+    const names = (await readdir(dir)).filter((n) => n.startsWith('seg-')).sort();
+    await rm(join(dir, names[2] as string));
+
+    // A gap nothing explains yet (the gateway has not started since): tampering, or damage not yet met.
+    const before = await (await JournalReader.open(dir)).check();
+    expect(before.ok).toBe(false);
+    expect(before.problem?.problem).toMatch(/no journal\.damaged record explains the break/);
+
+    // The gateway's next start explains it: the same gap is now a loss, listed, not a failure.
+    const reopened = await journalWith(0);
+    await reopened.close();
+    const after = await (await JournalReader.open(dir)).check();
+    expect(after).toMatchObject({ ok: true, losses: [{ cause: 'missing', records: expect.any(Number) }] });
+
+    // A record altered with its frame made whole again is still found, explanation or none.
+    const last = names.at(-1) as string;
+    const bytes = await readFile(join(dir, last));
+    const length = bytes.readUInt32LE(0);
+    const record = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
+    record.data.zone = 'zone-forged';
+    const { encodeFrame } = await import('./frame.js');
+    await writeFile(
+      join(dir, last),
+      Buffer.concat([encodeFrame(Buffer.from(canonicalString(record))), bytes.subarray(8 + length)]),
+    );
+    const forged = await (await JournalReader.open(dir)).check();
+    expect(forged).toMatchObject({ ok: false, problem: { seq: record.seq } });
+    expect(forged.problem?.problem).toMatch(/hash does not match its contents/);
+  });
 });

@@ -1,16 +1,10 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { type EventRecord, verifyChain } from '@educard/terminal-sdk';
+import { type EventRecord, JournalDamagedData } from '@educard/terminal-sdk';
+import { type ChainProblem, ChainWalker } from './chain-check.js';
 import { HEADER_BYTES, scanFrame } from './frame.js';
-import { type ChainPoint, type JournalCursor, readCursor } from './journal.js';
-import {
-  listSegments,
-  parseRecord,
-  recordsOf,
-  type Segment,
-  scanSegment,
-  wholeFrameAfter,
-} from './segments.js';
+import { type ChainPoint, type JournalCursor, readCursorFile } from './recovery.js';
+import { lastRecordOf, listSegments, parseRecord, recordsOf, resync, type Segment } from './segments.js';
 
 /** One record as the journal holds it: parsed, and its bytes on disk (the record's canonical JSON). */
 export interface StoredRecord {
@@ -55,6 +49,8 @@ export interface JournalCheck {
   baseSeq: number;
   tornTail?: TornTail;
   problem?: { seq: number; problem: string; segment?: string; offset?: number };
+  /** Losses the journal explains with a `journal.damaged` record: not tampering, but told. */
+  losses: (JournalDamagedData & { seq: number })[];
   notes: string[];
 }
 
@@ -63,7 +59,7 @@ interface SegmentRead {
   torn?: TornTail;
 }
 
-const CHAIN_PROBLEMS = {
+const CHAIN_PROBLEMS: Record<ChainProblem, string> = {
   hash: 'its hash does not match its contents: it was altered after it was written',
   prev: 'it does not link to the record before it (prev differs from that record’s hash)',
   seq: 'its sequence number does not follow the record before it (a gap or a repeat)',
@@ -102,7 +98,7 @@ function framesOf(segment: Segment, bytes: Buffer, newest: boolean): SegmentRead
     const expected = (records.at(-1)?.record.seq ?? segment.firstSeq - 1) + 1;
     if (frame.kind === 'end') return { records };
     if (frame.kind === 'torn') {
-      if (!newest || wholeFrameAfter(bytes, offset)) {
+      if (!newest || resync(bytes, offset) !== undefined) {
         const where = newest ? 'whole records follow it' : 'in a segment older than the newest';
         throw new JournalDamaged(segment.path, offset, expected, `${frame.reason}; ${where}`);
       }
@@ -131,13 +127,17 @@ export class JournalReader {
   private constructor(
     readonly dir: string,
     readonly cursor: JournalCursor,
+    /** What is wrong with cursor.json, when something is: the gateway rebuilds it at its next start. */
+    readonly cursorProblem: string | undefined,
   ) {}
 
   static async open(dir: string): Promise<JournalReader> {
     if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
       throw Object.assign(new Error(`there is no journal at ${dir}`), { code: 'ENOENT' });
     }
-    return new JournalReader(dir, await readCursor(dir));
+    const { cursor, problem } = await readCursorFile(dir);
+    const genesis = { seq: 0, hash: '0'.repeat(64) };
+    return new JournalReader(dir, cursor ?? { acked: genesis, base: genesis }, problem);
   }
 
   segments(): Segment[] {
@@ -180,7 +180,7 @@ export class JournalReader {
   tip(): ChainPoint {
     const segments = this.segments();
     for (let i = segments.length - 1; i >= 0; i--) {
-      const last = scanSegment((segments[i] as Segment).path).last;
+      const last = lastRecordOf((segments[i] as Segment).path);
       if (last) return { seq: last.seq, hash: last.hash };
     }
     return this.cursor.acked;
@@ -188,8 +188,10 @@ export class JournalReader {
 
   /**
    * Checks every frame's length and CRC and the hash chain of what is kept, from the cursor's base:
-   * consecutive sequence numbers, each `prev` the hash before it, each hash right. Stops at the first
-   * break. A torn tail of the newest segment is reported, not counted as a break.
+   * consecutive sequence numbers, each `prev` the hash before it, each hash right. A break the
+   * journal explains (a `journal.damaged` record naming the lost range and the hash the chain resumes
+   * from) is listed as a loss, not a failure; the first other break fails the check. A torn tail of the
+   * newest segment is reported, not counted as a break.
    */
   async check(): Promise<JournalCheck> {
     const segments = this.segments();
@@ -203,25 +205,28 @@ export class JournalReader {
       lastSeq: base.seq,
       ackedSeq: acked.seq,
       baseSeq: base.seq,
-      notes: [],
+      losses: [],
+      notes: this.cursorProblem
+        ? [`cursor.json ${this.cursorProblem}: the gateway rebuilds it at its next start`]
+        : [],
     };
     const fail = (problem: NonNullable<JournalCheck['problem']>): JournalCheck => ({
       ...result,
       ok: false,
       problem,
     });
-    let point: ChainPoint | undefined = base.seq > 0 || segments[0]?.firstSeq === 1 ? base : undefined;
-    if (!point && segments.length > 0) {
+    const start: ChainPoint | undefined = base.seq > 0 || segments[0]?.firstSeq === 1 ? base : undefined;
+    if (!start && segments.length > 0) {
       result.notes.push(
         `no cursor base: record ${segments[0]?.firstSeq} is checked without the one before it`,
       );
     }
+    const walker = new ChainWalker<{ segment: string; offset: number }>(start);
     let beforeBase = 0;
     for (const [i, segment] of segments.entries()) {
       const bytes = readSegment(segment.path);
       if (!bytes) {
         // Acknowledged and deleted while we read: the chain goes on from the cursor's new base.
-        point = (await readCursor(this.dir)).base;
         result.notes.push(
           `${basename(segment.path)} was deleted while checking (acknowledged by the bridge)`,
         );
@@ -258,16 +263,11 @@ export class JournalReader {
           beforeBase += 1;
           continue;
         }
-        const broken = verifyChain([record], point);
-        if (broken) {
-          return fail({
-            seq: record.seq,
-            problem: `record ${record.seq}: ${CHAIN_PROBLEMS[broken.problem]}`,
-            segment: path,
-            offset,
-          });
+        if (!walker.add(record, { segment: path, offset })) break;
+        if (record.type === 'journal.damaged') {
+          const data = JournalDamagedData.safeParse(record.data);
+          if (data.success) result.losses.push({ ...data.data, seq: record.seq });
         }
-        point = { seq: record.seq, hash: record.hash };
         result.firstSeq ??= record.seq;
         result.lastSeq = record.seq;
         result.records += 1;
@@ -276,6 +276,14 @@ export class JournalReader {
     }
     if (beforeBase > 0) {
       result.notes.push(`${beforeBase} acknowledged record(s) before the base await deletion; not checked`);
+    }
+    const broken = walker.finish();
+    if (broken) {
+      return fail({
+        seq: broken.seq,
+        problem: `record ${broken.seq}: ${CHAIN_PROBLEMS[broken.problem]}${broken.problem === 'hash' ? '' : ', and no journal.damaged record explains the break'}`,
+        ...broken.where,
+      });
     }
     if (acked.seq > result.lastSeq) {
       return fail({
@@ -330,7 +338,12 @@ export class JournalFollower {
         consumed = next;
       }
       this.offset += consumed;
-      if (found.length === before) return found;
+      if (found.length === before) {
+        // Records lost between this segment and the next (explained by the journal): go on after them.
+        const next = segments.find((s) => s.firstSeq > this.nextSeq - 1 && s.path !== segment.path);
+        if (!next || next.firstSeq <= this.nextSeq) return found;
+        this.nextSeq = next.firstSeq;
+      }
     }
     return found;
   }

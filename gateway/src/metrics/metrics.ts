@@ -148,6 +148,21 @@ export class GatewayMetrics {
       () => (journal().diskLow ? 1 : 0),
     );
     gauge(
+      'educard_gateway_journal_disk_full',
+      'Whether the last journal write failed, so records wait in memory (1) or not (0)',
+      () => (journal().diskFull ? 1 : 0),
+    );
+    gauge(
+      'educard_gateway_journal_held_records',
+      'Records waiting in memory for a disk that takes no writes (bounded by journal.maxHeldRecords)',
+      () => journal().held,
+    );
+    gauge(
+      'educard_gateway_journal_lost_records',
+      'Records dropped from memory past that bound since the gateway started (each range journaled as journal.damaged once the disk writes)',
+      () => journal().lost,
+    );
+    gauge(
       'educard_gateway_roster_version',
       'The roster version in force (0: none)',
       () => sources.roster()?.version ?? 0,

@@ -29,3 +29,22 @@ export class RosterRejected extends Error {
 export function reject(code: RejectionCode, message: string): never {
   throw new RosterRejected(code, message);
 }
+
+/** Refusals that say a stored file is damaged; others (a key not trusted yet) are no damage. */
+const DAMAGE: ReadonlySet<RejectionCode> = new Set([
+  'malformed',
+  'bad-signature',
+  'digest-mismatch',
+  'length-mismatch',
+  'inconsistent',
+  'too-large',
+]);
+
+/**
+ * Whether a stored roster or catalogue file failed as damaged files fail: refused for what it holds,
+ * or unreadable (a body gone, an I/O error).
+ */
+export function isStoredFileDamage(error: unknown): boolean {
+  if (error instanceof RosterRejected) return DAMAGE.has(error.code);
+  return (error as NodeJS.ErrnoException).code !== undefined;
+}

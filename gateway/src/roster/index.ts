@@ -12,6 +12,7 @@ export {
   type AcceptResult,
   type BodySource,
   DEFAULT_MAX_BODY_BYTES,
+  type RosterDamage,
   RosterStore,
   type RosterStoreOptions,
 } from './store.js';

@@ -45,6 +45,9 @@ async function expectRejected(promise: Promise<unknown>, code: RejectionCode) {
   expect((error as RosterRejected).code).toBe(code);
 }
 
+const rosterFiles = async () =>
+  (await readdir(dir)).filter((f) => f.startsWith('snapshot') || f.startsWith('delta')).sort();
+
 const cards = (from: number, count: number) => Array.from({ length: count }, (_, i) => sampleCard(from + i));
 
 beforeEach(async () => {
@@ -253,7 +256,7 @@ describe('on disk', () => {
     expect(reopened.view?.byCardId(sampleCard(1).cardId)?.status).toBe('cancelled');
   });
 
-  it('drops older files when a snapshot replaces them', async () => {
+  it('keeps the previous snapshot and the deltas after it when a snapshot replaces them, and drops what is older', async () => {
     const store = await provisioned();
     const v1 = authority.snapshot(1, cards(1, 2));
     await store.accept(v1.manifest, v1.body);
@@ -261,11 +264,73 @@ describe('on disk', () => {
     await store.accept(d2.manifest, d2.body);
     const v3 = authority.snapshot(3, cards(1, 3));
     await store.accept(v3.manifest, v3.body);
-    const files = (await readdir(dir)).filter((f) => f.startsWith('snapshot') || f.startsWith('delta'));
-    expect(files.sort()).toEqual(['snapshot-0000000003.body.json', 'snapshot-0000000003.manifest.json']);
+    expect(await rosterFiles()).toEqual([
+      'delta-0000000002.body.json',
+      'delta-0000000002.manifest.json',
+      'snapshot-0000000001.body.json',
+      'snapshot-0000000001.manifest.json',
+      'snapshot-0000000003.body.json',
+      'snapshot-0000000003.manifest.json',
+    ]);
+    const v4 = authority.snapshot(4, cards(1, 4));
+    await store.accept(v4.manifest, v4.body);
+    expect(await rosterFiles()).toEqual([
+      'snapshot-0000000003.body.json',
+      'snapshot-0000000003.manifest.json',
+      'snapshot-0000000004.body.json',
+      'snapshot-0000000004.manifest.json',
+    ]);
   });
 
-  it('refuses a stored body altered at rest and falls back to no roster, with a log line', async () => {
+  it('quarantines a damaged newest snapshot and uses the previous one with its deltas, asking for a fresh one', async () => {
+    const store = await provisioned();
+    const v1 = authority.snapshot(1, cards(1, 2));
+    await store.accept(v1.manifest, v1.body);
+    const d2 = authority.delta(1, 2, [{ op: 'add', card: sampleCard(3) }]);
+    await store.accept(d2.manifest, d2.body);
+    const v4 = authority.snapshot(4, cards(1, 5));
+    await store.accept(v4.manifest, v4.body);
+    const path = join(dir, 'snapshot-0000000004.body.json');
+    await writeFile(path, (await readFile(path, 'utf8')).replace('"active"', '"ACTIVE"'));
+
+    const reopened = await openStore();
+    expect(reopened.view?.version).toBe(2);
+    expect(reopened.view?.byCardId(sampleCard(3).cardId)).toBeDefined();
+    expect(reopened.damage).toMatchObject({
+      lostVersion: 4,
+      usedVersion: 2,
+      reasons: [expect.stringContaining('snapshot 4: digest-mismatch')],
+    });
+    expect(reopened.wantsFresh).toBe(true);
+    expect((await readdir(join(dir, 'quarantine'))).filter((n) => !n.endsWith('.why.json')).sort()).toEqual([
+      expect.stringMatching(/^snapshot-0000000004\.body\.json\./),
+      expect.stringMatching(/^snapshot-0000000004\.manifest\.json\./),
+    ]);
+    const fresh = authority.snapshot(5, cards(1, 6));
+    await reopened.accept(fresh.manifest, fresh.body);
+    expect(reopened.wantsFresh).toBe(false);
+  });
+
+  it('stops at a damaged delta, quarantined, and keeps the versions before it', async () => {
+    const store = await provisioned();
+    const v1 = authority.snapshot(1, cards(1, 2));
+    await store.accept(v1.manifest, v1.body);
+    for (const [from, n] of [
+      [1, 3],
+      [2, 4],
+      [3, 5],
+    ] as const) {
+      const delta = authority.delta(from, from + 1, [{ op: 'add', card: sampleCard(n) }]);
+      await store.accept(delta.manifest, delta.body);
+    }
+    await writeFile(join(dir, 'delta-0000000003.manifest.json'), '{"signed":');
+    const reopened = await openStore();
+    expect(reopened.view?.version).toBe(2);
+    expect(reopened.damage).toMatchObject({ lostVersion: 4, usedVersion: 2 });
+    expect(await rosterFiles()).toContain('delta-0000000004.manifest.json');
+  });
+
+  it('quarantines a stored body altered at rest and, with nothing older, falls back to no roster', async () => {
     const store = await provisioned();
     const v1 = authority.snapshot(1, cards(1, 2));
     await store.accept(v1.manifest, v1.body);
@@ -274,7 +339,9 @@ describe('on disk', () => {
     await writeFile(path, text.replace('"active"', '"ACTIVE"'));
     const reopened = await openStore();
     expect(reopened.view).toBeUndefined();
+    expect(reopened.damage).toMatchObject({ lostVersion: 1, usedVersion: 0 });
     expect(lines.some((line) => line.includes('stored roster snapshot does not verify'))).toBe(true);
+    expect(lines.some((line) => line.includes('no older version verifies'))).toBe(true);
   });
 
   it('an unprovisioned device has no roster and refuses everything', async () => {

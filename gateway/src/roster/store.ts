@@ -9,8 +9,8 @@ import {
 } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
 import { releaseMemory } from '../memory/index.js';
-import { writeFileDurable } from '../storage/index.js';
-import { RosterRejected, reject } from './errors.js';
+import { quarantineFile, writeFileDurable } from '../storage/index.js';
+import { isStoredFileDamage, RosterRejected, reject } from './errors.js';
 import { RosterIndex, type RosterView } from './roster-index.js';
 import {
   type ManifestScope,
@@ -42,6 +42,17 @@ export const pad = (version: number) => String(version).padStart(10, '0');
 export const fileName = (kind: string, version: number, part: 'manifest' | 'body') =>
   `${kind}-${pad(version)}.${part}.json`;
 const VERSIONED = /^(snapshot|delta|keyset)-(\d{10})\.(manifest|body|json)(?:\.json)?$/;
+
+/**
+ * What was wrong with the stored roster at start: the files quarantined and why, the newest version
+ * that was on disk, and the one in force instead (0: none).
+ */
+export interface RosterDamage {
+  quarantined: string[];
+  reasons: string[];
+  lostVersion: number;
+  usedVersion: number;
+}
 
 export interface Listing {
   keysets: number[];
@@ -75,6 +86,7 @@ export class RosterStore {
   private index: RosterIndex | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly maxBodyBytes: number;
+  private damageFound: RosterDamage | undefined;
 
   private constructor(private readonly options: RosterStoreOptions) {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -108,6 +120,17 @@ export class RosterStore {
 
   get provisioned(): boolean {
     return this.anchor !== undefined;
+  }
+
+  /** Damage found in the stored files at start, if any (see RosterDamage). */
+  get damage(): RosterDamage | undefined {
+    return this.damageFound;
+  }
+
+  /** Whether to ask the bridge for a snapshot now: damage put an older roster, or none, in force. */
+  get wantsFresh(): boolean {
+    const damage = this.damageFound;
+    return damage !== undefined && (this.index?.version ?? 0) < damage.lostVersion;
   }
 
   /** Accepts the next key set (rotation of roster or root keys). */
@@ -201,11 +224,17 @@ export class RosterStore {
     await writeFileDurable(join(this.options.dir, fileName(kind, version, 'manifest')), manifest);
   }
 
+  /**
+   * Keeps the previous snapshot and the deltas after it beside the new one, so that a damaged newest
+   * file leaves a verifiable roster to fall back to; removes what is older.
+   */
   private async removeOlderThan(version: number): Promise<void> {
     const listing = await listDir(this.options.dir);
+    const older = listing.snapshots.filter((v) => v < version);
+    const previous = older.at(-1) ?? version;
     const stale = [
-      ...listing.snapshots.filter((v) => v < version).map((v) => ['snapshot', v] as const),
-      ...listing.deltas.filter((v) => v <= version).map((v) => ['delta', v] as const),
+      ...older.filter((v) => v < previous).map((v) => ['snapshot', v] as const),
+      ...listing.deltas.filter((v) => v <= previous).map((v) => ['delta', v] as const),
     ];
     for (const [kind, v] of stale) {
       // The manifest goes first, so a crash between the two leaves an orphan body, never a bodiless manifest.
@@ -220,6 +249,11 @@ export class RosterStore {
     return run;
   }
 
+  /**
+   * Loads the newest roster that verifies: the newest good snapshot and the deltas after it, in
+   * order. A file that fails its digest or signature (damage at rest) is moved to `quarantine/` and
+   * an older version is used; a file that only needs a key not trusted yet is left alone.
+   */
   private async load(): Promise<void> {
     const { dir, logger } = this.options;
     const anchorText = await readFile(join(dir, ANCHOR), 'utf8').catch(() => undefined);
@@ -227,23 +261,52 @@ export class RosterStore {
       logger.warn({ dir }, 'no roster trust anchor: the device is not provisioned');
       return;
     }
-    this.anchor = KeyRole.parse(JSON.parse(anchorText));
+    try {
+      this.anchor = KeyRole.parse(JSON.parse(anchorText));
+    } catch (error) {
+      // Pinned at provisioning: only a technician can pin it again (educard doctor says how).
+      logger.error(
+        { reason: (error as Error).message },
+        'roster trust anchor is damaged: no roster can be verified',
+      );
+      return;
+    }
     const listing = await listDir(dir);
+    const damage: RosterDamage = {
+      quarantined: [],
+      reasons: [],
+      lostVersion: Math.max(0, ...listing.snapshots, ...listing.deltas),
+      usedVersion: 0,
+    };
+    const quarantine = async (files: string[], reason: string) => {
+      for (const file of files) {
+        const moved = await quarantineFile(join(dir, file), reason).catch(() => undefined);
+        if (moved) damage.quarantined.push(moved);
+      }
+      damage.reasons.push(reason);
+    };
     for (const version of listing.keysets) {
-      const bytes = await readFile(join(dir, `keyset-${pad(version)}.json`));
+      const file = `keyset-${pad(version)}.json`;
       try {
-        this.keySets.push(verifyKeySet(bytes, this.trustedRoot(), this.keySetVersion));
-      } catch (error) {
-        logger.error(
-          { version, reason: (error as Error).message },
-          'stored key set does not verify; ignoring it and later ones',
+        this.keySets.push(
+          verifyKeySet(await readFile(join(dir, file)), this.trustedRoot(), this.keySetVersion),
         );
+      } catch (error) {
+        const reason = `key set ${version} does not verify (${(error as Error).message}); later ones wait for it`;
+        logger.error({ version, reason }, 'stored key set does not verify; ignoring it and later ones');
+        if (isStoredFileDamage(error)) await quarantine([file], reason);
         break;
       }
     }
     for (const version of [...listing.snapshots].reverse()) {
-      const loaded = await this.loadVerified('snapshot', version).catch((error: Error) => {
+      const loaded = await this.loadVerified('snapshot', version).catch(async (error: Error) => {
         logger.error({ version, reason: error.message }, 'stored roster snapshot does not verify');
+        if (isStoredFileDamage(error)) {
+          await quarantine(
+            [fileName('snapshot', version, 'manifest'), fileName('snapshot', version, 'body')],
+            `snapshot ${version}: ${error.message}`,
+          );
+        }
         return undefined;
       });
       if (loaded?.body.kind !== 'snapshot') continue;
@@ -251,20 +314,39 @@ export class RosterStore {
       break;
     }
     const index = this.index;
-    if (!index) return;
-    for (const version of listing.deltas.filter((v) => v > index.version)) {
+    for (const version of listing.deltas.filter((v) => index && v > index.version)) {
       try {
         const { body, manifest } = await this.loadVerified('delta', version);
-        index.apply(body as RosterDelta, manifest);
+        (index as RosterIndex).apply(body as RosterDelta, manifest);
       } catch (error) {
         logger.error(
           { version, reason: (error as Error).message },
           'stored roster delta not applied; later ones skipped',
         );
+        if (isStoredFileDamage(error)) {
+          await quarantine(
+            [fileName('delta', version, 'manifest'), fileName('delta', version, 'body')],
+            `delta ${version}: ${(error as Error).message}`,
+          );
+        }
         break;
       }
     }
-    logger.info({ version: index.version, cards: index.size, keySet: this.keySetVersion }, 'roster loaded');
+    damage.usedVersion = this.index?.version ?? 0;
+    if (damage.quarantined.length > 0) {
+      this.damageFound = damage;
+      logger.error(
+        { ...damage, quarantined: damage.quarantined.length },
+        damage.usedVersion
+          ? `roster files damaged: version ${damage.usedVersion} in force until a fresh snapshot arrives`
+          : 'roster files damaged and no older version verifies: no roster until a fresh snapshot arrives',
+      );
+    }
+    if (!this.index) return;
+    logger.info(
+      { version: this.index.version, cards: this.index.size, keySet: this.keySetVersion },
+      'roster loaded',
+    );
   }
 
   /**

@@ -35,6 +35,7 @@ import {
   libraryBackendFor,
   type TerminalStation,
 } from '../stations/index.js';
+import { listQuarantined, type Quarantined } from '../storage/index.js';
 import { bridgeSource, FIRMWARE, ReleaseRoot, UpdateAgent } from '../updates/index.js';
 import { Uplink } from '../uplink/index.js';
 import { TerminalSide } from './terminal-stations.js';
@@ -44,6 +45,19 @@ export const FIRMWARE_VERSION = FIRMWARE.version;
 
 /** The exit code with which the gateway asks its service manager to start it again (a new release, a rollback). */
 export const RESTART_EXIT_CODE = 75;
+
+/** The longest the start waits for its first record to be durable, and each stop step for its part. */
+const START_FLUSH_MS = 2_000;
+const STOP_STEP_MS = 1_500;
+
+/** `work`, or a rejection once `ms` have passed without it settling. */
+function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * The Node flags the gateway service runs with (main.ts's shebang and the systemd unit say the same).
@@ -77,6 +91,8 @@ export class Gateway {
   /** The library catalogue: only a library desk holds one. */
   private catalogue: CatalogueStore | undefined;
   private stopping = false;
+  /** Files in quarantine folders, as found once every store has opened. */
+  private quarantined: Quarantined[] = [];
   private readonly startedAt = new Date().toISOString();
   private keyId: string | undefined;
   private updates: UpdateAgent | undefined;
@@ -106,6 +122,7 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const { config } = options;
     const logger = options.logger ?? createLogger('gateway', { level: config.log.level });
+    logger.info({ device: config.device.id, firmware: FIRMWARE_VERSION }, 'gateway starting');
     const rosterDir = join(config.dataDir, 'roster');
     const journalDir = join(config.dataDir, 'journal');
     await mkdir(rosterDir, { recursive: true });
@@ -120,16 +137,23 @@ export class Gateway {
       ...(options.now ? { now: options.now } : {}),
       ...(options.synced ? { synced: options.synced } : {}),
     });
+    let started: Gateway | undefined;
     const journal = await Journal.open({
       dir: journalDir,
       device: config.device.id,
       segmentBytes: config.journal.segmentBytes,
       budgetBytes: config.journal.budgetBytes,
       minFreeBytes: config.journal.minFreeBytes,
+      maxHeldRecords: config.journal.maxHeldRecords,
+      closeTimeoutMs: config.journal.stopWaitMs,
+      // The journal cannot tell the bridge of a full disk: the live device state does.
+      onStorageChange: () => started?.uplink?.refreshState(),
       logger,
       now: () => new Date(clock.now()),
       onCommit: metrics.journalCommit,
     });
+    // A damaged clock.json: the device has surely seen the time of its newest journal record.
+    if (clock.damaged && journal.newestAt) await clock.restoreFloor(Date.parse(journal.newestAt));
     const roster = await RosterStore.open({
       dir: rosterDir,
       school: config.device.school,
@@ -151,13 +175,32 @@ export class Gateway {
     });
     const readers = options.readers ?? readerDriverFor(config, logger);
     const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station, metrics);
+    started = gateway;
     gateway.wire();
     gateway.terminalSide = await gateway.startTerminalSide();
     gateway.record({
       type: 'gateway.started',
       data: { firmware: FIRMWARE_VERSION, recoveredBytes: journal.recoveredBytes },
     });
-    await journal.flush();
+    const damage = roster.damage;
+    if (damage) {
+      gateway.record({
+        type: 'roster.rejected',
+        data: {
+          reason:
+            `stored roster damaged (${damage.reasons.join('; ')}): ${damage.quarantined.length} file(s) quarantined, ${damage.usedVersion ? `version ${damage.usedVersion} in force` : 'no roster in force'} until a fresh snapshot arrives`.slice(
+              0,
+              512,
+            ),
+          version: damage.lostVersion,
+        },
+      });
+    }
+    gateway.quarantined = await listQuarantined(config.dataDir);
+    // Durable before the gate opens, as far as the disk allows: a full one does not hold the start.
+    await within(START_FLUSH_MS, journal.flush()).catch((error: unknown) =>
+      logger.warn({ err: (error as Error).message }, 'start record not yet durable; the journal holds it'),
+    );
     await gateway.prepareUpdates();
     await gateway.startUplink();
     await readers.start();
@@ -223,8 +266,49 @@ export class Gateway {
       keySetVersion: this.roster.keySetVersion,
       journalBacklog: journal.backlog,
       lastSeq: journal.lastSeq,
+      storage: {
+        diskLow: journal.diskLow,
+        diskFull: journal.diskFull,
+        held: journal.held,
+        maxHeld: journal.maxHeld,
+        lost: journal.lost,
+        ...(journal.freeBytes !== undefined ? { freeBytes: journal.freeBytes } : {}),
+        quarantined: this.quarantined.length,
+      },
       ...(releaseArchOf() ? { arch: releaseArchOf() } : {}),
       formats: FIRMWARE.dataFormats,
+    };
+  }
+
+  /**
+   * The device's storage for `educard status` and doctor: the disk, what waits in memory and what
+   * was lost, the files kept in quarantine and the newest loss the journal explains.
+   */
+  storageReport() {
+    const journal = this.journal.stats();
+    const damage = this.roster.damage;
+    return {
+      diskLow: journal.diskLow,
+      diskFull: journal.diskFull,
+      freeBytes: journal.freeBytes ?? null,
+      lastWriteError: journal.lastWriteError ?? null,
+      held: journal.held,
+      maxHeld: journal.maxHeld,
+      lost: journal.lost,
+      quarantined: this.quarantined,
+      lastDamage: journal.lastBreak ?? null,
+      damagedNow: journal.damagedNow ?? null,
+      notes: [
+        ...journal.notes,
+        ...(this.clock.damaged
+          ? [`clock.json ${this.clock.damaged}: the time floor was rebuilt from the journal`]
+          : []),
+        ...(damage
+          ? [
+              `roster files damaged: ${damage.usedVersion ? `version ${damage.usedVersion} in force` : 'no roster in force'}${this.roster.wantsFresh ? ', a fresh snapshot is asked for at each connection' : ', a fresh one has arrived since'}`,
+            ]
+          : []),
+      ],
     };
   }
 
@@ -259,6 +343,7 @@ export class Gateway {
         budgetBytes: config.journal.budgetBytes,
         diskLow: journal.diskLow,
       },
+      storage: this.storageReport(),
       uplink: this.uplinkValue ? { url: config.uplink?.url, ...this.uplinkValue.status() } : null,
       readers: { driver: config.readers.driver, list: this.readers.readers() },
       update: this.updates?.status() ?? null,
@@ -316,18 +401,31 @@ export class Gateway {
     };
   }
 
+  /**
+   * Stops every part in reverse order, each within a bound: a peer that never answers or a disk that
+   * takes no writes never holds a stop past a few seconds. What the journal could not make durable is
+   * logged and written (journal.close).
+   */
   async stop(): Promise<void> {
     this.stopping = true;
+    const step = async (what: string, work: () => Promise<unknown> | undefined, ms = STOP_STEP_MS) => {
+      try {
+        await within(ms, Promise.resolve(work()));
+      } catch (error) {
+        this.logger.warn({ step: what, err: (error as Error).message }, 'stop step cut short');
+      }
+    };
     this.updates?.stop();
-    await this.metricsServer?.stop();
-    await this.control?.stop();
-    await this.uplinkValue?.stop();
-    await this.readers.stop();
-    await this.terminalSide?.stop();
-    await this.io.stop();
-    await this.journal.close();
-    await this.clock.persist();
-    this.logger.info('gateway stopped');
+    await step('metrics', () => this.metricsServer?.stop());
+    await step('control', () => this.control?.stop());
+    await step('uplink', () => this.uplinkValue?.stop());
+    await step('readers', () => this.readers.stop());
+    await step('terminals', () => this.terminalSide?.stop());
+    await step('io', () => this.io.stop());
+    await step('journal', () => this.journal.close(), this.config.journal.stopWaitMs + STOP_STEP_MS);
+    await step('clock', () => this.clock.persist());
+    const { held, lost } = this.journal.stats();
+    this.logger.info({ unsaved: held, lost }, 'gateway stopped');
   }
 
   /** A library desk or a computer room: its station, and the broker and pages its terminals use. */
@@ -635,7 +733,8 @@ export class Gateway {
       const { seq } = outcome.record;
       this.journal.durable(seq).then(
         () => logger.debug({ seq }, 'tap durable'),
-        (error: unknown) => logger.error({ seq, err: error }, 'tap not yet durable; the journal retries'),
+        // The journal logs a disk that takes no writes once, and counts what it holds and loses.
+        (error: unknown) => logger.debug({ seq, err: (error as Error).message }, 'tap not yet durable'),
       );
     });
     // A book's tag: at a library desk, what its scanner would have typed; nothing anywhere else.

@@ -9,6 +9,7 @@ import {
   commandRefusal,
   type DeviceState,
   EventAck,
+  type EventRecord,
   parseMessage,
   RosterDeltaMessage,
   RosterKeySetsMessage,
@@ -85,6 +86,7 @@ interface UplinkState {
 /** A birth's ask unanswered this long is asked again, then after twice as long, up to the maximum. */
 const SYNC_RETRY_MS = 5000;
 const SYNC_RETRY_MAX_MS = 300_000;
+const STATE_EVERY_MS = 1000;
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -124,13 +126,33 @@ export class Uplink {
   /** Whether this connection's ask was answered; a bridge of the version before never answers. */
   private synced = false;
 
+  private readonly stateFile: DurableJsonFile<{ bdSeq: number }>;
+  private stateSentAt = Number.NEGATIVE_INFINITY;
+  private stateTimer: NodeJS.Timeout | undefined;
+
   constructor(private readonly deps: UplinkDeps) {
-    this.state = new Low(new DurableJsonFile(join(deps.dataDir, 'uplink.json')), { bdSeq: 0 });
+    this.stateFile = new DurableJsonFile(join(deps.dataDir, 'uplink.json'), (value) =>
+      Number.isSafeInteger((value as { bdSeq?: unknown } | null)?.bdSeq),
+    );
+    this.state = new Low(this.stateFile, { bdSeq: 0 });
   }
 
   async start(): Promise<void> {
     await this.state.read();
     this.bdSeq = this.state.data.bdSeq;
+    if (this.stateFile.damaged) {
+      // The bridge believes no birth older than the last it saw: go on from a number past any count.
+      this.bdSeq = Math.max(this.bdSeq, Math.floor(Date.now() / 1000));
+      this.deps.logger.error(
+        {
+          reason: this.stateFile.damaged.reason,
+          quarantinedAs: this.stateFile.damaged.quarantinedAs,
+          bdSeq: this.bdSeq,
+        },
+        'uplink.json was damaged: kept aside; the birth sequence goes on from the time in seconds',
+      );
+    }
+    if (this.deps.roster.wantsFresh) void this.askForSnapshot();
     const options = await this.clientOptions();
     await this.nextBirth();
     options.will = this.will();
@@ -159,9 +181,36 @@ export class Uplink {
     };
   }
 
+  /**
+   * Publishes the live state again (at most once a second): the storage it reports changed, and the
+   * journal may be unable to say so itself.
+   */
+  refreshState(): void {
+    if (this.stateTimer || this.stopping) return;
+    const wait = Math.max(0, STATE_EVERY_MS - (performance.now() - this.stateSentAt));
+    this.stateTimer = setTimeout(() => {
+      this.stateTimer = undefined;
+      if (!this.connected || this.stopping) return;
+      this.publishState();
+    }, wait);
+  }
+
+  private publishState(): void {
+    this.stateSentAt = performance.now();
+    this.client?.publish(
+      topics.state(this.deps.school, this.deps.device),
+      this.stateMessage(true),
+      { qos: 1, retain: true },
+      (error) => {
+        if (error) this.deps.logger.warn({ err: error.message }, 'device state not published');
+      },
+    );
+  }
+
   /** Says goodbye with a death message of this connection's bdSeq, then disconnects. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.stateTimer);
     clearInterval(this.timer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.snapshotTimer);
@@ -202,11 +251,21 @@ export class Uplink {
     };
   }
 
-  /** Each connection gets the next birth/death sequence number, persisted before it is used. */
+  /**
+   * Each connection gets the next birth/death sequence number, persisted before it is used. A disk
+   * that takes no writes does not keep the device off the network: it connects with the number
+   * unpersisted (after a restart on that disk a number may come again, and the bridge then takes a
+   * late will of the earlier connection as this one's death until the device reconnects).
+   */
   private async nextBirth(): Promise<void> {
     this.bdSeq += 1;
     this.state.data.bdSeq = this.bdSeq;
-    await this.saveState();
+    await this.saveState().catch((error: unknown) =>
+      this.deps.logger.warn(
+        { err: (error as Error).message, bdSeq: this.bdSeq },
+        'birth sequence not persisted (disk full?); connecting with it anyway',
+      ),
+    );
   }
 
   private saveState(): Promise<void> {
@@ -276,6 +335,7 @@ export class Uplink {
       }
       this.birth(SYNC_RETRY_MS);
     });
+    if (this.deps.roster.wantsFresh) void this.askForSnapshot();
     client.subscribe(
       [
         topics.ack(school, device),
@@ -307,9 +367,8 @@ export class Uplink {
 
   /** Publishes this connection's birth, asking again later while the bridge has not answered. */
   private birth(retryMs: number): void {
-    const { school, device } = this.deps;
     if (!this.connected || !this.client) return;
-    this.client.publish(topics.state(school, device), this.stateMessage(true), { qos: 1, retain: true });
+    this.publishState();
     clearTimeout(this.syncTimer);
     if (this.synced) return;
     this.syncTimer = setTimeout(() => {
@@ -373,7 +432,9 @@ export class Uplink {
       while (this.connected && this.listening && this.inFlight.length < this.window) {
         const records = await journal.read(this.nextSeq, config.batch.maxRecords);
         if (records.length === 0 || !this.connected) break;
-        const batch = signBatch(device, school, records, identity.key);
+        // Records lost just before these (a damaged journal, a full disk): the batch says so.
+        const lost = journal.lossBefore((records[0] as EventRecord).seq);
+        const batch = signBatch(device, school, records, identity.key, lost);
         this.inFlight.push({ to: batch.to, sentAt: performance.now() });
         this.nextSeq = batch.to + 1;
         (this.client as MqttClient).publish(
@@ -601,12 +662,44 @@ export class Uplink {
     }, SNAPSHOT_GRACE_MS);
   }
 
-  private async fetchSnapshotIfBehind(): Promise<void> {
-    const message = this.latestSnapshot;
+  private async fetchSnapshotIfBehind(message = this.latestSnapshot): Promise<void> {
     if (!message) return;
     const version = (message.manifest.signed as { version?: number }).version ?? 0;
     if (version <= (this.deps.roster.view?.version ?? 0)) return;
     await this.fetchSnapshot(message);
+  }
+
+  /**
+   * Asks the bridge for its latest snapshot over HTTP, without waiting for the retained manifest (a
+   * clustered broker may not hold it): the roster on disk was damaged, and an older one, or none, is
+   * in force. Tried at start and at each connection until a roster newer than the one in force is in.
+   */
+  private askForSnapshot(): Promise<void> {
+    this.asking ??= this.askNow().finally(() => {
+      this.asking = undefined;
+    });
+    return this.asking;
+  }
+
+  private asking: Promise<void> | undefined;
+
+  private async askNow(): Promise<void> {
+    const { config, school, logger, roster } = this.deps;
+    const url = new URL(`/v1/roster/${encodeURIComponent(school)}/latest`, config.bridgeHttp);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+      if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+      const parsed = parseMessage(RosterSnapshotMessage, new Uint8Array(await response.arrayBuffer()));
+      if (!parsed.ok) throw new Error(`bad snapshot manifest from ${url}: ${parsed.error}`);
+      this.latestSnapshot ??= parsed.value;
+      await this.fetchSnapshotIfBehind(parsed.value);
+      logger.info({ version: roster.view?.version }, 'fresh roster snapshot fetched after damage');
+    } catch (error) {
+      logger.warn(
+        { reason: (error as Error).message },
+        'fresh roster snapshot not fetched yet; tried again at the next connection',
+      );
+    }
   }
 
   private async fetchSnapshotAgain(): Promise<void> {

@@ -3,50 +3,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import {
-  type CardPresented,
-  GATEWAY_NODE_FLAGS,
-  GateActuators,
-  GateStation,
-  IoConfig,
-  Journal,
-  PassbackState,
-  PolicyConfig,
-  RecordingIO,
-  RosterStore,
-} from '@educard/gateway';
-import { cardAuthMessage, type EventBody, ed25519 } from '@educard/terminal-sdk';
-import { gateDecisionData, sampleCard, sampleCardSeed, sampleUid } from '@educard/terminal-sdk/testing';
+import { type CardPresented, GATEWAY_NODE_FLAGS, Journal, RosterStore } from '@educard/gateway';
+import { cardAuthMessage, ed25519 } from '@educard/terminal-sdk';
+import { sampleCard, sampleCardSeed, sampleUid } from '@educard/terminal-sdk/testing';
+import { benchGate, tapBody } from './gate-fixture.js';
+import { storageBench } from './gateway-storage.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
-import { BENCH_NOW, benchCards, benchClock, DEVICE, quiet, rosterOnDisk, SCHOOL } from './roster-fixture.js';
+import { benchCards, benchClock, DEVICE, quiet, rosterOnDisk, SCHOOL } from './roster-fixture.js';
 
 const CARDS = 100_000;
 
 /** Tap to actuator command through the real station, roster, policy, journal and johnny-five. */
 async function decisionLatency(rosterDir: string): Promise<BenchResult[]> {
-  const roster = await RosterStore.open({
-    dir: rosterDir,
-    school: SCHOOL,
-    device: DEVICE,
-    logger: quiet,
-    now: benchClock,
-  });
   const journalDir = await mkdtemp(join(tmpdir(), 'bench-journal-'));
   const journal = await Journal.open({ dir: journalDir, device: DEVICE, logger: quiet, minFreeBytes: 0 });
-  const io = new RecordingIO();
-  const actuators = new GateActuators({ config: IoConfig.parse({}), logger: quiet, io });
-  await actuators.start();
-  const now = BENCH_NOW;
-  const station = new GateStation({
-    config: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
-    policy: PolicyConfig.parse({ passback: { mode: 'off' } }),
-    roster: () => roster.view,
-    clock: { read: () => ({ now, trusted: true }), stamp: () => ({ clock: 'synced' }) },
-    actions: actuators,
-    journal,
-    passback: new PassbackState(),
-    logger: quiet,
-  });
+  const { station, actuators } = await benchGate(rosterDir, journal);
   // The card's own work (signing) happens on the card: proofs are made before the clock starts.
   const taps: CardPresented[] = [];
   for (let i = 0; i < 2000; i++) {
@@ -148,20 +119,6 @@ async function deltaApply(
   ];
 }
 
-function tapBody(i: number): EventBody {
-  return {
-    type: 'gate.decision',
-    at: new Date().toISOString(),
-    clock: 'synced',
-    data: gateDecisionData({
-      reader: 'r-in',
-      cardId: `E${String(i).padStart(9, '0')}`,
-      personId: `p${i}`,
-      cardStatus: 'active',
-    }),
-  };
-}
-
 /** Sustained fsync'd appends, and one tap's append-to-durable latency at a busy gate's pace. */
 async function journalThroughput(): Promise<BenchResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-journal-'));
@@ -202,6 +159,7 @@ export async function gatewayBench(): Promise<BenchResult[]> {
       ...rosterLoad(dir),
       ...(await deltaApply(dir, authority)),
       ...(await journalThroughput()),
+      ...(await storageBench()),
     ];
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -32,6 +32,11 @@ export function atLeast(id: string, value: number, unit: string, floor: number):
   return { id, value: round(value), unit, target: `>= ${floor}`, meets: value >= floor };
 }
 
+/** A figure that must be exactly its target (a ratio of 1: nothing missed). */
+export function exactly(id: string, value: number, unit: string, expected: number): BenchResult {
+  return { id, value: round(value), unit, target: `= ${expected}`, meets: value === expected };
+}
+
 /** A figure reported for comparison, with no target of its own. */
 export function info(id: string, value: number, unit: string): BenchResult {
   return { id, value: round(value), unit, target: 'report', meets: true };

@@ -1,5 +1,6 @@
 export { type BridgeProcess, startBridgeProcess } from './bridge.js';
 export { CHROMIUM, launchChromium } from './browser.js';
+export { fillDisk, type Mounted, mountBtrfs, mountTmpfs } from './disks.js';
 export {
   closedCalendar,
   type FleetDevice,

@@ -3,7 +3,7 @@ import { type Ed25519KeyPair, ed25519 } from '../crypto/ed25519.js';
 import { fromBase64Url, toBase64Url } from '../crypto/encoding.js';
 import { SPEC_VERSION } from './common.js';
 import type { EventRecord } from './events.js';
-import type { EventBatch } from './messages.js';
+import type { BatchLoss, EventBatch } from './messages.js';
 
 /**
  * What a batch signature covers: everything but the records and the signature. The records are bound
@@ -15,12 +15,16 @@ function signedPart(batch: Record<string, unknown>): Record<string, unknown> {
   return header;
 }
 
-/** Builds and signs a batch of consecutive records with the device's key. */
+/**
+ * Builds and signs a batch of consecutive records with the device's key; `lost` declares the break
+ * in the device's chain just before the first record (see EventBatch.lost).
+ */
 export function signBatch(
   device: string,
   school: string,
   records: EventRecord[],
   key: Ed25519KeyPair,
+  lost?: BatchLoss,
 ): EventBatch {
   const first = records[0];
   const last = records.at(-1);
@@ -33,6 +37,7 @@ export function signBatch(
     to: last.seq,
     head: last.hash,
     sentAt: new Date().toISOString(),
+    ...(lost ? { lost } : {}),
   };
   return { ...header, records, sig: toBase64Url(ed25519.sign(canonicalBytes(header), key.seed)) };
 }

@@ -113,6 +113,43 @@ export const UpdateFailedData = z.object({
 });
 
 /**
+ * Why journal records were lost: a segment damaged at rest (`corrupt`: a bad checksum, frame or
+ * chain with whole records after it), one that could not be read (`unreadable`), one gone
+ * (`missing`), records dropped from memory while the disk was full (`disk-full`), or records still
+ * in memory when the gateway stopped with the disk full (`unsaved-at-stop`).
+ */
+export const JOURNAL_LOSS_CAUSES = [
+  'corrupt',
+  'unreadable',
+  'missing',
+  'disk-full',
+  'unsaved-at-stop',
+] as const;
+export const JournalLossCause = z.enum(JOURNAL_LOSS_CAUSES);
+export type JournalLossCause = z.infer<typeof JournalLossCause>;
+
+/**
+ * A loss the journal explains. With `firstSeq`..`lastSeq` the chain has a break there: the record
+ * after `lastSeq` names `resumeHash` as its `prev`, and a verifier goes on from that point instead of
+ * calling it tampering. Without them (`unsaved-at-stop`) no sequence number was lost: the records
+ * never reached the disk and their numbers were used again.
+ */
+export const JournalDamagedData = z.object({
+  cause: JournalLossCause,
+  firstSeq: z.number().int().positive().optional(),
+  lastSeq: z.number().int().positive().optional(),
+  /** `lastSeq` is a bound, not a count: an unreadable or missing file's last record is not known. */
+  bound: z.boolean().optional(),
+  resumeHash: Sha256Hex.optional(),
+  /** Records lost (at most this many when `bound`). */
+  records: z.number().int().nonnegative(),
+  /** The file as kept in the journal's quarantine folder, when there is one. */
+  file: z.string().max(256).optional(),
+  reason: z.string().max(512),
+});
+export type JournalDamagedData = z.infer<typeof JournalDamagedData>;
+
+/**
  * The data schema of each event type this version knows. A record of a type a peer does not know is
  * still carried and stored whole (an adjacent version may have added it), but only known types are
  * checked field by field.
@@ -124,6 +161,7 @@ export const EVENT_DATA = {
   'door.exit-request': ExitRequestData,
   'door.remote-open': RemoteOpenData,
   'journal.disk-low': DiskLowData,
+  'journal.damaged': JournalDamagedData,
   'reader.fault': ReaderFaultData,
   'reader.lost': ReaderStateData,
   'reader.connected': ReaderStateData,

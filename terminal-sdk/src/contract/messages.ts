@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Base64Url, Identifier, IsoTime, Sha256Hex, SPEC_VERSION } from './common.js';
-import { EventRecord } from './events.js';
+import { EventRecord, JournalLossCause } from './events.js';
 import { DataFormats, ReleaseArch } from './release.js';
 import { SignatureSchema, SignedEnvelopeSchema } from './signed.js';
 
@@ -9,6 +9,26 @@ const Versioned = { v: z.literal(SPEC_VERSION) };
 
 /** The largest message either side accepts: a batch of 500 records fits with room to spare. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/**
+ * The device's storage as it stands, in its live state: what the journal cannot say while its disk is
+ * full. A bridge of an earlier version strips the field it does not know.
+ */
+export const StorageState = z.object({
+  /** Free space under the configured minimum, or the journal past 80% of its budget. */
+  diskLow: z.boolean(),
+  /** The last journal write failed: records wait in memory. */
+  diskFull: z.boolean(),
+  /** Records held in memory, not yet on disk, and the most that may be held. */
+  held: z.number().int().nonnegative(),
+  maxHeld: z.number().int().positive(),
+  /** Records lost since the gateway started (the oldest held dropped past the bound). */
+  lost: z.number().int().nonnegative(),
+  freeBytes: z.number().int().nonnegative().optional(),
+  /** Files moved to a quarantine folder: journal segments, roster files, small state. */
+  quarantined: z.number().int().nonnegative(),
+});
+export type StorageState = z.infer<typeof StorageState>;
 
 /**
  * A device's birth and death, after Sparkplug: `bdSeq` grows with every connection, and a death is
@@ -33,11 +53,22 @@ export const DeviceState = z.object({
    * strings, so a bridge of the version before keeps taking births that ask for something new.
    */
   want: z.array(z.string().max(32)).max(16).optional(),
+  storage: StorageState.optional(),
   /** What a rollout needs to know of the device: its CPU and the data formats its release reads and writes. */
   arch: ReleaseArch.optional(),
   formats: DataFormats.optional(),
 });
 export type DeviceState = z.infer<typeof DeviceState>;
+
+/** A break in the device's chain that a batch declares (see EventBatch.lost). */
+export const BatchLoss = z.object({
+  firstSeq: z.number().int().positive(),
+  lastSeq: z.number().int().positive(),
+  cause: JournalLossCause,
+  bound: z.boolean().optional(),
+  damagedSeq: z.number().int().positive(),
+});
+export type BatchLoss = z.infer<typeof BatchLoss>;
 
 /**
  * Journal records from `from` to `to`, in order. The device's key signs the canonical bytes of every
@@ -55,6 +86,11 @@ export const EventBatch = z.looseObject({
   records: z.array(EventRecord).min(1).max(1000),
   sentAt: IsoTime,
   sig: Base64Url,
+  /**
+   * Records lost on the device just before `from` (`lastSeq` is `from - 1`): the chain goes on from
+   * the first record's `prev`. The device's `journal.damaged` record `damagedSeq` explains it.
+   */
+  lost: BatchLoss.optional(),
 });
 export type EventBatch = z.infer<typeof EventBatch>;
 

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import {
   type ClockStamp,
   clockStampOf,
@@ -7,7 +6,7 @@ import {
   type TerminalRequestName,
 } from '@educard/terminal-sdk';
 import type { Logger } from '../../log/index.js';
-import { writeFileDurable } from '../../storage/index.js';
+import { DurableJsonFile, writeFileDurable } from '../../storage/index.js';
 import type { StationReply } from '../types.js';
 
 /** What the ledger needs of the journal (the gateway's Journal). */
@@ -105,12 +104,8 @@ export class LoanLedger {
     replayFor?: string;
   }): Promise<LoanLedger> {
     const ledger = new LoanLedger(options.path, options.device, options.logger, options.replayFor);
-    const text = await readFile(options.path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw error;
-    });
-    if (text !== undefined) {
-      const file = JSON.parse(text) as LedgerFile;
+    const file = await readLedgerFile(options.path, options.logger);
+    if (file) {
       ledger.seqValue = file.seq;
       for (const loan of file.loans) ledger.insert(loan);
       for (const [txn, outcome] of file.txns) ledger.txns.set(txn, outcome);
@@ -333,4 +328,24 @@ export class LoanLedger {
       this.txns.delete(txn);
     }
   }
+}
+
+/**
+ * The ledger file, or nothing: none yet, or damaged (then moved to quarantine, and the ledger is
+ * rebuilt from whatever the journal still holds: loans whose events the bridge already took and the
+ * journal deleted are not known here any more, and are in the bridge's loan ledger).
+ */
+async function readLedgerFile(path: string, logger: Logger): Promise<LedgerFile | undefined> {
+  const stored = new DurableJsonFile<LedgerFile>(path, (value) => {
+    const file = value as Partial<LedgerFile> | null;
+    return typeof file?.seq === 'number' && Array.isArray(file.loans) && Array.isArray(file.txns);
+  });
+  const file = await stored.read();
+  if (stored.damaged) {
+    logger.error(
+      { reason: stored.damaged.reason, quarantinedAs: stored.damaged.quarantinedAs },
+      'library ledger was damaged: kept aside, rebuilt from the journal; loans older than its oldest record are in the bridge’s ledger',
+    );
+  }
+  return file ?? undefined;
 }

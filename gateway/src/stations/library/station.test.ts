@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -448,6 +448,22 @@ describe('the ledger follows the journal', () => {
     expect(again.ledger.allLoans().map((l) => [l.itemId, l.personId])).toEqual([['B1', STUDENT.personId]]);
     expect(await again.handle(checkout(STUDENT.personId, 'B1', t))).toEqual(lent);
     expect(await libraryEvents()).toHaveLength(3);
+  });
+
+  it('is rebuilt from the journal when its file is damaged, and the damaged file is kept aside', async () => {
+    const desk = station();
+    await desk.start();
+    await desk.handle(checkout(STUDENT.personId, 'B1'));
+    await desk.stop();
+    stations = [];
+    await writeFile(join(dir, 'library', 'desk-1.ledger.json'), '{"v":1,"seq":');
+    await reopenJournal();
+    const again = station();
+    await again.start();
+    expect(again.ledger.allLoans().map((l) => [l.itemId, l.personId])).toEqual([['B1', STUDENT.personId]]);
+    expect(await readdir(join(dir, 'library', 'quarantine'))).toContainEqual(
+      expect.stringMatching(/^desk-1\.ledger\.json\./),
+    );
   });
 
   it('takes at start an event journaled before a crash kept the ledger from following', async () => {
