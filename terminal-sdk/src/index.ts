@@ -4,4 +4,5 @@ export { maskCardId } from './card-id/index.js';
 export * from './card-profile/index.js';
 export * from './contract/index.js';
 export * from './crypto/index.js';
+export * from './hotlist/index.js';
 export * from './wall-clock/index.js';

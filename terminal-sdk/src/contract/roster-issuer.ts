@@ -18,6 +18,7 @@ export interface KeySetInput {
   issuedAt?: string;
   root: KeyRole;
   roster: KeyRole;
+  cardIssuers?: KeyRole;
   /** The root keys that sign: the previous version's and, when the root rotates, the new ones too. */
   signers: Ed25519KeyPair[];
 }
@@ -30,6 +31,7 @@ export function issueKeySet(input: KeySetInput): Uint8Array {
     issuedAt: input.issuedAt ?? new Date().toISOString(),
     root: input.root,
     roster: input.roster,
+    ...(input.cardIssuers ? { cardIssuers: input.cardIssuers } : {}),
   };
   return jsonBytes(signDocument(keySet, input.signers, ed25519));
 }

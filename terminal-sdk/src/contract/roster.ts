@@ -155,5 +155,12 @@ export const RosterKeySet = z.object({
   issuedAt: IsoTime,
   root: KeyRole,
   roster: KeyRole,
+  /**
+   * The card issuers (a province's card centre, a city's) whose keys sign card certificates, so that a
+   * venue admits any genuine card of theirs offline (docs/card-profile.md). A certificate carries one
+   * issuer's signature: any one key named here suffices, whatever the threshold says. Absent: no
+   * venue of this key set admits a card by its certificate.
+   */
+  cardIssuers: KeyRole.optional(),
 });
 export type RosterKeySet = z.infer<typeof RosterKeySet>;

@@ -20,6 +20,8 @@ import { toBase64Url } from '../crypto/encoding.js';
 export class TestAuthority {
   readonly root: Ed25519KeyPair[];
   rosterKeys: Ed25519KeyPair[];
+  /** The card issuers the key set names (its `cardIssuers` role); none by default. */
+  cardIssuers: Ed25519KeyPair[];
   keySetVersion = 1;
 
   /** The clock every date it signs is derived from: a test's own clock, or the real one. */
@@ -27,10 +29,16 @@ export class TestAuthority {
 
   constructor(
     readonly school: string,
-    options: { root?: Ed25519KeyPair[]; roster?: Ed25519KeyPair[]; now?: () => number } = {},
+    options: {
+      root?: Ed25519KeyPair[];
+      roster?: Ed25519KeyPair[];
+      cardIssuers?: Ed25519KeyPair[];
+      now?: () => number;
+    } = {},
   ) {
     this.root = options.root ?? [generateKeyPair()];
     this.rosterKeys = options.roster ?? [generateKeyPair()];
+    this.cardIssuers = options.cardIssuers ?? [];
     this.now = options.now ?? Date.now;
   }
 
@@ -44,6 +52,7 @@ export class TestAuthority {
       version: this.keySetVersion,
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
+      ...(this.cardIssuers.length ? { cardIssuers: keyRole(this.cardIssuers) } : {}),
       signers: this.root,
     });
   }
@@ -51,6 +60,13 @@ export class TestAuthority {
   /** Moves to a new roster key: the next key set, signed by the root, names only the new key. */
   rotateRosterKey(next: Ed25519KeyPair = generateKeyPair()): Uint8Array {
     this.rosterKeys = [next];
+    this.keySetVersion += 1;
+    return this.keySet();
+  }
+
+  /** Names other card issuers (adds, drops or replaces them): the next key set, signed by the root. */
+  rotateCardIssuers(next: Ed25519KeyPair[]): Uint8Array {
+    this.cardIssuers = next;
     this.keySetVersion += 1;
     return this.keySet();
   }
@@ -238,14 +254,21 @@ export function sampleCpuCard(n: number, overrides: Partial<CardEntry> = {}, sch
 
 /** The card issuer of the sample cards: a fixed key, so certificates agree across processes. */
 export const SAMPLE_CARD_ISSUER = nativeEd25519.keyPairFromSeed(new Uint8Array(32).fill(0x1c));
+/**
+ * A second card issuer (another city's card centre), for the cards of a second school: a venue that
+ * admits the cards of both names both in its key set's `cardIssuers`.
+ */
+export const SAMPLE_CARD_ISSUER_B = nativeEd25519.keyPairFromSeed(new Uint8Array(32).fill(0x1d));
 
 /**
  * What the applet of sample CPU card `n` holds: its number, its key and its certificate, valid for five
- * school years from the one that holds `at` (the sample year unless a test on the real clock says now).
+ * school years from the one that holds `at` (the sample year unless a test on the real clock says now),
+ * signed by `issuer`.
  */
 export function sampleEduApplet(
   n: number,
   at: number = SAMPLE_MONDAY,
+  issuer: Ed25519KeyPair = SAMPLE_CARD_ISSUER,
 ): {
   cardNumber: string;
   seed: Uint8Array;
@@ -259,7 +282,7 @@ export function sampleEduApplet(
     certificate: issueCardCertificate({
       cardNumber,
       publicKey: nativeEd25519.keyPairFromSeed(seed).publicKey,
-      issuer: SAMPLE_CARD_ISSUER,
+      issuer,
       ...certificateValidity(at),
     }),
   };
