@@ -15,3 +15,4 @@ export {
   type StoredRecord,
   type TornTail,
 } from './reader.js';
+export { type ReadableJournal, recordsSince } from './since.js';

@@ -8,6 +8,8 @@ import {
   Command as CommandSchema,
   type DeviceState,
   EventAck,
+  HotlistDeltaMessage,
+  HotlistSnapshotMessage,
   parseMessage,
   RosterDeltaMessage,
   RosterKeySetsMessage,
@@ -15,10 +17,12 @@ import {
   SPEC_VERSION,
   signBatch,
   topics,
+  VenuePlanMessage,
 } from '@educard/terminal-sdk';
 import { Low } from 'lowdb';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { CatalogueAcceptResult, CatalogueBodySource } from '../catalogue/index.js';
+import type { HotlistAcceptResult, HotlistBodySource } from '../hotlist/index.js';
 import type { DeviceIdentity } from '../identity/index.js';
 import type { Journal } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
@@ -47,6 +51,17 @@ export interface UplinkDeps {
   catalogue?: {
     accept: (manifest: Uint8Array, body: CatalogueBodySource) => Promise<CatalogueAcceptResult>;
     version: () => number;
+  };
+  /**
+   * A venue's district hotlist (deltas in the message, snapshots fetched over HTTP) and its plan of
+   * class visits: with these the uplink subscribes to them and hands each newer version over.
+   */
+  venue?: {
+    hotlist: {
+      accept: (manifest: Uint8Array, body: HotlistBodySource) => Promise<HotlistAcceptResult>;
+      version: () => number;
+    };
+    plan: { accept: (manifest: Uint8Array, body: Uint8Array) => Promise<unknown>; version: () => number };
   };
   logger: Logger;
 }
@@ -131,6 +146,7 @@ export class Uplink {
     clearInterval(this.timer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.snapshotTimer);
+    clearTimeout(this.hotlistTimer);
     const client = this.client;
     if (!client) return;
     if (this.connected) {
@@ -214,6 +230,14 @@ export class Uplink {
         topics.rosterSnapshot(school),
         topics.rosterDelta(school),
         ...(this.deps.catalogue ? [topics.catalogueSnapshot(school)] : []),
+        ...(this.deps.venue
+          ? [
+              topics.districtKeySets(),
+              topics.hotlistSnapshot(),
+              topics.hotlistDelta(),
+              topics.venuePlan(school),
+            ]
+          : []),
       ],
       { qos: 1 },
       (error) => {
@@ -301,12 +325,13 @@ export class Uplink {
 
   private onMessage(topic: string, payload: Buffer): void {
     const { school, device, logger } = this.deps;
+    const keySets = topic === topics.rosterKeySets(school) || topic === topics.districtKeySets();
     const task =
       topic === topics.ack(school, device)
         ? this.onAck(payload)
         : topic === topics.commands(school, device)
           ? this.onCommand(payload)
-          : topic === topics.rosterKeySets(school)
+          : keySets
             ? this.onKeySets(payload)
             : topic === topics.rosterDelta(school)
               ? this.onDelta(payload)
@@ -314,9 +339,9 @@ export class Uplink {
                 ? this.onSnapshot(payload)
                 : topic === topics.catalogueSnapshot(school)
                   ? this.onCatalogue(payload)
-                  : Promise.resolve();
+                  : this.onVenueMessage(topic, payload);
     // A catalogue is checked against the key sets: it waits for those that came before it.
-    if (topic === topics.rosterKeySets(school)) this.keySetWork = task.catch(() => undefined);
+    if (keySets) this.keySetWork = task.catch(() => undefined);
     task.catch((error: unknown) =>
       logger.warn({ topic, reason: (error as Error).message }, 'uplink message not handled'),
     );
@@ -458,6 +483,73 @@ export class Uplink {
     const { manifest, url } = parsed.value;
     await catalogue.accept(Buffer.from(JSON.stringify(manifest)), (verified) =>
       this.fetchBody('catalogue', url, verified.body.length),
+    );
+  }
+
+  // A venue: the district's hotlist and the venue's plan, each checked against the key sets first.
+
+  private hotlistTimer: NodeJS.Timeout | undefined;
+  private latestHotlist: HotlistSnapshotMessage | undefined;
+
+  private onVenueMessage(topic: string, payload: Buffer): Promise<void> {
+    if (!this.deps.venue) return Promise.resolve();
+    if (topic === topics.hotlistDelta()) return this.onHotlistDelta(payload);
+    if (topic === topics.hotlistSnapshot()) return this.onHotlistSnapshot(payload);
+    if (topic === topics.venuePlan(this.deps.school)) return this.onVenuePlan(payload);
+    return Promise.resolve();
+  }
+
+  private async onHotlistDelta(payload: Buffer): Promise<void> {
+    const hotlist = this.deps.venue?.hotlist;
+    if (!hotlist) return;
+    await this.keySetWork;
+    const parsed = parseMessage(HotlistDeltaMessage, payload);
+    if (!parsed.ok) throw new Error(`bad hotlist delta: ${parsed.error}`);
+    const from = (parsed.value.manifest.signed as { body?: { fromVersion?: number } }).body?.fromVersion;
+    // A delta that does not follow the list in force waits for the snapshot.
+    if (from !== hotlist.version()) return;
+    await hotlist.accept(
+      Buffer.from(JSON.stringify(parsed.value.manifest)),
+      Buffer.from(parsed.value.body, 'base64'),
+    );
+  }
+
+  private async onHotlistSnapshot(payload: Buffer): Promise<void> {
+    const parsed = parseMessage(HotlistSnapshotMessage, payload);
+    if (!parsed.ok) throw new Error(`bad hotlist snapshot manifest: ${parsed.error}`);
+    this.latestHotlist = parsed.value;
+    // The delta of the same version may be on its way, and is far smaller: give it a moment.
+    clearTimeout(this.hotlistTimer);
+    this.hotlistTimer = setTimeout(() => {
+      this.fetchHotlistIfBehind().catch((error: unknown) =>
+        this.deps.logger.warn({ reason: (error as Error).message }, 'hotlist snapshot not applied'),
+      );
+    }, SNAPSHOT_GRACE_MS);
+  }
+
+  private async fetchHotlistIfBehind(): Promise<void> {
+    const hotlist = this.deps.venue?.hotlist;
+    const message = this.latestHotlist;
+    if (!hotlist || !message) return;
+    await this.keySetWork;
+    const version = (message.manifest.signed as { version?: number }).version ?? 0;
+    if (version <= hotlist.version()) return;
+    await hotlist.accept(Buffer.from(JSON.stringify(message.manifest)), (verified) =>
+      this.fetchBody('hotlist', message.url, verified.body.length),
+    );
+  }
+
+  private async onVenuePlan(payload: Buffer): Promise<void> {
+    const plan = this.deps.venue?.plan;
+    if (!plan) return;
+    await this.keySetWork;
+    const parsed = parseMessage(VenuePlanMessage, payload);
+    if (!parsed.ok) throw new Error(`bad venue plan: ${parsed.error}`);
+    const version = (parsed.value.manifest.signed as { version?: unknown }).version;
+    if (typeof version === 'number' && version <= plan.version()) return;
+    await plan.accept(
+      Buffer.from(JSON.stringify(parsed.value.manifest)),
+      Buffer.from(parsed.value.body, 'utf8'),
     );
   }
 }

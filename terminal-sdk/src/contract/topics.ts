@@ -39,6 +39,11 @@ export const topics = {
   rosterDelta: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/delta`,
   /** Retained: the manifest of the latest library catalogue; its body is served over HTTP. */
   catalogueSnapshot: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/catalogue/snapshot`,
+  /**
+   * Retained: every root-signed key set, as on a school's roster topic, for devices that hold no school
+   * roster (a venue).
+   */
+  districtKeySets: () => `${TOPIC_ROOT}/${DISTRICT}/keysets`,
   /** Retained: the manifest of the district's latest hotlist snapshot; its body is served over HTTP. */
   hotlistSnapshot: () => `${TOPIC_ROOT}/${DISTRICT}/hotlist/snapshot`,
   /** Retained: the district's latest hotlist delta, manifest and body together. */

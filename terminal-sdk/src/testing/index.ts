@@ -11,6 +11,8 @@ import type {
 import { type IssuedRoster, issueKeySet, issueRoster, keyRole } from '../contract/roster-issuer.js';
 import { type Ed25519KeyPair, generateKeyPair, nativeEd25519 } from '../crypto/ed25519.js';
 import { toBase64Url } from '../crypto/encoding.js';
+import { encodeHotlist, type HotlistChange, hotlistEntries } from '../hotlist/format.js';
+import { type IssuedHotlist, issueHotlist } from '../hotlist/issue.js';
 
 /**
  * A roster authority for tests, demos and benchmarks: the part of the central side that holds the
@@ -112,6 +114,35 @@ export class TestAuthority {
     return this.sign(body, options);
   }
 
+  /**
+   * A hotlist of revoked cards, signed by the roster keys: a snapshot, or with `fromVersion` a delta
+   * (where `removed` takes a card off). Its hash key is {@link SAMPLE_HOTLIST_KEY} unless given.
+   */
+  hotlist(
+    version: number,
+    cards: { cardNumber: string; status: HotlistChange }[],
+    options: {
+      fromVersion?: number;
+      hashKey?: Buffer;
+      issuedAt?: string;
+      expiresAt?: string;
+      signers?: Ed25519KeyPair[];
+    } = {},
+  ): IssuedHotlist {
+    const hashKey = options.hashKey ?? SAMPLE_HOTLIST_KEY;
+    const kind = options.fromVersion === undefined ? 'snapshot' : 'delta';
+    const body = encodeHotlist(
+      { kind, version, hashKey, ...(options.fromVersion ? { fromVersion: options.fromVersion } : {}) },
+      hotlistEntries(hashKey, cards),
+    );
+    return issueHotlist(body, {
+      issuedAt: options.issuedAt ?? new Date(this.now() - 60_000).toISOString(),
+      expiresAt: options.expiresAt ?? new Date(this.now() + 2 * DAY_MS).toISOString(),
+      keySetVersion: this.keySetVersion,
+      signers: options.signers ?? this.rosterKeys,
+    });
+  }
+
   private sign(
     body: RosterSnapshot | RosterDelta,
     options: { expiresAt?: string; devices?: string[]; signers?: Ed25519KeyPair[] },
@@ -126,6 +157,9 @@ export class TestAuthority {
 }
 
 const DAY_MS = 86_400_000;
+
+/** The hash key of the test authority's hotlists (docs/hotlist.md): fixed, so lists agree across processes. */
+export const SAMPLE_HOTLIST_KEY = Buffer.alloc(16, 0x4b);
 /** School time of the sample fixtures: China Standard Time, which keeps no summer time. */
 const SCHOOL_OFFSET = '+08:00';
 const SCHOOL_OFFSET_MS = 8 * 3_600_000;
