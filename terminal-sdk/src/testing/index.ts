@@ -1,4 +1,9 @@
-import { issueCardCertificate } from '../card-profile/edu-card.js';
+import {
+  type CardProof,
+  cardAuthMessage,
+  issueCardCertificate,
+  parseCardCertificate,
+} from '../card-profile/edu-card.js';
 import type {
   Calendar,
   CardEntry,
@@ -321,6 +326,24 @@ export function sampleEduApplet(
     }),
   };
 }
+/**
+ * What sample CPU card `n` proves at a tap, as the card profile hands it over: its number, its
+ * certificate (issued as {@link sampleEduApplet} issues it) and its signature over `challenge`.
+ */
+export function sampleCardProof(
+  n: number,
+  options: { at?: number; issuer?: Ed25519KeyPair; challenge?: Uint8Array } = {},
+): CardProof {
+  const applet = sampleEduApplet(n, options.at, options.issuer);
+  const challenge = options.challenge ?? new Uint8Array(16).fill(n % 251);
+  return {
+    cardNumber: applet.cardNumber,
+    challenge,
+    signature: nativeEd25519.sign(cardAuthMessage(challenge, applet.cardNumber), applet.seed),
+    certificate: parseCardCertificate(applet.certificate),
+  };
+}
+
 /** A card certificate's dates: from the first day of the school year that holds `at`, for five years. */
 export function certificateValidity(at: number): { notBefore: string; notAfter: string } {
   const { first, last } = schoolYearOf(at);

@@ -14,7 +14,8 @@ export interface VenuePlanView {
   readonly size: number;
 }
 
-function viewOf(plan: VenuePlan): VenuePlanView {
+/** The view of a plan: its visits by day. */
+export function venuePlanView(plan: VenuePlan): VenuePlanView {
   const byDate = new Map<string, ClassVisit[]>();
   for (const visit of plan.visits) byDate.set(visit.date, [...(byDate.get(visit.date) ?? []), visit]);
   return { version: plan.version, visitsOn: (date) => byDate.get(date) ?? [], size: plan.visits.length };
@@ -36,7 +37,7 @@ const VENUE_PLAN: SnapshotKind<VenuePlanManifest, VenuePlanView> = {
     const ids = new Set(plan.visits.map((visit) => visit.bookingId));
     if (ids.size !== plan.visits.length)
       reject('inconsistent', 'a booking id appears twice in the venue plan');
-    return viewOf(plan);
+    return venuePlanView(plan);
   },
   size: (view) => view.size,
 };
