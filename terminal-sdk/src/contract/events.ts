@@ -146,6 +146,7 @@ export const VenueRefusedData = z.object({
   cardId: z.string().max(64),
   credential: z.enum(['uid', 'edu-cpu']),
   issuer: KeyId.optional(),
+  day: IsoDate,
   reason: DenyReason,
   flags: z.array(DecisionFlag),
 });

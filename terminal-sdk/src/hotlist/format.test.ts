@@ -126,6 +126,8 @@ describe('the hotlist body', () => {
     expect([1, 2, 5].map((n) => v2.lookup(card(n)))).toEqual([undefined, 'cancelled', 'lost']);
     expect([1, 2, 5].map((n) => v1.lookup(card(n)))).toEqual(['lost', 'lost', undefined]);
     expect(v2.size).toBe(2);
+    expect(HotlistTable.fromSnapshot(v2.toSnapshot()).lookup(card(5))).toBe('lost');
+    expect(parseHotlistHeader(v2.toSnapshot())).toMatchObject({ kind: 'snapshot', version: 2, count: 2 });
     expectFormatError(() => v2.applyDelta(delta(1, 3, new Map())), /does not follow 2/);
     expectFormatError(
       () => v2.applyDelta(delta(2, 3, new Map<string, HotlistChange>([[card(9), 'removed']]))),

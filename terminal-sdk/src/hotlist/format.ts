@@ -243,6 +243,29 @@ export class HotlistTable {
     ] as HotlistStatus;
   }
 
+  /** The table as a snapshot body of its own version: what a bridge that applies its own deltas serves. */
+  toSnapshot(): Buffer {
+    const { bytes, offset, size, count } = this.entries;
+    const out = Buffer.alloc(HOTLIST_HEADER_BYTES + count * HOTLIST_ENTRY_BYTES);
+    HOTLIST_MAGIC.copy(out, 0);
+    out[4] = HOTLIST_FORMAT;
+    out[5] = KIND_CODE.snapshot;
+    out[6] = HOTLIST_ENTRY_BYTES;
+    out.writeUInt32BE(this.version, 8);
+    this.hashKey.copy(out, 16);
+    out.writeUInt32BE(count, 32);
+    if (size === HOTLIST_ENTRY_BYTES) bytes.copy(out, HOTLIST_HEADER_BYTES, offset, offset + count * size);
+    else
+      for (let i = 0; i < count; i++)
+        bytes.copy(
+          out,
+          HOTLIST_HEADER_BYTES + i * HOTLIST_ENTRY_BYTES,
+          offset + i * size,
+          offset + i * size + HOTLIST_ENTRY_BYTES,
+        );
+    return out;
+  }
+
   /** This table with a delta applied: a new table. Throws HotlistFormatError when it does not fit. */
   applyDelta(bytes: Uint8Array): HotlistTable {
     const header = parseHotlistHeader(bytes);

@@ -189,6 +189,7 @@ export class VenueStation implements DoorStation {
         cardId: decision.cardId,
         credential: decision.credential,
         ...(decision.issuer ? { issuer: decision.issuer } : {}),
+        day,
         reason: decision.reason as Exclude<VenueDecision['reason'], 'ok'>,
         flags: decision.flags,
       };
