@@ -14,4 +14,5 @@ export * from './ops/index.js';
 export * from './roster/index.js';
 export * from './runtime/index.js';
 export * from './store/index.js';
+export * from './venues/index.js';
 export * from './web/index.js';

@@ -1,4 +1,4 @@
-import { TOPIC_ROOT } from '@educard/terminal-sdk';
+import { TOPIC_ROOT, topics } from '@educard/terminal-sdk';
 
 /** Who is on the other end of a broker connection. */
 export type BrokerPrincipal = { kind: 'bridge' } | { kind: 'device'; device: string; school: string };
@@ -12,7 +12,10 @@ export function mayPublish(principal: BrokerPrincipal, topic: string): boolean {
   return topic === `${base}/state` || topic === `${base}/events` || topic === `${base}/results`;
 }
 
-/** A device subscribes only to its own acks and commands, and to its school's roster and catalogue. */
+/**
+ * A device subscribes only to its own acks and commands, to its school's roster, catalogue and venue
+ * plan, and to what is the whole district's: the key sets and the hotlist.
+ */
 export function maySubscribe(principal: BrokerPrincipal, filter: string): boolean {
   if (principal.kind === 'bridge') return true;
   const base = deviceBase(principal);
@@ -25,5 +28,9 @@ export function maySubscribe(principal: BrokerPrincipal, filter: string): boolea
     `${roster}/snapshot`,
     `${roster}/delta`,
     `${TOPIC_ROOT}/${principal.school}/catalogue/snapshot`,
+    topics.venuePlan(principal.school),
+    topics.districtKeySets(),
+    topics.hotlistSnapshot(),
+    topics.hotlistDelta(),
   ].includes(filter);
 }

@@ -29,6 +29,8 @@ export interface FeedDeps {
   store: SqliteBridgeStore;
   directory: Directory;
   roster: RosterService;
+  /** Takes the feed's revocations into the district's hotlist (docs/hotlist.md). */
+  hotlist?: { applyCentral(changes: { cardId: string; status: string }[]): Promise<unknown> };
   state: CentralState;
   client: CentralClient;
   settings: FeedSettings;
@@ -161,6 +163,8 @@ export function checkPage(
     else if (!personOf(leave.personId)) bad(leave, leave.id, `leave for unknown person ${leave.personId}`);
     else good.push(leave);
   }
+  // A revocation names a card of any district: nothing of it need be known here.
+  good.push(...of('hotlist'));
   return { good, problems };
 }
 
@@ -358,6 +362,10 @@ export class FeedPuller {
         );
       }
     }
+    const revocations = good.flatMap((r) =>
+      r.kind === 'hotlist' ? [{ cardId: r.cardId, status: r.status }] : [],
+    );
+    if (revocations.length > 0) await this.deps.hotlist?.applyCentral(revocations);
     state.set('feed.cursor', page.cursor);
     await this.reportUnreported();
     return { applied: good.length, problems, versions };

@@ -1,12 +1,14 @@
 import { join } from 'node:path';
+import type { CardEntry } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { BridgeConfig } from '../config/index.js';
 import type { Directory } from '../directory/index.js';
 import type { RosterService } from '../roster/index.js';
 import type { SqliteBridgeStore } from '../store/index.js';
 import { CentralClient } from './client.js';
-import { FeedPuller, type FeedStatus } from './feed.js';
+import { type FeedDeps, FeedPuller, type FeedStatus } from './feed.js';
 import { FileExchange, type FileStatus } from './files.js';
+import { growthRecordOf } from './growth.js';
 import { type CentralAlarm, Outbox } from './outbox.js';
 import { CentralState } from './tables.js';
 import type { PushStatus } from './types.js';
@@ -19,6 +21,10 @@ export interface CentralDeps {
   logger: Logger;
   /** Told of dead letters and of the central system out of reach for too long (operations records it). */
   onAlarm?: (alarm: CentralAlarm) => void;
+  /** The district's hotlist, which the feed's revocations go into. */
+  hotlist?: FeedDeps['hotlist'];
+  /** A card on the district's rosters, for a visit's growth record (who the card is). */
+  findCard?: (cardId: string) => CardEntry | undefined;
   /** A school's attendance of a day as CSV, for file mode's daily export (wired to attendance). */
   exportAttendance?: (school: string, date: string) => Promise<string> | string;
 }
@@ -61,6 +67,11 @@ export class CentralService {
         client,
         settings: central.push,
         logger,
+        growthRecord: (event) =>
+          growthRecordOf(event, {
+            card: (cardId) => deps.findCard?.(cardId),
+            person: (personId) => deps.directory.person(personId),
+          }),
         ...(deps.onAlarm ? { onAlarm: deps.onAlarm } : {}),
       });
       // At once, so that no event committed from here on misses the outbox.
@@ -73,6 +84,7 @@ export class CentralService {
         client,
         settings: central.feed,
         logger,
+        ...(deps.hotlist ? { hotlist: deps.hotlist } : {}),
       });
     } else {
       this.files = new FileExchange({

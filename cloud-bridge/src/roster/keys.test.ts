@@ -1,8 +1,8 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, RosterManifest, signDocument } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { generateKeyPair, keyRole, RosterManifest, signDocument } from '@educard/terminal-sdk';
+import { SAMPLE_CARD_ISSUER, SAMPLE_CARD_ISSUER_B, sampleCard } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseBridgeConfig } from '../config/index.js';
@@ -43,6 +43,23 @@ describe('the roster keyring', () => {
     const ring = await RosterKeyring.open(dir);
     expect(ring.rootOnBridge).toBe(false);
     expect(ring.version).toBe(1);
+  });
+
+  it('names card issuers in a rotation, keeps them through the next one, and drops them when told', async () => {
+    const { root, keys } = newRosterKeys();
+    await saveRosterKeys(dir, keys);
+    const ring = await RosterKeyring.open(dir);
+    const issuers = keyRole([SAMPLE_CARD_ISSUER, SAMPLE_CARD_ISSUER_B]);
+    const rotate = async (options: Parameters<RosterKeyring['prepareRotation']>[0]) => {
+      const { pendingId, keySet } = ring.prepareRotation(options);
+      await ring.commitKeySet(pendingId, signDocument(keySet, root));
+      return ring.latest.cardIssuers;
+    };
+    expect(ring.latest.cardIssuers).toBeUndefined();
+    expect(await rotate({ cardIssuers: issuers })).toEqual(issuers);
+    expect(await rotate({})).toEqual(issuers);
+    expect(await rotate({ cardIssuers: null })).toBeUndefined();
+    expect((await RosterKeyring.open(dir)).version).toBe(4);
   });
 
   it('refuses a key set that is not the one prepared or not signed by the root, and changes nothing', async () => {

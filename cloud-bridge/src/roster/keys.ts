@@ -224,16 +224,24 @@ export class RosterKeyring {
     return this.pending && { id: this.pending.id, rosterKeyId: keyIdOf(this.pending.key.publicKey) };
   }
 
-  /** The next key set, unsigned: the same root role, the new roster key only. Replaces any rotation pending. */
-  prepareRotation(now = this.now()): { pendingId: string; keySet: RosterKeySet } {
+  /**
+   * The next key set, unsigned: the same root role, the new roster key only, and the card issuers of the
+   * key set in force unless `cardIssuers` names others (`null`: none). Replaces any rotation pending.
+   */
+  prepareRotation(options: { now?: Date; cardIssuers?: KeyRole | null } = {}): {
+    pendingId: string;
+    keySet: RosterKeySet;
+  } {
     const key = generateKeyPair();
+    const issuers = options.cardIssuers === undefined ? this.latest.cardIssuers : options.cardIssuers;
     const keySet: RosterKeySet = {
       type: 'roster-keyset',
       spec: SPEC_VERSION,
       version: this.version + 1,
-      issuedAt: now.toISOString(),
+      issuedAt: (options.now ?? this.now()).toISOString(),
       root: this.latest.root,
       roster: keyRole([key]),
+      ...(issuers ? { cardIssuers: issuers } : {}),
     };
     this.pending = { id: randomBytes(12).toString('base64url'), key, keySet };
     return { pendingId: this.pending.id, keySet };

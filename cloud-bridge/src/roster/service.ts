@@ -35,8 +35,11 @@ export interface RosterServiceDeps {
   manifestTtlMs?: number;
   /** The clock versions are signed by (the bridge's). */
   now?: () => Date;
-  /** Told of each version once it is stored (operations checks its dates); must not throw. */
-  onPublished?: (school: string, version: number) => void;
+  /**
+   * Told of each version once it is stored, with the cards it changed (operations checks its dates, the
+   * hotlist takes the revocations); must not throw.
+   */
+  onPublished?: (school: string, version: number, changed: readonly CardEntry[]) => void;
   /** How often to look for a roster past half its validity, to sign it again (see needsRenewal). */
   renewalCheckMs?: number;
 }
@@ -181,8 +184,10 @@ export class RosterService {
   }
 
   /** The unsigned next key set, for the root key holder to sign (see RosterKeyring). */
-  prepareRotation(): Promise<ReturnType<RosterKeyring['prepareRotation']>> {
-    return this.serialise(async () => this.deps.keys.prepareRotation());
+  prepareRotation(
+    options: { cardIssuers?: KeyRole | null } = {},
+  ): Promise<ReturnType<RosterKeyring['prepareRotation']>> {
+    return this.serialise(async () => this.deps.keys.prepareRotation(options));
   }
 
   /**
@@ -434,7 +439,7 @@ export class RosterService {
     };
     store.commitRoster(school, changed, settings, record);
     this.deps.logger.info({ school, version, changes: changes.length }, 'roster version published');
-    this.deps.onPublished?.(school, version);
+    this.deps.onPublished?.(school, version, changed);
     await this.announce(record);
     return version;
   }

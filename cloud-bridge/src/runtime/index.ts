@@ -18,6 +18,7 @@ import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
 import { servePages } from '../web/index.js';
 
 /**
@@ -45,6 +46,7 @@ export class Bridge {
     readonly ops: Operations,
     readonly roster: RosterService,
     readonly catalogue: CatalogueService,
+    readonly venues: Venues,
   ) {}
 
   static async start(
@@ -98,6 +100,8 @@ export class Bridge {
       reconnectPeriod: 1000,
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
+    // The venues' projection (visits per day) sees every event: it is made before ingest starts.
+    const venues = new Venues({ store, client, keys, logger, now });
     const ingest = new Ingest({
       store,
       client,
@@ -111,11 +115,17 @@ export class Bridge {
       keys,
       logger,
       now,
-      onPublished: (school) => ops.checkDates(school),
+      onPublished: (school, _version, changed) => {
+        ops.checkDates(school);
+        venues.hotlist
+          .rosterChanged(changed)
+          .catch((error: unknown) => logger.error({ err: error, school }, 'hotlist not updated'));
+      },
     });
     await roster.start();
     const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, now });
     await catalogue.start();
+    await venues.start();
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
@@ -124,6 +134,8 @@ export class Bridge {
       roster,
       logger,
       onAlarm: ops.onAlarm,
+      hotlist: venues.hotlist,
+      findCard: (cardId) => store.findCard(cardId),
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
     const http = buildHttpApi({
@@ -142,7 +154,8 @@ export class Bridge {
       },
       audit,
       resolvers: [sessionResolver(accounts)],
-      publicRoutes: [(app) => sessionRoutes(app, accounts)],
+      publicRoutes: [(app) => sessionRoutes(app, accounts), venuesPublicRoutes(venues)],
+      onKeysRotated: () => venues.reissueStale(),
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
         centralRoutes(central, audit),
@@ -150,6 +163,7 @@ export class Bridge {
         noticesRoutes(notices, audit),
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
+        venuesRoutes(venues, audit),
       ],
     });
     if (config.http.pages) await servePages(http);
@@ -173,6 +187,7 @@ export class Bridge {
       ops,
       roster,
       catalogue,
+      venues,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
@@ -196,6 +211,7 @@ export class Bridge {
     this.ops.stop();
     this.roster.stop();
     this.catalogue.stop();
+    this.venues.stop();
     await this.http.close();
     await this.client.endAsync();
     await this.broker?.stop();
