@@ -9,6 +9,9 @@ export default defineConfig({
   test: {
     testTimeout: 20_000,
     hookTimeout: 60_000,
+    // A page or a peer that answers within a second on a quiet machine takes several on a loaded CI
+    // runner; a poll is a wait for a state, not a timing assertion.
+    expect: { poll: { timeout: 15_000 } },
     // Vitest's default is one worker fewer than the cores: one on the 2-core CI machine. Most files
     // wait far more than they compute (a broker outage of minutes, child processes, sockets), so
     // three run side by side.

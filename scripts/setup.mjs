@@ -34,13 +34,45 @@ if (major < 20 || (major === 20 && minor < 19))
  */
 const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 const DEBIAN = {
-  // systemd brings systemd-analyze, which checks the gateway's unit file in the install test.
-  // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it).
-  test: { required: ['mosquitto', 'systemd', 'chromium', ...PCSC], optional: [] },
+  // systemd brings systemd-analyze, which checks the gateway's and the bridge's unit files.
+  // python3 receives sd_notify datagrams in the update tests (Node has no unix datagram sockets).
+  // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it), with
+  // fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
+  // prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
+  // the Debian packages `npm run package` builds.
+  test: {
+    required: [
+      'mosquitto',
+      'systemd',
+      'chromium',
+      'fonts-noto-cjk',
+      'prometheus',
+      'lintian',
+      'python3',
+      ...PCSC,
+    ],
+    optional: [],
+  },
   // The same suite with the clock moved years ahead (libfaketime).
-  'test-future': { required: ['mosquitto', 'systemd', 'chromium', 'faketime', ...PCSC], optional: [] },
+  'test-future': {
+    required: [
+      'mosquitto',
+      'systemd',
+      'chromium',
+      'fonts-noto-cjk',
+      'prometheus',
+      'lintian',
+      'python3',
+      'faketime',
+      ...PCSC,
+    ],
+    optional: [],
+  },
   bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
   demo: { required: [], optional: PCSC },
+  // dpkg-deb (dpkg) builds the packages and binutils strips their native modules, which build
+  // against libpcsclite-dev.
+  package: { required: ['binutils', 'libpcsclite-dev'], optional: [] },
 };
 const purpose = process.argv[2] ?? 'demo';
 const wanted = DEBIAN[purpose] ?? { required: [], optional: [] };

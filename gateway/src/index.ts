@@ -8,6 +8,7 @@ export * from './identity/index.js';
 export * from './io/index.js';
 export * from './journal/index.js';
 export * from './log/index.js';
+export * from './metrics/index.js';
 export * from './page-server/index.js';
 export * from './policy/index.js';
 export * from './readers/index.js';
@@ -23,4 +24,5 @@ export {
 } from './sip2/index.js';
 export * from './stations/index.js';
 export * from './terminals/index.js';
+export * from './updates/index.js';
 export * from './uplink/index.js';

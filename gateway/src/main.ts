@@ -1,9 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 import { createProgram, example, runCli, usageError } from '@educard/terminal-sdk/cli';
+import { notifySystemd } from '@educard/terminal-sdk/systemd';
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './log/index.js';
-import { Gateway } from './runtime/index.js';
-import { notifySystemd } from './service/index.js';
+import { Gateway, RESTART_EXIT_CODE } from './runtime/index.js';
 
 const program = example(
   createProgram(
@@ -27,15 +27,18 @@ async function serve(path: string): Promise<void> {
   }
   const logger = createLogger('gateway', { level: config.log.level });
   const gateway = await Gateway.start({ config, logger });
-  const stopNotifying = notifySystemd(logger);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'stopping');
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  const stopNotifying = notifySystemd(logger, 'gateway running');
+  const restart = await Promise.race([
+    new Promise<false>((resolve) => {
+      const stop = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, 'stopping');
+        resolve(false);
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    }),
+    gateway.restartRequested.then(() => true),
+  ]);
   // A stop that hangs (a peer that never answers) must not keep a service from exiting.
   setTimeout(() => {
     process.stderr.write('gateway did not stop within 15 s; exiting anyway\n');
@@ -43,6 +46,8 @@ async function serve(path: string): Promise<void> {
   }, 15_000).unref();
   stopNotifying();
   await gateway.stop();
+  // systemd (Restart=on-failure) starts the service again, from the release `current` names now.
+  if (restart) process.exitCode = RESTART_EXIT_CODE;
 }
 
 // A service exits when it has stopped, whatever timers a hardware library may still hold.

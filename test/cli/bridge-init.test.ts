@@ -53,6 +53,9 @@ describe('educard-bridge init (and serve without a config)', () => {
       http: { host: '127.0.0.1', port: 8181 },
     });
     expect(config.adminToken.length).toBeGreaterThanOrEqual(32);
+    // A scrape credential of its own, not the admin token.
+    expect(config.metrics.token?.length).toBeGreaterThanOrEqual(32);
+    expect(config.metrics.token).not.toBe(config.adminToken);
     expect(await mode(join(dir, 'etc', 'bridge.json'))).toBe(0o600);
 
     const keys = JSON.parse(await readFile(join(dir, 'data', 'roster-keys.json'), 'utf8'));

@@ -26,8 +26,9 @@ describe.each([
   ['educard', EDUCARD],
   ['educard-bridge', BRIDGE_CLI],
 ])('%s', (name, script) => {
+  // One child process per command: the bridge's and the gateway's update commands made it twice as many.
   it('has --help with an example on every command, and exit code 2 for bad usage', {
-    timeout: 120_000,
+    timeout: 240_000,
   }, async () => {
     const commands = await commandPaths(script);
     expect(commands.length).toBeGreaterThan(10);

@@ -1,10 +1,10 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeCli, educard, initBridge, serveBridge } from '../support/cli.js';
-import { type Child, exited, startNode } from '../support/processes.js';
+import { type Child, exited, fakeSystemdNotify, startNode } from '../support/processes.js';
 import { rosterCsv, rosterCsvRow } from '../support/roster-csv.js';
 
 /**
@@ -29,16 +29,6 @@ afterAll(async () => {
 
 const card = sampleCard(7);
 const CSV = rosterCsv(rosterCsvRow(7, { zones: 'main-gate' }));
-
-/** A stand-in for systemd's notify socket: `systemd-notify` on the PATH writes what it was told to a file. */
-async function fakeSystemdNotify(): Promise<{ bin: string; log: string }> {
-  const bin = join(dir, 'bin');
-  const log = join(dir, 'notify.log');
-  await mkdir(bin, { recursive: true });
-  await writeFile(join(bin, 'systemd-notify'), `#!/bin/sh\necho "$*" >> ${log}\n`);
-  await chmod(join(bin, 'systemd-notify'), 0o755);
-  return { bin, log };
-}
 
 describe('from a blank device to the first tap', () => {
   it('provisions, enrolls and runs a gateway whose tap reaches the bridge', {
@@ -94,7 +84,7 @@ describe('from a blank device to the first tap', () => {
     // Taps come on standard input: the simulated reader of a gate without hardware.
     expect((await educard(config, ['config', 'set', 'readers.script', '"-"'])).code).toBe(0);
 
-    const notify = await fakeSystemdNotify();
+    const notify = await fakeSystemdNotify(dir);
     service = startNode('gateway/dist/main.js', ['--config', config], {
       nodeFlags: ['--max-semi-space-size=4'],
       env: {

@@ -15,7 +15,8 @@ import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
-import { screenshot } from '../support/pages.js';
+import { screenshot, signInToBridge } from '../support/pages.js';
+import { calendarWithSchoolToday, schoolToday } from '../support/school-day.js';
 
 /**
  * The bridge's pages, one role at a time, against a real bridge with two real gateways: what each role
@@ -43,20 +44,6 @@ let bridge: Bridge;
 let browser: Browser;
 const gateways: Gateway[] = [];
 
-/** Today in the school's calendar, and whether it is a weekend there (then made a make-up day). */
-function schoolToday(): { date: string; weekday: number } {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: TIME_ZONE,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    weekday: 'short',
-  }).formatToParts(new Date());
-  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  const weekday = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(part('weekday')) + 1;
-  return { date: `${part('year')}-${part('month')}-${part('day')}`, weekday };
-}
-
 async function startGate(id: string, anchor: KeyRole): Promise<Gateway> {
   const dataDir = join(dir, id);
   await mkdir(join(dataDir, 'roster'), { recursive: true });
@@ -82,18 +69,8 @@ async function startGate(id: string, anchor: KeyRole): Promise<Gateway> {
   return gateway;
 }
 
-async function signIn(username: string): Promise<Page> {
-  const context = await browser.newContext({ locale: 'en-US', timezoneId: TIME_ZONE });
-  const page = await context.newPage();
-  // Shorter than the test's own limit, so a missing element is named in the failure.
-  page.setDefaultTimeout(8_000);
-  await page.goto(`${bridge.httpUrl}/?lang=en`);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.bar small').waitFor();
-  return page;
-}
+const signIn = (username: string): Promise<Page> =>
+  signInToBridge(browser, bridge.httpUrl, username, { password: PASSWORD, timezoneId: TIME_ZONE });
 
 /** What the page's own session gets from the API: the status and the body. */
 const fetchAs = (page: Page, path: string, init: { method?: string; body?: unknown } = {}) =>
@@ -109,7 +86,7 @@ const fetchAs = (page: Page, path: string, init: { method?: string; body?: unkno
     { path, init },
   );
 
-const today = schoolToday();
+const today = schoolToday(TIME_ZONE);
 const uid = (card: CardEntry | undefined) => card?.credential.uid as string;
 
 beforeAll(async () => {
@@ -118,12 +95,7 @@ beforeAll(async () => {
   expect(
     await admin(bridge.httpUrl, `/v1/roster/${SCHOOL}/import`, {
       cards: [...class71, ...class72],
-      calendar: {
-        timeZone: TIME_ZONE,
-        holidays: [],
-        closures: [],
-        makeUpDays: today.weekday > 5 ? [{ date: today.date, as: 1 }] : [],
-      },
+      calendar: calendarWithSchoolToday(TIME_ZONE),
     }),
   ).toMatchObject({ ok: true, version: 1 });
   const accounts = [

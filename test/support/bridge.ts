@@ -62,7 +62,8 @@ export async function enrollDevice(
 
 /**
  * An in-process gateway with one simulated reader (`sim-in`, no debounce) and an uplink to `mqtt`;
- * `uplink` adds to or overrides the uplink settings (TLS, backoff).
+ * `uplink` adds to or overrides the uplink settings (TLS, backoff). It is school-1's gate unless
+ * `school` and `station` say otherwise (a library desk: `{ type: 'library', id, zone, debounceMs }`).
  */
 export function startUplinkGateway(
   dataDir: string,
@@ -70,12 +71,16 @@ export function startUplinkGateway(
   mqtt: { url: string; username: string; password: string },
   bridgeHttp: string,
   uplink: Record<string, unknown> = {},
+  {
+    school = 'school-1',
+    station = { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
+  }: { school?: string; station?: Record<string, unknown> } = {},
 ): Promise<Gateway> {
   return Gateway.start({
     config: parseConfig({
-      device: { id: deviceId, school: 'school-1' },
+      device: { id: deviceId, school },
       dataDir,
-      station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
+      station,
       readers: { simulated: ['sim-in'] },
       uplink: {
         url: mqtt.url,

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -77,3 +78,20 @@ export function startNode(
 }
 
 export { exited } from '@educard/scripts/support';
+
+/**
+ * A stand-in for systemd's notify socket: `systemd-notify` in `dir`/bin (put it first on the PATH)
+ * appends what it was told to `dir`/notify.log. Both are open to every user, so a service run as its
+ * own user can use them.
+ */
+export async function fakeSystemdNotify(dir: string): Promise<{ bin: string; log: string }> {
+  const bin = join(dir, 'bin');
+  const log = join(dir, 'notify.log');
+  await mkdir(bin, { recursive: true });
+  await writeFile(join(bin, 'systemd-notify'), `#!/bin/sh\necho "$*" >> ${log}\n`);
+  await writeFile(log, '');
+  await chmod(join(bin, 'systemd-notify'), 0o755);
+  await chmod(log, 0o666);
+  await chmod(dir, 0o755);
+  return { bin, log };
+}

@@ -35,24 +35,34 @@ function CreateAccount({ account, onCreated }: { account: SignedInAccount; onCre
   return (
     <form class="card create-account" onSubmit={submit}>
       <h2>{t('create')}</h2>
-      <input name="username" placeholder={t('username')} required />
-      <input name="displayName" placeholder={t('displayName')} required />
-      <input
-        name="password"
-        type="password"
-        placeholder={t('password')}
-        autocomplete="new-password"
-        required
-      />
-      <select name="role">
-        {roles.map((r) => (
-          <option key={r} value={r}>
-            {t(r)}
-          </option>
-        ))}
-      </select>
-      {!account.school && <input name="school" placeholder={t('school')} />}
-      <input name="className" placeholder={t('class')} />
+      {/* Each field has its name on screen, not only a placeholder that goes away as one types. */}
+      <label>
+        {t('username')} <input name="username" required />
+      </label>
+      <label>
+        {t('displayName')} <input name="displayName" required />
+      </label>
+      <label>
+        {t('password')} <input name="password" type="password" autocomplete="new-password" required />
+      </label>
+      <label>
+        {t('role')}{' '}
+        <select name="role">
+          {roles.map((r) => (
+            <option key={r} value={r}>
+              {t(r)}
+            </option>
+          ))}
+        </select>
+      </label>
+      {!account.school && (
+        <label>
+          {t('school')} <input name="school" />
+        </label>
+      )}
+      <label>
+        {t('class')} <input name="className" />
+      </label>
       <button type="submit">{t('create')}</button>
       {error && (
         <p class="error" role="alert">

@@ -51,7 +51,9 @@ export type {
   EventSummary as StreamEvent,
   ExpiryView,
   GatePropagation,
+  TransferView,
 } from '../../src/ops/types.js';
+export type { RolloutDevice, RolloutView } from '../../src/rollouts/types.js';
 
 /** A school day as the bridge names it: today in the browser's own calendar. */
 export const today = () => {

@@ -59,6 +59,16 @@ const WORDS = {
   noExpiry: { zh: '密钥集不设到期日', en: 'key sets do not expire' },
   alarms: { zh: '告警', en: 'Alarms' },
   noAlarms: { zh: '没有告警', en: 'No alarms' },
+  updates: { zh: '软件更新', en: 'Updates' },
+  rollouts: { zh: '发布批次', en: 'Rollouts' },
+  noRollouts: { zh: '暂无发布批次', en: 'No rollouts yet' },
+  version: { zh: '版本', en: 'Version' },
+  phase: { zh: '阶段', en: 'Phase' },
+  detail: { zh: '说明', en: 'Detail' },
+  pause: { zh: '暂停', en: 'Pause' },
+  resume: { zh: '继续', en: 'Resume' },
+  abort: { zh: '中止', en: 'Abort' },
+  createdBy: { zh: '创建人', en: 'Created by' },
   acknowledge: { zh: '确认', en: 'Acknowledge' },
   acknowledged: { zh: '已确认', en: 'acknowledged' },
   liveEvents: { zh: '实时事件', en: 'Live events' },
@@ -68,6 +78,10 @@ const WORDS = {
   look: { zh: '查询', en: 'Look up' },
   gate: { zh: '闸机', en: 'Gate' },
   applied: { zh: '已生效', en: 'applied' },
+  transfers: { zh: '转学', en: 'Transfers' },
+  noTransfers: { zh: '最近没有转学', en: 'No transfers lately' },
+  firstDay: { zh: '到校日期', en: 'first day' },
+  noGates: { zh: '没有闸机', en: 'no gates' },
   pending: { zh: '等待中', en: 'pending' },
   centralSync: { zh: '中心同步', en: 'Central sync' },
   lag: { zh: '延迟', en: 'Lag' },
@@ -100,6 +114,9 @@ export function pickLang(): Lang {
 }
 
 export const LangContext = createContext<Lang>('zh');
+
+/** The page's language as HTML names it: screen readers pick their voice by it. */
+export const htmlLang = (lang: Lang): string => (lang === 'zh' ? 'zh-CN' : 'en');
 
 export const wordsOf =
   (lang: Lang) =>

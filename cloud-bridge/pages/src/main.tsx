@@ -3,17 +3,18 @@ import { useEffect, useState } from 'preact/hooks';
 import { AccountsView } from './accounts.js';
 import { type AccountRole, ApiError, api, type Session } from './api.js';
 import { AttendanceView } from './attendance.js';
-import { type Lang, LangContext, pickLang, useWords, wordsOf } from './i18n.js';
+import { htmlLang, type Lang, LangContext, pickLang, useWords, wordsOf } from './i18n.js';
 import { OperationsView } from './operations.js';
+import { UpdatesView } from './updates.js';
 
-type View = 'attendance' | 'operations' | 'accounts';
+type View = 'attendance' | 'operations' | 'updates' | 'accounts';
 
 /** The views each role has; the API refuses the rest anyway, the menu only spares a click. */
 const VIEWS: Record<AccountRole, View[]> = {
-  'district-admin': ['attendance', 'operations', 'accounts'],
+  'district-admin': ['attendance', 'operations', 'updates', 'accounts'],
   'school-admin': ['attendance', 'operations', 'accounts'],
   'head-teacher': ['attendance'],
-  operator: ['operations'],
+  operator: ['operations', 'updates'],
 };
 
 function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
@@ -74,6 +75,9 @@ function App() {
     addEventListener('hashchange', onHash);
     return () => removeEventListener('hashchange', onHash);
   }, []);
+  useEffect(() => {
+    document.documentElement.lang = htmlLang(lang);
+  }, [lang]);
   const switchLang = () => {
     const next = lang === 'zh' ? 'en' : 'zh';
     localStorage.setItem('educard.lang', next);
@@ -106,7 +110,7 @@ function App() {
             {words(v)}
           </a>
         ))}
-        <button type="button" class="chip" onClick={switchLang}>
+        <button type="button" class="chip" lang={htmlLang(lang === 'zh' ? 'en' : 'zh')} onClick={switchLang}>
           {words('language')}
         </button>
         {account && (
@@ -119,6 +123,7 @@ function App() {
         {session === null && <Login onSignedIn={setSession} />}
         {account && view === 'attendance' && <AttendanceView account={account} />}
         {account && view === 'operations' && <OperationsView account={account} />}
+        {account && view === 'updates' && <UpdatesView account={account} />}
         {account && view === 'accounts' && <AccountsView account={account} />}
       </main>
     </LangContext.Provider>

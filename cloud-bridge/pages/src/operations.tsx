@@ -10,6 +10,7 @@ import {
   type SignedInAccount,
   type StreamEvent,
   stamp,
+  type TransferView,
 } from './api.js';
 import { useWords } from './i18n.js';
 import { SchoolPicker } from './school-picker.js';
@@ -218,6 +219,47 @@ function LiveEvents({ school }: { school?: string }) {
   );
 }
 
+/** Recent transfers between schools: both schools' versions and, gate by gate, when each took its own. */
+function Transfers({ school }: { school?: string }) {
+  const t = useWords();
+  const { data } = useApi<{ transfers: TransferView[] }>(
+    `/v1/ops/transfers${schoolQuery(school, 'limit=20')}`,
+    5_000,
+  );
+  return (
+    <section class="card transfers">
+      <h2>{t('transfers')}</h2>
+      {data && data.transfers.length === 0 && <p>{t('noTransfers')}</p>}
+      <ul>
+        {data?.transfers.map((transfer) => (
+          <li key={transfer.id} data-transfer={transfer.personId}>
+            <p>
+              <strong>{transfer.name ?? transfer.personId}</strong> · {transfer.from} → {transfer.to} ·{' '}
+              {t('firstDay')} {transfer.on} · {stamp(transfer.at)} · {transfer.actor}
+              {transfer.cards.length ? ` · ${transfer.cards.join(', ')}` : ''}
+            </p>
+            <ul class="gates">
+              {transfer.schools.map((at) => (
+                <li key={at.school} data-school={at.school}>
+                  {at.school} v{at.version}:{' '}
+                  {at.gates?.length === 0
+                    ? t('noGates')
+                    : at.gates?.map((g) => (
+                        <span key={g.device} data-gate={g.device} class={g.appliedAt ? 'applied' : 'pending'}>
+                          {g.device} {g.appliedAt ? `${t('applied')} ${stamp(g.appliedAt)}` : t('pending')}
+                          {g.online ? '' : ` (${t('offline')})`}{' '}
+                        </span>
+                      ))}
+                </li>
+              ))}
+            </ul>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 /** Report a card lost and watch each gate of its school take the revocation. */
 function CardLifecycle() {
   const t = useWords();
@@ -293,6 +335,7 @@ export function OperationsView({ account }: { account: SignedInAccount }) {
         <LiveEvents school={school} />
         <Central />
       </div>
+      <Transfers school={school} />
     </section>
   );
 }

@@ -2,7 +2,7 @@
  * Who may do what on the bridge's API and pages. One table, read by every route: a route names the
  * action and the school (and class) it touches, and `can` answers.
  */
-import { sameSecret } from '@educard/terminal-sdk';
+import { sameBearer } from '@educard/terminal-sdk';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AccountRole, AuditEntry } from './types.js';
 
@@ -34,6 +34,10 @@ export const ACTIONS = [
   'central.manage',
   'notices.manage',
   'alarms.ack',
+  /** Moving a person to another school: it touches two schools, so it is the district's (no school role has it). */
+  'people.transfer',
+  'updates.read',
+  'updates.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -57,6 +61,8 @@ const SCHOOL_ADMIN: ReadonlySet<Action> = new Set<Action>([
   'alarms.ack',
 ]);
 const OPERATOR: ReadonlySet<Action> = new Set<Action>([
+  // Rollouts span schools: only a district-wide operator reads them (a school-bound one is out of scope).
+  'updates.read',
   'events.read',
   'devices.read',
   'cards.change',
@@ -107,8 +113,7 @@ export type PrincipalResolver = (
 /** The admin token of the CLI and of scripts: a district admin without an account. */
 export function adminTokenResolver(adminToken: string): PrincipalResolver {
   return (request) => {
-    const header = request.headers.authorization ?? '';
-    if (!header.startsWith('Bearer ') || !sameSecret(header.slice(7), adminToken)) return undefined;
+    if (!sameBearer(request.headers.authorization, adminToken)) return undefined;
     return { kind: 'admin-token', id: 'admin-token', username: 'admin-token', role: 'district-admin' };
   };
 }

@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Principal } from '../access/index.js';
 import { AuditLog } from './audit.js';
 import { Accounts } from './service.js';
+import { CheckGate } from './throttle.js';
 
 let dir: string;
 let db: Database.Database;
@@ -55,6 +56,83 @@ describe('accounts', () => {
     expect(results.filter((r) => r.ok === false && r.error === 'bad-credentials')).toHaveLength(5);
     expect(results.filter((r) => r.ok === false && r.error === 'throttled')).toHaveLength(7);
     expect((await accounts.login('op', 'a long enough password')).ok).toBe(false);
+  });
+
+  it('locks out an address that fails too often whatever names it tries, with one audit entry', async () => {
+    let now = new Date('2030-03-04T08:00:00Z');
+    accounts = new Accounts({ db, audit, logger, settings: { addressAttempts: 3 }, now: () => now });
+    for (const name of ['a1', 'a2', 'a3'])
+      expect(await accounts.login(name, 'wrong', '10.0.0.1')).toMatchObject({ error: 'bad-credentials' });
+    for (let i = 0; i < 3; i++)
+      expect(await accounts.login('a4', 'wrong', '10.0.0.1')).toEqual({
+        ok: false,
+        error: 'throttled',
+        retryAfterSeconds: 300,
+      });
+    expect(await accounts.login('a4', 'wrong', '10.0.0.2')).toMatchObject({ error: 'bad-credentials' });
+    const locks = audit.query({ limit: 100 }).filter((e) => e.detail?.reason === 'address-throttled');
+    expect(locks).toHaveLength(1);
+    // The lock lasts lockoutMinutes (5), then the address starts afresh.
+    now = new Date(now.getTime() + 5 * 60_000 + 1000);
+    expect(await accounts.login('a5', 'wrong', '10.0.0.1')).toMatchObject({ error: 'bad-credentials' });
+  });
+
+  it('answers busy, without a check, past the queue of password checks', async () => {
+    accounts = new Accounts({
+      db,
+      audit,
+      logger,
+      settings: { concurrentPasswordChecks: 1, queuedPasswordChecks: 2 },
+    });
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => accounts.login(`u${i}`, 'wrong', `10.0.1.${i}`)),
+    );
+    expect(results.map((r) => (r.ok ? 'ok' : r.error))).toEqual([
+      'bad-credentials',
+      'bad-credentials',
+      'bad-credentials',
+      'busy',
+      'busy',
+      'busy',
+    ]);
+    // Only the checked ones count as failures of their names.
+    expect(audit.query({ limit: 100, action: 'session.login' })).toHaveLength(3);
+  });
+});
+
+describe('the gate of password checks', () => {
+  it('starts at most `concurrent` checks at once and `perSecond` a second, and turns away past the queue', async () => {
+    vi.useFakeTimers({ now: new Date('2030-03-04T08:00:00Z') });
+    try {
+      const gate = new CheckGate({ concurrent: 2, perSecond: 5, queued: 2 });
+      const started: number[] = [];
+      const turns = [0, 1, 2].map((i) =>
+        gate.acquire().then((release) => {
+          started.push(i);
+          return release;
+        }),
+      );
+      // 0 starts, 1 and 2 wait: the queue is full.
+      expect(await gate.acquire()).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(started).toEqual([0]);
+      await vi.advanceTimersByTimeAsync(199);
+      expect(started).toEqual([0]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(started).toEqual([0, 1]);
+      // Two run: the third waits for one of them to end, however long that takes.
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(started).toEqual([0, 1]);
+      (await turns[0])?.();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(started).toEqual([0, 1, 2]);
+      (await turns[1])?.();
+      const next = gate.acquire();
+      await vi.advanceTimersByTimeAsync(200);
+      expect(typeof (await next)).toBe('function');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -52,6 +52,10 @@ const sessionView = ({
   expiresAt,
 });
 
+/**
+ * The session cookie; `Secure` when the request came over HTTPS, as the bridge saw it or, behind a
+ * TLS-terminating proxy named in `http.trustProxy`, as the proxy's X-Forwarded-Proto says.
+ */
 function setSessionCookie(request: FastifyRequest, reply: FastifyReply, accounts: Accounts, token: string) {
   void reply.setCookie(SESSION_COOKIE, token, {
     path: '/',
@@ -108,6 +112,11 @@ export function sessionRoutes(app: FastifyInstance, accounts: Accounts): void {
           .code(429)
           .header('retry-after', String(result.retryAfterSeconds))
           .send({ error: 'throttled', message: 'too many failed logins: try again in a few minutes' });
+      if (result.error === 'busy')
+        return reply
+          .code(503)
+          .header('retry-after', String(result.retryAfterSeconds))
+          .send({ error: 'busy', message: 'too many sign-ins at once: try again in a moment' });
       return reply.code(401).send({ error: 'bad-credentials', message: 'wrong username or password' });
     }
     setSessionCookie(request, reply, accounts, result.token);

@@ -1,11 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Identifier, sha256Hex } from '@educard/terminal-sdk';
+import { RefusalCounter } from '@educard/terminal-sdk/listeners';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ACCOUNT_ROLES, type AuditEntry, type AuditSink, type Principal } from '../access/index.js';
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
 import { AccountTables, type StoredAccount } from './store.js';
+import { AddressThrottle, CheckGate } from './throttle.js';
 import type { Account } from './types.js';
 
 export interface AccountSettings {
@@ -15,6 +17,12 @@ export interface AccountSettings {
   sessionAbsoluteHours: number;
   /** Failed logins for one username before it is locked. */
   loginAttempts: number;
+  /** Failed logins from one address before it is locked, whatever usernames it tries. */
+  addressAttempts: number;
+  /** Password checks of sign-ins at once and a second, and waiting for their turn. */
+  concurrentPasswordChecks: number;
+  passwordChecksPerSecond: number;
+  queuedPasswordChecks: number;
   lockoutMinutes: number;
 }
 
@@ -22,6 +30,10 @@ export const DEFAULT_ACCOUNT_SETTINGS: AccountSettings = {
   sessionIdleMinutes: 30,
   sessionAbsoluteHours: 12,
   loginAttempts: 5,
+  addressAttempts: 30,
+  concurrentPasswordChecks: 1,
+  passwordChecksPerSecond: 10,
+  queuedPasswordChecks: 16,
   lockoutMinutes: 5,
 };
 
@@ -87,7 +99,8 @@ export interface SignedIn {
 export type LoginResult =
   | ({ ok: true } & SignedIn)
   | { ok: false; error: 'bad-credentials' }
-  | { ok: false; error: 'throttled'; retryAfterSeconds: number };
+  | { ok: false; error: 'throttled'; retryAfterSeconds: number }
+  | { ok: false; error: 'busy'; retryAfterSeconds: number };
 
 /** Where an account may act: a district admin nowhere in particular, a head teacher in one class. */
 function shapeProblem(account: Pick<Account, 'role' | 'school' | 'className'>): string | undefined {
@@ -136,6 +149,10 @@ export class Accounts {
   private readonly tables: AccountTables;
   private readonly now: () => Date;
   private readonly logger: Logger;
+  private readonly addresses: AddressThrottle;
+  private readonly checks: CheckGate;
+  /** Sign-ins refused without a word each (busy, or from a locked address): counted, logged in sum. */
+  private readonly refusals: RefusalCounter;
   private dummy?: Promise<string>;
 
   constructor(private readonly deps: AccountsDeps) {
@@ -143,6 +160,16 @@ export class Accounts {
     this.settings = { ...DEFAULT_ACCOUNT_SETTINGS, ...deps.settings };
     this.now = deps.now ?? (() => new Date());
     this.logger = deps.logger.child({ component: 'accounts' });
+    this.addresses = new AddressThrottle({
+      attempts: this.settings.addressAttempts,
+      windowMs: this.settings.lockoutMinutes * 60_000,
+    });
+    this.checks = new CheckGate({
+      concurrent: this.settings.concurrentPasswordChecks,
+      perSecond: this.settings.passwordChecksPerSecond,
+      queued: this.settings.queuedPasswordChecks,
+    });
+    this.refusals = new RefusalCounter(this.logger, 'sign-in', 'sign-ins refused without a password check');
   }
 
   get(id: string): Account | undefined {
@@ -250,13 +277,36 @@ export class Accounts {
     return publicAccount(next);
   }
 
+  /**
+   * A sign-in, refused without a password check while its source address or its username is locked
+   * out, and answered "busy" when too many checks wait already. Attempts are counted before the hash
+   * is checked, so a burst of parallel guesses cannot slip past a limit.
+   */
   async login(username: string, password: string, ip?: string): Promise<LoginResult> {
-    const nowMs = this.now().getTime();
-    const key = username.normalize('NFKC').toLowerCase();
-    this.tables.forgetThrottles(nowMs - 86_400_000, nowMs);
-    this.sweep();
-    const held = this.tables.throttle(key);
+    const refused = this.lockedOut(username, ip, this.now().getTime());
+    if (refused) return refused;
+    const release = await this.checks.acquire();
+    if (!release) {
+      this.refusals.count('busy', ip);
+      return { ok: false, error: 'busy', retryAfterSeconds: 1 };
+    }
+    try {
+      return await this.check(username, password, ip);
+    } finally {
+      release();
+    }
+  }
+
+  /** A throttled answer while the address or the username is locked out (each one logged and audited). */
+  private lockedOut(username: string, ip: string | undefined, nowMs: number): LoginResult | undefined {
     const anonymous = { actor: username.slice(0, 64), action: 'session.login', ...(ip ? { ip } : {}) };
+    const addressMs = ip === undefined ? 0 : this.addresses.lockedFor(ip, nowMs);
+    // Not audited one by one: a flood from one address would write the audit log as fast as it sends.
+    if (addressMs > 0) {
+      this.refusals.count('address-locked', ip);
+      return { ok: false, error: 'throttled', retryAfterSeconds: Math.ceil(addressMs / 1000) };
+    }
+    const held = this.tables.throttle(username.normalize('NFKC').toLowerCase());
     if (held?.lockedUntil !== undefined && held.lockedUntil > nowMs) {
       this.logger.warn({ username: anonymous.actor, ip }, 'login refused: too many failed attempts');
       this.deps.audit.record({ ...anonymous, outcome: 'denied', detail: { reason: 'throttled' } });
@@ -266,7 +316,31 @@ export class Accounts {
         retryAfterSeconds: Math.ceil((held.lockedUntil - nowMs) / 1000),
       };
     }
-    // Counted before the hash is checked, so a burst of parallel guesses cannot slip past the limit.
+    return undefined;
+  }
+
+  /** One sign-in's turn at the password check. */
+  private async check(username: string, password: string, ip?: string): Promise<LoginResult> {
+    const nowMs = this.now().getTime();
+    const key = username.normalize('NFKC').toLowerCase();
+    this.tables.forgetThrottles(nowMs - 86_400_000, nowMs);
+    this.sweep();
+    // Checked again in turn: the attempts that waited before this one may have locked it out.
+    const refused = this.lockedOut(username, ip, nowMs);
+    if (refused) return refused;
+    const held = this.tables.throttle(key);
+    const anonymous = { actor: username.slice(0, 64), action: 'session.login', ...(ip ? { ip } : {}) };
+    if (ip !== undefined && this.addresses.attempt(ip, nowMs)) {
+      this.logger.warn(
+        { ip, minutes: this.settings.lockoutMinutes },
+        'address locked after repeated failed logins',
+      );
+      this.deps.audit.record({
+        ...anonymous,
+        outcome: 'denied',
+        detail: { reason: 'address-throttled', attempts: this.settings.addressAttempts },
+      });
+    }
     const failures = (held?.lockedUntil === undefined ? (held?.failures ?? 0) : 0) + 1;
     const lockedUntil =
       failures >= this.settings.loginAttempts ? nowMs + this.settings.lockoutMinutes * 60_000 : undefined;
@@ -277,6 +351,7 @@ export class Accounts {
     const valid = await verifyPassword(account?.passwordHash ?? (await this.dummy), password);
     if (account && valid && !account.disabled) {
       this.tables.clearThrottle(key);
+      if (ip !== undefined) this.addresses.succeeded(ip);
       const signedIn = this.openSession(account);
       this.logger.info({ account: account.id, username: account.username, ip }, 'signed in');
       this.audit({ principal: principalOf(account), ...(ip ? { ip } : {}) }, 'session.login', account, 'ok');

@@ -262,26 +262,28 @@ describe('school days, fallbacks and the trend', () => {
   it('a weekend has no absences; a make-up weekend day does', () => {
     person('a', '3-1');
     person('b', '3-1');
-    store.commitRoster(
-      SCHOOL,
-      [],
-      {
-        calendar: {
-          timeZone: 'Asia/Shanghai',
-          holidays: [],
-          closures: [],
-          makeUpDays: [{ date: '2026-11-29', as: 1 }],
-        },
-        schedules: [],
-      },
+    store.commitRosters([
       {
         school: SCHOOL,
-        version: 1,
-        snapshotManifest: '{}',
-        snapshotBody: new Uint8Array(),
-        createdAt: new Date().toISOString(),
+        cards: [],
+        settings: {
+          calendar: {
+            timeZone: 'Asia/Shanghai',
+            holidays: [],
+            closures: [],
+            makeUpDays: [{ date: '2026-11-29', as: 1 }],
+          },
+          schedules: [],
+        },
+        version: {
+          school: SCHOOL,
+          version: 1,
+          snapshotManifest: '{}',
+          snapshotBody: new Uint8Array(),
+          createdAt: new Date().toISOString(),
+        },
       },
-    );
+    ]);
     gate('gate-1', [['a', '09:00', 'in']], '2026-11-28');
     now = Date.parse(local('12:00', '2026-11-29'));
     const saturday = attendance.attendanceDay(SCHOOL, '2026-11-28');
@@ -309,23 +311,25 @@ describe('school days, fallbacks and the trend', () => {
       displayName: `Name ${personId}`,
       ...extra,
     });
-    store.commitRoster(
-      'school-2',
-      [
-        card('C1', 'p1'),
-        card('C2', 'p1', { status: 'lost' }),
-        card('C3', 'p2', { status: 'cancelled' }),
-        card('C4', 'p3', { role: 'teacher' }),
-      ],
-      undefined,
+    store.commitRosters([
       {
         school: 'school-2',
-        version: 1,
-        snapshotManifest: '{}',
-        snapshotBody: new Uint8Array(),
-        createdAt: new Date().toISOString(),
+        cards: [
+          card('C1', 'p1'),
+          card('C2', 'p1', { status: 'lost' }),
+          card('C3', 'p2', { status: 'cancelled' }),
+          card('C4', 'p3', { role: 'teacher' }),
+        ],
+        settings: undefined,
+        version: {
+          school: 'school-2',
+          version: 1,
+          snapshotManifest: '{}',
+          snapshotBody: new Uint8Array(),
+          createdAt: new Date().toISOString(),
+        },
       },
-    );
+    ]);
     const day = attendance.attendanceDay('school-2', MONDAY);
     expect(day.classes).toEqual([
       expect.objectContaining({

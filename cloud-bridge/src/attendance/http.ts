@@ -68,11 +68,13 @@ export function attendanceRoutes(attendance: Attendance, directory: Directory, a
         try {
           const date = attendance.resolveDate(school, csv ? asked.slice(0, -4) : asked);
           if (!csv) return attendance.attendanceDay(school, date, className);
+          // Made before any header is set: a refusal (an unknown class) must still go out as JSON.
+          const body = attendance.attendanceCsv(school, date, className);
           const name = `attendance-${school}-${date}${className ? `-${className}` : ''}.csv`;
           return reply
             .type('text/csv; charset=utf-8')
             .header('content-disposition', `attachment; filename="${name.replace(/[^\w.-]/g, '_')}"`)
-            .send(attendance.attendanceCsv(school, date, className));
+            .send(body);
         } catch (error) {
           return refused(reply, error);
         }

@@ -1,7 +1,8 @@
 import type { Calendar } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
-import { type Directory, type LeaveRecord, SchoolTimes } from '../directory/index.js';
+import { type Directory, type DirectoryPerson, type LeaveRecord, SchoolTimes } from '../directory/index.js';
 import { migrateModule, type SqliteBridgeStore } from '../store/index.js';
+import { membershipAt, type Transfer, type TransferLog } from '../transfers/index.js';
 import {
   addDays,
   isCalendarDate,
@@ -19,6 +20,8 @@ import type { AttendanceDay, TrendWeek } from './types.js';
 export interface AttendanceDeps {
   store: SqliteBridgeStore;
   directory: Directory;
+  /** Pupils who changed school count at the old one until their transfer date, at the new one from it. */
+  transfers?: TransferLog;
   /** The zone of a school whose roster carries no calendar yet. */
   defaultTimeZone: string;
   logger?: Logger;
@@ -48,7 +51,8 @@ interface SchoolContext {
   calendar: Pick<Calendar, 'holidays' | 'closures' | 'makeUpDays'>;
   times: SchoolTimes;
   classes: Map<string, ClassInfo>;
-  pupils: Pupil[];
+  /** The school's pupils on a date (of the class asked about): a transfer changes them from its date. */
+  pupilsOn: (date: string) => Pupil[];
 }
 
 const DEFAULT_TIMES = SchoolTimes.parse({});
@@ -75,6 +79,11 @@ export class Attendance {
     return localDate(this.now(), this.zoneOf(school));
   }
 
+  /** The instant (ms) a date begins at the school. */
+  startOfDay(school: string, date: string): number {
+    return zonedInstant(date, '00:00', this.zoneOf(school));
+  }
+
   /** A date as the API takes it (`YYYY-MM-DD` or `today`), checked. */
   resolveDate(school: string, date: string): string {
     if (date === 'today') return this.today(school);
@@ -84,13 +93,14 @@ export class Attendance {
 
   /** One day of a school (or of one class), per class and pupil. */
   readonly attendanceDay = (school: string, date: string, className?: string): AttendanceDay => {
-    const context = this.context(school, className);
+    const { pupilsOn, ...context } = this.context(school, className);
     const from = iso(zonedInstant(date, '00:00', context.timeZone));
     const to = iso(zonedInstant(addDays(date, 1), '00:00', context.timeZone));
     return computeDay({
       school,
       date,
       ...context,
+      pupils: pupilsOn(date),
       onLeave: this.onLeave(school, date, date)(date),
       passages: this.dayPassages(school, from, to),
       now: this.now(),
@@ -103,14 +113,15 @@ export class Attendance {
 
   /**
    * Week by week, oldest first, the last `weeks` ISO weeks up to this one. Days still to come, and
-   * today before its cut-off, are not counted. Class lists are today's.
+   * today before its cut-off, are not counted. Class lists are today's, but for pupils who changed
+   * school: each day counts them where they were that day.
    */
   readonly attendanceTrend = (
     school: string,
     options: { weeks?: number; className?: string } = {},
   ): AttendanceTrend => {
     const weeks = options.weeks ?? 8;
-    const context = this.context(school, options.className);
+    const { pupilsOn, ...context } = this.context(school, options.className);
     const now = this.now();
     const today = localDate(now, context.timeZone);
     const first = addDays(weekStart(today), -7 * (weeks - 1));
@@ -118,10 +129,12 @@ export class Attendance {
     const result: TrendWeek[] = [];
     for (let week = 0; week < weeks; week++) {
       const start = addDays(first, 7 * week);
+      // The week's pupils as of its last day, or today for this week.
+      const [asOf] = [addDays(start, 6), today].sort();
       const entry: TrendWeek = {
         weekStart: start,
         schoolDays: 0,
-        pupils: context.pupils.length,
+        pupils: pupilsOn(asOf as string).length,
         present: 0,
         late: 0,
         absent: 0,
@@ -138,6 +151,7 @@ export class Attendance {
           school,
           date,
           ...context,
+          pupils: pupilsOn(date),
           onLeave: leaveOn(date),
           passages: this.dayPassages(school, from, to),
           now,
@@ -170,12 +184,12 @@ export class Attendance {
     const { directory } = this.deps;
     const classes = new Map<string, ClassInfo>();
     for (const entry of directory.classes(school)) classes.set(entry.id, entry);
-    let pupils = this.pupils(school);
-    if (className !== undefined) {
-      pupils = pupils.filter((pupil) => pupil.class === className);
-      if (!pupils.length && !classes.has(className))
-        throw new AttendanceQueryRefused(404, `no class ${className} in ${school}`);
-    }
+    const pupils = this.pupils(school);
+    const ofClass = (list: Pupil[]) =>
+      className === undefined ? list : list.filter((pupil) => pupil.class === className);
+    if (className !== undefined && !ofClass(pupils).length && !classes.has(className))
+      throw new AttendanceQueryRefused(404, `no class ${className} in ${school}`);
+    const moved = this.deps.transfers?.peopleOf(school) ?? new Map();
     return {
       timeZone: this.zoneOf(school),
       calendar: {
@@ -185,8 +199,24 @@ export class Attendance {
       },
       times: directory.school(school)?.times ?? DEFAULT_TIMES,
       classes,
-      pupils,
+      pupilsOn: (date) => ofClass(moved.size ? this.pupilsOn(school, date, pupils, moved) : pupils),
     };
+  }
+
+  /**
+   * The school's pupils on a date, for a school some pupils moved into or out of: those who were the
+   * school's on the date, as it has them now or, for those who left since, as it had them then.
+   */
+  private pupilsOn(school: string, date: string, current: Pupil[], moved: Map<string, Transfer[]>): Pupil[] {
+    const pupils = current.filter((pupil) => !moved.has(pupil.personId));
+    for (const [personId, transfers] of moved) {
+      const member = membershipAt(transfers, undefined, { date });
+      if (member?.school !== school) continue;
+      // No record of them as they were: they are the school's still, as it has them now.
+      const pupil = member.person ? pupilOf(member.person) : current.find((p) => p.personId === personId);
+      if (pupil) pupils.push(pupil);
+    }
+    return pupils;
   }
 
   /**
@@ -195,17 +225,7 @@ export class Attendance {
    */
   private pupils(school: string): Pupil[] {
     const persons = this.deps.directory.persons(school);
-    if (persons.length) {
-      return persons
-        .filter((person) => person.role === 'student' && person.active && person.class !== undefined)
-        .map((person) => ({
-          personId: person.id,
-          name: person.name,
-          class: person.class as string,
-          ...(person.studentNumber ? { studentNumber: person.studentNumber } : {}),
-          ...(person.grade ? { grade: person.grade } : {}),
-        }));
-    }
+    if (persons.length) return persons.flatMap((person) => pupilOf(person) ?? []);
     const seen = new Map<string, Pupil>();
     for (const card of this.deps.store.rosterCards(school)) {
       if (card.role !== 'student' || card.status === 'cancelled' || !card.class || seen.has(card.personId))
@@ -228,4 +248,16 @@ export class Attendance {
     return (date) =>
       new Set(leaves.filter((leave) => leave.from <= date && leave.to >= date).map((l) => l.personId));
   }
+}
+
+/** A directory person as attendance counts them: an active student with a class, else not at all. */
+function pupilOf(person: DirectoryPerson): Pupil | undefined {
+  if (person.role !== 'student' || !person.active || person.class === undefined) return undefined;
+  return {
+    personId: person.id,
+    name: person.name,
+    class: person.class,
+    ...(person.studentNumber ? { studentNumber: person.studentNumber } : {}),
+    ...(person.grade ? { grade: person.grade } : {}),
+  };
 }

@@ -5,16 +5,16 @@ export type BrokerPrincipal = { kind: 'bridge' } | { kind: 'device'; device: str
 
 const deviceBase = (p: { school: string; device: string }) => `${TOPIC_ROOT}/${p.school}/devices/${p.device}`;
 
-/** A device publishes only its own state, events and command results. */
+/** A device publishes only its own state, events, command results and update progress. */
 export function mayPublish(principal: BrokerPrincipal, topic: string): boolean {
   if (principal.kind === 'bridge') return true;
   const base = deviceBase(principal);
-  return topic === `${base}/state` || topic === `${base}/events` || topic === `${base}/results`;
+  return [`${base}/state`, `${base}/events`, `${base}/results`, `${base}/update`].includes(topic);
 }
 
 /**
- * A device subscribes only to its own acks and commands, to its school's roster, catalogue and venue
- * plan, and to what is the whole district's: the key sets and the hotlist.
+ * A device subscribes only to its own acks, commands and release offers, to its school's roster,
+ * catalogue and venue plan, and to what is the whole district's: the key sets and the hotlist.
  */
 export function maySubscribe(principal: BrokerPrincipal, filter: string): boolean {
   if (principal.kind === 'bridge') return true;
@@ -23,6 +23,7 @@ export function maySubscribe(principal: BrokerPrincipal, filter: string): boolea
   return [
     `${base}/ack`,
     `${base}/commands`,
+    `${base}/release`,
     `${roster}/#`,
     `${roster}/keysets`,
     `${roster}/snapshot`,

@@ -1,9 +1,7 @@
-import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:net';
 import { sameSecret } from '@educard/terminal-sdk';
+import { BrokerListeners, type MqttListenerLimits } from '@educard/terminal-sdk/listeners';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { createWebSocketStream, WebSocketServer } from 'ws';
 import { type BrokerPrincipal, mayPublish, maySubscribe } from './acl.js';
 
 export interface EmbeddedBrokerOptions {
@@ -15,8 +13,25 @@ export interface EmbeddedBrokerOptions {
   authenticateDevice: (username: string, password: string) => BrokerPrincipal | undefined;
   /** The bridge's own credentials, made fresh at every start. */
   bridgeCredentials: { username: string; password: string };
+  /** Connections, packet sizes and the connect timeout (docs/security.md). */
+  limits: MqttListenerLimits;
   logger: Logger;
 }
+
+/** What the broker turned away since it started, by reason: what /health shows. */
+export interface BrokerRefusals {
+  /** CONNECTs with a wrong user name or password. */
+  credentials: number;
+  /** Connections over a cap: in all, from one address, or not yet authenticated. */
+  limits: number;
+  /** Connections closed for a packet over its size limit (or a first packet that was no CONNECT). */
+  oversized: number;
+  /** Connections that sent no complete CONNECT within the connect timeout. */
+  timeouts: number;
+}
+
+/** A log field from the wire, cut to a length a log line can take. */
+const short = (value: string | undefined) => value?.slice(0, 128);
 
 const BAD_CREDENTIALS = 4;
 const NOT_AUTHORIZED = 5;
@@ -28,19 +43,30 @@ function authError(message: string, code: number): AuthenticateError {
 /**
  * aedes, embedded: devices authenticate with their enrollment credentials and an ACL keeps each to its
  * own topics. One process runs it all; a district points the bridge at Mosquitto or EMQX instead.
+ * Its listeners hold every connection to the limits before aedes reads a byte of it.
  */
 export class EmbeddedBroker {
   private readonly principals = new WeakMap<Client, BrokerPrincipal>();
-  private tcp: Server | undefined;
-  private ws: WebSocketServer | undefined;
+  private readonly listeners: BrokerListeners;
+  private readonly counted = { credentials: 0, timeouts: 0 };
 
   private constructor(
     readonly aedes: Aedes,
     private readonly options: EmbeddedBrokerOptions,
-  ) {}
+  ) {
+    this.listeners = new BrokerListeners({
+      handle: (stream, request) => aedes.handle(stream, request),
+      limits: options.limits,
+      logger: options.logger,
+      name: 'bridge broker',
+    });
+  }
 
   static async start(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
-    const aedes = await Aedes.createBroker({ heartbeatInterval: 30_000 });
+    const aedes = await Aedes.createBroker({
+      heartbeatInterval: 30_000,
+      connectTimeout: options.limits.connectTimeoutMs,
+    });
     const broker = new EmbeddedBroker(aedes, options);
     broker.hook();
     await broker.listen();
@@ -48,11 +74,16 @@ export class EmbeddedBroker {
   }
 
   get port(): number {
-    return (this.tcp?.address() as AddressInfo | undefined)?.port ?? 0;
+    return this.listeners.tcpPort ?? 0;
   }
 
   get wsPort(): number | undefined {
-    return (this.ws?.address() as AddressInfo | undefined)?.port;
+    return this.listeners.wsPort;
+  }
+
+  /** Connections open now, and what was turned away since the start. */
+  get stats(): { connections: number; refused: BrokerRefusals } {
+    return { connections: this.listeners.open, refused: { ...this.counted, ...this.listeners.refused } };
   }
 
   /** Cuts a device's live connection (after it is revoked). */
@@ -64,45 +95,54 @@ export class EmbeddedBroker {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.ws?.close(() => resolve()) ?? resolve());
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
-    await new Promise<void>((resolve) => this.tcp?.close(() => resolve()) ?? resolve());
+    await this.listeners.close();
   }
 
   private hook(): void {
     const { aedes } = this;
     const { logger, bridgeCredentials, authenticateDevice } = this.options;
     aedes.on('clientError', (client, error) =>
-      logger.warn({ clientId: client.id, err: error.message }, 'broker client error'),
+      logger.warn({ clientId: short(client.id), err: error.message }, 'broker client error'),
     );
-    aedes.on('connectionError', (client, error) =>
-      logger.warn({ clientId: client.id, err: error.message }, 'broker connection error'),
-    );
+    aedes.on('connectionError', (client, error) => {
+      if (/connect did not arrive in time/.test(error.message)) this.counted.timeouts += 1;
+      logger.warn({ clientId: short(client.id), err: error.message }, 'broker connection error');
+    });
     aedes.authenticate = (client, username, password, done) => {
       const secret = password?.toString('utf8') ?? '';
       if (username === bridgeCredentials.username && sameSecret(secret, bridgeCredentials.password)) {
         this.principals.set(client, { kind: 'bridge' });
+        this.listeners.authenticated(client.conn);
         return done(null, true);
       }
       const principal = username ? authenticateDevice(username, secret) : undefined;
       if (principal?.kind !== 'device' || principal.device !== client.id) {
-        logger.warn({ clientId: client.id, username }, 'broker refused a connection: bad credentials');
+        this.counted.credentials += 1;
+        logger.warn(
+          { clientId: short(client.id), username: short(username) },
+          'broker refused a connection: bad credentials',
+        );
         return done(authError('bad user name or password', BAD_CREDENTIALS), false);
       }
       this.principals.set(client, principal);
+      this.listeners.authenticated(client.conn);
       done(null, true);
     };
     aedes.authorizePublish = (client, packet, callback) => {
       const principal = client ? this.principals.get(client) : { kind: 'bridge' as const };
       if (principal && mayPublish(principal, packet.topic)) return callback(null);
-      logger.warn({ clientId: client?.id, topic: packet.topic }, 'broker refused a publish outside the ACL');
+      logger.warn(
+        { clientId: short(client?.id), topic: short(packet.topic) },
+        'broker refused a publish outside the ACL',
+      );
       callback(authError('not authorized', NOT_AUTHORIZED));
     };
     aedes.authorizeSubscribe = (client, subscription, callback) => {
       const principal = this.principals.get(client);
       if (principal && maySubscribe(principal, subscription.topic)) return callback(null, subscription);
       logger.warn(
-        { clientId: client.id, topic: subscription.topic },
+        { clientId: short(client.id), topic: short(subscription.topic) },
         'broker refused a subscription outside the ACL',
       );
       // A null subscription is granted as 0x80 (failure) and leaves the connection up.
@@ -112,16 +152,7 @@ export class EmbeddedBroker {
 
   private async listen(): Promise<void> {
     const { host, port, wsPort } = this.options;
-    this.tcp = createServer(this.aedes.handle);
-    await new Promise<void>((resolve, reject) => {
-      this.tcp?.once('error', reject);
-      this.tcp?.listen(port, host, () => resolve());
-    });
-    if (wsPort === undefined) return;
-    this.ws = new WebSocketServer({ host, port: wsPort });
-    this.ws.on('connection', (socket, request) => {
-      this.aedes.handle(createWebSocketStream(socket), request);
-    });
-    await new Promise<void>((resolve) => this.ws?.once('listening', () => resolve()));
+    await this.listeners.listenTcp(host, port);
+    if (wsPort !== undefined) await this.listeners.listenWebSocket(host, wsPort);
   }
 }

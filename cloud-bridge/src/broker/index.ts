@@ -1,2 +1,2 @@
 export { type BrokerPrincipal, mayPublish, maySubscribe } from './acl.js';
-export { EmbeddedBroker, type EmbeddedBrokerOptions } from './embedded.js';
+export { type BrokerRefusals, EmbeddedBroker, type EmbeddedBrokerOptions } from './embedded.js';

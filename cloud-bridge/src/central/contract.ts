@@ -27,9 +27,16 @@ export const FeedSchool = DirectorySchool.extend({
 
 export const FeedClass = DirectoryClass.extend({ kind: z.literal('class'), changeId: ChangeId });
 
+/**
+ * On a record that moves its person to another school (a transfer): the first day the pupil is the new
+ * school's, for attendance. Today or earlier, by the new school's calendar; today when absent.
+ */
+const TransferDate = IsoDate.optional();
+
 export const FeedPerson = DirectoryPerson.extend({
   kind: z.literal('person'),
   changeId: ChangeId,
+  transferDate: TransferDate,
 }).refine((person) => person.role !== 'student' || person.studentNumber !== undefined, {
   message: 'a student needs a student-status number',
   path: ['studentNumber'],
@@ -40,6 +47,13 @@ export const FeedCard = z.object({
   changeId: ChangeId,
   cardId: Identifier,
   personId: Identifier,
+  /**
+   * The school whose roster the card belongs on: its person's, which it may name. A card naming
+   * another school than its person's moves the person there too (a transfer), unless a person record
+   * of the same page puts them elsewhere (then the card is refused).
+   */
+  school: Identifier.optional(),
+  transferDate: TransferDate,
   credential: Credential,
   status: CardStatus,
   validFrom: IsoTime,

@@ -1,23 +1,11 @@
-import {
-  type CardEntry,
-  CardEntry as CardEntrySchema,
-  describeIssues,
-  maskCardId,
-} from '@educard/terminal-sdk';
+import { type CardEntry, describeIssues, maskCardId } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory, DirectoryPerson } from '../directory/index.js';
-import type { RosterService } from '../roster/index.js';
-import type { RosterSettings, SqliteBridgeStore } from '../store/index.js';
+import type { SqliteBridgeStore } from '../store/index.js';
+import { transferDateProblem } from '../transfers/index.js';
+import { type ChangeApplier, directoryPerson } from './apply.js';
 import type { CentralClient } from './client.js';
-import {
-  ChangePage,
-  ChangeRecord,
-  type FeedCard,
-  type FeedPerson,
-  type FeedProblem,
-  type FeedSchool,
-  leaveOf,
-} from './contract.js';
+import { ChangePage, ChangeRecord, type FeedCard, type FeedProblem } from './contract.js';
 import type { CentralState } from './tables.js';
 
 export interface FeedSettings {
@@ -28,7 +16,7 @@ export interface FeedSettings {
 export interface FeedDeps {
   store: SqliteBridgeStore;
   directory: Directory;
-  roster: RosterService;
+  applier: ChangeApplier;
   /** Takes the feed's revocations into the district's hotlist (docs/hotlist.md). */
   hotlist?: { applyCentral(changes: { cardId: string; status: string }[]): Promise<unknown> };
   state: CentralState;
@@ -42,6 +30,8 @@ export interface PageResult {
   problems: FeedProblem[];
   /** The roster version each school's card changes went out as. */
   versions: { school: string; version: number }[];
+  /** The ids of the transfers the page made. */
+  transfers: number[];
 }
 
 export interface PullResult {
@@ -65,11 +55,11 @@ export interface FeedStatus {
   latestProblems: StoredProblem[];
 }
 
-const directoryPerson = ({ kind: _k, changeId: _c, ...person }: FeedPerson): DirectoryPerson => person;
-
 /**
  * Checks a page of the change feed as a whole. A record is good when it is well-formed and what it
- * names is known (its school, its person) either already or from a good record of the same page.
+ * names is known (its school, its person) either already or from a good record of the same page. A
+ * card already on another school's roster is good when it is the same person's: they moved (a
+ * transfer); a card of another person stays a duplicate.
  */
 export function checkPage(
   raw: unknown[],
@@ -79,6 +69,9 @@ export function checkPage(
     studentNumberHolder: (number: string) => string | undefined;
     card: (cardId: string) => CardEntry | undefined;
     uidHolder: (school: string, uid: string) => CardEntry | undefined;
+    /** The school's date now, and the person's latest transfer date. */
+    today: (school: string) => string;
+    lastTransferDate: (personId: string) => string | undefined;
   },
 ): { good: ChangeRecord[]; problems: FeedProblem[] } {
   const problems: FeedProblem[] = [];
@@ -103,15 +96,25 @@ export function checkPage(
     else good.push(entry);
   }
 
+  /** What is wrong with the date a record gives for its person's transfer, if anything. */
+  const dateProblem = (date: string | undefined, school: string, personId: string) =>
+    date === undefined
+      ? undefined
+      : transferDateProblem(date, school, known.today(school), known.lastTransferDate(personId));
+
   const persons = new Map<string, DirectoryPerson>();
   const numbers = new Map<string, string>();
   for (const person of of('person')) {
     const holder = person.studentNumber
       ? (numbers.get(person.studentNumber) ?? known.studentNumberHolder(person.studentNumber))
       : undefined;
+    const date = schoolKnown(person.school)
+      ? dateProblem(person.transferDate, person.school, person.id)
+      : undefined;
     if (!schoolKnown(person.school)) bad(person, person.id, `unknown school ${person.school}`);
     else if (holder !== undefined && holder !== person.id)
       bad(person, person.id, `student-status number ${person.studentNumber} is already person ${holder}'s`);
+    else if (date) bad(person, person.id, date);
     else {
       persons.set(person.id, directoryPerson(person));
       if (person.studentNumber) numbers.set(person.studentNumber, person.id);
@@ -128,18 +131,27 @@ export function checkPage(
   const uids = new Map<string, FeedCard>();
   for (const card of cards) {
     const person = personOf(card.personId);
+    const inPage = persons.get(card.personId);
+    const school = card.school ?? person?.school ?? '';
     const held = known.card(card.cardId);
     const uid = card.credential.uid;
-    const pageUid = uid === undefined ? undefined : uids.get(`${person?.school}:${uid}`);
-    const uidHeld = uid === undefined || !person ? undefined : known.uidHolder(person.school, uid);
+    const pageUid = uid === undefined ? undefined : uids.get(`${school}:${uid}`);
+    const uidHeld = uid === undefined || !person ? undefined : known.uidHolder(school, uid);
     const others = [...(owners.get(card.cardId) ?? [])];
     if (others.length > 1)
       bad(card, card.cardId, `duplicate card: card id given for ${others.join(' and ')} in one page`);
     else if (!person) bad(card, card.cardId, `card for unknown person ${card.personId}`);
+    else if (!schoolKnown(school)) bad(card, card.cardId, `unknown school ${school}`);
+    else if (inPage && inPage.school !== school)
+      bad(
+        card,
+        card.cardId,
+        `card names school ${school}, but its person's record in this page names school ${inPage.school}`,
+      );
     else if (held && held.personId !== card.personId)
       bad(card, card.cardId, `duplicate card: card id is already person ${held.personId}'s`);
-    else if (held && held.school !== person.school)
-      bad(card, card.cardId, `card is on the roster of school ${held.school}`);
+    else if (dateProblem(card.transferDate, school, card.personId))
+      bad(card, card.cardId, dateProblem(card.transferDate, school, card.personId) as string);
     else if (pageUid && pageUid.cardId !== card.cardId && pageUid.personId !== card.personId)
       bad(
         card,
@@ -153,7 +165,7 @@ export function checkPage(
         `duplicate card: UID ${maskCardId(uid ?? '')} is already card ${maskCardId(uidHeld.cardId)}'s`,
       );
     else {
-      if (uid !== undefined) uids.set(`${person.school}:${uid}`, card);
+      if (uid !== undefined) uids.set(`${school}:${uid}`, card);
       good.push(card);
     }
   }
@@ -183,30 +195,11 @@ function parseRecord(record: unknown): ChangeRecord | FeedProblem {
   };
 }
 
-/** The roster entry of a card record: the card as the feed gives it, and who it is from its person. */
-export function cardEntryOf(card: FeedCard, person: DirectoryPerson): CardEntry {
-  return CardEntrySchema.parse({
-    cardId: card.cardId,
-    credential: card.credential,
-    personId: card.personId,
-    role: person.role,
-    school: person.school,
-    ...(person.grade !== undefined ? { grade: person.grade } : {}),
-    ...(person.class !== undefined ? { class: person.class } : {}),
-    status: card.status,
-    validFrom: card.validFrom,
-    validUntil: card.validUntil,
-    zones: card.zones,
-    schedules: card.schedules,
-    displayName: person.name,
-  });
-}
-
 /**
  * Pulls the central system's change feed page by page, on an interval and on demand. Each page is
- * checked as a whole; its good records go to the directory in one transaction and, per school, to
- * the roster as one version; its bad ones are reported. The cursor moves only after the page is
- * applied, and applying a page again changes nothing, so a crash in between is harmless.
+ * checked as a whole; its good records go to the directory and, per school, to the roster as one
+ * version (ChangeApplier), in one transaction with its problems and the cursor; its bad ones are
+ * reported. Applying a page again changes nothing, so a pull cut short is harmless.
  */
 export class FeedPuller {
   private running: Promise<PullResult> | undefined;
@@ -309,114 +302,53 @@ export class FeedPuller {
 
   /** Applies one page (see the class comment); public for tests of a page on its own. */
   async applyPage(page: ChangePage): Promise<PageResult> {
-    const { store, directory, roster, state, logger } = this.deps;
+    const { store, directory, applier, state, logger } = this.deps;
     const { good, problems } = checkPage(page.records, {
       school: (id) => directory.school(id) !== undefined,
       person: (id) => directory.person(id),
       studentNumberHolder: (number) => directory.personByStudentNumber(number)?.id,
       card: (cardId) => store.findCard(cardId),
       uidHolder: (school, uid) => store.rosterCards(school).find((c) => c.credential.uid === uid),
+      today: (school) => applier.today(school),
+      lastTransferDate: (personId) => applier.lastTransferDate(personId),
     });
+    // Before the cursor moves: a stop in between pulls the page again, and a revocation taken twice is one.
+    const revocations = good.flatMap((r) =>
+      r.kind === 'hotlist' ? [{ cardId: r.cardId, status: r.status }] : [],
+    );
+    if (revocations.length > 0) await this.deps.hotlist?.applyCentral(revocations);
     const now = new Date().toISOString();
-    store.database.transaction(() => {
-      for (const record of good) {
-        if (record.kind === 'school') {
-          const { kind: _k, changeId: _c, calendar: _cal, ...school } = record;
-          directory.putSchool(school);
-        } else if (record.kind === 'class') {
-          const { kind: _k, changeId: _c, ...entry } = record;
-          directory.putClass(entry);
-        } else if (record.kind === 'person') directory.putPerson(directoryPerson(record));
-        else if (record.kind === 'leave') directory.putLeave(leaveOf(record));
-      }
-      for (const problem of problems)
-        this.sql.addProblem.run(
-          now,
-          page.cursor,
-          problem.changeId,
-          problem.kind,
-          problem.id ?? null,
-          problem.problem,
-        );
-    })();
+    const applied = await applier.apply(good, {
+      source: 'feed',
+      actor: 'central',
+      // The page's problems and the cursor move with what it changed, in the same transaction.
+      alongside: () => {
+        for (const problem of problems)
+          this.sql.addProblem.run(
+            now,
+            page.cursor,
+            problem.changeId,
+            problem.kind,
+            problem.id ?? null,
+            problem.problem,
+          );
+        state.set('feed.cursor', page.cursor);
+      },
+    });
     for (const problem of problems)
       logger.warn(
         { change: problem.changeId, kind: problem.kind, problem: problem.problem },
         'change feed record refused',
       );
-
-    const versions: { school: string; version: number }[] = [];
-    for (const [school, { cards, calendar }] of this.rosterChanges(good)) {
-      const settings: Partial<RosterSettings> | undefined = calendar ? { calendar } : undefined;
-      const version = await roster.applyChanges(school, cards, settings);
-      if (version !== undefined) {
-        versions.push({ school, version });
-        logger.info(
-          {
-            school,
-            version,
-            cards: cards.length,
-            sample: cards.slice(0, 3).map((c) => maskCardId(c.cardId)),
-          },
-          'change feed applied to the roster',
-        );
-      }
-    }
-    const revocations = good.flatMap((r) =>
-      r.kind === 'hotlist' ? [{ cardId: r.cardId, status: r.status }] : [],
-    );
-    if (revocations.length > 0) await this.deps.hotlist?.applyCentral(revocations);
-    state.set('feed.cursor', page.cursor);
+    if (applied.versions.length)
+      logger.info({ cursor: page.cursor, versions: applied.versions }, 'change feed applied to the rosters');
     await this.reportUnreported();
-    return { applied: good.length, problems, versions };
-  }
-
-  /**
-   * Per school: the cards the page gives, and the cards already held whose person the page changed
-   * (a new class or name reaches the gates too), and the school's calendar when the page gives one.
-   */
-  private rosterChanges(
-    good: ChangeRecord[],
-  ): Map<string, { cards: CardEntry[]; calendar?: FeedSchool['calendar'] }> {
-    const { directory, store } = this.deps;
-    const bySchool = new Map<string, { cards: Map<string, CardEntry>; calendar?: FeedSchool['calendar'] }>();
-    const at = (school: string) => {
-      let entry = bySchool.get(school);
-      if (!entry) {
-        entry = { cards: new Map() };
-        bySchool.set(school, entry);
-      }
-      return entry;
+    return {
+      applied: good.length,
+      problems,
+      versions: applied.versions,
+      transfers: applied.transfers.map((t) => t.id),
     };
-    const changedPersons = new Set<string>();
-    for (const record of good) {
-      if (record.kind === 'school' && record.calendar) at(record.id).calendar = record.calendar;
-      if (record.kind === 'person') changedPersons.add(record.id);
-    }
-    for (const school of new Set(
-      good.filter((r) => r.kind === 'person').map((r) => (r as FeedPerson).school),
-    )) {
-      for (const held of store.rosterCards(school)) {
-        if (!changedPersons.has(held.personId)) continue;
-        const person = directory.person(held.personId);
-        if (person)
-          at(person.school).cards.set(
-            held.cardId,
-            cardEntryOf({ ...held, kind: 'card', changeId: '' }, person),
-          );
-      }
-    }
-    for (const record of good) {
-      if (record.kind !== 'card') continue;
-      const person = directory.person(record.personId) as DirectoryPerson;
-      at(person.school).cards.set(record.cardId, cardEntryOf(record, person));
-    }
-    return new Map(
-      [...bySchool].map(([school, entry]) => [
-        school,
-        { cards: [...entry.cards.values()], ...(entry.calendar ? { calendar: entry.calendar } : {}) },
-      ]),
-    );
   }
 
   /** Sends the problems not yet reported, page by page; a failure leaves them for the next pull. */

@@ -5,6 +5,7 @@ import type { BridgeConfig } from '../config/index.js';
 import type { Directory } from '../directory/index.js';
 import type { RosterService } from '../roster/index.js';
 import type { SqliteBridgeStore } from '../store/index.js';
+import type { ChangeApplier } from './apply.js';
 import { CentralClient } from './client.js';
 import { type FeedDeps, FeedPuller, type FeedStatus } from './feed.js';
 import { FileExchange, type FileStatus } from './files.js';
@@ -18,6 +19,8 @@ export interface CentralDeps {
   store: SqliteBridgeStore;
   directory: Directory;
   roster: RosterService;
+  /** Applies the change feed's records (and a transfer asked for through the API) to directory and rosters. */
+  applier: ChangeApplier;
   logger: Logger;
   /** Told of dead letters and of the central system out of reach for too long (operations records it). */
   onAlarm?: (alarm: CentralAlarm) => void;
@@ -79,7 +82,7 @@ export class CentralService {
       this.feed = new FeedPuller({
         store,
         directory: deps.directory,
-        roster: deps.roster,
+        applier: deps.applier,
         state,
         client,
         settings: central.feed,

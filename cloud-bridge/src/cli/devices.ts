@@ -56,6 +56,26 @@ async function revoke(id: string, options: BridgeOptions): Promise<void> {
   );
 }
 
+async function tag(id: string, options: BridgeOptions & { add?: string; remove?: string }): Promise<void> {
+  const split = (text?: string) =>
+    text
+      ? text
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean)
+      : [];
+  const bridge = await connect(options);
+  const { data } = await bridge.request<{ device: string; tags: string[] }>(
+    'POST',
+    `/v1/devices/${encodeURIComponent(id)}/tags`,
+    {
+      json: { add: split(options.add), remove: split(options.remove) },
+      notFound: 'check the id with `educard-bridge devices list`',
+    },
+  );
+  print(options.json, data, () => `${id}: ${data.tags.join(', ') || 'no tags'}`);
+}
+
 export function registerDevices(program: Command): void {
   const devices = example(
     program.command('devices').description('enrolled devices: list them, revoke one'),
@@ -81,5 +101,17 @@ export function registerDevices(program: Command): void {
         .option('--json', 'print as JSON'),
     ).action((id: string, options: BridgeOptions) => revoke(id, options)),
     'educard-bridge devices revoke gate-07',
+  );
+  example(
+    bridgeOptions(
+      devices
+        .command('tag')
+        .description('tags a rollout can name (--tag): add or remove some, and show them')
+        .argument('<id>', 'the device id')
+        .option('--add <tags>', 'tags to add (comma-separated)')
+        .option('--remove <tags>', 'tags to remove (comma-separated)')
+        .option('--json', 'print as JSON'),
+    ).action((id: string, options: BridgeOptions & { add?: string; remove?: string }) => tag(id, options)),
+    'educard-bridge devices tag gate-07 --add pilot',
   );
 }

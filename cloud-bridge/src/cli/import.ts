@@ -44,7 +44,12 @@ async function checkFile(path: string): Promise<number> {
 }
 
 /** The file as a request body, read as it is sent, moving a progress bar on a terminal for a large file. */
-function uploadBody(path: string, size: number, quiet: boolean): ReadableStream<Uint8Array> {
+export function uploadBody(
+  path: string,
+  size: number,
+  quiet: boolean,
+  then = 'the bridge is checking every row…',
+): ReadableStream<Uint8Array> {
   const bar =
     !quiet && process.stderr.isTTY && size >= BAR_FROM_BYTES
       ? new cliProgress.SingleBar(
@@ -65,7 +70,7 @@ function uploadBody(path: string, size: number, quiet: boolean): ReadableStream<
       if (done) {
         bar?.update(Math.ceil(size / 1024));
         bar?.stop();
-        if (bar) process.stderr.write('uploaded; the bridge is checking every row…\n');
+        if (bar) process.stderr.write(`uploaded; ${then}\n`);
         controller.close();
         return;
       }

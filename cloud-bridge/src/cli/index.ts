@@ -1,11 +1,15 @@
 import { createProgram, example } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
+import { BRIDGE_VERSION } from '../runtime/version.js';
 import { registerAccounts } from './accounts.js';
 import { registerCards } from './cards.js';
 import { registerDevices } from './devices.js';
 import { registerImport } from './import.js';
 import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
+import { registerPeople } from './people.js';
+import { registerReleases } from './releases.js';
+import { registerRollouts } from './rollouts.js';
 import { registerServe } from './serve.js';
 import { registerTokens } from './tokens.js';
 
@@ -13,8 +17,8 @@ import { registerTokens } from './tokens.js';
 export function bridgeProgram(): Command {
   const program = createProgram(
     'educard-bridge',
-    'Sets up and runs the educard cloud bridge, and manages its keys, devices, rosters and cards.\nExit codes: 0 ok, 1 failed, 2 bad usage.',
-  );
+    'Sets up and runs the educard cloud bridge, and manages its keys, devices, rosters, cards and people.\nExit codes: 0 ok, 1 failed, 2 bad usage.',
+  ).version(BRIDGE_VERSION);
   for (const register of [
     registerInit,
     registerServe,
@@ -23,7 +27,10 @@ export function bridgeProgram(): Command {
     registerDevices,
     registerImport,
     registerCards,
+    registerPeople,
     registerAccounts,
+    registerReleases,
+    registerRollouts,
   ])
     register(program);
   return example(

@@ -72,6 +72,8 @@ async function init(options: InitOptions): Promise<void> {
       ...(options.mqttPublicUrl ? { publicUrl: options.mqttPublicUrl } : {}),
     },
     http: { host: options.httpHost, port: options.httpPort },
+    // The scrape job's credential: it reads /metrics and nothing else (docs/metrics.md).
+    metrics: { token: randomBytes(24).toString('base64url') },
     log: { level: 'info' },
   };
   try {
@@ -129,7 +131,7 @@ async function init(options: InitOptions): Promise<void> {
     () =>
       [
         'Bridge set up.',
-        `  config       ${config} (holds the admin token: mode 0600)`,
+        `  config       ${config} (holds the admin token and the metrics token: mode 0600)`,
         `  roster keys  ${keysFile} (the online roster key and key set 1; no root key)`,
         `  root key     ${rootKeyOut}: keep it offline; it is needed to rotate the roster key`,
         `  anchor       ${anchorOut}: give it to every device at provisioning`,

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
+  describeIssues,
   type Ed25519KeyPair,
   fromBase64Url,
-  type KeyRole,
+  KeyRole,
   keyIdOf,
   PublicKey,
   RosterKeySet,
@@ -174,6 +175,68 @@ async function rotate(options: BridgeOptions & { rootKey: string; cardIssuers?: 
   );
 }
 
+async function releaseKeys(options: BridgeOptions & { rootKey: string; role: string }): Promise<void> {
+  const file = resolve(options.rootKey);
+  const root = await readRootKey(file);
+  let role: KeyRole;
+  try {
+    const parsed = KeyRole.safeParse(JSON.parse(await readFile(resolve(options.role), 'utf8')));
+    if (!parsed.success) throw new Error(describeIssues(parsed.error));
+    role = parsed.data;
+  } catch (error) {
+    throw usageError(
+      `${options.role} is not a key role: ${(error as Error).message}`,
+      'give the .pub.json that `npm run release -- keygen` wrote beside the release key',
+    );
+  }
+  const bridge = await connect(options);
+  const { data: before } = await bridge.request<KeysView>('GET', '/v1/keys');
+  const current = before.keySets.at(-1) as KeysView['keySets'][number];
+  const signers = root.filter((k) => current.rootKeyIds.includes(keyIdOf(k.publicKey)));
+  if (signers.length < current.rootThreshold)
+    throw new CliError(
+      `${file} does not hold ${current.rootThreshold} of the root keys of key set ${current.version}: nothing was changed`,
+      1,
+      `use the root key file made for this bridge (anchor fingerprint ${before.fingerprint})`,
+    );
+  const { data: prepared } = await bridge.request<{ pendingId: string; keySet: RosterKeySet }>(
+    'POST',
+    '/v1/keys/releases/prepare',
+    { json: { releases: role } },
+  );
+  // Signed only when it changes nothing but the release keys: the next version, the same root and roster keys.
+  const next = RosterKeySet.safeParse(prepared.keySet);
+  if (
+    !next.success ||
+    next.data.version !== current.version + 1 ||
+    JSON.stringify(next.data.root.keys.map((k) => k.keyId)) !== JSON.stringify(current.rootKeyIds) ||
+    JSON.stringify(next.data.roster.keys.map((k) => k.keyId)) !== JSON.stringify(current.rosterKeyIds) ||
+    JSON.stringify(next.data.releases) !== JSON.stringify(role)
+  )
+    throw new CliError(
+      `the bridge prepared a key set that is not key set ${current.version + 1} with only the release keys changed: not signed`,
+      1,
+      'another rotation may be under way: run `educard-bridge keys show`, then again',
+    );
+  const { status, data } = await bridge.request<{ version: number; message?: string }>(
+    'POST',
+    '/v1/keys/keysets',
+    {
+      json: { pendingId: prepared.pendingId, keySet: signDocument(next.data, signers) },
+      allow: [409, 422],
+      timeoutMs: 600_000,
+    },
+  );
+  if (status !== 200)
+    throw new CliError(`the bridge refused the key set: ${data.message}; nothing was changed`, 1);
+  print(
+    options.json,
+    data,
+    () =>
+      `key set ${data.version} in force: release key(s) ${role.keys.map((k) => k.keyId).join(', ')} (threshold ${role.threshold}) sign gateway software from now on. Devices take it as they connect.`,
+  );
+}
+
 export function registerKeys(program: Command): void {
   const keys = example(
     program
@@ -210,5 +273,24 @@ export function registerKeys(program: Command): void {
         .option('--json', 'print the result as JSON'),
     ).action((options: BridgeOptions & { rootKey: string; cardIssuers?: string }) => rotate(options)),
     'educard-bridge keys rotate --root-key /media/usb/educard-root-key.json --config /etc/educard/bridge.json',
+  );
+  example(
+    bridgeOptions(
+      keys
+        .command('releases')
+        .description(
+          'name the keys that sign gateway releases (kept offline): the next key set, signed with the root key',
+        )
+        .requiredOption(
+          '--root-key <file>',
+          'the root key file init wrote (--root-key-out); read here, never sent',
+        )
+        .requiredOption(
+          '--role <file>',
+          'the public part of the release key(s): the .pub.json npm run release -- keygen wrote',
+        )
+        .option('--json', 'print the result as JSON'),
+    ).action((options: BridgeOptions & { rootKey: string; role: string }) => releaseKeys(options)),
+    'educard-bridge keys releases --root-key /media/usb/educard-root-key.json --role /media/usb/release-key.pub.json',
   );
 }

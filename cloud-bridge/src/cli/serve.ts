@@ -1,4 +1,5 @@
 import { CliError, example } from '@educard/terminal-sdk/cli';
+import { notifySystemd } from '@educard/terminal-sdk/systemd';
 import type { Command } from 'commander';
 import { configPath, DEFAULT_CONFIG, readBridgeConfig } from './client.js';
 
@@ -20,6 +21,8 @@ async function serve(options: { config?: string }): Promise<void> {
       `check ${path} (ports free, dataDir writable) and run again`,
     );
   }
+  // Under systemd (Type=notify): ready once the store, broker, ingest and HTTP API are up.
+  const stopNotifying = notifySystemd(bridge.logger, 'bridge running');
   await new Promise<void>((done) => {
     process.once('SIGTERM', () => done());
     process.once('SIGINT', () => done());
@@ -28,6 +31,7 @@ async function serve(options: { config?: string }): Promise<void> {
     process.stderr.write(`bridge did not stop within ${STOP_GUARD_MS / 1000} s; exiting anyway\n`);
     process.exit(1);
   }, STOP_GUARD_MS).unref();
+  stopNotifying();
   await bridge.stop();
 }
 

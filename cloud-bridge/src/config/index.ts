@@ -1,9 +1,12 @@
-import { describeIssues } from '@educard/terminal-sdk';
+import { describeIssues, MAX_MESSAGE_BYTES } from '@educard/terminal-sdk';
+import { httpListenerLimits, isAddressOrRange, mqttListenerLimits } from '@educard/terminal-sdk/listeners';
 import { z } from 'zod';
 import { AccountsConfig } from '../accounts/config.js';
 import { AttendanceConfig } from '../attendance/config.js';
 import { NoticesConfig } from '../notices/config.js';
 import { OpsConfig } from '../ops/config.js';
+import { ReleasesConfig } from '../releases/config.js';
+import { RolloutsConfig } from '../rollouts/config.js';
 
 export const BridgeConfig = z
   .object({
@@ -33,6 +36,18 @@ export const BridgeConfig = z
           .optional(),
         /** The broker URL devices are told at enrollment; by default the one the bridge uses. */
         publicUrl: z.string().optional(),
+        /** What the embedded broker's listeners take before and after authentication (docs/security.md). */
+        limits: mqttListenerLimits({
+          maxConnections: 5000,
+          // A school's gateways may all reach the bridge through one NAT address.
+          maxPerAddress: 100,
+          maxPending: 200,
+          connectTimeoutMs: 10_000,
+          maxConnectBytes: 16 * 1024,
+          // An event batch at the contract's limit, with its topic and header, and room above it so that
+          // a batch a little too large is refused by ingest with a reason, not by a closed connection.
+          maxPacketBytes: MAX_MESSAGE_BYTES + 64 * 1024,
+        }),
       })
       .prefault({}),
     http: z
@@ -41,6 +56,36 @@ export const BridgeConfig = z
         port: z.number().int().min(0).max(65535).default(8080),
         /** Serve the pages (attendance, operations, accounts) beside the API, when they are built. */
         pages: z.boolean().default(true),
+        /**
+         * The reverse proxies that terminate TLS in front of the bridge (addresses or CIDR ranges): from
+         * them, X-Forwarded-For names the client and X-Forwarded-Proto the scheme; from anyone else
+         * both are ignored. None by default.
+         */
+        trustProxy: z.array(z.string().refine(isAddressOrRange, 'an IP address or a CIDR range')).default([]),
+        /** Connections, request timing and body sizes, held before authentication (docs/security.md). */
+        limits: httpListenerLimits({
+          // With bodyBytes, what bodies still arriving can hold at most: 512 × 64 KiB = 32 MB.
+          maxConnections: 512,
+          maxPerAddress: 64,
+          headersTimeoutMs: 10_000,
+          // A roster import of 25 MB needs 1.7 Mbit/s to arrive in time.
+          requestTimeoutMs: 120_000,
+        })
+          .extend({
+            /** Every route's largest body, the public ones (sign-in, enrollment) included. */
+            bodyBytes: z
+              .number()
+              .int()
+              .min(1024)
+              .default(64 * 1024),
+            /** The bulk imports' largest body (roster, catalogue): read only once the caller is authenticated. */
+            importBodyBytes: z
+              .number()
+              .int()
+              .min(1024)
+              .default(25 * 1024 * 1024),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /** Sync with the central student-record system (docs/central.md); off unless asked for. */
@@ -92,6 +137,15 @@ export const BridgeConfig = z
     accounts: AccountsConfig.prefault({}),
     /** Alarm thresholds of the operations view (docs/operations.md). */
     ops: OpsConfig.prefault({}),
+    /**
+     * Prometheus metrics (docs/metrics.md): `GET /metrics` on the HTTP listener, for a scrape job that
+     * presents this token as a bearer token; without a token the route is not there.
+     */
+    metrics: z.object({ token: z.string().min(16, 'at least 16 characters').optional() }).prefault({}),
+    /** Release files for devices: download rates (docs/updates.md). */
+    releases: ReleasesConfig.prefault({}),
+    /** Rollouts: the arrival and dismissal windows no gateway switches in (docs/updates.md). */
+    rollouts: RolloutsConfig.prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -15,6 +15,12 @@ import {
   rootFingerprint,
   Schedule,
 } from '@educard/terminal-sdk';
+import {
+  addressMatcher,
+  boundedHttpServer,
+  type HttpListenerLimits,
+  RefusalCounter,
+} from '@educard/terminal-sdk/listeners';
 import fastifyCookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -56,10 +62,22 @@ const RosterImportJson = z.object({
   dryRun: z.boolean().optional(),
 });
 
-/** The last four characters of a card id: all a log line may carry. */
+/** What the HTTP listener takes before authentication, and whom it believes about the client. */
+export interface HttpListening {
+  limits: HttpListenerLimits & { bodyBytes: number; importBodyBytes: number };
+  /** Reverse proxies (addresses, CIDR ranges) whose X-Forwarded-For and -Proto are believed. */
+  trustProxy: readonly string[];
+}
+
+/**
+ * The bulk imports: the only routes with the large body limit. Each sits behind authentication, which
+ * runs before a byte of the body is read, so a stranger's upload is refused unread.
+ */
+const BULK_IMPORTS = new Set(['/v1/roster/:school/import', '/v1/catalogue/:school/import']);
 
 export interface HttpDeps {
   store: BridgeStore;
+  listening: HttpListening;
   roster: RosterService;
   adminToken: string;
   logger: Logger;
@@ -67,6 +85,7 @@ export interface HttpDeps {
   mqttUrl: () => string;
   /** Called after a device is revoked, to cut its live connection. */
   onRevoke: (deviceId: string) => void;
+  /** What /health adds to its answer (the broker's and ingest's state). */
   health: () => Record<string, unknown>;
   /** The library's catalogue and loan ledger routes (docs/api.md, "Library"). */
   library?: LibraryHttpDeps;
@@ -106,17 +125,28 @@ interface RosterKeySetView {
   root: { keys: { keyId: string }[]; threshold: number };
   roster: { keys: { keyId: string }[] };
   cardIssuers?: { keys: { keyId: string }[] };
+  releases?: { keys: { keyId: string }[]; threshold: number };
 }
 
 const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
 
 /** The bridge's HTTP API (docs/api.md): JSON in and out, schemas checked by Fastify, admin routes behind a bearer token. */
 export function buildHttpApi(deps: HttpDeps) {
+  const { limits, trustProxy } = deps.listening;
+  const logger = deps.logger.child({ component: 'http' });
+  const refusals = new RefusalCounter(logger, 'bridge http');
+  const proxy = addressMatcher(trustProxy);
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'http' }),
-    bodyLimit: 25 * 1024 * 1024,
+    loggerInstance: logger,
+    bodyLimit: limits.bodyBytes,
+    trustProxy: trustProxy.length > 0 ? [...trustProxy] : false,
+    // The proxies carry everyone's requests: they are held to the total, not to the per-address cap.
+    serverFactory: (handler) => boundedHttpServer(handler, limits, { refusals, exempt: proxy }),
   });
   const { store } = deps;
+  app.addHook('onRoute', (route) => {
+    if (BULK_IMPORTS.has(route.url)) route.bodyLimit = limits.importBodyBytes;
+  });
 
   const requirePrincipal = authenticate([adminTokenResolver(deps.adminToken), ...(deps.resolvers ?? [])]);
   const guard = makeGuard(deps.audit);
@@ -147,7 +177,11 @@ export function buildHttpApi(deps: HttpDeps) {
     for (const routes of deps.publicRoutes ?? []) routes(open);
   });
 
-  app.get('/health', async () => ({ ok: true, ...deps.health() }));
+  app.get('/health', async () => ({
+    ok: true,
+    ...deps.health(),
+    http: { refused: { limits: refusals.counts.limits ?? 0 } },
+  }));
 
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
@@ -379,6 +413,9 @@ export function buildHttpApi(deps: HttpDeps) {
             rootThreshold: signed.root.threshold,
             rosterKeyIds: keyIds(signed.roster),
             cardIssuerKeyIds: signed.cardIssuers ? keyIds(signed.cardIssuers) : [],
+            ...(signed.releases
+              ? { releaseKeyIds: keyIds(signed.releases), releaseThreshold: signed.releases.threshold }
+              : {}),
           };
         }),
       };
@@ -401,6 +438,20 @@ export function buildHttpApi(deps: HttpDeps) {
         { version: prepared.keySet.version, pending: prepared.pendingId },
         'roster key rotation prepared',
       );
+      return prepared;
+    });
+
+    admin.post('/v1/keys/releases/prepare', async (request, reply) => {
+      if (!guard(request, reply, 'keys.manage')) return;
+      const role = KeyRole.safeParse((request.body as { releases?: unknown } | undefined)?.releases);
+      if (!role.success)
+        return reply
+          .code(400)
+          .send({ error: 'bad-request', message: `releases: ${describeIssues(role.error)}` });
+      const prepared = deps.roster.keys.prepareReleaseKeys(role.data);
+      audited(request, 'keys.releases.prepare', {
+        detail: { version: prepared.keySet.version, keyIds: role.data.keys.map((k) => k.keyId) },
+      });
       return prepared;
     });
 

@@ -26,7 +26,27 @@ export interface IngestDeps {
   shareGroup?: string;
   /** How often, at most, a device is asked to resend after a gap. */
   resendEveryMs?: number;
+  /** Told how each batch ended, once it has (the bridge's metrics count them). */
+  onBatch?: (outcome: BatchOutcome) => void;
 }
+
+/** Why a batch was refused: a fixed set, so that metrics can count by it. */
+export const REJECT_REASONS = [
+  'malformed',
+  'wrong-topic',
+  'not-enrolled',
+  'bad-signature',
+  'inconsistent',
+  'chain-broken',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/** How one batch ended. */
+export type BatchOutcome =
+  | { kind: 'stored'; records: number; stored: number; uninterpreted: number; commitSeconds: number }
+  | { kind: 'duplicate'; records: number }
+  | { kind: 'gap'; records: number; resendAsked: boolean }
+  | { kind: 'rejected'; reason: RejectReason };
 
 export interface IngestStats {
   batches: number;
@@ -83,31 +103,39 @@ export class Ingest {
     this.queues.set(parts.device, next);
   }
 
-  private reject(device: string, reason: string, extra: Record<string, unknown> = {}): void {
+  private reject(
+    device: string,
+    code: RejectReason,
+    reason: string,
+    extra: Record<string, unknown> = {},
+  ): void {
     this.stats.rejected += 1;
     this.deps.logger.warn({ device, reason, ...extra }, 'event batch rejected');
+    this.deps.onBatch?.({ kind: 'rejected', reason: code });
   }
 
   private async onBatch(topic: { school: string; device: string }, payload: Buffer): Promise<void> {
     const { store } = this.deps;
     this.stats.batches += 1;
     const parsed = parseBatch(payload);
-    if (!parsed.ok) return this.reject(topic.device, parsed.error);
+    if (!parsed.ok) return this.reject(topic.device, 'malformed', parsed.error);
     const batch = parsed.value;
     if (batch.device !== topic.device || batch.school !== topic.school) {
       return this.reject(
         topic.device,
+        'wrong-topic',
         `batch names ${batch.school}/${batch.device}, published on ${topic.school}/${topic.device}`,
       );
     }
     const device = store.getDevice(batch.device);
     if (!device || device.revokedAt || device.school !== batch.school) {
-      return this.reject(batch.device, 'device is not enrolled in this school, or revoked');
+      return this.reject(batch.device, 'not-enrolled', 'device is not enrolled in this school, or revoked');
     }
     // The signature is checked over the batch as it came, unknown fields and all.
     if (!verifyBatchSignature(parsed.raw as { sig: string }, fromBase64Url(device.publicKey))) {
       return this.reject(
         batch.device,
+        'bad-signature',
         'signature does not verify against the enrolled key: forged or altered',
         {
           from: batch.from,
@@ -122,24 +150,37 @@ export class Ingest {
       records.at(-1)?.seq === batch.to &&
       records.at(-1)?.hash === batch.head &&
       records.every((r) => r.device === batch.device);
-    if (!consistent) return this.reject(batch.device, 'records do not match the batch range, head or device');
+    if (!consistent)
+      return this.reject(
+        batch.device,
+        'inconsistent',
+        'records do not match the batch range, head or device',
+      );
 
     const cursor = store.cursor(batch.device);
     if (batch.to <= cursor.seq) {
       this.stats.duplicates += 1;
+      this.deps.onBatch?.({ kind: 'duplicate', records: records.length });
       return this.ack(batch.school, batch.device, cursor);
     }
     if (batch.from > cursor.seq + 1) {
       this.stats.gaps += 1;
-      this.askResend(batch.school, batch.device, cursor.seq + 1);
+      const resendAsked = this.askResend(batch.school, batch.device, cursor.seq + 1);
+      this.deps.onBatch?.({ kind: 'gap', records: records.length, resendAsked });
       return;
     }
     const fresh = records.filter((r) => r.seq > cursor.seq);
     // The chain from the stored cursor must end at the signed head: that is what proves the records.
     const broken = verifyChain(fresh, cursor);
     if (broken)
-      return this.reject(batch.device, `hash chain broken at seq ${broken.seq} (${broken.problem})`);
+      return this.reject(
+        batch.device,
+        'chain-broken',
+        `hash chain broken at seq ${broken.seq} (${broken.problem})`,
+      );
+    const started = performance.now();
     const committed = store.commitRecords(batch.device, batch.school, fresh);
+    const commitSeconds = (performance.now() - started) / 1000;
     this.stats.stored += committed.inserted;
     for (const { seq, type, problem } of committed.uninterpreted ?? []) {
       this.stats.uninterpreted += 1;
@@ -148,6 +189,13 @@ export class Ingest {
         'event data does not match its type: stored and forwarded, not interpreted',
       );
     }
+    this.deps.onBatch?.({
+      kind: 'stored',
+      records: records.length,
+      stored: committed.inserted,
+      uninterpreted: committed.uninterpreted?.length ?? 0,
+      commitSeconds,
+    });
     await this.ack(batch.school, batch.device, committed);
   }
 
@@ -165,9 +213,10 @@ export class Ingest {
     });
   }
 
-  private askResend(school: string, device: string, fromSeq: number): void {
+  /** Asks the device to resend from `fromSeq`, at most once per `resendEveryMs`; true when it asked. */
+  private askResend(school: string, device: string, fromSeq: number): boolean {
     const now = Date.now();
-    if (now - (this.lastResend.get(device) ?? 0) < (this.deps.resendEveryMs ?? 1000)) return;
+    if (now - (this.lastResend.get(device) ?? 0) < (this.deps.resendEveryMs ?? 1000)) return false;
     this.lastResend.set(device, now);
     const command: Command = {
       v: SPEC_VERSION,
@@ -178,6 +227,7 @@ export class Ingest {
     };
     this.deps.logger.info({ device, fromSeq }, 'gap in events: asking the device to resend');
     this.deps.client.publish(topics.commands(school, device), JSON.stringify(command), { qos: 1 });
+    return true;
   }
 
   private onState(topic: { school: string; device: string }, payload: Buffer): void {

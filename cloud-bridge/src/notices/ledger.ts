@@ -116,7 +116,13 @@ export interface StepResult {
 /** How many passages one step reads at most: a backlog drains over several ticks. */
 const READ_LIMIT = 5000;
 
-type Describe = (burst: Burst) => Omit<Notice, 'id' | 'direction' | 'at' | 'device'> | undefined;
+/** Who the pupils are, for the ledger: where a pupil belonged at a passage, and their notice's words. */
+export interface NoticePeople {
+  /** The school a pupil belonged to at `at`: the gate's (`gateSchool`) but for a pupil who changed school. */
+  schoolOf(personId: string, at: string, gateSchool: string): string;
+  /** The pupil's name and class for the notice. */
+  describe(burst: Burst): Omit<Notice, 'id' | 'direction' | 'at' | 'device'> | undefined;
+}
 
 export class NoticeLedger {
   private readonly s;
@@ -234,8 +240,8 @@ export class NoticeLedger {
          WHERE webhook = ? AND status = 'failed' ORDER BY seq DESC LIMIT 20`,
       ),
     };
-    this.stepInTransaction = db.transaction((hook: LedgerWebhook, now: number, describe: Describe) =>
-      this.step(hook, now, describe),
+    this.stepInTransaction = db.transaction((hook: LedgerWebhook, now: number, people: NoticePeople) =>
+      this.step(hook, now, people),
     );
   }
 
@@ -246,20 +252,21 @@ export class NoticeLedger {
 
   /**
    * One step for one webhook, in one transaction: reads new passages into bursts, settles the quiet
-   * ones into notices, and closes batches into deliveries. `describe` adds the pupil's name and class.
+   * ones into notices, and closes batches into deliveries. A webhook of a school hears of the passages
+   * of the pupils who were that school's at the time (`people.schoolOf`), at whatever gate.
    */
-  advance(hook: LedgerWebhook, now: number, describe: Describe): StepResult {
-    return this.stepInTransaction(hook, now, describe);
+  advance(hook: LedgerWebhook, now: number, people: NoticePeople): StepResult {
+    return this.stepInTransaction(hook, now, people);
   }
 
-  private step(hook: LedgerWebhook, now: number, describe: Describe): StepResult {
+  private step(hook: LedgerWebhook, now: number, people: NoticePeople): StepResult {
     const nowIso = new Date(now).toISOString();
     const cursor = this.s.webhook.get(hook.key)?.cursor ?? 0;
     const rows = this.s.passages.all(cursor, READ_LIMIT);
     let stale = 0;
     let notices = 0;
     const notify = (burst: Burst) => {
-      const about = describe(burst);
+      const about = people.describe(burst);
       if (!about) return;
       const notice: Notice = {
         id: `n${burst.eventId}`,
@@ -275,10 +282,12 @@ export class NoticeLedger {
       this.s.putBurst.run({ webhook: hook.key, ...burst, open: burst.open ? 1 : 0 });
 
     for (const row of rows) {
-      if (row.role !== 'student' || (hook.school !== undefined && row.school !== hook.school)) continue;
+      if (row.role !== 'student') continue;
+      const school = people.schoolOf(row.person_id, row.at, row.school);
+      if (hook.school !== undefined && school !== hook.school) continue;
       const passage: Passage = {
         eventId: row.event_id,
-        school: row.school,
+        school,
         personId: row.person_id,
         at: row.at,
         direction: row.direction,

@@ -143,28 +143,31 @@ describe('the ledger', () => {
       );
       taps.push(['gate.decision', at(6), gateDecisionData({ personId: 't', role: 'teacher' })]);
       store.commitRecords('gate-1', 'school-1', libraryRecords('gate-1', taps));
-      const describe = (burst: Burst) => ({
-        school: burst.school,
-        personId: burst.personId,
-        name: burst.personId,
-      });
+      const people = {
+        schoolOf: (_person: string, _at: string, gateSchool: string) => gateSchool,
+        describe: (burst: Burst) => ({
+          school: burst.school,
+          personId: burst.personId,
+          name: burst.personId,
+        }),
+      };
       // Nothing has settled yet at +4.5 s (e settles at +5 s).
-      expect(ledger.advance(hook, T0 + 4500, describe)).toMatchObject({ read: 6, notices: 4, deliveries: 2 });
+      expect(ledger.advance(hook, T0 + 4500, people)).toMatchObject({ read: 6, notices: 4, deliveries: 2 });
       store.close();
       store = openSqliteStore(path);
       ledger = new NoticeLedger(store.database);
       ledger.register(hook.key);
-      expect(ledger.advance(hook, T0 + 5000, describe)).toMatchObject({ read: 0, notices: 1, deliveries: 0 });
-      expect(ledger.advance(hook, T0 + 5500, describe)).toMatchObject({ notices: 0, deliveries: 1 });
+      expect(ledger.advance(hook, T0 + 5000, people)).toMatchObject({ read: 0, notices: 1, deliveries: 0 });
+      expect(ledger.advance(hook, T0 + 5500, people)).toMatchObject({ notices: 0, deliveries: 1 });
       const bodies: string[] = [];
       for (let next = ledger.nextDelivery('h1'); next; next = ledger.nextDelivery('h1')) {
         bodies.push(next.body);
         ledger.delivered('h1', next.seq, T0 + 6000);
       }
-      const people = bodies.map((b) =>
+      const notified = bodies.map((b) =>
         (JSON.parse(b) as { notices: { personId: string }[] }).notices.map((n) => n.personId),
       );
-      expect(people).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+      expect(notified).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
       expect(ledger.status('h1')).toMatchObject({ pending: 0, failed: 0, delivered: 5 });
       store.close();
     } finally {

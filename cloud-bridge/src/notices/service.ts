@@ -3,19 +3,27 @@ import { backoffDelay, retryAfterMs } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { SqliteBridgeStore } from '../store/index.js';
+import { membershipAt, type Transfer, type TransferLog } from '../transfers/index.js';
 import type { NoticesConfig, NoticeWebhook } from './config.js';
 import type { Burst } from './debounce.js';
-import { type Notice, NoticeLedger, type PendingDelivery } from './ledger.js';
+import { NoticeLedger, type NoticePeople, type PendingDelivery } from './ledger.js';
 import { signatureHeader } from './signature.js';
 
 export interface NoticesDeps {
   store: SqliteBridgeStore;
   directory: Directory;
+  /** A pupil who changed school is the new school's from the transfer on: its webhook hears of them. */
+  transfers?: TransferLog;
   config: NoticesConfig;
   logger: Logger;
   /** The clock (tests set it). */
   now?: () => number;
+  /** Told how each delivery attempt ended (the bridge's metrics count them). */
+  onDelivery?: (outcome: DeliveryOutcome) => void;
 }
+
+/** How one attempt at a delivery ended: delivered, to be tried again, or given up. */
+export type DeliveryOutcome = 'delivered' | 'retry' | 'given-up';
 
 /** A webhook as the service holds it: its settings and the key its rows are filed under. */
 interface Hook extends NoticeWebhook {
@@ -119,10 +127,10 @@ export class Notices {
   tick(): void {
     if (this.stopping.signal.aborted) return;
     const now = this.now();
-    const describe = this.describer();
+    const people = this.people();
     for (const hook of this.hooks) {
       try {
-        const step = this.ledger.advance(hook, now, describe);
+        const step = this.ledger.advance(hook, now, people);
         if (step.stale)
           this.deps.logger.info(
             { webhook: hook.key, stale: step.stale },
@@ -167,18 +175,21 @@ export class Notices {
     const log = { webhook: hook.key, url: hook.shown, delivery: delivery.id, notices: delivery.notices };
     if (outcome.ok) {
       this.ledger.delivered(hook.key, delivery.seq, now);
+      this.deps.onDelivery?.('delivered');
       this.deps.logger.info({ ...log, attempts: delivery.attempts + 1 }, 'parent notices delivered');
       return true;
     }
     const attempts = delivery.attempts + 1;
     if (!outcome.retry || attempts >= hook.maxAttempts) {
       this.ledger.givenUp(hook.key, delivery.seq, outcome.error, now);
+      this.deps.onDelivery?.('given-up');
       this.deps.logger.error({ ...log, attempts, error: outcome.error }, 'parent notices given up');
       return true;
     }
     const backoff = backoffDelay(attempts - 1, hook.backoff.initialMs, hook.backoff.maxMs);
     const delay = Math.max(backoff, outcome.retryAfterMs ?? 0);
     this.ledger.retryLater(hook.key, delivery.seq, outcome.error, now + delay, now);
+    this.deps.onDelivery?.('retry');
     this.deps.logger.warn(
       { ...log, attempts, error: outcome.error, retryInMs: Math.round(delay) },
       'parent notices not delivered: will retry',
@@ -221,10 +232,24 @@ export class Notices {
   }
 
   /**
-   * Who a burst is about, for the notice: the directory first, else the roster's cards (read once per
-   * school per round). No card ids: the notice names the person.
+   * The pupils for one round. Where a pupil belonged at a passage: the gate's school, but for a pupil
+   * who changed school (few: their transfers are read once per round). Who a burst is about, for the
+   * notice: the person as they were at its latest passage (the directory's now, or as a school they
+   * left had them), else the roster's cards (read once per school per round). No card ids: the notice
+   * names the person.
    */
-  private describer() {
+  private people(): NoticePeople {
+    const moved = this.deps.transfers?.people() ?? new Set<string>();
+    const histories = new Map<string, Transfer[]>();
+    const membership = (personId: string, at: string) => {
+      if (!moved.has(personId)) return undefined;
+      let transfers = histories.get(personId);
+      if (!transfers) {
+        transfers = this.deps.transfers?.ofPerson(personId) ?? [];
+        histories.set(personId, transfers);
+      }
+      return membershipAt(transfers, this.deps.directory.person(personId), { instant: at });
+    };
     const rosters = new Map<string, Map<string, { name: string; class?: string }>>();
     const roster = (school: string) => {
       let found = rosters.get(school);
@@ -240,8 +265,9 @@ export class Notices {
       }
       return found;
     };
-    return (burst: Burst): Omit<Notice, 'id' | 'direction' | 'at' | 'device'> => {
-      const person = this.deps.directory.person(burst.personId);
+    const describe = (burst: Burst) => {
+      const person =
+        membership(burst.personId, burst.lastAt)?.person ?? this.deps.directory.person(burst.personId);
       if (person)
         return {
           school: burst.school,
@@ -257,6 +283,10 @@ export class Notices {
         name: card?.name ?? burst.personId,
         ...(card?.class ? { class: card.class } : {}),
       };
+    };
+    return {
+      schoolOf: (personId, at, gateSchool) => membership(personId, at)?.school ?? gateSchool,
+      describe,
     };
   }
 }

@@ -95,6 +95,9 @@ export class Alarms {
         'UPDATE ops_alarms SET acked_at = ?, acked_by = ? WHERE id = ? AND cleared_at IS NULL RETURNING *',
       ),
       byId: db.prepare<[number], AlarmRow>('SELECT * FROM ops_alarms WHERE id = ?'),
+      openByKind: db.prepare<[], { kind: string; count: number }>(
+        'SELECT kind, count(*) AS count FROM ops_alarms WHERE cleared_at IS NULL GROUP BY kind ORDER BY kind',
+      ),
       openOfDevice: db.prepare<[string], AlarmRow>(
         'SELECT * FROM ops_alarms WHERE device = ? AND cleared_at IS NULL ORDER BY id',
       ),
@@ -193,6 +196,11 @@ export class Alarms {
     return missing.length === 1
       ? `reader ${missing[0]} unplugged`
       : `readers unplugged: ${missing.join(', ')}`;
+  }
+
+  /** How many alarms of each kind are open, district-wide. */
+  openByKind(): { kind: string; count: number }[] {
+    return this.s.openByKind.all();
   }
 
   openOfDevice(device: string): Alarm[] {

@@ -13,5 +13,9 @@ export const OpsConfig = z.object({
     .string()
     .refine(isMonthDay, 'MM-DD, a day every year has (09-01; not 02-29)')
     .default('09-01'),
+  /** Live event streams one account (or the admin token) may hold open at once: a few tabs. */
+  streamsPerAccount: z.number().int().min(1).max(100).default(4),
+  /** Live event streams in all. */
+  maxStreams: z.number().int().min(1).max(10_000).default(200),
 });
 export type OpsConfig = z.infer<typeof OpsConfig>;

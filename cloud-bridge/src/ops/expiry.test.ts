@@ -39,13 +39,20 @@ function publish(version: number, calendar: Calendar | undefined, validDays = 7)
     expiresAt: iso(nowMs + validDays * DAY),
     ...(calendar ? { calendar } : {}),
   });
-  store.commitRoster(SCHOOL, [], calendar ? { calendar, schedules: [] } : undefined, {
-    school: SCHOOL,
-    version,
-    snapshotManifest: Buffer.from(issued.manifest).toString('utf8'),
-    snapshotBody: issued.body,
-    createdAt: iso(nowMs),
-  });
+  store.commitRosters([
+    {
+      school: SCHOOL,
+      cards: [],
+      settings: calendar ? { calendar, schedules: [] } : undefined,
+      version: {
+        school: SCHOOL,
+        version,
+        snapshotManifest: Buffer.from(issued.manifest).toString('utf8'),
+        snapshotBody: issued.body,
+        createdAt: iso(nowMs),
+      },
+    },
+  ]);
   ops.checkDates(SCHOOL);
 }
 

@@ -1,7 +1,7 @@
 import { describeIssues } from '@educard/terminal-sdk';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import { type AuditSink, auditActor, can, type Guard } from '../access/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import type { Operations } from './service.js';
 
@@ -97,9 +97,32 @@ export function opsRoutes(ops: Operations, audit: AuditSink) {
       if (!query.success) return badRequest(reply, query.error);
       const school = schoolOf(request, query.data.school);
       if (!guard(request, reply, 'events.read', school ? { school } : {})) return;
+      const owner = request.principal?.id ?? 'anonymous';
+      const refusal = ops.hub.refusal(owner);
+      if (refusal) {
+        request.log.warn(
+          { actor: request.principal?.username, streams: ops.hub.size },
+          'event stream refused',
+        );
+        return reply
+          .code(429)
+          .header('retry-after', '30')
+          .send({ error: 'too-many-streams', message: refusal });
+      }
       reply.hijack();
-      ops.hub.add(reply.raw, school);
+      ops.hub.add(reply.raw, school, owner);
       request.log.info({ school, actor: request.principal?.username }, 'event stream opened');
+    });
+
+    // Recent transfers between schools, each gate by gate: a read of either school's gates.
+    app.get('/v1/ops/transfers', async (request, reply) => {
+      const query = RecentQuery.safeParse(request.query);
+      if (!query.success) return badRequest(reply, query.error);
+      const school = schoolOf(request, query.data.school);
+      if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
+      const principal = request.principal;
+      const sees = (at: string) => principal !== undefined && can(principal, 'devices.read', { school: at });
+      return { transfers: ops.transfers(school, query.data.limit, sees) };
     });
 
     // A card's history and how far its latest change has reached: a read of the school's gates.

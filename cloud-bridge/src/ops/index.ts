@@ -19,4 +19,5 @@ export type {
   GatePropagation,
   KeySetAge,
   RosterExpiry,
+  TransferView,
 } from './types.js';

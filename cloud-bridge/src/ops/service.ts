@@ -1,15 +1,24 @@
-import type { EventRecord } from '@educard/terminal-sdk';
+import { type EventRecord, maskCardId } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { CardChange } from '../http/index.js';
 import { type CommittedEvent, committedData, migrateModule, type SqliteBridgeStore } from '../store/index.js';
+import type { TransferLog } from '../transfers/index.js';
 import { ALARM_KINDS, type AlarmInput, type AlarmSubject, Alarms } from './alarms.js';
 import { CardHistory } from './cards.js';
 import { ExpiryWatch, type KeySetInfo } from './expiry.js';
 import { RosterProgress } from './rosters.js';
 import { OPS_STEPS } from './schema.js';
 import { EventHub, summarise } from './stream.js';
-import type { Alarm, CardView, DeviceHealth, EventSummary, ExpiryView } from './types.js';
+import type {
+  Alarm,
+  CardView,
+  DeviceHealth,
+  EventSummary,
+  ExpiryView,
+  GatePropagation,
+  TransferView,
+} from './types.js';
 
 export interface OpsSettings {
   /** A device offline longer than this raises `device.offline`. */
@@ -22,6 +31,9 @@ export interface OpsSettings {
   expiryWarningDays: number;
   /** The first day of the district's school year, `MM-DD`. */
   schoolYearStart: string;
+  /** Live event streams per account, and in all. */
+  streamsPerAccount: number;
+  maxStreams: number;
 }
 
 export const DEFAULT_OPS_SETTINGS: OpsSettings = {
@@ -30,6 +42,8 @@ export const DEFAULT_OPS_SETTINGS: OpsSettings = {
   checkEverySeconds: 60,
   expiryWarningDays: 14,
   schoolYearStart: '09-01',
+  streamsPerAccount: 4,
+  maxStreams: 200,
 };
 
 /** What the central connector reports (its `onAlarm`): a count of 0 means the condition has passed. */
@@ -44,6 +58,8 @@ export interface ExternalAlarm {
 export interface OpsDeps {
   store: SqliteBridgeStore;
   directory: Directory;
+  /** The transfers between schools, for the recent transfers and how far each has reached. */
+  transfers?: TransferLog;
   logger: Logger;
   settings?: Partial<OpsSettings>;
   now?: () => Date;
@@ -62,7 +78,7 @@ export class Operations {
   readonly rosters: RosterProgress;
   readonly cards: CardHistory;
   readonly expiry: ExpiryWatch;
-  readonly hub = new EventHub();
+  readonly hub: EventHub;
   private readonly logger: Logger;
   private readonly now: () => Date;
   private readonly committed;
@@ -74,6 +90,7 @@ export class Operations {
     const db = deps.store.database;
     migrateModule(db, 'ops', OPS_STEPS);
     this.settings = { ...DEFAULT_OPS_SETTINGS, ...deps.settings };
+    this.hub = new EventHub({ perAccount: this.settings.streamsPerAccount, total: this.settings.maxStreams });
     this.logger = deps.logger.child({ component: 'ops' });
     this.now = deps.now ?? (() => new Date());
     this.alarms = new Alarms(db, this.logger, this.now);
@@ -200,24 +217,56 @@ export class Operations {
             propagation: {
               version: latest.version,
               changedAt: latest.at,
-              gates: store
-                .listDevices(card.school)
-                .filter((device) => device.revokedAt === undefined)
-                .map((device) => {
-                  const held = this.rosters.held(device);
-                  const appliedAt = this.rosters.appliedAt(device.id, latest.version);
-                  return {
-                    device: device.id,
-                    online: device.presence?.online === true,
-                    rosterVersion: held ?? null,
-                    applied: appliedAt !== undefined || (held ?? 0) >= latest.version,
-                    ...(appliedAt !== undefined ? { appliedAt } : {}),
-                  };
-                }),
+              gates: this.gatesReached(card.school, latest.version),
             },
           }
         : {}),
     };
+  }
+
+  /**
+   * The newest transfers (into or out of `school`, or all), each with how far it has reached: gate by
+   * gate at the schools the caller may see (`sees`), the version alone at the other.
+   */
+  transfers(school: string | undefined, limit: number, sees: (school: string) => boolean): TransferView[] {
+    return (this.deps.transfers?.recent(limit, school) ?? []).map((transfer) => {
+      const name = this.nameOf(transfer.personId, undefined) ?? transfer.before.name;
+      return {
+        id: transfer.id,
+        personId: transfer.personId,
+        ...(name !== undefined ? { name } : {}),
+        from: transfer.from,
+        to: transfer.to,
+        on: transfer.on,
+        at: transfer.at,
+        source: transfer.source,
+        actor: transfer.actor,
+        cards: transfer.cards.map(maskCardId),
+        schools: transfer.versions.map(({ school: at, version }) => ({
+          school: at,
+          version,
+          ...(sees(at) ? { gates: this.gatesReached(at, version) } : {}),
+        })),
+      };
+    });
+  }
+
+  /** Each gate of a school in service: the version it holds, and whether and when it applied `version`. */
+  private gatesReached(school: string, version: number): GatePropagation[] {
+    return this.deps.store
+      .listDevices(school)
+      .filter((device) => device.revokedAt === undefined)
+      .map((device) => {
+        const held = this.rosters.held(device);
+        const appliedAt = this.rosters.appliedAt(device.id, version);
+        return {
+          device: device.id,
+          online: device.presence?.online === true,
+          rosterVersion: held ?? null,
+          applied: appliedAt !== undefined || (held ?? 0) >= version,
+          ...(appliedAt !== undefined ? { appliedAt } : {}),
+        };
+      });
   }
 
   /** The newest events, newest first. */

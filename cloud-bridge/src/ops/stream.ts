@@ -33,6 +33,8 @@ const HEARTBEAT_MS = 15_000;
 
 interface Listener {
   response: ServerResponse;
+  /** Whose stream it is: an account's id, or the admin token. */
+  owner: string;
   /** Only this school's events; all schools when absent (a district-wide caller). */
   school?: string;
   dropped: number;
@@ -40,18 +42,32 @@ interface Listener {
 
 /**
  * Server-Sent Events to the operations pages. A client that does not keep up loses events (it is
- * told how many) rather than making the bridge hold them: ingest never waits on a browser.
+ * told how many) rather than making the bridge hold them: ingest never waits on a browser. Streams
+ * are capped per owner and in all, so one account's open tabs (or a script) cannot hold them all.
  */
 export class EventHub {
   private readonly listeners = new Set<Listener>();
   private heartbeat?: NodeJS.Timeout;
 
+  constructor(private readonly limits: { perAccount: number; total: number }) {}
+
   get size(): number {
     return this.listeners.size;
   }
 
+  /** Why `owner` may not open another stream now, or undefined when it may. */
+  refusal(owner: string): string | undefined {
+    if (this.listeners.size >= this.limits.total)
+      return `the bridge holds ${this.limits.total} live streams already`;
+    let held = 0;
+    for (const listener of this.listeners) if (listener.owner === owner) held += 1;
+    return held >= this.limits.perAccount
+      ? `at most ${this.limits.perAccount} live streams per account: close another first`
+      : undefined;
+  }
+
   /** Takes over a response: headers, then events until the client goes or the hub closes. */
-  add(response: ServerResponse, school: string | undefined): void {
+  add(response: ServerResponse, school: string | undefined, owner: string): void {
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -60,7 +76,7 @@ export class EventHub {
       'x-accel-buffering': 'no',
     });
     response.write('retry: 3000\n\n');
-    const listener: Listener = { response, ...(school !== undefined ? { school } : {}), dropped: 0 };
+    const listener: Listener = { response, owner, ...(school !== undefined ? { school } : {}), dropped: 0 };
     this.listeners.add(listener);
     response.on('close', () => this.listeners.delete(listener));
     this.heartbeat ??= setInterval(() => this.beat(), HEARTBEAT_MS).unref();

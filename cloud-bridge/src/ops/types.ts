@@ -64,6 +64,29 @@ export interface CardView {
   propagation?: { version: number; changedAt: string; gates: GatePropagation[] };
 }
 
+/**
+ * A person moved between schools of the district, as the operations page shows it: both schools'
+ * roster versions that carry it and, gate by gate, when each applied its school's. Never a full card
+ * number.
+ */
+export interface TransferView {
+  id: number;
+  personId: string;
+  name?: string;
+  from: string;
+  to: string;
+  /** The first day at the new school. */
+  on: string;
+  /** When the bridge applied it. */
+  at: string;
+  source: 'feed' | 'api';
+  actor: string;
+  /** The cards that moved, masked (`******1234`). */
+  cards: string[];
+  /** `gates` is absent for a school whose gates the caller may not see (the other school of a transfer). */
+  schools: { school: string; version: number; gates?: GatePropagation[] }[];
+}
+
 /** One committed event as the operations page shows it: never a full card number. */
 export interface EventSummary {
   id: number;

@@ -22,5 +22,6 @@ export {
   type ReissueAs,
   RosterChangeRefused,
   RosterService,
+  type SchoolChanges,
   snapshotPath,
 } from './service.js';

@@ -157,7 +157,8 @@ export class KeySetRefused extends Error {
 
 interface PendingRotation {
   id: string;
-  key: Ed25519KeyPair;
+  /** The next roster key; absent when the roster key stays (a change of the release keys). */
+  key?: Ed25519KeyPair;
   keySet: RosterKeySet;
 }
 
@@ -221,7 +222,13 @@ export class RosterKeyring {
   }
 
   get pendingRotation(): { id: string; rosterKeyId: string } | undefined {
-    return this.pending && { id: this.pending.id, rosterKeyId: keyIdOf(this.pending.key.publicKey) };
+    const pending = this.pending;
+    return (
+      pending && {
+        id: pending.id,
+        rosterKeyId: keyIdOf((pending.key ?? (this.keys.roster[0] as Ed25519KeyPair)).publicKey),
+      }
+    );
   }
 
   /**
@@ -242,8 +249,29 @@ export class RosterKeyring {
       root: this.latest.root,
       roster: keyRole([key]),
       ...(issuers ? { cardIssuers: issuers } : {}),
+      ...(this.latest.releases ? { releases: this.latest.releases } : {}),
     };
     this.pending = { id: randomBytes(12).toString('base64url'), key, keySet };
+    return { pendingId: this.pending.id, keySet };
+  }
+
+  /**
+   * The next key set, unsigned, with `releases` as the keys that sign gateway software: the same root
+   * and roster keys and card issuers. Committed like a roster key rotation, once the root has signed it offline.
+   */
+  prepareReleaseKeys(releases: KeyRole, now = new Date()): { pendingId: string; keySet: RosterKeySet } {
+    const { type, spec, root, roster, cardIssuers } = this.latest;
+    const keySet: RosterKeySet = {
+      type,
+      spec,
+      version: this.version + 1,
+      issuedAt: now.toISOString(),
+      root,
+      roster,
+      ...(cardIssuers ? { cardIssuers } : {}),
+      releases,
+    };
+    this.pending = { id: randomBytes(12).toString('base64url'), keySet };
     return { pendingId: this.pending.id, keySet };
   }
 
@@ -282,15 +310,16 @@ export class RosterKeyring {
         );
       }
     }
+    const roster = pending.key ? [pending.key] : this.keys.roster;
     const next: RosterKeys = {
       root: this.keys.root,
-      roster: [pending.key],
+      roster,
       keySets: [...this.keys.keySets, JSON.stringify(parsed.data)],
     };
     await saveRosterKeys(this.dataDir, next);
-    const retiredKeyIds = this.keys.roster.map((k) => keyIdOf(k.publicKey));
+    const retiredKeyIds = pending.key ? this.keys.roster.map((k) => keyIdOf(k.publicKey)) : [];
     this.keys = next;
     this.pending = undefined;
-    return { version: this.version, rosterKeyIds: [keyIdOf(pending.key.publicKey)], retiredKeyIds };
+    return { version: this.version, rosterKeyIds: roster.map((k) => keyIdOf(k.publicKey)), retiredKeyIds };
   }
 }

@@ -21,7 +21,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { BridgeStore, RosterSettings, RosterVersion } from '../store/index.js';
+import type { BridgeStore, RosterCommit, RosterSettings, RosterVersion } from '../store/index.js';
 import type { RowProblem } from './csv.js';
 import type { RosterKeyring } from './keys.js';
 import { needsRenewal, RENEWAL_CHECK_MS, renewalTimer } from './renewal.js';
@@ -60,6 +60,13 @@ export interface ImportReport {
   revoked: number;
   unchanged: number;
   problems: RowProblem[];
+}
+
+/** The cards (and settings) of one school that changed elsewhere: see RosterService.applyChanges. */
+export interface SchoolChanges {
+  school: string;
+  cards: CardEntry[];
+  settings?: Partial<RosterSettings>;
 }
 
 /** What a reissue may give instead of a whole card: the rest is the old card's, made active. */
@@ -286,46 +293,62 @@ export class RosterService {
   }
 
   /**
-   * Cards added or changed elsewhere (the central system's change feed), and the school's settings
-   * when given: all in ONE new version, so gateways never see part of it. Cards not given stay as they
-   * are. Nothing different from what is held publishes nothing and returns undefined, so applying the
-   * same changes again is harmless.
+   * Cards added or changed elsewhere (the central system's change feed, a pupil's transfer), per
+   * school, with the school's settings when given: ONE new version for each school whose roster they
+   * change, so gateways never see part of it, and every school's version committed in ONE transaction
+   * together with `alongside` (the caller's own writes, run inside it and told the versions), then
+   * published. Cards not given
+   * stay as they are. Nothing different from what is held publishes nothing, so applying the same
+   * changes again is harmless; `alongside` runs either way.
    */
   applyChanges(
+    schools: SchoolChanges[],
+    alongside?: (versions: { school: string; version: number }[]) => void,
+  ): Promise<{ school: string; version: number }[]> {
+    return this.serialise(async () => {
+      const commits = schools.flatMap(({ school, cards, settings }) => {
+        const change = this.changesOf(school, cards, settings);
+        return change ? [this.issue(school, change.changes, change.changed, change.settings)] : [];
+      });
+      const versions = commits.map((commit) => ({ school: commit.school, version: commit.version.version }));
+      this.deps.store.commitRosters(commits, () => alongside?.(versions));
+      // Each school's messages in their order; the schools side by side (a transfer reaches both).
+      await Promise.all(commits.map((commit) => this.published(commit)));
+      return versions;
+    });
+  }
+
+  /** What the cards and settings given change of a school's roster, or undefined when nothing. */
+  private changesOf(
     school: string,
     cards: CardEntry[],
-    settings?: Partial<RosterSettings>,
-  ): Promise<number | undefined> {
-    return this.serialise(async () => {
-      const { store } = this.deps;
-      const current = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
-      const changes: RosterChange[] = [];
-      const changed = new Map<string, CardEntry>();
-      for (const card of cards) {
-        if (card.school !== school)
-          throw new RosterChangeRefused(
-            400,
-            `card ${card.cardId} is of school ${card.school}, not ${school}`,
-          );
-        const held = changed.get(card.cardId) ?? current.get(card.cardId);
-        if (held && canonicalString(held) === canonicalString(card)) continue;
-        changes.push({ op: current.has(card.cardId) ? 'update' : 'add', card });
-        changed.set(card.cardId, card);
-      }
-      const heldSettings = store.rosterSettings(school);
-      const merged = settings
-        ? {
-            calendar: settings.calendar ?? (heldSettings ?? DEFAULT_SETTINGS).calendar,
-            schedules: settings.schedules ?? (heldSettings ?? DEFAULT_SETTINGS).schedules,
-          }
+    settings: Partial<RosterSettings> | undefined,
+  ): { changes: RosterChange[]; changed: CardEntry[]; settings: RosterSettings | undefined } | undefined {
+    const { store } = this.deps;
+    const current = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
+    const changes: RosterChange[] = [];
+    const changed = new Map<string, CardEntry>();
+    for (const card of cards) {
+      if (card.school !== school)
+        throw new RosterChangeRefused(400, `card ${card.cardId} is of school ${card.school}, not ${school}`);
+      const held = changed.get(card.cardId) ?? current.get(card.cardId);
+      if (held && canonicalString(held) === canonicalString(card)) continue;
+      changes.push({ op: current.has(card.cardId) ? 'update' : 'add', card });
+      changed.set(card.cardId, card);
+    }
+    const heldSettings = store.rosterSettings(school);
+    const merged = settings
+      ? {
+          calendar: settings.calendar ?? (heldSettings ?? DEFAULT_SETTINGS).calendar,
+          schedules: settings.schedules ?? (heldSettings ?? DEFAULT_SETTINGS).schedules,
+        }
+      : undefined;
+    const newSettings =
+      merged && (!heldSettings || canonicalString(merged) !== canonicalString(heldSettings))
+        ? merged
         : undefined;
-      const newSettings =
-        merged && (!heldSettings || canonicalString(merged) !== canonicalString(heldSettings))
-          ? merged
-          : undefined;
-      if (changes.length === 0 && !newSettings) return undefined;
-      return this.publish(school, changes, [...changed.values()], newSettings);
-    });
+    if (changes.length === 0 && !newSettings) return undefined;
+    return { changes, changed: [...changed.values()], settings: newSettings };
   }
 
   /** Reports a card lost, cancels or suspends it, or makes it active again: one delta, published at once. */
@@ -386,12 +409,35 @@ export class RosterService {
     return { calendar: input.calendar ?? held.calendar, schedules: input.schedules ?? held.schedules };
   }
 
+  /** Signs, commits and publishes one school's next version. */
   private async publish(
     school: string,
     changes: RosterChange[],
     changed: CardEntry[],
     settings: RosterSettings | undefined,
   ): Promise<number> {
+    const commit = this.issue(school, changes, changed, settings);
+    this.deps.store.commitRosters([commit]);
+    await this.published(commit);
+    return commit.version.version;
+  }
+
+  private async published(commit: RosterCommit): Promise<void> {
+    this.deps.logger.info(
+      { school: commit.school, version: commit.version.version, changes: commit.cards.length },
+      'roster version published',
+    );
+    this.deps.onPublished?.(commit.school, commit.version.version, commit.cards);
+    await this.announce(commit.version);
+  }
+
+  /** A school's next version, signed: the delta from the one before and the whole snapshot. */
+  private issue(
+    school: string,
+    changes: RosterChange[],
+    changed: CardEntry[],
+    settings: RosterSettings | undefined,
+  ): RosterCommit {
     const { store, keys } = this.deps;
     const previous = store.latestRosterVersion(school);
     const version = (previous?.version ?? 0) + 1;
@@ -437,11 +483,7 @@ export class RosterService {
         : {}),
       createdAt: issuedAt,
     };
-    store.commitRoster(school, changed, settings, record);
-    this.deps.logger.info({ school, version, changes: changes.length }, 'roster version published');
-    this.deps.onPublished?.(school, version, changed);
-    await this.announce(record);
-    return version;
+    return { school, cards: changed, settings, version: record };
   }
 
   private async announce(version: RosterVersion): Promise<void> {

@@ -7,19 +7,26 @@ import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
 import { EmbeddedBroker } from '../broker/index.js';
-import { CentralService, centralRoutes } from '../central/index.js';
+import { CentralService, ChangeApplier, centralRoutes } from '../central/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
+import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { Operations, opsRoutes } from '../ops/index.js';
+import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
+import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
 import { servePages } from '../web/index.js';
+import { BRIDGE_VERSION } from './version.js';
+
+export { BRIDGE_VERSION };
 
 /**
  * The cloud bridge: the store and the concerns that follow its events as they are committed
@@ -47,6 +54,9 @@ export class Bridge {
     readonly roster: RosterService,
     readonly catalogue: CatalogueService,
     readonly venues: Venues,
+    readonly metrics: BridgeMetrics,
+    readonly releases: Releases,
+    readonly rollouts: Rollouts,
   ) {}
 
   static async start(
@@ -56,8 +66,11 @@ export class Bridge {
     now: () => Date = () => new Date(),
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
+    // Made first: the parts below count into it as they work.
+    const metrics = new BridgeMetrics(BRIDGE_VERSION);
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const directory = new Directory(store.database);
+    const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
@@ -66,6 +79,7 @@ export class Bridge {
     const ops = new Operations({
       store,
       directory,
+      transfers,
       logger,
       settings: config.ops,
       now,
@@ -74,11 +88,19 @@ export class Bridge {
     const attendance = new Attendance({
       store,
       directory,
+      transfers,
       defaultTimeZone: config.attendance.defaultTimeZone,
       logger,
       now: () => now().getTime(),
     });
-    const notices = new Notices({ store, directory, config: config.notices, logger });
+    const notices = new Notices({
+      store,
+      directory,
+      transfers,
+      config: config.notices,
+      logger,
+      onDelivery: metrics.onDelivery,
+    });
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -90,6 +112,7 @@ export class Bridge {
           ...(config.mqtt.wsPort !== undefined ? { wsPort: config.mqtt.wsPort } : {}),
           authenticateDevice: (username, password) => authenticateDevice(store, username, password),
           bridgeCredentials: credentials,
+          limits: config.mqtt.limits,
           logger,
         })
       : undefined;
@@ -106,6 +129,7 @@ export class Bridge {
       store,
       client,
       logger,
+      onBatch: metrics.onBatch,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await ingest.start();
@@ -123,15 +147,41 @@ export class Bridge {
       },
     });
     await roster.start();
+    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest);
+    const rollouts = new Rollouts({
+      db: store.database,
+      store,
+      directory,
+      releases,
+      client,
+      audit,
+      config: config.rollouts,
+      defaultTimeZone: config.attendance.defaultTimeZone,
+      logger,
+      now,
+      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+    });
+    await rollouts.start();
     const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, now });
     await catalogue.start();
     await venues.start();
+    // The feed's records and transfers asked for through the API go to directory and rosters one way.
+    const applier = new ChangeApplier({
+      store,
+      directory,
+      roster,
+      transfers,
+      days: attendance,
+      logger: logger.child({ component: 'transfers' }),
+      now: () => now().getTime(),
+    });
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
       store,
       directory,
       roster,
+      applier,
       logger,
       onAlarm: ops.onAlarm,
       hotlist: venues.hotlist,
@@ -140,12 +190,17 @@ export class Bridge {
     });
     const http = buildHttpApi({
       store,
+      listening: config.http,
       roster,
       adminToken: config.adminToken,
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,
       onRevoke: (id) => broker?.disconnect(id),
-      health: () => ({ mqtt: client.connected, ingest: ingest.stats }),
+      health: () => ({
+        mqtt: client.connected,
+        ingest: ingest.stats,
+        ...(broker ? { broker: broker.stats } : {}),
+      }),
       library: { catalogue, store, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
@@ -154,7 +209,14 @@ export class Bridge {
       },
       audit,
       resolvers: [sessionResolver(accounts)],
-      publicRoutes: [(app) => sessionRoutes(app, accounts), venuesPublicRoutes(venues)],
+      publicRoutes: [
+        (app) => sessionRoutes(app, accounts),
+        ...(config.metrics.token ? [metricsRoutes(metrics, config.metrics.token)] : []),
+        releaseFileRoutes(releases, config.releases, (username, password) =>
+          authenticateDevice(store, username, password),
+        ),
+        venuesPublicRoutes(venues),
+      ],
       onKeysRotated: () => venues.reissueStale(),
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
@@ -164,7 +226,20 @@ export class Bridge {
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
         venuesRoutes(venues, audit),
+        transferRoutes((request) => applier.transfer(request), audit),
+        releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
+        rolloutRoutes(rollouts, audit),
       ],
+    });
+    metrics.watch({
+      devices: () => store.listDevices(),
+      rosterHeld: (device) => ops.rosters.held(device),
+      rosterLatest: (school) => ops.rosters.latest(school)?.version,
+      openAlarms: () => ops.alarms.openByKind(),
+      central: () => central.status(),
+      notices: () => notices.status(),
+      mqttConnected: () => client.connected,
+      dataDir: config.dataDir,
     });
     if (config.http.pages) await servePages(http);
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -188,6 +263,9 @@ export class Bridge {
       roster,
       catalogue,
       venues,
+      metrics,
+      releases,
+      rollouts,
     );
     ops.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
@@ -208,6 +286,7 @@ export class Bridge {
   async stop(): Promise<void> {
     await this.notices.stop();
     await this.central.stop();
+    this.rollouts.stop();
     this.ops.stop();
     this.roster.stop();
     this.catalogue.stop();

@@ -374,45 +374,102 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
     });
 
     describe('roster', () => {
+      const card = {
+        cardId: 'c-1',
+        credential: { kind: 'uid', uid: '04A1B2C3' },
+        personId: 'p1',
+        role: 'student',
+        school: 'school-1',
+        status: 'active',
+        validFrom: '2026-09-01T00:00:00.000Z',
+        validUntil: '2027-07-01T00:00:00.000Z',
+        zones: ['main-gate'],
+        schedules: [],
+      } satisfies CardEntry;
+      const settings = {
+        calendar: { timeZone: 'Asia/Shanghai', holidays: [], closures: [], makeUpDays: [] },
+        schedules: [],
+      };
+      const version = (school: string, n: number) => ({
+        school,
+        version: n,
+        snapshotManifest: `{"v":${n}}`,
+        snapshotBody: new Uint8Array([1, 2, n]),
+        createdAt: '2026-11-23T00:00:00.000Z',
+      });
+
       it('commits cards, settings and a version together, and reads them back', () => {
-        const card = {
-          cardId: 'c-1',
-          credential: { kind: 'uid', uid: '04A1B2C3' },
-          personId: 'p1',
-          role: 'student',
-          school: 'school-1',
-          status: 'active',
-          validFrom: '2026-09-01T00:00:00.000Z',
-          validUntil: '2027-07-01T00:00:00.000Z',
-          zones: ['main-gate'],
-          schedules: [],
-        } satisfies CardEntry;
-        const settings = {
-          calendar: { timeZone: 'Asia/Shanghai', holidays: [], closures: [], makeUpDays: [] },
-          schedules: [],
-        };
-        const version = {
-          school: 'school-1',
-          version: 1,
-          snapshotManifest: '{"v":1}',
-          snapshotBody: new Uint8Array([1, 2, 3]),
-          createdAt: '2026-11-23T00:00:00.000Z',
-        };
-        store.commitRoster('school-1', [card], settings, version);
-        store.commitRoster('school-1', [{ ...card, status: 'lost' }], undefined, {
-          ...version,
-          version: 2,
-          deltaManifest: '{"v":2}',
-          deltaBody: new Uint8Array([4]),
-        });
+        store.commitRosters([
+          { school: 'school-1', cards: [card], settings, version: version('school-1', 1) },
+        ]);
+        store.commitRosters([
+          {
+            school: 'school-1',
+            cards: [{ ...card, status: 'lost' }],
+            settings: undefined,
+            version: { ...version('school-1', 2), deltaManifest: '{"v":2}', deltaBody: new Uint8Array([4]) },
+          },
+        ]);
         expect(store.rosterCards('school-1')).toEqual([{ ...card, status: 'lost' }]);
         expect(store.findCard('c-1')?.status).toBe('lost');
         expect(store.findCard('nope')).toBeUndefined();
         expect(store.rosterSettings('school-1')).toEqual(settings);
         expect(store.rosterSettings('school-2')).toBeUndefined();
         expect(store.latestRosterVersion('school-1')).toMatchObject({ version: 2, deltaManifest: '{"v":2}' });
-        expect(store.rosterVersion('school-1', 1)).toEqual(version);
+        expect(store.rosterVersion('school-1', 1)).toEqual(version('school-1', 1));
         expect(store.rosterSchools()).toEqual(['school-1']);
+      });
+
+      it('keeps a transferred card on both rosters, and finds it where it is now', () => {
+        store.commitRosters([
+          { school: 'school-1', cards: [card], settings, version: version('school-1', 1) },
+        ]);
+        const left = { ...card, status: 'cancelled', statusReason: 'transferred' } satisfies CardEntry;
+        const joined = { ...card, school: 'school-2', class: '4-1' } satisfies CardEntry;
+        let alongside = 0;
+        store.commitRosters(
+          [
+            { school: 'school-1', cards: [left], settings: undefined, version: version('school-1', 2) },
+            { school: 'school-2', cards: [joined], settings, version: version('school-2', 1) },
+          ],
+          () => {
+            alongside += 1;
+          },
+        );
+        expect(alongside).toBe(1);
+        expect(store.rosterCards('school-1')).toEqual([left]);
+        expect(store.rosterCards('school-2')).toEqual([joined]);
+        expect(store.findCard('c-1')).toEqual(joined);
+        expect(store.personCards('p1')).toEqual([left, joined]);
+        expect(store.personCards('p2')).toEqual([]);
+        // And back: the first school's entry is the card again, the second's the transferred one.
+        store.commitRosters([
+          {
+            school: 'school-2',
+            cards: [{ ...joined, status: 'cancelled', statusReason: 'transferred' }],
+            settings: undefined,
+            version: version('school-2', 2),
+          },
+          { school: 'school-1', cards: [card], settings: undefined, version: version('school-1', 3) },
+        ]);
+        expect(store.findCard('c-1')).toEqual(card);
+      });
+
+      it('commits several schools with the caller’s writes, or nothing when any of it fails', () => {
+        const failing = () =>
+          store.commitRosters(
+            [
+              { school: 'school-1', cards: [card], settings, version: version('school-1', 1) },
+              { school: 'school-2', cards: [], settings, version: version('school-2', 1) },
+            ],
+            () => {
+              throw new Error('the caller’s write failed');
+            },
+          );
+        expect(failing).toThrow('the caller’s write failed');
+        expect(store.rosterSchools()).toEqual([]);
+        expect(store.findCard('c-1')).toBeUndefined();
+        expect(store.rosterSettings('school-1')).toBeUndefined();
       });
     });
 

@@ -16,6 +16,7 @@ export type {
   LoanConflict,
   LoanFilter,
   Presence,
+  RosterCommit,
   RosterSettings,
   RosterVersion,
   StoredEvent,

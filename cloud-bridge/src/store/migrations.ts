@@ -100,6 +100,19 @@ export const MIGRATIONS: string[] = [
      FROM events
      WHERE type IN ('library.checkout', 'library.return', 'library.renew')
        AND json_type(record, '$.data.itemId') = 'text';`,
+  // A card may be on two schools' rosters: where its holder is now, and, cancelled as transferred, on
+  // the roster of each school they left (so that school's gates deny it by name).
+  `CREATE TABLE roster_cards_by_school (
+     card_id TEXT NOT NULL,
+     school TEXT NOT NULL,
+     entry TEXT NOT NULL,
+     PRIMARY KEY (card_id, school)
+   );
+   INSERT INTO roster_cards_by_school (card_id, school, entry) SELECT card_id, school, entry FROM roster_cards;
+   DROP TABLE roster_cards;
+   ALTER TABLE roster_cards_by_school RENAME TO roster_cards;
+   CREATE INDEX roster_cards_school ON roster_cards (school);
+   CREATE INDEX roster_cards_person ON roster_cards (json_extract(entry, '$.personId'));`,
 ];
 
 /** The step that made the loan ledger: a database that ran it just now rebuilds the ledger once. */

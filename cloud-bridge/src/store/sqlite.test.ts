@@ -110,6 +110,23 @@ describe('SQLite specifics', () => {
     store.close();
   });
 
+  it('keeps the roster cards of a database from before cards could be on two rosters', () => {
+    const path = freshPath();
+    const old = new Database(path);
+    for (const step of MIGRATIONS.slice(0, 5)) old.exec(step);
+    old.pragma('user_version = 5');
+    const card = { cardId: 'c-1', personId: 'p1', school: 's-1', status: 'active' };
+    old
+      .prepare("INSERT INTO roster_cards (card_id, school, entry) VALUES ('c-1', 's-1', ?)")
+      .run(JSON.stringify(card));
+    old.close();
+    const store = openSqliteStore(path);
+    expect(store.rosterCards('s-1')).toEqual([card]);
+    expect(store.findCard('c-1')).toEqual(card);
+    expect(store.personCards('p1')).toEqual([card]);
+    store.close();
+  });
+
   it('refuses a database written by a newer bridge', () => {
     const path = freshPath();
     openSqliteStore(path).close();

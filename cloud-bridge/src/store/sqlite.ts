@@ -22,7 +22,7 @@ import type {
   EventFilter,
   LoanConflict,
   Presence,
-  RosterSettings,
+  RosterCommit,
   RosterVersion,
   StoredEvent,
   UninterpretedRecord,
@@ -241,9 +241,14 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     rosterCards: db.prepare<[string], { entry: string }>(
       'SELECT entry FROM roster_cards WHERE school = ? ORDER BY card_id',
     ),
-    findCard: db.prepare<[string], { entry: string }>('SELECT entry FROM roster_cards WHERE card_id = ?'),
+    findCard: db.prepare<[string], { entry: string }>(
+      'SELECT entry FROM roster_cards WHERE card_id = ? ORDER BY school',
+    ),
+    personCards: db.prepare<[string], { entry: string }>(
+      "SELECT entry FROM roster_cards WHERE json_extract(entry, '$.personId') = ? ORDER BY school, card_id",
+    ),
     putCard: db.prepare(
-      'INSERT INTO roster_cards (card_id, school, entry) VALUES (?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET school = excluded.school, entry = excluded.entry',
+      'INSERT INTO roster_cards (card_id, school, entry) VALUES (?, ?, ?) ON CONFLICT (card_id, school) DO UPDATE SET entry = excluded.entry',
     ),
     rosterSettings: db.prepare<[string], { calendar: string; schedules: string }>(
       'SELECT calendar, schedules FROM roster_settings WHERE school = ?',
@@ -507,15 +512,19 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       return statements.rosterCards.all(school).map((row) => JSON.parse(row.entry) as CardEntry);
     },
     findCard(cardId) {
-      const row = statements.findCard.get(cardId);
-      return row ? (JSON.parse(row.entry) as CardEntry) : undefined;
+      // Where the card is now, not a roster it was transferred away from (one row but after a transfer).
+      const cards = statements.findCard.all(cardId).map((row) => JSON.parse(row.entry) as CardEntry);
+      return cards.find((card) => card.statusReason !== 'transferred') ?? cards[0];
+    },
+    personCards(personId) {
+      return statements.personCards.all(personId).map((row) => JSON.parse(row.entry) as CardEntry);
     },
     rosterSettings(school) {
       const row = statements.rosterSettings.get(school);
       return row ? { calendar: JSON.parse(row.calendar), schedules: JSON.parse(row.schedules) } : undefined;
     },
-    commitRoster: db.transaction(
-      (school: string, cards: CardEntry[], settings: RosterSettings | undefined, version: RosterVersion) => {
+    commitRosters: db.transaction((commits: RosterCommit[], alongside?: () => void) => {
+      for (const { school, cards, settings, version } of commits) {
         for (const card of cards) statements.putCard.run(card.cardId, school, JSON.stringify(card));
         if (settings)
           statements.putSettings.run(
@@ -532,8 +541,9 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
           version.deltaBody ? Buffer.from(version.deltaBody) : null,
           version.createdAt,
         );
-      },
-    ),
+      }
+      alongside?.();
+    }),
     latestRosterVersion(school) {
       const row = statements.latestVersion.get(school);
       return row ? toVersion(row) : undefined;

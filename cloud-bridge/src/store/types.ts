@@ -1,4 +1,11 @@
-import type { Calendar, CardEntry, EventRecord, Schedule } from '@educard/terminal-sdk';
+import type {
+  Calendar,
+  CardEntry,
+  DataFormats,
+  EventRecord,
+  ReleaseArch,
+  Schedule,
+} from '@educard/terminal-sdk';
 import type { ConflictRecord, LoanRecord } from '../library/ledger.js';
 
 /** A stored record whose data does not match its type's schema, and why. */
@@ -45,6 +52,9 @@ export interface Presence {
   rosterVersion?: number;
   keySetVersion?: number;
   journalBacklog?: number;
+  /** The device's CPU and the data formats its release reads and writes (for rollouts). */
+  arch?: ReleaseArch;
+  formats?: DataFormats;
 }
 
 export interface Device {
@@ -74,6 +84,14 @@ export interface RosterVersion {
   deltaManifest?: string;
   deltaBody?: Uint8Array;
   createdAt: string;
+}
+
+/** A school's changed cards (and settings) and the version published for them. */
+export interface RosterCommit {
+  school: string;
+  cards: CardEntry[];
+  settings: RosterSettings | undefined;
+  version: RosterVersion;
 }
 
 /** One published catalogue version of a school: its signed manifest and its body. */
@@ -138,17 +156,21 @@ export interface BridgeStore {
   /** Uses a token up: once, and only before it expires. */
   consumeToken(token: string, now: string): { school: string } | undefined;
 
-  /** The cards of a school's roster as they stand. */
+  /**
+   * The cards of a school's roster as they stand, those its holders took to another school included
+   * (cancelled, `statusReason` transferred): a card may be on several schools' rosters.
+   */
   rosterCards(school: string): CardEntry[];
+  /** A card where it is now: on the roster of a school it was not transferred away from. */
   findCard(cardId: string): CardEntry | undefined;
+  /** A person's cards on every school's roster, those left behind by a transfer included. */
+  personCards(personId: string): CardEntry[];
   rosterSettings(school: string): RosterSettings | undefined;
-  /** Saves changed cards (and settings) and the version published for them, in one transaction. */
-  commitRoster(
-    school: string,
-    cards: CardEntry[],
-    settings: RosterSettings | undefined,
-    version: RosterVersion,
-  ): void;
+  /**
+   * Saves each school's changed cards (and settings) and the version published for them, and runs
+   * `alongside` (the caller's writes to the same database), all in one transaction.
+   */
+  commitRosters(commits: RosterCommit[], alongside?: () => void): void;
   latestRosterVersion(school: string): RosterVersion | undefined;
   rosterVersion(school: string, version: number): RosterVersion | undefined;
   rosterSchools(): string[];

@@ -11,6 +11,8 @@ interface Loan {
   /** Missing when the school's library system lent it and did not say. */
   dueAt?: string;
   overdue?: boolean;
+  /** Another school's item, lent through the library system the district shares: shown, not handled here. */
+  elsewhere?: boolean;
 }
 interface Account {
   patron: Patron;
@@ -80,7 +82,12 @@ function Desk() {
       } else if (event.key === 'F3') {
         event.preventDefault();
         setMode((m) => (m === 'renew' ? 'checkout' : 'renew'));
-      } else if (event.target !== scanner.current && event.key.length === 1) {
+      } else if (
+        event.target !== scanner.current &&
+        event.key.length === 1 &&
+        // Space on a focused button presses it; any other key is the scanner typing.
+        !(event.key === ' ' && event.target instanceof HTMLButtonElement)
+      ) {
         scanner.current?.focus();
       }
     };
@@ -212,10 +219,16 @@ function Desk() {
               </div>
               <ul class="loans" data-testid="loans">
                 {account.loans.map((loan) => (
-                  <li key={loan.itemId} class={loan.overdue ? 'overdue' : ''}>
+                  <li
+                    key={loan.itemId}
+                    class={[loan.overdue ? 'overdue' : '', loan.elsewhere ? 'elsewhere' : '']
+                      .join(' ')
+                      .trim()}
+                  >
                     {loan.title ?? loan.itemId}
                     {loan.dueAt ? ` · ${t(lang, 'due')} ${loan.dueAt.slice(0, 10)}` : ''}
                     {loan.overdue ? ` · ${t(lang, 'overdue')}` : ''}
+                    {loan.elsewhere ? ` · ${t(lang, 'elsewhere')}` : ''}
                   </li>
                 ))}
               </ul>

@@ -21,6 +21,7 @@ const WORDS = {
   loans: { zh: '在借', en: 'Loans' },
   due: { zh: '应还', en: 'due' },
   overdue: { zh: '已逾期', en: 'overdue' },
+  elsewhere: { zh: '他校图书，仅供查看', en: "another school's, shown only" },
   canBorrow: { zh: '可以借书', en: 'May borrow' },
   blocked: { zh: '不能借书', en: 'May not borrow' },
   clear: { zh: '清除 (Esc)', en: 'Clear (Esc)' },
@@ -54,6 +55,11 @@ const REASONS: Record<string, { zh: string; en: string }> = {
   'card-lost': { zh: '卡已挂失', en: 'Card reported lost' },
   'card-cancelled': { zh: '卡已注销', en: 'Card cancelled' },
   'card-suspended': { zh: '卡已暂停', en: 'Card suspended' },
+  'card-transferred': {
+    zh: '已转学：在本校所借图书仍须归还',
+    en: 'Moved to another school: loans here still owed',
+  },
+  'item-elsewhere': { zh: '他校图书：请还到所属学校', en: "Another school's item: return it there" },
   'unknown-item': { zh: '找不到这本书', en: 'Unknown item' },
   'not-on-loan': { zh: '这本书没有借出', en: 'Item is not on loan' },
   'already-on-loan': { zh: '这本书已借出', en: 'Item is already on loan' },
@@ -72,6 +78,7 @@ const REASONS: Record<string, { zh: string; en: string }> = {
   lost: { zh: '卡已挂失', en: 'Card reported lost' },
   cancelled: { zh: '卡已注销', en: 'Card cancelled' },
   suspended: { zh: '卡已暂停', en: 'Card suspended' },
+  transferred: { zh: '已转学到其他学校', en: 'Moved to another school' },
   expired: { zh: '卡已过期', en: 'Card expired' },
   'not-in-zone': { zh: '无权进入此区域', en: 'Not allowed here' },
   'room-booked': { zh: '本节课机房已被其他班级预约', en: 'Room booked for another class' },
@@ -90,6 +97,9 @@ export function pickLang(): Lang {
 }
 
 export const t = (lang: Lang, key: keyof typeof WORDS): string => WORDS[key][lang];
+
+/** The page's language as HTML names it: screen readers pick their voice by it. */
+export const htmlLang = (lang: Lang): string => (lang === 'zh' ? 'zh-CN' : 'en');
 
 /** A station's reason code in words; an unknown code is shown as it is. */
 export const reasonText = (lang: Lang, reason: string | undefined): string =>

@@ -1,4 +1,5 @@
-import { type Lang, t } from './i18n.js';
+import { useEffect } from 'preact/hooks';
+import { htmlLang, type Lang, t } from './i18n.js';
 import type { Link } from './link.js';
 
 /** The line every page shows: which station, the link to the gateway, and whether the gateway is online. */
@@ -11,6 +12,11 @@ export function StatusBar(props: {
 }) {
   const { lang, link } = props;
   const online = link.gateway?.online;
+  // The document says which language it is in, and its title follows.
+  useEffect(() => {
+    document.documentElement.lang = htmlLang(lang);
+    document.title = `${props.title} · ${props.station}`;
+  }, [lang, props.title, props.station]);
   return (
     <header class="bar">
       <h1>
@@ -28,7 +34,7 @@ export function StatusBar(props: {
           {online ? t(lang, 'online') : t(lang, 'offline')}
         </span>
       )}
-      <button type="button" class="lang" onClick={props.onLang}>
+      <button type="button" class="lang" lang={htmlLang(lang === 'zh' ? 'en' : 'zh')} onClick={props.onLang}>
         {t(lang, 'language')}
       </button>
     </header>

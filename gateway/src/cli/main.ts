@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { createProgram, example, runCli } from '@educard/terminal-sdk/cli';
+import { FIRMWARE } from '../updates/firmware.js';
 import { registerConfig } from './config.js';
 import { DEFAULT_CONFIG } from './context.js';
 import { registerDoctor } from './doctor.js';
@@ -11,11 +12,12 @@ import { registerLive } from './live.js';
 import { registerLogs } from './logs.js';
 import { registerRoster } from './roster.js';
 import { registerTerminals } from './terminals.js';
+import { registerUpdate } from './update.js';
 
 const program = example(
   createProgram('educard', 'Provision, enroll, diagnose and service an educard gateway.')
     .option('-c, --config <file>', 'the gateway configuration', process.env.EDUCARD_CONFIG ?? DEFAULT_CONFIG)
-    .version('0.1.0'),
+    .version(FIRMWARE.version),
   'sudo educard init',
   'sudo educard enroll --token 3kd9… --bridge https://bridge.school.example',
   'educard doctor',
@@ -30,6 +32,7 @@ for (const register of [
   registerConfig,
   registerTerminals,
   registerLogs,
+  registerUpdate,
   registerFactoryReset,
 ]) {
   register(program);

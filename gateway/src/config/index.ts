@@ -1,12 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { describeIssues, Identifier } from '@educard/terminal-sdk';
+import { httpListenerLimits } from '@educard/terminal-sdk/listeners';
 import { z } from 'zod';
 // The schemas straight from their files, not the folders' index: those load johnny-five and mqtt,
 // and every `educard` command reads this module before it does anything.
 import { IoConfig } from '../io/config.js';
+import { MetricsConfig } from '../metrics/config.js';
 import { PolicyConfig } from '../policy/config.js';
 import { TerminalsConfig } from '../terminals/config.js';
+import { UpdateConfig } from '../updates/config.js';
 import { UplinkConfig } from '../uplink/config.js';
 import { JournalSettings, ReadersConfig, StationConfig } from './schema.js';
 
@@ -57,10 +60,21 @@ export const GatewayConfig = z.object({
     .object({
       host: z.string().default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(8080),
+      /** Connections and request timing, held for anyone on the LAN (docs/security.md). */
+      limits: httpListenerLimits({
+        maxConnections: 64,
+        maxPerAddress: 16,
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+      }).prefault({}),
     })
     .optional(),
   /** The link to the cloud bridge; without it the gateway runs on its own. */
   uplink: UplinkConfig.optional(),
+  /** Prometheus metrics on a listener of their own (docs/metrics.md); none unless configured. */
+  metrics: MetricsConfig.optional(),
+  /** Software updates from the bridge (docs/updates.md). */
+  update: UpdateConfig.prefault({}),
   log: z
     .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .prefault({}),
@@ -104,6 +118,7 @@ export async function loadConfig(path: string): Promise<GatewayConfig> {
   const config = parseConfig(value, path);
   const base = dirname(resolve(path));
   config.dataDir = resolve(base, config.dataDir);
+  config.update.root = resolve(base, config.update.root);
   const tls = config.uplink?.tls;
   if (tls) for (const key of ['ca', 'cert', 'key'] as const) if (tls[key]) tls[key] = resolve(base, tls[key]);
   const sip2Tls = config.station.type === 'library' ? config.station.sip2?.tls : undefined;

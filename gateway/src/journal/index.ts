@@ -2,6 +2,7 @@ export {
   type ChainPoint,
   inspectJournal,
   Journal,
+  type JournalCommit,
   type JournalCursor,
   type JournalOptions,
   type JournalStats,

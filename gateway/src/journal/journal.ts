@@ -27,6 +27,15 @@ export interface JournalOptions {
   /** Free space on the file system below which the same alarm is raised. */
   minFreeBytes?: number;
   now?: () => Date;
+  /** Told of each group commit (write and fsync) as it ends: the gateway's metrics time them. */
+  onCommit?: (commit: JournalCommit) => void;
+}
+
+/** One group commit: how many records, how long the write and its fsync took, and whether they worked. */
+export interface JournalCommit {
+  records: number;
+  seconds: number;
+  ok: boolean;
 }
 
 export interface JournalStats {
@@ -327,9 +336,14 @@ export class Journal {
     while (this.queue.length) {
       const batch = await this.takeBatch();
       const through = (batch.at(-1) as { seq: number }).seq;
+      const started = performance.now();
+      const timed = (ok: boolean) =>
+        this.options.onCommit?.({ records: batch.length, seconds: (performance.now() - started) / 1000, ok });
       try {
         await this.writeDurably(Buffer.concat(batch.map((b) => b.frame)), through);
+        timed(true);
       } catch (error) {
+        timed(false);
         this.queue.unshift(...batch);
         this.fail(error as Error, through);
         await new Promise((resolve) => setTimeout(resolve, this.retryMs));

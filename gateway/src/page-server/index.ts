@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { boundedHttpServer, type HttpListenerLimits, RefusalCounter } from '@educard/terminal-sdk/listeners';
 import sirv from 'sirv';
+import { listen, localUrl } from '../listen/index.js';
 import type { Logger } from '../log/index.js';
 
 /** Where the build puts the pages (gateway/pages → gateway/dist/pages). */
@@ -11,6 +12,8 @@ export const PAGES_DIR = fileURLToPath(new URL('../../dist/pages', import.meta.u
 export interface PageServerOptions {
   host: string;
   port: number;
+  /** Connections in all and per address, and how long a request may take to arrive. */
+  limits: HttpListenerLimits;
   logger: Logger;
   /** The built pages; by default the ones beside this module. */
   dir?: string;
@@ -19,7 +22,8 @@ export interface PageServerOptions {
 /**
  * Serves the terminal pages (desk.html, kiosk.html) to the school's LAN. The terminal broker's
  * WebSocket attaches to the same server at /mqtt, so a page reaches its gateway on its own origin
- * and no cross-origin rule is needed.
+ * and no cross-origin rule is needed. It is on the school LAN for anyone to reach: connections are
+ * capped in all and per address, and a request must arrive in time (docs/security.md).
  */
 export class PageServer {
   readonly server: Server;
@@ -29,37 +33,33 @@ export class PageServer {
     const pages = existsSync(dir) ? sirv(dir, { etag: true, gzip: false }) : undefined;
     if (!pages)
       options.logger.warn({ dir }, 'terminal pages not built (npm run build): only the broker is served');
-    this.server = createServer((request, response) => {
-      if (request.url === '/' || request.url === '') {
-        response.writeHead(302, { location: '/desk.html' }).end();
-        return;
-      }
-      if (!pages) {
-        response.writeHead(404).end('pages not built');
-        return;
-      }
-      pages(request, response, () => {
-        response.writeHead(404).end('not found');
-      });
-    });
+    const refusals = new RefusalCounter(options.logger, 'page server');
+    this.server = boundedHttpServer(
+      (request, response) => {
+        if (request.url === '/' || request.url === '') {
+          response.writeHead(302, { location: '/desk.html' }).end();
+          return;
+        }
+        if (!pages) {
+          response.writeHead(404).end('pages not built');
+          return;
+        }
+        pages(request, response, () => {
+          response.writeHead(404).end('not found');
+        });
+      },
+      options.limits,
+      { refusals },
+    );
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.server, this.options.host, this.options.port);
     this.options.logger.info({ url: this.url }, 'terminal pages served');
   }
 
   get url(): string {
-    const { port } = this.server.address() as AddressInfo;
-    const host =
-      this.options.host === '0.0.0.0' || this.options.host === '::' ? '127.0.0.1' : this.options.host;
-    return `http://${host}:${port}`;
+    return localUrl(this.server, this.options.host);
   }
 
   async stop(): Promise<void> {

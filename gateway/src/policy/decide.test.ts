@@ -114,6 +114,11 @@ describe('gate decisions', () => {
     expect(outcome(run(tapOf(card), { cards: [card] }))).toBe(`deny ${status} uid-only`);
   });
 
+  it('denies a card cancelled because its holder moved to another school: transferred', () => {
+    const card = sampleCard(1, { status: 'cancelled', statusReason: 'transferred' });
+    expect(outcome(run(tapOf(card), { cards: [card] }))).toBe('deny transferred uid-only');
+  });
+
   it('denies a card not yet valid and an expired one', () => {
     const future = sampleCard(1, { validFrom: '2026-12-01T00:00:00+08:00' });
     expect(run(tapOf(future), { cards: [future] }).reason).toBe('not-yet-valid');

@@ -122,7 +122,7 @@ export function decide(
   const flags: DecisionFlag[] = credential === 'uid' ? ['uid-only'] : [];
   const refuse = (reason: DenyReason) => deny(reason, card.cardId, credential, card, flags);
 
-  if (card.status !== 'active') return refuse(card.status);
+  if (card.status !== 'active') return refuse(card.statusReason ?? card.status);
 
   const staff = STAFF_ROLES.has(card.role);
   const timeTrusted = clock.trusted && clock.now >= roster.issuedAt;

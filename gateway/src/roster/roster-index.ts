@@ -101,11 +101,7 @@ export class RosterIndex implements RosterView {
       );
     }
     this.check(delta);
-    const next = delta.changes.map((change) =>
-      change.op === 'revoke'
-        ? { ...(this.cards.get(change.cardId) as CardEntry), status: change.status }
-        : change.card,
-    );
+    const next = delta.changes.map((change) => (change.op === 'revoke' ? this.revoked(change) : change.card));
     // Old UIDs go first, so that two cards may swap UIDs within one delta.
     for (const card of next) {
       const previous = this.cards.get(card.cardId);
@@ -145,6 +141,12 @@ export class RosterIndex implements RosterView {
         }
       }
     }
+  }
+
+  /** A revoke carries the status only: a reason the card had (a transfer) is not the new status's. */
+  private revoked(change: Extract<RosterDelta['changes'][number], { op: 'revoke' }>): CardEntry {
+    const { statusReason: _reason, ...held } = this.cards.get(change.cardId) as CardEntry;
+    return { ...held, status: change.status };
   }
 
   private insert(card: CardEntry): void {

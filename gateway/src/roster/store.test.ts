@@ -100,6 +100,21 @@ describe('accepting rosters', () => {
     expect(store.view?.byPersonId('p-nobody')).toBeUndefined();
   });
 
+  it('keeps why a card was cancelled (a transfer) until a later revoke gives it another status', async () => {
+    const store = await provisioned();
+    const v1 = authority.snapshot(1, cards(1, 2));
+    await store.accept(v1.manifest, v1.body);
+    const moved = { ...sampleCard(1), status: 'cancelled' as const, statusReason: 'transferred' as const };
+    const d2 = authority.delta(1, 2, [{ op: 'update', card: moved }]);
+    await store.accept(d2.manifest, d2.body);
+    expect(store.view?.byCardId(moved.cardId)).toEqual(moved);
+    const reopened = await openStore();
+    expect(reopened.view?.byCardId(moved.cardId)).toEqual(moved);
+    const d3 = authority.delta(2, 3, [{ op: 'revoke', cardId: moved.cardId, status: 'lost' }]);
+    await reopened.accept(d3.manifest, d3.body);
+    expect(reopened.view?.byCardId(moved.cardId)).toEqual({ ...sampleCard(1), status: 'lost' });
+  });
+
   it('treats the same version again as no change', async () => {
     const store = await provisioned();
     const v1 = authority.snapshot(1, cards(1, 3));

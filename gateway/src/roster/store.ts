@@ -1,6 +1,12 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KeyRole, type RosterDelta, type RosterManifest, type RosterSnapshot } from '@educard/terminal-sdk';
+import {
+  KeyRole,
+  type RosterDelta,
+  type RosterKeySet,
+  type RosterManifest,
+  type RosterSnapshot,
+} from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
 import { releaseMemory } from '../memory/index.js';
 import { writeFileDurable } from '../storage/index.js';
@@ -98,6 +104,11 @@ export class RosterStore {
 
   get keySetVersion(): number {
     return this.keySets.at(-1)?.keySet.version ?? 0;
+  }
+
+  /** The newest key set this device trusts (its `releases` role is what gateway software is checked against). */
+  get keySet(): RosterKeySet | undefined {
+    return this.keySets.at(-1)?.keySet;
   }
 
   get provisioned(): boolean {

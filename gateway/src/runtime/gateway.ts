@@ -6,6 +6,7 @@ import {
   type EventBody,
   type EventRecord,
   type LocalGatewayState,
+  releaseArchOf,
   SPEC_VERSION,
 } from '@educard/terminal-sdk';
 import { type CatalogueBodySource, CatalogueStore, trustedKeySets } from '../catalogue/index.js';
@@ -17,6 +18,7 @@ import { loadOrCreateIdentity } from '../identity/index.js';
 import { GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
 import { Journal } from '../journal/index.js';
 import { createLogger, type Logger, maskCardId } from '../log/index.js';
+import { GatewayMetrics, MetricsServer } from '../metrics/index.js';
 import { PassbackState } from '../policy/index.js';
 import {
   type CardPresented,
@@ -37,10 +39,15 @@ import {
   VenuePlanStore,
   VenueStation,
 } from '../stations/index.js';
+import { bridgeSource, FIRMWARE, ReleaseRoot, UpdateAgent } from '../updates/index.js';
 import { Uplink } from '../uplink/index.js';
 import { TerminalSide } from './terminal-stations.js';
 
-export const FIRMWARE_VERSION = '0.1.0';
+/** The version of this build: the gateway's package.json, which a release's builder stamps. */
+export const FIRMWARE_VERSION = FIRMWARE.version;
+
+/** The exit code with which the gateway asks its service manager to start it again (a new release, a rollback). */
+export const RESTART_EXIT_CODE = 75;
 
 /**
  * The Node flags the gateway service runs with (main.ts's shebang and the systemd unit say the same).
@@ -69,6 +76,7 @@ export class Gateway {
   private scriptDone: Promise<number> | undefined;
   private uplinkValue: Uplink | undefined;
   private control: ControlServer | undefined;
+  private metricsServer: MetricsServer | undefined;
   private terminalSide: TerminalSide | undefined;
   /** The library catalogue: only a library desk holds one. */
   private catalogue: CatalogueStore | undefined;
@@ -77,6 +85,17 @@ export class Gateway {
   private stopping = false;
   private readonly startedAt = new Date().toISOString();
   private keyId: string | undefined;
+  private updates: UpdateAgent | undefined;
+  /** The readers seen, with the direction their binding gives (undefined: no binding, cards ignored). */
+  private readonly directionOf = new Map<string, Direction | undefined>();
+  private askRestart: (why: string) => void = () => undefined;
+  /**
+   * Resolves when the gateway wants to be started again from the release `current` names (an update
+   * switched, or went back): main.ts stops it and exits with {@link RESTART_EXIT_CODE}.
+   */
+  readonly restartRequested = new Promise<string>((resolve) => {
+    this.askRestart = resolve;
+  });
 
   private constructor(
     readonly config: GatewayConfig,
@@ -87,6 +106,7 @@ export class Gateway {
     readonly io: GateActuators,
     readonly readers: ReaderDriver,
     readonly station: DoorStation,
+    readonly metrics: GatewayMetrics,
   ) {}
 
   static async start(options: GatewayOptions): Promise<Gateway> {
@@ -96,6 +116,8 @@ export class Gateway {
     const journalDir = join(config.dataDir, 'journal');
     await mkdir(rosterDir, { recursive: true });
     await mkdir(journalDir, { recursive: true });
+    // Made first: the journal and the station count into it as they work.
+    const metrics = new GatewayMetrics({ firmware: FIRMWARE_VERSION, station: config.station.type });
 
     const clock = await TrustedClock.open({
       dataDir: config.dataDir,
@@ -112,6 +134,7 @@ export class Gateway {
       minFreeBytes: config.journal.minFreeBytes,
       logger,
       now: () => new Date(clock.now()),
+      onCommit: metrics.journalCommit,
     });
     const roster = await RosterStore.open({
       dir: rosterDir,
@@ -152,7 +175,7 @@ export class Gateway {
           });
     await station.start?.();
     const readers = options.readers ?? readerDriverFor(config, logger);
-    const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station);
+    const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station, metrics);
     gateway.venueData = venueData;
     gateway.wire();
     gateway.terminalSide = await gateway.startTerminalSide();
@@ -161,9 +184,12 @@ export class Gateway {
       data: { firmware: FIRMWARE_VERSION, recoveredBytes: journal.recoveredBytes },
     });
     await journal.flush();
+    await gateway.prepareUpdates();
     await gateway.startUplink();
     await readers.start();
     await gateway.startControl();
+    await gateway.startMetrics();
+    await gateway.updates?.start();
     gateway.playConfiguredScript();
     logger.info(
       {
@@ -249,6 +275,8 @@ export class Gateway {
       keySetVersion: this.roster.keySetVersion,
       journalBacklog: journal.backlog,
       lastSeq: journal.lastSeq,
+      ...(releaseArchOf() ? { arch: releaseArchOf() } : {}),
+      formats: FIRMWARE.dataFormats,
     };
   }
 
@@ -286,6 +314,7 @@ export class Gateway {
       uplink: this.uplinkValue ? { url: config.uplink?.url, ...this.uplinkValue.status() } : null,
       readers: { driver: config.readers.driver, list: this.readers.readers() },
       ...(this.venueData ? { venue: this.venueReport(reading.now) } : {}),
+      update: this.updates?.status() ?? null,
       io: this.io.status(),
       clock: {
         now: new Date(reading.now).toISOString(),
@@ -362,6 +391,8 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.updates?.stop();
+    await this.metricsServer?.stop();
     await this.control?.stop();
     await this.uplinkValue?.stop();
     await this.readers.stop();
@@ -432,6 +463,9 @@ export class Gateway {
         status: () => this.report(),
         'readers.list': () => this.readers.readers(),
         'io.test': (params) => this.testIo(params.parts),
+        'update.status': () => this.updates?.status() ?? null,
+        'update.commit': () => this.updateAgent().commitNow(),
+        'update.rollback': () => this.updateAgent().rollbackNow(),
       },
       streams: {
         'taps.watch': (emit) =>
@@ -449,6 +483,103 @@ export class Gateway {
       },
     });
     await this.control.start();
+  }
+
+  /** The metrics' gauges, and their listener when the config asks for one. */
+  private async startMetrics(): Promise<void> {
+    const { config, journal, roster, clock } = this;
+    const uplink = this.uplinkValue;
+    this.metrics.watch({
+      journal: () => journal.stats(),
+      journalBudgetBytes: config.journal.budgetBytes,
+      roster: () => {
+        const view = roster.view;
+        return view ? { version: view.version, expiresAt: view.expiresAt, cards: view.size } : undefined;
+      },
+      readers: () => this.readers.readers(),
+      ...(uplink ? { uplink: () => uplink.status() } : {}),
+      clockSynced: () => clock.synced(),
+      now: () => clock.now(),
+    });
+    if (!config.metrics) return;
+    this.metricsServer = new MetricsServer(config.metrics, this.metrics, this.logger);
+    await this.metricsServer.start();
+  }
+
+  /** Where Prometheus scrapes this gateway, when it serves metrics. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
+  }
+
+  private updateAgent(): UpdateAgent {
+    if (!this.updates)
+      throw new Error(`updates are off: ${this.config.update.root} holds no release (docs/updates.md)`);
+    return this.updates;
+  }
+
+  /** Bound readers that are there now: what a new release must bind again before it is committed. */
+  private boundReaders(): string[] {
+    return this.readers
+      .readers()
+      .filter((reader) => reader.connected && this.directionOf.get(reader.name) !== undefined)
+      .map((reader) => reader.name)
+      .sort();
+  }
+
+  /** Why a restart must wait: a card on a reader, a station's transaction. */
+  private busy(): string | undefined {
+    const card = this.readers.readers().find((reader) => reader.cardPresent);
+    if (card) return `a card is on reader ${card.name}`;
+    return this.terminalSide?.station.busy?.();
+  }
+
+  /** The update agent, on a gateway installed in a release root (docs/updates.md). */
+  private async prepareUpdates(): Promise<void> {
+    const { config, logger } = this;
+    const root = new ReleaseRoot(config.update.root);
+    if (!(await root.installed())) {
+      logger.info({ root: config.update.root }, 'not installed in a release root: software updates are off');
+      return;
+    }
+    const uplink = config.uplink;
+    this.updates = new UpdateAgent({
+      config: config.update,
+      root,
+      logger: logger.child({ component: 'update' }),
+      now: () => this.clock.now(),
+      keySet: () => this.roster.keySet,
+      record: (event) => this.record(event),
+      flush: () => this.journal.flush(),
+      report: (progress) => this.uplinkValue?.publishProgress(progress),
+      source: (files) =>
+        uplink
+          ? bridgeSource(new URL(files.endsWith('/') ? files : `${files}/`, uplink.bridgeHttp), uplink)
+          : undefined,
+      busy: () => this.busy(),
+      baseline: () => ({
+        readers: this.boundReaders(),
+        uplink: this.uplinkValue?.status().connected ?? false,
+        rosterVersion: this.roster.view?.version ?? 0,
+        lastSeq: this.journal.stats().lastSeq,
+      }),
+      live: () => ({
+        readers: this.boundReaders(),
+        uplink: this.uplinkValue?.status().connected ?? false,
+        roster: this.roster.view,
+        verifyJournal: async () => {
+          const result = await this.journal.verify();
+          return result.ok
+            ? { ok: true, lastSeq: this.journal.stats().lastSeq }
+            : { ok: false, problem: result.problem };
+        },
+        zone: config.station.zone,
+        policy: config.policy,
+      }),
+      restart: (why) => {
+        logger.info({ why }, 'restarting into the release in force');
+        this.askRestart(why);
+      },
+    });
   }
 
   /** Pulses the relay, lights the LEDs and sounds the buzzer on a technician's request; journaled when the door opens. */
@@ -492,6 +623,7 @@ export class Gateway {
       logger: this.logger,
       ...(this.catalogue ? { catalogue: catalogueFeed(this.catalogue) } : {}),
       ...(this.venueData ? { venue: this.venueFeed(this.venueData) } : {}),
+      ...(this.updates ? { updates: this.updates } : {}),
     });
     await this.uplinkValue.start();
   }
@@ -541,7 +673,7 @@ export class Gateway {
       pattern: new RegExp(b.pattern),
       direction: b.direction,
     }));
-    const directionOf = new Map<string, Direction | undefined>();
+    const directionOf = this.directionOf;
     const faultJournaledAt = new Map<string, number>();
     readers.events.on('reader-added', ({ reader }) => {
       const binding = bindings.find((b) => b.pattern.test(reader));
@@ -566,6 +698,7 @@ export class Gateway {
     });
     readers.events.on('error', ({ reader, message }) => {
       logger.error({ reader, message }, 'reader error');
+      this.metrics.readerError();
       // A driver failing in a loop journals its fault once a minute, not once a poll.
       const key = `${reader ?? ''}\0${message}`;
       const now = performance.now();
@@ -580,11 +713,14 @@ export class Gateway {
       const direction = directionOf.get(card.reader);
       if (direction === undefined) return;
       if (this.terminalSide) {
-        this.terminalSide.tap(card, { name: card.reader, direction });
+        const tap = this.terminalSide.tap(card, { name: card.reader, direction });
+        if (tap) this.metrics.tap(tap.decision, tap.reason, (performance.now() - card.detectedAt) / 1000);
         return;
       }
       const outcome = this.station.tap(card, { name: card.reader, direction });
       if (!outcome) return;
+      const { decision } = outcome.decision;
+      this.metrics.tap(decision, outcome.decision.reason, (outcome.actedAt - card.detectedAt) / 1000);
       const { seq } = outcome.record;
       this.journal.durable(seq).then(
         () => logger.debug({ seq }, 'tap durable'),

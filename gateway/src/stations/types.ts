@@ -72,4 +72,9 @@ export interface TerminalStation {
   onViewChange?(listener: () => void): void;
   start?(): Promise<void>;
   stop?(): Promise<void>;
+  /**
+   * Why the gateway must not restart now (a transaction open, a patron at the desk), or nothing: the
+   * update lock asks every station before it switches releases.
+   */
+  busy?(): string | undefined;
 }

@@ -1,7 +1,25 @@
 import { Identifier, Sha256Hex } from '@educard/terminal-sdk';
+import { mqttListenerLimits } from '@educard/terminal-sdk/listeners';
 import { z } from 'zod';
 
 const Port = z.number().int().min(0).max(65_535);
+
+/** The largest request a terminal may send; a larger one is answered `malformed`. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/**
+ * A school LAN has a few desks and kiosks: a stranger's sockets must not add up to what a Raspberry Pi
+ * cannot spare (docs/security.md).
+ */
+export const TERMINAL_BROKER_LIMITS = {
+  maxConnections: 64,
+  maxPerAddress: 8,
+  maxPending: 16,
+  connectTimeoutMs: 10_000,
+  maxConnectBytes: 4096,
+  // Room above the request limit, so that a request a little over it is still read and answered.
+  maxPacketBytes: 2 * MAX_REQUEST_BYTES,
+};
 
 /** One terminal allowed on the LAN broker: its id (the MQTT user name), a digest of its password, its stations. */
 export const TerminalEntry = z.object({
@@ -23,6 +41,8 @@ export const TerminalsConfig = z
      * (when the pages' own server carries the WebSocket: `TerminalHub.attachWebSocket`). */
     wsPort: z.union([Port, z.literal(false)]).default(8084),
     terminals: z.array(TerminalEntry).default([]),
+    /** Connections, packet sizes and the connect timeout, held before a terminal logs in. */
+    limits: mqttListenerLimits(TERMINAL_BROKER_LIMITS),
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();

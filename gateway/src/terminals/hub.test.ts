@@ -8,6 +8,7 @@ import {
   type TerminalReply,
   type TerminalRequest,
 } from '@educard/terminal-sdk';
+import { BrokerListeners } from '@educard/terminal-sdk/listeners';
 import { type ProtocolError, TerminalClient } from '@educard/terminal-sdk/terminal-client';
 import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -15,8 +16,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createLogger } from '../log/index.js';
 import type { StationReply, TerminalStation } from '../stations/types.js';
+import { TERMINAL_BROKER_LIMITS } from './config.js';
 import { TerminalHub, TerminalsConfig, terminalCredential } from './index.js';
-import { BrokerListeners } from './listeners.js';
 
 /** A station as the runtime would hand it over: our own interface, played in memory. */
 class FakeStation implements TerminalStation {
@@ -277,7 +278,9 @@ describe('TerminalHub: requests and replies', () => {
     send(JSON.stringify({ v: 9, id: 'm-2', terminal: 'desk-1', name: 'library.patron', args: {} }));
     send(request('m-3', 'library.fly', { personId: 'p1' }));
     send(request('m-4', 'library.patron', { personId: 'p1' }, 'desk-2'));
-    await until(() => one.messages.length === 4, 'four error replies');
+    // Over 64 KiB but with an id: answered all the same (issue 14, defect 8).
+    send(request('m-5', 'library.patron', { personId: 'p1', padding: 'x'.repeat(70_000) }));
+    await until(() => one.messages.length === 5, 'five error replies');
 
     const replies: Record<string, TerminalReply> = Object.fromEntries(
       one.messages.map((m) => [m.body.id, m.body as TerminalReply]),
@@ -289,12 +292,14 @@ describe('TerminalHub: requests and replies', () => {
     expect(replies['m-3']).toMatchObject({ status: 'error', reason: 'malformed' });
     expect(replies['m-3']?.message).toMatch(/name/);
     expect(replies['m-4']).toMatchObject({ status: 'error', reason: 'terminal-mismatch' });
+    expect(replies['m-5']).toMatchObject({ status: 'error', reason: 'malformed' });
+    expect(replies['m-5']?.message).toMatch(/^request is \d+ bytes, the limit is 65536$/);
     for (const reply of Object.values(replies)) expect(reply.at).toMatch(/Z$/);
 
     // Without a usable id there is no one to answer: each is logged with what was wrong.
     await until(
-      () => lines.filter((l) => l.msg === 'terminal request refused').length === 7,
-      'seven warnings',
+      () => lines.filter((l) => l.msg === 'terminal request refused').length === 8,
+      'eight warnings',
     );
     const refusals = lines.filter((l) => l.msg === 'terminal request refused');
     expect(
@@ -577,7 +582,12 @@ describe('TerminalClient', () => {
   it('drops messages outside the contract and reports each to onProtocolError', async () => {
     // A bare broker: nothing but the client checks what arrives.
     const aedes = await Aedes.createBroker();
-    const listeners = new BrokerListeners((stream) => aedes.handle(stream));
+    const listeners = new BrokerListeners({
+      handle: (stream) => aedes.handle(stream),
+      limits: TERMINAL_BROKER_LIMITS,
+      logger: logger(),
+      name: 'bare broker',
+    });
     await listeners.listenTcp('127.0.0.1', 0);
     closers.push(async () => {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));

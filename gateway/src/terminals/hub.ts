@@ -9,13 +9,13 @@ import {
   TerminalReply,
   TerminalRequest,
 } from '@educard/terminal-sdk';
+import { BrokerListeners } from '@educard/terminal-sdk/listeners';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from '../log/index.js';
 import type { StationReply, TerminalStation } from '../stations/types.js';
 import { mayPublish, maySubscribe, requestStation, type TerminalPrincipal } from './acl.js';
-import type { TerminalEntry, TerminalsConfig } from './config.js';
+import { MAX_REQUEST_BYTES, type TerminalEntry, type TerminalsConfig } from './config.js';
 import { passwordMatches } from './credentials.js';
-import { BrokerListeners } from './listeners.js';
 
 export interface TerminalHubOptions {
   config: TerminalsConfig;
@@ -29,8 +29,6 @@ export interface TerminalHubOptions {
   now?: () => number;
 }
 
-/** The largest request a terminal may send. */
-export const MAX_REQUEST_BYTES = 64 * 1024;
 const STATE_INTERVAL_MS = 5000;
 const BAD_CREDENTIALS = 4;
 const IDENTIFIER_REJECTED = 2;
@@ -71,12 +69,17 @@ export class TerminalHub {
     this.now = options.now ?? Date.now;
     this.terminals = new Map(options.config.terminals.map((terminal) => [terminal.id, terminal]));
     this.stations = new Map(options.stations.map((station) => [station.id, station]));
-    this.listeners = new BrokerListeners((stream, request) => {
-      if (!this.aedes || this.aedes.closed) {
-        stream.destroy();
-        return;
-      }
-      this.aedes.handle(stream, request);
+    this.listeners = new BrokerListeners({
+      handle: (stream, request) => {
+        if (!this.aedes || this.aedes.closed) {
+          stream.destroy();
+          return;
+        }
+        this.aedes.handle(stream, request);
+      },
+      limits: options.config.limits,
+      logger: options.logger,
+      name: 'terminal broker',
     });
     for (const station of options.stations) {
       station.onViewChange?.(() => this.publishView(station.id));
@@ -100,7 +103,10 @@ export class TerminalHub {
         );
       }
     }
-    this.aedes = await Aedes.createBroker({ heartbeatInterval: 30_000 });
+    this.aedes = await Aedes.createBroker({
+      heartbeatInterval: 30_000,
+      connectTimeout: config.limits.connectTimeoutMs,
+    });
     this.hook(this.aedes);
     try {
       await this.listeners.listenTcp(config.host, config.port);
@@ -240,6 +246,7 @@ export class TerminalHub {
         return done(authError('client id not allowed for this terminal', IDENTIFIER_REJECTED), false);
       }
       this.principals.set(client, { id: terminal.id, stations: terminal.stations });
+      this.listeners.authenticated(client.conn);
       logger.info({ terminal: terminal.id, clientId: client.id, remote }, 'terminal connected');
       done(null, true);
     };
@@ -332,9 +339,6 @@ export class TerminalHub {
       id,
       failure: { reason: 'malformed', message: message.slice(0, 512) },
     });
-    if (payload.length > MAX_REQUEST_BYTES) {
-      return malformed(undefined, `request is ${payload.length} bytes, the limit is ${MAX_REQUEST_BYTES}`);
-    }
     let raw: unknown;
     try {
       raw = JSON.parse(payload.toString('utf8'));
@@ -342,6 +346,10 @@ export class TerminalHub {
       return malformed(undefined, `not JSON: ${(error as Error).message}`);
     }
     const id = idOf(raw);
+    // Read all the same (the broker's packet limit bounds it), so that the answer can carry its id.
+    if (payload.length > MAX_REQUEST_BYTES) {
+      return malformed(id, `request is ${payload.length} bytes, the limit is ${MAX_REQUEST_BYTES}`);
+    }
     const version = (raw as { v?: unknown } | null)?.v;
     if (typeof version === 'number' && version !== SPEC_VERSION) {
       return malformed(id, `message is contract version ${version}, this gateway speaks ${SPEC_VERSION}`);

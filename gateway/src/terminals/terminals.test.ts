@@ -1,7 +1,7 @@
 import { localTopics } from '@educard/terminal-sdk';
 import { describe, expect, it } from 'vitest';
 import { mayPublish, maySubscribe, requestStation } from './acl.js';
-import { TerminalEntry, TerminalsConfig } from './config.js';
+import { TERMINAL_BROKER_LIMITS, TerminalEntry, TerminalsConfig } from './config.js';
 import { passwordMatches, passwordSha256, terminalCredential } from './credentials.js';
 
 const desk = { id: 'desk-1', stations: ['library-1', 'library-2'] };
@@ -68,7 +68,19 @@ describe('terminal credentials and configuration', () => {
   });
 
   it('fills the defaults and reports every problem at once', () => {
-    expect(TerminalsConfig.parse({})).toEqual({ host: '0.0.0.0', port: 1884, wsPort: 8084, terminals: [] });
+    expect(TerminalsConfig.parse({})).toEqual({
+      host: '0.0.0.0',
+      port: 1884,
+      wsPort: 8084,
+      terminals: [],
+      limits: TERMINAL_BROKER_LIMITS,
+    });
+    // A limit that contradicts another is refused with its path.
+    const limits = TerminalsConfig.safeParse({ limits: { maxPending: 100, maxConnectBytes: 1 << 20 } });
+    expect(limits.error?.issues.map((issue) => issue.path.join('.'))).toEqual([
+      'limits.maxPending',
+      'limits.maxConnectBytes',
+    ]);
     expect(TerminalsConfig.parse({ wsPort: false }).wsPort).toBe(false);
     const { entry } = terminalCredential('desk-1', ['library-1']);
     const result = TerminalsConfig.safeParse({

@@ -17,6 +17,8 @@ import {
   SPEC_VERSION,
   signBatch,
   topics,
+  UpdateOffer,
+  type UpdateProgress,
   VenuePlanMessage,
 } from '@educard/terminal-sdk';
 import { Low } from 'lowdb';
@@ -63,6 +65,8 @@ export interface UplinkDeps {
     };
     plan: { accept: (manifest: Uint8Array, body: Uint8Array) => Promise<unknown>; version: () => number };
   };
+  /** Software updates: the offers of the bridge go here, and each connect is told (to say progress again). */
+  updates?: { offer: (offer: UpdateOffer) => void; connected: () => void };
   logger: Logger;
 }
 
@@ -238,6 +242,7 @@ export class Uplink {
               topics.venuePlan(school),
             ]
           : []),
+        ...(this.deps.updates ? [topics.release(school, device)] : []),
       ],
       { qos: 1 },
       (error) => {
@@ -245,6 +250,14 @@ export class Uplink {
       },
     );
     void this.pump();
+    this.deps.updates?.connected();
+  }
+
+  /** Reports update progress to the bridge; dropped while disconnected (the agent says it again on connect). */
+  publishProgress(progress: Omit<UpdateProgress, 'device'>): void {
+    if (!this.connected || !this.client) return;
+    const { school, device } = this.deps;
+    this.client.publish(topics.update(school, device), JSON.stringify({ ...progress, device }), { qos: 1 });
   }
 
   private onClose(): void {
@@ -339,7 +352,9 @@ export class Uplink {
                 ? this.onSnapshot(payload)
                 : topic === topics.catalogueSnapshot(school)
                   ? this.onCatalogue(payload)
-                  : this.onVenueMessage(topic, payload);
+                  : topic === topics.release(school, device)
+                    ? this.onRelease(payload)
+                    : this.onVenueMessage(topic, payload);
     // A catalogue is checked against the key sets: it waits for those that came before it.
     if (keySets) this.keySetWork = task.catch(() => undefined);
     task.catch((error: unknown) =>
@@ -409,6 +424,16 @@ export class Uplink {
       if (typeof version !== 'number' || version <= roster.keySetVersion) continue;
       await roster.acceptKeySet(Buffer.from(JSON.stringify(envelope)));
     }
+  }
+
+  private async onRelease(payload: Buffer): Promise<void> {
+    // An empty retained message clears the topic: nothing to do.
+    if (payload.length === 0 || !this.deps.updates) return;
+    // Key sets that came with this connection are taken first: a release may need the newest.
+    await this.keySetWork;
+    const parsed = parseMessage(UpdateOffer, payload);
+    if (!parsed.ok) throw new Error(`bad release offer: ${parsed.error}`);
+    this.deps.updates.offer(parsed.value);
   }
 
   private async onDelta(payload: Buffer): Promise<void> {

@@ -1,9 +1,12 @@
 import { parseArgs } from 'node:util';
 import { centralAttendanceBench } from './central-attendance.js';
 import { centralPushBench } from './central-push.js';
+import { centralTransferBench } from './central-transfer.js';
+import { fleetBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
+import { securityBench } from './security.js';
 import { stationsBench } from './stations.js';
 import { uplinkBench } from './uplink.js';
 
@@ -12,7 +15,13 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   uplink: uplinkBench,
   readers: readersBench,
   stations: stationsBench,
-  central: async () => [...(await centralAttendanceBench()), ...(await centralPushBench())],
+  central: async () => [
+    ...(await centralAttendanceBench()),
+    ...(await centralPushBench()),
+    ...(await centralTransferBench()),
+  ],
+  security: securityBench,
+  fleet: fleetBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]

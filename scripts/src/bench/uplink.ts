@@ -1,83 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import {
-  createLogger,
-  Gateway,
-  Journal,
-  loadOrCreateIdentity,
-  parseConfig,
-  RosterStore,
-  type SimulatedReaderDriver,
-} from '@educard/gateway';
-import type { EventBody, KeyRole } from '@educard/terminal-sdk';
+import { createLogger, Gateway, Journal, type SimulatedReaderDriver } from '@educard/gateway';
+import type { EventBody } from '@educard/terminal-sdk';
 import { gateDecisionData, sampleCard } from '@educard/terminal-sdk/testing';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
-import { REPO_ROOT } from '../paths.js';
-import { exited, startMosquitto, until } from '../support/index.js';
+import { startMosquitto, until } from '../support/index.js';
+import { api, enrolledGateway, type RunningBridge, startBridge } from './bridge-process.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 
-const ADMIN = 'bench-admin-token-0123456789';
 const quiet = createLogger('bench', { level: 'silent' });
-
-interface RunningBridge {
-  child: ChildProcess;
-  http: string;
-  stop(): Promise<void>;
-}
-
-/** The bridge as a separate process, as it runs in production: the gateways below share this one. */
-async function startBridge(dir: string, brokerUrl?: string): Promise<RunningBridge> {
-  await mkdir(join(dir, 'bridge'), { recursive: true });
-  await writeFile(
-    join(dir, 'bridge.json'),
-    JSON.stringify({
-      dataDir: join(dir, 'bridge'),
-      adminToken: ADMIN,
-      mqtt: brokerUrl ? { embedded: false, url: brokerUrl } : { port: 0 },
-      http: { port: 0 },
-      log: { level: 'info' },
-    }),
-  );
-  const child = spawn(
-    process.execPath,
-    [join(REPO_ROOT, 'cloud-bridge/dist/cli/main.js'), 'serve', '--config', join(dir, 'bridge.json')],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const http = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (line) => {
-      if (line.includes('"bridge started"')) resolve(JSON.parse(line).http as string);
-    });
-    child.once('exit', (code) => reject(new Error(`bridge exited with ${code}`)));
-  });
-  return {
-    child,
-    http,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited(child);
-    },
-  };
-}
-
-async function api(bridge: RunningBridge, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const response = await fetch(`${bridge.http}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: {
-      authorization: `Bearer ${ADMIN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return (await response.json()) as Record<string, unknown>;
-}
 
 function tapEvent(i: number): EventBody {
   return {
@@ -95,16 +29,10 @@ function tapEvent(i: number): EventBody {
 }
 
 /** A provisioned, enrolled gateway whose journal already holds `backlog` events, not yet started. */
-async function prepareGateway(bridge: RunningBridge, dir: string, device: string, backlog: number) {
-  const dataDir = join(dir, device);
-  await mkdir(join(dataDir, 'journal'), { recursive: true });
-  await mkdir(join(dataDir, 'roster'), { recursive: true });
-  await RosterStore.writeAnchor(
-    join(dataDir, 'roster'),
-    (await (await fetch(`${bridge.http}/v1/roster/anchor`)).json()) as KeyRole,
-  );
+export async function prepareGateway(bridge: RunningBridge, dir: string, device: string, backlog: number) {
+  await mkdir(join(dir, device, 'journal'), { recursive: true });
   const journal = await Journal.open({
-    dir: join(dataDir, 'journal'),
+    dir: join(dir, device, 'journal'),
     device,
     logger: quiet,
     minFreeBytes: 0,
@@ -114,28 +42,10 @@ async function prepareGateway(bridge: RunningBridge, dir: string, device: string
     if (i % 1000 === 999) await journal.flush();
   }
   await journal.close();
-  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
-  const { tokens } = (await api(bridge, '/v1/tokens', { school: 'school-1', count: 1 })) as {
-    tokens: string[];
-  };
-  const enrolled = await fetch(`${bridge.http}/v1/enroll`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token: tokens[0], deviceId: device, publicKey: identity.publicKey }),
-  });
-  const { mqtt: credentials } = (await enrolled.json()) as {
-    mqtt: { url: string; username: string; password: string };
-  };
-  return parseConfig({
-    device: { id: device, school: 'school-1' },
-    dataDir,
-    station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
-    readers: { simulated: ['sim-in'] },
-    uplink: { ...credentials, bridgeHttp: bridge.http },
-  });
+  return enrolledGateway(bridge, dir, device);
 }
 
-async function drained(gateways: Gateway[], timeoutMs: number): Promise<void> {
+export async function drained(gateways: Gateway[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!gateways.every((g) => g.journal.stats().ackedSeq === g.journal.stats().lastSeq)) {
     if (Date.now() > deadline) throw new Error('the gateways did not drain in time');
@@ -187,12 +97,16 @@ const INGEST_ROUNDS = 3;
  * stored and acknowledged. That many, so that their start-up does not weigh on the figure; the
  * median of three rounds, each with fresh gateways, since one round on this machine varies by 15%.
  */
-async function ingestRate(bridge: RunningBridge, dir: string): Promise<number> {
+export async function ingestRate(
+  bridge: RunningBridge,
+  dir: string,
+  { rounds = INGEST_ROUNDS, name = 'r' }: { rounds?: number; name?: string } = {},
+): Promise<number> {
   const rates: number[] = [];
-  for (let round = 0; round < INGEST_ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     const configs = [];
     for (let i = 0; i < 10; i++)
-      configs.push(await prepareGateway(bridge, dir, `gate-r${round}-${i}`, 20_000));
+      configs.push(await prepareGateway(bridge, dir, `gate-${name}${round}-${i}`, 20_000));
     const started = performance.now();
     const gateways = await Promise.all(configs.map((config) => Gateway.start({ config, logger: quiet })));
     await drained(gateways, 300_000);
@@ -212,7 +126,7 @@ async function mosquittoIngest(dir: string): Promise<BenchResult[]> {
   const mosquitto = await startMosquitto(dir, { maxQueued: 0 });
   try {
     const raw = await rawPassThrough(mosquitto.url);
-    const bridge = await startBridge(dir, mosquitto.url);
+    const bridge = await startBridge(dir, { brokerUrl: mosquitto.url });
     try {
       return [
         info('uplink.broker.mosquitto_raw_msgs_per_s', raw, 'msgs/s'),

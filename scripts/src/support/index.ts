@@ -1,4 +1,15 @@
 export { CHROMIUM, launchChromium } from './browser.js';
+export {
+  closedCalendar,
+  type FleetDevice,
+  gatewayUnit,
+  installRelease,
+  nameReleaseKeys,
+  startFleetDevice,
+  tapLine,
+} from './fleet.js';
+export { LightDevice, type LightDeviceOptions } from './light-device.js';
 export { exited, freePort, type Mosquitto, type MosquittoTls, startMosquitto } from './mosquitto.js';
 export { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd } from './pcscd.js';
+export { type ServiceLine, ServiceManager, type UnitOverrides } from './service-manager.js';
 export { until } from './until.js';

@@ -16,6 +16,8 @@ export const DENY_REASONS = [
   'lost',
   'cancelled',
   'suspended',
+  /** A card cancelled here because its holder moved to another school (CardEntry.statusReason). */
+  'transferred',
   'not-yet-valid',
   'expired',
   'not-in-zone',
@@ -163,6 +165,23 @@ export const GatewayStartedData = z.object({
   recoveredBytes: z.number().int().nonnegative(),
 });
 
+/** A new release is switched in and on trial: its commit check follows. */
+export const UpdateSwitchedData = z.object({
+  from: z.string().max(64),
+  to: z.string().max(64),
+  rollout: Identifier.optional(),
+});
+/** A release passed its commit check on this device and stays. */
+export const UpdateCommittedData = UpdateSwitchedData;
+/** A release did not take (refused, or rolled back by itself or by a technician), and why. */
+export const UpdateFailedData = z.object({
+  version: z.string().max(64),
+  running: z.string().max(64),
+  stage: z.enum(['verify', 'download', 'switch', 'check', 'start', 'technician']),
+  reason: z.string().max(512),
+  rollout: Identifier.optional(),
+});
+
 /**
  * The data schema of each event type this version knows. A record of a type a peer does not know is
  * still carried and stored whole (an adjacent version may have added it), but only known types are
@@ -186,6 +205,9 @@ export const EVENT_DATA = {
   'venue.exit': VenueExitData,
   'venue.refused': VenueRefusedData,
   'gateway.started': GatewayStartedData,
+  'update.switched': UpdateSwitchedData,
+  'update.committed': UpdateCommittedData,
+  'update.failed': UpdateFailedData,
   'library.checkout': LibraryCheckoutData,
   'library.return': LibraryReturnData,
   'library.renew': LibraryRenewData,

@@ -6,6 +6,7 @@ export * from './enrollment.js';
 export * from './events.js';
 export * from './hotlist.js';
 export * from './messages.js';
+export * from './release.js';
 export * from './roster.js';
 export * from './roster-issuer.js';
 export * from './signed.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Base64Url, Identifier, IsoTime, Sha256Hex, SPEC_VERSION } from './common.js';
 import { EventRecord } from './events.js';
+import { DataFormats, ReleaseArch } from './release.js';
 import { SignedEnvelopeSchema } from './signed.js';
 
 /** Every message names its contract version; a peer takes any message of its own major version. */
@@ -26,6 +27,9 @@ export const DeviceState = z.object({
   keySetVersion: z.number().int().nonnegative().optional(),
   journalBacklog: z.number().int().nonnegative().optional(),
   lastSeq: z.number().int().nonnegative().optional(),
+  /** What a rollout needs to know of the device: its CPU and the data formats its release reads and writes. */
+  arch: ReleaseArch.optional(),
+  formats: DataFormats.optional(),
 });
 export type DeviceState = z.infer<typeof DeviceState>;
 

@@ -19,6 +19,8 @@ export interface KeySetInput {
   root: KeyRole;
   roster: KeyRole;
   cardIssuers?: KeyRole;
+  /** The keys that sign gateway releases, when the key set names them. */
+  releases?: KeyRole;
   /** The root keys that sign: the previous version's and, when the root rotates, the new ones too. */
   signers: Ed25519KeyPair[];
 }
@@ -32,6 +34,7 @@ export function issueKeySet(input: KeySetInput): Uint8Array {
     root: input.root,
     roster: input.roster,
     ...(input.cardIssuers ? { cardIssuers: input.cardIssuers } : {}),
+    ...(input.releases ? { releases: input.releases } : {}),
   };
   return jsonBytes(signDocument(keySet, input.signers, ed25519));
 }

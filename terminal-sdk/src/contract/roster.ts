@@ -8,6 +8,17 @@ export const CardStatus = z.enum(CARD_STATUSES);
 export type Role = z.infer<typeof Role>;
 export type CardStatus = z.infer<typeof CardStatus>;
 
+/**
+ * Why a card is not active where its status alone would say too little. `transferred`: its holder
+ * moved to another school of the district, where the same card is active; on this school's roster it
+ * stays, cancelled, so a gate here denies it as `transferred` rather than as an unknown card. The
+ * reason is a field of its own, not a status, so that a peer of the previous contract version (which
+ * drops fields it does not know) still reads the card as `cancelled` and denies it.
+ */
+export const STATUS_REASONS = ['transferred'] as const;
+export const StatusReason = z.enum(STATUS_REASONS);
+export type StatusReason = z.infer<typeof StatusReason>;
+
 /** A card's UID as the reader reports it: 4, 7 or 10 bytes, upper-case hex. */
 export const CardUid = z
   .string()
@@ -33,6 +44,8 @@ export const CardEntry = z.object({
   grade: z.string().max(32).optional(),
   class: z.string().max(32).optional(),
   status: CardStatus,
+  /** Only with status `cancelled` (see StatusReason). */
+  statusReason: StatusReason.optional(),
   validFrom: IsoTime,
   validUntil: IsoTime,
   zones: z.array(Identifier).max(64),
@@ -146,7 +159,9 @@ export type KeyRole = z.infer<typeof KeyRole>;
 
 /**
  * The root-signed list of keys. Root keys, pinned at provisioning, sign it; it names the roster-signing
- * keys and the root keys of the next version, so either can rotate without touching a device.
+ * keys and the root keys of the next version, so either can rotate without touching a device. Each
+ * further role has its own keys and threshold: `releases` signs gateway software (its key is kept
+ * offline like the root; a key set without it lets no release in).
  */
 export const RosterKeySet = z.object({
   type: z.literal('roster-keyset'),
@@ -162,5 +177,6 @@ export const RosterKeySet = z.object({
    * venue of this key set admits a card by its certificate.
    */
   cardIssuers: KeyRole.optional(),
+  releases: KeyRole.optional(),
 });
 export type RosterKeySet = z.infer<typeof RosterKeySet>;

@@ -263,8 +263,11 @@ export const LabSignOutData = z.object({
   personId: Identifier,
   seat: Identifier,
   minutes: z.number().int().nonnegative(),
-  /** A second tap, a terminal, the session limit, or everyone signed out at closing time. */
-  reason: z.enum(['tap', 'terminal', 'limit', 'closing']),
+  /**
+   * A second tap, a terminal, the session limit, everyone signed out at closing time, or the person's
+   * card transferred to another school (their session here ends).
+   */
+  reason: z.enum(['tap', 'terminal', 'limit', 'closing', 'transferred']),
 });
 export const LabBookingData = z.object({
   station: Identifier,

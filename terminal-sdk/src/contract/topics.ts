@@ -31,6 +31,12 @@ export const topics = {
     `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/commands`,
   results: (school: string, device: string) =>
     `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/results`,
+  /** Retained: the release this device should run (an UpdateOffer), or its withdrawal. */
+  release: (school: string, device: string) =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/release`,
+  /** QoS 1: the device's progress with an offered release (UpdateProgress). */
+  update: (school: string, device: string) =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/update`,
   /** Retained: every root-signed key set, oldest first, so a device any number behind can catch up. */
   rosterKeySets: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/keysets`,
   /** Retained: the manifest of the latest snapshot; its body is served over HTTP. */
@@ -57,9 +63,11 @@ export const filters = {
   allEvents: `${TOPIC_ROOT}/+/devices/+/events`,
   allStates: `${TOPIC_ROOT}/+/devices/+/state`,
   allResults: `${TOPIC_ROOT}/+/devices/+/results`,
+  allUpdates: `${TOPIC_ROOT}/+/devices/+/update`,
 } as const;
 
-export type DeviceTopicKind = 'state' | 'events' | 'ack' | 'commands' | 'results';
+const DEVICE_TOPIC_KINDS = ['state', 'events', 'ack', 'commands', 'results', 'release', 'update'] as const;
+export type DeviceTopicKind = (typeof DEVICE_TOPIC_KINDS)[number];
 
 /** Splits a device topic into its parts, or nothing when it is not one. */
 export function parseDeviceTopic(
@@ -69,6 +77,6 @@ export function parseDeviceTopic(
   if (parts.length !== 6 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[3] !== 'devices')
     return undefined;
   const kind = parts[5] as DeviceTopicKind;
-  if (!['state', 'events', 'ack', 'commands', 'results'].includes(kind)) return undefined;
+  if (!DEVICE_TOPIC_KINDS.includes(kind)) return undefined;
   return { school: parts[2] as string, device: parts[4] as string, kind };
 }

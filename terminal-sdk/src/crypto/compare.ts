@@ -6,3 +6,8 @@ export function sameSecret(given: string, held: string): boolean {
   const b = Buffer.from(held);
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/** Whether an HTTP Authorization header is `Bearer <the secret held>`, compared as sameSecret does. */
+export function sameBearer(header: string | undefined, held: string): boolean {
+  return header?.startsWith('Bearer ') === true && sameSecret(header.slice(7), held);
+}

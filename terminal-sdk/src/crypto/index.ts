@@ -1,4 +1,4 @@
-export { sameSecret } from './compare.js';
+export { sameBearer, sameSecret } from './compare.js';
 export {
   type Ed25519,
   type Ed25519KeyPair,

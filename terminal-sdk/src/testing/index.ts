@@ -29,6 +29,8 @@ export class TestAuthority {
   rosterKeys: Ed25519KeyPair[];
   /** The card issuers the key set names (its `cardIssuers` role); none by default. */
   cardIssuers: Ed25519KeyPair[];
+  /** The keys of the key set's `releases` role, when the authority is made with some. */
+  releaseKeys: Ed25519KeyPair[] | undefined;
   keySetVersion = 1;
 
   /** The clock every date it signs is derived from: a test's own clock, or the real one. */
@@ -40,12 +42,14 @@ export class TestAuthority {
       root?: Ed25519KeyPair[];
       roster?: Ed25519KeyPair[];
       cardIssuers?: Ed25519KeyPair[];
+      releases?: Ed25519KeyPair[];
       now?: () => number;
     } = {},
   ) {
     this.root = options.root ?? [generateKeyPair()];
     this.rosterKeys = options.roster ?? [generateKeyPair()];
     this.cardIssuers = options.cardIssuers ?? [];
+    this.releaseKeys = options.releases;
     this.now = options.now ?? Date.now;
   }
 
@@ -60,6 +64,7 @@ export class TestAuthority {
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
       ...(this.cardIssuers.length ? { cardIssuers: keyRole(this.cardIssuers) } : {}),
+      ...(this.releaseKeys ? { releases: keyRole(this.releaseKeys) } : {}),
       signers: this.root,
     });
   }

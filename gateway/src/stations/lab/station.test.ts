@@ -408,6 +408,40 @@ describe('the computer room', () => {
     expect(await labEvents()).toHaveLength(3);
   });
 
+  it('ends the session and the booking of people who moved to another school, on the next check', async () => {
+    const lab = await startStation();
+    now = at('08:50');
+    expect(tap(lab, teacher4).detail).toMatchObject({ action: 'booking', class: '4' });
+    tap(lab, ann);
+    tap(lab, caretaker);
+    now = at('08:52');
+    const moved = authority.delta(
+      2,
+      3,
+      [ann, teacher4].map((card) => ({
+        op: 'update' as const,
+        card: { ...card, status: 'cancelled' as const, statusReason: 'transferred' as const },
+      })),
+      { issuedAt: '2026-11-23T00:00:00Z', expiresAt: '2027-01-31T00:00:00Z' },
+    );
+    await roster.accept(moved.manifest, moved.body);
+    runTimers();
+    expect(seatsOf(lab)).toEqual({ 'pc-01': 'free', 'pc-02': caretaker.personId, 'pc-03': 'free' });
+    expect(lab.view().booking).toBeUndefined();
+    const events = await labEvents();
+    expect(events.slice(-2).map((e) => [e.type, e.data.personId ?? e.data.teacherPersonId])).toEqual([
+      ['lab.signout', ann.personId],
+      ['lab.booking', teacher4.personId],
+    ]);
+    expect(events.at(-2)?.data).toMatchObject({ reason: 'transferred', minutes: 2 });
+    // The booking was still to come: cancelled, its end at its start.
+    expect(events.at(-1)?.data).toMatchObject({ from: new Date(at('09:00')).toISOString() });
+    expect(events.at(-1)?.data.until).toBe(events.at(-1)?.data.from);
+    expect(tap(lab, ann)).toMatchObject({ decision: 'deny', reason: 'transferred' });
+    runTimers();
+    expect(await labEvents()).toHaveLength(events.length);
+  });
+
   it('signs everyone out at closing time, each with an event, and refuses sign-ins until midnight', async () => {
     const lab = await startStation({ limits: { student: 600, teacher: 600, staff: 600 } });
     now = at('15:50');

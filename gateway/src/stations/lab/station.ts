@@ -82,7 +82,7 @@ export type LabView = {
   open: boolean;
 };
 
-type SignOutReason = 'tap' | 'terminal' | 'limit' | 'closing';
+type SignOutReason = 'tap' | 'terminal' | 'limit' | 'closing' | 'transferred';
 
 interface Session {
   sessionId: string;
@@ -166,6 +166,7 @@ export class LabStation implements TerminalStation {
   private lastTimeZone = 'UTC';
   private lastView = '';
   private stopTimer: (() => void) | undefined;
+  private open = 0;
 
   constructor(private readonly deps: LabStationDeps) {
     const { config } = deps;
@@ -270,7 +271,20 @@ export class LabStation implements TerminalStation {
     return tap;
   }
 
+  busy(): string | undefined {
+    return this.open > 0 ? `a computer-room request is open at ${this.id}` : undefined;
+  }
+
   async handle(request: TerminalRequest): Promise<StationReply> {
+    this.open += 1;
+    try {
+      return await this.handleNow(request);
+    } finally {
+      this.open -= 1;
+    }
+  }
+
+  private async handleNow(request: TerminalRequest): Promise<StationReply> {
     switch (request.name) {
       case 'lab.seats':
         return { status: 'ok', data: this.view() };
@@ -518,15 +532,28 @@ export class LabStation implements TerminalStation {
     });
   }
 
-  /** Ends every session past its limit or its day's closing time; forgets bookings of earlier days. */
+  /**
+   * Ends every session past its limit or its day's closing time, and the sessions and bookings of
+   * people who moved to another school (their card transferred); forgets bookings of earlier days.
+   */
   private sweep(reading: ClockReading): void {
     for (const session of [...this.bySeat.values()]) {
       if (reading.now >= session.endsAt) this.signOut(session, session.endsBy, reading, session.endsAt);
+      else if (this.transferred(session.personId)) this.signOut(session, 'transferred', reading);
+    }
+    for (const booking of this.bookings) {
+      const open = booking.until > reading.now && booking.until > booking.from;
+      if (open && this.transferred(booking.teacherPersonId)) this.endBooking(booking, reading);
     }
     if (this.bookings.length > 0) {
       const today = dayStart(reading.now, this.timeZone());
       this.bookings = this.bookings.filter((b) => b.until > today);
     }
+  }
+
+  /** Whether the roster says the person's card went with them to another school. */
+  private transferred(personId: string): boolean {
+    return this.deps.roster()?.byPersonId(personId)?.statusReason === 'transferred';
   }
 
   private add(session: Session): void {

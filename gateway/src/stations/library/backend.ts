@@ -10,6 +10,8 @@ export const LIBRARY_REFUSALS = [
   'card-lost',
   'card-cancelled',
   'card-suspended',
+  /** The patron moved to another school: what they borrowed here is still owed here. */
+  'card-transferred',
   'card-invalid',
   'loan-limit',
   'overdue-items',
@@ -18,6 +20,11 @@ export const LIBRARY_REFUSALS = [
   'already-on-loan',
   'not-on-loan',
   'renewals-exhausted',
+  /**
+   * An item of another school's library, on loan to this patron in the library system the district
+   * shares: this desk shows it but neither takes it back nor renews it.
+   */
+  'item-elsewhere',
   /** The library system refused with a screen message no other code matches: the message says why. */
   'library-refused',
 ] as const;
@@ -33,6 +40,7 @@ export type LibraryBlock = Extract<
   | 'card-lost'
   | 'card-cancelled'
   | 'card-suspended'
+  | 'card-transferred'
   | 'card-invalid'
   | 'overdue-items'
   | 'loan-limit'

@@ -102,6 +102,11 @@ export class OfflineReplay {
     return this.local ? 'local' : 'backend';
   }
 
+  /** Whether a replay to the library system is under way. */
+  get replaying(): boolean {
+    return this.running !== undefined;
+  }
+
   /** At start: events left unsettled before are replayed first, and the station decides locally until then. */
   start(): void {
     if (this.deps.ledger.unsettled().length === 0) return;

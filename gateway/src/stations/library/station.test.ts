@@ -9,7 +9,7 @@ import {
   SPEC_VERSION,
   type TerminalRequest,
 } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { sampleCard, type TestAuthority } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CatalogueStore } from '../../catalogue/index.js';
 import { Journal } from '../../journal/index.js';
@@ -47,6 +47,7 @@ const STUDENT_2 = sampleCard(6, open);
 
 let dir: string;
 let now: number;
+let authority: TestAuthority;
 let journal: Journal;
 let roster: RosterStore;
 let catalogue: CatalogueStore;
@@ -98,7 +99,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'library-'));
   now = START;
   stations = [];
-  ({ roster, catalogue, journal } = await openLibraryStores({
+  ({ authority, roster, catalogue, journal } = await openLibraryStores({
     dir,
     device: 'lib-gw',
     cards: [STUDENT, LOST, TEACHER, SUSPENDED, NO_LIBRARY, STUDENT_2],
@@ -166,6 +167,45 @@ describe('a tap at the desk', () => {
     const unknown = desk.tap({ reader: reader.name, uid: '04FFFFFFFFFFFF', detectedAt: 0 }, reader);
     expect(unknown).toMatchObject({ decision: 'deny', reason: 'unknown-card' });
     expect(unknown?.patron).toBeUndefined();
+  });
+
+  it('keeps the loans of a pupil who moved to another school: listed, owed, returned as ever', async () => {
+    const desk = station();
+    await desk.start();
+    await desk.handle(checkout(STUDENT.personId, 'B1'));
+    const moved = { ...STUDENT, status: 'cancelled' as const, statusReason: 'transferred' as const };
+    const delta = authority.delta(1, 2, [{ op: 'update', card: moved }], {
+      issuedAt: new Date(now - 60_000).toISOString(),
+      expiresAt: '2099-01-01T00:00:00Z',
+    });
+    await roster.accept(delta.manifest, delta.body);
+    const tap = desk.tap(
+      { reader: reader.name, uid: STUDENT.credential.uid as string, detectedAt: 0 },
+      reader,
+    );
+    expect(tap).toMatchObject({
+      decision: 'deny',
+      reason: 'transferred',
+      patron: { personId: STUDENT.personId, cardStatus: 'transferred' },
+      detail: { loans: [{ itemId: 'B1' }], blocks: ['card-transferred'], canBorrow: false },
+    });
+    const account = await desk.handle(request('library.patron', { personId: STUDENT.personId }));
+    expect(account.data).toMatchObject({
+      patron: { cardStatus: 'transferred' },
+      loans: [{ itemId: 'B1', title: 'Book B1' }],
+      blocks: ['card-transferred'],
+      canBorrow: false,
+    });
+    expect(await desk.handle(checkout(STUDENT.personId, 'B2'))).toMatchObject({
+      status: 'refused',
+      reason: 'card-transferred',
+    });
+    expect(await desk.handle(renew(STUDENT.personId, 'B1'))).toMatchObject({ reason: 'card-transferred' });
+    expect(await desk.handle(giveBack('B1'))).toMatchObject({
+      status: 'ok',
+      data: { itemId: 'B1', personId: STUDENT.personId },
+    });
+    expect(desk.ledger.loansOf(STUDENT.personId)).toEqual([]);
   });
 
   it('drops a repeat of the same card within the debounce', async () => {
@@ -478,6 +518,47 @@ describe('a library system behind the desk', () => {
     expect(reply.data).toMatchObject({ source: 'sip2', dueAt: '2026-12-24T00:00:00.000Z' });
     expect((await libraryEvents())[0]?.data).toMatchObject({ source: 'sip2' });
     expect(desk.ledger.loanOfItem('B1')?.source).toBe('sip2');
+  });
+
+  it('shows a loan of another school from the library system the district shares, read-only', async () => {
+    let returned = 0;
+    const desk = station({
+      backend: backend({
+        patronStatus: async () => ({
+          loans: [
+            { itemId: 'B1', dueAt: '2026-12-01T00:00:00.000Z' },
+            { itemId: 'OTHER-7', title: 'Kept at the old school', dueAt: '2026-12-02T00:00:00.000Z' },
+          ],
+          loanLimit: 2,
+          blocks: [],
+        }),
+        return: async () => {
+          returned += 1;
+          return { ok: true };
+        },
+        renew: async (req) => ({ ok: true, dueAt: req.dueAt.toISOString() }),
+      }),
+    });
+    await desk.start();
+    const account = await desk.handle(request('library.patron', { personId: STUDENT.personId }));
+    expect(account.data?.loans).toEqual([
+      { itemId: 'B1', title: 'Book B1', dueAt: '2026-12-01T00:00:00.000Z', overdue: false },
+      {
+        itemId: 'OTHER-7',
+        title: 'Kept at the old school',
+        dueAt: '2026-12-02T00:00:00.000Z',
+        overdue: false,
+        elsewhere: true,
+      },
+    ]);
+    expect(await desk.handle(giveBack('OTHER-7'))).toMatchObject({
+      status: 'refused',
+      reason: 'item-elsewhere',
+    });
+    expect(await desk.handle(renew(STUDENT.personId, 'OTHER-7'))).toMatchObject({ reason: 'item-elsewhere' });
+    expect(returned).toBe(0);
+    expect(await desk.handle(giveBack('B1'))).toMatchObject({ status: 'ok', data: { source: 'sip2' } });
+    expect(returned).toBe(1);
   });
 
   it('takes the library system’s refusal', async () => {

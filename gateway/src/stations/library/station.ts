@@ -66,17 +66,23 @@ export interface LibraryStationDeps {
 }
 
 const DAY_MS = 86_400_000;
+/** A desk where a card was tapped or a request made this recently still has a patron at it. */
+const DESK_SESSION_MS = 120_000;
 
+/** By card status, by its reason where it has one (a transfer), and by the gate's deny reason. */
 const CARD_BLOCKS: Partial<Record<string, LibraryBlock>> = {
   lost: 'card-lost',
   cancelled: 'card-cancelled',
   suspended: 'card-suspended',
+  transferred: 'card-transferred',
 };
 
 const CARD_MESSAGES: Record<string, string> = {
   'card-lost': 'the card has been reported lost',
   'card-cancelled': 'the card has been cancelled',
   'card-suspended': 'the card is suspended',
+  'card-transferred': 'the pupil has moved to another school; what they borrowed here is still owed here',
+  'item-elsewhere': "the item is another school's: it goes back to that school's desk",
   'card-invalid': 'the card is not valid at the library now',
   'unknown-patron': 'no card on the roster for this person',
 };
@@ -100,8 +106,18 @@ export class LibraryStation implements TerminalStation {
   private replay: OfflineReplay | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly lastSeen = new Map<string, number>();
+  private open = 0;
+  private lastActivity = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: LibraryStationDeps) {}
+
+  busy(): string | undefined {
+    if (this.open > 0) return `a library transaction is open at ${this.id}`;
+    if (this.replay?.replaying) return `offline loans of ${this.id} are being replayed to the library system`;
+    if (performance.now() - this.lastActivity < DESK_SESSION_MS)
+      return `a patron is at the library desk ${this.id}`;
+    return undefined;
+  }
 
   get id(): string {
     return this.deps.config.id;
@@ -183,6 +199,7 @@ export class LibraryStation implements TerminalStation {
     const { config, clock, policy } = this.deps;
     const key = `${reader.name}\0${card.proof?.cardNumber ?? card.uid}`;
     const seenAt = performance.now();
+    this.lastActivity = seenAt;
     const previous = this.lastSeen.get(key);
     this.lastSeen.set(key, seenAt);
     if (previous !== undefined && seenAt - previous < config.debounceMs) return undefined;
@@ -237,8 +254,13 @@ export class LibraryStation implements TerminalStation {
   }
 
   handle(request: TerminalRequest): Promise<StationReply> {
+    this.open += 1;
+    this.lastActivity = performance.now();
     // One transaction at a time: each decides on the ledger the one before left.
-    return this.serialise(() => this.handleNow(request));
+    return this.serialise(() => this.handleNow(request)).finally(() => {
+      this.open -= 1;
+      this.lastActivity = performance.now();
+    });
   }
 
   /** Runs `step` after every transaction (or replay step) queued before it. */
@@ -325,6 +347,7 @@ export class LibraryStation implements TerminalStation {
             ...(title ? { title } : {}),
             ...(dueAt ? { dueAt, overdue: Date.parse(dueAt) < reading.now } : { overdue: false }),
             ...(renewals !== undefined ? { renewals } : {}),
+            ...(this.elsewhere(loan.itemId) ? { elsewhere: true } : {}),
           };
         }),
         loanLimit: status.loanLimit,
@@ -377,6 +400,7 @@ export class LibraryStation implements TerminalStation {
       });
     } else if (request.name === 'library.return') {
       const { itemId, txn } = request.args;
+      if (this.elsewhere(itemId)) return this.refused('item-elsewhere');
       const { result, source } = await this.withBackend((backend) =>
         backend.return({ ...base, txn, itemId }),
       );
@@ -404,6 +428,7 @@ export class LibraryStation implements TerminalStation {
       });
     } else if (request.name === 'library.renew') {
       const { personId, itemId, txn } = request.args;
+      if (this.elsewhere(itemId)) return this.refused('item-elsewhere');
       const standing = this.standing(personId, reading);
       if (!standing.ok) return this.refused(standing.reason);
       const { card } = standing;
@@ -516,7 +541,7 @@ export class LibraryStation implements TerminalStation {
   }
 
   private cardBlock(card: CardEntry, reading: ClockReading): LibraryBlock | undefined {
-    const status = CARD_BLOCKS[card.status];
+    const status = CARD_BLOCKS[card.statusReason ?? card.status];
     if (status) return status;
     if (!card.zones.includes(this.deps.config.zone)) return 'card-invalid';
     const roster = this.deps.roster();
@@ -543,8 +568,23 @@ export class LibraryStation implements TerminalStation {
       ...(card.displayName ? { displayName: card.displayName } : {}),
       ...(card.grade ? { grade: card.grade } : {}),
       ...(card.class ? { class: card.class } : {}),
-      cardStatus: card.status,
+      cardStatus: card.statusReason ?? card.status,
     };
+  }
+
+  /**
+   * An item of another school, lent through the library system the district shares: neither in this
+   * school's catalogue nor in this desk's ledger. Without a library system or a catalogue nothing is
+   * known to be elsewhere (an unknown barcode stays `unknown-item`).
+   */
+  private elsewhere(itemId: string): boolean {
+    const catalogue = this.deps.catalogue();
+    return (
+      this.deps.backend !== undefined &&
+      catalogue !== undefined &&
+      catalogue.item(itemId) === undefined &&
+      this.ledger.loanOfItem(itemId) === undefined
+    );
   }
 
   private loanView(loan: Loan, now: number) {

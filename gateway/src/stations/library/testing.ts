@@ -13,6 +13,8 @@ import { Journal } from '../../journal/index.js';
 import { RosterStore } from '../../roster/index.js';
 
 export interface LibraryStores {
+  /** What signed the roster and the catalogue: a test issues later versions with it. */
+  authority: TestAuthority;
   roster: RosterStore;
   catalogue: CatalogueStore;
   journal: Journal;
@@ -69,5 +71,5 @@ export async function openLibraryStores(options: {
   await catalogue.accept(signed.manifest, signed.body);
   await mkdir(join(dir, 'journal'));
   const journal = await Journal.open({ dir: join(dir, 'journal'), device, logger });
-  return { roster, catalogue, journal };
+  return { authority, roster, catalogue, journal };
 }

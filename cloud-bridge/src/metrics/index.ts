@@ -1,0 +1,2 @@
+export { metricsRoutes } from './http.js';
+export { type BridgeMetricSources, BridgeMetrics } from './metrics.js';

@@ -1,0 +1,3 @@
+export { MetricsConfig } from './config.js';
+export { type GatewayMetricSources, GatewayMetrics } from './metrics.js';
+export { MetricsServer } from './server.js';

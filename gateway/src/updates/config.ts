@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+/** How this gateway takes software updates (docs/updates.md). */
+export const UpdateConfig = z.object({
+  /**
+   * Where releases live side by side (`releases/<version>/`) with the links `current` (what runs),
+   * `committed` (the last release that passed its commit check) and `previous`. Updates are off on a
+   * gateway not installed this way (no `current` link there).
+   */
+  root: z.string().min(1).default('/opt/educard'),
+  /** How long a new release has to pass its commit check; past it the gateway goes back by itself. */
+  commitTimeoutMs: z.number().int().min(5_000).max(3_600_000).default(180_000),
+  /**
+   * How often a release on trial may be started: one more start (after a crash, a watchdog kill or a
+   * power cut before its check passed) rolls it back.
+   */
+  maxStarts: z.number().int().min(1).max(5).default(1),
+  /** Files fetched at once from the bridge. */
+  parallelDownloads: z.number().int().min(1).max(16).default(4),
+  /** How often a release waiting to be switched in asks the update lock again. */
+  lockPollMs: z.number().int().min(20).max(60_000).default(1000),
+});
+export type UpdateConfig = z.infer<typeof UpdateConfig>;

@@ -1,0 +1,13 @@
+export {
+  type Baseline,
+  type DeviceProgress,
+  technicianRollback,
+  UpdateAgent,
+  type UpdateAgentDeps,
+} from './agent.js';
+export { runSelfTest } from './check.js';
+export { UpdateConfig } from './config.js';
+export { FIRMWARE } from './firmware.js';
+export { commit, type GuardOutcome, guardFailed, guardStart, guardStop, rollBack } from './guard.js';
+export { attemptKey, type LinkName, ReleaseRoot, UpdateState } from './layout.js';
+export { bridgeSource, folderSource, type ReleaseSource, type StageProgress, stageRelease } from './stage.js';

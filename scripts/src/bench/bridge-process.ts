@@ -1,0 +1,115 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { type GatewayConfig, loadOrCreateIdentity, parseConfig, RosterStore } from '@educard/gateway';
+import type { KeyRole } from '@educard/terminal-sdk';
+import { REPO_ROOT } from '../paths.js';
+import { exited } from '../support/index.js';
+
+export const ADMIN = 'bench-admin-token-0123456789';
+
+export interface RunningBridge {
+  child: ChildProcess;
+  http: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The bridge as a separate process, as it runs in production, its broker embedded unless `brokerUrl`
+ * names one; `config` adds sections (a central system to pull from).
+ */
+export async function startBridge(
+  dir: string,
+  { brokerUrl, config = {} }: { brokerUrl?: string; config?: Record<string, unknown> } = {},
+): Promise<RunningBridge> {
+  await mkdir(join(dir, 'bridge'), { recursive: true });
+  await writeFile(
+    join(dir, 'bridge.json'),
+    JSON.stringify({
+      dataDir: join(dir, 'bridge'),
+      adminToken: ADMIN,
+      mqtt: brokerUrl ? { embedded: false, url: brokerUrl } : { port: 0 },
+      http: { port: 0 },
+      log: { level: 'info' },
+      ...config,
+    }),
+  );
+  const child = spawn(
+    process.execPath,
+    [join(REPO_ROOT, 'cloud-bridge/dist/cli/main.js'), 'serve', '--config', join(dir, 'bridge.json')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const http = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      if (line.includes('"bridge started"')) resolve(JSON.parse(line).http as string);
+    });
+    child.once('exit', (code) => reject(new Error(`bridge exited with ${code}`)));
+  });
+  return {
+    child,
+    http,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited(child);
+    },
+  };
+}
+
+export async function api(
+  bridge: RunningBridge,
+  path: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${bridge.http}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${ADMIN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+/**
+ * A gate gateway of `school` made ready as a technician does it: the bridge's anchor pinned, a device
+ * key, enrolled with a fresh token. Its config (one simulated reader `sim-in`), not yet started.
+ */
+/** Makes a device key in `dataDir` and enrolls it with a fresh token: its broker credentials. */
+export async function enroll(bridge: RunningBridge, dataDir: string, device: string, school = 'school-1') {
+  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
+  const { tokens } = (await api(bridge, '/v1/tokens', { school, count: 1 })) as { tokens: string[] };
+  const enrolled = await fetch(`${bridge.http}/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: tokens[0], deviceId: device, publicKey: identity.publicKey }),
+  });
+  const { mqtt } = (await enrolled.json()) as { mqtt: { url: string; username: string; password: string } };
+  return mqtt;
+}
+
+export async function enrolledGateway(
+  bridge: RunningBridge,
+  dir: string,
+  device: string,
+  school = 'school-1',
+): Promise<GatewayConfig> {
+  const dataDir = join(dir, device);
+  await mkdir(join(dataDir, 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(
+    join(dataDir, 'roster'),
+    (await (await fetch(`${bridge.http}/v1/roster/anchor`)).json()) as KeyRole,
+  );
+  const credentials = await enroll(bridge, dataDir, device, school);
+  return parseConfig({
+    device: { id: device, school },
+    dataDir,
+    station: { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
+    readers: { simulated: ['sim-in'] },
+    uplink: { ...credentials, bridgeHttp: bridge.http },
+  });
+}

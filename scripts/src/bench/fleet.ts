@@ -1,0 +1,254 @@
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FIRMWARE } from '@educard/gateway';
+import {
+  generateKeyPair,
+  type KeyRole,
+  keyRole,
+  type RosterKeySet,
+  releaseArchOf,
+} from '@educard/terminal-sdk';
+import { sampleCard, sampleUid } from '@educard/terminal-sdk/testing';
+import { REPO_ROOT } from '../paths.js';
+import { type BuiltRelease, buildRelease, removeRelease, writeReleaseArchive } from '../release/build.js';
+import { closedCalendar, LightDevice, nameReleaseKeys, startFleetDevice, until } from '../support/index.js';
+import { ADMIN, api, enroll, type RunningBridge, startBridge } from './bridge-process.js';
+import { atLeast, atMost, type BenchResult, info, median } from './report.js';
+import { benchCards } from './roster-fixture.js';
+import { ingestRate } from './uplink.js';
+
+const SWITCHES = 5;
+const FLEET = 1000;
+const SCHOOLS = 10;
+
+/** A release of this tree at `version` whose JavaScript differs from the others' by one line. */
+async function jsRelease(
+  version: string,
+  signers: ReturnType<typeof generateKeyPair>[],
+): Promise<BuiltRelease> {
+  const path = 'gateway/dist/runtime/gateway.js';
+  const code = await readFile(join(REPO_ROOT, path), 'utf8');
+  return buildRelease({
+    source: REPO_ROOT,
+    version,
+    arch: releaseArchOf() ?? 'x64',
+    signers,
+    keySetVersion: 2,
+    expiresInDays: 30,
+    overlay: { [path]: `${code}\n// release ${version}\n` },
+  });
+}
+
+async function addRelease(bridge: RunningBridge, dir: string, made: BuiltRelease, base?: BuiltRelease) {
+  const file = join(dir, `${made.manifest.version}.tar`);
+  await writeReleaseArchive(made, file, base?.manifest);
+  const response = await fetch(`${bridge.http}/v1/releases`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/x-tar' },
+    body: await readFile(file),
+  });
+  if (!response.ok) throw new Error(`release ${made.manifest.version} not added: ${await response.text()}`);
+}
+
+async function rolledOut(bridge: RunningBridge, body: Record<string, unknown>, timeoutMs: number) {
+  const made = await api(bridge, '/v1/rollouts', body);
+  if (typeof made.id !== 'string') throw new Error(`rollout not made: ${JSON.stringify(made)}`);
+  return until(
+    async () => {
+      const held = await api(bridge, `/v1/rollouts/${made.id}`);
+      if (held.state === 'aborted') throw new Error(`rollout aborted: ${held.reason}`);
+      return held.state === 'done' ? held : undefined;
+    },
+    { what: `rollout ${made.id}`, timeoutMs, everyMs: 200 },
+  );
+}
+
+/**
+ * One gateway with a 10,000-card roster, run from its unit by the stand-in of systemd, tapped every
+ * 10 ms while releases that differ in one JavaScript line are rolled to it: the time between the last
+ * tap the old release decided and the first the new one did, and the bytes each update fetched.
+ */
+async function switchGap(bridge: RunningBridge, dir: string, signers: ReturnType<typeof generateKeyPair>[]) {
+  const releases: BuiltRelease[] = [];
+  for (let i = 0; i <= SWITCHES; i++) releases.push(await jsRelease(`1.0.${i}`, signers));
+  const base = releases[0] as BuiltRelease;
+  for (const made of releases) await addRelease(bridge, dir, made, made === base ? undefined : base);
+  const dataDir = join(dir, 'gap-gate', 'data');
+  const device = await startFleetDevice({
+    dir,
+    id: 'gap-gate',
+    dataDir,
+    credentials: await enroll(bridge, dataDir, 'gap-gate'),
+    bridgeHttp: bridge.http,
+    release: base,
+    anchor: (await (await fetch(`${bridge.http}/v1/roster/anchor`)).json()) as KeyRole,
+  });
+  await device.service.waitFor((line) => line.msg === 'roster applied', 120_000);
+  let card = 0;
+  const tapping = setInterval(() => {
+    card = (card % 10_000) + 1;
+    device.tap(sampleUid(card));
+  }, 10);
+  const gaps: number[] = [];
+  const ratios: number[] = [];
+  try {
+    for (const made of releases.slice(1)) {
+      const before = device.service.lines.length;
+      await rolledOut(
+        bridge,
+        { version: made.manifest.version, devices: ['gap-gate'], phases: ['100%'], pace: 60 },
+        300_000,
+      );
+      const lines = device.service.lines.slice(before);
+      const switched = lines.find((line) => line.msg === 'update switching');
+      const taps = lines.filter((line) => line.msg === 'tap');
+      const last = taps.filter((line) => switched && line.run === switched.run).at(-1);
+      const first = taps.find((line) => switched && line.run > switched.run);
+      if (!last || !first) throw new Error(`no taps around the switch to ${made.manifest.version}`);
+      gaps.push(Number(first.time) - Number(last.time));
+      const fetched = lines
+        .filter((line) => line.msg === 'release file fetched')
+        .reduce((sum, line) => sum + Number(line.bytes), 0);
+      ratios.push(fetched / made.bytes);
+    }
+  } finally {
+    clearInterval(tapping);
+    await device.service.stop();
+    for (const made of releases) await removeRelease(made);
+  }
+  return { gaps, ratios };
+}
+
+/**
+ * A thousand light devices in ten schools (they verify, download what they lack and report, as a
+ * gateway does) take a release from one bridge, phases canary, 10 %, 100 % at 1,000 a minute; ten
+ * gateways send their backlog to the same bridge meanwhile, and once without a rollout, to compare.
+ */
+async function thousandDevices(
+  bridge: RunningBridge,
+  dir: string,
+  signers: ReturnType<typeof generateKeyPair>[],
+  keySet: RosterKeySet,
+) {
+  const a = await jsRelease('2.0.0', signers);
+  const b = await jsRelease('2.0.1', signers);
+  await addRelease(bridge, dir, a);
+  await addRelease(bridge, dir, b, a);
+  const holds = new Set(a.manifest.files.map((f) => f.sha256));
+  const devices: LightDevice[] = [];
+  try {
+    for (let s = 0; s < SCHOOLS; s++) {
+      const school = `fleet-${s}`;
+      const now = Date.now();
+      const card = sampleCard(
+        20_000 + s,
+        {
+          validFrom: new Date(now - 86_400_000).toISOString(),
+          validUntil: new Date(now + 30 * 86_400_000).toISOString(),
+        },
+        school,
+      );
+      await api(bridge, `/v1/roster/${school}/import`, { cards: [card], calendar: closedCalendar(now) });
+      const { tokens } = (await api(bridge, '/v1/tokens', { school, count: FLEET / SCHOOLS })) as {
+        tokens: string[];
+      };
+      const batch = await Promise.all(
+        tokens.map(async (token, i) => {
+          const id = `light-${s}-${i}`;
+          const key = generateKeyPair();
+          const answer = (await (
+            await fetch(`${bridge.http}/v1/enroll`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({
+                token,
+                deviceId: id,
+                publicKey: Buffer.from(key.publicKey).toString('base64url'),
+              }),
+            })
+          ).json()) as { mqtt: { url: string; username: string; password: string } };
+          return LightDevice.connect({
+            id,
+            school,
+            mqttUrl: answer.mqtt.url,
+            bridgeHttp: bridge.http,
+            username: answer.mqtt.username,
+            password: answer.mqtt.password,
+            firmware: a.manifest.version,
+            formats: FIRMWARE.dataFormats,
+            keySet,
+            holds,
+          });
+        }),
+      );
+      devices.push(...batch);
+    }
+    const alone = await ingestRate(bridge, dir, { rounds: 1, name: 'alone' });
+    const started = performance.now();
+    const during = ingestRate(bridge, dir, { rounds: 1, name: 'during' });
+    await rolledOut(
+      bridge,
+      {
+        version: b.manifest.version,
+        schools: Array.from({ length: SCHOOLS }, (_, s) => `fleet-${s}`),
+        phases: ['canary', '10%', '100%'],
+        pace: 1000,
+      },
+      900_000,
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const withRollout = await during;
+    const committed = (await Promise.all(devices.map((d) => d.finished))).filter(
+      (s) => s === 'committed',
+    ).length;
+    if (committed !== FLEET) throw new Error(`${committed} of ${FLEET} devices committed`);
+    return { seconds, alone, withRollout };
+  } finally {
+    await Promise.all(devices.map((d) => d.close()));
+    await removeRelease(a);
+    await removeRelease(b);
+  }
+}
+
+export async function fleetBench(): Promise<BenchResult[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-fleet-'));
+  await mkdir(join(dir, 'bridge'), { recursive: true });
+  const bridge = await startBridge(dir, {
+    config: {
+      rollouts: { tickMs: 200 },
+      releases: { deviceBytesPerSecond: 50_000_000, schoolBytesPerSecond: 200_000_000 },
+      log: { level: 'warn' },
+    },
+  });
+  try {
+    const now = Date.now();
+    const cards = benchCards(10_000).map((card) => ({
+      ...card,
+      validFrom: new Date(now - 86_400_000).toISOString(),
+      validUntil: new Date(now + 30 * 86_400_000).toISOString(),
+      schedules: [],
+    }));
+    await api(bridge, '/v1/roster/school-1/import', { cards, calendar: closedCalendar(now) });
+    const signers = [generateKeyPair()];
+    const keySet = await nameReleaseKeys(
+      bridge.http,
+      ADMIN,
+      join(dir, 'bridge', 'roster-keys.json'),
+      keyRole(signers),
+    );
+    const { gaps, ratios } = await switchGap(bridge, dir, signers);
+    const fleet = await thousandDevices(bridge, dir, signers, keySet);
+    return [
+      atMost('fleet.update.switch_gap_ms', median(gaps), 'ms', 1500),
+      info('fleet.update.switch_gap_max_ms', Math.max(...gaps), 'ms'),
+      atMost('fleet.update.delta_bytes_ratio', median(ratios), 'ratio', 0.1),
+      atMost('fleet.rollout.1000_devices_s', fleet.seconds, 's', 600),
+      info('fleet.rollout.ingest_alone_events_per_s', fleet.alone, 'events/s'),
+      atLeast('fleet.rollout.ingest_during_ratio', fleet.withRollout / fleet.alone, 'ratio', 0.5),
+    ];
+  } finally {
+    await bridge.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
