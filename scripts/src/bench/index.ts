@@ -9,6 +9,7 @@ import { type BenchResult, printTable, saveResults } from './report.js';
 import { securityBench } from './security.js';
 import { stationsBench } from './stations.js';
 import { uplinkBench } from './uplink.js';
+import { venueBench } from './venue.js';
 
 const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   gateway: gatewayBench,
@@ -22,6 +23,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   ],
   security: securityBench,
   fleet: fleetBench,
+  venue: venueBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...]
