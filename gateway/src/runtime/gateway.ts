@@ -799,6 +799,11 @@ function catalogueFeed(catalogue: CatalogueStore) {
 function readerDriverFor(config: GatewayConfig, logger: Logger): ReaderDriver {
   const { readers } = config;
   return readers.driver === 'pcsc'
-    ? new PcscReaderDriver({ logger: logger.child({ component: 'pcsc' }), ...readers.pcsc })
+    ? new PcscReaderDriver({
+        logger: logger.child({ component: 'pcsc' }),
+        ...readers.pcsc,
+        // A venue has no roster to tell a UID copy of a CPU card by: it remembers genuine cards' UIDs.
+        cpuCardUid: config.station.type === 'venue',
+      })
     : new SimulatedReaderDriver(readers.simulated, logger);
 }
