@@ -4,6 +4,7 @@ import { centralPushBench } from './central-push.js';
 import { centralTransferBench } from './central-transfer.js';
 import { fleetBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
+import { gatewayPiBench } from './pi.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
 import { securityBench } from './security.js';
@@ -26,18 +27,24 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   venue: venueBench,
 };
 
-const USAGE = `usage: npm run bench [-- GROUP...]
+const USAGE = `usage: npm run bench [-- GROUP...] [--pi]
 
 Runs the benchmark groups (all when none is named), prints figure and target side by side and
 writes bench-results.json at the repository root.
 
 groups: ${Object.keys(GROUPS).join(', ')}
-example: npm run bench -- gateway`;
+--pi    run the gateway group inside a cgroup of 25 % of one core and 512 MB (a Raspberry-class
+        stand-in; root and cgroup v1 needed), on a 10,000-card roster, ids ending .pi
+example: npm run bench -- gateway
+         npm run bench -- gateway --pi`;
 
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: { help: { type: 'boolean', short: 'h' }, pi: { type: 'boolean' } },
+    });
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -51,10 +58,17 @@ async function main(): Promise<number> {
     process.stderr.write(`unknown benchmark group: ${unknown.join(', ')}\n${USAGE}\n`);
     return 2;
   }
+  if (parsed.values.pi && parsed.positionals.length && !parsed.positionals.includes('gateway')) {
+    process.stderr.write(`--pi applies to the gateway group only\n${USAGE}\n`);
+    return 2;
+  }
   const names = parsed.positionals.length ? parsed.positionals : Object.keys(GROUPS);
   const all: BenchResult[] = [];
   for (const name of names) {
-    const results = await (GROUPS[name] as () => Promise<BenchResult[]>)();
+    const results =
+      name === 'gateway' && parsed.values.pi
+        ? await gatewayPiBench()
+        : await (GROUPS[name] as () => Promise<BenchResult[]>)();
     printTable(name, results);
     all.push(...results);
   }
