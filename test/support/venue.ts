@@ -7,6 +7,7 @@ import {
   parseConfig,
   RosterStore,
   type SimulatedReaderDriver,
+  simulatedCpuCard,
 } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import {
@@ -17,6 +18,12 @@ import {
   RosterKeySet,
   signDocument,
 } from '@educard/terminal-sdk';
+import {
+  SAMPLE_CARD_ISSUER,
+  SAMPLE_CARD_ISSUER_B,
+  sampleEduApplet,
+  sampleUid,
+} from '@educard/terminal-sdk/testing';
 import { asAdmin } from './accounts.js';
 import { enrollDevice } from './bridge.js';
 
@@ -106,3 +113,13 @@ export function venueReady(venue: Gateway, version = 1): Promise<true> {
     { what: `the venue's hotlist ${version} and a key set naming card issuers` },
   );
 }
+
+/**
+ * A pupil's card as a venue sees it, certified now (on the real clock): school A's issuer below
+ * 500,000, school B's from there on.
+ */
+export const venuePupil = (n: number) =>
+  simulatedCpuCard(
+    sampleUid(n),
+    sampleEduApplet(n, Date.now(), n >= 500_000 ? SAMPLE_CARD_ISSUER_B : SAMPLE_CARD_ISSUER),
+  );

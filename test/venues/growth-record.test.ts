@@ -2,21 +2,25 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import { type Gateway, simulatedCpuCard } from '@educard/gateway';
+import type { Gateway } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import {
   SAMPLE_CARD_ISSUER,
   SAMPLE_CARD_ISSUER_B,
   sampleCpuCard,
-  sampleEduApplet,
-  sampleUid,
   validAround,
 } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asAdmin } from '../support/accounts.js';
 import { startBridge } from '../support/bridge.js';
 import { CentralTestServer, centralConfig, centralStatus } from '../support/central-server.js';
-import { nameCardIssuers, startVenueGateway, tapAt, venueReady } from '../support/venue.js';
+import {
+  nameCardIssuers,
+  venuePupil as pupil,
+  startVenueGateway,
+  tapAt,
+  venueReady,
+} from '../support/venue.js';
 
 // A venue's visits into the pupils' growth records at the central system, on the real clock (every
 // date derived from it): a pupil of this district by person, another district's by card number, a
@@ -28,12 +32,6 @@ let central: CentralTestServer;
 let venue: Gateway | undefined;
 
 const card = (n: number) => `E${String(n).padStart(9, '0')}`;
-/** School A's issuer below 500,000 (cards on this district's roster), B's above (another district). */
-const pupil = (n: number) =>
-  simulatedCpuCard(
-    sampleUid(n),
-    sampleEduApplet(n, Date.now(), n >= 500_000 ? SAMPLE_CARD_ISSUER_B : SAMPLE_CARD_ISSUER),
-  );
 const start = () => startBridge(join(dir, 'bridge'), { central: centralConfig(central) });
 
 beforeEach(async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import { type Gateway, simulatedCpuCard } from '@educard/gateway';
+import type { Gateway } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import {
   encodeHotlist,
@@ -17,15 +17,19 @@ import {
   SAMPLE_CARD_ISSUER,
   SAMPLE_CARD_ISSUER_B,
   sampleCpuCard,
-  sampleEduApplet,
-  sampleUid,
   validAround,
 } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asAdmin } from '../support/accounts.js';
 import { startBridge } from '../support/bridge.js';
 import { CentralTestServer } from '../support/central-server.js';
-import { nameCardIssuers, startVenueGateway, tapAt, venueReady } from '../support/venue.js';
+import {
+  nameCardIssuers,
+  venuePupil as pupil,
+  startVenueGateway,
+  tapAt,
+  venueReady,
+} from '../support/venue.js';
 
 // The hotlist end to end, on the real clock (every date derived from it): the bridge's rosters and the
 // central system's feed revoke cards, the bridge publishes the district's list, a venue's gateway takes
@@ -37,12 +41,6 @@ let central: CentralTestServer;
 let venue: Gateway | undefined;
 
 const card = (n: number) => `E${String(n).padStart(9, '0')}`;
-/** A pupil's card as a venue sees it: school A's issuer below 500,000, B's above. */
-const pupil = (n: number) =>
-  simulatedCpuCard(
-    sampleUid(n),
-    sampleEduApplet(n, Date.now(), n >= 500_000 ? SAMPLE_CARD_ISSUER_B : SAMPLE_CARD_ISSUER),
-  );
 const reason = (n: number) => tapAt(venue as Gateway, 'door-in', pupil(n)).reason;
 
 async function journaled(type: string) {
