@@ -2,23 +2,30 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadRosterKeys } from '@educard/cloud-bridge';
 import {
   type CertifiedCardRules,
   type CertifiedCardTrust,
   checkCertifiedCard,
+  createLogger,
   GATEWAY_NODE_FLAGS,
+  Gateway,
   HotlistStore,
   RosterStore,
 } from '@educard/gateway';
-import { keyIdOf } from '@educard/terminal-sdk';
+import { keyIdOf, keyRole, RosterKeySet, signDocument } from '@educard/terminal-sdk';
 import {
   SAMPLE_CARD_ISSUER,
   SAMPLE_CARD_ISSUER_B,
   SAMPLE_MONDAY,
   sampleCardProof,
+  sampleCpuCard,
   sampleUid,
   TestAuthority,
+  validAround,
 } from '@educard/terminal-sdk/testing';
+import { api, enrolledGateway, startBridge } from './bridge-process.js';
 import { atMost, type BenchResult, info, median, percentile } from './report.js';
 import { quiet } from './roster-fixture.js';
 
@@ -119,11 +126,83 @@ function decisionLatency(store: HotlistStore): BenchResult[] {
   ];
 }
 
+/**
+ * A card reported lost at the bridge (its process, as in production, on the real clock) until the
+ * venue's hotlist in force lists it: the API call, the roster version, the hotlist delta signed and
+ * published, taken over MQTT, verified and applied. The venue's next tap reads that table.
+ */
+async function lostToVenue(dir: string): Promise<BenchResult[]> {
+  const LOST = 100;
+  const bridge = await startBridge(dir);
+  let venue: Gateway | undefined;
+  try {
+    const cards = Array.from({ length: LOST }, (_, n) => sampleCpuCard(n + 1, validAround(Date.now())));
+    await api(bridge, '/v1/roster/school-1/import', { cards });
+    // The bridge made its own root key (no `init`): it is in its data dir, as the demo's is.
+    const root = (await loadRosterKeys(join(dir, 'bridge')))?.root ?? [];
+    const prepared = await api(bridge, '/v1/keys/roster/rotate/prepare', {
+      cardIssuers: keyRole([SAMPLE_CARD_ISSUER, SAMPLE_CARD_ISSUER_B]),
+    });
+    await api(bridge, '/v1/keys/keysets', {
+      pendingId: prepared.pendingId,
+      keySet: signDocument(RosterKeySet.parse(prepared.keySet), root),
+    });
+    const config = await enrolledGateway(bridge, dir, 'venue-gw', 'museum');
+    venue = await Gateway.start({
+      config: {
+        ...config,
+        station: {
+          type: 'venue',
+          id: 'science-museum',
+          zone: 'museum-door',
+          debounceMs: 0,
+          timeZone: 'Asia/Shanghai',
+          hours: [{ days: [1, 2, 3, 4, 5, 6, 7], start: '00:00', end: '24:00' }],
+          closures: [],
+          admitEarlyMinutes: 30,
+          hotlistGraceMs: DAY,
+          clockUntrusted: 'ignore-time',
+        },
+      },
+      logger: createLogger('venue', { level: 'silent' }),
+    });
+    const held = venue.venue;
+    const lookup = (cardId: string) => held?.hotlist.view?.table.lookup(cardId);
+    const ready = Date.now() + 30_000;
+    while (!held?.hotlist.view || (venue.roster.keySetChain.at(-1)?.cardIssuerKeys.size ?? 0) === 0) {
+      if (Date.now() > ready) throw new Error('the venue never took the hotlist and key set');
+      await sleep(20);
+    }
+    const samples: number[] = [];
+    for (const card of cards) {
+      const started = performance.now();
+      await api(bridge, `/v1/cards/${card.cardId}/lost`, {});
+      const deadline = Date.now() + 10_000;
+      while (lookup(card.cardId) !== 'lost') {
+        if (Date.now() > deadline) throw new Error(`card ${card.cardId} never reached the venue's hotlist`);
+        await sleep(2);
+      }
+      samples.push(performance.now() - started);
+    }
+    return [
+      atMost('venue.hotlist.lost_p99_ms', percentile(samples, 99), 'ms', 1000),
+      info('venue.hotlist.lost_median_ms', median(samples), 'ms'),
+    ];
+  } finally {
+    await venue?.stop();
+    await bridge.stop();
+  }
+}
+
 export async function venueBench(): Promise<BenchResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-venue-'));
   try {
-    const { store } = await venueOnDisk(dir);
-    return [...hotlistLoad(dir), ...decisionLatency(store)];
+    const { store } = await venueOnDisk(join(dir, 'local'));
+    return [
+      ...hotlistLoad(join(dir, 'local')),
+      ...decisionLatency(store),
+      ...(await lostToVenue(join(dir, 'online'))),
+    ];
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
