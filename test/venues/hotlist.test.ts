@@ -49,12 +49,14 @@ async function journaled(type: string) {
   return (await live.journal.read(1, 10_000)).filter((r) => r.type === type);
 }
 
+const bridgeOverrides = () => ({
+  central: { mode: 'api', url: central.url, token: central.token, feed: { intervalMs: 3_600_000 } },
+});
+
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'venue-hotlist-'));
   central = await CentralTestServer.start();
-  bridge = await startBridge(join(dir, 'bridge'), {
-    central: { mode: 'api', url: central.url, token: central.token, feed: { intervalMs: 3_600_000 } },
-  });
+  bridge = await startBridge(join(dir, 'bridge'), bridgeOverrides());
   const imported = await asAdmin(bridge.httpUrl, 'POST', '/v1/roster/school-1/import', {
     cards: [1, 2, 3].map((n) => sampleCpuCard(n, validAround(Date.now()))),
   });
@@ -84,6 +86,31 @@ describe('the district hotlist at a venue', () => {
     expect((await asAdmin(bridge.httpUrl, 'POST', `/v1/cards/${card(1)}/reactivate`, {})).status).toBe(200);
     await until(() => (live.venue?.hotlist.version ?? 0) > lostAt, { what: 'the card taken off the list' });
     expect(reason(1)).toBe('ok');
+    expect((await asAdmin(bridge.httpUrl, 'GET', '/v1/hotlist')).body).toMatchObject({ entries: 0 });
+  });
+
+  it('keeps a pupil who moved to another school of the district off the list: the card lives on there', async () => {
+    const live = venue as Gateway;
+    const moving = sampleCpuCard(3, validAround(Date.now()));
+    const other = { ...sampleCpuCard(4, validAround(Date.now())), school: 'school-2' };
+    const imported = await asAdmin(bridge.httpUrl, 'POST', '/v1/roster/school-2/import', { cards: [other] });
+    expect(imported.status).toBe(200);
+    const moved = await asAdmin(bridge.httpUrl, 'POST', `/v1/people/${moving.personId}/transfer`, {
+      to: 'school-2',
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    // The old roster holds the card cancelled (transferred), the new one active: not a revocation.
+    expect(bridge.store.rosterCards('school-1').find((c) => c.cardId === card(3))).toMatchObject({
+      status: 'cancelled',
+      statusReason: 'transferred',
+    });
+    expect((await asAdmin(bridge.httpUrl, 'GET', '/v1/hotlist')).body).toMatchObject({ entries: 0 });
+    expect(reason(3)).toBe('ok');
+    // And a restart of the bridge, which takes the rosters' revocations in again, agrees.
+    await live.stop();
+    venue = undefined;
+    await bridge.stop();
+    bridge = await startBridge(join(dir, 'bridge'), bridgeOverrides());
     expect((await asAdmin(bridge.httpUrl, 'GET', '/v1/hotlist')).body).toMatchObject({ entries: 0 });
   });
 

@@ -62,6 +62,18 @@ const RANK: Record<HotlistStatus, number> = { suspended: 1, lost: 2, cancelled: 
 const revoked = (status: string): status is HotlistStatus =>
   (HOTLIST_STATUSES as readonly string[]).includes(status);
 
+/** A roster's card as the hotlist reads it: its status, and why when it says more than the status. */
+type RosterCardInput = HotlistInput & { statusReason?: string };
+
+/**
+ * A card a pupil took to another school of the district stays cancelled on the old roster (reason
+ * `transferred`) and is active on the new one: it is not revoked, whichever roster speaks last.
+ */
+const rosterInput = (card: RosterCardInput): HotlistInput => ({
+  cardId: card.cardId,
+  status: card.statusReason === 'transferred' ? 'active' : card.status,
+});
+
 /** The snapshot body's URL on the bridge, which venues fetch when they cannot follow by delta. */
 export const hotlistPath = (version: number) => `/v1/hotlist/snapshots/${version}`;
 
@@ -143,8 +155,8 @@ export class HotlistService {
   }
 
   /** Cards changed on the bridge's rosters (a card reported lost, reactivated, reissued): published at once. */
-  rosterChanged(cards: readonly HotlistInput[]): Promise<number | undefined> {
-    return this.change('roster', cards);
+  rosterChanged(cards: readonly RosterCardInput[]): Promise<number | undefined> {
+    return this.change('roster', cards.map(rosterInput));
   }
 
   /** The central system's revocations (its feed's `hotlist` records), of this district's cards or others'. */
@@ -227,8 +239,8 @@ export class HotlistService {
     return store.rosterSchools().flatMap((school) =>
       store
         .rosterCards(school)
-        .filter((card) => revoked(card.status))
-        .map((card) => ({ cardId: card.cardId, status: card.status })),
+        .map(rosterInput)
+        .filter((card) => revoked(card.status)),
     );
   }
 
