@@ -7,7 +7,9 @@ export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
   test: {
-    testTimeout: 20_000,
+    // A limit against a hang, not a measure of speed: a test of a few child processes (each a Node
+    // start of a second or more on a loaded 2-core runner) must not fail for the runner's load.
+    testTimeout: 60_000,
     hookTimeout: 60_000,
     // A page or a peer that answers within a second on a quiet machine takes several on a loaded CI
     // runner; a poll is a wait for a state, not a timing assertion.

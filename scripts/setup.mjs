@@ -33,42 +33,33 @@ if (major < 20 || (major === 20 && minor < 19))
  * the virtual card when they are there.
  */
 const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
+// systemd brings systemd-analyze, which checks the gateway's and the bridge's unit files.
+// python3 receives sd_notify datagrams in the update tests (Node has no unix datagram sockets).
+// chromium: the terminal pages are tested and measured in a real browser (Playwright drives it), with
+// fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
+// nats-server: the three-node broker cluster of the scale-out tests and benchmarks (docs/scale-out.md).
+// prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
+// the Debian packages `npm run package` builds.
+const TEST_PACKAGES = [
+  'mosquitto',
+  'nats-server',
+  'systemd',
+  'chromium',
+  'fonts-noto-cjk',
+  'prometheus',
+  'lintian',
+  'python3',
+  ...PCSC,
+];
 const DEBIAN = {
-  // systemd brings systemd-analyze, which checks the gateway's and the bridge's unit files.
-  // python3 receives sd_notify datagrams in the update tests (Node has no unix datagram sockets).
-  // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it), with
-  // fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
-  // prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
-  // the Debian packages `npm run package` builds.
-  test: {
-    required: [
-      'mosquitto',
-      'systemd',
-      'chromium',
-      'fonts-noto-cjk',
-      'prometheus',
-      'lintian',
-      'python3',
-      ...PCSC,
-    ],
-    optional: [],
-  },
+  test: { required: TEST_PACKAGES, optional: [] },
   // The same suite with the clock moved years ahead (libfaketime).
   'test-future': {
-    required: [
-      'mosquitto',
-      'systemd',
-      'chromium',
-      'fonts-noto-cjk',
-      'prometheus',
-      'lintian',
-      'python3',
-      'faketime',
-      ...PCSC,
-    ],
+    required: [...TEST_PACKAGES, 'faketime'],
     optional: [],
   },
-  bench: { required: ['mosquitto', 'chromium', ...PCSC], optional: [] },
+  bench: { required: ['mosquitto', 'nats-server', 'chromium', ...PCSC], optional: [] },
+  'fleet-sim': { required: ['nats-server'], optional: [] },
   demo: { required: [], optional: PCSC },
   // dpkg-deb (dpkg) builds the packages and binutils strips their native modules, which build
   // against libpcsclite-dev.

@@ -15,6 +15,7 @@ import {
   RosterStore,
   type SimulatedReaderDriver,
 } from '@educard/gateway';
+import { until } from '@educard/scripts/support';
 import { sampleCard, sampleUid, TestAuthority, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enrollDevice, startBridge } from '../support/bridge.js';
@@ -86,7 +87,10 @@ const check = (output: string, id: string) =>
   ).checks.find((c) => c.id === id);
 
 describe('educard with the gateway running', () => {
-  it('status, readers and test-io answer over the control socket; readers --watch follows taps', async () => {
+  it('status, readers and test-io answer over the control socket; readers --watch follows taps', {
+    // A dozen commands, each a Node process: seconds apiece on a loaded runner.
+    timeout: 90_000,
+  }, async () => {
     const path = await writeConfig();
     const running = await startGateway(path);
     const driver = running.readers as SimulatedReaderDriver;
@@ -135,16 +139,11 @@ describe('educard with the gateway running', () => {
       '--json',
     ]);
     const taps: Record<string, unknown>[] = [];
-    const seen = new Promise<void>((resolve) =>
-      createInterface({ input: watch.stdout }).on('line', (line) => {
-        taps.push(JSON.parse(line));
-        if (taps.length === 2) resolve();
-      }),
-    );
+    createInterface({ input: watch.stdout }).on('line', (line) => taps.push(JSON.parse(line)));
     // The watcher is subscribed once a tap reaches it: keep tapping until one does.
     const tapping = setInterval(() => driver.present('east-out', { uid: sampleUid(2) }), 200);
     try {
-      await seen;
+      await until(() => taps.length >= 2, { what: 'two taps from readers --watch', timeoutMs: 30_000 });
     } finally {
       clearInterval(tapping);
       watch.kill('SIGINT');

@@ -167,6 +167,7 @@ describe('the bridge pages, role by role', () => {
 
   it('an operator watches the gates, reports a card lost and sees each gate apply it, but cannot change accounts', async () => {
     const page = await signIn('otto');
+    // No Updates: rollouts span schools, and this operator is bound to one.
     expect(await page.locator('.bar .tab').allTextContents()).toEqual(['Operations']);
     for (const id of ['gate-01', 'gate-02'])
       await page.locator(`table.devices tr[data-device="${id}"] .chip.online`).waitFor();

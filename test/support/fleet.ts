@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type BuiltRelease, buildRelease, writeReleaseArchive } from '@educard/scripts/release';
+import { type BuiltRelease, writeReleaseArchive } from '@educard/scripts/release';
 import { type FleetDevice, startFleetDevice } from '@educard/scripts/support';
-import { type Ed25519KeyPair, type KeyRole, releaseArchOf } from '@educard/terminal-sdk';
+import type { KeyRole } from '@educard/terminal-sdk';
 import { sampleCard, sampleUid } from '@educard/terminal-sdk/testing';
 import { enrollDevice } from './bridge.js';
 import { REPO_ROOT } from './processes.js';
@@ -36,22 +36,6 @@ export async function faultOverlay(
       // A new 3 MB file (a native module, say): a download long enough to be cut.
       return { 'gateway/dist/update-test-payload.bin': randomBytes(3 * 1024 * 1024) };
   }
-}
-
-export async function release(
-  version: string,
-  signers: Ed25519KeyPair[],
-  overlay?: Record<string, string | Uint8Array>,
-): Promise<BuiltRelease> {
-  return buildRelease({
-    source: REPO_ROOT,
-    version,
-    arch: releaseArchOf() ?? 'x64',
-    signers,
-    keySetVersion: 2,
-    expiresInDays: 30,
-    ...(overlay ? { overlay } : {}),
-  });
 }
 
 /** The archive of a release for `releases add`: without the files of `base`, which the bridge has already. */

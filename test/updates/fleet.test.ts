@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '@educard/cloud-bridge';
 import type { BuiltRelease } from '@educard/scripts/release';
-import { closedCalendar, type FleetDevice, tapLine, until } from '@educard/scripts/support';
+import {
+  closedCalendar,
+  type FleetDevice,
+  releaseOfThisTree,
+  tapLine,
+  until,
+} from '@educard/scripts/support';
 import {
   type Ed25519KeyPair,
   ed25519,
@@ -16,7 +22,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, admin } from '../support/bridge.js';
 import { BRIDGE_CLI, EDUCARD, runCommand } from '../support/cli.js';
-import { archive, faultOverlay, fleetCards, release, startEnrolledDevice, uidOf } from '../support/fleet.js';
+import { archive, faultOverlay, fleetCards, startEnrolledDevice, uidOf } from '../support/fleet.js';
 import { type Child, exited, startNode } from '../support/processes.js';
 
 /**
@@ -130,7 +136,7 @@ beforeAll(async () => {
   ]);
   expect(named.code, named.stderr).toBe(0);
 
-  built.set(A, await release(A, releaseKey));
+  built.set(A, await releaseOfThisTree(A, releaseKey));
   for (const [version, fault] of [
     [B, undefined],
     [LARGE, 'large'],
@@ -139,7 +145,10 @@ beforeAll(async () => {
     [HANGS, 'hangs'],
     [DENIES, 'denies'],
   ] as const)
-    built.set(version, await release(version, releaseKey, fault ? await faultOverlay(fault) : undefined));
+    built.set(
+      version,
+      await releaseOfThisTree(version, releaseKey, fault ? await faultOverlay(fault) : undefined),
+    );
   const base = built.get(A) as BuiltRelease;
   for (const [version, made] of built) {
     const added = await cli([
@@ -337,7 +346,10 @@ describe('fleet updates with a bridge and gateways as processes', () => {
       { what: 'a part of the large file on disk', timeoutMs: 120_000, everyMs: 50 },
     );
     gate.service.kill('SIGKILL');
-    // During the switch and during the check, on two more devices at once.
+    // During the switch and during the check, on two more devices at once: earlier rollouts printed
+    // these lines too, so only those of this one count.
+    const printed = (id: string) => device(id).service.lines.length;
+    const since = { 'gate-2': printed('gate-2'), 'gate-3': printed('gate-3') };
     const second = await createRollout({
       version: D,
       devices: ['gate-2', 'gate-3'],
@@ -346,10 +358,10 @@ describe('fleet updates with a bridge and gateways as processes', () => {
     });
     await Promise.all([
       device('gate-2')
-        .service.waitFor((line) => line.msg === 'update switching', 120_000)
+        .service.waitFor((line) => line.msg === 'update switching', 120_000, since['gate-2'])
         .then(() => device('gate-2').service.kill('SIGKILL')),
       device('gate-3')
-        .service.waitFor((line) => line.msg === 'commit check started', 120_000)
+        .service.waitFor((line) => line.msg === 'commit check started', 120_000, since['gate-3'])
         .then(() => device('gate-3').service.kill('SIGKILL')),
     ]);
 

@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { FIRMWARE } from '@educard/gateway';
 import { writeReleaseArchive } from '@educard/scripts/release';
-import { LightDevice, type LightDeviceOptions, nameReleaseKeys, until } from '@educard/scripts/support';
+import {
+  LightDevice,
+  type LightDeviceOptions,
+  launchChromium,
+  nameReleaseKeys,
+  until,
+} from '@educard/scripts/support';
 import {
   DEFAULT_SELF_TEST,
   generateKeyPair,
@@ -15,9 +21,12 @@ import {
   SPEC_VERSION,
   signRelease,
 } from '@educard/terminal-sdk';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeAccount, PASSWORD } from '../support/accounts.js';
 import { ADMIN_TOKEN, admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { fleetCards } from '../support/fleet.js';
+import { screenshot, signInToBridge } from '../support/pages.js';
 
 /**
  * The rollout's rules with a real bridge (in this process, on a clock the test sets) and light devices
@@ -33,6 +42,7 @@ let bridge: Bridge;
 const releaseKey = [generateKeyPair()];
 let keySet: RosterKeySet;
 const devices: LightDevice[] = [];
+let browser: Browser | undefined;
 
 async function addRelease(version: string): Promise<void> {
   const folder = join(dir, `release-${version}`);
@@ -115,6 +125,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await browser?.close();
   await Promise.all(devices.map((d) => d.close()));
   await bridge?.stop();
   await rm(dir, { recursive: true, force: true });
@@ -237,4 +248,48 @@ describe('rollouts on the bridge', () => {
     for (const action of ['rollouts.create', 'rollouts.pause', 'rollouts.resume'])
       expect(audit.entries).toContainEqual(expect.objectContaining({ action, target: `rollout:${id}` }));
   });
+
+  it('shows a district admin each rollout with its phases and devices, and pauses, resumes and aborts it from the Updates page', async () => {
+    now = Date.parse('2031-03-05T20:00:00+08:00');
+    // Enrolled, never connected: the devices stay pending, so only the page's buttons move the rollout.
+    for (const id of ['gate-u1', 'gate-u2']) await enrollDevice(bridge.httpUrl, join(dir, id), id);
+    const made = await admin(bridge.httpUrl, '/v1/rollouts', {
+      version: '1.1.0',
+      devices: ['gate-u1', 'gate-u2'],
+      phases: ['canary', '100%'],
+      pace: 600,
+    });
+    const id = made.id as string;
+    await makeAccount(bridge.httpUrl, { username: 'dana', role: 'district-admin' });
+    browser = await launchChromium();
+    const page = await signInToBridge(browser, bridge.httpUrl, 'dana', {
+      password: PASSWORD,
+      timezoneId: 'Asia/Shanghai',
+    });
+    await page.getByRole('link', { name: 'Updates' }).click();
+    await page.locator(`tr[data-rollout="${id}"]`).click();
+    const shown = page.locator(`section.rollout[data-rollout="${id}"]`);
+    await expect.poll(() => shown.getAttribute('data-state')).toBe('running');
+    await expect.poll(() => shown.locator('ol.phases li').count()).toBe(2);
+    for (const device of ['gate-u1', 'gate-u2'])
+      expect(await shown.locator(`tr[data-device="${device}"]`).getAttribute('data-state')).toBe('pending');
+    await screenshot(page, 'bridge-updates-rollout');
+
+    await shown.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => shown.getAttribute('data-state')).toBe('paused');
+    expect((await rollout(id)).state).toBe('paused');
+    await shown.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => shown.getAttribute('data-state')).toBe('running');
+    await shown.getByRole('button', { name: 'Abort' }).click();
+    await expect.poll(() => shown.getAttribute('data-state')).toBe('aborted');
+    await expect.poll(() => shown.getByRole('button').count()).toBe(0);
+    expect((await rollout(id)).state).toBe('aborted');
+    const audit = (await admin(bridge.httpUrl, '/v1/audit?limit=100')) as {
+      entries: { actor: string; action: string; target?: string }[];
+    };
+    for (const action of ['rollouts.pause', 'rollouts.resume', 'rollouts.abort'])
+      expect(audit.entries).toContainEqual(
+        expect.objectContaining({ actor: 'dana', action, target: `rollout:${id}` }),
+      );
+  }, 90_000);
 });

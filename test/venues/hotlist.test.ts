@@ -114,6 +114,24 @@ describe('the district hotlist at a venue', () => {
     expect((await asAdmin(bridge.httpUrl, 'GET', '/v1/hotlist')).body).toMatchObject({ entries: 0 });
   });
 
+  it('reaches a venue that joins when the broker retains neither key sets nor hotlist: its birth asks the bridge', async () => {
+    expect((await asAdmin(bridge.httpUrl, 'POST', `/v1/cards/${card(2)}/lost`, {})).status).toBe(200);
+    const version = await until(() => {
+      const published = (bridge.venues.hotlist.status() as { version: number }).version;
+      return published > 1 && (venue?.venue?.hotlist.version ?? 0) >= published && published;
+    });
+    // A broker cluster that does not replicate retained messages: the district's topics hold nothing.
+    for (const topic of [topics.districtKeySets(), topics.hotlistSnapshot(), topics.hotlistDelta()])
+      await bridge.client.publishAsync(topic, '', { qos: 1, retain: true });
+    const late = await startVenueGateway(bridge, join(dir, 'late-venue'), 'late-gw');
+    try {
+      await venueReady(late, version);
+      expect(tapAt(late, 'door-in', pupil(2)).reason).toBe('lost');
+    } finally {
+      await late.stop();
+    }
+  });
+
   it("refuses another district's card the central system reports lost", async () => {
     const live = venue as Gateway;
     expect(reason(700_001)).toBe('ok');

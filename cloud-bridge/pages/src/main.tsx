@@ -89,7 +89,10 @@ function App() {
   };
   const words = wordsOf(lang);
   const account = session?.account;
-  const views = account ? VIEWS[account.role] : [];
+  // Rollouts span schools: an operator bound to a school may not read them (cloud-bridge/src/access).
+  const views = account
+    ? VIEWS[account.role].filter((v) => v !== 'updates' || account.school === undefined)
+    : [];
   const view = viewOfHash(views);
   return (
     <LangContext.Provider value={lang}>

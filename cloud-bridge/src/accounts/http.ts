@@ -1,4 +1,4 @@
-import { describeIssues } from '@educard/terminal-sdk';
+import { describeIssues, Identifier } from '@educard/terminal-sdk';
 import type {} from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -20,13 +20,16 @@ export const SESSION_COOKIE = 'educard_session';
 const Login = z.object({ username: z.string().min(1).max(256), password: z.string().max(4096) });
 
 const AuditQuery = z.object({
-  school: z.string().max(64).optional(),
+  school: Identifier.optional(),
   actor: z.string().max(256).optional(),
   action: z.string().max(64).optional(),
   outcome: z.enum(['ok', 'denied', 'failed']).optional(),
   before: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
+
+/** Accounts are named by a UUID. */
+const AccountIdParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } } } as const;
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -142,7 +145,7 @@ export function sessionRoutes(app: FastifyInstance, accounts: Accounts): void {
 export function accountRoutes(accounts: Accounts, audit: AuditLog) {
   return (app: ProtectedApp, guard: Guard) => {
     app.get('/v1/accounts', async (request, reply) => {
-      const query = z.object({ school: z.string().max(64).optional() }).safeParse(request.query);
+      const query = z.object({ school: Identifier.optional() }).safeParse(request.query);
       if (!query.success) return badRequest(reply, query.error);
       const school = query.data.school ?? request.principal?.school;
       if (!guard(request, reply, 'accounts.manage', school ? { school } : {})) return;
@@ -167,7 +170,7 @@ export function accountRoutes(accounts: Accounts, audit: AuditLog) {
       }
     });
 
-    app.patch('/v1/accounts/:id', async (request, reply) => {
+    app.patch('/v1/accounts/:id', { schema: { params: AccountIdParams } }, async (request, reply) => {
       const { id } = request.params as { id: string };
       if (!mayManageAny(request, reply)) return;
       const body = AccountPatch.safeParse(request.body);

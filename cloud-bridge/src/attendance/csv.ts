@@ -1,3 +1,4 @@
+import { toCsv } from '../csv/index.js';
 import { localDateTime } from './calendar.js';
 import type { AttendanceDay } from './types.js';
 
@@ -16,41 +17,28 @@ export const ATTENDANCE_CSV_COLUMNS = [
 ] as const;
 
 /**
- * A cell as Excel should read it: quoted when it holds a separator, a quote or a line break, and a
- * leading = + - @ made inert so a name can never run as a formula.
- */
-function cell(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
-}
-
-/**
  * One row per pupil, UTF-8 with a byte-order mark (so Excel set to a Chinese locale reads the names
  * right) and CRLF line ends; times are local school time, `YYYY-MM-DD HH:MM:SS`.
  */
 export function dayCsv(day: AttendanceDay): string {
   const local = (iso: string | undefined) => (iso ? localDateTime(iso, day.timeZone) : '');
-  const lines = [ATTENDANCE_CSV_COLUMNS.join(',')];
+  const rows: string[][] = [[...ATTENDANCE_CSV_COLUMNS]];
   for (const group of day.classes) {
     for (const pupil of group.pupils) {
-      lines.push(
-        [
-          day.date,
-          group.class,
-          group.name,
-          group.grade ?? '',
-          pupil.personId,
-          pupil.studentNumber ?? '',
-          pupil.name,
-          pupil.status,
-          local(pupil.arrivedAt),
-          local(pupil.leftAt),
-          pupil.leftEarly ? 'yes' : 'no',
-        ]
-          .map(cell)
-          .join(','),
-      );
+      rows.push([
+        day.date,
+        group.class,
+        group.name,
+        group.grade ?? '',
+        pupil.personId,
+        pupil.studentNumber ?? '',
+        pupil.name,
+        pupil.status,
+        local(pupil.arrivedAt),
+        local(pupil.leftAt),
+        pupil.leftEarly ? 'yes' : 'no',
+      ]);
     }
   }
-  return `\uFEFF${lines.join('\r\n')}\r\n`;
+  return toCsv(rows, { bom: true, lineEnd: 'crlf' });
 }

@@ -2,11 +2,11 @@ import { describeIssues } from '@educard/terminal-sdk';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import { IdentifierJson } from '../contract-check/index.js';
 import { type Directory, DirectoryClass, DirectorySchool, SchoolTimes } from '../directory/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import { type Attendance, AttendanceQueryRefused } from './service.js';
 
-const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
 const ClassId = { type: 'string', minLength: 1, maxLength: 32 } as const;
 
 /** HH:MM, as the directory holds times. */
@@ -52,7 +52,7 @@ export function attendanceRoutes(attendance: Attendance, directory: Directory, a
             type: 'object',
             required: ['school', 'date'],
             properties: {
-              school: Identifier,
+              school: IdentifierJson,
               date: { type: 'string', pattern: '^(?:\\d{4}-\\d\\d-\\d\\d|today)(?:\\.csv)?$' },
             },
           },
@@ -85,7 +85,7 @@ export function attendanceRoutes(attendance: Attendance, directory: Directory, a
       '/v1/attendance/:school/trend',
       {
         schema: {
-          params: { type: 'object', required: ['school'], properties: { school: Identifier } },
+          params: { type: 'object', required: ['school'], properties: { school: IdentifierJson } },
           querystring: {
             type: 'object',
             properties: { weeks: { type: 'integer', minimum: 1, maximum: 53, default: 8 }, class: ClassId },
@@ -107,7 +107,9 @@ export function attendanceRoutes(attendance: Attendance, directory: Directory, a
 
     app.put(
       '/v1/schools/:school/times',
-      { schema: { params: { type: 'object', required: ['school'], properties: { school: Identifier } } } },
+      {
+        schema: { params: { type: 'object', required: ['school'], properties: { school: IdentifierJson } } },
+      },
       async (request, reply) => {
         const { school } = request.params as { school: string };
         if (!guard(request, reply, 'roster.manage', { school })) return;
@@ -141,7 +143,7 @@ export function attendanceRoutes(attendance: Attendance, directory: Directory, a
           params: {
             type: 'object',
             required: ['school', 'class'],
-            properties: { school: Identifier, class: ClassId },
+            properties: { school: IdentifierJson, class: ClassId },
           },
         },
       },

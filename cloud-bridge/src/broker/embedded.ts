@@ -2,6 +2,7 @@ import { sameSecret } from '@educard/terminal-sdk';
 import { BrokerListeners, type MqttListenerLimits } from '@educard/terminal-sdk/listeners';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
+import type { DeviceAccounts } from './accounts.js';
 import { type BrokerPrincipal, mayPublish, maySubscribe } from './acl.js';
 
 export interface EmbeddedBrokerOptions {
@@ -42,10 +43,13 @@ function authError(message: string, code: number): AuthenticateError {
 
 /**
  * aedes, embedded: devices authenticate with their enrollment credentials and an ACL keeps each to its
- * own topics. One process runs it all; a district points the bridge at Mosquitto or EMQX instead.
- * Its listeners hold every connection to the limits before aedes reads a byte of it.
+ * own topics. One process runs it all; a district points the bridge at a broker cluster instead.
+ * Its listeners hold every connection to the limits before aedes reads a byte of it. As the device
+ * accounts it has nothing to provision (it checks the store at every connect) and cuts a removed
+ * device's live connection.
  */
-export class EmbeddedBroker {
+export class EmbeddedBroker implements DeviceAccounts {
+  readonly kind = 'embedded';
   private readonly principals = new WeakMap<Client, BrokerPrincipal>();
   private readonly listeners: BrokerListeners;
   private readonly counted = { credentials: 0, timeouts: 0 };
@@ -86,11 +90,17 @@ export class EmbeddedBroker {
     return { connections: this.listeners.open, refused: { ...this.counted, ...this.listeners.refused } };
   }
 
-  /** Cuts a device's live connection (after it is revoked). */
-  disconnect(clientId: string): void {
-    const client = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients[
-      clientId
-    ];
+  refusal(): undefined {
+    return undefined;
+  }
+
+  async provision(): Promise<void> {}
+
+  async reconcile(): Promise<void> {}
+
+  /** Cuts a device's live connection (after it is revoked); the store refuses it from then on. */
+  async remove(device: string): Promise<void> {
+    const client = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients[device];
     client?.close();
   }
 

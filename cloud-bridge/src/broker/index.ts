@@ -1,2 +1,4 @@
-export { type BrokerPrincipal, mayPublish, maySubscribe } from './acl.js';
+export { type DeviceAccount, type DeviceAccounts, unmanagedAccounts } from './accounts.js';
+export { type BrokerPrincipal, deviceTopics, mayPublish, maySubscribe } from './acl.js';
 export { type BrokerRefusals, EmbeddedBroker, type EmbeddedBrokerOptions } from './embedded.js';
+export { NatsDeviceAccounts, type NatsNode, natsPermissions, natsSubject } from './nats.js';

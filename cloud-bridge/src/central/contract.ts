@@ -175,6 +175,11 @@ export type GrowthVisit = z.infer<typeof GrowthVisit>;
 export const PushedEvent = z.object({
   school: Identifier,
   device: Identifier,
+  /**
+   * The device's epoch: 1, and one more each time the id is enrolled again with a new key, whose events
+   * start again at seq 1. (device, epoch, seq) is unique; an event without it is of epoch 1.
+   */
+  epoch: z.number().int().positive().optional(),
   seq: z.number().int().positive(),
   /** The event's time as the device recorded it. */
   at: IsoTime,
@@ -197,7 +202,14 @@ export type EventBatchBody = z.infer<typeof EventBatchBody>;
 export const EventBatchAnswer = z.object({
   accepted: z.number().int().nonnegative(),
   rejected: z
-    .array(z.object({ device: Identifier, seq: z.number().int().positive(), reason: z.string().max(2000) }))
+    .array(
+      z.object({
+        device: Identifier,
+        epoch: z.number().int().positive().optional(),
+        seq: z.number().int().positive(),
+        reason: z.string().max(2000),
+      }),
+    )
     .default([]),
 });
 export type EventBatchAnswer = z.infer<typeof EventBatchAnswer>;

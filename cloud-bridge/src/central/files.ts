@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import type { Calendar, EventRecord } from '@educard/terminal-sdk';
 import { fsyncDirectory, writeFileDurable, writeFilesDurable } from '@educard/terminal-sdk/files';
 import type { Logger } from 'pino';
+import { type CsvCell, toCsv } from '../csv/index.js';
 import type { Directory } from '../directory/index.js';
 import { parseRosterCsv, type RosterService, type RowProblem } from '../roster/index.js';
-import type { SqliteBridgeStore, StoredEvent } from '../store/index.js';
+import { type BadRowSink, type SqliteBridgeStore, type StoredEvent, usableIds } from '../store/index.js';
 import type { CentralState } from './tables.js';
 
 export interface FileExchangeDeps {
@@ -19,6 +20,8 @@ export interface FileExchangeDeps {
   importIntervalMs: number;
   exportIntervalMs: number;
   exportAttendance?: (school: string, date: string) => Promise<string> | string;
+  /** Told of a school id that cannot name a file: that school's attendance is not exported. */
+  onBadRow: BadRowSink;
 }
 
 export interface ImportFileReport {
@@ -44,19 +47,27 @@ export interface FileStatus {
 }
 
 const EXPORT_CHUNK = 5000;
-const CSV_HEADER = 'id,school,device,seq,at,clock,type,person_id,hash,data';
+const CSV_HEADER = [
+  'id',
+  'school',
+  'device',
+  'epoch',
+  'seq',
+  'at',
+  'clock',
+  'type',
+  'person_id',
+  'hash',
+  'data',
+];
 
-function csvField(value: string | number): string {
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-function eventCsvRow({ id, school, record }: StoredEvent): string {
+function eventCsvRow({ id, school, epoch, record }: StoredEvent): CsvCell[] {
   const personId = typeof record.data.personId === 'string' ? record.data.personId : '';
   return [
     id,
     school,
     record.device,
+    epoch,
     record.seq,
     record.at,
     record.clock,
@@ -64,9 +75,7 @@ function eventCsvRow({ id, school, record }: StoredEvent): string {
     personId,
     record.hash,
     JSON.stringify(record.data),
-  ]
-    .map(csvField)
-    .join(',');
+  ];
 }
 
 /** The day as a calendar date in a time zone. */
@@ -219,7 +228,7 @@ export class FileExchange {
       await writeFilesDurable([
         {
           path: join(outboxDir, `${name}.csv`),
-          data: `${CSV_HEADER}\n${events.map(eventCsvRow).join('\n')}\n`,
+          data: toCsv([CSV_HEADER, ...events.map(eventCsvRow)]),
           mode: 0o644,
         },
         { path: join(outboxDir, `${name}.jsonl`), data: `${jsonLines}\n`, mode: 0o644 },
@@ -234,10 +243,11 @@ export class FileExchange {
   }
 
   private async exportAttendance(now: number): Promise<void> {
-    const { exportAttendance, directory, store, state, outboxDir, logger } = this.deps;
+    const { exportAttendance, directory, store, state, outboxDir, logger, onBadRow } = this.deps;
     if (!exportAttendance) return;
     const schools = new Set([...directory.schools().map((s) => s.id), ...store.rosterSchools()]);
-    for (const school of [...schools].sort()) {
+    // A file is named only from an identifier: an id with a "/" or ".." could write outside the outbox.
+    for (const school of usableIds([...schools].sort(), 'school', onBadRow)) {
       const calendar = store.rosterSettings(school)?.calendar ?? DEFAULT_CALENDAR;
       const date = previousSchoolDay(calendar, now);
       const key = `files.attendance.${school}`;
@@ -264,11 +274,12 @@ export class FileExchange {
   }
 }
 
-function exportedRecord({ id, school, receivedAt, record }: StoredEvent): {
+function exportedRecord({ id, school, epoch, receivedAt, record }: StoredEvent): {
   id: number;
   school: string;
+  epoch: number;
   receivedAt: string;
   record: EventRecord;
 } {
-  return { id, school, receivedAt, record };
+  return { id, school, epoch, receivedAt, record };
 }

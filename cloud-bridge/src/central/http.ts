@@ -1,9 +1,8 @@
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import { IdentifierJson } from '../contract-check/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import { CentralUnavailable } from './client.js';
 import type { CentralService } from './service.js';
-
-const School = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
 
 /** The status view, the dead letters, and the on-demand actions (docs/central.md). */
 export function centralRoutes(central: CentralService, audit: AuditSink) {
@@ -13,7 +12,7 @@ export function centralRoutes(central: CentralService, audit: AuditSink) {
 
     app.get(
       '/v1/central/status',
-      { schema: { querystring: { type: 'object', properties: { school: School } } } },
+      { schema: { querystring: { type: 'object', properties: { school: IdentifierJson } } } },
       async (request, reply) => {
         const school = schoolOf(request);
         if (!guard(request, reply, 'central.read', school ? { school } : {})) return;
@@ -28,7 +27,7 @@ export function centralRoutes(central: CentralService, audit: AuditSink) {
           querystring: {
             type: 'object',
             properties: {
-              school: School,
+              school: IdentifierJson,
               limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 },
             },
           },

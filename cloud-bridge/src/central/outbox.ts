@@ -51,6 +51,7 @@ const EVERY_SCHOOL = { school: null };
 interface OutboxRow {
   event_id: number;
   device: string;
+  epoch: number;
   seq: number;
   school: string;
   at: string;
@@ -64,12 +65,20 @@ interface Batch {
   events: PushedEvent[];
 }
 
+/** An event's key: `device:seq` in a device's first epoch, `device:epoch:seq` in a later one. */
+const eventKey = ({ device, epoch = 1, seq }: { device: string; epoch?: number; seq: number }) =>
+  epoch === 1 ? `${device}:${seq}` : `${device}:${epoch}:${seq}`;
+
 /** The same events make the same key, so a batch sent again after a lost answer is known as the same batch. */
-export function batchKey(events: { device: string; seq: number }[]): string {
+export function batchKey(events: { device: string; epoch?: number; seq: number }[]): string {
   const hash = createHash('sha256');
-  for (const event of events) hash.update(`${event.device}:${event.seq}\n`);
+  for (const event of events) hash.update(`${eventKey(event)}\n`);
   return hash.digest('hex');
 }
+
+/** Whether a device's event comes before another of the same device: epochs first, then seq. */
+const before = (a: { epoch?: number; seq: number }, b: { epoch?: number; seq: number }) =>
+  (a.epoch ?? 1) < (b.epoch ?? 1) || ((a.epoch ?? 1) === (b.epoch ?? 1) && a.seq < b.seq);
 
 function pushedEvent(row: OutboxRow): PushedEvent {
   const record = JSON.parse(row.record) as EventRecord;
@@ -77,6 +86,7 @@ function pushedEvent(row: OutboxRow): PushedEvent {
   return {
     school: row.school,
     device: row.device,
+    epoch: row.epoch,
     seq: row.seq,
     at: record.at,
     type: record.type,
@@ -120,7 +130,7 @@ export class Outbox {
       lastEventId: db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM events'),
       // A device held back by a refused event sends only that event until it goes through.
       batch: db.prepare<[number], OutboxRow>(
-        `SELECT o.event_id, o.device, o.seq, o.school, o.at, o.attempts, e.record
+        `SELECT o.event_id, o.device, e.epoch, o.seq, o.school, o.at, o.attempts, e.record
          FROM central_outbox o JOIN events e ON e.id = o.event_id
          WHERE o.device NOT IN (SELECT device FROM central_outbox WHERE attempts > 0)
             OR o.event_id IN (SELECT min(event_id) FROM central_outbox
@@ -312,18 +322,18 @@ export class Outbox {
    */
   private settle(batch: Batch, answer: EventBatchAnswer, now: string): { delivered: number; buried: number } {
     const { store, state, settings, logger } = this.deps;
-    const firstRefused = new Map<string, { seq: number; reason: string }>();
+    const firstRefused = new Map<string, { epoch?: number; seq: number; reason: string }>();
     for (const refused of answer.rejected) {
       const held = firstRefused.get(refused.device);
-      if (!held || refused.seq < held.seq) firstRefused.set(refused.device, refused);
+      if (!held || before(refused, held)) firstRefused.set(refused.device, refused);
     }
     return store.database.transaction(() => {
       let delivered = 0;
       let buried = 0;
       for (const row of batch.rows) {
         const refused = firstRefused.get(row.device);
-        if (refused && row.seq > refused.seq) continue;
-        if (refused && row.seq === refused.seq) {
+        if (refused && before(refused, row)) continue;
+        if (refused && eventKey(row) === eventKey({ ...refused, device: row.device })) {
           const attempts = (this.sql.attempt.get(refused.reason, row.event_id) as { attempts: number })
             .attempts;
           logger.warn(

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { BridgeConfig } from '../config/index.js';
 import type { Directory } from '../directory/index.js';
 import type { RosterService } from '../roster/index.js';
-import type { SqliteBridgeStore } from '../store/index.js';
+import type { BadRowSink, SqliteBridgeStore } from '../store/index.js';
 import type { ChangeApplier } from './apply.js';
 import { CentralClient } from './client.js';
 import { type FeedDeps, FeedPuller, type FeedStatus } from './feed.js';
@@ -30,6 +30,8 @@ export interface CentralDeps {
   findCard?: (cardId: string) => CardEntry | undefined;
   /** A school's attendance of a day as CSV, for file mode's daily export (wired to attendance). */
   exportAttendance?: (school: string, date: string) => Promise<string> | string;
+  /** Told of a stored school id that cannot name a file (file mode skips it). */
+  onBadRow: BadRowSink;
 }
 
 export interface CentralStatus {
@@ -100,6 +102,7 @@ export class CentralService {
         outboxDir: central.files.outboxDir ?? join(config.dataDir, 'central', 'outbox'),
         importIntervalMs: central.files.importIntervalMs,
         exportIntervalMs: central.files.exportIntervalMs,
+        onBadRow: deps.onBadRow,
         ...(deps.exportAttendance ? { exportAttendance: deps.exportAttendance } : {}),
       });
     }

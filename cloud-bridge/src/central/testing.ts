@@ -4,7 +4,7 @@ import { EventBatchBody, type FeedReport, type GrowthVisit, type PushedEvent } f
 
 /**
  * A small real central system for tests and the bench: it serves a change feed, takes problem
- * reports and event batches as docs/central-api.yaml says, dedupes events by (device, seq) and keeps
+ * reports and event batches as docs/central-api.yaml says, dedupes events by (device, epoch, seq) and keeps
  * each device's arrival order. Fault switches make it fail the ways a real one does: down, 5xx, 429,
  * a stall past the client's timeout, a connection dropped after storing (a lost answer), refused events.
  */
@@ -95,13 +95,13 @@ export class CentralTestServer {
     for (let i = 0; i < count; i++) this.faults.push({ kind: 'drop' });
   }
 
-  /** Refuses this event each time it comes, until `accept` is called for it. */
+  /** Refuses this event (of the device's first epoch) each time it comes, until `accept` is called for it. */
   refuse(device: string, seq: number, reason = 'refused by the test'): void {
-    this.refusals.set(`${device}:${seq}`, reason);
+    this.refusals.set(idOf({ device, seq }), reason);
   }
 
   accept(device: string, seq: number): void {
-    this.refusals.delete(`${device}:${seq}`);
+    this.refusals.delete(idOf({ device, seq }));
   }
 
   private makeServer(): Server {
@@ -162,21 +162,22 @@ export class CentralTestServer {
   /** Takes a device's events in order: after one it refuses, the device's later ones are held. */
   private take(events: PushedEvent[]): {
     accepted: number;
-    rejected: { device: string; seq: number; reason: string }[];
+    rejected: { device: string; epoch?: number; seq: number; reason: string }[];
   } {
-    const rejected: { device: string; seq: number; reason: string }[] = [];
+    const rejected: { device: string; epoch?: number; seq: number; reason: string }[] = [];
     const held = new Set<string>();
     let accepted = 0;
     for (const event of events) {
-      const id = `${event.device}:${event.seq}`;
+      const id = idOf(event);
+      const named = { device: event.device, ...(event.epoch ? { epoch: event.epoch } : {}), seq: event.seq };
       if (held.has(event.device)) {
-        rejected.push({ device: event.device, seq: event.seq, reason: 'held' });
+        rejected.push({ ...named, reason: 'held' });
         continue;
       }
       const refusal = this.refusals.get(id);
       if (refusal) {
         held.add(event.device);
-        rejected.push({ device: event.device, seq: event.seq, reason: refusal });
+        rejected.push({ ...named, reason: refusal });
         continue;
       }
       accepted += 1;
@@ -190,6 +191,10 @@ export class CentralTestServer {
     return { accepted, rejected };
   }
 }
+
+/** An event's identity: (device, epoch, seq), an event without an epoch being of the first. */
+const idOf = (event: { device: string; epoch?: number; seq: number }) =>
+  `${event.device}:${event.epoch ?? 1}:${event.seq}`;
 
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {

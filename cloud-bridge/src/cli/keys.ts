@@ -20,6 +20,7 @@ interface KeysView {
   fingerprint: string;
   keySetVersion: number;
   rosterKeyIds: string[];
+  commandKeyIds: string[];
   rootOnBridge: boolean;
   keySets: {
     version: number;
@@ -28,6 +29,7 @@ interface KeysView {
     rootThreshold: number;
     rosterKeyIds: string[];
     cardIssuerKeyIds: string[];
+    commandKeyIds?: string[];
   }[];
 }
 
@@ -40,6 +42,7 @@ async function show(options: BridgeOptions): Promise<void> {
       `root keys           ${data.anchor.keys.map((k) => k.keyId).join(', ')} (threshold ${data.anchor.threshold})`,
       `key set in force    ${data.keySetVersion}`,
       `roster key          ${data.rosterKeyIds.join(', ')}`,
+      `command key         ${data.commandKeyIds.join(', ') || 'none: gateways refuse commands until the keys are rotated'}`,
       ...(data.rootOnBridge
         ? [
             'warning: the root key is on the bridge (its keys were made on first start, not by `educard-bridge init`)',
@@ -47,12 +50,13 @@ async function show(options: BridgeOptions): Promise<void> {
         : []),
       '',
       table(
-        ['key set', 'issued', 'root keys', 'roster keys', 'card issuers'],
+        ['key set', 'issued', 'root keys', 'roster keys', 'command keys', 'card issuers'],
         data.keySets.map((k) => [
           k.version,
           k.issuedAt,
           `${k.rootKeyIds.join(' ')} (${k.rootThreshold})`,
           k.rosterKeyIds.join(' '),
+          k.commandKeyIds?.join(' ') ?? '-',
           k.cardIssuerKeyIds.join(' ') || '-',
         ]),
       ),

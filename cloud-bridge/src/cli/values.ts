@@ -1,3 +1,4 @@
+import { Identifier } from '@educard/terminal-sdk';
 import { InvalidArgumentError } from 'commander';
 
 /** A commander parser for a whole number in [min, max]. */
@@ -22,3 +23,14 @@ export const positiveNumber =
 
 /** A commander parser for a port (0 lets the system pick one). */
 export const port = wholeNumber(0, 65535);
+
+/** A commander parser for an id the contract accepts (a school, device or card id). */
+export const identifier =
+  (flag: string) =>
+  (text: string): string => {
+    if (!Identifier.safeParse(text).success)
+      throw new InvalidArgumentError(
+        `${flag} must be letters, digits, ".", "_" or "-", starting with a letter or digit, at most 64`,
+      );
+    return text;
+  };

@@ -36,6 +36,26 @@ export const BridgeConfig = z
           .optional(),
         /** The broker URL devices are told at enrollment; by default the one the bridge uses. */
         publicUrl: z.string().optional(),
+        /**
+         * Publish each ack retained, as gateways of the version before need; gateways that ask for
+         * their last ack in their birth do not, and on a JetStream-backed cluster every retained
+         * message is a replicated write (docs/scale-out.md).
+         */
+        retainAcks: z.boolean().default(true),
+        /**
+         * Who provisions device accounts in an external broker. Without it the external broker must
+         * admit and cut off devices itself (the embedded broker needs nothing).
+         */
+        deviceAccounts: z
+          .object({
+            kind: z.literal('nats'),
+            /** The file every NATS node's configuration includes (`include`); the bridge rewrites it. */
+            authFile: z.string().min(1),
+            /** Each node's pid file (reloaded with SIGHUP) and monitoring URL (`/varz`). */
+            nodes: z.array(z.object({ pidFile: z.string().min(1), monitorUrl: z.url() })).min(1),
+            hashRounds: z.number().int().min(4).max(14).default(6),
+          })
+          .optional(),
         /** What the embedded broker's listeners take before and after authentication (docs/security.md). */
         limits: mqttListenerLimits({
           maxConnections: 5000,
@@ -161,6 +181,16 @@ export const BridgeConfig = z
             path: ['central', field],
             message: `api mode needs the central system's ${field}`,
           });
+    }
+    if (
+      config.mqtt.deviceAccounts &&
+      (config.mqtt.embedded || !config.mqtt.username || !config.mqtt.password)
+    ) {
+      context.addIssue({
+        code: 'custom',
+        path: ['mqtt', 'deviceAccounts'],
+        message: "device accounts are for an external broker, with the bridge's own username and password",
+      });
     }
     if (!config.mqtt.embedded && !config.mqtt.url) {
       context.addIssue({

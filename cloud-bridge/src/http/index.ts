@@ -1,6 +1,7 @@
 import {
   Calendar,
   CardEntry,
+  Command,
   Credential,
   describeIssues,
   EnrollmentRequest,
@@ -34,7 +35,11 @@ import {
   makeGuard,
   type PrincipalResolver,
 } from '../access/index.js';
+import type { DeviceAccounts } from '../broker/index.js';
+import type { CommandSender } from '../commands/index.js';
+import { IdentifierJson } from '../contract-check/index.js';
 import { EnrollmentRefused, enroll } from '../devices/index.js';
+import { type BodyGrants, requestLogView, requireGrant } from '../grants/index.js';
 import { type LibraryHttpDeps, libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
 import {
   type ImportInput,
@@ -43,8 +48,10 @@ import {
   RosterChangeRefused,
   type RosterService,
   type RowProblem,
+  snapshotPath,
 } from '../roster/index.js';
-import type { BridgeStore } from '../store/index.js';
+import type { BridgeStore, Device } from '../store/index.js';
+import { validatePathParams } from './params.js';
 
 const ReissueBody = z.union([
   z.object({ card: CardEntry }),
@@ -83,10 +90,19 @@ export interface HttpDeps {
   logger: Logger;
   /** What an enrolled device is told about where to connect. */
   mqttUrl: () => string;
-  /** Called after a device is revoked, to cut its live connection. */
-  onRevoke: (deviceId: string) => void;
+  /** The broker's device accounts: provisioned at enrollment, removed at revocation (cutting the device off). */
+  accounts: DeviceAccounts;
+  /**
+   * Called after a device is enrolled; on a new epoch the acknowledgement its old key was given is
+   * withdrawn, so the new chain never sees it.
+   */
+  onEnroll?: (device: Device, change: { newEpoch: boolean; previousSchool?: string }) => void;
   /** What /health adds to its answer (the broker's and ingest's state). */
   health: () => Record<string, unknown>;
+  /** Signs and sends the commands the admin routes give devices. */
+  commands: CommandSender;
+  /** The grants body URLs carry: snapshot and catalogue bodies are served to their school's devices only. */
+  grants: BodyGrants;
   /** The library's catalogue and loan ledger routes (docs/api.md, "Library"). */
   library?: LibraryHttpDeps;
   /** Who else may call the protected routes besides the admin token (signed-in accounts). */
@@ -125,15 +141,14 @@ interface RosterKeySetView {
   root: { keys: { keyId: string }[]; threshold: number };
   roster: { keys: { keyId: string }[] };
   cardIssuers?: { keys: { keyId: string }[] };
+  commands?: { keys: { keyId: string }[] };
   releases?: { keys: { keyId: string }[]; threshold: number };
 }
-
-const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
 
 /** The bridge's HTTP API (docs/api.md): JSON in and out, schemas checked by Fastify, admin routes behind a bearer token. */
 export function buildHttpApi(deps: HttpDeps) {
   const { limits, trustProxy } = deps.listening;
-  const logger = deps.logger.child({ component: 'http' });
+  const logger = deps.logger.child({ component: 'http' }, { serializers: { req: requestLogView } });
   const refusals = new RefusalCounter(logger, 'bridge http');
   const proxy = addressMatcher(trustProxy);
   const app = Fastify({
@@ -144,6 +159,7 @@ export function buildHttpApi(deps: HttpDeps) {
     serverFactory: (handler) => boundedHttpServer(handler, limits, { refusals, exempt: proxy }),
   });
   const { store } = deps;
+  validatePathParams(app);
   app.addHook('onRoute', (route) => {
     if (BULK_IMPORTS.has(route.url)) route.bodyLimit = limits.importBodyBytes;
   });
@@ -188,16 +204,18 @@ export function buildHttpApi(deps: HttpDeps) {
   // The root keys devices pin at provisioning; a technician checks them against a fingerprint.
   app.get('/v1/roster/anchor', async () => deps.roster.anchor());
 
-  // Gateways fetch snapshot bodies here; each is checked against its signed manifest's digest.
+  // Gateways fetch snapshot bodies here, with the grant the bridge published them in the URL; each is
+  // checked against its signed manifest's digest.
   app.get('/v1/roster/:school/snapshots/:version', async (request, reply) => {
-    const { school, version } = request.params as { school: string; version: string };
-    const found = /^\d+$/.test(version) ? store.rosterVersion(school, Number(version)) : undefined;
+    const { school, version } = request.params as { school: string; version: number };
+    if (!requireGrant(deps.grants, snapshotPath(school, version), request, reply)) return reply;
+    const found = store.rosterVersion(school, version);
     if (!found)
       return reply.code(404).send({ error: 'not-found', message: `no snapshot ${version} for ${school}` });
     return reply.type('application/json').send(Buffer.from(found.snapshotBody));
   });
 
-  if (deps.library) libraryPublicRoutes(app, deps.library);
+  if (deps.library) libraryPublicRoutes(app, deps.library, deps.grants);
 
   app.post(
     '/v1/enroll',
@@ -206,7 +224,7 @@ export function buildHttpApi(deps: HttpDeps) {
         body: {
           type: 'object',
           required: ['token', 'deviceId', 'publicKey'],
-          properties: { token: { type: 'string' }, deviceId: Identifier, publicKey: { type: 'string' } },
+          properties: { token: { type: 'string' }, deviceId: IdentifierJson, publicKey: { type: 'string' } },
         },
       },
     },
@@ -214,31 +232,59 @@ export function buildHttpApi(deps: HttpDeps) {
       const parsed = EnrollmentRequest.safeParse(request.body);
       if (!parsed.success)
         return reply.code(400).send({ error: 'bad-request', message: parsed.error.issues[0]?.message });
+      const { deviceId, publicKey, token } = parsed.data;
       try {
         const now = new Date();
-        const granted = enroll(store, parsed.data, now);
+        const refusal = deps.accounts.refusal(deviceId);
+        if (refusal) throw new EnrollmentRefused(403, refusal);
         const mqttUrl = deps.mqttUrl();
-        const signed = deps.roster.signEnrollment({
-          device: parsed.data.deviceId,
-          publicKey: parsed.data.publicKey,
-          school: granted.school,
-          tokenSha256: enrollmentTokenHash(parsed.data.token),
-          mqttUrl,
-          username: granted.username,
-          issuedAt: now.toISOString(),
+        const enrolled = enroll(
+          store,
+          parsed.data,
+          (school) =>
+            deps.roster.signEnrollment({
+              device: deviceId,
+              publicKey,
+              school,
+              tokenSha256: enrollmentTokenHash(token),
+              mqttUrl,
+              username: deviceId,
+              issuedAt: now.toISOString(),
+            }),
+          now,
+        );
+        const { school, epoch } = enrolled.device;
+        try {
+          await deps.accounts.provision({ device: deviceId, school, password: enrolled.password });
+        } catch (error) {
+          request.log.error(
+            { device: deviceId, err: (error as Error).message },
+            'enrolled, but the broker account could not be provisioned',
+          );
+          return reply.code(503).send({
+            error: 'broker-unavailable',
+            message: `the broker could not be given this device's account (${(error as Error).message}): revoke the device and enroll it again with a new token once the broker is back`,
+          });
+        }
+        request.log.info({ device: deviceId, school, epoch, newEpoch: enrolled.newEpoch }, 'device enrolled');
+        deps.onEnroll?.(enrolled.device, {
+          newEpoch: enrolled.newEpoch,
+          ...(enrolled.previousSchool !== undefined ? { previousSchool: enrolled.previousSchool } : {}),
         });
-        request.log.info({ device: parsed.data.deviceId, school: granted.school }, 'device enrolled');
         const answer: EnrollmentResponse = {
-          school: granted.school,
-          mqtt: { url: mqttUrl, username: granted.username, password: granted.password },
-          keySets: signed.keySets as EnrollmentResponse['keySets'],
-          proof: signed.proof as EnrollmentResponse['proof'],
+          school,
+          mqtt: { url: mqttUrl, username: deviceId, password: enrolled.password },
+          keySets: enrolled.proof.keySets as EnrollmentResponse['keySets'],
+          proof: enrolled.proof.proof as EnrollmentResponse['proof'],
         };
         return answer;
       } catch (error) {
         if (error instanceof EnrollmentRefused) {
-          request.log.warn({ device: parsed.data.deviceId, reason: error.message }, 'enrollment refused');
-          return reply.code(403).send({ error: 'enrollment-refused', message: error.message });
+          request.log.warn({ device: deviceId, reason: error.message }, 'enrollment refused');
+          return reply.code(error.status).send({
+            error: error.status === 409 ? 'device-enrolled' : 'enrollment-refused',
+            message: error.message,
+          });
         }
         throw error;
       }
@@ -266,28 +312,35 @@ export function buildHttpApi(deps: HttpDeps) {
             type: 'object',
             required: ['school'],
             properties: {
-              school: Identifier,
+              school: IdentifierJson,
               count: { type: 'integer', minimum: 1, maximum: 500, default: 1 },
               ttlHours: { type: 'number', exclusiveMinimum: 0, maximum: 24 * 90, default: 72 },
+              device: IdentifierJson,
             },
           },
         },
       },
       async (request, reply) => {
-        const { school, count, ttlHours } = request.body as {
+        const { school, count, ttlHours, device } = request.body as {
           school: string;
           count: number;
           ttlHours: number;
+          device?: string;
         };
         if (!guard(request, reply, 'devices.manage', { school })) return;
+        if (device !== undefined && count !== 1)
+          return reply.code(400).send({
+            error: 'bad-request',
+            message: 'a token bound to a device is made one at a time (count 1)',
+          });
         const expiresAt = new Date(Date.now() + ttlHours * 3_600_000).toISOString();
-        const tokens = store.createTokens(school, count, expiresAt);
+        const tokens = store.createTokens(school, count, expiresAt, device);
         audited(request, 'tokens.create', {
-          target: `school:${school}`,
+          target: device ? `device:${device}` : `school:${school}`,
           school,
-          detail: { count, expiresAt },
+          detail: { count, expiresAt, ...(device ? { device } : {}) },
         });
-        return { school, expiresAt, tokens };
+        return { school, expiresAt, tokens, ...(device ? { device } : {}) };
       },
     );
 
@@ -402,6 +455,7 @@ export function buildHttpApi(deps: HttpDeps) {
         fingerprint: rootFingerprint(anchor),
         keySetVersion: keys.version,
         rosterKeyIds: keys.signers.map((k) => keyIdOf(k.publicKey)),
+        commandKeyIds: keys.commandSigners.map((k) => keyIdOf(k.publicKey)),
         rootOnBridge: keys.rootOnBridge,
         ...(keys.pendingRotation ? { pending: keys.pendingRotation } : {}),
         keySets: keys.keySets.map((text) => {
@@ -413,6 +467,7 @@ export function buildHttpApi(deps: HttpDeps) {
             rootThreshold: signed.root.threshold,
             rosterKeyIds: keyIds(signed.roster),
             cardIssuerKeyIds: signed.cardIssuers ? keyIds(signed.cardIssuers) : [],
+            ...(signed.commands ? { commandKeyIds: keyIds(signed.commands) } : {}),
             ...(signed.releases
               ? { releaseKeyIds: keyIds(signed.releases), releaseThreshold: signed.releases.threshold }
               : {}),
@@ -479,7 +534,7 @@ export function buildHttpApi(deps: HttpDeps) {
 
     admin.get(
       '/v1/devices',
-      { schema: { querystring: { type: 'object', properties: { school: Identifier } } } },
+      { schema: { querystring: { type: 'object', properties: { school: IdentifierJson } } } },
       async (request, reply) => {
         const school = (request.query as { school?: string }).school ?? request.principal?.school;
         if (!guard(request, reply, 'devices.read', school ? { school } : {})) return;
@@ -489,14 +544,26 @@ export function buildHttpApi(deps: HttpDeps) {
 
     admin.post(
       '/v1/devices/:id/revoke',
-      { schema: { params: { type: 'object', properties: { id: Identifier } } } },
+      { schema: { params: { type: 'object', properties: { id: IdentifierJson } } } },
       async (request, reply) => {
         const { id } = request.params as { id: string };
         const device = store.getDevice(id);
         if (!guard(request, reply, 'devices.manage', { school: device?.school ?? '' })) return;
         if (!device) return reply.code(404).send({ error: 'not-found', message: `no device ${id}` });
         const revoked = store.revokeDevice(id, new Date().toISOString());
-        deps.onRevoke(id);
+        try {
+          // Also when already revoked: asking again retries a cut-off the broker did not take.
+          await deps.accounts.remove(id);
+        } catch (error) {
+          request.log.error(
+            { device: id, err: (error as Error).message },
+            'revoked, but the broker did not cut it off',
+          );
+          return reply.code(502).send({
+            error: 'broker-unavailable',
+            message: `device ${id} is revoked at the bridge (its events are refused), but the broker did not cut it off (${(error as Error).message}): revoke again once the broker is back`,
+          });
+        }
         request.log.info({ device: id }, 'device revoked');
         audited(request, 'devices.revoke', {
           target: `device:${id}`,
@@ -507,6 +574,61 @@ export function buildHttpApi(deps: HttpDeps) {
       },
     );
 
+    // A command to one device (`door.open`, `status.report`, …), signed with the bridge's command key:
+    // the device checks it against its key set, whatever broker carries it.
+    admin.post(
+      '/v1/devices/:id/commands',
+      {
+        schema: {
+          params: { type: 'object', properties: { id: IdentifierJson } },
+          body: {
+            type: 'object',
+            required: ['name'],
+            properties: {
+              name: { type: 'string', maxLength: 64 },
+              args: { type: 'object' },
+              ttlSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60 },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params as { id: string };
+        const { name, args, ttlSeconds } = request.body as {
+          name: string;
+          args?: unknown;
+          ttlSeconds: number;
+        };
+        const device = store.getDevice(id);
+        if (!guard(request, reply, 'devices.manage', { school: device?.school ?? '' })) return;
+        if (!device) return reply.code(404).send({ error: 'not-found', message: `no device ${id}` });
+        if (device.revokedAt)
+          return reply.code(409).send({ error: 'revoked', message: `device ${id} is revoked` });
+        const order = Command.safeParse({
+          v: 1,
+          id: 'check',
+          expiresAt: new Date().toISOString(),
+          name,
+          args,
+        });
+        if (!order.success)
+          return reply.code(400).send({ error: 'bad-request', message: describeIssues(order.error) });
+        const sent = await deps.commands.send(
+          device.school,
+          id,
+          { name: order.data.name, ...('args' in order.data ? { args: order.data.args } : {}) },
+          ttlSeconds * 1000,
+        );
+        request.log.info({ device: id, name, command: sent.id }, 'command sent');
+        audited(request, 'devices.command', {
+          target: `device:${id}`,
+          school: device.school,
+          detail: { name, command: sent.id, ...(args ? { args } : {}) },
+        });
+        return reply.code(202).send({ device: id, name, ...sent });
+      },
+    );
+
     admin.get(
       '/v1/events',
       {
@@ -514,9 +636,9 @@ export function buildHttpApi(deps: HttpDeps) {
           querystring: {
             type: 'object',
             properties: {
-              school: Identifier,
-              device: Identifier,
-              person: Identifier,
+              school: IdentifierJson,
+              device: IdentifierJson,
+              person: IdentifierJson,
               type: { type: 'string', maxLength: 64 },
               from: { type: 'string', format: 'date-time' },
               to: { type: 'string', format: 'date-time' },

@@ -1,5 +1,4 @@
 import {
-  type Command,
   DeviceState,
   type EventAck,
   type EventRecord,
@@ -15,6 +14,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { CommandSender } from '../commands/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
 
@@ -26,6 +26,12 @@ export interface IngestDeps {
   shareGroup?: string;
   /** How often, at most, a device is asked to resend after a gap. */
   resendEveryMs?: number;
+  /** Sends the signed `events.resend` a device runs after a gap. */
+  commands: CommandSender;
+  /** Publish acks retained (for gateways that do not ask for their last ack in their birth). */
+  retainAcks?: boolean;
+  /** Told of each live birth that asks for something (DeviceState.want); must not throw. */
+  onBirth?: (state: DeviceState) => void;
   /** Told how each batch ended, once it has (the bridge's metrics count them). */
   onBatch?: (outcome: BatchOutcome) => void;
 }
@@ -81,15 +87,15 @@ export class Ingest {
   async start(): Promise<void> {
     const { client, shareGroup } = this.deps;
     const share = (filter: string) => (shareGroup ? `$share/${shareGroup}/${filter}` : filter);
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     await client.subscribeAsync([share(filters.allEvents), share(filters.allStates)], { qos: 1 });
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer, retained: boolean): void {
     const parts = parseDeviceTopic(topic);
     if (!parts) return;
     if (parts.kind === 'state') {
-      this.onState(parts, payload);
+      this.onState(parts, payload, retained);
       return;
     }
     if (parts.kind !== 'events') return;
@@ -209,8 +215,16 @@ export class Ingest {
     };
     await this.deps.client.publishAsync(topics.ack(school, device), JSON.stringify(ack), {
       qos: 1,
-      retain: true,
+      retain: this.deps.retainAcks ?? true,
     });
+  }
+
+  /**
+   * Withdraws the retained ack of a device (an empty retained message clears it), after the device
+   * started a new epoch: the ack was for its old chain, and the new one must never be acknowledged by it.
+   */
+  async withdrawAck(school: string, device: string): Promise<void> {
+    await this.deps.client.publishAsync(topics.ack(school, device), '', { qos: 1, retain: true });
   }
 
   /** Asks the device to resend from `fromSeq`, at most once per `resendEveryMs`; true when it asked. */
@@ -218,19 +232,18 @@ export class Ingest {
     const now = Date.now();
     if (now - (this.lastResend.get(device) ?? 0) < (this.deps.resendEveryMs ?? 1000)) return false;
     this.lastResend.set(device, now);
-    const command: Command = {
-      v: SPEC_VERSION,
-      id: `resend-${device}-${fromSeq}-${now}`,
-      expiresAt: new Date(now + 60_000).toISOString(),
-      name: 'events.resend',
-      args: { fromSeq },
-    };
     this.deps.logger.info({ device, fromSeq }, 'gap in events: asking the device to resend');
-    this.deps.client.publish(topics.commands(school, device), JSON.stringify(command), { qos: 1 });
+    this.deps.commands
+      .send(school, device, { name: 'events.resend', args: { fromSeq } })
+      .catch((error: unknown) => this.deps.logger.warn({ err: error, device }, 'resend request not sent'));
     return true;
   }
 
-  private onState(topic: { school: string; device: string }, payload: Buffer): void {
+  /**
+   * A birth or death. `retained` is a state the broker kept from before this bridge subscribed: it is
+   * recorded, but only a live birth is answered, so a restarted bridge does not answer the whole fleet.
+   */
+  private onState(topic: { school: string; device: string }, payload: Buffer, retained: boolean): void {
     if (payload.length === 0) return;
     const parsed = parseMessage(DeviceState, payload.subarray(0, MAX_MESSAGE_BYTES + 1));
     if (!parsed.ok || parsed.value.device !== topic.device) {
@@ -241,15 +254,18 @@ export class Ingest {
       return;
     }
     const state = parsed.value;
-    const { v: _v, device: _d, school: _s, ...presence } = state;
+    const { v: _v, device: _d, school: _s, want: _w, ...presence } = state;
     const taken = this.deps.store.recordPresence(topic.device, {
       ...presence,
       at: state.at ?? new Date().toISOString(),
     });
-    if (!taken)
+    if (!taken) {
       this.deps.logger.info(
         { device: topic.device, bdSeq: state.bdSeq },
         'stale device state ignored (older bdSeq)',
       );
+      return;
+    }
+    if (state.online && state.want?.length && !retained) this.deps.onBirth?.(state);
   }
 }

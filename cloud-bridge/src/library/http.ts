@@ -8,9 +8,11 @@ import type {
 } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import { IdentifierJson } from '../contract-check/index.js';
+import { type BodyGrants, requireGrant } from '../grants/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { type ItemProblem, parseCatalogueCsv } from './csv.js';
-import type { CatalogueImportInput, CatalogueService } from './service.js';
+import { type CatalogueImportInput, type CatalogueService, cataloguePath } from './service.js';
 
 export interface LibraryHttpDeps {
   catalogue: CatalogueService;
@@ -33,14 +35,25 @@ type App<L extends FastifyBaseLogger> = FastifyInstance<
   L
 >;
 
-const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
-const SchoolParams = { type: 'object', required: ['school'], properties: { school: Identifier } } as const;
+const SchoolParams = {
+  type: 'object',
+  required: ['school'],
+  properties: { school: IdentifierJson },
+} as const;
 
-/** Gateways fetch catalogue bodies here, as they fetch roster snapshots; each is checked against its manifest. */
-export function libraryPublicRoutes<L extends FastifyBaseLogger>(app: App<L>, deps: LibraryHttpDeps): void {
+/**
+ * Library gateways fetch catalogue bodies here, as they fetch roster snapshots: with the grant the
+ * bridge published them in the URL; each body is checked against its manifest.
+ */
+export function libraryPublicRoutes<L extends FastifyBaseLogger>(
+  app: App<L>,
+  deps: LibraryHttpDeps,
+  grants: BodyGrants,
+): void {
   app.get('/v1/catalogue/:school/snapshots/:version', async (request, reply) => {
-    const { school, version } = request.params as { school: string; version: string };
-    const found = /^\d+$/.test(version) ? deps.store.catalogueVersion(school, Number(version)) : undefined;
+    const { school, version } = request.params as { school: string; version: number };
+    if (!requireGrant(grants, cataloguePath(school, version), request, reply)) return reply;
+    const found = deps.store.catalogueVersion(school, version);
     if (!found)
       return reply.code(404).send({ error: 'not-found', message: `no catalogue ${version} for ${school}` });
     return reply.type('application/json').send(Buffer.from(found.body));
@@ -142,7 +155,7 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
           type: 'object',
           properties: {
             open: { type: 'boolean' },
-            person: Identifier,
+            person: IdentifierJson,
             item: { type: 'string', maxLength: 64 },
             limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 },
           },

@@ -3,15 +3,24 @@ import {
   CatalogueManifest,
   type CatalogueRules,
   CatalogueSnapshot,
+  type CatalogueSnapshotMessage,
   DEFAULT_LOAN_RULES,
+  Identifier,
   issueCatalogue,
   SPEC_VERSION,
   topics,
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { BodyGrants } from '../grants/index.js';
 import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
-import type { BridgeStore, CatalogueVersion } from '../store/index.js';
+import {
+  type BadRowSink,
+  type BridgeStore,
+  type CatalogueVersion,
+  eachRow,
+  usableIds,
+} from '../store/index.js';
 import type { ItemProblem } from './csv.js';
 
 export interface CatalogueServiceDeps {
@@ -26,6 +35,10 @@ export interface CatalogueServiceDeps {
   now?: () => Date;
   /** How often to look for a catalogue to sign again (see needsRenewal). */
   renewalCheckMs?: number;
+  /** Told of a stored catalogue it cannot announce or re-issue (a bad school id, a body that does not parse). */
+  onBadRow: BadRowSink;
+  /** Signs the body URL it announces: the body is served only with a live grant. */
+  grants: BodyGrants;
 }
 
 export interface CatalogueImportInput {
@@ -64,13 +77,13 @@ export class CatalogueService {
 
   /**
    * Publishes every school's latest catalogue again (a broker may have forgotten retained messages),
-   * re-issuing first one signed under an older key set or past half its validity.
+   * re-issuing first one signed under an older key set or past half its validity; then does so on a
+   * timer, which also keeps the grant in each announced URL fresh.
    */
   async start(): Promise<void> {
-    await this.serialise(async () => {
-      for (const school of this.deps.store.catalogueSchools()) await this.refresh(school, true);
-    });
-    this.renewal = renewalTimer(() => this.reissueStale(), {
+    const renew = () => this.serialise(() => this.refreshEach(true));
+    await renew();
+    this.renewal = renewalTimer(renew, {
       everyMs: this.deps.renewalCheckMs ?? RENEWAL_CHECK_MS,
       logger: this.deps.logger,
       what: 'catalogue renewal',
@@ -83,14 +96,25 @@ export class CatalogueService {
 
   /** Every catalogue signed under an older key set (after a key rotation) or past half its validity, issued again. */
   reissueStale(): Promise<{ school: string; version: number }[]> {
-    return this.serialise(async () => {
-      const reissued: { school: string; version: number }[] = [];
-      for (const school of this.deps.store.catalogueSchools()) {
-        const version = await this.refresh(school, false);
+    return this.serialise(() => this.refreshEach(false));
+  }
+
+  /** Refreshes every school's catalogue; a stored one it cannot use is told to `onBadRow` and skipped. */
+  private async refreshEach(announce: boolean): Promise<{ school: string; version: number }[]> {
+    const { store, onBadRow } = this.deps;
+    const reissued: { school: string; version: number }[] = [];
+    const schools = usableIds(store.catalogueSchools(), 'catalogue version', onBadRow);
+    await eachRow(
+      schools,
+      'catalogue version',
+      (school) => school,
+      onBadRow,
+      async (school) => {
+        const version = await this.refresh(school, announce);
         if (version !== undefined) reissued.push({ school, version });
-      }
-      return reissued;
-    });
+      },
+    );
+    return reissued;
   }
 
   /** The catalogue in force for a school, parsed. */
@@ -175,6 +199,9 @@ export class CatalogueService {
 
   private async publish(school: string, rules: CatalogueRules, items: CatalogueItem[]): Promise<number> {
     const { store, keys, logger } = this.deps;
+    // Checked before anything is committed: a version that could never be announced is never made.
+    if (!Identifier.safeParse(school).success)
+      throw new Error(`school ${JSON.stringify(school.slice(0, 80))} is not an identifier`);
     const version = (store.latestCatalogue(school)?.version ?? 0) + 1;
     const now = this.now();
     const body: CatalogueSnapshot = {
@@ -203,14 +230,25 @@ export class CatalogueService {
     return version;
   }
 
+  /** The message of a school's latest catalogue, as its topic carries it: what a device that asks in its birth is sent. */
+  currentMessage(school: string): CatalogueSnapshotMessage | undefined {
+    const latest = this.deps.store.latestCatalogue(school);
+    return latest ? this.messageOf(latest) : undefined;
+  }
+
+  /** A catalogue version's message, its URL with a fresh grant (a device of the school fetches the body with it). */
+  private messageOf(version: CatalogueVersion): CatalogueSnapshotMessage {
+    return {
+      v: SPEC_VERSION,
+      manifest: JSON.parse(version.manifest),
+      url: this.deps.grants.sign(cataloguePath(version.school, version.version)),
+    };
+  }
+
   private async announce(version: CatalogueVersion): Promise<void> {
     await this.deps.client.publishAsync(
       topics.catalogueSnapshot(version.school),
-      JSON.stringify({
-        v: SPEC_VERSION,
-        manifest: JSON.parse(version.manifest),
-        url: cataloguePath(version.school, version.version),
-      }),
+      JSON.stringify(this.messageOf(version)),
       { qos: 1, retain: true },
     );
   }

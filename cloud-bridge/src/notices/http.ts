@@ -1,8 +1,7 @@
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import { IdentifierJson } from '../contract-check/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import type { Notices } from './service.js';
-
-const Identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
 
 /**
  * The delivery status of parent notices, and sending a given-up delivery again. A school's staff see
@@ -12,7 +11,7 @@ export function noticesRoutes(notices: Notices, audit: AuditSink) {
   return (app: ProtectedApp, guard: Guard): void => {
     app.get(
       '/v1/notices/status',
-      { schema: { querystring: { type: 'object', properties: { school: Identifier } } } },
+      { schema: { querystring: { type: 'object', properties: { school: IdentifierJson } } } },
       async (request, reply) => {
         const school = (request.query as { school?: string }).school ?? request.principal?.school;
         if (!guard(request, reply, 'notices.manage', school ? { school } : {})) return;

@@ -16,6 +16,7 @@ export const ALARM_KINDS = {
   rosterExpiring: 'roster.expiring',
   calendarEmpty: 'calendar.empty',
   readerError: 'reader.error',
+  dataInvalid: 'data.invalid',
 } as const;
 
 export interface AlarmInput {

@@ -144,13 +144,8 @@ describe('a school calendar with no day off in the school year under way', () =>
 describe('a roster near its expiry', () => {
   it('is flagged half-way through a week’s validity, raised again once expired, and cleared by a newer version', () => {
     const calendar = sampleCalendar(nowMs);
-    store.putDevice({
-      id: 'gate-01',
-      school: SCHOOL,
-      publicKey: 'k',
-      secretHash: 'h',
-      createdAt: iso(nowMs),
-    });
+    const [token] = store.createTokens(SCHOOL, 1, iso(nowMs + DAY)) as [string];
+    store.enrollDevice(token, { id: 'gate-01', publicKey: 'k', secretHash: 'h' }, iso(nowMs));
     store.recordPresence('gate-01', { online: true, bdSeq: 1, at: iso(nowMs), rosterVersion: 1 });
     const issuedAt = nowMs;
     publish(1, calendar);

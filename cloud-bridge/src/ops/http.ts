@@ -1,17 +1,17 @@
-import { describeIssues } from '@educard/terminal-sdk';
+import { describeIssues, Identifier } from '@educard/terminal-sdk';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, can, type Guard } from '../access/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import type { Operations } from './service.js';
 
-const SchoolQuery = z.object({ school: z.string().max(64).optional() });
+const SchoolQuery = z.object({ school: Identifier.optional() });
 const AlarmQuery = SchoolQuery.extend({
   open: z.enum(['true', 'false']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
 const RecentQuery = SchoolQuery.extend({ limit: z.coerce.number().int().min(1).max(500).default(50) });
-const AlarmId = z.object({ id: z.coerce.number().int().positive() });
+const AlarmIdParams = { type: 'object', properties: { id: { type: 'integer', minimum: 1 } } } as const;
 
 const badRequest = (reply: FastifyReply, error: z.ZodError) =>
   reply.code(400).send({ error: 'bad-request', message: describeIssues(error) });
@@ -43,13 +43,12 @@ export function opsRoutes(ops: Operations, audit: AuditSink) {
     });
 
     const alarmAction = (path: string, verb: 'ack' | 'clear') =>
-      app.post(path, async (request, reply) => {
-        const params = AlarmId.safeParse(request.params);
-        if (!params.success) return badRequest(reply, params.error);
-        const held = ops.alarms.get(params.data.id);
+      app.post(path, { schema: { params: AlarmIdParams } }, async (request, reply) => {
+        const { id } = request.params as { id: number };
+        const held = ops.alarms.get(id);
         const scope = held ? (held.school ? { school: held.school } : {}) : { school: '' };
         if (!guard(request, reply, 'alarms.ack', scope)) return;
-        if (!held) return reply.code(404).send({ error: 'not-found', message: `no alarm ${params.data.id}` });
+        if (!held) return reply.code(404).send({ error: 'not-found', message: `no alarm ${id}` });
         const by = request.principal?.username ?? 'anonymous';
         const done = verb === 'ack' ? ops.alarms.acknowledge(held.id, by) : ops.alarms.clearById(held.id, by);
         if (!done)

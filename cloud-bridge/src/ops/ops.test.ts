@@ -46,14 +46,10 @@ beforeEach(async () => {
     settings: { offlineAfterMinutes: 10, rosterStaleAfterMinutes: 30 },
     now: () => new Date(nowMs),
   });
-  for (const id of ['gate-01', 'gate-02'])
-    store.putDevice({
-      id,
-      school: 'school-1',
-      publicKey: 'k',
-      secretHash: 'h',
-      createdAt: '2026-08-01T00:00:00.000Z',
-    });
+  for (const id of ['gate-01', 'gate-02']) {
+    const [token] = store.createTokens('school-1', 1, '2026-09-01T00:00:00.000Z') as [string];
+    store.enrollDevice(token, { id, publicKey: 'k', secretHash: 'h' }, '2026-08-01T00:00:00.000Z');
+  }
 });
 afterEach(async () => {
   ops.stop();

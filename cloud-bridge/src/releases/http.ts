@@ -1,13 +1,20 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
+import { ReleaseVersion } from '@educard/terminal-sdk';
 import type { FastifyInstance } from 'fastify';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import type { BrokerPrincipal } from '../broker/index.js';
+import { jsonSchemaOf } from '../contract-check/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import type { ReleasesConfig } from './config.js';
 import { ReleaseNotTaken, type Releases } from './service.js';
 import { ByteRate, throttled } from './throttle.js';
+
+/** A release's version in the path is MAJOR.MINOR.PATCH, not the integer a roster's `version` is. */
+const ReleaseParams = {
+  schema: { params: { type: 'object', properties: { version: jsonSchemaOf(ReleaseVersion) } } },
+} as const;
 
 /** The largest release archive taken: several times the gateway's size, far below a disk's. */
 const MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024;
@@ -163,7 +170,7 @@ export function releaseRoutes(
       return { releases: releases.list() };
     });
 
-    app.post('/v1/releases/:version/remove', async (request, reply) => {
+    app.post('/v1/releases/:version/remove', ReleaseParams, async (request, reply) => {
       if (!guard(request, reply, 'updates.manage')) return;
       const { version } = request.params as { version: string };
       const arch = (request.body as { arch?: string } | undefined)?.arch;

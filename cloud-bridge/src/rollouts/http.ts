@@ -2,8 +2,12 @@ import { Identifier } from '@educard/terminal-sdk';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import { IdentifierJson } from '../contract-check/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import { RolloutRefused, type Rollouts } from './service.js';
+
+/** A rollout's or a device's id in the path: the contract's Identifier, like every id the bridge takes. */
+const IdParams = { schema: { params: { type: 'object', properties: { id: IdentifierJson } } } } as const;
 
 const Tags = z.object({
   add: z.array(Identifier).max(64).default([]),
@@ -41,7 +45,7 @@ export function rolloutRoutes(rollouts: Rollouts, audit: AuditSink) {
       return { rollouts: rollouts.list() };
     });
 
-    app.get('/v1/rollouts/:id', async (request, reply) => {
+    app.get('/v1/rollouts/:id', IdParams, async (request, reply) => {
       if (!guard(request, reply, 'updates.read')) return;
       const { id } = request.params as { id: string };
       const rollout = rollouts.view(id);
@@ -50,7 +54,7 @@ export function rolloutRoutes(rollouts: Rollouts, audit: AuditSink) {
     });
 
     for (const verb of ['pause', 'resume', 'abort'] as const)
-      app.post(`/v1/rollouts/:id/${verb}`, async (request, reply) => {
+      app.post(`/v1/rollouts/:id/${verb}`, IdParams, async (request, reply) => {
         if (!guard(request, reply, 'updates.manage')) return;
         const { id } = request.params as { id: string };
         try {
@@ -68,7 +72,7 @@ export function rolloutRoutes(rollouts: Rollouts, audit: AuditSink) {
         }
       });
 
-    app.post('/v1/devices/:id/tags', async (request, reply) => {
+    app.post('/v1/devices/:id/tags', IdParams, async (request, reply) => {
       if (!guard(request, reply, 'updates.manage')) return;
       const { id } = request.params as { id: string };
       const body = Tags.safeParse(request.body ?? {});

@@ -21,6 +21,7 @@ export {
   type ImportReport,
   type ReissueAs,
   RosterChangeRefused,
+  type RosterMessages,
   RosterService,
   type SchoolChanges,
   snapshotPath,

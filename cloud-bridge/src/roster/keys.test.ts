@@ -1,7 +1,15 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, keyRole, RosterManifest, signDocument } from '@educard/terminal-sdk';
+import {
+  type Ed25519KeyPair,
+  generateKeyPair,
+  issueKeySet,
+  keyIdOf,
+  keyRole,
+  RosterManifest,
+  signDocument,
+} from '@educard/terminal-sdk';
 import { SAMPLE_CARD_ISSUER, SAMPLE_CARD_ISSUER_B, sampleCard } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -97,6 +105,78 @@ describe('the roster keyring', () => {
     expect(reopened.anchor).toEqual(ring.anchor);
     // A prepared rotation is used once.
     expect((await refusal(ring.commitKeySet(pendingId, signDocument(keySet, root))))?.status).toBe(409);
+  });
+
+  it('names a command key in key set 1 and rotates it with the roster key, every other role kept', async () => {
+    const { root, keys } = newRosterKeys();
+    await saveRosterKeys(dir, keys);
+    const ring = await RosterKeyring.open(dir);
+    const idsOf = (role?: { keys: { keyId: string }[] }) => role?.keys.map((k) => k.keyId);
+    const first = ring.commandSigners[0];
+    expect(ring.commandSigners).toHaveLength(1);
+    expect(idsOf(ring.latest.commands)).toEqual([keyIdOf((first as Ed25519KeyPair).publicKey)]);
+
+    const { pendingId, keySet } = ring.prepareRotation();
+    expect(keySet.root).toEqual(ring.latest.root);
+    expect(idsOf(keySet.commands)).not.toEqual(idsOf(ring.latest.commands));
+    await ring.commitKeySet(pendingId, signDocument(keySet, root));
+    expect(idsOf(ring.latest.commands)).toEqual([
+      keyIdOf((ring.commandSigners[0] as Ed25519KeyPair).publicKey),
+    ]);
+    expect(ring.commandSigners[0]?.seed).not.toEqual(first?.seed);
+    // The old command key is gone from the file: a stolen copy of it signs nothing a device takes.
+    const reopened = await RosterKeyring.open(dir);
+    expect(reopened.commandSigners.map((k) => k.seed)).toEqual(ring.commandSigners.map((k) => k.seed));
+  });
+
+  it('keeps the command key and card issuers through a change of the release keys, and the release keys and card issuers through a rotation', async () => {
+    const { root, keys } = newRosterKeys();
+    await saveRosterKeys(dir, keys);
+    const ring = await RosterKeyring.open(dir);
+    const commandSeeds = () => ring.commandSigners.map((k) => k.seed);
+    const cardIssuers = keyRole([SAMPLE_CARD_ISSUER]);
+    const named = ring.prepareRotation({ cardIssuers });
+    await ring.commitKeySet(named.pendingId, signDocument(named.keySet, root));
+    const before = { commands: ring.latest.commands, seeds: commandSeeds(), roster: ring.latest.roster };
+    const releases = keyRole([generateKeyPair(), generateKeyPair()], 2);
+
+    const change = ring.prepareReleaseKeys(releases);
+    await ring.commitKeySet(change.pendingId, signDocument(change.keySet, root));
+    expect(ring.latest).toMatchObject({
+      version: 3,
+      releases,
+      commands: before.commands,
+      roster: before.roster,
+      cardIssuers,
+    });
+    expect(commandSeeds()).toEqual(before.seeds);
+
+    const rotation = ring.prepareRotation();
+    await ring.commitKeySet(rotation.pendingId, signDocument(rotation.keySet, root));
+    expect(ring.latest.version).toBe(4);
+    expect(ring.latest.releases).toEqual(releases);
+    expect(ring.latest.cardIssuers).toEqual(cardIssuers);
+    expect(ring.latest.commands).not.toEqual(before.commands);
+    expect(commandSeeds()).not.toEqual(before.seeds);
+  });
+
+  it('gives a bridge whose key sets predate commands a command key at its next rotation', async () => {
+    const root = [generateKeyPair()];
+    const roster = [generateKeyPair()];
+    const old = issueKeySet({ version: 1, root: keyRole(root), roster: keyRole(roster), signers: root });
+    await saveRosterKeys(dir, {
+      root: [],
+      roster,
+      commands: [],
+      keySets: [Buffer.from(old).toString('utf8')],
+    });
+    const ring = await RosterKeyring.open(dir);
+    expect(ring.commandSigners).toEqual([]);
+    expect(ring.latest.commands).toBeUndefined();
+    const { pendingId, keySet } = ring.prepareRotation();
+    await ring.commitKeySet(pendingId, signDocument(keySet, root));
+    expect(ring.commandSigners).toHaveLength(1);
+    expect(ring.latest.commands?.keys).toHaveLength(1);
   });
 
   it('re-issues at start a roster signed under an older key set (a stop between rotation and re-issue)', async () => {

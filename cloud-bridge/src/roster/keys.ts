@@ -14,6 +14,7 @@ import {
   keyIdOf,
   keyRole,
   RosterKeySet,
+  type RosterKeySetsMessage,
   SignedEnvelopeSchema,
   SPEC_VERSION,
   toBase64Url,
@@ -31,6 +32,11 @@ export interface RosterKeys {
   root: Ed25519KeyPair[];
   /** The online roster-signing keys: those the latest key set names. */
   roster: Ed25519KeyPair[];
+  /**
+   * The online command-signing keys: those the latest key set's `commands` role names; none for a
+   * bridge whose key sets predate the role, until its next rotation.
+   */
+  commands: Ed25519KeyPair[];
   /** Every key set issued, oldest first (each a signed envelope, as JSON). */
   keySets: string[];
 }
@@ -41,6 +47,7 @@ const Seed = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a 32-byte seed in base64ur
 const StoredKeys = z.object({
   root: z.array(Seed).optional(),
   roster: z.array(Seed).min(1),
+  commands: z.array(Seed).optional(),
   keySets: z.array(z.string()).min(1),
 });
 type StoredKeys = z.infer<typeof StoredKeys>;
@@ -57,24 +64,27 @@ function toStored(keys: RosterKeys): StoredKeys {
   return {
     ...(keys.root.length ? { root: keys.root.map(seedOf) } : {}),
     roster: keys.roster.map(seedOf),
+    ...(keys.commands.length ? { commands: keys.commands.map(seedOf) } : {}),
     keySets: keys.keySets,
   };
 }
 
 export const rosterKeysJson = (keys: RosterKeys) => `${JSON.stringify(toStored(keys), null, 2)}\n`;
 
-/** Key set 1 with a fresh root and roster key; the caller decides where the root goes. */
+/** Key set 1 with a fresh root, roster and command key; the caller decides where the root goes. */
 export function newRosterKeys(issuedAt = new Date()): { root: Ed25519KeyPair[]; keys: RosterKeys } {
   const root = [generateKeyPair()];
   const roster = [generateKeyPair()];
+  const commands = [generateKeyPair()];
   const keySet = issueKeySet({
     version: 1,
     issuedAt: issuedAt.toISOString(),
     root: keyRole(root),
     roster: keyRole(roster),
+    commands: keyRole(commands),
     signers: root,
   });
-  return { root, keys: { root: [], roster, keySets: [Buffer.from(keySet).toString('utf8')] } };
+  return { root, keys: { root: [], roster, commands, keySets: [Buffer.from(keySet).toString('utf8')] } };
 }
 
 /** Reads `dataDir/roster-keys.json`; undefined when there is none. */
@@ -98,6 +108,7 @@ export async function loadRosterKeys(dataDir: string): Promise<RosterKeys | unde
   return {
     root: (stored.root ?? []).map(pair),
     roster: stored.roster.map(pair),
+    commands: (stored.commands ?? []).map(pair),
     keySets: stored.keySets,
   };
 }
@@ -159,6 +170,8 @@ interface PendingRotation {
   id: string;
   /** The next roster key; absent when the roster key stays (a change of the release keys). */
   key?: Ed25519KeyPair;
+  /** The next command key: it rotates with the roster key, and stays when only the release keys change. */
+  commandKey?: Ed25519KeyPair;
   keySet: RosterKeySet;
 }
 
@@ -199,8 +212,18 @@ export class RosterKeyring {
     return this.keys.roster;
   }
 
+  /** The keys that sign device commands now; none until the key sets name a `commands` role. */
+  get commandSigners(): Ed25519KeyPair[] {
+    return this.keys.commands;
+  }
+
   get keySets(): readonly string[] {
     return this.keys.keySets;
+  }
+
+  /** Every key set, as the key-set topics carry them. */
+  get keySetsMessage(): RosterKeySetsMessage {
+    return { v: SPEC_VERSION, keySets: this.keys.keySets.map((k) => JSON.parse(k)) };
   }
 
   get version(): number {
@@ -232,43 +255,42 @@ export class RosterKeyring {
   }
 
   /**
-   * The next key set, unsigned: the same root role, the new roster key only, and the card issuers of the
-   * key set in force unless `cardIssuers` names others (`null`: none). Replaces any rotation pending.
+   * The next key set, unsigned: every role of the latest as it is, but for a new roster key and a new
+   * command key, each the only key of its role (a bridge whose key sets predate the `commands` role
+   * gets one this way), and the card issuers in force unless `cardIssuers` names others (`null`: none).
+   * Replaces any rotation pending.
    */
   prepareRotation(options: { now?: Date; cardIssuers?: KeyRole | null } = {}): {
     pendingId: string;
     keySet: RosterKeySet;
   } {
     const key = generateKeyPair();
-    const issuers = options.cardIssuers === undefined ? this.latest.cardIssuers : options.cardIssuers;
+    const commandKey = generateKeyPair();
+    const { cardIssuers: inForce, ...latest } = this.latest;
+    const issuers = options.cardIssuers === undefined ? inForce : options.cardIssuers;
     const keySet: RosterKeySet = {
+      ...latest,
       type: 'roster-keyset',
       spec: SPEC_VERSION,
       version: this.version + 1,
       issuedAt: (options.now ?? this.now()).toISOString(),
-      root: this.latest.root,
       roster: keyRole([key]),
+      commands: keyRole([commandKey]),
       ...(issuers ? { cardIssuers: issuers } : {}),
-      ...(this.latest.releases ? { releases: this.latest.releases } : {}),
     };
-    this.pending = { id: randomBytes(12).toString('base64url'), key, keySet };
+    this.pending = { id: randomBytes(12).toString('base64url'), key, commandKey, keySet };
     return { pendingId: this.pending.id, keySet };
   }
 
   /**
-   * The next key set, unsigned, with `releases` as the keys that sign gateway software: the same root
-   * and roster keys and card issuers. Committed like a roster key rotation, once the root has signed it offline.
+   * The next key set, unsigned, with `releases` as the keys that sign gateway software: every other
+   * role (root, roster, commands, card issuers) as it is. Committed like a roster key rotation, once the root has signed it offline.
    */
   prepareReleaseKeys(releases: KeyRole, now = new Date()): { pendingId: string; keySet: RosterKeySet } {
-    const { type, spec, root, roster, cardIssuers } = this.latest;
     const keySet: RosterKeySet = {
-      type,
-      spec,
+      ...this.latest,
       version: this.version + 1,
       issuedAt: now.toISOString(),
-      root,
-      roster,
-      ...(cardIssuers ? { cardIssuers } : {}),
       releases,
     };
     this.pending = { id: randomBytes(12).toString('base64url'), keySet };
@@ -314,6 +336,7 @@ export class RosterKeyring {
     const next: RosterKeys = {
       root: this.keys.root,
       roster,
+      commands: pending.commandKey ? [pending.commandKey] : this.keys.commands,
       keySets: [...this.keys.keySets, JSON.stringify(parsed.data)],
     };
     await saveRosterKeys(this.dataDir, next);

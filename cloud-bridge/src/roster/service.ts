@@ -6,13 +6,17 @@ import {
   canonicalString,
   describeIssues,
   type EnrollmentProof,
+  Identifier,
   type IssuedRoster,
   issueRoster,
   type KeyRole,
   type RosterChange,
   type RosterDelta,
+  type RosterDeltaMessage,
+  type RosterKeySetsMessage,
   RosterManifest,
   type RosterSnapshot,
+  type RosterSnapshotMessage,
   type Schedule,
   type SignedEnvelope,
   SPEC_VERSION,
@@ -21,7 +25,16 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { BridgeStore, RosterCommit, RosterSettings, RosterVersion } from '../store/index.js';
+import type { BodyGrants } from '../grants/index.js';
+import {
+  type BadRowSink,
+  type BridgeStore,
+  eachRow,
+  type RosterCommit,
+  type RosterSettings,
+  type RosterVersion,
+  usableIds,
+} from '../store/index.js';
 import type { RowProblem } from './csv.js';
 import type { RosterKeyring } from './keys.js';
 import { needsRenewal, RENEWAL_CHECK_MS, renewalTimer } from './renewal.js';
@@ -33,6 +46,10 @@ export interface RosterServiceDeps {
   logger: Logger;
   /** How long a manifest stays valid: a gateway that hears nothing for longer knows its roster is stale. */
   manifestTtlMs?: number;
+  /** Told of a stored version it cannot announce (a school id that is no identifier, a manifest that does not parse). */
+  onBadRow: BadRowSink;
+  /** Signs the snapshot URL it announces: the body is served only with a live grant. */
+  grants: BodyGrants;
   /** The clock versions are signed by (the bridge's). */
   now?: () => Date;
   /**
@@ -86,6 +103,14 @@ function reissuedCard(old: CardEntry, as: ReissueAs): CardEntry {
   };
 }
 
+/** A school's latest roster version as the messages its topics carry. */
+export interface RosterMessages {
+  version: number;
+  keySets: RosterKeySetsMessage;
+  snapshot: RosterSnapshotMessage;
+  delta?: RosterDeltaMessage;
+}
+
 export class RosterChangeRefused extends Error {
   constructor(
     readonly status: 400 | 404 | 409,
@@ -113,6 +138,7 @@ export const snapshotPath = (school: string, version: number) => `/v1/roster/${s
 export class RosterService {
   private queue: Promise<unknown> = Promise.resolve();
   private renewal: { stop(): void } | undefined;
+  private readonly current = new Map<string, RosterMessages>();
 
   constructor(private readonly deps: RosterServiceDeps) {}
 
@@ -146,27 +172,40 @@ export class RosterService {
    * Issues again, as a new version with no change, each school's roster whose manifest is past half
    * its validity or was signed under an older key set (the bridge stopped between a key rotation and
    * the re-issue that follows it): a school where no card changed for a week would otherwise find
-   * every pupil refused at its gates as the manifest expires.
+   * every pupil refused at its gates as the manifest expires. Every other school's snapshot is
+   * announced again, with all its messages at start (`announceOthers`), else its URL with a fresh
+   * grant, so a gateway that connects later can still fetch it. A stored version it cannot use is told
+   * to `onBadRow` and skipped.
    */
   renew(options: { announceOthers?: boolean } = {}): Promise<{ school: string; version: number }[]> {
+    const { store, onBadRow } = this.deps;
     return this.serialise(async () => {
       const renewed: { school: string; version: number }[] = [];
       const nowMs = (this.deps.now?.() ?? new Date()).getTime();
-      for (const school of this.deps.store.rosterSchools()) {
-        const latest = this.deps.store.latestRosterVersion(school);
-        if (!latest) continue;
-        const signed = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
-        const due = needsRenewal(signed.success ? signed.data : undefined, {
-          keySetVersion: this.deps.keys.version,
-          nowMs,
-          ttlMs: this.manifestTtlMs,
-        });
-        if (due) {
-          const version = await this.publish(school, [], [], undefined);
-          this.deps.logger.info({ school, version }, 'roster signed again before its manifest expires');
-          renewed.push({ school, version });
-        } else if (options.announceOthers) await this.announce(latest);
-      }
+      const schools = usableIds(store.rosterSchools(), 'roster version', onBadRow);
+      await eachRow(
+        schools,
+        'roster version',
+        (school) => school,
+        onBadRow,
+        async (school) => {
+          const latest = store.latestRosterVersion(school);
+          if (!latest) return;
+          const signed = RosterManifest.safeParse(JSON.parse(latest.snapshotManifest).signed);
+          const due = needsRenewal(signed.success ? signed.data : undefined, {
+            keySetVersion: this.deps.keys.version,
+            nowMs,
+            ttlMs: this.manifestTtlMs,
+          });
+          if (due) {
+            const version = await this.publish(school, [], [], undefined);
+            this.deps.logger.info({ school, version }, 'roster signed again before its manifest expires');
+            renewed.push({ school, version });
+          } else if (options.announceOthers) await this.announce(latest);
+          // Each round, the snapshot's URL again with a fresh grant: one heard later can still be fetched.
+          else await this.announceSnapshot(latest);
+        },
+      );
       return renewed;
     });
   }
@@ -211,9 +250,14 @@ export class RosterService {
       const committed = await this.deps.keys.commitKeySet(pendingId, envelope);
       this.deps.logger.info(committed, 'roster key rotated');
       const reissued: { school: string; version: number }[] = [];
-      for (const school of this.deps.store.rosterSchools()) {
-        reissued.push({ school, version: await this.publish(school, [], [], undefined) });
-      }
+      const { store, onBadRow } = this.deps;
+      await eachRow(
+        usableIds(store.rosterSchools(), 'roster version', onBadRow),
+        'roster version',
+        (school) => school,
+        onBadRow,
+        async (school) => reissued.push({ school, version: await this.publish(school, [], [], undefined) }),
+      );
       return { ...committed, reissued };
     });
   }
@@ -439,6 +483,12 @@ export class RosterService {
     settings: RosterSettings | undefined,
   ): RosterCommit {
     const { store, keys } = this.deps;
+    // Checked before anything is committed: a version that could never be announced is never made.
+    if (!Identifier.safeParse(school).success)
+      throw new RosterChangeRefused(
+        400,
+        `school ${JSON.stringify(school.slice(0, 80))} is not an identifier`,
+      );
     const previous = store.latestRosterVersion(school);
     const version = (previous?.version ?? 0) + 1;
     const now = this.deps.now?.() ?? new Date();
@@ -486,33 +536,71 @@ export class RosterService {
     return { school, cards: changed, settings, version: record };
   }
 
+  /**
+   * The messages of a school's latest version, as the school topics carry them: what a device that
+   * asks in its birth is sent on its own topic, the snapshot's URL with a fresh grant. Kept from the
+   * last announce (a body can be megabytes); read from the store when this process has not announced
+   * the school yet.
+   */
+  currentMessages(school: string): RosterMessages | undefined {
+    let held = this.current.get(school);
+    if (!held) {
+      const latest = this.deps.store.latestRosterVersion(school);
+      if (!latest) return undefined;
+      held = this.messagesOf(latest);
+    }
+    return { ...held, snapshot: { ...held.snapshot, url: this.deps.grants.sign(held.snapshot.url) } };
+  }
+
+  /** The messages of a version, the snapshot's URL without its grant (a grant is signed when it is sent). */
+  private messagesOf(version: RosterVersion): RosterMessages {
+    const messages: RosterMessages = {
+      version: version.version,
+      keySets: this.deps.keys.keySetsMessage,
+      snapshot: {
+        v: SPEC_VERSION,
+        manifest: JSON.parse(version.snapshotManifest),
+        url: snapshotPath(version.school, version.version),
+      },
+      ...(version.deltaManifest && version.deltaBody
+        ? {
+            delta: {
+              v: SPEC_VERSION,
+              manifest: JSON.parse(version.deltaManifest),
+              body: Buffer.from(version.deltaBody).toString('utf8'),
+            },
+          }
+        : {}),
+    };
+    this.current.set(version.school, messages);
+    return messages;
+  }
+
   private async announce(version: RosterVersion): Promise<void> {
-    const { client, keys } = this.deps;
+    const { client } = this.deps;
+    const messages = this.messagesOf(version);
     const retained = { qos: 1 as const, retain: true };
     await client.publishAsync(
       topics.rosterKeySets(version.school),
-      JSON.stringify({ v: SPEC_VERSION, keySets: keys.keySets.map((k) => JSON.parse(k)) }),
+      JSON.stringify(messages.keySets),
       retained,
     );
-    if (version.deltaManifest && version.deltaBody) {
-      await client.publishAsync(
-        topics.rosterDelta(version.school),
-        JSON.stringify({
-          v: SPEC_VERSION,
-          manifest: JSON.parse(version.deltaManifest),
-          body: Buffer.from(version.deltaBody).toString('utf8'),
-        }),
-        retained,
-      );
-    }
+    if (messages.delta)
+      await client.publishAsync(topics.rosterDelta(version.school), JSON.stringify(messages.delta), retained);
+    await this.announceSnapshot(version);
+  }
+
+  /** The snapshot's manifest and its URL, with a fresh grant: what a gateway behind by more than a delta fetches. */
+  private async announceSnapshot(version: RosterVersion): Promise<void> {
+    const { client, grants } = this.deps;
     await client.publishAsync(
       topics.rosterSnapshot(version.school),
       JSON.stringify({
         v: SPEC_VERSION,
         manifest: JSON.parse(version.snapshotManifest),
-        url: snapshotPath(version.school, version.version),
+        url: grants.sign(snapshotPath(version.school, version.version)),
       }),
-      retained,
+      { qos: 1, retain: true },
     );
   }
 

@@ -6,21 +6,29 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
-import { EmbeddedBroker } from '../broker/index.js';
+import {
+  type DeviceAccounts,
+  EmbeddedBroker,
+  NatsDeviceAccounts,
+  unmanagedAccounts,
+} from '../broker/index.js';
 import { CentralService, ChangeApplier, centralRoutes } from '../central/index.js';
+import { CommandSender } from '../commands/index.js';
 import type { BridgeConfig } from '../config/index.js';
 import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
+import { BodyGrants } from '../grants/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
 import { CatalogueService } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
-import { Operations, opsRoutes } from '../ops/index.js';
+import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
-import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BadRowSink, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
 import { servePages } from '../web/index.js';
@@ -101,6 +109,11 @@ export class Bridge {
       logger,
       onDelivery: metrics.onDelivery,
     });
+    // A stored row the bridge cannot use is skipped, logged and raised: it never keeps the bridge down.
+    const onBadRow: BadRowSink = (row) => {
+      logger.error(row, 'stored row skipped: the bridge cannot use it');
+      ops.raise({ kind: ALARM_KINDS.dataInvalid, message: `${row.what} ${row.key}: ${row.problem}` });
+    };
     const credentials = {
       username: `bridge-${randomBytes(4).toString('hex')}`,
       password: randomBytes(24).toString('base64url'),
@@ -116,6 +129,13 @@ export class Bridge {
           logger,
         })
       : undefined;
+    const deviceAccounts = broker ?? (await externalAccounts(config, logger));
+    await deviceAccounts.reconcile(
+      store
+        .listDevices()
+        .filter((d) => !d.revokedAt)
+        .map((d) => ({ device: d.id, school: d.school })),
+    );
     const url = broker ? `mqtt://${config.mqtt.host}:${broker.port}` : (config.mqtt.url as string);
     const client = await mqtt.connectAsync(url, {
       clientId: credentials.username,
@@ -123,21 +143,17 @@ export class Bridge {
       reconnectPeriod: 1000,
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
+    const commands = new CommandSender({ client, keys, logger, now });
+    const grants = new BodyGrants(store.database, now);
     // The venues' projection (visits per day) sees every event: it is made before ingest starts.
-    const venues = new Venues({ store, client, keys, logger, now });
-    const ingest = new Ingest({
-      store,
-      client,
-      logger,
-      onBatch: metrics.onBatch,
-      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
-    });
-    await ingest.start();
+    const venues = new Venues({ store, client, keys, logger, grants, now });
     const roster = new RosterService({
       store,
       client,
       keys,
       logger,
+      onBadRow,
+      grants,
       now,
       onPublished: (school, _version, changed) => {
         ops.checkDates(school);
@@ -146,8 +162,38 @@ export class Bridge {
           .catch((error: unknown) => logger.error({ err: error, school }, 'hotlist not updated'));
       },
     });
+    const catalogue = new CatalogueService({
+      store,
+      client,
+      keys: roster.keys,
+      logger,
+      now,
+      onBadRow,
+      grants,
+    });
+    const sync = new DeviceSync({
+      store,
+      client,
+      roster,
+      catalogue,
+      keySets: () => keys.keySetsMessage,
+      hotlist: venues.hotlist,
+      logger,
+    });
+    const ingest = new Ingest({
+      store,
+      client,
+      logger,
+      ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      commands,
+      onBatch: metrics.onBatch,
+      retainAcks: config.mqtt.retainAcks,
+      onBirth: (state) => sync.answer(state),
+    });
+    await ingest.start();
     await roster.start();
-    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest);
+    await catalogue.start();
+    const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest, now);
     const rollouts = new Rollouts({
       db: store.database,
       store,
@@ -162,8 +208,6 @@ export class Bridge {
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await rollouts.start();
-    const catalogue = new CatalogueService({ store, client, keys: roster.keys, logger, now });
-    await catalogue.start();
     await venues.start();
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
     const applier = new ChangeApplier({
@@ -186,6 +230,7 @@ export class Bridge {
       onAlarm: ops.onAlarm,
       hotlist: venues.hotlist,
       findCard: (cardId) => store.findCard(cardId),
+      onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
     const http = buildHttpApi({
@@ -195,12 +240,25 @@ export class Bridge {
       adminToken: config.adminToken,
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? url,
-      onRevoke: (id) => broker?.disconnect(id),
+      accounts: deviceAccounts,
+      onEnroll: (device, { newEpoch, previousSchool }) => {
+        if (!newEpoch) return;
+        const schools = new Set([device.school, ...(previousSchool ? [previousSchool] : [])]);
+        for (const school of schools)
+          ingest
+            .withdrawAck(school, device.id)
+            .catch((error: unknown) =>
+              logger.error({ err: error, device: device.id }, "the old epoch's ack could not be withdrawn"),
+            );
+      },
       health: () => ({
         mqtt: client.connected,
         ingest: ingest.stats,
+        syncAnswers: sync.answered,
         ...(broker ? { broker: broker.stats } : {}),
       }),
+      grants,
+      commands,
       library: { catalogue, store, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
@@ -215,7 +273,7 @@ export class Bridge {
         releaseFileRoutes(releases, config.releases, (username, password) =>
           authenticateDevice(store, username, password),
         ),
-        venuesPublicRoutes(venues),
+        venuesPublicRoutes(venues, grants),
       ],
       onKeysRotated: () => venues.reissueStale(),
       onCardChange: (change) => ops.recordCardChange(change),
@@ -297,4 +355,17 @@ export class Bridge {
     this.store.close();
     this.logger.info('bridge stopped');
   }
+}
+
+/** The device accounts of an external broker: provisioned by the bridge when configured, else the broker's own business. */
+async function externalAccounts(config: BridgeConfig, logger: Logger): Promise<DeviceAccounts> {
+  const settings = config.mqtt.deviceAccounts;
+  if (!settings) return unmanagedAccounts(logger);
+  return NatsDeviceAccounts.open({
+    authFile: settings.authFile,
+    nodes: settings.nodes,
+    hashRounds: settings.hashRounds,
+    bridgeUser: { username: config.mqtt.username as string, password: config.mqtt.password as string },
+    logger,
+  });
 }

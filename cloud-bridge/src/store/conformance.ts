@@ -58,8 +58,29 @@ const DEVICE = {
   school: 'school-1',
   publicKey: 'k'.repeat(43),
   secretHash: 'h'.repeat(64),
+  epoch: 1,
   createdAt: '2026-11-23T00:00:00.000Z',
 };
+
+/** Enrolls a device as the bridge does, with a fresh token of its school (bound to it when asked). */
+function enrollAs(
+  store: BridgeStore,
+  device: { id: string; school: string; publicKey: string; secretHash?: string },
+  at = DEVICE.createdAt,
+  bound = false,
+) {
+  const [token] = store.createTokens(
+    device.school,
+    1,
+    '2026-12-01T00:00:00.000Z',
+    bound ? device.id : undefined,
+  ) as [string];
+  return store.enrollDevice(
+    token,
+    { id: device.id, publicKey: device.publicKey, secretHash: device.secretHash ?? DEVICE.secretHash },
+    at,
+  );
+}
 
 type Open = () => Promise<BridgeStore> | BridgeStore;
 
@@ -285,9 +306,9 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
 
     describe('devices', () => {
       it('puts, gets, lists and revokes devices', () => {
-        store.putDevice(DEVICE);
-        store.putDevice({ ...DEVICE, id: 'gate-02', school: 'school-2' });
-        store.putDevice({ ...DEVICE, id: 'gate-00' });
+        enrollAs(store, DEVICE);
+        enrollAs(store, { ...DEVICE, id: 'gate-02', school: 'school-2' });
+        enrollAs(store, { ...DEVICE, id: 'gate-00' });
         expect(store.getDevice('gate-01')).toEqual(DEVICE);
         expect(store.getDevice('nobody')).toBeUndefined();
         expect(store.listDevices().map((d) => d.id)).toEqual(['gate-00', 'gate-01', 'gate-02']);
@@ -302,7 +323,7 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
       });
 
       it('takes presence by the Sparkplug bdSeq rule', () => {
-        store.putDevice(DEVICE);
+        enrollAs(store, DEVICE);
         const presence = (online: boolean, bdSeq: number, at: string) =>
           store.recordPresence('gate-01', { online, bdSeq, at });
         expect(presence(true, 5, '2026-11-23T08:00:00.000Z')).toBe(true);
@@ -331,7 +352,7 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
       });
 
       it('keeps the optional presence fields', () => {
-        store.putDevice(DEVICE);
+        enrollAs(store, DEVICE);
         const full = {
           online: true,
           bdSeq: 1,
@@ -359,17 +380,103 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         const [fresh] = store.createTokens('school-1', 1, '2026-12-01T00:00:00.000Z') as [string];
         const [stale] = store.createTokens('school-2', 1, '2026-11-01T00:00:00.000Z') as [string];
         const [edge] = store.createTokens('school-2', 1, '2026-11-23T08:00:00+08:00') as [string];
-        expect(store.consumeToken(fresh, '2026-11-23T00:00:00.000Z')).toEqual({ school: 'school-1' });
-        expect(store.consumeToken(fresh, '2026-11-23T00:00:00.000Z')).toBeUndefined();
-        expect(store.consumeToken(stale, '2026-11-23T00:00:00.000Z')).toBeUndefined();
+        const now = '2026-11-23T00:00:00.000Z';
+        const use = (token: string, id: string) =>
+          store.enrollDevice(token, { id, publicKey: DEVICE.publicKey, secretHash: DEVICE.secretHash }, now);
+        expect(store.tokenGrant(fresh, now)).toEqual({ school: 'school-1' });
+        expect(use(fresh, 'gate-01')).toMatchObject({ ok: true, device: { school: 'school-1', epoch: 1 } });
+        expect(store.tokenGrant(fresh, now)).toBeUndefined();
+        expect(use(fresh, 'gate-02')).toEqual({ ok: false, refused: 'token' });
+        expect(use(stale, 'gate-02')).toEqual({ ok: false, refused: 'token' });
         // Expiry is an instant: 08:00+08:00 is midnight UTC, so the token is spent by then.
-        expect(store.consumeToken(edge, '2026-11-23T00:00:00.000Z')).toBeUndefined();
-        expect(store.consumeToken('made-up', '2026-11-23T00:00:00.000Z')).toBeUndefined();
+        expect(use(edge, 'gate-02')).toEqual({ ok: false, refused: 'token' });
+        expect(use('made-up', 'gate-02')).toEqual({ ok: false, refused: 'token' });
+        expect(store.getDevice('gate-02')).toBeUndefined();
       });
 
       it('lets a token that was not used still work before expiry', () => {
         const [edge] = store.createTokens('school-2', 1, '2026-11-23T08:00:00+08:00') as [string];
-        expect(store.consumeToken(edge, '2026-11-22T23:59:59.999Z')).toEqual({ school: 'school-2' });
+        expect(store.tokenGrant(edge, '2026-11-22T23:59:59.999Z')).toEqual({ school: 'school-2' });
+      });
+
+      it('never re-binds a live device, and leaves the token usable when it refuses', () => {
+        expect(enrollAs(store, DEVICE)).toMatchObject({ ok: true, newEpoch: false });
+        const [spare] = store.createTokens('school-1', 1, '2026-12-01T00:00:00.000Z') as [string];
+        const attacker = { id: 'gate-01', publicKey: 'a'.repeat(43), secretHash: 'b'.repeat(64) };
+        expect(store.enrollDevice(spare, attacker, '2026-11-24T00:00:00.000Z')).toEqual({
+          ok: false,
+          refused: 'enrolled',
+        });
+        expect(store.getDevice('gate-01')).toEqual(DEVICE);
+        // Refused, so not used: the same token still enrolls a new device.
+        expect(
+          store.enrollDevice(spare, { ...attacker, id: 'gate-09' }, '2026-11-24T00:00:00.000Z'),
+        ).toMatchObject({
+          ok: true,
+        });
+      });
+
+      it('enrolls with a token bound to a device id only that id', () => {
+        const [bound] = store.createTokens('school-1', 1, '2026-12-01T00:00:00.000Z', 'gate-07') as [string];
+        expect(store.tokenGrant(bound, DEVICE.createdAt)).toEqual({ school: 'school-1', device: 'gate-07' });
+        const device = { publicKey: DEVICE.publicKey, secretHash: DEVICE.secretHash };
+        expect(store.enrollDevice(bound, { ...device, id: 'gate-08' }, DEVICE.createdAt)).toEqual({
+          ok: false,
+          refused: 'bound',
+        });
+        expect(store.enrollDevice(bound, { ...device, id: 'gate-07' }, DEVICE.createdAt)).toMatchObject({
+          ok: true,
+          device: { id: 'gate-07', epoch: 1 },
+        });
+      });
+    });
+
+    describe('device epochs', () => {
+      it('starts a new epoch for a revoked id enrolled with a new key: new chain, old records kept', () => {
+        enrollAs(store, DEVICE);
+        const first = chainedRecords('gate-01', 3);
+        store.commitRecords('gate-01', 'school-1', first);
+        store.recordPresence('gate-01', { online: true, bdSeq: 14, at: '2026-11-23T08:00:00.000Z' });
+        store.revokeDevice('gate-01', '2026-11-24T00:00:00.000Z');
+        const again = enrollAs(store, { ...DEVICE, publicKey: 'n'.repeat(43) }, '2026-11-24T01:00:00.000Z');
+        expect(again).toMatchObject({
+          ok: true,
+          newEpoch: true,
+          previousSchool: 'school-1',
+          device: { epoch: 2 },
+        });
+        expect(store.getDevice('gate-01')).toMatchObject({ epoch: 2, publicKey: 'n'.repeat(43) });
+        expect(store.getDevice('gate-01')?.revokedAt).toBeUndefined();
+        // Its births count from 1 again: the old key's bdSeq is forgotten, so they are taken.
+        expect(store.getDevice('gate-01')?.presence).toBeUndefined();
+        expect(
+          store.recordPresence('gate-01', { online: true, bdSeq: 1, at: '2026-11-24T01:00:01.000Z' }),
+        ).toBe(true);
+        expect(store.cursor('gate-01')).toEqual({ seq: 0, hash: GENESIS_HASH });
+        const second = chainedRecords('gate-01', 2);
+        expect(store.commitRecords('gate-01', 'school-1', second)).toMatchObject({ seq: 2, inserted: 2 });
+        const stored = store.queryEvents({ device: 'gate-01', limit: 10 });
+        expect(stored.map((e) => [e.epoch, e.record.seq])).toEqual([
+          [1, 1],
+          [1, 2],
+          [1, 3],
+          [2, 1],
+          [2, 2],
+        ]);
+        expect(stored.slice(3).map((e) => e.record)).toEqual(second);
+      });
+
+      it('keeps the epoch and the chain of a revoked id enrolled again with its own key', () => {
+        enrollAs(store, DEVICE);
+        store.commitRecords('gate-01', 'school-1', chainedRecords('gate-01', 3));
+        const cursor = store.cursor('gate-01');
+        store.revokeDevice('gate-01', '2026-11-24T00:00:00.000Z');
+        expect(enrollAs(store, DEVICE, '2026-11-24T01:00:00.000Z')).toMatchObject({
+          ok: true,
+          newEpoch: false,
+          device: { epoch: 1 },
+        });
+        expect(store.cursor('gate-01')).toEqual(cursor);
       });
     });
 
@@ -582,8 +689,8 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
     if (reopen) {
       it('keeps what it committed across a close and reopen', async () => {
         const records = chainedRecords('gate-01', 5);
+        enrollAs(store, DEVICE);
         store.commitRecords('gate-01', 'school-1', records);
-        store.putDevice(DEVICE);
         store.recordPresence('gate-01', { online: true, bdSeq: 3, at: '2026-11-23T08:00:00.000Z' });
         const [token] = store.createTokens('school-1', 1, '2026-12-01T00:00:00.000Z') as [string];
         store.close();
@@ -591,7 +698,7 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         expect(store.cursor('gate-01')).toEqual({ seq: 5, hash: records[4]?.hash });
         expect(store.queryEvents({ limit: 10 }).map((e) => e.record)).toEqual(records);
         expect(store.getDevice('gate-01')?.presence?.bdSeq).toBe(3);
-        expect(store.consumeToken(token, '2026-11-23T00:00:00.000Z')).toEqual({ school: 'school-1' });
+        expect(store.tokenGrant(token, '2026-11-23T00:00:00.000Z')).toEqual({ school: 'school-1' });
         // The chain goes on from where it stopped.
         const more = chainedRecords('gate-01', 2, store.cursor('gate-01'));
         expect(store.commitRecords('gate-01', 'school-1', more)).toMatchObject({ seq: 7, inserted: 2 });

@@ -1,4 +1,5 @@
 export { statementCache, whereOf } from './query.js';
+export { type BadRow, type BadRowSink, eachRow, usableIds } from './rows.js';
 export {
   type CommitProjection,
   type CommittedEvent,
@@ -12,6 +13,8 @@ export type {
   CatalogueVersion,
   ChainPoint,
   Device,
+  EnrollingDevice,
+  EnrollOutcome,
   EventFilter,
   LoanConflict,
   LoanFilter,
@@ -20,4 +23,5 @@ export type {
   RosterSettings,
   RosterVersion,
   StoredEvent,
+  TokenGrant,
 } from './types.js';

@@ -113,6 +113,36 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE roster_cards_by_school RENAME TO roster_cards;
    CREATE INDEX roster_cards_school ON roster_cards (school);
    CREATE INDEX roster_cards_person ON roster_cards (json_extract(entry, '$.personId'));`,
+  // Device epochs: a device enrolled again with a new key starts a new chain from seq 1, and the old
+  // chain's records stay, so (device, seq) is unique only within an epoch. An enrollment token may be
+  // bound to the one device id it may enroll. SQLite cannot change a UNIQUE constraint in place: the
+  // events table is made again with its ids (and its AUTOINCREMENT high-water mark) kept.
+  `ALTER TABLE devices ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE enrollment_tokens ADD COLUMN device TEXT;
+   CREATE TABLE events_by_epoch (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     device TEXT NOT NULL,
+     epoch INTEGER NOT NULL DEFAULT 1,
+     school TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     at TEXT NOT NULL,
+     type TEXT NOT NULL,
+     person_id TEXT,
+     record TEXT NOT NULL,
+     received_at TEXT NOT NULL,
+     UNIQUE (device, epoch, seq)
+   );
+   INSERT INTO events_by_epoch (id, device, epoch, school, seq, at, type, person_id, record, received_at)
+     SELECT id, device, 1, school, seq, at, type, person_id, record, received_at FROM events ORDER BY id;
+   INSERT INTO sqlite_sequence (name, seq)
+     SELECT 'events_by_epoch', seq FROM sqlite_sequence
+     WHERE name = 'events' AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events_by_epoch');
+   UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0))
+     WHERE name = 'events_by_epoch';
+   DROP TABLE events;
+   ALTER TABLE events_by_epoch RENAME TO events;
+   CREATE INDEX events_school_at ON events (school, at);
+   CREATE INDEX events_person ON events (person_id);`,
 ];
 
 /** The step that made the loan ledger: a database that ran it just now rebuilds the ledger once. */

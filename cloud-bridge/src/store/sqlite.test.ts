@@ -127,6 +127,35 @@ describe('SQLite specifics', () => {
     store.close();
   });
 
+  it('moves the events of a bridge before device epochs into epoch 1, ids and their high-water mark kept', () => {
+    const path = freshPath();
+    const old = new Database(path);
+    for (const step of MIGRATIONS.slice(0, 6)) old.exec(step);
+    old.pragma('user_version = 6');
+    const records = chainRecords(
+      'gate-01',
+      [1, 2, 3].map(() => ({ type: 't.x', at: '2026-11-23T00:00:00.000Z', data: {} })),
+    );
+    const insert = old.prepare(
+      "INSERT INTO events (device, school, seq, at, type, record, received_at) VALUES ('gate-01', 's', ?, ?, 't.x', ?, 'now')",
+    );
+    for (const record of records) insert.run(record.seq, record.at, JSON.stringify(record));
+    // An event id once handed out is never handed out again, even when its row is gone.
+    old.prepare('DELETE FROM events WHERE seq = 3').run();
+    old
+      .prepare("INSERT INTO device_cursors (device, seq, hash) VALUES ('gate-01', 2, ?)")
+      .run(records[1]?.hash);
+    old.close();
+    const store = openSqliteStore(path);
+    expect(store.queryEvents({ limit: 5 }).map((e) => [e.id, e.epoch, e.record.seq])).toEqual([
+      [1, 1, 1],
+      [2, 1, 2],
+    ]);
+    expect(store.commitRecords('gate-01', 's', records.slice(2))).toMatchObject({ seq: 3, inserted: 1 });
+    expect(store.queryEvents({ afterId: 2, limit: 5 }).map((e) => e.id)).toEqual([4]);
+    store.close();
+  });
+
   it('refuses a database written by a newer bridge', () => {
     const path = freshPath();
     openSqliteStore(path).close();

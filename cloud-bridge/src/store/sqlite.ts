@@ -19,12 +19,15 @@ import type {
   CatalogueVersion,
   ChainPoint,
   Device,
+  EnrollingDevice,
+  EnrollOutcome,
   EventFilter,
   LoanConflict,
   Presence,
   RosterCommit,
   RosterVersion,
   StoredEvent,
+  TokenGrant,
   UninterpretedRecord,
 } from './types.js';
 
@@ -116,6 +119,7 @@ interface DeviceRow {
   school: string;
   public_key: string;
   secret_hash: string;
+  epoch: number;
   created_at: string;
   revoked_at: string | null;
   last_seen_at: string | null;
@@ -128,6 +132,7 @@ function toDevice(row: DeviceRow): Device {
     school: row.school,
     publicKey: row.public_key,
     secretHash: row.secret_hash,
+    epoch: row.epoch,
     createdAt: row.created_at,
     ...(row.revoked_at ? { revokedAt: row.revoked_at } : {}),
     ...(row.last_seen_at ? { lastSeenAt: row.last_seen_at } : {}),
@@ -225,19 +230,27 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       'INSERT INTO device_cursors (device, seq, hash) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
     ),
     insertEvent: db.prepare(
-      'INSERT OR IGNORE INTO events (device, school, seq, at, type, person_id, record, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR IGNORE INTO events (device, epoch, school, seq, at, type, person_id, record, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
+    epoch: db.prepare<[string], { epoch: number }>('SELECT epoch FROM devices WHERE id = ?'),
     putDevice: db.prepare(
-      `INSERT INTO devices (id, school, public_key, secret_hash, created_at) VALUES (@id, @school, @publicKey, @secretHash, @createdAt)
+      `INSERT INTO devices (id, school, public_key, secret_hash, epoch, created_at) VALUES (@id, @school, @publicKey, @secretHash, @epoch, @createdAt)
        ON CONFLICT (id) DO UPDATE SET school = excluded.school, public_key = excluded.public_key,
-         secret_hash = excluded.secret_hash, created_at = excluded.created_at, revoked_at = NULL`,
+         secret_hash = excluded.secret_hash, epoch = excluded.epoch, created_at = excluded.created_at, revoked_at = NULL`,
     ),
+    forgetPresence: db.prepare('UPDATE devices SET presence = NULL, last_seen_at = NULL WHERE id = ?'),
+    resetCursor: db.prepare('DELETE FROM device_cursors WHERE device = ?'),
     getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
     listDevices: db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY id'),
     listSchoolDevices: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE school = ? ORDER BY id'),
     revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     setPresence: db.prepare('UPDATE devices SET presence = ?, last_seen_at = ? WHERE id = ?'),
-    insertToken: db.prepare('INSERT INTO enrollment_tokens (hash, school, expires_at) VALUES (?, ?, ?)'),
+    insertToken: db.prepare(
+      'INSERT INTO enrollment_tokens (hash, school, expires_at, device) VALUES (?, ?, ?, ?)',
+    ),
+    tokenGrant: db.prepare<[string, string], { school: string; device: string | null }>(
+      'SELECT school, device FROM enrollment_tokens WHERE hash = ? AND used_at IS NULL AND expires_at > ?',
+    ),
     rosterCards: db.prepare<[string], { entry: string }>(
       'SELECT entry FROM roster_cards WHERE school = ? ORDER BY card_id',
     ),
@@ -268,9 +281,7 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     rosterSchools: db.prepare<[], { school: string }>(
       'SELECT DISTINCT school FROM roster_versions ORDER BY school',
     ),
-    useToken: db.prepare<[string, string, string], { school: string }>(
-      'UPDATE enrollment_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING school',
-    ),
+    useToken: db.prepare('UPDATE enrollment_tokens SET used_at = ? WHERE hash = ?'),
     putCatalogue: db.prepare(
       'INSERT INTO catalogue_versions (school, version, manifest, body, created_at) VALUES (?, ?, ?, ?, ?)',
     ),
@@ -377,12 +388,19 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
   // queryEvents and countEvents build their WHERE from the filter: each shape is prepared once.
   const prepared = statementCache(db);
 
+  const grantOf = (token: string, now: string): TokenGrant | undefined => {
+    const row = statements.tokenGrant.get(enrollmentTokenHash(token), utc(now));
+    return row && { school: row.school, ...(row.device !== null ? { device: row.device } : {}) };
+  };
+
   const cursor = (device: string): ChainPoint =>
     statements.cursor.get(device) ?? { seq: 0, hash: GENESIS_HASH };
 
   const projections: { project: CommitProjection; everyRecord: boolean }[] = [];
   const commit = db.transaction((device: string, school: string, records: EventRecord[]) => {
     const start = cursor(device);
+    // The cursor is the current epoch's: what continues it belongs to that epoch.
+    const epoch = statements.epoch.get(device)?.epoch ?? 1;
     const fresh = records.filter((r) => r.seq > start.seq);
     const receivedAt = new Date().toISOString();
     let inserted = 0;
@@ -398,6 +416,7 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       const at = recordTime(record.at);
       const result = statements.insertEvent.run(
         device,
+        epoch,
         school,
         record.seq,
         at,
@@ -451,16 +470,18 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
         ['at < ?', filter.toAt === undefined ? undefined : utc(filter.toAt)],
         ['id > ?', filter.afterId],
       ]);
-      const sql = `SELECT id, school, received_at, record FROM events ${where.sql} ORDER BY id LIMIT ?`;
+      const sql = `SELECT id, school, epoch, received_at, record FROM events ${where.sql} ORDER BY id LIMIT ?`;
       const rows = prepared(sql).all(...where.params, Math.floor(filter.limit)) as {
         id: number;
         school: string;
+        epoch: number;
         received_at: string;
         record: string;
       }[];
       return rows.map((row) => ({
         id: row.id,
         school: row.school,
+        epoch: row.epoch,
         receivedAt: row.received_at,
         record: JSON.parse(row.record),
       }));
@@ -475,9 +496,6 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       return (prepared(sql).get(...where.params) as { n: number }).n;
     },
 
-    putDevice(device) {
-      statements.putDevice.run(device);
-    },
     getDevice(id) {
       const row = statements.getDevice.get(id);
       return row ? toDevice(row) : undefined;
@@ -497,16 +515,36 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
       return true;
     }),
 
-    createTokens: db.transaction((school: string, count: number, expiresAt: string): string[] => {
-      const tokens = Array.from({ length: count }, () => randomBytes(32).toString('base64url'));
-      for (const token of tokens)
-        statements.insertToken.run(enrollmentTokenHash(token), school, utc(expiresAt));
-      return tokens;
-    }),
-    consumeToken(token, now) {
-      const at = utc(now);
-      return statements.useToken.get(at, enrollmentTokenHash(token), at);
+    createTokens: db.transaction(
+      (school: string, count: number, expiresAt: string, device?: string): string[] => {
+        const tokens = Array.from({ length: count }, () => randomBytes(32).toString('base64url'));
+        for (const token of tokens)
+          statements.insertToken.run(enrollmentTokenHash(token), school, utc(expiresAt), device ?? null);
+        return tokens;
+      },
+    ),
+    tokenGrant(token, now) {
+      return grantOf(token, now);
     },
+    enrollDevice: db.transaction((token: string, enrolling: EnrollingDevice, now: string): EnrollOutcome => {
+      const grant = grantOf(token, now);
+      if (!grant) return { ok: false, refused: 'token' };
+      if (grant.device !== undefined && grant.device !== enrolling.id) return { ok: false, refused: 'bound' };
+      const held = statements.getDevice.get(enrolling.id);
+      if (held && !held.revoked_at) return { ok: false, refused: 'enrolled' };
+      const sameChain = held && held.public_key === enrolling.publicKey && held.school === grant.school;
+      const epoch = held ? (sameChain ? held.epoch : held.epoch + 1) : 1;
+      statements.useToken.run(utc(now), enrollmentTokenHash(token));
+      statements.putDevice.run({ ...enrolling, school: grant.school, epoch, createdAt: utc(now) });
+      const newEpoch = held !== undefined && !sameChain;
+      if (newEpoch) {
+        statements.resetCursor.run(enrolling.id);
+        // The old key's births counted bdSeq on a device that started again from 1.
+        statements.forgetPresence.run(enrolling.id);
+      }
+      const device = toDevice(statements.getDevice.get(enrolling.id) as DeviceRow);
+      return { ok: true, device, newEpoch, ...(held ? { previousSchool: held.school } : {}) };
+    }),
 
     rosterCards(school) {
       return statements.rosterCards.all(school).map((row) => JSON.parse(row.entry) as CardEntry);

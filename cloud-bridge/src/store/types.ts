@@ -26,6 +26,8 @@ export interface ChainPoint {
 export interface StoredEvent {
   id: number;
   school: string;
+  /** The device's epoch the record belongs to: (device, epoch, seq) is unique. */
+  epoch: number;
   receivedAt: string;
   record: EventRecord;
 }
@@ -64,11 +66,45 @@ export interface Device {
   publicKey: string;
   /** SHA-256 (hex) of the broker password the device got at enrollment. */
   secretHash: string;
+  /**
+   * Which enrollment of this id the key belongs to: 1 at first, one more each time the id is enrolled
+   * again with another key (or into another school). Each epoch is its own chain from seq 1.
+   */
+  epoch: number;
   createdAt: string;
   revokedAt?: string;
   lastSeenAt?: string;
   presence?: Presence;
 }
+
+/** What an unused, unexpired enrollment token grants. */
+export interface TokenGrant {
+  school: string;
+  /** The one device id it may enroll, when it was bound to one at creation. */
+  device?: string;
+}
+
+/** What a device brings to an enrollment; its school is the token's. */
+export interface EnrollingDevice {
+  id: string;
+  publicKey: string;
+  secretHash: string;
+}
+
+export type EnrollOutcome =
+  | {
+      ok: true;
+      device: Device;
+      /** This enrollment started a new epoch (a new key or another school): a new chain, the cursor at the genesis. */
+      newEpoch: boolean;
+      /** The school the id was enrolled in before, when it was. */
+      previousSchool?: string;
+    }
+  | {
+      ok: false;
+      /** `token`: unknown, used or expired; `bound`: made for another device id; `enrolled`: the id is live. */
+      refused: 'token' | 'bound' | 'enrolled';
+    };
 
 export interface RosterSettings {
   calendar: Calendar;
@@ -139,7 +175,6 @@ export interface BridgeStore {
   queryEvents(filter: EventFilter): StoredEvent[];
   countEvents(filter?: { device?: string; school?: string }): number;
 
-  putDevice(device: Omit<Device, 'revokedAt' | 'lastSeenAt' | 'presence'>): void;
   getDevice(id: string): Device | undefined;
   listDevices(school?: string): Device[];
   /** Sets revokedAt; false when the device is unknown or already revoked. */
@@ -151,10 +186,20 @@ export interface BridgeStore {
    */
   recordPresence(id: string, presence: Presence): boolean;
 
-  /** Random 32-byte base64url tokens; only their SHA-256 is stored. */
-  createTokens(school: string, count: number, expiresAt: string): string[];
-  /** Uses a token up: once, and only before it expires. */
-  consumeToken(token: string, now: string): { school: string } | undefined;
+  /** Random 32-byte base64url tokens; only their SHA-256 is stored. With `device`, each enrolls that id only. */
+  createTokens(school: string, count: number, expiresAt: string, device?: string): string[];
+  /** What a token grants, without using it: undefined when it is unknown, used or expired. */
+  tokenGrant(token: string, now: string): TokenGrant | undefined;
+  /**
+   * Enrolls a device against a token, in one transaction, so that nothing changes when it is refused
+   * (the token stays usable) and two enrollments cannot race. Refused when the token is unknown, used,
+   * expired or bound to another id, and when the id is enrolled and not revoked: a live device is never
+   * re-bound by a token. An id enrolled before keeps its epoch when it comes back with the same key to
+   * the same school (a mistaken revocation undone); with another key or school it starts the next
+   * epoch: its cursor goes back to the genesis, its presence is forgotten, and the old epoch's records
+   * stay where they are.
+   */
+  enrollDevice(token: string, device: EnrollingDevice, now: string): EnrollOutcome;
 
   /**
    * The cards of a school's roster as they stand, those its holders took to another school included

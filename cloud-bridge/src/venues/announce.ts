@@ -1,4 +1,4 @@
-import { SPEC_VERSION, topics } from '@educard/terminal-sdk';
+import { topics } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { RosterKeyring } from '../roster/index.js';
 
@@ -9,9 +9,5 @@ export const RETAINED = { qos: 1 as const, retain: true };
  * here. Published before anything signed under the newest key.
  */
 export function announceKeySets(client: MqttClient, keys: RosterKeyring): Promise<unknown> {
-  return client.publishAsync(
-    topics.districtKeySets(),
-    JSON.stringify({ v: SPEC_VERSION, keySets: keys.keySets.map((k) => JSON.parse(k)) }),
-    RETAINED,
-  );
+  return client.publishAsync(topics.districtKeySets(), JSON.stringify(keys.keySetsMessage), RETAINED);
 }

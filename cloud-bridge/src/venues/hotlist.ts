@@ -6,6 +6,7 @@ import {
   HOTLIST_STATUSES,
   type HotlistChange,
   HotlistManifest,
+  type HotlistSnapshotMessage,
   type HotlistStatus,
   HotlistTable,
   hotlistEntries,
@@ -19,6 +20,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { BodyGrants } from '../grants/index.js';
 import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
 import type { SqliteBridgeStore } from '../store/index.js';
 import { announceKeySets, RETAINED } from './announce.js';
@@ -37,6 +39,8 @@ export interface HotlistServiceDeps {
   client: MqttClient;
   keys: RosterKeyring;
   logger: Logger;
+  /** Signs the snapshot URL it announces: the body is served only with a live grant (docs/hotlist.md). */
+  grants: BodyGrants;
   /** The clock lists are signed by (the bridge's). */
   now?: () => Date;
   /** How long a manifest stays valid; signed again, unchanged but for its version, before half has passed. */
@@ -164,9 +168,18 @@ export class HotlistService {
     return this.change('central', changes);
   }
 
-  /** Signs the list again when it was signed under an older key set or is past half its validity. */
+  /**
+   * Signs the list again when it was signed under an older key set or is past half its validity;
+   * otherwise announces the snapshot's URL again with a fresh grant, so a venue that connects later
+   * can still fetch it.
+   */
   renew(): Promise<number | undefined> {
-    return this.serialise(async () => (this.due() ? this.publish(new Map()) : undefined));
+    return this.serialise(async () => {
+      if (this.due()) return this.publish(new Map());
+      const latest = this.sql.latest.get();
+      if (latest) await this.announceSnapshot(latest);
+      return undefined;
+    });
   }
 
   /** A snapshot body still kept, for the HTTP route. */
@@ -337,15 +350,29 @@ export class HotlistService {
         RETAINED,
       );
     }
-    await client.publishAsync(
+    await this.announceSnapshot(latest);
+  }
+
+  private async announceSnapshot(latest: { version: number; manifest: string }): Promise<void> {
+    await this.deps.client.publishAsync(
       topics.hotlistSnapshot(),
-      JSON.stringify({
-        v: SPEC_VERSION,
-        manifest: JSON.parse(latest.manifest),
-        url: hotlistPath(latest.version),
-      }),
+      JSON.stringify(this.snapshotMessage(latest)),
       RETAINED,
     );
+  }
+
+  /** The latest snapshot's message, its URL with a fresh grant: what a venue's sync answer carries. */
+  currentMessage(): HotlistSnapshotMessage | undefined {
+    const latest = this.sql.latest.get();
+    return latest && this.snapshotMessage(latest);
+  }
+
+  private snapshotMessage(latest: { version: number; manifest: string }): HotlistSnapshotMessage {
+    return {
+      v: SPEC_VERSION,
+      manifest: JSON.parse(latest.manifest),
+      url: this.deps.grants.sign(hotlistPath(latest.version)),
+    };
   }
 
   private now(): Date {

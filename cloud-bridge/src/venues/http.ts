@@ -2,7 +2,10 @@ import { describeIssues, Identifier, IsoDate } from '@educard/terminal-sdk';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import { IdentifierJson } from '../contract-check/index.js';
+import { type BodyGrants, requireGrant } from '../grants/index.js';
 import type { ProtectedApp } from '../http/index.js';
+import { hotlistPath } from './hotlist.js';
 import type { Venues } from './index.js';
 import { BookingRefused } from './plans.js';
 
@@ -15,10 +18,22 @@ const BookingBody = z.object({
   until: LocalClock,
   teachers: z.array(Identifier).min(1).max(16).optional(),
 });
-const VenueParams = z.object({ venue: Identifier });
+// Path parameters, checked before a handler runs (cloud-bridge/src/http/params.ts).
+const VenueParams = {
+  schema: { params: { type: 'object', required: ['venue'], properties: { venue: IdentifierJson } } },
+} as const;
+const BookingParams = {
+  schema: {
+    params: {
+      type: 'object',
+      required: ['id'],
+      properties: { id: { type: 'string', pattern: '^b-[0-9a-f]{12}$' } },
+    },
+  },
+} as const;
 const BookingsQuery = z.object({ from: IsoDate.optional() });
 const VisitsQuery = z.object({
-  school: z.string().max(64).optional(),
+  school: Identifier.optional(),
   days: z.coerce.number().int().min(1).max(366).default(14),
 });
 
@@ -30,12 +45,16 @@ const refused = (reply: FastifyReply, error: unknown) => {
   throw error;
 };
 
-/** The hotlist's snapshot bodies: what venues fetch, checked there against their signed manifest. */
-export function venuesPublicRoutes(venues: Venues) {
+/**
+ * The hotlist's snapshot bodies: what venues fetch, with the grant the bridge published in the URL,
+ * checked there against their signed manifest.
+ */
+export function venuesPublicRoutes(venues: Venues, grants: BodyGrants) {
   return (app: FastifyInstance) => {
     app.get('/v1/hotlist/snapshots/:version', async (request, reply) => {
-      const { version } = request.params as { version: string };
-      const body = /^\d{1,10}$/.test(version) ? venues.hotlist.snapshot(Number(version)) : undefined;
+      const { version } = request.params as { version: number };
+      if (!requireGrant(grants, hotlistPath(version), request, reply)) return reply;
+      const body = venues.hotlist.snapshot(version);
       if (!body)
         return reply.code(404).send({ error: 'not-found', message: `no hotlist snapshot ${version}` });
       return reply.type('application/octet-stream').send(Buffer.from(body));
@@ -62,12 +81,10 @@ export function venuesRoutes(venues: Venues, audit: AuditSink) {
       return venues.hotlist.status();
     });
 
-    app.get('/v1/venues/:venue/bookings', async (request, reply) => {
-      const params = VenueParams.safeParse(request.params);
-      if (!params.success) return badRequest(reply, params.error);
+    app.get('/v1/venues/:venue/bookings', VenueParams, async (request, reply) => {
+      const { venue } = request.params as { venue: string };
       const query = BookingsQuery.safeParse(request.query);
       if (!query.success) return badRequest(reply, query.error);
-      const { venue } = params.data;
       // The venue's staff see all its bookings; a school's admin sees the ones of their school.
       const own = request.principal?.school;
       const scope = own && own !== venue ? { school: own } : { school: venue };
@@ -76,38 +93,30 @@ export function venuesRoutes(venues: Venues, audit: AuditSink) {
       return { bookings: own && own !== venue ? bookings.filter((b) => b.school === own) : bookings };
     });
 
-    app.post('/v1/venues/:venue/bookings', async (request, reply) => {
-      const params = VenueParams.safeParse(request.params);
-      if (!params.success) return badRequest(reply, params.error);
+    app.post('/v1/venues/:venue/bookings', VenueParams, async (request, reply) => {
+      const { venue } = request.params as { venue: string };
       const body = BookingBody.safeParse(request.body);
       if (!body.success) return badRequest(reply, body.error);
       if (!guard(request, reply, 'roster.manage', { school: body.data.school })) return;
       try {
         const by = request.principal?.username ?? 'anonymous';
         const { teachers, ...rest } = body.data;
-        const booked = await venues.plans.book(
-          params.data.venue,
-          { ...rest, ...(teachers ? { teachers } : {}) },
-          by,
-        );
+        const booked = await venues.plans.book(venue, { ...rest, ...(teachers ? { teachers } : {}) }, by);
         audited(request, 'venues.book', body.data.school, `booking:${booked.booking.bookingId}`, {
-          venue: params.data.venue,
+          venue: venue,
           class: body.data.class,
           date: body.data.date,
           pupils: booked.booking.pupils.length,
           planVersion: booked.version,
         });
-        request.log.info(
-          { venue: params.data.venue, booking: booked.booking.bookingId },
-          'class visit booked',
-        );
+        request.log.info({ venue: venue, booking: booked.booking.bookingId }, 'class visit booked');
         return reply.code(201).send(booked);
       } catch (error) {
         return refused(reply, error);
       }
     });
 
-    app.post('/v1/venues/bookings/:id/cancel', async (request, reply) => {
+    app.post('/v1/venues/bookings/:id/cancel', BookingParams, async (request, reply) => {
       const { id } = request.params as { id: string };
       const held = venues.plans.booking(id);
       if (!guard(request, reply, 'roster.manage', { school: held?.school ?? '' })) return;

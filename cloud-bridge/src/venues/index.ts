@@ -1,5 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { BodyGrants } from '../grants/index.js';
 import type { RosterKeyring } from '../roster/index.js';
 import type { SqliteBridgeStore } from '../store/index.js';
 import { HotlistService } from './hotlist.js';
@@ -17,6 +18,7 @@ export interface VenuesDeps {
   client: MqttClient;
   keys: RosterKeyring;
   logger: Logger;
+  grants: BodyGrants;
   now?: () => Date;
   hotlistTtlMs?: number;
   renewalCheckMs?: number;
@@ -45,6 +47,7 @@ export class Venues {
     };
     this.hotlist = new HotlistService({
       ...common,
+      grants: deps.grants,
       ...(deps.hotlistTtlMs ? { manifestTtlMs: deps.hotlistTtlMs } : {}),
     });
     this.plans = new VenuePlans(common);

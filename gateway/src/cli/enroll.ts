@@ -138,11 +138,25 @@ export function registerEnroll(program: Command): void {
       publicKey: identity.publicKey,
     });
     const text = await response.text();
+    const refusal = (() => {
+      try {
+        return String((JSON.parse(text) as { message?: unknown }).message ?? '');
+      } catch {
+        return '';
+      }
+    })();
     if (response.status === 403) {
       throw new CliError(
-        'the bridge refused the token: it is unknown, already used or expired',
+        `the bridge refused the token: ${refusal || 'it is unknown, already used or expired'}`,
         1,
-        `Ask for a new one: educard-bridge tokens create --school ${config.device.school}`,
+        `Ask for a new one: educard-bridge tokens create --school ${config.device.school} --device ${config.device.id}`,
+      );
+    }
+    if (response.status === 409) {
+      throw new CliError(
+        `the bridge refused: ${refusal || `device ${config.device.id} is enrolled and not revoked`}`,
+        1,
+        `If this device was set up again, the bridge operator revokes the old enrollment first (educard-bridge devices revoke ${config.device.id}); then run enroll again with the same token.`,
       );
     }
     if (!response.ok) {

@@ -30,7 +30,7 @@ export function formatStatus(report: Report): string {
       : 'roster    none yet: the gateway denies every card until one arrives (check the uplink)',
     `journal   ${journal.lastSeq} events, ${journal.backlog} not yet acknowledged${journal.oldestUnackedAt ? ` (oldest ${journal.oldestUnackedAt}, ${ago(journal.oldestUnackedAt, now)})` : ''}; ${(journal.bytes / 1048576).toFixed(1)} of ${(journal.budgetBytes / 1048576).toFixed(0)} MiB${journal.diskLow ? '  DISK LOW' : ''}`,
     uplink
-      ? `uplink    ${uplink.connected ? 'connected' : 'NOT CONNECTED'} to ${uplink.url}; acked to ${uplink.ackedSeq}, ${uplink.inFlight} batches in flight, ${uplink.reconnects} reconnects${uplink.lastError ? `; last error: ${uplink.lastError}` : ''}`
+      ? `uplink    ${uplink.connected ? 'connected' : 'NOT CONNECTED'} to ${uplink.url}; acked to ${uplink.ackedSeq}, ${uplink.inFlight} batches in flight, ${uplink.reconnects} reconnects${uplink.refusedAcks ? `; ${uplink.refusedAcks} ACKS REFUSED (not of this journal)` : ''}${uplink.refusedCommands ? `; ${uplink.refusedCommands} COMMANDS REFUSED (not signed for this device)` : ''}${uplink.lastError ? `; last error: ${uplink.lastError}` : ''}`
       : 'uplink    none configured (standalone): run educard enroll',
     `readers   ${readers.driver}: ${readers.list.length === 0 ? 'NONE FOUND' : readers.list.map((r) => `${r.name}${r.connected ? '' : ' (disconnected)'}${r.lastError ? ` [${r.lastError}]` : ''}`).join(', ')}`,
     `gate IO   ${io.plugin}, ${io.ready ? 'ready' : 'NOT READY'}; relay ${io.relayClosed ? 'closed (door open)' : 'open'}${io.doorOpen === undefined ? '' : `; door ${io.doorOpen ? 'open' : 'closed'}`}`,

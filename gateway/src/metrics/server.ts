@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { sameBearer } from '@educard/terminal-sdk';
-import { listen, localUrl } from '../listen/index.js';
+import { listen, localUrl } from '@educard/terminal-sdk/listeners';
 import type { Logger } from '../log/index.js';
 import type { MetricsConfig } from './config.js';
 import type { GatewayMetrics } from './metrics.js';

@@ -1,9 +1,14 @@
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { boundedHttpServer, type HttpListenerLimits, RefusalCounter } from '@educard/terminal-sdk/listeners';
+import {
+  boundedHttpServer,
+  type HttpListenerLimits,
+  listen,
+  localUrl,
+  RefusalCounter,
+} from '@educard/terminal-sdk/listeners';
 import sirv from 'sirv';
-import { listen, localUrl } from '../listen/index.js';
 import type { Logger } from '../log/index.js';
 
 /** Where the build puts the pages (gateway/pages → gateway/dist/pages). */

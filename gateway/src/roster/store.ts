@@ -106,7 +106,7 @@ export class RosterStore {
     return this.keySets.at(-1)?.keySet.version ?? 0;
   }
 
-  /** The newest key set this device trusts (its `releases` role is what gateway software is checked against). */
+  /** The newest key set this device trusts: its roles say whose signatures count (`commands` for commands, `releases` for gateway software). */
   get keySet(): RosterKeySet | undefined {
     return this.keySets.at(-1)?.keySet;
   }

@@ -6,6 +6,7 @@ import {
   type Command,
   type CommandResult,
   Command as CommandSchema,
+  commandRefusal,
   type DeviceState,
   EventAck,
   HotlistDeltaMessage,
@@ -15,6 +16,8 @@ import {
   RosterKeySetsMessage,
   RosterSnapshotMessage,
   SPEC_VERSION,
+  SYNC_WANTS,
+  SyncReply,
   signBatch,
   topics,
   UpdateOffer,
@@ -77,10 +80,26 @@ export interface UplinkStatus {
   ackedSeq: number;
   inFlight: number;
   reconnects: number;
+  /** Acks refused because they named no record of this journal (seq and hash). */
+  refusedAcks: number;
+  /** Commands refused: unsigned, not by a trusted command key, for another device, expired or replayed. */
+  refusedCommands: number;
   lastError?: string;
 }
 
 const SNAPSHOT_GRACE_MS = 300;
+/** Command ids kept against replays: far more than a device is sent in the hour a command may live. */
+const MAX_RAN_COMMANDS = 1000;
+
+/** `uplink.json`: the birth sequence, and the ids of commands run and not yet expired. */
+interface UplinkState {
+  bdSeq: number;
+  ranCommands?: Record<string, number>;
+}
+
+/** A birth's ask unanswered this long is asked again, then after twice as long, up to the maximum. */
+const SYNC_RETRY_MS = 5000;
+const SYNC_RETRY_MAX_MS = 300_000;
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -92,6 +111,8 @@ const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 export class Uplink {
   private client: MqttClient | undefined;
   private connected = false;
+  /** Subscribed on this connection, so acks are heard: only then are batches sent. */
+  private listening = false;
   private stopping = false;
   private nextSeq = 1;
   private inFlight: { to: number; sentAt: number }[] = [];
@@ -106,10 +127,17 @@ export class Uplink {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private reconnects = 0;
+  private refusedAcks = 0;
   private lastError: string | undefined;
   private bdSeq = 0;
   private snapshotTimer: NodeJS.Timeout | undefined;
-  private readonly state: Low<{ bdSeq: number }>;
+  private refusedCommands = 0;
+  private readonly state: Low<UplinkState>;
+  /** Writes of `uplink.json`, one after another: each writes the state as it stands then. */
+  private saving: Promise<void> = Promise.resolve();
+  private syncTimer: NodeJS.Timeout | undefined;
+  /** Whether this connection's ask was answered; a bridge of the version before never answers. */
+  private synced = false;
 
   constructor(private readonly deps: UplinkDeps) {
     this.state = new Low(new DurableJsonFile(join(deps.dataDir, 'uplink.json')), { bdSeq: 0 });
@@ -140,6 +168,8 @@ export class Uplink {
       ackedSeq: this.deps.journal.stats().ackedSeq,
       inFlight: this.inFlight.length,
       reconnects: this.reconnects,
+      refusedAcks: this.refusedAcks,
+      refusedCommands: this.refusedCommands,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };
   }
@@ -151,6 +181,7 @@ export class Uplink {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.snapshotTimer);
     clearTimeout(this.hotlistTimer);
+    clearTimeout(this.syncTimer);
     const client = this.client;
     if (!client) return;
     if (this.connected) {
@@ -191,7 +222,29 @@ export class Uplink {
   private async nextBirth(): Promise<void> {
     this.bdSeq += 1;
     this.state.data.bdSeq = this.bdSeq;
-    await this.state.write();
+    await this.saveState();
+  }
+
+  private saveState(): Promise<void> {
+    const write = this.saving.then(() => this.state.write());
+    this.saving = write.catch(() => undefined);
+    return write;
+  }
+
+  /**
+   * Notes a command's id as run, on disk before it runs, so that a replay of it (a copy captured on
+   * the broker) is refused even after a restart. False when the id has run already. Ids are kept
+   * until their command expires, at most MAX_RAN_COMMANDS of them.
+   */
+  private async firstRun(command: Command, now: number): Promise<boolean> {
+    const ran = this.state.data.ranCommands ?? {};
+    for (const [id, expires] of Object.entries(ran)) if (expires < now) delete ran[id];
+    if (ran[command.id] !== undefined) return false;
+    ran[command.id] = Date.parse(command.expiresAt);
+    const kept = Object.entries(ran).sort(([, a], [, b]) => b - a);
+    this.state.data.ranCommands = Object.fromEntries(kept.slice(0, MAX_RAN_COMMANDS));
+    await this.saveState();
+    return true;
   }
 
   private stateMessage(online: boolean): string {
@@ -203,6 +256,15 @@ export class Uplink {
       bdSeq: this.bdSeq,
       at: new Date().toISOString(),
       ...(online ? this.deps.status() : {}),
+      ...(online && this.deps.catalogue ? { catalogueVersion: this.deps.catalogue.version() } : {}),
+      // What this device needs to catch up, answered on its sync topic: no retained message required.
+      ...(online
+        ? {
+            want: [...SYNC_WANTS].filter(
+              (w) => (w !== 'catalogue' || this.deps.catalogue) && (w !== 'hotlist' || this.deps.venue),
+            ),
+          }
+        : {}),
     };
     return JSON.stringify(state);
   }
@@ -220,12 +282,22 @@ export class Uplink {
     const { school, device, logger } = this.deps;
     const client = this.client as MqttClient;
     this.connected = true;
+    this.listening = false;
     this.attempt = 0;
     this.inFlight = [];
     this.window = this.deps.config.batch.inFlight;
     this.nextSeq = this.deps.journal.stats().ackedSeq + 1;
     logger.info({ bdSeq: this.bdSeq, resumeFrom: this.nextSeq }, 'uplink connected');
-    client.publish(topics.state(school, device), this.stateMessage(true), { qos: 1, retain: true });
+    this.synced = false;
+    // Subscribed before the birth asks, so the answer cannot come first; on its own, because a bridge
+    // of the version before refuses this filter (0x80) and that must not fail the others.
+    client.subscribe(topics.sync(school, device), { qos: 1 }, (error, granted) => {
+      if (error || granted?.[0]?.qos === 0x80) {
+        logger.info('the bridge does not answer births (an older bridge): relying on retained messages');
+        this.synced = true;
+      }
+      this.birth(SYNC_RETRY_MS);
+    });
     client.subscribe(
       [
         topics.ack(school, device),
@@ -247,9 +319,12 @@ export class Uplink {
       { qos: 1 },
       (error) => {
         if (error) logger.error({ err: error.message }, 'uplink subscribe failed');
+        // Sent only once the ack can be heard: an ack is not retained on every broker, and one that
+        // came before the subscription would be lost until the batch timed out.
+        this.listening = true;
+        void this.pump();
       },
     );
-    void this.pump();
     this.deps.updates?.connected();
   }
 
@@ -260,8 +335,23 @@ export class Uplink {
     this.client.publish(topics.update(school, device), JSON.stringify({ ...progress, device }), { qos: 1 });
   }
 
+  /** Publishes this connection's birth, asking again later while the bridge has not answered. */
+  private birth(retryMs: number): void {
+    const { school, device } = this.deps;
+    if (!this.connected || !this.client) return;
+    this.client.publish(topics.state(school, device), this.stateMessage(true), { qos: 1, retain: true });
+    clearTimeout(this.syncTimer);
+    if (this.synced) return;
+    this.syncTimer = setTimeout(() => {
+      if (this.synced || !this.connected) return;
+      this.deps.logger.info({ bdSeq: this.bdSeq }, 'no answer to the birth yet: asking again');
+      this.birth(Math.min(retryMs * 2, SYNC_RETRY_MAX_MS));
+    }, retryMs);
+  }
+
   private onClose(): void {
     const wasConnected = this.connected;
+    clearTimeout(this.syncTimer);
     this.connected = false;
     if (this.stopping) return;
     if (wasConnected) this.deps.logger.warn('uplink disconnected');
@@ -310,7 +400,7 @@ export class Uplink {
     this.pumping = true;
     const { journal, config, device, school, identity, logger } = this.deps;
     try {
-      while (this.connected && this.inFlight.length < this.window) {
+      while (this.connected && this.listening && this.inFlight.length < this.window) {
         const records = await journal.read(this.nextSeq, config.batch.maxRecords);
         if (records.length === 0 || !this.connected) break;
         const batch = signBatch(device, school, records, identity.key);
@@ -338,36 +428,86 @@ export class Uplink {
 
   private onMessage(topic: string, payload: Buffer): void {
     const { school, device, logger } = this.deps;
+    // An empty message clears a retained one (the bridge withdrawing an ack): nothing to handle.
+    if (payload.length === 0) return;
     const keySets = topic === topics.rosterKeySets(school) || topic === topics.districtKeySets();
     const task =
       topic === topics.ack(school, device)
         ? this.onAck(payload)
-        : topic === topics.commands(school, device)
-          ? this.onCommand(payload)
-          : keySets
-            ? this.onKeySets(payload)
-            : topic === topics.rosterDelta(school)
-              ? this.onDelta(payload)
-              : topic === topics.rosterSnapshot(school)
-                ? this.onSnapshot(payload)
-                : topic === topics.catalogueSnapshot(school)
-                  ? this.onCatalogue(payload)
-                  : topic === topics.release(school, device)
-                    ? this.onRelease(payload)
-                    : this.onVenueMessage(topic, payload);
+        : topic === topics.sync(school, device)
+          ? this.onSync(payload)
+          : topic === topics.commands(school, device)
+            ? this.onCommand(payload)
+            : keySets
+              ? this.onKeySets(payload)
+              : topic === topics.rosterDelta(school)
+                ? this.onDelta(payload)
+                : topic === topics.rosterSnapshot(school)
+                  ? this.onSnapshot(payload)
+                  : topic === topics.catalogueSnapshot(school)
+                    ? this.onCatalogue(payload)
+                    : topic === topics.release(school, device)
+                      ? this.onRelease(payload)
+                      : this.onVenueMessage(topic, payload);
     // A catalogue is checked against the key sets: it waits for those that came before it.
-    if (keySets) this.keySetWork = task.catch(() => undefined);
+    if (keySets || topic === topics.sync(school, device)) this.keySetWork = task.catch(() => undefined);
     task.catch((error: unknown) =>
       logger.warn({ topic, reason: (error as Error).message }, 'uplink message not handled'),
     );
   }
 
+  /**
+   * The bridge's answer to this connection's birth: each part goes where the same message on its own
+   * topic would, key sets first (the rest is checked against them), the ack last.
+   */
+  private async onSync(payload: Buffer): Promise<void> {
+    const parsed = parseMessage(SyncReply, payload);
+    if (!parsed.ok) throw new Error(`bad sync answer: ${parsed.error}`);
+    const reply = parsed.value;
+    if (reply.device !== this.deps.device || reply.bdSeq !== this.bdSeq) return;
+    this.synced = true;
+    clearTimeout(this.syncTimer);
+    if (reply.keySets) await this.applyKeySets(reply.keySets);
+    if (reply.rosterDelta) await this.applyDelta(reply.rosterDelta);
+    if (reply.rosterSnapshot) this.applySnapshot(reply.rosterSnapshot);
+    if (reply.catalogue) await this.applyCatalogue(reply.catalogue);
+    if (reply.hotlist && this.deps.venue) this.takeHotlistSnapshot(reply.hotlist);
+    if (reply.ack) await this.applyAck(reply.ack);
+  }
+
   private async onAck(payload: Buffer): Promise<void> {
     const parsed = parseMessage(EventAck, payload);
     if (!parsed.ok) throw new Error(`bad ack: ${parsed.error}`);
-    const { journal } = this.deps;
-    const seq = Math.min(parsed.value.seq, journal.stats().durableSeq);
-    if (seq <= journal.stats().ackedSeq) return;
+    await this.applyAck(parsed.value);
+  }
+
+  /**
+   * Takes the bridge's ack only when it names a record this journal holds, by seq and hash: an ack
+   * of another chain (the retained ack of this id's previous enrollment, a forged one) would otherwise
+   * drop events the bridge never stored. What is refused is logged and counted, and changes nothing.
+   */
+  private async applyAck(ack: EventAck): Promise<void> {
+    const { journal, device, logger } = this.deps;
+    const { ackedSeq, durableSeq } = journal.stats();
+    if (ack.device === device && ack.seq <= ackedSeq) return;
+    const held = ack.seq <= durableSeq ? (await journal.read(ack.seq, 1))[0] : undefined;
+    const refusal =
+      ack.device !== device
+        ? `it names device ${ack.device}`
+        : !held
+          ? `seq ${ack.seq} is beyond this journal (durable to ${durableSeq})`
+          : held.hash !== ack.hash
+            ? `record ${ack.seq} of this journal has another hash`
+            : undefined;
+    if (refusal) {
+      this.refusedAcks += 1;
+      logger.warn(
+        { seq: ack.seq, reason: refusal },
+        "ack refused: it is not for a record of this device's journal (another enrollment's, or forged)",
+      );
+      return;
+    }
+    const seq = ack.seq;
     // The bridge has committed these: their slots are free now, while the cursor is written. A crash
     // before the cursor is on disk only resends what the bridge already holds, and it dedups.
     this.inFlight = this.inFlight.filter((batch) => batch.to > seq);
@@ -377,6 +517,12 @@ export class Uplink {
     await journal.acknowledge(seq);
   }
 
+  /**
+   * Runs a command only when the bridge's command key, as this device's key set names it, signed it
+   * for this device, it has not expired and its id has not run before: whoever can publish on the
+   * command topic (an external broker's other users) can open no door. A refusal is answered,
+   * logged and counted, and runs nothing.
+   */
   private async onCommand(payload: Buffer): Promise<void> {
     const { school, device, logger } = this.deps;
     const parsed = parseMessage(CommandSchema, payload);
@@ -399,8 +545,20 @@ export class Uplink {
       return;
     }
     const command = parsed.value;
-    if (Date.parse(command.expiresAt) < Date.now()) {
-      reply({ status: 'expired' });
+    const now = Date.now();
+    const refusal =
+      commandRefusal(parsed.raw, command, { device, school, role: this.deps.roster.keySet?.commands, now }) ??
+      ((await this.firstRun(command, now))
+        ? undefined
+        : { status: 'refused' as const, reason: `command ${command.id} has run already: a replay` });
+    if (refusal) {
+      this.refusedCommands += 1;
+      logger.warn({ id, name: command.name, reason: refusal.reason }, 'command refused');
+      reply(
+        refusal.status === 'expired'
+          ? { status: 'expired' }
+          : { status: 'error', error: `refused: ${refusal.reason}` },
+      );
       return;
     }
     logger.info({ id, name: command.name }, 'command');
@@ -418,8 +576,12 @@ export class Uplink {
   private async onKeySets(payload: Buffer): Promise<void> {
     const parsed = parseMessage(RosterKeySetsMessage, payload);
     if (!parsed.ok) throw new Error(`bad key sets: ${parsed.error}`);
+    await this.applyKeySets(parsed.value);
+  }
+
+  private async applyKeySets(message: RosterKeySetsMessage): Promise<void> {
     const { roster } = this.deps;
-    for (const envelope of parsed.value.keySets) {
+    for (const envelope of message.keySets) {
       const version = (envelope.signed as { version?: unknown }).version;
       if (typeof version !== 'number' || version <= roster.keySetVersion) continue;
       await roster.acceptKeySet(Buffer.from(JSON.stringify(envelope)));
@@ -439,12 +601,16 @@ export class Uplink {
   private async onDelta(payload: Buffer): Promise<void> {
     const parsed = parseMessage(RosterDeltaMessage, payload);
     if (!parsed.ok) throw new Error(`bad roster delta: ${parsed.error}`);
+    await this.applyDelta(parsed.value);
+  }
+
+  private async applyDelta(message: RosterDeltaMessage): Promise<void> {
     const { roster } = this.deps;
-    const manifest = Buffer.from(JSON.stringify(parsed.value.manifest));
-    const from = (parsed.value.manifest.signed as { body?: { fromVersion?: number } }).body?.fromVersion;
+    const manifest = Buffer.from(JSON.stringify(message.manifest));
+    const from = (message.manifest.signed as { body?: { fromVersion?: number } }).body?.fromVersion;
     // A delta that does not follow the roster in force waits for the snapshot.
     if (from !== (roster.view?.version ?? 0)) return;
-    await this.deps.acceptRoster(manifest, Buffer.from(parsed.value.body, 'utf8'));
+    await this.deps.acceptRoster(manifest, Buffer.from(message.body, 'utf8'));
   }
 
   private latestSnapshot: RosterSnapshotMessage | undefined;
@@ -452,7 +618,11 @@ export class Uplink {
   private async onSnapshot(payload: Buffer): Promise<void> {
     const parsed = parseMessage(RosterSnapshotMessage, payload);
     if (!parsed.ok) throw new Error(`bad roster snapshot manifest: ${parsed.error}`);
-    this.latestSnapshot = parsed.value;
+    this.applySnapshot(parsed.value);
+  }
+
+  private applySnapshot(message: RosterSnapshotMessage): void {
+    this.latestSnapshot = message;
     // A delta for the same version may be on its way, and is far smaller: give it a moment.
     clearTimeout(this.snapshotTimer);
     this.snapshotTimer = setTimeout(() => {
@@ -485,7 +655,9 @@ export class Uplink {
   private async fetchBody(what: string, path: string, expected: number): Promise<Uint8Array> {
     const url = new URL(path, this.deps.config.bridgeHttp);
     const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-    if (!response.ok) throw new Error(`${what} fetch ${url} answered ${response.status}`);
+    // The path alone: the query holds the grant that lets this device fetch it, a secret while it lives.
+    if (!response.ok)
+      throw new Error(`${what} fetch ${url.origin}${url.pathname} answered ${response.status}`);
     const length = Number(response.headers.get('content-length') ?? 0);
     if (length > Math.min(expected, MAX_SNAPSHOT_BYTES)) {
       throw new Error(`${what} of ${length} bytes is larger than the manifest says`);
@@ -503,9 +675,15 @@ export class Uplink {
     await this.keySetWork;
     const parsed = parseMessage(CatalogueSnapshotMessage, payload);
     if (!parsed.ok) throw new Error(`bad catalogue manifest: ${parsed.error}`);
-    const version = (parsed.value.manifest.signed as { version?: unknown }).version;
+    await this.applyCatalogue(parsed.value);
+  }
+
+  private async applyCatalogue(message: CatalogueSnapshotMessage): Promise<void> {
+    const { catalogue } = this.deps;
+    if (!catalogue) return;
+    const version = (message.manifest.signed as { version?: unknown }).version;
     if (typeof version === 'number' && version <= catalogue.version()) return;
-    const { manifest, url } = parsed.value;
+    const { manifest, url } = message;
     await catalogue.accept(Buffer.from(JSON.stringify(manifest)), (verified) =>
       this.fetchBody('catalogue', url, verified.body.length),
     );
@@ -542,7 +720,15 @@ export class Uplink {
   private async onHotlistSnapshot(payload: Buffer): Promise<void> {
     const parsed = parseMessage(HotlistSnapshotMessage, payload);
     if (!parsed.ok) throw new Error(`bad hotlist snapshot manifest: ${parsed.error}`);
-    this.latestHotlist = parsed.value;
+    this.takeHotlistSnapshot(parsed.value);
+  }
+
+  /** A snapshot's manifest, heard on its topic or in a sync answer: fetched when this venue is behind it. */
+  private takeHotlistSnapshot(message: HotlistSnapshotMessage): void {
+    const version = (m?: HotlistSnapshotMessage) =>
+      (m?.manifest.signed as { version?: number })?.version ?? 0;
+    if (version(message) < version(this.latestHotlist)) return;
+    this.latestHotlist = message;
     // The delta of the same version may be on its way, and is far smaller: give it a moment.
     clearTimeout(this.hotlistTimer);
     this.hotlistTimer = setTimeout(() => {

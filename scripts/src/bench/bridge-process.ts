@@ -1,62 +1,26 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { type GatewayConfig, loadOrCreateIdentity, parseConfig, RosterStore } from '@educard/gateway';
 import type { KeyRole } from '@educard/terminal-sdk';
-import { REPO_ROOT } from '../paths.js';
-import { exited } from '../support/index.js';
+import { type BridgeProcess, startBridgeProcess } from '../support/index.js';
 
 export const ADMIN = 'bench-admin-token-0123456789';
 
-export interface RunningBridge {
-  child: ChildProcess;
-  http: string;
-  stop(): Promise<void>;
-}
+export type RunningBridge = BridgeProcess;
 
 /**
  * The bridge as a separate process, as it runs in production, its broker embedded unless `brokerUrl`
  * names one; `config` adds sections (a central system to pull from).
  */
-export async function startBridge(
+export function startBridge(
   dir: string,
   { brokerUrl, config = {} }: { brokerUrl?: string; config?: Record<string, unknown> } = {},
 ): Promise<RunningBridge> {
-  await mkdir(join(dir, 'bridge'), { recursive: true });
-  await writeFile(
-    join(dir, 'bridge.json'),
-    JSON.stringify({
-      dataDir: join(dir, 'bridge'),
-      adminToken: ADMIN,
-      mqtt: brokerUrl ? { embedded: false, url: brokerUrl } : { port: 0 },
-      http: { port: 0 },
-      log: { level: 'info' },
-      ...config,
-    }),
-  );
-  const child = spawn(
-    process.execPath,
-    [join(REPO_ROOT, 'cloud-bridge/dist/cli/main.js'), 'serve', '--config', join(dir, 'bridge.json')],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const http = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (line) => {
-      if (line.includes('"bridge started"')) resolve(JSON.parse(line).http as string);
-    });
-    child.once('exit', (code) => reject(new Error(`bridge exited with ${code}`)));
+  return startBridgeProcess(dir, {
+    adminToken: ADMIN,
+    mqtt: brokerUrl ? { embedded: false, url: brokerUrl } : { port: 0 },
+    ...config,
   });
-  return {
-    child,
-    http,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited(child);
-    },
-  };
 }
 
 export async function api(

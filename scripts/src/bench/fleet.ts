@@ -2,17 +2,18 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIRMWARE } from '@educard/gateway';
-import {
-  generateKeyPair,
-  type KeyRole,
-  keyRole,
-  type RosterKeySet,
-  releaseArchOf,
-} from '@educard/terminal-sdk';
+import { generateKeyPair, type KeyRole, keyRole, type RosterKeySet } from '@educard/terminal-sdk';
 import { sampleCard, sampleUid } from '@educard/terminal-sdk/testing';
 import { REPO_ROOT } from '../paths.js';
-import { type BuiltRelease, buildRelease, removeRelease, writeReleaseArchive } from '../release/build.js';
-import { closedCalendar, LightDevice, nameReleaseKeys, startFleetDevice, until } from '../support/index.js';
+import { type BuiltRelease, removeRelease, writeReleaseArchive } from '../release/build.js';
+import {
+  closedCalendar,
+  LightDevice,
+  nameReleaseKeys,
+  releaseOfThisTree,
+  startFleetDevice,
+  until,
+} from '../support/index.js';
 import { ADMIN, api, enroll, type RunningBridge, startBridge } from './bridge-process.js';
 import { atLeast, atMost, type BenchResult, info, median } from './report.js';
 import { benchCards } from './roster-fixture.js';
@@ -29,15 +30,7 @@ async function jsRelease(
 ): Promise<BuiltRelease> {
   const path = 'gateway/dist/runtime/gateway.js';
   const code = await readFile(join(REPO_ROOT, path), 'utf8');
-  return buildRelease({
-    source: REPO_ROOT,
-    version,
-    arch: releaseArchOf() ?? 'x64',
-    signers,
-    keySetVersion: 2,
-    expiresInDays: 30,
-    overlay: { [path]: `${code}\n// release ${version}\n` },
-  });
+  return releaseOfThisTree(version, signers, { [path]: `${code}\n// release ${version}\n` });
 }
 
 async function addRelease(bridge: RunningBridge, dir: string, made: BuiltRelease, base?: BuiltRelease) {

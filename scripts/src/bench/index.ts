@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine, usageFailure } from '../command-line.js';
 import { centralAttendanceBench } from './central-attendance.js';
 import { centralPushBench } from './central-push.js';
 import { centralTransferBench } from './central-transfer.js';
@@ -7,6 +7,7 @@ import { gatewayBench } from './gateway.js';
 import { gatewayPiBench } from './pi.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
+import { scaleBench } from './scale.js';
 import { securityBench } from './security.js';
 import { stationsBench } from './stations.js';
 import { uplinkBench } from './uplink.js';
@@ -25,6 +26,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   security: securityBench,
   fleet: fleetBench,
   venue: venueBench,
+  scale: scaleBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...] [--pi]
@@ -39,29 +41,18 @@ example: npm run bench -- gateway
          npm run bench -- gateway --pi`;
 
 async function main(): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
+  const parsed = parseCommandLine(
+    {
       allowPositionals: true,
       options: { help: { type: 'boolean', short: 'h' }, pi: { type: 'boolean' } },
-    });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
   const unknown = parsed.positionals.filter((name) => !(name in GROUPS));
-  if (unknown.length) {
-    process.stderr.write(`unknown benchmark group: ${unknown.join(', ')}\n${USAGE}\n`);
-    return 2;
-  }
-  if (parsed.values.pi && parsed.positionals.length && !parsed.positionals.includes('gateway')) {
-    process.stderr.write(`--pi applies to the gateway group only\n${USAGE}\n`);
-    return 2;
-  }
+  if (unknown.length) return usageFailure(`unknown benchmark group: ${unknown.join(', ')}`, USAGE);
+  if (parsed.values.pi && parsed.positionals.length && !parsed.positionals.includes('gateway'))
+    return usageFailure('--pi applies to the gateway group only', USAGE);
   const names = parsed.positionals.length ? parsed.positionals : Object.keys(GROUPS);
   const all: BenchResult[] = [];
   for (const name of names) {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, usageFailure } from '../command-line.js';
 import { REPO_ROOT } from '../paths.js';
 import { type BuiltPackage, buildDeb } from './debian.js';
 import { SERVICES, type Service, stageService } from './stage.js';
@@ -20,19 +20,8 @@ example: npm run package -- --out /tmp/debs bridge`;
 const isService = (name: string): name is Service => name in SERVICES;
 
 async function main(): Promise<number> {
-  let parsed: ReturnType<
-    typeof parseArgs<{
-      allowPositionals: true;
-      options: {
-        help: { type: 'boolean'; short: 'h' };
-        json: { type: 'boolean' };
-        out: { type: 'string' };
-        'no-modules': { type: 'boolean' };
-      };
-    }>
-  >;
-  try {
-    parsed = parseArgs({
+  const parsed = parseCommandLine(
+    {
       allowPositionals: true,
       options: {
         help: { type: 'boolean', short: 'h' },
@@ -40,33 +29,25 @@ async function main(): Promise<number> {
         out: { type: 'string' },
         'no-modules': { type: 'boolean' },
       },
-    });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
   if (positionals[0] === 'stage') {
     const [, service, dir] = positionals;
     if (!service || !isService(service) || !dir || positionals.length > 3) {
-      process.stderr.write(
-        `stage needs a service (${Object.keys(SERVICES).join(' or ')}) and a directory\n${USAGE}\n`,
+      return usageFailure(
+        `stage needs a service (${Object.keys(SERVICES).join(' or ')}) and a directory`,
+        USAGE,
       );
-      return 2;
     }
     const staged = await stageService(service, dir, { modules: !values['no-modules'] });
     process.stdout.write(`${service} staged in ${dir} (${staged.packages} npm packages)\n`);
     return 0;
   }
   const unknown = positionals.filter((name) => !isService(name));
-  if (unknown.length) {
-    process.stderr.write(`unknown service: ${unknown.join(', ')}\n${USAGE}\n`);
-    return 2;
-  }
+  if (unknown.length) return usageFailure(`unknown service: ${unknown.join(', ')}`, USAGE);
   const services = positionals.length ? (positionals as Service[]) : (Object.keys(SERVICES) as Service[]);
   const out = values.out ?? join(REPO_ROOT, 'dist');
   const built: BuiltPackage[] = [];

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ReleaseArch, ReleaseVersion, releaseArchOf } from '@educard/terminal-sdk';
+import { parseCommandLine, usageFailure } from '../command-line.js';
 import { REPO_ROOT } from '../paths.js';
 import { archiveName, buildRelease, removeRelease, writeReleaseArchive } from './build.js';
 import { makeReleaseKey, readReleaseKeys } from './keys.js';
@@ -19,9 +19,8 @@ this machine's, native modules are left to be built on the device. \`keygen\` ma
 example: npm run release -- --version 0.2.0 --arch arm64 --key /media/usb/release-key.json`;
 
 async function main(): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
+  const parsed = parseCommandLine(
+    {
       allowPositionals: true,
       options: {
         help: { type: 'boolean', short: 'h' },
@@ -33,20 +32,12 @@ async function main(): Promise<number> {
         'key-set-version': { type: 'string', default: '1' },
         json: { type: 'boolean' },
       },
-    });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const bad = (message: string) => {
-    process.stderr.write(`error: ${message}\n${USAGE}\n`);
-    return 2;
-  };
+  const bad = (message: string) => usageFailure(`error: ${message}`, USAGE);
   if (positionals[0] === 'keygen') {
     if (typeof values.out !== 'string') return bad('keygen needs --out FILE');
     const made = await makeReleaseKey(resolve(values.out));

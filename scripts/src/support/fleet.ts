@@ -1,16 +1,44 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, folderSource, ReleaseRoot, RosterStore, stageRelease } from '@educard/gateway';
-import { ed25519, fromBase64Url, type KeyRole, RosterKeySet, signDocument } from '@educard/terminal-sdk';
+import {
+  type Ed25519KeyPair,
+  ed25519,
+  fromBase64Url,
+  type KeyRole,
+  RosterKeySet,
+  releaseArchOf,
+  signDocument,
+} from '@educard/terminal-sdk';
 import { REPO_ROOT } from '../paths.js';
-import type { BuiltRelease } from '../release/build.js';
+import { type BuiltRelease, buildRelease } from '../release/build.js';
 import { ServiceManager } from './service-manager.js';
 
 const quiet = createLogger('fleet', { level: 'silent' });
 
-/** The gateway's unit as install-gateway.sh writes it, for a release root at `prefix`. */
-export async function gatewayUnit(prefix: string): Promise<string> {
-  const template = await readFile(join(REPO_ROOT, 'deploy/educard-gateway.service'), 'utf8');
+/**
+ * A release of this tree's build for this machine, signed by `signers` (named by key set 2), with the
+ * files of `overlay` put in or replaced: what the tests and the benchmark roll out.
+ */
+export async function releaseOfThisTree(
+  version: string,
+  signers: Ed25519KeyPair[],
+  overlay?: Record<string, string | Uint8Array>,
+): Promise<BuiltRelease> {
+  return buildRelease({
+    source: REPO_ROOT,
+    version,
+    arch: releaseArchOf() ?? 'x64',
+    signers,
+    keySetVersion: 2,
+    expiresInDays: 30,
+    ...(overlay ? { overlay } : {}),
+  });
+}
+
+/** The gateway's unit, or the unit its OnFailure= names, as the install script fills them in for `prefix`. */
+export async function gatewayUnit(prefix: string, unit = 'educard-gateway'): Promise<string> {
+  const template = await readFile(join(REPO_ROOT, `deploy/${unit}.service`), 'utf8');
   return template.replaceAll('@NODE@', process.execPath).replaceAll('@PREFIX@', prefix);
 }
 
@@ -89,6 +117,7 @@ export async function startFleetDevice(options: {
   const service = new ServiceManager(await gatewayUnit(prefix), join(options.dir, `${options.id}.notify`), {
     environment: { EDUCARD_CONFIG: config },
     settings: { WatchdogSec: '10' },
+    onFailure: await gatewayUnit(prefix, 'educard-gateway-rollback'),
   });
   await service.start();
   await service.waitFor((line) => line.msg === 'gateway started', 120_000);

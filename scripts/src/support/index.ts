@@ -1,3 +1,4 @@
+export { type BridgeProcess, startBridgeProcess } from './bridge.js';
 export { CHROMIUM, launchChromium } from './browser.js';
 export {
   closedCalendar,
@@ -5,11 +6,13 @@ export {
   gatewayUnit,
   installRelease,
   nameReleaseKeys,
+  releaseOfThisTree,
   startFleetDevice,
   tapLine,
 } from './fleet.js';
 export { LightDevice, type LightDeviceOptions } from './light-device.js';
 export { exited, freePort, type Mosquitto, type MosquittoTls, startMosquitto } from './mosquitto.js';
+export { NATS_APT_COMMAND, type NatsCluster, type NatsNode, startNatsCluster } from './nats.js';
 export { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd } from './pcscd.js';
 export { type ServiceLine, ServiceManager, type UnitOverrides } from './service-manager.js';
 export { until } from './until.js';

@@ -15,7 +15,8 @@ async function ended(child: ChildProcess): Promise<[number | null, NodeJS.Signal
  * (NOTIFY_SOCKET, WATCHDOG_USEC; SERVICE_RESULT, EXIT_CODE, EXIT_STATUS after a stop), restarts on
  * failure after RestartSec, kills a main process that is not ready in TimeoutStartSec or whose
  * watchdog pings stop once it is (SIGABRT, as systemd does), and gives up past StartLimitBurst starts
- * in StartLimitIntervalSec. The pings arrive through the real
+ * in StartLimitIntervalSec, then runs the OnFailure= unit's ExecStart lines (its `systemctl reset-failed`
+ * and `systemctl start` of this unit taken as what they ask). The pings arrive through the real
  * `systemd-notify` and a datagram socket, received by python3 (Node has no unix datagram sockets).
  */
 
@@ -24,6 +25,8 @@ export interface UnitOverrides {
   environment?: Record<string, string>;
   /** Like a drop-in: WatchdogSec, RestartSec… */
   settings?: Record<string, string>;
+  /** The text of the unit OnFailure= names, run as systemd would once the start limit is hit. */
+  onFailure?: string;
 }
 
 export interface ServiceLine extends Record<string, unknown> {
@@ -82,6 +85,7 @@ export class ServiceManager {
   /** How each run ended, as ExecStopPost was told. */
   readonly results: { run: number; result: string; code: string; status: string }[] = [];
   private readonly settings: Map<string, string[]>;
+  private readonly onFailure: Map<string, string[]> | undefined;
   private readonly env: Record<string, string>;
   private main: ChildProcess | undefined;
   private receiver: ChildProcess | undefined;
@@ -102,6 +106,7 @@ export class ServiceManager {
     overrides: UnitOverrides = {},
   ) {
     this.settings = parseUnit(unitText);
+    this.onFailure = overrides.onFailure === undefined ? undefined : parseUnit(overrides.onFailure);
     for (const [key, value] of Object.entries(overrides.settings ?? {})) this.settings.set(key, [value]);
     this.env = {};
     for (const entry of this.settings.get('Environment') ?? []) {
@@ -155,9 +160,12 @@ export class ServiceManager {
     return this.stderrText;
   }
 
-  /** The first line, from any run, that `match` takes: already printed or still to come. */
-  waitFor(match: (line: ServiceLine) => boolean, timeoutMs = 30_000): Promise<ServiceLine> {
-    const seen = this.lines.find(match);
+  /**
+   * The first line, from any run, that `match` takes: already printed or still to come; with `since`
+   * (a count of `lines` taken earlier), only a line printed after those.
+   */
+  waitFor(match: (line: ServiceLine) => boolean, timeoutMs = 30_000, since = 0): Promise<ServiceLine> {
+    const seen = this.lines.slice(since).find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
@@ -238,7 +246,8 @@ export class ServiceManager {
       this.starts = [...this.starts.filter((at) => now - at < interval * 1000), now];
       if (this.starts.length > burst) {
         this.failed = true;
-        return;
+        if (!(await this.runOnFailure())) return;
+        continue;
       }
       this.runs += 1;
       let result = { result: 'success', code: 'exited', status: '0' };
@@ -262,6 +271,26 @@ export class ServiceManager {
       if (this.stopping || result.result === 'success') return;
       await new Promise((resolve) => setTimeout(resolve, restartSec * 1000));
     }
+  }
+
+  /**
+   * The OnFailure= unit, a oneshot: its helpers in order; `systemctl reset-failed` clears the start
+   * limit and `systemctl start` of this unit starts it again. True when it asked for a start.
+   */
+  private async runOnFailure(): Promise<boolean> {
+    let startAgain = false;
+    for (const line of this.onFailure?.get('ExecStart') ?? []) {
+      const [file, args] = this.command(line);
+      if (file.endsWith('/systemctl') && args[0] === 'reset-failed') {
+        this.starts = [];
+        this.failed = false;
+      } else if (file.endsWith('/systemctl') && args[0] === 'start') {
+        startAgain = true;
+      } else if ((await this.runHelper(line, {})) !== 0) {
+        return false;
+      }
+    }
+    return startAgain && !this.stopping;
   }
 
   private async runMain(

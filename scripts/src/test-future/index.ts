@@ -2,7 +2,7 @@
 // libfaketime, so that a test which compares the real clock with a date written into a fixture fails
 // here, today, instead of on a fresh clone next year.
 import { spawn, spawnSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, usageFailure } from '../command-line.js';
 import { REPO_ROOT } from '../paths.js';
 
 const USAGE = `usage: npm run test:future -- [--at DATE]... [--json] [-- VITEST-ARGS...]
@@ -62,24 +62,22 @@ function runAt(at: string, vitestArgs: string[], quiet: boolean): Promise<Outcom
 }
 
 async function main(): Promise<number> {
-  let parsed: ReturnType<typeof parseOptions>;
-  try {
-    parsed = parseOptions();
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseCommandLine(
+    {
+      options: {
+        at: { type: 'string', multiple: true },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
   const dates = values.at?.length ? values.at : DEFAULT_DATES;
   const bad = dates.filter((at) => Number.isNaN(Date.parse(at)) || !/[+-]\d\d:\d\d$|Z$/.test(at));
-  if (bad.length) {
-    process.stderr.write(`not a date and time with its offset: ${bad.join(', ')}\n${USAGE}\n`);
-    return 2;
-  }
+  if (bad.length) return usageFailure(`not a date and time with its offset: ${bad.join(', ')}`, USAGE);
   if (spawnSync('faketime', ['-f', '+0', 'true']).status !== 0) {
     process.stderr.write(
       "libfaketime is not installed. As root: apt-get install -y faketime (or run 'npm run test:future' as root)\n",
@@ -98,17 +96,6 @@ async function main(): Promise<number> {
       );
   }
   return outcomes.every((o) => o.ok) ? 0 : 1;
-}
-
-function parseOptions() {
-  return parseArgs({
-    options: {
-      at: { type: 'string', multiple: true },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: true,
-  });
 }
 
 process.exitCode = await main();

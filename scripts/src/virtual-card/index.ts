@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { generateKeyPair, issueCardCertificate, nativeEd25519, toBase64Url } from '@educard/terminal-sdk';
 import { VirtualCard, type VirtualCardOptions, VPCD_PORT } from '@educard/terminal-sdk/virtual-card';
+import { parseCommandLine, usageFailure } from '../command-line.js';
 
 const USAGE = `usage: npm run virtual-card -- [options]
 
@@ -42,9 +42,8 @@ const hex = (name: string, text: string | undefined, lengths: number[]): Uint8Ar
 class UsageError extends Error {}
 
 async function main(): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
+  const parsed = parseCommandLine(
+    {
       options: {
         reader: { type: 'string' },
         port: { type: 'string' },
@@ -62,23 +61,18 @@ async function main(): Promise<number> {
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
-    }).values;
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const values: Record<string, string | boolean | undefined> = parsed.values;
   let options: VirtualCardOptions;
   let described: Record<string, unknown>;
   try {
     ({ options, described } = cardFrom(values));
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`${error.message}\n${USAGE}\n`);
-    return 2;
+    return usageFailure(error.message, USAGE);
   }
   const card = new VirtualCard(options);
   try {

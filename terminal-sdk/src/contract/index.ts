@@ -1,6 +1,7 @@
 export * from './batch.js';
 export * from './catalogue.js';
 export { type ChainBreak, eventHash, verifyChain } from './chain.js';
+export * from './commands.js';
 export * from './common.js';
 export * from './enrollment.js';
 export * from './events.js';
@@ -11,5 +12,6 @@ export * from './roster.js';
 export * from './roster-issuer.js';
 export * from './signed.js';
 export * from './stations.js';
+export * from './sync.js';
 export * from './topics.js';
 export * from './venue.js';

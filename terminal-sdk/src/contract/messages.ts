@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Base64Url, Identifier, IsoTime, Sha256Hex, SPEC_VERSION } from './common.js';
 import { EventRecord } from './events.js';
 import { DataFormats, ReleaseArch } from './release.js';
-import { SignedEnvelopeSchema } from './signed.js';
+import { SignatureSchema, SignedEnvelopeSchema } from './signed.js';
 
 /** Every message names its contract version; a peer takes any message of its own major version. */
 const Versioned = { v: z.literal(SPEC_VERSION) };
@@ -27,6 +27,12 @@ export const DeviceState = z.object({
   keySetVersion: z.number().int().nonnegative().optional(),
   journalBacklog: z.number().int().nonnegative().optional(),
   lastSeq: z.number().int().nonnegative().optional(),
+  catalogueVersion: z.number().int().nonnegative().optional(),
+  /**
+   * In a birth: what the device asks the bridge to send on its `sync` topic (see SYNC_WANTS). Free
+   * strings, so a bridge of the version before keeps taking births that ask for something new.
+   */
+  want: z.array(z.string().max(32)).max(16).optional(),
   /** What a rollout needs to know of the device: its CPU and the data formats its release reads and writes. */
   arch: ReleaseArch.optional(),
   formats: DataFormats.optional(),
@@ -70,37 +76,40 @@ export const COMMAND_NAMES = [
   'events.resend',
 ] as const;
 
+/**
+ * What every command carries. The bridge signs it (`signatures`, over the canonical bytes of the
+ * command without them) with a key of the `commands` role of its key set, naming the one device it is
+ * for and when it was issued; a device runs only a command so signed, for itself, not expired and not
+ * seen before (terminal-sdk's verifyCommand). The fields are optional in the schema so that a peer of
+ * the previous version, which sent and took commands without them, still parses; a current device
+ * refuses a command that lacks them.
+ */
+const CommandBase = {
+  ...Versioned,
+  /** The correlation id: the result names it, and a device runs an id once. */
+  id: z.string().min(1).max(64),
+  expiresAt: IsoTime,
+  device: Identifier.optional(),
+  school: Identifier.optional(),
+  issuedAt: IsoTime.optional(),
+  signatures: z.array(SignatureSchema).min(1).max(16).optional(),
+};
+
 export const Command = z.discriminatedUnion('name', [
+  z.object({ ...CommandBase, name: z.literal('roster.reload') }),
   z.object({
-    ...Versioned,
-    id: z.string().min(1).max(64),
-    expiresAt: IsoTime,
-    name: z.literal('roster.reload'),
-  }),
-  z.object({
-    ...Versioned,
-    id: z.string().min(1).max(64),
-    expiresAt: IsoTime,
+    ...CommandBase,
     name: z.literal('door.open'),
     args: z.object({ seconds: z.number().int().min(1).max(600) }),
   }),
+  z.object({ ...CommandBase, name: z.literal('status.report') }),
   z.object({
-    ...Versioned,
-    id: z.string().min(1).max(64),
-    expiresAt: IsoTime,
-    name: z.literal('status.report'),
-  }),
-  z.object({
-    ...Versioned,
-    id: z.string().min(1).max(64),
-    expiresAt: IsoTime,
+    ...CommandBase,
     name: z.literal('log.level'),
     args: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']) }),
   }),
   z.object({
-    ...Versioned,
-    id: z.string().min(1).max(64),
-    expiresAt: IsoTime,
+    ...CommandBase,
     name: z.literal('events.resend'),
     args: z.object({ fromSeq: z.number().int().positive() }),
   }),

@@ -18,7 +18,10 @@ export interface KeySetInput {
   issuedAt?: string;
   root: KeyRole;
   roster: KeyRole;
+  /** The card issuers whose keys sign card certificates, when the key set names them. */
   cardIssuers?: KeyRole;
+  /** The keys that sign device commands, when the key set names them. */
+  commands?: KeyRole;
   /** The keys that sign gateway releases, when the key set names them. */
   releases?: KeyRole;
   /** The root keys that sign: the previous version's and, when the root rotates, the new ones too. */
@@ -34,6 +37,7 @@ export function issueKeySet(input: KeySetInput): Uint8Array {
     root: input.root,
     roster: input.roster,
     ...(input.cardIssuers ? { cardIssuers: input.cardIssuers } : {}),
+    ...(input.commands ? { commands: input.commands } : {}),
     ...(input.releases ? { releases: input.releases } : {}),
   };
   return jsonBytes(signDocument(keySet, input.signers, ed25519));

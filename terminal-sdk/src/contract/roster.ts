@@ -177,6 +177,12 @@ export const RosterKeySet = z.object({
    * venue of this key set admits a card by its certificate.
    */
   cardIssuers: KeyRole.optional(),
+  /**
+   * The keys the bridge signs device commands with (`door.open` and the like): a device runs a
+   * command only when these keys sign it, whatever broker carried it. A key set without the role lets
+   * no command in. Rotated N to N+1 with the roster key.
+   */
+  commands: KeyRole.optional(),
   releases: KeyRole.optional(),
 });
 export type RosterKeySet = z.infer<typeof RosterKeySet>;

@@ -37,6 +37,9 @@ export const topics = {
   /** QoS 1: the device's progress with an offered release (UpdateProgress). */
   update: (school: string, device: string) =>
     `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/update`,
+  /** QoS 1, not retained: the bridge's answer to a birth that asked for what the device needs (SyncReply). */
+  sync: (school: string, device: string) =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/sync`,
   /** Retained: every root-signed key set, oldest first, so a device any number behind can catch up. */
   rosterKeySets: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/keysets`,
   /** Retained: the manifest of the latest snapshot; its body is served over HTTP. */
@@ -66,7 +69,16 @@ export const filters = {
   allUpdates: `${TOPIC_ROOT}/+/devices/+/update`,
 } as const;
 
-const DEVICE_TOPIC_KINDS = ['state', 'events', 'ack', 'commands', 'results', 'release', 'update'] as const;
+const DEVICE_TOPIC_KINDS = [
+  'state',
+  'events',
+  'ack',
+  'commands',
+  'results',
+  'release',
+  'update',
+  'sync',
+] as const;
 export type DeviceTopicKind = (typeof DEVICE_TOPIC_KINDS)[number];
 
 /** Splits a device topic into its parts, or nothing when it is not one. */

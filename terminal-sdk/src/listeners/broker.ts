@@ -5,6 +5,7 @@ import { createWebSocketStream, WebSocketServer } from 'ws';
 import { type Admission, ConnectionLimits } from './connections.js';
 import { limitConnections, timedHttpServer } from './http.js';
 import type { MqttListenerLimits } from './limits.js';
+import { listen } from './listen.js';
 import { LimitedMqttStream } from './packets.js';
 import { RefusalCounter, type WarnLogger } from './refusals.js';
 
@@ -196,15 +197,4 @@ export class BrokerListeners {
     stream.once('close', admission.release);
     this.options.handle(stream, request);
   }
-}
-
-function listen(server: Server | HttpServer, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }

@@ -13,5 +13,6 @@ export {
   type MqttListenerLimits,
   mqttListenerLimits,
 } from './limits.js';
+export { listen, localUrl } from './listen.js';
 export { LimitedMqttStream, MqttPacketScanner, type PacketLimits } from './packets.js';
 export { RefusalCounter, type WarnLogger } from './refusals.js';

@@ -29,6 +29,8 @@ export class TestAuthority {
   rosterKeys: Ed25519KeyPair[];
   /** The card issuers the key set names (its `cardIssuers` role); none by default. */
   cardIssuers: Ed25519KeyPair[];
+  /** The keys of the key set's `commands` role, when the authority is made with some. */
+  commandKeys: Ed25519KeyPair[] | undefined;
   /** The keys of the key set's `releases` role, when the authority is made with some. */
   releaseKeys: Ed25519KeyPair[] | undefined;
   keySetVersion = 1;
@@ -42,6 +44,7 @@ export class TestAuthority {
       root?: Ed25519KeyPair[];
       roster?: Ed25519KeyPair[];
       cardIssuers?: Ed25519KeyPair[];
+      commands?: Ed25519KeyPair[];
       releases?: Ed25519KeyPair[];
       now?: () => number;
     } = {},
@@ -49,6 +52,7 @@ export class TestAuthority {
     this.root = options.root ?? [generateKeyPair()];
     this.rosterKeys = options.roster ?? [generateKeyPair()];
     this.cardIssuers = options.cardIssuers ?? [];
+    this.commandKeys = options.commands;
     this.releaseKeys = options.releases;
     this.now = options.now ?? Date.now;
   }
@@ -64,6 +68,7 @@ export class TestAuthority {
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
       ...(this.cardIssuers.length ? { cardIssuers: keyRole(this.cardIssuers) } : {}),
+      ...(this.commandKeys ? { commands: keyRole(this.commandKeys) } : {}),
       ...(this.releaseKeys ? { releases: keyRole(this.releaseKeys) } : {}),
       signers: this.root,
     });
@@ -79,6 +84,13 @@ export class TestAuthority {
   /** Names other card issuers (adds, drops or replaces them): the next key set, signed by the root. */
   rotateCardIssuers(next: Ed25519KeyPair[]): Uint8Array {
     this.cardIssuers = next;
+    this.keySetVersion += 1;
+    return this.keySet();
+  }
+
+  /** Moves to a new command key the same way: the next key set names only the new one. */
+  rotateCommandKey(next: Ed25519KeyPair = generateKeyPair()): Uint8Array {
+    this.commandKeys = [next];
     this.keySetVersion += 1;
     return this.keySet();
   }

@@ -1,0 +1,316 @@
+import {
+  type Command,
+  Command as CommandSchema,
+  type DeviceState,
+  type Ed25519KeyPair,
+  type EnrollmentResponse,
+  type EventAck,
+  EventAck as EventAckSchema,
+  type EventRecord,
+  GENESIS_HASH,
+  generateKeyPair,
+  parseMessage,
+  SPEC_VERSION,
+  SYNC_WANTS,
+  SyncReply,
+  signBatch,
+  toBase64Url,
+  topics,
+} from '@educard/terminal-sdk';
+import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
+import mqtt, { type MqttClient } from 'mqtt';
+
+/** How long a stopping device waits for the broker to take its death message. */
+const STOP_WAIT_MS = 5000;
+
+export interface SimulatedDeviceOptions {
+  id: string;
+  school: string;
+  /** The bridge's HTTP base, for enrollment. */
+  bridgeHttp: string;
+  /** Records per batch at most, as `uplink.batch.maxRecords`. */
+  maxRecords?: number;
+  /** Batches in flight at most, as `uplink.batch.inFlight`. */
+  inFlight?: number;
+  /** A batch not acknowledged this long is sent again from the last ack, as `uplink.batch.ackTimeoutMs`. */
+  ackTimeoutMs?: number;
+}
+
+/** What one device has seen: the fleet adds these up. */
+export interface DeviceCounters {
+  tapped: number;
+  acked: number;
+  batchesSent: number;
+  resends: number;
+  syncAnswers: number;
+  connects: number;
+  refusals: number;
+}
+
+/**
+ * A light gateway for fleet simulations: the real contract (births with bdSeq and their wills, what it
+ * asks for on connect, signed batches of hash-chained records, acks, `events.resend`), a real Ed25519
+ * key enrolled over HTTP with a one-time token, a journal kept in memory. It leaves out what a real
+ * gateway does on the device (readers, policy, disk), so thousands run in one process.
+ */
+export class SimulatedDevice {
+  readonly counters: DeviceCounters = {
+    tapped: 0,
+    acked: 0,
+    batchesSent: 0,
+    resends: 0,
+    syncAnswers: 0,
+    connects: 0,
+    refusals: 0,
+  };
+  /** Milliseconds from each tap to the ack that covered it. */
+  readonly latencies: number[] = [];
+  private readonly key: Ed25519KeyPair = generateKeyPair();
+  private credentials: { username: string; password: string } | undefined;
+  private client: MqttClient | undefined;
+  /** Records not yet acknowledged, oldest first, with the time each was tapped. */
+  private pending: { record: EventRecord; tappedAt: number }[] = [];
+  private head = { seq: 0, hash: GENESIS_HASH };
+  private ackedSeq = 0;
+  private nextSeq = 1;
+  private inFlight: { to: number; sentAt: number }[] = [];
+  private bdSeq = 0;
+  private connected = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: SimulatedDeviceOptions) {}
+
+  get id(): string {
+    return this.options.id;
+  }
+
+  get school(): string {
+    return this.options.school;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  get lastAcked(): number {
+    return this.ackedSeq;
+  }
+
+  /** Enrolls with a one-time token, as `educard enroll` does. */
+  async enroll(token: string): Promise<void> {
+    const response = await fetch(new URL('/v1/enroll', this.options.bridgeHttp), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, deviceId: this.id, publicKey: toBase64Url(this.key.publicKey) }),
+      signal: AbortSignal.timeout(120_000),
+    });
+    const answer = (await response.json()) as EnrollmentResponse & { message?: string };
+    if (!response.ok) throw new Error(`${this.id} not enrolled: ${response.status} ${answer.message}`);
+    this.credentials = { username: answer.mqtt.username, password: answer.mqtt.password };
+  }
+
+  /**
+   * Connects to one broker node with a fresh bdSeq and its will, asks for what it needs in its
+   * birth, and starts sending. Rejects when the broker refuses the connection (a revoked device).
+   */
+  async connect(url: string): Promise<void> {
+    if (!this.credentials) throw new Error(`${this.id} is not enrolled`);
+    this.bdSeq += 1;
+    const { school } = this.options;
+    let client: MqttClient;
+    try {
+      client = await mqtt.connectAsync(url, {
+        clientId: this.id,
+        ...this.credentials,
+        clean: true,
+        reconnectPeriod: 0,
+        connectTimeout: 60_000,
+        keepalive: 60,
+        will: {
+          topic: topics.state(school, this.id),
+          payload: Buffer.from(this.state(false)),
+          qos: 1,
+          retain: true,
+        },
+      });
+    } catch (error) {
+      this.counters.refusals += 1;
+      throw error;
+    }
+    this.client = client;
+    this.connected = true;
+    this.counters.connects += 1;
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('close', () => {
+      if (this.client === client) this.connected = false;
+    });
+    client.on('error', () => undefined);
+    this.inFlight = [];
+    this.nextSeq = this.ackedSeq + 1;
+    await client.subscribeAsync(
+      [
+        topics.ack(school, this.id),
+        topics.commands(school, this.id),
+        topics.sync(school, this.id),
+        topics.rosterKeySets(school),
+        topics.rosterSnapshot(school),
+        topics.rosterDelta(school),
+      ],
+      { qos: 1 },
+    );
+    await client.publishAsync(topics.state(school, this.id), this.state(true), { qos: 1, retain: true });
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.tick(), 200);
+    this.pump();
+  }
+
+  /** One tap: a gate decision journaled now and sent with the next batch. */
+  tap(): void {
+    const tappedAt = Date.now();
+    const [record] = chainRecords(
+      this.id,
+      [
+        {
+          type: 'gate.decision',
+          at: new Date(tappedAt).toISOString(),
+          data: gateDecisionData({ personId: `p-${this.id}-${this.head.seq % 500}` }),
+        },
+      ],
+      this.head,
+    ) as [EventRecord];
+    this.head = { seq: record.seq, hash: record.hash };
+    this.pending.push({ record, tappedAt });
+    this.counters.tapped += 1;
+    this.pump();
+  }
+
+  /** The link drops without a goodbye (the will says offline); taps go on piling up in the journal. */
+  drop(): void {
+    this.connected = false;
+    clearInterval(this.timer);
+    this.client?.stream.destroy();
+    this.client?.end(true);
+  }
+
+  /**
+   * A clean stop: the death message, then disconnect. The death waits for its PUBACK at most a few
+   * seconds: a broker node too busy to answer must not hold the whole fleet's stop.
+   */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    const client = this.client;
+    if (!client) return;
+    if (this.connected) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        client
+          .publishAsync(topics.state(this.options.school, this.id), this.state(false), {
+            qos: 1,
+            retain: true,
+          })
+          .catch(() => undefined),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, STOP_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    this.connected = false;
+    await client.endAsync(true).catch(() => undefined);
+  }
+
+  private state(online: boolean): string {
+    const state: DeviceState = {
+      v: SPEC_VERSION,
+      device: this.id,
+      school: this.options.school,
+      online,
+      bdSeq: this.bdSeq,
+      at: new Date().toISOString(),
+      ...(online
+        ? {
+            journalBacklog: this.pending.length,
+            lastSeq: this.head.seq,
+            want: SYNC_WANTS.filter((w) => w !== 'catalogue'),
+          }
+        : {}),
+    };
+    return JSON.stringify(state);
+  }
+
+  private tick(): void {
+    const oldest = this.inFlight[0];
+    if (oldest && Date.now() - oldest.sentAt > (this.options.ackTimeoutMs ?? 10_000)) {
+      this.counters.resends += 1;
+      this.rewind(this.ackedSeq + 1);
+    }
+    this.pump();
+  }
+
+  private rewind(fromSeq: number): void {
+    this.inFlight = [];
+    this.nextSeq = Math.max(fromSeq, this.ackedSeq + 1);
+  }
+
+  private pump(): void {
+    const client = this.client;
+    const { school, maxRecords = 500, inFlight = 4 } = this.options;
+    while (this.connected && client && this.inFlight.length < inFlight) {
+      const start = this.nextSeq - this.ackedSeq - 1;
+      const records = this.pending.slice(start, start + maxRecords).map((p) => p.record);
+      if (records.length === 0) return;
+      const batch = signBatch(this.id, school, records, this.key);
+      this.inFlight.push({ to: batch.to, sentAt: Date.now() });
+      this.nextSeq = batch.to + 1;
+      this.counters.batchesSent += 1;
+      client.publish(topics.events(school, this.id), JSON.stringify(batch), { qos: 1 }, () => undefined);
+    }
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const { school } = this.options;
+    if (topic === topics.ack(school, this.id)) {
+      const parsed = parseMessage(EventAckSchema, payload);
+      if (parsed.ok) this.onAck(parsed.value);
+    } else if (topic === topics.sync(school, this.id)) {
+      const parsed = parseMessage(SyncReply, payload);
+      if (!parsed.ok || parsed.value.bdSeq !== this.bdSeq) return;
+      this.counters.syncAnswers += 1;
+      if (parsed.value.ack) this.onAck(parsed.value.ack);
+    } else if (topic === topics.commands(school, this.id)) {
+      const parsed = parseMessage(CommandSchema, payload);
+      if (parsed.ok) this.onCommand(parsed.value);
+    }
+  }
+
+  private onAck(ack: EventAck): void {
+    const seq = Math.min(ack.seq, this.head.seq);
+    if (seq <= this.ackedSeq) return;
+    const now = Date.now();
+    const covered = seq - this.ackedSeq;
+    for (const { tappedAt } of this.pending.slice(0, covered)) this.latencies.push(now - tappedAt);
+    this.pending = this.pending.slice(covered);
+    this.counters.acked += covered;
+    this.ackedSeq = seq;
+    this.inFlight = this.inFlight.filter((batch) => batch.to > seq);
+    if (this.nextSeq <= seq) this.nextSeq = seq + 1;
+    this.pump();
+  }
+
+  private onCommand(command: Command): void {
+    if (command.name === 'events.resend') {
+      this.counters.resends += 1;
+      this.rewind(command.args.fromSeq);
+      this.pump();
+    }
+    this.client?.publish(
+      topics.results(this.options.school, this.id),
+      JSON.stringify({ v: SPEC_VERSION, id: command.id, status: 'ok', at: new Date().toISOString() }),
+      { qos: 1 },
+    );
+  }
+}

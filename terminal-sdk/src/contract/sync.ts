@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { CatalogueSnapshotMessage } from './catalogue.js';
+import { Identifier, IsoTime, SPEC_VERSION } from './common.js';
+import { HotlistSnapshotMessage } from './hotlist.js';
+import { EventAck, RosterDeltaMessage, RosterKeySetsMessage, RosterSnapshotMessage } from './messages.js';
+
+/**
+ * What a device may ask for in its birth (`DeviceState.want`), so that it relies on no retained
+ * message: a broker cluster may not replicate retained messages to every node (RabbitMQ keeps them
+ * per node), and retaining one ack per batch costs a replicated write on a JetStream-backed broker.
+ * A peer ignores wants it does not know, so a newer device may ask for more.
+ */
+export const SYNC_WANTS = ['ack', 'keySets', 'roster', 'catalogue', 'hotlist'] as const;
+export type SyncWant = (typeof SYNC_WANTS)[number];
+
+/**
+ * The bridge's answer to a birth that asked, on the device's own `sync` topic: its last committed
+ * ack, every key set, the latest roster manifest (with the delta when it follows the version the
+ * device holds), the latest catalogue manifest and, for a venue, the district hotlist's snapshot
+ * manifest, each as the message its own topic carries (a venue with no roster gets the district's key
+ * sets).
+ * `bdSeq` is the birth it answers, so a late answer to an earlier connection is told apart.
+ */
+export const SyncReply = z.object({
+  v: z.literal(SPEC_VERSION),
+  device: Identifier,
+  bdSeq: z.number().int().nonnegative(),
+  at: IsoTime,
+  ack: EventAck.optional(),
+  keySets: RosterKeySetsMessage.optional(),
+  rosterDelta: RosterDeltaMessage.optional(),
+  rosterSnapshot: RosterSnapshotMessage.optional(),
+  catalogue: CatalogueSnapshotMessage.optional(),
+  hotlist: HotlistSnapshotMessage.optional(),
+});
+export type SyncReply = z.infer<typeof SyncReply>;
