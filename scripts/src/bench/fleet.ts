@@ -209,6 +209,9 @@ export async function fleetBench(): Promise<BenchResult[]> {
   await mkdir(join(dir, 'bridge'), { recursive: true });
   const bridge = await startBridge(dir, {
     config: {
+      // A thousand devices on one address: loopback, unlike a district's NATs and routers.
+      mqtt: { port: 0, limits: { maxPerAddress: 2000 } },
+      http: { port: 0, limits: { maxPerAddress: 512 } },
       rollouts: { tickMs: 200 },
       releases: { deviceBytesPerSecond: 50_000_000, schoolBytesPerSecond: 200_000_000 },
       log: { level: 'warn' },

@@ -54,13 +54,20 @@ export class LightDevice {
   }
 
   static async connect(options: LightDeviceOptions): Promise<LightDevice> {
-    const client = await mqtt.connectAsync(options.mqttUrl, {
-      clientId: options.id,
-      username: options.username,
-      password: options.password,
-      clean: true,
-      reconnectPeriod: 1000,
-    });
+    const client = await mqtt.connectAsync(
+      options.mqttUrl,
+      {
+        clientId: options.id,
+        username: options.username,
+        password: options.password,
+        clean: true,
+        reconnectPeriod: 1000,
+        connectTimeout: 30_000,
+        // The first connection fails with its reason (a broker's limit, refused credentials) rather than
+        // being retried for ever; once connected, the client reconnects as a gateway does.
+      },
+      false,
+    );
     const device = new LightDevice(options, client);
     client.on('message', (_topic, payload) => device.onOffer(payload));
     await client.subscribeAsync(topics.release(options.school, options.id), { qos: 1 });
