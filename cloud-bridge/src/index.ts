@@ -18,4 +18,5 @@ export * from './roster/index.js';
 export * from './runtime/index.js';
 export * from './store/index.js';
 export * from './transfers/index.js';
+export * from './venues/index.js';
 export * from './web/index.js';

@@ -3,6 +3,7 @@ export * from './clock/index.js';
 export * from './config/index.js';
 export * from './control/index.js';
 export * from './events/index.js';
+export * from './hotlist/index.js';
 export * from './identity/index.js';
 export * from './io/index.js';
 export * from './journal/index.js';

@@ -193,4 +193,29 @@ describe('educard-bridge cards and keys with a gateway', () => {
       new RegExp(`key set in force\\s+2\\nroster key\\s+${rotated.rosterKeyIds[0]}`),
     );
   });
+  it('names card issuers in a rotation with --card-issuers, refuses a file that is not one, and keeps them after', async () => {
+    const issuers = [generateKeyPair(), generateKeyPair()];
+    const file = join(dir, 'card-issuers.json');
+    await writeFile(
+      file,
+      JSON.stringify({ cardIssuers: issuers.map((k) => Buffer.from(k.publicKey).toString('base64url')) }),
+    );
+    const bad = join(dir, 'not-issuers.json');
+    await writeFile(bad, JSON.stringify({ cardIssuers: ['short'] }));
+    const rootKey = join(dir, 'usb', 'root-key.json');
+    const refused = await cli('keys', 'rotate', '--root-key', rootKey, '--card-issuers', bad);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/not-issuers\.json is not a card issuers file/);
+    const named = await cli('keys', 'rotate', '--root-key', rootKey, '--card-issuers', file, '--json');
+    expect(named.code, named.stderr).toBe(0);
+    const ids = issuers.map((k) => keyIdOf(k.publicKey));
+    const issuerIds = async () => {
+      const shown = await cli('keys', 'show', '--json');
+      return shown.json<{ keySets: { cardIssuerKeyIds: string[] }[] }>().keySets.at(-1)?.cardIssuerKeyIds;
+    };
+    expect(await issuerIds()).toEqual(ids);
+    // A rotation without the option keeps the issuers in force.
+    expect((await cli('keys', 'rotate', '--root-key', rootKey)).code).toBe(0);
+    expect(await issuerIds()).toEqual(ids);
+  }, 60_000);
 });

@@ -5,8 +5,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, Gateway, parseConfig, RosterStore, recordingIoFor } from '@educard/gateway';
 import { type Pcscd, startPcscd, until } from '@educard/scripts/support';
+import { generateKeyPair } from '@educard/terminal-sdk';
 import {
   certificateValidity,
+  SAMPLE_CARD_ISSUER,
+  SAMPLE_CARD_ISSUER_B,
   SAMPLE_MONDAY,
   sampleCard,
   sampleCardSeed,
@@ -251,5 +254,85 @@ describe('PC/SC readers with virtual cards', () => {
     expect(await exited(run.process)).toBe(0);
     expect(run.lines.at(-1)).toMatchObject({ cardNumber: sampleCard(1).cardId, apdusAnswered: 2 });
     await waitForRemoval(IN);
+  });
+});
+
+// The same readers and virtual cards at a venue: the gate above stops, a venue gateway takes the
+// readers, trusting two card issuers and a hotlist; every card proves itself by its certificate.
+describe('a venue with PC/SC readers and virtual cards', () => {
+  const venueCard = (n: number, at: number, issuer = SAMPLE_CARD_ISSUER): VirtualCardOptions => ({
+    uid: uidBytes(sampleUid(n)),
+    edu: sampleEduApplet(n, at, issuer),
+  });
+
+  beforeAll(async () => {
+    await gateway.stop();
+    const venueDir = join(dir, 'venue');
+    const config = parseConfig({
+      device: { id: 'venue-pcsc', school: 'museum' },
+      dataDir: venueDir,
+      station: {
+        type: 'venue',
+        id: 'science-museum',
+        zone: 'museum-door',
+        debounceMs: 0,
+        hours: [{ days: [1, 2, 3, 4, 5, 6, 7], start: '00:00', end: '24:00' }],
+      },
+      readers: {
+        driver: 'pcsc',
+        pcsc: { exchangeTimeoutMs: 400, recoveryMs: 500 },
+        bindings: [
+          { pattern: '00 00$', direction: 'in' },
+          { pattern: '00 01$', direction: 'out' },
+        ],
+      },
+    });
+    const authority = new TestAuthority('museum', {
+      now: () => MONDAY_8AM,
+      cardIssuers: [SAMPLE_CARD_ISSUER, SAMPLE_CARD_ISSUER_B],
+    });
+    await mkdir(join(venueDir, 'roster'), { recursive: true });
+    await RosterStore.writeAnchor(join(venueDir, 'roster'), authority.anchor());
+    gateway = await Gateway.start({
+      config,
+      logger: createLogger('venue', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+      io: recordingIoFor(config.io),
+      now: () => MONDAY_8AM,
+      synced: () => true,
+    });
+    await gateway.roster.acceptKeySet(authority.keySet());
+    const hotlist = authority.hotlist(1, [{ cardNumber: sampleCard(13).cardId, status: 'lost' }]);
+    await gateway.acceptHotlist(hotlist.manifest, hotlist.body);
+    await readersUp(10_000);
+  }, 30_000);
+
+  it('admits genuine cards of two issuers and refuses each fake or revoked one with its reason', async () => {
+    // A third APDU at a venue: the CPU card's UID, remembered to know a UID-only copy of it.
+    expect(await tap(IN, venueCard(1, MONDAY_8AM))).toMatchObject({
+      decision: 'grant',
+      reason: 'ok',
+      apdus: 3,
+    });
+    expect(await tap(IN, venueCard(500_001, MONDAY_8AM, SAMPLE_CARD_ISSUER_B))).toMatchObject({
+      decision: 'grant',
+      reason: 'ok',
+    });
+    expect(await tap(IN, venueCard(13, MONDAY_8AM))).toMatchObject({ decision: 'deny', reason: 'lost' });
+    // A certificate of six school years ago: its five years of validity are over.
+    const sixYearsAgo = MONDAY_8AM - 6 * 365 * 86_400_000;
+    expect(await tap(IN, venueCard(6, sixYearsAgo))).toMatchObject({ decision: 'deny', reason: 'expired' });
+    expect(await tap(IN, venueCard(7, MONDAY_8AM, generateKeyPair()))).toMatchObject({
+      decision: 'deny',
+      reason: 'unknown-issuer',
+    });
+    // Card 1's UID alone, on a copy that answers no applet: the venue has seen that UID on a genuine card.
+    expect(await tap(IN, uidCard(1))).toMatchObject({ decision: 'deny', reason: 'card-auth-failed' });
+    expect(await tap(IN, uidCard(8))).toMatchObject({ decision: 'deny', reason: 'uid-only-card' });
+    const records = await gateway.journal.read(1, 1000);
+    expect(records.filter((r) => r.type === 'venue.visit').map((r) => r.data.cardId)).toEqual([
+      sampleCard(1).cardId,
+      sampleCard(500_001).cardId,
+    ]);
+    expect(JSON.stringify(records.filter((r) => r.type.startsWith('venue.')))).not.toMatch(/displayName/);
   });
 });

@@ -55,6 +55,14 @@ const ROUTES: [method: string, path: string, body?: unknown][] = [
   ['GET', '/v1/accounts?school={id}'],
   ['GET', '/v1/audit?school={id}'],
   ['POST', '/v1/tokens', { school: '{id}' }],
+  ['GET', '/v1/venues/{id}/bookings'],
+  [
+    'POST',
+    '/v1/venues/{id}/bookings',
+    { school: 'school-1', class: 'c1', date: '2030-01-07', from: '09:00', until: '10:00' },
+  ],
+  ['POST', '/v1/venues/bookings/{id}/cancel'],
+  ['GET', '/v1/ops/venues/visits?school={id}'],
 ];
 
 let dir: string;

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RosterSnapshotMessage, sha256Hex, topics } from '@educard/terminal-sdk';
+import { HotlistSnapshotMessage, RosterSnapshotMessage, sha256Hex, topics } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +102,35 @@ describe('roster and catalogue bodies', () => {
     const logged = rig.bridge.child.lines.filter((line) => JSON.stringify(line).includes('grant='));
     expect(logged.length).toBeGreaterThan(0);
     expect(JSON.stringify(logged)).not.toContain(grant.slice('?grant='.length));
+  });
+
+  it("serve the district hotlist's snapshot body, too, only through the URL published to the devices", async () => {
+    const gate = await device('gate-h1', 'school-1');
+    const message = new Promise<HotlistSnapshotMessage>((resolve) =>
+      gate.on('message', (topic, payload) => {
+        if (topic === topics.hotlistSnapshot())
+          resolve(HotlistSnapshotMessage.parse(JSON.parse(String(payload))));
+      }),
+    );
+    await gate.subscribeAsync(topics.hotlistSnapshot(), { qos: 1 });
+    const { url, manifest } = await message;
+    const version = (manifest.signed as { version: number }).version;
+    expect(url).toMatch(new RegExp(`^/v1/hotlist/snapshots/${version}\\?grant=`));
+    const fetched = await fetch(`${rig.http}${url}`);
+    expect(fetched.status).toBe(200);
+    const bytes = new Uint8Array(await fetched.arrayBuffer());
+    expect(sha256Hex(bytes)).toBe((manifest.signed as { body: { sha256: string } }).body.sha256);
+    // Without the grant, with a school's roster grant or for another version: nothing.
+    const roster = await snapshotMessage(gate, 'school-1');
+    const grant = url.slice(url.indexOf('?'));
+    for (const path of [
+      `/v1/hotlist/snapshots/${version}`,
+      `/v1/hotlist/snapshots/${version}${roster.url.slice(roster.url.indexOf('?'))}`,
+      `/v1/hotlist/snapshots/${version + 1}${grant}`,
+    ]) {
+      const answer = await rig.api('GET', path, undefined, true);
+      expect(answer.status, path).toBe(401);
+    }
   });
 
   it('reach a gateway that fetches them as gateways of the previous version do: the URL as published', {

@@ -54,6 +54,7 @@ export type {
   TransferView,
 } from '../../src/ops/types.js';
 export type { RolloutDevice, RolloutView } from '../../src/rollouts/types.js';
+export type { VenueDay } from '../../src/venues/visits.js';
 
 /** A school day as the bridge names it: today in the browser's own calendar. */
 export const today = () => {

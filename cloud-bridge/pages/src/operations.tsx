@@ -11,6 +11,7 @@ import {
   type StreamEvent,
   stamp,
   type TransferView,
+  type VenueDay,
 } from './api.js';
 import { useWords } from './i18n.js';
 import { SchoolPicker } from './school-picker.js';
@@ -264,6 +265,49 @@ function Transfers({ school }: { school?: string }) {
   );
 }
 
+/** Each venue's visits per day over the last two weeks: visitors (each card once), re-entries, classes, refusals. */
+function VenueVisits({ school }: { school?: string }) {
+  const t = useWords();
+  const { data } = useApi<{ days: VenueDay[] }>(
+    `/v1/ops/venues/visits${schoolQuery(school, 'days=14')}`,
+    30_000,
+  );
+  return (
+    <section class="card venues">
+      <h2>{t('venueVisits')}</h2>
+      {data && data.days.length === 0 && <p>{t('noVenueVisits')}</p>}
+      {data && data.days.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t('day')}</th>
+              <th scope="col">{t('venue')}</th>
+              <th scope="col">{t('visitors')}</th>
+              <th scope="col">{t('reentries')}</th>
+              <th scope="col">{t('classVisits')}</th>
+              <th scope="col">{t('refused')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.days.map((d) => (
+              <tr key={`${d.site}/${d.venue}/${d.day}`} data-venue={d.venue} data-day={d.day}>
+                <td>{d.day}</td>
+                <td>
+                  {d.venue} ({d.site})
+                </td>
+                <td data-visits>{d.visits}</td>
+                <td>{d.reentries}</td>
+                <td>{d.classes}</td>
+                <td>{d.refused}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
 /** Report a card lost and watch each gate of its school take the revocation. */
 function CardLifecycle() {
   const t = useWords();
@@ -340,6 +384,7 @@ export function OperationsView({ account }: { account: SignedInAccount }) {
         <Central />
       </div>
       <Transfers school={school} />
+      <VenueVisits school={school} />
     </section>
   );
 }

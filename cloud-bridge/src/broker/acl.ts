@@ -1,4 +1,4 @@
-import { TOPIC_ROOT } from '@educard/terminal-sdk';
+import { TOPIC_ROOT, topics } from '@educard/terminal-sdk';
 
 /** Who is on the other end of a broker connection. */
 export type BrokerPrincipal = { kind: 'bridge' } | { kind: 'device'; device: string; school: string };
@@ -25,6 +25,10 @@ export function deviceTopics(principal: { school: string; device: string }): {
       `${roster}/snapshot`,
       `${roster}/delta`,
       `${TOPIC_ROOT}/${principal.school}/catalogue/snapshot`,
+      topics.venuePlan(principal.school),
+      topics.districtKeySets(),
+      topics.hotlistSnapshot(),
+      topics.hotlistDelta(),
     ],
   };
 }
@@ -34,7 +38,10 @@ export function mayPublish(principal: BrokerPrincipal, topic: string): boolean {
   return principal.kind === 'bridge' || deviceTopics(principal).publish.includes(topic);
 }
 
-/** A device subscribes only to its own acks, commands and sync answers and release offers, and to its school's roster and catalogue. */
+/**
+ * A device subscribes only to its own acks, commands, sync answers and release offers, to its school's
+ * roster, catalogue and venue plan, and to what is the whole district's: the key sets and the hotlist.
+ */
 export function maySubscribe(principal: BrokerPrincipal, filter: string): boolean {
   return principal.kind === 'bridge' || deviceTopics(principal).subscribe.includes(filter);
 }

@@ -80,6 +80,17 @@ export const FeedLeave = z
     path: ['to'],
   });
 
+/**
+ * A card revoked or restored at the card centre, of this district or any other: it goes into the
+ * district's hotlist, which venues check every card against (docs/hotlist.md). `active` takes it off.
+ */
+export const FeedHotlist = z.object({
+  kind: z.literal('hotlist'),
+  changeId: ChangeId,
+  cardId: Identifier,
+  status: z.enum(['active', 'lost', 'cancelled', 'suspended']),
+});
+
 /** One record of the change feed. */
 export const ChangeRecord = z.discriminatedUnion('kind', [
   FeedSchool,
@@ -87,6 +98,7 @@ export const ChangeRecord = z.discriminatedUnion('kind', [
   FeedPerson,
   FeedCard,
   FeedLeave,
+  FeedHotlist,
 ]);
 export type ChangeRecord = z.infer<typeof ChangeRecord>;
 export type FeedSchool = z.infer<typeof FeedSchool>;
@@ -106,7 +118,7 @@ export function leaveOf(change: Extract<ChangeRecord, { kind: 'leave' }>): Leave
   };
 }
 
-export const CHANGE_KINDS = ['school', 'class', 'person', 'card', 'leave'] as const;
+export const CHANGE_KINDS = ['school', 'class', 'person', 'card', 'leave', 'hotlist'] as const;
 
 /** A page of the feed. Records are checked one by one (ChangeRecord), so one bad record spoils nothing else. */
 export const ChangePage = z.object({
@@ -131,6 +143,35 @@ export const FeedReport = z.object({
 });
 export type FeedReport = z.infer<typeof FeedReport>;
 
+/**
+ * A visit to a venue (a museum, a social-practice base) for the pupil's growth record: made from a
+ * `venue.visit` event that is not a re-entry. The card is the pupil's by its number; `personId` and
+ * `studentNumber` are there when the card is on one of this district's rosters (`routing: district`),
+ * and absent for a card of another district, which the central system routes by `cardId`
+ * (`routing: forward`). The central system dedupes by `id`, the event's `device:seq`.
+ */
+export const GrowthVisit = z.object({
+  kind: z.literal('venue-visit'),
+  id: z.string().min(3).max(160),
+  /** The venue's site (the school id its gateways are enrolled in) and the venue (its station). */
+  site: Identifier,
+  venue: Identifier,
+  day: IsoDate,
+  enteredAt: IsoTime,
+  cardId: Identifier,
+  /** The key id of the card's certificate issuer. */
+  issuer: z.string().regex(/^[0-9a-f]{16}$/),
+  /** The class visit the pupil came with, and whether this card is the teacher's who admitted it. */
+  booking: Identifier.optional(),
+  teacher: z.boolean().optional(),
+  routing: z.enum(['district', 'forward']),
+  personId: Identifier.optional(),
+  studentNumber: z.string().max(32).optional(),
+  school: Identifier.optional(),
+  role: z.enum(['student', 'teacher', 'staff']).optional(),
+});
+export type GrowthVisit = z.infer<typeof GrowthVisit>;
+
 export const PushedEvent = z.object({
   school: Identifier,
   device: Identifier,
@@ -147,6 +188,8 @@ export const PushedEvent = z.object({
   data: z.record(z.string(), z.unknown()),
   /** The record's chain hash: the central system may check it against the device's history. */
   hash: Sha256Hex,
+  /** What the event adds to a pupil's growth record, for the event types that add to it. */
+  growthRecord: GrowthVisit.optional(),
 });
 export type PushedEvent = z.infer<typeof PushedEvent>;
 

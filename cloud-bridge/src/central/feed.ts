@@ -17,6 +17,8 @@ export interface FeedDeps {
   store: SqliteBridgeStore;
   directory: Directory;
   applier: ChangeApplier;
+  /** Takes the feed's revocations into the district's hotlist (docs/hotlist.md). */
+  hotlist?: { applyCentral(changes: { cardId: string; status: string }[]): Promise<unknown> };
   state: CentralState;
   client: CentralClient;
   settings: FeedSettings;
@@ -173,6 +175,8 @@ export function checkPage(
     else if (!personOf(leave.personId)) bad(leave, leave.id, `leave for unknown person ${leave.personId}`);
     else good.push(leave);
   }
+  // A revocation names a card of any district: nothing of it need be known here.
+  good.push(...of('hotlist'));
   return { good, problems };
 }
 
@@ -308,6 +312,11 @@ export class FeedPuller {
       today: (school) => applier.today(school),
       lastTransferDate: (personId) => applier.lastTransferDate(personId),
     });
+    // Before the cursor moves: a stop in between pulls the page again, and a revocation taken twice is one.
+    const revocations = good.flatMap((r) =>
+      r.kind === 'hotlist' ? [{ cardId: r.cardId, status: r.status }] : [],
+    );
+    if (revocations.length > 0) await this.deps.hotlist?.applyCentral(revocations);
     const now = new Date().toISOString();
     const applied = await applier.apply(good, {
       source: 'feed',

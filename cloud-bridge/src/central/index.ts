@@ -10,6 +10,7 @@ export { CentralClient, CentralUnavailable } from './client.js';
 export * from './contract.js';
 export { checkPage, FeedPuller, type FeedStatus, type PullResult } from './feed.js';
 export { FileExchange, type FileStatus, type ImportFileReport, previousSchoolDay } from './files.js';
+export { growthRecordOf } from './growth.js';
 export { centralRoutes } from './http.js';
 export {
   batchKey,

@@ -3,7 +3,7 @@ import { backoffDelay, type EventRecord } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { CommittedEvent, SqliteBridgeStore } from '../store/index.js';
 import { type CentralClient, CentralUnavailable } from './client.js';
-import { EventBatchAnswer, type PushedEvent } from './contract.js';
+import { EventBatchAnswer, type GrowthVisit, type PushedEvent } from './contract.js';
 import type { CentralState } from './tables.js';
 import type { PushStatus } from './types.js';
 
@@ -31,6 +31,8 @@ export interface OutboxDeps {
   settings: PushSettings;
   logger: Logger;
   onAlarm?: (alarm: CentralAlarm) => void;
+  /** What an event adds to a pupil's growth record, when its type adds to one (a venue visit). */
+  growthRecord?: (event: PushedEvent) => GrowthVisit | undefined;
 }
 
 export interface DeadLetter {
@@ -277,7 +279,12 @@ export class Outbox {
   private nextBatch(): Batch | undefined {
     const rows = this.sql.batch.all(this.deps.settings.batchSize);
     if (rows.length === 0) return undefined;
-    return { key: batchKey(rows), rows, events: rows.map(pushedEvent) };
+    const events = rows.map((row) => {
+      const event = pushedEvent(row);
+      const growthRecord = this.deps.growthRecord?.(event);
+      return growthRecord ? { ...event, growthRecord } : event;
+    });
+    return { key: batchKey(rows), rows, events };
   }
 
   private failed(error: Error, batch: Batch): number {

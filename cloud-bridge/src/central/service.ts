@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { CardEntry } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { BridgeConfig } from '../config/index.js';
 import type { Directory } from '../directory/index.js';
@@ -6,8 +7,9 @@ import type { RosterService } from '../roster/index.js';
 import type { BadRowSink, SqliteBridgeStore } from '../store/index.js';
 import type { ChangeApplier } from './apply.js';
 import { CentralClient } from './client.js';
-import { FeedPuller, type FeedStatus } from './feed.js';
+import { type FeedDeps, FeedPuller, type FeedStatus } from './feed.js';
 import { FileExchange, type FileStatus } from './files.js';
+import { growthRecordOf } from './growth.js';
 import { type CentralAlarm, Outbox } from './outbox.js';
 import { CentralState } from './tables.js';
 import type { PushStatus } from './types.js';
@@ -22,6 +24,10 @@ export interface CentralDeps {
   logger: Logger;
   /** Told of dead letters and of the central system out of reach for too long (operations records it). */
   onAlarm?: (alarm: CentralAlarm) => void;
+  /** The district's hotlist, which the feed's revocations go into. */
+  hotlist?: FeedDeps['hotlist'];
+  /** A card on the district's rosters, for a visit's growth record (who the card is). */
+  findCard?: (cardId: string) => CardEntry | undefined;
   /** A school's attendance of a day as CSV, for file mode's daily export (wired to attendance). */
   exportAttendance?: (school: string, date: string) => Promise<string> | string;
   /** Told of a stored school id that cannot name a file (file mode skips it). */
@@ -73,6 +79,11 @@ export class CentralService {
         client,
         settings: central.push,
         logger,
+        growthRecord: (event) =>
+          growthRecordOf(event, {
+            card: (cardId) => deps.findCard?.(cardId),
+            person: (personId) => deps.directory.person(personId),
+          }),
         ...(deps.onAlarm ? { onAlarm: deps.onAlarm } : {}),
       });
       // At once, so that no event committed from here on misses the outbox.
@@ -85,6 +96,7 @@ export class CentralService {
         client,
         settings: central.feed,
         logger,
+        ...(deps.hotlist ? { hotlist: deps.hotlist } : {}),
       });
     } else {
       this.files = new FileExchange({

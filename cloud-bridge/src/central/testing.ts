@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EventBatchBody, type FeedReport, type PushedEvent } from './contract.js';
+import { EventBatchBody, type FeedReport, type GrowthVisit, type PushedEvent } from './contract.js';
 
 /**
  * A small real central system for tests and the bench: it serves a change feed, takes problem
@@ -37,6 +37,11 @@ export class CentralTestServer {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The growth-record entries of the events stored, in arrival order (each event once). */
+  get growthRecords(): GrowthVisit[] {
+    return this.events.flatMap((event) => (event.growthRecord ? [event.growthRecord] : []));
   }
 
   /** The events of a device in the order they first arrived. */

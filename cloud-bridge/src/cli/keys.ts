@@ -3,8 +3,10 @@ import { resolve } from 'node:path';
 import {
   describeIssues,
   type Ed25519KeyPair,
+  fromBase64Url,
   KeyRole,
   keyIdOf,
+  PublicKey,
   RosterKeySet,
   signDocument,
 } from '@educard/terminal-sdk';
@@ -26,6 +28,7 @@ interface KeysView {
     rootKeyIds: string[];
     rootThreshold: number;
     rosterKeyIds: string[];
+    cardIssuerKeyIds: string[];
     commandKeyIds?: string[];
   }[];
 }
@@ -47,13 +50,14 @@ async function show(options: BridgeOptions): Promise<void> {
         : []),
       '',
       table(
-        ['key set', 'issued', 'root keys', 'roster keys', 'command keys'],
+        ['key set', 'issued', 'root keys', 'roster keys', 'command keys', 'card issuers'],
         data.keySets.map((k) => [
           k.version,
           k.issuedAt,
           `${k.rootKeyIds.join(' ')} (${k.rootThreshold})`,
           k.rosterKeyIds.join(' '),
           k.commandKeyIds?.join(' ') ?? '-',
+          k.cardIssuerKeyIds.join(' ') || '-',
         ]),
       ),
     ].join('\n'),
@@ -81,10 +85,34 @@ async function readRootKey(file: string): Promise<Ed25519KeyPair[]> {
   }
 }
 
-async function rotate(options: BridgeOptions & { rootKey: string }): Promise<void> {
+/** A card issuers file: `{"cardIssuers": ["<base64url raw Ed25519 public key>", ...]}`, from the card centres. */
+async function readCardIssuers(file: string): Promise<KeyRole> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw usageError(`cannot read the card issuers file ${file} (${error.code})`, CARD_ISSUERS_HINT);
+  });
+  let keys: string[];
+  try {
+    const value = JSON.parse(text) as { cardIssuers?: unknown };
+    if (!Array.isArray(value.cardIssuers) || value.cardIssuers.length === 0 || value.cardIssuers.length > 16)
+      throw new Error('"cardIssuers" must list 1 to 16 keys');
+    keys = value.cardIssuers.map((key) => PublicKey.parse(key));
+  } catch (error) {
+    throw usageError(`${file} is not a card issuers file: ${(error as Error).message}`, CARD_ISSUERS_HINT);
+  }
+  return {
+    keys: keys.map((publicKey) => ({ keyId: keyIdOf(fromBase64Url(publicKey)), publicKey })),
+    threshold: 1,
+  };
+}
+
+const CARD_ISSUERS_HINT =
+  'a card issuers file reads {"cardIssuers": ["<base64url Ed25519 public key>", ...]}: every issuer whose cards venues admit';
+
+async function rotate(options: BridgeOptions & { rootKey: string; cardIssuers?: string }): Promise<void> {
   const file = resolve(options.rootKey);
   // Everything that can be checked before the bridge is asked to change anything is checked first.
   const root = await readRootKey(file);
+  const issuers = options.cardIssuers ? await readCardIssuers(resolve(options.cardIssuers)) : undefined;
   const bridge = await connect(options);
   const { data: before } = await bridge.request<KeysView & { anchor: unknown }>('GET', '/v1/keys');
   const current = before.keySets.at(-1) as KeysView['keySets'][number];
@@ -99,15 +127,20 @@ async function rotate(options: BridgeOptions & { rootKey: string }): Promise<voi
   const { data: prepared } = await bridge.request<{ pendingId: string; keySet: RosterKeySet }>(
     'POST',
     '/v1/keys/roster/rotate/prepare',
-    { json: {} },
+    { json: issuers ? { cardIssuers: issuers } : {} },
   );
-  // Signed only when it is what a rotation of the roster key must be: the next version, the same root.
+  // Signed only when it is what a rotation of the roster key must be: the next version, the same root,
+  // and the card issuers asked for (or those in force).
   const next = RosterKeySet.safeParse(prepared.keySet);
+  const issuerIds = (role: { keys: { keyId: string }[] } | undefined) =>
+    JSON.stringify(role?.keys.map((k) => k.keyId) ?? []);
   if (
     !next.success ||
     next.data.version !== current.version + 1 ||
     next.data.root.threshold !== current.rootThreshold ||
-    JSON.stringify(next.data.root.keys.map((k) => k.keyId)) !== JSON.stringify(current.rootKeyIds)
+    JSON.stringify(next.data.root.keys.map((k) => k.keyId)) !== JSON.stringify(current.rootKeyIds) ||
+    issuerIds(next.data.cardIssuers) !==
+      (issuers ? issuerIds(issuers) : JSON.stringify(current.cardIssuerKeyIds ?? []))
   ) {
     throw new CliError(
       `the bridge prepared a key set that is not key set ${current.version + 1} with the root keys of ${current.version}: not signed`,
@@ -137,6 +170,7 @@ async function rotate(options: BridgeOptions & { rootKey: string }): Promise<voi
   print(options.json, data, () =>
     [
       `key set ${data.version} in force: roster key ${data.rosterKeyIds.join(', ')} signs from now on; ${data.retiredKeyIds.join(', ')} retired.`,
+      ...(issuers ? [`card issuers named: ${issuers.keys.map((k) => k.keyId).join(', ')}.`] : []),
       data.reissued.length
         ? `rosters re-issued under it: ${data.reissued.map((r) => `${r.school} v${r.version}`).join(', ')}.`
         : 'no school has a roster yet.',
@@ -209,9 +243,12 @@ async function releaseKeys(options: BridgeOptions & { rootKey: string; role: str
 
 export function registerKeys(program: Command): void {
   const keys = example(
-    program.command('keys').description("the bridge's roster keys: show them, rotate the roster key"),
+    program
+      .command('keys')
+      .description("the bridge's roster keys: show them, rotate the roster key (and name the card issuers)"),
     'educard-bridge keys show',
     'educard-bridge keys rotate --root-key /media/usb/educard-root-key.json',
+    'educard-bridge keys rotate --root-key /media/usb/educard-root-key.json --card-issuers card-issuers.json',
   );
   example(
     bridgeOptions(
@@ -233,8 +270,12 @@ export function registerKeys(program: Command): void {
           '--root-key <file>',
           'the root key file init wrote (--root-key-out); read here, never sent',
         )
+        .option(
+          '--card-issuers <file>',
+          'name these card issuers in the next key set (their cards are admitted at venues); without it, those in force stay',
+        )
         .option('--json', 'print the result as JSON'),
-    ).action((options: BridgeOptions & { rootKey: string }) => rotate(options)),
+    ).action((options: BridgeOptions & { rootKey: string; cardIssuers?: string }) => rotate(options)),
     'educard-bridge keys rotate --root-key /media/usb/educard-root-key.json --config /etc/educard/bridge.json',
   );
   example(

@@ -7,6 +7,7 @@ import {
   EnrollmentRequest,
   type EnrollmentResponse,
   enrollmentTokenHash,
+  fromBase64Url,
   Identifier as IdentifierSchema,
   IsoTime,
   KeyRole,
@@ -58,6 +59,8 @@ const ReissueBody = z.union([
 ]);
 
 const CommitKeySet = z.object({ pendingId: z.string().min(1).max(64), keySet: z.unknown() });
+/** A rotation may also name the card issuers of the next key set (none: `null`), or keep those in force. */
+const PrepareRotation = z.object({ cardIssuers: KeyRole.nullable().optional() }).prefault({});
 
 const RosterImportJson = z.object({
   cards: z.array(z.unknown()).max(1_000_000),
@@ -112,6 +115,8 @@ export interface HttpDeps {
   publicRoutes?: ((app: FastifyInstance) => void)[];
   /** Told of every card status change the API makes, after it is published (operations keeps the history). */
   onCardChange?: (change: CardChange) => void;
+  /** Signs again, after a key rotation, what else the roster keys sign (the venues' hotlist and plans). */
+  onKeysRotated?: () => Promise<unknown>;
   /** More protected routes (attendance, operations, central sync, accounts), each checking its actions. */
   routes?: ((app: ProtectedApp, guard: Guard) => void)[];
 }
@@ -135,6 +140,7 @@ interface RosterKeySetView {
   issuedAt: string;
   root: { keys: { keyId: string }[]; threshold: number };
   roster: { keys: { keyId: string }[] };
+  cardIssuers?: { keys: { keyId: string }[] };
   commands?: { keys: { keyId: string }[] };
   releases?: { keys: { keyId: string }[]; threshold: number };
 }
@@ -468,6 +474,7 @@ export function buildHttpApi(deps: HttpDeps) {
             rootKeyIds: keyIds(signed.root),
             rootThreshold: signed.root.threshold,
             rosterKeyIds: keyIds(signed.roster),
+            cardIssuerKeyIds: signed.cardIssuers ? keyIds(signed.cardIssuers) : [],
             ...(signed.commands ? { commandKeyIds: keyIds(signed.commands) } : {}),
             ...(signed.releases
               ? { releaseKeyIds: keyIds(signed.releases), releaseThreshold: signed.releases.threshold }
@@ -479,7 +486,16 @@ export function buildHttpApi(deps: HttpDeps) {
 
     admin.post('/v1/keys/roster/rotate/prepare', async (request, reply) => {
       if (!guard(request, reply, 'keys.manage')) return;
-      const prepared = await deps.roster.prepareRotation();
+      const body = PrepareRotation.safeParse(request.body ?? {});
+      if (!body.success)
+        return reply.code(400).send({ error: 'bad-request', message: describeIssues(body.error) });
+      const { cardIssuers } = body.data;
+      const issuerKeys = cardIssuers?.keys ?? [];
+      if (issuerKeys.some(({ keyId, publicKey }) => keyIdOf(fromBase64Url(publicKey)) !== keyId))
+        return reply
+          .code(400)
+          .send({ error: 'bad-request', message: 'a card issuer key id does not match its key' });
+      const prepared = await deps.roster.prepareRotation(cardIssuers === undefined ? {} : { cardIssuers });
       audited(request, 'keys.rotate.prepare', { detail: { version: prepared.keySet.version } });
       request.log.info(
         { version: prepared.keySet.version, pending: prepared.pendingId },
@@ -511,6 +527,7 @@ export function buildHttpApi(deps: HttpDeps) {
         const committed = await deps.roster.commitKeySet(body.data.pendingId, body.data.keySet);
         // Catalogues are signed by the same keys: issued again under the new one, after the key sets.
         await deps.library?.catalogue.reissueStale();
+        await deps.onKeysRotated?.();
         audited(request, 'keys.rotate.commit', { detail: { version: committed.version } });
         return committed;
       } catch (error) {

@@ -10,7 +10,7 @@ import {
   RosterManifest,
   signDocument,
 } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { SAMPLE_CARD_ISSUER, SAMPLE_CARD_ISSUER_B, sampleCard } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseBridgeConfig } from '../config/index.js';
@@ -51,6 +51,23 @@ describe('the roster keyring', () => {
     const ring = await RosterKeyring.open(dir);
     expect(ring.rootOnBridge).toBe(false);
     expect(ring.version).toBe(1);
+  });
+
+  it('names card issuers in a rotation, keeps them through the next one, and drops them when told', async () => {
+    const { root, keys } = newRosterKeys();
+    await saveRosterKeys(dir, keys);
+    const ring = await RosterKeyring.open(dir);
+    const issuers = keyRole([SAMPLE_CARD_ISSUER, SAMPLE_CARD_ISSUER_B]);
+    const rotate = async (options: Parameters<RosterKeyring['prepareRotation']>[0]) => {
+      const { pendingId, keySet } = ring.prepareRotation(options);
+      await ring.commitKeySet(pendingId, signDocument(keySet, root));
+      return ring.latest.cardIssuers;
+    };
+    expect(ring.latest.cardIssuers).toBeUndefined();
+    expect(await rotate({ cardIssuers: issuers })).toEqual(issuers);
+    expect(await rotate({})).toEqual(issuers);
+    expect(await rotate({ cardIssuers: null })).toBeUndefined();
+    expect((await RosterKeyring.open(dir)).version).toBe(4);
   });
 
   it('refuses a key set that is not the one prepared or not signed by the root, and changes nothing', async () => {
@@ -112,28 +129,33 @@ describe('the roster keyring', () => {
     expect(reopened.commandSigners.map((k) => k.seed)).toEqual(ring.commandSigners.map((k) => k.seed));
   });
 
-  it('keeps the command key through a change of the release keys, and the release keys through a rotation', async () => {
+  it('keeps the command key and card issuers through a change of the release keys, and the release keys and card issuers through a rotation', async () => {
     const { root, keys } = newRosterKeys();
     await saveRosterKeys(dir, keys);
     const ring = await RosterKeyring.open(dir);
     const commandSeeds = () => ring.commandSigners.map((k) => k.seed);
+    const cardIssuers = keyRole([SAMPLE_CARD_ISSUER]);
+    const named = ring.prepareRotation({ cardIssuers });
+    await ring.commitKeySet(named.pendingId, signDocument(named.keySet, root));
     const before = { commands: ring.latest.commands, seeds: commandSeeds(), roster: ring.latest.roster };
     const releases = keyRole([generateKeyPair(), generateKeyPair()], 2);
 
     const change = ring.prepareReleaseKeys(releases);
     await ring.commitKeySet(change.pendingId, signDocument(change.keySet, root));
     expect(ring.latest).toMatchObject({
-      version: 2,
+      version: 3,
       releases,
       commands: before.commands,
       roster: before.roster,
+      cardIssuers,
     });
     expect(commandSeeds()).toEqual(before.seeds);
 
     const rotation = ring.prepareRotation();
     await ring.commitKeySet(rotation.pendingId, signDocument(rotation.keySet, root));
-    expect(ring.latest.version).toBe(3);
+    expect(ring.latest.version).toBe(4);
     expect(ring.latest.releases).toEqual(releases);
+    expect(ring.latest.cardIssuers).toEqual(cardIssuers);
     expect(ring.latest.commands).not.toEqual(before.commands);
     expect(commandSeeds()).not.toEqual(before.seeds);
   });

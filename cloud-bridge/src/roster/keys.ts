@@ -14,6 +14,7 @@ import {
   keyIdOf,
   keyRole,
   RosterKeySet,
+  type RosterKeySetsMessage,
   SignedEnvelopeSchema,
   SPEC_VERSION,
   toBase64Url,
@@ -220,6 +221,11 @@ export class RosterKeyring {
     return this.keys.keySets;
   }
 
+  /** Every key set, as the key-set topics carry them. */
+  get keySetsMessage(): RosterKeySetsMessage {
+    return { v: SPEC_VERSION, keySets: this.keys.keySets.map((k) => JSON.parse(k)) };
+  }
+
   get version(): number {
     return this.keys.keySets.length;
   }
@@ -251,19 +257,26 @@ export class RosterKeyring {
   /**
    * The next key set, unsigned: every role of the latest as it is, but for a new roster key and a new
    * command key, each the only key of its role (a bridge whose key sets predate the `commands` role
-   * gets one this way). Replaces any rotation pending.
+   * gets one this way), and the card issuers in force unless `cardIssuers` names others (`null`: none).
+   * Replaces any rotation pending.
    */
-  prepareRotation(now = this.now()): { pendingId: string; keySet: RosterKeySet } {
+  prepareRotation(options: { now?: Date; cardIssuers?: KeyRole | null } = {}): {
+    pendingId: string;
+    keySet: RosterKeySet;
+  } {
     const key = generateKeyPair();
     const commandKey = generateKeyPair();
+    const { cardIssuers: inForce, ...latest } = this.latest;
+    const issuers = options.cardIssuers === undefined ? inForce : options.cardIssuers;
     const keySet: RosterKeySet = {
-      ...this.latest,
+      ...latest,
       type: 'roster-keyset',
       spec: SPEC_VERSION,
       version: this.version + 1,
-      issuedAt: now.toISOString(),
+      issuedAt: (options.now ?? this.now()).toISOString(),
       roster: keyRole([key]),
       commands: keyRole([commandKey]),
+      ...(issuers ? { cardIssuers: issuers } : {}),
     };
     this.pending = { id: randomBytes(12).toString('base64url'), key, commandKey, keySet };
     return { pendingId: this.pending.id, keySet };
@@ -271,7 +284,7 @@ export class RosterKeyring {
 
   /**
    * The next key set, unsigned, with `releases` as the keys that sign gateway software: every other
-   * role (root, roster, commands) as it is. Committed like a roster key rotation, once the root has signed it offline.
+   * role (root, roster, commands, card issuers) as it is. Committed like a roster key rotation, once the root has signed it offline.
    */
   prepareReleaseKeys(releases: KeyRole, now = new Date()): { pendingId: string; keySet: RosterKeySet } {
     const keySet: RosterKeySet = {

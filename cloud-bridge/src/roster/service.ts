@@ -52,8 +52,11 @@ export interface RosterServiceDeps {
   grants: BodyGrants;
   /** The clock versions are signed by (the bridge's). */
   now?: () => Date;
-  /** Told of each version once it is stored (operations checks its dates); must not throw. */
-  onPublished?: (school: string, version: number) => void;
+  /**
+   * Told of each version once it is stored, with the cards it changed (operations checks its dates, the
+   * hotlist takes the revocations); must not throw.
+   */
+  onPublished?: (school: string, version: number, changed: readonly CardEntry[]) => void;
   /** How often to look for a roster past half its validity, to sign it again (see needsRenewal). */
   renewalCheckMs?: number;
 }
@@ -233,8 +236,10 @@ export class RosterService {
   }
 
   /** The unsigned next key set, for the root key holder to sign (see RosterKeyring). */
-  prepareRotation(): Promise<ReturnType<RosterKeyring['prepareRotation']>> {
-    return this.serialise(async () => this.deps.keys.prepareRotation());
+  prepareRotation(
+    options: { cardIssuers?: KeyRole | null } = {},
+  ): Promise<ReturnType<RosterKeyring['prepareRotation']>> {
+    return this.serialise(async () => this.deps.keys.prepareRotation(options));
   }
 
   /**
@@ -472,7 +477,7 @@ export class RosterService {
       { school: commit.school, version: commit.version.version, changes: commit.cards.length },
       'roster version published',
     );
-    this.deps.onPublished?.(commit.school, commit.version.version);
+    this.deps.onPublished?.(commit.school, commit.version.version, commit.cards);
     await this.announce(commit.version);
   }
 
@@ -557,7 +562,7 @@ export class RosterService {
   private messagesOf(version: RosterVersion): RosterMessages {
     const messages: RosterMessages = {
       version: version.version,
-      keySets: { v: SPEC_VERSION, keySets: this.deps.keys.keySets.map((k) => JSON.parse(k)) },
+      keySets: this.deps.keys.keySetsMessage,
       snapshot: snapshotMessage(version),
       ...(version.deltaManifest && version.deltaBody
         ? {

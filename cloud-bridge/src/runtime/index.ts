@@ -30,6 +30,7 @@ import { RosterKeyring, RosterService } from '../roster/index.js';
 import { type BadRowSink, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
 import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
+import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
 import { servePages } from '../web/index.js';
 import { BRIDGE_VERSION } from './version.js';
 
@@ -60,6 +61,7 @@ export class Bridge {
     readonly ops: Operations,
     readonly roster: RosterService,
     readonly catalogue: CatalogueService,
+    readonly venues: Venues,
     readonly metrics: BridgeMetrics,
     readonly releases: Releases,
     readonly rollouts: Rollouts,
@@ -143,6 +145,8 @@ export class Bridge {
     });
     const commands = new CommandSender({ client, keys, logger, now });
     const grants = new BodyGrants(store.database, now);
+    // The venues' projection (visits per day) sees every event: it is made before ingest starts.
+    const venues = new Venues({ store, client, keys, logger, grants, now });
     const roster = new RosterService({
       store,
       client,
@@ -151,7 +155,12 @@ export class Bridge {
       onBadRow,
       grants,
       now,
-      onPublished: (school) => ops.checkDates(school),
+      onPublished: (school, _version, changed) => {
+        ops.checkDates(school);
+        venues.hotlist
+          .rosterChanged(changed)
+          .catch((error: unknown) => logger.error({ err: error, school }, 'hotlist not updated'));
+      },
     });
     const catalogue = new CatalogueService({
       store,
@@ -162,7 +171,15 @@ export class Bridge {
       onBadRow,
       grants,
     });
-    const sync = new DeviceSync({ store, client, roster, catalogue, logger });
+    const sync = new DeviceSync({
+      store,
+      client,
+      roster,
+      catalogue,
+      keySets: () => keys.keySetsMessage,
+      hotlist: venues.hotlist,
+      logger,
+    });
     const ingest = new Ingest({
       store,
       client,
@@ -192,6 +209,7 @@ export class Bridge {
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await rollouts.start();
+    await venues.start();
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
     const applier = new ChangeApplier({
       store,
@@ -211,6 +229,8 @@ export class Bridge {
       applier,
       logger,
       onAlarm: ops.onAlarm,
+      hotlist: venues.hotlist,
+      findCard: (cardId) => store.findCard(cardId),
       onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
@@ -254,7 +274,9 @@ export class Bridge {
         releaseFileRoutes(releases, config.releases, (username, password) =>
           authenticateDevice(store, username, password),
         ),
+        venuesPublicRoutes(venues, grants),
       ],
+      onKeysRotated: () => venues.reissueStale(),
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
         centralRoutes(central, audit),
@@ -262,6 +284,7 @@ export class Bridge {
         noticesRoutes(notices, audit),
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
+        venuesRoutes(venues, audit),
         transferRoutes((request) => applier.transfer(request), audit),
         releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
         rolloutRoutes(rollouts, audit),
@@ -298,6 +321,7 @@ export class Bridge {
       ops,
       roster,
       catalogue,
+      venues,
       metrics,
       releases,
       rollouts,
@@ -325,6 +349,7 @@ export class Bridge {
     this.ops.stop();
     this.roster.stop();
     this.catalogue.stop();
+    this.venues.stop();
     await this.http.close();
     await this.client.endAsync();
     await this.broker?.stop();

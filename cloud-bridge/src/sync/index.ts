@@ -1,6 +1,8 @@
 import {
   type DeviceState,
+  type HotlistSnapshotMessage,
   MAX_MESSAGE_BYTES,
+  type RosterKeySetsMessage,
   SPEC_VERSION,
   type SyncReply,
   topics,
@@ -16,6 +18,10 @@ export interface DeviceSyncDeps {
   client: MqttClient;
   roster: { currentMessages(school: string): RosterMessages | undefined };
   catalogue: Pick<CatalogueService, 'currentMessage'>;
+  /** Every key set, for a device whose school has no roster (a venue's). */
+  keySets: () => RosterKeySetsMessage;
+  /** The district hotlist's latest snapshot message, for a venue. */
+  hotlist: { currentMessage(): HotlistSnapshotMessage | undefined };
   logger: Logger;
 }
 
@@ -72,7 +78,7 @@ export class DeviceSync {
         };
     }
     const roster = this.deps.roster.currentMessages(state.school);
-    if (roster && want.has('keySets')) reply.keySets = roster.keySets;
+    if (want.has('keySets')) reply.keySets = roster?.keySets ?? this.deps.keySets();
     if (roster && want.has('roster') && roster.version > (state.rosterVersion ?? 0)) {
       reply.rosterSnapshot = roster.snapshot;
       const from = (roster.delta?.manifest.signed as { body?: { fromVersion?: number } } | undefined)?.body
@@ -82,6 +88,9 @@ export class DeviceSync {
     const catalogue = want.has('catalogue') ? this.deps.catalogue.currentMessage(state.school) : undefined;
     const catalogueVersion = (catalogue?.manifest.signed as { version?: number } | undefined)?.version ?? 0;
     if (catalogue && catalogueVersion > (state.catalogueVersion ?? 0)) reply.catalogue = catalogue;
+    // The version a venue holds is not in its birth: it fetches the body only when it is behind.
+    const hotlist = want.has('hotlist') ? this.deps.hotlist.currentMessage() : undefined;
+    if (hotlist) reply.hotlist = hotlist;
     return reply;
   }
 }

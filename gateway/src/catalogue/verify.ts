@@ -6,17 +6,16 @@ import {
   type CatalogueRules,
   CatalogueSnapshot,
   KeyRole,
-  sha256Hex,
 } from '@educard/terminal-sdk';
 import { reject } from '../roster/errors.js';
 import { ANCHOR, listDir, pad } from '../roster/store.js';
 import {
-  parseEnvelope,
+  checkBodyBytes,
   parseJson,
   parseSchema,
-  requireSignatures,
   type VerifiedKeySet,
   verifyKeySet,
+  verifyRosterSigned,
 } from '../roster/verify.js';
 
 /**
@@ -32,13 +31,7 @@ export function verifyCatalogueManifest(
   keys: VerifiedKeySet,
   school: string,
 ): CatalogueManifest {
-  const envelope = parseEnvelope(bytes, 'catalogue manifest');
-  requireSignatures(
-    envelope,
-    { keys: keys.rosterKeys, threshold: keys.keySet.roster.threshold },
-    'catalogue manifest',
-  );
-  const manifest = parseSchema(CatalogueManifest, envelope.signed, 'catalogue manifest');
+  const manifest = verifyRosterSigned(bytes, keys, CatalogueManifest, 'catalogue manifest');
   if (manifest.school !== school)
     reject('wrong-school', `catalogue is for school ${manifest.school}, this device is in ${school}`);
   return manifest;
@@ -50,10 +43,7 @@ export function verifyCatalogueBody(
   bytes: Uint8Array,
   maxBodyBytes: number,
 ): CatalogueSnapshot {
-  if (bytes.length !== manifest.body.length)
-    reject('length-mismatch', `body is ${bytes.length} bytes, the manifest says ${manifest.body.length}`);
-  if (sha256Hex(bytes) !== manifest.body.sha256)
-    reject('digest-mismatch', 'catalogue body SHA-256 differs from the manifest');
+  checkBodyBytes(manifest.body, bytes, 'catalogue body');
   const body = parseSchema(
     CatalogueSnapshot,
     parseJson(bytes, 'catalogue body', maxBodyBytes),

@@ -21,6 +21,7 @@ export {
   ReaderBinding,
   ReadersConfig,
   StationConfig,
+  VenueStationSettings,
 } from './schema.js';
 
 /** The gateway's whole configuration: one schema, defaults in one place, every error reported at once. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 // Straight from the file, not the folder's index (see config/index.ts).
 import { Sip2Config } from '../sip2/config.js';
 import { LabConfig } from '../stations/lab/config.js';
+import { VenueConfig } from '../stations/venue/config.js';
 import { RegexPattern } from './patterns.js';
 
 export const ReaderBinding = z.object({
@@ -72,13 +73,19 @@ export const LibraryStationSettings = z.object({
   sip2: Sip2Config.optional(),
 });
 export const LabStationSettings = LabConfig.extend({ type: z.literal('lab') });
+export const VenueStationSettings = VenueConfig.extend({ type: z.literal('venue') });
 
 /**
- * What this gateway's readers serve: a gate (the default, when `type` is left out), a library desk or
- * a computer room, each with its own settings.
+ * What this gateway's readers serve: a gate (the default, when `type` is left out), a library desk, a
+ * computer room or a venue (docs/venues.md), each with its own settings.
  */
 export const StationConfig = z.preprocess(
   (value) => (value && typeof value === 'object' && !('type' in value) ? { ...value, type: 'gate' } : value),
-  z.discriminatedUnion('type', [GateStationSettings, LibraryStationSettings, LabStationSettings]),
+  z.discriminatedUnion('type', [
+    GateStationSettings,
+    LibraryStationSettings,
+    LabStationSettings,
+    VenueStationSettings,
+  ]),
 );
 export type StationConfig = z.infer<typeof StationConfig>;

@@ -18,3 +18,4 @@ export {
   type TornTail,
 } from './reader.js';
 export { MIN_FRAME_BYTES } from './recovery.js';
+export { type ReadableJournal, recordsSince } from './since.js';

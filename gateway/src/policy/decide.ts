@@ -2,14 +2,13 @@ import {
   type CardCertificate,
   type CardEntry,
   type CardProof,
-  cardAuthMessage,
   type DecisionFlag,
   type DenyReason,
   type Direction,
-  ed25519,
   fromBase64Url,
 } from '@educard/terminal-sdk';
 import type { RosterView } from '../roster/index.js';
+import { certificateDay, provesChallenge } from './certificate.js';
 import type { PolicyConfig } from './config.js';
 import { localTime } from './local-time.js';
 import type { PassbackState } from './passback.js';
@@ -69,12 +68,10 @@ function certificateFits(
   now: number,
 ): boolean {
   if (!certificate) return true;
-  const today = new Date(now).toISOString().slice(0, 10);
   return (
     certificate.cardNumber === cardNumber &&
     Buffer.from(certificate.publicKey).equals(Buffer.from(publicKey)) &&
-    certificate.notBefore <= today &&
-    today <= certificate.notAfter
+    certificateDay(certificate, new Date(now).toISOString().slice(0, 10)) === 'valid'
   );
 }
 
@@ -92,7 +89,7 @@ function identify(
     const publicKey = fromBase64Url(card.credential.publicKey);
     const good =
       certificateFits(proof.certificate, proof.cardNumber, publicKey, now) &&
-      ed25519.verify(cardAuthMessage(proof.challenge, proof.cardNumber), proof.signature, publicKey);
+      provesChallenge(proof, publicKey);
     return good ? { card } : { reason: 'card-auth-failed', card };
   }
   const card = roster.byUid(presented.uid);

@@ -33,3 +33,25 @@ export function previousDay(date: string, weekday: number): { date: string; week
 export function minutesOf(clock: string): number {
   return Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5));
 }
+
+const MINUTE = 60_000;
+const DAY_MINUTES = 24 * 60;
+
+/**
+ * The instant at `minutes` past local midnight on the school-local day of `near`. Exact on a day
+ * whose UTC offset changes (a second reading corrects the first guess), except for a time that does
+ * not exist that day (the hour skipped in spring), which lands an hour off.
+ */
+export function instantOn(near: number, minutes: number, timeZone: string): number {
+  const local = localTime(near, timeZone);
+  let guess = near - (near % MINUTE) + (minutes - local.minutes) * MINUTE;
+  const check = localTime(guess, timeZone);
+  const dayShift = check.date < local.date ? DAY_MINUTES : check.date > local.date ? -DAY_MINUTES : 0;
+  guess += (minutes - check.minutes + dayShift) * MINUTE;
+  return guess;
+}
+
+/** Local midnight at the start of the school-local day of `near`. */
+export function dayStart(near: number, timeZone: string): number {
+  return instantOn(near, 0, timeZone);
+}

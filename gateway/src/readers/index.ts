@@ -8,7 +8,7 @@ export {
   type TagRead,
   type Transmit,
 } from './pcsc/profile.js';
-export { CARD_FAULTS, presentSimulated, SimulatedCard } from './simulated/card.js';
+export { CARD_FAULTS, presentSimulated, SimulatedCard, simulatedCpuCard } from './simulated/card.js';
 export { SimulatedReaderDriver } from './simulated/driver.js';
 export { playScript, playScriptFile, runStep, ScriptStep } from './simulated/script.js';
 export type { CardPresented, ReaderDriver, ReaderEvents, ReaderStatus, TagPresented } from './types.js';

@@ -109,6 +109,11 @@ export class RosterStore {
     return this.index;
   }
 
+  /** The key sets this device trusts, oldest first: the last is in force (a venue reads its card issuers). */
+  get keySetChain(): readonly VerifiedKeySet[] {
+    return this.keySets;
+  }
+
   get keySetVersion(): number {
     return this.keySets.at(-1)?.keySet.version ?? 0;
   }

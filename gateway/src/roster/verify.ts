@@ -22,6 +22,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 export interface VerifiedKeySet {
   keySet: RosterKeySet;
   rosterKeys: ReadonlyMap<string, Uint8Array>;
+  /** The keys of the `cardIssuers` role, by key id: empty when the key set names none. */
+  cardIssuerKeys: ReadonlyMap<string, Uint8Array>;
   envelope: SignedEnvelope<RosterKeySet>;
 }
 
@@ -110,8 +112,21 @@ export function verifyKeySet(
   return {
     keySet,
     rosterKeys: keyMap(keySet.roster),
+    cardIssuerKeys: keySet.cardIssuers ? keyMap(keySet.cardIssuers) : new Map(),
     envelope: { signed: keySet, signatures: envelope.signatures },
   };
+}
+
+/** A document the roster keys of a key set sign (a catalogue, a hotlist, a venue plan): signatures, then schema. */
+export function verifyRosterSigned<T>(
+  bytes: Uint8Array,
+  keys: VerifiedKeySet,
+  schema: z.ZodType<T>,
+  what: string,
+): T {
+  const envelope = parseEnvelope(bytes, what);
+  requireSignatures(envelope, { keys: keys.rosterKeys, threshold: keys.keySet.roster.threshold }, what);
+  return parseSchema(schema, envelope.signed, what);
 }
 
 export interface ManifestScope {
@@ -176,6 +191,18 @@ function parseSnapshot(raw: unknown): RosterSnapshot {
   }
   if (problems.length) reject('malformed', `roster body: ${problems.join('; ')}`);
   return { ...frame, cards: cards as CardEntry[] };
+}
+
+/** A body's length and SHA-256 against what its manifest says: checked before a byte of it is parsed. */
+export function checkBodyBytes(
+  expected: { length: number; sha256: string },
+  bytes: Uint8Array,
+  what: string,
+): void {
+  if (bytes.length !== expected.length)
+    reject('length-mismatch', `${what} is ${bytes.length} bytes, the manifest says ${expected.length}`);
+  if (sha256Hex(bytes) !== expected.sha256)
+    reject('digest-mismatch', `${what} SHA-256 differs from the manifest`);
 }
 
 /** Checks the body against the manifest's length and digest before parsing a byte of it. */

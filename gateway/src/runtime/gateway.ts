@@ -13,6 +13,7 @@ import { type CatalogueBodySource, CatalogueStore, trustedKeySets } from '../cat
 import { TrustedClock } from '../clock/index.js';
 import { controlSocketPath, type GatewayConfig } from '../config/index.js';
 import { ControlServer } from '../control/index.js';
+import { type HotlistBodySource, HotlistStore } from '../hotlist/index.js';
 import { loadOrCreateIdentity } from '../identity/index.js';
 import { GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
 import { Journal } from '../journal/index.js';
@@ -29,11 +30,14 @@ import {
 } from '../readers/index.js';
 import { type AcceptResult, type BodySource, RosterRejected, RosterStore } from '../roster/index.js';
 import {
+  type DoorStation,
   GateStation,
   LabStation,
   LibraryStation,
   libraryBackendFor,
   type TerminalStation,
+  VenuePlanStore,
+  VenueStation,
 } from '../stations/index.js';
 import { listQuarantined, type Quarantined } from '../storage/index.js';
 import { bridgeSource, FIRMWARE, ReleaseRoot, UpdateAgent } from '../updates/index.js';
@@ -90,6 +94,8 @@ export class Gateway {
   private terminalSide: TerminalSide | undefined;
   /** The library catalogue: only a library desk holds one. */
   private catalogue: CatalogueStore | undefined;
+  /** The hotlist and the plan of class visits: only a venue holds them. */
+  private venueData: VenueData | undefined;
   private stopping = false;
   /** Files in quarantine folders, as found once every store has opened. */
   private quarantined: Quarantined[] = [];
@@ -115,7 +121,7 @@ export class Gateway {
     readonly roster: RosterStore,
     readonly io: GateActuators,
     readonly readers: ReaderDriver,
-    readonly station: GateStation,
+    readonly station: DoorStation,
     readonly metrics: GatewayMetrics,
   ) {}
 
@@ -163,19 +169,39 @@ export class Gateway {
     });
     const io = new GateActuators({ config: config.io, logger, ...(options.io ? { io: options.io } : {}) });
     await io.start();
-    const station = new GateStation({
-      config: config.station,
-      policy: config.policy,
-      roster: () => roster.view,
-      clock,
-      actions: io,
-      journal,
-      passback: new PassbackState(),
-      logger,
-    });
+    const settings = config.station;
+    const trustedNow = () => Math.max(clock.now(), clock.floor);
+    const venueData =
+      settings.type === 'venue' ? await openVenueData(config, roster, logger, trustedNow) : undefined;
+    const station: DoorStation =
+      settings.type === 'venue' && venueData
+        ? new VenueStation({
+            config: settings,
+            trust: () => ({
+              issuers: roster.keySetChain.at(-1)?.cardIssuerKeys ?? new Map(),
+              hotlist: venueData.hotlist.view,
+            }),
+            plan: () => venueData.plan.view,
+            clock,
+            actions: io,
+            journal,
+            logger,
+          })
+        : new GateStation({
+            config: settings,
+            policy: config.policy,
+            roster: () => roster.view,
+            clock,
+            actions: io,
+            journal,
+            passback: new PassbackState(),
+            logger,
+          });
+    await station.start?.();
     const readers = options.readers ?? readerDriverFor(config, logger);
     const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station, metrics);
     started = gateway;
+    gateway.venueData = venueData;
     gateway.wire();
     gateway.terminalSide = await gateway.startTerminalSide();
     gateway.record({
@@ -246,6 +272,32 @@ export class Gateway {
         this.record({ type: 'roster.rejected', data: { reason: error.message.slice(0, 512) } });
       throw error;
     }
+  }
+
+  /**
+   * Verifies and applies a hotlist update (a venue's), journaling what happened: `hotlist.applied`, or
+   * `hotlist.rejected` with the reason (the list in force stays). Rethrows the rejection.
+   */
+  async acceptHotlist(manifest: Uint8Array, body: HotlistBodySource) {
+    const hotlist = this.venueData?.hotlist;
+    if (!hotlist) throw new Error('only a venue holds a hotlist');
+    try {
+      const result = await hotlist.accept(manifest, body);
+      if (result.status === 'applied') {
+        const { version, kind, entries } = result;
+        this.record({ type: 'hotlist.applied', data: { version, kind, entries } });
+      }
+      return result;
+    } catch (error) {
+      if (error instanceof RosterRejected)
+        this.record({ type: 'hotlist.rejected', data: { reason: error.message.slice(0, 512) } });
+      throw error;
+    }
+  }
+
+  /** The venue's hotlist and plan, when this gateway is a venue. */
+  get venue(): VenueData | undefined {
+    return this.venueData;
   }
 
   /** Resolves when the configured tap script has been played to its end. */
@@ -346,6 +398,7 @@ export class Gateway {
       storage: this.storageReport(),
       uplink: this.uplinkValue ? { url: config.uplink?.url, ...this.uplinkValue.status() } : null,
       readers: { driver: config.readers.driver, list: this.readers.readers() },
+      ...(this.venueData ? { venue: this.venueReport(reading.now) } : {}),
       update: this.updates?.status() ?? null,
       io: this.io.status(),
       clock: {
@@ -366,6 +419,26 @@ export class Gateway {
             reader: tap.reader,
           }))
         : this.station.recentTaps(),
+    };
+  }
+
+  /** What a venue holds: its hotlist, its plan and its day so far. */
+  private venueReport(now: number) {
+    const { hotlist, plan } = this.venueData as VenueData;
+    const list = hotlist.view;
+    return {
+      hotlist: list
+        ? {
+            version: list.version,
+            entries: list.table.size,
+            bytes: list.table.byteLength,
+            expiresAt: new Date(list.expiresAt).toISOString(),
+            expired: list.expiresAt <= now,
+          }
+        : null,
+      plan: plan.view ? { version: plan.view.version, visits: plan.view.size } : null,
+      today: (this.station as VenueStation).status(),
+      cardIssuers: [...(this.roster.keySetChain.at(-1)?.cardIssuerKeys.keys() ?? [])],
     };
   }
 
@@ -435,6 +508,7 @@ export class Gateway {
     let station: TerminalStation;
     switch (settings.type) {
       case 'gate':
+      case 'venue':
         return undefined;
       case 'lab':
         station = new LabStation({
@@ -646,9 +720,24 @@ export class Gateway {
       onCommand: (command) => this.runCommand(command),
       logger: this.logger,
       ...(this.catalogue ? { catalogue: catalogueFeed(this.catalogue) } : {}),
+      ...(this.venueData ? { venue: this.venueFeed(this.venueData) } : {}),
       ...(this.updates ? { updates: this.updates } : {}),
     });
     await this.uplinkValue.start();
+  }
+
+  /** What the uplink needs of a venue: where to hand a newer hotlist or plan, and the versions held. */
+  private venueFeed({ hotlist, plan }: VenueData) {
+    return {
+      hotlist: {
+        accept: (manifest: Uint8Array, body: HotlistBodySource) => this.acceptHotlist(manifest, body),
+        version: () => hotlist.version,
+      },
+      plan: {
+        accept: (manifest: Uint8Array, body: Uint8Array) => plan.accept(manifest, body),
+        version: () => plan.view?.version ?? 0,
+      },
+    };
   }
 
   /** The commands that act on the gateway itself; the uplink handles resend and roster reload. */
@@ -770,6 +859,34 @@ export class Gateway {
   }
 }
 
+export interface VenueData {
+  hotlist: HotlistStore;
+  plan: VenuePlanStore;
+}
+
+/** A venue's hotlist and plan, verified by the key sets the roster store trusts. */
+async function openVenueData(
+  config: GatewayConfig,
+  roster: RosterStore,
+  logger: Logger,
+  now: () => number,
+): Promise<VenueData> {
+  const hotlist = await HotlistStore.open({
+    dir: join(config.dataDir, 'hotlist'),
+    logger,
+    keySets: () => roster.keySetChain,
+    now,
+  });
+  const plan = await VenuePlanStore.open({
+    dir: join(config.dataDir, 'venue-plan'),
+    school: config.device.school,
+    logger,
+    keySets: async () => roster.keySetChain,
+    now,
+  });
+  return { hotlist, plan };
+}
+
 /** What the uplink needs of a library desk's catalogue: where to hand a newer one, and the version held. */
 function catalogueFeed(catalogue: CatalogueStore) {
   return {
@@ -781,6 +898,11 @@ function catalogueFeed(catalogue: CatalogueStore) {
 function readerDriverFor(config: GatewayConfig, logger: Logger): ReaderDriver {
   const { readers } = config;
   return readers.driver === 'pcsc'
-    ? new PcscReaderDriver({ logger: logger.child({ component: 'pcsc' }), ...readers.pcsc })
+    ? new PcscReaderDriver({
+        logger: logger.child({ component: 'pcsc' }),
+        ...readers.pcsc,
+        // A venue has no roster to tell a UID copy of a CPU card by: it remembers genuine cards' UIDs.
+        cpuCardUid: config.station.type === 'venue',
+      })
     : new SimulatedReaderDriver(readers.simulated, logger);
 }

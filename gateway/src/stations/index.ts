@@ -1,4 +1,11 @@
 export * from './gate/index.js';
 export * from './lab/index.js';
 export * from './library/index.js';
-export type { StationReply, TerminalStation } from './types.js';
+export type {
+  DoorDecision,
+  DoorStation,
+  DoorTap,
+  StationReply,
+  TerminalStation,
+} from './types.js';
+export * from './venue/index.js';

@@ -1,11 +1,56 @@
 import type {
+  CardEntry,
+  DecisionFlag,
+  DenyReason,
   Direction,
+  EventRecord,
   StationKind,
   StationTap,
   TerminalReply,
   TerminalRequest,
 } from '@educard/terminal-sdk';
+import type { EventBus } from '../events/index.js';
 import type { CardPresented } from '../readers/index.js';
+
+/** What a door's station made of a tap: the gate's decision, or a venue's. */
+export interface DoorDecision {
+  decision: 'grant' | 'deny';
+  reason: 'ok' | DenyReason;
+  flags: DecisionFlag[];
+  /** The card id or number, or the UID of a card that showed nothing more. */
+  cardId: string;
+  credential: 'uid' | 'edu-cpu';
+  /** The roster's entry, where the station has a roster. */
+  card?: CardEntry;
+}
+
+export interface DoorTap<D extends DoorDecision = DoorDecision> {
+  decision: D;
+  record: EventRecord;
+  /** performance.now() when the actuator was commanded. */
+  actedAt: number;
+}
+
+export interface RecentTap {
+  at: string;
+  card: string;
+  personId?: string;
+  decision: 'grant' | 'deny';
+  reason: string;
+  reader: string;
+}
+
+/**
+ * A station at a door, driving the gate's IO itself: a school gate, or a venue. Each tap is decided,
+ * acted on and journaled at once; the runtime hears every outcome on `events`.
+ */
+export interface DoorStation {
+  readonly events: EventBus<{ tap: DoorTap }>;
+  /** A card at one of its readers: what it decided, or nothing for a repeat within the debounce. */
+  tap(card: CardPresented, reader: { name: string; direction: Direction }): DoorTap | undefined;
+  recentTaps(): RecentTap[];
+  start?(): Promise<void>;
+}
 
 /** What a station answers a terminal: the terminal layer adds the envelope (v, id, at). */
 export type StationReply = Omit<TerminalReply, 'v' | 'id' | 'at'>;
@@ -16,7 +61,7 @@ export type StationReply = Omit<TerminalReply, 'v' | 'id' | 'at'>;
  */
 export interface TerminalStation {
   readonly id: string;
-  readonly kind: Exclude<StationKind, 'gate'>;
+  readonly kind: Exclude<StationKind, 'gate' | 'venue'>;
   /** A card at one of the station's readers: the tap as its terminals see it, or nothing for a repeat. */
   tap(card: CardPresented, reader: { name: string; direction: Direction }): StationTap | undefined;
   /** A terminal's request, already checked against the contract. */

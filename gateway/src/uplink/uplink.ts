@@ -10,6 +10,8 @@ import {
   type DeviceState,
   EventAck,
   type EventRecord,
+  HotlistDeltaMessage,
+  HotlistSnapshotMessage,
   parseMessage,
   RosterDeltaMessage,
   RosterKeySetsMessage,
@@ -21,10 +23,12 @@ import {
   topics,
   UpdateOffer,
   type UpdateProgress,
+  VenuePlanMessage,
 } from '@educard/terminal-sdk';
 import { Low } from 'lowdb';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { CatalogueAcceptResult, CatalogueBodySource } from '../catalogue/index.js';
+import type { HotlistAcceptResult, HotlistBodySource } from '../hotlist/index.js';
 import type { DeviceIdentity } from '../identity/index.js';
 import type { Journal } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
@@ -53,6 +57,17 @@ export interface UplinkDeps {
   catalogue?: {
     accept: (manifest: Uint8Array, body: CatalogueBodySource) => Promise<CatalogueAcceptResult>;
     version: () => number;
+  };
+  /**
+   * A venue's district hotlist (deltas in the message, snapshots fetched over HTTP) and its plan of
+   * class visits: with these the uplink subscribes to them and hands each newer version over.
+   */
+  venue?: {
+    hotlist: {
+      accept: (manifest: Uint8Array, body: HotlistBodySource) => Promise<HotlistAcceptResult>;
+      version: () => number;
+    };
+    plan: { accept: (manifest: Uint8Array, body: Uint8Array) => Promise<unknown>; version: () => number };
   };
   /** Software updates: the offers of the bridge go here, and each connect is told (to say progress again). */
   updates?: { offer: (offer: UpdateOffer) => void; connected: () => void };
@@ -214,6 +229,7 @@ export class Uplink {
     clearInterval(this.timer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.snapshotTimer);
+    clearTimeout(this.hotlistTimer);
     clearTimeout(this.syncTimer);
     const client = this.client;
     if (!client) return;
@@ -301,7 +317,13 @@ export class Uplink {
       ...(online ? this.deps.status() : {}),
       ...(online && this.deps.catalogue ? { catalogueVersion: this.deps.catalogue.version() } : {}),
       // What this device needs to catch up, answered on its sync topic: no retained message required.
-      ...(online ? { want: [...SYNC_WANTS].filter((w) => w !== 'catalogue' || this.deps.catalogue) } : {}),
+      ...(online
+        ? {
+            want: [...SYNC_WANTS].filter(
+              (w) => (w !== 'catalogue' || this.deps.catalogue) && (w !== 'hotlist' || this.deps.venue),
+            ),
+          }
+        : {}),
     };
     return JSON.stringify(state);
   }
@@ -344,6 +366,14 @@ export class Uplink {
         topics.rosterSnapshot(school),
         topics.rosterDelta(school),
         ...(this.deps.catalogue ? [topics.catalogueSnapshot(school)] : []),
+        ...(this.deps.venue
+          ? [
+              topics.districtKeySets(),
+              topics.hotlistSnapshot(),
+              topics.hotlistDelta(),
+              topics.venuePlan(school),
+            ]
+          : []),
         ...(this.deps.updates ? [topics.release(school, device)] : []),
       ],
       { qos: 1 },
@@ -461,6 +491,7 @@ export class Uplink {
     const { school, device, logger } = this.deps;
     // An empty message clears a retained one (the bridge withdrawing an ack): nothing to handle.
     if (payload.length === 0) return;
+    const keySets = topic === topics.rosterKeySets(school) || topic === topics.districtKeySets();
     const task =
       topic === topics.ack(school, device)
         ? this.onAck(payload)
@@ -468,7 +499,7 @@ export class Uplink {
           ? this.onSync(payload)
           : topic === topics.commands(school, device)
             ? this.onCommand(payload)
-            : topic === topics.rosterKeySets(school)
+            : keySets
               ? this.onKeySets(payload)
               : topic === topics.rosterDelta(school)
                 ? this.onDelta(payload)
@@ -478,10 +509,9 @@ export class Uplink {
                     ? this.onCatalogue(payload)
                     : topic === topics.release(school, device)
                       ? this.onRelease(payload)
-                      : Promise.resolve();
+                      : this.onVenueMessage(topic, payload);
     // A catalogue is checked against the key sets: it waits for those that came before it.
-    if (topic === topics.rosterKeySets(school) || topic === topics.sync(school, device))
-      this.keySetWork = task.catch(() => undefined);
+    if (keySets || topic === topics.sync(school, device)) this.keySetWork = task.catch(() => undefined);
     task.catch((error: unknown) =>
       logger.warn({ topic, reason: (error as Error).message }, 'uplink message not handled'),
     );
@@ -502,6 +532,7 @@ export class Uplink {
     if (reply.rosterDelta) await this.applyDelta(reply.rosterDelta);
     if (reply.rosterSnapshot) this.applySnapshot(reply.rosterSnapshot);
     if (reply.catalogue) await this.applyCatalogue(reply.catalogue);
+    if (reply.hotlist && this.deps.venue) this.takeHotlistSnapshot(reply.hotlist);
     if (reply.ack) await this.applyAck(reply.ack);
   }
 
@@ -748,6 +779,81 @@ export class Uplink {
     const { manifest, url } = message;
     await catalogue.accept(Buffer.from(JSON.stringify(manifest)), (verified) =>
       this.fetchBody('catalogue', url, verified.body.length),
+    );
+  }
+
+  // A venue: the district's hotlist and the venue's plan, each checked against the key sets first.
+
+  private hotlistTimer: NodeJS.Timeout | undefined;
+  private latestHotlist: HotlistSnapshotMessage | undefined;
+
+  private onVenueMessage(topic: string, payload: Buffer): Promise<void> {
+    if (!this.deps.venue) return Promise.resolve();
+    if (topic === topics.hotlistDelta()) return this.onHotlistDelta(payload);
+    if (topic === topics.hotlistSnapshot()) return this.onHotlistSnapshot(payload);
+    if (topic === topics.venuePlan(this.deps.school)) return this.onVenuePlan(payload);
+    return Promise.resolve();
+  }
+
+  private async onHotlistDelta(payload: Buffer): Promise<void> {
+    const hotlist = this.deps.venue?.hotlist;
+    if (!hotlist) return;
+    await this.keySetWork;
+    const parsed = parseMessage(HotlistDeltaMessage, payload);
+    if (!parsed.ok) throw new Error(`bad hotlist delta: ${parsed.error}`);
+    const from = (parsed.value.manifest.signed as { body?: { fromVersion?: number } }).body?.fromVersion;
+    // A delta that does not follow the list in force waits for the snapshot.
+    if (from !== hotlist.version()) return;
+    await hotlist.accept(
+      Buffer.from(JSON.stringify(parsed.value.manifest)),
+      Buffer.from(parsed.value.body, 'base64'),
+    );
+  }
+
+  private async onHotlistSnapshot(payload: Buffer): Promise<void> {
+    const parsed = parseMessage(HotlistSnapshotMessage, payload);
+    if (!parsed.ok) throw new Error(`bad hotlist snapshot manifest: ${parsed.error}`);
+    this.takeHotlistSnapshot(parsed.value);
+  }
+
+  /** A snapshot's manifest, heard on its topic or in a sync answer: fetched when this venue is behind it. */
+  private takeHotlistSnapshot(message: HotlistSnapshotMessage): void {
+    const version = (m?: HotlistSnapshotMessage) =>
+      (m?.manifest.signed as { version?: number })?.version ?? 0;
+    if (version(message) < version(this.latestHotlist)) return;
+    this.latestHotlist = message;
+    // The delta of the same version may be on its way, and is far smaller: give it a moment.
+    clearTimeout(this.hotlistTimer);
+    this.hotlistTimer = setTimeout(() => {
+      this.fetchHotlistIfBehind().catch((error: unknown) =>
+        this.deps.logger.warn({ reason: (error as Error).message }, 'hotlist snapshot not applied'),
+      );
+    }, SNAPSHOT_GRACE_MS);
+  }
+
+  private async fetchHotlistIfBehind(): Promise<void> {
+    const hotlist = this.deps.venue?.hotlist;
+    const message = this.latestHotlist;
+    if (!hotlist || !message) return;
+    await this.keySetWork;
+    const version = (message.manifest.signed as { version?: number }).version ?? 0;
+    if (version <= hotlist.version()) return;
+    await hotlist.accept(Buffer.from(JSON.stringify(message.manifest)), (verified) =>
+      this.fetchBody('hotlist', message.url, verified.body.length),
+    );
+  }
+
+  private async onVenuePlan(payload: Buffer): Promise<void> {
+    const plan = this.deps.venue?.plan;
+    if (!plan) return;
+    await this.keySetWork;
+    const parsed = parseMessage(VenuePlanMessage, payload);
+    if (!parsed.ok) throw new Error(`bad venue plan: ${parsed.error}`);
+    const version = (parsed.value.manifest.signed as { version?: unknown }).version;
+    if (typeof version === 'number' && version <= plan.version()) return;
+    await plan.accept(
+      Buffer.from(JSON.stringify(parsed.value.manifest)),
+      Buffer.from(parsed.value.body, 'utf8'),
     );
   }
 }

@@ -86,9 +86,21 @@ export function issueCatalogue(
   body: CatalogueSnapshot,
   input: { expiresAt: string; keySetVersion: number; signers: Ed25519KeyPair[] },
 ): IssuedCatalogue {
+  return issueSnapshotDocument('catalogue-manifest', body, input);
+}
+
+/**
+ * Signs a snapshot document of one school (a catalogue, a venue's plan): its canonical bytes are the
+ * body, and a manifest of `type` in the catalogue's shape carries their digest and length.
+ */
+export function issueSnapshotDocument<Type extends string>(
+  type: Type,
+  body: { school: string; version: number; issuedAt: string },
+  input: { expiresAt: string; keySetVersion: number; signers: Ed25519KeyPair[] },
+): IssuedCatalogue {
   const bodyBytes = canonicalBytes(body);
-  const manifest: CatalogueManifest = {
-    type: 'catalogue-manifest',
+  const manifest: Omit<CatalogueManifest, 'type'> & { type: Type } = {
+    type,
     spec: SPEC_VERSION,
     school: body.school,
     version: body.version,

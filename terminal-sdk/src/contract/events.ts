@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Identifier, IsoTime, Sha256Hex, SPEC_VERSION } from './common.js';
+import { Identifier, IsoDate, IsoTime, KeyId, Sha256Hex, SPEC_VERSION } from './common.js';
 import { CardStatus, Role } from './roster.js';
 import {
   LabBookingData,
@@ -29,12 +29,30 @@ export const DENY_REASONS = [
   'card-auth-failed',
   'card-unreadable',
   'card-removed',
+  // At a venue, which admits a card by its certificate (docs/venues.md):
+  /** A card that showed only its UID: a venue admits no card it cannot check. */
+  'uid-only-card',
+  /** A certificate signed by an issuer the key set does not name. */
+  'unknown-issuer',
+  'no-hotlist',
+  /** The hotlist in force expired longer ago than the venue's grace: it may be frozen by an attacker. */
+  'hotlist-stale',
+  'venue-closed',
+  'venue-full',
+  /** A pupil of a class booked today, before a teacher of the class has tapped to admit it. */
+  'class-not-admitted',
 ] as const;
 export const DenyReason = z.enum(DENY_REASONS);
 export type DenyReason = z.infer<typeof DenyReason>;
 
 /** Facts about a grant that someone should see later: a soft anti-passback breach, a grace period. */
-export const DECISION_FLAGS = ['passback-soft', 'roster-grace', 'clock-fallback', 'uid-only'] as const;
+export const DECISION_FLAGS = [
+  'passback-soft',
+  'roster-grace',
+  'clock-fallback',
+  'uid-only',
+  'hotlist-grace',
+] as const;
 export const DecisionFlag = z.enum(DECISION_FLAGS);
 export type DecisionFlag = z.infer<typeof DecisionFlag>;
 
@@ -90,6 +108,58 @@ export const RosterRejectedData = z.object({
   reason: z.string().max(512),
   version: z.number().int().optional(),
 });
+/**
+ * A card admitted at a venue, by its certificate: the card number and its issuer, no name (the venue
+ * has none and needs none). The record's `at` is the time of entry; `day` is the venue's local date.
+ */
+export const VenueVisitData = z.object({
+  /** The venue: its station's id. */
+  venue: Identifier,
+  reader: z.string().max(128),
+  cardId: z.string().max(64),
+  /** The key id of the issuer whose certificate the card showed. */
+  issuer: KeyId,
+  day: IsoDate,
+  /** The class visit the card came with: a pupil of it, or the teacher whose tap admitted it. */
+  booking: Identifier.optional(),
+  teacher: z.boolean().optional(),
+  /** The card came in earlier the same day, went out and came back: the same visit. */
+  reentry: z.boolean().optional(),
+  flags: z.array(DecisionFlag),
+});
+export type VenueVisitData = z.infer<typeof VenueVisitData>;
+
+/** A card out through a venue's exit reader; with the entry time and minutes when the venue saw it come in. */
+export const VenueExitData = z.object({
+  venue: Identifier,
+  reader: z.string().max(128),
+  cardId: z.string().max(64),
+  issuer: KeyId,
+  day: IsoDate,
+  enteredAt: IsoTime.optional(),
+  minutes: z.number().int().nonnegative().optional(),
+});
+export type VenueExitData = z.infer<typeof VenueExitData>;
+
+/** A card refused at a venue's entry, with why; `cardId` is the UID of a card that showed nothing more. */
+export const VenueRefusedData = z.object({
+  venue: Identifier,
+  reader: z.string().max(128),
+  cardId: z.string().max(64),
+  credential: z.enum(['uid', 'edu-cpu']),
+  issuer: KeyId.optional(),
+  day: IsoDate,
+  reason: DenyReason,
+  flags: z.array(DecisionFlag),
+});
+export type VenueRefusedData = z.infer<typeof VenueRefusedData>;
+
+export const HotlistAppliedData = z.object({
+  version: z.number().int().positive(),
+  kind: z.enum(['snapshot', 'delta']),
+  entries: z.number().int().nonnegative(),
+});
+
 export const GatewayStartedData = z.object({
   firmware: z.string().max(64),
   recoveredBytes: z.number().int().nonnegative(),
@@ -167,6 +237,11 @@ export const EVENT_DATA = {
   'reader.connected': ReaderStateData,
   'roster.applied': RosterAppliedData,
   'roster.rejected': RosterRejectedData,
+  'hotlist.applied': HotlistAppliedData,
+  'hotlist.rejected': RosterRejectedData,
+  'venue.visit': VenueVisitData,
+  'venue.exit': VenueExitData,
+  'venue.refused': VenueRefusedData,
   'gateway.started': GatewayStartedData,
   'update.switched': UpdateSwitchedData,
   'update.committed': UpdateCommittedData,

@@ -18,6 +18,8 @@ export interface KeySetInput {
   issuedAt?: string;
   root: KeyRole;
   roster: KeyRole;
+  /** The card issuers whose keys sign card certificates, when the key set names them. */
+  cardIssuers?: KeyRole;
   /** The keys that sign device commands, when the key set names them. */
   commands?: KeyRole;
   /** The keys that sign gateway releases, when the key set names them. */
@@ -34,6 +36,7 @@ export function issueKeySet(input: KeySetInput): Uint8Array {
     issuedAt: input.issuedAt ?? new Date().toISOString(),
     root: input.root,
     roster: input.roster,
+    ...(input.cardIssuers ? { cardIssuers: input.cardIssuers } : {}),
     ...(input.commands ? { commands: input.commands } : {}),
     ...(input.releases ? { releases: input.releases } : {}),
   };

@@ -171,6 +171,13 @@ export const RosterKeySet = z.object({
   root: KeyRole,
   roster: KeyRole,
   /**
+   * The card issuers (a province's card centre, a city's) whose keys sign card certificates, so that a
+   * venue admits any genuine card of theirs offline (docs/card-profile.md). A certificate carries one
+   * issuer's signature: any one key named here suffices, whatever the threshold says. Absent: no
+   * venue of this key set admits a card by its certificate.
+   */
+  cardIssuers: KeyRole.optional(),
+  /**
    * The keys the bridge signs device commands with (`door.open` and the like): a device runs a
    * command only when these keys sign it, whatever broker carried it. A key set without the role lets
    * no command in. Rotated N to N+1 with the roster key.

@@ -30,7 +30,7 @@ export const localTopics = {
   view: (station: string) => `${LOCAL_ROOT}/stations/${part(station, 'station')}/view`,
 } as const;
 
-export const STATION_KINDS = ['gate', 'library', 'lab'] as const;
+export const STATION_KINDS = ['gate', 'library', 'lab', 'venue'] as const;
 export const StationKind = z.enum(STATION_KINDS);
 export type StationKind = z.infer<typeof StationKind>;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CatalogueSnapshotMessage } from './catalogue.js';
 import { Identifier, IsoTime, SPEC_VERSION } from './common.js';
+import { HotlistSnapshotMessage } from './hotlist.js';
 import { EventAck, RosterDeltaMessage, RosterKeySetsMessage, RosterSnapshotMessage } from './messages.js';
 
 /**
@@ -9,13 +10,15 @@ import { EventAck, RosterDeltaMessage, RosterKeySetsMessage, RosterSnapshotMessa
  * per node), and retaining one ack per batch costs a replicated write on a JetStream-backed broker.
  * A peer ignores wants it does not know, so a newer device may ask for more.
  */
-export const SYNC_WANTS = ['ack', 'keySets', 'roster', 'catalogue'] as const;
+export const SYNC_WANTS = ['ack', 'keySets', 'roster', 'catalogue', 'hotlist'] as const;
 export type SyncWant = (typeof SYNC_WANTS)[number];
 
 /**
  * The bridge's answer to a birth that asked, on the device's own `sync` topic: its last committed
  * ack, every key set, the latest roster manifest (with the delta when it follows the version the
- * device holds) and the latest catalogue manifest, each as the message the school topic carries.
+ * device holds), the latest catalogue manifest and, for a venue, the district hotlist's snapshot
+ * manifest, each as the message its own topic carries (a venue with no roster gets the district's key
+ * sets).
  * `bdSeq` is the birth it answers, so a late answer to an earlier connection is told apart.
  */
 export const SyncReply = z.object({
@@ -28,5 +31,6 @@ export const SyncReply = z.object({
   rosterDelta: RosterDeltaMessage.optional(),
   rosterSnapshot: RosterSnapshotMessage.optional(),
   catalogue: CatalogueSnapshotMessage.optional(),
+  hotlist: HotlistSnapshotMessage.optional(),
 });
 export type SyncReply = z.infer<typeof SyncReply>;

@@ -5,6 +5,12 @@
  */
 export const TOPIC_ROOT = 'educard/v1';
 
+/**
+ * The topic segment of what is the whole district's rather than one school's (the hotlist). No school
+ * id can take it: an Identifier starts with a letter or a digit.
+ */
+export const DISTRICT = '_district';
+
 const segment = (value: string, what: string) => {
   if (!value || /[/+#\s]/.test(value)) throw new TypeError(`${what} "${value}" cannot be part of a topic`);
   return value;
@@ -42,6 +48,17 @@ export const topics = {
   rosterDelta: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/delta`,
   /** Retained: the manifest of the latest library catalogue; its body is served over HTTP. */
   catalogueSnapshot: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/catalogue/snapshot`,
+  /**
+   * Retained: every root-signed key set, as on a school's roster topic, for devices that hold no school
+   * roster (a venue).
+   */
+  districtKeySets: () => `${TOPIC_ROOT}/${DISTRICT}/keysets`,
+  /** Retained: the manifest of the district's latest hotlist snapshot; its body is served over HTTP. */
+  hotlistSnapshot: () => `${TOPIC_ROOT}/${DISTRICT}/hotlist/snapshot`,
+  /** Retained: the district's latest hotlist delta, manifest and body together. */
+  hotlistDelta: () => `${TOPIC_ROOT}/${DISTRICT}/hotlist/delta`,
+  /** Retained: a venue's signed plan (its class visits booked), manifest and body together. */
+  venuePlan: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/venue/plan`,
 } as const;
 
 /** Subscription filters the bridge uses (prefixed with $share/GROUP/ when several bridges share load). */

@@ -1,4 +1,9 @@
-import { issueCardCertificate } from '../card-profile/edu-card.js';
+import {
+  type CardProof,
+  cardAuthMessage,
+  issueCardCertificate,
+  parseCardCertificate,
+} from '../card-profile/edu-card.js';
 import type {
   Calendar,
   CardEntry,
@@ -11,6 +16,8 @@ import type {
 import { type IssuedRoster, issueKeySet, issueRoster, keyRole } from '../contract/roster-issuer.js';
 import { type Ed25519KeyPair, generateKeyPair, nativeEd25519 } from '../crypto/ed25519.js';
 import { toBase64Url } from '../crypto/encoding.js';
+import { encodeHotlist, type HotlistChange, hotlistEntries } from '../hotlist/format.js';
+import { type IssuedHotlist, issueHotlist } from '../hotlist/issue.js';
 
 /**
  * A roster authority for tests, demos and benchmarks: the part of the central side that holds the
@@ -20,6 +27,8 @@ import { toBase64Url } from '../crypto/encoding.js';
 export class TestAuthority {
   readonly root: Ed25519KeyPair[];
   rosterKeys: Ed25519KeyPair[];
+  /** The card issuers the key set names (its `cardIssuers` role); none by default. */
+  cardIssuers: Ed25519KeyPair[];
   /** The keys of the key set's `commands` role, when the authority is made with some. */
   commandKeys: Ed25519KeyPair[] | undefined;
   /** The keys of the key set's `releases` role, when the authority is made with some. */
@@ -34,6 +43,7 @@ export class TestAuthority {
     options: {
       root?: Ed25519KeyPair[];
       roster?: Ed25519KeyPair[];
+      cardIssuers?: Ed25519KeyPair[];
       commands?: Ed25519KeyPair[];
       releases?: Ed25519KeyPair[];
       now?: () => number;
@@ -41,6 +51,7 @@ export class TestAuthority {
   ) {
     this.root = options.root ?? [generateKeyPair()];
     this.rosterKeys = options.roster ?? [generateKeyPair()];
+    this.cardIssuers = options.cardIssuers ?? [];
     this.commandKeys = options.commands;
     this.releaseKeys = options.releases;
     this.now = options.now ?? Date.now;
@@ -56,6 +67,7 @@ export class TestAuthority {
       version: this.keySetVersion,
       root: keyRole(this.root),
       roster: keyRole(this.rosterKeys),
+      ...(this.cardIssuers.length ? { cardIssuers: keyRole(this.cardIssuers) } : {}),
       ...(this.commandKeys ? { commands: keyRole(this.commandKeys) } : {}),
       ...(this.releaseKeys ? { releases: keyRole(this.releaseKeys) } : {}),
       signers: this.root,
@@ -65,6 +77,13 @@ export class TestAuthority {
   /** Moves to a new roster key: the next key set, signed by the root, names only the new key. */
   rotateRosterKey(next: Ed25519KeyPair = generateKeyPair()): Uint8Array {
     this.rosterKeys = [next];
+    this.keySetVersion += 1;
+    return this.keySet();
+  }
+
+  /** Names other card issuers (adds, drops or replaces them): the next key set, signed by the root. */
+  rotateCardIssuers(next: Ed25519KeyPair[]): Uint8Array {
+    this.cardIssuers = next;
     this.keySetVersion += 1;
     return this.keySet();
   }
@@ -117,6 +136,35 @@ export class TestAuthority {
     return this.sign(body, options);
   }
 
+  /**
+   * A hotlist of revoked cards, signed by the roster keys: a snapshot, or with `fromVersion` a delta
+   * (where `removed` takes a card off). Its hash key is {@link SAMPLE_HOTLIST_KEY} unless given.
+   */
+  hotlist(
+    version: number,
+    cards: { cardNumber: string; status: HotlistChange }[],
+    options: {
+      fromVersion?: number;
+      hashKey?: Buffer;
+      issuedAt?: string;
+      expiresAt?: string;
+      signers?: Ed25519KeyPair[];
+    } = {},
+  ): IssuedHotlist {
+    const hashKey = options.hashKey ?? SAMPLE_HOTLIST_KEY;
+    const kind = options.fromVersion === undefined ? 'snapshot' : 'delta';
+    const body = encodeHotlist(
+      { kind, version, hashKey, ...(options.fromVersion ? { fromVersion: options.fromVersion } : {}) },
+      hotlistEntries(hashKey, cards),
+    );
+    return issueHotlist(body, {
+      issuedAt: options.issuedAt ?? new Date(this.now() - 60_000).toISOString(),
+      expiresAt: options.expiresAt ?? new Date(this.now() + 2 * DAY_MS).toISOString(),
+      keySetVersion: this.keySetVersion,
+      signers: options.signers ?? this.rosterKeys,
+    });
+  }
+
   private sign(
     body: RosterSnapshot | RosterDelta,
     options: { expiresAt?: string; devices?: string[]; signers?: Ed25519KeyPair[] },
@@ -131,6 +179,9 @@ export class TestAuthority {
 }
 
 const DAY_MS = 86_400_000;
+
+/** The hash key of the test authority's hotlists (docs/hotlist.md): fixed, so lists agree across processes. */
+export const SAMPLE_HOTLIST_KEY = Buffer.alloc(16, 0x4b);
 /** School time of the sample fixtures: China Standard Time, which keeps no summer time. */
 const SCHOOL_OFFSET = '+08:00';
 const SCHOOL_OFFSET_MS = 8 * 3_600_000;
@@ -259,14 +310,21 @@ export function sampleCpuCard(n: number, overrides: Partial<CardEntry> = {}, sch
 
 /** The card issuer of the sample cards: a fixed key, so certificates agree across processes. */
 export const SAMPLE_CARD_ISSUER = nativeEd25519.keyPairFromSeed(new Uint8Array(32).fill(0x1c));
+/**
+ * A second card issuer (another city's card centre), for the cards of a second school: a venue that
+ * admits the cards of both names both in its key set's `cardIssuers`.
+ */
+export const SAMPLE_CARD_ISSUER_B = nativeEd25519.keyPairFromSeed(new Uint8Array(32).fill(0x1d));
 
 /**
  * What the applet of sample CPU card `n` holds: its number, its key and its certificate, valid for five
- * school years from the one that holds `at` (the sample year unless a test on the real clock says now).
+ * school years from the one that holds `at` (the sample year unless a test on the real clock says now),
+ * signed by `issuer`.
  */
 export function sampleEduApplet(
   n: number,
   at: number = SAMPLE_MONDAY,
+  issuer: Ed25519KeyPair = SAMPLE_CARD_ISSUER,
 ): {
   cardNumber: string;
   seed: Uint8Array;
@@ -280,11 +338,29 @@ export function sampleEduApplet(
     certificate: issueCardCertificate({
       cardNumber,
       publicKey: nativeEd25519.keyPairFromSeed(seed).publicKey,
-      issuer: SAMPLE_CARD_ISSUER,
+      issuer,
       ...certificateValidity(at),
     }),
   };
 }
+/**
+ * What sample CPU card `n` proves at a tap, as the card profile hands it over: its number, its
+ * certificate (issued as {@link sampleEduApplet} issues it) and its signature over `challenge`.
+ */
+export function sampleCardProof(
+  n: number,
+  options: { at?: number; issuer?: Ed25519KeyPair; challenge?: Uint8Array } = {},
+): CardProof {
+  const applet = sampleEduApplet(n, options.at, options.issuer);
+  const challenge = options.challenge ?? new Uint8Array(16).fill(n % 251);
+  return {
+    cardNumber: applet.cardNumber,
+    challenge,
+    signature: nativeEd25519.sign(cardAuthMessage(challenge, applet.cardNumber), applet.seed),
+    certificate: parseCardCertificate(applet.certificate),
+  };
+}
+
 /** A card certificate's dates: from the first day of the school year that holds `at`, for five years. */
 export function certificateValidity(at: number): { notBefore: string; notAfter: string } {
   const { first, last } = schoolYearOf(at);

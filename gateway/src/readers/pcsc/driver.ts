@@ -40,6 +40,8 @@ export interface PcscDriverOptions {
   exchangeTimeoutMs?: number;
   /** How soon the binding is made again after pcscd has gone away. */
   recoveryMs?: number;
+  /** Read an EDU CPU card's UID too (a third APDU): a venue's, which tells a UID-only copy by it. */
+  cpuCardUid?: boolean;
   /** Called with each card read, for benchmarks and diagnostics. */
   onRead?: (read: CardRead & { reader: string; detectedAt: number; readAt: number }) => void;
 }
@@ -180,7 +182,9 @@ export class PcscReaderDriver implements ReaderDriver {
       await this.readTag(reader, card, detectedAt);
       return;
     }
-    const read = await readCard((command) => this.exchange(card, command));
+    const read = await readCard((command) => this.exchange(card, command), {
+      cpuCardUid: this.options.cpuCardUid ?? false,
+    });
     const readAt = performance.now();
     this.options.onRead?.({ ...read, reader, detectedAt, readAt });
     if (read.failure)

@@ -46,9 +46,14 @@ const UID_LENGTHS = new Set([4, 7, 10]);
 /**
  * Reads one card in as few exchanges as the profile allows: SELECT the EDU application, then either
  * one AUTHENTICATE (an EDU CPU card) or one GET DATA for the UID (any other card). Two APDUs per tap
- * either way. Never throws: every failure becomes `failure` with a reason the tap is denied for.
+ * either way, unless `cpuCardUid` asks for a CPU card's UID too (a third): a venue, which has no
+ * roster, remembers the UIDs of genuine cards to know a UID-only copy of one. Never throws: every
+ * failure becomes `failure` with a reason the tap is denied for.
  */
-export async function readCard(transmit: Transmit): Promise<CardRead> {
+export async function readCard(
+  transmit: Transmit,
+  options: { cpuCardUid?: boolean } = {},
+): Promise<CardRead> {
   let apdus = 0;
   let waitedMs = 0;
   const send = async (command: Uint8Array) => {
@@ -59,6 +64,12 @@ export async function readCard(transmit: Transmit): Promise<CardRead> {
     } finally {
       waitedMs += performance.now() - started;
     }
+  };
+  const readUid = async () => {
+    const uid = await send(GET_UID);
+    if (uid.sw !== SW.OK || !UID_LENGTHS.has(uid.data.length))
+      throw new TlvError(`GET DATA answered ${hexSw(uid.sw)} with ${uid.data.length} bytes`);
+    return Buffer.from(uid.data).toString('hex').toUpperCase();
   };
   const failed = (error: unknown): CardRead => ({
     uid: '',
@@ -73,13 +84,11 @@ export async function readCard(transmit: Transmit): Promise<CardRead> {
       const challenge = new Uint8Array(randomBytes(CHALLENGE_BYTES));
       const answer = await send(authenticateCommand(challenge));
       if (answer.sw !== SW.OK) throw new TlvError(`AUTHENTICATE answered ${hexSw(answer.sw)}`);
-      return { uid: '', proof: parseAuthResponse(answer.data, challenge), apdus, waitedMs };
+      const proof = parseAuthResponse(answer.data, challenge);
+      return { uid: options.cpuCardUid ? await readUid() : '', proof, apdus, waitedMs };
     }
     if (!NOT_OURS.has(select.sw)) throw new TlvError(`SELECT answered ${hexSw(select.sw)}`);
-    const uid = await send(GET_UID);
-    if (uid.sw !== SW.OK || !UID_LENGTHS.has(uid.data.length))
-      throw new TlvError(`GET DATA answered ${hexSw(uid.sw)} with ${uid.data.length} bytes`);
-    return { uid: Buffer.from(uid.data).toString('hex').toUpperCase(), apdus, waitedMs };
+    return { uid: await readUid(), apdus, waitedMs };
   } catch (error) {
     return failed(error);
   }

@@ -10,6 +10,8 @@ import {
 } from '../../policy/index.js';
 import type { CardPresented } from '../../readers/index.js';
 import type { RosterView } from '../../roster/index.js';
+import { RecentTaps, TapDebounce } from '../taps.js';
+import type { DoorStation, DoorTap, RecentTap } from '../types.js';
 
 /** What the gate does with its hands: the IO layer implements it. Both return at once. */
 export interface GateActions {
@@ -40,47 +42,29 @@ export interface GateStationDeps {
   logger: Logger;
 }
 
-export interface TapOutcome {
-  decision: Decision;
-  record: EventRecord;
-  /** performance.now() when the actuator was commanded. */
-  actedAt: number;
-}
-
-export interface RecentTap {
-  at: string;
-  card: string;
-  personId?: string;
-  decision: 'grant' | 'deny';
-  reason: string;
-  reader: string;
-}
-
-const RECENT_TAPS = 20;
+export type TapOutcome = DoorTap<Decision>;
+export type { RecentTap };
 
 /**
  * One gate: the path of a tap from card to relay. Decides from memory, acts at once, then journals
  * (an append that returns without waiting for the disk) and logs, never with a full card id.
  */
-export class GateStation {
+export class GateStation implements DoorStation {
   /** Every tap's outcome, after the gate has acted: for terminals, pages and the demo. */
   readonly events: EventBus<{ tap: TapOutcome }>;
-  private readonly lastSeen = new Map<string, number>();
-  private readonly recent: RecentTap[] = [];
+  private readonly debounce: TapDebounce;
+  private readonly recent = new RecentTaps<RecentTap>();
 
   constructor(private readonly deps: GateStationDeps) {
     this.events = new EventBus(deps.logger);
+    this.debounce = new TapDebounce(deps.config.debounceMs);
   }
 
   /** Handles a card presented at a reader bound to this gate; nothing when it repeats a recent tap. */
   tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
     const { config, policy, clock, actions, journal, passback, logger } = this.deps;
-    const key = `${reader.name}\0${card.proof?.cardNumber ?? card.uid}`;
     const seenAt = performance.now();
-    const previous = this.lastSeen.get(key);
-    this.lastSeen.set(key, seenAt);
-    if (previous !== undefined && seenAt - previous < config.debounceMs) return undefined;
-    if (this.lastSeen.size > 4096) this.forgetOlderThan(seenAt - config.debounceMs);
+    if (this.debounce.repeats(reader.name, card, seenAt)) return undefined;
 
     const reading = clock.read();
     const place = { zone: config.zone, direction: reader.direction };
@@ -113,7 +97,7 @@ export class GateStation {
       },
     });
     const masked = maskCardId(decision.cardId);
-    this.remember({
+    this.recent.add({
       at: record.at,
       card: masked,
       ...(decision.card ? { personId: decision.card.personId } : {}),
@@ -139,15 +123,6 @@ export class GateStation {
   }
 
   recentTaps(): RecentTap[] {
-    return [...this.recent];
-  }
-
-  private remember(tap: RecentTap): void {
-    this.recent.push(tap);
-    if (this.recent.length > RECENT_TAPS) this.recent.shift();
-  }
-
-  private forgetOlderThan(cutoff: number): void {
-    for (const [key, at] of this.lastSeen) if (at < cutoff) this.lastSeen.delete(key);
+    return this.recent.list();
   }
 }

@@ -13,7 +13,7 @@ import {
   type StationTap,
   type TerminalRequest,
 } from '@educard/terminal-sdk';
-import type { JournalStats } from '../../journal/index.js';
+import { type ReadableJournal, recordsSince } from '../../journal/index.js';
 import { type Logger, maskCardId } from '../../log/index.js';
 import {
   type ClockReading,
@@ -27,18 +27,13 @@ import {
 import type { CardPresented } from '../../readers/index.js';
 import type { RosterView } from '../../roster/index.js';
 import type { EventSink } from '../gate/index.js';
+import { TapDebounce } from '../taps.js';
 import type { StationReply, TerminalStation } from '../types.js';
 import type { LabConfig } from './config.js';
 import { dayStart, instantOn, minutesLeft, wholeMinutes } from './time.js';
 
 /** The journal as the lab uses it: appends that return at once, durability, and reads for a restart. */
-export interface LabJournal extends EventSink {
-  /** Resolves once the record `seq` (by default the last appended) is on disk. */
-  durable(seq?: number): Promise<void>;
-  /** Up to `limit` durable records from `fromSeq` on, in order. */
-  read(fromSeq: number, limit: number): Promise<EventRecord[]>;
-  stats(): Pick<JournalStats, 'lastSeq'>;
-}
+export interface LabJournal extends EventSink, ReadableJournal {}
 
 export interface LabStationDeps {
   config: LabConfig;
@@ -130,7 +125,6 @@ const SIGN_OUT_ANYWAY = new Set<Decision['reason']>([
   'roster-stale',
   'clock-untrusted',
 ]);
-const REBUILD_PAGE = 512;
 const REMEMBERED_PEOPLE = 10_000;
 const REMEMBERED_TXNS = 10_000;
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -158,7 +152,7 @@ export class LabStation implements TerminalStation {
   /** Person id → card id of cards seen here, to find a person a terminal names. */
   private readonly seen = new Map<string, string>();
   private readonly replies = new Map<string, Promise<StationReply>>();
-  private readonly lastSeen = new Map<string, number>();
+  private readonly debounce: TapDebounce;
   private readonly places = new Map<string, Place | undefined>();
   private readonly listeners = new Set<() => void>();
   private readonly seatReaders: { id: string; pattern: RegExp }[];
@@ -188,6 +182,7 @@ export class LabStation implements TerminalStation {
     this.closing = minutesOf(config.closing);
     this.policy = { ...deps.policy, passback: { ...deps.policy.passback, mode: 'off' } };
     this.monotonic = deps.now ?? (() => performance.now());
+    this.debounce = new TapDebounce(config.debounceMs);
   }
 
   /** Rebuilds today's sessions and bookings from the journal, ends those already over, starts the checks. */
@@ -221,12 +216,7 @@ export class LabStation implements TerminalStation {
     const { config, logger } = this.deps;
     const place = this.placeOf(reader.name);
     if (!place) return undefined;
-    const key = `${reader.name}\0${card.proof?.cardNumber ?? card.uid}`;
-    const seenAt = this.monotonic();
-    const previous = this.lastSeen.get(key);
-    this.lastSeen.set(key, seenAt);
-    if (previous !== undefined && seenAt - previous < config.debounceMs) return undefined;
-    if (this.lastSeen.size > 4096) this.forgetTapsBefore(seenAt - config.debounceMs);
+    if (this.debounce.repeats(reader.name, card, this.monotonic())) return undefined;
 
     const reading = this.deps.clock.read();
     this.sweep(reading);
@@ -663,10 +653,6 @@ export class LabStation implements TerminalStation {
     return place;
   }
 
-  private forgetTapsBefore(cutoff: number): void {
-    for (const [key, at] of this.lastSeen) if (at < cutoff) this.lastSeen.delete(key);
-  }
-
   // ---- the view
 
   private viewAt(now: number): LabView {
@@ -734,32 +720,14 @@ export class LabStation implements TerminalStation {
    */
   private async rebuild(): Promise<void> {
     const { journal, logger } = this.deps;
-    await journal.durable();
     const now = this.deps.clock.read().now;
     const zone = this.timeZone();
     const since = dayStart(dayStart(now, zone) - 1, zone);
-    const pages: EventRecord[][] = [];
-    let upTo = journal.stats().lastSeq;
-    while (upTo >= 1) {
-      const from = Math.max(1, upTo - REBUILD_PAGE + 1);
-      const page = await journal.read(from, upTo - from + 1);
-      const first = page[0];
-      if (!first) break;
-      pages.push(page);
-      if (page.every((record) => Date.parse(record.at) < since)) break;
-      upTo = first.seq - 1;
-    }
     let replayed = 0;
-    for (const page of pages.reverse()) {
-      for (const record of page) {
-        if (
-          record.type.startsWith('lab.') &&
-          record.data.station === this.id &&
-          Date.parse(record.at) >= since
-        ) {
-          this.replay(record);
-          replayed += 1;
-        }
+    for (const record of await recordsSince(journal, since)) {
+      if (record.type.startsWith('lab.') && record.data.station === this.id) {
+        this.replay(record);
+        replayed += 1;
       }
     }
     logger.info(

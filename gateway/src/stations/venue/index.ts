@@ -1,0 +1,3 @@
+export { VenueConfig } from './config.js';
+export { VenuePlanStore, type VenuePlanView, venuePlanView } from './plan.js';
+export { type VenueDayStatus, VenueStation, type VenueStationDeps, type VenueTap } from './station.js';

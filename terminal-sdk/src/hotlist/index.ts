@@ -1,0 +1,22 @@
+export {
+  encodeHotlist,
+  HOTLIST_ENTRY_BYTES,
+  HOTLIST_FORMAT,
+  HOTLIST_HASH_KEY_BYTES,
+  HOTLIST_HEADER_BYTES,
+  HOTLIST_KEY_BYTES,
+  HOTLIST_KINDS,
+  HOTLIST_MAGIC,
+  HOTLIST_STATUSES,
+  type HotlistChange,
+  type HotlistEntry,
+  HotlistFormatError,
+  type HotlistHeader,
+  type HotlistKind,
+  type HotlistStatus,
+  HotlistTable,
+  hotlistEntries,
+  hotlistKey,
+  parseHotlistHeader,
+} from './format.js';
+export { type IssuedHotlist, issueHotlist } from './issue.js';

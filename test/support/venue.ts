@@ -1,0 +1,125 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Bridge, loadRosterKeys } from '@educard/cloud-bridge';
+import {
+  createLogger,
+  Gateway,
+  parseConfig,
+  RosterStore,
+  type SimulatedReaderDriver,
+  simulatedCpuCard,
+} from '@educard/gateway';
+import { until } from '@educard/scripts/support';
+import {
+  type Ed25519KeyPair,
+  type EventRecord,
+  type KeyRole,
+  keyRole,
+  RosterKeySet,
+  signDocument,
+} from '@educard/terminal-sdk';
+import {
+  SAMPLE_CARD_ISSUER,
+  SAMPLE_CARD_ISSUER_B,
+  sampleEduApplet,
+  sampleUid,
+} from '@educard/terminal-sdk/testing';
+import { asAdmin } from './accounts.js';
+import { enrollDevice } from './bridge.js';
+
+/**
+ * Names card issuers in the bridge's next key set, the way `educard-bridge keys rotate --card-issuers`
+ * does: prepared by the bridge, signed with the root key it made on first start (in its dataDir).
+ */
+export async function nameCardIssuers(bridge: Bridge, issuers: Ed25519KeyPair[]): Promise<number> {
+  const base = bridge.httpUrl;
+  const prepared = await asAdmin(base, 'POST', '/v1/keys/roster/rotate/prepare', {
+    cardIssuers: keyRole(issuers),
+  });
+  if (prepared.status !== 200) throw new Error(`rotation not prepared: ${JSON.stringify(prepared.body)}`);
+  const root = (await loadRosterKeys(bridge.config.dataDir))?.root ?? [];
+  const keySet = RosterKeySet.parse(prepared.body.keySet);
+  const committed = await asAdmin(base, 'POST', '/v1/keys/keysets', {
+    pendingId: prepared.body.pendingId,
+    keySet: signDocument(keySet, root),
+  });
+  if (committed.status !== 200) throw new Error(`key set refused: ${JSON.stringify(committed.body)}`);
+  return committed.body.version as number;
+}
+
+/**
+ * A venue gateway enrolled at the bridge (site `school`), open every hour of every day unless told
+ * otherwise, with simulated readers `door-in` and `door-out` and no debounce.
+ */
+export async function startVenueGateway(
+  bridge: Bridge,
+  dataDir: string,
+  device: string,
+  { school = 'museum', station = {} }: { school?: string; station?: Record<string, unknown> } = {},
+): Promise<Gateway> {
+  const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
+  await mkdir(join(dataDir, 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(join(dataDir, 'roster'), anchor);
+  const mqtt = await enrollDevice(bridge.httpUrl, dataDir, device, school);
+  return Gateway.start({
+    config: parseConfig({
+      device: { id: device, school },
+      dataDir,
+      station: {
+        type: 'venue',
+        id: 'science-museum',
+        zone: 'museum-door',
+        debounceMs: 0,
+        hours: [{ days: [1, 2, 3, 4, 5, 6, 7], start: '00:00', end: '24:00' }],
+        ...station,
+      },
+      readers: { simulated: ['door-in', 'door-out'] },
+      uplink: {
+        url: mqtt.url,
+        username: mqtt.username,
+        password: mqtt.password,
+        bridgeHttp: bridge.httpUrl,
+        backoff: { initialMs: 50, maxMs: 500 },
+      },
+    }),
+    logger: createLogger(device, { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+  });
+}
+
+/** Presents a card at a venue's reader and returns what the venue made of it. */
+export function tapAt(
+  venue: Gateway,
+  reader: string,
+  card: Parameters<SimulatedReaderDriver['present']>[1],
+): { decision: string; reason: string; record: EventRecord } {
+  let outcome: { decision: string; reason: string; record: EventRecord } | undefined;
+  const off = venue.station.events.on('tap', (o) => {
+    outcome = { decision: o.decision.decision, reason: o.decision.reason, record: o.record };
+  });
+  const driver = venue.readers as SimulatedReaderDriver;
+  driver.present(reader, card);
+  driver.remove(reader);
+  off();
+  if (!outcome) throw new Error(`no decision at ${reader}`);
+  return outcome;
+}
+
+/** Waits until the venue holds a hotlist of at least `version`, and a key set naming card issuers. */
+export function venueReady(venue: Gateway, version = 1): Promise<true> {
+  return until(
+    () =>
+      (venue.venue?.hotlist.version ?? 0) >= version &&
+      (venue.roster.keySetChain.at(-1)?.cardIssuerKeys.size ?? 0) > 0,
+    { what: `the venue's hotlist ${version} and a key set naming card issuers` },
+  );
+}
+
+/**
+ * A pupil's card as a venue sees it, certified now (on the real clock): school A's issuer below
+ * 500,000, school B's from there on.
+ */
+export const venuePupil = (n: number) =>
+  simulatedCpuCard(
+    sampleUid(n),
+    sampleEduApplet(n, Date.now(), n >= 500_000 ? SAMPLE_CARD_ISSUER_B : SAMPLE_CARD_ISSUER),
+  );
