@@ -2,10 +2,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '@educard/cloud-bridge';
-import { GATEWAY_NODE_FLAGS } from '@educard/gateway';
+import { GATEWAY_NODE_FLAGS, RosterStore } from '@educard/gateway';
 import { inspectJournal, Journal } from '@educard/gateway/journal';
 import { createLogger } from '@educard/gateway/log';
 import { type Mosquitto, startMosquitto } from '@educard/scripts/support';
+import type { KeyRole } from '@educard/terminal-sdk';
 import { sampleUid } from '@educard/terminal-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, enrollDevice } from '../support/bridge.js';
@@ -84,6 +85,11 @@ async function startGateway(
   http: number,
   mode: Mode,
 ) {
+  // Provisioned as a technician does: the root it trusts, so it verifies the key sets, and with them
+  // the signed commands (events.resend after a gap) of the bridge.
+  const anchor = (await (await fetch(`http://127.0.0.1:${http}/v1/roster/anchor`)).json()) as KeyRole;
+  await mkdir(join(dir, device, 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(join(dir, device, 'roster'), anchor);
   const config = {
     device: { id: device, school: 'school-1' },
     dataDir: join(dir, device),
