@@ -177,6 +177,7 @@ async function checkRoster(config: GatewayConfig, report: Report | undefined, no
       device: config.device.id,
       logger: pino({ level: 'silent' }),
       now: () => now,
+      readOnly: true,
     }).catch(() => undefined);
     roster = store?.view ? { version: store.view.version, expiresAt: store.view.expiresAt } : undefined;
   }

@@ -88,6 +88,7 @@ export async function loadRoster(
       logger: collectingLogger(warnings),
       now: options.now ?? Date.now,
       ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
+      readOnly: true,
     });
     return { store, warnings };
   } catch (error) {

@@ -28,6 +28,11 @@ export interface RosterStoreOptions extends ManifestScope {
   /** The time the roster may trust: the wall clock, never earlier than the persisted time floor. */
   now: () => number;
   maxBodyBytes?: number;
+  /**
+   * Load without moving damaged files to quarantine: how `educard roster verify` and `doctor` look at
+   * the files, which must stay where the running gateway expects them until it starts again.
+   */
+  readOnly?: boolean;
 }
 
 export type AcceptResult =
@@ -284,11 +289,12 @@ export class RosterStore {
       usedVersion: 0,
     };
     const quarantine = async (files: string[], reason: string) => {
+      damage.reasons.push(reason);
+      if (this.options.readOnly) return;
       for (const file of files) {
         const moved = await quarantineFile(join(dir, file), reason).catch(() => undefined);
         if (moved) damage.quarantined.push(moved);
       }
-      damage.reasons.push(reason);
     };
     for (const version of listing.keysets) {
       const file = `keyset-${pad(version)}.json`;
