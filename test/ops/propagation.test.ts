@@ -138,6 +138,15 @@ describe('operations over a real bridge and real gateways', () => {
     const gate1 = await startGate('gate-01');
     const gate2 = await startGate('gate-02');
     await until(() => gate1.roster.view?.version === 1 && gate2.roster.view?.version === 1);
+    // Everything the gates journaled so far (their starts, the roster applied) is at the bridge, so the
+    // stream below begins with the tap.
+    await until(
+      () =>
+        [gate1, gate2].every(
+          (gate) => bridge.store.cursor(gate.config.device.id).seq === gate.journal.stats().lastSeq,
+        ),
+      { what: 'the gates journals delivered' },
+    );
 
     await makeAccount(base, { username: 'op-1', role: 'operator', school: 'school-1' });
     const operator = new Browser(base);
