@@ -214,7 +214,6 @@ export async function fleetBench(): Promise<BenchResult[]> {
       http: { port: 0, limits: { maxPerAddress: 512 } },
       rollouts: { tickMs: 200 },
       releases: { deviceBytesPerSecond: 50_000_000, schoolBytesPerSecond: 200_000_000 },
-      log: { level: 'warn' },
     },
   });
   try {

@@ -36,6 +36,7 @@ export async function startBridgeProcess(
     },
   );
   const lines: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
   const http = await new Promise<string>((resolve, reject) => {
     // The bridge's output is read to its end, or a full pipe would stall it.
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
@@ -43,7 +44,16 @@ export async function startBridgeProcess(
       if (line.includes('"bridge started"')) resolve(JSON.parse(line).http as string);
     });
     child.once('exit', (code) => reject(new Error(`bridge exited with ${code}`)));
-  });
+    // Its "bridge started" line is at info: a config that logs less would otherwise be waited on for ever.
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          'the bridge did not say "bridge started" within 120 s (its log level must be info or lower)',
+        ),
+      );
+    }, 120_000);
+  }).finally(() => clearTimeout(timer));
   return {
     child,
     http,
