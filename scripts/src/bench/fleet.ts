@@ -244,6 +244,7 @@ export async function fleetBench(): Promise<BenchResult[]> {
     ];
   } finally {
     await bridge.stop();
-    await rm(dir, { recursive: true, force: true });
+    // Gateways of the ingest rounds may still be closing their journals: retry what they write meanwhile.
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
