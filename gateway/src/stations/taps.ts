@@ -1,4 +1,8 @@
+import type { EventRecord } from '@educard/terminal-sdk';
+import { EventBus } from '../events/index.js';
+import { type Logger, maskCardId } from '../log/index.js';
 import type { CardPresented } from '../readers/index.js';
+import type { DoorDecision, DoorTap, RecentTap } from './types.js';
 
 /** Above this many remembered taps, those older than the debounce are forgotten. */
 const REMEMBERED = 4096;
@@ -35,5 +39,66 @@ export class RecentTaps<T> {
 
   list(): T[] {
     return [...this.taps];
+  }
+}
+
+/**
+ * What every door station does around its own decision: drops a repeat within the debounce, and once
+ * the gate has acted and the tap is journaled, keeps it among the recent taps, logs it (the card
+ * masked) and tells the runtime.
+ */
+export class DoorTaps<D extends DoorDecision> {
+  readonly events: EventBus<{ tap: DoorTap<D> }>;
+  private readonly debounce: TapDebounce;
+  private readonly recent = new RecentTaps<RecentTap>();
+
+  constructor(
+    debounceMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.events = new EventBus(logger);
+    this.debounce = new TapDebounce(debounceMs);
+  }
+
+  repeats(reader: string, card: CardPresented, seenAt: number): boolean {
+    return this.debounce.repeats(reader, card, seenAt);
+  }
+
+  /** The outcome of a tap acted on at `actedAt` and journaled as `record`; `log` adds to its log line. */
+  report(
+    tap: { decision: D; record: EventRecord; reader: string; seenAt: number; actedAt: number },
+    message: string,
+    log: Record<string, unknown> = {},
+  ): DoorTap<D> {
+    const { decision, record, reader, seenAt, actedAt } = tap;
+    const card = maskCardId(decision.cardId);
+    this.recent.add({
+      at: record.at,
+      card,
+      ...(decision.card ? { personId: decision.card.personId } : {}),
+      decision: decision.decision,
+      reason: decision.reason,
+      reader,
+    });
+    this.logger.info(
+      {
+        seq: record.seq,
+        card,
+        reader,
+        ...log,
+        decision: decision.decision,
+        reason: decision.reason,
+        flags: decision.flags,
+        decideMs: Number((actedAt - seenAt).toFixed(3)),
+      },
+      message,
+    );
+    const outcome = { decision, record, actedAt };
+    this.events.emit('tap', outcome);
+    return outcome;
+  }
+
+  list(): RecentTap[] {
+    return this.recent.list();
   }
 }

@@ -1,6 +1,6 @@
 import type { ClockStamp, Direction, EventBody, EventRecord } from '@educard/terminal-sdk';
-import { EventBus } from '../../events/index.js';
-import { type Logger, maskCardId } from '../../log/index.js';
+import type { EventBus } from '../../events/index.js';
+import type { Logger } from '../../log/index.js';
 import {
   type ClockReading,
   type Decision,
@@ -10,7 +10,7 @@ import {
 } from '../../policy/index.js';
 import type { CardPresented } from '../../readers/index.js';
 import type { RosterView } from '../../roster/index.js';
-import { RecentTaps, TapDebounce } from '../taps.js';
+import { DoorTaps } from '../taps.js';
 import type { DoorStation, DoorTap, RecentTap } from '../types.js';
 
 /** What the gate does with its hands: the IO layer implements it. Both return at once. */
@@ -52,19 +52,18 @@ export type { RecentTap };
 export class GateStation implements DoorStation {
   /** Every tap's outcome, after the gate has acted: for terminals, pages and the demo. */
   readonly events: EventBus<{ tap: TapOutcome }>;
-  private readonly debounce: TapDebounce;
-  private readonly recent = new RecentTaps<RecentTap>();
+  private readonly taps: DoorTaps<Decision>;
 
   constructor(private readonly deps: GateStationDeps) {
-    this.events = new EventBus(deps.logger);
-    this.debounce = new TapDebounce(deps.config.debounceMs);
+    this.taps = new DoorTaps(deps.config.debounceMs, deps.logger);
+    this.events = this.taps.events;
   }
 
   /** Handles a card presented at a reader bound to this gate; nothing when it repeats a recent tap. */
   tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
-    const { config, policy, clock, actions, journal, passback, logger } = this.deps;
+    const { config, policy, clock, actions, journal, passback } = this.deps;
     const seenAt = performance.now();
-    if (this.debounce.repeats(reader.name, card, seenAt)) return undefined;
+    if (this.taps.repeats(reader.name, card, seenAt)) return undefined;
 
     const reading = clock.read();
     const place = { zone: config.zone, direction: reader.direction };
@@ -96,33 +95,10 @@ export class GateStation implements DoorStation {
         rosterVersion: this.deps.roster()?.version ?? 0,
       },
     });
-    const masked = maskCardId(decision.cardId);
-    this.recent.add({
-      at: record.at,
-      card: masked,
-      ...(decision.card ? { personId: decision.card.personId } : {}),
-      decision: decision.decision,
-      reason: decision.reason,
-      reader: reader.name,
-    });
-    logger.info(
-      {
-        seq: record.seq,
-        card: masked,
-        reader: reader.name,
-        decision: decision.decision,
-        reason: decision.reason,
-        flags: decision.flags,
-        decideMs: Number((actedAt - seenAt).toFixed(3)),
-      },
-      'tap',
-    );
-    const outcome = { decision, record, actedAt };
-    this.events.emit('tap', outcome);
-    return outcome;
+    return this.taps.report({ decision, record, reader: reader.name, seenAt, actedAt }, 'tap');
   }
 
   recentTaps(): RecentTap[] {
-    return this.recent.list();
+    return this.taps.list();
   }
 }

@@ -1,8 +1,8 @@
 import type { Calendar, ClockStamp, Direction, EventRecord, Schedule } from '@educard/terminal-sdk';
-import { EventBus } from '../../events/index.js';
+import type { EventBus } from '../../events/index.js';
 import type { HotlistView } from '../../hotlist/index.js';
 import { type ReadableJournal, recordsSince } from '../../journal/index.js';
-import { type Logger, maskCardId } from '../../log/index.js';
+import type { Logger } from '../../log/index.js';
 import {
   type ClockReading,
   checkCertifiedCard,
@@ -16,7 +16,7 @@ import {
 } from '../../policy/index.js';
 import type { CardPresented } from '../../readers/index.js';
 import type { EventSink, GateActions } from '../gate/index.js';
-import { RecentTaps, TapDebounce } from '../taps.js';
+import { DoorTaps } from '../taps.js';
 import type { DoorStation, DoorTap, RecentTap } from '../types.js';
 import type { VenueConfig } from './config.js';
 import type { VenuePlanView } from './plan.js';
@@ -71,8 +71,7 @@ export interface VenueDayStatus {
  */
 export class VenueStation implements DoorStation {
   readonly events: EventBus<{ tap: VenueTap }>;
-  private readonly debounce: TapDebounce;
-  private readonly recent = new RecentTaps<RecentTap>();
+  private readonly taps: DoorTaps<VenueDecision>;
   private readonly opening: Schedule;
   private readonly calendar: Calendar;
   private day = '';
@@ -84,8 +83,8 @@ export class VenueStation implements DoorStation {
 
   constructor(private readonly deps: VenueStationDeps) {
     const { config } = deps;
-    this.events = new EventBus(deps.logger);
-    this.debounce = new TapDebounce(config.debounceMs);
+    this.taps = new DoorTaps(config.debounceMs, deps.logger);
+    this.events = this.taps.events;
     this.opening = { id: 'opening-hours', windows: config.hours, onHolidays: false };
     this.calendar = { timeZone: config.timeZone, holidays: [], closures: config.closures, makeUpDays: [] };
   }
@@ -100,9 +99,9 @@ export class VenueStation implements DoorStation {
   }
 
   tap(card: CardPresented, reader: { name: string; direction: Direction }): VenueTap | undefined {
-    const { config, clock, actions, journal, logger } = this.deps;
+    const { config, clock, actions, journal } = this.deps;
     const seenAt = performance.now();
-    if (this.debounce.repeats(reader.name, card, seenAt)) return undefined;
+    if (this.taps.repeats(reader.name, card, seenAt)) return undefined;
     const reading = clock.read();
     const local = localTime(reading.now, config.timeZone);
     this.rollDay(local.date);
@@ -127,34 +126,13 @@ export class VenueStation implements DoorStation {
     const actedAt = performance.now();
 
     const record = journal.append(this.eventOf(decision, admission, exit, reader.name, reading, local.date));
-    const masked = maskCardId(decision.cardId);
-    this.recent.add({
-      at: record.at,
-      card: masked,
-      decision: decision.decision,
-      reason: decision.reason,
-      reader: reader.name,
+    return this.taps.report({ decision, record, reader: reader.name, seenAt, actedAt }, 'venue tap', {
+      exit,
     });
-    logger.info(
-      {
-        seq: record.seq,
-        card: masked,
-        reader: reader.name,
-        exit,
-        decision: decision.decision,
-        reason: decision.reason,
-        flags: decision.flags,
-        decideMs: Number((actedAt - seenAt).toFixed(3)),
-      },
-      'venue tap',
-    );
-    const outcome = { decision, record, actedAt };
-    this.events.emit('tap', outcome);
-    return outcome;
   }
 
   recentTaps(): RecentTap[] {
-    return this.recent.list();
+    return this.taps.list();
   }
 
   status(): VenueDayStatus {
