@@ -7,6 +7,7 @@ import {
   DEFAULT_LOAN_RULES,
   Identifier,
   issueCatalogue,
+  SerialQueue,
   SPEC_VERSION,
   topics,
 } from '@educard/terminal-sdk';
@@ -70,7 +71,7 @@ export const cataloguePath = (school: string, version: number) =>
  * manifest (the roster's keys, the roster's way), stored, and published retained for gateways.
  */
 export class CatalogueService {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private renewal: { stop(): void } | undefined;
 
   constructor(private readonly deps: CatalogueServiceDeps) {}
@@ -81,7 +82,7 @@ export class CatalogueService {
    * timer, which also keeps the grant in each announced URL fresh.
    */
   async start(): Promise<void> {
-    const renew = () => this.serialise(() => this.refreshEach(true));
+    const renew = () => this.queue.run(() => this.refreshEach(true));
     await renew();
     this.renewal = renewalTimer(renew, {
       everyMs: this.deps.renewalCheckMs ?? RENEWAL_CHECK_MS,
@@ -96,7 +97,7 @@ export class CatalogueService {
 
   /** Every catalogue signed under an older key set (after a key rotation) or past half its validity, issued again. */
   reissueStale(): Promise<{ school: string; version: number }[]> {
-    return this.serialise(() => this.refreshEach(false));
+    return this.queue.run(() => this.refreshEach(false));
   }
 
   /** Refreshes every school's catalogue; a stored one it cannot use is told to `onBadRow` and skipped. */
@@ -128,7 +129,7 @@ export class CatalogueService {
    * no item id twice; all or nothing. Items no longer listed leave the catalogue.
    */
   importCatalogue(school: string, input: CatalogueImportInput): Promise<CatalogueImportReport> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const problems: ItemProblem[] = [];
       const seen = new Map<string, number>();
       for (const { line = 0, item } of input.items) {
@@ -171,7 +172,7 @@ export class CatalogueService {
 
   /** Sets a school's lending rules: a new version of its catalogue, items unchanged. */
   setRules(school: string, rules: CatalogueRules): Promise<{ version: number; changed: boolean }> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const held = this.current(school);
       if (held && JSON.stringify(held.rules) === JSON.stringify(rules))
         return { version: held.version, changed: false };
@@ -255,12 +256,6 @@ export class CatalogueService {
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
-  }
-
-  private serialise<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }
 

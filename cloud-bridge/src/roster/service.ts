@@ -18,6 +18,7 @@ import {
   type RosterSnapshot,
   type RosterSnapshotMessage,
   type Schedule,
+  SerialQueue,
   type SignedEnvelope,
   SPEC_VERSION,
   signEnrollmentProof,
@@ -142,7 +143,7 @@ const snapshotMessage = (version: RosterVersion): RosterSnapshotMessage => ({
  * reported lost reaches every connected gate in well under a second.
  */
 export class RosterService {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private renewal: { stop(): void } | undefined;
   private readonly current = new Map<string, RosterMessages>();
 
@@ -185,7 +186,7 @@ export class RosterService {
    */
   renew(options: { announceOthers?: boolean } = {}): Promise<{ school: string; version: number }[]> {
     const { store, onBadRow } = this.deps;
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const renewed: { school: string; version: number }[] = [];
       const nowMs = (this.deps.now?.() ?? new Date()).getTime();
       const schools = usableIds(store.rosterSchools(), 'roster version', onBadRow);
@@ -239,7 +240,7 @@ export class RosterService {
   prepareRotation(
     options: { cardIssuers?: KeyRole | null } = {},
   ): Promise<ReturnType<RosterKeyring['prepareRotation']>> {
-    return this.serialise(async () => this.deps.keys.prepareRotation(options));
+    return this.queue.run(async () => this.deps.keys.prepareRotation(options));
   }
 
   /**
@@ -252,7 +253,7 @@ export class RosterService {
   ): Promise<
     Awaited<ReturnType<RosterKeyring['commitKeySet']>> & { reissued: { school: string; version: number }[] }
   > {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const committed = await this.deps.keys.commitKeySet(pendingId, envelope);
       this.deps.logger.info(committed, 'roster key rotated');
       const reissued: { school: string; version: number }[] = [];
@@ -273,7 +274,7 @@ export class RosterService {
    * no card id or UID twice), all or nothing. Cards no longer listed are revoked as cancelled.
    */
   importRoster(school: string, input: ImportInput): Promise<ImportReport> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const problems: RowProblem[] = [];
       const seenIds = new Map<string, number>();
       const seenUids = new Map<string, string>();
@@ -355,7 +356,7 @@ export class RosterService {
     schools: SchoolChanges[],
     alongside?: (versions: { school: string; version: number }[]) => void,
   ): Promise<{ school: string; version: number }[]> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const commits = schools.flatMap(({ school, cards, settings }) => {
         const change = this.changesOf(school, cards, settings);
         return change ? [this.issue(school, change.changes, change.changed, change.settings)] : [];
@@ -403,7 +404,7 @@ export class RosterService {
 
   /** Reports a card lost, cancels or suspends it, or makes it active again: one delta, published at once. */
   setStatus(cardId: string, status: CardEntry['status']): Promise<number> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const card = this.deps.store.findCard(cardId);
       if (!card) throw new RosterChangeRefused(404, `no card ${cardId} on any roster`);
       if (card.status === status) throw new RosterChangeRefused(409, `card ${cardId} is already ${status}`);
@@ -420,7 +421,7 @@ export class RosterService {
    * optionally a new end of validity): what a technician holding the new card can type.
    */
   reissue(oldCardId: string, next: CardEntry | ReissueAs): Promise<{ card: CardEntry; version: number }> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const { store } = this.deps;
       const old = store.findCard(oldCardId);
       if (!old) throw new RosterChangeRefused(404, `no card ${oldCardId} on any roster`);
@@ -611,11 +612,5 @@ export class RosterService {
       }),
       { qos: 1, retain: true },
     );
-  }
-
-  private serialise<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }

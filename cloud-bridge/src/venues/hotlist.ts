@@ -15,6 +15,7 @@ import {
   MAX_MESSAGE_BYTES,
   maskCardId,
   parseHotlistHeader,
+  SerialQueue,
   SPEC_VERSION,
   topics,
 } from '@educard/terminal-sdk';
@@ -89,7 +90,7 @@ export const hotlistPath = (version: number) => `/v1/hotlist/snapshots/${version
  * the size of the list in copying, not a rebuild.
  */
 export class HotlistService {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private renewal: { stop(): void } | undefined;
   private table: HotlistTable | undefined;
   private hashKey: Buffer = randomBytes(HOTLIST_HASH_KEY_BYTES);
@@ -137,7 +138,7 @@ export class HotlistService {
    * publishes what changed, or signs the list again when it needs it, or announces it as it is.
    */
   async start(): Promise<void> {
-    await this.serialise(async () => {
+    await this.queue.run(async () => {
       const latest = this.sql.latest.get();
       if (latest?.body) {
         this.table = HotlistTable.fromSnapshot(latest.body);
@@ -174,7 +175,7 @@ export class HotlistService {
    * can still fetch it.
    */
   renew(): Promise<number | undefined> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       if (this.due()) return this.publish(new Map());
       const latest = this.sql.latest.get();
       if (latest) await this.announceSnapshot(latest);
@@ -199,7 +200,7 @@ export class HotlistService {
   }
 
   private change(source: HotlistSource, inputs: readonly HotlistInput[]): Promise<number | undefined> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const changed = this.record(source, inputs, false);
       if (changed.size === 0) return undefined;
       const version = await this.publish(changed);
@@ -377,11 +378,5 @@ export class HotlistService {
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
-  }
-
-  private serialise<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }

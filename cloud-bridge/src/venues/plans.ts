@@ -4,6 +4,7 @@ import {
   ClassVisit as ClassVisitSchema,
   describeIssues,
   issueVenuePlan,
+  SerialQueue,
   SPEC_VERSION,
   topics,
   type VenuePlan,
@@ -95,7 +96,7 @@ function bookingOf(row: BookingRow): Booking {
  * plan (its visits from yesterday on) signed by the roster keys, retained for the venue's gateways.
  */
 export class VenuePlans {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private renewal: { stop(): void } | undefined;
   private readonly sql;
 
@@ -139,7 +140,7 @@ export class VenuePlans {
 
   /** Every plan signed under an older key set or past half its validity, signed again; with `announce`, the others announced. */
   renew(announce = false): Promise<{ venue: string; version: number }[]> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const renewed: { venue: string; version: number }[] = [];
       for (const { venue } of this.sql.venues.all()) {
         const latest = this.sql.latest.get(venue);
@@ -162,7 +163,7 @@ export class VenuePlans {
     request: BookingRequest,
     createdBy: string,
   ): Promise<{ booking: Booking; version: number }> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const { store } = this.deps;
       const cards = store
         .rosterCards(request.school)
@@ -204,7 +205,7 @@ export class VenuePlans {
 
   /** Cancels a booking; the venue's plan is published without it. */
   cancel(bookingId: string): Promise<{ booking: Booking; version: number }> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const row = this.sql.get.get(bookingId);
       if (!row) throw new BookingRefused(404, `no booking ${bookingId}`);
       if (this.sql.cancel.run(this.now().toISOString(), bookingId).changes === 0)
@@ -273,11 +274,5 @@ export class VenuePlans {
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
-  }
-
-  private serialise<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HotlistFormatError, HotlistManifest, HotlistTable } from '@educard/terminal-sdk';
+import { HotlistFormatError, HotlistManifest, HotlistTable, SerialQueue } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
 import { RosterRejected, reject } from '../roster/errors.js';
 import { checkBodyBytes, type VerifiedKeySet, verifyRosterSigned } from '../roster/verify.js';
@@ -60,7 +60,7 @@ function tableFrom(run: () => HotlistTable, code: 'malformed' | 'inconsistent'):
  */
 export class HotlistStore {
   private held: HotlistView | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly maxBodyBytes: number;
 
   private constructor(private readonly options: HotlistStoreOptions) {
@@ -91,7 +91,7 @@ export class HotlistStore {
 
   /** Verifies a manifest and its body and, when they are the next hotlist, makes them the one in force. */
   accept(manifestBytes: Uint8Array, body: HotlistBodySource): Promise<HotlistAcceptResult> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       try {
         const result = await this.acceptNow(manifestBytes, body);
         if (result.status === 'applied') this.options.logger.info(result, 'hotlist applied');
@@ -228,11 +228,5 @@ export class HotlistStore {
     }
     if (this.held)
       logger.info({ version: this.held.version, entries: this.held.table.size }, 'hotlist loaded');
-  }
-
-  private serialise<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }

@@ -6,6 +6,7 @@ import {
   type RosterKeySet,
   type RosterManifest,
   type RosterSnapshot,
+  SerialQueue,
 } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
 import { releaseMemory } from '../memory/index.js';
@@ -89,7 +90,7 @@ export class RosterStore {
   private anchor: KeyRole | undefined;
   private keySets: VerifiedKeySet[] = [];
   private index: RosterIndex | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly maxBodyBytes: number;
   private damageFound: RosterDamage | undefined;
 
@@ -145,7 +146,7 @@ export class RosterStore {
 
   /** Accepts the next key set (rotation of roster or root keys). */
   acceptKeySet(bytes: Uint8Array): Promise<number> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const verified = verifyKeySet(bytes, this.trustedRoot(), this.keySetVersion);
       await writeFileDurable(join(this.options.dir, `keyset-${pad(verified.keySet.version)}.json`), bytes);
       this.keySets.push(verified);
@@ -156,7 +157,7 @@ export class RosterStore {
 
   /** Verifies a manifest and its body and, when they are the next roster, makes them the one in force. */
   accept(manifestBytes: Uint8Array, body: BodySource): Promise<AcceptResult> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       const result = await this.acceptNow(manifestBytes, body).catch((error: unknown) => {
         if (error instanceof RosterRejected) {
           this.options.logger.warn({ code: error.code, reason: error.message }, 'roster update rejected');
@@ -251,12 +252,6 @@ export class RosterStore {
       await rm(join(this.options.dir, fileName(kind, v, 'manifest')), { force: true });
       await rm(join(this.options.dir, fileName(kind, v, 'body')), { force: true });
     }
-  }
-
-  private serialise<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   /**

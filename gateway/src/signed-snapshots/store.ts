@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SerialQueue } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
 import { isStoredFileDamage, RosterRejected, reject } from '../roster/errors.js';
 import type { VerifiedKeySet } from '../roster/verify.js';
@@ -56,7 +57,7 @@ const pad = (version: number) => String(version).padStart(10, '0');
 export class SignedSnapshotStore<M extends SnapshotManifest, V> {
   private held: V | undefined;
   private heldVersion = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly maxBodyBytes: number;
   private readonly stored: RegExp;
 
@@ -89,7 +90,7 @@ export class SignedSnapshotStore<M extends SnapshotManifest, V> {
 
   /** Verifies a manifest and its body and, when they are newer than the document in force, applies them. */
   accept(manifestBytes: Uint8Array, body: SnapshotBodySource<M>): Promise<SnapshotAcceptResult> {
-    return this.serialise(async () => {
+    return this.queue.run(async () => {
       try {
         const result = await this.acceptNow(manifestBytes, body);
         if (result.status === 'applied') this.options.logger.info(result, `${this.kind.name} applied`);
@@ -185,11 +186,5 @@ export class SignedSnapshotStore<M extends SnapshotManifest, V> {
             ).catch(() => undefined);
       }
     }
-  }
-
-  private serialise<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { SerialQueue } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import {
   decodeMessage,
@@ -205,7 +206,7 @@ export class Sip2Client {
   private waiter: Waiter | undefined;
   private streamError: Error | undefined;
   private sequence = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private closed = false;
   private acs: AcsStatus | undefined;
 
@@ -227,7 +228,7 @@ export class Sip2Client {
 
   /** Connects and logs in now, rather than on the first request. */
   connect(): Promise<AcsStatus> {
-    return this.enqueue(async () => {
+    return this.queue.run(async () => {
       await this.session();
       return this.acs as AcsStatus;
     });
@@ -407,16 +408,10 @@ export class Sip2Client {
   async close(): Promise<void> {
     this.closed = true;
     this.drop(new Sip2Unavailable('the SIP2 client was closed', 'offline'));
-    await this.queue.catch(() => undefined);
+    await this.queue.idle();
   }
 
   // — one request at a time —
-
-  private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
 
   /**
    * Sends one request and waits for its answer, connecting first when needed. A request that never
@@ -424,7 +419,7 @@ export class Sip2Client {
    * read (`idempotent`), since a checkout sent twice might be carried out twice.
    */
   private request(message: Sip2Message, idempotent: boolean): Promise<Sip2Message> {
-    return this.enqueue(async () => {
+    return this.queue.run(async () => {
       for (let attempt = 0; ; attempt++) {
         let written = false;
         try {

@@ -8,6 +8,7 @@ import {
   type EventRecord,
   type LoanRules,
   type Patron,
+  SerialQueue,
   SPEC_VERSION,
   type StationTap,
   type TerminalRequest,
@@ -104,7 +105,7 @@ export class LibraryStation implements TerminalStation {
   private ledgerValue: LoanLedger | undefined;
   private local: LocalLedgerBackend | undefined;
   private replay: OfflineReplay | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly lastSeen = new Map<string, number>();
   private open = 0;
   private lastActivity = Number.NEGATIVE_INFINITY;
@@ -167,7 +168,7 @@ export class LibraryStation implements TerminalStation {
         logger,
         now: () => this.deps.clock.read().now,
         timer: this.deps.probeTimer ?? realProbeTimer,
-        serialise: (step) => this.serialise(step),
+        serialise: (step) => this.queue.run(step),
         follow: (seq) => this.follow(seq),
       });
       this.replay.start();
@@ -187,11 +188,11 @@ export class LibraryStation implements TerminalStation {
 
   async stop(): Promise<void> {
     this.replay?.stop();
-    await this.queue.catch(() => undefined);
+    await this.queue.idle();
     // Stopping the backend cuts a replay's request short; its outcomes so far are journaled.
     await this.deps.backend?.stop?.();
     await this.replay?.idle();
-    await this.queue.catch(() => undefined);
+    await this.queue.idle();
     await this.ledgerValue?.save();
   }
 
@@ -257,17 +258,12 @@ export class LibraryStation implements TerminalStation {
     this.open += 1;
     this.lastActivity = performance.now();
     // One transaction at a time: each decides on the ledger the one before left.
-    return this.serialise(() => this.handleNow(request)).finally(() => {
-      this.open -= 1;
-      this.lastActivity = performance.now();
-    });
-  }
-
-  /** Runs `step` after every transaction (or replay step) queued before it. */
-  private serialise<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(step);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue
+      .run(() => this.handleNow(request))
+      .finally(() => {
+        this.open -= 1;
+        this.lastActivity = performance.now();
+      });
   }
 
   /** Brings the ledger up to the journal (through `seq`) and saves it. */
