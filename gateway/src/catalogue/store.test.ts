@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -11,7 +11,8 @@ import {
 import { TestAuthority } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log/index.js';
-import { type RejectionCode, RosterRejected, RosterStore } from '../roster/index.js';
+import { expectRejected, provisionedRoster } from '../roster/fixture.js';
+import type { RosterStore } from '../roster/index.js';
 import { CatalogueStore, trustedKeySets } from './index.js';
 
 const logger = createLogger('catalogue-test', { level: 'silent' });
@@ -50,28 +51,14 @@ const open = () =>
     now: () => Date.now(),
   });
 
-async function expectRejected(promise: Promise<unknown>, code: RejectionCode) {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RosterRejected);
-  expect((error as RosterRejected).code).toBe(code);
-}
-
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'catalogue-'));
   authority = new TestAuthority('school-1');
-  await mkdir(join(dir, 'roster'));
-  await RosterStore.writeAnchor(join(dir, 'roster'), authority.anchor());
-  roster = await RosterStore.open({
-    dir: join(dir, 'roster'),
+  roster = await provisionedRoster(join(dir, 'roster'), authority, {
     school: 'school-1',
     device: 'lib-gw',
     logger,
-    now: () => Date.now(),
   });
-  await roster.acceptKeySet(authority.keySet());
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

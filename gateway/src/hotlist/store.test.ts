@@ -5,7 +5,8 @@ import { generateKeyPair } from '@educard/terminal-sdk';
 import { TestAuthority } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log/index.js';
-import { type RejectionCode, RosterRejected, RosterStore } from '../roster/index.js';
+import { expectRejected, provisionedRoster } from '../roster/fixture.js';
+import { RosterStore } from '../roster/index.js';
 import { HotlistStore } from './index.js';
 
 // The hotlist is checked against the key sets the roster store trusts: a real roster store, a test
@@ -23,28 +24,14 @@ const lost = (...ns: number[]) => ns.map((n) => ({ cardNumber: card(n), status: 
 const open = (now = () => Date.now()) =>
   HotlistStore.open({ dir: join(dir, 'hotlist'), logger, keySets: () => roster.keySetChain, now });
 
-async function expectRejected(promise: Promise<unknown>, code: RejectionCode) {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RosterRejected);
-  expect((error as RosterRejected).code).toBe(code);
-}
-
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hotlist-'));
   authority = new TestAuthority('venue-1');
-  await mkdir(join(dir, 'roster'));
-  await RosterStore.writeAnchor(join(dir, 'roster'), authority.anchor());
-  roster = await RosterStore.open({
-    dir: join(dir, 'roster'),
+  roster = await provisionedRoster(join(dir, 'roster'), authority, {
     school: 'venue-1',
     device: 'venue-gw',
     logger,
-    now: () => Date.now(),
   });
-  await roster.acceptKeySet(authority.keySet());
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -6,7 +6,8 @@ import { generateKeyPair, issueRoster } from '@educard/terminal-sdk';
 import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log/index.js';
-import { type RejectionCode, RosterRejected, RosterStore } from './index.js';
+import { expectRejected } from './fixture.js';
+import { RosterStore } from './index.js';
 
 const DEVICE = 'gate-01';
 let dir: string;
@@ -34,15 +35,6 @@ async function provisioned() {
   const store = await openStore();
   await store.acceptKeySet(authority.keySet());
   return store;
-}
-
-async function expectRejected(promise: Promise<unknown>, code: RejectionCode) {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RosterRejected);
-  expect((error as RosterRejected).code).toBe(code);
 }
 
 const rosterFiles = async () =>
