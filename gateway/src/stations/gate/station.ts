@@ -50,13 +50,15 @@ export type { RecentTap };
  * (an append that returns without waiting for the disk) and logs, never with a full card id.
  */
 export class GateStation implements DoorStation {
-  /** Every tap's outcome, after the gate has acted: for terminals, pages and the demo. */
-  readonly events: EventBus<{ tap: TapOutcome }>;
   private readonly taps: DoorTaps<Decision>;
 
   constructor(private readonly deps: GateStationDeps) {
     this.taps = new DoorTaps(deps.config.debounceMs, deps.logger);
-    this.events = this.taps.events;
+  }
+
+  /** Every tap's outcome, after the gate has acted: for terminals, pages and the demo. */
+  get events(): EventBus<{ tap: TapOutcome }> {
+    return this.taps.events;
   }
 
   /** Handles a card presented at a reader bound to this gate; nothing when it repeats a recent tap. */

@@ -70,7 +70,6 @@ export interface VenueDayStatus {
  * start, so a restart neither forgets the capacity used nor counts a visitor twice.
  */
 export class VenueStation implements DoorStation {
-  readonly events: EventBus<{ tap: VenueTap }>;
   private readonly taps: DoorTaps<VenueDecision>;
   private readonly opening: Schedule;
   private readonly calendar: Calendar;
@@ -84,9 +83,12 @@ export class VenueStation implements DoorStation {
   constructor(private readonly deps: VenueStationDeps) {
     const { config } = deps;
     this.taps = new DoorTaps(config.debounceMs, deps.logger);
-    this.events = this.taps.events;
     this.opening = { id: 'opening-hours', windows: config.hours, onHolidays: false };
     this.calendar = { timeZone: config.timeZone, holidays: [], closures: config.closures, makeUpDays: [] };
+  }
+
+  get events(): EventBus<{ tap: VenueTap }> {
+    return this.taps.events;
   }
 
   /** Rebuilds today's visits from the journal. */
