@@ -239,6 +239,7 @@ export class UpdateAgent {
         envelope: offer.manifest,
         source,
         parallel: this.deps.config.parallelDownloads,
+        retries: this.deps.config.downloadRetries,
         logger,
         signal,
         onProgress: (bytes) => this.progress({ ...base, state: 'downloading', bytes }, false),

@@ -17,6 +17,11 @@ export const UpdateConfig = z.object({
   maxStarts: z.number().int().min(1).max(5).default(1),
   /** Files fetched at once from the bridge. */
   parallelDownloads: z.number().int().min(1).max(16).default(4),
+  /**
+   * How often one file whose download was interrupted (the bridge busy, the link cut) is tried again,
+   * resuming and backing off from 1 s to 30 s, before the device waits for the next offer.
+   */
+  downloadRetries: z.number().int().min(0).max(20).default(6),
   /** How often a release waiting to be switched in asks the update lock again. */
   lockPollMs: z.number().int().min(20).max(60_000).default(1000),
 });

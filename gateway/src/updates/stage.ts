@@ -16,8 +16,15 @@ import {
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { type ReleaseFile, type ReleaseManifest, ReleaseRefused } from '@educard/terminal-sdk';
+import {
+  backoffDelay,
+  type ReleaseFile,
+  type ReleaseManifest,
+  ReleaseRefused,
+  retryAfterMs,
+} from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
 import type { ReleaseRoot } from './layout.js';
 
@@ -32,6 +39,20 @@ export interface ReleaseSource {
     path: string,
     signal: AbortSignal,
   ): Promise<{ bytes: number; resumed: boolean }>;
+}
+
+/**
+ * A fetch that may well succeed if tried again: the bridge busy (429, 5xx, with or without a
+ * `Retry-After`) or the connection cut. Anything else (404, 403, a tampered file) is not retried.
+ */
+export class FetchInterrupted extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'FetchInterrupted';
+  }
 }
 
 export interface StageProgress {
@@ -74,16 +95,26 @@ export function bridgeSource(
       : undefined;
   return {
     async fetch(sha256, offset, path, signal) {
-      const response = await fetch(new URL(sha256, base), {
-        headers: {
-          ...(authorization ? { authorization } : {}),
-          ...(offset > 0 ? { range: `bytes=${offset}-` } : {}),
-        },
-        signal,
-      });
+      let response: Response;
+      try {
+        response = await fetch(new URL(sha256, base), {
+          headers: {
+            ...(authorization ? { authorization } : {}),
+            ...(offset > 0 ? { range: `bytes=${offset}-` } : {}),
+          },
+          signal,
+        });
+      } catch (error) {
+        throw signal.aborted
+          ? error
+          : new FetchInterrupted(`bridge unreachable: ${(error as Error).message}`);
+      }
       if (response.status !== 200 && response.status !== 206) {
         await response.body?.cancel();
-        throw new Error(`release file ${sha256.slice(0, 12)} answered HTTP ${response.status}`);
+        const message = `release file ${sha256.slice(0, 12)} answered HTTP ${response.status}`;
+        if (response.status === 429 || response.status >= 500)
+          throw new FetchInterrupted(message, retryAfterMs(response.headers.get('retry-after')));
+        throw new Error(message);
       }
       const resumed = response.status === 206;
       if (!resumed && offset > 0) await truncate(path, 0);
@@ -94,12 +125,17 @@ export function bridgeSource(
           done(null, chunk);
         },
       });
-      await pipeline(
-        Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
-        count,
-        createWriteStream(path, { flags: 'a' }),
-        { signal },
-      );
+      try {
+        await pipeline(
+          Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
+          count,
+          createWriteStream(path, { flags: 'a' }),
+          { signal },
+        );
+      } catch (error) {
+        // What came before the cut stays in the file: the next try resumes after it.
+        throw signal.aborted ? error : new FetchInterrupted(`download cut: ${(error as Error).message}`);
+      }
       return { bytes, resumed };
     },
   };
@@ -123,6 +159,8 @@ export interface StageOptions {
   envelope: unknown;
   source: ReleaseSource;
   parallel: number;
+  /** How often one file's interrupted fetch is tried again (backing off) before the offer is given up. */
+  retries: number;
   logger: Logger;
   signal: AbortSignal;
   onProgress?: (progress: StageProgress) => void;
@@ -183,15 +221,28 @@ export async function stageRelease(options: StageOptions): Promise<StageProgress
 
   const download = async (file: ReleaseFile, object: string) => {
     const part = `${object}.part`;
-    let offset = (await sizeOf(part)) ?? 0;
-    if (offset >= file.size) offset = 0;
-    if (offset === 0) await writeFile(part, new Uint8Array());
-    const got = await source.fetch(file.sha256, offset, part, signal);
-    progress.fetched += got.bytes - (got.resumed ? 0 : offset);
-    logger.info(
-      { file: file.path, bytes: got.bytes, resumedFrom: got.resumed ? offset : 0 },
-      'release file fetched',
-    );
+    for (let attempt = 0; ; attempt++) {
+      let offset = (await sizeOf(part)) ?? 0;
+      if (offset >= file.size) offset = 0;
+      if (offset === 0) await writeFile(part, new Uint8Array());
+      try {
+        const got = await source.fetch(file.sha256, offset, part, signal);
+        progress.fetched += got.bytes - (got.resumed ? 0 : offset);
+        logger.info(
+          { file: file.path, bytes: got.bytes, resumedFrom: got.resumed ? offset : 0 },
+          'release file fetched',
+        );
+        break;
+      } catch (error) {
+        if (!(error instanceof FetchInterrupted) || attempt >= options.retries) throw error;
+        const waitMs = error.retryAfterMs ?? backoffDelay(attempt, 1000, 30_000);
+        logger.warn(
+          { file: file.path, attempt: attempt + 1, waitMs, reason: error.message },
+          'release file fetch interrupted, trying again',
+        );
+        await sleep(waitMs, undefined, { signal });
+      }
+    }
     options.onProgress?.({ ...progress });
     if (!(await holds(part, file))) {
       await rm(part, { force: true });

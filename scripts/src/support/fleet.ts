@@ -52,6 +52,7 @@ export async function installRelease(prefix: string, built: BuiltRelease): Promi
     envelope: built.envelope,
     source: folderSource(join(built.dir, 'files')),
     parallel: 4,
+    retries: 0,
     logger: quiet,
     signal: new AbortController().signal,
   });

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  backoffDelay,
   type DataFormats,
   type ReleaseManifest,
   type RosterKeySet,
+  retryAfterMs,
   SPEC_VERSION,
   topics,
   type UpdateOffer,
@@ -31,6 +34,9 @@ export interface LightDeviceOptions {
   ) => { state: 'committed' } | { state: 'rolled-back' | 'refused'; detail: string };
 }
 
+/** Tries of one file, as a gateway's `update.downloadRetries` (6) plus the first. */
+const TRIES = 7;
+
 /**
  * A device that does what a gateway does with an offer, without being one: it verifies the manifest
  * against the release keys, fetches the files it lacks over HTTP (checking each SHA-256), and reports
@@ -40,6 +46,8 @@ export class LightDevice {
   readonly offers: UpdateOffer[] = [];
   /** Bytes this device fetched. */
   fetched = 0;
+  /** Why the device did not commit, when it did not. */
+  failure: string | undefined;
   finished: Promise<UpdateProgress['state']>;
   private finish: (state: UpdateProgress['state']) => void = () => undefined;
   private working = false;
@@ -51,6 +59,10 @@ export class LightDevice {
     this.finished = new Promise((resolve) => {
       this.finish = resolve;
     });
+  }
+
+  get id(): string {
+    return this.options.id;
   }
 
   static async connect(options: LightDeviceOptions): Promise<LightDevice> {
@@ -115,6 +127,7 @@ export class LightDevice {
     this.working = true;
     const offer = parsed.data;
     void this.apply(offer).catch((error: unknown) => {
+      this.failure = (error as Error).message;
       this.report({
         rollout: offer.rollout,
         version: '0.0.0',
@@ -135,13 +148,11 @@ export class LightDevice {
     ];
     const total = missing.reduce((sum, f) => sum + f.size, 0);
     this.report({ ...base, state: 'downloading', bytes: { fetched: 0, total } });
-    const authorization = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
     for (const file of missing) {
-      const response = await fetch(new URL(`${offer.files}${file.sha256}`, this.options.bridgeHttp), {
-        headers: { authorization },
-      });
-      const body = Buffer.from(await response.arrayBuffer());
-      if (!response.ok) throw new Error(`${file.path}: HTTP ${response.status}`);
+      const body = await this.fetchFile(
+        new URL(`${offer.files}${file.sha256}`, this.options.bridgeHttp),
+        file.path,
+      );
       if (createHash('sha256').update(body).digest('hex') !== file.sha256)
         throw new Error(`tampered: ${file.path}`);
       this.fetched += body.length;
@@ -150,5 +161,26 @@ export class LightDevice {
     const outcome = this.options.outcome?.(manifest) ?? { state: 'committed' as const };
     this.report({ ...base, ...outcome });
     this.finish(outcome.state);
+  }
+
+  /** One release file; a busy bridge (429, 5xx) or a cut connection is tried again as a gateway does. */
+  private async fetchFile(url: URL, path: string): Promise<Buffer> {
+    const authorization = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
+    for (let attempt = 0; ; attempt++) {
+      let waitMs: number;
+      try {
+        const response = await fetch(url, { headers: { authorization } });
+        if (response.ok) return Buffer.from(await response.arrayBuffer());
+        await response.body?.cancel();
+        if (response.status !== 429 && response.status < 500)
+          throw new Error(`${path}: HTTP ${response.status}`);
+        if (attempt + 1 >= TRIES) throw new Error(`${path}: HTTP ${response.status} after ${TRIES} tries`);
+        waitMs = retryAfterMs(response.headers.get('retry-after')) ?? backoffDelay(attempt, 1000, 30_000);
+      } catch (error) {
+        if (!(error instanceof TypeError) || attempt + 1 >= TRIES) throw error;
+        waitMs = backoffDelay(attempt, 1000, 30_000);
+      }
+      await sleep(waitMs);
+    }
   }
 }
