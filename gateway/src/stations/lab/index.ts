@@ -1,4 +1,5 @@
 export { LabConfig, type LabConfigInput, LabLesson, LabSeat } from './config.js';
+export { createLabStation } from './create.js';
 export {
   type LabJournal,
   type LabSeatView,

@@ -13,6 +13,7 @@ import {
   type StationTap,
   type TerminalRequest,
 } from '@educard/terminal-sdk';
+import type { EventBus } from '../../events/index.js';
 import { type ReadableJournal, recordsSince } from '../../journal/index.js';
 import { type Logger, maskCardId } from '../../log/index.js';
 import {
@@ -27,8 +28,15 @@ import {
 import type { CardPresented } from '../../readers/index.js';
 import type { RosterView } from '../../roster/index.js';
 import type { EventSink } from '../gate/index.js';
-import { TapDebounce } from '../taps.js';
-import type { StationReply, TerminalStation } from '../types.js';
+import { StationTaps } from '../taps.js';
+import type {
+  RecentTap,
+  Station,
+  StationEvents,
+  StationReply,
+  TapOutcome,
+  TerminalStation,
+} from '../types.js';
 import type { LabConfig } from './config.js';
 import { dayStart, instantOn, minutesLeft, wholeMinutes } from './time.js';
 
@@ -143,7 +151,7 @@ const defaultEvery = (ms: number, task: () => void) => {
  * everyone is signed out at closing time. Every change is appended to the journal before it is
  * applied in memory; at start the day's sessions and bookings are rebuilt from the journal.
  */
-export class LabStation implements TerminalStation {
+export class LabStation implements Station, TerminalStation {
   readonly kind = 'lab' as const;
   readonly id: string;
   private readonly bySeat = new Map<string, Session>();
@@ -152,7 +160,7 @@ export class LabStation implements TerminalStation {
   /** Person id → card id of cards seen here, to find a person a terminal names. */
   private readonly seen = new Map<string, string>();
   private readonly replies = new Map<string, Promise<StationReply>>();
-  private readonly debounce: TapDebounce;
+  private readonly taps: StationTaps<TapOutcome>;
   private readonly places = new Map<string, Place | undefined>();
   private readonly listeners = new Set<() => void>();
   private readonly seatReaders: { id: string; pattern: RegExp }[];
@@ -182,7 +190,7 @@ export class LabStation implements TerminalStation {
     this.closing = minutesOf(config.closing);
     this.policy = { ...deps.policy, passback: { ...deps.policy.passback, mode: 'off' } };
     this.monotonic = deps.now ?? (() => performance.now());
-    this.debounce = new TapDebounce(config.debounceMs);
+    this.taps = new StationTaps(config.debounceMs, deps.logger);
   }
 
   /** Rebuilds today's sessions and bookings from the journal, ends those already over, starts the checks. */
@@ -212,11 +220,12 @@ export class LabStation implements TerminalStation {
     }
   }
 
-  tap(card: CardPresented, reader: { name: string; direction: Direction }): StationTap | undefined {
-    const { config, logger } = this.deps;
+  tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
+    const { config } = this.deps;
     const place = this.placeOf(reader.name);
     if (!place) return undefined;
-    if (this.debounce.repeats(reader.name, card, this.monotonic())) return undefined;
+    const seenAt = this.monotonic();
+    if (this.taps.repeats(reader.name, card, seenAt)) return undefined;
 
     const reading = this.deps.clock.read();
     this.sweep(reading);
@@ -254,21 +263,29 @@ export class LabStation implements TerminalStation {
       ...(entry ? { patron: patronOf(entry) } : {}),
       detail: outcome.ok ? outcome.detail : { action: 'denied', ...outcome.detail },
     };
-    logger.info(
-      {
-        station: this.id,
-        card: tap.card,
-        reader: reader.name,
-        decision: tap.decision,
-        reason: tap.reason,
-        action: tap.detail?.action,
-        seat: tap.detail?.seat,
-        ...(outcome.ok && outcome.record ? { seq: outcome.record.seq } : {}),
-      },
-      'lab tap',
-    );
     this.publishIfChanged(reading.now);
-    return tap;
+    const stationDecision = { ...decision, decision: tap.decision, reason: tap.reason };
+    return this.taps.report(
+      {
+        decision: stationDecision,
+        ...(outcome.ok && outcome.record ? { record: outcome.record } : {}),
+        reader: reader.name,
+        at: tap.at,
+        actedAt: this.monotonic(),
+        terminal: tap,
+      },
+      seenAt,
+      'lab tap',
+      { station: this.id, action: tap.detail?.action, seat: tap.detail?.seat },
+    );
+  }
+
+  get events(): EventBus<StationEvents> {
+    return this.taps.events;
+  }
+
+  recentTaps(): RecentTap[] {
+    return this.taps.list();
   }
 
   busy(): string | undefined {

@@ -14,6 +14,7 @@ import {
   type TerminalRequest,
 } from '@educard/terminal-sdk';
 import type { CatalogueView } from '../../catalogue/index.js';
+import type { EventBus } from '../../events/index.js';
 import { type Logger, maskCardId } from '../../log/index.js';
 import {
   type ClockReading,
@@ -24,7 +25,15 @@ import {
 } from '../../policy/index.js';
 import type { CardPresented } from '../../readers/index.js';
 import type { RosterView } from '../../roster/index.js';
-import type { StationReply, TerminalStation } from '../types.js';
+import { StationTaps } from '../taps.js';
+import type {
+  RecentTap,
+  Station,
+  StationEvents,
+  StationReply,
+  TapOutcome,
+  TerminalStation,
+} from '../types.js';
 import {
   type BackendResult,
   BackendUnavailable,
@@ -100,17 +109,23 @@ type Standing = { ok: true; card: CardEntry } | { ok: false; reason: LibraryRefu
  * durable before the ledger takes it and before it is answered; a transaction id answered once is
  * answered the same again, however often the page sends it.
  */
-export class LibraryStation implements TerminalStation {
+export class LibraryStation implements Station, TerminalStation {
   readonly kind = 'library' as const;
   private ledgerValue: LoanLedger | undefined;
   private local: LocalLedgerBackend | undefined;
   private replay: OfflineReplay | undefined;
   private readonly queue = new SerialQueue();
-  private readonly lastSeen = new Map<string, number>();
+  private readonly taps: StationTaps<TapOutcome>;
   private open = 0;
   private lastActivity = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly deps: LibraryStationDeps) {}
+  constructor(private readonly deps: LibraryStationDeps) {
+    this.taps = new StationTaps(deps.config.debounceMs, deps.logger);
+  }
+
+  get events(): EventBus<StationEvents> {
+    return this.taps.events;
+  }
 
   busy(): string | undefined {
     if (this.open > 0) return `a library transaction is open at ${this.id}`;
@@ -196,17 +211,11 @@ export class LibraryStation implements TerminalStation {
     await this.ledgerValue?.save();
   }
 
-  tap(card: CardPresented, reader: { name: string; direction: Direction }): StationTap | undefined {
+  tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
     const { config, clock, policy } = this.deps;
-    const key = `${reader.name}\0${card.proof?.cardNumber ?? card.uid}`;
     const seenAt = performance.now();
     this.lastActivity = seenAt;
-    const previous = this.lastSeen.get(key);
-    this.lastSeen.set(key, seenAt);
-    if (previous !== undefined && seenAt - previous < config.debounceMs) return undefined;
-    if (this.lastSeen.size > 4096) {
-      for (const [k, at] of this.lastSeen) if (at < seenAt - config.debounceMs) this.lastSeen.delete(k);
-    }
+    if (this.taps.repeats(reader.name, card, seenAt)) return undefined;
 
     const reading = clock.read();
     // No anti-passback at a desk: a fresh state each time, and no direction.
@@ -218,40 +227,52 @@ export class LibraryStation implements TerminalStation {
       new PassbackState(),
       policy,
     );
-    const masked = maskCardId(decision.cardId);
+    const at = new Date(reading.now).toISOString();
+    const terminal = this.terminalTap(decision, reader.name, at, reading.now);
+    const outcome = { decision, reader: reader.name, at, actedAt: performance.now(), terminal };
+    return this.taps.report(outcome, seenAt, 'library tap', { station: config.id });
+  }
+
+  /** What the desk's page shows of a tap: the patron, their loans and what keeps them from borrowing. */
+  private terminalTap(decision: Decision, reader: string, at: string, now: number): StationTap {
     const tap: StationTap = {
       v: SPEC_VERSION,
-      station: config.id,
+      station: this.id,
       kind: 'library',
-      reader: reader.name,
-      at: new Date(reading.now).toISOString(),
-      card: masked,
+      reader,
+      at,
+      card: maskCardId(decision.cardId),
       decision: decision.decision,
       reason: decision.reason,
     };
     const found = decision.card;
-    this.deps.logger.info(
-      { station: config.id, card: masked, decision: decision.decision, reason: decision.reason },
-      'library tap',
-    );
     if (!found) return tap;
     const block = this.blockOf(decision);
-    const role = found.role;
-    const rules = this.rulesFor(role);
+    const rules = this.rulesFor(found.role);
     const loans = this.ledgerValue?.loansOf(found.personId) ?? [];
     const blocks: LibraryBlock[] = block ? [block] : [];
-    if (loans.some((loan) => Date.parse(loan.dueAt) < reading.now)) blocks.push('overdue-items');
+    if (loans.some((loan) => Date.parse(loan.dueAt) < now)) blocks.push('overdue-items');
     if (loans.length >= rules.loanLimit) blocks.push('loan-limit');
     return {
       ...tap,
       patron: this.patronOf(found),
       detail: {
-        loans: loans.map((loan) => this.loanView(loan, reading.now)),
+        loans: loans.map((loan) => this.loanView(loan, now)),
         loanLimit: rules.loanLimit,
         blocks,
         canBorrow: blocks.length === 0,
       },
     };
+  }
+
+  /** A book's tag at the desk's reader: its page takes it as a barcode its scanner typed. */
+  item(reader: string, itemId: string, at: string): boolean {
+    this.taps.events.emit('item', { v: SPEC_VERSION, station: this.id, reader, itemId, at });
+    return true;
+  }
+
+  recentTaps(): RecentTap[] {
+    return this.taps.list();
   }
 
   handle(request: TerminalRequest): Promise<StationReply> {
