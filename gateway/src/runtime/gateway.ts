@@ -13,7 +13,7 @@ import { TrustedClock } from '../clock/index.js';
 import { controlSocketPath, type GatewayConfig, type StationConfig } from '../config/index.js';
 import type { HotlistBodySource } from '../hotlist/index.js';
 import { loadOrCreateIdentity } from '../identity/index.js';
-import { GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
+import { GateActuators } from '../io/index.js';
 import { Journal } from '../journal/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { GatewayMetrics, MetricsServer } from '../metrics/index.js';
@@ -21,13 +21,16 @@ import { playScript, playScriptFile, type ReaderDriver, SimulatedReaderDriver } 
 import { type AcceptResult, type BodySource, RosterRejected, RosterStore } from '../roster/index.js';
 import type { Station, StationBuild, VenueData } from '../stations/index.js';
 import { listQuarantined, type Quarantined } from '../storage/index.js';
-import { bridgeSource, FIRMWARE, ReleaseRoot, UpdateAgent } from '../updates/index.js';
+import { FIRMWARE, type UpdateAgent } from '../updates/index.js';
 import { Uplink } from '../uplink/index.js';
 import { controlServerFor } from './control.js';
+import { DoorIo } from './door.js';
 import { readerDriverFor, wireReaders } from './readers.js';
+import { storageReportOf } from './report.js';
 import { createStation } from './stations.js';
 import { Teardown, within } from './teardown.js';
 import { hasTerminals, TerminalSide } from './terminal-stations.js';
+import { updateAgentFor } from './updates.js';
 
 /** The version of this build: the gateway's package.json, which a release's builder stamps. */
 export const FIRMWARE_VERSION = FIRMWARE.version;
@@ -95,6 +98,7 @@ export class Gateway {
     private readonly built: StationBuild,
     readonly metrics: GatewayMetrics,
     private readonly teardown: Teardown,
+    private readonly door: DoorIo,
   ) {}
 
   /**
@@ -170,6 +174,7 @@ export class Gateway {
     await station.start();
     teardown.add('station', () => station.stop());
     const readers = options.readers ?? readerDriverFor(config, logger);
+    const door = new DoorIo(io, config.station, record, logger);
     const gateway = new Gateway(
       config,
       logger,
@@ -181,6 +186,7 @@ export class Gateway {
       built,
       metrics,
       teardown,
+      door,
     );
     started = gateway;
     gateway.wire();
@@ -313,31 +319,7 @@ export class Gateway {
    * was lost, the files kept in quarantine and the newest loss the journal explains.
    */
   storageReport() {
-    const journal = this.journal.stats();
-    const damage = this.roster.damage;
-    return {
-      diskLow: journal.diskLow,
-      diskFull: journal.diskFull,
-      freeBytes: journal.freeBytes ?? null,
-      lastWriteError: journal.lastWriteError ?? null,
-      held: journal.held,
-      maxHeld: journal.maxHeld,
-      lost: journal.lost,
-      quarantined: this.quarantined,
-      lastDamage: journal.lastBreak ?? null,
-      damagedNow: journal.damagedNow ?? null,
-      notes: [
-        ...journal.notes,
-        ...(this.clock.damaged
-          ? [`clock.json ${this.clock.damaged}: the time floor was rebuilt from the journal`]
-          : []),
-        ...(damage
-          ? [
-              `roster files damaged: ${damage.usedVersion ? `version ${damage.usedVersion} in force` : 'no roster in force'}${this.roster.wantsFresh ? ', a fresh snapshot is asked for at each connection' : ', a fresh one has arrived since'}`,
-            ]
-          : []),
-      ],
-    };
+    return storageReportOf(this.journal, this.clock, this.roster, this.quarantined);
   }
 
   /** Everything `educard status` shows: one screen on the device's health. */
@@ -443,7 +425,7 @@ export class Gateway {
       handlers: {
         status: () => this.report(),
         'readers.list': () => this.readers.readers(),
-        'io.test': (params) => this.testIo(params.parts),
+        'io.test': (params) => this.door.selfTest(params.parts),
         'update.status': () => this.updates?.status() ?? null,
         'update.commit': () => this.updateAgent().commitNow(),
         'update.rollback': () => this.updateAgent().rollbackNow(),
@@ -503,75 +485,20 @@ export class Gateway {
     return this.station.busy?.();
   }
 
-  /** The update agent, on a gateway installed in a release root (docs/updates.md). */
   private async prepareUpdates(): Promise<void> {
-    const { config, logger } = this;
-    const root = new ReleaseRoot(config.update.root);
-    if (!(await root.installed())) {
-      logger.info({ root: config.update.root }, 'not installed in a release root: software updates are off');
-      return;
-    }
-    const uplink = config.uplink;
-    this.updates = new UpdateAgent({
-      config: config.update,
-      root,
-      logger: logger.child({ component: 'update' }),
+    this.updates = await updateAgentFor({
+      config: this.config,
+      logger: this.logger,
+      journal: this.journal,
+      roster: this.roster,
       now: () => this.clock.now(),
-      keySet: () => this.roster.keySet,
+      boundReaders: () => this.boundReaders(),
+      uplinkConnected: () => this.uplinkValue?.status().connected ?? false,
       record: (event) => this.record(event),
-      flush: () => this.journal.flush(),
       report: (progress) => this.uplinkValue?.publishProgress(progress),
-      source: (files) =>
-        uplink
-          ? bridgeSource(new URL(files.endsWith('/') ? files : `${files}/`, uplink.bridgeHttp), uplink)
-          : undefined,
       busy: () => this.busy(),
-      baseline: () => ({
-        readers: this.boundReaders(),
-        uplink: this.uplinkValue?.status().connected ?? false,
-        rosterVersion: this.roster.view?.version ?? 0,
-        lastSeq: this.journal.stats().lastSeq,
-      }),
-      live: () => ({
-        readers: this.boundReaders(),
-        uplink: this.uplinkValue?.status().connected ?? false,
-        roster: this.roster.view,
-        verifyJournal: async () => {
-          const result = await this.journal.verify();
-          return result.ok
-            ? { ok: true, lastSeq: this.journal.stats().lastSeq }
-            : { ok: false, problem: result.problem };
-        },
-        zone: config.station.zone,
-        policy: config.policy,
-      }),
-      restart: (why) => {
-        logger.info({ why }, 'restarting into the release in force');
-        this.askRestart(why);
-      },
+      restart: (why) => this.askRestart(why),
     });
-  }
-
-  /** Pulses the relay, lights the LEDs and sounds the buzzer on a technician's request; journaled when the door opens. */
-  private testIo(requested: unknown): IoTestPart[] {
-    const parts = Array.isArray(requested) && requested.length > 0 ? requested : [...IO_TEST_PARTS];
-    const unknown = parts.filter((part) => !(IO_TEST_PARTS as readonly unknown[]).includes(part));
-    if (unknown.length > 0)
-      throw new Error(`unknown IO part(s): ${unknown.join(', ')}; choose from ${IO_TEST_PARTS.join(', ')}`);
-    const done = this.io.selfTest(parts as IoTestPart[]);
-    if (done.includes('relay')) {
-      this.record({
-        type: 'door.remote-open',
-        data: {
-          station: this.config.station.id,
-          zone: this.config.station.zone,
-          seconds: 1,
-          command: 'educard test-io',
-        },
-      });
-    }
-    this.logger.info({ parts: done }, 'IO self-test');
-    return done;
   }
 
   private async startUplink(): Promise<void> {
@@ -603,16 +530,7 @@ export class Gateway {
   private async runCommand(command: Command): Promise<Record<string, unknown> | undefined> {
     switch (command.name) {
       case 'door.open':
-        this.io.grant(command.args.seconds * 1000);
-        this.record({
-          type: 'door.remote-open',
-          data: {
-            station: this.config.station.id,
-            zone: this.config.station.zone,
-            seconds: command.args.seconds,
-            command: command.id,
-          },
-        });
+        this.door.open(command.args.seconds, command.id);
         return undefined;
       case 'log.level':
         this.logger.level = command.args.level;
@@ -625,9 +543,8 @@ export class Gateway {
   }
 
   private wire(): void {
-    const { io, config } = this;
     this.directionOf = wireReaders({
-      config,
+      config: this.config,
       readers: this.readers,
       station: this.station,
       journal: this.journal,
@@ -637,15 +554,6 @@ export class Gateway {
       now: () => this.clock.now(),
       stopping: () => this.stopping,
     });
-    const zone = config.station.zone;
-    const station = config.station.id;
-    io.events.on('door-forced', () =>
-      this.record({ type: 'door.forced', data: { station, zone, openForMs: 0 } }),
-    );
-    io.events.on('door-held-open', ({ openForMs }) =>
-      this.record({ type: 'door.held-open', data: { station, zone, openForMs } }),
-    );
-    io.events.on('exit-request', () => this.record({ type: 'door.exit-request', data: { station, zone } }));
   }
 
   private playConfiguredScript(): void {
