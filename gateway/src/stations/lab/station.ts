@@ -3,12 +3,9 @@ import {
   type CardEntry,
   type ClockStamp,
   type Direction,
+  type EventBody,
   type EventRecord,
-  LabBookingData,
-  LabSignInData,
-  LabSignOutData,
   type Patron,
-  type Role,
   SPEC_VERSION,
   type StationTap,
   type TerminalRequest,
@@ -38,6 +35,7 @@ import type {
   TerminalStation,
 } from '../types.js';
 import type { LabConfig } from './config.js';
+import { type LabBooking, LabRoom, type LabSession, type RoomChange, type SignOutReason } from './room.js';
 import { dayStart, instantOn, minutesLeft, wholeMinutes } from './time.js';
 
 /** The journal as the lab uses it: appends that return at once, durability, and reads for a restart. */
@@ -90,33 +88,6 @@ export type LabView = {
   open: boolean;
 };
 
-type SignOutReason = 'tap' | 'terminal' | 'limit' | 'closing' | 'transferred';
-
-interface Session {
-  sessionId: string;
-  personId: string;
-  cardId?: string;
-  seat: string;
-  since: number;
-  limitMinutes: number;
-  /** When the session ends by itself, and why: its limit, or the closing time of its day. */
-  endsAt: number;
-  endsBy: 'limit' | 'closing';
-  role?: Role;
-  class?: string;
-  displayName?: string;
-  bookedClass?: string;
-}
-
-interface Booking {
-  bookingId: string;
-  teacherPersonId: string;
-  teacher?: string;
-  class: string;
-  from: number;
-  until: number;
-}
-
 /** What one action came to: a change made (and journaled), or a rule's refusal. */
 type Outcome =
   | { ok: true; detail: Record<string, unknown>; record?: EventRecord }
@@ -154,9 +125,8 @@ const defaultEvery = (ms: number, task: () => void) => {
 export class LabStation implements Station, TerminalStation {
   readonly kind = 'lab' as const;
   readonly id: string;
-  private readonly bySeat = new Map<string, Session>();
-  private readonly byPerson = new Map<string, Session>();
-  private bookings: Booking[] = [];
+  /** Who sits where and the day's bookings: changed only by applying the records the station journals. */
+  private readonly room: LabRoom;
   /** Person id → card id of cards seen here, to find a person a terminal names. */
   private readonly seen = new Map<string, string>();
   private readonly replies = new Map<string, Promise<StationReply>>();
@@ -165,7 +135,6 @@ export class LabStation implements Station, TerminalStation {
   private readonly listeners = new Set<() => void>();
   private readonly seatReaders: { id: string; pattern: RegExp }[];
   private readonly doorReaders: RegExp[] | undefined;
-  private readonly seatIds: Set<string>;
   private readonly lessons: { start: number; end: number }[];
   private readonly closing: number;
   private readonly policy: PolicyConfig;
@@ -179,7 +148,15 @@ export class LabStation implements Station, TerminalStation {
   constructor(private readonly deps: LabStationDeps) {
     const { config } = deps;
     this.id = config.id;
-    this.seatIds = new Set(config.seats.map((seat) => seat.id));
+    this.room = new LabRoom({
+      station: config.id,
+      seats: config.seats.map((seat) => seat.id),
+      closing: minutesOf(config.closing),
+      timeZone: () => this.timeZone(),
+      card: (cardId) => this.deps.roster()?.byCardId(cardId),
+      nameOf: (personId) => this.person(personId)?.displayName,
+      logger: deps.logger,
+    });
     this.seatReaders = config.seats.flatMap((seat) =>
       seat.reader ? [{ id: seat.id, pattern: new RegExp(seat.reader) }] : [],
     );
@@ -241,11 +218,11 @@ export class LabStation implements Station, TerminalStation {
     const entry = decision.card;
     let outcome: Outcome;
     if (entry && decision.decision === 'grant') {
-      this.remember(entry);
+      this.remember(entry.personId, entry.cardId);
       outcome = place === 'door' ? this.atDoor(entry, reading) : this.atSeat(entry, place.seat, reading);
-    } else if (entry && SIGN_OUT_ANYWAY.has(decision.reason) && this.byPerson.has(entry.personId)) {
+    } else if (entry && SIGN_OUT_ANYWAY.has(decision.reason) && this.room.sessionOf(entry.personId)) {
       // Their own, genuine card, out of its hours: it still ends their session.
-      outcome = this.signOut(this.byPerson.get(entry.personId) as Session, 'tap', reading);
+      outcome = this.signOut(this.room.sessionOf(entry.personId) as LabSession, 'tap', reading);
       if (outcome.ok) outcome.detail.cardReason = decision.reason;
     } else {
       outcome = { ok: false, reason: decision.reason, message: `card denied: ${decision.reason}` };
@@ -330,14 +307,14 @@ export class LabStation implements Station, TerminalStation {
   // ---- taps
 
   private atDoor(entry: CardEntry, reading: ClockReading): Outcome {
-    const session = this.byPerson.get(entry.personId);
+    const session = this.room.sessionOf(entry.personId);
     if (session) return this.signOut(session, 'tap', reading);
     if (entry.role === 'teacher') return this.teacherAtDoor(entry, reading);
     return this.signIn(entry, undefined, reading, `tap:${randomUUID()}`);
   }
 
   private atSeat(entry: CardEntry, seat: string, reading: ClockReading): Outcome {
-    const session = this.byPerson.get(entry.personId);
+    const session = this.room.sessionOf(entry.personId);
     if (session?.seat === seat) return this.signOut(session, 'tap', reading);
     if (session) {
       return refuse('signed-in-elsewhere', `already signed in at seat ${session.seat}`, {
@@ -353,7 +330,9 @@ export class LabStation implements Station, TerminalStation {
     if (this.closedAt(now)) return refuse('closed', `the room is closed from ${this.deps.config.closing}`);
     const lesson = this.targetLesson(now);
     if (!lesson) return refuse('no-lesson', 'no lesson is under way or still to come today');
-    const booked = this.bookings.find((b) => b.until > now && b.from < lesson.until && b.until > lesson.from);
+    const booked = this.room
+      .bookings()
+      .find((b) => b.until > now && b.from < lesson.until && b.until > lesson.from);
     if (booked?.teacherPersonId === entry.personId) return this.endBooking(booked, reading);
     if (booked) {
       return refuse('room-booked', `booked for class ${booked.class}`, {
@@ -362,16 +341,14 @@ export class LabStation implements Station, TerminalStation {
       });
     }
     if (!entry.class) return refuse('no-class', 'the roster gives this teacher no class to book for');
-    const booking: Booking = {
+    const booking: LabBooking = {
       bookingId: `booking:${randomUUID()}`,
       teacherPersonId: entry.personId,
-      ...(entry.displayName ? { teacher: entry.displayName } : {}),
       class: entry.class,
       from: Math.max(lesson.from, now),
       until: lesson.until,
     };
     const record = this.journalBooking(booking, reading);
-    this.bookings.push(booking);
     return {
       ok: true,
       record,
@@ -380,10 +357,9 @@ export class LabStation implements Station, TerminalStation {
   }
 
   /** A teacher's second tap: the booking ends now (or, not yet begun, is cancelled: `until` = `from`). */
-  private endBooking(booking: Booking, reading: ClockReading): Outcome {
-    const ended: Booking = { ...booking, until: Math.max(booking.from, reading.now) };
+  private endBooking(booking: LabBooking, reading: ClockReading): Outcome {
+    const ended: LabBooking = { ...booking, until: Math.max(booking.from, reading.now) };
     const record = this.journalBooking(ended, reading);
-    this.bookings = this.bookings.map((b) => (b === booking ? ended : b));
     return {
       ok: true,
       record,
@@ -423,7 +399,7 @@ export class LabStation implements Station, TerminalStation {
     if (!entry) return refusal('unknown-person', `no card of ${personId} is known here`);
     const problem = this.cardProblem(entry, reading);
     if (problem) return refusal(problem, `card not usable here: ${problem}`);
-    const session = this.byPerson.get(personId);
+    const session = this.room.sessionOf(personId);
     if (session)
       return refusal('signed-in', `already signed in at seat ${session.seat}`, { seat: session.seat });
     return this.replyOf(this.signIn(entry, seat, reading, `txn:${txn}`));
@@ -432,7 +408,7 @@ export class LabStation implements Station, TerminalStation {
   private signOutFor(personId: string): { reply: StationReply; record?: EventRecord } {
     const reading = this.deps.clock.read();
     this.sweep(reading);
-    const session = this.byPerson.get(personId);
+    const session = this.room.sessionOf(personId);
     if (!session) return refusal('not-signed-in', `${personId} is not signed in`);
     return this.replyOf(this.signOut(session, 'terminal', reading));
   }
@@ -468,7 +444,7 @@ export class LabStation implements Station, TerminalStation {
     const { now } = reading;
     const { config } = this.deps;
     if (this.closedAt(now)) return refuse('closed', `the room is closed from ${config.closing}`);
-    const booking = this.bookingAt(now);
+    const booking = this.room.bookingAt(now);
     if (booking && entry.role === 'student' && entry.class !== booking.class) {
       return refuse('room-booked', `this lesson is booked for class ${booking.class}`, {
         class: booking.class,
@@ -477,15 +453,16 @@ export class LabStation implements Station, TerminalStation {
     }
     let chosen = seat;
     if (chosen !== undefined) {
-      if (!this.seatIds.has(chosen))
+      if (!this.room.hasSeat(chosen))
         return refuse('unknown-seat', `there is no seat ${chosen}`, { seat: chosen });
-      if (this.bySeat.has(chosen)) return refuse('seat-taken', `seat ${chosen} is taken`, { seat: chosen });
+      if (this.room.sessionAt(chosen))
+        return refuse('seat-taken', `seat ${chosen} is taken`, { seat: chosen });
     } else {
-      chosen = config.seats.find((s) => !this.bySeat.has(s.id))?.id;
+      chosen = this.room.freeSeat();
       if (chosen === undefined) return refuse('room-full', 'every seat is taken');
     }
     const limitMinutes = config.limits[entry.role];
-    const record = this.deps.journal.append({
+    const { record, change } = this.journalChange({
       type: 'lab.signin',
       ...this.stamp(reading),
       data: {
@@ -498,23 +475,18 @@ export class LabStation implements Station, TerminalStation {
         ...(booking ? { bookedClass: booking.class } : {}),
       },
     });
-    const session = this.sessionOf(
-      { sessionId, personId: entry.personId, cardId: entry.cardId, seat: chosen, since: now, limitMinutes },
-      entry,
-      booking?.class,
-    );
-    this.add(session);
-    return { ok: true, record, detail: signInDetail(session, now) };
+    if (change?.kind !== 'signin') throw new Error(`the room did not take the sign-in at seq ${record.seq}`);
+    return { ok: true, record, detail: signInDetail(change.session, now) };
   }
 
   private signOut(
-    session: Session,
+    session: LabSession,
     reason: SignOutReason,
     reading: ClockReading,
     end = reading.now,
   ): Outcome {
     const minutes = wholeMinutes(session.since, end);
-    const record = this.deps.journal.append({
+    const { record } = this.journalChange({
       type: 'lab.signout',
       ...this.stamp(reading),
       data: {
@@ -526,7 +498,6 @@ export class LabStation implements Station, TerminalStation {
         reason,
       },
     });
-    this.remove(session);
     return {
       ok: true,
       record,
@@ -534,8 +505,8 @@ export class LabStation implements Station, TerminalStation {
     };
   }
 
-  private journalBooking(booking: Booking, reading: ClockReading): EventRecord {
-    return this.deps.journal.append({
+  private journalBooking(booking: LabBooking, reading: ClockReading): EventRecord {
+    return this.journalChange({
       type: 'lab.booking',
       ...this.stamp(reading),
       data: {
@@ -546,7 +517,27 @@ export class LabStation implements Station, TerminalStation {
         from: iso(booking.from),
         until: iso(booking.until),
       },
-    });
+    }).record;
+  }
+
+  /** Live = append, then apply the record appended: the one path a restart's replay takes too. */
+  private journalChange(body: EventBody): { record: EventRecord; change: RoomChange } {
+    const record = this.deps.journal.append(body);
+    return { record, change: this.take(record) };
+  }
+
+  /** Applies one of this station's records to the room; a terminal's sign-in keeps its answer for a repeat. */
+  private take(record: EventRecord): RoomChange {
+    const change = this.room.apply(record);
+    if (change?.kind !== 'signin') return change;
+    const { session } = change;
+    if (session.cardId) this.remember(session.personId, session.cardId);
+    const txn = session.sessionId.startsWith('txn:') ? session.sessionId.slice(4) : undefined;
+    if (txn && !this.replies.has(txn)) {
+      const reply: StationReply = { status: 'ok', data: signInDetail(session, session.since) };
+      this.rememberReply(txn, Promise.resolve(reply));
+    }
+    return change;
   }
 
   /**
@@ -554,55 +545,20 @@ export class LabStation implements Station, TerminalStation {
    * people who moved to another school (their card transferred); forgets bookings of earlier days.
    */
   private sweep(reading: ClockReading): void {
-    for (const session of [...this.bySeat.values()]) {
+    for (const session of this.room.sessions()) {
       if (reading.now >= session.endsAt) this.signOut(session, session.endsBy, reading, session.endsAt);
       else if (this.transferred(session.personId)) this.signOut(session, 'transferred', reading);
     }
-    for (const booking of this.bookings) {
+    for (const booking of this.room.bookings()) {
       const open = booking.until > reading.now && booking.until > booking.from;
       if (open && this.transferred(booking.teacherPersonId)) this.endBooking(booking, reading);
     }
-    if (this.bookings.length > 0) {
-      const today = dayStart(reading.now, this.timeZone());
-      this.bookings = this.bookings.filter((b) => b.until > today);
-    }
+    this.room.forgetBookingsBefore(reading.now);
   }
 
   /** Whether the roster says the person's card went with them to another school. */
   private transferred(personId: string): boolean {
     return this.deps.roster()?.byPersonId(personId)?.statusReason === 'transferred';
-  }
-
-  private add(session: Session): void {
-    const sitting = this.bySeat.get(session.seat);
-    if (sitting) this.remove(sitting);
-    const elsewhere = this.byPerson.get(session.personId);
-    if (elsewhere) this.remove(elsewhere);
-    this.bySeat.set(session.seat, session);
-    this.byPerson.set(session.personId, session);
-  }
-
-  private remove(session: Session): void {
-    if (this.bySeat.get(session.seat) === session) this.bySeat.delete(session.seat);
-    if (this.byPerson.get(session.personId) === session) this.byPerson.delete(session.personId);
-  }
-
-  private sessionOf(
-    base: Pick<Session, 'sessionId' | 'personId' | 'seat' | 'since' | 'limitMinutes'> & { cardId?: string },
-    entry: CardEntry | undefined,
-    bookedClass: string | undefined,
-  ): Session {
-    const limitAt = base.since + base.limitMinutes * 60_000;
-    const closeAt = instantOn(base.since, this.closing, this.timeZone());
-    return {
-      ...base,
-      endsAt: Math.min(limitAt, closeAt),
-      endsBy: closeAt <= limitAt ? 'closing' : 'limit',
-      ...(entry ? { role: entry.role } : {}),
-      ...(entry?.class ? { class: entry.class } : {}),
-      ...(entry?.displayName ? { displayName: entry.displayName } : {}),
-      ...(bookedClass ? { bookedClass } : {}),
-    };
   }
 
   // ---- time, lessons, bookings
@@ -628,22 +584,18 @@ export class LabStation implements Station, TerminalStation {
     return lesson && { from: instantOn(now, lesson.start, zone), until: instantOn(now, lesson.end, zone) };
   }
 
-  private bookingAt(now: number): Booking | undefined {
-    return this.bookings.find((b) => b.from <= now && now < b.until);
-  }
-
   // ---- people
 
-  private remember(entry: CardEntry): void {
-    this.seen.delete(entry.personId);
-    this.seen.set(entry.personId, entry.cardId);
+  private remember(personId: string, cardId: string): void {
+    this.seen.delete(personId);
+    this.seen.set(personId, cardId);
     if (this.seen.size > REMEMBERED_PEOPLE) this.seen.delete(this.seen.keys().next().value as string);
   }
 
   private person(personId: string): CardEntry | undefined {
     const named = this.deps.people?.(personId);
     if (named) return named;
-    const cardId = this.seen.get(personId) ?? this.byPerson.get(personId)?.cardId;
+    const cardId = this.seen.get(personId) ?? this.room.sessionOf(personId)?.cardId;
     const entry = cardId === undefined ? undefined : this.deps.roster()?.byCardId(cardId);
     return entry?.personId === personId ? entry : undefined;
   }
@@ -674,7 +626,7 @@ export class LabStation implements Station, TerminalStation {
 
   private viewAt(now: number): LabView {
     const seats = this.deps.config.seats.map(({ id }): LabSeatView => {
-      const session = this.bySeat.get(id);
+      const session = this.room.sessionAt(id);
       if (!session) return { id, state: 'free' };
       return {
         id,
@@ -687,10 +639,13 @@ export class LabStation implements Station, TerminalStation {
         minutesLeft: minutesLeft(now, session.endsAt),
       };
     });
-    const current = this.bookingAt(now);
+    const current = this.room.bookingAt(now);
     const booking =
       current ??
-      this.bookings.filter((b) => b.from > now && b.until > b.from).sort((a, b) => a.from - b.from)[0];
+      this.room
+        .bookings()
+        .filter((b) => b.from > now && b.until > b.from)
+        .sort((a, b) => a.from - b.from)[0];
     return {
       seats,
       ...(booking
@@ -741,70 +696,11 @@ export class LabStation implements Station, TerminalStation {
     const zone = this.timeZone();
     const since = dayStart(dayStart(now, zone) - 1, zone);
     let replayed = 0;
-    for (const record of await recordsSince(journal, since)) {
-      if (record.type.startsWith('lab.') && record.data.station === this.id) {
-        this.replay(record);
-        replayed += 1;
-      }
-    }
+    for (const record of await recordsSince(journal, since)) if (this.take(record)) replayed += 1;
     logger.info(
-      { station: this.id, events: replayed, sessions: this.bySeat.size, bookings: this.bookings.length },
+      { station: this.id, events: replayed, sessions: this.room.size, bookings: this.room.bookings().length },
       'lab state rebuilt from the journal',
     );
-  }
-
-  private replay(record: EventRecord): void {
-    const at = Date.parse(record.at);
-    if (record.type === 'lab.signin') {
-      const parsed = LabSignInData.safeParse(record.data);
-      if (!parsed.success) return;
-      const data = parsed.data;
-      if (!this.seatIds.has(data.seat)) {
-        this.deps.logger.warn(
-          { station: this.id, seat: data.seat, seq: record.seq },
-          'session at an unknown seat',
-        );
-        return;
-      }
-      const entry = data.cardId === undefined ? undefined : this.deps.roster()?.byCardId(data.cardId);
-      const session = this.sessionOf(
-        {
-          sessionId: data.sessionId,
-          personId: data.personId,
-          ...(data.cardId ? { cardId: data.cardId } : {}),
-          seat: data.seat,
-          since: at,
-          limitMinutes: data.limitMinutes,
-        },
-        entry?.personId === data.personId ? entry : undefined,
-        data.bookedClass,
-      );
-      this.add(session);
-      if (data.cardId) this.seen.set(data.personId, data.cardId);
-      if (data.sessionId.startsWith('txn:')) {
-        const reply: StationReply = { status: 'ok', data: signInDetail(session, at) };
-        this.rememberReply(data.sessionId.slice(4), Promise.resolve(reply));
-      }
-    } else if (record.type === 'lab.signout') {
-      const parsed = LabSignOutData.safeParse(record.data);
-      if (!parsed.success) return;
-      const session = this.byPerson.get(parsed.data.personId);
-      if (session?.sessionId === parsed.data.sessionId) this.remove(session);
-    } else if (record.type === 'lab.booking') {
-      const parsed = LabBookingData.safeParse(record.data);
-      if (!parsed.success) return;
-      const data = parsed.data;
-      const booking: Booking = {
-        bookingId: data.bookingId,
-        teacherPersonId: data.teacherPersonId,
-        class: data.class,
-        from: Date.parse(data.from),
-        until: Date.parse(data.until),
-      };
-      const teacher = this.person(data.teacherPersonId)?.displayName;
-      if (teacher) booking.teacher = teacher;
-      this.bookings = [...this.bookings.filter((b) => b.bookingId !== data.bookingId), booking];
-    }
   }
 }
 
@@ -820,7 +716,7 @@ function refusal(
   return { reply: { status: 'refused', reason, message, ...(data ? { data } : {}) } };
 }
 
-function signInDetail(session: Session, now: number): Record<string, unknown> {
+function signInDetail(session: LabSession, now: number): Record<string, unknown> {
   return {
     action: 'signin',
     seat: session.seat,
