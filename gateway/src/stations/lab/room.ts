@@ -125,6 +125,11 @@ export class LabRoom {
     return this.bySeat.get(seat);
   }
 
+  /** The seats, in the configuration's order. */
+  seats(): readonly string[] {
+    return this.deps.seats;
+  }
+
   hasSeat(seat: string): boolean {
     return this.seatIds.has(seat);
   }

@@ -5,7 +5,6 @@ import {
   type Direction,
   type EventBody,
   type EventRecord,
-  type Patron,
   SPEC_VERSION,
   type StationTap,
   type TerminalRequest,
@@ -17,8 +16,6 @@ import {
   type ClockReading,
   type Decision,
   decide,
-  localTime,
-  minutesOf,
   PassbackState,
   type PolicyConfig,
 } from '../../policy/index.js';
@@ -35,8 +32,12 @@ import type {
   TerminalStation,
 } from '../types.js';
 import type { LabConfig } from './config.js';
+import { LabHours } from './hours.js';
+import { type Outcome, patronOf, refusal, refuse, signInDetail } from './outcomes.js';
+import { LabPlaces } from './places.js';
 import { type LabBooking, LabRoom, type LabSession, type RoomChange, type SignOutReason } from './room.js';
-import { dayStart, instantOn, minutesLeft, wholeMinutes } from './time.js';
+import { dayStart, iso, wholeMinutes } from './time.js';
+import { type LabView, labView } from './view.js';
 
 /** The journal as the lab uses it: appends that return at once, durability, and reads for a restart. */
 export interface LabJournal extends EventSink, ReadableJournal {}
@@ -60,41 +61,6 @@ export interface LabStationDeps {
   every?: (ms: number, task: () => void) => () => void;
 }
 
-/** One seat of the kiosk's view. Times are ISO; `until` is when the session will end (limit or closing). */
-export type LabSeatView = {
-  id: string;
-  state: 'free' | 'taken';
-  personId?: string;
-  displayName?: string;
-  class?: string;
-  since?: string;
-  until?: string;
-  minutesLeft?: number;
-};
-
-/** What the kiosk shows: the seats, the booking in force (or the next one today), closing time. */
-export type LabView = {
-  seats: LabSeatView[];
-  booking?: {
-    class: string;
-    teacher: string;
-    teacherPersonId: string;
-    from: string;
-    until: string;
-    /** True while the booked lesson is under way; false for a booking later today. */
-    inForce: boolean;
-  };
-  closing: string;
-  open: boolean;
-};
-
-/** What one action came to: a change made (and journaled), or a rule's refusal. */
-type Outcome =
-  | { ok: true; detail: Record<string, unknown>; record?: EventRecord }
-  | { ok: false; reason: string; message: string; detail?: Record<string, unknown> };
-
-type Place = { seat: string } | 'door';
-
 /** Deny reasons of a card that is the person's and genuine, but may not be used now: it may still sign out. */
 const SIGN_OUT_ANYWAY = new Set<Decision['reason']>([
   'outside-schedule',
@@ -106,7 +72,6 @@ const SIGN_OUT_ANYWAY = new Set<Decision['reason']>([
 ]);
 const REMEMBERED_PEOPLE = 10_000;
 const REMEMBERED_TXNS = 10_000;
-const iso = (ms: number) => new Date(ms).toISOString();
 
 const defaultEvery = (ms: number, task: () => void) => {
   const timer = setInterval(task, ms);
@@ -131,40 +96,31 @@ export class LabStation implements Station, TerminalStation {
   private readonly seen = new Map<string, string>();
   private readonly replies = new Map<string, Promise<StationReply>>();
   private readonly taps: StationTaps<TapOutcome>;
-  private readonly places = new Map<string, Place | undefined>();
+  private readonly places: LabPlaces;
   private readonly listeners = new Set<() => void>();
-  private readonly seatReaders: { id: string; pattern: RegExp }[];
-  private readonly doorReaders: RegExp[] | undefined;
-  private readonly lessons: { start: number; end: number }[];
-  private readonly closing: number;
+  /** The school day as the room keeps it: its lessons, its closing time, the school's time zone. */
+  private readonly hours: LabHours;
   private readonly policy: PolicyConfig;
   private readonly passback = new PassbackState();
   private readonly monotonic: () => number;
-  private lastTimeZone = 'UTC';
   private lastView = '';
   private stopTimer: (() => void) | undefined;
   private open = 0;
 
   constructor(private readonly deps: LabStationDeps) {
     const { config } = deps;
+    this.hours = new LabHours(config, deps.roster);
     this.id = config.id;
     this.room = new LabRoom({
       station: config.id,
       seats: config.seats.map((seat) => seat.id),
-      closing: minutesOf(config.closing),
-      timeZone: () => this.timeZone(),
+      closing: this.hours.closing,
+      timeZone: () => this.hours.timeZone(),
       card: (cardId) => this.deps.roster()?.byCardId(cardId),
       nameOf: (personId) => this.person(personId)?.displayName,
       logger: deps.logger,
     });
-    this.seatReaders = config.seats.flatMap((seat) =>
-      seat.reader ? [{ id: seat.id, pattern: new RegExp(seat.reader) }] : [],
-    );
-    this.doorReaders = config.doorReaders?.map((pattern) => new RegExp(pattern));
-    this.lessons = config.lessons
-      .map((lesson) => ({ start: minutesOf(lesson.start), end: minutesOf(lesson.end) }))
-      .sort((a, b) => a.start - b.start);
-    this.closing = minutesOf(config.closing);
+    this.places = new LabPlaces(config, deps.logger);
     this.policy = { ...deps.policy, passback: { ...deps.policy.passback, mode: 'off' } };
     this.monotonic = deps.now ?? (() => performance.now());
     this.taps = new StationTaps(config.debounceMs, deps.logger);
@@ -199,7 +155,7 @@ export class LabStation implements Station, TerminalStation {
 
   tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
     const { config } = this.deps;
-    const place = this.placeOf(reader.name);
+    const place = this.places.of(reader.name);
     if (!place) return undefined;
     const seenAt = this.monotonic();
     if (this.taps.repeats(reader.name, card, seenAt)) return undefined;
@@ -327,8 +283,9 @@ export class LabStation implements Station, TerminalStation {
   /** A teacher at the door books the lesson under way (or the next) for their class, or ends their booking. */
   private teacherAtDoor(entry: CardEntry, reading: ClockReading): Outcome {
     const { now } = reading;
-    if (this.closedAt(now)) return refuse('closed', `the room is closed from ${this.deps.config.closing}`);
-    const lesson = this.targetLesson(now);
+    if (this.hours.closedAt(now))
+      return refuse('closed', `the room is closed from ${this.deps.config.closing}`);
+    const lesson = this.hours.targetLesson(now);
     if (!lesson) return refuse('no-lesson', 'no lesson is under way or still to come today');
     const booked = this.room
       .bookings()
@@ -443,7 +400,7 @@ export class LabStation implements Station, TerminalStation {
   ): Outcome {
     const { now } = reading;
     const { config } = this.deps;
-    if (this.closedAt(now)) return refuse('closed', `the room is closed from ${config.closing}`);
+    if (this.hours.closedAt(now)) return refuse('closed', `the room is closed from ${config.closing}`);
     const booking = this.room.bookingAt(now);
     if (booking && entry.role === 'student' && entry.class !== booking.class) {
       return refuse('room-booked', `this lesson is booked for class ${booking.class}`, {
@@ -561,29 +518,6 @@ export class LabStation implements Station, TerminalStation {
     return this.deps.roster()?.byPersonId(personId)?.statusReason === 'transferred';
   }
 
-  // ---- time, lessons, bookings
-
-  private timeZone(): string {
-    const zone = this.deps.roster()?.calendar.timeZone;
-    if (zone) this.lastTimeZone = zone;
-    return this.lastTimeZone;
-  }
-
-  /** Closed from the closing time to midnight: the room opens again at 00:00 the next day. */
-  private closedAt(now: number): boolean {
-    return localTime(now, this.timeZone()).minutes >= this.closing;
-  }
-
-  /** The lesson under way, or else the next one today, as instants. */
-  private targetLesson(now: number): { from: number; until: number } | undefined {
-    const zone = this.timeZone();
-    const minutes = localTime(now, zone).minutes;
-    const lesson =
-      this.lessons.find((l) => l.start <= minutes && minutes < l.end) ??
-      this.lessons.find((l) => l.start > minutes);
-    return lesson && { from: instantOn(now, lesson.start, zone), until: instantOn(now, lesson.end, zone) };
-  }
-
   // ---- people
 
   private remember(personId: string, cardId: string): void {
@@ -605,64 +539,10 @@ export class LabStation implements Station, TerminalStation {
     if (this.replies.size > REMEMBERED_TXNS) this.replies.delete(this.replies.keys().next().value as string);
   }
 
-  // ---- readers
-
-  /** A seat's reader, a door reader, or nothing: a reader no pattern claims is ignored, with one warning. */
-  private placeOf(reader: string): Place | undefined {
-    if (this.places.has(reader)) return this.places.get(reader);
-    const seat = this.seatReaders.find((s) => s.pattern.test(reader));
-    const place: Place | undefined = seat
-      ? { seat: seat.id }
-      : !this.doorReaders || this.doorReaders.some((p) => p.test(reader))
-        ? 'door'
-        : undefined;
-    if (!place)
-      this.deps.logger.warn({ station: this.id, reader }, 'reader is neither a seat nor the door: ignored');
-    this.places.set(reader, place);
-    return place;
-  }
-
   // ---- the view
 
   private viewAt(now: number): LabView {
-    const seats = this.deps.config.seats.map(({ id }): LabSeatView => {
-      const session = this.room.sessionAt(id);
-      if (!session) return { id, state: 'free' };
-      return {
-        id,
-        state: 'taken',
-        personId: session.personId,
-        ...(session.displayName ? { displayName: session.displayName } : {}),
-        ...(session.class ? { class: session.class } : {}),
-        since: iso(session.since),
-        until: iso(session.endsAt),
-        minutesLeft: minutesLeft(now, session.endsAt),
-      };
-    });
-    const current = this.room.bookingAt(now);
-    const booking =
-      current ??
-      this.room
-        .bookings()
-        .filter((b) => b.from > now && b.until > b.from)
-        .sort((a, b) => a.from - b.from)[0];
-    return {
-      seats,
-      ...(booking
-        ? {
-            booking: {
-              class: booking.class,
-              teacher: booking.teacher ?? booking.teacherPersonId,
-              teacherPersonId: booking.teacherPersonId,
-              from: iso(booking.from),
-              until: iso(booking.until),
-              inForce: booking === current,
-            },
-          }
-        : {}),
-      closing: this.deps.config.closing,
-      open: !this.closedAt(now),
-    };
+    return labView(this.room, now, { closing: this.deps.config.closing, open: !this.hours.closedAt(now) });
   }
 
   private publishIfChanged(now: number): void {
@@ -693,7 +573,7 @@ export class LabStation implements Station, TerminalStation {
   private async rebuild(): Promise<void> {
     const { journal, logger } = this.deps;
     const now = this.deps.clock.read().now;
-    const zone = this.timeZone();
+    const zone = this.hours.timeZone();
     const since = dayStart(dayStart(now, zone) - 1, zone);
     let replayed = 0;
     for (const record of await recordsSince(journal, since)) if (this.take(record)) replayed += 1;
@@ -702,40 +582,4 @@ export class LabStation implements Station, TerminalStation {
       'lab state rebuilt from the journal',
     );
   }
-}
-
-function refuse(reason: string, message: string, detail?: Record<string, unknown>): Outcome {
-  return detail ? { ok: false, reason, message, detail } : { ok: false, reason, message };
-}
-
-function refusal(
-  reason: string,
-  message: string,
-  data?: Record<string, unknown>,
-): { reply: StationReply; record?: EventRecord } {
-  return { reply: { status: 'refused', reason, message, ...(data ? { data } : {}) } };
-}
-
-function signInDetail(session: LabSession, now: number): Record<string, unknown> {
-  return {
-    action: 'signin',
-    seat: session.seat,
-    sessionId: session.sessionId,
-    since: iso(session.since),
-    until: iso(session.endsAt),
-    minutesLeft: minutesLeft(now, session.endsAt),
-    limitMinutes: session.limitMinutes,
-    ...(session.bookedClass ? { bookedClass: session.bookedClass } : {}),
-  };
-}
-
-function patronOf(entry: CardEntry): Patron {
-  return {
-    personId: entry.personId,
-    role: entry.role,
-    ...(entry.displayName ? { displayName: entry.displayName } : {}),
-    ...(entry.grade ? { grade: entry.grade } : {}),
-    ...(entry.class ? { class: entry.class } : {}),
-    cardStatus: entry.status,
-  };
 }
