@@ -7,7 +7,6 @@ import {
   type Direction,
   type EventRecord,
   type LoanRules,
-  type Patron,
   SerialQueue,
   SPEC_VERSION,
   type StationTap,
@@ -44,6 +43,7 @@ import {
 } from './backend.js';
 import { type LedgerJournal, type Loan, LoanLedger, type TxnOutcome } from './ledger.js';
 import { daysLate, LocalLedgerBackend } from './local-backend.js';
+import { blockOf, patronOf, refusalMessage, type Standing, standingOf } from './patron.js';
 import { OfflineReplay, type ProbeTimer, realProbeTimer } from './replay.js';
 
 export interface LibraryStationConfig {
@@ -79,27 +79,7 @@ const DAY_MS = 86_400_000;
 /** A desk where a card was tapped or a request made this recently still has a patron at it. */
 const DESK_SESSION_MS = 120_000;
 
-/** By card status, by its reason where it has one (a transfer), and by the gate's deny reason. */
-const CARD_BLOCKS: Partial<Record<string, LibraryBlock>> = {
-  lost: 'card-lost',
-  cancelled: 'card-cancelled',
-  suspended: 'card-suspended',
-  transferred: 'card-transferred',
-};
-
-const CARD_MESSAGES: Record<string, string> = {
-  'card-lost': 'the card has been reported lost',
-  'card-cancelled': 'the card has been cancelled',
-  'card-suspended': 'the card is suspended',
-  'card-transferred': 'the pupil has moved to another school; what they borrowed here is still owed here',
-  'item-elsewhere': "the item is another school's: it goes back to that school's desk",
-  'card-invalid': 'the card is not valid at the library now',
-  'unknown-patron': 'no card on the roster for this person',
-};
-
 type OfflineReplayBackend = LibraryBackend & Required<Pick<LibraryBackend, 'replay'>>;
-
-type Standing = { ok: true; card: CardEntry } | { ok: false; reason: LibraryRefusal; card?: CardEntry };
 
 /**
  * A library desk. A tap shows the patron and their account; the desk page checks items out and in
@@ -247,7 +227,7 @@ export class LibraryStation implements Station, TerminalStation {
     };
     const found = decision.card;
     if (!found) return tap;
-    const block = this.blockOf(decision);
+    const block = blockOf(decision);
     const rules = this.rulesFor(found.role);
     const loans = this.ledgerValue?.loansOf(found.personId) ?? [];
     const blocks: LibraryBlock[] = block ? [block] : [];
@@ -255,7 +235,7 @@ export class LibraryStation implements Station, TerminalStation {
     if (loans.length >= rules.loanLimit) blocks.push('loan-limit');
     return {
       ...tap,
-      patron: this.patronOf(found),
+      patron: patronOf(found),
       detail: {
         loans: loans.map((loan) => this.loanView(loan, now)),
         loanLimit: rules.loanLimit,
@@ -351,7 +331,7 @@ export class LibraryStation implements Station, TerminalStation {
     return {
       status: 'ok',
       data: {
-        patron: this.patronOf(card),
+        patron: patronOf(card),
         loans: status.loans.map((loan) => {
           // What the backend does not say (a library system over SIP2), the ledger may know.
           const known = this.ledger.loanOfItem(loan.itemId);
@@ -551,42 +531,11 @@ export class LibraryStation implements Station, TerminalStation {
 
   /** Whether the person may use the library now, by the roster in force: their card, found by person. */
   private standing(personId: string, reading: ClockReading): Standing {
-    const card = this.deps.roster()?.byPersonId(personId);
-    if (!card) return { ok: false, reason: 'unknown-patron' };
-    const block = this.cardBlock(card, reading);
-    return block ? { ok: false, reason: block, card } : { ok: true, card };
-  }
-
-  private cardBlock(card: CardEntry, reading: ClockReading): LibraryBlock | undefined {
-    const status = CARD_BLOCKS[card.statusReason ?? card.status];
-    if (status) return status;
-    if (!card.zones.includes(this.deps.config.zone)) return 'card-invalid';
-    const roster = this.deps.roster();
-    if (reading.trusted && (!roster || reading.now >= roster.issuedAt)) {
-      if (reading.now < Date.parse(card.validFrom) || reading.now > Date.parse(card.validUntil))
-        return 'card-invalid';
-    }
-    return undefined;
-  }
-
-  private blockOf(decision: Decision): LibraryBlock | undefined {
-    if (decision.decision === 'grant') return undefined;
-    return CARD_BLOCKS[decision.reason] ?? 'card-invalid';
+    return standingOf(this.deps.roster(), personId, this.deps.config.zone, reading);
   }
 
   private rulesFor(role: CardEntry['role']): LoanRules {
     return this.deps.catalogue()?.rules[role] ?? DEFAULT_LOAN_RULES[role];
-  }
-
-  private patronOf(card: CardEntry): Patron {
-    return {
-      personId: card.personId,
-      role: card.role,
-      ...(card.displayName ? { displayName: card.displayName } : {}),
-      ...(card.grade ? { grade: card.grade } : {}),
-      ...(card.class ? { class: card.class } : {}),
-      cardStatus: card.statusReason ?? card.status,
-    };
   }
 
   /**
@@ -615,7 +564,7 @@ export class LibraryStation implements Station, TerminalStation {
   }
 
   private refused(reason: LibraryRefusal): StationReply {
-    return { status: 'refused', reason, message: CARD_MESSAGES[reason] ?? reason };
+    return { status: 'refused', reason, message: refusalMessage(reason) };
   }
 
   private refusedBy(result: Extract<BackendResult<unknown>, { ok: false }>): StationReply {
