@@ -3,7 +3,7 @@ import type { StationConfig } from '../config/index.js';
 import { type GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
 import type { Logger } from '../log/index.js';
 
-type Record_ = (event: Omit<EventBody, 'at' | 'clock'>) => EventRecord;
+type RecordEvent = (event: Omit<EventBody, 'at' | 'clock'>) => EventRecord;
 
 /**
  * The door's IO as the runtime drives it beside the station: its sensors' alarms journaled, the
@@ -13,7 +13,7 @@ export class DoorIo {
   constructor(
     private readonly io: GateActuators,
     private readonly station: StationConfig,
-    private readonly record: Record_,
+    private readonly record: RecordEvent,
     private readonly logger: Logger,
   ) {
     const { id, zone } = station;

@@ -70,7 +70,6 @@ export class Gateway {
   private metricsServer: MetricsServer | undefined;
   /** The broker and pages of a library desk's or computer room's terminals. */
   private terminalSide: TerminalSide | undefined;
-  private stopping = false;
   /** Files in quarantine folders, as found once every store has opened. */
   private quarantined: Quarantined[] = [];
   private readonly startedAt = new Date().toISOString();
@@ -411,7 +410,6 @@ export class Gateway {
    * could not make durable is logged and written (journal.close).
    */
   async stop(): Promise<void> {
-    this.stopping = true;
     await this.teardown.run();
     const { held, lost } = this.journal.stats();
     this.logger.info({ unsaved: held, lost }, 'gateway stopped');
@@ -552,7 +550,7 @@ export class Gateway {
       logger: this.logger,
       record: (event) => this.record(event),
       now: () => this.clock.now(),
-      stopping: () => this.stopping,
+      stopping: () => this.teardown.stopping,
     });
   }
 

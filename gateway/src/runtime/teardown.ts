@@ -26,6 +26,8 @@ interface Step {
  */
 export class Teardown {
   private readonly steps: Step[] = [];
+  /** Set once the stops have begun: a reader going away then is released, not lost. */
+  stopping = false;
 
   constructor(private readonly logger: Logger) {}
 
@@ -35,6 +37,7 @@ export class Teardown {
   }
 
   async run(): Promise<void> {
+    this.stopping = true;
     for (let step = this.steps.pop(); step; step = this.steps.pop()) {
       const { what, run, ms } = step;
       try {
