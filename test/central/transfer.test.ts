@@ -289,10 +289,10 @@ describe('a pupil who changes school keeps one card', { timeout: 60_000 }, () =>
     });
     await until(holds(desk, 1), { what: 'the desk holds version 1' });
     await until(() => desk.localState().catalogueVersion, { what: 'the desk holds the catalogue' });
-    const station = desk.terminalStation;
+    const station = desk.station;
     let requests = 0;
     const ask = (name: string, args: Record<string, unknown>) =>
-      station?.handle({
+      station.handle?.({
         v: SPEC_VERSION,
         id: `r${++requests}`,
         terminal: 'desk-page',

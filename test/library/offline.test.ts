@@ -2,29 +2,17 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import {
-  CatalogueStore,
-  createLogger,
-  Journal,
-  LibraryStation,
-  loadOrCreateIdentity,
-  PolicyConfig,
-  RosterStore,
-  trustedKeySets,
-  Uplink,
-  UplinkConfig,
-} from '@educard/gateway';
+import { type Gateway, RosterStore } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import { type KeyRole, SPEC_VERSION, type TerminalRequest } from '@educard/terminal-sdk';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, admin, enrollDevice, startBridge } from '../support/bridge.js';
+import { ADMIN_TOKEN, admin, enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
 
-// A library desk's gateway, put together the way the runtime does: journal, roster, catalogue,
-// uplink and the library station over them. The bridge goes away, desks lend, the bridge comes back.
+// Library desks' gateways as the service starts them (Gateway.start: journal, roster, catalogue,
+// uplink and the library station over them). The bridge goes away, desks lend, the bridge comes back.
 
 const SCHOOL = 'school-1';
-const logger = createLogger('library-offline', { level: process.env.EDUCARD_TEST_LOG ?? 'silent' });
 // The desks and the bridge run on the real clock: so do the cards' dates.
 const READER = sampleCard(1, { zones: ['library'], schedules: [], ...validAround(Date.now()) });
 const OTHER_READER = sampleCard(2, { zones: ['library'], schedules: [], ...validAround(Date.now()) });
@@ -37,88 +25,36 @@ let requests = 0;
 
 interface Desk {
   device: string;
-  journal: Journal;
-  roster: RosterStore;
-  catalogue: CatalogueStore;
-  uplink: Uplink;
-  station: LibraryStation;
-  stop(): Promise<void>;
+  gateway: Gateway;
+  /** A request of the desk's page to its station. */
+  handle(request: TerminalRequest): ReturnType<NonNullable<Gateway['station']['handle']>>;
 }
 
 async function startDesk(device: string, anchor: KeyRole): Promise<Desk> {
   const dataDir = join(dir, device);
   const rosterDir = join(dataDir, 'roster');
-  await mkdir(join(dataDir, 'journal'), { recursive: true });
   await mkdir(rosterDir, { recursive: true });
   await RosterStore.writeAnchor(rosterDir, anchor);
   const mqtt = await enrollDevice((bridge as Bridge).httpUrl, dataDir, device, SCHOOL);
-  const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
-  const journal = await Journal.open({ dir: join(dataDir, 'journal'), device, logger });
-  const roster = await RosterStore.open({
-    dir: rosterDir,
-    school: SCHOOL,
-    device,
-    logger,
-    now: () => Date.now(),
-  });
-  const catalogue = await CatalogueStore.open({
-    dir: join(dataDir, 'catalogue'),
-    school: SCHOOL,
-    logger,
-    keySets: () => trustedKeySets(rosterDir),
-    now: () => Date.now(),
-  });
-  const station = new LibraryStation({
-    config: { id: 'desk', zone: 'library', debounceMs: 0 },
-    device,
-    dataDir: join(dataDir, 'library'),
-    roster: () => roster.view,
-    catalogue: () => catalogue.view,
-    clock: { read: () => ({ now: Date.now(), trusted: true }), stamp: () => ({ clock: 'synced' as const }) },
-    journal,
-    policy: PolicyConfig.parse({}),
-    logger,
-  });
-  await station.start();
-  const uplink = new Uplink({
-    config: UplinkConfig.parse({
-      url: mqtt.url,
-      bridgeHttp: (bridge as Bridge).httpUrl,
-      username: mqtt.username,
-      password: mqtt.password,
-      backoff: { initialMs: 50, maxMs: 300 },
-    }),
-    device,
-    school: SCHOOL,
+  const gateway = await startUplinkGateway(
     dataDir,
-    identity,
-    journal,
-    roster,
-    acceptRoster: (manifest, body) => roster.accept(manifest, body),
-    catalogue: {
-      accept: (manifest, body) => catalogue.accept(manifest, body),
-      version: () => catalogue.view?.version ?? 0,
-    },
-    status: () => ({ rosterVersion: roster.view?.version ?? 0, lastSeq: journal.stats().lastSeq }),
-    onCommand: async () => undefined,
-    logger,
-  });
-  await uplink.start();
+    device,
+    mqtt,
+    (bridge as Bridge).httpUrl,
+    { backoff: { initialMs: 50, maxMs: 300 } },
+    { school: SCHOOL, station: { type: 'library', id: 'desk', zone: 'library', debounceMs: 0 } },
+  );
   const desk: Desk = {
     device,
-    journal,
-    roster,
-    catalogue,
-    uplink,
-    station,
-    async stop() {
-      await uplink.stop();
-      await station.stop();
-      await journal.close();
+    gateway,
+    handle: (request) => {
+      const handle = gateway.station.handle?.bind(gateway.station);
+      if (!handle) throw new Error(`${device} runs no library desk`);
+      return handle(request);
     },
   };
   desks.push(desk);
-  await until(() => roster.view?.version === 1 && catalogue.view?.version === 1, {
+  await until(() => gateway.roster.view?.version === 1 && gateway.localState().catalogueVersion === 1, {
     what: `${device} has roster and catalogue`,
   });
   return desk;
@@ -142,7 +78,7 @@ async function bridgeGet(path: string): Promise<Record<string, unknown>> {
 
 /** The bridge holds everything the desk journaled. */
 const delivered = (desk: Desk) => () =>
-  bridge?.store.cursor(desk.device).seq === desk.journal.stats().lastSeq;
+  bridge?.store.cursor(desk.device).seq === desk.gateway.journal.stats().lastSeq;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'library-offline-'));
@@ -162,7 +98,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const desk of desks.splice(0)) await desk.stop();
+  for (const desk of desks.splice(0)) await desk.gateway.stop();
   await bridge?.stop();
   bridge = undefined;
   await rm(dir, { recursive: true, force: true });
@@ -187,26 +123,22 @@ async function bridgeDown(): Promise<() => Promise<void>> {
 describe('a library desk with the bridge unreachable', () => {
   it('lends offline, answers a reloaded page the same, and the loan reaches the bridge exactly once', async () => {
     const desk = await startDesk('lib-a', await anchor());
-    await until(() => desk.uplink.status().connected, { what: 'desk connected' });
+    await until(() => desk.gateway.uplink?.status().connected, { what: 'desk connected' });
     const restart = await bridgeDown();
-    await until(() => !desk.uplink.status().connected, { what: 'desk sees the bridge gone' });
+    await until(() => !desk.gateway.uplink?.status().connected, { what: 'desk sees the bridge gone' });
 
-    const first = await desk.station.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'));
+    const first = await desk.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'));
     expect(first).toMatchObject({
       status: 'ok',
       data: { loanId: 'lib-a:txn-offline-0001', source: 'local', title: 'Dream of the Red Chamber' },
     });
     // The page reloaded mid-transaction and sent it again.
-    expect(await desk.station.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'))).toEqual(
-      first,
-    );
+    expect(await desk.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'))).toEqual(first);
 
     await restart();
     await until(delivered(desk), { what: 'the journal reached the bridge' });
     // And once more after reconnection: still one loan.
-    expect(await desk.station.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'))).toEqual(
-      first,
-    );
+    expect(await desk.handle(checkout(READER.personId, '9787020002207', 'txn-offline-0001'))).toEqual(first);
     await until(delivered(desk), { what: 'the journal reached the bridge' });
 
     const live = bridge as Bridge;
@@ -233,8 +165,8 @@ describe('a library desk with the bridge unreachable', () => {
     const b = await startDesk('lib-b', root);
     const restart = await bridgeDown();
 
-    const lentA = await a.station.handle(checkout(READER.personId, '9787544253994', 'txn-desk-a-0001'));
-    const lentB = await b.station.handle(checkout(OTHER_READER.personId, '9787544253994', 'txn-desk-b-0001'));
+    const lentA = await a.handle(checkout(READER.personId, '9787544253994', 'txn-desk-a-0001'));
+    const lentB = await b.handle(checkout(OTHER_READER.personId, '9787544253994', 'txn-desk-b-0001'));
     expect(lentA.status).toBe('ok');
     expect(lentB.status).toBe('ok');
 

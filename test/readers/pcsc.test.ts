@@ -54,12 +54,14 @@ async function tap(reader: keyof typeof PORT, options: VirtualCardOptions) {
       const off = gateway.station.events.on('tap', (result) => {
         clearTimeout(timer);
         off();
-        resolve({
-          reason: result.decision.reason,
-          decision: result.decision.decision,
-          seq: result.record.seq,
-          reader: String(result.record.data.reader),
-        });
+        if (!result.record) reject(new Error(`a gate's tap on ${reader} was not journaled`));
+        else
+          resolve({
+            reason: result.decision.reason,
+            decision: result.decision.decision,
+            seq: result.record.seq,
+            reader: String(result.record.data.reader),
+          });
       });
     },
   );

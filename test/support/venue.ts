@@ -94,7 +94,7 @@ export function tapAt(
 ): { decision: string; reason: string; record: EventRecord } {
   let outcome: { decision: string; reason: string; record: EventRecord } | undefined;
   const off = venue.station.events.on('tap', (o) => {
-    outcome = { decision: o.decision.decision, reason: o.decision.reason, record: o.record };
+    if (o.record) outcome = { decision: o.decision.decision, reason: o.decision.reason, record: o.record };
   });
   const driver = venue.readers as SimulatedReaderDriver;
   driver.present(reader, card);

@@ -67,16 +67,43 @@ export class Bridge {
     readonly rollouts: Rollouts,
   ) {}
 
+  /**
+   * Starts every part in order, each noting how it stops; a part that fails to start stops the
+   * parts before it (newest first), and the start rejects with its error.
+   */
   static async start(
     config: BridgeConfig,
     logger: Logger = pino({ name: 'bridge', level: config.log.level }),
     /** The clock of sessions and alarms; tests move it. */
     now: () => Date = () => new Date(),
   ): Promise<Bridge> {
+    const started: Stop[] = [];
+    try {
+      return await Bridge.startParts(config, logger, now, started);
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, 'bridge start failed; stopping what had started');
+      for (let stop = started.pop(); stop; stop = started.pop()) {
+        await Promise.resolve()
+          .then(stop.run)
+          .catch((failure: unknown) =>
+            logger.warn({ step: stop?.what, err: (failure as Error).message }, 'stop step failed'),
+          );
+      }
+      throw error;
+    }
+  }
+
+  private static async startParts(
+    config: BridgeConfig,
+    logger: Logger,
+    now: () => Date,
+    started: Stop[],
+  ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
     // Made first: the parts below count into it as they work.
     const metrics = new BridgeMetrics(BRIDGE_VERSION);
     const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
+    started.push({ what: 'store', run: () => store.close() });
     const directory = new Directory(store.database);
     const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
@@ -129,6 +156,7 @@ export class Bridge {
           logger,
         })
       : undefined;
+    if (broker) started.push({ what: 'broker', run: () => broker.stop() });
     const deviceAccounts = broker ?? (await externalAccounts(config, logger));
     await deviceAccounts.reconcile(
       store
@@ -143,6 +171,7 @@ export class Bridge {
       reconnectPeriod: 1000,
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
+    started.push({ what: 'mqtt', run: () => client.endAsync() });
     const commands = new CommandSender({ client, keys, logger, now });
     const grants = new BodyGrants(store.database, now);
     // The venues' projection (visits per day) sees every event: it is made before ingest starts.
@@ -193,7 +222,9 @@ export class Bridge {
     });
     await ingest.start();
     await roster.start();
+    started.push({ what: 'roster', run: () => roster.stop() });
     await catalogue.start();
+    started.push({ what: 'catalogue', run: () => catalogue.stop() });
     const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest, now);
     const rollouts = new Rollouts({
       db: store.database,
@@ -209,7 +240,9 @@ export class Bridge {
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await rollouts.start();
+    started.push({ what: 'rollouts', run: () => rollouts.stop() });
     await venues.start();
+    started.push({ what: 'venues', run: () => venues.stop() });
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
     const applier = new ChangeApplier({
       store,
@@ -301,8 +334,10 @@ export class Bridge {
       dataDir: config.dataDir,
     });
     if (config.http.pages) await servePages(http);
+    started.push({ what: 'http', run: () => http.close() });
     await http.listen({ host: config.http.host, port: config.http.port });
     await central.start();
+    started.push({ what: 'central', run: () => central.stop() });
     notices.start();
     const bridge = new Bridge(
       config,
@@ -356,6 +391,12 @@ export class Bridge {
     this.store.close();
     this.logger.info('bridge stopped');
   }
+}
+
+/** How to stop a part the start has started. */
+interface Stop {
+  what: string;
+  run: () => unknown;
 }
 
 /** The device accounts of an external broker: provisioned by the bridge when configured, else the broker's own business. */

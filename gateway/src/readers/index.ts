@@ -1,3 +1,4 @@
+export type { PcscBinding, PcscCard, PcscDevices } from './pcsc/binding.js';
 export { type PcscDriverOptions, PcscReaderDriver } from './pcsc/driver.js';
 export {
   type CardRead,

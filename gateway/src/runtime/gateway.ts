@@ -9,40 +9,28 @@ import {
   releaseArchOf,
   SPEC_VERSION,
 } from '@educard/terminal-sdk';
-import { type CatalogueBodySource, CatalogueStore, trustedKeySets } from '../catalogue/index.js';
 import { TrustedClock } from '../clock/index.js';
-import { controlSocketPath, type GatewayConfig } from '../config/index.js';
-import { ControlServer } from '../control/index.js';
-import { type HotlistBodySource, HotlistStore } from '../hotlist/index.js';
+import { controlSocketPath, type GatewayConfig, type StationConfig } from '../config/index.js';
+import type { HotlistBodySource } from '../hotlist/index.js';
 import { loadOrCreateIdentity } from '../identity/index.js';
-import { GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
+import { GateActuators } from '../io/index.js';
 import { Journal } from '../journal/index.js';
-import { createLogger, type Logger, maskCardId } from '../log/index.js';
+import { createLogger, type Logger } from '../log/index.js';
 import { GatewayMetrics, MetricsServer } from '../metrics/index.js';
-import { PassbackState } from '../policy/index.js';
-import {
-  type CardPresented,
-  PcscReaderDriver,
-  playScript,
-  playScriptFile,
-  type ReaderDriver,
-  SimulatedReaderDriver,
-} from '../readers/index.js';
+import { playScript, playScriptFile, type ReaderDriver, SimulatedReaderDriver } from '../readers/index.js';
 import { type AcceptResult, type BodySource, RosterRejected, RosterStore } from '../roster/index.js';
-import {
-  type DoorStation,
-  GateStation,
-  LabStation,
-  LibraryStation,
-  libraryBackendFor,
-  type TerminalStation,
-  VenuePlanStore,
-  VenueStation,
-} from '../stations/index.js';
+import type { Station, StationBuild, VenueData } from '../stations/index.js';
 import { listQuarantined, type Quarantined } from '../storage/index.js';
-import { bridgeSource, FIRMWARE, ReleaseRoot, UpdateAgent } from '../updates/index.js';
+import { FIRMWARE, type UpdateAgent } from '../updates/index.js';
 import { Uplink } from '../uplink/index.js';
-import { TerminalSide } from './terminal-stations.js';
+import { controlServerFor } from './control.js';
+import { DoorIo } from './door.js';
+import { readerDriverFor, wireReaders } from './readers.js';
+import { storageReportOf } from './report.js';
+import { createStation } from './stations.js';
+import { Teardown, within } from './teardown.js';
+import { hasTerminals, TerminalSide } from './terminal-stations.js';
+import { updateAgentFor } from './updates.js';
 
 /** The version of this build: the gateway's package.json, which a release's builder stamps. */
 export const FIRMWARE_VERSION = FIRMWARE.version;
@@ -50,18 +38,8 @@ export const FIRMWARE_VERSION = FIRMWARE.version;
 /** The exit code with which the gateway asks its service manager to start it again (a new release, a rollback). */
 export const RESTART_EXIT_CODE = 75;
 
-/** The longest the start waits for its first record to be durable, and each stop step for its part. */
+/** The longest the start waits for its first record to be durable. */
 const START_FLUSH_MS = 2_000;
-const STOP_STEP_MS = 1_500;
-
-/** `work`, or a rejection once `ms` have passed without it settling. */
-function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
 
 /**
  * The Node flags the gateway service runs with (main.ts's shebang and the systemd unit say the same).
@@ -89,21 +67,16 @@ export interface GatewayOptions {
 export class Gateway {
   private scriptDone: Promise<number> | undefined;
   private uplinkValue: Uplink | undefined;
-  private control: ControlServer | undefined;
   private metricsServer: MetricsServer | undefined;
+  /** The broker and pages of a library desk's or computer room's terminals. */
   private terminalSide: TerminalSide | undefined;
-  /** The library catalogue: only a library desk holds one. */
-  private catalogue: CatalogueStore | undefined;
-  /** The hotlist and the plan of class visits: only a venue holds them. */
-  private venueData: VenueData | undefined;
-  private stopping = false;
   /** Files in quarantine folders, as found once every store has opened. */
   private quarantined: Quarantined[] = [];
   private readonly startedAt = new Date().toISOString();
   private keyId: string | undefined;
   private updates: UpdateAgent | undefined;
   /** The readers seen, with the direction their binding gives (undefined: no binding, cards ignored). */
-  private readonly directionOf = new Map<string, Direction | undefined>();
+  private directionOf: ReadonlyMap<string, Direction | undefined> = new Map();
   private askRestart: (why: string) => void = () => undefined;
   /**
    * Resolves when the gateway wants to be started again from the release `current` names (an update
@@ -121,13 +94,35 @@ export class Gateway {
     readonly roster: RosterStore,
     readonly io: GateActuators,
     readonly readers: ReaderDriver,
-    readonly station: DoorStation,
+    private readonly built: StationBuild,
     readonly metrics: GatewayMetrics,
+    private readonly teardown: Teardown,
+    private readonly door: DoorIo,
   ) {}
 
+  /**
+   * Starts every part in order, each noting its stop; a part that fails to start stops the parts
+   * before it (newest first) and the start rejects with its error.
+   */
   static async start(options: GatewayOptions): Promise<Gateway> {
     const { config } = options;
     const logger = options.logger ?? createLogger('gateway', { level: config.log.level });
+    const teardown = new Teardown(logger);
+    try {
+      return await Gateway.startParts(options, logger, teardown);
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, 'gateway start failed; stopping what had started');
+      await teardown.run();
+      throw error;
+    }
+  }
+
+  private static async startParts(
+    options: GatewayOptions,
+    logger: Logger,
+    teardown: Teardown,
+  ): Promise<Gateway> {
+    const { config } = options;
     logger.info({ device: config.device.id, firmware: FIRMWARE_VERSION }, 'gateway starting');
     const rosterDir = join(config.dataDir, 'roster');
     const journalDir = join(config.dataDir, 'journal');
@@ -143,6 +138,7 @@ export class Gateway {
       ...(options.now ? { now: options.now } : {}),
       ...(options.synced ? { synced: options.synced } : {}),
     });
+    teardown.add('clock', () => clock.persist());
     let started: Gateway | undefined;
     const journal = await Journal.open({
       dir: journalDir,
@@ -158,6 +154,7 @@ export class Gateway {
       now: () => new Date(clock.now()),
       onCommit: metrics.journalCommit,
     });
+    teardown.add('journal', () => journal.close(), config.journal.stopWaitMs + 1_500);
     // A damaged clock.json: the device has surely seen the time of its newest journal record.
     if (clock.damaged && journal.newestAt) await clock.restoreFloor(Date.parse(journal.newestAt));
     const roster = await RosterStore.open({
@@ -169,41 +166,34 @@ export class Gateway {
     });
     const io = new GateActuators({ config: config.io, logger, ...(options.io ? { io: options.io } : {}) });
     await io.start();
-    const settings = config.station;
-    const trustedNow = () => Math.max(clock.now(), clock.floor);
-    const venueData =
-      settings.type === 'venue' ? await openVenueData(config, roster, logger, trustedNow) : undefined;
-    const station: DoorStation =
-      settings.type === 'venue' && venueData
-        ? new VenueStation({
-            config: settings,
-            trust: () => ({
-              issuers: roster.keySetChain.at(-1)?.cardIssuerKeys ?? new Map(),
-              hotlist: venueData.hotlist.view,
-            }),
-            plan: () => venueData.plan.view,
-            clock,
-            actions: io,
-            journal,
-            logger,
-          })
-        : new GateStation({
-            config: settings,
-            policy: config.policy,
-            roster: () => roster.view,
-            clock,
-            actions: io,
-            journal,
-            passback: new PassbackState(),
-            logger,
-          });
-    await station.start?.();
+    teardown.add('io', () => io.stop());
+    const record = (event: Omit<EventBody, 'at' | 'clock'>) => recordOn(journal, clock, event);
+    const built = await createStation({ config, roster, clock, journal, io, logger, record });
+    const { station } = built;
+    await station.start();
+    teardown.add('station', () => station.stop());
     const readers = options.readers ?? readerDriverFor(config, logger);
-    const gateway = new Gateway(config, logger, clock, journal, roster, io, readers, station, metrics);
+    const door = new DoorIo(io, config.station, record, logger);
+    const gateway = new Gateway(
+      config,
+      logger,
+      clock,
+      journal,
+      roster,
+      io,
+      readers,
+      built,
+      metrics,
+      teardown,
+      door,
+    );
     started = gateway;
-    gateway.venueData = venueData;
     gateway.wire();
-    gateway.terminalSide = await gateway.startTerminalSide();
+    if (hasTerminals(station)) {
+      const side = await TerminalSide.start({ config, station, state: () => gateway.localState(), logger });
+      gateway.terminalSide = side;
+      teardown.add('terminals', () => side.stop());
+    }
     gateway.record({
       type: 'gateway.started',
       data: { firmware: FIRMWARE_VERSION, recoveredBytes: journal.recoveredBytes },
@@ -230,9 +220,11 @@ export class Gateway {
     await gateway.prepareUpdates();
     await gateway.startUplink();
     await readers.start();
+    teardown.add('readers', () => readers.stop());
     await gateway.startControl();
     await gateway.startMetrics();
     await gateway.updates?.start();
+    teardown.add('updates', () => gateway.updates?.stop());
     gateway.playConfiguredScript();
     logger.info(
       {
@@ -246,14 +238,14 @@ export class Gateway {
     return gateway;
   }
 
+  /** The one station this gateway runs: a gate, a venue, a library desk or a computer room. */
+  get station(): Station {
+    return this.built.station;
+  }
+
   /** Appends an event stamped with the clock: for events that are not taps. */
   record(event: Omit<EventBody, 'at' | 'clock'>): EventRecord {
-    const reading = this.clock.read();
-    return this.journal.append({
-      ...event,
-      at: new Date(reading.now).toISOString(),
-      ...this.clock.stamp(reading),
-    } as EventBody);
+    return recordOn(this.journal, this.clock, event);
   }
 
   /**
@@ -279,25 +271,14 @@ export class Gateway {
    * `hotlist.rejected` with the reason (the list in force stays). Rethrows the rejection.
    */
   async acceptHotlist(manifest: Uint8Array, body: HotlistBodySource) {
-    const hotlist = this.venueData?.hotlist;
+    const hotlist = this.built.feeds?.venue?.hotlist;
     if (!hotlist) throw new Error('only a venue holds a hotlist');
-    try {
-      const result = await hotlist.accept(manifest, body);
-      if (result.status === 'applied') {
-        const { version, kind, entries } = result;
-        this.record({ type: 'hotlist.applied', data: { version, kind, entries } });
-      }
-      return result;
-    } catch (error) {
-      if (error instanceof RosterRejected)
-        this.record({ type: 'hotlist.rejected', data: { reason: error.message.slice(0, 512) } });
-      throw error;
-    }
+    return hotlist.accept(manifest, body);
   }
 
   /** The venue's hotlist and plan, when this gateway is a venue. */
   get venue(): VenueData | undefined {
-    return this.venueData;
+    return this.built.venue;
   }
 
   /** Resolves when the configured tap script has been played to its end. */
@@ -337,31 +318,7 @@ export class Gateway {
    * was lost, the files kept in quarantine and the newest loss the journal explains.
    */
   storageReport() {
-    const journal = this.journal.stats();
-    const damage = this.roster.damage;
-    return {
-      diskLow: journal.diskLow,
-      diskFull: journal.diskFull,
-      freeBytes: journal.freeBytes ?? null,
-      lastWriteError: journal.lastWriteError ?? null,
-      held: journal.held,
-      maxHeld: journal.maxHeld,
-      lost: journal.lost,
-      quarantined: this.quarantined,
-      lastDamage: journal.lastBreak ?? null,
-      damagedNow: journal.damagedNow ?? null,
-      notes: [
-        ...journal.notes,
-        ...(this.clock.damaged
-          ? [`clock.json ${this.clock.damaged}: the time floor was rebuilt from the journal`]
-          : []),
-        ...(damage
-          ? [
-              `roster files damaged: ${damage.usedVersion ? `version ${damage.usedVersion} in force` : 'no roster in force'}${this.roster.wantsFresh ? ', a fresh snapshot is asked for at each connection' : ', a fresh one has arrived since'}`,
-            ]
-          : []),
-      ],
-    };
+    return storageReportOf(this.journal, this.clock, this.roster, this.quarantined);
   }
 
   /** Everything `educard status` shows: one screen on the device's health. */
@@ -398,7 +355,7 @@ export class Gateway {
       storage: this.storageReport(),
       uplink: this.uplinkValue ? { url: config.uplink?.url, ...this.uplinkValue.status() } : null,
       readers: { driver: config.readers.driver, list: this.readers.readers() },
-      ...(this.venueData ? { venue: this.venueReport(reading.now) } : {}),
+      ...this.stationReport(reading.now),
       update: this.updates?.status() ?? null,
       io: this.io.status(),
       clock: {
@@ -409,50 +366,22 @@ export class Gateway {
         rtc: clock.rtc() ?? null,
         floor: new Date(clock.floor).toISOString(),
       },
-      lastTaps: this.terminalSide
-        ? this.terminalSide.recentTaps().map((tap) => ({
-            at: tap.at,
-            card: tap.card,
-            ...(tap.patron ? { personId: tap.patron.personId } : {}),
-            decision: tap.decision,
-            reason: tap.reason,
-            reader: tap.reader,
-          }))
-        : this.station.recentTaps(),
+      lastTaps: this.station.recentTaps(),
     };
   }
 
-  /** What a venue holds: its hotlist, its plan and its day so far. */
-  private venueReport(now: number) {
-    const { hotlist, plan } = this.venueData as VenueData;
-    const list = hotlist.view;
-    return {
-      hotlist: list
-        ? {
-            version: list.version,
-            entries: list.table.size,
-            bytes: list.table.byteLength,
-            expiresAt: new Date(list.expiresAt).toISOString(),
-            expired: list.expiresAt <= now,
-          }
-        : null,
-      plan: plan.view ? { version: plan.view.version, visits: plan.view.size } : null,
-      today: (this.station as VenueStation).status(),
-      cardIssuers: [...(this.roster.keySetChain.at(-1)?.cardIssuerKeys.keys() ?? [])],
-    };
-  }
-
-  /** The library desk or computer room this gateway runs, if it is not a gate. */
-  get terminalStation(): TerminalStation | undefined {
-    return this.terminalSide?.station;
+  /** What the station's own data comes to, under its type (`venue`: its hotlist, plan and day). */
+  private stationReport(now: number): Partial<Record<StationConfig['type'], Record<string, unknown>>> {
+    return this.built.report ? { [this.config.station.type]: this.built.report(now) } : {};
   }
 
   /** The terminal broker's and the pages' addresses, when they run. */
   get terminalPorts(): { tcp?: number; ws?: number; pages?: string } {
     const side = this.terminalSide;
+    const ports = side?.ports ?? {};
     return {
-      ...(side?.hub?.ports.tcp !== undefined ? { tcp: side.hub.ports.tcp } : {}),
-      ...(side?.hub?.ports.ws !== undefined ? { ws: side.hub.ports.ws } : {}),
+      ...(ports.tcp !== undefined ? { tcp: ports.tcp } : {}),
+      ...(ports.ws !== undefined ? { ws: ports.ws } : {}),
       ...(side?.pages ? { pages: side.pages.url } : {}),
     };
   }
@@ -461,6 +390,7 @@ export class Gateway {
   localState(): LocalGatewayState {
     const uplink = this.uplinkValue?.status();
     const { config } = this;
+    const catalogue = this.built.feeds?.catalogue;
     return {
       v: SPEC_VERSION,
       device: config.device.id,
@@ -468,119 +398,39 @@ export class Gateway {
       online: uplink?.connected ?? false,
       backlog: this.journal.stats().backlog,
       rosterVersion: this.roster.view?.version ?? 0,
-      ...(this.catalogue?.view ? { catalogueVersion: this.catalogue.view.version } : {}),
+      ...(catalogue ? { catalogueVersion: catalogue.version() } : {}),
       stations: [{ id: config.station.id, kind: config.station.type }],
       at: new Date(this.clock.now()).toISOString(),
     };
   }
 
   /**
-   * Stops every part in reverse order, each within a bound: a peer that never answers or a disk that
-   * takes no writes never holds a stop past a few seconds. What the journal could not make durable is
-   * logged and written (journal.close).
+   * Stops every part in the reverse order of its start, each within a bound: a peer that never
+   * answers or a disk that takes no writes never holds a stop past a few seconds. What the journal
+   * could not make durable is logged and written (journal.close).
    */
   async stop(): Promise<void> {
-    this.stopping = true;
-    const step = async (what: string, work: () => Promise<unknown> | undefined, ms = STOP_STEP_MS) => {
-      try {
-        await within(ms, Promise.resolve(work()));
-      } catch (error) {
-        this.logger.warn({ step: what, err: (error as Error).message }, 'stop step cut short');
-      }
-    };
-    this.updates?.stop();
-    await step('metrics', () => this.metricsServer?.stop());
-    await step('control', () => this.control?.stop());
-    await step('uplink', () => this.uplinkValue?.stop());
-    await step('readers', () => this.readers.stop());
-    await step('terminals', () => this.terminalSide?.stop());
-    await step('io', () => this.io.stop());
-    await step('journal', () => this.journal.close(), this.config.journal.stopWaitMs + STOP_STEP_MS);
-    await step('clock', () => this.clock.persist());
+    await this.teardown.run();
     const { held, lost } = this.journal.stats();
     this.logger.info({ unsaved: held, lost }, 'gateway stopped');
   }
 
-  /** A library desk or a computer room: its station, and the broker and pages its terminals use. */
-  private async startTerminalSide(): Promise<TerminalSide | undefined> {
-    const { config, logger, clock, journal, roster } = this;
-    const settings = config.station;
-    let station: TerminalStation;
-    switch (settings.type) {
-      case 'gate':
-      case 'venue':
-        return undefined;
-      case 'lab':
-        station = new LabStation({
-          config: settings,
-          roster: () => roster.view,
-          people: (personId) => roster.view?.byPersonId(personId),
-          clock,
-          journal,
-          policy: config.policy,
-          logger: logger.child({ station: settings.id }),
-        });
-        break;
-      case 'library': {
-        const catalogue = await CatalogueStore.open({
-          dir: join(config.dataDir, 'catalogue'),
-          school: config.device.school,
-          logger,
-          keySets: () => trustedKeySets(join(config.dataDir, 'roster')),
-          now: () => Math.max(clock.now(), clock.floor),
-        });
-        this.catalogue = catalogue;
-        station = new LibraryStation({
-          config: settings,
-          device: config.device.id,
-          dataDir: join(config.dataDir, 'library'),
-          roster: () => roster.view,
-          catalogue: () => catalogue.view,
-          clock,
-          journal,
-          policy: config.policy,
-          logger: logger.child({ station: settings.id }),
-          backend: libraryBackendFor(settings.sip2, {
-            dataDir: join(config.dataDir, 'library'),
-            station: settings.id,
-            logger: logger.child({ station: settings.id }),
-            now: () => clock.now(),
-          }),
-        });
-        break;
-      }
-    }
-    return TerminalSide.start({ config, station, state: () => this.localState(), logger });
-  }
-
   private async startControl(): Promise<void> {
-    this.control = new ControlServer({
+    const control = controlServerFor({
       path: controlSocketPath(this.config),
       logger: this.logger,
+      station: this.station,
       handlers: {
         status: () => this.report(),
         'readers.list': () => this.readers.readers(),
-        'io.test': (params) => this.testIo(params.parts),
+        'io.test': (params) => this.door.selfTest(params.parts),
         'update.status': () => this.updates?.status() ?? null,
         'update.commit': () => this.updateAgent().commitNow(),
         'update.rollback': () => this.updateAgent().rollbackNow(),
       },
-      streams: {
-        'taps.watch': (emit) =>
-          this.station.events.on('tap', ({ decision, record }) =>
-            emit({
-              at: record.at,
-              seq: record.seq,
-              reader: (record.data as { reader: string }).reader,
-              card: maskCardId(decision.cardId),
-              ...(decision.card ? { personId: decision.card.personId } : {}),
-              decision: decision.decision,
-              reason: decision.reason,
-            }),
-          ),
-      },
     });
-    await this.control.start();
+    await control.start();
+    this.teardown.add('control', () => control.stop());
   }
 
   /** The metrics' gauges, and their listener when the config asks for one. */
@@ -600,8 +450,10 @@ export class Gateway {
       now: () => clock.now(),
     });
     if (!config.metrics) return;
-    this.metricsServer = new MetricsServer(config.metrics, this.metrics, this.logger);
-    await this.metricsServer.start();
+    const server = new MetricsServer(config.metrics, this.metrics, this.logger);
+    await server.start();
+    this.metricsServer = server;
+    this.teardown.add('metrics', () => server.stop());
   }
 
   /** Where Prometheus scrapes this gateway, when it serves metrics. */
@@ -628,78 +480,23 @@ export class Gateway {
   private busy(): string | undefined {
     const card = this.readers.readers().find((reader) => reader.cardPresent);
     if (card) return `a card is on reader ${card.name}`;
-    return this.terminalSide?.station.busy?.();
+    return this.station.busy?.();
   }
 
-  /** The update agent, on a gateway installed in a release root (docs/updates.md). */
   private async prepareUpdates(): Promise<void> {
-    const { config, logger } = this;
-    const root = new ReleaseRoot(config.update.root);
-    if (!(await root.installed())) {
-      logger.info({ root: config.update.root }, 'not installed in a release root: software updates are off');
-      return;
-    }
-    const uplink = config.uplink;
-    this.updates = new UpdateAgent({
-      config: config.update,
-      root,
-      logger: logger.child({ component: 'update' }),
+    this.updates = await updateAgentFor({
+      config: this.config,
+      logger: this.logger,
+      journal: this.journal,
+      roster: this.roster,
       now: () => this.clock.now(),
-      keySet: () => this.roster.keySet,
+      boundReaders: () => this.boundReaders(),
+      uplinkConnected: () => this.uplinkValue?.status().connected ?? false,
       record: (event) => this.record(event),
-      flush: () => this.journal.flush(),
       report: (progress) => this.uplinkValue?.publishProgress(progress),
-      source: (files) =>
-        uplink
-          ? bridgeSource(new URL(files.endsWith('/') ? files : `${files}/`, uplink.bridgeHttp), uplink)
-          : undefined,
       busy: () => this.busy(),
-      baseline: () => ({
-        readers: this.boundReaders(),
-        uplink: this.uplinkValue?.status().connected ?? false,
-        rosterVersion: this.roster.view?.version ?? 0,
-        lastSeq: this.journal.stats().lastSeq,
-      }),
-      live: () => ({
-        readers: this.boundReaders(),
-        uplink: this.uplinkValue?.status().connected ?? false,
-        roster: this.roster.view,
-        verifyJournal: async () => {
-          const result = await this.journal.verify();
-          return result.ok
-            ? { ok: true, lastSeq: this.journal.stats().lastSeq }
-            : { ok: false, problem: result.problem };
-        },
-        zone: config.station.zone,
-        policy: config.policy,
-      }),
-      restart: (why) => {
-        logger.info({ why }, 'restarting into the release in force');
-        this.askRestart(why);
-      },
+      restart: (why) => this.askRestart(why),
     });
-  }
-
-  /** Pulses the relay, lights the LEDs and sounds the buzzer on a technician's request; journaled when the door opens. */
-  private testIo(requested: unknown): IoTestPart[] {
-    const parts = Array.isArray(requested) && requested.length > 0 ? requested : [...IO_TEST_PARTS];
-    const unknown = parts.filter((part) => !(IO_TEST_PARTS as readonly unknown[]).includes(part));
-    if (unknown.length > 0)
-      throw new Error(`unknown IO part(s): ${unknown.join(', ')}; choose from ${IO_TEST_PARTS.join(', ')}`);
-    const done = this.io.selfTest(parts as IoTestPart[]);
-    if (done.includes('relay')) {
-      this.record({
-        type: 'door.remote-open',
-        data: {
-          station: this.config.station.id,
-          zone: this.config.station.zone,
-          seconds: 1,
-          command: 'educard test-io',
-        },
-      });
-    }
-    this.logger.info({ parts: done }, 'IO self-test');
-    return done;
   }
 
   private async startUplink(): Promise<void> {
@@ -719,41 +516,19 @@ export class Gateway {
       status: () => this.status(),
       onCommand: (command) => this.runCommand(command),
       logger: this.logger,
-      ...(this.catalogue ? { catalogue: catalogueFeed(this.catalogue) } : {}),
-      ...(this.venueData ? { venue: this.venueFeed(this.venueData) } : {}),
+      ...this.built.feeds,
       ...(this.updates ? { updates: this.updates } : {}),
     });
-    await this.uplinkValue.start();
-  }
-
-  /** What the uplink needs of a venue: where to hand a newer hotlist or plan, and the versions held. */
-  private venueFeed({ hotlist, plan }: VenueData) {
-    return {
-      hotlist: {
-        accept: (manifest: Uint8Array, body: HotlistBodySource) => this.acceptHotlist(manifest, body),
-        version: () => hotlist.version,
-      },
-      plan: {
-        accept: (manifest: Uint8Array, body: Uint8Array) => plan.accept(manifest, body),
-        version: () => plan.view?.version ?? 0,
-      },
-    };
+    const uplink = this.uplinkValue;
+    await uplink.start();
+    this.teardown.add('uplink', () => uplink.stop());
   }
 
   /** The commands that act on the gateway itself; the uplink handles resend and roster reload. */
   private async runCommand(command: Command): Promise<Record<string, unknown> | undefined> {
     switch (command.name) {
       case 'door.open':
-        this.io.grant(command.args.seconds * 1000);
-        this.record({
-          type: 'door.remote-open',
-          data: {
-            station: this.config.station.id,
-            zone: this.config.station.zone,
-            seconds: command.args.seconds,
-            command: command.id,
-          },
-        });
+        this.door.open(command.args.seconds, command.id);
         return undefined;
       case 'log.level':
         this.logger.level = command.args.level;
@@ -766,82 +541,17 @@ export class Gateway {
   }
 
   private wire(): void {
-    const { readers, io, logger, config } = this;
-    const bindings = config.readers.bindings.map((b) => ({
-      pattern: new RegExp(b.pattern),
-      direction: b.direction,
-    }));
-    const directionOf = this.directionOf;
-    const faultJournaledAt = new Map<string, number>();
-    readers.events.on('reader-added', ({ reader }) => {
-      const binding = bindings.find((b) => b.pattern.test(reader));
-      directionOf.set(reader, binding?.direction);
-      if (!binding) {
-        logger.warn({ reader }, 'reader matches no binding; its cards are ignored');
-        return;
-      }
-      logger.info({ reader, direction: binding.direction }, 'reader bound');
-      // Journaled at start too: a reader unplugged before a restart is back, and the bridge clears
-      // its alarm, though this run never saw it go.
-      this.record({ type: 'reader.connected', data: { reader } });
+    this.directionOf = wireReaders({
+      config: this.config,
+      readers: this.readers,
+      station: this.station,
+      journal: this.journal,
+      metrics: this.metrics,
+      logger: this.logger,
+      record: (event) => this.record(event),
+      now: () => this.clock.now(),
+      stopping: () => this.teardown.stopping,
     });
-    readers.events.on('reader-removed', ({ reader }) => {
-      const bound = directionOf.get(reader) !== undefined;
-      directionOf.delete(reader);
-      if (this.stopping) logger.info({ reader }, 'reader released');
-      else {
-        logger.warn({ reader }, 'reader removed');
-        if (bound) this.record({ type: 'reader.lost', data: { reader } });
-      }
-    });
-    readers.events.on('error', ({ reader, message }) => {
-      logger.error({ reader, message }, 'reader error');
-      this.metrics.readerError();
-      // A driver failing in a loop journals its fault once a minute, not once a poll.
-      const key = `${reader ?? ''}\0${message}`;
-      const now = performance.now();
-      if (now - (faultJournaledAt.get(key) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
-      faultJournaledAt.set(key, now);
-      this.record({
-        type: 'reader.fault',
-        data: { ...(reader ? { reader } : {}), message: message.slice(0, 512) },
-      });
-    });
-    readers.events.on('card', (card: CardPresented) => {
-      const direction = directionOf.get(card.reader);
-      if (direction === undefined) return;
-      if (this.terminalSide) {
-        const tap = this.terminalSide.tap(card, { name: card.reader, direction });
-        if (tap) this.metrics.tap(tap.decision, tap.reason, (performance.now() - card.detectedAt) / 1000);
-        return;
-      }
-      const outcome = this.station.tap(card, { name: card.reader, direction });
-      if (!outcome) return;
-      const { decision } = outcome.decision;
-      this.metrics.tap(decision, outcome.decision.reason, (outcome.actedAt - card.detectedAt) / 1000);
-      const { seq } = outcome.record;
-      this.journal.durable(seq).then(
-        () => logger.debug({ seq }, 'tap durable'),
-        // The journal logs a disk that takes no writes once, and counts what it holds and loses.
-        (error: unknown) => logger.debug({ seq, err: (error as Error).message }, 'tap not yet durable'),
-      );
-    });
-    // A book's tag: at a library desk, what its scanner would have typed; nothing anywhere else.
-    readers.events.on('item', ({ reader, itemId }) => {
-      if (directionOf.get(reader) === undefined) return;
-      const at = new Date(this.clock.now()).toISOString();
-      if (!this.terminalSide?.item(reader, itemId, at))
-        logger.info({ reader, itemId }, 'tagged item ignored: only a library desk takes one');
-    });
-    const zone = config.station.zone;
-    const station = config.station.id;
-    io.events.on('door-forced', () =>
-      this.record({ type: 'door.forced', data: { station, zone, openForMs: 0 } }),
-    );
-    io.events.on('door-held-open', ({ openForMs }) =>
-      this.record({ type: 'door.held-open', data: { station, zone, openForMs } }),
-    );
-    io.events.on('exit-request', () => this.record({ type: 'door.exit-request', data: { station, zone } }));
   }
 
   private playConfiguredScript(): void {
@@ -859,50 +569,16 @@ export class Gateway {
   }
 }
 
-export interface VenueData {
-  hotlist: HotlistStore;
-  plan: VenuePlanStore;
-}
-
-/** A venue's hotlist and plan, verified by the key sets the roster store trusts. */
-async function openVenueData(
-  config: GatewayConfig,
-  roster: RosterStore,
-  logger: Logger,
-  now: () => number,
-): Promise<VenueData> {
-  const hotlist = await HotlistStore.open({
-    dir: join(config.dataDir, 'hotlist'),
-    logger,
-    keySets: () => roster.keySetChain,
-    now,
-  });
-  const plan = await VenuePlanStore.open({
-    dir: join(config.dataDir, 'venue-plan'),
-    school: config.device.school,
-    logger,
-    keySets: async () => roster.keySetChain,
-    now,
-  });
-  return { hotlist, plan };
-}
-
-/** What the uplink needs of a library desk's catalogue: where to hand a newer one, and the version held. */
-function catalogueFeed(catalogue: CatalogueStore) {
-  return {
-    accept: (manifest: Uint8Array, body: CatalogueBodySource) => catalogue.accept(manifest, body),
-    version: () => catalogue.view?.version ?? 0,
-  };
-}
-
-function readerDriverFor(config: GatewayConfig, logger: Logger): ReaderDriver {
-  const { readers } = config;
-  return readers.driver === 'pcsc'
-    ? new PcscReaderDriver({
-        logger: logger.child({ component: 'pcsc' }),
-        ...readers.pcsc,
-        // A venue has no roster to tell a UID copy of a CPU card by: it remembers genuine cards' UIDs.
-        cpuCardUid: config.station.type === 'venue',
-      })
-    : new SimulatedReaderDriver(readers.simulated, logger);
+/** Appends an event stamped with the clock's reading: for events that are not taps. */
+function recordOn(
+  journal: Journal,
+  clock: TrustedClock,
+  event: Omit<EventBody, 'at' | 'clock'>,
+): EventRecord {
+  const reading = clock.read();
+  return journal.append({
+    ...event,
+    at: new Date(reading.now).toISOString(),
+    ...clock.stamp(reading),
+  } as EventBody);
 }

@@ -1,8 +1,7 @@
-import type { EventRecord } from '@educard/terminal-sdk';
 import { EventBus } from '../events/index.js';
 import { type Logger, maskCardId } from '../log/index.js';
 import type { CardPresented } from '../readers/index.js';
-import type { DoorDecision, DoorTap, RecentTap } from './types.js';
+import type { RecentTap, StationEvents, TapOutcome } from './types.js';
 
 /** Above this many remembered taps, those older than the debounce are forgotten. */
 const REMEMBERED = 4096;
@@ -43,12 +42,12 @@ export class RecentTaps<T> {
 }
 
 /**
- * What every door station does around its own decision: drops a repeat within the debounce, and once
- * the gate has acted and the tap is journaled, keeps it among the recent taps, logs it (the card
- * masked) and tells the runtime.
+ * What every station does around its own decision: drops a repeat within the debounce, and once the
+ * station has acted (and journaled, where it journals taps), keeps the tap among the recent ones,
+ * logs it (the card masked) and tells the runtime on its event bus.
  */
-export class DoorTaps<D extends DoorDecision> {
-  readonly events: EventBus<{ tap: DoorTap<D> }>;
+export class StationTaps<T extends TapOutcome> {
+  readonly events: EventBus<StationEvents<T>>;
   private readonly debounce: TapDebounce;
   private readonly recent = new RecentTaps<RecentTap>();
 
@@ -64,16 +63,12 @@ export class DoorTaps<D extends DoorDecision> {
     return this.debounce.repeats(reader, card, seenAt);
   }
 
-  /** The outcome of a tap acted on at `actedAt` and journaled as `record`; `log` adds to its log line. */
-  report(
-    tap: { decision: D; record: EventRecord; reader: string; seenAt: number; actedAt: number },
-    message: string,
-    log: Record<string, unknown> = {},
-  ): DoorTap<D> {
-    const { decision, record, reader, seenAt, actedAt } = tap;
+  /** The outcome of a tap seen at `seenAt`; `message` and `log` make its log line. */
+  report(outcome: T, seenAt: number, message: string, log: Record<string, unknown> = {}): T {
+    const { decision, record, reader, at, actedAt } = outcome;
     const card = maskCardId(decision.cardId);
     this.recent.add({
-      at: record.at,
+      at,
       card,
       ...(decision.card ? { personId: decision.card.personId } : {}),
       decision: decision.decision,
@@ -82,18 +77,17 @@ export class DoorTaps<D extends DoorDecision> {
     });
     this.logger.info(
       {
-        seq: record.seq,
+        ...(record ? { seq: record.seq } : {}),
         card,
         reader,
         ...log,
         decision: decision.decision,
         reason: decision.reason,
-        flags: decision.flags,
+        ...('flags' in decision ? { flags: decision.flags } : {}),
         decideMs: Number((actedAt - seenAt).toFixed(3)),
       },
       message,
     );
-    const outcome = { decision, record, actedAt };
     this.events.emit('tap', outcome);
     return outcome;
   }

@@ -17,7 +17,7 @@ import {
   RosterStore,
   recordingIoFor,
   type SimulatedReaderDriver,
-  type TapOutcome,
+  type StationTapOutcome,
   terminalCredential,
 } from '@educard/gateway';
 import type { KeyRole, StationTap } from '@educard/terminal-sdk';
@@ -355,7 +355,7 @@ async function main(): Promise<number> {
 
   const counts = { grant: 0, deny: 0, ignored: 0 };
   const tap = async (gate: DemoGate, reader: string, who: Actor, hold?: () => Promise<void>) => {
-    let outcome: TapOutcome | undefined;
+    let outcome: StationTapOutcome | undefined;
     const off = gate.gateway.station.events.on('tap', (o) => {
       outcome = o;
     });
@@ -375,7 +375,7 @@ async function main(): Promise<number> {
     }
     const { decision } = outcome;
     counts[decision.decision] += 1;
-    const reason = [decision.reason, ...decision.flags.filter((f) => f !== 'uid-only')].join(' ');
+    const reason = [decision.reason, ...(decision.flags ?? []).filter((f) => f !== 'uid-only')].join(' ');
     out(
       row([
         gate.name,

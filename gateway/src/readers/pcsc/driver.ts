@@ -1,6 +1,7 @@
 import { EventBus } from '../../events/index.js';
 import type { Logger } from '../../log/index.js';
 import type { CardPresented, ReaderDriver, ReaderEvents, ReaderStatus } from '../types.js';
+import { loadSmartcard, type PcscBinding, type PcscCard, type PcscDevices } from './binding.js';
 import {
   type CardRead,
   CardRemovedError,
@@ -10,32 +11,10 @@ import {
   readTag,
 } from './profile.js';
 
-/** The part of the `smartcard` binding this driver uses. */
-interface BindingCard {
-  /** The ATR the reader gave (for a contactless card, the one it built: PC/SC part 3). */
-  readonly atr?: Buffer | null;
-  transmit(command: Buffer, options?: { autoGetResponse?: boolean }): Promise<Buffer>;
-  disconnect(disposition?: number): void;
-}
-interface BindingDevices {
-  on(event: 'reader-attached' | 'reader-detached', listener: (reader: { name: string }) => void): unknown;
-  on(
-    event: 'card-inserted',
-    listener: (event: { reader: { name: string; atr?: Buffer | null }; card: BindingCard }) => void,
-  ): unknown;
-  on(event: 'card-removed', listener: (event: { reader: { name: string } }) => void): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  removeAllListeners(): unknown;
-  start(): void;
-  stop(): void;
-  listReaders(): { name: string }[];
-}
-interface Binding {
-  Devices: new () => BindingDevices;
-}
-
 export interface PcscDriverOptions {
   logger: Logger;
+  /** The PC/SC binding: the `smartcard` package unless a test scripts one (MockPcscBinding). */
+  binding?: () => Promise<PcscBinding>;
   /** Longest wait for one APDU's answer; past it the tap is denied as unreadable. */
   exchangeTimeoutMs?: number;
   /** How soon the binding is made again after pcscd has gone away. */
@@ -56,8 +35,8 @@ export interface PcscDriverOptions {
 export class PcscReaderDriver implements ReaderDriver {
   readonly events: EventBus<ReaderEvents>;
   private readonly state = new Map<string, ReaderStatus>();
-  private binding: Binding | undefined;
-  private devices: BindingDevices | undefined;
+  private binding: PcscBinding | undefined;
+  private devices: PcscDevices | undefined;
   private retry: NodeJS.Timeout | undefined;
   private running = false;
   private lastError: string | undefined;
@@ -73,8 +52,7 @@ export class PcscReaderDriver implements ReaderDriver {
   async start(): Promise<void> {
     this.running = true;
     try {
-      const name = 'smartcard';
-      this.binding = (await import(name)) as Binding;
+      this.binding = await (this.options.binding ?? loadSmartcard)();
     } catch (error) {
       this.fail(
         `the PC/SC binding is not installed (${(error as Error).message}): install libpcsclite-dev and run npm rebuild smartcard`,
@@ -174,7 +152,7 @@ export class PcscReaderDriver implements ReaderDriver {
     this.events.emit('reader-removed', { reader: name });
   }
 
-  private async read(reader: string, card: BindingCard, atr: Buffer | null | undefined): Promise<void> {
+  private async read(reader: string, card: PcscCard, atr: Buffer | null | undefined): Promise<void> {
     const detectedAt = performance.now();
     const status = this.state.get(reader);
     if (status) status.cardPresent = true;
@@ -197,7 +175,7 @@ export class PcscReaderDriver implements ReaderDriver {
   }
 
   /** A book's ISO 15693 tag: its UID is the item id, reported as an item, never as a card. */
-  private async readTag(reader: string, card: BindingCard, detectedAt: number): Promise<void> {
+  private async readTag(reader: string, card: PcscCard, detectedAt: number): Promise<void> {
     const read = await readTag((command) => this.exchange(card, command));
     const status = this.state.get(reader);
     if (status) status.lastError = read.failure ? read.detail : undefined;
@@ -210,7 +188,7 @@ export class PcscReaderDriver implements ReaderDriver {
   }
 
   /** One APDU with a bounded wait; a card gone from the field is told apart from one that garbles. */
-  private async exchange(card: BindingCard, command: Uint8Array): Promise<Uint8Array> {
+  private async exchange(card: PcscCard, command: Uint8Array): Promise<Uint8Array> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

@@ -1,3 +1,4 @@
+export { createGateStation } from './create.js';
 export {
   type EventSink,
   type GateActions,

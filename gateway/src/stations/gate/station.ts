@@ -10,8 +10,8 @@ import {
 } from '../../policy/index.js';
 import type { CardPresented } from '../../readers/index.js';
 import type { RosterView } from '../../roster/index.js';
-import { DoorTaps } from '../taps.js';
-import type { DoorStation, DoorTap, RecentTap } from '../types.js';
+import { StationTaps } from '../taps.js';
+import type { DoorTap, RecentTap, Station, StationEvents } from '../types.js';
 
 /** What the gate does with its hands: the IO layer implements it. Both return at once. */
 export interface GateActions {
@@ -49,17 +49,26 @@ export type { RecentTap };
  * One gate: the path of a tap from card to relay. Decides from memory, acts at once, then journals
  * (an append that returns without waiting for the disk) and logs, never with a full card id.
  */
-export class GateStation implements DoorStation {
-  private readonly taps: DoorTaps<Decision>;
+export class GateStation implements Station<TapOutcome> {
+  readonly kind = 'gate' as const;
+  private readonly taps: StationTaps<TapOutcome>;
 
   constructor(private readonly deps: GateStationDeps) {
-    this.taps = new DoorTaps(deps.config.debounceMs, deps.logger);
+    this.taps = new StationTaps(deps.config.debounceMs, deps.logger);
+  }
+
+  get id(): string {
+    return this.deps.config.id;
   }
 
   /** Every tap's outcome, after the gate has acted: for terminals, pages and the demo. */
-  get events(): EventBus<{ tap: TapOutcome }> {
+  get events(): EventBus<StationEvents<TapOutcome>> {
     return this.taps.events;
   }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {}
 
   /** Handles a card presented at a reader bound to this gate; nothing when it repeats a recent tap. */
   tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
@@ -97,7 +106,7 @@ export class GateStation implements DoorStation {
         rosterVersion: this.deps.roster()?.version ?? 0,
       },
     });
-    return this.taps.report({ decision, record, reader: reader.name, seenAt, actedAt }, 'tap');
+    return this.taps.report({ decision, record, reader: reader.name, at: record.at, actedAt }, seenAt, 'tap');
   }
 
   recentTaps(): RecentTap[] {

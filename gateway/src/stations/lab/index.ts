@@ -1,8 +1,4 @@
 export { LabConfig, type LabConfigInput, LabLesson, LabSeat } from './config.js';
-export {
-  type LabJournal,
-  type LabSeatView,
-  LabStation,
-  type LabStationDeps,
-  type LabView,
-} from './station.js';
+export { createLabStation } from './create.js';
+export { type LabJournal, LabStation, type LabStationDeps } from './station.js';
+export type { LabSeatView, LabView } from './view.js';

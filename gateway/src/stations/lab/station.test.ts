@@ -101,8 +101,8 @@ function tap(lab: LabStation, card: CardEntry, reader = 'door'): StationTap {
     { reader, uid: card.credential.uid as string, detectedAt: 0 },
     { name: reader, direction: 'none' },
   );
-  if (!outcome) throw new Error('the tap was taken for a repeat');
-  return outcome;
+  if (!outcome?.terminal) throw new Error('the tap was taken for a repeat');
+  return outcome.terminal;
 }
 
 let requests = 0;

@@ -3,34 +3,41 @@ import {
   type CardEntry,
   type ClockStamp,
   type Direction,
+  type EventBody,
   type EventRecord,
-  LabBookingData,
-  LabSignInData,
-  LabSignOutData,
-  type Patron,
-  type Role,
   SPEC_VERSION,
   type StationTap,
   type TerminalRequest,
 } from '@educard/terminal-sdk';
+import type { EventBus } from '../../events/index.js';
 import { type ReadableJournal, recordsSince } from '../../journal/index.js';
 import { type Logger, maskCardId } from '../../log/index.js';
 import {
   type ClockReading,
   type Decision,
   decide,
-  localTime,
-  minutesOf,
   PassbackState,
   type PolicyConfig,
 } from '../../policy/index.js';
 import type { CardPresented } from '../../readers/index.js';
 import type { RosterView } from '../../roster/index.js';
 import type { EventSink } from '../gate/index.js';
-import { TapDebounce } from '../taps.js';
-import type { StationReply, TerminalStation } from '../types.js';
+import { StationTaps } from '../taps.js';
+import type {
+  RecentTap,
+  Station,
+  StationEvents,
+  StationReply,
+  TapOutcome,
+  TerminalStation,
+} from '../types.js';
 import type { LabConfig } from './config.js';
-import { dayStart, instantOn, minutesLeft, wholeMinutes } from './time.js';
+import { LabHours } from './hours.js';
+import { type Outcome, patronOf, refusal, refuse, signInDetail } from './outcomes.js';
+import { LabPlaces } from './places.js';
+import { type LabBooking, LabRoom, type LabSession, type RoomChange, type SignOutReason } from './room.js';
+import { dayStart, iso, wholeMinutes } from './time.js';
+import { type LabView, labView } from './view.js';
 
 /** The journal as the lab uses it: appends that return at once, durability, and reads for a restart. */
 export interface LabJournal extends EventSink, ReadableJournal {}
@@ -54,68 +61,6 @@ export interface LabStationDeps {
   every?: (ms: number, task: () => void) => () => void;
 }
 
-/** One seat of the kiosk's view. Times are ISO; `until` is when the session will end (limit or closing). */
-export type LabSeatView = {
-  id: string;
-  state: 'free' | 'taken';
-  personId?: string;
-  displayName?: string;
-  class?: string;
-  since?: string;
-  until?: string;
-  minutesLeft?: number;
-};
-
-/** What the kiosk shows: the seats, the booking in force (or the next one today), closing time. */
-export type LabView = {
-  seats: LabSeatView[];
-  booking?: {
-    class: string;
-    teacher: string;
-    teacherPersonId: string;
-    from: string;
-    until: string;
-    /** True while the booked lesson is under way; false for a booking later today. */
-    inForce: boolean;
-  };
-  closing: string;
-  open: boolean;
-};
-
-type SignOutReason = 'tap' | 'terminal' | 'limit' | 'closing' | 'transferred';
-
-interface Session {
-  sessionId: string;
-  personId: string;
-  cardId?: string;
-  seat: string;
-  since: number;
-  limitMinutes: number;
-  /** When the session ends by itself, and why: its limit, or the closing time of its day. */
-  endsAt: number;
-  endsBy: 'limit' | 'closing';
-  role?: Role;
-  class?: string;
-  displayName?: string;
-  bookedClass?: string;
-}
-
-interface Booking {
-  bookingId: string;
-  teacherPersonId: string;
-  teacher?: string;
-  class: string;
-  from: number;
-  until: number;
-}
-
-/** What one action came to: a change made (and journaled), or a rule's refusal. */
-type Outcome =
-  | { ok: true; detail: Record<string, unknown>; record?: EventRecord }
-  | { ok: false; reason: string; message: string; detail?: Record<string, unknown> };
-
-type Place = { seat: string } | 'door';
-
 /** Deny reasons of a card that is the person's and genuine, but may not be used now: it may still sign out. */
 const SIGN_OUT_ANYWAY = new Set<Decision['reason']>([
   'outside-schedule',
@@ -127,7 +72,6 @@ const SIGN_OUT_ANYWAY = new Set<Decision['reason']>([
 ]);
 const REMEMBERED_PEOPLE = 10_000;
 const REMEMBERED_TXNS = 10_000;
-const iso = (ms: number) => new Date(ms).toISOString();
 
 const defaultEvery = (ms: number, task: () => void) => {
   const timer = setInterval(task, ms);
@@ -143,46 +87,43 @@ const defaultEvery = (ms: number, task: () => void) => {
  * everyone is signed out at closing time. Every change is appended to the journal before it is
  * applied in memory; at start the day's sessions and bookings are rebuilt from the journal.
  */
-export class LabStation implements TerminalStation {
+export class LabStation implements Station, TerminalStation {
   readonly kind = 'lab' as const;
   readonly id: string;
-  private readonly bySeat = new Map<string, Session>();
-  private readonly byPerson = new Map<string, Session>();
-  private bookings: Booking[] = [];
+  /** Who sits where and the day's bookings: changed only by applying the records the station journals. */
+  private readonly room: LabRoom;
   /** Person id → card id of cards seen here, to find a person a terminal names. */
   private readonly seen = new Map<string, string>();
   private readonly replies = new Map<string, Promise<StationReply>>();
-  private readonly debounce: TapDebounce;
-  private readonly places = new Map<string, Place | undefined>();
+  private readonly taps: StationTaps<TapOutcome>;
+  private readonly places: LabPlaces;
   private readonly listeners = new Set<() => void>();
-  private readonly seatReaders: { id: string; pattern: RegExp }[];
-  private readonly doorReaders: RegExp[] | undefined;
-  private readonly seatIds: Set<string>;
-  private readonly lessons: { start: number; end: number }[];
-  private readonly closing: number;
+  /** The school day as the room keeps it: its lessons, its closing time, the school's time zone. */
+  private readonly hours: LabHours;
   private readonly policy: PolicyConfig;
   private readonly passback = new PassbackState();
   private readonly monotonic: () => number;
-  private lastTimeZone = 'UTC';
   private lastView = '';
   private stopTimer: (() => void) | undefined;
   private open = 0;
 
   constructor(private readonly deps: LabStationDeps) {
     const { config } = deps;
+    this.hours = new LabHours(config, deps.roster);
     this.id = config.id;
-    this.seatIds = new Set(config.seats.map((seat) => seat.id));
-    this.seatReaders = config.seats.flatMap((seat) =>
-      seat.reader ? [{ id: seat.id, pattern: new RegExp(seat.reader) }] : [],
-    );
-    this.doorReaders = config.doorReaders?.map((pattern) => new RegExp(pattern));
-    this.lessons = config.lessons
-      .map((lesson) => ({ start: minutesOf(lesson.start), end: minutesOf(lesson.end) }))
-      .sort((a, b) => a.start - b.start);
-    this.closing = minutesOf(config.closing);
+    this.room = new LabRoom({
+      station: config.id,
+      seats: config.seats.map((seat) => seat.id),
+      closing: this.hours.closing,
+      timeZone: () => this.hours.timeZone(),
+      card: (cardId) => this.deps.roster()?.byCardId(cardId),
+      nameOf: (personId) => this.person(personId)?.displayName,
+      logger: deps.logger,
+    });
+    this.places = new LabPlaces(config, deps.logger);
     this.policy = { ...deps.policy, passback: { ...deps.policy.passback, mode: 'off' } };
     this.monotonic = deps.now ?? (() => performance.now());
-    this.debounce = new TapDebounce(config.debounceMs);
+    this.taps = new StationTaps(config.debounceMs, deps.logger);
   }
 
   /** Rebuilds today's sessions and bookings from the journal, ends those already over, starts the checks. */
@@ -212,11 +153,12 @@ export class LabStation implements TerminalStation {
     }
   }
 
-  tap(card: CardPresented, reader: { name: string; direction: Direction }): StationTap | undefined {
-    const { config, logger } = this.deps;
-    const place = this.placeOf(reader.name);
+  tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
+    const { config } = this.deps;
+    const place = this.places.of(reader.name);
     if (!place) return undefined;
-    if (this.debounce.repeats(reader.name, card, this.monotonic())) return undefined;
+    const seenAt = this.monotonic();
+    if (this.taps.repeats(reader.name, card, seenAt)) return undefined;
 
     const reading = this.deps.clock.read();
     this.sweep(reading);
@@ -232,11 +174,11 @@ export class LabStation implements TerminalStation {
     const entry = decision.card;
     let outcome: Outcome;
     if (entry && decision.decision === 'grant') {
-      this.remember(entry);
+      this.remember(entry.personId, entry.cardId);
       outcome = place === 'door' ? this.atDoor(entry, reading) : this.atSeat(entry, place.seat, reading);
-    } else if (entry && SIGN_OUT_ANYWAY.has(decision.reason) && this.byPerson.has(entry.personId)) {
+    } else if (entry && SIGN_OUT_ANYWAY.has(decision.reason) && this.room.sessionOf(entry.personId)) {
       // Their own, genuine card, out of its hours: it still ends their session.
-      outcome = this.signOut(this.byPerson.get(entry.personId) as Session, 'tap', reading);
+      outcome = this.signOut(this.room.sessionOf(entry.personId) as LabSession, 'tap', reading);
       if (outcome.ok) outcome.detail.cardReason = decision.reason;
     } else {
       outcome = { ok: false, reason: decision.reason, message: `card denied: ${decision.reason}` };
@@ -254,21 +196,29 @@ export class LabStation implements TerminalStation {
       ...(entry ? { patron: patronOf(entry) } : {}),
       detail: outcome.ok ? outcome.detail : { action: 'denied', ...outcome.detail },
     };
-    logger.info(
-      {
-        station: this.id,
-        card: tap.card,
-        reader: reader.name,
-        decision: tap.decision,
-        reason: tap.reason,
-        action: tap.detail?.action,
-        seat: tap.detail?.seat,
-        ...(outcome.ok && outcome.record ? { seq: outcome.record.seq } : {}),
-      },
-      'lab tap',
-    );
     this.publishIfChanged(reading.now);
-    return tap;
+    const stationDecision = { ...decision, decision: tap.decision, reason: tap.reason };
+    return this.taps.report(
+      {
+        decision: stationDecision,
+        ...(outcome.ok && outcome.record ? { record: outcome.record } : {}),
+        reader: reader.name,
+        at: tap.at,
+        actedAt: this.monotonic(),
+        terminal: tap,
+      },
+      seenAt,
+      'lab tap',
+      { station: this.id, action: tap.detail?.action, seat: tap.detail?.seat },
+    );
+  }
+
+  get events(): EventBus<StationEvents> {
+    return this.taps.events;
+  }
+
+  recentTaps(): RecentTap[] {
+    return this.taps.list();
   }
 
   busy(): string | undefined {
@@ -313,14 +263,14 @@ export class LabStation implements TerminalStation {
   // ---- taps
 
   private atDoor(entry: CardEntry, reading: ClockReading): Outcome {
-    const session = this.byPerson.get(entry.personId);
+    const session = this.room.sessionOf(entry.personId);
     if (session) return this.signOut(session, 'tap', reading);
     if (entry.role === 'teacher') return this.teacherAtDoor(entry, reading);
     return this.signIn(entry, undefined, reading, `tap:${randomUUID()}`);
   }
 
   private atSeat(entry: CardEntry, seat: string, reading: ClockReading): Outcome {
-    const session = this.byPerson.get(entry.personId);
+    const session = this.room.sessionOf(entry.personId);
     if (session?.seat === seat) return this.signOut(session, 'tap', reading);
     if (session) {
       return refuse('signed-in-elsewhere', `already signed in at seat ${session.seat}`, {
@@ -333,10 +283,13 @@ export class LabStation implements TerminalStation {
   /** A teacher at the door books the lesson under way (or the next) for their class, or ends their booking. */
   private teacherAtDoor(entry: CardEntry, reading: ClockReading): Outcome {
     const { now } = reading;
-    if (this.closedAt(now)) return refuse('closed', `the room is closed from ${this.deps.config.closing}`);
-    const lesson = this.targetLesson(now);
+    if (this.hours.closedAt(now))
+      return refuse('closed', `the room is closed from ${this.deps.config.closing}`);
+    const lesson = this.hours.targetLesson(now);
     if (!lesson) return refuse('no-lesson', 'no lesson is under way or still to come today');
-    const booked = this.bookings.find((b) => b.until > now && b.from < lesson.until && b.until > lesson.from);
+    const booked = this.room
+      .bookings()
+      .find((b) => b.until > now && b.from < lesson.until && b.until > lesson.from);
     if (booked?.teacherPersonId === entry.personId) return this.endBooking(booked, reading);
     if (booked) {
       return refuse('room-booked', `booked for class ${booked.class}`, {
@@ -345,16 +298,14 @@ export class LabStation implements TerminalStation {
       });
     }
     if (!entry.class) return refuse('no-class', 'the roster gives this teacher no class to book for');
-    const booking: Booking = {
+    const booking: LabBooking = {
       bookingId: `booking:${randomUUID()}`,
       teacherPersonId: entry.personId,
-      ...(entry.displayName ? { teacher: entry.displayName } : {}),
       class: entry.class,
       from: Math.max(lesson.from, now),
       until: lesson.until,
     };
     const record = this.journalBooking(booking, reading);
-    this.bookings.push(booking);
     return {
       ok: true,
       record,
@@ -363,10 +314,9 @@ export class LabStation implements TerminalStation {
   }
 
   /** A teacher's second tap: the booking ends now (or, not yet begun, is cancelled: `until` = `from`). */
-  private endBooking(booking: Booking, reading: ClockReading): Outcome {
-    const ended: Booking = { ...booking, until: Math.max(booking.from, reading.now) };
+  private endBooking(booking: LabBooking, reading: ClockReading): Outcome {
+    const ended: LabBooking = { ...booking, until: Math.max(booking.from, reading.now) };
     const record = this.journalBooking(ended, reading);
-    this.bookings = this.bookings.map((b) => (b === booking ? ended : b));
     return {
       ok: true,
       record,
@@ -406,7 +356,7 @@ export class LabStation implements TerminalStation {
     if (!entry) return refusal('unknown-person', `no card of ${personId} is known here`);
     const problem = this.cardProblem(entry, reading);
     if (problem) return refusal(problem, `card not usable here: ${problem}`);
-    const session = this.byPerson.get(personId);
+    const session = this.room.sessionOf(personId);
     if (session)
       return refusal('signed-in', `already signed in at seat ${session.seat}`, { seat: session.seat });
     return this.replyOf(this.signIn(entry, seat, reading, `txn:${txn}`));
@@ -415,7 +365,7 @@ export class LabStation implements TerminalStation {
   private signOutFor(personId: string): { reply: StationReply; record?: EventRecord } {
     const reading = this.deps.clock.read();
     this.sweep(reading);
-    const session = this.byPerson.get(personId);
+    const session = this.room.sessionOf(personId);
     if (!session) return refusal('not-signed-in', `${personId} is not signed in`);
     return this.replyOf(this.signOut(session, 'terminal', reading));
   }
@@ -450,8 +400,8 @@ export class LabStation implements TerminalStation {
   ): Outcome {
     const { now } = reading;
     const { config } = this.deps;
-    if (this.closedAt(now)) return refuse('closed', `the room is closed from ${config.closing}`);
-    const booking = this.bookingAt(now);
+    if (this.hours.closedAt(now)) return refuse('closed', `the room is closed from ${config.closing}`);
+    const booking = this.room.bookingAt(now);
     if (booking && entry.role === 'student' && entry.class !== booking.class) {
       return refuse('room-booked', `this lesson is booked for class ${booking.class}`, {
         class: booking.class,
@@ -460,15 +410,16 @@ export class LabStation implements TerminalStation {
     }
     let chosen = seat;
     if (chosen !== undefined) {
-      if (!this.seatIds.has(chosen))
+      if (!this.room.hasSeat(chosen))
         return refuse('unknown-seat', `there is no seat ${chosen}`, { seat: chosen });
-      if (this.bySeat.has(chosen)) return refuse('seat-taken', `seat ${chosen} is taken`, { seat: chosen });
+      if (this.room.sessionAt(chosen))
+        return refuse('seat-taken', `seat ${chosen} is taken`, { seat: chosen });
     } else {
-      chosen = config.seats.find((s) => !this.bySeat.has(s.id))?.id;
+      chosen = this.room.freeSeat();
       if (chosen === undefined) return refuse('room-full', 'every seat is taken');
     }
     const limitMinutes = config.limits[entry.role];
-    const record = this.deps.journal.append({
+    const { record, change } = this.journalChange({
       type: 'lab.signin',
       ...this.stamp(reading),
       data: {
@@ -481,23 +432,18 @@ export class LabStation implements TerminalStation {
         ...(booking ? { bookedClass: booking.class } : {}),
       },
     });
-    const session = this.sessionOf(
-      { sessionId, personId: entry.personId, cardId: entry.cardId, seat: chosen, since: now, limitMinutes },
-      entry,
-      booking?.class,
-    );
-    this.add(session);
-    return { ok: true, record, detail: signInDetail(session, now) };
+    if (change?.kind !== 'signin') throw new Error(`the room did not take the sign-in at seq ${record.seq}`);
+    return { ok: true, record, detail: signInDetail(change.session, now) };
   }
 
   private signOut(
-    session: Session,
+    session: LabSession,
     reason: SignOutReason,
     reading: ClockReading,
     end = reading.now,
   ): Outcome {
     const minutes = wholeMinutes(session.since, end);
-    const record = this.deps.journal.append({
+    const { record } = this.journalChange({
       type: 'lab.signout',
       ...this.stamp(reading),
       data: {
@@ -509,7 +455,6 @@ export class LabStation implements TerminalStation {
         reason,
       },
     });
-    this.remove(session);
     return {
       ok: true,
       record,
@@ -517,8 +462,8 @@ export class LabStation implements TerminalStation {
     };
   }
 
-  private journalBooking(booking: Booking, reading: ClockReading): EventRecord {
-    return this.deps.journal.append({
+  private journalBooking(booking: LabBooking, reading: ClockReading): EventRecord {
+    return this.journalChange({
       type: 'lab.booking',
       ...this.stamp(reading),
       data: {
@@ -529,7 +474,27 @@ export class LabStation implements TerminalStation {
         from: iso(booking.from),
         until: iso(booking.until),
       },
-    });
+    }).record;
+  }
+
+  /** Live = append, then apply the record appended: the one path a restart's replay takes too. */
+  private journalChange(body: EventBody): { record: EventRecord; change: RoomChange } {
+    const record = this.deps.journal.append(body);
+    return { record, change: this.take(record) };
+  }
+
+  /** Applies one of this station's records to the room; a terminal's sign-in keeps its answer for a repeat. */
+  private take(record: EventRecord): RoomChange {
+    const change = this.room.apply(record);
+    if (change?.kind !== 'signin') return change;
+    const { session } = change;
+    if (session.cardId) this.remember(session.personId, session.cardId);
+    const txn = session.sessionId.startsWith('txn:') ? session.sessionId.slice(4) : undefined;
+    if (txn && !this.replies.has(txn)) {
+      const reply: StationReply = { status: 'ok', data: signInDetail(session, session.since) };
+      this.rememberReply(txn, Promise.resolve(reply));
+    }
+    return change;
   }
 
   /**
@@ -537,18 +502,15 @@ export class LabStation implements TerminalStation {
    * people who moved to another school (their card transferred); forgets bookings of earlier days.
    */
   private sweep(reading: ClockReading): void {
-    for (const session of [...this.bySeat.values()]) {
+    for (const session of this.room.sessions()) {
       if (reading.now >= session.endsAt) this.signOut(session, session.endsBy, reading, session.endsAt);
       else if (this.transferred(session.personId)) this.signOut(session, 'transferred', reading);
     }
-    for (const booking of this.bookings) {
+    for (const booking of this.room.bookings()) {
       const open = booking.until > reading.now && booking.until > booking.from;
       if (open && this.transferred(booking.teacherPersonId)) this.endBooking(booking, reading);
     }
-    if (this.bookings.length > 0) {
-      const today = dayStart(reading.now, this.timeZone());
-      this.bookings = this.bookings.filter((b) => b.until > today);
-    }
+    this.room.forgetBookingsBefore(reading.now);
   }
 
   /** Whether the roster says the person's card went with them to another school. */
@@ -556,77 +518,18 @@ export class LabStation implements TerminalStation {
     return this.deps.roster()?.byPersonId(personId)?.statusReason === 'transferred';
   }
 
-  private add(session: Session): void {
-    const sitting = this.bySeat.get(session.seat);
-    if (sitting) this.remove(sitting);
-    const elsewhere = this.byPerson.get(session.personId);
-    if (elsewhere) this.remove(elsewhere);
-    this.bySeat.set(session.seat, session);
-    this.byPerson.set(session.personId, session);
-  }
-
-  private remove(session: Session): void {
-    if (this.bySeat.get(session.seat) === session) this.bySeat.delete(session.seat);
-    if (this.byPerson.get(session.personId) === session) this.byPerson.delete(session.personId);
-  }
-
-  private sessionOf(
-    base: Pick<Session, 'sessionId' | 'personId' | 'seat' | 'since' | 'limitMinutes'> & { cardId?: string },
-    entry: CardEntry | undefined,
-    bookedClass: string | undefined,
-  ): Session {
-    const limitAt = base.since + base.limitMinutes * 60_000;
-    const closeAt = instantOn(base.since, this.closing, this.timeZone());
-    return {
-      ...base,
-      endsAt: Math.min(limitAt, closeAt),
-      endsBy: closeAt <= limitAt ? 'closing' : 'limit',
-      ...(entry ? { role: entry.role } : {}),
-      ...(entry?.class ? { class: entry.class } : {}),
-      ...(entry?.displayName ? { displayName: entry.displayName } : {}),
-      ...(bookedClass ? { bookedClass } : {}),
-    };
-  }
-
-  // ---- time, lessons, bookings
-
-  private timeZone(): string {
-    const zone = this.deps.roster()?.calendar.timeZone;
-    if (zone) this.lastTimeZone = zone;
-    return this.lastTimeZone;
-  }
-
-  /** Closed from the closing time to midnight: the room opens again at 00:00 the next day. */
-  private closedAt(now: number): boolean {
-    return localTime(now, this.timeZone()).minutes >= this.closing;
-  }
-
-  /** The lesson under way, or else the next one today, as instants. */
-  private targetLesson(now: number): { from: number; until: number } | undefined {
-    const zone = this.timeZone();
-    const minutes = localTime(now, zone).minutes;
-    const lesson =
-      this.lessons.find((l) => l.start <= minutes && minutes < l.end) ??
-      this.lessons.find((l) => l.start > minutes);
-    return lesson && { from: instantOn(now, lesson.start, zone), until: instantOn(now, lesson.end, zone) };
-  }
-
-  private bookingAt(now: number): Booking | undefined {
-    return this.bookings.find((b) => b.from <= now && now < b.until);
-  }
-
   // ---- people
 
-  private remember(entry: CardEntry): void {
-    this.seen.delete(entry.personId);
-    this.seen.set(entry.personId, entry.cardId);
+  private remember(personId: string, cardId: string): void {
+    this.seen.delete(personId);
+    this.seen.set(personId, cardId);
     if (this.seen.size > REMEMBERED_PEOPLE) this.seen.delete(this.seen.keys().next().value as string);
   }
 
   private person(personId: string): CardEntry | undefined {
     const named = this.deps.people?.(personId);
     if (named) return named;
-    const cardId = this.seen.get(personId) ?? this.byPerson.get(personId)?.cardId;
+    const cardId = this.seen.get(personId) ?? this.room.sessionOf(personId)?.cardId;
     const entry = cardId === undefined ? undefined : this.deps.roster()?.byCardId(cardId);
     return entry?.personId === personId ? entry : undefined;
   }
@@ -636,61 +539,10 @@ export class LabStation implements TerminalStation {
     if (this.replies.size > REMEMBERED_TXNS) this.replies.delete(this.replies.keys().next().value as string);
   }
 
-  // ---- readers
-
-  /** A seat's reader, a door reader, or nothing: a reader no pattern claims is ignored, with one warning. */
-  private placeOf(reader: string): Place | undefined {
-    if (this.places.has(reader)) return this.places.get(reader);
-    const seat = this.seatReaders.find((s) => s.pattern.test(reader));
-    const place: Place | undefined = seat
-      ? { seat: seat.id }
-      : !this.doorReaders || this.doorReaders.some((p) => p.test(reader))
-        ? 'door'
-        : undefined;
-    if (!place)
-      this.deps.logger.warn({ station: this.id, reader }, 'reader is neither a seat nor the door: ignored');
-    this.places.set(reader, place);
-    return place;
-  }
-
   // ---- the view
 
   private viewAt(now: number): LabView {
-    const seats = this.deps.config.seats.map(({ id }): LabSeatView => {
-      const session = this.bySeat.get(id);
-      if (!session) return { id, state: 'free' };
-      return {
-        id,
-        state: 'taken',
-        personId: session.personId,
-        ...(session.displayName ? { displayName: session.displayName } : {}),
-        ...(session.class ? { class: session.class } : {}),
-        since: iso(session.since),
-        until: iso(session.endsAt),
-        minutesLeft: minutesLeft(now, session.endsAt),
-      };
-    });
-    const current = this.bookingAt(now);
-    const booking =
-      current ??
-      this.bookings.filter((b) => b.from > now && b.until > b.from).sort((a, b) => a.from - b.from)[0];
-    return {
-      seats,
-      ...(booking
-        ? {
-            booking: {
-              class: booking.class,
-              teacher: booking.teacher ?? booking.teacherPersonId,
-              teacherPersonId: booking.teacherPersonId,
-              from: iso(booking.from),
-              until: iso(booking.until),
-              inForce: booking === current,
-            },
-          }
-        : {}),
-      closing: this.deps.config.closing,
-      open: !this.closedAt(now),
-    };
+    return labView(this.room, now, { closing: this.deps.config.closing, open: !this.hours.closedAt(now) });
   }
 
   private publishIfChanged(now: number): void {
@@ -721,108 +573,13 @@ export class LabStation implements TerminalStation {
   private async rebuild(): Promise<void> {
     const { journal, logger } = this.deps;
     const now = this.deps.clock.read().now;
-    const zone = this.timeZone();
+    const zone = this.hours.timeZone();
     const since = dayStart(dayStart(now, zone) - 1, zone);
     let replayed = 0;
-    for (const record of await recordsSince(journal, since)) {
-      if (record.type.startsWith('lab.') && record.data.station === this.id) {
-        this.replay(record);
-        replayed += 1;
-      }
-    }
+    for (const record of await recordsSince(journal, since)) if (this.take(record)) replayed += 1;
     logger.info(
-      { station: this.id, events: replayed, sessions: this.bySeat.size, bookings: this.bookings.length },
+      { station: this.id, events: replayed, sessions: this.room.size, bookings: this.room.bookings().length },
       'lab state rebuilt from the journal',
     );
   }
-
-  private replay(record: EventRecord): void {
-    const at = Date.parse(record.at);
-    if (record.type === 'lab.signin') {
-      const parsed = LabSignInData.safeParse(record.data);
-      if (!parsed.success) return;
-      const data = parsed.data;
-      if (!this.seatIds.has(data.seat)) {
-        this.deps.logger.warn(
-          { station: this.id, seat: data.seat, seq: record.seq },
-          'session at an unknown seat',
-        );
-        return;
-      }
-      const entry = data.cardId === undefined ? undefined : this.deps.roster()?.byCardId(data.cardId);
-      const session = this.sessionOf(
-        {
-          sessionId: data.sessionId,
-          personId: data.personId,
-          ...(data.cardId ? { cardId: data.cardId } : {}),
-          seat: data.seat,
-          since: at,
-          limitMinutes: data.limitMinutes,
-        },
-        entry?.personId === data.personId ? entry : undefined,
-        data.bookedClass,
-      );
-      this.add(session);
-      if (data.cardId) this.seen.set(data.personId, data.cardId);
-      if (data.sessionId.startsWith('txn:')) {
-        const reply: StationReply = { status: 'ok', data: signInDetail(session, at) };
-        this.rememberReply(data.sessionId.slice(4), Promise.resolve(reply));
-      }
-    } else if (record.type === 'lab.signout') {
-      const parsed = LabSignOutData.safeParse(record.data);
-      if (!parsed.success) return;
-      const session = this.byPerson.get(parsed.data.personId);
-      if (session?.sessionId === parsed.data.sessionId) this.remove(session);
-    } else if (record.type === 'lab.booking') {
-      const parsed = LabBookingData.safeParse(record.data);
-      if (!parsed.success) return;
-      const data = parsed.data;
-      const booking: Booking = {
-        bookingId: data.bookingId,
-        teacherPersonId: data.teacherPersonId,
-        class: data.class,
-        from: Date.parse(data.from),
-        until: Date.parse(data.until),
-      };
-      const teacher = this.person(data.teacherPersonId)?.displayName;
-      if (teacher) booking.teacher = teacher;
-      this.bookings = [...this.bookings.filter((b) => b.bookingId !== data.bookingId), booking];
-    }
-  }
-}
-
-function refuse(reason: string, message: string, detail?: Record<string, unknown>): Outcome {
-  return detail ? { ok: false, reason, message, detail } : { ok: false, reason, message };
-}
-
-function refusal(
-  reason: string,
-  message: string,
-  data?: Record<string, unknown>,
-): { reply: StationReply; record?: EventRecord } {
-  return { reply: { status: 'refused', reason, message, ...(data ? { data } : {}) } };
-}
-
-function signInDetail(session: Session, now: number): Record<string, unknown> {
-  return {
-    action: 'signin',
-    seat: session.seat,
-    sessionId: session.sessionId,
-    since: iso(session.since),
-    until: iso(session.endsAt),
-    minutesLeft: minutesLeft(now, session.endsAt),
-    limitMinutes: session.limitMinutes,
-    ...(session.bookedClass ? { bookedClass: session.bookedClass } : {}),
-  };
-}
-
-function patronOf(entry: CardEntry): Patron {
-  return {
-    personId: entry.personId,
-    role: entry.role,
-    ...(entry.displayName ? { displayName: entry.displayName } : {}),
-    ...(entry.grade ? { grade: entry.grade } : {}),
-    ...(entry.class ? { class: entry.class } : {}),
-    cardStatus: entry.status,
-  };
 }

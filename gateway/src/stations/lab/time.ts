@@ -2,6 +2,8 @@ export { dayStart, instantOn } from '../../policy/index.js';
 
 const MINUTE = 60_000;
 
+export const iso = (ms: number) => new Date(ms).toISOString();
+
 /** Whole minutes from `from` to `to`, never negative. */
 export function wholeMinutes(from: number, to: number): number {
   return Math.max(0, Math.floor((to - from) / MINUTE));

@@ -18,6 +18,7 @@ export {
   type ReturnOutcome,
   type ReturnRequest,
 } from './backend.js';
+export { createLibraryStation } from './create.js';
 export { type LedgerJournal, type Loan, LoanLedger, type TxnOutcome, type UnsettledEvent } from './ledger.js';
 export { type LibraryBackendDeps, libraryBackendFor } from './library-system.js';
 export { daysLate, LocalLedgerBackend } from './local-backend.js';

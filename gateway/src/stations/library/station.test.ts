@@ -128,7 +128,7 @@ describe('a tap at the desk', () => {
     const tap = desk.tap(
       { reader: reader.name, uid: STUDENT.credential.uid as string, detectedAt: 0 },
       reader,
-    );
+    )?.terminal;
     expect(tap).toMatchObject({
       v: 1,
       station: 'desk-1',
@@ -157,14 +157,17 @@ describe('a tap at the desk', () => {
   it('shows a lost card as blocked, and an unknown card without a patron', async () => {
     const desk = station();
     await desk.start();
-    const lost = desk.tap({ reader: reader.name, uid: LOST.credential.uid as string, detectedAt: 0 }, reader);
+    const lost = desk.tap(
+      { reader: reader.name, uid: LOST.credential.uid as string, detectedAt: 0 },
+      reader,
+    )?.terminal;
     expect(lost).toMatchObject({
       decision: 'deny',
       reason: 'lost',
       patron: { personId: LOST.personId, cardStatus: 'lost' },
       detail: { blocks: ['card-lost'], canBorrow: false },
     });
-    const unknown = desk.tap({ reader: reader.name, uid: '04FFFFFFFFFFFF', detectedAt: 0 }, reader);
+    const unknown = desk.tap({ reader: reader.name, uid: '04FFFFFFFFFFFF', detectedAt: 0 }, reader)?.terminal;
     expect(unknown).toMatchObject({ decision: 'deny', reason: 'unknown-card' });
     expect(unknown?.patron).toBeUndefined();
   });
@@ -182,7 +185,7 @@ describe('a tap at the desk', () => {
     const tap = desk.tap(
       { reader: reader.name, uid: STUDENT.credential.uid as string, detectedAt: 0 },
       reader,
-    );
+    )?.terminal;
     expect(tap).toMatchObject({
       decision: 'deny',
       reason: 'transferred',
@@ -350,7 +353,7 @@ describe('checkout, return and renewal by the rules', () => {
     const tap = desk.tap(
       { reader: reader.name, uid: STUDENT.credential.uid as string, detectedAt: 0 },
       reader,
-    );
+    )?.terminal;
     expect(tap?.detail).toMatchObject({
       loans: [{ itemId: 'B1', overdue: true }],
       blocks: ['overdue-items'],

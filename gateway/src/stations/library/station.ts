@@ -7,13 +7,13 @@ import {
   type Direction,
   type EventRecord,
   type LoanRules,
-  type Patron,
   SerialQueue,
   SPEC_VERSION,
   type StationTap,
   type TerminalRequest,
 } from '@educard/terminal-sdk';
 import type { CatalogueView } from '../../catalogue/index.js';
+import type { EventBus } from '../../events/index.js';
 import { type Logger, maskCardId } from '../../log/index.js';
 import {
   type ClockReading,
@@ -24,7 +24,15 @@ import {
 } from '../../policy/index.js';
 import type { CardPresented } from '../../readers/index.js';
 import type { RosterView } from '../../roster/index.js';
-import type { StationReply, TerminalStation } from '../types.js';
+import { StationTaps } from '../taps.js';
+import type {
+  RecentTap,
+  Station,
+  StationEvents,
+  StationReply,
+  TapOutcome,
+  TerminalStation,
+} from '../types.js';
 import {
   type BackendResult,
   BackendUnavailable,
@@ -35,6 +43,7 @@ import {
 } from './backend.js';
 import { type LedgerJournal, type Loan, LoanLedger, type TxnOutcome } from './ledger.js';
 import { daysLate, LocalLedgerBackend } from './local-backend.js';
+import { blockOf, patronOf, refusalMessage, type Standing, standingOf } from './patron.js';
 import { OfflineReplay, type ProbeTimer, realProbeTimer } from './replay.js';
 
 export interface LibraryStationConfig {
@@ -70,27 +79,7 @@ const DAY_MS = 86_400_000;
 /** A desk where a card was tapped or a request made this recently still has a patron at it. */
 const DESK_SESSION_MS = 120_000;
 
-/** By card status, by its reason where it has one (a transfer), and by the gate's deny reason. */
-const CARD_BLOCKS: Partial<Record<string, LibraryBlock>> = {
-  lost: 'card-lost',
-  cancelled: 'card-cancelled',
-  suspended: 'card-suspended',
-  transferred: 'card-transferred',
-};
-
-const CARD_MESSAGES: Record<string, string> = {
-  'card-lost': 'the card has been reported lost',
-  'card-cancelled': 'the card has been cancelled',
-  'card-suspended': 'the card is suspended',
-  'card-transferred': 'the pupil has moved to another school; what they borrowed here is still owed here',
-  'item-elsewhere': "the item is another school's: it goes back to that school's desk",
-  'card-invalid': 'the card is not valid at the library now',
-  'unknown-patron': 'no card on the roster for this person',
-};
-
 type OfflineReplayBackend = LibraryBackend & Required<Pick<LibraryBackend, 'replay'>>;
-
-type Standing = { ok: true; card: CardEntry } | { ok: false; reason: LibraryRefusal; card?: CardEntry };
 
 /**
  * A library desk. A tap shows the patron and their account; the desk page checks items out and in
@@ -100,17 +89,23 @@ type Standing = { ok: true; card: CardEntry } | { ok: false; reason: LibraryRefu
  * durable before the ledger takes it and before it is answered; a transaction id answered once is
  * answered the same again, however often the page sends it.
  */
-export class LibraryStation implements TerminalStation {
+export class LibraryStation implements Station, TerminalStation {
   readonly kind = 'library' as const;
   private ledgerValue: LoanLedger | undefined;
   private local: LocalLedgerBackend | undefined;
   private replay: OfflineReplay | undefined;
   private readonly queue = new SerialQueue();
-  private readonly lastSeen = new Map<string, number>();
+  private readonly taps: StationTaps<TapOutcome>;
   private open = 0;
   private lastActivity = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly deps: LibraryStationDeps) {}
+  constructor(private readonly deps: LibraryStationDeps) {
+    this.taps = new StationTaps(deps.config.debounceMs, deps.logger);
+  }
+
+  get events(): EventBus<StationEvents> {
+    return this.taps.events;
+  }
 
   busy(): string | undefined {
     if (this.open > 0) return `a library transaction is open at ${this.id}`;
@@ -196,17 +191,11 @@ export class LibraryStation implements TerminalStation {
     await this.ledgerValue?.save();
   }
 
-  tap(card: CardPresented, reader: { name: string; direction: Direction }): StationTap | undefined {
+  tap(card: CardPresented, reader: { name: string; direction: Direction }): TapOutcome | undefined {
     const { config, clock, policy } = this.deps;
-    const key = `${reader.name}\0${card.proof?.cardNumber ?? card.uid}`;
     const seenAt = performance.now();
     this.lastActivity = seenAt;
-    const previous = this.lastSeen.get(key);
-    this.lastSeen.set(key, seenAt);
-    if (previous !== undefined && seenAt - previous < config.debounceMs) return undefined;
-    if (this.lastSeen.size > 4096) {
-      for (const [k, at] of this.lastSeen) if (at < seenAt - config.debounceMs) this.lastSeen.delete(k);
-    }
+    if (this.taps.repeats(reader.name, card, seenAt)) return undefined;
 
     const reading = clock.read();
     // No anti-passback at a desk: a fresh state each time, and no direction.
@@ -218,40 +207,52 @@ export class LibraryStation implements TerminalStation {
       new PassbackState(),
       policy,
     );
-    const masked = maskCardId(decision.cardId);
+    const at = new Date(reading.now).toISOString();
+    const terminal = this.terminalTap(decision, reader.name, at, reading.now);
+    const outcome = { decision, reader: reader.name, at, actedAt: performance.now(), terminal };
+    return this.taps.report(outcome, seenAt, 'library tap', { station: config.id });
+  }
+
+  /** What the desk's page shows of a tap: the patron, their loans and what keeps them from borrowing. */
+  private terminalTap(decision: Decision, reader: string, at: string, now: number): StationTap {
     const tap: StationTap = {
       v: SPEC_VERSION,
-      station: config.id,
+      station: this.id,
       kind: 'library',
-      reader: reader.name,
-      at: new Date(reading.now).toISOString(),
-      card: masked,
+      reader,
+      at,
+      card: maskCardId(decision.cardId),
       decision: decision.decision,
       reason: decision.reason,
     };
     const found = decision.card;
-    this.deps.logger.info(
-      { station: config.id, card: masked, decision: decision.decision, reason: decision.reason },
-      'library tap',
-    );
     if (!found) return tap;
-    const block = this.blockOf(decision);
-    const role = found.role;
-    const rules = this.rulesFor(role);
+    const block = blockOf(decision);
+    const rules = this.rulesFor(found.role);
     const loans = this.ledgerValue?.loansOf(found.personId) ?? [];
     const blocks: LibraryBlock[] = block ? [block] : [];
-    if (loans.some((loan) => Date.parse(loan.dueAt) < reading.now)) blocks.push('overdue-items');
+    if (loans.some((loan) => Date.parse(loan.dueAt) < now)) blocks.push('overdue-items');
     if (loans.length >= rules.loanLimit) blocks.push('loan-limit');
     return {
       ...tap,
-      patron: this.patronOf(found),
+      patron: patronOf(found),
       detail: {
-        loans: loans.map((loan) => this.loanView(loan, reading.now)),
+        loans: loans.map((loan) => this.loanView(loan, now)),
         loanLimit: rules.loanLimit,
         blocks,
         canBorrow: blocks.length === 0,
       },
     };
+  }
+
+  /** A book's tag at the desk's reader: its page takes it as a barcode its scanner typed. */
+  item(reader: string, itemId: string, at: string): boolean {
+    this.taps.events.emit('item', { v: SPEC_VERSION, station: this.id, reader, itemId, at });
+    return true;
+  }
+
+  recentTaps(): RecentTap[] {
+    return this.taps.list();
   }
 
   handle(request: TerminalRequest): Promise<StationReply> {
@@ -330,7 +331,7 @@ export class LibraryStation implements TerminalStation {
     return {
       status: 'ok',
       data: {
-        patron: this.patronOf(card),
+        patron: patronOf(card),
         loans: status.loans.map((loan) => {
           // What the backend does not say (a library system over SIP2), the ledger may know.
           const known = this.ledger.loanOfItem(loan.itemId);
@@ -530,42 +531,11 @@ export class LibraryStation implements TerminalStation {
 
   /** Whether the person may use the library now, by the roster in force: their card, found by person. */
   private standing(personId: string, reading: ClockReading): Standing {
-    const card = this.deps.roster()?.byPersonId(personId);
-    if (!card) return { ok: false, reason: 'unknown-patron' };
-    const block = this.cardBlock(card, reading);
-    return block ? { ok: false, reason: block, card } : { ok: true, card };
-  }
-
-  private cardBlock(card: CardEntry, reading: ClockReading): LibraryBlock | undefined {
-    const status = CARD_BLOCKS[card.statusReason ?? card.status];
-    if (status) return status;
-    if (!card.zones.includes(this.deps.config.zone)) return 'card-invalid';
-    const roster = this.deps.roster();
-    if (reading.trusted && (!roster || reading.now >= roster.issuedAt)) {
-      if (reading.now < Date.parse(card.validFrom) || reading.now > Date.parse(card.validUntil))
-        return 'card-invalid';
-    }
-    return undefined;
-  }
-
-  private blockOf(decision: Decision): LibraryBlock | undefined {
-    if (decision.decision === 'grant') return undefined;
-    return CARD_BLOCKS[decision.reason] ?? 'card-invalid';
+    return standingOf(this.deps.roster(), personId, this.deps.config.zone, reading);
   }
 
   private rulesFor(role: CardEntry['role']): LoanRules {
     return this.deps.catalogue()?.rules[role] ?? DEFAULT_LOAN_RULES[role];
-  }
-
-  private patronOf(card: CardEntry): Patron {
-    return {
-      personId: card.personId,
-      role: card.role,
-      ...(card.displayName ? { displayName: card.displayName } : {}),
-      ...(card.grade ? { grade: card.grade } : {}),
-      ...(card.class ? { class: card.class } : {}),
-      cardStatus: card.statusReason ?? card.status,
-    };
   }
 
   /**
@@ -594,7 +564,7 @@ export class LibraryStation implements TerminalStation {
   }
 
   private refused(reason: LibraryRefusal): StationReply {
-    return { status: 'refused', reason, message: CARD_MESSAGES[reason] ?? reason };
+    return { status: 'refused', reason, message: refusalMessage(reason) };
   }
 
   private refusedBy(result: Extract<BackendResult<unknown>, { ok: false }>): StationReply {

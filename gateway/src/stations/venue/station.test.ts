@@ -93,7 +93,7 @@ function tap(
 ) {
   let outcome: { decision: string; reason: string; record: EventRecord } | undefined;
   const off = venue.station.events.on('tap', (o) => {
-    outcome = { decision: o.decision.decision, reason: o.decision.reason, record: o.record };
+    if (o.record) outcome = { decision: o.decision.decision, reason: o.decision.reason, record: o.record };
   });
   (venue.readers as SimulatedReaderDriver).present(reader, presented);
   (venue.readers as SimulatedReaderDriver).remove(reader);

@@ -16,8 +16,8 @@ import {
 } from '../../policy/index.js';
 import type { CardPresented } from '../../readers/index.js';
 import type { EventSink, GateActions } from '../gate/index.js';
-import { DoorTaps } from '../taps.js';
-import type { DoorStation, DoorTap, RecentTap } from '../types.js';
+import { StationTaps } from '../taps.js';
+import type { DoorTap, RecentTap, Station, StationEvents } from '../types.js';
 import type { VenueConfig } from './config.js';
 import type { VenuePlanView } from './plan.js';
 
@@ -69,8 +69,9 @@ export interface VenueDayStatus {
  * `venue.refused`, each way out a `venue.exit`. The day's visits are rebuilt from the journal at
  * start, so a restart neither forgets the capacity used nor counts a visitor twice.
  */
-export class VenueStation implements DoorStation {
-  private readonly taps: DoorTaps<VenueDecision>;
+export class VenueStation implements Station<VenueTap> {
+  readonly kind = 'venue' as const;
+  private readonly taps: StationTaps<VenueTap>;
   private readonly opening: Schedule;
   private readonly calendar: Calendar;
   private day = '';
@@ -82,14 +83,20 @@ export class VenueStation implements DoorStation {
 
   constructor(private readonly deps: VenueStationDeps) {
     const { config } = deps;
-    this.taps = new DoorTaps(config.debounceMs, deps.logger);
+    this.taps = new StationTaps(config.debounceMs, deps.logger);
     this.opening = { id: 'opening-hours', windows: config.hours, onHolidays: false };
     this.calendar = { timeZone: config.timeZone, holidays: [], closures: config.closures, makeUpDays: [] };
   }
 
-  get events(): EventBus<{ tap: VenueTap }> {
+  get id(): string {
+    return this.deps.config.id;
+  }
+
+  get events(): EventBus<StationEvents<VenueTap>> {
     return this.taps.events;
   }
+
+  async stop(): Promise<void> {}
 
   /** Rebuilds today's visits from the journal. */
   async start(): Promise<void> {
@@ -128,9 +135,12 @@ export class VenueStation implements DoorStation {
     const actedAt = performance.now();
 
     const record = journal.append(this.eventOf(decision, admission, exit, reader.name, reading, local.date));
-    return this.taps.report({ decision, record, reader: reader.name, seenAt, actedAt }, 'venue tap', {
-      exit,
-    });
+    return this.taps.report(
+      { decision, record, reader: reader.name, at: record.at, actedAt },
+      seenAt,
+      'venue tap',
+      { exit },
+    );
   }
 
   recentTaps(): RecentTap[] {

@@ -1,0 +1,51 @@
+import type { EventBody, EventRecord } from '@educard/terminal-sdk';
+import type { StationConfig } from '../config/index.js';
+import { type GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
+import type { Logger } from '../log/index.js';
+
+type RecordEvent = (event: Omit<EventBody, 'at' | 'clock'>) => EventRecord;
+
+/**
+ * The door's IO as the runtime drives it beside the station: its sensors' alarms journaled, the
+ * door opened on a command or a technician's self-test, each opening journaled.
+ */
+export class DoorIo {
+  constructor(
+    private readonly io: GateActuators,
+    private readonly station: StationConfig,
+    private readonly record: RecordEvent,
+    private readonly logger: Logger,
+  ) {
+    const { id, zone } = station;
+    io.events.on('door-forced', () =>
+      record({ type: 'door.forced', data: { station: id, zone, openForMs: 0 } }),
+    );
+    io.events.on('door-held-open', ({ openForMs }) =>
+      record({ type: 'door.held-open', data: { station: id, zone, openForMs } }),
+    );
+    io.events.on('exit-request', () => record({ type: 'door.exit-request', data: { station: id, zone } }));
+  }
+
+  /** Opens the door for `seconds` on a command (`command`: its id, or what a technician ran). */
+  open(seconds: number, command: string): void {
+    this.io.grant(seconds * 1000);
+    this.journalOpening(seconds, command);
+  }
+
+  /** Pulses the relay, lights the LEDs and sounds the buzzer on a technician's request; journaled when the door opens. */
+  selfTest(requested: unknown): IoTestPart[] {
+    const parts = Array.isArray(requested) && requested.length > 0 ? requested : [...IO_TEST_PARTS];
+    const unknown = parts.filter((part) => !(IO_TEST_PARTS as readonly unknown[]).includes(part));
+    if (unknown.length > 0)
+      throw new Error(`unknown IO part(s): ${unknown.join(', ')}; choose from ${IO_TEST_PARTS.join(', ')}`);
+    const done = this.io.selfTest(parts as IoTestPart[]);
+    if (done.includes('relay')) this.journalOpening(1, 'educard test-io');
+    this.logger.info({ parts: done }, 'IO self-test');
+    return done;
+  }
+
+  private journalOpening(seconds: number, command: string): void {
+    const { id, zone } = this.station;
+    this.record({ type: 'door.remote-open', data: { station: id, zone, seconds, command } });
+  }
+}

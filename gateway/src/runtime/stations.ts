@@ -1,0 +1,25 @@
+import type { StationConfig } from '../config/index.js';
+import {
+  createGateStation,
+  createLabStation,
+  createLibraryStation,
+  createVenueStation,
+  type StationBuild,
+  type StationContext,
+  type StationFactory,
+} from '../stations/index.js';
+
+/** Every station type the gateway runs: a new type is its folder under stations/ and one line here. */
+const STATIONS: { [K in StationConfig['type']]: StationFactory<K> } = {
+  gate: createGateStation,
+  library: createLibraryStation,
+  lab: createLabStation,
+  venue: createVenueStation,
+};
+
+/** The one station `config.station` names, made but not started. */
+export function createStation(context: StationContext): Promise<StationBuild> {
+  const settings = context.config.station;
+  const factory = STATIONS[settings.type] as StationFactory<typeof settings.type>;
+  return factory(settings, context);
+}
