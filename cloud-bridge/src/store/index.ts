@@ -1,13 +1,22 @@
-export { statementCache, whereOf } from './query.js';
-export { type BadRow, type BadRowSink, eachRow, usableIds } from './rows.js';
 export {
   type CommitProjection,
   type CommittedEvent,
   committedData,
+  type ProjectionOptions,
+} from './projections.js';
+export { statementCache, whereOf } from './query.js';
+export { type BadRow, type BadRowSink, eachRow, usableIds } from './rows.js';
+export {
+  type ModuleSteps,
   migrateModule,
-  openSqliteStore,
-  type SqliteBridgeStore,
-} from './sqlite.js';
+  type SqlDatabase,
+  type SqlDialect,
+  type SqlRunResult,
+  type SqlStatement,
+  type SqlTransaction,
+  sqliteDatabase,
+} from './sql.js';
+export { openSqliteStore, type SqliteBridgeStore } from './sqlite.js';
 export type {
   BridgeStore,
   CatalogueVersion,
@@ -18,8 +27,6 @@ export type {
   EnrollOutcome,
   EventFilter,
   JournalLoss,
-  LoanConflict,
-  LoanFilter,
   LossFilter,
   Presence,
   RosterCommit,
