@@ -1,3 +1,5 @@
+export { LIBPQ_REMEDY, PostgresError } from './pg-connection.js';
+export { openPostgresStore } from './postgres.js';
 export {
   type CommitProjection,
   type CommittedEvent,

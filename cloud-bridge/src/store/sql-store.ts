@@ -170,10 +170,10 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
       'UPDATE journal_losses SET confirmed_at = ?, reason = ?, file = coalesce(?, file), damaged_seq = ? WHERE id = ?',
     ),
     lossTotals: db.prepare<
-      [string | null, string | null],
+      [string | null],
       { losses: number; missing: number | null; last_at: string | null }
     >(
-      'SELECT count(*) AS losses, sum(missing) AS missing, max(declared_at) AS last_at FROM journal_losses WHERE (? IS NULL OR school = ?)',
+      'SELECT count(*) AS losses, sum(missing) AS missing, max(declared_at) AS last_at FROM journal_losses WHERE school = coalesce(?, school)',
     ),
   };
 
@@ -340,7 +340,7 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
     commitRecords: (device, school, records, options) => commit(device, school, records, options?.loss),
     journalLosses: lossesShaped,
     lossTotals(school) {
-      const row = statements.lossTotals.get(school ?? null, school ?? null);
+      const row = statements.lossTotals.get(school ?? null);
       return {
         losses: row?.losses ?? 0,
         missing: row?.missing ?? 0,
