@@ -27,7 +27,7 @@ import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
-import { type BadRowSink, type BridgeStore, openSqliteStore } from '../store/index.js';
+import { type BadRowSink, type BridgeStore, openPostgresStore, openSqliteStore } from '../store/index.js';
 import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
@@ -76,7 +76,9 @@ export class Bridge {
     await mkdir(config.dataDir, { recursive: true });
     // Made first: the parts below count into it as they work.
     const metrics = new BridgeMetrics(BRIDGE_VERSION);
-    const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
+    const store = config.store
+      ? openPostgresStore(config.store.url)
+      : openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     const directory = new Directory(store.database);
     const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);

@@ -1,6 +1,7 @@
 import { type CardEntry, type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LeaseTable } from '../leases/index.js';
 import { LoanLedger } from '../library/loans.js';
 import type { BridgeStore } from './types.js';
 
@@ -765,6 +766,39 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         expect(ledger.loans('school-1', { open: true, limit: 10 }).map((l) => l.loanId)).toEqual([
           'lib-b:t1',
         ]);
+      });
+    });
+
+    describe('leases (the leases module)', () => {
+      /** Takes the lease for `holder` as soon as the database's clock has passed its expiry. */
+      const takeOnExpiry = async (table: LeaseTable, name: string, holder: string) => {
+        while (table.take(name, holder, 60_000) === undefined)
+          await new Promise((resolve) => setTimeout(resolve, 20));
+      };
+
+      it('gives a lease to one holder at a time, renews it in its term, and hands it on at expiry or release', async () => {
+        const table = new LeaseTable(store.database);
+        const first = table.take('central.outbox', 'bridge-a', 60_000);
+        expect(first).toMatchObject({ holder: 'bridge-a', term: 1 });
+        expect(table.take('central.outbox', 'bridge-b', 60_000)).toBeUndefined();
+        expect(table.take('central.outbox', 'bridge-a', 60_000)).toMatchObject({
+          holder: 'bridge-a',
+          term: 1,
+        });
+        expect(table.take('central.feed', 'bridge-b', 60_000)).toMatchObject({ holder: 'bridge-b', term: 1 });
+
+        table.release('central.outbox', 'bridge-b');
+        expect(table.get('central.outbox')?.holder).toBe('bridge-a');
+        table.release('central.outbox', 'bridge-a');
+        expect(table.take('central.outbox', 'bridge-b', 60_000)).toMatchObject({
+          holder: 'bridge-b',
+          term: 1,
+        });
+
+        expect(table.take('notices', 'bridge-a', 30)).toMatchObject({ term: 1 });
+        await takeOnExpiry(table, 'notices', 'bridge-c');
+        expect(table.get('notices')).toMatchObject({ holder: 'bridge-c', term: 2 });
+        expect(table.take('notices', 'bridge-b', 60_000)).toBeUndefined();
       });
     });
 

@@ -13,7 +13,8 @@ import type { BridgeStore } from './types.js';
 export function openPostgresStore(url: string): BridgeStore {
   const db = openPostgresConnection(url);
   try {
-    migrateModule(db, 'store', POSTGRES_STEPS);
+    // SQLite counts its core steps in user_version (migrations.ts), from before modules had theirs.
+    migrateModule(db, 'store', { sqlite: [], postgres: POSTGRES_STEPS });
   } catch (error) {
     db.close();
     throw error;
