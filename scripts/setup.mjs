@@ -39,11 +39,15 @@ const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 // fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
 // btrfs-progs: a journal on btrfs on a loop device, where a flipped byte under a file is a real EIO.
 // nats-server: the three-node broker cluster of the scale-out tests and benchmarks (docs/scale-out.md).
+// postgresql: the bridge's store on PostgreSQL, started by the tests and benchmarks as a child
+// process; libpq-dev builds the libpq module it is reached through (then `npm rebuild libpq`).
 // prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
 // the Debian packages `npm run package` builds.
 const TEST_PACKAGES = [
   'mosquitto',
   'nats-server',
+  'postgresql',
+  'libpq-dev',
   'systemd',
   'chromium',
   'fonts-noto-cjk',
@@ -60,7 +64,7 @@ const DEBIAN = {
     required: [...TEST_PACKAGES, 'faketime'],
     optional: [],
   },
-  bench: { required: ['mosquitto', 'nats-server', 'chromium', ...PCSC], optional: [] },
+  bench: { required: ['mosquitto', 'nats-server', 'postgresql', 'libpq-dev', 'chromium', ...PCSC], optional: [] },
   'fleet-sim': { required: ['nats-server'], optional: [] },
   demo: { required: [], optional: PCSC },
   // dpkg-deb (dpkg) builds the packages and binutils strips their native modules, which build
