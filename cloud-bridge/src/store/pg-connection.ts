@@ -25,7 +25,7 @@ interface LibPq {
 }
 
 export const LIBPQ_REMEDY =
-  'the PostgreSQL store needs the libpq module: apt-get install -y libpq-dev, then npm rebuild libpq (or npm ci)';
+  'the PostgreSQL store needs the libpq module (an optional dependency, built against libpq-dev): apt-get install -y libpq-dev, then npm install';
 
 function loadLibPq(): new () => LibPq {
   try {
