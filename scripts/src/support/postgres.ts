@@ -21,6 +21,11 @@ export interface Postgres {
    * test, so tests do not share rows: a schema costs far less than a database).
    */
   createSchema(name: string): string;
+  /** SIGKILL, as a host failure (its data stays: `start` recovers it). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data, and waits until it takes connections. */
+  start(): Promise<void>;
+  /** Stops it and removes its data. */
   stop(): Promise<void>;
 }
 
@@ -42,9 +47,21 @@ export async function startPostgres(): Promise<Postgres> {
     ['-D', data, '-U', 'educard', '--auth=trust', '--locale=C', '--encoding=UTF8', '--no-instructions'],
     { stdio: 'pipe', ...owner },
   );
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const child = spawn(
+  let child: ChildProcess | undefined;
+  let output = '';
+  let port = 0;
+  const url = (database: string) => `postgresql://educard@/${database}?host=${dir}&port=${port}`;
+  const psql = (database: string, sql: string) =>
+    execFileSync(
+      join(POSTGRES_BIN, 'psql'),
+      ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url(database), '-c', sql],
+      {
+        stdio: 'pipe',
+      },
+    ).toString();
+  const launch = async () => {
+    output = '';
+    const started = spawn(
       join(POSTGRES_BIN, 'postgres'),
       [
         '-D',
@@ -55,63 +72,67 @@ export async function startPostgres(): Promise<Postgres> {
         'listen_addresses=127.0.0.1',
         '-c',
         `unix_socket_directories=${dir}`,
-        // Several bridge instances and a test's own connections; the default 100 would do, but not
-        // with a fleet bench's.
+        // Several bridge instances and a test's own connections.
         '-c',
         'max_connections=200',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], ...owner },
     );
-    let output = '';
+    child = started;
     const keep = (chunk: Buffer) => {
       output = (output + String(chunk)).slice(-200_000);
     };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    const url = (database: string) => `postgresql://educard@/${database}?host=${dir}&port=${port}`;
-    const psql = (database: string, sql: string) =>
-      execFileSync(
-        join(POSTGRES_BIN, 'psql'),
-        ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url(database), '-c', sql],
-        {
-          stdio: 'pipe',
-        },
-      ).toString();
+    started.stdout?.on('data', keep);
+    started.stderr?.on('data', keep);
+    await until(
+      async () => {
+        if (started.exitCode !== null) throw new Error(`postgres exited: ${output.slice(-2000)}`);
+        return existsSync(join(dir, `.s.PGSQL.${port}`)) && /ready to accept connections/.test(output);
+      },
+      { what: 'postgres ready', timeoutMs: 60_000, everyMs: 50 },
+    );
+  };
+  // A free port may be taken by another process before postgres binds it: then start on another.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
     try {
-      await until(
-        async () => {
-          if (child.exitCode !== null) throw new Error(`postgres exited: ${output.slice(-2000)}`);
-          return existsSync(join(dir, `.s.PGSQL.${port}`)) && /ready to accept connections/.test(output);
-        },
-        { what: 'postgres ready', timeoutMs: 60_000, everyMs: 50 },
-      );
+      await launch();
       psql('postgres', 'CREATE DATABASE educard');
+      break;
     } catch (error) {
-      await stopChild(child);
+      if (child) await stopChild(child);
       if (attempt === 3 || !/already in use/.test(output)) {
         await rm(dir, { recursive: true, force: true });
         throw error;
       }
-      continue;
     }
-    return {
-      url: url('educard'),
-      port,
-      get pid() {
-        return child.pid;
-      },
-      log: () => output,
-      createSchema(name) {
-        if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a schema name: ${name}`);
-        psql('educard', `CREATE SCHEMA ${name}`);
-        return `${url('educard')}&options=${encodeURIComponent(`-c search_path=${name}`)}`;
-      },
-      async stop() {
-        await stopChild(child);
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
   }
+  return {
+    url: url('educard'),
+    port,
+    get pid() {
+      return child?.pid;
+    },
+    log: () => output,
+    createSchema(name) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a schema name: ${name}`);
+      psql('educard', `CREATE SCHEMA ${name}`);
+      return `${url('educard')}&options=${encodeURIComponent(`-c search_path=${name}`)}`;
+    },
+    async kill() {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited(child);
+    },
+    async start() {
+      if (child && child.exitCode === null && child.signalCode === null) return;
+      await launch();
+    },
+    async stop() {
+      if (child) await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
