@@ -64,7 +64,10 @@ const DEBIAN = {
     required: [...TEST_PACKAGES, 'faketime'],
     optional: [],
   },
-  bench: { required: ['mosquitto', 'nats-server', 'postgresql', 'libpq-dev', 'chromium', ...PCSC], optional: [] },
+  bench: {
+    required: ['mosquitto', 'nats-server', 'postgresql', 'libpq-dev', 'chromium', ...PCSC],
+    optional: [],
+  },
   'fleet-sim': { required: ['nats-server'], optional: [] },
   demo: { required: [], optional: PCSC },
   // dpkg-deb (dpkg) builds the packages and binutils strips their native modules, which build
