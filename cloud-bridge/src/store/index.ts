@@ -23,6 +23,7 @@ export type {
   BridgeStore,
   CatalogueVersion,
   ChainPoint,
+  CommitResult,
   DeclaredLoss,
   Device,
   EnrollingDevice,
