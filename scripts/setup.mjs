@@ -39,11 +39,15 @@ const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 // fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
 // btrfs-progs: a journal on btrfs on a loop device, where a flipped byte under a file is a real EIO.
 // nats-server: the three-node broker cluster of the scale-out tests and benchmarks (docs/scale-out.md).
+// postgresql: the bridge's store on PostgreSQL, started by the tests and benchmarks as a child
+// process; libpq-dev builds the libpq module it is reached through (then `npm rebuild libpq`).
 // prometheus brings promtool, which checks the alert rules and runs their unit tests; lintian checks
 // the Debian packages `npm run package` builds.
 const TEST_PACKAGES = [
   'mosquitto',
   'nats-server',
+  'postgresql',
+  'libpq-dev',
   'systemd',
   'chromium',
   'fonts-noto-cjk',
@@ -60,7 +64,10 @@ const DEBIAN = {
     required: [...TEST_PACKAGES, 'faketime'],
     optional: [],
   },
-  bench: { required: ['mosquitto', 'nats-server', 'chromium', ...PCSC], optional: [] },
+  bench: {
+    required: ['mosquitto', 'nats-server', 'postgresql', 'libpq-dev', 'chromium', ...PCSC],
+    optional: [],
+  },
   'fleet-sim': { required: ['nats-server'], optional: [] },
   demo: { required: [], optional: PCSC },
   // dpkg-deb (dpkg) builds the packages and binutils strips their native modules, which build
@@ -96,15 +103,21 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
   run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
-// The PC/SC binding is optional, so an install made before libpcsclite-dev was there left it unbuilt.
-const binding = join(root, 'node_modules', 'smartcard', 'build', 'Release', 'smartcard_napi.node');
-if (
-  existsSync(join(root, 'node_modules', 'smartcard')) &&
-  !existsSync(binding) &&
-  !absent(['libpcsclite-dev']).length
-) {
-  say('building the PC/SC binding against libpcsclite-dev');
-  run('npm', ['rebuild', 'smartcard']);
+// The native bindings are optional, so an install made before their -dev package was there left them
+// unbuilt: the PC/SC binding, and libpq (the bridge's store on PostgreSQL).
+for (const native of [
+  { name: 'smartcard', built: 'smartcard_napi.node', dev: 'libpcsclite-dev' },
+  { name: 'libpq', built: 'addon.node', dev: 'libpq-dev' },
+]) {
+  const folder = join(root, 'node_modules', native.name);
+  if (
+    existsSync(folder) &&
+    !existsSync(join(folder, 'build', 'Release', native.built)) &&
+    !absent([native.dev]).length
+  ) {
+    say(`building ${native.name} against ${native.dev}`);
+    run('npm', ['rebuild', native.name]);
+  }
 }
 
 // The TypeScript, then the terminal pages: type-checked as browser code and bundled by Vite into

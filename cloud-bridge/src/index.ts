@@ -8,6 +8,7 @@ export * from './devices/index.js';
 export * from './directory/index.js';
 export * from './http/index.js';
 export * from './ingest/index.js';
+export * from './leases/index.js';
 export * from './library/index.js';
 export * from './metrics/index.js';
 export * from './notices/index.js';

@@ -5,12 +5,14 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Principal } from '../access/index.js';
+import { type SqlDatabase, sqliteDatabase } from '../store/index.js';
 import { AuditLog } from './audit.js';
 import { Accounts } from './service.js';
 import { CheckGate } from './throttle.js';
 
 let dir: string;
-let db: Database.Database;
+let sqlite: Database.Database;
+let db: SqlDatabase;
 let audit: AuditLog;
 let accounts: Accounts;
 const logger = pino({ level: 'silent' });
@@ -23,12 +25,13 @@ const cli: Principal = {
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'accounts-unit-'));
-  db = new Database(join(dir, 'bridge.db'));
+  sqlite = new Database(join(dir, 'bridge.db'));
+  db = sqliteDatabase(sqlite);
   audit = new AuditLog(db, logger);
   accounts = new Accounts({ db, audit, logger });
 });
 afterEach(async () => {
-  db.close();
+  sqlite.close();
   await rm(dir, { recursive: true, force: true });
 });
 

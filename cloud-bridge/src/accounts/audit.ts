@@ -1,7 +1,12 @@
-import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { AccountRole, AuditEntry, AuditSink } from '../access/index.js';
-import { migrateModule, statementCache, whereOf } from '../store/index.js';
+import {
+  migrateModule,
+  type SqlDatabase,
+  type SqlStatement,
+  statementCache,
+  whereOf,
+} from '../store/index.js';
 import type { StoredAuditEntry } from './types.js';
 
 const STEPS = [
@@ -66,11 +71,11 @@ const toEntry = (row: AuditRow): StoredAuditEntry => ({
  * first when read. A write that fails is logged and does not fail the request it describes.
  */
 export class AuditLog implements AuditSink {
-  private readonly insert: Database.Statement;
-  private readonly prepared: (sql: string) => Database.Statement;
+  private readonly insert: SqlStatement;
+  private readonly prepared: (sql: string) => SqlStatement;
 
   constructor(
-    db: Database.Database,
+    db: SqlDatabase,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
   ) {

@@ -1,10 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Identifier, sha256Hex } from '@educard/terminal-sdk';
 import { RefusalCounter } from '@educard/terminal-sdk/listeners';
-import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ACCOUNT_ROLES, type AuditEntry, type AuditSink, type Principal } from '../access/index.js';
+import type { SqlDatabase } from '../store/index.js';
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
 import { AccountTables, type StoredAccount } from './store.js';
 import { AddressThrottle, CheckGate } from './throttle.js';
@@ -132,7 +132,7 @@ export const principalOf = (account: Account): Principal => ({
 });
 
 export interface AccountsDeps {
-  db: Database.Database;
+  db: SqlDatabase;
   audit: AuditSink;
   logger: Logger;
   settings?: Partial<AccountSettings>;

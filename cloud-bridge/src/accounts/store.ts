@@ -1,6 +1,5 @@
-import type Database from 'better-sqlite3';
 import type { AccountRole } from '../access/index.js';
-import { migrateModule } from '../store/index.js';
+import { migrateModule, type SqlDatabase } from '../store/index.js';
 import type { Account } from './types.js';
 
 const STEPS = [
@@ -79,7 +78,7 @@ export interface SessionRow {
 export class AccountTables {
   private readonly s;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     migrateModule(db, 'accounts', STEPS);
     this.s = {
       insert: db.prepare(

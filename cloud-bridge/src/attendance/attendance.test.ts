@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { can, type Principal } from '../access/index.js';
 import { Directory } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
-import { migrateModule, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BridgeStore, migrateModule, openSqliteStore } from '../store/index.js';
 import { isCalendarDate, localDate, schoolDay, weekStart, zonedInstant } from './calendar.js';
 import { ATTENDANCE_CSV_COLUMNS } from './csv.js';
 import { Attendance, type AttendanceDay, type PupilDay } from './index.js';
@@ -20,7 +20,7 @@ const local = (clock: string, date = MONDAY) =>
   new Date(zonedInstant(date, clock, 'Asia/Shanghai')).toISOString();
 
 let dir: string;
-let store: SqliteBridgeStore;
+let store: BridgeStore;
 let directory: Directory;
 let now: number;
 let attendance: Attendance;

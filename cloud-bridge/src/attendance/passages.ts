@@ -1,5 +1,9 @@
-import type Database from 'better-sqlite3';
-import { type CommitProjection, type CommittedEvent, committedData } from '../store/index.js';
+import {
+  type CommitProjection,
+  type CommittedEvent,
+  committedData,
+  type SqlDatabase,
+} from '../store/index.js';
 
 /**
  * Gate passages: one row per granted gate decision with a person and a direction. Attendance reads
@@ -45,7 +49,7 @@ export function passageOf(event: CommittedEvent) {
 }
 
 /** The projection that keeps gate_passages in the transaction that stores the events. */
-export function passageProjection(db: Database.Database): CommitProjection {
+export function passageProjection(db: SqlDatabase): CommitProjection {
   const insert = db.prepare(
     `INSERT OR IGNORE INTO gate_passages (event_id, school, person_id, at, direction, device, role)
      VALUES (@eventId, @school, @personId, @at, @direction, @device, @role)`,
@@ -70,7 +74,7 @@ export interface DayPassages {
  * Each person's day in one grouped range scan over the covering index. Two passages in the same
  * millisecond are resolved towards "in" (the pupil is seen at school).
  */
-export function dayPassagesQuery(db: Database.Database) {
+export function dayPassagesQuery(db: SqlDatabase) {
   const statement = db
     .prepare<[string, string, string], [string, string | null, string, string | null]>(
       `SELECT person_id,

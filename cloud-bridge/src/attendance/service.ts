@@ -1,7 +1,7 @@
 import type { Calendar } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import { type Directory, type DirectoryPerson, type LeaveRecord, SchoolTimes } from '../directory/index.js';
-import { migrateModule, type SqliteBridgeStore } from '../store/index.js';
+import { type BridgeStore, migrateModule } from '../store/index.js';
 import { membershipAt, type Transfer, type TransferLog } from '../transfers/index.js';
 import {
   addDays,
@@ -18,7 +18,7 @@ import { dayPassagesQuery, PASSAGE_STEPS, passageProjection } from './passages.j
 import type { AttendanceDay, TrendWeek } from './types.js';
 
 export interface AttendanceDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   directory: Directory;
   /** Pupils who changed school count at the old one until their transfer date, at the new one from it. */
   transfers?: TransferLog;

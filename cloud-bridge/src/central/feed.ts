@@ -1,7 +1,7 @@
 import { type CardEntry, describeIssues, maskCardId } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory, DirectoryPerson } from '../directory/index.js';
-import type { SqliteBridgeStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
 import { transferDateProblem } from '../transfers/index.js';
 import { type ChangeApplier, directoryPerson } from './apply.js';
 import type { CentralClient } from './client.js';
@@ -14,7 +14,7 @@ export interface FeedSettings {
 }
 
 export interface FeedDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   directory: Directory;
   applier: ChangeApplier;
   /** Takes the feed's revocations into the district's hotlist (docs/hotlist.md). */

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
 import type { RosterService } from '../roster/index.js';
-import { type BadRow, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BadRow, type BridgeStore, openSqliteStore } from '../store/index.js';
 import { FileExchange, previousSchoolDay } from './files.js';
 import { CentralState } from './tables.js';
 
@@ -30,7 +30,7 @@ describe('the previous school day', () => {
 });
 
 let dir: string;
-let store: SqliteBridgeStore;
+let store: BridgeStore;
 let badRows: BadRow[];
 
 /** File mode over this test's store, its directories in `dir` unless given, bad rows kept in `badRows`. */

@@ -6,11 +6,11 @@ import type { Logger } from 'pino';
 import { type CsvCell, toCsv } from '../csv/index.js';
 import type { Directory } from '../directory/index.js';
 import { parseRosterCsv, type RosterService, type RowProblem } from '../roster/index.js';
-import { type BadRowSink, type SqliteBridgeStore, type StoredEvent, usableIds } from '../store/index.js';
+import { type BadRowSink, type BridgeStore, type StoredEvent, usableIds } from '../store/index.js';
 import type { CentralState } from './tables.js';
 
 export interface FileExchangeDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   directory: Directory;
   roster: RosterService;
   state: CentralState;

@@ -5,14 +5,14 @@ import type { EventRecord } from '@educard/terminal-sdk';
 import { chainRecords } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BridgeStore, openSqliteStore } from '../store/index.js';
 import { CentralClient } from './client.js';
 import { batchKey, type CentralAlarm, Outbox } from './outbox.js';
 import { CentralState } from './tables.js';
 import { CentralTestServer } from './testing.js';
 
 let dir: string;
-let store: SqliteBridgeStore;
+let store: BridgeStore;
 let central: CentralTestServer;
 let alarms: CentralAlarm[];
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { backoffDelay, type EventRecord } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
-import type { CommittedEvent, SqliteBridgeStore } from '../store/index.js';
+import type { BridgeStore, CommittedEvent } from '../store/index.js';
 import { type CentralClient, CentralUnavailable } from './client.js';
 import { EventBatchAnswer, type GrowthVisit, type PushedEvent } from './contract.js';
 import type { CentralState } from './tables.js';
@@ -25,7 +25,7 @@ export interface PushSettings {
 }
 
 export interface OutboxDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   state: CentralState;
   client: CentralClient;
   settings: PushSettings;

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { BridgeConfig } from '../config/index.js';
 import type { Directory } from '../directory/index.js';
 import type { RosterService } from '../roster/index.js';
-import type { BadRowSink, SqliteBridgeStore } from '../store/index.js';
+import type { BadRowSink, BridgeStore } from '../store/index.js';
 import type { ChangeApplier } from './apply.js';
 import { CentralClient } from './client.js';
 import { type FeedDeps, FeedPuller, type FeedStatus } from './feed.js';
@@ -16,7 +16,7 @@ import type { PushStatus } from './types.js';
 
 export interface CentralDeps {
   config: BridgeConfig;
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   directory: Directory;
   roster: RosterService;
   /** Applies the change feed's records (and a transfer asked for through the API) to directory and rosters. */
@@ -57,7 +57,7 @@ export class CentralService {
   readonly feed: FeedPuller | undefined;
   readonly outbox: Outbox | undefined;
   readonly files: FileExchange | undefined;
-  private readonly store: SqliteBridgeStore;
+  private readonly store: BridgeStore;
 
   constructor(deps: CentralDeps) {
     const { config, store, logger: parent } = deps;

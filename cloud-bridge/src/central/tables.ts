@@ -1,5 +1,4 @@
-import type Database from 'better-sqlite3';
-import { migrateModule } from '../store/index.js';
+import { migrateModule, type SqlDatabase } from '../store/index.js';
 
 /**
  * The central connector's tables. The outbox names each event by its id in the store's `events`
@@ -44,7 +43,7 @@ const STEPS = [
 export class CentralState {
   private readonly statements;
 
-  constructor(readonly db: Database.Database) {
+  constructor(readonly db: SqlDatabase) {
     migrateModule(db, 'central', STEPS);
     this.statements = {
       get: db.prepare<[string], { value: string }>('SELECT value FROM central_state WHERE key = ?'),

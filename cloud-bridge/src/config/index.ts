@@ -10,8 +10,16 @@ import { RolloutsConfig } from '../rollouts/config.js';
 
 export const BridgeConfig = z
   .object({
-    /** Where the database lives. */
+    /** Where the database lives (with SQLite), and the bridge's other files. */
     dataDir: z.string().min(1),
+    /**
+     * The database: SQLite in `dataDir` unless a PostgreSQL URL is given, which several bridge
+     * instances may share (docs/scale-out.md). libpq's URL form: `postgres://user@host/db` or, for a
+     * unix socket, `postgresql://user@/db?host=/run/postgresql`.
+     */
+    store: z
+      .object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL') })
+      .optional(),
     /** The bearer token of the admin HTTP API. */
     adminToken: z.string().min(16, 'at least 16 characters'),
     mqtt: z

@@ -1,7 +1,6 @@
 import { Identifier, IsoDate, Role } from '@educard/terminal-sdk';
-import type Database from 'better-sqlite3';
 import { z } from 'zod';
-import { migrateModule } from '../store/index.js';
+import { migrateModule, type SqlDatabase } from '../store/index.js';
 
 /**
  * What the bridge holds of the central student-record system beyond the roster: schools with their
@@ -105,7 +104,7 @@ const STEPS = [
 export class Directory {
   private readonly statements;
 
-  constructor(readonly db: Database.Database) {
+  constructor(readonly db: SqlDatabase) {
     migrateModule(db, 'directory', STEPS);
     this.statements = {
       putSchool: db.prepare(

@@ -1,7 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { sameSecret } from '@educard/terminal-sdk';
-import type Database from 'better-sqlite3';
-import { migrateModule } from '../store/index.js';
+import { migrateModule, type SqlDatabase } from '../store/index.js';
 
 /** The query parameter a body's URL carries its grant in. */
 export const GRANT_PARAM = 'grant';
@@ -27,7 +26,7 @@ export class BodyGrants {
   private readonly secret: Buffer;
 
   constructor(
-    db: Database.Database,
+    db: SqlDatabase,
     private readonly now: () => Date = () => new Date(),
     readonly ttlMs = GRANT_TTL_MS,
   ) {

@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { CommandSender } from '../commands/index.js';
 import type { BridgeStore, ChainPoint, DeclaredLoss } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface IngestDeps {
   store: BridgeStore;
@@ -89,8 +90,11 @@ export class Ingest {
   };
   private readonly queues = new Map<string, Promise<void>>();
   private readonly lastResend = new Map<string, number>();
+  private readonly commits: GroupCommit;
 
-  constructor(private readonly deps: IngestDeps) {}
+  constructor(private readonly deps: IngestDeps) {
+    this.commits = new GroupCommit(deps.store);
+  }
 
   async start(): Promise<void> {
     const { client, shareGroup } = this.deps;
@@ -195,7 +199,7 @@ export class Ingest {
         `hash chain broken at seq ${broken.seq} (${broken.problem})`,
       );
     const started = performance.now();
-    const committed = store.commitRecords(batch.device, batch.school, fresh, loss ? { loss } : undefined);
+    const committed = await this.commits.commit(batch.device, batch.school, fresh, loss);
     const commitSeconds = (performance.now() - started) / 1000;
     this.stats.stored += committed.inserted;
     if (committed.loss) {

@@ -12,11 +12,13 @@ import { IdentifierJson } from '../contract-check/index.js';
 import { type BodyGrants, requireGrant } from '../grants/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { type ItemProblem, parseCatalogueCsv } from './csv.js';
+import type { LoanLedger } from './loans.js';
 import { type CatalogueImportInput, type CatalogueService, cataloguePath } from './service.js';
 
 export interface LibraryHttpDeps {
   catalogue: CatalogueService;
   store: BridgeStore;
+  ledger: LoanLedger;
   /** Where catalogue imports are written down. */
   audit?: AuditSink;
 }
@@ -165,7 +167,7 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
     async (request) => {
       const { school } = request.params as { school: string };
       const q = request.query as { open?: boolean; person?: string; item?: string; limit: number };
-      const loans = deps.store.loans(school, {
+      const loans = deps.ledger.loans(school, {
         ...(q.open ? { open: true } : {}),
         ...(q.person ? { personId: q.person } : {}),
         ...(q.item ? { itemId: q.item } : {}),
@@ -177,6 +179,6 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
 
   admin.get('/v1/library/:school/conflicts', { schema: { params: SchoolParams } }, async (request) => {
     const { school } = request.params as { school: string };
-    return { school, conflicts: deps.store.loanConflicts(school) };
+    return { school, conflicts: deps.ledger.loanConflicts(school) };
   });
 }

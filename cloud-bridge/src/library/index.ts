@@ -7,6 +7,7 @@ export {
   type LoanRecord,
   replayItem,
 } from './ledger.js';
+export { type LoanConflict, type LoanFilter, LoanLedger } from './loans.js';
 export {
   type CatalogueImportInput,
   type CatalogueImportReport,

@@ -21,6 +21,7 @@ import { libraryRecords } from '../store/conformance.js';
 import { openSqliteStore } from '../store/index.js';
 import { MIGRATIONS } from '../store/migrations.js';
 import { replayItem } from './index.js';
+import { LoanLedger } from './loans.js';
 
 const TOKEN = 'library-admin-token-0123456789';
 let dir: string;
@@ -226,7 +227,9 @@ describe('the ledger of a database made before it', () => {
     }
     old.close();
     const store = openSqliteStore(path);
-    expect(store.loans('school-1', { open: true, limit: 10 }).map((l) => l.loanId)).toEqual(['lib-a:t1']);
+    expect(new LoanLedger(store).loans('school-1', { open: true, limit: 10 }).map((l) => l.loanId)).toEqual([
+      'lib-a:t1',
+    ]);
     store.close();
   });
 });

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type Database from 'better-sqlite3';
-import { migrateModule } from '../store/index.js';
+import { migrateModule, type SqlDatabase } from '../store/index.js';
 import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
 
 /**
@@ -128,7 +127,7 @@ export class NoticeLedger {
   private readonly s;
   private readonly stepInTransaction;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     migrateModule(db, 'notices', STEPS);
     this.s = {
       webhook: db.prepare<[string], { cursor: number }>(

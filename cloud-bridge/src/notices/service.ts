@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { backoffDelay, retryAfterMs } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
-import type { SqliteBridgeStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
 import { membershipAt, type Transfer, type TransferLog } from '../transfers/index.js';
 import type { NoticesConfig, NoticeWebhook } from './config.js';
 import type { Burst } from './debounce.js';
@@ -10,7 +10,7 @@ import { NoticeLedger, type NoticePeople, type PendingDelivery } from './ledger.
 import { signatureHeader } from './signature.js';
 
 export interface NoticesDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   directory: Directory;
   /** A pupil who changed school is the new school's from the transfer on: its webhook hears of them. */
   transfers?: TransferLog;

@@ -1,7 +1,6 @@
 import type { EventData, EventType, JournalDamagedData, StorageState } from '@educard/terminal-sdk';
-import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { CommittedEvent } from '../store/index.js';
+import type { CommittedEvent, SqlDatabase, SqlStatement } from '../store/index.js';
 import type { Alarm } from './types.js';
 
 /** What raises an alarm; external kinds (the central connector's) are any dotted name. */
@@ -72,10 +71,10 @@ const toAlarm = (row: AlarmRow): Alarm => ({
 export class Alarms {
   private readonly s;
 
-  private readonly shaped = new Map<string, Database.Statement>();
+  private readonly shaped = new Map<string, SqlStatement>();
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly logger: Logger,
     private readonly now: () => Date,
     /** The storage a device last reported live, newer than any disk warning still in its backlog. */

@@ -1,12 +1,12 @@
-import type Database from 'better-sqlite3';
 import type { CardChange } from '../http/index.js';
+import type { SqlDatabase } from '../store/index.js';
 import type { CardChangeView } from './types.js';
 
 /** Every card status change made through the API, with the roster version that carries it. */
 export class CardHistory {
   private readonly s;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     this.s = {
       insert: db.prepare(
         'INSERT INTO ops_card_changes (card_id, school, person_id, status, version, at, actor) VALUES (?, ?, ?, ?, ?, ?, ?)',

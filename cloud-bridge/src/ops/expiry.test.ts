@@ -6,7 +6,7 @@ import { SAMPLE_MONDAY, sampleCalendar, schoolYearOf, TestAuthority } from '@edu
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
-import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BridgeStore, openSqliteStore } from '../store/index.js';
 import { Operations, type OpsSettings } from './service.js';
 
 /** The dated alarms and the expiry view, on the bridge's clock: every date below is derived from it. */
@@ -16,7 +16,7 @@ const SCHOOL = 'school-1';
 const iso = (ms: number) => new Date(ms).toISOString();
 
 let dir: string;
-let store: SqliteBridgeStore;
+let store: BridgeStore;
 let ops: Operations;
 let nowMs: number;
 let authority: TestAuthority;

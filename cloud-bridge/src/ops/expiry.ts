@@ -1,5 +1,5 @@
 import { DEFAULT_ROSTER_SETTINGS } from '../roster/index.js';
-import type { SqliteBridgeStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
 import { ALARM_KINDS, type Alarms } from './alarms.js';
 import { daysOffIn, schoolYearAt, warnFrom } from './dates.js';
 import type { RosterProgress } from './rosters.js';
@@ -20,7 +20,7 @@ export interface KeySetInfo {
 }
 
 export interface ExpiryDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   rosters: RosterProgress;
   alarms: Alarms;
   settings: ExpirySettings;

@@ -5,11 +5,11 @@ import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
-import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BridgeStore, openSqliteStore } from '../store/index.js';
 import { Operations } from './service.js';
 
 let dir: string;
-let store: SqliteBridgeStore;
+let store: BridgeStore;
 let ops: Operations;
 let nowMs: number;
 

@@ -1,5 +1,4 @@
-import type Database from 'better-sqlite3';
-import type { Device } from '../store/index.js';
+import type { Device, SqlDatabase } from '../store/index.js';
 
 export interface LatestRoster {
   version: number;
@@ -14,7 +13,7 @@ export interface LatestRoster {
 export class RosterProgress {
   private readonly s;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     this.s = {
       applied: db.prepare('INSERT OR IGNORE INTO ops_roster_applied (device, version, at) VALUES (?, ?, ?)'),
       highest: db.prepare<[string], { version: number | null }>(

@@ -3,12 +3,12 @@ import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { CardChange } from '../http/index.js';
 import {
+  type BridgeStore,
   type CommittedEvent,
   committedData,
   type JournalLoss,
   type LossFilter,
   migrateModule,
-  type SqliteBridgeStore,
 } from '../store/index.js';
 import type { TransferLog } from '../transfers/index.js';
 import { ALARM_KINDS, type AlarmInput, type AlarmSubject, Alarms } from './alarms.js';
@@ -63,7 +63,7 @@ export interface ExternalAlarm {
 }
 
 export interface OpsDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   directory: Directory;
   /** The transfers between schools, for the recent transfers and how far each has reached. */
   transfers?: TransferLog;

@@ -12,9 +12,8 @@ import {
   type SignedEnvelope,
   verifyReleaseSignatures,
 } from '@educard/terminal-sdk';
-import type Database from 'better-sqlite3';
 import * as tar from 'tar';
-import { migrateModule } from '../store/index.js';
+import { migrateModule, type SqlDatabase } from '../store/index.js';
 
 const STEPS = [
   `CREATE TABLE releases (
@@ -80,7 +79,7 @@ export class Releases {
   readonly filesDir: string;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly dataDir: string,
     private readonly keySet: () => RosterKeySet,
     private readonly now: () => Date = () => new Date(),

@@ -12,14 +12,13 @@ import {
   type UpdateOffer,
   UpdateProgress,
 } from '@educard/terminal-sdk';
-import type Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AuditSink } from '../access/index.js';
 import { type Directory, SchoolTimes } from '../directory/index.js';
 import type { Releases } from '../releases/index.js';
-import { migrateModule, type SqliteBridgeStore } from '../store/index.js';
+import { type BridgeStore, migrateModule, type SqlDatabase } from '../store/index.js';
 import type { RolloutsConfig } from './config.js';
 import type { RolloutDevice, RolloutState, RolloutView } from './types.js';
 import { quietWindows, windowAt } from './windows.js';
@@ -127,8 +126,8 @@ interface DeviceRow {
 }
 
 export interface RolloutsDeps {
-  db: Database.Database;
-  store: SqliteBridgeStore;
+  db: SqlDatabase;
+  store: BridgeStore;
   directory: Directory;
   releases: Releases;
   client: MqttClient;

@@ -20,14 +20,14 @@ import { Directory } from '../directory/index.js';
 import { BodyGrants } from '../grants/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { Ingest } from '../ingest/index.js';
-import { CatalogueService } from '../library/index.js';
+import { CatalogueService, LoanLedger } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
-import { type BadRowSink, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import { type BadRowSink, type BridgeStore, openPostgresStore, openSqliteStore } from '../store/index.js';
 import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
@@ -47,7 +47,7 @@ export class Bridge {
   private constructor(
     readonly config: BridgeConfig,
     readonly logger: Logger,
-    readonly store: SqliteBridgeStore,
+    readonly store: BridgeStore,
     readonly directory: Directory,
     readonly broker: EmbeddedBroker | undefined,
     readonly client: MqttClient,
@@ -102,12 +102,15 @@ export class Bridge {
     await mkdir(config.dataDir, { recursive: true });
     // Made first: the parts below count into it as they work.
     const metrics = new BridgeMetrics(BRIDGE_VERSION);
-    const store = openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
+    const store = config.store
+      ? openPostgresStore(config.store.url)
+      : openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     started.push({ what: 'store', run: () => store.close() });
     const directory = new Directory(store.database);
     const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
+    const ledger = new LoanLedger(store);
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
     // as they are committed: they are made before ingest starts, so they see every one.
     const keys = await RosterKeyring.open(config.dataDir, now);
@@ -293,7 +296,7 @@ export class Bridge {
       }),
       grants,
       commands,
-      library: { catalogue, store, audit },
+      library: { catalogue, store, ledger, audit },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
         const ids = new Set([...store.rosterSchools(), ...named.keys()]);

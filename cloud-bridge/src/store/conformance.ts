@@ -1,6 +1,8 @@
 import { type CardEntry, type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LeaseTable } from '../leases/index.js';
+import { LoanLedger } from '../library/loans.js';
 import type { BridgeStore } from './types.js';
 
 /** Consecutive, chained records of one device, as a gateway's journal would hold them. */
@@ -674,7 +676,11 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
       });
     });
 
-    describe('loan ledger', () => {
+    describe('loan ledger (the library module)', () => {
+      let ledger: LoanLedger;
+      beforeEach(() => {
+        ledger = new LoanLedger(store);
+      });
       const at = (day: number) => new Date(Date.UTC(2026, 10, day, 2)).toISOString();
 
       it('opens a loan at a checkout, moves it at a renewal and closes it at a return', () => {
@@ -689,7 +695,7 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
           ['library.return', at(6), { loanId: 'lib-a:t2', itemId: 'B2', personId: 'p2' }],
         ]);
         store.commitRecords('lib-a', 'school-1', desk);
-        expect(store.loans('school-1', { open: true, limit: 10 })).toEqual([
+        expect(ledger.loans('school-1', { open: true, limit: 10 })).toEqual([
           {
             school: 'school-1',
             loanId: 'lib-a:t1',
@@ -703,26 +709,26 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
             renewals: 1,
           },
         ]);
-        expect(store.loans('school-1', { limit: 10 }).map((l) => [l.loanId, l.returnedAt])).toEqual([
+        expect(ledger.loans('school-1', { limit: 10 }).map((l) => [l.loanId, l.returnedAt])).toEqual([
           ['lib-a:t1', undefined],
           ['lib-a:t2', at(6)],
         ]);
-        expect(store.loans('school-1', { personId: 'p2', limit: 10 })).toHaveLength(1);
-        expect(store.loans('school-1', { itemId: 'B1', limit: 10 })).toHaveLength(1);
-        expect(store.loans('school-2', { limit: 10 })).toEqual([]);
-        expect(store.loanConflicts('school-1')).toEqual([]);
+        expect(ledger.loans('school-1', { personId: 'p2', limit: 10 })).toHaveLength(1);
+        expect(ledger.loans('school-1', { itemId: 'B1', limit: 10 })).toHaveLength(1);
+        expect(ledger.loans('school-2', { limit: 10 })).toEqual([]);
+        expect(ledger.loanConflicts('school-1')).toEqual([]);
         // The same batch again changes nothing.
         expect(store.commitRecords('lib-a', 'school-1', desk).inserted).toBe(0);
-        expect(store.loans('school-1', { limit: 10 })).toHaveLength(2);
+        expect(ledger.loans('school-1', { limit: 10 })).toHaveLength(2);
       });
 
       it('reports one item lent by two desks at once, whichever desk reports first', () => {
         const a = libraryRecords('lib-a', [['library.checkout', at(2), lend('lib-a:t1', 'B1', 'p1')]]);
         const b = libraryRecords('lib-b', [['library.checkout', at(3), lend('lib-b:t9', 'B1', 'p2')]]);
         store.commitRecords('lib-b', 'school-1', b);
-        expect(store.loanConflicts('school-1')).toEqual([]);
+        expect(ledger.loanConflicts('school-1')).toEqual([]);
         store.commitRecords('lib-a', 'school-1', a);
-        const conflicts = store.loanConflicts('school-1');
+        const conflicts = ledger.loanConflicts('school-1');
         expect(conflicts).toHaveLength(1);
         expect(conflicts[0]).toMatchObject({
           school: 'school-1',
@@ -736,14 +742,14 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
           ['lib-b:t9', 'lib-b', 'p2'],
         ]);
         // Both loans stay open until the copy comes back; the conflict stays reported.
-        expect(store.loans('school-1', { open: true, limit: 10 })).toHaveLength(2);
+        expect(ledger.loans('school-1', { open: true, limit: 10 })).toHaveLength(2);
         store.commitRecords(
           'lib-b',
           'school-1',
           libraryRecords('lib-b', [['library.return', at(4), { itemId: 'B1' }]], store.cursor('lib-b')),
         );
-        expect(store.loans('school-1', { open: true, limit: 10 })).toEqual([]);
-        expect(store.loanConflicts('school-1')).toHaveLength(1);
+        expect(ledger.loans('school-1', { open: true, limit: 10 })).toEqual([]);
+        expect(ledger.loanConflicts('school-1')).toHaveLength(1);
       });
 
       it('drops a conflict that a late return shows was none', () => {
@@ -754,10 +760,45 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         ]);
         store.commitRecords('lib-b', 'school-1', b);
         store.commitRecords('lib-a', 'school-1', a.slice(0, 1));
-        expect(store.loanConflicts('school-1')).toHaveLength(1);
+        expect(ledger.loanConflicts('school-1')).toHaveLength(1);
         store.commitRecords('lib-a', 'school-1', a.slice(1));
-        expect(store.loanConflicts('school-1')).toEqual([]);
-        expect(store.loans('school-1', { open: true, limit: 10 }).map((l) => l.loanId)).toEqual(['lib-b:t1']);
+        expect(ledger.loanConflicts('school-1')).toEqual([]);
+        expect(ledger.loans('school-1', { open: true, limit: 10 }).map((l) => l.loanId)).toEqual([
+          'lib-b:t1',
+        ]);
+      });
+    });
+
+    describe('leases (the leases module)', () => {
+      /** Takes the lease for `holder` as soon as the database's clock has passed its expiry. */
+      const takeOnExpiry = async (table: LeaseTable, name: string, holder: string) => {
+        while (table.take(name, holder, 60_000) === undefined)
+          await new Promise((resolve) => setTimeout(resolve, 20));
+      };
+
+      it('gives a lease to one holder at a time, renews it in its term, and hands it on at expiry or release', async () => {
+        const table = new LeaseTable(store.database);
+        const first = table.take('central.outbox', 'bridge-a', 60_000);
+        expect(first).toMatchObject({ holder: 'bridge-a', term: 1 });
+        expect(table.take('central.outbox', 'bridge-b', 60_000)).toBeUndefined();
+        expect(table.take('central.outbox', 'bridge-a', 60_000)).toMatchObject({
+          holder: 'bridge-a',
+          term: 1,
+        });
+        expect(table.take('central.feed', 'bridge-b', 60_000)).toMatchObject({ holder: 'bridge-b', term: 1 });
+
+        table.release('central.outbox', 'bridge-b');
+        expect(table.get('central.outbox')?.holder).toBe('bridge-a');
+        table.release('central.outbox', 'bridge-a');
+        expect(table.take('central.outbox', 'bridge-b', 60_000)).toMatchObject({
+          holder: 'bridge-b',
+          term: 1,
+        });
+
+        expect(table.take('notices', 'bridge-a', 30)).toMatchObject({ term: 1 });
+        await takeOnExpiry(table, 'notices', 'bridge-c');
+        expect(table.get('notices')).toMatchObject({ holder: 'bridge-c', term: 2 });
+        expect(table.take('notices', 'bridge-b', 60_000)).toBeUndefined();
       });
     });
 

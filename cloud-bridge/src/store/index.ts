@@ -1,25 +1,35 @@
-export { statementCache, whereOf } from './query.js';
-export { type BadRow, type BadRowSink, eachRow, usableIds } from './rows.js';
+export { LIBPQ_REMEDY, PostgresError } from './pg-connection.js';
+export { openPostgresStore } from './postgres.js';
 export {
   type CommitProjection,
   type CommittedEvent,
   committedData,
+  type ProjectionOptions,
+} from './projections.js';
+export { statementCache, whereOf } from './query.js';
+export { type BadRow, type BadRowSink, eachRow, usableIds } from './rows.js';
+export {
+  type ModuleSteps,
   migrateModule,
-  openSqliteStore,
-  type SqliteBridgeStore,
-} from './sqlite.js';
+  type SqlDatabase,
+  type SqlDialect,
+  type SqlRunResult,
+  type SqlStatement,
+  type SqlTransaction,
+  sqliteDatabase,
+} from './sql.js';
+export { openSqliteStore, type SqliteBridgeStore } from './sqlite.js';
 export type {
   BridgeStore,
   CatalogueVersion,
   ChainPoint,
+  CommitResult,
   DeclaredLoss,
   Device,
   EnrollingDevice,
   EnrollOutcome,
   EventFilter,
   JournalLoss,
-  LoanConflict,
-  LoanFilter,
   LossFilter,
   Presence,
   RosterCommit,

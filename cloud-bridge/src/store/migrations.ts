@@ -163,6 +163,3 @@ export const MIGRATIONS: string[] = [
    CREATE INDEX journal_losses_device ON journal_losses (device, damaged_seq);
    CREATE INDEX journal_losses_school ON journal_losses (school, id);`,
 ];
-
-/** The step that made the loan ledger: a database that ran it just now rebuilds the ledger once. */
-export const LIBRARY_STEP = 5;

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type { SqlDatabase, SqlStatement } from './sql.js';
 
 type Value = string | number;
 
@@ -18,8 +18,8 @@ export function whereOf(conditions: [clause: string, value: Value | undefined][]
 }
 
 /** Prepares each distinct statement once: queries built from filters come in a few shapes only. */
-export function statementCache(db: Database.Database): (sql: string) => Database.Statement {
-  const shaped = new Map<string, Database.Statement>();
+export function statementCache(db: SqlDatabase): (sql: string) => SqlStatement {
+  const shaped = new Map<string, SqlStatement>();
   return (sql) => {
     let statement = shaped.get(sql);
     if (!statement) {

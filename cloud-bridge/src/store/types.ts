@@ -8,7 +8,8 @@ import type {
   Schedule,
   StorageState,
 } from '@educard/terminal-sdk';
-import type { ConflictRecord, LoanRecord } from '../library/ledger.js';
+import type { CommitProjection, ProjectionOptions } from './projections.js';
+import type { SqlDatabase } from './sql.js';
 
 /** A stored record whose data does not match its type's schema, and why. */
 export interface UninterpretedRecord {
@@ -189,25 +190,18 @@ export interface CatalogueVersion {
   createdAt: string;
 }
 
-export interface LoanFilter {
-  /** Only loans not returned. */
-  open?: boolean;
-  personId?: string;
-  itemId?: string;
-  limit: number;
-}
-
-/** A conflict as the ledger reports it: both loans, and when it was first seen. */
-export interface LoanConflict extends ConflictRecord {
-  detectedAt: string;
-  loans: LoanRecord[];
-}
-
 /**
- * The bridge's repository. Every implementation passes the conformance suite in ./conformance.ts
- * (SQLite now; PostgreSQL when a district outgrows one machine).
+ * The bridge's repository of what every part of it shares: devices, their events and chains,
+ * enrollment, rosters and catalogues. It knows no other domain: each module keeps its own tables in
+ * the same database through `database` (and `migrateModule`), and what must move with the events (an
+ * outbox, a projection, the loan ledger) registers with `addCommitProjection`. SQLite and PostgreSQL
+ * implement it, and both pass the conformance suite in ./conformance.ts.
  */
 export interface BridgeStore {
+  /** The connection the modules keep their own tables through, in this backend's dialect. */
+  readonly database: SqlDatabase;
+  /** Runs `project` inside every later `commitRecords`, after the events are inserted. */
+  addCommitProjection(project: CommitProjection, options?: ProjectionOptions): void;
   /** The highest contiguous sequence committed for a device, and its record's hash. */
   cursor(device: string): ChainPoint;
   /**
@@ -289,13 +283,6 @@ export interface BridgeStore {
   latestCatalogue(school: string): CatalogueVersion | undefined;
   catalogueVersion(school: string, version: number): CatalogueVersion | undefined;
   catalogueSchools(): string[];
-
-  /**
-   * The loan ledger: built from the library events in the same transaction that commits them
-   * (`commitRecords`), so each event counts exactly once, whatever the order batches arrive in.
-   */
-  loans(school: string, filter: LoanFilter): LoanRecord[];
-  loanConflicts(school: string): LoanConflict[];
 
   close(): void;
 }

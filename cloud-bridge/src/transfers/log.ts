@@ -1,6 +1,5 @@
-import type Database from 'better-sqlite3';
 import type { DirectoryPerson } from '../directory/index.js';
-import { migrateModule } from '../store/index.js';
+import { migrateModule, type SqlDatabase } from '../store/index.js';
 
 /** A person moved from one school of the district to another, as the bridge applied it. */
 export interface Transfer {
@@ -88,7 +87,7 @@ const toTransfer = (row: Row): Transfer => ({
 export class TransferLog {
   private readonly s;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     migrateModule(db, 'transfers', STEPS);
     this.s = {
       insert: db.prepare(

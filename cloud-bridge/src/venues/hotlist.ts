@@ -23,7 +23,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { BodyGrants } from '../grants/index.js';
 import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
-import type { SqliteBridgeStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
 import { announceKeySets, RETAINED } from './announce.js';
 
 /** Where a card's revocation came from: the bridge's own rosters, or the central system's feed. */
@@ -36,7 +36,7 @@ export interface HotlistInput {
 }
 
 export interface HotlistServiceDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   client: MqttClient;
   keys: RosterKeyring;
   logger: Logger;

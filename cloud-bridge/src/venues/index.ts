@@ -2,7 +2,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { BodyGrants } from '../grants/index.js';
 import type { RosterKeyring } from '../roster/index.js';
-import type { SqliteBridgeStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
 import { HotlistService } from './hotlist.js';
 import { VenuePlans } from './plans.js';
 import { migrateVenues } from './tables.js';
@@ -14,7 +14,7 @@ export { type Booking, BookingRefused, type BookingRequest, VenuePlans } from '.
 export type { VenueDay } from './visits.js';
 
 export interface VenuesDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   client: MqttClient;
   keys: RosterKeyring;
   logger: Logger;

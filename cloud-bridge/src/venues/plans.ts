@@ -13,11 +13,11 @@ import {
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
-import type { SqliteBridgeStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
 import { announceKeySets, RETAINED } from './announce.js';
 
 export interface VenuePlansDeps {
-  store: SqliteBridgeStore;
+  store: BridgeStore;
   client: MqttClient;
   keys: RosterKeyring;
   logger: Logger;

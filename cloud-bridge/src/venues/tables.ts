@@ -1,5 +1,4 @@
-import type Database from 'better-sqlite3';
-import { migrateModule } from '../store/index.js';
+import { migrateModule, type SqlDatabase } from '../store/index.js';
 
 /**
  * The venues' tables: the district's hotlist (what each source says of a card, the versions
@@ -64,6 +63,6 @@ const STEPS = [
      FROM events WHERE type IN ('venue.visit', 'venue.refused');`,
 ];
 
-export function migrateVenues(db: Database.Database): void {
+export function migrateVenues(db: SqlDatabase): void {
   migrateModule(db, 'venues', STEPS);
 }

@@ -1,5 +1,4 @@
-import type Database from 'better-sqlite3';
-import { type CommitProjection, committedData } from '../store/index.js';
+import { type CommitProjection, committedData, type SqlDatabase } from '../store/index.js';
 
 /** One venue's day: visitors admitted (each card once), re-entries, class visits, refusals. */
 export interface VenueDay {
@@ -14,7 +13,7 @@ export interface VenueDay {
 }
 
 /** The projection that keeps venue_admissions in the transaction that stores the events. */
-export function admissionProjection(db: Database.Database): CommitProjection {
+export function admissionProjection(db: SqlDatabase): CommitProjection {
   const insert = db.prepare(
     `INSERT OR IGNORE INTO venue_admissions (event_id, site, venue, day, card_id, admitted, reentry, booking)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -40,7 +39,7 @@ export function admissionProjection(db: Database.Database): CommitProjection {
 }
 
 /** Visits per day from `fromDay` on, of one site (a school id) or of every one. */
-export function venueDays(db: Database.Database, filter: { site?: string; fromDay: string }): VenueDay[] {
+export function venueDays(db: SqlDatabase, filter: { site?: string; fromDay: string }): VenueDay[] {
   return db
     .prepare<[{ site: string | null; fromDay: string }], VenueDay>(
       `SELECT site, venue, day,

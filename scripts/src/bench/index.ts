@@ -10,6 +10,7 @@ import { type BenchResult, printTable, saveResults } from './report.js';
 import { scaleBench } from './scale.js';
 import { securityBench } from './security.js';
 import { stationsBench } from './stations.js';
+import { storeBench } from './store.js';
 import { uplinkBench } from './uplink.js';
 import { venueBench } from './venue.js';
 
@@ -27,6 +28,8 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   fleet: fleetBench,
   venue: venueBench,
   scale: scaleBench,
+  // The PostgreSQL store and lease failover of the scale group alone, without the district.
+  store: storeBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...] [--pi]

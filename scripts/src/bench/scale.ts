@@ -1,5 +1,6 @@
 import { runDistrict } from '../fleet-sim/index.js';
 import { atLeast, atMost, type BenchResult, info } from './report.js';
+import { storeBench } from './store.js';
 
 const TARGET_DEVICES = 5000;
 const TARGET_P99_MS = 2000;
@@ -26,6 +27,8 @@ function fromEnv(name: string, fallback: number): number {
  * and SCALE_SECONDS (default 60) size it to what a machine can carry.
  */
 export async function scaleBench(): Promise<BenchResult[]> {
+  // The store and lease figures first: they need no cluster, and a failed district keeps them.
+  const store = await storeBench();
   const devices = fromEnv('SCALE_DEVICES', TARGET_DEVICES);
   const seconds = fromEnv('SCALE_SECONDS', 60);
   const result = await runDistrict({
@@ -39,6 +42,7 @@ export async function scaleBench(): Promise<BenchResult[]> {
   });
   const kept = result.drained && result.p99Ms <= TARGET_P99_MS ? result.connected : 0;
   return [
+    ...store,
     atLeast('scale.devices_connected', kept, 'devices', TARGET_DEVICES),
     atMost('scale.devices_connected.p99_tap_to_ack_ms', result.p99Ms, 'ms', TARGET_P99_MS),
     atMost('scale.devices_connected.unacknowledged', result.tapped - result.acked, 'events', 0),

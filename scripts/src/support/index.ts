@@ -11,9 +11,11 @@ export {
   startFleetDevice,
   tapLine,
 } from './fleet.js';
+export { measureLeaseFailover } from './lease-failover.js';
 export { LightDevice, type LightDeviceOptions } from './light-device.js';
 export { exited, freePort, type Mosquitto, type MosquittoTls, startMosquitto } from './mosquitto.js';
 export { NATS_APT_COMMAND, type NatsCluster, type NatsNode, startNatsCluster } from './nats.js';
 export { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd } from './pcscd.js';
+export { POSTGRES_APT_COMMAND, type Postgres, startPostgres } from './postgres.js';
 export { type ServiceLine, ServiceManager, type UnitOverrides } from './service-manager.js';
 export { until } from './until.js';

@@ -1,0 +1,240 @@
+import type { EventRecord } from '@educard/terminal-sdk';
+import {
+  type BridgeStore,
+  type CommittedEvent,
+  type ModuleSteps,
+  migrateModule,
+  type SqlDatabase,
+  statementCache,
+} from '../store/index.js';
+import {
+  type ConflictRecord,
+  LIBRARY_EVENT_TYPES,
+  type LibraryEventRow,
+  type LoanRecord,
+  replayItem,
+} from './ledger.js';
+
+const LIBRARY_TYPES = new Set<string>(LIBRARY_EVENT_TYPES);
+
+/**
+ * The ledger's tables: library_events holds each item's history; loans and loan_conflicts are rebuilt
+ * from it. On SQLite they came with the store's own schema step 5, from before modules owned their
+ * tables, and so did the history of the events stored before it.
+ */
+const STEPS: ModuleSteps = {
+  sqlite: ['-- library_events, loans and loan_conflicts: made by the store schema step 5'],
+  postgres: [
+    `CREATE TABLE library_events (
+       event_id BIGINT PRIMARY KEY,
+       school TEXT COLLATE "C" NOT NULL,
+       item_id TEXT COLLATE "C" NOT NULL,
+       at TEXT COLLATE "C" NOT NULL,
+       type TEXT NOT NULL,
+       device TEXT COLLATE "C" NOT NULL,
+       data TEXT NOT NULL
+     );
+     CREATE INDEX library_events_item ON library_events (school, item_id, at);
+     CREATE TABLE loans (
+       school TEXT COLLATE "C" NOT NULL,
+       loan_id TEXT COLLATE "C" NOT NULL,
+       item_id TEXT COLLATE "C" NOT NULL,
+       person_id TEXT COLLATE "C" NOT NULL,
+       device TEXT NOT NULL,
+       returned_at TEXT,
+       checked_out_at TEXT COLLATE "C" NOT NULL,
+       loan TEXT NOT NULL,
+       PRIMARY KEY (school, loan_id)
+     );
+     CREATE INDEX loans_item ON loans (school, item_id);
+     CREATE INDEX loans_person ON loans (school, person_id);
+     CREATE TABLE loan_conflicts (
+       school TEXT COLLATE "C" NOT NULL,
+       item_id TEXT COLLATE "C" NOT NULL,
+       loan_id TEXT COLLATE "C" NOT NULL,
+       other_loan_id TEXT COLLATE "C" NOT NULL,
+       at TEXT COLLATE "C" NOT NULL,
+       detected_at TEXT COLLATE "C" NOT NULL,
+       PRIMARY KEY (school, loan_id, other_loan_id)
+     );
+     CREATE INDEX loan_conflicts_item ON loan_conflicts (school, item_id);
+     INSERT INTO library_events (event_id, school, item_id, at, type, device, data)
+       SELECT id, school, record::jsonb #>> '{data,itemId}', at, type, device, (record::jsonb -> 'data')::text
+       FROM events
+       WHERE type IN ('library.checkout', 'library.return', 'library.renew')
+         AND jsonb_typeof(record::jsonb #> '{data,itemId}') = 'string';`,
+  ],
+};
+
+export interface LoanFilter {
+  /** Only loans not returned. */
+  open?: boolean;
+  personId?: string;
+  itemId?: string;
+  limit: number;
+}
+
+/** A conflict as the ledger reports it: both loans, and when it was first seen. */
+export interface LoanConflict extends ConflictRecord {
+  detectedAt: string;
+  loans: LoanRecord[];
+}
+
+function statements(db: SqlDatabase) {
+  return {
+    insertLibraryEvent: db.prepare(
+      'INSERT INTO library_events (event_id, school, item_id, at, type, device, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    itemEvents: db.prepare<
+      [string, string],
+      { event_id: number; device: string; at: string; type: string; data: string }
+    >('SELECT event_id, device, at, type, data FROM library_events WHERE school = ? AND item_id = ?'),
+    libraryItems: db.prepare<[], { school: string; item_id: string }>(
+      'SELECT DISTINCT school, item_id FROM library_events',
+    ),
+    deleteItemLoans: db.prepare('DELETE FROM loans WHERE school = ? AND item_id = ?'),
+    putLoan: db.prepare(
+      'INSERT INTO loans (school, loan_id, item_id, person_id, device, returned_at, checked_out_at, loan) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    itemConflicts: db.prepare<[string, string], { loan_id: string; other_loan_id: string }>(
+      'SELECT loan_id, other_loan_id FROM loan_conflicts WHERE school = ? AND item_id = ?',
+    ),
+    putConflict: db.prepare(
+      `INSERT INTO loan_conflicts (school, item_id, loan_id, other_loan_id, at, detected_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (school, loan_id, other_loan_id) DO UPDATE SET at = excluded.at`,
+    ),
+    deleteConflict: db.prepare(
+      'DELETE FROM loan_conflicts WHERE school = ? AND loan_id = ? AND other_loan_id = ?',
+    ),
+    conflicts: db.prepare<
+      [string],
+      { item_id: string; loan_id: string; other_loan_id: string; at: string; detected_at: string }
+    >('SELECT * FROM loan_conflicts WHERE school = ? ORDER BY detected_at, item_id, at'),
+    loan: db.prepare<[string, string], { loan: string }>(
+      'SELECT loan FROM loans WHERE school = ? AND loan_id = ?',
+    ),
+  };
+}
+
+/**
+ * The loan ledger: a projection of the library events, moved in the same transaction that commits
+ * them, so each event counts exactly once, whatever the order batches arrive in.
+ */
+export class LoanLedger {
+  private readonly s;
+  private readonly prepared;
+
+  constructor(store: BridgeStore) {
+    const db = store.database;
+    const held = migrateModule(db, 'library', STEPS);
+    this.s = statements(db);
+    this.prepared = statementCache(db);
+    // Tables the ledger did not track before (a store from before modules owned their tables) are
+    // rebuilt once from their history.
+    if (held === 0) db.transaction(() => this.rebuild())();
+    store.addCommitProjection((events) => this.project(events));
+  }
+
+  loans(school: string, filter: LoanFilter): LoanRecord[] {
+    if (!(filter.limit >= 1)) return [];
+    const where = ['school = ?'];
+    const params: (string | number)[] = [school];
+    if (filter.open) where.push('returned_at IS NULL');
+    if (filter.personId !== undefined) {
+      where.push('person_id = ?');
+      params.push(filter.personId);
+    }
+    if (filter.itemId !== undefined) {
+      where.push('item_id = ?');
+      params.push(filter.itemId);
+    }
+    const sql = `SELECT loan FROM loans WHERE ${where.join(' AND ')} ORDER BY checked_out_at, loan_id LIMIT ?`;
+    const rows = this.prepared(sql).all(...params, Math.floor(filter.limit)) as { loan: string }[];
+    return rows.map((row) => JSON.parse(row.loan) as LoanRecord);
+  }
+
+  loanConflicts(school: string): LoanConflict[] {
+    return this.s.conflicts.all(school).map((row): LoanConflict => {
+      const loans = [row.loan_id, row.other_loan_id]
+        .map((id) => this.s.loan.get(school, id))
+        .filter((found): found is { loan: string } => found !== undefined)
+        .map((found) => JSON.parse(found.loan) as LoanRecord);
+      return {
+        school,
+        itemId: row.item_id,
+        loanId: row.loan_id,
+        otherLoanId: row.other_loan_id,
+        at: row.at,
+        detectedAt: row.detected_at,
+        loans,
+      };
+    });
+  }
+
+  private project(events: CommittedEvent[]): void {
+    const touched = new Map<string, { school: string; itemId: string }>();
+    for (const { eventId, school, record, at } of events) {
+      const itemId = this.keep(eventId, school, record, at);
+      if (itemId !== undefined) touched.set(`${school}\0${itemId}`, { school, itemId });
+    }
+    const now = new Date().toISOString();
+    for (const { school, itemId } of touched.values()) this.replay(school, itemId, now);
+  }
+
+  /** Takes a committed record into the ledger's history; returns the item it touched, if any. */
+  private keep(eventId: number, school: string, record: EventRecord, at: string): string | undefined {
+    if (!LIBRARY_TYPES.has(record.type)) return undefined;
+    const itemId = record.data.itemId;
+    if (typeof itemId !== 'string') return undefined;
+    this.s.insertLibraryEvent.run(
+      eventId,
+      school,
+      itemId,
+      at,
+      record.type,
+      record.device,
+      JSON.stringify(record.data),
+    );
+    return itemId;
+  }
+
+  private rebuild(): void {
+    const now = new Date().toISOString();
+    for (const { school, item_id } of this.s.libraryItems.all()) this.replay(school, item_id, now);
+  }
+
+  /**
+   * Rebuilds one item's loans and conflicts from its history. A conflict keeps the time it was first
+   * seen; one that later events show was none (a return that came late, from a desk that was offline)
+   * is dropped.
+   */
+  private replay(school: string, itemId: string, now: string): void {
+    const events: LibraryEventRow[] = this.s.itemEvents.all(school, itemId).map((row) => ({
+      eventId: Number(row.event_id),
+      device: row.device,
+      at: row.at,
+      type: row.type,
+      data: JSON.parse(row.data) as Record<string, unknown>,
+    }));
+    const { loans, conflicts } = replayItem(school, itemId, events);
+    this.s.deleteItemLoans.run(school, itemId);
+    for (const loan of loans) {
+      this.s.putLoan.run(
+        school,
+        loan.loanId,
+        itemId,
+        loan.personId,
+        loan.device,
+        loan.returnedAt ?? null,
+        loan.checkedOutAt,
+        JSON.stringify(loan),
+      );
+    }
+    const found = new Set(conflicts.map((c) => `${c.loanId}\0${c.otherLoanId}`));
+    for (const held of this.s.itemConflicts.all(school, itemId)) {
+      if (!found.has(`${held.loan_id}\0${held.other_loan_id}`))
+        this.s.deleteConflict.run(school, held.loan_id, held.other_loan_id);
+    }
+    for (const c of conflicts) this.s.putConflict.run(school, itemId, c.loanId, c.otherLoanId, c.at, now);
+  }
+}

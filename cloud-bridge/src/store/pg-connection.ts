@@ -1,0 +1,248 @@
+import { createRequire } from 'node:module';
+import type { SqlDatabase, SqlRunResult, SqlStatement } from './sql.js';
+
+/** The part of node-postgres's libpq binding (`libpq`, an optional dependency) the store uses. */
+interface LibPq {
+  connectSync(url: string): void;
+  finish(): void;
+  exec(sql: string): void;
+  prepare(name: string, sql: string, nParams: number): void;
+  execPrepared(name: string, params: (string | null)[]): void;
+  resultStatus(): string;
+  resultErrorMessage(): string;
+  resultErrorFields(): { sqlState?: string } | undefined;
+  errorMessage(): string;
+  /** 0 idle, 1 active, 2 in a transaction, 3 in a failed one, 4 unknown: the connection is gone. */
+  transactionStatus(): number;
+  ntuples(): number;
+  nfields(): number;
+  fname(column: number): string;
+  ftype(column: number): number;
+  getvalue(row: number, column: number): string;
+  getisnull(row: number, column: number): boolean;
+  cmdTuples(): string;
+  clear(): void;
+}
+
+export const LIBPQ_REMEDY =
+  'the PostgreSQL store needs the libpq module (an optional dependency, built against libpq-dev): apt-get install -y libpq-dev, then npm install';
+
+function loadLibPq(): new () => LibPq {
+  try {
+    return createRequire(import.meta.url)('libpq') as new () => LibPq;
+  } catch (error) {
+    throw new Error(`${LIBPQ_REMEDY} (${(error as Error).message})`);
+  }
+}
+
+/** An error PostgreSQL answered, with its SQLSTATE (23505 a unique violation, 40001 a serialization failure). */
+export class PostgresError extends Error {
+  constructor(
+    message: string,
+    readonly sqlState: string | undefined,
+  ) {
+    super(message);
+    this.name = 'PostgresError';
+  }
+}
+
+// Column types by OID: integers and numerics come back as numbers (ids, counts and sums fit in a
+// double here), bytea as bytes; everything else as its text.
+const NUMBER_TYPES = new Set([20, 21, 23, 26, 700, 701, 1700]);
+const BOOL = 16;
+const BYTEA = 17;
+
+function parse(type: number, text: string): unknown {
+  if (NUMBER_TYPES.has(type)) return Number(text);
+  if (type === BOOL) return text === 't';
+  if (type === BYTEA) return Buffer.from(text.slice(2), 'hex');
+  return text;
+}
+
+function param(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (value instanceof Uint8Array) return `\\x${Buffer.from(value).toString('hex')}`;
+  throw new TypeError(`cannot bind a ${typeof value} to a PostgreSQL parameter`);
+}
+
+/**
+ * better-sqlite3's placeholders in PostgreSQL's: each `?` becomes the next `$n`, each `@name` the
+ * `$n` of that name (the same for every use). Quoted text and identifiers are left as they are.
+ */
+export function toPostgresSql(sql: string): { text: string; names?: string[]; count: number } {
+  const names: string[] = [];
+  let positional = 0;
+  const text = sql.replace(
+    /'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|@([A-Za-z_][A-Za-z0-9_]*)/g,
+    (match, name: string | undefined) => {
+      if (match === '?') return `$${++positional}`;
+      if (name === undefined) return match;
+      let index = names.indexOf(name);
+      if (index < 0) index = names.push(name) - 1;
+      return `$${index + 1}`;
+    },
+  );
+  if (positional && names.length) throw new Error('a statement takes ? or @name parameters, not both');
+  return names.length ? { text, names, count: names.length } : { text, count: positional };
+}
+
+type Shape = 'objects' | 'pluck' | 'raw';
+
+/**
+ * Connections just finished, kept from the garbage collector for a moment: libpq's binding closes
+ * its poll handle asynchronously inside the object it frees, and libuv aborts the process when the
+ * object goes first.
+ */
+const finishing = new Set<LibPq>();
+function finish(pq: LibPq): void {
+  pq.finish();
+  finishing.add(pq);
+  setTimeout(() => finishing.delete(pq), 1000).unref();
+}
+
+function connect(PQ: new () => LibPq, url: string): LibPq {
+  const pq = new PQ();
+  pq.connectSync(url);
+  // Notices (a table that already exists, skipped) are not for the bridge's stderr.
+  pq.exec('SET client_min_messages = warning');
+  return pq;
+}
+
+/**
+ * One PostgreSQL connection as a SqlDatabase, synchronous like better-sqlite3: each statement is a
+ * round trip over libpq (a unix socket on one host), prepared once per connection. A connection
+ * found broken is made again before the next statement; a transaction it was in is lost, and the
+ * statement that found it throws, so nothing half-done is acknowledged.
+ */
+export function openPostgresConnection(url: string): SqlDatabase & { close(): void } {
+  const PQ = loadLibPq();
+  let pq = connect(PQ, url);
+  let prepared = new Map<string, string>();
+  let depth = 0;
+
+  const check = (what: string) => {
+    const status = pq.resultStatus();
+    if (
+      status === 'PGRES_FATAL_ERROR' ||
+      status === 'PGRES_BAD_RESPONSE' ||
+      status === 'PGRES_NONFATAL_ERROR'
+    ) {
+      const message = pq.resultErrorMessage() || pq.errorMessage();
+      throw new PostgresError(
+        `${message.trim()} (in ${what.slice(0, 200)})`,
+        pq.resultErrorFields()?.sqlState,
+      );
+    }
+  };
+  const ensureConnected = () => {
+    if (pq.transactionStatus() !== 4) return;
+    finish(pq);
+    pq = connect(PQ, url);
+    prepared = new Map();
+    depth = 0;
+  };
+  const exec = (sql: string) => {
+    ensureConnected();
+    pq.exec(sql);
+    check(sql);
+  };
+  const rows = (shape: Shape): unknown[] => {
+    const count = pq.ntuples();
+    const columns = pq.nfields();
+    const names = Array.from({ length: columns }, (_, c) => pq.fname(c));
+    const types = Array.from({ length: columns }, (_, c) => pq.ftype(c));
+    const value = (r: number, c: number) =>
+      pq.getisnull(r, c) ? null : parse(types[c] as number, pq.getvalue(r, c));
+    const out: unknown[] = new Array(count);
+    for (let r = 0; r < count; r++) {
+      if (shape === 'pluck') out[r] = value(r, 0);
+      else if (shape === 'raw') out[r] = Array.from({ length: columns }, (_, c) => value(r, c));
+      else {
+        const row: Record<string, unknown> = {};
+        for (let c = 0; c < columns; c++) row[names[c] as string] = value(r, c);
+        out[r] = row;
+      }
+    }
+    return out;
+  };
+
+  const statement = (sql: string): SqlStatement => {
+    const { text, names, count } = toPostgresSql(sql);
+    let shape: Shape = 'objects';
+    const execute = (params: unknown[]): void => {
+      ensureConnected();
+      let name = prepared.get(text);
+      if (name === undefined) {
+        name = `s${prepared.size + 1}`;
+        pq.prepare(name, text, count);
+        check(sql);
+        prepared.set(text, name);
+      }
+      const values = names
+        ? names.map((key) => param((params[0] as Record<string, unknown>)[key]))
+        : params.map(param);
+      pq.execPrepared(name, values);
+      check(sql);
+    };
+    const self: SqlStatement = {
+      run(...params): SqlRunResult {
+        execute(params);
+        return { changes: Number(pq.cmdTuples()) || 0, lastInsertRowid: 0 };
+      },
+      get(...params) {
+        execute(params);
+        return rows(shape)[0];
+      },
+      all(...params) {
+        execute(params);
+        return rows(shape);
+      },
+      pluck(toggle = true) {
+        shape = toggle ? 'pluck' : 'objects';
+        return self;
+      },
+      raw(toggle = true) {
+        shape = toggle ? 'raw' : 'objects';
+        return self;
+      },
+    };
+    return self;
+  };
+
+  const transaction = <F extends (...params: never[]) => unknown>(fn: F) => {
+    const run = (...params: Parameters<F>): ReturnType<F> => {
+      // Nested: a savepoint within the transaction it runs in, as better-sqlite3 does.
+      const savepoint = depth > 0 ? `sp${depth}` : undefined;
+      exec(savepoint ? `SAVEPOINT ${savepoint}` : 'BEGIN');
+      depth++;
+      try {
+        const result = fn(...params) as ReturnType<F>;
+        depth--;
+        exec(savepoint ? `RELEASE SAVEPOINT ${savepoint}` : 'COMMIT');
+        return result;
+      } catch (error) {
+        depth = Math.max(0, depth - 1);
+        if (pq.transactionStatus() !== 4) {
+          pq.exec(
+            savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK',
+          );
+        }
+        throw error;
+      }
+    };
+    return Object.assign(run, { immediate: run });
+  };
+
+  return {
+    dialect: 'postgres',
+    prepare: ((sql: string) => statement(sql)) as SqlDatabase['prepare'],
+    transaction: transaction as SqlDatabase['transaction'],
+    exec,
+    close() {
+      finish(pq);
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import type Database from 'better-sqlite3';
+
+/** The SQL the backend speaks: a module gives its schema steps (and any query that differs) in each. */
+export type SqlDialect = 'sqlite' | 'postgres';
+
+export interface SqlRunResult {
+  changes: number;
+  lastInsertRowid: number | bigint;
+}
+
+/**
+ * A prepared statement. Parameters are positional (`?`) or, with one object, named (`@name`), as
+ * better-sqlite3 takes them; the PostgreSQL backend rewrites both to `$n`.
+ */
+export interface SqlStatement<P extends unknown[] = unknown[], R = unknown> {
+  run(...params: P): SqlRunResult;
+  get(...params: P): R | undefined;
+  all(...params: P): R[];
+  /** Rows as their first column's value. */
+  pluck(toggle?: boolean): this;
+  /** Rows as arrays of column values. */
+  raw(toggle?: boolean): this;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the transaction keeps the wrapped function's own signature
+type AnyFunction = (...params: any[]) => unknown;
+
+export interface SqlTransaction<F extends AnyFunction> {
+  (...params: Parameters<F>): ReturnType<F>;
+  /** Takes the write lock before the first read (SQLite's BEGIN IMMEDIATE; PostgreSQL's default). */
+  immediate(...params: Parameters<F>): ReturnType<F>;
+}
+
+/**
+ * One connection to the bridge's database, as every module reaches it: synchronous, as better-sqlite3
+ * is, so that a module's storage code is the same on both backends and a projection runs inside the
+ * commit that calls it. A nested `transaction` joins the one it runs in.
+ */
+export interface SqlDatabase {
+  readonly dialect: SqlDialect;
+  prepare<P extends unknown[] | object = unknown[], R = unknown>(
+    sql: string,
+  ): P extends unknown[] ? SqlStatement<P, R> : SqlStatement<[P], R>;
+  transaction<F extends AnyFunction>(fn: F): SqlTransaction<F>;
+  exec(sql: string): void;
+}
+
+/** better-sqlite3 as a SqlDatabase: its statements and transactions are handed out as they are. */
+export function sqliteDatabase(db: Database.Database): SqlDatabase {
+  return {
+    dialect: 'sqlite',
+    prepare: (sql) => db.prepare(sql) as never,
+    transaction: (fn) => db.transaction(fn) as never,
+    exec: (sql) => {
+      db.exec(sql);
+    },
+  };
+}
+
+/**
+ * A module's schema steps, one list per dialect (step for step the same tables), or one list of
+ * SQLite's from a module not yet ported to PostgreSQL (its statements have not been checked there).
+ * Never edit a step: add one.
+ */
+export type ModuleSteps = string[] | Record<SqlDialect, string[]>;
+
+function stepsFor(db: SqlDatabase, module: string, given: ModuleSteps): string[] {
+  if (!Array.isArray(given)) return given[db.dialect];
+  if (db.dialect === 'sqlite') return given;
+  throw new Error(
+    `the ${module} module keeps its tables on SQLite only: it has no PostgreSQL schema yet (docs/scale-out.md)`,
+  );
+}
+
+/**
+ * Runs a module's own schema steps not yet run (counted per module in `module_schema`), each in the
+ * transaction that records it; returns the version the module's tables had before.
+ */
+export function migrateModule(db: SqlDatabase, module: string, given: ModuleSteps): number {
+  const steps = stepsFor(db, module, given);
+  db.exec('CREATE TABLE IF NOT EXISTS module_schema (module TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+  return db
+    .transaction(() => {
+      if (db.dialect === 'postgres') db.exec('LOCK TABLE module_schema IN EXCLUSIVE MODE');
+      const held =
+        db
+          .prepare<[string], { version: number }>('SELECT version FROM module_schema WHERE module = ?')
+          .get(module)?.version ?? 0;
+      if (held > steps.length)
+        throw new Error(
+          `the ${module} tables are at schema ${held}, newer than this bridge knows: upgrade the bridge`,
+        );
+      if (held === steps.length) return held;
+      for (let step = held; step < steps.length; step++) db.exec(steps[step] as string);
+      db.prepare(
+        'INSERT INTO module_schema (module, version) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET version = excluded.version',
+      ).run(module, steps.length);
+      return held;
+    })
+    .immediate();
+}
