@@ -5,9 +5,16 @@ import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import { IdentifierJson } from '../contract-check/index.js';
 import { type BodyGrants, requireGrant } from '../grants/index.js';
 import type { ProtectedApp } from '../http/index.js';
-import { hotlistPath } from './hotlist.js';
-import type { Venues } from './index.js';
-import { BookingRefused } from './plans.js';
+import { type HotlistService, hotlistPath } from './hotlist.js';
+import { BookingRefused, type VenuePlans } from './plans.js';
+import type { VenueDay } from './visits.js';
+
+/** What the venues' routes use of the bridge's venues (its `Venues`), named here so the routes do not import their own index. */
+export interface VenuesView {
+  hotlist: HotlistService;
+  plans: VenuePlans;
+  visitsPerDay(days: number, site?: string): VenueDay[];
+}
 
 const LocalClock = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 00:00 to 23:59');
 const BookingBody = z.object({
@@ -49,7 +56,7 @@ const refused = (reply: FastifyReply, error: unknown) => {
  * The hotlist's snapshot bodies: what venues fetch, with the grant the bridge published in the URL,
  * checked there against their signed manifest.
  */
-export function venuesPublicRoutes(venues: Venues, grants: BodyGrants) {
+export function venuesPublicRoutes(venues: VenuesView, grants: BodyGrants) {
   return (app: FastifyInstance) => {
     app.get('/v1/hotlist/snapshots/:version', async (request, reply) => {
       const { version } = request.params as { version: number };
@@ -66,7 +73,7 @@ export function venuesPublicRoutes(venues: Venues, grants: BodyGrants) {
  * The venues' routes (docs/api.md, "Venues"): the hotlist's state, class visits booked by a school at a
  * venue, and each venue's visits per day for the operations page.
  */
-export function venuesRoutes(venues: Venues, audit: AuditSink) {
+export function venuesRoutes(venues: VenuesView, audit: AuditSink) {
   return (app: ProtectedApp, guard: Guard) => {
     const audited = (
       request: FastifyRequest,
