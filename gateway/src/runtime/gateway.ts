@@ -34,7 +34,6 @@ import {
   GateStation,
   LabStation,
   LibraryStation,
-  libraryBackendFor,
   type TerminalStation,
   VenuePlanStore,
   VenueStation,
@@ -42,6 +41,7 @@ import {
 import { listQuarantined, type Quarantined } from '../storage/index.js';
 import { bridgeSource, FIRMWARE, ReleaseRoot, UpdateAgent } from '../updates/index.js';
 import { Uplink } from '../uplink/index.js';
+import { libraryBackendFor } from './library-backend.js';
 import { TerminalSide } from './terminal-stations.js';
 
 /** The version of this build: the gateway's package.json, which a release's builder stamps. */

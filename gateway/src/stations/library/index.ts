@@ -19,7 +19,6 @@ export {
   type ReturnRequest,
 } from './backend.js';
 export { type LedgerJournal, type Loan, LoanLedger, type TxnOutcome, type UnsettledEvent } from './ledger.js';
-export { type LibraryBackendDeps, libraryBackendFor } from './library-system.js';
 export { daysLate, LocalLedgerBackend } from './local-backend.js';
 export {
   DEFAULT_PROBE_INTERVAL_MS,

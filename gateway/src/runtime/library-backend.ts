@@ -1,9 +1,7 @@
 import { join } from 'node:path';
-import type { Logger } from '../../log/index.js';
-import { Sip2Backend } from '../../sip2/backend.js';
-import { Sip2Client } from '../../sip2/client.js';
-import type { Sip2ConfigInput } from '../../sip2/config.js';
-import type { LibraryBackend } from './backend.js';
+import type { Logger } from '../log/index.js';
+import { Sip2Backend, Sip2Client, type Sip2ConfigInput } from '../sip2/index.js';
+import type { LibraryBackend } from '../stations/index.js';
 
 export interface LibraryBackendDeps {
   /** The station's data directory (the one its ledger is in): the replay cursor is kept there. */
@@ -16,7 +14,8 @@ export interface LibraryBackendDeps {
 }
 
 /**
- * The backend of a library station: the school's library system over SIP2 when its `sip2` section is
+ * The backend of a library station, made here so that `stations/` never imports `sip2/` (which
+ * implements the stations' `LibraryBackend`): the school's library system over SIP2 when its `sip2` section is
  * configured, else none (the station keeps its own ledger).
  */
 export function libraryBackendFor(
