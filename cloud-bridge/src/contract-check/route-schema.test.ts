@@ -42,4 +42,16 @@ describe('route schemas from the contract', () => {
     expect((await post('/things/gate-1', { name: 'a much too long name' })).statusCode).toBe(400);
     expect((await post('/things/gate-1', { name: 'door', ttlSeconds: 0 })).statusCode).toBe(400);
   });
+
+  it('takes a body the schema lets a caller leave out as the empty object it stands for', async () => {
+    const Optional = { body: z.object({ add: z.array(Identifier).default([]) }).prefault({}) };
+    const made = Fastify();
+    made.post<RouteTypes<typeof Optional>>('/tags', routeSchema(Optional), async (request) => request.body);
+    expect((await made.inject({ method: 'POST', url: '/tags' })).json()).toEqual({ add: [] });
+    expect((await made.inject({ method: 'POST', url: '/tags', payload: { add: ['a b'] } })).statusCode).toBe(
+      400,
+    );
+    const required = await app();
+    expect((await required.inject({ method: 'POST', url: '/things/gate-1' })).statusCode).toBe(400);
+  });
 });

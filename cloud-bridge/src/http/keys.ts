@@ -1,4 +1,4 @@
-import { describeIssues, fromBase64Url, KeyRole, keyIdOf, rootFingerprint } from '@educard/terminal-sdk';
+import { fromBase64Url, KeyRole, keyIdOf, rootFingerprint } from '@educard/terminal-sdk';
 import { z } from 'zod';
 import { type RouteTypes, routeSchema } from '../contract-check/index.js';
 import { KeySetRefused } from '../roster/index.js';
@@ -6,11 +6,8 @@ import type { ProtectedApp, RouteContext } from './deps.js';
 
 const CommitRoute = { body: z.object({ pendingId: z.string().min(1).max(64), keySet: z.unknown() }) };
 const ReleaseKeysRoute = { body: z.object({ releases: KeyRole }) };
-/**
- * A rotation may also name the card issuers of the next key set (none: `null`), or keep those in force.
- * Its body may be left out altogether, which a route schema cannot allow: checked here instead.
- */
-const PrepareRotation = z.object({ cardIssuers: KeyRole.nullable().optional() }).prefault({});
+/** A rotation may also name the card issuers of the next key set (none: `null`), or keep those in force. */
+const PrepareRoute = { body: z.object({ cardIssuers: KeyRole.nullable().optional() }).prefault({}) };
 
 interface RosterKeySetView {
   version: number;
@@ -55,25 +52,26 @@ export function keyRoutes(admin: ProtectedApp, { deps, guard, audited }: RouteCo
     };
   });
 
-  admin.post('/v1/keys/roster/rotate/prepare', async (request, reply) => {
-    if (!guard(request, reply, 'keys.manage')) return;
-    const body = PrepareRotation.safeParse(request.body ?? {});
-    if (!body.success)
-      return reply.code(400).send({ error: 'bad-request', message: describeIssues(body.error) });
-    const { cardIssuers } = body.data;
-    const issuerKeys = cardIssuers?.keys ?? [];
-    if (issuerKeys.some(({ keyId, publicKey }) => keyIdOf(fromBase64Url(publicKey)) !== keyId))
-      return reply
-        .code(400)
-        .send({ error: 'bad-request', message: 'a card issuer key id does not match its key' });
-    const prepared = await deps.roster.prepareRotation(cardIssuers === undefined ? {} : { cardIssuers });
-    audited(request, 'keys.rotate.prepare', { detail: { version: prepared.keySet.version } });
-    request.log.info(
-      { version: prepared.keySet.version, pending: prepared.pendingId },
-      'roster key rotation prepared',
-    );
-    return prepared;
-  });
+  admin.post<RouteTypes<typeof PrepareRoute>>(
+    '/v1/keys/roster/rotate/prepare',
+    routeSchema(PrepareRoute),
+    async (request, reply) => {
+      if (!guard(request, reply, 'keys.manage')) return;
+      const { cardIssuers } = request.body;
+      const issuerKeys = cardIssuers?.keys ?? [];
+      if (issuerKeys.some(({ keyId, publicKey }) => keyIdOf(fromBase64Url(publicKey)) !== keyId))
+        return reply
+          .code(400)
+          .send({ error: 'bad-request', message: 'a card issuer key id does not match its key' });
+      const prepared = await deps.roster.prepareRotation(cardIssuers === undefined ? {} : { cardIssuers });
+      audited(request, 'keys.rotate.prepare', { detail: { version: prepared.keySet.version } });
+      request.log.info(
+        { version: prepared.keySet.version, pending: prepared.pendingId },
+        'roster key rotation prepared',
+      );
+      return prepared;
+    },
+  );
 
   admin.post<RouteTypes<typeof ReleaseKeysRoute>>(
     '/v1/keys/releases/prepare',
