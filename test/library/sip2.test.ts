@@ -11,7 +11,7 @@ import {
   type ProbeTimer,
   type RosterStore,
 } from '@educard/gateway';
-import { openLibraryStores } from '@educard/gateway/testing';
+import { openLibraryStores, type Sip2TestServer, startSip2Server } from '@educard/gateway/testing';
 import {
   DEFAULT_LOAN_RULES,
   type EventRecord,
@@ -20,7 +20,6 @@ import {
 } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Sip2TestServer, startSip2Server } from '../support/sip2-server.js';
 
 // A library desk whose source of truth is the school's library system over SIP2: the real station,
 // journal, roster and catalogue, against the SIP2 test server. The server refuses, fails and stalls;

@@ -1,9 +1,12 @@
 import { Identifier } from '@educard/terminal-sdk';
 import { z } from 'zod';
 
-/** A contract schema as a JSON Schema Fastify's Ajv takes inside a route schema (no `$schema` draft tag). */
-export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _draft, ...json } = z.toJSONSchema(schema) as Record<string, unknown>;
+/**
+ * A contract schema as a JSON Schema Fastify's Ajv takes inside a route schema (no `$schema` draft tag).
+ * `io: 'input'` describes what a caller may send (a field with a default may be left out).
+ */
+export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
+  const { $schema: _draft, ...json } = z.toJSONSchema(schema, { io }) as Record<string, unknown>;
   return json;
 }
 

@@ -1,20 +1,24 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
-import { ReleaseVersion } from '@educard/terminal-sdk';
+import { ReleaseArch, ReleaseVersion, Sha256Hex } from '@educard/terminal-sdk';
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import type { BrokerPrincipal } from '../broker/index.js';
-import { jsonSchemaOf } from '../contract-check/index.js';
+import { type RouteTypes, routeSchema } from '../contract-check/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import type { ReleasesConfig } from './config.js';
 import { ReleaseNotTaken, type Releases } from './service.js';
 import { ByteRate, throttled } from './throttle.js';
 
+const FileRoute = { params: z.object({ sha256: Sha256Hex }) };
 /** A release's version in the path is MAJOR.MINOR.PATCH, not the integer a roster's `version` is. */
-const ReleaseParams = {
-  schema: { params: { type: 'object', properties: { version: jsonSchemaOf(ReleaseVersion) } } },
-} as const;
+const RemoveRoute = {
+  params: z.object({ version: ReleaseVersion }),
+  /** One architecture's archive, or (left out) every one of that version. */
+  body: z.object({ arch: ReleaseArch.optional() }).prefault({}),
+};
 
 /** The largest release archive taken: several times the gateway's size, far below a disk's. */
 const MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024;
@@ -67,57 +71,62 @@ export function releaseFileRoutes(
     return rate;
   };
   return (app: FastifyInstance) => {
-    app.get('/v1/releases/files/:sha256', async (request, reply) => {
-      const device = deviceOf(request.headers.authorization, authenticate);
-      if (!device)
-        return reply
-          .code(401)
-          .header('www-authenticate', 'Basic realm="educard releases"')
-          .send({ error: 'unauthorized', message: "a device's broker credentials are needed" });
-      const path = releases.filePath((request.params as { sha256: string }).sha256);
-      const size = path ? (await stat(path).catch(() => undefined))?.size : undefined;
-      if (!path || size === undefined)
-        return reply.code(404).send({ error: 'not-found', message: 'no release file by that SHA-256' });
-      const range = rangeOf(request.headers.range, size);
-      if (range === null)
-        return reply
-          .code(416)
-          .header('content-range', `bytes */${size}`)
-          .send({ error: 'range', message: 'bad range' });
-      const downloads = open.get(device.device) ?? 0;
-      if (downloads >= config.maxDownloadsPerDevice)
-        return reply
-          .code(429)
-          .header('retry-after', '5')
-          .send({ error: 'busy', message: `${downloads} downloads open for ${device.device}` });
-      open.set(device.device, downloads + 1);
-      const done = () => {
-        const left = (open.get(device.device) ?? 1) - 1;
-        if (left > 0) open.set(device.device, left);
-        else open.delete(device.device);
-      };
-      const start = range?.start ?? 0;
-      const end = range?.end ?? size - 1;
-      const body = createReadStream(path, { start, end, highWaterMark: 64 * 1024 }).pipe(
-        throttled([
-          rateOf(deviceRates, device.device, config.deviceBytesPerSecond),
-          rateOf(schoolRates, device.school, config.schoolBytesPerSecond),
-        ]),
-      );
-      body.once('close', done);
-      reply.raw.once('close', () => {
-        body.destroy();
-        done();
-      });
-      reply
-        .code(range ? 206 : 200)
-        .header('content-type', 'application/octet-stream')
-        .header('accept-ranges', 'bytes')
-        .header('etag', `"${(request.params as { sha256: string }).sha256}"`)
-        .header('content-length', String(end - start + 1));
-      if (range) reply.header('content-range', `bytes ${start}-${end}/${size}`);
-      return reply.send(body);
-    });
+    app.get<RouteTypes<typeof FileRoute>>(
+      '/v1/releases/files/:sha256',
+      routeSchema(FileRoute),
+      async (request, reply) => {
+        const device = deviceOf(request.headers.authorization, authenticate);
+        if (!device)
+          return reply
+            .code(401)
+            .header('www-authenticate', 'Basic realm="educard releases"')
+            .send({ error: 'unauthorized', message: "a device's broker credentials are needed" });
+        const { sha256 } = request.params;
+        const path = releases.filePath(sha256);
+        const size = path ? (await stat(path).catch(() => undefined))?.size : undefined;
+        if (!path || size === undefined)
+          return reply.code(404).send({ error: 'not-found', message: 'no release file by that SHA-256' });
+        const range = rangeOf(request.headers.range, size);
+        if (range === null)
+          return reply
+            .code(416)
+            .header('content-range', `bytes */${size}`)
+            .send({ error: 'range', message: 'bad range' });
+        const downloads = open.get(device.device) ?? 0;
+        if (downloads >= config.maxDownloadsPerDevice)
+          return reply
+            .code(429)
+            .header('retry-after', '5')
+            .send({ error: 'busy', message: `${downloads} downloads open for ${device.device}` });
+        open.set(device.device, downloads + 1);
+        const done = () => {
+          const left = (open.get(device.device) ?? 1) - 1;
+          if (left > 0) open.set(device.device, left);
+          else open.delete(device.device);
+        };
+        const start = range?.start ?? 0;
+        const end = range?.end ?? size - 1;
+        const body = createReadStream(path, { start, end, highWaterMark: 64 * 1024 }).pipe(
+          throttled([
+            rateOf(deviceRates, device.device, config.deviceBytesPerSecond),
+            rateOf(schoolRates, device.school, config.schoolBytesPerSecond),
+          ]),
+        );
+        body.once('close', done);
+        reply.raw.once('close', () => {
+          body.destroy();
+          done();
+        });
+        reply
+          .code(range ? 206 : 200)
+          .header('content-type', 'application/octet-stream')
+          .header('accept-ranges', 'bytes')
+          .header('etag', `"${sha256}"`)
+          .header('content-length', String(end - start + 1));
+        if (range) reply.header('content-range', `bytes ${start}-${end}/${size}`);
+        return reply.send(body);
+      },
+    );
   };
 }
 
@@ -170,28 +179,32 @@ export function releaseRoutes(
       return { releases: releases.list() };
     });
 
-    app.post('/v1/releases/:version/remove', ReleaseParams, async (request, reply) => {
-      if (!guard(request, reply, 'updates.manage')) return;
-      const { version } = request.params as { version: string };
-      const arch = (request.body as { arch?: string } | undefined)?.arch;
-      const using = inUse(version);
-      if (using)
-        return reply
-          .code(409)
-          .send({ error: 'in-use', message: `rollout ${using} distributes ${version}: abort it first` });
-      const gone = await releases.remove(version, arch);
-      if (!gone.length)
-        return reply
-          .code(404)
-          .send({ error: 'not-found', message: `no release ${version}${arch ? ` for ${arch}` : ''}` });
-      audit.record({
-        ...auditActor(request),
-        action: 'releases.remove',
-        target: `release:${version}`,
-        outcome: 'ok',
-        detail: { arches: gone.map((r) => r.arch) },
-      });
-      return { removed: gone };
-    });
+    app.post<RouteTypes<typeof RemoveRoute>>(
+      '/v1/releases/:version/remove',
+      routeSchema(RemoveRoute),
+      async (request, reply) => {
+        if (!guard(request, reply, 'updates.manage')) return;
+        const { version } = request.params;
+        const { arch } = request.body;
+        const using = inUse(version);
+        if (using)
+          return reply
+            .code(409)
+            .send({ error: 'in-use', message: `rollout ${using} distributes ${version}: abort it first` });
+        const gone = await releases.remove(version, arch);
+        if (!gone.length)
+          return reply
+            .code(404)
+            .send({ error: 'not-found', message: `no release ${version}${arch ? ` for ${arch}` : ''}` });
+        audit.record({
+          ...auditActor(request),
+          action: 'releases.remove',
+          target: `release:${version}`,
+          outcome: 'ok',
+          detail: { arches: gone.map((r) => r.arch) },
+        });
+        return { removed: gone };
+      },
+    );
   };
 }

@@ -2,17 +2,18 @@ import { Identifier } from '@educard/terminal-sdk';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
-import { IdentifierJson } from '../contract-check/index.js';
+import { type RouteTypes, routeSchema } from '../contract-check/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import { RolloutRefused, type Rollouts } from './service.js';
 
 /** A rollout's or a device's id in the path: the contract's Identifier, like every id the bridge takes. */
-const IdParams = { schema: { params: { type: 'object', properties: { id: IdentifierJson } } } } as const;
-
-const Tags = z.object({
-  add: z.array(Identifier).max(64).default([]),
-  remove: z.array(Identifier).max(64).default([]),
-});
+const IdRoute = { params: z.object({ id: Identifier }) };
+const TagsRoute = {
+  params: z.object({ id: Identifier }),
+  body: z
+    .object({ add: z.array(Identifier).max(64).default([]), remove: z.array(Identifier).max(64).default([]) })
+    .prefault({}),
+};
 
 /** The rollout routes (docs/api.md, "Rollouts"): make, follow, pause, resume, abort; device tags. */
 export function rolloutRoutes(rollouts: Rollouts, audit: AuditSink) {
@@ -45,52 +46,58 @@ export function rolloutRoutes(rollouts: Rollouts, audit: AuditSink) {
       return { rollouts: rollouts.list() };
     });
 
-    app.get('/v1/rollouts/:id', IdParams, async (request, reply) => {
+    app.get<RouteTypes<typeof IdRoute>>('/v1/rollouts/:id', routeSchema(IdRoute), async (request, reply) => {
       if (!guard(request, reply, 'updates.read')) return;
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const rollout = rollouts.view(id);
       if (!rollout) return reply.code(404).send({ error: 'not-found', message: `no rollout ${id}` });
       return { ...rollout, devices: rollouts.devices(id) };
     });
 
     for (const verb of ['pause', 'resume', 'abort'] as const)
-      app.post(`/v1/rollouts/:id/${verb}`, IdParams, async (request, reply) => {
+      app.post<RouteTypes<typeof IdRoute>>(
+        `/v1/rollouts/:id/${verb}`,
+        routeSchema(IdRoute),
+        async (request, reply) => {
+          if (!guard(request, reply, 'updates.manage')) return;
+          const { id } = request.params;
+          try {
+            const by = request.principal?.username ?? 'anonymous';
+            const rollout =
+              verb === 'pause'
+                ? rollouts.pause(id)
+                : verb === 'resume'
+                  ? rollouts.resume(id)
+                  : rollouts.abort(id, `aborted by ${by}`);
+            record(request, `rollouts.${verb}`, id, { version: rollout.version });
+            return rollout;
+          } catch (error) {
+            return refused(reply, error);
+          }
+        },
+      );
+
+    app.post<RouteTypes<typeof TagsRoute>>(
+      '/v1/devices/:id/tags',
+      routeSchema(TagsRoute),
+      async (request, reply) => {
         if (!guard(request, reply, 'updates.manage')) return;
-        const { id } = request.params as { id: string };
+        const { id } = request.params;
+        const { add, remove } = request.body;
         try {
-          const by = request.principal?.username ?? 'anonymous';
-          const rollout =
-            verb === 'pause'
-              ? rollouts.pause(id)
-              : verb === 'resume'
-                ? rollouts.resume(id)
-                : rollouts.abort(id, `aborted by ${by}`);
-          record(request, `rollouts.${verb}`, id, { version: rollout.version });
-          return rollout;
+          const tags = rollouts.tag(id, add, remove);
+          audit.record({
+            ...auditActor(request),
+            action: 'devices.tag',
+            target: `device:${id}`,
+            outcome: 'ok',
+            detail: { add, remove },
+          });
+          return { device: id, tags };
         } catch (error) {
           return refused(reply, error);
         }
-      });
-
-    app.post('/v1/devices/:id/tags', IdParams, async (request, reply) => {
-      if (!guard(request, reply, 'updates.manage')) return;
-      const { id } = request.params as { id: string };
-      const body = Tags.safeParse(request.body ?? {});
-      if (!body.success)
-        return reply.code(400).send({ error: 'bad-request', message: body.error.issues[0]?.message });
-      try {
-        const tags = rollouts.tag(id, body.data.add, body.data.remove);
-        audit.record({
-          ...auditActor(request),
-          action: 'devices.tag',
-          target: `device:${id}`,
-          outcome: 'ok',
-          detail: body.data,
-        });
-        return { device: id, tags };
-      } catch (error) {
-        return refused(reply, error);
-      }
-    });
+      },
+    );
   };
 }

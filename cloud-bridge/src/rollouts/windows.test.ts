@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SchoolTimes } from '../directory/index.js';
-import { assignPhases } from './service.js';
+import { assignPhases } from './spec.js';
 import { quietWindows, windowAt } from './windows.js';
 
 const SETTINGS = { arrival: { beforeMin: 60, afterMin: 30 }, dismissal: { beforeMin: 15, afterMin: 45 } };

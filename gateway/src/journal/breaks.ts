@@ -63,3 +63,42 @@ export function damagedData(b: JournalBreak): JournalDamagedData {
 export function breakBefore(breaks: readonly JournalBreak[], seq: number): JournalBreak | undefined {
   return breaks.findLast((b) => b.lastSeq === seq - 1 && b.firstSeq !== undefined);
 }
+
+/**
+ * Puts on record that records `firstLost`..`next.seq - 1` were dropped from memory while the disk was
+ * full: a break of its own, or the one still open they extend (the disk refused again before it was
+ * explained). False when a break on record already covers them.
+ */
+export function noteDropped(
+  breaks: JournalBreak[],
+  loss: { firstLost: number; next: { seq: number; prev: string }; maxHeld: number; at: string },
+): boolean {
+  const { firstLost, next, maxHeld, at } = loss;
+  const lastLost = next.seq - 1;
+  const covered = breaks.some(
+    (b) => b.firstSeq !== undefined && b.firstSeq <= firstLost && (b.lastSeq as number) >= lastLost,
+  );
+  if (covered) return false;
+  const open = breaks.find(
+    (b) =>
+      b.damagedSeq === undefined &&
+      b.cause === 'disk-full' &&
+      (b.firstSeq as number) <= lastLost &&
+      (b.lastSeq as number) >= firstLost - 1,
+  );
+  const b: JournalBreak = open ?? {
+    cause: 'disk-full',
+    firstSeq: firstLost,
+    lastSeq: lastLost,
+    records: 0,
+    reason: '',
+    at,
+  };
+  if (!open) breaks.push(b);
+  b.firstSeq = Math.min(b.firstSeq as number, firstLost);
+  b.lastSeq = lastLost;
+  b.records = lastLost - b.firstSeq + 1;
+  b.resumeHash = next.prev;
+  b.reason = `${b.records} record(s) dropped from memory while the disk was full (the bound is ${maxHeld})`;
+  return true;
+}

@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { type EventRecord, eventHash, JournalDamagedData, verifyChain } from '@educard/terminal-sdk';
 import type { ChainPoint } from './recovery.js';
+import { recordsOf, type Segment } from './segments.js';
 
 export type ChainProblem = 'hash' | 'prev' | 'seq';
 
@@ -60,4 +62,23 @@ export class ChainWalker<Where> {
     }
     return undefined;
   }
+}
+
+export type ChainVerdict = { ok: true; records: number } | { ok: false; seq: number; problem: string };
+
+/** Walks the chain through `segments` in order, from `start` (the genesis when undefined). */
+export async function verifySegments(
+  segments: readonly Segment[],
+  start: ChainPoint | undefined,
+): Promise<ChainVerdict> {
+  const walker = new ChainWalker<undefined>(start);
+  for (const segment of segments) {
+    for (const { record } of recordsOf(await readFile(segment.path))) {
+      if (!walker.add(record, undefined)) break;
+    }
+  }
+  const broken = walker.finish();
+  return broken
+    ? { ok: false, seq: broken.seq, problem: broken.problem }
+    : { ok: true, records: walker.records };
 }

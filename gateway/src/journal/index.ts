@@ -1,14 +1,5 @@
 export type { JournalBreak } from './breaks.js';
-export {
-  type ChainPoint,
-  inspectJournal,
-  Journal,
-  type JournalCommit,
-  type JournalCursor,
-  type JournalOptions,
-  type JournalStats,
-  readCursor,
-} from './journal.js';
+export { Journal } from './journal.js';
 export {
   type JournalCheck,
   JournalDamaged,
@@ -17,5 +8,12 @@ export {
   type StoredRecord,
   type TornTail,
 } from './reader.js';
-export { MIN_FRAME_BYTES } from './recovery.js';
+export {
+  type ChainPoint,
+  inspectJournal,
+  type JournalCursor,
+  MIN_FRAME_BYTES,
+  readCursor,
+} from './recovery.js';
 export { type ReadableJournal, recordsSince } from './since.js';
+export type { JournalCommit, JournalOptions, JournalStats } from './types.js';

@@ -1,4 +1,4 @@
-import { type FileHandle, open, readFile, rm, statfs } from 'node:fs/promises';
+import { type FileHandle, open, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
   type BatchLoss,
@@ -9,114 +9,18 @@ import {
   eventHash,
   SPEC_VERSION,
 } from '@educard/terminal-sdk';
-import type { Logger } from '../log/index.js';
 import { fsyncDirectory, writeFileDurable } from '../storage/index.js';
-import { BreaksFileStore, breakBefore, damagedData, type JournalBreak } from './breaks.js';
-import { ChainWalker } from './chain-check.js';
-import { encodeFrame, HEADER_BYTES } from './frame.js';
-import {
-  type ChainPoint,
-  CURSOR,
-  GENESIS,
-  type JournalCursor,
-  readCursorFile,
-  recoverJournal,
-  type Unsaved,
-  unsavedPath,
-  writeHead,
-} from './recovery.js';
-import { lastRecordOf, listSegments, recordsOf, type Segment, segmentName } from './segments.js';
+import { BreaksFileStore, breakBefore, damagedData, type JournalBreak, noteDropped } from './breaks.js';
+import { type ChainVerdict, verifySegments } from './chain-check.js';
+import { DiskWatch } from './disk.js';
+import { encodeFrame } from './frame.js';
+import { FrameIndexes } from './frame-index.js';
+import { type Held, HeldRecords } from './held.js';
+import { CURSOR, type JournalCursor, recoverJournal, type Unsaved, writeHead } from './recovery.js';
+import { recordsOf, type Segment, segmentName } from './segments.js';
+import type { JournalOptions, JournalStats } from './types.js';
+import { saveUnsaved, withDeadline } from './unsaved.js';
 
-export type { ChainPoint, JournalCursor } from './recovery.js';
-
-export interface JournalOptions {
-  dir: string;
-  device: string;
-  logger: Logger;
-  /** A segment is closed and a new one begun past this size. */
-  segmentBytes?: number;
-  /** The journal's share of the disk; an alarm event is journaled at 80% of it. */
-  budgetBytes?: number;
-  /** Free space on the file system below which the same alarm is raised. */
-  minFreeBytes?: number;
-  /**
-   * Records held in memory while they cannot be written (a full disk, a failing one): past this many
-   * the oldest are dropped, and counted as lost. A disk that writes drains whatever a burst queued.
-   */
-  maxHeldRecords?: number;
-  /** How long close() waits for the disk before it reports what it could not make durable. */
-  closeTimeoutMs?: number;
-  /** Told when the disk fills or frees, runs low or recovers, or records are first lost. */
-  onStorageChange?: () => void;
-  now?: () => Date;
-  /** Told of each group commit (write and fsync) as it ends: the gateway's metrics time them. */
-  onCommit?: (commit: JournalCommit) => void;
-}
-
-/** One group commit: how many records, how long the write and its fsync took, and whether they worked. */
-export interface JournalCommit {
-  records: number;
-  seconds: number;
-  ok: boolean;
-}
-
-export interface JournalStats {
-  lastSeq: number;
-  lastHash: string;
-  durableSeq: number;
-  ackedSeq: number;
-  backlog: number;
-  /** When the oldest event the bridge has not acknowledged happened. */
-  oldestUnackedAt: string | undefined;
-  segments: number;
-  bytes: number;
-  /** fsyncs done: group commit makes this far smaller than the number of appends. */
-  commits: number;
-  /** Bytes of a torn tail dropped when the journal was opened. */
-  recoveredBytes: number;
-  diskLow: boolean;
-  /** The last write failed (no space, or the disk failing): records wait in memory. */
-  diskFull: boolean;
-  /** Free space as last checked. */
-  freeBytes: number | undefined;
-  lastWriteError: string | undefined;
-  /** Records in memory, not yet on disk, and the most that may be. */
-  held: number;
-  maxHeld: number;
-  /** Records lost since the journal was opened: the oldest held, dropped past the bound. */
-  lost: number;
-  /** Files moved to quarantine when the journal was opened. */
-  quarantined: string[];
-  /** Problems with the journal's small files at open, and how each was met. */
-  notes: string[];
-  /** The newest loss the journal explains, if any is on record. */
-  lastBreak: JournalBreak | undefined;
-  /** Damage found by a read while running (it is quarantined at the next start). */
-  damagedNow: string | undefined;
-}
-
-interface Held {
-  frame: Buffer;
-  seq: number;
-  /** The hash the record names as the one before it: where the chain resumes if those before are lost. */
-  prev: string;
-}
-
-interface FrameIndex {
-  offsets: number[];
-  /** The byte after the last frame indexed. */
-  end: number;
-  /** The extension under way, if any. */
-  extending: Promise<void>;
-}
-
-interface Waiter {
-  seq: number;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
-const DISK_CHECK_MS = 5_000;
 const RETRY_MAX_MS = 5_000;
 
 /**
@@ -132,12 +36,7 @@ const RETRY_MAX_MS = 5_000;
 export class Journal {
   private segments: Segment[];
   private active: FileHandle | undefined;
-  /** Records not yet durable, oldest first; the first `writing` of them are in the write under way. */
-  private queue: Held[] = [];
-  private writing = 0;
-  /** Records of the write under way dropped from the queue meanwhile: lost only if that write fails. */
-  private writingDropped = 0;
-  private waiters: Waiter[] = [];
+  private readonly held = new HeldRecords();
   private committing: Promise<void> | undefined;
   private commits = 0;
   private lastSeq: number;
@@ -145,12 +44,8 @@ export class Journal {
   private durableSeq: number;
   private cursor: JournalCursor;
   private oldestUnackedAt: string | undefined;
-  private diskLow = false;
   private diskFull = false;
-  private freeBytes: number | undefined;
   private lastWriteError: string | undefined;
-  private lost = 0;
-  private diskCheckedAt = Number.NEGATIVE_INFINITY;
   private retryMs = 50;
   private headPending: number | undefined;
   private damagedNow: string | undefined;
@@ -159,13 +54,13 @@ export class Journal {
   private breaks: JournalBreak[];
   private breaksWriting: Promise<void> = Promise.resolve();
   /** Where each frame of a segment starts, filled as far as reads have needed: reads seek, never rescan. */
-  private readonly frameIndex = new Map<Segment, FrameIndex>();
+  private readonly frames = new FrameIndexes();
   private acking: Promise<void> = Promise.resolve();
   private ackQueued: Promise<void> | undefined;
   private ackWanted = 0;
   private readonly segmentBytes: number;
   private readonly budgetBytes: number;
-  private readonly minFreeBytes: number;
+  private readonly disk: DiskWatch;
   private readonly maxHeld: number;
   private readonly closeTimeoutMs: number;
   private readonly now: () => Date;
@@ -186,11 +81,19 @@ export class Journal {
     this.durableSeq = recovered.next.seq;
     this.segmentBytes = options.segmentBytes ?? 4 * 1024 * 1024;
     this.budgetBytes = options.budgetBytes ?? 512 * 1024 * 1024;
-    this.minFreeBytes = options.minFreeBytes ?? 64 * 1024 * 1024;
     this.maxHeld = options.maxHeldRecords ?? 50_000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 3_000;
     this.now = options.now ?? (() => new Date());
     this.breaksFile = new BreaksFileStore(options.dir);
+    this.disk = new DiskWatch({
+      dir: options.dir,
+      logger: options.logger,
+      budgetBytes: this.budgetBytes,
+      minFreeBytes: options.minFreeBytes ?? 64 * 1024 * 1024,
+      usedBytes: () => this.segments.reduce((sum, s) => sum + s.bytes, 0),
+      onLow: (freeBytes, used) => this.diskLow(freeBytes, used),
+      onChange: () => this.storageChanged(),
+    });
   }
 
   readonly recoveredBytes: number;
@@ -237,12 +140,12 @@ export class Journal {
       prev: this.lastHash,
     };
     const record: EventRecord = { ...unsigned, hash: eventHash(unsigned) };
-    this.queue.push({ frame: encodeFrame(canonicalBytes(record)), seq: record.seq, prev: record.prev });
+    this.held.push({ frame: encodeFrame(canonicalBytes(record)), seq: record.seq, prev: record.prev });
     this.lastSeq = record.seq;
     this.lastHash = record.hash;
     if (this.oldestUnackedAt === undefined) this.oldestUnackedAt = record.at;
     // Bounded while the disk takes no writes; a disk that writes, only behind a burst, drains it.
-    if (this.diskFull && this.queue.length > this.maxHeld) this.dropOldest();
+    if (this.diskFull && this.held.length > this.maxHeld) this.dropOldest();
     this.scheduleCommit();
     return record;
   }
@@ -250,7 +153,7 @@ export class Journal {
   /** Resolves once the record `seq` (by default the last appended) is on disk and fsynced. */
   durable(seq = this.lastSeq): Promise<void> {
     if (seq <= this.durableSeq) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
+    return this.held.waitFor(seq);
   }
 
   flush(): Promise<void> {
@@ -275,12 +178,8 @@ export class Journal {
         continue;
       }
       const upTo = Math.min(segment.lastSeq, durable, seq + (limit - records.length) - 1);
-      // The index covers at least up to `upTo`; appends made durable meanwhile may take it further.
-      const index = await this.indexFrames(segment);
-      const start = index.offsets[seq - segment.firstSeq] as number;
-      const end = index.offsets[upTo + 1 - segment.firstSeq] ?? index.end;
       let expected = seq;
-      for (const { record } of recordsOf(await readRange(segment.path, start, end))) {
+      for (const { record } of recordsOf(await this.frames.range(segment, seq, upTo))) {
         if (record.seq !== expected) break;
         records.push(record);
         expected += 1;
@@ -317,34 +216,6 @@ export class Journal {
       ...(found.bound ? { bound: true } : {}),
       damagedSeq: found.damagedSeq,
     };
-  }
-
-  /**
-   * Extends a segment's frame index over the bytes written since it was last extended. Reads run
-   * concurrently (the uplink's, an ack's), so extensions of one index run one after another.
-   */
-  private async indexFrames(segment: Segment): Promise<FrameIndex> {
-    let index = this.frameIndex.get(segment);
-    if (!index) {
-      index = { offsets: [], end: 0, extending: Promise.resolve() };
-      this.frameIndex.set(segment, index);
-    }
-    const target = index;
-    const extension = target.extending.then(async () => {
-      const through = segment.bytes;
-      if (target.end >= through) return;
-      const bytes = await readRange(segment.path, target.end, through);
-      let offset = 0;
-      while (offset + HEADER_BYTES <= bytes.length) {
-        target.offsets.push(target.end + offset);
-        offset += HEADER_BYTES + bytes.readUInt32LE(offset);
-      }
-      if (offset !== through - target.end) throw new Error(`journal segment ${segment.path} ends mid-frame`);
-      target.end = through;
-    });
-    target.extending = extension.catch(() => undefined);
-    await extension;
-    return target;
   }
 
   /**
@@ -388,7 +259,7 @@ export class Journal {
     if (removable.length) {
       for (const segment of removable) {
         await rm(segment.path, { force: true });
-        this.frameIndex.delete(segment);
+        this.frames.forget(segment);
       }
       await fsyncDirectory(this.options.dir);
       this.segments = this.segments.slice(removable.length);
@@ -409,13 +280,13 @@ export class Journal {
       bytes: this.segments.reduce((sum, s) => sum + s.bytes, 0),
       commits: this.commits,
       recoveredBytes: this.recoveredBytes,
-      diskLow: this.diskLow,
+      diskLow: this.disk.low,
       diskFull: this.diskFull,
-      freeBytes: this.freeBytes,
+      freeBytes: this.disk.freeBytes,
       lastWriteError: this.lastWriteError,
-      held: this.queue.length,
+      held: this.held.length,
       maxHeld: this.maxHeld,
-      lost: this.lost,
+      lost: this.held.lost,
       quarantined: this.quarantined,
       notes: this.notes,
       lastBreak: this.breaks.at(-1),
@@ -427,19 +298,10 @@ export class Journal {
    * Checks the whole retained chain: sequence, links and hashes, from the last deleted record on. A
    * break the journal explains (a `journal.damaged` record naming it) is not a failure.
    */
-  async verify(): Promise<{ ok: true; records: number } | { ok: false; seq: number; problem: string }> {
+  async verify(): Promise<ChainVerdict> {
     await this.flush();
     const start = this.cursor.base.seq > 0 || this.segments[0]?.firstSeq === 1 ? this.cursor.base : undefined;
-    const walker = new ChainWalker<undefined>(start);
-    for (const segment of this.segments) {
-      for (const { record } of recordsOf(await readFile(segment.path))) {
-        if (!walker.add(record, undefined)) break;
-      }
-    }
-    const broken = walker.finish();
-    return broken
-      ? { ok: false, seq: broken.seq, problem: broken.problem }
-      : { ok: true, records: walker.records };
+    return verifySegments(this.segments, start);
   }
 
   /**
@@ -455,15 +317,15 @@ export class Journal {
     await withDeadline(this.breaksWriting, deadline);
     this.closed = true;
     this.wakeRetry?.();
-    if (!flushed && this.queue.length > 0) await this.reportUnsaved(deadline);
-    if (this.writing === 0) await this.active?.close().catch(() => undefined);
+    if (!flushed && this.held.length > 0) await this.reportUnsaved(deadline);
+    if (this.held.writing === 0) await this.active?.close().catch(() => undefined);
     this.active = undefined;
   }
 
   /** Whether everything held reached the disk before the deadline (each failed try is waited past). */
   private async heldWritten(deadline: number): Promise<boolean> {
-    while (this.queue.length > 0) {
-      const newest = (this.queue.at(-1) as Held).seq;
+    while (this.held.length > 0) {
+      const newest = (this.held.records.at(-1) as Held).seq;
       if (
         !(await withDeadline(
           this.durable(newest).catch(() => undefined),
@@ -477,25 +339,17 @@ export class Journal {
 
   private async reportUnsaved(deadline: number): Promise<void> {
     const unsaved: Unsaved = {
-      records: this.queue.length,
-      firstSeq: (this.queue[0] as Held).seq,
-      lastSeq: (this.queue.at(-1) as Held).seq,
-      lost: this.lost,
+      records: this.held.length,
+      firstSeq: (this.held.records[0] as Held).seq,
+      lastSeq: (this.held.records.at(-1) as Held).seq,
+      lost: this.held.lost,
       at: this.now().toISOString(),
     };
     this.options.logger.error(
       { ...unsaved, error: this.lastWriteError },
       'journal closed with records it could not make durable',
     );
-    const written = await withDeadline(
-      writeFileDurable(unsavedPath(this.options.dir), JSON.stringify(unsaved)),
-      Math.max(deadline, performance.now() + 500),
-    ).catch(() => false);
-    if (!written) {
-      process.stderr.write(
-        `educard journal: ${unsaved.records} record(s) (${unsaved.firstSeq} to ${unsaved.lastSeq}) could not be made durable at stop, and the count could not be written: ${JSON.stringify(unsaved)}\n`,
-      );
-    }
+    await saveUnsaved(this.options.dir, unsaved, deadline);
   }
 
   private scheduleCommit(): void {
@@ -504,40 +358,35 @@ export class Journal {
       .then(() => this.commitLoop())
       .finally(() => {
         this.committing = undefined;
-        if (this.queue.length) this.scheduleCommit();
+        if (this.held.length) this.scheduleCommit();
       });
   }
 
   private async commitLoop(): Promise<void> {
-    while (this.queue.length && !this.closed) {
+    while (this.held.length && !this.closed) {
       let through: number;
       let commit: { records: number; started: number } | undefined;
       try {
         const bytes = await this.takeBatch();
-        through = (this.queue[this.writing - 1] as Held).seq;
-        commit = { records: this.writing, started: performance.now() };
+        through = (this.held.records[this.held.writing - 1] as Held).seq;
+        commit = { records: this.held.writing, started: performance.now() };
         await this.writeDurably(bytes, through);
         this.timed(commit, true);
       } catch (error) {
         if (commit) this.timed(commit, false);
-        this.writing = 0;
-        this.writingDropped = 0;
         this.fail(error as Error);
         await this.retryPause();
         continue;
       }
-      this.queue.splice(0, this.writing);
-      this.writing = 0;
-      this.lost -= this.writingDropped;
-      this.writingDropped = 0;
+      this.held.written();
       this.retryMs = 50;
       this.durableSeq = through;
       this.commits += 1;
-      this.settle(through);
+      this.held.settle(through);
       if (this.diskFull) this.recovered();
       for (const b of this.breaks.filter((b) => b.damagedSeq === undefined && (b.lastSeq ?? 0) < through))
         this.explain(b);
-      this.checkDisk();
+      this.disk.check();
     }
   }
 
@@ -553,7 +402,7 @@ export class Journal {
    */
   private async takeBatch(): Promise<Buffer> {
     for (;;) {
-      const first = this.queue[0] as Held;
+      const first = this.held.records[0] as Held;
       if (this.headPending !== undefined) await this.writeHeadNow(this.headPending);
       let segment = this.segments.at(-1);
       if (!segment || first.seq !== segment.lastSeq + 1) {
@@ -563,17 +412,17 @@ export class Journal {
         await this.startSegment(first.seq);
       }
       // Dropped while the segment was begun: begin again from the oldest record still held.
-      if (this.queue[0] !== first) continue;
+      if (this.held.records[0] !== first) continue;
       segment = this.segments.at(-1) as Segment;
       let size = segment.bytes;
       let count = 0;
-      for (const item of this.queue) {
+      for (const item of this.held.records) {
         if (count > 0 && size + item.frame.length > this.segmentBytes) break;
         size += item.frame.length;
         count += 1;
       }
-      this.writing = count;
-      return Buffer.concat(this.queue.slice(0, count).map((h) => h.frame));
+      this.held.writing = count;
+      return Buffer.concat(this.held.records.slice(0, count).map((h) => h.frame));
     }
   }
 
@@ -609,7 +458,7 @@ export class Journal {
     const path = join(this.options.dir, segmentName(firstSeq));
     this.active = await open(path, 'a');
     this.segments.push({ path, firstSeq, lastSeq: firstSeq - 1, bytes: 0 });
-    this.diskCheckedAt = Number.NEGATIVE_INFINITY;
+    this.disk.soon();
     // Before anything is written to it: a newest segment that later vanishes is noticed at open.
     await this.writeHeadNow(firstSeq);
   }
@@ -623,23 +472,13 @@ export class Journal {
 
   /** The oldest record held goes, counted: the bound on memory holds whatever the disk does. */
   private dropOldest(): void {
-    const dropped = this.queue.shift() as Held;
-    if (this.writing > 0) {
-      this.writing -= 1;
-      this.writingDropped += 1;
-    }
-    if (this.lost === 0) {
-      this.options.logger.error(
-        { maxHeld: this.maxHeld, seq: dropped.seq },
-        'journal memory bound reached: the oldest records held are dropped, and counted, until the disk takes writes again',
-      );
-    }
-    this.lost += 1;
-    const gone = this.waiters.filter((w) => w.seq === dropped.seq);
-    this.waiters = this.waiters.filter((w) => w.seq !== dropped.seq);
-    for (const waiter of gone)
-      waiter.reject(new Error(`record ${dropped.seq} was dropped: the disk is full`));
-    if (this.lost === 1) this.storageChanged();
+    const dropped = this.held.dropOldest();
+    if (this.held.lost > 1) return;
+    this.options.logger.error(
+      { maxHeld: this.maxHeld, seq: dropped.seq },
+      'journal memory bound reached: the oldest records held are dropped, and counted, until the disk takes writes again',
+    );
+    this.storageChanged();
   }
 
   /**
@@ -648,33 +487,8 @@ export class Journal {
    * is appended once that segment is written.
    */
   private async noteDropped(firstLost: number, next: Held): Promise<void> {
-    const lastLost = next.seq - 1;
-    const covered = this.breaks.some(
-      (b) => b.firstSeq !== undefined && b.firstSeq <= firstLost && (b.lastSeq as number) >= lastLost,
-    );
-    if (covered) return;
-    // The disk refused again before the break was explained, and more were dropped: still one break.
-    const open = this.breaks.find(
-      (b) =>
-        b.damagedSeq === undefined &&
-        b.cause === 'disk-full' &&
-        (b.firstSeq as number) <= lastLost &&
-        (b.lastSeq as number) >= firstLost - 1,
-    );
-    const b: JournalBreak = open ?? {
-      cause: 'disk-full',
-      firstSeq: firstLost,
-      lastSeq: lastLost,
-      records: 0,
-      reason: '',
-      at: this.now().toISOString(),
-    };
-    if (!open) this.breaks.push(b);
-    b.firstSeq = Math.min(b.firstSeq as number, firstLost);
-    b.lastSeq = lastLost;
-    b.records = lastLost - b.firstSeq + 1;
-    b.resumeHash = next.prev;
-    b.reason = `${b.records} record(s) dropped from memory while the disk was full (the bound is ${this.maxHeld})`;
+    if (!noteDropped(this.breaks, { firstLost, next, maxHeld: this.maxHeld, at: this.now().toISOString() }))
+      return;
     await this.breaksFile.write(this.breaks, (held) => this.needed(held));
   }
 
@@ -708,43 +522,35 @@ export class Journal {
       );
   }
 
-  private settle(through: number): void {
-    const done = this.waiters.filter((w) => w.seq <= through);
-    this.waiters = this.waiters.filter((w) => w.seq > through);
-    for (const waiter of done) waiter.resolve();
-  }
-
   private fail(error: Error): void {
     this.lastWriteError = error.message;
     if (!this.diskFull) {
       this.options.logger.error(
-        { err: error, held: this.queue.length, maxHeld: this.maxHeld },
+        { err: error, held: this.held.length, maxHeld: this.maxHeld },
         'journal write failed; records are held in memory and written when the disk takes them',
       );
       this.diskFull = true;
-      while (this.queue.length > this.maxHeld) this.dropOldest();
+      while (this.held.length > this.maxHeld) this.dropOldest();
       this.storageChanged();
-      this.diskCheckedAt = Number.NEGATIVE_INFINITY;
-      this.checkDisk();
+      this.disk.soon();
+      this.disk.check();
     } else {
       this.options.logger.debug(
-        { code: (error as NodeJS.ErrnoException).code, held: this.queue.length, retryMs: this.retryMs },
+        { code: (error as NodeJS.ErrnoException).code, held: this.held.length, retryMs: this.retryMs },
         'journal write failed again',
       );
     }
     // Every waiter left is for a record not yet durable: each is told, and may wait again.
-    const failed = this.waiters;
-    this.waiters = [];
-    for (const waiter of failed) waiter.reject(error);
+    this.held.writeFailed(error);
   }
 
   /** The disk took a write again: what was held is going out, and the alarm can clear. */
   private recovered(): void {
     this.diskFull = false;
     this.lastWriteError = undefined;
-    this.diskCheckedAt = Number.NEGATIVE_INFINITY;
+    this.disk.soon();
     this.options.logger.warn(
-      { held: this.queue.length, lost: this.lost },
+      { held: this.held.length, lost: this.held.lost },
       'journal writes again; held records follow in order',
     );
     this.storageChanged();
@@ -763,6 +569,18 @@ export class Journal {
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 
+  /** The disk just ran low: logged, and journaled while the journal is open. */
+  private diskLow(freeBytes: number, used: number): void {
+    if (this.closed) return;
+    this.options.logger.warn({ used, freeBytes, budgetBytes: this.budgetBytes }, 'journal disk space low');
+    this.append({
+      type: 'journal.disk-low',
+      at: this.now().toISOString(),
+      clock: 'unsynced',
+      data: { freeBytes, budgetBytes: this.budgetBytes },
+    });
+  }
+
   private storageChanged(): void {
     try {
       this.options.onStorageChange?.();
@@ -770,80 +588,4 @@ export class Journal {
       this.options.logger.error({ err: error }, 'storage change listener failed');
     }
   }
-
-  /** At most every few seconds and at each new segment: journaled bytes against the budget, and free space. */
-  private checkDisk(): void {
-    const now = performance.now();
-    if (now - this.diskCheckedAt < DISK_CHECK_MS) return;
-    this.diskCheckedAt = now;
-    statfs(this.options.dir)
-      .then((fs) => {
-        const freeBytes = fs.bavail * fs.bsize;
-        this.freeBytes = freeBytes;
-        const used = this.stats().bytes;
-        const low = used > 0.8 * this.budgetBytes || freeBytes < this.minFreeBytes;
-        if (low && !this.diskLow && !this.closed) {
-          this.options.logger.warn(
-            { used, freeBytes, budgetBytes: this.budgetBytes },
-            'journal disk space low',
-          );
-          this.append({
-            type: 'journal.disk-low',
-            at: this.now().toISOString(),
-            clock: 'unsynced',
-            data: { freeBytes, budgetBytes: this.budgetBytes },
-          });
-        }
-        const changed = low !== this.diskLow;
-        this.diskLow = low;
-        if (changed) this.storageChanged();
-      })
-      .catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not check free disk space'));
-  }
-}
-
-/** Whether `work` settled before the deadline (a `performance.now()` time). */
-async function withDeadline(work: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
-  });
-  try {
-    return await Promise.race([work.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * The tip of a journal read without opening it: no recovery, nothing written, so it is safe while a
- * gateway is running on it (a record being written is simply not counted yet).
- */
-export function inspectJournal(dir: string): { lastSeq: number; lastHash: string } {
-  let tip: ChainPoint = GENESIS;
-  for (const segment of listSegments(dir)) {
-    const last = lastRecordOf(segment.path);
-    if (last) tip = { seq: last.seq, hash: last.hash };
-  }
-  return { lastSeq: tip.seq, lastHash: tip.hash };
-}
-
-async function readRange(path: string, start: number, end: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const bytes = Buffer.allocUnsafe(end - start);
-    const { bytesRead } = await handle.read(bytes, 0, bytes.length, start);
-    return bytes.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * The journal's cursor, read without changing anything; the genesis point when there is none yet,
- * or when it is damaged (the gateway rebuilds it at its next start).
- */
-export async function readCursor(dir: string): Promise<JournalCursor> {
-  const { cursor } = await readCursorFile(dir);
-  return cursor ?? { acked: GENESIS, base: GENESIS };
 }

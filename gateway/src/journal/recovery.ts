@@ -12,7 +12,14 @@ import {
 } from '../storage/index.js';
 import { BreaksFileStore, type JournalBreak } from './breaks.js';
 import { HEADER_BYTES } from './frame.js';
-import { listSegments, type Piece, type Segment, segmentName, splitSegment } from './segments.js';
+import {
+  lastRecordOf,
+  listSegments,
+  type Piece,
+  type Segment,
+  segmentName,
+  splitSegment,
+} from './segments.js';
 
 export interface ChainPoint {
   seq: number;
@@ -492,4 +499,26 @@ async function finishSalvage(dir: string, logger: Logger): Promise<void> {
     await fsyncDirectory(dir);
     logger.warn({ files: temps }, 'journal salvage cut short by a crash: finished');
   }
+}
+
+/**
+ * The tip of a journal read without opening it: no recovery, nothing written, so it is safe while a
+ * gateway is running on it (a record being written is simply not counted yet).
+ */
+export function inspectJournal(dir: string): { lastSeq: number; lastHash: string } {
+  let tip: ChainPoint = GENESIS;
+  for (const segment of listSegments(dir)) {
+    const last = lastRecordOf(segment.path);
+    if (last) tip = { seq: last.seq, hash: last.hash };
+  }
+  return { lastSeq: tip.seq, lastHash: tip.hash };
+}
+
+/**
+ * The journal's cursor, read without changing anything; the genesis point when there is none yet,
+ * or when it is damaged (the gateway rebuilds it at its next start).
+ */
+export async function readCursor(dir: string): Promise<JournalCursor> {
+  const { cursor } = await readCursorFile(dir);
+  return cursor ?? { acked: GENESIS, base: GENESIS };
 }

@@ -1,5 +1,5 @@
 import type { EventRecord } from '@educard/terminal-sdk';
-import type { JournalStats } from './journal.js';
+import type { JournalStats } from './types.js';
 
 /** What reading back a station's recent records needs of the journal. */
 export interface ReadableJournal {

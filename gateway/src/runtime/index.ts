@@ -5,3 +5,4 @@ export {
   type GatewayOptions,
   RESTART_EXIT_CODE,
 } from './gateway.js';
+export { libraryBackendFor } from './library-backend.js';

@@ -8,11 +8,12 @@ import {
   type StationContext,
   type StationFactory,
 } from '../stations/index.js';
+import { libraryBackendFor } from './library-backend.js';
 
 /** Every station type the gateway runs: a new type is its folder under stations/ and one line here. */
 const STATIONS: { [K in StationConfig['type']]: StationFactory<K> } = {
   gate: createGateStation,
-  library: createLibraryStation,
+  library: createLibraryStation(libraryBackendFor),
   lab: createLabStation,
   venue: createVenueStation,
 };

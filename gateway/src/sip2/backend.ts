@@ -19,7 +19,8 @@ import {
   type ReturnOutcome,
   type ReturnRequest,
 } from '../stations/library/backend.js';
-import type { CirculationResult, PatronInformation, Sip2Client } from './client.js';
+import type { CirculationResult, PatronInformation } from './answers.js';
+import type { Sip2Client } from './client.js';
 import { Sip2Error } from './errors.js';
 import { ReplayCursor } from './replay.js';
 

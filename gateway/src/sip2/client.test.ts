@@ -2,11 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  makeTestCertificate,
-  type Sip2TestServer,
-  startSip2Server,
-} from '../../../test/support/sip2-server.js';
+import { makeTestCertificate, type Sip2TestServer, startSip2Server } from '../testing/index.js';
 import { Sip2Client } from './client.js';
 import type { Sip2ConfigInput } from './config.js';
 import { Sip2LoginRefused, Sip2Unavailable } from './errors.js';

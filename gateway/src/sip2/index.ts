@@ -1,21 +1,24 @@
-export { blocksOf, refusalOf, Sip2Backend, type Sip2BackendOptions } from './backend.js';
 export {
   type AcsStatus,
-  type CheckinRequest,
   type CheckinResult,
-  type CheckoutRequest,
   type CheckoutResult,
   type CirculationResult,
   type ItemInformation,
   type PatronFlag,
   type PatronInformation,
-  type RenewRequest,
   type RenewResult,
+  readAnswer,
+  readCharge,
+  readCheckin,
+  readCirculation,
+  readItemInformation,
+  readPatron,
+  readStatus,
   type Sip2Answer,
-  Sip2Client,
-  type Sip2ClientOptions,
   type Sip2Operation,
-} from './client.js';
+} from './answers.js';
+export { blocksOf, refusalOf, Sip2Backend, type Sip2BackendOptions } from './backend.js';
+export { Sip2Client, type Sip2ClientOptions } from './client.js';
 export {
   checksum,
   decodeMessage,
@@ -32,6 +35,7 @@ export {
   type Sip2Message,
 } from './codec.js';
 export { Sip2Config, type Sip2ConfigInput } from './config.js';
+export { Sip2Connection, type Sip2ConnectionOptions, type Sip2Exchange } from './connection.js';
 export { formatSipDate, parseDueDate, parseSipDate } from './dates.js';
 export {
   Sip2ChecksumError,
@@ -41,4 +45,20 @@ export {
   Sip2Unavailable,
   type Sip2UnavailableReason,
 } from './errors.js';
+export {
+  type CheckinRequest,
+  type CheckoutRequest,
+  checkinMessage,
+  checkoutMessage,
+  itemInformationMessage,
+  loginMessage,
+  type MessageContext,
+  type PatronOptions,
+  patronInformationMessage,
+  patronStatusMessage,
+  type RenewRequest,
+  renewMessage,
+  statusMessage,
+} from './messages.js';
 export { ReplayCursor } from './replay.js';
+export { connectSocket, type Sip2Connect } from './socket.js';

@@ -1,2 +1,3 @@
 export { UplinkConfig } from './config.js';
-export { Uplink, type UplinkDeps, type UplinkStatus } from './uplink.js';
+export type { UplinkDeps, UplinkStatus } from './deps.js';
+export { Uplink } from './uplink.js';

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   backoffDelay,
-  CatalogueSnapshotMessage,
   type Command,
   type CommandResult,
   Command as CommandSchema,
@@ -10,85 +9,20 @@ import {
   type DeviceState,
   EventAck,
   type EventRecord,
-  HotlistDeltaMessage,
-  HotlistSnapshotMessage,
   parseMessage,
-  RosterDeltaMessage,
-  RosterKeySetsMessage,
-  RosterSnapshotMessage,
   SPEC_VERSION,
   SYNC_WANTS,
   SyncReply,
   signBatch,
   topics,
-  UpdateOffer,
   type UpdateProgress,
-  VenuePlanMessage,
 } from '@educard/terminal-sdk';
 import { Low } from 'lowdb';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { CatalogueAcceptResult, CatalogueBodySource } from '../catalogue/index.js';
-import type { HotlistAcceptResult, HotlistBodySource } from '../hotlist/index.js';
-import type { DeviceIdentity } from '../identity/index.js';
-import type { Journal } from '../journal/index.js';
-import type { Logger } from '../log/index.js';
-import type { AcceptResult, BodySource, RosterStore } from '../roster/index.js';
 import { DurableJsonFile } from '../storage/index.js';
-import type { UplinkConfig } from './config.js';
+import type { UplinkDeps, UplinkStatus } from './deps.js';
+import { SignedFeeds } from './feeds.js';
 
-export interface UplinkDeps {
-  config: UplinkConfig;
-  device: string;
-  school: string;
-  dataDir: string;
-  identity: DeviceIdentity;
-  journal: Journal;
-  roster: RosterStore;
-  /** Applies a roster update and journals the outcome (the gateway's acceptRoster). */
-  acceptRoster: (manifest: Uint8Array, body: BodySource) => Promise<AcceptResult>;
-  /** What a birth message and a status report carry. */
-  status: () => Omit<DeviceState, 'v' | 'device' | 'school' | 'online' | 'bdSeq'>;
-  /** Runs the commands that act on the gateway itself (door.open, log.level, status.report). */
-  onCommand: (command: Command) => Promise<Record<string, unknown> | undefined>;
-  /**
-   * The library catalogue: with these the uplink subscribes to the school's catalogue manifest,
-   * fetches a newer body over HTTP and hands both over (the gateway's CatalogueStore.accept).
-   */
-  catalogue?: {
-    accept: (manifest: Uint8Array, body: CatalogueBodySource) => Promise<CatalogueAcceptResult>;
-    version: () => number;
-  };
-  /**
-   * A venue's district hotlist (deltas in the message, snapshots fetched over HTTP) and its plan of
-   * class visits: with these the uplink subscribes to them and hands each newer version over.
-   */
-  venue?: {
-    hotlist: {
-      accept: (manifest: Uint8Array, body: HotlistBodySource) => Promise<HotlistAcceptResult>;
-      version: () => number;
-    };
-    plan: { accept: (manifest: Uint8Array, body: Uint8Array) => Promise<unknown>; version: () => number };
-  };
-  /** Software updates: the offers of the bridge go here, and each connect is told (to say progress again). */
-  updates?: { offer: (offer: UpdateOffer) => void; connected: () => void };
-  logger: Logger;
-}
-
-export interface UplinkStatus {
-  connected: boolean;
-  /** The next sequence number to send. */
-  nextSeq: number;
-  ackedSeq: number;
-  inFlight: number;
-  reconnects: number;
-  /** Acks refused because they named no record of this journal (seq and hash). */
-  refusedAcks: number;
-  /** Commands refused: unsigned, not by a trusted command key, for another device, expired or replayed. */
-  refusedCommands: number;
-  lastError?: string;
-}
-
-const SNAPSHOT_GRACE_MS = 300;
 /** Command ids kept against replays: far more than a device is sent in the hour a command may live. */
 const MAX_RAN_COMMANDS = 1000;
 
@@ -102,7 +36,6 @@ interface UplinkState {
 const SYNC_RETRY_MS = 5000;
 const SYNC_RETRY_MAX_MS = 300_000;
 const STATE_EVERY_MS = 1000;
-const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
 /**
  * Store-and-forward to the bridge over MQTT. Records leave the journal in order, in signed batches;
@@ -132,7 +65,6 @@ export class Uplink {
   private refusedAcks = 0;
   private lastError: string | undefined;
   private bdSeq = 0;
-  private snapshotTimer: NodeJS.Timeout | undefined;
   private refusedCommands = 0;
   private readonly state: Low<UplinkState>;
   /** Writes of `uplink.json`, one after another: each writes the state as it stands then. */
@@ -144,12 +76,14 @@ export class Uplink {
   private readonly stateFile: DurableJsonFile<{ bdSeq: number }>;
   private stateSentAt = Number.NEGATIVE_INFINITY;
   private stateTimer: NodeJS.Timeout | undefined;
+  private readonly feeds: SignedFeeds;
 
   constructor(private readonly deps: UplinkDeps) {
     this.stateFile = new DurableJsonFile(join(deps.dataDir, 'uplink.json'), (value) =>
       Number.isSafeInteger((value as { bdSeq?: unknown } | null)?.bdSeq),
     );
     this.state = new Low(this.stateFile, { bdSeq: 0 });
+    this.feeds = new SignedFeeds(deps);
   }
 
   async start(): Promise<void> {
@@ -167,7 +101,7 @@ export class Uplink {
         'uplink.json was damaged: kept aside; the birth sequence goes on from the time in seconds',
       );
     }
-    if (this.deps.roster.wantsFresh) void this.askForSnapshot();
+    if (this.deps.roster.wantsFresh) void this.feeds.askForSnapshot();
     const options = await this.clientOptions();
     await this.nextBirth();
     options.will = this.will();
@@ -228,8 +162,7 @@ export class Uplink {
     clearTimeout(this.stateTimer);
     clearInterval(this.timer);
     clearTimeout(this.reconnectTimer);
-    clearTimeout(this.snapshotTimer);
-    clearTimeout(this.hotlistTimer);
+    this.feeds.stop();
     clearTimeout(this.syncTimer);
     const client = this.client;
     if (!client) return;
@@ -357,25 +290,9 @@ export class Uplink {
       }
       this.birth(SYNC_RETRY_MS);
     });
-    if (this.deps.roster.wantsFresh) void this.askForSnapshot();
+    if (this.deps.roster.wantsFresh) void this.feeds.askForSnapshot();
     client.subscribe(
-      [
-        topics.ack(school, device),
-        topics.commands(school, device),
-        topics.rosterKeySets(school),
-        topics.rosterSnapshot(school),
-        topics.rosterDelta(school),
-        ...(this.deps.catalogue ? [topics.catalogueSnapshot(school)] : []),
-        ...(this.deps.venue
-          ? [
-              topics.districtKeySets(),
-              topics.hotlistSnapshot(),
-              topics.hotlistDelta(),
-              topics.venuePlan(school),
-            ]
-          : []),
-        ...(this.deps.updates ? [topics.release(school, device)] : []),
-      ],
+      [topics.ack(school, device), topics.commands(school, device), ...this.feeds.topics()],
       { qos: 1 },
       (error) => {
         if (error) logger.error({ err: error.message }, 'uplink subscribe failed');
@@ -491,7 +408,6 @@ export class Uplink {
     const { school, device, logger } = this.deps;
     // An empty message clears a retained one (the bridge withdrawing an ack): nothing to handle.
     if (payload.length === 0) return;
-    const keySets = topic === topics.rosterKeySets(school) || topic === topics.districtKeySets();
     const task =
       topic === topics.ack(school, device)
         ? this.onAck(payload)
@@ -499,19 +415,7 @@ export class Uplink {
           ? this.onSync(payload)
           : topic === topics.commands(school, device)
             ? this.onCommand(payload)
-            : keySets
-              ? this.onKeySets(payload)
-              : topic === topics.rosterDelta(school)
-                ? this.onDelta(payload)
-                : topic === topics.rosterSnapshot(school)
-                  ? this.onSnapshot(payload)
-                  : topic === topics.catalogueSnapshot(school)
-                    ? this.onCatalogue(payload)
-                    : topic === topics.release(school, device)
-                      ? this.onRelease(payload)
-                      : this.onVenueMessage(topic, payload);
-    // A catalogue is checked against the key sets: it waits for those that came before it.
-    if (keySets || topic === topics.sync(school, device)) this.keySetWork = task.catch(() => undefined);
+            : this.feeds.onMessage(topic, payload);
     task.catch((error: unknown) =>
       logger.warn({ topic, reason: (error as Error).message }, 'uplink message not handled'),
     );
@@ -528,11 +432,7 @@ export class Uplink {
     if (reply.device !== this.deps.device || reply.bdSeq !== this.bdSeq) return;
     this.synced = true;
     clearTimeout(this.syncTimer);
-    if (reply.keySets) await this.applyKeySets(reply.keySets);
-    if (reply.rosterDelta) await this.applyDelta(reply.rosterDelta);
-    if (reply.rosterSnapshot) this.applySnapshot(reply.rosterSnapshot);
-    if (reply.catalogue) await this.applyCatalogue(reply.catalogue);
-    if (reply.hotlist && this.deps.venue) this.takeHotlistSnapshot(reply.hotlist);
+    await this.feeds.applySync(reply);
     if (reply.ack) await this.applyAck(reply.ack);
   }
 
@@ -625,235 +525,12 @@ export class Uplink {
     logger.info({ id, name: command.name }, 'command');
     try {
       if (command.name === 'events.resend') this.rewind(command.args.fromSeq);
-      if (command.name === 'roster.reload') await this.fetchSnapshotAgain();
+      if (command.name === 'roster.reload') await this.feeds.fetchSnapshotAgain();
       const data = await this.deps.onCommand(command);
       reply({ status: 'ok', ...(data ? { data } : {}) });
       void this.pump();
     } catch (error) {
       reply({ status: 'error', error: (error as Error).message });
     }
-  }
-
-  private async onKeySets(payload: Buffer): Promise<void> {
-    const parsed = parseMessage(RosterKeySetsMessage, payload);
-    if (!parsed.ok) throw new Error(`bad key sets: ${parsed.error}`);
-    await this.applyKeySets(parsed.value);
-  }
-
-  private async applyKeySets(message: RosterKeySetsMessage): Promise<void> {
-    const { roster } = this.deps;
-    for (const envelope of message.keySets) {
-      const version = (envelope.signed as { version?: unknown }).version;
-      if (typeof version !== 'number' || version <= roster.keySetVersion) continue;
-      await roster.acceptKeySet(Buffer.from(JSON.stringify(envelope)));
-    }
-  }
-
-  private async onRelease(payload: Buffer): Promise<void> {
-    // An empty retained message clears the topic: nothing to do.
-    if (payload.length === 0 || !this.deps.updates) return;
-    // Key sets that came with this connection are taken first: a release may need the newest.
-    await this.keySetWork;
-    const parsed = parseMessage(UpdateOffer, payload);
-    if (!parsed.ok) throw new Error(`bad release offer: ${parsed.error}`);
-    this.deps.updates.offer(parsed.value);
-  }
-
-  private async onDelta(payload: Buffer): Promise<void> {
-    const parsed = parseMessage(RosterDeltaMessage, payload);
-    if (!parsed.ok) throw new Error(`bad roster delta: ${parsed.error}`);
-    await this.applyDelta(parsed.value);
-  }
-
-  private async applyDelta(message: RosterDeltaMessage): Promise<void> {
-    const { roster } = this.deps;
-    const manifest = Buffer.from(JSON.stringify(message.manifest));
-    const from = (message.manifest.signed as { body?: { fromVersion?: number } }).body?.fromVersion;
-    // A delta that does not follow the roster in force waits for the snapshot.
-    if (from !== (roster.view?.version ?? 0)) return;
-    await this.deps.acceptRoster(manifest, Buffer.from(message.body, 'utf8'));
-  }
-
-  private latestSnapshot: RosterSnapshotMessage | undefined;
-
-  private async onSnapshot(payload: Buffer): Promise<void> {
-    const parsed = parseMessage(RosterSnapshotMessage, payload);
-    if (!parsed.ok) throw new Error(`bad roster snapshot manifest: ${parsed.error}`);
-    this.applySnapshot(parsed.value);
-  }
-
-  private applySnapshot(message: RosterSnapshotMessage): void {
-    this.latestSnapshot = message;
-    // A delta for the same version may be on its way, and is far smaller: give it a moment.
-    clearTimeout(this.snapshotTimer);
-    this.snapshotTimer = setTimeout(() => {
-      this.fetchSnapshotIfBehind().catch((error: unknown) =>
-        this.deps.logger.warn({ reason: (error as Error).message }, 'roster snapshot not applied'),
-      );
-    }, SNAPSHOT_GRACE_MS);
-  }
-
-  private async fetchSnapshotIfBehind(message = this.latestSnapshot): Promise<void> {
-    if (!message) return;
-    const version = (message.manifest.signed as { version?: number }).version ?? 0;
-    if (version <= (this.deps.roster.view?.version ?? 0)) return;
-    await this.fetchSnapshot(message);
-  }
-
-  /**
-   * Asks the bridge for its latest snapshot over HTTP, without waiting for the retained manifest (a
-   * clustered broker may not hold it): the roster on disk was damaged, and an older one, or none, is
-   * in force. Tried at start and at each connection until a roster newer than the one in force is in.
-   */
-  private askForSnapshot(): Promise<void> {
-    this.asking ??= this.askNow().finally(() => {
-      this.asking = undefined;
-    });
-    return this.asking;
-  }
-
-  private asking: Promise<void> | undefined;
-
-  private async askNow(): Promise<void> {
-    const { config, school, logger, roster } = this.deps;
-    const url = new URL(`/v1/roster/${encodeURIComponent(school)}/latest`, config.bridgeHttp);
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-      if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-      const parsed = parseMessage(RosterSnapshotMessage, new Uint8Array(await response.arrayBuffer()));
-      if (!parsed.ok) throw new Error(`bad snapshot manifest from ${url}: ${parsed.error}`);
-      this.latestSnapshot ??= parsed.value;
-      await this.fetchSnapshotIfBehind(parsed.value);
-      logger.info({ version: roster.view?.version }, 'fresh roster snapshot fetched after damage');
-    } catch (error) {
-      logger.warn(
-        { reason: (error as Error).message },
-        'fresh roster snapshot not fetched yet; tried again at the next connection',
-      );
-    }
-  }
-
-  private async fetchSnapshotAgain(): Promise<void> {
-    if (this.latestSnapshot) await this.fetchSnapshot(this.latestSnapshot);
-  }
-
-  private async fetchSnapshot(message: RosterSnapshotMessage): Promise<void> {
-    const manifest = Buffer.from(JSON.stringify(message.manifest));
-    await this.deps.acceptRoster(manifest, (verified) =>
-      this.fetchBody('snapshot', message.url, verified.body.length),
-    );
-  }
-
-  /** A body the bridge serves, refused unread when it says it is larger than its manifest. */
-  private async fetchBody(what: string, path: string, expected: number): Promise<Uint8Array> {
-    const url = new URL(path, this.deps.config.bridgeHttp);
-    const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-    // The path alone: the query holds the grant that lets this device fetch it, a secret while it lives.
-    if (!response.ok)
-      throw new Error(`${what} fetch ${url.origin}${url.pathname} answered ${response.status}`);
-    const length = Number(response.headers.get('content-length') ?? 0);
-    if (length > Math.min(expected, MAX_SNAPSHOT_BYTES)) {
-      throw new Error(`${what} of ${length} bytes is larger than the manifest says`);
-    }
-    return new Uint8Array(await response.arrayBuffer());
-  }
-
-  // The library catalogue: snapshots only, fetched when the retained manifest names a newer version.
-
-  private keySetWork: Promise<unknown> = Promise.resolve();
-
-  private async onCatalogue(payload: Buffer): Promise<void> {
-    const { catalogue } = this.deps;
-    if (!catalogue) return;
-    await this.keySetWork;
-    const parsed = parseMessage(CatalogueSnapshotMessage, payload);
-    if (!parsed.ok) throw new Error(`bad catalogue manifest: ${parsed.error}`);
-    await this.applyCatalogue(parsed.value);
-  }
-
-  private async applyCatalogue(message: CatalogueSnapshotMessage): Promise<void> {
-    const { catalogue } = this.deps;
-    if (!catalogue) return;
-    const version = (message.manifest.signed as { version?: unknown }).version;
-    if (typeof version === 'number' && version <= catalogue.version()) return;
-    const { manifest, url } = message;
-    await catalogue.accept(Buffer.from(JSON.stringify(manifest)), (verified) =>
-      this.fetchBody('catalogue', url, verified.body.length),
-    );
-  }
-
-  // A venue: the district's hotlist and the venue's plan, each checked against the key sets first.
-
-  private hotlistTimer: NodeJS.Timeout | undefined;
-  private latestHotlist: HotlistSnapshotMessage | undefined;
-
-  private onVenueMessage(topic: string, payload: Buffer): Promise<void> {
-    if (!this.deps.venue) return Promise.resolve();
-    if (topic === topics.hotlistDelta()) return this.onHotlistDelta(payload);
-    if (topic === topics.hotlistSnapshot()) return this.onHotlistSnapshot(payload);
-    if (topic === topics.venuePlan(this.deps.school)) return this.onVenuePlan(payload);
-    return Promise.resolve();
-  }
-
-  private async onHotlistDelta(payload: Buffer): Promise<void> {
-    const hotlist = this.deps.venue?.hotlist;
-    if (!hotlist) return;
-    await this.keySetWork;
-    const parsed = parseMessage(HotlistDeltaMessage, payload);
-    if (!parsed.ok) throw new Error(`bad hotlist delta: ${parsed.error}`);
-    const from = (parsed.value.manifest.signed as { body?: { fromVersion?: number } }).body?.fromVersion;
-    // A delta that does not follow the list in force waits for the snapshot.
-    if (from !== hotlist.version()) return;
-    await hotlist.accept(
-      Buffer.from(JSON.stringify(parsed.value.manifest)),
-      Buffer.from(parsed.value.body, 'base64'),
-    );
-  }
-
-  private async onHotlistSnapshot(payload: Buffer): Promise<void> {
-    const parsed = parseMessage(HotlistSnapshotMessage, payload);
-    if (!parsed.ok) throw new Error(`bad hotlist snapshot manifest: ${parsed.error}`);
-    this.takeHotlistSnapshot(parsed.value);
-  }
-
-  /** A snapshot's manifest, heard on its topic or in a sync answer: fetched when this venue is behind it. */
-  private takeHotlistSnapshot(message: HotlistSnapshotMessage): void {
-    const version = (m?: HotlistSnapshotMessage) =>
-      (m?.manifest.signed as { version?: number })?.version ?? 0;
-    if (version(message) < version(this.latestHotlist)) return;
-    this.latestHotlist = message;
-    // The delta of the same version may be on its way, and is far smaller: give it a moment.
-    clearTimeout(this.hotlistTimer);
-    this.hotlistTimer = setTimeout(() => {
-      this.fetchHotlistIfBehind().catch((error: unknown) =>
-        this.deps.logger.warn({ reason: (error as Error).message }, 'hotlist snapshot not applied'),
-      );
-    }, SNAPSHOT_GRACE_MS);
-  }
-
-  private async fetchHotlistIfBehind(): Promise<void> {
-    const hotlist = this.deps.venue?.hotlist;
-    const message = this.latestHotlist;
-    if (!hotlist || !message) return;
-    await this.keySetWork;
-    const version = (message.manifest.signed as { version?: number }).version ?? 0;
-    if (version <= hotlist.version()) return;
-    await hotlist.accept(Buffer.from(JSON.stringify(message.manifest)), (verified) =>
-      this.fetchBody('hotlist', message.url, verified.body.length),
-    );
-  }
-
-  private async onVenuePlan(payload: Buffer): Promise<void> {
-    const plan = this.deps.venue?.plan;
-    if (!plan) return;
-    await this.keySetWork;
-    const parsed = parseMessage(VenuePlanMessage, payload);
-    if (!parsed.ok) throw new Error(`bad venue plan: ${parsed.error}`);
-    const version = (parsed.value.manifest.signed as { version?: unknown }).version;
-    if (typeof version === 'number' && version <= plan.version()) return;
-    await plan.accept(
-      Buffer.from(JSON.stringify(parsed.value.manifest)),
-      Buffer.from(parsed.value.body, 'utf8'),
-    );
   }
 }

@@ -18,9 +18,8 @@ export {
   type ReturnOutcome,
   type ReturnRequest,
 } from './backend.js';
-export { createLibraryStation } from './create.js';
+export { createLibraryStation, type LibraryBackendDeps, type LibraryBackendFactory } from './create.js';
 export { type LedgerJournal, type Loan, LoanLedger, type TxnOutcome, type UnsettledEvent } from './ledger.js';
-export { type LibraryBackendDeps, libraryBackendFor } from './library-system.js';
 export { daysLate, LocalLedgerBackend } from './local-backend.js';
 export {
   DEFAULT_PROBE_INTERVAL_MS,

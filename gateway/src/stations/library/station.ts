@@ -67,7 +67,7 @@ export interface LibraryStationDeps {
   policy: PolicyConfig;
   logger: Logger;
   /**
-   * The library system of record (SIP2: {@link libraryBackendFor}); without one, or while it is
+   * The library system of record (SIP2, made by the runtime: see {@link LibraryBackendFactory}); without one, or while it is
    * unreachable, the local ledger decides.
    */
   backend?: LibraryBackend;
