@@ -5,7 +5,6 @@ import {
   type RosterDelta,
   type RosterKeySet,
   type RosterManifest,
-  type RosterSnapshot,
   SerialQueue,
 } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
@@ -375,7 +374,7 @@ export class RosterStore {
     const bodyBytes = await readFile(join(this.options.dir, fileName(kind, version, 'body')));
     return {
       manifest,
-      body: verifyBody(manifest, bodyBytes, this.maxBodyBytes) as RosterSnapshot | RosterDelta,
+      body: verifyBody(manifest, bodyBytes, this.maxBodyBytes),
     };
   }
 }
