@@ -1,10 +1,12 @@
-import type {
-  Calendar,
-  CardEntry,
-  RosterDelta,
-  RosterManifest,
-  RosterSnapshot,
-  Schedule,
+import {
+  type Calendar,
+  type CardEntry,
+  hashUid,
+  type RosterDelta,
+  type RosterManifest,
+  type RosterSnapshot,
+  type Schedule,
+  uidKeyOf,
 } from '@educard/terminal-sdk';
 import { CardTable, type RowLookup } from './card-table.js';
 import { reject } from './errors.js';
@@ -18,6 +20,7 @@ export interface RosterView {
   readonly calendar: Calendar;
   readonly size: number;
   byCardId(cardId: string): CardEntry | undefined;
+  /** The card of a UID as the reader reads it (hashed first where the roster holds UIDs hashed). */
   byUid(uid: string): CardEntry | undefined;
   /** The card a person uses: an active one when they hold several (a reissue leaves the old cancelled). */
   byPersonId(personId: string): CardEntry | undefined;
@@ -64,8 +67,11 @@ export class RosterIndex implements RosterView {
   issuedAt: number;
   expiresAt: number;
   calendar: Calendar;
+  /** The key UIDs are hashed under on a gate (RosterSnapshot.uidKey); UIDs are held in clear without it. */
+  private readonly uidKey: Uint8Array | undefined;
 
   constructor(snapshot: SnapshotCards, manifest: RosterManifest) {
+    this.uidKey = uidKeyOf(snapshot);
     this.version = snapshot.version;
     this.school = snapshot.school;
     this.issuedAt = Date.parse(manifest.issuedAt);
@@ -91,6 +97,11 @@ export class RosterIndex implements RosterView {
   }
 
   byUid(uid: string): CardEntry | undefined {
+    return this.holderOf(this.uidKey ? hashUid(this.uidKey, uid) : uid);
+  }
+
+  /** The card holding a UID as the roster writes it (hashed on a gate). */
+  private holderOf(uid: string): CardEntry | undefined {
     const changed = this.changedUids.get(uid);
     if (changed) return changed;
     const row = this.table.rowOfUid(uid);
@@ -163,7 +174,7 @@ export class RosterIndex implements RosterView {
         if (uid !== undefined && newUids.has(uid))
           reject('inconsistent', `delta gives two cards the UID ${uid}`);
         if (uid !== undefined) newUids.add(uid);
-        const holder = uid === undefined ? undefined : this.byUid(uid);
+        const holder = uid === undefined ? undefined : this.holderOf(uid);
         if (holder && holder.cardId !== cardId && !rewritten.has(holder.cardId)) {
           reject('inconsistent', `delta gives card ${cardId} the UID of card ${holder.cardId}`);
         }
@@ -186,7 +197,7 @@ export class RosterIndex implements RosterView {
     this.changed.set(card.cardId, card);
     const uid = uidOf(card);
     if (uid === undefined) return;
-    const holder = this.byUid(uid);
+    const holder = this.holderOf(uid);
     if (holder && holder.cardId !== card.cardId)
       reject('inconsistent', `cards ${holder.cardId} and ${card.cardId} share a UID`);
     this.changedUids.set(uid, card);

@@ -9,6 +9,7 @@ import {
   RosterKeySet,
   RosterManifest,
   RosterSnapshot,
+  type RosterVariant,
   type SignedEnvelope,
   SignedEnvelopeSchema,
   sha256Hex,
@@ -145,6 +146,11 @@ export function verifyRosterSigned<T>(
 export interface ManifestScope {
   school: string;
   device: string;
+  /**
+   * The roster variant of this device's station type (rosterVariantFor): a manifest of another
+   * variant is refused. A manifest naming none (a bridge before variants) is taken.
+   */
+  variant?: RosterVariant;
 }
 
 /** Signature, schema and scope of a manifest: what holds whatever roster is in force. */
@@ -161,6 +167,12 @@ export function verifyManifest(
   }
   if (manifest.devices && !manifest.devices.includes(scope.device)) {
     reject('wrong-device', `manifest names ${manifest.devices.length} device(s), not ${scope.device}`);
+  }
+  if (manifest.variant && scope.variant && manifest.variant !== scope.variant) {
+    reject(
+      'wrong-variant',
+      `manifest is the ${manifest.variant} roster, this device's station takes the ${scope.variant} roster`,
+    );
   }
   if (manifest.body.kind === 'delta' && manifest.body.fromVersion === undefined) {
     reject('malformed', 'a delta manifest must name the version it follows');

@@ -7,6 +7,7 @@ import {
   type EventRecord,
   type LocalGatewayState,
   releaseArchOf,
+  rosterVariantFor,
   SPEC_VERSION,
 } from '@educard/terminal-sdk';
 import { type CatalogueBodySource, CatalogueStore, trustedKeySets } from '../catalogue/index.js';
@@ -164,6 +165,7 @@ export class Gateway {
       dir: rosterDir,
       school: config.device.school,
       device: config.device.id,
+      variant: rosterVariantFor(config.station.type),
       logger,
       now: () => Math.max(clock.now(), clock.floor),
     });
