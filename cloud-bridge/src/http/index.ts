@@ -13,6 +13,8 @@ import {
   KeyRole,
   keyIdOf,
   maskCardId,
+  ROSTER_VARIANTS,
+  RosterVariant,
   rootFingerprint,
   Schedule,
 } from '@educard/terminal-sdk';
@@ -206,19 +208,25 @@ export function buildHttpApi(deps: HttpDeps) {
 
   // Gateways fetch snapshot bodies here, with the grant the bridge published them in the URL; each is
   // checked against its signed manifest's digest.
-  app.get('/v1/roster/:school/snapshots/:version', async (request, reply) => {
-    const { school, version } = request.params as { school: string; version: number };
-    if (!requireGrant(deps.grants, snapshotPath(school, version), request, reply)) return reply;
-    const found = store.rosterVersion(school, version);
-    if (!found)
-      return reply.code(404).send({ error: 'not-found', message: `no snapshot ${version} for ${school}` });
-    return reply.type('application/json').send(Buffer.from(found.snapshotBody));
-  });
+  // The desk roster's (the whole roster's) at the path gateways before variants know, the gate's beside it.
+  for (const variant of ROSTER_VARIANTS) {
+    app.get(snapshotPath(':school', ':version', variant), async (request, reply) => {
+      const { school, version } = request.params as { school: string; version: number };
+      if (!requireGrant(deps.grants, snapshotPath(school, version, variant), request, reply)) return reply;
+      const body = deps.roster.snapshotBody(school, version, variant);
+      if (!body)
+        return reply.code(404).send({ error: 'not-found', message: `no snapshot ${version} for ${school}` });
+      return reply.type('application/json').send(Buffer.from(body));
+    });
+  }
 
   // The latest snapshot's manifest, as the retained message carries it: for a device that cannot wait.
   app.get('/v1/roster/:school/latest', async (request, reply) => {
     const { school } = request.params as { school: string };
-    const latest = deps.roster.latestSnapshot(school);
+    const asked = RosterVariant.safeParse((request.query as { variant?: unknown }).variant ?? 'desk');
+    if (!asked.success)
+      return reply.code(400).send({ error: 'bad-request', message: 'variant is gate or desk' });
+    const latest = deps.roster.latestSnapshot(school, asked.data);
     if (!latest) return reply.code(404).send({ error: 'not-found', message: `no roster for ${school}` });
     return latest;
   });

@@ -5,6 +5,7 @@ import {
   type RosterDelta,
   type RosterKeySet,
   type RosterManifest,
+  type RosterVariant,
   SerialQueue,
 } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
@@ -112,6 +113,11 @@ export class RosterStore {
 
   get view(): RosterView | undefined {
     return this.index;
+  }
+
+  /** The roster variant this device's station takes; undefined: any (a tool reading the files). */
+  get variant(): RosterVariant | undefined {
+    return this.options.variant;
   }
 
   /** The key sets this device trusts, oldest first: the last is in force (a venue reads its card issuers). */

@@ -316,6 +316,7 @@ export class Uplink {
       at: new Date().toISOString(),
       ...(online ? this.deps.status() : {}),
       ...(online && this.deps.catalogue ? { catalogueVersion: this.deps.catalogue.version() } : {}),
+      ...(online && this.deps.roster.variant ? { rosterVariant: this.deps.roster.variant } : {}),
       // What this device needs to catch up, answered on its sync topic: no retained message required.
       ...(online
         ? {
@@ -363,8 +364,8 @@ export class Uplink {
         topics.ack(school, device),
         topics.commands(school, device),
         topics.rosterKeySets(school),
-        topics.rosterSnapshot(school),
-        topics.rosterDelta(school),
+        topics.rosterSnapshot(school, this.deps.roster.variant),
+        topics.rosterDelta(school, this.deps.roster.variant),
         ...(this.deps.catalogue ? [topics.catalogueSnapshot(school)] : []),
         ...(this.deps.venue
           ? [
@@ -501,9 +502,9 @@ export class Uplink {
             ? this.onCommand(payload)
             : keySets
               ? this.onKeySets(payload)
-              : topic === topics.rosterDelta(school)
+              : topic === topics.rosterDelta(school, this.deps.roster.variant)
                 ? this.onDelta(payload)
-                : topic === topics.rosterSnapshot(school)
+                : topic === topics.rosterSnapshot(school, this.deps.roster.variant)
                   ? this.onSnapshot(payload)
                   : topic === topics.catalogueSnapshot(school)
                     ? this.onCatalogue(payload)
@@ -717,6 +718,7 @@ export class Uplink {
   private async askNow(): Promise<void> {
     const { config, school, logger, roster } = this.deps;
     const url = new URL(`/v1/roster/${encodeURIComponent(school)}/latest`, config.bridgeHttp);
+    if (roster.variant) url.searchParams.set('variant', roster.variant);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
       if (!response.ok) throw new Error(`${url} answered ${response.status}`);
