@@ -6,5 +6,6 @@ export * from './contract/index.js';
 export * from './crypto/index.js';
 export * from './hotlist/index.js';
 export { boundedLabel, OTHER_LABEL } from './metric-labels/index.js';
+export * from './roster-variant/index.js';
 export { SerialQueue } from './serial/index.js';
 export * from './wall-clock/index.js';

@@ -67,10 +67,12 @@ describe('roster and catalogue bodies', () => {
   it('are served to no stranger, with or without a made-up grant, nor to the admin token', async () => {
     for (const path of [
       '/v1/roster/school-1/snapshots/1',
+      '/v1/roster/school-1/gate/snapshots/1',
       '/v1/roster/school-2/snapshots/1',
       '/v1/catalogue/school-1/snapshots/1',
       `/v1/roster/school-1/snapshots/1?grant=${Math.floor(Date.now() / 1000) + 3600}.${'A'.repeat(43)}`,
       '/v1/roster/school-1/snapshots/1?grant=x',
+      `/v1/roster/school-1/gate/snapshots/1?grant=${Math.floor(Date.now() / 1000) + 3600}.${'A'.repeat(43)}`,
     ]) {
       for (const anonymous of [true, false]) {
         const answer = await rig.api('GET', path, undefined, anonymous);

@@ -38,7 +38,7 @@ async function publishSnapshot(version: number, issued: IssuedRoster): Promise<v
     manifest: JSON.parse(Buffer.from(issued.manifest).toString()),
     url: `http://127.0.0.1:${port}/v1/roster/school-1/snapshots/${version}`,
   };
-  await bridge.client.publishAsync(topics.rosterSnapshot('school-1'), JSON.stringify(message), {
+  await bridge.client.publishAsync(topics.rosterSnapshot('school-1', 'gate'), JSON.stringify(message), {
     qos: 1,
     retain: true,
   });
@@ -50,7 +50,7 @@ async function publishDelta(issued: IssuedRoster): Promise<void> {
     manifest: JSON.parse(Buffer.from(issued.manifest).toString()),
     body: Buffer.from(issued.body).toString(),
   };
-  await bridge.client.publishAsync(topics.rosterDelta('school-1'), JSON.stringify(message), {
+  await bridge.client.publishAsync(topics.rosterDelta('school-1', 'gate'), JSON.stringify(message), {
     qos: 1,
     retain: true,
   });

@@ -24,6 +24,8 @@ export function deviceTopics(principal: { school: string; device: string }): {
       `${roster}/keysets`,
       `${roster}/snapshot`,
       `${roster}/delta`,
+      topics.rosterSnapshot(principal.school, 'gate'),
+      topics.rosterDelta(principal.school, 'gate'),
       `${TOPIC_ROOT}/${principal.school}/catalogue/snapshot`,
       topics.venuePlan(principal.school),
       topics.districtKeySets(),

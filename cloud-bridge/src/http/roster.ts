@@ -1,4 +1,12 @@
-import { Calendar, CardEntry, describeIssues, Identifier, Schedule } from '@educard/terminal-sdk';
+import {
+  Calendar,
+  CardEntry,
+  describeIssues,
+  Identifier,
+  ROSTER_VARIANTS,
+  RosterVariant,
+  Schedule,
+} from '@educard/terminal-sdk';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type RouteTypes, routeSchema } from '../contract-check/index.js';
@@ -6,7 +14,10 @@ import { requireGrant } from '../grants/index.js';
 import { type ImportInput, parseRosterCsv, type RowProblem, snapshotPath } from '../roster/index.js';
 import type { HttpDeps, ProtectedApp, RouteContext } from './deps.js';
 
-const SchoolRoute = { params: z.object({ school: Identifier }) };
+const LatestRoute = {
+  params: z.object({ school: Identifier }),
+  querystring: z.object({ variant: RosterVariant.optional() }),
+};
 const SnapshotRoute = {
   params: z.object({ school: Identifier, version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }),
 };
@@ -29,27 +40,32 @@ export function rosterPublicRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/v1/roster/anchor', async () => deps.roster.anchor());
 
   // Gateways fetch snapshot bodies here, with the grant the bridge published them in the URL; each is
-  // checked against its signed manifest's digest.
-  app.get<RouteTypes<typeof SnapshotRoute>>(
-    '/v1/roster/:school/snapshots/:version',
-    routeSchema(SnapshotRoute),
-    async (request, reply) => {
-      const { school, version } = request.params;
-      if (!requireGrant(deps.grants, snapshotPath(school, version), request, reply)) return reply;
-      const found = deps.store.rosterVersion(school, version);
-      if (!found)
-        return reply.code(404).send({ error: 'not-found', message: `no snapshot ${version} for ${school}` });
-      return reply.type('application/json').send(Buffer.from(found.snapshotBody));
-    },
-  );
+  // checked against its signed manifest's digest. The desk roster's (the whole roster's) at the path
+  // gateways before variants know, the gate's beside it.
+  for (const variant of ROSTER_VARIANTS) {
+    app.get<RouteTypes<typeof SnapshotRoute>>(
+      snapshotPath(':school', ':version', variant),
+      routeSchema(SnapshotRoute),
+      async (request, reply) => {
+        const { school, version } = request.params;
+        if (!requireGrant(deps.grants, snapshotPath(school, version, variant), request, reply)) return reply;
+        const body = deps.roster.snapshotBody(school, version, variant);
+        if (!body)
+          return reply
+            .code(404)
+            .send({ error: 'not-found', message: `no snapshot ${version} for ${school}` });
+        return reply.type('application/json').send(Buffer.from(body));
+      },
+    );
+  }
 
   // The latest snapshot's manifest, as the retained message carries it: for a device that cannot wait.
-  app.get<RouteTypes<typeof SchoolRoute>>(
+  app.get<RouteTypes<typeof LatestRoute>>(
     '/v1/roster/:school/latest',
-    routeSchema(SchoolRoute),
+    routeSchema(LatestRoute),
     async (request, reply) => {
       const { school } = request.params;
-      const latest = deps.roster.latestSnapshot(school);
+      const latest = deps.roster.latestSnapshot(school, request.query.variant ?? 'desk');
       if (!latest) return reply.code(404).send({ error: 'not-found', message: `no roster for ${school}` });
       return latest;
     },

@@ -1,3 +1,4 @@
+export { RosterAnnouncer, type RosterMessages, snapshotPath } from './announce.js';
 export { CSV_COLUMNS, parseRosterCsv, type RowProblem } from './csv.js';
 export {
   KeySetRefused,
@@ -21,8 +22,6 @@ export {
   type ImportReport,
   type ReissueAs,
   RosterChangeRefused,
-  type RosterMessages,
   RosterService,
   type SchoolChanges,
-  snapshotPath,
 } from './service.js';

@@ -53,6 +53,23 @@ describe('the roster keyring', () => {
     expect(ring.version).toBe(1);
   });
 
+  it("keeps each school's uid key across restarts and key rotations, one key per school; gives an older key file a secret once", async () => {
+    const { root, keys } = newRosterKeys();
+    const { uidSecret: _made, ...older } = keys;
+    await saveRosterKeys(dir, older);
+    const ring = await RosterKeyring.open(dir);
+    const key = ring.uidKey('school-1');
+    expect(key).toHaveLength(32);
+    expect(Buffer.from(ring.uidKey('school-2')).equals(Buffer.from(key))).toBe(false);
+    expect(JSON.parse(await readFile(rosterKeysPath(dir), 'utf8')).uidSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const { pendingId, keySet } = ring.prepareRotation({});
+    await ring.commitKeySet(pendingId, signDocument(keySet, root));
+    expect(Buffer.from(ring.uidKey('school-1')).equals(Buffer.from(key))).toBe(true);
+    const reopened = await RosterKeyring.open(dir);
+    expect(reopened.version).toBe(2);
+    expect(Buffer.from(reopened.uidKey('school-1')).equals(Buffer.from(key))).toBe(true);
+  });
+
   it('names card issuers in a rotation, keeps them through the next one, and drops them when told', async () => {
     const { root, keys } = newRosterKeys();
     await saveRosterKeys(dir, keys);

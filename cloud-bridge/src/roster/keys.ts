@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -39,6 +39,11 @@ export interface RosterKeys {
   commands: Ed25519KeyPair[];
   /** Every key set issued, oldest first (each a signed envelope, as JSON). */
   keySets: string[];
+  /**
+   * The secret each school's uid key is made from (uidKeyOf): gate rosters hold UIDs hashed under it.
+   * Kept across key rotations, since a gate's deltas must hash as its snapshot did.
+   */
+  uidSecret?: Uint8Array;
 }
 
 const Seed = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a 32-byte seed in base64url');
@@ -49,6 +54,7 @@ const StoredKeys = z.object({
   roster: z.array(Seed).min(1),
   commands: z.array(Seed).optional(),
   keySets: z.array(z.string()).min(1),
+  uidSecret: Seed.optional(),
 });
 type StoredKeys = z.infer<typeof StoredKeys>;
 
@@ -66,6 +72,7 @@ function toStored(keys: RosterKeys): StoredKeys {
     roster: keys.roster.map(seedOf),
     ...(keys.commands.length ? { commands: keys.commands.map(seedOf) } : {}),
     keySets: keys.keySets,
+    ...(keys.uidSecret ? { uidSecret: toBase64Url(keys.uidSecret) } : {}),
   };
 }
 
@@ -84,7 +91,16 @@ export function newRosterKeys(issuedAt = new Date()): { root: Ed25519KeyPair[]; 
     commands: keyRole(commands),
     signers: root,
   });
-  return { root, keys: { root: [], roster, commands, keySets: [Buffer.from(keySet).toString('utf8')] } };
+  return {
+    root,
+    keys: {
+      root: [],
+      roster,
+      commands,
+      keySets: [Buffer.from(keySet).toString('utf8')],
+      uidSecret: randomBytes(32),
+    },
+  };
 }
 
 /** Reads `dataDir/roster-keys.json`; undefined when there is none. */
@@ -110,6 +126,7 @@ export async function loadRosterKeys(dataDir: string): Promise<RosterKeys | unde
     roster: stored.roster.map(pair),
     commands: (stored.commands ?? []).map(pair),
     keySets: stored.keySets,
+    ...(stored.uidSecret ? { uidSecret: fromBase64Url(stored.uidSecret) } : {}),
   };
 }
 
@@ -199,12 +216,26 @@ export class RosterKeyring {
   ) {}
 
   static async open(dataDir: string, now?: () => Date): Promise<RosterKeyring> {
-    return new RosterKeyring(dataDir, await loadOrCreateRosterKeys(dataDir, now?.()), now);
+    let keys = await loadOrCreateRosterKeys(dataDir, now?.());
+    if (!keys.uidSecret) {
+      // A key file from before gate rosters hashed UIDs: its secret is made once and kept.
+      keys = { ...keys, uidSecret: randomBytes(32) };
+      await saveRosterKeys(dataDir, keys);
+    }
+    return new RosterKeyring(dataDir, keys, now);
   }
 
   /** For tests and tools that hold keys in memory. */
   static of(dataDir: string, keys: RosterKeys): RosterKeyring {
     return new RosterKeyring(dataDir, keys);
+  }
+
+  /** The key a school's gate rosters hash UIDs under: the same for the school whatever key set is in force. */
+  uidKey(school: string): Uint8Array {
+    if (!this.keys.uidSecret) this.keys = { ...this.keys, uidSecret: randomBytes(32) };
+    return createHmac('sha256', this.keys.uidSecret as Uint8Array)
+      .update(`educard uid key\0${school}`)
+      .digest();
   }
 
   /** The keys that sign rosters and enrollment answers now. */
@@ -338,6 +369,7 @@ export class RosterKeyring {
       roster,
       commands: pending.commandKey ? [pending.commandKey] : this.keys.commands,
       keySets: [...this.keys.keySets, JSON.stringify(parsed.data)],
+      ...(this.keys.uidSecret ? { uidSecret: this.keys.uidSecret } : {}),
     };
     await saveRosterKeys(this.dataDir, next);
     const retiredKeyIds = pending.key ? this.keys.roster.map((k) => keyIdOf(k.publicKey)) : [];

@@ -12,17 +12,14 @@ import {
   type KeyRole,
   type RosterChange,
   type RosterDelta,
-  type RosterDeltaMessage,
-  type RosterKeySetsMessage,
   RosterManifest,
   type RosterSnapshot,
   type RosterSnapshotMessage,
+  type RosterVariant,
   type Schedule,
   SerialQueue,
   type SignedEnvelope,
-  SPEC_VERSION,
   signEnrollmentProof,
-  topics,
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -36,6 +33,7 @@ import {
   type RosterVersion,
   usableIds,
 } from '../store/index.js';
+import { RosterAnnouncer, type RosterMessages } from './announce.js';
 import type { RowProblem } from './csv.js';
 import type { RosterKeyring } from './keys.js';
 import { needsRenewal, RENEWAL_CHECK_MS, renewalTimer } from './renewal.js';
@@ -104,14 +102,6 @@ function reissuedCard(old: CardEntry, as: ReissueAs): CardEntry {
   };
 }
 
-/** A school's latest roster version as the messages its topics carry. */
-export interface RosterMessages {
-  version: number;
-  keySets: RosterKeySetsMessage;
-  snapshot: RosterSnapshotMessage;
-  delta?: RosterDeltaMessage;
-}
-
 export class RosterChangeRefused extends Error {
   constructor(
     readonly status: 400 | 404 | 409,
@@ -128,15 +118,6 @@ export const DEFAULT_SETTINGS: RosterSettings = {
   schedules: [],
 };
 
-/** The snapshot body's URL on the bridge, which gateways fetch when they cannot follow by delta. */
-export const snapshotPath = (school: string, version: number) => `/v1/roster/${school}/snapshots/${version}`;
-
-const snapshotMessage = (version: RosterVersion): RosterSnapshotMessage => ({
-  v: SPEC_VERSION,
-  manifest: JSON.parse(version.snapshotManifest),
-  url: snapshotPath(version.school, version.version),
-});
-
 /**
  * Holds each school's roster, signs what changes as a new version (a delta from the last and a full
  * snapshot, each behind a small signed manifest), stores it, and publishes it retained, so a card
@@ -145,9 +126,11 @@ const snapshotMessage = (version: RosterVersion): RosterSnapshotMessage => ({
 export class RosterService {
   private readonly queue = new SerialQueue();
   private renewal: { stop(): void } | undefined;
-  private readonly current = new Map<string, RosterMessages>();
+  private readonly announcer: RosterAnnouncer;
 
-  constructor(private readonly deps: RosterServiceDeps) {}
+  constructor(private readonly deps: RosterServiceDeps) {
+    this.announcer = new RosterAnnouncer(deps);
+  }
 
   /** The root key role of the first key set: what a device pins as its trust anchor. */
   anchor(): KeyRole {
@@ -208,9 +191,9 @@ export class RosterService {
             const version = await this.publish(school, [], [], undefined);
             this.deps.logger.info({ school, version }, 'roster signed again before its manifest expires');
             renewed.push({ school, version });
-          } else if (options.announceOthers) await this.announce(latest);
+          } else if (options.announceOthers) await this.announcer.announce(latest);
           // Each round, the snapshot's URL again with a fresh grant: one heard later can still be fetched.
-          else await this.announceSnapshot(latest);
+          else await this.announcer.announceSnapshot(latest);
         },
       );
       return renewed;
@@ -479,7 +462,7 @@ export class RosterService {
       'roster version published',
     );
     this.deps.onPublished?.(commit.school, commit.version.version, commit.cards);
-    await this.announce(commit.version);
+    await this.announcer.announce(commit.version);
   }
 
   /** A school's next version, signed: the delta from the one before and the whole snapshot. */
@@ -517,6 +500,8 @@ export class RosterService {
         expiresAt: new Date(now.getTime() + this.manifestTtlMs).toISOString(),
         keySetVersion: keys.version,
         signers: keys.signers,
+        // The whole roster is the desk's; the gate's is made from it as it is announced.
+        variant: 'desk',
       });
     const snapshot = sign(snapshotBody);
     const delta = previous
@@ -543,74 +528,21 @@ export class RosterService {
     return { school, cards: changed, settings, version: record };
   }
 
-  /**
-   * The messages of a school's latest version, as the school topics carry them: what a device that
-   * asks in its birth is sent on its own topic, the snapshot's URL with a fresh grant. Kept from the
-   * last announce (a body can be megabytes); read from the store when this process has not announced
-   * the school yet.
-   */
-  currentMessages(school: string): RosterMessages | undefined {
-    let held = this.current.get(school);
-    if (!held) {
-      const latest = this.deps.store.latestRosterVersion(school);
-      if (!latest) return undefined;
-      held = this.messagesOf(latest);
-    }
-    return { ...held, snapshot: { ...held.snapshot, url: this.deps.grants.sign(held.snapshot.url) } };
-  }
-
-  /** The messages of a version, the snapshot's URL without its grant (a grant is signed when it is sent). */
-  private messagesOf(version: RosterVersion): RosterMessages {
-    const messages: RosterMessages = {
-      version: version.version,
-      keySets: this.deps.keys.keySetsMessage,
-      snapshot: snapshotMessage(version),
-      ...(version.deltaManifest && version.deltaBody
-        ? {
-            delta: {
-              v: SPEC_VERSION,
-              manifest: JSON.parse(version.deltaManifest),
-              body: Buffer.from(version.deltaBody).toString('utf8'),
-            },
-          }
-        : {}),
-    };
-    this.current.set(version.school, messages);
-    return messages;
+  /** The messages of a school's latest version of a variant, as a device that asks in its birth is sent them. */
+  currentMessages(school: string, variant?: RosterVariant): RosterMessages | undefined {
+    return this.announcer.currentMessages(school, variant);
   }
 
   /**
    * The latest snapshot of a school as its retained message says it, with a fresh grant: what a
    * device asks for over HTTP when it cannot wait for the broker (its stored roster was damaged).
    */
-  latestSnapshot(school: string): RosterSnapshotMessage | undefined {
-    return this.currentMessages(school)?.snapshot;
+  latestSnapshot(school: string, variant?: RosterVariant): RosterSnapshotMessage | undefined {
+    return this.currentMessages(school, variant)?.snapshot;
   }
 
-  private async announce(version: RosterVersion): Promise<void> {
-    const { client } = this.deps;
-    const messages = this.messagesOf(version);
-    const retained = { qos: 1 as const, retain: true };
-    await client.publishAsync(
-      topics.rosterKeySets(version.school),
-      JSON.stringify(messages.keySets),
-      retained,
-    );
-    if (messages.delta)
-      await client.publishAsync(topics.rosterDelta(version.school), JSON.stringify(messages.delta), retained);
-    await this.announceSnapshot(version);
-  }
-
-  /** The snapshot's manifest and its URL, with a fresh grant: what a gateway behind by more than a delta fetches. */
-  private async announceSnapshot(version: RosterVersion): Promise<void> {
-    const { client, grants } = this.deps;
-    await client.publishAsync(
-      topics.rosterSnapshot(version.school),
-      JSON.stringify({
-        ...snapshotMessage(version),
-        url: grants.sign(snapshotPath(version.school, version.version)),
-      }),
-      { qos: 1, retain: true },
-    );
+  /** A snapshot body of a variant, as its manifest names it: what the snapshot routes serve. */
+  snapshotBody(school: string, version: number, variant: RosterVariant): Uint8Array | undefined {
+    return this.announcer.snapshotBody(school, version, variant);
   }
 }

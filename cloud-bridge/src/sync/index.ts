@@ -3,6 +3,7 @@ import {
   type HotlistSnapshotMessage,
   MAX_MESSAGE_BYTES,
   type RosterKeySetsMessage,
+  type RosterVariant,
   SPEC_VERSION,
   type SyncReply,
   topics,
@@ -16,7 +17,7 @@ import type { BridgeStore } from '../store/index.js';
 export interface DeviceSyncDeps {
   store: BridgeStore;
   client: MqttClient;
-  roster: { currentMessages(school: string): RosterMessages | undefined };
+  roster: { currentMessages(school: string, variant?: RosterVariant): RosterMessages | undefined };
   catalogue: Pick<CatalogueService, 'currentMessage'>;
   /** Every key set, for a device whose school has no roster (a venue's). */
   keySets: () => RosterKeySetsMessage;
@@ -77,7 +78,7 @@ export class DeviceSync {
           at: reply.at,
         };
     }
-    const roster = this.deps.roster.currentMessages(state.school);
+    const roster = this.deps.roster.currentMessages(state.school, state.rosterVariant);
     if (want.has('keySets')) reply.keySets = roster?.keySets ?? this.deps.keySets();
     if (roster && want.has('roster') && roster.version > (state.rosterVersion ?? 0)) {
       reply.rosterSnapshot = roster.snapshot;

@@ -11,6 +11,7 @@ export const REJECTION_CODES = [
   'expired',
   'wrong-school',
   'wrong-device',
+  'wrong-variant',
   'inconsistent',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];

@@ -5,7 +5,7 @@ import {
   type RosterDelta,
   type RosterKeySet,
   type RosterManifest,
-  type RosterSnapshot,
+  type RosterVariant,
   SerialQueue,
 } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
@@ -113,6 +113,11 @@ export class RosterStore {
 
   get view(): RosterView | undefined {
     return this.index;
+  }
+
+  /** The roster variant this device's station takes; undefined: any (a tool reading the files). */
+  get variant(): RosterVariant | undefined {
+    return this.options.variant;
   }
 
   /** The key sets this device trusts, oldest first: the last is in force (a venue reads its card issuers). */
@@ -375,7 +380,7 @@ export class RosterStore {
     const bodyBytes = await readFile(join(this.options.dir, fileName(kind, version, 'body')));
     return {
       manifest,
-      body: verifyBody(manifest, bodyBytes, this.maxBodyBytes) as RosterSnapshot | RosterDelta,
+      body: verifyBody(manifest, bodyBytes, this.maxBodyBytes),
     };
   }
 }

@@ -5,16 +5,21 @@ import {
   fromBase64Url,
   type KeyRole,
   keyIdOf,
-  RosterBody,
+  RosterDelta,
   RosterKeySet,
   RosterManifest,
   RosterSnapshot,
+  type RosterVariant,
   type SignedEnvelope,
   SignedEnvelopeSchema,
   sha256Hex,
 } from '@educard/terminal-sdk';
 import { z } from 'zod';
 import { reject } from './errors.js';
+import type { SnapshotCards } from './roster-index.js';
+import { splitSnapshot } from './snapshot-text.js';
+
+const MAX_SNAPSHOT_CARDS = 1_000_000;
 
 export const MAX_METADATA_BYTES = 64 * 1024;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -39,13 +44,22 @@ export function keyMap(role: KeyRole): Map<string, Uint8Array> {
   return keys;
 }
 
-export function parseJson(bytes: Uint8Array, what: string, cap: number): unknown {
+function decodeText(bytes: Uint8Array, what: string, cap: number): string {
   if (bytes.length > cap)
     reject('too-large', `${what} is ${bytes.length} bytes, more than the ${cap} allowed`);
   try {
     // TextDecoder makes an ordinary heap string; Buffer#toString makes a large ASCII text an external
     // string, which outlived the parse by seconds and held the whole body in memory.
-    return JSON.parse(UTF8.decode(bytes));
+    return UTF8.decode(bytes);
+  } catch (error) {
+    return reject('malformed', `${what} is not UTF-8 (${(error as Error).message})`);
+  }
+}
+
+export function parseJson(bytes: Uint8Array, what: string, cap: number): unknown {
+  const text = decodeText(bytes, what, cap);
+  try {
+    return JSON.parse(text);
   } catch (error) {
     return reject('malformed', `${what} is not JSON (${(error as Error).message})`);
   }
@@ -132,6 +146,11 @@ export function verifyRosterSigned<T>(
 export interface ManifestScope {
   school: string;
   device: string;
+  /**
+   * The roster variant of this device's station type (rosterVariantFor): a manifest of another
+   * variant is refused. A manifest naming none (a bridge before variants) is taken.
+   */
+  variant?: RosterVariant;
 }
 
 /** Signature, schema and scope of a manifest: what holds whatever roster is in force. */
@@ -149,48 +168,52 @@ export function verifyManifest(
   if (manifest.devices && !manifest.devices.includes(scope.device)) {
     reject('wrong-device', `manifest names ${manifest.devices.length} device(s), not ${scope.device}`);
   }
+  if (manifest.variant && scope.variant && manifest.variant !== scope.variant) {
+    reject(
+      'wrong-variant',
+      `manifest is the ${manifest.variant} roster, this device's station takes the ${scope.variant} roster`,
+    );
+  }
   if (manifest.body.kind === 'delta' && manifest.body.fromVersion === undefined) {
     reject('malformed', 'a delta manifest must name the version it follows');
   }
   return manifest;
 }
 
-const SnapshotFrame = RosterSnapshot.extend({ cards: z.array(z.unknown()).max(1_000_000) });
+const SnapshotFrame = RosterSnapshot.omit({ cards: true }).extend({ cards: z.tuple([]) });
+
+function parseCard(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    return reject('malformed', `roster body is not JSON (${(error as Error).message})`);
+  }
+}
+
+/** A body that verified: a delta whole, a snapshot with its cards checked one at a time as they are read. */
+export type VerifiedBody = SnapshotCards | RosterDelta;
 
 /**
- * A snapshot holds up to a million cards: each is checked where it lies in the parsed array, with its
- * repeated strings shared, so that the whole roster never exists twice in memory.
+ * A snapshot holds up to a million cards: each is parsed and checked as the roster index takes it,
+ * so that the parsed cards are never all in memory at once. A card that fails its check rejects the
+ * body once the cards have all been read, with the first ten problems.
  */
-function parseSnapshot(raw: unknown): RosterSnapshot {
-  const frame = parseSchema(SnapshotFrame, raw, 'roster body');
-  const cards = (raw as { cards: unknown[] }).cards;
-  const intern = new Map<string, string>();
-  const share = (text: string) => {
-    const held = intern.get(text);
-    if (held !== undefined) return held;
-    intern.set(text, text);
-    return text;
-  };
-  const problems: string[] = [];
-  for (let i = 0; i < cards.length; i++) {
-    const result = CardEntry.safeParse(cards[i]);
-    if (!result.success) {
-      if (problems.length < 10) problems.push(`cards.${i}: ${describeIssues(result.error)}`);
-      continue;
+function parseSnapshot(text: string): SnapshotCards {
+  const { frame, count, cards } = splitSnapshot(text);
+  if (count > MAX_SNAPSHOT_CARDS) reject('malformed', `roster body: more than ${MAX_SNAPSHOT_CARDS} cards`);
+  const header = parseSchema(SnapshotFrame, frame, 'roster body');
+  function* checked(): Generator<CardEntry> {
+    const problems: string[] = [];
+    let i = 0;
+    for (const cardText of cards) {
+      const result = CardEntry.safeParse(parseCard(cardText));
+      if (result.success) yield result.data;
+      else if (problems.length < 10) problems.push(`cards.${i}: ${describeIssues(result.error)}`);
+      i++;
     }
-    // The original object is kept and zod's copy dropped at once: the copy dies young, where it is
-    // cheap to collect, instead of leaving the old generation full of holes.
-    const card = cards[i] as CardEntry;
-    card.school = share(card.school);
-    card.validFrom = share(card.validFrom);
-    card.validUntil = share(card.validUntil);
-    if (card.grade !== undefined) card.grade = share(card.grade);
-    if (card.class !== undefined) card.class = share(card.class);
-    card.zones = card.zones.map(share);
-    card.schedules = card.schedules.map(share);
+    if (problems.length) reject('malformed', `roster body: ${problems.join('; ')}`);
   }
-  if (problems.length) reject('malformed', `roster body: ${problems.join('; ')}`);
-  return { ...frame, cards: cards as CardEntry[] };
+  return { ...header, cards: checked(), cardCount: count };
 }
 
 /** A body's length and SHA-256 against what its manifest says: checked before a byte of it is parsed. */
@@ -206,17 +229,16 @@ export function checkBodyBytes(
 }
 
 /** Checks the body against the manifest's length and digest before parsing a byte of it. */
-export function verifyBody(manifest: RosterManifest, bytes: Uint8Array, maxBodyBytes: number): RosterBody {
+export function verifyBody(manifest: RosterManifest, bytes: Uint8Array, maxBodyBytes: number): VerifiedBody {
   if (bytes.length !== manifest.body.length) {
     reject('length-mismatch', `body is ${bytes.length} bytes, the manifest says ${manifest.body.length}`);
   }
   if (sha256Hex(bytes) !== manifest.body.sha256)
     reject('digest-mismatch', 'body SHA-256 differs from the manifest');
-  const raw = parseJson(bytes, 'roster body', maxBodyBytes);
   const body =
-    (raw as { kind?: unknown })?.kind === 'snapshot'
-      ? parseSnapshot(raw)
-      : parseSchema(RosterBody, raw, 'roster body');
+    manifest.body.kind === 'snapshot'
+      ? parseSnapshot(decodeText(bytes, 'roster body', maxBodyBytes))
+      : parseSchema(RosterDelta, parseJson(bytes, 'roster body', maxBodyBytes), 'roster body');
   const fromVersion = body.kind === 'delta' ? body.fromVersion : undefined;
   if (
     body.kind !== manifest.body.kind ||

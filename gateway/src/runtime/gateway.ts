@@ -7,6 +7,7 @@ import {
   type EventRecord,
   type LocalGatewayState,
   releaseArchOf,
+  rosterVariantFor,
   SPEC_VERSION,
 } from '@educard/terminal-sdk';
 import { TrustedClock } from '../clock/index.js';
@@ -161,6 +162,7 @@ export class Gateway {
       dir: rosterDir,
       school: config.device.school,
       device: config.device.id,
+      variant: rosterVariantFor(config.station.type),
       logger,
       now: () => Math.max(clock.now(), clock.floor),
     });

@@ -44,8 +44,8 @@ export class SignedFeeds {
     const { school, device } = this.deps;
     return [
       topics.rosterKeySets(school),
-      topics.rosterSnapshot(school),
-      topics.rosterDelta(school),
+      topics.rosterSnapshot(school, this.deps.roster.variant),
+      topics.rosterDelta(school, this.deps.roster.variant),
       ...(this.deps.catalogue ? [topics.catalogueSnapshot(school)] : []),
       ...(this.deps.venue
         ? [
@@ -64,8 +64,9 @@ export class SignedFeeds {
     const { school, device } = this.deps;
     if (topic === topics.rosterKeySets(school) || topic === topics.districtKeySets())
       return this.keySetsArriving(this.onKeySets(payload));
-    if (topic === topics.rosterDelta(school)) return this.onDelta(payload);
-    if (topic === topics.rosterSnapshot(school)) return this.onSnapshot(payload);
+    const { variant } = this.deps.roster;
+    if (topic === topics.rosterDelta(school, variant)) return this.onDelta(payload);
+    if (topic === topics.rosterSnapshot(school, variant)) return this.onSnapshot(payload);
     if (topic === topics.catalogueSnapshot(school)) return this.onCatalogue(payload);
     if (topic === topics.release(school, device)) return this.onRelease(payload);
     return this.onVenueMessage(topic, payload);
@@ -174,6 +175,7 @@ export class SignedFeeds {
   private async askNow(): Promise<void> {
     const { config, school, logger, roster } = this.deps;
     const url = new URL(`/v1/roster/${encodeURIComponent(school)}/latest`, config.bridgeHttp);
+    if (roster.variant) url.searchParams.set('variant', roster.variant);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
       if (!response.ok) throw new Error(`${url} answered ${response.status}`);

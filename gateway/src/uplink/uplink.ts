@@ -249,6 +249,7 @@ export class Uplink {
       at: new Date().toISOString(),
       ...(online ? this.deps.status() : {}),
       ...(online && this.deps.catalogue ? { catalogueVersion: this.deps.catalogue.version() } : {}),
+      ...(online && this.deps.roster.variant ? { rosterVariant: this.deps.roster.variant } : {}),
       // What this device needs to catch up, answered on its sync topic: no retained message required.
       ...(online
         ? {

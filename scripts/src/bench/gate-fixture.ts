@@ -10,7 +10,7 @@ import {
 } from '@educard/gateway';
 import type { EventBody } from '@educard/terminal-sdk';
 import { gateDecisionData } from '@educard/terminal-sdk/testing';
-import { BENCH_NOW, benchClock, DEVICE, quiet, SCHOOL } from './roster-fixture.js';
+import { BENCH_NOW, BENCH_VARIANT, benchClock, DEVICE, quiet, SCHOOL } from './roster-fixture.js';
 
 /**
  * The gate's own parts as the gateway wires them, for benchmarks that time them without a process:
@@ -21,6 +21,7 @@ export async function benchGate(rosterDir: string, journal: Journal) {
     dir: rosterDir,
     school: SCHOOL,
     device: DEVICE,
+    variant: BENCH_VARIANT,
     logger: quiet,
     now: benchClock,
   });

@@ -9,7 +9,15 @@ import { sampleCard, sampleCardSeed, sampleUid } from '@educard/terminal-sdk/tes
 import { benchGate, tapBody } from './gate-fixture.js';
 import { storageBench } from './gateway-storage.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
-import { benchCards, benchClock, DEVICE, quiet, rosterOnDisk, SCHOOL } from './roster-fixture.js';
+import {
+  BENCH_VARIANT,
+  benchCards,
+  benchClock,
+  DEVICE,
+  quiet,
+  rosterOnDisk,
+  SCHOOL,
+} from './roster-fixture.js';
 
 /**
  * What the gateway group measures against: the x86 VM's figures on a 100,000-card roster, or, with
@@ -38,7 +46,10 @@ export const PI_PROFILE: GatewayBenchProfile = {
   rosterRssMb: 100,
 };
 
-/** Tap to actuator command through the real station, roster, policy, journal and johnny-five. */
+/**
+ * Tap to actuator command through the real station, roster, policy, journal and johnny-five; the gate's
+ * roster holds UIDs keyed-hashed, so a UID tap hashes what it reads first.
+ */
 async function decisionLatency(rosterDir: string, profile: GatewayBenchProfile): Promise<BenchResult[]> {
   const journalDir = await mkdtemp(join(tmpdir(), 'bench-journal-'));
   const journal = await Journal.open({ dir: journalDir, device: DEVICE, logger: quiet, minFreeBytes: 0 });
@@ -109,6 +120,7 @@ async function deltaApply(
     dir: rosterDir,
     school: SCHOOL,
     device: DEVICE,
+    variant: BENCH_VARIANT,
     logger: quiet,
     now: benchClock,
   });
@@ -134,7 +146,7 @@ async function deltaApply(
       next += 1;
       return { op: 'add' as const, card: sampleCard(next) };
     });
-    const delta = authority.delta(version, version + 1, changes);
+    const delta = authority.delta(version, version + 1, changes, { variant: BENCH_VARIANT });
     const started = performance.now();
     await store.accept(delta.manifest, delta.body);
     samples.push(performance.now() - started);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Base64Url, Identifier, IsoTime, Sha256Hex, SPEC_VERSION } from './common.js';
 import { EventRecord, JournalLossCause } from './events.js';
 import { DataFormats, ReleaseArch } from './release.js';
+import { RosterVariant } from './roster.js';
 import { SignatureSchema, SignedEnvelopeSchema } from './signed.js';
 
 /** Every message names its contract version; a peer takes any message of its own major version. */
@@ -44,6 +45,8 @@ export const DeviceState = z.object({
   at: IsoTime.optional(),
   firmware: z.string().max(64).optional(),
   rosterVersion: z.number().int().nonnegative().optional(),
+  /** The roster variant its station takes (the bridge answers a sync with it); absent: the desk roster. */
+  rosterVariant: RosterVariant.optional(),
   keySetVersion: z.number().int().nonnegative().optional(),
   journalBacklog: z.number().int().nonnegative().optional(),
   lastSeq: z.number().int().nonnegative().optional(),

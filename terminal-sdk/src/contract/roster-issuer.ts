@@ -2,7 +2,7 @@ import { canonicalBytes } from '../canonical/index.js';
 import { type Ed25519KeyPair, ed25519 } from '../crypto/ed25519.js';
 import { keyIdOf, sha256Hex, toBase64Url } from '../crypto/encoding.js';
 import { SPEC_VERSION } from './common.js';
-import type { KeyRole, RosterBody, RosterKeySet, RosterManifest } from './roster.js';
+import type { KeyRole, RosterBody, RosterKeySet, RosterManifest, RosterVariant } from './roster.js';
 import { signDocument } from './signed.js';
 
 /** The key role a set of key pairs forms. */
@@ -53,6 +53,8 @@ export interface ManifestInput {
   keySetVersion: number;
   signers: Ed25519KeyPair[];
   devices?: string[];
+  /** The station type's series this body belongs to (see RosterVariant); absent: the whole roster. */
+  variant?: RosterVariant;
 }
 
 /**
@@ -66,6 +68,7 @@ export function issueRoster(body: RosterBody, input: ManifestInput): IssuedRoste
     spec: SPEC_VERSION,
     school: body.school,
     ...(input.devices ? { devices: input.devices } : {}),
+    ...(input.variant ? { variant: input.variant } : {}),
     version: body.version,
     issuedAt: body.issuedAt,
     expiresAt: input.expiresAt,

@@ -25,13 +25,29 @@ export const CardUid = z
   .regex(/^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$/, '4, 7 or 10 bytes of upper-case hex');
 
 /**
+ * A card's UID as a gate holds it: `~` and the first 16 bytes of HMAC-SHA-256 under the roster's
+ * `uidKey`, in base64url (see hashUid), so that the roster file of a stolen gate does not list the
+ * UIDs to clone.
+ */
+export const HashedUid = z.string().regex(/^~[A-Za-z0-9_-]{22}$/, '"~" and 16 bytes of base64url');
+const HeldUid = z.union([CardUid, HashedUid]);
+
+/**
+ * The roster a station gets: a `gate` (and a venue) only what its policy needs, no names and its UIDs
+ * keyed-hashed; a `desk` (library, computer room) the names it shows. Each is its own signed series.
+ */
+export const ROSTER_VARIANTS = ['gate', 'desk'] as const;
+export const RosterVariant = z.enum(ROSTER_VARIANTS);
+export type RosterVariant = z.infer<typeof RosterVariant>;
+
+/**
  * How a card proves itself. A `uid` card is looked up by its UID alone (easy to clone: marked weaker);
  * an `edu-cpu` card signs a fresh challenge with a key bound here. Its UID is optional and, when given,
  * lets the gateway recognise a UID-only copy of a CPU card and refuse it.
  */
 export const Credential = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('uid'), uid: CardUid }),
-  z.object({ kind: z.literal('edu-cpu'), publicKey: PublicKey, uid: CardUid.optional() }),
+  z.object({ kind: z.literal('uid'), uid: HeldUid }),
+  z.object({ kind: z.literal('edu-cpu'), publicKey: PublicKey, uid: HeldUid.optional() }),
 ]);
 export type Credential = z.infer<typeof Credential>;
 
@@ -94,6 +110,14 @@ export const RosterSnapshot = z.object({
   issuedAt: IsoTime,
   calendar: Calendar,
   schedules: z.array(Schedule).max(1024),
+  /**
+   * The school's key its UIDs are hashed under (32 bytes, base64url), in a gate variant: the tap path
+   * hashes the UID it reads with it (hashUid) before looking the card up. Its deltas hash with it too.
+   */
+  uidKey: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, '32 bytes of base64url')
+    .optional(),
   cards: z.array(CardEntry).max(1_000_000),
 });
 export type RosterSnapshot = z.infer<typeof RosterSnapshot>;
@@ -135,6 +159,11 @@ export const RosterManifest = z.object({
   school: Identifier,
   /** When present, only these devices may apply it (a roster made for one gate). */
   devices: z.array(Identifier).max(1024).optional(),
+  /**
+   * Which station type's series this is (RosterVariant); only a station of that type applies it.
+   * Absent: the whole roster, as bridges before variants issued it.
+   */
+  variant: RosterVariant.optional(),
   version: z.number().int().positive(),
   issuedAt: IsoTime,
   expiresAt: IsoTime,

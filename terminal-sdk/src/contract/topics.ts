@@ -1,3 +1,4 @@
+import type { RosterVariant } from './roster.js';
 /**
  * MQTT topics of contract v1. The major version is part of every topic, so a v2 peer never reads a
  * v1 message by accident; minor additions are new optional fields, which every peer ignores when it
@@ -42,10 +43,16 @@ export const topics = {
     `${TOPIC_ROOT}/${segment(school, 'school')}/devices/${segment(device, 'device')}/sync`,
   /** Retained: every root-signed key set, oldest first, so a device any number behind can catch up. */
   rosterKeySets: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/keysets`,
-  /** Retained: the manifest of the latest snapshot; its body is served over HTTP. */
-  rosterSnapshot: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/snapshot`,
-  /** Retained: the latest delta, manifest and body together. */
-  rosterDelta: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/roster/delta`,
+  /**
+   * Retained: the manifest of the latest snapshot; its body is served over HTTP. The desk roster (the
+   * whole roster, as gateways before variants read it) on `roster/snapshot`, the gate's on
+   * `roster/gate/snapshot`.
+   */
+  rosterSnapshot: (school: string, variant: RosterVariant = 'desk') =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/roster/${variantSegment(variant)}snapshot`,
+  /** Retained: the latest delta, manifest and body together; per variant as rosterSnapshot. */
+  rosterDelta: (school: string, variant: RosterVariant = 'desk') =>
+    `${TOPIC_ROOT}/${segment(school, 'school')}/roster/${variantSegment(variant)}delta`,
   /** Retained: the manifest of the latest library catalogue; its body is served over HTTP. */
   catalogueSnapshot: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/catalogue/snapshot`,
   /**
@@ -91,4 +98,9 @@ export function parseDeviceTopic(
   const kind = parts[5] as DeviceTopicKind;
   if (!DEVICE_TOPIC_KINDS.includes(kind)) return undefined;
   return { school: parts[2] as string, device: parts[4] as string, kind };
+}
+
+/** The desk roster keeps the topics of the whole roster, so gateways before variants still find it. */
+function variantSegment(variant: RosterVariant): string {
+  return variant === 'desk' ? '' : `${variant}/`;
 }

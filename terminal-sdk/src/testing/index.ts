@@ -11,6 +11,7 @@ import type {
   RosterChange,
   RosterDelta,
   RosterSnapshot,
+  RosterVariant,
   Schedule,
 } from '../contract/roster.js';
 import { type IssuedRoster, issueKeySet, issueRoster, keyRole } from '../contract/roster-issuer.js';
@@ -18,6 +19,7 @@ import { type Ed25519KeyPair, generateKeyPair, nativeEd25519 } from '../crypto/e
 import { toBase64Url } from '../crypto/encoding.js';
 import { encodeHotlist, type HotlistChange, hotlistEntries } from '../hotlist/format.js';
 import { type IssuedHotlist, issueHotlist } from '../hotlist/issue.js';
+import { rosterVariantBody } from '../roster-variant/index.js';
 
 /**
  * A roster authority for tests, demos and benchmarks: the part of the central side that holds the
@@ -105,6 +107,7 @@ export class TestAuthority {
       schedules?: Schedule[];
       devices?: string[];
       signers?: Ed25519KeyPair[];
+      variant?: RosterVariant;
     } = {},
   ): IssuedRoster {
     const body: RosterSnapshot = {
@@ -123,7 +126,12 @@ export class TestAuthority {
     fromVersion: number,
     version: number,
     changes: RosterChange[],
-    options: { expiresAt?: string; issuedAt?: string; signers?: Ed25519KeyPair[] } = {},
+    options: {
+      expiresAt?: string;
+      issuedAt?: string;
+      signers?: Ed25519KeyPair[];
+      variant?: RosterVariant;
+    } = {},
   ): IssuedRoster {
     const body: RosterDelta = {
       kind: 'delta',
@@ -165,11 +173,17 @@ export class TestAuthority {
     });
   }
 
+  /**
+   * Signs the body whole or, with `variant`, as that station type's variant (the gate's: no names,
+   * UIDs hashed under {@link SAMPLE_UID_KEY}), as the bridge issues it.
+   */
   private sign(
-    body: RosterSnapshot | RosterDelta,
-    options: { expiresAt?: string; devices?: string[]; signers?: Ed25519KeyPair[] },
+    whole: RosterSnapshot | RosterDelta,
+    options: { expiresAt?: string; devices?: string[]; signers?: Ed25519KeyPair[]; variant?: RosterVariant },
   ): IssuedRoster {
+    const body = options.variant ? rosterVariantBody(whole, options.variant, SAMPLE_UID_KEY) : whole;
     return issueRoster(body, {
+      ...(options.variant ? { variant: options.variant } : {}),
       expiresAt: options.expiresAt ?? new Date(this.now() + 7 * DAY_MS).toISOString(),
       keySetVersion: this.keySetVersion,
       signers: options.signers ?? this.rosterKeys,
@@ -264,6 +278,9 @@ export function sampleUid(n: number, bytes = 7): string {
     .padStart(bytes * 2, '0')
     .slice(-bytes * 2);
 }
+
+/** The uid key of the sample school's gate rosters (see hashUid). */
+export const SAMPLE_UID_KEY = new Uint8Array(32).fill(0x5a);
 
 const SURNAMES = ['Wang', 'Li', 'Zhang', 'Liu', 'Chen', 'Yang', 'Huang', 'Zhao', 'Wu', 'Zhou'];
 const GIVEN = ['Wei', 'Fang', 'Min', 'Jing', 'Lei', 'Yan', 'Tao', 'Xin', 'Hui', 'Bo'];

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
+import type { z } from 'zod';
 import { CatalogueStore, trustedKeySets } from '../../catalogue/index.js';
-import type { StationConfig } from '../../config/index.js';
+import type { LibraryStationSettings } from '../../config/index.js';
 import type { Logger } from '../../log/index.js';
 import type { StationFactory } from '../types.js';
 import type { LibraryBackend } from './backend.js';
@@ -11,7 +12,7 @@ import { LibraryStation } from './station.js';
  * never imports sip2/), or none: the desk then keeps its own ledger.
  */
 export type LibraryBackendFactory = (
-  sip2: Extract<StationConfig, { type: 'library' }>['sip2'],
+  sip2: z.input<typeof LibraryStationSettings>['sip2'],
   deps: LibraryBackendDeps,
 ) => LibraryBackend | undefined;
 

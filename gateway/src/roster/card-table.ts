@@ -1,0 +1,334 @@
+import {
+  CARD_STATUSES,
+  type CardEntry,
+  type CardStatus,
+  ROLES,
+  type Role,
+  STATUS_REASONS,
+  type StatusReason,
+} from '@educard/terminal-sdk';
+import { reject } from './errors.js';
+
+/** Values many cards share, each kept once: a card holds its number. */
+class Interned<T> {
+  private readonly numbers = new Map<string, number>();
+  readonly values: T[] = [];
+
+  numberOf(key: string, value: T): number {
+    const held = this.numbers.get(key);
+    if (held !== undefined) return held;
+    this.values.push(value);
+    this.numbers.set(key, this.values.length - 1);
+    return this.values.length - 1;
+  }
+}
+
+const FIELDS = 5;
+const CARD_ID = 0;
+const PERSON_ID = 1;
+const UID = 2;
+const PUBLIC_KEY = 3;
+const NAME = 4;
+
+/**
+ * The texts of every card in one buffer: a card's fields one after another from `starts[row]`, each
+ * as long as `lengths[row * FIELDS + field]` (a field is at most 64 characters: under 256 bytes).
+ */
+class TextHeap {
+  bytes: Buffer;
+  starts: Uint32Array;
+  lengths: Uint8Array;
+  private end = 0;
+
+  constructor(private readonly rows: number) {
+    this.bytes = Buffer.allocUnsafe(Math.max(1024, rows * 48));
+    this.starts = new Uint32Array(rows);
+    this.lengths = new Uint8Array(rows * FIELDS);
+  }
+
+  push(row: number, texts: readonly string[]): void {
+    this.starts[row] = this.end;
+    let need = this.end;
+    for (const text of texts) need += text.length * 3;
+    if (need > this.bytes.length) {
+      // Grown to what the cards so far say the rest will need: few large allocations, little left behind.
+      const expected = Math.ceil((this.end / Math.max(1, row)) * this.rows * 1.1);
+      const grown = Buffer.allocUnsafe(Math.max(need, expected, this.bytes.length * 1.25));
+      this.bytes.copy(grown, 0, 0, this.end);
+      this.bytes = grown;
+    }
+    for (let field = 0; field < FIELDS; field++) {
+      const written = this.bytes.write(texts[field] as string, this.end, 'utf8');
+      this.lengths[row * FIELDS + field] = written;
+      this.end += written;
+    }
+  }
+
+  /** Drops the room kept for growth once every row is in. */
+  trim(): void {
+    if (this.bytes.length - this.end > this.end / 32)
+      this.bytes = Buffer.from(this.bytes.subarray(0, this.end));
+  }
+
+  start(row: number, field: number): number {
+    let at = this.starts[row] as number;
+    for (let f = 0; f < field; f++) at += this.lengths[row * FIELDS + f] as number;
+    return at;
+  }
+
+  length(row: number, field: number): number {
+    return this.lengths[row * FIELDS + field] as number;
+  }
+
+  text(row: number, field: number): string {
+    const start = this.start(row, field);
+    return this.bytes.toString('utf8', start, start + this.length(row, field));
+  }
+}
+
+/** One field of a TextHeap as the key of a RowLookup. Keys are ASCII (identifiers, hex, base64url). */
+class KeyField {
+  constructor(
+    private readonly heap: TextHeap,
+    private readonly field: number,
+  ) {}
+
+  isEmpty(row: number): boolean {
+    return this.heap.length(row, this.field) === 0;
+  }
+
+  text(row: number): string {
+    return this.heap.text(row, this.field);
+  }
+
+  equals(row: number, key: string): boolean {
+    if (this.heap.length(row, this.field) !== key.length) return false;
+    const bytes = this.heap.bytes;
+    const start = this.heap.start(row, this.field);
+    // From the end: the numbers of one school's cards differ in their last characters.
+    for (let i = key.length - 1; i >= 0; i--) if (bytes[start + i] !== key.charCodeAt(i)) return false;
+    return true;
+  }
+
+  same(row: number, other: number): boolean {
+    const length = this.heap.length(row, this.field);
+    if (this.heap.length(other, this.field) !== length) return false;
+    const bytes = this.heap.bytes;
+    const a = this.heap.start(row, this.field);
+    const b = this.heap.start(other, this.field);
+    for (let i = length - 1; i >= 0; i--) if (bytes[a + i] !== bytes[b + i]) return false;
+    return true;
+  }
+
+  /** FNV-1a over the bytes: the same number as hashOf() of the key, the key being ASCII. */
+  hash(row: number): number {
+    const bytes = this.heap.bytes;
+    const start = this.heap.start(row, this.field);
+    const end = start + this.heap.length(row, this.field);
+    let hash = 0x811c9dc5;
+    for (let i = start; i < end; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
+    return hash >>> 0;
+  }
+}
+
+function hashOf(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
+/**
+ * Rows by the text of one field: open addressing over a typed array (row + 1; 0 is empty), at most
+ * three quarters full, so a lookup makes no object and probes a slot or two.
+ */
+export class RowLookup {
+  private readonly slots: Int32Array;
+
+  constructor(
+    private readonly key: KeyField,
+    rows: number,
+  ) {
+    // At most three quarters full: a probe or two per lookup, and half the memory of half full.
+    this.slots = new Int32Array(Math.max(16, Math.ceil((rows * 4) / 3) + 1));
+  }
+
+  /** The slot that holds `key`, or the empty slot where it would go. */
+  slotOf(key: string): number {
+    let slot = hashOf(key) % this.slots.length;
+    for (;;) {
+      const held = this.slots[slot] as number;
+      if (held === 0 || this.key.equals(held - 1, key)) return slot;
+      slot = slot + 1 === this.slots.length ? 0 : slot + 1;
+    }
+  }
+
+  /** The slot of the text of `row`: where an equal text sits, or the empty slot for it. */
+  slotOfRow(row: number): number {
+    let slot = this.key.hash(row) % this.slots.length;
+    for (;;) {
+      const held = this.slots[slot] as number;
+      if (held === 0 || this.key.same(held - 1, row)) return slot;
+      slot = slot + 1 === this.slots.length ? 0 : slot + 1;
+    }
+  }
+
+  rowAt(slot: number): number {
+    return (this.slots[slot] as number) - 1;
+  }
+
+  put(slot: number, row: number): void {
+    this.slots[slot] = row + 1;
+  }
+
+  find(key: string): number {
+    return this.rowAt(this.slotOf(key));
+  }
+}
+
+/**
+ * What many cards have in common: their school, grade, class, validity and access. A school's cards
+ * fall into a few hundred of these, each kept once.
+ */
+type Profile = Pick<
+  CardEntry,
+  'school' | 'grade' | 'class' | 'validFrom' | 'validUntil' | 'zones' | 'schedules'
+>;
+
+/**
+ * A profile as one string, cheaper than JSON: identifiers and times hold no "|" or ",", and the free
+ * texts (grade, class) go last, each after its length, so no two profiles share a key.
+ */
+function profileKey(p: Profile): string {
+  const free = (text: string | undefined) => (text === undefined ? '-' : `${text.length}:${text}`);
+  return `${p.school}|${p.validFrom}|${p.validUntil}|${p.zones.join(',')}|${p.schedules.join(',')}|${free(p.grade)}|${free(p.class)}`;
+}
+
+const CPU = 1;
+const HAS_UID = 2;
+const HAS_NAME = 4;
+
+/**
+ * The cards of a roster as columns: small numbers in typed arrays, texts in one buffer, shared values
+ * interned. A card becomes an object only when it is asked for (the card being decided, a line of
+ * `educard roster list`). Built once from a snapshot, then only read.
+ */
+export class CardTable {
+  rows = 0;
+  private readonly flags: Uint8Array;
+  private readonly role: Uint8Array;
+  private readonly status: Uint8Array;
+  private readonly reason: Uint8Array;
+  /** The interned number of each card's profile. */
+  private readonly profile: Uint32Array;
+  private readonly texts: TextHeap;
+  private readonly profiles = new Interned<Profile>();
+  private readonly cardIds: KeyField;
+  private readonly byCard: RowLookup;
+  private readonly byUid: RowLookup;
+
+  private constructor(private readonly capacity: number) {
+    this.flags = new Uint8Array(capacity);
+    this.role = new Uint8Array(capacity);
+    this.status = new Uint8Array(capacity);
+    this.reason = new Uint8Array(capacity);
+    this.profile = new Uint32Array(capacity);
+    this.texts = new TextHeap(capacity);
+    this.cardIds = new KeyField(this.texts, CARD_ID);
+    this.byCard = new RowLookup(this.cardIds, capacity);
+    this.byUid = new RowLookup(new KeyField(this.texts, UID), capacity);
+  }
+
+  /** Packs at most `capacity` cards; two cards with one number or one UID are refused. */
+  static build(cards: Iterable<CardEntry>, capacity: number): CardTable {
+    const table = new CardTable(capacity);
+    for (const card of cards) table.push(card);
+    table.texts.trim();
+    return table;
+  }
+
+  private push(card: CardEntry): void {
+    const row = this.rows;
+    if (row === this.capacity) reject('inconsistent', `more than the ${this.capacity} cards counted`);
+    const { credential } = card;
+    this.texts.push(row, [
+      card.cardId,
+      card.personId,
+      credential.uid ?? '',
+      credential.kind === 'edu-cpu' ? credential.publicKey : '',
+      card.displayName ?? '',
+    ]);
+    const cardSlot = this.byCard.slotOfRow(row);
+    if (this.byCard.rowAt(cardSlot) >= 0)
+      reject('inconsistent', `card ${card.cardId} appears twice in the snapshot`);
+    if (credential.uid !== undefined) {
+      const uidSlot = this.byUid.slotOfRow(row);
+      const holder = this.byUid.rowAt(uidSlot);
+      if (holder >= 0)
+        reject('inconsistent', `cards ${this.cardIds.text(holder)} and ${card.cardId} share a UID`);
+      this.byUid.put(uidSlot, row);
+    }
+    this.byCard.put(cardSlot, row);
+    this.flags[row] =
+      (credential.kind === 'edu-cpu' ? CPU : 0) |
+      (credential.uid !== undefined ? HAS_UID : 0) |
+      (card.displayName !== undefined ? HAS_NAME : 0);
+    this.role[row] = ROLES.indexOf(card.role);
+    this.status[row] = CARD_STATUSES.indexOf(card.status);
+    this.reason[row] = card.statusReason === undefined ? 0 : STATUS_REASONS.indexOf(card.statusReason) + 1;
+    const { school, grade, class: klass, validFrom, validUntil, zones, schedules } = card;
+    const profile = { school, grade, class: klass, validFrom, validUntil, zones, schedules };
+    this.profile[row] = this.profiles.numberOf(profileKey(profile), profile);
+    this.rows = row + 1;
+  }
+
+  /** The row of a card number, or -1. */
+  rowOfCard(cardId: string): number {
+    return this.byCard.find(cardId);
+  }
+
+  /** The row of a UID, or -1. */
+  rowOfUid(uid: string): number {
+    return uid === '' ? -1 : this.byUid.find(uid);
+  }
+
+  statusAt(row: number): CardStatus {
+    return CARD_STATUSES[this.status[row] as number] as CardStatus;
+  }
+
+  /** A lookup of rows by person id, made when a station first needs one. */
+  personLookup(): RowLookup {
+    return new RowLookup(new KeyField(this.texts, PERSON_ID), this.rows);
+  }
+
+  /** The card of a row as the roster gave it. */
+  entry(row: number): CardEntry {
+    const flags = this.flags[row] as number;
+    const profile = this.profiles.values[this.profile[row] as number] as Profile;
+    const uid = flags & HAS_UID ? this.texts.text(row, UID) : undefined;
+    const card: CardEntry = {
+      cardId: this.texts.text(row, CARD_ID),
+      credential:
+        flags & CPU
+          ? {
+              kind: 'edu-cpu',
+              publicKey: this.texts.text(row, PUBLIC_KEY),
+              ...(uid === undefined ? {} : { uid }),
+            }
+          : { kind: 'uid', uid: uid as string },
+      personId: this.texts.text(row, PERSON_ID),
+      role: ROLES[this.role[row] as number] as Role,
+      school: profile.school,
+      status: this.statusAt(row),
+      validFrom: profile.validFrom,
+      validUntil: profile.validUntil,
+      zones: [...profile.zones],
+      schedules: [...profile.schedules],
+    };
+    const reason = this.reason[row] as number;
+    if (profile.grade !== undefined) card.grade = profile.grade;
+    if (profile.class !== undefined) card.class = profile.class;
+    if (reason) card.statusReason = STATUS_REASONS[reason - 1] as StatusReason;
+    if (flags & HAS_NAME) card.displayName = this.texts.text(row, NAME);
+    return card;
+  }
+}
