@@ -25,6 +25,7 @@ import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
+import { Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { type BadRowSink, openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
@@ -65,6 +66,7 @@ export class Bridge {
     readonly metrics: BridgeMetrics,
     readonly releases: Releases,
     readonly rollouts: Rollouts,
+    readonly retention: Retention,
   ) {}
 
   static async start(
@@ -234,6 +236,15 @@ export class Bridge {
       onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
+    // After the central connector: its outbox says which events the central system has not taken yet.
+    const retention = new Retention({
+      db: store.database,
+      config: config.retention,
+      central: config.central.mode,
+      audit,
+      logger: logger.child({ component: 'retention' }),
+      now,
+    });
     const http = buildHttpApi({
       store,
       listening: config.http,
@@ -325,8 +336,10 @@ export class Bridge {
       metrics,
       releases,
       rollouts,
+      retention,
     );
     ops.start();
+    retention.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
     return bridge;
   }
@@ -343,6 +356,7 @@ export class Bridge {
   }
 
   async stop(): Promise<void> {
+    await this.retention.stop();
     await this.notices.stop();
     await this.central.stop();
     this.rollouts.stop();
