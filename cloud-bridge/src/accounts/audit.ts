@@ -29,6 +29,8 @@ export interface AuditFilter {
   school?: string;
   actor?: string;
   action?: string;
+  /** What an entry is about, as it names it: `person:ID` finds every read of one pupil's data. */
+  target?: string;
   outcome?: AuditEntry['outcome'];
   /** Paging backwards: only entries older than this id. */
   before?: number;
@@ -70,7 +72,7 @@ export class AuditLog implements AuditSink {
   private readonly prepared: (sql: string) => Database.Statement;
 
   constructor(
-    db: Database.Database,
+    private readonly db: Database.Database,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
   ) {
@@ -82,9 +84,20 @@ export class AuditLog implements AuditSink {
   }
 
   record(entry: AuditEntry): void {
+    this.write(entry, this.now().toISOString());
+  }
+
+  /** Entries gathered before (reads, written in batches), each with its own time, in one transaction. */
+  recordMany(entries: (AuditEntry & { at: string })[]): void {
+    this.db.transaction(() => {
+      for (const { at, ...entry } of entries) this.write(entry, at);
+    })();
+  }
+
+  private write(entry: AuditEntry, at: string): void {
     try {
       this.insert.run(
-        this.now().toISOString(),
+        at,
         entry.actor,
         entry.role ?? null,
         entry.action,
@@ -104,6 +117,7 @@ export class AuditLog implements AuditSink {
       ['school = ?', filter.school],
       ['actor = ?', filter.actor],
       ['action = ?', filter.action],
+      ['target = ?', filter.target],
       ['outcome = ?', filter.outcome],
       ['id < ?', filter.before],
     ]);

@@ -26,12 +26,12 @@ export const RetentionConfig = z.object({
   /** A school's rules, over the district's. */
   schools: z.record(z.string(), Rules).default({}),
   /** Events looked at in one transaction: small, so ingest never waits long for the database. */
-  batchSize: z.number().int().min(10).max(10_000).default(500),
+  batchSize: z.number().int().min(10).max(10_000).default(1000),
   /**
    * The share of the bridge's time the purge may take: after each batch it waits so long that its
    * batches take no more than this, and ingest keeps (nearly) its full rate.
    */
-  purgeShare: z.number().min(0.01).max(1).default(0.05),
+  purgeShare: z.number().min(0.01).max(1).default(0.08),
   /** How often the purge runs. */
   intervalMs: z.number().int().min(1000).default(3_600_000),
   /**

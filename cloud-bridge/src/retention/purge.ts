@@ -15,6 +15,8 @@ export interface RetentionDeps {
   audit: AuditSink;
   logger: Logger;
   now: () => Date;
+  /** Run after each purge: anonymises the leavers whose time has come; how many. */
+  anonymise?: () => number;
 }
 
 /** What one purge removed, per school and type, and up to which instant. */
@@ -32,6 +34,8 @@ export interface PurgeReport {
   heldUnacknowledged: number;
   /** Events past their retention kept because a loan of their item is open (or closed within the rule). */
   heldOpenLoans: number;
+  /** Leavers anonymised in this run. */
+  anonymised: number;
   durationMs: number;
 }
 
@@ -143,12 +147,14 @@ export class Retention {
       purged: [],
       heldUnacknowledged: 0,
       heldOpenLoans: 0,
+      anonymised: 0,
       durationMs: 0,
     };
     for (const { school } of this.sql.schools.all()) {
       if (this.stopped) break;
       await this.purgeSchool(school, at, report);
     }
+    if (!this.stopped) report.anonymised = this.deps.anonymise?.() ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     for (const purged of report.purged) {
       audit.record({

@@ -25,6 +25,7 @@ import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
+import { Leavers, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
@@ -67,6 +68,8 @@ export class Bridge {
     readonly releases: Releases,
     readonly rollouts: Rollouts,
     readonly retention: Retention,
+    readonly leavers: Leavers,
+    readonly reads: ReadAudit,
   ) {}
 
   static async start(
@@ -236,6 +239,16 @@ export class Bridge {
       onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
+    const leavers = new Leavers({
+      db: store.database,
+      store,
+      directory,
+      cancelCard: (cardId) => roster.setStatus(cardId, 'cancelled'),
+      audit,
+      logger: logger.child({ component: 'leavers' }),
+      leaverDays: () => config.retention.leaverDays,
+      now,
+    });
     // After the central connector: its outbox says which events the central system has not taken yet.
     const retention = new Retention({
       db: store.database,
@@ -244,7 +257,9 @@ export class Bridge {
       audit,
       logger: logger.child({ component: 'retention' }),
       now,
+      anonymise: () => leavers.anonymiseDue(),
     });
+    const reads = new ReadAudit({ audit, logger, now });
     const http = buildHttpApi({
       store,
       listening: config.http,
@@ -299,6 +314,8 @@ export class Bridge {
         transferRoutes((request) => applier.transfer(request), audit),
         releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
         rolloutRoutes(rollouts, audit),
+        privacyRoutes({ sources: { store, directory, transfers, audit }, leavers, audit, now }),
+        reads.hook(),
       ],
     });
     metrics.watch({
@@ -337,6 +354,8 @@ export class Bridge {
       releases,
       rollouts,
       retention,
+      leavers,
+      reads,
     );
     ops.start();
     retention.start();
@@ -365,6 +384,7 @@ export class Bridge {
     this.catalogue.stop();
     this.venues.stop();
     await this.http.close();
+    this.reads.flush();
     await this.client.endAsync();
     await this.broker?.stop();
     this.store.close();

@@ -5,6 +5,7 @@ import { centralTransferBench } from './central-transfer.js';
 import { fleetBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
 import { gatewayPiBench } from './pi.js';
+import { privacyBench } from './privacy.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
 import { scaleBench } from './scale.js';
@@ -27,6 +28,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   fleet: fleetBench,
   venue: venueBench,
   scale: scaleBench,
+  privacy: privacyBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...] [--pi]
