@@ -6,7 +6,8 @@ import type { CardEntry } from '@educard/terminal-sdk';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, Browser, makeAccount } from '../support/accounts.js';
-import { startBridge } from '../support/bridge.js';
+import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
+import { bridgeCli } from '../support/cli.js';
 import { commitTaps } from '../support/gate-passages.js';
 
 // A bridge on the real clock (every date derived from it), the pupils' data read through the API by
@@ -196,5 +197,17 @@ describe('a pupil who leaves the district', () => {
       cards: [{ status: 'cancelled' }],
     });
     expect(left.body).not.toHaveProperty('person');
+  });
+
+  it('is removed with educard-bridge people remove, as a district without a feed does it', async () => {
+    const cli = (...args: string[]) =>
+      bridgeCli(['people', 'remove', ...args, '--url', bridge.httpUrl, '--admin-token', ADMIN_TOKEN]);
+    const run = await cli(second.personId, '--json');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json()).toMatchObject({ personId: second.personId, cards: [second.cardId] });
+    expect(bridge.store.findCard(second.cardId)?.status).toBe('cancelled');
+    const unknown = await cli('p-nobody-here');
+    expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringMatching(/no person p-nobody-here/)]);
+    expect((await cli('not/an/id')).code).toBe(2);
   });
 });
