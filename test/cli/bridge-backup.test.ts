@@ -20,6 +20,10 @@ let restored: Bridge | undefined;
 let configFile: string;
 let recipient: string;
 
+/** `restore` of a backup with an identity into the fresh data directory. */
+const restore = (from: string, identity: string, ...flags: string[]) =>
+  bridgeCli(['restore', '--from', from, '--identity', identity, '--data-dir', join(dir, 'fresh'), ...flags]);
+
 const eventsOf = (b: Bridge) =>
   b.store
     .queryEvents({ limit: 1000 })
@@ -86,15 +90,7 @@ describe('educard-bridge backup and restore', () => {
     const other = await bridgeCli(['backup-key', '--out', join(dir, 'other.txt')]);
     expect(other.code).toBe(0);
     const fresh = join(dir, 'fresh');
-    const wrongKey = await bridgeCli([
-      'restore',
-      '--from',
-      file,
-      '--identity',
-      join(dir, 'other.txt'),
-      '--data-dir',
-      fresh,
-    ]);
+    const wrongKey = await restore(file, join(dir, 'other.txt'));
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.stderr).toMatch(/could not be restored/);
     await expect(stat(join(fresh, 'bridge.db'))).rejects.toThrow();
@@ -103,28 +99,11 @@ describe('educard-bridge backup and restore', () => {
     const damaged = Buffer.from(bytes);
     damaged[damaged.length - 40] = (damaged[damaged.length - 40] as number) ^ 0xff;
     await writeFile(join(dir, 'damaged.age'), damaged);
-    const bad = await bridgeCli([
-      'restore',
-      '--from',
-      join(dir, 'damaged.age'),
-      '--identity',
-      join(dir, 'identity.txt'),
-      '--data-dir',
-      fresh,
-    ]);
+    const bad = await restore(join(dir, 'damaged.age'), join(dir, 'identity.txt'));
     expect(bad.code).toBe(1);
     await expect(stat(join(fresh, 'bridge.db'))).rejects.toThrow();
 
-    const back = await bridgeCli([
-      'restore',
-      '--from',
-      file,
-      '--identity',
-      join(dir, 'identity.txt'),
-      '--data-dir',
-      fresh,
-      '--json',
-    ]);
+    const back = await restore(file, join(dir, 'identity.txt'), '--json');
     expect(back.code, back.stderr).toBe(0);
     expect(back.json()).toMatchObject({ events: 2 });
     restored = await startBridge(fresh);
@@ -136,28 +115,10 @@ describe('educard-bridge backup and restore', () => {
     // A database already there is replaced only when asked, and kept aside.
     await restored.stop();
     restored = undefined;
-    const again = await bridgeCli([
-      'restore',
-      '--from',
-      file,
-      '--identity',
-      join(dir, 'identity.txt'),
-      '--data-dir',
-      fresh,
-    ]);
+    const again = await restore(file, join(dir, 'identity.txt'));
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/--replace/);
-    const replaced = await bridgeCli([
-      'restore',
-      '--from',
-      file,
-      '--identity',
-      join(dir, 'identity.txt'),
-      '--data-dir',
-      fresh,
-      '--replace',
-      '--json',
-    ]);
+    const replaced = await restore(file, join(dir, 'identity.txt'), '--replace', '--json');
     expect(replaced.code, replaced.stderr).toBe(0);
     const aside = replaced.json<{ replaced: string }>().replaced;
     expect((await stat(aside)).size).toBeGreaterThan(0);

@@ -29,7 +29,9 @@ function passages(device: string, from: number, count: number, chain: { seq: num
       const i = from + n;
       return {
         type: 'gate.decision',
-        at: new Date(i < perDevice / 3 ? NOW - 400 * DAY + i * 1000 : NOW - 30 * DAY + i * 1000).toISOString(),
+        at: new Date(
+          i < perDevice / 3 ? NOW - 400 * DAY + i * 1000 : NOW - 30 * DAY + i * 1000,
+        ).toISOString(),
         data: gateDecisionData({ personId: `p${i % 2000}` }),
       };
     }),
