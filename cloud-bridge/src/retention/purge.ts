@@ -104,10 +104,13 @@ export class Retention {
     };
   }
 
-  /** Runs at once, then every `intervalMs`; a run never overlaps the one before. */
+  /**
+   * Runs every `intervalMs`, the first an interval after the start: a bridge starting up (or a restart
+   * loop) gives ingest and the API the machine first. A run never overlaps the one before.
+   */
   start(): void {
     this.stopped = false;
-    this.schedule(0);
+    this.schedule(this.deps.config.intervalMs);
   }
 
   async stop(): Promise<void> {
