@@ -1,6 +1,7 @@
 export * from './access/index.js';
 export * from './accounts/index.js';
 export * from './attendance/index.js';
+export * from './backup/index.js';
 export * from './broker/index.js';
 export * from './central/index.js';
 export * from './config/index.js';
@@ -13,7 +14,9 @@ export * from './library/index.js';
 export * from './metrics/index.js';
 export * from './notices/index.js';
 export * from './ops/index.js';
+export * from './privacy/index.js';
 export * from './releases/index.js';
+export * from './retention/index.js';
 export * from './rollouts/index.js';
 export * from './roster/index.js';
 export * from './runtime/index.js';

@@ -1,6 +1,6 @@
 export { backoffDelay, retryAfterMs } from './backoff/index.js';
 export { canonicalBytes, canonicalString } from './canonical/index.js';
-export { maskCardId } from './card-id/index.js';
+export { maskCardId, maskCardPath } from './card-id/index.js';
 export * from './card-profile/index.js';
 export * from './contract/index.js';
 export * from './crypto/index.js';

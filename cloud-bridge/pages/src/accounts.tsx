@@ -73,12 +73,28 @@ function CreateAccount({ account, onCreated }: { account: SignedInAccount; onCre
   );
 }
 
+/** The audit log, narrowed to one reader (who) and one pupil (whose data) when they are given. */
 function AuditLog() {
   const t = useWords();
-  const { data } = useApi<{ entries: AuditEntry[] }>('/v1/audit?limit=100', 10_000);
+  const [actor, setActor] = useState('');
+  const [pupil, setPupil] = useState('');
+  const query = new URLSearchParams({ limit: '100' });
+  if (actor) query.set('actor', actor);
+  if (pupil) query.set('target', `person:${pupil}`);
+  const { data } = useApi<{ entries: AuditEntry[] }>(`/v1/audit?${query}`, 10_000);
   return (
     <table class="audit">
-      <caption>{t('audit')}</caption>
+      <caption>
+        {t('audit')}
+        <label>
+          {t('reader')}{' '}
+          <input name="audit-actor" value={actor} onChange={(e) => setActor(e.currentTarget.value.trim())} />
+        </label>
+        <label>
+          {t('pupil')}{' '}
+          <input name="audit-pupil" value={pupil} onChange={(e) => setPupil(e.currentTarget.value.trim())} />
+        </label>
+      </caption>
       <thead>
         <tr>
           <th>{t('time')}</th>

@@ -16,6 +16,8 @@ const WORDS = {
   operations: { zh: '运维', en: 'Operations' },
   accounts: { zh: '账号', en: 'Accounts' },
   audit: { zh: '审计日志', en: 'Audit log' },
+  reader: { zh: '查看人', en: 'Reader' },
+  pupil: { zh: '学生编号', en: 'Pupil id' },
   school: { zh: '学校', en: 'School' },
   class: { zh: '班级', en: 'Class' },
   allClasses: { zh: '全部班级', en: 'All classes' },

@@ -36,6 +36,10 @@ export const ACTIONS = [
   'alarms.ack',
   /** Moving a person to another school: it touches two schools, so it is the district's (no school role has it). */
   'people.transfer',
+  /** Everything the bridge holds on one person (a parent's subject-access request): admins only. */
+  'people.export',
+  /** A person leaving the district: their cards revoked, their data anonymised after retention. */
+  'people.remove',
   'updates.read',
   'updates.manage',
 ] as const;
@@ -59,6 +63,7 @@ const SCHOOL_ADMIN: ReadonlySet<Action> = new Set<Action>([
   'central.read',
   'notices.manage',
   'alarms.ack',
+  'people.export',
 ]);
 const OPERATOR: ReadonlySet<Action> = new Set<Action>([
   // Rollouts span schools: only a district-wide operator reads them (a school-bound one is out of scope).

@@ -34,6 +34,8 @@ export interface AuditFilter {
   school?: string;
   actor?: string;
   action?: string;
+  /** What an entry is about, as it names it: `person:ID` finds every read of one pupil's data. */
+  target?: string;
   outcome?: AuditEntry['outcome'];
   /** Paging backwards: only entries older than this id. */
   before?: number;
@@ -75,7 +77,7 @@ export class AuditLog implements AuditSink {
   private readonly prepared: (sql: string) => SqlStatement;
 
   constructor(
-    db: SqlDatabase,
+    private readonly db: SqlDatabase,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
   ) {
@@ -87,9 +89,20 @@ export class AuditLog implements AuditSink {
   }
 
   record(entry: AuditEntry): void {
+    this.write(entry, this.now().toISOString());
+  }
+
+  /** Entries gathered before (reads, written in batches), each with its own time, in one transaction. */
+  recordMany(entries: (AuditEntry & { at: string })[]): void {
+    this.db.transaction(() => {
+      for (const { at, ...entry } of entries) this.write(entry, at);
+    })();
+  }
+
+  private write(entry: AuditEntry, at: string): void {
     try {
       this.insert.run(
-        this.now().toISOString(),
+        at,
         entry.actor,
         entry.role ?? null,
         entry.action,
@@ -109,6 +122,7 @@ export class AuditLog implements AuditSink {
       ['school = ?', filter.school],
       ['actor = ?', filter.actor],
       ['action = ?', filter.action],
+      ['target = ?', filter.target],
       ['outcome = ?', filter.outcome],
       ['id < ?', filter.before],
     ]);

@@ -23,6 +23,7 @@ const AuditQuery = z.object({
   school: Identifier.optional(),
   actor: z.string().max(256).optional(),
   action: z.string().max(64).optional(),
+  target: z.string().max(256).optional(),
   outcome: z.enum(['ok', 'denied', 'failed']).optional(),
   before: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),

@@ -2,6 +2,7 @@ import { createProgram, example } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
 import { BRIDGE_VERSION } from '../runtime/version.js';
 import { registerAccounts } from './accounts.js';
+import { registerBackup } from './backup.js';
 import { registerCards } from './cards.js';
 import { registerDevices } from './devices.js';
 import { registerImport } from './import.js';
@@ -31,6 +32,7 @@ export function bridgeProgram(): Command {
     registerAccounts,
     registerReleases,
     registerRollouts,
+    registerBackup,
   ])
     register(program);
   return example(

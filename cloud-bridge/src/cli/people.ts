@@ -54,9 +54,41 @@ async function transfer(personId: string, options: TransferOptions): Promise<voi
   );
 }
 
+interface Removed {
+  personId: string;
+  school: string;
+  cards: string[];
+  versions: number[];
+  anonymiseAfter: string;
+}
+
+async function remove(personId: string, options: BridgeOptions & { json?: boolean }): Promise<void> {
+  if (!Identifier.safeParse(personId).success)
+    throw usageError(`${personId} is not a person id`, "give the person's id as the directory holds it");
+  const bridge = await connect(options);
+  const { data } = await bridge.request<Removed>(
+    'POST',
+    `/v1/people/${encodeURIComponent(personId)}/remove`,
+    {
+      json: {},
+      notFound: 'check the person id: the bridge knows it from its directory or a roster',
+    },
+  );
+  print(
+    options.json,
+    data,
+    () =>
+      `${data.personId} left ${data.school}: ${data.cards.length} card(s) cancelled (gateways take it at once; parent notices stop); what the bridge keeps of them is anonymised after ${data.anonymiseAfter}.`,
+  );
+}
+
 export function registerPeople(program: Command): void {
   const people = example(
-    program.command('people').description('the people of the directory: move one to another school'),
+    program
+      .command('people')
+      .description(
+        'the people of the directory: move one to another school, or remove one who left the district',
+      ),
     'educard-bridge people transfer p-0001 --to school-2',
   );
   example(
@@ -74,5 +106,17 @@ export function registerPeople(program: Command): void {
     ).action((personId: string, options: TransferOptions) => transfer(personId, options)),
     'educard-bridge people transfer p-0001 --to school-2 --class 5-2',
     'educard-bridge people transfer p-0001 --to school-2 --on 2027-02-20 --json',
+  );
+  example(
+    bridgeOptions(
+      people
+        .command('remove')
+        .description(
+          "a person who left the district: their cards are cancelled at once on their school's roster (gates deny them, parent notices stop), and after retention.leaverDays what the bridge keeps of them is anonymised (docs/privacy.md). Audited",
+        )
+        .argument('<person-id>', "the person's id, as the directory holds it")
+        .option('--json', 'print as JSON'),
+    ).action((personId: string, options: BridgeOptions & { json?: boolean }) => remove(personId, options)),
+    'educard-bridge people remove p-0001',
   );
 }

@@ -6,6 +6,7 @@ import { AttendanceConfig } from '../attendance/config.js';
 import { NoticesConfig } from '../notices/config.js';
 import { OpsConfig } from '../ops/config.js';
 import { ReleasesConfig } from '../releases/config.js';
+import { RetentionConfig } from '../retention/config.js';
 import { RolloutsConfig } from '../rollouts/config.js';
 
 export const BridgeConfig = z
@@ -174,6 +175,8 @@ export const BridgeConfig = z
     releases: ReleasesConfig.prefault({}),
     /** Rollouts: the arrival and dismissal windows no gateway switches in (docs/updates.md). */
     rollouts: RolloutsConfig.prefault({}),
+    /** How long events are kept, per type and school, and when a leaver's data is anonymised (docs/privacy.md). */
+    retention: RetentionConfig.prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -126,6 +126,7 @@ export class Directory {
          ON CONFLICT (id) DO UPDATE SET school = excluded.school, class = excluded.class,
            student_number = excluded.student_number, entry = excluded.entry`,
       ),
+      forgetPerson: db.prepare('DELETE FROM directory_persons WHERE id = ?'),
       person: db.prepare<[string], { entry: string }>('SELECT entry FROM directory_persons WHERE id = ?'),
       byStudentNumber: db.prepare<[string], { entry: string }>(
         'SELECT entry FROM directory_persons WHERE student_number = ?',
@@ -176,6 +177,11 @@ export class Directory {
       JSON.stringify(person),
     );
   }
+  /** Removes a person's record (their data anonymised: docs/privacy.md); false when there was none. */
+  forgetPerson(id: string): boolean {
+    return this.statements.forgetPerson.run(id).changes > 0;
+  }
+
   person(id: string): DirectoryPerson | undefined {
     return parsed(this.statements.person.get(id));
   }

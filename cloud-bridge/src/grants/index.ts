@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { sameSecret } from '@educard/terminal-sdk';
+import { maskCardPath, sameSecret } from '@educard/terminal-sdk';
 import { migrateModule, type SqlDatabase } from '../store/index.js';
 
 /** The query parameter a body's URL carries its grant in. */
@@ -64,7 +64,7 @@ export function withoutGrant(url: string): string {
   return url.replace(new RegExp(`([?&]${GRANT_PARAM}=)[^&#]*`, 'g'), '$1…');
 }
 
-/** How a request appears in the HTTP log: Fastify's fields, with a grant's value hidden. */
+/** How a request appears in the HTTP log: Fastify's fields, with a grant's value hidden and card ids masked. */
 export function requestLogView(request: {
   method: string;
   url: string;
@@ -74,7 +74,7 @@ export function requestLogView(request: {
 }) {
   return {
     method: request.method,
-    url: withoutGrant(request.url),
+    url: maskCardPath(withoutGrant(request.url)),
     host: request.host,
     remoteAddress: request.ip,
     remotePort: request.socket?.remotePort,

@@ -24,7 +24,9 @@ import { CatalogueService, LoanLedger } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
+import { Leavers, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
+import { Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import { type BadRowSink, type BridgeStore, openPostgresStore, openSqliteStore } from '../store/index.js';
@@ -65,6 +67,9 @@ export class Bridge {
     readonly metrics: BridgeMetrics,
     readonly releases: Releases,
     readonly rollouts: Rollouts,
+    readonly retention: Retention,
+    readonly leavers: Leavers,
+    readonly reads: ReadAudit,
   ) {}
 
   /**
@@ -270,6 +275,27 @@ export class Bridge {
       onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
     });
+    const leavers = new Leavers({
+      db: store.database,
+      store,
+      directory,
+      cancelCard: (cardId) => roster.setStatus(cardId, 'cancelled'),
+      audit,
+      logger: logger.child({ component: 'leavers' }),
+      leaverDays: () => config.retention.leaverDays,
+      now,
+    });
+    // After the central connector: its outbox says which events the central system has not taken yet.
+    const retention = new Retention({
+      db: store.database,
+      config: config.retention,
+      central: config.central.mode,
+      audit,
+      logger: logger.child({ component: 'retention' }),
+      now,
+      anonymise: () => leavers.anonymiseDue(),
+    });
+    const reads = new ReadAudit({ audit, logger, now });
     const http = buildHttpApi({
       store,
       listening: config.http,
@@ -324,6 +350,8 @@ export class Bridge {
         transferRoutes((request) => applier.transfer(request), audit),
         releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
         rolloutRoutes(rollouts, audit),
+        privacyRoutes({ sources: { store, ledger, directory, transfers, audit }, leavers, audit, now }),
+        reads.hook(),
       ],
     });
     metrics.watch({
@@ -363,8 +391,12 @@ export class Bridge {
       metrics,
       releases,
       rollouts,
+      retention,
+      leavers,
+      reads,
     );
     ops.start();
+    retention.start();
     logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
     return bridge;
   }
@@ -381,6 +413,7 @@ export class Bridge {
   }
 
   async stop(): Promise<void> {
+    await this.retention.stop();
     await this.notices.stop();
     await this.central.stop();
     this.rollouts.stop();
@@ -389,6 +422,7 @@ export class Bridge {
     this.catalogue.stop();
     this.venues.stop();
     await this.http.close();
+    this.reads.flush();
     await this.client.endAsync();
     await this.broker?.stop();
     this.store.close();

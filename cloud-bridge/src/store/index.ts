@@ -17,6 +17,7 @@ export {
   type SqlStatement,
   type SqlTransaction,
   sqliteDatabase,
+  tableExists,
 } from './sql.js';
 export { openSqliteStore, type SqliteBridgeStore } from './sqlite.js';
 export type {

@@ -57,6 +57,15 @@ export function sqliteDatabase(db: Database.Database): SqlDatabase {
   };
 }
 
+/** Whether a table exists: one module asks about another's tables it may run without (a bridge with no library). */
+export function tableExists(db: SqlDatabase, name: string): boolean {
+  const sql =
+    db.dialect === 'postgres'
+      ? 'SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = ?'
+      : "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
+  return db.prepare(sql).get(name) !== undefined;
+}
+
 /**
  * A module's schema steps, one list per dialect (step for step the same tables), or one list of
  * SQLite's from a module not yet ported to PostgreSQL (its statements have not been checked there).

@@ -5,6 +5,7 @@ import { centralTransferBench } from './central-transfer.js';
 import { fleetBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
 import { gatewayPiBench } from './pi.js';
+import { privacyBench } from './privacy.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
 import { scaleBench } from './scale.js';
@@ -30,6 +31,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   scale: scaleBench,
   // The PostgreSQL store and lease failover of the scale group alone, without the district.
   store: storeBench,
+  privacy: privacyBench,
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...] [--pi]

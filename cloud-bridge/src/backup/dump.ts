@@ -1,0 +1,81 @@
+import Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { type CentralAcks, Retention, type RetentionConfig } from '../retention/index.js';
+import { sqliteDatabase } from '../store/index.js';
+import { MIGRATIONS } from '../store/migrations.js';
+
+/**
+ * A store backend's consistent copy of itself, to one plain file. SQLite's is its online backup API
+ * (the bridge keeps running); PostgreSQL's would be `pg_dump` of the same tables.
+ */
+export interface StoreDump {
+  readonly kind: string;
+  dump(target: string): Promise<DumpReport>;
+}
+
+export interface DumpReport {
+  kind: string;
+  events: number;
+  /** Events past their retention left out of the copy (the live bridge's purge takes them later). */
+  purged: number;
+}
+
+/**
+ * SQLite: the online backup API copies the database page by page while the bridge writes; then the
+ * copy loses what is past its retention (the same rules and the same exceptions as the live purge),
+ * and is vacuumed so that no removed row stays behind in a free page.
+ */
+export function sqliteDump(options: {
+  database: string;
+  retention: RetentionConfig;
+  central: CentralAcks;
+  now: () => Date;
+}): StoreDump {
+  return {
+    kind: 'sqlite',
+    async dump(target) {
+      const source = new Database(options.database, { fileMustExist: true });
+      try {
+        source.pragma('busy_timeout = 5000');
+        await source.backup(target);
+      } finally {
+        source.close();
+      }
+      const copy = new Database(target);
+      try {
+        copy.pragma('journal_mode = DELETE');
+        const retention = new Retention({
+          db: sqliteDatabase(copy),
+          config: { ...options.retention, purgeShare: 1 },
+          central: options.central,
+          // The copy's purge repeats the live bridge's rules: the live purge is the one audited.
+          audit: { record: () => undefined },
+          logger: pino({ level: 'silent' }),
+          now: options.now,
+        });
+        const report = await retention.runOnce();
+        copy.exec('VACUUM');
+        const { n } = copy.prepare('SELECT count(*) AS n FROM events').get() as { n: number };
+        return { kind: 'sqlite', events: n, purged: report.purged.reduce((sum, p) => sum + p.count, 0) };
+      } finally {
+        copy.close();
+      }
+    },
+  };
+}
+
+/** Checks a restored SQLite file before it takes the place of a bridge's database. */
+export function checkSqliteFile(path: string): { events: number; schema: number } {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const integrity = db.pragma('integrity_check', { simple: true });
+    if (integrity !== 'ok') throw new Error(`the restored database is damaged: ${String(integrity)}`);
+    const schema = db.pragma('user_version', { simple: true }) as number;
+    if (schema > MIGRATIONS.length)
+      throw new Error(`the backup is of a newer bridge (schema ${schema}): upgrade this bridge first`);
+    const { n } = db.prepare('SELECT count(*) AS n FROM events').get() as { n: number };
+    return { events: n, schema };
+  } finally {
+    db.close();
+  }
+}

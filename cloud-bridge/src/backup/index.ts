@@ -1,0 +1,9 @@
+export {
+  type BackupReport,
+  makeBackup,
+  RestoreRefused,
+  type RestoreReport,
+  restoreBackup,
+} from './backup.js';
+export { checkSqliteFile, type DumpReport, type StoreDump, sqliteDump } from './dump.js';
+export { newBackupKey, openSealedFile, sealFile } from './seal.js';

@@ -1,0 +1,134 @@
+import type { CardEntry } from '@educard/terminal-sdk';
+import type { AuditFilter, StoredAuditEntry } from '../accounts/index.js';
+import { toCsv } from '../csv/index.js';
+import type { Directory, DirectoryPerson } from '../directory/index.js';
+import type { LoanLedger, LoanRecord } from '../library/index.js';
+import type { BridgeStore, StoredEvent } from '../store/index.js';
+import type { Transfer } from '../transfers/index.js';
+
+/** Everything the bridge holds on one person: a parent's subject-access request answered whole. */
+export interface SubjectExport {
+  personId: string;
+  exportedAt: string;
+  person?: DirectoryPerson;
+  cards: CardEntry[];
+  events: StoredEvent[];
+  loans: LoanRecord[];
+  transfers: Transfer[];
+  /** The audit entries about them: who read or changed their data, and when. */
+  audit: StoredAuditEntry[];
+}
+
+export interface SubjectSources {
+  store: BridgeStore;
+  ledger: Pick<LoanLedger, 'loans'>;
+  directory: Directory;
+  transfers: { ofPerson(personId: string): Transfer[] };
+  audit: { query(filter: AuditFilter): StoredAuditEntry[] };
+}
+
+const PAGE = 1000;
+
+function allEvents(store: BridgeStore, personId: string): StoredEvent[] {
+  const events: StoredEvent[] = [];
+  for (;;) {
+    const page = store.queryEvents({
+      personId,
+      limit: PAGE,
+      ...(events.length ? { afterId: events.at(-1)?.id } : {}),
+    });
+    events.push(...page);
+    if (page.length < PAGE) return events;
+  }
+}
+
+function allAudit(audit: SubjectSources['audit'], personId: string): StoredAuditEntry[] {
+  const entries: StoredAuditEntry[] = [];
+  for (;;) {
+    const before = entries.at(-1)?.id;
+    const page = audit.query({ target: `person:${personId}`, limit: PAGE, ...(before ? { before } : {}) });
+    entries.push(...page);
+    if (page.length < PAGE) return entries;
+  }
+}
+
+/** Undefined when the bridge holds nothing on the person. */
+export function subjectExport(
+  sources: SubjectSources,
+  personId: string,
+  now: Date,
+): SubjectExport | undefined {
+  const { store, directory } = sources;
+  const person = directory.person(personId);
+  const cards = store.personCards(personId);
+  const events = allEvents(store, personId);
+  const transfers = sources.transfers.ofPerson(personId);
+  const schools = new Set([
+    ...(person ? [person.school] : []),
+    ...cards.map((c) => c.school),
+    ...events.map((e) => e.school),
+    ...transfers.flatMap((t) => [t.from, t.to]),
+  ]);
+  const loans = [...schools].flatMap((school) => sources.ledger.loans(school, { personId, limit: 100_000 }));
+  if (!person && cards.length === 0 && events.length === 0 && loans.length === 0 && transfers.length === 0)
+    return undefined;
+  return {
+    personId,
+    exportedAt: now.toISOString(),
+    ...(person ? { person } : {}),
+    cards,
+    events,
+    loans,
+    transfers,
+    audit: allAudit(sources.audit, personId),
+  };
+}
+
+export const SUBJECT_CSV_COLUMNS = ['section', 'at', 'school', 'kind', 'id', 'detail'] as const;
+
+/** The same export as one table: a row per fact, its details as JSON in the last column. */
+export function subjectCsv(data: SubjectExport): string {
+  const json = (value: unknown) => JSON.stringify(value);
+  const rows: (string | number | undefined)[][] = [[...SUBJECT_CSV_COLUMNS]];
+  if (data.person)
+    rows.push(['person', undefined, data.person.school, data.person.role, data.person.id, json(data.person)]);
+  for (const card of data.cards)
+    rows.push(['card', card.validFrom, card.school, card.status, card.cardId, json(card)]);
+  for (const event of data.events)
+    rows.push([
+      'event',
+      event.record.at,
+      event.school,
+      event.record.type,
+      `${event.record.device}:${event.record.seq}`,
+      json(event.record.data),
+    ]);
+  for (const loan of data.loans)
+    rows.push([
+      'loan',
+      loan.checkedOutAt,
+      loan.school,
+      loan.returnedAt ? 'returned' : 'open',
+      loan.loanId,
+      json(loan),
+    ]);
+  for (const transfer of data.transfers)
+    rows.push([
+      'transfer',
+      transfer.effectiveAt,
+      transfer.to,
+      transfer.source,
+      String(transfer.id),
+      json(transfer),
+    ]);
+  for (const entry of data.audit)
+    rows.push([
+      'audit',
+      entry.at,
+      entry.school,
+      entry.action,
+      String(entry.id),
+      json({ actor: entry.actor, role: entry.role, outcome: entry.outcome }),
+    ]);
+  return toCsv(rows);
+}

@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AuditSink } from '../access/index.js';
+import type { Directory } from '../directory/index.js';
+import { type BridgeStore, migrateModule, type SqlDatabase, tableExists } from '../store/index.js';
+
+const STEPS = [
+  `CREATE TABLE privacy_leavers (
+     person_id TEXT PRIMARY KEY,
+     school TEXT NOT NULL,
+     left_at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     anonymise_after TEXT NOT NULL,
+     anonymised_at TEXT
+   );
+   CREATE INDEX privacy_leavers_due ON privacy_leavers (anonymise_after) WHERE anonymised_at IS NULL;`,
+];
+
+const DAY_MS = 86_400_000;
+
+export class PersonUnknown extends Error {}
+
+export interface Removal {
+  personId: string;
+  school: string;
+  /** The cards revoked on their school's roster (cancelled), and the versions that carry it. */
+  cards: string[];
+  versions: number[];
+  anonymiseAfter: string;
+}
+
+export interface LeaversDeps {
+  db: SqlDatabase;
+  store: BridgeStore;
+  directory: Directory;
+  /** Cancels a card on its roster and publishes the delta at once; the version. */
+  cancelCard: (cardId: string) => Promise<number>;
+  audit: AuditSink;
+  logger: Logger;
+  /** Days after leaving before what is kept of them is anonymised. */
+  leaverDays: () => number;
+  now: () => Date;
+}
+
+/**
+ * Pupils who left the district. Removing one cancels every card of theirs at once (the gates deny
+ * it, so no passage and no parent notice follows), marks them inactive, and notes when what is kept
+ * of them becomes anonymous. Then, past `leaverDays`, their person id is replaced everywhere the
+ * bridge keeps it by a random pseudonym (events, gate passages, loans, transfers), their directory
+ * record keeps only role, school and class under that pseudonym (so past attendance still counts
+ * them), and their name and student-status number are gone.
+ */
+export class Leavers {
+  private readonly sql;
+
+  constructor(private readonly deps: LeaversDeps) {
+    const { db } = deps;
+    migrateModule(db, 'privacy', STEPS);
+    this.sql = {
+      insert: db.prepare(
+        `INSERT INTO privacy_leavers (person_id, school, left_at, actor, anonymise_after) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (person_id) DO UPDATE SET left_at = excluded.left_at, actor = excluded.actor,
+           anonymise_after = excluded.anonymise_after, anonymised_at = NULL`,
+      ),
+      due: db.prepare<[string], { person_id: string; school: string }>(
+        'SELECT person_id, school FROM privacy_leavers WHERE anonymised_at IS NULL AND anonymise_after <= ? ORDER BY anonymise_after',
+      ),
+      done: db.prepare('UPDATE privacy_leavers SET person_id = ?, anonymised_at = ? WHERE person_id = ?'),
+    };
+  }
+
+  async remove(personId: string, actor: string): Promise<Removal> {
+    const { store, directory, cancelCard, logger, now } = this.deps;
+    const person = directory.person(personId);
+    const cards = store.personCards(personId);
+    const school = person?.school ?? cards.find((c) => c.statusReason !== 'transferred')?.school;
+    if (!school) throw new PersonUnknown(`no person ${personId} in the directory or on any roster`);
+    const revoked: string[] = [];
+    const versions: number[] = [];
+    for (const card of cards) {
+      if (card.status === 'cancelled') continue;
+      versions.push(await cancelCard(card.cardId));
+      revoked.push(card.cardId);
+    }
+    if (person?.active) directory.putPerson({ ...person, active: false });
+    const at = now();
+    const anonymiseAfter = new Date(at.getTime() + this.deps.leaverDays() * DAY_MS).toISOString();
+    this.sql.insert.run(personId, school, at.toISOString(), actor, anonymiseAfter);
+    logger.info({ cards: revoked.length, anonymiseAfter }, 'a person left the district');
+    return { personId, school, cards: revoked, versions, anonymiseAfter };
+  }
+
+  /** Anonymises every leaver whose time has come; how many. */
+  anonymiseDue(): number {
+    const due = this.sql.due.all(this.deps.now().toISOString());
+    for (const leaver of due) this.anonymise(leaver.person_id, leaver.school);
+    return due.length;
+  }
+
+  private anonymise(personId: string, school: string): void {
+    const { db, directory, audit, logger, now } = this.deps;
+    const pseudonym = `anon-${randomBytes(9).toString('base64url')}`;
+    const counts: Record<string, number> = {};
+    const run = (what: string, sql: string, ...params: unknown[]) => {
+      counts[what] = (counts[what] ?? 0) + db.prepare(sql).run(...params).changes;
+    };
+    db.transaction(() => {
+      // The record as stored loses the person's id and card (it no longer matches its hash: the
+      // device's chain was checked when it came in, and the central system has it whole).
+      run(
+        'events',
+        `UPDATE events SET person_id = ?,
+           record = json_remove(json_set(record, '$.data.personId', ?), '$.data.cardId', '$.data.name')
+         WHERE person_id = ?`,
+        pseudonym,
+        pseudonym,
+        personId,
+      );
+      if (tableExists(db, 'gate_passages'))
+        run('passages', 'UPDATE gate_passages SET person_id = ? WHERE person_id = ?', pseudonym, personId);
+      if (tableExists(db, 'loans')) {
+        run(
+          'loans',
+          `UPDATE loans SET person_id = ?, loan = json_set(loan, '$.personId', ?) WHERE person_id = ?`,
+          pseudonym,
+          pseudonym,
+          personId,
+        );
+        run(
+          'libraryEvents',
+          `UPDATE library_events SET data = json_set(data, '$.personId', ?) WHERE json_extract(data, '$.personId') = ?`,
+          pseudonym,
+          personId,
+        );
+      }
+      if (tableExists(db, 'transfers'))
+        run('transfers', 'UPDATE transfers SET person_id = ? WHERE person_id = ?', pseudonym, personId);
+      const person = directory.person(personId);
+      if (person) {
+        directory.forgetPerson(personId);
+        directory.putPerson({
+          id: pseudonym,
+          school: person.school,
+          role: person.role,
+          name: pseudonym,
+          ...(person.class !== undefined ? { class: person.class } : {}),
+          ...(person.grade !== undefined ? { grade: person.grade } : {}),
+          active: false,
+        });
+      }
+      this.sql.done.run(pseudonym, now().toISOString(), personId);
+    })();
+    audit.record({
+      actor: 'bridge',
+      action: 'people.anonymise',
+      target: `person:${pseudonym}`,
+      school,
+      outcome: 'ok',
+      detail: counts,
+    });
+    logger.info({ counts }, 'a leaver anonymised');
+  }
+}

@@ -1,0 +1,9 @@
+export { DEFAULT_RETENTION_DAYS, RetentionConfig, type RetentionConfigInput } from './config.js';
+export {
+  type CentralAcks,
+  type PurgedEvents,
+  type PurgeReport,
+  Retention,
+  type RetentionDeps,
+} from './purge.js';
+export { retentionCutoff, retentionDays } from './rules.js';

@@ -1,0 +1,234 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { AuditSink } from '../access/index.js';
+import { type SqlDatabase, tableExists } from '../store/index.js';
+import { DEFAULT_RETENTION_DAYS, type RetentionConfig } from './config.js';
+import { retentionCutoff } from './rules.js';
+
+/** How the central system acknowledges events, by the connector's mode (docs/central.md). */
+export type CentralAcks = 'off' | 'api' | 'file';
+
+export interface RetentionDeps {
+  db: SqlDatabase;
+  config: RetentionConfig;
+  central: CentralAcks;
+  audit: AuditSink;
+  logger: Logger;
+  now: () => Date;
+  /** Run after each purge: anonymises the leavers whose time has come; how many. */
+  anonymise?: () => number;
+}
+
+/** What one purge removed, per school and type, and up to which instant. */
+export interface PurgedEvents {
+  school: string;
+  type: string;
+  count: number;
+  upTo: string;
+}
+
+export interface PurgeReport {
+  at: string;
+  purged: PurgedEvents[];
+  /** Events past their retention kept because the central system has not acknowledged them. */
+  heldUnacknowledged: number;
+  /** Events past their retention kept because a loan of their item is open (or closed within the rule). */
+  heldOpenLoans: number;
+  /** Leavers anonymised in this run. */
+  anonymised: number;
+  durationMs: number;
+}
+
+interface ScannedRow {
+  id: number;
+  type: string;
+  at: string;
+  item: string | null;
+  pending: 0 | 1;
+}
+
+/** Every rule key that could apply to a school, so the scan can stop at the latest cutoff of them all. */
+function ruleKeys(config: RetentionConfig, school: string): string[] {
+  return [
+    ...Object.keys(DEFAULT_RETENTION_DAYS),
+    ...Object.keys(config.days),
+    ...Object.keys(config.schools[school] ?? {}),
+  ].map((key) => key.replace(/\.\*$/, '.x').replace(/^\*$/, 'x'));
+}
+
+/**
+ * Removes stored events past their school's retention rule for their type, in small batches: each
+ * batch is one short transaction, and after it the purge waits long enough that it takes no more than
+ * `purgeShare` of the bridge's time, so ingest goes on at (nearly) its full rate. It never removes an
+ * event the central system has not acknowledged (still in the outbox or a dead letter in api mode,
+ * not yet exported in file mode), nor a library event whose item has a loan open or closed within the
+ * rule. The projections the schools keep (gate passages for attendance, the loan ledger) are not
+ * events and are not touched. Each run that removed something is in the audit log, per school and type.
+ */
+export class Retention {
+  private readonly sql;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<PurgeReport> | undefined;
+  private stopped = false;
+  private last: PurgeReport | undefined;
+
+  constructor(private readonly deps: RetentionDeps) {
+    const { db, central } = deps;
+    const pending =
+      central === 'api' && tableExists(db, 'central_outbox')
+        ? `(EXISTS (SELECT 1 FROM central_outbox o WHERE o.event_id = e.id)
+            OR EXISTS (SELECT 1 FROM central_dead_letters d WHERE d.event_id = e.id))`
+        : central === 'file'
+          ? `(e.id > coalesce((SELECT CAST(value AS INTEGER) FROM central_state WHERE key = 'files.exportedThrough'), 0))`
+          : '0';
+    const loans = tableExists(db, 'loans');
+    this.sql = {
+      schools: db.prepare<[], { school: string }>('SELECT DISTINCT school FROM events ORDER BY school'),
+      scan: db.prepare<[string, string, string, number, number], ScannedRow>(
+        `SELECT e.id, e.type, e.at,
+                CASE WHEN e.type LIKE 'library.%' THEN json_extract(e.record, '$.data.itemId') END AS item,
+                ${pending} AS pending
+         FROM events e
+         WHERE e.school = ? AND e.at < ? AND (e.at, e.id) > (?, ?)
+         ORDER BY e.at, e.id LIMIT ?`,
+      ),
+      openLoan: loans
+        ? db.prepare<[string, string, string], { one: number }>(
+            'SELECT 1 AS one FROM loans WHERE school = ? AND item_id = ? AND (returned_at IS NULL OR returned_at >= ?) LIMIT 1',
+          )
+        : undefined,
+      remove: db.prepare('DELETE FROM events WHERE id = ?'),
+    };
+  }
+
+  /**
+   * Runs every `intervalMs`, the first an interval after the start: a bridge starting up (or a restart
+   * loop) gives ingest and the API the machine first. A run never overlaps the one before.
+   */
+  start(): void {
+    this.stopped = false;
+    this.schedule(this.deps.config.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  get lastRun(): PurgeReport | undefined {
+    return this.last;
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.runOnce()
+        .catch((error: unknown) => this.deps.logger.error({ err: error }, 'retention purge failed'))
+        .finally(() => this.schedule(this.deps.config.intervalMs));
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** One purge of every school; a second call while one runs gets the same run. */
+  runOnce(): Promise<PurgeReport> {
+    this.running ??= this.purgeAll().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async purgeAll(): Promise<PurgeReport> {
+    const { logger, audit, now } = this.deps;
+    const started = performance.now();
+    const at = now();
+    const report: PurgeReport = {
+      at: at.toISOString(),
+      purged: [],
+      heldUnacknowledged: 0,
+      heldOpenLoans: 0,
+      anonymised: 0,
+      durationMs: 0,
+    };
+    for (const { school } of this.sql.schools.all()) {
+      if (this.stopped) break;
+      await this.purgeSchool(school, at, report);
+    }
+    if (!this.stopped) report.anonymised = this.deps.anonymise?.() ?? 0;
+    report.durationMs = Math.round(performance.now() - started);
+    for (const purged of report.purged) {
+      audit.record({
+        actor: 'bridge',
+        action: 'retention.purge',
+        target: purged.type,
+        school: purged.school,
+        outcome: 'ok',
+        detail: { events: purged.count, upTo: purged.upTo },
+      });
+    }
+    const removed = report.purged.reduce((sum, p) => sum + p.count, 0);
+    if (removed > 0 || report.heldUnacknowledged > 0)
+      logger.info(
+        {
+          removed,
+          heldUnacknowledged: report.heldUnacknowledged,
+          heldOpenLoans: report.heldOpenLoans,
+          durationMs: report.durationMs,
+        },
+        'retention purge done',
+      );
+    this.last = report;
+    return report;
+  }
+
+  private async purgeSchool(school: string, now: Date, report: PurgeReport): Promise<void> {
+    const { config, db } = this.deps;
+    const cutoffs = new Map<string, string | undefined>();
+    const cutoffOf = (type: string) => {
+      if (!cutoffs.has(type)) cutoffs.set(type, retentionCutoff(config, school, type, now));
+      return cutoffs.get(type);
+    };
+    // No event at or after the latest cutoff of any rule can be past its retention.
+    const latest = ruleKeys(config, school)
+      .map(cutoffOf)
+      .filter((cutoff): cutoff is string => cutoff !== undefined)
+      .sort()
+      .at(-1);
+    if (!latest) return;
+    const counts = new Map<string, PurgedEvents>();
+    let after = { at: '', id: 0 };
+    for (;;) {
+      if (this.stopped) break;
+      const started = performance.now();
+      const done = db
+        .transaction(() => {
+          const rows = this.sql.scan.all(school, latest, after.at, after.id, config.batchSize);
+          for (const row of rows) {
+            const cutoff = cutoffOf(row.type);
+            if (cutoff === undefined || row.at >= cutoff) continue;
+            if (row.pending) {
+              report.heldUnacknowledged += 1;
+              continue;
+            }
+            if (row.item !== null && this.sql.openLoan?.get(school, row.item, cutoff)) {
+              report.heldOpenLoans += 1;
+              continue;
+            }
+            this.sql.remove.run(row.id);
+            const entry = counts.get(row.type) ?? { school, type: row.type, count: 0, upTo: cutoff };
+            entry.count += 1;
+            counts.set(row.type, entry);
+          }
+          const last = rows.at(-1);
+          if (last) after = { at: last.at, id: last.id };
+          return rows.length < config.batchSize;
+        })
+        .immediate();
+      if (done) break;
+      // Leave the rest of the time to ingest and the API.
+      const spent = performance.now() - started;
+      await sleep((spent * (1 - config.purgeShare)) / config.purgeShare);
+    }
+    report.purged.push(...counts.values());
+  }
+}

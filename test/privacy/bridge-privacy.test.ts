@@ -1,0 +1,213 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Bridge, localDate, SUBJECT_CSV_COLUMNS } from '@educard/cloud-bridge';
+import type { CardEntry } from '@educard/terminal-sdk';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asAdmin, Browser, makeAccount } from '../support/accounts.js';
+import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
+import { bridgeCli } from '../support/cli.js';
+import { commitTaps } from '../support/gate-passages.js';
+
+// A bridge on the real clock (every date derived from it), the pupils' data read through the API by
+// accounts of each role, exported, and a pupil leaving the district anonymised after a retention of
+// 0 days (the test's shortening of the default year).
+
+const ZONE = 'Asia/Shanghai';
+const SCHOOL = 's-p';
+const calendar = { timeZone: ZONE, holidays: [], closures: [], makeUpDays: [] };
+const pupil = (n: number, className: string): CardEntry =>
+  sampleCard(
+    n,
+    { ...validAround(Date.now()), class: className, displayName: `Pupil ${n}`, schedules: [] },
+    SCHOOL,
+  );
+const cards = [pupil(1, '3-1'), pupil(2, '3-1'), pupil(3, '3-2')];
+const [first, second] = cards as [CardEntry, CardEntry];
+const today = localDate(Date.now(), ZONE);
+
+let dir: string;
+let bridge: Bridge;
+
+/** The audit entries the filter finds, once the batched reads are written. */
+const audited = async (query: string) => {
+  bridge.reads.flush();
+  return ((await asAdmin(bridge.httpUrl, 'GET', `/v1/audit?${query}`)).body.entries ?? []) as {
+    actor: string;
+    role?: string;
+    action: string;
+    target?: string;
+    school?: string;
+    at: string;
+  }[];
+};
+
+async function signedIn(username: string, role: string, extra: Record<string, string> = {}) {
+  await makeAccount(bridge.httpUrl, { username, role, school: SCHOOL, ...extra });
+  const browser = new Browser(bridge.httpUrl);
+  expect((await browser.login(username)).status).toBe(200);
+  return browser;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bridge-privacy-'));
+  bridge = await startBridge(dir, { http: { port: 0, pages: false }, retention: { leaverDays: 0 } });
+  const imported = await asAdmin(bridge.httpUrl, 'POST', `/v1/roster/${SCHOOL}/import`, { cards, calendar });
+  expect(imported.status).toBe(200);
+  const now = Date.now();
+  commitTaps(bridge, 'gate-p', SCHOOL, [
+    { personId: first.personId, at: new Date(now - 60_000).toISOString(), direction: 'in' },
+    { personId: second.personId, at: new Date(now - 50_000).toISOString(), direction: 'in' },
+    { personId: first.personId, at: new Date(now - 40_000).toISOString(), direction: 'out' },
+  ]);
+});
+afterAll(async () => {
+  await bridge.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('reads of personal data are audited', () => {
+  it('a head teacher reading their class’s attendance makes one entry, found by reader and by class', async () => {
+    const teacher = await signedIn('head-31', 'head-teacher', { className: '3-1' });
+    const before = Date.now();
+    const day = await teacher.request('GET', `/v1/attendance/${SCHOOL}/days/${today}?class=3-1`);
+    expect(day.status).toBe(200);
+    // Refused reads are the guard's `denied` entries, not reads.
+    expect((await teacher.request('GET', `/v1/attendance/${SCHOOL}/days/${today}?class=3-2`)).status).toBe(
+      403,
+    );
+    const entries = await audited('actor=head-31&action=read.attendance.day');
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({
+      actor: 'head-31',
+      role: 'head-teacher',
+      target: `class:${SCHOOL}/3-1`,
+      school: SCHOOL,
+    });
+    expect(Date.parse(entries[0]?.at ?? '')).toBeGreaterThanOrEqual(before - 1000);
+  });
+
+  it('a pupil’s events, the CSV, the card lookup and the live stream are reads too; the pupil filter finds theirs', async () => {
+    const admin = await signedIn('admin-p', 'school-admin');
+    expect((await admin.request('GET', `/v1/events?school=${SCHOOL}&person=${first.personId}`)).status).toBe(
+      200,
+    );
+    const csv = await fetch(`${bridge.httpUrl}/v1/attendance/${SCHOOL}/days/${today}.csv`, {
+      headers: { cookie: admin.cookie ?? '' },
+    });
+    expect(csv.status).toBe(200);
+    expect((await admin.request('GET', `/v1/ops/cards/${second.cardId}`)).status).toBe(200);
+    const stream = new AbortController();
+    const response = await fetch(`${bridge.httpUrl}/v1/ops/stream?school=${SCHOOL}`, {
+      headers: { cookie: admin.cookie ?? '' },
+      signal: stream.signal,
+    });
+    expect(response.status).toBe(200);
+    stream.abort();
+    await expect
+      .poll(async () =>
+        (await audited('actor=admin-p'))
+          .map((e) => e.action)
+          .filter((action) => action.startsWith('read.'))
+          .sort(),
+      )
+      .toEqual(['read.attendance.csv', 'read.card.lookup', 'read.events', 'read.events.stream']);
+    const theirs = await audited(`target=person:${first.personId}`);
+    expect(theirs.map((e) => [e.actor, e.action])).toEqual([['admin-p', 'read.events']]);
+    expect((await audited(`target=card:${second.cardId}`)).map((e) => e.action)).toEqual([
+      'read.card.lookup',
+    ]);
+  });
+});
+
+describe('a subject-access export', () => {
+  it('gives a school admin everything on one pupil as JSON and CSV, audited; a head teacher may not', async () => {
+    const admin = await signedIn('admin-x', 'school-admin');
+    const json = await admin.request('GET', `/v1/people/${first.personId}/export`);
+    expect(json.status).toBe(200);
+    expect(json.body).toMatchObject({
+      personId: first.personId,
+      cards: [{ cardId: first.cardId, displayName: 'Pupil 1' }],
+      loans: [],
+      transfers: [],
+    });
+    expect((json.body.events as unknown[]).length).toBe(2);
+    const csv = await fetch(`${bridge.httpUrl}/v1/people/${first.personId}/export?format=csv`, {
+      headers: { cookie: admin.cookie ?? '' },
+    });
+    expect([csv.status, csv.headers.get('content-type')]).toEqual([200, expect.stringMatching(/text\/csv/)]);
+    const lines = (await csv.text()).trim().split(/\r?\n/);
+    expect(lines[0]).toBe(SUBJECT_CSV_COLUMNS.join(','));
+    expect(lines.filter((l) => l.startsWith('event,'))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith('card,'))).toHaveLength(1);
+    const exports = await audited(`action=people.export&target=person:${first.personId}`);
+    expect(exports.map((e) => e.actor)).toEqual(['admin-x', 'admin-x']);
+
+    const teacher = await signedIn('head-x', 'head-teacher', { className: '3-1' });
+    expect((await teacher.request('GET', `/v1/people/${first.personId}/export`)).status).toBe(403);
+    // A school admin cannot learn whether someone is known elsewhere; the district gets a 404.
+    expect((await admin.request('GET', '/v1/people/p-nobody-here/export')).status).toBe(403);
+    expect((await asAdmin(bridge.httpUrl, 'GET', '/v1/people/p-nobody-here/export')).status).toBe(404);
+  });
+});
+
+describe('a pupil who leaves the district', () => {
+  it('loses their cards at once, and after the retention is anonymised with the counts kept', async () => {
+    const versionBefore = bridge.store.latestRosterVersion(SCHOOL)?.version ?? 0;
+    const removed = await asAdmin(bridge.httpUrl, 'POST', `/v1/people/${first.personId}/remove`);
+    expect(removed.status).toBe(200);
+    expect(removed.body).toMatchObject({ school: SCHOOL, cards: [first.cardId] });
+    expect(bridge.store.findCard(first.cardId)?.status).toBe('cancelled');
+    expect(bridge.store.latestRosterVersion(SCHOOL)?.version).toBe(versionBefore + 1);
+    // A school admin may not remove a person from the district.
+    const admin = await signedIn('admin-r', 'school-admin');
+    expect((await admin.request('POST', `/v1/people/${second.personId}/remove`, {})).status).toBe(403);
+
+    const passagesBefore = bridge.attendance
+      .attendanceDay(SCHOOL, today)
+      .classes.find((c) => c.class === '3-1');
+    const report = await bridge.retention.runOnce();
+    expect(report.anonymised).toBe(1);
+    expect(bridge.store.queryEvents({ personId: first.personId, limit: 10 })).toEqual([]);
+    expect(bridge.directory.person(first.personId)).toBeUndefined();
+    const anonymised = bridge.store
+      .queryEvents({ school: SCHOOL, limit: 10 })
+      .filter((e) => e.record.data.personId !== second.personId);
+    expect(anonymised).toHaveLength(2);
+    for (const event of anonymised) {
+      expect(String(event.record.data.personId)).toMatch(/^anon-/);
+      expect(event.record.data).not.toHaveProperty('cardId');
+    }
+    // The class's counts are the same: the pupil counts, under a pseudonym.
+    const passagesAfter = bridge.attendance
+      .attendanceDay(SCHOOL, today)
+      .classes.find((c) => c.class === '3-1');
+    expect(passagesAfter?.counts).toEqual(passagesBefore?.counts);
+    const entry = (await audited('action=people.anonymise'))[0];
+    expect(entry?.target).toMatch(/^person:anon-/);
+    expect(JSON.stringify(await audited('action=people.anonymise'))).not.toContain(first.personId);
+    // What is left under their id is the cancelled card on the school's roster (its gates deny it by
+    // it); no event, no directory record.
+    const left = await asAdmin(bridge.httpUrl, 'GET', `/v1/people/${first.personId}/export`);
+    expect(left.body).toMatchObject({
+      events: [],
+      loans: [],
+      transfers: [],
+      cards: [{ status: 'cancelled' }],
+    });
+    expect(left.body).not.toHaveProperty('person');
+  });
+
+  it('is removed with educard-bridge people remove, as a district without a feed does it', async () => {
+    const cli = (...args: string[]) =>
+      bridgeCli(['people', 'remove', ...args, '--url', bridge.httpUrl, '--admin-token', ADMIN_TOKEN]);
+    const run = await cli(second.personId, '--json');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json()).toMatchObject({ personId: second.personId, cards: [second.cardId] });
+    expect(bridge.store.findCard(second.cardId)?.status).toBe('cancelled');
+    const unknown = await cli('p-nobody-here');
+    expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringMatching(/no person p-nobody-here/)]);
+    expect((await cli('not/an/id')).code).toBe(2);
+  });
+});
