@@ -1,4 +1,5 @@
 import {
+  backoffDelay,
   compareVersions,
   type EventData,
   oneWayFormats,
@@ -63,6 +64,9 @@ export interface UpdateAgentDeps {
   restart: (why: string) => void;
 }
 
+/** The first wait before an offer whose download failed is tried again; it doubles up to ten times that. */
+const RETRY_OFFER_MS = 30_000;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
@@ -89,6 +93,9 @@ export class UpdateAgent {
   private running: Promise<void> = Promise.resolve();
   private lastProgress: DeviceProgress | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Tries of the offer under way that failed on the network or the disk, for the wait before the next. */
+  private failedTries = 0;
   private stopped = false;
 
   constructor(private readonly deps: UpdateAgentDeps) {}
@@ -137,6 +144,7 @@ export class UpdateAgent {
     this.stopped = true;
     this.work?.abort(new Error('the gateway is stopping'));
     clearTimeout(this.checkTimer);
+    clearTimeout(this.retryTimer);
   }
 
   /** What `educard update status` shows of the running gateway. */
@@ -202,7 +210,9 @@ export class UpdateAgent {
     return next;
   }
 
-  private take(offer: Offer): void {
+  private take(offer: Offer, again = false): void {
+    clearTimeout(this.retryTimer);
+    if (!again) this.failedTries = 0;
     this.work?.abort(new Error('superseded'));
     const work = new AbortController();
     this.work = work;
@@ -279,8 +289,13 @@ export class UpdateAgent {
         this.progress({ ...base, state: 'refused', detail: reason.slice(0, 512) });
         return;
       }
-      // A network or disk failure: the next offer (on reconnect, or a fresher one) tries again.
+      // A network or disk failure: tried again after a wait (a fresher offer or a reconnect sooner), so that a
+      // device that stays connected does not hold its rollout for ever.
+      const waitMs = backoffDelay(this.failedTries++, RETRY_OFFER_MS, 10 * RETRY_OFFER_MS);
       this.progress({ ...base, state: 'downloading', detail: `will retry: ${reason.slice(0, 480)}` });
+      this.retryTimer = setTimeout(() => {
+        if (!this.stopped && this.work?.signal === signal) this.take(offer, true);
+      }, waitMs);
     }
   }
 
@@ -430,9 +445,11 @@ export class UpdateAgent {
 
   private async committed(state: UpdateState): Promise<UpdateState> {
     const next = await commit(this.deps.root, state);
+    // Pruned before the commit is known: the bridge's next offer follows the report, and its download
+    // must not find the downloads folder being removed under it.
+    const removed = await this.deps.root.prune();
     this.state = next;
     await this.settle();
-    const removed = await this.deps.root.prune();
     this.deps.logger.info({ version: this.version, removed }, 'update committed');
     return next;
   }

@@ -105,6 +105,11 @@ async function switchGap(bridge: RunningBridge, dir: string, signers: ReturnType
         .reduce((sum, line) => sum + Number(line.bytes), 0);
       ratios.push(fetched / made.bytes);
     }
+  } catch (error) {
+    // What the gateway said last is what explains a rollout that never ended.
+    const said = device.service.lines.filter((line) => line.msg !== 'tap').slice(-40);
+    for (const line of said) process.stderr.write(`gap-gate: ${JSON.stringify(line)}\n`);
+    throw error;
   } finally {
     clearInterval(tapping);
     await device.service.stop();
