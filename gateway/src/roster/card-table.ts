@@ -14,10 +14,11 @@ class Interned<T> {
   private readonly numbers = new Map<string, number>();
   readonly values: T[] = [];
 
-  numberOf(key: string, value: T): number {
+  /** The number of the value `key` stands for; `make` is called only for a key not seen before. */
+  numberOf(key: string, make: () => T): number {
     const held = this.numbers.get(key);
     if (held !== undefined) return held;
-    this.values.push(value);
+    this.values.push(make());
     this.numbers.set(key, this.values.length - 1);
     return this.values.length - 1;
   }
@@ -39,6 +40,8 @@ class TextHeap {
   starts: Uint32Array;
   lengths: Uint8Array;
   private end = 0;
+  private row = 0;
+  private field = 0;
 
   constructor(private readonly rows: number) {
     this.bytes = Buffer.allocUnsafe(Math.max(1024, rows * 48));
@@ -46,10 +49,12 @@ class TextHeap {
     this.lengths = new Uint8Array(rows * FIELDS);
   }
 
-  push(row: number, texts: readonly string[]): void {
+  /** Starts the fields of `row`, making room for `chars` characters of them. */
+  startRow(row: number, chars: number): void {
     this.starts[row] = this.end;
-    let need = this.end;
-    for (const text of texts) need += text.length * 3;
+    this.row = row;
+    this.field = 0;
+    const need = this.end + chars * 3;
     if (need > this.bytes.length) {
       // Grown to what the cards so far say the rest will need: few large allocations, little left behind.
       const expected = Math.ceil((this.end / Math.max(1, row)) * this.rows * 1.1);
@@ -57,11 +62,23 @@ class TextHeap {
       this.bytes.copy(grown, 0, 0, this.end);
       this.bytes = grown;
     }
-    for (let field = 0; field < FIELDS; field++) {
-      const written = this.bytes.write(texts[field] as string, this.end, 'utf8');
-      this.lengths[row * FIELDS + field] = written;
-      this.end += written;
+  }
+
+  /** The next field of the row started last. */
+  pushField(text: string): void {
+    const bytes = this.bytes;
+    let at = this.end;
+    // Most fields are ASCII (identifiers, keys): copied here, cheaper than a call into Buffer#write.
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 0x7f) {
+        at = this.end + bytes.write(text, this.end, 'utf8');
+        break;
+      }
+      bytes[at++] = code;
     }
+    this.lengths[this.row * FIELDS + this.field++] = at - this.end;
+    this.end = at;
   }
 
   /** Drops the room kept for growth once every row is in. */
@@ -250,13 +267,19 @@ export class CardTable {
     const row = this.rows;
     if (row === this.capacity) reject('inconsistent', `more than the ${this.capacity} cards counted`);
     const { credential } = card;
-    this.texts.push(row, [
-      card.cardId,
-      card.personId,
-      credential.uid ?? '',
-      credential.kind === 'edu-cpu' ? credential.publicKey : '',
-      card.displayName ?? '',
-    ]);
+    const uid = credential.uid ?? '';
+    const publicKey = credential.kind === 'edu-cpu' ? credential.publicKey : '';
+    const name = card.displayName ?? '';
+    const texts = this.texts;
+    texts.startRow(
+      row,
+      card.cardId.length + card.personId.length + uid.length + publicKey.length + name.length,
+    );
+    texts.pushField(card.cardId);
+    texts.pushField(card.personId);
+    texts.pushField(uid);
+    texts.pushField(publicKey);
+    texts.pushField(name);
     const cardSlot = this.byCard.slotOfRow(row);
     if (this.byCard.rowAt(cardSlot) >= 0)
       reject('inconsistent', `card ${card.cardId} appears twice in the snapshot`);
@@ -275,9 +298,10 @@ export class CardTable {
     this.role[row] = ROLES.indexOf(card.role);
     this.status[row] = CARD_STATUSES.indexOf(card.status);
     this.reason[row] = card.statusReason === undefined ? 0 : STATUS_REASONS.indexOf(card.statusReason) + 1;
-    const { school, grade, class: klass, validFrom, validUntil, zones, schedules } = card;
-    const profile = { school, grade, class: klass, validFrom, validUntil, zones, schedules };
-    this.profile[row] = this.profiles.numberOf(profileKey(profile), profile);
+    this.profile[row] = this.profiles.numberOf(profileKey(card), () => {
+      const { school, grade, class: klass, validFrom, validUntil, zones, schedules } = card;
+      return { school, grade, class: klass, validFrom, validUntil, zones, schedules };
+    });
     this.rows = row + 1;
   }
 
