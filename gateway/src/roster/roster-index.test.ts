@@ -154,13 +154,20 @@ describe('the compact roster index', () => {
 
 describe('reading a snapshot one card at a time', () => {
   const text = (cards: string) => `{"kind":"snapshot","school":"s","cards":${cards},"version":1}`;
+  const bytes = (cards: string) => Buffer.from(text(cards));
 
   it('finds each card, whatever its strings hold', () => {
-    const split = splitSnapshot(text(' [ {"a":"]}\\"{"} , {"b":[1,{"c":2}]} ] '));
+    const split = splitSnapshot(bytes(' [ {"a":"]}\\"{"} , {"b":[1,{"c":2}]} ] '));
     expect(split.count).toBe(2);
-    expect([...split.cards].map((card) => JSON.parse(card))).toEqual([{ a: ']}"{' }, { b: [1, { c: 2 }] }]);
+    expect([...split.cards]).toEqual([{ a: ']}"{' }, { b: [1, { c: 2 }] }]);
     expect(split.frame).toEqual({ kind: 'snapshot', school: 's', cards: [], version: 1 });
-    expect(splitSnapshot(text('[]')).count).toBe(0);
+    expect(splitSnapshot(bytes('[]')).count).toBe(0);
+  });
+
+  it('reads characters of several bytes whole, wherever the cards fall', () => {
+    const names = ['Zoë', '李小龙', '🦊 "fox" ]}', 'Ça'];
+    const split = splitSnapshot(bytes(JSON.stringify(names.map((displayName) => ({ displayName })))));
+    expect([...split.cards]).toEqual(names.map((displayName) => ({ displayName })));
   });
 
   it('refuses what is not JSON, and a second list of cards', () => {
@@ -175,7 +182,7 @@ describe('reading a snapshot one card at a time', () => {
       '["cards"]',
     ]) {
       expect(
-        rejection(() => splitSnapshot(bad)),
+        rejection(() => splitSnapshot(Buffer.from(bad))),
         bad,
       ).toBe('malformed');
     }
