@@ -64,7 +64,15 @@ const SHAPES: CardEntry[] = [
   }),
   sampleCard(5, { displayName: '王小明 "Ming" {[,]}', grade: undefined, class: undefined }),
   sampleCard(6, { displayName: '', status: 'suspended', role: 'staff', school: 'school-2' }),
+  // Profiles the table's hash cannot tell apart: only their fields can.
+  sampleCard(7, { grade: '1', class: '1', zones: ['main-gate', 'library'], schedules: [] }),
+  sampleCard(8, { grade: '1', class: '1', zones: ['main-gate'], schedules: ['library'] }),
+  sampleCard(9, { grade: '1', class: '1', zones: ['main-gatelibrary'], schedules: [] }),
+  sampleCard(10, { grade: '', class: '' }),
+  sampleCard(11, { grade: '', class: undefined }),
+  sampleCard(12, { grade: '1', class: '1', zones: ['main-gate'], schedules: ['lib', 'rary'] }),
 ];
+delete SHAPES[10]?.class;
 for (const card of SHAPES) if (card.displayName === undefined) delete card.displayName;
 delete SHAPES[4]?.grade;
 delete SHAPES[4]?.class;
