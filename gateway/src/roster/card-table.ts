@@ -9,20 +9,6 @@ import {
 } from '@educard/terminal-sdk';
 import { reject } from './errors.js';
 
-/** Values many cards share, each kept once: a card holds its number. */
-class Interned<T> {
-  private readonly numbers = new Map<string, number>();
-  readonly values: T[] = [];
-
-  numberOf(key: string, value: T): number {
-    const held = this.numbers.get(key);
-    if (held !== undefined) return held;
-    this.values.push(value);
-    this.numbers.set(key, this.values.length - 1);
-    return this.values.length - 1;
-  }
-}
-
 const FIELDS = 5;
 const CARD_ID = 0;
 const PERSON_ID = 1;
@@ -39,6 +25,8 @@ class TextHeap {
   starts: Uint32Array;
   lengths: Uint8Array;
   private end = 0;
+  private row = 0;
+  private field = 0;
 
   constructor(private readonly rows: number) {
     this.bytes = Buffer.allocUnsafe(Math.max(1024, rows * 48));
@@ -46,10 +34,12 @@ class TextHeap {
     this.lengths = new Uint8Array(rows * FIELDS);
   }
 
-  push(row: number, texts: readonly string[]): void {
+  /** Starts the fields of `row`, making room for `chars` characters of them. */
+  startRow(row: number, chars: number): void {
     this.starts[row] = this.end;
-    let need = this.end;
-    for (const text of texts) need += text.length * 3;
+    this.row = row;
+    this.field = 0;
+    const need = this.end + chars * 3;
     if (need > this.bytes.length) {
       // Grown to what the cards so far say the rest will need: few large allocations, little left behind.
       const expected = Math.ceil((this.end / Math.max(1, row)) * this.rows * 1.1);
@@ -57,11 +47,23 @@ class TextHeap {
       this.bytes.copy(grown, 0, 0, this.end);
       this.bytes = grown;
     }
-    for (let field = 0; field < FIELDS; field++) {
-      const written = this.bytes.write(texts[field] as string, this.end, 'utf8');
-      this.lengths[row * FIELDS + field] = written;
-      this.end += written;
+  }
+
+  /** The next field of the row started last. */
+  pushField(text: string): void {
+    const bytes = this.bytes;
+    let at = this.end;
+    // Most fields are ASCII (identifiers, keys): copied here, cheaper than a call into Buffer#write.
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 0x7f) {
+        at = this.end + bytes.write(text, this.end, 'utf8');
+        break;
+      }
+      bytes[at++] = code;
     }
+    this.lengths[this.row * FIELDS + this.field++] = at - this.end;
+    this.end = at;
   }
 
   /** Drops the room kept for growth once every row is in. */
@@ -131,8 +133,9 @@ class KeyField {
   }
 }
 
-function hashOf(key: string): number {
-  let hash = 0x811c9dc5;
+/** FNV-1a; `from` continues the hash of texts before this one. */
+function hashOf(key: string, from = 0x811c9dc5): number {
+  let hash = from;
   for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
   return hash >>> 0;
 }
@@ -194,13 +197,50 @@ type Profile = Pick<
   'school' | 'grade' | 'class' | 'validFrom' | 'validUntil' | 'zones' | 'schedules'
 >;
 
+function profileHash(p: Profile): number {
+  let hash = hashOf(p.validUntil, hashOf(p.validFrom, hashOf(p.school)));
+  for (const zone of p.zones) hash = hashOf(zone, hash);
+  for (const schedule of p.schedules) hash = hashOf(schedule, hash);
+  return hashOf(p.class ?? '', hashOf(p.grade ?? '', hash));
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameProfile(a: Profile, b: Profile): boolean {
+  return (
+    a.school === b.school &&
+    a.validFrom === b.validFrom &&
+    a.validUntil === b.validUntil &&
+    a.grade === b.grade &&
+    a.class === b.class &&
+    sameList(a.zones, b.zones) &&
+    sameList(a.schedules, b.schedules)
+  );
+}
+
 /**
- * A profile as one string, cheaper than JSON: identifiers and times hold no "|" or ",", and the free
- * texts (grade, class) go last, each after its length, so no two profiles share a key.
+ * A table's profiles, each kept once: a card holds its profile's number. A card's profile is found by
+ * a hash of its fields and compared field by field, so matching it makes no string and no object.
  */
-function profileKey(p: Profile): string {
-  const free = (text: string | undefined) => (text === undefined ? '-' : `${text.length}:${text}`);
-  return `${p.school}|${p.validFrom}|${p.validUntil}|${p.zones.join(',')}|${p.schedules.join(',')}|${free(p.grade)}|${free(p.class)}`;
+class Profiles {
+  readonly values: Profile[] = [];
+  /** Profile numbers by hash: the rare hash two profiles share holds both. */
+  private readonly byHash = new Map<number, number[]>();
+
+  numberOf(card: Profile): number {
+    const hash = profileHash(card);
+    const held = this.byHash.get(hash);
+    if (held) for (const n of held) if (sameProfile(this.values[n] as Profile, card)) return n;
+    const { school, grade, class: klass, validFrom, validUntil, zones, schedules } = card;
+    const n = this.values.push({ school, grade, class: klass, validFrom, validUntil, zones, schedules }) - 1;
+    if (held) held.push(n);
+    else this.byHash.set(hash, [n]);
+    return n;
+  }
 }
 
 const CPU = 1;
@@ -221,7 +261,7 @@ export class CardTable {
   /** The interned number of each card's profile. */
   private readonly profile: Uint32Array;
   private readonly texts: TextHeap;
-  private readonly profiles = new Interned<Profile>();
+  private readonly profiles = new Profiles();
   private readonly cardIds: KeyField;
   private readonly byCard: RowLookup;
   private readonly byUid: RowLookup;
@@ -250,13 +290,19 @@ export class CardTable {
     const row = this.rows;
     if (row === this.capacity) reject('inconsistent', `more than the ${this.capacity} cards counted`);
     const { credential } = card;
-    this.texts.push(row, [
-      card.cardId,
-      card.personId,
-      credential.uid ?? '',
-      credential.kind === 'edu-cpu' ? credential.publicKey : '',
-      card.displayName ?? '',
-    ]);
+    const uid = credential.uid ?? '';
+    const publicKey = credential.kind === 'edu-cpu' ? credential.publicKey : '';
+    const name = card.displayName ?? '';
+    const texts = this.texts;
+    texts.startRow(
+      row,
+      card.cardId.length + card.personId.length + uid.length + publicKey.length + name.length,
+    );
+    texts.pushField(card.cardId);
+    texts.pushField(card.personId);
+    texts.pushField(uid);
+    texts.pushField(publicKey);
+    texts.pushField(name);
     const cardSlot = this.byCard.slotOfRow(row);
     if (this.byCard.rowAt(cardSlot) >= 0)
       reject('inconsistent', `card ${card.cardId} appears twice in the snapshot`);
@@ -275,9 +321,7 @@ export class CardTable {
     this.role[row] = ROLES.indexOf(card.role);
     this.status[row] = CARD_STATUSES.indexOf(card.status);
     this.reason[row] = card.statusReason === undefined ? 0 : STATUS_REASONS.indexOf(card.statusReason) + 1;
-    const { school, grade, class: klass, validFrom, validUntil, zones, schedules } = card;
-    const profile = { school, grade, class: klass, validFrom, validUntil, zones, schedules };
-    this.profile[row] = this.profiles.numberOf(profileKey(profile), profile);
+    this.profile[row] = this.profiles.numberOf(card);
     this.rows = row + 1;
   }
 

@@ -1,5 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import {
-  CardEntry,
+  type CardEntry,
   countValidSignatures,
   describeIssues,
   fromBase64Url,
@@ -15,6 +16,7 @@ import {
   sha256Hex,
 } from '@educard/terminal-sdk';
 import { z } from 'zod';
+import { checkCard } from './card-check.js';
 import { reject } from './errors.js';
 import type { SnapshotCards } from './roster-index.js';
 import { splitSnapshot } from './snapshot-text.js';
@@ -44,9 +46,13 @@ export function keyMap(role: KeyRole): Map<string, Uint8Array> {
   return keys;
 }
 
-function decodeText(bytes: Uint8Array, what: string, cap: number): string {
+function checkSize(bytes: Uint8Array, what: string, cap: number): void {
   if (bytes.length > cap)
     reject('too-large', `${what} is ${bytes.length} bytes, more than the ${cap} allowed`);
+}
+
+function decodeText(bytes: Uint8Array, what: string, cap: number): string {
+  checkSize(bytes, what, cap);
   try {
     // TextDecoder makes an ordinary heap string; Buffer#toString makes a large ASCII text an external
     // string, which outlived the parse by seconds and held the whole body in memory.
@@ -182,14 +188,6 @@ export function verifyManifest(
 
 const SnapshotFrame = RosterSnapshot.omit({ cards: true }).extend({ cards: z.tuple([]) });
 
-function parseCard(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    return reject('malformed', `roster body is not JSON (${(error as Error).message})`);
-  }
-}
-
 /** A body that verified: a delta whole, a snapshot with its cards checked one at a time as they are read. */
 export type VerifiedBody = SnapshotCards | RosterDelta;
 
@@ -198,17 +196,19 @@ export type VerifiedBody = SnapshotCards | RosterDelta;
  * so that the parsed cards are never all in memory at once. A card that fails its check rejects the
  * body once the cards have all been read, with the first ten problems.
  */
-function parseSnapshot(text: string): SnapshotCards {
-  const { frame, count, cards } = splitSnapshot(text);
+function parseSnapshot(bytes: Uint8Array, cap: number): SnapshotCards {
+  checkSize(bytes, 'roster body', cap);
+  if (!isUtf8(bytes)) reject('malformed', 'roster body is not UTF-8');
+  const { frame, count, cards } = splitSnapshot(bytes);
   if (count > MAX_SNAPSHOT_CARDS) reject('malformed', `roster body: more than ${MAX_SNAPSHOT_CARDS} cards`);
   const header = parseSchema(SnapshotFrame, frame, 'roster body');
   function* checked(): Generator<CardEntry> {
     const problems: string[] = [];
     let i = 0;
-    for (const cardText of cards) {
-      const result = CardEntry.safeParse(parseCard(cardText));
-      if (result.success) yield result.data;
-      else if (problems.length < 10) problems.push(`cards.${i}: ${describeIssues(result.error)}`);
+    for (const value of cards) {
+      const card = checkCard(value);
+      if (!('problem' in card)) yield card;
+      else if (problems.length < 10) problems.push(`cards.${i}: ${card.problem}`);
       i++;
     }
     if (problems.length) reject('malformed', `roster body: ${problems.join('; ')}`);
@@ -237,7 +237,7 @@ export function verifyBody(manifest: RosterManifest, bytes: Uint8Array, maxBodyB
     reject('digest-mismatch', 'body SHA-256 differs from the manifest');
   const body =
     manifest.body.kind === 'snapshot'
-      ? parseSnapshot(decodeText(bytes, 'roster body', maxBodyBytes))
+      ? parseSnapshot(bytes, maxBodyBytes)
       : parseSchema(RosterDelta, parseJson(bytes, 'roster body', maxBodyBytes), 'roster body');
   const fromVersion = body.kind === 'delta' ? body.fromVersion : undefined;
   if (
