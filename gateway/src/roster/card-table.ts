@@ -18,12 +18,12 @@ const NAME = 4;
 
 /**
  * The texts of every card in one buffer: a card's fields one after another from `starts[row]`, each
- * as long as `lengths[row * FIELDS + field]` (a field is at most 64 characters: under 256 bytes).
+ * as long as `lengths[row * FIELDS + field]` (a field is at most 64 characters, up to 256 bytes in UTF-8: hence 16 bits).
  */
 class TextHeap {
   bytes: Buffer;
   starts: Uint32Array;
-  lengths: Uint8Array;
+  lengths: Uint16Array;
   private end = 0;
   private row = 0;
   private field = 0;
@@ -31,7 +31,7 @@ class TextHeap {
   constructor(private readonly rows: number) {
     this.bytes = Buffer.allocUnsafe(Math.max(1024, rows * 48));
     this.starts = new Uint32Array(rows);
-    this.lengths = new Uint8Array(rows * FIELDS);
+    this.lengths = new Uint16Array(rows * FIELDS);
   }
 
   /** Starts the fields of `row`, making room for `chars` characters of them. */

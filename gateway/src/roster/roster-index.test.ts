@@ -71,6 +71,8 @@ const SHAPES: CardEntry[] = [
   sampleCard(10, { grade: '', class: '' }),
   sampleCard(11, { grade: '', class: undefined }),
   sampleCard(12, { grade: '1', class: '1', zones: ['main-gate'], schedules: ['lib', 'rary'] }),
+  // The longest name the contract allows, four bytes a character in UTF-8.
+  sampleCard(13, { displayName: '😀'.repeat(64) }),
 ];
 delete SHAPES[10]?.class;
 for (const card of SHAPES) if (card.displayName === undefined) delete card.displayName;
