@@ -233,7 +233,12 @@ describe('fleet updates with a bridge and gateways as processes', () => {
     for (let n = 1; n <= 5; n++) await decides('gate-1', n);
     expect(await settledOn('gate-1')).toBe(B);
     expect(await gate.root.link('previous')).toBe(A);
-    expect((await rollout(id)).state).toBe('done');
+    // The rollout ends at its next tick after the last device's outcome.
+    await until(async () => (await rollout(id)).state === 'done', {
+      what: 'the rollout to end',
+      timeoutMs: 30_000,
+      everyMs: 250,
+    });
 
     // Only the files B changed came over the link.
     const fetched = gate.service.lines
