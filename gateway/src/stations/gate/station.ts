@@ -78,7 +78,8 @@ export class GateStation implements Station<TapOutcome> {
 
     const reading = clock.read();
     const place = { zone: config.zone, direction: reader.direction };
-    const decision = decide(card, place, this.deps.roster(), reading, passback, policy);
+    const roster = this.deps.roster();
+    const decision = decide(card, place, roster, reading, passback, policy);
     if (decision.decision === 'grant') actions.grant();
     else actions.deny();
     const actedAt = performance.now();
@@ -103,7 +104,7 @@ export class GateStation implements Station<TapOutcome> {
         decision: decision.decision,
         reason: decision.reason,
         flags: decision.flags,
-        rosterVersion: this.deps.roster()?.version ?? 0,
+        rosterVersion: roster?.version ?? 0,
       },
     });
     return this.taps.report({ decision, record, reader: reader.name, at: record.at, actedAt }, seenAt, 'tap');
