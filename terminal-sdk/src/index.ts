@@ -8,4 +8,5 @@ export * from './hotlist/index.js';
 export { boundedLabel, OTHER_LABEL } from './metric-labels/index.js';
 export * from './roster-variant/index.js';
 export { SerialQueue } from './serial/index.js';
+export { STOP_STEP_MS, Teardown, type TeardownLogger, within } from './teardown/index.js';
 export * from './wall-clock/index.js';

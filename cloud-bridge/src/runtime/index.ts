@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { Teardown } from '@educard/terminal-sdk';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
@@ -82,18 +83,12 @@ export class Bridge {
     /** The clock of sessions and alarms; tests move it. */
     now: () => Date = () => new Date(),
   ): Promise<Bridge> {
-    const started: Stop[] = [];
+    const started = new Teardown(logger);
     try {
       return await Bridge.startParts(config, logger, now, started);
     } catch (error) {
       logger.error({ err: (error as Error).message }, 'bridge start failed; stopping what had started');
-      for (let stop = started.pop(); stop; stop = started.pop()) {
-        await Promise.resolve()
-          .then(stop.run)
-          .catch((failure: unknown) =>
-            logger.warn({ step: stop?.what, err: (failure as Error).message }, 'stop step failed'),
-          );
-      }
+      await started.run();
       throw error;
     }
   }
@@ -102,7 +97,7 @@ export class Bridge {
     config: BridgeConfig,
     logger: Logger,
     now: () => Date,
-    started: Stop[],
+    started: Teardown,
   ): Promise<Bridge> {
     await mkdir(config.dataDir, { recursive: true });
     // Made first: the parts below count into it as they work.
@@ -110,7 +105,7 @@ export class Bridge {
     const store = config.store
       ? openPostgresStore(config.store.url)
       : openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
-    started.push({ what: 'store', run: () => store.close() });
+    started.add('store', () => store.close());
     const directory = new Directory(store.database);
     const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
@@ -164,7 +159,7 @@ export class Bridge {
           logger,
         })
       : undefined;
-    if (broker) started.push({ what: 'broker', run: () => broker.stop() });
+    if (broker) started.add('broker', () => broker.stop());
     const deviceAccounts = broker ?? (await externalAccounts(config, logger));
     await deviceAccounts.reconcile(
       store
@@ -179,7 +174,7 @@ export class Bridge {
       reconnectPeriod: 1000,
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
-    started.push({ what: 'mqtt', run: () => client.endAsync() });
+    started.add('mqtt', () => client.endAsync());
     const commands = new CommandSender({ client, keys, logger, now });
     const grants = new BodyGrants(store.database, now);
     // The venues' projection (visits per day) sees every event: it is made before ingest starts.
@@ -230,9 +225,9 @@ export class Bridge {
     });
     await ingest.start();
     await roster.start();
-    started.push({ what: 'roster', run: () => roster.stop() });
+    started.add('roster', () => roster.stop());
     await catalogue.start();
-    started.push({ what: 'catalogue', run: () => catalogue.stop() });
+    started.add('catalogue', () => catalogue.stop());
     const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest, now);
     const rollouts = new Rollouts({
       db: store.database,
@@ -248,9 +243,9 @@ export class Bridge {
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
     });
     await rollouts.start();
-    started.push({ what: 'rollouts', run: () => rollouts.stop() });
+    started.add('rollouts', () => rollouts.stop());
     await venues.start();
-    started.push({ what: 'venues', run: () => venues.stop() });
+    started.add('venues', () => venues.stop());
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
     const applier = new ChangeApplier({
       store,
@@ -365,10 +360,10 @@ export class Bridge {
       dataDir: config.dataDir,
     });
     if (config.http.pages) await servePages(http);
-    started.push({ what: 'http', run: () => http.close() });
+    started.add('http', () => http.close());
     await http.listen({ host: config.http.host, port: config.http.port });
     await central.start();
-    started.push({ what: 'central', run: () => central.stop() });
+    started.add('central', () => central.stop());
     notices.start();
     const bridge = new Bridge(
       config,
@@ -428,12 +423,6 @@ export class Bridge {
     this.store.close();
     this.logger.info('bridge stopped');
   }
-}
-
-/** How to stop a part the start has started. */
-interface Stop {
-  what: string;
-  run: () => unknown;
 }
 
 /** The device accounts of an external broker: provisioned by the bridge when configured, else the broker's own business. */

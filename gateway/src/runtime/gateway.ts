@@ -9,6 +9,8 @@ import {
   releaseArchOf,
   rosterVariantFor,
   SPEC_VERSION,
+  Teardown,
+  within,
 } from '@educard/terminal-sdk';
 import { TrustedClock } from '../clock/index.js';
 import { controlSocketPath, type GatewayConfig, type StationConfig } from '../config/index.js';
@@ -29,7 +31,6 @@ import { DoorIo } from './door.js';
 import { readerDriverFor, wireReaders } from './readers.js';
 import { storageReportOf } from './report.js';
 import { createStation } from './stations.js';
-import { Teardown, within } from './teardown.js';
 import { hasTerminals, TerminalSide } from './terminal-stations.js';
 import { updateAgentFor } from './updates.js';
 

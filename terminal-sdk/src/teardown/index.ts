@@ -1,4 +1,7 @@
-import type { Logger } from '../log/index.js';
+/** Where a stop step that failed or took too long is told: a pino logger fits. */
+export interface TeardownLogger {
+  warn(details: object, message: string): void;
+}
 
 /** The longest each stop step waits for its part. */
 export const STOP_STEP_MS = 1_500;
@@ -19,8 +22,8 @@ interface Step {
 }
 
 /**
- * The stops of the parts started so far, run newest first: by the gateway's stop, and by a start
- * that failed half-way, so a part that would not start leaves nothing of the parts before it open.
+ * The stops of the parts started so far, run newest first: by a service's stop, and by a start that
+ * failed half-way (the gateway's and the bridge's), so a part that would not start leaves nothing of the parts before it open.
  * Each step is bounded: a peer that never answers or a disk that takes no writes never holds a stop
  * past a few seconds, and a step that fails does not keep the others from running.
  */
@@ -29,7 +32,7 @@ export class Teardown {
   /** Set once the stops have begun: a reader going away then is released, not lost. */
   stopping = false;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(private readonly logger: TeardownLogger) {}
 
   /** Notes how to stop a part that has just started. */
   add(what: string, run: () => unknown, ms = STOP_STEP_MS): void {
