@@ -1,4 +1,4 @@
-export { backoffDelay, retryAfterMs } from './backoff/index.js';
+export { backoffDelay, retriableStatus, retryAfterMs } from './backoff/index.js';
 export { canonicalBytes, canonicalString } from './canonical/index.js';
 export { maskCardId, maskCardPath } from './card-id/index.js';
 export * from './card-profile/index.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { backoffDelay, retryAfterMs } from '@educard/terminal-sdk';
+import { backoffDelay, retriableStatus, retryAfterMs } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { BridgeStore } from '../store/index.js';
@@ -215,7 +215,7 @@ export class Notices {
       await response.body?.cancel();
       if (response.ok) return { ok: true };
       const error = `HTTP ${response.status}`;
-      if (response.status === 429 || response.status >= 500) {
+      if (retriableStatus(response.status)) {
         const asked = retryAfterMs(response.headers.get('retry-after'));
         const after = asked === undefined ? undefined : Math.min(asked, MAX_RETRY_AFTER_MS);
         return { ok: false, retry: true, error, ...(after ? { retryAfterMs: after } : {}) };

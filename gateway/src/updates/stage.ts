@@ -23,6 +23,7 @@ import {
   type ReleaseFile,
   type ReleaseManifest,
   ReleaseRefused,
+  retriableStatus,
   retryAfterMs,
 } from '@educard/terminal-sdk';
 import type { Logger } from '../log/index.js';
@@ -112,7 +113,7 @@ export function bridgeSource(
       if (response.status !== 200 && response.status !== 206) {
         await response.body?.cancel();
         const message = `release file ${sha256.slice(0, 12)} answered HTTP ${response.status}`;
-        if (response.status === 429 || response.status >= 500)
+        if (retriableStatus(response.status))
           throw new FetchInterrupted(message, retryAfterMs(response.headers.get('retry-after')));
         throw new Error(message);
       }

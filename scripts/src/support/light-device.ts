@@ -5,6 +5,7 @@ import {
   type DataFormats,
   type ReleaseManifest,
   type RosterKeySet,
+  retriableStatus,
   retryAfterMs,
   SPEC_VERSION,
   topics,
@@ -172,8 +173,7 @@ export class LightDevice {
         const response = await fetch(url, { headers: { authorization } });
         if (response.ok) return Buffer.from(await response.arrayBuffer());
         await response.body?.cancel();
-        if (response.status !== 429 && response.status < 500)
-          throw new Error(`${path}: HTTP ${response.status}`);
+        if (!retriableStatus(response.status)) throw new Error(`${path}: HTTP ${response.status}`);
         if (attempt + 1 >= TRIES) throw new Error(`${path}: HTTP ${response.status} after ${TRIES} tries`);
         waitMs = retryAfterMs(response.headers.get('retry-after')) ?? backoffDelay(attempt, 1000, 30_000);
       } catch (error) {

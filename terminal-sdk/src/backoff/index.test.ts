@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, retryAfterMs } from './index.js';
+import { backoffDelay, retriableStatus, retryAfterMs } from './index.js';
 
 describe('backoffDelay', () => {
   it('backs off exponentially with jitter, up to the maximum', () => {
@@ -18,5 +18,20 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs('Mon, 23 Nov 2026 07:00:00 GMT', now)).toBe(0);
     expect(retryAfterMs('soon', now)).toBeUndefined();
     expect(retryAfterMs(null, now)).toBeUndefined();
+  });
+});
+
+describe('retriableStatus', () => {
+  it('asks again of a busy or failing server, never of a refusal', () => {
+    expect([429, 500, 502, 503].map(retriableStatus)).toEqual([true, true, true, true]);
+    expect([200, 206, 400, 401, 403, 404, 416].map(retriableStatus)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });

@@ -19,3 +19,8 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - now;
   return Number.isFinite(ms) ? Math.max(0, ms) : undefined;
 }
+
+/** Whether an HTTP answer is worth asking again after a wait: the server busy (429) or at fault (5xx). */
+export function retriableStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}
