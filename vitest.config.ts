@@ -3,6 +3,13 @@ import { defineConfig } from 'vitest/config';
 /** Files that need the host's one pcscd (and vpcd's fixed ports): run alone, after the rest. */
 const PCSC_FILES = ['test/readers/**/*.test.ts', 'test/demo/**/*.test.ts'];
 
+/**
+ * Files run a second time with every store on PostgreSQL (one server for the run, a schema per store:
+ * cloud-bridge/src/store/test-store.ts): the tests of each module that keeps tables, as its tables
+ * gain their PostgreSQL steps.
+ */
+const POSTGRES_FILES = ['test/store/test-store.test.ts'];
+
 export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
@@ -25,6 +32,16 @@ export default defineConfig({
           name: 'parallel',
           include: ['{terminal-sdk,gateway,cloud-bridge,scripts}/src/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: PCSC_FILES,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: POSTGRES_FILES,
+          env: { EDUCARD_TEST_STORE: 'postgres' },
+          globalSetup: ['test/support/postgres-run.ts'],
           sequence: { groupOrder: 0 },
         },
       },

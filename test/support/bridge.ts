@@ -1,12 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
+import { testStoreConfig } from '@educard/cloud-bridge/test-store';
 import { createLogger, Gateway, loadOrCreateIdentity, parseConfig } from '@educard/gateway';
 import { type Logger, pino } from 'pino';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
-/** A real bridge on free ports; `logger` and `now` (its clock of sessions and alarms) for tests that need them. */
+/**
+ * A real bridge on free ports, its store on the run's backend (SQLite, or PostgreSQL in the postgres
+ * test project); `logger` and `now` (its clock of sessions and alarms) for tests that need them.
+ */
 export async function startBridge(
   dataDir: string,
   overrides: Record<string, unknown> = {},
@@ -20,6 +24,7 @@ export async function startBridge(
     adminToken: ADMIN_TOKEN,
     mqtt: { port: 0 },
     http: { port: 0 },
+    ...testStoreConfig(dataDir),
     ...overrides,
   });
   return Bridge.start(config, logger, now);

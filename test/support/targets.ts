@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { testStoreConfig } from '@educard/cloud-bridge/test-store';
 import { GATEWAY_NODE_FLAGS } from '@educard/gateway';
 import { freePort } from '@educard/scripts/support';
 import { ADMIN_TOKEN } from './bridge.js';
@@ -116,6 +117,7 @@ export async function startBridgeProcess(
       dataDir,
       adminToken: ADMIN_TOKEN,
       log: { level: 'info' },
+      ...testStoreConfig(dataDir),
       ...rest,
       mqtt: { host: '127.0.0.1', port, wsPort, ...mqtt },
       http: { host: '127.0.0.1', port: httpPort, pages: false, ...http },

@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { can, type Principal } from '../access/index.js';
 import { Directory } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
-import { type BridgeStore, migrateModule, openSqliteStore } from '../store/index.js';
+import { type BridgeStore, migrateModule } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
 import { isCalendarDate, localDate, schoolDay, weekStart, zonedInstant } from './calendar.js';
 import { ATTENDANCE_CSV_COLUMNS } from './csv.js';
 import { Attendance, type AttendanceDay, type PupilDay } from './index.js';
@@ -66,7 +67,7 @@ function person(id: string, className: string, extra: Record<string, unknown> = 
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'attendance-'));
-  store = openSqliteStore(join(dir, 'bridge.db'));
+  store = openTestStore(join(dir, 'bridge.db'));
   directory = new Directory(store.database);
   now = Date.parse(local('10:00'));
   attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
@@ -379,7 +380,7 @@ describe('school days, fallbacks and the trend', () => {
 describe('gate passages', () => {
   it('are back-filled from the events stored before the module came', () => {
     store.close();
-    store = openSqliteStore(join(dir, 'second.db'));
+    store = openTestStore(join(dir, 'second.db'));
     gate('gate-9', [
       ['x', '07:50', 'in'],
       ['x', '16:40', 'out'],

@@ -7,7 +7,8 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
 import type { RosterService } from '../roster/index.js';
-import { type BadRow, type BridgeStore, openSqliteStore } from '../store/index.js';
+import type { BadRow, BridgeStore } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
 import { FileExchange, previousSchoolDay } from './files.js';
 import { CentralState } from './tables.js';
 
@@ -52,7 +53,7 @@ const fileExchange = (deps: Partial<ConstructorParameters<typeof FileExchange>[0
 beforeEach(async () => {
   badRows = [];
   dir = await mkdtemp(join(tmpdir(), 'central-files-'));
-  store = openSqliteStore(join(dir, 'bridge.db'));
+  store = openTestStore(join(dir, 'bridge.db'));
 });
 afterEach(async () => {
   store.close();

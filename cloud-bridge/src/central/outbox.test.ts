@@ -5,7 +5,8 @@ import type { EventRecord } from '@educard/terminal-sdk';
 import { chainRecords } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type BridgeStore, openSqliteStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
 import { CentralClient } from './client.js';
 import { batchKey, type CentralAlarm, Outbox } from './outbox.js';
 import { CentralState } from './tables.js';
@@ -50,7 +51,7 @@ function outbox(settings: Record<string, number> = {}, timeoutMs = 2000): Outbox
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'outbox-'));
-  store = openSqliteStore(join(dir, 'bridge.db'));
+  store = openTestStore(join(dir, 'bridge.db'));
   central = await CentralTestServer.start();
   alarms = [];
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openSqliteStore } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
 import { BodyGrants, GRANT_TTL_MS, withoutGrant } from './index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'grants-'));
@@ -13,7 +13,7 @@ const grantOf = (url: string) => new URL(url, 'http://bridge').searchParams.get(
 
 describe('body grants', () => {
   it('let the holder of a published URL fetch that body only, until it expires by the bridge clock', () => {
-    const store = openSqliteStore(join(root, 'one.db'));
+    const store = openTestStore(join(root, 'one.db'));
     let now = Date.parse('2031-03-01T08:00:00.000Z');
     const grants = new BodyGrants(store.database, () => new Date(now));
     const url = grants.sign(PATH);
@@ -40,11 +40,11 @@ describe('body grants', () => {
   });
 
   it('are signed alike by every bridge on one database, and differently by another', () => {
-    const store = openSqliteStore(join(root, 'shared.db'));
+    const store = openTestStore(join(root, 'shared.db'));
     const a = new BodyGrants(store.database);
     const b = new BodyGrants(store.database);
     expect(b.check(PATH, grantOf(a.sign(PATH)))).toBe('ok');
-    const elsewhere = openSqliteStore(join(root, 'elsewhere.db'));
+    const elsewhere = openTestStore(join(root, 'elsewhere.db'));
     expect(new BodyGrants(elsewhere.database).check(PATH, grantOf(a.sign(PATH)))).toBe('invalid');
     store.close();
     elsewhere.close();

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Attendance } from '../attendance/index.js';
 import { Directory } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
-import { openSqliteStore } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
 import { NoticesConfig } from './config.js';
 import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
 import { NoticeLedger } from './ledger.js';
@@ -131,7 +131,7 @@ describe('the ledger', () => {
     const dir = await mkdtemp(join(tmpdir(), 'notices-'));
     try {
       const path = join(dir, 'bridge.db');
-      let store = openSqliteStore(path);
+      let store = openTestStore(path);
       const directory = new Directory(store.database);
       new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai' });
       const hook = { key: 'h1', debounceMs: 1000, batchWindowMs: 500, batchMax: 2 };
@@ -154,7 +154,7 @@ describe('the ledger', () => {
       // Nothing has settled yet at +4.5 s (e settles at +5 s).
       expect(ledger.advance(hook, T0 + 4500, people)).toMatchObject({ read: 6, notices: 4, deliveries: 2 });
       store.close();
-      store = openSqliteStore(path);
+      store = openTestStore(path);
       ledger = new NoticeLedger(store.database);
       ledger.register(hook.key);
       expect(ledger.advance(hook, T0 + 5000, people)).toMatchObject({ read: 0, notices: 1, deliveries: 0 });

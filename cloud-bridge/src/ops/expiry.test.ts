@@ -6,7 +6,8 @@ import { SAMPLE_MONDAY, sampleCalendar, schoolYearOf, TestAuthority } from '@edu
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
-import { type BridgeStore, openSqliteStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
 import { Operations, type OpsSettings } from './service.js';
 
 /** The dated alarms and the expiry view, on the bridge's clock: every date below is derived from it. */
@@ -64,7 +65,7 @@ const open = () =>
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ops-expiry-'));
-  store = openSqliteStore(join(dir, 'bridge.db'));
+  store = openTestStore(join(dir, 'bridge.db'));
   nowMs = SAMPLE_MONDAY;
   authority = new TestAuthority(SCHOOL, { now: () => nowMs });
   startOps();

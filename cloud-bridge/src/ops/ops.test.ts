@@ -5,7 +5,8 @@ import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
-import { type BridgeStore, openSqliteStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
 import { Operations } from './service.js';
 
 let dir: string;
@@ -37,7 +38,7 @@ const open = (device?: string) =>
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ops-'));
-  store = openSqliteStore(join(dir, 'bridge.db'));
+  store = openTestStore(join(dir, 'bridge.db'));
   nowMs = Date.parse('2026-09-01T08:00:00.000Z');
   ops = new Operations({
     store,
