@@ -15,6 +15,7 @@ export * from './readers/index.js';
 export * from './roster/index.js';
 export * from './runtime/index.js';
 export {
+  libraryBackendFor,
   Sip2Backend,
   Sip2Client,
   Sip2Config,

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=2
 import { createProgram, example, runCli, usageError } from '@educard/terminal-sdk/cli';
 import { notifySystemd } from '@educard/terminal-sdk/systemd';
 import { ConfigError, loadConfig } from './config/index.js';

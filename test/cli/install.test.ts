@@ -34,7 +34,7 @@ describe('deploy/install-gateway.sh', () => {
 
     const unit = await readFile(join(root, 'etc/systemd/system/educard-gateway.service'), 'utf8');
     expect(unit).toContain(
-      `ExecStart=${process.execPath} --max-semi-space-size=4 /opt/educard/current/gateway/dist/main.js --config \${EDUCARD_CONFIG}`,
+      `ExecStart=${process.execPath} --max-semi-space-size=2 /opt/educard/current/gateway/dist/main.js --config \${EDUCARD_CONFIG}`,
     );
     // The update guards run from the committed release; a release that cannot start goes back.
     expect(unit).toContain(

@@ -86,7 +86,7 @@ describe('from a blank device to the first tap', () => {
 
     const notify = await fakeSystemdNotify(dir);
     service = startNode('gateway/dist/main.js', ['--config', config], {
-      nodeFlags: ['--max-semi-space-size=4'],
+      nodeFlags: ['--max-semi-space-size=2'],
       env: {
         NOTIFY_SOCKET: join(dir, 'notify.sock'),
         WATCHDOG_USEC: '2000000',

@@ -96,7 +96,7 @@ describe('a gateway on a broker where anyone may publish', () => {
 
   async function startGateway(): Promise<Child> {
     const service = startNode('gateway/dist/main.js', ['--config', config], {
-      nodeFlags: ['--max-semi-space-size=4'],
+      nodeFlags: ['--max-semi-space-size=2'],
     });
     services.push(service);
     await service.waitFor((line) => line.msg === 'uplink connected', START_MS);

@@ -122,7 +122,7 @@ export class IdentityRig {
   /** The gateway service, as systemd starts it. */
   startService(config: string): Child {
     const service = startNode('gateway/dist/main.js', ['--config', config], {
-      nodeFlags: ['--max-semi-space-size=4'],
+      nodeFlags: ['--max-semi-space-size=2'],
     });
     this.services.push(service);
     return service;

@@ -8,6 +8,7 @@ import {
   type StatusReason,
 } from '@educard/terminal-sdk';
 import { reject } from './errors.js';
+import { type FieldCodec, publicKeyCodec, textCodec, uidCodec } from './field-codecs.js';
 
 const FIELDS = 5;
 const CARD_ID = 0;
@@ -16,9 +17,13 @@ const UID = 2;
 const PUBLIC_KEY = 3;
 const NAME = 4;
 
+/** Each field's codec, by its number. */
+const CODECS: readonly FieldCodec[] = [textCodec, textCodec, uidCodec, publicKeyCodec, textCodec];
+
 /**
- * The texts of every card in one buffer: a card's fields one after another from `starts[row]`, each
- * as long as `lengths[row * FIELDS + field]` (a field is at most 64 characters, up to 256 bytes in UTF-8: hence 16 bits).
+ * The fields of every card in one buffer: a card's fields one after another from `starts[row]`, each
+ * as long as `lengths[row * FIELDS + field]` (a field is at most 64 characters, up to 256 bytes in UTF-8: hence 16 bits),
+ * each held as its codec writes it.
  */
 class TextHeap {
   bytes: Buffer;
@@ -49,27 +54,18 @@ class TextHeap {
     }
   }
 
-  /** The next field of the row started last. */
-  pushField(text: string): void {
-    const bytes = this.bytes;
-    let at = this.end;
-    // Most fields are ASCII (identifiers, keys): copied here, cheaper than a call into Buffer#write.
-    for (let i = 0; i < text.length; i++) {
-      const code = text.charCodeAt(i);
-      if (code > 0x7f) {
-        at = this.end + bytes.write(text, this.end, 'utf8');
-        break;
-      }
-      bytes[at++] = code;
-    }
-    this.lengths[this.row * FIELDS + this.field++] = at - this.end;
-    this.end = at;
+  /** The next field of the row started last; false when its text has no held form (the card is refused). */
+  pushField(text: string): boolean {
+    const length = (CODECS[this.field] as FieldCodec).write(text, this.bytes, this.end);
+    if (length < 0) return false;
+    this.lengths[this.row * FIELDS + this.field++] = length;
+    this.end += length;
+    return true;
   }
 
   /** Drops the room kept for growth once every row is in. */
   trim(): void {
-    if (this.bytes.length - this.end > this.end / 32)
-      this.bytes = Buffer.from(this.bytes.subarray(0, this.end));
+    if (this.bytes.length > this.end) this.bytes = Buffer.from(this.bytes.subarray(0, this.end));
   }
 
   start(row: number, field: number): number {
@@ -84,31 +80,41 @@ class TextHeap {
 
   text(row: number, field: number): string {
     const start = this.start(row, field);
-    return this.bytes.toString('utf8', start, start + this.length(row, field));
+    return (CODECS[field] as FieldCodec).read(this.bytes, start, start + this.length(row, field));
   }
 }
 
-/** One field of a TextHeap as the key of a RowLookup. Keys are ASCII (identifiers, hex, base64url). */
+/** Where a key looked up is written in its held form: one lookup at a time, so one buffer serves all. */
+const probe = Buffer.allocUnsafe(256);
+
+/** One field of a TextHeap as the key of a RowLookup, compared in its held form. */
 class KeyField {
+  private readonly codec: FieldCodec;
+
   constructor(
     private readonly heap: TextHeap,
     private readonly field: number,
-  ) {}
-
-  isEmpty(row: number): boolean {
-    return this.heap.length(row, this.field) === 0;
+  ) {
+    this.codec = CODECS[field] as FieldCodec;
   }
 
   text(row: number): string {
     return this.heap.text(row, this.field);
   }
 
-  equals(row: number, key: string): boolean {
-    if (this.heap.length(row, this.field) !== key.length) return false;
+  /** `key` in its held form at the start of `probe`: its length, or -1 when no card could hold it. */
+  held(key: string): number {
+    if (this.codec.room(key.length) > probe.length) return -1;
+    return this.codec.write(key, probe, 0);
+  }
+
+  /** Whether the row holds the `length` bytes at the start of `probe`. */
+  equals(row: number, length: number): boolean {
+    if (this.heap.length(row, this.field) !== length) return false;
     const bytes = this.heap.bytes;
     const start = this.heap.start(row, this.field);
     // From the end: the numbers of one school's cards differ in their last characters.
-    for (let i = key.length - 1; i >= 0; i--) if (bytes[start + i] !== key.charCodeAt(i)) return false;
+    for (let i = length - 1; i >= 0; i--) if (bytes[start + i] !== probe[i]) return false;
     return true;
   }
 
@@ -122,15 +128,17 @@ class KeyField {
     return true;
   }
 
-  /** FNV-1a over the bytes: the same number as hashOf() of the key, the key being ASCII. */
   hash(row: number): number {
-    const bytes = this.heap.bytes;
     const start = this.heap.start(row, this.field);
-    const end = start + this.heap.length(row, this.field);
-    let hash = 0x811c9dc5;
-    for (let i = start; i < end; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
-    return hash >>> 0;
+    return hashBytes(this.heap.bytes, start, start + this.heap.length(row, this.field));
   }
+}
+
+/** FNV-1a over bytes. */
+function hashBytes(bytes: Uint8Array, start: number, end: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
+  return hash >>> 0;
 }
 
 /** FNV-1a; `from` continues the hash of texts before this one. */
@@ -155,16 +163,6 @@ export class RowLookup {
     this.slots = new Int32Array(Math.max(16, Math.ceil((rows * 4) / 3) + 1));
   }
 
-  /** The slot that holds `key`, or the empty slot where it would go. */
-  slotOf(key: string): number {
-    let slot = hashOf(key) % this.slots.length;
-    for (;;) {
-      const held = this.slots[slot] as number;
-      if (held === 0 || this.key.equals(held - 1, key)) return slot;
-      slot = slot + 1 === this.slots.length ? 0 : slot + 1;
-    }
-  }
-
   /** The slot of the text of `row`: where an equal text sits, or the empty slot for it. */
   slotOfRow(row: number): number {
     let slot = this.key.hash(row) % this.slots.length;
@@ -183,8 +181,17 @@ export class RowLookup {
     this.slots[slot] = row + 1;
   }
 
+  /** The row whose field is `key`, or -1. */
   find(key: string): number {
-    return this.rowAt(this.slotOf(key));
+    const length = this.key.held(key);
+    if (length < 0) return -1;
+    let slot = hashBytes(probe, 0, length) % this.slots.length;
+    for (;;) {
+      const held = this.slots[slot] as number;
+      if (held === 0) return -1;
+      if (this.key.equals(held - 1, length)) return held - 1;
+      slot = slot + 1 === this.slots.length ? 0 : slot + 1;
+    }
   }
 }
 
@@ -298,11 +305,14 @@ export class CardTable {
       row,
       card.cardId.length + card.personId.length + uid.length + publicKey.length + name.length,
     );
-    texts.pushField(card.cardId);
-    texts.pushField(card.personId);
-    texts.pushField(uid);
-    texts.pushField(publicKey);
-    texts.pushField(name);
+    if (
+      !texts.pushField(card.cardId) ||
+      !texts.pushField(card.personId) ||
+      !texts.pushField(uid) ||
+      !texts.pushField(publicKey) ||
+      !texts.pushField(name)
+    )
+      reject('malformed', `card ${card.cardId}: its UID or public key is not as the contract spells one`);
     const cardSlot = this.byCard.slotOfRow(row);
     if (this.byCard.rowAt(cardSlot) >= 0)
       reject('inconsistent', `card ${card.cardId} appears twice in the snapshot`);

@@ -6,6 +6,7 @@ import { RosterIndex } from './roster-index.js';
 import { splitSnapshot } from './snapshot-text.js';
 
 const ISSUED = '2026-09-01T00:00:00Z';
+const HASHED_UID = `~${Buffer.alloc(16, 0xa5).toString('base64url')}`;
 const manifest = { issuedAt: ISSUED, expiresAt: '2026-12-31T00:00:00Z' } as RosterManifest;
 
 function index(cards: CardEntry[]) {
@@ -73,6 +74,10 @@ const SHAPES: CardEntry[] = [
   sampleCard(12, { grade: '1', class: '1', zones: ['main-gate'], schedules: ['lib', 'rary'] }),
   // The longest name the contract allows, four bytes a character in UTF-8.
   sampleCard(13, { displayName: '😀'.repeat(64) }),
+  // UIDs of every length, and a gate's hashed one: the table holds the bytes each spells.
+  sampleCard(14, { credential: { kind: 'uid', uid: '04A1B2C3' } }),
+  sampleCard(15, { credential: { kind: 'uid', uid: '04A1B2C3D4E5F60718FF' } }),
+  sampleCard(16, { credential: { kind: 'uid', uid: HASHED_UID } }),
 ];
 delete SHAPES[10]?.class;
 for (const card of SHAPES) if (card.displayName === undefined) delete card.displayName;
@@ -99,6 +104,20 @@ describe('the compact roster index', () => {
     (roster.byCardId(sampleCard(1).cardId) as CardEntry).zones.push('staff-room');
     expect(roster.byCardId(sampleCard(1).cardId)?.zones).toEqual(sampleCard(1).zones);
     expect(roster.byCardId(sampleCard(2).cardId)?.zones).toEqual(sampleCard(2).zones);
+  });
+
+  it('refuses a card whose UID or key is not spelled as the contract spells one, and finds no such spelling', () => {
+    const lower = sampleCard(1, { credential: { kind: 'uid', uid: '04a1b2c3' } });
+    expect(rejection(() => index([lower]))).toBe('malformed');
+    const stray = sampleCpuCard(2);
+    (stray.credential as { publicKey: string }).publicKey =
+      `${Buffer.alloc(32, 1).toString('base64url').slice(0, -1)}B`;
+    expect(rejection(() => index([stray]))).toBe('malformed');
+    const roster = index(SHAPES);
+    expect(roster.byUid('04a1b2c3')).toBeUndefined();
+    expect(roster.byUid(`${HASHED_UID.slice(0, -1)}B`)).toBeUndefined();
+    expect(roster.byUid(`${HASHED_UID}A`)).toBeUndefined();
+    expect(roster.byUid('x'.repeat(300))).toBeUndefined();
   });
 
   it('refuses a snapshot with a card twice or a UID on two cards', () => {

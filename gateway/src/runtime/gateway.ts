@@ -45,10 +45,11 @@ const START_FLUSH_MS = 2_000;
 
 /**
  * The Node flags the gateway service runs with (main.ts's shebang and the systemd unit say the same).
- * A young generation bounded at 4 MB keeps the heap of a 100,000-card roster under 150 MB of RSS on a
- * 1 GB Raspberry Pi; the tap path allocates little, so the extra scavenges cost nothing measurable.
+ * The young generation's two semi-spaces stay committed once a roster load has filled them: bounded at
+ * 2 MB each, the process holds about 5 MB less after loading 100,000 cards than at 4 MB (V8's default
+ * is 16), for no CPU time the load or the tap path shows (docs/gateway.md, Benchmarks).
  */
-export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
+export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=2'] as const;
 
 export interface GatewayOptions {
   config: GatewayConfig;

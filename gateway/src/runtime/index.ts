@@ -5,4 +5,3 @@ export {
   type GatewayOptions,
   RESTART_EXIT_CODE,
 } from './gateway.js';
-export { libraryBackendFor } from './library-backend.js';

@@ -1,26 +1,27 @@
 import type { StationConfig } from '../config/index.js';
-import {
-  createGateStation,
-  createLabStation,
-  createLibraryStation,
-  createVenueStation,
-  type StationBuild,
-  type StationContext,
-  type StationFactory,
-} from '../stations/index.js';
-import { libraryBackendFor } from './library-backend.js';
+import type { StationBuild, StationContext, StationFactory } from '../stations/index.js';
 
-/** Every station type the gateway runs: a new type is its folder under stations/ and one line here. */
-const STATIONS: { [K in StationConfig['type']]: StationFactory<K> } = {
-  gate: createGateStation,
-  library: createLibraryStation(libraryBackendFor),
-  lab: createLabStation,
-  venue: createVenueStation,
+/**
+ * Every station type the gateway runs: a new type is its folder under stations/ and one line here.
+ * Each is imported when configured, so a gate's process never loads a library desk's SIP2 client or
+ * a computer room's plan: code loaded and never run still costs resident memory on a 512 MB board.
+ */
+const STATIONS: { [K in StationConfig['type']]: () => Promise<StationFactory<K>> } = {
+  gate: async () => (await import('../stations/gate/index.js')).createGateStation,
+  library: async () => {
+    const [{ createLibraryStation }, { libraryBackendFor }] = await Promise.all([
+      import('../stations/library/index.js'),
+      import('../sip2/index.js'),
+    ]);
+    return createLibraryStation(libraryBackendFor);
+  },
+  lab: async () => (await import('../stations/lab/index.js')).createLabStation,
+  venue: async () => (await import('../stations/venue/index.js')).createVenueStation,
 };
 
 /** The one station `config.station` names, made but not started. */
-export function createStation(context: StationContext): Promise<StationBuild> {
+export async function createStation(context: StationContext): Promise<StationBuild> {
   const settings = context.config.station;
-  const factory = STATIONS[settings.type] as StationFactory<typeof settings.type>;
+  const factory = (await STATIONS[settings.type]()) as StationFactory<typeof settings.type>;
   return factory(settings, context);
 }

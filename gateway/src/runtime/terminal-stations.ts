@@ -1,9 +1,9 @@
 import type { LocalGatewayState } from '@educard/terminal-sdk';
 import type { GatewayConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
-import { PageServer } from '../page-server/index.js';
+import type { PageServer } from '../page-server/index.js';
 import type { Station, TerminalStation } from '../stations/index.js';
-import { TerminalHub } from '../terminals/index.js';
+import type { TerminalHub } from '../terminals/index.js';
 
 /** How often the pages hear the gateway's state even when nothing said it changed: the offline indicator's lag. */
 const STATE_EVERY_MS = 2000;
@@ -16,7 +16,8 @@ export function hasTerminals(station: Station): station is Station & TerminalSta
 /**
  * A library desk's or computer room's side facing its terminals: the broker terminals reach the
  * station through, and the page server that carries the broker's WebSocket. The station's taps and
- * items reach the terminals from its event bus. Started after the station, stopped before it.
+ * items reach the terminals from its event bus. Started after the station, stopped before it. Both
+ * are imported here, when a station has terminals: a gate's process never loads the broker or the pages.
  */
 export class TerminalSide {
   private constructor(
@@ -32,6 +33,10 @@ export class TerminalSide {
     logger: Logger;
   }): Promise<TerminalSide> {
     const { config, station, logger } = options;
+    const [{ TerminalHub }, { PageServer }] = await Promise.all([
+      import('../terminals/index.js'),
+      import('../page-server/index.js'),
+    ]);
     const hub = config.terminals
       ? new TerminalHub({
           config: config.terminals,

@@ -45,6 +45,7 @@ export {
   Sip2Unavailable,
   type Sip2UnavailableReason,
 } from './errors.js';
+export { libraryBackendFor } from './library-backend.js';
 export {
   type CheckinRequest,
   type CheckoutRequest,

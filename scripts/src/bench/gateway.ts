@@ -10,6 +10,7 @@ import { benchGate, tapBody } from './gate-fixture.js';
 import { storageBench } from './gateway-storage.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 import {
+  BENCH_NOW,
   BENCH_VARIANT,
   benchCards,
   benchClock,
@@ -97,9 +98,11 @@ async function decisionLatency(rosterDir: string, profile: GatewayBenchProfile):
 function rosterLoad(rosterDir: string, profile: GatewayBenchProfile): BenchResult[] {
   const child = join(import.meta.dirname, 'roster-load-child.js');
   const runs = Array.from({ length: 7 }, () => {
-    const out = execFileSync(process.execPath, [...GATEWAY_NODE_FLAGS, child, rosterDir, SCHOOL, DEVICE], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      process.execPath,
+      [...GATEWAY_NODE_FLAGS, child, rosterDir, SCHOOL, DEVICE, String(BENCH_NOW)],
+      { encoding: 'utf8' },
+    );
     return JSON.parse(out) as { loadMs: number; rssMb: number; cards: number };
   });
   if (runs.some((r) => r.cards !== profile.cards)) throw new Error('roster did not load whole');
