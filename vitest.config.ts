@@ -8,7 +8,12 @@ const PCSC_FILES = ['test/readers/**/*.test.ts', 'test/demo/**/*.test.ts'];
  * cloud-bridge/src/store/test-store.ts): the tests of each module that keeps tables, as its tables
  * gain their PostgreSQL steps.
  */
-const POSTGRES_FILES = ['test/store/test-store.test.ts'];
+const POSTGRES_FILES = [
+  'test/store/test-store.test.ts',
+  // central, attendance, ops, notices, retention, ingest
+  'cloud-bridge/src/central/outbox.test.ts',
+  'cloud-bridge/src/ingest/group-commit.test.ts',
+];
 
 export default defineConfig({
   resolve: { conditions: ['source'] },

@@ -150,17 +150,17 @@ export class Outbox {
       ),
       // `school` null means every school.
       pending: db.prepare<[{ school: string | null }], { n: number; oldest: string | null }>(
-        'SELECT count(*) AS n, min(at) AS oldest FROM central_outbox WHERE @school IS NULL OR school = @school',
+        'SELECT count(*) AS n, min(at) AS oldest FROM central_outbox WHERE CAST(@school AS TEXT) IS NULL OR school = @school',
       ),
       perDevice: db.prepare<[{ school: string | null }], { device: string; n: number; oldest: string }>(
         `SELECT device, count(*) AS n, min(at) AS oldest FROM central_outbox
-         WHERE @school IS NULL OR school = @school GROUP BY device ORDER BY device`,
+         WHERE CAST(@school AS TEXT) IS NULL OR school = @school GROUP BY device ORDER BY device`,
       ),
       deadCount: db.prepare<[{ school: string | null }], { n: number }>(
-        'SELECT count(*) AS n FROM central_dead_letters WHERE @school IS NULL OR school = @school',
+        'SELECT count(*) AS n FROM central_dead_letters WHERE CAST(@school AS TEXT) IS NULL OR school = @school',
       ),
       deadLetters: db.prepare<[{ school: string | null; limit: number }], Record<string, string | number>>(
-        'SELECT * FROM central_dead_letters WHERE @school IS NULL OR school = @school ORDER BY event_id LIMIT @limit',
+        'SELECT * FROM central_dead_letters WHERE CAST(@school AS TEXT) IS NULL OR school = @school ORDER BY event_id LIMIT @limit',
       ),
       revive: db.prepare(
         'INSERT INTO central_outbox (event_id, device, seq, school, at) SELECT event_id, device, seq, school, at FROM central_dead_letters WHERE event_id = ? ON CONFLICT DO NOTHING',

@@ -48,7 +48,7 @@ export function venueDays(db: SqlDatabase, filter: { site?: string; fromDay: str
               count(DISTINCT booking) AS classes,
               sum(CASE WHEN admitted = 0 THEN 1 ELSE 0 END) AS refused
        FROM venue_admissions
-       WHERE day >= @fromDay AND (@site IS NULL OR site = @site)
+       WHERE day >= @fromDay AND (CAST(@site AS TEXT) IS NULL OR site = @site)
        GROUP BY site, venue, day ORDER BY day DESC, site, venue`,
     )
     .all({ site: filter.site ?? null, fromDay: filter.fromDay });
