@@ -8,7 +8,11 @@ const PCSC_FILES = ['test/readers/**/*.test.ts', 'test/demo/**/*.test.ts'];
  * cloud-bridge/src/store/test-store.ts): the tests of each module that keeps tables, as its tables
  * gain their PostgreSQL steps.
  */
-const POSTGRES_FILES = ['test/store/test-store.test.ts'];
+const POSTGRES_FILES = [
+  'test/store/test-store.test.ts',
+  'cloud-bridge/src/accounts/accounts.test.ts',
+  'cloud-bridge/src/grants/grants.test.ts',
+];
 
 export default defineConfig({
   resolve: { conditions: ['source'] },
