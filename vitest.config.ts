@@ -12,6 +12,9 @@ const POSTGRES_FILES = [
   'test/store/test-store.test.ts',
   'cloud-bridge/src/accounts/accounts.test.ts',
   'cloud-bridge/src/grants/grants.test.ts',
+  'cloud-bridge/src/directory/directory.test.ts',
+  'cloud-bridge/src/privacy/leavers.test.ts',
+  'cloud-bridge/src/transfers/log.test.ts',
 ];
 
 export default defineConfig({
