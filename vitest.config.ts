@@ -10,6 +10,11 @@ const PCSC_FILES = ['test/readers/**/*.test.ts', 'test/demo/**/*.test.ts'];
  */
 const POSTGRES_FILES = [
   'test/store/test-store.test.ts',
+  'cloud-bridge/src/accounts/accounts.test.ts',
+  'cloud-bridge/src/grants/grants.test.ts',
+  'cloud-bridge/src/directory/directory.test.ts',
+  'cloud-bridge/src/privacy/leavers.test.ts',
+  'cloud-bridge/src/transfers/log.test.ts',
   // central, attendance, ops, notices, retention, ingest
   'cloud-bridge/src/central/outbox.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
