@@ -15,6 +15,17 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/directory/directory.test.ts',
   'cloud-bridge/src/privacy/leavers.test.ts',
   'cloud-bridge/src/transfers/log.test.ts',
+  // whole bridges: transfers, accounts and audit, grants, releases and rollouts, privacy
+  'test/central/transfer.test.ts',
+  'test/cli/bridge-transfer.test.ts',
+  'test/pages/bridge-transfers.test.ts',
+  'test/ops/accounts.test.ts',
+  'test/cli/bridge-accounts.test.ts',
+  'test/pages/bridge-audit.test.ts',
+  'test/pages/bridge-roles.test.ts',
+  'test/security/roster-access.test.ts',
+  'test/updates/rollout-rules.test.ts',
+  'test/privacy/bridge-privacy.test.ts',
   // central, attendance, ops, notices, retention, ingest
   'cloud-bridge/src/central/outbox.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
