@@ -26,6 +26,7 @@ const POSTGRES_FILES = [
   'test/security/roster-access.test.ts',
   'test/updates/rollout-rules.test.ts',
   'test/privacy/bridge-privacy.test.ts',
+  'test/updates/fleet.test.ts',
   // central, attendance, ops, notices, retention, ingest
   'cloud-bridge/src/central/outbox.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
