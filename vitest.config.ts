@@ -17,6 +17,12 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/transfers/log.test.ts',
   // central, attendance, ops, notices, retention, ingest
   'cloud-bridge/src/central/outbox.test.ts',
+  'cloud-bridge/src/central/files.test.ts',
+  'cloud-bridge/src/attendance/attendance.test.ts',
+  'cloud-bridge/src/ops/ops.test.ts',
+  'cloud-bridge/src/ops/expiry.test.ts',
+  'cloud-bridge/src/notices/notices.test.ts',
+  'cloud-bridge/src/retention/retention.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
 ];
 
