@@ -24,6 +24,10 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/notices/notices.test.ts',
   'cloud-bridge/src/retention/retention.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
+  'test/attendance/*.test.ts',
+  'test/central/*.test.ts',
+  'test/ops/*.test.ts',
+  'test/venues/*.test.ts',
 ];
 
 export default defineConfig({
