@@ -28,6 +28,7 @@ const POSTGRES_FILES = [
   'test/central/*.test.ts',
   'test/ops/*.test.ts',
   'test/venues/*.test.ts',
+  'test/pages/bridge-venues.test.ts',
 ];
 
 export default defineConfig({
