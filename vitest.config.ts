@@ -29,6 +29,7 @@ const POSTGRES_FILES = [
   'test/ops/*.test.ts',
   'test/venues/*.test.ts',
   'test/pages/bridge-venues.test.ts',
+  'test/privacy/bridge-privacy.test.ts',
 ];
 
 export default defineConfig({
