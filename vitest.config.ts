@@ -15,7 +15,7 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/directory/directory.test.ts',
   'cloud-bridge/src/privacy/leavers.test.ts',
   'cloud-bridge/src/transfers/log.test.ts',
-  // central, attendance, ops, notices, retention, ingest
+  // central, attendance, ops, notices, retention, venues, ingest
   'cloud-bridge/src/central/outbox.test.ts',
   'cloud-bridge/src/central/files.test.ts',
   'cloud-bridge/src/attendance/attendance.test.ts',
@@ -23,6 +23,7 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/ops/expiry.test.ts',
   'cloud-bridge/src/notices/notices.test.ts',
   'cloud-bridge/src/retention/retention.test.ts',
+  'cloud-bridge/src/venues/visits.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
   'test/attendance/*.test.ts',
   'test/central/*.test.ts',
