@@ -27,9 +27,31 @@ const POSTGRES_FILES = [
   'test/updates/rollout-rules.test.ts',
   'test/privacy/bridge-privacy.test.ts',
   'test/updates/fleet.test.ts',
-  // central, attendance, ops, notices, retention, ingest
+  // central, attendance, ops, notices, retention, venues, ingest
   'cloud-bridge/src/central/outbox.test.ts',
+  'cloud-bridge/src/central/files.test.ts',
+  'cloud-bridge/src/attendance/attendance.test.ts',
+  'cloud-bridge/src/ops/ops.test.ts',
+  'cloud-bridge/src/ops/expiry.test.ts',
+  'cloud-bridge/src/notices/notices.test.ts',
+  'cloud-bridge/src/retention/retention.test.ts',
+  'cloud-bridge/src/venues/visits.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
+  // whole bridges: attendance and notices, central, ops, venues
+  'test/attendance/attendance-api.test.ts',
+  'test/attendance/notices.test.ts',
+  'test/central/feed.test.ts',
+  'test/central/files.test.ts',
+  'test/central/push.test.ts',
+  'test/ops/expiry.test.ts',
+  'test/ops/malformed-data.test.ts',
+  'test/ops/metrics.test.ts',
+  'test/ops/observability.test.ts',
+  'test/ops/propagation.test.ts',
+  'test/ops/reader-alarm.test.ts',
+  'test/venues/growth-record.test.ts',
+  'test/venues/hotlist.test.ts',
+  'test/pages/bridge-venues.test.ts',
 ];
 
 export default defineConfig({
