@@ -26,6 +26,7 @@ const POSTGRES_FILES = [
   'test/security/roster-access.test.ts',
   'test/updates/rollout-rules.test.ts',
   'test/privacy/bridge-privacy.test.ts',
+  'test/updates/fleet.test.ts',
   // central, attendance, ops, notices, retention, venues, ingest
   'cloud-bridge/src/central/outbox.test.ts',
   'cloud-bridge/src/central/files.test.ts',
