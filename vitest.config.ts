@@ -45,7 +45,6 @@ const POSTGRES_FILES = [
   'test/central/push.test.ts',
   'test/ops/expiry.test.ts',
   'test/ops/malformed-data.test.ts',
-  'test/ops/metrics.test.ts',
   'test/ops/observability.test.ts',
   'test/ops/propagation.test.ts',
   'test/ops/reader-alarm.test.ts',
