@@ -2,9 +2,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
+import { asJournaled } from '@educard/cloud-bridge';
 import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
-import { type CardEntry, type KeyRole, topics } from '@educard/terminal-sdk';
+import { type CardEntry, eventHash, type KeyRole, topics } from '@educard/terminal-sdk';
 import { sampleCard, sampleCpuCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
@@ -76,10 +77,26 @@ describe('rosters per station type, through the bridge', () => {
 
     const onGate = await filesOf(join(dir, 'gate-01'));
     for (const held of [...CARDS, JOINED]) {
+      // Nor the person id: the gate's roster and journal name persons by pseudonym only.
+      expect(onGate).not.toContain(held.personId);
       expect(onGate).not.toContain(held.displayName as string);
       expect(onGate).not.toContain(Buffer.from(held.displayName as string, 'utf8').toString('latin1'));
       expect(onGate.toUpperCase()).not.toContain(held.credential.uid as string);
     }
+    expect(gate.roster.view?.byCardId(JOINED.cardId)?.personId).toMatch(/^psn-/);
+    // The bridge maps the pseudonyms back as it stores the taps: the events name the person, and the
+    // record as the gate journaled it is still there to check its chain.
+    const taps = () => bridge.store.queryEvents({ type: 'gate.decision', limit: 10 });
+    await until(() => taps().length === 2);
+    expect(taps().map((event) => [event.record.data.cardId, event.record.data.personId])).toEqual(
+      expect.arrayContaining([
+        [card(2).cardId, card(2).personId],
+        [JOINED.cardId, JOINED.personId],
+      ]),
+    );
+    const granted = taps().find((event) => event.record.data.cardId === JOINED.cardId)?.record;
+    expect(granted && eventHash(asJournaled(granted))).toBe(granted?.hash);
+    expect(bridge.store.queryEvents({ personId: JOINED.personId, limit: 10 })).toHaveLength(1);
     expect(gate.roster.view?.byCardId(JOINED.cardId)?.displayName).toBeUndefined();
     expect(desk.roster.view?.byCardId(JOINED.cardId)?.displayName).toBe('李小红');
     expect(await filesOf(join(dir, 'desk-01'))).toContain(card(1).displayName as string);

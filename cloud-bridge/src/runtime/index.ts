@@ -25,7 +25,7 @@ import { CatalogueService, LoanLedger } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
-import { Leavers, privacyRoutes, ReadAudit } from '../privacy/index.js';
+import { Leavers, PersonPseudonyms, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
@@ -212,6 +212,7 @@ export class Bridge {
       hotlist: venues.hotlist,
       logger,
     });
+    const pseudonyms = new PersonPseudonyms({ store, personKey: (school) => keys.personKey(school), logger });
     const ingest = new Ingest({
       store,
       client,
@@ -222,6 +223,7 @@ export class Bridge {
       onBatch: metrics.onBatch,
       retainAcks: config.mqtt.retainAcks,
       onBirth: (state) => sync.answer(state),
+      resolvePeople: (school, records) => pseudonyms.resolve(school, records),
     });
     await ingest.start();
     await roster.start();
