@@ -258,6 +258,16 @@ export class Bridge {
       logger: logger.child({ component: 'transfers' }),
       now: () => now().getTime(),
     });
+    const leavers = new Leavers({
+      db: store.database,
+      store,
+      directory,
+      cancelCard: (cardId) => roster.setStatus(cardId, 'cancelled'),
+      audit,
+      logger: logger.child({ component: 'leavers' }),
+      leaverDays: () => config.retention.leaverDays,
+      now,
+    });
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
@@ -271,16 +281,21 @@ export class Bridge {
       findCard: (cardId) => store.findCard(cardId),
       onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
-    });
-    const leavers = new Leavers({
-      db: store.database,
-      store,
-      directory,
-      cancelCard: (cardId) => roster.setStatus(cardId, 'cancelled'),
-      audit,
-      logger: logger.child({ component: 'leavers' }),
-      leaverDays: () => config.retention.leaverDays,
-      now,
+      onLeft: async (personId) => {
+        const removal = await leavers.remove(personId, 'central');
+        audit.record({
+          actor: 'central',
+          action: 'people.remove',
+          target: `person:${personId}`,
+          school: removal.school,
+          outcome: 'ok',
+          detail: {
+            cards: removal.cards.length,
+            versions: removal.versions,
+            anonymiseAfter: removal.anonymiseAfter,
+          },
+        });
+      },
     });
     // After the central connector: its outbox says which events the central system has not taken yet.
     const retention = new Retention({
