@@ -235,7 +235,8 @@ describe('the change feed', () => {
     expect(bridge.store.latestRosterVersion('s-1')?.version).toBe(version);
     expect(bridge.audit.query({ action: 'people.remove', limit: 10 })).toHaveLength(1);
 
-    expect(bridge.leavers.anonymiseDue()).toBe(1);
+    expect(await bridge.leavers.anonymiseDue()).toBe(1);
+    expect(snapshot('s-1')?.cards.map((c) => c.cardId)).toEqual(['E003']);
     expect(bridge.directory.person('p1')).toBeUndefined();
     expect(bridge.directory.personByStudentNumber('G110101201501011234')).toBeUndefined();
     expect(bridge.directory.person('p2')?.active).toBe(true);

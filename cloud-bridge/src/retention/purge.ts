@@ -16,7 +16,7 @@ export interface RetentionDeps {
   logger: Logger;
   now: () => Date;
   /** Run after each purge: anonymises the leavers whose time has come; how many. */
-  anonymise?: () => number;
+  anonymise?: () => Promise<number>;
 }
 
 /** What one purge removed, per school and type, and up to which instant. */
@@ -154,7 +154,7 @@ export class Retention {
       if (this.stopped) break;
       await this.purgeSchool(school, at, report);
     }
-    if (!this.stopped) report.anonymised = this.deps.anonymise?.() ?? 0;
+    if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     for (const purged of report.purged) {
       audit.record({

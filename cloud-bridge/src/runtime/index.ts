@@ -263,6 +263,7 @@ export class Bridge {
       store,
       directory,
       cancelCard: (cardId) => roster.setStatus(cardId, 'cancelled'),
+      forgetCards: (cards) => roster.forgetCards(cards),
       audit,
       logger: logger.child({ component: 'leavers' }),
       leaverDays: () => config.retention.leaverDays,
