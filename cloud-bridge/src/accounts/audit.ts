@@ -28,7 +28,29 @@ const STEPS = [
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
+  // The purge after the retention (AuditLog.purgeBefore): a delete is let through only up to a
+  // horizon, which only moves forward, only right after the purge's own entry, and never past it.
+  `CREATE TABLE audit_purge_horizon (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     up_to_id INTEGER NOT NULL
+   );
+   INSERT INTO audit_purge_horizon (id, up_to_id) VALUES (1, 0);
+   DROP TRIGGER audit_log_no_delete;
+   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+     WHEN OLD.id > (SELECT up_to_id FROM audit_purge_horizon WHERE id = 1)
+     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only its purge removes its oldest entries'); END;
+   CREATE TRIGGER audit_purge_horizon_forward BEFORE UPDATE ON audit_purge_horizon
+     WHEN NEW.id IS NOT 1
+       OR NEW.up_to_id < OLD.up_to_id
+       OR NEW.up_to_id >= (SELECT max(id) FROM audit_log)
+       OR (SELECT action FROM audit_log ORDER BY id DESC LIMIT 1) IS NOT 'audit.purge'
+     BEGIN SELECT RAISE(ABORT, 'the audit purge only moves forward, after its own entry'); END;
+   CREATE TRIGGER audit_purge_horizon_kept BEFORE DELETE ON audit_purge_horizon
+     BEGIN SELECT RAISE(ABORT, 'the audit purge horizon is kept'); END;`,
 ];
+
+/** Entries deleted per transaction by a purge: the API and ingest wait at most one batch. */
+const PURGE_BATCH = 1000;
 
 export interface AuditFilter {
   school?: string;
@@ -69,8 +91,8 @@ const toEntry = (row: AuditRow): StoredAuditEntry => ({
 });
 
 /**
- * The audit log: append-only in the bridge's database (triggers refuse UPDATE and DELETE), newest
- * first when read. A write that fails is logged and does not fail the request it describes.
+ * The audit log: append-only in the bridge's database (triggers refuse UPDATE, and DELETE but for
+ * the purge of the oldest entries after the retention), newest first when read. A write that fails is logged and does not fail the request it describes.
  */
 export class AuditLog implements AuditSink {
   private readonly insert: SqlStatement;
@@ -115,6 +137,59 @@ export class AuditLog implements AuditSink {
     } catch (error) {
       this.logger.error({ err: error, audit: entry }, 'audit entry could not be written');
     }
+  }
+
+  /**
+   * Removes the entries older than `before` (the audit log's retention), oldest first: the entries
+   * before the first one at or after it. One transaction writes the purge's own entry (`audit.purge`,
+   * how many and up to when) and moves the horizon the delete trigger lets through; the deletes then
+   * run in small batches. Nothing else can delete, and no entry newer than the purge's own. The log
+   * is not hash-chained, so what remains needs no anchor to be read whole.
+   */
+  async purgeBefore(before: Date): Promise<number> {
+    const upTo = before.toISOString();
+    const horizon = this.db
+      .transaction(() => {
+        const firstKept = this.db
+          .prepare<[string], { id: number | null }>('SELECT min(id) AS id FROM audit_log WHERE at >= ?')
+          .get(upTo)?.id;
+        const held = this.db
+          .prepare<[], { id: number }>('SELECT up_to_id AS id FROM audit_purge_horizon WHERE id = 1')
+          .get()?.id as number;
+        const last = (firstKept ?? Number.MAX_SAFE_INTEGER) - 1;
+        const entries = Number(
+          this.db
+            .prepare<[number, number], { n: number }>(
+              'SELECT count(*) AS n FROM audit_log WHERE id > ? AND id <= ?',
+            )
+            .get(held, last)?.n ?? 0,
+        );
+        if (entries === 0) return held;
+        const lastId = Number(
+          this.db
+            .prepare<[number], { id: number }>('SELECT max(id) AS id FROM audit_log WHERE id <= ?')
+            .get(last)?.id,
+        );
+        this.write(
+          { actor: 'bridge', action: 'audit.purge', outcome: 'ok', detail: { entries, upTo, lastId } },
+          this.now().toISOString(),
+        );
+        this.db.prepare('UPDATE audit_purge_horizon SET up_to_id = ? WHERE id = 1').run(lastId);
+        return lastId;
+      })
+      .immediate();
+    const remove = this.db.prepare(
+      'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)',
+    );
+    let removed = 0;
+    for (;;) {
+      const { changes } = remove.run(horizon, PURGE_BATCH);
+      removed += changes;
+      if (changes < PURGE_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (removed > 0) this.logger.info({ entries: removed, upTo }, 'audit log purged after its retention');
+    return removed;
   }
 
   query(filter: AuditFilter): StoredAuditEntry[] {

@@ -5,6 +5,8 @@ import { type SqlDatabase, tableExists } from '../store/index.js';
 import { DEFAULT_RETENTION_DAYS, type RetentionConfig } from './config.js';
 import { retentionCutoff } from './rules.js';
 
+const DAY_MS = 86_400_000;
+
 /** How the central system acknowledges events, by the connector's mode (docs/central.md). */
 export type CentralAcks = 'off' | 'api' | 'file';
 
@@ -17,6 +19,8 @@ export interface RetentionDeps {
   now: () => Date;
   /** Run after each purge: anonymises the leavers whose time has come; how many. */
   anonymise?: () => Promise<number>;
+  /** Run last: removes the audit entries older than the instant given (`auditDays`); how many. */
+  purgeAudit?: (before: Date) => Promise<number>;
 }
 
 /** What one purge removed, per school and type, and up to which instant. */
@@ -36,6 +40,8 @@ export interface PurgeReport {
   heldOpenLoans: number;
   /** Leavers anonymised in this run. */
   anonymised: number;
+  /** Audit entries removed past `auditDays`. */
+  auditPurged: number;
   durationMs: number;
 }
 
@@ -148,6 +154,7 @@ export class Retention {
       heldUnacknowledged: 0,
       heldOpenLoans: 0,
       anonymised: 0,
+      auditPurged: 0,
       durationMs: 0,
     };
     for (const { school } of this.sql.schools.all()) {
@@ -155,6 +162,9 @@ export class Retention {
       await this.purgeSchool(school, at, report);
     }
     if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
+    const { auditDays } = this.deps.config;
+    if (!this.stopped && auditDays !== null)
+      report.auditPurged = (await this.deps.purgeAudit?.(new Date(at.getTime() - auditDays * DAY_MS))) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     for (const purged of report.purged) {
       audit.record({

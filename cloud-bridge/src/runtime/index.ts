@@ -307,6 +307,7 @@ export class Bridge {
       logger: logger.child({ component: 'retention' }),
       now,
       anonymise: () => leavers.anonymiseDue(),
+      purgeAudit: (before) => audit.purgeBefore(before),
     });
     const reads = new ReadAudit({ audit, logger, now });
     const http = buildHttpApi({
