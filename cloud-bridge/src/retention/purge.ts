@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
-import { type SqlDatabase, tableExists } from '../store/index.js';
+import { commitUnhurried, type SqlDatabase, tableExists } from '../store/index.js';
 import { DEFAULT_RETENTION_DAYS, type RetentionConfig } from './config.js';
 import { retentionCutoff } from './rules.js';
 
@@ -192,7 +192,7 @@ export class Retention {
   }
 
   private async purgeSchool(school: string, now: Date, report: PurgeReport): Promise<void> {
-    const { config, db } = this.deps;
+    const { config } = this.deps;
     const cutoffs = new Map<string, string | undefined>();
     const cutoffOf = (type: string) => {
       if (!cutoffs.has(type)) cutoffs.set(type, retentionCutoff(config, school, type, now));
@@ -210,30 +210,29 @@ export class Retention {
     for (;;) {
       if (this.stopped) break;
       const started = performance.now();
-      const done = db
-        .transaction(() => {
-          const rows = this.sql.scan.all(school, latest, after.at, after.id, config.batchSize);
-          for (const row of rows) {
-            const cutoff = cutoffOf(row.type);
-            if (cutoff === undefined || row.at >= cutoff) continue;
-            if (row.pending) {
-              report.heldUnacknowledged += 1;
-              continue;
-            }
-            if (row.item !== null && this.sql.openLoan?.get(school, row.item, cutoff)) {
-              report.heldOpenLoans += 1;
-              continue;
-            }
-            this.sql.remove.run(row.id);
-            const entry = counts.get(row.type) ?? { school, type: row.type, count: 0, upTo: cutoff };
-            entry.count += 1;
-            counts.set(row.type, entry);
+      // Without waiting for the disk: a batch lost to a power cut is purged again at the next run.
+      const done = commitUnhurried(this.deps.db, () => {
+        const rows = this.sql.scan.all(school, latest, after.at, after.id, config.batchSize);
+        for (const row of rows) {
+          const cutoff = cutoffOf(row.type);
+          if (cutoff === undefined || row.at >= cutoff) continue;
+          if (row.pending) {
+            report.heldUnacknowledged += 1;
+            continue;
           }
-          const last = rows.at(-1);
-          if (last) after = { at: last.at, id: last.id };
-          return rows.length < config.batchSize;
-        })
-        .immediate();
+          if (row.item !== null && this.sql.openLoan?.get(school, row.item, cutoff)) {
+            report.heldOpenLoans += 1;
+            continue;
+          }
+          this.sql.remove.run(row.id);
+          const entry = counts.get(row.type) ?? { school, type: row.type, count: 0, upTo: cutoff };
+          entry.count += 1;
+          counts.set(row.type, entry);
+        }
+        const last = rows.at(-1);
+        if (last) after = { at: last.at, id: last.id };
+        return rows.length < config.batchSize;
+      });
       if (done) break;
       // Leave the rest of the time to ingest and the API.
       const spent = performance.now() - started;
