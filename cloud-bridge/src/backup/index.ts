@@ -6,4 +6,12 @@ export {
   restoreBackup,
 } from './backup.js';
 export { checkSqliteFile, type DumpReport, type StoreDump, sqliteDump } from './dump.js';
+export {
+  isPostgresArchive,
+  POSTGRES_TOOLS,
+  type PostgresTools,
+  postgresDump,
+  restorePostgres,
+  StoreNotEmpty,
+} from './postgres.js';
 export { newBackupKey, openSealedFile, sealFile } from './seal.js';

@@ -88,11 +88,15 @@ export class Retention {
           ? `(e.id > coalesce((SELECT CAST(value AS INTEGER) FROM central_state WHERE key = 'files.exportedThrough'), 0))`
           : '0';
     const loans = tableExists(db, 'loans');
+    const itemOf =
+      db.dialect === 'postgres'
+        ? "(e.record::jsonb -> 'data' ->> 'itemId')"
+        : "json_extract(e.record, '$.data.itemId')";
     this.sql = {
       schools: db.prepare<[], { school: string }>('SELECT DISTINCT school FROM events ORDER BY school'),
       scan: db.prepare<[string, string, string, number, number], ScannedRow>(
         `SELECT e.id, e.type, e.at,
-                CASE WHEN e.type LIKE 'library.%' THEN json_extract(e.record, '$.data.itemId') END AS item,
+                CASE WHEN e.type LIKE 'library.%' THEN ${itemOf} END AS item,
                 ${pending} AS pending
          FROM events e
          WHERE e.school = ? AND e.at < ? AND (e.at, e.id) > (?, ?)
