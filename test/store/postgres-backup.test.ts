@@ -88,7 +88,11 @@ describe('backup of a PostgreSQL store', () => {
     await openSealedFile(file, archive, identity);
     psql(postgres.url, 'CREATE DATABASE restored');
     const fresh = urlOf('restored');
-    expect(await restorePostgres({ archive, url: fresh })).toMatchObject({ events: 20, schema: SCHEMA });
+    const at = new Date(now);
+    expect(await restorePostgres({ archive, url: fresh, replace: false, now: at })).toMatchObject({
+      events: 20,
+      schema: SCHEMA,
+    });
     const restored = openPostgresStore(fresh);
     try {
       const seqs = restored.queryEvents({ limit: 100 }).map((e) => e.record.seq);
@@ -98,11 +102,14 @@ describe('backup of a PostgreSQL store', () => {
       restored.close();
     }
     // A store already there is kept aside, and only when asked.
-    await expect(restorePostgres({ archive, url: fresh })).rejects.toThrow(StoreNotEmpty);
-    expect(await restorePostgres({ archive, url: fresh, replaceAs: 'bridge_replaced' })).toMatchObject({
+    await expect(restorePostgres({ archive, url: fresh, replace: false, now: at })).rejects.toThrow(
+      StoreNotEmpty,
+    );
+    const again = await restorePostgres({ archive, url: fresh, replace: true, now: at });
+    expect(again).toMatchObject({
       events: 20,
-      replaced: 'bridge_replaced',
+      replaced: expect.stringMatching(/^bridge_live_replaced_\d{14}$/),
     });
-    expect(psql(urlOf('restored'), 'SELECT count(*) FROM bridge_replaced.events').trim()).toBe('20');
+    expect(psql(fresh, `SELECT count(*) FROM ${again.replaced}.events`).trim()).toBe('20');
   });
 });

@@ -8,6 +8,7 @@ export {
 export { checkSqliteFile, type DumpReport, type StoreDump, sqliteDump } from './dump.js';
 export {
   isPostgresArchive,
+  livePostgresDump,
   POSTGRES_TOOLS,
   type PostgresTools,
   postgresDump,

@@ -1,5 +1,10 @@
 import { execFile } from 'node:child_process';
+import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { AuditLog } from '../accounts/index.js';
+import { type CentralAcks, Retention, type RetentionConfig } from '../retention/index.js';
+import { openPostgresStore } from '../store/index.js';
 import type { DumpReport, StoreDump } from './dump.js';
 
 const run = promisify(execFile);
@@ -72,17 +77,30 @@ export const isPostgresArchive = (head: Uint8Array) =>
 
 /**
  * Restores a pg_dump archive into the store at `url`: its schema must not hold the bridge's tables,
- * unless `replaceAs` names where to keep the schema that is there (renamed aside, never dropped).
+ * unless `replace`: then the schema there is kept aside (renamed, never dropped).
  * pg_restore stops at the first error, and the whole restore is one transaction: a failed one leaves
  * nothing behind. Returns the events restored.
  */
 export async function restorePostgres(options: {
   archive: string;
   url: string;
-  replaceAs?: string;
+  /** Keep a store already there aside, as `SCHEMA_replaced_TIME`, and restore in its place. */
+  replace: boolean;
+  now: Date;
   tools?: PostgresTools;
 }): Promise<{ events: number; schema: string; replaced?: string }> {
   const tools = options.tools ?? POSTGRES_TOOLS;
+  const head = Buffer.alloc(5);
+  const file = await open(options.archive, 'r');
+  try {
+    await file.read(head, 0, 5, 0);
+  } finally {
+    await file.close();
+  }
+  if (!isPostgresArchive(head))
+    throw new StoreNotEmpty(
+      'the backup is not of a PostgreSQL store (a SQLite one restores without store.url)',
+    );
   await run(tools.pgRestore, ['--list', options.archive]);
   const schema = await storeSchema(tools, options.url);
   const held = await psqlValue(
@@ -90,15 +108,18 @@ export async function restorePostgres(options: {
     options.url,
     `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema.replaceAll("'", "''")}' AND table_name = 'events'`,
   );
-  if (held !== '0' && !options.replaceAs)
-    throw new StoreNotEmpty(`schema ${schema} holds a bridge's tables already`);
+  if (held !== '0' && !options.replace)
+    throw new StoreNotEmpty(
+      `schema ${schema} holds a bridge's tables already: stop the bridge and run again with --replace to keep them aside and restore`,
+    );
+  const replaceAs = `${schema}_replaced_${options.now.toISOString().replace(/\D/g, '').slice(0, 14)}`;
   // The archive makes its schema itself: the one there goes aside (with `replaceAs`), or, empty, away
   // (DROP SCHEMA without CASCADE refuses one that holds anything).
   await psqlValue(
     tools,
     options.url,
     held !== '0'
-      ? `ALTER SCHEMA ${quoted(schema)} RENAME TO ${quoted(options.replaceAs as string)}`
+      ? `ALTER SCHEMA ${quoted(schema)} RENAME TO ${quoted(replaceAs)}`
       : `DROP SCHEMA IF EXISTS ${quoted(schema)}`,
   );
   await run(tools.pgRestore, [
@@ -110,7 +131,40 @@ export async function restorePostgres(options: {
     options.archive,
   ]);
   const events = Number(await psqlValue(tools, options.url, 'SELECT count(*) FROM events'));
-  return { events, schema, ...(held !== '0' && options.replaceAs ? { replaced: options.replaceAs } : {}) };
+  return { events, schema, ...(held !== '0' ? { replaced: replaceAs } : {}) };
 }
 
+/** A restore refused before anything changed: a store already there, or an archive of another kind. */
 export class StoreNotEmpty extends Error {}
+
+/** The backup command's dump of a bridge's PostgreSQL store: its own live purge, audited, then pg_dump. */
+export function livePostgresDump(options: {
+  url: string;
+  retention: RetentionConfig;
+  central: CentralAcks;
+  now: () => Date;
+}): StoreDump {
+  return postgresDump({
+    url: options.url,
+    purge: async () => {
+      const store = openPostgresStore(options.url);
+      try {
+        const logger = pino({ level: 'silent' });
+        const audit = new AuditLog(store.database, logger, options.now);
+        const retention = new Retention({
+          db: store.database,
+          config: options.retention,
+          central: options.central,
+          audit,
+          logger,
+          now: options.now,
+          purgeAudit: (before) => audit.purgeBefore(before),
+        });
+        const report = await retention.runOnce();
+        return report.purged.reduce((sum, p) => sum + p.count, 0);
+      } finally {
+        store.close();
+      }
+    },
+  });
+}
