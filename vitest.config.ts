@@ -11,6 +11,8 @@ const PCSC_FILES = ['test/readers/**/*.test.ts', 'test/demo/**/*.test.ts'];
 const POSTGRES_FILES = [
   'test/store/test-store.test.ts',
   'cloud-bridge/src/accounts/accounts.test.ts',
+  'cloud-bridge/src/accounts/audit-purge.test.ts',
+  'cloud-bridge/src/privacy/pseudonyms.test.ts',
   'cloud-bridge/src/grants/grants.test.ts',
   'cloud-bridge/src/directory/directory.test.ts',
   'cloud-bridge/src/privacy/leavers.test.ts',

@@ -15,7 +15,11 @@ let central: CentralTestServer;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'central-feed-'));
   central = await CentralTestServer.start();
-  bridge = await startBridge(join(dir, 'bridge'), { central: centralConfig(central) });
+  bridge = await startBridge(join(dir, 'bridge'), {
+    central: centralConfig(central),
+    // A leaver's data is anonymised at the first run after they left: the test runs it itself.
+    retention: { leaverDays: 0 },
+  });
   // The pull the bridge makes at start, over before the test's changes are in the feed.
   await bridge.central.feed?.pull();
 });
@@ -187,5 +191,54 @@ describe('the change feed', () => {
     await admin(bridge.httpUrl, '/v1/central/feed/pull', {});
     expect(bridge.store.latestRosterVersion('s-1')?.version).toBe(2);
     expect(bridge.store.findCard('E001')).toMatchObject({ displayName: 'Renamed', class: '4-1' });
+  });
+
+  it('removes a person the feed makes inactive as `people remove` does: cards cancelled at once, audited, anonymised later', async () => {
+    central.changes.push(
+      school('s-1'),
+      student('p1', 's-1', 'G110101201501011234'),
+      card('E001', 'p1'),
+      card('E002', 'p1'),
+      student('p2', 's-1', 'G110101201501015678'),
+      card('E003', 'p2'),
+    );
+    await admin(bridge.httpUrl, '/v1/central/feed/pull', {});
+    expect(bridge.store.findCard('E001')?.status).toBe('active');
+
+    central.changes.push({
+      ...student('p1', 's-1', 'G110101201501011234'),
+      changeId: 'c-p1-left',
+      active: false,
+    });
+    await admin(bridge.httpUrl, '/v1/central/feed/pull', {});
+    // One delta per card, as the API's removal: the gates deny them as cancelled, so no passage, no notice.
+    expect(['E001', 'E002', 'E003'].map((id) => bridge.store.findCard(id)?.status)).toEqual([
+      'cancelled',
+      'cancelled',
+      'active',
+    ]);
+    expect(snapshot('s-1')?.cards.find((c) => c.cardId === 'E001')?.status).toBe('cancelled');
+    expect(bridge.directory.person('p1')?.active).toBe(false);
+    const removals = bridge.audit.query({ action: 'people.remove', limit: 10 });
+    expect(removals).toMatchObject([
+      { actor: 'central', target: 'person:p1', school: 's-1', outcome: 'ok', detail: { cards: 2 } },
+    ]);
+
+    // The same record again (a re-sent page, a later change of theirs) removes nothing twice.
+    const version = bridge.store.latestRosterVersion('s-1')?.version;
+    central.changes.push({
+      ...student('p1', 's-1', 'G110101201501011234'),
+      changeId: 'c-p1-again',
+      active: false,
+    });
+    await admin(bridge.httpUrl, '/v1/central/feed/pull', {});
+    expect(bridge.store.latestRosterVersion('s-1')?.version).toBe(version);
+    expect(bridge.audit.query({ action: 'people.remove', limit: 10 })).toHaveLength(1);
+
+    expect(await bridge.leavers.anonymiseDue()).toBe(1);
+    expect(snapshot('s-1')?.cards.map((c) => c.cardId)).toEqual(['E003']);
+    expect(bridge.directory.person('p1')).toBeUndefined();
+    expect(bridge.directory.personByStudentNumber('G110101201501011234')).toBeUndefined();
+    expect(bridge.directory.person('p2')?.active).toBe(true);
   });
 });

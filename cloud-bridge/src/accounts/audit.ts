@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AccountRole, AuditEntry, AuditSink } from '../access/index.js';
 import {
+  commitUnhurried,
   type ModuleSteps,
   migrateModule,
   type SqlDatabase,
@@ -30,6 +31,25 @@ const STEPS: ModuleSteps = {
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
+    // The purge after the retention (AuditLog.purgeBefore): a delete is let through only up to a
+    // horizon, which only moves forward, only right after the purge's own entry, and never past it.
+    `CREATE TABLE audit_purge_horizon (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     up_to_id INTEGER NOT NULL
+   );
+   INSERT INTO audit_purge_horizon (id, up_to_id) VALUES (1, 0);
+   DROP TRIGGER audit_log_no_delete;
+   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+     WHEN OLD.id > (SELECT up_to_id FROM audit_purge_horizon WHERE id = 1)
+     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only its purge removes its oldest entries'); END;
+   CREATE TRIGGER audit_purge_horizon_forward BEFORE UPDATE ON audit_purge_horizon
+     WHEN NEW.id IS NOT 1
+       OR NEW.up_to_id < OLD.up_to_id
+       OR NEW.up_to_id >= (SELECT max(id) FROM audit_log)
+       OR (SELECT action FROM audit_log ORDER BY id DESC LIMIT 1) IS NOT 'audit.purge'
+     BEGIN SELECT RAISE(ABORT, 'the audit purge only moves forward, after its own entry'); END;
+   CREATE TRIGGER audit_purge_horizon_kept BEFORE DELETE ON audit_purge_horizon
+     BEGIN SELECT RAISE(ABORT, 'the audit purge horizon is kept'); END;`,
   ],
   postgres: [
     `CREATE TABLE audit_log (
@@ -54,8 +74,42 @@ const STEPS: ModuleSteps = {
        FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
      CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();`,
+    // The purge's horizon as on SQLite: one function guards deletes of entries, another the horizon.
+    `CREATE TABLE audit_purge_horizon (
+       id INTEGER PRIMARY KEY CHECK (id = 1),
+       up_to_id BIGINT NOT NULL
+     );
+     INSERT INTO audit_purge_horizon (id, up_to_id) VALUES (1, 0);
+     CREATE FUNCTION audit_log_delete_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF OLD.id > (SELECT up_to_id FROM audit_purge_horizon WHERE id = 1) THEN
+           RAISE EXCEPTION 'the audit log is append-only: only its purge removes its oldest entries';
+         END IF;
+         RETURN OLD;
+       END $$;
+     DROP TRIGGER audit_log_no_delete ON audit_log;
+     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+       FOR EACH ROW EXECUTE FUNCTION audit_log_delete_guard();
+     CREATE FUNCTION audit_purge_horizon_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF TG_OP <> 'UPDATE' THEN RAISE EXCEPTION 'the audit purge horizon is kept'; END IF;
+         IF NEW.id <> 1
+           OR NEW.up_to_id < OLD.up_to_id
+           OR NEW.up_to_id >= (SELECT max(id) FROM audit_log)
+           OR (SELECT action FROM audit_log ORDER BY id DESC LIMIT 1) IS DISTINCT FROM 'audit.purge' THEN
+           RAISE EXCEPTION 'the audit purge only moves forward, after its own entry';
+         END IF;
+         RETURN NEW;
+       END $$;
+     CREATE TRIGGER audit_purge_horizon_forward BEFORE UPDATE OR DELETE ON audit_purge_horizon
+       FOR EACH ROW EXECUTE FUNCTION audit_purge_horizon_guard();
+     CREATE TRIGGER audit_purge_horizon_no_truncate BEFORE TRUNCATE ON audit_purge_horizon
+       FOR EACH STATEMENT EXECUTE FUNCTION audit_purge_horizon_guard();`,
   ],
 };
+
+/** Entries deleted per transaction by a purge: the API and ingest wait at most one batch. */
+const PURGE_BATCH = 1000;
 
 export interface AuditFilter {
   school?: string;
@@ -96,8 +150,8 @@ const toEntry = (row: AuditRow): StoredAuditEntry => ({
 });
 
 /**
- * The audit log: append-only in the bridge's database (triggers refuse UPDATE and DELETE), newest
- * first when read. A write that fails is logged and does not fail the request it describes.
+ * The audit log: append-only in the bridge's database (triggers refuse UPDATE, and DELETE but for
+ * the purge of the oldest entries after the retention), newest first when read. A write that fails is logged and does not fail the request it describes.
  */
 export class AuditLog implements AuditSink {
   private readonly insert: SqlStatement;
@@ -119,11 +173,16 @@ export class AuditLog implements AuditSink {
     this.write(entry, this.now().toISOString());
   }
 
-  /** Entries gathered before (reads, written in batches), each with its own time, in one transaction. */
+  /**
+   * Entries gathered before (reads, written in batches), each with its own time, in one transaction
+   * that does not wait for the disk: a power cut may lose the last batch (half a second of reads),
+   * never corrupt the log, and the next commit that waits makes it durable. Waiting was most of what
+   * auditing a read cost.
+   */
   recordMany(entries: (AuditEntry & { at: string })[]): void {
-    this.db.transaction(() => {
+    commitUnhurried(this.db, () => {
       for (const { at, ...entry } of entries) this.write(entry, at);
-    })();
+    });
   }
 
   private write(entry: AuditEntry, at: string): void {
@@ -146,6 +205,59 @@ export class AuditLog implements AuditSink {
     } catch (error) {
       this.logger.error({ err: error, audit: entry }, 'audit entry could not be written');
     }
+  }
+
+  /**
+   * Removes the entries older than `before` (the audit log's retention), oldest first: the entries
+   * before the first one at or after it. One transaction writes the purge's own entry (`audit.purge`,
+   * how many and up to when) and moves the horizon the delete trigger lets through; the deletes then
+   * run in small batches. Nothing else can delete, and no entry newer than the purge's own. The log
+   * is not hash-chained, so what remains needs no anchor to be read whole.
+   */
+  async purgeBefore(before: Date): Promise<number> {
+    const upTo = before.toISOString();
+    const horizon = this.db
+      .transaction(() => {
+        const firstKept = this.db
+          .prepare<[string], { id: number | null }>('SELECT min(id) AS id FROM audit_log WHERE at >= ?')
+          .get(upTo)?.id;
+        const held = this.db
+          .prepare<[], { id: number }>('SELECT up_to_id AS id FROM audit_purge_horizon WHERE id = 1')
+          .get()?.id as number;
+        const last = (firstKept ?? Number.MAX_SAFE_INTEGER) - 1;
+        const entries = Number(
+          this.db
+            .prepare<[number, number], { n: number }>(
+              'SELECT count(*) AS n FROM audit_log WHERE id > ? AND id <= ?',
+            )
+            .get(held, last)?.n ?? 0,
+        );
+        if (entries === 0) return held;
+        const lastId = Number(
+          this.db
+            .prepare<[number], { id: number }>('SELECT max(id) AS id FROM audit_log WHERE id <= ?')
+            .get(last)?.id,
+        );
+        this.write(
+          { actor: 'bridge', action: 'audit.purge', outcome: 'ok', detail: { entries, upTo, lastId } },
+          this.now().toISOString(),
+        );
+        this.db.prepare('UPDATE audit_purge_horizon SET up_to_id = ? WHERE id = 1').run(lastId);
+        return lastId;
+      })
+      .immediate();
+    const remove = this.db.prepare(
+      'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)',
+    );
+    let removed = 0;
+    for (;;) {
+      const { changes } = remove.run(horizon, PURGE_BATCH);
+      removed += changes;
+      if (changes < PURGE_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (removed > 0) this.logger.info({ entries: removed, upTo }, 'audit log purged after its retention');
+    return removed;
   }
 
   query(filter: AuditFilter): StoredAuditEntry[] {

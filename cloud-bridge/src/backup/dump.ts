@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
+import { AuditLog } from '../accounts/index.js';
 import { type CentralAcks, Retention, type RetentionConfig } from '../retention/index.js';
 import { sqliteDatabase } from '../store/index.js';
 import { MIGRATIONS } from '../store/migrations.js';
@@ -22,7 +23,8 @@ export interface DumpReport {
 
 /**
  * SQLite: the online backup API copies the database page by page while the bridge writes; then the
- * copy loses what is past its retention (the same rules and the same exceptions as the live purge),
+ * copy loses what is past its retention (the same rules and the same exceptions as the live purge,
+ * the audit log's included),
  * and is vacuumed so that no removed row stays behind in a free page.
  */
 export function sqliteDump(options: {
@@ -44,14 +46,17 @@ export function sqliteDump(options: {
       const copy = new Database(target);
       try {
         copy.pragma('journal_mode = DELETE');
+        const db = sqliteDatabase(copy);
+        const silent = pino({ level: 'silent' });
         const retention = new Retention({
-          db: sqliteDatabase(copy),
+          db,
           config: { ...options.retention, purgeShare: 1 },
           central: options.central,
           // The copy's purge repeats the live bridge's rules: the live purge is the one audited.
           audit: { record: () => undefined },
-          logger: pino({ level: 'silent' }),
+          logger: silent,
           now: options.now,
+          purgeAudit: (before) => new AuditLog(db, silent, options.now).purgeBefore(before),
         });
         const report = await retention.runOnce();
         copy.exec('VACUUM');

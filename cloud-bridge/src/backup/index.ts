@@ -6,4 +6,13 @@ export {
   restoreBackup,
 } from './backup.js';
 export { checkSqliteFile, type DumpReport, type StoreDump, sqliteDump } from './dump.js';
+export {
+  isPostgresArchive,
+  livePostgresDump,
+  POSTGRES_TOOLS,
+  type PostgresTools,
+  postgresDump,
+  restorePostgres,
+  StoreNotEmpty,
+} from './postgres.js';
 export { newBackupKey, openSealedFile, sealFile } from './seal.js';

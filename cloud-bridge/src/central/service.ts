@@ -26,6 +26,8 @@ export interface CentralDeps {
   onAlarm?: (alarm: CentralAlarm) => void;
   /** The district's hotlist, which the feed's revocations go into. */
   hotlist?: FeedDeps['hotlist'];
+  /** A person the feed makes inactive: removed (FeedDeps.onLeft). */
+  onLeft?: FeedDeps['onLeft'];
   /** A card on the district's rosters, for a visit's growth record (who the card is). */
   findCard?: (cardId: string) => CardEntry | undefined;
   /** A school's attendance of a day as CSV, for file mode's daily export (wired to attendance). */
@@ -97,6 +99,7 @@ export class CentralService {
         settings: central.feed,
         logger,
         ...(deps.hotlist ? { hotlist: deps.hotlist } : {}),
+        ...(deps.onLeft ? { onLeft: deps.onLeft } : {}),
       });
     } else {
       this.files = new FileExchange({

@@ -1,9 +1,20 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CliError, example, print, usageError } from '@educard/terminal-sdk/cli';
 import { writeFileDurable } from '@educard/terminal-sdk/files';
 import type { Command } from 'commander';
-import { makeBackup, newBackupKey, RestoreRefused, restoreBackup, sqliteDump } from '../backup/index.js';
+import {
+  livePostgresDump,
+  makeBackup,
+  newBackupKey,
+  openSealedFile,
+  RestoreRefused,
+  restoreBackup,
+  restorePostgres,
+  StoreNotEmpty,
+  sqliteDump,
+} from '../backup/index.js';
 import { configPath, DEFAULT_CONFIG, readBridgeConfig } from './client.js';
 
 const RECIPIENT = /^age1[0-9a-z]{58}$/;
@@ -36,12 +47,10 @@ async function backup(options: { config?: string; to: string; recipient: string;
   const recipient = await recipientOf(options.recipient);
   const config = await readBridgeConfig(configPath(options.config));
   const to = resolve(options.to);
-  const dump = sqliteDump({
-    database: join(config.dataDir, 'bridge.db'),
-    retention: config.retention,
-    central: config.central.mode,
-    now: () => new Date(),
-  });
+  const from = { retention: config.retention, central: config.central.mode, now: () => new Date() };
+  const dump = config.store
+    ? livePostgresDump({ url: config.store.url, ...from })
+    : sqliteDump({ database: join(config.dataDir, 'bridge.db'), ...from });
   let report: Awaited<ReturnType<typeof makeBackup>>;
   try {
     report = await makeBackup(dump, to, recipient);
@@ -71,7 +80,9 @@ async function restore(options: {
     throw usageError(`cannot read --identity ${options.identity}: ${(error as Error).message}`);
   }
   if (!identity) throw usageError(`${options.identity} holds no backup identity (AGE-SECRET-KEY-1…)`);
-  const dataDir = resolve(options.dataDir ?? (await readBridgeConfig(configPath(options.config))).dataDir);
+  const config = options.dataDir ? undefined : await readBridgeConfig(configPath(options.config));
+  if (config?.store) return restoreIntoPostgres(options.from, identity, config.store.url, options);
+  const dataDir = resolve(options.dataDir ?? (config as { dataDir: string }).dataDir);
   try {
     const report = await restoreBackup({
       from: resolve(options.from),
@@ -95,6 +106,43 @@ async function restore(options: {
       1,
       'check that the identity is the one whose public key the backup was made for, and that the file is whole',
     );
+  }
+}
+
+/** `restore` where the config names a PostgreSQL store: the archive opened privately, then pg_restore. */
+async function restoreIntoPostgres(
+  from: string,
+  identity: string,
+  url: string,
+  options: { replace?: boolean; json?: boolean },
+) {
+  const work = await mkdtemp(join(tmpdir(), 'educard-restore-'));
+  try {
+    const archive = join(work, 'bridge.dump');
+    await openSealedFile(resolve(from), archive, identity);
+    const report = await restorePostgres({
+      archive,
+      url,
+      replace: options.replace ?? false,
+      now: new Date(),
+    });
+    print(
+      options.json,
+      report,
+      () =>
+        `restored the store (schema ${report.schema}): ${report.events} events` +
+        (report.replaced ? `; the tables that were there are kept in schema ${report.replaced}` : '') +
+        '. Start the bridge.',
+    );
+  } catch (error) {
+    if (error instanceof StoreNotEmpty) throw new CliError(error.message, 1);
+    throw new CliError(
+      `the backup could not be restored: ${(error as Error).message}; the store was not changed`,
+      1,
+      'check that the identity is the one whose public key the backup was made for, and that the file is whole',
+    );
+  } finally {
+    await rm(work, { recursive: true, force: true });
   }
 }
 
@@ -141,7 +189,10 @@ export function registerBackup(program: Command): void {
           '--identity <file>',
           'the identity file (AGE-SECRET-KEY-1…) made by backup-key or age-keygen',
         )
-        .option('--data-dir <dir>', "where to restore (default: the config's dataDir)")
+        .option(
+          '--data-dir <dir>',
+          "where to restore a SQLite store (default: the config's dataDir; with store.url in the config, into that PostgreSQL store)",
+        )
         .option('--replace', 'keep the database already there aside (renamed) and restore in its place')
         .option('--json', 'print the result as JSON'),
     ).action(restore),

@@ -38,6 +38,11 @@ export interface IngestDeps {
   onState?: (device: string, school: string, state: DeviceState) => void;
   /** Told how each batch ended, once it has (the bridge's metrics count them). */
   onBatch?: (outcome: BatchOutcome) => void;
+  /**
+   * The records as they are stored, from the records as the chain proved them: the persons a gate
+   * names by pseudonym mapped back (PersonPseudonyms). Absent: stored as they came.
+   */
+  resolvePeople?: (school: string, records: EventRecord[]) => EventRecord[];
 }
 
 /** Why a batch was refused: a fixed set, so that metrics can count by it. */
@@ -199,7 +204,8 @@ export class Ingest {
         `hash chain broken at seq ${broken.seq} (${broken.problem})`,
       );
     const started = performance.now();
-    const committed = await this.commits.commit(batch.device, batch.school, fresh, loss);
+    const stored = this.deps.resolvePeople?.(batch.school, fresh) ?? fresh;
+    const committed = await this.commits.commit(batch.device, batch.school, stored, loss);
     const commitSeconds = (performance.now() - started) / 1000;
     this.stats.stored += committed.inserted;
     if (committed.loss) {

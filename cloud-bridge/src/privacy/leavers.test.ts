@@ -35,11 +35,13 @@ it('replaces a leaver id by a pseudonym in events, loans, transfers and the dire
   const at = (days: number) => new Date(SAMPLE_MONDAY + days * DAY_MS).toISOString();
   let now = new Date(SAMPLE_MONDAY);
   const audited: AuditEntry[] = [];
+  const forgotten: { cardId: string; school: string }[][] = [];
   const leavers = new Leavers({
     db,
     store,
     directory,
     cancelCard: () => Promise.reject(new Error('the person has no card here')),
+    forgetCards: async (cards) => forgotten.push(cards),
     audit: { record: (entry) => audited.push(entry) },
     logger: pino({ level: 'silent' }),
     leaverDays: () => 30,
@@ -85,6 +87,8 @@ it('replaces a leaver id by a pseudonym in events, loans, transfers and the dire
   now = new Date(SAMPLE_MONDAY + 30 * DAY_MS);
   expect(await leavers.anonymiseDue()).toBe(1);
   expect(await leavers.anonymiseDue()).toBe(0);
+  // p1 held no card here: no roster to take one off.
+  expect(forgotten).toEqual([]);
 
   const [entry] = audited;
   expect(entry).toMatchObject({

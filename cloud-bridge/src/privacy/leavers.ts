@@ -77,6 +77,8 @@ export interface LeaversDeps {
   directory: Directory;
   /** Cancels a card on its roster and publishes the delta at once; the version. */
   cancelCard: (cardId: string) => Promise<number>;
+  /** Takes cards off their schools' rosters, one snapshot per school (RosterService.forgetCards). */
+  forgetCards: (cards: { cardId: string; school: string }[]) => Promise<unknown>;
   audit: AuditSink;
   logger: Logger;
   /** Days after leaving before what is kept of them is anonymised. */
@@ -132,9 +134,18 @@ export class Leavers {
     return { personId, school, cards: revoked, versions, anonymiseAfter };
   }
 
-  /** Anonymises every leaver whose time has come; how many. */
-  anonymiseDue(): number {
+  /**
+   * Anonymises every leaver whose time has come; how many. Their cancelled cards leave the rosters
+   * first (one snapshot per school for all of them): a stop in between anonymises them at the next
+   * run, while the other way round would leave the cards, with their person id, for ever.
+   */
+  async anonymiseDue(): Promise<number> {
+    const { store, forgetCards } = this.deps;
     const due = this.sql.due.all(this.deps.now().toISOString());
+    const cancelled = due.flatMap((leaver) =>
+      store.personCards(leaver.person_id).filter((card) => card.status === 'cancelled'),
+    );
+    if (cancelled.length > 0) await forgetCards(cancelled);
     for (const leaver of due) this.anonymise(leaver.person_id, leaver.school);
     return due.length;
   }

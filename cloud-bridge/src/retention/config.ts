@@ -39,6 +39,11 @@ export const RetentionConfig = z.object({
    * events) stays under their id before it is anonymised.
    */
   leaverDays: z.number().int().min(0).max(36_500).default(365),
+  /**
+   * Days the audit log keeps an entry (3 years); `null` keeps it for ever. Its purge is itself an
+   * entry, and nothing newer than it can be removed (AuditLog.purgeBefore).
+   */
+  auditDays: z.number().int().min(30).max(36_500).nullable().default(1095),
 });
 export type RetentionConfig = z.infer<typeof RetentionConfig>;
 export type RetentionConfigInput = z.input<typeof RetentionConfig>;

@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
-import { type SqlDatabase, tableExists } from '../store/index.js';
+import { commitUnhurried, type SqlDatabase, tableExists } from '../store/index.js';
 import { DEFAULT_RETENTION_DAYS, type RetentionConfig } from './config.js';
 import { retentionCutoff } from './rules.js';
+
+const DAY_MS = 86_400_000;
 
 /** How the central system acknowledges events, by the connector's mode (docs/central.md). */
 export type CentralAcks = 'off' | 'api' | 'file';
@@ -16,7 +18,9 @@ export interface RetentionDeps {
   logger: Logger;
   now: () => Date;
   /** Run after each purge: anonymises the leavers whose time has come; how many. */
-  anonymise?: () => number;
+  anonymise?: () => Promise<number>;
+  /** Run last: removes the audit entries older than the instant given (`auditDays`); how many. */
+  purgeAudit?: (before: Date) => Promise<number>;
 }
 
 /** What one purge removed, per school and type, and up to which instant. */
@@ -36,6 +40,8 @@ export interface PurgeReport {
   heldOpenLoans: number;
   /** Leavers anonymised in this run. */
   anonymised: number;
+  /** Audit entries removed past `auditDays`. */
+  auditPurged: number;
   durationMs: number;
 }
 
@@ -154,13 +160,17 @@ export class Retention {
       heldUnacknowledged: 0,
       heldOpenLoans: 0,
       anonymised: 0,
+      auditPurged: 0,
       durationMs: 0,
     };
     for (const { school } of this.sql.schools.all()) {
       if (this.stopped) break;
       await this.purgeSchool(school, at, report);
     }
-    if (!this.stopped) report.anonymised = this.deps.anonymise?.() ?? 0;
+    if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
+    const { auditDays } = this.deps.config;
+    if (!this.stopped && auditDays !== null)
+      report.auditPurged = (await this.deps.purgeAudit?.(new Date(at.getTime() - auditDays * DAY_MS))) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     for (const purged of report.purged) {
       audit.record({
@@ -188,7 +198,7 @@ export class Retention {
   }
 
   private async purgeSchool(school: string, now: Date, report: PurgeReport): Promise<void> {
-    const { config, db } = this.deps;
+    const { config } = this.deps;
     const cutoffs = new Map<string, string | undefined>();
     const cutoffOf = (type: string) => {
       if (!cutoffs.has(type)) cutoffs.set(type, retentionCutoff(config, school, type, now));
@@ -206,30 +216,29 @@ export class Retention {
     for (;;) {
       if (this.stopped) break;
       const started = performance.now();
-      const done = db
-        .transaction(() => {
-          const rows = this.sql.scan.all(school, latest, after.at, after.id, config.batchSize);
-          for (const row of rows) {
-            const cutoff = cutoffOf(row.type);
-            if (cutoff === undefined || row.at >= cutoff) continue;
-            if (row.pending) {
-              report.heldUnacknowledged += 1;
-              continue;
-            }
-            if (row.item !== null && this.sql.openLoan?.get(school, row.item, cutoff)) {
-              report.heldOpenLoans += 1;
-              continue;
-            }
-            this.sql.remove.run(row.id);
-            const entry = counts.get(row.type) ?? { school, type: row.type, count: 0, upTo: cutoff };
-            entry.count += 1;
-            counts.set(row.type, entry);
+      // Without waiting for the disk: a batch lost to a power cut is purged again at the next run.
+      const done = commitUnhurried(this.deps.db, () => {
+        const rows = this.sql.scan.all(school, latest, after.at, after.id, config.batchSize);
+        for (const row of rows) {
+          const cutoff = cutoffOf(row.type);
+          if (cutoff === undefined || row.at >= cutoff) continue;
+          if (row.pending) {
+            report.heldUnacknowledged += 1;
+            continue;
           }
-          const last = rows.at(-1);
-          if (last) after = { at: last.at, id: last.id };
-          return rows.length < config.batchSize;
-        })
-        .immediate();
+          if (row.item !== null && this.sql.openLoan?.get(school, row.item, cutoff)) {
+            report.heldOpenLoans += 1;
+            continue;
+          }
+          this.sql.remove.run(row.id);
+          const entry = counts.get(row.type) ?? { school, type: row.type, count: 0, upTo: cutoff };
+          entry.count += 1;
+          counts.set(row.type, entry);
+        }
+        const last = rows.at(-1);
+        if (last) after = { at: last.at, id: last.id };
+        return rows.length < config.batchSize;
+      });
       if (done) break;
       // Leave the rest of the time to ingest and the API.
       const spent = performance.now() - started;

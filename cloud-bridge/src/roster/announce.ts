@@ -47,7 +47,7 @@ const signedOf = (manifest: string) => (JSON.parse(manifest) as { signed: Roster
 /**
  * Publishes each school's roster versions, retained, as two series: the desk roster (the whole
  * roster, on the topics gateways before variants read) and the gate roster, made from it here (no
- * names, UIDs hashed under the school's uid key) and signed with the same dates. Made the same way
+ * names, UIDs hashed under the school's uid key, person ids pseudonyms under its person key) and signed with the same dates. Made the same way
  * every time (canonical bytes, deterministic signatures), a gate version needs no storage of its own.
  */
 export class RosterAnnouncer {
@@ -79,12 +79,18 @@ export class RosterAnnouncer {
     if (manifest && body) {
       const signed = signedOf(manifest);
       const whole = JSON.parse(Buffer.from(body).toString('utf8')) as RosterBody;
-      issued = issueRoster(rosterVariantBody(whole, 'gate', keys.uidKey(desk.school)), {
-        expiresAt: signed.expiresAt,
-        keySetVersion: signed.keySetVersion,
-        signers: keys.signers,
-        variant: 'gate',
-      });
+      issued = issueRoster(
+        rosterVariantBody(whole, 'gate', {
+          uidKey: keys.uidKey(desk.school),
+          personKey: keys.personKey(desk.school),
+        }),
+        {
+          expiresAt: signed.expiresAt,
+          keySetVersion: signed.keySetVersion,
+          signers: keys.signers,
+          variant: 'gate',
+        },
+      );
     }
     held[part] = issued;
     return issued;

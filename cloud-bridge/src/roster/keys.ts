@@ -232,9 +232,21 @@ export class RosterKeyring {
 
   /** The key a school's gate rosters hash UIDs under: the same for the school whatever key set is in force. */
   uidKey(school: string): Uint8Array {
+    return this.schoolKey('uid', school);
+  }
+
+  /**
+   * The key a school's gate rosters name persons under (personPseudonym). Unlike the uid key it never
+   * leaves the bridge: a gate only holds the pseudonyms, which the bridge maps back at ingest.
+   */
+  personKey(school: string): Uint8Array {
+    return this.schoolKey('person', school);
+  }
+
+  private schoolKey(purpose: 'uid' | 'person', school: string): Uint8Array {
     if (!this.keys.uidSecret) this.keys = { ...this.keys, uidSecret: randomBytes(32) };
     return createHmac('sha256', this.keys.uidSecret as Uint8Array)
-      .update(`educard uid key\0${school}`)
+      .update(`educard ${purpose} key\0${school}`)
       .digest();
   }
 

@@ -438,6 +438,25 @@ export class RosterService {
     });
   }
 
+  /**
+   * Takes cards off their schools' rosters (an anonymised leaver's, cancelled long since): ONE new
+   * version per school, a snapshot without a delta, since the roster contract has no removal: every
+   * gateway, of any version, takes the snapshot whole and the cards are gone from it. The school's
+   * older versions, which still hold them, are dropped with it.
+   */
+  forgetCards(cards: { cardId: string; school: string }[]): Promise<{ school: string; version: number }[]> {
+    return this.queue.run(async () => {
+      const bySchool = new Map<string, string[]>();
+      for (const { cardId, school } of cards) bySchool.set(school, [...(bySchool.get(school) ?? []), cardId]);
+      const commits = [...bySchool].map(([school, cardIds]) =>
+        this.issue(school, [], [], undefined, cardIds),
+      );
+      this.deps.store.commitRosters(commits);
+      for (const commit of commits) await this.published(commit);
+      return commits.map((commit) => ({ school: commit.school, version: commit.version.version }));
+    });
+  }
+
   private settingsWith(school: string, input: ImportInput): RosterSettings {
     const held = this.deps.store.rosterSettings(school) ?? DEFAULT_SETTINGS;
     return { calendar: input.calendar ?? held.calendar, schedules: input.schedules ?? held.schedules };
@@ -465,12 +484,16 @@ export class RosterService {
     await this.announcer.announce(commit.version);
   }
 
-  /** A school's next version, signed: the delta from the one before and the whole snapshot. */
+  /**
+   * A school's next version, signed: the delta from the one before and the whole snapshot; the
+   * snapshot alone when it forgets cards (a delta cannot say so).
+   */
   private issue(
     school: string,
     changes: RosterChange[],
     changed: CardEntry[],
     settings: RosterSettings | undefined,
+    forgotten: string[] = [],
   ): RosterCommit {
     const { store, keys } = this.deps;
     // Checked before anything is committed: a version that could never be announced is never made.
@@ -486,6 +509,7 @@ export class RosterService {
     const effective = settings ?? store.rosterSettings(school) ?? DEFAULT_SETTINGS;
     const byId = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
     for (const card of changed) byId.set(card.cardId, card);
+    for (const cardId of forgotten) byId.delete(cardId);
     const snapshotBody: RosterSnapshot = {
       kind: 'snapshot',
       school,
@@ -504,17 +528,18 @@ export class RosterService {
         variant: 'desk',
       });
     const snapshot = sign(snapshotBody);
-    const delta = previous
-      ? sign({
-          kind: 'delta',
-          school,
-          fromVersion: previous.version,
-          version,
-          issuedAt,
-          changes,
-          ...(settings ? { calendar: settings.calendar, schedules: settings.schedules } : {}),
-        })
-      : undefined;
+    const delta =
+      previous && forgotten.length === 0
+        ? sign({
+            kind: 'delta',
+            school,
+            fromVersion: previous.version,
+            version,
+            issuedAt,
+            changes,
+            ...(settings ? { calendar: settings.calendar, schedules: settings.schedules } : {}),
+          })
+        : undefined;
     const record: RosterVersion = {
       school,
       version,
@@ -525,7 +550,7 @@ export class RosterService {
         : {}),
       createdAt: issuedAt,
     };
-    return { school, cards: changed, settings, version: record };
+    return { school, cards: changed, settings, version: record, ...(forgotten.length ? { forgotten } : {}) };
   }
 
   /** The messages of a school's latest version of a variant, as a device that asks in its birth is sent them. */

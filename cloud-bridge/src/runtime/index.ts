@@ -25,7 +25,7 @@ import { CatalogueService, LoanLedger } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
-import { Leavers, privacyRoutes, ReadAudit } from '../privacy/index.js';
+import { Leavers, PersonPseudonyms, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
@@ -212,6 +212,7 @@ export class Bridge {
       hotlist: venues.hotlist,
       logger,
     });
+    const pseudonyms = new PersonPseudonyms({ store, personKey: (school) => keys.personKey(school), logger });
     const ingest = new Ingest({
       store,
       client,
@@ -222,6 +223,7 @@ export class Bridge {
       onBatch: metrics.onBatch,
       retainAcks: config.mqtt.retainAcks,
       onBirth: (state) => sync.answer(state),
+      resolvePeople: (school, records) => pseudonyms.resolve(school, records),
     });
     await ingest.start();
     await roster.start();
@@ -256,6 +258,17 @@ export class Bridge {
       logger: logger.child({ component: 'transfers' }),
       now: () => now().getTime(),
     });
+    const leavers = new Leavers({
+      db: store.database,
+      store,
+      directory,
+      cancelCard: (cardId) => roster.setStatus(cardId, 'cancelled'),
+      forgetCards: (cards) => roster.forgetCards(cards),
+      audit,
+      logger: logger.child({ component: 'leavers' }),
+      leaverDays: () => config.retention.leaverDays,
+      now,
+    });
     // Ingest runs already: the outbox takes in what was committed before it, in the step that attaches it.
     const central = new CentralService({
       config,
@@ -269,16 +282,21 @@ export class Bridge {
       findCard: (cardId) => store.findCard(cardId),
       onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
-    });
-    const leavers = new Leavers({
-      db: store.database,
-      store,
-      directory,
-      cancelCard: (cardId) => roster.setStatus(cardId, 'cancelled'),
-      audit,
-      logger: logger.child({ component: 'leavers' }),
-      leaverDays: () => config.retention.leaverDays,
-      now,
+      onLeft: async (personId) => {
+        const removal = await leavers.remove(personId, 'central');
+        audit.record({
+          actor: 'central',
+          action: 'people.remove',
+          target: `person:${personId}`,
+          school: removal.school,
+          outcome: 'ok',
+          detail: {
+            cards: removal.cards.length,
+            versions: removal.versions,
+            anonymiseAfter: removal.anonymiseAfter,
+          },
+        });
+      },
     });
     // After the central connector: its outbox says which events the central system has not taken yet.
     const retention = new Retention({
@@ -289,6 +307,7 @@ export class Bridge {
       logger: logger.child({ component: 'retention' }),
       now,
       anonymise: () => leavers.anonymiseDue(),
+      purgeAudit: (before) => audit.purgeBefore(before),
     });
     const reads = new ReadAudit({ audit, logger, now });
     const http = buildHttpApi({

@@ -39,3 +39,4 @@ export type {
   StoredEvent,
   TokenGrant,
 } from './types.js';
+export { commitUnhurried } from './unhurried.js';

@@ -108,6 +108,8 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
     putCard: db.prepare(
       'INSERT INTO roster_cards (card_id, school, entry) VALUES (?, ?, ?) ON CONFLICT (card_id, school) DO UPDATE SET entry = excluded.entry',
     ),
+    dropCard: db.prepare('DELETE FROM roster_cards WHERE card_id = ? AND school = ?'),
+    dropVersionsBefore: db.prepare('DELETE FROM roster_versions WHERE school = ? AND version < ?'),
     rosterSettings: db.prepare<[string], { calendar: string; schedules: string }>(
       'SELECT calendar, schedules FROM roster_settings WHERE school = ?',
     ),
@@ -451,8 +453,10 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
       return row ? { calendar: JSON.parse(row.calendar), schedules: JSON.parse(row.schedules) } : undefined;
     },
     commitRosters: db.transaction((commits: RosterCommit[], alongside?: () => void) => {
-      for (const { school, cards, settings, version } of commits) {
+      for (const { school, cards, settings, version, forgotten } of commits) {
         for (const card of cards) statements.putCard.run(card.cardId, school, JSON.stringify(card));
+        for (const cardId of forgotten ?? []) statements.dropCard.run(cardId, school);
+        if (forgotten?.length) statements.dropVersionsBefore.run(school, version.version);
         if (settings)
           statements.putSettings.run(
             school,

@@ -179,6 +179,11 @@ export interface RosterCommit {
   cards: CardEntry[];
   settings: RosterSettings | undefined;
   version: RosterVersion;
+  /**
+   * Cards taken off the school's roster (an anonymised leaver's), and with them every older version
+   * of the school, whose bodies still hold them: the bridge keeps no roster that names them.
+   */
+  forgotten?: string[];
 }
 
 /** One published catalogue version of a school: its signed manifest and its body. */

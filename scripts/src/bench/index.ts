@@ -6,6 +6,7 @@ import { fleetBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
 import { gatewayPiBench } from './pi.js';
 import { privacyBench } from './privacy.js';
+import { readAuditBench } from './privacy-reads.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
 import { scaleBench } from './scale.js';
@@ -31,7 +32,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   scale: scaleBench,
   // The PostgreSQL store and lease failover of the scale group alone, without the district.
   store: storeBench,
-  privacy: privacyBench,
+  privacy: async () => [...(await readAuditBench()), ...(await privacyBench())],
 };
 
 const USAGE = `usage: npm run bench [-- GROUP...] [--pi]

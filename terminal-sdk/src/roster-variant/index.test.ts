@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { CardEntry, RosterDelta, type RosterSnapshot } from '../contract/roster.js';
-import { SAMPLE_UID_KEY, sampleCard, sampleCpuCard } from '../testing/index.js';
-import { hashUid, rosterVariantBody, rosterVariantFor, uidKeyOf } from './index.js';
+import {
+  SAMPLE_GATE_KEYS,
+  SAMPLE_PERSON_KEY,
+  SAMPLE_UID_KEY,
+  sampleCard,
+  sampleCpuCard,
+} from '../testing/index.js';
+import { hashUid, personPseudonym, rosterVariantBody, rosterVariantFor, uidKeyOf } from './index.js';
 
 describe('roster variants', () => {
   it('hashes a UID as documented, so that another vendor reader can look cards up', () => {
@@ -14,7 +20,15 @@ describe('roster variants', () => {
     ).toBeDefined();
   });
 
-  it('gives a gate no name, grade or class, and hashed UIDs; a desk the whole card', () => {
+  it('names a person on a gate by a keyed pseudonym that is a valid person id, the same for every card of theirs', () => {
+    const pseudonym = personPseudonym(SAMPLE_PERSON_KEY, 'S-2026-0001');
+    expect(pseudonym).toMatch(/^psn-[A-Za-z0-9_-]{22}$/);
+    expect(personPseudonym(SAMPLE_PERSON_KEY, 'S-2026-0001')).toBe(pseudonym);
+    expect(personPseudonym(SAMPLE_UID_KEY, 'S-2026-0001')).not.toBe(pseudonym);
+    expect(CardEntry.parse(sampleCard(1, { personId: pseudonym })).personId).toBe(pseudonym);
+  });
+
+  it('gives a gate no name, grade or class, hashed UIDs and pseudonyms; a desk the whole card', () => {
     const cards = [sampleCard(1), sampleCpuCard(2)];
     const snapshot: RosterSnapshot = {
       kind: 'snapshot',
@@ -25,17 +39,21 @@ describe('roster variants', () => {
       schedules: [],
       cards,
     };
-    const gate = rosterVariantBody(snapshot, 'gate', SAMPLE_UID_KEY);
+    const gate = rosterVariantBody(snapshot, 'gate', SAMPLE_GATE_KEYS);
     expect(uidKeyOf(gate)).toEqual(SAMPLE_UID_KEY);
     expect(JSON.stringify(gate)).not.toMatch(/displayName|grade|class/);
     expect(gate.cards.map((card) => card.credential.uid)).toEqual(
       cards.map((card) => hashUid(SAMPLE_UID_KEY, card.credential.uid as string)),
     );
+    expect(gate.cards.map((card) => card.personId)).toEqual(
+      cards.map((card) => personPseudonym(SAMPLE_PERSON_KEY, card.personId)),
+    );
+    expect(JSON.stringify(gate)).not.toContain(`"${cards[0]?.personId}"`);
     expect(gate.cards[1]?.credential).toMatchObject({
       kind: 'edu-cpu',
       publicKey: (sampleCpuCard(2).credential as { publicKey: string }).publicKey,
     });
-    expect(rosterVariantBody(snapshot, 'desk', SAMPLE_UID_KEY)).toBe(snapshot);
+    expect(rosterVariantBody(snapshot, 'desk', SAMPLE_GATE_KEYS)).toBe(snapshot);
 
     const delta = RosterDelta.parse({
       kind: 'delta',
@@ -48,7 +66,7 @@ describe('roster variants', () => {
         { op: 'revoke', cardId: sampleCard(1).cardId, status: 'lost' },
       ],
     });
-    const gateDelta = rosterVariantBody(delta, 'gate', SAMPLE_UID_KEY);
+    const gateDelta = rosterVariantBody(delta, 'gate', SAMPLE_GATE_KEYS);
     expect(gateDelta.changes[0]).toMatchObject({
       op: 'add',
       card: { credential: { uid: hashUid(SAMPLE_UID_KEY, sampleCard(3).credential.uid as string) } },

@@ -14,17 +14,41 @@ export function hashUid(key: Uint8Array, uid: string): string {
   return `~${toBase64Url(mac.subarray(0, UID_HASH_BYTES))}`;
 }
 
+/** What starts a person id a gate holds in place of the person's (see personPseudonym). */
+export const PSEUDONYM_PREFIX = 'psn-';
+
+/**
+ * A person id as a gate holds it and journals it: `psn-` and the first 16 bytes of HMAC-SHA-256 of
+ * the id under the school's person key, in base64url. The same person is the same pseudonym at every
+ * gate of the school (anti-passback still works); a stolen gate names nobody. The bridge, which holds
+ * the key, maps it back at ingest. Never a real id: those do not take this shape by chance (16 bytes).
+ */
+export function personPseudonym(key: Uint8Array, personId: string): string {
+  const mac = createHmac('sha256', key).update(personId, 'utf8').digest();
+  return `${PSEUDONYM_PREFIX}${toBase64Url(mac.subarray(0, UID_HASH_BYTES))}`;
+}
+
+/** The keys a gate variant is made with, each 32 bytes: UIDs are hashed under one, person ids under the other. */
+export interface GateVariantKeys {
+  uidKey: Uint8Array;
+  personKey: Uint8Array;
+}
+
 /** The roster variant a station type gets: what it shows decides (a venue admits by certificate, and shows nobody). */
 export function rosterVariantFor(stationType: 'gate' | 'venue' | 'library' | 'lab'): RosterVariant {
   return stationType === 'library' || stationType === 'lab' ? 'desk' : 'gate';
 }
 
-/** A card as a gate gets it: what the policy needs, no name, grade or class, the UID keyed-hashed. */
-function gateCard(card: CardEntry, key: Uint8Array): CardEntry {
+/**
+ * A card as a gate gets it: what the policy needs, no name, grade or class, the UID keyed-hashed and
+ * the person id a pseudonym.
+ */
+function gateCard(card: CardEntry, keys: GateVariantKeys): CardEntry {
   const { displayName: _name, grade: _grade, class: _class, credential, ...kept } = card;
-  const uid = credential.uid === undefined ? undefined : hashUid(key, credential.uid);
+  const uid = credential.uid === undefined ? undefined : hashUid(keys.uidKey, credential.uid);
   return {
     ...kept,
+    personId: personPseudonym(keys.personKey, card.personId),
     credential:
       credential.kind === 'uid'
         ? { kind: 'uid', uid: uid as string }
@@ -34,22 +58,27 @@ function gateCard(card: CardEntry, key: Uint8Array): CardEntry {
 
 /**
  * A body of the whole roster as one variant gets it. The desk variant is the whole roster; the gate
- * variant drops what a gate never shows and hashes each UID under `uidKey` (32 bytes), which its
- * snapshot carries in its header for the gate to hash what it reads. Policy needs no grade: schedules
- * are named on each card, not per grade.
+ * variant drops what a gate never shows, hashes each UID under the uid key, which its snapshot
+ * carries in its header for the gate to hash what it reads, and names each person by a pseudonym
+ * under the person key, which only the bridge holds. Policy needs no grade: schedules are named on
+ * each card, not per grade.
  */
 export function rosterVariantBody<T extends RosterBody>(
   body: T,
   variant: RosterVariant,
-  uidKey: Uint8Array,
+  keys: GateVariantKeys,
 ): T {
   if (variant === 'desk') return body;
   if (body.kind === 'snapshot')
-    return { ...body, uidKey: toBase64Url(uidKey), cards: body.cards.map((card) => gateCard(card, uidKey)) };
+    return {
+      ...body,
+      uidKey: toBase64Url(keys.uidKey),
+      cards: body.cards.map((card) => gateCard(card, keys)),
+    };
   return {
     ...body,
     changes: body.changes.map((change) =>
-      change.op === 'revoke' ? change : { ...change, card: gateCard(change.card, uidKey) },
+      change.op === 'revoke' ? change : { ...change, card: gateCard(change.card, keys) },
     ),
   };
 }

@@ -175,13 +175,14 @@ export class TestAuthority {
 
   /**
    * Signs the body whole or, with `variant`, as that station type's variant (the gate's: no names,
-   * UIDs hashed under {@link SAMPLE_UID_KEY}), as the bridge issues it.
+   * UIDs hashed under {@link SAMPLE_UID_KEY}, person ids pseudonyms under {@link SAMPLE_PERSON_KEY}), as
+   * the bridge issues it.
    */
   private sign(
     whole: RosterSnapshot | RosterDelta,
     options: { expiresAt?: string; devices?: string[]; signers?: Ed25519KeyPair[]; variant?: RosterVariant },
   ): IssuedRoster {
-    const body = options.variant ? rosterVariantBody(whole, options.variant, SAMPLE_UID_KEY) : whole;
+    const body = options.variant ? rosterVariantBody(whole, options.variant, SAMPLE_GATE_KEYS) : whole;
     return issueRoster(body, {
       ...(options.variant ? { variant: options.variant } : {}),
       expiresAt: options.expiresAt ?? new Date(this.now() + 7 * DAY_MS).toISOString(),
@@ -281,6 +282,9 @@ export function sampleUid(n: number, bytes = 7): string {
 
 /** The uid key of the sample school's gate rosters (see hashUid). */
 export const SAMPLE_UID_KEY = new Uint8Array(32).fill(0x5a);
+/** The person key of the sample school's gate rosters (see personPseudonym). */
+export const SAMPLE_PERSON_KEY = new Uint8Array(32).fill(0xa5);
+export const SAMPLE_GATE_KEYS = { uidKey: SAMPLE_UID_KEY, personKey: SAMPLE_PERSON_KEY };
 
 const SURNAMES = ['Wang', 'Li', 'Zhang', 'Liu', 'Chen', 'Yang', 'Huang', 'Zhao', 'Wu', 'Zhou'];
 const GIVEN = ['Wei', 'Fang', 'Min', 'Jing', 'Lei', 'Yan', 'Tao', 'Xin', 'Hui', 'Bo'];

@@ -1,0 +1,170 @@
+import { execFile } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { AuditLog } from '../accounts/index.js';
+import { type CentralAcks, Retention, type RetentionConfig } from '../retention/index.js';
+import { openPostgresStore } from '../store/index.js';
+import type { DumpReport, StoreDump } from './dump.js';
+
+const run = promisify(execFile);
+
+/** The PostgreSQL client tools: Debian's `postgresql-client` puts them on the PATH. */
+export interface PostgresTools {
+  psql: string;
+  pgDump: string;
+  pgRestore: string;
+}
+
+export const POSTGRES_TOOLS: PostgresTools = { psql: 'psql', pgDump: 'pg_dump', pgRestore: 'pg_restore' };
+
+/** One value a query gives, through psql (the URL's options, a search_path say, apply). */
+async function psqlValue(tools: PostgresTools, url: string, sql: string): Promise<string> {
+  const { stdout } = await run(tools.psql, ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url, '-c', sql]);
+  return stdout.trim();
+}
+
+/** The schema the store's tables are in: the first of the URL's search_path (`public` by default), made or not. */
+async function storeSchema(tools: PostgresTools, url: string): Promise<string> {
+  const path = await psqlValue(tools, url, 'SHOW search_path');
+  return (
+    path
+      .split(',')
+      .map((name) => name.trim().replace(/^"(.*)"$/, '$1'))
+      .find((name) => name !== '$user' && name !== '') ?? 'public'
+  );
+}
+
+const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/**
+ * A PostgreSQL store's copy: the live purge first (the same rules and exceptions as the bridge's
+ * hourly run, and, as that one, audited), so nothing past its retention is left to copy; then
+ * `pg_dump` of the store's schema (the URL's `search_path`, `public` by default) in its custom
+ * format, one consistent snapshot while the bridge writes. Unlike SQLite's, the copy is not purged
+ * on its own: PostgreSQL has no file to copy and change, and the live purge is what the bridge does
+ * anyway.
+ */
+export function postgresDump(options: {
+  url: string;
+  /** The live purge; how many events it removed. */
+  purge: () => Promise<number>;
+  tools?: PostgresTools;
+}): StoreDump {
+  const tools = options.tools ?? POSTGRES_TOOLS;
+  return {
+    kind: 'postgres',
+    async dump(target): Promise<DumpReport> {
+      const purged = await options.purge();
+      const schema = await storeSchema(tools, options.url);
+      await run(tools.pgDump, [
+        '--format=custom',
+        '--no-owner',
+        '--no-privileges',
+        `--schema=${schema}`,
+        `--file=${target}`,
+        `--dbname=${options.url}`,
+      ]);
+      const events = Number(await psqlValue(tools, options.url, 'SELECT count(*) FROM events'));
+      return { kind: 'postgres', events, purged };
+    },
+  };
+}
+
+/** Whether a file is a pg_dump archive (and not SQLite's), by its magic. */
+export const isPostgresArchive = (head: Uint8Array) =>
+  Buffer.from(head.subarray(0, 5)).toString('latin1') === 'PGDMP';
+
+/**
+ * Restores a pg_dump archive into the store at `url`: its schema must not hold the bridge's tables,
+ * unless `replace`: then the schema there is kept aside (renamed, never dropped).
+ * pg_restore stops at the first error, and the whole restore is one transaction: a failed one leaves
+ * nothing behind. Returns the events restored.
+ */
+export async function restorePostgres(options: {
+  archive: string;
+  url: string;
+  /** Keep a store already there aside, as `SCHEMA_replaced_TIME`, and restore in its place. */
+  replace: boolean;
+  now: Date;
+  tools?: PostgresTools;
+}): Promise<{ events: number; schema: string; replaced?: string }> {
+  const tools = options.tools ?? POSTGRES_TOOLS;
+  const head = Buffer.alloc(5);
+  const file = await open(options.archive, 'r');
+  try {
+    await file.read(head, 0, 5, 0);
+  } finally {
+    await file.close();
+  }
+  if (!isPostgresArchive(head))
+    throw new StoreNotEmpty(
+      'the backup is not of a PostgreSQL store (a SQLite one restores without store.url)',
+    );
+  await run(tools.pgRestore, ['--list', options.archive]);
+  const schema = await storeSchema(tools, options.url);
+  const held = await psqlValue(
+    tools,
+    options.url,
+    `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema.replaceAll("'", "''")}' AND table_name = 'events'`,
+  );
+  if (held !== '0' && !options.replace)
+    throw new StoreNotEmpty(
+      `schema ${schema} holds a bridge's tables already: stop the bridge and run again with --replace to keep them aside and restore`,
+    );
+  const replaceAs = `${schema}_replaced_${options.now.toISOString().replace(/\D/g, '').slice(0, 14)}`;
+  // The archive makes its schema itself: the one there goes aside (with `replaceAs`), or, empty, away
+  // (DROP SCHEMA without CASCADE refuses one that holds anything).
+  await psqlValue(
+    tools,
+    options.url,
+    held !== '0'
+      ? `ALTER SCHEMA ${quoted(schema)} RENAME TO ${quoted(replaceAs)}`
+      : `DROP SCHEMA IF EXISTS ${quoted(schema)}`,
+  );
+  await run(tools.pgRestore, [
+    '--exit-on-error',
+    '--single-transaction',
+    '--no-owner',
+    '--no-privileges',
+    `--dbname=${options.url}`,
+    options.archive,
+  ]);
+  const events = Number(await psqlValue(tools, options.url, 'SELECT count(*) FROM events'));
+  return { events, schema, ...(held !== '0' ? { replaced: replaceAs } : {}) };
+}
+
+/** A restore refused before anything changed: a store already there, or an archive of another kind. */
+export class StoreNotEmpty extends Error {}
+
+/** The backup command's dump of a bridge's PostgreSQL store: its own live purge, audited, then pg_dump. */
+export function livePostgresDump(options: {
+  url: string;
+  retention: RetentionConfig;
+  central: CentralAcks;
+  now: () => Date;
+}): StoreDump {
+  return postgresDump({
+    url: options.url,
+    purge: async () => {
+      const store = openPostgresStore(options.url);
+      try {
+        const logger = pino({ level: 'silent' });
+        const audit = new AuditLog(store.database, logger, options.now);
+        const retention = new Retention({
+          db: store.database,
+          config: options.retention,
+          central: options.central,
+          audit,
+          logger,
+          now: options.now,
+          purgeAudit: (before) => audit.purgeBefore(before),
+        });
+        const report = await retention.runOnce();
+        return report.purged.reduce((sum, p) => sum + p.count, 0);
+      } finally {
+        store.close();
+      }
+    },
+  });
+}

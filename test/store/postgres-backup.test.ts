@@ -1,0 +1,115 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  makeBackup,
+  newBackupKey,
+  openPostgresStore,
+  openSealedFile,
+  postgresDump,
+  Retention,
+  RetentionConfig,
+  restorePostgres,
+  StoreNotEmpty,
+} from '@educard/cloud-bridge';
+import { type Postgres, startPostgres } from '@educard/scripts/support';
+import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The store on the real clock: the events' times are derived from it, a third of them past the
+// 180-day rule for gate passages.
+
+const DAY = 86_400_000;
+const SCHEMA = 'bridge_live';
+let postgres: Postgres;
+let dir: string;
+
+const psql = (url: string, sql: string) =>
+  execFileSync('psql', ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url, '-c', sql]).toString();
+/** The URL of `database` on the test server, its connections on the store's schema. */
+const urlOf = (database: string) =>
+  `${postgres.url.replace('/educard?', `/${database}?`)}&options=${encodeURIComponent(`-c search_path=${SCHEMA}`)}`;
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+  dir = await mkdtemp(join(tmpdir(), 'pg-backup-'));
+});
+afterAll(async () => {
+  await postgres?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('backup of a PostgreSQL store', () => {
+  it('is pg_dump of the store after the live purge, sealed to the key; pg_restore gives a fresh store the same rows', async () => {
+    const live = postgres.createSchema(SCHEMA);
+    const store = openPostgresStore(live);
+    const now = Date.now();
+    const records = chainRecords(
+      'gate-1',
+      Array.from({ length: 30 }, (_, i) => ({
+        type: 'gate.decision',
+        at: new Date(now - (i < 10 ? 400 : 1) * DAY + i * 1000).toISOString(),
+        data: gateDecisionData({ personId: `p${i % 4}` }),
+      })),
+    );
+    store.commitRecords('gate-1', 'school-1', records);
+    const audited: unknown[] = [];
+    const retention = new Retention({
+      db: store.database,
+      config: RetentionConfig.parse({ purgeShare: 1 }),
+      central: 'off',
+      audit: { record: (entry) => audited.push(entry) },
+      logger: pino({ level: 'silent' }),
+      now: () => new Date(now),
+    });
+    const purge = async () => (await retention.runOnce()).purged.reduce((sum, p) => sum + p.count, 0);
+    const { identity, recipient } = await newBackupKey();
+    const file = join(dir, 'bridge.age');
+    let report: Awaited<ReturnType<typeof makeBackup>>;
+    try {
+      report = await makeBackup(postgresDump({ url: live, purge }), file, recipient);
+    } finally {
+      store.close();
+    }
+    expect(report).toMatchObject({ kind: 'postgres', events: 20, purged: 10 });
+    // The live purge is the bridge's own, audited as its hourly run is.
+    expect(audited).toMatchObject([{ action: 'retention.purge', detail: { events: 10 } }]);
+    // Sealed: neither the archive's magic nor a person id shows, and another key does not open it.
+    const sealed = await readFile(file, 'latin1');
+    expect(sealed).not.toContain('PGDMP');
+    expect(sealed).not.toContain('"personId"');
+    await expect(
+      openSealedFile(file, join(dir, 'wrong.dump'), (await newBackupKey()).identity),
+    ).rejects.toThrow();
+
+    const archive = join(dir, 'bridge.dump');
+    await openSealedFile(file, archive, identity);
+    psql(postgres.url, 'CREATE DATABASE restored');
+    const fresh = urlOf('restored');
+    const at = new Date(now);
+    expect(await restorePostgres({ archive, url: fresh, replace: false, now: at })).toMatchObject({
+      events: 20,
+      schema: SCHEMA,
+    });
+    const restored = openPostgresStore(fresh);
+    try {
+      const seqs = restored.queryEvents({ limit: 100 }).map((e) => e.record.seq);
+      expect(seqs).toEqual(records.slice(10).map((r) => r.seq));
+      expect(restored.cursor('gate-1')).toEqual({ seq: 30, hash: records[29]?.hash });
+    } finally {
+      restored.close();
+    }
+    // A store already there is kept aside, and only when asked.
+    await expect(restorePostgres({ archive, url: fresh, replace: false, now: at })).rejects.toThrow(
+      StoreNotEmpty,
+    );
+    const again = await restorePostgres({ archive, url: fresh, replace: true, now: at });
+    expect(again).toMatchObject({
+      events: 20,
+      replaced: expect.stringMatching(/^bridge_live_replaced_\d{14}$/),
+    });
+    expect(psql(fresh, `SELECT count(*) FROM ${again.replaced}.events`).trim()).toBe('20');
+  });
+});
