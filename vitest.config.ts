@@ -8,7 +8,7 @@ const PCSC_FILES = ['test/readers/**/*.test.ts', 'test/demo/**/*.test.ts'];
  * cloud-bridge/src/store/test-store.ts): the tests of each module that keeps tables, as its tables
  * gain their PostgreSQL steps.
  */
-const POSTGRES_FILES = ['test/store/test-store.test.ts'];
+const POSTGRES_FILES = ['test/store/test-store.test.ts', 'cloud-bridge/src/leases/duties.test.ts'];
 
 export default defineConfig({
   resolve: { conditions: ['source'] },
