@@ -46,14 +46,14 @@ function tracker() {
 function instance(table: LeaseTable, duties: Duty[], holder: string, ttlMs = 900): Duties {
   const made = new Duties(table, duties, { holder, ttlMs, renewMs: 150, logger });
   running.push(made);
-  made.start();
+  void made.start();
   return made;
 }
 
 it('a bridge alone on its store runs every duty at once, without a lease', async () => {
   const { runs, duties } = tracker();
   const alone = new Duties(undefined, duties('a'), { holder: 'a', logger });
-  alone.start();
+  await alone.start();
   await expect.poll(() => runs.size).toBe(NAMES.length);
   await alone.stop();
   expect(runs.size).toBe(0);

@@ -56,19 +56,21 @@ export class Duties {
     return [...this.held.keys()].sort();
   }
 
-  /** Takes this instance's share at once (all of them when it is alone), then renews on a timer. */
-  start(): void {
+  /**
+   * Takes this instance's share at once (all of them when it is alone), then renews on a timer;
+   * resolves once the duties taken in this first round have started.
+   */
+  async start(): Promise<void> {
     if (this.timer || this.held.size > 0) return;
     if (!this.table) {
-      for (const duty of this.duties) {
-        this.held.set(duty.name, { duty, until: Number.POSITIVE_INFINITY });
-        void this.run(duty, 'start');
-      }
+      for (const duty of this.duties) this.held.set(duty.name, { duty, until: Number.POSITIVE_INFINITY });
+      await Promise.all(this.duties.map((duty) => this.run(duty, 'start')));
       return;
     }
     this.tick();
     this.timer = setInterval(() => this.tick(), this.renewMs);
     this.timer.unref();
+    await Promise.all([...this.held.keys()].map((name) => this.chains.get(name)));
   }
 
   /** Stops every duty held and releases its lease, so another instance takes it without waiting. */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Teardown } from '@educard/terminal-sdk';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -20,11 +21,12 @@ import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
 import { BodyGrants } from '../grants/index.js';
 import { buildHttpApi } from '../http/index.js';
-import { Ingest } from '../ingest/index.js';
+import { DevicePartitions, Ingest } from '../ingest/index.js';
+import { Duties, type Duty, LeaseTable } from '../leases/index.js';
 import { CatalogueService, LoanLedger } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
-import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
+import { ALARM_KINDS, Operations, opsRoutes, relayLiveStream } from '../ops/index.js';
 import { Leavers, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Retention } from '../retention/index.js';
@@ -42,8 +44,9 @@ export { BRIDGE_VERSION };
 /**
  * The cloud bridge: the store and the concerns that follow its events as they are committed
  * (operations, attendance, notices, the central outbox), the broker (embedded or external), ingest,
- * the roster and catalogue services, the HTTP API with the pages, then the central sync and the
- * notice deliveries; stopped in reverse. The bridge reaches even its embedded broker as an ordinary
+ * the roster and catalogue services, the HTTP API with the pages, then its duties (the central sync,
+ * the notice deliveries, the alarm checks, ...: each under a lease when instances share a
+ * PostgreSQL store); stopped in reverse. The bridge reaches even its embedded broker as an ordinary
  * MQTT client, so the ingest path is the same whatever broker a district runs.
  */
 export class Bridge {
@@ -71,6 +74,7 @@ export class Bridge {
     readonly retention: Retention,
     readonly leavers: Leavers,
     readonly reads: ReadAudit,
+    readonly duties: Duties,
   ) {}
 
   /**
@@ -106,6 +110,15 @@ export class Bridge {
       ? openPostgresStore(config.store.url)
       : openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     started.add('store', () => store.close());
+    // On PostgreSQL other instances may share the store: singleton work runs under leases, and on a
+    // broker without shared subscriptions each instance takes the devices of the partitions it holds.
+    const shared = config.store !== undefined;
+    const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const partitions =
+      shared && !config.mqtt.embedded && !config.mqtt.shareGroup
+        ? new DevicePartitions(config.cluster.partitions)
+        : undefined;
+    const owns = partitions && ((device: string) => partitions.owns(device));
     const directory = new Directory(store.database);
     const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
@@ -217,6 +230,7 @@ export class Bridge {
       client,
       logger,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      ...(owns ? { owns } : {}),
       commands,
       onState: ops.onDeviceState,
       onBatch: metrics.onBatch,
@@ -224,10 +238,7 @@ export class Bridge {
       onBirth: (state) => sync.answer(state),
     });
     await ingest.start();
-    await roster.start();
-    started.add('roster', () => roster.stop());
-    await catalogue.start();
-    started.add('catalogue', () => catalogue.stop());
+    if (shared && !broker) await relayLiveStream({ client, ops, instance, logger });
     const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest, now);
     const rollouts = new Rollouts({
       db: store.database,
@@ -241,9 +252,9 @@ export class Bridge {
       logger,
       now,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      ...(owns ? { owns } : {}),
     });
     await rollouts.start();
-    started.add('rollouts', () => rollouts.stop());
     await venues.start();
     started.add('venues', () => venues.stop());
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
@@ -362,9 +373,32 @@ export class Bridge {
     if (config.http.pages) await servePages(http);
     started.add('http', () => http.close());
     await http.listen({ host: config.http.host, port: config.http.port });
-    await central.start();
-    started.add('central', () => central.stop());
-    notices.start();
+    // Work one instance at a time does, each a lease (docs/scale-out.md says why each is one).
+    const singletons: Duty[] = [
+      { name: 'central', start: () => central.start(), stop: () => central.stop() },
+      { name: 'notices', start: () => notices.start(), stop: () => notices.stop() },
+      { name: 'alarms', start: () => ops.start(), stop: () => ops.stopChecks() },
+      { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
+      { name: 'rollouts', start: () => rollouts.startTicks(), stop: () => rollouts.stop() },
+      {
+        name: 'manifests',
+        start: async () => {
+          await roster.start();
+          await catalogue.start();
+        },
+        stop: () => {
+          roster.stop();
+          catalogue.stop();
+        },
+      },
+    ];
+    const duties = new Duties(
+      shared ? new LeaseTable(store.database) : undefined,
+      [...(partitions?.duties() ?? []), ...singletons],
+      { holder: instance, ttlMs: config.cluster.leaseTtlMs, logger },
+    );
+    started.add('duties', () => duties.stop());
+    await duties.start();
     const bridge = new Bridge(
       config,
       logger,
@@ -389,10 +423,12 @@ export class Bridge {
       retention,
       leavers,
       reads,
+      duties,
     );
-    ops.start();
-    retention.start();
-    logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
+    logger.info(
+      { mqtt: url, http: bridge.httpUrl, instance, duties: shared ? duties.holding : 'all' },
+      'bridge started',
+    );
     return bridge;
   }
 
@@ -408,13 +444,8 @@ export class Bridge {
   }
 
   async stop(): Promise<void> {
-    await this.retention.stop();
-    await this.notices.stop();
-    await this.central.stop();
-    this.rollouts.stop();
+    await this.duties.stop();
     this.ops.stop();
-    this.roster.stop();
-    this.catalogue.stop();
     this.venues.stop();
     await this.http.close();
     this.reads.flush();
