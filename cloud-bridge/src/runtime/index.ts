@@ -32,7 +32,13 @@ import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js
 import { Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
-import { type BadRowSink, type BridgeStore, openPostgresStore, openSqliteStore } from '../store/index.js';
+import {
+  type BadRowSink,
+  type BridgeStore,
+  openPostgresStore,
+  openSqliteStore,
+  type SqlDatabase,
+} from '../store/index.js';
 import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
@@ -173,7 +179,7 @@ export class Bridge {
         })
       : undefined;
     if (broker) started.add('broker', () => broker.stop());
-    const deviceAccounts = broker ?? (await externalAccounts(config, logger));
+    const deviceAccounts = broker ?? (await externalAccounts(config, store.database, logger));
     await deviceAccounts.reconcile(
       store
         .listDevices()
@@ -457,10 +463,15 @@ export class Bridge {
 }
 
 /** The device accounts of an external broker: provisioned by the bridge when configured, else the broker's own business. */
-async function externalAccounts(config: BridgeConfig, logger: Logger): Promise<DeviceAccounts> {
+async function externalAccounts(
+  config: BridgeConfig,
+  db: SqlDatabase,
+  logger: Logger,
+): Promise<DeviceAccounts> {
   const settings = config.mqtt.deviceAccounts;
   if (!settings) return unmanagedAccounts(logger);
   return NatsDeviceAccounts.open({
+    db,
     authFile: settings.authFile,
     nodes: settings.nodes,
     hashRounds: settings.hashRounds,
