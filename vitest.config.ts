@@ -8,7 +8,28 @@ const PCSC_FILES = ['test/readers/**/*.test.ts', 'test/demo/**/*.test.ts'];
  * cloud-bridge/src/store/test-store.ts): the tests of each module that keeps tables, as its tables
  * gain their PostgreSQL steps.
  */
-const POSTGRES_FILES = ['test/store/test-store.test.ts', 'cloud-bridge/src/leases/duties.test.ts'];
+const POSTGRES_FILES = [
+  'test/store/test-store.test.ts',
+  'cloud-bridge/src/accounts/accounts.test.ts',
+  'cloud-bridge/src/grants/grants.test.ts',
+  'cloud-bridge/src/directory/directory.test.ts',
+  'cloud-bridge/src/privacy/leavers.test.ts',
+  'cloud-bridge/src/transfers/log.test.ts',
+  // central, attendance, ops, notices, retention, ingest
+  'cloud-bridge/src/central/outbox.test.ts',
+  'cloud-bridge/src/central/files.test.ts',
+  'cloud-bridge/src/attendance/attendance.test.ts',
+  'cloud-bridge/src/ops/ops.test.ts',
+  'cloud-bridge/src/ops/expiry.test.ts',
+  'cloud-bridge/src/notices/notices.test.ts',
+  'cloud-bridge/src/retention/retention.test.ts',
+  'cloud-bridge/src/ingest/group-commit.test.ts',
+  'cloud-bridge/src/leases/duties.test.ts',
+  'test/attendance/*.test.ts',
+  'test/central/*.test.ts',
+  'test/ops/*.test.ts',
+  'test/venues/*.test.ts',
+];
 
 export default defineConfig({
   resolve: { conditions: ['source'] },

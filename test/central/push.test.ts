@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
+import { openTestStore } from '@educard/cloud-bridge/test-store';
 import { until } from '@educard/scripts/support';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { admin, startBridge } from '../support/bridge.js';
@@ -91,7 +92,7 @@ describe('events pushed to the central system', () => {
     await sender.close();
     await bridge.stop();
     bridge = undefined;
-    expect((await centralStatusOffline(join(dir, 'bridge'))).pending).toBe(50);
+    expect(centralStatusOffline(join(dir, 'bridge')).pending).toBe(50);
 
     bridge = await startBridge(join(dir, 'bridge'), { central: config });
     await until(async () => (await centralStatus((bridge as Bridge).httpUrl)).push?.pending === 0);
@@ -177,13 +178,14 @@ describe('events pushed to the central system', () => {
   });
 });
 
-/** The outbox of a stopped bridge, read from its database. */
-async function centralStatusOffline(dataDir: string): Promise<{ pending: number }> {
-  const { default: Database } = await import('better-sqlite3');
-  const db = new Database(join(dataDir, 'bridge.db'), { readonly: true });
+/** The outbox of a stopped bridge, read from its database (the run's backend). */
+function centralStatusOffline(dataDir: string): { pending: number } {
+  const store = openTestStore(join(dataDir, 'bridge.db'));
   try {
-    return db.prepare('SELECT count(*) AS pending FROM central_outbox').get() as { pending: number };
+    return store.database.prepare('SELECT count(*) AS pending FROM central_outbox').get() as {
+      pending: number;
+    };
   } finally {
-    db.close();
+    store.close();
   }
 }

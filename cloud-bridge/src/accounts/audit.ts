@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AccountRole, AuditEntry, AuditSink } from '../access/index.js';
 import {
+  type ModuleSteps,
   migrateModule,
   type SqlDatabase,
   type SqlStatement,
@@ -9,8 +10,9 @@ import {
 } from '../store/index.js';
 import type { StoredAuditEntry } from './types.js';
 
-const STEPS = [
-  `CREATE TABLE audit_log (
+const STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE audit_log (
      id INTEGER PRIMARY KEY AUTOINCREMENT,
      at TEXT NOT NULL,
      actor TEXT NOT NULL,
@@ -28,7 +30,32 @@ const STEPS = [
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
-];
+  ],
+  postgres: [
+    `CREATE TABLE audit_log (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       at TEXT COLLATE "C" NOT NULL,
+       actor TEXT COLLATE "C" NOT NULL,
+       role TEXT,
+       action TEXT COLLATE "C" NOT NULL,
+       target TEXT COLLATE "C",
+       school TEXT COLLATE "C",
+       outcome TEXT NOT NULL,
+       detail TEXT,
+       ip TEXT
+     );
+     CREATE INDEX audit_log_school ON audit_log (school, id);
+     CREATE INDEX audit_log_actor ON audit_log (actor, id);
+     CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+     CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+     CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+       FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();`,
+  ],
+};
 
 export interface AuditFilter {
   school?: string;

@@ -1,9 +1,10 @@
 import type { AccountRole } from '../access/index.js';
-import { migrateModule, type SqlDatabase } from '../store/index.js';
+import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 import type { Account } from './types.js';
 
-const STEPS = [
-  `CREATE TABLE accounts (
+const STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE accounts (
      id TEXT PRIMARY KEY,
      username TEXT NOT NULL,
      username_key TEXT NOT NULL UNIQUE,
@@ -31,7 +32,38 @@ const STEPS = [
      locked_until INTEGER,
      updated_at INTEGER NOT NULL
    );`,
-];
+  ],
+  postgres: [
+    `CREATE TABLE accounts (
+       id TEXT COLLATE "C" PRIMARY KEY,
+       username TEXT NOT NULL,
+       username_key TEXT COLLATE "C" NOT NULL UNIQUE,
+       display_name TEXT NOT NULL,
+       role TEXT NOT NULL,
+       school TEXT COLLATE "C",
+       class_name TEXT,
+       password_hash TEXT NOT NULL,
+       disabled INTEGER NOT NULL DEFAULT 0,
+       created_at TEXT NOT NULL,
+       last_login_at TEXT,
+       password_changed_at TEXT NOT NULL
+     );
+     CREATE INDEX accounts_school ON accounts (school);
+     CREATE TABLE account_sessions (
+       token_sha256 TEXT PRIMARY KEY,
+       account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts (id),
+       created_at BIGINT NOT NULL,
+       last_seen_at BIGINT NOT NULL
+     );
+     CREATE INDEX account_sessions_account ON account_sessions (account_id);
+     CREATE TABLE login_throttle (
+       username_key TEXT COLLATE "C" PRIMARY KEY,
+       failures INTEGER NOT NULL,
+       locked_until BIGINT,
+       updated_at BIGINT NOT NULL
+     );`,
+  ],
+};
 
 export interface StoredAccount extends Account {
   passwordHash: string;
@@ -96,8 +128,13 @@ export class AccountTables {
       ofSchool: db.prepare<[string], AccountRow>(
         'SELECT * FROM accounts WHERE school = ? ORDER BY username_key',
       ),
+      // Counted inside the transaction that may disable one. SQLite's immediate transaction holds the
+      // whole database; on PostgreSQL the counted rows are locked, so that two admins demoting each
+      // other on two instances cannot both find the other still enabled.
       enabledDistrictAdmins: db.prepare<[], { n: number }>(
-        "SELECT count(*) AS n FROM accounts WHERE role = 'district-admin' AND disabled = 0",
+        db.dialect === 'postgres'
+          ? `SELECT count(*) AS n FROM (SELECT 1 FROM accounts WHERE role = 'district-admin' AND disabled = 0 FOR UPDATE) AS enabled`
+          : "SELECT count(*) AS n FROM accounts WHERE role = 'district-admin' AND disabled = 0",
       ),
       loggedIn: db.prepare('UPDATE accounts SET last_login_at = ? WHERE id = ?'),
       insertSession: db.prepare(

@@ -2,6 +2,7 @@ import {
   type CommitProjection,
   type CommittedEvent,
   committedData,
+  type ModuleSteps,
   type SqlDatabase,
 } from '../store/index.js';
 
@@ -10,8 +11,9 @@ import {
  * one school-day range of it; notices follow it by event id. Kept small and covered by its index so
  * a day of a large school is one index range scan, never a parse of whole event records.
  */
-export const PASSAGE_STEPS = [
-  `CREATE TABLE gate_passages (
+export const PASSAGE_STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE gate_passages (
      event_id INTEGER PRIMARY KEY,
      school TEXT NOT NULL,
      person_id TEXT NOT NULL,
@@ -28,7 +30,28 @@ export const PASSAGE_STEPS = [
      WHERE type = 'gate.decision' AND person_id IS NOT NULL
        AND json_extract(record, '$.data.decision') = 'grant'
        AND json_extract(record, '$.data.direction') IN ('in', 'out');`,
-];
+  ],
+  postgres: [
+    `CREATE TABLE gate_passages (
+       event_id BIGINT PRIMARY KEY,
+       school TEXT COLLATE "C" NOT NULL,
+       person_id TEXT COLLATE "C" NOT NULL,
+       at TEXT COLLATE "C" NOT NULL,
+       direction TEXT COLLATE "C" NOT NULL CHECK (direction IN ('in', 'out')),
+       device TEXT COLLATE "C" NOT NULL,
+       role TEXT
+     );
+     CREATE INDEX gate_passages_day ON gate_passages (school, at, person_id, direction);
+     INSERT INTO gate_passages (event_id, school, person_id, at, direction, device, role)
+       SELECT id, school, person_id, at, record::jsonb #>> '{data,direction}', device,
+              record::jsonb #>> '{data,role}'
+       FROM events
+       WHERE type = 'gate.decision' AND person_id IS NOT NULL
+         AND record::jsonb #>> '{data,decision}' = 'grant'
+         AND record::jsonb #>> '{data,direction}' IN ('in', 'out')
+       ON CONFLICT DO NOTHING;`,
+  ],
+};
 
 export type PassageDirection = 'in' | 'out';
 
@@ -51,8 +74,8 @@ export function passageOf(event: CommittedEvent) {
 /** The projection that keeps gate_passages in the transaction that stores the events. */
 export function passageProjection(db: SqlDatabase): CommitProjection {
   const insert = db.prepare(
-    `INSERT OR IGNORE INTO gate_passages (event_id, school, person_id, at, direction, device, role)
-     VALUES (@eventId, @school, @personId, @at, @direction, @device, @role)`,
+    `INSERT INTO gate_passages (event_id, school, person_id, at, direction, device, role)
+     VALUES (@eventId, @school, @personId, @at, @direction, @device, @role) ON CONFLICT DO NOTHING`,
   );
   return (events) => {
     for (const event of events) {

@@ -122,10 +122,10 @@ export class Outbox {
     const db = deps.store.database;
     this.sql = {
       enqueue: db.prepare(
-        'INSERT OR IGNORE INTO central_outbox (event_id, device, seq, school, at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO central_outbox (event_id, device, seq, school, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
       ),
       backfill: db.prepare(
-        'INSERT OR IGNORE INTO central_outbox (event_id, device, seq, school, at) SELECT id, device, seq, school, at FROM events WHERE id > ? ORDER BY id',
+        'INSERT INTO central_outbox (event_id, device, seq, school, at) SELECT id, device, seq, school, at FROM events WHERE id > ? ORDER BY id ON CONFLICT DO NOTHING',
       ),
       lastEventId: db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM events'),
       // A device held back by a refused event sends only that event until it goes through.
@@ -143,25 +143,27 @@ export class Outbox {
         'UPDATE central_outbox SET attempts = attempts + 1, last_error = ? WHERE event_id = ? RETURNING attempts',
       ),
       bury: db.prepare(
-        `INSERT OR REPLACE INTO central_dead_letters (event_id, device, seq, school, at, attempts, reason, dead_at)
-         SELECT event_id, device, seq, school, at, attempts, last_error, ? FROM central_outbox WHERE event_id = ?`,
+        `INSERT INTO central_dead_letters (event_id, device, seq, school, at, attempts, reason, dead_at)
+         SELECT event_id, device, seq, school, at, attempts, last_error, ? FROM central_outbox WHERE event_id = ?
+         ON CONFLICT (event_id) DO UPDATE SET device = excluded.device, seq = excluded.seq, school = excluded.school,
+           at = excluded.at, attempts = excluded.attempts, reason = excluded.reason, dead_at = excluded.dead_at`,
       ),
       // `school` null means every school.
       pending: db.prepare<[{ school: string | null }], { n: number; oldest: string | null }>(
-        'SELECT count(*) AS n, min(at) AS oldest FROM central_outbox WHERE @school IS NULL OR school = @school',
+        'SELECT count(*) AS n, min(at) AS oldest FROM central_outbox WHERE CAST(@school AS TEXT) IS NULL OR school = @school',
       ),
       perDevice: db.prepare<[{ school: string | null }], { device: string; n: number; oldest: string }>(
         `SELECT device, count(*) AS n, min(at) AS oldest FROM central_outbox
-         WHERE @school IS NULL OR school = @school GROUP BY device ORDER BY device`,
+         WHERE CAST(@school AS TEXT) IS NULL OR school = @school GROUP BY device ORDER BY device`,
       ),
       deadCount: db.prepare<[{ school: string | null }], { n: number }>(
-        'SELECT count(*) AS n FROM central_dead_letters WHERE @school IS NULL OR school = @school',
+        'SELECT count(*) AS n FROM central_dead_letters WHERE CAST(@school AS TEXT) IS NULL OR school = @school',
       ),
       deadLetters: db.prepare<[{ school: string | null; limit: number }], Record<string, string | number>>(
-        'SELECT * FROM central_dead_letters WHERE @school IS NULL OR school = @school ORDER BY event_id LIMIT @limit',
+        'SELECT * FROM central_dead_letters WHERE CAST(@school AS TEXT) IS NULL OR school = @school ORDER BY event_id LIMIT @limit',
       ),
       revive: db.prepare(
-        'INSERT OR IGNORE INTO central_outbox (event_id, device, seq, school, at) SELECT event_id, device, seq, school, at FROM central_dead_letters WHERE event_id = ?',
+        'INSERT INTO central_outbox (event_id, device, seq, school, at) SELECT event_id, device, seq, school, at FROM central_dead_letters WHERE event_id = ? ON CONFLICT DO NOTHING',
       ),
       forget: db.prepare('DELETE FROM central_dead_letters WHERE event_id = ?'),
     };

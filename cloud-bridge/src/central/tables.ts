@@ -1,11 +1,12 @@
-import { migrateModule, type SqlDatabase } from '../store/index.js';
+import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 
 /**
  * The central connector's tables. The outbox names each event by its id in the store's `events`
  * table, which holds the record: nothing is pushed that is not stored, and nothing is stored twice.
  */
-const STEPS = [
-  `CREATE TABLE central_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+const STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE central_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
    CREATE TABLE central_outbox (
      event_id INTEGER PRIMARY KEY,
      device TEXT NOT NULL,
@@ -37,7 +38,42 @@ const STEPS = [
      problem TEXT NOT NULL,
      reported INTEGER NOT NULL DEFAULT 0
    );`,
-];
+  ],
+  postgres: [
+    `CREATE TABLE central_state (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE central_outbox (
+       event_id BIGINT PRIMARY KEY,
+       device TEXT COLLATE "C" NOT NULL,
+       seq BIGINT NOT NULL,
+       school TEXT COLLATE "C" NOT NULL,
+       at TEXT COLLATE "C" NOT NULL,
+       attempts INTEGER NOT NULL DEFAULT 0,
+       last_error TEXT
+     );
+     CREATE INDEX central_outbox_device ON central_outbox (device, event_id);
+     CREATE INDEX central_outbox_held ON central_outbox (device) WHERE attempts > 0;
+     CREATE TABLE central_dead_letters (
+       event_id BIGINT PRIMARY KEY,
+       device TEXT COLLATE "C" NOT NULL,
+       seq BIGINT NOT NULL,
+       school TEXT COLLATE "C" NOT NULL,
+       at TEXT COLLATE "C" NOT NULL,
+       attempts INTEGER NOT NULL,
+       reason TEXT NOT NULL,
+       dead_at TEXT COLLATE "C" NOT NULL
+     );
+     CREATE TABLE central_feed_problems (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       at TEXT COLLATE "C" NOT NULL,
+       cursor TEXT COLLATE "C" NOT NULL,
+       change_id TEXT COLLATE "C" NOT NULL,
+       kind TEXT NOT NULL,
+       record_id TEXT,
+       problem TEXT NOT NULL,
+       reported INTEGER NOT NULL DEFAULT 0
+     );`,
+  ],
+};
 
 /** Small named values of the connector (cursors, counters, last errors), in the bridge's database. */
 export class CentralState {

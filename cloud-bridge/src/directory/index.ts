@@ -1,6 +1,6 @@
 import { Identifier, IsoDate, Role } from '@educard/terminal-sdk';
 import { z } from 'zod';
-import { migrateModule, type SqlDatabase } from '../store/index.js';
+import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 
 /**
  * What the bridge holds of the central student-record system beyond the roster: schools with their
@@ -78,8 +78,9 @@ export const LeaveRecord = z
   });
 export type LeaveRecord = z.infer<typeof LeaveRecord>;
 
-const STEPS = [
-  `CREATE TABLE directory_schools (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
+const STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE directory_schools (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
    CREATE TABLE directory_classes (school TEXT NOT NULL, id TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (school, id));
    CREATE TABLE directory_persons (
      id TEXT PRIMARY KEY,
@@ -98,7 +99,34 @@ const STEPS = [
      entry TEXT NOT NULL
    );
    CREATE INDEX directory_leaves_school ON directory_leaves (school, from_date);`,
-];
+  ],
+  postgres: [
+    `CREATE TABLE directory_schools (id TEXT COLLATE "C" PRIMARY KEY, entry TEXT NOT NULL);
+     CREATE TABLE directory_classes (
+       school TEXT COLLATE "C" NOT NULL,
+       id TEXT COLLATE "C" NOT NULL,
+       entry TEXT NOT NULL,
+       PRIMARY KEY (school, id)
+     );
+     CREATE TABLE directory_persons (
+       id TEXT COLLATE "C" PRIMARY KEY,
+       school TEXT COLLATE "C" NOT NULL,
+       class TEXT COLLATE "C",
+       student_number TEXT COLLATE "C" UNIQUE,
+       entry TEXT NOT NULL
+     );
+     CREATE INDEX directory_persons_class ON directory_persons (school, class);
+     CREATE TABLE directory_leaves (
+       id TEXT COLLATE "C" PRIMARY KEY,
+       school TEXT COLLATE "C" NOT NULL,
+       person_id TEXT COLLATE "C" NOT NULL,
+       from_date TEXT COLLATE "C" NOT NULL,
+       to_date TEXT COLLATE "C" NOT NULL,
+       entry TEXT NOT NULL
+     );
+     CREATE INDEX directory_leaves_school ON directory_leaves (school, from_date);`,
+  ],
+};
 
 /** The directory's tables in the bridge's database. Writes are plain upserts: the caller holds the transaction. */
 export class Directory {

@@ -1,6 +1,6 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { maskCardPath, sameSecret } from '@educard/terminal-sdk';
-import { migrateModule, type SqlDatabase } from '../store/index.js';
+import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 
 /** The query parameter a body's URL carries its grant in. */
 export const GRANT_PARAM = 'grant';
@@ -8,7 +8,10 @@ export const GRANT_PARAM = 'grant';
 /** How long a grant lets its holder fetch; the bridge announces fresh ones well before. */
 export const GRANT_TTL_MS = 24 * 3_600_000;
 
-const STEPS = ['CREATE TABLE body_grant_keys (id INTEGER PRIMARY KEY CHECK (id = 1), secret BLOB NOT NULL)'];
+const STEPS: ModuleSteps = {
+  sqlite: ['CREATE TABLE body_grant_keys (id INTEGER PRIMARY KEY CHECK (id = 1), secret BLOB NOT NULL)'],
+  postgres: ['CREATE TABLE body_grant_keys (id INTEGER PRIMARY KEY CHECK (id = 1), secret BYTEA NOT NULL)'],
+};
 
 export type GrantCheck = 'ok' | 'missing' | 'expired' | 'invalid';
 
@@ -32,7 +35,9 @@ export class BodyGrants {
   ) {
     migrateModule(db, 'grants', STEPS);
     // Whichever bridge comes first makes the secret; the others read it.
-    db.prepare('INSERT OR IGNORE INTO body_grant_keys (id, secret) VALUES (1, randomblob(32))').run();
+    db.prepare('INSERT INTO body_grant_keys (id, secret) VALUES (1, ?) ON CONFLICT (id) DO NOTHING').run(
+      randomBytes(32),
+    );
     this.secret = (
       db.prepare('SELECT secret FROM body_grant_keys WHERE id = 1').get() as { secret: Buffer }
     ).secret;

@@ -3,14 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { chainedRecords } from '../store/conformance.js';
-import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
 import { GroupCommit } from './group-commit.js';
 
 let dir: string;
-let store: SqliteBridgeStore;
+let store: BridgeStore;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'group-commit-'));
-  store = openSqliteStore(join(dir, 'bridge.db'));
+  store = openTestStore(join(dir, 'bridge.db'));
 });
 afterEach(() => {
   store.close();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { migrateModule, type SqlDatabase } from '../store/index.js';
+import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
 
 /**
@@ -7,8 +7,9 @@ import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js'
  * settled notices and the deliveries they went out in. Every step is one transaction, so a restart
  * resumes where the last one ended: nothing read twice, nothing confirmed sent again.
  */
-const STEPS = [
-  `CREATE TABLE notice_webhooks (
+const STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE notice_webhooks (
      webhook TEXT PRIMARY KEY,
      cursor INTEGER NOT NULL,
      last_error TEXT,
@@ -50,7 +51,52 @@ const STEPS = [
      delivery_seq INTEGER
    );
    CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
-];
+  ],
+  postgres: [
+    `CREATE TABLE notice_webhooks (
+       webhook TEXT COLLATE "C" PRIMARY KEY,
+       cursor BIGINT NOT NULL,
+       last_error TEXT,
+       last_error_at TEXT COLLATE "C",
+       last_success_at TEXT COLLATE "C"
+     );
+     CREATE TABLE notice_bursts (
+       webhook TEXT COLLATE "C" NOT NULL,
+       person_id TEXT COLLATE "C" NOT NULL,
+       school TEXT COLLATE "C" NOT NULL,
+       first_at TEXT COLLATE "C" NOT NULL,
+       last_at TEXT COLLATE "C" NOT NULL,
+       direction TEXT NOT NULL,
+       event_id BIGINT NOT NULL,
+       device TEXT COLLATE "C" NOT NULL,
+       open INTEGER NOT NULL,
+       PRIMARY KEY (webhook, person_id)
+     );
+     CREATE INDEX notice_bursts_open ON notice_bursts (webhook, open, last_at);
+     CREATE TABLE notice_deliveries (
+       seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       id TEXT COLLATE "C" NOT NULL UNIQUE,
+       webhook TEXT COLLATE "C" NOT NULL,
+       body TEXT NOT NULL,
+       notices INTEGER NOT NULL,
+       created_at TEXT COLLATE "C" NOT NULL,
+       status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+       attempts INTEGER NOT NULL DEFAULT 0,
+       next_attempt_at TEXT COLLATE "C" NOT NULL,
+       last_error TEXT,
+       done_at TEXT COLLATE "C"
+     );
+     CREATE INDEX notice_deliveries_status ON notice_deliveries (webhook, status, seq);
+     CREATE TABLE notice_queue (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       webhook TEXT COLLATE "C" NOT NULL,
+       notice TEXT NOT NULL,
+       created_at TEXT COLLATE "C" NOT NULL,
+       delivery_seq BIGINT
+     );
+     CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
+  ],
+};
 
 /** One notice as the receiver gets it. Never a card id. */
 export interface Notice {
@@ -172,9 +218,9 @@ export class NoticeLedger {
       firstUnsent: db.prepare<[string, number], { id: number; notice: string }>(
         'SELECT id, notice FROM notice_queue WHERE webhook = ? AND delivery_seq IS NULL ORDER BY id LIMIT ?',
       ),
-      addDelivery: db.prepare(
+      addDelivery: db.prepare<[string, string, string, number, string, string], { seq: number }>(
         `INSERT INTO notice_deliveries (id, webhook, body, notices, created_at, status, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
+         VALUES (?, ?, ?, ?, ?, 'pending', ?) RETURNING seq`,
       ),
       assign: db.prepare(
         'UPDATE notice_queue SET delivery_seq = ? WHERE webhook = ? AND id BETWEEN ? AND ? AND delivery_seq IS NULL',
@@ -319,9 +365,9 @@ export class NoticeLedger {
       const batch = this.s.firstUnsent.all(hook.key, hook.batchMax);
       const id = randomUUID();
       const body = `{"deliveryId":${JSON.stringify(id)},"notices":[${batch.map((b) => b.notice).join(',')}]}`;
-      const seq = Number(
-        this.s.addDelivery.run(id, hook.key, body, batch.length, nowIso, nowIso).lastInsertRowid,
-      );
+      const { seq } = this.s.addDelivery.get(id, hook.key, body, batch.length, nowIso, nowIso) as {
+        seq: number;
+      };
       this.s.assign.run(seq, hook.key, (batch[0] as { id: number }).id, (batch.at(-1) as { id: number }).id);
       deliveries++;
     }

@@ -106,7 +106,7 @@ export class Alarms {
       ),
       reword: db.prepare<[string, number]>('UPDATE ops_alarms SET message = ? WHERE id = ?'),
       readerLost: db.prepare<[string, string, string]>(
-        'INSERT OR IGNORE INTO ops_missing_readers (device, reader, since) VALUES (?, ?, ?)',
+        'INSERT INTO ops_missing_readers (device, reader, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
       ),
       readerBack: db.prepare<[string, string]>(
         'DELETE FROM ops_missing_readers WHERE device = ? AND reader = ?',

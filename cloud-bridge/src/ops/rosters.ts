@@ -15,7 +15,9 @@ export class RosterProgress {
 
   constructor(db: SqlDatabase) {
     this.s = {
-      applied: db.prepare('INSERT OR IGNORE INTO ops_roster_applied (device, version, at) VALUES (?, ?, ?)'),
+      applied: db.prepare(
+        'INSERT INTO ops_roster_applied (device, version, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
       highest: db.prepare<[string], { version: number | null }>(
         'SELECT max(version) AS version FROM ops_roster_applied WHERE device = ?',
       ),

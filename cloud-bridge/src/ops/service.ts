@@ -91,6 +91,7 @@ export class Operations {
   private readonly committed;
   private readonly recent;
   private readonly byIds;
+  private readonly follow;
   private pending: CommittedEvent[] = [];
   private timer?: NodeJS.Timeout;
   /** With several bridge instances: tells the others which events this one committed. */
@@ -134,6 +135,15 @@ export class Operations {
         { id: number; school: string; at: string; device: string; record: string }
       >('SELECT id, school, at, device, record FROM events WHERE school = ? ORDER BY id DESC LIMIT ?'),
     };
+    // A savepoint of its own: on PostgreSQL a failed statement aborts the transaction it is in, so a
+    // failure caught here must be rolled back to it for the events' own commit to go on.
+    this.follow = db.transaction((events: CommittedEvent[]) => {
+      for (const event of events) {
+        const applied = committedData(event, 'roster.applied');
+        if (applied) this.rosters.applied(event.device, applied.version, event.at);
+      }
+      this.alarms.project(events);
+    });
     deps.store.addCommitProjection((events) => this.project(events));
   }
 
@@ -356,11 +366,7 @@ export class Operations {
   /** The commit projection: inside the ingest transaction, so it must not throw into it. */
   private project(events: CommittedEvent[]): void {
     try {
-      for (const event of events) {
-        const applied = committedData(event, 'roster.applied');
-        if (applied) this.rosters.applied(event.device, applied.version, event.at);
-      }
-      this.alarms.project(events);
+      this.follow(events);
     } catch (error) {
       this.logger.error(
         { err: error, events: events.length },

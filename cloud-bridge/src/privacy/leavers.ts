@@ -2,10 +2,18 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
 import type { Directory } from '../directory/index.js';
-import { type BridgeStore, migrateModule, type SqlDatabase, tableExists } from '../store/index.js';
+import {
+  type BridgeStore,
+  type ModuleSteps,
+  migrateModule,
+  type SqlDatabase,
+  type SqlDialect,
+  tableExists,
+} from '../store/index.js';
 
-const STEPS = [
-  `CREATE TABLE privacy_leavers (
+const STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE privacy_leavers (
      person_id TEXT PRIMARY KEY,
      school TEXT NOT NULL,
      left_at TEXT NOT NULL,
@@ -14,7 +22,41 @@ const STEPS = [
      anonymised_at TEXT
    );
    CREATE INDEX privacy_leavers_due ON privacy_leavers (anonymise_after) WHERE anonymised_at IS NULL;`,
-];
+  ],
+  postgres: [
+    `CREATE TABLE privacy_leavers (
+       person_id TEXT COLLATE "C" PRIMARY KEY,
+       school TEXT COLLATE "C" NOT NULL,
+       left_at TEXT NOT NULL,
+       actor TEXT NOT NULL,
+       anonymise_after TEXT COLLATE "C" NOT NULL,
+       anonymised_at TEXT
+     );
+     CREATE INDEX privacy_leavers_due ON privacy_leavers (anonymise_after) WHERE anonymised_at IS NULL;`,
+  ],
+};
+
+/**
+ * The statements that rewrite a person id inside stored JSON, in each dialect's JSON functions. On
+ * PostgreSQL the rewritten text is jsonb's (keys reordered, spaces after separators): the same JSON.
+ */
+const REWRITE: Record<SqlDialect, { events: string; loans: string; libraryEvents: string }> = {
+  sqlite: {
+    events: `UPDATE events SET person_id = ?,
+               record = json_remove(json_set(record, '$.data.personId', ?), '$.data.cardId', '$.data.name')
+             WHERE person_id = ?`,
+    loans: `UPDATE loans SET person_id = ?, loan = json_set(loan, '$.personId', ?) WHERE person_id = ?`,
+    libraryEvents: `UPDATE library_events SET data = json_set(data, '$.personId', ?) WHERE json_extract(data, '$.personId') = ?`,
+  },
+  postgres: {
+    events: `UPDATE events SET person_id = ?,
+               record = (jsonb_set(record::jsonb, '{data,personId}', to_jsonb(?::text)) #- '{data,cardId}' #- '{data,name}')::text
+             WHERE person_id = ?`,
+    loans: `UPDATE loans SET person_id = ?, loan = jsonb_set(loan::jsonb, '{personId}', to_jsonb(?::text))::text WHERE person_id = ?`,
+    libraryEvents: `UPDATE library_events SET data = jsonb_set(data::jsonb, '{personId}', to_jsonb(?::text))::text
+                    WHERE data::jsonb ->> 'personId' = ?`,
+  },
+};
 
 const DAY_MS = 86_400_000;
 
@@ -101,37 +143,19 @@ export class Leavers {
     const { db, directory, audit, logger, now } = this.deps;
     const pseudonym = `anon-${randomBytes(9).toString('base64url')}`;
     const counts: Record<string, number> = {};
+    const rewrite = REWRITE[db.dialect];
     const run = (what: string, sql: string, ...params: unknown[]) => {
       counts[what] = (counts[what] ?? 0) + db.prepare(sql).run(...params).changes;
     };
     db.transaction(() => {
       // The record as stored loses the person's id and card (it no longer matches its hash: the
       // device's chain was checked when it came in, and the central system has it whole).
-      run(
-        'events',
-        `UPDATE events SET person_id = ?,
-           record = json_remove(json_set(record, '$.data.personId', ?), '$.data.cardId', '$.data.name')
-         WHERE person_id = ?`,
-        pseudonym,
-        pseudonym,
-        personId,
-      );
+      run('events', rewrite.events, pseudonym, pseudonym, personId);
       if (tableExists(db, 'gate_passages'))
         run('passages', 'UPDATE gate_passages SET person_id = ? WHERE person_id = ?', pseudonym, personId);
       if (tableExists(db, 'loans')) {
-        run(
-          'loans',
-          `UPDATE loans SET person_id = ?, loan = json_set(loan, '$.personId', ?) WHERE person_id = ?`,
-          pseudonym,
-          pseudonym,
-          personId,
-        );
-        run(
-          'libraryEvents',
-          `UPDATE library_events SET data = json_set(data, '$.personId', ?) WHERE json_extract(data, '$.personId') = ?`,
-          pseudonym,
-          personId,
-        );
+        run('loans', rewrite.loans, pseudonym, pseudonym, personId);
+        run('libraryEvents', rewrite.libraryEvents, pseudonym, personId);
       }
       if (tableExists(db, 'transfers'))
         run('transfers', 'UPDATE transfers SET person_id = ? WHERE person_id = ?', pseudonym, personId);

@@ -13,10 +13,11 @@ import {
   verifyReleaseSignatures,
 } from '@educard/terminal-sdk';
 import * as tar from 'tar';
-import { migrateModule, type SqlDatabase } from '../store/index.js';
+import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 
-const STEPS = [
-  `CREATE TABLE releases (
+const STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE releases (
      version TEXT NOT NULL,
      arch TEXT NOT NULL,
      manifest TEXT NOT NULL,
@@ -27,7 +28,21 @@ const STEPS = [
      added_by TEXT NOT NULL,
      PRIMARY KEY (version, arch)
    );`,
-];
+  ],
+  postgres: [
+    `CREATE TABLE releases (
+       version TEXT COLLATE "C" NOT NULL,
+       arch TEXT COLLATE "C" NOT NULL,
+       manifest TEXT NOT NULL,
+       files INTEGER NOT NULL,
+       bytes BIGINT NOT NULL,
+       expires_at TEXT NOT NULL,
+       added_at TEXT COLLATE "C" NOT NULL,
+       added_by TEXT NOT NULL,
+       PRIMARY KEY (version, arch)
+     );`,
+  ],
+};
 
 export interface ReleaseView {
   version: string;

@@ -74,19 +74,25 @@ export class Retention {
 
   constructor(private readonly deps: RetentionDeps) {
     const { db, central } = deps;
+    // A number on both backends: PostgreSQL's EXISTS and comparisons are booleans, SQLite's integers.
     const pending =
       central === 'api' && tableExists(db, 'central_outbox')
-        ? `(EXISTS (SELECT 1 FROM central_outbox o WHERE o.event_id = e.id)
-            OR EXISTS (SELECT 1 FROM central_dead_letters d WHERE d.event_id = e.id))`
+        ? `CASE WHEN EXISTS (SELECT 1 FROM central_outbox o WHERE o.event_id = e.id)
+                  OR EXISTS (SELECT 1 FROM central_dead_letters d WHERE d.event_id = e.id) THEN 1 ELSE 0 END`
         : central === 'file'
-          ? `(e.id > coalesce((SELECT CAST(value AS INTEGER) FROM central_state WHERE key = 'files.exportedThrough'), 0))`
+          ? `CASE WHEN e.id > coalesce((SELECT CAST(value AS BIGINT) FROM central_state WHERE key = 'files.exportedThrough'), 0)
+             THEN 1 ELSE 0 END`
           : '0';
+    const itemOf =
+      db.dialect === 'postgres'
+        ? "e.record::jsonb #>> '{data,itemId}'"
+        : "json_extract(e.record, '$.data.itemId')";
     const loans = tableExists(db, 'loans');
     this.sql = {
       schools: db.prepare<[], { school: string }>('SELECT DISTINCT school FROM events ORDER BY school'),
       scan: db.prepare<[string, string, string, number, number], ScannedRow>(
         `SELECT e.id, e.type, e.at,
-                CASE WHEN e.type LIKE 'library.%' THEN json_extract(e.record, '$.data.itemId') END AS item,
+                CASE WHEN e.type LIKE 'library.%' THEN ${itemOf} END AS item,
                 ${pending} AS pending
          FROM events e
          WHERE e.school = ? AND e.at < ? AND (e.at, e.id) > (?, ?)

@@ -8,7 +8,8 @@ import { AuditLog } from '../accounts/index.js';
 import { CentralClient, CentralState, Outbox } from '../central/index.js';
 import { CentralTestServer } from '../central/testing.js';
 import { LoanLedger } from '../library/index.js';
-import { openSqliteStore, type SqliteBridgeStore } from '../store/index.js';
+import type { BridgeStore } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
 import {
   type CentralAcks,
   Retention,
@@ -23,7 +24,7 @@ const daysAgo = (days: number) => new Date(NOW.getTime() - days * 86_400_000).to
 const logger = pino({ level: 'silent' });
 
 let dir: string;
-let store: SqliteBridgeStore;
+let store: BridgeStore;
 let ledger: LoanLedger;
 let audit: AuditLog;
 let central: CentralTestServer | undefined;
@@ -67,7 +68,7 @@ const types = () =>
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'retention-'));
-  store = openSqliteStore(join(dir, 'bridge.db'));
+  store = openTestStore(join(dir, 'bridge.db'));
   ledger = new LoanLedger(store);
   audit = new AuditLog(store.database, logger, () => NOW);
   chains.clear();

@@ -1,5 +1,5 @@
 import type { DirectoryPerson } from '../directory/index.js';
-import { migrateModule, type SqlDatabase } from '../store/index.js';
+import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 
 /** A person moved from one school of the district to another, as the bridge applied it. */
 export interface Transfer {
@@ -26,8 +26,9 @@ export interface Transfer {
   before: DirectoryPerson;
 }
 
-const STEPS = [
-  `CREATE TABLE transfers (
+const STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE transfers (
      id INTEGER PRIMARY KEY AUTOINCREMENT,
      person_id TEXT NOT NULL,
      from_school TEXT NOT NULL,
@@ -45,7 +46,28 @@ const STEPS = [
    CREATE INDEX transfers_person ON transfers (person_id, effective_at);
    CREATE INDEX transfers_from ON transfers (from_school, id);
    CREATE INDEX transfers_to ON transfers (to_school, id);`,
-];
+  ],
+  postgres: [
+    `CREATE TABLE transfers (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       person_id TEXT COLLATE "C" NOT NULL,
+       from_school TEXT COLLATE "C" NOT NULL,
+       to_school TEXT COLLATE "C" NOT NULL,
+       on_date TEXT COLLATE "C" NOT NULL,
+       effective_at TEXT COLLATE "C" NOT NULL,
+       at TEXT COLLATE "C" NOT NULL,
+       source TEXT NOT NULL,
+       actor TEXT NOT NULL,
+       change_id TEXT,
+       cards TEXT NOT NULL,
+       versions TEXT NOT NULL,
+       before TEXT NOT NULL
+     );
+     CREATE INDEX transfers_person ON transfers (person_id, effective_at);
+     CREATE INDEX transfers_from ON transfers (from_school, id);
+     CREATE INDEX transfers_to ON transfers (to_school, id);`,
+  ],
+};
 
 interface Row {
   id: number;
@@ -90,10 +112,11 @@ export class TransferLog {
   constructor(db: SqlDatabase) {
     migrateModule(db, 'transfers', STEPS);
     this.s = {
-      insert: db.prepare(
+      insert: db.prepare<[Record<string, unknown>], { id: number }>(
         `INSERT INTO transfers (person_id, from_school, to_school, on_date, effective_at, at, source, actor,
            change_id, cards, versions, before)
-         VALUES (@personId, @from, @to, @on, @effectiveAt, @at, @source, @actor, @changeId, @cards, @versions, @before)`,
+         VALUES (@personId, @from, @to, @on, @effectiveAt, @at, @source, @actor, @changeId, @cards, @versions, @before)
+         RETURNING id`,
       ),
       ofPerson: db.prepare<[string], Row>(
         'SELECT * FROM transfers WHERE person_id = ? ORDER BY effective_at, id',
@@ -111,15 +134,14 @@ export class TransferLog {
 
   /** Writes a transfer down (the caller holds the transaction); returns its id. */
   record(transfer: Omit<Transfer, 'id'>): number {
-    return Number(
-      this.s.insert.run({
-        ...transfer,
-        changeId: transfer.changeId ?? null,
-        cards: JSON.stringify(transfer.cards),
-        versions: JSON.stringify(transfer.versions),
-        before: JSON.stringify(transfer.before),
-      }).lastInsertRowid,
-    );
+    const row = this.s.insert.get({
+      ...transfer,
+      changeId: transfer.changeId ?? null,
+      cards: JSON.stringify(transfer.cards),
+      versions: JSON.stringify(transfer.versions),
+      before: JSON.stringify(transfer.before),
+    });
+    return Number(row?.id);
   }
 
   /** A person's transfers, oldest first. */

@@ -15,8 +15,8 @@ export interface VenueDay {
 /** The projection that keeps venue_admissions in the transaction that stores the events. */
 export function admissionProjection(db: SqlDatabase): CommitProjection {
   const insert = db.prepare(
-    `INSERT OR IGNORE INTO venue_admissions (event_id, site, venue, day, card_id, admitted, reentry, booking)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO venue_admissions (event_id, site, venue, day, card_id, admitted, reentry, booking)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   );
   return (events) => {
     for (const event of events) {
@@ -43,12 +43,12 @@ export function venueDays(db: SqlDatabase, filter: { site?: string; fromDay: str
   return db
     .prepare<[{ site: string | null; fromDay: string }], VenueDay>(
       `SELECT site, venue, day,
-              sum(admitted AND NOT reentry) AS visits,
-              sum(admitted AND reentry) AS reentries,
+              sum(CASE WHEN admitted = 1 AND reentry = 0 THEN 1 ELSE 0 END) AS visits,
+              sum(CASE WHEN admitted = 1 AND reentry = 1 THEN 1 ELSE 0 END) AS reentries,
               count(DISTINCT booking) AS classes,
-              sum(NOT admitted) AS refused
+              sum(CASE WHEN admitted = 0 THEN 1 ELSE 0 END) AS refused
        FROM venue_admissions
-       WHERE day >= @fromDay AND (@site IS NULL OR site = @site)
+       WHERE day >= @fromDay AND (CAST(@site AS TEXT) IS NULL OR site = @site)
        GROUP BY site, venue, day ORDER BY day DESC, site, venue`,
     )
     .all({ site: filter.site ?? null, fromDay: filter.fromDay });
