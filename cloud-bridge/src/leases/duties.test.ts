@@ -44,7 +44,7 @@ function tracker() {
 }
 
 function instance(table: LeaseTable, duties: Duty[], holder: string, ttlMs = 900): Duties {
-  const made = new Duties(table, duties, { holder, ttlMs, renewMs: 150, logger });
+  const made = new Duties(table, duties, { holder, group: 'test', ttlMs, renewMs: 150, logger });
   running.push(made);
   void made.start();
   return made;
@@ -52,7 +52,7 @@ function instance(table: LeaseTable, duties: Duty[], holder: string, ttlMs = 900
 
 it('a bridge alone on its store runs every duty at once, without a lease', async () => {
   const { runs, duties } = tracker();
-  const alone = new Duties(undefined, duties('a'), { holder: 'a', logger });
+  const alone = new Duties(undefined, duties('a'), { holder: 'a', group: 'test', logger });
   await alone.start();
   await expect.poll(() => runs.size).toBe(NAMES.length);
   await alone.stop();
@@ -101,12 +101,36 @@ it('an instance that cannot renew stops its work before its leases can pass to a
   expect(overlaps).toEqual([]);
 });
 
+it('an instance that is not ready gives its duties to the others until it is again', async () => {
+  const { runs, overlaps, duties } = tracker();
+  const table = new LeaseTable(store.database);
+  let connected = true;
+  const a = new Duties(table, duties('a'), {
+    holder: 'a',
+    group: 'test',
+    ttlMs: 900,
+    renewMs: 150,
+    logger,
+    ready: () => connected,
+  });
+  running.push(a);
+  await a.start();
+  const b = instance(table, duties('b'), 'b');
+  await expect.poll(() => [a.holding.length, b.holding.length]).toEqual([3, 3]);
+  connected = false;
+  await expect.poll(() => [a.holding.length, b.holding.length]).toEqual([0, NAMES.length]);
+  expect(new Set(runs.values())).toEqual(new Set(['b']));
+  connected = true;
+  await expect.poll(() => [a.holding.length, b.holding.length]).toEqual([3, 3]);
+  expect(overlaps).toEqual([]);
+});
+
 it('a killed holder, which never releases, has its duties taken once its leases expire', async () => {
   const { runs, duties } = tracker();
   const table = new LeaseTable(store.database);
   // The holder's leases as a killed process leaves them: unexpired, renewed by no one.
   for (const name of NAMES) table.take(name, 'killed', 700);
-  table.take('member/killed', 'killed', 700);
+  table.take('member/test/killed', 'killed', 700);
   const b = instance(table, duties('b'), 'b');
   expect(b.holding).toEqual([]);
   await expect.poll(() => b.holding.length).toBe(NAMES.length);

@@ -11,9 +11,16 @@ export interface Duty {
 export interface DutiesOptions {
   /** This instance's name in the leases it holds (unique among the instances). */
   holder: string;
+  /** Duties of one group are shared among the instances that hold the group, apart from other groups. */
+  group: string;
   /** How long a lease lasts unrenewed: a dead holder's duties move within this and one `renewMs`. */
   ttlMs?: number;
   renewMs?: number;
+  /**
+   * Whether this instance can do its duties now (its broker connection is up): while it cannot, it
+   * gives every duty up and leaves the instances counted, so the others take its share.
+   */
+  ready?: () => boolean;
   logger: Logger;
 }
 
@@ -22,9 +29,6 @@ interface Held {
   /** By this process's clock, measured from before the renewal: it stops work before another may start it. */
   until: number;
 }
-
-/** Each live instance holds a lease named with this prefix and its holder; they are counted to share the duties. */
-const MEMBER = 'member/';
 
 /**
  * The duties of several bridge instances on one database, shared through leases: each instance holds
@@ -40,6 +44,9 @@ export class Duties {
   private timer: NodeJS.Timeout | undefined;
   private readonly ttlMs: number;
   private readonly renewMs: number;
+  /** Each live instance holds a lease named with this prefix and its holder; they are counted to share the duties. */
+  private readonly members: string;
+  private readonly member: string;
 
   constructor(
     /** Undefined for a bridge that is alone on its store (SQLite): it holds every duty without a lease. */
@@ -49,6 +56,8 @@ export class Duties {
   ) {
     this.ttlMs = options.ttlMs ?? 6000;
     this.renewMs = options.renewMs ?? Math.max(100, Math.floor(this.ttlMs / 3));
+    this.members = `member/${options.group}/`;
+    this.member = `${this.members}${options.holder}`;
   }
 
   /** The duties this instance holds now. */
@@ -78,20 +87,27 @@ export class Duties {
     clearInterval(this.timer);
     this.timer = undefined;
     const stopping = [...this.held.keys()].map((name) => this.lose(name, true));
-    if (this.table) this.release(`${MEMBER}${this.options.holder}`);
+    if (this.table) this.release(this.member);
     await Promise.all(stopping);
   }
 
   private tick(): void {
     if (!this.table) return;
+    if (this.options.ready?.() === false) {
+      if (this.held.size > 0) this.options.logger.warn('not ready for its duties: giving them up');
+      for (const name of [...this.held.keys()]) void this.lose(name, true);
+      this.release(this.member);
+      return;
+    }
     const asked = performance.now();
     let members: number;
     try {
-      this.table.take(`${MEMBER}${this.options.holder}`, this.options.holder, this.ttlMs);
-      members = Math.max(1, new Set(this.table.liveHolders(MEMBER)).size);
+      this.table.take(this.member, this.options.holder, this.ttlMs);
+      members = Math.max(1, new Set(this.table.liveHolders(this.members)).size);
     } catch (error) {
       this.options.logger.warn({ err: error }, 'duties not renewed: database unreachable');
-      for (const [name, held] of this.held) if (asked >= held.until) void this.lose(name, false);
+      for (const [name, held] of this.held)
+        if (this.expiresBeforeNextTick(held, asked)) void this.lose(name, false);
       return;
     }
     for (const name of [...this.held.keys()]) this.renew(this.table, name, asked);
@@ -105,6 +121,11 @@ export class Duties {
     }
   }
 
+  /** Stops a duty it could not renew while the lease still holds: the next tick would come too late. */
+  private expiresBeforeNextTick(held: Held, asked: number): boolean {
+    return asked + this.renewMs >= held.until;
+  }
+
   private renew(table: LeaseTable, name: string, asked: number): void {
     const held = this.held.get(name) as Held;
     try {
@@ -112,7 +133,7 @@ export class Duties {
       else void this.lose(name, false);
     } catch (error) {
       this.options.logger.warn({ err: error, duty: name }, 'duty not renewed');
-      if (asked >= held.until) void this.lose(name, false);
+      if (this.expiresBeforeNextTick(held, asked)) void this.lose(name, false);
     }
   }
 

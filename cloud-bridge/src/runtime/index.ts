@@ -80,7 +80,8 @@ export class Bridge {
     readonly retention: Retention,
     readonly leavers: Leavers,
     readonly reads: ReadAudit,
-    readonly duties: Duties,
+    /** The singleton work, and the devices' partitions when instances share a broker without $share. */
+    readonly duties: Duties[],
   ) {}
 
   /**
@@ -398,13 +399,23 @@ export class Bridge {
         },
       },
     ];
-    const duties = new Duties(
-      shared ? new LeaseTable(store.database) : undefined,
-      [...(partitions?.duties() ?? []), ...singletons],
-      { holder: instance, ttlMs: config.cluster.leaseTtlMs, logger },
-    );
-    started.add('duties', () => duties.stop());
-    await duties.start();
+    const leases = shared ? new LeaseTable(store.database) : undefined;
+    const lease = { holder: instance, ttlMs: config.cluster.leaseTtlMs, logger };
+    const singletonDuties = new Duties(leases, singletons, { ...lease, group: 'singletons' });
+    started.add('duties', () => singletonDuties.stop());
+    await singletonDuties.start();
+    const duties = [singletonDuties];
+    if (partitions) {
+      // An instance cut off from the broker cannot ingest: its devices go to the others meanwhile.
+      const ingestShare = new Duties(leases, partitions.duties(), {
+        ...lease,
+        group: 'ingest',
+        ready: () => client.connected,
+      });
+      started.add('ingest partitions', () => ingestShare.stop());
+      await ingestShare.start();
+      duties.push(ingestShare);
+    }
     const bridge = new Bridge(
       config,
       logger,
@@ -432,7 +443,12 @@ export class Bridge {
       duties,
     );
     logger.info(
-      { mqtt: url, http: bridge.httpUrl, instance, duties: shared ? duties.holding : 'all' },
+      {
+        mqtt: url,
+        http: bridge.httpUrl,
+        instance,
+        duties: shared ? duties.flatMap((group) => group.holding) : 'all',
+      },
       'bridge started',
     );
     return bridge;
@@ -450,7 +466,7 @@ export class Bridge {
   }
 
   async stop(): Promise<void> {
-    await this.duties.stop();
+    await Promise.all(this.duties.map((group) => group.stop()));
     this.ops.stop();
     this.venues.stop();
     await this.http.close();
