@@ -4,7 +4,10 @@ import { DevicePartitions } from './partitions.js';
 it('spreads devices evenly over the partitions, the same way in every instance', () => {
   const partitions = new DevicePartitions(16);
   const counts = new Array<number>(16).fill(0);
-  for (let i = 0; i < 4000; i += 1) counts[partitions.of(`gate-${i}`)] += 1;
+  for (let i = 0; i < 4000; i += 1) {
+    const partition = partitions.of(`gate-${i}`);
+    counts[partition] = (counts[partition] ?? 0) + 1;
+  }
   // 250 each on average; a hash that clusters (or ignores the digits) leaves partitions empty or double.
   expect(Math.min(...counts)).toBeGreaterThan(175);
   expect(Math.max(...counts)).toBeLessThan(325);

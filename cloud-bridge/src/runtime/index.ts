@@ -181,12 +181,22 @@ export class Bridge {
       : undefined;
     if (broker) started.add('broker', () => broker.stop());
     const deviceAccounts = broker ?? (await externalAccounts(config, store.database, logger));
-    await deviceAccounts.reconcile(
-      store
-        .listDevices()
-        .filter((d) => !d.revokedAt)
-        .map((d) => ({ device: d.id, school: d.school })),
-    );
+    // Not fatal: the accounts are in the database and the nodes hold what was last written (by this
+    // instance or another); a node slow to reload (restarting, busy taking sessions back) must not keep
+    // the bridge down. The next enrollment or revocation writes and reloads again.
+    await deviceAccounts
+      .reconcile(
+        store
+          .listDevices()
+          .filter((d) => !d.revokedAt)
+          .map((d) => ({ device: d.id, school: d.school })),
+      )
+      .catch((error: unknown) =>
+        logger.error(
+          { err: (error as Error).message },
+          'broker accounts not reconciled at start: the next enrollment or revocation tries again',
+        ),
+      );
     const url = broker ? `mqtt://${config.mqtt.host}:${broker.port}` : (config.mqtt.url as string);
     const client = await mqtt.connectAsync(url, {
       clientId: credentials.username,
