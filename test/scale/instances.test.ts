@@ -1,11 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BridgeStore, openPostgresStore } from '@educard/cloud-bridge';
+import { type BridgeStore, DevicePartitions, openPostgresStore } from '@educard/cloud-bridge';
 import { type District, Fleet, startDistrict } from '@educard/scripts/fleet-sim';
 import { type Postgres, startPostgres } from '@educard/scripts/support';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CentralTestServer, centralConfig } from '../support/central-server.js';
+import { readEvents } from '../support/event-stream.js';
 
 const DEVICES = 200;
 /** Taps a second per device: 40 events a second in all, what this shared machine carries beside the rest. */
@@ -53,20 +54,22 @@ function holderPid(name: string): number | undefined {
   return row ? Number(row.holder.split('-').at(-2)) : undefined;
 }
 
-/** How many of the ingest partitions each running instance holds, by pid. */
-function partitionHolders(): Map<number, number> {
+/** The ingest partitions each running instance holds, by pid. */
+function partitionsHeld(): Map<number, number[]> {
   const rows = store.database
-    .prepare<[], { holder: string }>(
-      `SELECT holder FROM leases WHERE name LIKE 'ingest/%' AND expires_at >= (extract(epoch from clock_timestamp()) * 1000)::bigint`,
+    .prepare<[], { name: string; holder: string }>(
+      `SELECT name, holder FROM leases WHERE name LIKE 'ingest/%' AND expires_at >= (extract(epoch from clock_timestamp()) * 1000)::bigint`,
     )
     .all();
-  const counts = new Map<number, number>();
-  for (const { holder } of rows) {
+  const held = new Map<number, number[]>();
+  for (const { name, holder } of rows) {
     const pid = Number(holder.split('-').at(-2));
-    counts.set(pid, (counts.get(pid) ?? 0) + 1);
+    held.set(pid, [...(held.get(pid) ?? []), Number(name.split('/')[1])]);
   }
-  return counts;
+  return held;
 }
+
+const partitionHolders = () => new Map([...partitionsHeld()].map(([pid, held]) => [pid, held.length]));
 
 it('two instances, three nodes, 200 gateways: kill -9 an instance, then a node, restart both: every event stored once, in order, delivered once', async () => {
   const live = district as District;
@@ -86,6 +89,16 @@ it('two instances, three nodes, 200 gateways: kill -9 an instance, then a node, 
   fleet.startTapping(RATE);
   const devices = fleet;
   await expect.poll(() => devices.stats().acked, { timeout: 60_000 }).toBeGreaterThan(DEVICES);
+
+  // A page on either instance streams what both ingest: the first's stream shows devices the second takes.
+  const second = live.bridges[1]?.child.pid as number;
+  const partitions = new DevicePartitions(16);
+  const takenBySecond = new Set(partitionsHeld().get(second));
+  const stream = await fetch(`${live.bridges[0]?.http}/v1/ops/stream`, {
+    headers: { authorization: `Bearer ${live.adminToken}` },
+  });
+  const shown = await readEvents(stream.body as ReadableStream<Uint8Array>, 40);
+  expect(shown.some((event) => takenBySecond.has(partitions.of(event.device as string)))).toBe(true);
 
   // kill -9 the instance that holds the central push: its devices and its singleton work move.
   const centralHolder = holderPid('central');
