@@ -43,7 +43,7 @@ function tracker() {
   return { runs, overlaps, duties };
 }
 
-function instance(table: LeaseTable, duties: Duty[], holder: string, ttlMs = 900): Duties {
+function instance(table: LeaseTable, duties: Duty[], holder: string, ttlMs = 2000): Duties {
   const made = new Duties(table, duties, { holder, group: 'test', ttlMs, renewMs: 150, logger });
   running.push(made);
   void made.start();
@@ -108,7 +108,7 @@ it('an instance that is not ready gives its duties to the others until it is aga
   const a = new Duties(table, duties('a'), {
     holder: 'a',
     group: 'test',
-    ttlMs: 900,
+    ttlMs: 2000,
     renewMs: 150,
     logger,
     ready: () => connected,

@@ -107,7 +107,7 @@ export class Duties {
     } catch (error) {
       this.options.logger.warn({ err: error }, 'duties not renewed: database unreachable');
       for (const [name, held] of this.held)
-        if (this.expiresBeforeNextTick(held, asked)) void this.lose(name, false);
+        if (this.halfGone(held, asked)) void this.lose(name, false);
       return;
     }
     for (const name of [...this.held.keys()]) this.renew(this.table, name, asked);
@@ -121,9 +121,12 @@ export class Duties {
     }
   }
 
-  /** Stops a duty it could not renew while the lease still holds: the next tick would come too late. */
-  private expiresBeforeNextTick(held: Held, asked: number): boolean {
-    return asked + this.renewMs >= held.until;
+  /**
+   * Stops a duty it could not renew once half its lease is left, not a tick before the end: a timer
+   * late on a loaded host must not find the lease already passed on.
+   */
+  private halfGone(held: Held, asked: number): boolean {
+    return held.until - asked <= Math.max(this.renewMs, this.ttlMs / 2);
   }
 
   private renew(table: LeaseTable, name: string, asked: number): void {
@@ -133,7 +136,7 @@ export class Duties {
       else void this.lose(name, false);
     } catch (error) {
       this.options.logger.warn({ err: error, duty: name }, 'duty not renewed');
-      if (this.expiresBeforeNextTick(held, asked)) void this.lose(name, false);
+      if (this.halfGone(held, asked)) void this.lose(name, false);
     }
   }
 
