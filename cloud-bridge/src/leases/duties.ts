@@ -106,8 +106,7 @@ export class Duties {
       members = Math.max(1, new Set(this.table.liveHolders(this.members)).size);
     } catch (error) {
       this.options.logger.warn({ err: error }, 'duties not renewed: database unreachable');
-      for (const [name, held] of this.held)
-        if (this.halfGone(held, asked)) void this.lose(name, false);
+      for (const [name, held] of this.held) if (this.halfGone(held, asked)) void this.lose(name, false);
       return;
     }
     for (const name of [...this.held.keys()]) this.renew(this.table, name, asked);
