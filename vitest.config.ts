@@ -15,7 +15,19 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/directory/directory.test.ts',
   'cloud-bridge/src/privacy/leavers.test.ts',
   'cloud-bridge/src/transfers/log.test.ts',
-  // central, attendance, ops, notices, retention, ingest
+  // whole bridges: transfers, accounts and audit, grants, releases and rollouts, privacy
+  'test/central/transfer.test.ts',
+  'test/cli/bridge-transfer.test.ts',
+  'test/pages/bridge-transfers.test.ts',
+  'test/ops/accounts.test.ts',
+  'test/cli/bridge-accounts.test.ts',
+  'test/pages/bridge-audit.test.ts',
+  'test/pages/bridge-roles.test.ts',
+  'test/security/roster-access.test.ts',
+  'test/updates/rollout-rules.test.ts',
+  'test/privacy/bridge-privacy.test.ts',
+  'test/updates/fleet.test.ts',
+  // central, attendance, ops, notices, retention, venues, ingest
   'cloud-bridge/src/central/outbox.test.ts',
   'cloud-bridge/src/central/files.test.ts',
   'cloud-bridge/src/attendance/attendance.test.ts',
@@ -23,12 +35,23 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/ops/expiry.test.ts',
   'cloud-bridge/src/notices/notices.test.ts',
   'cloud-bridge/src/retention/retention.test.ts',
+  'cloud-bridge/src/venues/visits.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
   'cloud-bridge/src/leases/duties.test.ts',
-  'test/attendance/*.test.ts',
-  'test/central/*.test.ts',
-  'test/ops/*.test.ts',
-  'test/venues/*.test.ts',
+  // whole bridges: attendance and notices, central, ops, venues
+  'test/attendance/attendance-api.test.ts',
+  'test/attendance/notices.test.ts',
+  'test/central/feed.test.ts',
+  'test/central/files.test.ts',
+  'test/central/push.test.ts',
+  'test/ops/expiry.test.ts',
+  'test/ops/malformed-data.test.ts',
+  'test/ops/observability.test.ts',
+  'test/ops/propagation.test.ts',
+  'test/ops/reader-alarm.test.ts',
+  'test/venues/growth-record.test.ts',
+  'test/venues/hotlist.test.ts',
+  'test/pages/bridge-venues.test.ts',
 ];
 
 export default defineConfig({

@@ -148,4 +148,15 @@ describe('the audit log', () => {
     if (db.dialect === 'postgres') expect(() => db.exec('TRUNCATE audit_log')).toThrow(/append-only/);
     expect(audit.query({ limit: 10 })).toMatchObject([{ actor: 'op', action: 'alarms.ack', outcome: 'ok' }]);
   });
+
+  it('keeps the rest of a batch when one entry cannot be written, on either backend', () => {
+    const at = new Date('2030-03-04T08:00:00Z').toISOString();
+    audit.recordMany([
+      { at, actor: 'op', action: 'attendance.read', outcome: 'ok' },
+      // No actor: refused by the table, logged, and nothing else lost with it.
+      { at, actor: undefined as unknown as string, action: 'attendance.read', outcome: 'ok' },
+      { at, actor: 'teacher', action: 'attendance.read', outcome: 'ok' },
+    ]);
+    expect(audit.query({ limit: 10 }).map((e) => e.actor)).toEqual(['teacher', 'op']);
+  });
 });

@@ -128,17 +128,21 @@ export class AuditLog implements AuditSink {
 
   private write(entry: AuditEntry, at: string): void {
     try {
-      this.insert.run(
-        at,
-        entry.actor,
-        entry.role ?? null,
-        entry.action,
-        entry.target ?? null,
-        entry.school ?? null,
-        entry.outcome,
-        entry.detail ? JSON.stringify(entry.detail) : null,
-        entry.ip ?? null,
-      );
+      // In a savepoint of its own: on PostgreSQL a failed statement aborts the transaction it is in,
+      // and an entry that cannot be written must not take the rest of a batch (or a caller's work) with it.
+      this.db.transaction(() =>
+        this.insert.run(
+          at,
+          entry.actor,
+          entry.role ?? null,
+          entry.action,
+          entry.target ?? null,
+          entry.school ?? null,
+          entry.outcome,
+          entry.detail ? JSON.stringify(entry.detail) : null,
+          entry.ip ?? null,
+        ),
+      )();
     } catch (error) {
       this.logger.error({ err: error, audit: entry }, 'audit entry could not be written');
     }

@@ -81,10 +81,10 @@ it('replaces a leaver id by a pseudonym in events, loans, transfers and the dire
   expect(await leavers.remove('p1', 'admin')).toMatchObject({ school: 'school-1', cards: [] });
   expect(directory.person('p1')).toMatchObject({ active: false });
   now = new Date(SAMPLE_MONDAY + 30 * DAY_MS - 1000);
-  expect(leavers.anonymiseDue()).toBe(0);
+  expect(await leavers.anonymiseDue()).toBe(0);
   now = new Date(SAMPLE_MONDAY + 30 * DAY_MS);
-  expect(leavers.anonymiseDue()).toBe(1);
-  expect(leavers.anonymiseDue()).toBe(0);
+  expect(await leavers.anonymiseDue()).toBe(1);
+  expect(await leavers.anonymiseDue()).toBe(0);
 
   const [entry] = audited;
   expect(entry).toMatchObject({

@@ -15,72 +15,12 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
 import { type Directory, SchoolTimes } from '../directory/index.js';
 import type { Releases } from '../releases/index.js';
-import { type BridgeStore, type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
+import { type BridgeStore, migrateModule, type SqlDatabase } from '../store/index.js';
 import type { RolloutsConfig } from './config.js';
 import { assignPhases, RolloutSpec } from './spec.js';
+import { ROLLOUT_STEPS } from './tables.js';
 import type { RolloutDevice, RolloutState, RolloutView } from './types.js';
 import { quietWindows, windowAt } from './windows.js';
-
-const STEPS: ModuleSteps = {
-  sqlite: [
-    `CREATE TABLE rollouts (
-     id TEXT PRIMARY KEY,
-     version TEXT NOT NULL,
-     spec TEXT NOT NULL,
-     state TEXT NOT NULL,
-     reason TEXT,
-     created_by TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     updated_at TEXT NOT NULL
-   );
-   CREATE TABLE rollout_devices (
-     rollout TEXT NOT NULL,
-     device TEXT NOT NULL,
-     school TEXT NOT NULL,
-     phase INTEGER NOT NULL,
-     state TEXT NOT NULL,
-     detail TEXT,
-     fetched INTEGER,
-     total INTEGER,
-     offered_at TEXT,
-     updated_at TEXT NOT NULL,
-     PRIMARY KEY (rollout, device)
-   );
-   CREATE INDEX rollout_devices_device ON rollout_devices (device);
-   CREATE TABLE device_tags (device TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device, tag));`,
-  ],
-  postgres: [
-    `CREATE TABLE rollouts (
-       id TEXT COLLATE "C" PRIMARY KEY,
-       version TEXT COLLATE "C" NOT NULL,
-       spec TEXT NOT NULL,
-       state TEXT NOT NULL,
-       reason TEXT,
-       created_by TEXT NOT NULL,
-       created_at TEXT COLLATE "C" NOT NULL,
-       updated_at TEXT NOT NULL
-     );
-     CREATE TABLE rollout_devices (
-       rollout TEXT COLLATE "C" NOT NULL,
-       device TEXT COLLATE "C" NOT NULL,
-       school TEXT COLLATE "C" NOT NULL,
-       phase INTEGER NOT NULL,
-       state TEXT NOT NULL,
-       detail TEXT,
-       fetched BIGINT,
-       total BIGINT,
-       offered_at TEXT,
-       updated_at TEXT NOT NULL,
-       PRIMARY KEY (rollout, device)
-     );
-     CREATE INDEX rollout_devices_device ON rollout_devices (device);
-     CREATE TABLE device_tags (
-       device TEXT COLLATE "C" NOT NULL,
-       tag TEXT COLLATE "C" NOT NULL,
-       PRIMARY KEY (device, tag)
-     );`,
-  ],
-};
 
 const IN_FLIGHT = ['offered', 'downloading', 'waiting', 'switching', 'checking'];
 const FAILED = ['rolled-back', 'refused'];
@@ -149,7 +89,7 @@ export class Rollouts {
   private readonly now: () => Date;
 
   constructor(private readonly deps: RolloutsDeps) {
-    migrateModule(deps.db, 'rollouts', STEPS);
+    migrateModule(deps.db, 'rollouts', ROLLOUT_STEPS);
     this.now = deps.now ?? (() => new Date());
   }
 
