@@ -31,7 +31,8 @@ beforeAll(async () => {
   });
   // The test's own view of the shared database, to see who holds what and what was stored.
   store = openPostgresStore(url);
-});
+  // Six processes start one after another (PostgreSQL, three NATS nodes, two bridges): minutes on a loaded host.
+}, 300_000);
 
 afterAll(async () => {
   await fleet?.stop();
