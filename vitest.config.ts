@@ -39,6 +39,7 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/retention/retention.test.ts',
   'cloud-bridge/src/venues/visits.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
+  'cloud-bridge/src/leases/duties.test.ts',
   // whole bridges: attendance and notices, central, ops, venues
   'test/attendance/attendance-api.test.ts',
   'test/attendance/notices.test.ts',

@@ -9,6 +9,7 @@ import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asAdmin, Browser, makeAccount, startClockedBridge, TestClock } from '../support/accounts.js';
 import { enrollDevice, startUplinkGateway } from '../support/bridge.js';
+import { readEvents } from '../support/event-stream.js';
 
 let dir: string;
 let bridge: Bridge;
@@ -26,32 +27,6 @@ async function startGate(id: string): Promise<Gateway> {
   const gateway = await startUplinkGateway(dataDir, id, credentials.get(id) as never, bridge.httpUrl);
   gateways.set(id, gateway);
   return gateway;
-}
-
-/** Reads Server-Sent Events from a stream until `want` of them have come. */
-async function readEvents(
-  body: ReadableStream<Uint8Array>,
-  want: number,
-): Promise<Record<string, unknown>[]> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  const events: Record<string, unknown>[] = [];
-  while (events.length < want) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-    let end = text.indexOf('\n\n');
-    while (end >= 0) {
-      const block = text.slice(0, end);
-      text = text.slice(end + 2);
-      const data = block.split('\n').find((line) => line.startsWith('data: '));
-      if (block.includes('event: event') && data) events.push(JSON.parse(data.slice(6)));
-      end = text.indexOf('\n\n');
-    }
-  }
-  await reader.cancel();
-  return events;
 }
 
 beforeEach(async () => {

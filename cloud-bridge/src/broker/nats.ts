@@ -1,9 +1,29 @@
-import { readFile } from 'node:fs/promises';
-import { writeFilesDurable } from '@educard/terminal-sdk/files';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import bcrypt from 'bcryptjs';
 import type { Logger } from 'pino';
+import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 import type { DeviceAccount, DeviceAccounts } from './accounts.js';
 import { deviceTopics } from './acl.js';
+
+/** The devices' broker users, in the database that every bridge instance shares. */
+const STEPS: ModuleSteps = {
+  sqlite: [
+    `CREATE TABLE broker_accounts (
+       device TEXT PRIMARY KEY,
+       school TEXT NOT NULL,
+       hash TEXT NOT NULL
+     );`,
+  ],
+  postgres: [
+    `CREATE TABLE broker_accounts (
+       device TEXT COLLATE "C" PRIMARY KEY,
+       school TEXT NOT NULL,
+       hash TEXT NOT NULL
+     );`,
+  ],
+};
 
 /** One NATS server of the cluster: how to tell it to reload, and how to see that it has. */
 export interface NatsNode {
@@ -14,6 +34,8 @@ export interface NatsNode {
 }
 
 export interface NatsDeviceAccountsOptions {
+  /** Where the accounts are kept: the store's database, shared by every bridge instance. */
+  db: SqlDatabase;
   /** The file every node's configuration includes; the bridge owns it and rewrites it whole. */
   authFile: string;
   nodes: NatsNode[];
@@ -63,39 +85,71 @@ export function natsPermissions(principal: { school: string; device: string }): 
  * per-user subject permissions, written into the configuration file every node includes, then a
  * configuration reload on every node. NATS closes the connections of a user a reload removes, on
  * whichever node they are. Changes that arrive while a reload runs share the next one, so thousands of
- * enrollments cost a handful of reloads. The bridge keeps the hashes in a state file beside the auth
- * file, the broker's user database, and renders the auth file from it.
+ * enrollments cost a handful of reloads. The hashes are kept in the database (`broker_accounts`), so
+ * several bridge instances enrolling at once all write the whole of it: each renders the file from
+ * the table under a lock, so the file last written holds every account committed before it.
  */
 export class NatsDeviceAccounts implements DeviceAccounts {
   readonly kind = 'nats';
-  private readonly held = new Map<string, Held>();
   private bridgeHash = '';
   private running: Promise<void> = Promise.resolve();
   private next: Promise<void> | undefined;
+  private readonly sql;
 
-  private constructor(private readonly options: NatsDeviceAccountsOptions) {}
+  private constructor(private readonly options: NatsDeviceAccountsOptions) {
+    const { db } = options;
+    migrateModule(db, 'broker-accounts', STEPS);
+    this.sql = {
+      all: db.prepare<[], { device: string; school: string; hash: string }>(
+        'SELECT device, school, hash FROM broker_accounts ORDER BY device',
+      ),
+      count: db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM broker_accounts'),
+      put: db.prepare<[string, string, string]>(
+        `INSERT INTO broker_accounts (device, school, hash) VALUES (?, ?, ?)
+         ON CONFLICT (device) DO UPDATE SET school = excluded.school, hash = excluded.hash`,
+      ),
+      remove: db.prepare<[string]>('DELETE FROM broker_accounts WHERE device = ?'),
+      // One writer of the auth file at a time across instances (SQLite has one writer anyway).
+      lock:
+        db.dialect === 'postgres'
+          ? db.prepare("SELECT pg_advisory_xact_lock(hashtext('broker_accounts')) AS locked")
+          : undefined,
+    };
+  }
 
   static async open(options: NatsDeviceAccountsOptions): Promise<NatsDeviceAccounts> {
     const accounts = new NatsDeviceAccounts(options);
-    const text = await readFile(accounts.stateFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return '{"devices":{}}';
+    await accounts.importStateFile();
+    accounts.bridgeHash = await bcrypt.hash(options.bridgeUser.password, options.hashRounds);
+    return accounts;
+  }
+
+  /** Where the version before kept the hashes: taken into the table once, then set aside. */
+  get stateFile(): string {
+    return `${this.options.authFile}.state.json`;
+  }
+
+  private async importStateFile(): Promise<void> {
+    const text = await readFile(this.stateFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
       throw error;
     });
+    if (text === undefined) return;
     let state: { devices: Record<string, Held> };
     try {
       state = JSON.parse(text) as { devices: Record<string, Held> };
     } catch {
       throw new Error(
-        `${accounts.stateFile} is not JSON: restore it or delete it to provision every device again`,
+        `${this.stateFile} is not JSON: restore it or delete it to provision every device again`,
       );
     }
-    for (const [device, held] of Object.entries(state.devices ?? {})) accounts.held.set(device, held);
-    accounts.bridgeHash = await bcrypt.hash(options.bridgeUser.password, options.hashRounds);
-    return accounts;
-  }
-
-  get stateFile(): string {
-    return `${this.options.authFile}.state.json`;
+    const devices = Object.entries(state.devices ?? {});
+    this.options.db.transaction(() => {
+      if (Number(this.sql.count.get()?.count) > 0) return;
+      for (const [device, held] of devices) this.sql.put.run(device, held.school, held.hash);
+    })();
+    await rename(this.stateFile, `${this.stateFile}.imported`);
+    this.options.logger.info({ devices: devices.length }, 'broker accounts taken into the database');
   }
 
   /** NATS 2.9's MQTT listener refuses any topic with a `.` in it, and ids become topic levels. */
@@ -109,7 +163,7 @@ export class NatsDeviceAccounts implements DeviceAccounts {
     const refusal = this.refusal(account.device) ?? this.refusal(account.school);
     if (refusal) throw new Error(refusal);
     const hash = await bcrypt.hash(account.password, this.options.hashRounds);
-    this.held.set(account.device, { school: account.school, hash });
+    this.sql.put.run(account.device, account.school, hash);
     await this.apply();
     this.options.logger.info(
       { device: account.device, school: account.school },
@@ -118,19 +172,23 @@ export class NatsDeviceAccounts implements DeviceAccounts {
   }
 
   async remove(device: string): Promise<void> {
-    this.held.delete(device);
+    this.sql.remove.run(device);
     await this.apply();
     this.options.logger.info({ device }, 'broker account removed on every node');
   }
 
   async reconcile(active: { device: string; school: string }[]): Promise<void> {
     const schools = new Map(active.map((a) => [a.device, a.school]));
-    const dropped = [...this.held].filter(([device, held]) => schools.get(device) !== held.school);
-    for (const [device] of dropped) this.held.delete(device);
-    const missing = active.filter((a) => !this.held.has(a.device)).length;
+    const held = this.sql.all.all();
+    const dropped = held.filter((row) => schools.get(row.device) !== row.school).map((row) => row.device);
+    this.options.db.transaction(() => {
+      for (const device of dropped) this.sql.remove.run(device);
+    })();
+    const kept = new Set(held.map((row) => row.device));
+    const missing = active.filter((a) => !kept.has(a.device)).length;
     if (dropped.length || missing)
       this.options.logger.warn(
-        { dropped: dropped.map(([device]) => device), withoutAccount: missing },
+        { dropped, withoutAccount: missing },
         'broker accounts reconciled with the enrolled devices: those without one must enroll again',
       );
     await this.apply();
@@ -150,25 +208,23 @@ export class NatsDeviceAccounts implements DeviceAccounts {
   }
 
   private async writeAndReload(): Promise<void> {
-    const { authFile, nodes } = this.options;
-    const devices = Object.fromEntries([...this.held].sort(([a], [b]) => a.localeCompare(b)));
+    const { authFile, nodes, db } = this.options;
     const before = await Promise.all(nodes.map((node) => this.loadedAt(node)));
-    await writeFilesDurable([
-      { path: this.stateFile, data: `${JSON.stringify({ devices })}\n`, mode: 0o640 },
-      { path: authFile, data: this.render(), mode: 0o640 },
-    ]);
+    // Read and written under the lock, so that another instance's older rendering never lands last.
+    db.transaction(() => {
+      this.sql.lock?.get();
+      replaceFileSync(authFile, this.render(this.sql.all.all()), 0o640);
+    })();
     await Promise.all(nodes.map((node, i) => this.reload(node, before[i] as string)));
   }
 
-  private render(): string {
+  private render(accounts: { device: string; school: string; hash: string }[]): string {
     const user = (name: string, hash: string, permissions: unknown) =>
       `    { user: ${JSON.stringify(name)}, password: ${JSON.stringify(hash)}, permissions: ${JSON.stringify(permissions)} }`;
     const users = [
       // Every user names its permissions: a user without any makes NATS 2.9.10 crash on reload.
       user(this.options.bridgeUser.username, this.bridgeHash, { publish: '>', subscribe: '>' }),
-      ...[...this.held].map(([device, held]) =>
-        user(device, held.hash, natsPermissions({ device, school: held.school })),
-      ),
+      ...accounts.map(({ device, school, hash }) => user(device, hash, natsPermissions({ device, school }))),
     ];
     return `# Written by educard-bridge from its device accounts; edits here are overwritten.\nauthorization {\n  users = [\n${users.join('\n')}\n  ]\n}\n`;
   }
@@ -189,5 +245,28 @@ export class NatsDeviceAccounts implements DeviceAccounts {
         throw new Error(`NATS node ${node.monitorUrl} did not reload its configuration in time`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+}
+
+/**
+ * Replaces a file so that a power cut leaves the old or the new bytes; synchronous, as it runs inside
+ * the transaction that holds the writers' lock.
+ */
+function replaceFileSync(path: string, data: string, mode: number): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(temp, 'w', mode);
+  try {
+    fchmodSync(fd, mode);
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
   }
 }

@@ -125,6 +125,7 @@ export class FileExchange {
     for (const dir of [inboxDir, join(inboxDir, 'done'), join(inboxDir, 'failed'), outboxDir])
       await mkdir(dir, { recursive: true });
     this.stopped = false;
+    this.timers = [];
     this.schedule(() => this.importInbox(), this.deps.importIntervalMs);
     this.schedule(() => this.exportOutbox(), this.deps.exportIntervalMs);
   }

@@ -21,6 +21,21 @@ export const BridgeConfig = z
     store: z
       .object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL') })
       .optional(),
+    /**
+     * How several bridge instances on one PostgreSQL share the work (docs/scale-out.md): singleton
+     * work and the devices' partitions are leases in the database.
+     */
+    cluster: z
+      .object({
+        /**
+         * The devices' partitions, each held by one instance, when the instances share a broker
+         * without shared subscriptions (NATS): several per instance, so that shares come out even.
+         */
+        partitions: z.number().int().min(1).max(1024).default(16),
+        /** A dead instance's work moves to the others within this and a third of it. */
+        leaseTtlMs: z.number().int().min(1000).max(60_000).default(6000),
+      })
+      .prefault({}),
     /** The bearer token of the admin HTTP API. */
     adminToken: z.string().min(16, 'at least 16 characters'),
     mqtt: z

@@ -20,12 +20,19 @@ import type { BridgeStore, ChainPoint, DeclaredLoss } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
 import { GroupCommit } from './group-commit.js';
 
+export { DevicePartitions } from './partitions.js';
+
 export interface IngestDeps {
   store: BridgeStore;
   client: MqttClient;
   logger: Logger;
   /** With an external broker and several bridges: a $share group, so each device's batches go to one. */
   shareGroup?: string;
+  /**
+   * With several bridge instances on a broker without shared subscriptions: whether this instance
+   * takes the device's messages (it holds the device's partition); the others let them pass.
+   */
+  owns?: (device: string) => boolean;
   /** How often, at most, a device is asked to resend after a gap. */
   resendEveryMs?: number;
   /** Sends the signed `events.resend` a device runs after a gap. */
@@ -110,7 +117,7 @@ export class Ingest {
 
   private onMessage(topic: string, payload: Buffer, retained: boolean): void {
     const parts = parseDeviceTopic(topic);
-    if (!parts) return;
+    if (!parts || this.deps.owns?.(parts.device) === false) return;
     if (parts.kind === 'state') {
       this.onState(parts, payload, retained);
       return;

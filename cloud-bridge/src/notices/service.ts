@@ -61,7 +61,7 @@ export class Notices {
   private readonly hooks: Hook[];
   private readonly now: () => number;
   private readonly sending = new Map<string, Promise<void>>();
-  private readonly stopping = new AbortController();
+  private stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: NoticesDeps) {
@@ -75,8 +75,10 @@ export class Notices {
     for (const hook of this.hooks) this.ledger.register(hook.key);
   }
 
+  /** Also after a stop: the instance that holds the notices' lease may lose it and take it again. */
   start(): void {
     if (!this.hooks.length) return;
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
     this.timer = setInterval(() => this.tick(), this.deps.config.tickMs);
     this.deps.logger.info(
       { webhooks: this.hooks.map((h) => ({ key: h.key, school: h.school, url: h.shown })) },

@@ -90,9 +90,12 @@ export class Operations {
   private readonly now: () => Date;
   private readonly committed;
   private readonly recent;
+  private readonly byIds;
   private readonly follow;
   private pending: CommittedEvent[] = [];
   private timer?: NodeJS.Timeout;
+  /** With several bridge instances: tells the others which events this one committed. */
+  private share: ((ids: number[]) => void) | undefined;
 
   constructor(private readonly deps: OpsDeps) {
     const db = deps.store.database;
@@ -118,6 +121,10 @@ export class Operations {
       ...(deps.keySet ? { keySet: deps.keySet } : {}),
     });
     this.committed = db.prepare<[number], { id: number }>('SELECT id FROM events WHERE id = ?');
+    this.byIds = db.prepare<
+      [number, number],
+      { id: number; school: string; at: string; device: string; record: string }
+    >('SELECT id, school, at, device, record FROM events WHERE id BETWEEN ? AND ? ORDER BY id');
     // The newest events first, for a page's first paint: the store pages only forwards.
     this.recent = {
       all: db.prepare<[number], { id: number; school: string; at: string; device: string; record: string }>(
@@ -140,14 +147,50 @@ export class Operations {
     deps.store.addCommitProjection((events) => this.project(events));
   }
 
+  /** The computed alarms' checks: on one bridge instance at a time (the runtime holds them under a lease). */
   start(): void {
     this.checkDates();
+    clearInterval(this.timer);
     this.timer = setInterval(() => this.evaluate(), this.settings.checkEverySeconds * 1000).unref();
   }
 
-  stop(): void {
+  stopChecks(): void {
     clearInterval(this.timer);
+  }
+
+  stop(): void {
+    this.stopChecks();
     this.hub.close();
+  }
+
+  /**
+   * With several bridge instances: `send` tells the others the ids of the events this one committed,
+   * and they show them on their streams through `streamStored`. Ids, not the events, go between
+   * instances: each reads them from the database, so no personal data travels through the broker.
+   */
+  shareStream(send: (ids: number[]) => void): void {
+    this.share = send;
+  }
+
+  /** Streams events another instance committed, read back by id. */
+  streamStored(ids: readonly number[]): void {
+    if (this.hub.size === 0 || ids.length === 0) return;
+    const wanted = new Set(ids);
+    let low = Number.POSITIVE_INFINITY;
+    let high = 0;
+    for (const id of ids) {
+      low = Math.min(low, id);
+      high = Math.max(high, id);
+    }
+    // The other instances' ids interleave with these: the range holds a few more than asked for.
+    const rows = this.byIds.all(low, high).filter((row) => wanted.has(Number(row.id)));
+    this.hub.publish(
+      rows.map((row) =>
+        summarise({ ...row, id: Number(row.id), record: JSON.parse(row.record) as EventRecord }, (p, c) =>
+          this.nameOf(p, c),
+        ),
+      ),
+    );
   }
 
   raise(input: AlarmInput): Alarm {
@@ -330,7 +373,7 @@ export class Operations {
         'operations could not follow committed events',
       );
     }
-    if (this.hub.size === 0) return;
+    if (this.hub.size === 0 && !this.share) return;
     if (this.pending.length === 0) setImmediate(() => this.flush());
     this.pending.push(...events);
   }
@@ -343,6 +386,8 @@ export class Operations {
     // A transaction that failed after the projection ran stored nothing: stream nothing of it.
     if (!last || !this.committed.get(last.eventId)) return;
     try {
+      this.share?.(events.map((event) => event.eventId));
+      if (this.hub.size === 0) return;
       this.hub.publish(
         events.map((event) =>
           summarise({ id: event.eventId, ...event }, (personId, cardId) => this.nameOf(personId, cardId)),

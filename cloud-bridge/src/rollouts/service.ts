@@ -72,6 +72,8 @@ export interface RolloutsDeps {
   logger: Logger;
   now?: () => Date;
   shareGroup?: string;
+  /** With several bridge instances: whether this one takes the device's messages (ingest's partitions). */
+  owns?: (device: string) => boolean;
 }
 
 /**
@@ -102,6 +104,11 @@ export class Rollouts {
     });
     const filter = filters.allUpdates;
     await client.subscribeAsync(shareGroup ? `$share/${shareGroup}/${filter}` : filter, { qos: 1 });
+  }
+
+  /** The phases' timer: on one bridge instance at a time (the runtime holds it under a lease). */
+  startTicks(): void {
+    clearInterval(this.timer);
     this.timer = setInterval(() => this.tickSafely(), this.deps.config.tickMs);
   }
 
@@ -358,7 +365,7 @@ export class Rollouts {
 
   private onMessage(topic: string, payload: Buffer): void {
     const parts = parseDeviceTopic(topic);
-    if (!parts) return;
+    if (!parts || this.deps.owns?.(parts.device) === false) return;
     if (parts.kind === 'state') {
       this.onState(parts.device, payload);
       return;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Teardown } from '@educard/terminal-sdk';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -20,17 +21,24 @@ import { authenticateDevice } from '../devices/index.js';
 import { Directory } from '../directory/index.js';
 import { BodyGrants } from '../grants/index.js';
 import { buildHttpApi } from '../http/index.js';
-import { Ingest } from '../ingest/index.js';
+import { DevicePartitions, Ingest } from '../ingest/index.js';
+import { Duties, type Duty, LeaseTable } from '../leases/index.js';
 import { CatalogueService, LoanLedger } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
-import { ALARM_KINDS, Operations, opsRoutes } from '../ops/index.js';
+import { ALARM_KINDS, Operations, opsRoutes, relayLiveStream } from '../ops/index.js';
 import { Leavers, PersonPseudonyms, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
-import { type BadRowSink, type BridgeStore, openPostgresStore, openSqliteStore } from '../store/index.js';
+import {
+  type BadRowSink,
+  type BridgeStore,
+  openPostgresStore,
+  openSqliteStore,
+  type SqlDatabase,
+} from '../store/index.js';
 import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
@@ -42,8 +50,9 @@ export { BRIDGE_VERSION };
 /**
  * The cloud bridge: the store and the concerns that follow its events as they are committed
  * (operations, attendance, notices, the central outbox), the broker (embedded or external), ingest,
- * the roster and catalogue services, the HTTP API with the pages, then the central sync and the
- * notice deliveries; stopped in reverse. The bridge reaches even its embedded broker as an ordinary
+ * the roster and catalogue services, the HTTP API with the pages, then its duties (the central sync,
+ * the notice deliveries, the alarm checks, ...: each under a lease when instances share a
+ * PostgreSQL store); stopped in reverse. The bridge reaches even its embedded broker as an ordinary
  * MQTT client, so the ingest path is the same whatever broker a district runs.
  */
 export class Bridge {
@@ -71,6 +80,8 @@ export class Bridge {
     readonly retention: Retention,
     readonly leavers: Leavers,
     readonly reads: ReadAudit,
+    /** The singleton work, and the devices' partitions when instances share a broker without $share. */
+    readonly duties: Duties[],
   ) {}
 
   /**
@@ -106,6 +117,15 @@ export class Bridge {
       ? openPostgresStore(config.store.url)
       : openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     started.add('store', () => store.close());
+    // On PostgreSQL other instances may share the store: singleton work runs under leases, and on a
+    // broker without shared subscriptions each instance takes the devices of the partitions it holds.
+    const shared = config.store !== undefined;
+    const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const partitions =
+      shared && !config.mqtt.embedded && !config.mqtt.shareGroup
+        ? new DevicePartitions(config.cluster.partitions)
+        : undefined;
+    const owns = partitions && ((device: string) => partitions.owns(device));
     const directory = new Directory(store.database);
     const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
@@ -160,13 +180,23 @@ export class Bridge {
         })
       : undefined;
     if (broker) started.add('broker', () => broker.stop());
-    const deviceAccounts = broker ?? (await externalAccounts(config, logger));
-    await deviceAccounts.reconcile(
-      store
-        .listDevices()
-        .filter((d) => !d.revokedAt)
-        .map((d) => ({ device: d.id, school: d.school })),
-    );
+    const deviceAccounts = broker ?? (await externalAccounts(config, store.database, logger));
+    // Not fatal: the accounts are in the database and the nodes hold what was last written (by this
+    // instance or another); a node slow to reload (restarting, busy taking sessions back) must not keep
+    // the bridge down. The next enrollment or revocation writes and reloads again.
+    await deviceAccounts
+      .reconcile(
+        store
+          .listDevices()
+          .filter((d) => !d.revokedAt)
+          .map((d) => ({ device: d.id, school: d.school })),
+      )
+      .catch((error: unknown) =>
+        logger.error(
+          { err: (error as Error).message },
+          'broker accounts not reconciled at start: the next enrollment or revocation tries again',
+        ),
+      );
     const url = broker ? `mqtt://${config.mqtt.host}:${broker.port}` : (config.mqtt.url as string);
     const client = await mqtt.connectAsync(url, {
       clientId: credentials.username,
@@ -218,6 +248,7 @@ export class Bridge {
       client,
       logger,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      ...(owns ? { owns } : {}),
       commands,
       onState: ops.onDeviceState,
       onBatch: metrics.onBatch,
@@ -226,10 +257,7 @@ export class Bridge {
       resolvePeople: (school, records) => pseudonyms.resolve(school, records),
     });
     await ingest.start();
-    await roster.start();
-    started.add('roster', () => roster.stop());
-    await catalogue.start();
-    started.add('catalogue', () => catalogue.stop());
+    if (shared && !broker) await relayLiveStream({ client, ops, instance, logger });
     const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest, now);
     const rollouts = new Rollouts({
       db: store.database,
@@ -243,9 +271,9 @@ export class Bridge {
       logger,
       now,
       ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      ...(owns ? { owns } : {}),
     });
     await rollouts.start();
-    started.add('rollouts', () => rollouts.stop());
     await venues.start();
     started.add('venues', () => venues.stop());
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
@@ -381,9 +409,42 @@ export class Bridge {
     if (config.http.pages) await servePages(http);
     started.add('http', () => http.close());
     await http.listen({ host: config.http.host, port: config.http.port });
-    await central.start();
-    started.add('central', () => central.stop());
-    notices.start();
+    // Work one instance at a time does, each a lease (docs/scale-out.md says why each is one).
+    const singletons: Duty[] = [
+      { name: 'central', start: () => central.start(), stop: () => central.stop() },
+      { name: 'notices', start: () => notices.start(), stop: () => notices.stop() },
+      { name: 'alarms', start: () => ops.start(), stop: () => ops.stopChecks() },
+      { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
+      { name: 'rollouts', start: () => rollouts.startTicks(), stop: () => rollouts.stop() },
+      {
+        name: 'manifests',
+        start: async () => {
+          await roster.start();
+          await catalogue.start();
+        },
+        stop: () => {
+          roster.stop();
+          catalogue.stop();
+        },
+      },
+    ];
+    const leases = shared ? new LeaseTable(store.database) : undefined;
+    const lease = { holder: instance, ttlMs: config.cluster.leaseTtlMs, logger };
+    const singletonDuties = new Duties(leases, singletons, { ...lease, group: 'singletons' });
+    started.add('duties', () => singletonDuties.stop());
+    await singletonDuties.start();
+    const duties = [singletonDuties];
+    if (partitions) {
+      // An instance cut off from the broker cannot ingest: its devices go to the others meanwhile.
+      const ingestShare = new Duties(leases, partitions.duties(), {
+        ...lease,
+        group: 'ingest',
+        ready: () => client.connected,
+      });
+      started.add('ingest partitions', () => ingestShare.stop());
+      await ingestShare.start();
+      duties.push(ingestShare);
+    }
     const bridge = new Bridge(
       config,
       logger,
@@ -408,10 +469,17 @@ export class Bridge {
       retention,
       leavers,
       reads,
+      duties,
     );
-    ops.start();
-    retention.start();
-    logger.info({ mqtt: url, http: bridge.httpUrl }, 'bridge started');
+    logger.info(
+      {
+        mqtt: url,
+        http: bridge.httpUrl,
+        instance,
+        duties: shared ? duties.flatMap((group) => group.holding) : 'all',
+      },
+      'bridge started',
+    );
     return bridge;
   }
 
@@ -427,13 +495,8 @@ export class Bridge {
   }
 
   async stop(): Promise<void> {
-    await this.retention.stop();
-    await this.notices.stop();
-    await this.central.stop();
-    this.rollouts.stop();
+    await Promise.all(this.duties.map((group) => group.stop()));
     this.ops.stop();
-    this.roster.stop();
-    this.catalogue.stop();
     this.venues.stop();
     await this.http.close();
     this.reads.flush();
@@ -445,10 +508,15 @@ export class Bridge {
 }
 
 /** The device accounts of an external broker: provisioned by the bridge when configured, else the broker's own business. */
-async function externalAccounts(config: BridgeConfig, logger: Logger): Promise<DeviceAccounts> {
+async function externalAccounts(
+  config: BridgeConfig,
+  db: SqlDatabase,
+  logger: Logger,
+): Promise<DeviceAccounts> {
   const settings = config.mqtt.deviceAccounts;
   if (!settings) return unmanagedAccounts(logger);
   return NatsDeviceAccounts.open({
+    db,
     authFile: settings.authFile,
     nodes: settings.nodes,
     hashRounds: settings.hashRounds,

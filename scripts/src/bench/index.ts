@@ -9,7 +9,7 @@ import { privacyBench } from './privacy.js';
 import { readAuditBench } from './privacy-reads.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
-import { scaleBench } from './scale.js';
+import { scaleBench, scaleIngest } from './scale.js';
 import { securityBench } from './security.js';
 import { stationsBench } from './stations.js';
 import { storeBench } from './store.js';
@@ -30,6 +30,8 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   fleet: fleetBench,
   venue: venueBench,
   scale: scaleBench,
+  // The two-instance ingest figure of the scale group alone, beside the one-bridge one.
+  'scale-ingest': scaleIngest,
   // The PostgreSQL store and lease failover of the scale group alone, without the district.
   store: storeBench,
   privacy: async () => [...(await readAuditBench()), ...(await privacyBench())],

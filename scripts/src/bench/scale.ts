@@ -1,8 +1,16 @@
-import { runDistrict } from '../fleet-sim/index.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Fleet, runDistrict, startDistrict } from '../fleet-sim/index.js';
+import { startPostgres } from '../support/index.js';
+import { startBridge } from './bridge-process.js';
 import { atLeast, atMost, type BenchResult, info } from './report.js';
 import { storeBench } from './store.js';
+import { ingestRate } from './uplink.js';
 
 const TARGET_DEVICES = 5000;
+const TARGET_INGEST_EVENTS_PER_S = 10_000;
 const TARGET_P99_MS = 2000;
 /** The births answered and the first batches: their events must be acknowledged, but p99 is of the steady run. */
 const WARMUP_S = 10;
@@ -28,7 +36,7 @@ function fromEnv(name: string, fallback: number): number {
  */
 export async function scaleBench(): Promise<BenchResult[]> {
   // The store and lease figures first: they need no cluster, and a failed district keeps them.
-  const store = await storeBench();
+  const store = [...(await storeBench()), ...(await scaleIngest())];
   const devices = fromEnv('SCALE_DEVICES', TARGET_DEVICES);
   const seconds = fromEnv('SCALE_SECONDS', 60);
   const result = await runDistrict({
@@ -51,4 +59,120 @@ export async function scaleBench(): Promise<BenchResult[]> {
     info('scale.devices_connected.enroll_s', result.enrollS, 's'),
     info('scale.devices_connected.connect_s', result.connectS, 's'),
   ];
+}
+
+/** CPU seconds (user + system) of each process now, by pid, from /proc (Linux). */
+function cpuByPid(): Map<number, { ppid: number; seconds: number }> {
+  const ticks = 100;
+  const all = new Map<number, { ppid: number; seconds: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      all.set(Number(entry), {
+        ppid: Number(fields[1]),
+        seconds: (Number(fields[11]) + Number(fields[12])) / ticks,
+      });
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return all;
+}
+
+/** CPU seconds of each named process and its descendants (PostgreSQL's backends are its children). */
+function cpuOfTrees(roots: Record<string, number | undefined>): Record<string, number> {
+  const all = cpuByPid();
+  const of = (pid: number): number => {
+    let sum = all.get(pid)?.seconds ?? 0;
+    for (const [child, { ppid }] of all) if (ppid === pid) sum += of(child);
+    return sum;
+  };
+  return Object.fromEntries(
+    Object.entries(roots).map(([name, pid]) => [name, pid === undefined ? 0 : of(pid)]),
+  );
+}
+
+/**
+ * `scale.ingest.events_per_s`: two bridge instances on one PostgreSQL, three NATS nodes, 1,000
+ * simulated gateways (SCALE_INGEST_DEVICES) each tapping a burst of 100 events (SCALE_INGEST_EVENTS)
+ * at once; the rate from the burst until every event is acknowledged. Beside it,
+ * `uplink.ingest.events_per_s` (one bridge, SQLite, the embedded broker) measured in the same run,
+ * and the CPU seconds each part took during the burst (where the time goes).
+ */
+export async function scaleIngest(): Promise<BenchResult[]> {
+  const say = (line: string) => process.stderr.write(`[bench scale] ${line}\n`);
+  const dir = await mkdtemp(join(tmpdir(), 'bench-scale-ingest-'));
+  try {
+    const single = await startBridge(join(dir, 'single'));
+    let singleRate: number;
+    try {
+      singleRate = await ingestRate(single, join(dir, 'single'));
+    } finally {
+      await single.stop();
+    }
+    say(`one bridge on SQLite, embedded broker: ${Math.round(singleRate)} events/s`);
+    const devices = fromEnv('SCALE_INGEST_DEVICES', 1000);
+    const perDevice = fromEnv('SCALE_INGEST_EVENTS', 100);
+    const postgres = await startPostgres();
+    try {
+      const district = await startDistrict(join(dir, 'district'), {
+        instances: 2,
+        store: { url: postgres.createSchema('scale') },
+      });
+      const fleet = await Fleet.enroll({
+        bridgeHttp: district.bridge.http,
+        adminToken: district.adminToken,
+        brokerUrls: district.brokerUrls,
+        devices,
+        concurrency: 50,
+        maxRecords: 200,
+        ackTimeoutMs: 60_000,
+      }).catch(async (error: unknown) => {
+        await district.stop();
+        throw error;
+      });
+      try {
+        await fleet.connect();
+        say(`${devices} gateways connected to 3 NATS nodes, 2 bridge instances on PostgreSQL`);
+        const roots = {
+          'bridge-1': district.bridges[0]?.child.pid,
+          'bridge-2': district.bridges[1]?.child.pid,
+          postgres: postgres.pid,
+          ...Object.fromEntries(district.cluster.nodes.map((node) => [node.name, node.pid])),
+          simulator: process.pid,
+        };
+        const before = cpuOfTrees(roots);
+        const started = performance.now();
+        for (const device of fleet.devices) for (let i = 0; i < perDevice; i += 1) device.tap();
+        await fleet.drained(600_000);
+        const seconds = (performance.now() - started) / 1000;
+        const after = cpuOfTrees(roots);
+        const rate = (devices * perDevice) / seconds;
+        const cpu = Object.entries(after).map(([name, total]) => ({
+          name,
+          seconds: total - (before[name] ?? 0),
+        }));
+        say(
+          `${devices * perDevice} events in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s; CPU seconds ${cpu
+            .map(({ name, seconds: used }) => `${name} ${used.toFixed(1)}`)
+            .join(', ')}`,
+        );
+        return [
+          atLeast('uplink.ingest.events_per_s', singleRate, 'events/s', 20_000),
+          atLeast('scale.ingest.events_per_s', rate, 'events/s', TARGET_INGEST_EVENTS_PER_S),
+          info('scale.ingest.resends', fleet.stats().resends, 'resends'),
+          ...cpu.map(({ name, seconds: used }) => info(`scale.ingest.cpu_s.${name}`, used, 's')),
+        ];
+      } finally {
+        await fleet.stop();
+        await district.stop();
+      }
+    } finally {
+      await postgres.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

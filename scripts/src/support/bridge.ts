@@ -11,6 +11,8 @@ export interface BridgeProcess {
   /** Every log line the bridge has written that `keep` matched. */
   lines: string[];
   stop(): Promise<void>;
+  /** SIGKILL, as a host failure. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -62,6 +64,11 @@ export async function startBridgeProcess(
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
       await exited(child, 30_000);
+    },
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited(child);
     },
   };
 }
