@@ -4,9 +4,11 @@ import {
   createLabStation,
   createLibraryStation,
   createVenueStation,
+  type Station,
   type StationBuild,
   type StationContext,
   type StationFactory,
+  type TerminalStation,
 } from '../stations/index.js';
 import { libraryBackendFor } from './library-backend.js';
 
@@ -23,4 +25,9 @@ export function createStation(context: StationContext): Promise<StationBuild> {
   const settings = context.config.station;
   const factory = STATIONS[settings.type] as StationFactory<typeof settings.type>;
   return factory(settings, context);
+}
+
+/** Whether a station answers terminals (a library desk, a computer room). */
+export function hasTerminals(station: Station): station is Station & TerminalStation {
+  return station.handle !== undefined && (station.kind === 'library' || station.kind === 'lab');
 }
