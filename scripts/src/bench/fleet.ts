@@ -120,9 +120,6 @@ async function switchGap(bridge: RunningBridge, dir: string, signers: ReturnType
       const first = taps.find((line) => switched && line.run > switched.run);
       if (!last || !first) throw new Error(`no taps around the switch to ${made.manifest.version}`);
       gaps.push(Number(first.time) - Number(last.time));
-      if (process.env.FLEET_TRACE)
-        for (const line of lines.filter((l) => l.msg !== 'tap' && Number(l.time) >= Number(last.time) - 50 && Number(l.time) <= Number(first.time)))
-          process.stderr.write(`TRACE +${Number(line.time) - Number(last.time)} run ${line.run} ${line.name} ${line.msg}\n`);
       parts.push(switchParts(lines, switched?.run as number, Number(last.time), Number(first.time)));
       const fetched = lines
         .filter((line) => line.msg === 'release file fetched')
