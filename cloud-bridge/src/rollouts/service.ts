@@ -4,7 +4,6 @@ import {
   oneWayFormats,
   parseDeviceTopic,
   parseMessage,
-  type ReleaseOffer,
   SPEC_VERSION,
   topics,
   type UpdateOffer,
@@ -87,6 +86,12 @@ interface DeviceRow {
   updated_at: string;
 }
 
+/** A running rollout's spec, as `offering()` keeps it. */
+interface Offering {
+  id: string;
+  spec: RolloutSpec;
+}
+
 export interface RolloutsDeps {
   db: SqlDatabase;
   store: BridgeStore;
@@ -111,6 +116,7 @@ export interface RolloutsDeps {
 export class Rollouts {
   private timer: NodeJS.Timeout | undefined;
   private readonly allowance = new Map<string, { tokens: number; at: number }>();
+  private readonly offers = new Map<string, Offering>();
   private readonly now: () => Date;
 
   constructor(private readonly deps: RolloutsDeps) {
@@ -245,6 +251,7 @@ export class Rollouts {
     this.deps.db
       .prepare('UPDATE rollouts SET state = ?, reason = ?, updated_at = ? WHERE id = ?')
       .run('aborted', reason, at, id);
+    this.offers.delete(id);
     this.deps.logger.warn({ rollout: id, reason }, 'rollout aborted');
     return this.view(id) as RolloutView;
   }
@@ -374,10 +381,12 @@ export class Rollouts {
   }
 
   private publish(school: string, device: string, message: UpdateOffer): void {
-    this.deps.client.publish(topics.release(school, device), JSON.stringify(message), {
-      qos: 1,
-      retain: true,
-    });
+    this.publishText(school, device, JSON.stringify(message));
+  }
+
+  /** Retained, so that a device that was offline finds the offer (or its withdrawal) when it comes back. */
+  private publishText(school: string, device: string, text: string): void {
+    this.deps.client.publish(topics.release(school, device), text, { qos: 1, retain: true });
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -436,7 +445,7 @@ export class Rollouts {
          WHERE d.device = ? AND r.state IN ('running', 'paused') AND d.state IN ('offered', 'downloading', 'waiting')`,
       )
       .all(device) as DeviceRow[];
-    for (const row of rows) this.offer(row.rollout, row, true);
+    for (const row of rows) this.offer(this.offering(row.rollout), row, true);
   }
 
   private checkAbortRule(id: string): void {
@@ -480,29 +489,45 @@ export class Rollouts {
     for (const { id } of running) this.advance(id);
   }
 
-  /** Offers the release to the next devices of the phase in progress, as the pace and the windows allow. */
+  /**
+   * Offers the release to the next devices of the phase in progress, as the pace and the windows allow.
+   * Runs every `tickMs` for every running rollout: it reads only the devices not finished yet, and each
+   * one's presence once.
+   */
   private advance(id: string): void {
     const { store, db } = this.deps;
     const rows = db
-      .prepare('SELECT * FROM rollout_devices WHERE rollout = ? ORDER BY phase, school, device')
-      .all(id) as DeviceRow[];
-    if (rows.every((row) => TERMINAL.includes(row.state))) {
+      .prepare(
+        `SELECT * FROM rollout_devices WHERE rollout = ? AND state NOT IN (${TERMINAL.map(() => '?').join(', ')})
+         ORDER BY phase, school, device`,
+      )
+      .all(id, ...TERMINAL) as DeviceRow[];
+    if (!rows.length) {
       db.prepare("UPDATE rollouts SET state = 'done', updated_at = ? WHERE id = ?").run(
         this.now().toISOString(),
         id,
       );
+      this.offers.delete(id);
       this.deps.logger.info({ rollout: id }, 'rollout done');
       return;
     }
-    const online = (device: string) => store.getDevice(device)?.presence?.online === true;
+    const presence = new Map<string, boolean>();
+    const online = (device: string) => {
+      let held = presence.get(device);
+      if (held === undefined) {
+        held = store.getDevice(device)?.presence?.online === true;
+        presence.set(device, held);
+      }
+      return held;
+    };
     const stalledBefore = this.now().getTime() - this.deps.config.stallMinutes * 60_000;
     const holds = (row: DeviceRow) =>
       row.state === 'pending'
         ? online(row.device)
         : IN_FLIGHT.includes(row.state) && (online(row.device) || Date.parse(row.updated_at) > stalledBefore);
-    const phases = [...new Set(rows.map((row) => row.phase))].sort((a, b) => a - b);
-    const active = phases.find((phase) => rows.some((row) => row.phase === phase && holds(row)));
-    const spec = JSON.parse((this.row(id) as RolloutRow).spec) as RolloutSpec;
+    const active = rows.find(holds)?.phase;
+    const offering = this.offering(id);
+    const { spec } = offering;
     // The pace is a rate: measured on the monotonic clock, whatever the wall clock does.
     const now = performance.now();
     const bucket = this.allowance.get(id) ?? { tokens: 1, at: now };
@@ -514,15 +539,25 @@ export class Rollouts {
       if (bucket.tokens < 1) break;
       if (row.state !== 'pending' || (active !== undefined && row.phase > active) || !online(row.device))
         continue;
-      if (this.offer(id, row, false)) bucket.tokens -= 1;
+      if (this.offer(offering, row, false)) bucket.tokens -= 1;
     }
   }
 
+  /** A rollout's spec, parsed once while it runs rather than for every device offered. */
+  private offering(id: string): Offering {
+    let held = this.offers.get(id);
+    if (!held) {
+      const rollout = this.row(id) as RolloutRow;
+      held = { id, spec: JSON.parse(rollout.spec) as RolloutSpec };
+      this.offers.set(id, held);
+    }
+    return held;
+  }
+
   /** Offers the release to one device; false when it must wait (offline, inside a quiet window). */
-  private offer(id: string, row: DeviceRow, again: boolean): boolean {
+  private offer(offering: Offering, row: DeviceRow, again: boolean): boolean {
     const { store, releases, config } = this.deps;
-    const rollout = this.row(id) as RolloutRow;
-    const spec = JSON.parse(rollout.spec) as RolloutSpec;
+    const { id, spec } = offering;
     const presence = store.getDevice(row.device)?.presence;
     if (!presence?.online) return false;
     if (!presence.arch) {
@@ -556,17 +591,20 @@ export class Rollouts {
       if (row.detail !== detail) this.setDevice(id, row.device, { state: 'pending', detail });
       return false;
     }
-    this.publish(row.school, row.device, {
+    const message: Omit<Extract<UpdateOffer, { kind: 'offer' }>, 'manifest'> = {
       v: SPEC_VERSION,
       kind: 'offer',
       rollout: id,
-      manifest: release.envelope as unknown as ReleaseOffer['manifest'],
       files: '/v1/releases/files/',
       allowOneWay: spec.allowOneWay,
       quiet,
       quietUntil: new Date(now + config.quietDays * 86_400_000).toISOString(),
       at: new Date(now).toISOString(),
-    });
+    };
+    // The manifest's text as the bridge holds it, spliced in as the last member: what JSON.stringify
+    // of the whole offer writes, without writing the same megabyte out again for every device.
+    const text = JSON.stringify(message);
+    this.publishText(row.school, row.device, `${text.slice(0, -1)},"manifest":${release.text}}`);
     if (!again) this.setDevice(id, row.device, { state: 'offered', offered: true });
     return true;
   }

@@ -243,9 +243,10 @@ async function withFleetBridge(run: (fleet: FleetBridge) => Promise<BenchResult[
   await mkdir(join(dir, 'bridge'), { recursive: true });
   const bridge = await startBridge(dir, {
     config: {
-      // A thousand devices on one address: loopback, unlike a district's NATs and routers.
+      // A thousand devices on one address, each with its own connections: loopback, unlike a
+      // district's NATs and routers. The bridge's own bound on downloads (releases.maxDownloads) stays.
       mqtt: { port: 0, limits: { maxPerAddress: 2000 } },
-      http: { port: 0, limits: { maxPerAddress: 512 } },
+      http: { port: 0, limits: { maxConnections: 2048, maxPerAddress: 2048 } },
       rollouts: { tickMs: 200 },
       releases: { deviceBytesPerSecond: 50_000_000, schoolBytesPerSecond: 200_000_000 },
     },

@@ -39,6 +39,37 @@ export interface LightDeviceOptions {
 const TRIES = 7;
 
 /**
+ * Manifests verified in this process, by the key set (the object the devices were given) and the
+ * SHA-256 of their bytes as received. A
+ * manifest is about a megabyte, and a thousand simulated devices verifying the same one again on this
+ * one machine would take the CPU the bridge is measured with (a real fleet verifies on its own
+ * devices: a gateway verifies every offer in full). Each device still takes only what was verified,
+ * byte for byte: the manifest it uses is parsed from the bytes it hashed.
+ */
+const verifiedManifests = new WeakMap<RosterKeySet, Map<string, ReleaseManifest>>();
+
+/**
+ * An offer's JSON, its manifest taken apart when it is the last member (as the bridge writes it): the
+ * manifest's own bytes, to hash, and the rest, small, to parse.
+ */
+function readOffer(payload: Buffer): { offer: unknown; manifestKey?: string } {
+  const text = payload.toString('utf8');
+  const at = text.lastIndexOf(',"manifest":');
+  if (at < 0 || !text.endsWith('}')) return { offer: JSON.parse(text) };
+  const manifestText = text.slice(at + ',"manifest":'.length, -1);
+  try {
+    const rest = JSON.parse(`${text.slice(0, at)}}`) as Record<string, unknown>;
+    if ('manifest' in rest) return { offer: JSON.parse(text) };
+    return {
+      offer: { ...rest, manifest: JSON.parse(manifestText) },
+      manifestKey: createHash('sha256').update(manifestText).digest('hex'),
+    };
+  } catch {
+    return { offer: JSON.parse(text) };
+  }
+}
+
+/**
  * A device that does what a gateway does with an offer, without being one: it verifies the manifest
  * against the release keys, fetches the files it lacks over HTTP (checking each SHA-256), and reports
  * its progress and an outcome over MQTT. A thousand fit in one process, for rollouts at fleet scale.
@@ -52,6 +83,7 @@ export class LightDevice {
   finished: Promise<UpdateProgress['state']>;
   private finish: (state: UpdateProgress['state']) => void = () => undefined;
   private working = false;
+  private manifestKey: string | undefined;
 
   private constructor(
     private readonly options: LightDeviceOptions,
@@ -121,11 +153,13 @@ export class LightDevice {
 
   private onOffer(payload: Buffer): void {
     if (payload.length === 0) return;
-    const parsed = UpdateOfferSchema.safeParse(JSON.parse(payload.toString('utf8')));
+    const { offer: read, manifestKey } = readOffer(payload);
+    const parsed = UpdateOfferSchema.safeParse(read);
     if (!parsed.success) return;
     this.offers.push(parsed.data);
     if (parsed.data.kind !== 'offer' || this.working) return;
     this.working = true;
+    this.manifestKey = manifestKey;
     const offer = parsed.data;
     void this.apply(offer).catch((error: unknown) => {
       this.failure = (error as Error).message;
@@ -140,7 +174,7 @@ export class LightDevice {
   }
 
   private async apply(offer: Extract<UpdateOffer, { kind: 'offer' }>): Promise<void> {
-    const manifest = verifyReleaseSignatures(offer.manifest, this.options.keySet);
+    const manifest = this.verified(offer);
     const base = { rollout: offer.rollout, version: manifest.version };
     const missing = [
       ...new Map(
@@ -162,6 +196,21 @@ export class LightDevice {
     const outcome = this.options.outcome?.(manifest) ?? { state: 'committed' as const };
     this.report({ ...base, ...outcome });
     this.finish(outcome.state);
+  }
+
+  private verified(offer: Extract<UpdateOffer, { kind: 'offer' }>): ReleaseManifest {
+    const { keySet } = this.options;
+    const key = this.manifestKey;
+    let verified = verifiedManifests.get(keySet);
+    if (!verified) {
+      verified = new Map();
+      verifiedManifests.set(keySet, verified);
+    }
+    const known = key ? verified.get(key) : undefined;
+    if (known) return known;
+    const manifest = verifyReleaseSignatures(offer.manifest, keySet);
+    if (key) verified.set(key, manifest);
+    return manifest;
   }
 
   /** One release file; a busy bridge (429, 5xx) or a cut connection is tried again as a gateway does. */
