@@ -48,6 +48,9 @@ const STEPS = [
    CREATE TABLE device_tags (device TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device, tag));`,
 ];
 
+/** How long progress reports gather before they are written together. */
+const PROGRESS_EVERY_MS = 100;
+
 const IN_FLIGHT = ['offered', 'downloading', 'waiting', 'switching', 'checking'];
 const FAILED = ['rolled-back', 'refused'];
 const TERMINAL = ['committed', ...FAILED, 'skipped', 'withdrawn'];
@@ -117,6 +120,8 @@ export class Rollouts {
   private timer: NodeJS.Timeout | undefined;
   private readonly allowance = new Map<string, { tokens: number; at: number }>();
   private readonly offers = new Map<string, Offering>();
+  private readonly progress: UpdateProgress[] = [];
+  private progressTimer: NodeJS.Timeout | undefined;
   private readonly now: () => Date;
 
   constructor(private readonly deps: RolloutsDeps) {
@@ -138,8 +143,10 @@ export class Rollouts {
     this.timer = setInterval(() => this.tickSafely(), this.deps.config.tickMs);
   }
 
+  /** Stops the ticks; the progress reports already received are written first, none lost. */
   stop(): void {
     clearInterval(this.timer);
+    this.applyProgressSafely();
   }
 
   /** Makes a rollout: its devices in phases. Refused when it names nothing, or a device another rollout holds. */
@@ -405,16 +412,46 @@ export class Rollouts {
       );
       return;
     }
-    const progress = parsed.value;
+    this.progress.push(parsed.value);
+    this.progressTimer ??= setTimeout(() => this.applyProgressSafely(), PROGRESS_EVERY_MS);
+  }
+
+  private applyProgressSafely(): void {
+    try {
+      this.applyProgress();
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'rollout progress not applied');
+    }
+  }
+
+  /**
+   * The progress reports that arrived since the last time, in one transaction: a thousand devices
+   * report several times each, and a write of its own for each report is most of the bridge's work.
+   */
+  private applyProgress(): void {
+    clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
+    const batch = this.progress.splice(0);
+    if (!batch.length) return;
+    const failed = new Set<string>();
+    this.deps.db.transaction(() => {
+      for (const progress of batch) if (this.applyOne(progress)) failed.add(progress.rollout);
+    })();
+    for (const rollout of failed) this.checkAbortRule(rollout);
+  }
+
+  /** One device's progress; true when it newly failed (the abort rule is asked then). */
+  private applyOne(progress: UpdateProgress): boolean {
     const held = this.deps.db
       .prepare('SELECT * FROM rollout_devices WHERE rollout = ? AND device = ?')
       .get(progress.rollout, progress.device) as DeviceRow | undefined;
-    if (!held) return;
+    if (!held) return false;
     const outcome = ['committed', ...FAILED].includes(progress.state);
     // A device's real outcome always counts (it may have switched just before a withdrawal); progress
     // after an outcome does not move it back.
-    if (TERMINAL.includes(held.state) && !outcome) return;
-    if (held.state === progress.state && held.detail === (progress.detail ?? null) && !progress.bytes) return;
+    if (TERMINAL.includes(held.state) && !outcome) return false;
+    if (held.state === progress.state && held.detail === (progress.detail ?? null) && !progress.bytes)
+      return false;
     this.setDevice(progress.rollout, progress.device, {
       state: progress.state,
       detail: progress.detail,
@@ -430,8 +467,7 @@ export class Rollouts {
         },
         'rollout device finished',
       );
-    if (FAILED.includes(progress.state) && !FAILED.includes(held.state))
-      this.checkAbortRule(progress.rollout);
+    return FAILED.includes(progress.state) && !FAILED.includes(held.state);
   }
 
   /** A device back online: offers under way are said again, with fresh quiet windows. */
@@ -535,12 +571,15 @@ export class Rollouts {
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * spec.pace) / 60_000);
     bucket.at = now;
     this.allowance.set(id, bucket);
-    for (const row of rows) {
-      if (bucket.tokens < 1) break;
-      if (row.state !== 'pending' || (active !== undefined && row.phase > active) || !online(row.device))
-        continue;
-      if (this.offer(offering, row, false)) bucket.tokens -= 1;
-    }
+    // The devices offered in this tick are written in one transaction.
+    db.transaction(() => {
+      for (const row of rows) {
+        if (bucket.tokens < 1) break;
+        if (row.state !== 'pending' || (active !== undefined && row.phase > active) || !online(row.device))
+          continue;
+        if (this.offer(offering, row, false)) bucket.tokens -= 1;
+      }
+    })();
   }
 
   /** A rollout's spec, parsed once while it runs rather than for every device offered. */
