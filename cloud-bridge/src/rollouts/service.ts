@@ -12,10 +12,13 @@ import {
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
-import { type Directory, SchoolTimes } from '../directory/index.js';
+import type { Directory } from '../directory/index.js';
 import type { Releases } from '../releases/index.js';
 import { type BridgeStore, migrateModule, type SqlDatabase } from '../store/index.js';
+import { Batches } from './batches.js';
 import type { RolloutsConfig } from './config.js';
+import { offerText, schoolRules } from './offer.js';
+import type { DeviceRow, Offering, RolloutRow } from './rows.js';
 import { assignPhases, RolloutSpec } from './spec.js';
 import type { RolloutDevice, RolloutState, RolloutView } from './types.js';
 import { quietWindows, windowAt } from './windows.js';
@@ -48,9 +51,6 @@ const STEPS = [
    CREATE TABLE device_tags (device TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device, tag));`,
 ];
 
-/** How long progress reports gather before they are written together. */
-const PROGRESS_EVERY_MS = 100;
-
 const IN_FLIGHT = ['offered', 'downloading', 'waiting', 'switching', 'checking'];
 const FAILED = ['rolled-back', 'refused'];
 const TERMINAL = ['committed', ...FAILED, 'skipped', 'withdrawn'];
@@ -64,35 +64,6 @@ export class RolloutRefused extends Error {
     super(message);
     this.name = 'RolloutRefused';
   }
-}
-
-interface RolloutRow {
-  id: string;
-  version: string;
-  spec: string;
-  state: RolloutState;
-  reason: string | null;
-  created_by: string;
-  created_at: string;
-  updated_at: string;
-}
-interface DeviceRow {
-  rollout: string;
-  device: string;
-  school: string;
-  phase: number;
-  state: string;
-  detail: string | null;
-  fetched: number | null;
-  total: number | null;
-  offered_at: string | null;
-  updated_at: string;
-}
-
-/** A running rollout's spec, as `offering()` keeps it. */
-interface Offering {
-  id: string;
-  spec: RolloutSpec;
 }
 
 export interface RolloutsDeps {
@@ -120,13 +91,14 @@ export class Rollouts {
   private timer: NodeJS.Timeout | undefined;
   private readonly allowance = new Map<string, { tokens: number; at: number }>();
   private readonly offers = new Map<string, Offering>();
-  private readonly progress: UpdateProgress[] = [];
-  private progressTimer: NodeJS.Timeout | undefined;
+  /** Progress reports, written together (batches.ts). */
+  private readonly progress: Batches<UpdateProgress>;
   private readonly now: () => Date;
 
   constructor(private readonly deps: RolloutsDeps) {
     migrateModule(deps.db, 'rollouts', STEPS);
     this.now = deps.now ?? (() => new Date());
+    this.progress = new Batches((batch) => this.applyProgress(batch), deps.logger);
   }
 
   async start(): Promise<void> {
@@ -146,7 +118,7 @@ export class Rollouts {
   /** Stops the ticks; the progress reports already received are written first, none lost. */
   stop(): void {
     clearInterval(this.timer);
-    this.applyProgressSafely();
+    this.progress.flush();
   }
 
   /** Makes a rollout: its devices in phases. Refused when it names nothing, or a device another rollout holds. */
@@ -413,26 +385,10 @@ export class Rollouts {
       return;
     }
     this.progress.push(parsed.value);
-    this.progressTimer ??= setTimeout(() => this.applyProgressSafely(), PROGRESS_EVERY_MS);
   }
 
-  private applyProgressSafely(): void {
-    try {
-      this.applyProgress();
-    } catch (error) {
-      this.deps.logger.error({ err: error }, 'rollout progress not applied');
-    }
-  }
-
-  /**
-   * The progress reports that arrived since the last time, in one transaction: a thousand devices
-   * report several times each, and a write of its own for each report is most of the bridge's work.
-   */
-  private applyProgress(): void {
-    clearTimeout(this.progressTimer);
-    this.progressTimer = undefined;
-    const batch = this.progress.splice(0);
-    if (!batch.length) return;
+  /** The progress reports that arrived since the last batch, in one transaction. */
+  private applyProgress(batch: UpdateProgress[]): void {
     const failed = new Set<string>();
     this.deps.db.transaction(() => {
       for (const progress of batch) if (this.applyOne(progress)) failed.add(progress.rollout);
@@ -619,7 +575,8 @@ export class Rollouts {
       return true;
     }
     const now = this.now().getTime();
-    const quiet = quietWindows(this.rules(row.school), config, {
+    const { directory, defaultTimeZone } = this.deps;
+    const quiet = quietWindows(schoolRules(store, directory, row.school, defaultTimeZone), config, {
       now,
       days: config.quietDays,
       afterHours: spec.afterHours,
@@ -630,34 +587,12 @@ export class Rollouts {
       if (row.detail !== detail) this.setDevice(id, row.device, { state: 'pending', detail });
       return false;
     }
-    const message: Omit<Extract<UpdateOffer, { kind: 'offer' }>, 'manifest'> = {
-      v: SPEC_VERSION,
-      kind: 'offer',
-      rollout: id,
-      files: '/v1/releases/files/',
-      allowOneWay: spec.allowOneWay,
-      quiet,
-      quietUntil: new Date(now + config.quietDays * 86_400_000).toISOString(),
-      at: new Date(now).toISOString(),
-    };
-    // The manifest's text as the bridge holds it, spliced in as the last member: what JSON.stringify
-    // of the whole offer writes, without writing the same megabyte out again for every device.
-    const text = JSON.stringify(message);
-    this.publishText(row.school, row.device, `${text.slice(0, -1)},"manifest":${release.text}}`);
+    this.publishText(
+      row.school,
+      row.device,
+      offerText({ rollout: id, spec, quiet, now, quietDays: config.quietDays, manifestText: release.text }),
+    );
     if (!again) this.setDevice(id, row.device, { state: 'offered', offered: true });
     return true;
-  }
-
-  private rules(school: string) {
-    const calendar = this.deps.store.rosterSettings(school)?.calendar;
-    return {
-      timeZone: calendar?.timeZone ?? this.deps.defaultTimeZone,
-      calendar: {
-        holidays: calendar?.holidays ?? [],
-        closures: calendar?.closures ?? [],
-        makeUpDays: calendar?.makeUpDays ?? [],
-      },
-      times: this.deps.directory.school(school)?.times ?? SchoolTimes.parse({}),
-    };
   }
 }
