@@ -38,6 +38,9 @@ export interface LightDeviceOptions {
 /** Tries of one file, as a gateway's `update.downloadRetries` (6) plus the first. */
 const TRIES = 7;
 
+/** A file the bridge kept turning away (busy, cut): the device waits and tries it again, as a gateway does. */
+class WillRetry extends Error {}
+
 /**
  * Manifests verified in this process, by the key set (the object the devices were given) and the
  * SHA-256 of their bytes as received. A
@@ -184,9 +187,10 @@ export class LightDevice {
     const total = missing.reduce((sum, f) => sum + f.size, 0);
     this.report({ ...base, state: 'downloading', bytes: { fetched: 0, total } });
     for (const file of missing) {
-      const body = await this.fetchFile(
+      const body = await this.fetchPatiently(
         new URL(`${offer.files}${file.sha256}`, this.options.bridgeHttp),
         file.path,
+        base,
       );
       if (createHash('sha256').update(body).digest('hex') !== file.sha256)
         throw new Error(`tampered: ${file.path}`);
@@ -213,6 +217,22 @@ export class LightDevice {
     return manifest;
   }
 
+  /**
+   * One release file, however long the bridge stays busy: past its tries the device reports "will
+   * retry" and tries again after 30 s, doubling up to 5 minutes (a gateway's agent does the same).
+   */
+  private async fetchPatiently(url: URL, path: string, base: { rollout: string; version: string }) {
+    for (let round = 0; ; round++) {
+      try {
+        return await this.fetchFile(url, path);
+      } catch (error) {
+        if (!(error instanceof WillRetry)) throw error;
+        this.report({ ...base, state: 'downloading', detail: `will retry: ${error.message}` });
+        await sleep(backoffDelay(round, 30_000, 300_000));
+      }
+    }
+  }
+
   /** One release file; a busy bridge (429, 5xx) or a cut connection is tried again as a gateway does. */
   private async fetchFile(url: URL, path: string): Promise<Buffer> {
     const authorization = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
@@ -223,10 +243,12 @@ export class LightDevice {
         if (response.ok) return Buffer.from(await response.arrayBuffer());
         await response.body?.cancel();
         if (!retriableStatus(response.status)) throw new Error(`${path}: HTTP ${response.status}`);
-        if (attempt + 1 >= TRIES) throw new Error(`${path}: HTTP ${response.status} after ${TRIES} tries`);
+        if (attempt + 1 >= TRIES)
+          throw new WillRetry(`${path}: HTTP ${response.status} after ${TRIES} tries`);
         waitMs = retryAfterMs(response.headers.get('retry-after')) ?? backoffDelay(attempt, 1000, 30_000);
       } catch (error) {
-        if (!(error instanceof TypeError) || attempt + 1 >= TRIES) throw error;
+        if (!(error instanceof TypeError)) throw error;
+        if (attempt + 1 >= TRIES) throw new WillRetry(`${path}: ${error.message} after ${TRIES} tries`);
         waitMs = backoffDelay(attempt, 1000, 30_000);
       }
       await sleep(waitMs);
