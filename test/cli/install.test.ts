@@ -38,7 +38,7 @@ describe('deploy/install-gateway.sh', () => {
     );
     // The update guards run from the committed release; a release that cannot start goes back.
     expect(unit).toContain(
-      `ExecStartPre=${process.execPath} /opt/educard/committed/gateway/dist/cli/main.js update guard start`,
+      `ExecStartPre=${process.execPath} /opt/educard/committed/gateway/dist/updates/guard-main.js start`,
     );
     expect(unit).toMatch(/^OnFailure=educard-gateway-rollback\.service$/m);
     expect(unit).toMatch(/^StartLimitBurst=5$/m);

@@ -1,11 +1,19 @@
-import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FIRMWARE } from '@educard/gateway';
 import { type BuiltRelease, writeReleaseArchive } from '@educard/scripts/release';
 import { type FleetDevice, startFleetDevice } from '@educard/scripts/support';
-import type { KeyRole } from '@educard/terminal-sdk';
+import {
+  DEFAULT_SELF_TEST,
+  type Ed25519KeyPair,
+  type KeyRole,
+  type ReleaseManifest,
+  SPEC_VERSION,
+  signRelease,
+} from '@educard/terminal-sdk';
 import { sampleCard, sampleUid } from '@educard/terminal-sdk/testing';
-import { enrollDevice } from './bridge.js';
+import { ADMIN_TOKEN, enrollDevice } from './bridge.js';
 import { REPO_ROOT } from './processes.js';
 
 /** Files of a release made to misbehave, from this tree's build: what a broken release looks like. */
@@ -70,4 +78,51 @@ export async function startEnrolledDevice(options: {
   const dataDir = join(options.dir, options.id, 'data');
   const { url, username, password } = await enrollDevice(options.bridgeHttp, dataDir, options.id);
   return startFleetDevice({ ...options, dataDir, credentials: { url, username, password } });
+}
+
+/**
+ * A release of one small file (`content`, "gateway VERSION" by default) for x64, signed by `signers`
+ * (named by key set 2) around `now`, added to the bridge: what the rollout tests offer.
+ */
+export async function addSmallRelease(options: {
+  bridgeHttp: string;
+  dir: string;
+  version: string;
+  signers: Ed25519KeyPair[];
+  now: number;
+  content?: Uint8Array;
+}): Promise<ReleaseManifest> {
+  const { dir, version, now } = options;
+  const folder = join(dir, `release-${version}`);
+  await mkdir(join(folder, 'files'), { recursive: true });
+  const content = options.content ?? Buffer.from(`gateway ${version}\n`);
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  await writeFile(join(folder, 'files', sha256), content);
+  const manifest: ReleaseManifest = {
+    type: 'gateway-release',
+    spec: SPEC_VERSION,
+    version,
+    arch: 'x64',
+    node: '20.19.0',
+    issuedAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + 30 * 86_400_000).toISOString(),
+    keySetVersion: 2,
+    entry: 'gateway/dist/main.js',
+    files: [{ path: 'gateway/dist/main.js', sha256, size: content.length, executable: true }],
+    links: [],
+    rebuild: [],
+    formats: FIRMWARE.dataFormats,
+    selfTest: DEFAULT_SELF_TEST,
+  };
+  const envelope = signRelease(manifest, options.signers);
+  await writeFile(join(folder, 'manifest.json'), JSON.stringify(envelope));
+  const file = join(dir, `${version}.tar`);
+  await writeReleaseArchive({ manifest, envelope, dir: folder, bytes: content.length }, file);
+  const response = await fetch(`${options.bridgeHttp}/v1/releases`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' },
+    body: await readFile(file),
+  });
+  if (!response.ok) throw new Error(`release ${version} not added: ${await response.text()}`);
+  return manifest;
 }

@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { FIRMWARE } from '@educard/gateway';
-import { writeReleaseArchive } from '@educard/scripts/release';
 import {
   LightDevice,
   type LightDeviceOptions,
@@ -12,20 +10,12 @@ import {
   nameReleaseKeys,
   until,
 } from '@educard/scripts/support';
-import {
-  DEFAULT_SELF_TEST,
-  generateKeyPair,
-  keyRole,
-  type ReleaseManifest,
-  type RosterKeySet,
-  SPEC_VERSION,
-  signRelease,
-} from '@educard/terminal-sdk';
+import { generateKeyPair, keyRole, type RosterKeySet } from '@educard/terminal-sdk';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAccount, PASSWORD } from '../support/accounts.js';
 import { ADMIN_TOKEN, admin, enrollDevice, startBridge } from '../support/bridge.js';
-import { fleetCards } from '../support/fleet.js';
+import { addSmallRelease, fleetCards } from '../support/fleet.js';
 import { screenshot, signInToBridge } from '../support/pages.js';
 
 /**
@@ -45,37 +35,7 @@ const devices: LightDevice[] = [];
 let browser: Browser | undefined;
 
 async function addRelease(version: string): Promise<void> {
-  const folder = join(dir, `release-${version}`);
-  await mkdir(join(folder, 'files'), { recursive: true });
-  const content = Buffer.from(`gateway ${version}\n`);
-  const sha256 = createHash('sha256').update(content).digest('hex');
-  await writeFile(join(folder, 'files', sha256), content);
-  const manifest: ReleaseManifest = {
-    type: 'gateway-release',
-    spec: SPEC_VERSION,
-    version,
-    arch: 'x64',
-    node: '20.19.0',
-    issuedAt: new Date(now).toISOString(),
-    expiresAt: new Date(now + 30 * 86_400_000).toISOString(),
-    keySetVersion: 2,
-    entry: 'gateway/dist/main.js',
-    files: [{ path: 'gateway/dist/main.js', sha256, size: content.length, executable: true }],
-    links: [],
-    rebuild: [],
-    formats: FIRMWARE.dataFormats,
-    selfTest: DEFAULT_SELF_TEST,
-  };
-  const envelope = signRelease(manifest, releaseKey);
-  await writeFile(join(folder, 'manifest.json'), JSON.stringify(envelope));
-  const file = join(dir, `${version}.tar`);
-  await writeReleaseArchive({ manifest, envelope, dir: folder, bytes: content.length }, file);
-  const response = await fetch(`${bridge.httpUrl}/v1/releases`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' },
-    body: await readFile(file),
-  });
-  expect(response.status, await response.clone().text()).toBe(200);
+  await addSmallRelease({ bridgeHttp: bridge.httpUrl, dir, version, signers: releaseKey, now });
 }
 
 async function device(id: string, outcome?: LightDeviceOptions['outcome']): Promise<LightDevice> {

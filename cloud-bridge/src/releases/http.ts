@@ -62,6 +62,8 @@ export function releaseFileRoutes(
   const deviceRates = new Map<string, ByteRate>();
   const schoolRates = new Map<string, ByteRate>();
   const open = new Map<string, number>();
+  /** Downloads under way on the whole bridge. */
+  let serving = 0;
   const rateOf = (rates: Map<string, ByteRate>, key: string, perSecond: number) => {
     let rate = rates.get(key);
     if (!rate) {
@@ -92,6 +94,12 @@ export function releaseFileRoutes(
             .code(416)
             .header('content-range', `bytes */${size}`)
             .send({ error: 'range', message: 'bad range' });
+        // Turned away with 1 to 5 s to wait, spread so that the devices do not all come back at once.
+        if (serving >= config.maxDownloads)
+          return reply
+            .code(429)
+            .header('retry-after', String(1 + Math.floor(Math.random() * 5)))
+            .send({ error: 'busy', message: `the bridge serves ${serving} downloads: come back shortly` });
         const downloads = open.get(device.device) ?? 0;
         if (downloads >= config.maxDownloadsPerDevice)
           return reply
@@ -99,7 +107,12 @@ export function releaseFileRoutes(
             .header('retry-after', '5')
             .send({ error: 'busy', message: `${downloads} downloads open for ${device.device}` });
         open.set(device.device, downloads + 1);
+        serving += 1;
+        let finished = false;
         const done = () => {
+          if (finished) return;
+          finished = true;
+          serving -= 1;
           const left = (open.get(device.device) ?? 1) - 1;
           if (left > 0) open.set(device.device, left);
           else open.delete(device.device);

@@ -90,8 +90,16 @@ interface Row {
  * release keys, every file matching its SHA-256), but cannot make one: it holds no release key. Files
  * are kept once by SHA-256 under `dataDir/releases/files`, shared by every release that has them.
  */
+/** A release as `Releases.get` hands it out: its signed manifest parsed, and as JSON text. */
+export interface HeldRelease {
+  envelope: SignedEnvelope<ReleaseManifest>;
+  manifest: ReleaseManifest;
+  text: string;
+}
+
 export class Releases {
   readonly filesDir: string;
+  private readonly held = new Map<string, HeldRelease>();
 
   constructor(
     private readonly db: SqlDatabase,
@@ -187,15 +195,27 @@ export class Releases {
     );
   }
 
-  /** The signed manifest of a release, as it came. */
-  get(
-    version: string,
-    arch: string,
-  ): { envelope: SignedEnvelope<ReleaseManifest>; manifest: ReleaseManifest } | undefined {
-    const row = this.row(version, arch);
-    if (!row) return undefined;
-    const envelope = JSON.parse(row.manifest) as SignedEnvelope<ReleaseManifest>;
-    return { envelope, manifest: envelope.signed };
+  /**
+   * The signed manifest of a release, as it came, and its JSON text. A manifest is about a megabyte
+   * (it lists every file) and a rollout offers it to every device: it is read and parsed once. A
+   * release never changes under its version and architecture (another with other contents is
+   * refused), so only whether it is still here is asked each time.
+   */
+  get(version: string, arch: string): HeldRelease | undefined {
+    const key = `${version}/${arch}`;
+    if (!this.db.prepare('SELECT 1 FROM releases WHERE version = ? AND arch = ?').get(version, arch)) {
+      this.held.delete(key);
+      return undefined;
+    }
+    let held = this.held.get(key);
+    if (!held) {
+      const row = this.row(version, arch);
+      if (!row) return undefined;
+      const envelope = JSON.parse(row.manifest) as SignedEnvelope<ReleaseManifest>;
+      held = { envelope, manifest: envelope.signed, text: row.manifest };
+      this.held.set(key, held);
+    }
+    return held;
   }
 
   versions(version: string): ReleaseView[] {

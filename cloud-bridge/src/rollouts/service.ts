@@ -4,7 +4,6 @@ import {
   oneWayFormats,
   parseDeviceTopic,
   parseMessage,
-  type ReleaseOffer,
   SPEC_VERSION,
   topics,
   type UpdateOffer,
@@ -13,10 +12,13 @@ import {
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
-import { type Directory, SchoolTimes } from '../directory/index.js';
+import type { Directory } from '../directory/index.js';
 import type { Releases } from '../releases/index.js';
 import { type BridgeStore, migrateModule, type SqlDatabase } from '../store/index.js';
+import { Batches } from './batches.js';
 import type { RolloutsConfig } from './config.js';
+import { offerText, schoolRules } from './offer.js';
+import type { DeviceRow, Offering, RolloutRow } from './rows.js';
 import { assignPhases, RolloutSpec } from './spec.js';
 import { ROLLOUT_STEPS } from './tables.js';
 import type { RolloutDevice, RolloutState, RolloutView } from './types.js';
@@ -35,29 +37,6 @@ export class RolloutRefused extends Error {
     super(message);
     this.name = 'RolloutRefused';
   }
-}
-
-interface RolloutRow {
-  id: string;
-  version: string;
-  spec: string;
-  state: RolloutState;
-  reason: string | null;
-  created_by: string;
-  created_at: string;
-  updated_at: string;
-}
-interface DeviceRow {
-  rollout: string;
-  device: string;
-  school: string;
-  phase: number;
-  state: string;
-  detail: string | null;
-  fetched: number | null;
-  total: number | null;
-  offered_at: string | null;
-  updated_at: string;
 }
 
 export interface RolloutsDeps {
@@ -86,11 +65,15 @@ export interface RolloutsDeps {
 export class Rollouts {
   private timer: NodeJS.Timeout | undefined;
   private readonly allowance = new Map<string, { tokens: number; at: number }>();
+  private readonly offers = new Map<string, Offering>();
+  /** Progress reports, written together (batches.ts). */
+  private readonly progress: Batches<UpdateProgress>;
   private readonly now: () => Date;
 
   constructor(private readonly deps: RolloutsDeps) {
     migrateModule(deps.db, 'rollouts', ROLLOUT_STEPS);
     this.now = deps.now ?? (() => new Date());
+    this.progress = new Batches((batch) => this.applyProgress(batch), deps.logger);
   }
 
   async start(): Promise<void> {
@@ -112,8 +95,10 @@ export class Rollouts {
     this.timer = setInterval(() => this.tickSafely(), this.deps.config.tickMs);
   }
 
+  /** Stops the ticks; the progress reports already received are written first, none lost. */
   stop(): void {
     clearInterval(this.timer);
+    this.progress.flush();
   }
 
   /** Makes a rollout: its devices in phases. Refused when it names nothing, or a device another rollout holds. */
@@ -225,6 +210,7 @@ export class Rollouts {
     this.deps.db
       .prepare('UPDATE rollouts SET state = ?, reason = ?, updated_at = ? WHERE id = ?')
       .run('aborted', reason, at, id);
+    this.offers.delete(id);
     this.deps.logger.warn({ rollout: id, reason }, 'rollout aborted');
     return this.view(id) as RolloutView;
   }
@@ -357,10 +343,12 @@ export class Rollouts {
   }
 
   private publish(school: string, device: string, message: UpdateOffer): void {
-    this.deps.client.publish(topics.release(school, device), JSON.stringify(message), {
-      qos: 1,
-      retain: true,
-    });
+    this.publishText(school, device, JSON.stringify(message));
+  }
+
+  /** Retained, so that a device that was offline finds the offer (or its withdrawal) when it comes back. */
+  private publishText(school: string, device: string, text: string): void {
+    this.deps.client.publish(topics.release(school, device), text, { qos: 1, retain: true });
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -379,16 +367,30 @@ export class Rollouts {
       );
       return;
     }
-    const progress = parsed.value;
+    this.progress.push(parsed.value);
+  }
+
+  /** The progress reports that arrived since the last batch, in one transaction. */
+  private applyProgress(batch: UpdateProgress[]): void {
+    const failed = new Set<string>();
+    this.deps.db.transaction(() => {
+      for (const progress of batch) if (this.applyOne(progress)) failed.add(progress.rollout);
+    })();
+    for (const rollout of failed) this.checkAbortRule(rollout);
+  }
+
+  /** One device's progress; true when it newly failed (the abort rule is asked then). */
+  private applyOne(progress: UpdateProgress): boolean {
     const held = this.deps.db
       .prepare('SELECT * FROM rollout_devices WHERE rollout = ? AND device = ?')
       .get(progress.rollout, progress.device) as DeviceRow | undefined;
-    if (!held) return;
+    if (!held) return false;
     const outcome = ['committed', ...FAILED].includes(progress.state);
     // A device's real outcome always counts (it may have switched just before a withdrawal); progress
     // after an outcome does not move it back.
-    if (TERMINAL.includes(held.state) && !outcome) return;
-    if (held.state === progress.state && held.detail === (progress.detail ?? null) && !progress.bytes) return;
+    if (TERMINAL.includes(held.state) && !outcome) return false;
+    if (held.state === progress.state && held.detail === (progress.detail ?? null) && !progress.bytes)
+      return false;
     this.setDevice(progress.rollout, progress.device, {
       state: progress.state,
       detail: progress.detail,
@@ -404,8 +406,7 @@ export class Rollouts {
         },
         'rollout device finished',
       );
-    if (FAILED.includes(progress.state) && !FAILED.includes(held.state))
-      this.checkAbortRule(progress.rollout);
+    return FAILED.includes(progress.state) && !FAILED.includes(held.state);
   }
 
   /** A device back online: offers under way are said again, with fresh quiet windows. */
@@ -419,7 +420,7 @@ export class Rollouts {
          WHERE d.device = ? AND r.state IN ('running', 'paused') AND d.state IN ('offered', 'downloading', 'waiting')`,
       )
       .all(device) as DeviceRow[];
-    for (const row of rows) this.offer(row.rollout, row, true);
+    for (const row of rows) this.offer(this.offering(row.rollout), row, true);
   }
 
   private checkAbortRule(id: string): void {
@@ -463,29 +464,45 @@ export class Rollouts {
     for (const { id } of running) this.advance(id);
   }
 
-  /** Offers the release to the next devices of the phase in progress, as the pace and the windows allow. */
+  /**
+   * Offers the release to the next devices of the phase in progress, as the pace and the windows allow.
+   * Runs every `tickMs` for every running rollout: it reads only the devices not finished yet, and each
+   * one's presence once.
+   */
   private advance(id: string): void {
     const { store, db } = this.deps;
     const rows = db
-      .prepare('SELECT * FROM rollout_devices WHERE rollout = ? ORDER BY phase, school, device')
-      .all(id) as DeviceRow[];
-    if (rows.every((row) => TERMINAL.includes(row.state))) {
+      .prepare(
+        `SELECT * FROM rollout_devices WHERE rollout = ? AND state NOT IN (${TERMINAL.map(() => '?').join(', ')})
+         ORDER BY phase, school, device`,
+      )
+      .all(id, ...TERMINAL) as DeviceRow[];
+    if (!rows.length) {
       db.prepare("UPDATE rollouts SET state = 'done', updated_at = ? WHERE id = ?").run(
         this.now().toISOString(),
         id,
       );
+      this.offers.delete(id);
       this.deps.logger.info({ rollout: id }, 'rollout done');
       return;
     }
-    const online = (device: string) => store.getDevice(device)?.presence?.online === true;
+    const presence = new Map<string, boolean>();
+    const online = (device: string) => {
+      let held = presence.get(device);
+      if (held === undefined) {
+        held = store.getDevice(device)?.presence?.online === true;
+        presence.set(device, held);
+      }
+      return held;
+    };
     const stalledBefore = this.now().getTime() - this.deps.config.stallMinutes * 60_000;
     const holds = (row: DeviceRow) =>
       row.state === 'pending'
         ? online(row.device)
         : IN_FLIGHT.includes(row.state) && (online(row.device) || Date.parse(row.updated_at) > stalledBefore);
-    const phases = [...new Set(rows.map((row) => row.phase))].sort((a, b) => a - b);
-    const active = phases.find((phase) => rows.some((row) => row.phase === phase && holds(row)));
-    const spec = JSON.parse((this.row(id) as RolloutRow).spec) as RolloutSpec;
+    const active = rows.find(holds)?.phase;
+    const offering = this.offering(id);
+    const { spec } = offering;
     // The pace is a rate: measured on the monotonic clock, whatever the wall clock does.
     const now = performance.now();
     const bucket = this.allowance.get(id) ?? { tokens: 1, at: now };
@@ -493,19 +510,32 @@ export class Rollouts {
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * spec.pace) / 60_000);
     bucket.at = now;
     this.allowance.set(id, bucket);
-    for (const row of rows) {
-      if (bucket.tokens < 1) break;
-      if (row.state !== 'pending' || (active !== undefined && row.phase > active) || !online(row.device))
-        continue;
-      if (this.offer(id, row, false)) bucket.tokens -= 1;
+    // The devices offered in this tick are written in one transaction.
+    db.transaction(() => {
+      for (const row of rows) {
+        if (bucket.tokens < 1) break;
+        if (row.state !== 'pending' || (active !== undefined && row.phase > active) || !online(row.device))
+          continue;
+        if (this.offer(offering, row, false)) bucket.tokens -= 1;
+      }
+    })();
+  }
+
+  /** A rollout's spec, parsed once while it runs rather than for every device offered. */
+  private offering(id: string): Offering {
+    let held = this.offers.get(id);
+    if (!held) {
+      const rollout = this.row(id) as RolloutRow;
+      held = { id, spec: JSON.parse(rollout.spec) as RolloutSpec };
+      this.offers.set(id, held);
     }
+    return held;
   }
 
   /** Offers the release to one device; false when it must wait (offline, inside a quiet window). */
-  private offer(id: string, row: DeviceRow, again: boolean): boolean {
+  private offer(offering: Offering, row: DeviceRow, again: boolean): boolean {
     const { store, releases, config } = this.deps;
-    const rollout = this.row(id) as RolloutRow;
-    const spec = JSON.parse(rollout.spec) as RolloutSpec;
+    const { id, spec } = offering;
     const presence = store.getDevice(row.device)?.presence;
     if (!presence?.online) return false;
     if (!presence.arch) {
@@ -528,7 +558,8 @@ export class Rollouts {
       return true;
     }
     const now = this.now().getTime();
-    const quiet = quietWindows(this.rules(row.school), config, {
+    const { directory, defaultTimeZone } = this.deps;
+    const quiet = quietWindows(schoolRules(store, directory, row.school, defaultTimeZone), config, {
       now,
       days: config.quietDays,
       afterHours: spec.afterHours,
@@ -539,31 +570,12 @@ export class Rollouts {
       if (row.detail !== detail) this.setDevice(id, row.device, { state: 'pending', detail });
       return false;
     }
-    this.publish(row.school, row.device, {
-      v: SPEC_VERSION,
-      kind: 'offer',
-      rollout: id,
-      manifest: release.envelope as unknown as ReleaseOffer['manifest'],
-      files: '/v1/releases/files/',
-      allowOneWay: spec.allowOneWay,
-      quiet,
-      quietUntil: new Date(now + config.quietDays * 86_400_000).toISOString(),
-      at: new Date(now).toISOString(),
-    });
+    this.publishText(
+      row.school,
+      row.device,
+      offerText({ rollout: id, spec, quiet, now, quietDays: config.quietDays, manifestText: release.text }),
+    );
     if (!again) this.setDevice(id, row.device, { state: 'offered', offered: true });
     return true;
-  }
-
-  private rules(school: string) {
-    const calendar = this.deps.store.rosterSettings(school)?.calendar;
-    return {
-      timeZone: calendar?.timeZone ?? this.deps.defaultTimeZone,
-      calendar: {
-        holidays: calendar?.holidays ?? [],
-        closures: calendar?.closures ?? [],
-        makeUpDays: calendar?.makeUpDays ?? [],
-      },
-      times: this.deps.directory.school(school)?.times ?? SchoolTimes.parse({}),
-    };
   }
 }

@@ -3,8 +3,7 @@ import type { Command } from 'commander';
 import { ConfigError, controlSocketPath, type GatewayConfig, loadConfig } from '../config/index.js';
 import { callGateway, GatewayUnreachable } from '../control/index.js';
 
-/** Where the service's configuration lives unless `--config` or `EDUCARD_CONFIG` says otherwise. */
-export const DEFAULT_CONFIG = '/etc/educard/gateway.json';
+export { DEFAULT_CONFIG } from '../config/index.js';
 export const SERVICE = 'educard-gateway';
 
 /** The options every command takes; `--json` only where a command prints data. */

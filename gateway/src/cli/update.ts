@@ -1,13 +1,12 @@
-import { CliError, example, print } from '@educard/terminal-sdk/cli';
+import { CliError, example, print, usageError } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
-import type { GatewayConfig } from '../config/index.js';
-import { createLogger } from '../log/index.js';
+import { ConfigError, type GatewayConfig } from '../config/index.js';
 import {
   commit,
-  guardFailed,
-  guardStart,
-  guardStop,
+  GUARD_MOMENTS,
+  type GuardMoment,
   ReleaseRoot,
+  runGuard,
   technicianRollback,
   type UpdateState,
 } from '../updates/index.js';
@@ -110,25 +109,16 @@ async function commitCommand(command: Command): Promise<void> {
   print(wantsJson(command), { committed: current }, () => `${current} committed without its commit check.`);
 }
 
-/** systemd's ExecStartPre and ExecStopPost: run from the committed release, whatever the new one does. */
+/** systemd runs deploy's guard entry (updates/guard-main.ts); this is the same guard for a technician's shell. */
 async function guard(when: string, command: Command): Promise<void> {
-  if (when !== 'start' && when !== 'stop' && when !== 'failed')
+  if (!GUARD_MOMENTS.includes(when as GuardMoment))
     throw new CliError(`guard takes "start", "stop" or "failed", not "${when}"`, 2);
-  const config = await readConfig(configPath(command));
-  const root = new ReleaseRoot(config.update.root);
-  const logger = createLogger('educard-update-guard');
-  if (!(await root.installed())) return;
-  const outcome =
-    when === 'start'
-      ? await guardStart(root, { maxStarts: config.update.maxStarts, now: Date.now() })
-      : when === 'stop'
-        ? await guardStop(root, process.env)
-        : await guardFailed(root);
-  const log = outcome.action === 'rolled-back' ? logger.warn.bind(logger) : logger.info.bind(logger);
-  log(
-    { action: outcome.action, phase: outcome.state.phase, version: outcome.state.version },
-    outcome.message,
-  );
+  try {
+    await runGuard(when as GuardMoment, configPath(command));
+  } catch (error) {
+    if (error instanceof ConfigError) throw usageError(error.message);
+    throw error;
+  }
 }
 
 export function registerUpdate(program: Command): void {

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { describeIssues, Identifier } from '@educard/terminal-sdk';
 import { httpListenerLimits } from '@educard/terminal-sdk/listeners';
@@ -11,7 +10,10 @@ import { PolicyConfig } from '../policy/config.js';
 import { TerminalsConfig } from '../terminals/config.js';
 import { UpdateConfig } from '../updates/config.js';
 import { UplinkConfig } from '../uplink/config.js';
+import { ConfigError, readConfigJson } from './file.js';
 import { JournalSettings, ReadersConfig, StationConfig } from './schema.js';
+
+export { ConfigError, DEFAULT_CONFIG } from './file.js';
 
 export {
   GateStationSettings,
@@ -82,16 +84,6 @@ export const GatewayConfig = z.object({
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 export type GatewayConfigInput = z.input<typeof GatewayConfig>;
 
-export class ConfigError extends Error {
-  constructor(
-    readonly path: string,
-    problems: string,
-  ) {
-    super(`configuration ${path} is not valid: ${problems}`);
-    this.name = 'ConfigError';
-  }
-}
-
 export function parseConfig(value: unknown, path = '(inline)'): GatewayConfig {
   const result = GatewayConfig.safeParse(value);
   if (!result.success) throw new ConfigError(path, describeIssues(result.error));
@@ -100,21 +92,7 @@ export function parseConfig(value: unknown, path = '(inline)'): GatewayConfig {
 
 /** Reads and validates a config file; paths inside it are taken relative to the file. */
 export async function loadConfig(path: string): Promise<GatewayConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(
-      path,
-      `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-    );
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(path, `is not JSON (${(error as Error).message})`);
-  }
+  const value = await readConfigJson(path);
   const config = parseConfig(value, path);
   const base = dirname(resolve(path));
   config.dataDir = resolve(base, config.dataDir);

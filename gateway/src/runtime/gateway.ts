@@ -25,13 +25,13 @@ import { type AcceptResult, type BodySource, RosterRejected, RosterStore } from 
 import type { Station, StationBuild, VenueData } from '../stations/index.js';
 import { listQuarantined, type Quarantined } from '../storage/index.js';
 import { FIRMWARE, type UpdateAgent } from '../updates/index.js';
-import { Uplink } from '../uplink/index.js';
+import type { Uplink } from '../uplink/index.js';
 import { controlServerFor } from './control.js';
 import { DoorIo } from './door.js';
 import { readerDriverFor, wireReaders } from './readers.js';
 import { storageReportOf } from './report.js';
-import { createStation } from './stations.js';
-import { hasTerminals, TerminalSide } from './terminal-stations.js';
+import { createStation, hasTerminals } from './stations.js';
+import type { TerminalSide } from './terminal-stations.js';
 import { updateAgentFor } from './updates.js';
 
 /** The version of this build: the gateway's package.json, which a release's builder stamps. */
@@ -194,6 +194,8 @@ export class Gateway {
     started = gateway;
     gateway.wire();
     if (hasTerminals(station)) {
+      // Loaded only here: a gate never needs the terminals' broker and pages.
+      const { TerminalSide } = await import('./terminal-stations.js');
       const side = await TerminalSide.start({ config, station, state: () => gateway.localState(), logger });
       gateway.terminalSide = side;
       teardown.add('terminals', () => side.stop());
@@ -222,14 +224,18 @@ export class Gateway {
       logger.warn({ err: (error as Error).message }, 'start record not yet durable; the journal holds it'),
     );
     await gateway.prepareUpdates();
-    await gateway.startUplink();
+    // The gate decides from here on: the readers and the roster come up before the uplink, the
+    // control socket and the metrics, which load and connect while it already decides (the journal
+    // holds what it decides until the uplink sends it). After an update this is most of the time a
+    // gate cannot decide (docs/updates.md).
     await readers.start();
     teardown.add('readers', () => readers.stop());
+    gateway.playConfiguredScript();
+    await gateway.startUplink();
     await gateway.startControl();
     await gateway.startMetrics();
     await gateway.updates?.start();
     teardown.add('updates', () => gateway.updates?.stop());
-    gateway.playConfiguredScript();
     logger.info(
       {
         device: config.device.id,
@@ -508,6 +514,8 @@ export class Gateway {
     if (!config.uplink) return;
     const identity = await loadOrCreateIdentity(resolve(config.dataDir, config.identity.keyFile));
     this.keyId = identity.keyId;
+    // Loaded only now, after the readers: the broker client is not needed to decide.
+    const { Uplink } = await import('../uplink/index.js');
     this.uplinkValue = new Uplink({
       config: config.uplink,
       device: config.device.id,

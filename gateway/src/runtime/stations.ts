@@ -1,5 +1,11 @@
 import type { StationConfig } from '../config/index.js';
-import type { StationBuild, StationContext, StationFactory } from '../stations/index.js';
+import type {
+  Station,
+  StationBuild,
+  StationContext,
+  StationFactory,
+  TerminalStation,
+} from '../stations/index.js';
 
 /**
  * Every station type the gateway runs: a new type is its folder under stations/ and one line here.
@@ -24,4 +30,9 @@ export async function createStation(context: StationContext): Promise<StationBui
   const settings = context.config.station;
   const factory = (await STATIONS[settings.type]()) as StationFactory<typeof settings.type>;
   return factory(settings, context);
+}
+
+/** Whether a station answers terminals (a library desk, a computer room). */
+export function hasTerminals(station: Station): station is Station & TerminalStation {
+  return station.handle !== undefined && (station.kind === 'library' || station.kind === 'lab');
 }

@@ -8,11 +8,6 @@ import type { TerminalHub } from '../terminals/index.js';
 /** How often the pages hear the gateway's state even when nothing said it changed: the offline indicator's lag. */
 const STATE_EVERY_MS = 2000;
 
-/** Whether a station answers terminals (a library desk, a computer room). */
-export function hasTerminals(station: Station): station is Station & TerminalStation {
-  return station.handle !== undefined && (station.kind === 'library' || station.kind === 'lab');
-}
-
 /**
  * A library desk's or computer room's side facing its terminals: the broker terminals reach the
  * station through, and the page server that carries the broker's WebSocket. The station's taps and

@@ -1,7 +1,8 @@
 import { readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ReleaseOffer } from '@educard/terminal-sdk';
 import { fsyncDirectory, writeFileDurable } from '@educard/terminal-sdk/files';
+// The contract's release schemas alone: the start and stop guards load this file, not the whole SDK.
+import { ReleaseOffer } from '@educard/terminal-sdk/release';
 import { z } from 'zod';
 
 export type LinkName = 'current' | 'committed' | 'previous';

@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type GatewayConfig, loadOrCreateIdentity, parseConfig, RosterStore } from '@educard/gateway';
-import type { KeyRole } from '@educard/terminal-sdk';
+import { type KeyRole, retriableStatus, retryAfterMs } from '@educard/terminal-sdk';
 import { type BridgeProcess, startBridgeProcess } from '../support/index.js';
 
 export const ADMIN = 'bench-admin-token-0123456789';
@@ -23,12 +24,32 @@ export function startBridge(
   });
 }
 
+/**
+ * fetch for a benchmark's requests to the bridge, which may turn them away while a run loads it (a
+ * rollout to a thousand devices): a refused connection, 429 or 5xx is tried again after its
+ * Retry-After or a second, up to five times; any other answer is returned as it is.
+ */
+async function benchFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    let waitMs = 1000;
+    try {
+      const response = await fetch(url, init);
+      if (!retriableStatus(response.status) || attempt >= 5) return response;
+      await response.body?.cancel();
+      waitMs = retryAfterMs(response.headers.get('retry-after')) ?? waitMs;
+    } catch (error) {
+      if (!(error instanceof TypeError) || attempt >= 5) throw error;
+    }
+    await sleep(waitMs);
+  }
+}
+
 export async function api(
   bridge: RunningBridge,
   path: string,
   body?: unknown,
 ): Promise<Record<string, unknown>> {
-  const response = await fetch(`${bridge.http}${path}`, {
+  const response = await benchFetch(`${bridge.http}${path}`, {
     method: body === undefined ? 'GET' : 'POST',
     headers: {
       authorization: `Bearer ${ADMIN}`,
@@ -47,7 +68,7 @@ export async function api(
 export async function enroll(bridge: RunningBridge, dataDir: string, device: string, school = 'school-1') {
   const identity = await loadOrCreateIdentity(join(dataDir, 'device-key.json'));
   const { tokens } = (await api(bridge, '/v1/tokens', { school, count: 1 })) as { tokens: string[] };
-  const enrolled = await fetch(`${bridge.http}/v1/enroll`, {
+  const enrolled = await benchFetch(`${bridge.http}/v1/enroll`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ token: tokens[0], deviceId: device, publicKey: identity.publicKey }),
@@ -66,7 +87,7 @@ export async function enrolledGateway(
   await mkdir(join(dataDir, 'roster'), { recursive: true });
   await RosterStore.writeAnchor(
     join(dataDir, 'roster'),
-    (await (await fetch(`${bridge.http}/v1/roster/anchor`)).json()) as KeyRole,
+    (await (await benchFetch(`${bridge.http}/v1/roster/anchor`)).json()) as KeyRole,
   );
   const credentials = await enroll(bridge, dataDir, device, school);
   return parseConfig({

@@ -2,7 +2,7 @@ import { parseCommandLine, usageFailure } from '../command-line.js';
 import { centralAttendanceBench } from './central-attendance.js';
 import { centralPushBench } from './central-push.js';
 import { centralTransferBench } from './central-transfer.js';
-import { fleetBench } from './fleet.js';
+import { fleetBench, fleetRolloutBench, fleetSwitchBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
 import { gatewayPiBench } from './pi.js';
 import { privacyBench } from './privacy.js';
@@ -28,6 +28,9 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   ],
   security: securityBench,
   fleet: fleetBench,
+  // The fleet group's two halves alone: one gateway's switch; the 1,000-device rollout.
+  'fleet-switch': fleetSwitchBench,
+  'fleet-rollout': fleetRolloutBench,
   venue: venueBench,
   scale: scaleBench,
   // The two-instance ingest figure of the scale group alone, beside the one-bridge one.

@@ -38,6 +38,40 @@ export interface LightDeviceOptions {
 /** Tries of one file, as a gateway's `update.downloadRetries` (6) plus the first. */
 const TRIES = 7;
 
+/** A file the bridge kept turning away (busy, cut): the device waits and tries it again, as a gateway does. */
+class WillRetry extends Error {}
+
+/**
+ * Manifests verified in this process, by the key set (the object the devices were given) and the
+ * SHA-256 of their bytes as received. A
+ * manifest is about a megabyte, and a thousand simulated devices verifying the same one again on this
+ * one machine would take the CPU the bridge is measured with (a real fleet verifies on its own
+ * devices: a gateway verifies every offer in full). Each device still takes only what was verified,
+ * byte for byte: the manifest it uses is parsed from the bytes it hashed.
+ */
+const verifiedManifests = new WeakMap<RosterKeySet, Map<string, ReleaseManifest>>();
+
+/**
+ * An offer's JSON, its manifest taken apart when it is the last member (as the bridge writes it): the
+ * manifest's own bytes, to hash, and the rest, small, to parse.
+ */
+function readOffer(payload: Buffer): { offer: unknown; manifestKey?: string } {
+  const text = payload.toString('utf8');
+  const at = text.lastIndexOf(',"manifest":');
+  if (at < 0 || !text.endsWith('}')) return { offer: JSON.parse(text) };
+  const manifestText = text.slice(at + ',"manifest":'.length, -1);
+  try {
+    const rest = JSON.parse(`${text.slice(0, at)}}`) as Record<string, unknown>;
+    if ('manifest' in rest) return { offer: JSON.parse(text) };
+    return {
+      offer: { ...rest, manifest: JSON.parse(manifestText) },
+      manifestKey: createHash('sha256').update(manifestText).digest('hex'),
+    };
+  } catch {
+    return { offer: JSON.parse(text) };
+  }
+}
+
 /**
  * A device that does what a gateway does with an offer, without being one: it verifies the manifest
  * against the release keys, fetches the files it lacks over HTTP (checking each SHA-256), and reports
@@ -52,6 +86,7 @@ export class LightDevice {
   finished: Promise<UpdateProgress['state']>;
   private finish: (state: UpdateProgress['state']) => void = () => undefined;
   private working = false;
+  private manifestKey: string | undefined;
 
   private constructor(
     private readonly options: LightDeviceOptions,
@@ -121,11 +156,13 @@ export class LightDevice {
 
   private onOffer(payload: Buffer): void {
     if (payload.length === 0) return;
-    const parsed = UpdateOfferSchema.safeParse(JSON.parse(payload.toString('utf8')));
+    const { offer: read, manifestKey } = readOffer(payload);
+    const parsed = UpdateOfferSchema.safeParse(read);
     if (!parsed.success) return;
     this.offers.push(parsed.data);
     if (parsed.data.kind !== 'offer' || this.working) return;
     this.working = true;
+    this.manifestKey = manifestKey;
     const offer = parsed.data;
     void this.apply(offer).catch((error: unknown) => {
       this.failure = (error as Error).message;
@@ -140,7 +177,7 @@ export class LightDevice {
   }
 
   private async apply(offer: Extract<UpdateOffer, { kind: 'offer' }>): Promise<void> {
-    const manifest = verifyReleaseSignatures(offer.manifest, this.options.keySet);
+    const manifest = this.verified(offer);
     const base = { rollout: offer.rollout, version: manifest.version };
     const missing = [
       ...new Map(
@@ -150,9 +187,10 @@ export class LightDevice {
     const total = missing.reduce((sum, f) => sum + f.size, 0);
     this.report({ ...base, state: 'downloading', bytes: { fetched: 0, total } });
     for (const file of missing) {
-      const body = await this.fetchFile(
+      const body = await this.fetchPatiently(
         new URL(`${offer.files}${file.sha256}`, this.options.bridgeHttp),
         file.path,
+        base,
       );
       if (createHash('sha256').update(body).digest('hex') !== file.sha256)
         throw new Error(`tampered: ${file.path}`);
@@ -162,6 +200,37 @@ export class LightDevice {
     const outcome = this.options.outcome?.(manifest) ?? { state: 'committed' as const };
     this.report({ ...base, ...outcome });
     this.finish(outcome.state);
+  }
+
+  private verified(offer: Extract<UpdateOffer, { kind: 'offer' }>): ReleaseManifest {
+    const { keySet } = this.options;
+    const key = this.manifestKey;
+    let verified = verifiedManifests.get(keySet);
+    if (!verified) {
+      verified = new Map();
+      verifiedManifests.set(keySet, verified);
+    }
+    const known = key ? verified.get(key) : undefined;
+    if (known) return known;
+    const manifest = verifyReleaseSignatures(offer.manifest, keySet);
+    if (key) verified.set(key, manifest);
+    return manifest;
+  }
+
+  /**
+   * One release file, however long the bridge stays busy: past its tries the device reports "will
+   * retry" and tries again after 30 s, doubling up to 5 minutes (a gateway's agent does the same).
+   */
+  private async fetchPatiently(url: URL, path: string, base: { rollout: string; version: string }) {
+    for (let round = 0; ; round++) {
+      try {
+        return await this.fetchFile(url, path);
+      } catch (error) {
+        if (!(error instanceof WillRetry)) throw error;
+        this.report({ ...base, state: 'downloading', detail: `will retry: ${error.message}` });
+        await sleep(backoffDelay(round, 30_000, 300_000));
+      }
+    }
   }
 
   /** One release file; a busy bridge (429, 5xx) or a cut connection is tried again as a gateway does. */
@@ -174,10 +243,12 @@ export class LightDevice {
         if (response.ok) return Buffer.from(await response.arrayBuffer());
         await response.body?.cancel();
         if (!retriableStatus(response.status)) throw new Error(`${path}: HTTP ${response.status}`);
-        if (attempt + 1 >= TRIES) throw new Error(`${path}: HTTP ${response.status} after ${TRIES} tries`);
+        if (attempt + 1 >= TRIES)
+          throw new WillRetry(`${path}: HTTP ${response.status} after ${TRIES} tries`);
         waitMs = retryAfterMs(response.headers.get('retry-after')) ?? backoffDelay(attempt, 1000, 30_000);
       } catch (error) {
-        if (!(error instanceof TypeError) || attempt + 1 >= TRIES) throw error;
+        if (!(error instanceof TypeError)) throw error;
+        if (attempt + 1 >= TRIES) throw new WillRetry(`${path}: ${error.message} after ${TRIES} tries`);
         waitMs = backoffDelay(attempt, 1000, 30_000);
       }
       await sleep(waitMs);
