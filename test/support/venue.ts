@@ -110,7 +110,9 @@ export function venueReady(venue: Gateway, version = 1): Promise<true> {
     () =>
       (venue.venue?.hotlist.version ?? 0) >= version &&
       (venue.roster.keySetChain.at(-1)?.cardIssuerKeys.size ?? 0) > 0,
-    { what: `the venue's hotlist ${version} and a key set naming card issuers` },
+    // A bridge on PostgreSQL beside a loaded suite (one round trip per statement, in the test's own
+    // process) was seen to take longer than the default wait: this waits for a state, it times nothing.
+    { what: `the venue's hotlist ${version} and a key set naming card issuers`, timeoutMs: 45_000 },
   );
 }
 

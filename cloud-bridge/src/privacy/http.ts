@@ -4,7 +4,7 @@ import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import { RosterChangeRefused } from '../roster/index.js';
 import { type SubjectSources, subjectCsv, subjectExport } from './export.js';
-import { type Leavers, PersonUnknown } from './leavers.js';
+import { type Leavers, PersonUnknown, removalDetail } from './leavers.js';
 
 const PersonParams = z.object({ personId: Identifier });
 const ExportQuery = z.object({ format: z.enum(['json', 'csv']).default('json') });
@@ -72,11 +72,7 @@ export function privacyRoutes(deps: PrivacyRouteDeps) {
           ...asked,
           school: removal.school,
           outcome: 'ok',
-          detail: {
-            cards: removal.cards.length,
-            versions: removal.versions,
-            anonymiseAfter: removal.anonymiseAfter,
-          },
+          detail: removalDetail(removal),
         });
         return removal;
       } catch (error) {

@@ -71,6 +71,11 @@ export interface Removal {
   anonymiseAfter: string;
 }
 
+/** What the audit entry of a removal says of it, whoever asked (an admin, the central feed). */
+export function removalDetail(removal: Removal): Record<string, unknown> {
+  return { cards: removal.cards.length, versions: removal.versions, anonymiseAfter: removal.anonymiseAfter };
+}
+
 export interface LeaversDeps {
   db: SqlDatabase;
   store: BridgeStore;

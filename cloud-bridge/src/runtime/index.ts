@@ -27,7 +27,7 @@ import { CatalogueService, LoanLedger } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes, relayLiveStream } from '../ops/index.js';
-import { Leavers, PersonPseudonyms, privacyRoutes, ReadAudit } from '../privacy/index.js';
+import { Leavers, PersonPseudonyms, privacyRoutes, ReadAudit, removalDetail } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
@@ -318,11 +318,7 @@ export class Bridge {
           target: `person:${personId}`,
           school: removal.school,
           outcome: 'ok',
-          detail: {
-            cards: removal.cards.length,
-            versions: removal.versions,
-            anonymiseAfter: removal.anonymiseAfter,
-          },
+          detail: removalDetail(removal),
         });
       },
     });
