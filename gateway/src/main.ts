@@ -26,16 +26,18 @@ async function serve(path: string): Promise<void> {
     throw error;
   }
   const logger = createLogger('gateway', { level: config.log.level });
+  // Listened for before the start: the gateway decides taps before its uplink is up, so a stop may
+  // come while it is still starting, and must then stop it cleanly rather than kill it mid-start.
+  const stopAsked = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
   const gateway = await Gateway.start({ config, logger });
   const stopNotifying = notifySystemd(logger, 'gateway running');
   const restart = await Promise.race([
-    new Promise<false>((resolve) => {
-      const stop = (signal: NodeJS.Signals) => {
-        logger.info({ signal }, 'stopping');
-        resolve(false);
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+    stopAsked.then((signal) => {
+      logger.info({ signal }, 'stopping');
+      return false;
     }),
     gateway.restartRequested.then(() => true),
   ]);
