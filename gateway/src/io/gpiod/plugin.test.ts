@@ -241,7 +241,8 @@ describe('the gpiod IO plugin', () => {
     const kernel = setInterval(async () => {
       if (existsSync(join(chip, 'pwm1'))) return;
       if ((await readFile(join(chip, 'export'), 'utf8')) !== '1') return;
-      await mkdir(join(chip, 'pwm1'));
+      // Two ticks may both find it missing while the first still awaits: the second must not fail.
+      await mkdir(join(chip, 'pwm1'), { recursive: true });
       for (const file of ['enable', 'period', 'duty_cycle']) await writeFile(join(chip, 'pwm1', file), '0');
     }, 10);
     try {
