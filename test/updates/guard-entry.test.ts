@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { ReleaseRoot, UpdateState } from '@educard/gateway';
+import type { ReleaseRoot } from '@educard/gateway';
+import { trialReleaseRoot } from '@educard/gateway/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../support/processes.js';
 
@@ -46,19 +47,7 @@ const lineOf = (ran: Ran) => JSON.parse(ran.stdout.trim()) as Record<string, unk
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'guard-entry-'));
-  root = new ReleaseRoot(join(dir, 'opt'));
-  for (const version of ['1.0.0', '1.1.0']) await mkdir(root.releaseDir(version), { recursive: true });
-  await root.point('committed', '1.0.0');
-  await root.point('current', '1.1.0');
-  await root.writeState(
-    UpdateState.parse({
-      phase: 'trial',
-      rollout: 'r-1',
-      version: '1.1.0',
-      from: '1.0.0',
-      deadline: new Date(Date.now() + 10 * 60_000).toISOString(),
-    }),
-  );
+  root = await trialReleaseRoot(join(dir, 'opt'), new Date(Date.now() + 10 * 60_000));
   config = join(dir, 'gateway.json');
   // The root relative to the config file, as the gateway takes it.
   await writeFile(

@@ -16,3 +16,4 @@ export {
   type TestItem,
   type TestPatron,
 } from './sip2-server.js';
+export { trialReleaseRoot } from './update-root.js';

@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { trialReleaseRoot } from '../testing/update-root.js';
 import { technicianRollback } from './agent.js';
 import { commit, guardFailed, guardStart, guardStop } from './guard.js';
-import { ReleaseRoot, UpdateState } from './layout.js';
+import type { ReleaseRoot } from './layout.js';
 
 let dir: string;
 let root: ReleaseRoot;
@@ -12,19 +13,7 @@ const NOW = Date.parse('2030-05-06T22:00:00Z');
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'update-guard-'));
-  root = new ReleaseRoot(dir);
-  for (const version of ['1.0.0', '1.1.0']) await mkdir(root.releaseDir(version), { recursive: true });
-  await root.point('committed', '1.0.0');
-  await root.point('current', '1.1.0');
-  await root.writeState(
-    UpdateState.parse({
-      phase: 'trial',
-      rollout: 'r-1',
-      version: '1.1.0',
-      from: '1.0.0',
-      deadline: new Date(NOW + 60_000).toISOString(),
-    }),
-  );
+  root = await trialReleaseRoot(dir, new Date(NOW + 60_000));
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
