@@ -52,17 +52,18 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** CARDS imported, then a gate and a library desk enrolled, each holding roster version 1. */
+async function gateAndDesk(): Promise<{ gate: Gateway; desk: Gateway }> {
+  await admin(bridge.httpUrl, '/v1/roster/school-1/import', { cards: CARDS });
+  const gate = await station('gate-01');
+  const desk = await station('desk-01', { type: 'library', id: 'library-1', zone: 'library', debounceMs: 0 });
+  await until(() => gate.roster.view?.version === 1 && desk.roster.view?.version === 1);
+  return { gate, desk };
+}
+
 describe('rosters per station type, through the bridge', () => {
   it('a gate holds no pupil name and no UID in clear after enrollment and an update, yet admits by UID; a desk gets the names', async () => {
-    await admin(bridge.httpUrl, '/v1/roster/school-1/import', { cards: CARDS });
-    const gate = await station('gate-01');
-    const desk = await station('desk-01', {
-      type: 'library',
-      id: 'library-1',
-      zone: 'library',
-      debounceMs: 0,
-    });
-    await until(() => gate.roster.view?.version === 1 && desk.roster.view?.version === 1);
+    const { gate, desk } = await gateAndDesk();
 
     await admin(bridge.httpUrl, '/v1/roster/school-1/import', { cards: [...CARDS, JOINED] });
     expect(await admin(bridge.httpUrl, `/v1/cards/${card(2).cardId}/lost`, {})).toMatchObject({ version: 3 });
@@ -123,15 +124,7 @@ describe('rosters per station type, through the bridge', () => {
   });
 
   it("a leaver's card is denied as cancelled, then, once they are anonymised, gone from the gate's and the desk's rosters and denied as unknown", async () => {
-    await admin(bridge.httpUrl, '/v1/roster/school-1/import', { cards: CARDS });
-    const gate = await station('gate-01');
-    const desk = await station('desk-01', {
-      type: 'library',
-      id: 'library-1',
-      zone: 'library',
-      debounceMs: 0,
-    });
-    await until(() => gate.roster.view?.version === 1 && desk.roster.view?.version === 1);
+    const { gate, desk } = await gateAndDesk();
     const leaver = card(1);
     const reasons: string[] = [];
     gate.station.events.on('tap', (outcome) => reasons.push(outcome.decision.reason));
