@@ -8,10 +8,10 @@ import {
   openPostgresStore,
   openSealedFile,
   postgresDump,
+  RestoreRefused,
   Retention,
   RetentionConfig,
   restorePostgres,
-  StoreNotEmpty,
 } from '@educard/cloud-bridge';
 import { type Postgres, startPostgres } from '@educard/scripts/support';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
@@ -103,7 +103,7 @@ describe('backup of a PostgreSQL store', () => {
     }
     // A store already there is kept aside, and only when asked.
     await expect(restorePostgres({ archive, url: fresh, replace: false, now: at })).rejects.toThrow(
-      StoreNotEmpty,
+      RestoreRefused,
     );
     const again = await restorePostgres({ archive, url: fresh, replace: true, now: at });
     expect(again).toMatchObject({

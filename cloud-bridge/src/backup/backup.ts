@@ -24,6 +24,7 @@ export async function makeBackup(dump: StoreDump, to: string, recipient: string)
   }
 }
 
+/** A restore refused before anything changed: a database already there, or a backup of another kind. */
 export class RestoreRefused extends Error {}
 
 export interface RestoreReport {

@@ -13,6 +13,5 @@ export {
   type PostgresTools,
   postgresDump,
   restorePostgres,
-  StoreNotEmpty,
 } from './postgres.js';
 export { newBackupKey, openSealedFile, sealFile } from './seal.js';

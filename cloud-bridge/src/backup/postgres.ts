@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { AuditLog } from '../accounts/index.js';
 import { type CentralAcks, Retention, type RetentionConfig } from '../retention/index.js';
 import { openPostgresStore } from '../store/index.js';
+import { RestoreRefused } from './backup.js';
 import type { DumpReport, StoreDump } from './dump.js';
 
 const run = promisify(execFile);
@@ -98,7 +99,7 @@ export async function restorePostgres(options: {
     await file.close();
   }
   if (!isPostgresArchive(head))
-    throw new StoreNotEmpty(
+    throw new RestoreRefused(
       'the backup is not of a PostgreSQL store (a SQLite one restores without store.url)',
     );
   await run(tools.pgRestore, ['--list', options.archive]);
@@ -109,7 +110,7 @@ export async function restorePostgres(options: {
     `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema.replaceAll("'", "''")}' AND table_name = 'events'`,
   );
   if (held !== '0' && !options.replace)
-    throw new StoreNotEmpty(
+    throw new RestoreRefused(
       `schema ${schema} holds a bridge's tables already: stop the bridge and run again with --replace to keep them aside and restore`,
     );
   const replaceAs = `${schema}_replaced_${options.now.toISOString().replace(/\D/g, '').slice(0, 14)}`;
@@ -133,9 +134,6 @@ export async function restorePostgres(options: {
   const events = Number(await psqlValue(tools, options.url, 'SELECT count(*) FROM events'));
   return { events, schema, ...(held !== '0' ? { replaced: replaceAs } : {}) };
 }
-
-/** A restore refused before anything changed: a store already there, or an archive of another kind. */
-export class StoreNotEmpty extends Error {}
 
 /** The backup command's dump of a bridge's PostgreSQL store: its own live purge, audited, then pg_dump. */
 export function livePostgresDump(options: {

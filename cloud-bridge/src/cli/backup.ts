@@ -12,7 +12,6 @@ import {
   RestoreRefused,
   restoreBackup,
   restorePostgres,
-  StoreNotEmpty,
   sqliteDump,
 } from '../backup/index.js';
 import { configPath, DEFAULT_CONFIG, readBridgeConfig } from './client.js';
@@ -83,30 +82,21 @@ async function restore(options: {
   const config = options.dataDir ? undefined : await readBridgeConfig(configPath(options.config));
   if (config?.store) return restoreIntoPostgres(options.from, identity, config.store.url, options);
   const dataDir = resolve(options.dataDir ?? (config as { dataDir: string }).dataDir);
-  try {
-    const report = await restoreBackup({
-      from: resolve(options.from),
-      identity,
-      dataDir,
-      replace: options.replace ?? false,
-      now: new Date(),
-    });
-    print(
-      options.json,
-      report,
-      () =>
-        `restored ${report.database}: ${report.events} events, schema ${report.schema}` +
-        (report.replaced ? `; the database that was there is kept as ${report.replaced}` : '') +
-        '. Start the bridge.',
-    );
-  } catch (error) {
-    if (error instanceof RestoreRefused) throw new CliError(error.message, 1);
-    throw new CliError(
-      `the backup could not be restored: ${(error as Error).message}; nothing in ${dataDir} was changed`,
-      1,
-      'check that the identity is the one whose public key the backup was made for, and that the file is whole',
-    );
-  }
+  await reportRestore(
+    options.json,
+    () =>
+      restoreBackup({
+        from: resolve(options.from),
+        identity,
+        dataDir,
+        replace: options.replace ?? false,
+        now: new Date(),
+      }),
+    (report) =>
+      `restored ${report.database}: ${report.events} events, schema ${report.schema}` +
+      (report.replaced ? `; the database that was there is kept as ${report.replaced}` : ''),
+    `nothing in ${dataDir} was changed`,
+  );
 }
 
 /** `restore` where the config names a PostgreSQL store: the archive opened privately, then pg_restore. */
@@ -119,31 +109,41 @@ async function restoreIntoPostgres(
   const work = await mkdtemp(join(tmpdir(), 'educard-restore-'));
   try {
     const archive = join(work, 'bridge.dump');
-    await openSealedFile(resolve(from), archive, identity);
-    const report = await restorePostgres({
-      archive,
-      url,
-      replace: options.replace ?? false,
-      now: new Date(),
-    });
-    print(
+    await reportRestore(
       options.json,
-      report,
-      () =>
+      async () => {
+        await openSealedFile(resolve(from), archive, identity);
+        return restorePostgres({ archive, url, replace: options.replace ?? false, now: new Date() });
+      },
+      (report) =>
         `restored the store (schema ${report.schema}): ${report.events} events` +
-        (report.replaced ? `; the tables that were there are kept in schema ${report.replaced}` : '') +
-        '. Start the bridge.',
-    );
-  } catch (error) {
-    if (error instanceof StoreNotEmpty) throw new CliError(error.message, 1);
-    throw new CliError(
-      `the backup could not be restored: ${(error as Error).message}; the store was not changed`,
-      1,
-      'check that the identity is the one whose public key the backup was made for, and that the file is whole',
+        (report.replaced ? `; the tables that were there are kept in schema ${report.replaced}` : ''),
+      'the store was not changed',
     );
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Runs a restore and prints what it did, or says why not and what was left as it was (exit 1). */
+async function reportRestore<R extends object>(
+  json: boolean | undefined,
+  restoring: () => Promise<R>,
+  done: (report: R) => string,
+  unchanged: string,
+): Promise<void> {
+  let report: R;
+  try {
+    report = await restoring();
+  } catch (error) {
+    if (error instanceof RestoreRefused) throw new CliError(error.message, 1);
+    throw new CliError(
+      `the backup could not be restored: ${(error as Error).message}; ${unchanged}`,
+      1,
+      'check that the identity is the one whose public key the backup was made for, and that the file is whole',
+    );
+  }
+  print(json, report, () => `${done(report)}. Start the bridge.`);
 }
 
 async function backupKey(options: { out: string; json?: boolean }) {
