@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAMPLE_MONDAY } from '@educard/terminal-sdk/testing';
+import { chainRecords, SAMPLE_MONDAY } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { AuditEntry } from '../access/index.js';
@@ -56,8 +56,16 @@ it('replaces a leaver id by a pseudonym in events, loans, transfers and the dire
     class: '7-1',
     active: true,
   });
-  // p1 taps at seq 1 and 4 (and borrows below), p2 at 2 and 5.
-  const taps = chainedRecords('gate-01', 5);
+  // p1 taps at seq 1 and 4 (and borrows below), p2 at 2 and 5; p1's first tap came from a gate, which
+  // named them by their pseudonym (kept in the record beside the id the bridge mapped it back to).
+  const taps = chainRecords(
+    'gate-01',
+    chainedRecords('gate-01', 5).map(({ type, at, data }, i) => ({
+      type,
+      at,
+      data: i === 0 ? { ...data, personPseudonym: 'psn-p1-gate-pseudonym' } : data,
+    })),
+  );
   store.commitRecords('gate-01', 'school-1', taps);
   store.commitRecords(
     'lib-a',
@@ -108,6 +116,7 @@ it('replaces a leaver id by a pseudonym in events, loans, transfers and the dire
   for (const row of theirs) {
     expect(row.data.personId).toBe(pseudonym);
     expect(row.data).not.toHaveProperty('cardId');
+    expect(row.data).not.toHaveProperty('personPseudonym');
     expect(row.data).not.toHaveProperty('name');
   }
   // Another person's records are as they came.

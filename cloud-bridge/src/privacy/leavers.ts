@@ -43,14 +43,14 @@ const STEPS: ModuleSteps = {
 const REWRITE: Record<SqlDialect, { events: string; loans: string; libraryEvents: string }> = {
   sqlite: {
     events: `UPDATE events SET person_id = ?,
-               record = json_remove(json_set(record, '$.data.personId', ?), '$.data.cardId', '$.data.name')
+               record = json_remove(json_set(record, '$.data.personId', ?), '$.data.cardId', '$.data.name', '$.data.personPseudonym')
              WHERE person_id = ?`,
     loans: `UPDATE loans SET person_id = ?, loan = json_set(loan, '$.personId', ?) WHERE person_id = ?`,
     libraryEvents: `UPDATE library_events SET data = json_set(data, '$.personId', ?) WHERE json_extract(data, '$.personId') = ?`,
   },
   postgres: {
     events: `UPDATE events SET person_id = ?,
-               record = (jsonb_set(record::jsonb, '{data,personId}', to_jsonb(?::text)) #- '{data,cardId}' #- '{data,name}')::text
+               record = (jsonb_set(record::jsonb, '{data,personId}', to_jsonb(?::text)) #- '{data,cardId}' #- '{data,name}' #- '{data,personPseudonym}')::text
              WHERE person_id = ?`,
     loans: `UPDATE loans SET person_id = ?, loan = jsonb_set(loan::jsonb, '{personId}', to_jsonb(?::text))::text WHERE person_id = ?`,
     libraryEvents: `UPDATE library_events SET data = jsonb_set(data::jsonb, '{personId}', to_jsonb(?::text))::text
