@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -111,5 +111,14 @@ describe('backup of a PostgreSQL store', () => {
       replaced: expect.stringMatching(/^bridge_live_replaced_\d{14}$/),
     });
     expect(psql(fresh, `SELECT count(*) FROM ${again.replaced}.events`).trim()).toBe('20');
+    // An archive cut short in its data lists its contents but fails to restore: the store set aside
+    // comes back.
+    const whole = await readFile(archive);
+    const cut = join(dir, 'cut.dump');
+    await writeFile(cut, whole.subarray(0, whole.length - 64));
+    await expect(
+      restorePostgres({ archive: cut, url: fresh, replace: true, now: new Date(now + 60_000) }),
+    ).rejects.toThrow();
+    expect(psql(fresh, 'SELECT count(*) FROM events').trim()).toBe('20');
   });
 });

@@ -123,14 +123,26 @@ export async function restorePostgres(options: {
       ? `ALTER SCHEMA ${quoted(schema)} RENAME TO ${quoted(replaceAs)}`
       : `DROP SCHEMA IF EXISTS ${quoted(schema)}`,
   );
-  await run(tools.pgRestore, [
-    '--exit-on-error',
-    '--single-transaction',
-    '--no-owner',
-    '--no-privileges',
-    `--dbname=${options.url}`,
-    options.archive,
-  ]);
+  try {
+    await run(tools.pgRestore, [
+      '--exit-on-error',
+      '--single-transaction',
+      '--no-owner',
+      '--no-privileges',
+      `--dbname=${options.url}`,
+      options.archive,
+    ]);
+  } catch (error) {
+    // One transaction: nothing of the archive is left, so the schema that was there goes back.
+    await psqlValue(
+      tools,
+      options.url,
+      held !== '0'
+        ? `ALTER SCHEMA ${quoted(replaceAs)} RENAME TO ${quoted(schema)}`
+        : `CREATE SCHEMA IF NOT EXISTS ${quoted(schema)}`,
+    );
+    throw error;
+  }
   const events = Number(await psqlValue(tools, options.url, 'SELECT count(*) FROM events'));
   return { events, schema, ...(held !== '0' ? { replaced: replaceAs } : {}) };
 }
