@@ -322,12 +322,10 @@ export class FeedPuller {
       r.kind === 'hotlist' ? [{ cardId: r.cardId, status: r.status }] : [],
     );
     if (revocations.length > 0) await this.deps.hotlist?.applyCentral(revocations);
-    // Also before the cursor moves, so a stop in between removes them when the page comes again; a
-    // person already removed (inactive, every card cancelled) is not removed again, which would
-    // move the day their data is anonymised.
+    // Also before the cursor moves, so a stop in between removes them when the page comes again
+    // (a removal taken twice is one: Leavers.remove).
     for (const record of good)
-      if (record.kind === 'person' && !record.active && this.stillHere(record.id))
-        await this.deps.onLeft?.(record.id);
+      if (record.kind === 'person' && !record.active) await this.deps.onLeft?.(record.id);
     const now = new Date().toISOString();
     const applied = await applier.apply(good, {
       source: 'feed',
@@ -360,15 +358,6 @@ export class FeedPuller {
       versions: applied.versions,
       transfers: applied.transfers.map((t) => t.id),
     };
-  }
-
-  /** Whether a person is active in the directory, or holds a card not cancelled yet. */
-  private stillHere(personId: string): boolean {
-    const { directory, store } = this.deps;
-    return (
-      directory.person(personId)?.active === true ||
-      store.personCards(personId).some((card) => card.status !== 'cancelled')
-    );
   }
 
   /** Sends the problems not yet reported, page by page; a failure leaves them for the next pull. */

@@ -4,7 +4,7 @@ import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import { RosterChangeRefused } from '../roster/index.js';
 import { type SubjectSources, subjectCsv, subjectExport } from './export.js';
-import { type Leavers, PersonUnknown, removalDetail } from './leavers.js';
+import { type Leavers, PersonUnknown } from './leavers.js';
 
 const PersonParams = z.object({ personId: Identifier });
 const ExportQuery = z.object({ format: z.enum(['json', 'csv']).default('json') });
@@ -65,21 +65,12 @@ export function privacyRoutes(deps: PrivacyRouteDeps) {
       if (!params.success)
         return reply.code(400).send({ error: 'bad-request', message: describeIssues(params.error) });
       const { personId } = params.data;
-      const asked = { ...auditActor(request), action: 'people.remove', target: `person:${personId}` };
       try {
-        const removal = await deps.leavers.remove(personId, request.principal?.username ?? 'anonymous');
-        deps.audit.record({
-          ...asked,
-          school: removal.school,
-          outcome: 'ok',
-          detail: removalDetail(removal),
-        });
-        return removal;
+        return await deps.leavers.remove(personId, auditActor(request));
       } catch (error) {
         if (error instanceof PersonUnknown)
           return reply.code(404).send({ error: 'not-found', message: error.message });
         if (!(error instanceof RosterChangeRefused)) throw error;
-        deps.audit.record({ ...asked, outcome: 'failed', detail: { reason: error.message } });
         return reply.code(error.status).send({ error: 'refused', message: error.message });
       }
     });

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuditSink } from '../access/index.js';
+import type { AuditEntry, AuditSink } from '../access/index.js';
 import type { Directory } from '../directory/index.js';
+import { RosterChangeRefused } from '../roster/index.js';
 import {
   type BridgeStore,
   type ModuleSteps,
@@ -71,11 +72,6 @@ export interface Removal {
   anonymiseAfter: string;
 }
 
-/** What the audit entry of a removal says of it, whoever asked (an admin, the central feed). */
-export function removalDetail(removal: Removal): Record<string, unknown> {
-  return { cards: removal.cards.length, versions: removal.versions, anonymiseAfter: removal.anonymiseAfter };
-}
-
 export interface LeaversDeps {
   db: SqlDatabase;
   store: BridgeStore;
@@ -111,6 +107,9 @@ export class Leavers {
          ON CONFLICT (person_id) DO UPDATE SET left_at = excluded.left_at, actor = excluded.actor,
            anonymise_after = excluded.anonymise_after, anonymised_at = NULL`,
       ),
+      pending: db.prepare<[string], { anonymise_after: string }>(
+        'SELECT anonymise_after FROM privacy_leavers WHERE person_id = ? AND anonymised_at IS NULL',
+      ),
       due: db.prepare<[string], { person_id: string; school: string }>(
         'SELECT person_id, school FROM privacy_leavers WHERE anonymised_at IS NULL AND anonymise_after <= ? ORDER BY anonymise_after',
       ),
@@ -118,23 +117,39 @@ export class Leavers {
     };
   }
 
-  async remove(personId: string, actor: string): Promise<Removal> {
-    const { store, directory, cancelCard, logger, now } = this.deps;
+  /**
+   * Removes a person, audited as `by` asked it (an admin, or the central feed). A person removed
+   * before and not back since (inactive, no card left) is not removed again: that would move the day
+   * their data is anonymised; the removal there is is answered as it stands.
+   */
+  async remove(personId: string, by: Pick<AuditEntry, 'actor' | 'role' | 'ip'>): Promise<Removal> {
+    const { store, directory, audit, logger, now } = this.deps;
     const person = directory.person(personId);
     const cards = store.personCards(personId);
     const school = person?.school ?? cards.find((c) => c.statusReason !== 'transferred')?.school;
     if (!school) throw new PersonUnknown(`no person ${personId} in the directory or on any roster`);
+    const pending = this.sql.pending.get(personId);
+    if (pending && !person?.active && cards.every((card) => card.status === 'cancelled'))
+      return { personId, school, cards: [], versions: [], anonymiseAfter: pending.anonymise_after };
+    const asked = { ...by, action: 'people.remove', target: `person:${personId}`, school };
     const revoked: string[] = [];
     const versions: number[] = [];
-    for (const card of cards) {
-      if (card.status === 'cancelled') continue;
-      versions.push(await cancelCard(card.cardId));
-      revoked.push(card.cardId);
+    try {
+      for (const card of cards) {
+        if (card.status === 'cancelled') continue;
+        versions.push(await this.deps.cancelCard(card.cardId));
+        revoked.push(card.cardId);
+      }
+    } catch (error) {
+      if (error instanceof RosterChangeRefused)
+        audit.record({ ...asked, outcome: 'failed', detail: { reason: error.message } });
+      throw error;
     }
     if (person?.active) directory.putPerson({ ...person, active: false });
     const at = now();
     const anonymiseAfter = new Date(at.getTime() + this.deps.leaverDays() * DAY_MS).toISOString();
-    this.sql.insert.run(personId, school, at.toISOString(), actor, anonymiseAfter);
+    this.sql.insert.run(personId, school, at.toISOString(), by.actor, anonymiseAfter);
+    audit.record({ ...asked, outcome: 'ok', detail: { cards: revoked.length, versions, anonymiseAfter } });
     logger.info({ cards: revoked.length, anonymiseAfter }, 'a person left the district');
     return { personId, school, cards: revoked, versions, anonymiseAfter };
   }

@@ -27,7 +27,7 @@ import { CatalogueService, LoanLedger } from '../library/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes, relayLiveStream } from '../ops/index.js';
-import { Leavers, PersonPseudonyms, privacyRoutes, ReadAudit, removalDetail } from '../privacy/index.js';
+import { Leavers, PersonPseudonyms, PersonUnknown, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
@@ -311,15 +311,12 @@ export class Bridge {
       onBadRow,
       exportAttendance: (school, date) => attendance.attendanceCsv(school, date),
       onLeft: async (personId) => {
-        const removal = await leavers.remove(personId, 'central');
-        audit.record({
-          actor: 'central',
-          action: 'people.remove',
-          target: `person:${personId}`,
-          school: removal.school,
-          outcome: 'ok',
-          detail: removalDetail(removal),
-        });
+        try {
+          await leavers.remove(personId, { actor: 'central' });
+        } catch (error) {
+          // A person the bridge never held: nothing of theirs to remove.
+          if (!(error instanceof PersonUnknown)) throw error;
+        }
       },
     });
     // After the central connector: its outbox says which events the central system has not taken yet.
