@@ -61,7 +61,7 @@ export function sqliteDump(options: {
         const report = await retention.runOnce();
         copy.exec('VACUUM');
         const { n } = copy.prepare('SELECT count(*) AS n FROM events').get() as { n: number };
-        return { kind: 'sqlite', events: n, purged: report.purged.reduce((sum, p) => sum + p.count, 0) };
+        return { kind: 'sqlite', events: n, purged: report.removed };
       } finally {
         copy.close();
       }

@@ -171,7 +171,7 @@ export function livePostgresDump(options: {
           purgeAudit: (before) => audit.purgeBefore(before),
         });
         const report = await retention.runOnce();
-        return report.purged.reduce((sum, p) => sum + p.count, 0);
+        return report.removed;
       } finally {
         store.close();
       }

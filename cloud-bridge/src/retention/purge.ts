@@ -40,6 +40,8 @@ export interface PurgeReport {
   heldOpenLoans: number;
   /** Leavers anonymised in this run. */
   anonymised: number;
+  /** Events removed in all, over every school and type of `purged`. */
+  removed: number;
   /** Audit entries removed past `auditDays`. */
   auditPurged: number;
   durationMs: number;
@@ -160,6 +162,7 @@ export class Retention {
       heldUnacknowledged: 0,
       heldOpenLoans: 0,
       anonymised: 0,
+      removed: 0,
       auditPurged: 0,
       durationMs: 0,
     };
@@ -167,11 +170,7 @@ export class Retention {
       if (this.stopped) break;
       await this.purgeSchool(school, at, report);
     }
-    if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
-    const { auditDays } = this.deps.config;
-    if (!this.stopped && auditDays !== null)
-      report.auditPurged = (await this.deps.purgeAudit?.(new Date(at.getTime() - auditDays * DAY_MS))) ?? 0;
-    report.durationMs = Math.round(performance.now() - started);
+    // Audited before the steps after it, which may fail (a roster publish): what was removed is said.
     for (const purged of report.purged) {
       audit.record({
         actor: 'bridge',
@@ -182,7 +181,13 @@ export class Retention {
         detail: { events: purged.count, upTo: purged.upTo },
       });
     }
-    const removed = report.purged.reduce((sum, p) => sum + p.count, 0);
+    report.removed = report.purged.reduce((sum, p) => sum + p.count, 0);
+    if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
+    const { auditDays } = this.deps.config;
+    if (!this.stopped && auditDays !== null)
+      report.auditPurged = (await this.deps.purgeAudit?.(new Date(at.getTime() - auditDays * DAY_MS))) ?? 0;
+    report.durationMs = Math.round(performance.now() - started);
+    const { removed } = report;
     if (removed > 0 || report.heldUnacknowledged > 0)
       logger.info(
         {

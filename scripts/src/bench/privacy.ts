@@ -114,7 +114,7 @@ export async function privacyBench(): Promise<BenchResult[]> {
       const started = performance.now();
       const report = await retention.runOnce();
       purgeSeconds = (performance.now() - started) / 1000;
-      purged = report.purged.reduce((sum, p) => sum + p.count, 0);
+      purged = report.removed;
     });
     // Ingest alone before and after the purge: the machine's load may change meanwhile.
     const after = await ingestRate(store, 'ingest-c', idle);
