@@ -187,7 +187,6 @@ export class Outbox {
   private enqueue(events: CommittedEvent[]): void {
     for (const event of events)
       this.sql.enqueue.run(event.eventId, event.device, event.record.seq, event.school, event.at);
-    this.deps.state.set('outbox.highWater', (events.at(-1) as CommittedEvent).eventId);
     this.wake();
   }
 
@@ -332,6 +331,9 @@ export class Outbox {
     return store.database.transaction(() => {
       let delivered = 0;
       let buried = 0;
+      // The highest event that left the outbox: a backfill at the next start must not enqueue it again.
+      // Kept here, not at each commit, where several instances would all write one row.
+      let gone = 0;
       for (const row of batch.rows) {
         const refused = firstRefused.get(row.device);
         if (refused && before(refused, row)) continue;
@@ -345,13 +347,16 @@ export class Outbox {
           if (attempts >= settings.maxAttempts) {
             this.sql.bury.run(now, row.event_id);
             this.sql.remove.run(row.event_id);
+            gone = Math.max(gone, row.event_id);
             buried += 1;
           }
           continue;
         }
         this.sql.remove.run(row.event_id);
+        gone = Math.max(gone, row.event_id);
         delivered += 1;
       }
+      if (gone > state.number('outbox.highWater')) state.set('outbox.highWater', gone);
       state.set('push.delivered', state.number('push.delivered') + delivered);
       return { delivered, buried };
     })();
