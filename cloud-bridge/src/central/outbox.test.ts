@@ -77,6 +77,9 @@ describe('the outbox', () => {
       'gate-02:2',
     ]);
     expect(box.status()).toMatchObject({ pending: 0, delivered: 5, lagSeconds: 0 });
+    // Attached again (a restart): nothing delivered comes back; what was committed since is there.
+    store.commitRecords('gate-03', 'school-1', records('gate-03', 1));
+    expect(outbox().status().pending).toBe(1);
   });
 
   it('sends a batch whose answer was lost again under the same key, and it is stored once', async () => {
