@@ -1,4 +1,5 @@
 export { backoffDelay, retriableStatus, retryAfterMs } from './backoff/index.js';
+export { Batches, type BatchesLogger, type BatchesOptions } from './batches/index.js';
 export { canonicalBytes, canonicalString } from './canonical/index.js';
 export { maskCardId, maskCardPath } from './card-id/index.js';
 export * from './card-profile/index.js';

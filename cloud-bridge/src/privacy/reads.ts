@@ -1,3 +1,4 @@
+import { Batches } from '@educard/terminal-sdk';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { type Action, type AuditEntry, auditActor, can } from '../access/index.js';
@@ -72,22 +73,27 @@ export interface ReadAuditSink {
  * costs the database one write now and then rather than one per request.
  */
 export class ReadAudit {
-  private queue: (AuditEntry & { at: string })[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly entries: Batches<AuditEntry & { at: string }>;
+  private readonly now: () => Date;
 
-  constructor(
-    private readonly deps: {
-      audit: ReadAuditSink;
-      logger: Logger;
-      now: () => Date;
-      flushMs?: number;
-      maxBatch?: number;
-    },
-  ) {}
+  constructor(deps: {
+    audit: ReadAuditSink;
+    logger: Logger;
+    now: () => Date;
+    flushMs?: number;
+    maxBatch?: number;
+  }) {
+    this.now = deps.now;
+    this.entries = new Batches((entries) => deps.audit.recordMany(entries), deps.logger, {
+      everyMs: deps.flushMs ?? 500,
+      maxBatch: deps.maxBatch ?? 200,
+      failure: 'read audit entries could not be written',
+    });
+  }
 
   record(request: FastifyRequest, read: PersonalRead, at: Date): void {
     const target = targetOf(read);
-    this.queue.push({
+    this.entries.push({
       ...auditActor(request),
       action: `read.${read.what}`,
       ...(target ? { target } : {}),
@@ -95,27 +101,10 @@ export class ReadAudit {
       outcome: 'ok',
       at: at.toISOString(),
     });
-    if (this.queue.length >= (this.deps.maxBatch ?? 200)) this.flush();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.deps.flushMs ?? 500);
-      this.timer.unref();
-    }
   }
 
   flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const entries = this.queue;
-    if (entries.length === 0) return;
-    this.queue = [];
-    try {
-      this.deps.audit.recordMany(entries);
-    } catch (error) {
-      this.deps.logger.error(
-        { err: error, entries: entries.length },
-        'read audit entries could not be written',
-      );
-    }
+    this.entries.flush();
   }
 
   /** A successful answer of a route in PERSONAL_READS is a read, dated when the request came in. */
@@ -125,14 +114,14 @@ export class ReadAudit {
         const readOf = PERSONAL_READS[request.routeOptions.url ?? ''];
         if (!readOf || request.method !== 'GET' || reply.statusCode >= 300 || !request.principal) return;
         const read = readOf(request.params as Fields, request.query as Fields, request);
-        this.record(request, read, new Date(this.deps.now().getTime() - reply.elapsedTime));
+        this.record(request, read, new Date(this.now().getTime() - reply.elapsedTime));
       });
       app.addHook('preHandler', async (request: FastifyRequest) => {
         const stream = STREAM_READS[request.routeOptions.url ?? ''];
         if (!stream || request.method !== 'GET' || !request.principal) return;
         const read = stream.read(request.params as Fields, request.query as Fields, request);
         const scope = read.school ? { school: read.school } : {};
-        if (can(request.principal, stream.action, scope)) this.record(request, read, this.deps.now());
+        if (can(request.principal, stream.action, scope)) this.record(request, read, this.now());
       });
     };
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  Batches,
   filters,
   oneWayFormats,
   parseDeviceTopic,
@@ -15,7 +16,6 @@ import type { AuditSink } from '../access/index.js';
 import type { Directory } from '../directory/index.js';
 import type { Releases } from '../releases/index.js';
 import { type BridgeStore, migrateModule, type SqlDatabase } from '../store/index.js';
-import { Batches } from './batches.js';
 import type { RolloutsConfig } from './config.js';
 import { offerText, schoolRules } from './offer.js';
 import type { DeviceRow, Offering, RolloutRow } from './rows.js';
@@ -73,7 +73,10 @@ export class Rollouts {
   constructor(private readonly deps: RolloutsDeps) {
     migrateModule(deps.db, 'rollouts', ROLLOUT_STEPS);
     this.now = deps.now ?? (() => new Date());
-    this.progress = new Batches((batch) => this.applyProgress(batch), deps.logger);
+    this.progress = new Batches((batch) => this.applyProgress(batch), deps.logger, {
+      everyMs: 100,
+      failure: 'update progress reports were not written',
+    });
   }
 
   async start(): Promise<void> {
@@ -95,9 +98,16 @@ export class Rollouts {
     this.timer = setInterval(() => this.tickSafely(), this.deps.config.tickMs);
   }
 
-  /** Stops the ticks; the progress reports already received are written first, none lost. */
+  /** Stops the ticks (the duty of one instance at a time). */
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  /**
+   * Writes the progress reports received and not yet written: every instance takes its devices'
+   * reports, so each flushes them when it stops, after its broker connection has closed.
+   */
+  flushProgress(): void {
     this.progress.flush();
   }
 

@@ -494,6 +494,7 @@ export class Bridge {
     await this.http.close();
     this.reads.flush();
     await this.client.endAsync();
+    this.rollouts.flushProgress();
     await this.broker?.stop();
     this.store.close();
     this.logger.info('bridge stopped');
