@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 
 /**
@@ -86,91 +85,5 @@ export class LeaseTable {
   get(name: string): LeaseState | undefined {
     const row = this.s.get.get(name);
     return row && { name, holder: row.holder, term: Number(row.term), expiresAt: Number(row.expires_at) };
-  }
-}
-
-export interface LeaseOptions {
-  /** How long a lease lasts unrenewed; another instance takes over within this and one `renewMs`. */
-  ttlMs?: number;
-  /** How often the holder renews and the others try. */
-  renewMs?: number;
-  logger?: Logger;
-}
-
-/**
- * One instance's hold on a named lease: it tries every `renewMs`, runs `onGain` when it takes the
- * lease and `onLoss` when it finds it gone (or could not renew in time: a holder that cannot reach
- * the database stops its work before another may start it).
- */
-export class Lease {
-  private timer: NodeJS.Timeout | undefined;
-  private heldUntil = 0;
-  private term: number | undefined;
-  private readonly ttlMs: number;
-  private readonly renewMs: number;
-
-  constructor(
-    private readonly table: LeaseTable,
-    readonly name: string,
-    readonly holder: string,
-    private readonly events: { onGain?: (term: number) => void; onLoss?: () => void },
-    private readonly options: LeaseOptions = {},
-  ) {
-    this.ttlMs = options.ttlMs ?? 6000;
-    this.renewMs = options.renewMs ?? Math.max(100, Math.floor(this.ttlMs / 3));
-  }
-
-  /** Held, and renewed recently enough by this process's own clock that no one else can have it. */
-  get held(): boolean {
-    return this.term !== undefined && performance.now() < this.heldUntil;
-  }
-
-  start(): void {
-    if (this.timer) return;
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.renewMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    if (this.term === undefined) return;
-    this.lose();
-    try {
-      this.table.release(this.name, this.holder);
-    } catch (error) {
-      this.options.logger?.warn({ lease: this.name, err: error }, 'lease not released: it expires instead');
-    }
-  }
-
-  private tick(): void {
-    // Measured from before the attempt, so the local deadline falls before the database's.
-    const asked = performance.now();
-    let taken: LeaseState | undefined;
-    try {
-      taken = this.table.take(this.name, this.holder, this.ttlMs);
-    } catch (error) {
-      this.options.logger?.warn({ lease: this.name, err: error }, 'lease not renewed: database unreachable');
-      if (this.term !== undefined && !this.held) this.lose();
-      return;
-    }
-    if (!taken) {
-      if (this.term !== undefined) this.lose();
-      return;
-    }
-    this.heldUntil = asked + this.ttlMs;
-    if (this.term !== taken.term) {
-      this.term = taken.term;
-      this.options.logger?.info({ lease: this.name, term: taken.term }, 'lease taken');
-      this.events.onGain?.(taken.term);
-    }
-  }
-
-  private lose(): void {
-    this.term = undefined;
-    this.heldUntil = 0;
-    this.options.logger?.info({ lease: this.name }, 'lease lost');
-    this.events.onLoss?.();
   }
 }

@@ -22,7 +22,7 @@ function startHolder(url: string, lease: string, name: string, ttlMs: number): H
   const lines = createInterface({ input: child.stdout });
   const gained = new Promise<number>((resolve, reject) => {
     lines.on('line', (line) => {
-      const said = JSON.parse(line) as { gained?: number; at: number };
+      const said = JSON.parse(line) as { gained?: true; at: number };
       if (said.gained !== undefined) resolve(said.at);
     });
     child.once('exit', (code) =>

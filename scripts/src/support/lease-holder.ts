@@ -1,9 +1,10 @@
 /**
- * A process that keeps trying for one lease on a PostgreSQL store and says on stdout, one JSON line
- * each, when it takes it (`{"gained":term,"at":ms}`) and loses it: the instance that dies in the
- * failover test and bench. Run: node lease-holder.js URL LEASE HOLDER [TTL_MS]
+ * A process that keeps trying for one duty on a PostgreSQL store, through the bridge's own `Duties`,
+ * and says on stdout, one JSON line each, when it starts it (`{"gained":true,"at":ms}`) and stops it:
+ * the instance that dies in the failover test and bench. Run: node lease-holder.js URL LEASE HOLDER [TTL_MS]
  */
-import { Lease, LeaseTable, openPostgresStore } from '@educard/cloud-bridge';
+import { Duties, LeaseTable, openPostgresStore } from '@educard/cloud-bridge';
+import { pino } from 'pino';
 
 const [url, name, holder, ttl] = process.argv.slice(2);
 if (!url || !name || !holder) {
@@ -11,19 +12,19 @@ if (!url || !name || !holder) {
   process.exit(2);
 }
 const store = openPostgresStore(url);
-const say = (line: object) => process.stdout.write(`${JSON.stringify({ ...line, at: Date.now() })}\n`);
-const lease = new Lease(
+const say = (line: object): void => {
+  process.stdout.write(`${JSON.stringify({ ...line, at: Date.now() })}\n`);
+};
+const duties = new Duties(
   new LeaseTable(store.database),
-  name,
-  holder,
-  { onGain: (term) => say({ gained: term }), onLoss: () => say({ lost: true }) },
-  { ttlMs: ttl ? Number(ttl) : 6000 },
+  [{ name, start: () => say({ gained: true }), stop: () => say({ lost: true }) }],
+  { holder, group: name, ttlMs: ttl ? Number(ttl) : 6000, logger: pino({ level: 'silent' }) },
 );
-lease.start();
+await duties.start();
 // The interval is unref'd (a bridge stops on its own terms): this process lives until it is killed.
 setInterval(() => undefined, 60_000);
-process.on('SIGTERM', () => {
-  lease.stop();
+process.on('SIGTERM', async () => {
+  await duties.stop();
   store.close();
   process.exit(0);
 });
