@@ -9,7 +9,7 @@ import { privacyBench } from './privacy.js';
 import { readAuditBench } from './privacy-reads.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
-import { scaleBench, scaleIngest } from './scale.js';
+import { scaleBench, scaleIngestFigures } from './scale.js';
 import { securityBench } from './security.js';
 import { stationsBench } from './stations.js';
 import { storeBench } from './store.js';
@@ -28,24 +28,29 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   ],
   security: securityBench,
   fleet: fleetBench,
-  // The fleet group's two halves alone: one gateway's switch; the 1,000-device rollout.
-  'fleet-switch': fleetSwitchBench,
-  'fleet-rollout': fleetRolloutBench,
   venue: venueBench,
   scale: scaleBench,
-  // The two-instance ingest figure of the scale group alone, beside the one-bridge one.
-  'scale-ingest': scaleIngest,
-  // The PostgreSQL store and lease failover of the scale group alone, without the district.
-  store: storeBench,
   privacy: async () => [...(await readAuditBench()), ...(await privacyBench())],
 };
+
+/** Parts of the groups above, run alone only when named (a run of every group has them already). */
+const PARTS: Record<string, () => Promise<BenchResult[]>> = {
+  // The fleet group's two halves: one gateway's switch; the 1,000-device rollout.
+  'fleet-switch': fleetSwitchBench,
+  'fleet-rollout': fleetRolloutBench,
+  // The scale group's two-instance ingest figure, beside the one-bridge one.
+  'scale-ingest': scaleIngestFigures,
+  // The scale group's PostgreSQL store and lease failover, without the district.
+  store: storeBench,
+};
+const RUNNABLE = { ...GROUPS, ...PARTS };
 
 const USAGE = `usage: npm run bench [-- GROUP...] [--pi]
 
 Runs the benchmark groups (all when none is named), prints figure and target side by side and
 writes bench-results.json at the repository root.
 
-groups: ${Object.keys(GROUPS).join(', ')}
+groups: ${Object.keys(GROUPS).join(', ')}\nparts:  ${Object.keys(PARTS).join(', ')} (run only when named)
 --pi    run the gateway group inside a cgroup of 25 % of one core and 512 MB (a Raspberry-class
         stand-in; root and cgroup v1 needed), on a 10,000-card roster, ids ending .pi
 example: npm run bench -- gateway
@@ -60,7 +65,7 @@ async function main(): Promise<number> {
     USAGE,
   );
   if (typeof parsed === 'number') return parsed;
-  const unknown = parsed.positionals.filter((name) => !(name in GROUPS));
+  const unknown = parsed.positionals.filter((name) => !(name in RUNNABLE));
   if (unknown.length) return usageFailure(`unknown benchmark group: ${unknown.join(', ')}`, USAGE);
   if (parsed.values.pi && parsed.positionals.length && !parsed.positionals.includes('gateway'))
     return usageFailure('--pi applies to the gateway group only', USAGE);
@@ -70,7 +75,7 @@ async function main(): Promise<number> {
     const results =
       name === 'gateway' && parsed.values.pi
         ? await gatewayPiBench()
-        : await (GROUPS[name] as () => Promise<BenchResult[]>)();
+        : await (RUNNABLE[name] as () => Promise<BenchResult[]>)();
     printTable(name, results);
     all.push(...results);
   }

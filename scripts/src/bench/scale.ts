@@ -35,8 +35,15 @@ function fromEnv(name: string, fallback: number): number {
  * and SCALE_SECONDS (default 60) size it to what a machine can carry.
  */
 export async function scaleBench(): Promise<BenchResult[]> {
-  // The store and lease figures first: they need no cluster, and a failed district keeps them.
-  const store = [...(await storeBench()), ...(await scaleIngest())];
+  // The store and lease figures first: they need no cluster, and a failed district keeps them; the
+  // two-instance ingest last, its failure a failed figure (it has stalled here: docs/scale-out.md).
+  const store = await storeBench();
+  const district = await districtBench();
+  return [...store, ...district, ...(await scaleIngestFigures())];
+}
+
+/** `scale.devices_connected` and what stands beside it (scaleBench's middle part). */
+async function districtBench(): Promise<BenchResult[]> {
   const devices = fromEnv('SCALE_DEVICES', TARGET_DEVICES);
   const seconds = fromEnv('SCALE_SECONDS', 60);
   const result = await runDistrict({
@@ -50,7 +57,6 @@ export async function scaleBench(): Promise<BenchResult[]> {
   });
   const kept = result.drained && result.p99Ms <= TARGET_P99_MS ? result.connected : 0;
   return [
-    ...store,
     atLeast('scale.devices_connected', kept, 'devices', TARGET_DEVICES),
     atMost('scale.devices_connected.p99_tap_to_ack_ms', result.p99Ms, 'ms', TARGET_P99_MS),
     atMost('scale.devices_connected.unacknowledged', result.tapped - result.acked, 'events', 0),
@@ -97,11 +103,21 @@ function cpuOfTrees(roots: Record<string, number | undefined>): Record<string, n
 /**
  * `scale.ingest.events_per_s`: two bridge instances on one PostgreSQL, three NATS nodes, 1,000
  * simulated gateways (SCALE_INGEST_DEVICES) each tapping a burst of 100 events (SCALE_INGEST_EVENTS)
- * at once; the rate from the burst until every event is acknowledged. Beside it,
- * `uplink.ingest.events_per_s` (one bridge, SQLite, the embedded broker) measured in the same run,
+ * at once; the rate from the burst until every event is acknowledged (0, a failed figure, when it
+ * does not end). Beside it, `scale.ingest.one_bridge_events_per_s`: the uplink group's one bridge
+ * (SQLite, the embedded broker) measured in the same run,
  * and the CPU seconds each part took during the burst (where the time goes).
  */
-export async function scaleIngest(): Promise<BenchResult[]> {
+export async function scaleIngestFigures(): Promise<BenchResult[]> {
+  try {
+    return await scaleIngest();
+  } catch (error) {
+    process.stderr.write(`[bench scale] two-instance ingest failed: ${(error as Error).message}\n`);
+    return [atLeast('scale.ingest.events_per_s', 0, 'events/s', TARGET_INGEST_EVENTS_PER_S)];
+  }
+}
+
+async function scaleIngest(): Promise<BenchResult[]> {
   const say = (line: string) => process.stderr.write(`[bench scale] ${line}\n`);
   const dir = await mkdtemp(join(tmpdir(), 'bench-scale-ingest-'));
   try {
@@ -160,7 +176,9 @@ export async function scaleIngest(): Promise<BenchResult[]> {
             .join(', ')}`,
         );
         return [
-          atLeast('uplink.ingest.events_per_s', singleRate, 'events/s', 20_000),
+          // The uplink group's figure, measured again in this run to stand beside it (its own id, so
+          // a run of every group does not hold one id twice).
+          info('scale.ingest.one_bridge_events_per_s', singleRate, 'events/s'),
           atLeast('scale.ingest.events_per_s', rate, 'events/s', TARGET_INGEST_EVENTS_PER_S),
           info('scale.ingest.resends', fleet.stats().resends, 'resends'),
           ...cpu.map(({ name, seconds: used }) => info(`scale.ingest.cpu_s.${name}`, used, 's')),
