@@ -6,8 +6,8 @@ import { sqliteDatabase } from '../store/index.js';
 import { MIGRATIONS } from '../store/migrations.js';
 
 /**
- * A store backend's consistent copy of itself, to one plain file. SQLite's is its online backup API
- * (the bridge keeps running); PostgreSQL's would be `pg_dump` of the same tables.
+ * A store backend's consistent copy of itself, to one plain file, the bridge running: SQLite's online
+ * backup API (sqliteDump), PostgreSQL's `pg_dump` of the store's schema (postgres.ts).
  */
 export interface StoreDump {
   readonly kind: string;
@@ -17,7 +17,10 @@ export interface StoreDump {
 export interface DumpReport {
   kind: string;
   events: number;
-  /** Events past their retention left out of the copy (the live bridge's purge takes them later). */
+  /**
+   * Events past their retention left out of the copy: SQLite's are purged from the copy (the live
+   * bridge's purge takes them later), PostgreSQL's from the live store before the dump.
+   */
   purged: number;
 }
 
