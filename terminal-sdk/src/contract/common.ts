@@ -14,7 +14,11 @@ export const Hex = z.string().regex(/^[0-9a-f]*$/, 'lower-case hex');
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits');
 export const Base64Url = z.string().regex(/^[A-Za-z0-9_-]*$/, 'base64url');
 /** A raw 32-byte Ed25519 public key, base64url without padding. */
-export const PublicKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a 32-byte Ed25519 public key in base64url');
+// Canonical base64url only (the bits past the last byte zero: one spelling per key), as the gateway's
+// roster table stores the bytes and must read back the same text.
+export const PublicKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/, 'a 32-byte Ed25519 public key in canonical base64url');
 export const KeyId = z.string().regex(/^[0-9a-f]{16}$/, '16 lower-case hex digits');
 
 /** Formats a zod error as one line per problem, with the path to each. */

@@ -29,7 +29,9 @@ export const CardUid = z
  * `uidKey`, in base64url (see hashUid), so that the roster file of a stolen gate does not list the
  * UIDs to clone.
  */
-export const HashedUid = z.string().regex(/^~[A-Za-z0-9_-]{22}$/, '"~" and 16 bytes of base64url');
+export const HashedUid = z
+  .string()
+  .regex(/^~[A-Za-z0-9_-]{21}[AQgw]$/, '"~" and 16 bytes of canonical base64url');
 const HeldUid = z.union([CardUid, HashedUid]);
 
 /**
