@@ -8,7 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
 
-/** Every module URL a process loads running `gateway/dist/main.js --help`, as a module hook sees them. */
+/**
+ * Every module URL a process loads, as a module hook sees them, that loads what the service does
+ * before its station (`gateway/dist/main.js`'s module graph) and then a gate's station factory.
+ */
 async function modulesOfGatewayStart(): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), 'start-modules-'));
   dirs.push(dir);
@@ -26,13 +29,20 @@ export async function load(url, context, next) {
     join(dir, 'register.mjs'),
     `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`,
   );
-  execFileSync(
-    process.execPath,
-    ['--import', join(dir, 'register.mjs'), resolve('gateway/dist/main.js'), '--help'],
-    {
-      stdio: 'ignore',
-    },
+  const dist = (path: string) => JSON.stringify(pathToFileURL(resolve('gateway/dist', path)).href);
+  await writeFile(
+    join(dir, 'gate.mjs'),
+    `// main.js's graph loaded with --help (it exits after its command: kept alive to go on).
+process.argv.push('--help');
+process.exit = () => undefined;
+await import(${dist('main.js')});
+const { loadStationFactory } = await import(${dist('runtime/stations.js')});
+await loadStationFactory('gate');
+`,
   );
+  execFileSync(process.execPath, ['--import', join(dir, 'register.mjs'), join(dir, 'gate.mjs')], {
+    stdio: 'ignore',
+  });
   return (await readFile(list, 'utf8')).trim().split('\n');
 }
 
@@ -41,6 +51,7 @@ describe('the gateway service at start', () => {
     const loaded = await modulesOfGatewayStart();
     expect(loaded.some((url) => url.includes('/gateway/dist/roster/'))).toBe(true);
     expect(loaded.some((url) => url.includes('/node_modules/johnny-five/'))).toBe(true);
+    expect(loaded.some((url) => url.includes('/gateway/dist/stations/gate/'))).toBe(true);
     const stationOwn = loaded.filter((url) =>
       /\/gateway\/dist\/(sip2\/(?!config\.js)|terminals\/(?!config\.js)|page-server\/|stations\/(library|lab|venue)\/(?!config\.js))|\/node_modules\/(aedes|sirv)\//.test(
         url,

@@ -25,10 +25,15 @@ const STATIONS: { [K in StationConfig['type']]: () => Promise<StationFactory<K>>
   venue: async () => (await import('../stations/venue/index.js')).createVenueStation,
 };
 
+/** The factory of a station type, its modules loaded (and only its). */
+export function loadStationFactory<K extends StationConfig['type']>(type: K): Promise<StationFactory<K>> {
+  return STATIONS[type]() as Promise<StationFactory<K>>;
+}
+
 /** The one station `config.station` names, made but not started. */
 export async function createStation(context: StationContext): Promise<StationBuild> {
   const settings = context.config.station;
-  const factory = (await STATIONS[settings.type]()) as StationFactory<typeof settings.type>;
+  const factory = await loadStationFactory(settings.type);
   return factory(settings, context);
 }
 
