@@ -85,18 +85,20 @@ interface Row {
   added_by: string;
 }
 
-/**
- * The releases the bridge distributes. It checks each as a device would (signed by the key set's
- * release keys, every file matching its SHA-256), but cannot make one: it holds no release key. Files
- * are kept once by SHA-256 under `dataDir/releases/files`, shared by every release that has them.
- */
 /** A release as `Releases.get` hands it out: its signed manifest parsed, and as JSON text. */
 export interface HeldRelease {
   envelope: SignedEnvelope<ReleaseManifest>;
   manifest: ReleaseManifest;
   text: string;
+  /** When the release was added: one removed and added again (on any instance) is another. */
+  addedAt: string;
 }
 
+/**
+ * The releases the bridge distributes. It checks each as a device would (signed by the key set's
+ * release keys, every file matching its SHA-256), but cannot make one: it holds no release key. Files
+ * are kept once by SHA-256 under `dataDir/releases/files`, shared by every release that has them.
+ */
 export class Releases {
   readonly filesDir: string;
   private readonly held = new Map<string, HeldRelease>();
@@ -199,22 +201,25 @@ export class Releases {
    * The signed manifest of a release, as it came, and its JSON text. A manifest is about a megabyte
    * (it lists every file) and a rollout offers it to every device: it is read and parsed once. A
    * release never changes under its version and architecture (another with other contents is
-   * refused), so only whether it is still here is asked each time.
+   * refused), so only when the one here was added is asked each time: removed and added again,
+   * perhaps on another bridge instance, it is read anew.
    */
   get(version: string, arch: string): HeldRelease | undefined {
     const key = `${version}/${arch}`;
-    if (!this.db.prepare('SELECT 1 FROM releases WHERE version = ? AND arch = ?').get(version, arch)) {
-      this.held.delete(key);
-      return undefined;
-    }
-    let held = this.held.get(key);
-    if (!held) {
-      const row = this.row(version, arch);
-      if (!row) return undefined;
-      const envelope = JSON.parse(row.manifest) as SignedEnvelope<ReleaseManifest>;
-      held = { envelope, manifest: envelope.signed, text: row.manifest };
-      this.held.set(key, held);
-    }
+    const added = this.db
+      .prepare<[string, string], { added_at: string }>(
+        'SELECT added_at FROM releases WHERE version = ? AND arch = ?',
+      )
+      .get(version, arch)?.added_at;
+    const cached = this.held.get(key);
+    if (added !== undefined && cached?.addedAt === added) return cached;
+    this.held.delete(key);
+    if (added === undefined) return undefined;
+    const row = this.row(version, arch);
+    if (!row) return undefined;
+    const envelope = JSON.parse(row.manifest) as SignedEnvelope<ReleaseManifest>;
+    const held = { envelope, manifest: envelope.signed, text: row.manifest, addedAt: row.added_at };
+    this.held.set(key, held);
     return held;
   }
 
@@ -229,6 +234,7 @@ export class Releases {
     for (const release of gone) {
       for (const file of this.get(release.version, release.arch)?.manifest.files ?? [])
         unused.add(file.sha256);
+      this.held.delete(`${release.version}/${release.arch}`);
       this.db
         .prepare('DELETE FROM releases WHERE version = ? AND arch = ?')
         .run(release.version, release.arch);
