@@ -60,17 +60,23 @@ async function rolledOut(bridge: RunningBridge, body: Record<string, unknown>, t
 
 /** Where the time of one switch goes, from the service's log lines (each stamped by its process). */
 interface SwitchParts {
-  /** The old release's last decision to the stop guard's line: the old process stopping. */
+  /**
+   * The old release's last decision to the stop guard's line: the old process stopping and the stop
+   * guard (ExecStopPost), which logs at its end.
+   */
   stop: number;
-  /** The stop guard's line to the start guard's: ExecStopPost, RestartSec and ExecStartPre. */
+  /** The stop guard's line to the start guard's: RestartSec and the start guard (ExecStartPre). */
   guards: number;
   /** The start guard's line to the new release's first decision: Node loading it and its start. */
   start: number;
 }
 
 function switchParts(lines: ServiceLine[], run: number, lastTap: number, firstTap: number): SwitchParts {
-  const guard = (inRun: number) =>
-    Number(lines.find((line) => line.name === 'educard-update-guard' && line.run === inRun)?.time);
+  const guard = (inRun: number) => {
+    const line = lines.find((said) => said.name === 'educard-update-guard' && said.run === inRun);
+    if (!line) throw new Error(`no update guard line in the service's run ${inRun}`);
+    return Number(line.time);
+  };
   const stopped = guard(run);
   const started = guard(run + 1);
   return { stop: stopped - lastTap, guards: started - stopped, start: firstTap - started };
