@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 /** Where the service's configuration lives unless `--config` or `EDUCARD_CONFIG` says otherwise. */
 export const DEFAULT_CONFIG = '/etc/educard/gateway.json';
@@ -32,4 +33,9 @@ export async function readConfigJson(path: string): Promise<unknown> {
   } catch (error) {
     throw new ConfigError(path, `is not JSON (${(error as Error).message})`);
   }
+}
+
+/** A path written in the config file at `path`, taken relative to the file's folder. */
+export function relativeToConfig(path: string, value: string): string {
+  return resolve(dirname(resolve(path)), value);
 }

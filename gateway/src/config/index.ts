@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { describeIssues, Identifier } from '@educard/terminal-sdk';
 import { httpListenerLimits } from '@educard/terminal-sdk/listeners';
 import { z } from 'zod';
@@ -10,7 +10,7 @@ import { PolicyConfig } from '../policy/config.js';
 import { TerminalsConfig } from '../terminals/config.js';
 import { UpdateConfig } from '../updates/config.js';
 import { UplinkConfig } from '../uplink/config.js';
-import { ConfigError, readConfigJson } from './file.js';
+import { ConfigError, readConfigJson, relativeToConfig } from './file.js';
 import { JournalSettings, ReadersConfig, StationConfig } from './schema.js';
 
 export { ConfigError, DEFAULT_CONFIG } from './file.js';
@@ -94,17 +94,18 @@ export function parseConfig(value: unknown, path = '(inline)'): GatewayConfig {
 export async function loadConfig(path: string): Promise<GatewayConfig> {
   const value = await readConfigJson(path);
   const config = parseConfig(value, path);
-  const base = dirname(resolve(path));
-  config.dataDir = resolve(base, config.dataDir);
-  config.update.root = resolve(base, config.update.root);
+  config.dataDir = relativeToConfig(path, config.dataDir);
+  config.update.root = relativeToConfig(path, config.update.root);
   const tls = config.uplink?.tls;
-  if (tls) for (const key of ['ca', 'cert', 'key'] as const) if (tls[key]) tls[key] = resolve(base, tls[key]);
+  if (tls)
+    for (const key of ['ca', 'cert', 'key'] as const)
+      if (tls[key]) tls[key] = relativeToConfig(path, tls[key]);
   const sip2Tls = config.station.type === 'library' ? config.station.sip2?.tls : undefined;
   if (sip2Tls)
     for (const key of ['ca', 'cert', 'key'] as const)
-      if (sip2Tls[key]) sip2Tls[key] = resolve(base, sip2Tls[key]);
+      if (sip2Tls[key]) sip2Tls[key] = relativeToConfig(path, sip2Tls[key]);
   if (config.readers.script && config.readers.script !== '-')
-    config.readers.script = resolve(base, config.readers.script);
+    config.readers.script = relativeToConfig(path, config.readers.script);
   return config;
 }
 

@@ -1,8 +1,8 @@
-import { dirname, resolve } from 'node:path';
+import { describeIssues } from '@educard/terminal-sdk/release';
 import { z } from 'zod';
 // Straight from their files: the guards run before and after every start of the service, and what
 // they load is time a gate cannot decide during an update's restart (docs/updates.md).
-import { ConfigError, readConfigJson } from '../config/file.js';
+import { ConfigError, readConfigJson, relativeToConfig } from '../config/file.js';
 import { createLogger } from '../log/logger.js';
 import { UpdateConfig } from './config.js';
 import { type GuardOutcome, guardFailed, guardStart, guardStop } from './guard.js';
@@ -20,9 +20,9 @@ const UpdateSection = z.object({ update: UpdateConfig.prefault({}) });
  */
 export async function guardSettings(path: string): Promise<UpdateConfig> {
   const parsed = UpdateSection.safeParse(await readConfigJson(path));
-  if (!parsed.success) throw new ConfigError(path, z.prettifyError(parsed.error).replaceAll('\n', ' '));
+  if (!parsed.success) throw new ConfigError(path, describeIssues(parsed.error));
   const { update } = parsed.data;
-  return { ...update, root: resolve(dirname(resolve(path)), update.root) };
+  return { ...update, root: relativeToConfig(path, update.root) };
 }
 
 /**

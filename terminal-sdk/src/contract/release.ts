@@ -2,6 +2,10 @@ import { z } from 'zod';
 import type { Ed25519KeyPair } from '../crypto/ed25519.js';
 import { fromBase64Url } from '../crypto/encoding.js';
 import { describeIssues, Identifier, IsoTime, Sha256Hex, SPEC_VERSION } from './common.js';
+
+// For the update guard, which loads this subpath and not the whole contract: its config errors read as the gateway's.
+export { describeIssues };
+
 import { CardStatus, type RosterKeySet } from './roster.js';
 import { countValidSignatures, type SignedEnvelope, SignedEnvelopeSchema, signDocument } from './signed.js';
 
