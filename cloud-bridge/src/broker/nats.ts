@@ -1,6 +1,5 @@
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFileDurableSync } from '@educard/terminal-sdk/files';
 import bcrypt from 'bcryptjs';
 import type { Logger } from 'pino';
 import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
@@ -210,10 +209,11 @@ export class NatsDeviceAccounts implements DeviceAccounts {
   private async writeAndReload(): Promise<void> {
     const { authFile, nodes, db } = this.options;
     const before = await Promise.all(nodes.map((node) => this.loadedAt(node)));
-    // Read and written under the lock, so that another instance's older rendering never lands last.
+    // Read and written under the lock (so synchronously), so that another instance's older rendering
+    // never lands last.
     db.transaction(() => {
       this.sql.lock?.get();
-      replaceFileSync(authFile, this.render(this.sql.all.all()), 0o640);
+      writeFileDurableSync(authFile, this.render(this.sql.all.all()), 0o640);
     })();
     await Promise.all(nodes.map((node, i) => this.reload(node, before[i] as string)));
   }
@@ -245,28 +245,5 @@ export class NatsDeviceAccounts implements DeviceAccounts {
         throw new Error(`NATS node ${node.monitorUrl} did not reload its configuration in time`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-  }
-}
-
-/**
- * Replaces a file so that a power cut leaves the old or the new bytes; synchronous, as it runs inside
- * the transaction that holds the writers' lock.
- */
-function replaceFileSync(path: string, data: string, mode: number): void {
-  const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', mode);
-  try {
-    fchmodSync(fd, mode);
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
   }
 }

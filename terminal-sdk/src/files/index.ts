@@ -1,3 +1,13 @@
+import {
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -72,4 +82,31 @@ export async function writeFilesDurable(files: FileToWrite[]): Promise<void> {
 /** Replaces one file: after a power cut it holds either the old bytes or the new ones, never a mix. */
 export function writeFileDurable(path: string, data: FileData, mode = 0o644): Promise<void> {
   return writeFilesDurable([{ path, data, mode }]);
+}
+
+/**
+ * writeFileDurable for code that may not wait (inside a synchronous database transaction that holds a
+ * lock): the same temporary file beside it, fsync, rename and directory fsync.
+ */
+export function writeFileDurableSync(path: string, data: string | Uint8Array, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const temp = tempPath(path);
+  const fd = openSync(temp, 'wx', mode);
+  try {
+    fchmodSync(fd, mode);
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    rmSync(temp, { force: true });
+    throw error;
+  }
+  closeSync(fd);
+  renameSync(temp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
