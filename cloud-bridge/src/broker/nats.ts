@@ -124,7 +124,7 @@ export class NatsDeviceAccounts implements DeviceAccounts {
   }
 
   /** Where the version before kept the hashes: taken into the table once, then set aside. */
-  get stateFile(): string {
+  private get stateFile(): string {
     return `${this.options.authFile}.state.json`;
   }
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Operations } from './service.js';
 
 /** Between bridge instances only: the bridge's own broker user may use it, a device's may not. */
-export const LIVE_TOPIC = 'educard-bridge/v1/live';
+const LIVE_TOPIC = 'educard-bridge/v1/live';
 
 const LiveIds = z.object({ from: z.string(), ids: z.array(z.number().int().positive()).max(100_000) });
 
