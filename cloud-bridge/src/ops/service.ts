@@ -79,6 +79,14 @@ export interface OpsDeps {
  * event stream and card propagation. Its projection runs in the ingest transaction; anything it
  * cannot do is logged and never refuses an event.
  */
+interface StoredEventRow {
+  id: number;
+  school: string;
+  at: string;
+  device: string;
+  record: string;
+}
+
 export class Operations {
   readonly settings: OpsSettings;
   readonly alarms: Alarms;
@@ -121,19 +129,17 @@ export class Operations {
       ...(deps.keySet ? { keySet: deps.keySet } : {}),
     });
     this.committed = db.prepare<[number], { id: number }>('SELECT id FROM events WHERE id = ?');
-    this.byIds = db.prepare<
-      [number, number],
-      { id: number; school: string; at: string; device: string; record: string }
-    >('SELECT id, school, at, device, record FROM events WHERE id BETWEEN ? AND ? ORDER BY id');
+    this.byIds = db.prepare<[number, number], StoredEventRow>(
+      'SELECT id, school, at, device, record FROM events WHERE id BETWEEN ? AND ? ORDER BY id',
+    );
     // The newest events first, for a page's first paint: the store pages only forwards.
     this.recent = {
-      all: db.prepare<[number], { id: number; school: string; at: string; device: string; record: string }>(
+      all: db.prepare<[number], StoredEventRow>(
         'SELECT id, school, at, device, record FROM events ORDER BY id DESC LIMIT ?',
       ),
-      school: db.prepare<
-        [string, number],
-        { id: number; school: string; at: string; device: string; record: string }
-      >('SELECT id, school, at, device, record FROM events WHERE school = ? ORDER BY id DESC LIMIT ?'),
+      school: db.prepare<[string, number], StoredEventRow>(
+        'SELECT id, school, at, device, record FROM events WHERE school = ? ORDER BY id DESC LIMIT ?',
+      ),
     };
     // A savepoint of its own: on PostgreSQL a failed statement aborts the transaction it is in, so a
     // failure caught here must be rolled back to it for the events' own commit to go on.
@@ -183,14 +189,7 @@ export class Operations {
       high = Math.max(high, id);
     }
     // The other instances' ids interleave with these: the range holds a few more than asked for.
-    const rows = this.byIds.all(low, high).filter((row) => wanted.has(Number(row.id)));
-    this.hub.publish(
-      rows.map((row) =>
-        summarise({ ...row, id: Number(row.id), record: JSON.parse(row.record) as EventRecord }, (p, c) =>
-          this.nameOf(p, c),
-        ),
-      ),
-    );
+    this.hub.publish(this.summaries(this.byIds.all(low, high).filter((row) => wanted.has(row.id))));
   }
 
   raise(input: AlarmInput): Alarm {
@@ -351,7 +350,12 @@ export class Operations {
 
   /** The newest events, newest first. */
   recentEvents(school: string | undefined, limit: number): EventSummary[] {
-    const rows = school === undefined ? this.recent.all.all(limit) : this.recent.school.all(school, limit);
+    return this.summaries(
+      school === undefined ? this.recent.all.all(limit) : this.recent.school.all(school, limit),
+    );
+  }
+
+  private summaries(rows: readonly StoredEventRow[]): EventSummary[] {
     return rows.map((row) =>
       summarise({ ...row, record: JSON.parse(row.record) as EventRecord }, (p, c) => this.nameOf(p, c)),
     );
