@@ -12,6 +12,7 @@ import {
   Retention,
   RetentionConfig,
   restorePostgres,
+  withSearchPath,
 } from '@educard/cloud-bridge';
 import { type Postgres, startPostgres } from '@educard/scripts/support';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
@@ -30,7 +31,7 @@ const psql = (url: string, sql: string) =>
   execFileSync('psql', ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url, '-c', sql]).toString();
 /** The URL of `database` on the test server, its connections on the store's schema. */
 const urlOf = (database: string) =>
-  `${postgres.url.replace('/educard?', `/${database}?`)}&options=${encodeURIComponent(`-c search_path=${SCHEMA}`)}`;
+  withSearchPath(postgres.url.replace('/educard?', `/${database}?`), SCHEMA);
 
 beforeAll(async () => {
   postgres = await startPostgres();

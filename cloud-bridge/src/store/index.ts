@@ -1,4 +1,4 @@
-export { LIBPQ_REMEDY, PostgresError } from './pg-connection.js';
+export { LIBPQ_REMEDY, PostgresError, withSearchPath } from './pg-connection.js';
 export { openPostgresStore } from './postgres.js';
 export {
   type CommitProjection,

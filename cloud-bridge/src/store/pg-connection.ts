@@ -35,6 +35,11 @@ function loadLibPq(): new () => LibPq {
   }
 }
 
+/** `url` with its connections' tables in `schema` (libpq's `options=-c search_path=…`). */
+export function withSearchPath(url: string, schema: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
 /** An error PostgreSQL answered, with its SQLSTATE (23505 a unique violation, 40001 a serialization failure). */
 export class PostgresError extends Error {
   constructor(

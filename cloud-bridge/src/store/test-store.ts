@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { openPostgresConnection } from './pg-connection.js';
+import { openPostgresConnection, withSearchPath } from './pg-connection.js';
 import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { BridgeStore } from './types.js';
@@ -35,7 +35,7 @@ export function testStoreUrl(file: string): string {
   } finally {
     db.close();
   }
-  const url = `${base}${base.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  const url = withSearchPath(base, schema);
   schemas.set(file, url);
   return url;
 }

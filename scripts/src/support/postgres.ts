@@ -3,6 +3,7 @@ import { chownSync, existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withSearchPath } from '@educard/cloud-bridge';
 import { exited, freePort } from './mosquitto.js';
 import { until } from './until.js';
 
@@ -117,7 +118,7 @@ export async function startPostgres(): Promise<Postgres> {
     createSchema(name) {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a schema name: ${name}`);
       psql('educard', `CREATE SCHEMA ${name}`);
-      return `${url('educard')}&options=${encodeURIComponent(`-c search_path=${name}`)}`;
+      return withSearchPath(url('educard'), name);
     },
     async kill() {
       if (!child || child.exitCode !== null || child.signalCode !== null) return;
