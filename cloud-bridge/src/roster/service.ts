@@ -119,6 +119,21 @@ export const DEFAULT_SETTINGS: RosterSettings = {
 };
 
 /**
+ * What one new version of a school's roster changes: `changed` are the cards as they become (the
+ * delta's `changes` say how), `settings` new calendar and schedules, `forgotten` cards taken off
+ * (a snapshot alone then: a delta cannot say so).
+ */
+interface RosterEdit {
+  changes: RosterChange[];
+  changed: CardEntry[];
+  settings?: RosterSettings | undefined;
+  forgotten?: string[];
+}
+
+/** A version that changes nothing but is signed again (a manifest near its expiry, a new key set). */
+const RESIGN: RosterEdit = { changes: [], changed: [] };
+
+/**
  * Holds each school's roster, signs what changes as a new version (a delta from the last and a full
  * snapshot, each behind a small signed manifest), stores it, and publishes it retained, so a card
  * reported lost reaches every connected gate in well under a second.
@@ -188,7 +203,7 @@ export class RosterService {
             ttlMs: this.manifestTtlMs,
           });
           if (due) {
-            const version = await this.publish(school, [], [], undefined);
+            const version = await this.publish(school, RESIGN);
             this.deps.logger.info({ school, version }, 'roster signed again before its manifest expires');
             renewed.push({ school, version });
           } else if (options.announceOthers) await this.announcer.announce(latest);
@@ -246,7 +261,7 @@ export class RosterService {
         'roster version',
         (school) => school,
         onBadRow,
-        async (school) => reissued.push({ school, version: await this.publish(school, [], [], undefined) }),
+        async (school) => reissued.push({ school, version: await this.publish(school, RESIGN) }),
       );
       return { ...committed, reissued };
     });
@@ -321,7 +336,7 @@ export class RosterService {
         (changes.length === 0 && !settings && this.deps.store.latestRosterVersion(school))
       )
         return report;
-      const version = await this.publish(school, changes, changed, settings);
+      const version = await this.publish(school, { changes, changed, settings });
       return { ...report, version };
     });
   }
@@ -342,7 +357,7 @@ export class RosterService {
     return this.queue.run(async () => {
       const commits = schools.flatMap(({ school, cards, settings }) => {
         const change = this.changesOf(school, cards, settings);
-        return change ? [this.issue(school, change.changes, change.changed, change.settings)] : [];
+        return change ? [this.issue(school, change)] : [];
       });
       const versions = commits.map((commit) => ({ school: commit.school, version: commit.version.version }));
       this.deps.store.commitRosters(commits, () => alongside?.(versions));
@@ -357,7 +372,7 @@ export class RosterService {
     school: string,
     cards: CardEntry[],
     settings: Partial<RosterSettings> | undefined,
-  ): { changes: RosterChange[]; changed: CardEntry[]; settings: RosterSettings | undefined } | undefined {
+  ): RosterEdit | undefined {
     const { store } = this.deps;
     const current = new Map(store.rosterCards(school).map((c) => [c.cardId, c]));
     const changes: RosterChange[] = [];
@@ -382,7 +397,7 @@ export class RosterService {
         ? merged
         : undefined;
     if (changes.length === 0 && !newSettings) return undefined;
-    return { changes, changed: [...changed.values()], settings: newSettings };
+    return { changes, changed: [...changed.values()], ...(newSettings ? { settings: newSettings } : {}) };
   }
 
   /** Reports a card lost, cancels or suspends it, or makes it active again: one delta, published at once. */
@@ -394,7 +409,7 @@ export class RosterService {
       const updated = { ...card, status };
       const change: RosterChange =
         status === 'active' ? { op: 'update', card: updated } : { op: 'revoke', cardId, status };
-      return this.publish(card.school, [change], [updated], undefined);
+      return this.publish(card.school, { changes: [change], changed: [updated] });
     });
   }
 
@@ -425,15 +440,13 @@ export class RosterService {
           `UID ${uid} is card ${holder.cardId}'s: the new card must have its own UID`,
         );
       }
-      const version = await this.publish(
-        old.school,
-        [
+      const version = await this.publish(old.school, {
+        changes: [
           { op: 'revoke', cardId: oldCardId, status: 'cancelled' },
           { op: 'add', card },
         ],
-        [{ ...old, status: 'cancelled' }, card],
-        undefined,
-      );
+        changed: [{ ...old, status: 'cancelled' }, card],
+      });
       return { card, version };
     });
   }
@@ -449,7 +462,7 @@ export class RosterService {
       const bySchool = new Map<string, string[]>();
       for (const { cardId, school } of cards) bySchool.set(school, [...(bySchool.get(school) ?? []), cardId]);
       const commits = [...bySchool].map(([school, cardIds]) =>
-        this.issue(school, [], [], undefined, cardIds),
+        this.issue(school, { ...RESIGN, forgotten: cardIds }),
       );
       this.deps.store.commitRosters(commits);
       for (const commit of commits) await this.published(commit);
@@ -463,13 +476,8 @@ export class RosterService {
   }
 
   /** Signs, commits and publishes one school's next version. */
-  private async publish(
-    school: string,
-    changes: RosterChange[],
-    changed: CardEntry[],
-    settings: RosterSettings | undefined,
-  ): Promise<number> {
-    const commit = this.issue(school, changes, changed, settings);
+  private async publish(school: string, edit: RosterEdit): Promise<number> {
+    const commit = this.issue(school, edit);
     this.deps.store.commitRosters([commit]);
     await this.published(commit);
     return commit.version.version;
@@ -488,13 +496,7 @@ export class RosterService {
    * A school's next version, signed: the delta from the one before and the whole snapshot; the
    * snapshot alone when it forgets cards (a delta cannot say so).
    */
-  private issue(
-    school: string,
-    changes: RosterChange[],
-    changed: CardEntry[],
-    settings: RosterSettings | undefined,
-    forgotten: string[] = [],
-  ): RosterCommit {
+  private issue(school: string, { changes, changed, settings, forgotten = [] }: RosterEdit): RosterCommit {
     const { store, keys } = this.deps;
     // Checked before anything is committed: a version that could never be announced is never made.
     if (!Identifier.safeParse(school).success)
