@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { GATEWAY_NODE_FLAGS } from '@educard/gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../support/cli.js';
 import { REPO_ROOT } from '../support/processes.js';
@@ -34,7 +35,7 @@ describe('deploy/install-gateway.sh', () => {
 
     const unit = await readFile(join(root, 'etc/systemd/system/educard-gateway.service'), 'utf8');
     expect(unit).toContain(
-      `ExecStart=${process.execPath} --max-semi-space-size=2 /opt/educard/current/gateway/dist/main.js --config \${EDUCARD_CONFIG}`,
+      `ExecStart=${process.execPath} ${GATEWAY_NODE_FLAGS.join(' ')} /opt/educard/current/gateway/dist/main.js --config \${EDUCARD_CONFIG}`,
     );
     // The update guards run from the committed release; a release that cannot start goes back.
     expect(unit).toContain(

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GATEWAY_NODE_FLAGS } from '@educard/gateway';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeCli, educard, initBridge, serveBridge } from '../support/cli.js';
@@ -86,7 +87,7 @@ describe('from a blank device to the first tap', () => {
 
     const notify = await fakeSystemdNotify(dir);
     service = startNode('gateway/dist/main.js', ['--config', config], {
-      nodeFlags: ['--max-semi-space-size=2'],
+      nodeFlags: [...GATEWAY_NODE_FLAGS],
       env: {
         NOTIFY_SOCKET: join(dir, 'notify.sock'),
         WATCHDOG_USEC: '2000000',
