@@ -53,7 +53,7 @@ describe('the gateway service at start', () => {
     expect(loaded.some((url) => url.includes('/node_modules/johnny-five/'))).toBe(true);
     expect(loaded.some((url) => url.includes('/gateway/dist/stations/gate/'))).toBe(true);
     const stationOwn = loaded.filter((url) =>
-      /\/gateway\/dist\/(sip2\/(?!config\.js)|terminals\/(?!config\.js)|page-server\/|stations\/(library|lab|venue)\/(?!config\.js))|\/node_modules\/(aedes|sirv)\//.test(
+      /\/gateway\/dist\/(sip2\/(?!config\.js)|terminals\/(?!config\.js)|page-server\/|stations\/(library|lab|venue)\/(?!config\.js))|\/node_modules\/(aedes|sirv|ws)\//.test(
         url,
       ),
     );

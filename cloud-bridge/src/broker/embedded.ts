@@ -1,5 +1,6 @@
 import { sameSecret } from '@educard/terminal-sdk';
-import { BrokerListeners, type MqttListenerLimits } from '@educard/terminal-sdk/listeners';
+import { BrokerListeners } from '@educard/terminal-sdk/broker-listeners';
+import type { MqttListenerLimits } from '@educard/terminal-sdk/listeners';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { DeviceAccounts } from './accounts.js';

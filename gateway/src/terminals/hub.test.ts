@@ -8,7 +8,7 @@ import {
   type TerminalReply,
   type TerminalRequest,
 } from '@educard/terminal-sdk';
-import { BrokerListeners } from '@educard/terminal-sdk/listeners';
+import { BrokerListeners } from '@educard/terminal-sdk/broker-listeners';
 import { type ProtocolError, TerminalClient } from '@educard/terminal-sdk/terminal-client';
 import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';

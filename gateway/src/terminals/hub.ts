@@ -9,7 +9,7 @@ import {
   TerminalReply,
   TerminalRequest,
 } from '@educard/terminal-sdk';
-import { BrokerListeners } from '@educard/terminal-sdk/listeners';
+import { BrokerListeners } from '@educard/terminal-sdk/broker-listeners';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from '../log/index.js';
 import type { StationReply, TerminalStation } from '../stations/types.js';

@@ -1,8 +1,7 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
-import { createRequire } from 'node:module';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer } from 'ws';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import { type Admission, ConnectionLimits } from './connections.js';
 import { limitConnections, timedHttpServer } from './http.js';
 import type { MqttListenerLimits } from './limits.js';
@@ -20,12 +19,6 @@ export interface BrokerListenersOptions {
   /** What these listeners are, in log lines ("terminal broker", "bridge broker"). */
   name: string;
 }
-
-/**
- * ws, loaded when a broker is made rather than with this folder: the gateway's config schema reads
- * the limits from here, and a gate, which runs no broker, should not pay for ws while it starts.
- */
-const loadWs = () => createRequire(import.meta.url)('ws') as typeof import('ws');
 
 /** What a WebSocket message may carry beyond one packet (its fixed header). */
 const WS_HEADROOM = 1024;
@@ -52,7 +45,7 @@ export class BrokerListeners {
     const { limits } = options;
     this.connections = new ConnectionLimits(limits);
     this.refusals = new RefusalCounter(options.logger, options.name);
-    this.wss = new (loadWs().WebSocketServer)({
+    this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: limits.maxPacketBytes + WS_HEADROOM,
     });
@@ -179,7 +172,7 @@ export class BrokerListeners {
         // A frame over maxPayload is a protocol error: cut the socket now rather than wait out ws's
         // closing handshake with a peer that will never answer it.
         ws.on('error', () => ws.terminate());
-        this.accept(loadWs().createWebSocketStream(ws), admission, request.socket.remoteAddress, request);
+        this.accept(createWebSocketStream(ws), admission, request.socket.remoteAddress, request);
       });
     };
     server.on('upgrade', onUpgrade);

@@ -1,10 +1,10 @@
 /**
  * The bounds every listener of the gateway and the bridge applies before authentication: connections
  * in all, per address and pending; MQTT packet sizes as they arrive; WebSocket message sizes; how long
- * a request or a CONNECT may take. Node only.
+ * a request or a CONNECT may take. Node only. An embedded broker's listeners are their own subpath
+ * (`@educard/terminal-sdk/broker-listeners`): they load ws, which a gate that runs no broker never needs.
  */
 export { addressKey, addressMatcher, isAddressOrRange } from './addresses.js';
-export { BrokerListeners, type BrokerListenersOptions, type ConnectionHandler } from './broker.js';
 export { type Admission, type ConnectionCaps, ConnectionLimits, type Refusal } from './connections.js';
 export { boundedHttpServer, limitConnections, timedHttpServer } from './http.js';
 export {
