@@ -219,7 +219,11 @@ export class FileExchange {
     let exported = 0;
     for (;;) {
       const after = state.number('files.exportedThrough');
-      const events = store.queryEvents({ afterId: after, limit: EXPORT_CHUNK });
+      const events = store.queryEvents({
+        afterId: after,
+        throughId: store.settledEventId(),
+        limit: EXPORT_CHUNK,
+      });
       const first = events[0];
       const last = events.at(-1);
       if (!first || !last) break;

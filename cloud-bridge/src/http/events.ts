@@ -32,7 +32,8 @@ export function eventRoutes(admin: ProtectedApp, { deps, guard }: RouteContext):
         ...(q.type ? { type: q.type } : {}),
         ...(q.from ? { fromAt: new Date(q.from).toISOString() } : {}),
         ...(q.to ? { toAt: new Date(q.to).toISOString() } : {}),
-        ...(q.after !== undefined ? { afterId: q.after } : {}),
+        // A client following `after` must not be led past an id another instance still commits.
+        ...(q.after !== undefined ? { afterId: q.after, throughId: deps.store.settledEventId() } : {}),
         limit: q.limit,
       });
       return { events, next: events.at(-1)?.id };

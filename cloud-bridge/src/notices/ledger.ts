@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
+import { type BridgeStore, type ModuleSteps, migrateModule } from '../store/index.js';
 import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
 
 /**
@@ -172,8 +172,11 @@ export interface NoticePeople {
 export class NoticeLedger {
   private readonly s;
   private readonly stepInTransaction;
+  private readonly settled: () => number;
 
-  constructor(db: SqlDatabase) {
+  constructor(store: Pick<BridgeStore, 'database' | 'settledEventId'>) {
+    const db = store.database;
+    this.settled = () => store.settledEventId();
     migrateModule(db, 'notices', STEPS);
     this.s = {
       webhook: db.prepare<[string], { cursor: number }>(
@@ -185,7 +188,7 @@ export class NoticeLedger {
       ),
       setCursor: db.prepare('UPDATE notice_webhooks SET cursor = ? WHERE webhook = ?'),
       passages: db.prepare<
-        [number, number],
+        [number, number, number],
         {
           event_id: number;
           school: string;
@@ -196,7 +199,7 @@ export class NoticeLedger {
           role: string | null;
         }
       >(
-        'SELECT event_id, school, person_id, at, direction, device, role FROM gate_passages WHERE event_id > ? ORDER BY event_id LIMIT ?',
+        'SELECT event_id, school, person_id, at, direction, device, role FROM gate_passages WHERE event_id > ? AND event_id <= ? ORDER BY event_id LIMIT ?',
       ),
       burst: db.prepare<[string, string], BurstRow>(
         'SELECT * FROM notice_bursts WHERE webhook = ? AND person_id = ?',
@@ -307,7 +310,7 @@ export class NoticeLedger {
   private step(hook: LedgerWebhook, now: number, people: NoticePeople): StepResult {
     const nowIso = new Date(now).toISOString();
     const cursor = this.s.webhook.get(hook.key)?.cursor ?? 0;
-    const rows = this.s.passages.all(cursor, READ_LIMIT);
+    const rows = this.s.passages.all(cursor, this.settled(), READ_LIMIT);
     let stale = 0;
     let notices = 0;
     const notify = (burst: Burst) => {

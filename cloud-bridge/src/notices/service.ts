@@ -65,7 +65,7 @@ export class Notices {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: NoticesDeps) {
-    this.ledger = new NoticeLedger(deps.store.database);
+    this.ledger = new NoticeLedger(deps.store);
     this.now = deps.now ?? Date.now;
     this.hooks = deps.config.webhooks.map((hook) => ({
       ...hook,

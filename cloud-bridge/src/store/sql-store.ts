@@ -19,6 +19,7 @@ import {
 } from './core-rows.js';
 import { type CommittedEvent, Projections } from './projections.js';
 import { statementCache, whereOf } from './query.js';
+import { settledEventIds, WRITING_EVENTS_LOCK } from './settled-ids.js';
 import type { SqlDatabase } from './sql.js';
 import type {
   BridgeStore,
@@ -64,10 +65,13 @@ type EventRow = [string, number, string, number, string, string, string | null, 
  */
 export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
   const statements = {
-    // PostgreSQL: one commit per device at a time across bridge instances (SQLite has one writer).
+    // PostgreSQL: one commit per device at a time across bridge instances (SQLite has one writer),
+    // and the lock settledEventIds watches taken before any event id.
     lockDevice:
       db.dialect === 'postgres'
-        ? db.prepare<[string]>('SELECT pg_advisory_xact_lock(hashtext(?)) AS locked')
+        ? db.prepare<[string]>(
+            `SELECT pg_advisory_xact_lock(hashtext(?)) AS device, ${WRITING_EVENTS_LOCK} AS writing`,
+          )
         : undefined,
     cursor: db.prepare<[string], { seq: number; hash: string }>(
       'SELECT seq, hash FROM device_cursors WHERE device = ?',
@@ -340,6 +344,8 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
     addCommitProjection: (project, options) => projections.add(project, options),
     cursor,
     commitRecords: (device, school, records, options) => commit(device, school, records, options?.loss),
+    // One writer on SQLite: ids become visible in their order.
+    settledEventId: db.dialect === 'postgres' ? settledEventIds(db) : () => Number.MAX_SAFE_INTEGER,
     journalLosses: lossesShaped,
     lossTotals(school) {
       const row = statements.lossTotals.get(school ?? null);
@@ -360,6 +366,7 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
         ['at >= ?', filter.fromAt === undefined ? undefined : utc(filter.fromAt)],
         ['at < ?', filter.toAt === undefined ? undefined : utc(filter.toAt)],
         ['id > ?', filter.afterId],
+        ['id <= ?', filter.throughId],
       ]);
       const sql = `SELECT id, school, epoch, received_at, record FROM events ${where.sql} ORDER BY id LIMIT ?`;
       const rows = prepared(sql).all(...where.params, Math.floor(filter.limit)) as {

@@ -93,6 +93,8 @@ export interface EventFilter {
   toAt?: string;
   /** Paging: only events stored after this id. */
   afterId?: number;
+  /** Only events up to this id (a cursor's reader passes `settledEventId()`). */
+  throughId?: number;
   limit: number;
 }
 
@@ -236,6 +238,12 @@ export interface BridgeStore {
   /** How many losses, and how many records lost for good, in a school (all when none is given). */
   lossTotals(school?: string): { losses: number; missing: number; lastAt?: string };
   queryEvents(filter: EventFilter): StoredEvent[];
+  /**
+   * An id no event can still appear at or below: a reader that follows event ids with a cursor reads
+   * no further, or it may move past an id another bridge instance commits later (PostgreSQL). On
+   * SQLite, one writer commits ids in their order: every id is settled.
+   */
+  settledEventId(): number;
   countEvents(filter?: { device?: string; school?: string }): number;
 
   getDevice(id: string): Device | undefined;
