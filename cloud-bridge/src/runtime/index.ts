@@ -205,6 +205,19 @@ export class Bridge {
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
     started.add('mqtt', () => client.endAsync());
+    // The host alone: a URL may carry credentials.
+    const brokerHost = new URL(url).host;
+    let lostAt: number | undefined;
+    client.on('close', () => {
+      if (lostAt !== undefined) return;
+      lostAt = Date.now();
+      logger.warn({ broker: brokerHost }, 'broker connection lost: reconnecting every second');
+    });
+    client.on('connect', () => {
+      if (lostAt === undefined) return;
+      logger.info({ broker: brokerHost, afterMs: Date.now() - lostAt }, 'broker connection back');
+      lostAt = undefined;
+    });
     const commands = new CommandSender({ client, keys, logger, now });
     const grants = new BodyGrants(store.database, now);
     // The venues' projection (visits per day) sees every event: it is made before ingest starts.
