@@ -7,10 +7,7 @@ export {
 } from './backup.js';
 export { checkSqliteFile, type DumpReport, type StoreDump, sqliteDump } from './dump.js';
 export {
-  isPostgresArchive,
   livePostgresDump,
-  POSTGRES_TOOLS,
-  type PostgresTools,
   postgresDump,
   restorePostgres,
 } from './postgres.js';
