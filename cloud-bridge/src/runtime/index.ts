@@ -242,7 +242,12 @@ export class Bridge {
       hotlist: venues.hotlist,
       logger,
     });
-    const pseudonyms = new PersonPseudonyms({ store, personKey: (school) => keys.personKey(school), logger });
+    const pseudonyms = new PersonPseudonyms({
+      store,
+      personKey: (school) => keys.personKey(school),
+      logger,
+      onUnresolved: metrics.onUnresolvedPseudonym,
+    });
     const ingest = new Ingest({
       store,
       client,
