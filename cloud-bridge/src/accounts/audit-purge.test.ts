@@ -46,7 +46,7 @@ describe('the audit log after its retention', () => {
     writeAt(2 * 365, 3, 'kept.entry');
     expect(run('DELETE FROM audit_log WHERE id = 1')).toThrow(/append-only/);
 
-    expect(await audit.purgeBefore(daysAgo(3 * 365))).toBe(5);
+    expect(await audit.purgeBefore(daysAgo(3 * 365), 1)).toBe(5);
     expect(actions()).toEqual(['audit.purge', 'kept.entry', 'kept.entry', 'kept.entry']);
     const [purge] = audit.query({ action: 'audit.purge', limit: 1 });
     expect(purge).toMatchObject({
@@ -54,14 +54,14 @@ describe('the audit log after its retention', () => {
       detail: { entries: 5, upTo: daysAgo(3 * 365).toISOString(), lastId: 5 },
     });
     // Nothing to purge: no entry.
-    expect(await audit.purgeBefore(daysAgo(3 * 365))).toBe(0);
+    expect(await audit.purgeBefore(daysAgo(3 * 365), 1)).toBe(0);
     expect(actions()).toHaveLength(4);
   });
 
   it('still refuses to edit or delete anything else, and its horizon moves only forward, after its entry', async () => {
     writeAt(4 * 365, 3);
     writeAt(10, 2);
-    await audit.purgeBefore(daysAgo(3 * 365));
+    await audit.purgeBefore(daysAgo(3 * 365), 1);
     expect(run('DELETE FROM audit_log')).toThrow(/append-only/);
     expect(run("UPDATE audit_log SET actor = 'someone' WHERE id = 4")).toThrow(/append-only/);
     // Moving the horizon by hand: backwards, past the newest entry, or with no purge entry just written.
@@ -84,7 +84,7 @@ describe('the audit log after its retention', () => {
         audit,
         logger,
         now: () => NOW,
-        purgeAudit: (before) => audit.purgeBefore(before),
+        purgeAudit: (before, share) => audit.purgeBefore(before, share),
       });
     expect((await retention({ auditDays: null }).runOnce()).auditPurged).toBe(0);
     expect((await retention().runOnce()).auditPurged).toBe(4);

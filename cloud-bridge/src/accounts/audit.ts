@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { AccountRole, AuditEntry, AuditSink } from '../access/index.js';
 import {
   commitUnhurried,
+  inPacedBatches,
   type ModuleSteps,
   migrateModule,
   type SqlDatabase,
@@ -211,10 +212,10 @@ export class AuditLog implements AuditSink {
    * Removes the entries older than `before` (the audit log's retention), oldest first: the entries
    * before the first one at or after it. One transaction writes the purge's own entry (`audit.purge`,
    * how many and up to when) and moves the horizon the delete trigger lets through; the deletes then
-   * run in small batches. Nothing else can delete, and no entry newer than the purge's own. The log
+   * run in small batches, paced to `share` of the time as the events' purge is. Nothing else can delete, and no entry newer than the purge's own. The log
    * is not hash-chained, so what remains needs no anchor to be read whole.
    */
-  async purgeBefore(before: Date): Promise<number> {
+  async purgeBefore(before: Date, share: number): Promise<number> {
     const upTo = before.toISOString();
     const horizon = this.db
       .transaction(() => {
@@ -250,12 +251,11 @@ export class AuditLog implements AuditSink {
       'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)',
     );
     let removed = 0;
-    for (;;) {
+    await inPacedBatches(share, () => {
       const { changes } = remove.run(horizon, PURGE_BATCH);
       removed += changes;
-      if (changes < PURGE_BATCH) break;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+      return changes < PURGE_BATCH;
+    });
     if (removed > 0) this.logger.info({ entries: removed, upTo }, 'audit log purged after its retention');
     return removed;
   }

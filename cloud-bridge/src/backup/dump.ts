@@ -22,6 +22,8 @@ export interface DumpReport {
    * bridge's purge takes them later), PostgreSQL's from the live store before the dump.
    */
   purged: number;
+  /** PostgreSQL: the bridge instance whose live purge stands (it holds the retention lease); none ran here. */
+  purgeHeldBy?: string;
 }
 
 /**
@@ -59,7 +61,7 @@ export function sqliteDump(options: {
           audit: { record: () => undefined },
           logger: silent,
           now: options.now,
-          purgeAudit: (before) => new AuditLog(db, silent, options.now).purgeBefore(before),
+          purgeAudit: (before, share) => new AuditLog(db, silent, options.now).purgeBefore(before, share),
         });
         const report = await retention.runOnce();
         copy.exec('VACUUM');

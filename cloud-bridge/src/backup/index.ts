@@ -7,6 +7,7 @@ export {
 } from './backup.js';
 export { checkSqliteFile, type DumpReport, type StoreDump, sqliteDump } from './dump.js';
 export {
+  type LivePurge,
   livePostgresDump,
   postgresDump,
   restorePostgres,

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { AuditLog } from '../accounts/index.js';
-import { type CentralAcks, Retention, type RetentionConfig } from '../retention/index.js';
+import { LeaseTable } from '../leases/index.js';
+import { type CentralAcks, RETENTION_LEASE, Retention, type RetentionConfig } from '../retention/index.js';
 import { openPostgresStore } from '../store/index.js';
 import { RestoreRefused } from './backup.js';
 import type { DumpReport, StoreDump } from './dump.js';
@@ -31,6 +33,12 @@ async function storeSchema(url: string): Promise<string> {
 
 const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
+export interface LivePurge {
+  removed: number;
+  /** A bridge instance holds the retention lease: the purge is its (its rules), the backup ran none. */
+  heldBy?: string;
+}
+
 /**
  * A PostgreSQL store's copy: the live purge first (the same rules and exceptions as the bridge's
  * hourly run, and, as that one, audited), so nothing past its retention is left to copy; then
@@ -41,13 +49,13 @@ const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
  */
 export function postgresDump(options: {
   url: string;
-  /** The live purge; how many events it removed. */
-  purge: () => Promise<number>;
+  /** The live purge: how many events it removed, or the instance whose purge stands. */
+  purge: () => Promise<LivePurge>;
 }): StoreDump {
   return {
     kind: 'postgres',
     async dump(target): Promise<DumpReport> {
-      const purged = await options.purge();
+      const { removed: purged, heldBy } = await options.purge();
       const schema = await storeSchema(options.url);
       await run('pg_dump', [
         '--format=custom',
@@ -58,7 +66,7 @@ export function postgresDump(options: {
         `--dbname=${options.url}`,
       ]);
       const events = Number(await psqlValue(options.url, 'SELECT count(*) FROM events'));
-      return { kind: 'postgres', events, purged };
+      return { kind: 'postgres', events, purged, ...(heldBy ? { purgeHeldBy: heldBy } : {}) };
     },
   };
 }
@@ -133,18 +141,29 @@ export async function restorePostgres(options: {
   return { events, schema, ...(held !== '0' ? { replaced: replaceAs } : {}) };
 }
 
-/** The backup command's dump of a bridge's PostgreSQL store: its own live purge, audited, then pg_dump. */
+/**
+ * The backup command's dump of a bridge's PostgreSQL store: its own live purge, audited, then pg_dump.
+ * The purge runs under the retention lease, as an instance's hourly run does: with a bridge instance
+ * holding it, that instance's purge (and its config's rules) stands and the backup purges nothing, so
+ * two purges with different rules never run on one store. The lease is renewed while the purge runs,
+ * and the purge stops at a batch's end if it is lost.
+ */
 export function livePostgresDump(options: {
   url: string;
   retention: RetentionConfig;
   central: CentralAcks;
   now: () => Date;
+  leaseTtlMs: number;
 }): StoreDump {
   return postgresDump({
     url: options.url,
     purge: async () => {
       const store = openPostgresStore(options.url);
       try {
+        const leases = new LeaseTable(store.database);
+        const holder = `backup-${hostname()}-${process.pid}`;
+        const take = () => leases.take(RETENTION_LEASE, holder, options.leaseTtlMs) !== undefined;
+        if (!take()) return { removed: 0, heldBy: leases.get(RETENTION_LEASE)?.holder ?? 'another instance' };
         const logger = pino({ level: 'silent' });
         const audit = new AuditLog(store.database, logger, options.now);
         const retention = new Retention({
@@ -154,10 +173,17 @@ export function livePostgresDump(options: {
           audit,
           logger,
           now: options.now,
-          purgeAudit: (before) => audit.purgeBefore(before),
+          purgeAudit: (before, share) => audit.purgeBefore(before, share),
         });
-        const report = await retention.runOnce();
-        return report.removed;
+        const renew = setInterval(() => {
+          if (!take()) void retention.stop();
+        }, options.leaseTtlMs / 3);
+        try {
+          return { removed: (await retention.runOnce()).removed };
+        } finally {
+          clearInterval(renew);
+          leases.release(RETENTION_LEASE, holder);
+        }
       } finally {
         store.close();
       }

@@ -1,11 +1,16 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
-import { commitUnhurried, type SqlDatabase, tableExists } from '../store/index.js';
+import { commitUnhurried, inPacedBatches, type SqlDatabase, tableExists } from '../store/index.js';
 import { DEFAULT_RETENTION_DAYS, type RetentionConfig } from './config.js';
 import { retentionCutoff } from './rules.js';
 
 const DAY_MS = 86_400_000;
+
+/**
+ * The lease the purge runs under when instances share a store (the runtime's singleton duty): one
+ * purger at a time, with its own config's rules. A backup's live purge takes it too.
+ */
+export const RETENTION_LEASE = 'retention';
 
 /** How the central system acknowledges events, by the connector's mode (docs/central.md). */
 export type CentralAcks = 'off' | 'api' | 'file';
@@ -19,8 +24,11 @@ export interface RetentionDeps {
   now: () => Date;
   /** Run after each purge: anonymises the leavers whose time has come; how many. */
   anonymise?: () => Promise<number>;
-  /** Run last: removes the audit entries older than the instant given (`auditDays`); how many. */
-  purgeAudit?: (before: Date) => Promise<number>;
+  /**
+   * Run last: removes the audit entries older than the instant given (`auditDays`), paced to the
+   * share of the time given (`purgeShare`, as the events'); how many.
+   */
+  purgeAudit?: (before: Date, share: number) => Promise<number>;
 }
 
 /** What one purge removed, per school and type, and up to which instant. */
@@ -185,7 +193,11 @@ export class Retention {
     if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
     const { auditDays } = this.deps.config;
     if (!this.stopped && auditDays !== null)
-      report.auditPurged = (await this.deps.purgeAudit?.(new Date(at.getTime() - auditDays * DAY_MS))) ?? 0;
+      report.auditPurged =
+        (await this.deps.purgeAudit?.(
+          new Date(at.getTime() - auditDays * DAY_MS),
+          this.deps.config.purgeShare,
+        )) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     const { removed } = report;
     if (removed > 0 || report.heldUnacknowledged > 0)
@@ -218,11 +230,9 @@ export class Retention {
     if (!latest) return;
     const counts = new Map<string, PurgedEvents>();
     let after = { at: '', id: 0 };
-    for (;;) {
-      if (this.stopped) break;
-      const started = performance.now();
-      // Without waiting for the disk: a batch lost to a power cut is purged again at the next run.
-      const done = commitUnhurried(this.deps.db, () => {
+    // Without waiting for the disk: a batch lost to a power cut is purged again at the next run.
+    const batch = () =>
+      commitUnhurried(this.deps.db, () => {
         const rows = this.sql.scan.all(school, latest, after.at, after.id, config.batchSize);
         for (const row of rows) {
           const cutoff = cutoffOf(row.type);
@@ -244,11 +254,7 @@ export class Retention {
         if (last) after = { at: last.at, id: last.id };
         return rows.length < config.batchSize;
       });
-      if (done) break;
-      // Leave the rest of the time to ingest and the API.
-      const spent = performance.now() - started;
-      await sleep((spent * (1 - config.purgeShare)) / config.purgeShare);
-    }
+    await inPacedBatches(config.purgeShare, batch, () => this.stopped);
     report.purged.push(...counts.values());
   }
 }

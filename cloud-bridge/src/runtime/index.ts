@@ -29,7 +29,7 @@ import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes, relayLiveStream } from '../ops/index.js';
 import { Leavers, PersonPseudonyms, PersonUnknown, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
-import { Retention } from '../retention/index.js';
+import { RETENTION_LEASE, Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import {
@@ -333,7 +333,7 @@ export class Bridge {
       logger: logger.child({ component: 'retention' }),
       now,
       anonymise: () => leavers.anonymiseDue(),
-      purgeAudit: (before) => audit.purgeBefore(before),
+      purgeAudit: (before, share) => audit.purgeBefore(before, share),
     });
     const reads = new ReadAudit({ audit, logger, now });
     const http = buildHttpApi({
@@ -412,7 +412,7 @@ export class Bridge {
       { name: 'central', start: () => central.start(), stop: () => central.stop() },
       { name: 'notices', start: () => notices.start(), stop: () => notices.stop() },
       { name: 'alarms', start: () => ops.start(), stop: () => ops.stopChecks() },
-      { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
+      { name: RETENTION_LEASE, start: () => retention.start(), stop: () => retention.stop() },
       { name: 'rollouts', start: () => rollouts.startTicks(), stop: () => rollouts.stop() },
       {
         name: 'manifests',
