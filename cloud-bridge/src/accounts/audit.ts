@@ -5,6 +5,7 @@ import {
   inPacedBatches,
   type ModuleSteps,
   migrateModule,
+  type Pace,
   type SqlDatabase,
   type SqlStatement,
   statementCache,
@@ -221,10 +222,10 @@ export class AuditLog implements AuditSink {
    * Removes the entries older than `before` (the audit log's retention), oldest first: the entries
    * before the first one at or after it. One transaction writes the purge's own entry (`audit.purge`,
    * how many and up to when) and moves the horizon the delete trigger lets through; the deletes then
-   * run in small batches, paced to `share` of the time as the events' purge is. Nothing else can delete, and no entry newer than the purge's own. The log
+   * run in small batches, paced as the events' purge is. Nothing else can delete, and no entry newer than the purge's own. The log
    * is not hash-chained, so what remains needs no anchor to be read whole.
    */
-  async purgeBefore(before: Date, share: number): Promise<number> {
+  async purgeBefore(before: Date, pace: Pace): Promise<number> {
     const upTo = before.toISOString();
     const horizon = this.db
       .transaction(() => {
@@ -260,10 +261,10 @@ export class AuditLog implements AuditSink {
       'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)',
     );
     let removed = 0;
-    await inPacedBatches(share, () => {
+    await inPacedBatches(pace, () => {
       const { changes } = remove.run(horizon, PURGE_BATCH);
       removed += changes;
-      return changes < PURGE_BATCH;
+      return { done: changes < PURGE_BATCH, items: changes };
     });
     if (removed > 0) this.logger.info({ entries: removed, upTo }, 'audit log purged after its retention');
     return removed;

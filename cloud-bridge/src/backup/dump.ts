@@ -55,13 +55,13 @@ export function sqliteDump(options: {
         const silent = pino({ level: 'silent' });
         const retention = new Retention({
           db,
-          config: { ...options.retention, purgeShare: 1 },
+          config: { ...options.retention, purgeShare: 1, purgeRate: null },
           central: options.central,
           // The copy's purge repeats the live bridge's rules: the live purge is the one audited.
           audit: { record: () => undefined },
           logger: silent,
           now: options.now,
-          purgeAudit: (before, share) => new AuditLog(db, silent, options.now).purgeBefore(before, share),
+          purgeAudit: (before, pace) => new AuditLog(db, silent, options.now).purgeBefore(before, pace),
         });
         const report = await retention.runOnce();
         copy.exec('VACUUM');

@@ -173,7 +173,7 @@ export function livePostgresDump(options: {
           audit,
           logger,
           now: options.now,
-          purgeAudit: (before, share) => audit.purgeBefore(before, share),
+          purgeAudit: (before, pace) => audit.purgeBefore(before, pace),
         });
         const renew = setInterval(() => {
           if (!take()) void retention.stop();

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
-import { commitUnhurried, inPacedBatches, type SqlDatabase, tableExists } from '../store/index.js';
+import { commitUnhurried, inPacedBatches, type Pace, type SqlDatabase, tableExists } from '../store/index.js';
 import { DEFAULT_RETENTION_DAYS, type RetentionConfig } from './config.js';
 import { retentionCutoff } from './rules.js';
 
@@ -27,11 +27,8 @@ export interface RetentionDeps {
   now: () => Date;
   /** Run after each purge: anonymises the leavers whose time has come; how many. */
   anonymise?: () => Promise<number>;
-  /**
-   * Run last: removes the audit entries older than the instant given (`auditDays`), paced to the
-   * share of the time given (`purgeShare`, as the events'); how many.
-   */
-  purgeAudit?: (before: Date, share: number) => Promise<number>;
+  /** Run last: removes the audit entries older than the instant given (`auditDays`), paced as the events' purge; how many. */
+  purgeAudit?: (before: Date, pace: Pace) => Promise<number>;
 }
 
 /** What one purge removed, per school and type, and up to which instant. */
@@ -90,9 +87,11 @@ export class Retention {
   private running: Promise<PurgeReport> | undefined;
   private stopped = false;
   private last: PurgeReport | undefined;
+  private readonly pace: Pace;
 
   constructor(private readonly deps: RetentionDeps) {
     const { db, central } = deps;
+    this.pace = { share: deps.config.purgeShare, perSecond: deps.config.purgeRate };
     // A number on both backends: PostgreSQL's EXISTS and comparisons are booleans, SQLite's integers.
     const pending =
       central === 'api' && tableExists(db, 'central_outbox')
@@ -197,10 +196,7 @@ export class Retention {
     const { auditDays } = this.deps.config;
     if (!this.stopped && auditDays !== null)
       report.auditPurged =
-        (await this.deps.purgeAudit?.(
-          new Date(at.getTime() - auditDays * DAY_MS),
-          this.deps.config.purgeShare,
-        )) ?? 0;
+        (await this.deps.purgeAudit?.(new Date(at.getTime() - auditDays * DAY_MS), this.pace)) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     const { removed } = report;
     if (removed > 0 || report.heldUnacknowledged > 0)
@@ -267,9 +263,9 @@ export class Retention {
         this.remove(doomed);
         const last = rows.at(-1);
         if (last) after = { at: last.at, id: last.id };
-        return rows.length < config.batchSize;
+        return { done: rows.length < config.batchSize, items: doomed.length };
       });
-    await inPacedBatches(config.purgeShare, batch, () => this.stopped);
+    await inPacedBatches(this.pace, batch, () => this.stopped);
     report.purged.push(...counts.values());
   }
 }

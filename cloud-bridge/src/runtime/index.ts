@@ -333,7 +333,7 @@ export class Bridge {
       logger: logger.child({ component: 'retention' }),
       now,
       anonymise: () => leavers.anonymiseDue(),
-      purgeAudit: (before, share) => audit.purgeBefore(before, share),
+      purgeAudit: (before, pace) => audit.purgeBefore(before, pace),
     });
     const reads = new ReadAudit({ audit, logger, now });
     const http = buildHttpApi({

@@ -1,4 +1,4 @@
-export { inPacedBatches } from './paced.js';
+export { inPacedBatches, type Pace } from './paced.js';
 export { LIBPQ_REMEDY, PostgresError } from './pg-connection.js';
 export { openPostgresStore } from './postgres.js';
 export {
