@@ -75,7 +75,8 @@ function ruleKeys(config: RetentionConfig, school: string): string[] {
 /**
  * Removes stored events past their school's retention rule for their type, in small batches: each
  * batch is one short transaction, and after it the purge waits long enough that it takes no more than
- * `purgeShare` of the bridge's time, so ingest goes on at (nearly) its full rate. It never removes an
+ * `purgeShare` of the bridge's time and removes no more than `purgeRate` events a second, so ingest
+ * goes on at (nearly) its full rate. It never removes an
  * event the central system has not acknowledged (still in the outbox or a dead letter in api mode,
  * not yet exported in file mode), nor a library event whose item has a loan open or closed within the
  * rule. The projections the schools keep (gate passages for attendance, the loan ledger) are not
