@@ -3,11 +3,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  LeaseTable,
+  livePostgresDump,
   makeBackup,
   newBackupKey,
   openPostgresStore,
   openSealedFile,
   postgresDump,
+  RETENTION_LEASE,
   RestoreRefused,
   Retention,
   RetentionConfig,
@@ -65,7 +68,7 @@ describe('backup of a PostgreSQL store', () => {
       logger: pino({ level: 'silent' }),
       now: () => new Date(now),
     });
-    const purge = async () => (await retention.runOnce()).removed;
+    const purge = async () => ({ removed: (await retention.runOnce()).removed });
     const { identity, recipient } = await newBackupKey();
     const file = join(dir, 'bridge.age');
     let report: Awaited<ReturnType<typeof makeBackup>>;
@@ -121,5 +124,47 @@ describe('backup of a PostgreSQL store', () => {
       restorePostgres({ archive: cut, url: fresh, replace: true, now: new Date(now + 60_000) }),
     ).rejects.toThrow();
     expect(psql(fresh, 'SELECT count(*) FROM events').trim()).toBe('20');
+  });
+
+  it('purges the live store only under the retention lease: an instance holding it keeps the purge its own', async () => {
+    const url = postgres.createSchema('bridge_leased');
+    const store = openPostgresStore(url);
+    const now = Date.now();
+    const records = chainRecords(
+      'gate-1',
+      Array.from({ length: 6 }, (_, i) => ({
+        type: 'gate.decision',
+        at: new Date(now - (i < 2 ? 400 : 1) * DAY + i * 1000).toISOString(),
+        data: gateDecisionData({ personId: `p${i}` }),
+      })),
+    );
+    store.commitRecords('gate-1', 'school-1', records);
+    const leases = new LeaseTable(store.database);
+    const { recipient } = await newBackupKey();
+    const backup = (file: string) =>
+      makeBackup(
+        livePostgresDump({
+          url,
+          retention: RetentionConfig.parse({}),
+          central: 'off',
+          now: () => new Date(now),
+          leaseTtlMs: 60_000,
+        }),
+        join(dir, file),
+        recipient,
+      );
+    try {
+      expect(leases.take(RETENTION_LEASE, 'instance-a', 60_000)).toBeDefined();
+      expect(await backup('held.age')).toMatchObject({ events: 6, purged: 0, purgeHeldBy: 'instance-a' });
+      leases.release(RETENTION_LEASE, 'instance-a');
+      const purged = await backup('free.age');
+      expect(purged).toMatchObject({ events: 4, purged: 2 });
+      expect(purged.purgeHeldBy).toBeUndefined();
+      expect(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'retention.purge'").trim()).toBe('1');
+      // Given back at its end: the instances' own purge takes it at once.
+      expect(leases.get(RETENTION_LEASE)).toBeUndefined();
+    } finally {
+      store.close();
+    }
   });
 });

@@ -40,13 +40,16 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The purge at full speed: nothing else writes in these tests. */
+const UNPACED = { share: 1, perSecond: null };
+
 describe('the audit log after its retention', () => {
   it('purges only its oldest entries, up to a date, and says so in an entry of its own', async () => {
     writeAt(4 * 365, 5, 'old.entry');
     writeAt(2 * 365, 3, 'kept.entry');
     expect(run('DELETE FROM audit_log WHERE id = 1')).toThrow(/append-only/);
 
-    expect(await audit.purgeBefore(daysAgo(3 * 365))).toBe(5);
+    expect(await audit.purgeBefore(daysAgo(3 * 365), UNPACED)).toBe(5);
     expect(actions()).toEqual(['audit.purge', 'kept.entry', 'kept.entry', 'kept.entry']);
     const [purge] = audit.query({ action: 'audit.purge', limit: 1 });
     expect(purge).toMatchObject({
@@ -54,14 +57,14 @@ describe('the audit log after its retention', () => {
       detail: { entries: 5, upTo: daysAgo(3 * 365).toISOString(), lastId: 5 },
     });
     // Nothing to purge: no entry.
-    expect(await audit.purgeBefore(daysAgo(3 * 365))).toBe(0);
+    expect(await audit.purgeBefore(daysAgo(3 * 365), UNPACED)).toBe(0);
     expect(actions()).toHaveLength(4);
   });
 
   it('still refuses to edit or delete anything else, and its horizon moves only forward, after its entry', async () => {
     writeAt(4 * 365, 3);
     writeAt(10, 2);
-    await audit.purgeBefore(daysAgo(3 * 365));
+    await audit.purgeBefore(daysAgo(3 * 365), UNPACED);
     expect(run('DELETE FROM audit_log')).toThrow(/append-only/);
     expect(run("UPDATE audit_log SET actor = 'someone' WHERE id = 4")).toThrow(/append-only/);
     // Moving the horizon by hand: backwards, past the newest entry, or with no purge entry just written.
@@ -84,7 +87,7 @@ describe('the audit log after its retention', () => {
         audit,
         logger,
         now: () => NOW,
-        purgeAudit: (before) => audit.purgeBefore(before),
+        purgeAudit: (before, pace) => audit.purgeBefore(before, pace),
       });
     expect((await retention({ auditDays: null }).runOnce()).auditPurged).toBe(0);
     expect((await retention().runOnce()).auditPurged).toBe(4);

@@ -2,8 +2,10 @@ import type { Logger } from 'pino';
 import type { AccountRole, AuditEntry, AuditSink } from '../access/index.js';
 import {
   commitUnhurried,
+  inPacedBatches,
   type ModuleSteps,
   migrateModule,
+  type Pace,
   type SqlDatabase,
   type SqlStatement,
   statementCache,
@@ -177,31 +179,40 @@ export class AuditLog implements AuditSink {
    * Entries gathered before (reads, written in batches), each with its own time, in one transaction
    * that does not wait for the disk: a power cut may lose the last batch (half a second of reads),
    * never corrupt the log, and the next commit that waits makes it durable. Waiting was most of what
-   * auditing a read cost.
+   * auditing a read cost; a savepoint per entry was much of the rest, so the batch goes in without
+   * them, and only a batch that fails is written again entry by entry, each in its own.
    */
   recordMany(entries: (AuditEntry & { at: string })[]): void {
-    commitUnhurried(this.db, () => {
-      for (const { at, ...entry } of entries) this.write(entry, at);
-    });
+    try {
+      commitUnhurried(this.db, () => {
+        for (const entry of entries) this.insertEntry(entry, entry.at);
+      });
+    } catch {
+      commitUnhurried(this.db, () => {
+        for (const entry of entries) this.write(entry, entry.at);
+      });
+    }
+  }
+
+  private insertEntry(entry: AuditEntry, at: string): void {
+    this.insert.run(
+      at,
+      entry.actor,
+      entry.role ?? null,
+      entry.action,
+      entry.target ?? null,
+      entry.school ?? null,
+      entry.outcome,
+      entry.detail ? JSON.stringify(entry.detail) : null,
+      entry.ip ?? null,
+    );
   }
 
   private write(entry: AuditEntry, at: string): void {
     try {
       // In a savepoint of its own: on PostgreSQL a failed statement aborts the transaction it is in,
       // and an entry that cannot be written must not take the rest of a batch (or a caller's work) with it.
-      this.db.transaction(() =>
-        this.insert.run(
-          at,
-          entry.actor,
-          entry.role ?? null,
-          entry.action,
-          entry.target ?? null,
-          entry.school ?? null,
-          entry.outcome,
-          entry.detail ? JSON.stringify(entry.detail) : null,
-          entry.ip ?? null,
-        ),
-      )();
+      this.db.transaction(() => this.insertEntry(entry, at))();
     } catch (error) {
       this.logger.error({ err: error, audit: entry }, 'audit entry could not be written');
     }
@@ -211,10 +222,10 @@ export class AuditLog implements AuditSink {
    * Removes the entries older than `before` (the audit log's retention), oldest first: the entries
    * before the first one at or after it. One transaction writes the purge's own entry (`audit.purge`,
    * how many and up to when) and moves the horizon the delete trigger lets through; the deletes then
-   * run in small batches. Nothing else can delete, and no entry newer than the purge's own. The log
+   * run in small batches, paced as the events' purge is. Nothing else can delete, and no entry newer than the purge's own. The log
    * is not hash-chained, so what remains needs no anchor to be read whole.
    */
-  async purgeBefore(before: Date): Promise<number> {
+  async purgeBefore(before: Date, pace: Pace): Promise<number> {
     const upTo = before.toISOString();
     const horizon = this.db
       .transaction(() => {
@@ -250,12 +261,11 @@ export class AuditLog implements AuditSink {
       'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)',
     );
     let removed = 0;
-    for (;;) {
+    await inPacedBatches(pace, () => {
       const { changes } = remove.run(horizon, PURGE_BATCH);
       removed += changes;
-      if (changes < PURGE_BATCH) break;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+      return { done: changes < PURGE_BATCH, items: changes };
+    });
     if (removed > 0) this.logger.info({ entries: removed, upTo }, 'audit log purged after its retention');
     return removed;
   }

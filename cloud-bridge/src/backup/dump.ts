@@ -22,6 +22,8 @@ export interface DumpReport {
    * bridge's purge takes them later), PostgreSQL's from the live store before the dump.
    */
   purged: number;
+  /** PostgreSQL: the bridge instance whose live purge stands (it holds the retention lease); none ran here. */
+  purgeHeldBy?: string;
 }
 
 /**
@@ -53,13 +55,13 @@ export function sqliteDump(options: {
         const silent = pino({ level: 'silent' });
         const retention = new Retention({
           db,
-          config: { ...options.retention, purgeShare: 1 },
+          config: { ...options.retention, purgeShare: 1, purgeRate: null },
           central: options.central,
           // The copy's purge repeats the live bridge's rules: the live purge is the one audited.
           audit: { record: () => undefined },
           logger: silent,
           now: options.now,
-          purgeAudit: (before) => new AuditLog(db, silent, options.now).purgeBefore(before),
+          purgeAudit: (before, pace) => new AuditLog(db, silent, options.now).purgeBefore(before, pace),
         });
         const report = await retention.runOnce();
         copy.exec('VACUUM');

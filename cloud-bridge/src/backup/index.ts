@@ -7,10 +7,8 @@ export {
 } from './backup.js';
 export { checkSqliteFile, type DumpReport, type StoreDump, sqliteDump } from './dump.js';
 export {
-  isPostgresArchive,
+  type LivePurge,
   livePostgresDump,
-  POSTGRES_TOOLS,
-  type PostgresTools,
   postgresDump,
   restorePostgres,
 } from './postgres.js';

@@ -1,33 +1,28 @@
 import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { AuditLog } from '../accounts/index.js';
-import { type CentralAcks, Retention, type RetentionConfig } from '../retention/index.js';
+import { LeaseTable } from '../leases/index.js';
+import { type CentralAcks, RETENTION_LEASE, Retention, type RetentionConfig } from '../retention/index.js';
 import { openPostgresStore } from '../store/index.js';
 import { RestoreRefused } from './backup.js';
 import type { DumpReport, StoreDump } from './dump.js';
 
 const run = promisify(execFile);
 
-/** The PostgreSQL client tools: Debian's `postgresql-client` puts them on the PATH. */
-export interface PostgresTools {
-  psql: string;
-  pgDump: string;
-  pgRestore: string;
-}
-
-export const POSTGRES_TOOLS: PostgresTools = { psql: 'psql', pgDump: 'pg_dump', pgRestore: 'pg_restore' };
+// psql, pg_dump and pg_restore are PostgreSQL's client tools: Debian's `postgresql-client` puts them on the PATH.
 
 /** One value a query gives, through psql (the URL's options, a search_path say, apply). */
-async function psqlValue(tools: PostgresTools, url: string, sql: string): Promise<string> {
-  const { stdout } = await run(tools.psql, ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url, '-c', sql]);
+async function psqlValue(url: string, sql: string): Promise<string> {
+  const { stdout } = await run('psql', ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url, '-c', sql]);
   return stdout.trim();
 }
 
 /** The schema the store's tables are in: the first of the URL's search_path (`public` by default), made or not. */
-async function storeSchema(tools: PostgresTools, url: string): Promise<string> {
-  const path = await psqlValue(tools, url, 'SHOW search_path');
+async function storeSchema(url: string): Promise<string> {
+  const path = await psqlValue(url, 'SHOW search_path');
   return (
     path
       .split(',')
@@ -37,6 +32,12 @@ async function storeSchema(tools: PostgresTools, url: string): Promise<string> {
 }
 
 const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+export interface LivePurge {
+  removed: number;
+  /** A bridge instance holds the retention lease: the purge is its (its rules), the backup ran none. */
+  heldBy?: string;
+}
 
 /**
  * A PostgreSQL store's copy: the live purge first (the same rules and exceptions as the bridge's
@@ -48,17 +49,15 @@ const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
  */
 export function postgresDump(options: {
   url: string;
-  /** The live purge; how many events it removed. */
-  purge: () => Promise<number>;
-  tools?: PostgresTools;
+  /** The live purge: how many events it removed, or the instance whose purge stands. */
+  purge: () => Promise<LivePurge>;
 }): StoreDump {
-  const tools = options.tools ?? POSTGRES_TOOLS;
   return {
     kind: 'postgres',
     async dump(target): Promise<DumpReport> {
-      const purged = await options.purge();
-      const schema = await storeSchema(tools, options.url);
-      await run(tools.pgDump, [
+      const { removed: purged, heldBy } = await options.purge();
+      const schema = await storeSchema(options.url);
+      await run('pg_dump', [
         '--format=custom',
         '--no-owner',
         '--no-privileges',
@@ -66,14 +65,14 @@ export function postgresDump(options: {
         `--file=${target}`,
         `--dbname=${options.url}`,
       ]);
-      const events = Number(await psqlValue(tools, options.url, 'SELECT count(*) FROM events'));
-      return { kind: 'postgres', events, purged };
+      const events = Number(await psqlValue(options.url, 'SELECT count(*) FROM events'));
+      return { kind: 'postgres', events, purged, ...(heldBy ? { purgeHeldBy: heldBy } : {}) };
     },
   };
 }
 
 /** Whether a file is a pg_dump archive (and not SQLite's), by its magic. */
-export const isPostgresArchive = (head: Uint8Array) =>
+const isPostgresArchive = (head: Uint8Array) =>
   Buffer.from(head.subarray(0, 5)).toString('latin1') === 'PGDMP';
 
 /**
@@ -88,9 +87,7 @@ export async function restorePostgres(options: {
   /** Keep a store already there aside, as `SCHEMA_replaced_TIME`, and restore in its place. */
   replace: boolean;
   now: Date;
-  tools?: PostgresTools;
 }): Promise<{ events: number; schema: string; replaced?: string }> {
-  const tools = options.tools ?? POSTGRES_TOOLS;
   const head = Buffer.alloc(5);
   const file = await open(options.archive, 'r');
   try {
@@ -102,10 +99,9 @@ export async function restorePostgres(options: {
     throw new RestoreRefused(
       'the backup is not of a PostgreSQL store (a SQLite one restores without store.url)',
     );
-  await run(tools.pgRestore, ['--list', options.archive]);
-  const schema = await storeSchema(tools, options.url);
+  await run('pg_restore', ['--list', options.archive]);
+  const schema = await storeSchema(options.url);
   const held = await psqlValue(
-    tools,
     options.url,
     `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema.replaceAll("'", "''")}' AND table_name = 'events'`,
   );
@@ -117,14 +113,13 @@ export async function restorePostgres(options: {
   // The archive makes its schema itself: the one there goes aside (with `replaceAs`), or, empty, away
   // (DROP SCHEMA without CASCADE refuses one that holds anything).
   await psqlValue(
-    tools,
     options.url,
     held !== '0'
       ? `ALTER SCHEMA ${quoted(schema)} RENAME TO ${quoted(replaceAs)}`
       : `DROP SCHEMA IF EXISTS ${quoted(schema)}`,
   );
   try {
-    await run(tools.pgRestore, [
+    await run('pg_restore', [
       '--exit-on-error',
       '--single-transaction',
       '--no-owner',
@@ -135,7 +130,6 @@ export async function restorePostgres(options: {
   } catch (error) {
     // One transaction: nothing of the archive is left, so the schema that was there goes back.
     await psqlValue(
-      tools,
       options.url,
       held !== '0'
         ? `ALTER SCHEMA ${quoted(replaceAs)} RENAME TO ${quoted(schema)}`
@@ -143,22 +137,33 @@ export async function restorePostgres(options: {
     );
     throw error;
   }
-  const events = Number(await psqlValue(tools, options.url, 'SELECT count(*) FROM events'));
+  const events = Number(await psqlValue(options.url, 'SELECT count(*) FROM events'));
   return { events, schema, ...(held !== '0' ? { replaced: replaceAs } : {}) };
 }
 
-/** The backup command's dump of a bridge's PostgreSQL store: its own live purge, audited, then pg_dump. */
+/**
+ * The backup command's dump of a bridge's PostgreSQL store: its own live purge, audited, then pg_dump.
+ * The purge runs under the retention lease, as an instance's hourly run does: with a bridge instance
+ * holding it, that instance's purge (and its config's rules) stands and the backup purges nothing, so
+ * two purges with different rules never run on one store. The lease is renewed while the purge runs,
+ * and the purge stops at a batch's end if it is lost.
+ */
 export function livePostgresDump(options: {
   url: string;
   retention: RetentionConfig;
   central: CentralAcks;
   now: () => Date;
+  leaseTtlMs: number;
 }): StoreDump {
   return postgresDump({
     url: options.url,
     purge: async () => {
       const store = openPostgresStore(options.url);
       try {
+        const leases = new LeaseTable(store.database);
+        const holder = `backup-${hostname()}-${process.pid}`;
+        const take = () => leases.take(RETENTION_LEASE, holder, options.leaseTtlMs) !== undefined;
+        if (!take()) return { removed: 0, heldBy: leases.get(RETENTION_LEASE)?.holder ?? 'another instance' };
         const logger = pino({ level: 'silent' });
         const audit = new AuditLog(store.database, logger, options.now);
         const retention = new Retention({
@@ -168,10 +173,17 @@ export function livePostgresDump(options: {
           audit,
           logger,
           now: options.now,
-          purgeAudit: (before) => audit.purgeBefore(before),
+          purgeAudit: (before, pace) => audit.purgeBefore(before, pace),
         });
-        const report = await retention.runOnce();
-        return report.removed;
+        const renew = setInterval(() => {
+          if (!take()) void retention.stop();
+        }, options.leaseTtlMs / 3);
+        try {
+          return { removed: (await retention.runOnce()).removed };
+        } finally {
+          clearInterval(renew);
+          leases.release(RETENTION_LEASE, holder);
+        }
       } finally {
         store.close();
       }

@@ -48,7 +48,7 @@ async function backup(options: { config?: string; to: string; recipient: string;
   const to = resolve(options.to);
   const from = { retention: config.retention, central: config.central.mode, now: () => new Date() };
   const dump = config.store
-    ? livePostgresDump({ url: config.store.url, ...from })
+    ? livePostgresDump({ url: config.store.url, leaseTtlMs: config.cluster.leaseTtlMs, ...from })
     : sqliteDump({ database: join(config.dataDir, 'bridge.db'), ...from });
   let report: Awaited<ReturnType<typeof makeBackup>>;
   try {
@@ -60,7 +60,11 @@ async function backup(options: { config?: string; to: string; recipient: string;
     options.json,
     report,
     () =>
-      `backup written to ${report.file} (${report.bytes} bytes, encrypted to ${recipient.slice(0, 12)}…): ${report.events} events, ${report.purged} past their retention left out.`,
+      `backup written to ${report.file} (${report.bytes} bytes, encrypted to ${recipient.slice(0, 12)}…): ${report.events} events, ${
+        report.purgeHeldBy
+          ? `the live purge left to ${report.purgeHeldBy} (it holds the retention lease: what its last run has not removed is in the backup).`
+          : `${report.purged} past their retention left out.`
+      }`,
   );
 }
 

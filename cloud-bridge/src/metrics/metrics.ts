@@ -47,6 +47,7 @@ export class BridgeMetrics {
   private readonly batchRecords;
   private readonly commitSeconds;
   private readonly deliveries;
+  private readonly unresolvedPseudonyms;
   private readonly alarmKind = boundedLabel(ALARM_KIND_LIMIT);
   /** Counts scrapes, so that what several gauges read is read once per scrape. */
   private scrapes = 0;
@@ -105,6 +106,11 @@ export class BridgeMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.unresolvedPseudonyms = new Counter({
+      name: 'educard_bridge_ingest_pseudonyms_unresolved_total',
+      help: "Gate pseudonyms that matched no card's holder under the school key: stored as they came",
+      registers,
+    });
     // Every known label value from the start, so that rate() sees a series before its first event.
     for (const outcome of BATCH_OUTCOMES) this.batches.inc({ outcome }, 0);
     for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
@@ -154,6 +160,11 @@ export class BridgeMetrics {
   /** The notices' hook: counts one delivery attempt. */
   readonly onDelivery = (outcome: DeliveryOutcome): void => {
     this.deliveries.inc({ outcome });
+  };
+
+  /** Ingest's pseudonym hook: counts one that matched no card's holder. */
+  readonly onUnresolvedPseudonym = (): void => {
+    this.unresolvedPseudonyms.inc();
   };
 
   /** Registers the gauges that read the bridge's state at each scrape; called once everything runs. */

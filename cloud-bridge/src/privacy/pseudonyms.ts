@@ -7,6 +7,8 @@ export interface PseudonymDeps {
   /** The school's person key (RosterKeyring.personKey): what its gate rosters' pseudonyms are made under. */
   personKey: (school: string) => Uint8Array;
   logger: Logger;
+  /** Counts a pseudonym that matched no card's holder (the bridge's metric). */
+  onUnresolved: () => void;
 }
 
 /**
@@ -19,9 +21,6 @@ export interface PseudonymDeps {
  * An event from a desk, or from a gate before pseudonyms, names the person already and is untouched.
  */
 export class PersonPseudonyms {
-  /** Pseudonyms that matched no card's holder since the bridge started. */
-  unresolved = 0;
-
   constructor(private readonly deps: PseudonymDeps) {}
 
   /** The records with each pseudonym replaced by its person; the same array when there is none. */
@@ -36,7 +35,7 @@ export class PersonPseudonyms {
     const cardId = record.data.cardId;
     const card = typeof cardId === 'string' ? this.deps.store.findCard(cardId) : undefined;
     if (!card || personPseudonym(key, card.personId) !== pseudonym) {
-      this.unresolved += 1;
+      this.deps.onUnresolved();
       this.deps.logger.warn(
         { device: record.device, seq: record.seq, type: record.type, school },
         'a gate named a person the bridge cannot map back (unknown card, or another school key): kept as it came',

@@ -32,6 +32,13 @@ export const RetentionConfig = z.object({
    * batches take no more than this, and ingest keeps (nearly) its full rate.
    */
   purgeShare: z.number().min(0.01).max(1).default(0.08),
+  /**
+   * Events removed a second at most (`null`: no bound but `purgeShare`). A removal costs the
+   * database more than the purge's own time shows (its pages written to the disk, which ingest's
+   * next commit waits for): this keeps that cost bounded too. The default leaves headroom over
+   * the 5,000/s the purge is benchmarked against.
+   */
+  purgeRate: z.number().int().min(100).nullable().default(5500),
   /** How often the purge runs. */
   intervalMs: z.number().int().min(1000).default(3_600_000),
   /**

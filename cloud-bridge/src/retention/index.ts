@@ -3,6 +3,7 @@ export {
   type CentralAcks,
   type PurgedEvents,
   type PurgeReport,
+  RETENTION_LEASE,
   Retention,
   type RetentionDeps,
 } from './purge.js';

@@ -1,11 +1,19 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
-import { commitUnhurried, type SqlDatabase, tableExists } from '../store/index.js';
+import { commitUnhurried, inPacedBatches, type Pace, type SqlDatabase, tableExists } from '../store/index.js';
 import { DEFAULT_RETENTION_DAYS, type RetentionConfig } from './config.js';
 import { retentionCutoff } from './rules.js';
 
 const DAY_MS = 86_400_000;
+
+/**
+ * The lease the purge runs under when instances share a store (the runtime's singleton duty): one
+ * purger at a time, with its own config's rules. A backup's live purge takes it too.
+ */
+export const RETENTION_LEASE = 'retention';
+
+/** Events removed by one statement: a statement per event was most of a batch's own time. */
+const DELETE_CHUNK = 100;
 
 /** How the central system acknowledges events, by the connector's mode (docs/central.md). */
 export type CentralAcks = 'off' | 'api' | 'file';
@@ -19,8 +27,8 @@ export interface RetentionDeps {
   now: () => Date;
   /** Run after each purge: anonymises the leavers whose time has come; how many. */
   anonymise?: () => Promise<number>;
-  /** Run last: removes the audit entries older than the instant given (`auditDays`); how many. */
-  purgeAudit?: (before: Date) => Promise<number>;
+  /** Run last: removes the audit entries older than the instant given (`auditDays`), paced as the events' purge; how many. */
+  purgeAudit?: (before: Date, pace: Pace) => Promise<number>;
 }
 
 /** What one purge removed, per school and type, and up to which instant. */
@@ -67,7 +75,8 @@ function ruleKeys(config: RetentionConfig, school: string): string[] {
 /**
  * Removes stored events past their school's retention rule for their type, in small batches: each
  * batch is one short transaction, and after it the purge waits long enough that it takes no more than
- * `purgeShare` of the bridge's time, so ingest goes on at (nearly) its full rate. It never removes an
+ * `purgeShare` of the bridge's time and removes no more than `purgeRate` events a second, so ingest
+ * goes on at (nearly) its full rate. It never removes an
  * event the central system has not acknowledged (still in the outbox or a dead letter in api mode,
  * not yet exported in file mode), nor a library event whose item has a loan open or closed within the
  * rule. The projections the schools keep (gate passages for attendance, the loan ledger) are not
@@ -79,9 +88,11 @@ export class Retention {
   private running: Promise<PurgeReport> | undefined;
   private stopped = false;
   private last: PurgeReport | undefined;
+  private readonly pace: Pace;
 
   constructor(private readonly deps: RetentionDeps) {
     const { db, central } = deps;
+    this.pace = { share: deps.config.purgeShare, perSecond: deps.config.purgeRate };
     // A number on both backends: PostgreSQL's EXISTS and comparisons are booleans, SQLite's integers.
     const pending =
       central === 'api' && tableExists(db, 'central_outbox')
@@ -111,7 +122,7 @@ export class Retention {
             'SELECT 1 AS one FROM loans WHERE school = ? AND item_id = ? AND (returned_at IS NULL OR returned_at >= ?) LIMIT 1',
           )
         : undefined,
-      remove: db.prepare('DELETE FROM events WHERE id = ?'),
+      remove: db.prepare(`DELETE FROM events WHERE id IN (${Array(DELETE_CHUNK).fill('?').join(', ')})`),
     };
   }
 
@@ -185,7 +196,8 @@ export class Retention {
     if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
     const { auditDays } = this.deps.config;
     if (!this.stopped && auditDays !== null)
-      report.auditPurged = (await this.deps.purgeAudit?.(new Date(at.getTime() - auditDays * DAY_MS))) ?? 0;
+      report.auditPurged =
+        (await this.deps.purgeAudit?.(new Date(at.getTime() - auditDays * DAY_MS), this.pace)) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     const { removed } = report;
     if (removed > 0 || report.heldUnacknowledged > 0)
@@ -200,6 +212,16 @@ export class Retention {
       );
     this.last = report;
     return report;
+  }
+
+  private remove(ids: number[]): void {
+    for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
+      const chunk = ids.slice(i, i + DELETE_CHUNK);
+      // A short last chunk repeats its last id: one statement for every chunk.
+      const last = chunk[chunk.length - 1] as number;
+      while (chunk.length < DELETE_CHUNK) chunk.push(last);
+      this.sql.remove.run(...chunk);
+    }
   }
 
   private async purgeSchool(school: string, now: Date, report: PurgeReport): Promise<void> {
@@ -218,12 +240,11 @@ export class Retention {
     if (!latest) return;
     const counts = new Map<string, PurgedEvents>();
     let after = { at: '', id: 0 };
-    for (;;) {
-      if (this.stopped) break;
-      const started = performance.now();
-      // Without waiting for the disk: a batch lost to a power cut is purged again at the next run.
-      const done = commitUnhurried(this.deps.db, () => {
+    // Without waiting for the disk: a batch lost to a power cut is purged again at the next run.
+    const batch = () =>
+      commitUnhurried(this.deps.db, () => {
         const rows = this.sql.scan.all(school, latest, after.at, after.id, config.batchSize);
+        const doomed: number[] = [];
         for (const row of rows) {
           const cutoff = cutoffOf(row.type);
           if (cutoff === undefined || row.at >= cutoff) continue;
@@ -235,20 +256,17 @@ export class Retention {
             report.heldOpenLoans += 1;
             continue;
           }
-          this.sql.remove.run(row.id);
+          doomed.push(row.id);
           const entry = counts.get(row.type) ?? { school, type: row.type, count: 0, upTo: cutoff };
           entry.count += 1;
           counts.set(row.type, entry);
         }
+        this.remove(doomed);
         const last = rows.at(-1);
         if (last) after = { at: last.at, id: last.id };
-        return rows.length < config.batchSize;
+        return { done: rows.length < config.batchSize, items: doomed.length };
       });
-      if (done) break;
-      // Leave the rest of the time to ingest and the API.
-      const spent = performance.now() - started;
-      await sleep((spent * (1 - config.purgeShare)) / config.purgeShare);
-    }
+    await inPacedBatches(this.pace, batch, () => this.stopped);
     report.purged.push(...counts.values());
   }
 }

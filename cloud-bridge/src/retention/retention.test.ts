@@ -128,6 +128,21 @@ describe('the purge', () => {
     expect(audit.query({ action: 'retention.purge', limit: 10 })).toHaveLength(2);
   });
 
+  it('removes a batch of many events in several statements, the last one short, and keeps what is between them', async () => {
+    // 250 gate passages past their rule and, among them, 5 alarms within theirs: one batch of 255 rows.
+    commit(
+      'gate-1',
+      'school-1',
+      Array.from({ length: 255 }, (_, i): [string, string] => [
+        i % 51 === 50 ? 'door.forced' : 'gate.decision',
+        daysAgo(300 - i / 1000),
+      ]),
+    );
+    const report = await retention({ batchSize: 1000 }).runOnce();
+    expect(report.removed).toBe(250);
+    expect(types()).toEqual(Array.from({ length: 5 }, () => 'door.forced@300'));
+  });
+
   it('keeps an event the central system has not acknowledged, whatever its age, and removes it once acknowledged', async () => {
     central = await CentralTestServer.start();
     const outbox = new Outbox({

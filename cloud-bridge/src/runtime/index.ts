@@ -29,7 +29,7 @@ import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes, relayLiveStream } from '../ops/index.js';
 import { Leavers, PersonPseudonyms, PersonUnknown, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
-import { Retention } from '../retention/index.js';
+import { RETENTION_LEASE, Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
 import {
@@ -255,7 +255,12 @@ export class Bridge {
       hotlist: venues.hotlist,
       logger,
     });
-    const pseudonyms = new PersonPseudonyms({ store, personKey: (school) => keys.personKey(school), logger });
+    const pseudonyms = new PersonPseudonyms({
+      store,
+      personKey: (school) => keys.personKey(school),
+      logger,
+      onUnresolved: metrics.onUnresolvedPseudonym,
+    });
     const ingest = new Ingest({
       store,
       client,
@@ -341,7 +346,7 @@ export class Bridge {
       logger: logger.child({ component: 'retention' }),
       now,
       anonymise: () => leavers.anonymiseDue(),
-      purgeAudit: (before) => audit.purgeBefore(before),
+      purgeAudit: (before, pace) => audit.purgeBefore(before, pace),
     });
     const reads = new ReadAudit({ audit, logger, now });
     const http = buildHttpApi({
@@ -420,7 +425,7 @@ export class Bridge {
       { name: 'central', start: () => central.start(), stop: () => central.stop() },
       { name: 'notices', start: () => notices.start(), stop: () => notices.stop() },
       { name: 'alarms', start: () => ops.start(), stop: () => ops.stopChecks() },
-      { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
+      { name: RETENTION_LEASE, start: () => retention.start(), stop: () => retention.stop() },
       { name: 'rollouts', start: () => rollouts.startTicks(), stop: () => rollouts.stop() },
       {
         name: 'manifests',

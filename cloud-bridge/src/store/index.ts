@@ -1,3 +1,4 @@
+export { inPacedBatches, type Pace } from './paced.js';
 export { LIBPQ_REMEDY, PostgresError, withSearchPath } from './pg-connection.js';
 export { openPostgresStore } from './postgres.js';
 export {

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { Bridge, PERSONAL_READS, parseBridgeConfig } from '@educard/cloud-bridge';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
+import { ADMIN } from './bridge-process.js';
 import { atLeast, type BenchResult, info, median } from './report.js';
 
-const ADMIN = 'bench-admin-token-0123456789';
 const ROUTE = '/v1/events';
 const ROUNDS = 5;
 const ROUND_MS = 3000;

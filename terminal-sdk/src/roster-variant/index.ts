@@ -10,8 +10,12 @@ export const UID_HASH_BYTES = 16;
  * UID to clone; with 16 bytes two UIDs of one school never meet by chance.
  */
 export function hashUid(key: Uint8Array, uid: string): string {
-  const mac = createHmac('sha256', key).update(uid, 'latin1').digest();
-  return `~${toBase64Url(mac.subarray(0, UID_HASH_BYTES))}`;
+  return `~${keyedDigest(key, uid, 'latin1')}`;
+}
+
+/** HMAC-SHA-256 of `text` under `key`, its first UID_HASH_BYTES in base64url. */
+function keyedDigest(key: Uint8Array, text: string, encoding: 'latin1' | 'utf8'): string {
+  return toBase64Url(createHmac('sha256', key).update(text, encoding).digest().subarray(0, UID_HASH_BYTES));
 }
 
 /** What starts a person id a gate holds in place of the person's (see personPseudonym). */
@@ -24,8 +28,7 @@ export const PSEUDONYM_PREFIX = 'psn-';
  * the key, maps it back at ingest. Never a real id: those do not take this shape by chance (16 bytes).
  */
 export function personPseudonym(key: Uint8Array, personId: string): string {
-  const mac = createHmac('sha256', key).update(personId, 'utf8').digest();
-  return `${PSEUDONYM_PREFIX}${toBase64Url(mac.subarray(0, UID_HASH_BYTES))}`;
+  return `${PSEUDONYM_PREFIX}${keyedDigest(key, personId, 'utf8')}`;
 }
 
 /** The keys a gate variant is made with, each 32 bytes: UIDs are hashed under one, person ids under the other. */
