@@ -2,7 +2,7 @@ import { readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promis
 import { basename, join } from 'node:path';
 import { fsyncDirectory, writeFileDurable } from '@educard/terminal-sdk/files';
 // The contract's release schemas alone: the start and stop guards load this file, not the whole SDK.
-import { ReleaseOffer } from '@educard/terminal-sdk/release';
+import { ReleaseManifest, ReleaseOffer } from '@educard/terminal-sdk/release';
 import { z } from 'zod';
 
 export type LinkName = 'current' | 'committed' | 'previous';
@@ -64,6 +64,19 @@ export class ReleaseRoot {
 
   stagingDir(version: string): string {
     return join(this.releases, `.${version}.staging`);
+  }
+
+  /**
+   * The signed manifest a release was staged from (`release.json` in its folder, checked against the
+   * release keys before a file of it was fetched), or undefined when it is missing or damaged.
+   */
+  async manifest(version: string): Promise<ReleaseManifest | undefined> {
+    try {
+      const envelope = JSON.parse(await readFile(join(this.releaseDir(version), 'release.json'), 'utf8'));
+      return ReleaseManifest.parse(envelope.signed);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The version a link points at, or undefined when there is no such link. */
