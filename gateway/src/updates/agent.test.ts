@@ -15,7 +15,7 @@ import {
 } from '@educard/terminal-sdk';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log/index.js';
-import { type DeviceProgress, UpdateAgent } from './agent.js';
+import { type DeviceProgress, stagedManifest, UpdateAgent } from './agent.js';
 import { UpdateConfig } from './config.js';
 import { FIRMWARE } from './firmware.js';
 import { ReleaseRoot } from './layout.js';
@@ -166,7 +166,7 @@ describe('an offer names its signed manifest by hash', () => {
     const again = await startAgent();
     expect((await settled(again.progress, 'waiting')).version).toBe('9.0.0');
     expect(requests).toHaveLength(2);
-    expect((await new ReleaseRoot(dir).manifest('9.0.0'))?.version).toBe('9.0.0');
+    expect((await stagedManifest(new ReleaseRoot(dir), '9.0.0'))?.version).toBe('9.0.0');
   });
 
   it('refuses and reports a manifest whose bytes do not match the hash in the offer', async () => {
@@ -197,6 +197,22 @@ describe('an offer names its signed manifest by hash', () => {
     agent.offer(offerOf());
     expect((await settled(progress, 'refused')).detail).toMatch(/^tampered: the bridge sent more than/);
     expect(requests).toEqual([sha256(manifestBytes)]);
+  });
+
+  it('drops an offer it kept from a release of the contract before (the manifest in the offer), and waits', async () => {
+    const root = new ReleaseRoot(dir);
+    const { manifest: _named, ...rest } = offerOf();
+    const kept = { ...rest, manifest: JSON.parse(manifestBytes.toString('utf8')) };
+    await root.writeState({
+      ...(await root.readState()),
+      phase: 'staged',
+      rollout: 'r1',
+      version: '9.0.0',
+      offer: kept as never,
+    });
+    await startAgent();
+    expect(await root.readState()).toMatchObject({ phase: 'idle', offer: undefined });
+    expect(requests).toEqual([]);
   });
 
   it('refuses an offer whose version is not the one its signed manifest names', async () => {

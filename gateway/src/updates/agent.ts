@@ -1,10 +1,12 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   backoffDelay,
   compareVersions,
   type EventData,
   oneWayFormats,
-  type ReleaseManifest,
-  type ReleaseOffer,
+  ReleaseManifest,
+  ReleaseOffer,
   ReleaseRefused,
   type RosterKeySet,
   releaseArchOf,
@@ -137,7 +139,19 @@ export class UpdateAgent {
     }
     this.state = state;
     await this.settle();
-    if ((state.phase === 'staging' || state.phase === 'staged') && state.offer) this.take(state.offer);
+    if ((state.phase === 'staging' || state.phase === 'staged') && state.offer) {
+      // Kept by this device, but perhaps by a release of another contract: taken again only as an offer now.
+      const kept = ReleaseOffer.safeParse(state.offer);
+      if (kept.success) this.take(kept.data);
+      else {
+        logger.warn(
+          { version: state.version },
+          'the kept offer is not one this release reads: waiting for the bridge',
+        );
+        this.state = { ...state, phase: 'idle', offer: undefined };
+        await root.writeState(this.state);
+      }
+    }
   }
 
   stop(): void {
@@ -452,7 +466,7 @@ export class UpdateAgent {
       if (!journal.ok) return fail('check', `the journal does not verify: ${journal.problem}`);
       if (journal.lastSeq < (baseline?.lastSeq ?? 0))
         return fail('check', `the journal ends at ${journal.lastSeq}, it had ${baseline?.lastSeq}`);
-      const manifest = await this.deps.root.manifest(this.version);
+      const manifest = await stagedManifest(this.deps.root, this.version);
       if (!manifest) return fail('check', 'its release.json is missing or damaged');
       const wrong = runSelfTest(manifest.selfTest, {
         zone: live.zone,
@@ -523,6 +537,22 @@ export class UpdateAgent {
   private async save(state: UpdateState): Promise<void> {
     this.state = state;
     await this.deps.root.writeState(state);
+  }
+}
+
+/**
+ * The signed manifest a release was staged from (`release.json` in its folder, checked against the
+ * release keys before a file of it was fetched), or undefined when it is missing or damaged.
+ */
+export async function stagedManifest(
+  root: ReleaseRoot,
+  version: string,
+): Promise<ReleaseManifest | undefined> {
+  try {
+    const envelope = JSON.parse(await readFile(join(root.releaseDir(version), 'release.json'), 'utf8'));
+    return ReleaseManifest.parse(envelope.signed);
+  } catch {
+    return undefined;
   }
 }
 
