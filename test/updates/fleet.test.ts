@@ -240,13 +240,18 @@ describe('fleet updates with a bridge and gateways as processes', () => {
       everyMs: 250,
     });
 
-    // Only the files B changed came over the link.
-    const fetched = gate.service.lines
-      .filter((line) => line.msg === 'release file fetched')
+    // Only the files B changed came over the link, and B's signed manifest once (the offer names it).
+    const fetchedLines = gate.service.lines.filter((line) => line.msg === 'release file fetched');
+    const manifests = fetchedLines.filter((line) => line.file === `manifest of ${B}`);
+    const fetched = fetchedLines
+      .filter((line) => !manifests.includes(line))
       .reduce((sum, line) => sum + Number(line.bytes), 0);
     const full = (built.get(B) as BuiltRelease).bytes;
     expect(fetched).toBeGreaterThan(0);
     expect(fetched / full).toBeLessThan(0.01);
+    expect(manifests.map((line) => Number(line.bytes))).toEqual([
+      Buffer.byteLength(JSON.stringify((built.get(B) as BuiltRelease).envelope)),
+    ]);
 
     const status = await runCommand(EDUCARD, ['update', 'status', '--json'], {
       env: { EDUCARD_CONFIG: join(dir, 'gate-1', 'gateway.json') },

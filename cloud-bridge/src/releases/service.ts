@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,8 +10,10 @@ import {
   ReleaseRefused,
   type RosterKeySet,
   type SignedEnvelope,
+  sha256Hex,
   verifyReleaseSignatures,
 } from '@educard/terminal-sdk';
+import { writeFileDurableSync } from '@educard/terminal-sdk/files';
 import * as tar from 'tar';
 import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 
@@ -85,11 +87,13 @@ interface Row {
   added_by: string;
 }
 
-/** A release as `Releases.get` hands it out: its signed manifest parsed, and as JSON text. */
+/** A release as `Releases.get` hands it out: its signed manifest parsed, and where devices fetch its bytes. */
 export interface HeldRelease {
   envelope: SignedEnvelope<ReleaseManifest>;
   manifest: ReleaseManifest;
-  text: string;
+  /** SHA-256 and size of the manifest's bytes, served among the release files by that hash. */
+  sha256: string;
+  size: number;
   /** When the release was added: one removed and added again (on any instance) is another. */
   addedAt: string;
 }
@@ -218,7 +222,17 @@ export class Releases {
     const row = this.row(version, arch);
     if (!row) return undefined;
     const envelope = JSON.parse(row.manifest) as SignedEnvelope<ReleaseManifest>;
-    const held = { envelope, manifest: envelope.signed, text: row.manifest, addedAt: row.added_at };
+    const sha256 = sha256Hex(row.manifest);
+    // Written here rather than by add() alone: a release added before manifests were served has none yet.
+    const served = join(this.filesDir, sha256);
+    if (!existsSync(served)) writeFileDurableSync(served, row.manifest);
+    const held = {
+      envelope,
+      manifest: envelope.signed,
+      sha256,
+      size: Buffer.byteLength(row.manifest),
+      addedAt: row.added_at,
+    };
     this.held.set(key, held);
     return held;
   }
@@ -232,16 +246,19 @@ export class Releases {
     const gone = this.versions(version).filter((release) => !arch || release.arch === arch);
     const unused = new Set<string>();
     for (const release of gone) {
-      for (const file of this.get(release.version, release.arch)?.manifest.files ?? [])
-        unused.add(file.sha256);
+      const held = this.get(release.version, release.arch);
+      if (held) unused.add(held.sha256);
+      for (const file of held?.manifest.files ?? []) unused.add(file.sha256);
       this.held.delete(`${release.version}/${release.arch}`);
       this.db
         .prepare('DELETE FROM releases WHERE version = ? AND arch = ?')
         .run(release.version, release.arch);
     }
-    for (const row of this.db.prepare('SELECT manifest FROM releases').all() as { manifest: string }[])
+    for (const row of this.db.prepare('SELECT manifest FROM releases').all() as { manifest: string }[]) {
+      unused.delete(sha256Hex(row.manifest));
       for (const file of (JSON.parse(row.manifest) as SignedEnvelope<ReleaseManifest>).signed.files)
         unused.delete(file.sha256);
+    }
     for (const sha256 of unused) await rm(join(this.filesDir, sha256), { force: true });
     return gone;
   }

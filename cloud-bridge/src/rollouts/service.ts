@@ -17,7 +17,7 @@ import type { Directory } from '../directory/index.js';
 import type { Releases } from '../releases/index.js';
 import { type BridgeStore, migrateModule, type SqlDatabase } from '../store/index.js';
 import type { RolloutsConfig } from './config.js';
-import { offerText, schoolRules } from './offer.js';
+import { releaseOffer, schoolRules } from './offer.js';
 import type { DeviceRow, Offering, RolloutRow } from './rows.js';
 import { assignPhases, RolloutSpec } from './spec.js';
 import { ROLLOUT_STEPS } from './tables.js';
@@ -352,13 +352,12 @@ export class Rollouts {
       );
   }
 
-  private publish(school: string, device: string, message: UpdateOffer): void {
-    this.publishText(school, device, JSON.stringify(message));
-  }
-
   /** Retained, so that a device that was offline finds the offer (or its withdrawal) when it comes back. */
-  private publishText(school: string, device: string, text: string): void {
-    this.deps.client.publish(topics.release(school, device), text, { qos: 1, retain: true });
+  private publish(school: string, device: string, message: UpdateOffer): void {
+    this.deps.client.publish(topics.release(school, device), JSON.stringify(message), {
+      qos: 1,
+      retain: true,
+    });
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -580,10 +579,10 @@ export class Rollouts {
       if (row.detail !== detail) this.setDevice(id, row.device, { state: 'pending', detail });
       return false;
     }
-    this.publishText(
+    this.publish(
       row.school,
       row.device,
-      offerText({ rollout: id, spec, quiet, now, quietDays: config.quietDays, manifestText: release.text }),
+      releaseOffer({ rollout: id, spec, quiet, now, quietDays: config.quietDays, release }),
     );
     if (!again) this.setDevice(id, row.device, { state: 'offered', offered: true });
     return true;

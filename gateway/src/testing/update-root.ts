@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { ReleaseRoot, UpdateState } from '../updates/layout.js';
+import { parseUpdateState, ReleaseRoot } from '../updates/layout.js';
 
 /**
  * A release root at `path` with 1.0.0 committed and 1.1.0 current, on trial from rollout `r-1` until
@@ -11,7 +11,7 @@ export async function trialReleaseRoot(path: string, deadline: Date): Promise<Re
   await root.point('committed', '1.0.0');
   await root.point('current', '1.1.0');
   await root.writeState(
-    UpdateState.parse({
+    parseUpdateState({
       phase: 'trial',
       rollout: 'r-1',
       version: '1.1.0',

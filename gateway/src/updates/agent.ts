@@ -1,10 +1,12 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   backoffDelay,
   compareVersions,
   type EventData,
   oneWayFormats,
-  type ReleaseManifest,
-  type ReleaseOffer,
+  ReleaseManifest,
+  ReleaseOffer,
   ReleaseRefused,
   type RosterKeySet,
   releaseArchOf,
@@ -20,7 +22,7 @@ import type { UpdateConfig } from './config.js';
 import { FIRMWARE } from './firmware.js';
 import { commit, type RollbackStage, rollBack } from './guard.js';
 import { attemptKey, type ReleaseRoot, type UpdateState } from './layout.js';
-import { type ReleaseSource, stageRelease } from './stage.js';
+import { fetchManifest, type ReleaseSource, stageRelease } from './stage.js';
 
 type Offer = ReleaseOffer;
 export type Progress = Omit<UpdateProgress, 'v' | 'device' | 'at' | 'running'>;
@@ -137,7 +139,19 @@ export class UpdateAgent {
     }
     this.state = state;
     await this.settle();
-    if ((state.phase === 'staging' || state.phase === 'staged') && state.offer) this.take(state.offer);
+    if ((state.phase === 'staging' || state.phase === 'staged') && state.offer) {
+      // Kept by this device, but perhaps by a release of another contract: taken again only as an offer now.
+      const kept = ReleaseOffer.safeParse(state.offer);
+      if (kept.success) this.take(kept.data);
+      else {
+        logger.warn(
+          { version: state.version },
+          'the kept offer is not one this release reads: waiting for the bridge',
+        );
+        this.state = { ...state, phase: 'idle', offer: undefined };
+        await root.writeState(this.state);
+      }
+    }
   }
 
   stop(): void {
@@ -164,8 +178,7 @@ export class UpdateAgent {
       }
       return;
     }
-    const version = (offer.manifest.signed as { version?: unknown }).version;
-    if (typeof version !== 'string') return;
+    const { version } = offer.manifest;
     if (state.failed.includes(attemptKey(offer.rollout, version))) {
       this.progress({
         rollout: offer.rollout,
@@ -221,11 +234,13 @@ export class UpdateAgent {
 
   private async apply(offer: Offer, signal: AbortSignal): Promise<void> {
     const { root, logger } = this.deps;
-    const version = String((offer.manifest.signed as { version?: unknown }).version);
+    const { version } = offer.manifest;
     const base = { rollout: offer.rollout, version };
-    let stage: RollbackStage = 'verify';
+    let stage: RollbackStage = 'download';
     try {
-      const manifest = this.verify(offer);
+      const envelope = await this.fetchManifest(offer, signal);
+      stage = 'verify';
+      const manifest = this.verify(offer, envelope);
       if (compareVersions(manifest.version, this.version) === 0) {
         this.progress({ ...base, state: 'committed', detail: 'already running it' });
         return;
@@ -246,7 +261,7 @@ export class UpdateAgent {
       const fetched = await stageRelease({
         root,
         manifest,
-        envelope: offer.manifest,
+        envelope,
         source,
         parallel: this.deps.config.parallelDownloads,
         retries: this.deps.config.downloadRetries,
@@ -299,11 +314,35 @@ export class UpdateAgent {
     }
   }
 
-  /** Everything a release must be before a byte of it is fetched. */
-  private verify(offer: Offer): ReleaseManifest {
+  /** The signed manifest the offer names, its bytes matching the offer's SHA-256 and size, as JSON. */
+  private async fetchManifest(offer: Offer, signal: AbortSignal): Promise<unknown> {
+    const source = this.deps.source(offer.manifest.from);
+    if (!source) throw new Error('no uplink to fetch the release from');
+    const bytes = await fetchManifest({
+      root: this.deps.root,
+      manifest: offer.manifest,
+      source,
+      retries: this.deps.config.downloadRetries,
+      logger: this.deps.logger,
+      signal,
+    });
+    try {
+      return JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new ReleaseRefused('malformed', `the manifest of ${offer.manifest.version} is not JSON`);
+    }
+  }
+
+  /** Everything a release must be before a byte of its files is fetched. */
+  private verify(offer: Offer, envelope: unknown): ReleaseManifest {
     const keySet = this.deps.keySet();
     if (!keySet) throw new ReleaseRefused('no-release-keys', 'the device holds no key set yet');
-    const manifest = verifyReleaseSignatures(offer.manifest, keySet);
+    const manifest = verifyReleaseSignatures(envelope, keySet);
+    if (manifest.version !== offer.manifest.version)
+      throw new ReleaseRefused(
+        'tampered',
+        `the offer names ${offer.manifest.version}, the signed manifest it points at is ${manifest.version}`,
+      );
     const arch = releaseArchOf();
     if (manifest.arch !== arch)
       throw new ReleaseRefused('wrong-arch', `the release is for ${manifest.arch}, this device is ${arch}`);
@@ -427,14 +466,14 @@ export class UpdateAgent {
       if (!journal.ok) return fail('check', `the journal does not verify: ${journal.problem}`);
       if (journal.lastSeq < (baseline?.lastSeq ?? 0))
         return fail('check', `the journal ends at ${journal.lastSeq}, it had ${baseline?.lastSeq}`);
-      const manifest = (state.offer?.manifest.signed ?? {}) as Partial<ReleaseManifest>;
-      const wrong = runSelfTest(manifest.selfTest ?? [], {
+      const manifest = await stagedManifest(this.deps.root, this.version);
+      if (!manifest) return fail('check', 'its release.json is missing or damaged');
+      const wrong = runSelfTest(manifest.selfTest, {
         zone: live.zone,
         policy: live.policy,
         now: this.deps.now(),
         ...(live.roster ? { calendar: live.roster.calendar } : {}),
       });
-      if (!manifest.selfTest?.length) return fail('check', 'the release carries no self-test taps');
       if (wrong.length) return fail('check', `self-test: ${wrong.join('; ')}`);
       if (this.stopped || this.state?.phase !== 'trial') return;
       clearTimeout(this.checkTimer);
@@ -498,6 +537,22 @@ export class UpdateAgent {
   private async save(state: UpdateState): Promise<void> {
     this.state = state;
     await this.deps.root.writeState(state);
+  }
+}
+
+/**
+ * The signed manifest a release was staged from (`release.json` in its folder, checked against the
+ * release keys before a file of it was fetched), or undefined when it is missing or damaged.
+ */
+export async function stagedManifest(
+  root: ReleaseRoot,
+  version: string,
+): Promise<ReleaseManifest | undefined> {
+  try {
+    const envelope = JSON.parse(await readFile(join(root.releaseDir(version), 'release.json'), 'utf8'));
+    return ReleaseManifest.parse(envelope.signed);
+  } catch {
+    return undefined;
   }
 }
 

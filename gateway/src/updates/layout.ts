@@ -1,48 +1,97 @@
 import { readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fsyncDirectory, writeFileDurable } from '@educard/terminal-sdk/files';
-// The contract's release schemas alone: the start and stop guards load this file, not the whole SDK.
-import { ReleaseOffer } from '@educard/terminal-sdk/release';
-import { z } from 'zod';
+// Types only: the start and stop guards load this file, and no schema library with it.
+import type { ReleaseOffer } from '@educard/terminal-sdk/release';
 
 export type LinkName = 'current' | 'committed' | 'previous';
+
+const PHASES = ['idle', 'staging', 'staged', 'trial', 'committed', 'rolled-back', 'refused'] as const;
+const STAGES = ['verify', 'download', 'switch', 'check', 'start', 'technician'] as const;
 
 /**
  * Where a device's update is at. The links say what runs and what is committed; this file says why
  * and what comes next, so that whatever process reads it after a crash (the release on trial, the
  * committed one, the start guard) reaches the same decision.
  */
-export const UpdateState = z.object({
-  phase: z
-    .enum(['idle', 'staging', 'staged', 'trial', 'committed', 'rolled-back', 'refused'])
-    .default('idle'),
-  /** The offer being worked on (kept so that a restart resumes it without the bridge). */
-  offer: ReleaseOffer.optional(),
-  rollout: z.string().optional(),
-  version: z.string().optional(),
-  from: z.string().optional(),
+export interface UpdateState {
+  phase: (typeof PHASES)[number];
+  /**
+   * The offer being worked on (kept so that a restart resumes it without the bridge). Checked here
+   * only as an object: the agent checks it against the contract before it takes it again.
+   */
+  offer?: ReleaseOffer | undefined;
+  rollout?: string | undefined;
+  version?: string | undefined;
+  from?: string | undefined;
   /** Starts of the release on trial so far, counted by the start guard. */
-  starts: z.number().int().nonnegative().default(0),
-  deadline: z.string().optional(),
+  starts: number;
+  deadline?: string | undefined;
   /** What the release before the switch had, for the commit check to compare with. */
-  baseline: z
-    .object({
-      readers: z.array(z.string()),
-      uplink: z.boolean(),
-      rosterVersion: z.number().int().nonnegative(),
-      lastSeq: z.number().int().nonnegative(),
-    })
-    .optional(),
+  baseline?: { readers: string[]; uplink: boolean; rosterVersion: number; lastSeq: number } | undefined;
   /** How the last run of a release on trial ended, as systemd told the stop guard. */
-  lastExit: z.string().optional(),
-  stage: z.enum(['verify', 'download', 'switch', 'check', 'start', 'technician']).optional(),
-  reason: z.string().optional(),
+  lastExit?: string | undefined;
+  stage?: (typeof STAGES)[number] | undefined;
+  reason?: string | undefined;
   /** Whether the outcome (committed, rolled back) is in the journal yet. */
-  journaled: z.boolean().default(false),
+  journaled: boolean;
   /** `rollout/version` pairs that failed here: a retained offer of one is not tried again. */
-  failed: z.array(z.string()).default([]),
-});
-export type UpdateState = z.infer<typeof UpdateState>;
+  failed: string[];
+}
+
+/**
+ * The state file's JSON as an {@link UpdateState}, defaults filled in; throws saying which field is
+ * wrong. By hand rather than with a schema library: the start and stop guards read this file inside
+ * every restart of the service, and loading one is most of a guard's time (docs/updates.md).
+ */
+export function parseUpdateState(value: unknown): UpdateState {
+  const bad = (field: string, what: string): never => {
+    throw new Error(`${field}: ${what}`);
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('state', 'not an object');
+  const json = value as Record<string, unknown>;
+  const text = (field: string) => {
+    const v = json[field];
+    return v === undefined || typeof v === 'string' ? v : bad(field, 'not a string');
+  };
+  const count = (v: unknown, field: string) =>
+    Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : bad(field, 'not a whole number ≥ 0');
+  const strings = (v: unknown, field: string) =>
+    Array.isArray(v) && v.every((s) => typeof s === 'string')
+      ? (v as string[])
+      : bad(field, 'not a list of strings');
+  const oneOf = <T extends string>(v: unknown, allowed: readonly T[], field: string) =>
+    allowed.includes(v as T) ? (v as T) : bad(field, `not one of ${allowed.join(', ')}`);
+  const { offer, baseline, stage } = json;
+  if (offer !== undefined && (typeof offer !== 'object' || offer === null)) bad('offer', 'not an object');
+  let base: UpdateState['baseline'];
+  if (baseline !== undefined) {
+    const b = (typeof baseline === 'object' && baseline) || bad('baseline', 'not an object');
+    const { readers, uplink, rosterVersion, lastSeq } = b as Record<string, unknown>;
+    base = {
+      readers: strings(readers, 'baseline.readers'),
+      uplink: typeof uplink === 'boolean' ? uplink : bad('baseline.uplink', 'not true or false'),
+      rosterVersion: count(rosterVersion, 'baseline.rosterVersion'),
+      lastSeq: count(lastSeq, 'baseline.lastSeq'),
+    };
+  }
+  const journaled = json.journaled ?? false;
+  return {
+    phase: json.phase === undefined ? 'idle' : oneOf(json.phase, PHASES, 'phase'),
+    offer: offer as ReleaseOffer | undefined,
+    rollout: text('rollout'),
+    version: text('version'),
+    from: text('from'),
+    starts: json.starts === undefined ? 0 : count(json.starts, 'starts'),
+    deadline: text('deadline'),
+    baseline: base,
+    lastExit: text('lastExit'),
+    stage: stage === undefined ? undefined : oneOf(stage, STAGES, 'stage'),
+    reason: text('reason'),
+    journaled: typeof journaled === 'boolean' ? journaled : bad('journaled', 'not true or false'),
+    failed: json.failed === undefined ? [] : strings(json.failed, 'failed'),
+  };
+}
 
 export const attemptKey = (rollout: string, version: string) => `${rollout}/${version}`;
 
@@ -94,9 +143,9 @@ export class ReleaseRoot {
 
   async readState(): Promise<UpdateState> {
     try {
-      return UpdateState.parse(JSON.parse(await readFile(join(this.dir, 'update-state.json'), 'utf8')));
+      return parseUpdateState(JSON.parse(await readFile(join(this.dir, 'update-state.json'), 'utf8')));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return UpdateState.parse({});
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return parseUpdateState({});
       throw new Error(`the update state in ${this.dir} is damaged: ${(error as Error).message}`);
     }
   }

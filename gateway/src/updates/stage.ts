@@ -6,6 +6,7 @@ import {
   copyFile,
   link,
   mkdir,
+  readFile,
   rename,
   rm,
   stat,
@@ -20,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import {
   backoffDelay,
+  type ManifestRef,
   type ReleaseFile,
   type ReleaseManifest,
   ReleaseRefused,
@@ -33,10 +35,14 @@ const run = promisify(execFile);
 
 /** Where the files a device lacks come from: the bridge over HTTP, with Range so that a cut download resumes. */
 export interface ReleaseSource {
-  /** Appends the bytes of `sha256` from `offset` on to the file at `path`; answers how many came. */
+  /**
+   * Appends the bytes of `sha256` from `offset` on to the file at `path`; answers how many came. A
+   * source that sends more than the file's `size` is cut off: what it sent is refused as tampered.
+   */
   fetch(
     sha256: string,
     offset: number,
+    size: number,
     path: string,
     signal: AbortSignal,
   ): Promise<{ bytes: number; resumed: boolean }>;
@@ -81,9 +87,11 @@ async function sizeOf(path: string): Promise<number | undefined> {
 }
 
 /** Whether `path` holds exactly the file the manifest names. */
-async function holds(path: string, file: ReleaseFile): Promise<boolean> {
+async function holds(path: string, file: Pick<ReleaseFile, 'sha256' | 'size'>): Promise<boolean> {
   return (await sizeOf(path)) === file.size && (await sha256Of(path)) === file.sha256;
 }
+
+class TooLong extends Error {}
 
 /** The HTTP source: the bridge's release files, fetched with the device's broker credentials. */
 export function bridgeSource(
@@ -95,7 +103,7 @@ export function bridgeSource(
       ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`
       : undefined;
   return {
-    async fetch(sha256, offset, path, signal) {
+    async fetch(sha256, offset, size, path, signal) {
       let response: Response;
       try {
         response = await fetch(new URL(sha256, base), {
@@ -119,11 +127,15 @@ export function bridgeSource(
       }
       const resumed = response.status === 206;
       if (!resumed && offset > 0) await truncate(path, 0);
+      const room = size - (resumed ? offset : 0);
       let bytes = 0;
       const count = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           bytes += chunk.length;
-          done(null, chunk);
+          done(
+            bytes > room ? new TooLong(`more than the ${size} bytes of ${sha256.slice(0, 12)}`) : null,
+            chunk,
+          );
         },
       });
       try {
@@ -134,6 +146,10 @@ export function bridgeSource(
           { signal },
         );
       } catch (error) {
+        if (error instanceof TooLong) {
+          await truncate(path, 0);
+          throw new ReleaseRefused('tampered', `the bridge sent ${error.message}`);
+        }
         // What came before the cut stays in the file: the next try resumes after it.
         throw signal.aborted ? error : new FetchInterrupted(`download cut: ${(error as Error).message}`);
       }
@@ -145,12 +161,88 @@ export function bridgeSource(
 /** A folder of content-addressed files (a release as `npm run release` writes it, unpacked). */
 export function folderSource(dir: string): ReleaseSource {
   return {
-    async fetch(sha256, _offset, path) {
+    async fetch(sha256, _offset, _size, path) {
       await rm(path, { force: true });
       await link(join(dir, sha256), path).catch(() => copyFile(join(dir, sha256), path));
       return { bytes: (await sizeOf(path)) ?? 0, resumed: false };
     },
   };
+}
+
+export interface FetchObjectOptions {
+  source: ReleaseSource;
+  /** What is fetched: its SHA-256, size, and a name for the log. */
+  file: Pick<ReleaseFile, 'path' | 'sha256' | 'size'>;
+  /** Where it is kept once it matches; it grows beside it as `.part` until then. */
+  object: string;
+  /** Why a file that does not match is refused. */
+  mismatch: string;
+  retries: number;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Bytes newly fetched (a resumed fetch counts what it added, a fetch started again all it brought). */
+  onBytes?: (bytes: number) => void;
+}
+
+/**
+ * Fetches one content-addressed file into `object`, resuming a `.part` left by a cut and trying an
+ * interrupted fetch again (backing off, or as the bridge's `Retry-After` says); refuses it as tampered
+ * unless its size and SHA-256 match.
+ */
+export async function fetchObject(options: FetchObjectOptions): Promise<void> {
+  const { source, file, object, logger, signal } = options;
+  const part = `${object}.part`;
+  for (let attempt = 0; ; attempt++) {
+    let offset = (await sizeOf(part)) ?? 0;
+    if (offset >= file.size) offset = 0;
+    if (offset === 0) await writeFile(part, new Uint8Array());
+    try {
+      const got = await source.fetch(file.sha256, offset, file.size, part, signal);
+      options.onBytes?.(got.bytes - (got.resumed ? 0 : offset));
+      logger.info(
+        { file: file.path, bytes: got.bytes, resumedFrom: got.resumed ? offset : 0 },
+        'release file fetched',
+      );
+      break;
+    } catch (error) {
+      if (!(error instanceof FetchInterrupted) || attempt >= options.retries) throw error;
+      const waitMs = error.retryAfterMs ?? backoffDelay(attempt, 1000, 30_000);
+      logger.warn(
+        { file: file.path, attempt: attempt + 1, waitMs, reason: error.message },
+        'release file fetch interrupted, trying again',
+      );
+      await sleep(waitMs, undefined, { signal });
+    }
+  }
+  if (!(await holds(part, file))) {
+    await rm(part, { force: true });
+    throw new ReleaseRefused('tampered', options.mismatch);
+  }
+  await rename(part, object);
+}
+
+/**
+ * The signed manifest an offer names, as bytes matching its SHA-256 and size: kept in the downloads
+ * folder by that hash, so that an offer tried again (a cut, a restart) does not fetch it twice.
+ */
+export async function fetchManifest(
+  options: Omit<FetchObjectOptions, 'file' | 'object' | 'mismatch' | 'onBytes'> & {
+    root: ReleaseRoot;
+    manifest: ManifestRef;
+  },
+): Promise<Buffer> {
+  const { root, manifest } = options;
+  const object = join(root.downloads, manifest.sha256);
+  if (!(await holds(object, manifest))) {
+    await mkdir(root.downloads, { recursive: true });
+    await fetchObject({
+      ...options,
+      file: { path: `manifest of ${manifest.version}`, sha256: manifest.sha256, size: manifest.size },
+      object,
+      mismatch: `the manifest of ${manifest.version} fetched does not match the SHA-256 and size in the offer`,
+    });
+  }
+  return readFile(object);
 }
 
 export interface StageOptions {
@@ -175,7 +267,7 @@ export interface StageOptions {
  * to disk and renamed into place only when it is complete.
  */
 export async function stageRelease(options: StageOptions): Promise<StageProgress> {
-  const { root, manifest, source, logger, signal } = options;
+  const { root, manifest, logger, signal } = options;
   const staging = root.stagingDir(manifest.version);
   const target = root.releaseDir(manifest.version);
   const progress: StageProgress = { fetched: 0, total: manifest.files.reduce((sum, f) => sum + f.size, 0) };
@@ -221,35 +313,16 @@ export async function stageRelease(options: StageOptions): Promise<StageProgress
   };
 
   const download = async (file: ReleaseFile, object: string) => {
-    const part = `${object}.part`;
-    for (let attempt = 0; ; attempt++) {
-      let offset = (await sizeOf(part)) ?? 0;
-      if (offset >= file.size) offset = 0;
-      if (offset === 0) await writeFile(part, new Uint8Array());
-      try {
-        const got = await source.fetch(file.sha256, offset, part, signal);
-        progress.fetched += got.bytes - (got.resumed ? 0 : offset);
-        logger.info(
-          { file: file.path, bytes: got.bytes, resumedFrom: got.resumed ? offset : 0 },
-          'release file fetched',
-        );
-        break;
-      } catch (error) {
-        if (!(error instanceof FetchInterrupted) || attempt >= options.retries) throw error;
-        const waitMs = error.retryAfterMs ?? backoffDelay(attempt, 1000, 30_000);
-        logger.warn(
-          { file: file.path, attempt: attempt + 1, waitMs, reason: error.message },
-          'release file fetch interrupted, trying again',
-        );
-        await sleep(waitMs, undefined, { signal });
-      }
-    }
+    await fetchObject({
+      ...options,
+      file,
+      object,
+      mismatch: `${file.path} does not match its SHA-256 in the signed manifest`,
+      onBytes: (bytes) => {
+        progress.fetched += bytes;
+      },
+    });
     options.onProgress?.({ ...progress });
-    if (!(await holds(part, file))) {
-      await rm(part, { force: true });
-      throw new ReleaseRefused('tampered', `${file.path} does not match its SHA-256 in the signed manifest`);
-    }
-    await rename(part, object);
   };
 
   const queue = [...manifest.files];

@@ -69,6 +69,8 @@ interface SwitchParts {
   guards: number;
   /** The start guard's line to the new release's first decision: Node loading it and its start. */
   start: number;
+  /** Of `start`, the start guard's line to the new release's "gateway starting": Node loading its modules. */
+  load: number;
 }
 
 function switchParts(lines: ServiceLine[], run: number, lastTap: number, firstTap: number): SwitchParts {
@@ -79,7 +81,14 @@ function switchParts(lines: ServiceLine[], run: number, lastTap: number, firstTa
   };
   const stopped = guard(run);
   const started = guard(run + 1);
-  return { stop: stopped - lastTap, guards: started - stopped, start: firstTap - started };
+  const starting = lines.find((said) => said.msg === 'gateway starting' && said.run === run + 1);
+  if (!starting) throw new Error(`no "gateway starting" line in the service's run ${run + 1}`);
+  return {
+    stop: stopped - lastTap,
+    guards: started - stopped,
+    start: firstTap - started,
+    load: Number(starting.time) - started,
+  };
 }
 
 /**
@@ -223,7 +232,12 @@ async function thousandDevices(
         pace: 1000,
       },
       900_000,
-    );
+    ).catch((error: unknown) => {
+      // The devices' own reasons are what explains a rollout its abort rule stopped.
+      for (const device of devices.filter((d) => d.failure))
+        process.stderr.write(`fleet: ${device.id} failed: ${device.failure}\n`);
+      throw error;
+    });
     const seconds = (performance.now() - started) / 1000;
     const withRollout = await during;
     const ended = await Promise.all(devices.map((d) => d.finished));
@@ -292,6 +306,7 @@ async function switchResults({ bridge, dir, signers }: FleetBridge): Promise<Ben
     info('fleet.update.switch_stop_ms', part('stop'), 'ms'),
     info('fleet.update.switch_guards_ms', part('guards'), 'ms'),
     info('fleet.update.switch_start_ms', part('start'), 'ms'),
+    info('fleet.update.switch_start_load_ms', part('load'), 'ms'),
     atMost('fleet.update.delta_bytes_ratio', median(ratios), 'ratio', 0.1),
   ];
 }

@@ -43,34 +43,13 @@ class WillRetry extends Error {}
 
 /**
  * Manifests verified in this process, by the key set (the object the devices were given) and the
- * SHA-256 of their bytes as received. A
- * manifest is about a megabyte, and a thousand simulated devices verifying the same one again on this
- * one machine would take the CPU the bridge is measured with (a real fleet verifies on its own
- * devices: a gateway verifies every offer in full). Each device still takes only what was verified,
- * byte for byte: the manifest it uses is parsed from the bytes it hashed.
+ * SHA-256 of their bytes as fetched. A manifest is about a megabyte, and a thousand simulated devices
+ * verifying the same one again on this one machine would take the CPU the bridge is measured with (a
+ * real fleet verifies on its own devices: a gateway verifies every manifest it fetches in full). Each
+ * device still fetches the manifest and takes only what was verified, byte for byte: the hash is of
+ * the bytes it fetched, and must be the one its offer names.
  */
 const verifiedManifests = new WeakMap<RosterKeySet, Map<string, ReleaseManifest>>();
-
-/**
- * An offer's JSON, its manifest taken apart when it is the last member (as the bridge writes it): the
- * manifest's own bytes, to hash, and the rest, small, to parse.
- */
-function readOffer(payload: Buffer): { offer: unknown; manifestKey?: string } {
-  const text = payload.toString('utf8');
-  const at = text.lastIndexOf(',"manifest":');
-  if (at < 0 || !text.endsWith('}')) return { offer: JSON.parse(text) };
-  const manifestText = text.slice(at + ',"manifest":'.length, -1);
-  try {
-    const rest = JSON.parse(`${text.slice(0, at)}}`) as Record<string, unknown>;
-    if ('manifest' in rest) return { offer: JSON.parse(text) };
-    return {
-      offer: { ...rest, manifest: JSON.parse(manifestText) },
-      manifestKey: createHash('sha256').update(manifestText).digest('hex'),
-    };
-  } catch {
-    return { offer: JSON.parse(text) };
-  }
-}
 
 /**
  * A device that does what a gateway does with an offer, without being one: it verifies the manifest
@@ -86,7 +65,6 @@ export class LightDevice {
   finished: Promise<UpdateProgress['state']>;
   private finish: (state: UpdateProgress['state']) => void = () => undefined;
   private working = false;
-  private manifestKey: string | undefined;
 
   private constructor(
     private readonly options: LightDeviceOptions,
@@ -156,13 +134,11 @@ export class LightDevice {
 
   private onOffer(payload: Buffer): void {
     if (payload.length === 0) return;
-    const { offer: read, manifestKey } = readOffer(payload);
-    const parsed = UpdateOfferSchema.safeParse(read);
+    const parsed = UpdateOfferSchema.safeParse(JSON.parse(payload.toString('utf8')));
     if (!parsed.success) return;
     this.offers.push(parsed.data);
     if (parsed.data.kind !== 'offer' || this.working) return;
     this.working = true;
-    this.manifestKey = manifestKey;
     const offer = parsed.data;
     void this.apply(offer).catch((error: unknown) => {
       this.failure = (error as Error).message;
@@ -177,8 +153,8 @@ export class LightDevice {
   }
 
   private async apply(offer: Extract<UpdateOffer, { kind: 'offer' }>): Promise<void> {
-    const manifest = this.verified(offer);
-    const base = { rollout: offer.rollout, version: manifest.version };
+    const base = { rollout: offer.rollout, version: offer.manifest.version };
+    const manifest = await this.verified(offer, base);
     const missing = [
       ...new Map(
         manifest.files.filter((f) => !this.options.holds.has(f.sha256)).map((f) => [f.sha256, f]),
@@ -202,18 +178,33 @@ export class LightDevice {
     this.finish(outcome.state);
   }
 
-  private verified(offer: Extract<UpdateOffer, { kind: 'offer' }>): ReleaseManifest {
+  /** The signed manifest the offer names, fetched, checked against its hash, size and the release keys. */
+  private async verified(
+    offer: Extract<UpdateOffer, { kind: 'offer' }>,
+    base: { rollout: string; version: string },
+  ): Promise<ReleaseManifest> {
     const { keySet } = this.options;
-    const key = this.manifestKey;
+    const named = offer.manifest;
+    const bytes = await this.fetchPatiently(
+      new URL(`${named.from}${named.sha256}`, this.options.bridgeHttp),
+      'manifest',
+      base,
+    );
+    this.fetched += bytes.length;
+    const key = createHash('sha256').update(bytes).digest('hex');
+    if (key !== named.sha256 || bytes.length !== named.size)
+      throw new Error('tampered: the manifest fetched does not match the SHA-256 and size in the offer');
     let verified = verifiedManifests.get(keySet);
     if (!verified) {
       verified = new Map();
       verifiedManifests.set(keySet, verified);
     }
-    const known = key ? verified.get(key) : undefined;
+    const known = verified.get(key);
     if (known) return known;
-    const manifest = verifyReleaseSignatures(offer.manifest, keySet);
-    if (key) verified.set(key, manifest);
+    const manifest = verifyReleaseSignatures(JSON.parse(bytes.toString('utf8')), keySet);
+    if (manifest.version !== named.version)
+      throw new Error(`tampered: the offer names ${named.version}, its manifest is ${manifest.version}`);
+    verified.set(key, manifest);
     return manifest;
   }
 

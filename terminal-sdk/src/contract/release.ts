@@ -148,17 +148,35 @@ export const QuietWindow = z.object({
 });
 export type QuietWindow = z.infer<typeof QuietWindow>;
 
+/** The largest signed release manifest a device fetches: a manifest of 200,000 files, with room to spare. */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
 /**
- * The bridge's word to one device (retained on its `release` topic): run this release, fetching its
- * files from `files` (relative to the bridge's HTTP base), switching only outside the quiet windows
- * listed (they cover the days ahead; the device waits for a fresh offer when they run out). A
- * `withdraw` stops an update of that rollout not yet switched.
+ * What an offer says of a release's signed manifest, instead of carrying it (about a megabyte, which
+ * a broker would copy and keep for every device): its version, the SHA-256 and size of the signed
+ * envelope's bytes, and where it is fetched (`from` plus the SHA-256, under the bridge's HTTP base).
+ * The device checks the bytes against the hash and the signatures against the release keys, as if
+ * the manifest had come in the offer; it keeps them by hash, so an offer repeated costs nothing.
+ */
+export const ManifestRef = z.object({
+  version: ReleaseVersion,
+  sha256: Sha256Hex,
+  size: z.number().int().positive().max(MAX_MANIFEST_BYTES),
+  from: z.string().min(1).max(256),
+});
+export type ManifestRef = z.infer<typeof ManifestRef>;
+
+/**
+ * The bridge's word to one device (retained on its `release` topic): run the release whose signed
+ * manifest `manifest` names, fetching its files from `files` (relative to the bridge's HTTP base),
+ * switching only outside the quiet windows listed (they cover the days ahead; the device waits for a
+ * fresh offer when they run out). A `withdraw` stops an update of that rollout not yet switched.
  */
 export const ReleaseOffer = z.object({
   v: z.literal(SPEC_VERSION),
   kind: z.literal('offer'),
   rollout: Identifier,
-  manifest: SignedEnvelopeSchema,
+  manifest: ManifestRef,
   files: z.string().min(1).max(256),
   allowOneWay: z.boolean().default(false),
   quiet: z.array(QuietWindow).max(256),
