@@ -1,5 +1,4 @@
 import {
-  backoffDelay,
   type Command,
   Command as CommandSchema,
   type DeviceState,
@@ -78,8 +77,6 @@ export class SimulatedDevice {
   private bdSeq = 0;
   private connected = false;
   private timer: NodeJS.Timeout | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private stopping = false;
 
   constructor(private readonly options: SimulatedDeviceOptions) {}
 
@@ -122,7 +119,6 @@ export class SimulatedDevice {
    */
   async connect(url: string): Promise<void> {
     if (!this.credentials) throw new Error(`${this.id} is not enrolled`);
-    clearTimeout(this.reconnectTimer);
     this.bdSeq += 1;
     const { school } = this.options;
     let client: MqttClient;
@@ -150,12 +146,7 @@ export class SimulatedDevice {
     this.counters.connects += 1;
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('close', () => {
-      if (this.client !== client) return;
-      const wasUp = this.connected;
-      this.connected = false;
-      // Cut off by the broker (NATS closes a publisher whose JetStream store times out), not dropped
-      // or stopped here: a gateway reconnects with backoff, and so does this device.
-      if (wasUp && !this.stopping) this.reconnectLater(url, 0);
+      if (this.client === client) this.connected = false;
     });
     client.on('error', () => undefined);
     this.inFlight = [];
@@ -175,16 +166,6 @@ export class SimulatedDevice {
     clearInterval(this.timer);
     this.timer = setInterval(() => this.tick(), 200);
     this.pump();
-  }
-
-  private reconnectLater(url: string, attempt: number): void {
-    this.reconnectTimer = setTimeout(
-      () => {
-        if (this.connected || this.stopping) return;
-        this.connect(url).catch(() => this.reconnectLater(url, attempt + 1));
-      },
-      backoffDelay(attempt, 1000, 30_000),
-    );
   }
 
   /** One tap: a gate decision journaled now and sent with the next batch. */
@@ -220,9 +201,7 @@ export class SimulatedDevice {
    * seconds: a broker node too busy to answer must not hold the whole fleet's stop.
    */
   async stop(): Promise<void> {
-    this.stopping = true;
     clearInterval(this.timer);
-    clearTimeout(this.reconnectTimer);
     const client = this.client;
     if (!client) return;
     if (this.connected) {
