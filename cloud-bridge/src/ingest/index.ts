@@ -20,6 +20,7 @@ import type { BridgeStore, ChainPoint, DeclaredLoss } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
 import { GroupCommit } from './group-commit.js';
 
+export { GroupCommit } from './group-commit.js';
 export { DevicePartitions } from './partitions.js';
 
 export interface IngestDeps {
@@ -145,6 +146,10 @@ export class Ingest {
   }
 
   private async onBatch(topic: { school: string; device: string }, payload: Buffer): Promise<void> {
+    // Asked again when the batch's turn comes: its partition may have moved to another instance while
+    // it waited behind the device's earlier batches, and that instance now commits the device (it
+    // takes the device's resend); committing here too would contend for the device's lock.
+    if (this.deps.owns?.(topic.device) === false) return;
     const { store } = this.deps;
     this.stats.batches += 1;
     const parsed = parseBatch(payload);

@@ -167,6 +167,8 @@ export class Duties {
     const next = (this.chains.get(duty.name) ?? Promise.resolve()).then(async () => {
       try {
         await duty[step]();
+        // When another instance serves a duty after a failover (scale.failover_s times it to this line).
+        if (step === 'start') this.options.logger.info({ duty: duty.name }, 'duty started');
       } catch (error) {
         this.options.logger.error({ err: error, duty: duty.name }, `duty failed to ${step}`);
       }

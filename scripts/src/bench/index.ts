@@ -2,6 +2,7 @@ import { parseCommandLine, usageFailure } from '../command-line.js';
 import { centralAttendanceBench } from './central-attendance.js';
 import { centralPushBench } from './central-push.js';
 import { centralTransferBench } from './central-transfer.js';
+import { failoverBench } from './failover.js';
 import { fleetBench, fleetRolloutBench, fleetSwitchBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
 import { gatewayPiBench } from './pi.js';
@@ -40,8 +41,10 @@ const PARTS: Record<string, () => Promise<BenchResult[]>> = {
   'fleet-rollout': fleetRolloutBench,
   // The scale group's two-instance ingest figure, beside the one-bridge one.
   'scale-ingest': scaleIngestFigures,
-  // The scale group's PostgreSQL store and lease failover, without the district.
+  // The scale group's PostgreSQL store, without the district.
   store: storeBench,
+  // The scale group's failover between two bridge instances.
+  'scale-failover': failoverBench,
 };
 const RUNNABLE = { ...GROUPS, ...PARTS };
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Fleet, runDistrict, startDistrict } from '../fleet-sim/index.js';
 import { startPostgres } from '../support/index.js';
 import { startBridge } from './bridge-process.js';
+import { failoverBench } from './failover.js';
 import { atLeast, atMost, type BenchResult, info } from './report.js';
 import { storeBench } from './store.js';
 import { ingestRate } from './uplink.js';
@@ -35,11 +36,12 @@ function fromEnv(name: string, fallback: number): number {
  * and SCALE_SECONDS (default 60) size it to what a machine can carry.
  */
 export async function scaleBench(): Promise<BenchResult[]> {
-  // The store and lease figures first: they need no cluster, and a failed district keeps them; the
-  // two-instance ingest last, its failure a failed figure (it has stalled here: docs/scale-out.md).
+  // The store figures first: they need no cluster, and a failed district keeps them; the two-instance
+  // ingest last, its failure a failed figure.
   const store = await storeBench();
+  const failover = await failoverBench();
   const district = await districtBench();
-  return [...store, ...district, ...(await scaleIngestFigures())];
+  return [...store, ...failover, ...district, ...(await scaleIngestFigures())];
 }
 
 /** `scale.devices_connected` and what stands beside it (scaleBench's middle part). */

@@ -4,14 +4,12 @@ import { join } from 'node:path';
 import { type BridgeStore, openPostgresStore, openSqliteStore } from '@educard/cloud-bridge';
 import type { EventRecord } from '@educard/terminal-sdk';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
-import { measureLeaseFailover, startPostgres } from '../support/index.js';
-import { atMost, type BenchResult, info, median, percentile } from './report.js';
+import { startPostgres } from '../support/index.js';
+import { type BenchResult, info, median, percentile } from './report.js';
 
 const BATCH = 200;
 const DEVICES = 20;
 const BATCHES_PER_DEVICE = 20;
-const FAILOVER_RUNS = 3;
-const TARGET_FAILOVER_S = 10;
 
 /** Each device's records in batches of 200, made before the clock starts, interleaved as batches from many gateways arrive. */
 function batches(): { device: string; records: EventRecord[] }[] {
@@ -50,8 +48,6 @@ function commitAll(store: BridgeStore, work: { device: string; records: EventRec
 /**
  * `store.pg.commit.events_per_s`: the PostgreSQL store alone (a local server, fsync on, unix socket),
  * 20 devices' batches of 200 interleaved, one commit each; SQLite's figure on the same work beside it.
- * `scale.failover_s`: two processes on that PostgreSQL trying for one lease (6 s), the holder killed
- * with SIGKILL, the median over three runs of the time until the other holds it.
  */
 export async function storeBench(): Promise<BenchResult[]> {
   const postgres = await startPostgres();
@@ -65,19 +61,11 @@ export async function storeBench(): Promise<BenchResult[]> {
     const onSqlite = commitAll(sqlite, work);
     sqlite.close();
 
-    const failovers: number[] = [];
-    for (let run = 1; run <= FAILOVER_RUNS; run++) {
-      const { failoverMs } = await measureLeaseFailover(postgres.createSchema(`bench_failover_${run}`));
-      failovers.push(failoverMs / 1000);
-      process.stderr.write(`[bench scale] lease failover run ${run}: ${(failoverMs / 1000).toFixed(2)} s\n`);
-    }
     return [
       info('store.pg.commit.events_per_s', onPg.eventsPerS, 'events/s'),
       info('store.pg.commit.batch_p99_ms', onPg.p99BatchMs, 'ms'),
       info('store.pg.commit.batch_median_ms', onPg.medianBatchMs, 'ms'),
       info('store.sqlite.commit.events_per_s', onSqlite.eventsPerS, 'events/s'),
-      atMost('scale.failover_s', median(failovers), 's', TARGET_FAILOVER_S),
-      info('scale.failover_s.max', Math.max(...failovers), 's'),
     ];
   } finally {
     await postgres.stop();

@@ -96,7 +96,11 @@ async function configureNodes(dir: string, count: number): Promise<NatsNode[]> {
           `http: 127.0.0.1:${port.monitor}`,
           `pid_file: ${JSON.stringify(pidFile)}`,
           `jetstream { store_dir: ${JSON.stringify(join(dir, name))}, max_memory_store: 512MB, max_file_store: 4GB }`,
-          `cluster { name: educard, listen: 127.0.0.1:${port.route}, routes: [${routes.join(', ')}] }`,
+          // One node alone runs JetStream standalone: with a cluster block naming only itself it did not
+          // become healthy within 60 s here.
+          ...(count > 1
+            ? [`cluster { name: educard, listen: 127.0.0.1:${port.route}, routes: [${routes.join(', ')}] }`]
+            : []),
           // 5,000 devices with a QoS 1 subscription each: one in-memory consumer replica, not three.
           `mqtt { listen: 127.0.0.1:${port.mqtt}, stream_replicas: ${Math.min(3, count)}, consumer_replicas: 1, consumer_memory_storage: true }`,
           // One device's events are small, but a backlog batch after an outage is up to 1 MiB.
