@@ -420,9 +420,7 @@ export class Rollouts {
 
   /** A device back online: offers under way are said again, with fresh quiet windows. */
   private onState(device: string, payload: Buffer): void {
-    if (payload.length === 0) return;
-    const online = (JSON.parse(payload.toString('utf8')) as { online?: unknown }).online === true;
-    if (!online) return;
+    if (!cameOnline(payload)) return;
     const rows = this.deps.db
       .prepare(
         `SELECT d.* FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout
@@ -586,5 +584,15 @@ export class Rollouts {
     );
     if (!again) this.setDevice(id, row.device, { state: 'offered', offered: true });
     return true;
+  }
+}
+
+/** Whether a device's state says it came online; a malformed one is ingest's to refuse and log. */
+function cameOnline(payload: Buffer): boolean {
+  if (payload.length === 0) return false;
+  try {
+    return (JSON.parse(payload.toString('utf8')) as { online?: unknown } | null)?.online === true;
+  } catch {
+    return false;
   }
 }
