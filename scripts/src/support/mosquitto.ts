@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -23,12 +24,37 @@ export async function exited(child: ChildProcess, timeoutMs = 20_000): Promise<n
   return code;
 }
 
+/**
+ * A port free now, for a process started later that must be told its port. Taken below the kernel's
+ * ephemeral range: a port the kernel hands out for `listen(0)` or an outgoing connection could be
+ * handed out again, to another test's broker or client, before our process binds it.
+ */
 export async function freePort(): Promise<number> {
+  const [low, high] = belowEphemeral();
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port found between ${low} and ${high}`);
+}
+
+function belowEphemeral(): [number, number] {
+  try {
+    const [first] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+    const ephemeralLow = Number(first);
+    if (ephemeralLow > 12_000) return [10_000, ephemeralLow];
+  } catch {
+    // Not Linux: the usual range below IANA's dynamic ports.
+  }
+  return [10_000, 32_768];
+}
+
+function bindable(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 async function listening(port: number, timeoutMs = 10_000): Promise<void> {
