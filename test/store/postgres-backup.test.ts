@@ -45,19 +45,23 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** `count` passages of gate-1 by `persons` pupils, the first `old` of them 400 days old (past the 180-day rule), the rest a day. */
+const passages = (now: number, count: number, old: number, persons: number) =>
+  chainRecords(
+    'gate-1',
+    Array.from({ length: count }, (_, i) => ({
+      type: 'gate.decision',
+      at: new Date(now - (i < old ? 400 : 1) * DAY + i * 1000).toISOString(),
+      data: gateDecisionData({ personId: `p${i % persons}` }),
+    })),
+  );
+
 describe('backup of a PostgreSQL store', () => {
   it('is pg_dump of the store after the live purge, sealed to the key; pg_restore gives a fresh store the same rows', async () => {
     const live = postgres.createSchema(SCHEMA);
     const store = openPostgresStore(live);
     const now = Date.now();
-    const records = chainRecords(
-      'gate-1',
-      Array.from({ length: 30 }, (_, i) => ({
-        type: 'gate.decision',
-        at: new Date(now - (i < 10 ? 400 : 1) * DAY + i * 1000).toISOString(),
-        data: gateDecisionData({ personId: `p${i % 4}` }),
-      })),
-    );
+    const records = passages(now, 30, 10, 4);
     store.commitRecords('gate-1', 'school-1', records);
     const audited: unknown[] = [];
     const retention = new Retention({
@@ -130,14 +134,7 @@ describe('backup of a PostgreSQL store', () => {
     const url = postgres.createSchema('bridge_leased');
     const store = openPostgresStore(url);
     const now = Date.now();
-    const records = chainRecords(
-      'gate-1',
-      Array.from({ length: 6 }, (_, i) => ({
-        type: 'gate.decision',
-        at: new Date(now - (i < 2 ? 400 : 1) * DAY + i * 1000).toISOString(),
-        data: gateDecisionData({ personId: `p${i}` }),
-      })),
-    );
+    const records = passages(now, 6, 2, 6);
     store.commitRecords('gate-1', 'school-1', records);
     const leases = new LeaseTable(store.database);
     const { recipient } = await newBackupKey();
