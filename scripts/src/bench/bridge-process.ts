@@ -1,9 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type GatewayConfig, loadOrCreateIdentity, parseConfig, RosterStore } from '@educard/gateway';
-import { type KeyRole, retriableStatus, retryAfterMs } from '@educard/terminal-sdk';
-import { type BridgeProcess, startBridgeProcess } from '../support/index.js';
+import type { KeyRole } from '@educard/terminal-sdk';
+import { type BridgeProcess, fetchRetrying, startBridgeProcess } from '../support/index.js';
 
 export const ADMIN = 'bench-admin-token-0123456789';
 
@@ -26,23 +25,10 @@ export function startBridge(
 
 /**
  * fetch for a benchmark's requests to the bridge, which may turn them away while a run loads it (a
- * rollout to a thousand devices): a refused connection, 429 or 5xx is tried again after its
- * Retry-After or a second, up to five times; any other answer is returned as it is.
+ * rollout to a thousand devices): tried again after its Retry-After or a second, up to five times.
  */
-async function benchFetch(url: string, init: RequestInit = {}): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    let waitMs = 1000;
-    try {
-      const response = await fetch(url, init);
-      if (!retriableStatus(response.status) || attempt >= 5) return response;
-      await response.body?.cancel();
-      waitMs = retryAfterMs(response.headers.get('retry-after')) ?? waitMs;
-    } catch (error) {
-      if (!(error instanceof TypeError) || attempt >= 5) throw error;
-    }
-    await sleep(waitMs);
-  }
-}
+const benchFetch = (url: string, init: RequestInit = {}) =>
+  fetchRetrying(url, init, { tries: 5, waitMs: () => 1000 });
 
 export async function api(
   bridge: RunningBridge,

@@ -1,6 +1,7 @@
 export { type BridgeProcess, startBridgeProcess } from './bridge.js';
 export { CHROMIUM, launchChromium } from './browser.js';
 export { fillDisk, type Mounted, mountBtrfs, mountTmpfs } from './disks.js';
+export { fetchRetrying } from './fetch-retrying.js';
 export {
   closedCalendar,
   type FleetDevice,

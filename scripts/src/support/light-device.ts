@@ -6,7 +6,6 @@ import {
   type ReleaseManifest,
   type RosterKeySet,
   retriableStatus,
-  retryAfterMs,
   SPEC_VERSION,
   topics,
   type UpdateOffer,
@@ -15,6 +14,7 @@ import {
   verifyReleaseSignatures,
 } from '@educard/terminal-sdk';
 import mqtt, { type MqttClient } from 'mqtt';
+import { fetchRetrying } from './fetch-retrying.js';
 
 export interface LightDeviceOptions {
   id: string;
@@ -227,22 +227,21 @@ export class LightDevice {
   /** One release file; a busy bridge (429, 5xx) or a cut connection is tried again as a gateway does. */
   private async fetchFile(url: URL, path: string): Promise<Buffer> {
     const authorization = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
-    for (let attempt = 0; ; attempt++) {
-      let waitMs: number;
-      try {
-        const response = await fetch(url, { headers: { authorization } });
-        if (response.ok) return Buffer.from(await response.arrayBuffer());
-        await response.body?.cancel();
-        if (!retriableStatus(response.status)) throw new Error(`${path}: HTTP ${response.status}`);
-        if (attempt + 1 >= TRIES)
-          throw new WillRetry(`${path}: HTTP ${response.status} after ${TRIES} tries`);
-        waitMs = retryAfterMs(response.headers.get('retry-after')) ?? backoffDelay(attempt, 1000, 30_000);
-      } catch (error) {
-        if (!(error instanceof TypeError)) throw error;
-        if (attempt + 1 >= TRIES) throw new WillRetry(`${path}: ${error.message} after ${TRIES} tries`);
-        waitMs = backoffDelay(attempt, 1000, 30_000);
-      }
-      await sleep(waitMs);
+    let response: Response;
+    try {
+      response = await fetchRetrying(
+        url,
+        { headers: { authorization } },
+        { tries: TRIES, waitMs: (attempt) => backoffDelay(attempt, 1000, 30_000) },
+      );
+    } catch (error) {
+      if (error instanceof TypeError) throw new WillRetry(`${path}: ${error.message} after ${TRIES} tries`);
+      throw error;
     }
+    if (response.ok) return Buffer.from(await response.arrayBuffer());
+    await response.body?.cancel();
+    if (retriableStatus(response.status))
+      throw new WillRetry(`${path}: HTTP ${response.status} after ${TRIES} tries`);
+    throw new Error(`${path}: HTTP ${response.status}`);
   }
 }
