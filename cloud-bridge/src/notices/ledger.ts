@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type BridgeStore, type ModuleSteps, migrateModule } from '../store/index.js';
+import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
 
 /**
@@ -172,11 +172,8 @@ export interface NoticePeople {
 export class NoticeLedger {
   private readonly s;
   private readonly stepInTransaction;
-  private readonly settled: () => number;
 
-  constructor(store: Pick<BridgeStore, 'database' | 'settledEventId'>) {
-    const db = store.database;
-    this.settled = () => store.settledEventId();
+  constructor(db: SqlDatabase) {
     migrateModule(db, 'notices', STEPS);
     this.s = {
       webhook: db.prepare<[string], { cursor: number }>(
@@ -288,8 +285,9 @@ export class NoticeLedger {
          WHERE webhook = ? AND status = 'failed' ORDER BY seq DESC LIMIT 20`,
       ),
     };
-    this.stepInTransaction = db.transaction((hook: LedgerWebhook, now: number, people: NoticePeople) =>
-      this.step(hook, now, people),
+    this.stepInTransaction = db.transaction(
+      (hook: LedgerWebhook, now: number, people: NoticePeople, through: number) =>
+        this.step(hook, now, people, through),
     );
   }
 
@@ -301,16 +299,17 @@ export class NoticeLedger {
   /**
    * One step for one webhook, in one transaction: reads new passages into bursts, settles the quiet
    * ones into notices, and closes batches into deliveries. A webhook of a school hears of the passages
-   * of the pupils who were that school's at the time (`people.schoolOf`), at whatever gate.
+   * of the pupils who were that school's at the time (`people.schoolOf`), at whatever gate. Passages
+   * are read up to the event id `through` (the store's `settledEventId()`, taken once per round).
    */
-  advance(hook: LedgerWebhook, now: number, people: NoticePeople): StepResult {
-    return this.stepInTransaction(hook, now, people);
+  advance(hook: LedgerWebhook, now: number, people: NoticePeople, through: number): StepResult {
+    return this.stepInTransaction(hook, now, people, through);
   }
 
-  private step(hook: LedgerWebhook, now: number, people: NoticePeople): StepResult {
+  private step(hook: LedgerWebhook, now: number, people: NoticePeople, through: number): StepResult {
     const nowIso = new Date(now).toISOString();
     const cursor = this.s.webhook.get(hook.key)?.cursor ?? 0;
-    const rows = this.s.passages.all(cursor, this.settled(), READ_LIMIT);
+    const rows = this.s.passages.all(cursor, through, READ_LIMIT);
     let stale = 0;
     let notices = 0;
     const notify = (burst: Burst) => {

@@ -135,7 +135,7 @@ describe('the ledger', () => {
       const directory = new Directory(store.database);
       new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai' });
       const hook = { key: 'h1', debounceMs: 1000, batchWindowMs: 500, batchMax: 2 };
-      let ledger = new NoticeLedger(store);
+      let ledger = new NoticeLedger(store.database);
       ledger.register(hook.key);
       const at = (s: number) => new Date(T0 + s * 1000).toISOString();
       const taps: [string, string, Record<string, unknown>][] = ['a', 'b', 'c', 'd', 'e'].map(
@@ -152,13 +152,24 @@ describe('the ledger', () => {
         }),
       };
       // Nothing has settled yet at +4.5 s (e settles at +5 s).
-      expect(ledger.advance(hook, T0 + 4500, people)).toMatchObject({ read: 6, notices: 4, deliveries: 2 });
+      expect(ledger.advance(hook, T0 + 4500, people, store.settledEventId())).toMatchObject({
+        read: 6,
+        notices: 4,
+        deliveries: 2,
+      });
       store.close();
       store = openTestStore(path);
-      ledger = new NoticeLedger(store);
+      ledger = new NoticeLedger(store.database);
       ledger.register(hook.key);
-      expect(ledger.advance(hook, T0 + 5000, people)).toMatchObject({ read: 0, notices: 1, deliveries: 0 });
-      expect(ledger.advance(hook, T0 + 5500, people)).toMatchObject({ notices: 0, deliveries: 1 });
+      expect(ledger.advance(hook, T0 + 5000, people, store.settledEventId())).toMatchObject({
+        read: 0,
+        notices: 1,
+        deliveries: 0,
+      });
+      expect(ledger.advance(hook, T0 + 5500, people, store.settledEventId())).toMatchObject({
+        notices: 0,
+        deliveries: 1,
+      });
       const bodies: string[] = [];
       for (let next = ledger.nextDelivery('h1'); next; next = ledger.nextDelivery('h1')) {
         bodies.push(next.body);

@@ -65,7 +65,7 @@ export class Notices {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: NoticesDeps) {
-    this.ledger = new NoticeLedger(deps.store);
+    this.ledger = new NoticeLedger(deps.store.database);
     this.now = deps.now ?? Date.now;
     this.hooks = deps.config.webhooks.map((hook) => ({
       ...hook,
@@ -130,9 +130,10 @@ export class Notices {
     if (this.stopping.signal.aborted) return;
     const now = this.now();
     const people = this.people();
+    const through = this.deps.store.settledEventId();
     for (const hook of this.hooks) {
       try {
-        const step = this.ledger.advance(hook, now, people);
+        const step = this.ledger.advance(hook, now, people, through);
         if (step.stale)
           this.deps.logger.info(
             { webhook: hook.key, stale: step.stale },
