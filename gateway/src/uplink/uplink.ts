@@ -48,6 +48,8 @@ export class Uplink {
   private connected = false;
   /** Subscribed on this connection, so acks are heard: only then are batches sent. */
   private listening = false;
+  /** When this connection was made: a broker that has not acknowledged its subscriptions in time is left. */
+  private connectedAt = 0;
   private stopping = false;
   private nextSeq = 1;
   private inFlight: { to: number; sentAt: number }[] = [];
@@ -276,6 +278,7 @@ export class Uplink {
     const client = this.client as MqttClient;
     this.connected = true;
     this.listening = false;
+    this.connectedAt = performance.now();
     this.attempt = 0;
     this.inFlight = [];
     this.window = this.deps.config.batch.inFlight;
@@ -354,6 +357,17 @@ export class Uplink {
   }
 
   private tick(): void {
+    const { ackTimeoutMs } = this.deps.config.batch;
+    if (this.connected && !this.listening && performance.now() - this.connectedAt > ackTimeoutMs) {
+      // A clustered broker node back from a crash can hold a SUBSCRIBE while it recovers; another
+      // connection (to it once recovered, or behind a load balancer to another node) is the way on.
+      this.deps.logger.warn(
+        { waitedMs: ackTimeoutMs },
+        'the broker has not acknowledged the subscriptions: reconnecting',
+      );
+      this.client?.stream.destroy();
+      return;
+    }
     const oldest = this.inFlight[0];
     if (oldest && performance.now() - oldest.sentAt > this.deps.config.batch.ackTimeoutMs) {
       this.deps.logger.warn(
