@@ -86,7 +86,9 @@ async function readersUp(timeoutMs: number) {
     gateway.readers.readers().filter((r) => r.connected && (r.name === IN || r.name === OUT)).length < 2
   ) {
     if (Date.now() > deadline)
-      throw new Error(`readers not back: ${JSON.stringify(gateway.readers.readers())}`);
+      throw new Error(
+        `readers not back: ${JSON.stringify(gateway.readers.readers())}; pcscd said: ${pcscd.log() || 'nothing'}; the driver logged: ${logLines.filter((line) => /reader|PC\/SC/.test(line)).join('')}`,
+      );
     await sleep(50);
   }
 }
@@ -131,8 +133,8 @@ beforeAll(async () => {
     sampleCpuCard(5),
   ]);
   await gateway.acceptRoster(roster.manifest, roster.body);
-  await readersUp(10_000);
-}, 30_000);
+  await readersUp(20_000);
+}, 45_000);
 
 afterAll(async () => {
   await gateway?.stop();

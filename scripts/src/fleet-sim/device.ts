@@ -18,10 +18,15 @@ import {
   topics,
 } from '@educard/terminal-sdk';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { ErrorWithReasonCode, type MqttClient } from 'mqtt';
 
 /** How long a stopping device waits for the broker to take its death message. */
 const STOP_WAIT_MS = 5000;
+/**
+ * How long one connection may take from CONNECT to its birth taken: a NATS node back from a crash can
+ * hold SUBSCRIBE without a SUBACK while JetStream recovers, and a device must not wait on it for ever.
+ */
+export const HANDSHAKE_MS = 30_000;
 
 export interface SimulatedDeviceOptions {
   id: string;
@@ -115,9 +120,11 @@ export class SimulatedDevice {
 
   /**
    * Connects to one broker node with a fresh bdSeq and its will, asks for what it needs in its
-   * birth, and starts sending. Rejects when the broker refuses the connection (a revoked device).
+   * birth, and starts sending. Rejects when the broker refuses the connection (a revoked device:
+   * the error carries the CONNACK's code), and when the node has not taken the subscriptions and
+   * the birth within `withinMs` (the connection is then dropped).
    */
-  async connect(url: string): Promise<void> {
+  async connect(url: string, withinMs = HANDSHAKE_MS): Promise<void> {
     if (!this.credentials) throw new Error(`${this.id} is not enrolled`);
     this.bdSeq += 1;
     const { school } = this.options;
@@ -128,7 +135,7 @@ export class SimulatedDevice {
         ...this.credentials,
         clean: true,
         reconnectPeriod: 0,
-        connectTimeout: 60_000,
+        connectTimeout: withinMs,
         keepalive: 60,
         will: {
           topic: topics.state(school, this.id),
@@ -138,7 +145,7 @@ export class SimulatedDevice {
         },
       });
     } catch (error) {
-      this.counters.refusals += 1;
+      if (error instanceof ErrorWithReasonCode) this.counters.refusals += 1;
       throw error;
     }
     this.client = client;
@@ -151,18 +158,40 @@ export class SimulatedDevice {
     client.on('error', () => undefined);
     this.inFlight = [];
     this.nextSeq = this.ackedSeq + 1;
-    await client.subscribeAsync(
-      [
-        topics.ack(school, this.id),
-        topics.commands(school, this.id),
-        topics.sync(school, this.id),
-        topics.rosterKeySets(school),
-        topics.rosterSnapshot(school),
-        topics.rosterDelta(school),
-      ],
-      { qos: 1 },
-    );
-    await client.publishAsync(topics.state(school, this.id), this.state(true), { qos: 1, retain: true });
+    let timer: NodeJS.Timeout | undefined;
+    const handshake = async () => {
+      await client.subscribeAsync(
+        [
+          topics.ack(school, this.id),
+          topics.commands(school, this.id),
+          topics.sync(school, this.id),
+          topics.rosterKeySets(school),
+          topics.rosterSnapshot(school),
+          topics.rosterDelta(school),
+        ],
+        { qos: 1 },
+      );
+      await client.publishAsync(topics.state(school, this.id), this.state(true), { qos: 1, retain: true });
+    };
+    try {
+      await Promise.race([
+        handshake(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new Error(`${this.id}: ${url} took no subscription and birth within ${withinMs} ms`)),
+            withinMs,
+          );
+        }),
+      ]);
+    } catch (error) {
+      this.connected = false;
+      this.client = undefined;
+      client.end(true);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
     clearInterval(this.timer);
     this.timer = setInterval(() => this.tick(), 200);
     this.pump();

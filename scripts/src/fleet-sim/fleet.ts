@@ -1,5 +1,6 @@
+import { ErrorWithReasonCode } from 'mqtt';
 import { percentile } from '../bench/report.js';
-import { type DeviceCounters, SimulatedDevice } from './device.js';
+import { type DeviceCounters, HANDSHAKE_MS, SimulatedDevice } from './device.js';
 
 export interface FleetOptions {
   bridgeHttp: string;
@@ -82,14 +83,34 @@ export class Fleet {
     return new Fleet(devices, options);
   }
 
-  /** Connects every device not connected, device i to node i mod n. */
-  async connect(devices = this.devices): Promise<void> {
+  /**
+   * Connects every device not connected, device i to node i mod n; a device whose node does not take
+   * it (down, or recovering and holding its subscriptions) tries the next node, as a gateway given
+   * every node's address does, until `withinMs`. A refusal (a revoked device) is not tried again.
+   * Rejects with the devices left unconnected.
+   */
+  async connect(devices = this.devices, withinMs = 180_000): Promise<void> {
     const urls = this.options.brokerUrls;
+    const deadline = Date.now() + withinMs;
+    const unconnected: string[] = [];
     await inParallel(devices, this.options.concurrency ?? 50, async (device) => {
-      if (device.isConnected) return;
       const index = this.devices.indexOf(device);
-      await device.connect(urls[index % urls.length] as string);
+      for (let attempt = 0; !device.isConnected; attempt += 1) {
+        const url = urls[(index + attempt) % urls.length] as string;
+        try {
+          await device.connect(url, Math.max(1000, Math.min(HANDSHAKE_MS, deadline - Date.now())));
+        } catch (error) {
+          if (refused(error) || Date.now() >= deadline) {
+            unconnected.push((error as Error).message);
+            return;
+          }
+        }
+      }
     });
+    if (unconnected.length)
+      throw new Error(
+        `${unconnected.length} of ${devices.length} devices not connected within ${withinMs} ms: ${unconnected.slice(0, 3).join('; ')}`,
+      );
   }
 
   /** Every device taps `perSecond` times a second, at its own phase, until stopTapping. */
@@ -169,6 +190,9 @@ export class Fleet {
     await inParallel(this.devices, 200, (device) => device.stop());
   }
 }
+
+/** A CONNACK that refused the device (bad credentials, not authorised): another node says the same. */
+const refused = (error: unknown) => error instanceof ErrorWithReasonCode;
 
 async function makeTokens(options: FleetOptions, school: string, count: number): Promise<string[]> {
   const response = await fetch(new URL('/v1/tokens', options.bridgeHttp), {

@@ -20,6 +20,8 @@ export interface Pcscd {
   stop(): Promise<void>;
   start(): Promise<void>;
   running(): boolean;
+  /** What pcscd and its drivers printed (errors only): what explains readers that never came. */
+  log(): string;
 }
 
 /**
@@ -67,5 +69,6 @@ export async function startPcscd(): Promise<Pcscd> {
     start,
     stop,
     running,
+    log: () => output,
   };
 }
