@@ -27,6 +27,18 @@ const STOP_WAIT_MS = 5000;
  * hold SUBSCRIBE without a SUBACK while JetStream recovers, and a device must not wait on it for ever.
  */
 export const HANDSHAKE_MS = 30_000;
+/** MQTT 3.1.1's CONNACK 3: the node cannot serve now (NATS says so while JetStream is not ready), to be tried again. */
+const SERVER_UNAVAILABLE = 3;
+
+/**
+ * A CONNACK that refused the device itself (its id, its credentials, not authorised: a revoked
+ * device): every node says the same, so it is not tried again.
+ */
+export const refused = (error: unknown): boolean =>
+  error instanceof ErrorWithReasonCode && error.code !== SERVER_UNAVAILABLE;
+
+/** A device cut off by the broker connects again after this, doubled each failure up to the ceiling, as `uplink.backoff`. */
+const RECONNECT_MS = { initial: 500, max: 30_000 };
 
 export interface SimulatedDeviceOptions {
   id: string;
@@ -39,6 +51,11 @@ export interface SimulatedDeviceOptions {
   inFlight?: number;
   /** A batch not acknowledged this long is sent again from the last ack, as `uplink.batch.ackTimeoutMs`. */
   ackTimeoutMs?: number;
+  /**
+   * The broker nodes a device cut off by the broker connects to again by itself, the next one after
+   * each failure (none: it waits for `connect`).
+   */
+  brokerUrls?: string[];
 }
 
 /** What one device has seen: the fleet adds these up. */
@@ -82,6 +99,13 @@ export class SimulatedDevice {
   private bdSeq = 0;
   private connected = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The one connection attempt under way: `connect` and the device's own reconnection share it. */
+  private connecting: Promise<void> | undefined;
+  /** Off the broker by the caller's will (`drop`, `stop`): no reconnection of its own. */
+  private held = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private lastUrl: string | undefined;
 
   constructor(private readonly options: SimulatedDeviceOptions) {}
 
@@ -124,28 +148,43 @@ export class SimulatedDevice {
    * the error carries the CONNACK's code), and when the node has not taken the subscriptions and
    * the birth within `withinMs` (the connection is then dropped).
    */
-  async connect(url: string, withinMs = HANDSHAKE_MS): Promise<void> {
+  connect(url: string, withinMs = HANDSHAKE_MS): Promise<void> {
+    this.held = false;
+    this.connecting ??= this.connectOnce(url, withinMs).finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async connectOnce(url: string, withinMs: number): Promise<void> {
     if (!this.credentials) throw new Error(`${this.id} is not enrolled`);
+    this.lastUrl = url;
     this.bdSeq += 1;
     const { school } = this.options;
     let client: MqttClient;
     try {
-      client = await mqtt.connectAsync(url, {
-        clientId: this.id,
-        ...this.credentials,
-        clean: true,
-        reconnectPeriod: 0,
-        connectTimeout: withinMs,
-        keepalive: 60,
-        will: {
-          topic: topics.state(school, this.id),
-          payload: Buffer.from(this.state(false)),
-          qos: 1,
-          retain: true,
+      client = await mqtt.connectAsync(
+        url,
+        {
+          clientId: this.id,
+          ...this.credentials,
+          clean: true,
+          reconnectPeriod: 0,
+          connectTimeout: withinMs,
+          keepalive: 60,
+          will: {
+            topic: topics.state(school, this.id),
+            payload: Buffer.from(this.state(false)),
+            qos: 1,
+            retain: true,
+          },
         },
-      });
+        // No retries: with them, a connection closed before its CONNACK (the connect timeout, a node
+        // closing it) never settles the promise, mqtt.js waiting for a retry reconnectPeriod 0 rules out.
+        false,
+      );
     } catch (error) {
-      if (error instanceof ErrorWithReasonCode) this.counters.refusals += 1;
+      if (refused(error)) this.counters.refusals += 1;
       throw error;
     }
     this.client = client;
@@ -153,7 +192,9 @@ export class SimulatedDevice {
     this.counters.connects += 1;
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('close', () => {
-      if (this.client === client) this.connected = false;
+      if (this.client !== client) return;
+      this.connected = false;
+      this.reconnectLater();
     });
     client.on('error', () => undefined);
     this.inFlight = [];
@@ -194,7 +235,32 @@ export class SimulatedDevice {
     }
     clearInterval(this.timer);
     this.timer = setInterval(() => this.tick(), 200);
+    this.failures = 0;
     this.pump();
+  }
+
+  /**
+   * After the broker cut it off: the next node (from the one it was on) after a backoff with jitter,
+   * as a gateway given every node's address does; a refusal (revoked) ends it.
+   */
+  private reconnectLater(): void {
+    const urls = this.options.brokerUrls;
+    if (!urls?.length || this.held) return;
+    clearTimeout(this.reconnectTimer);
+    const backoff = Math.min(RECONNECT_MS.max, RECONNECT_MS.initial * 2 ** this.failures);
+    this.reconnectTimer = setTimeout(
+      () => {
+        if (this.connected || this.held) return;
+        const at = Math.max(0, urls.indexOf(this.lastUrl as string));
+        this.connect(urls[(at + 1) % urls.length] as string).catch((error: unknown) => {
+          console.error(this.id, (error as Error).message, (error as { code?: unknown }).code);
+          if (refused(error)) return;
+          this.failures += 1;
+          this.reconnectLater();
+        });
+      },
+      backoff * (0.5 + Math.random() / 2),
+    );
   }
 
   /** One tap: a gate decision journaled now and sent with the next batch. */
@@ -219,6 +285,8 @@ export class SimulatedDevice {
 
   /** The link drops without a goodbye (the will says offline); taps go on piling up in the journal. */
   drop(): void {
+    this.held = true;
+    clearTimeout(this.reconnectTimer);
     this.connected = false;
     clearInterval(this.timer);
     this.client?.stream.destroy();
@@ -230,7 +298,10 @@ export class SimulatedDevice {
    * seconds: a broker node too busy to answer must not hold the whole fleet's stop.
    */
   async stop(): Promise<void> {
+    this.held = true;
+    clearTimeout(this.reconnectTimer);
     clearInterval(this.timer);
+    await this.connecting?.catch(() => undefined);
     const client = this.client;
     if (!client) return;
     if (this.connected) {

@@ -1,6 +1,5 @@
-import { ErrorWithReasonCode } from 'mqtt';
 import { percentile } from '../bench/report.js';
-import { type DeviceCounters, HANDSHAKE_MS, SimulatedDevice } from './device.js';
+import { type DeviceCounters, HANDSHAKE_MS, refused, SimulatedDevice } from './device.js';
 
 export interface FleetOptions {
   bridgeHttp: string;
@@ -64,6 +63,7 @@ export class Fleet {
           id: `${prefix}-${i + 1}`,
           school: `school-${(i % schools) + 1}`,
           bridgeHttp: options.bridgeHttp,
+          brokerUrls: options.brokerUrls,
           ...(options.maxRecords ? { maxRecords: options.maxRecords } : {}),
           ...(options.ackTimeoutMs ? { ackTimeoutMs: options.ackTimeoutMs } : {}),
         }),
@@ -190,9 +190,6 @@ export class Fleet {
     await inParallel(this.devices, 200, (device) => device.stop());
   }
 }
-
-/** A CONNACK that refused the device (bad credentials, not authorised): another node says the same. */
-const refused = (error: unknown) => error instanceof ErrorWithReasonCode;
 
 async function makeTokens(options: FleetOptions, school: string, count: number): Promise<string[]> {
   const response = await fetch(new URL('/v1/tokens', options.bridgeHttp), {
