@@ -116,6 +116,9 @@ async function configureNodes(dir: string, count: number): Promise<NatsNode[]> {
   );
 }
 
+/** Characters of a node's output kept. */
+const OUTPUT_TAIL = 200_000;
+
 function natsNode(
   name: string,
   conf: string,
@@ -123,7 +126,11 @@ function natsNode(
   port: { mqtt: number; monitor: number },
 ): NatsNode {
   let child: ChildProcess | undefined;
-  let output = '';
+  // The tail is what explains a failure; a long run must not grow this without bound, and a node
+  // logging under load must not cost a copy of the whole tail per chunk.
+  let chunks: string[] = [];
+  let kept = 0;
+  const output = () => chunks.join('').slice(-OUTPUT_TAIL);
   const monitorUrl = `http://127.0.0.1:${port.monitor}`;
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
   const healthy = async () => {
@@ -141,14 +148,17 @@ function natsNode(
       return child?.pid;
     },
     running,
-    log: () => output,
+    log: output,
     async start() {
       if (running()) return;
-      output = '';
+      chunks = [];
+      kept = 0;
       child = spawn(NATS_SERVER, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
       const keep = (chunk: Buffer) => {
-        // The tail is what explains a failure; a long run must not grow this without bound.
-        output = (output + String(chunk)).slice(-200_000);
+        const text = String(chunk);
+        chunks.push(text);
+        kept += text.length;
+        while (kept - (chunks[0]?.length ?? 0) >= OUTPUT_TAIL) kept -= (chunks.shift() as string).length;
       };
       child.stdout?.on('data', keep);
       child.stderr?.on('data', keep);
@@ -156,7 +166,7 @@ function natsNode(
       await until(
         async () => {
           if (started.exitCode !== null)
-            throw new Error(`nats-server ${name} exited: ${output.slice(-2000)}`);
+            throw new Error(`nats-server ${name} exited: ${output().slice(-2000)}`);
           return healthy();
         },
         { what: `nats-server ${name} healthy`, timeoutMs: 60_000, everyMs: 100 },

@@ -63,4 +63,12 @@ describe.each<Ed25519>([nativeEd25519, tweetnaclEd25519])('Ed25519 ($name)', (im
     const pair = other.keyPairFromSeed(seed);
     expect(impl.verify(message, other.sign(message, seed), pair.publicKey)).toBe(true);
   });
+
+  it('signs with the seed as it is now, when the same array is signed with again after a change', () => {
+    const [first, second] = VECTORS as [(typeof VECTORS)[0], (typeof VECTORS)[0]];
+    const seed = hex(first.seed);
+    expect(Buffer.from(impl.sign(hex(first.message), seed)).toString('hex')).toBe(first.signature);
+    seed.set(hex(second.seed));
+    expect(Buffer.from(impl.sign(hex(second.message), seed)).toString('hex')).toBe(second.signature);
+  });
 });

@@ -41,9 +41,20 @@ function nativePublicKey(publicKey: Uint8Array): KeyObject {
   return key;
 }
 
+/**
+ * A device or bridge signs with the same seed each time, and parsing it into a KeyObject costs more
+ * than the signature (a fleet of simulated gateways spent a tenth of its time there). Kept by the
+ * seed's array, with a copy to see that it was not changed since, and gone with it.
+ */
+const privateKeyCache = new WeakMap<Uint8Array, { seed: Buffer; key: KeyObject }>();
+
 function nativePrivateKey(seed: Uint8Array): KeyObject {
   checkLength('seed', seed, 32);
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const cached = privateKeyCache.get(seed);
+  if (cached?.seed.equals(seed)) return cached.key;
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  privateKeyCache.set(seed, { seed: Buffer.from(seed), key });
+  return key;
 }
 
 export const nativeEd25519: Ed25519 = {
