@@ -357,12 +357,13 @@ export class Uplink {
   }
 
   private tick(): void {
-    const { ackTimeoutMs } = this.deps.config.batch;
-    if (this.connected && !this.listening && performance.now() - this.connectedAt > ackTimeoutMs) {
+    // Three ack timeouts: a loaded broker is slow to answer, and leaving it too soon only adds load.
+    const subscribeWithinMs = 3 * this.deps.config.batch.ackTimeoutMs;
+    if (this.connected && !this.listening && performance.now() - this.connectedAt > subscribeWithinMs) {
       // A clustered broker node back from a crash can hold a SUBSCRIBE while it recovers; another
       // connection (to it once recovered, or behind a load balancer to another node) is the way on.
       this.deps.logger.warn(
-        { waitedMs: ackTimeoutMs },
+        { waitedMs: subscribeWithinMs },
         'the broker has not acknowledged the subscriptions: reconnecting',
       );
       this.client?.stream.destroy();
