@@ -1,80 +1,63 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
-import { until } from '@educard/scripts/support';
+import { type Mosquitto, startMosquitto, until } from '@educard/scripts/support';
 import { sampleUid } from '@educard/terminal-sdk/testing';
-import mqttPacket from 'mqtt-packet';
-import { afterAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
+import { stallingRelay } from '../support/stalling-relay.js';
 
 // A broker node back from a crash (NATS while JetStream recovers) can take a connection and then hold
 // its SUBSCRIBE without a SUBACK for minutes. A gateway that waits on it sends nothing all that time.
-// Here a relay in front of the bridge's real broker swallows the first connection's SUBSCRIBEs.
+// So can a bridge that reconnects to it. Here a relay in front of a real broker swallows the
+// SUBSCRIBEs of the connection under test.
 
 let dir: string;
 let bridge: Bridge | undefined;
 let gateway: Gateway | undefined;
-let relay: Server | undefined;
-const sockets: Socket[] = [];
+let relay: Awaited<ReturnType<typeof stallingRelay>> | undefined;
+let mosquitto: Mosquitto | undefined;
 
-afterAll(async () => {
+afterEach(async () => {
   await gateway?.stop();
-  for (const socket of sockets) socket.destroy();
   relay?.close();
   await bridge?.stop();
+  await mosquitto?.stop();
+  gateway = undefined;
+  relay = undefined;
+  bridge = undefined;
+  mosquitto = undefined;
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Relays MQTT to `port`, dropping every SUBSCRIBE of the first connection; counts connections. */
-async function stallingRelay(port: number) {
-  let connections = 0;
-  let swallowed = 0;
-  relay = createServer((client) => {
-    connections += 1;
-    const stalls = connections === 1;
-    const broker = createConnection({ host: '127.0.0.1', port });
-    sockets.push(client, broker);
-    const parser = mqttPacket.parser();
-    parser.on('packet', (packet) => {
-      if (stalls && packet.cmd === 'subscribe') swallowed += 1;
-      else broker.write(mqttPacket.generate(packet));
-    });
-    client.on('data', (chunk) => parser.parse(chunk));
-    broker.pipe(client);
-    const close = () => {
-      client.destroy();
-      broker.destroy();
-    };
-    client.on('close', close).on('error', close);
-    broker.on('close', close).on('error', close);
-  });
-  await new Promise<void>((resolve) => relay?.listen(0, '127.0.0.1', resolve));
-  const address = relay.address() as { port: number };
-  return {
-    url: `mqtt://127.0.0.1:${address.port}`,
-    connections: () => connections,
-    swallowed: () => swallowed,
-  };
+/**
+ * gate-01 enrolled at `live`, its uplink to the URL `via` gives for the broker it was told (the broker
+ * itself, or a relay in front of it), sending again after 1.5 s without an ack.
+ */
+async function startGate(live: Bridge, via: (brokerUrl: string) => Promise<string>): Promise<Gateway> {
+  const credentials = await enrollDevice(live.httpUrl, join(dir, 'gate-01'), 'gate-01');
+  gateway = await startUplinkGateway(
+    join(dir, 'gate-01'),
+    'gate-01',
+    { ...credentials, url: await via(credentials.url) },
+    live.httpUrl,
+    { batch: { ackTimeoutMs: 1500 } },
+  );
+  return gateway;
 }
 
 it('leaves a broker that holds its subscriptions without an answer, and delivers through the next connection', async () => {
   dir = await mkdtemp(join(tmpdir(), 'subscribe-stall-'));
   bridge = await startBridge(join(dir, 'bridge'));
-  const credentials = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
-  const stalling = await stallingRelay(Number(new URL(credentials.url).port));
-  gateway = await startUplinkGateway(
-    join(dir, 'gate-01'),
-    'gate-01',
-    { ...credentials, url: stalling.url },
-    bridge.httpUrl,
-    { batch: { ackTimeoutMs: 1500 } },
-  );
-  const driver = gateway.readers as SimulatedReaderDriver;
+  const live = await startGate(bridge, async (brokerUrl) => {
+    relay = await stallingRelay(Number(new URL(brokerUrl).port), (_, nth) => nth === 1);
+    return relay.url;
+  });
+  const stalling = relay as NonNullable<typeof relay>;
+  const driver = live.readers as SimulatedReaderDriver;
   for (let i = 1; i <= 5; i++) driver.present('sim-in', { uid: sampleUid(i) });
-  const live = gateway;
   const store = bridge.store;
   await until(() => live.journal.stats().ackedSeq === live.journal.stats().lastSeq, {
     what: 'the taps acknowledged through a second connection',
@@ -84,4 +67,30 @@ it('leaves a broker that holds its subscriptions without an answer, and delivers
   expect(stalling.connections()).toBeGreaterThanOrEqual(2);
   expect(live.uplink?.status().reconnects).toBeGreaterThanOrEqual(1);
   expect(store.countEvents({ device: 'gate-01' })).toBe(live.journal.stats().lastSeq);
+});
+
+it('a bridge that reconnects to a broker holding its subscriptions leaves it, and hears the devices again', async () => {
+  dir = await mkdtemp(join(tmpdir(), 'subscribe-stall-'));
+  mosquitto = await startMosquitto(dir);
+  // The bridge's second connection (its reconnection after the cut below) has its SUBSCRIBEs held.
+  const stalling = await stallingRelay(Number(new URL(mosquitto.url).port), (_, nth) => nth === 2);
+  relay = stalling;
+  bridge = await startBridge(join(dir, 'bridge'), {
+    mqtt: { embedded: false, url: stalling.url, subscribeTimeoutMs: 2000 },
+  });
+  // The gateway goes to the broker itself: only the bridge's link is cut and held.
+  const broker = mosquitto.url;
+  const live = await startGate(bridge, async () => broker);
+  const driver = live.readers as SimulatedReaderDriver;
+  const store = bridge.store;
+  const delivered = () => store.countEvents({ device: 'gate-01' }) === live.journal.stats().lastSeq;
+  for (let i = 1; i <= 3; i++) driver.present('sim-in', { uid: sampleUid(i) });
+  await until(delivered, { what: 'the first taps stored', timeoutMs: 20_000 });
+
+  stalling.cut();
+  await until(() => stalling.swallowed() > 0, { what: "the bridge's SUBSCRIBE held", timeoutMs: 20_000 });
+  for (let i = 4; i <= 8; i++) driver.present('sim-in', { uid: sampleUid(i) });
+  await until(delivered, { what: 'the taps after the cut stored', timeoutMs: 30_000 });
+  expect(stalling.connections()).toBeGreaterThanOrEqual(3);
+  expect(live.journal.stats().lastSeq).toBeGreaterThanOrEqual(9);
 });

@@ -67,6 +67,12 @@ export const BridgeConfig = z
          */
         retainAcks: z.boolean().default(true),
         /**
+         * A connection whose SUBSCRIBEs the broker has not granted in this time is ended and made
+         * again (a clustered node back from a crash can hold them while it recovers); until they are
+         * granted the instance is not ready for its partitions.
+         */
+        subscribeTimeoutMs: z.number().int().min(500).default(30_000),
+        /**
          * Who provisions device accounts in an external broker. Without it the external broker must
          * admit and cut off devices itself (the embedded broker needs nothing).
          */

@@ -43,6 +43,7 @@ import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
 import { servePages } from '../web/index.js';
+import { watchSubscriptions } from './subscriptions.js';
 import { BRIDGE_VERSION } from './version.js';
 
 export { BRIDGE_VERSION };
@@ -205,6 +206,11 @@ export class Bridge {
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
     started.add('mqtt', () => client.endAsync());
+    const subscriptions = watchSubscriptions(client, {
+      withinMs: config.mqtt.subscribeTimeoutMs,
+      logger: logger.child({ component: 'broker' }),
+    });
+    started.add('subscriptions', () => subscriptions.stop());
     // The host alone: a URL may carry credentials.
     const brokerHost = new URL(url).host;
     let lostAt: number | undefined;
@@ -446,11 +452,12 @@ export class Bridge {
     await singletonDuties.start();
     const duties = [singletonDuties];
     if (partitions) {
-      // An instance cut off from the broker cannot ingest: its devices go to the others meanwhile.
+      // An instance cut off from the broker, or connected but not yet granted its subscriptions,
+      // cannot ingest: its devices go to the others meanwhile.
       const ingestShare = new Duties(leases, partitions.duties(), {
         ...lease,
         group: 'ingest',
-        ready: () => client.connected,
+        ready: () => subscriptions.granted(),
       });
       started.add('ingest partitions', () => ingestShare.stop());
       await ingestShare.start();

@@ -1,0 +1,57 @@
+import { createConnection, createServer, type Socket } from 'node:net';
+import mqttPacket from 'mqtt-packet';
+
+/**
+ * A relay in front of a real broker that drops the SUBSCRIBEs of the connections `stalls` picks (by
+ * the client id of their CONNECT and how many times that id has connected, from 1), as a broker node
+ * back from a crash that takes a connection and holds its SUBSCRIBE without a SUBACK: everything else
+ * passes both ways unchanged.
+ */
+export async function stallingRelay(port: number, stalls: (clientId: string, nth: number) => boolean) {
+  let connections = 0;
+  let swallowed = 0;
+  const connectsOf = new Map<string, number>();
+  const sockets = new Set<Socket>();
+  const relay = createServer((client) => {
+    connections += 1;
+    let stalling = false;
+    const broker = createConnection({ host: '127.0.0.1', port });
+    for (const socket of [client, broker]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    const parser = mqttPacket.parser();
+    parser.on('packet', (packet) => {
+      if (packet.cmd === 'connect') {
+        const nth = (connectsOf.get(packet.clientId) ?? 0) + 1;
+        connectsOf.set(packet.clientId, nth);
+        stalling = stalls(packet.clientId, nth);
+      }
+      if (stalling && packet.cmd === 'subscribe') swallowed += 1;
+      else broker.write(mqttPacket.generate(packet));
+    });
+    client.on('data', (chunk) => parser.parse(chunk));
+    broker.pipe(client);
+    const close = () => {
+      client.destroy();
+      broker.destroy();
+    };
+    client.on('close', close).on('error', close);
+    broker.on('close', close).on('error', close);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const address = relay.address() as { port: number };
+  return {
+    url: `mqtt://127.0.0.1:${address.port}`,
+    connections: () => connections,
+    swallowed: () => swallowed,
+    /** Cuts every connection through the relay, as a node that dies does. */
+    cut() {
+      for (const socket of sockets) socket.destroy();
+    },
+    close() {
+      this.cut();
+      relay.close();
+    },
+  };
+}
