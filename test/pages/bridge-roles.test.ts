@@ -255,7 +255,10 @@ describe('the bridge pages, role by role', () => {
     await context.close();
 
     const signedIn = await signIn('dora');
-    expect(await signedIn.locator('select[name="school"] option').allTextContents()).toContain(SCHOOL);
+    // The school list is filled from the API after the page shows: waited for, not read at once.
+    await expect
+      .poll(() => signedIn.locator('select[name="school"] option').allTextContents())
+      .toContain(SCHOOL);
     await signedIn.locator('table.classes tr[data-class="7-2"]').waitFor();
     await signedIn.context().close();
   });
