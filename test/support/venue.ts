@@ -49,13 +49,18 @@ export async function nameCardIssuers(bridge: Bridge, issuers: Ed25519KeyPair[])
 
 /**
  * A venue gateway enrolled at the bridge (site `school`), open every hour of every day unless told
- * otherwise, with simulated readers `door-in` and `door-out` and no debounce.
+ * otherwise, with simulated readers `door-in` and `door-out` and no debounce; it fetches bodies from
+ * `bridgeHttp` (the bridge itself unless told otherwise).
  */
 export async function startVenueGateway(
   bridge: Bridge,
   dataDir: string,
   device: string,
-  { school = 'museum', station = {} }: { school?: string; station?: Record<string, unknown> } = {},
+  {
+    school = 'museum',
+    station = {},
+    bridgeHttp = bridge.httpUrl,
+  }: { school?: string; station?: Record<string, unknown>; bridgeHttp?: string } = {},
 ): Promise<Gateway> {
   const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
   await mkdir(join(dataDir, 'roster'), { recursive: true });
@@ -78,7 +83,7 @@ export async function startVenueGateway(
         url: mqtt.url,
         username: mqtt.username,
         password: mqtt.password,
-        bridgeHttp: bridge.httpUrl,
+        bridgeHttp,
         backoff: { initialMs: 50, maxMs: 500 },
       },
     }),

@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
@@ -129,6 +131,37 @@ describe('the district hotlist at a venue', () => {
       expect(tapAt(late, 'door-in', pupil(2)).reason).toBe('lost');
     } finally {
       await late.stop();
+    }
+  });
+
+  it('takes the hotlist when a fetch of its body failed, without waiting for the next one to be published', async () => {
+    // The bridge's HTTP through a relay that answers the first request for a hotlist body with a 503.
+    let refused = 0;
+    const relay = createServer((request, response) => {
+      if (request.url?.startsWith('/v1/hotlist/snapshots/') && refused === 0) {
+        refused += 1;
+        response.writeHead(503).end();
+        return;
+      }
+      fetch(new URL(request.url as string, bridge.httpUrl))
+        .then(async (answer) => {
+          const body = Buffer.from(await answer.arrayBuffer());
+          response.writeHead(answer.status, { 'content-length': body.length }).end(body);
+        })
+        .catch(() => response.writeHead(502).end());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    // Only the snapshot's body brings this venue the list: the broker holds no delta for it.
+    await bridge.client.publishAsync(topics.hotlistDelta(), '', { qos: 1, retain: true });
+    const late = await startVenueGateway(bridge, join(dir, 'late-venue'), 'late-gw', {
+      bridgeHttp: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    });
+    try {
+      await venueReady(late);
+      expect(refused).toBe(1);
+    } finally {
+      await late.stop();
+      relay.close();
     }
   });
 

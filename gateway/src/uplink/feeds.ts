@@ -14,6 +14,12 @@ import {
 import type { UplinkDeps } from './deps.js';
 
 const SNAPSHOT_GRACE_MS = 300;
+/**
+ * A hotlist snapshot not applied (its body not fetched, its key set not here yet) is tried again after
+ * this, doubled each time up to the ceiling: the next one may not come for hours, and a venue without
+ * the list admits cards the district has revoked.
+ */
+const HOTLIST_RETRY_MS = { initial: 1000, max: 300_000 };
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
 /** What the feeds take of the uplink's dependencies. */
@@ -36,6 +42,7 @@ export class SignedFeeds {
   private asking: Promise<void> | undefined;
   private hotlistTimer: NodeJS.Timeout | undefined;
   private latestHotlist: HotlistSnapshotMessage | undefined;
+  private hotlistFailures = 0;
 
   constructor(private readonly deps: FeedDeps) {}
 
@@ -276,13 +283,32 @@ export class SignedFeeds {
       (m?.manifest.signed as { version?: number })?.version ?? 0;
     if (version(message) < version(this.latestHotlist)) return;
     this.latestHotlist = message;
+    this.hotlistFailures = 0;
     // The delta of the same version may be on its way, and is far smaller: give it a moment.
+    this.fetchHotlistIn(SNAPSHOT_GRACE_MS);
+  }
+
+  private fetchHotlistIn(delayMs: number): void {
     clearTimeout(this.hotlistTimer);
     this.hotlistTimer = setTimeout(() => {
-      this.fetchHotlistIfBehind().catch((error: unknown) =>
-        this.deps.logger.warn({ reason: (error as Error).message }, 'hotlist snapshot not applied'),
+      this.fetchHotlistIfBehind().then(
+        () => {
+          this.hotlistFailures = 0;
+        },
+        (error: unknown) => {
+          const retryInMs = Math.min(
+            HOTLIST_RETRY_MS.max,
+            HOTLIST_RETRY_MS.initial * 2 ** this.hotlistFailures,
+          );
+          this.hotlistFailures += 1;
+          this.deps.logger.warn(
+            { reason: (error as Error).message, retryInMs },
+            'hotlist snapshot not applied',
+          );
+          this.fetchHotlistIn(retryInMs);
+        },
       );
-    }, SNAPSHOT_GRACE_MS);
+    }, delayMs);
   }
 
   private async fetchHotlistIfBehind(): Promise<void> {
