@@ -253,7 +253,6 @@ export class SimulatedDevice {
         if (this.connected || this.held) return;
         const at = Math.max(0, urls.indexOf(this.lastUrl as string));
         this.connect(urls[(at + 1) % urls.length] as string).catch((error: unknown) => {
-          console.error(this.id, (error as Error).message, (error as { code?: unknown }).code);
           if (refused(error)) return;
           this.failures += 1;
           this.reconnectLater();
