@@ -43,8 +43,8 @@ function nativePublicKey(publicKey: Uint8Array): KeyObject {
 
 /**
  * A device or bridge signs with the same seed each time, and parsing it into a KeyObject costs more
- * than the signature (a fleet of simulated gateways spent a tenth of its time there). Kept by the
- * seed's array, with a copy to see that it was not changed since, and gone with it.
+ * than the signature (a profile of the scale bench's gateways put a tenth of their busy time there).
+ * Kept by the seed's array, with a copy to see that it was not changed since, and gone with it.
  */
 const privateKeyCache = new WeakMap<Uint8Array, { seed: Buffer; key: KeyObject }>();
 
