@@ -1,5 +1,5 @@
 export { inPacedBatches, type Pace } from './paced.js';
-export { LIBPQ_REMEDY, PostgresError, withSearchPath } from './pg-connection.js';
+export { LIBPQ_REMEDY, openPostgresConnection, PostgresError, withSearchPath } from './pg-connection.js';
 export { openPostgresStore } from './postgres.js';
 export {
   type CommitProjection,

@@ -87,10 +87,13 @@ function stepsFor(db: SqlDatabase, module: string, given: ModuleSteps): string[]
  */
 export function migrateModule(db: SqlDatabase, module: string, given: ModuleSteps): number {
   const steps = stepsFor(db, module, given);
-  db.exec('CREATE TABLE IF NOT EXISTS module_schema (module TEXT PRIMARY KEY, version INTEGER NOT NULL)');
   return db
     .transaction(() => {
-      if (db.dialect === 'postgres') db.exec('LOCK TABLE module_schema IN EXCLUSIVE MODE');
+      // Instances starting together on a new schema: PostgreSQL's CREATE TABLE IF NOT EXISTS is not
+      // safe against a concurrent one (the loser fails on pg_type's unique key), so they queue first.
+      if (db.dialect === 'postgres')
+        db.prepare('SELECT pg_advisory_xact_lock(1297040460, hashtext(current_schema())) AS locked').get();
+      db.exec('CREATE TABLE IF NOT EXISTS module_schema (module TEXT PRIMARY KEY, version INTEGER NOT NULL)');
       const held =
         db
           .prepare<[string], { version: number }>('SELECT version FROM module_schema WHERE module = ?')

@@ -12,7 +12,7 @@ export {
   startFleetDevice,
   tapLine,
 } from './fleet.js';
-export { measureLeaseFailover } from './lease-failover.js';
+export { type LeaseHolder, measureLeaseFailover, startLeaseHolder } from './lease-failover.js';
 export { LightDevice, type LightDeviceOptions } from './light-device.js';
 export { exited, freePort, type Mosquitto, type MosquittoTls, startMosquitto } from './mosquitto.js';
 export { NATS_APT_COMMAND, type NatsCluster, type NatsNode, startNatsCluster } from './nats.js';

@@ -7,37 +7,52 @@ import { exited } from './mosquitto.js';
 /** Run from dist/ (build first), as the bridge processes of the tests are. */
 const HOLDER = join(REPO_ROOT, 'scripts/dist/support/lease-holder.js');
 
-interface Holder {
+export interface LeaseHolder {
   name: string;
   pid: number;
+  /** Resolves when it says it is running: its tables migrated, trying for the lease. */
+  running: Promise<void>;
   /** Resolves with the time (ms since the epoch) it says it took the lease. */
   gained: Promise<number>;
-  kill(signal: NodeJS.Signals): Promise<void>;
+  /** Signals it unless it has exited, and resolves with its exit code (null if a signal ended it). */
+  kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
-function startHolder(url: string, lease: string, name: string, ttlMs: number): Holder {
+/** A process on one PostgreSQL database trying for one lease through the bridge's `Duties`. */
+export function startLeaseHolder(url: string, lease: string, name: string, ttlMs: number): LeaseHolder {
   const child = spawn(process.execPath, [HOLDER, url, lease, name, String(ttlMs)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let said = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    said = (said + chunk.toString()).slice(-2000);
   });
   const lines = createInterface({ input: child.stdout });
-  const gained = new Promise<number>((resolve, reject) => {
-    lines.on('line', (line) => {
-      const said = JSON.parse(line) as { gained?: true; at: number };
-      if (said.gained !== undefined) resolve(said.at);
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`lease holder ${name} exited (${code}) before it took the lease`)),
-    );
-  });
-  gained.catch(() => undefined);
+  const exit = new Promise<never>((_, reject) =>
+    child.once('close', (code) => reject(new Error(`lease holder ${name} exited (${code}): ${said.trim()}`))),
+  );
+  const told = (what: 'running' | 'gained') =>
+    Promise.race([
+      new Promise<number>((resolve) =>
+        lines.on('line', (line) => {
+          const heard = JSON.parse(line) as { running?: true; gained?: true; at: number };
+          if (heard[what] !== undefined) resolve(heard.at);
+        }),
+      ),
+      exit,
+    ]);
+  const running = told('running').then(() => undefined);
+  const gained = told('gained');
+  for (const promise of [exit, running, gained]) promise.catch(() => undefined);
   return {
     name,
     pid: child.pid as number,
+    running,
     gained,
     async kill(signal) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
-      await exited(child);
+      return exited(child);
     },
   };
 }
@@ -53,8 +68,8 @@ export async function measureLeaseFailover(
 ): Promise<{ failoverMs: number; first: string; second: string }> {
   const lease = options.lease ?? 'central.outbox';
   const ttlMs = options.ttlMs ?? 6000;
-  const a = startHolder(url, lease, 'bridge-a', ttlMs);
-  const b = startHolder(url, lease, 'bridge-b', ttlMs);
+  const a = startLeaseHolder(url, lease, 'bridge-a', ttlMs);
+  const b = startLeaseHolder(url, lease, 'bridge-b', ttlMs);
   try {
     const first = await Promise.race([a.gained.then(() => a), b.gained.then(() => b)]);
     const second = first === a ? b : a;

@@ -1,6 +1,7 @@
 /**
  * A process that keeps trying for one duty on a PostgreSQL store, through the bridge's own `Duties`,
- * and says on stdout, one JSON line each, when it starts it (`{"gained":true,"at":ms}`) and stops it:
+ * and says on stdout, one JSON line each, when it is running (`{"running":true,"at":ms}`, its tables
+ * migrated), when it starts the duty (`{"gained":true,…}`) and when it stops it (`{"lost":true,…}`):
  * the instance that dies in the failover test and bench. Run: node lease-holder.js URL LEASE HOLDER [TTL_MS]
  */
 import { Duties, LeaseTable, openPostgresStore } from '@educard/cloud-bridge';
@@ -21,6 +22,7 @@ const duties = new Duties(
   { holder, group: name, ttlMs: ttl ? Number(ttl) : 6000, logger: pino({ level: 'silent' }) },
 );
 await duties.start();
+say({ running: true });
 // The interval is unref'd (a bridge stops on its own terms): this process lives until it is killed.
 setInterval(() => undefined, 60_000);
 process.on('SIGTERM', async () => {
