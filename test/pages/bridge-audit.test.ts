@@ -37,6 +37,7 @@ const shownActions = (page: Page) =>
   page
     .locator('table.audit tbody tr')
     .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-action')));
+const shownReaders = (page: Page) => page.locator('table.audit tbody tr td:nth-child(2)').allTextContents();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bridge-audit-'));
@@ -68,14 +69,18 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Hana signs in: the attendance page opens on her class, and that read is entered (batched) as it is answered. */
+async function teacherReadsTheirClass(): Promise<void> {
+  const teacher = await signIn('hana');
+  await expect
+    .poll(() => bridge.audit.query({ actor: 'hana', action: 'read.attendance.day', limit: 10 }).length)
+    .toBeGreaterThan(0);
+  await teacher.context().close();
+}
+
 describe('the audit page', () => {
   it('finds a head teacher’s read of their class by reader, and a read of one pupil’s events by pupil', async () => {
-    const teacher = await signIn('hana');
-    // The attendance page opens on the teacher's class: that read is entered (batched) as it is answered.
-    await expect
-      .poll(() => bridge.audit.query({ actor: 'hana', action: 'read.attendance.day', limit: 10 }).length)
-      .toBeGreaterThan(0);
-    await teacher.context().close();
+    await teacherReadsTheirClass();
 
     const page = await signIn('sam');
     const events = await page.evaluate(
@@ -87,18 +92,48 @@ describe('the audit page', () => {
     const reader = page.locator('input[name="audit-actor"]');
     await reader.fill('hana');
     await reader.press('Enter');
-    await expect.poll(() => shownActions(page)).toContain('read.attendance.day');
-    expect(new Set(await page.locator('table.audit tbody tr td:nth-child(2)').allTextContents())).toEqual(
-      new Set(['hana']),
-    );
+    // The unfiltered list, shown until the answer comes, holds Hana's read too: wait for the filter.
+    await expect.poll(async () => new Set(await shownReaders(page))).toEqual(new Set(['hana']));
+    expect(await shownActions(page)).toContain('read.attendance.day');
     await reader.fill('');
     await reader.press('Enter');
     const pupilFilter = page.locator('input[name="audit-pupil"]');
     await pupilFilter.fill(watched);
     await pupilFilter.press('Enter');
     await expect.poll(() => shownActions(page)).toEqual(['read.events']);
-    expect(await page.locator('table.audit tbody tr td:nth-child(2)').allTextContents()).toEqual(['sam']);
+    expect(await shownReaders(page)).toEqual(['sam']);
     await screenshot(page, 'bridge-audit-by-pupil');
+    await page.context().close();
+  });
+
+  it('never shows the answer to an earlier filter that arrives after the filter was changed', async () => {
+    await teacherReadsTheirClass();
+    const page = await signIn('sam');
+    // The unfiltered list, asked for as the tab opens, is held back until after the filter's answer.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route(
+      (url) => url.pathname === '/v1/audit' && !url.searchParams.has('actor'),
+      async (route) => {
+        await held;
+        await route.continue();
+      },
+    );
+    await page.locator('.bar .tab', { hasText: 'Accounts' }).click();
+    const reader = page.locator('input[name="audit-actor"]');
+    await reader.fill('hana');
+    await reader.press('Enter');
+    await expect.poll(async () => new Set(await shownReaders(page))).toEqual(new Set(['hana']));
+    const late = page.waitForResponse((response) => new URL(response.url()).pathname === '/v1/audit');
+    release();
+    await late;
+    // Give the page a moment to (wrongly) render what came late, then look again.
+    await page.evaluate(
+      () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 200))),
+    );
+    expect(new Set(await shownReaders(page))).toEqual(new Set(['hana']));
     await page.context().close();
   });
 });

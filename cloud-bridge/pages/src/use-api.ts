@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 
 /**
@@ -8,21 +8,28 @@ import { api } from './api.js';
 export function useApi<T>(path: string | undefined, refreshMs?: number) {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState('');
+  // An answer for a path no longer asked for (a filter changed while it was on its way) is dropped:
+  // shown, it would pass for the answer to the filter now in the box.
+  const asked = useRef(path);
   const load = useCallback(async () => {
     if (!path) return;
     try {
-      setData(await api<T>(path));
+      const answer = await api<T>(path);
+      if (asked.current !== path) return;
+      setData(answer);
       setError('');
     } catch (failure) {
+      if (asked.current !== path) return;
       setError((failure as Error).message);
     }
   }, [path]);
   useEffect(() => {
+    asked.current = path;
     setData(undefined);
     void load();
     if (!refreshMs) return;
     const timer = setInterval(load, refreshMs);
     return () => clearInterval(timer);
-  }, [load, refreshMs]);
+  }, [path, load, refreshMs]);
   return { data, error, reload: load };
 }
