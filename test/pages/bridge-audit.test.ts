@@ -91,15 +91,12 @@ describe('the audit page', () => {
     await page.locator('.bar .tab', { hasText: 'Accounts' }).click();
     const reader = page.locator('input[name="audit-actor"]');
     await reader.fill('hana');
-    await reader.press('Enter');
     // The unfiltered list, shown until the answer comes, holds Hana's read too: wait for the filter.
     await expect.poll(async () => new Set(await shownReaders(page))).toEqual(new Set(['hana']));
     expect(await shownActions(page)).toContain('read.attendance.day');
     await reader.fill('');
-    await reader.press('Enter');
     const pupilFilter = page.locator('input[name="audit-pupil"]');
     await pupilFilter.fill(watched);
-    await pupilFilter.press('Enter');
     await expect.poll(() => shownActions(page)).toEqual(['read.events']);
     expect(await shownReaders(page)).toEqual(['sam']);
     await screenshot(page, 'bridge-audit-by-pupil');
@@ -109,27 +106,29 @@ describe('the audit page', () => {
   it('never shows the answer to an earlier filter that arrives after the filter was changed', async () => {
     await teacherReadsTheirClass();
     const page = await signIn('sam');
-    // The unfiltered list, asked for as the tab opens, is held back until after the filter's answer.
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
+    const audit = (filtered: boolean) => (url: URL) =>
+      url.pathname === '/v1/audit' && url.searchParams.has('actor') === filtered;
+    const filteredAnswer = page.waitForResponse((response) => audit(true)(new URL(response.url())));
+    // The unfiltered list, asked for as the tab opens, is answered by the bridge at once but reaches
+    // the page only once the filter's answer is shown.
+    let shown = (): void => undefined;
+    const filteredShown = new Promise<void>((resolve) => {
+      shown = resolve;
     });
-    await page.route(
-      (url) => url.pathname === '/v1/audit' && !url.searchParams.has('actor'),
-      async (route) => {
-        await held;
-        await route.continue();
-      },
-    );
+    await page.route(audit(false), async (route) => {
+      const response = await route.fetch();
+      await filteredShown;
+      await route.fulfill({ response });
+    });
+    const lateAnswer = page.waitForResponse((response) => audit(false)(new URL(response.url())));
     await page.locator('.bar .tab', { hasText: 'Accounts' }).click();
     const reader = page.locator('input[name="audit-actor"]');
     await reader.fill('hana');
-    await reader.press('Enter');
+    expect((await filteredAnswer).status()).toBe(200);
     await expect.poll(async () => new Set(await shownReaders(page))).toEqual(new Set(['hana']));
-    const late = page.waitForResponse((response) => new URL(response.url()).pathname === '/v1/audit');
-    release();
-    await late;
-    // Give the page a moment to (wrongly) render what came late, then look again.
+    shown();
+    await lateAnswer;
+    // Give the page a moment to render what came late (wrongly), then look.
     await page.evaluate(
       () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 200))),
     );

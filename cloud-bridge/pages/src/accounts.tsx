@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { type Account, type AccountRole, type AuditEntry, api, type SignedInAccount, stamp } from './api.js';
 import { useWords } from './i18n.js';
-import { useApi } from './use-api.js';
+import { useApi, useSettled } from './use-api.js';
 
 const ROLES: AccountRole[] = ['district-admin', 'school-admin', 'head-teacher', 'operator'];
 
@@ -73,11 +73,17 @@ function CreateAccount({ account, onCreated }: { account: SignedInAccount; onCre
   );
 }
 
-/** The audit log, narrowed to one reader (who) and one pupil (whose data) when they are given. */
+/**
+ * The audit log, narrowed to one reader (who) and one pupil (whose data) when they are given, as they
+ * are typed (once the typing pauses): not on the input's change, which a browser fires only on Enter
+ * or on leaving the box.
+ */
 function AuditLog() {
   const t = useWords();
-  const [actor, setActor] = useState('');
-  const [pupil, setPupil] = useState('');
+  const [actorTyped, setActorTyped] = useState('');
+  const [pupilTyped, setPupilTyped] = useState('');
+  const actor = useSettled(actorTyped.trim(), 300);
+  const pupil = useSettled(pupilTyped.trim(), 300);
   const query = new URLSearchParams({ limit: '100' });
   if (actor) query.set('actor', actor);
   if (pupil) query.set('target', `person:${pupil}`);
@@ -88,11 +94,19 @@ function AuditLog() {
         {t('audit')}
         <label>
           {t('reader')}{' '}
-          <input name="audit-actor" value={actor} onChange={(e) => setActor(e.currentTarget.value.trim())} />
+          <input
+            name="audit-actor"
+            value={actorTyped}
+            onInput={(e) => setActorTyped(e.currentTarget.value)}
+          />
         </label>
         <label>
           {t('pupil')}{' '}
-          <input name="audit-pupil" value={pupil} onChange={(e) => setPupil(e.currentTarget.value.trim())} />
+          <input
+            name="audit-pupil"
+            value={pupilTyped}
+            onInput={(e) => setPupilTyped(e.currentTarget.value)}
+          />
         </label>
       </caption>
       <thead>

@@ -33,3 +33,13 @@ export function useApi<T>(path: string | undefined, refreshMs?: number) {
   }, [path, load, refreshMs]);
   return { data, error, reload: load };
 }
+
+/** `value` once it has stayed the same for `ms`: a filter applied as it is typed, not at every key. */
+export function useSettled<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
