@@ -10,4 +10,5 @@ export { boundedLabel, OTHER_LABEL } from './metric-labels/index.js';
 export * from './roster-variant/index.js';
 export { SerialQueue } from './serial/index.js';
 export { STOP_STEP_MS, Teardown, type TeardownLogger, within } from './teardown/index.js';
+export { endMqttClient } from './teardown/mqtt.js';
 export * from './wall-clock/index.js';

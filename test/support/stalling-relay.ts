@@ -5,11 +5,13 @@ import mqttPacket from 'mqtt-packet';
  * A relay in front of a real broker that drops the SUBSCRIBEs of the connections `stalls` picks (by
  * the client id of their CONNECT and how many times that id has connected, from 1), as a broker node
  * back from a crash that takes a connection and holds its SUBSCRIBE without a SUBACK: everything else
- * passes both ways unchanged.
+ * passes both ways unchanged. `freeze` makes it a black hole (a link gone dead with its connections left
+ * open): nothing passes either way from then on.
  */
 export async function stallingRelay(port: number, stalls: (clientId: string, nth: number) => boolean) {
   let connections = 0;
   let swallowed = 0;
+  let frozen = false;
   const connectsOf = new Map<string, number>();
   const sockets = new Set<Socket>();
   const relay = createServer((client) => {
@@ -30,8 +32,12 @@ export async function stallingRelay(port: number, stalls: (clientId: string, nth
       if (stalling && packet.cmd === 'subscribe') swallowed += 1;
       else broker.write(mqttPacket.generate(packet));
     });
-    client.on('data', (chunk) => parser.parse(chunk));
-    broker.pipe(client);
+    client.on('data', (chunk) => {
+      if (!frozen) parser.parse(chunk);
+    });
+    broker.on('data', (chunk) => {
+      if (!frozen) client.write(chunk);
+    });
     const close = () => {
       client.destroy();
       broker.destroy();
@@ -45,6 +51,10 @@ export async function stallingRelay(port: number, stalls: (clientId: string, nth
     url: `mqtt://127.0.0.1:${address.port}`,
     connections: () => connections,
     swallowed: () => swallowed,
+    /** From now on nothing passes, and no connection is closed. */
+    freeze() {
+      frozen = true;
+    },
     /** Cuts every connection through the relay, as a node that dies does. */
     cut() {
       for (const socket of sockets) socket.destroy();

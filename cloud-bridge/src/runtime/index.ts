@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Teardown } from '@educard/terminal-sdk';
+import { endMqttClient, Teardown } from '@educard/terminal-sdk';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
@@ -205,7 +205,7 @@ export class Bridge {
       reconnectPeriod: 1000,
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
-    started.add('mqtt', () => client.endAsync());
+    started.add('mqtt', () => endMqttClient(client));
     const subscriptions = watchSubscriptions(client, {
       withinMs: config.mqtt.subscribeTimeoutMs,
       logger: logger.child({ component: 'broker' }),
@@ -518,7 +518,7 @@ export class Bridge {
     this.venues.stop();
     await this.http.close();
     this.reads.flush();
-    await this.client.endAsync();
+    await endMqttClient(this.client);
     this.rollouts.flushProgress();
     await this.broker?.stop();
     this.store.close();

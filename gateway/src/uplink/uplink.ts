@@ -9,13 +9,16 @@ import {
   type DeviceState,
   EventAck,
   type EventRecord,
+  endMqttClient,
   parseMessage,
   SPEC_VERSION,
+  STOP_STEP_MS,
   SYNC_WANTS,
   SyncReply,
   signBatch,
   topics,
   type UpdateProgress,
+  within,
 } from '@educard/terminal-sdk';
 import { Low } from 'lowdb';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -169,14 +172,16 @@ export class Uplink {
     const client = this.client;
     if (!client) return;
     if (this.connected) {
-      await client
-        .publishAsync(topics.state(this.deps.school, this.deps.device), this.stateMessage(false), {
+      // Bounded: a broker that stopped answering would hold the stop for ever.
+      await within(
+        STOP_STEP_MS,
+        client.publishAsync(topics.state(this.deps.school, this.deps.device), this.stateMessage(false), {
           qos: 1,
           retain: true,
-        })
-        .catch(() => undefined);
+        }),
+      ).catch(() => undefined);
     }
-    await client.endAsync();
+    await endMqttClient(client);
   }
 
   private async clientOptions(): Promise<IClientOptions> {
