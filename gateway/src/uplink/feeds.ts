@@ -11,7 +11,6 @@ import {
   UpdateOffer,
   VenuePlanMessage,
 } from '@educard/terminal-sdk';
-import { RosterRejected } from '../roster/index.js';
 import type { UplinkDeps } from './deps.js';
 
 const SNAPSHOT_GRACE_MS = 300;
@@ -21,11 +20,6 @@ const SNAPSHOT_GRACE_MS = 300;
  * the list admits cards the district has revoked.
  */
 const HOTLIST_RETRY_MS = { initial: 1000, max: 300_000 };
-/**
- * Hotlist snapshots heard and not applied yet, the newest kept. Several, because a claimed version is
- * not a verified one: a manifest no key here verifies must not hide a lower, genuine one behind it.
- */
-const HOTLIST_CANDIDATES = 4;
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
 /** What the feeds take of the uplink's dependencies. */
@@ -47,7 +41,7 @@ export class SignedFeeds {
   private snapshotTimer: NodeJS.Timeout | undefined;
   private asking: Promise<void> | undefined;
   private hotlistTimer: NodeJS.Timeout | undefined;
-  private hotlistCandidates: HotlistSnapshotMessage[] = [];
+  private latestHotlist: HotlistSnapshotMessage | undefined;
   private hotlistFailures = 0;
 
   constructor(private readonly deps: FeedDeps) {}
@@ -285,10 +279,10 @@ export class SignedFeeds {
 
   /** A snapshot's manifest, heard on its topic or in a sync answer: fetched when this venue is behind it. */
   private takeHotlistSnapshot(message: HotlistSnapshotMessage): void {
-    const version = hotlistVersion(message);
-    this.hotlistCandidates = [message, ...this.hotlistCandidates.filter((m) => hotlistVersion(m) !== version)]
-      .sort((a, b) => hotlistVersion(b) - hotlistVersion(a))
-      .slice(0, HOTLIST_CANDIDATES);
+    const version = (m?: HotlistSnapshotMessage) =>
+      (m?.manifest.signed as { version?: number })?.version ?? 0;
+    if (version(message) < version(this.latestHotlist)) return;
+    this.latestHotlist = message;
     this.hotlistFailures = 0;
     // The delta of the same version may be on its way, and is far smaller: give it a moment.
     this.fetchHotlistIn(SNAPSHOT_GRACE_MS);
@@ -317,33 +311,16 @@ export class SignedFeeds {
     }, delayMs);
   }
 
-  /**
-   * Tries the candidates newest first until one is applied. One refused for good (a bad signature, an
-   * expired or malformed manifest, a body that does not match it) is dropped; one that no key here
-   * verifies yet (its key set may still be coming) or whose body could not be fetched is kept and
-   * tried again, and the next lower one is tried now. Throws when one newer than the list in force is
-   * left, so the caller tries again later.
-   */
   private async fetchHotlistIfBehind(): Promise<void> {
     const hotlist = this.deps.venue?.hotlist;
-    if (!hotlist) return;
+    const message = this.latestHotlist;
+    if (!hotlist || !message) return;
     await this.keySetWork;
-    let left: unknown;
-    for (const message of this.hotlistCandidates) {
-      if (hotlistVersion(message) <= hotlist.version()) break;
-      try {
-        await hotlist.accept(Buffer.from(JSON.stringify(message.manifest)), (verified) =>
-          this.fetchBody('hotlist', message.url, verified.body.length),
-        );
-        break;
-      } catch (error) {
-        if (error instanceof RosterRejected && error.code !== 'unknown-key')
-          this.hotlistCandidates = this.hotlistCandidates.filter((m) => m !== message);
-        else left ??= error;
-      }
-    }
-    this.hotlistCandidates = this.hotlistCandidates.filter((m) => hotlistVersion(m) > hotlist.version());
-    if (left !== undefined && this.hotlistCandidates.length > 0) throw left;
+    const version = (message.manifest.signed as { version?: number }).version ?? 0;
+    if (version <= hotlist.version()) return;
+    await hotlist.accept(Buffer.from(JSON.stringify(message.manifest)), (verified) =>
+      this.fetchBody('hotlist', message.url, verified.body.length),
+    );
   }
 
   private async onVenuePlan(payload: Buffer): Promise<void> {
@@ -359,8 +336,4 @@ export class SignedFeeds {
       Buffer.from(parsed.value.body, 'utf8'),
     );
   }
-}
-
-function hotlistVersion(message: HotlistSnapshotMessage): number {
-  return (message.manifest.signed as { version?: number }).version ?? 0;
 }
