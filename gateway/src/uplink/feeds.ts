@@ -1,4 +1,5 @@
 import {
+  backoffDelay,
   CatalogueSnapshotMessage,
   HotlistDeltaMessage,
   HotlistSnapshotMessage,
@@ -15,9 +16,9 @@ import type { UplinkDeps } from './deps.js';
 
 const SNAPSHOT_GRACE_MS = 300;
 /**
- * A hotlist snapshot not applied (its body not fetched, its key set not here yet) is tried again after
- * this, doubled each time up to the ceiling: the next one may not come for hours, and a venue without
- * the list admits cards the district has revoked.
+ * A hotlist snapshot not applied (its body not fetched, its key set not here yet) is tried again with
+ * backoff from `initial` to `max` (jittered, so a district's venues do not all ask at once): the next
+ * one may not come for hours, and a venue without the list admits cards the district has revoked.
  */
 const HOTLIST_RETRY_MS = { initial: 1000, max: 300_000 };
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
@@ -296,11 +297,11 @@ export class SignedFeeds {
           this.hotlistFailures = 0;
         },
         (error: unknown) => {
-          const retryInMs = Math.min(
+          const retryInMs = backoffDelay(
+            this.hotlistFailures++,
+            HOTLIST_RETRY_MS.initial,
             HOTLIST_RETRY_MS.max,
-            HOTLIST_RETRY_MS.initial * 2 ** this.hotlistFailures,
           );
-          this.hotlistFailures += 1;
           this.deps.logger.warn(
             { reason: (error as Error).message, retryInMs },
             'hotlist snapshot not applied',

@@ -1,4 +1,5 @@
 import {
+  backoffDelay,
   type Command,
   Command as CommandSchema,
   type DeviceState,
@@ -247,7 +248,6 @@ export class SimulatedDevice {
     const urls = this.options.brokerUrls;
     if (!urls?.length || this.held) return;
     clearTimeout(this.reconnectTimer);
-    const backoff = Math.min(RECONNECT_MS.max, RECONNECT_MS.initial * 2 ** this.failures);
     this.reconnectTimer = setTimeout(
       () => {
         if (this.connected || this.held) return;
@@ -258,7 +258,7 @@ export class SimulatedDevice {
           this.reconnectLater();
         });
       },
-      backoff * (0.5 + Math.random() / 2),
+      backoffDelay(this.failures, RECONNECT_MS.initial, RECONNECT_MS.max),
     );
   }
 
