@@ -12,13 +12,11 @@ import {
   endMqttClient,
   parseMessage,
   SPEC_VERSION,
-  STOP_STEP_MS,
   SYNC_WANTS,
   SyncReply,
   signBatch,
   topics,
   type UpdateProgress,
-  within,
 } from '@educard/terminal-sdk';
 import { Low } from 'lowdb';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -171,16 +169,14 @@ export class Uplink {
     clearTimeout(this.syncTimer);
     const client = this.client;
     if (!client) return;
-    if (this.connected) {
-      // Bounded: a broker that stopped answering would hold the stop for ever.
-      await within(
-        STOP_STEP_MS,
-        client.publishAsync(topics.state(this.deps.school, this.deps.device), this.stateMessage(false), {
-          qos: 1,
-          retain: true,
-        }),
-      ).catch(() => undefined);
-    }
+    // Left in flight: the end gives it its bounded time to be acknowledged before the goodbye.
+    if (this.connected)
+      client.publish(
+        topics.state(this.deps.school, this.deps.device),
+        this.stateMessage(false),
+        { qos: 1, retain: true },
+        () => undefined,
+      );
     await endMqttClient(client);
   }
 
