@@ -87,7 +87,7 @@ describe('the audit log after its retention', () => {
         audit,
         logger,
         now: () => NOW,
-        purgeAudit: (before, pace) => audit.purgeBefore(before, pace),
+        purgeAudit: (before, pace, signal) => audit.purgeBefore(before, pace, signal),
       });
     expect((await retention({ auditDays: null }).runOnce()).auditPurged).toBe(0);
     expect((await retention().runOnce()).auditPurged).toBe(4);

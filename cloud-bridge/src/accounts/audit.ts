@@ -225,7 +225,7 @@ export class AuditLog implements AuditSink {
    * run in small batches, paced as the events' purge is. Nothing else can delete, and no entry newer than the purge's own. The log
    * is not hash-chained, so what remains needs no anchor to be read whole.
    */
-  async purgeBefore(before: Date, pace: Pace): Promise<number> {
+  async purgeBefore(before: Date, pace: Pace, signal?: AbortSignal): Promise<number> {
     const upTo = before.toISOString();
     const horizon = this.db
       .transaction(() => {
@@ -261,11 +261,15 @@ export class AuditLog implements AuditSink {
       'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)',
     );
     let removed = 0;
-    await inPacedBatches(pace, () => {
-      const { changes } = remove.run(horizon, PURGE_BATCH);
-      removed += changes;
-      return { done: changes < PURGE_BATCH, items: changes };
-    });
+    await inPacedBatches(
+      pace,
+      () => {
+        const { changes } = remove.run(horizon, PURGE_BATCH);
+        removed += changes;
+        return { done: changes < PURGE_BATCH, items: changes };
+      },
+      signal,
+    );
     if (removed > 0) this.logger.info({ entries: removed, upTo }, 'audit log purged after its retention');
     return removed;
   }

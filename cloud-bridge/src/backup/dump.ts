@@ -61,7 +61,8 @@ export function sqliteDump(options: {
           audit: { record: () => undefined },
           logger: silent,
           now: options.now,
-          purgeAudit: (before, pace) => new AuditLog(db, silent, options.now).purgeBefore(before, pace),
+          purgeAudit: (before, pace, signal) =>
+            new AuditLog(db, silent, options.now).purgeBefore(before, pace, signal),
         });
         const report = await retention.runOnce();
         copy.exec('VACUUM');

@@ -173,7 +173,7 @@ export function livePostgresDump(options: {
           audit,
           logger,
           now: options.now,
-          purgeAudit: (before, pace) => audit.purgeBefore(before, pace),
+          purgeAudit: (before, pace, signal) => audit.purgeBefore(before, pace, signal),
         });
         const renew = setInterval(() => {
           if (!take()) void retention.stop();

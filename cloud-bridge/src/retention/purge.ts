@@ -28,7 +28,7 @@ export interface RetentionDeps {
   /** Run after each purge: anonymises the leavers whose time has come; how many. */
   anonymise?: () => Promise<number>;
   /** Run last: removes the audit entries older than the instant given (`auditDays`), paced as the events' purge; how many. */
-  purgeAudit?: (before: Date, pace: Pace) => Promise<number>;
+  purgeAudit?: (before: Date, pace: Pace, signal: AbortSignal) => Promise<number>;
 }
 
 /** What one purge removed, per school and type, and up to which instant. */
@@ -86,7 +86,8 @@ export class Retention {
   private readonly sql;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<PurgeReport> | undefined;
-  private stopped = false;
+  /** Aborted by `stop`: ends a run between batches and cuts its pacing wait short. */
+  private halt = new AbortController();
   private last: PurgeReport | undefined;
   private readonly pace: Pace;
 
@@ -108,7 +109,15 @@ export class Retention {
         : "json_extract(e.record, '$.data.itemId')";
     const loans = tableExists(db, 'loans');
     this.sql = {
-      schools: db.prepare<[], { school: string }>('SELECT DISTINCT school FROM events ORDER BY school'),
+      // One index probe per school: DISTINCT read every entry of events_school_at, 80 ms per
+      // million events with the event loop held.
+      schools: db.prepare<[], { school: string }>(
+        `WITH RECURSIVE s(school) AS (
+           SELECT min(school) FROM events
+           UNION ALL SELECT (SELECT min(school) FROM events WHERE school > s.school) FROM s WHERE s.school IS NOT NULL
+         )
+         SELECT school FROM s WHERE school IS NOT NULL`,
+      ),
       scan: db.prepare<[string, string, string, number, number], ScannedRow>(
         `SELECT e.id, e.type, e.at,
                 CASE WHEN e.type LIKE 'library.%' THEN ${itemOf} END AS item,
@@ -131,14 +140,18 @@ export class Retention {
    * loop) gives ingest and the API the machine first. A run never overlaps the one before.
    */
   start(): void {
-    this.stopped = false;
+    if (this.halt.signal.aborted) this.halt = new AbortController();
     this.schedule(this.deps.config.intervalMs);
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.halt.abort();
     clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
+  }
+
+  private get stopped(): boolean {
+    return this.halt.signal.aborted;
   }
 
   get lastRun(): PurgeReport | undefined {
@@ -197,7 +210,11 @@ export class Retention {
     const { auditDays } = this.deps.config;
     if (!this.stopped && auditDays !== null)
       report.auditPurged =
-        (await this.deps.purgeAudit?.(new Date(at.getTime() - auditDays * DAY_MS), this.pace)) ?? 0;
+        (await this.deps.purgeAudit?.(
+          new Date(at.getTime() - auditDays * DAY_MS),
+          this.pace,
+          this.halt.signal,
+        )) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     const { removed } = report;
     if (removed > 0 || report.heldUnacknowledged > 0)
@@ -266,7 +283,7 @@ export class Retention {
         if (last) after = { at: last.at, id: last.id };
         return { done: rows.length < config.batchSize, items: doomed.length };
       });
-    await inPacedBatches(this.pace, batch, () => this.stopped);
+    await inPacedBatches(this.pace, batch, this.halt.signal);
     report.purged.push(...counts.values());
   }
 }

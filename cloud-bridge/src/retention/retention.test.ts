@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { chainRecords } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditLog } from '../accounts/index.js';
 import { CentralClient, CentralState, Outbox } from '../central/index.js';
 import { CentralTestServer } from '../central/testing.js';
@@ -141,6 +142,43 @@ describe('the purge', () => {
     const report = await retention({ batchSize: 1000 }).runOnce();
     expect(report.removed).toBe(250);
     expect(types()).toEqual(Array.from({ length: 5 }, () => 'door.forced@300'));
+  });
+
+  it('purges every school that has events, whatever their names sort as', async () => {
+    for (const [device, school] of [
+      ['gate-a', 'Ω-school'],
+      ['gate-b', 'school-1'],
+      ['gate-c', '0-school'],
+      ['gate-d', 'school-10'],
+    ] as const)
+      commit(device, school, [
+        ['gate.decision', daysAgo(200)],
+        ['gate.decision', daysAgo(10)],
+      ]);
+    const report = await retention().runOnce();
+    expect(report.purged.map((p) => [p.school, p.count])).toEqual([
+      ['0-school', 1],
+      ['school-1', 1],
+      ['school-10', 1],
+      ['Ω-school', 1],
+    ]);
+    expect(types()).toEqual(Array.from({ length: 4 }, () => 'gate.decision@10'));
+  });
+
+  it('stops at once when stopped between batches, not after its pacing wait', async () => {
+    commit(
+      'gate-1',
+      'school-1',
+      Array.from({ length: 1010 }, (_, i): [string, string] => ['gate.decision', daysAgo(300 - i / 10_000)]),
+    );
+    // 1,000 events at 100 a second: a wait of 10 s after the first batch.
+    const purge = retention({ batchSize: 1000, purgeRate: 100 });
+    const run = purge.runOnce();
+    await vi.waitFor(() => expect(store.countEvents()).toBe(10));
+    const stopped = purge.stop().then(() => 'stopped');
+    expect(await Promise.race([stopped, sleep(5000).then(() => 'still waiting')])).toBe('stopped');
+    expect((await run).removed).toBe(1000);
+    expect(store.countEvents()).toBe(10);
   });
 
   it('keeps an event the central system has not acknowledged, whatever its age, and removes it once acknowledged', async () => {

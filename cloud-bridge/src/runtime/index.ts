@@ -352,7 +352,7 @@ export class Bridge {
       logger: logger.child({ component: 'retention' }),
       now,
       anonymise: () => leavers.anonymiseDue(),
-      purgeAudit: (before, pace) => audit.purgeBefore(before, pace),
+      purgeAudit: (before, pace, signal) => audit.purgeBefore(before, pace, signal),
     });
     const reads = new ReadAudit({ audit, logger, now });
     const http = buildHttpApi({

@@ -8,7 +8,7 @@ import { ADMIN } from './bridge-process.js';
 import { atLeast, type BenchResult, info, median } from './report.js';
 
 const ROUTE = '/v1/events';
-const ROUNDS = 5;
+const ROUNDS = 9;
 const ROUND_MS = 3000;
 const CONCURRENCY = 4;
 const EVENTS = 2000;
