@@ -24,6 +24,7 @@ import {
   sampleEduApplet,
   sampleUid,
 } from '@educard/terminal-sdk/testing';
+import type { Logger } from 'pino';
 import { asAdmin } from './accounts.js';
 import { enrollDevice } from './bridge.js';
 
@@ -60,7 +61,8 @@ export async function startVenueGateway(
     school = 'museum',
     station = {},
     bridgeHttp = bridge.httpUrl,
-  }: { school?: string; station?: Record<string, unknown>; bridgeHttp?: string } = {},
+    logger = createLogger(device, { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+  }: { school?: string; station?: Record<string, unknown>; bridgeHttp?: string; logger?: Logger } = {},
 ): Promise<Gateway> {
   const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
   await mkdir(join(dataDir, 'roster'), { recursive: true });
@@ -87,7 +89,7 @@ export async function startVenueGateway(
         backoff: { initialMs: 50, maxMs: 500 },
       },
     }),
-    logger: createLogger(device, { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+    logger,
   });
 }
 

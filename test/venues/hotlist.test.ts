@@ -21,6 +21,7 @@ import {
   sampleCpuCard,
   validAround,
 } from '@educard/terminal-sdk/testing';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asAdmin } from '../support/accounts.js';
 import { startBridge } from '../support/bridge.js';
@@ -162,6 +163,44 @@ describe('the district hotlist at a venue', () => {
     } finally {
       await late.stop();
       relay.close();
+    }
+  });
+
+  it('takes the genuine hotlist when one of a higher version that no key verifies was put on the broker', async () => {
+    const held = venue?.venue?.hotlist.version as number;
+    const hashKey = parseHotlistHeader(bridge.venues.hotlist.snapshot(held) as Uint8Array).hashKey;
+    const forged = issueHotlist(
+      encodeHotlist({ kind: 'snapshot', version: held + 1000, hashKey }, hotlistEntries(hashKey, [])),
+      {
+        issuedAt: new Date().toISOString(),
+        expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+        keySetVersion: bridge.roster.keys.version,
+        signers: [generateKeyPair()],
+      },
+    );
+    // Only a snapshot brings a new venue the list: no delta retained, and the forgery retained in place
+    // of the genuine snapshot, which the venue's birth then gets from the bridge.
+    await bridge.client.publishAsync(topics.hotlistDelta(), '', { qos: 1, retain: true });
+    await bridge.client.publishAsync(
+      topics.hotlistSnapshot(),
+      JSON.stringify({
+        v: SPEC_VERSION,
+        manifest: JSON.parse(Buffer.from(forged.manifest).toString('utf8')),
+        url: `/v1/hotlist/snapshots/${held}`,
+      }),
+      { qos: 1, retain: true },
+    );
+    // The venue's log goes with a failure: which snapshots it tried, and why each was refused.
+    const log: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => log.push(line) });
+    const late = await startVenueGateway(bridge, join(dir, 'late-venue'), 'late-gw', { logger });
+    try {
+      await venueReady(late, held).catch((error: Error) => {
+        throw new Error(`${error.message}\n${log.filter((line) => line.includes('hotlist')).join('')}`);
+      });
+      expect(late.venue?.hotlist.version).toBe(held);
+    } finally {
+      await late.stop();
     }
   });
 

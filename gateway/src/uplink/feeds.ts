@@ -7,11 +7,13 @@ import {
   RosterDeltaMessage,
   RosterKeySetsMessage,
   RosterSnapshotMessage,
+  SerialQueue,
   type SyncReply,
   topics,
   UpdateOffer,
   VenuePlanMessage,
 } from '@educard/terminal-sdk';
+import { RosterRejected } from '../roster/index.js';
 import type { UplinkDeps } from './deps.js';
 
 const SNAPSHOT_GRACE_MS = 300;
@@ -21,6 +23,11 @@ const SNAPSHOT_GRACE_MS = 300;
  * one may not come for hours, and a venue without the list admits cards the district has revoked.
  */
 const HOTLIST_RETRY_MS = { initial: 1000, max: 300_000 };
+/**
+ * Hotlist snapshots heard and not applied yet, the newest kept. Several, because a claimed version is
+ * not a verified one: a manifest no key here verifies must not hide a lower, genuine one behind it.
+ */
+const HOTLIST_CANDIDATES = 4;
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
 /** What the feeds take of the uplink's dependencies. */
@@ -38,11 +45,12 @@ export type FeedDeps = Pick<
  */
 export class SignedFeeds {
   private keySetWork: Promise<unknown> = Promise.resolve();
+  private readonly keySetQueue = new SerialQueue();
   private latestSnapshot: RosterSnapshotMessage | undefined;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private asking: Promise<void> | undefined;
   private hotlistTimer: NodeJS.Timeout | undefined;
-  private latestHotlist: HotlistSnapshotMessage | undefined;
+  private hotlistCandidates: HotlistSnapshotMessage[] = [];
   private hotlistFailures = 0;
 
   constructor(private readonly deps: FeedDeps) {}
@@ -80,15 +88,33 @@ export class SignedFeeds {
     return this.onVenueMessage(topic, payload);
   }
 
-  /** The parts of the bridge's answer to a birth, each where its own topic's message would go, key sets first. */
+  /**
+   * The parts of the bridge's answer to a birth, each where its own topic's message would go, key sets
+   * first. A part refused does not keep the others out (the answer is not asked for again): each is
+   * tried, and the first refusal is thrown once all were.
+   */
   applySync(reply: SyncReply): Promise<void> {
+    const { keySets, rosterDelta, rosterSnapshot, catalogue, hotlist } = reply;
+    const parts: [string, (() => unknown) | false | undefined][] = [
+      ['keySets', keySets && (() => this.applyKeySets(keySets))],
+      ['rosterDelta', rosterDelta && (() => this.applyDelta(rosterDelta))],
+      ['rosterSnapshot', rosterSnapshot && (() => this.applySnapshot(rosterSnapshot))],
+      ['catalogue', catalogue && (() => this.applyCatalogue(catalogue))],
+      ['hotlist', hotlist && this.deps.venue && (() => this.takeHotlistSnapshot(hotlist))],
+    ];
     return this.keySetsArriving(
       (async () => {
-        if (reply.keySets) await this.applyKeySets(reply.keySets);
-        if (reply.rosterDelta) await this.applyDelta(reply.rosterDelta);
-        if (reply.rosterSnapshot) this.applySnapshot(reply.rosterSnapshot);
-        if (reply.catalogue) await this.applyCatalogue(reply.catalogue);
-        if (reply.hotlist && this.deps.venue) this.takeHotlistSnapshot(reply.hotlist);
+        let refused: unknown;
+        for (const [part, apply] of parts) {
+          if (!apply) continue;
+          try {
+            await apply();
+          } catch (error) {
+            this.deps.logger.warn({ part, reason: (error as Error).message }, 'sync answer part not applied');
+            refused ??= error;
+          }
+        }
+        if (refused !== undefined) throw refused;
       })(),
     );
   }
@@ -110,13 +136,20 @@ export class SignedFeeds {
     await this.applyKeySets(parsed.value);
   }
 
-  private async applyKeySets(message: RosterKeySetsMessage): Promise<void> {
+  /**
+   * One list at a time: the same key sets come on their retained topic and in a sync answer, and a
+   * second list checked against the version held before the first was taken would offer its sets
+   * again, which the store refuses (only N to N+1).
+   */
+  private applyKeySets(message: RosterKeySetsMessage): Promise<void> {
     const { roster } = this.deps;
-    for (const envelope of message.keySets) {
-      const version = (envelope.signed as { version?: unknown }).version;
-      if (typeof version !== 'number' || version <= roster.keySetVersion) continue;
-      await roster.acceptKeySet(Buffer.from(JSON.stringify(envelope)));
-    }
+    return this.keySetQueue.run(async () => {
+      for (const envelope of message.keySets) {
+        const version = (envelope.signed as { version?: unknown }).version;
+        if (typeof version !== 'number' || version <= roster.keySetVersion) continue;
+        await roster.acceptKeySet(Buffer.from(JSON.stringify(envelope)));
+      }
+    });
   }
 
   private async onRelease(payload: Buffer): Promise<void> {
@@ -280,10 +313,10 @@ export class SignedFeeds {
 
   /** A snapshot's manifest, heard on its topic or in a sync answer: fetched when this venue is behind it. */
   private takeHotlistSnapshot(message: HotlistSnapshotMessage): void {
-    const version = (m?: HotlistSnapshotMessage) =>
-      (m?.manifest.signed as { version?: number })?.version ?? 0;
-    if (version(message) < version(this.latestHotlist)) return;
-    this.latestHotlist = message;
+    const version = hotlistVersion(message);
+    this.hotlistCandidates = [message, ...this.hotlistCandidates.filter((m) => hotlistVersion(m) !== version)]
+      .sort((a, b) => hotlistVersion(b) - hotlistVersion(a))
+      .slice(0, HOTLIST_CANDIDATES);
     this.hotlistFailures = 0;
     // The delta of the same version may be on its way, and is far smaller: give it a moment.
     this.fetchHotlistIn(SNAPSHOT_GRACE_MS);
@@ -312,16 +345,37 @@ export class SignedFeeds {
     }, delayMs);
   }
 
+  /**
+   * Tries the candidates newest first until one is applied. One refused for good (a bad signature, an
+   * expired or malformed manifest, a body that does not match it) is dropped; one that no key here
+   * verifies yet (its key set may still be coming) or whose body could not be fetched is kept and
+   * tried again, and the next lower one is tried now. Throws when one newer than the list in force is
+   * left, so the caller tries again later.
+   */
   private async fetchHotlistIfBehind(): Promise<void> {
     const hotlist = this.deps.venue?.hotlist;
-    const message = this.latestHotlist;
-    if (!hotlist || !message) return;
+    if (!hotlist) return;
     await this.keySetWork;
-    const version = (message.manifest.signed as { version?: number }).version ?? 0;
-    if (version <= hotlist.version()) return;
-    await hotlist.accept(Buffer.from(JSON.stringify(message.manifest)), (verified) =>
-      this.fetchBody('hotlist', message.url, verified.body.length),
-    );
+    let left: unknown;
+    for (const message of this.hotlistCandidates) {
+      if (hotlistVersion(message) <= hotlist.version()) break;
+      try {
+        await hotlist.accept(Buffer.from(JSON.stringify(message.manifest)), (verified) =>
+          this.fetchBody('hotlist', message.url, verified.body.length),
+        );
+        break;
+      } catch (error) {
+        const kept = !(error instanceof RosterRejected) || error.code === 'unknown-key';
+        this.deps.logger.debug(
+          { version: hotlistVersion(message), reason: (error as Error).message, kept },
+          'hotlist candidate refused',
+        );
+        if (kept) left ??= error;
+        else this.hotlistCandidates = this.hotlistCandidates.filter((m) => m !== message);
+      }
+    }
+    this.hotlistCandidates = this.hotlistCandidates.filter((m) => hotlistVersion(m) > hotlist.version());
+    if (left !== undefined && this.hotlistCandidates.length > 0) throw left;
   }
 
   private async onVenuePlan(payload: Buffer): Promise<void> {
@@ -337,4 +391,8 @@ export class SignedFeeds {
       Buffer.from(parsed.value.body, 'utf8'),
     );
   }
+}
+
+function hotlistVersion(message: HotlistSnapshotMessage): number {
+  return (message.manifest.signed as { version?: number }).version ?? 0;
 }
