@@ -1,4 +1,4 @@
-import { describeIssues, MAX_MESSAGE_BYTES } from '@educard/terminal-sdk';
+import { BrokerNodes, describeIssues, MAX_BROKER_NODES, MAX_MESSAGE_BYTES } from '@educard/terminal-sdk';
 import { httpListenerLimits, isAddressOrRange, mqttListenerLimits } from '@educard/terminal-sdk/listeners';
 import { z } from 'zod';
 import { AccountsConfig } from '../accounts/config.js';
@@ -51,6 +51,14 @@ export const BridgeConfig = z
           .string()
           .regex(/^(mqtts?|wss?):\/\//)
           .optional(),
+        /**
+         * The external cluster's other nodes (same scheme and path as `url`): after a lost or refused
+         * connection the next one is tried, so a node that is gone does not cut the instance off.
+         */
+        failover: z
+          .array(z.string().regex(/^(mqtts?|wss?):\/\//))
+          .max(MAX_BROKER_NODES - 1)
+          .default([]),
         username: z.string().optional(),
         password: z.string().optional(),
         /** Shared-subscription group when several bridges consume one external broker. */
@@ -230,6 +238,13 @@ export const BridgeConfig = z
         path: ['mqtt', 'url'],
         message: 'an external broker needs its URL',
       });
+    }
+    if (config.mqtt.url) {
+      try {
+        new BrokerNodes(config.mqtt.url, config.mqtt.failover);
+      } catch (error) {
+        context.addIssue({ code: 'custom', path: ['mqtt', 'failover'], message: (error as Error).message });
+      }
     }
   });
 export type BridgeConfig = z.infer<typeof BridgeConfig>;

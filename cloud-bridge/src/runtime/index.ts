@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { endMqttClient, Teardown } from '@educard/terminal-sdk';
+import { BrokerNodes, endMqttClient, Teardown } from '@educard/terminal-sdk';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
@@ -198,8 +198,10 @@ export class Bridge {
           'broker accounts not reconciled at start: the next enrollment or revocation tries again',
         ),
       );
-    const url = broker ? `mqtt://${config.mqtt.host}:${broker.port}` : (config.mqtt.url as string);
-    const client = await mqtt.connectAsync(url, {
+    const nodes = broker
+      ? new BrokerNodes(`mqtt://${config.mqtt.host}:${broker.port}`)
+      : new BrokerNodes(config.mqtt.url as string, config.mqtt.failover);
+    const client = await mqtt.connectAsync(nodes.first, {
       clientId: credentials.username,
       clean: true,
       reconnectPeriod: 1000,
@@ -211,17 +213,18 @@ export class Bridge {
       logger: logger.child({ component: 'broker' }),
     });
     started.add('subscriptions', () => subscriptions.stop());
-    // The host alone: a URL may carry credentials.
-    const brokerHost = new URL(url).host;
     let lostAt: number | undefined;
     client.on('close', () => {
+      // Before mqtt.js's reconnection timer: each attempt goes to the next node.
+      const left = nodes.current;
+      nodes.moveOn(client.options);
       if (lostAt !== undefined) return;
       lostAt = Date.now();
-      logger.warn({ broker: brokerHost }, 'broker connection lost: reconnecting every second');
+      logger.warn({ broker: left, next: nodes.current }, 'broker connection lost: reconnecting every second');
     });
     client.on('connect', () => {
       if (lostAt === undefined) return;
-      logger.info({ broker: brokerHost, afterMs: Date.now() - lostAt }, 'broker connection back');
+      logger.info({ broker: nodes.current, afterMs: Date.now() - lostAt }, 'broker connection back');
       lostAt = undefined;
     });
     const commands = new CommandSender({ client, keys, logger, now });
@@ -361,7 +364,7 @@ export class Bridge {
       roster,
       adminToken: config.adminToken,
       logger,
-      mqttUrl: () => config.mqtt.publicUrl ?? url,
+      mqttUrl: () => config.mqtt.publicUrl ?? nodes.first,
       accounts: deviceAccounts,
       onEnroll: (device, { newEpoch, previousSchool }) => {
         if (!newEpoch) return;
@@ -491,7 +494,9 @@ export class Bridge {
     );
     logger.info(
       {
-        mqtt: url,
+        // Without what the URL may carry besides its node (credentials).
+        mqtt: nodes.current,
+        ...(nodes.count > 1 ? { brokerNodes: nodes.count } : {}),
         http: bridge.httpUrl,
         instance,
         duties: shared ? duties.flatMap((group) => group.holding) : 'all',

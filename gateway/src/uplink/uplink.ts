@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  BrokerNodes,
   backoffDelay,
   type Command,
   type CommandResult,
@@ -80,6 +81,7 @@ export class Uplink {
   private stateSentAt = Number.NEGATIVE_INFINITY;
   private stateTimer: NodeJS.Timeout | undefined;
   private readonly feeds: SignedFeeds;
+  private readonly nodes: BrokerNodes;
 
   constructor(private readonly deps: UplinkDeps) {
     this.stateFile = new DurableJsonFile(join(deps.dataDir, 'uplink.json'), (value) =>
@@ -87,6 +89,7 @@ export class Uplink {
     );
     this.state = new Low(this.stateFile, { bdSeq: 0 });
     this.feeds = new SignedFeeds(deps);
+    this.nodes = new BrokerNodes(deps.config.url, deps.config.failover);
   }
 
   async start(): Promise<void> {
@@ -108,7 +111,7 @@ export class Uplink {
     const options = await this.clientOptions();
     await this.nextBirth();
     options.will = this.will();
-    const client = mqtt.connect(this.deps.config.url, options);
+    const client = mqtt.connect(this.nodes.first, options);
     this.client = client;
     client.on('connect', () => this.onConnect());
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
@@ -284,7 +287,10 @@ export class Uplink {
     this.inFlight = [];
     this.window = this.deps.config.batch.inFlight;
     this.nextSeq = this.deps.journal.stats().ackedSeq + 1;
-    logger.info({ bdSeq: this.bdSeq, resumeFrom: this.nextSeq }, 'uplink connected');
+    logger.info(
+      { bdSeq: this.bdSeq, resumeFrom: this.nextSeq, broker: this.nodes.current },
+      'uplink connected',
+    );
     this.synced = false;
     // Subscribed before the birth asks, so the answer cannot come first; on its own, because a bridge
     // of the version before refuses this filter (0x80) and that must not fail the others.
@@ -349,6 +355,7 @@ export class Uplink {
           if (this.stopping || !this.client) return;
           this.reconnects += 1;
           this.client.options.will = this.will();
+          this.nodes.moveOn(this.client.options);
           this.client.reconnect();
         })
         .catch((error: unknown) =>
