@@ -69,6 +69,14 @@ export const BridgeConfig = z
         /** The broker URL devices are told at enrollment; by default the one the bridge uses. */
         publicUrl: z.string().optional(),
         /**
+         * The other nodes devices are told at enrollment (their `uplink.failover`); by default the
+         * bridge's own `failover` when devices are told its own URL, and none with a `publicUrl`.
+         */
+        publicFailover: z
+          .array(z.string().regex(/^(mqtts?|wss?):\/\//))
+          .max(MAX_BROKER_NODES - 1)
+          .optional(),
+        /**
          * Publish each ack retained, as gateways of the version before need; gateways that ask for
          * their last ack in their birth do not, and on a JetStream-backed cluster every retained
          * message is a replicated write (docs/scale-out.md).
@@ -239,11 +247,16 @@ export const BridgeConfig = z
         message: 'an external broker needs its URL',
       });
     }
-    if (config.mqtt.url) {
+    const lists = [
+      ['failover', config.mqtt.url, config.mqtt.failover],
+      ['publicFailover', config.mqtt.publicUrl ?? config.mqtt.url, config.mqtt.publicFailover],
+    ] as const;
+    for (const [field, first, others] of lists) {
+      if (!first || !others) continue;
       try {
-        new BrokerNodes(config.mqtt.url, config.mqtt.failover);
+        new BrokerNodes(first, others);
       } catch (error) {
-        context.addIssue({ code: 'custom', path: ['mqtt', 'failover'], message: (error as Error).message });
+        context.addIssue({ code: 'custom', path: ['mqtt', field], message: (error as Error).message });
       }
     }
   });

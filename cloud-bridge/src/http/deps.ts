@@ -25,6 +25,8 @@ export interface HttpDeps {
   logger: Logger;
   /** What an enrolled device is told about where to connect. */
   mqttUrl: () => string;
+  /** The broker's other nodes devices are told at enrollment (none: a single node). */
+  mqttFailover: () => string[];
   /** The broker's device accounts: provisioned at enrollment, removed at revocation (cutting the device off). */
   accounts: DeviceAccounts;
   /**

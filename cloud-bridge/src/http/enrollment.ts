@@ -19,6 +19,7 @@ export function enrollmentRoutes(app: FastifyInstance, deps: HttpDeps): void {
       const refusal = deps.accounts.refusal(deviceId);
       if (refusal) throw new EnrollmentRefused(403, refusal);
       const mqttUrl = deps.mqttUrl();
+      const failover = deps.mqttFailover();
       const enrolled = enroll(
         store,
         request.body,
@@ -29,6 +30,7 @@ export function enrollmentRoutes(app: FastifyInstance, deps: HttpDeps): void {
             school,
             tokenSha256: enrollmentTokenHash(token),
             mqttUrl,
+            ...(failover.length > 0 ? { mqttFailover: failover } : {}),
             username: deviceId,
             issuedAt: now.toISOString(),
           }),
@@ -54,7 +56,12 @@ export function enrollmentRoutes(app: FastifyInstance, deps: HttpDeps): void {
       });
       const answer: EnrollmentResponse = {
         school,
-        mqtt: { url: mqttUrl, username: deviceId, password: enrolled.password },
+        mqtt: {
+          url: mqttUrl,
+          ...(failover.length > 0 ? { failover } : {}),
+          username: deviceId,
+          password: enrolled.password,
+        },
         keySets: enrolled.proof.keySets as EnrollmentResponse['keySets'],
         proof: enrolled.proof.proof as EnrollmentResponse['proof'],
       };

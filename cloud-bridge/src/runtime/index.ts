@@ -365,6 +365,8 @@ export class Bridge {
       adminToken: config.adminToken,
       logger,
       mqttUrl: () => config.mqtt.publicUrl ?? nodes.first,
+      // The bridge's own list only where devices are told the bridge's own URL.
+      mqttFailover: () => config.mqtt.publicFailover ?? (config.mqtt.publicUrl ? [] : config.mqtt.failover),
       accounts: deviceAccounts,
       onEnroll: (device, { newEpoch, previousSchool }) => {
         if (!newEpoch) return;

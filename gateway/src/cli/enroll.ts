@@ -59,6 +59,7 @@ export function verifyEnrollment(
     proof.school !== answer.school && 'school',
     proof.username !== answer.mqtt.username && 'broker user',
     proof.mqttUrl !== answer.mqtt.url && 'broker URL',
+    JSON.stringify(proof.mqttFailover ?? []) !== JSON.stringify(answer.mqtt.failover ?? []) && 'broker nodes',
   ].filter(Boolean);
   if (mismatch.length > 0)
     throw new RosterRejected(
@@ -197,9 +198,13 @@ export function registerEnroll(program: Command): void {
       ...(options.tlsCert ? { cert: resolve(options.tlsCert) } : {}),
       ...(options.tlsKey ? { key: resolve(options.tlsKey) } : {}),
     };
+    const url = options.broker ?? raw.uplink?.url ?? answer.mqtt.url;
+    // The bridge's other nodes go with its URL: a broker chosen here keeps the list the config has.
+    const failover = url === answer.mqtt.url ? answer.mqtt.failover : undefined;
     raw.uplink = {
       ...raw.uplink,
-      url: options.broker ?? raw.uplink?.url ?? answer.mqtt.url,
+      url,
+      ...(failover?.length ? { failover } : {}),
       bridgeHttp: bridge,
       username: answer.mqtt.username,
       password: answer.mqtt.password,
@@ -210,6 +215,7 @@ export function registerEnroll(program: Command): void {
       device: config.device.id,
       school: answer.school,
       broker: raw.uplink.url,
+      ...(raw.uplink.failover?.length ? { failover: raw.uplink.failover } : {}),
       bridge,
       keySetVersion: answer.keySets.length,
     };

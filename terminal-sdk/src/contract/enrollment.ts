@@ -26,6 +26,8 @@ export const EnrollmentProof = z.object({
   school: Identifier,
   tokenSha256: Sha256Hex,
   mqttUrl: z.string().min(1),
+  /** The cluster's other nodes the device may fail over to, signed with the first (a bridge of the version before names none). */
+  mqttFailover: z.array(z.string().min(1)).max(15).optional(),
   username: z.string().min(1),
   issuedAt: IsoTime,
 });
@@ -34,7 +36,13 @@ export type EnrollmentProof = z.infer<typeof EnrollmentProof>;
 /** The answer to an enrollment: broker credentials, the key sets to check the proof with, the proof. */
 export const EnrollmentResponse = z.object({
   school: Identifier,
-  mqtt: z.object({ url: z.string().min(1), username: z.string().min(1), password: z.string().min(1) }),
+  mqtt: z.object({
+    url: z.string().min(1),
+    /** The cluster's other nodes, as the proof names them (the gateway's `uplink.failover`). */
+    failover: z.array(z.string().min(1)).max(15).optional(),
+    username: z.string().min(1),
+    password: z.string().min(1),
+  }),
   /** Every key set the bridge has issued, oldest first, as signed envelopes. */
   keySets: z.array(SignedEnvelopeSchema).min(1).max(1000),
   proof: SignedEnvelopeSchema,
