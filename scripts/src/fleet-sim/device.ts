@@ -2,6 +2,7 @@ import {
   backoffDelay,
   type Command,
   Command as CommandSchema,
+  DEVICE_SUBSCRIPTION_QOS,
   type DeviceState,
   type Ed25519KeyPair,
   type EnrollmentResponse,
@@ -211,7 +212,7 @@ export class SimulatedDevice {
           topics.rosterSnapshot(school),
           topics.rosterDelta(school),
         ],
-        { qos: 1 },
+        { qos: DEVICE_SUBSCRIPTION_QOS },
       );
       await client.publishAsync(topics.state(school, this.id), this.state(true), { qos: 1, retain: true });
     };

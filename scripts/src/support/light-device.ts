@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   backoffDelay,
   type DataFormats,
+  DEVICE_SUBSCRIPTION_QOS,
   type ReleaseManifest,
   type RosterKeySet,
   retriableStatus,
@@ -96,7 +97,7 @@ export class LightDevice {
     );
     const device = new LightDevice(options, client);
     client.on('message', (_topic, payload) => device.onOffer(payload));
-    await client.subscribeAsync(topics.release(options.school, options.id), { qos: 1 });
+    await client.subscribeAsync(topics.release(options.school, options.id), { qos: DEVICE_SUBSCRIPTION_QOS });
     await client.publishAsync(
       topics.state(options.school, options.id),
       JSON.stringify({
