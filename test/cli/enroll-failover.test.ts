@@ -8,7 +8,7 @@ import type { Bridge } from '@educard/cloud-bridge';
 import { type KeyRole, rootFingerprint } from '@educard/terminal-sdk';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { admin, startBridge } from '../support/bridge.js';
-import { educard } from '../support/cli.js';
+import { educard, gateInitFlags } from '../support/cli.js';
 
 // A district's gateways learn the broker cluster's other nodes at enrollment, signed in the proof with
 // the first, so no technician types them into thousands of devices: `educard enroll` against a real
@@ -33,26 +33,9 @@ async function initDevice(): Promise<string> {
   await writeFile(join(dir, 'anchor.json'), JSON.stringify(anchor));
   const config = join(dir, 'device', 'gateway.json');
   const init = await educard(config, [
-    'init',
-    '--no-input',
-    '--data-dir',
-    join(dir, 'device', 'data'),
-    '--school',
-    'school-1',
-    '--device',
-    'gate-east',
-    '--zone',
-    'main-gate',
-    '--readers',
-    'simulated',
-    '--io-plugin',
-    'recording',
+    ...gateInitFlags(join(dir, 'device', 'data'), join(dir, 'anchor.json'), rootFingerprint(anchor)),
     '--bridge',
     bridge.httpUrl,
-    '--root-keys',
-    join(dir, 'anchor.json'),
-    '--root-fingerprint',
-    rootFingerprint(anchor),
   ]);
   expect(init.code, init.stderr).toBe(0);
   return config;

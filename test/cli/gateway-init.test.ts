@@ -5,7 +5,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { generateKeyPair, keyRole, rootFingerprint } from '@educard/terminal-sdk';
 import { spawn as spawnPty } from 'node-pty';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EDUCARD, educard } from '../support/cli.js';
+import { EDUCARD, educard, gateInitFlags } from '../support/cli.js';
 import { REPO_ROOT } from '../support/processes.js';
 
 let dir: string;
@@ -29,26 +29,7 @@ afterEach(async () => {
 
 const PTY_TEST_MS = 40_000;
 
-const flags = () => [
-  'init',
-  '--no-input',
-  '--data-dir',
-  dataDir,
-  '--school',
-  'school-1',
-  '--device',
-  'gate-east',
-  '--zone',
-  'main-gate',
-  '--readers',
-  'simulated',
-  '--io-plugin',
-  'recording',
-  '--root-keys',
-  anchorFile,
-  '--root-fingerprint',
-  fingerprint,
-];
+const flags = () => gateInitFlags(dataDir, anchorFile, fingerprint);
 
 /** What is in the temporary directory: nothing may be half-written by a refused init. */
 async function tree(): Promise<string[]> {

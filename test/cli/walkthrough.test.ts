@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { GATEWAY_NODE_FLAGS } from '@educard/gateway';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bridgeCli, educard, initBridge, serveBridge } from '../support/cli.js';
+import { bridgeCli, educard, gateInitFlags, initBridge, serveBridge } from '../support/cli.js';
 import { type Child, exited, fakeSystemdNotify, startNode } from '../support/processes.js';
 import { rosterCsv, rosterCsvRow } from '../support/roster-csv.js';
 
@@ -47,26 +47,9 @@ describe('from a blank device to the first tap', () => {
 
     const config = join(dir, 'device', 'etc', 'gateway.json');
     const setUp = await educard(config, [
-      'init',
-      '--no-input',
-      '--data-dir',
-      join(dir, 'device', 'data'),
-      '--school',
-      'school-1',
-      '--device',
-      'gate-east',
-      '--zone',
-      'main-gate',
-      '--readers',
-      'simulated',
-      '--io-plugin',
-      'recording',
+      ...gateInitFlags(join(dir, 'device', 'data'), anchor, fingerprint),
       '--bridge',
       bridge.http,
-      '--root-keys',
-      anchor,
-      '--root-fingerprint',
-      fingerprint,
     ]);
     expect(setUp.code, setUp.stderr).toBe(0);
     const enrolled = await educard(config, [

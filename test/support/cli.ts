@@ -63,6 +63,31 @@ export function runCommand(
   });
 }
 
+/**
+ * `educard init`'s flags for school-1's gate `gate-east` (simulated readers, the recording IO plugin)
+ * set up without questions, pinned to the root keys in `rootKeys`: the root keys last.
+ */
+export const gateInitFlags = (dataDir: string, rootKeys: string, fingerprint: string): string[] => [
+  'init',
+  '--no-input',
+  '--data-dir',
+  dataDir,
+  '--school',
+  'school-1',
+  '--device',
+  'gate-east',
+  '--zone',
+  'main-gate',
+  '--readers',
+  'simulated',
+  '--io-plugin',
+  'recording',
+  '--root-keys',
+  rootKeys,
+  '--root-fingerprint',
+  fingerprint,
+];
+
 /** `educard` with a configuration file. */
 export const educard = (config: string, args: string[], options?: Parameters<typeof runCommand>[2]) =>
   runCommand(EDUCARD, ['--config', config, ...args], options);
