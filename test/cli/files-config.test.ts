@@ -39,7 +39,7 @@ describe('educard config', () => {
     expect(JSON.parse(raw.stdout).journal).toBeUndefined();
     expect(unset.code).toBe(1);
     expect(unset.stderr).toContain('uplink.passwd is not set');
-    expect(unset.stderr).toContain('Settings under uplink: url, bridgeHttp, username, password');
+    expect(unset.stderr).toContain('Settings under uplink: url, failover, bridgeHttp, username, password');
   });
 
   it('set: validates the whole file first; an invalid value or an unknown key exits 2 and leaves the file byte for byte', async () => {
