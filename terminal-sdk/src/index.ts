@@ -1,6 +1,12 @@
 export { backoffDelay, retriableStatus, retryAfterMs } from './backoff/index.js';
 export { Batches, type BatchesLogger, type BatchesOptions } from './batches/index.js';
-export { BrokerNodes, MAX_BROKER_NODES } from './broker-nodes/index.js';
+export {
+  BrokerNodeList,
+  BrokerNodes,
+  BrokerUrl,
+  brokerNodesProblem,
+  MAX_BROKER_NODES,
+} from './broker-nodes/index.js';
 export { canonicalBytes, canonicalString } from './canonical/index.js';
 export { maskCardId, maskCardPath } from './card-id/index.js';
 export * from './card-profile/index.js';

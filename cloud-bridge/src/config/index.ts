@@ -1,4 +1,10 @@
-import { BrokerNodes, describeIssues, MAX_BROKER_NODES, MAX_MESSAGE_BYTES } from '@educard/terminal-sdk';
+import {
+  BrokerNodeList,
+  BrokerUrl,
+  brokerNodesProblem,
+  describeIssues,
+  MAX_MESSAGE_BYTES,
+} from '@educard/terminal-sdk';
 import { httpListenerLimits, isAddressOrRange, mqttListenerLimits } from '@educard/terminal-sdk/listeners';
 import { z } from 'zod';
 import { AccountsConfig } from '../accounts/config.js';
@@ -47,18 +53,12 @@ export const BridgeConfig = z
         /** WebSocket listener of the embedded broker, for pages. */
         wsPort: z.number().int().min(0).max(65535).optional(),
         /** An external broker (Mosquitto, EMQX, HiveMQ), with the bridge's own credentials there. */
-        url: z
-          .string()
-          .regex(/^(mqtts?|wss?):\/\//)
-          .optional(),
+        url: BrokerUrl.optional(),
         /**
          * The external cluster's other nodes (same scheme and path as `url`): after a lost or refused
          * connection the next one is tried, so a node that is gone does not cut the instance off.
          */
-        failover: z
-          .array(z.string().regex(/^(mqtts?|wss?):\/\//))
-          .max(MAX_BROKER_NODES - 1)
-          .default([]),
+        failover: BrokerNodeList.default([]),
         username: z.string().optional(),
         password: z.string().optional(),
         /** Shared-subscription group when several bridges consume one external broker. */
@@ -72,10 +72,7 @@ export const BridgeConfig = z
          * The other nodes devices are told at enrollment (their `uplink.failover`); by default the
          * bridge's own `failover` when devices are told its own URL, and none with a `publicUrl`.
          */
-        publicFailover: z
-          .array(z.string().regex(/^(mqtts?|wss?):\/\//))
-          .max(MAX_BROKER_NODES - 1)
-          .optional(),
+        publicFailover: BrokerNodeList.optional(),
         /**
          * Publish each ack retained, as gateways of the version before need; gateways that ask for
          * their last ack in their birth do not, and on a JetStream-backed cluster every retained
@@ -252,12 +249,8 @@ export const BridgeConfig = z
       ['publicFailover', config.mqtt.publicUrl ?? config.mqtt.url, config.mqtt.publicFailover],
     ] as const;
     for (const [field, first, others] of lists) {
-      if (!first || !others) continue;
-      try {
-        new BrokerNodes(first, others);
-      } catch (error) {
-        context.addIssue({ code: 'custom', path: ['mqtt', field], message: (error as Error).message });
-      }
+      const problem = first && others && brokerNodesProblem(first, others);
+      if (problem) context.addIssue({ code: 'custom', path: ['mqtt', field], message: problem });
     }
   });
 export type BridgeConfig = z.infer<typeof BridgeConfig>;

@@ -1,7 +1,5 @@
-import { BrokerNodes, MAX_BROKER_NODES } from '@educard/terminal-sdk';
+import { BrokerNodeList, BrokerUrl, brokerNodesProblem } from '@educard/terminal-sdk';
 import { z } from 'zod';
-
-const BrokerUrl = z.string().regex(/^(mqtts?|wss?):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL');
 
 export const UplinkConfig = z
   .object({
@@ -11,10 +9,7 @@ export const UplinkConfig = z
      * The cluster's other nodes (same scheme and path as `url`): after a lost or refused connection
      * the next one is tried, so a node that is gone does not keep the device off the cluster.
      */
-    failover: z
-      .array(BrokerUrl)
-      .max(MAX_BROKER_NODES - 1)
-      .default([]),
+    failover: BrokerNodeList.default([]),
     /** The bridge's HTTP base, from which roster snapshots are fetched. */
     bridgeHttp: z.string().regex(/^https?:\/\//, 'an http:// or https:// URL'),
     /** The broker credentials the device got at enrollment. */
@@ -42,10 +37,7 @@ export const UplinkConfig = z
       .prefault({}),
   })
   .superRefine((config, context) => {
-    try {
-      new BrokerNodes(config.url, config.failover);
-    } catch (error) {
-      context.addIssue({ code: 'custom', path: ['failover'], message: (error as Error).message });
-    }
+    const problem = brokerNodesProblem(config.url, config.failover);
+    if (problem) context.addIssue({ code: 'custom', path: ['failover'], message: problem });
   });
 export type UplinkConfig = z.infer<typeof UplinkConfig>;

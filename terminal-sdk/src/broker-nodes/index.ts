@@ -1,7 +1,24 @@
 import type { IClientOptions } from 'mqtt';
+import { z } from 'zod';
 
 /** At most this many nodes: a cluster is a handful, and the list is configuration, not data. */
 export const MAX_BROKER_NODES = 16;
+
+/** A broker node's URL in a configuration. */
+export const BrokerUrl = z.string().regex(/^(mqtts?|wss?):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL');
+
+/** A cluster's other nodes in a configuration; whether they go with the first is `brokerNodesProblem`. */
+export const BrokerNodeList = z.array(BrokerUrl).max(MAX_BROKER_NODES - 1);
+
+/** Why `failover` cannot be one cluster with `url` (for a configuration's check), or undefined. */
+export function brokerNodesProblem(url: string, failover: readonly string[]): string | undefined {
+  try {
+    new BrokerNodes(url, failover);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
 
 const DEFAULT_PORTS: Record<string, number> = { 'mqtt:': 1883, 'mqtts:': 8883, 'ws:': 80, 'wss:': 443 };
 
@@ -15,7 +32,10 @@ export class BrokerNodes {
   private readonly urls: URL[];
   private at = 0;
 
-  constructor(url: string, failover: readonly string[] = []) {
+  constructor(
+    private readonly url: string,
+    failover: readonly string[] = [],
+  ) {
     this.urls = [url, ...failover].map((each) => new URL(each));
     const [first] = this.urls as [URL];
     for (const other of this.urls)
@@ -26,9 +46,9 @@ export class BrokerNodes {
     if (this.urls.length > MAX_BROKER_NODES) throw new Error(`more than ${MAX_BROKER_NODES} broker nodes`);
   }
 
-  /** The URL to connect to first (with whatever it carries besides host and port). */
+  /** The URL to connect to first, as configured (with whatever it carries besides host and port). */
   get first(): string {
-    return (this.urls[0] as URL).href;
+    return this.url;
   }
 
   /** The node the next connection goes to, as scheme://host:port (never credentials: for logs). */
