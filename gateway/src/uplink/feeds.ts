@@ -91,7 +91,7 @@ export class SignedFeeds {
   /**
    * The parts of the bridge's answer to a birth, each where its own topic's message would go, key sets
    * first. A part refused does not keep the others out (the answer is not asked for again): each is
-   * tried, and the first refusal is thrown once all were.
+   * tried, and the refusals are thrown together once all were.
    */
   applySync(reply: SyncReply): Promise<void> {
     const { keySets, rosterDelta, rosterSnapshot, catalogue, hotlist } = reply;
@@ -104,17 +104,17 @@ export class SignedFeeds {
     ];
     return this.keySetsArriving(
       (async () => {
-        let refused: unknown;
+        const refused: string[] = [];
         for (const [part, apply] of parts) {
           if (!apply) continue;
           try {
             await apply();
           } catch (error) {
-            this.deps.logger.warn({ part, reason: (error as Error).message }, 'sync answer part not applied');
-            refused ??= error;
+            refused.push(`${part}: ${(error as Error).message}`);
           }
         }
-        if (refused !== undefined) throw refused;
+        // One error naming each part: the uplink logs it once (`uplink message not handled`).
+        if (refused.length > 0) throw new Error(`sync answer parts not applied (${refused.join('; ')})`);
       })(),
     );
   }
