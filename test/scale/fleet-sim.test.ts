@@ -25,5 +25,8 @@ describe('npm run fleet-sim', () => {
     const run = await runCommand(FLEET_SIM, ['--outage', '2']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('a share from 0 to 1');
+    const qos = await runCommand(FLEET_SIM, ['--qos', '2']);
+    expect(qos.code).toBe(2);
+    expect(qos.stderr).toContain('0 or 1');
   });
 });

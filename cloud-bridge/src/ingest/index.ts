@@ -1,4 +1,5 @@
 import {
+  DEVICE_DELIVERY_QOS,
   DeviceState,
   type EventAck,
   type EventBatch,
@@ -253,7 +254,7 @@ export class Ingest {
       at: new Date().toISOString(),
     };
     await this.deps.client.publishAsync(topics.ack(school, device), JSON.stringify(ack), {
-      qos: 1,
+      qos: DEVICE_DELIVERY_QOS,
       retain: this.deps.retainAcks ?? true,
     });
   }

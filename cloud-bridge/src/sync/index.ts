@@ -1,4 +1,5 @@
 import {
+  DEVICE_DELIVERY_QOS,
   type DeviceState,
   type HotlistSnapshotMessage,
   MAX_MESSAGE_BYTES,
@@ -53,9 +54,14 @@ export class DeviceSync {
       delete reply.rosterDelta;
       payload = JSON.stringify(reply);
     }
-    this.deps.client.publish(topics.sync(state.school, state.device), payload, { qos: 1 }, (error) => {
-      if (error) logger.warn({ device: state.device, err: error.message }, 'sync answer not published');
-    });
+    this.deps.client.publish(
+      topics.sync(state.school, state.device),
+      payload,
+      { qos: DEVICE_DELIVERY_QOS },
+      (error) => {
+        if (error) logger.warn({ device: state.device, err: error.message }, 'sync answer not published');
+      },
+    );
     this.answered += 1;
   }
 

@@ -7,7 +7,7 @@ import {
   type CommandResult,
   Command as CommandSchema,
   commandRefusal,
-  DEVICE_SUBSCRIPTION_QOS,
+  DEVICE_DELIVERY_QOS,
   type DeviceState,
   EventAck,
   type EventRecord,
@@ -295,7 +295,7 @@ export class Uplink {
     this.synced = false;
     // Subscribed before the birth asks, so the answer cannot come first; on its own, because a bridge
     // of the version before refuses this filter (0x80) and that must not fail the others.
-    client.subscribe(topics.sync(school, device), { qos: DEVICE_SUBSCRIPTION_QOS }, (error, granted) => {
+    client.subscribe(topics.sync(school, device), { qos: DEVICE_DELIVERY_QOS }, (error, granted) => {
       if (error || granted?.[0]?.qos === 0x80) {
         logger.info('the bridge does not answer births (an older bridge): relying on retained messages');
         this.synced = true;
@@ -305,7 +305,7 @@ export class Uplink {
     if (this.deps.roster.wantsFresh) void this.feeds.askForSnapshot();
     client.subscribe(
       [topics.ack(school, device), topics.commands(school, device), ...this.feeds.topics()],
-      { qos: DEVICE_SUBSCRIPTION_QOS },
+      { qos: DEVICE_DELIVERY_QOS },
       (error) => {
         if (error) logger.error({ err: error.message }, 'uplink subscribe failed');
         // Sent only once the ack can be heard: an ack is not retained on every broker, and one that
@@ -412,7 +412,7 @@ export class Uplink {
         (this.client as MqttClient).publish(
           topics.events(school, device),
           JSON.stringify(batch),
-          { qos: 1 },
+          { qos: config.batch.qos },
           (error) => {
             if (error)
               logger.warn(

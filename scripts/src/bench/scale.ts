@@ -54,6 +54,8 @@ async function districtBench(): Promise<BenchResult[]> {
     seconds,
     nodes: 3,
     outage: 0,
+    // As a district on NATS is configured (uplink.batch.qos, docs/scale-out.md).
+    qos: 0,
     warmupS: WARMUP_S,
     progress: (line) => process.stderr.write(`[bench scale] ${line}\n`),
   });
@@ -147,6 +149,7 @@ async function scaleIngest(): Promise<BenchResult[]> {
         concurrency: 50,
         maxRecords: 200,
         ackTimeoutMs: 60_000,
+        qos: 0,
       }).catch(async (error: unknown) => {
         await district.stop();
         throw error;

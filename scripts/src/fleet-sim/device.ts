@@ -2,7 +2,7 @@ import {
   backoffDelay,
   type Command,
   Command as CommandSchema,
-  DEVICE_SUBSCRIPTION_QOS,
+  DEVICE_DELIVERY_QOS,
   type DeviceState,
   type Ed25519KeyPair,
   type EnrollmentResponse,
@@ -53,6 +53,8 @@ export interface SimulatedDeviceOptions {
   inFlight?: number;
   /** A batch not acknowledged this long is sent again from the last ack, as `uplink.batch.ackTimeoutMs`. */
   ackTimeoutMs?: number;
+  /** The QoS batches are published with, as `uplink.batch.qos` (1 unless given). */
+  qos?: 0 | 1;
   /**
    * The broker nodes a device cut off by the broker connects to again by itself, the next one after
    * each failure (none: it waits for `connect`).
@@ -212,7 +214,7 @@ export class SimulatedDevice {
           topics.rosterSnapshot(school),
           topics.rosterDelta(school),
         ],
-        { qos: DEVICE_SUBSCRIPTION_QOS },
+        { qos: DEVICE_DELIVERY_QOS },
       );
       await client.publishAsync(topics.state(school, this.id), this.state(true), { qos: 1, retain: true });
     };
@@ -358,7 +360,7 @@ export class SimulatedDevice {
 
   private pump(): void {
     const client = this.client;
-    const { school, maxRecords = 500, inFlight = 4 } = this.options;
+    const { school, maxRecords = 500, inFlight = 4, qos = 1 } = this.options;
     while (this.connected && client && this.inFlight.length < inFlight) {
       const start = this.nextSeq - this.ackedSeq - 1;
       const records = this.pending.slice(start, start + maxRecords).map((p) => p.record);
@@ -367,7 +369,7 @@ export class SimulatedDevice {
       this.inFlight.push({ to: batch.to, sentAt: Date.now() });
       this.nextSeq = batch.to + 1;
       this.counters.batchesSent += 1;
-      client.publish(topics.events(school, this.id), JSON.stringify(batch), { qos: 1 }, () => undefined);
+      client.publish(topics.events(school, this.id), JSON.stringify(batch), { qos }, () => undefined);
     }
   }
 

@@ -15,6 +15,8 @@ export interface FleetOptions {
   concurrency?: number;
   maxRecords?: number;
   ackTimeoutMs?: number;
+  /** The QoS batches are published with (1 unless given). */
+  qos?: 0 | 1;
 }
 
 export interface FleetStats extends DeviceCounters {
@@ -66,6 +68,7 @@ export class Fleet {
           brokerUrls: options.brokerUrls,
           ...(options.maxRecords ? { maxRecords: options.maxRecords } : {}),
           ...(options.ackTimeoutMs ? { ackTimeoutMs: options.ackTimeoutMs } : {}),
+          ...(options.qos !== undefined ? { qos: options.qos } : {}),
         }),
     );
     const tokens = new Map<string, string[]>();

@@ -33,6 +33,15 @@ const program = createProgram(
     share,
     0.1,
   )
+  .option(
+    '--qos <q>',
+    'QoS the gateways publish batches with (uplink.batch.qos): 0, as a district on NATS is configured, or 1',
+    (value: string) => {
+      if (value !== '0' && value !== '1') throw new InvalidArgumentError('0 or 1');
+      return Number(value) as 0 | 1;
+    },
+    0,
+  )
   .option('--json', 'print the figures as JSON')
   .action(
     async (options: {
@@ -41,6 +50,7 @@ const program = createProgram(
       seconds: number;
       nodes: number;
       outage: number;
+      qos: 0 | 1;
       json?: boolean;
     }) => {
       const result = await runDistrict({

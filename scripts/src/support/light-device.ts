@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   backoffDelay,
   type DataFormats,
-  DEVICE_SUBSCRIPTION_QOS,
+  DEVICE_DELIVERY_QOS,
   type ReleaseManifest,
   type RosterKeySet,
   retriableStatus,
@@ -97,7 +97,7 @@ export class LightDevice {
     );
     const device = new LightDevice(options, client);
     client.on('message', (_topic, payload) => device.onOffer(payload));
-    await client.subscribeAsync(topics.release(options.school, options.id), { qos: DEVICE_SUBSCRIPTION_QOS });
+    await client.subscribeAsync(topics.release(options.school, options.id), { qos: DEVICE_DELIVERY_QOS });
     await client.publishAsync(
       topics.state(options.school, options.id),
       JSON.stringify({

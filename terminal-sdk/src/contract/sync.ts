@@ -14,14 +14,17 @@ export const SYNC_WANTS = ['ack', 'keySets', 'roster', 'catalogue', 'hotlist'] a
 export type SyncWant = (typeof SYNC_WANTS)[number];
 
 /**
- * The QoS a device subscribes to everything sent to it with (its ack, commands and sync answers, its
- * school's key sets, roster, catalogue, hotlist, plans and releases): 0. A device's session is clean,
- * so a QoS 1 subscription is never redelivered on a later connection, and on one connection TCP
- * delivers QoS 0 as well; what a dropped connection loses the next birth asks for (SYNC_WANTS). On
- * NATS each QoS 1 subscription is a JetStream consumer: six a device made a district of 1,000
- * simulated gateways wait 47 s (p50) for an ack, and 46 ms with none (docs/scale-out.md).
+ * The QoS everything sent to a device is delivered with (its ack, commands and sync answers, its
+ * school's key sets, roster, catalogue, hotlist, plans and releases): 0. A device subscribes at it, and
+ * the bridge publishes what only one device reads (its ack, its sync answer) at it. A device's session
+ * is clean, so a QoS 1 subscription is never redelivered on a later connection, and on one connection
+ * TCP delivers QoS 0 as well; what a dropped connection loses the next birth asks for (SYNC_WANTS), and
+ * a lost ack costs a resend the bridge drops as a duplicate. On NATS each QoS 1 subscription is a
+ * JetStream consumer (six a device made a district of 1,000 simulated gateways wait 47 s, p50, for an
+ * ack; 46 ms with none), and each QoS 1 publish a replicated JetStream write even when it is delivered
+ * at 0 (acks and sync answers at QoS 1 held 2,000 gateways' first batches 10 s): docs/scale-out.md.
  */
-export const DEVICE_SUBSCRIPTION_QOS = 0;
+export const DEVICE_DELIVERY_QOS = 0;
 
 /**
  * The bridge's answer to a birth that asked, on the device's own `sync` topic: its last committed
