@@ -6,7 +6,7 @@ import { Fleet, runDistrict, startDistrict } from '../fleet-sim/index.js';
 import { startPostgres } from '../support/index.js';
 import { startBridge } from './bridge-process.js';
 import { failoverBench } from './failover.js';
-import { atLeast, atMost, type BenchResult, info } from './report.js';
+import { atLeast, atMost, type BenchResult, info, median } from './report.js';
 import { storeBench } from './store.js';
 import { ingestRate } from './uplink.js';
 
@@ -94,9 +94,12 @@ function cpuByPid(): Map<number, { ppid: number; seconds: number }> {
 /** CPU seconds of each named process and its descendants (PostgreSQL's backends are its children). */
 function cpuOfTrees(roots: Record<string, number | undefined>): Record<string, number> {
   const all = cpuByPid();
+  // The simulator is this process, and the others are its children: each tree stops at another root,
+  // or the simulator's would count every part again.
+  const named = new Set(Object.values(roots));
   const of = (pid: number): number => {
     let sum = all.get(pid)?.seconds ?? 0;
-    for (const [child, { ppid }] of all) if (ppid === pid) sum += of(child);
+    for (const [child, { ppid }] of all) if (ppid === pid && !named.has(child)) sum += of(child);
     return sum;
   };
   return Object.fromEntries(
@@ -106,11 +109,12 @@ function cpuOfTrees(roots: Record<string, number | undefined>): Record<string, n
 
 /**
  * `scale.ingest.events_per_s`: two bridge instances on one PostgreSQL, three NATS nodes, 1,000
- * simulated gateways (SCALE_INGEST_DEVICES) each tapping a burst of 100 events (SCALE_INGEST_EVENTS)
- * at once; the rate from the burst until every event is acknowledged (0, a failed figure, when it
- * does not end). Beside it, `scale.ingest.one_bridge_events_per_s`: the uplink group's one bridge
- * (SQLite, the embedded broker) measured in the same run,
- * and the CPU seconds each part took during the burst (where the time goes).
+ * simulated gateways (SCALE_INGEST_DEVICES) each holding a backlog of 100 journaled events
+ * (SCALE_INGEST_EVENTS) and sending it at once, as after an outage; the rate from the send until every
+ * event is acknowledged, the median of SCALE_INGEST_ROUNDS (5) such bursts in one district (0, a failed
+ * figure, when one does not end). Beside it,
+ * `scale.ingest.one_bridge_events_per_s`: the uplink group's one bridge (SQLite, the embedded broker)
+ * measured in the same run, and the CPU seconds each part took during a burst, averaged (where the time goes).
  */
 export async function scaleIngestFigures(): Promise<BenchResult[]> {
   try {
@@ -135,6 +139,7 @@ async function scaleIngest(): Promise<BenchResult[]> {
     say(`one bridge on SQLite, embedded broker: ${Math.round(singleRate)} events/s`);
     const devices = fromEnv('SCALE_INGEST_DEVICES', 1000);
     const perDevice = fromEnv('SCALE_INGEST_EVENTS', 100);
+    const rounds = fromEnv('SCALE_INGEST_ROUNDS', 5);
     const postgres = await startPostgres();
     try {
       const district = await startDistrict(join(dir, 'district'), {
@@ -164,29 +169,40 @@ async function scaleIngest(): Promise<BenchResult[]> {
           ...Object.fromEntries(district.cluster.nodes.map((node) => [node.name, node.pid])),
           simulator: process.pid,
         };
-        const before = cpuOfTrees(roots);
-        const started = performance.now();
-        for (const device of fleet.devices) for (let i = 0; i < perDevice; i += 1) device.tap();
-        await fleet.drained(600_000);
-        const seconds = (performance.now() - started) / 1000;
-        const after = cpuOfTrees(roots);
-        const rate = (devices * perDevice) / seconds;
-        const cpu = Object.entries(after).map(([name, total]) => ({
-          name,
-          seconds: total - (before[name] ?? 0),
-        }));
-        say(
-          `${devices * perDevice} events in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s; CPU seconds ${cpu
-            .map(({ name, seconds: used }) => `${name} ${used.toFixed(1)}`)
-            .join(', ')}`,
-        );
+        // The backlog of an outage: journaled before the clock starts, as a real district's gateways
+        // journal on their own hardware. Tapping inside the window put the simulator's hashing on the
+        // two cores the broker and the bridges share.
+        const rates: number[] = [];
+        const cpuSeconds: Record<string, number> = {};
+        for (let round = 1; round <= rounds; round += 1) {
+          for (const device of fleet.devices) device.journalTaps(perDevice);
+          const before = cpuOfTrees(roots);
+          const started = performance.now();
+          for (const device of fleet.devices) device.send();
+          await fleet.drained(600_000);
+          const seconds = (performance.now() - started) / 1000;
+          const after = cpuOfTrees(roots);
+          rates.push((devices * perDevice) / seconds);
+          const used = Object.entries(after).map(
+            ([name, total]) => [name, total - (before[name] ?? 0)] as const,
+          );
+          for (const [name, spent] of used) cpuSeconds[name] = (cpuSeconds[name] ?? 0) + spent / rounds;
+          say(
+            `round ${round}: ${devices * perDevice} events in ${seconds.toFixed(1)} s: ${Math.round(rates.at(-1) as number)} events/s; CPU seconds ${used
+              .map(([name, spent]) => `${name} ${spent.toFixed(1)}`)
+              .join(', ')}`,
+          );
+        }
         return [
           // The uplink group's figure, measured again in this run to stand beside it (its own id, so
           // a run of every group does not hold one id twice).
           info('scale.ingest.one_bridge_events_per_s', singleRate, 'events/s'),
-          atLeast('scale.ingest.events_per_s', rate, 'events/s', TARGET_INGEST_EVENTS_PER_S),
+          atLeast('scale.ingest.events_per_s', median(rates), 'events/s', TARGET_INGEST_EVENTS_PER_S),
+          info('scale.ingest.events_per_s.slowest_round', Math.min(...rates), 'events/s'),
           info('scale.ingest.resends', fleet.stats().resends, 'resends'),
-          ...cpu.map(({ name, seconds: used }) => info(`scale.ingest.cpu_s.${name}`, used, 's')),
+          ...Object.entries(cpuSeconds).map(([name, spent]) =>
+            info(`scale.ingest.cpu_s.${name}`, spent, 's'),
+          ),
         ];
       } finally {
         await fleet.stop();

@@ -240,7 +240,7 @@ export class SimulatedDevice {
     clearInterval(this.timer);
     this.timer = setInterval(() => this.tick(), 200);
     this.failures = 0;
-    this.pump();
+    this.send();
   }
 
   /**
@@ -267,6 +267,19 @@ export class SimulatedDevice {
 
   /** One tap: a gate decision journaled now and sent with the next batch. */
   tap(): void {
+    this.journalTap();
+    this.send();
+  }
+
+  /**
+   * `count` taps journaled and not sent yet, as by a gateway whose link is down: the backlog goes
+   * with the next `send`.
+   */
+  journalTaps(count: number): void {
+    for (let i = 0; i < count; i += 1) this.journalTap();
+  }
+
+  private journalTap(): void {
     const tappedAt = Date.now();
     const [record] = chainRecords(
       this.id,
@@ -282,7 +295,6 @@ export class SimulatedDevice {
     this.head = { seq: record.seq, hash: record.hash };
     this.pending.push({ record, tappedAt });
     this.counters.tapped += 1;
-    this.pump();
   }
 
   /** The link drops without a goodbye (the will says offline); taps go on piling up in the journal. */
@@ -350,7 +362,7 @@ export class SimulatedDevice {
       this.counters.resends += 1;
       this.rewind(this.ackedSeq + 1);
     }
-    this.pump();
+    this.send();
   }
 
   private rewind(fromSeq: number): void {
@@ -358,7 +370,8 @@ export class SimulatedDevice {
     this.nextSeq = Math.max(fromSeq, this.ackedSeq + 1);
   }
 
-  private pump(): void {
+  /** Sends what is journaled and not in flight, as far as the batches in flight allow. */
+  send(): void {
     const client = this.client;
     const { school, maxRecords = 500, inFlight = 4, qos = 1 } = this.options;
     while (this.connected && client && this.inFlight.length < inFlight) {
@@ -400,14 +413,14 @@ export class SimulatedDevice {
     this.ackedSeq = seq;
     this.inFlight = this.inFlight.filter((batch) => batch.to > seq);
     if (this.nextSeq <= seq) this.nextSeq = seq + 1;
-    this.pump();
+    this.send();
   }
 
   private onCommand(command: Command): void {
     if (command.name === 'events.resend') {
       this.counters.resends += 1;
       this.rewind(command.args.fromSeq);
-      this.pump();
+      this.send();
     }
     this.client?.publish(
       topics.results(this.options.school, this.id),
