@@ -101,7 +101,8 @@ async function configureNodes(dir: string, count: number): Promise<NatsNode[]> {
           ...(count > 1
             ? [`cluster { name: educard, listen: 127.0.0.1:${port.route}, routes: [${routes.join(', ')}] }`]
             : []),
-          // 5,000 devices with a QoS 1 subscription each: one in-memory consumer replica, not three.
+          // Each QoS 1 subscription is a consumer (the bridges'; gateways of the version before had one per
+          // topic): one in-memory replica, not three, since the contract resends what a lost node held.
           `mqtt { listen: 127.0.0.1:${port.mqtt}, stream_replicas: ${Math.min(3, count)}, consumer_replicas: 1, consumer_memory_storage: true }`,
           // One device's events are small, but a backlog batch after an outage is up to 1 MiB.
           'max_payload: 2MB',
