@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BrokerNodeList } from '../broker-nodes/index.js';
 import type { Ed25519KeyPair } from '../crypto/ed25519.js';
 import { sha256Hex } from '../crypto/encoding.js';
 import { Identifier, IsoTime, PublicKey, Sha256Hex, SPEC_VERSION } from './common.js';
@@ -27,7 +28,7 @@ export const EnrollmentProof = z.object({
   tokenSha256: Sha256Hex,
   mqttUrl: z.string().min(1),
   /** The cluster's other nodes the device may fail over to, signed with the first (a bridge of the version before names none). */
-  mqttFailover: z.array(z.string().min(1)).max(15).optional(),
+  mqttFailover: BrokerNodeList.optional(),
   username: z.string().min(1),
   issuedAt: IsoTime,
 });
@@ -39,7 +40,7 @@ export const EnrollmentResponse = z.object({
   mqtt: z.object({
     url: z.string().min(1),
     /** The cluster's other nodes, as the proof names them (the gateway's `uplink.failover`). */
-    failover: z.array(z.string().min(1)).max(15).optional(),
+    failover: BrokerNodeList.optional(),
     username: z.string().min(1),
     password: z.string().min(1),
   }),
