@@ -24,41 +24,36 @@ afterEach(async () => {
 });
 
 describe('gateway to bridge', () => {
-  it('delivers every journaled event once, and the gateway drops only what the bridge acknowledged', async () => {
-    bridge = await startBridge(join(dir, 'bridge'));
-    const mqtt = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
-    gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', mqtt, bridge.httpUrl);
-    const driver = gateway.readers as SimulatedReaderDriver;
-    for (let i = 0; i < 300; i++) driver.present('sim-in', { uid: sampleUid(i) });
-    const journal = gateway.journal;
-    await until(() => journal.stats().ackedSeq === journal.stats().lastSeq && journal.stats().lastSeq >= 301);
-    expect(bridge.store.cursor('gate-01').seq).toBe(journal.stats().lastSeq);
-    expect(bridge.store.countEvents({ device: 'gate-01' })).toBe(journal.stats().lastSeq);
-    const device = bridge.store.getDevice('gate-01');
-    expect(device?.presence).toMatchObject({ online: true, firmware: '0.1.0' });
-  });
-
-  it('with uplink.batch.qos 0 batches go at QoS 0, acks come at QoS 0, and nothing is lost', async () => {
-    bridge = await startBridge(join(dir, 'bridge'));
-    const published: { topic: string; qos: number }[] = [];
-    bridge.broker?.aedes.on('publish', (packet) => {
-      if (/\/devices\/gate-01\/(events|ack)$/.test(packet.topic))
-        published.push({ topic: packet.topic, qos: packet.qos });
-    });
-    const mqtt = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
-    gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', mqtt, bridge.httpUrl, {
-      batch: { qos: 0 },
-    });
-    const driver = gateway.readers as SimulatedReaderDriver;
-    for (let i = 0; i < 300; i++) driver.present('sim-in', { uid: sampleUid(i) });
-    const journal = gateway.journal;
-    await until(() => journal.stats().ackedSeq === journal.stats().lastSeq && journal.stats().lastSeq >= 301);
-    expect(bridge.store.countEvents({ device: 'gate-01' })).toBe(journal.stats().lastSeq);
-    const events = published.filter(({ topic }) => topic.endsWith('/events'));
-    const acks = published.filter(({ topic }) => topic.endsWith('/ack'));
-    expect(events.length).toBeGreaterThan(0);
-    expect(acks.length).toBeGreaterThan(0);
-    expect(new Set(events.map(({ qos }) => qos))).toEqual(new Set([0]));
-    expect(new Set(acks.map(({ qos }) => qos))).toEqual(new Set([0]));
-  });
+  // uplink.batch.qos 1 is the default; 0 is what a district on NATS sets. Acks come at QoS 0 either way.
+  it.each([1, 0] as const)(
+    'with uplink.batch.qos %i: delivers every journaled event once, the gateway drops only what the bridge acknowledged, and batches and acks go at their QoS',
+    async (qos) => {
+      bridge = await startBridge(join(dir, 'bridge'));
+      const published: { topic: string; qos: number }[] = [];
+      bridge.broker?.aedes.on('publish', (packet) => {
+        if (/\/devices\/gate-01\/(events|ack)$/.test(packet.topic))
+          published.push({ topic: packet.topic, qos: packet.qos });
+      });
+      const mqtt = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
+      gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', mqtt, bridge.httpUrl, {
+        batch: { qos },
+      });
+      const driver = gateway.readers as SimulatedReaderDriver;
+      for (let i = 0; i < 300; i++) driver.present('sim-in', { uid: sampleUid(i) });
+      const journal = gateway.journal;
+      await until(
+        () => journal.stats().ackedSeq === journal.stats().lastSeq && journal.stats().lastSeq >= 301,
+      );
+      expect(bridge.store.cursor('gate-01').seq).toBe(journal.stats().lastSeq);
+      expect(bridge.store.countEvents({ device: 'gate-01' })).toBe(journal.stats().lastSeq);
+      const device = bridge.store.getDevice('gate-01');
+      expect(device?.presence).toMatchObject({ online: true, firmware: '0.1.0' });
+      const events = published.filter(({ topic }) => topic.endsWith('/events'));
+      const acks = published.filter(({ topic }) => topic.endsWith('/ack'));
+      expect(events.length).toBeGreaterThan(0);
+      expect(acks.length).toBeGreaterThan(0);
+      expect(new Set(events.map((packet) => packet.qos))).toEqual(new Set([qos]));
+      expect(new Set(acks.map((packet) => packet.qos))).toEqual(new Set([0]));
+    },
+  );
 });
