@@ -1,5 +1,4 @@
 import {
-  DEVICE_DELIVERY_QOS,
   DeviceState,
   type EventAck,
   type EventBatch,
@@ -16,6 +15,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { publishToDevice } from '../broker/index.js';
 import type { CommandSender } from '../commands/index.js';
 import type { BridgeStore, ChainPoint, DeclaredLoss } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
@@ -253,8 +253,7 @@ export class Ingest {
       hash: point.hash,
       at: new Date().toISOString(),
     };
-    await this.deps.client.publishAsync(topics.ack(school, device), JSON.stringify(ack), {
-      qos: DEVICE_DELIVERY_QOS,
+    await publishToDevice(this.deps.client, topics.ack(school, device), JSON.stringify(ack), {
       retain: this.deps.retainAcks ?? true,
     });
   }

@@ -1,5 +1,4 @@
 import {
-  DEVICE_DELIVERY_QOS,
   type DeviceState,
   type HotlistSnapshotMessage,
   MAX_MESSAGE_BYTES,
@@ -11,6 +10,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { publishToDevice } from '../broker/index.js';
 import type { CatalogueService } from '../library/index.js';
 import type { RosterMessages } from '../roster/index.js';
 import type { BridgeStore } from '../store/index.js';
@@ -54,13 +54,8 @@ export class DeviceSync {
       delete reply.rosterDelta;
       payload = JSON.stringify(reply);
     }
-    this.deps.client.publish(
-      topics.sync(state.school, state.device),
-      payload,
-      { qos: DEVICE_DELIVERY_QOS },
-      (error) => {
-        if (error) logger.warn({ device: state.device, err: error.message }, 'sync answer not published');
-      },
+    publishToDevice(this.deps.client, topics.sync(state.school, state.device), payload).catch(
+      (error: unknown) => logger.warn({ device: state.device, err: error }, 'sync answer not published'),
     );
     this.answered += 1;
   }
