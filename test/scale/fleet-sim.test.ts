@@ -11,8 +11,10 @@ describe('npm run fleet-sim', () => {
       { timeoutMs: 240_000 },
     );
     expect(run.code, run.stderr).toBe(0);
-    const figures = run.json<Record<string, number | boolean>>();
+    const figures = run.json<Record<string, number | boolean | number[]>>();
     expect(figures).toMatchObject({ devices: 12, connected: 12, backlog: 0, refusals: 0, drained: true });
+    // The bridge's NATS device accounts make it name QoS 0 for batches at enrollment.
+    expect(figures.batchQos).toEqual([0]);
     expect(figures.tapped).toBeGreaterThanOrEqual(12 * 3);
     expect(figures.acked).toBe(figures.tapped);
     // Three devices lost their link and came back: a connect and an answered birth each time.

@@ -1,4 +1,5 @@
 import {
+  BatchQos,
   BrokerNodeList,
   BrokerUrl,
   brokerNodesProblem,
@@ -79,6 +80,12 @@ export const BridgeConfig = z
          * message is a replicated write (docs/scale-out.md).
          */
         retainAcks: z.boolean().default(true),
+        /**
+         * The QoS devices are told at enrollment to publish their batches with (their
+         * `uplink.batch.qos`). Unset: 0 with NATS device accounts (every QoS 1 publish there is a
+         * replicated JetStream write), and nothing said otherwise (the gateway's default, 1).
+         */
+        deviceBatchQos: BatchQos.optional(),
         /**
          * A connection whose SUBSCRIBEs the broker has not granted in this time is ended and made
          * again (a clustered node back from a crash can hold them while it recovers); until they are

@@ -1,4 +1,4 @@
-import type { CardEntry } from '@educard/terminal-sdk';
+import type { BatchQos, CardEntry } from '@educard/terminal-sdk';
 import type { HttpListenerLimits } from '@educard/terminal-sdk/listeners';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -27,6 +27,8 @@ export interface HttpDeps {
   mqttUrl: () => string;
   /** The broker's other nodes devices are told at enrollment (none: a single node). */
   mqttFailover: () => string[];
+  /** The QoS devices are told to publish their batches with (none: the gateway's default). */
+  deviceBatchQos?: BatchQos | undefined;
   /** The broker's device accounts: provisioned at enrollment, removed at revocation (cutting the device off). */
   accounts: DeviceAccounts;
   /**

@@ -20,6 +20,7 @@ export function enrollmentRoutes(app: FastifyInstance, deps: HttpDeps): void {
       if (refusal) throw new EnrollmentRefused(403, refusal);
       const mqttUrl = deps.mqttUrl();
       const failover = deps.mqttFailover();
+      const batchQos = deps.deviceBatchQos;
       const enrolled = enroll(
         store,
         request.body,
@@ -31,6 +32,7 @@ export function enrollmentRoutes(app: FastifyInstance, deps: HttpDeps): void {
             tokenSha256: enrollmentTokenHash(token),
             mqttUrl,
             ...(failover.length > 0 ? { mqttFailover: failover } : {}),
+            ...(batchQos !== undefined ? { mqttBatchQos: batchQos } : {}),
             username: deviceId,
             issuedAt: now.toISOString(),
           }),
@@ -59,6 +61,7 @@ export function enrollmentRoutes(app: FastifyInstance, deps: HttpDeps): void {
         mqtt: {
           url: mqttUrl,
           ...(failover.length > 0 ? { failover } : {}),
+          ...(batchQos !== undefined ? { batchQos } : {}),
           username: deviceId,
           password: enrolled.password,
         },

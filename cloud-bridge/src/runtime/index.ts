@@ -367,6 +367,8 @@ export class Bridge {
       mqttUrl: () => config.mqtt.publicUrl ?? nodes.first,
       // The bridge's own list only where devices are told the bridge's own URL.
       mqttFailover: () => config.mqtt.publicFailover ?? (config.mqtt.publicUrl ? [] : config.mqtt.failover),
+      deviceBatchQos:
+        config.mqtt.deviceBatchQos ?? (config.mqtt.deviceAccounts?.kind === 'nats' ? 0 : undefined),
       accounts: deviceAccounts,
       onEnroll: (device, { newEpoch, previousSchool }) => {
         if (!newEpoch) return;

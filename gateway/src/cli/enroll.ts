@@ -60,6 +60,7 @@ export function verifyEnrollment(
     proof.username !== answer.mqtt.username && 'broker user',
     proof.mqttUrl !== answer.mqtt.url && 'broker URL',
     JSON.stringify(proof.mqttFailover ?? []) !== JSON.stringify(answer.mqtt.failover ?? []) && 'broker nodes',
+    proof.mqttBatchQos !== answer.mqtt.batchQos && 'batch QoS',
   ].filter(Boolean);
   if (mismatch.length > 0)
     throw new RosterRejected(
@@ -191,7 +192,10 @@ export function registerEnroll(program: Command): void {
       );
     }
 
-    const raw = (await readRawConfig(path)) as { uplink?: Partial<UplinkConfig> };
+    // As written in the file: sections left out take their defaults when the gateway reads it.
+    const raw = (await readRawConfig(path)) as {
+      uplink?: Partial<Omit<UplinkConfig, 'batch'>> & { batch?: Partial<UplinkConfig['batch']> };
+    };
     const tls = {
       ...raw.uplink?.tls,
       ...(options.tlsCa ? { ca: resolve(options.tlsCa) } : {}),
@@ -199,12 +203,15 @@ export function registerEnroll(program: Command): void {
       ...(options.tlsKey ? { key: resolve(options.tlsKey) } : {}),
     };
     const url = options.broker ?? raw.uplink?.url ?? answer.mqtt.url;
-    // The bridge's other nodes go with its URL: a broker chosen here keeps the list the config has.
-    const failover = url === answer.mqtt.url ? answer.mqtt.failover : undefined;
+    // The bridge's other nodes and batch QoS go with its URL: a broker chosen here keeps what the config has.
+    const bridgeBroker = url === answer.mqtt.url;
+    const failover = bridgeBroker ? answer.mqtt.failover : undefined;
+    const batchQos = bridgeBroker ? answer.mqtt.batchQos : undefined;
     raw.uplink = {
       ...raw.uplink,
       url,
       ...(failover?.length ? { failover } : {}),
+      ...(batchQos !== undefined ? { batch: { ...raw.uplink?.batch, qos: batchQos } } : {}),
       bridgeHttp: bridge,
       username: answer.mqtt.username,
       password: answer.mqtt.password,
@@ -216,6 +223,7 @@ export function registerEnroll(program: Command): void {
       school: answer.school,
       broker: raw.uplink.url,
       ...(raw.uplink.failover?.length ? { failover: raw.uplink.failover } : {}),
+      ...(raw.uplink.batch?.qos !== undefined ? { batchQos: raw.uplink.batch.qos } : {}),
       bridge,
       keySetVersion: answer.keySets.length,
     };

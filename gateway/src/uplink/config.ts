@@ -1,4 +1,4 @@
-import { BrokerNodeList, BrokerUrl, brokerNodesProblem } from '@educard/terminal-sdk';
+import { BatchQos, BrokerNodeList, BrokerUrl, brokerNodesProblem } from '@educard/terminal-sdk';
 import { z } from 'zod';
 
 export const UplinkConfig = z
@@ -27,12 +27,8 @@ export const UplinkConfig = z
         inFlight: z.number().int().min(1).max(2048).default(8),
         /** A batch not acknowledged in this time is sent again, from the last acknowledged record. */
         ackTimeoutMs: z.number().int().min(100).default(10_000),
-        /**
-         * The QoS batches are published with. A batch is sent again until acknowledged either way; QoS 1
-         * also has the broker take it before the device moves on, which on a NATS cluster is a replicated
-         * JetStream write per batch: a district there sets 0 (docs/scale-out.md).
-         */
-        qos: z.union([z.literal(0), z.literal(1)]).default(1),
+        /** The QoS batches are published with (BatchQos); enrollment writes the one the bridge names. */
+        qos: BatchQos.default(1),
       })
       .prefault({}),
     backoff: z

@@ -1,4 +1,5 @@
 import {
+  type BatchQos,
   backoffDelay,
   type Command,
   Command as CommandSchema,
@@ -53,8 +54,8 @@ export interface SimulatedDeviceOptions {
   inFlight?: number;
   /** A batch not acknowledged this long is sent again from the last ack, as `uplink.batch.ackTimeoutMs`. */
   ackTimeoutMs?: number;
-  /** The QoS batches are published with, as `uplink.batch.qos` (1 unless given). */
-  qos?: 0 | 1;
+  /** The QoS batches are published with, as `uplink.batch.qos`: by default the one enrollment names, else 1. */
+  qos?: BatchQos;
   /**
    * The broker nodes a device cut off by the broker connects to again by itself, the next one after
    * each failure (none: it waits for `connect`).
@@ -93,6 +94,8 @@ export class SimulatedDevice {
   readonly latencies: number[] = [];
   private readonly key: Ed25519KeyPair = generateKeyPair();
   private credentials: { username: string; password: string } | undefined;
+  /** The batch QoS the bridge named at enrollment. */
+  private toldQos: BatchQos | undefined;
   private client: MqttClient | undefined;
   /** Records not yet acknowledged, oldest first, with the time each was tapped. */
   private pending: { record: EventRecord; tappedAt: number }[] = [];
@@ -133,6 +136,11 @@ export class SimulatedDevice {
     return this.ackedSeq;
   }
 
+  /** The QoS this device publishes its batches with. */
+  get batchQos(): BatchQos {
+    return this.options.qos ?? this.toldQos ?? 1;
+  }
+
   /** Enrolls with a one-time token, as `educard enroll` does. */
   async enroll(token: string): Promise<void> {
     const response = await fetch(new URL('/v1/enroll', this.options.bridgeHttp), {
@@ -144,6 +152,7 @@ export class SimulatedDevice {
     const answer = (await response.json()) as EnrollmentResponse & { message?: string };
     if (!response.ok) throw new Error(`${this.id} not enrolled: ${response.status} ${answer.message}`);
     this.credentials = { username: answer.mqtt.username, password: answer.mqtt.password };
+    this.toldQos = answer.mqtt.batchQos;
   }
 
   /**
@@ -373,7 +382,8 @@ export class SimulatedDevice {
   /** Sends what is journaled and not in flight, as far as the batches in flight allow. */
   send(): void {
     const client = this.client;
-    const { school, maxRecords = 500, inFlight = 4, qos = 1 } = this.options;
+    const { school, maxRecords = 500, inFlight = 4 } = this.options;
+    const qos = this.batchQos;
     while (this.connected && client && this.inFlight.length < inFlight) {
       const start = this.nextSeq - this.ackedSeq - 1;
       const records = this.pending.slice(start, start + maxRecords).map((p) => p.record);

@@ -1,3 +1,4 @@
+import type { BatchQos } from '@educard/terminal-sdk';
 import { percentile } from '../bench/report.js';
 import { type DeviceCounters, HANDSHAKE_MS, refused, SimulatedDevice } from './device.js';
 
@@ -15,8 +16,8 @@ export interface FleetOptions {
   concurrency?: number;
   maxRecords?: number;
   ackTimeoutMs?: number;
-  /** The QoS batches are published with (1 unless given). */
-  qos?: 0 | 1;
+  /** The QoS batches are published with: by default the one the bridge names at enrollment. */
+  qos?: BatchQos;
 }
 
 export interface FleetStats extends DeviceCounters {
@@ -26,6 +27,8 @@ export interface FleetStats extends DeviceCounters {
   /** Tap to the ack that covered it, in milliseconds, over every event acknowledged so far. */
   p50Ms: number;
   p99Ms: number;
+  /** The QoS the devices publish their batches with, each one used. */
+  batchQos: BatchQos[];
 }
 
 /** Runs `task` over `items`, at most `limit` at a time. */
@@ -168,6 +171,7 @@ export class Fleet {
       refusals: 0,
       p50Ms: 0,
       p99Ms: 0,
+      batchQos: [...new Set(this.devices.map((device) => device.batchQos))].sort(),
     };
     const latencies: number[] = [];
     for (const device of this.devices) {

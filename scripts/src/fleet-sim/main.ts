@@ -1,3 +1,4 @@
+import type { BatchQos } from '@educard/terminal-sdk';
 import { createProgram, example, print, runCli } from '@educard/terminal-sdk/cli';
 import { InvalidArgumentError } from 'commander';
 import { runDistrict } from './run.js';
@@ -35,12 +36,11 @@ const program = createProgram(
   )
   .option(
     '--qos <q>',
-    'QoS the gateways publish batches with (uplink.batch.qos): 0, as a district on NATS is configured, or 1',
+    'QoS the gateways publish batches with (uplink.batch.qos), 0 or 1; by default the one the bridge names at enrollment (0 on NATS)',
     (value: string) => {
       if (value !== '0' && value !== '1') throw new InvalidArgumentError('0 or 1');
-      return Number(value) as 0 | 1;
+      return Number(value) as BatchQos;
     },
-    0,
   )
   .option('--json', 'print the figures as JSON')
   .action(
@@ -50,7 +50,7 @@ const program = createProgram(
       seconds: number;
       nodes: number;
       outage: number;
-      qos: 0 | 1;
+      qos?: BatchQos;
       json?: boolean;
     }) => {
       const result = await runDistrict({
@@ -62,7 +62,7 @@ const program = createProgram(
           `devices ${result.connected}/${result.devices} connected, enrolled in ${result.enrollS.toFixed(1)} s, connected in ${result.connectS.toFixed(1)} s`,
           `events ${result.acked}/${result.tapped} acknowledged (${result.eventsPerS.toFixed(0)}/s), backlog ${result.backlog}`,
           `tap to ack: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms`,
-          `births answered ${result.syncAnswers}, connects ${result.connects}, resends ${result.resends}, refusals ${result.refusals}`,
+          `births answered ${result.syncAnswers}, connects ${result.connects}, resends ${result.resends}, refusals ${result.refusals}, batches at QoS ${result.batchQos.join(' and ')}`,
         ].join('\n'),
       );
       if (!result.drained) process.exitCode = 1;

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BatchQos } from '@educard/terminal-sdk';
 import { startDistrict } from './district.js';
 import { Fleet, type FleetStats } from './fleet.js';
 
@@ -13,8 +14,8 @@ export interface DistrictRunOptions {
   nodes: number;
   /** Share of the devices (0..1) whose link drops for the middle third of the run, then comes back. */
   outage: number;
-  /** The QoS the gateways publish batches with, as `uplink.batch.qos`. */
-  qos: 0 | 1;
+  /** The QoS the gateways publish batches with, as `uplink.batch.qos`: by default as enrollment names it. */
+  qos?: BatchQos | undefined;
   /**
    * Seconds of tapping before latencies count (the births being answered, the first batches): their
    * events must still be acknowledged, but p50 and p99 are of the steady run after it.
@@ -51,7 +52,7 @@ export async function runDistrict(options: DistrictRunOptions): Promise<District
       adminToken: district.adminToken,
       brokerUrls: district.brokerUrls,
       devices: options.devices,
-      qos: options.qos,
+      ...(options.qos !== undefined ? { qos: options.qos } : {}),
     });
     const enrollS = (performance.now() - started) / 1000;
     say(`${options.devices} devices enrolled (each with its broker account) in ${enrollS.toFixed(1)} s`);

@@ -3,6 +3,7 @@ import { BrokerNodeList } from '../broker-nodes/index.js';
 import type { Ed25519KeyPair } from '../crypto/ed25519.js';
 import { sha256Hex } from '../crypto/encoding.js';
 import { Identifier, IsoTime, PublicKey, Sha256Hex, SPEC_VERSION } from './common.js';
+import { BatchQos } from './messages.js';
 import { type SignedEnvelope, SignedEnvelopeSchema, signDocument } from './signed.js';
 
 /** What a device sends to `POST /v1/enroll`, with the one-time token a technician got from the bridge. */
@@ -29,6 +30,8 @@ export const EnrollmentProof = z.object({
   mqttUrl: z.string().min(1),
   /** The cluster's other nodes the device may fail over to, signed with the first (a bridge of the version before names none). */
   mqttFailover: BrokerNodeList.optional(),
+  /** The QoS the device publishes its batches with, when the bridge names one (a district on NATS: 0). */
+  mqttBatchQos: BatchQos.optional(),
   username: z.string().min(1),
   issuedAt: IsoTime,
 });
@@ -41,6 +44,8 @@ export const EnrollmentResponse = z.object({
     url: z.string().min(1),
     /** The cluster's other nodes, as the proof names them (the gateway's `uplink.failover`). */
     failover: BrokerNodeList.optional(),
+    /** As the proof's `mqttBatchQos` (the gateway's `uplink.batch.qos`). */
+    batchQos: BatchQos.optional(),
     username: z.string().min(1),
     password: z.string().min(1),
   }),

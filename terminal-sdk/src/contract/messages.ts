@@ -97,6 +97,14 @@ export const EventBatch = z.looseObject({
 });
 export type EventBatch = z.infer<typeof EventBatch>;
 
+/**
+ * The QoS a gateway publishes its batches with (its `uplink.batch.qos`, told at enrollment). A batch
+ * is sent again until acknowledged either way; QoS 1 also has the broker take it before the device
+ * moves on, which on a NATS cluster is a replicated JetStream write per batch (docs/scale-out.md).
+ */
+export const BatchQos = z.union([z.literal(0), z.literal(1)]);
+export type BatchQos = z.infer<typeof BatchQos>;
+
 /** The bridge's word that every record up to `seq` is committed to its store. */
 export const EventAck = z.object({
   ...Versioned,
