@@ -63,6 +63,8 @@ export class Bridge {
     readonly store: BridgeStore,
     readonly directory: Directory,
     readonly broker: EmbeddedBroker | undefined,
+    /** The broker's nodes as this bridge reaches them: the embedded broker's one, or the cluster's. */
+    readonly brokerNodes: BrokerNodes,
     readonly client: MqttClient,
     readonly ingest: Ingest,
     readonly http: ReturnType<typeof buildHttpApi>,
@@ -476,6 +478,7 @@ export class Bridge {
       store,
       directory,
       broker,
+      nodes,
       client,
       ingest,
       http,
@@ -516,9 +519,7 @@ export class Bridge {
   }
 
   get mqttUrl(): string {
-    return this.broker
-      ? `mqtt://${this.config.mqtt.host}:${this.broker.port}`
-      : (this.config.mqtt.url as string);
+    return this.brokerNodes.first;
   }
 
   async stop(): Promise<void> {
