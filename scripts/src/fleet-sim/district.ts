@@ -60,8 +60,13 @@ export async function startDistrict(dir: string, options: DistrictOptions = {}):
     http: { port: 0, limits: { maxPerAddress: 512 } },
     mqtt: {
       embedded: false,
-      // Each instance on its own node, as instances on several hosts would be.
+      // Each instance on its own node, as instances on several hosts would be, with the others to go
+      // on to when its node is gone, as a district configures them.
       url: brokerUrls[index % brokerUrls.length],
+      failover: [
+        ...brokerUrls.slice((index % brokerUrls.length) + 1),
+        ...brokerUrls.slice(0, index % brokerUrls.length),
+      ],
       ...bridgeUser,
       retainAcks: false,
       deviceAccounts: {
