@@ -1,26 +1,19 @@
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { publishToDevice } from './delivery.js';
+import { startTestBroker, type TestBroker } from './test-broker.js';
 
-let broker: Aedes;
-let server: Server;
+let broker: TestBroker;
 let url: string;
 const clients: MqttClient[] = [];
 
 beforeEach(async () => {
-  broker = await Aedes.createBroker();
-  server = createServer((socket) => broker.handle(socket));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  broker = await startTestBroker();
+  url = broker.url;
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.endAsync(true)));
-  await new Promise<void>((resolve) => broker.close(() => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await broker.close();
 });
 
 async function connect(clientId: string): Promise<MqttClient> {

@@ -1,40 +1,31 @@
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { startTestBroker, type TestBroker } from '../broker/test-broker.js';
 import { watchSubscriptions } from './subscriptions.js';
 
-let broker: Aedes;
-let server: Server;
-let url: string;
+let test: TestBroker;
 const clients: MqttClient[] = [];
 
 beforeEach(async () => {
-  broker = await Aedes.createBroker();
-  server = createServer((socket) => broker.handle(socket));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  test = await startTestBroker();
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.endAsync(true)));
-  await new Promise<void>((resolve) => broker.close(() => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await test.close();
 });
 
 it('subscribes again, on the next connection, to what the broker refused once: the bridge is not left deaf', async () => {
   // The broker refuses the events filter once, as a NATS node does while a node of its cluster is down.
   let refusals = 0;
-  broker.authorizeSubscribe = (_client, subscription, done) => {
+  test.aedes.authorizeSubscribe = (_client, subscription, done) => {
     if (subscription.topic === 'educard/v1/+/devices/+/events' && refusals === 0) {
       refusals += 1;
       return done(null, null);
     }
     done(null, subscription);
   };
-  const bridge = await mqtt.connectAsync(url, { clientId: 'bridge', reconnectPeriod: 100 });
+  const bridge = await mqtt.connectAsync(test.url, { clientId: 'bridge', reconnectPeriod: 100 });
   clients.push(bridge);
   const watch = watchSubscriptions(bridge, { withinMs: 300, logger: pino({ level: 'silent' }) });
   try {
@@ -46,8 +37,8 @@ it('subscribes again, on the next connection, to what the broker refused once: t
     await expect
       .poll(() => refusals === 1 && watch.granted() && bridge.connected, { timeout: 10_000 })
       .toBe(true);
-    const heard = once(bridge, 'message');
-    const device = await mqtt.connectAsync(url, { clientId: 'gate-01', reconnectPeriod: 0 });
+    const heard = new Promise<string>((resolve) => bridge.once('message', (topic) => resolve(topic)));
+    const device = await mqtt.connectAsync(test.url, { clientId: 'gate-01', reconnectPeriod: 0 });
     clients.push(device);
     // Until the new SUBSCRIBE is granted the message could pass unheard: publish until it is heard.
     const publishing = setInterval(
@@ -55,8 +46,7 @@ it('subscribes again, on the next connection, to what the broker refused once: t
       100,
     );
     try {
-      const [topic] = (await heard) as [string];
-      expect(topic).toBe('educard/v1/school-1/devices/gate-01/events');
+      expect(await heard).toBe('educard/v1/school-1/devices/gate-01/events');
     } finally {
       clearInterval(publishing);
     }
