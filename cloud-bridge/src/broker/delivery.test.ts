@@ -1,14 +1,14 @@
+import { type BareBroker, startBareBroker } from '@educard/scripts/support';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { publishToDevice } from './delivery.js';
-import { startTestBroker, type TestBroker } from './test-broker.js';
 
-let broker: TestBroker;
+let broker: BareBroker;
 let url: string;
 const clients: MqttClient[] = [];
 
 beforeEach(async () => {
-  broker = await startTestBroker();
+  broker = await startBareBroker();
   url = broker.url;
 });
 afterEach(async () => {

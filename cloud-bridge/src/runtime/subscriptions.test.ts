@@ -1,14 +1,14 @@
+import { type BareBroker, startBareBroker } from '@educard/scripts/support';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { startTestBroker, type TestBroker } from '../broker/test-broker.js';
 import { watchSubscriptions } from './subscriptions.js';
 
-let test: TestBroker;
+let test: BareBroker;
 const clients: MqttClient[] = [];
 
 beforeEach(async () => {
-  test = await startTestBroker();
+  test = await startBareBroker();
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.endAsync(true)));

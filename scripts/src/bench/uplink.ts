@@ -1,13 +1,11 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, Gateway, Journal, type SimulatedReaderDriver } from '@educard/gateway';
 import type { EventBody } from '@educard/terminal-sdk';
 import { gateDecisionData, sampleCard } from '@educard/terminal-sdk/testing';
-import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
-import { startMosquitto, until } from '../support/index.js';
+import { startBareBroker, startMosquitto, until } from '../support/index.js';
 import { api, enrolledGateway, type RunningBridge, startBridge } from './bridge-process.js';
 import { atLeast, atMost, type BenchResult, info, median, percentile } from './report.js';
 
@@ -55,14 +53,11 @@ export async function drained(gateways: Gateway[], timeoutMs: number): Promise<v
 
 /** aedes's own QoS 1 pass-through, the ceiling the ingest figure is compared against. */
 async function rawAedes(): Promise<number> {
-  const broker = await Aedes.createBroker();
-  const server = createServer(broker.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const broker = await startBareBroker();
   try {
-    return await rawPassThrough(`mqtt://127.0.0.1:${(server.address() as { port: number }).port}`);
+    return await rawPassThrough(broker.url);
   } finally {
-    await new Promise<void>((resolve) => broker.close(() => resolve()));
-    server.close();
+    await broker.close();
   }
 }
 

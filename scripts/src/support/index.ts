@@ -1,3 +1,4 @@
+export { type BareBroker, startBareBroker } from './bare-broker.js';
 export { type BridgeProcess, startBridgeProcess } from './bridge.js';
 export { CHROMIUM, launchChromium } from './browser.js';
 export { fillDisk, type Mounted, mountBtrfs, mountTmpfs } from './disks.js';
