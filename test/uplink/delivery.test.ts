@@ -24,10 +24,13 @@ afterEach(async () => {
 });
 
 describe('gateway to bridge', () => {
-  // uplink.batch.qos 1 is the default; 0 is what a district on NATS sets. Acks come at QoS 0 either way.
-  it.each([1, 0] as const)(
-    'with uplink.batch.qos %i: delivers every journaled event once, the gateway drops only what the bridge acknowledged, and batches and acks go at their QoS',
-    async (qos) => {
+  // uplink.batch.qos left out is 1; 0 is what a district on NATS sets. Acks come at QoS 0 either way.
+  it.each([
+    ['left out', undefined, 1],
+    ['0', 0, 0],
+  ] as const)(
+    'with uplink.batch.qos %s: delivers every journaled event once, the gateway drops only what the bridge acknowledged, and batches and acks go at their QoS',
+    async (_setting, setQos, qos) => {
       bridge = await startBridge(join(dir, 'bridge'));
       const published: { topic: string; qos: number }[] = [];
       bridge.broker?.aedes.on('publish', (packet) => {
@@ -35,9 +38,13 @@ describe('gateway to bridge', () => {
           published.push({ topic: packet.topic, qos: packet.qos });
       });
       const mqtt = await enrollDevice(bridge.httpUrl, join(dir, 'gate-01'), 'gate-01');
-      gateway = await startUplinkGateway(join(dir, 'gate-01'), 'gate-01', mqtt, bridge.httpUrl, {
-        batch: { qos },
-      });
+      gateway = await startUplinkGateway(
+        join(dir, 'gate-01'),
+        'gate-01',
+        mqtt,
+        bridge.httpUrl,
+        setQos === undefined ? {} : { batch: { qos: setQos } },
+      );
       const driver = gateway.readers as SimulatedReaderDriver;
       for (let i = 0; i < 300; i++) driver.present('sim-in', { uid: sampleUid(i) });
       const journal = gateway.journal;
