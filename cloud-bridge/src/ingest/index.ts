@@ -168,7 +168,10 @@ export class Ingest {
       return this.reject(batch.device, 'not-enrolled', 'device is not enrolled in this school, or revoked');
     }
     // The signature is checked over the batch as it came, unknown fields and all.
-    if (!verifyBatchSignature(parsed.raw as { sig: string }, fromBase64Url(device.publicKey))) {
+    const signed = await verifyBatchSignature(parsed.raw as { sig: string }, fromBase64Url(device.publicKey));
+    // The check ran in the thread pool: the partition may have moved while it did (see above).
+    if (this.deps.owns?.(topic.device) === false) return;
+    if (!signed) {
       return this.reject(
         batch.device,
         'bad-signature',

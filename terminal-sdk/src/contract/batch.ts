@@ -43,12 +43,13 @@ export function signBatch(
 }
 
 /**
- * Checks a batch's signature over its header as received (fields this peer does not know included).
- * It proves the records only together with a chain check that ends at `head`.
+ * Checks a batch's signature over its header as received (fields this peer does not know included),
+ * off the event loop (Ed25519.verifyInPool). It proves the records only together with a chain check
+ * that ends at `head`.
  */
 export function verifyBatchSignature(
   batch: Record<string, unknown> & { sig: string },
   publicKey: Uint8Array,
-): boolean {
-  return ed25519.verify(canonicalBytes(signedPart(batch)), fromBase64Url(batch.sig), publicKey);
+): Promise<boolean> {
+  return ed25519.verifyInPool(canonicalBytes(signedPart(batch)), fromBase64Url(batch.sig), publicKey);
 }

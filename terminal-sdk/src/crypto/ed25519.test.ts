@@ -29,7 +29,7 @@ const VECTORS = [
 ];
 
 describe.each<Ed25519>([nativeEd25519, tweetnaclEd25519])('Ed25519 ($name)', (impl) => {
-  it.each(VECTORS)('derives the public key and signs RFC 8032 vector $publicKey', (vector) => {
+  it.each(VECTORS)('derives the public key and signs RFC 8032 vector $publicKey', async (vector) => {
     expect(Buffer.from(impl.keyPairFromSeed(hex(vector.seed)).publicKey).toString('hex')).toBe(
       vector.publicKey,
     );
@@ -37,9 +37,12 @@ describe.each<Ed25519>([nativeEd25519, tweetnaclEd25519])('Ed25519 ($name)', (im
       vector.signature,
     );
     expect(impl.verify(hex(vector.message), hex(vector.signature), hex(vector.publicKey))).toBe(true);
+    await expect(
+      impl.verifyInPool(hex(vector.message), hex(vector.signature), hex(vector.publicKey)),
+    ).resolves.toBe(true);
   });
 
-  it('refuses a signature with one bit flipped, a wrong key and malformed lengths', () => {
+  it('refuses a signature with one bit flipped, a wrong key and malformed lengths', async () => {
     const [vector] = VECTORS.slice(1);
     if (!vector) throw new Error('no vector');
     const signature = hex(vector.signature);
@@ -54,6 +57,15 @@ describe.each<Ed25519>([nativeEd25519, tweetnaclEd25519])('Ed25519 ($name)', (im
     expect(impl.verify(hex(vector.message), hex(vector.signature), hex(vector.publicKey).subarray(1))).toBe(
       false,
     );
+    await expect(impl.verifyInPool(hex(vector.message), signature, hex(vector.publicKey))).resolves.toBe(
+      false,
+    );
+    await expect(
+      impl.verifyInPool(hex(vector.message), hex(vector.signature), hex(VECTORS[0]?.publicKey ?? '')),
+    ).resolves.toBe(false);
+    await expect(
+      impl.verifyInPool(hex(vector.message), hex(vector.signature).subarray(1), hex(vector.publicKey)),
+    ).resolves.toBe(false);
   });
 
   it('verifies what the other implementation signed', () => {

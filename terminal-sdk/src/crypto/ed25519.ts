@@ -17,6 +17,11 @@ export interface Ed25519 {
   keyPairFromSeed(seed: Uint8Array): Ed25519KeyPair;
   sign(message: Uint8Array, seed: Uint8Array): Uint8Array;
   verify(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean;
+  /**
+   * verify, off the caller's thread where the implementation can: node:crypto runs it in libuv's
+   * thread pool, so a bridge's event loop is not held ~100 µs for each batch it takes.
+   */
+  verifyInPool(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): Promise<boolean>;
 }
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -85,6 +90,18 @@ export const nativeEd25519: Ed25519 = {
       return false;
     }
   },
+  verifyInPool(message, signature, publicKey) {
+    if (signature.length !== 64 || publicKey.length !== 32) return Promise.resolve(false);
+    let key: KeyObject;
+    try {
+      key = nativePublicKey(publicKey);
+    } catch {
+      return Promise.resolve(false);
+    }
+    return new Promise((resolve) => {
+      verify(null, message, key, signature, (error, valid) => resolve(!error && valid));
+    });
+  },
 };
 
 export const tweetnaclEd25519: Ed25519 = {
@@ -100,6 +117,9 @@ export const tweetnaclEd25519: Ed25519 = {
   verify(message, signature, publicKey) {
     if (signature.length !== 64 || publicKey.length !== 32) return false;
     return nacl.sign.detached.verify(message, signature, publicKey);
+  },
+  async verifyInPool(message, signature, publicKey) {
+    return this.verify(message, signature, publicKey);
   },
 };
 
