@@ -168,9 +168,8 @@ describe("the bridge's HTTP API, before authentication", () => {
       ),
     );
     expect(peakMb - idleMb, `idle ${idleMb} MB, peak ${peakMb} MB`).toBeLessThan(RSS_BAR_MB);
-    for (const status of result)
-      expect([413, 'socket hang up', 'read ECONNRESET', 'write EPIPE']).toContain(status);
-    expect(result.filter((status) => status === 413).length).toBeGreaterThan(0);
+    // Each is answered, none reset: the bridge reads and drops what still arrives before it closes.
+    expect(result).toEqual(Array(8).fill(413));
   });
 
   it('takes a large roster import from an authenticated caller, and refuses it unauthenticated unread', async () => {

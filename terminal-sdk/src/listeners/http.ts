@@ -7,15 +7,35 @@ import type { RefusalCounter } from './refusals.js';
 /** How often Node looks for requests past their header or request timeout (its default is 30 s). */
 const TIMEOUT_CHECK_MS = 1000;
 
+/** How long a connection answered and closing still reads (and drops) what its client sends. */
+export const LINGER_MS = 5000;
+
+/**
+ * Node closes a `Connection: close` answer's socket as soon as the answer is written, with the
+ * client's body still arriving (a body over the limit answered 413 unread): closing a socket with
+ * unread data makes the kernel reset the connection, and a client still sending then often loses
+ * the answer and sees only the reset. Instead, as nginx's lingering close: the answer's side is
+ * closed, what the client still sends is read and dropped (the parser discards a dumped body), and
+ * the socket closes when the client closes its side, or after LINGER_MS at most.
+ */
+function lingerOnClose(socket: Socket): void {
+  socket.destroySoon = () => {
+    if (socket.writable) socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    socket.once('close', () => clearTimeout(timer));
+  };
+}
+
 /**
  * An HTTP server whose requests must arrive in time: headers within `headersTimeoutMs`, the whole
  * request within `requestTimeoutMs`, checked every second; a slow client is answered 408 and cut.
+ * A connection it closes after an answer lingers (lingerOnClose), so the answer reaches the client.
  */
 export function timedHttpServer(
   handler: RequestListener | undefined,
   limits: Pick<HttpListenerLimits, 'headersTimeoutMs' | 'requestTimeoutMs'>,
 ): Server {
-  return createServer(
+  const server = createServer(
     {
       headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
       requestTimeout: limits.requestTimeoutMs,
@@ -23,6 +43,8 @@ export function timedHttpServer(
     },
     handler,
   );
+  server.on('connection', lingerOnClose);
+  return server;
 }
 
 /**
