@@ -1,6 +1,13 @@
-import { openPostgresStore } from '@educard/cloud-bridge';
+import { spawn } from 'node:child_process';
+import {
+  IDLE_IN_TRANSACTION_MS,
+  LOCK_WAIT_MS,
+  openPostgresConnection,
+  openPostgresStore,
+  PostgresError,
+} from '@educard/cloud-bridge';
 import { chainedRecords, describeStoreConformance } from '@educard/cloud-bridge/store-conformance';
-import { type Postgres, startPostgres } from '@educard/scripts/support';
+import { POSTGRES_BIN, type Postgres, startPostgres } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let postgres: Postgres;
@@ -38,6 +45,95 @@ describe('PostgreSQL store through a server crash', () => {
       expect(store.commitRecords('gate-01', 'school-1', records)).toMatchObject({ seq: 6, inserted: 3 });
       expect(store.queryEvents({ limit: 10 }).map((e) => e.record.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     } finally {
+      store.close();
+    }
+  });
+});
+
+const WATCHDOG_S = 30;
+
+/**
+ * Another session holding `device`'s commit lock (the advisory lock a commit takes), inside a
+ * transaction it then leaves open, as an instance that froze or lost the network mid-commit.
+ * `foreign`: a session that is not the bridge's (an operator's psql), without its settings.
+ */
+function holdDeviceLock(url: string, device: string, foreign: boolean) {
+  const session = openPostgresConnection(url);
+  if (foreign) session.exec('SET idle_in_transaction_session_timeout = 0; SET lock_timeout = 0');
+  const pid = session.prepare<[], { pid: number }>('SELECT pg_backend_pid() AS pid').get()?.pid;
+  session.exec('BEGIN');
+  session.prepare('SELECT pg_advisory_xact_lock(hashtext(?)) AS locked').get(device);
+  // A commit blocked on the lock blocks this thread too, past any test timeout: should the bounds
+  // fail, this ends the session after WATCHDOG_S from outside, so the test fails instead of hanging.
+  const watchdog = spawn(
+    'sh',
+    [
+      '-c',
+      `sleep ${WATCHDOG_S}; exec ${POSTGRES_BIN}/psql -qAt -d "$URL" -c "SELECT pg_terminate_backend(${pid})"`,
+    ],
+    { detached: true, stdio: 'ignore', env: { ...process.env, URL: url } },
+  );
+  return {
+    session,
+    close() {
+      if (watchdog.pid) process.kill(-watchdog.pid, 'SIGKILL');
+      session.close();
+    },
+  };
+}
+
+/** How long `work` held this thread (the store's statements block it, as they block a bridge's loop). */
+function timed<T>(work: () => T): { ms: number; outcome: T | Error } {
+  const started = performance.now();
+  let outcome: T | Error;
+  try {
+    outcome = work();
+  } catch (error) {
+    outcome = error as Error;
+  }
+  return { ms: performance.now() - started, outcome };
+}
+
+describe('PostgreSQL store and a lock held by a session that stopped', () => {
+  it('waits out a bridge session frozen inside a transaction: the server ends it, its locks go with it', () => {
+    const url = postgres.createSchema('frozen_holder');
+    const store = openPostgresStore(url);
+    const frozen = holdDeviceLock(url, 'gate-01', false);
+    try {
+      const records = chainedRecords('gate-01', 3);
+      const { ms, outcome } = timed(() => store.commitRecords('gate-01', 'school-1', records));
+      expect(outcome).toMatchObject({ seq: 3, inserted: 3 });
+      expect(ms).toBeGreaterThanOrEqual(IDLE_IN_TRANSACTION_MS - 500);
+      expect(ms).toBeLessThan(LOCK_WAIT_MS);
+      // The frozen instance, when it wakes, finds its session ended: what it was doing is not stored.
+      expect(() => frozen.session.exec('COMMIT')).toThrow();
+      expect(store.queryEvents({ limit: 10 }).map((e) => e.record.seq)).toEqual([1, 2, 3]);
+    } finally {
+      frozen.close();
+      store.close();
+    }
+  });
+
+  it('fails a commit after LOCK_WAIT_MS behind a lock held without end, and goes on with the others', () => {
+    const url = postgres.createSchema('held_lock');
+    const store = openPostgresStore(url);
+    const operator = holdDeviceLock(url, 'gate-02', true);
+    try {
+      const records = chainedRecords('gate-02', 2);
+      const { ms, outcome } = timed(() => store.commitRecords('gate-02', 'school-1', records));
+      expect(outcome).toBeInstanceOf(PostgresError);
+      expect(outcome).toMatchObject({ sqlState: '55P03' });
+      expect(ms).toBeGreaterThanOrEqual(LOCK_WAIT_MS - 500);
+      expect(ms).toBeLessThan(LOCK_WAIT_MS + 5000);
+      // Nothing of it was stored, and another device commits at once.
+      expect(store.cursor('gate-02').seq).toBe(0);
+      expect(store.commitRecords('gate-03', 'school-1', chainedRecords('gate-03', 1))).toMatchObject({
+        seq: 1,
+      });
+      operator.session.exec('ROLLBACK');
+      expect(store.commitRecords('gate-02', 'school-1', records)).toMatchObject({ seq: 2, inserted: 2 });
+    } finally {
+      operator.close();
       store.close();
     }
   });

@@ -1,5 +1,12 @@
 export { inPacedBatches, type Pace } from './paced.js';
-export { LIBPQ_REMEDY, openPostgresConnection, PostgresError, withSearchPath } from './pg-connection.js';
+export {
+  IDLE_IN_TRANSACTION_MS,
+  LIBPQ_REMEDY,
+  LOCK_WAIT_MS,
+  openPostgresConnection,
+  PostgresError,
+  withSearchPath,
+} from './pg-connection.js';
 export { openPostgresStore } from './postgres.js';
 export {
   type CommitProjection,

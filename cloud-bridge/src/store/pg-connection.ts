@@ -108,11 +108,35 @@ function finish(pq: LibPq): void {
   setTimeout(() => finishing.delete(pq), 1000).unref();
 }
 
+/**
+ * How long the server lets a session of ours sit inside a transaction without a statement. Ours
+ * never do (a transaction runs in one turn of the event loop): one that does belongs to an instance
+ * that froze mid-transaction, or lost the network, and holds its locks (devices' commit locks among
+ * them) until TCP notices, which can take hours. The server ends it, and the locks go with it.
+ */
+export const IDLE_IN_TRANSACTION_MS = 5000;
+/**
+ * How long a statement waits for a lock before it fails. Statements block the event loop (the
+ * connection is synchronous), so a lock held elsewhere without end (an operator's session left in a
+ * transaction) would stop the whole instance: it fails instead, as any failed statement does, and
+ * nothing half-done is acknowledged (a device sends its batch again). Longer than
+ * IDLE_IN_TRANSACTION_MS, so a lock held by a frozen instance of ours is waited out. Schema steps
+ * wait without a bound (migrateModule): instances starting together queue behind one another.
+ */
+export const LOCK_WAIT_MS = 10_000;
+
 function connect(PQ: new () => LibPq, url: string): LibPq {
   const pq = new PQ();
   pq.connectSync(url);
   // Notices (a table that already exists, skipped) are not for the bridge's stderr.
-  pq.exec('SET client_min_messages = warning');
+  pq.exec(
+    `SET client_min_messages = warning; SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_MS}; SET lock_timeout = ${LOCK_WAIT_MS}`,
+  );
+  if (pq.resultStatus() !== 'PGRES_COMMAND_OK') {
+    const message = pq.resultErrorMessage() || pq.errorMessage();
+    finish(pq);
+    throw new PostgresError(`PostgreSQL refused the session's settings: ${message.trim()}`, undefined);
+  }
   return pq;
 }
 
