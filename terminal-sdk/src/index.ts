@@ -6,6 +6,8 @@ export {
   BrokerUrl,
   brokerNodesProblem,
   MAX_BROKER_NODES,
+  refusedSubscription,
+  SUBSCRIPTION_REFUSED,
 } from './broker-nodes/index.js';
 export { canonicalBytes, canonicalString } from './canonical/index.js';
 export { maskCardId, maskCardPath } from './card-id/index.js';

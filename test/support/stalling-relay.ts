@@ -5,10 +5,15 @@ import mqttPacket from 'mqtt-packet';
  * A relay in front of a real broker that drops the SUBSCRIBEs of the connections `stalls` picks (by
  * the client id of their CONNECT and how many times that id has connected, from 1), as a broker node
  * back from a crash that takes a connection and holds its SUBSCRIBE without a SUBACK: everything else
- * passes both ways unchanged. `freeze` makes it a black hole (a link gone dead with its connections left
- * open): nothing passes either way from then on.
+ * passes both ways unchanged. With `refuse` it answers them instead, every filter refused (0x80), as
+ * a NATS node does while its cluster is short of a node. `freeze` makes it a black hole (a link gone
+ * dead with its connections left open): nothing passes either way from then on.
  */
-export async function stallingRelay(port: number, stalls: (clientId: string, nth: number) => boolean) {
+export async function stallingRelay(
+  port: number,
+  stalls: (clientId: string, nth: number) => boolean,
+  refuse = false,
+) {
   let connections = 0;
   let swallowed = 0;
   let frozen = false;
@@ -29,8 +34,17 @@ export async function stallingRelay(port: number, stalls: (clientId: string, nth
         connectsOf.set(packet.clientId, nth);
         stalling = stalls(packet.clientId, nth);
       }
-      if (stalling && packet.cmd === 'subscribe') swallowed += 1;
-      else broker.write(mqttPacket.generate(packet));
+      if (stalling && packet.cmd === 'subscribe') {
+        swallowed += 1;
+        if (refuse)
+          client.write(
+            mqttPacket.generate({
+              cmd: 'suback',
+              messageId: packet.messageId,
+              granted: packet.subscriptions.map(() => 0x80),
+            }),
+          );
+      } else broker.write(mqttPacket.generate(packet));
     });
     client.on('data', (chunk) => {
       if (!frozen) parser.parse(chunk);

@@ -92,6 +92,23 @@ it('leaves a broker that holds its subscriptions without an answer, and delivers
   expect(store.countEvents({ device: 'gate-01' })).toBe(live.journal.stats().lastSeq);
 });
 
+it('leaves a broker that refuses its subscriptions, instead of sending batches whose acks it cannot hear', async () => {
+  bridge = await startBridge(join(dir, 'bridge'));
+  const live = await startGate(bridge, async (brokerUrl) => {
+    relay = await stallingRelay(Number(new URL(brokerUrl).port), (_, nth) => nth === 1, true);
+    return relay.url;
+  });
+  const refusing = relay as NonNullable<typeof relay>;
+  await tapsStored(bridge, live, 5, 'the taps stored');
+  await until(() => live.journal.stats().ackedSeq === live.journal.stats().lastSeq, {
+    what: 'the taps acknowledged through a second connection',
+    timeoutMs: 30_000,
+  });
+  expect(refusing.swallowed()).toBeGreaterThan(0);
+  expect(refusing.connections()).toBeGreaterThanOrEqual(2);
+  expect(live.uplink?.status().reconnects).toBeGreaterThanOrEqual(1);
+});
+
 it('a bridge that reconnects to a broker holding its subscriptions leaves it, and hears the devices again', async () => {
   mosquitto = await startMosquitto(dir);
   // The bridge's second connection (its reconnection after the cut below) has its SUBSCRIBEs held.

@@ -1,8 +1,6 @@
+import { SUBSCRIPTION_REFUSED } from '@educard/terminal-sdk';
 import type { ISubscriptionMap, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
-
-/** A SUBACK's return code for a subscription the broker refused. */
-const REFUSED = 0x80;
 
 export interface SubscriptionWatch {
   /** Connected, and every SUBSCRIBE of this connection acknowledged: the bridge hears what it asked for. */
@@ -40,7 +38,7 @@ export function watchSubscriptions(
     if (packet.cmd !== 'suback' || packet.messageId === undefined) return;
     const filters = sent.get(packet.messageId);
     sent.delete(packet.messageId);
-    if (packet.granted.some((code) => typeof code === 'number' && code >= REFUSED)) {
+    if (packet.granted.some((code) => typeof code === 'number' && code >= SUBSCRIPTION_REFUSED)) {
       refused = { ...refused, ...filters };
       // Left waiting: the connection is ended when its time is up, as for no answer.
       logger.warn('the broker refused a subscription: trying again on a new connection');

@@ -13,7 +13,9 @@ import {
   type EventRecord,
   endMqttClient,
   parseMessage,
+  refusedSubscription,
   SPEC_VERSION,
+  SUBSCRIPTION_REFUSED,
   SYNC_WANTS,
   SyncReply,
   signBatch,
@@ -284,7 +286,6 @@ export class Uplink {
     this.connected = true;
     this.listening = false;
     this.connectedAt = performance.now();
-    this.attempt = 0;
     this.inFlight = [];
     this.window = this.deps.config.batch.inFlight;
     this.nextSeq = this.deps.journal.stats().ackedSeq + 1;
@@ -296,7 +297,7 @@ export class Uplink {
     // Subscribed before the birth asks, so the answer cannot come first; on its own, because a bridge
     // of the version before refuses this filter (0x80) and that must not fail the others.
     client.subscribe(topics.sync(school, device), { qos: DEVICE_DELIVERY_QOS }, (error, granted) => {
-      if (error || granted?.[0]?.qos === 0x80) {
+      if (error || granted?.[0]?.qos === SUBSCRIPTION_REFUSED) {
         logger.info('the bridge does not answer births (an older bridge): relying on retained messages');
         this.synced = true;
       }
@@ -307,10 +308,22 @@ export class Uplink {
       [topics.ack(school, device), topics.commands(school, device), ...this.feeds.topics()],
       { qos: DEVICE_DELIVERY_QOS },
       (error) => {
+        if (error && refusedSubscription(error)) {
+          // A NATS node refuses while its cluster is short of a node. mqtt.js then drops the filters
+          // from what it subscribes again, and the gateway would go on sending batches whose acks it
+          // never hears, deaf to commands and roster updates, for as long as the connection lasted.
+          // Ended now: the next connection (to the next node) subscribes again.
+          logger.warn({ err: error.message }, 'the broker refused the subscriptions: reconnecting');
+          if (this.client === client && this.connected) client.stream.destroy();
+          return;
+        }
         if (error) logger.error({ err: error.message }, 'uplink subscribe failed');
         // Sent only once the ack can be heard: an ack is not retained on every broker, and one that
         // came before the subscription would be lost until the batch timed out.
         this.listening = true;
+        // Only a connection that hears is a success: a node that refuses every time is left at the
+        // backoff's pace, not at once.
+        this.attempt = 0;
         void this.pump();
       },
     );

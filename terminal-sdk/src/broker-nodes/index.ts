@@ -1,4 +1,4 @@
-import type { IClientOptions } from 'mqtt';
+import { ErrorWithSubackPacket, type IClientOptions } from 'mqtt';
 import { z } from 'zod';
 
 /** At most this many nodes: a cluster is a handful, and the list is configuration, not data. */
@@ -18,6 +18,19 @@ export function brokerNodesProblem(url: string, failover: readonly string[]): st
   } catch (error) {
     return (error as Error).message;
   }
+}
+
+/** A SUBACK's return code for a filter the broker refused (MQTT 5's refusals are codes above it). */
+export const SUBSCRIPTION_REFUSED = 0x80;
+
+/**
+ * Whether an error mqtt.js gave a subscribe is the broker refusing a filter, not the connection
+ * closing before its SUBACK. mqtt.js drops a refused filter from what it subscribes again after a
+ * reconnection: a client that does nothing about it stays connected and deaf.
+ */
+export function refusedSubscription(error: Error): boolean {
+  if (!(error instanceof ErrorWithSubackPacket) || error.packet?.cmd !== 'suback') return false;
+  return error.packet.granted.some((code) => typeof code === 'number' && code >= SUBSCRIPTION_REFUSED);
 }
 
 const DEFAULT_PORTS: Record<string, number> = { 'mqtt:': 1883, 'mqtts:': 8883, 'ws:': 80, 'wss:': 443 };
