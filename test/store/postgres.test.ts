@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import {
+  type BridgeStore,
   IDLE_IN_TRANSACTION_MS,
   LOCK_WAIT_MS,
   openPostgresConnection,
@@ -94,12 +95,27 @@ function timed<T>(work: () => T): { ms: number; outcome: T | Error } {
   return { ms: performance.now() - started, outcome };
 }
 
+/** `check` with a store on a fresh schema, and `device`'s lock held by another session (holdDeviceLock). */
+function withLockHeld(
+  schema: string,
+  device: string,
+  foreign: boolean,
+  check: (store: BridgeStore, holder: ReturnType<typeof holdDeviceLock>) => void,
+): void {
+  const url = postgres.createSchema(schema);
+  const store = openPostgresStore(url);
+  const holder = holdDeviceLock(url, device, foreign);
+  try {
+    check(store, holder);
+  } finally {
+    holder.close();
+    store.close();
+  }
+}
+
 describe('PostgreSQL store and a lock held by a session that stopped', () => {
-  it('waits out a bridge session frozen inside a transaction: the server ends it, its locks go with it', () => {
-    const url = postgres.createSchema('frozen_holder');
-    const store = openPostgresStore(url);
-    const frozen = holdDeviceLock(url, 'gate-01', false);
-    try {
+  it('waits out a bridge session frozen inside a transaction: the server ends it, its locks go with it', () =>
+    withLockHeld('frozen_holder', 'gate-01', false, (store, frozen) => {
       const records = chainedRecords('gate-01', 3);
       const { ms, outcome } = timed(() => store.commitRecords('gate-01', 'school-1', records));
       expect(outcome).toMatchObject({ seq: 3, inserted: 3 });
@@ -108,17 +124,10 @@ describe('PostgreSQL store and a lock held by a session that stopped', () => {
       // The frozen instance, when it wakes, finds its session ended: what it was doing is not stored.
       expect(() => frozen.session.exec('COMMIT')).toThrow();
       expect(store.queryEvents({ limit: 10 }).map((e) => e.record.seq)).toEqual([1, 2, 3]);
-    } finally {
-      frozen.close();
-      store.close();
-    }
-  });
+    }));
 
-  it('fails a commit after LOCK_WAIT_MS behind a lock held without end, and goes on with the others', () => {
-    const url = postgres.createSchema('held_lock');
-    const store = openPostgresStore(url);
-    const operator = holdDeviceLock(url, 'gate-02', true);
-    try {
+  it('fails a commit after LOCK_WAIT_MS behind a lock held without end, and goes on with the others', () =>
+    withLockHeld('held_lock', 'gate-02', true, (store, operator) => {
       const records = chainedRecords('gate-02', 2);
       const { ms, outcome } = timed(() => store.commitRecords('gate-02', 'school-1', records));
       expect(outcome).toBeInstanceOf(PostgresError);
@@ -132,9 +141,5 @@ describe('PostgreSQL store and a lock held by a session that stopped', () => {
       });
       operator.session.exec('ROLLBACK');
       expect(store.commitRecords('gate-02', 'school-1', records)).toMatchObject({ seq: 2, inserted: 2 });
-    } finally {
-      operator.close();
-      store.close();
-    }
-  });
+    }));
 });

@@ -72,10 +72,15 @@ async function tapsStored(live: Bridge, gate: Gateway, count: number, what: stri
   );
 }
 
-it('leaves a broker that holds its subscriptions without an answer, and delivers through the next connection', async () => {
+// Refused (0x80), the gateway must not stay: mqtt.js does not ask for refused filters again, and it
+// would send batches whose acks it never hears.
+it.each([
+  { what: 'holds its subscriptions without an answer', refuse: false },
+  { what: 'refuses its subscriptions', refuse: true },
+])('leaves a broker that $what, and delivers through the next connection', async ({ refuse }) => {
   bridge = await startBridge(join(dir, 'bridge'));
   const live = await startGate(bridge, async (brokerUrl) => {
-    relay = await stallingRelay(Number(new URL(brokerUrl).port), (_, nth) => nth === 1);
+    relay = await stallingRelay(Number(new URL(brokerUrl).port), (_, nth) => nth === 1, refuse);
     return relay.url;
   });
   const stalling = relay as NonNullable<typeof relay>;
@@ -90,23 +95,6 @@ it('leaves a broker that holds its subscriptions without an answer, and delivers
   expect(stalling.connections()).toBeGreaterThanOrEqual(2);
   expect(live.uplink?.status().reconnects).toBeGreaterThanOrEqual(1);
   expect(store.countEvents({ device: 'gate-01' })).toBe(live.journal.stats().lastSeq);
-});
-
-it('leaves a broker that refuses its subscriptions, instead of sending batches whose acks it cannot hear', async () => {
-  bridge = await startBridge(join(dir, 'bridge'));
-  const live = await startGate(bridge, async (brokerUrl) => {
-    relay = await stallingRelay(Number(new URL(brokerUrl).port), (_, nth) => nth === 1, true);
-    return relay.url;
-  });
-  const refusing = relay as NonNullable<typeof relay>;
-  await tapsStored(bridge, live, 5, 'the taps stored');
-  await until(() => live.journal.stats().ackedSeq === live.journal.stats().lastSeq, {
-    what: 'the taps acknowledged through a second connection',
-    timeoutMs: 30_000,
-  });
-  expect(refusing.swallowed()).toBeGreaterThan(0);
-  expect(refusing.connections()).toBeGreaterThanOrEqual(2);
-  expect(live.uplink?.status().reconnects).toBeGreaterThanOrEqual(1);
 });
 
 it('a bridge that reconnects to a broker holding its subscriptions leaves it, and hears the devices again', async () => {
