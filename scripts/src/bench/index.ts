@@ -10,7 +10,7 @@ import { privacyBench } from './privacy.js';
 import { readAuditBench } from './privacy-reads.js';
 import { readersBench } from './readers.js';
 import { type BenchResult, printTable, saveResults } from './report.js';
-import { scaleBench, scaleIngestFigures } from './scale.js';
+import { districtBench, scaleBench, scaleIngestFigures } from './scale.js';
 import { securityBench } from './security.js';
 import { stationsBench } from './stations.js';
 import { storeBench } from './store.js';
@@ -45,6 +45,8 @@ const PARTS: Record<string, () => Promise<BenchResult[]>> = {
   store: storeBench,
   // The scale group's failover between two bridge instances.
   'scale-failover': failoverBench,
+  // The scale group's simulated district (scale.devices_connected).
+  'scale-district': districtBench,
 };
 const RUNNABLE = { ...GROUPS, ...PARTS };
 

@@ -53,7 +53,7 @@ export async function scaleBench(): Promise<BenchResult[]> {
 }
 
 /** `scale.devices_connected` and what stands beside it (scaleBench's middle part). */
-async function districtBench(): Promise<BenchResult[]> {
+export async function districtBench(): Promise<BenchResult[]> {
   const devices = fromEnv('SCALE_DEVICES', TARGET_DEVICES);
   const seconds = fromEnv('SCALE_SECONDS', 60);
   const result = await runDistrict({
