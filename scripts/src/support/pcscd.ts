@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { socketAnswers } from '@educard/gateway';
+import { VPCD_PORT } from '@educard/terminal-sdk/virtual-card';
 import { exited } from './mosquitto.js';
 import { until } from './until.js';
 
@@ -35,6 +38,15 @@ export async function startPcscd(): Promise<Pcscd> {
       `the PC/SC stack is not installed (${missing.join(', ')} missing): run ${PCSC_APT_COMMAND}`,
     );
   }
+  // Its own reader configuration: vpcd on VPCD_PORT, outside the ephemeral range (see there).
+  const config = mkdtempSync(join(tmpdir(), 'educard-pcscd-'));
+  const channel = `0x${VPCD_PORT.toString(16).toUpperCase()}`;
+  writeFileSync(
+    join(config, 'vpcd'),
+    `FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:${channel}\nLIBPATH ${VPCD_DRIVER}\nCHANNELID ${channel}\n`,
+  );
+  // Kept while the process lives: a test stops and starts the same pcscd.
+  process.once('exit', () => rmSync(config, { recursive: true, force: true }));
   let child: ChildProcess | undefined;
   let output = '';
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
@@ -43,7 +55,9 @@ export async function startPcscd(): Promise<Pcscd> {
     if (await socketAnswers(SOCKET)) {
       throw new Error(`another pcscd is running (${SOCKET} answers): stop it first, tests need their own`);
     }
-    child = spawn(PCSCD, ['--foreground', '--error'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(PCSCD, ['--foreground', '--error', '--config', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout?.on('data', (chunk) => {
       output += String(chunk);
     });

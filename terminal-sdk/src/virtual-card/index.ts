@@ -12,8 +12,14 @@ import {
 import { concatBytes, encodeTlv } from '../card-profile/tlv.js';
 import { ed25519 } from '../crypto/ed25519.js';
 
-/** vsmartcard's vpcd: the first virtual reader listens here; the second on the next port. */
-export const VPCD_PORT = 35963;
+/**
+ * vsmartcard's vpcd: the first virtual reader listens here; the second on the next port. Not
+ * Debian's 35963: that is inside Linux's ephemeral range (32768-60999), and on a busy host an
+ * outgoing connection sometimes held it when pcscd started (`Address already in use`, no readers).
+ * The pcscd that scripts start is configured with this one (startPcscd); against Debian's own
+ * configuration, give the virtual card `--port 35963`.
+ */
+export const VPCD_PORT = 29963;
 
 /** Faults a card can play, after the real failures of contactless cards. */
 export type VirtualCardFault =
