@@ -7,7 +7,7 @@ export {
   brokerNodesProblem,
   MAX_BROKER_NODES,
   refusedSubscription,
-  SUBSCRIPTION_REFUSED,
+  refusesFilter,
 } from './broker-nodes/index.js';
 export { canonicalBytes, canonicalString } from './canonical/index.js';
 export { maskCardId, maskCardPath } from './card-id/index.js';

@@ -1,4 +1,4 @@
-import { SUBSCRIPTION_REFUSED } from '@educard/terminal-sdk';
+import { refusesFilter } from '@educard/terminal-sdk';
 import type { ISubscriptionMap, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
 
@@ -38,7 +38,7 @@ export function watchSubscriptions(
     if (packet.cmd !== 'suback' || packet.messageId === undefined) return;
     const filters = sent.get(packet.messageId);
     sent.delete(packet.messageId);
-    if (packet.granted.some((code) => typeof code === 'number' && code >= SUBSCRIPTION_REFUSED)) {
+    if (packet.granted.some(refusesFilter)) {
       refused = { ...refused, ...filters };
       // Left waiting: the connection is ended when its time is up, as for no answer.
       logger.warn('the broker refused a subscription: trying again on a new connection');

@@ -14,8 +14,8 @@ import {
   endMqttClient,
   parseMessage,
   refusedSubscription,
+  refusesFilter,
   SPEC_VERSION,
-  SUBSCRIPTION_REFUSED,
   SYNC_WANTS,
   SyncReply,
   signBatch,
@@ -297,7 +297,7 @@ export class Uplink {
     // Subscribed before the birth asks, so the answer cannot come first; on its own, because a bridge
     // of the version before refuses this filter (0x80) and that must not fail the others.
     client.subscribe(topics.sync(school, device), { qos: DEVICE_DELIVERY_QOS }, (error, granted) => {
-      if (error || granted?.[0]?.qos === SUBSCRIPTION_REFUSED) {
+      if (error || refusesFilter(granted?.[0]?.qos)) {
         logger.info('the bridge does not answer births (an older bridge): relying on retained messages');
         this.synced = true;
       }

@@ -21,7 +21,12 @@ export function brokerNodesProblem(url: string, failover: readonly string[]): st
 }
 
 /** A SUBACK's return code for a filter the broker refused (MQTT 5's refusals are codes above it). */
-export const SUBSCRIPTION_REFUSED = 0x80;
+const SUBSCRIPTION_REFUSED = 0x80;
+
+/** Whether a SUBACK's return code for one filter refuses it. */
+export function refusesFilter(code: unknown): boolean {
+  return typeof code === 'number' && code >= SUBSCRIPTION_REFUSED;
+}
 
 /**
  * Whether an error mqtt.js gave a subscribe is the broker refusing a filter, not the connection
@@ -30,7 +35,7 @@ export const SUBSCRIPTION_REFUSED = 0x80;
  */
 export function refusedSubscription(error: Error): boolean {
   if (!(error instanceof ErrorWithSubackPacket) || error.packet?.cmd !== 'suback') return false;
-  return error.packet.granted.some((code) => typeof code === 'number' && code >= SUBSCRIPTION_REFUSED);
+  return error.packet.granted.some(refusesFilter);
 }
 
 const DEFAULT_PORTS: Record<string, number> = { 'mqtt:': 1883, 'mqtts:': 8883, 'ws:': 80, 'wss:': 443 };
