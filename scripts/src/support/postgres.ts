@@ -31,6 +31,16 @@ export interface Postgres {
 }
 
 /**
+ * The environment without libfaketime (`npm run test:future`): with a clock moved by an offset,
+ * PostgreSQL's own timers (lock_timeout, idle_in_transaction_session_timeout) never fire. The
+ * server may keep the real clock: only the leases read its clock, and only against itself.
+ */
+function realClockEnv(): NodeJS.ProcessEnv {
+  const { LD_PRELOAD: _preload, FAKETIME: _faketime, ...env } = process.env;
+  return env;
+}
+
+/**
  * PostgreSQL 15 from Debian's package as a child process with a throwaway data directory: initdb,
  * then `postgres` on a free port with its unix socket in that directory, stopped by pid and the
  * directory removed. Root cannot run either, so as root both run as the `postgres` user the
@@ -77,7 +87,7 @@ export async function startPostgres(): Promise<Postgres> {
         '-c',
         'max_connections=200',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], ...owner },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: realClockEnv(), ...owner },
     );
     child = started;
     const keep = (chunk: Buffer) => {

@@ -27,9 +27,10 @@ const DEFAULT_DATES = ['2028-03-01T09:00:00+08:00', '2031-09-01T07:30:00+08:00']
 /**
  * The processes a run starts inherit LD_PRELOAD and FAKETIME from vitest, so all of them read the
  * moved clock; the offset is relative to the real clock, so processes started later agree with it.
+ * PostgreSQL alone is started without them (startPostgres: its timers do not fire under an offset).
  */
 const UNDER_FAKETIME =
-  'vitest and every child it starts (node, Mosquitto, pcscd, Chromium) inherit the fake clock; nothing is left on the real one.';
+  'vitest and every child it starts (node, Mosquitto, pcscd, Chromium) inherit the fake clock; only PostgreSQL keeps the real one (its timers do not fire under an offset; only leases read its clock).';
 
 interface Outcome {
   at: string;
