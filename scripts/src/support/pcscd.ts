@@ -27,6 +27,26 @@ export interface Pcscd {
   log(): string;
 }
 
+let configuration: string | undefined;
+
+/**
+ * pcscd's own reader configuration: vpcd on VPCD_PORT, outside the ephemeral range (see there). One
+ * for the process, removed when it exits: a test stops and starts the same pcscd, and a process
+ * that starts many must not leave one directory (and one exit listener) for each.
+ */
+function readerConfiguration(): string {
+  if (configuration) return configuration;
+  const dir = mkdtempSync(join(tmpdir(), 'educard-pcscd-'));
+  const channel = `0x${VPCD_PORT.toString(16).toUpperCase()}`;
+  writeFileSync(
+    join(dir, 'vpcd'),
+    `FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:${channel}\nLIBPATH ${VPCD_DRIVER}\nCHANNELID ${channel}\n`,
+  );
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  configuration = dir;
+  return dir;
+}
+
 /**
  * Debian's pcscd in the foreground, as a child stopped by its pid. There can be only one per host
  * (its socket is fixed), so this refuses to start beside another one rather than fight it.
@@ -38,15 +58,7 @@ export async function startPcscd(): Promise<Pcscd> {
       `the PC/SC stack is not installed (${missing.join(', ')} missing): run ${PCSC_APT_COMMAND}`,
     );
   }
-  // Its own reader configuration: vpcd on VPCD_PORT, outside the ephemeral range (see there).
-  const config = mkdtempSync(join(tmpdir(), 'educard-pcscd-'));
-  const channel = `0x${VPCD_PORT.toString(16).toUpperCase()}`;
-  writeFileSync(
-    join(config, 'vpcd'),
-    `FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:${channel}\nLIBPATH ${VPCD_DRIVER}\nCHANNELID ${channel}\n`,
-  );
-  // Kept while the process lives: a test stops and starts the same pcscd.
-  process.once('exit', () => rmSync(config, { recursive: true, force: true }));
+  const config = readerConfiguration();
   let child: ChildProcess | undefined;
   let output = '';
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
