@@ -1,11 +1,14 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import {
   type BridgeStore,
+  CONNECTION_BOUNDS,
   IDLE_IN_TRANSACTION_MS,
   LOCK_WAIT_MS,
   openPostgresConnection,
   openPostgresStore,
   PostgresError,
+  withConnectionBounds,
 } from '@educard/cloud-bridge';
 import { chainedRecords, describeStoreConformance } from '@educard/cloud-bridge/store-conformance';
 import { POSTGRES_BIN, type Postgres, startPostgres } from '@educard/scripts/support';
@@ -142,4 +145,87 @@ describe('PostgreSQL store and a lock held by a session that stopped', () => {
       operator.session.exec('ROLLBACK');
       expect(store.commitRecords('gate-02', 'school-1', records)).toMatchObject({ seq: 2, inserted: 2 });
     }));
+});
+
+/** This process's TCP sockets to `port`, as /proc/net/tcp shows them: which timer runs, and in how long. */
+function timersOfSocketsTo(port: number): { timer: number; seconds: number }[] {
+  const ours = new Set(
+    readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        return [/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1]];
+      } catch {
+        return [];
+      }
+    }),
+  );
+  const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length > 9 && ours.has(fields[9]))
+    .filter((fields) => Number.parseInt(fields[2]?.split(':')[1] ?? '', 16) === port)
+    .map((fields) => {
+      const [timer, when] = (fields[5] ?? '0:0').split(':');
+      return { timer: Number.parseInt(timer ?? '0', 16), seconds: Number.parseInt(when ?? '0', 16) / ticks };
+    });
+}
+
+describe('PostgreSQL connections and a server gone from the network', () => {
+  it("adds libpq's bounds for what the URL does not set, and keeps what it does", () => {
+    const bounds = Object.entries(CONNECTION_BOUNDS).map(([name, value]) => `${name}=${value}`);
+    expect(withConnectionBounds('postgres://bridge@db.example/educard')).toBe(
+      `postgres://bridge@db.example/educard?${bounds.join('&')}`,
+    );
+    const own = withConnectionBounds('postgres://bridge@db/educard?sslmode=require&connect_timeout=3');
+    expect(own.startsWith('postgres://bridge@db/educard?sslmode=require&connect_timeout=3&')).toBe(true);
+    expect(own.match(/connect_timeout=/g)).toHaveLength(1);
+    expect(own).toContain('tcp_user_timeout=20000');
+    const all = `postgres://db/educard?${bounds.map((pair) => pair.replace(/=.*/, '=7')).join('&')}`;
+    expect(withConnectionBounds(all)).toBe(all);
+  });
+
+  it('gives up on an address that accepts and never answers after connect_timeout, with the reason', async () => {
+    // A hung server, or a proxy in front of a dead one: it takes the connection and says nothing. In
+    // a process of its own, since the connection blocks this thread: should the bound fail, it hangs
+    // up after WATCHDOG_S, so the test fails instead of hanging.
+    const silent = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('node:net').createServer((socket) => setTimeout(() => socket.destroy(), ${WATCHDOG_S * 1000}))
+          .listen(0, '127.0.0.1', function () { console.log(this.address().port); });`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      const port = Number(await new Promise<string>((resolve) => silent.stdout?.once('data', resolve)));
+      const { ms, outcome } = timed(() =>
+        openPostgresConnection(`postgresql://educard@127.0.0.1:${port}/educard`),
+      );
+      expect(outcome).toBeInstanceOf(Error);
+      expect((outcome as Error).message).toMatch(/timeout/i);
+      const bound = Number(CONNECTION_BOUNDS.connect_timeout) * 1000;
+      expect(ms).toBeGreaterThanOrEqual(bound - 1000);
+      expect(ms).toBeLessThan(bound + 5000);
+    } finally {
+      silent.kill('SIGKILL');
+    }
+  });
+
+  it("probes an idle TCP connection after keepalives_idle, not after the system's two hours", async () => {
+    const session = openPostgresConnection(`postgresql://educard@127.0.0.1:${postgres.port}/educard`);
+    try {
+      session.exec('SELECT 1');
+      // Timer 2 is the keepalive timer; the system's default would put its first probe 7,200 s away.
+      await expect
+        .poll(() => timersOfSocketsTo(postgres.port), { timeout: 5000 })
+        .toEqual([{ timer: 2, seconds: expect.any(Number) }]);
+      const [socket] = timersOfSocketsTo(postgres.port);
+      expect(socket?.seconds).toBeLessThanOrEqual(Number(CONNECTION_BOUNDS.keepalives_idle));
+      expect(socket?.seconds).toBeGreaterThan(0);
+    } finally {
+      session.close();
+    }
+  });
 });

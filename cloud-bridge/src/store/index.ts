@@ -1,10 +1,12 @@
 export { inPacedBatches, type Pace } from './paced.js';
 export {
+  CONNECTION_BOUNDS,
   IDLE_IN_TRANSACTION_MS,
   LIBPQ_REMEDY,
   LOCK_WAIT_MS,
   openPostgresConnection,
   PostgresError,
+  withConnectionBounds,
   withSearchPath,
 } from './pg-connection.js';
 export { openPostgresStore } from './postgres.js';

@@ -125,9 +125,38 @@ export const IDLE_IN_TRANSACTION_MS = 5000;
  */
 export const LOCK_WAIT_MS = 10_000;
 
+/**
+ * libpq's own bounds on a server that is gone from the network, for what the URL does not set.
+ * A statement blocks the instance's event loop, and without them TCP decides how long: a connection
+ * to a host that vanished waits ~2 minutes, one to an address that accepts and never answers (a hung
+ * server, a proxy in front of a dead one) forever, and a statement sent into a partition ~15 minutes
+ * of retransmissions. With them: 10 s to connect; data unacknowledged for 20 s, or an idle
+ * connection whose peer stops answering keepalives (10 s, then 3 probes 5 s apart), ends the
+ * connection; the statement fails, and the next one connects again. Unix sockets ignore the TCP
+ * ones. An operator's URL may set any of them otherwise.
+ */
+export const CONNECTION_BOUNDS = {
+  connect_timeout: '10',
+  keepalives: '1',
+  keepalives_idle: '10',
+  keepalives_interval: '5',
+  keepalives_count: '3',
+  tcp_user_timeout: '20000',
+} as const;
+
+/** `url` with CONNECTION_BOUNDS for the parameters it does not name. */
+export function withConnectionBounds(url: string): string {
+  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
+  const named = new Set(query.split('&').map((pair) => decodeURIComponent(pair.split('=')[0] ?? '')));
+  const missing = Object.entries(CONNECTION_BOUNDS).filter(([name]) => !named.has(name));
+  if (!missing.length) return url;
+  const added = missing.map(([name, value]) => `${name}=${value}`).join('&');
+  return `${url}${query ? '&' : url.includes('?') ? '' : '?'}${added}`;
+}
+
 function connect(PQ: new () => LibPq, url: string): LibPq {
   const pq = new PQ();
-  pq.connectSync(url);
+  pq.connectSync(withConnectionBounds(url));
   // Notices (a table that already exists, skipped) are not for the bridge's stderr.
   pq.exec(
     `SET client_min_messages = warning; SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_MS}; SET lock_timeout = ${LOCK_WAIT_MS}`,
