@@ -17,6 +17,10 @@ it('opens a new database from several instances started at once, each creating t
   const url = postgres.createSchema('together');
   const creating = openPostgresConnection(url);
   const watching = openPostgresConnection(url);
+  // Held open for as long as the instances take to start (seconds under a loaded machine): longer
+  // than the server lets a bridge session sit idle in a transaction (IDLE_IN_TRANSACTION_MS), which
+  // would end it and let the instances through one by one.
+  creating.exec('SET idle_in_transaction_session_timeout = 0');
   creating.exec('BEGIN');
   creating.exec('CREATE TABLE module_schema (module TEXT PRIMARY KEY, version INTEGER NOT NULL)');
   const holders = ['a', 'b', 'c', 'd'].map((name) => startLeaseHolder(url, 'central.outbox', name, 3000));
