@@ -38,6 +38,7 @@ const PCSC = ['pcscd', 'libpcsclite-dev', 'vsmartcard-vpcd'];
 // chromium: the terminal pages are tested and measured in a real browser (Playwright drives it), with
 // fonts-noto-cjk so that their Chinese is drawn (not boxes) in the screenshots.
 // btrfs-progs: a journal on btrfs on a loop device, where a flipped byte under a file is a real EIO.
+// iproute2: a network namespace's loopback taken down under a PostgreSQL connection (a partition).
 // nats-server: the three-node broker cluster of the scale-out tests and benchmarks (docs/scale-out.md).
 // postgresql: the bridge's store on PostgreSQL, started by the tests and benchmarks as a child
 // process; libpq-dev builds the libpq module it is reached through (then `npm rebuild libpq`).
@@ -55,6 +56,7 @@ const TEST_PACKAGES = [
   'lintian',
   'python3',
   'btrfs-progs',
+  'iproute2',
   ...PCSC,
 ];
 const DEBIAN = {

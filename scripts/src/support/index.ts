@@ -17,6 +17,7 @@ export { type LeaseHolder, measureLeaseFailover, startLeaseHolder } from './leas
 export { LightDevice, type LightDeviceOptions } from './light-device.js';
 export { exited, freePort, type Mosquitto, type MosquittoTls, startMosquitto } from './mosquitto.js';
 export { NATS_APT_COMMAND, type NatsCluster, type NatsNode, startNatsCluster } from './nats.js';
+export { type PartitionedStatement, statementIntoPartition } from './partition.js';
 export { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd } from './pcscd.js';
 export { POSTGRES_APT_COMMAND, POSTGRES_BIN, type Postgres, startPostgres } from './postgres.js';
 export { type ServiceLine, ServiceManager, type UnitOverrides } from './service-manager.js';
