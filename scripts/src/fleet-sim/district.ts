@@ -50,6 +50,11 @@ export async function startDistrict(dir: string, options: DistrictOptions = {}):
   });
   const adminToken = randomBytes(18).toString('base64url');
   const brokerUrls = cluster.nodes.map((node) => node.mqttUrl);
+  /** The nodes from instance `index`'s own onward, round the list: its first, then its failover. */
+  const nodesFrom = (index: number) => {
+    const first = index % brokerUrls.length;
+    return [...brokerUrls.slice(first), ...brokerUrls.slice(0, first)];
+  };
   const config = (index: number) => ({
     ...options.config,
     dataDir: join(dir, 'bridge'),
@@ -62,11 +67,8 @@ export async function startDistrict(dir: string, options: DistrictOptions = {}):
       embedded: false,
       // Each instance on its own node, as instances on several hosts would be, with the others to go
       // on to when its node is gone, as a district configures them.
-      url: brokerUrls[index % brokerUrls.length],
-      failover: [
-        ...brokerUrls.slice((index % brokerUrls.length) + 1),
-        ...brokerUrls.slice(0, index % brokerUrls.length),
-      ],
+      url: nodesFrom(index)[0],
+      failover: nodesFrom(index).slice(1),
       ...bridgeUser,
       retainAcks: false,
       deviceAccounts: {
