@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../paths.js';
 import { exited } from './mosquitto.js';
@@ -15,7 +16,7 @@ export type PartitionedStatement =
  * How a statement of the bridge's PostgreSQL connection ends when the network to the server is cut
  * (partitioned-statement.ts), in a network namespace of its own: it needs root, as the storage
  * tests' loop devices do. A statement still waiting after `giveUpAfterMs` is reported so, its process
- * and server killed.
+ * and server killed and the server's files removed.
  */
 export async function statementIntoPartition(giveUpAfterMs: number): Promise<PartitionedStatement> {
   const child = spawn('unshare', ['--net', process.execPath, PROGRAM], {
@@ -37,9 +38,17 @@ export async function statementIntoPartition(giveUpAfterMs: number): Promise<Par
   }, giveUpAfterMs);
   const code = await exited(child, giveUpAfterMs + 10_000);
   clearTimeout(giveUp);
-  const line = out.split('\n').find((each) => each.startsWith('{'));
-  if (line) return JSON.parse(line) as PartitionedStatement;
-  if (child.signalCode === 'SIGKILL') return { stillWaitingAfterMs: Math.round(performance.now() - started) };
+  const said = out
+    .split('\n')
+    .filter((each) => each.startsWith('{'))
+    .map((each) => JSON.parse(each) as PartitionedStatement | { serverDir: string });
+  const outcome = said.find((each): each is PartitionedStatement => !('serverDir' in each));
+  if (outcome) return outcome;
+  if (child.signalCode === 'SIGKILL') {
+    for (const each of said)
+      if ('serverDir' in each) await rm(each.serverDir, { recursive: true, force: true });
+    return { stillWaitingAfterMs: Math.round(performance.now() - started) };
+  }
   throw new Error(
     `the partitioned statement did not run (exit ${code}; a network namespace needs root): ${err.trim()}`,
   );

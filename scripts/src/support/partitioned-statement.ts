@@ -3,7 +3,8 @@
  * its own (started under `unshare -n` by `statementIntoPartition`): a PostgreSQL server and one
  * connection to it over TCP on the namespace's loopback, a first statement answered, then the
  * loopback taken down, so that what the connection sends next is never acknowledged, as across a
- * network partition, and a second statement sent. Says on stdout, one JSON line, how it ended:
+ * network partition, and a second statement sent. Says on stdout, one JSON line each, where the
+ * server's files are (`{"serverDir":…}`, for whoever has to kill it) and how the statement ended:
  * `{"failedAfterMs":…,"error":"…"}` or `{"answeredAfterMs":…}`.
  * Run: node partitioned-statement.js
  */
@@ -13,6 +14,7 @@ import { startPostgres } from './postgres.js';
 
 execFileSync('ip', ['link', 'set', 'lo', 'up']);
 const postgres = await startPostgres();
+process.stdout.write(`${JSON.stringify({ serverDir: postgres.dir })}\n`);
 const connection = openPostgresConnection(`postgresql://educard@127.0.0.1:${postgres.port}/educard`);
 connection.prepare('SELECT 1').get();
 execFileSync('ip', ['link', 'set', 'lo', 'down']);

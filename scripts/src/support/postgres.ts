@@ -14,6 +14,8 @@ export interface Postgres {
   /** A libpq connection URL to the `educard` database, over the unix socket in the data directory. */
   url: string;
   port: number;
+  /** Its data directory and socket, removed by `stop`. */
+  dir: string;
   readonly pid: number | undefined;
   /** What the server has logged so far. */
   log(): string;
@@ -121,6 +123,7 @@ export async function startPostgres(): Promise<Postgres> {
   return {
     url: url('educard'),
     port,
+    dir,
     get pid() {
       return child?.pid;
     },
