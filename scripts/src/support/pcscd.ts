@@ -27,23 +27,18 @@ export interface Pcscd {
   log(): string;
 }
 
-let configuration: string | undefined;
-
 /**
- * pcscd's own reader configuration: vpcd on VPCD_PORT, outside the ephemeral range (see there). One
- * for the process, removed when it exits: a test stops and starts the same pcscd, and a process
- * that starts many must not leave one directory (and one exit listener) for each.
+ * pcscd's own reader configuration: vpcd on VPCD_PORT, outside the ephemeral range (see there). A
+ * directory for each start, removed when that pcscd is stopped: exit handlers do not run in a test
+ * worker that is ended, and left one directory in /tmp for each test file.
  */
-function readerConfiguration(): string {
-  if (configuration) return configuration;
+function writeReaderConfiguration(): string {
   const dir = mkdtempSync(join(tmpdir(), 'educard-pcscd-'));
   const channel = `0x${VPCD_PORT.toString(16).toUpperCase()}`;
   writeFileSync(
     join(dir, 'vpcd'),
     `FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:${channel}\nLIBPATH ${VPCD_DRIVER}\nCHANNELID ${channel}\n`,
   );
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  configuration = dir;
   return dir;
 }
 
@@ -58,7 +53,11 @@ export async function startPcscd(): Promise<Pcscd> {
       `the PC/SC stack is not installed (${missing.join(', ')} missing): run ${PCSC_APT_COMMAND}`,
     );
   }
-  const config = readerConfiguration();
+  let config: string | undefined;
+  const removeConfig = () => {
+    if (config) rmSync(config, { recursive: true, force: true });
+    config = undefined;
+  };
   let child: ChildProcess | undefined;
   let output = '';
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
@@ -67,6 +66,9 @@ export async function startPcscd(): Promise<Pcscd> {
     if (await socketAnswers(SOCKET)) {
       throw new Error(`another pcscd is running (${SOCKET} answers): stop it first, tests need their own`);
     }
+    // One killed from outside (not through stop) left its configuration behind.
+    removeConfig();
+    config = writeReaderConfiguration();
     child = spawn(PCSCD, ['--foreground', '--error', '--config', config], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -77,15 +79,22 @@ export async function startPcscd(): Promise<Pcscd> {
       output += String(chunk);
     });
     await until(() => existsSync(SOCKET) || !running(), { what: 'pcscd to open its socket' });
-    if (!running()) throw new Error(`pcscd exited at start: ${output}`);
+    if (!running()) {
+      removeConfig();
+      throw new Error(`pcscd exited at start: ${output}`);
+    }
   };
   const stop = async () => {
-    if (!child || !running()) return;
+    if (!child || !running()) {
+      removeConfig();
+      return;
+    }
     child.kill('SIGTERM');
     await exited(child);
     await until(() => !existsSync(SOCKET), { what: 'pcscd to remove its socket', timeoutMs: 5000 }).catch(
       () => undefined,
     );
+    removeConfig();
   };
   await start();
   return {
