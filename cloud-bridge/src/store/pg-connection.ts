@@ -35,9 +35,20 @@ function loadLibPq(): new () => LibPq {
   }
 }
 
+/**
+ * `url` with `parameters` added to its query, as written (libpq's URLs with an empty host, for a
+ * unix socket, do not survive a WHATWG URL round trip unchanged).
+ */
+function withParameters(url: string, parameters: [string, string][]): string {
+  if (!parameters.length) return url;
+  const added = parameters.map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&');
+  const joiner = !url.includes('?') ? '?' : url.endsWith('?') ? '' : '&';
+  return `${url}${joiner}${added}`;
+}
+
 /** `url` with its connections' tables in `schema` (libpq's `options=-c search_path=…`). */
 export function withSearchPath(url: string, schema: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  return withParameters(url, [['options', `-c search_path=${schema}`]]);
 }
 
 /** An error PostgreSQL answered, with its SQLSTATE (23505 a unique violation, 40001 a serialization failure). */
@@ -148,10 +159,10 @@ export const CONNECTION_BOUNDS = {
 export function withConnectionBounds(url: string): string {
   const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
   const named = new Set(query.split('&').map((pair) => decodeURIComponent(pair.split('=')[0] ?? '')));
-  const missing = Object.entries(CONNECTION_BOUNDS).filter(([name]) => !named.has(name));
-  if (!missing.length) return url;
-  const added = missing.map(([name, value]) => `${name}=${value}`).join('&');
-  return `${url}${query ? '&' : url.includes('?') ? '' : '?'}${added}`;
+  return withParameters(
+    url,
+    Object.entries(CONNECTION_BOUNDS).filter(([name]) => !named.has(name)),
+  );
 }
 
 function connect(PQ: new () => LibPq, url: string): LibPq {
