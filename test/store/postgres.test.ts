@@ -1,5 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import {
   type BridgeStore,
   CONNECTION_BOUNDS,
@@ -8,10 +10,11 @@ import {
   openPostgresConnection,
   openPostgresStore,
   PostgresError,
+  RECONNECT_WAITS_MS,
   withConnectionBounds,
 } from '@educard/cloud-bridge';
 import { chainedRecords, describeStoreConformance } from '@educard/cloud-bridge/store-conformance';
-import { POSTGRES_BIN, type Postgres, startPostgres } from '@educard/scripts/support';
+import { POSTGRES_BIN, type Postgres, startPostgres, until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let postgres: Postgres;
@@ -42,11 +45,27 @@ describe('PostgreSQL store through a server crash', () => {
       expect(store.commitRecords('gate-01', 'school-1', records.slice(0, 3))).toMatchObject({ seq: 3 });
       await postgres.kill();
       expect(() => store.commitRecords('gate-01', 'school-1', records.slice(3))).toThrow();
+      // The next call tries to connect again, is refused, and the one after it does not try before
+      // the first reconnect wait has passed.
       expect(() => store.cursor('gate-01')).toThrow();
+      expect(() => store.cursor('gate-01')).toThrow(/PostgreSQL is unreachable: .*next attempt in 1 s/);
       await postgres.start();
-      // The next call finds the connection broken and makes it again: the batch is sent again, as
-      // a device resends what was not acknowledged.
-      expect(store.commitRecords('gate-01', 'school-1', records)).toMatchObject({ seq: 6, inserted: 3 });
+      // A call once the wait is over finds the connection broken and makes it again: the batch is
+      // sent again, as a device resends what was not acknowledged.
+      const started = performance.now();
+      const committed = await until(
+        () => {
+          try {
+            return store.commitRecords('gate-01', 'school-1', records);
+          } catch {
+            return undefined;
+          }
+        },
+        { what: 'a commit after the server is back', everyMs: 100 },
+      );
+      expect(committed).toMatchObject({ seq: 6, inserted: 3 });
+      // Within the waits of the attempts made while the server was starting: 1 s, 2 s, 4 s...
+      expect(performance.now() - started).toBeLessThan(15_000);
       expect(store.queryEvents({ limit: 10 }).map((e) => e.record.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     } finally {
       store.close();
@@ -210,6 +229,86 @@ describe('PostgreSQL connections and a server gone from the network', () => {
       expect(ms).toBeLessThan(bound + 5000);
     } finally {
       silent.kill('SIGKILL');
+    }
+  });
+
+  it('fails statements at once between attempts to connect again, each wait twice the last, and is back after the wait', async () => {
+    // A connection through a forwarder to the test server; told to, the forwarder cuts what it
+    // carries and takes new connections without answering, as a server gone from the network.
+    const forwarder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const net = require('node:net');
+        let silent = false;
+        const carried = new Set();
+        net.createServer((socket) => {
+          if (silent) return setTimeout(() => socket.destroy(), ${WATCHDOG_S * 1000});
+          const server = net.connect(${postgres.port}, '127.0.0.1');
+          socket.pipe(server).pipe(socket);
+          socket.on('error', () => server.destroy());
+          server.on('error', () => socket.destroy());
+          carried.add(socket);
+          socket.on('close', () => carried.delete(socket));
+        }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });
+        require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
+          silent = line === 'silent';
+          if (silent) for (const socket of carried) socket.destroy();
+          console.log(line);
+        });`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const lines = createInterface({ input: forwarder.stdout as Readable });
+    const nextLine = () => new Promise<string>((resolve) => lines.once('line', resolve));
+    const tell = async (mode: string) => {
+      const heard = nextLine();
+      forwarder.stdin?.write(`${mode}\n`);
+      expect(await heard).toBe(mode);
+    };
+    const select = () => session.prepare('SELECT 1 AS one').pluck().get();
+    const port = Number(await nextLine());
+    // An operator's shorter connect_timeout, so that each attempt at the silent forwarder takes 2 s.
+    const session = openPostgresConnection(
+      `postgresql://educard@127.0.0.1:${port}/educard?connect_timeout=2`,
+    );
+    try {
+      expect(select()).toBe(1);
+      await tell('silent');
+      expect(() => select()).toThrow();
+      const attempt = timed(select);
+      expect((attempt.outcome as Error).message).toMatch(/timeout/i);
+      expect(attempt.ms).toBeGreaterThanOrEqual(1500);
+      // Until the next attempt is due, a statement fails at once and says why.
+      const between = timed(select);
+      expect(between.outcome).toBeInstanceOf(PostgresError);
+      expect(between.outcome).toMatchObject({ sqlState: '08001' });
+      expect((between.outcome as Error).message).toMatch(
+        /^PostgreSQL is unreachable: connecting failed 0 s ago, next attempt in 1 s \(connection to server .* failed: timeout expired\)$/,
+      );
+      expect(between.ms).toBeLessThan(200);
+      await new Promise((resolve) => setTimeout(resolve, RECONNECT_WAITS_MS.first));
+      // The second attempt fails too: the wait after it is twice the first.
+      expect(timed(select).ms).toBeGreaterThanOrEqual(1500);
+      expect(() => select()).toThrow(/next attempt in 2 s/);
+      await tell('forward');
+      const back = performance.now();
+      expect(
+        await until(
+          () => {
+            try {
+              return select();
+            } catch {
+              return undefined;
+            }
+          },
+          { what: 'a statement once the server can be reached', everyMs: 50 },
+        ),
+      ).toBe(1);
+      expect(performance.now() - back).toBeLessThan(2 * RECONNECT_WAITS_MS.first + 1000);
+    } finally {
+      session.close();
+      forwarder.kill('SIGKILL');
     }
   });
 

@@ -30,11 +30,15 @@ export interface BrokerRefusals {
   oversized: number;
   /** Connections that sent no complete CONNECT within the connect timeout. */
   timeouts: number;
+  /** CONNECTs answered "server unavailable": the device store could not be read (its database unreachable). */
+  unavailable: number;
 }
 
 /** A log field from the wire, cut to a length a log line can take. */
 const short = (value: string | undefined) => value?.slice(0, 128);
 
+/** MQTT 3.1.1 CONNACK codes: the device tries again later (3), or its credentials are refused (4). */
+const SERVER_UNAVAILABLE = 3;
 const BAD_CREDENTIALS = 4;
 const NOT_AUTHORIZED = 5;
 
@@ -53,7 +57,7 @@ export class EmbeddedBroker implements DeviceAccounts {
   readonly kind = 'embedded';
   private readonly principals = new WeakMap<Client, BrokerPrincipal>();
   private readonly listeners: BrokerListeners;
-  private readonly counted = { credentials: 0, timeouts: 0 };
+  private readonly counted = { credentials: 0, timeouts: 0, unavailable: 0 };
 
   private constructor(
     readonly aedes: Aedes,
@@ -127,7 +131,19 @@ export class EmbeddedBroker implements DeviceAccounts {
         this.listeners.authenticated(client.conn);
         return done(null, true);
       }
-      const principal = username ? authenticateDevice(username, secret) : undefined;
+      let principal: BrokerPrincipal | undefined;
+      try {
+        principal = username ? authenticateDevice(username, secret) : undefined;
+      } catch (error) {
+        // The device store cannot be read (its database unreachable): not the device's fault, and
+        // not a reason for the broker, with every connection it holds, to go down.
+        logger.error(
+          { clientId: short(client.id), err: (error as Error).message },
+          "broker could not check a device's credentials",
+        );
+        this.counted.unavailable += 1;
+        return done(authError('server unavailable', SERVER_UNAVAILABLE), false);
+      }
       if (principal?.kind !== 'device' || principal.device !== client.id) {
         this.counted.credentials += 1;
         logger.warn(

@@ -143,8 +143,12 @@ export class FileExchange {
       if (this.stopped) return;
       this.exclusive(task)
         .catch((error: Error) => {
-          this.deps.state.set('files.lastError', error.message);
           this.deps.logger.error({ err: error }, 'central file exchange failed');
+          try {
+            this.deps.state.set('files.lastError', error.message);
+          } catch {
+            // The store unreachable, as it often is when the exchange failed: the line above says why.
+          }
         })
         .finally(() => {
           if (!this.stopped) this.timers[index] = setTimeout(tick, intervalMs);

@@ -64,11 +64,18 @@ export function buildHttpApi(deps: HttpDeps) {
     enrollmentRoutes(open, deps);
   });
 
-  app.get('/health', async () => ({
-    ok: true,
-    ...deps.health(),
-    http: { refused: { limits: refusals.counts.limits ?? 0 } },
-  }));
+  // A database this instance cannot reach makes it unhealthy (503): a load balancer in front of
+  // several instances sends pages and the API to the others meanwhile.
+  app.get('/health', async (_request, reply) => {
+    const unreachable = deps.store.database.unreachable?.();
+    if (unreachable) reply.code(503);
+    return {
+      ok: !unreachable,
+      ...deps.health(),
+      database: unreachable ? { reachable: false, ...unreachable } : { reachable: true },
+      http: { refused: { limits: refusals.counts.limits ?? 0 } },
+    };
+  });
 
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 

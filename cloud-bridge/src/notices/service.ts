@@ -63,6 +63,8 @@ export class Notices {
   private readonly sending = new Map<string, Promise<void>>();
   private stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  /** The last round could not read the store (its database unreachable): logged once until it can. */
+  private unreadable = false;
 
   constructor(private readonly deps: NoticesDeps) {
     this.ledger = new NoticeLedger(deps.store.database);
@@ -129,8 +131,20 @@ export class Notices {
   tick(): void {
     if (this.stopping.signal.aborted) return;
     const now = this.now();
-    const people = this.people();
-    const through = this.deps.store.settledEventId();
+    let people: NoticePeople;
+    let through: number;
+    try {
+      people = this.people();
+      through = this.deps.store.settledEventId();
+    } catch (error) {
+      // The database unreachable: said once, not at every round, and the next round tries again.
+      if (!this.unreadable)
+        this.deps.logger.error({ err: error }, 'parent notices: the store cannot be read');
+      this.unreadable = true;
+      return;
+    }
+    if (this.unreadable) this.deps.logger.info('parent notices: the store can be read again');
+    this.unreadable = false;
     for (const hook of this.hooks) {
       try {
         const step = this.ledger.advance(hook, now, people, through);
@@ -140,18 +154,27 @@ export class Notices {
             'late passages older than notices sent: skipped',
           );
         if (step.deliveries) this.ledger.prune(hook.key, now - KEEP_DELIVERED_MS);
+        this.pump(hook);
       } catch (error) {
         this.deps.logger.error({ webhook: hook.key, err: error }, 'parent notices: step failed');
-        continue;
       }
-      this.pump(hook);
     }
   }
 
   /** Starts the webhook's next due delivery unless one is under way. */
   private pump(hook: Hook): void {
     if (this.sending.has(hook.key) || this.stopping.signal.aborted) return;
-    const delivery = this.ledger.nextDelivery(hook.key);
+    let delivery: PendingDelivery | undefined;
+    try {
+      delivery = this.ledger.nextDelivery(hook.key);
+    } catch (error) {
+      // Also called when a delivery settles, where a throw would be a rejection nobody handles.
+      this.deps.logger.error(
+        { webhook: hook.key, err: error },
+        'parent notices: the next delivery could not be read',
+      );
+      return;
+    }
     if (!delivery || Date.parse(delivery.nextAttemptAt) > this.now()) return;
     const sent = this.send(hook, delivery)
       .catch((error: unknown) => {

@@ -6,6 +6,7 @@ export {
   LOCK_WAIT_MS,
   openPostgresConnection,
   PostgresError,
+  RECONNECT_WAITS_MS,
   withConnectionBounds,
   withSearchPath,
 } from './pg-connection.js';
@@ -19,6 +20,7 @@ export {
 export { statementCache, whereOf } from './query.js';
 export { type BadRow, type BadRowSink, eachRow, usableIds } from './rows.js';
 export {
+  type DatabaseUnreachable,
   type ModuleSteps,
   migrateModule,
   type SqlDatabase,

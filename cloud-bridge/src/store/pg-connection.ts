@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { SqlDatabase, SqlRunResult, SqlStatement } from './sql.js';
+import type { DatabaseUnreachable, SqlDatabase, SqlRunResult, SqlStatement } from './sql.js';
 
 /** The part of node-postgres's libpq binding (`libpq`, an optional dependency) the store uses. */
 interface LibPq {
@@ -61,6 +61,9 @@ export class PostgresError extends Error {
     this.name = 'PostgresError';
   }
 }
+
+/** SQLSTATE 08001, sqlclient_unable_to_establish_sqlconnection: what a statement fails with between attempts. */
+const CONNECTION_FAILURE = '08001';
 
 // Column types by OID: integers and numerics come back as numbers (ids, counts and sums fit in a
 // double here), bytea as bytes; everything else as its text.
@@ -165,6 +168,16 @@ export function withConnectionBounds(url: string): string {
   );
 }
 
+/**
+ * After a connection is lost and connecting again fails, how long statements fail at once before
+ * the next attempt: the first wait, doubled at each failure up to the last. An attempt at a server
+ * gone from the network holds the event loop for connect_timeout; without the waits every statement
+ * of an instance cut off would make one, and the instance would be frozen for as long as the cut
+ * lasts. With them it answers (health, the broker's keepalives, pages saying the database is
+ * unreachable) most of that time, and is back within the last wait of the server's return.
+ */
+export const RECONNECT_WAITS_MS = { first: 1000, last: 30_000 } as const;
+
 function connect(PQ: new () => LibPq, url: string): LibPq {
   const pq = new PQ();
   pq.connectSync(withConnectionBounds(url));
@@ -184,13 +197,15 @@ function connect(PQ: new () => LibPq, url: string): LibPq {
  * One PostgreSQL connection as a SqlDatabase, synchronous like better-sqlite3: each statement is a
  * round trip over libpq (a unix socket on one host), prepared once per connection. A connection
  * found broken is made again before the next statement; a transaction it was in is lost, and the
- * statement that found it throws, so nothing half-done is acknowledged.
+ * statement that found it throws, so nothing half-done is acknowledged. When connecting again fails,
+ * statements fail at once until the next attempt is due (RECONNECT_WAITS_MS).
  */
 export function openPostgresConnection(url: string): SqlDatabase & { close(): void } {
   const PQ = loadLibPq();
   let pq = connect(PQ, url);
   let prepared = new Map<string, string>();
   let depth = 0;
+  let unreachable: { error: Error; at: number; waitMs: number } | undefined;
 
   const check = (what: string) => {
     const status = pq.resultStatus();
@@ -206,10 +221,35 @@ export function openPostgresConnection(url: string): SqlDatabase & { close(): vo
       );
     }
   };
+  const unreachableNow = (): DatabaseUnreachable | undefined => {
+    if (!unreachable) return undefined;
+    const now = performance.now();
+    return {
+      error: unreachable.error.message.trim(),
+      failedAgoMs: Math.round(now - unreachable.at),
+      nextAttemptInMs: Math.max(0, Math.round(unreachable.at + unreachable.waitMs - now)),
+    };
+  };
   const ensureConnected = () => {
     if (pq.transactionStatus() !== 4) return;
+    const down = unreachableNow();
+    if (down?.nextAttemptInMs) {
+      throw new PostgresError(
+        `PostgreSQL is unreachable: connecting failed ${Math.round(down.failedAgoMs / 1000)} s ago, next attempt in ${Math.ceil(down.nextAttemptInMs / 1000)} s (${down.error})`,
+        CONNECTION_FAILURE,
+      );
+    }
     finish(pq);
-    pq = connect(PQ, url);
+    try {
+      pq = connect(PQ, url);
+    } catch (error) {
+      const waitMs = unreachable
+        ? Math.min(unreachable.waitMs * 2, RECONNECT_WAITS_MS.last)
+        : RECONNECT_WAITS_MS.first;
+      unreachable = { error: error as Error, at: performance.now(), waitMs };
+      throw error;
+    }
+    unreachable = undefined;
     prepared = new Map();
     depth = 0;
   };
@@ -310,6 +350,7 @@ export function openPostgresConnection(url: string): SqlDatabase & { close(): vo
     prepare: ((sql: string) => statement(sql)) as SqlDatabase['prepare'],
     transaction: transaction as SqlDatabase['transaction'],
     exec,
+    unreachable: unreachableNow,
     close() {
       finish(pq);
     },

@@ -43,6 +43,19 @@ export interface SqlDatabase {
   ): P extends unknown[] ? SqlStatement<P, R> : SqlStatement<[P], R>;
   transaction<F extends AnyFunction>(fn: F): SqlTransaction<F>;
   exec(sql: string): void;
+  /**
+   * A database server this connection lost and could not connect to again, as of its last statement
+   * (a file on this host, SQLite's, is never unreachable).
+   */
+  unreachable?(): DatabaseUnreachable | undefined;
+}
+
+export interface DatabaseUnreachable {
+  /** Why the last attempt to connect failed. */
+  error: string;
+  failedAgoMs: number;
+  /** Until then statements fail at once; the first statement after it connects again. */
+  nextAttemptInMs: number;
 }
 
 /** better-sqlite3 as a SqlDatabase: its statements and transactions are handed out as they are. */

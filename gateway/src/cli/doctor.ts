@@ -32,6 +32,13 @@ export function brokerVerdict(message: string | undefined, url: string): Check {
       'The device was revoked or enrolled again elsewhere: get a new token (educard-bridge tokens create) and run educard enroll.',
     );
   }
+  if (message && /server unavailable/i.test(message)) {
+    return fail(
+      'broker',
+      `the broker at ${url} answers, but cannot take devices now (${message})`,
+      "The bridge cannot check devices' credentials (its database unreachable): tell the bridge's operator. Events wait in the journal meanwhile.",
+    );
+  }
   return fail(
     'broker',
     `the broker at ${url} cannot be reached${message ? ` (${message})` : ''}`,
@@ -62,6 +69,31 @@ async function probeBroker(config: GatewayConfig): Promise<Check> {
   } catch (error) {
     return brokerVerdict((error as Error).message, uplink.url);
   }
+}
+
+/** The bridge's /health: answering at all, and able to reach its database (503 when it cannot). */
+async function probeBridge(bridgeHttp: string): Promise<Check> {
+  const answer = await fetch(`${bridgeHttp.replace(/\/$/, '')}/health`, {
+    signal: AbortSignal.timeout(5000),
+  }).then(
+    async (response) => ({ status: response.status, body: await response.json().catch(() => undefined) }),
+    () => undefined,
+  );
+  if (answer?.status === 200) return pass('bridge', `${bridgeHttp} answers`);
+  const database = (answer?.body as { database?: { reachable?: boolean; error?: unknown } } | undefined)
+    ?.database;
+  if (answer?.status === 503 && database?.reachable === false) {
+    return fail(
+      'bridge',
+      `the bridge at ${bridgeHttp} answers, but cannot reach its database (${String(database.error)})`,
+      "Taps are decided and journaled here as before, and sent once it can: tell the bridge's operator (its database server, or the network to it).",
+    );
+  }
+  return fail(
+    'bridge',
+    `the bridge at ${bridgeHttp} does not answer${answer ? ` (HTTP ${answer.status})` : ''}`,
+    'Roster snapshots come from it: check the network and that the bridge runs.',
+  );
 }
 
 /** The service's user, as deploy/educard-gateway.service runs it. */
@@ -360,21 +392,7 @@ export async function diagnose(path: string): Promise<Check[]> {
     checks.push(await probeBroker(config));
   }
   if (config.uplink) {
-    const health = await fetch(`${config.uplink.bridgeHttp.replace(/\/$/, '')}/health`, {
-      signal: AbortSignal.timeout(5000),
-    }).then(
-      (r) => r.ok,
-      () => false,
-    );
-    checks.push(
-      health
-        ? pass('bridge', `${config.uplink.bridgeHttp} answers`)
-        : fail(
-            'bridge',
-            `the bridge at ${config.uplink.bridgeHttp} does not answer`,
-            'Roster snapshots come from it: check the network and that the bridge runs.',
-          ),
-    );
+    checks.push(await probeBridge(config.uplink.bridgeHttp));
   }
 
   const now = Date.now();

@@ -1,0 +1,183 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bridge } from '@educard/cloud-bridge';
+import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
+import { type Postgres, startPostgres, until } from '@educard/scripts/support';
+import { sampleUid, TestAuthority } from '@educard/terminal-sdk/testing';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, admin, enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
+import { CentralTestServer, centralConfig } from '../support/central-server.js';
+import { educard } from '../support/cli.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
+
+// A bridge on a PostgreSQL server of its own, which goes away and comes back: the bridge says so in
+// /health (a load balancer's check, the gateways' doctor) and takes up its work when it is back.
+let postgres: Postgres;
+let bridge: Bridge | undefined;
+let gate: Gateway | undefined;
+let central: CentralTestServer | undefined;
+let hook: WebhookReceiver | undefined;
+const SECRET = 'parent-notices-secret-0123456789abcdef';
+let dir: string;
+
+let runs = 0;
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+});
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bridge-database-outage-'));
+});
+afterEach(async () => {
+  await gate?.stop();
+  await bridge?.stop();
+  await central?.stop();
+  await hook?.down();
+  [gate, bridge, central, hook] = [undefined, undefined, undefined, undefined];
+  await rm(dir, { recursive: true, force: true });
+});
+afterAll(async () => {
+  await postgres?.stop();
+});
+
+interface Health {
+  status: number;
+  body: { ok: boolean; database: { reachable: boolean; error?: string; nextAttemptInMs?: number } };
+}
+const health = async (): Promise<Health> => {
+  const response = await fetch(`${bridge?.httpUrl}/health`);
+  return { status: response.status, body: (await response.json()) as Health['body'] };
+};
+
+/** A gateway's configuration as `educard enroll` leaves it, for its doctor to ask the bridge. */
+async function gatewayConfig(running: Bridge): Promise<string> {
+  const dataDir = join(dir, 'gateway');
+  const enrolled = await enrollDevice(running.httpUrl, dataDir, 'gate-east');
+  await mkdir(join(dataDir, 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(join(dataDir, 'roster'), new TestAuthority('school-1').anchor());
+  const path = join(dir, 'gateway.json');
+  await writeFile(
+    path,
+    JSON.stringify({
+      device: { id: 'gate-east', school: 'school-1' },
+      dataDir,
+      station: { id: 'gate-east', zone: 'main-gate', debounceMs: 0 },
+      readers: { driver: 'simulated', simulated: ['east-in'] },
+      uplink: {
+        url: enrolled.url,
+        bridgeHttp: running.httpUrl,
+        username: enrolled.username,
+        password: enrolled.password,
+      },
+    }),
+  );
+  return path;
+}
+
+// Every periodic duty on a short period, so that each runs against the missing database.
+const DUTIES = {
+  ops: { checkEverySeconds: 1 },
+  rollouts: { tickMs: 50 },
+  notices: {
+    tickMs: 25,
+    webhooks: [{ school: 'school-1', url: '', secret: SECRET, debounceMs: 0, batchWindowMs: 50 }],
+  },
+};
+
+describe('a bridge whose PostgreSQL server goes away', () => {
+  it.each([
+    ['over its API', (at: CentralTestServer) => centralConfig(at, { feed: { intervalMs: 1000 } })],
+    ['in files', () => ({ mode: 'file', files: { importIntervalMs: 50, exportIntervalMs: 50 } })],
+  ])(
+    'with the central system %s: answers /health with 503 and the reason while it cannot reach it, keeps its broker up, and is back to work after',
+    async (_mode, centralSettings) => {
+      central = await CentralTestServer.start();
+      hook = await WebhookReceiver.start(SECRET);
+      bridge = await startBridge(join(dir, `bridge-${++runs}`), {
+        store: { url: postgres.createSchema(`outage_${runs}`) },
+        central: centralSettings(central),
+        ...DUTIES,
+        notices: { ...DUTIES.notices, webhooks: [{ ...DUTIES.notices.webhooks[0], url: hook.url }] },
+      });
+      const running = bridge;
+      const config = await gatewayConfig(bridge);
+      expect(await health()).toMatchObject({
+        status: 200,
+        body: { ok: true, database: { reachable: true } },
+      });
+      // A gate that keeps deciding and sending through the outage.
+      const westDir = join(dir, 'west');
+      gate = await startUplinkGateway(
+        westDir,
+        'gate-west',
+        await enrollDevice(bridge.httpUrl, westDir, 'gate-west'),
+        bridge.httpUrl,
+      );
+      const west = gate;
+      const tap = (n: number) =>
+        (west.readers as SimulatedReaderDriver).present('sim-in', { uid: sampleUid(n) });
+      const stored = () =>
+        running.store.queryEvents({ device: 'gate-west', limit: 100 }).map((e) => e.record.seq);
+      // Every record the gate journaled (its start among them) stored once, in order, and acknowledged.
+      const allStored = () => {
+        const { lastSeq, ackedSeq } = west.journal.stats();
+        const seqs = stored();
+        return ackedSeq === lastSeq && seqs.length === lastSeq && seqs.every((seq, i) => seq === i + 1);
+      };
+      for (const n of [1, 2, 3]) tap(n);
+      await until(allStored, { what: "the gate's first taps stored" });
+      const before = west.journal.stats().lastSeq;
+
+      await postgres.kill();
+      // The lease renewals (every 2 s) find the connection gone and fail to make it again.
+      const down = await until(
+        async () => {
+          const answer = await health();
+          return answer.status === 503 ? answer : undefined;
+        },
+        { what: '/health to say the database is unreachable' },
+      );
+      expect(down.body).toMatchObject({
+        ok: false,
+        database: { reachable: false, error: expect.stringMatching(/^connection to server/) },
+      });
+      expect(down.body.database.nextAttemptInMs).toBeGreaterThanOrEqual(0);
+      // The API fails at once with the reason, instead of waiting for a server that is not there.
+      const started = performance.now();
+      const refused = await fetch(`${bridge.httpUrl}/v1/devices`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      expect(refused.status).toBeGreaterThanOrEqual(500);
+      expect(performance.now() - started).toBeLessThan(5000);
+
+      for (const n of [4, 5, 6]) tap(n);
+
+      // A device connecting now is told to come back later (CONNACK 3), and the broker stays up.
+      const doctor = await educard(config, ['doctor', '--json']);
+      const { checks } = JSON.parse(doctor.stdout) as { checks: { id: string }[] };
+      expect(checks.find((c) => c.id === 'bridge')).toMatchObject({
+        status: 'fail',
+        detail: expect.stringMatching(/answers, but cannot reach its database \(connection to server/),
+      });
+      expect(checks.find((c) => c.id === 'broker')).toMatchObject({
+        status: 'fail',
+        detail: expect.stringMatching(/answers, but cannot take devices now \(.*Server unavailable\)/),
+      });
+      expect((await health()).body).toMatchObject({ broker: { refused: { unavailable: 1 } } });
+      expect(west.uplink?.status().connected).toBe(true);
+
+      await postgres.start();
+      await until(async () => (await health()).status === 200, {
+        what: '/health once the server is back',
+        timeoutMs: 45_000,
+      });
+      expect(await admin(bridge.httpUrl, '/v1/devices')).toMatchObject({
+        devices: expect.arrayContaining([expect.objectContaining({ id: 'gate-east' })]),
+      });
+      // What the gate sent while the database was away: resent, stored once each, in order.
+      await until(allStored, { what: 'the taps of the outage stored', timeoutMs: 30_000 });
+      expect(west.journal.stats().lastSeq).toBeGreaterThanOrEqual(before + 3);
+    },
+  );
+});
