@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  CONNECTION_BOUNDS,
   LeaseTable,
   livePostgresDump,
   makeBackup,
@@ -162,6 +164,48 @@ describe('backup of a PostgreSQL store', () => {
       expect(leases.get(RETENTION_LEASE)).toBeUndefined();
     } finally {
       store.close();
+    }
+  });
+  it("gives up on a server that stops answering after the bridge's connect_timeout, instead of holding the backup", async () => {
+    // The client tools run as child processes, so this process forwards their connections to the
+    // test server: psql's (the store's schema) passes, pg_dump's is taken and never answered, as by
+    // a server gone from the network.
+    const url = postgres.createSchema('bridge_unanswered');
+    openPostgresStore(url).close();
+    const held: Socket[] = [];
+    let connections = 0;
+    const forwarder = createServer((socket) => {
+      if (++connections > 1) {
+        held.push(socket);
+        return;
+      }
+      const server = connect(postgres.port, '127.0.0.1');
+      socket.pipe(server).pipe(socket);
+      socket.on('error', () => server.destroy());
+      server.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => forwarder.listen(0, '127.0.0.1', resolve));
+    const { port } = forwarder.address() as AddressInfo;
+    const { recipient } = await newBackupKey();
+    const started = performance.now();
+    try {
+      const outcome = await makeBackup(
+        postgresDump({
+          url: withSearchPath(`postgresql://educard@127.0.0.1:${port}/educard`, 'bridge_unanswered'),
+          purge: async () => ({ removed: 0 }),
+        }),
+        join(dir, 'unanswered.age'),
+        recipient,
+      ).catch((error: Error) => error);
+      expect(outcome).toBeInstanceOf(Error);
+      expect((outcome as Error).message).toMatch(/pg_dump[\s\S]*timeout expired/);
+      const seconds = (performance.now() - started) / 1000;
+      expect(seconds).toBeGreaterThanOrEqual(Number(CONNECTION_BOUNDS.connect_timeout) - 1);
+      expect(seconds).toBeLessThan(Number(CONNECTION_BOUNDS.connect_timeout) + 10);
+      expect(connections).toBe(2);
+    } finally {
+      for (const socket of held) socket.destroy();
+      forwarder.close();
     }
   });
 });

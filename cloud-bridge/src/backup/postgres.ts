@@ -6,17 +6,27 @@ import { pino } from 'pino';
 import { AuditLog } from '../accounts/index.js';
 import { LeaseTable } from '../leases/index.js';
 import { type CentralAcks, RETENTION_LEASE, Retention, type RetentionConfig } from '../retention/index.js';
-import { openPostgresStore } from '../store/index.js';
+import { openPostgresStore, withConnectionBounds } from '../store/index.js';
 import { RestoreRefused } from './backup.js';
 import type { DumpReport, StoreDump } from './dump.js';
 
 const run = promisify(execFile);
 
-// psql, pg_dump and pg_restore are PostgreSQL's client tools: Debian's `postgresql-client` puts them on the PATH.
+// psql, pg_dump and pg_restore are PostgreSQL's client tools: Debian's `postgresql-client` puts them
+// on the PATH. They connect with the bridge's own bounds (withConnectionBounds): a server gone from
+// the network fails a backup or a restore, instead of holding it until TCP gives up (or for ever).
 
 /** One value a query gives, through psql (the URL's options, a search_path say, apply). */
 async function psqlValue(url: string, sql: string): Promise<string> {
-  const { stdout } = await run('psql', ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url, '-c', sql]);
+  const { stdout } = await run('psql', [
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-qAt',
+    '-d',
+    withConnectionBounds(url),
+    '-c',
+    sql,
+  ]);
   return stdout.trim();
 }
 
@@ -63,7 +73,7 @@ export function postgresDump(options: {
         '--no-privileges',
         `--schema=${schema}`,
         `--file=${target}`,
-        `--dbname=${options.url}`,
+        `--dbname=${withConnectionBounds(options.url)}`,
       ]);
       const events = Number(await psqlValue(options.url, 'SELECT count(*) FROM events'));
       return { kind: 'postgres', events, purged, ...(heldBy ? { purgeHeldBy: heldBy } : {}) };
@@ -124,7 +134,7 @@ export async function restorePostgres(options: {
       '--single-transaction',
       '--no-owner',
       '--no-privileges',
-      `--dbname=${options.url}`,
+      `--dbname=${withConnectionBounds(options.url)}`,
       options.archive,
     ]);
   } catch (error) {
