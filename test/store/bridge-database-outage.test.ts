@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
@@ -40,6 +40,19 @@ afterEach(async () => {
 afterAll(async () => {
   await postgres?.stop();
 });
+
+/** The seqs of `device`'s events in the central exchange's JSON lines files, in the files' order. */
+async function exportedSeqs(outbox: string, device: string): Promise<number[]> {
+  const names = (await readdir(outbox).catch(() => [] as string[]))
+    .filter((n) => n.endsWith('.jsonl'))
+    .sort();
+  const texts = await Promise.all(names.map((name) => readFile(join(outbox, name), 'utf8')));
+  return texts
+    .flatMap((text) => text.trim().split('\n'))
+    .map((line) => (JSON.parse(line) as { record: { device: string; seq: number } }).record)
+    .filter((record) => record.device === device)
+    .map((record) => record.seq);
+}
 
 interface Health {
   status: number;
@@ -86,15 +99,24 @@ const DUTIES = {
 };
 
 describe('a bridge whose PostgreSQL server goes away', () => {
-  it.each([
-    ['over its API', (at: CentralTestServer) => centralConfig(at, { feed: { intervalMs: 1000 } })],
-    ['in files', () => ({ mode: 'file', files: { importIntervalMs: 50, exportIntervalMs: 50 } })],
+  it.each<[string, (at: CentralTestServer) => unknown, (bridgeDir: string) => Promise<number[]>]>([
+    [
+      'over its API',
+      (at) => centralConfig(at, { feed: { intervalMs: 1000 } }),
+      async () => central?.deviceEvents('gate-west').map((event) => event.seq) ?? [],
+    ],
+    [
+      'in files',
+      () => ({ mode: 'file', files: { importIntervalMs: 50, exportIntervalMs: 50 } }),
+      (bridgeDir) => exportedSeqs(join(bridgeDir, 'central', 'outbox'), 'gate-west'),
+    ],
   ])(
     'with the central system %s: answers /health with 503 and the reason while it cannot reach it, keeps its broker up, and is back to work after',
-    async (_mode, centralSettings) => {
+    async (_mode, centralSettings, delivered) => {
       central = await CentralTestServer.start();
       hook = await WebhookReceiver.start(SECRET);
-      bridge = await startBridge(join(dir, `bridge-${++runs}`), {
+      const bridgeDir = join(dir, `bridge-${++runs}`);
+      bridge = await startBridge(bridgeDir, {
         store: { url: postgres.createSchema(`outage_${runs}`) },
         central: centralSettings(central),
         ...DUTIES,
@@ -177,7 +199,15 @@ describe('a bridge whose PostgreSQL server goes away', () => {
       });
       // What the gate sent while the database was away: resent, stored once each, in order.
       await until(allStored, { what: 'the taps of the outage stored', timeoutMs: 30_000 });
-      expect(west.journal.stats().lastSeq).toBeGreaterThanOrEqual(before + 3);
+      const { lastSeq } = west.journal.stats();
+      expect(lastSeq).toBeGreaterThanOrEqual(before + 3);
+      // The central exchange, stopped with its lease while the database was away, goes on: every
+      // event reaches the central system once, in order.
+      const all = Array.from({ length: lastSeq }, (_, i) => i + 1);
+      await until(async () => JSON.stringify(await delivered(bridgeDir)) === JSON.stringify(all), {
+        what: 'every event of the gate at the central system',
+        timeoutMs: 30_000,
+      });
     },
   );
 });
