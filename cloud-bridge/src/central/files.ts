@@ -6,7 +6,13 @@ import type { Logger } from 'pino';
 import { type CsvCell, toCsv } from '../csv/index.js';
 import type { Directory } from '../directory/index.js';
 import { parseRosterCsv, type RosterService, type RowProblem } from '../roster/index.js';
-import { type BadRowSink, type BridgeStore, type StoredEvent, usableIds } from '../store/index.js';
+import {
+  type BadRowSink,
+  type BridgeStore,
+  logFailure,
+  type StoredEvent,
+  usableIds,
+} from '../store/index.js';
 import type { CentralState } from './tables.js';
 
 export interface FileExchangeDeps {
@@ -143,7 +149,7 @@ export class FileExchange {
       if (this.stopped) return;
       this.exclusive(task)
         .catch((error: Error) => {
-          this.deps.logger.error({ err: error }, 'central file exchange failed');
+          logFailure(this.deps.logger, { err: error }, 'central file exchange failed');
           try {
             this.deps.state.set('files.lastError', error.message);
           } catch {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { backoffDelay, type EventRecord } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
-import type { BridgeStore, CommittedEvent } from '../store/index.js';
+import { type BridgeStore, type CommittedEvent, logFailure } from '../store/index.js';
 import { type CentralClient, CentralUnavailable } from './client.js';
 import { EventBatchAnswer, type GrowthVisit, type PushedEvent } from './contract.js';
 import type { CentralState } from './tables.js';
@@ -221,7 +221,7 @@ export class Outbox {
       try {
         delay = await this.pushOnce();
       } catch (error) {
-        this.deps.logger.error({ err: error }, 'central push failed unexpectedly');
+        logFailure(this.deps.logger, { err: error }, 'central push failed unexpectedly');
         delay = this.deps.settings.intervalMs;
       }
       if (this.stopped) break;

@@ -17,7 +17,12 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { publishToDevice } from '../broker/index.js';
 import type { CommandSender } from '../commands/index.js';
-import type { BridgeStore, ChainPoint, DeclaredLoss } from '../store/index.js';
+import {
+  type BridgeStore,
+  type ChainPoint,
+  type DeclaredLoss,
+  logFailure,
+} from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
 import { GroupCommit } from './group-commit.js';
 
@@ -70,7 +75,8 @@ export type BatchOutcome =
   | { kind: 'stored'; records: number; stored: number; uninterpreted: number; commitSeconds: number }
   | { kind: 'duplicate'; records: number }
   | { kind: 'gap'; records: number; resendAsked: boolean }
-  | { kind: 'rejected'; reason: RejectReason };
+  | { kind: 'rejected'; reason: RejectReason }
+  | { kind: 'failed' };
 
 export interface IngestStats {
   batches: number;
@@ -82,6 +88,11 @@ export interface IngestStats {
   rejected: number;
   /** Stored, but of a known type with data of another shape: no projection read them. */
   uninterpreted: number;
+  /**
+   * Not ingested for a failure on the bridge's side (its database unreachable): not acknowledged, so
+   * the device sends the batch again.
+   */
+  failed: number;
 }
 
 /**
@@ -101,6 +112,7 @@ export class Ingest {
     losses: 0,
     rejected: 0,
     uninterpreted: 0,
+    failed: 0,
   };
   private readonly queues = new Map<string, Promise<void>>();
   private readonly lastResend = new Map<string, number>();
@@ -129,9 +141,11 @@ export class Ingest {
     const previous = this.queues.get(parts.device) ?? Promise.resolve();
     const next = previous
       .then(() => this.onBatch(parts, payload))
-      .catch((error: unknown) =>
-        this.deps.logger.error({ err: error, device: parts.device }, 'batch not ingested'),
-      );
+      .catch((error: unknown) => {
+        this.stats.failed += 1;
+        this.deps.onBatch?.({ kind: 'failed' });
+        logFailure(this.deps.logger, { err: error, device: parts.device }, 'batch not ingested');
+      });
     this.queues.set(parts.device, next);
   }
 

@@ -24,7 +24,7 @@ export interface BridgeMetricSources {
   dataDir: string;
 }
 
-const BATCH_OUTCOMES = ['stored', 'duplicate', 'gap', 'rejected'] as const;
+const BATCH_OUTCOMES = ['stored', 'duplicate', 'gap', 'rejected', 'failed'] as const;
 const DELIVERY_OUTCOMES: readonly DeliveryOutcome[] = ['delivered', 'retry', 'given-up'];
 /** Alarm kinds are a fixed list plus what other parts raise: a few dozen at most. */
 const ALARM_KIND_LIMIT = 50;
@@ -153,6 +153,8 @@ export class BridgeMetrics {
         break;
       case 'duplicate':
         break;
+      case 'failed':
+        return;
     }
     this.batchRecords.observe(outcome.records);
   };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { backoffDelay, retriableStatus, retryAfterMs } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
-import type { BridgeStore } from '../store/index.js';
+import { type BridgeStore, logFailure } from '../store/index.js';
 import { membershipAt, type Transfer, type TransferLog } from '../transfers/index.js';
 import type { NoticesConfig, NoticeWebhook } from './config.js';
 import type { Burst } from './debounce.js';
@@ -63,8 +63,6 @@ export class Notices {
   private readonly sending = new Map<string, Promise<void>>();
   private stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
-  /** The last round could not read the store (its database unreachable): logged once until it can. */
-  private unreadable = false;
 
   constructor(private readonly deps: NoticesDeps) {
     this.ledger = new NoticeLedger(deps.store.database);
@@ -137,14 +135,10 @@ export class Notices {
       people = this.people();
       through = this.deps.store.settledEventId();
     } catch (error) {
-      // The database unreachable: said once, not at every round, and the next round tries again.
-      if (!this.unreadable)
-        this.deps.logger.error({ err: error }, 'parent notices: the store cannot be read');
-      this.unreadable = true;
+      // The next round tries again.
+      logFailure(this.deps.logger, { err: error }, 'parent notices: the store cannot be read');
       return;
     }
-    if (this.unreadable) this.deps.logger.info('parent notices: the store can be read again');
-    this.unreadable = false;
     for (const hook of this.hooks) {
       try {
         const step = this.ledger.advance(hook, now, people, through);
@@ -156,7 +150,7 @@ export class Notices {
         if (step.deliveries) this.ledger.prune(hook.key, now - KEEP_DELIVERED_MS);
         this.pump(hook);
       } catch (error) {
-        this.deps.logger.error({ webhook: hook.key, err: error }, 'parent notices: step failed');
+        logFailure(this.deps.logger, { webhook: hook.key, err: error }, 'parent notices: step failed');
       }
     }
   }
@@ -169,7 +163,8 @@ export class Notices {
       delivery = this.ledger.nextDelivery(hook.key);
     } catch (error) {
       // Also called when a delivery settles, where a throw would be a rejection nobody handles.
-      this.deps.logger.error(
+      logFailure(
+        this.deps.logger,
         { webhook: hook.key, err: error },
         'parent notices: the next delivery could not be read',
       );

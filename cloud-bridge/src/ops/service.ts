@@ -8,6 +8,7 @@ import {
   committedData,
   type JournalLoss,
   type LossFilter,
+  logFailure,
   migrateModule,
 } from '../store/index.js';
 import type { TransferLog } from '../transfers/index.js';
@@ -229,7 +230,7 @@ export class Operations {
     try {
       this.checkDevices();
     } catch (error) {
-      this.logger.error({ err: error }, 'device alarms could not be checked');
+      logFailure(this.logger, { err: error }, 'device alarms could not be checked');
     }
     if (this.expiry.due) this.checkDates();
   }

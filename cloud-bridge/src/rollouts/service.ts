@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
 import type { Directory } from '../directory/index.js';
 import type { Releases } from '../releases/index.js';
-import { type BridgeStore, migrateModule, type SqlDatabase } from '../store/index.js';
+import { type BridgeStore, logFailure, migrateModule, type SqlDatabase } from '../store/index.js';
 import type { RolloutsConfig } from './config.js';
 import { releaseOffer, schoolRules } from './offer.js';
 import type { DeviceRow, Offering, RolloutRow } from './rows.js';
@@ -460,7 +460,7 @@ export class Rollouts {
     try {
       this.tick();
     } catch (error) {
-      this.deps.logger.error({ err: error }, 'rollout tick failed');
+      logFailure(this.deps.logger, { err: error }, 'rollout tick failed');
     }
   }
 

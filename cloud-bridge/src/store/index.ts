@@ -1,7 +1,9 @@
+export { logFailure } from './failures.js';
 export { inPacedBatches, type Pace } from './paced.js';
 export {
   CONNECTION_BOUNDS,
   IDLE_IN_TRANSACTION_MS,
+  isDatabaseUnreachable,
   LIBPQ_REMEDY,
   LOCK_WAIT_MS,
   openPostgresConnection,

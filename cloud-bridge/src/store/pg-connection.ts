@@ -65,6 +65,14 @@ export class PostgresError extends Error {
 /** SQLSTATE 08001, sqlclient_unable_to_establish_sqlconnection: what a statement fails with between attempts. */
 const CONNECTION_FAILURE = '08001';
 
+/**
+ * Whether a statement failed at once because the server could not be reached at the last attempt:
+ * every statement fails so until the next, and says nothing the first failure did not.
+ */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  return error instanceof PostgresError && error.sqlState === CONNECTION_FAILURE;
+}
+
 // Column types by OID: integers and numerics come back as numbers (ids, counts and sums fit in a
 // double here), bytea as bytes; everything else as its text.
 const NUMBER_TYPES = new Set([20, 21, 23, 26, 700, 701, 1700]);
