@@ -181,7 +181,12 @@ describe('a bridge whose PostgreSQL server goes away', () => {
       const refused = await fetch(`${bridge.httpUrl}/v1/devices`, {
         headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
       });
-      expect(refused.status).toBeGreaterThanOrEqual(500);
+      expect(refused.status).toBe(503);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await refused.json()).toMatchObject({
+        error: 'database-unreachable',
+        message: expect.stringMatching(/^PostgreSQL is unreachable: /),
+      });
       expect(performance.now() - started).toBeLessThan(5000);
 
       for (const n of [4, 5, 6]) tap(n);

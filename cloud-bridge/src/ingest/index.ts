@@ -17,12 +17,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { publishToDevice } from '../broker/index.js';
 import type { CommandSender } from '../commands/index.js';
-import {
-  type BridgeStore,
-  type ChainPoint,
-  type DeclaredLoss,
-  logFailure,
-} from '../store/index.js';
+import { type BridgeStore, type ChainPoint, type DeclaredLoss, logFailure } from '../store/index.js';
 import { parseBatch } from './batch-parser.js';
 import { GroupCommit } from './group-commit.js';
 
