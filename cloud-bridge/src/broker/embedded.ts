@@ -3,6 +3,7 @@ import { BrokerListeners } from '@educard/terminal-sdk/broker-listeners';
 import type { MqttListenerLimits } from '@educard/terminal-sdk/listeners';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
+import { logFailure } from '../store/index.js';
 import type { DeviceAccounts } from './accounts.js';
 import { type BrokerPrincipal, mayPublish, maySubscribe } from './acl.js';
 
@@ -137,8 +138,9 @@ export class EmbeddedBroker implements DeviceAccounts {
       } catch (error) {
         // The device store cannot be read (its database unreachable): not the device's fault, and
         // not a reason for the broker, with every connection it holds, to go down.
-        logger.error(
-          { clientId: short(client.id), err: (error as Error).message },
+        logFailure(
+          logger,
+          { clientId: short(client.id), err: error },
           "broker could not check a device's credentials",
         );
         this.counted.unavailable += 1;
