@@ -234,7 +234,8 @@ describe('PostgreSQL connections and a server gone from the network', () => {
 
   it('fails statements at once between attempts to connect again, each wait twice the last, and is back after the wait', async () => {
     // A connection through a forwarder to the test server; told to, the forwarder cuts what it
-    // carries and takes new connections without answering, as a server gone from the network.
+    // carries and takes new connections without answering, as a server gone from the network. It
+    // ends with its stdin, so a test process that dies leaves no forwarder behind.
     const forwarder = spawn(
       process.execPath,
       [
@@ -255,7 +256,7 @@ describe('PostgreSQL connections and a server gone from the network', () => {
           silent = line === 'silent';
           if (silent) for (const socket of carried) socket.destroy();
           console.log(line);
-        });`,
+        }).on('close', () => process.exit(0));`,
       ],
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
