@@ -213,9 +213,11 @@ describe('PostgreSQL connections and a server gone from the network', () => {
       [
         '-e',
         `require('node:net').createServer((socket) => setTimeout(() => socket.destroy(), ${WATCHDOG_S * 1000}))
-          .listen(0, '127.0.0.1', function () { console.log(this.address().port); });`,
+          .listen(0, '127.0.0.1', function () { console.log(this.address().port); });
+        process.stdin.on('end', () => process.exit(0)).resume();`,
       ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      // Its stdin ends with this process: a test process that dies leaves no server behind.
+      { stdio: ['pipe', 'pipe', 'inherit'] },
     );
     try {
       const port = Number(await new Promise<string>((resolve) => silent.stdout?.once('data', resolve)));
