@@ -1,5 +1,5 @@
+import { randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { EventBatchBody, type FeedReport, type GrowthVisit, type PushedEvent } from './contract.js';
 
 /**
@@ -49,18 +49,35 @@ export class CentralTestServer {
     return this.events.filter((e) => e.device === device);
   }
 
-  /** Starts listening (again, on the same port after `down`). */
+  /**
+   * Starts listening (again, on the same port after `down`). The first time on a port below the
+   * kernel's ephemeral range (32768 and up on Linux), which it hands to outgoing connections and to
+   * listens on port 0: one of those took a port given up by `down` before `up` came back to it.
+   * 20000-28999: clear of vpcd's 29963 and 35963.
+   */
   async up(): Promise<void> {
     if (this.server.listening) return;
+    for (let tries = 1; ; tries++) {
+      const port = this.port || 20_000 + randomInt(9_000);
+      try {
+        await this.listen(port);
+        this.port = port;
+        return;
+      } catch (error) {
+        if (this.port || tries >= 20 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      }
+    }
+  }
+
+  private listen(port: number): Promise<void> {
     this.server = this.makeServer();
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.port, '127.0.0.1', () => {
+      this.server.listen(port, '127.0.0.1', () => {
         this.server.off('error', reject);
         resolve();
       });
     });
-    this.port = (this.server.address() as AddressInfo).port;
   }
 
   /** Stops listening and cuts every open connection: the central system is unreachable. */
