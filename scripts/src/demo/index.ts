@@ -222,6 +222,9 @@ async function startGate(
 
 const simulatedOf = (gate: DemoGate) => gate.gateway.readers as SimulatedReaderDriver;
 
+/** What a demo that fails half-way stops before it exits: pcscd is a process of its own, and outlives it. */
+const stopOnFailure: (() => Promise<unknown> | undefined)[] = [];
+
 /**
  * The PC/SC part, when the machine has the stack: pcscd (ours, or one already running) with
  * vsmartcard's virtual readers, and a third gate reading them through the real driver.
@@ -236,6 +239,7 @@ async function startPcscGate(
   let pcscd: Pcscd | undefined;
   try {
     pcscd = await startPcscd();
+    stopOnFailure.push(() => pcscd?.stop());
   } catch (error) {
     if (!/another pcscd is running/.test((error as Error).message))
       return { skipped: `pcscd did not start: ${(error as Error).message}` };
@@ -494,8 +498,9 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (error: unknown) => {
+  async (error: unknown) => {
     process.stderr.write(`demo failed: ${(error as Error).stack ?? String(error)}\n`);
+    await Promise.allSettled(stopOnFailure.map((stop) => stop()));
     process.exit(1);
   },
 );
