@@ -5,7 +5,7 @@ import type { Bridge } from '@educard/cloud-bridge';
 import { until } from '@educard/scripts/support';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBridge } from '../support/bridge.js';
-import { centralStatus, chainedRecords, deviceSender } from '../support/central-server.js';
+import { centralStatus, chainedRecords, deviceSender, exportedRecords } from '../support/central-server.js';
 import { rosterCsv, rosterCsvRow } from '../support/roster-csv.js';
 
 let dir: string;
@@ -96,14 +96,5 @@ describe('file mode', () => {
 
 /** device:seq of every event in the JSON lines files, in file order. */
 async function exportedSeqs(): Promise<string[]> {
-  const names = (await readdir(join(dir, 'outbox')).catch(() => [] as string[]))
-    .filter((n) => n.endsWith('.jsonl'))
-    .sort();
-  const lines = (await Promise.all(names.map((n) => readFile(join(dir, 'outbox', n), 'utf8')))).flatMap((t) =>
-    t.trim().split('\n'),
-  );
-  return lines.map((line) => {
-    const { record } = JSON.parse(line) as { record: { device: string; seq: number } };
-    return `${record.device}:${record.seq}`;
-  });
+  return (await exportedRecords(join(dir, 'outbox'))).map((record) => `${record.device}:${record.seq}`);
 }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
@@ -8,7 +8,7 @@ import { sampleUid, TestAuthority } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, admin, enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
-import { CentralTestServer, centralConfig } from '../support/central-server.js';
+import { CentralTestServer, centralConfig, exportedRecords } from '../support/central-server.js';
 import { educard } from '../support/cli.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -44,15 +44,7 @@ afterAll(async () => {
 
 /** The seqs of `device`'s events in the central exchange's JSON lines files, in the files' order. */
 async function exportedSeqs(outbox: string, device: string): Promise<number[]> {
-  const names = (await readdir(outbox).catch(() => [] as string[]))
-    .filter((n) => n.endsWith('.jsonl'))
-    .sort();
-  const texts = await Promise.all(names.map((name) => readFile(join(outbox, name), 'utf8')));
-  return texts
-    .flatMap((text) => text.trim().split('\n'))
-    .map((line) => (JSON.parse(line) as { record: { device: string; seq: number } }).record)
-    .filter((record) => record.device === device)
-    .map((record) => record.seq);
+  return (await exportedRecords(outbox)).filter((r) => r.device === device).map((r) => r.seq);
 }
 
 interface Health {

@@ -1,3 +1,4 @@
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { type EventRecord, GENESIS_HASH, signBatch, topics } from '@educard/terminal-sdk';
@@ -86,4 +87,15 @@ export async function centralStatus(bridgeHttp: string, school?: string) {
       devices: { device: string; pending: number; oldestAt: string }[];
     };
   };
+}
+
+/** The records in the central file exchange's JSON lines files in `outbox`, in the files' order. */
+export async function exportedRecords(outbox: string): Promise<{ device: string; seq: number }[]> {
+  const names = (await readdir(outbox).catch(() => [] as string[]))
+    .filter((n) => n.endsWith('.jsonl'))
+    .sort();
+  const texts = await Promise.all(names.map((name) => readFile(join(outbox, name), 'utf8')));
+  return texts
+    .flatMap((text) => text.trim().split('\n'))
+    .map((line) => (JSON.parse(line) as { record: { device: string; seq: number } }).record);
 }

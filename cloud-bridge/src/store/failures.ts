@@ -6,7 +6,7 @@ import { isDatabaseUnreachable } from './pg-connection.js';
  * because the database could not be reached at the last attempt (isDatabaseUnreachable): those come
  * at every round and every batch until it is back, thousands a minute on a district's bridge, and
  * say nothing new. The failure that found it gone is logged at error, so is each attempt to connect
- * again, the lease renewals warn every 2 s, and /health says so: they go at debug.
+ * again, each lease renewal that fails warns (every 2 s with the default lease), and /health says so: they go at debug.
  */
 export function logFailure(
   logger: Logger,
