@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bridge } from '@educard/cloud-bridge';
+import { type Bridge, openPostgresConnection } from '@educard/cloud-bridge';
 import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
-import { type Postgres, startPostgres, until } from '@educard/scripts/support';
+import { POSTGRES_BIN, type Postgres, startPostgres, until } from '@educard/scripts/support';
 import { sampleUid, TestAuthority } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -228,4 +229,89 @@ describe('a bridge whose PostgreSQL server goes away', () => {
       });
     },
   );
+});
+
+describe('an API request that finds the connection to PostgreSQL gone', () => {
+  it('answers 503 with Retry-After, logs it once at error, and the next request connects again', async () => {
+    const schema = `request_${++runs}`;
+    const lines: { level: number; msg: string; err?: { message?: string; sqlState?: string } }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    bridge = await startBridge(
+      join(dir, 'bridge'),
+      { store: { url: postgres.createSchema(schema) } },
+      { logger },
+    );
+    // An operator's session holds the devices table, waits for the bridge's statement to queue
+    // behind it, and ends the bridge's session under that statement, as a server restarting or
+    // failing over would. The statement is the request's: the bridge's connection is synchronous,
+    // so nothing else of the bridge runs while it waits.
+    const operator = spawn(
+      join(POSTGRES_BIN, 'psql'),
+      [
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-qAt',
+        '-d',
+        postgres.url,
+        '-c',
+        `BEGIN;
+         LOCK TABLE ${schema}.devices IN ACCESS EXCLUSIVE MODE;
+         DO $$ DECLARE waiting int; BEGIN
+           FOR i IN 1..1000 LOOP
+             SELECT pid INTO waiting FROM pg_locks WHERE NOT granted AND relation = '${schema}.devices'::regclass;
+             EXIT WHEN waiting IS NOT NULL;
+             PERFORM pg_sleep(0.01);
+           END LOOP;
+           PERFORM pg_terminate_backend(waiting);
+         END $$;
+         COMMIT;`,
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    const operatorDone = new Promise<number | null>((resolve) => operator.once('exit', resolve));
+    const probe = openPostgresConnection(postgres.url);
+    try {
+      await until(
+        () =>
+          probe
+            .prepare(
+              `SELECT count(*)::int AS n FROM pg_locks WHERE granted AND mode = 'AccessExclusiveLock' AND relation = '${schema}.devices'::regclass`,
+            )
+            .pluck()
+            .get() === 1,
+        { what: "the operator's lock on the devices table", everyMs: 10 },
+      );
+    } finally {
+      probe.close();
+    }
+    const answer = await fetch(`${bridge.httpUrl}/v1/devices`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(await operatorDone).toBe(0);
+    expect(answer.status).toBe(503);
+    expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await answer.json()).toMatchObject({ error: 'database-unreachable' });
+    // Said once, at error. libpq reads the server's 57P01 (admin_shutdown) when it comes before the
+    // close, and otherwise names no SQLSTATE: the connection's 08006 then.
+    const said = lines.filter((line) => line.msg === 'request failed: the database connection');
+    expect(said).toMatchObject([
+      {
+        level: 50,
+        err: {
+          sqlState: expect.stringMatching(/^(08006|57P01)$/),
+          message: expect.stringMatching(/terminating connection|server closed the connection/),
+        },
+      },
+    ]);
+    // The next statement connects again: the request asked again is answered. Its sockets take the
+    // lowest descriptor numbers free, the lost connection's among them: ending that connection only
+    // now took its number off the event loop, and this request waited for ever.
+    const again = await fetch(`${bridge.httpUrl}/v1/devices`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ devices: [] });
+    expect(await health()).toMatchObject({ status: 200, body: { database: { reachable: true } } });
+  });
 });

@@ -6,6 +6,8 @@ import {
   type BridgeStore,
   CONNECTION_BOUNDS,
   IDLE_IN_TRANSACTION_MS,
+  isConnectionFailure,
+  isDatabaseUnreachable,
   LOCK_WAIT_MS,
   openPostgresConnection,
   openPostgresStore,
@@ -44,11 +46,31 @@ describe('PostgreSQL store through a server crash', () => {
       const records = chainedRecords('gate-01', 6);
       expect(store.commitRecords('gate-01', 'school-1', records.slice(0, 3))).toMatchObject({ seq: 3 });
       await postgres.kill();
-      expect(() => store.commitRecords('gate-01', 'school-1', records.slice(3))).toThrow();
-      // The next call tries to connect again, is refused, and the one after it does not try before
-      // the first reconnect wait has passed.
-      expect(() => store.cursor('gate-01')).toThrow();
-      expect(() => store.cursor('gate-01')).toThrow(/PostgreSQL is unreachable: .*next attempt in 1 s/);
+      const failure = (call: () => unknown) => {
+        try {
+          call();
+        } catch (error) {
+          return error;
+        }
+        throw new Error('the call succeeded with the server killed');
+      };
+      // The call that finds the connection gone, the next one that tries to connect again and is
+      // refused, and the one after it that does not try before the first wait has passed: all
+      // failures of the connection (the HTTP API answers 503 for them), only the last one at once.
+      const found = failure(() => store.commitRecords('gate-01', 'school-1', records.slice(3)));
+      const attempt = failure(() => store.cursor('gate-01'));
+      const between = failure(() => store.cursor('gate-01'));
+      expect([found, attempt, between].map(isConnectionFailure)).toEqual([true, true, true]);
+      expect([found, attempt, between].map(isDatabaseUnreachable)).toEqual([false, false, true]);
+      expect(attempt).toMatchObject({
+        sqlState: '08001',
+        message: expect.stringMatching(/^PostgreSQL is unreachable: connecting again failed \(/),
+      });
+      expect(between).toMatchObject({
+        sqlState: '08001',
+        message: expect.stringMatching(/PostgreSQL is unreachable: .*next attempt in 1 s/),
+        nextAttemptInMs: expect.any(Number),
+      });
       await postgres.start();
       // A call once the wait is over finds the connection broken and makes it again: the batch is
       // sent again, as a device resends what was not acknowledged.
@@ -134,6 +156,59 @@ function withLockHeld(
     store.close();
   }
 }
+
+describe('a PostgreSQL connection lost inside a transaction', () => {
+  it('fails the rest of the transaction, its COMMIT included, commits none of it, and connects again after', () => {
+    const url = postgres.createSchema('lost_in_transaction');
+    const session = openPostgresConnection(url);
+    const operator = openPostgresConnection(url);
+    try {
+      session.exec('CREATE TABLE taken (n integer)');
+      const pid = session.prepare('SELECT pg_backend_pid() AS pid').pluck().get();
+      const insert = session.prepare('INSERT INTO taken VALUES (?)');
+      const failures: unknown[] = [];
+      // A caller that goes on after a failed statement, as the group commit goes on to the next
+      // device's batch: a statement after the loss must not run on a new connection, outside the
+      // transaction, and be committed alone.
+      expect(() =>
+        session.transaction(() => {
+          insert.run(1);
+          // Ended by the server (pg_terminate_backend waits until it is gone), as a failover would.
+          operator.prepare('SELECT pg_terminate_backend(?, 5000)').get(pid);
+          for (const n of [2, 3]) {
+            try {
+              insert.run(n);
+            } catch (error) {
+              failures.push(error);
+            }
+          }
+        })(),
+      ).toThrow(/lost in this transaction: nothing of it is committed/);
+      expect(failures.map(isConnectionFailure)).toEqual([true, true]);
+      expect(failures[1]).toMatchObject({
+        sqlState: '08006',
+        message: expect.stringMatching(/lost in this transaction/),
+      });
+      // The next statement, outside the transaction, connects again.
+      expect(session.prepare('SELECT count(*)::integer AS n FROM taken').pluck().get()).toBe(0);
+      expect(session.prepare('SELECT pg_backend_pid() AS pid').pluck().get()).not.toBe(pid);
+      // Transactions on the new connection nest as before: a failed inner one undoes only itself.
+      session.transaction(() => {
+        insert.run(4);
+        expect(() =>
+          session.transaction(() => {
+            insert.run(5);
+            throw new Error('inner');
+          })(),
+        ).toThrow('inner');
+      })();
+      expect(session.prepare('SELECT n FROM taken').pluck().all()).toEqual([4]);
+    } finally {
+      session.close();
+      operator.close();
+    }
+  });
+});
 
 describe('PostgreSQL store and a lock held by a session that stopped', () => {
   it('waits out a bridge session frozen inside a transaction: the server ends it, its locks go with it', () =>

@@ -4,7 +4,7 @@ import Fastify from 'fastify';
 import { adminTokenResolver, auditActor, authenticate, makeGuard } from '../access/index.js';
 import { requestLogView } from '../grants/index.js';
 import { libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
-import { isDatabaseUnreachable } from '../store/index.js';
+import { isConnectionFailure, isDatabaseUnreachable, logFailure } from '../store/index.js';
 import { cardRoutes } from './cards.js';
 import type { Audited, HttpDeps, RouteContext } from './deps.js';
 import { deviceRoutes } from './devices.js';
@@ -47,16 +47,24 @@ export function buildHttpApi(deps: HttpDeps) {
     serverFactory: (handler) => boundedHttpServer(handler, limits, { refusals, exempt: proxy }),
   });
   validatePathParams(app);
-  // A request that found the database unreachable is the server's trouble, not a bug: 503 and when
-  // to ask again, without a line of its own (the failure that found it gone was logged). Any other
-  // error goes on to Fastify's own handler.
-  app.setErrorHandler((error, _request, reply) => {
-    if (!isDatabaseUnreachable(error)) throw error;
-    const nextAttemptInMs = deps.store.database.unreachable?.()?.nextAttemptInMs ?? 1000;
+  // A request that failed for the database connection is the server's trouble, not a bug: 503 and
+  // when to ask again. The request that found the connection gone says so at error; those that then
+  // fail at once, at debug (logFailure). Any other error goes on to Fastify's own handler.
+  app.setErrorHandler((error, request, reply) => {
+    if (!isConnectionFailure(error)) throw error;
+    logFailure(request.log, { err: error }, 'request failed: the database connection');
+    const nextAttemptInMs =
+      error.nextAttemptInMs ?? deps.store.database.unreachable?.()?.nextAttemptInMs ?? 1000;
     return reply
       .code(503)
       .header('retry-after', String(Math.max(1, Math.ceil(nextAttemptInMs / 1000))))
-      .send({ error: 'database-unreachable', message: (error as Error).message });
+      .send({
+        error: 'database-unreachable',
+        // The statement and libpq's words are for the log line, not for whoever asked.
+        message: isDatabaseUnreachable(error)
+          ? error.message
+          : 'PostgreSQL: the connection failed under this request; ask again',
+      });
   });
   app.addHook('onRoute', (route) => {
     if (BULK_IMPORTS.has(route.url)) route.bodyLimit = limits.importBodyBytes;

@@ -9,7 +9,7 @@ import { isDatabaseUnreachable } from './pg-connection.js';
  * again, each lease renewal that fails warns (every 2 s with the default lease), and /health says so: they go at debug.
  */
 export function logFailure(
-  logger: Logger,
+  logger: Pick<Logger, 'debug' | 'error'>,
   fields: Record<string, unknown> & { err: unknown },
   message: string,
 ): void {

@@ -3,6 +3,7 @@ export { inPacedBatches, type Pace } from './paced.js';
 export {
   CONNECTION_BOUNDS,
   IDLE_IN_TRANSACTION_MS,
+  isConnectionFailure,
   isDatabaseUnreachable,
   LIBPQ_REMEDY,
   LOCK_WAIT_MS,

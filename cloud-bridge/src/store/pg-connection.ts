@@ -51,26 +51,48 @@ export function withSearchPath(url: string, schema: string): string {
   return withParameters(url, [['options', `-c search_path=${schema}`]]);
 }
 
-/** An error PostgreSQL answered, with its SQLSTATE (23505 a unique violation, 40001 a serialization failure). */
+/**
+ * An error PostgreSQL answered, or the connection to it failed with, and its SQLSTATE (23505 a unique
+ * violation, 40001 a serialization failure, class 08 the connection). `nextAttemptInMs` is only on a
+ * statement failed at once between attempts to connect again: when the next attempt is due.
+ */
 export class PostgresError extends Error {
   constructor(
     message: string,
     readonly sqlState: string | undefined,
+    readonly nextAttemptInMs?: number,
   ) {
     super(message);
     this.name = 'PostgresError';
   }
 }
 
-/** SQLSTATE 08001, sqlclient_unable_to_establish_sqlconnection: what a statement fails with between attempts. */
-const CONNECTION_FAILURE = '08001';
+/** SQLSTATE 08006, connection_failure: a connection lost under a statement (libpq names none). */
+const CONNECTION_LOST = '08006';
+/** SQLSTATE 08001, sqlclient_unable_to_establish_sqlconnection: an attempt to connect again that failed. */
+const CANNOT_CONNECT = '08001';
+/** SQLSTATEs of a server ending its sessions: admin_shutdown, crash_shutdown, cannot_connect_now. */
+const SERVER_GOING = new Set(['57P01', '57P02', '57P03']);
 
 /**
  * Whether a statement failed at once because the server could not be reached at the last attempt:
  * every statement fails so until the next, and says nothing the first failure did not.
  */
-export function isDatabaseUnreachable(error: unknown): boolean {
-  return error instanceof PostgresError && error.sqlState === CONNECTION_FAILURE;
+export function isDatabaseUnreachable(error: unknown): error is PostgresError {
+  return error instanceof PostgresError && error.nextAttemptInMs !== undefined;
+}
+
+/**
+ * Whether a statement failed for the connection, not for what it asked: the connection lost under
+ * it, an attempt to connect again refused or timed out, the server shutting down, or one of the
+ * failures at once after (isDatabaseUnreachable). The same statement may succeed later.
+ */
+export function isConnectionFailure(error: unknown): error is PostgresError {
+  return (
+    error instanceof PostgresError &&
+    error.sqlState !== undefined &&
+    (error.sqlState.startsWith('08') || SERVER_GOING.has(error.sqlState))
+  );
 }
 
 // Column types by OID: integers and numerics come back as numbers (ids, counts and sums fit in a
@@ -204,75 +226,112 @@ function connect(PQ: new () => LibPq, url: string): LibPq {
 /**
  * One PostgreSQL connection as a SqlDatabase, synchronous like better-sqlite3: each statement is a
  * round trip over libpq (a unix socket on one host), prepared once per connection. A connection
- * found broken is made again before the next statement; a transaction it was in is lost, and the
- * statement that found it throws, so nothing half-done is acknowledged. When connecting again fails,
- * statements fail at once until the next attempt is due (RECONNECT_WAITS_MS).
+ * found broken is ended by the statement that found it, which throws (08006, or the server's own
+ * SQLSTATE), and made again before the next statement. A transaction it was in is lost: every
+ * statement of that transaction after it fails too, its COMMIT included, so nothing half-done is
+ * acknowledged. When connecting again fails, statements fail at once until the next attempt is due
+ * (RECONNECT_WAITS_MS).
  */
 export function openPostgresConnection(url: string): SqlDatabase & { close(): void } {
   const PQ = loadLibPq();
-  let pq = connect(PQ, url);
+  let pq: LibPq | undefined = connect(PQ, url);
   let prepared = new Map<string, string>();
   let depth = 0;
-  let unreachable: { error: Error; at: number; waitMs: number } | undefined;
+  /** The connection was lost inside the transaction under way: the rest of it must fail. */
+  let lostInTransaction = false;
+  let unreachable: { reason: string; at: number; waitMs: number } | undefined;
+  let closed = false;
 
-  const check = (what: string) => {
-    const status = pq.resultStatus();
+  /**
+   * Ends a connection found broken, in the statement that found it. libpq has already closed its
+   * socket, and the descriptor's number goes to the next socket the process opens; the binding's
+   * finish takes that number off the event loop's epoll set, so finishing it at the next statement
+   * stopped whichever socket had taken the number meanwhile (an HTTP request's, a device's): it
+   * waited for ever. Nothing of the event loop can open a socket before this runs.
+   */
+  const lose = (broken: LibPq) => {
+    finish(broken);
+    pq = undefined;
+    if (depth > 0) lostInTransaction = true;
+  };
+  const check = (conn: LibPq, what: string) => {
+    const status = conn.resultStatus();
     if (
       status === 'PGRES_FATAL_ERROR' ||
       status === 'PGRES_BAD_RESPONSE' ||
       status === 'PGRES_NONFATAL_ERROR'
     ) {
-      const message = pq.resultErrorMessage() || pq.errorMessage();
-      throw new PostgresError(
+      const message = conn.resultErrorMessage() || conn.errorMessage();
+      // A connection that broke under the statement is in no transaction state libpq knows (4).
+      const lost = conn.transactionStatus() === 4;
+      const error = new PostgresError(
         `${message.trim()} (in ${what.slice(0, 200)})`,
-        pq.resultErrorFields()?.sqlState,
+        conn.resultErrorFields()?.sqlState ?? (lost ? CONNECTION_LOST : undefined),
       );
+      if (lost) lose(conn);
+      throw error;
     }
   };
   const unreachableNow = (): DatabaseUnreachable | undefined => {
     if (!unreachable) return undefined;
     const now = performance.now();
     return {
-      error: unreachable.error.message.trim(),
+      error: unreachable.reason,
       failedAgoMs: Math.round(now - unreachable.at),
       nextAttemptInMs: Math.max(0, Math.round(unreachable.at + unreachable.waitMs - now)),
     };
   };
-  const ensureConnected = () => {
-    if (pq.transactionStatus() !== 4) return;
+  /** The connection, made again if it was lost, unless an attempt failed too recently. */
+  const connection = (): LibPq => {
+    if (pq) return pq;
+    if (closed) throw new Error('the PostgreSQL connection is closed');
+    if (lostInTransaction) {
+      throw new PostgresError(
+        'the connection to PostgreSQL was lost in this transaction: nothing of it is committed',
+        CONNECTION_LOST,
+      );
+    }
     const down = unreachableNow();
     if (down?.nextAttemptInMs) {
       throw new PostgresError(
         `PostgreSQL is unreachable: connecting failed ${Math.round(down.failedAgoMs / 1000)} s ago, next attempt in ${Math.ceil(down.nextAttemptInMs / 1000)} s (${down.error})`,
-        CONNECTION_FAILURE,
+        CANNOT_CONNECT,
+        down.nextAttemptInMs,
       );
     }
-    finish(pq);
+    let made: LibPq;
     try {
-      pq = connect(PQ, url);
+      made = connect(PQ, url);
     } catch (error) {
       const waitMs = unreachable
         ? Math.min(unreachable.waitMs * 2, RECONNECT_WAITS_MS.last)
         : RECONNECT_WAITS_MS.first;
-      unreachable = { error: error as Error, at: performance.now(), waitMs };
-      throw error;
+      const reason = (error as Error).message.trim();
+      unreachable = { reason, at: performance.now(), waitMs };
+      // The session's settings refused is the server's answer, not the connection's failure.
+      if (error instanceof PostgresError) throw error;
+      throw new PostgresError(
+        `PostgreSQL is unreachable: connecting again failed (${reason})`,
+        CANNOT_CONNECT,
+      );
     }
     unreachable = undefined;
     prepared = new Map();
-    depth = 0;
+    pq = made;
+    return made;
   };
   const exec = (sql: string) => {
-    ensureConnected();
-    pq.exec(sql);
-    check(sql);
+    const conn = connection();
+    conn.exec(sql);
+    check(conn, sql);
   };
-  const rows = (shape: Shape): unknown[] => {
-    const count = pq.ntuples();
-    const columns = pq.nfields();
-    const names = Array.from({ length: columns }, (_, c) => pq.fname(c));
-    const types = Array.from({ length: columns }, (_, c) => pq.ftype(c));
+  const rows = (conn: LibPq, shape: Shape): unknown[] => {
+    const count = conn.ntuples();
+    const columns = conn.nfields();
+    const names = Array.from({ length: columns }, (_, c) => conn.fname(c));
+    const types = Array.from({ length: columns }, (_, c) => conn.ftype(c));
     const value = (r: number, c: number) =>
-      pq.getisnull(r, c) ? null : parse(types[c] as number, pq.getvalue(r, c));
+      conn.getisnull(r, c) ? null : parse(types[c] as number, conn.getvalue(r, c));
     const out: unknown[] = new Array(count);
     for (let r = 0; r < count; r++) {
       if (shape === 'pluck') out[r] = value(r, 0);
@@ -289,33 +348,31 @@ export function openPostgresConnection(url: string): SqlDatabase & { close(): vo
   const statement = (sql: string): SqlStatement => {
     const { text, names, count } = toPostgresSql(sql);
     let shape: Shape = 'objects';
-    const execute = (params: unknown[]): void => {
-      ensureConnected();
+    const execute = (params: unknown[]): LibPq => {
+      const conn = connection();
       let name = prepared.get(text);
       if (name === undefined) {
         name = `s${prepared.size + 1}`;
-        pq.prepare(name, text, count);
-        check(sql);
+        conn.prepare(name, text, count);
+        check(conn, sql);
         prepared.set(text, name);
       }
       const values = names
         ? names.map((key) => param((params[0] as Record<string, unknown>)[key]))
         : params.map(param);
-      pq.execPrepared(name, values);
-      check(sql);
+      conn.execPrepared(name, values);
+      check(conn, sql);
+      return conn;
     };
     const self: SqlStatement = {
       run(...params): SqlRunResult {
-        execute(params);
-        return { changes: Number(pq.cmdTuples()) || 0, lastInsertRowid: 0 };
+        return { changes: Number(execute(params).cmdTuples()) || 0, lastInsertRowid: 0 };
       },
       get(...params) {
-        execute(params);
-        return rows(shape)[0];
+        return rows(execute(params), shape)[0];
       },
       all(...params) {
-        execute(params);
-        return rows(shape);
+        return rows(execute(params), shape);
       },
       pluck(toggle = true) {
         shape = toggle ? 'pluck' : 'objects';
@@ -337,17 +394,21 @@ export function openPostgresConnection(url: string): SqlDatabase & { close(): vo
       depth++;
       try {
         const result = fn(...params) as ReturnType<F>;
-        depth--;
         exec(savepoint ? `RELEASE SAVEPOINT ${savepoint}` : 'COMMIT');
         return result;
       } catch (error) {
-        depth = Math.max(0, depth - 1);
-        if (pq.transactionStatus() !== 4) {
-          pq.exec(
+        // Undone at this level while the connection is there to undo it; a lost one undid it all.
+        const conn = pq;
+        if (conn) {
+          conn.exec(
             savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK',
           );
+          if (conn.transactionStatus() === 4) lose(conn);
         }
         throw error;
+      } finally {
+        depth--;
+        if (depth === 0) lostInTransaction = false;
       }
     };
     return Object.assign(run, { immediate: run });
@@ -360,7 +421,9 @@ export function openPostgresConnection(url: string): SqlDatabase & { close(): vo
     exec,
     unreachable: unreachableNow,
     close() {
-      finish(pq);
+      if (pq) finish(pq);
+      pq = undefined;
+      closed = true;
     },
   };
 }
