@@ -1,7 +1,7 @@
 import { type CardEntry, describeIssues, maskCardId } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { Directory, DirectoryPerson } from '../directory/index.js';
-import type { BridgeStore } from '../store/index.js';
+import { type BridgeStore, logFailure } from '../store/index.js';
 import { transferDateProblem } from '../transfers/index.js';
 import { type ChangeApplier, directoryPerson } from './apply.js';
 import type { CentralClient } from './client.js';
@@ -299,8 +299,12 @@ export class FeedPuller {
       return result;
     } catch (error) {
       const message = (error as Error).message;
-      state.set('feed.lastError', message);
-      logger.warn({ reason: message }, 'change feed pull failed');
+      logFailure(logger, { err: error, reason: message }, 'change feed pull failed', 'warn');
+      try {
+        state.set('feed.lastError', message);
+      } catch {
+        // The store unreachable, as it is when the pull failed for it: the line above says why.
+      }
       throw error;
     }
   }
