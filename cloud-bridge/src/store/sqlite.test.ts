@@ -180,7 +180,11 @@ describe('SQLite specifics', () => {
 
   it('reports a checkpoint worker that cannot run, so the store can fall back', async () => {
     const reason = await new Promise<string>((resolve) => {
-      startCheckpointer(join(root, 'no-such-dir', 'bridge.db'), resolve, 10);
+      startCheckpointer(
+        join(root, 'no-such-dir', 'bridge.db'),
+        { failing: resolve, recovered: () => undefined },
+        10,
+      );
     });
     expect(reason).toMatch(/checkpoint worker failed: .*(unable to open|directory does not exist)/);
   });

@@ -47,9 +47,15 @@ export function openSqliteStore(path: string, options: { logger?: Logger } = {})
     throw error;
   }
   db.pragma('wal_autocheckpoint = 0');
-  const checkpointer = startCheckpointer(path, (reason) => {
-    options.logger?.error({ reason }, 'WAL checkpoints fall back to the committing thread');
-    if (db.open) db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+  const checkpointer = startCheckpointer(path, {
+    failing: (reason) => {
+      options.logger?.error({ reason }, 'WAL checkpoints fall back to the committing thread');
+      if (db.open) db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+    },
+    recovered: () => {
+      options.logger?.info('WAL checkpoints work again on their thread');
+      if (db.open) db.pragma('wal_autocheckpoint = 0');
+    },
   });
   const store = openSqlStore(sqliteDatabase(db), () => {
     checkpointer.stop().catch(() => undefined);
