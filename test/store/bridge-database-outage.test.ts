@@ -1,14 +1,21 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Bridge, openPostgresConnection } from '@educard/cloud-bridge';
-import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
+import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
 import { POSTGRES_BIN, type Postgres, startPostgres, until } from '@educard/scripts/support';
-import { sampleUid, TestAuthority } from '@educard/terminal-sdk/testing';
+import { sampleUid } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, admin, enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
+import {
+  ADMIN_TOKEN,
+  admin,
+  enrollDevice,
+  enrolledGatewayConfig,
+  startBridge,
+  startUplinkGateway,
+} from '../support/bridge.js';
 import { CentralTestServer, centralConfig, exportedRecords } from '../support/central-server.js';
 import { educard } from '../support/cli.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
@@ -61,31 +68,6 @@ const health = async (): Promise<Health> => {
   return { status: response.status, body: (await response.json()) as Health['body'] };
 };
 
-/** A gateway's configuration as `educard enroll` leaves it, for its doctor to ask the bridge. */
-async function gatewayConfig(running: Bridge): Promise<string> {
-  const dataDir = join(dir, 'gateway');
-  const enrolled = await enrollDevice(running.httpUrl, dataDir, 'gate-east');
-  await mkdir(join(dataDir, 'roster'), { recursive: true });
-  await RosterStore.writeAnchor(join(dataDir, 'roster'), new TestAuthority('school-1').anchor());
-  const path = join(dir, 'gateway.json');
-  await writeFile(
-    path,
-    JSON.stringify({
-      device: { id: 'gate-east', school: 'school-1' },
-      dataDir,
-      station: { id: 'gate-east', zone: 'main-gate', debounceMs: 0 },
-      readers: { driver: 'simulated', simulated: ['east-in'] },
-      uplink: {
-        url: enrolled.url,
-        bridgeHttp: running.httpUrl,
-        username: enrolled.username,
-        password: enrolled.password,
-      },
-    }),
-  );
-  return path;
-}
-
 // Every periodic duty on a short period, so that each runs against the missing database.
 const DUTIES = {
   ops: { checkEverySeconds: 1 },
@@ -127,7 +109,7 @@ describe('a bridge whose PostgreSQL server goes away', () => {
         { logger },
       );
       const running = bridge;
-      const config = await gatewayConfig(bridge);
+      const config = await enrolledGatewayConfig(dir, bridge.httpUrl, 'gate-east');
       expect(await health()).toMatchObject({
         status: 200,
         body: { ok: true, database: { reachable: true } },

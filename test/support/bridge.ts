@@ -1,8 +1,9 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
 import { testStoreConfig } from '@educard/cloud-bridge/test-store';
-import { createLogger, Gateway, loadOrCreateIdentity, parseConfig } from '@educard/gateway';
+import { createLogger, Gateway, loadOrCreateIdentity, parseConfig, RosterStore } from '@educard/gateway';
+import { TestAuthority } from '@educard/terminal-sdk/testing';
 import { type Logger, pino } from 'pino';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -98,4 +99,32 @@ export function startUplinkGateway(
     }),
     logger: createLogger(deviceId, { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
   });
+}
+
+/**
+ * A gateway's configuration as `educard enroll` leaves it (`dir/gateway.json`, its data in
+ * `dir/gateway`), enrolled as `deviceId` of school-1 at the bridge: for a CLI to run against it
+ * (`educard doctor` asking the bridge).
+ */
+export async function enrolledGatewayConfig(
+  dir: string,
+  bridgeHttp: string,
+  deviceId: string,
+): Promise<string> {
+  const dataDir = join(dir, 'gateway');
+  const enrolled = await enrollDevice(bridgeHttp, dataDir, deviceId);
+  await mkdir(join(dataDir, 'roster'), { recursive: true });
+  await RosterStore.writeAnchor(join(dataDir, 'roster'), new TestAuthority('school-1').anchor());
+  const path = join(dir, 'gateway.json');
+  await writeFile(
+    path,
+    JSON.stringify({
+      device: { id: deviceId, school: 'school-1' },
+      dataDir,
+      station: { id: deviceId, zone: 'main-gate', debounceMs: 0 },
+      readers: { driver: 'simulated', simulated: ['east-in'] },
+      uplink: { url: enrolled.url, bridgeHttp, username: enrolled.username, password: enrolled.password },
+    }),
+  );
+  return path;
 }

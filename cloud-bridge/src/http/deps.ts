@@ -6,6 +6,7 @@ import type { AuditSink, Guard, PrincipalResolver } from '../access/index.js';
 import type { DeviceAccounts } from '../broker/index.js';
 import type { CommandSender } from '../commands/index.js';
 import type { BodyGrants } from '../grants/index.js';
+import type { StoreFailure } from '../ingest/index.js';
 import type { LibraryHttpDeps } from '../library/index.js';
 import type { RosterService } from '../roster/index.js';
 import type { BridgeStore, Device } from '../store/index.js';
@@ -38,6 +39,8 @@ export interface HttpDeps {
   onEnroll?: (device: Device, change: { newEpoch: boolean; previousSchool?: string }) => void;
   /** What /health adds to its answer (the broker's and ingest's state). */
   health: () => Record<string, unknown>;
+  /** Since when ingest's commits have failed, while they do: /health answers 503 (Ingest.storeFailure). */
+  storeFailure?: () => StoreFailure | undefined;
   /** Signs and sends the commands the admin routes give devices. */
   commands: CommandSender;
   /** The grants body URLs carry: snapshot and catalogue bodies are served to their school's devices only. */

@@ -84,14 +84,17 @@ export function buildHttpApi(deps: HttpDeps) {
     enrollmentRoutes(open, deps);
   });
 
-  // A database this instance cannot reach makes it unhealthy (503): a load balancer in front of
-  // several instances sends pages and the API to the others meanwhile.
+  // A database this instance cannot reach, or a store that refuses the events (a full disk), makes
+  // it unhealthy (503): a load balancer in front of several instances sends pages and the API to the
+  // others meanwhile, and a gateway's doctor says why.
   app.get('/health', async (_request, reply) => {
     const unreachable = deps.store.database.unreachable?.();
-    if (unreachable) reply.code(503);
+    const storeFailure = deps.storeFailure?.();
+    if (unreachable || storeFailure) reply.code(503);
     return {
-      ok: !unreachable,
+      ok: !unreachable && !storeFailure,
       ...deps.health(),
+      ...(storeFailure ? { storeFailure } : {}),
       database: unreachable ? { reachable: false, ...unreachable } : { reachable: true },
       http: { refused: { limits: refusals.counts.limits ?? 0 } },
     };

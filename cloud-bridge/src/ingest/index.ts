@@ -54,6 +54,12 @@ export interface IngestDeps {
   resolvePeople?: (school: string, records: EventRecord[]) => EventRecord[];
 }
 
+/** The store refusing commits: since when (ISO time) and the first failure's message. */
+export interface StoreFailure {
+  since: string;
+  error: string;
+}
+
 /** Why a batch was refused: a fixed set, so that metrics can count by it. */
 export const REJECT_REASONS = [
   'malformed',
@@ -110,11 +116,25 @@ export class Ingest {
     failed: 0,
   };
   private readonly queues = new Map<string, Promise<void>>();
+  private failing: StoreFailure | undefined;
+  /**
+   * Commit failures while the store already refuses commits: a full disk fails every device's every
+   * batch alike, and the first one said so.
+   */
+  private readonly repeatedFailures = new WeakSet<object>();
   private readonly lastResend = new Map<string, number>();
   private readonly commits: GroupCommit;
 
   constructor(private readonly deps: IngestDeps) {
     this.commits = new GroupCommit(deps.store);
+  }
+
+  /**
+   * Since when the store has refused to commit batches (a full disk, a database that cannot be
+   * reached), and its last words: none stored since, none acknowledged, the devices keep them.
+   */
+  get storeFailure(): StoreFailure | undefined {
+    return this.failing;
   }
 
   async start(): Promise<void> {
@@ -139,7 +159,9 @@ export class Ingest {
       .catch((error: unknown) => {
         this.stats.failed += 1;
         this.deps.onBatch?.({ kind: 'failed' });
-        logFailure(this.deps.logger, { err: error, device: parts.device }, 'batch not ingested');
+        if (this.repeatedFailures.has(error as object))
+          this.deps.logger.debug({ err: error, device: parts.device }, 'batch not ingested');
+        else logFailure(this.deps.logger, { err: error, device: parts.device }, 'batch not ingested');
       });
     this.queues.set(parts.device, next);
   }
@@ -230,7 +252,17 @@ export class Ingest {
       );
     const started = performance.now();
     const stored = this.deps.resolvePeople?.(batch.school, fresh) ?? fresh;
-    const committed = await this.commits.commit(batch.device, batch.school, stored, loss);
+    const committed = await this.commits
+      .commit(batch.device, batch.school, stored, loss)
+      .catch((error: unknown) => {
+        if (this.failing) this.repeatedFailures.add(error as object);
+        else this.failing = { since: new Date().toISOString(), error: (error as Error).message };
+        throw error;
+      });
+    if (this.failing) {
+      this.deps.logger.info({ failingSince: this.failing.since }, 'batches are stored again');
+      this.failing = undefined;
+    }
     const commitSeconds = (performance.now() - started) / 1000;
     this.stats.stored += committed.inserted;
     if (committed.loss) {

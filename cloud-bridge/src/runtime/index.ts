@@ -382,6 +382,7 @@ export class Bridge {
               logger.error({ err: error, device: device.id }, "the old epoch's ack could not be withdrawn"),
             );
       },
+      storeFailure: () => ingest.storeFailure,
       health: () => ({
         mqtt: client.connected,
         ingest: ingest.stats,

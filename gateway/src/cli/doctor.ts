@@ -71,7 +71,10 @@ async function probeBroker(config: GatewayConfig): Promise<Check> {
   }
 }
 
-/** The bridge's /health: answering at all, and able to reach its database (503 when it cannot). */
+/**
+ * The bridge's /health: answering at all, able to reach its database, and storing events (503 when
+ * it cannot).
+ */
 async function probeBridge(bridgeHttp: string): Promise<Check> {
   const answer = await fetch(`${bridgeHttp.replace(/\/$/, '')}/health`, {
     signal: AbortSignal.timeout(5000),
@@ -80,13 +83,25 @@ async function probeBridge(bridgeHttp: string): Promise<Check> {
     () => undefined,
   );
   if (answer?.status === 200) return pass('bridge', `${bridgeHttp} answers`);
-  const database = (answer?.body as { database?: { reachable?: boolean; error?: unknown } } | undefined)
-    ?.database;
+  const { database, storeFailure } =
+    (answer?.body as
+      | {
+          database?: { reachable?: boolean; error?: unknown };
+          storeFailure?: { since?: unknown; error?: unknown };
+        }
+      | undefined) ?? {};
   if (answer?.status === 503 && database?.reachable === false) {
     return fail(
       'bridge',
       `the bridge at ${bridgeHttp} answers, but cannot reach its database (${String(database.error)})`,
       "Taps are decided and journaled here as before, and sent once it can: tell the bridge's operator (its database server, or the network to it).",
+    );
+  }
+  if (answer?.status === 503 && storeFailure) {
+    return fail(
+      'bridge',
+      `the bridge at ${bridgeHttp} answers, but cannot store events since ${String(storeFailure.since)} (${String(storeFailure.error)})`,
+      "Taps are decided and journaled here as before, and sent once it can: tell the bridge's operator (its disk, or its database).",
     );
   }
   return fail(

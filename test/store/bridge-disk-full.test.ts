@@ -1,0 +1,132 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bridge } from '@educard/cloud-bridge';
+import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
+import { fillDisk, type Mounted, mountTmpfs, until } from '@educard/scripts/support';
+import { sampleUid } from '@educard/terminal-sdk/testing';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  admin,
+  enrollDevice,
+  enrolledGatewayConfig,
+  startBridge,
+  startUplinkGateway,
+} from '../support/bridge.js';
+import { educard } from '../support/cli.js';
+
+// A bridge on SQLite whose data directory is on a tmpfs of 16 MiB mounted by the test (as root, as the
+// gateway's disk-full test), filled to the last byte by a file beside it while a gate taps.
+let dir: string;
+let disk: Mounted | undefined;
+let bridge: Bridge | undefined;
+let gate: Gateway | undefined;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bridge-disk-full-'));
+  disk = await mountTmpfs(dir, 16 * 1024 * 1024);
+});
+afterAll(async () => {
+  await gate?.stop();
+  await bridge?.stop();
+  await disk?.unmount();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Health {
+  status: number;
+  body: { ok: boolean; storeFailure?: { since: string; error: string }; ingest: { failed: number } };
+}
+
+describe('a bridge whose disk fills up', () => {
+  it('stays up, acknowledges nothing it could not store, says so once and in /health and doctor, and stores everything once space is back', async () => {
+    const lines: { level: number; msg: string; err?: { code?: string } }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    bridge = await startBridge(join(disk?.path as string, 'bridge'), {}, { logger });
+    const running = bridge;
+    const health = async (): Promise<Health> => {
+      const response = await fetch(`${running.httpUrl}/health`);
+      return { status: response.status, body: (await response.json()) as Health['body'] };
+    };
+    const config = await enrolledGatewayConfig(dir, running.httpUrl, 'gate-east');
+    const westDir = join(dir, 'west');
+    gate = await startUplinkGateway(
+      westDir,
+      'gate-west',
+      await enrollDevice(running.httpUrl, westDir, 'gate-west'),
+      running.httpUrl,
+    );
+    const west = gate;
+    let n = 0;
+    const tap = () => (west.readers as SimulatedReaderDriver).present('sim-in', { uid: sampleUid(++n) });
+    const stored = () =>
+      running.store.queryEvents({ device: 'gate-west', limit: 100_000 }).map((e) => e.record.seq);
+    // Every record the gate journaled stored once, in order, and acknowledged.
+    const allStored = () => {
+      const { lastSeq, ackedSeq } = west.journal.stats();
+      const seqs = stored();
+      return ackedSeq === lastSeq && seqs.length === lastSeq && seqs.every((seq, i) => seq === i + 1);
+    };
+    for (let i = 0; i < 3; i++) tap();
+    await until(allStored, { what: "the gate's first taps stored" });
+    expect(await health()).toMatchObject({ status: 200, body: { ok: true } });
+
+    await fillDisk(disk?.path as string);
+    // More than the WAL's pages already on the disk can hold: its commits need the disk to grow.
+    for (let i = 0; i < 3000; i++) {
+      tap();
+      if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const full = await until(
+      async () => {
+        const answer = await health();
+        return answer.status === 503 ? answer : undefined;
+      },
+      { what: '/health to say the bridge cannot store events' },
+    );
+    expect(full.body).toMatchObject({
+      ok: false,
+      storeFailure: { since: expect.any(String), error: 'database or disk is full' },
+    });
+    expect(full.body.ingest.failed).toBeGreaterThan(0);
+    // Nothing is acknowledged that was not stored: the gate keeps the rest.
+    const { ackedSeq, lastSeq } = west.journal.stats();
+    expect(ackedSeq).toBe(Math.max(...stored()));
+    expect(ackedSeq).toBeLessThan(lastSeq);
+    // The API reads on.
+    expect(await admin(running.httpUrl, '/v1/devices')).toMatchObject({
+      devices: expect.arrayContaining([expect.objectContaining({ id: 'gate-west' })]),
+    });
+    const doctor = await educard(config, ['doctor', '--json']);
+    const { checks } = JSON.parse(doctor.stdout) as { checks: { id: string }[] };
+    expect(checks.find((c) => c.id === 'bridge')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/answers, but cannot store events since .* \(database or disk is full\)/),
+    });
+    // The gate sends its batches again meanwhile: each fails alike, and only the first says so at
+    // error, as does the checkpoint worker's first failure.
+    await until(async () => (await health()).body.ingest.failed >= 2, {
+      what: 'a batch sent again and failed again',
+      timeoutMs: 30_000,
+    });
+    const errors = lines.filter((line) => line.level >= 50);
+    expect(errors.filter((line) => line.msg === 'batch not ingested')).toMatchObject([
+      { err: { code: 'SQLITE_FULL' } },
+    ]);
+    expect(
+      errors.filter((line) => line.msg === 'WAL checkpoints fall back to the committing thread').length,
+    ).toBeLessThanOrEqual(1);
+
+    await rm(join(disk?.path as string, 'filler'));
+    await until(allStored, { what: 'every tap stored once space is back', timeoutMs: 30_000 });
+    expect(await health()).toMatchObject({ status: 200, body: { ok: true } });
+    expect((await health()).body.storeFailure).toBeUndefined();
+    expect(lines.some((line) => line.msg === 'batches are stored again')).toBe(true);
+    // The checkpoints that fell back to the committing thread are the worker's again.
+    if (lines.some((line) => line.msg === 'WAL checkpoints fall back to the committing thread'))
+      await until(() => lines.some((line) => line.msg === 'WAL checkpoints work again on their thread'), {
+        what: "the checkpoint worker's recovery",
+      });
+  });
+});
