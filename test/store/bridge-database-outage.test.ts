@@ -3,18 +3,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Bridge, openPostgresConnection } from '@educard/cloud-bridge';
-import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
+import type { Gateway } from '@educard/gateway';
 import { POSTGRES_BIN, type Postgres, startPostgres, until } from '@educard/scripts/support';
-import { sampleUid } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   ADMIN_TOKEN,
   admin,
-  enrollDevice,
+  bridgeHealth,
   enrolledGatewayConfig,
   startBridge,
-  startUplinkGateway,
+  startTappingGate,
 } from '../support/bridge.js';
 import { CentralTestServer, centralConfig, exportedRecords } from '../support/central-server.js';
 import { educard } from '../support/cli.js';
@@ -55,18 +54,7 @@ async function exportedSeqs(outbox: string, device: string): Promise<number[]> {
   return (await exportedRecords(outbox)).filter((r) => r.device === device).map((r) => r.seq);
 }
 
-interface Health {
-  status: number;
-  body: {
-    ok: boolean;
-    database: { reachable: boolean; error?: string; nextAttemptInMs?: number };
-    ingest: { failed: number };
-  };
-}
-const health = async (): Promise<Health> => {
-  const response = await fetch(`${bridge?.httpUrl}/health`);
-  return { status: response.status, body: (await response.json()) as Health['body'] };
-};
+const health = () => bridgeHealth(bridge?.httpUrl as string);
 
 // Every periodic duty on a short period, so that each runs against the missing database.
 const DUTIES = {
@@ -108,32 +96,16 @@ describe('a bridge whose PostgreSQL server goes away', () => {
         },
         { logger },
       );
-      const running = bridge;
+      const _running = bridge;
       const config = await enrolledGatewayConfig(dir, bridge.httpUrl, 'gate-east');
       expect(await health()).toMatchObject({
         status: 200,
         body: { ok: true, database: { reachable: true } },
       });
       // A gate that keeps deciding and sending through the outage.
-      const westDir = join(dir, 'west');
-      gate = await startUplinkGateway(
-        westDir,
-        'gate-west',
-        await enrollDevice(bridge.httpUrl, westDir, 'gate-west'),
-        bridge.httpUrl,
-      );
-      const west = gate;
-      const tap = (n: number) =>
-        (west.readers as SimulatedReaderDriver).present('sim-in', { uid: sampleUid(n) });
-      const stored = () =>
-        running.store.queryEvents({ device: 'gate-west', limit: 100 }).map((e) => e.record.seq);
-      // Every record the gate journaled (its start among them) stored once, in order, and acknowledged.
-      const allStored = () => {
-        const { lastSeq, ackedSeq } = west.journal.stats();
-        const seqs = stored();
-        return ackedSeq === lastSeq && seqs.length === lastSeq && seqs.every((seq, i) => seq === i + 1);
-      };
-      for (const n of [1, 2, 3]) tap(n);
+      const { gateway: west, tap, allStored } = await startTappingGate(bridge, dir, 'gate-west');
+      gate = west;
+      for (let i = 0; i < 3; i++) tap();
       await until(allStored, { what: "the gate's first taps stored" });
       const before = west.journal.stats().lastSeq;
 
@@ -164,7 +136,7 @@ describe('a bridge whose PostgreSQL server goes away', () => {
       });
       expect(performance.now() - started).toBeLessThan(5000);
 
-      for (const n of [4, 5, 6]) tap(n);
+      for (let i = 0; i < 3; i++) tap();
 
       // A device connecting now is told to come back later (CONNACK 3), and the broker stays up.
       const doctor = await educard(config, ['doctor', '--json']);

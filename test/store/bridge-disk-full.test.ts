@@ -2,17 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import type { Gateway, SimulatedReaderDriver } from '@educard/gateway';
+import type { Gateway } from '@educard/gateway';
 import { fillDisk, type Mounted, mountTmpfs, until } from '@educard/scripts/support';
-import { sampleUid } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
-  enrollDevice,
+  bridgeHealth,
   enrolledGatewayConfig,
   startBridge,
-  startUplinkGateway,
+  startTappingGate,
 } from '../support/bridge.js';
 import { educard } from '../support/cli.js';
 
@@ -34,40 +33,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Health {
-  status: number;
-  body: { ok: boolean; storeFailure?: { since: string; error: string }; ingest: { failed: number } };
-}
-
 describe('a bridge whose disk fills up', () => {
   it('stays up, acknowledges nothing it could not store, says so once and in /health and doctor, and stores everything once space is back', async () => {
     const lines: { level: number; msg: string; err?: { code?: string } }[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     bridge = await startBridge(join(disk?.path as string, 'bridge'), {}, { logger });
     const running = bridge;
-    const health = async (): Promise<Health> => {
-      const response = await fetch(`${running.httpUrl}/health`);
-      return { status: response.status, body: (await response.json()) as Health['body'] };
-    };
+    const health = () => bridgeHealth(running.httpUrl);
     const config = await enrolledGatewayConfig(dir, running.httpUrl, 'gate-east');
-    const westDir = join(dir, 'west');
-    gate = await startUplinkGateway(
-      westDir,
-      'gate-west',
-      await enrollDevice(running.httpUrl, westDir, 'gate-west'),
-      running.httpUrl,
-    );
-    const west = gate;
-    let n = 0;
-    const tap = () => (west.readers as SimulatedReaderDriver).present('sim-in', { uid: sampleUid(++n) });
-    const stored = () =>
-      running.store.queryEvents({ device: 'gate-west', limit: 100_000 }).map((e) => e.record.seq);
-    // Every record the gate journaled stored once, in order, and acknowledged.
-    const allStored = () => {
-      const { lastSeq, ackedSeq } = west.journal.stats();
-      const seqs = stored();
-      return ackedSeq === lastSeq && seqs.length === lastSeq && seqs.every((seq, i) => seq === i + 1);
-    };
+    const { gateway: west, tap, stored, allStored } = await startTappingGate(running, dir, 'gate-west');
+    gate = west;
     for (let i = 0; i < 3; i++) tap();
     await until(allStored, { what: "the gate's first taps stored" });
     expect(await health()).toMatchObject({ status: 200, body: { ok: true } });

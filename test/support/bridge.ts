@@ -2,8 +2,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
 import { testStoreConfig } from '@educard/cloud-bridge/test-store';
-import { createLogger, Gateway, loadOrCreateIdentity, parseConfig, RosterStore } from '@educard/gateway';
-import { TestAuthority } from '@educard/terminal-sdk/testing';
+import {
+  createLogger,
+  Gateway,
+  loadOrCreateIdentity,
+  parseConfig,
+  RosterStore,
+  type SimulatedReaderDriver,
+} from '@educard/gateway';
+import { sampleUid, TestAuthority } from '@educard/terminal-sdk/testing';
 import { type Logger, pino } from 'pino';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -127,4 +134,55 @@ export async function enrolledGatewayConfig(
     }),
   );
   return path;
+}
+
+/** A gate enrolled at a bridge and sending to it, with what a test of the bridge's faults asks of it. */
+export interface TappingGate {
+  gateway: Gateway;
+  /** A card shown at its reader: a grant journaled and sent. */
+  tap(): void;
+  /** The seqs the bridge stored for it, in id order. */
+  stored(): number[];
+  /** Every record it journaled (its start among them) stored once, in order, and acknowledged. */
+  allStored(): boolean;
+}
+
+/** Enrolls `deviceId` (data in `dir/<deviceId>`) at `bridge` and starts it, sending over its uplink. */
+export async function startTappingGate(bridge: Bridge, dir: string, deviceId: string): Promise<TappingGate> {
+  const dataDir = join(dir, deviceId);
+  const gateway = await startUplinkGateway(
+    dataDir,
+    deviceId,
+    await enrollDevice(bridge.httpUrl, dataDir, deviceId),
+    bridge.httpUrl,
+  );
+  let cards = 0;
+  const stored = () =>
+    bridge.store.queryEvents({ device: deviceId, limit: 100_000 }).map((e) => e.record.seq);
+  return {
+    gateway,
+    tap: () => (gateway.readers as SimulatedReaderDriver).present('sim-in', { uid: sampleUid(++cards) }),
+    stored,
+    allStored: () => {
+      const { lastSeq, ackedSeq } = gateway.journal.stats();
+      const seqs = stored();
+      return ackedSeq === lastSeq && seqs.length === lastSeq && seqs.every((seq, i) => seq === i + 1);
+    },
+  };
+}
+
+/** A bridge's `GET /health`, its status beside its body (503 says what is wrong). */
+export interface BridgeHealth {
+  status: number;
+  body: {
+    ok: boolean;
+    database: { reachable: boolean; error?: string; nextAttemptInMs?: number };
+    storeFailure?: { since: string; error: string };
+    ingest: { failed: number };
+  } & Record<string, unknown>;
+}
+
+export async function bridgeHealth(bridgeHttp: string): Promise<BridgeHealth> {
+  const response = await fetch(`${bridgeHttp}/health`);
+  return { status: response.status, body: (await response.json()) as BridgeHealth['body'] };
 }
