@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import type { Gateway } from '@educard/gateway';
-import { fillDisk, type Mounted, mountTmpfs, until } from '@educard/scripts/support';
+import { fillDisk, launchChromium, type Mounted, mountTmpfs, until } from '@educard/scripts/support';
 import { pino } from 'pino';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
@@ -14,6 +15,9 @@ import {
   startTappingGate,
 } from '../support/bridge.js';
 import { educard } from '../support/cli.js';
+import { screenshot, signInToBridge } from '../support/pages.js';
+
+const PASSWORD = 'correct horse battery staple';
 
 // A bridge on SQLite whose data directory is on a tmpfs of 16 MiB mounted by the test (as root, as the
 // gateway's disk-full test), filled to the last byte by a file beside it while a gate taps.
@@ -21,12 +25,14 @@ let dir: string;
 let disk: Mounted | undefined;
 let bridge: Bridge | undefined;
 let gate: Gateway | undefined;
+let browser: Browser | undefined;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bridge-disk-full-'));
   disk = await mountTmpfs(dir, 16 * 1024 * 1024);
 });
 afterAll(async () => {
+  await browser?.close();
   await gate?.stop();
   await bridge?.stop();
   await disk?.unmount();
@@ -34,7 +40,7 @@ afterAll(async () => {
 });
 
 describe('a bridge whose disk fills up', () => {
-  it('stays up, acknowledges nothing it could not store, says so once and in /health and doctor, and stores everything once space is back', async () => {
+  it('stays up, acknowledges nothing it could not store, says so once, in /health, doctor and the pages, and stores everything once space is back', async () => {
     const lines: { level: number; msg: string; err?: { code?: string } }[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     bridge = await startBridge(join(disk?.path as string, 'bridge'), {}, { logger });
@@ -46,6 +52,24 @@ describe('a bridge whose disk fills up', () => {
     for (let i = 0; i < 3; i++) tap();
     await until(allStored, { what: "the gate's first taps stored" });
     expect(await health()).toMatchObject({ status: 200, body: { ok: true } });
+    // A head teacher reading attendance, signed in before the disk fills (a session is a row).
+    expect(
+      await admin(running.httpUrl, '/v1/accounts', {
+        username: 'hana',
+        displayName: 'Hana',
+        role: 'head-teacher',
+        school: 'school-1',
+        className: '7-1',
+        password: PASSWORD,
+      }),
+    ).toMatchObject({ account: { username: 'hana' } });
+    browser = await launchChromium();
+    const page = await signInToBridge(browser, running.httpUrl, 'hana', {
+      password: PASSWORD,
+      timezoneId: 'Asia/Shanghai',
+    });
+    const banner = page.getByRole('alert').filter({ hasText: 'stored no gate events since' });
+    expect(await banner.count()).toBe(0);
 
     await fillDisk(disk?.path as string);
     // More than the WAL's pages already on the disk can hold: its commits need the disk to grow.
@@ -79,6 +103,12 @@ describe('a bridge whose disk fills up', () => {
       status: 'fail',
       detail: expect.stringMatching(/answers, but cannot store events since .* \(database or disk is full\)/),
     });
+    // The page says so within its next look at /health (every 10 s), and what the gates do.
+    await banner.waitFor({ timeout: 20_000 });
+    expect(await banner.textContent()).toMatch(
+      /since .*\(database or disk is full\)\. The gates keep deciding and keep their events/,
+    );
+    await screenshot(page, 'bridge-disk-full-banner');
     // The gate sends its batches again meanwhile: each fails alike, and only the first says so at
     // error, as does the checkpoint worker's first failure.
     await until(async () => (await health()).body.ingest.failed >= 2, {
@@ -97,6 +127,7 @@ describe('a bridge whose disk fills up', () => {
     await until(allStored, { what: 'every tap stored once space is back', timeoutMs: 30_000 });
     expect(await health()).toMatchObject({ status: 200, body: { ok: true } });
     expect((await health()).body.storeFailure).toBeUndefined();
+    await banner.waitFor({ state: 'detached', timeout: 20_000 });
     expect(lines.some((line) => line.msg === 'batches are stored again')).toBe(true);
     // The checkpoints that fell back to the committing thread are the worker's again.
     if (lines.some((line) => line.msg === 'WAL checkpoints fall back to the committing thread'))

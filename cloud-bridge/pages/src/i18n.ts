@@ -111,6 +111,18 @@ const WORDS = {
   target: { zh: '对象', en: 'Target' },
   outcome: { zh: '结果', en: 'Outcome' },
   time: { zh: '时间', en: 'Time' },
+  notStoring: {
+    zh: '自 {since} 起，桥接服务无法保存闸机记录（{error}）。',
+    en: 'The bridge has stored no gate events since {since} ({error}).',
+  },
+  noDatabase: {
+    zh: '桥接服务无法连接数据库（{error}）。',
+    en: 'The bridge cannot reach its database ({error}).',
+  },
+  gatesKeepEvents: {
+    zh: '闸机照常判定并保留记录，恢复后补传；考勤与告警只显示此前已保存的数据。请通知桥接服务的管理员。',
+    en: "The gates keep deciding and keep their events until it is back; attendance and alarms show only what was stored before. Tell the bridge's operator.",
+  },
   language: { zh: 'English', en: '中文' },
   'district-admin': { zh: '区管理员', en: 'District admin' },
   'school-admin': { zh: '学校管理员', en: 'School admin' },

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { AccountsView } from './accounts.js';
-import { type AccountRole, ApiError, api, type Session } from './api.js';
+import { type AccountRole, ApiError, api, type Session, stamp } from './api.js';
 import { AttendanceView } from './attendance.js';
 import { htmlLang, type Lang, LangContext, pickLang, useWords, wordsOf } from './i18n.js';
 import { OperationsView } from './operations.js';
@@ -57,6 +57,45 @@ function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
       )}
       <button type="submit">{t('signIn')}</button>
     </form>
+  );
+}
+
+/** How often a signed-in page asks the bridge's /health: a few requests a minute per open page. */
+const HEALTH_EVERY_MS = 10_000;
+
+interface Health {
+  storeFailure?: { since: string; error: string };
+  database?: { reachable: boolean; error?: string };
+}
+
+/**
+ * What the bridge says it cannot do (GET /health, 503): store the gates' events, or reach its
+ * database. A head teacher reading attendance must know that pupils shown absent may have come in.
+ */
+function HealthBanner() {
+  const t = useWords();
+  const [health, setHealth] = useState<Health>({});
+  useEffect(() => {
+    const ask = () => {
+      fetch('/health')
+        .then((response) => response.json() as Promise<Health>)
+        .then(setHealth, () => undefined);
+    };
+    ask();
+    const timer = setInterval(ask, HEALTH_EVERY_MS);
+    return () => clearInterval(timer);
+  }, []);
+  const { storeFailure, database } = health;
+  const problem = storeFailure
+    ? t('notStoring').replace('{since}', stamp(storeFailure.since)).replace('{error}', storeFailure.error)
+    : database?.reachable === false
+      ? t('noDatabase').replace('{error}', database.error ?? '')
+      : undefined;
+  if (!problem) return null;
+  return (
+    <p class="notice error" role="alert">
+      {problem} {t('gatesKeepEvents')}
+    </p>
   );
 }
 
@@ -123,6 +162,7 @@ function App() {
         )}
       </header>
       <main>
+        {account && <HealthBanner />}
         {session === null && <Login onSignedIn={setSession} />}
         {account && view === 'attendance' && <AttendanceView account={account} />}
         {account && view === 'operations' && <OperationsView account={account} />}
