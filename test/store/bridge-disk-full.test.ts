@@ -25,6 +25,7 @@ let dir: string;
 let disk: Mounted | undefined;
 let bridge: Bridge | undefined;
 let gate: Gateway | undefined;
+let second: Gateway | undefined;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
@@ -34,6 +35,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await gate?.stop();
+  await second?.stop();
   await bridge?.stop();
   await disk?.unmount();
   await rm(dir, { recursive: true, force: true });
@@ -49,8 +51,14 @@ describe('a bridge whose disk fills up', () => {
     const config = await enrolledGatewayConfig(dir, running.httpUrl, 'gate-east');
     const { gateway: west, tap, stored, allStored } = await startTappingGate(running, dir, 'gate-west');
     gate = west;
-    for (let i = 0; i < 3; i++) tap();
-    await until(allStored, { what: "the gate's first taps stored" });
+    // A second gate, so that the batches of several devices fail together (one group commit, one error).
+    const north = await startTappingGate(running, dir, 'gate-north');
+    second = north.gateway;
+    for (let i = 0; i < 3; i++) {
+      tap();
+      north.tap();
+    }
+    await until(() => allStored() && north.allStored(), { what: "the gates' first taps stored" });
     expect(await health()).toMatchObject({ status: 200, body: { ok: true } });
     // A head teacher reading attendance, signed in before the disk fills (a session is a row).
     expect(
@@ -75,6 +83,7 @@ describe('a bridge whose disk fills up', () => {
     // More than the WAL's pages already on the disk can hold: its commits need the disk to grow.
     for (let i = 0; i < 3000; i++) {
       tap();
+      if (i % 3 === 0) north.tap();
       if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const full = await until(
@@ -109,7 +118,7 @@ describe('a bridge whose disk fills up', () => {
       /since .*\(database or disk is full\)\. The gates keep deciding and keep their events/,
     );
     await screenshot(page, 'bridge-disk-full-banner');
-    // The gate sends its batches again meanwhile: each fails alike, and only the first says so at
+    // The gates send their batches again meanwhile: each fails alike, and only the first says so at
     // error, as does the checkpoint worker's first failure.
     await until(async () => (await health()).body.ingest.failed >= 2, {
       what: 'a batch sent again and failed again',
@@ -124,7 +133,10 @@ describe('a bridge whose disk fills up', () => {
     ).toBeLessThanOrEqual(1);
 
     await rm(join(disk?.path as string, 'filler'));
-    await until(allStored, { what: 'every tap stored once space is back', timeoutMs: 30_000 });
+    await until(() => allStored() && north.allStored(), {
+      what: 'every tap of both gates stored once space is back',
+      timeoutMs: 30_000,
+    });
     expect(await health()).toMatchObject({ status: 200, body: { ok: true } });
     expect((await health()).body.storeFailure).toBeUndefined();
     await banner.waitFor({ state: 'detached', timeout: 20_000 });

@@ -60,6 +60,16 @@ export interface StoreFailure {
   error: string;
 }
 
+/**
+ * A commit failed while the store already refused them: a full disk fails every device's every batch
+ * alike (the batches of one group commit with one error), and the first failure said so at error.
+ */
+class RepeatedStoreFailure extends Error {
+  constructor(readonly failure: unknown) {
+    super((failure as Error).message);
+  }
+}
+
 /** Why a batch was refused: a fixed set, so that metrics can count by it. */
 export const REJECT_REASONS = [
   'malformed',
@@ -117,11 +127,6 @@ export class Ingest {
   };
   private readonly queues = new Map<string, Promise<void>>();
   private failing: StoreFailure | undefined;
-  /**
-   * Commit failures while the store already refuses commits: a full disk fails every device's every
-   * batch alike, and the first one said so.
-   */
-  private readonly repeatedFailures = new WeakSet<object>();
   private readonly lastResend = new Map<string, number>();
   private readonly commits: GroupCommit;
 
@@ -159,8 +164,8 @@ export class Ingest {
       .catch((error: unknown) => {
         this.stats.failed += 1;
         this.deps.onBatch?.({ kind: 'failed' });
-        if (this.repeatedFailures.has(error as object))
-          this.deps.logger.debug({ err: error, device: parts.device }, 'batch not ingested');
+        if (error instanceof RepeatedStoreFailure)
+          this.deps.logger.debug({ err: error.failure, device: parts.device }, 'batch not ingested');
         else logFailure(this.deps.logger, { err: error, device: parts.device }, 'batch not ingested');
       });
     this.queues.set(parts.device, next);
@@ -255,8 +260,8 @@ export class Ingest {
     const committed = await this.commits
       .commit(batch.device, batch.school, stored, loss)
       .catch((error: unknown) => {
-        if (this.failing) this.repeatedFailures.add(error as object);
-        else this.failing = { since: new Date().toISOString(), error: (error as Error).message };
+        if (this.failing) throw new RepeatedStoreFailure(error);
+        this.failing = { since: new Date().toISOString(), error: (error as Error).message };
         throw error;
       });
     if (this.failing) {
