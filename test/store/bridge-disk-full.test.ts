@@ -124,13 +124,17 @@ describe('a bridge whose disk fills up', () => {
       what: 'a batch sent again and failed again',
       timeoutMs: 30_000,
     });
-    const errors = lines.filter((line) => line.level >= 50);
-    expect(errors.filter((line) => line.msg === 'batch not ingested')).toMatchObject([
-      { err: { code: 'SQLITE_FULL' } },
-    ]);
-    expect(
-      errors.filter((line) => line.msg === 'WAL checkpoints fall back to the committing thread').length,
-    ).toBeLessThanOrEqual(1);
+    // A full disk can let a commit through now and then (a checkpoint frees room in the WAL file), so
+    // failing comes in spells: each spell's first failure is said at error, and its end at info.
+    const said = (msg: string, level: number) =>
+      lines.filter((line) => line.msg === msg && line.level === level);
+    const failed = said('batch not ingested', 50);
+    expect(failed.length).toBeGreaterThanOrEqual(1);
+    expect(failed.every((line) => line.err?.code === 'SQLITE_FULL')).toBe(true);
+    expect(failed.length - said('batches are stored again', 30).length).toBeGreaterThanOrEqual(0);
+    expect(failed.length - said('batches are stored again', 30).length).toBeLessThanOrEqual(1);
+    const fellBack = said('WAL checkpoints fall back to the committing thread', 50).length;
+    expect(fellBack - said('WAL checkpoints work again on their thread', 30).length).toBeLessThanOrEqual(1);
 
     await rm(join(disk?.path as string, 'filler'));
     await until(() => allStored() && north.allStored(), {
