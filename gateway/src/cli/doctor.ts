@@ -90,18 +90,19 @@ async function probeBridge(bridgeHttp: string): Promise<Check> {
           storeFailure?: { since?: unknown; error?: unknown };
         }
       | undefined) ?? {};
-  if (answer?.status === 503 && database?.reachable === false) {
+  const cannot =
+    answer?.status !== 503
+      ? undefined
+      : database?.reachable === false
+        ? `reach its database (${String(database.error)})`
+        : storeFailure
+          ? `store events since ${String(storeFailure.since)} (${String(storeFailure.error)})`
+          : undefined;
+  if (cannot) {
     return fail(
       'bridge',
-      `the bridge at ${bridgeHttp} answers, but cannot reach its database (${String(database.error)})`,
-      "Taps are decided and journaled here as before, and sent once it can: tell the bridge's operator (its database server, or the network to it).",
-    );
-  }
-  if (answer?.status === 503 && storeFailure) {
-    return fail(
-      'bridge',
-      `the bridge at ${bridgeHttp} answers, but cannot store events since ${String(storeFailure.since)} (${String(storeFailure.error)})`,
-      "Taps are decided and journaled here as before, and sent once it can: tell the bridge's operator (its disk, or its database).",
+      `the bridge at ${bridgeHttp} answers, but cannot ${cannot}`,
+      "Taps are decided and journaled here as before, and sent once it can: tell the bridge's operator (its database server, its disk, or the network to them).",
     );
   }
   return fail(
