@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ADMIN_TOKEN,
   admin,
   bridgeHealth,
   enrolledGatewayConfig,
@@ -106,6 +107,32 @@ describe('a bridge whose disk fills up', () => {
     expect(await admin(running.httpUrl, '/v1/devices')).toMatchObject({
       devices: expect.arrayContaining([expect.objectContaining({ id: 'gate-west' })]),
     });
+    // A write of the API is refused as the server's trouble, 503 with when to ask again, not as a bug
+    // (500). A small write may still find room now and then (as a commit may), so it asks until one is
+    // refused.
+    const refused = await until(
+      async () => {
+        const response = await fetch(`${running.httpUrl}/v1/tokens`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ school: 'school-1', count: 50 }),
+        });
+        if (response.ok) return undefined;
+        const body = await response.json();
+        return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
+      },
+      { what: 'a write of the API refused for the full disk' },
+    );
+    expect(refused).toMatchObject({
+      status: 503,
+      retryAfter: '60',
+      body: { error: 'store-full', message: expect.stringMatching(/database or disk is full/) },
+    });
+    expect(
+      lines.filter(
+        (line) => line.msg === 'request failed: the database or its disk is full' && line.level === 50,
+      ).length,
+    ).toBeGreaterThanOrEqual(1);
     const doctor = await educard(config, ['doctor', '--json']);
     const { checks } = JSON.parse(doctor.stdout) as { checks: { id: string }[] };
     expect(checks.find((c) => c.id === 'bridge')).toMatchObject({

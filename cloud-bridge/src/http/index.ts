@@ -4,7 +4,7 @@ import Fastify from 'fastify';
 import { adminTokenResolver, auditActor, authenticate, makeGuard } from '../access/index.js';
 import { requestLogView } from '../grants/index.js';
 import { libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
-import { isConnectionFailure, isDatabaseUnreachable, logFailure } from '../store/index.js';
+import { isConnectionFailure, isDatabaseUnreachable, isStoreFull, logFailure } from '../store/index.js';
 import { cardRoutes } from './cards.js';
 import type { Audited, HttpDeps, RouteContext } from './deps.js';
 import { deviceRoutes } from './devices.js';
@@ -22,6 +22,9 @@ export type {
   ProtectedApp,
   RouteContext,
 } from './deps.js';
+
+/** When a client may ask again after a write refused for a full disk: an operator has to act first. */
+const STORE_FULL_RETRY_S = 60;
 
 /**
  * The bulk imports: the only routes with the large body limit. Each sits behind authentication, which
@@ -47,10 +50,19 @@ export function buildHttpApi(deps: HttpDeps) {
     serverFactory: (handler) => boundedHttpServer(handler, limits, { refusals, exempt: proxy }),
   });
   validatePathParams(app);
-  // A request that failed for the database connection is the server's trouble, not a bug: 503 and
-  // when to ask again. The request that found the connection gone says so at error; those that then
-  // fail at once, at debug (logFailure). Any other error goes on to Fastify's own handler.
+  // A request that failed for the database connection or for a full disk is the server's trouble, not
+  // a bug: 503 and when to ask again. The request that found the connection gone says so at error;
+  // those that then fail at once, at debug (logFailure). Any other error goes on to Fastify's own
+  // handler.
   app.setErrorHandler((error, request, reply) => {
+    if (isStoreFull(error)) {
+      request.log.error({ err: error }, 'request failed: the database or its disk is full');
+      return reply.code(503).header('retry-after', String(STORE_FULL_RETRY_S)).send({
+        error: 'store-full',
+        message:
+          "the bridge cannot store changes: its database or disk is full. Ask again once the bridge's operator has freed space",
+      });
+    }
     if (!isConnectionFailure(error)) throw error;
     logFailure(request.log, { err: error }, 'request failed: the database connection');
     const nextAttemptInMs =

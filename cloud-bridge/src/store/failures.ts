@@ -1,5 +1,19 @@
+import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { isDatabaseUnreachable } from './pg-connection.js';
+import { isDatabaseUnreachable, PostgresError } from './pg-connection.js';
+
+/** SQLSTATE 53100, disk_full. */
+const DISK_FULL = '53100';
+
+/**
+ * Whether a write failed because the store's disk has no room left (SQLite's SQLITE_FULL, PostgreSQL's
+ * disk_full): the same write may succeed once space is freed, so it is the operator's trouble, not a
+ * bug of the request.
+ */
+export function isStoreFull(error: unknown): boolean {
+  if (error instanceof PostgresError) return error.sqlState === DISK_FULL;
+  return error instanceof Database.SqliteError && error.code === 'SQLITE_FULL';
+}
 
 /**
  * Logs a failure of periodic or per-message work at error (or `level`), unless it is a statement

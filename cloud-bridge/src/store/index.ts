@@ -1,4 +1,4 @@
-export { logFailure } from './failures.js';
+export { isStoreFull, logFailure } from './failures.js';
 export { inPacedBatches, type Pace } from './paced.js';
 export {
   CONNECTION_BOUNDS,
