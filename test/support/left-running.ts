@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, expect } from 'vitest';
+
+/**
+ * What a test file must not leave running for the next file of its worker (vitest.config.ts: files
+ * share a process): listening servers and child processes. Sockets and timers are not counted: a
+ * client's keep-alive connection or a library's timer goes by itself.
+ */
+const WATCHED = ['TCPServerWrap', 'PipeServerWrap', 'UDPWrap', 'ProcessWrap'];
+
+function running(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const kind of process.getActiveResourcesInfo())
+    if (WATCHED.includes(kind)) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  return counts;
+}
+
+let before = new Map<string, number>();
+
+function leftRunning(): string[] {
+  return [...running()]
+    .filter(([kind, count]) => count > (before.get(kind) ?? 0))
+    .map(([kind, count]) => `${count - (before.get(kind) ?? 0)} ${kind}`);
+}
+
+beforeAll(() => {
+  before = running();
+});
+
+// Runs after the file's own afterAll hooks (they run in reverse order of registration). A child
+// killed in them is reaped, and a server closed, within a moment.
+afterAll(async () => {
+  const deadline = Date.now() + 5000;
+  while (leftRunning().length > 0 && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(leftRunning(), 'servers or child processes this test file left running').toEqual([]);
+});
