@@ -145,6 +145,23 @@ describe('a bridge whose disk fills up', () => {
       /since .*\(database or disk is full\)\. The gates keep deciding and keep their events/,
     );
     await screenshot(page, 'bridge-disk-full-banner');
+    // She stays signed in and reads on: a request whose session touch cannot be stored (every
+    // signed-in request moves the session's idle expiry on) keeps its session. A touch may still find
+    // room now and then, so she reads until one did not.
+    const untouched = () =>
+      lines.some((line) => line.msg === "a session's idle expiry was not moved on: the store is full");
+    await until(
+      async () => {
+        const answer = await page.evaluate(async () => {
+          const response = await fetch('/v1/session');
+          const body = (await response.json()) as { account?: { username?: string } };
+          return [response.status, body.account?.username ?? ''];
+        });
+        expect(answer).toEqual([200, 'hana']);
+        return untouched();
+      },
+      { what: 'a read whose session touch the full disk refused' },
+    );
     // The gates send their batches again meanwhile: each fails alike, and only the first says so at
     // error, as does the checkpoint worker's first failure.
     await until(async () => (await health()).body.ingest.failed >= 2, {

@@ -4,7 +4,7 @@ import { RefusalCounter } from '@educard/terminal-sdk/listeners';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ACCOUNT_ROLES, type AuditEntry, type AuditSink, type Principal } from '../access/index.js';
-import type { SqlDatabase } from '../store/index.js';
+import { isStoreFull, type SqlDatabase } from '../store/index.js';
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
 import { AccountTables, type StoredAccount } from './store.js';
 import { AddressThrottle, CheckGate } from './throttle.js';
@@ -396,10 +396,19 @@ export class Accounts {
       this.tables.deleteSession(hash);
       return undefined;
     }
-    this.tables.touchSession(hash, nowMs);
+    let seenAt = nowMs;
+    try {
+      this.tables.touchSession(hash, nowMs);
+    } catch (error) {
+      // A full disk must not sign everyone out of reading: the session is alive, and its idle
+      // expiry moves on at the next request whose touch can be stored (/health says why).
+      if (!isStoreFull(error)) throw error;
+      this.logger.debug({ err: error }, "a session's idle expiry was not moved on: the store is full");
+      seenAt = session.lastSeenAt;
+    }
     return {
       account: publicAccount(account),
-      expiresAt: new Date(this.expiryOf(session.createdAt, nowMs)).toISOString(),
+      expiresAt: new Date(this.expiryOf(session.createdAt, seenAt)).toISOString(),
     };
   }
 
