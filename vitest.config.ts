@@ -76,7 +76,7 @@ export default defineConfig({
     // 1,195 s run by three workers; 60 s without, and the run 1,007 s). So a test file closes what it
     // opens (servers, child processes, pools, timers), restores what it mocks or fakes
     // (`vi.restoreAllMocks`, `vi.useRealTimers`) and changes no module's state for the next file;
-    // a file that leaves a server listening or a child process running fails (left-running.ts).
+    // a file that leaves a TCP server listening or a child process running fails (left-running.ts).
     isolate: false,
     setupFiles: ['test/support/left-running.ts'],
     projects: [
