@@ -163,7 +163,14 @@ describe('educard init', () => {
   );
 
   it('takes every answer from flags in a script, and prints JSON', async () => {
-    const run = await educard(config, [...flags(), '--relay-pin', 'GPIO17', '--json']);
+    const run = await educard(config, [
+      ...flags(),
+      '--relay-pin',
+      'GPIO17',
+      '--emergency-pin',
+      'GPIO16',
+      '--json',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const summary = JSON.parse(run.stdout);
     expect(summary).toMatchObject({
@@ -173,7 +180,10 @@ describe('educard init', () => {
       rootFingerprint: fingerprint,
     });
     expect(summary.publicKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(JSON.parse(await readFile(config, 'utf8')).io.pins).toEqual({ relay: 'GPIO17' });
+    expect(JSON.parse(await readFile(config, 'utf8')).io.pins).toEqual({
+      relay: 'GPIO17',
+      emergencyRelease: 'GPIO16',
+    });
     const validate = await educard(config, ['doctor', '--json']);
     expect(JSON.parse(validate.stdout).checks[0]).toMatchObject({ id: 'config', status: 'pass' });
   });

@@ -11,8 +11,11 @@ import {
   type GatewayConfigInput,
   GpiodIO,
   loadConfig,
+  RECORDING_BOARD_PINS as PINS,
   RecordingGpioBinding,
+  type RecordingIO,
   RosterStore,
+  recordingIoFor,
   type SimulatedReaderDriver,
 } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
@@ -214,6 +217,41 @@ describe('educard with the gateway running', () => {
     expect((await educard(path, ['status'])).stdout).toMatch(
       new RegExp(`doorContact +gpiochip0:24 \\(GPIO24\\) input, pull-down {2}FAULT: ${fault}`),
     );
+  });
+
+  it('status, doctor and the journal show an emergency release while it lasts, and its end', {
+    timeout: CLI_TEST_MS,
+  }, async () => {
+    const path = await writeConfig({
+      io: {
+        plugin: 'recording',
+        pins: { relay: PINS.relay, emergencyRelease: PINS.emergencyRelease },
+        emergencyRelease: { restoreAfterMs: 200 },
+      },
+    });
+    let io: RecordingIO | undefined;
+    const running = await startGateway(path, undefined, async (config) => {
+      io = recordingIoFor(config.io);
+      return io;
+    });
+    io?.setInput(PINS.emergencyRelease, 1);
+    await until(() => running.report().io.emergencyRelease?.active, { what: 'the release' });
+    expect((await educard(path, ['status'])).stdout).toMatch(
+      /EMERGENCY RELEASE since \d{4}-\S+Z: the door is held unlocked/,
+    );
+    expect(check((await educard(path, ['doctor', '--json'])).stdout, 'gate-io')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('the emergency release input holds the door unlocked since'),
+      remedy: expect.stringContaining('a cut wire releases the door'),
+    });
+    io?.setInput(PINS.emergencyRelease, 0);
+    await until(() => running.report().io.emergencyRelease?.active === false, { what: 'the end' });
+    expect((await educard(path, ['status'])).stdout).not.toContain('EMERGENCY');
+    expect(check((await educard(path, ['doctor', '--json'])).stdout, 'gate-io')?.status).toBe('pass');
+    await running.journal.flush();
+    const tail = (await educard(path, ['journal', 'tail', '-n', '5'])).stdout;
+    expect(tail).toMatch(/door\.emergency-release +gate-east \(main-gate\)\n/);
+    expect(tail).toMatch(/door\.emergency-restored gate-east \(main-gate\): released for \d+ s/);
   });
 
   it('doctor, with the gateway stopped, looks up the gpiod lines itself, and reports the real-time clock', {

@@ -33,6 +33,16 @@ describe('npm run demo', () => {
     // Half-way a card is reported lost at the bridge; both gates apply it and its next tap is denied.
     expect(run.stdout).toMatch(/LOST +roster v2 +applied: gate-east \d+ ms, gate-west \d+ ms/);
     expect(run.stdout).toMatch(/gate-west +west-out +\S+ +Zhou Bo +DENY +lost/);
+    // A fire alarm holds the west gate unlocked; reset, it locks again, and the bridge keeps the alarm.
+    expect(run.stdout).toMatch(
+      /gate-west +fire panel +- +- +RELEASE +fire alarm +relay held closed, green, alarm beep/,
+    );
+    expect(run.stdout).toMatch(
+      /gate-west +fire panel +- +- +LOCKED +panel reset +relay open 1 s after the reset/,
+    );
+    expect(run.stdout).toMatch(
+      /bridge +alarms +- +- +ALARM +open +emergency release at gate-west: the door was held unlocked for \d+ s, locked again/,
+    );
     // Every event each gateway journaled is stored at the bridge.
     for (const gate of ['gate-east', 'gate-west', 'gate-north']) {
       const [, journaled, stored] =

@@ -8,6 +8,10 @@ import { eventDataProblem } from './event-data.js';
 const SAMPLES: { type: string; data: Record<string, unknown> }[] = [
   { type: 'gate.decision', data: gateDecisionData({ personId: 'p1', cardStatus: 'active' }) },
   { type: 'door.forced', data: { station: 'gate-main', zone: 'main-gate', openForMs: 0 } },
+  {
+    type: 'door.emergency-restored',
+    data: { station: 'gate-main', zone: 'main-gate', releasedForMs: 5000 },
+  },
   { type: 'journal.disk-low', data: { freeBytes: 1, budgetBytes: 2 } },
   { type: 'reader.fault', data: { reader: 'sim-in', message: 'gone' } },
   { type: 'roster.applied', data: { version: 3, kind: 'delta' } },
@@ -36,7 +40,10 @@ describe('the fast event data check', () => {
     fc.assert(
       fc.property(
         fc.constantFrom(...SAMPLES),
-        fc.oneof(fc.constantFrom('station', 'decision', 'flags', 'version', 'dueAt', 'reason'), fc.string()),
+        fc.oneof(
+          fc.constantFrom('station', 'decision', 'flags', 'version', 'dueAt', 'reason', 'releasedForMs'),
+          fc.string(),
+        ),
         interesting,
         (sample, key, replacement) => {
           const data: Record<string, unknown> = { ...sample.data };

@@ -7,6 +7,7 @@ import type { Alarm } from './types.js';
 export const ALARM_KINDS = {
   doorForced: 'door.forced',
   doorHeldOpen: 'door.held-open',
+  emergencyRelease: 'door.emergency-release',
   diskLow: 'journal.disk-low',
   journalDamaged: 'journal.damaged',
   clockUnsynced: 'clock.unsynced',
@@ -272,6 +273,24 @@ export class Alarms {
             kind: ALARM_KINDS.doorHeldOpen,
             message: `door held open at ${station} for ${Math.round(openForMs / 1000)} s`,
           });
+          break;
+        }
+        case 'door.emergency-release':
+          this.raise({
+            ...subject,
+            kind: ALARM_KINDS.emergencyRelease,
+            message: `emergency release at ${data('door.emergency-release').station}: the door is held unlocked`,
+          });
+          break;
+        case 'door.emergency-restored': {
+          // The alarm stays open: a release (a fire, a drill, a cut wire) is for a person to look at.
+          const { station, releasedForMs } = data('door.emergency-restored');
+          const held = this.s.open.get(ALARM_KINDS.emergencyRelease, device, school);
+          if (held)
+            this.s.reword.run(
+              `emergency release at ${station}: the door was held unlocked for ${Math.round(releasedForMs / 1000)} s, locked again at ${record.at}`,
+              held.id,
+            );
           break;
         }
         case 'journal.disk-low': {

@@ -77,6 +77,31 @@ describe('alarms from committed events', () => {
     expect(ops.alarms.list({ limit: 10 }).filter((a) => a.device === 'gate-02')).toHaveLength(2);
   });
 
+  it('an emergency release opens an alarm that its end rewords but leaves open, for a person to look at', () => {
+    const door = { station: 'gate-main', zone: 'z' };
+    commit('gate-01', { type: 'door.emergency-release', data: door });
+    const [raised] = ops.alarms.list({ open: true, limit: 10 });
+    expect(raised?.message).toBe('emergency release at gate-main: the door is held unlocked');
+    nowMs += 600_000;
+    commit('gate-01', { type: 'door.emergency-restored', data: { ...door, releasedForMs: 600_400 } });
+    expect(open('gate-01')).toEqual(['door.emergency-release x1']);
+    expect(ops.alarms.get(raised?.id as number)?.message).toBe(
+      'emergency release at gate-main: the door was held unlocked for 600 s, locked again at 2026-09-01T08:10:00.000Z',
+    );
+    // Released again, in one batch with its end: the same alarm, counted twice.
+    commit(
+      'gate-01',
+      { type: 'door.emergency-release', data: door },
+      { type: 'door.emergency-restored', data: { ...door, releasedForMs: 5000 } },
+    );
+    expect(open('gate-01')).toEqual(['door.emergency-release x2']);
+    expect(ops.alarms.get(raised?.id as number)?.message).toMatch(/held unlocked for 5 s, locked again/);
+    // The end of a release whose alarm an operator cleared meanwhile opens nothing.
+    ops.alarms.clearById(raised?.id as number, 'op-1');
+    commit('gate-01', { type: 'door.emergency-restored', data: { ...door, releasedForMs: 1000 } });
+    expect(open('gate-01')).toEqual([]);
+  });
+
   it('holds "clock not synced" while a device stamps unsynced times, and clears it at the first synced one', () => {
     commit(
       'gate-01',

@@ -168,6 +168,12 @@ function gateIoCheck(io: Report['io']): Check {
       `the ${io.plugin} IO plugin is not ready`,
       "Check io.plugin, io.port and the wiring; educard logs shows the board's error; then educard test-io.",
     );
+  if (io.emergencyRelease?.active)
+    return warn(
+      'gate-io',
+      `the emergency release input holds the door unlocked since ${io.emergencyRelease.since}`,
+      'If there is no fire alarm or break-glass, check the fire panel and the wiring of io.pins.emergencyRelease: its contact is closed at rest, so a cut wire releases the door.',
+    );
   const lines = io.lines ?? [];
   const faults = lines.filter((line) => line.fault);
   if (faults.length > 0)

@@ -44,6 +44,7 @@ interface InitOptions {
   buzzerPin?: string;
   doorPin?: string;
   exitPin?: string;
+  emergencyPin?: string;
   bridge?: string;
   broker?: string;
   tlsCa?: string;
@@ -331,6 +332,7 @@ export function buildConfig(
       buzzer: pin(answers.buzzerPin),
       doorContact: pin(answers.doorPin),
       exitButton: pin(answers.exitPin),
+      emergencyRelease: pin(answers.emergencyPin),
     }).filter(([, value]) => value !== undefined),
   );
   // On a Pi's header with no pin given, the wiring the install guide draws.
@@ -400,6 +402,10 @@ export function registerInit(program: Command): void {
       .option('--buzzer-pin <pin>', 'buzzer pin')
       .option('--door-pin <pin>', 'door contact pin')
       .option('--exit-pin <pin>', 'request-to-exit button pin')
+      .option(
+        '--emergency-pin <pin>',
+        "emergency release input (the fire panel's normally closed alarm contact): while active the door is held unlocked",
+      )
       .option('--bridge <url>', 'the cloud bridge, http(s)://')
       .option('--broker <url>', 'the MQTT broker, when it is not the one the bridge names at enrollment')
       .option('--tls-ca <file>', 'CA certificate of the broker')

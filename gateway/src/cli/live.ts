@@ -34,7 +34,7 @@ export function formatStatus(report: Report): string {
       ? `uplink    ${uplink.connected ? 'connected' : 'NOT CONNECTED'} to ${uplink.url}; acked to ${uplink.ackedSeq}, ${uplink.inFlight} batches in flight, ${uplink.reconnects} reconnects${uplink.refusedAcks ? `; ${uplink.refusedAcks} ACKS REFUSED (not of this journal)` : ''}${uplink.refusedCommands ? `; ${uplink.refusedCommands} COMMANDS REFUSED (not signed for this device)` : ''}${uplink.lastError ? `; last error: ${uplink.lastError}` : ''}`
       : 'uplink    none configured (standalone): run educard enroll',
     `readers   ${readers.driver}: ${readers.list.length === 0 ? 'NONE FOUND' : readers.list.map((r) => `${r.name}${r.connected ? '' : ' (disconnected)'}${r.lastError ? ` [${r.lastError}]` : ''}`).join(', ')}`,
-    `gate IO   ${io.plugin}, ${io.ready ? 'ready' : 'NOT READY'}; relay ${io.relayClosed ? 'closed (door open)' : 'open'}${io.doorOpen === undefined ? '' : `; door ${io.doorOpen ? 'open' : 'closed'}`}`,
+    `gate IO   ${io.plugin}, ${io.ready ? 'ready' : 'NOT READY'}; relay ${io.relayClosed ? 'closed (door open)' : 'open'}${io.doorOpen === undefined ? '' : `; door ${io.doorOpen ? 'open' : 'closed'}`}${io.emergencyRelease?.active ? `; EMERGENCY RELEASE since ${io.emergencyRelease.since}: the door is held unlocked` : ''}`,
     ...(io.lines ?? []).map((line) => `  ${formatLine(line)}`),
     `clock     ${clock.now}, ${clock.trusted ? 'trusted' : 'NOT TRUSTED (before the time floor)'}, ${clock.synced ? 'NTP synchronised' : 'not NTP synchronised'}`,
     `last taps ${report.lastTaps.length === 0 ? 'none since start' : ''}`,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../log/index.js';
 import { describeGateIo } from './conformance.js';
-import { GateActuators, IoConfig, recordingIoFor } from './index.js';
+import { GateActuators, IoConfig, RECORDING_BOARD_PINS, recordingIoFor } from './index.js';
 
-const PINS = { relay: 4, greenLed: 5, redLed: 6, buzzer: 7, doorContact: 8, exitButton: 9 };
+const PINS = RECORDING_BOARD_PINS;
 
 describeGateIo('recording', {
   config: { pins: PINS },

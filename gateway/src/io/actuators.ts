@@ -11,6 +11,8 @@ export interface GateIoEvents extends Record<string, unknown> {
   'door-held-open': { openForMs: number };
   'door-closed': { openForMs: number };
   'exit-request': Record<string, never>;
+  'emergency-release': Record<string, never>;
+  'emergency-restored': { releasedForMs: number };
 }
 
 export interface GateIoStatus {
@@ -18,6 +20,8 @@ export interface GateIoStatus {
   plugin: IoConfig['plugin'];
   relayClosed: boolean;
   doorOpen: boolean | undefined;
+  /** Only with an emergency release input: whether it holds the door unlocked, and since when. */
+  emergencyRelease?: { active: boolean; since?: string };
   /** The gpiod plugin's lines: chip, offset, name, direction, and a fault while one lasts. */
   lines?: GpioLineStatus[];
 }
@@ -47,6 +51,12 @@ export class GateActuators {
   private ledTestTimer: NodeJS.Timeout | undefined;
   private beepTimers: NodeJS.Timeout[] = [];
   private heldTimer: NodeJS.Timeout | undefined;
+  private restoreTimer: NodeJS.Timeout | undefined;
+  /** While the emergency release holds the door unlocked: when it began (performance.now() and the wall clock). */
+  private released: { at: number; since: Date } | undefined;
+  /** Whether a pulse (a grant, the exit button, a command) is holding the relay closed, and until when. */
+  private pulsing = false;
+  private pulseUntil = Number.NEGATIVE_INFINITY;
   /** Until when the door may open without counting as forced (performance.now()). */
   private accessUntil = Number.NEGATIVE_INFINITY;
   private doorOpenedAt: number | undefined;
@@ -83,6 +93,19 @@ export class GateActuators {
         this.pulse();
         this.events.emit('exit-request', {});
       });
+    }
+    if (config.pins.emergencyRelease !== undefined) {
+      // johnny-five reports an input already active when the board starts: the door is released at
+      // once. Its "hold" timer would fire every 500 ms for as long as a release lasts (hours, in a
+      // real alarm) and nothing here listens to it: it is set as far off as a timer goes.
+      const release = new five.Button({
+        pin: config.pins.emergencyRelease,
+        board,
+        invert: config.emergencyRelease.activeLevel === 'low',
+        holdtime: 2 ** 31 - 1,
+      });
+      release.on('press', () => this.emergencyAsked());
+      release.on('release', () => this.emergencyAtRest());
     }
     this.deps.logger.info({ plugin: config.plugin }, 'gate IO ready');
   }
@@ -121,7 +144,8 @@ export class GateActuators {
       red.on();
       clearTimeout(this.ledTestTimer);
       this.ledTestTimer = setTimeout(() => {
-        green.off();
+        // The green LED shows a door held unlocked by the emergency release: it stays on.
+        if (!this.released) green.off();
         red.off();
       }, SELF_TEST_MS);
       done.push('leds');
@@ -139,6 +163,14 @@ export class GateActuators {
       plugin: this.deps.config.plugin,
       relayClosed: this.relay?.isClosed ?? false,
       doorOpen: this.deps.config.pins.doorContact === undefined ? undefined : this.doorOpenedAt !== undefined,
+      ...(this.deps.config.pins.emergencyRelease === undefined
+        ? {}
+        : {
+            emergencyRelease: {
+              active: this.released !== undefined,
+              ...(this.released ? { since: this.released.since.toISOString() } : {}),
+            },
+          }),
       ...(this.board?.io instanceof GpiodIO ? { lines: this.board.io.lines() } : {}),
     };
   }
@@ -148,12 +180,17 @@ export class GateActuators {
       this.pulseTimer,
       this.denyTimer,
       this.heldTimer,
+      this.restoreTimer,
       this.ledTestTimer,
       ...this.beepTimers,
     ])
       clearTimeout(timer);
     this.beepTimers = [];
-    this.relay?.open();
+    // Stopping (a restart, an update) during an emergency leaves the door unlocked: the next start
+    // reads the input again.
+    if (this.released)
+      this.deps.logger.warn('gate IO stopped during an emergency release: the door is left unlocked');
+    else this.relay?.open();
     this.green?.off();
     this.red?.off();
     this.buzzer?.off();
@@ -165,12 +202,62 @@ export class GateActuators {
     if (!this.relay || !this.green) return;
     this.relay.close();
     this.green.on();
-    this.accessUntil = performance.now() + ms + this.deps.config.door.graceMs;
+    this.pulsing = true;
+    this.pulseUntil = performance.now() + ms;
+    if (!this.released) this.accessUntil = this.pulseUntil + this.deps.config.door.graceMs;
     clearTimeout(this.pulseTimer);
     this.pulseTimer = setTimeout(() => {
+      this.pulsing = false;
+      if (this.released) return;
       this.relay?.open();
       this.green?.off();
     }, ms);
+  }
+
+  /**
+   * The emergency release input went active: the door is unlocked at once and stays so, whatever the
+   * taps, until the input has been at rest for `restoreAfterMs`. A door opened meanwhile is neither
+   * forced nor held open.
+   */
+  private emergencyAsked(): void {
+    clearTimeout(this.restoreTimer);
+    this.restoreTimer = undefined;
+    if (this.released || !this.relay || !this.green) return;
+    this.released = { at: performance.now(), since: new Date() };
+    this.relay.close();
+    this.green.on();
+    this.accessUntil = Number.POSITIVE_INFINITY;
+    clearTimeout(this.heldTimer);
+    this.deps.logger.warn('emergency release: the door is held unlocked until the input is at rest');
+    this.alarm();
+    this.events.emit('emergency-release', {});
+  }
+
+  private emergencyAtRest(): void {
+    if (!this.released) return;
+    clearTimeout(this.restoreTimer);
+    this.restoreTimer = setTimeout(
+      () => this.emergencyRestored(),
+      this.deps.config.emergencyRelease.restoreAfterMs,
+    );
+  }
+
+  /** Normal access again: the door locks (unless a pulse is under way), and people still passing have the grace. */
+  private emergencyRestored(): void {
+    const released = this.released;
+    if (!released) return;
+    this.released = undefined;
+    this.restoreTimer = undefined;
+    const now = performance.now();
+    this.accessUntil = Math.max(now, this.pulseUntil) + this.deps.config.door.graceMs;
+    if (!this.pulsing) {
+      this.relay?.open();
+      this.green?.off();
+    }
+    if (this.doorOpenedAt !== undefined) this.watchHeldOpen(now);
+    const releasedForMs = Math.round(now - released.at);
+    this.deps.logger.info({ releasedForMs }, 'emergency release ended: the door locks again');
+    this.events.emit('emergency-restored', { releasedForMs });
   }
 
   /** Plays a pattern, cutting short whatever was playing. */
@@ -196,9 +283,14 @@ export class GateActuators {
       this.alarm();
       this.events.emit('door-forced', {});
     }
+    if (!this.released) this.watchHeldOpen(now);
+  }
+
+  /** Raises the held-open alarm if the door, open since `since`, is still open after `heldOpenMs`. */
+  private watchHeldOpen(since: number): void {
     clearTimeout(this.heldTimer);
     this.heldTimer = setTimeout(() => {
-      const openForMs = Math.round(performance.now() - now);
+      const openForMs = Math.round(performance.now() - since);
       this.deps.logger.warn({ openForMs }, 'door held open');
       this.alarm();
       this.events.emit('door-held-open', { openForMs });

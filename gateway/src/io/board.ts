@@ -7,14 +7,18 @@ import { RecordingIO } from './recording-io.js';
 const READY_TIMEOUT_MS = 15_000;
 
 /**
- * A recording IO plugin wired as the config says: the door contact resting closed and the exit button
- * released, so that neither reads as pressed the moment the board starts.
+ * A recording IO plugin wired as the config says: the door contact resting closed, the exit button
+ * released and the emergency release at rest, so that none reads as active the moment the board starts.
  */
 export function recordingIoFor(config: IoConfig): RecordingIO {
   const idle: Record<number, 0 | 1> = {};
-  const { doorContact, exitButton } = config.pins;
-  if (typeof doorContact === 'number') idle[doorContact] = config.door.openLevel === 'high' ? 0 : 1;
-  if (typeof exitButton === 'number') idle[exitButton] = config.exitButton.pressedLevel === 'high' ? 0 : 1;
+  const restingLevels = [
+    [config.pins.doorContact, config.door.openLevel],
+    [config.pins.exitButton, config.exitButton.pressedLevel],
+    [config.pins.emergencyRelease, config.emergencyRelease.activeLevel],
+  ] as const;
+  for (const [pin, activeLevel] of restingLevels)
+    if (typeof pin === 'number') idle[pin] = activeLevel === 'high' ? 0 : 1;
   return new RecordingIO(idle);
 }
 

@@ -8,9 +8,20 @@ import { z } from 'zod';
 const PinId = z.union([z.number().int().nonnegative().max(255), z.string().min(1).max(32)]);
 
 /** The gate's parts that sit on a pin, as `io.pins` names them. */
-export const GATE_PARTS = ['relay', 'greenLed', 'redLed', 'buzzer', 'doorContact', 'exitButton'] as const;
+export const GATE_PARTS = [
+  'relay',
+  'greenLed',
+  'redLed',
+  'buzzer',
+  'doorContact',
+  'exitButton',
+  'emergencyRelease',
+] as const;
 export type GatePart = (typeof GATE_PARTS)[number];
-export type InputPart = Extract<GatePart, 'doorContact' | 'exitButton'>;
+export const INPUT_PARTS = ['doorContact', 'exitButton', 'emergencyRelease'] as const;
+export type InputPart = (typeof INPUT_PARTS)[number];
+export const isInputPart = (part: GatePart): part is InputPart =>
+  (INPUT_PARTS as readonly GatePart[]).includes(part);
 
 export const LINE_BIAS = ['as-is', 'disable', 'pull-up', 'pull-down'] as const;
 export type LineBias = (typeof LINE_BIAS)[number];
@@ -22,9 +33,17 @@ const GpiodConfig = z
     chip: z.string().min(1).max(64).default('gpiochip0'),
     /** Parts whose line is active-low (a relay board that switches on LOW): the kernel inverts them. */
     activeLow: z.array(z.enum(GATE_PARTS)).default([]),
-    /** The inputs' pull resistors; by default the one that holds each input at its resting level. */
+    /**
+     * The inputs' pull resistors. By default the one that holds the door contact and the exit button
+     * at rest, and the one that holds the emergency release at its active level: its contact is
+     * closed at rest, so a cut wire releases the door.
+     */
     bias: z
-      .object({ doorContact: z.enum(LINE_BIAS).optional(), exitButton: z.enum(LINE_BIAS).optional() })
+      .object({
+        doorContact: z.enum(LINE_BIAS).optional(),
+        exitButton: z.enum(LINE_BIAS).optional(),
+        emergencyRelease: z.enum(LINE_BIAS).optional(),
+      })
       .prefault({}),
     /** An input counts once it has held a level this long after its last edge: contacts bounce. */
     debounceMs: z.number().int().min(0).max(1000).default(20),
@@ -64,6 +83,8 @@ export const IoConfig = z
         buzzer: PinId.default(7),
         doorContact: PinId.optional(),
         exitButton: PinId.optional(),
+        /** A fire panel's alarm contact or a break-glass: while it is active the door is held unlocked. */
+        emergencyRelease: PinId.optional(),
       })
       .prefault({}),
     relay: z
@@ -84,6 +105,21 @@ export const IoConfig = z
       })
       .prefault({}),
     exitButton: z.object({ pressedLevel: z.enum(['high', 'low']).default('low') }).prefault({}),
+    emergencyRelease: z
+      .object({
+        /**
+         * The level the input reads while the release is asked for. High by default: the fire panel's
+         * normally closed contact between the pin and ground, opened by an alarm (or a cut), lets the
+         * pull-up take the line high.
+         */
+        activeLevel: z.enum(['high', 'low']).default('high'),
+        /**
+         * How long the input must have been at rest before the door locks again: a contact that
+         * chatters, or an alarm reset and set again, does not work the lock on and off.
+         */
+        restoreAfterMs: z.number().int().min(0).max(600_000).default(5000),
+      })
+      .prefault({}),
     gpiod: GpiodConfig,
   })
   .superRefine((config, context) => {

@@ -35,17 +35,29 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
   const logger = createLogger('io-test', { level: 'silent' });
   let gate: GateActuators | undefined;
 
-  async function startGate(overrides: Record<string, unknown> = {}) {
+  async function startGate(
+    overrides: Record<string, unknown> = {},
+    beforeStart: (harness: GateIoHarness) => void = () => {},
+  ) {
     const config = IoConfig.parse({
       ...plugin.config,
       relay: { pulseMs: 150 },
       door: { heldOpenMs: 1000, graceMs: 100 },
+      emergencyRelease: { restoreAfterMs: 300 },
       ...overrides,
     });
     const harness = await plugin.make(config);
+    beforeStart(harness);
     gate = new GateActuators({ config, logger, io: harness.io });
     const events: string[] = [];
-    for (const event of ['door-forced', 'door-held-open', 'door-closed', 'exit-request'] as const) {
+    for (const event of [
+      'door-forced',
+      'door-held-open',
+      'door-closed',
+      'exit-request',
+      'emergency-release',
+      'emergency-restored',
+    ] as const) {
       gate.events.on(event, () => events.push(event));
     }
     await gate.start();
@@ -124,6 +136,63 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
       await sleep(400);
       await setInput(harness, 'doorContact', 1);
       await expect.poll(() => events).toEqual(['door-forced']);
+    });
+
+    it('emergency release: the door unlocks at once and stays unlocked through a pulse; a door opened then is neither forced nor held open', async () => {
+      const { harness, gate, events, mark } = await startGate();
+      await setInput(harness, 'emergencyRelease', 1);
+      expect(events).toEqual(['emergency-release']);
+      expect(harness.written('relay', mark)).toEqual([1]);
+      expect(harness.written('greenLed', mark)).toEqual([1]);
+      await expect.poll(() => harness.written('buzzer', mark)[0]).toBe(1);
+      expect(gate.status().emergencyRelease?.active).toBe(true);
+      gate.grant();
+      await setInput(harness, 'doorContact', 1);
+      // Past the grant's pulse and grace, and past heldOpenMs: the door stays unlocked, no alarm.
+      await sleep(1300);
+      expect(harness.written('relay', mark)).not.toContain(0);
+      await setInput(harness, 'doorContact', 0);
+      expect(events).toEqual(['emergency-release', 'door-closed']);
+    });
+
+    it('the release ends once its input has been at rest for restoreAfterMs: the door locks again, once, however the contact chatters', async () => {
+      const { harness, gate, events, mark } = await startGate();
+      await setInput(harness, 'emergencyRelease', 1);
+      await setInput(harness, 'emergencyRelease', 0);
+      await setInput(harness, 'emergencyRelease', 1);
+      await setInput(harness, 'emergencyRelease', 0);
+      expect(harness.written('relay', mark)).toEqual([1]);
+      await expect.poll(() => events).toEqual(['emergency-release', 'emergency-restored']);
+      expect(harness.written('relay', mark)).toEqual([1, 0]);
+      expect(harness.written('greenLed', mark)).toEqual([1, 0]);
+      expect(gate.status().emergencyRelease).toEqual({ active: false });
+      // Normal access again: a door opened now, with no grant, is forced.
+      await sleep(200);
+      await setInput(harness, 'doorContact', 1);
+      await expect.poll(() => events).toContain('door-forced');
+    });
+
+    it('a door still open when the release ends raises held-open after heldOpenMs', async () => {
+      const { harness, events } = await startGate();
+      await setInput(harness, 'emergencyRelease', 1);
+      await setInput(harness, 'doorContact', 1);
+      await setInput(harness, 'emergencyRelease', 0);
+      await expect.poll(() => events).toEqual(['emergency-release', 'emergency-restored']);
+      await expect
+        .poll(() => events, { timeout: 5000 })
+        .toEqual(['emergency-release', 'emergency-restored', 'door-held-open']);
+    });
+
+    it('an emergency release already active when the gate starts unlocks the door at once, and a stop leaves it unlocked', async () => {
+      const { harness, gate, events, mark } = await startGate({}, (harness) =>
+        harness.setInput('emergencyRelease', 1),
+      );
+      await expect.poll(() => events).toEqual(['emergency-release']);
+      expect(harness.written('relay')).toContain(1);
+      const beforeStop = harness.mark();
+      await gate.stop();
+      expect(harness.written('relay', beforeStop)).toEqual([]);
+      expect(harness.written('relay', mark).at(-1)).toBe(1);
     });
 
     it('an active-low exit button resting high does not read as pressed at start', async () => {

@@ -14,4 +14,4 @@ export {
   RecordingGpioBinding,
 } from './gpiod/index.js';
 export { BEEPS, type BeepName, type BeepPattern, DENY_LED_MS } from './patterns.js';
-export { type PinWrite, RecordingIO } from './recording-io.js';
+export { type PinWrite, RECORDING_BOARD_PINS, RecordingIO } from './recording-io.js';

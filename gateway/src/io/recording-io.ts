@@ -7,6 +7,17 @@ export interface PinWrite {
   at: number;
 }
 
+/** How the demo and the tests wire a recording board: the config's default outputs, and each input. */
+export const RECORDING_BOARD_PINS = {
+  relay: 4,
+  greenLed: 5,
+  redLed: 6,
+  buzzer: 7,
+  doorContact: 8,
+  exitButton: 9,
+  emergencyRelease: 10,
+} as const;
+
 const MODES = { INPUT: 0, OUTPUT: 1, ANALOG: 2, PWM: 3, SERVO: 4 } as const;
 const PIN_COUNT = 32;
 

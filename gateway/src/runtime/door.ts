@@ -24,6 +24,12 @@ export class DoorIo {
       record({ type: 'door.held-open', data: { station: id, zone, openForMs } }),
     );
     io.events.on('exit-request', () => record({ type: 'door.exit-request', data: { station: id, zone } }));
+    io.events.on('emergency-release', () =>
+      record({ type: 'door.emergency-release', data: { station: id, zone } }),
+    );
+    io.events.on('emergency-restored', ({ releasedForMs }) =>
+      record({ type: 'door.emergency-restored', data: { station: id, zone, releasedForMs } }),
+    );
   }
 
   /** Opens the door for `seconds` on a command (`command`: its id, or what a technician ran). */

@@ -13,6 +13,7 @@ import {
   loadOrCreateIdentity,
   maskCardId,
   parseConfig,
+  RECORDING_BOARD_PINS,
   type RecordingIO,
   RosterStore,
   recordingIoFor,
@@ -30,7 +31,9 @@ import { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd, until } fro
 import { type Actor, makeCast } from './cast.js';
 
 const DATA = join(REPO_ROOT, '.demo-data');
-const PINS = { relay: 4, greenLed: 5, redLed: 6, buzzer: 7, doorContact: 8, exitButton: 9 };
+const PINS = RECORDING_BOARD_PINS;
+/** How long the fire panel's contact must be at rest before the gate locks again (5 s by default). */
+const RESTORE_AFTER_MS = 1000;
 const ADMIN_TOKEN = 'demo-admin-token-not-for-production';
 const CENTRAL_TOKEN = 'demo-central-token-not-for-production';
 const PCSC_READER = 'Virtual PCD 00 00';
@@ -53,9 +56,10 @@ function beepName(count: number): BeepName | undefined {
 }
 
 /** What the gate did, read back from the recorded pin writes. */
-function actions(io: RecordingIO, since: number, pulseMs: number): string {
+function actions(io: RecordingIO, since: number, pulseMs: number | 'held'): string {
   const done: string[] = [];
-  if (io.writesTo(PINS.relay, since).some((w) => w.value === 1)) done.push(`relay ${pulseMs / 1000} s`);
+  if (io.writesTo(PINS.relay, since).some((w) => w.value === 1))
+    done.push(pulseMs === 'held' ? 'relay held closed' : `relay ${pulseMs / 1000} s`);
   if (io.writesTo(PINS.greenLed, since).some((w) => w.value === 1)) done.push('green');
   if (io.writesTo(PINS.redLed, since).some((w) => w.value === 1)) done.push('red');
   const beeps = io.writesTo(PINS.buzzer, since).filter((w) => w.value === 1).length;
@@ -204,7 +208,13 @@ async function startGate(
     dataDir,
     station: { id: name, zone: 'main-gate', debounceMs: 3000 },
     readers,
-    io: { plugin: 'recording', pins: PINS, relay: { pulseMs: 1000 }, door: { graceMs: 0 } },
+    io: {
+      plugin: 'recording',
+      pins: PINS,
+      relay: { pulseMs: 1000 },
+      door: { graceMs: 0 },
+      emergencyRelease: { restoreAfterMs: RESTORE_AFTER_MS },
+    },
     policy: { passback: { mode: 'hard', windowMs: 4 * 3_600_000 } },
     uplink: { ...mqtt, bridgeHttp: bridge.httpUrl },
     ...settings,
@@ -434,6 +444,46 @@ async function main(): Promise<number> {
   await sleep(BEEPS.alarm.reduce((sum, [on, off]) => sum + on + off, 0) + 100);
   east.io.setInput(PINS.doorContact, 0);
   out(row(['gate-east', 'door', '-', '-', 'ALARM', 'door forced open', actions(east.io, mark, 0)]));
+
+  // A fire drill at the west gate: the fire panel's alarm contact opens, the gate holds its door
+  // unlocked until the panel is reset, and the bridge keeps an alarm open for a person to look at.
+  const drill = west.io.writes.length;
+  west.io.setInput(PINS.emergencyRelease, 1);
+  await until(() => west.gateway.report().io.emergencyRelease?.active === true, {
+    what: 'the west gate released',
+  });
+  await sleep(BEEPS.alarm.reduce((sum, [on, off]) => sum + on + off, 0) + 100);
+  out(row(['gate-west', 'fire panel', '-', '-', 'RELEASE', 'fire alarm', actions(west.io, drill, 'held')]));
+  const reset = west.io.writes.length;
+  west.io.setInput(PINS.emergencyRelease, 0);
+  await until(() => west.gateway.report().io.emergencyRelease?.active === false, {
+    what: 'the west gate locked again',
+  });
+  const locked = west.io.writesTo(PINS.relay, reset).at(-1)?.value === 0;
+  out(
+    row([
+      'gate-west',
+      'fire panel',
+      '-',
+      '-',
+      'LOCKED',
+      'panel reset',
+      `${locked ? 'relay open' : 'relay STILL CLOSED'} ${RESTORE_AFTER_MS / 1000} s after the reset`,
+    ]),
+  );
+  const release = await until(
+    async () => {
+      const { alarms } = (await api(bridge, '/v1/ops/alarms?open=true')) as {
+        alarms: { kind: string; device?: string; message: string }[];
+      };
+      return alarms.find(
+        (a) =>
+          a.kind === 'door.emergency-release' && a.device === 'gate-west' && /locked again/.test(a.message),
+      );
+    },
+    { what: "the bridge's emergency release alarm", everyMs: 200 },
+  );
+  out(row(['bridge', 'alarms', '-', '-', 'ALARM', 'open', release.message.replace(/ at \S+Z$/, '')]));
 
   // The district's system goes down for the rest of the gates' story: the bridge holds what it owes.
   await central.down();

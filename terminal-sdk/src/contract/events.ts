@@ -83,6 +83,16 @@ export const DoorAlarmData = z.object({
   openForMs: z.number().int().nonnegative(),
 });
 export const ExitRequestData = z.object({ station: Identifier, zone: Identifier });
+/**
+ * The door held unlocked by the emergency release input (a fire panel's contact, a break-glass): from
+ * `door.emergency-release` until `door.emergency-restored`, which says how long it lasted.
+ */
+export const EmergencyReleaseData = z.object({ station: Identifier, zone: Identifier });
+export const EmergencyRestoredData = z.object({
+  station: Identifier,
+  zone: Identifier,
+  releasedForMs: z.number().int().nonnegative(),
+});
 export const RemoteOpenData = z.object({
   station: Identifier,
   zone: Identifier,
@@ -230,6 +240,8 @@ export const EVENT_DATA = {
   'door.held-open': DoorAlarmData,
   'door.exit-request': ExitRequestData,
   'door.remote-open': RemoteOpenData,
+  'door.emergency-release': EmergencyReleaseData,
+  'door.emergency-restored': EmergencyRestoredData,
   'journal.disk-low': DiskLowData,
   'journal.damaged': JournalDamagedData,
   'reader.fault': ReaderFaultData,

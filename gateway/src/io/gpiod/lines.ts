@@ -1,4 +1,4 @@
-import type { GatePart, IoConfig, LineBias } from '../config.js';
+import { type GatePart, type InputPart, type IoConfig, isInputPart, type LineBias } from '../config.js';
 import { type GpioBinding, GpioError, type LineAddress, lineLabel } from './binding.js';
 
 /** A configured part resolved to the line it is wired to. */
@@ -33,15 +33,22 @@ export function resolvePin(pin: number | string, config: IoConfig, binding: Gpio
 }
 
 /**
- * The pull resistor that holds an input at rest (a door shut, a button released) unless the config
- * names one: a contact that closes to ground needs a pull-up, one that closes to 3.3 V a pull-down.
+ * The pull resistor of an input unless the config names one. The door contact and the exit button
+ * are held at rest (a door shut, a button released): a contact that closes to ground when active
+ * needs a pull-up, one that closes to 3.3 V a pull-down. The emergency release is held at its active
+ * level: its contact is closed at rest and opens on an alarm, so an open circuit (a cut wire, a
+ * contact pulled off) releases the door rather than leaving it locked in a fire.
  */
-function restingBias(part: 'doorContact' | 'exitButton', config: IoConfig, activeLow: boolean): LineBias {
+function defaultBias(part: InputPart, config: IoConfig, activeLow: boolean): LineBias {
   const configured = config.gpiod.bias[part];
   if (configured) return configured;
-  const activeLevel = part === 'doorContact' ? config.door.openLevel : config.exitButton.pressedLevel;
-  const restsHighLogically = activeLevel === 'low';
-  return restsHighLogically !== activeLow ? 'pull-up' : 'pull-down';
+  const activeLevel = {
+    doorContact: config.door.openLevel,
+    exitButton: config.exitButton.pressedLevel,
+    emergencyRelease: config.emergencyRelease.activeLevel,
+  }[part];
+  const pulledLevel = part === 'emergencyRelease' ? activeLevel : activeLevel === 'high' ? 'low' : 'high';
+  return (pulledLevel === 'high') !== activeLow ? 'pull-up' : 'pull-down';
 }
 
 /**
@@ -63,15 +70,14 @@ export function planLines(config: IoConfig, binding: GpioBinding): PlannedLine[]
       );
     }
     const activeLow = config.gpiod.activeLow.includes(part);
-    const input = part === 'doorContact' || part === 'exitButton';
     planned.push({
       part,
       pin,
-      kind: input ? 'input' : 'output',
+      kind: isInputPart(part) ? 'input' : 'output',
       address,
       ...(info.name ? { name: info.name } : {}),
       activeLow,
-      ...(input ? { bias: restingBias(part, config, activeLow) } : {}),
+      ...(isInputPart(part) ? { bias: defaultBias(part, config, activeLow) } : {}),
     });
   }
   return planned;

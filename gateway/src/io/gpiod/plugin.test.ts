@@ -26,6 +26,7 @@ const PI_PINS = {
   buzzer: 'GPIO23',
   doorContact: 'GPIO24',
   exitButton: 'GPIO25',
+  emergencyRelease: 'GPIO16',
 } as const;
 const logger = createLogger('gpiod-test', { level: 'silent' });
 // gpio-sim (configfs) would let these run on a kernel's own GPIO code; this machine's kernel has
@@ -37,12 +38,19 @@ function lineOf(binding: RecordingGpioBinding, name: string): LineAddress {
   return line;
 }
 
+/** A board whose fire panel contact is closed, as at rest: pulled up, the line reads high only on an alarm. */
+function restingBinding(): RecordingGpioBinding {
+  const binding = new RecordingGpioBinding();
+  binding.setLevel(lineOf(binding, PI_PINS.emergencyRelease), 0);
+  return binding;
+}
+
 describeGateIo('gpiod', {
   config: { plugin: 'gpiod', pins: PI_PINS, gpiod: { debounceMs: 10 } },
   // johnny-five's 7 ms and the plugin's 10 ms debounce.
   settleMs: 40,
   async make(config) {
-    const binding = new RecordingGpioBinding();
+    const binding = restingBinding();
     const io = await GpiodIO.open({ config, binding, logger });
     return {
       io,
@@ -67,7 +75,7 @@ describe('the gpiod IO plugin', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function start(io: Record<string, unknown>, binding = new RecordingGpioBinding()) {
+  async function start(io: Record<string, unknown>, binding = restingBinding()) {
     const config = IoConfig.parse({
       plugin: 'gpiod',
       pins: PI_PINS,
@@ -123,6 +131,8 @@ describe('the gpiod IO plugin', () => {
     // The door contact reads high when open: it rests low, pulled down; the button is bias-free as asked.
     expect(bias(24)).toBe('pull-down');
     expect(bias(25)).toBe('disable');
+    // The emergency release is active high: pulled up, so a contact that opens, or a cut wire, releases.
+    expect(bias(16)).toBe('pull-up');
     expect(gate.status().lines).toContainEqual({
       part: 'doorContact',
       pin: 'GPIO24',
@@ -270,7 +280,7 @@ describe('the gpiod IO plugin', () => {
 
   it('releases every line when the gate stops', async () => {
     const { binding } = await start({});
-    expect(binding.heldLines()).toHaveLength(6);
+    expect(binding.heldLines()).toHaveLength(7);
     await gate?.stop();
     gate = undefined;
     expect(binding.heldLines()).toEqual([]);
@@ -296,16 +306,10 @@ describe('probing the configured lines (doctor)', () => {
       ['buzzer', 'ok'],
       ['doorContact', 'ok'],
       ['exitButton', 'no-line'],
+      ['emergencyRelease', 'ok'],
     ]);
     expect(probes[0]?.detail).toBe('gpiochip0:17 (GPIO17) is held by "gpioset"');
     binding.forbid('gpiochip0');
-    expect(probeLines(config, binding).map((p) => p.status)).toEqual([
-      'permission',
-      'permission',
-      'permission',
-      'permission',
-      'permission',
-      'permission',
-    ]);
+    expect(probeLines(config, binding).map((p) => p.status)).toEqual(Array(7).fill('permission'));
   });
 });
