@@ -169,6 +169,8 @@ describe('educard init', () => {
       'GPIO17',
       '--emergency-pin',
       'GPIO16',
+      '--lockdown-pin',
+      'GPIO26',
       '--json',
     ]);
     expect(run.code, run.stderr).toBe(0);
@@ -183,6 +185,7 @@ describe('educard init', () => {
     expect(JSON.parse(await readFile(config, 'utf8')).io.pins).toEqual({
       relay: 'GPIO17',
       emergencyRelease: 'GPIO16',
+      lockdown: 'GPIO26',
     });
     const validate = await educard(config, ['doctor', '--json']);
     expect(JSON.parse(validate.stdout).checks[0]).toMatchObject({ id: 'config', status: 'pass' });

@@ -254,6 +254,48 @@ describe('educard with the gateway running', () => {
     expect(tail).toMatch(/door\.emergency-restored gate-east \(main-gate\): released for \d+ s/);
   });
 
+  it('a lockdown switch refuses a pupil coming in, not going out; status and the journal show it', {
+    timeout: CLI_TEST_MS,
+  }, async () => {
+    const path = await writeConfig({
+      io: { plugin: 'recording', pins: { relay: PINS.relay, lockdown: PINS.lockdown } },
+      readers: {
+        driver: 'simulated',
+        simulated: ['east-in', 'east-out'],
+        bindings: [
+          { pattern: '-in$', direction: 'in' },
+          { pattern: '-out$', direction: 'out' },
+        ],
+      },
+    });
+    let io: RecordingIO | undefined;
+    const running = await startGateway(path, undefined, async (config) => {
+      io = recordingIoFor(config.io);
+      return io;
+    });
+    const driver = running.readers as SimulatedReaderDriver;
+    io?.setInput(PINS.lockdown, 0);
+    await until(() => running.report().io.lockdown?.active, { what: 'the lockdown' });
+    expect((await educard(path, ['status'])).stdout).toMatch(/LOCKDOWN since \d{4}-\S+Z: entries refused/);
+    const relayWrites = io?.writesTo(PINS.relay).length;
+    driver.present('east-in', { uid: sampleUid(1) });
+    driver.remove('east-in');
+    await until(() => running.report().lastTaps.length === 1, { what: 'the entry' });
+    expect(running.report().lastTaps[0]).toMatchObject({ decision: 'deny', reason: 'lockdown' });
+    expect(io?.writesTo(PINS.relay).length).toBe(relayWrites);
+    driver.present('east-out', { uid: sampleUid(1) });
+    driver.remove('east-out');
+    await until(() => running.report().lastTaps.length === 2, { what: 'the exit' });
+    expect(running.report().lastTaps[1]).toMatchObject({ decision: 'grant', reason: 'ok' });
+    io?.setInput(PINS.lockdown, 1);
+    await until(() => running.report().io.lockdown?.active === false, { what: 'the lifting' });
+    await running.journal.flush();
+    const tail = (await educard(path, ['journal', 'tail', '-n', '5'])).stdout;
+    expect(tail).toMatch(/gate\.lockdown +gate-east \(main-gate\)\n/);
+    expect(tail).toMatch(/DENY lockdown at east-in \(in\)/);
+    expect(tail).toMatch(/gate\.lockdown-lifted gate-east \(main-gate\): lifted after \d+ s/);
+  });
+
   it('doctor, with the gateway stopped, looks up the gpiod lines itself, and reports the real-time clock', {
     timeout: CLI_TEST_MS,
   }, async () => {

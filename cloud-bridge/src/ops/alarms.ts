@@ -8,6 +8,7 @@ export const ALARM_KINDS = {
   doorForced: 'door.forced',
   doorHeldOpen: 'door.held-open',
   emergencyRelease: 'door.emergency-release',
+  lockdown: 'gate.lockdown',
   diskLow: 'journal.disk-low',
   journalDamaged: 'journal.damaged',
   clockUnsynced: 'clock.unsynced',
@@ -191,8 +192,7 @@ export class Alarms {
       this.clear(ALARM_KINDS.readerError, subject);
       return;
     }
-    const held = this.s.open.get(ALARM_KINDS.readerError, subject.device, subject.school);
-    if (held) this.s.reword.run(this.unplugged(subject.device), held.id);
+    this.reword(ALARM_KINDS.readerError, subject, this.unplugged(subject.device));
   }
 
   private unplugged(device: string): string {
@@ -219,6 +219,12 @@ export class Alarms {
     const held = this.s.open.get(ALARM_KINDS.diskLow, subject.device, subject.school);
     if (!held) this.raise({ ...subject, kind: ALARM_KINDS.diskLow, message });
     else if (held.message !== message) this.s.reword.run(message, held.id);
+  }
+
+  /** Says what became of an open alarm's condition, leaving it open; nothing when none is open. */
+  private reword(kind: string, subject: { device: string; school: string }, message: string): void {
+    const held = this.s.open.get(kind, subject.device, subject.school);
+    if (held) this.s.reword.run(message, held.id);
   }
 
   /** How many alarms of each kind are open, district-wide. */
@@ -285,12 +291,28 @@ export class Alarms {
         case 'door.emergency-restored': {
           // The alarm stays open: a release (a fire, a drill, a cut wire) is for a person to look at.
           const { station, releasedForMs } = data('door.emergency-restored');
-          const held = this.s.open.get(ALARM_KINDS.emergencyRelease, device, school);
-          if (held)
-            this.s.reword.run(
-              `emergency release at ${station}: the door was held unlocked for ${Math.round(releasedForMs / 1000)} s, locked again at ${record.at}`,
-              held.id,
-            );
+          this.reword(
+            ALARM_KINDS.emergencyRelease,
+            subject,
+            `emergency release at ${station}: the door was held unlocked for ${Math.round(releasedForMs / 1000)} s, locked again at ${record.at}`,
+          );
+          break;
+        }
+        case 'gate.lockdown':
+          this.raise({
+            ...subject,
+            kind: ALARM_KINDS.lockdown,
+            message: `lockdown at ${data('gate.lockdown').station}: entries refused`,
+          });
+          break;
+        case 'gate.lockdown-lifted': {
+          // Like a release, a lockdown (an intruder, a drill, a switch turned by mistake) stays open.
+          const { station, lockedForMs } = data('gate.lockdown-lifted');
+          this.reword(
+            ALARM_KINDS.lockdown,
+            subject,
+            `lockdown at ${station}: entries were refused for ${Math.round(lockedForMs / 1000)} s, lifted at ${record.at}`,
+          );
           break;
         }
         case 'journal.disk-low': {

@@ -102,6 +102,19 @@ describe('alarms from committed events', () => {
     expect(open('gate-01')).toEqual([]);
   });
 
+  it('a lockdown opens an alarm that its lifting rewords but leaves open', () => {
+    const gate = { station: 'gate-main', zone: 'z' };
+    commit('gate-02', { type: 'gate.lockdown', data: gate });
+    const [raised] = ops.alarms.list({ open: true, limit: 10 });
+    expect(raised?.message).toBe('lockdown at gate-main: entries refused');
+    nowMs += 1_800_000;
+    commit('gate-02', { type: 'gate.lockdown-lifted', data: { ...gate, lockedForMs: 1_800_000 } });
+    expect(open('gate-02')).toEqual(['gate.lockdown x1']);
+    expect(ops.alarms.get(raised?.id as number)?.message).toBe(
+      'lockdown at gate-main: entries were refused for 1800 s, lifted at 2026-09-01T08:30:00.000Z',
+    );
+  });
+
   it('holds "clock not synced" while a device stamps unsynced times, and clears it at the first synced one', () => {
     commit(
       'gate-01',

@@ -45,6 +45,7 @@ interface InitOptions {
   doorPin?: string;
   exitPin?: string;
   emergencyPin?: string;
+  lockdownPin?: string;
   bridge?: string;
   broker?: string;
   tlsCa?: string;
@@ -333,6 +334,7 @@ export function buildConfig(
       doorContact: pin(answers.doorPin),
       exitButton: pin(answers.exitPin),
       emergencyRelease: pin(answers.emergencyPin),
+      lockdown: pin(answers.lockdownPin),
     }).filter(([, value]) => value !== undefined),
   );
   // On a Pi's header with no pin given, the wiring the install guide draws.
@@ -405,6 +407,10 @@ export function registerInit(program: Command): void {
       .option(
         '--emergency-pin <pin>',
         "emergency release input (the fire panel's normally closed alarm contact): while active the door is held unlocked",
+      )
+      .option(
+        '--lockdown-pin <pin>',
+        'lockdown switch (closing to ground): while it is on entries are refused',
       )
       .option('--bridge <url>', 'the cloud bridge, http(s)://')
       .option('--broker <url>', 'the MQTT broker, when it is not the one the bridge names at enrollment')

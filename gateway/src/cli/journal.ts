@@ -101,9 +101,12 @@ export function summary(record: EventRecord): string {
       return `${d.station} (${d.zone}): open for ${Math.round(Number(d.openForMs) / 1000)} s`;
     case 'door.exit-request':
     case 'door.emergency-release':
+    case 'gate.lockdown':
       return `${d.station} (${d.zone})`;
     case 'door.emergency-restored':
       return `${d.station} (${d.zone}): released for ${Math.round(Number(d.releasedForMs) / 1000)} s`;
+    case 'gate.lockdown-lifted':
+      return `${d.station} (${d.zone}): lifted after ${Math.round(Number(d.lockedForMs) / 1000)} s`;
     case 'door.remote-open':
       return `${d.station} (${d.zone}): ${d.seconds} s by ${d.command}`;
     case 'journal.disk-low':

@@ -13,6 +13,14 @@ export interface GateIoEvents extends Record<string, unknown> {
   'exit-request': Record<string, never>;
   'emergency-release': Record<string, never>;
   'emergency-restored': { releasedForMs: number };
+  lockdown: Record<string, never>;
+  'lockdown-lifted': { lockedForMs: number };
+}
+
+/** An input that puts the gate in a state for as long as it lasts. */
+export interface InputState {
+  active: boolean;
+  since?: string;
 }
 
 export interface GateIoStatus {
@@ -21,7 +29,9 @@ export interface GateIoStatus {
   relayClosed: boolean;
   doorOpen: boolean | undefined;
   /** Only with an emergency release input: whether it holds the door unlocked, and since when. */
-  emergencyRelease?: { active: boolean; since?: string };
+  emergencyRelease?: InputState;
+  /** Only with a lockdown input: whether it is on (entries refused), and since when. */
+  lockdown?: InputState;
   /** The gpiod plugin's lines: chip, offset, name, direction, and a fault while one lasts. */
   lines?: GpioLineStatus[];
 }
@@ -54,6 +64,8 @@ export class GateActuators {
   private restoreTimer: NodeJS.Timeout | undefined;
   /** While the emergency release holds the door unlocked: when it began (performance.now() and the wall clock). */
   private released: { at: number; since: Date } | undefined;
+  /** While the lockdown switch is on: when it was turned on. */
+  private lockdownOn: { at: number; since: Date } | undefined;
   /** Whether a pulse (a grant, the exit button, a command) is holding the relay closed, and until when. */
   private pulsing = false;
   private pulseUntil = Number.NEGATIVE_INFINITY;
@@ -74,39 +86,42 @@ export class GateActuators {
     this.green = new five.Led({ pin: config.pins.greenLed, board });
     this.red = new five.Led({ pin: config.pins.redLed, board });
     this.buzzer = new five.Led({ pin: config.pins.buzzer, board });
-    if (config.pins.doorContact !== undefined) {
-      const contact = new five.Button({
-        pin: config.pins.doorContact,
-        board,
-        invert: config.door.openLevel === 'low',
-      });
-      contact.on('press', () => this.doorOpened());
-      contact.on('release', () => this.doorClosed());
-    }
-    if (config.pins.exitButton !== undefined) {
-      const button = new five.Button({
-        pin: config.pins.exitButton,
-        board,
-        invert: config.exitButton.pressedLevel === 'low',
-      });
-      button.on('press', () => {
-        this.pulse();
-        this.events.emit('exit-request', {});
-      });
-    }
-    if (config.pins.emergencyRelease !== undefined) {
-      // johnny-five reports an input already active when the board starts: the door is released at
-      // once. Its "hold" timer would fire every 500 ms for as long as a release lasts (hours, in a
-      // real alarm) and nothing here listens to it: it is set as far off as a timer goes.
-      const release = new five.Button({
-        pin: config.pins.emergencyRelease,
-        board,
-        invert: config.emergencyRelease.activeLevel === 'low',
-        holdtime: 2 ** 31 - 1,
-      });
-      release.on('press', () => this.emergencyAsked());
-      release.on('release', () => this.emergencyAtRest());
-    }
+    const watch = (
+      pin: number | string | undefined,
+      activeLevel: 'high' | 'low',
+      active: () => void,
+      atRest?: () => void,
+    ) => {
+      if (pin === undefined) return;
+      // johnny-five reports an input already active when the board starts (a door open, a release or
+      // a lockdown under way). Its "hold" timer would fire every 500 ms for as long as an input stays
+      // active (hours, in an alarm) and nothing here listens to it: it is set as far off as a timer goes.
+      const input = new five.Button({ pin, board, invert: activeLevel === 'low', holdtime: 2 ** 31 - 1 });
+      input.on('press', active);
+      if (atRest) input.on('release', atRest);
+    };
+    watch(
+      config.pins.doorContact,
+      config.door.openLevel,
+      () => this.doorOpened(),
+      () => this.doorClosed(),
+    );
+    watch(config.pins.exitButton, config.exitButton.pressedLevel, () => {
+      this.pulse();
+      this.events.emit('exit-request', {});
+    });
+    watch(
+      config.pins.emergencyRelease,
+      config.emergencyRelease.activeLevel,
+      () => this.emergencyAsked(),
+      () => this.emergencyAtRest(),
+    );
+    watch(
+      config.pins.lockdown,
+      config.lockdown.activeLevel,
+      () => this.lockdownSwitched(true),
+      () => this.lockdownSwitched(false),
+    );
     this.deps.logger.info({ plugin: config.plugin }, 'gate IO ready');
   }
 
@@ -165,12 +180,8 @@ export class GateActuators {
       doorOpen: this.deps.config.pins.doorContact === undefined ? undefined : this.doorOpenedAt !== undefined,
       ...(this.deps.config.pins.emergencyRelease === undefined
         ? {}
-        : {
-            emergencyRelease: {
-              active: this.released !== undefined,
-              ...(this.released ? { since: this.released.since.toISOString() } : {}),
-            },
-          }),
+        : { emergencyRelease: inputState(this.released) }),
+      ...(this.deps.config.pins.lockdown === undefined ? {} : { lockdown: inputState(this.lockdownOn) }),
       ...(this.board?.io instanceof GpiodIO ? { lines: this.board.io.lines() } : {}),
     };
   }
@@ -260,6 +271,26 @@ export class GateActuators {
     this.events.emit('emergency-restored', { releasedForMs });
   }
 
+  /** Whether the lockdown switch is on: the gate refuses entries (staff's too under `policy.lockdown: deny-all`). */
+  lockedDown(): boolean {
+    return this.lockdownOn !== undefined;
+  }
+
+  private lockdownSwitched(on: boolean): void {
+    const was = this.lockdownOn;
+    if (on && !was) {
+      this.lockdownOn = { at: performance.now(), since: new Date() };
+      this.deps.logger.warn('lockdown: the gate refuses entries until the switch is off');
+      this.alarm();
+      this.events.emit('lockdown', {});
+    } else if (!on && was) {
+      this.lockdownOn = undefined;
+      const lockedForMs = Math.round(performance.now() - was.at);
+      this.deps.logger.info({ lockedForMs }, 'lockdown lifted: entries are decided as before');
+      this.events.emit('lockdown-lifted', { lockedForMs });
+    }
+  }
+
   /** Plays a pattern, cutting short whatever was playing. */
   private beep(name: BeepName): void {
     const buzzer = this.buzzer;
@@ -305,3 +336,8 @@ export class GateActuators {
       this.events.emit('door-closed', { openForMs: Math.round(performance.now() - openedAt) });
   }
 }
+
+const inputState = (on: { since: Date } | undefined): InputState => ({
+  active: on !== undefined,
+  ...(on ? { since: on.since.toISOString() } : {}),
+});

@@ -8,7 +8,8 @@ const READY_TIMEOUT_MS = 15_000;
 
 /**
  * A recording IO plugin wired as the config says: the door contact resting closed, the exit button
- * released and the emergency release at rest, so that none reads as active the moment the board starts.
+ * released, the emergency release and the lockdown switch at rest, so that none reads as active the
+ * moment the board starts.
  */
 export function recordingIoFor(config: IoConfig): RecordingIO {
   const idle: Record<number, 0 | 1> = {};
@@ -16,6 +17,7 @@ export function recordingIoFor(config: IoConfig): RecordingIO {
     [config.pins.doorContact, config.door.openLevel],
     [config.pins.exitButton, config.exitButton.pressedLevel],
     [config.pins.emergencyRelease, config.emergencyRelease.activeLevel],
+    [config.pins.lockdown, config.lockdown.activeLevel],
   ] as const;
   for (const [pin, activeLevel] of restingLevels)
     if (typeof pin === 'number') idle[pin] = activeLevel === 'high' ? 0 : 1;

@@ -16,9 +16,10 @@ export const GATE_PARTS = [
   'doorContact',
   'exitButton',
   'emergencyRelease',
+  'lockdown',
 ] as const;
 export type GatePart = (typeof GATE_PARTS)[number];
-export const INPUT_PARTS = ['doorContact', 'exitButton', 'emergencyRelease'] as const;
+export const INPUT_PARTS = ['doorContact', 'exitButton', 'emergencyRelease', 'lockdown'] as const;
 export type InputPart = (typeof INPUT_PARTS)[number];
 export const isInputPart = (part: GatePart): part is InputPart =>
   (INPUT_PARTS as readonly GatePart[]).includes(part);
@@ -34,15 +35,16 @@ const GpiodConfig = z
     /** Parts whose line is active-low (a relay board that switches on LOW): the kernel inverts them. */
     activeLow: z.array(z.enum(GATE_PARTS)).default([]),
     /**
-     * The inputs' pull resistors. By default the one that holds the door contact and the exit button
-     * at rest, and the one that holds the emergency release at its active level: its contact is
-     * closed at rest, so a cut wire releases the door.
+     * The inputs' pull resistors. By default the one that holds the door contact, the exit button and
+     * the lockdown switch at rest, and the one that holds the emergency release at its active level:
+     * its contact is closed at rest, so a cut wire releases the door.
      */
     bias: z
       .object({
         doorContact: z.enum(LINE_BIAS).optional(),
         exitButton: z.enum(LINE_BIAS).optional(),
         emergencyRelease: z.enum(LINE_BIAS).optional(),
+        lockdown: z.enum(LINE_BIAS).optional(),
       })
       .prefault({}),
     /** An input counts once it has held a level this long after its last edge: contacts bounce. */
@@ -85,6 +87,8 @@ export const IoConfig = z
         exitButton: PinId.optional(),
         /** A fire panel's alarm contact or a break-glass: while it is active the door is held unlocked. */
         emergencyRelease: PinId.optional(),
+        /** A key switch or latching button in the gatehouse: while it is on, entries are refused. */
+        lockdown: PinId.optional(),
       })
       .prefault({}),
     relay: z
@@ -118,6 +122,12 @@ export const IoConfig = z
          * chatters, or an alarm reset and set again, does not work the lock on and off.
          */
         restoreAfterMs: z.number().int().min(0).max(600_000).default(5000),
+      })
+      .prefault({}),
+    lockdown: z
+      .object({
+        /** The level the input reads while the switch is on: low, a contact closing to ground. */
+        activeLevel: z.enum(['high', 'low']).default('low'),
       })
       .prefault({}),
     gpiod: GpiodConfig,

@@ -57,6 +57,8 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
       'exit-request',
       'emergency-release',
       'emergency-restored',
+      'lockdown',
+      'lockdown-lifted',
     ] as const) {
       gate.events.on(event, () => events.push(event));
     }
@@ -193,6 +195,27 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
       await gate.stop();
       expect(harness.written('relay', beforeStop)).toEqual([]);
       expect(harness.written('relay', mark).at(-1)).toBe(1);
+    });
+
+    it('lockdown: the switch on and off is reported, with beeps, and works neither relay nor LEDs', async () => {
+      const { harness, gate, events, mark } = await startGate();
+      expect(gate.lockedDown()).toBe(false);
+      await setInput(harness, 'lockdown', 0);
+      expect(events).toEqual(['lockdown']);
+      expect(gate.lockedDown()).toBe(true);
+      expect(gate.status().lockdown).toEqual({ active: true, since: expect.stringMatching(/Z$/) });
+      await expect.poll(() => harness.written('buzzer', mark)[0]).toBe(1);
+      await setInput(harness, 'lockdown', 1);
+      expect(events).toEqual(['lockdown', 'lockdown-lifted']);
+      expect(gate.lockedDown()).toBe(false);
+      expect(harness.written('relay', mark)).toEqual([]);
+      expect(harness.written('greenLed', mark)).toEqual([]);
+    });
+
+    it('a lockdown switch already on when the gate starts locks it down at once', async () => {
+      const { gate, events } = await startGate({}, (harness) => harness.setInput('lockdown', 0));
+      await expect.poll(() => events).toEqual(['lockdown']);
+      expect(gate.lockedDown()).toBe(true);
     });
 
     it('an active-low exit button resting high does not read as pressed at start', async () => {

@@ -3,6 +3,7 @@ export {
   type GateActuatorsDeps,
   type GateIoEvents,
   type GateIoStatus,
+  type InputState,
 } from './actuators.js';
 export { recordingIoFor } from './board.js';
 export { GATE_PARTS, type GatePart, IO_TEST_PARTS, IoConfig, type IoTestPart } from './config.js';

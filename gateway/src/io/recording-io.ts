@@ -16,6 +16,7 @@ export const RECORDING_BOARD_PINS = {
   doorContact: 8,
   exitButton: 9,
   emergencyRelease: 10,
+  lockdown: 11,
 } as const;
 
 const MODES = { INPUT: 0, OUTPUT: 1, ANALOG: 2, PWM: 3, SERVO: 4 } as const;

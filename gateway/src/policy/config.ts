@@ -19,6 +19,11 @@ export const PolicyConfig = z.object({
    * checks that need the time.
    */
   clockUntrusted: z.enum(['deny-all', 'staff-only', 'ignore-time']).default('staff-only'),
+  /**
+   * Who a gate lets in while its lockdown switch is on: no one, or teachers and staff (who may need
+   * to get in to shelter). Exits are never refused for a lockdown.
+   */
+  lockdown: z.enum(['deny-all', 'staff-only']).default('staff-only'),
   passback: z
     .object({
       mode: z.enum(['off', 'soft', 'hard']).default('soft'),

@@ -63,11 +63,16 @@ function run(
     config?: Partial<PolicyConfig>;
     passback?: PassbackState;
     expiresAt?: string;
+    lockdown?: boolean;
   } = {},
 ): Decision {
   return decide(
     presented,
-    { zone: options.zone ?? 'main-gate', direction: options.direction ?? 'in' },
+    {
+      zone: options.zone ?? 'main-gate',
+      direction: options.direction ?? 'in',
+      lockdown: options.lockdown ?? false,
+    },
     roster(options.cards ?? everyone, options.expiresAt),
     { now: options.now ?? MONDAY_8AM, trusted: options.trusted ?? true },
     options.passback ?? new PassbackState(),
@@ -169,6 +174,30 @@ describe('schedules', () => {
 
   it('lets a teacher with no schedule in at any hour', () => {
     expect(run(tapOf(teacher), { now: at('2026-11-22T03:00:00') }).reason).toBe('ok');
+  });
+});
+
+describe('lockdown', () => {
+  const lockdown = true;
+  it('staff-only: refuses a student coming in, lets teachers and staff in, and lets everyone out', () => {
+    expect(run(tapOf(student), { lockdown }).reason).toBe('lockdown');
+    expect(run(tapOf(teacher), { lockdown }).reason).toBe('ok');
+    expect(run(tapOf(caretaker), { lockdown, now: at('2026-11-23T06:00:00') }).reason).toBe('ok');
+    expect(run(tapOf(student), { lockdown, direction: 'out' }).reason).toBe('ok');
+    expect(run(tapOf(student), { lockdown, direction: 'none' }).reason).toBe('ok');
+  });
+
+  it('deny-all: refuses teachers coming in too, never anyone going out', () => {
+    const config = { lockdown: 'deny-all' as const };
+    expect(run(tapOf(teacher), { lockdown, config }).reason).toBe('lockdown');
+    expect(run(tapOf(teacher), { lockdown, config, direction: 'out' }).reason).toBe('ok');
+  });
+
+  it("a card refused for what it is keeps its own reason; without the lockdown a student's entry is as before", () => {
+    const lost = sampleCard(6, { status: 'lost' });
+    expect(run(tapOf(lost), { lockdown, cards: [lost] }).reason).toBe('lost');
+    expect(run(tapOf(student), { lockdown, zone: 'computer-room' }).reason).toBe('not-in-zone');
+    expect(run(tapOf(student)).reason).toBe('ok');
   });
 });
 

@@ -24,6 +24,8 @@ export interface PresentedCard {
 export interface TapPlace {
   zone: string;
   direction: Direction;
+  /** The gate's lockdown switch is on. */
+  lockdown?: boolean;
 }
 
 export interface ClockReading {
@@ -143,6 +145,8 @@ export function decide(
   }
 
   if (!card.zones.includes(place.zone)) return refuse('not-in-zone');
+  if (place.lockdown && place.direction === 'in' && (config.lockdown === 'deny-all' || !staff))
+    return refuse('lockdown');
 
   if (timeTrusted && card.schedules.length > 0) {
     const local = localTime(clock.now, roster.calendar.timeZone);

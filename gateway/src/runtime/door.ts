@@ -30,6 +30,10 @@ export class DoorIo {
     io.events.on('emergency-restored', ({ releasedForMs }) =>
       record({ type: 'door.emergency-restored', data: { station: id, zone, releasedForMs } }),
     );
+    io.events.on('lockdown', () => record({ type: 'gate.lockdown', data: { station: id, zone } }));
+    io.events.on('lockdown-lifted', ({ lockedForMs }) =>
+      record({ type: 'gate.lockdown-lifted', data: { station: id, zone, lockedForMs } }),
+    );
   }
 
   /** Opens the door for `seconds` on a command (`command`: its id, or what a technician ran). */

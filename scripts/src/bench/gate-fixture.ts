@@ -36,6 +36,7 @@ export async function benchGate(rosterDir: string, journal: Journal) {
     actions: actuators,
     journal,
     passback: new PassbackState(),
+    lockdown: () => actuators.lockedDown(),
     logger: quiet,
   });
   return { station, actuators };

@@ -41,6 +41,8 @@ export const DENY_REASONS = [
   'venue-full',
   /** A pupil of a class booked today, before a teacher of the class has tapped to admit it. */
   'class-not-admitted',
+  /** An entry while the gate's lockdown input is on (exits are never refused for it). */
+  'lockdown',
 ] as const;
 export const DenyReason = z.enum(DENY_REASONS);
 export type DenyReason = z.infer<typeof DenyReason>;
@@ -82,16 +84,25 @@ export const DoorAlarmData = z.object({
   zone: Identifier,
   openForMs: z.number().int().nonnegative(),
 });
-export const ExitRequestData = z.object({ station: Identifier, zone: Identifier });
+/** An event of a station that says nothing but where it happened. */
+const StationZoneData = z.object({ station: Identifier, zone: Identifier });
+export const ExitRequestData = StationZoneData;
 /**
  * The door held unlocked by the emergency release input (a fire panel's contact, a break-glass): from
  * `door.emergency-release` until `door.emergency-restored`, which says how long it lasted.
  */
-export const EmergencyReleaseData = z.object({ station: Identifier, zone: Identifier });
+export const EmergencyReleaseData = StationZoneData;
 export const EmergencyRestoredData = z.object({
   station: Identifier,
   zone: Identifier,
   releasedForMs: z.number().int().nonnegative(),
+});
+/** The gate's lockdown input (a key switch in the gatehouse): entries refused from `gate.lockdown` to `gate.lockdown-lifted`. */
+export const LockdownData = StationZoneData;
+export const LockdownLiftedData = z.object({
+  station: Identifier,
+  zone: Identifier,
+  lockedForMs: z.number().int().nonnegative(),
 });
 export const RemoteOpenData = z.object({
   station: Identifier,
@@ -242,6 +253,8 @@ export const EVENT_DATA = {
   'door.remote-open': RemoteOpenData,
   'door.emergency-release': EmergencyReleaseData,
   'door.emergency-restored': EmergencyRestoredData,
+  'gate.lockdown': LockdownData,
+  'gate.lockdown-lifted': LockdownLiftedData,
   'journal.disk-low': DiskLowData,
   'journal.damaged': JournalDamagedData,
   'reader.fault': ReaderFaultData,

@@ -33,8 +33,8 @@ export function resolvePin(pin: number | string, config: IoConfig, binding: Gpio
 }
 
 /**
- * The pull resistor of an input unless the config names one. The door contact and the exit button
- * are held at rest (a door shut, a button released): a contact that closes to ground when active
+ * The pull resistor of an input unless the config names one. The door contact, the exit button and
+ * the lockdown switch are held at rest (a door shut, a button released, the switch off): a contact that closes to ground when active
  * needs a pull-up, one that closes to 3.3 V a pull-down. The emergency release is held at its active
  * level: its contact is closed at rest and opens on an alarm, so an open circuit (a cut wire, a
  * contact pulled off) releases the door rather than leaving it locked in a fire.
@@ -46,6 +46,7 @@ function defaultBias(part: InputPart, config: IoConfig, activeLow: boolean): Lin
     doorContact: config.door.openLevel,
     exitButton: config.exitButton.pressedLevel,
     emergencyRelease: config.emergencyRelease.activeLevel,
+    lockdown: config.lockdown.activeLevel,
   }[part];
   const pulledLevel = part === 'emergencyRelease' ? activeLevel : activeLevel === 'high' ? 'low' : 'high';
   return (pulledLevel === 'high') !== activeLow ? 'pull-up' : 'pull-down';

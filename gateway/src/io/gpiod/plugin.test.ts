@@ -27,6 +27,7 @@ const PI_PINS = {
   doorContact: 'GPIO24',
   exitButton: 'GPIO25',
   emergencyRelease: 'GPIO16',
+  lockdown: 'GPIO26',
 } as const;
 const logger = createLogger('gpiod-test', { level: 'silent' });
 // gpio-sim (configfs) would let these run on a kernel's own GPIO code; this machine's kernel has
@@ -133,6 +134,8 @@ describe('the gpiod IO plugin', () => {
     expect(bias(25)).toBe('disable');
     // The emergency release is active high: pulled up, so a contact that opens, or a cut wire, releases.
     expect(bias(16)).toBe('pull-up');
+    // The lockdown switch closes to ground when on: held at rest by a pull-up.
+    expect(bias(26)).toBe('pull-up');
     expect(gate.status().lines).toContainEqual({
       part: 'doorContact',
       pin: 'GPIO24',
@@ -280,7 +283,7 @@ describe('the gpiod IO plugin', () => {
 
   it('releases every line when the gate stops', async () => {
     const { binding } = await start({});
-    expect(binding.heldLines()).toHaveLength(7);
+    expect(binding.heldLines()).toHaveLength(8);
     await gate?.stop();
     gate = undefined;
     expect(binding.heldLines()).toEqual([]);
@@ -307,9 +310,10 @@ describe('probing the configured lines (doctor)', () => {
       ['doorContact', 'ok'],
       ['exitButton', 'no-line'],
       ['emergencyRelease', 'ok'],
+      ['lockdown', 'ok'],
     ]);
     expect(probes[0]?.detail).toBe('gpiochip0:17 (GPIO17) is held by "gpioset"');
     binding.forbid('gpiochip0');
-    expect(probeLines(config, binding).map((p) => p.status)).toEqual(Array(7).fill('permission'));
+    expect(probeLines(config, binding).map((p) => p.status)).toEqual(Array(8).fill('permission'));
   });
 });

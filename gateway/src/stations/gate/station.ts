@@ -39,6 +39,8 @@ export interface GateStationDeps {
   actions: GateActions;
   journal: EventSink;
   passback: PassbackState;
+  /** Whether the gate's lockdown switch is on. */
+  lockdown: () => boolean;
   logger: Logger;
 }
 
@@ -77,7 +79,7 @@ export class GateStation implements Station<TapOutcome> {
     if (this.taps.repeats(reader.name, card, seenAt)) return undefined;
 
     const reading = clock.read();
-    const place = { zone: config.zone, direction: reader.direction };
+    const place = { zone: config.zone, direction: reader.direction, lockdown: this.deps.lockdown() };
     const roster = this.deps.roster();
     const decision = decide(card, place, roster, reading, passback, policy);
     if (decision.decision === 'grant') actions.grant();
