@@ -51,6 +51,7 @@ const POSTGRES_FILES = [
   'test/ops/observability.test.ts',
   'test/ops/propagation.test.ts',
   'test/ops/reader-alarm.test.ts',
+  'test/ops/lockdown.test.ts',
   'test/venues/growth-record.test.ts',
   'test/venues/hotlist.test.ts',
   'test/pages/bridge-venues.test.ts',

@@ -42,6 +42,8 @@ export const ACTIONS = [
   'people.remove',
   'updates.read',
   'updates.manage',
+  /** Putting a school's gates in lockdown, or lifting it: the school's office, its gatehouse (an operator), the district. */
+  'lockdown.set',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -64,6 +66,7 @@ const SCHOOL_ADMIN: ReadonlySet<Action> = new Set<Action>([
   'notices.manage',
   'alarms.ack',
   'people.export',
+  'lockdown.set',
 ]);
 const OPERATOR: ReadonlySet<Action> = new Set<Action>([
   // Rollouts span schools: only a district-wide operator reads them (a school-bound one is out of scope).
@@ -73,6 +76,7 @@ const OPERATOR: ReadonlySet<Action> = new Set<Action>([
   'cards.change',
   'central.read',
   'alarms.ack',
+  'lockdown.set',
 ]);
 
 /** Whether the principal may take the action on the scope. */

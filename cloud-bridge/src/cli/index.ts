@@ -8,6 +8,7 @@ import { registerDevices } from './devices.js';
 import { registerImport } from './import.js';
 import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
+import { registerLockdown } from './lockdown.js';
 import { registerPeople } from './people.js';
 import { registerReleases } from './releases.js';
 import { registerRollouts } from './rollouts.js';
@@ -28,6 +29,7 @@ export function bridgeProgram(): Command {
     registerDevices,
     registerImport,
     registerCards,
+    registerLockdown,
     registerPeople,
     registerAccounts,
     registerReleases,

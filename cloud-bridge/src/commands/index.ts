@@ -35,7 +35,16 @@ export class CommandSender {
     order: CommandOrder,
     ttlMs = DEFAULT_COMMAND_TTL_MS,
   ): Promise<{ id: string; expiresAt: string }> {
-    const { client, keys, logger } = this.deps;
+    const message = this.sign(school, device, order, ttlMs);
+    await this.deps.client.publishAsync(topics.commands(school, device), JSON.stringify(message), {
+      qos: 1,
+    });
+    return { id: message.id, expiresAt: message.expiresAt };
+  }
+
+  /** The command as `send` publishes it, for another message to carry (a sync answer). */
+  sign(school: string, device: string, order: CommandOrder, ttlMs = DEFAULT_COMMAND_TTL_MS): Command {
+    const { keys, logger } = this.deps;
     const now = (this.deps.now ?? (() => new Date()))();
     const command = {
       v: SPEC_VERSION,
@@ -53,8 +62,6 @@ export class CommandSender {
         'the key set names no command key, so commands go unsigned and current gateways refuse them: rotate the keys (educard-bridge keys rotate)',
       );
     }
-    const message = signers.length ? signCommand(command, signers) : command;
-    await client.publishAsync(topics.commands(school, device), JSON.stringify(message), { qos: 1 });
-    return { id: command.id, expiresAt: command.expiresAt };
+    return signers.length ? signCommand(command, signers) : (command as Command);
   }
 }

@@ -106,6 +106,11 @@ export function deviceRoutes(admin: ProtectedApp, { deps, guard, audited }: Rout
       if (!device) return reply.code(404).send({ error: 'not-found', message: `no device ${id}` });
       if (device.revokedAt)
         return reply.code(409).send({ error: 'revoked', message: `device ${id} is revoked` });
+      if (name === 'lockdown.set')
+        return reply.code(400).send({
+          error: 'bad-request',
+          message: `a lockdown is the school's, not one device's: POST /v1/schools/${device.school}/lockdown`,
+        });
       // The contract knows each command's arguments: checked as the device will check the order.
       const order = Command.safeParse({ v: 1, id: 'check', expiresAt: new Date().toISOString(), name, args });
       if (!order.success)

@@ -9,6 +9,7 @@ export const ALARM_KINDS = {
   doorHeldOpen: 'door.held-open',
   emergencyRelease: 'door.emergency-release',
   lockdown: 'gate.lockdown',
+  schoolLockdown: 'school.lockdown',
   diskLow: 'journal.disk-low',
   journalDamaged: 'journal.damaged',
   clockUnsynced: 'clock.unsynced',
@@ -299,6 +300,8 @@ export class Alarms {
           break;
         }
         case 'gate.lockdown':
+          // A lockdown the bridge ordered has its school's alarm already (schoolLockdown).
+          if (data('gate.lockdown').source === 'bridge') break;
           this.raise({
             ...subject,
             kind: ALARM_KINDS.lockdown,
@@ -307,7 +310,8 @@ export class Alarms {
           break;
         case 'gate.lockdown-lifted': {
           // Like a release, a lockdown (an intruder, a drill, a switch turned by mistake) stays open.
-          const { station, lockedForMs } = data('gate.lockdown-lifted');
+          const { station, lockedForMs, source } = data('gate.lockdown-lifted');
+          if (source === 'bridge') break;
           this.reword(
             ALARM_KINDS.lockdown,
             subject,

@@ -24,6 +24,7 @@ import { buildHttpApi } from '../http/index.js';
 import { DevicePartitions, Ingest } from '../ingest/index.js';
 import { Duties, type Duty, LeaseTable } from '../leases/index.js';
 import { CatalogueService, LoanLedger } from '../library/index.js';
+import { Lockdowns, lockdownRoutes } from '../lockdown/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
 import { ALARM_KINDS, Operations, opsRoutes, relayLiveStream } from '../ops/index.js';
@@ -257,6 +258,7 @@ export class Bridge {
       onBadRow,
       grants,
     });
+    const lockdowns = new Lockdowns({ store, commands, alarms: ops.alarms, logger, now });
     const sync = new DeviceSync({
       store,
       client,
@@ -264,6 +266,7 @@ export class Bridge {
       catalogue,
       keySets: () => keys.keySetsMessage,
       hotlist: venues.hotlist,
+      lockdown: lockdowns,
       logger,
     });
     const pseudonyms = new PersonPseudonyms({
@@ -419,6 +422,7 @@ export class Bridge {
         transferRoutes((request) => applier.transfer(request), audit),
         releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
         rolloutRoutes(rollouts, audit),
+        lockdownRoutes(lockdowns, audit),
         privacyRoutes({ sources: { store, ledger, directory, transfers, audit }, leavers, audit, now }),
         reads.hook(),
       ],

@@ -110,6 +110,8 @@ export interface Presence {
   /** The device's CPU and the data formats its release reads and writes (for rollouts). */
   arch?: ReleaseArch;
   formats?: DataFormats;
+  /** The kind of station it runs, as its last state said (a gate, a library desk, …). */
+  station?: string;
 }
 
 export interface Device {

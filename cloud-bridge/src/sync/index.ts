@@ -1,4 +1,5 @@
 import {
+  type Command,
   type DeviceState,
   type HotlistSnapshotMessage,
   MAX_MESSAGE_BYTES,
@@ -24,6 +25,8 @@ export interface DeviceSyncDeps {
   keySets: () => RosterKeySetsMessage;
   /** The district hotlist's latest snapshot message, for a venue. */
   hotlist: { currentMessage(): HotlistSnapshotMessage | undefined };
+  /** The school's lockdown as a signed order for the device, for a gate. */
+  lockdown: { commandFor(school: string, device: string): Command | undefined };
   logger: Logger;
 }
 
@@ -93,6 +96,10 @@ export class DeviceSync {
     // The version a venue holds is not in its birth: it fetches the body only when it is behind.
     const hotlist = want.has('hotlist') ? this.deps.hotlist.currentMessage() : undefined;
     if (hotlist) reply.hotlist = hotlist;
+    const lockdown = want.has('lockdown')
+      ? this.deps.lockdown.commandFor(state.school, state.device)
+      : undefined;
+    if (lockdown) reply.lockdown = lockdown;
     return reply;
   }
 }

@@ -36,6 +36,11 @@ export function formatStatus(report: Report): string {
     `readers   ${readers.driver}: ${readers.list.length === 0 ? 'NONE FOUND' : readers.list.map((r) => `${r.name}${r.connected ? '' : ' (disconnected)'}${r.lastError ? ` [${r.lastError}]` : ''}`).join(', ')}`,
     `gate IO   ${io.plugin}, ${io.ready ? 'ready' : 'NOT READY'}; relay ${io.relayClosed ? 'closed (door open)' : 'open'}${io.doorOpen === undefined ? '' : `; door ${io.doorOpen ? 'open' : 'closed'}`}${io.emergencyRelease?.active ? `; EMERGENCY RELEASE since ${io.emergencyRelease.since}: the door is held unlocked` : ''}${io.lockdown?.active ? `; LOCKDOWN since ${io.lockdown.since}: entries refused` : ''}`,
     ...(io.lines ?? []).map((line) => `  ${formatLine(line)}`),
+    ...(report.lockdown.bridge.active
+      ? [
+          `lockdown  ORDERED BY THE BRIDGE since ${report.lockdown.bridge.since} (order ${report.lockdown.bridge.version})${report.lockdown.bridge.reason ? `: ${report.lockdown.bridge.reason}` : ''}; entries refused`,
+        ]
+      : []),
     `clock     ${clock.now}, ${clock.trusted ? 'trusted' : 'NOT TRUSTED (before the time floor)'}, ${clock.synced ? 'NTP synchronised' : 'not NTP synchronised'}`,
     `last taps ${report.lastTaps.length === 0 ? 'none since start' : ''}`,
     ...report.lastTaps

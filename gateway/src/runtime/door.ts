@@ -1,13 +1,15 @@
 import type { EventBody, EventRecord } from '@educard/terminal-sdk';
 import type { StationConfig } from '../config/index.js';
 import { type GateActuators, IO_TEST_PARTS, type IoTestPart } from '../io/index.js';
+import type { BridgeLockdown, BridgeLockdownState } from '../lockdown/index.js';
 import type { Logger } from '../log/index.js';
 
 type RecordEvent = (event: Omit<EventBody, 'at' | 'clock'>) => EventRecord;
 
 /**
  * The door's IO as the runtime drives it beside the station: its sensors' alarms journaled, the
- * door opened on a command or a technician's self-test, each opening journaled.
+ * door opened on a command or a technician's self-test, each opening journaled; and the gate's
+ * lockdown, by its switch or by the bridge's order, each change journaled.
  */
 export class DoorIo {
   constructor(
@@ -15,6 +17,7 @@ export class DoorIo {
     private readonly station: StationConfig,
     private readonly record: RecordEvent,
     private readonly logger: Logger,
+    private readonly lockdown: BridgeLockdown,
   ) {
     const { id, zone } = station;
     io.events.on('door-forced', () =>
@@ -34,6 +37,48 @@ export class DoorIo {
     io.events.on('lockdown-lifted', ({ lockedForMs }) =>
       record({ type: 'gate.lockdown-lifted', data: { station: id, zone, lockedForMs } }),
     );
+  }
+
+  /** Whether entries are refused: the lockdown switch is on, or the bridge ordered the school's lockdown. */
+  lockedDown(): boolean {
+    return this.io.lockedDown() || this.lockdown.active;
+  }
+
+  get bridgeLockdown(): BridgeLockdownState {
+    return this.lockdown.state;
+  }
+
+  /**
+   * The bridge's `lockdown.set` for the school: kept on disk, then in force; journaled when it turns
+   * the lockdown on or off. Only a gate takes it: another station has no entries to refuse.
+   */
+  async setLockdown(
+    order: { active: boolean; version: number; reason?: string | undefined },
+    now: Date,
+  ): Promise<BridgeLockdownState> {
+    if (this.station.type !== 'gate') return this.lockdown.state;
+    const before = await this.lockdown.apply(order, now);
+    const after = this.lockdown.state;
+    if (before) {
+      const { id, zone } = this.station;
+      const source = { source: 'bridge' as const, version: after.version };
+      if (after.active) {
+        this.logger.warn(
+          { version: after.version, reason: after.reason },
+          'lockdown ordered by the bridge: entries refused',
+        );
+        this.io.alarm();
+        this.record({
+          type: 'gate.lockdown',
+          data: { station: id, zone, ...source, ...(after.reason ? { reason: after.reason } : {}) },
+        });
+      } else {
+        const lockedForMs = Math.max(0, now.getTime() - Date.parse(before.since ?? now.toISOString()));
+        this.logger.info({ version: after.version, lockedForMs }, 'lockdown lifted by the bridge');
+        this.record({ type: 'gate.lockdown-lifted', data: { station: id, zone, ...source, lockedForMs } });
+      }
+    }
+    return after;
   }
 
   /** Opens the door for `seconds` on a command (`command`: its id, or what a technician ran). */

@@ -18,6 +18,7 @@ import type { HotlistBodySource } from '../hotlist/index.js';
 import { loadOrCreateIdentity } from '../identity/index.js';
 import { GateActuators } from '../io/index.js';
 import { Journal } from '../journal/index.js';
+import { BridgeLockdown } from '../lockdown/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { GatewayMetrics, MetricsServer } from '../metrics/index.js';
 import { playScript, playScriptFile, type ReaderDriver, SimulatedReaderDriver } from '../readers/index.js';
@@ -172,12 +173,22 @@ export class Gateway {
     await io.start();
     teardown.add('io', () => io.stop());
     const record = (event: Omit<EventBody, 'at' | 'clock'>) => recordOn(journal, clock, event);
-    const built = await createStation({ config, roster, clock, journal, io, logger, record });
+    const lockdown = await BridgeLockdown.open(join(config.dataDir, 'lockdown.json'), logger);
+    const door = new DoorIo(io, config.station, record, logger, lockdown);
+    const built = await createStation({
+      config,
+      roster,
+      clock,
+      journal,
+      io,
+      logger,
+      record,
+      lockedDown: () => door.lockedDown(),
+    });
     const { station } = built;
     await station.start();
     teardown.add('station', () => station.stop());
     const readers = options.readers ?? readerDriverFor(config, logger);
-    const door = new DoorIo(io, config.station, record, logger);
     const gateway = new Gateway(
       config,
       logger,
@@ -320,6 +331,7 @@ export class Gateway {
       },
       ...(releaseArchOf() ? { arch: releaseArchOf() } : {}),
       formats: FIRMWARE.dataFormats,
+      station: this.config.station.type,
     };
   }
 
@@ -368,6 +380,7 @@ export class Gateway {
       ...this.stationReport(reading.now),
       update: this.updates?.status() ?? null,
       io: this.io.status(),
+      lockdown: { switch: this.io.lockedDown(), bridge: this.door.bridgeLockdown },
       clock: {
         now: new Date(reading.now).toISOString(),
         trusted: reading.trusted,
@@ -527,6 +540,7 @@ export class Gateway {
       acceptRoster: (manifest, body) => this.acceptRoster(manifest, body),
       status: () => this.status(),
       onCommand: (command) => this.runCommand(command),
+      gate: config.station.type === 'gate',
       logger: this.logger,
       ...this.built.feeds,
       ...(this.updates ? { updates: this.updates } : {}),
@@ -542,6 +556,10 @@ export class Gateway {
       case 'door.open':
         this.door.open(command.args.seconds, command.id);
         return undefined;
+      case 'lockdown.set': {
+        const { active, version } = await this.door.setLockdown(command.args, new Date(this.clock.now()));
+        return { active, version };
+      }
       case 'log.level':
         this.logger.level = command.args.level;
         return { level: command.args.level };

@@ -134,6 +134,8 @@ export interface StationContext {
   logger: Logger;
   /** Appends an event stamped with the clock: for events that are not taps. */
   record(event: Omit<EventBody, 'at' | 'clock'>): EventRecord;
+  /** Whether the gate is in lockdown (its switch, or the bridge's order): entries refused. */
+  lockedDown(): boolean;
 }
 
 /** What the uplink feeds a station's own signed data to (a desk's catalogue, a venue's hotlist and plan). */

@@ -19,8 +19,10 @@ export interface UplinkDeps {
   acceptRoster: (manifest: Uint8Array, body: BodySource) => Promise<AcceptResult>;
   /** What a birth message and a status report carry. */
   status: () => Omit<DeviceState, 'v' | 'device' | 'school' | 'online' | 'bdSeq'>;
-  /** Runs the commands that act on the gateway itself (door.open, log.level, status.report). */
+  /** Runs the commands that act on the gateway itself (door.open, log.level, status.report, lockdown.set). */
   onCommand: (command: Command) => Promise<Record<string, unknown> | undefined>;
+  /** A gate: it asks for its school's lockdown in every birth. */
+  gate?: boolean;
   /**
    * The library catalogue: with these the uplink subscribes to the school's catalogue manifest,
    * fetches a newer body over HTTP and hands both over (the gateway's CatalogueStore.accept).

@@ -263,7 +263,10 @@ export class Uplink {
       ...(online
         ? {
             want: [...SYNC_WANTS].filter(
-              (w) => (w !== 'catalogue' || this.deps.catalogue) && (w !== 'hotlist' || this.deps.venue),
+              (w) =>
+                (w !== 'catalogue' || this.deps.catalogue) &&
+                (w !== 'hotlist' || this.deps.venue) &&
+                (w !== 'lockdown' || this.deps.gate),
             ),
           }
         : {}),
@@ -471,6 +474,8 @@ export class Uplink {
     this.synced = true;
     clearTimeout(this.syncTimer);
     await this.feeds.applySync(reply);
+    // Checked and run as a command from the command topic is, against the key sets just applied.
+    if (parsed.raw.lockdown) await this.onCommand(Buffer.from(JSON.stringify(parsed.raw.lockdown)));
     if (reply.ack) await this.applyAck(reply.ack);
   }
 

@@ -97,11 +97,21 @@ export const EmergencyRestoredData = z.object({
   zone: Identifier,
   releasedForMs: z.number().int().nonnegative(),
 });
-/** The gate's lockdown input (a key switch in the gatehouse): entries refused from `gate.lockdown` to `gate.lockdown-lifted`. */
-export const LockdownData = StationZoneData;
-export const LockdownLiftedData = z.object({
-  station: Identifier,
-  zone: Identifier,
+/**
+ * What put a gate in lockdown, or lifted it: its lockdown switch (`source` absent, or `switch`), or the
+ * bridge's `lockdown.set` for the school (`bridge`, with that order's version and reason).
+ */
+const LockdownSource = {
+  source: z.enum(['switch', 'bridge']).optional(),
+  version: z.number().int().positive().optional(),
+};
+/** Entries refused from `gate.lockdown` to `gate.lockdown-lifted`. */
+export const LockdownData = StationZoneData.extend({
+  ...LockdownSource,
+  reason: z.string().max(200).optional(),
+});
+export const LockdownLiftedData = StationZoneData.extend({
+  ...LockdownSource,
   lockedForMs: z.number().int().nonnegative(),
 });
 export const RemoteOpenData = z.object({

@@ -60,6 +60,11 @@ export const DeviceState = z.object({
   /** What a rollout needs to know of the device: its CPU and the data formats its release reads and writes. */
   arch: ReleaseArch.optional(),
   formats: DataFormats.optional(),
+  /**
+   * The kind of station the device runs (STATION_KINDS: a school's lockdown is for its gates). A free
+   * string, so a bridge of the version before keeps taking states that name a newer kind.
+   */
+  station: z.string().max(32).optional(),
 });
 export type DeviceState = z.infer<typeof DeviceState>;
 
@@ -121,6 +126,7 @@ export const COMMAND_NAMES = [
   'status.report',
   'log.level',
   'events.resend',
+  'lockdown.set',
 ] as const;
 
 /**
@@ -159,6 +165,20 @@ export const Command = z.discriminatedUnion('name', [
     ...CommandBase,
     name: z.literal('events.resend'),
     args: z.object({ fromSeq: z.number().int().positive() }),
+  }),
+  /**
+   * The school's lockdown, as the bridge holds it: on (entries refused) or off. `version` counts the
+   * school's lockdown changes, so a device never goes back to an older one (a delayed or replayed
+   * order). Sent live to each device of the school, and in the answer to every birth that asks.
+   */
+  z.object({
+    ...CommandBase,
+    name: z.literal('lockdown.set'),
+    args: z.object({
+      active: z.boolean(),
+      version: z.number().int().positive(),
+      reason: z.string().max(200).optional(),
+    }),
   }),
 ]);
 export type Command = z.infer<typeof Command>;

@@ -10,7 +10,7 @@ import { EventAck, RosterDeltaMessage, RosterKeySetsMessage, RosterSnapshotMessa
  * per node), and retaining one ack per batch costs a replicated write on a JetStream-backed broker.
  * A peer ignores wants it does not know, so a newer device may ask for more.
  */
-export const SYNC_WANTS = ['ack', 'keySets', 'roster', 'catalogue', 'hotlist'] as const;
+export const SYNC_WANTS = ['ack', 'keySets', 'roster', 'catalogue', 'hotlist', 'lockdown'] as const;
 export type SyncWant = (typeof SYNC_WANTS)[number];
 
 /**
@@ -31,7 +31,7 @@ export const DEVICE_DELIVERY_QOS = 0;
  * ack, every key set, the latest roster manifest (with the delta when it follows the version the
  * device holds), the latest catalogue manifest and, for a venue, the district hotlist's snapshot
  * manifest, each as the message its own topic carries (a venue with no roster gets the district's key
- * sets).
+ * sets), and the school's lockdown.
  * `bdSeq` is the birth it answers, so a late answer to an earlier connection is told apart.
  */
 export const SyncReply = z.object({
@@ -45,5 +45,10 @@ export const SyncReply = z.object({
   rosterSnapshot: RosterSnapshotMessage.optional(),
   catalogue: CatalogueSnapshotMessage.optional(),
   hotlist: HotlistSnapshotMessage.optional(),
+  /**
+   * The school's lockdown as a signed `lockdown.set` command for this device (a device checks and
+   * runs it as one from its command topic), when the school has ever had one.
+   */
+  lockdown: z.record(z.string(), z.unknown()).optional(),
 });
 export type SyncReply = z.infer<typeof SyncReply>;

@@ -12,7 +12,7 @@ export const createGateStation: StationFactory<'gate'> = async (settings, contex
     actions: context.io,
     journal: context.journal,
     passback: new PassbackState(),
-    lockdown: () => context.io.lockedDown(),
+    lockdown: () => context.lockedDown(),
     logger: context.logger,
   }),
 });

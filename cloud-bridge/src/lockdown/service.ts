@@ -1,0 +1,233 @@
+import type { Command } from '@educard/terminal-sdk';
+import type { Logger } from 'pino';
+import type { CommandOrder } from '../commands/index.js';
+import { ALARM_KINDS } from '../ops/index.js';
+import {
+  type BridgeStore,
+  type CommittedEvent,
+  committedData,
+  type Device,
+  type ModuleSteps,
+  migrateModule,
+} from '../store/index.js';
+
+const TABLES = `CREATE TABLE school_lockdowns (
+     school TEXT PRIMARY KEY,
+     active INTEGER NOT NULL,
+     version INTEGER NOT NULL,
+     reason TEXT,
+     set_by TEXT NOT NULL,
+     set_at TEXT NOT NULL
+   );
+   CREATE TABLE device_lockdowns (
+     device TEXT PRIMARY KEY,
+     school TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     active INTEGER NOT NULL,
+     at TEXT NOT NULL
+   );`;
+const STEPS: ModuleSteps = { sqlite: [TABLES], postgres: [TABLES] };
+
+/** How long a live `lockdown.set` stays good: a gate that misses it gets it in its next birth's answer. */
+export const LOCKDOWN_COMMAND_TTL_MS = 10 * 60_000;
+
+export interface SchoolLockdown {
+  school: string;
+  active: boolean;
+  /** How many times the school's lockdown was set: gates apply only a newer one. 0: never. */
+  version: number;
+  reason?: string;
+  setBy?: string;
+  setAt?: string;
+}
+
+/** A gate of the school, and the latest lockdown order it has journaled applying. */
+export interface GateLockdown {
+  device: string;
+  online: boolean;
+  /** The version it applied (0: none yet), whether it was on, and when the gate applied it. */
+  version: number;
+  active: boolean;
+  at?: string;
+  /** It applied the school's current order. */
+  current: boolean;
+}
+
+interface SchoolRow {
+  school: string;
+  active: number;
+  version: number;
+  reason: string | null;
+  set_by: string;
+  set_at: string;
+}
+
+interface DeviceRow {
+  device: string;
+  version: number;
+  active: number;
+  at: string;
+}
+
+export interface LockdownDeps {
+  store: BridgeStore;
+  commands: {
+    send(school: string, device: string, order: CommandOrder, ttlMs?: number): Promise<unknown>;
+    sign(school: string, device: string, order: CommandOrder, ttlMs?: number): Command;
+  };
+  alarms: {
+    raise(input: { kind: string; message: string; school?: string }): unknown;
+    clear(kind: string, subject: { school?: string }, by?: string): unknown;
+  };
+  logger: Logger;
+  now: () => Date;
+}
+
+/**
+ * A school's lockdown ordered at the bridge: every gate of the school refuses entries until it is
+ * lifted. The order is kept per school with a version counted in the database (so instances sharing
+ * it agree), sent to each gate as a signed `lockdown.set` at once, and again in the answer to every
+ * birth, so a gate that was offline, or restarted from a backup, catches up. Each gate journals what
+ * it applied (`gate.lockdown` with `source: bridge`), which a commit projection keeps per device.
+ */
+export class Lockdowns {
+  private readonly s;
+
+  constructor(private readonly deps: LockdownDeps) {
+    const db = deps.store.database;
+    migrateModule(db, 'lockdown', STEPS);
+    this.s = {
+      get: db.prepare<[string], SchoolRow>('SELECT * FROM school_lockdowns WHERE school = ?'),
+      set: db.prepare<[string, number, string | null, string, string], SchoolRow>(
+        `INSERT INTO school_lockdowns (school, active, version, reason, set_by, set_at)
+         VALUES (?, ?, 1, ?, ?, ?)
+         ON CONFLICT (school) DO UPDATE SET active = excluded.active,
+           version = school_lockdowns.version + 1, reason = excluded.reason,
+           set_by = excluded.set_by, set_at = excluded.set_at
+         RETURNING *`,
+      ),
+      applied: db.prepare<[string, string, number, number, string]>(
+        `INSERT INTO device_lockdowns (device, school, version, active, at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (device) DO UPDATE SET school = excluded.school, version = excluded.version,
+           active = excluded.active, at = excluded.at
+         WHERE excluded.version >= device_lockdowns.version`,
+      ),
+      appliedIn: db.prepare<[string], DeviceRow>('SELECT * FROM device_lockdowns WHERE school = ?'),
+    };
+    deps.store.addCommitProjection((events) => this.project(events));
+  }
+
+  get(school: string): SchoolLockdown {
+    const row = this.s.get.get(school);
+    return row ? toLockdown(row) : { school, active: false, version: 0 };
+  }
+
+  /**
+   * Puts the school in lockdown, or lifts it: stored (a new version), the school's alarm raised or
+   * cleared, and the order sent to each of its gates. A gate the broker could not reach now gets it
+   * in the answer to its next birth. Returns the lockdown and how many gates it was sent to.
+   */
+  async set(
+    school: string,
+    change: { active: boolean; reason?: string | undefined },
+    by: string,
+  ): Promise<{ lockdown: SchoolLockdown; sent: number; unsent: string[] }> {
+    const at = this.deps.now().toISOString();
+    const row = this.s.set.get(school, change.active ? 1 : 0, change.reason ?? null, by, at) as SchoolRow;
+    const lockdown = toLockdown(row);
+    const { alarms, logger } = this.deps;
+    if (lockdown.active) {
+      logger.warn(
+        { school, version: lockdown.version, by, reason: lockdown.reason },
+        'school lockdown ordered',
+      );
+      alarms.raise({
+        kind: ALARM_KINDS.schoolLockdown,
+        school,
+        message: `lockdown ordered by ${by}${lockdown.reason ? `: ${lockdown.reason}` : ''}; the gates refuse entries`,
+      });
+    } else {
+      logger.info({ school, version: lockdown.version, by }, 'school lockdown lifted');
+      alarms.clear(ALARM_KINDS.schoolLockdown, { school }, by);
+    }
+    const gates = this.gatesOf(school);
+    const unsent: string[] = [];
+    for (const gate of gates) {
+      try {
+        await this.deps.commands.send(school, gate.id, orderOf(lockdown), LOCKDOWN_COMMAND_TTL_MS);
+      } catch (error) {
+        unsent.push(gate.id);
+        logger.warn(
+          { school, device: gate.id, err: (error as Error).message },
+          'lockdown order not sent: the gate gets it in the answer to its next birth',
+        );
+      }
+    }
+    return { lockdown, sent: gates.length - unsent.length, unsent };
+  }
+
+  /** The school's lockdown and each gate's part in it. */
+  status(school: string): { lockdown: SchoolLockdown; gates: GateLockdown[] } {
+    const lockdown = this.get(school);
+    const applied = new Map(this.s.appliedIn.all(school).map((row) => [row.device, row]));
+    const gates = this.gatesOf(school).map((gate): GateLockdown => {
+      const row = applied.get(gate.id);
+      const version = row?.version ?? 0;
+      return {
+        device: gate.id,
+        online: gate.presence?.online ?? false,
+        version,
+        active: row ? row.active === 1 : false,
+        ...(row ? { at: row.at } : {}),
+        current: version === lockdown.version,
+      };
+    });
+    return { lockdown, gates };
+  }
+
+  /** The school's lockdown as a signed order for one of its gates, for a sync answer; none if never set. */
+  commandFor(school: string, device: string): Command | undefined {
+    const lockdown = this.get(school);
+    if (lockdown.version === 0) return undefined;
+    return this.deps.commands.sign(school, device, orderOf(lockdown), LOCKDOWN_COMMAND_TTL_MS);
+  }
+
+  /** The gates of a school: its devices not revoked whose last state named a gate, or named nothing yet. */
+  private gatesOf(school: string): Device[] {
+    return this.deps.store
+      .listDevices(school)
+      .filter((device) => !device.revokedAt && (device.presence?.station ?? 'gate') === 'gate');
+  }
+
+  private project(events: CommittedEvent[]): void {
+    for (const event of events) {
+      const on = committedData(event, 'gate.lockdown');
+      const off = committedData(event, 'gate.lockdown-lifted');
+      const order = on ?? off;
+      if (order?.source !== 'bridge' || order.version === undefined) continue;
+      this.s.applied.run(event.device, event.school, order.version, on ? 1 : 0, event.at);
+    }
+  }
+}
+
+function toLockdown(row: SchoolRow): SchoolLockdown {
+  return {
+    school: row.school,
+    active: row.active === 1,
+    version: row.version,
+    ...(row.reason ? { reason: row.reason } : {}),
+    setBy: row.set_by,
+    setAt: row.set_at,
+  };
+}
+
+function orderOf(lockdown: SchoolLockdown): CommandOrder {
+  return {
+    name: 'lockdown.set',
+    args: {
+      active: lockdown.active,
+      version: lockdown.version,
+      ...(lockdown.reason ? { reason: lockdown.reason } : {}),
+    },
+  };
+}
