@@ -41,6 +41,7 @@ export type {
   TrendWeek,
 } from '../../src/attendance/types.js';
 export type { PushStatus } from '../../src/central/types.js';
+export type { GateLockdown, LockdownView } from '../../src/lockdown/types.js';
 
 /** The signed-in account, as the session answer carries it. */
 export type SignedInAccount = SessionView['account'];

@@ -128,6 +128,18 @@ const WORDS = {
   'school-admin': { zh: '学校管理员', en: 'School admin' },
   'head-teacher': { zh: '班主任', en: 'Head teacher' },
   operator: { zh: '运维员', en: 'Operator' },
+  lockdown: { zh: '封校', en: 'Lockdown' },
+  startLockdown: { zh: '封校：所有闸机禁止入校', en: 'Lock down the school' },
+  liftLockdown: { zh: '解除封校', en: 'Lift the lockdown' },
+  lockdownOn: {
+    zh: '封校中：闸机拒绝入校，出校照常',
+    en: 'In lockdown: the gates refuse entries, exits go on',
+  },
+  lockdownConfirm: {
+    zh: '确定封校？本校所有闸机将拒绝入校，直到解除。',
+    en: 'Lock down the school? Every gate refuses entries until it is lifted.',
+  },
+  reason: { zh: '原因', en: 'Reason' },
 } as const;
 export type Word = keyof typeof WORDS;
 

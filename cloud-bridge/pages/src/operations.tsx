@@ -6,6 +6,7 @@ import {
   type CardView,
   type DeviceHealth,
   type ExpiryView,
+  type LockdownView,
   type PushStatus,
   type SignedInAccount,
   type StreamEvent,
@@ -308,6 +309,84 @@ function VenueVisits({ school }: { school?: string }) {
   );
 }
 
+/**
+ * The school's lockdown: order it (every gate refuses entries, exits go on) or lift it, and watch each
+ * gate take it. Shown to whoever may read the school's devices; the bridge refuses the order to a
+ * role that may not give it.
+ */
+function Lockdown({ school }: { school?: string }) {
+  const t = useWords();
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState('');
+  const { data, reload } = useApi<LockdownView>(
+    school && `/v1/schools/${encodeURIComponent(school)}/lockdown`,
+    2_000,
+  );
+  if (!school || !data) return null;
+  const { lockdown } = data;
+  const order = async (event: Event, active: boolean) => {
+    event.preventDefault();
+    setError('');
+    if (active && !window.confirm(t('lockdownConfirm'))) return;
+    try {
+      await api(`/v1/schools/${encodeURIComponent(school)}/lockdown`, {
+        body: { active, ...(active && reason.trim() ? { reason: reason.trim() } : {}) },
+      });
+      setReason('');
+      await reload();
+    } catch (failure) {
+      setError((failure as Error).message);
+    }
+  };
+  return (
+    <section
+      class={`card lockdown ${lockdown.active ? 'on' : 'off'}`}
+      data-lockdown={lockdown.active ? 'on' : 'off'}
+    >
+      <h2>{t('lockdown')}</h2>
+      {lockdown.active ? (
+        <form onSubmit={(e) => order(e, false)}>
+          <p role="status" class="lockdown-state">
+            {t('lockdownOn')} · {lockdown.setBy} · {stamp(lockdown.setAt)}
+            {lockdown.reason ? ` · ${lockdown.reason}` : ''}
+          </p>
+          <button type="submit">{t('liftLockdown')}</button>
+        </form>
+      ) : (
+        <form onSubmit={(e) => order(e, true)}>
+          <label>
+            {t('reason')}{' '}
+            <input
+              name="reason"
+              maxLength={200}
+              value={reason}
+              onInput={(e) => setReason(e.currentTarget.value)}
+            />
+          </label>
+          <button type="submit" class="danger">
+            {t('startLockdown')}
+          </button>
+        </form>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {lockdown.version > 0 && (
+        <ul class="gates">
+          {data.gates.map((g) => (
+            <li key={g.device} data-gate={g.device} class={g.current ? 'applied' : 'pending'}>
+              {g.device}: {g.current ? `${t('applied')} ${stamp(g.at)}` : t('pending')}
+              {g.online ? '' : ` (${t('offline')})`}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 /** Report a card lost and watch each gate of its school take the revocation. */
 function CardLifecycle() {
   const t = useWords();
@@ -373,6 +452,7 @@ export function OperationsView({ account }: { account: SignedInAccount }) {
           <SchoolPicker value={school} onChange={setSchool} />
         </div>
       )}
+      <Lockdown school={school} />
       <Devices school={school} />
       <Dates school={school} />
       <div class="columns">

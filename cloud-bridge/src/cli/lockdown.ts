@@ -1,6 +1,6 @@
 import { CliError, example, print, table } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
-import type { GateLockdown, SchoolLockdown } from '../lockdown/index.js';
+import type { LockdownView, SchoolLockdown } from '../lockdown/index.js';
 import { type BridgeOptions, bridgeOptions, connect } from './client.js';
 
 interface SchoolOptions extends BridgeOptions {
@@ -12,7 +12,7 @@ const NOT_FOUND =
   'check the school id: it is the school column of the roster CSV, and its gates must be enrolled here';
 
 /** The lockdown and each gate's part, as `status` shows them. */
-function describe({ lockdown, gates }: { lockdown: SchoolLockdown; gates: GateLockdown[] }): string {
+function describe({ lockdown, gates }: LockdownView): string {
   const head = lockdown.active
     ? `school ${lockdown.school} is in LOCKDOWN (order ${lockdown.version}, by ${lockdown.setBy} at ${lockdown.setAt}${lockdown.reason ? `: ${lockdown.reason}` : ''}): its gates refuse entries`
     : lockdown.version === 0
@@ -41,7 +41,7 @@ function describe({ lockdown, gates }: { lockdown: SchoolLockdown; gates: GateLo
 
 async function status(options: SchoolOptions): Promise<void> {
   const bridge = await connect(options);
-  const { data } = await bridge.request<{ lockdown: SchoolLockdown; gates: GateLockdown[] }>(
+  const { data } = await bridge.request<LockdownView>(
     'GET',
     `/v1/schools/${encodeURIComponent(options.school)}/lockdown`,
   );

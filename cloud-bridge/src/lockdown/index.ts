@@ -1,8 +1,3 @@
 export { lockdownRoutes } from './http.js';
-export {
-  type GateLockdown,
-  LOCKDOWN_COMMAND_TTL_MS,
-  type LockdownDeps,
-  Lockdowns,
-  type SchoolLockdown,
-} from './service.js';
+export { LOCKDOWN_COMMAND_TTL_MS, type LockdownDeps, Lockdowns } from './service.js';
+export type { GateLockdown, LockdownView, SchoolLockdown } from './types.js';

@@ -10,6 +10,7 @@ import {
   type ModuleSteps,
   migrateModule,
 } from '../store/index.js';
+import type { GateLockdown, LockdownView, SchoolLockdown } from './types.js';
 
 const TABLES = `CREATE TABLE school_lockdowns (
      school TEXT PRIMARY KEY,
@@ -30,28 +31,6 @@ const STEPS: ModuleSteps = { sqlite: [TABLES], postgres: [TABLES] };
 
 /** How long a live `lockdown.set` stays good: a gate that misses it gets it in its next birth's answer. */
 export const LOCKDOWN_COMMAND_TTL_MS = 10 * 60_000;
-
-export interface SchoolLockdown {
-  school: string;
-  active: boolean;
-  /** How many times the school's lockdown was set: gates apply only a newer one. 0: never. */
-  version: number;
-  reason?: string;
-  setBy?: string;
-  setAt?: string;
-}
-
-/** A gate of the school, and the latest lockdown order it has journaled applying. */
-export interface GateLockdown {
-  device: string;
-  online: boolean;
-  /** The version it applied (0: none yet), whether it was on, and when the gate applied it. */
-  version: number;
-  active: boolean;
-  at?: string;
-  /** It applied the school's current order. */
-  current: boolean;
-}
 
 interface SchoolRow {
   school: string;
@@ -167,7 +146,7 @@ export class Lockdowns {
   }
 
   /** The school's lockdown and each gate's part in it. */
-  status(school: string): { lockdown: SchoolLockdown; gates: GateLockdown[] } {
+  status(school: string): LockdownView {
     const lockdown = this.get(school);
     const applied = new Map(this.s.appliedIn.all(school).map((row) => [row.device, row]));
     const gates = this.gatesOf(school).map((gate): GateLockdown => {

@@ -1,0 +1,29 @@
+// The lockdown's answers, without Node: the pages import them.
+
+export interface SchoolLockdown {
+  school: string;
+  active: boolean;
+  /** How many times the school's lockdown was set: gates apply only a newer one. 0: never. */
+  version: number;
+  reason?: string;
+  setBy?: string;
+  setAt?: string;
+}
+
+/** A gate of the school, and the latest lockdown order it has journaled applying. */
+export interface GateLockdown {
+  device: string;
+  online: boolean;
+  /** The version it applied (0: none yet), whether it was on, and when the gate applied it. */
+  version: number;
+  active: boolean;
+  at?: string;
+  /** It applied the school's current order. */
+  current: boolean;
+}
+
+/** A school's lockdown and each gate's part in it: `GET /v1/schools/{school}/lockdown`. */
+export interface LockdownView {
+  lockdown: SchoolLockdown;
+  gates: GateLockdown[];
+}
