@@ -126,6 +126,8 @@ describe("a gateway's /metrics", () => {
     expect(after.value('educard_gateway_roster_cards')).toBe(4);
     expect(after.value('educard_gateway_roster_expiry_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000);
     expect(after.value('educard_gateway_info', { station: 'gate', firmware: '0.1.0' })).toBe(1);
+    expect(after.value('educard_gateway_emergency_release')).toBe(0);
+    expect(after.value('educard_gateway_lockdown')).toBe(0);
 
     const text = await (await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     for (const card of [...pupils, lost]) {
@@ -145,6 +147,14 @@ describe("a gateway's /metrics", () => {
     expect(
       (await fetch(url, { method: 'POST', body: 'x', headers: { authorization: `Bearer ${TOKEN}` } })).status,
     ).toBe(404);
+  });
+
+  it('shows a lockdown the bridge ordered, and its lifting', { timeout: 30_000 }, async () => {
+    const base = bridge?.httpUrl as string;
+    await admin(base, `/v1/schools/${SCHOOL}/lockdown`, { active: true, reason: 'drill' });
+    await until(async () => (await read()).value('educard_gateway_lockdown') === 1, { what: 'the lockdown' });
+    await admin(base, `/v1/schools/${SCHOOL}/lockdown`, { active: false });
+    await until(async () => (await read()).value('educard_gateway_lockdown') === 0, { what: 'the lifting' });
   });
 
   it('shows the uplink down when the bridge goes away', { timeout: 30_000 }, async () => {

@@ -59,6 +59,8 @@ async function servedNames(): Promise<Set<string>> {
     readers: () => [],
     uplink: () => undefined,
     clockSynced: () => true,
+    emergencyRelease: () => false,
+    lockdown: () => false,
     now: () => 0,
   });
   const names = new Set<string>();

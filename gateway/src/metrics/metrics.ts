@@ -13,6 +13,10 @@ export interface GatewayMetricSources {
   /** Absent when the gateway runs without an uplink. */
   uplink?: () => UplinkStatus | undefined;
   clockSynced: () => boolean;
+  /** The fire alarm's emergency release holds the door unlocked. */
+  emergencyRelease: () => boolean;
+  /** Entries are refused: the lockdown switch, or the bridge's order. */
+  lockdown: () => boolean;
   /** The gateway's clock, in milliseconds. */
   now: () => number;
 }
@@ -175,6 +179,16 @@ export class GatewayMetrics {
     gauge('educard_gateway_roster_cards', 'Cards on the roster in force', () => sources.roster()?.cards ?? 0);
     gauge('educard_gateway_clock_synced', 'Whether the clock is synchronised (1) or not (0)', () =>
       sources.clockSynced() ? 1 : 0,
+    );
+    gauge(
+      'educard_gateway_emergency_release',
+      'Whether the emergency release (a fire alarm) holds the door unlocked (1) or not (0)',
+      () => (sources.emergencyRelease() ? 1 : 0),
+    );
+    gauge(
+      'educard_gateway_lockdown',
+      "Whether the gate refuses entries for a lockdown, by its switch or the bridge's order (1) or not (0)",
+      () => (sources.lockdown() ? 1 : 0),
     );
     const { reader } = this;
     new Gauge({

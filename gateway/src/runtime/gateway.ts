@@ -470,6 +470,8 @@ export class Gateway {
       readers: () => this.readers.readers(),
       ...(uplink ? { uplink: () => uplink.status() } : {}),
       clockSynced: () => clock.synced(),
+      emergencyRelease: () => this.io.status().emergencyRelease?.active ?? false,
+      lockdown: () => this.door.lockedDown(),
       now: () => clock.now(),
     });
     if (!config.metrics) return;
