@@ -15,6 +15,7 @@ describe('npm run demo', () => {
       'card-auth-failed',
       'passback',
       'door forced open',
+      'lockdown',
     ]) {
       expect(run.stdout).toContain(` ${reason} `);
     }
@@ -23,7 +24,7 @@ describe('npm run demo', () => {
     expect(run.stdout).toMatch(
       /gate-north +Virtual PCD 00 00 +\S+ +\(copy of Li Fang\) +DENY +card-auth-failed /,
     );
-    expect(run.stdout).toMatch(/5 granted, 9 denied, 1 repeat ignored/);
+    expect(run.stdout).toMatch(/5 granted, 10 denied, 1 repeat ignored/);
     expect(run.stdout).toMatch(
       /library +checkout +\S+ +Wang Wei +OK +source local +Dream of the Red Chamber/,
     );
@@ -42,6 +43,14 @@ describe('npm run demo', () => {
     );
     expect(run.stdout).toMatch(
       /bridge +alarms +- +- +ALARM +open +emergency release at gate-west: the door was held unlocked for \d+ s, locked again/,
+    );
+    // The school locked down from the bridge: both gates take it, a pupil coming in is refused, lifted.
+    expect(run.stdout).toMatch(
+      /bridge +API +- +- +ORDER +lockdown +applied: gate-east \d+ ms, gate-west \d+ ms/,
+    );
+    expect(run.stdout).toMatch(/gate-west +west-in +\S+ +Wang Wei +DENY +lockdown /);
+    expect(run.stdout).toMatch(
+      /bridge +API +- +- +ORDER +lockdown lifted +order 2: both gates decide as before/,
     );
     // Every event each gateway journaled is stored at the bridge.
     for (const gate of ['gate-east', 'gate-west', 'gate-north']) {

@@ -485,6 +485,35 @@ async function main(): Promise<number> {
   );
   out(row(['bridge', 'alarms', '-', '-', 'ALARM', 'open', release.message.replace(/ at \S+Z$/, '')]));
 
+  // An intruder is reported: the school is locked down from the bridge. Both gates take the order,
+  // a pupil coming in is refused (exits would go on), and the lockdown is lifted again.
+  const ordered = performance.now();
+  const lockdown = (await api(bridge, '/v1/schools/school-1/lockdown', {
+    active: true,
+    reason: 'intruder reported',
+  })) as { lockdown: { version: number } };
+  const took: string[] = [];
+  for (const gate of [gates.east, gates.west]) {
+    await until(() => gate.gateway.report().lockdown.bridge.active, { what: `${gate.name} in lockdown` });
+    took.push(`${gate.name} ${Math.round(performance.now() - ordered)} ms`);
+  }
+  out(row(['bridge', 'API', '-', '-', 'ORDER', 'lockdown', `applied: ${took.join(', ')}`]));
+  await tap(gates.west, 'west-in', cast.wangWei);
+  await api(bridge, '/v1/schools/school-1/lockdown', { active: false });
+  for (const gate of [gates.east, gates.west])
+    await until(() => !gate.gateway.report().lockdown.bridge.active, { what: `${gate.name} lifted` });
+  out(
+    row([
+      'bridge',
+      'API',
+      '-',
+      '-',
+      'ORDER',
+      'lockdown lifted',
+      `order ${lockdown.lockdown.version + 1}: both gates decide as before`,
+    ]),
+  );
+
   // The district's system goes down for the rest of the gates' story: the bridge holds what it owes.
   await central.down();
 
@@ -496,11 +525,11 @@ async function main(): Promise<number> {
   // by challenge-response; the copy of its UID cannot.
   const pcsc = await startPcscGate(bridge, anchor, logFile);
   const gatesToCount = [east, west, library];
-  let expected = { grant: 4, deny: 8 };
+  let expected = { grant: 4, deny: 9 };
   if ('skipped' in pcsc) out(row(['gate-north', 'PC/SC', '-', '-', 'SKIPPED', pcsc.skipped]));
   else {
     gatesToCount.push(pcsc.gate);
-    expected = { grant: 5, deny: 9 };
+    expected = { grant: 5, deny: 10 };
     const holdOn = (card: VirtualCardOptions) => async () => {
       const virtual = new VirtualCard(card);
       await virtual.presentCard();
