@@ -277,6 +277,11 @@ describe('educard with the gateway running', () => {
     io?.setInput(PINS.lockdown, 0);
     await until(() => running.report().io.lockdown?.active, { what: 'the lockdown' });
     expect((await educard(path, ['status'])).stdout).toMatch(/LOCKDOWN since \d{4}-\S+Z: entries refused/);
+    expect(check((await educard(path, ['doctor', '--json'])).stdout, 'lockdown')).toMatchObject({
+      status: 'warn',
+      detail: 'entries are refused: its lockdown switch is on',
+      remedy: expect.stringContaining('Turn the gatehouse switch off'),
+    });
     const relayWrites = io?.writesTo(PINS.relay).length;
     driver.present('east-in', { uid: sampleUid(1) });
     driver.remove('east-in');
@@ -289,6 +294,7 @@ describe('educard with the gateway running', () => {
     expect(running.report().lastTaps[1]).toMatchObject({ decision: 'grant', reason: 'ok' });
     io?.setInput(PINS.lockdown, 1);
     await until(() => running.report().io.lockdown?.active === false, { what: 'the lifting' });
+    expect(check((await educard(path, ['doctor', '--json'])).stdout, 'lockdown')?.status).toBe('pass');
     await running.journal.flush();
     const tail = (await educard(path, ['journal', 'tail', '-n', '5'])).stdout;
     expect(tail).toMatch(/gate\.lockdown +gate-east \(main-gate\)\n/);

@@ -188,6 +188,35 @@ function gateIoCheck(io: Report['io']): Check {
   );
 }
 
+/**
+ * A gate in lockdown refuses every entry by design: the technician who finds every card refused
+ * learns why here, and who lifts it.
+ */
+function lockdownCheck(report: Report): Check {
+  const { lockdown } = report;
+  const causes = [
+    ...(lockdown.switch ? ['its lockdown switch is on'] : []),
+    ...(lockdown.bridge.active
+      ? [
+          `the bridge ordered the school's lockdown (order ${lockdown.bridge.version}, since ${lockdown.bridge.since}${lockdown.bridge.reason ? `: ${lockdown.bridge.reason}` : ''})`,
+        ]
+      : []),
+  ];
+  if (causes.length === 0) return pass('lockdown', 'not in lockdown');
+  return warn(
+    'lockdown',
+    `entries are refused: ${causes.join('; ')}`,
+    [
+      ...(lockdown.switch ? ['Turn the gatehouse switch off (io.pins.lockdown).'] : []),
+      ...(lockdown.bridge.active
+        ? [
+            `The school's office lifts it: educard-bridge lockdown lift --school ${report.device.school}, or the Operations page.`,
+          ]
+        : []),
+    ].join(' '),
+  );
+}
+
 /** The real-time clock: whether the gateway may trust the time before NTP answers. */
 function rtcCheck(rtc: RtcState | null | undefined): Check {
   if (!rtc) return skip('rtc', 'no real-time clock configured (clock.rtc is false)');
@@ -384,7 +413,7 @@ export async function diagnose(path: string): Promise<Check[]> {
           ? warn('readers', errors, "Check the reader's cable and educard logs.")
           : pass('readers', readers.map((r) => r.name).join(', ')),
     );
-    checks.push(gateIoCheck(report.io));
+    checks.push(gateIoCheck(report.io), lockdownCheck(report));
   } else {
     checks.push(
       skip('readers', 'the gateway is not running'),
