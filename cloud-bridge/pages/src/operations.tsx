@@ -309,6 +309,34 @@ function VenueVisits({ school }: { school?: string }) {
   );
 }
 
+/** What a form's last request answered when it failed. */
+function ErrorLine({ error }: { error: string }) {
+  return error ? (
+    <p class="error" role="alert">
+      {error}
+    </p>
+  ) : null;
+}
+
+/** Each gate of a school taking a change (a card's revocation, a lockdown): applied and when, or pending. */
+function GateProgress({
+  gates,
+}: {
+  gates: { device: string; online: boolean; appliedAt?: string | undefined }[];
+}) {
+  const t = useWords();
+  return (
+    <ul class="gates">
+      {gates.map((g) => (
+        <li key={g.device} data-gate={g.device} class={g.appliedAt ? 'applied' : 'pending'}>
+          {g.device}: {g.appliedAt ? `${t('applied')} ${stamp(g.appliedAt)}` : t('pending')}
+          {g.online ? '' : ` (${t('offline')})`}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 /**
  * The school's lockdown: order it (every gate refuses entries, exits go on) or lift it, and watch each
  * gate take it. Shown to whoever may read the school's devices; the bridge refuses the order to a
@@ -368,20 +396,9 @@ function Lockdown({ school }: { school?: string }) {
           </button>
         </form>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {lockdown.version > 0 && (
-        <ul class="gates">
-          {data.gates.map((g) => (
-            <li key={g.device} data-gate={g.device} class={g.current ? 'applied' : 'pending'}>
-              {g.device}: {g.current ? `${t('applied')} ${stamp(g.at)}` : t('pending')}
-              {g.online ? '' : ` (${t('offline')})`}
-            </li>
-          ))}
-        </ul>
+        <GateProgress gates={data.gates.map((g) => ({ ...g, ...(g.current ? { appliedAt: g.at } : {}) }))} />
       )}
     </section>
   );
@@ -418,25 +435,14 @@ function CardLifecycle() {
           {t('look')}
         </button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {data && (
         <div class="card-view" data-status={data.status}>
           <p>
             <strong>{data.name ?? data.personId}</strong> · {data.status}
             {data.propagation ? ` · v${data.propagation.version} · ${stamp(data.propagation.changedAt)}` : ''}
           </p>
-          <ul class="gates">
-            {data.propagation?.gates.map((g) => (
-              <li key={g.device} data-gate={g.device} class={g.appliedAt ? 'applied' : 'pending'}>
-                {g.device}: {g.appliedAt ? `${t('applied')} ${stamp(g.appliedAt)}` : t('pending')}
-                {g.online ? '' : ` (${t('offline')})`}
-              </li>
-            ))}
-          </ul>
+          <GateProgress gates={data.propagation?.gates ?? []} />
         </div>
       )}
     </section>
