@@ -15,6 +15,7 @@ import { TerminalEntry } from '../terminals/index.js';
 import { userMayOpen } from './access.js';
 import { type Check, type CheckStatus, fail, parseJson, pass, skip, warn } from './checks.js';
 import { configPath, SERVICE, wantsJson } from './context.js';
+import { bridgeOrder } from './live.js';
 import { storageChecks } from './storage-checks.js';
 
 type Report = ReturnType<Gateway['report']>;
@@ -193,22 +194,19 @@ function gateIoCheck(io: Report['io']): Check {
  * learns why here, and who lifts it.
  */
 function lockdownCheck(report: Report): Check {
-  const { lockdown } = report;
+  const switchOn = report.io.lockdown?.active ?? false;
+  const order = report.lockdown.bridge;
   const causes = [
-    ...(lockdown.switch ? ['its lockdown switch is on'] : []),
-    ...(lockdown.bridge.active
-      ? [
-          `the bridge ordered the school's lockdown (order ${lockdown.bridge.version}, since ${lockdown.bridge.since}${lockdown.bridge.reason ? `: ${lockdown.bridge.reason}` : ''})`,
-        ]
-      : []),
+    ...(switchOn ? ['its lockdown switch is on'] : []),
+    ...(order.active ? [`the bridge ordered the school's lockdown ${bridgeOrder(order)}`] : []),
   ];
   if (causes.length === 0) return pass('lockdown', 'not in lockdown');
   return warn(
     'lockdown',
     `entries are refused: ${causes.join('; ')}`,
     [
-      ...(lockdown.switch ? ['Turn the gatehouse switch off (io.pins.lockdown).'] : []),
-      ...(lockdown.bridge.active
+      ...(switchOn ? ['Turn the gatehouse switch off (io.pins.lockdown).'] : []),
+      ...(order.active
         ? [
             `The school's office lifts it: educard-bridge lockdown lift --school ${report.device.school}, or the Operations page.`,
           ]

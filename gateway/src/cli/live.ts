@@ -37,9 +37,7 @@ export function formatStatus(report: Report): string {
     `gate IO   ${io.plugin}, ${io.ready ? 'ready' : 'NOT READY'}; relay ${io.relayClosed ? 'closed (door open)' : 'open'}${io.doorOpen === undefined ? '' : `; door ${io.doorOpen ? 'open' : 'closed'}`}${io.emergencyRelease?.active ? `; EMERGENCY RELEASE since ${io.emergencyRelease.since}: the door is held unlocked` : ''}${io.lockdown?.active ? `; LOCKDOWN since ${io.lockdown.since}: entries refused` : ''}`,
     ...(io.lines ?? []).map((line) => `  ${formatLine(line)}`),
     ...(report.lockdown.bridge.active
-      ? [
-          `lockdown  ORDERED BY THE BRIDGE since ${report.lockdown.bridge.since} (order ${report.lockdown.bridge.version})${report.lockdown.bridge.reason ? `: ${report.lockdown.bridge.reason}` : ''}; entries refused`,
-        ]
+      ? [`lockdown  ORDERED BY THE BRIDGE ${bridgeOrder(report.lockdown.bridge)}; entries refused`]
       : []),
     `clock     ${clock.now}, ${clock.trusted ? 'trusted' : 'NOT TRUSTED (before the time floor)'}, ${clock.synced ? 'NTP synchronised' : 'not NTP synchronised'}`,
     `last taps ${report.lastTaps.length === 0 ? 'none since start' : ''}`,
@@ -49,6 +47,11 @@ export function formatStatus(report: Report): string {
       .map((tap) => `  ${formatTap(tap)}`),
   ];
   return lines.join('\n');
+}
+
+/** The bridge's lockdown order in force, as status and doctor show it: its number, since when, why. */
+export function bridgeOrder(order: Report['lockdown']['bridge']): string {
+  return `since ${order.since} (order ${order.version})${order.reason ? `: ${order.reason}` : ''}`;
 }
 
 /** The storage lines: the disk, what waits in memory and what was lost, files in quarantine, the last loss. */

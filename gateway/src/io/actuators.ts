@@ -2,7 +2,7 @@ import five from 'johnny-five';
 import { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import { openBoard } from './board.js';
-import type { IoConfig, IoTestPart } from './config.js';
+import { activeLevelOf, type InputPart, type IoConfig, type IoTestPart } from './config.js';
 import { GpiodIO, type GpioLineStatus } from './gpiod/index.js';
 import { BEEPS, type BeepName, DENY_LED_MS } from './patterns.js';
 
@@ -66,8 +66,7 @@ export class GateActuators {
   private released: { at: number; since: Date } | undefined;
   /** While the lockdown switch is on: when it was turned on. */
   private lockdownOn: { at: number; since: Date } | undefined;
-  /** Whether a pulse (a grant, the exit button, a command) is holding the relay closed, and until when. */
-  private pulsing = false;
+  /** Until when the last pulse (a grant, the exit button, a command) holds the relay closed. */
   private pulseUntil = Number.NEGATIVE_INFINITY;
   /** Until when the door may open without counting as forced (performance.now()). */
   private accessUntil = Number.NEGATIVE_INFINITY;
@@ -86,39 +85,37 @@ export class GateActuators {
     this.green = new five.Led({ pin: config.pins.greenLed, board });
     this.red = new five.Led({ pin: config.pins.redLed, board });
     this.buzzer = new five.Led({ pin: config.pins.buzzer, board });
-    const watch = (
-      pin: number | string | undefined,
-      activeLevel: 'high' | 'low',
-      active: () => void,
-      atRest?: () => void,
-    ) => {
+    const watch = (part: InputPart, active: () => void, atRest?: () => void) => {
+      const pin = config.pins[part];
       if (pin === undefined) return;
       // johnny-five reports an input already active when the board starts (a door open, a release or
       // a lockdown under way). Its "hold" timer would fire every 500 ms for as long as an input stays
       // active (hours, in an alarm) and nothing here listens to it: it is set as far off as a timer goes.
-      const input = new five.Button({ pin, board, invert: activeLevel === 'low', holdtime: 2 ** 31 - 1 });
+      const input = new five.Button({
+        pin,
+        board,
+        invert: activeLevelOf(config, part) === 'low',
+        holdtime: 2 ** 31 - 1,
+      });
       input.on('press', active);
       if (atRest) input.on('release', atRest);
     };
     watch(
-      config.pins.doorContact,
-      config.door.openLevel,
+      'doorContact',
       () => this.doorOpened(),
       () => this.doorClosed(),
     );
-    watch(config.pins.exitButton, config.exitButton.pressedLevel, () => {
+    watch('exitButton', () => {
       this.pulse();
       this.events.emit('exit-request', {});
     });
     watch(
-      config.pins.emergencyRelease,
-      config.emergencyRelease.activeLevel,
+      'emergencyRelease',
       () => this.emergencyAsked(),
       () => this.emergencyAtRest(),
     );
     watch(
-      config.pins.lockdown,
-      config.lockdown.activeLevel,
+      'lockdown',
       () => this.lockdownSwitched(true),
       () => this.lockdownSwitched(false),
     );
@@ -213,12 +210,11 @@ export class GateActuators {
     if (!this.relay || !this.green) return;
     this.relay.close();
     this.green.on();
-    this.pulsing = true;
     this.pulseUntil = performance.now() + ms;
     if (!this.released) this.accessUntil = this.pulseUntil + this.deps.config.door.graceMs;
     clearTimeout(this.pulseTimer);
     this.pulseTimer = setTimeout(() => {
-      this.pulsing = false;
+      this.pulseTimer = undefined;
       if (this.released) return;
       this.relay?.open();
       this.green?.off();
@@ -261,7 +257,8 @@ export class GateActuators {
     this.restoreTimer = undefined;
     const now = performance.now();
     this.accessUntil = Math.max(now, this.pulseUntil) + this.deps.config.door.graceMs;
-    if (!this.pulsing) {
+    // A pulse under way locks the door at its own end.
+    if (this.pulseTimer === undefined) {
       this.relay?.open();
       this.green?.off();
     }
@@ -269,6 +266,11 @@ export class GateActuators {
     const releasedForMs = Math.round(now - released.at);
     this.deps.logger.info({ releasedForMs }, 'emergency release ended: the door locks again');
     this.events.emit('emergency-restored', { releasedForMs });
+  }
+
+  /** Whether the emergency release holds the door unlocked. */
+  emergencyReleased(): boolean {
+    return this.released !== undefined;
   }
 
   /** Whether the lockdown switch is on: the gate refuses entries (staff's too under `policy.lockdown: deny-all`). */

@@ -1,6 +1,6 @@
 import five from 'johnny-five';
 import type { Logger } from '../log/index.js';
-import type { IoConfig } from './config.js';
+import { activeLevelOf, INPUT_PARTS, type IoConfig } from './config.js';
 import { GpiodIO, loadLibgpiod } from './gpiod/index.js';
 import { RecordingIO } from './recording-io.js';
 
@@ -13,14 +13,10 @@ const READY_TIMEOUT_MS = 15_000;
  */
 export function recordingIoFor(config: IoConfig): RecordingIO {
   const idle: Record<number, 0 | 1> = {};
-  const restingLevels = [
-    [config.pins.doorContact, config.door.openLevel],
-    [config.pins.exitButton, config.exitButton.pressedLevel],
-    [config.pins.emergencyRelease, config.emergencyRelease.activeLevel],
-    [config.pins.lockdown, config.lockdown.activeLevel],
-  ] as const;
-  for (const [pin, activeLevel] of restingLevels)
-    if (typeof pin === 'number') idle[pin] = activeLevel === 'high' ? 0 : 1;
+  for (const part of INPUT_PARTS) {
+    const pin = config.pins[part];
+    if (typeof pin === 'number') idle[pin] = activeLevelOf(config, part) === 'high' ? 0 : 1;
+  }
   return new RecordingIO(idle);
 }
 

@@ -150,6 +150,16 @@ export const IoConfig = z
   });
 export type IoConfig = z.infer<typeof IoConfig>;
 
+/** The level an input reads while it is active: the door open, the button pressed, the alarm on, the switch on. */
+export function activeLevelOf(config: IoConfig, part: InputPart): 'high' | 'low' {
+  return {
+    doorContact: config.door.openLevel,
+    exitButton: config.exitButton.pressedLevel,
+    emergencyRelease: config.emergencyRelease.activeLevel,
+    lockdown: config.lockdown.activeLevel,
+  }[part];
+}
+
 /** What `educard test-io` can exercise. */
 export const IO_TEST_PARTS = ['relay', 'leds', 'buzzer'] as const;
 export type IoTestPart = (typeof IO_TEST_PARTS)[number];

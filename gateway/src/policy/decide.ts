@@ -24,7 +24,7 @@ export interface PresentedCard {
 export interface TapPlace {
   zone: string;
   direction: Direction;
-  /** The gate's lockdown switch is on. */
+  /** The gate is in lockdown: its switch is on, or the bridge ordered its school's lockdown. */
   lockdown?: boolean;
 }
 

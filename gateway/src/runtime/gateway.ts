@@ -380,7 +380,8 @@ export class Gateway {
       ...this.stationReport(reading.now),
       update: this.updates?.status() ?? null,
       io: this.io.status(),
-      lockdown: { switch: this.io.lockedDown(), bridge: this.door.bridgeLockdown },
+      // The switch is the gate IO's (`io.lockdown`); this is the bridge's order.
+      lockdown: { bridge: this.door.bridgeLockdown },
       clock: {
         now: new Date(reading.now).toISOString(),
         trusted: reading.trusted,
@@ -470,7 +471,7 @@ export class Gateway {
       readers: () => this.readers.readers(),
       ...(uplink ? { uplink: () => uplink.status() } : {}),
       clockSynced: () => clock.synced(),
-      emergencyRelease: () => this.io.status().emergencyRelease?.active ?? false,
+      emergencyRelease: () => this.io.emergencyReleased(),
       lockdown: () => this.door.lockedDown(),
       now: () => clock.now(),
     });

@@ -1,4 +1,11 @@
-import { type GatePart, type InputPart, type IoConfig, isInputPart, type LineBias } from '../config.js';
+import {
+  activeLevelOf,
+  type GatePart,
+  type InputPart,
+  type IoConfig,
+  isInputPart,
+  type LineBias,
+} from '../config.js';
 import { type GpioBinding, GpioError, type LineAddress, lineLabel } from './binding.js';
 
 /** A configured part resolved to the line it is wired to. */
@@ -42,12 +49,7 @@ export function resolvePin(pin: number | string, config: IoConfig, binding: Gpio
 function defaultBias(part: InputPart, config: IoConfig, activeLow: boolean): LineBias {
   const configured = config.gpiod.bias[part];
   if (configured) return configured;
-  const activeLevel = {
-    doorContact: config.door.openLevel,
-    exitButton: config.exitButton.pressedLevel,
-    emergencyRelease: config.emergencyRelease.activeLevel,
-    lockdown: config.lockdown.activeLevel,
-  }[part];
+  const activeLevel = activeLevelOf(config, part);
   const pulledLevel = part === 'emergencyRelease' ? activeLevel : activeLevel === 'high' ? 'low' : 'high';
   return (pulledLevel === 'high') !== activeLow ? 'pull-up' : 'pull-down';
 }

@@ -39,7 +39,7 @@ export interface GateStationDeps {
   actions: GateActions;
   journal: EventSink;
   passback: PassbackState;
-  /** Whether the gate's lockdown switch is on. */
+  /** Whether the gate is in lockdown (its switch, or the bridge's order). */
   lockdown: () => boolean;
   logger: Logger;
 }
