@@ -72,9 +72,14 @@ describe('the lockdown on the operations page', { timeout: 60_000 }, () => {
     await section.waitFor();
     expect(await section.getAttribute('data-lockdown')).toBe('off');
     await page.getByLabel('Reason').fill('intruder at the north gate');
-    // Said no to the question: nothing is ordered.
-    page.once('dialog', (dialog) => dialog.dismiss());
+    // Said no to the question: nothing is ordered (the question was asked, so nothing was sent).
+    let asked = '';
+    page.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.dismiss();
+    });
     await page.getByRole('button', { name: 'Lock down the school' }).click();
+    expect(asked).toBe('Lock down the school? Every gate refuses entries until it is lifted.');
     expect(await section.getAttribute('data-lockdown')).toBe('off');
     expect(await version()).toBe(0);
 

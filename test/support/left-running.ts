@@ -1,3 +1,4 @@
+import { until } from '@educard/scripts/support';
 import { afterAll, beforeAll, expect } from 'vitest';
 
 /**
@@ -30,8 +31,7 @@ beforeAll(() => {
 // Runs after the file's own afterAll hooks (they run in reverse order of registration). A child
 // killed in them is reaped, and a server closed, within a moment.
 afterAll(async () => {
-  const deadline = Date.now() + 5000;
-  while (leftRunning().length > 0 && Date.now() < deadline)
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  // Waits up to 5 s for what is being closed (expect.poll is not allowed in a hook), then says what is left.
+  await until(() => leftRunning().length === 0, { timeoutMs: 5000, everyMs: 50 }).catch(() => undefined);
   expect(leftRunning(), 'servers or child processes this test file left running').toEqual([]);
 });
