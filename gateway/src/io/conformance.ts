@@ -143,7 +143,7 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
     it('emergency release: the door unlocks at once and stays unlocked through a pulse; a door opened then is neither forced nor held open', async () => {
       const { harness, gate, events, mark } = await startGate();
       await setInput(harness, 'emergencyRelease', 1);
-      expect(events).toEqual(['emergency-release']);
+      await expect.poll(() => events).toEqual(['emergency-release']);
       expect(harness.written('relay', mark)).toEqual([1]);
       expect(harness.written('greenLed', mark)).toEqual([1]);
       await expect.poll(() => harness.written('buzzer', mark)[0]).toBe(1);
@@ -154,7 +154,7 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
       await sleep(1300);
       expect(harness.written('relay', mark)).not.toContain(0);
       await setInput(harness, 'doorContact', 0);
-      expect(events).toEqual(['emergency-release', 'door-closed']);
+      await expect.poll(() => events).toEqual(['emergency-release', 'door-closed']);
     });
 
     it('the release ends once its input has been at rest for restoreAfterMs: the door locks again, once, however the contact chatters', async () => {
@@ -163,7 +163,7 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
       await setInput(harness, 'emergencyRelease', 0);
       await setInput(harness, 'emergencyRelease', 1);
       await setInput(harness, 'emergencyRelease', 0);
-      expect(harness.written('relay', mark)).toEqual([1]);
+      await expect.poll(() => harness.written('relay', mark)).toEqual([1]);
       await expect.poll(() => events).toEqual(['emergency-release', 'emergency-restored']);
       expect(harness.written('relay', mark)).toEqual([1, 0]);
       expect(harness.written('greenLed', mark)).toEqual([1, 0]);
@@ -201,12 +201,12 @@ export function describeGateIo(name: string, plugin: GateIoPlugin): void {
       const { harness, gate, events, mark } = await startGate();
       expect(gate.lockedDown()).toBe(false);
       await setInput(harness, 'lockdown', 0);
-      expect(events).toEqual(['lockdown']);
+      await expect.poll(() => events).toEqual(['lockdown']);
       expect(gate.lockedDown()).toBe(true);
       expect(gate.status().lockdown).toEqual({ active: true, since: expect.stringMatching(/Z$/) });
       await expect.poll(() => harness.written('buzzer', mark)[0]).toBe(1);
       await setInput(harness, 'lockdown', 1);
-      expect(events).toEqual(['lockdown', 'lockdown-lifted']);
+      await expect.poll(() => events).toEqual(['lockdown', 'lockdown-lifted']);
       expect(gate.lockedDown()).toBe(false);
       expect(harness.written('relay', mark)).toEqual([]);
       expect(harness.written('greenLed', mark)).toEqual([]);
