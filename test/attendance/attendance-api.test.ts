@@ -60,6 +60,8 @@ beforeAll(async () => {
     { personId: 'p2', at: local('08:10'), direction: 'in' },
     { personId: 'p4', at: local('07:00'), direction: 'in' },
     { personId: 'p4', at: local('10:00'), direction: 'out' },
+    // Refused (a lost card, by the test helper's default): absent, turned away at the gate.
+    { personId: 'p3', at: local('08:20'), direction: 'in', decision: 'deny' },
   ]);
 });
 afterAll(async () => {
@@ -126,6 +128,7 @@ describe('the attendance day', () => {
       notArrived: 0,
       onLeave: 0,
       leftEarly: 1,
+      turnedAway: 1,
     });
     const [first, second] = day.classes;
     expect(first).toMatchObject({
@@ -142,6 +145,11 @@ describe('the attendance day', () => {
       status: 'late',
       arrivedAt: local('08:10'),
       leftEarly: false,
+    });
+    expect(first?.pupils.find((p) => p.personId === 'p3')).toMatchObject({
+      status: 'absent',
+      turnedAwayAt: local('08:20'),
+      turnedAwayReason: 'lost',
     });
     // Class 3-2 is dismissed at 11:00: leaving at 10:00 is early.
     expect(second?.pupils).toEqual([
@@ -171,11 +179,13 @@ describe('the attendance day', () => {
     expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     const lines = new TextDecoder().decode(bytes.slice(3)).trimEnd().split('\r\n');
     expect(lines[0]).toBe(
-      'date,class,class_name,grade,person_id,student_number,name,status,arrived_at,left_at,left_early',
+      'date,class,class_name,grade,person_id,student_number,name,status,arrived_at,left_at,left_early,turned_away_at,turned_away_reason',
     );
     expect(lines).toHaveLength(4);
     expect(lines.find((l) => l.includes(',p2,'))).toMatch(
-      new RegExp(`^${MONDAY},3-1,Grade 3 Class 1,,p2,G110101201501010002,李四,late,${MONDAY} 08:10:00,,no$`),
+      new RegExp(
+        `^${MONDAY},3-1,Grade 3 Class 1,,p2,G110101201501010002,李四,late,${MONDAY} 08:10:00,,no,,$`,
+      ),
     );
   });
 

@@ -50,6 +50,9 @@ describe('npm run demo', () => {
     );
     expect(run.stdout).toMatch(/gate-west +west-in +\S+ +Wang Wei +DENY +lockdown /);
     expect(run.stdout).toMatch(
+      /bridge +API +- +- +OUTSIDE +Wang Wei +refused at gate-west: the gatehouse goes to them/,
+    );
+    expect(run.stdout).toMatch(
       /bridge +API +- +- +ORDER +lockdown lifted +order 2: both gates decide as before/,
     );
     // Every event each gateway journaled is stored at the bridge.

@@ -62,6 +62,14 @@ const lockdownOf = async (school = 'school-1') =>
   (await asAdmin(bridge.httpUrl, 'GET', `/v1/schools/${school}/lockdown`)).body as {
     lockdown: { active: boolean; version: number; reason?: string };
     gates: { device: string; version: number; active: boolean; current: boolean }[];
+    outside: {
+      personId: string;
+      name: string;
+      class?: string;
+      role?: string;
+      reason: string;
+      device: string;
+    }[];
   };
 
 beforeEach(async () => {
@@ -71,6 +79,7 @@ beforeEach(async () => {
   const imported = await asAdmin(bridge.httpUrl, 'POST', '/v1/roster/school-1/import', {
     cards: [
       sampleCard(1, { schedules: [], ...validAround(Date.now()) }),
+      sampleCard(2, { schedules: [], ...validAround(Date.now()) }),
       sampleCard(3, { role: 'teacher', schedules: [], ...validAround(Date.now()) }),
     ],
   });
@@ -102,12 +111,29 @@ describe("a school's lockdown ordered at the bridge", () => {
     });
     await until(() => gate1.report().lockdown.bridge.active, { what: 'the order at gate-01' });
     expect(await enter(gate1, 1)).toBe('deny lockdown');
+    expect(await enter(gate1, 2)).toBe('deny lockdown');
     // Teachers and staff still come in (policy.lockdown: staff-only, the default).
     expect(await enter(gate1, 3)).toBe('grant ok');
 
     await until(async () => (await lockdownOf()).gates.find((g) => g.device === 'gate-01')?.current, {
       what: "gate-01's confirmation",
     });
+    // Who the lockdown keeps outside: the pupil refused on arriving; not the one who came in before
+    // it (refused at a second tap, but inside), nor the teacher let in.
+    await until(async () => (await lockdownOf()).outside.length > 0, {
+      what: 'the refused pupil at the bridge',
+    });
+    const pupil = sampleCard(2);
+    expect((await lockdownOf()).outside).toEqual([
+      expect.objectContaining({
+        personId: pupil.personId,
+        name: pupil.displayName,
+        class: pupil.class,
+        role: 'student',
+        reason: 'lockdown',
+        device: 'gate-01',
+      }),
+    ]);
     // The school's one alarm, not one a gate (its journaled order raises none), and each gate's part:
     // gate-01 has journaled the order, gate-02 not yet.
     const alarms = (await asAdmin(bridge.httpUrl, 'GET', '/v1/ops/alarms?open=true')).body.alarms as {
@@ -157,6 +183,7 @@ describe("a school's lockdown ordered at the bridge", () => {
       kind: string;
     }[];
     expect(open.map((a) => a.kind)).not.toContain('school.lockdown');
+    expect((await lockdownOf()).outside).toEqual([]);
     await until(async () => (await lockdownOf()).gates.every((g) => g.current && !g.active), {
       what: 'both gates lifted',
     });
@@ -180,9 +207,17 @@ describe("a school's lockdown ordered at the bridge", () => {
     expect(started.code, started.stderr).toBe(0);
     expect(started.stdout).toContain('school school-1: lockdown ORDERED (order 1), sent to 1 gate(s).');
     await until(async () => (await lockdownOf()).gates.every((g) => g.current), { what: 'the gate' });
+    expect((await cli('lockdown', 'status')).stdout).toContain(
+      'nobody has been refused entry since the order',
+    );
+    expect(await enter(gate, 1)).toBe('deny lockdown');
+    await until(async () => (await lockdownOf()).outside.length === 1, { what: 'the refusal at the bridge' });
     const shown = await cli('lockdown', 'status');
     expect(shown.stdout).toMatch(/school school-1 is in LOCKDOWN \(order 1, by admin-token at \S+: drill\)/);
     expect(shown.stdout).toMatch(/gate-01 +yes +order 1 +yes/);
+    const pupil = sampleCard(1);
+    expect(shown.stdout).toContain('1 refused entry since the order and not in since (outside the gates):');
+    expect(shown.stdout).toMatch(new RegExp(`${pupil.displayName} +${pupil.class} +student +\\S+ +gate-01`));
     const lifted = await cli('lockdown', 'lift', '--json');
     expect(lifted.code, lifted.stderr).toBe(0);
     expect(JSON.parse(lifted.stdout)).toMatchObject({ lockdown: { active: false, version: 2 }, sent: 1 });

@@ -3,7 +3,6 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AxeBuilder } from '@axe-core/playwright';
 import type { Bridge } from '@educard/cloud-bridge';
 import {
   createLogger,
@@ -19,7 +18,7 @@ import { sampleCard } from '@educard/terminal-sdk/testing';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
-import { screenshot } from '../support/pages.js';
+import { screenshot, seriousViolations } from '../support/pages.js';
 import { calendarWithSchoolToday, validAroundNow } from '../support/school-day.js';
 
 /**
@@ -80,21 +79,6 @@ async function startStation(
   });
   gateways.push(gateway);
   return gateway;
-}
-
-/** axe-core's serious and critical findings on the page as it stands, by WCAG 2.1 A and AA. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  const results = await new AxeBuilder({ page })
-    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'])
-    .analyze();
-  return results.violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map(
-      (violation) =>
-        `${violation.id} (${violation.impact}): ${violation.help} — ${violation.nodes
-          .map((node) => node.target.join(' '))
-          .join(', ')}`,
-    );
 }
 
 /** Checks a page in one language and keeps its screenshot. */

@@ -2,15 +2,15 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import { type Gateway, RosterStore } from '@educard/gateway';
+import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
 import { launchChromium, until } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
-import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
+import { sampleCard, sampleUid, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, makeAccount, PASSWORD } from '../support/accounts.js';
 import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
-import { screenshot, signInToBridge } from '../support/pages.js';
+import { screenshot, seriousViolations, signInToBridge } from '../support/pages.js';
 
 /**
  * The lockdown on the operations page: the school's gatehouse (an operator) locks the school down in a
@@ -94,10 +94,29 @@ describe('the lockdown on the operations page', { timeout: 60_000 }, () => {
     );
     await until(() => gate.report().lockdown.bridge.active, { what: 'the order at the gate' });
     await section.locator('li[data-gate="gate-01"].applied').waitFor();
+    expect(await section.locator('p.outside.none').textContent()).toBe('Nobody refused since the order');
+
+    // A pupil arriving is refused: the card lists them, for the gatehouse to go to.
+    const readers = gate.readers as SimulatedReaderDriver;
+    readers.present('sim-in', { uid: sampleUid(1) });
+    readers.remove('sim-in');
+    const pupil = sampleCard(1);
+    const row = section.locator(`table.outside tr[data-person="${pupil.personId}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    expect(await section.locator('table.outside caption').textContent()).toBe('Kept outside: 1');
+    expect(await row.locator('td').allTextContents()).toEqual([
+      pupil.displayName,
+      pupil.class,
+      expect.stringMatching(/^\d\d:\d\d( [AP]M)?$/),
+      'gate-01',
+    ]);
+    // White on the card's red, readable: the list is what the gatehouse acts on.
+    expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'bridge-operations-lockdown');
 
     await page.getByRole('button', { name: 'Lift the lockdown' }).click();
     await page.locator('section.lockdown[data-lockdown="off"]').waitFor();
+    expect(await section.locator('table.outside').count()).toBe(0);
     await until(() => !gate.report().lockdown.bridge.active, { what: 'the lifting at the gate' });
     expect(await version()).toBe(2);
     await page.context().close();

@@ -36,7 +36,8 @@ const pupil = (n: number, className: string) =>
     zones: ['main-gate'],
     ...validAround(Date.now()),
   });
-const class71 = [pupil(1, '7-1'), pupil(2, '7-1'), pupil(3, '7-1')];
+// Pupil 3's card is suspended: the gate refuses them.
+const class71 = [pupil(1, '7-1'), pupil(2, '7-1'), { ...pupil(3, '7-1'), status: 'suspended' as const }];
 const class72 = [pupil(4, '7-2'), pupil(5, '7-2')];
 
 let dir: string;
@@ -117,11 +118,15 @@ beforeAll(async () => {
   const gate1 = await startGate('gate-01', anchor);
   const gate2 = await startGate('gate-02', anchor);
   await until(() => gate1.roster.view?.version === 1 && gate2.roster.view?.version === 1);
-  // Pupil 1 comes in at gate 1, pupil 4 (the other class) at gate 2; pupils 2 and 3 are not here yet.
-  (gate1.readers as SimulatedReaderDriver).present('sim-in', { uid: uid(class71[0]) });
+  // Pupil 1 comes in at gate 1, pupil 4 (the other class) at gate 2; pupil 3 is refused at gate 1,
+  // pupil 2 is not here yet.
+  const readers1 = gate1.readers as SimulatedReaderDriver;
+  readers1.present('sim-in', { uid: uid(class71[0]) });
+  readers1.remove('sim-in');
+  readers1.present('sim-in', { uid: uid(class71[2]) });
   (gate2.readers as SimulatedReaderDriver).present('sim-in', { uid: uid(class72[0]) });
   await until(
-    () => bridge.store.queryEvents({ school: SCHOOL, type: 'gate.decision', limit: 10 }).length === 2,
+    () => bridge.store.queryEvents({ school: SCHOOL, type: 'gate.decision', limit: 10 }).length === 3,
   ).catch((e) => {
     console.log(
       JSON.stringify(
@@ -150,7 +155,11 @@ describe('the bridge pages, role by role', () => {
     const status = (n: number) =>
       table.locator(`tr[data-person="${class71[n]?.personId}"] td:nth-child(3)`).textContent();
     expect(await status(0)).toMatch(/^(Present|Late)/);
-    expect(await status(1)).toMatch(/^(Not arrived|Absent)/);
+    expect(await status(1)).toMatch(/^(Not arrived|Absent)$/);
+    // Refused at the gate: the head teacher knows the pupil was there, and why they are not in.
+    expect(await status(2)).toMatch(
+      /^(Not arrived|Absent) · Turned away \d\d:\d\d( [AP]M)? \(card suspended\)$/,
+    );
     expect(await page.locator('table.pupils[data-class="7-2"]').count()).toBe(0);
     await screenshot(page, 'bridge-head-teacher-attendance');
 
@@ -214,6 +223,7 @@ describe('the bridge pages, role by role', () => {
     ]);
     await page.locator('table.classes tr[data-class="7-1"]').waitFor();
     await page.locator('table.classes tr[data-class="7-2"]').waitFor();
+    expect(await page.locator('.tile[data-count="turnedAway"] strong').textContent()).toBe('1');
     await page.locator('.trend canvas').waitFor();
     await screenshot(page, 'bridge-school-admin-attendance');
 

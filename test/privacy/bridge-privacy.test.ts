@@ -60,6 +60,7 @@ beforeAll(async () => {
     { personId: first.personId, at: new Date(now - 60_000).toISOString(), direction: 'in' },
     { personId: second.personId, at: new Date(now - 50_000).toISOString(), direction: 'in' },
     { personId: first.personId, at: new Date(now - 40_000).toISOString(), direction: 'out' },
+    { personId: first.personId, at: new Date(now - 30_000).toISOString(), direction: 'in', decision: 'deny' },
   ]);
 });
 afterAll(async () => {
@@ -132,14 +133,14 @@ describe('a subject-access export', () => {
       loans: [],
       transfers: [],
     });
-    expect((json.body.events as unknown[]).length).toBe(2);
+    expect((json.body.events as unknown[]).length).toBe(3);
     const csv = await fetch(`${bridge.httpUrl}/v1/people/${first.personId}/export?format=csv`, {
       headers: { cookie: admin.cookie ?? '' },
     });
     expect([csv.status, csv.headers.get('content-type')]).toEqual([200, expect.stringMatching(/text\/csv/)]);
     const lines = (await csv.text()).trim().split(/\r?\n/);
     expect(lines[0]).toBe(SUBJECT_CSV_COLUMNS.join(','));
-    expect(lines.filter((l) => l.startsWith('event,'))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith('event,'))).toHaveLength(3);
     expect(lines.filter((l) => l.startsWith('card,'))).toHaveLength(1);
     const exports = await audited(`action=people.export&target=person:${first.personId}`);
     expect(exports.map((e) => e.actor)).toEqual(['admin-x', 'admin-x']);
@@ -174,11 +175,14 @@ describe('a pupil who leaves the district', () => {
     const anonymised = bridge.store
       .queryEvents({ school: SCHOOL, limit: 10 })
       .filter((e) => e.record.data.personId !== second.personId);
-    expect(anonymised).toHaveLength(2);
+    expect(anonymised).toHaveLength(3);
     for (const event of anonymised) {
       expect(String(event.record.data.personId)).toMatch(/^anon-/);
       expect(event.record.data).not.toHaveProperty('cardId');
     }
+    // The refused entry attendance keeps is theirs no more either.
+    const refusals = bridge.store.database.prepare('SELECT person_id FROM gate_refusals').pluck().all();
+    expect(refusals).toEqual([expect.stringMatching(/^anon-/)]);
     // The class's counts are the same: the pupil counts, under a pseudonym.
     const passagesAfter = bridge.attendance
       .attendanceDay(SCHOOL, today)

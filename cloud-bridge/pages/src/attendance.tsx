@@ -8,7 +8,7 @@ import {
   type TrendWeek,
   today,
 } from './api.js';
-import { useWords, type Word } from './i18n.js';
+import { useReasonWords, useWords, type Word } from './i18n.js';
 import { SchoolPicker } from './school-picker.js';
 import { useApi } from './use-api.js';
 
@@ -20,6 +20,7 @@ const COUNT_WORDS: [keyof Counts, Word][] = [
   ['notArrived', 'notArrived'],
   ['onLeave', 'onLeave'],
   ['leftEarly', 'leftEarly'],
+  ['turnedAway', 'turnedAway'],
 ];
 
 const STATUS_WORD: Record<string, Word> = {
@@ -46,10 +47,11 @@ function Totals({ counts }: { counts: Counts }) {
 
 function ClassTable({ day }: { day: ClassDay }) {
   const t = useWords();
+  const why = useReasonWords();
   return (
     <table class="pupils" data-class={day.class}>
       <caption>
-        {day.name} · {t('bell')} {day.bellTime}
+        {day.name} · {t('bell')} {clock(day.bellTime)}
       </caption>
       <thead>
         <tr>
@@ -68,6 +70,12 @@ function ClassTable({ day }: { day: ClassDay }) {
             <td>
               {t(STATUS_WORD[pupil.status] ?? 'status')}
               {pupil.leftEarly ? ` · ${t('leftEarly')}` : ''}
+              {pupil.turnedAwayAt && (
+                <span class="turned-away">
+                  {' · '}
+                  {t('turnedAway')} {clock(pupil.turnedAwayAt)} ({why(pupil.turnedAwayReason ?? '')})
+                </span>
+              )}
             </td>
             <td>{clock(pupil.arrivedAt)}</td>
             <td>{clock(pupil.leftAt)}</td>

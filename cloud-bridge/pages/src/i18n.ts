@@ -1,3 +1,4 @@
+import type { DenyReason } from '@educard/terminal-sdk';
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
 
@@ -29,6 +30,11 @@ const WORDS = {
   notArrived: { zh: '未到', en: 'Not arrived' },
   onLeave: { zh: '请假', en: 'On leave' },
   leftEarly: { zh: '早退', en: 'Left early' },
+  turnedAway: { zh: '校门被拒', en: 'Turned away' },
+  outside: { zh: '被拒门外', en: 'Kept outside' },
+  nobodyOutside: { zh: '封校以来无人被拒', en: 'Nobody refused since the order' },
+  teacher: { zh: '教师', en: 'teacher' },
+  staff: { zh: '职工', en: 'staff' },
   arrived: { zh: '到校', en: 'Arrived' },
   left: { zh: '离校', en: 'Left' },
   status: { zh: '状态', en: 'Status' },
@@ -143,6 +149,34 @@ const WORDS = {
 } as const;
 export type Word = keyof typeof WORDS;
 
+/** Why a gate refused someone, in words a head teacher or a gatehouse reads: one for every reason. */
+const GATE_REASONS: Record<DenyReason, { zh: string; en: string }> = {
+  'unknown-card': { zh: '未登记的卡', en: 'card not on the roster' },
+  lost: { zh: '卡已挂失', en: 'card reported lost' },
+  cancelled: { zh: '卡已注销', en: 'card cancelled' },
+  suspended: { zh: '卡已暂停', en: 'card suspended' },
+  transferred: { zh: '已转学', en: 'moved to another school' },
+  'not-yet-valid': { zh: '卡尚未生效', en: 'card not valid yet' },
+  expired: { zh: '卡已过期', en: 'card expired' },
+  'not-in-zone': { zh: '无权进入此区域', en: 'not allowed at this gate' },
+  'outside-schedule': { zh: '不在允许时段', en: 'outside the allowed hours' },
+  'roster-stale': { zh: '闸机名单过期', en: "the gate's roster is out of date" },
+  'no-roster': { zh: '闸机没有名单', en: 'the gate has no roster' },
+  'clock-untrusted': { zh: '闸机时钟未校准', en: "the gate's clock is not trusted" },
+  passback: { zh: '重复进入', en: 'already in' },
+  'card-auth-failed': { zh: '卡片验证失败', en: 'card failed its check' },
+  'card-unreadable': { zh: '读卡失败', en: 'card could not be read' },
+  'card-removed': { zh: '卡片过早移开', en: 'card taken away too soon' },
+  'uid-only-card': { zh: '不支持的卡', en: 'card the venue cannot check' },
+  'unknown-issuer': { zh: '未知发卡机构', en: 'unknown card issuer' },
+  'no-hotlist': { zh: '没有挂失名单', en: 'no hotlist' },
+  'hotlist-stale': { zh: '挂失名单过期', en: 'hotlist out of date' },
+  'venue-closed': { zh: '场馆未开放', en: 'venue closed' },
+  'venue-full': { zh: '场馆已满', en: 'venue full' },
+  'class-not-admitted': { zh: '班级尚未入场', en: 'class not admitted yet' },
+  lockdown: { zh: '封校', en: 'lockdown' },
+};
+
 export function pickLang(): Lang {
   const asked = new URLSearchParams(location.search).get('lang') ?? localStorage.getItem('educard.lang');
   if (asked === 'zh' || asked === 'en') return asked;
@@ -161,3 +195,9 @@ export const wordsOf =
 
 /** The words of the page's language: `const t = useWords(); t('present')`. */
 export const useWords = () => wordsOf(useContext(LangContext));
+
+/** A gate's deny reason in the page's language; a reason this page does not know yet as it is. */
+export const useReasonWords = () => {
+  const lang = useContext(LangContext);
+  return (reason: string): string => GATE_REASONS[reason as DenyReason]?.[lang] ?? reason;
+};

@@ -4,6 +4,7 @@ import {
   ApiError,
   api,
   type CardView,
+  clock,
   type DeviceHealth,
   type ExpiryView,
   type LockdownView,
@@ -14,7 +15,7 @@ import {
   type TransferView,
   type VenueDay,
 } from './api.js';
-import { useWords } from './i18n.js';
+import { useReasonWords, useWords } from './i18n.js';
 import { SchoolPicker } from './school-picker.js';
 import { useApi } from './use-api.js';
 
@@ -400,7 +401,43 @@ function Lockdown({ school }: { school?: string }) {
       {lockdown.version > 0 && (
         <GateProgress gates={data.gates.map((g) => ({ ...g, ...(g.current ? { appliedAt: g.at } : {}) }))} />
       )}
+      {lockdown.active && <KeptOutside people={data.outside} />}
     </section>
+  );
+}
+
+/** Who the lockdown keeps outside: the gatehouse goes to them, the office calls their parents. */
+function KeptOutside({ people }: { people: LockdownView['outside'] }) {
+  const t = useWords();
+  const why = useReasonWords();
+  if (people.length === 0) return <p class="outside none">{t('nobodyOutside')}</p>;
+  return (
+    <table class="outside" data-outside={people.length}>
+      <caption>
+        {t('outside')}: {people.length}
+      </caption>
+      <thead>
+        <tr>
+          <th>{t('name')}</th>
+          <th>{t('class')}</th>
+          <th>{t('time')}</th>
+          <th>{t('gate')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {people.map((p) => (
+          <tr key={p.personId} data-person={p.personId}>
+            <td>
+              {p.name}
+              {p.role === 'teacher' || p.role === 'staff' ? ` (${t(p.role)})` : ''}
+            </td>
+            <td>{p.class ?? ''}</td>
+            <td title={why(p.reason)}>{clock(p.at)}</td>
+            <td>{p.device}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

@@ -12,7 +12,7 @@ import { openTestStore } from '../store/test-store.js';
 import { isCalendarDate, localDate, schoolDay, weekStart, zonedInstant } from './calendar.js';
 import { ATTENDANCE_CSV_COLUMNS } from './csv.js';
 import { Attendance, type AttendanceDay, type PupilDay } from './index.js';
-import { PASSAGE_STEPS } from './passages.js';
+import { ATTENDANCE_STEPS } from './passages.js';
 
 const SCHOOL = 'school-1';
 const MONDAY = '2026-11-23';
@@ -184,7 +184,13 @@ describe('one school day', () => {
       leftEarly: false,
     });
     expect(pupil(day, 'late')).toMatchObject({ status: 'late', arrivedAt: local('08:05') });
-    expect(pupil(day, 'absent')).toMatchObject({ status: 'absent', leftEarly: false });
+    // Refused at the gate and never in: absent, and turned away (the school knows they were there).
+    expect(pupil(day, 'absent')).toMatchObject({
+      status: 'absent',
+      leftEarly: false,
+      turnedAwayAt: local('07:30'),
+      turnedAwayReason: 'lost',
+    });
     expect(pupil(day, 'absent').arrivedAt).toBeUndefined();
     expect(pupil(day, 'leave').status).toBe('on-leave');
     expect(pupil(day, 'leave-came').status).toBe('present');
@@ -202,7 +208,16 @@ describe('one school day', () => {
       bellTime: local('08:00'),
       cutoffTime: local('09:30'),
       dismissalTime: local('16:30'),
-      counts: { pupils: 9, present: 6, late: 1, absent: 1, notArrived: 0, onLeave: 1, leftEarly: 2 },
+      counts: {
+        pupils: 9,
+        present: 6,
+        late: 1,
+        absent: 1,
+        notArrived: 0,
+        onLeave: 1,
+        leftEarly: 2,
+        turnedAway: 1,
+      },
     });
     expect(day.classes.map((c) => c.class)).toEqual(['1-2', '3-1']);
     expect(day.classes.find((c) => c.class === '1-2')?.dismissalTime).toBe(local('15:30'));
@@ -214,6 +229,7 @@ describe('one school day', () => {
       notArrived: 0,
       onLeave: 1,
       leftEarly: 2,
+      turnedAway: 1,
     });
     // Teachers and pupils who left the school are not counted.
     expect(() => pupil(day, 't1')).toThrow();
@@ -228,6 +244,63 @@ describe('one school day', () => {
     expect(pupil(day, 'absent').status).toBe('not-arrived');
     expect(day.totals.notArrived).toBe(1);
     expect(day.totals.absent).toBe(0);
+  });
+
+  it('a refused entry turns a pupil away only while nothing took them in and they were not in already', () => {
+    for (const id of ['passback', 'retried', 'lunch', 'lunch-back']) person(id, '3-1');
+    gate('gate-1', [
+      // Inside, tapping again: refused, and inside all the same.
+      ['passback', '07:50', 'in'],
+      ['passback', '07:51', 'in', { decision: 'deny', reason: 'passback' }],
+      // Refused, then let in (a roster caught up): late, not outside.
+      ['retried', '08:10', 'in', { decision: 'deny', reason: 'roster-stale' }],
+      ['retried', '08:12', 'in'],
+      // Out at lunch, and the school went into lockdown meanwhile.
+      ['lunch', '07:45', 'in'],
+      ['lunch', '12:00', 'out'],
+      ['lunch', '12:10', 'in', { decision: 'deny', reason: 'lockdown' }],
+      // The same, until the lockdown was lifted.
+      ['lunch-back', '07:45', 'in'],
+      ['lunch-back', '12:00', 'out'],
+      ['lunch-back', '12:10', 'in', { decision: 'deny', reason: 'lockdown' }],
+      ['lunch-back', '12:40', 'in'],
+    ]);
+    now = Date.parse(local('13:00'));
+    const day = attendance.attendanceDay(SCHOOL, MONDAY, '3-1');
+    expect(pupil(day, 'passback')).toMatchObject({ status: 'present' });
+    expect(pupil(day, 'passback').turnedAwayAt).toBeUndefined();
+    expect(pupil(day, 'retried')).toMatchObject({ status: 'late', arrivedAt: local('08:12') });
+    expect(pupil(day, 'retried').turnedAwayAt).toBeUndefined();
+    expect(pupil(day, 'lunch')).toMatchObject({
+      status: 'present',
+      leftAt: local('12:00'),
+      leftEarly: true,
+      turnedAwayAt: local('12:10'),
+      turnedAwayReason: 'lockdown',
+    });
+    expect(pupil(day, 'lunch-back')).toMatchObject({ status: 'present', leftEarly: false });
+    expect(pupil(day, 'lunch-back').turnedAwayAt).toBeUndefined();
+    // 'absent' (a lost card at 07:30) and 'lunch'.
+    expect(day.totals.turnedAway).toBe(2);
+
+    // Who the lockdown keeps outside, from the order on: names from the directory.
+    expect(attendance.turnedAwaySince(SCHOOL, local('11:30'), 'lockdown')).toEqual([
+      {
+        personId: 'lunch',
+        name: 'Pupil lunch',
+        class: '3-1',
+        role: 'student',
+        at: local('12:10'),
+        reason: 'lockdown',
+        device: 'gate-1',
+      },
+    ]);
+    // Every reason, from the start of the day: the lost card too.
+    expect(attendance.turnedAwaySince(SCHOOL, local('00:00')).map((p) => [p.personId, p.reason])).toEqual([
+      ['absent', 'lost'],
+      ['lunch', 'lockdown'],
+    ]);
+    expect(attendance.turnedAwaySince(SCHOOL, local('12:20'), 'lockdown')).toEqual([]);
   });
 
   it('a tap after local midnight (still the same date in UTC) belongs to the next day', () => {
@@ -251,11 +324,14 @@ describe('one school day', () => {
     const lines = csv.slice(1).trimEnd().split('\r\n');
     expect(lines[0]).toBe(ATTENDANCE_CSV_COLUMNS.join(','));
     expect(lines).toHaveLength(12);
-    expect(lines).toContain(`${MONDAY},3-1,Grade 3 Class 1,3,late,,Pupil late,late,${MONDAY} 08:05:00,,no`);
+    expect(lines).toContain(`${MONDAY},3-1,Grade 3 Class 1,3,late,,Pupil late,late,${MONDAY} 08:05:00,,no,,`);
     expect(lines).toContain(
-      `${MONDAY},3-1,Grade 3 Class 1,3,left,,Pupil left,present,${MONDAY} 07:40:00,${MONDAY} 11:00:00,yes`,
+      `${MONDAY},3-1,Grade 3 Class 1,3,left,,Pupil left,present,${MONDAY} 07:40:00,${MONDAY} 11:00:00,yes,,`,
     );
-    expect(lines).toContain(`${MONDAY},3-1,Grade 3 Class 1,3,quote,,"'=王, ""小明""",absent,,,no`);
+    expect(lines).toContain(`${MONDAY},3-1,Grade 3 Class 1,3,quote,,"'=王, ""小明""",absent,,,no,,`);
+    expect(lines).toContain(
+      `${MONDAY},3-1,Grade 3 Class 1,3,absent,,Pupil absent,absent,,,no,${MONDAY} 07:30:00,lost`,
+    );
   });
 });
 
@@ -386,13 +462,32 @@ describe('gate passages', () => {
       ['x', '16:40', 'out'],
       ['y', '07:51', 'in', { decision: 'deny', reason: 'lost' }],
     ]);
-    migrateModule(store.database, 'attendance', PASSAGE_STEPS);
+    migrateModule(store.database, 'attendance', ATTENDANCE_STEPS);
     const rows = store.database
       .prepare('SELECT person_id, direction, device, role, at FROM gate_passages ORDER BY event_id')
       .all();
     expect(rows).toEqual([
       { person_id: 'x', direction: 'in', device: 'gate-9', role: 'student', at: local('07:50') },
       { person_id: 'x', direction: 'out', device: 'gate-9', role: 'student', at: local('16:40') },
+    ]);
+    expect(store.database.prepare('SELECT person_id, reason, device, at FROM gate_refusals').all()).toEqual([
+      { person_id: 'y', reason: 'lost', device: 'gate-9', at: local('07:51') },
+    ]);
+  });
+
+  it('a store at the first schema gets the refusals it already holds, and both tables from then on', () => {
+    store.close();
+    store = openTestStore(join(dir, 'third.db'));
+    migrateModule(store.database, 'attendance', {
+      sqlite: ATTENDANCE_STEPS.sqlite.slice(0, 1),
+      postgres: ATTENDANCE_STEPS.postgres.slice(0, 1),
+    });
+    gate('gate-9', [['y', '07:51', 'in', { decision: 'deny', reason: 'expired' }]]);
+    attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
+    gate('gate-9', [['y', '07:52', 'in', { decision: 'deny', reason: 'expired' }]]);
+    expect(store.database.prepare('SELECT person_id, at FROM gate_refusals ORDER BY at').all()).toEqual([
+      { person_id: 'y', at: local('07:51') },
+      { person_id: 'y', at: local('07:52') },
     ]);
   });
 });

@@ -14,6 +14,8 @@ export const ATTENDANCE_CSV_COLUMNS = [
   'arrived_at',
   'left_at',
   'left_early',
+  'turned_away_at',
+  'turned_away_reason',
 ] as const;
 
 /**
@@ -37,6 +39,8 @@ export function dayCsv(day: AttendanceDay): string {
         local(pupil.arrivedAt),
         local(pupil.leftAt),
         pupil.leftEarly ? 'yes' : 'no',
+        local(pupil.turnedAwayAt),
+        pupil.turnedAwayReason ?? '',
       ]);
     }
   }

@@ -1,7 +1,7 @@
 import type { Calendar } from '@educard/terminal-sdk';
 import type { SchoolTimes } from '../directory/index.js';
 import { schoolDay, zonedInstant } from './calendar.js';
-import type { DayPassages } from './passages.js';
+import { type DayPassages, type Refusal, turnedAway } from './passages.js';
 import type { AttendanceDay, ClassDay, DayCounts, PupilDay, PupilStatus } from './types.js';
 
 /** A pupil as attendance counts them: from the directory, or from the roster's cards. */
@@ -32,6 +32,8 @@ export interface DayInput {
   /** Pupils with a leave (not cancelled) covering the date. */
   onLeave: ReadonlySet<string>;
   passages: ReadonlyMap<string, DayPassages>;
+  /** Each person's latest refused entry of the day. */
+  refusals: ReadonlyMap<string, Refusal>;
   now: number;
 }
 
@@ -43,6 +45,7 @@ export const emptyCounts = (): DayCounts => ({
   notArrived: 0,
   onLeave: 0,
   leftEarly: 0,
+  turnedAway: 0,
 });
 
 const STATUS_COUNT: Record<PupilStatus, keyof DayCounts> = {
@@ -66,19 +69,24 @@ interface ClassTimes {
  * One pupil's day. Any passage shows the pupil came (an exit alone: they came in behind someone);
  * the first entry after the bell is late, even after the cut-off (the pupil is there). A pupil on
  * leave who comes anyway counts as there. An exit as the last passage before dismissal is leaving early.
+ * A refused entry that left the pupil outside is shown beside the status, whatever it is: the pupil
+ * was at the gate.
  */
 export function pupilStatus(
   passages: DayPassages | undefined,
+  refusal: Refusal | undefined,
   onLeave: boolean,
   times: ClassTimes,
   now: string,
 ): Omit<PupilDay, 'personId' | 'name' | 'studentNumber'> {
   const leftAt = passages?.lastDirection === 'out' ? passages.last : undefined;
   const leftEarly = leftAt !== undefined && leftAt < times.dismissal;
+  const outside = refusal && turnedAway(refusal, passages);
   const shown = {
     ...(passages?.firstIn ? { arrivedAt: passages.firstIn } : {}),
     ...(leftAt ? { leftAt } : {}),
     leftEarly,
+    ...(outside ? { turnedAwayAt: refusal.at, turnedAwayReason: refusal.reason } : {}),
   };
   if (passages)
     return { status: passages.firstIn && passages.firstIn > times.bell ? 'late' : 'present', ...shown };
@@ -124,7 +132,13 @@ export function computeDay(input: DayInput): AttendanceDay {
     for (const member of members) {
       const passages = input.passages.get(member.personId);
       if (!day.schoolDay && !passages) continue;
-      const found = pupilStatus(passages, input.onLeave.has(member.personId), classTimes, nowIso);
+      const found = pupilStatus(
+        passages,
+        input.refusals.get(member.personId),
+        input.onLeave.has(member.personId),
+        classTimes,
+        nowIso,
+      );
       const shown: PupilDay = {
         personId: member.personId,
         name: member.name,
@@ -133,6 +147,7 @@ export function computeDay(input: DayInput): AttendanceDay {
       };
       counts[STATUS_COUNT[shown.status]]++;
       if (shown.leftEarly) counts.leftEarly++;
+      if (shown.turnedAwayAt) counts.turnedAway++;
       pupils.push(shown);
     }
     for (const key of Object.keys(totals) as (keyof DayCounts)[]) totals[key] += counts[key];

@@ -26,4 +26,5 @@ export type {
   PupilDay,
   PupilStatus,
   TrendWeek,
+  TurnedAwayPerson,
 } from './types.js';

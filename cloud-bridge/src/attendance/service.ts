@@ -1,4 +1,4 @@
-import type { Calendar } from '@educard/terminal-sdk';
+import type { Calendar, DenyReason } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import { type Directory, type DirectoryPerson, type LeaveRecord, SchoolTimes } from '../directory/index.js';
 import { type BridgeStore, migrateModule } from '../store/index.js';
@@ -14,8 +14,15 @@ import {
 } from './calendar.js';
 import { dayCsv } from './csv.js';
 import { type ClassInfo, computeDay, type Pupil } from './day.js';
-import { dayPassagesQuery, PASSAGE_STEPS, passageProjection } from './passages.js';
-import type { AttendanceDay, TrendWeek } from './types.js';
+import {
+  ATTENDANCE_STEPS,
+  dayPassagesQuery,
+  gateProjection,
+  type Refusal,
+  refusalsQuery,
+  turnedAway,
+} from './passages.js';
+import type { AttendanceDay, TrendWeek, TurnedAwayPerson } from './types.js';
 
 export interface AttendanceDeps {
   store: BridgeStore;
@@ -56,6 +63,9 @@ interface SchoolContext {
 }
 
 const DEFAULT_TIMES = SchoolTimes.parse({});
+/** Later than any time a record can carry: the open end of a range. */
+const END_OF_TIME = '9999-12-31T23:59:59.999Z';
+const NO_REFUSALS: ReadonlyMap<string, Refusal> = new Map();
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
@@ -64,13 +74,15 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export class Attendance {
   private readonly dayPassages;
+  private readonly refusals;
   private readonly now: () => number;
 
   constructor(private readonly deps: AttendanceDeps) {
     const db = deps.store.database;
-    migrateModule(db, 'attendance', PASSAGE_STEPS);
-    deps.store.addCommitProjection(passageProjection(db));
+    migrateModule(db, 'attendance', ATTENDANCE_STEPS);
+    deps.store.addCommitProjection(gateProjection(db));
     this.dayPassages = dayPassagesQuery(db);
+    this.refusals = refusalsQuery(db);
     this.now = deps.now ?? Date.now;
   }
 
@@ -103,8 +115,41 @@ export class Attendance {
       pupils: pupilsOn(date),
       onLeave: this.onLeave(school, date, date)(date),
       passages: this.dayPassages(school, from, to),
+      refusals: this.refusals(school, from, to),
       now: this.now(),
     });
+  };
+
+  /**
+   * Who was refused entry (for `reason`, when given) since an instant and is outside because of it:
+   * the people a lockdown keeps at the gate. Passages count from the start of that instant's school
+   * day, so a pupil who came in before and taps again inside is not outside.
+   */
+  readonly turnedAwaySince = (school: string, since: string, reason?: DenyReason): TurnedAwayPerson[] => {
+    const refused = this.refusals(school, since, END_OF_TIME, reason);
+    if (refused.size === 0) return [];
+    const dayStart = iso(this.startOfDay(school, localDate(Date.parse(since), this.zoneOf(school))));
+    const passages = this.dayPassages(school, dayStart, END_OF_TIME);
+    const outside: TurnedAwayPerson[] = [];
+    for (const [personId, refusal] of refused) {
+      if (!turnedAway(refusal, passages.get(personId))) continue;
+      const person = this.deps.directory.person(personId);
+      const card = person
+        ? undefined
+        : this.deps.store.personCards(personId).find((c) => c.school === school);
+      const className = person?.class ?? card?.class;
+      const role = refusal.role ?? person?.role ?? card?.role;
+      outside.push({
+        personId,
+        name: person?.name ?? card?.displayName ?? personId,
+        ...(className ? { class: className } : {}),
+        ...(role ? { role } : {}),
+        at: refusal.at,
+        reason: refusal.reason,
+        device: refusal.device,
+      });
+    }
+    return outside.sort((a, b) => a.at.localeCompare(b.at));
   };
 
   /** The day as CSV (docs/attendance.md): what the central connector's file mode writes. */
@@ -154,6 +199,8 @@ export class Attendance {
           pupils: pupilsOn(date),
           onLeave: leaveOn(date),
           passages: this.dayPassages(school, from, to),
+          // The trend counts statuses only: refusals change none.
+          refusals: NO_REFUSALS,
           now,
         });
         entry.schoolDays++;

@@ -3,6 +3,8 @@
  * Node, so the bridge's pages type-check against this file (pages/src/api.ts) rather than keep copies.
  */
 
+import type { DenyReason } from '@educard/terminal-sdk';
+
 export type NotSchoolDay = 'weekend' | 'holiday' | 'closure';
 
 export type PupilStatus = 'present' | 'late' | 'absent' | 'not-arrived' | 'on-leave';
@@ -15,6 +17,9 @@ export interface PupilDay {
   arrivedAt?: string;
   leftAt?: string;
   leftEarly: boolean;
+  /** The pupil was refused entry at a gate and is outside: when, and the gate's reason. */
+  turnedAwayAt?: string;
+  turnedAwayReason?: DenyReason;
 }
 
 export interface DayCounts {
@@ -25,6 +30,7 @@ export interface DayCounts {
   notArrived: number;
   onLeave: number;
   leftEarly: number;
+  turnedAway: number;
 }
 
 export interface ClassDay {
@@ -59,4 +65,15 @@ export interface TrendWeek {
   absent: number;
   /** (present + late) / (present + late + absent); null for a week without a school day counted yet. */
   rate: number | null;
+}
+
+/** A person refused entry at a gate who has not come in since (`GET /v1/schools/{school}/lockdown`). */
+export interface TurnedAwayPerson {
+  personId: string;
+  name: string;
+  class?: string;
+  role?: string;
+  at: string;
+  reason: DenyReason;
+  device: string;
 }

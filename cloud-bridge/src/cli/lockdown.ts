@@ -11,8 +11,8 @@ interface SchoolOptions extends BridgeOptions {
 const NOT_FOUND =
   'check the school id: it is the school column of the roster CSV, and its gates must be enrolled here';
 
-/** The lockdown and each gate's part, as `status` shows them. */
-function describe({ lockdown, gates }: LockdownView): string {
+/** The lockdown, each gate's part and who it keeps outside, as `status` shows them. */
+function describe({ lockdown, gates, outside }: LockdownView): string {
   const head = lockdown.active
     ? `school ${lockdown.school} is in LOCKDOWN (order ${lockdown.version}, by ${lockdown.setBy} at ${lockdown.setAt}${lockdown.reason ? `: ${lockdown.reason}` : ''}): its gates refuse entries`
     : lockdown.version === 0
@@ -36,6 +36,23 @@ function describe({ lockdown, gates }: LockdownView): string {
           `${pending} gate(s) have not yet applied order ${lockdown.version}: an online gate does within seconds, an offline one when it connects again`,
         ]
       : []),
+    ...(outside.length
+      ? [
+          `${outside.length} refused entry since the order and not in since (outside the gates):`,
+          table(
+            ['name', 'class', 'role', 'refused at', 'gate'],
+            outside.map((person) => [
+              person.name,
+              person.class ?? '',
+              person.role ?? '',
+              person.at,
+              person.device,
+            ]),
+          ),
+        ]
+      : lockdown.active
+        ? ['nobody has been refused entry since the order']
+        : []),
   ].join('\n');
 }
 

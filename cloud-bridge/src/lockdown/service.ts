@@ -1,5 +1,6 @@
 import type { Command } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
+import type { TurnedAwayPerson } from '../attendance/index.js';
 import type { CommandOrder } from '../commands/index.js';
 import { ALARM_KINDS } from '../ops/index.js';
 import {
@@ -58,6 +59,8 @@ export interface LockdownDeps {
     raise(input: { kind: string; message: string; school?: string }): unknown;
     clear(kind: string, subject: { school?: string }, by?: string): unknown;
   };
+  /** Who was refused entry for a reason since an instant and has not come in since (attendance's). */
+  turnedAwaySince: (school: string, since: string, reason: 'lockdown') => TurnedAwayPerson[];
   logger: Logger;
   now: () => Date;
 }
@@ -145,7 +148,11 @@ export class Lockdowns {
     return { lockdown, sent: gates.length - unsent.length, unsent };
   }
 
-  /** The school's lockdown and each gate's part in it. */
+  /**
+   * The school's lockdown, each gate's part in it and, while it lasts, who it keeps outside: the
+   * gatehouse goes to them, the office calls their parents. A gate's own switch refuses with the same
+   * reason: those refusals count from the order too.
+   */
   status(school: string): LockdownView {
     const lockdown = this.get(school);
     const applied = new Map(this.s.appliedIn.all(school).map((row) => [row.device, row]));
@@ -161,7 +168,9 @@ export class Lockdowns {
         current: version === lockdown.version,
       };
     });
-    return { lockdown, gates };
+    const outside =
+      lockdown.active && lockdown.setAt ? this.deps.turnedAwaySince(school, lockdown.setAt, 'lockdown') : [];
+    return { lockdown, gates, outside };
   }
 
   /** The school's lockdown as a signed order for one of its gates, for a sync answer; none if never set. */

@@ -1,5 +1,7 @@
 // The lockdown's answers, without Node: the pages import them.
 
+import type { TurnedAwayPerson } from '../attendance/types.js';
+
 export interface SchoolLockdown {
   school: string;
   active: boolean;
@@ -26,4 +28,6 @@ export interface GateLockdown {
 export interface LockdownView {
   lockdown: SchoolLockdown;
   gates: GateLockdown[];
+  /** While it lasts: who was refused entry for it and has not come in since, first refused first. */
+  outside: TurnedAwayPerson[];
 }

@@ -184,6 +184,8 @@ export class Leavers {
       run('events', rewrite.events, pseudonym, pseudonym, personId);
       if (tableExists(db, 'gate_passages'))
         run('passages', 'UPDATE gate_passages SET person_id = ? WHERE person_id = ?', pseudonym, personId);
+      if (tableExists(db, 'gate_refusals'))
+        run('refusals', 'UPDATE gate_refusals SET person_id = ? WHERE person_id = ?', pseudonym, personId);
       if (tableExists(db, 'loans')) {
         run('loans', rewrite.loans, pseudonym, pseudonym, personId);
         run('libraryEvents', rewrite.libraryEvents, pseudonym, personId);

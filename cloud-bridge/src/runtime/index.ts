@@ -258,7 +258,14 @@ export class Bridge {
       onBadRow,
       grants,
     });
-    const lockdowns = new Lockdowns({ store, commands, alarms: ops.alarms, logger, now });
+    const lockdowns = new Lockdowns({
+      store,
+      commands,
+      alarms: ops.alarms,
+      turnedAwaySince: attendance.turnedAwaySince,
+      logger,
+      now,
+    });
     const sync = new DeviceSync({
       store,
       client,

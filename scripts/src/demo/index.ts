@@ -310,7 +310,7 @@ function attendanceToday(bridge: Bridge): void {
   }
   const { totals } = day;
   out(
-    `Attendance ${day.date}: ${totals.pupils} pupils, ${totals.present} present, ${totals.late} late, ${totals.notArrived + totals.absent} not in, ${totals.onLeave} on leave (${day.classes.length} classes).`,
+    `Attendance ${day.date}: ${totals.pupils} pupils, ${totals.present} present, ${totals.late} late, ${totals.notArrived + totals.absent} not in, ${totals.onLeave} on leave; ${totals.turnedAway} refused at a gate and outside since (${day.classes.length} classes).`,
   );
 }
 
@@ -486,7 +486,8 @@ async function main(): Promise<number> {
   out(row(['bridge', 'alarms', '-', '-', 'ALARM', 'open', release.message.replace(/ at \S+Z$/, '')]));
 
   // An intruder is reported: the school is locked down from the bridge. Both gates take the order,
-  // a pupil coming in is refused (exits would go on), and the lockdown is lifted again.
+  // a pupil coming in is refused (exits would go on), the bridge lists who is kept outside for the
+  // gatehouse, and the lockdown is lifted again.
   const ordered = performance.now();
   const lockdown = (await api(bridge, '/v1/schools/school-1/lockdown', {
     active: true,
@@ -499,6 +500,27 @@ async function main(): Promise<number> {
   }
   out(row(['bridge', 'API', '-', '-', 'ORDER', 'lockdown', `applied: ${took.join(', ')}`]));
   await tap(gates.west, 'west-in', cast.wangWei);
+  const outside = await until(
+    async () => {
+      const view = (await api(bridge, '/v1/schools/school-1/lockdown')) as {
+        outside: { name: string; device: string }[];
+      };
+      return view.outside.length > 0 ? view.outside : undefined;
+    },
+    { what: 'the refused pupil at the bridge', everyMs: 100 },
+  );
+  for (const person of outside)
+    out(
+      row([
+        'bridge',
+        'API',
+        '-',
+        '-',
+        'OUTSIDE',
+        person.name,
+        `refused at ${person.device}: the gatehouse goes to them`,
+      ]),
+    );
   await api(bridge, '/v1/schools/school-1/lockdown', { active: false });
   for (const gate of [gates.east, gates.west])
     await until(() => !gate.gateway.report().lockdown.bridge.active, { what: `${gate.name} lifted` });
