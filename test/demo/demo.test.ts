@@ -50,7 +50,7 @@ describe('npm run demo', () => {
     );
     expect(run.stdout).toMatch(/gate-west +west-in +\S+ +Wang Wei +DENY +lockdown /);
     expect(run.stdout).toMatch(
-      /bridge +API +- +- +OUTSIDE +Wang Wei +refused at gate-west: the gatehouse goes to them/,
+      /bridge +API +- +Wang Wei +OUTSIDE +lockdown +refused at gate-west: the gatehouse goes to them/,
     );
     expect(run.stdout).toMatch(
       /bridge +API +- +- +ORDER +lockdown lifted +order 2: both gates decide as before/,

@@ -44,6 +44,9 @@ const row = (cells: string[]) =>
     .join(' ')
     .trimEnd();
 const out = (text = '') => process.stdout.write(`${text}\n`);
+/** A row of the bridge's own doing, about no card. */
+const bridgeRow = (source: string, outcome: string, what: string, detail: string, person = '-') =>
+  row(['bridge', source, '-', person, outcome, what, detail]);
 
 interface DemoGate {
   name: string;
@@ -167,17 +170,7 @@ async function libraryDesk(
   const { loans } = (await api(bridge, '/v1/library/school-1/loans?open=true')) as {
     loans: { itemId: string }[];
   };
-  out(
-    row([
-      'bridge',
-      'ledger',
-      '-',
-      '-',
-      'LOANS',
-      `${loans.length} open`,
-      loans.map((l) => l.itemId).join(', '),
-    ]),
-  );
+  out(bridgeRow('ledger', 'LOANS', `${loans.length} open`, loans.map((l) => l.itemId).join(', ')));
   return gate;
 }
 
@@ -483,7 +476,7 @@ async function main(): Promise<number> {
     },
     { what: "the bridge's emergency release alarm", everyMs: 200 },
   );
-  out(row(['bridge', 'alarms', '-', '-', 'ALARM', 'open', release.message.replace(/ at \S+Z$/, '')]));
+  out(bridgeRow('alarms', 'ALARM', 'open', release.message.replace(/ at \S+Z$/, '')));
 
   // An intruder is reported: the school is locked down from the bridge. Both gates take the order,
   // a pupil coming in is refused (exits would go on), the bridge lists who is kept outside for the
@@ -498,7 +491,7 @@ async function main(): Promise<number> {
     await until(() => gate.gateway.report().lockdown.bridge.active, { what: `${gate.name} in lockdown` });
     took.push(`${gate.name} ${Math.round(performance.now() - ordered)} ms`);
   }
-  out(row(['bridge', 'API', '-', '-', 'ORDER', 'lockdown', `applied: ${took.join(', ')}`]));
+  out(bridgeRow('API', 'ORDER', 'lockdown', `applied: ${took.join(', ')}`));
   await tap(gates.west, 'west-in', cast.wangWei);
   const outside = await until(
     async () => {
@@ -511,29 +504,24 @@ async function main(): Promise<number> {
   );
   for (const person of outside)
     out(
-      row([
-        'bridge',
+      bridgeRow(
         'API',
-        '-',
-        '-',
         'OUTSIDE',
-        person.name,
+        'lockdown',
         `refused at ${person.device}: the gatehouse goes to them`,
-      ]),
+        person.name,
+      ),
     );
   await api(bridge, '/v1/schools/school-1/lockdown', { active: false });
   for (const gate of [gates.east, gates.west])
     await until(() => !gate.gateway.report().lockdown.bridge.active, { what: `${gate.name} lifted` });
   out(
-    row([
-      'bridge',
+    bridgeRow(
       'API',
-      '-',
-      '-',
       'ORDER',
       'lockdown lifted',
       `order ${lockdown.lockdown.version + 1}: both gates decide as before`,
-    ]),
+    ),
   );
 
   // The district's system goes down for the rest of the gates' story: the bridge holds what it owes.
