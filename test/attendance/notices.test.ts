@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bridge, Notice } from '@educard/cloud-bridge';
+import type { Bridge, Notice, PassageNotice } from '@educard/cloud-bridge';
 import { until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
@@ -50,6 +50,8 @@ async function status(): Promise<HookStatus> {
   return body.webhooks[0] as HookStatus;
 }
 
+/** A notice in a few words: whose, and where the pupil went (or that they did not come). */
+const said = (notice: Notice) => `${notice.personId} ${'kind' in notice ? notice.kind : notice.direction}`;
 const now = (ms = 0) => new Date(Date.now() + ms).toISOString();
 const noticesOf = (personId: string) => receiver.notices.filter((n) => n.personId === personId);
 const settled = async () => (await status()).pending === 0;
@@ -109,7 +111,7 @@ describe('parent notices', () => {
       direction: 'in',
       at: expect.any(String),
       device: 'gate-1',
-    } satisfies Record<keyof Notice, unknown>);
+    } satisfies Record<keyof PassageNotice, unknown>);
     expect(delivery?.raw).not.toContain('CARD-');
     expect(await status()).toMatchObject({ pending: 0, failed: 0, delivered: 3 });
   });
@@ -157,7 +159,7 @@ describe('parent notices', () => {
     await until(settled, { what: 'nothing pending' });
     const after = receiver.received.slice(before);
     expect(after).toHaveLength(1);
-    expect(after[0]?.notices.map((n) => `${n.personId} ${n.direction}`)).toEqual(['p2 in']);
+    expect(after[0]?.notices.map(said)).toEqual(['p2 in']);
     const ids = receiver.notices.map((n) => n.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(receiver.notices).toHaveLength(5);
@@ -174,7 +176,7 @@ describe('parent notices', () => {
       });
     expect((await retry()).status).toBe(200);
     await until(() => receiver.accepted.has(id), { what: 'the delivery confirmed' });
-    expect(receiver.accepted.get(id)?.notices.map((n) => `${n.personId} ${n.direction}`)).toEqual(['p2 out']);
+    expect(receiver.accepted.get(id)?.notices.map(said)).toEqual(['p2 out']);
     await until(settled, { what: 'nothing pending' });
     expect(await status()).toMatchObject({ pending: 0, failed: 1, delivered: 6 });
     // Delivered now, it is no longer a given-up delivery to retry.

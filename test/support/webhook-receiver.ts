@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Notice, verifySignature } from '@educard/cloud-bridge';
+import { type AbsenceNotice, type Notice, type PassageNotice, verifySignature } from '@educard/cloud-bridge';
 
 /** What the receiver does with the next request. */
 export type ReceiverFault = 'fail' | 'stall' | 'reject' | 'throttle';
@@ -31,12 +31,14 @@ export class WebhookReceiver {
   private constructor(
     readonly secret: string,
     private port: number,
+    private readonly now: () => number,
   ) {
     this.server = this.makeServer();
   }
 
-  static async start(secret: string): Promise<WebhookReceiver> {
-    const receiver = new WebhookReceiver(secret, 0);
+  /** `now`: the clock signatures are judged by, the bridge's when a test sets it. */
+  static async start(secret: string, now: () => number = Date.now): Promise<WebhookReceiver> {
+    const receiver = new WebhookReceiver(secret, 0, now);
     await receiver.up();
     return receiver;
   }
@@ -45,8 +47,17 @@ export class WebhookReceiver {
     return `http://127.0.0.1:${this.port}/hooks/attendance`;
   }
 
-  /** The notices confirmed, each once, in the order they were confirmed. */
-  get notices(): Notice[] {
+  /** The passage notices confirmed, each once, in the order they were confirmed. */
+  get notices(): PassageNotice[] {
+    return this.confirmed().filter((notice): notice is PassageNotice => !('kind' in notice));
+  }
+
+  /** The absence notices confirmed, each once. */
+  get absences(): AbsenceNotice[] {
+    return this.confirmed().filter((notice): notice is AbsenceNotice => 'kind' in notice);
+  }
+
+  private confirmed(): Notice[] {
     return [...this.accepted.values()].flatMap((delivery) => delivery.notices);
   }
 
@@ -85,9 +96,7 @@ export class WebhookReceiver {
       request.headers['x-educard-signature'] as string | undefined,
       raw,
       this.secret,
-      {
-        toleranceSeconds: 300,
-      },
+      { toleranceSeconds: 300, nowSeconds: Math.floor(this.now() / 1000) },
     );
     if (!check.ok) {
       this.badSignatures++;

@@ -96,6 +96,12 @@ export class Attendance {
     return zonedInstant(date, '00:00', this.zoneOf(school));
   }
 
+  /** The instant (ms) a date's school cut-off passes at the school: no class's is earlier. */
+  cutoffOf(school: string, date: string): number {
+    const times = this.deps.directory.school(school)?.times ?? DEFAULT_TIMES;
+    return zonedInstant(date, times.cutoffTime, this.zoneOf(school));
+  }
+
   /** A date as the API takes it (`YYYY-MM-DD` or `today`), checked. */
   resolveDate(school: string, date: string): string {
     if (date === 'today') return this.today(school);

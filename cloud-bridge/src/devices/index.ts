@@ -94,3 +94,13 @@ export function authenticateDevice(
   if (given.length !== held.length || !timingSafeEqual(given, held)) return undefined;
   return { kind: 'device', device: device.id, school: device.school };
 }
+
+/**
+ * The gates of a school: its devices not revoked whose last state named a gate, or named nothing yet
+ * (a gateway older than the station field).
+ */
+export function schoolGates(store: Pick<BridgeStore, 'listDevices'>, school: string): Device[] {
+  return store
+    .listDevices(school)
+    .filter((device) => !device.revokedAt && (device.presence?.station ?? 'gate') === 'gate');
+}

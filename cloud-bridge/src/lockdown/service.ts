@@ -2,12 +2,12 @@ import type { Command } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
 import type { TurnedAwayPerson } from '../attendance/index.js';
 import type { CommandOrder } from '../commands/index.js';
+import { schoolGates } from '../devices/index.js';
 import { ALARM_KINDS } from '../ops/index.js';
 import {
   type BridgeStore,
   type CommittedEvent,
   committedData,
-  type Device,
   type ModuleSteps,
   migrateModule,
 } from '../store/index.js';
@@ -132,7 +132,7 @@ export class Lockdowns {
       logger.info({ school, version: lockdown.version, by }, 'school lockdown lifted');
       alarms.clear(ALARM_KINDS.schoolLockdown, { school }, by);
     }
-    const gates = this.gatesOf(school);
+    const gates = schoolGates(this.deps.store, school);
     const unsent: string[] = [];
     for (const gate of gates) {
       try {
@@ -156,7 +156,7 @@ export class Lockdowns {
   status(school: string): LockdownView {
     const lockdown = this.get(school);
     const applied = new Map(this.s.appliedIn.all(school).map((row) => [row.device, row]));
-    const gates = this.gatesOf(school).map((gate): GateLockdown => {
+    const gates = schoolGates(this.deps.store, school).map((gate): GateLockdown => {
       const row = applied.get(gate.id);
       const version = row?.version ?? 0;
       return {
@@ -178,13 +178,6 @@ export class Lockdowns {
     const lockdown = this.get(school);
     if (lockdown.version === 0) return undefined;
     return this.deps.commands.sign(school, device, orderOf(lockdown), LOCKDOWN_COMMAND_TTL_MS);
-  }
-
-  /** The gates of a school: its devices not revoked whose last state named a gate, or named nothing yet. */
-  private gatesOf(school: string): Device[] {
-    return this.deps.store
-      .listDevices(school)
-      .filter((device) => !device.revokedAt && (device.presence?.station ?? 'gate') === 'gate');
   }
 
   private project(events: CommittedEvent[]): void {

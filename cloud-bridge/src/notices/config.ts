@@ -8,6 +8,11 @@ export const NoticeWebhook = z.object({
   url: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }),
   /** The HMAC key both sides hold. Never logged. */
   secret: z.string().min(32, 'at least 32 characters'),
+  /**
+   * Also a notice for each pupil not at school by their class's cut-off on a school day (not on
+   * leave): a receiver must know the `absent` kind before it is turned on.
+   */
+  absence: z.boolean().default(false),
   /** Passages of one pupil closer than this make one notice (docs/notices.md). */
   debounceMs: z.number().int().min(0).max(3_600_000).default(120_000),
   /** How long settled notices gather before they go out in one POST. */

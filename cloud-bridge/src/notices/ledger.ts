@@ -1,12 +1,21 @@
 import { randomUUID } from 'node:crypto';
+import type { DenyReason } from '@educard/terminal-sdk';
 import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
 
 /**
  * The durable side of notices, per webhook: a cursor over gate_passages, each pupil's burst, the
  * settled notices and the deliveries they went out in. Every step is one transaction, so a restart
- * resumes where the last one ended: nothing read twice, nothing confirmed sent again.
+ * resumes where the last one ended: nothing read twice, nothing confirmed sent again. The second
+ * step: the absence notices queued, one per pupil and school day.
  */
+const ABSENCES = `CREATE TABLE notice_absences (
+     webhook TEXT NOT NULL,
+     date TEXT NOT NULL,
+     person_id TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (webhook, date, person_id)
+   );`;
 const STEPS: ModuleSteps = {
   sqlite: [
     `CREATE TABLE notice_webhooks (
@@ -51,6 +60,7 @@ const STEPS: ModuleSteps = {
      delivery_seq INTEGER
    );
    CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
+    ABSENCES,
   ],
   postgres: [
     `CREATE TABLE notice_webhooks (
@@ -95,11 +105,15 @@ const STEPS: ModuleSteps = {
        delivery_seq BIGINT
      );
      CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
+    ABSENCES,
   ],
 };
 
-/** One notice as the receiver gets it. Never a card id. */
-export interface Notice {
+/** One notice as the receiver gets it: where a pupil passed, or that they did not come. Never a card id. */
+export type Notice = PassageNotice | AbsenceNotice;
+
+/** A pupil's passage at a gate, debounced (docs/notices.md). */
+export interface PassageNotice {
   id: string;
   school: string;
   personId: string;
@@ -109,6 +123,25 @@ export interface Notice {
   direction: 'in' | 'out';
   at: string;
   device: string;
+}
+
+/**
+ * A pupil not at school by their class's cut-off on a school day, not on leave: sent once, to a
+ * webhook with `absence` on. A pupil refused at a gate says so (they came, and were not let in).
+ */
+export interface AbsenceNotice {
+  id: string;
+  kind: 'absent';
+  school: string;
+  personId: string;
+  studentNumber?: string;
+  name: string;
+  class: string;
+  /** The school day, in the school's calendar. */
+  date: string;
+  cutoffAt: string;
+  turnedAwayAt?: string;
+  turnedAwayReason?: DenyReason;
 }
 
 export interface PendingDelivery {
@@ -166,12 +199,13 @@ export interface NoticePeople {
   /** The school a pupil belonged to at `at`: the gate's (`gateSchool`) but for a pupil who changed school. */
   schoolOf(personId: string, at: string, gateSchool: string): string;
   /** The pupil's name and class for the notice. */
-  describe(burst: Burst): Omit<Notice, 'id' | 'direction' | 'at' | 'device'> | undefined;
+  describe(burst: Burst): Omit<PassageNotice, 'id' | 'direction' | 'at' | 'device'> | undefined;
 }
 
 export class NoticeLedger {
   private readonly s;
   private readonly stepInTransaction;
+  private readonly absencesInTransaction;
 
   constructor(db: SqlDatabase) {
     migrateModule(db, 'notices', STEPS);
@@ -212,6 +246,11 @@ export class NoticeLedger {
         'SELECT * FROM notice_bursts WHERE webhook = ? AND open = 1 AND last_at <= ? ORDER BY last_at',
       ),
       enqueue: db.prepare('INSERT INTO notice_queue (webhook, notice, created_at) VALUES (?, ?, ?)'),
+      absence: db.prepare(
+        `INSERT INTO notice_absences (webhook, date, person_id, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+      ),
+      pruneAbsences: db.prepare('DELETE FROM notice_absences WHERE webhook = ? AND created_at < ?'),
       unsent: db.prepare<[string], { n: number; oldest: string | null }>(
         'SELECT count(*) AS n, min(created_at) AS oldest FROM notice_queue WHERE webhook = ? AND delivery_seq IS NULL',
       ),
@@ -289,6 +328,24 @@ export class NoticeLedger {
       (hook: LedgerWebhook, now: number, people: NoticePeople, through: number) =>
         this.step(hook, now, people, through),
     );
+    this.absencesInTransaction = db.transaction((key: string, notices: AbsenceNotice[], now: number) => {
+      const at = new Date(now).toISOString();
+      let queued = 0;
+      for (const notice of notices) {
+        if (this.s.absence.run(key, notice.date, notice.personId, at).changes === 0) continue;
+        this.s.enqueue.run(key, JSON.stringify(notice), at);
+        queued++;
+      }
+      return queued;
+    });
+  }
+
+  /**
+   * Queues absence notices for a webhook, each pupil's once a school day whatever the rounds and
+   * restarts: the next step batches them with the passages' notices. How many were new.
+   */
+  queueAbsences(key: string, notices: AbsenceNotice[], now: number): number {
+    return notices.length ? this.absencesInTransaction(key, notices, now) : 0;
   }
 
   /** Makes a webhook known; a new one starts after the passages already stored (no history replayed). */
@@ -315,7 +372,7 @@ export class NoticeLedger {
     const notify = (burst: Burst) => {
       const about = people.describe(burst);
       if (!about) return;
-      const notice: Notice = {
+      const notice: PassageNotice = {
         id: `n${burst.eventId}`,
         ...about,
         direction: burst.direction,
@@ -416,6 +473,7 @@ export class NoticeLedger {
     const at = new Date(before).toISOString();
     this.s.pruneQueue.run(key, at);
     this.s.pruneDeliveries.run(key, at);
+    this.s.pruneAbsences.run(key, at);
   }
 
   status(key: string) {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import { type BridgeStore, logFailure } from '../store/index.js';
 import { membershipAt, type Transfer, type TransferLog } from '../transfers/index.js';
+import { type AbsenceDeps, AbsenceWatch } from './absence.js';
 import type { NoticesConfig, NoticeWebhook } from './config.js';
 import type { Burst } from './debounce.js';
 import { NoticeLedger, type NoticePeople, type PendingDelivery } from './ledger.js';
@@ -15,6 +16,8 @@ export interface NoticesDeps {
   /** A pupil who changed school is the new school's from the transfer on: its webhook hears of them. */
   transfers?: TransferLog;
   config: NoticesConfig;
+  /** What absence notices are counted from; without it a webhook's `absence` sends none. */
+  attendance?: AbsenceDeps['attendance'];
   logger: Logger;
   /** The clock (tests set it). */
   now?: () => number;
@@ -36,6 +39,8 @@ interface Hook extends NoticeWebhook {
 const KEEP_DELIVERED_MS = 7 * 86_400_000;
 /** A Retry-After longer than this is not believed. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
+/** How many schools' days one round may compute for absence notices, over every webhook. */
+const ABSENCE_SCHOOLS_PER_ROUND = 2;
 
 type Outcome = { ok: true } | { ok: false; retry: boolean; error: string; retryAfterMs?: number };
 
@@ -58,6 +63,7 @@ function shownUrl(url: string): string {
  */
 export class Notices {
   private readonly ledger: NoticeLedger;
+  private readonly absences: AbsenceWatch | undefined;
   private readonly hooks: Hook[];
   private readonly now: () => number;
   private readonly sending = new Map<string, Promise<void>>();
@@ -73,6 +79,10 @@ export class Notices {
       shown: shownUrl(hook.url),
     }));
     for (const hook of this.hooks) this.ledger.register(hook.key);
+    const { attendance } = deps;
+    this.absences = attendance
+      ? new AbsenceWatch({ ...deps, attendance, ledger: this.ledger, logger: deps.logger })
+      : undefined;
   }
 
   /** Also after a stop: the instance that holds the notices' lease may lose it and take it again. */
@@ -102,6 +112,7 @@ export class Notices {
         ...(hook.school ? { school: hook.school } : {}),
         url: hook.shown,
         ...this.ledger.status(hook.key),
+        ...(hook.absence ? { absenceHeld: this.absences?.held(hook.key) ?? [] } : {}),
       }));
   }
 
@@ -139,8 +150,10 @@ export class Notices {
       logFailure(this.deps.logger, { err: error }, 'parent notices: the store cannot be read');
       return;
     }
+    let absenceBudget = ABSENCE_SCHOOLS_PER_ROUND;
     for (const hook of this.hooks) {
       try {
+        if (hook.absence && this.absences) absenceBudget -= this.absences.step(hook, now, absenceBudget);
         const step = this.ledger.advance(hook, now, people, through);
         if (step.stale)
           this.deps.logger.info(

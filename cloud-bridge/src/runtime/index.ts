@@ -160,7 +160,9 @@ export class Bridge {
       directory,
       transfers,
       config: config.notices,
+      attendance,
       logger,
+      now: () => now().getTime(),
       onDelivery: metrics.onDelivery,
     });
     // A stored row the bridge cannot use is skipped, logged and raised: it never keeps the bridge down.

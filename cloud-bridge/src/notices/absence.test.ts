@@ -1,0 +1,223 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EventRecord, GateDecisionData } from '@educard/terminal-sdk';
+import { gateDecisionData } from '@educard/terminal-sdk/testing';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Attendance, zonedInstant } from '../attendance/index.js';
+import { Directory } from '../directory/index.js';
+import { libraryRecords } from '../store/conformance.js';
+import type { BridgeStore } from '../store/index.js';
+import { openTestStore } from '../store/test-store.js';
+import { AbsenceWatch } from './absence.js';
+import { type AbsenceNotice, NoticeLedger } from './ledger.js';
+
+// A school day on a set clock: 2026-11-23 is a Monday; times are the school's (Asia/Shanghai).
+const SCHOOL = 'school-1';
+const MONDAY = '2026-11-23';
+const at = (clock: string, date = MONDAY) => zonedInstant(date, clock, 'Asia/Shanghai');
+const HOOK = { key: 'hook-1', school: SCHOOL };
+
+let dir: string;
+let store: BridgeStore;
+let directory: Directory;
+let ledger: NoticeLedger;
+let watch: AbsenceWatch;
+let now: number;
+let chain: { seq: number; hash: string } | undefined;
+
+function taps(list: [personId: string, clock: string, extra?: Partial<GateDecisionData>][]): void {
+  const records = libraryRecords(
+    'gate-1',
+    list.map(([personId, clock, extra]) => [
+      'gate.decision',
+      new Date(at(clock)).toISOString(),
+      gateDecisionData({ personId, direction: 'in', ...extra }),
+    ]),
+    chain,
+  );
+  const last = records.at(-1) as EventRecord;
+  chain = { seq: last.seq, hash: last.hash };
+  store.commitRecords('gate-1', SCHOOL, records);
+}
+
+/** The absence notices queued for the webhook so far, by pupil. */
+const queued = (): AbsenceNotice[] =>
+  (
+    store.database
+      .prepare('SELECT notice FROM notice_queue WHERE webhook = ? ORDER BY id')
+      .pluck()
+      .all(HOOK.key) as string[]
+  )
+    .map((notice) => JSON.parse(notice) as AbsenceNotice)
+    .filter((notice) => notice.kind === 'absent');
+
+const round = (clock: string, date = MONDAY) => {
+  now = at(clock, date);
+  return watch.step(HOOK, now, 10);
+};
+
+let bdSeq = 0;
+/** The gate's presence as its births and deaths set it, each newer than the last. */
+function presence(online: boolean, clock: string, date = MONDAY): void {
+  bdSeq++;
+  store.recordPresence('gate-1', { online, bdSeq, at: new Date(at(clock, date)).toISOString() });
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'absence-'));
+  store = openTestStore(join(dir, 'bridge.db'));
+  directory = new Directory(store.database);
+  now = at('07:00');
+  const attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
+  ledger = new NoticeLedger(store.database);
+  ledger.register(HOOK.key);
+  watch = new AbsenceWatch({ store, directory, attendance, ledger, logger: pino({ level: 'silent' }) });
+  chain = undefined;
+  directory.putSchool({
+    id: SCHOOL,
+    name: 'No. 1 Primary',
+    times: { bellTime: '08:00', cutoffTime: '09:00', dismissalTime: '16:00' },
+  });
+  directory.putClass({ school: SCHOOL, id: '3-1', name: 'Grade 3 Class 1' });
+  // Class 1-2 starts at 09:45: its cut-off is its bell.
+  directory.putClass({ school: SCHOOL, id: '1-2', name: 'Grade 1 Class 2', bellTime: '09:45' });
+  for (const [id, className] of [
+    ['came', '3-1'],
+    ['leave', '3-1'],
+    ['refused', '3-1'],
+    ['away', '3-1'],
+    ['late-class', '1-2'],
+  ])
+    directory.putPerson({
+      id: id as string,
+      school: SCHOOL,
+      role: 'student',
+      name: `Pupil ${id}`,
+      class: className as string,
+      studentNumber: `G-${id}`,
+      active: true,
+    });
+  directory.putLeave({
+    id: 'lv-1',
+    personId: 'leave',
+    school: SCHOOL,
+    from: MONDAY,
+    to: MONDAY,
+    kind: 'sick',
+    cancelled: false,
+  });
+  const [token] = store.createTokens(SCHOOL, 1, '2027-01-01T00:00:00.000Z') as [string];
+  store.enrollDevice(token, { id: 'gate-1', publicKey: 'k', secretHash: 'h' }, '2026-11-01T00:00:00.000Z');
+  presence(true, '06:00');
+  taps([
+    ['came', '07:50'],
+    ['refused', '08:10', { decision: 'deny', reason: 'expired' }],
+  ]);
+});
+afterEach(async () => {
+  store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('absence notices', () => {
+  it('go once per pupil after their class’s cut-off: not for one who came or is on leave', () => {
+    expect(round('08:59')).toBe(0);
+    expect(queued()).toEqual([]);
+    expect(round('09:00')).toBe(1);
+    expect(queued()).toEqual([
+      {
+        id: `a${MONDAY}:away`,
+        kind: 'absent',
+        school: SCHOOL,
+        personId: 'away',
+        studentNumber: 'G-away',
+        name: 'Pupil away',
+        class: '3-1',
+        date: MONDAY,
+        cutoffAt: new Date(at('09:00')).toISOString(),
+      },
+      // Refused at the gate: the parent learns the child came, and why they were not let in.
+      expect.objectContaining({
+        personId: 'refused',
+        turnedAwayAt: new Date(at('08:10')).toISOString(),
+        turnedAwayReason: 'expired',
+      }),
+    ]);
+    // Nothing until the next class's cut-off; then its pupil, and nobody twice.
+    expect(round('09:30')).toBe(0);
+    expect(round('09:45')).toBe(1);
+    expect(queued().map((n) => n.personId)).toEqual(['away', 'refused', 'late-class']);
+    expect(round('12:00')).toBe(0);
+  });
+
+  it('are queued once whatever the restarts: the ledger keeps who was told', () => {
+    round('09:50');
+    expect(queued()).toHaveLength(3);
+    const attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
+    const again = new AbsenceWatch({
+      store,
+      directory,
+      attendance,
+      ledger,
+      logger: pino({ level: 'silent' }),
+    });
+    expect(again.step(HOOK, now, 10)).toBe(1);
+    expect(queued()).toHaveLength(3);
+  });
+
+  it('wait while a gate of the school is offline or just back, and go once it has caught up', () => {
+    presence(false, '08:30');
+    round('09:00');
+    expect(queued()).toEqual([]);
+    expect(watch.held(HOOK.key)).toEqual([{ school: SCHOOL, date: MONDAY, gates: ['gate-1'] }]);
+    // Back at 09:20 with what it kept: the pupil it let in while offline came after all.
+    presence(true, '09:20');
+    taps([['away', '08:20']]);
+    round('09:20');
+    expect(queued()).toEqual([]);
+    round('09:22');
+    expect(queued().map((n) => n.personId)).toEqual(['refused']);
+    expect(watch.held(HOOK.key)).toEqual([]);
+  });
+
+  it('are not held by a gate out of service for more than a day', () => {
+    presence(false, '09:00', '2026-11-21');
+    round('09:00');
+    expect(queued().map((n) => n.personId)).toEqual(['away', 'refused']);
+  });
+
+  it('are not sent after the class’s dismissal, nor on a day that is no school day', () => {
+    round('16:30');
+    expect(queued()).toEqual([]);
+    round('09:30', '2026-11-28');
+    expect(queued()).toEqual([]);
+  });
+
+  it('a district-wide webhook hears of every school, a few schools a round', () => {
+    directory.putSchool({
+      id: 'school-2',
+      name: 'No. 2 Primary',
+      times: { bellTime: '08:00', cutoffTime: '09:00', dismissalTime: '16:00' },
+    });
+    directory.putPerson({
+      id: 'other',
+      school: 'school-2',
+      role: 'student',
+      name: 'Other',
+      class: '5-1',
+      active: true,
+    });
+    now = at('09:10');
+    const district = { key: HOOK.key };
+    expect(watch.step(district, now, 1)).toBe(1);
+    expect(watch.step(district, now, 1)).toBe(1);
+    expect(watch.step(district, now, 1)).toBe(0);
+    expect(queued().map((n) => `${n.school} ${n.personId}`)).toEqual([
+      'school-1 away',
+      'school-1 refused',
+      'school-2 other',
+    ]);
+  });
+});

@@ -1,0 +1,165 @@
+import type { Logger } from 'pino';
+import { type Attendance, addDays, type ClassDay } from '../attendance/index.js';
+import { schoolGates } from '../devices/index.js';
+import type { Directory } from '../directory/index.js';
+import type { BridgeStore } from '../store/index.js';
+import type { AbsenceNotice, NoticeLedger } from './ledger.js';
+
+/** A gate not heard from for longer than this is out of service, not cut off: it holds nothing back. */
+const OUT_OF_SERVICE_MS = 24 * 3_600_000;
+/** A gate back online this recently may still be sending what it kept meanwhile. */
+const BACK_SETTLE_MS = 60_000;
+/** While the notices are held for a gate, how often the school is looked at again. */
+const HELD_RECHECK_MS = 60_000;
+/** How long the list of schools a district-wide webhook hears of is kept between reads. */
+const SCHOOLS_KEPT_MS = 60_000;
+
+export interface AbsenceDeps {
+  store: Pick<BridgeStore, 'listDevices' | 'rosterSchools'>;
+  directory: Pick<Directory, 'schools'>;
+  attendance: Pick<Attendance, 'today' | 'startOfDay' | 'cutoffOf' | 'attendanceDay'>;
+  ledger: NoticeLedger;
+  logger: Logger;
+}
+
+/** One school's day for one webhook: when to look again, and which gates hold the notices back. */
+interface Plan {
+  date: string;
+  nextDayAt: number;
+  checkAt: number;
+  heldBy?: string[];
+}
+
+/**
+ * Absence notices: after a class's cut-off on a school day, each of its pupils without a passage and
+ * not on leave (attendance's `absent`) is a notice, queued once a day per webhook (the ledger keeps
+ * which). None after the class's dismissal: a parent told at six that their child did not come is told
+ * too late to act. While a gate of the school is offline (or just back), its passages may not be here
+ * yet: the notices wait for it, as long as the day lasts, rather than tell a parent a child who came
+ * is absent. A school is looked at when its cut-off passes and again at each later class's cut-off,
+ * never in between.
+ */
+export class AbsenceWatch {
+  private readonly plans = new Map<string, Plan>();
+  private known: { at: number; schools: string[] } | undefined;
+
+  constructor(private readonly deps: AbsenceDeps) {}
+
+  /**
+   * One round for a webhook: looks at the schools whose time has come, at most `budget` of them (a day
+   * of a large school takes tens of milliseconds, so a district's schools sharing a cut-off are spread
+   * over rounds). Returns how many it looked at.
+   */
+  step(hook: { key: string; school?: string }, now: number, budget: number): number {
+    let looked = 0;
+    for (const school of hook.school === undefined ? this.schools(now) : [hook.school]) {
+      if (looked >= budget) break;
+      const key = `${hook.key}\n${school}`;
+      let plan = this.plans.get(key);
+      if (!plan || now >= plan.nextDayAt) {
+        plan = this.planOf(school);
+        this.plans.set(key, plan);
+      }
+      if (now < plan.checkAt) continue;
+      looked++;
+      this.look(hook.key, school, plan, now);
+    }
+    return looked;
+  }
+
+  /** A webhook's schools whose absence notices are held now, and the gates they wait for. */
+  held(hookKey: string): { school: string; date: string; gates: string[] }[] {
+    const held: { school: string; date: string; gates: string[] }[] = [];
+    for (const [key, plan] of this.plans) {
+      const [hook, school] = key.split('\n') as [string, string];
+      if (hook === hookKey && plan.heldBy) held.push({ school, date: plan.date, gates: plan.heldBy });
+    }
+    return held;
+  }
+
+  private planOf(school: string): Plan {
+    const { attendance } = this.deps;
+    const date = attendance.today(school);
+    return {
+      date,
+      nextDayAt: attendance.startOfDay(school, addDays(date, 1)),
+      checkAt: attendance.cutoffOf(school, date),
+    };
+  }
+
+  private look(key: string, school: string, plan: Plan, now: number): void {
+    const { logger } = this.deps;
+    const day = this.deps.attendance.attendanceDay(school, plan.date);
+    const later = day.classes.map((c) => Date.parse(c.cutoffTime)).filter((at) => at > now);
+    plan.checkAt = day.schoolDay && later.length ? Math.min(...later) : Number.POSITIVE_INFINITY;
+    if (!day.schoolDay) return;
+    const due = day.classes.filter(
+      (c) => Date.parse(c.cutoffTime) <= now && now < Date.parse(c.dismissalTime),
+    );
+    const offline = this.gatesNotCaughtUp(school, now);
+    const log = { school, date: plan.date, webhook: key };
+    if (offline.length && due.length) {
+      if (!plan.heldBy)
+        logger.warn(
+          { ...log, gates: offline },
+          'absence notices held: a gate of the school is offline and may hold passages',
+        );
+      plan.heldBy = offline;
+      plan.checkAt = Math.min(plan.checkAt, now + HELD_RECHECK_MS);
+      return;
+    }
+    if (plan.heldBy) {
+      if (due.length) logger.info(log, 'absence notices resumed: the gates are back');
+      else
+        logger.warn(
+          { ...log, gates: plan.heldBy },
+          'absence notices not sent today: a gate was offline until dismissal',
+        );
+      delete plan.heldBy;
+    }
+    const queued = this.deps.ledger.queueAbsences(key, due.flatMap(absenceNotices(school, day.date)), now);
+    if (queued) logger.info({ ...log, queued }, 'absence notices queued');
+  }
+
+  /** The school's gates that are offline (but in service) or came back too recently. */
+  private gatesNotCaughtUp(school: string, now: number): string[] {
+    return schoolGates(this.deps.store, school)
+      .filter((gate) => {
+        const lastSeen = gate.lastSeenAt ? Date.parse(gate.lastSeenAt) : undefined;
+        if (lastSeen === undefined || now - lastSeen > OUT_OF_SERVICE_MS) return false;
+        const presence = gate.presence;
+        return !presence?.online || now - Date.parse(presence.at) < BACK_SETTLE_MS;
+      })
+      .map((gate) => gate.id);
+  }
+
+  /** Every school the bridge knows, the directory's and those with a roster: read once a minute. */
+  private schools(now: number): string[] {
+    if (this.known && now - this.known.at < SCHOOLS_KEPT_MS) return this.known.schools;
+    const ids = new Set(this.deps.store.rosterSchools());
+    for (const school of this.deps.directory.schools()) ids.add(school.id);
+    this.known = { at: now, schools: [...ids].sort() };
+    return this.known.schools;
+  }
+}
+
+/** The notices of a class's absent pupils. */
+const absenceNotices =
+  (school: string, date: string) =>
+  (group: ClassDay): AbsenceNotice[] =>
+    group.pupils
+      .filter((pupil) => pupil.status === 'absent')
+      .map((pupil) => ({
+        id: `a${date}:${pupil.personId}`,
+        kind: 'absent',
+        school,
+        personId: pupil.personId,
+        ...(pupil.studentNumber ? { studentNumber: pupil.studentNumber } : {}),
+        name: pupil.name,
+        class: group.class,
+        date,
+        cutoffAt: group.cutoffTime,
+        ...(pupil.turnedAwayAt
+          ? { turnedAwayAt: pupil.turnedAwayAt, turnedAwayReason: pupil.turnedAwayReason }
+          : {}),
+      }));
