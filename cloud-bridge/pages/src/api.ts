@@ -42,6 +42,7 @@ export type {
 } from '../../src/attendance/types.js';
 export type { PushStatus } from '../../src/central/types.js';
 export type { GateLockdown, LockdownView } from '../../src/lockdown/types.js';
+export type { NoticeWebhookStatus } from '../../src/notices/types.js';
 
 /** The signed-in account, as the session answer carries it. */
 export type SignedInAccount = SessionView['account'];

@@ -146,6 +146,16 @@ const WORDS = {
     en: 'Lock down the school? Every gate refuses entries until it is lifted.',
   },
   reason: { zh: '原因', en: 'Reason' },
+  parentNotices: { zh: '家长通知', en: 'Parent notices' },
+  delivered: { zh: '已送达', en: 'delivered' },
+  failed: { zh: '失败', en: 'failed' },
+  notices: { zh: '通知数', en: 'Notices' },
+  attempts: { zh: '尝试次数', en: 'Attempts' },
+  sendAgain: { zh: '重新发送', en: 'Send again' },
+  absenceHeld: {
+    zh: '未到校通知暂缓：等待离线闸机恢复',
+    en: 'Absence notices held until these gates are back',
+  },
 } as const;
 export type Word = keyof typeof WORDS;
 

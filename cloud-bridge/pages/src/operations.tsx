@@ -8,6 +8,7 @@ import {
   type DeviceHealth,
   type ExpiryView,
   type LockdownView,
+  type NoticeWebhookStatus,
   type PushStatus,
   type SignedInAccount,
   type StreamEvent,
@@ -187,6 +188,83 @@ function Central() {
           )}
         </dl>
       )}
+    </section>
+  );
+}
+
+/**
+ * Parent notices, per webhook: what waits, what was delivered, what was given up (with a button to send
+ * it again once the school has mended its receiver), and schools whose absence notices wait for a gate.
+ */
+function ParentNotices({ school }: { school?: string }) {
+  const t = useWords();
+  const [error, setError] = useState('');
+  const { data, reload } = useApi<{ webhooks: NoticeWebhookStatus[] }>(
+    `/v1/notices/status${schoolQuery(school)}`,
+    5_000,
+  );
+  if (!data || data.webhooks.length === 0) return null;
+  const retry = async (id: string) => {
+    setError('');
+    try {
+      await api(`/v1/notices/deliveries/${encodeURIComponent(id)}/retry`, { body: {} });
+      await reload();
+    } catch (failure) {
+      setError((failure as Error).message);
+    }
+  };
+  return (
+    <section class="card notices">
+      <h2>{t('parentNotices')}</h2>
+      {data.webhooks.map((hook) => (
+        <div key={hook.key} data-webhook={hook.key} class="webhook">
+          <p>
+            <strong>{hook.url}</strong>
+            {hook.school ? ` · ${hook.school}` : ''} · {t('pending')} <span data-pending>{hook.pending}</span>{' '}
+            · {t('delivered')} <span data-delivered>{hook.delivered}</span> · {t('failed')}{' '}
+            <span data-failed>{hook.failed}</span> · {t('lastSuccess')} {stamp(hook.lastSuccessAt)}
+          </p>
+          {hook.lastError && (
+            <p class="error">
+              {t('lastError')}: {hook.lastError} · {stamp(hook.lastErrorAt)}
+            </p>
+          )}
+          {hook.absenceHeld?.map((held) => (
+            <p key={held.school} class="held" data-held={held.school}>
+              {t('absenceHeld')}: {held.school} · {held.gates.join(', ')}
+            </p>
+          ))}
+          {hook.failedDeliveries.length > 0 && (
+            <table class="failed-deliveries">
+              <thead>
+                <tr>
+                  <th>{t('time')}</th>
+                  <th>{t('notices')}</th>
+                  <th>{t('attempts')}</th>
+                  <th>{t('lastError')}</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {hook.failedDeliveries.map((delivery) => (
+                  <tr key={delivery.id} data-delivery={delivery.id}>
+                    <td>{stamp(delivery.at)}</td>
+                    <td>{delivery.notices}</td>
+                    <td>{delivery.attempts}</td>
+                    <td>{delivery.lastError ?? ''}</td>
+                    <td>
+                      <button type="button" onClick={() => retry(delivery.id)}>
+                        {t('sendAgain')}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      ))}
+      <ErrorLine error={error} />
     </section>
   );
 }
@@ -506,6 +584,8 @@ export function OperationsView({ account }: { account: SignedInAccount }) {
         <LiveEvents school={school} />
         <Central />
       </div>
+      {/* Parent notices are the school office's (notices.manage): an operator's page does not ask. */}
+      {account.role !== 'operator' && <ParentNotices school={school} />}
       <Transfers school={school} />
       <VenueVisits school={school} />
     </section>

@@ -4,6 +4,7 @@ import { schoolGates } from '../devices/index.js';
 import type { Directory } from '../directory/index.js';
 import type { BridgeStore } from '../store/index.js';
 import type { AbsenceNotice, NoticeLedger } from './ledger.js';
+import type { AbsenceHold } from './types.js';
 
 /** A gate not heard from for longer than this is out of service, not cut off: it holds nothing back. */
 const OUT_OF_SERVICE_MS = 24 * 3_600_000;
@@ -68,8 +69,8 @@ export class AbsenceWatch {
   }
 
   /** A webhook's schools whose absence notices are held now, and the gates they wait for. */
-  held(hookKey: string): { school: string; date: string; gates: string[] }[] {
-    const held: { school: string; date: string; gates: string[] }[] = [];
+  held(hookKey: string): AbsenceHold[] {
+    const held: AbsenceHold[] = [];
     for (const [key, plan] of this.plans) {
       const [hook, school] = key.split('\n') as [string, string];
       if (hook === hookKey && plan.heldBy) held.push({ school, date: plan.date, gates: plan.heldBy });

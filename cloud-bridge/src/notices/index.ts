@@ -4,3 +4,4 @@ export { noticesRoutes } from './http.js';
 export type { AbsenceNotice, Notice, PassageNotice } from './ledger.js';
 export { type DeliveryOutcome, Notices, type NoticesDeps } from './service.js';
 export { type SignatureCheck, signatureHeader, verifySignature } from './signature.js';
+export type { AbsenceHold, FailedDelivery, NoticeWebhookStatus } from './types.js';

@@ -9,6 +9,7 @@ import type { NoticesConfig, NoticeWebhook } from './config.js';
 import type { Burst } from './debounce.js';
 import { NoticeLedger, type NoticePeople, type PendingDelivery } from './ledger.js';
 import { signatureHeader } from './signature.js';
+import type { NoticeWebhookStatus } from './types.js';
 
 export interface NoticesDeps {
   store: BridgeStore;
@@ -104,7 +105,7 @@ export class Notices {
   }
 
   /** Per webhook: what waits, what was given up and the last error (`GET /v1/notices/status`). */
-  status(school?: string) {
+  status(school?: string): NoticeWebhookStatus[] {
     return this.hooks
       .filter((hook) => school === undefined || hook.school === school)
       .map((hook) => ({

@@ -1,0 +1,36 @@
+// What the notices' status answers, without Node: the pages import it.
+
+/** A delivery given up: shown until a person sends it again. */
+export interface FailedDelivery {
+  id: string;
+  notices: number;
+  attempts: number;
+  lastError: string | null;
+  at: string;
+}
+
+/** A school whose absence notices wait for its gates to catch up. */
+export interface AbsenceHold {
+  school: string;
+  date: string;
+  gates: string[];
+}
+
+/** One webhook as `GET /v1/notices/status` answers it. */
+export interface NoticeWebhookStatus {
+  key: string;
+  school?: string;
+  /** Without its query string, which could hold a token. */
+  url: string;
+  /** Notices not yet confirmed: bursts settling, notices waiting for a batch, deliveries under way. */
+  pending: number;
+  failed: number;
+  delivered: number;
+  nextAttemptAt?: string;
+  lastError?: string;
+  lastErrorAt?: string | null;
+  lastSuccessAt?: string;
+  failedDeliveries: FailedDelivery[];
+  /** For a webhook with `absence` on. */
+  absenceHeld?: AbsenceHold[];
+}

@@ -1,0 +1,149 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addDays, type Bridge, localDate, weekStart, zonedInstant } from '@educard/cloud-bridge';
+import { launchChromium, until } from '@educard/scripts/support';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asAdmin, makeAccount, PASSWORD } from '../support/accounts.js';
+import { startBridge } from '../support/bridge.js';
+import { commitTaps } from '../support/gate-passages.js';
+import { screenshot, seriousViolations, signInToBridge } from '../support/pages.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
+
+/**
+ * Parent notices on the operations page, in a real Chromium against a real bridge and a real receiver,
+ * the bridge on a set clock (Monday of last week, after the 09:00 cut-off): a delivery the receiver
+ * refused is sent again from the page, and the absence notices held for an offline gate go once it is
+ * back. An operator's page neither shows nor asks for them. The clock stands still unless the test
+ * moves it: notices go out at once (no batch window), as they would once a window had passed.
+ */
+
+const SCHOOL = 'school-1';
+const ZONE = 'Asia/Shanghai';
+const SECRET = 'page-notices-secret-0123456789abcdef';
+const MONDAY = addDays(weekStart(localDate(Date.now(), ZONE)), -7);
+const at = (clock: string) => zonedInstant(MONDAY, clock, ZONE);
+
+let dir: string;
+let bridge: Bridge;
+let browser: Browser;
+let receiver: WebhookReceiver;
+let clock = at('09:10');
+let bdSeq = 0;
+
+function gatePresence(online: boolean, atMs: number): void {
+  bdSeq++;
+  bridge.store.recordPresence('gate-1', { online, bdSeq, at: new Date(atMs).toISOString() });
+}
+
+const operations = async (username: string): Promise<Page> => {
+  const page = await signInToBridge(browser, bridge.httpUrl, username, {
+    password: PASSWORD,
+    timezoneId: ZONE,
+    timeoutMs: 10_000,
+  });
+  await page.locator('.bar .tab', { hasText: 'Operations' }).click();
+  await page.locator('table.devices').waitFor();
+  return page;
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bridge-notices-'));
+  receiver = await WebhookReceiver.start(SECRET, () => clock);
+  bridge = await startBridge(
+    dir,
+    {
+      notices: {
+        tickMs: 25,
+        webhooks: [
+          {
+            school: SCHOOL,
+            url: receiver.url,
+            secret: SECRET,
+            absence: true,
+            debounceMs: 0,
+            batchWindowMs: 0,
+          },
+        ],
+      },
+    },
+    { now: () => new Date(clock) },
+  );
+  bridge.directory.putSchool({
+    id: SCHOOL,
+    name: 'No. 1 Primary',
+    times: { bellTime: '08:00', cutoffTime: '09:00', dismissalTime: '16:00' },
+  });
+  for (const id of ['p1', 'p2'])
+    bridge.directory.putPerson({
+      id,
+      school: SCHOOL,
+      role: 'student',
+      name: `学生${id}`,
+      class: '3-1',
+      active: true,
+    });
+  const [token] = bridge.store.createTokens(SCHOOL, 1, new Date(clock + 86_400_000).toISOString()) as [
+    string,
+  ];
+  bridge.store.enrollDevice(
+    token,
+    { id: 'gate-1', publicKey: 'k', secretHash: 'h' },
+    new Date(at('06:00')).toISOString(),
+  );
+  // The gate went offline at 08:30: what it let in since may not be here yet.
+  gatePresence(false, at('08:30'));
+  await makeAccount(bridge.httpUrl, { username: 'sam', role: 'school-admin', school: SCHOOL });
+  await makeAccount(bridge.httpUrl, { username: 'otto', role: 'operator', school: SCHOOL });
+  browser = await launchChromium();
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await bridge?.stop();
+  await receiver?.down();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('parent notices on the operations page', { timeout: 60_000 }, () => {
+  it('shows a delivery given up and sends it again; shows absence notices held for a gate until it is back', async () => {
+    receiver.failNext('reject');
+    commitTaps(bridge, 'gate-1', SCHOOL, [
+      { personId: 'p1', at: new Date(at('07:50')).toISOString(), direction: 'in' },
+    ]);
+    await until(() => bridge.notices.status()[0]?.failed === 1, { what: 'the refused delivery given up' });
+
+    const page = await operations('sam');
+    const card = page.locator('section.notices');
+    const hook = card.locator('[data-webhook]');
+    await hook.locator('[data-failed]', { hasText: '1' }).waitFor();
+    expect(await card.locator('tr[data-delivery] td').nth(3).textContent()).toBe('HTTP 400');
+    await card.locator('.held[data-held="school-1"]', { hasText: 'gate-1' }).waitFor();
+    expect(receiver.absences).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'bridge-operations-notices');
+
+    await card.getByRole('button', { name: 'Send again' }).click();
+    await hook.locator('[data-failed]', { hasText: '0' }).waitFor();
+    expect(await card.locator('tr[data-delivery]').count()).toBe(0);
+    expect(receiver.notices.map((n) => `${n.personId} ${n.direction}`)).toEqual(['p1 in']);
+
+    // The gate is back (and has nothing more to send): past the minute it is given, p2's absence goes.
+    gatePresence(true, clock);
+    clock += 2 * 60_000;
+    await until(() => receiver.absences.length === 1, { what: 'the absence notice' });
+    expect(receiver.absences[0]).toMatchObject({ kind: 'absent', personId: 'p2', date: MONDAY });
+    await card.locator('.held').waitFor({ state: 'detached' });
+    await page.context().close();
+  });
+
+  it('is not on an operator’s page, which does not ask for it either', async () => {
+    const page = await operations('otto');
+    await page.locator('section.lockdown').waitFor();
+    expect(await page.locator('section.notices').count()).toBe(0);
+    const denied = await asAdmin(bridge.httpUrl, 'GET', '/v1/audit?outcome=denied');
+    expect(JSON.stringify(denied.body)).not.toContain('notices.manage');
+    await page.context().close();
+  });
+});
