@@ -28,19 +28,34 @@ function random(seed: number): () => number {
 const at = (clock: string, jitterMs: number) =>
   new Date(zonedInstant(DATE, clock, ZONE) + jitterMs).toISOString();
 
+interface Tap {
+  personId: string;
+  at: string;
+  direction: 'in' | 'out';
+  /** A refused entry (an expired card): the pupil is turned away. */
+  refused?: true;
+}
+
 /**
- * 20,000 granted gate passages of one day: most pupils come in around the bell (some late, some twice),
- * about 4 % never come, lunch exits and returns, dismissal exits, and a few leave early.
+ * 20,000 gate decisions of one day: most pupils come in around the bell (some late, some twice), about
+ * 4 % never come (half of them refused at the gate), 1 % are refused once before they are let in, lunch
+ * exits and returns, dismissal exits, and a few leave early.
  */
-function passages(): { personId: string; at: string; direction: 'in' | 'out' }[] {
+function passages(): Tap[] {
   const next = random(7);
-  const all: { personId: string; at: string; direction: 'in' | 'out' }[] = [];
+  const all: Tap[] = [];
   const came: string[] = [];
   const minutes = (n: number) => Math.floor(n * 60_000);
   for (let p = 0; p < PUPILS && all.length < EVENTS; p++) {
-    if (next() < 0.04) continue;
     const personId = `p${p}`;
+    if (next() < 0.04) {
+      if (next() < 0.5)
+        all.push({ personId, direction: 'in', at: at('07:30', minutes(next() * 30)), refused: true });
+      continue;
+    }
     came.push(personId);
+    if (next() < 0.01)
+      all.push({ personId, direction: 'in', at: at('07:10', minutes(next() * 10)), refused: true });
     const late = next() < 0.06;
     all.push({ personId, direction: 'in', at: at(late ? '08:00' : '07:20', minutes(next() * 40)) });
     if (next() < 0.2) all.push({ personId, direction: 'in', at: at('07:20', minutes(next() * 50)) });
@@ -71,14 +86,21 @@ function gateRecords(): Map<string, EventRecord[]> {
     bodies.push({
       type: 'gate.decision',
       at: passage.at,
-      data: gateDecisionData({ personId: passage.personId, direction: passage.direction }),
+      data: gateDecisionData({
+        personId: passage.personId,
+        direction: passage.direction,
+        ...(passage.refused ? { decision: 'deny', reason: 'expired' } : {}),
+      }),
     });
     byGate.set(device, bodies);
   });
   return new Map([...byGate].map(([device, bodies]) => [device, chainRecords(device, bodies)]));
 }
 
-/** `central.attendance.day_ms`: one day of a 3,000-pupil school in 60 classes from 20,000 gate events. */
+/**
+ * `central.attendance.day_ms`: one day of a 3,000-pupil school in 60 classes from 20,000 gate events
+ * (passages and refused entries).
+ */
 export async function centralAttendanceBench(): Promise<BenchResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-attendance-'));
   const store = openSqliteStore(join(dir, 'bridge.db'));
@@ -145,6 +167,7 @@ export async function centralAttendanceBench(): Promise<BenchResult[]> {
       info('central.attendance.trend_8w_ms', median(trend), 'ms'),
       info('central.attendance.day_events', events, 'passages'),
       info('central.attendance.day_absent', first.totals.absent, 'pupils'),
+      info('central.attendance.day_turned_away', first.totals.turnedAway, 'pupils'),
     ];
   } finally {
     store.close();
