@@ -5,6 +5,7 @@ import type { Bridge, Notice, PassageNotice } from '@educard/cloud-bridge';
 import { until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
+import { bridgeCli } from '../support/cli.js';
 import { commitTaps } from '../support/gate-passages.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -187,5 +188,25 @@ describe('parent notices', () => {
     expect(((await audit.json()) as { entries: unknown[] }).entries).toMatchObject([
       { actor: 'admin-token', target: `delivery:${id}`, school: SCHOOL, outcome: 'ok' },
     ]);
+  });
+
+  it('educard-bridge notices status shows a given-up delivery, and retry sends it again', {
+    timeout: 60_000,
+  }, async () => {
+    const cli = (...args: string[]) =>
+      bridgeCli([...args, '--url', bridge.httpUrl, '--admin-token', ADMIN_TOKEN]);
+    const [left] = (await status()).failedDeliveries;
+    const id = left?.id as string;
+    const shown = await cli('notices', 'status');
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(new RegExp(`\\(school ${SCHOOL}\\): 0 pending, 6 delivered, 1 given up`));
+    expect(shown.stdout).toMatch(new RegExp(`${id} +1 +\\d+ +HTTP 400`));
+    const sent = await cli('notices', 'retry', id);
+    expect(sent.code, sent.stderr).toBe(0);
+    await until(() => receiver.accepted.has(id), { what: 'the delivery confirmed' });
+    const again = await cli('notices', 'retry', id);
+    expect([again.code, again.stderr]).toEqual([1, expect.stringContaining(`no given-up delivery ${id}`)]);
+    const json = await cli('notices', 'status', '--json');
+    expect(JSON.parse(json.stdout).webhooks[0]).toMatchObject({ failed: 0, failedDeliveries: [] });
   });
 });

@@ -9,6 +9,7 @@ import { registerImport } from './import.js';
 import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
 import { registerLockdown } from './lockdown.js';
+import { registerNotices } from './notices.js';
 import { registerPeople } from './people.js';
 import { registerReleases } from './releases.js';
 import { registerRollouts } from './rollouts.js';
@@ -30,6 +31,7 @@ export function bridgeProgram(): Command {
     registerImport,
     registerCards,
     registerLockdown,
+    registerNotices,
     registerPeople,
     registerAccounts,
     registerReleases,
