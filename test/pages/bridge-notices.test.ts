@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, makeAccount, PASSWORD } from '../support/accounts.js';
 import { startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
+import { scrape } from '../support/metrics.js';
 import { screenshot, seriousViolations, signInToBridge } from '../support/pages.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -22,6 +23,11 @@ import { WebhookReceiver } from '../support/webhook-receiver.js';
 const SCHOOL = 'school-1';
 const ZONE = 'Asia/Shanghai';
 const SECRET = 'page-notices-secret-0123456789abcdef';
+const METRICS_TOKEN = 'page-notices-metrics-0123456789';
+const held = async () =>
+  (await scrape(`${bridge.httpUrl}/metrics`, METRICS_TOKEN)).value('educard_bridge_notices_absence_held', {
+    school: SCHOOL,
+  });
 const MONDAY = addDays(weekStart(localDate(Date.now(), ZONE)), -7);
 const at = (clock: string) => zonedInstant(MONDAY, clock, ZONE);
 
@@ -54,6 +60,7 @@ beforeAll(async () => {
   bridge = await startBridge(
     dir,
     {
+      metrics: { token: METRICS_TOKEN },
       notices: {
         tickMs: 25,
         webhooks: [
@@ -121,6 +128,8 @@ describe('parent notices on the operations page', { timeout: 60_000 }, () => {
     expect(await card.locator('tr[data-delivery] td').nth(3).textContent()).toBe('HTTP 400');
     await card.locator('.held[data-held="school-1"]', { hasText: 'gate-1' }).waitFor();
     expect(receiver.absences).toEqual([]);
+    // Prometheus sees the hold too (EducardAbsenceNoticesHeld after 15 minutes).
+    expect(await held()).toBe(1);
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'bridge-operations-notices');
 
@@ -135,6 +144,7 @@ describe('parent notices on the operations page', { timeout: 60_000 }, () => {
     await until(() => receiver.absences.length === 1, { what: 'the absence notice' });
     expect(receiver.absences[0]).toMatchObject({ kind: 'absent', personId: 'p2', date: MONDAY });
     await card.locator('.held').waitFor({ state: 'detached' });
+    expect(await held()).toBeUndefined();
     await page.context().close();
   });
 

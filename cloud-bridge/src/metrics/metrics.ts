@@ -17,8 +17,8 @@ export interface BridgeMetricSources {
   rosterLatest: (school: string) => number | undefined;
   openAlarms: () => { kind: string; count: number }[];
   central: () => CentralStatus;
-  /** Each webhook's notices waiting and given up. */
-  notices: () => { pending: number; failed: number }[];
+  /** Each webhook's notices waiting and given up, and the schools whose absence notices are held. */
+  notices: () => { pending: number; failed: number; absenceHeld?: { school: string }[] }[];
   mqttConnected: () => boolean;
   /** The directory whose file system holds the database. */
   dataDir: string;
@@ -211,6 +211,17 @@ export class BridgeMetrics {
       registers,
       collect() {
         this.set(failedNotices());
+      },
+    });
+    new Gauge({
+      name: 'educard_bridge_notices_absence_held',
+      help: '1 for a school whose absence notices wait for an offline gate: its parents are not told yet',
+      labelNames: ['school'],
+      registers,
+      collect() {
+        this.reset();
+        for (const hook of sources.notices())
+          for (const held of hook.absenceHeld ?? []) this.set({ school: held.school }, 1);
       },
     });
     new Gauge({
