@@ -28,7 +28,9 @@ const config = () => ({
         batchWindowMs: 100,
         maxAttempts: 5,
         timeoutMs: 400,
-        backoff: { initialMs: 50, maxMs: 200 },
+        // Five attempts take at least 1.4 s: a bridge stopped while its receiver is down (below) must not
+        // have given the delivery up first, however loaded the machine.
+        backoff: { initialMs: 400, maxMs: 800 },
       },
     ],
   },
