@@ -1,11 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addDays, type Bridge, localDate, weekStart, zonedInstant } from '@educard/cloud-bridge';
+import { type Bridge, zonedInstant } from '@educard/cloud-bridge';
 import { until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
+import { lastWeeksMonday, schoolWithPupils } from '../support/school-day.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
@@ -17,7 +18,7 @@ import { WebhookReceiver } from '../support/webhook-receiver.js';
 const SCHOOL = 'school-1';
 const ZONE = 'Asia/Shanghai';
 const SECRET = 'absence-notices-secret-0123456789abcdef';
-const MONDAY = addDays(weekStart(localDate(Date.now(), ZONE)), -7);
+const MONDAY = lastWeeksMonday(ZONE);
 const at = (clock: string) => zonedInstant(MONDAY, clock, ZONE);
 
 let dir: string;
@@ -51,21 +52,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'absence-notices-'));
   receiver = await WebhookReceiver.start(SECRET, () => clock);
   bridge = await start();
-  bridge.directory.putSchool({
-    id: SCHOOL,
-    name: 'No. 1 Primary',
-    times: { bellTime: '08:00', cutoffTime: '09:00', dismissalTime: '16:00' },
-  });
-  for (const id of ['p1', 'p2', 'p3'])
-    bridge.directory.putPerson({
-      id,
-      school: SCHOOL,
-      role: 'student',
-      name: `学生${id}`,
-      class: '3-1',
-      studentNumber: `G-${id}`,
-      active: true,
-    });
+  schoolWithPupils(bridge.directory, SCHOOL, ['p1', 'p2', 'p3']);
   commitTaps(bridge, 'gate-1', SCHOOL, [
     { personId: 'p1', at: new Date(at('07:50')).toISOString(), direction: 'in' },
     { personId: 'p2', at: new Date(at('08:10')).toISOString(), direction: 'in', decision: 'deny' },

@@ -1,23 +1,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type AttendanceDay,
-  addDays,
-  type Bridge,
-  localDate,
-  weekStart,
-  zonedInstant,
-} from '@educard/cloud-bridge';
+import { type AttendanceDay, type Bridge, localDate, weekStart, zonedInstant } from '@educard/cloud-bridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
+import { lastWeeksMonday } from '../support/school-day.js';
 
 const SCHOOL = 'school-1';
 const ZONE = 'Asia/Shanghai';
 const today = localDate(Date.now(), ZONE);
 /** Monday of last week: a whole school week in the past, whatever day the suite runs. */
-const MONDAY = addDays(weekStart(today), -7);
+const MONDAY = lastWeeksMonday(ZONE);
 const local = (clock: string, date = MONDAY) => new Date(zonedInstant(date, clock, ZONE)).toISOString();
 
 let dir: string;

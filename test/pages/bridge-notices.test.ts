@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addDays, type Bridge, localDate, weekStart, zonedInstant } from '@educard/cloud-bridge';
+import { type Bridge, zonedInstant } from '@educard/cloud-bridge';
 import { launchChromium, until } from '@educard/scripts/support';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
 import { scrape } from '../support/metrics.js';
 import { screenshot, seriousViolations, signInToBridge } from '../support/pages.js';
+import { lastWeeksMonday, schoolWithPupils } from '../support/school-day.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
@@ -28,7 +29,7 @@ const held = async () =>
   (await scrape(`${bridge.httpUrl}/metrics`, METRICS_TOKEN)).value('educard_bridge_notices_absence_held', {
     school: SCHOOL,
   });
-const MONDAY = addDays(weekStart(localDate(Date.now(), ZONE)), -7);
+const MONDAY = lastWeeksMonday(ZONE);
 const at = (clock: string) => zonedInstant(MONDAY, clock, ZONE);
 
 let dir: string;
@@ -77,20 +78,7 @@ beforeAll(async () => {
     },
     { now: () => new Date(clock) },
   );
-  bridge.directory.putSchool({
-    id: SCHOOL,
-    name: 'No. 1 Primary',
-    times: { bellTime: '08:00', cutoffTime: '09:00', dismissalTime: '16:00' },
-  });
-  for (const id of ['p1', 'p2'])
-    bridge.directory.putPerson({
-      id,
-      school: SCHOOL,
-      role: 'student',
-      name: `学生${id}`,
-      class: '3-1',
-      active: true,
-    });
+  schoolWithPupils(bridge.directory, SCHOOL, ['p1', 'p2']);
   const [token] = bridge.store.createTokens(SCHOOL, 1, new Date(clock + 86_400_000).toISOString()) as [
     string,
   ];

@@ -1,3 +1,5 @@
+import { addDays, type Directory, localDate, weekStart } from '@educard/cloud-bridge';
+
 /**
  * Today in a school's calendar by the real clock, and whether it is a weekend there: a test whose pages
  * show today's attendance makes such a day a make-up school day, so that it shows the same on any day.
@@ -34,4 +36,31 @@ export function validAroundNow(): { validFrom: string; validUntil: string } {
     validFrom: new Date(Date.now() - 30 * DAY).toISOString(),
     validUntil: new Date(Date.now() + 365 * DAY).toISOString(),
   };
+}
+
+/** Monday of last week in a school's calendar: a whole school day in the past, whatever day the suite runs. */
+export function lastWeeksMonday(timeZone: string): string {
+  return addDays(weekStart(localDate(Date.now(), timeZone)), -7);
+}
+
+/**
+ * A school at the bridge with its times (bell 08:00, cut-off 09:00, dismissal 16:00) and its pupils in
+ * class 3-1, each named 学生{id} with the student number G-{id}.
+ */
+export function schoolWithPupils(directory: Directory, school: string, pupils: string[]): void {
+  directory.putSchool({
+    id: school,
+    name: 'No. 1 Primary',
+    times: { bellTime: '08:00', cutoffTime: '09:00', dismissalTime: '16:00' },
+  });
+  for (const id of pupils)
+    directory.putPerson({
+      id,
+      school,
+      role: 'student',
+      name: `学生${id}`,
+      class: '3-1',
+      studentNumber: `G-${id}`,
+      active: true,
+    });
 }
