@@ -1,20 +1,20 @@
 import { useState } from 'preact/hooks';
 import { type Account, type AccountRole, type AuditEntry, api, type SignedInAccount, stamp } from './api.js';
 import { useWords } from './i18n.js';
-import { useApi, useSettled } from './use-api.js';
+import { useAction, useApi, useSettled } from './use-api.js';
 
 const ROLES: AccountRole[] = ['district-admin', 'school-admin', 'head-teacher', 'operator'];
 
 function CreateAccount({ account, onCreated }: { account: SignedInAccount; onCreated: () => void }) {
   const t = useWords();
-  const [error, setError] = useState('');
+  const { error, run } = useAction();
   const roles = account.role === 'district-admin' ? ROLES : ROLES.filter((r) => r !== 'district-admin');
-  const submit = async (event: Event) => {
+  const submit = (event: Event) => {
     event.preventDefault();
     const formElement = event.target as HTMLFormElement;
     const form = new FormData(formElement);
     const value = (name: string) => String(form.get(name) ?? '').trim() || undefined;
-    try {
+    return run(async () => {
       await api('/v1/accounts', {
         body: {
           username: value('username'),
@@ -25,12 +25,9 @@ function CreateAccount({ account, onCreated }: { account: SignedInAccount; onCre
           className: value('className'),
         },
       });
-      setError('');
       formElement.reset();
       onCreated();
-    } catch (failure) {
-      setError((failure as Error).message);
-    }
+    });
   };
   return (
     <form class="card create-account" onSubmit={submit}>

@@ -18,7 +18,7 @@ import {
 } from './api.js';
 import { useReasonWords, useWords } from './i18n.js';
 import { SchoolPicker } from './school-picker.js';
-import { useApi } from './use-api.js';
+import { useAction, useApi } from './use-api.js';
 
 const schoolQuery = (school: string | undefined, more = '') =>
   school ? `?school=${encodeURIComponent(school)}${more && `&${more}`}` : more && `?${more}`;
@@ -198,21 +198,17 @@ function Central() {
  */
 function ParentNotices({ school }: { school?: string }) {
   const t = useWords();
-  const [error, setError] = useState('');
+  const { error, run } = useAction();
   const { data, reload } = useApi<{ webhooks: NoticeWebhookStatus[] }>(
     `/v1/notices/status${schoolQuery(school)}`,
     5_000,
   );
   if (!data || data.webhooks.length === 0) return null;
-  const retry = async (id: string) => {
-    setError('');
-    try {
+  const retry = (id: string) =>
+    run(async () => {
       await api(`/v1/notices/deliveries/${encodeURIComponent(id)}/retry`, { body: {} });
       await reload();
-    } catch (failure) {
-      setError((failure as Error).message);
-    }
-  };
+    });
   return (
     <section class="card notices">
       <h2>{t('parentNotices')}</h2>
@@ -424,26 +420,23 @@ function GateProgress({
 function Lockdown({ school }: { school?: string }) {
   const t = useWords();
   const [reason, setReason] = useState('');
-  const [error, setError] = useState('');
+  const { error, run } = useAction();
   const { data, reload } = useApi<LockdownView>(
     school && `/v1/schools/${encodeURIComponent(school)}/lockdown`,
     2_000,
   );
   if (!school || !data) return null;
   const { lockdown } = data;
-  const order = async (event: Event, active: boolean) => {
+  const order = (event: Event, active: boolean) => {
     event.preventDefault();
-    setError('');
     if (active && !window.confirm(t('lockdownConfirm'))) return;
-    try {
+    return run(async () => {
       await api(`/v1/schools/${encodeURIComponent(school)}/lockdown`, {
         body: { active, ...(active && reason.trim() ? { reason: reason.trim() } : {}) },
       });
       setReason('');
       await reload();
-    } catch (failure) {
-      setError((failure as Error).message);
-    }
+    });
   };
   return (
     <section
@@ -524,18 +517,20 @@ function CardLifecycle() {
   const t = useWords();
   const [cardId, setCardId] = useState('');
   const [watched, setWatched] = useState<string>();
-  const [error, setError] = useState('');
+  const { error, run } = useAction();
   const { data } = useApi<CardView>(watched && `/v1/ops/cards/${encodeURIComponent(watched)}`, 1_000);
-  const act = async (event: Event, lost: boolean) => {
+  const act = (event: Event, lost: boolean) => {
     event.preventDefault();
-    setError('');
-    try {
-      if (lost) await api(`/v1/cards/${encodeURIComponent(cardId)}/lost`, { body: {} });
+    return run(async () => {
+      try {
+        if (lost) await api(`/v1/cards/${encodeURIComponent(cardId)}/lost`, { body: {} });
+      } catch (failure) {
+        // Already reported lost: watched all the same, and the answer said.
+        if (failure instanceof ApiError && failure.status === 409) setWatched(cardId);
+        throw failure;
+      }
       setWatched(cardId);
-    } catch (failure) {
-      if (failure instanceof ApiError && failure.status === 409) setWatched(cardId);
-      setError((failure as Error).message);
-    }
+    });
   };
   return (
     <section class="card lifecycle">

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, type RolloutDevice, type RolloutView, type SignedInAccount, stamp } from './api.js';
 import { useWords } from './i18n.js';
-import { useApi } from './use-api.js';
+import { useAction, useApi } from './use-api.js';
 
 const counts = (by: Record<string, number>) =>
   Object.entries(by)
@@ -15,17 +15,13 @@ function Rollout({ id, canManage }: { id: string; canManage: boolean }) {
     `/v1/rollouts/${encodeURIComponent(id)}`,
     2_000,
   );
-  const [error, setError] = useState('');
+  const { error, run } = useAction();
   if (!data) return null;
-  const act = async (verb: 'pause' | 'resume' | 'abort') => {
-    setError('');
-    try {
+  const act = (verb: 'pause' | 'resume' | 'abort') =>
+    run(async () => {
       await api(`/v1/rollouts/${encodeURIComponent(id)}/${verb}`, { body: {} });
       await reload();
-    } catch (failure) {
-      setError((failure as Error).message);
-    }
-  };
+    });
   return (
     <section class="card rollout" data-rollout={data.id} data-state={data.state}>
       <h2>

@@ -43,3 +43,20 @@ export function useSettled<T>(value: T, ms: number): T {
   }, [value, ms]);
   return settled;
 }
+
+/**
+ * What a form or a button does to the bridge: `run` clears the last failure, runs the action, and
+ * keeps its message in `error` when it fails (shown by the form, never thrown into the page).
+ */
+export function useAction() {
+  const [error, setError] = useState('');
+  const run = useCallback(async (action: () => Promise<unknown>) => {
+    setError('');
+    try {
+      await action();
+    } catch (failure) {
+      setError((failure as Error).message);
+    }
+  }, []);
+  return { error, run };
+}
