@@ -41,7 +41,8 @@ interface Plan {
  * never in between.
  */
 export class AbsenceWatch {
-  private readonly plans = new Map<string, Plan>();
+  /** Per webhook, each school's plan for the day. */
+  private readonly plans = new Map<string, Map<string, Plan>>();
   private known: { at: number; schools: string[] } | undefined;
 
   constructor(private readonly deps: AbsenceDeps) {}
@@ -53,13 +54,14 @@ export class AbsenceWatch {
    */
   step(hook: { key: string; school?: string }, now: number, budget: number): number {
     let looked = 0;
+    const plans = this.plans.get(hook.key) ?? new Map<string, Plan>();
+    this.plans.set(hook.key, plans);
     for (const school of hook.school === undefined ? this.schools(now) : [hook.school]) {
       if (looked >= budget) break;
-      const key = `${hook.key}\n${school}`;
-      let plan = this.plans.get(key);
+      let plan = plans.get(school);
       if (!plan || now >= plan.nextDayAt) {
         plan = this.planOf(school);
-        this.plans.set(key, plan);
+        plans.set(school, plan);
       }
       if (now < plan.checkAt) continue;
       looked++;
@@ -70,12 +72,9 @@ export class AbsenceWatch {
 
   /** A webhook's schools whose absence notices are held now, and the gates they wait for. */
   held(hookKey: string): AbsenceHold[] {
-    const held: AbsenceHold[] = [];
-    for (const [key, plan] of this.plans) {
-      const [hook, school] = key.split('\n') as [string, string];
-      if (hook === hookKey && plan.heldBy) held.push({ school, date: plan.date, gates: plan.heldBy });
-    }
-    return held;
+    return [...(this.plans.get(hookKey) ?? [])].flatMap(([school, plan]) =>
+      plan.heldBy ? [{ school, date: plan.date, gates: plan.heldBy }] : [],
+    );
   }
 
   private planOf(school: string): Plan {
@@ -97,9 +96,18 @@ export class AbsenceWatch {
     const due = day.classes.filter(
       (c) => Date.parse(c.cutoffTime) <= now && now < Date.parse(c.dismissalTime),
     );
-    const offline = this.gatesNotCaughtUp(school, now);
     const log = { school, date: plan.date, webhook: key };
-    if (offline.length && due.length) {
+    if (!due.length) {
+      if (plan.heldBy)
+        logger.warn(
+          { ...log, gates: plan.heldBy },
+          'absence notices not sent today: a gate was offline until dismissal',
+        );
+      delete plan.heldBy;
+      return;
+    }
+    const offline = this.gatesNotCaughtUp(school, now);
+    if (offline.length) {
       if (!plan.heldBy)
         logger.warn(
           { ...log, gates: offline },
@@ -110,12 +118,7 @@ export class AbsenceWatch {
       return;
     }
     if (plan.heldBy) {
-      if (due.length) logger.info(log, 'absence notices resumed: the gates are back');
-      else
-        logger.warn(
-          { ...log, gates: plan.heldBy },
-          'absence notices not sent today: a gate was offline until dismissal',
-        );
+      logger.info(log, 'absence notices resumed: the gates are back');
       delete plan.heldBy;
     }
     const queued = this.deps.ledger.queueAbsences(key, due.flatMap(absenceNotices(school, day.date)), now);
