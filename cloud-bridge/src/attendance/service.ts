@@ -98,8 +98,7 @@ export class Attendance {
 
   /** The instant (ms) a date's school cut-off passes at the school: no class's is earlier. */
   cutoffOf(school: string, date: string): number {
-    const times = this.deps.directory.school(school)?.times ?? DEFAULT_TIMES;
-    return zonedInstant(date, times.cutoffTime, this.zoneOf(school));
+    return zonedInstant(date, this.timesOf(school).cutoffTime, this.zoneOf(school));
   }
 
   /** A date as the API takes it (`YYYY-MM-DD` or `today`), checked. */
@@ -221,6 +220,11 @@ export class Attendance {
     return { school, ...(options.className ? { class: options.className } : {}), weeks: result };
   };
 
+  /** The school's bell, cut-off and dismissal: the directory's, else the defaults. */
+  private timesOf(school: string): SchoolTimes {
+    return this.deps.directory.school(school)?.times ?? DEFAULT_TIMES;
+  }
+
   private zoneOf(school: string): string {
     const zone = this.deps.store.rosterSettings(school)?.calendar?.timeZone;
     if (zone && isTimeZone(zone)) return zone;
@@ -250,7 +254,7 @@ export class Attendance {
         closures: calendar?.closures ?? [],
         makeUpDays: calendar?.makeUpDays ?? [],
       },
-      times: directory.school(school)?.times ?? DEFAULT_TIMES,
+      times: this.timesOf(school),
       classes,
       pupilsOn: (date) => ofClass(moved.size ? this.pupilsOn(school, date, pupils, moved) : pupils),
     };
