@@ -299,6 +299,23 @@ describe('journal', () => {
     await reopened.close();
   });
 
+  it('finishes an acknowledgement taken before its close, and writes nothing after it', async () => {
+    const journal = await openJournal();
+    await appendMany(journal, 1, 5);
+    await journal.acknowledge(2);
+    const taken = journal.acknowledge(4);
+    await journal.close();
+    await taken;
+    const [names, cursor] = [await readdir(dir), await readFile(join(dir, 'cursor.json'), 'utf8')];
+    // The bridge holds 5 and says so once more after the restart; the resend in between is deduplicated.
+    await journal.acknowledge(5);
+    expect(await readdir(dir)).toEqual(names);
+    expect(await readFile(join(dir, 'cursor.json'), 'utf8')).toBe(cursor);
+    const reopened = await openJournal();
+    expect(reopened.stats().ackedSeq).toBe(4);
+    await reopened.close();
+  });
+
   it('reads the right records when reads race each other and the appends', async () => {
     const journal = await openJournal({ segmentBytes: 8192 });
     const reads: Promise<void>[] = [];

@@ -51,6 +51,8 @@ export class Journal {
   private damagedNow: string | undefined;
   private wakeRetry: (() => void) | undefined;
   private closed = false;
+  /** Set when the close begins: acks taken before it are finished (the close waits for them), later ones are not. */
+  private closing = false;
   private breaks: JournalBreak[];
   private breaksWriting: Promise<void> = Promise.resolve();
   /** Where each frame of a segment starts, filled as far as reads have needed: reads seek, never rescan. */
@@ -221,9 +223,12 @@ export class Journal {
   /**
    * Records that the bridge has committed everything up to `seq`, durably, and deletes the segments
    * it wholly covers: never the newest, so the chain's tip survives a restart. Space freed wakes a
-   * write waiting for it.
+   * write waiting for it. Once closed it writes nothing: an ack arriving then (the uplink's last
+   * message, handled while the gateway stops) is heard again after the next start, and what it
+   * would have freed is resent once and deduplicated by the bridge.
    */
   acknowledge(seq: number): Promise<void> {
+    if (this.closing) return Promise.resolve();
     // One at a time, each moving the cursor on from where the last left it; acks that arrive while
     // one is being written join the next write, so a burst of acks costs one cursor write, not many.
     if (seq > this.durableSeq) {
@@ -311,6 +316,7 @@ export class Journal {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closing = true;
     const deadline = performance.now() + this.closeTimeoutMs;
     const flushed = await this.heldWritten(deadline);
     await withDeadline(this.acking, deadline);
