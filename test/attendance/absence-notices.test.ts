@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Bridge, zonedInstant } from '@educard/cloud-bridge';
+import { type AttendanceDay, type Bridge, zonedInstant } from '@educard/cloud-bridge';
 import { until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
+import { ADMIN_TOKEN, admin, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
 import { lastWeeksMonday, schoolWithPupils } from '../support/school-day.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
@@ -91,6 +91,18 @@ describe('absence notices', () => {
     expect(receiver.notices.map((n) => `${n.personId} ${n.direction}`)).toEqual(['p1 in']);
     await until(async () => (await status())?.pending === 0, { what: 'nothing pending' });
     expect((await status())?.absenceHeld).toEqual([]);
+    // The register says beside each absent pupil that the parents were told, and when.
+    const day = (await admin(
+      bridge.httpUrl,
+      `/v1/attendance/${SCHOOL}/days/${MONDAY}`,
+    )) as unknown as AttendanceDay;
+    const told = Object.fromEntries(day.classes[0]?.pupils.map((p) => [p.personId, p.parentNotice]) ?? []);
+    expect(told).toEqual({
+      p1: undefined,
+      p2: { state: 'delivered', at: new Date(at('09:01')).toISOString() },
+      p3: { state: 'delivered', at: new Date(at('09:01')).toISOString() },
+    });
+    expect(day.parentNoticesHeldBy).toBeUndefined();
 
     await bridge.stop();
     clock = at('09:30');

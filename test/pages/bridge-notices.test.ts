@@ -17,7 +17,7 @@ import { WebhookReceiver } from '../support/webhook-receiver.js';
  * Parent notices on the operations page, in a real Chromium against a real bridge and a real receiver,
  * the bridge on a set clock (Monday of last week, after the 09:00 cut-off): a delivery the receiver
  * refused is sent again from the page, and the absence notices held for an offline gate go once it is
- * back. An operator's page neither shows nor asks for them. The clock stands still unless the test
+ * back; the register shows the hold, then beside the absent pupil when the parents were told. An operator's page neither shows nor asks for them. The clock stands still unless the test
  * moves it: notices go out at once (no batch window), as they would once a window had passed.
  */
 
@@ -52,6 +52,16 @@ const operations = async (username: string): Promise<Page> => {
   });
   await page.locator('.bar .tab', { hasText: 'Operations' }).click();
   await page.locator('table.devices').waitFor();
+  return page;
+};
+
+/** The school's register of that Monday, class 3-1, in a new tab of the signed-in page. */
+const register = async (signedIn: Page): Promise<Page> => {
+  const page = await signedIn.context().newPage();
+  await page.goto(bridge.httpUrl);
+  await page.locator('input[type="date"]').fill(MONDAY);
+  await page.locator('select[name="class"]').selectOption('3-1');
+  await page.locator('table.pupils[data-class="3-1"]').waitFor();
   return page;
 };
 
@@ -101,7 +111,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('parent notices on the operations page', { timeout: 60_000 }, () => {
+describe('parent notices on the operations page and the register', { timeout: 60_000 }, () => {
   it('shows a delivery given up and sends it again; shows absence notices held for a gate until it is back', async () => {
     receiver.failNext('reject');
     commitTaps(bridge, 'gate-1', SCHOOL, [
@@ -120,6 +130,11 @@ describe('parent notices on the operations page', { timeout: 60_000 }, () => {
     expect(await held()).toBe(1);
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'bridge-operations-notices');
+    // The register says so too: p2 is absent, and the office knows the parents have not been told yet.
+    const before = await register(page);
+    await before.locator('.parent-notices-held', { hasText: 'gate-1' }).waitFor();
+    expect(await before.locator('tr[data-person="p2"] .parent-notice').count()).toBe(0);
+    await before.close();
 
     await card.getByRole('button', { name: 'Send again' }).click();
     await hook.locator('[data-failed]', { hasText: '0' }).waitFor();
@@ -133,6 +148,14 @@ describe('parent notices on the operations page', { timeout: 60_000 }, () => {
     expect(receiver.absences[0]).toMatchObject({ kind: 'absent', personId: 'p2', date: MONDAY });
     await card.locator('.held').waitFor({ state: 'detached' });
     expect(await held()).toBeUndefined();
+    const after = await register(page);
+    await after
+      .locator('tr[data-person="p2"] [data-parent-notice="delivered"]', { hasText: 'Told 09:12' })
+      .waitFor();
+    expect(await after.locator('tr[data-person="p1"] [data-parent-notice]').count()).toBe(0);
+    expect(await after.locator('.parent-notices-held').count()).toBe(0);
+    expect(await seriousViolations(after)).toEqual([]);
+    await screenshot(after, 'bridge-attendance-parents-told');
     await page.context().close();
   });
 

@@ -36,6 +36,7 @@ export type {
   AttendanceDay,
   ClassDay,
   DayCounts as Counts,
+  ParentNotice,
   PupilDay,
   PupilStatus,
   TrendWeek,

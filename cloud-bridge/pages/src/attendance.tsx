@@ -4,6 +4,7 @@ import {
   type ClassDay,
   type Counts,
   clock,
+  type ParentNotice,
   type SignedInAccount,
   type TrendWeek,
   today,
@@ -22,6 +23,12 @@ const COUNT_WORDS: [keyof Counts, Word][] = [
   ['leftEarly', 'leftEarly'],
   ['turnedAway', 'turnedAway'],
 ];
+
+const PARENT_NOTICE_WORD: Record<ParentNotice['state'], Word> = {
+  delivered: 'parentTold',
+  waiting: 'parentWaiting',
+  'given-up': 'parentGivenUp',
+};
 
 const STATUS_WORD: Record<string, Word> = {
   present: 'present',
@@ -45,6 +52,18 @@ function Totals({ counts }: { counts: Counts }) {
   );
 }
 
+/** The absence notice to the pupil's parents: told when, still on its way, or not delivered (the office calls). */
+function ParentNoticeCell({ notice }: { notice: ParentNotice | undefined }) {
+  const t = useWords();
+  if (!notice) return <td />;
+  return (
+    <td class={`parent-notice ${notice.state}`} data-parent-notice={notice.state}>
+      {t(PARENT_NOTICE_WORD[notice.state])}
+      {notice.state === 'waiting' ? '' : ` ${clock(notice.at)}`}
+    </td>
+  );
+}
+
 function ClassTable({ day }: { day: ClassDay }) {
   const t = useWords();
   const why = useReasonWords();
@@ -60,6 +79,7 @@ function ClassTable({ day }: { day: ClassDay }) {
           <th>{t('status')}</th>
           <th>{t('arrived')}</th>
           <th>{t('left')}</th>
+          <th>{t('parentNotice')}</th>
         </tr>
       </thead>
       <tbody>
@@ -79,6 +99,7 @@ function ClassTable({ day }: { day: ClassDay }) {
             </td>
             <td>{clock(pupil.arrivedAt)}</td>
             <td>{clock(pupil.leftAt)}</td>
+            <ParentNoticeCell notice={pupil.parentNotice} />
           </tr>
         ))}
       </tbody>
@@ -184,6 +205,11 @@ export function AttendanceView({ account }: { account: SignedInAccount }) {
         <p class="notice">
           {t('notSchoolDay')}
           {shown.reason ? ` (${t(shown.reason)})` : ''}
+        </p>
+      )}
+      {shown?.parentNoticesHeldBy && (
+        <p class="notice parent-notices-held" role="status">
+          {t('parentNoticesHeld')}: {shown.parentNoticesHeldBy?.join(', ')}
         </p>
       )}
       {shown?.schoolDay && <Totals counts={shown.totals} />}

@@ -5,6 +5,7 @@ import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import { IdentifierJson } from '../contract-check/index.js';
 import { type Directory, DirectoryClass, DirectorySchool, SchoolTimes } from '../directory/index.js';
 import type { ProtectedApp } from '../http/index.js';
+import { type ParentNoticeSource, withParentNotices } from './parent-notices.js';
 import { type Attendance, AttendanceQueryRefused } from './service.js';
 
 const ClassId = { type: 'string', minLength: 1, maxLength: 32 } as const;
@@ -40,9 +41,15 @@ function refused(reply: FastifyReply, error: unknown) {
 
 /**
  * Attendance reads (a head teacher only their class: a request without `class` is school-wide) and
- * the directory writes of schools without a central feed.
+ * the directory writes of schools without a central feed. A day's JSON says, beside each absent
+ * pupil, what their parents were told (`parentNotices`); the CSV is the register alone.
  */
-export function attendanceRoutes(attendance: Attendance, directory: Directory, audit: AuditSink) {
+export function attendanceRoutes(
+  attendance: Attendance,
+  directory: Directory,
+  audit: AuditSink,
+  parentNotices?: ParentNoticeSource,
+) {
   return (app: ProtectedApp, guard: Guard): void => {
     app.get(
       '/v1/attendance/:school/days/:date',
@@ -67,7 +74,10 @@ export function attendanceRoutes(attendance: Attendance, directory: Directory, a
         const csv = asked.endsWith('.csv');
         try {
           const date = attendance.resolveDate(school, csv ? asked.slice(0, -4) : asked);
-          if (!csv) return attendance.attendanceDay(school, date, className);
+          if (!csv) {
+            const day = attendance.attendanceDay(school, date, className);
+            return parentNotices ? withParentNotices(day, parentNotices) : day;
+          }
           // Made before any header is set: a refusal (an unknown class) must still go out as JSON.
           const body = attendance.attendanceCsv(school, date, className);
           const name = `attendance-${school}-${date}${className ? `-${className}` : ''}.csv`;

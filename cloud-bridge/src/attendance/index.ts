@@ -11,6 +11,7 @@ export { AttendanceConfig } from './config.js';
 export { ATTENDANCE_CSV_COLUMNS, dayCsv } from './csv.js';
 export { computeDay, type Pupil } from './day.js';
 export { attendanceRoutes } from './http.js';
+export { type ParentNoticeSource, withParentNotices } from './parent-notices.js';
 export { type PassageDirection, passageOf } from './passages.js';
 export {
   Attendance,
@@ -23,6 +24,7 @@ export type {
   ClassDay,
   DayCounts,
   NotSchoolDay,
+  ParentNotice,
   PupilDay,
   PupilStatus,
   TrendWeek,

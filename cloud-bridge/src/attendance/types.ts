@@ -20,6 +20,17 @@ export interface PupilDay {
   /** The pupil was refused entry at a gate and is outside: when, and the gate's reason. */
   turnedAwayAt?: string;
   turnedAwayReason?: DenyReason;
+  /** What the parents were told of the absence, where a webhook sends absence notices (docs/notices.md). */
+  parentNotice?: ParentNotice;
+}
+
+/**
+ * An absence notice to a pupil's parents: `waiting` (queued or on its way, `at` when queued),
+ * `delivered` (the receiver took it, at `at`) or `given-up` (every attempt failed, the last at `at`).
+ */
+export interface ParentNotice {
+  state: 'waiting' | 'delivered' | 'given-up';
+  at: string;
 }
 
 export interface DayCounts {
@@ -54,6 +65,8 @@ export interface AttendanceDay {
   generatedAt: string;
   totals: DayCounts;
   classes: ClassDay[];
+  /** The school's gates holding its absence notices back today (offline or just back): its parents wait. */
+  parentNoticesHeldBy?: string[];
 }
 
 export interface TrendWeek {

@@ -9,9 +9,10 @@ import { Attendance, zonedInstant } from '../attendance/index.js';
 import { Directory } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
 import type { BridgeStore } from '../store/index.js';
+import { migrateModule } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { AbsenceWatch } from './absence.js';
-import { type AbsenceNotice, NoticeLedger } from './ledger.js';
+import { type AbsenceNotice, NOTICES_STEPS, NoticeLedger } from './ledger.js';
 
 // A school day on a set clock: 2026-11-23 is a Monday; times are the school's (Asia/Shanghai).
 const SCHOOL = 'school-1';
@@ -219,5 +220,69 @@ describe('absence notices', () => {
       'school-1 refused',
       'school-2 other',
     ]);
+  });
+
+  it('say per pupil what the parents were told: on its way, delivered or given up, the furthest of every webhook', () => {
+    const iso = (clock: string) => new Date(at(clock)).toISOString();
+    const told = () => Object.fromEntries(ledger.parentNotices(SCHOOL, MONDAY));
+    round('09:00');
+    expect(told()).toEqual({
+      away: { state: 'waiting', at: iso('09:00') },
+      refused: { state: 'waiting', at: iso('09:00') },
+    });
+    // One notice a delivery, in the order queued: away's, then refused's.
+    const send = (key: string, outcomes: ('delivered' | 'given-up')[], clock: string) => {
+      const hook = { key, school: SCHOOL, debounceMs: 0, batchWindowMs: 0, batchMax: 1 };
+      const people = { schoolOf: () => SCHOOL, describe: () => undefined };
+      ledger.advance(hook, at(clock), people, store.settledEventId());
+      for (const outcome of outcomes) {
+        const delivery = ledger.nextDelivery(key);
+        if (!delivery) throw new Error(`no delivery for ${key}`);
+        if (outcome === 'delivered') ledger.delivered(key, delivery.seq, at(clock));
+        else ledger.givenUp(key, delivery.seq, 'HTTP 410', at(clock));
+      }
+    };
+    send(HOOK.key, ['delivered', 'given-up'], '09:01');
+    expect(told()).toEqual({
+      away: { state: 'delivered', at: iso('09:01') },
+      refused: { state: 'given-up', at: iso('09:01') },
+    });
+    // A second webhook (the district's text messages) still on its way to the parents given up on.
+    const second = { key: 'hook-2', school: SCHOOL };
+    ledger.register(second.key);
+    watch.step(second, now, 10);
+    expect(told().refused).toEqual({ state: 'waiting', at: iso('09:00') });
+    send(second.key, ['given-up', 'delivered'], '09:02');
+    expect(told()).toEqual({
+      away: { state: 'delivered', at: iso('09:01') },
+      refused: { state: 'delivered', at: iso('09:02') },
+    });
+    expect(ledger.parentNotices('school-2', MONDAY).size).toBe(0);
+    expect(ledger.parentNotices(SCHOOL, '2026-11-24').size).toBe(0);
+  });
+
+  it('queued before the upgrade are matched to their school and notice', () => {
+    store.close();
+    store = openTestStore(join(dir, 'second.db'));
+    new Attendance({ store, directory: new Directory(store.database), defaultTimeZone: 'Asia/Shanghai' });
+    migrateModule(store.database, 'notices', {
+      sqlite: NOTICES_STEPS.sqlite.slice(0, 2),
+      postgres: NOTICES_STEPS.postgres.slice(0, 2),
+    });
+    const old = { webhook: HOOK.key, date: MONDAY, createdAt: new Date(at('09:00')).toISOString() };
+    for (const personId of ['away', 'refused']) {
+      const notice = { id: `a${MONDAY}:${personId}`, kind: 'absent', school: SCHOOL, personId, date: MONDAY };
+      store.database
+        .prepare('INSERT INTO notice_queue (webhook, notice, created_at) VALUES (?, ?, ?)')
+        .run(old.webhook, JSON.stringify(notice), old.createdAt);
+      store.database
+        .prepare('INSERT INTO notice_absences (webhook, date, person_id, created_at) VALUES (?, ?, ?, ?)')
+        .run(old.webhook, old.date, personId, old.createdAt);
+    }
+    ledger = new NoticeLedger(store.database);
+    expect(Object.fromEntries(ledger.parentNotices(SCHOOL, MONDAY))).toEqual({
+      away: { state: 'waiting', at: old.createdAt },
+      refused: { state: 'waiting', at: old.createdAt },
+    });
   });
 });

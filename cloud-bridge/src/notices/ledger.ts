@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DenyReason } from '@educard/terminal-sdk';
+import type { ParentNotice } from '../attendance/index.js';
 import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
 
@@ -16,7 +17,26 @@ const ABSENCES = `CREATE TABLE notice_absences (
      created_at TEXT NOT NULL,
      PRIMARY KEY (webhook, date, person_id)
    );`;
-const STEPS: ModuleSteps = {
+/**
+ * The third step: each absence notice's school and queue row, so a school's day can say what its
+ * pupils' parents were told (`parentNotices`). The rows already there are matched to their notices.
+ */
+const ABSENCE_STATE = {
+  sqlite: `ALTER TABLE notice_absences ADD COLUMN school TEXT;
+     ALTER TABLE notice_absences ADD COLUMN queue_id INTEGER;
+     UPDATE notice_absences SET school = json_extract(q.notice, '$.school'), queue_id = q.id
+       FROM notice_queue q
+       WHERE q.webhook = notice_absences.webhook
+         AND json_extract(q.notice, '$.id') = 'a' || notice_absences.date || ':' || notice_absences.person_id;
+     CREATE INDEX notice_absences_day ON notice_absences (school, date);`,
+  postgres: `ALTER TABLE notice_absences ADD COLUMN school TEXT COLLATE "C";
+     ALTER TABLE notice_absences ADD COLUMN queue_id BIGINT;
+     UPDATE notice_absences a SET school = q.notice::json->>'school', queue_id = q.id
+       FROM notice_queue q
+       WHERE q.webhook = a.webhook AND q.notice::json->>'id' = 'a' || a.date || ':' || a.person_id;
+     CREATE INDEX notice_absences_day ON notice_absences (school, date);`,
+};
+export const NOTICES_STEPS = {
   sqlite: [
     `CREATE TABLE notice_webhooks (
      webhook TEXT PRIMARY KEY,
@@ -61,6 +81,7 @@ const STEPS: ModuleSteps = {
    );
    CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
     ABSENCES,
+    ABSENCE_STATE.sqlite,
   ],
   postgres: [
     `CREATE TABLE notice_webhooks (
@@ -106,8 +127,9 @@ const STEPS: ModuleSteps = {
      );
      CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
     ABSENCES,
+    ABSENCE_STATE.postgres,
   ],
-};
+} satisfies ModuleSteps;
 
 /** One notice as the receiver gets it: where a pupil passed, or that they did not come. Never a card id. */
 export type Notice = PassageNotice | AbsenceNotice;
@@ -162,6 +184,16 @@ export interface LedgerWebhook {
   batchMax: number;
 }
 
+interface AbsenceRow {
+  person_id: string;
+  created_at: string;
+  status: 'pending' | 'delivered' | 'failed' | null;
+  done_at: string | null;
+}
+
+/** Which of a pupil's notices (one per webhook) a school's day shows: the one that got furthest. */
+const NOTICE_RANK: Record<ParentNotice['state'], number> = { 'given-up': 0, waiting: 1, delivered: 2 };
+
 interface BurstRow {
   school: string;
   person_id: string;
@@ -208,7 +240,7 @@ export class NoticeLedger {
   private readonly absencesInTransaction;
 
   constructor(db: SqlDatabase) {
-    migrateModule(db, 'notices', STEPS);
+    migrateModule(db, 'notices', NOTICES_STEPS);
     this.s = {
       webhook: db.prepare<[string], { cursor: number }>(
         'SELECT cursor FROM notice_webhooks WHERE webhook = ?',
@@ -245,10 +277,21 @@ export class NoticeLedger {
       openBursts: db.prepare<[string, string], BurstRow>(
         'SELECT * FROM notice_bursts WHERE webhook = ? AND open = 1 AND last_at <= ? ORDER BY last_at',
       ),
-      enqueue: db.prepare('INSERT INTO notice_queue (webhook, notice, created_at) VALUES (?, ?, ?)'),
+      enqueue: db.prepare<[string, string, string], { id: number }>(
+        'INSERT INTO notice_queue (webhook, notice, created_at) VALUES (?, ?, ?) RETURNING id',
+      ),
       absence: db.prepare(
-        `INSERT INTO notice_absences (webhook, date, person_id, created_at) VALUES (?, ?, ?, ?)
+        `INSERT INTO notice_absences (webhook, date, person_id, school, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING`,
+      ),
+      absenceQueued: db.prepare(
+        'UPDATE notice_absences SET queue_id = ? WHERE webhook = ? AND date = ? AND person_id = ?',
+      ),
+      absencesOn: db.prepare<[string, string], AbsenceRow>(
+        `SELECT a.person_id, a.created_at, d.status, d.done_at FROM notice_absences a
+           JOIN notice_queue q ON q.id = a.queue_id
+           LEFT JOIN notice_deliveries d ON d.seq = q.delivery_seq
+         WHERE a.school = ? AND a.date = ?`,
       ),
       pruneAbsences: db.prepare('DELETE FROM notice_absences WHERE webhook = ? AND created_at < ?'),
       unsent: db.prepare<[string], { n: number; oldest: string | null }>(
@@ -332,8 +375,9 @@ export class NoticeLedger {
       const at = new Date(now).toISOString();
       let queued = 0;
       for (const notice of notices) {
-        if (this.s.absence.run(key, notice.date, notice.personId, at).changes === 0) continue;
-        this.s.enqueue.run(key, JSON.stringify(notice), at);
+        if (this.s.absence.run(key, notice.date, notice.personId, notice.school, at).changes === 0) continue;
+        const { id } = this.s.enqueue.get(key, JSON.stringify(notice), at) as { id: number };
+        this.s.absenceQueued.run(id, key, notice.date, notice.personId);
         queued++;
       }
       return queued;
@@ -346,6 +390,23 @@ export class NoticeLedger {
    */
   queueAbsences(key: string, notices: AbsenceNotice[], now: number): number {
     return notices.length ? this.absencesInTransaction(key, notices, now) : 0;
+  }
+
+  /**
+   * What the parents of a school's pupils were told of their absence on a date, by pupil, over every
+   * webhook: the furthest any of them got (delivered, else still on its way, else given up).
+   */
+  parentNotices(school: string, date: string): Map<string, ParentNotice> {
+    const told = new Map<string, ParentNotice>();
+    for (const row of this.s.absencesOn.all(school, date)) {
+      const notice: ParentNotice =
+        row.status === 'delivered' || row.status === 'failed'
+          ? { state: row.status === 'failed' ? 'given-up' : 'delivered', at: row.done_at as string }
+          : { state: 'waiting', at: row.created_at };
+      const before = told.get(row.person_id);
+      if (!before || NOTICE_RANK[notice.state] > NOTICE_RANK[before.state]) told.set(row.person_id, notice);
+    }
+    return told;
   }
 
   /** Makes a webhook known; a new one starts after the passages already stored (no history replayed). */
@@ -379,7 +440,7 @@ export class NoticeLedger {
         at: burst.lastAt,
         device: burst.device,
       };
-      this.s.enqueue.run(hook.key, JSON.stringify(notice), nowIso);
+      this.s.enqueue.get(hook.key, JSON.stringify(notice), nowIso);
       notices++;
     };
     const save = (burst: Burst) =>

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { backoffDelay, retriableStatus, retryAfterMs } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
+import type { ParentNotice } from '../attendance/index.js';
 import type { Directory } from '../directory/index.js';
 import { type BridgeStore, logFailure } from '../store/index.js';
 import { membershipAt, type Transfer, type TransferLog } from '../transfers/index.js';
@@ -115,6 +116,20 @@ export class Notices {
         ...this.ledger.status(hook.key),
         ...(hook.absence ? { absenceHeld: this.absences?.held(hook.key) ?? [] } : {}),
       }));
+  }
+
+  /**
+   * What the parents of a school's pupils were told of their absence on a date, and the gates holding
+   * the school's notices back on it (offline or just back: the watch waits for their passages).
+   */
+  parentNotices(school: string, date: string): { byPerson: Map<string, ParentNotice>; heldBy: string[] } {
+    const heldBy = new Set<string>();
+    for (const hook of this.hooks) {
+      if (!hook.absence || (hook.school !== undefined && hook.school !== school)) continue;
+      for (const hold of this.absences?.held(hook.key) ?? [])
+        if (hold.school === school && hold.date === date) for (const gate of hold.gates) heldBy.add(gate);
+    }
+    return { byPerson: this.ledger.parentNotices(school, date), heldBy: [...heldBy].sort() };
   }
 
   /** The school of the webhook that gave up this delivery (absent for a district-wide one). */

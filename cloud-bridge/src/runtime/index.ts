@@ -423,7 +423,7 @@ export class Bridge {
       onCardChange: (change) => ops.recordCardChange(change),
       routes: [
         centralRoutes(central, audit),
-        attendanceRoutes(attendance, directory, audit),
+        attendanceRoutes(attendance, directory, audit, notices),
         noticesRoutes(notices, audit),
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
