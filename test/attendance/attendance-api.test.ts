@@ -5,7 +5,7 @@ import { type AttendanceDay, type Bridge, localDate, weekStart, zonedInstant } f
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
-import { lastWeeksMonday } from '../support/school-day.js';
+import { lastWeeksMonday, termDirectory } from '../support/school-day.js';
 
 const SCHOOL = 'school-1';
 const ZONE = 'Asia/Shanghai';
@@ -40,7 +40,7 @@ beforeAll(async () => {
     ['p3', '3-1', '王五'],
     ['p4', '3-2', '赵六'],
   ] as const)
-    bridge.directory.putPerson({
+    termDirectory(bridge, ZONE).putPerson({
       id,
       school: SCHOOL,
       role: 'student',

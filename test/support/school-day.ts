@@ -1,4 +1,4 @@
-import { addDays, type Directory, localDate, weekStart } from '@educard/cloud-bridge';
+import { addDays, type Bridge, Directory, localDate, weekStart, zonedInstant } from '@educard/cloud-bridge';
 
 /**
  * Today in a school's calendar by the real clock, and whether it is a weekend there: a test whose pages
@@ -41,6 +41,15 @@ export function validAroundNow(): { validFrom: string; validUntil: string } {
 /** Monday of last week in a school's calendar: a whole school day in the past, whatever day the suite runs. */
 export function lastWeeksMonday(timeZone: string): string {
   return addDays(weekStart(localDate(Date.now(), timeZone)), -7);
+}
+
+/**
+ * The bridge's directory on a clock set to the start of term (eight weeks before last week's Monday):
+ * pupils put through it are on every register since, as pupils enrolled long ago are.
+ */
+export function termDirectory(bridge: Bridge, timeZone: string): Directory {
+  const termStart = zonedInstant(addDays(lastWeeksMonday(timeZone), -56), '07:00', timeZone);
+  return new Directory(bridge.store.database, () => termStart);
 }
 
 /**

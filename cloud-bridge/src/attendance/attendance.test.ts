@@ -5,10 +5,11 @@ import type { CardEntry, EventRecord, GateDecisionData } from '@educard/terminal
 import { gateDecisionData } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { can, type Principal } from '../access/index.js';
-import { Directory } from '../directory/index.js';
+import { Directory, type DirectoryPerson } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
 import { type BridgeStore, migrateModule } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
+import { TransferLog } from '../transfers/index.js';
 import { isCalendarDate, localDate, schoolDay, weekStart, zonedInstant } from './calendar.js';
 import { ATTENDANCE_CSV_COLUMNS } from './csv.js';
 import { Attendance, type AttendanceDay, type PupilDay } from './index.js';
@@ -16,6 +17,7 @@ import { ATTENDANCE_STEPS } from './passages.js';
 
 const SCHOOL = 'school-1';
 const MONDAY = '2026-11-23';
+const TERM_START = '2026-09-01';
 /** Local school time (Asia/Shanghai, UTC+8) of the Monday as an ISO UTC instant. */
 const local = (clock: string, date = MONDAY) =>
   new Date(zonedInstant(date, clock, 'Asia/Shanghai')).toISOString();
@@ -24,6 +26,7 @@ let dir: string;
 let store: BridgeStore;
 let directory: Directory;
 let now: number;
+let enrolledAt: number;
 let attendance: Attendance;
 const chains = new Map<string, { seq: number; hash: string }>();
 
@@ -68,7 +71,9 @@ function person(id: string, className: string, extra: Record<string, unknown> = 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'attendance-'));
   store = openTestStore(join(dir, 'bridge.db'));
-  directory = new Directory(store.database);
+  // The directory's clock: the pupils were enrolled at the start of term unless a test says otherwise.
+  enrolledAt = Date.parse(local('07:00', TERM_START));
+  directory = new Directory(store.database, () => enrolledAt);
   now = Date.parse(local('10:00'));
   attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
   chains.clear();
@@ -450,6 +455,96 @@ describe('school days, fallbacks and the trend', () => {
     expect(attendance.attendanceTrend(SCHOOL, { weeks: 1, className: '3-1' })).toMatchObject({
       class: '3-1',
     });
+  });
+});
+
+describe('who is on the register', () => {
+  it('a pupil from the day the directory first held them, or an earlier day they came; a leaver until they left', () => {
+    const roll = (date: string) =>
+      attendance
+        .attendanceDay(SCHOOL, date)
+        .classes.flatMap((c) => c.pupils.map((p) => `${p.personId} ${p.status}`))
+        .sort();
+    person('old', '3-1');
+    person('gone', '3-1');
+    // Enrolled on Wednesday 18th at noon; one of them had a card and came on the Tuesday already.
+    enrolledAt = Date.parse(local('12:00', '2026-11-18'));
+    person('new', '3-1');
+    person('early', '3-1');
+    gate('gate-1', [['early', '07:50', 'in']], '2026-11-17');
+    // Marked as left: gone on Thursday before school (it did not come), old on Friday (it came).
+    enrolledAt = Date.parse(local('07:00', '2026-11-19'));
+    person('gone', '3-1', { active: false });
+    gate('gate-1', [['old', '07:55', 'in']], '2026-11-20');
+    enrolledAt = Date.parse(local('17:00', '2026-11-20'));
+    person('old', '3-1', { active: false });
+
+    expect(roll('2026-11-16')).toEqual(['gone absent', 'old absent']);
+    expect(roll('2026-11-17')).toEqual(['early present', 'gone absent', 'old absent']);
+    expect(roll('2026-11-18')).toEqual(['early absent', 'gone absent', 'new absent', 'old absent']);
+    expect(roll('2026-11-19')).toEqual(['early absent', 'new absent', 'old absent']);
+    expect(roll('2026-11-20')).toEqual(['early absent', 'new absent', 'old present']);
+    expect(roll(MONDAY)).toEqual(['early absent', 'new absent']);
+    // The trend counts the same: 13 absences that week, not 18 (four pupils every day).
+    expect(attendance.attendanceTrend(SCHOOL, { weeks: 2 }).weeks).toEqual([
+      { weekStart: '2026-11-16', schoolDays: 5, pupils: 2, present: 2, late: 0, absent: 13, rate: 0.1333 },
+      { weekStart: MONDAY, schoolDays: 1, pupils: 2, present: 0, late: 0, absent: 2, rate: 0 },
+    ]);
+
+    // Back at the school: on the register again from then; a move to another school is a new enrolment.
+    enrolledAt = Date.parse(local('07:00', '2026-11-24'));
+    person('gone', '3-1');
+    expect(directory.enrolments(SCHOOL).find((e) => e.person.id === 'gone')).toEqual({
+      person: expect.objectContaining({ active: true }),
+      joinedAt: local('07:00', TERM_START),
+    });
+    directory.putPerson({ ...(directory.person('new') as DirectoryPerson), school: 'school-2' });
+    expect(directory.enrolments('school-2')).toEqual([
+      { person: expect.objectContaining({ id: 'new' }), joinedAt: local('07:00', '2026-11-24') },
+    ]);
+  });
+});
+
+describe('who is on the register after a transfer', () => {
+  it('a pupil moved in from the transfer’s date, though the directory learnt of it days later', () => {
+    const transfers = new TransferLog(store.database);
+    attendance = new Attendance({
+      store,
+      directory,
+      transfers,
+      defaultTimeZone: 'Asia/Shanghai',
+      now: () => now,
+    });
+    const before = {
+      id: 'moved',
+      school: 'school-2',
+      role: 'student',
+      name: 'Pupil moved',
+      class: '5-1',
+      active: true,
+    } as const;
+    directory.putPerson(before);
+    // Applied on Wednesday 18th, dated Monday 16th: the new school has them from the Monday.
+    enrolledAt = Date.parse(local('12:00', '2026-11-18'));
+    person('moved', '3-1');
+    transfers.record({
+      personId: 'moved',
+      from: 'school-2',
+      to: SCHOOL,
+      on: '2026-11-16',
+      effectiveAt: local('00:00', '2026-11-16'),
+      at: local('12:00', '2026-11-18'),
+      source: 'api',
+      actor: 'admin-token',
+      cards: [],
+      versions: [],
+      before,
+    });
+    const listed = (date: string) =>
+      attendance.attendanceDay(SCHOOL, date).classes.flatMap((c) => c.pupils.map((p) => p.personId));
+    expect(listed('2026-11-13')).toEqual([]);
+    expect(listed('2026-11-16')).toEqual(['moved']);
+    expect(listed('2026-11-17')).toEqual(['moved']);
   });
 });
 

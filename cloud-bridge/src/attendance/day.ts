@@ -1,6 +1,6 @@
 import type { Calendar } from '@educard/terminal-sdk';
 import type { SchoolTimes } from '../directory/index.js';
-import { schoolDay, zonedInstant } from './calendar.js';
+import { addDays, schoolDay, zonedInstant } from './calendar.js';
 import { type DayPassages, type Refusal, turnedAway } from './passages.js';
 import type { AttendanceDay, ClassDay, DayCounts, PupilDay, PupilStatus } from './types.js';
 
@@ -11,6 +11,35 @@ export interface Pupil {
   studentNumber?: string;
   class: string;
   grade?: string;
+  /** When the directory first held them at the school (absent: always). */
+  joinedAt?: string;
+  /** When the directory learnt they left (absent: still the school's). */
+  leftAt?: string;
+}
+
+/** A school day as instants: its local midnight and the next (ISO UTC). */
+export interface DaySpan {
+  from: string;
+  to: string;
+}
+
+export function daySpan(date: string, timeZone: string): DaySpan {
+  return {
+    from: iso(zonedInstant(date, '00:00', timeZone)),
+    to: iso(zonedInstant(addDays(date, 1), '00:00', timeZone)),
+  };
+}
+
+/**
+ * Whether a pupil is on the register of a day: from the day the directory first held them, or any
+ * earlier day they came (they had a card before the directory knew them), to the day they were marked
+ * as left, that day only if they came (the office marks a leaver in the morning as often as after school).
+ * Compared as instants: a school's register of 3,000 pupils converts no date.
+ */
+export function onRoll(pupil: Pupil, day: DaySpan, came: boolean): boolean {
+  if (pupil.leftAt !== undefined && (pupil.leftAt < day.from || (pupil.leftAt < day.to && !came)))
+    return false;
+  return pupil.joinedAt === undefined || pupil.joinedAt < day.to || came;
 }
 
 export interface ClassInfo {
@@ -105,9 +134,11 @@ export function computeDay(input: DayInput): AttendanceDay {
   const day = schoolDay(date, input.calendar);
   const nowIso = iso(input.now);
   const schoolCutoff = iso(zonedInstant(date, times.cutoffTime, timeZone));
+  const span = daySpan(date, timeZone);
 
   const byClass = new Map<string, Pupil[]>();
   for (const pupil of input.pupils) {
+    if (!onRoll(pupil, span, input.passages.has(pupil.personId))) continue;
     const members = byClass.get(pupil.class);
     if (members) members.push(pupil);
     else byClass.set(pupil.class, [pupil]);

@@ -13,7 +13,7 @@ import {
   zonedInstant,
 } from './calendar.js';
 import { dayCsv } from './csv.js';
-import { type ClassInfo, computeDay, type Pupil } from './day.js';
+import { type ClassInfo, computeDay, daySpan, onRoll, type Pupil } from './day.js';
 import {
   ATTENDANCE_STEPS,
   dayPassagesQuery,
@@ -111,8 +111,7 @@ export class Attendance {
   /** One day of a school (or of one class), per class and pupil. */
   readonly attendanceDay = (school: string, date: string, className?: string): AttendanceDay => {
     const { pupilsOn, ...context } = this.context(school, className);
-    const from = iso(zonedInstant(date, '00:00', context.timeZone));
-    const to = iso(zonedInstant(addDays(date, 1), '00:00', context.timeZone));
+    const { from, to } = daySpan(date, context.timeZone);
     return computeDay({
       school,
       date,
@@ -163,8 +162,8 @@ export class Attendance {
 
   /**
    * Week by week, oldest first, the last `weeks` ISO weeks up to this one. Days still to come, and
-   * today before its cut-off, are not counted. Class lists are today's, but for pupils who changed
-   * school: each day counts them where they were that day.
+   * today before its cut-off, are not counted. Each day counts the pupils enrolled on it (`onRoll`),
+   * and those who changed school where they were that day.
    */
   readonly attendanceTrend = (
     school: string,
@@ -181,10 +180,11 @@ export class Attendance {
       const start = addDays(first, 7 * week);
       // The week's pupils as of its last day, or today for this week.
       const [asOf] = [addDays(start, 6), today].sort();
+      const lastDay = daySpan(asOf as string, context.timeZone);
       const entry: TrendWeek = {
         weekStart: start,
         schoolDays: 0,
-        pupils: pupilsOn(asOf as string).length,
+        pupils: pupilsOn(asOf as string).filter((pupil) => onRoll(pupil, lastDay, false)).length,
         present: 0,
         late: 0,
         absent: 0,
@@ -195,8 +195,7 @@ export class Attendance {
         if (date > today || !schoolDay(date, context.calendar).schoolDay) continue;
         const cutoff = zonedInstant(date, context.times.cutoffTime, context.timeZone);
         if (date === today && now < cutoff) continue;
-        const from = iso(zonedInstant(date, '00:00', context.timeZone));
-        const to = iso(zonedInstant(addDays(date, 1), '00:00', context.timeZone));
+        const { from, to } = daySpan(date, context.timeZone);
         const day = computeDay({
           school,
           date,
@@ -271,18 +270,31 @@ export class Attendance {
       if (member?.school !== school) continue;
       // No record of them as they were: they are the school's still, as it has them now.
       const pupil = member.person ? pupilOf(member.person) : current.find((p) => p.personId === personId);
-      if (pupil) pupils.push(pupil);
+      // The transfer says since when they are the school's, whenever the directory learnt of it.
+      if (pupil) pupils.push(withoutJoinedAt(pupil));
     }
     return pupils;
   }
 
   /**
-   * The school's pupils: the directory's active students with a class; a school the directory does
-   * not hold falls back to its roster's student cards that are not cancelled, one pupil per person.
+   * The school's pupils: the directory's students with a class, each with the days they joined and
+   * left the school (the register of a date lists those enrolled on it: `onRoll`); a school the
+   * directory does not hold falls back to its roster's student cards that are not cancelled, one pupil
+   * per person.
    */
   private pupils(school: string): Pupil[] {
-    const persons = this.deps.directory.persons(school);
-    if (persons.length) return persons.flatMap((person) => pupilOf(person) ?? []);
+    const enrolments = this.deps.directory.enrolments(school);
+    if (enrolments.length) {
+      const pupils: Pupil[] = [];
+      for (const { person, joinedAt, leftAt } of enrolments) {
+        const pupil = studentOf(person);
+        if (!pupil) continue;
+        if (joinedAt) pupil.joinedAt = joinedAt;
+        if (leftAt) pupil.leftAt = leftAt;
+        pupils.push(pupil);
+      }
+      return pupils;
+    }
     const seen = new Map<string, Pupil>();
     for (const card of this.deps.store.rosterCards(school)) {
       if (card.role !== 'student' || card.status === 'cancelled' || !card.class || seen.has(card.personId))
@@ -307,9 +319,18 @@ export class Attendance {
   }
 }
 
+function withoutJoinedAt({ joinedAt: _, ...pupil }: Pupil): Pupil {
+  return pupil;
+}
+
 /** A directory person as attendance counts them: an active student with a class, else not at all. */
 function pupilOf(person: DirectoryPerson): Pupil | undefined {
-  if (person.role !== 'student' || !person.active || person.class === undefined) return undefined;
+  return person.active ? studentOf(person) : undefined;
+}
+
+/** A student with a class as a pupil, whether still the school's or not (their enrolment says when). */
+function studentOf(person: DirectoryPerson): Pupil | undefined {
+  if (person.role !== 'student' || person.class === undefined) return undefined;
   return {
     personId: person.id,
     name: person.name,

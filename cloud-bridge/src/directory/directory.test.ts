@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import type { BridgeStore } from '../store/index.js';
+import { type BridgeStore, migrateModule } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
-import { Directory, type DirectoryPerson } from './index.js';
+import { DIRECTORY_STEPS, Directory, type DirectoryPerson } from './index.js';
 
 // Runs on SQLite and on PostgreSQL (vitest.config.ts).
 let dir: string;
@@ -84,4 +84,53 @@ it('finds the leaves that overlap a span of dates, ends included', () => {
   expect(ids('2026-11-12', '2026-11-30')).toEqual([]);
   leave('l2', '2026-11-05', '2026-11-06');
   expect(ids('2026-11-04', '2026-11-04')).toEqual(['l1']);
+});
+
+it('keeps when a person joined their school and when they left it, through puts that change neither', () => {
+  let now = Date.parse('2026-09-01T00:00:00.000Z');
+  const dated = new Directory(store.database, () => now);
+  const at = (date: string) => {
+    now = Date.parse(`${date}T00:00:00.000Z`);
+  };
+  dated.putPerson(pupil('p1', { class: '3-1' }));
+  at('2026-10-01');
+  dated.putPerson(pupil('p1', { class: '3-2' }));
+  dated.putPerson(pupil('p2', { active: false }));
+  expect(dated.enrolments('school-1')).toEqual([
+    { person: pupil('p1', { class: '3-2' }), joinedAt: '2026-09-01T00:00:00.000Z' },
+    // Never active here: joined and left at once, on no register.
+    {
+      person: pupil('p2', { active: false }),
+      joinedAt: '2026-10-01T00:00:00.000Z',
+      leftAt: '2026-10-01T00:00:00.000Z',
+    },
+  ]);
+  at('2026-11-02');
+  dated.putPerson(pupil('p1', { active: false }));
+  at('2026-11-09');
+  dated.putPerson(pupil('p1', { active: false, name: 'Renamed' }));
+  expect(dated.enrolments('school-1')[0]).toEqual({
+    person: pupil('p1', { active: false, name: 'Renamed' }),
+    joinedAt: '2026-09-01T00:00:00.000Z',
+    leftAt: '2026-11-02T00:00:00.000Z',
+  });
+});
+
+it('has no dates for the persons held before it kept them: the active ones always enrolled, the leavers never', () => {
+  store.close();
+  store = openTestStore(join(dir, 'older.db'));
+  migrateModule(store.database, 'directory', {
+    sqlite: DIRECTORY_STEPS.sqlite.slice(0, 1),
+    postgres: DIRECTORY_STEPS.postgres.slice(0, 1),
+  });
+  const insert = store.database.prepare(
+    'INSERT INTO directory_persons (id, school, class, student_number, entry) VALUES (?, ?, ?, ?, ?)',
+  );
+  insert.run('p1', 'school-1', null, null, JSON.stringify(pupil('p1')));
+  insert.run('p2', 'school-1', null, null, JSON.stringify(pupil('p2', { active: false })));
+  const upgraded = new Directory(store.database, () => Date.parse('2026-12-01T00:00:00.000Z'));
+  expect(upgraded.enrolments('school-1')).toEqual([{ person: pupil('p1') }]);
+  // A leaver of then put again (a feed's resend) stays off every register.
+  upgraded.putPerson(pupil('p2', { active: false }));
+  expect(upgraded.enrolments('school-1')).toEqual([{ person: pupil('p1') }]);
 });

@@ -78,7 +78,14 @@ export const LeaveRecord = z
   });
 export type LeaveRecord = z.infer<typeof LeaveRecord>;
 
-const STEPS: ModuleSteps = {
+/**
+ * The second step: when the directory first held a person at their school and when it learnt they
+ * left. Persons already held have neither (attendance lists them on every day, as before).
+ */
+const ENROLMENT_DATES = `ALTER TABLE directory_persons ADD COLUMN joined_at TEXT;
+   ALTER TABLE directory_persons ADD COLUMN left_at TEXT;`;
+
+export const DIRECTORY_STEPS = {
   sqlite: [
     `CREATE TABLE directory_schools (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
    CREATE TABLE directory_classes (school TEXT NOT NULL, id TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (school, id));
@@ -99,6 +106,7 @@ const STEPS: ModuleSteps = {
      entry TEXT NOT NULL
    );
    CREATE INDEX directory_leaves_school ON directory_leaves (school, from_date);`,
+    ENROLMENT_DATES,
   ],
   postgres: [
     `CREATE TABLE directory_schools (id TEXT COLLATE "C" PRIMARY KEY, entry TEXT NOT NULL);
@@ -125,15 +133,30 @@ const STEPS: ModuleSteps = {
        entry TEXT NOT NULL
      );
      CREATE INDEX directory_leaves_school ON directory_leaves (school, from_date);`,
+    ENROLMENT_DATES,
   ],
-};
+} satisfies ModuleSteps;
+
+/**
+ * A person as the school has them, with when the directory first held them at that school and when it
+ * learnt they left (ISO instants): attendance lists a pupil on the days between. Absent for persons held
+ * since before the directory kept these dates: then "always", and a leaver of then never.
+ */
+export interface Enrolment {
+  person: DirectoryPerson;
+  joinedAt?: string;
+  leftAt?: string;
+}
 
 /** The directory's tables in the bridge's database. Writes are plain upserts: the caller holds the transaction. */
 export class Directory {
   private readonly statements;
 
-  constructor(readonly db: SqlDatabase) {
-    migrateModule(db, 'directory', STEPS);
+  constructor(
+    readonly db: SqlDatabase,
+    private readonly now: () => number = Date.now,
+  ) {
+    migrateModule(db, 'directory', DIRECTORY_STEPS);
     this.statements = {
       putSchool: db.prepare(
         'INSERT INTO directory_schools (id, entry) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET entry = excluded.entry',
@@ -150,9 +173,17 @@ export class Directory {
         'SELECT entry FROM directory_classes WHERE school = ? ORDER BY id',
       ),
       putPerson: db.prepare(
-        `INSERT INTO directory_persons (id, school, class, student_number, entry) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO directory_persons (id, school, class, student_number, entry, joined_at, left_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET school = excluded.school, class = excluded.class,
-           student_number = excluded.student_number, entry = excluded.entry`,
+           student_number = excluded.student_number, entry = excluded.entry,
+           joined_at = excluded.joined_at, left_at = excluded.left_at`,
+      ),
+      held: db.prepare<[string], EnrolmentRow>(
+        'SELECT school, entry, joined_at, left_at FROM directory_persons WHERE id = ?',
+      ),
+      enrolments: db.prepare<[string], EnrolmentRow>(
+        'SELECT school, entry, joined_at, left_at FROM directory_persons WHERE school = ? ORDER BY id',
       ),
       forgetPerson: db.prepare('DELETE FROM directory_persons WHERE id = ?'),
       person: db.prepare<[string], { entry: string }>('SELECT entry FROM directory_persons WHERE id = ?'),
@@ -196,14 +227,41 @@ export class Directory {
     return this.statements.classes.all(school).map((row) => JSON.parse(row.entry));
   }
 
+  /**
+   * Puts a person, keeping when they joined their school (now, for a person new to it) and when they
+   * left it (now, when an active person is put inactive; cleared when they are back).
+   */
   putPerson(person: DirectoryPerson): void {
+    const before = this.statements.held.get(person.id);
+    const now = new Date(this.now()).toISOString();
+    const stayed = before?.school === person.school;
+    const wasActive = stayed && (JSON.parse(before.entry) as DirectoryPerson).active;
+    const joinedAt = stayed ? before.joined_at : now;
+    const leftAt = person.active ? null : wasActive || !stayed ? now : before.left_at;
     this.statements.putPerson.run(
       person.id,
       person.school,
       person.class ?? null,
       person.studentNumber ?? null,
       JSON.stringify(person),
+      joinedAt,
+      leftAt,
     );
+  }
+  /**
+   * The school's persons with when they joined and left it: the active ones, and those who left
+   * since the directory kept the date.
+   */
+  enrolments(school: string): Enrolment[] {
+    const held: Enrolment[] = [];
+    for (const row of this.statements.enrolments.all(school)) {
+      const enrolment: Enrolment = { person: JSON.parse(row.entry) as DirectoryPerson };
+      if (!enrolment.person.active && row.left_at === null) continue;
+      if (row.joined_at !== null) enrolment.joinedAt = row.joined_at;
+      if (row.left_at !== null) enrolment.leftAt = row.left_at;
+      held.push(enrolment);
+    }
+    return held;
   }
   /** Removes a person's record (their data anonymised: docs/privacy.md); false when there was none. */
   forgetPerson(id: string): boolean {
@@ -238,6 +296,13 @@ export class Directory {
   leaves(school: string, from: string, to: string): LeaveRecord[] {
     return this.statements.leavesBetween.all(school, to, from).map((row) => JSON.parse(row.entry));
   }
+}
+
+interface EnrolmentRow {
+  school: string;
+  entry: string;
+  joined_at: string | null;
+  left_at: string | null;
 }
 
 function parsed<T>(row: { entry: string } | undefined): T | undefined {

@@ -69,7 +69,7 @@ function presence(online: boolean, clock: string, date = MONDAY): void {
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'absence-'));
   store = openTestStore(join(dir, 'bridge.db'));
-  directory = new Directory(store.database);
+  directory = new Directory(store.database, () => now);
   now = at('07:00');
   const attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
   ledger = new NoticeLedger(store.database);

@@ -130,7 +130,7 @@ export class Bridge {
         ? new DevicePartitions(config.cluster.partitions)
         : undefined;
     const owns = partitions && ((device: string) => partitions.owns(device));
-    const directory = new Directory(store.database);
+    const directory = new Directory(store.database, () => now().getTime());
     const transfers = new TransferLog(store.database);
     const audit = new AuditLog(store.database, logger, now);
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
