@@ -269,3 +269,68 @@ describe('an API request that finds the connection to PostgreSQL gone', () => {
     expect(await health()).toMatchObject({ status: 200, body: { database: { reachable: true } } });
   });
 });
+
+describe('an API request whose statement runs past the statement timeout', () => {
+  it('answers 503 database-busy after the timeout, logs it at error, and the connection serves the next', async () => {
+    const schema = `slow_${++runs}`;
+    const lines: { level: number; msg: string; err?: { sqlState?: string } }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    bridge = await startBridge(
+      join(dir, 'bridge'),
+      { store: { url: postgres.createSchema(schema), statementTimeoutMs: 1000 } },
+      { logger },
+    );
+    // An operator's session holds the devices table for 4 s: the request's statement waits for it
+    // (the lock wait counts), and the server cancels it at 1 s, before the 10 s lock timeout.
+    const operator = spawn(
+      join(POSTGRES_BIN, 'psql'),
+      [
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-qAt',
+        '-d',
+        postgres.url,
+        '-c',
+        `BEGIN; LOCK TABLE ${schema}.devices IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;`,
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const operatorDone = new Promise<number | null>((resolve) => operator.once('exit', resolve));
+    const probe = openPostgresConnection(postgres.url);
+    try {
+      await until(
+        () =>
+          probe
+            .prepare(
+              `SELECT count(*)::int AS n FROM pg_locks WHERE granted AND mode = 'AccessExclusiveLock' AND relation = '${schema}.devices'::regclass`,
+            )
+            .pluck()
+            .get() === 1,
+        { what: "the operator's lock on the devices table", everyMs: 10 },
+      );
+    } finally {
+      probe.close();
+    }
+    const started = performance.now();
+    const answer = await fetch(`${bridge.httpUrl}/v1/devices`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    const tookMs = performance.now() - started;
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('retry-after')).toBe('5');
+    expect(await answer.json()).toMatchObject({ error: 'database-busy' });
+    expect(tookMs).toBeGreaterThanOrEqual(900);
+    expect(tookMs).toBeLessThan(3500);
+    expect(lines.filter((line) => line.msg.startsWith('request failed: a statement ran past'))).toMatchObject(
+      [{ level: 50, err: { sqlState: '57014' } }],
+    );
+    expect(await operatorDone).toBe(0);
+    // Nothing was lost with it: the same connection answers the request asked again.
+    const again = await fetch(`${bridge.httpUrl}/v1/devices`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(again.status).toBe(200);
+    expect(await health()).toMatchObject({ status: 200, body: { database: { reachable: true } } });
+  });
+});

@@ -8,11 +8,14 @@ import {
   IDLE_IN_TRANSACTION_MS,
   isConnectionFailure,
   isDatabaseUnreachable,
+  isStatementTimedOut,
   LOCK_WAIT_MS,
+  migrateModule,
   openPostgresConnection,
   openPostgresStore,
   PostgresError,
   RECONNECT_WAITS_MS,
+  STATEMENT_TIMEOUT_MS,
   withConnectionBounds,
 } from '@educard/cloud-bridge';
 import { chainedRecords, describeStoreConformance } from '@educard/cloud-bridge/store-conformance';
@@ -239,6 +242,41 @@ describe('PostgreSQL store and a lock held by a session that stopped', () => {
       operator.session.exec('ROLLBACK');
       expect(store.commitRecords('gate-02', 'school-1', records)).toMatchObject({ seq: 2, inserted: 2 });
     }));
+});
+
+describe('PostgreSQL store and a statement that runs without end', () => {
+  it('has the server cancel it after the statement timeout; the connection serves the next, and schema steps run unbounded', () => {
+    const url = postgres.createSchema('slow_statements');
+    const fallback = openPostgresConnection(url);
+    expect(fallback.prepare('SHOW statement_timeout').pluck().get()).toBe(`${STATEMENT_TIMEOUT_MS / 1000}s`);
+    fallback.close();
+    const session = openPostgresConnection(url, { statementTimeoutMs: 1000 });
+    try {
+      const { ms, outcome } = timed(() => session.prepare('SELECT pg_sleep(3) AS slept').get());
+      expect(outcome).toBeInstanceOf(PostgresError);
+      expect(outcome).toMatchObject({ sqlState: '57014' });
+      expect(isStatementTimedOut(outcome)).toBe(true);
+      expect(isConnectionFailure(outcome)).toBe(false);
+      expect(ms).toBeGreaterThanOrEqual(900);
+      expect(ms).toBeLessThan(2500);
+      expect(session.prepare('SELECT 1 AS one').get()).toEqual({ one: 1 });
+      // A back-fill on a large store is a schema step: it runs as long as it takes.
+      const step = timed(() =>
+        migrateModule(session, 'slow', {
+          sqlite: [],
+          postgres: ['SELECT pg_sleep(1.5); CREATE TABLE slow_done (n INTEGER)'],
+        }),
+      );
+      expect(step.outcome).toBe(0);
+      expect(step.ms).toBeGreaterThanOrEqual(1400);
+      expect(session.prepare('SELECT count(*)::int AS n FROM slow_done').pluck().get()).toBe(0);
+      // And the bound is back for the statements after it.
+      expect(isStatementTimedOut(timed(() => session.exec('SELECT pg_sleep(2)')).outcome)).toBe(true);
+      expect(() => openPostgresConnection(url, { statementTimeoutMs: 0 })).toThrow(/positive whole number/);
+    } finally {
+      session.close();
+    }
+  });
 });
 
 /** This process's TCP sockets to `port`, as /proc/net/tcp shows them: which timer runs, and in how long. */

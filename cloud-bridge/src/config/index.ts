@@ -26,7 +26,11 @@ export const BridgeConfig = z
      * unix socket, `postgresql://user@/db?host=/run/postgresql`.
      */
     store: z
-      .object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL') })
+      .object({
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL'),
+        /** How long one statement may run before the server cancels it (STATEMENT_TIMEOUT_MS, 15 s). */
+        statementTimeoutMs: z.number().int().min(100).max(3_600_000).optional(),
+      })
       .optional(),
     /**
      * How several bridge instances on one PostgreSQL share the work (docs/scale-out.md): singleton

@@ -4,7 +4,13 @@ import Fastify from 'fastify';
 import { adminTokenResolver, auditActor, authenticate, makeGuard } from '../access/index.js';
 import { requestLogView } from '../grants/index.js';
 import { libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
-import { isConnectionFailure, isDatabaseUnreachable, isStoreFull, logFailure } from '../store/index.js';
+import {
+  isConnectionFailure,
+  isDatabaseUnreachable,
+  isStatementTimedOut,
+  isStoreFull,
+  logFailure,
+} from '../store/index.js';
 import { cardRoutes } from './cards.js';
 import type { Audited, HttpDeps, RouteContext } from './deps.js';
 import { deviceRoutes } from './devices.js';
@@ -25,6 +31,8 @@ export type {
 
 /** When a client may ask again after a write refused for a full disk: an operator has to act first. */
 const STORE_FULL_RETRY_S = 60;
+/** A statement cancelled for its time: the database was busy, or the request asked for too much. */
+const STATEMENT_TIMED_OUT_RETRY_S = 5;
 
 /**
  * The bulk imports: the only routes with the large body limit. Each sits behind authentication, which
@@ -50,8 +58,8 @@ export function buildHttpApi(deps: HttpDeps) {
     serverFactory: (handler) => boundedHttpServer(handler, limits, { refusals, exempt: proxy }),
   });
   validatePathParams(app);
-  // A request that failed for the database connection or for a full disk is the server's trouble, not
-  // a bug: 503 and when to ask again. The request that found the connection gone says so at error;
+  // A request that failed for the database connection, a statement cancelled for running too long,
+  // or a full disk is the server's trouble, not a bug: 503 and when to ask again. The request that found the connection gone says so at error;
   // those that then fail at once, at debug (logFailure). Any other error goes on to Fastify's own
   // handler.
   app.setErrorHandler((error, request, reply) => {
@@ -61,6 +69,13 @@ export function buildHttpApi(deps: HttpDeps) {
         error: 'store-full',
         message:
           "the bridge cannot store changes: its database or disk is full. Ask again once the bridge's operator has freed space",
+      });
+    }
+    if (isStatementTimedOut(error)) {
+      request.log.error({ err: error }, 'request failed: a statement ran past the statement timeout');
+      return reply.code(503).header('retry-after', String(STATEMENT_TIMED_OUT_RETRY_S)).send({
+        error: 'database-busy',
+        message: 'the database did not answer this request in time: ask again shortly, or for less at once',
       });
     }
     if (!isConnectionFailure(error)) throw error;

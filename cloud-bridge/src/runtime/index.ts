@@ -118,7 +118,9 @@ export class Bridge {
     // Made first: the parts below count into it as they work.
     const metrics = new BridgeMetrics(BRIDGE_VERSION);
     const store = config.store
-      ? openPostgresStore(config.store.url)
+      ? openPostgresStore(config.store.url, {
+          ...(config.store.statementTimeoutMs ? { statementTimeoutMs: config.store.statementTimeoutMs } : {}),
+        })
       : openSqliteStore(join(config.dataDir, 'bridge.db'), { logger });
     started.add('store', () => store.close());
     // On PostgreSQL other instances may share the store: singleton work runs under leases, and on a

@@ -170,6 +170,30 @@ export const IDLE_IN_TRANSACTION_MS = 5000;
 export const LOCK_WAIT_MS = 10_000;
 
 /**
+ * How long a statement may run before the server cancels it (`store.statementTimeoutMs`). The
+ * instance's event loop waits for every statement, so one that runs without end (a plan gone wrong
+ * on a large table, a page asking for more than its indexes serve) would hold ingest, acks and the
+ * broker's keepalives with it: the server cancels it instead (SQLSTATE 57014), the statement fails
+ * as any failed one does, and the connection serves the next. Schema steps run without the bound
+ * (migrateModule): a back-fill on a large store takes as long as it takes.
+ */
+export const STATEMENT_TIMEOUT_MS = 15_000;
+
+/** SQLSTATE 57014, query_canceled: here, a statement past the session's statement_timeout. */
+const QUERY_CANCELED = '57014';
+
+/** Whether a statement failed because it ran past the statement timeout (STATEMENT_TIMEOUT_MS). */
+export function isStatementTimedOut(error: unknown): error is PostgresError {
+  return error instanceof PostgresError && error.sqlState === QUERY_CANCELED;
+}
+
+/** How the bridge's sessions are set up, beyond the URL. */
+export interface PostgresSessionOptions {
+  /** STATEMENT_TIMEOUT_MS unless given. */
+  statementTimeoutMs?: number;
+}
+
+/**
  * libpq's own bounds on a server that is gone from the network, for what the URL does not set.
  * A statement blocks the instance's event loop, and without them TCP decides how long: a connection
  * to a host that vanished waits ~2 minutes, one to an address that accepts and never answers (a hung
@@ -208,12 +232,12 @@ export function withConnectionBounds(url: string): string {
  */
 export const RECONNECT_WAITS_MS = { first: 1000, last: 30_000 } as const;
 
-function connect(PQ: new () => LibPq, url: string): LibPq {
+function connect(PQ: new () => LibPq, url: string, statementTimeoutMs: number): LibPq {
   const pq = new PQ();
   pq.connectSync(withConnectionBounds(url));
   // Notices (a table that already exists, skipped) are not for the bridge's stderr.
   pq.exec(
-    `SET client_min_messages = warning; SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_MS}; SET lock_timeout = ${LOCK_WAIT_MS}`,
+    `SET client_min_messages = warning; SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_MS}; SET lock_timeout = ${LOCK_WAIT_MS}; SET statement_timeout = ${statementTimeoutMs}`,
   );
   if (pq.resultStatus() !== 'PGRES_COMMAND_OK') {
     const message = pq.resultErrorMessage() || pq.errorMessage();
@@ -232,9 +256,16 @@ function connect(PQ: new () => LibPq, url: string): LibPq {
  * acknowledged. When connecting again fails, statements fail at once until the next attempt is due
  * (RECONNECT_WAITS_MS).
  */
-export function openPostgresConnection(url: string): SqlDatabase & { close(): void } {
+export function openPostgresConnection(
+  url: string,
+  { statementTimeoutMs = STATEMENT_TIMEOUT_MS }: PostgresSessionOptions = {},
+): SqlDatabase & { close(): void } {
+  if (!Number.isInteger(statementTimeoutMs) || statementTimeoutMs < 1)
+    throw new RangeError(
+      `statementTimeoutMs must be a positive whole number of ms, not ${statementTimeoutMs}`,
+    );
   const PQ = loadLibPq();
-  let pq: LibPq | undefined = connect(PQ, url);
+  let pq: LibPq | undefined = connect(PQ, url, statementTimeoutMs);
   let prepared = new Map<string, string>();
   let depth = 0;
   /** The connection was lost inside the transaction under way: the rest of it must fail. */
@@ -301,7 +332,7 @@ export function openPostgresConnection(url: string): SqlDatabase & { close(): vo
     }
     let made: LibPq;
     try {
-      made = connect(PQ, url);
+      made = connect(PQ, url, statementTimeoutMs);
     } catch (error) {
       const waitMs = unreachable
         ? Math.min(unreachable.waitMs * 2, RECONNECT_WAITS_MS.last)

@@ -1,4 +1,4 @@
-import { openPostgresConnection } from './pg-connection.js';
+import { openPostgresConnection, type PostgresSessionOptions } from './pg-connection.js';
 import { POSTGRES_STEPS } from './pg-schema.js';
 import { migrateModule } from './sql.js';
 import { openSqlStore } from './sql-store.js';
@@ -10,8 +10,8 @@ import type { BridgeStore } from './types.js';
  * Several bridge processes may open one database: a commit takes a per-device advisory lock, and the
  * unique key (device, epoch, seq) keeps each record once whichever instance stores it.
  */
-export function openPostgresStore(url: string): BridgeStore {
-  const db = openPostgresConnection(url);
+export function openPostgresStore(url: string, options: PostgresSessionOptions = {}): BridgeStore {
+  const db = openPostgresConnection(url, options);
   try {
     // SQLite counts its core steps in user_version (migrations.ts), from before modules had theirs.
     migrateModule(db, 'store', { sqlite: [], postgres: POSTGRES_STEPS });

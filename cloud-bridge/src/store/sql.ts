@@ -106,8 +106,9 @@ export function migrateModule(db: SqlDatabase, module: string, given: ModuleStep
       // safe against a concurrent one (the loser fails on pg_type's unique key), so they queue first.
       if (db.dialect === 'postgres') {
         // A schema step may wait as long as it takes for the tables it changes, and an instance
-        // starting for the one migrating before it (LOCK_WAIT_MS bounds every other statement).
-        db.exec('SET LOCAL lock_timeout = 0');
+        // starting for the one migrating before it (LOCK_WAIT_MS bounds every other statement); a
+        // back-fill may run as long as the store is large (STATEMENT_TIMEOUT_MS bounds the others).
+        db.exec('SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0');
         db.prepare('SELECT pg_advisory_xact_lock(1297040460, hashtext(current_schema())) AS locked').get();
       }
       db.exec('CREATE TABLE IF NOT EXISTS module_schema (module TEXT PRIMARY KEY, version INTEGER NOT NULL)');
