@@ -11,6 +11,7 @@ export * from './http/index.js';
 export * from './ingest/index.js';
 export * from './leases/index.js';
 export * from './library/index.js';
+export * from './lockdown/index.js';
 export * from './metrics/index.js';
 export * from './notices/index.js';
 export * from './ops/index.js';

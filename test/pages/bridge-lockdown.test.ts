@@ -1,15 +1,23 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bridge } from '@educard/cloud-bridge';
-import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
+import type { Bridge, LockdownView } from '@educard/cloud-bridge';
+import {
+  type Gateway,
+  RECORDING_BOARD_PINS as PINS,
+  type RecordingIO,
+  RosterStore,
+  recordingIoFor,
+  type SimulatedReaderDriver,
+} from '@educard/gateway';
 import { launchChromium, until } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
 import { sampleCard, sampleUid, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, makeAccount, PASSWORD } from '../support/accounts.js';
-import { enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
+import { ADMIN_TOKEN, enrollDevice, startBridge, startUplinkGateway } from '../support/bridge.js';
+import { bridgeCli } from '../support/cli.js';
 import { screenshot, seriousViolations, signInToBridge } from '../support/pages.js';
 
 /**
@@ -94,7 +102,9 @@ describe('the lockdown on the operations page', { timeout: 60_000 }, () => {
     );
     await until(() => gate.report().lockdown.bridge.active, { what: 'the order at the gate' });
     await section.locator('li[data-gate="gate-01"].applied').waitFor();
-    expect(await section.locator('p.outside.none').textContent()).toBe('Nobody refused since the order');
+    expect(await section.locator('p.outside.none').textContent()).toBe(
+      'Nobody refused since the lockdown began',
+    );
 
     // A pupil arriving is refused: the card lists them, for the gatehouse to go to.
     const readers = gate.readers as SimulatedReaderDriver;
@@ -120,6 +130,88 @@ describe('the lockdown on the operations page', { timeout: 60_000 }, () => {
     await until(() => !gate.report().lockdown.bridge.active, { what: 'the lifting at the gate' });
     expect(await version()).toBe(2);
     await page.context().close();
+  });
+
+  it('shows a gate locked by its own switch, and whom it keeps outside, until the switch is off', async () => {
+    const dataDir = join(dir, 'gate-02');
+    const anchor = (await (await fetch(`${bridge.httpUrl}/v1/roster/anchor`)).json()) as KeyRole;
+    await mkdir(join(dataDir, 'roster'), { recursive: true });
+    await RosterStore.writeAnchor(join(dataDir, 'roster'), anchor);
+    const mqtt = await enrollDevice(bridge.httpUrl, dataDir, 'gate-02');
+    let board: RecordingIO | undefined;
+    const side = await startUplinkGateway(
+      dataDir,
+      'gate-02',
+      mqtt,
+      bridge.httpUrl,
+      {},
+      {
+        // A second gate into the same zone as the first, as a school's side gate is.
+        station: { id: 'gate-side', zone: 'main-gate', debounceMs: 0 },
+        io: {
+          pins: { relay: PINS.relay, lockdown: PINS.lockdown },
+          board: (config) => {
+            board = recordingIoFor(config);
+            return board;
+          },
+        },
+      },
+    );
+    try {
+      await until(() => side.roster.view?.version === 1, { what: 'the roster at the side gate' });
+      const page = await operations('gatehouse');
+      const section = page.locator('section.lockdown');
+      await section.waitFor();
+      expect(await section.getAttribute('data-lockdown')).toBe('off');
+
+      // The guard at the side gate turns its switch (a contact to ground, the default): no order at
+      // the bridge, the gate refuses entries.
+      board?.setInput(PINS.lockdown, 0);
+      await section.locator('p.lockdown-switch[data-switch="gate-02"]').waitFor();
+      expect(await section.getAttribute('data-lockdown')).toBe('switch');
+      expect(await section.locator('p.lockdown-switch').textContent()).toMatch(
+        /^gate-02: locked by its own switch at the gate; lifted there · .+/,
+      );
+      const readers = side.readers as SimulatedReaderDriver;
+      readers.present('sim-in', { uid: sampleUid(1) });
+      readers.remove('sim-in');
+      await until(() => side.report().lastTaps.at(-1)?.reason === 'lockdown', { what: 'the refusal' });
+      const pupil = sampleCard(1);
+      await section.locator(`table.outside tr[data-person="${pupil.personId}"]`).waitFor({ timeout: 10_000 });
+      const view = (await asAdmin(bridge.httpUrl, 'GET', '/v1/schools/school-1/lockdown'))
+        .body as unknown as LockdownView;
+      expect(view.lockdown.active).toBe(false);
+      expect(view.gates.find((g) => g.device === 'gate-02')?.switchSince).toEqual(expect.any(String));
+      expect(view.gates.find((g) => g.device === 'gate-01')).not.toHaveProperty('switchSince');
+      expect(view.outside).toMatchObject([
+        { personId: pupil.personId, reason: 'lockdown', device: 'gate-02' },
+      ]);
+      expect(await seriousViolations(page)).toEqual([]);
+      await screenshot(page, 'bridge-operations-lockdown-switch');
+      // The technician's terminal says the same.
+      const cli = await bridgeCli([
+        'lockdown',
+        'status',
+        '--school',
+        'school-1',
+        '--url',
+        bridge.httpUrl,
+        '--admin-token',
+        ADMIN_TOKEN,
+      ]);
+      expect(cli.code, cli.stderr).toBe(0);
+      expect(cli.stdout).toMatch(
+        /gate gate-02 is in LOCKDOWN by its own switch since \S+: it refuses entries/,
+      );
+      expect(cli.stdout).toMatch(/1 refused entry since the switch and not in since/);
+
+      board?.setInput(PINS.lockdown, 1);
+      await page.locator('section.lockdown[data-lockdown="off"]').waitFor();
+      expect(await section.locator('table.outside').count()).toBe(0);
+      await page.context().close();
+    } finally {
+      await side.stop();
+    }
   });
 
   it('speaks Chinese to a Chinese browser', async () => {

@@ -5,8 +5,10 @@ import { testStoreConfig } from '@educard/cloud-bridge/test-store';
 import {
   createLogger,
   Gateway,
+  type IoConfig,
   loadOrCreateIdentity,
   parseConfig,
+  type RecordingIO,
   RosterStore,
   type SimulatedReaderDriver,
 } from '@educard/gateway';
@@ -87,23 +89,32 @@ export function startUplinkGateway(
   {
     school = 'school-1',
     station = { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
-  }: { school?: string; station?: Record<string, unknown> } = {},
+    io,
+  }: {
+    school?: string;
+    station?: Record<string, unknown>;
+    /** Gate IO on a recording board whose inputs the test sets (`board.setInput(pin, level)`). */
+    io?: { pins: Record<string, number>; board: (config: IoConfig) => RecordingIO };
+  } = {},
 ): Promise<Gateway> {
+  const config = parseConfig({
+    device: { id: deviceId, school },
+    dataDir,
+    station,
+    readers: { simulated: ['sim-in'] },
+    ...(io ? { io: { plugin: 'recording', pins: io.pins } } : {}),
+    uplink: {
+      url: mqtt.url,
+      username: mqtt.username,
+      password: mqtt.password,
+      bridgeHttp,
+      backoff: { initialMs: 50, maxMs: 500 },
+      ...uplink,
+    },
+  });
   return Gateway.start({
-    config: parseConfig({
-      device: { id: deviceId, school },
-      dataDir,
-      station,
-      readers: { simulated: ['sim-in'] },
-      uplink: {
-        url: mqtt.url,
-        username: mqtt.username,
-        password: mqtt.password,
-        bridgeHttp,
-        backoff: { initialMs: 50, maxMs: 500 },
-        ...uplink,
-      },
-    }),
+    config,
+    ...(io ? { io: io.board(config.io) } : {}),
     logger: createLogger(deviceId, { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
   });
 }

@@ -40,7 +40,11 @@ const WORDS = {
     en: 'Absence notices to parents are held: these gates are offline or just back, their passages may not be here yet',
   },
   outside: { zh: '被拒门外', en: 'Kept outside' },
-  nobodyOutside: { zh: '封校以来无人被拒', en: 'Nobody refused since the order' },
+  lockdownSwitchOn: {
+    zh: '门岗开关已封闭此门，需在门岗解除',
+    en: 'locked by its own switch at the gate; lifted there',
+  },
+  nobodyOutside: { zh: '封闭以来无人被拒', en: 'Nobody refused since the lockdown began' },
   teacher: { zh: '教师', en: 'teacher' },
   staff: { zh: '职工', en: 'staff' },
   arrived: { zh: '到校', en: 'Arrived' },

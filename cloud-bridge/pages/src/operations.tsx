@@ -427,6 +427,8 @@ function Lockdown({ school }: { school?: string }) {
   );
   if (!school || !data) return null;
   const { lockdown } = data;
+  const switched = data.gates.filter((g) => g.switchSince);
+  const locked = lockdown.active || switched.length > 0;
   const order = (event: Event, active: boolean) => {
     event.preventDefault();
     if (active && !window.confirm(t('lockdownConfirm'))) return;
@@ -440,10 +442,15 @@ function Lockdown({ school }: { school?: string }) {
   };
   return (
     <section
-      class={`card lockdown ${lockdown.active ? 'on' : 'off'}`}
-      data-lockdown={lockdown.active ? 'on' : 'off'}
+      class={`card lockdown ${locked ? 'on' : 'off'}`}
+      data-lockdown={lockdown.active ? 'on' : switched.length ? 'switch' : 'off'}
     >
       <h2>{t('lockdown')}</h2>
+      {switched.map((g) => (
+        <p key={g.device} role="status" class="lockdown-switch" data-switch={g.device}>
+          {g.device}: {t('lockdownSwitchOn')} · {stamp(g.switchSince)}
+        </p>
+      ))}
       {lockdown.active ? (
         <form onSubmit={(e) => order(e, false)}>
           <p role="status" class="lockdown-state">
@@ -472,7 +479,7 @@ function Lockdown({ school }: { school?: string }) {
       {lockdown.version > 0 && (
         <GateProgress gates={data.gates.map((g) => ({ ...g, ...(g.current ? { appliedAt: g.at } : {}) }))} />
       )}
-      {lockdown.active && <KeptOutside people={data.outside} />}
+      {locked && <KeptOutside people={data.outside} />}
     </section>
   );
 }

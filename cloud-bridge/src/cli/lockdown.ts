@@ -19,15 +19,20 @@ function describe({ lockdown, gates, outside }: LockdownView): string {
       ? `school ${lockdown.school} has never been in lockdown`
       : `school ${lockdown.school} is not in lockdown (order ${lockdown.version}, lifted by ${lockdown.setBy} at ${lockdown.setAt})`;
   const pending = gates.filter((gate) => !gate.current).length;
+  const switched = gates.filter((gate) => gate.switchSince);
   return [
     head,
+    ...switched.map(
+      (gate) =>
+        `gate ${gate.device} is in LOCKDOWN by its own switch since ${gate.switchSince}: it refuses entries until the switch is turned off there`,
+    ),
     table(
       ['gate', 'online', 'applied', 'in lockdown', 'at'],
       gates.map((gate) => [
         gate.device,
         gate.online ? 'yes' : 'no',
         gate.current ? `order ${gate.version}` : `NOT YET (order ${gate.version})`,
-        gate.active ? 'yes' : 'no',
+        gate.active || gate.switchSince ? `yes${gate.switchSince ? ' (switch)' : ''}` : 'no',
         gate.at ?? '',
       ]),
     ),
@@ -38,7 +43,7 @@ function describe({ lockdown, gates, outside }: LockdownView): string {
       : []),
     ...(outside.length
       ? [
-          `${outside.length} refused entry since the order and not in since (outside the gates):`,
+          `${outside.length} refused entry since the ${lockdown.active ? 'order' : 'switch'} and not in since (outside the gates):`,
           table(
             ['name', 'class', 'role', 'refused at', 'gate'],
             outside.map((person) => [
@@ -50,8 +55,8 @@ function describe({ lockdown, gates, outside }: LockdownView): string {
             ]),
           ),
         ]
-      : lockdown.active
-        ? ['nobody has been refused entry since the order']
+      : lockdown.active || switched.length
+        ? [`nobody has been refused entry since the ${lockdown.active ? 'order' : 'switch'}`]
         : []),
   ].join('\n');
 }

@@ -28,7 +28,38 @@ const TABLES = `CREATE TABLE school_lockdowns (
      active INTEGER NOT NULL,
      at TEXT NOT NULL
    );`;
-const STEPS: ModuleSteps = { sqlite: [TABLES], postgres: [TABLES] };
+/**
+ * The second step: the gates in lockdown by their own switch (a guard's, at the gatehouse), from when,
+ * as the latest switch event each gate sent says; filled from the events already stored.
+ */
+const SWITCHED = {
+  sqlite: `CREATE TABLE gate_switch_lockdowns (device TEXT PRIMARY KEY, school TEXT NOT NULL, since TEXT NOT NULL);
+     INSERT INTO gate_switch_lockdowns (device, school, since)
+       SELECT device, school, at FROM events e
+       WHERE type = 'gate.lockdown' AND coalesce(json_extract(record, '$.data.source'), 'switch') = 'switch'
+         AND NOT EXISTS (SELECT 1 FROM events later
+           WHERE later.device = e.device AND later.id > e.id
+             AND later.type IN ('gate.lockdown', 'gate.lockdown-lifted')
+             AND coalesce(json_extract(later.record, '$.data.source'), 'switch') = 'switch')
+       ON CONFLICT DO NOTHING;`,
+  postgres: `CREATE TABLE gate_switch_lockdowns (
+       device TEXT COLLATE "C" PRIMARY KEY,
+       school TEXT COLLATE "C" NOT NULL,
+       since TEXT COLLATE "C" NOT NULL
+     );
+     INSERT INTO gate_switch_lockdowns (device, school, since)
+       SELECT device, school, at FROM events e
+       WHERE type = 'gate.lockdown' AND coalesce(record::jsonb #>> '{data,source}', 'switch') = 'switch'
+         AND NOT EXISTS (SELECT 1 FROM events later
+           WHERE later.device = e.device AND later.id > e.id
+             AND later.type IN ('gate.lockdown', 'gate.lockdown-lifted')
+             AND coalesce(later.record::jsonb #>> '{data,source}', 'switch') = 'switch')
+       ON CONFLICT DO NOTHING;`,
+};
+export const LOCKDOWN_STEPS = {
+  sqlite: [TABLES, SWITCHED.sqlite],
+  postgres: [TABLES, SWITCHED.postgres],
+} satisfies ModuleSteps;
 
 /** How long a live `lockdown.set` stays good: a gate that misses it gets it in its next birth's answer. */
 export const LOCKDOWN_COMMAND_TTL_MS = 10 * 60_000;
@@ -77,7 +108,7 @@ export class Lockdowns {
 
   constructor(private readonly deps: LockdownDeps) {
     const db = deps.store.database;
-    migrateModule(db, 'lockdown', STEPS);
+    migrateModule(db, 'lockdown', LOCKDOWN_STEPS);
     this.s = {
       get: db.prepare<[string], SchoolRow>('SELECT * FROM school_lockdowns WHERE school = ?'),
       set: db.prepare<[string, number, string | null, string, string], SchoolRow>(
@@ -95,6 +126,13 @@ export class Lockdowns {
          WHERE excluded.version >= device_lockdowns.version`,
       ),
       appliedIn: db.prepare<[string], DeviceRow>('SELECT * FROM device_lockdowns WHERE school = ?'),
+      switchedOn: db.prepare<[string, string, string]>(
+        'INSERT INTO gate_switch_lockdowns (device, school, since) VALUES (?, ?, ?) ON CONFLICT (device) DO NOTHING',
+      ),
+      switchedOff: db.prepare<[string]>('DELETE FROM gate_switch_lockdowns WHERE device = ?'),
+      switchedIn: db.prepare<[string], { device: string; since: string }>(
+        'SELECT device, since FROM gate_switch_lockdowns WHERE school = ?',
+      ),
     };
     deps.store.addCommitProjection((events) => this.project(events));
   }
@@ -149,16 +187,18 @@ export class Lockdowns {
   }
 
   /**
-   * The school's lockdown, each gate's part in it and, while it lasts, who it keeps outside: the
-   * gatehouse goes to them, the office calls their parents. A gate's own switch refuses with the same
-   * reason: those refusals count from the order too.
+   * The school's lockdown, each gate's part in it (and whether its own switch has it in lockdown,
+   * since when) and, while either lasts, who it keeps outside: the gatehouse goes to them, the office
+   * calls their parents. Refusals count from the earliest of the order and the switches on.
    */
   status(school: string): LockdownView {
     const lockdown = this.get(school);
     const applied = new Map(this.s.appliedIn.all(school).map((row) => [row.device, row]));
+    const switched = new Map(this.s.switchedIn.all(school).map((row) => [row.device, row.since]));
     const gates = schoolGates(this.deps.store, school).map((gate): GateLockdown => {
       const row = applied.get(gate.id);
       const version = row?.version ?? 0;
+      const switchSince = switched.get(gate.id);
       return {
         device: gate.id,
         online: gate.presence?.online ?? false,
@@ -166,10 +206,15 @@ export class Lockdowns {
         active: row ? row.active === 1 : false,
         ...(row ? { at: row.at } : {}),
         current: version === lockdown.version,
+        ...(switchSince ? { switchSince } : {}),
       };
     });
-    const outside =
-      lockdown.active && lockdown.setAt ? this.deps.turnedAwaySince(school, lockdown.setAt, 'lockdown') : [];
+    // From the earliest of what refuses entries now: the order, and each gate's own switch.
+    const [since] = [
+      ...(lockdown.active && lockdown.setAt ? [lockdown.setAt] : []),
+      ...gates.flatMap((gate) => gate.switchSince ?? []),
+    ].sort();
+    const outside = since ? this.deps.turnedAwaySince(school, since, 'lockdown') : [];
     return { lockdown, gates, outside };
   }
 
@@ -185,8 +230,12 @@ export class Lockdowns {
       const on = committedData(event, 'gate.lockdown');
       const off = committedData(event, 'gate.lockdown-lifted');
       const order = on ?? off;
-      if (order?.source !== 'bridge' || order.version === undefined) continue;
-      this.s.applied.run(event.device, event.school, order.version, on ? 1 : 0, event.at);
+      if (!order) continue;
+      if (order.source !== 'bridge') {
+        if (on) this.s.switchedOn.run(event.device, event.school, event.at);
+        else this.s.switchedOff.run(event.device);
+      } else if (order.version !== undefined)
+        this.s.applied.run(event.device, event.school, order.version, on ? 1 : 0, event.at);
     }
   }
 }

@@ -22,12 +22,14 @@ export interface GateLockdown {
   at?: string;
   /** It applied the school's current order. */
   current: boolean;
+  /** Its own lockdown switch is on (a guard's, at the gate), since then: it refuses entries whatever the order. */
+  switchSince?: string;
 }
 
 /** A school's lockdown and each gate's part in it: `GET /v1/schools/{school}/lockdown`. */
 export interface LockdownView {
   lockdown: SchoolLockdown;
   gates: GateLockdown[];
-  /** While it lasts: who was refused entry for it and has not come in since, first refused first. */
+  /** While it or a gate's switch lasts: who was refused entry for a lockdown and has not come in since, first refused first. */
   outside: TurnedAwayPerson[];
 }
