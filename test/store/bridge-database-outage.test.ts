@@ -185,6 +185,47 @@ describe('a bridge whose PostgreSQL server goes away', () => {
   );
 });
 
+/**
+ * An operator's psql session that takes the schema's devices table (every API request reads it) and
+ * then runs `then` inside its transaction: resolves once the lock is held, with the session's exit
+ * (wrapped: an async function would wait for a promise it returns).
+ */
+async function operatorHoldingDevices(
+  schema: string,
+  then: string,
+): Promise<{ exited: Promise<number | null> }> {
+  const operator = spawn(
+    join(POSTGRES_BIN, 'psql'),
+    [
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-qAt',
+      '-d',
+      postgres.url,
+      '-c',
+      `BEGIN; LOCK TABLE ${schema}.devices IN ACCESS EXCLUSIVE MODE; ${then} COMMIT;`,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const exited = new Promise<number | null>((resolve) => operator.once('exit', resolve));
+  const probe = openPostgresConnection(postgres.url);
+  try {
+    await until(
+      () =>
+        probe
+          .prepare(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE granted AND mode = 'AccessExclusiveLock' AND relation = '${schema}.devices'::regclass`,
+          )
+          .pluck()
+          .get() === 1,
+      { what: "the operator's lock on the devices table", everyMs: 10 },
+    );
+  } finally {
+    probe.close();
+  }
+  return { exited };
+}
+
 describe('an API request that finds the connection to PostgreSQL gone', () => {
   it('answers 503 with Retry-After, logs it once at error, and the next request connects again', async () => {
     const schema = `request_${++runs}`;
@@ -199,45 +240,17 @@ describe('an API request that finds the connection to PostgreSQL gone', () => {
     // behind it, and ends the bridge's session under that statement, as a server restarting or
     // failing over would. The statement is the request's: the bridge's connection is synchronous,
     // so nothing else of the bridge runs while it waits.
-    const operator = spawn(
-      join(POSTGRES_BIN, 'psql'),
-      [
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-qAt',
-        '-d',
-        postgres.url,
-        '-c',
-        `BEGIN;
-         LOCK TABLE ${schema}.devices IN ACCESS EXCLUSIVE MODE;
-         DO $$ DECLARE waiting int; BEGIN
-           FOR i IN 1..1000 LOOP
-             SELECT pid INTO waiting FROM pg_locks WHERE NOT granted AND relation = '${schema}.devices'::regclass;
-             EXIT WHEN waiting IS NOT NULL;
-             PERFORM pg_sleep(0.01);
-           END LOOP;
-           PERFORM pg_terminate_backend(waiting);
-         END $$;
-         COMMIT;`,
-      ],
-      { stdio: ['ignore', 'inherit', 'inherit'] },
+    const { exited: operatorDone } = await operatorHoldingDevices(
+      schema,
+      `DO $$ DECLARE waiting int; BEGIN
+         FOR i IN 1..1000 LOOP
+           SELECT pid INTO waiting FROM pg_locks WHERE NOT granted AND relation = '${schema}.devices'::regclass;
+           EXIT WHEN waiting IS NOT NULL;
+           PERFORM pg_sleep(0.01);
+         END LOOP;
+         PERFORM pg_terminate_backend(waiting);
+       END $$;`,
     );
-    const operatorDone = new Promise<number | null>((resolve) => operator.once('exit', resolve));
-    const probe = openPostgresConnection(postgres.url);
-    try {
-      await until(
-        () =>
-          probe
-            .prepare(
-              `SELECT count(*)::int AS n FROM pg_locks WHERE granted AND mode = 'AccessExclusiveLock' AND relation = '${schema}.devices'::regclass`,
-            )
-            .pluck()
-            .get() === 1,
-        { what: "the operator's lock on the devices table", everyMs: 10 },
-      );
-    } finally {
-      probe.close();
-    }
     const answer = await fetch(`${bridge.httpUrl}/v1/devices`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
@@ -282,35 +295,7 @@ describe('an API request whose statement runs past the statement timeout', () =>
     );
     // An operator's session holds the devices table for 4 s: the request's statement waits for it
     // (the lock wait counts), and the server cancels it at 1 s, before the 10 s lock timeout.
-    const operator = spawn(
-      join(POSTGRES_BIN, 'psql'),
-      [
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-qAt',
-        '-d',
-        postgres.url,
-        '-c',
-        `BEGIN; LOCK TABLE ${schema}.devices IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;`,
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    const operatorDone = new Promise<number | null>((resolve) => operator.once('exit', resolve));
-    const probe = openPostgresConnection(postgres.url);
-    try {
-      await until(
-        () =>
-          probe
-            .prepare(
-              `SELECT count(*)::int AS n FROM pg_locks WHERE granted AND mode = 'AccessExclusiveLock' AND relation = '${schema}.devices'::regclass`,
-            )
-            .pluck()
-            .get() === 1,
-        { what: "the operator's lock on the devices table", everyMs: 10 },
-      );
-    } finally {
-      probe.close();
-    }
+    const { exited: operatorDone } = await operatorHoldingDevices(schema, 'SELECT pg_sleep(4);');
     const started = performance.now();
     const answer = await fetch(`${bridge.httpUrl}/v1/devices`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },

@@ -89,10 +89,14 @@ export function startUplinkGateway(
   {
     school = 'school-1',
     station = { id: 'gate-main', zone: 'main-gate', debounceMs: 0 },
+    readers = ['sim-in'],
     io,
+    logger = createLogger(deviceId, { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
   }: {
     school?: string;
     station?: Record<string, unknown>;
+    readers?: string[];
+    logger?: Logger;
     /** Gate IO on a recording board whose inputs the test sets (`board.setInput(pin, level)`). */
     io?: { pins: Record<string, number>; board: (config: IoConfig) => RecordingIO };
   } = {},
@@ -101,7 +105,7 @@ export function startUplinkGateway(
     device: { id: deviceId, school },
     dataDir,
     station,
-    readers: { simulated: ['sim-in'] },
+    readers: { simulated: readers },
     ...(io ? { io: { plugin: 'recording', pins: io.pins } } : {}),
     uplink: {
       url: mqtt.url,
@@ -115,7 +119,7 @@ export function startUplinkGateway(
   return Gateway.start({
     config,
     ...(io ? { io: io.board(config.io) } : {}),
-    logger: createLogger(deviceId, { level: process.env.EDUCARD_TEST_LOG ?? 'silent' }),
+    logger,
   });
 }
 

@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { type Bridge, loadRosterKeys } from '@educard/cloud-bridge';
 import {
   createLogger,
-  Gateway,
-  parseConfig,
+  type Gateway,
   RosterStore,
   type SimulatedReaderDriver,
   simulatedCpuCard,
@@ -26,7 +25,7 @@ import {
 } from '@educard/terminal-sdk/testing';
 import type { Logger } from 'pino';
 import { asAdmin } from './accounts.js';
-import { enrollDevice } from './bridge.js';
+import { enrollDevice, startUplinkGateway } from './bridge.js';
 
 /**
  * Names card issuers in the bridge's next key set, the way `educard-bridge keys rotate --card-issuers`
@@ -68,10 +67,14 @@ export async function startVenueGateway(
   await mkdir(join(dataDir, 'roster'), { recursive: true });
   await RosterStore.writeAnchor(join(dataDir, 'roster'), anchor);
   const mqtt = await enrollDevice(bridge.httpUrl, dataDir, device, school);
-  return Gateway.start({
-    config: parseConfig({
-      device: { id: device, school },
-      dataDir,
+  return startUplinkGateway(
+    dataDir,
+    device,
+    mqtt,
+    bridgeHttp,
+    {},
+    {
+      school,
       station: {
         type: 'venue',
         id: 'science-museum',
@@ -80,17 +83,10 @@ export async function startVenueGateway(
         hours: [{ days: [1, 2, 3, 4, 5, 6, 7], start: '00:00', end: '24:00' }],
         ...station,
       },
-      readers: { simulated: ['door-in', 'door-out'] },
-      uplink: {
-        url: mqtt.url,
-        username: mqtt.username,
-        password: mqtt.password,
-        bridgeHttp,
-        backoff: { initialMs: 50, maxMs: 500 },
-      },
-    }),
-    logger,
-  });
+      readers: ['door-in', 'door-out'],
+      logger,
+    },
+  );
 }
 
 /** Presents a card at a venue's reader and returns what the venue made of it. */
