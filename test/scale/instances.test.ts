@@ -28,6 +28,8 @@ beforeAll(async () => {
     instances: 2,
     store: { url },
     config: { central: centralConfig(central, { push: { intervalMs: 200 } }) },
+    // Their warnings and errors, for the failure's message: the processes' logs go with their directory.
+    keep: (line) => /"level":(40|50|60)/.test(line),
   });
   // The test's own view of the shared database, to see who holds what and what was stored.
   store = openPostgresStore(url);
@@ -128,7 +130,10 @@ it('two instances, three nodes, 200 gateways: kill -9 an instance, then a node, 
   fleet.stopTapping();
 
   // No device is left waiting: every record tapped is acknowledged, the gap-fillers included.
-  await fleet.drained(180_000);
+  await fleet.drained(180_000).catch((error: Error) => {
+    const said = live.bridges.flatMap((bridge, i) => bridge.lines.slice(-15).map((line) => `[${i}] ${line}`));
+    throw new Error(`${error.message}; the instances' last warnings and errors:\n${said.join('\n')}`);
+  });
   const tapped = new Map(fleet.devices.map((device) => [device.id, device.counters.tapped]));
   const total = [...tapped.values()].reduce((sum, n) => sum + n, 0);
   expect(total).toBeGreaterThan(DEVICES * RATE * 30);
