@@ -193,8 +193,10 @@ export class BridgeMetrics {
       },
     });
     if (sources.central().mode !== 'off') this.watchCentral(this.perScrape(sources.central));
+    // Three gauges read the webhooks' status (a few queries each): once per scrape.
+    const noticesNow = this.perScrape(sources.notices);
     const notices = (field: 'pending' | 'failed') => () =>
-      sources.notices().reduce((sum, hook) => sum + hook[field], 0);
+      noticesNow().reduce((sum, hook) => sum + hook[field], 0);
     const pendingNotices = notices('pending');
     const failedNotices = notices('failed');
     new Gauge({
@@ -220,7 +222,7 @@ export class BridgeMetrics {
       registers,
       collect() {
         this.reset();
-        for (const hook of sources.notices())
+        for (const hook of noticesNow())
           for (const held of hook.absenceHeld ?? []) this.set({ school: held.school }, 1);
       },
     });
