@@ -59,9 +59,9 @@ export function buildHttpApi(deps: HttpDeps) {
   });
   validatePathParams(app);
   // A request that failed for the database connection, a statement cancelled for running too long,
-  // or a full disk is the server's trouble, not a bug: 503 and when to ask again. The request that found the connection gone says so at error;
-  // those that then fail at once, at debug (logFailure). Any other error goes on to Fastify's own
-  // handler.
+  // or a full disk is the server's trouble, not a bug: 503 and when to ask again. The request that
+  // found the connection gone says so at error; those that then fail at once, at debug (logFailure).
+  // Any other error goes on to Fastify's own handler.
   app.setErrorHandler((error, request, reply) => {
     if (isStoreFull(error)) {
       request.log.error({ err: error }, 'request failed: the database or its disk is full');
