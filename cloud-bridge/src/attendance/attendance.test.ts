@@ -491,16 +491,35 @@ describe('who is on the register', () => {
       { weekStart: MONDAY, schoolDays: 1, pupils: 2, present: 0, late: 0, absent: 2, rate: 0 },
     ]);
 
-    // Back at the school: on the register again from then; a move to another school is a new enrolment.
+    // Back at the school on Tuesday 24th: on the register again from then, and away the days between
+    // (a time away is a leaving and a joining again: on the days they came, as before they joined).
+    gate('gate-2', [['gone', '08:00', 'in']], '2026-11-20');
     enrolledAt = Date.parse(local('07:00', '2026-11-24'));
     person('gone', '3-1');
     expect(directory.enrolments(SCHOOL).find((e) => e.person.id === 'gone')).toEqual({
       person: expect.objectContaining({ active: true }),
       joinedAt: local('07:00', TERM_START),
+      away: [{ from: local('07:00', '2026-11-19'), to: local('07:00', '2026-11-24') }],
     });
+    expect(roll('2026-11-18')).toEqual(['early absent', 'gone absent', 'new absent', 'old absent']);
+    expect(roll('2026-11-19')).toEqual(['early absent', 'new absent', 'old absent']);
+    expect(roll('2026-11-20')).toEqual(['early absent', 'gone present', 'new absent', 'old present']);
+    expect(roll(MONDAY)).toEqual(['early absent', 'new absent']);
+    now = Date.parse(local('10:00', '2026-11-24'));
+    expect(roll('2026-11-24')).toEqual(['early absent', 'gone absent', 'new absent']);
+    // Away again and back again: both times off the register.
+    enrolledAt = Date.parse(local('16:00', '2026-11-24'));
+    person('gone', '3-1', { active: false });
+    enrolledAt = Date.parse(local('07:00', '2026-11-26'));
+    person('gone', '3-1');
+    now = Date.parse(local('10:00', '2026-11-26'));
+    expect(roll('2026-11-25')).toEqual(['early absent', 'new absent']);
+    expect(roll('2026-11-26')).toEqual(['early absent', 'gone absent', 'new absent']);
+    expect(roll('2026-11-19')).toEqual(['early absent', 'new absent', 'old absent']);
+    // A move to another school is a new enrolment.
     directory.putPerson({ ...(directory.person('new') as DirectoryPerson), school: 'school-2' });
     expect(directory.enrolments('school-2')).toEqual([
-      { person: expect.objectContaining({ id: 'new' }), joinedAt: local('07:00', '2026-11-24') },
+      { person: expect.objectContaining({ id: 'new' }), joinedAt: local('07:00', '2026-11-26') },
     ]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Calendar } from '@educard/terminal-sdk';
-import type { SchoolTimes } from '../directory/index.js';
+import type { AwayPeriod, SchoolTimes } from '../directory/index.js';
 import { addDays, schoolDay, zonedInstant } from './calendar.js';
 import { type DayPassages, type Refusal, turnedAway } from './passages.js';
 import type { AttendanceDay, ClassDay, DayCounts, PupilDay, PupilStatus } from './types.js';
@@ -15,6 +15,8 @@ export interface Pupil {
   joinedAt?: string;
   /** When the directory learnt they left (absent: still the school's). */
   leftAt?: string;
+  /** The times they were marked as left and came back. */
+  away?: readonly AwayPeriod[];
 }
 
 /** A school day as instants: its local midnight and the next (ISO UTC). */
@@ -34,12 +36,15 @@ export function daySpan(date: string, timeZone: string): DaySpan {
  * Whether a pupil is on the register of a day: from the day the directory first held them, or any
  * earlier day they came (they had a card before the directory knew them), to the day they were marked
  * as left, that day only if they came (the office marks a leaver in the morning as often as after school).
+ * A time away and back is a leaving and a joining again: off the days between, but for those they came.
  * Compared as instants: a school's register of 3,000 pupils converts no date.
  */
 export function onRoll(pupil: Pupil, day: DaySpan, came: boolean): boolean {
   if (pupil.leftAt !== undefined && (pupil.leftAt < day.from || (pupil.leftAt < day.to && !came)))
     return false;
-  return pupil.joinedAt === undefined || pupil.joinedAt < day.to || came;
+  if (came) return true;
+  if (pupil.away?.some((away) => away.from < day.to && away.to >= day.to)) return false;
+  return pupil.joinedAt === undefined || pupil.joinedAt < day.to;
 }
 
 export interface ClassInfo {

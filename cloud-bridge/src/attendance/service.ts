@@ -270,8 +270,7 @@ export class Attendance {
       if (member?.school !== school) continue;
       // No record of them as they were: they are the school's still, as it has them now.
       const pupil = member.person ? pupilOf(member.person) : current.find((p) => p.personId === personId);
-      // The transfer says since when they are the school's, whenever the directory learnt of it.
-      if (pupil) pupils.push(withoutJoinedAt(pupil));
+      if (pupil) pupils.push(withoutEnrolment(pupil));
     }
     return pupils;
   }
@@ -286,11 +285,12 @@ export class Attendance {
     const enrolments = this.deps.directory.enrolments(school);
     if (enrolments.length) {
       const pupils: Pupil[] = [];
-      for (const { person, joinedAt, leftAt } of enrolments) {
+      for (const { person, joinedAt, leftAt, away } of enrolments) {
         const pupil = studentOf(person);
         if (!pupil) continue;
         if (joinedAt) pupil.joinedAt = joinedAt;
         if (leftAt) pupil.leftAt = leftAt;
+        if (away) pupil.away = away;
         pupils.push(pupil);
       }
       return pupils;
@@ -319,7 +319,11 @@ export class Attendance {
   }
 }
 
-function withoutJoinedAt({ joinedAt: _, ...pupil }: Pupil): Pupil {
+/**
+ * A moved pupil as of their transfer: it says since when they are the school's, whenever the
+ * directory learnt of it.
+ */
+function withoutEnrolment({ joinedAt: _, away: __, ...pupil }: Pupil): Pupil {
   return pupil;
 }
 

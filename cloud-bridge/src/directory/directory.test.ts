@@ -130,7 +130,47 @@ it('has no dates for the persons held before it kept them: the active ones alway
   insert.run('p2', 'school-1', null, null, JSON.stringify(pupil('p2', { active: false })));
   const upgraded = new Directory(store.database, () => Date.parse('2026-12-01T00:00:00.000Z'));
   expect(upgraded.enrolments('school-1')).toEqual([{ person: pupil('p1') }]);
-  // A leaver of then put again (a feed's resend) stays off every register.
+  // A leaver of then put again (a feed's resend) stays off every register; back at the school, they join then.
   upgraded.putPerson(pupil('p2', { active: false }));
   expect(upgraded.enrolments('school-1')).toEqual([{ person: pupil('p1') }]);
+  upgraded.putPerson(pupil('p2'));
+  expect(upgraded.enrolments('school-1')).toEqual([
+    { person: pupil('p1') },
+    { person: pupil('p2'), joinedAt: '2026-12-01T00:00:00.000Z' },
+  ]);
+});
+
+it('keeps each time a pupil was away from their school and came back', () => {
+  let now = Date.parse('2026-09-01T00:00:00.000Z');
+  const dated = new Directory(store.database, () => now);
+  const at = (date: string) => {
+    now = Date.parse(`${date}T00:00:00.000Z`);
+  };
+  dated.putPerson(pupil('p1'));
+  at('2026-10-05');
+  dated.putPerson(pupil('p1', { active: false }));
+  at('2026-10-12');
+  dated.putPerson(pupil('p1'));
+  at('2026-11-02');
+  dated.putPerson(pupil('p1', { active: false }));
+  at('2026-11-03');
+  dated.putPerson(pupil('p1', { active: false }));
+  at('2026-11-09');
+  dated.putPerson(pupil('p1'));
+  dated.putPerson(pupil('p1', { name: 'Renamed' }));
+  const away = [
+    { from: '2026-10-05T00:00:00.000Z', to: '2026-10-12T00:00:00.000Z' },
+    { from: '2026-11-02T00:00:00.000Z', to: '2026-11-09T00:00:00.000Z' },
+  ];
+  expect(dated.enrolments('school-1')).toEqual([
+    { person: pupil('p1', { name: 'Renamed' }), joinedAt: '2026-09-01T00:00:00.000Z', away },
+  ]);
+  at('2026-11-16');
+  dated.putPerson(pupil('p1', { active: false }));
+  expect(dated.enrolments('school-1')[0]).toMatchObject({ leftAt: '2026-11-16T00:00:00.000Z', away });
+  // At another school they start afresh.
+  dated.putPerson(pupil('p1', { school: 'school-2' }));
+  expect(dated.enrolments('school-2')).toEqual([
+    { person: pupil('p1', { school: 'school-2' }), joinedAt: '2026-11-16T00:00:00.000Z' },
+  ]);
 });

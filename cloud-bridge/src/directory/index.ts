@@ -85,6 +85,12 @@ export type LeaveRecord = z.infer<typeof LeaveRecord>;
 const ENROLMENT_DATES = `ALTER TABLE directory_persons ADD COLUMN joined_at TEXT;
    ALTER TABLE directory_persons ADD COLUMN left_at TEXT;`;
 
+/**
+ * The third step: the times a pupil was away from their school and came back (marked inactive, then
+ * active again), a JSON list of periods; held persons have none.
+ */
+const AWAY_PERIODS = 'ALTER TABLE directory_persons ADD COLUMN away TEXT;';
+
 export const DIRECTORY_STEPS = {
   sqlite: [
     `CREATE TABLE directory_schools (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
@@ -107,6 +113,7 @@ export const DIRECTORY_STEPS = {
    );
    CREATE INDEX directory_leaves_school ON directory_leaves (school, from_date);`,
     ENROLMENT_DATES,
+    AWAY_PERIODS,
   ],
   postgres: [
     `CREATE TABLE directory_schools (id TEXT COLLATE "C" PRIMARY KEY, entry TEXT NOT NULL);
@@ -134,18 +141,27 @@ export const DIRECTORY_STEPS = {
      );
      CREATE INDEX directory_leaves_school ON directory_leaves (school, from_date);`,
     ENROLMENT_DATES,
+    AWAY_PERIODS,
   ],
 } satisfies ModuleSteps;
 
+/** From when to when a pupil was away from their school (ISO instants): marked as left, then back. */
+export interface AwayPeriod {
+  from: string;
+  to: string;
+}
+
 /**
- * A person as the school has them, with when the directory first held them at that school and when it
- * learnt they left (ISO instants): attendance lists a pupil on the days between. Absent for persons held
- * since before the directory kept these dates: then "always", and a leaver of then never.
+ * A person as the school has them, with when the directory first held them at that school, when it
+ * learnt they left, and the times they were away and came back (ISO instants): attendance lists a
+ * pupil on the days between, but for those away. No dates for persons held since before the directory
+ * kept them: then "always", and a leaver of then never.
  */
 export interface Enrolment {
   person: DirectoryPerson;
   joinedAt?: string;
   leftAt?: string;
+  away?: AwayPeriod[];
 }
 
 /** The directory's tables in the bridge's database. Writes are plain upserts: the caller holds the transaction. */
@@ -173,17 +189,17 @@ export class Directory {
         'SELECT entry FROM directory_classes WHERE school = ? ORDER BY id',
       ),
       putPerson: db.prepare(
-        `INSERT INTO directory_persons (id, school, class, student_number, entry, joined_at, left_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO directory_persons (id, school, class, student_number, entry, joined_at, left_at, away)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET school = excluded.school, class = excluded.class,
            student_number = excluded.student_number, entry = excluded.entry,
-           joined_at = excluded.joined_at, left_at = excluded.left_at`,
+           joined_at = excluded.joined_at, left_at = excluded.left_at, away = excluded.away`,
       ),
       held: db.prepare<[string], EnrolmentRow>(
-        'SELECT school, entry, joined_at, left_at FROM directory_persons WHERE id = ?',
+        'SELECT school, entry, joined_at, left_at, away FROM directory_persons WHERE id = ?',
       ),
       enrolments: db.prepare<[string], EnrolmentRow>(
-        'SELECT school, entry, joined_at, left_at FROM directory_persons WHERE school = ? ORDER BY id',
+        'SELECT school, entry, joined_at, left_at, away FROM directory_persons WHERE school = ? ORDER BY id',
       ),
       forgetPerson: db.prepare('DELETE FROM directory_persons WHERE id = ?'),
       person: db.prepare<[string], { entry: string }>('SELECT entry FROM directory_persons WHERE id = ?'),
@@ -228,24 +244,22 @@ export class Directory {
   }
 
   /**
-   * Puts a person, keeping when they joined their school (now, for a person new to it) and when they
-   * left it (now, when an active person is put inactive; cleared when they are back).
+   * Puts a person, keeping when they joined their school (now, for a person new to it), when they
+   * left it (now, when an active person is put inactive) and the times they were away: a leaver put
+   * back active was away from when they left until now. A move to another school starts afresh.
    */
   putPerson(person: DirectoryPerson): void {
-    const before = this.statements.held.get(person.id);
     const now = new Date(this.now()).toISOString();
-    const stayed = before?.school === person.school;
-    const wasActive = stayed && (JSON.parse(before.entry) as DirectoryPerson).active;
-    const joinedAt = stayed ? before.joined_at : now;
-    const leftAt = person.active ? null : wasActive || !stayed ? now : before.left_at;
+    const enrolment = enrolled(this.statements.held.get(person.id), person, now);
     this.statements.putPerson.run(
       person.id,
       person.school,
       person.class ?? null,
       person.studentNumber ?? null,
       JSON.stringify(person),
-      joinedAt,
-      leftAt,
+      enrolment.joinedAt ?? null,
+      enrolment.leftAt ?? null,
+      enrolment.away ? JSON.stringify(enrolment.away) : null,
     );
   }
   /**
@@ -255,10 +269,8 @@ export class Directory {
   enrolments(school: string): Enrolment[] {
     const held: Enrolment[] = [];
     for (const row of this.statements.enrolments.all(school)) {
-      const enrolment: Enrolment = { person: JSON.parse(row.entry) as DirectoryPerson };
-      if (!enrolment.person.active && row.left_at === null) continue;
-      if (row.joined_at !== null) enrolment.joinedAt = row.joined_at;
-      if (row.left_at !== null) enrolment.leftAt = row.left_at;
+      const enrolment = enrolmentOf(row);
+      if (!enrolment.person.active && enrolment.leftAt === undefined) continue;
       held.push(enrolment);
     }
     return held;
@@ -303,6 +315,32 @@ interface EnrolmentRow {
   entry: string;
   joined_at: string | null;
   left_at: string | null;
+  away: string | null;
+}
+
+function enrolmentOf(row: EnrolmentRow): Enrolment {
+  const enrolment: Enrolment = { person: JSON.parse(row.entry) as DirectoryPerson };
+  if (row.joined_at !== null) enrolment.joinedAt = row.joined_at;
+  if (row.left_at !== null) enrolment.leftAt = row.left_at;
+  if (row.away !== null) enrolment.away = JSON.parse(row.away) as AwayPeriod[];
+  return enrolment;
+}
+
+/** A person's enrolment at their school once put, from what the directory held of them before. */
+function enrolled(
+  row: EnrolmentRow | undefined,
+  person: DirectoryPerson,
+  now: string,
+): Omit<Enrolment, 'person'> {
+  if (row?.school !== person.school) return { joinedAt: now, ...(person.active ? {} : { leftAt: now }) };
+  const { person: was, ...kept } = enrolmentOf(row);
+  // Marked as left again (a resend, an edit): since the first time, or never on a register.
+  if (!person.active) return was.active ? { ...kept, leftAt: now } : kept;
+  if (was.active) return kept;
+  const { leftAt, ...back } = kept;
+  // Back at the school. A leaver held from before the directory kept dates was on no register: they join now.
+  if (leftAt === undefined) return { joinedAt: now };
+  return { ...back, away: [...(back.away ?? []), { from: leftAt, to: now }] };
 }
 
 function parsed<T>(row: { entry: string } | undefined): T | undefined {
