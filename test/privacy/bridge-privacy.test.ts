@@ -9,6 +9,7 @@ import { asAdmin, Browser, makeAccount } from '../support/accounts.js';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
 import { bridgeCli } from '../support/cli.js';
 import { commitTaps } from '../support/gate-passages.js';
+import { cardPupils } from '../support/school-day.js';
 
 // A bridge on the real clock (every date derived from it), the pupils' data read through the API by
 // accounts of each role, exported, and a pupil leaving the district anonymised after a retention of
@@ -25,6 +26,7 @@ const pupil = (n: number, className: string): CardEntry =>
   );
 const cards = [pupil(1, '3-1'), pupil(2, '3-1'), pupil(3, '3-2')];
 const [first, second] = cards as [CardEntry, CardEntry];
+const STUDENT_NUMBERS = ['G110101201001011234', 'G110101201002022345', 'G110101201003033456'];
 const today = localDate(Date.now(), ZONE);
 
 let dir: string;
@@ -43,6 +45,28 @@ const audited = async (query: string) => {
   }[];
 };
 
+/** Each table's rows (the audit log aside) that hold one of the strings, as `table: row`. */
+function rowsNaming(strings: string[]): string[] {
+  const db = bridge.store.database;
+  const tables = db
+    .prepare<[], string>(
+      db.dialect === 'sqlite'
+        ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        : 'SELECT tablename FROM pg_tables WHERE schemaname = current_schema()',
+    )
+    .pluck()
+    .all()
+    .filter((table) => table !== 'audit_log');
+  return tables.flatMap((table) =>
+    db
+      .prepare(`SELECT * FROM ${table}`)
+      .all()
+      .map((row) => JSON.stringify(row))
+      .filter((row) => strings.some((s) => row.includes(s)))
+      .map((row) => `${table}: ${row}`),
+  );
+}
+
 async function signedIn(username: string, role: string, extra: Record<string, string> = {}) {
   await makeAccount(bridge.httpUrl, { username, role, school: SCHOOL, ...extra });
   const browser = new Browser(bridge.httpUrl);
@@ -52,9 +76,38 @@ async function signedIn(username: string, role: string, extra: Record<string, st
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bridge-privacy-'));
-  bridge = await startBridge(dir, { http: { port: 0, pages: false }, retention: { leaverDays: 0 } });
+  bridge = await startBridge(dir, {
+    http: { port: 0, pages: false },
+    retention: { leaverDays: 0 },
+    // A receiver that is never there: the first pupil's passage notices are given up and kept.
+    notices: {
+      tickMs: 50,
+      webhooks: [
+        {
+          school: SCHOOL,
+          url: 'http://127.0.0.1:9/educard',
+          secret: 's'.repeat(32),
+          debounceMs: 0,
+          batchWindowMs: 0,
+          maxAttempts: 1,
+        },
+      ],
+    },
+  });
   const imported = await asAdmin(bridge.httpUrl, 'POST', `/v1/roster/${SCHOOL}/import`, { cards, calendar });
   expect(imported.status).toBe(200);
+  // The directory as the central feed fills it: the pupils with their student-status numbers, and a
+  // sick leave of the first.
+  cardPupils(bridge.directory, cards, STUDENT_NUMBERS);
+  bridge.directory.putLeave({
+    id: 'leave-1',
+    personId: first.personId,
+    school: SCHOOL,
+    from: today,
+    to: today,
+    kind: 'sick',
+    cancelled: false,
+  });
   const now = Date.now();
   commitTaps(bridge, 'gate-p', SCHOOL, [
     { personId: first.personId, at: new Date(now - 60_000).toISOString(), direction: 'in' },
@@ -132,6 +185,7 @@ describe('a subject-access export', () => {
       cards: [{ cardId: first.cardId, displayName: 'Pupil 1' }],
       loans: [],
       transfers: [],
+      leaves: [{ id: 'leave-1', kind: 'sick', from: today, to: today }],
     });
     expect((json.body.events as unknown[]).length).toBe(3);
     const csv = await fetch(`${bridge.httpUrl}/v1/people/${first.personId}/export?format=csv`, {
@@ -142,6 +196,9 @@ describe('a subject-access export', () => {
     expect(lines[0]).toBe(SUBJECT_CSV_COLUMNS.join(','));
     expect(lines.filter((l) => l.startsWith('event,'))).toHaveLength(3);
     expect(lines.filter((l) => l.startsWith('card,'))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('leave,'))).toEqual([
+      expect.stringMatching(new RegExp(`^leave,${today},${SCHOOL},sick,leave-1,`)),
+    ]);
     const exports = await audited(`action=people.export&target=person:${first.personId}`);
     expect(exports.map((e) => e.actor)).toEqual(['admin-x', 'admin-x']);
 
@@ -155,6 +212,8 @@ describe('a subject-access export', () => {
 
 describe('a pupil who leaves the district', () => {
   it('loses their cards at once, and after the retention is anonymised with the counts kept', async () => {
+    // Their card was reported lost before: the card's history names them.
+    expect((await asAdmin(bridge.httpUrl, 'POST', `/v1/cards/${first.cardId}/lost`)).status).toBe(200);
     const versionBefore = bridge.store.latestRosterVersion(SCHOOL)?.version ?? 0;
     const removed = await asAdmin(bridge.httpUrl, 'POST', `/v1/people/${first.personId}/remove`);
     expect(removed.status).toBe(200);
@@ -165,6 +224,10 @@ describe('a pupil who leaves the district', () => {
     const admin = await signedIn('admin-r', 'school-admin');
     expect((await admin.request('POST', `/v1/people/${second.personId}/remove`, {})).status).toBe(403);
 
+    // Their passage notices were given up (no receiver): kept for the office to send again.
+    await expect
+      .poll(() => bridge.notices.status().at(0)?.failed ?? 0, { timeout: 10_000 })
+      .toBeGreaterThan(0);
     const passagesBefore = bridge.attendance
       .attendanceDay(SCHOOL, today)
       .classes.find((c) => c.class === '3-1');
@@ -197,6 +260,14 @@ describe('a pupil who leaves the district', () => {
     expect(bridge.store.findCard(first.cardId)).toBeUndefined();
     const left = await asAdmin(bridge.httpUrl, 'GET', `/v1/people/${first.personId}/export`);
     expect(left.status).toBe(404);
+    // Nor in any table but the audit log (kept to its own retention): their id, name or number. The
+    // given-up delivery is kept for the office without their notices, with the other pupil's.
+    expect(rowsNaming([first.personId, first.displayName as string, STUDENT_NUMBERS[0] as string])).toEqual(
+      [],
+    );
+    expect(rowsNaming([second.personId]).filter((row) => row.startsWith('notice_deliveries'))).toHaveLength(
+      1,
+    );
   });
 
   it('is removed with educard-bridge people remove, as a district without a feed does it', async () => {

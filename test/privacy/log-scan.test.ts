@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, makeAccount } from '../support/accounts.js';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { personalDataIn } from '../support/log-scan.js';
-import { calendarWithSchoolToday, schoolToday } from '../support/school-day.js';
+import { calendarWithSchoolToday, cardPupils, schoolToday } from '../support/school-day.js';
 
 /**
  * A representative run with every log line kept (debug and up): a bridge and a gate gateway on the
@@ -67,16 +67,7 @@ beforeAll(async () => {
       calendar: calendarWithSchoolToday(ZONE),
     }),
   ).toMatchObject({ ok: true });
-  for (const [i, card] of cards.entries())
-    bridge.directory.putPerson({
-      id: card.personId,
-      school: SCHOOL,
-      role: 'student',
-      name: card.displayName as string,
-      class: '4-1',
-      studentNumber: studentNumbers[i],
-      active: true,
-    });
+  cardPupils(bridge.directory, cards, studentNumbers);
   const gateDir = join(dir, 'gate-l');
   await mkdir(join(gateDir, 'roster'), { recursive: true });
   await RosterStore.writeAnchor(

@@ -1,4 +1,5 @@
 import { addDays, type Bridge, Directory, localDate, weekStart, zonedInstant } from '@educard/cloud-bridge';
+import type { CardEntry } from '@educard/terminal-sdk';
 
 /**
  * Today in a school's calendar by the real clock, and whether it is a weekend there: a test whose pages
@@ -70,6 +71,27 @@ export function schoolWithPupils(directory: Directory, school: string, pupils: s
       name: `学生${id}`,
       class: '3-1',
       studentNumber: `G-${id}`,
+      active: true,
+    });
+}
+
+/**
+ * The persons of pupils' cards in the directory, as the central feed puts them: the card's name, school
+ * and class, and the student-status numbers in the cards' order.
+ */
+export function cardPupils(
+  directory: Directory,
+  cards: readonly CardEntry[],
+  studentNumbers: readonly string[],
+): void {
+  for (const [i, card] of cards.entries())
+    directory.putPerson({
+      id: card.personId,
+      school: card.school,
+      role: 'student',
+      name: card.displayName as string,
+      class: card.class as string,
+      studentNumber: studentNumbers[i],
       active: true,
     });
 }

@@ -58,9 +58,61 @@ it('keeps schools, classes and people, replaced whole on a second put and listed
     /unique/i,
   );
   expect(directory.person('p-e')).toBeUndefined();
-  expect(directory.forgetPerson('p-d')).toBe(true);
-  expect(directory.forgetPerson('p-d')).toBe(false);
+  expect(directory.anonymisePerson('p-d', 'anon-d')).toBe(1);
+  expect(directory.anonymisePerson('p-d', 'anon-d')).toBe(0);
   expect(directory.personByStudentNumber('G11010120100101123X')).toBeUndefined();
+  expect(directory.person('anon-d')).toEqual({
+    id: 'anon-d',
+    school: 'school-1',
+    role: 'student',
+    name: 'anon-d',
+    class: '7-1',
+    active: false,
+  });
+});
+
+it('keeps an anonymised leaver’s enrolment and leaves under their pseudonym', () => {
+  let now = Date.parse('2026-09-01T00:00:00.000Z');
+  const dated = new Directory(store.database, () => now);
+  dated.putPerson(pupil('p1', { class: '7-1', studentNumber: 'G110101201001011234' }));
+  dated.putLeave({
+    id: 'l1',
+    personId: 'p1',
+    school: 'school-1',
+    from: '2026-10-08',
+    to: '2026-10-09',
+    kind: 'sick',
+    cancelled: false,
+  });
+  now = Date.parse('2026-11-02T00:00:00.000Z');
+  dated.putPerson(pupil('p1', { class: '7-1', studentNumber: 'G110101201001011234', active: false }));
+  now = Date.parse('2027-11-02T00:00:00.000Z');
+  expect(dated.anonymisePerson('p1', 'anon-1')).toBe(2);
+  expect(dated.enrolments('school-1')).toEqual([
+    {
+      person: {
+        id: 'anon-1',
+        school: 'school-1',
+        role: 'student',
+        name: 'anon-1',
+        class: '7-1',
+        active: false,
+      },
+      joinedAt: '2026-09-01T00:00:00.000Z',
+      leftAt: '2026-11-02T00:00:00.000Z',
+    },
+  ]);
+  expect(dated.leaves('school-1', '2026-10-01', '2026-10-31')).toEqual([
+    {
+      id: 'l1',
+      personId: 'anon-1',
+      school: 'school-1',
+      from: '2026-10-08',
+      to: '2026-10-09',
+      kind: 'sick',
+      cancelled: false,
+    },
+  ]);
 });
 
 it('finds the leaves that overlap a span of dates, ends included', () => {

@@ -201,7 +201,13 @@ export class Directory {
       enrolments: db.prepare<[string], EnrolmentRow>(
         'SELECT school, entry, joined_at, left_at, away FROM directory_persons WHERE school = ? ORDER BY id',
       ),
-      forgetPerson: db.prepare('DELETE FROM directory_persons WHERE id = ?'),
+      renamePerson: db.prepare(
+        'UPDATE directory_persons SET id = ?, student_number = NULL, entry = ? WHERE id = ?',
+      ),
+      personLeaves: db.prepare<[string], { entry: string }>(
+        'SELECT entry FROM directory_leaves WHERE person_id = ? ORDER BY from_date, id',
+      ),
+      renameLeave: db.prepare('UPDATE directory_leaves SET person_id = ?, entry = ? WHERE id = ?'),
       person: db.prepare<[string], { entry: string }>('SELECT entry FROM directory_persons WHERE id = ?'),
       byStudentNumber: db.prepare<[string], { entry: string }>(
         'SELECT entry FROM directory_persons WHERE student_number = ?',
@@ -275,9 +281,28 @@ export class Directory {
     }
     return held;
   }
-  /** Removes a person's record (their data anonymised: docs/privacy.md); false when there was none. */
-  forgetPerson(id: string): boolean {
-    return this.statements.forgetPerson.run(id).changes > 0;
+  /**
+   * A leaver made anonymous (docs/privacy.md): their record keeps only role, school, class and grade
+   * under the pseudonym, and when they were the school's, so the registers of their days still count
+   * them; their leaves move to the pseudonym too. How many rows changed.
+   */
+  anonymisePerson(id: string, pseudonym: string): number {
+    const person = this.person(id);
+    if (!person) return 0;
+    const kept: DirectoryPerson = {
+      id: pseudonym,
+      school: person.school,
+      role: person.role,
+      name: pseudonym,
+      ...(person.class !== undefined ? { class: person.class } : {}),
+      ...(person.grade !== undefined ? { grade: person.grade } : {}),
+      active: false,
+    };
+    this.statements.renamePerson.run(pseudonym, JSON.stringify(kept), id);
+    const leaves = this.leavesOf(id);
+    for (const leave of leaves)
+      this.statements.renameLeave.run(pseudonym, JSON.stringify({ ...leave, personId: pseudonym }), leave.id);
+    return 1 + leaves.length;
   }
 
   person(id: string): DirectoryPerson | undefined {
@@ -303,6 +328,10 @@ export class Directory {
       leave.to,
       JSON.stringify(leave),
     );
+  }
+  /** A person's leaves, cancelled ones included, in the order they start. */
+  leavesOf(personId: string): LeaveRecord[] {
+    return this.statements.personLeaves.all(personId).map((row) => JSON.parse(row.entry));
   }
   /** The leaves of a school that overlap the dates from..to (inclusive), cancelled ones included. */
   leaves(school: string, from: string, to: string): LeaveRecord[] {

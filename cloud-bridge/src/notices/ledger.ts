@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DenyReason } from '@educard/terminal-sdk';
 import type { ParentNotice } from '../attendance/index.js';
-import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
+import { type ModuleSteps, migrateModule, type SqlDatabase, tableExists } from '../store/index.js';
 import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
 
 /**
@@ -557,4 +557,51 @@ export class NoticeLedger {
       })),
     };
   }
+}
+
+/** A delivery's body as POSTed. */
+interface DeliveryBody {
+  deliveryId: string;
+  notices: Notice[];
+}
+
+/**
+ * Drops a leaver's notices from every webhook's ledger, when they are anonymised (docs/privacy.md):
+ * their burst, their absence rows, their notices waiting for a batch, and their notices inside the
+ * deliveries kept (a given-up batch the office may send again goes without them; one left empty goes).
+ * A bridge that never had notices has none of these tables. How many rows changed.
+ */
+export function forgetNoticesOf(db: SqlDatabase, personId: string): number {
+  if (!tableExists(db, 'notice_bursts')) return 0;
+  let changed = db.prepare('DELETE FROM notice_bursts WHERE person_id = ?').run(personId).changes;
+  changed += db.prepare('DELETE FROM notice_absences WHERE person_id = ?').run(personId).changes;
+  // The notices are JSON the bridge wrote: a text match finds the candidates, the parse decides.
+  const named = `%${JSON.stringify({ personId }).slice(1, -1)}%`;
+  const theirs = (notice: Notice) => notice.personId === personId;
+  const queued = db
+    .prepare<[string], { id: number; notice: string }>(
+      'SELECT id, notice FROM notice_queue WHERE notice LIKE ?',
+    )
+    .all(named);
+  const dropQueued = db.prepare('DELETE FROM notice_queue WHERE id = ?');
+  for (const row of queued)
+    if (theirs(JSON.parse(row.notice) as Notice)) changed += dropQueued.run(row.id).changes;
+  const deliveries = db
+    .prepare<[string], { seq: number; body: string }>(
+      'SELECT seq, body FROM notice_deliveries WHERE body LIKE ?',
+    )
+    .all(named);
+  const rewrite = db.prepare('UPDATE notice_deliveries SET body = ?, notices = ? WHERE seq = ?');
+  const drop = db.prepare('DELETE FROM notice_deliveries WHERE seq = ?');
+  for (const row of deliveries) {
+    const body = JSON.parse(row.body) as DeliveryBody;
+    const kept = body.notices.filter((notice) => !theirs(notice));
+    if (kept.length === body.notices.length) continue;
+    changed += (
+      kept.length === 0
+        ? drop.run(row.seq)
+        : rewrite.run(JSON.stringify({ ...body, notices: kept }), kept.length, row.seq)
+    ).changes;
+  }
+  return changed;
 }

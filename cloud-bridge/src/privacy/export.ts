@@ -1,7 +1,7 @@
 import type { CardEntry } from '@educard/terminal-sdk';
 import type { AuditFilter, StoredAuditEntry } from '../accounts/index.js';
 import { toCsv } from '../csv/index.js';
-import type { Directory, DirectoryPerson } from '../directory/index.js';
+import type { Directory, DirectoryPerson, LeaveRecord } from '../directory/index.js';
 import type { LoanLedger, LoanRecord } from '../library/index.js';
 import type { BridgeStore, StoredEvent } from '../store/index.js';
 import type { Transfer } from '../transfers/index.js';
@@ -15,6 +15,8 @@ export interface SubjectExport {
   events: StoredEvent[];
   loans: LoanRecord[];
   transfers: Transfer[];
+  /** Their leaves (sick, personal…) as the central system sent them, cancelled ones included. */
+  leaves: LeaveRecord[];
   /** The audit entries about them: who read or changed their data, and when. */
   audit: StoredAuditEntry[];
 }
@@ -63,6 +65,7 @@ export function subjectExport(
   const cards = store.personCards(personId);
   const events = allEvents(store, personId);
   const transfers = sources.transfers.ofPerson(personId);
+  const leaves = directory.leavesOf(personId);
   const schools = new Set([
     ...(person ? [person.school] : []),
     ...cards.map((c) => c.school),
@@ -70,7 +73,7 @@ export function subjectExport(
     ...transfers.flatMap((t) => [t.from, t.to]),
   ]);
   const loans = [...schools].flatMap((school) => sources.ledger.loans(school, { personId, limit: 100_000 }));
-  if (!person && cards.length === 0 && events.length === 0 && loans.length === 0 && transfers.length === 0)
+  if ([cards, events, loans, transfers, leaves].every((held) => held.length === 0) && !person)
     return undefined;
   return {
     personId,
@@ -80,6 +83,7 @@ export function subjectExport(
     events,
     loans,
     transfers,
+    leaves,
     audit: allAudit(sources.audit, personId),
   };
 }
@@ -121,6 +125,8 @@ export function subjectCsv(data: SubjectExport): string {
       String(transfer.id),
       json(transfer),
     ]);
+  for (const leave of data.leaves)
+    rows.push(['leave', leave.from, leave.school, leave.kind, leave.id, json(leave)]);
   for (const entry of data.audit)
     rows.push([
       'audit',

@@ -5,6 +5,7 @@ import { chainRecords, SAMPLE_MONDAY } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { AuditEntry } from '../access/index.js';
+import { CentralState } from '../central/index.js';
 import { Directory } from '../directory/index.js';
 import { LoanLedger } from '../library/loans.js';
 import { chainedRecords, libraryRecords } from '../store/conformance.js';
@@ -88,6 +89,21 @@ it('replaces a leaver id by a pseudonym in events, loans, transfers and the dire
     before: { id: 'p1', school: 'school-0', role: 'student', name: 'Li Wei', active: true },
   });
 
+  // Two problems the central feed had: one with p1's own record, one with another's that used p1's number.
+  new CentralState(db);
+  const problem = db.prepare(
+    'INSERT INTO central_feed_problems (at, cursor, change_id, kind, record_id, problem) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  problem.run(at(-3), 'c1', 'ch1', 'person', 'p1', 'class 9-9 is not a class of school-1');
+  problem.run(
+    at(-3),
+    'c1',
+    'ch2',
+    'person',
+    'p9',
+    "student-status number G110101201001011234 is already person p1's",
+  );
+
   const removal = await leavers.remove('p1', { actor: 'admin' });
   expect(removal).toMatchObject({ school: 'school-1', cards: [] });
   expect(audited).toMatchObject([
@@ -111,7 +127,7 @@ it('replaces a leaver id by a pseudonym in events, loans, transfers and the dire
   const entry = audited.find((e) => e.action === 'people.anonymise');
   expect(entry).toMatchObject({
     action: 'people.anonymise',
-    detail: { events: 3, loans: 1, libraryEvents: 1, transfers: 1 },
+    detail: { events: 3, loans: 1, libraryEvents: 1, transfers: 1, feedProblems: 2, directory: 1 },
   });
   const pseudonym = String(entry?.target).replace('person:', '');
   expect(pseudonym).toMatch(/^anon-/);
@@ -144,6 +160,10 @@ it('replaces a leaver id by a pseudonym in events, loans, transfers and the dire
   ).toEqual([[pseudonym, pseudonym]]);
   const library = db.prepare('SELECT data FROM library_events').pluck().all() as string[];
   expect(library.map((text) => JSON.parse(text).personId)).toEqual([pseudonym]);
+  expect(db.prepare('SELECT record_id, problem FROM central_feed_problems ORDER BY id').all()).toEqual([
+    { record_id: pseudonym, problem: 'class 9-9 is not a class of school-1' },
+    { record_id: 'p9', problem: `student-status number (anonymised) is already person ${pseudonym}'s` },
+  ]);
   expect(transfers.ofPerson('p1')).toEqual([]);
   expect(transfers.ofPerson(pseudonym)).toHaveLength(1);
   expect(directory.person('p1')).toBeUndefined();

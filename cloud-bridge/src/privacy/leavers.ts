@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditEntry, AuditSink } from '../access/index.js';
 import type { Directory } from '../directory/index.js';
+import { forgetNoticesOf } from '../notices/index.js';
 import { RosterChangeRefused } from '../roster/index.js';
 import {
   type BridgeStore,
@@ -175,6 +176,7 @@ export class Leavers {
     const pseudonym = `anon-${randomBytes(9).toString('base64url')}`;
     const counts: Record<string, number> = {};
     const rewrite = REWRITE[db.dialect];
+    const studentNumber = directory.person(personId)?.studentNumber;
     const run = (what: string, sql: string, ...params: unknown[]) => {
       counts[what] = (counts[what] ?? 0) + db.prepare(sql).run(...params).changes;
     };
@@ -192,19 +194,35 @@ export class Leavers {
       }
       if (tableExists(db, 'transfers'))
         run('transfers', 'UPDATE transfers SET person_id = ? WHERE person_id = ?', pseudonym, personId);
-      const person = directory.person(personId);
-      if (person) {
-        directory.forgetPerson(personId);
-        directory.putPerson({
-          id: pseudonym,
-          school: person.school,
-          role: person.role,
-          name: pseudonym,
-          ...(person.class !== undefined ? { class: person.class } : {}),
-          ...(person.grade !== undefined ? { grade: person.grade } : {}),
-          active: false,
-        });
+      if (tableExists(db, 'ops_card_changes'))
+        run(
+          'cardChanges',
+          'UPDATE ops_card_changes SET person_id = ? WHERE person_id = ?',
+          pseudonym,
+          personId,
+        );
+      if (tableExists(db, 'central_feed_problems')) {
+        // A problem the feed had with their record names them by id, and perhaps by number.
+        const number = studentNumber ?? personId;
+        run(
+          'feedProblems',
+          `UPDATE central_feed_problems
+             SET record_id = CASE WHEN record_id = ? THEN ? ELSE record_id END,
+                 problem = replace(replace(problem, ?, ?), ?, ?)
+           WHERE record_id = ? OR problem LIKE ? OR problem LIKE ?`,
+          personId,
+          pseudonym,
+          personId,
+          pseudonym,
+          number,
+          studentNumber ? '(anonymised)' : pseudonym,
+          personId,
+          `%${personId}%`,
+          `%${number}%`,
+        );
       }
+      counts.notices = forgetNoticesOf(db, personId);
+      counts.directory = directory.anonymisePerson(personId, pseudonym);
       this.sql.done.run(pseudonym, now().toISOString(), personId);
     })();
     audit.record({
