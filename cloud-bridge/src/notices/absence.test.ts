@@ -12,7 +12,7 @@ import type { BridgeStore } from '../store/index.js';
 import { migrateModule } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { AbsenceWatch } from './absence.js';
-import { type AbsenceNotice, NOTICES_STEPS, NoticeLedger } from './ledger.js';
+import { type AbsenceNotice, forgetNoticesOf, NOTICES_STEPS, NoticeLedger } from './ledger.js';
 
 // A school day on a set clock: 2026-11-23 is a Monday; times are the school's (Asia/Shanghai).
 const SCHOOL = 'school-1';
@@ -259,6 +259,35 @@ describe('absence notices', () => {
     });
     expect(ledger.parentNotices('school-2', MONDAY).size).toBe(0);
     expect(ledger.parentNotices(SCHOOL, '2026-11-24').size).toBe(0);
+  });
+
+  it('of a leaver are forgotten when they are anonymised; the other pupils’ stay, in the batch they went in', () => {
+    round('09:00');
+    const hook = { key: HOOK.key, school: SCHOOL, debounceMs: 0, batchWindowMs: 0, batchMax: 10 };
+    const people = { schoolOf: () => SCHOOL, describe: () => undefined };
+    ledger.advance(hook, at('09:01'), people, store.settledEventId());
+    const delivery = ledger.nextDelivery(HOOK.key);
+    if (!delivery) throw new Error('no delivery');
+    ledger.givenUp(HOOK.key, delivery.seq, 'HTTP 410', at('09:01'));
+    const kept = () =>
+      store.database.prepare('SELECT body, notices FROM notice_deliveries').all() as {
+        body: string;
+        notices: number;
+      }[];
+    const personsIn = (body: string) =>
+      (JSON.parse(body) as { notices: AbsenceNotice[] }).notices.map((n) => n.personId);
+    expect(kept().map((row) => personsIn(row.body))).toEqual([['away', 'refused']]);
+
+    // Their absence row, their queued notice and their notice in the batch.
+    expect(forgetNoticesOf(store.database, 'away')).toBe(3);
+    expect([...ledger.parentNotices(SCHOOL, MONDAY).keys()]).toEqual(['refused']);
+    expect(queued().map((notice) => notice.personId)).toEqual(['refused']);
+    expect(kept().map((row) => [personsIn(row.body), row.notices])).toEqual([[['refused'], 1]]);
+    expect(ledger.status(HOOK.key).failedDeliveries).toHaveLength(1);
+    // The last pupil of a batch takes the batch with them.
+    expect(forgetNoticesOf(store.database, 'refused')).toBe(3);
+    expect(kept()).toEqual([]);
+    expect(forgetNoticesOf(store.database, 'refused')).toBe(0);
   });
 
   it('queued before the upgrade are matched to their school and notice', () => {
