@@ -1,7 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AttendanceDay, type Bridge, localDate, weekStart, zonedInstant } from '@educard/cloud-bridge';
+import {
+  type AttendanceDay,
+  addDays,
+  type Bridge,
+  localDate,
+  weekStart,
+  zonedInstant,
+} from '@educard/cloud-bridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
@@ -201,5 +208,55 @@ describe('the attendance day', () => {
     const one = await call('GET', `/v1/attendance/${SCHOOL}/trend?weeks=1&class=3-2`);
     expect(one.json).toMatchObject({ school: SCHOOL, class: '3-2' });
     expect((await call('GET', `/v1/attendance/${SCHOOL}/trend?weeks=0`)).status).toBe(400);
+  });
+
+  it('lists the pupils absent several school days running, audited as a read', async () => {
+    // Nobody came since last Monday; a teacher passed a gate every school day since (days on which the
+    // gates recorded nobody are passed over).
+    const weekdays = (from: string, to: string) => {
+      const dates: string[] = [];
+      for (let date = from; date <= to; date = addDays(date, 1))
+        if (![0, 6].includes(new Date(`${date}T12:00:00Z`).getUTCDay())) dates.push(date);
+      return dates;
+    };
+    const tuesday = addDays(MONDAY, 1);
+    commitTaps(
+      bridge,
+      'gate-2',
+      SCHOOL,
+      weekdays(tuesday, today).map((date) => ({
+        personId: 't1',
+        role: 'teacher',
+        at: local('00:01', date),
+        direction: 'in',
+      })),
+    );
+    const { status, json } = await call('GET', `/v1/attendance/${SCHOOL}/consecutive-absences`);
+    expect(status).toBe(200);
+    const through = json.through as string;
+    expect(through >= addDays(MONDAY, 4) && through <= today).toBe(true);
+    const days = weekdays(tuesday, through).length;
+    const run = (personId: string, className: string, name: string, longer = 0) => ({
+      personId,
+      name,
+      studentNumber: `G11010120150101000${personId.slice(1)}`,
+      class: className,
+      days: days + longer,
+      since: longer ? MONDAY : tuesday,
+    });
+    // p3 was refused on Monday as well (the first day the gates recorded anyone): absent longer, first.
+    expect(json.pupils).toEqual([
+      run('p3', '3-1', '王五', 1),
+      run('p2', '3-1', '李四'),
+      run('p1', '3-1', '张三'),
+      run('p4', '3-2', '赵六'),
+    ]);
+    const one = await call('GET', `/v1/attendance/${SCHOOL}/consecutive-absences?days=2&class=3-2`);
+    expect(one.json).toMatchObject({ class: '3-2', minDays: 2, pupils: [{ personId: 'p4' }] });
+    expect((await call('GET', `/v1/attendance/${SCHOOL}/consecutive-absences?days=1`)).status).toBe(400);
+    expect((await call('GET', `/v1/attendance/${SCHOOL}/consecutive-absences?class=9-9`)).status).toBe(404);
+    bridge.reads.flush();
+    const audit = await call('GET', '/v1/audit?action=read.attendance.absences');
+    expect(audit.json.entries).toHaveLength(2);
   });
 });

@@ -458,6 +458,62 @@ describe('school days, fallbacks and the trend', () => {
   });
 });
 
+describe('pupils absent several school days running', () => {
+  it('are listed longest first up to the last day counted; leave, a day in or a later enrolment ends a run', () => {
+    // No gate recorded anyone before Monday 16th (the gates went live then), nor on Thursday 19th (down).
+    const week = ['2026-11-16', '2026-11-17', '2026-11-18', '2026-11-20', MONDAY];
+    const came: Record<string, string[]> = {
+      here: week,
+      a: week.slice(0, 2),
+      b: week.slice(0, 3),
+      d: week.slice(0, 3),
+    };
+    for (const id of ['here', 'a', 'b', 'd']) person(id, '3-1');
+    person('y', '1-2');
+    for (const date of week)
+      gate(
+        'gate-1',
+        Object.entries(came)
+          .filter(([, dates]) => dates.includes(date))
+          .map(([id]) => [id, '07:50', 'in'] as Tap),
+        date,
+      );
+    // b was on sick leave on Friday; y is absent too, in another class; e was enrolled on Monday.
+    directory.putLeave({
+      id: 'lv-b',
+      personId: 'b',
+      school: SCHOOL,
+      from: '2026-11-20',
+      to: '2026-11-20',
+      kind: 'sick',
+      cancelled: false,
+    });
+    enrolledAt = Date.parse(local('07:00', MONDAY));
+    person('e', '3-1');
+
+    // Tuesday before the cut-off: Monday is the last day counted.
+    now = Date.parse(local('09:00', '2026-11-24'));
+    const runs = (minDays?: number, className?: string) =>
+      attendance
+        .consecutiveAbsences(SCHOOL, { ...(minDays ? { minDays } : {}), ...(className ? { className } : {}) })
+        .pupils.map((run) => `${run.personId} ${run.days} since ${run.since}`);
+    // y: every day the gates recorded anyone; a: Wednesday, Friday and Monday.
+    expect(runs()).toEqual(['y 5 since 2026-11-16', 'a 3 since 2026-11-18']);
+    expect(attendance.consecutiveAbsences(SCHOOL, { className: '3-1' })).toEqual({
+      school: SCHOOL,
+      class: '3-1',
+      minDays: 3,
+      through: MONDAY,
+      pupils: [{ personId: 'a', name: 'Pupil a', class: '3-1', days: 3, since: '2026-11-18' }],
+    });
+    expect(runs(2, '3-1')).toEqual(['a 3 since 2026-11-18', 'd 2 since 2026-11-20']);
+    // After Tuesday's cut-off, a is absent a fourth day; d came.
+    gate('gate-1', [['d', '08:00', 'in']], '2026-11-24');
+    now = Date.parse(local('10:00', '2026-11-24'));
+    expect(runs(2, '3-1')).toEqual(['a 4 since 2026-11-18', 'b 2 since 2026-11-23', 'e 2 since 2026-11-23']);
+  });
+});
+
 describe('who is on the register', () => {
   it('a pupil from the day the directory first held them, or an earlier day they came; a leaver until they left', () => {
     const roll = (date: string) =>

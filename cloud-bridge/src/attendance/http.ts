@@ -115,6 +115,33 @@ export function attendanceRoutes(
       },
     );
 
+    app.get(
+      '/v1/attendance/:school/consecutive-absences',
+      {
+        schema: {
+          params: { type: 'object', required: ['school'], properties: { school: IdentifierJson } },
+          querystring: {
+            type: 'object',
+            properties: { days: { type: 'integer', minimum: 2, maximum: 20, default: 3 }, class: ClassId },
+          },
+        },
+      },
+      async (request, reply) => {
+        const { school } = request.params as { school: string };
+        const { days, class: className } = request.query as { days: number; class?: string };
+        if (!guard(request, reply, 'attendance.read', { school, ...(className ? { className } : {}) }))
+          return;
+        try {
+          return attendance.consecutiveAbsences(school, {
+            minDays: days,
+            ...(className ? { className } : {}),
+          });
+        } catch (error) {
+          return refused(reply, error);
+        }
+      },
+    );
+
     app.put(
       '/v1/schools/:school/times',
       {

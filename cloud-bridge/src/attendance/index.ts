@@ -22,6 +22,8 @@ export {
 export type {
   AttendanceDay,
   ClassDay,
+  ConsecutiveAbsence,
+  ConsecutiveAbsences,
   DayCounts,
   NotSchoolDay,
   ParentNotice,

@@ -22,7 +22,13 @@ import {
   refusalsQuery,
   turnedAway,
 } from './passages.js';
-import type { AttendanceDay, TrendWeek, TurnedAwayPerson } from './types.js';
+import type {
+  AttendanceDay,
+  ConsecutiveAbsence,
+  ConsecutiveAbsences,
+  TrendWeek,
+  TurnedAwayPerson,
+} from './types.js';
 
 export interface AttendanceDeps {
   store: BridgeStore;
@@ -66,6 +72,9 @@ const DEFAULT_TIMES = SchoolTimes.parse({});
 /** Later than any time a record can carry: the open end of a range. */
 const END_OF_TIME = '9999-12-31T23:59:59.999Z';
 const NO_REFUSALS: ReadonlyMap<string, Refusal> = new Map();
+/** How far back a run of absences is followed: a pupil away longer shows this many weeks' school days. */
+const ABSENCE_LOOKBACK_DAYS = 84;
+const byName = new Intl.Collator('zh-CN', { numeric: true }).compare;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
@@ -217,6 +226,77 @@ export class Attendance {
       result.push(entry);
     }
     return { school, ...(options.className ? { class: options.className } : {}), weeks: result };
+  };
+
+  /**
+   * The pupils absent (not on leave, and not come at all) on each of the school's last `minDays`
+   * school days or more, longest first: those the school must follow up. The last day counted is today
+   * once its cut-off has passed, else the school day before. A pupil enrolled since counts from then.
+   * A school day on which the school's gates recorded nobody says nothing of anyone (its gates were not
+   * live yet, or down, or the school closed without the calendar saying so): it is passed over, and
+   * neither ends a run nor lengthens one.
+   */
+  readonly consecutiveAbsences = (
+    school: string,
+    options: { minDays?: number; className?: string } = {},
+  ): ConsecutiveAbsences => {
+    const minDays = options.minDays ?? 3;
+    const { pupilsOn, ...context } = this.context(school, options.className);
+    const now = this.now();
+    const today = localDate(now, context.timeZone);
+    const leaveOn = this.onLeave(school, addDays(today, -ABSENCE_LOOKBACK_DAYS), today);
+    const runs = new Map<string, ConsecutiveAbsence>();
+    let through: string | undefined;
+    // Each day back keeps only those absent on every day after it: the days are computed for them alone.
+    let running: Set<string> | undefined;
+    for (let back = 0; back <= ABSENCE_LOOKBACK_DAYS && running?.size !== 0; back++) {
+      const date = addDays(today, -back);
+      if (!schoolDay(date, context.calendar).schoolDay) continue;
+      if (date === today && now < zonedInstant(date, context.times.cutoffTime, context.timeZone)) continue;
+      const { from, to } = daySpan(date, context.timeZone);
+      const passages = this.dayPassages(school, from, to);
+      if (passages.size === 0) continue;
+      through ??= date;
+      const day = computeDay({
+        school,
+        date,
+        ...context,
+        pupils: pupilsOn(date).filter((pupil) => running?.has(pupil.personId) ?? true),
+        onLeave: leaveOn(date),
+        passages,
+        refusals: NO_REFUSALS,
+        now,
+      });
+      const absent = new Set<string>();
+      for (const group of day.classes)
+        for (const pupil of group.pupils) {
+          if (pupil.status !== 'absent') continue;
+          absent.add(pupil.personId);
+          const run = runs.get(pupil.personId);
+          if (run) {
+            run.days++;
+            run.since = date;
+          } else
+            runs.set(pupil.personId, {
+              personId: pupil.personId,
+              name: pupil.name,
+              ...(pupil.studentNumber ? { studentNumber: pupil.studentNumber } : {}),
+              class: group.class,
+              days: 1,
+              since: date,
+            });
+        }
+      running = absent;
+    }
+    return {
+      school,
+      ...(options.className ? { class: options.className } : {}),
+      minDays,
+      through: through ?? null,
+      pupils: [...runs.values()]
+        .filter((run) => run.days >= minDays)
+        .sort((a, b) => b.days - a.days || a.class.localeCompare(b.class) || byName(a.name, b.name)),
+    };
   };
 
   /** The school's bell, cut-off and dismissal: the directory's, else the defaults. */

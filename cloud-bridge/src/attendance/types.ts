@@ -80,6 +80,29 @@ export interface TrendWeek {
   rate: number | null;
 }
 
+/** A pupil absent (not on leave) on each of their school's last school days (docs/attendance.md). */
+export interface ConsecutiveAbsence {
+  personId: string;
+  name: string;
+  studentNumber?: string;
+  class: string;
+  /** How many school days running, up to and including the list's `through`. */
+  days: number;
+  /** The first of those days. */
+  since: string;
+}
+
+/** `GET /v1/attendance/{school}/consecutive-absences`. */
+export interface ConsecutiveAbsences {
+  school: string;
+  class?: string;
+  /** The fewest school days running that put a pupil on the list. */
+  minDays: number;
+  /** The last school day counted: today once its cut-off has passed, else the school day before; null when none. */
+  through: string | null;
+  pupils: ConsecutiveAbsence[];
+}
+
 /** A person refused entry at a gate who has not come in since (`GET /v1/schools/{school}/lockdown`). */
 export interface TurnedAwayPerson {
   personId: string;

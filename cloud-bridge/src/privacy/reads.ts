@@ -34,6 +34,11 @@ export const PERSONAL_READS: Record<string, ReadOf> = {
     school: p.school,
     className: q.class,
   }),
+  '/v1/attendance/:school/consecutive-absences': (p, q) => ({
+    what: 'attendance.absences',
+    school: p.school,
+    className: q.class,
+  }),
   '/v1/events': (_p, q, request) => ({
     what: 'events',
     school: ownSchool(q, request),
