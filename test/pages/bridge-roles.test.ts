@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bridge } from '@educard/cloud-bridge';
+import { addDays, type Bridge, zonedInstant } from '@educard/cloud-bridge';
 import {
   createLogger,
   Gateway,
@@ -15,6 +15,7 @@ import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
+import { commitTaps } from '../support/gate-passages.js';
 import { screenshot, signInToBridge } from '../support/pages.js';
 import { calendarWithSchoolToday, schoolToday } from '../support/school-day.js';
 
@@ -135,6 +136,22 @@ beforeAll(async () => {
     );
     throw e;
   });
+  // A teacher passed a gate on each of the three school days before today (the gates were live): the
+  // pupils who did not come are absent on them.
+  const days: string[] = [];
+  for (let date = addDays(today.date, -1); days.length < 3; date = addDays(date, -1))
+    if (![0, 6].includes(new Date(`${date}T12:00:00Z`).getUTCDay())) days.push(date);
+  commitTaps(
+    bridge,
+    'gate-03',
+    SCHOOL,
+    days.map((date) => ({
+      personId: 't-1',
+      role: 'teacher',
+      at: new Date(zonedInstant(date, '07:30', TIME_ZONE)).toISOString(),
+      direction: 'in',
+    })),
+  );
   browser = await launchChromium();
 }, 60_000);
 
@@ -161,6 +178,15 @@ describe('the bridge pages, role by role', () => {
       /^(Not arrived|Absent) · Turned away \d\d:\d\d( [AP]M)? \(card suspended\)$/,
     );
     expect(await page.locator('table.pupils[data-class="7-2"]').count()).toBe(0);
+    // Pupils 2 and 3 have not come for days (three, or four once today's cut-off has passed): listed to
+    // be followed up; pupil 1 came today; the other class is not the head teacher's.
+    const away = page.locator('.consecutive-absences tbody tr');
+    await away.first().waitFor();
+    expect(
+      (await away.evaluateAll((rows) => rows.map((row) => row.getAttribute('data-person')))).sort(),
+    ).toEqual([class71[1]?.personId, class71[2]?.personId].sort());
+    for (const days of await away.locator('td:nth-child(4)').allTextContents())
+      expect(days).toMatch(/^[34]$/);
     await screenshot(page, 'bridge-head-teacher-attendance');
 
     // The other class, the whole school and the operations API are refused, whatever the page shows.

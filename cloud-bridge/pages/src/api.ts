@@ -35,6 +35,7 @@ export type {
 export type {
   AttendanceDay,
   ClassDay,
+  ConsecutiveAbsences,
   DayCounts as Counts,
   ParentNotice,
   PupilDay,

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   type AttendanceDay,
   type ClassDay,
+  type ConsecutiveAbsences,
   type Counts,
   clock,
   type ParentNotice,
@@ -107,6 +108,38 @@ function ClassTable({ day }: { day: ClassDay }) {
   );
 }
 
+/** The pupils absent several school days running: whom the school follows up, longest first. */
+function ConsecutiveAbsencesCard({ runs }: { runs: ConsecutiveAbsences }) {
+  const t = useWords();
+  return (
+    <section class="card consecutive-absences" aria-labelledby="consecutive-absences">
+      <h2 id="consecutive-absences">{t('consecutiveAbsences')}</h2>
+      <table class="pupils">
+        <thead>
+          <tr>
+            <th>{t('name')}</th>
+            <th>{t('class')}</th>
+            <th>{t('studentNumber')}</th>
+            <th>{t('schoolDays')}</th>
+            <th>{t('absentSince')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {runs.pupils.map((run) => (
+            <tr key={run.personId} data-person={run.personId}>
+              <td>{run.name}</td>
+              <td>{run.class}</td>
+              <td>{run.studentNumber ?? ''}</td>
+              <td>{run.days}</td>
+              <td>{run.since}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
 /** The weeks' attendance rate as a line and the late and absent counts as bars: a trend reads better drawn. */
 function TrendChart({ weeks }: { weeks: TrendWeek[] }) {
   const t = useWords();
@@ -165,6 +198,7 @@ export function AttendanceView({ account }: { account: SignedInAccount }) {
     date === today() ? 30_000 : undefined,
   );
   const trend = useApi<{ weeks: TrendWeek[] }>(base && `${base}/trend?weeks=8${query.replace('?', '&')}`);
+  const absences = useApi<ConsecutiveAbsences>(base && `${base}/consecutive-absences${query}`);
   const shown = day.data;
   return (
     <section class="attendance">
@@ -240,6 +274,7 @@ export function AttendanceView({ account }: { account: SignedInAccount }) {
         </table>
       )}
       {shown?.schoolDay && chosenClass && shown.classes.map((c) => <ClassTable key={c.class} day={c} />)}
+      {absences.data && absences.data.pupils.length > 0 && <ConsecutiveAbsencesCard runs={absences.data} />}
       {trend.data && trend.data.weeks.length > 0 && <TrendChart weeks={trend.data.weeks} />}
     </section>
   );
