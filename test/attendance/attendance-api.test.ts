@@ -194,15 +194,16 @@ describe('the attendance day', () => {
     const { status, json } = await call('GET', `/v1/attendance/${SCHOOL}/trend?weeks=2`);
     expect(status).toBe(200);
     expect(json.weeks).toHaveLength(2);
-    // Last week: Monday 2 present, 1 late, 1 absent; Tuesday to Friday nobody came.
+    // Last week: Monday 2 present, 1 late, 1 absent; Tuesday to Friday the gates recorded nobody (not
+    // counted: they tell nothing of who came).
     expect(json.weeks[0]).toEqual({
       weekStart: MONDAY,
-      schoolDays: 5,
+      schoolDays: 1,
       pupils: 4,
       present: 2,
       late: 1,
-      absent: 17,
-      rate: 0.15,
+      absent: 1,
+      rate: 0.75,
     });
     expect(json.weeks[1].weekStart).toBe(weekStart(today));
     const one = await call('GET', `/v1/attendance/${SCHOOL}/trend?weeks=1&class=3-2`);

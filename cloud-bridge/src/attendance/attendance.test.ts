@@ -448,7 +448,8 @@ describe('school days, fallbacks and the trend', () => {
     now = Date.parse(local('09:00', '2026-11-24'));
     const trend = attendance.attendanceTrend(SCHOOL, { weeks: 3 });
     expect(trend.weeks).toEqual([
-      { weekStart: '2026-11-09', schoolDays: 5, pupils: 2, present: 0, late: 0, absent: 10, rate: 0 },
+      // No gate recorded anyone that week (they went live the next): not counted, not 0 %.
+      { weekStart: '2026-11-09', schoolDays: 0, pupils: 2, present: 0, late: 0, absent: 0, rate: null },
       { weekStart: '2026-11-16', schoolDays: 5, pupils: 2, present: 5, late: 1, absent: 4, rate: 0.6 },
       { weekStart: MONDAY, schoolDays: 1, pupils: 2, present: 2, late: 0, absent: 0, rate: 1 },
     ]);
@@ -523,6 +524,9 @@ describe('who is on the register', () => {
         .sort();
     person('old', '3-1');
     person('gone', '3-1');
+    // The gates were live every day (a teacher passed each morning).
+    for (const date of ['2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19', '2026-11-20', MONDAY])
+      gate('gate-3', [['teacher', '07:00', 'in', { role: 'teacher' }]], date);
     // Enrolled on Wednesday 18th at noon; one of them had a card and came on the Tuesday already.
     enrolledAt = Date.parse(local('12:00', '2026-11-18'));
     person('new', '3-1');

@@ -170,9 +170,10 @@ export class Attendance {
     dayCsv(this.attendanceDay(school, date, className));
 
   /**
-   * Week by week, oldest first, the last `weeks` ISO weeks up to this one. Days still to come, and
-   * today before its cut-off, are not counted. Each day counts the pupils enrolled on it (`onRoll`),
-   * and those who changed school where they were that day.
+   * Week by week, oldest first, the last `weeks` ISO weeks up to this one. Days still to come, today
+   * before its cut-off, and days on which the school's gates recorded nobody (not live yet, or down) are
+   * not counted. Each day counts the pupils enrolled on it (`onRoll`), and those who changed school
+   * where they were that day.
    */
   readonly attendanceTrend = (
     school: string,
@@ -205,13 +206,15 @@ export class Attendance {
         const cutoff = zonedInstant(date, context.times.cutoffTime, context.timeZone);
         if (date === today && now < cutoff) continue;
         const { from, to } = daySpan(date, context.timeZone);
+        const passages = this.dayPassages(school, from, to);
+        if (passages.size === 0) continue;
         const day = computeDay({
           school,
           date,
           ...context,
           pupils: pupilsOn(date),
           onLeave: leaveOn(date),
-          passages: this.dayPassages(school, from, to),
+          passages,
           // The trend counts statuses only: refusals change none.
           refusals: NO_REFUSALS,
           now,
