@@ -89,6 +89,10 @@ const fetchAs = (page: Page, path: string, init: { method?: string; body?: unkno
   );
 
 const today = schoolToday(TIME_ZONE);
+/** The four school days before today, latest first: the gates were live on the three latest. */
+const schoolDaysBefore: string[] = [];
+for (let date = addDays(today.date, -1); schoolDaysBefore.length < 4; date = addDays(date, -1))
+  if (![0, 6].includes(new Date(`${date}T12:00:00Z`).getUTCDay())) schoolDaysBefore.push(date);
 const uid = (card: CardEntry | undefined) => card?.credential.uid as string;
 
 beforeAll(async () => {
@@ -138,14 +142,11 @@ beforeAll(async () => {
   });
   // A teacher passed a gate on each of the three school days before today (the gates were live): the
   // pupils who did not come are absent on them.
-  const days: string[] = [];
-  for (let date = addDays(today.date, -1); days.length < 3; date = addDays(date, -1))
-    if (![0, 6].includes(new Date(`${date}T12:00:00Z`).getUTCDay())) days.push(date);
   commitTaps(
     bridge,
     'gate-03',
     SCHOOL,
-    days.map((date) => ({
+    schoolDaysBefore.slice(0, 3).map((date) => ({
       personId: 't-1',
       role: 'teacher',
       at: new Date(zonedInstant(date, '07:30', TIME_ZONE)).toISOString(),
@@ -188,6 +189,13 @@ describe('the bridge pages, role by role', () => {
     for (const days of await away.locator('td:nth-child(4)').allTextContents())
       expect(days).toMatch(/^[34]$/);
     await screenshot(page, 'bridge-head-teacher-attendance');
+    // The day before those, the gates recorded nobody: the register says its absences are not known.
+    expect(await page.locator('.gates-silent').count()).toBe(0);
+    await page.locator('input[type="date"]').fill(schoolDaysBefore[3] as string);
+    await page.locator('.gates-silent').waitFor();
+    await page.locator('input[type="date"]').fill(schoolDaysBefore[0] as string);
+    await table.locator('tbody tr').first().waitFor();
+    expect(await page.locator('.gates-silent').count()).toBe(0);
 
     // The other class, the whole school and the operations API are refused, whatever the page shows.
     const other = await fetchAs(page, `/v1/attendance/${SCHOOL}/days/${today.date}?class=7-2`);

@@ -241,6 +241,11 @@ export function AttendanceView({ account }: { account: SignedInAccount }) {
           {shown.reason ? ` (${t(shown.reason)})` : ''}
         </p>
       )}
+      {shown?.gatesSilent && (
+        <p class="notice gates-silent" role="status">
+          {t('gatesSilent')}
+        </p>
+      )}
       {shown?.parentNoticesHeldBy && (
         <p class="notice parent-notices-held" role="status">
           {t('parentNoticesHeld')}: {shown.parentNoticesHeldBy?.join(', ')}

@@ -59,6 +59,10 @@ const WORDS = {
   closure: { zh: '停课', en: 'closure' },
   downloadCsv: { zh: '下载 CSV', en: 'Download CSV' },
   trend: { zh: '近几周出勤率', en: 'Attendance over recent weeks' },
+  gatesSilent: {
+    zh: '本校闸机当天没有任何通行记录（未启用或故障）：以下缺勤未经确认，也未通知家长',
+    en: 'No gate of the school recorded anyone this day (not in use, or down): these absences are not known, and no parent was told',
+  },
   consecutiveAbsences: { zh: '连续缺勤 3 个上学日及以上', en: 'Absent 3 school days or more running' },
   schoolDays: { zh: '连续缺勤天数', en: 'School days' },
   absentSince: { zh: '起始日', en: 'Since' },
@@ -170,6 +174,10 @@ const WORDS = {
   absenceHeld: {
     zh: '未到校通知暂缓：等待离线闸机恢复',
     en: 'Absence notices held until these gates are back',
+  },
+  absenceHeldSilent: {
+    zh: '未到校通知暂缓：今天本校闸机尚无任何通行记录',
+    en: 'Absence notices held: no gate of the school has recorded anyone today',
   },
 } as const;
 export type Word = keyof typeof WORDS;

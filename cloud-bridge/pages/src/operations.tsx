@@ -227,7 +227,9 @@ function ParentNotices({ school }: { school?: string }) {
           )}
           {hook.absenceHeld?.map((held) => (
             <p key={held.school} class="held" data-held={held.school}>
-              {t('absenceHeld')}: {held.school} · {held.gates.join(', ')}
+              {held.reason === 'gates-silent'
+                ? `${t('absenceHeldSilent')}: ${held.school}`
+                : `${t('absenceHeld')}: ${held.school} · ${held.gates.join(', ')}`}
             </p>
           ))}
           {hook.failedDeliveries.length > 0 && (

@@ -251,6 +251,19 @@ describe('one school day', () => {
     expect(day.totals.absent).toBe(0);
   });
 
+  it('a day past its cut-off on which the gates recorded nobody says so: its absences are not known', () => {
+    // Tuesday: nobody let in or refused. Wednesday: one refusal only, the gates were working.
+    expect(attendance.attendanceDay(SCHOOL, '2026-11-24')).toMatchObject({ cutoffPassed: false });
+    now = Date.parse(local('10:00', '2026-11-26'));
+    expect(attendance.attendanceDay(SCHOOL, '2026-11-24').gatesSilent).toBe(true);
+    gate('gate-1', [['absent', '08:00', 'in', { decision: 'deny', reason: 'expired' }]], '2026-11-25');
+    expect(attendance.attendanceDay(SCHOOL, '2026-11-25')).not.toHaveProperty('gatesSilent');
+    expect(attendance.attendanceDay(SCHOOL, MONDAY)).not.toHaveProperty('gatesSilent');
+    // Today before the cut-off nobody may have come yet: nothing to say.
+    now = Date.parse(local('07:00', '2026-11-27'));
+    expect(attendance.attendanceDay(SCHOOL, '2026-11-27')).not.toHaveProperty('gatesSilent');
+  });
+
   it('a refused entry turns a pupil away only while nothing took them in and they were not in already', () => {
     for (const id of ['passback', 'retried', 'lunch', 'lunch-back']) person(id, '3-1');
     gate('gate-1', [

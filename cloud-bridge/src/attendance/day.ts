@@ -130,6 +130,12 @@ export function pupilStatus(
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Whether a school's gates recorded anyone on a day: a day they did not tells nothing of who came. */
+export const gatesRecorded = (
+  passages: ReadonlyMap<string, unknown>,
+  refusals: ReadonlyMap<string, unknown>,
+) => passages.size > 0 || refusals.size > 0;
+
 /**
  * The attendance of one school day, per class. On a day that is no school day nobody is absent or
  * late: the pupils who came anyway are listed as present, and the rest are not listed.
@@ -199,13 +205,17 @@ export function computeDay(input: DayInput): AttendanceDay {
       pupils,
     });
   }
+  const cutoffPassed = nowIso >= schoolCutoff;
   return {
     school: input.school,
     date,
     timeZone,
     schoolDay: day.schoolDay,
     ...(day.reason ? { reason: day.reason } : {}),
-    cutoffPassed: nowIso >= schoolCutoff,
+    cutoffPassed,
+    ...(day.schoolDay && cutoffPassed && !gatesRecorded(input.passages, input.refusals)
+      ? { gatesSilent: true as const }
+      : {}),
     generatedAt: nowIso,
     totals,
     classes,

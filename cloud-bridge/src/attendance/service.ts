@@ -13,7 +13,7 @@ import {
   zonedInstant,
 } from './calendar.js';
 import { dayCsv } from './csv.js';
-import { type ClassInfo, computeDay, daySpan, onRoll, type Pupil } from './day.js';
+import { type ClassInfo, computeDay, daySpan, gatesRecorded, onRoll, type Pupil } from './day.js';
 import {
   ATTENDANCE_STEPS,
   dayPassagesQuery,
@@ -207,7 +207,7 @@ export class Attendance {
         if (date === today && now < cutoff) continue;
         const { from, to } = daySpan(date, context.timeZone);
         const passages = this.dayPassages(school, from, to);
-        if (passages.size === 0) continue;
+        if (!gatesRecorded(passages, this.refusals(school, from, to))) continue;
         const day = computeDay({
           school,
           date,
@@ -258,7 +258,7 @@ export class Attendance {
       if (date === today && now < zonedInstant(date, context.times.cutoffTime, context.timeZone)) continue;
       const { from, to } = daySpan(date, context.timeZone);
       const passages = this.dayPassages(school, from, to);
-      if (passages.size === 0) continue;
+      if (!gatesRecorded(passages, this.refusals(school, from, to))) continue;
       through ??= date;
       const day = computeDay({
         school,

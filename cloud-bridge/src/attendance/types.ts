@@ -62,6 +62,11 @@ export interface AttendanceDay {
   schoolDay: boolean;
   reason?: NotSchoolDay;
   cutoffPassed: boolean;
+  /**
+   * A school day past its cut-off on which no gate of the school recorded anyone, let in or refused:
+   * the gates were not in use yet, or down, so its absences are not known (and no absence notice goes).
+   */
+  gatesSilent?: true;
   generatedAt: string;
   totals: DayCounts;
   classes: ClassDay[];

@@ -18,7 +18,11 @@ function describe(webhooks: NoticeWebhookStatus[]): string {
         ...(hook.lastError ? [`  last error: ${hook.lastError} at ${hook.lastErrorAt}`] : []),
         ...(hook.absenceHeld ?? []).map(
           (held) =>
-            `  absence notices of ${held.school} on ${held.date} HELD: gate(s) ${held.gates.join(', ')} offline or just back`,
+            `  absence notices of ${held.school} on ${held.date} HELD: ${
+              held.reason === 'gates-silent'
+                ? 'no gate of the school has recorded anyone today'
+                : `gate(s) ${held.gates.join(', ')} offline or just back`
+            }`,
         ),
         ...(hook.failedDeliveries.length
           ? [

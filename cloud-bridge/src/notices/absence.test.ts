@@ -172,7 +172,9 @@ describe('absence notices', () => {
     presence(false, '08:30');
     round('09:00');
     expect(queued()).toEqual([]);
-    expect(watch.held(HOOK.key)).toEqual([{ school: SCHOOL, date: MONDAY, gates: ['gate-1'] }]);
+    expect(watch.held(HOOK.key)).toEqual([
+      { school: SCHOOL, date: MONDAY, reason: 'gates-offline', gates: ['gate-1'] },
+    ]);
     // Back at 09:20 with what it kept: the pupil it let in while offline came after all.
     presence(true, '09:20');
     taps([['away', '08:20']]);
@@ -210,6 +212,18 @@ describe('absence notices', () => {
       class: '5-1',
       active: true,
     });
+    // A teacher came in at school 2: its gates are in use.
+    store.commitRecords(
+      'gate-2',
+      'school-2',
+      libraryRecords('gate-2', [
+        [
+          'gate.decision',
+          new Date(at('07:40')).toISOString(),
+          gateDecisionData({ personId: 't', role: 'teacher' }),
+        ],
+      ]),
+    );
     now = at('09:10');
     const district = { key: HOOK.key };
     expect(watch.step(district, now, 1)).toBe(1);
@@ -220,6 +234,40 @@ describe('absence notices', () => {
       'school-1 refused',
       'school-2 other',
     ]);
+  });
+
+  it('wait while no gate of the school has recorded anyone that day: every parent would be told', () => {
+    // A school whose gates are not in use yet (or all down): nobody let in, nobody refused.
+    directory.putSchool({
+      id: 'school-3',
+      name: 'No. 3 Primary',
+      times: { bellTime: '08:00', cutoffTime: '09:00', dismissalTime: '16:00' },
+    });
+    for (const id of ['x1', 'x2'])
+      directory.putPerson({ id, school: 'school-3', role: 'student', name: id, class: '1-1', active: true });
+    const hook = { key: HOOK.key, school: 'school-3' };
+    now = at('09:10');
+    watch.step(hook, now, 10);
+    expect(queued().filter((n) => n.school === 'school-3')).toEqual([]);
+    expect(watch.held(HOOK.key)).toEqual([
+      { school: 'school-3', date: MONDAY, reason: 'gates-silent', gates: [] },
+    ]);
+    // The gate comes into use at 09:30: x1 comes in; x2's parents are told at the next look.
+    store.commitRecords(
+      'gate-3',
+      'school-3',
+      libraryRecords('gate-3', [
+        ['gate.decision', new Date(at('09:30')).toISOString(), gateDecisionData({ personId: 'x1' })],
+      ]),
+    );
+    now = at('09:40');
+    watch.step(hook, now, 10);
+    expect(
+      queued()
+        .filter((n) => n.school === 'school-3')
+        .map((n) => n.personId),
+    ).toEqual(['x2']);
+    expect(watch.held(HOOK.key)).toEqual([]);
   });
 
   it('say per pupil what the parents were told: on its way, delivered or given up, the furthest of every webhook', () => {

@@ -23,13 +23,18 @@ export interface AbsenceDeps {
   logger: Logger;
 }
 
-/** One school's day for one webhook: when to look again, and which gates hold the notices back. */
+/** One school's day for one webhook: when to look again, and what holds the notices back. */
 interface Plan {
   date: string;
   nextDayAt: number;
   checkAt: number;
-  heldBy?: string[];
+  held?: Pick<AbsenceHold, 'reason' | 'gates'>;
 }
+
+const HELD_WHY: Record<AbsenceHold['reason'], string> = {
+  'gates-offline': 'absence notices held: a gate of the school is offline and may hold passages',
+  'gates-silent': 'absence notices held: no gate of the school has recorded anyone today',
+};
 
 /**
  * Absence notices: after a class's cut-off on a school day, each of its pupils without a passage and
@@ -37,8 +42,9 @@ interface Plan {
  * which). None after the class's dismissal: a parent told at six that their child did not come is told
  * too late to act. While a gate of the school is offline (or just back), its passages may not be here
  * yet: the notices wait for it, as long as the day lasts, rather than tell a parent a child who came
- * is absent. A school is looked at when its cut-off passes and again at each later class's cut-off,
- * never in between.
+ * is absent. So they do while no gate of the school has recorded anyone that day (a school whose gates
+ * are not in use yet, or all down): every parent of the school would be told. A school is looked at
+ * when its cut-off passes and again at each later class's cut-off, never in between.
  */
 export class AbsenceWatch {
   /** Per webhook, each school's plan for the day. */
@@ -70,10 +76,10 @@ export class AbsenceWatch {
     return looked;
   }
 
-  /** A webhook's schools whose absence notices are held now, and the gates they wait for. */
+  /** A webhook's schools whose absence notices are held now, and why. */
   held(hookKey: string): AbsenceHold[] {
     return [...(this.plans.get(hookKey) ?? [])].flatMap(([school, plan]) =>
-      plan.heldBy ? [{ school, date: plan.date, gates: plan.heldBy }] : [],
+      plan.held ? [{ school, date: plan.date, ...plan.held }] : [],
     );
   }
 
@@ -98,28 +104,27 @@ export class AbsenceWatch {
     );
     const log = { school, date: plan.date, webhook: key };
     if (!due.length) {
-      if (plan.heldBy)
-        logger.warn(
-          { ...log, gates: plan.heldBy },
-          'absence notices not sent today: a gate was offline until dismissal',
-        );
-      delete plan.heldBy;
+      if (plan.held)
+        logger.warn({ ...log, ...plan.held }, 'absence notices not sent today: held until dismissal');
+      delete plan.held;
       return;
     }
     const offline = this.gatesNotCaughtUp(school, now);
-    if (offline.length) {
-      if (!plan.heldBy)
-        logger.warn(
-          { ...log, gates: offline },
-          'absence notices held: a gate of the school is offline and may hold passages',
-        );
-      plan.heldBy = offline;
+    const held: Plan['held'] = offline.length
+      ? { reason: 'gates-offline', gates: offline }
+      : day.gatesSilent
+        ? { reason: 'gates-silent', gates: [] }
+        : undefined;
+    if (held) {
+      if (plan.held?.reason !== held.reason)
+        logger.warn({ ...log, gates: held.gates }, HELD_WHY[held.reason]);
+      plan.held = held;
       plan.checkAt = Math.min(plan.checkAt, now + HELD_RECHECK_MS);
       return;
     }
-    if (plan.heldBy) {
+    if (plan.held) {
       logger.info(log, 'absence notices resumed: the gates are back');
-      delete plan.heldBy;
+      delete plan.held;
     }
     const queued = this.deps.ledger.queueAbsences(key, due.flatMap(absenceNotices(school, day.date)), now);
     if (queued) logger.info({ ...log, queued }, 'absence notices queued');

@@ -9,10 +9,14 @@ export interface FailedDelivery {
   at: string;
 }
 
-/** A school whose absence notices wait for its gates to catch up. */
+/**
+ * A school whose absence notices are held: a gate is offline or just back (`gates-offline`, naming
+ * them), or no gate of the school has recorded anyone today (`gates-silent`: not in use, or down).
+ */
 export interface AbsenceHold {
   school: string;
   date: string;
+  reason: 'gates-offline' | 'gates-silent';
   gates: string[];
 }
 
