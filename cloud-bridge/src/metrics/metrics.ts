@@ -217,7 +217,7 @@ export class BridgeMetrics {
     });
     new Gauge({
       name: 'educard_bridge_notices_absence_held',
-      help: '1 for a school whose absence notices wait for an offline gate: its parents are not told yet',
+      help: '1 for a school whose absence notices are held (a gate offline, or none has recorded anyone today): its parents are not told yet',
       labelNames: ['school'],
       registers,
       collect() {
