@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type AttendanceDay, type Bridge, zonedInstant } from '@educard/cloud-bridge';
 import { until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, admin, startBridge } from '../support/bridge.js';
+import { ADMIN_TOKEN, admin, enrollStoreGate, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
 import { lastWeeksMonday, schoolWithPupils } from '../support/school-day.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
@@ -53,6 +53,7 @@ beforeAll(async () => {
   receiver = await WebhookReceiver.start(SECRET, () => clock);
   bridge = await start();
   schoolWithPupils(bridge.directory, SCHOOL, ['p1', 'p2', 'p3']);
+  enrollStoreGate(bridge, 'gate-1', SCHOOL, at('06:00'));
   commitTaps(bridge, 'gate-1', SCHOOL, [
     { personId: 'p1', at: new Date(at('07:50')).toISOString(), direction: 'in' },
     { personId: 'p2', at: new Date(at('08:10')).toISOString(), direction: 'in', decision: 'deny' },

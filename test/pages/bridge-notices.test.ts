@@ -6,7 +6,7 @@ import { launchChromium, until } from '@educard/scripts/support';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, makeAccount, PASSWORD } from '../support/accounts.js';
-import { startBridge } from '../support/bridge.js';
+import { enrollStoreGate, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
 import { scrape } from '../support/metrics.js';
 import { screenshot, seriousViolations, signInToBridge } from '../support/pages.js';
@@ -89,14 +89,7 @@ beforeAll(async () => {
     { now: () => new Date(clock) },
   );
   schoolWithPupils(bridge.directory, SCHOOL, ['p1', 'p2']);
-  const [token] = bridge.store.createTokens(SCHOOL, 1, new Date(clock + 86_400_000).toISOString()) as [
-    string,
-  ];
-  bridge.store.enrollDevice(
-    token,
-    { id: 'gate-1', publicKey: 'k', secretHash: 'h' },
-    new Date(at('06:00')).toISOString(),
-  );
+  enrollStoreGate(bridge, 'gate-1', SCHOOL, at('06:00'));
   // The gate went offline at 08:30: what it let in since may not be here yet.
   gatePresence(false, at('08:30'));
   await makeAccount(bridge.httpUrl, { username: 'sam', role: 'school-admin', school: SCHOOL });

@@ -40,6 +40,15 @@ export async function startBridge(
   return Bridge.start(config, logger, now);
 }
 
+/**
+ * A gate enrolled in the bridge's store at `atMs` (its own clock), with no gateway behind it: for tests
+ * that commit its passages themselves and need the bridge to know the school has a gate.
+ */
+export function enrollStoreGate(bridge: Bridge, id: string, school: string, atMs: number): void {
+  const [token] = bridge.store.createTokens(school, 1, new Date(atMs + 86_400_000).toISOString()) as [string];
+  bridge.store.enrollDevice(token, { id, publicKey: 'k', secretHash: 'h' }, new Date(atMs).toISOString());
+}
+
 export async function admin(
   bridgeHttp: string,
   path: string,

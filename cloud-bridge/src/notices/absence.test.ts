@@ -59,6 +59,12 @@ const round = (clock: string, date = MONDAY) => {
   return watch.step(HOOK, now, 10);
 };
 
+/** A gate enrolled at a school. */
+function enrollGate(id: string, school: string): void {
+  const [token] = store.createTokens(school, 1, '2027-01-01T00:00:00.000Z') as [string];
+  store.enrollDevice(token, { id, publicKey: 'k', secretHash: 'h' }, '2026-11-01T00:00:00.000Z');
+}
+
 let bdSeq = 0;
 /** The gate's presence as its births and deaths set it, each newer than the last. */
 function presence(online: boolean, clock: string, date = MONDAY): void {
@@ -109,8 +115,7 @@ beforeEach(async () => {
     kind: 'sick',
     cancelled: false,
   });
-  const [token] = store.createTokens(SCHOOL, 1, '2027-01-01T00:00:00.000Z') as [string];
-  store.enrollDevice(token, { id: 'gate-1', publicKey: 'k', secretHash: 'h' }, '2026-11-01T00:00:00.000Z');
+  enrollGate('gate-1', SCHOOL);
   presence(true, '06:00');
   taps([
     ['came', '07:50'],
@@ -212,7 +217,8 @@ describe('absence notices', () => {
       class: '5-1',
       active: true,
     });
-    // A teacher came in at school 2: its gates are in use.
+    // A teacher came in at school 2's gate: its gates are in use.
+    enrollGate('gate-2', 'school-2');
     store.commitRecords(
       'gate-2',
       'school-2',
@@ -236,7 +242,7 @@ describe('absence notices', () => {
     ]);
   });
 
-  it('wait while no gate of the school has recorded anyone that day: every parent would be told', () => {
+  it('wait while no gate of the school has recorded anyone that day: every parent would be told; none go without a gate', () => {
     // A school whose gates are not in use yet (or all down): nobody let in, nobody refused.
     directory.putSchool({
       id: 'school-3',
@@ -247,20 +253,31 @@ describe('absence notices', () => {
       directory.putPerson({ id, school: 'school-3', role: 'student', name: id, class: '1-1', active: true });
     const hook = { key: HOOK.key, school: 'school-3' };
     now = at('09:10');
+    // No gate at all: nothing could say who came. No notice, and nothing held (no alert).
+    watch.step(hook, now, 10);
+    expect(queued().filter((n) => n.school === 'school-3')).toEqual([]);
+    expect(watch.held(HOOK.key)).toEqual([]);
+    // Its gate is installed the next day and records nobody by the cut-off: held.
+    enrollGate('gate-3', 'school-3');
+    now = at('09:10', '2026-11-24');
     watch.step(hook, now, 10);
     expect(queued().filter((n) => n.school === 'school-3')).toEqual([]);
     expect(watch.held(HOOK.key)).toEqual([
-      { school: 'school-3', date: MONDAY, reason: 'gates-silent', gates: [] },
+      { school: 'school-3', date: '2026-11-24', reason: 'gates-silent', gates: [] },
     ]);
     // The gate comes into use at 09:30: x1 comes in; x2's parents are told at the next look.
     store.commitRecords(
       'gate-3',
       'school-3',
       libraryRecords('gate-3', [
-        ['gate.decision', new Date(at('09:30')).toISOString(), gateDecisionData({ personId: 'x1' })],
+        [
+          'gate.decision',
+          new Date(at('09:30', '2026-11-24')).toISOString(),
+          gateDecisionData({ personId: 'x1' }),
+        ],
       ]),
     );
-    now = at('09:40');
+    now = at('09:40', '2026-11-24');
     watch.step(hook, now, 10);
     expect(
       queued()

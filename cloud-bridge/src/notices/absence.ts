@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { type Attendance, addDays, type ClassDay } from '../attendance/index.js';
 import { schoolGates } from '../devices/index.js';
 import type { Directory } from '../directory/index.js';
-import type { BridgeStore } from '../store/index.js';
+import type { BridgeStore, Device } from '../store/index.js';
 import type { AbsenceNotice, NoticeLedger } from './ledger.js';
 import type { AbsenceHold } from './types.js';
 
@@ -95,6 +95,16 @@ export class AbsenceWatch {
 
   private look(key: string, school: string, plan: Plan, now: number): void {
     const { logger } = this.deps;
+    const gates = schoolGates(this.deps.store, school);
+    if (gates.length === 0) {
+      // Nothing could say who came: no notice, and nothing held (no alert for a school without gates).
+      plan.checkAt = Number.POSITIVE_INFINITY;
+      logger.info(
+        { school, date: plan.date, webhook: key },
+        'no absence notices today: the school has no gate',
+      );
+      return;
+    }
     const day = this.deps.attendance.attendanceDay(school, plan.date);
     const later = day.classes.map((c) => Date.parse(c.cutoffTime)).filter((at) => at > now);
     plan.checkAt = day.schoolDay && later.length ? Math.min(...later) : Number.POSITIVE_INFINITY;
@@ -109,7 +119,7 @@ export class AbsenceWatch {
       delete plan.held;
       return;
     }
-    const offline = this.gatesNotCaughtUp(school, now);
+    const offline = gatesNotCaughtUp(gates, now);
     const held: Plan['held'] = offline.length
       ? { reason: 'gates-offline', gates: offline }
       : day.gatesSilent
@@ -130,18 +140,6 @@ export class AbsenceWatch {
     if (queued) logger.info({ ...log, queued }, 'absence notices queued');
   }
 
-  /** The school's gates that are offline (but in service) or came back too recently. */
-  private gatesNotCaughtUp(school: string, now: number): string[] {
-    return schoolGates(this.deps.store, school)
-      .filter((gate) => {
-        const lastSeen = gate.lastSeenAt ? Date.parse(gate.lastSeenAt) : undefined;
-        if (lastSeen === undefined || now - lastSeen > OUT_OF_SERVICE_MS) return false;
-        const presence = gate.presence;
-        return !presence?.online || now - Date.parse(presence.at) < BACK_SETTLE_MS;
-      })
-      .map((gate) => gate.id);
-  }
-
   /** Every school the bridge knows, the directory's and those with a roster: read once a minute. */
   private schools(now: number): string[] {
     if (this.known && now - this.known.at < SCHOOLS_KEPT_MS) return this.known.schools;
@@ -150,6 +148,18 @@ export class AbsenceWatch {
     this.known = { at: now, schools: [...ids].sort() };
     return this.known.schools;
   }
+}
+
+/** Of a school's gates, those offline (but in service) or back too recently. */
+function gatesNotCaughtUp(gates: readonly Device[], now: number): string[] {
+  return gates
+    .filter((gate) => {
+      const lastSeen = gate.lastSeenAt ? Date.parse(gate.lastSeenAt) : undefined;
+      if (lastSeen === undefined || now - lastSeen > OUT_OF_SERVICE_MS) return false;
+      const presence = gate.presence;
+      return !presence?.online || now - Date.parse(presence.at) < BACK_SETTLE_MS;
+    })
+    .map((gate) => gate.id);
 }
 
 /** The notices of a class's absent pupils. */
