@@ -90,7 +90,8 @@ const STATUS_COUNT: Record<PupilStatus, keyof DayCounts> = {
   'on-leave': 'onLeave',
 };
 
-const byName = new Intl.Collator('zh-CN', { numeric: true }).compare;
+/** Pupils' names in the order a Chinese school lists them (pinyin), numbers by value. */
+export const byName = new Intl.Collator('zh-CN', { numeric: true }).compare;
 const byClassId = new Intl.Collator('en', { numeric: true }).compare;
 
 interface ClassTimes {

@@ -13,7 +13,7 @@ import {
   zonedInstant,
 } from './calendar.js';
 import { dayCsv } from './csv.js';
-import { type ClassInfo, computeDay, daySpan, gatesRecorded, onRoll, type Pupil } from './day.js';
+import { byName, type ClassInfo, computeDay, daySpan, gatesRecorded, onRoll, type Pupil } from './day.js';
 import {
   ATTENDANCE_STEPS,
   dayPassagesQuery,
@@ -74,7 +74,6 @@ const END_OF_TIME = '9999-12-31T23:59:59.999Z';
 const NO_REFUSALS: ReadonlyMap<string, Refusal> = new Map();
 /** How far back a run of absences is followed: a pupil away longer shows this many weeks' school days. */
 const ABSENCE_LOOKBACK_DAYS = 84;
-const byName = new Intl.Collator('zh-CN', { numeric: true }).compare;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
