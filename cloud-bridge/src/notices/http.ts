@@ -21,7 +21,8 @@ export function noticesRoutes(notices: Notices, audit: AuditSink) {
 
     app.post(
       '/v1/notices/deliveries/:id/retry',
-      { schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } } } },
+      // A delivery id is the UUID the bridge gave it: anything else is refused before any lookup.
+      { schema: { params: { type: 'object', properties: { id: { type: 'string', format: 'uuid' } } } } },
       async (request, reply) => {
         const { id } = request.params as { id: string };
         const held = notices.failedDelivery(id);
