@@ -113,6 +113,19 @@ it('keeps an anonymised leaver’s enrolment and leaves under their pseudonym', 
       cancelled: false,
     },
   ]);
+  // Leaves of a person the directory holds no record of (a roster-only pupil) move too.
+  dated.putLeave({
+    id: 'l2',
+    personId: 'p2',
+    school: 'school-1',
+    from: '2026-10-12',
+    to: '2026-10-12',
+    kind: 'personal',
+    cancelled: false,
+  });
+  expect(dated.anonymisePerson('p2', 'anon-2')).toBe(1);
+  expect(dated.leavesOf('p2')).toEqual([]);
+  expect(dated.leavesOf('anon-2')).toMatchObject([{ id: 'l2', personId: 'anon-2' }]);
 });
 
 it('finds the leaves that overlap a span of dates, ends included', () => {

@@ -287,8 +287,11 @@ export class Directory {
    * them; their leaves move to the pseudonym too. How many rows changed.
    */
   anonymisePerson(id: string, pseudonym: string): number {
+    const leaves = this.leavesOf(id);
+    for (const leave of leaves)
+      this.statements.renameLeave.run(pseudonym, JSON.stringify({ ...leave, personId: pseudonym }), leave.id);
     const person = this.person(id);
-    if (!person) return 0;
+    if (!person) return leaves.length;
     const kept: DirectoryPerson = {
       id: pseudonym,
       school: person.school,
@@ -299,9 +302,6 @@ export class Directory {
       active: false,
     };
     this.statements.renamePerson.run(pseudonym, JSON.stringify(kept), id);
-    const leaves = this.leavesOf(id);
-    for (const leave of leaves)
-      this.statements.renameLeave.run(pseudonym, JSON.stringify({ ...leave, personId: pseudonym }), leave.id);
     return 1 + leaves.length;
   }
 
