@@ -16,6 +16,7 @@ import { dayCsv } from './csv.js';
 import { byName, type ClassInfo, computeDay, daySpan, gatesRecorded, onRoll, type Pupil } from './day.js';
 import {
   ATTENDANCE_STEPS,
+  type DayPassages,
   dayPassagesQuery,
   gateProjection,
   type Refusal,
@@ -201,12 +202,8 @@ export class Attendance {
       };
       for (let offset = 0; offset < 7; offset++) {
         const date = addDays(start, offset);
-        if (date > today || !schoolDay(date, context.calendar).schoolDay) continue;
-        const cutoff = zonedInstant(date, context.times.cutoffTime, context.timeZone);
-        if (date === today && now < cutoff) continue;
-        const { from, to } = daySpan(date, context.timeZone);
-        const passages = this.dayPassages(school, from, to);
-        if (!gatesRecorded(passages, this.refusals(school, from, to))) continue;
+        const passages = this.countedDayPassages(school, context, date, now);
+        if (!passages) continue;
         const day = computeDay({
           school,
           date,
@@ -253,11 +250,8 @@ export class Attendance {
     let running: Set<string> | undefined;
     for (let back = 0; back <= ABSENCE_LOOKBACK_DAYS && running?.size !== 0; back++) {
       const date = addDays(today, -back);
-      if (!schoolDay(date, context.calendar).schoolDay) continue;
-      if (date === today && now < zonedInstant(date, context.times.cutoffTime, context.timeZone)) continue;
-      const { from, to } = daySpan(date, context.timeZone);
-      const passages = this.dayPassages(school, from, to);
-      if (!gatesRecorded(passages, this.refusals(school, from, to))) continue;
+      const passages = this.countedDayPassages(school, context, date, now);
+      if (!passages) continue;
       through ??= date;
       const day = computeDay({
         school,
@@ -300,6 +294,25 @@ export class Attendance {
         .sort((a, b) => b.days - a.days || a.class.localeCompare(b.class) || byName(a.name, b.name)),
     };
   };
+
+  /**
+   * A day's passages when the trend and the consecutive absences count it: a school day, past or
+   * today after its cut-off, on which the gates recorded someone (else its absences are not known:
+   * `gatesSilent`). The refusals are read only for a day without a passage.
+   */
+  private countedDayPassages(
+    school: string,
+    context: Omit<SchoolContext, 'pupilsOn'>,
+    date: string,
+    now: number,
+  ): ReadonlyMap<string, DayPassages> | undefined {
+    if (date > localDate(now, context.timeZone) || !schoolDay(date, context.calendar).schoolDay) return;
+    if (now < zonedInstant(date, context.times.cutoffTime, context.timeZone)) return;
+    const { from, to } = daySpan(date, context.timeZone);
+    const passages = this.dayPassages(school, from, to);
+    if (passages.size === 0 && !gatesRecorded(passages, this.refusals(school, from, to))) return;
+    return passages;
+  }
 
   /** The school's bell, cut-off and dismissal: the directory's, else the defaults. */
   private timesOf(school: string): SchoolTimes {
