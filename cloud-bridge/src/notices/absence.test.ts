@@ -12,7 +12,7 @@ import type { BridgeStore } from '../store/index.js';
 import { migrateModule } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { AbsenceWatch } from './absence.js';
-import { type AbsenceNotice, forgetNoticesOf, NOTICES_STEPS, NoticeLedger } from './ledger.js';
+import { type AbsenceNotice, forgetNoticesOf, NOTICES_STEPS, NoticeLedger, noticesAbout } from './ledger.js';
 
 // A school day on a set clock: 2026-11-23 is a Monday; times are the school's (Asia/Shanghai).
 const SCHOOL = 'school-1';
@@ -342,6 +342,16 @@ describe('absence notices', () => {
     const personsIn = (body: string) =>
       (JSON.parse(body) as { notices: AbsenceNotice[] }).notices.map((n) => n.personId);
     expect(kept().map((row) => personsIn(row.body))).toEqual([['away', 'refused']]);
+    // What their subject-access export shows of it: their notice alone, given up.
+    expect(noticesAbout(store.database, 'away')).toEqual([
+      {
+        webhook: HOOK.key,
+        queuedAt: expect.any(String),
+        status: 'failed',
+        doneAt: new Date(at('09:01')).toISOString(),
+        notice: expect.objectContaining({ kind: 'absent', personId: 'away', school: SCHOOL, date: MONDAY }),
+      },
+    ]);
 
     // Their absence row, their queued notice and their notice in the batch.
     expect(forgetNoticesOf(store.database, 'away')).toBe(3);
@@ -353,6 +363,7 @@ describe('absence notices', () => {
     expect(forgetNoticesOf(store.database, 'refused')).toBe(3);
     expect(kept()).toEqual([]);
     expect(forgetNoticesOf(store.database, 'refused')).toBe(0);
+    expect(noticesAbout(store.database, 'away')).toEqual([]);
   });
 
   it('queued before the upgrade are matched to their school and notice', () => {

@@ -1,7 +1,14 @@
 export { NoticesConfig, NoticeWebhook } from './config.js';
 export { addPassage, type Burst, hasSettled, type Passage, type PassageOutcome } from './debounce.js';
 export { noticesRoutes } from './http.js';
-export { type AbsenceNotice, forgetNoticesOf, type Notice, type PassageNotice } from './ledger.js';
+export {
+  type AbsenceNotice,
+  forgetNoticesOf,
+  type HeldNotice,
+  type Notice,
+  noticesAbout,
+  type PassageNotice,
+} from './ledger.js';
 export { type DeliveryOutcome, Notices, type NoticesDeps } from './service.js';
 export { type SignatureCheck, signatureHeader, verifySignature } from './signature.js';
 export type { AbsenceHold, FailedDelivery, NoticeWebhookStatus } from './types.js';

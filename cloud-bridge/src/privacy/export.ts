@@ -3,6 +3,7 @@ import type { AuditFilter, StoredAuditEntry } from '../accounts/index.js';
 import { toCsv } from '../csv/index.js';
 import type { Directory, DirectoryPerson, LeaveRecord } from '../directory/index.js';
 import type { LoanLedger, LoanRecord } from '../library/index.js';
+import { type HeldNotice, noticesAbout } from '../notices/index.js';
 import type { BridgeStore, StoredEvent } from '../store/index.js';
 import type { Transfer } from '../transfers/index.js';
 
@@ -17,6 +18,8 @@ export interface SubjectExport {
   transfers: Transfer[];
   /** Their leaves (sick, personal…) as the central system sent them, cancelled ones included. */
   leaves: LeaveRecord[];
+  /** The notices to their parents the bridge still holds (kept a week once delivered), and how far each went. */
+  notices: HeldNotice[];
   /** The audit entries about them: who read or changed their data, and when. */
   audit: StoredAuditEntry[];
 }
@@ -66,6 +69,7 @@ export function subjectExport(
   const events = allEvents(store, personId);
   const transfers = sources.transfers.ofPerson(personId);
   const leaves = directory.leavesOf(personId);
+  const notices = noticesAbout(store.database, personId);
   const schools = new Set([
     ...(person ? [person.school] : []),
     ...cards.map((c) => c.school),
@@ -73,7 +77,7 @@ export function subjectExport(
     ...transfers.flatMap((t) => [t.from, t.to]),
   ]);
   const loans = [...schools].flatMap((school) => sources.ledger.loans(school, { personId, limit: 100_000 }));
-  if ([cards, events, loans, transfers, leaves].every((held) => held.length === 0) && !person)
+  if ([cards, events, loans, transfers, leaves, notices].every((held) => held.length === 0) && !person)
     return undefined;
   return {
     personId,
@@ -84,6 +88,7 @@ export function subjectExport(
     loans,
     transfers,
     leaves,
+    notices,
     audit: allAudit(sources.audit, personId),
   };
 }
@@ -127,6 +132,15 @@ export function subjectCsv(data: SubjectExport): string {
     ]);
   for (const leave of data.leaves)
     rows.push(['leave', leave.from, leave.school, leave.kind, leave.id, json(leave)]);
+  for (const { notice, ...held } of data.notices)
+    rows.push([
+      'notice',
+      held.queuedAt,
+      notice.school,
+      'kind' in notice ? notice.kind : 'passage',
+      notice.id,
+      json({ ...held, notice }),
+    ]);
   for (const entry of data.audit)
     rows.push([
       'audit',

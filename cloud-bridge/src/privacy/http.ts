@@ -47,7 +47,13 @@ export function privacyRoutes(deps: PrivacyRouteDeps) {
         target: `person:${personId}`,
         ...(school ? { school } : {}),
         outcome: 'ok',
-        detail: { format, events: data.events.length, cards: data.cards.length, loans: data.loans.length },
+        detail: {
+          format,
+          events: data.events.length,
+          cards: data.cards.length,
+          loans: data.loans.length,
+          notices: data.notices.length,
+        },
       });
       if (format === 'json') return data;
       return reply
