@@ -484,6 +484,15 @@ describe('pupils absent several school days running', () => {
     };
     for (const id of ['here', 'a', 'b', 'd']) person(id, '3-1');
     person('y', '1-2');
+    directory.putClass({
+      school: SCHOOL,
+      id: '5-1',
+      name: 'Grade 5 Class 1',
+      grade: '5',
+      bellTime: '13:00',
+      dismissalTime: '17:00',
+    });
+    person('z', '5-1');
     for (const date of week)
       gate(
         'gate-1',
@@ -511,8 +520,8 @@ describe('pupils absent several school days running', () => {
       attendance
         .consecutiveAbsences(SCHOOL, { ...(minDays ? { minDays } : {}), ...(className ? { className } : {}) })
         .pupils.map((run) => `${run.personId} ${run.days} since ${run.since}`);
-    // y: every day the gates recorded anyone; a: Wednesday, Friday and Monday.
-    expect(runs()).toEqual(['y 5 since 2026-11-16', 'a 3 since 2026-11-18']);
+    // y and z: every day the gates recorded anyone; a: Wednesday, Friday and Monday.
+    expect(runs()).toEqual(['y 5 since 2026-11-16', 'z 5 since 2026-11-16', 'a 3 since 2026-11-18']);
     expect(attendance.consecutiveAbsences(SCHOOL, { className: '3-1' })).toEqual({
       school: SCHOOL,
       class: '3-1',
@@ -525,6 +534,11 @@ describe('pupils absent several school days running', () => {
     gate('gate-1', [['d', '08:00', 'in']], '2026-11-24');
     now = Date.parse(local('10:00', '2026-11-24'));
     expect(runs(2, '3-1')).toEqual(['a 4 since 2026-11-18', 'b 2 since 2026-11-23', 'e 2 since 2026-11-23']);
+    // An afternoon class, its bell after the school's cut-off: today is not missed before its own
+    // cut-off, and their run goes on through Monday meanwhile.
+    expect(runs(2, '5-1')).toEqual(['z 5 since 2026-11-16']);
+    now = Date.parse(local('13:30', '2026-11-24'));
+    expect(runs(2, '5-1')).toEqual(['z 6 since 2026-11-16']);
   });
 });
 

@@ -266,6 +266,9 @@ export class Attendance {
       const absent = new Set<string>();
       for (const group of day.classes)
         for (const pupil of group.pupils) {
+          // Today, in a class whose own cut-off is later than the school's: not missed yet. Today
+          // neither counts for them nor ends their run.
+          if (pupil.status === 'not-arrived') absent.add(pupil.personId);
           if (pupil.status !== 'absent') continue;
           absent.add(pupil.personId);
           const run = runs.get(pupil.personId);

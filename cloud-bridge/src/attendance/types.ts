@@ -91,7 +91,10 @@ export interface ConsecutiveAbsence {
   name: string;
   studentNumber?: string;
   class: string;
-  /** How many school days running, up to and including the list's `through`. */
+  /**
+   * How many school days running, up to and including the list's `through` (the school day before it
+   * for a class whose own cut-off has not passed yet today).
+   */
   days: number;
   /** The first of those days. */
   since: string;
