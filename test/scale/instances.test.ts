@@ -72,6 +72,35 @@ function partitionsHeld(): Map<number, number[]> {
   return held;
 }
 
+/**
+ * The devices not all acknowledged, for a failure's message: whether the store has what they sent
+ * (then the acks did not reach them) or not (then no instance heard them), who holds their partition
+ * and which node they are on.
+ */
+function behind(fleet: Fleet): string[] {
+  const stored = new Map(
+    store.database
+      .prepare<[], { device: string; last: number }>(
+        'SELECT device, max(seq) AS last FROM events GROUP BY device',
+      )
+      .all()
+      .map((row) => [row.device, Number(row.last)]),
+  );
+  const held = partitionsHeld();
+  const partitions = new DevicePartitions(16);
+  return fleet.devices
+    .filter((device) => device.lastAcked !== device.counters.tapped)
+    .slice(0, 20)
+    .map((device) => {
+      const partition = partitions.of(device.id);
+      const holder = [...held].find(([, owned]) => owned.includes(partition))?.[0];
+      return (
+        `${device.id}: tapped ${device.counters.tapped}, acked ${device.lastAcked}, stored ${stored.get(device.id) ?? 0}; ` +
+        `partition ${partition} held by ${holder ?? 'nobody'}; ${device.isConnected ? 'on' : 'off'} ${device.node}`
+      );
+    });
+}
+
 const partitionHolders = () => new Map([...partitionsHeld()].map(([pid, held]) => [pid, held.length]));
 
 it('two instances, three nodes, 200 gateways: kill -9 an instance, then a node, restart both: every event stored once, in order, delivered once', async () => {
@@ -132,7 +161,10 @@ it('two instances, three nodes, 200 gateways: kill -9 an instance, then a node, 
   // No device is left waiting: every record tapped is acknowledged, the gap-fillers included.
   await fleet.drained(180_000).catch((error: Error) => {
     const said = live.bridges.flatMap((bridge, i) => bridge.lines.slice(-15).map((line) => `[${i}] ${line}`));
-    throw new Error(`${error.message}; the instances' last warnings and errors:\n${said.join('\n')}`);
+    throw new Error(
+      `${error.message}; the devices behind:\n${behind(devices).join('\n')}\n` +
+        `the instances' last warnings and errors:\n${said.join('\n')}`,
+    );
   });
   const tapped = new Map(fleet.devices.map((device) => [device.id, device.counters.tapped]));
   const total = [...tapped.values()].reduce((sum, n) => sum + n, 0);

@@ -215,8 +215,16 @@ export class Bridge {
       ...(broker ? credentials : { username: config.mqtt.username, password: config.mqtt.password }),
     });
     started.add('mqtt', () => endMqttClient(client));
+    // What devices are told at enrollment; unset, they publish at their default, 1.
+    const deviceBatchQos =
+      config.mqtt.deviceBatchQos ?? (config.mqtt.deviceAccounts?.kind === 'nats' ? 0 : undefined);
     const subscriptions = watchSubscriptions(client, {
       withinMs: config.mqtt.subscribeTimeoutMs,
+      // The probe takes the devices' path: on NATS a QoS 0 publish and a QoS 1 one reach the
+      // bridge's subscription by different ways (core NATS, a JetStream consumer).
+      probeQos: deviceBatchQos ?? 1,
+      // The embedded broker is in this process; under $share/ a probe reaches one instance of the group.
+      probeEveryMs: broker || config.mqtt.shareGroup ? 0 : config.mqtt.probeEveryMs,
       logger: logger.child({ component: 'broker' }),
     });
     started.add('subscriptions', () => subscriptions.stop());
@@ -383,8 +391,7 @@ export class Bridge {
       mqttUrl: () => config.mqtt.publicUrl ?? nodes.first,
       // The bridge's own list only where devices are told the bridge's own URL.
       mqttFailover: () => config.mqtt.publicFailover ?? (config.mqtt.publicUrl ? [] : config.mqtt.failover),
-      deviceBatchQos:
-        config.mqtt.deviceBatchQos ?? (config.mqtt.deviceAccounts?.kind === 'nats' ? 0 : undefined),
+      deviceBatchQos,
       accounts: deviceAccounts,
       onEnroll: (device, { newEpoch, previousSchool }) => {
         if (!newEpoch) return;

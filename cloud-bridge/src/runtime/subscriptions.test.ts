@@ -1,4 +1,5 @@
 import { type BareBroker, startBareBroker } from '@educard/scripts/support';
+import { parseDeviceTopic } from '@educard/terminal-sdk';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -50,6 +51,44 @@ it('subscribes again, on the next connection, to what the broker refused once: t
     } finally {
       clearInterval(publishing);
     }
+  } finally {
+    watch.stop();
+  }
+}, 20_000);
+
+it('a subscription granted that delivers nothing (the bridge’s own probe unheard) is made again on a new connection', async () => {
+  // The broker grants the events filter and then forwards nothing to the bridge on its first
+  // connection, as a NATS JetStream consumer that was made and does not deliver.
+  let connections = 0;
+  test.aedes.on('client', (client) => {
+    if (client.id === 'bridge') connections += 1;
+  });
+  test.aedes.authorizeForward = (client, packet) =>
+    client.id === 'bridge' && connections === 1 ? null : packet;
+  const bridge = await mqtt.connectAsync(test.url, { clientId: 'bridge', reconnectPeriod: 100 });
+  clients.push(bridge);
+  const watch = watchSubscriptions(bridge, {
+    withinMs: 1500,
+    probeEveryMs: 200,
+    logger: pino({ level: 'silent' }),
+  });
+  try {
+    await bridge.subscribeAsync(['educard/v1/+/devices/+/events'], { qos: 1 });
+    // Granted by the broker, not heard: not ready.
+    expect(watch.granted()).toBe(false);
+    await expect.poll(() => connections, { timeout: 10_000 }).toBe(2);
+    await expect.poll(() => watch.granted(), { timeout: 10_000 }).toBe(true);
+    // Probes go on, and the ingest sees none of them as a device's batch.
+    const device = await mqtt.connectAsync(test.url, { clientId: 'gate-01', reconnectPeriod: 0 });
+    clients.push(device);
+    const heard = new Promise<string>((resolve) =>
+      bridge.on('message', (topic) => {
+        if (parseDeviceTopic(topic)) resolve(topic);
+      }),
+    );
+    await device.publishAsync('educard/v1/school-1/devices/gate-01/events', 'batch', { qos: 1 });
+    expect(await heard).toBe('educard/v1/school-1/devices/gate-01/events');
+    expect(watch.granted()).toBe(true);
   } finally {
     watch.stop();
   }

@@ -1,11 +1,27 @@
-import { refusesFilter } from '@educard/terminal-sdk';
+import { randomBytes } from 'node:crypto';
+import { filters, refusesFilter, topics } from '@educard/terminal-sdk';
 import type { ISubscriptionMap, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
 
 export interface SubscriptionWatch {
-  /** Connected, and every SUBSCRIBE of this connection acknowledged: the bridge hears what it asked for. */
+  /**
+   * Connected, every SUBSCRIBE of this connection acknowledged and, when probing, the bridge's own
+   * probe heard through its events subscription on this connection: the bridge hears what it asked for.
+   */
   granted(): boolean;
   stop(): void;
+}
+
+export interface SubscriptionWatchOptions {
+  withinMs: number;
+  /**
+   * How often a probe goes out on the bridge's own events topic (`topics.bridgeProbe`), 0 for none.
+   * Only for a subscription every instance receives whole: under `$share/` the probe reaches one.
+   */
+  probeEveryMs?: number;
+  /** The QoS devices publish their batches with: the probe goes their way. */
+  probeQos?: 0 | 1;
+  logger: Logger;
 }
 
 /**
@@ -16,16 +32,29 @@ export interface SubscriptionWatch {
  * and mqtt.js makes another (and subscribes again). mqtt.js forgets the filters of a refused
  * SUBSCRIBE, so it would not send that one again: deaf for good, and counted ready, since what it
  * does send is granted. Those filters are subscribed again here on the next connection.
+ *
+ * A granted SUBSCRIBE is still only the broker's word: on NATS each QoS 1 subscription is a
+ * JetStream consumer, made anew on each connection, and one that delivers nothing is granted all the
+ * same. So the bridge also sends itself a probe through its events subscription, at the devices'
+ * QoS: the path of every batch. One not heard within `withinMs` ends the connection as well.
  */
 export function watchSubscriptions(
   client: MqttClient,
-  { withinMs, logger }: { withinMs: number; logger: Logger },
+  { withinMs, probeEveryMs = 0, probeQos = 1, logger }: SubscriptionWatchOptions,
 ): SubscriptionWatch {
   /** SUBSCRIBE message ids not granted yet, with when each was sent. */
   const waiting = new Map<number, number>();
   /** The filters of each SUBSCRIBE not answered yet, and those of refused ones to send again. */
   const sent = new Map<number, ISubscriptionMap>();
   let refused: ISubscriptionMap = {};
+  /** The events filter granted on this connection: probes go out only once it is. */
+  let eventsGranted = false;
+  /** The probe in flight (its payload and when it went), and whether one came back on this connection. */
+  const probeTopic = topics.bridgeProbe(randomBytes(6).toString('hex'));
+  let probe: { payload: string; sentAt: number } | undefined;
+  let lastProbeAt = -Infinity;
+  let heard = false;
+  let count = 0;
   const onSend = (packet: Packet) => {
     if (packet.cmd !== 'subscribe' || packet.messageId === undefined) return;
     waiting.set(packet.messageId, performance.now());
@@ -35,20 +64,35 @@ export function watchSubscriptions(
     );
   };
   const onReceive = (packet: Packet) => {
+    if (packet.cmd === 'publish' && packet.topic === probeTopic) {
+      if (probe && packet.payload.toString() === probe.payload) {
+        probe = undefined;
+        heard = true;
+      }
+      return;
+    }
     if (packet.cmd !== 'suback' || packet.messageId === undefined) return;
-    const filters = sent.get(packet.messageId);
+    const filtersSent = sent.get(packet.messageId);
     sent.delete(packet.messageId);
     if (packet.granted.some(refusesFilter)) {
-      refused = { ...refused, ...filters };
+      refused = { ...refused, ...filtersSent };
       // Left waiting: the connection is ended when its time is up, as for no answer.
       logger.warn('the broker refused a subscription: trying again on a new connection');
       return;
     }
     waiting.delete(packet.messageId);
+    if (filtersSent && filters.allEvents in filtersSent) {
+      eventsGranted = true;
+      // At once: the instance is not ready for its partitions until its probe comes back.
+      if (!probe) sendProbe();
+    }
   };
   const onClose = () => {
     waiting.clear();
     sent.clear();
+    eventsGranted = false;
+    heard = false;
+    probe = undefined;
   };
   const onConnect = () => {
     if (Object.keys(refused).length === 0) return;
@@ -57,19 +101,40 @@ export function watchSubscriptions(
     logger.info({ filters: Object.keys(again) }, 'subscribing again to what the broker refused before');
     client.subscribe(again, () => undefined);
   };
+  const sendProbe = () => {
+    if (probeEveryMs <= 0 || !client.connected) return;
+    count += 1;
+    probe = { payload: JSON.stringify({ probe: count }), sentAt: performance.now() };
+    lastProbeAt = probe.sentAt;
+    client.publish(probeTopic, probe.payload, { qos: probeQos }, () => undefined);
+  };
+  const reconnect = (message: string) => {
+    logger.warn({ waitedMs: withinMs }, message);
+    waiting.clear();
+    client.stream.destroy();
+  };
   client.on('packetsend', onSend);
   client.on('packetreceive', onReceive);
   client.on('close', onClose);
   client.on('connect', onConnect);
   const timer = setInterval(() => {
-    if (waiting.size === 0 || performance.now() - Math.min(...waiting.values()) < withinMs) return;
-    logger.warn({ waitedMs: withinMs }, 'the broker has not granted the subscriptions: reconnecting');
-    waiting.clear();
-    client.stream.destroy();
+    const now = performance.now();
+    if (waiting.size > 0 && now - Math.min(...waiting.values()) >= withinMs)
+      return reconnect('the broker has not granted the subscriptions: reconnecting');
+    if (probeEveryMs <= 0 || !client.connected || !eventsGranted) return;
+    if (probe) {
+      if (now - probe.sentAt >= withinMs)
+        reconnect(
+          'the broker has not delivered the bridge its own probe through its events subscription: reconnecting ' +
+            '(a broker that does not let the bridge publish to educard/v1/_bridge/# does the same: see mqtt.probeEveryMs)',
+        );
+      return;
+    }
+    if (!heard || now - lastProbeAt >= probeEveryMs) sendProbe();
   }, 1000);
   timer.unref();
   return {
-    granted: () => client.connected && waiting.size === 0,
+    granted: () => client.connected && waiting.size === 0 && (probeEveryMs <= 0 || heard),
     stop() {
       clearInterval(timer);
       client.off('packetsend', onSend);

@@ -136,6 +136,11 @@ export class SimulatedDevice {
     return this.ackedSeq;
   }
 
+  /** The broker node of its last connection attempt. */
+  get node(): string | undefined {
+    return this.lastUrl;
+  }
+
   /** The QoS this device publishes its batches with. */
   get batchQos(): BatchQos {
     return this.options.qos ?? this.toldQos ?? 1;

@@ -12,6 +12,9 @@ export const TOPIC_ROOT = 'educard/v1';
  */
 export const DISTRICT = '_district';
 
+/** The topic segment of the bridge's probes of its own subscription (`topics.bridgeProbe`): no school's either. */
+const BRIDGE = '_bridge';
+
 const segment = (value: string, what: string) => {
   if (!value || /[/+#\s]/.test(value)) throw new TypeError(`${what} "${value}" cannot be part of a topic`);
   return value;
@@ -66,6 +69,13 @@ export const topics = {
   hotlistDelta: () => `${TOPIC_ROOT}/${DISTRICT}/hotlist/delta`,
   /** Retained: a venue's signed plan (its class visits booked), manifest and body together. */
   venuePlan: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/venue/plan`,
+  /**
+   * QoS 1, from a bridge instance to itself through its events subscription (`filters.allEvents`
+   * matches it): proof that the broker delivers what devices publish there. No device reads or
+   * writes it; `parseDeviceTopic` takes it for no device's.
+   */
+  bridgeProbe: (instance: string) =>
+    `${TOPIC_ROOT}/${BRIDGE}/devices/${segment(instance, 'instance')}/events`,
 } as const;
 
 /** Subscription filters the bridge uses (prefixed with $share/GROUP/ when several bridges share load). */
@@ -95,6 +105,8 @@ export function parseDeviceTopic(
   const parts = topic.split('/');
   if (parts.length !== 6 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[3] !== 'devices')
     return undefined;
+  // A reserved segment (`_district`, the bridge's probes) is no school.
+  if (parts[2]?.startsWith('_')) return undefined;
   const kind = parts[5] as DeviceTopicKind;
   if (!DEVICE_TOPIC_KINDS.includes(kind)) return undefined;
   return { school: parts[2] as string, device: parts[4] as string, kind };
