@@ -86,6 +86,7 @@ describe("the bridge's /metrics", () => {
     expect(admin.status).toBe(401);
     const scraped = await read();
     expect(scraped.value('educard_bridge_mqtt_connected')).toBe(1);
+    expect(scraped.value('educard_bridge_mqtt_hearing')).toBe(1);
     expect(scraped.value('process_resident_memory_bytes')).toBeGreaterThan(0);
   });
 

@@ -20,6 +20,8 @@ export interface BridgeMetricSources {
   /** Each webhook's notices waiting and given up, and the schools whose absence notices are held. */
   notices: () => { pending: number; failed: number; absenceHeld?: { school: string }[] }[];
   mqttConnected: () => boolean;
+  /** Its subscriptions granted and, where it probes, its own probe heard on this connection. */
+  mqttHearing: () => boolean;
   /** The directory whose file system holds the database. */
   dataDir: string;
 }
@@ -178,6 +180,14 @@ export class BridgeMetrics {
       registers,
       collect() {
         this.set(sources.mqttConnected() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'educard_bridge_mqtt_hearing',
+      help: 'Whether the broker delivers to the bridge what it subscribed to (1) or not yet, or not at all (0)',
+      registers,
+      collect() {
+        this.set(sources.mqttHearing() ? 1 : 0);
       },
     });
     this.watchDevices(sources);

@@ -453,6 +453,7 @@ export class Bridge {
       central: () => central.status(),
       notices: () => notices.status(),
       mqttConnected: () => client.connected,
+      mqttHearing: () => subscriptions.granted(),
       dataDir: config.dataDir,
     });
     if (config.http.pages) await servePages(http);
