@@ -2,7 +2,7 @@ import { readFile, rename } from 'node:fs/promises';
 import { writeFileDurableSync } from '@educard/terminal-sdk/files';
 import bcrypt from 'bcryptjs';
 import type { Logger } from 'pino';
-import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
+import { lockWithinTransaction, type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 import type { DeviceAccount, DeviceAccounts } from './accounts.js';
 import { deviceTopics } from './acl.js';
 
@@ -108,11 +108,6 @@ export class NatsDeviceAccounts implements DeviceAccounts {
          ON CONFLICT (device) DO UPDATE SET school = excluded.school, hash = excluded.hash`,
       ),
       remove: db.prepare<[string]>('DELETE FROM broker_accounts WHERE device = ?'),
-      // One writer of the auth file at a time across instances (SQLite has one writer anyway).
-      lock:
-        db.dialect === 'postgres'
-          ? db.prepare("SELECT pg_advisory_xact_lock(hashtext('broker_accounts')) AS locked")
-          : undefined,
     };
   }
 
@@ -212,7 +207,7 @@ export class NatsDeviceAccounts implements DeviceAccounts {
     // Read and written under the lock (so synchronously), so that another instance's older rendering
     // never lands last.
     db.transaction(() => {
-      this.sql.lock?.get();
+      lockWithinTransaction(db, 'broker_accounts');
       writeFileDurableSync(authFile, this.render(this.sql.all.all()), 0o640);
     })();
     await Promise.all(nodes.map((node, i) => this.reload(node, before[i] as string)));

@@ -326,7 +326,6 @@ export class Bridge {
     });
     await rollouts.start();
     await venues.start();
-    started.add('venues', () => venues.stop());
     // The feed's records and transfers asked for through the API go to directory and rosters one way.
     const applier = new ChangeApplier({
       store,
@@ -471,10 +470,12 @@ export class Bridge {
         start: async () => {
           await roster.start();
           await catalogue.start();
+          await venues.startRenewals();
         },
         stop: () => {
           roster.stop();
           catalogue.stop();
+          venues.stopRenewals();
         },
       },
     ];
@@ -549,7 +550,6 @@ export class Bridge {
   async stop(): Promise<void> {
     await Promise.all(this.duties.map((group) => group.stop()));
     this.ops.stop();
-    this.venues.stop();
     await this.http.close();
     this.reads.flush();
     await endMqttClient(this.client);

@@ -27,6 +27,7 @@ export { statementCache, whereOf } from './query.js';
 export { type BadRow, type BadRowSink, eachRow, usableIds } from './rows.js';
 export {
   type DatabaseUnreachable,
+  lockWithinTransaction,
   type ModuleSteps,
   migrateModule,
   type SqlDatabase,

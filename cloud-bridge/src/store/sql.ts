@@ -70,6 +70,16 @@ export function sqliteDatabase(db: Database.Database): SqlDatabase {
   };
 }
 
+/**
+ * Inside a transaction: waits for, then holds until its end, the lock named `name` of this store, so
+ * that one instance at a time of those sharing a PostgreSQL store does what follows (SQLite has one
+ * writer, and one instance).
+ */
+export function lockWithinTransaction(db: SqlDatabase, name: string): void {
+  if (db.dialect === 'postgres')
+    db.prepare('SELECT pg_advisory_xact_lock(hashtext(current_schema() || ?)) AS locked').get(`/${name}`);
+}
+
 /** Whether a table exists: one module asks about another's tables it may run without (a bridge with no library). */
 export function tableExists(db: SqlDatabase, name: string): boolean {
   const sql =

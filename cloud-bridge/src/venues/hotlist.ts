@@ -23,7 +23,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { BodyGrants } from '../grants/index.js';
 import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
-import type { BridgeStore } from '../store/index.js';
+import { type BridgeStore, lockWithinTransaction } from '../store/index.js';
 import { announceKeySets, RETAINED } from './announce.js';
 
 /** Where a card's revocation came from: the bridge's own rosters, or the central system's feed. */
@@ -123,6 +123,7 @@ export class HotlistService {
           delta_body: Buffer | null;
         }
       >('SELECT * FROM hotlist_versions ORDER BY version DESC LIMIT 1'),
+      latestVersion: db.prepare<[], number | null>('SELECT max(version) FROM hotlist_versions').pluck(),
       body: db.prepare<[number], { body: Buffer | null }>(
         'SELECT body FROM hotlist_versions WHERE version = ?',
       ),
@@ -139,24 +140,25 @@ export class HotlistService {
    */
   async start(): Promise<void> {
     await this.queue.run(async () => {
-      const latest = this.sql.latest.get();
-      if (latest?.body) {
-        this.table = HotlistTable.fromSnapshot(latest.body);
-        this.hashKey = parseHotlistHeader(latest.body).hashKey;
-      }
+      this.catchUp();
       const changed = this.record('roster', this.rosterRevocations(), true);
-      if (!this.table || changed.size > 0 || this.due()) await this.publish(changed);
+      if (!this.table || changed.size > 0 || this.due()) await this.publish(changed.keys());
       else await this.announce();
     });
-    this.renewal = renewalTimer(() => this.renew(), {
+  }
+
+  /** Signs again or announces on a timer: one instance's work among those sharing the store. */
+  startRenewals(): void {
+    this.renewal ??= renewalTimer(() => this.renew(), {
       everyMs: this.deps.renewalCheckMs ?? RENEWAL_CHECK_MS,
       logger: this.deps.logger,
       what: 'hotlist renewal',
     });
   }
 
-  stop(): void {
+  stopRenewals(): void {
     this.renewal?.stop();
+    this.renewal = undefined;
   }
 
   /** Cards changed on the bridge's rosters (a card reported lost, reactivated, reissued): published at once. */
@@ -176,7 +178,7 @@ export class HotlistService {
    */
   renew(): Promise<number | undefined> {
     return this.queue.run(async () => {
-      if (this.due()) return this.publish(new Map());
+      if (this.due()) return this.publish([]);
       const latest = this.sql.latest.get();
       if (latest) await this.announceSnapshot(latest);
       return undefined;
@@ -189,6 +191,7 @@ export class HotlistService {
   }
 
   status(): HotlistStatusView {
+    this.catchUp();
     const latest = this.sql.latest.get();
     const manifest = latest ? HotlistManifest.safeParse(JSON.parse(latest.manifest).signed) : undefined;
     return {
@@ -203,7 +206,7 @@ export class HotlistService {
     return this.queue.run(async () => {
       const changed = this.record(source, inputs, false);
       if (changed.size === 0) return undefined;
-      const version = await this.publish(changed);
+      const version = await this.publish(changed.keys());
       this.deps.logger.info(
         { version, source, changes: changed.size, sample: [...changed.keys()].slice(0, 3).map(maskCardId) },
         'hotlist changed',
@@ -272,11 +275,28 @@ export class HotlistService {
     return this.deps.manifestTtlMs ?? DEFAULT_TTL_MS;
   }
 
-  /** The next version: a delta of `changes` from the list in force (the first, from every entry), and its snapshot. */
-  private async publish(changes: Map<string, HotlistChange>): Promise<number> {
+  /**
+   * Another instance sharing the store may have published since this one last did: the list in force
+   * is the store's latest version, whoever signed it (and its hash key with it).
+   */
+  private catchUp(): void {
+    const version = this.sql.latestVersion.get();
+    if (version === null || version === undefined || version === this.table?.version) return;
+    const latest = this.sql.latest.get();
+    if (!latest?.body) return;
+    this.table = HotlistTable.fromSnapshot(latest.body);
+    this.hashKey = parseHotlistHeader(latest.body).hashKey;
+  }
+
+  /**
+   * The next version: a delta of the `cards` changed from the list in force (the first, from every
+   * entry), and its snapshot. Made under a lock across the instances sharing the store, on the latest
+   * version, with each card's status as the store holds it then: two instances publishing at once
+   * make two versions one after the other, the second with the other's changes too.
+   */
+  private async publish(cards: Iterable<string>): Promise<number> {
     const { keys, store } = this.deps;
-    const previous = this.table;
-    const version = (previous?.version ?? 0) + 1;
+    const db = store.database;
     const now = this.now();
     const sign = (body: Uint8Array): IssuedHotlist =>
       issueHotlist(body, {
@@ -285,36 +305,43 @@ export class HotlistService {
         keySetVersion: keys.version,
         signers: keys.signers,
       });
-    let table: HotlistTable;
-    let delta: IssuedHotlist | undefined;
-    if (previous) {
-      const entries = hotlistEntries(
-        this.hashKey,
-        [...changes].map(([cardNumber, status]) => ({ cardNumber, status })),
-      );
-      const body = encodeHotlist(
-        { kind: 'delta', version, fromVersion: previous.version, hashKey: this.hashKey },
-        entries,
-      );
-      table = previous.applyDelta(body);
-      if (body.length <= MAX_DELTA_BYTES) delta = sign(body);
-    } else {
-      const all = new Map<string, HotlistStatus>();
-      for (const { card_id, status } of this.sql.all.all()) {
-        const held = all.get(card_id);
-        if (!held || RANK[status] > RANK[held]) all.set(card_id, status);
+    const { version, table, delta } = db.transaction(() => {
+      lockWithinTransaction(db, 'hotlist');
+      this.catchUp();
+      const previous = this.table;
+      const version = (previous?.version ?? 0) + 1;
+      let table: HotlistTable;
+      let delta: IssuedHotlist | undefined;
+      if (previous) {
+        const entries = hotlistEntries(
+          this.hashKey,
+          [...new Set(cards)].map((cardNumber) => ({
+            cardNumber,
+            status: this.effective(cardNumber) ?? 'removed',
+          })),
+        );
+        const body = encodeHotlist(
+          { kind: 'delta', version, fromVersion: previous.version, hashKey: this.hashKey },
+          entries,
+        );
+        table = previous.applyDelta(body);
+        if (body.length <= MAX_DELTA_BYTES) delta = sign(body);
+      } else {
+        const all = new Map<string, HotlistStatus>();
+        for (const { card_id, status } of this.sql.all.all()) {
+          const held = all.get(card_id);
+          if (!held || RANK[status] > RANK[held]) all.set(card_id, status);
+        }
+        const entries = hotlistEntries(
+          this.hashKey,
+          [...all].map(([cardNumber, status]) => ({ cardNumber, status })),
+        );
+        table = HotlistTable.fromSnapshot(
+          encodeHotlist({ kind: 'snapshot', version, hashKey: this.hashKey }, entries),
+        );
       }
-      const entries = hotlistEntries(
-        this.hashKey,
-        [...all].map(([cardNumber, status]) => ({ cardNumber, status })),
-      );
-      table = HotlistTable.fromSnapshot(
-        encodeHotlist({ kind: 'snapshot', version, hashKey: this.hashKey }, entries),
-      );
-    }
-    const snapshot = sign(table.toSnapshot());
-    const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('utf8');
-    store.database.transaction(() => {
+      const snapshot = sign(table.toSnapshot());
+      const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('utf8');
       this.sql.insert.run(
         version,
         text(snapshot.manifest),
@@ -324,6 +351,7 @@ export class HotlistService {
         now.toISOString(),
       );
       this.sql.prune.run(version - KEPT_BODIES);
+      return { version, table, delta };
     })();
     this.table = table;
     this.deps.logger.info(

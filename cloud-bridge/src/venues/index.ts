@@ -53,13 +53,22 @@ export class Venues {
     this.plans = new VenuePlans(common);
   }
 
+  /** Takes up the hotlist last published: on every instance, since each publishes the changes made through it. */
   async start(): Promise<void> {
     await this.hotlist.start();
+  }
+
+  /**
+   * The plans announced, and the hotlist and the plans signed again when due, on a timer: one
+   * instance's duty among those sharing the store (the manifests', with the rosters' renewal).
+   */
+  async startRenewals(): Promise<void> {
+    this.hotlist.startRenewals();
     await this.plans.start();
   }
 
-  stop(): void {
-    this.hotlist.stop();
+  stopRenewals(): void {
+    this.hotlist.stopRenewals();
     this.plans.stop();
   }
 

@@ -13,7 +13,7 @@ import {
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
-import type { BridgeStore } from '../store/index.js';
+import { type BridgeStore, lockWithinTransaction } from '../store/index.js';
 import { announceKeySets, RETAINED } from './announce.js';
 
 export interface VenuePlansDeps {
@@ -127,7 +127,7 @@ export class VenuePlans {
   /** Announces every venue's plan again, signing first those that need it, and from then on on a timer. */
   async start(): Promise<void> {
     await this.renew(true);
-    this.renewal = renewalTimer(() => this.renew(false), {
+    this.renewal ??= renewalTimer(() => this.renew(false), {
       everyMs: this.deps.renewalCheckMs ?? RENEWAL_CHECK_MS,
       logger: this.deps.logger,
       what: 'venue plan renewal',
@@ -136,6 +136,7 @@ export class VenuePlans {
 
   stop(): void {
     this.renewal?.stop();
+    this.renewal = undefined;
   }
 
   /** Every plan signed under an older key set or past half its validity, signed again; with `announce`, the others announced. */
@@ -232,28 +233,33 @@ export class VenuePlans {
   /** The venue's plan: its visits not cancelled, from yesterday (in any time zone) on. */
   private async publish(venue: string): Promise<number> {
     const { keys, store, logger } = this.deps;
+    const db = store.database;
     const now = this.now();
     const fromDate = new Date(now.getTime() - DAY_MS).toISOString().slice(0, 10);
-    const visits = this.bookings(venue, fromDate)
-      .filter((b) => !b.cancelledAt)
-      .map(({ venue: _v, createdBy: _b, createdAt: _a, cancelledAt: _c, ...visit }) => visit);
-    const version = (this.sql.latest.get(venue)?.version ?? 0) + 1;
-    const plan: VenuePlan = {
-      kind: 'venue-plan',
-      school: venue,
-      version,
-      issuedAt: now.toISOString(),
-      visits,
-    };
-    const issued = issueVenuePlan(plan, {
-      expiresAt: new Date(now.getTime() + this.ttlMs).toISOString(),
-      keySetVersion: keys.version,
-      signers: keys.signers,
-    });
-    const manifest = Buffer.from(issued.manifest).toString('utf8');
-    store.database.transaction(() =>
-      this.sql.putPlan.run(venue, version, manifest, issued.body, plan.issuedAt),
-    )();
+    // Under a lock across the instances sharing the store: the next version, with every booking made
+    // through any of them until then.
+    const { version, visits, manifest, issued } = db.transaction(() => {
+      lockWithinTransaction(db, `venue-plan/${venue}`);
+      const visits = this.bookings(venue, fromDate)
+        .filter((b) => !b.cancelledAt)
+        .map(({ venue: _v, createdBy: _b, createdAt: _a, cancelledAt: _c, ...visit }) => visit);
+      const version = (this.sql.latest.get(venue)?.version ?? 0) + 1;
+      const plan: VenuePlan = {
+        kind: 'venue-plan',
+        school: venue,
+        version,
+        issuedAt: now.toISOString(),
+        visits,
+      };
+      const issued = issueVenuePlan(plan, {
+        expiresAt: new Date(now.getTime() + this.ttlMs).toISOString(),
+        keySetVersion: keys.version,
+        signers: keys.signers,
+      });
+      const manifest = Buffer.from(issued.manifest).toString('utf8');
+      this.sql.putPlan.run(venue, version, manifest, issued.body, plan.issuedAt);
+      return { version, visits, manifest, issued };
+    })();
     logger.info({ venue, version, visits: visits.length }, 'venue plan published');
     await this.announce(venue, { manifest, body: Buffer.from(issued.body) });
     return version;
