@@ -124,6 +124,28 @@ describe('the roster keyring', () => {
     expect((await refusal(ring.commitKeySet(pendingId, signDocument(keySet, root))))?.status).toBe(409);
   });
 
+  it('takes a key set another instance sharing its data directory committed before it signs again', async () => {
+    const { root, keys } = newRosterKeys();
+    await saveRosterKeys(dir, keys);
+    const first = await RosterKeyring.open(dir);
+    const second = await RosterKeyring.open(dir);
+    const followed: number[] = [];
+    second.onFollowed = (version) => followed.push(version);
+    // The second prepared a rotation too: the first's commit makes its version taken.
+    const theirs = second.prepareRotation({});
+    const ours = first.prepareRotation({});
+    const committed = await first.commitKeySet(ours.pendingId, signDocument(ours.keySet, root));
+    const key = (ring: RosterKeyring) => keyIdOf((ring.signers[0] as Ed25519KeyPair).publicKey);
+    await expect.poll(() => second.version, { timeout: 5_000 }).toBe(2);
+    expect(key(second)).toBe(committed.rosterKeyIds[0]);
+    expect(key(second)).toBe(key(first));
+    expect(second.keySets).toEqual(first.keySets);
+    expect(followed).toEqual([2]);
+    const refused = await refusal(second.commitKeySet(theirs.pendingId, signDocument(theirs.keySet, root)));
+    expect(refused?.status).toBe(409);
+    expect(second.version).toBe(2);
+  });
+
   it('names a command key in key set 1 and rotates it with the roster key, every other role kept', async () => {
     const { root, keys } = newRosterKeys();
     await saveRosterKeys(dir, keys);

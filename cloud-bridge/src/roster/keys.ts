@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -23,6 +24,7 @@ import { writeFileDurable } from '@educard/terminal-sdk/files';
 import { z } from 'zod';
 
 export const ROSTER_KEYS_FILE = 'roster-keys.json';
+const FOLLOW_EVERY_MS = 500;
 
 export interface RosterKeys {
   /**
@@ -113,6 +115,10 @@ export async function loadRosterKeys(dataDir: string): Promise<RosterKeys | unde
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+  return parseRosterKeys(text, path);
+}
+
+function parseRosterKeys(text: string, path: string): RosterKeys {
   let stored: StoredKeys;
   try {
     const parsed = StoredKeys.safeParse(JSON.parse(text));
@@ -207,13 +213,53 @@ function roleKeys(role: KeyRole): Map<string, Uint8Array> {
  */
 export class RosterKeyring {
   private pending: PendingRotation | undefined;
+  /** The key file as this instance last took it (its inode, size and time), and when it last looked. */
+  private fileSeen: string | undefined;
+  private lookedAt = Number.NEGATIVE_INFINITY;
 
   private constructor(
     private readonly dataDir: string,
     private keys: RosterKeys,
     /** The clock key sets are issued by (the bridge's). */
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.fileSeen = this.fileStamp();
+  }
+
+  private fileStamp(): string | undefined {
+    try {
+      const { ino, size, mtimeMs } = statSync(rosterKeysPath(this.dataDir));
+      return `${ino}:${size}:${mtimeMs}`;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Instances sharing a `dataDir` (one host, or a shared volume) share the key file: a key set another
+   * instance committed is taken before this one signs again, since the roster key it retired is no
+   * longer trusted by the gates that took the new set. At most once every 500 ms: a stat.
+   */
+  private follow(now = false): RosterKeys {
+    const at = performance.now();
+    if (!now && at - this.lookedAt < FOLLOW_EVERY_MS) return this.keys;
+    this.lookedAt = at;
+    const stamp = this.fileStamp();
+    if (stamp === undefined || stamp === this.fileSeen) return this.keys;
+    this.fileSeen = stamp;
+    const path = rosterKeysPath(this.dataDir);
+    const onFile = parseRosterKeys(readFileSync(path, 'utf8'), path);
+    if (onFile.keySets.length > this.keys.keySets.length) {
+      this.keys = onFile;
+      // A rotation prepared here would now make a key set of the version just taken.
+      this.pending = undefined;
+      this.onFollowed?.(this.version);
+    }
+    return this.keys;
+  }
+
+  /** Told each time a key set another instance committed is taken. */
+  onFollowed: ((version: number) => void) | undefined;
 
   static async open(dataDir: string, now?: () => Date): Promise<RosterKeyring> {
     let keys = await loadOrCreateRosterKeys(dataDir, now?.());
@@ -252,29 +298,29 @@ export class RosterKeyring {
 
   /** The keys that sign rosters and enrollment answers now. */
   get signers(): Ed25519KeyPair[] {
-    return this.keys.roster;
+    return this.follow().roster;
   }
 
   /** The keys that sign device commands now; none until the key sets name a `commands` role. */
   get commandSigners(): Ed25519KeyPair[] {
-    return this.keys.commands;
+    return this.follow().commands;
   }
 
   get keySets(): readonly string[] {
-    return this.keys.keySets;
+    return this.follow().keySets;
   }
 
   /** Every key set, as the key-set topics carry them. */
   get keySetsMessage(): RosterKeySetsMessage {
-    return { v: SPEC_VERSION, keySets: this.keys.keySets.map((k) => JSON.parse(k)) };
+    return { v: SPEC_VERSION, keySets: this.follow().keySets.map((k) => JSON.parse(k)) };
   }
 
   get version(): number {
-    return this.keys.keySets.length;
+    return this.follow().keySets.length;
   }
 
   get latest(): RosterKeySet {
-    return parseKeySet(this.keys.keySets.at(-1) as string);
+    return parseKeySet(this.follow().keySets.at(-1) as string);
   }
 
   /** The root key role of key set 1: what a device pins as its trust anchor. */
@@ -307,6 +353,7 @@ export class RosterKeyring {
     pendingId: string;
     keySet: RosterKeySet;
   } {
+    this.follow(true);
     const key = generateKeyPair();
     const commandKey = generateKeyPair();
     const { cardIssuers: inForce, ...latest } = this.latest;
@@ -330,6 +377,7 @@ export class RosterKeyring {
    * role (root, roster, commands, card issuers) as it is. Committed like a roster key rotation, once the root has signed it offline.
    */
   prepareReleaseKeys(releases: KeyRole, now = new Date()): { pendingId: string; keySet: RosterKeySet } {
+    this.follow(true);
     const keySet: RosterKeySet = {
       ...this.latest,
       version: this.version + 1,
@@ -349,11 +397,13 @@ export class RosterKeyring {
     pendingId: string,
     envelope: unknown,
   ): Promise<{ version: number; rosterKeyIds: string[]; retiredKeyIds: string[] }> {
+    // A key set another instance committed since the preparation makes this one's version taken.
+    this.follow(true);
     const pending = this.pending;
     if (!pending || pending.id !== pendingId) {
       throw new KeySetRefused(
         409,
-        `rotation ${pendingId} is not the one in progress (another was prepared since, or the bridge restarted): run the rotation again`,
+        `rotation ${pendingId} is not the one in progress (another was prepared or committed since, it was prepared on another instance, or the bridge restarted): run the rotation again against one instance`,
       );
     }
     const parsed = SignedEnvelopeSchema.safeParse(envelope);
@@ -386,6 +436,7 @@ export class RosterKeyring {
     await saveRosterKeys(this.dataDir, next);
     const retiredKeyIds = pending.key ? this.keys.roster.map((k) => keyIdOf(k.publicKey)) : [];
     this.keys = next;
+    this.fileSeen = this.fileStamp();
     this.pending = undefined;
     return { version: this.version, rosterKeyIds: roster.map((k) => keyIdOf(k.publicKey)), retiredKeyIds };
   }

@@ -140,6 +140,8 @@ export class Bridge {
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
     // as they are committed: they are made before ingest starts, so they see every one.
     const keys = await RosterKeyring.open(config.dataDir, now);
+    keys.onFollowed = (version) =>
+      logger.info({ version }, 'roster key set committed by another instance taken: signing under it');
     const ops = new Operations({
       store,
       directory,
