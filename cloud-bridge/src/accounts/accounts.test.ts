@@ -80,6 +80,37 @@ describe('accounts', () => {
     expect(await accounts.login('a5', 'wrong', '10.0.0.1')).toMatchObject({ error: 'bad-credentials' });
   });
 
+  it('counts an address’s failures across the instances on one store, and each refuses it once locked', async () => {
+    const now = new Date('2030-03-04T08:00:00Z');
+    const settings = { addressAttempts: 3 };
+    accounts = new Accounts({ db, audit, logger, settings, now: () => now });
+    // A second instance: its own connection to the store.
+    const other = openTestStore(join(dir, 'bridge.db'));
+    try {
+      const second = new Accounts({
+        db: other.database,
+        audit: new AuditLog(other.database, logger),
+        logger,
+        settings,
+        now: () => now,
+      });
+      expect(await accounts.login('a1', 'wrong', '10.0.0.1')).toMatchObject({ error: 'bad-credentials' });
+      expect(await second.login('a2', 'wrong', '10.0.0.1')).toMatchObject({ error: 'bad-credentials' });
+      // The third failure, on either instance, locks the address on both.
+      expect(await accounts.login('a3', 'wrong', '10.0.0.1')).toMatchObject({ error: 'bad-credentials' });
+      for (const instance of [second, accounts, second])
+        expect(await instance.login('a4', 'wrong', '10.0.0.1')).toEqual({
+          ok: false,
+          error: 'throttled',
+          retryAfterSeconds: 300,
+        });
+      const locks = audit.query({ limit: 100 }).filter((e) => e.detail?.reason === 'address-throttled');
+      expect(locks).toHaveLength(1);
+    } finally {
+      other.close();
+    }
+  });
+
   it('answers busy, without a check, past the queue of password checks', async () => {
     accounts = new Accounts({
       db,

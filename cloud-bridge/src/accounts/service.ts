@@ -160,7 +160,7 @@ export class Accounts {
     this.settings = { ...DEFAULT_ACCOUNT_SETTINGS, ...deps.settings };
     this.now = deps.now ?? (() => new Date());
     this.logger = deps.logger.child({ component: 'accounts' });
-    this.addresses = new AddressThrottle({
+    this.addresses = new AddressThrottle(this.tables, {
       attempts: this.settings.addressAttempts,
       windowMs: this.settings.lockoutMinutes * 60_000,
     });
@@ -298,9 +298,16 @@ export class Accounts {
   }
 
   /** A throttled answer while the address or the username is locked out (each one logged and audited). */
-  private lockedOut(username: string, ip: string | undefined, nowMs: number): LoginResult | undefined {
+  private lockedOut(
+    username: string,
+    ip: string | undefined,
+    nowMs: number,
+    inTurn = false,
+  ): LoginResult | undefined {
     const anonymous = { actor: username.slice(0, 64), action: 'session.login', ...(ip ? { ip } : {}) };
-    const addressMs = ip === undefined ? 0 : this.addresses.lockedFor(ip, nowMs);
+    // Before the queue, only the locks this instance knows (a flood is refused without a query); in
+    // turn, those another instance made too.
+    const addressMs = ip === undefined ? 0 : this.addresses.lockedFor(ip, nowMs, inTurn);
     // Not audited one by one: a flood from one address would write the audit log as fast as it sends.
     if (addressMs > 0) {
       this.refusals.count('address-locked', ip);
@@ -326,7 +333,7 @@ export class Accounts {
     this.tables.forgetThrottles(nowMs - 86_400_000, nowMs);
     this.sweep();
     // Checked again in turn: the attempts that waited before this one may have locked it out.
-    const refused = this.lockedOut(username, ip, nowMs);
+    const refused = this.lockedOut(username, ip, nowMs, true);
     if (refused) return refused;
     const held = this.tables.throttle(key);
     const anonymous = { actor: username.slice(0, 64), action: 'session.login', ...(ip ? { ip } : {}) };

@@ -2,6 +2,27 @@ import type { AccountRole } from '../access/index.js';
 import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 import type { Account } from './types.js';
 
+/**
+ * The second step: failed sign-ins per source address, shared by the instances on one store (each
+ * counted its own before, so N instances let an address try N times as often).
+ */
+const ADDRESS_THROTTLE = {
+  sqlite: `CREATE TABLE login_address_throttle (
+     address_key TEXT PRIMARY KEY,
+     failures INTEGER NOT NULL,
+     since INTEGER NOT NULL,
+     locked_until INTEGER,
+     updated_at INTEGER NOT NULL
+   );`,
+  postgres: `CREATE TABLE login_address_throttle (
+     address_key TEXT COLLATE "C" PRIMARY KEY,
+     failures INTEGER NOT NULL,
+     since BIGINT NOT NULL,
+     locked_until BIGINT,
+     updated_at BIGINT NOT NULL
+   );`,
+};
+
 const STEPS: ModuleSteps = {
   sqlite: [
     `CREATE TABLE accounts (
@@ -32,6 +53,7 @@ const STEPS: ModuleSteps = {
      locked_until INTEGER,
      updated_at INTEGER NOT NULL
    );`,
+    ADDRESS_THROTTLE.sqlite,
   ],
   postgres: [
     `CREATE TABLE accounts (
@@ -62,6 +84,7 @@ const STEPS: ModuleSteps = {
        locked_until BIGINT,
        updated_at BIGINT NOT NULL
      );`,
+    ADDRESS_THROTTLE.postgres,
   ],
 };
 
@@ -159,6 +182,37 @@ export class AccountTables {
       forgetThrottles: db.prepare(
         'DELETE FROM login_throttle WHERE updated_at < ? AND (locked_until IS NULL OR locked_until < ?)',
       ),
+      addressLock: db
+        .prepare<[string], number | null>(
+          'SELECT locked_until FROM login_address_throttle WHERE address_key = ?',
+        )
+        .pluck(),
+      // One statement, so that attempts on several instances at once each count.
+      addressFailure: db.prepare<
+        { key: string; now: number; windowStart: number },
+        { failures: number; locked_until: number | null }
+      >(
+        `INSERT INTO login_address_throttle (address_key, failures, since, locked_until, updated_at)
+           VALUES (@key, 1, @now, NULL, @now)
+         ON CONFLICT (address_key) DO UPDATE SET
+           failures = CASE WHEN login_address_throttle.since < @windowStart THEN 1
+                           ELSE login_address_throttle.failures + 1 END,
+           locked_until = CASE WHEN login_address_throttle.since < @windowStart THEN NULL
+                               ELSE login_address_throttle.locked_until END,
+           since = CASE WHEN login_address_throttle.since < @windowStart THEN @now
+                        ELSE login_address_throttle.since END,
+           updated_at = @now
+         RETURNING failures, locked_until`,
+      ),
+      lockAddress: db.prepare(
+        'UPDATE login_address_throttle SET locked_until = ? WHERE address_key = ? AND locked_until IS NULL',
+      ),
+      addressSucceeded: db.prepare(
+        'UPDATE login_address_throttle SET failures = failures - 1 WHERE address_key = ? AND failures > 0',
+      ),
+      forgetAddresses: db.prepare(
+        'DELETE FROM login_address_throttle WHERE updated_at < ? AND (locked_until IS NULL OR locked_until < ?)',
+      ),
     };
   }
 
@@ -235,5 +289,32 @@ export class AccountTables {
   }
   forgetThrottles(beforeMs: number, nowMs: number): void {
     this.s.forgetThrottles.run(beforeMs, nowMs);
+    this.s.forgetAddresses.run(beforeMs, nowMs);
+  }
+
+  /** Until when an address is locked out, if it is. */
+  addressLockedUntil(key: string): number | undefined {
+    const until = this.s.addressLock.get(key);
+    return until === null || until === undefined ? undefined : Number(until);
+  }
+  /**
+   * Counts a failure of an address in its window (one that began before `window.start` starts
+   * afresh); locks it until `window.lockUntil` when the count reaches `window.attempts`. True when
+   * this failure locked it: one instance's answer, whatever the others do at the same moment.
+   */
+  addressFailure(
+    key: string,
+    nowMs: number,
+    window: { start: number; attempts: number; lockUntil: number },
+  ): boolean {
+    const row = this.s.addressFailure.get({ key, now: nowMs, windowStart: window.start }) as {
+      failures: number;
+      locked_until: number | null;
+    };
+    if (Number(row.failures) < window.attempts || row.locked_until !== null) return false;
+    return this.s.lockAddress.run(window.lockUntil, key).changes === 1;
+  }
+  addressSucceeded(key: string): void {
+    this.s.addressSucceeded.run(key);
   }
 }

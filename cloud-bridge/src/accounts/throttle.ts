@@ -1,49 +1,63 @@
 import { addressKey } from '@educard/terminal-sdk/listeners';
+import type { AccountTables } from './store.js';
 
-interface Held {
-  failures: number;
-  /** When the window of these failures began. */
-  since: number;
-  lockedUntil?: number;
-}
-
-/** Addresses kept at most: past it, the entry seen longest ago goes first. */
+/** Locked addresses this instance knows of, kept at most: past it, the one learnt longest ago goes first. */
 const CAPACITY = 10_000;
 
+/** What the throttle keeps in the accounts' tables. */
+type AddressTables = Pick<AccountTables, 'addressLockedUntil' | 'addressFailure' | 'addressSucceeded'>;
+
 /**
- * Failed sign-ins per source address (an IPv6 address by its /64), in memory: `attempts` failures
- * within `windowMs` lock the address for `windowMs`, whatever user names it tries. The per-name count
- * (in the database) stops guessing one account; this stops one host from guessing many.
+ * Failed sign-ins per source address (an IPv6 address by its /64): `attempts` failures within
+ * `windowMs` lock the address for `windowMs`, whatever user names it tries. The per-name count stops
+ * guessing one account; this stops one host from guessing many. Both are in the database, shared by
+ * the instances on one store. Each instance also remembers the locks it has seen, so that a flood
+ * from a locked address is turned away without a query (`lockedFor` without `fresh`).
  */
 export class AddressThrottle {
-  private readonly held = new Map<string, Held>();
+  private readonly locks = new Map<string, number>();
 
-  constructor(private readonly settings: { attempts: number; windowMs: number }) {}
+  constructor(
+    private readonly tables: AddressTables,
+    private readonly settings: { attempts: number; windowMs: number },
+  ) {}
 
-  /** How long the address is still locked (ms), or 0. */
-  lockedFor(address: string, nowMs: number): number {
-    const held = this.held.get(addressKey(address));
-    return held?.lockedUntil !== undefined && held.lockedUntil > nowMs ? held.lockedUntil - nowMs : 0;
+  /** How long the address is still locked (ms), or 0; `fresh` asks the database too. */
+  lockedFor(address: string, nowMs: number, fresh = false): number {
+    const key = addressKey(address);
+    if (fresh) {
+      const until = this.tables.addressLockedUntil(key);
+      if (until !== undefined && until > nowMs) this.remember(key, until);
+    }
+    const until = this.locks.get(key);
+    if (until === undefined) return 0;
+    if (until > nowMs) return until - nowMs;
+    this.locks.delete(key);
+    return 0;
   }
 
   /** Counts an attempt before its password is checked; true when this one locks the address. */
   attempt(address: string, nowMs: number): boolean {
     const key = addressKey(address);
-    let held = this.held.get(key);
-    if (!held || nowMs - held.since > this.settings.windowMs) held = { failures: 0, since: nowMs };
-    held.failures += 1;
-    const locks = held.failures >= this.settings.attempts && held.lockedUntil === undefined;
-    if (locks) held.lockedUntil = nowMs + this.settings.windowMs;
-    this.held.delete(key);
-    this.held.set(key, held);
-    if (this.held.size > CAPACITY) this.held.delete(this.held.keys().next().value as string);
-    return locks;
+    const lockUntil = nowMs + this.settings.windowMs;
+    const locked = this.tables.addressFailure(key, nowMs, {
+      start: nowMs - this.settings.windowMs,
+      attempts: this.settings.attempts,
+      lockUntil,
+    });
+    if (locked) this.remember(key, lockUntil);
+    return locked;
   }
 
   /** The attempt's password was right: it was no failure. */
   succeeded(address: string): void {
-    const held = this.held.get(addressKey(address));
-    if (held && held.failures > 0) held.failures -= 1;
+    this.tables.addressSucceeded(addressKey(address));
+  }
+
+  private remember(key: string, until: number): void {
+    this.locks.delete(key);
+    this.locks.set(key, until);
+    if (this.locks.size > CAPACITY) this.locks.delete(this.locks.keys().next().value as string);
   }
 }
 
