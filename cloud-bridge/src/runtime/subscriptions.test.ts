@@ -28,7 +28,8 @@ it('subscribes again, on the next connection, to what the broker refused once: t
   };
   const bridge = await mqtt.connectAsync(test.url, { clientId: 'bridge', reconnectPeriod: 100 });
   clients.push(bridge);
-  const watch = watchSubscriptions(bridge, { withinMs: 300, logger: pino({ level: 'silent' }) });
+  // A SUBACK not come would be waited for 20 s: a refusal ends the connection 5 s after it.
+  const watch = watchSubscriptions(bridge, { withinMs: 20_000, logger: pino({ level: 'silent' }) });
   try {
     await expect(
       bridge.subscribeAsync(['educard/v1/+/devices/+/events', 'educard/v1/+/devices/+/state'], { qos: 1 }),
@@ -36,7 +37,7 @@ it('subscribes again, on the next connection, to what the broker refused once: t
     expect(watch.granted()).toBe(false);
     // The watch ends that connection; on the next one both filters are subscribed again and granted.
     await expect
-      .poll(() => refusals === 1 && watch.granted() && bridge.connected, { timeout: 10_000 })
+      .poll(() => refusals === 1 && watch.granted() && bridge.connected, { timeout: 12_000 })
       .toBe(true);
     const heard = new Promise<string>((resolve) => bridge.once('message', (topic) => resolve(topic)));
     const device = await mqtt.connectAsync(test.url, { clientId: 'gate-01', reconnectPeriod: 0 });
@@ -54,7 +55,7 @@ it('subscribes again, on the next connection, to what the broker refused once: t
   } finally {
     watch.stop();
   }
-}, 20_000);
+}, 30_000);
 
 it('a subscription granted that delivers nothing (the bridge’s own probe unheard) is made again on a new connection', async () => {
   // The broker grants the events filter and then forwards nothing to the bridge on its first

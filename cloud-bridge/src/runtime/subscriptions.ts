@@ -3,6 +3,9 @@ import { filters, refusesFilter, topics } from '@educard/terminal-sdk';
 import type { ISubscriptionMap, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
 
+/** How soon after a refused SUBSCRIBE the connection is made again (sooner when `withinMs` is shorter). */
+const REFUSED_RETRY_MS = 5_000;
+
 export interface SubscriptionWatch {
   /**
    * Connected, every SUBSCRIBE of this connection acknowledged and, when probing, the bridge's own
@@ -29,9 +32,10 @@ export interface SubscriptionWatchOptions {
  * hold the SUBSCRIBE (a NATS node while JetStream recovers) or refuse it: connected then means deaf,
  * and an instance that counted itself ready would hold its devices' partitions without hearing them.
  * This follows each SUBSCRIBE to its SUBACK; one not granted within `withinMs` ends the connection,
- * and mqtt.js makes another (and subscribes again). mqtt.js forgets the filters of a refused
- * SUBSCRIBE, so it would not send that one again: deaf for good, and counted ready, since what it
- * does send is granted. Those filters are subscribed again here on the next connection.
+ * and mqtt.js makes another (and subscribes again); one refused ends it 5 s later. mqtt.js forgets
+ * the filters of a refused SUBSCRIBE, so it would not send that one again: deaf for good, and counted
+ * ready, since what it does send is granted. Those filters are subscribed again here on the next
+ * connection.
  *
  * A granted SUBSCRIBE is still only the broker's word: on NATS each QoS 1 subscription is a
  * JetStream consumer, made anew on each connection, and one that delivers nothing is granted all the
@@ -47,6 +51,7 @@ export function watchSubscriptions(
   /** The filters of each SUBSCRIBE not answered yet, and those of refused ones to send again. */
   const sent = new Map<number, ISubscriptionMap>();
   let refused: ISubscriptionMap = {};
+  let refusedAt: number | undefined;
   /** The events filter granted on this connection: probes go out only once it is. */
   let eventsGranted = false;
   /** The probe in flight (its payload and when it went), and whether one came back on this connection. */
@@ -76,7 +81,9 @@ export function watchSubscriptions(
     sent.delete(packet.messageId);
     if (packet.granted.some(refusesFilter)) {
       refused = { ...refused, ...filtersSent };
-      // Left waiting: the connection is ended when its time is up, as for no answer.
+      // Left waiting, and the connection ended a little later: a node that refuses now (NATS while
+      // a node of its cluster is down) may take it on the next connection, or the next node will.
+      refusedAt ??= performance.now();
       logger.warn('the broker refused a subscription: trying again on a new connection');
       return;
     }
@@ -88,6 +95,7 @@ export function watchSubscriptions(
     }
   };
   const onClose = () => {
+    refusedAt = undefined;
     waiting.clear();
     sent.clear();
     eventsGranted = false;
@@ -108,9 +116,10 @@ export function watchSubscriptions(
     lastProbeAt = probe.sentAt;
     client.publish(probeTopic, probe.payload, { qos: probeQos }, () => undefined);
   };
-  const reconnect = (message: string) => {
-    logger.warn({ waitedMs: withinMs }, message);
+  const reconnect = (message: string, since: number) => {
+    logger.warn({ waitedMs: Math.round(performance.now() - since) }, message);
     waiting.clear();
+    refusedAt = undefined;
     client.stream.destroy();
   };
   client.on('packetsend', onSend);
@@ -119,14 +128,18 @@ export function watchSubscriptions(
   client.on('connect', onConnect);
   const timer = setInterval(() => {
     const now = performance.now();
-    if (waiting.size > 0 && now - Math.min(...waiting.values()) >= withinMs)
-      return reconnect('the broker has not granted the subscriptions: reconnecting');
+    if (refusedAt !== undefined && now - refusedAt >= Math.min(withinMs, REFUSED_RETRY_MS))
+      return reconnect('reconnecting to subscribe again to what the broker refused', refusedAt);
+    const oldest = Math.min(...waiting.values());
+    if (waiting.size > 0 && now - oldest >= withinMs)
+      return reconnect('the broker has not granted the subscriptions: reconnecting', oldest);
     if (probeEveryMs <= 0 || !client.connected || !eventsGranted) return;
     if (probe) {
       if (now - probe.sentAt >= withinMs)
         reconnect(
           'the broker has not delivered the bridge its own probe through its events subscription: reconnecting ' +
             '(a broker that does not let the bridge publish to educard/v1/_bridge/# does the same: see mqtt.probeEveryMs)',
+          probe.sentAt,
         );
       return;
     }
