@@ -87,6 +87,8 @@ describe("the bridge's /metrics", () => {
     const scraped = await read();
     expect(scraped.value('educard_bridge_mqtt_connected')).toBe(1);
     expect(scraped.value('educard_bridge_mqtt_hearing')).toBe(1);
+    const health = await (await fetch(new URL('/health', metricsUrl))).json();
+    expect(health).toMatchObject({ ok: true, mqtt: true, mqttHearing: true });
     expect(scraped.value('process_resident_memory_bytes')).toBeGreaterThan(0);
   });
 

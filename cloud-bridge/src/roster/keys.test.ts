@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -129,8 +129,8 @@ describe('the roster keyring', () => {
     await saveRosterKeys(dir, keys);
     const first = await RosterKeyring.open(dir);
     const second = await RosterKeyring.open(dir);
-    const followed: number[] = [];
-    second.onFollowed = (version) => followed.push(version);
+    const followed: (number | string)[] = [];
+    second.follower = { taken: (version) => followed.push(version), unreadable: (m) => followed.push(m) };
     // The second prepared a rotation too: the first's commit makes its version taken.
     const theirs = second.prepareRotation({});
     const ours = first.prepareRotation({});
@@ -144,6 +144,13 @@ describe('the roster keyring', () => {
     const refused = await refusal(second.commitKeySet(theirs.pendingId, signDocument(theirs.keySet, root)));
     expect(refused?.status).toBe(409);
     expect(second.version).toBe(2);
+
+    // A key file damaged by hand: the keys in force stay, and it is said once.
+    await writeFile(rosterKeysPath(dir), '{"roster": "not keys"}');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(key(second)).toBe(committed.rosterKeyIds[0]);
+    expect(key(second)).toBe(committed.rosterKeyIds[0]);
+    expect(followed).toEqual([2, expect.stringMatching(/is not a roster key file/)]);
   });
 
   it('names a command key in key set 1 and rotates it with the roster key, every other role kept', async () => {

@@ -248,18 +248,25 @@ export class RosterKeyring {
     if (stamp === undefined || stamp === this.fileSeen) return this.keys;
     this.fileSeen = stamp;
     const path = rosterKeysPath(this.dataDir);
-    const onFile = parseRosterKeys(readFileSync(path, 'utf8'), path);
+    let onFile: RosterKeys;
+    try {
+      onFile = parseRosterKeys(readFileSync(path, 'utf8'), path);
+    } catch (error) {
+      // The keys in force stay: signing goes on, and the file is read again once it changes.
+      this.follower?.unreadable((error as Error).message);
+      return this.keys;
+    }
     if (onFile.keySets.length > this.keys.keySets.length) {
       this.keys = onFile;
       // A rotation prepared here would now make a key set of the version just taken.
       this.pending = undefined;
-      this.onFollowed?.(this.version);
+      this.follower?.taken(this.version);
     }
     return this.keys;
   }
 
-  /** Told each time a key set another instance committed is taken. */
-  onFollowed: ((version: number) => void) | undefined;
+  /** Told when a key set another instance committed is taken, and when the key file cannot be read. */
+  follower: { taken(version: number): void; unreadable(message: string): void } | undefined;
 
   static async open(dataDir: string, now?: () => Date): Promise<RosterKeyring> {
     let keys = await loadOrCreateRosterKeys(dataDir, now?.());

@@ -140,8 +140,12 @@ export class Bridge {
     // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
     // as they are committed: they are made before ingest starts, so they see every one.
     const keys = await RosterKeyring.open(config.dataDir, now);
-    keys.onFollowed = (version) =>
-      logger.info({ version }, 'roster key set committed by another instance taken: signing under it');
+    keys.follower = {
+      taken: (version) =>
+        logger.info({ version }, 'roster key set committed by another instance taken: signing under it'),
+      unreadable: (message) =>
+        logger.error({ err: message }, 'roster key file changed and cannot be read: the keys in force stay'),
+    };
     const ops = new Operations({
       store,
       directory,
@@ -407,6 +411,7 @@ export class Bridge {
       storeFailure: () => ingest.storeFailure,
       health: () => ({
         mqtt: client.connected,
+        mqttHearing: subscriptions.granted(),
         ingest: ingest.stats,
         syncAnswers: sync.answered,
         ...(broker ? { broker: broker.stats } : {}),

@@ -281,7 +281,7 @@ export class HotlistService {
    */
   private catchUp(): void {
     const version = this.sql.latestVersion.get();
-    if (version === null || version === undefined || version === this.table?.version) return;
+    if (version === null || version === undefined || Number(version) === this.table?.version) return;
     const latest = this.sql.latest.get();
     if (!latest?.body) return;
     this.table = HotlistTable.fromSnapshot(latest.body);
