@@ -94,3 +94,33 @@ it('a subscription granted that delivers nothing (the bridge’s own probe unhea
     watch.stop();
   }
 }, 20_000);
+
+it('a probe lost now and then (QoS 0 under load) ends no connection: the next one heard will do', async () => {
+  // The broker drops the first two probes it would forward to the bridge, then forwards the rest.
+  let connections = 0;
+  let dropped = 0;
+  test.aedes.on('client', (client) => {
+    if (client.id === 'bridge') connections += 1;
+  });
+  test.aedes.authorizeForward = (client, packet) => {
+    if (client.id !== 'bridge' || !packet.topic.startsWith('educard/v1/_bridge/') || dropped >= 2)
+      return packet;
+    dropped += 1;
+    return null;
+  };
+  const bridge = await mqtt.connectAsync(test.url, { clientId: 'bridge', reconnectPeriod: 100 });
+  clients.push(bridge);
+  const watch = watchSubscriptions(bridge, {
+    withinMs: 4000,
+    probeEveryMs: 500,
+    probeQos: 0,
+    logger: pino({ level: 'silent' }),
+  });
+  try {
+    await bridge.subscribeAsync(['educard/v1/+/devices/+/events'], { qos: 1 });
+    await expect.poll(() => watch.granted(), { timeout: 10_000 }).toBe(true);
+    expect([dropped, connections]).toEqual([2, 1]);
+  } finally {
+    watch.stop();
+  }
+}, 20_000);

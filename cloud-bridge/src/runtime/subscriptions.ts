@@ -40,7 +40,8 @@ export interface SubscriptionWatchOptions {
  * A granted SUBSCRIBE is still only the broker's word: on NATS each QoS 1 subscription is a
  * JetStream consumer, made anew on each connection, and one that delivers nothing is granted all the
  * same. So the bridge also sends itself a probe through its events subscription, at the devices'
- * QoS: the path of every batch. One not heard within `withinMs` ends the connection as well.
+ * QoS (the path of every batch), every `probeEveryMs`; none heard for `withinMs` ends the connection
+ * as well.
  */
 export function watchSubscriptions(
   client: MqttClient,
@@ -54,10 +55,15 @@ export function watchSubscriptions(
   let refusedAt: number | undefined;
   /** The events filter granted on this connection: probes go out only once it is. */
   let eventsGranted = false;
-  /** The probe in flight (its payload and when it went), and whether one came back on this connection. */
   const probeTopic = topics.bridgeProbe(randomBytes(6).toString('hex'));
-  let probe: { payload: string; sentAt: number } | undefined;
-  let lastProbeAt = -Infinity;
+  /**
+   * The probes sent on this connection since one last came back, and when the first of them went: a
+   * probe may be lost without a fault (QoS 0 under load), so each one counts and only none heard
+   * for `withinMs` ends the connection. And whether one came back on this connection.
+   */
+  const unanswered = new Set<string>();
+  let unansweredSince: number | undefined;
+  let lastProbeAt = Number.NEGATIVE_INFINITY;
   let heard = false;
   let count = 0;
   const onSend = (packet: Packet) => {
@@ -70,8 +76,9 @@ export function watchSubscriptions(
   };
   const onReceive = (packet: Packet) => {
     if (packet.cmd === 'publish' && packet.topic === probeTopic) {
-      if (probe && packet.payload.toString() === probe.payload) {
-        probe = undefined;
+      if (unanswered.has(packet.payload.toString())) {
+        unanswered.clear();
+        unansweredSince = undefined;
         heard = true;
       }
       return;
@@ -91,7 +98,7 @@ export function watchSubscriptions(
     if (filtersSent && filters.allEvents in filtersSent) {
       eventsGranted = true;
       // At once: the instance is not ready for its partitions until its probe comes back.
-      if (!probe) sendProbe();
+      if (unansweredSince === undefined) sendProbe();
     }
   };
   const onClose = () => {
@@ -100,7 +107,8 @@ export function watchSubscriptions(
     sent.clear();
     eventsGranted = false;
     heard = false;
-    probe = undefined;
+    unanswered.clear();
+    unansweredSince = undefined;
   };
   const onConnect = () => {
     if (Object.keys(refused).length === 0) return;
@@ -112,9 +120,11 @@ export function watchSubscriptions(
   const sendProbe = () => {
     if (probeEveryMs <= 0 || !client.connected) return;
     count += 1;
-    probe = { payload: JSON.stringify({ probe: count }), sentAt: performance.now() };
-    lastProbeAt = probe.sentAt;
-    client.publish(probeTopic, probe.payload, { qos: probeQos }, () => undefined);
+    const payload = JSON.stringify({ probe: count });
+    lastProbeAt = performance.now();
+    unansweredSince ??= lastProbeAt;
+    unanswered.add(payload);
+    client.publish(probeTopic, payload, { qos: probeQos }, () => undefined);
   };
   const reconnect = (message: string, since: number) => {
     logger.warn({ waitedMs: Math.round(performance.now() - since) }, message);
@@ -134,16 +144,13 @@ export function watchSubscriptions(
     if (waiting.size > 0 && now - oldest >= withinMs)
       return reconnect('the broker has not granted the subscriptions: reconnecting', oldest);
     if (probeEveryMs <= 0 || !client.connected || !eventsGranted) return;
-    if (probe) {
-      if (now - probe.sentAt >= withinMs)
-        reconnect(
-          'the broker has not delivered the bridge its own probe through its events subscription: reconnecting ' +
-            '(a broker that does not let the bridge publish to educard/v1/_bridge/# does the same: see mqtt.probeEveryMs)',
-          probe.sentAt,
-        );
-      return;
-    }
-    if (!heard || now - lastProbeAt >= probeEveryMs) sendProbe();
+    if (unansweredSince !== undefined && now - unansweredSince >= withinMs)
+      return reconnect(
+        'the broker has not delivered the bridge its own probes through its events subscription: reconnecting ' +
+          '(a broker that does not let the bridge publish to educard/v1/_bridge/# does the same: see mqtt.probeEveryMs)',
+        unansweredSince,
+      );
+    if (now - lastProbeAt >= probeEveryMs) sendProbe();
   }, 1000);
   timer.unref();
   return {
