@@ -98,7 +98,7 @@ export const BridgeConfig = z
         subscribeTimeoutMs: z.number().int().min(500).default(30_000),
         /**
          * How often an instance on an external broker without `shareGroup` sends itself a probe
-         * through its events subscription; one not heard within `subscribeTimeoutMs` ends the
+         * through its events subscription; none heard for `subscribeTimeoutMs` ends the
          * connection, and until one is heard on a connection the instance takes no partitions.
          * The broker must let the bridge's user publish to `educard/v1/_bridge/#`; 0 turns it off.
          */
