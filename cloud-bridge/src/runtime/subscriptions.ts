@@ -57,15 +57,15 @@ export function watchSubscriptions(
   let eventsGranted = false;
   const probeTopic = topics.bridgeProbe(randomBytes(6).toString('hex'));
   /**
-   * The probes sent on this connection since one last came back, and when the first of them went: a
-   * probe may be lost without a fault (QoS 0 under load), so each one counts and only none heard
-   * for `withinMs` ends the connection. And whether one came back on this connection.
+   * Each connection's probes carry its number, so one sent on an earlier connection answers nothing.
+   * A probe may be lost without a fault (QoS 0 under load): any one of this connection's answers
+   * those sent before it, and only none heard for `withinMs` since the first unanswered one went ends
+   * the connection. `heard`: one came back on this connection.
    */
-  const unanswered = new Set<string>();
+  let connection = 0;
   let unansweredSince: number | undefined;
   let lastProbeAt = Number.NEGATIVE_INFINITY;
   let heard = false;
-  let count = 0;
   const onSend = (packet: Packet) => {
     if (packet.cmd !== 'subscribe' || packet.messageId === undefined) return;
     waiting.set(packet.messageId, performance.now());
@@ -76,8 +76,7 @@ export function watchSubscriptions(
   };
   const onReceive = (packet: Packet) => {
     if (packet.cmd === 'publish' && packet.topic === probeTopic) {
-      if (unanswered.has(packet.payload.toString())) {
-        unanswered.clear();
+      if (packet.payload.toString() === String(connection)) {
         unansweredSince = undefined;
         heard = true;
       }
@@ -107,8 +106,8 @@ export function watchSubscriptions(
     sent.clear();
     eventsGranted = false;
     heard = false;
-    unanswered.clear();
     unansweredSince = undefined;
+    connection += 1;
   };
   const onConnect = () => {
     if (Object.keys(refused).length === 0) return;
@@ -119,12 +118,9 @@ export function watchSubscriptions(
   };
   const sendProbe = () => {
     if (probeEveryMs <= 0 || !client.connected) return;
-    count += 1;
-    const payload = JSON.stringify({ probe: count });
     lastProbeAt = performance.now();
     unansweredSince ??= lastProbeAt;
-    unanswered.add(payload);
-    client.publish(probeTopic, payload, { qos: probeQos }, () => undefined);
+    client.publish(probeTopic, String(connection), { qos: probeQos }, () => undefined);
   };
   const reconnect = (message: string, since: number) => {
     logger.warn({ waitedMs: Math.round(performance.now() - since) }, message);

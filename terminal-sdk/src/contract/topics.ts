@@ -70,9 +70,9 @@ export const topics = {
   /** Retained: a venue's signed plan (its class visits booked), manifest and body together. */
   venuePlan: (school: string) => `${TOPIC_ROOT}/${segment(school, 'school')}/venue/plan`,
   /**
-   * QoS 1, from a bridge instance to itself through its events subscription (`filters.allEvents`
-   * matches it): proof that the broker delivers what devices publish there. No device reads or
-   * writes it; `parseDeviceTopic` takes it for no device's.
+   * At the devices' batch QoS, from a bridge instance to itself through its events subscription
+   * (`filters.allEvents` matches it): proof that the broker delivers what devices publish there. No
+   * device reads or writes it; `parseDeviceTopic` takes it for no device's.
    */
   bridgeProbe: (instance: string) =>
     `${TOPIC_ROOT}/${BRIDGE}/devices/${segment(instance, 'instance')}/events`,
