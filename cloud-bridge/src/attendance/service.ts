@@ -263,14 +263,13 @@ export class Attendance {
         refusals: NO_REFUSALS,
         now,
       });
-      const absent = new Set<string>();
+      const stillRunning = new Set<string>();
       for (const group of day.classes)
         for (const pupil of group.pupils) {
-          // Today, in a class whose own cut-off is later than the school's: not missed yet. Today
-          // neither counts for them nor ends their run.
-          if (pupil.status === 'not-arrived') absent.add(pupil.personId);
+          // Not arrived: today, in a class whose own cut-off is later than the school's. Not missed
+          // yet, so today neither counts for them nor ends their run.
+          if (pupil.status === 'absent' || pupil.status === 'not-arrived') stillRunning.add(pupil.personId);
           if (pupil.status !== 'absent') continue;
-          absent.add(pupil.personId);
           const run = runs.get(pupil.personId);
           if (run) {
             run.days++;
@@ -285,7 +284,7 @@ export class Attendance {
               since: date,
             });
         }
-      running = absent;
+      running = stillRunning;
     }
     return {
       school,
