@@ -46,6 +46,8 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The bridge's default partitions: which instance takes a device. */
+const partitions = new DevicePartitions(16);
 
 /** The pid in the holder name of a lease (`host-pid-random`), or undefined when no one holds it. */
 function holderPid(name: string): number | undefined {
@@ -87,7 +89,6 @@ function behind(fleet: Fleet): string[] {
       .map((row) => [row.device, Number(row.last)]),
   );
   const held = partitionsHeld();
-  const partitions = new DevicePartitions(16);
   return fleet.devices
     .filter((device) => device.lastAcked !== device.counters.tapped)
     .slice(0, 20)
@@ -124,7 +125,6 @@ it('two instances, three nodes, 200 gateways: kill -9 an instance, then a node, 
 
   // A page on either instance streams what both ingest: the first's stream shows devices the second takes.
   const second = live.bridges[1]?.child.pid as number;
-  const partitions = new DevicePartitions(16);
   const takenBySecond = new Set(partitionsHeld().get(second));
   const stream = await fetch(`${live.bridges[0]?.http}/v1/ops/stream`, {
     headers: { authorization: `Bearer ${live.adminToken}` },
