@@ -6,32 +6,35 @@ import { api } from './api.js';
  * `reload` fetches at once (after an action that changed what is shown).
  */
 export function useApi<T>(path: string | undefined, refreshMs?: number) {
-  const [data, setData] = useState<T | undefined>(undefined);
-  const [error, setError] = useState('');
+  // Each answer is kept with the path it answers: the render that follows a change of filter (before
+  // the effect below asks again) shows nothing rather than the answer to the filter before.
+  const [answer, setAnswer] = useState<{ path: string; data?: T; error: string }>();
   // An answer for a path no longer asked for (a filter changed while it was on its way) is dropped:
   // shown, it would pass for the answer to the filter now in the box.
   const asked = useRef(path);
   const load = useCallback(async () => {
     if (!path) return;
     try {
-      const answer = await api<T>(path);
-      if (asked.current !== path) return;
-      setData(answer);
-      setError('');
+      const data = await api<T>(path);
+      if (asked.current === path) setAnswer({ path, data, error: '' });
     } catch (failure) {
-      if (asked.current !== path) return;
-      setError((failure as Error).message);
+      if (asked.current === path)
+        setAnswer((before) => ({
+          path,
+          ...(before?.path === path ? { data: before.data } : {}),
+          error: (failure as Error).message,
+        }));
     }
   }, [path]);
   useEffect(() => {
     asked.current = path;
-    setData(undefined);
     void load();
     if (!refreshMs) return;
     const timer = setInterval(load, refreshMs);
     return () => clearInterval(timer);
   }, [path, load, refreshMs]);
-  return { data, error, reload: load };
+  const current = answer?.path === path ? answer : undefined;
+  return { data: current?.data, error: current?.error ?? '', reload: load };
 }
 
 /** `value` once it has stayed the same for `ms`: a filter applied as it is typed, not at every key. */
