@@ -78,20 +78,24 @@ async function unmount(path: string): Promise<void> {
   await run('umount', [path]);
 }
 
-/** Fills a file system to its last byte with one file, `name` in `dir`; removing it frees the space. */
+/**
+ * Fills a file system to its last byte with one file, `name` in `dir`, or tops it up when the file is
+ * there already; removing it frees the space. The file is appended to, never written afresh: removed
+ * first, the disk would have room for a moment, and a process writing beside it (the gateway under
+ * test) would take it.
+ */
 export async function fillDisk(dir: string, name = 'filler'): Promise<string> {
   const path = join(dir, name);
-  await rm(path, { force: true });
-  const handle = await open(path, 'w');
+  const handle = await open(path, 'a');
   try {
-    const fs = await statfs(dir);
     const chunk = Buffer.alloc(64 * 1024, 0x5a);
-    for (let left = fs.bavail * fs.bsize; left > 0; ) {
-      const { bytesWritten } = await handle
-        .write(chunk, 0, Math.min(chunk.length, left))
-        .catch(() => ({ bytesWritten: 0 }));
+    // Until the file system refuses a byte (what others free meanwhile is taken too), and never more
+    // than its whole size.
+    const { blocks, bsize } = await statfs(dir);
+    for (let bound = blocks * bsize; bound > 0; ) {
+      const { bytesWritten } = await handle.write(chunk).catch(() => ({ bytesWritten: 0 }));
       if (bytesWritten === 0) break;
-      left -= bytesWritten;
+      bound -= bytesWritten;
     }
   } finally {
     await handle.close();
