@@ -111,6 +111,50 @@ describe('accounts', () => {
     }
   });
 
+  it('counts a name’s failures across the instances on one store, locks it once, and counts afresh after the lock', async () => {
+    let now = new Date('2030-03-04T08:00:00Z');
+    const settings = { loginAttempts: 3 };
+    accounts = new Accounts({ db, audit, logger, settings, now: () => now });
+    const other = openTestStore(join(dir, 'bridge.db'));
+    try {
+      const second = new Accounts({
+        db: other.database,
+        audit: new AuditLog(other.database, logger),
+        logger,
+        settings,
+        now: () => now,
+      });
+      // From three addresses: the name is what is counted.
+      for (const [instance, ip] of [
+        [accounts, '10.0.0.1'],
+        [second, '10.0.0.2'],
+        [accounts, '10.0.0.3'],
+      ] as const)
+        expect(await instance.login('Op', 'wrong', ip)).toMatchObject({ error: 'bad-credentials' });
+      for (const instance of [second, accounts])
+        expect(await instance.login('op', 'wrong', '10.0.0.4')).toEqual({
+          ok: false,
+          error: 'throttled',
+          retryAfterSeconds: 300,
+        });
+      const failed = () =>
+        audit
+          .query({ limit: 100, action: 'session.login', outcome: 'failed' })
+          .reverse()
+          .map((e) => e.detail);
+      expect(failed()).toEqual([
+        { reason: 'unknown-user', failures: 1 },
+        { reason: 'unknown-user', failures: 2 },
+        { reason: 'unknown-user', failures: 3, lockedUntil: '2030-03-04T08:05:00.000Z' },
+      ]);
+      now = new Date(now.getTime() + 5 * 60_000 + 1000);
+      expect(await second.login('op', 'wrong', '10.0.0.5')).toMatchObject({ error: 'bad-credentials' });
+      expect(failed().at(-1)).toEqual({ reason: 'unknown-user', failures: 1 });
+    } finally {
+      other.close();
+    }
+  });
+
   it('answers busy, without a check, past the queue of password checks', async () => {
     accounts = new Accounts({
       db,

@@ -335,7 +335,6 @@ export class Accounts {
     // Checked again in turn: the attempts that waited before this one may have locked it out.
     const refused = this.lockedOut(username, ip, nowMs, true);
     if (refused) return refused;
-    const held = this.tables.throttle(key);
     const anonymous = { actor: username.slice(0, 64), action: 'session.login', ...(ip ? { ip } : {}) };
     if (ip !== undefined && this.addresses.attempt(ip, nowMs)) {
       this.logger.warn(
@@ -348,10 +347,12 @@ export class Accounts {
         detail: { reason: 'address-throttled', attempts: this.settings.addressAttempts },
       });
     }
-    const failures = (held?.lockedUntil === undefined ? (held?.failures ?? 0) : 0) + 1;
-    const lockedUntil =
-      failures >= this.settings.loginAttempts ? nowMs + this.settings.lockoutMinutes * 60_000 : undefined;
-    this.tables.putThrottle(key, failures, lockedUntil, nowMs);
+    const lockUntil = nowMs + this.settings.lockoutMinutes * 60_000;
+    const { failures, locked } = this.tables.nameFailure(key, nowMs, {
+      attempts: this.settings.loginAttempts,
+      until: lockUntil,
+    });
+    const lockedUntil = locked ? lockUntil : undefined;
 
     const account = this.tables.byUsername(username);
     this.dummy ??= dummyHash();

@@ -129,6 +129,26 @@ export interface SessionRow {
   lastSeenAt: number;
 }
 
+/** A failure counter's row once a failure is counted. */
+interface FailureRow {
+  failures: number;
+  locked_until: number | null;
+}
+
+/**
+ * Locks a counter that has just reached its attempts and is not locked yet; true for the one call
+ * whose update took (the lock statement changes only an unlocked row).
+ */
+function lockOnce(
+  row: FailureRow,
+  lock: { attempts: number; until: number },
+  statement: { run(until: number, key: string): { changes: number } },
+  key: string,
+): boolean {
+  if (Number(row.failures) < lock.attempts || row.locked_until !== null) return false;
+  return statement.run(lock.until, key).changes === 1;
+}
+
 /** The accounts module's tables: accounts, sessions (by token hash) and failed-login counters. */
 export class AccountTables {
   private readonly s;
@@ -173,10 +193,19 @@ export class AccountTables {
       throttle: db.prepare<[string], { failures: number; locked_until: number | null }>(
         'SELECT failures, locked_until FROM login_throttle WHERE username_key = ?',
       ),
-      putThrottle: db.prepare(
-        `INSERT INTO login_throttle (username_key, failures, locked_until, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (username_key) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until,
-           updated_at = excluded.updated_at`,
+      // One statement, so that failures of one name on several instances at once each count; a
+      // lock that has run out starts the count afresh.
+      nameFailure: db.prepare<{ key: string; now: number }, FailureRow>(
+        `INSERT INTO login_throttle (username_key, failures, locked_until, updated_at) VALUES (@key, 1, NULL, @now)
+         ON CONFLICT (username_key) DO UPDATE SET
+           failures = CASE WHEN login_throttle.locked_until <= @now THEN 1 ELSE login_throttle.failures + 1 END,
+           locked_until = CASE WHEN login_throttle.locked_until <= @now THEN NULL
+                               ELSE login_throttle.locked_until END,
+           updated_at = @now
+         RETURNING failures, locked_until`,
+      ),
+      lockName: db.prepare(
+        'UPDATE login_throttle SET locked_until = ? WHERE username_key = ? AND locked_until IS NULL',
       ),
       clearThrottle: db.prepare('DELETE FROM login_throttle WHERE username_key = ?'),
       forgetThrottles: db.prepare(
@@ -188,10 +217,7 @@ export class AccountTables {
         )
         .pluck(),
       // One statement, so that attempts on several instances at once each count.
-      addressFailure: db.prepare<
-        { key: string; now: number; windowStart: number },
-        { failures: number; locked_until: number | null }
-      >(
+      addressFailure: db.prepare<{ key: string; now: number; windowStart: number }, FailureRow>(
         `INSERT INTO login_address_throttle (address_key, failures, since, locked_until, updated_at)
            VALUES (@key, 1, @now, NULL, @now)
          ON CONFLICT (address_key) DO UPDATE SET
@@ -281,8 +307,18 @@ export class AccountTables {
       ...(row.locked_until !== null ? { lockedUntil: row.locked_until } : {}),
     };
   }
-  putThrottle(key: string, failures: number, lockedUntil: number | undefined, nowMs: number): void {
-    this.s.putThrottle.run(key, failures, lockedUntil ?? null, nowMs);
+  /**
+   * Counts a failed sign-in of a name; locks it until `lock.until` when the count reaches
+   * `lock.attempts`. `locked` is true for the one failure that locked it, whatever the other instances
+   * do at the same moment.
+   */
+  nameFailure(
+    key: string,
+    nowMs: number,
+    lock: { attempts: number; until: number },
+  ): { failures: number; locked: boolean } {
+    const row = this.s.nameFailure.get({ key, now: nowMs }) as FailureRow;
+    return { failures: Number(row.failures), locked: lockOnce(row, lock, this.s.lockName, key) };
   }
   clearThrottle(key: string): void {
     this.s.clearThrottle.run(key);
@@ -307,12 +343,8 @@ export class AccountTables {
     nowMs: number,
     window: { start: number; attempts: number; lockUntil: number },
   ): boolean {
-    const row = this.s.addressFailure.get({ key, now: nowMs, windowStart: window.start }) as {
-      failures: number;
-      locked_until: number | null;
-    };
-    if (Number(row.failures) < window.attempts || row.locked_until !== null) return false;
-    return this.s.lockAddress.run(window.lockUntil, key).changes === 1;
+    const row = this.s.addressFailure.get({ key, now: nowMs, windowStart: window.start }) as FailureRow;
+    return lockOnce(row, { attempts: window.attempts, until: window.lockUntil }, this.s.lockAddress, key);
   }
   addressSucceeded(key: string): void {
     this.s.addressSucceeded.run(key);
