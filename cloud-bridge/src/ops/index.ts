@@ -1,6 +1,6 @@
 export { ALARM_KINDS, type AlarmInput, type AlarmSubject } from './alarms.js';
 export { opsRoutes } from './http.js';
-export { relayLiveStream } from './relay.js';
+export { LiveRelay } from './relay.js';
 export {
   DEFAULT_OPS_SETTINGS,
   type ExternalAlarm,

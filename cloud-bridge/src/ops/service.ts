@@ -80,6 +80,13 @@ export interface OpsDeps {
  * event stream and card propagation. Its projection runs in the ingest transaction; anything it
  * cannot do is logged and never refuses an event.
  */
+/** How an instance shares its committed events' ids with the others (see `shareStream`). */
+export interface StreamShare {
+  send(ids: number[]): void;
+  /** Whether another instance has a stream open now: nothing is sent while none has. */
+  wanted(): boolean;
+}
+
 interface StoredEventRow {
   id: number;
   school: string;
@@ -104,7 +111,7 @@ export class Operations {
   private pending: CommittedEvent[] = [];
   private timer?: NodeJS.Timeout;
   /** With several bridge instances: tells the others which events this one committed. */
-  private share: ((ids: number[]) => void) | undefined;
+  private share: StreamShare | undefined;
 
   constructor(private readonly deps: OpsDeps) {
     const db = deps.store.database;
@@ -172,11 +179,12 @@ export class Operations {
 
   /**
    * With several bridge instances: `send` tells the others the ids of the events this one committed,
-   * and they show them on their streams through `streamStored`. Ids, not the events, go between
-   * instances: each reads them from the database, so no personal data travels through the broker.
+   * while `wanted` says another streams them, and they show them on their streams through
+   * `streamStored`. Ids, not the events, go between instances: each reads them from the database, so
+   * no personal data travels through the broker.
    */
-  shareStream(send: (ids: number[]) => void): void {
-    this.share = send;
+  shareStream(share: StreamShare): void {
+    this.share = share;
   }
 
   /** Streams events another instance committed, read back by id. */
@@ -378,7 +386,7 @@ export class Operations {
         'operations could not follow committed events',
       );
     }
-    if (this.hub.size === 0 && !this.share) return;
+    if (this.hub.size === 0 && !this.share?.wanted()) return;
     if (this.pending.length === 0) setImmediate(() => this.flush());
     this.pending.push(...events);
   }
@@ -391,7 +399,7 @@ export class Operations {
     // A transaction that failed after the projection ran stored nothing: stream nothing of it.
     if (!last || !this.committed.get(last.eventId)) return;
     try {
-      this.share?.(events.map((event) => event.eventId));
+      if (this.share?.wanted()) this.share.send(events.map((event) => event.eventId));
       if (this.hub.size === 0) return;
       this.hub.publish(
         events.map((event) =>

@@ -47,12 +47,19 @@ interface Listener {
  */
 export class EventHub {
   private readonly listeners = new Set<Listener>();
+  private readonly sizeWatchers = new Set<(size: number) => void>();
   private heartbeat?: NodeJS.Timeout;
 
   constructor(private readonly limits: { perAccount: number; total: number }) {}
 
   get size(): number {
     return this.listeners.size;
+  }
+
+  /** Calls `watcher` with the number of streams open each time one opens or closes; returns its removal. */
+  watchSize(watcher: (size: number) => void): () => void {
+    this.sizeWatchers.add(watcher);
+    return () => this.sizeWatchers.delete(watcher);
   }
 
   /** Why `owner` may not open another stream now, or undefined when it may. */
@@ -78,7 +85,10 @@ export class EventHub {
     response.write('retry: 3000\n\n');
     const listener: Listener = { response, owner, ...(school !== undefined ? { school } : {}), dropped: 0 };
     this.listeners.add(listener);
-    response.on('close', () => this.listeners.delete(listener));
+    this.sized();
+    response.on('close', () => {
+      if (this.listeners.delete(listener)) this.sized();
+    });
     this.heartbeat ??= setInterval(() => this.beat(), HEARTBEAT_MS).unref();
   }
 
@@ -105,6 +115,11 @@ export class EventHub {
     this.heartbeat = undefined;
     for (const listener of this.listeners) listener.response.end();
     this.listeners.clear();
+    this.sized();
+  }
+
+  private sized(): void {
+    for (const watcher of this.sizeWatchers) watcher(this.listeners.size);
   }
 
   private beat(): void {

@@ -27,7 +27,7 @@ import { CatalogueService, LoanLedger } from '../library/index.js';
 import { Lockdowns, lockdownRoutes } from '../lockdown/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
-import { ALARM_KINDS, Operations, opsRoutes, relayLiveStream } from '../ops/index.js';
+import { ALARM_KINDS, LiveRelay, Operations, opsRoutes } from '../ops/index.js';
 import { Leavers, PersonPseudonyms, PersonUnknown, privacyRoutes, ReadAudit } from '../privacy/index.js';
 import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js';
 import { RETENTION_LEASE, Retention } from '../retention/index.js';
@@ -314,7 +314,7 @@ export class Bridge {
       resolvePeople: (school, records) => pseudonyms.resolve(school, records),
     });
     await ingest.start();
-    if (shared && !broker) await relayLiveStream({ client, ops, instance, logger });
+    if (shared && !broker) await LiveRelay.start({ client, ops, instance, logger });
     const releases = new Releases(store.database, config.dataDir, () => roster.keys.latest, now);
     const rollouts = new Rollouts({
       db: store.database,
