@@ -35,6 +35,26 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * A second bridge instance beside `accounts` (which this makes anew with the same settings and
+ * clock): its own connection to the store. `close` ends that connection.
+ */
+function twoInstances(
+  settings: ConstructorParameters<typeof Accounts>[0]['settings'],
+  now: () => Date,
+): { second: Accounts; close: () => void } {
+  accounts = new Accounts({ db, audit, logger, settings, now });
+  const other = openTestStore(join(dir, 'bridge.db'));
+  const second = new Accounts({
+    db: other.database,
+    audit: new AuditLog(other.database, logger),
+    logger,
+    settings,
+    now,
+  });
+  return { second, close: () => other.close() };
+}
+
 describe('accounts', () => {
   it('stores an argon2id hash, never the password', async () => {
     await accounts.create(
@@ -82,18 +102,8 @@ describe('accounts', () => {
 
   it('counts an address’s failures across the instances on one store, and each refuses it once locked', async () => {
     const now = new Date('2030-03-04T08:00:00Z');
-    const settings = { addressAttempts: 3 };
-    accounts = new Accounts({ db, audit, logger, settings, now: () => now });
-    // A second instance: its own connection to the store.
-    const other = openTestStore(join(dir, 'bridge.db'));
+    const { second, close } = twoInstances({ addressAttempts: 3 }, () => now);
     try {
-      const second = new Accounts({
-        db: other.database,
-        audit: new AuditLog(other.database, logger),
-        logger,
-        settings,
-        now: () => now,
-      });
       expect(await accounts.login('a1', 'wrong', '10.0.0.1')).toMatchObject({ error: 'bad-credentials' });
       expect(await second.login('a2', 'wrong', '10.0.0.1')).toMatchObject({ error: 'bad-credentials' });
       // The third failure, on either instance, locks the address on both.
@@ -107,23 +117,14 @@ describe('accounts', () => {
       const locks = audit.query({ limit: 100 }).filter((e) => e.detail?.reason === 'address-throttled');
       expect(locks).toHaveLength(1);
     } finally {
-      other.close();
+      close();
     }
   });
 
   it('counts a name’s failures across the instances on one store, locks it once, and counts afresh after the lock', async () => {
     let now = new Date('2030-03-04T08:00:00Z');
-    const settings = { loginAttempts: 3 };
-    accounts = new Accounts({ db, audit, logger, settings, now: () => now });
-    const other = openTestStore(join(dir, 'bridge.db'));
+    const { second, close } = twoInstances({ loginAttempts: 3 }, () => now);
     try {
-      const second = new Accounts({
-        db: other.database,
-        audit: new AuditLog(other.database, logger),
-        logger,
-        settings,
-        now: () => now,
-      });
       // From three addresses: the name is what is counted.
       for (const [instance, ip] of [
         [accounts, '10.0.0.1'],
@@ -151,7 +152,7 @@ describe('accounts', () => {
       expect(await second.login('op', 'wrong', '10.0.0.5')).toMatchObject({ error: 'bad-credentials' });
       expect(failed().at(-1)).toEqual({ reason: 'unknown-user', failures: 1 });
     } finally {
-      other.close();
+      close();
     }
   });
 
