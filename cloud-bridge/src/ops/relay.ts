@@ -12,6 +12,14 @@ const WATCHING_EVERY_MS = 10_000;
 const LiveIds = z.object({ from: z.string(), ids: z.array(z.number().int().positive()).max(100_000) });
 const Watching = z.object({ from: z.string(), streams: z.number().int().nonnegative() });
 
+interface RelayDeps {
+  client: MqttClient;
+  ops: Operations;
+  /** This instance's name, so that it ignores its own messages. */
+  instance: string;
+  logger: Logger;
+}
+
 /**
  * The live stream of several bridge instances on one broker: each tells the others the ids of the
  * events it committed (QoS 0: the stream is a view that may drop, as a slow browser's does), and
@@ -26,9 +34,7 @@ export class LiveRelay {
   private readonly timer: NodeJS.Timeout;
   private readonly unwatch: () => void;
 
-  private constructor(
-    private readonly deps: { client: MqttClient; ops: Operations; instance: string; logger: Logger },
-  ) {
+  private constructor(private readonly deps: RelayDeps) {
     this.timer = setInterval(() => {
       if (deps.ops.hub.size > 0) this.announce(deps.ops.hub.size);
     }, WATCHING_EVERY_MS).unref();
@@ -38,12 +44,7 @@ export class LiveRelay {
     });
   }
 
-  static async start(deps: {
-    client: MqttClient;
-    ops: Operations;
-    instance: string;
-    logger: Logger;
-  }): Promise<LiveRelay> {
+  static async start(deps: RelayDeps): Promise<LiveRelay> {
     const relay = new LiveRelay(deps);
     // Its life is its client's: the bridge ends the client as it stops.
     deps.client.once('end', () => relay.stop());
