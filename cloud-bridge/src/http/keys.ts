@@ -79,7 +79,7 @@ export function keyRoutes(admin: ProtectedApp, { deps, guard, audited }: RouteCo
     async (request, reply) => {
       if (!guard(request, reply, 'keys.manage')) return;
       const { releases } = request.body;
-      const prepared = deps.roster.keys.prepareReleaseKeys(releases);
+      const prepared = await deps.roster.keys.prepareReleaseKeys(releases);
       audited(request, 'keys.releases.prepare', {
         detail: { version: prepared.keySet.version, keyIds: releases.keys.map((k) => k.keyId) },
       });

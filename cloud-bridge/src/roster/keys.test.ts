@@ -19,6 +19,7 @@ import {
   type KeySetRefused,
   loadOrCreateRosterKeys,
   newRosterKeys,
+  PENDING_ROTATION_FILE,
   RosterKeyring,
   rosterKeysPath,
   saveRosterKeys,
@@ -62,7 +63,7 @@ describe('the roster keyring', () => {
     expect(key).toHaveLength(32);
     expect(Buffer.from(ring.uidKey('school-2')).equals(Buffer.from(key))).toBe(false);
     expect(JSON.parse(await readFile(rosterKeysPath(dir), 'utf8')).uidSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const { pendingId, keySet } = ring.prepareRotation({});
+    const { pendingId, keySet } = await ring.prepareRotation({});
     await ring.commitKeySet(pendingId, signDocument(keySet, root));
     expect(Buffer.from(ring.uidKey('school-1')).equals(Buffer.from(key))).toBe(true);
     const reopened = await RosterKeyring.open(dir);
@@ -76,7 +77,7 @@ describe('the roster keyring', () => {
     const ring = await RosterKeyring.open(dir);
     const issuers = keyRole([SAMPLE_CARD_ISSUER, SAMPLE_CARD_ISSUER_B]);
     const rotate = async (options: Parameters<RosterKeyring['prepareRotation']>[0]) => {
-      const { pendingId, keySet } = ring.prepareRotation(options);
+      const { pendingId, keySet } = await ring.prepareRotation(options);
       await ring.commitKeySet(pendingId, signDocument(keySet, root));
       return ring.latest.cardIssuers;
     };
@@ -92,7 +93,7 @@ describe('the roster keyring', () => {
     await saveRosterKeys(dir, keys);
     const ring = await RosterKeyring.open(dir);
     const before = await readFile(rosterKeysPath(dir), 'utf8');
-    const { pendingId, keySet } = ring.prepareRotation();
+    const { pendingId, keySet } = await ring.prepareRotation();
 
     expect((await refusal(ring.commitKeySet('another', signDocument(keySet, root))))?.status).toBe(409);
     const altered = signDocument({ ...keySet, roster: keySet.root }, root);
@@ -132,8 +133,8 @@ describe('the roster keyring', () => {
     const followed: (number | string)[] = [];
     second.follower = { taken: (version) => followed.push(version), unreadable: (m) => followed.push(m) };
     // The second prepared a rotation too: the first's commit makes its version taken.
-    const theirs = second.prepareRotation({});
-    const ours = first.prepareRotation({});
+    const theirs = await second.prepareRotation({});
+    const ours = await first.prepareRotation({});
     const committed = await first.commitKeySet(ours.pendingId, signDocument(ours.keySet, root));
     const key = (ring: RosterKeyring) => keyIdOf((ring.signers[0] as Ed25519KeyPair).publicKey);
     await expect.poll(() => second.version, { timeout: 5_000 }).toBe(2);
@@ -153,6 +154,45 @@ describe('the roster keyring', () => {
     expect(followed).toEqual([2, expect.stringMatching(/is not a roster key file/)]);
   });
 
+  it('commits a rotation prepared on another instance sharing its data directory, or before a restart', async () => {
+    const { root, keys } = newRosterKeys();
+    await saveRosterKeys(dir, keys);
+    const first = await RosterKeyring.open(dir);
+    const second = await RosterKeyring.open(dir);
+    // Prepared through one instance (behind a load balancer), signed offline, committed through the other.
+    const prepared = await first.prepareRotation({});
+    const pendingFile = join(dir, PENDING_ROTATION_FILE);
+    expect((await stat(pendingFile)).mode & 0o777).toBe(0o600);
+    expect(second.pendingRotation?.id).toBe(prepared.pendingId);
+    const committed = await second.commitKeySet(prepared.pendingId, signDocument(prepared.keySet, root));
+    expect(committed.version).toBe(2);
+    // The new roster key is the one the preparing instance made, and both sign with it.
+    expect(prepared.keySet.roster.keys.map((k) => k.keyId)).toEqual(committed.rosterKeyIds);
+    await expect.poll(() => first.version, { timeout: 5_000 }).toBe(2);
+    expect(keyIdOf((first.signers[0] as Ed25519KeyPair).publicKey)).toBe(committed.rosterKeyIds[0]);
+    await expect(stat(pendingFile)).rejects.toThrow(/ENOENT/);
+    expect(first.pendingRotation).toBeUndefined();
+
+    // The offline signing takes a while and the bridge restarts meanwhile: the rotation is still there.
+    const next = await first.prepareRotation({});
+    const restarted = await RosterKeyring.open(dir);
+    expect(restarted.pendingRotation?.id).toBe(next.pendingId);
+    expect((await restarted.commitKeySet(next.pendingId, signDocument(next.keySet, root))).version).toBe(3);
+
+    // A rotation file left behind by a crash after its commit names a version taken: refused.
+    const stale = await restarted.prepareRotation({});
+    const kept = await readFile(pendingFile, 'utf8');
+    await restarted.commitKeySet(stale.pendingId, signDocument(stale.keySet, root));
+    await writeFile(pendingFile, kept);
+    expect(
+      await refusal(restarted.commitKeySet(stale.pendingId, signDocument(stale.keySet, root))),
+    ).toMatchObject({
+      status: 409,
+      message: expect.stringMatching(/prepared as key set 4, and key set 4 is in force/),
+    });
+    expect(restarted.version).toBe(4);
+  });
+
   it('names a command key in key set 1 and rotates it with the roster key, every other role kept', async () => {
     const { root, keys } = newRosterKeys();
     await saveRosterKeys(dir, keys);
@@ -162,7 +202,7 @@ describe('the roster keyring', () => {
     expect(ring.commandSigners).toHaveLength(1);
     expect(idsOf(ring.latest.commands)).toEqual([keyIdOf((first as Ed25519KeyPair).publicKey)]);
 
-    const { pendingId, keySet } = ring.prepareRotation();
+    const { pendingId, keySet } = await ring.prepareRotation();
     expect(keySet.root).toEqual(ring.latest.root);
     expect(idsOf(keySet.commands)).not.toEqual(idsOf(ring.latest.commands));
     await ring.commitKeySet(pendingId, signDocument(keySet, root));
@@ -181,12 +221,12 @@ describe('the roster keyring', () => {
     const ring = await RosterKeyring.open(dir);
     const commandSeeds = () => ring.commandSigners.map((k) => k.seed);
     const cardIssuers = keyRole([SAMPLE_CARD_ISSUER]);
-    const named = ring.prepareRotation({ cardIssuers });
+    const named = await ring.prepareRotation({ cardIssuers });
     await ring.commitKeySet(named.pendingId, signDocument(named.keySet, root));
     const before = { commands: ring.latest.commands, seeds: commandSeeds(), roster: ring.latest.roster };
     const releases = keyRole([generateKeyPair(), generateKeyPair()], 2);
 
-    const change = ring.prepareReleaseKeys(releases);
+    const change = await ring.prepareReleaseKeys(releases);
     await ring.commitKeySet(change.pendingId, signDocument(change.keySet, root));
     expect(ring.latest).toMatchObject({
       version: 3,
@@ -197,7 +237,7 @@ describe('the roster keyring', () => {
     });
     expect(commandSeeds()).toEqual(before.seeds);
 
-    const rotation = ring.prepareRotation();
+    const rotation = await ring.prepareRotation();
     await ring.commitKeySet(rotation.pendingId, signDocument(rotation.keySet, root));
     expect(ring.latest.version).toBe(4);
     expect(ring.latest.releases).toEqual(releases);
@@ -219,7 +259,7 @@ describe('the roster keyring', () => {
     const ring = await RosterKeyring.open(dir);
     expect(ring.commandSigners).toEqual([]);
     expect(ring.latest.commands).toBeUndefined();
-    const { pendingId, keySet } = ring.prepareRotation();
+    const { pendingId, keySet } = await ring.prepareRotation();
     await ring.commitKeySet(pendingId, signDocument(keySet, root));
     expect(ring.commandSigners).toHaveLength(1);
     expect(ring.latest.commands?.keys).toHaveLength(1);
@@ -245,7 +285,7 @@ describe('the roster keyring', () => {
     // The key set is committed, as a rotation does, and the bridge stops before re-issuing.
     const ring = await RosterKeyring.open(dir);
     const root = (await loadOrCreateRosterKeys(dir)).root;
-    const { pendingId, keySet } = ring.prepareRotation();
+    const { pendingId, keySet } = await ring.prepareRotation();
     await ring.commitKeySet(pendingId, signDocument(keySet, root));
 
     bridge = await Bridge.start(config, logger);

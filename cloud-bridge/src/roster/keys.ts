@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   canonicalString,
@@ -24,6 +24,8 @@ import { writeFileDurable } from '@educard/terminal-sdk/files';
 import { z } from 'zod';
 
 export const ROSTER_KEYS_FILE = 'roster-keys.json';
+/** A rotation prepared and not yet committed: its unsigned key set and the new keys' seeds, mode 0600. */
+export const PENDING_ROTATION_FILE = 'roster-keys-pending.json';
 const FOLLOW_EVERY_MS = 500;
 
 export interface RosterKeys {
@@ -198,6 +200,48 @@ interface PendingRotation {
   keySet: RosterKeySet;
 }
 
+const StoredPending = z.object({
+  id: z.string().min(1).max(64),
+  keySet: RosterKeySet,
+  key: Seed.optional(),
+  commandKey: Seed.optional(),
+});
+
+const pendingPath = (dataDir: string) => join(dataDir, PENDING_ROTATION_FILE);
+
+function savePending(dataDir: string, pending: PendingRotation): Promise<void> {
+  const stored: z.input<typeof StoredPending> = {
+    id: pending.id,
+    keySet: pending.keySet,
+    ...(pending.key ? { key: seedOf(pending.key) } : {}),
+    ...(pending.commandKey ? { commandKey: seedOf(pending.commandKey) } : {}),
+  };
+  return writeFileDurable(pendingPath(dataDir), `${JSON.stringify(stored, null, 2)}\n`, 0o600);
+}
+
+/** The rotation prepared, by any instance sharing `dataDir`; undefined when none is, or its file is damaged. */
+function readPending(dataDir: string): PendingRotation | undefined {
+  let text: string;
+  try {
+    text = readFileSync(pendingPath(dataDir), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let stored: z.infer<typeof StoredPending>;
+  try {
+    stored = StoredPending.parse(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+  return {
+    id: stored.id,
+    keySet: stored.keySet,
+    ...(stored.key ? { key: pair(stored.key) } : {}),
+    ...(stored.commandKey ? { commandKey: pair(stored.commandKey) } : {}),
+  };
+}
+
 const parseKeySet = (text: string) => RosterKeySet.parse((JSON.parse(text) as { signed: unknown }).signed);
 
 function roleKeys(role: KeyRole): Map<string, Uint8Array> {
@@ -207,12 +251,12 @@ function roleKeys(role: KeyRole): Map<string, Uint8Array> {
 /**
  * The bridge's roster keys and their rotation. The bridge makes the next roster key itself and never
  * lets its seed out; the root key that must sign the next key set stays with the technician. A
- * rotation is prepared (the unsigned next key set, held in memory only), signed offline, and
- * committed: verified, written durably, and only then in force. The previous roster key is retired
- * in the same step.
+ * rotation is prepared (the unsigned next key set, written with the new keys' seeds beside the key
+ * file, so that any instance sharing `dataDir` may commit it, after a restart too), signed offline,
+ * and committed: verified, written durably, and only then in force. The previous roster key is
+ * retired in the same step.
  */
 export class RosterKeyring {
-  private pending: PendingRotation | undefined;
   /** The key file as this instance last took it (its inode, size and time), and when it last looked. */
   private fileSeen: string | undefined;
   private lookedAt = Number.NEGATIVE_INFINITY;
@@ -258,8 +302,6 @@ export class RosterKeyring {
     }
     if (onFile.keySets.length > this.keys.keySets.length) {
       this.keys = onFile;
-      // A rotation prepared here would now make a key set of the version just taken.
-      this.pending = undefined;
       this.follower?.taken(this.version);
     }
     return this.keys;
@@ -341,7 +383,7 @@ export class RosterKeyring {
   }
 
   get pendingRotation(): { id: string; rosterKeyId: string } | undefined {
-    const pending = this.pending;
+    const pending = readPending(this.dataDir);
     return (
       pending && {
         id: pending.id,
@@ -356,10 +398,10 @@ export class RosterKeyring {
    * gets one this way), and the card issuers in force unless `cardIssuers` names others (`null`: none).
    * Replaces any rotation pending.
    */
-  prepareRotation(options: { now?: Date; cardIssuers?: KeyRole | null } = {}): {
+  async prepareRotation(options: { now?: Date; cardIssuers?: KeyRole | null } = {}): Promise<{
     pendingId: string;
     keySet: RosterKeySet;
-  } {
+  }> {
     this.follow(true);
     const key = generateKeyPair();
     const commandKey = generateKeyPair();
@@ -375,15 +417,19 @@ export class RosterKeyring {
       commands: keyRole([commandKey]),
       ...(issuers ? { cardIssuers: issuers } : {}),
     };
-    this.pending = { id: randomBytes(12).toString('base64url'), key, commandKey, keySet };
-    return { pendingId: this.pending.id, keySet };
+    const pending = { id: randomBytes(12).toString('base64url'), key, commandKey, keySet };
+    await savePending(this.dataDir, pending);
+    return { pendingId: pending.id, keySet };
   }
 
   /**
    * The next key set, unsigned, with `releases` as the keys that sign gateway software: every other
    * role (root, roster, commands, card issuers) as it is. Committed like a roster key rotation, once the root has signed it offline.
    */
-  prepareReleaseKeys(releases: KeyRole, now = new Date()): { pendingId: string; keySet: RosterKeySet } {
+  async prepareReleaseKeys(
+    releases: KeyRole,
+    now = new Date(),
+  ): Promise<{ pendingId: string; keySet: RosterKeySet }> {
     this.follow(true);
     const keySet: RosterKeySet = {
       ...this.latest,
@@ -391,8 +437,9 @@ export class RosterKeyring {
       issuedAt: now.toISOString(),
       releases,
     };
-    this.pending = { id: randomBytes(12).toString('base64url'), keySet };
-    return { pendingId: this.pending.id, keySet };
+    const pending = { id: randomBytes(12).toString('base64url'), keySet };
+    await savePending(this.dataDir, pending);
+    return { pendingId: pending.id, keySet };
   }
 
   /**
@@ -404,13 +451,20 @@ export class RosterKeyring {
     pendingId: string,
     envelope: unknown,
   ): Promise<{ version: number; rosterKeyIds: string[]; retiredKeyIds: string[] }> {
-    // A key set another instance committed since the preparation makes this one's version taken.
     this.follow(true);
-    const pending = this.pending;
+    const pending = readPending(this.dataDir);
     if (!pending || pending.id !== pendingId) {
       throw new KeySetRefused(
         409,
-        `rotation ${pendingId} is not the one in progress (another was prepared or committed since, it was prepared on another instance, or the bridge restarted): run the rotation again against one instance`,
+        `rotation ${pendingId} is not the one in progress (another was prepared or committed since): run the rotation again`,
+      );
+    }
+    // A key set committed since the preparation (a crash between the commit and the removal of the
+    // rotation's file) has taken its version.
+    if (pending.keySet.version !== this.version + 1) {
+      throw new KeySetRefused(
+        409,
+        `rotation ${pendingId} was prepared as key set ${pending.keySet.version}, and key set ${this.version} is in force: run the rotation again`,
       );
     }
     const parsed = SignedEnvelopeSchema.safeParse(envelope);
@@ -441,10 +495,10 @@ export class RosterKeyring {
       ...(this.keys.uidSecret ? { uidSecret: this.keys.uidSecret } : {}),
     };
     await saveRosterKeys(this.dataDir, next);
+    await rm(pendingPath(this.dataDir), { force: true });
     const retiredKeyIds = pending.key ? this.keys.roster.map((k) => keyIdOf(k.publicKey)) : [];
     this.keys = next;
     this.fileSeen = this.fileStamp();
-    this.pending = undefined;
     return { version: this.version, rosterKeyIds: roster.map((k) => keyIdOf(k.publicKey)), retiredKeyIds };
   }
 }

@@ -237,7 +237,7 @@ export class RosterService {
   /** The unsigned next key set, for the root key holder to sign (see RosterKeyring). */
   prepareRotation(
     options: { cardIssuers?: KeyRole | null } = {},
-  ): Promise<ReturnType<RosterKeyring['prepareRotation']>> {
+  ): ReturnType<RosterKeyring['prepareRotation']> {
     return this.queue.run(async () => this.deps.keys.prepareRotation(options));
   }
 
