@@ -190,6 +190,16 @@ describe('the roster keyring', () => {
       status: 409,
       message: expect.stringMatching(/prepared as key set 4, and key set 4 is in force/),
     });
+    // A rotation file damaged by hand: refused, saying which file and why.
+    const damaged = await restarted.prepareRotation({});
+    await writeFile(pendingFile, '{"id": "x"');
+    expect(restarted.pendingRotation).toBeUndefined();
+    expect(
+      await refusal(restarted.commitKeySet(damaged.pendingId, signDocument(damaged.keySet, root))),
+    ).toMatchObject({
+      status: 409,
+      message: expect.stringMatching(/roster-keys-pending\.json cannot be read \(.*JSON/),
+    });
     expect(restarted.version).toBe(4);
   });
 

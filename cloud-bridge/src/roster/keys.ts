@@ -219,20 +219,25 @@ function savePending(dataDir: string, pending: PendingRotation): Promise<void> {
   return writeFileDurable(pendingPath(dataDir), `${JSON.stringify(stored, null, 2)}\n`, 0o600);
 }
 
-/** The rotation prepared, by any instance sharing `dataDir`; undefined when none is, or its file is damaged. */
-function readPending(dataDir: string): PendingRotation | undefined {
+/**
+ * The rotation prepared, by any instance sharing `dataDir`: undefined when none is, `damaged` (why)
+ * when its file cannot be read as one.
+ */
+function readPending(dataDir: string): PendingRotation | { damaged: string } | undefined {
   let text: string;
   try {
     text = readFileSync(pendingPath(dataDir), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    return { damaged: (error as Error).message };
   }
   let stored: z.infer<typeof StoredPending>;
   try {
-    stored = StoredPending.parse(JSON.parse(text));
-  } catch {
-    return undefined;
+    const parsed = StoredPending.safeParse(JSON.parse(text));
+    if (!parsed.success) return { damaged: describeIssues(parsed.error) };
+    stored = parsed.data;
+  } catch (error) {
+    return { damaged: (error as Error).message };
   }
   return {
     id: stored.id,
@@ -384,12 +389,11 @@ export class RosterKeyring {
 
   get pendingRotation(): { id: string; rosterKeyId: string } | undefined {
     const pending = readPending(this.dataDir);
-    return (
-      pending && {
-        id: pending.id,
-        rosterKeyId: keyIdOf((pending.key ?? (this.keys.roster[0] as Ed25519KeyPair)).publicKey),
-      }
-    );
+    if (!pending || 'damaged' in pending) return undefined;
+    return {
+      id: pending.id,
+      rosterKeyId: keyIdOf((pending.key ?? (this.keys.roster[0] as Ed25519KeyPair)).publicKey),
+    };
   }
 
   /**
@@ -453,6 +457,12 @@ export class RosterKeyring {
   ): Promise<{ version: number; rosterKeyIds: string[]; retiredKeyIds: string[] }> {
     this.follow(true);
     const pending = readPending(this.dataDir);
+    if (pending && 'damaged' in pending) {
+      throw new KeySetRefused(
+        409,
+        `the prepared rotation's file ${PENDING_ROTATION_FILE} cannot be read (${pending.damaged}): run the rotation again`,
+      );
+    }
     if (!pending || pending.id !== pendingId) {
       throw new KeySetRefused(
         409,
