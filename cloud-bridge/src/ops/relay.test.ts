@@ -9,6 +9,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { Directory } from '../directory/index.js';
+import { type SubscriptionWatch, watchSubscriptions } from '../runtime/subscriptions.js';
 import type { BridgeStore } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { LiveRelay } from './relay.js';
@@ -54,7 +55,10 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function startInstance(id: string): Promise<Instance> {
+async function startInstance(
+  id: string,
+  options: { logger?: pino.Logger; onConnected?: (client: MqttClient) => void } = {},
+): Promise<Instance> {
   const store = openTestStore(join(dir, 'bridge.db'));
   const ops = new Operations({
     store,
@@ -63,7 +67,8 @@ async function startInstance(id: string): Promise<Instance> {
     settings: { offlineAfterMinutes: 10, rosterStaleAfterMinutes: 30 },
   });
   const client = await mqtt.connectAsync(broker.url, { clientId: id });
-  const relay = await LiveRelay.start({ client, ops, instance: id, logger });
+  options.onConnected?.(client);
+  const relay = await LiveRelay.start({ client, ops, instance: id, logger: options.logger ?? logger });
   // The operations route's part that matters here: a response handed to the hub.
   const http = createServer((_request, response) => ops.hub.add(response, undefined, 'op-1'));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -125,3 +130,50 @@ it('sends the ids an instance commits only while another instance streams, and t
   expect(sent).toEqual([[second], [fourth]]);
   again.close();
 });
+
+it('turns itself off, and the bridge stays connected, when the broker refuses the live stream’s topics', async () => {
+  // A third-party broker whose ACL gives the bridge instances the device protocol only.
+  broker.aedes.authorizeSubscribe = (client, subscription, done) =>
+    done(
+      null,
+      client?.id.startsWith('bridge-') && subscription.topic.startsWith('educard-bridge/')
+        ? null
+        : subscription,
+    );
+  const lines: { msg: string }[] = [];
+  const warnings = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  // The bridge's own watch of its subscriptions, on the same client and from before the relay, as
+  // the bridge starts them: it reconnects 5 s after a refusal of a filter of the device protocol.
+  let watch: SubscriptionWatch | undefined;
+  let closed = 0;
+  const a = await startInstance('bridge-a', {
+    logger: warnings,
+    onConnected: (client) => {
+      watch = watchSubscriptions(client, { withinMs: 20_000, logger: warnings });
+      client.on('close', () => {
+        closed += 1;
+      });
+    },
+  });
+  try {
+    expect(lines.map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^the broker refused the live stream between bridge instances/),
+    ]);
+    const b = await startInstance('bridge-b', { logger: warnings });
+    const stream = await openStream(b);
+    const id = commitTap(a);
+    // A's own stream still shows what A ingests; nothing goes to the broker.
+    const own = await openStream(a);
+    const later = commitTap(a);
+    await until(() => own.ids.includes(later), { what: 'A’s commit on its own stream' });
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    expect(closed).toBe(0);
+    expect(a.client.connected).toBe(true);
+    expect(sent).toEqual([]);
+    expect(stream.ids).not.toContain(id);
+    stream.close();
+    own.close();
+  } finally {
+    watch?.stop();
+  }
+}, 20_000);

@@ -49,7 +49,17 @@ export class LiveRelay {
     // Its life is its client's: the bridge ends the client as it stops.
     deps.client.once('end', () => relay.stop());
     deps.client.on('message', (topic, payload) => relay.received(topic, payload));
-    await deps.client.subscribeAsync([LIVE_TOPIC, WATCHING_TOPIC], { qos: 0 });
+    try {
+      await deps.client.subscribeAsync([LIVE_TOPIC, WATCHING_TOPIC], { qos: 0 });
+    } catch (error) {
+      // A view is not worth a bridge: each instance's pages show its own ingest only.
+      deps.logger.warn(
+        { err: error, topics: [LIVE_TOPIC, WATCHING_TOPIC] },
+        "the broker refused the live stream between bridge instances (its ACL must give the bridge's user educard-bridge/v1/#): each instance's live stream shows only what it ingests",
+      );
+      relay.stop();
+      return relay;
+    }
     deps.ops.shareStream({ send: (ids) => relay.send(ids), wanted: () => relay.watched() });
     return relay;
   }

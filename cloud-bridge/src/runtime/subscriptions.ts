@@ -1,10 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { filters, refusesFilter, topics } from '@educard/terminal-sdk';
+import { filters, refusesFilter, TOPIC_ROOT, topics } from '@educard/terminal-sdk';
 import type { ISubscriptionMap, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
 
 /** How soon after a refused SUBSCRIBE the connection is made again (sooner when `withinMs` is shorter). */
 const REFUSED_RETRY_MS = 5_000;
+
+/**
+ * A filter of the device protocol (under `educard/v1/`, shared or not): what ingest and the devices
+ * need. Another refused (the live stream between instances, `educard-bridge/v1/…`, which a
+ * third-party broker's ACL may not allow) is its subscriber's to handle, not a node's fault.
+ */
+const ofDevices = (filter: string) =>
+  filter.startsWith(`${TOPIC_ROOT}/`) || filter.includes(`/${TOPIC_ROOT}/`);
 
 export interface SubscriptionWatch {
   /**
@@ -86,6 +94,10 @@ export function watchSubscriptions(
     const filtersSent = sent.get(packet.messageId);
     sent.delete(packet.messageId);
     if (packet.granted.some(refusesFilter)) {
+      if (!Object.keys(filtersSent ?? {}).some(ofDevices)) {
+        waiting.delete(packet.messageId);
+        return;
+      }
       refused = { ...refused, ...filtersSent };
       // Left waiting, and the connection ended a little later: a node that refuses now (NATS while
       // a node of its cluster is down) may take it on the next connection, or the next node will.
