@@ -421,9 +421,7 @@ export class RosterKeyring {
       commands: keyRole([commandKey]),
       ...(issuers ? { cardIssuers: issuers } : {}),
     };
-    const pending = { id: randomBytes(12).toString('base64url'), key, commandKey, keySet };
-    await savePending(this.dataDir, pending);
-    return { pendingId: pending.id, keySet };
+    return this.pend({ key, commandKey, keySet });
   }
 
   /**
@@ -441,9 +439,16 @@ export class RosterKeyring {
       issuedAt: now.toISOString(),
       releases,
     };
-    const pending = { id: randomBytes(12).toString('base64url'), keySet };
+    return this.pend({ keySet });
+  }
+
+  /** Writes a rotation as the one pending, in place of any other: any instance sharing `dataDir` may commit it. */
+  private async pend(
+    rotation: Omit<PendingRotation, 'id'>,
+  ): Promise<{ pendingId: string; keySet: RosterKeySet }> {
+    const pending = { id: randomBytes(12).toString('base64url'), ...rotation };
     await savePending(this.dataDir, pending);
-    return { pendingId: pending.id, keySet };
+    return { pendingId: pending.id, keySet: pending.keySet };
   }
 
   /**
