@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bridge, Notice, PassageNotice } from '@educard/cloud-bridge';
+import type { Bridge, Notice, PassageNotice, RefusalNotice } from '@educard/cloud-bridge';
 import { until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
@@ -26,6 +26,7 @@ const config = () => ({
         secret: SECRET,
         debounceMs: 300,
         batchWindowMs: 100,
+        refusals: true,
         maxAttempts: 5,
         timeoutMs: 400,
         // Five attempts take at least 1.4 s: a bridge stopped while its receiver is down (below) must not
@@ -210,5 +211,45 @@ describe('parent notices', () => {
     expect([again.code, again.stderr]).toEqual([1, expect.stringContaining(`no given-up delivery ${id}`)]);
     const json = await cli('notices', 'status', '--json');
     expect(JSON.parse(json.stdout).webhooks[0]).toMatchObject({ failed: 0, failedDeliveries: [] });
+  });
+
+  it('tell a parent their child was refused at the gate and is outside: not a lockdown, not a pupil inside', async () => {
+    bridge.directory.putPerson({
+      id: 'p4',
+      school: SCHOOL,
+      role: 'student',
+      name: '学生4',
+      class: '3-2',
+      active: true,
+    });
+    const before = receiver.notices.length;
+    // p1 went out last (above), p2 in, p3 out; p4 has not passed a gate yet.
+    commitTaps(bridge, 'gate-2', SCHOOL, [
+      { personId: 'p1', at: now(), direction: 'in', decision: 'deny', reason: 'expired' },
+      { personId: 'p2', at: now(), direction: 'in', decision: 'deny', reason: 'passback' },
+      { personId: 'p3', at: now(), direction: 'in', decision: 'deny', reason: 'lockdown' },
+      { personId: 'p4', at: now(), direction: 'in', decision: 'deny', reason: 'card-unreadable' },
+      { personId: 'p4', at: now(100), direction: 'in' },
+    ]);
+    await until(() => receiver.refusals.length === 1 && receiver.notices.length === before + 1, {
+      what: 'the refusal notice and the entry after a misread',
+    });
+    await until(settled, { what: 'nothing pending' });
+    expect(receiver.refusals).toEqual([
+      {
+        id: expect.stringMatching(/^r\d+$/),
+        kind: 'refused',
+        school: SCHOOL,
+        personId: 'p1',
+        studentNumber: 'G110101201501010001',
+        name: '学生1',
+        class: '3-1',
+        at: expect.any(String),
+        device: 'gate-2',
+        reason: 'expired',
+      } satisfies Record<keyof RefusalNotice, unknown>,
+    ]);
+    expect(receiver.notices.slice(before).map(said)).toEqual(['p4 in']);
+    expect(receiver.absences).toEqual([]);
   });
 });

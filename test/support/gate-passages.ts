@@ -1,4 +1,5 @@
 import type { Bridge } from '@educard/cloud-bridge';
+import type { DenyReason } from '@educard/terminal-sdk';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 
 export interface GateTap {
@@ -7,6 +8,8 @@ export interface GateTap {
   direction: 'in' | 'out';
   role?: 'student' | 'teacher' | 'staff';
   decision?: 'grant' | 'deny';
+  /** Why a denied tap was refused (the test records' default otherwise). */
+  reason?: DenyReason;
 }
 
 /**
@@ -26,6 +29,7 @@ export function commitTaps(bridge: Bridge, device: string, school: string, taps:
         cardId: `CARD-${tap.personId}-0001`,
         role: tap.role ?? 'student',
         decision: tap.decision ?? 'grant',
+        ...(tap.reason ? { reason: tap.reason } : {}),
       }),
     })),
     bridge.store.cursor(device),

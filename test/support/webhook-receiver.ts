@@ -1,6 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type AbsenceNotice, type Notice, type PassageNotice, verifySignature } from '@educard/cloud-bridge';
+import {
+  type AbsenceNotice,
+  type Notice,
+  type PassageNotice,
+  type RefusalNotice,
+  verifySignature,
+} from '@educard/cloud-bridge';
 
 /** What the receiver does with the next request. */
 export type ReceiverFault = 'fail' | 'stall' | 'reject' | 'throttle';
@@ -54,7 +60,16 @@ export class WebhookReceiver {
 
   /** The absence notices confirmed, each once. */
   get absences(): AbsenceNotice[] {
-    return this.confirmed().filter((notice): notice is AbsenceNotice => 'kind' in notice);
+    return this.confirmed().filter(
+      (notice): notice is AbsenceNotice => 'kind' in notice && notice.kind === 'absent',
+    );
+  }
+
+  /** The refusal notices confirmed, each once. */
+  get refusals(): RefusalNotice[] {
+    return this.confirmed().filter(
+      (notice): notice is RefusalNotice => 'kind' in notice && notice.kind === 'refused',
+    );
   }
 
   private confirmed(): Notice[] {

@@ -13,6 +13,11 @@ export const NoticeWebhook = z.object({
    * leave): a receiver must know the `absent` kind before it is turned on.
    */
   absence: z.boolean().default(false),
+  /**
+   * Also a notice for each pupil refused at a gate and not let in within the debounce window (not for
+   * a lockdown): a receiver must know the `refused` kind before it is turned on.
+   */
+  refusals: z.boolean().default(false),
   /** Passages of one pupil closer than this make one notice (docs/notices.md). */
   debounceMs: z.number().int().min(0).max(3_600_000).default(120_000),
   /** How long settled notices gather before they go out in one POST. */

@@ -1,5 +1,11 @@
 export { NoticesConfig, NoticeWebhook } from './config.js';
-export { addPassage, type Burst, hasSettled, type Passage, type PassageOutcome } from './debounce.js';
+export {
+  addPassage,
+  type Burst,
+  hasSettled,
+  type Passage,
+  type PassageOutcome,
+} from './debounce.js';
 export { noticesRoutes } from './http.js';
 export {
   type AbsenceNotice,
@@ -8,6 +14,7 @@ export {
   type Notice,
   noticesAbout,
   type PassageNotice,
+  type RefusalNotice,
 } from './ledger.js';
 export { type DeliveryOutcome, Notices, type NoticesDeps } from './service.js';
 export { type SignatureCheck, signatureHeader, verifySignature } from './signature.js';

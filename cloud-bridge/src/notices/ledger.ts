@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DenyReason } from '@educard/terminal-sdk';
 import type { ParentNotice } from '../attendance/index.js';
 import { type ModuleSteps, migrateModule, type SqlDatabase, tableExists } from '../store/index.js';
-import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
+import { addPassage, type Burst, type BurstDirection, hasSettled, type Passage } from './debounce.js';
 
 /**
  * The durable side of notices, per webhook: a cursor over gate_passages, each pupil's burst, the
@@ -36,6 +36,8 @@ const ABSENCE_STATE = {
        WHERE q.webhook = a.webhook AND q.notice::json->>'id' = 'a' || a.date || ':' || a.person_id;
      CREATE INDEX notice_absences_day ON notice_absences (school, date);`,
 };
+/** The fourth step: why the gate refused a pupil, for a burst that ends with a refusal. */
+const BURST_REASON = 'ALTER TABLE notice_bursts ADD COLUMN reason TEXT;';
 export const NOTICES_STEPS = {
   sqlite: [
     `CREATE TABLE notice_webhooks (
@@ -82,6 +84,7 @@ export const NOTICES_STEPS = {
    CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
     ABSENCES,
     ABSENCE_STATE.sqlite,
+    BURST_REASON,
   ],
   postgres: [
     `CREATE TABLE notice_webhooks (
@@ -128,11 +131,15 @@ export const NOTICES_STEPS = {
      CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
     ABSENCES,
     ABSENCE_STATE.postgres,
+    BURST_REASON,
   ],
 } satisfies ModuleSteps;
 
-/** One notice as the receiver gets it: where a pupil passed, or that they did not come. Never a card id. */
-export type Notice = PassageNotice | AbsenceNotice;
+/**
+ * One notice as the receiver gets it: where a pupil passed, that a gate refused them, or that they did
+ * not come. Never a card id.
+ */
+export type Notice = PassageNotice | RefusalNotice | AbsenceNotice;
 
 /** A pupil's passage at a gate, debounced (docs/notices.md). */
 export interface PassageNotice {
@@ -145,6 +152,23 @@ export interface PassageNotice {
   direction: 'in' | 'out';
   at: string;
   device: string;
+}
+
+/**
+ * A pupil refused at a gate and not let in within the debounce window: sent to a webhook with
+ * `refusals` on. Never for a lockdown, which the school tells the parents of as it decides.
+ */
+export interface RefusalNotice {
+  id: string;
+  kind: 'refused';
+  school: string;
+  personId: string;
+  studentNumber?: string;
+  name: string;
+  class?: string;
+  at: string;
+  device: string;
+  reason: DenyReason;
 }
 
 /**
@@ -179,6 +203,8 @@ export interface PendingDelivery {
 export interface LedgerWebhook {
   key: string;
   school?: string;
+  /** Also refused entries (docs/notices.md#refusal-notices). */
+  refusals?: boolean;
   debounceMs: number;
   batchWindowMs: number;
   batchMax: number;
@@ -199,9 +225,10 @@ interface BurstRow {
   person_id: string;
   first_at: string;
   last_at: string;
-  direction: 'in' | 'out';
+  direction: BurstDirection;
   event_id: number;
   device: string;
+  reason: DenyReason | null;
   open: number;
 }
 
@@ -213,12 +240,33 @@ const toBurst = (row: BurstRow): Burst => ({
   direction: row.direction,
   eventId: row.event_id,
   device: row.device,
+  ...(row.reason ? { reason: row.reason } : {}),
   open: row.open === 1,
 });
+
+/** A row of gate_passages, or of gate_refusals (`direction` 'refused', with its reason). */
+interface GateRow {
+  event_id: number;
+  school: string;
+  person_id: string;
+  at: string;
+  direction: BurstDirection;
+  reason: DenyReason | null;
+  device: string;
+  role: string | null;
+}
+
+/**
+ * A refusal read this long after it happened is not told: the moment to fetch the child has passed
+ * (a gate's backlog after an outage), and the register shows it.
+ */
+export const REFUSAL_LATE_MS = 30 * 60_000;
 
 export interface StepResult {
   read: number;
   stale: number;
+  /** Refusals not told: read too late, or during a lockdown. */
+  untold: { late: number; lockdown: number };
   notices: number;
   deliveries: number;
 }
@@ -250,29 +298,28 @@ export class NoticeLedger {
          VALUES (?, (SELECT coalesce(max(event_id), 0) FROM gate_passages)) ON CONFLICT (webhook) DO NOTHING`,
       ),
       setCursor: db.prepare('UPDATE notice_webhooks SET cursor = ? WHERE webhook = ?'),
-      passages: db.prepare<
-        [number, number, number],
-        {
-          event_id: number;
-          school: string;
-          person_id: string;
-          at: string;
-          direction: 'in' | 'out';
-          device: string;
-          role: string | null;
-        }
-      >(
-        'SELECT event_id, school, person_id, at, direction, device, role FROM gate_passages WHERE event_id > ? AND event_id <= ? ORDER BY event_id LIMIT ?',
+      passages: db.prepare<[number, number, number], GateRow>(
+        `SELECT event_id, school, person_id, at, direction, NULL AS reason, device, role FROM gate_passages
+         WHERE event_id > ? AND event_id <= ? ORDER BY event_id LIMIT ?`,
+      ),
+      // Event ids are one sequence over both tables: one cursor follows both.
+      passagesAndRefusals: db.prepare<{ after: number; through: number; limit: number }, GateRow>(
+        `SELECT event_id, school, person_id, at, direction, NULL AS reason, device, role FROM gate_passages
+           WHERE event_id > @after AND event_id <= @through
+         UNION ALL
+         SELECT event_id, school, person_id, at, 'refused', reason, device, role FROM gate_refusals
+           WHERE event_id > @after AND event_id <= @through
+         ORDER BY event_id LIMIT @limit`,
       ),
       burst: db.prepare<[string, string], BurstRow>(
         'SELECT * FROM notice_bursts WHERE webhook = ? AND person_id = ?',
       ),
       putBurst: db.prepare(
-        `INSERT INTO notice_bursts (webhook, person_id, school, first_at, last_at, direction, event_id, device, open)
-         VALUES (@webhook, @personId, @school, @firstAt, @lastAt, @direction, @eventId, @device, @open)
+        `INSERT INTO notice_bursts (webhook, person_id, school, first_at, last_at, direction, event_id, device, reason, open)
+         VALUES (@webhook, @personId, @school, @firstAt, @lastAt, @direction, @eventId, @device, @reason, @open)
          ON CONFLICT (webhook, person_id) DO UPDATE SET school = excluded.school, first_at = excluded.first_at,
            last_at = excluded.last_at, direction = excluded.direction, event_id = excluded.event_id,
-           device = excluded.device, open = excluded.open`,
+           device = excluded.device, reason = excluded.reason, open = excluded.open`,
       ),
       openBursts: db.prepare<[string, string], BurstRow>(
         'SELECT * FROM notice_bursts WHERE webhook = ? AND open = 1 AND last_at <= ? ORDER BY last_at',
@@ -427,29 +474,43 @@ export class NoticeLedger {
   private step(hook: LedgerWebhook, now: number, people: NoticePeople, through: number): StepResult {
     const nowIso = new Date(now).toISOString();
     const cursor = this.s.webhook.get(hook.key)?.cursor ?? 0;
-    const rows = this.s.passages.all(cursor, through, READ_LIMIT);
+    const rows = hook.refusals
+      ? this.s.passagesAndRefusals.all({ after: cursor, through, limit: READ_LIMIT })
+      : this.s.passages.all(cursor, through, READ_LIMIT);
     let stale = 0;
+    const untold = { late: 0, lockdown: 0 };
     let notices = 0;
     const notify = (burst: Burst) => {
       const about = people.describe(burst);
       if (!about) return;
-      const notice: PassageNotice = {
-        id: `n${burst.eventId}`,
-        ...about,
-        direction: burst.direction,
-        at: burst.lastAt,
-        device: burst.device,
-      };
+      const at = burst.lastAt;
+      const notice: PassageNotice | RefusalNotice =
+        burst.direction === 'refused'
+          ? // A burst that ends with a refusal holds its reason (gate_refusals.reason is never null).
+            {
+              id: `r${burst.eventId}`,
+              kind: 'refused',
+              ...about,
+              at,
+              device: burst.device,
+              reason: burst.reason as DenyReason,
+            }
+          : { id: `n${burst.eventId}`, ...about, direction: burst.direction, at, device: burst.device };
       this.s.enqueue.get(hook.key, JSON.stringify(notice), nowIso);
       notices++;
     };
     const save = (burst: Burst) =>
-      this.s.putBurst.run({ webhook: hook.key, ...burst, open: burst.open ? 1 : 0 });
+      this.s.putBurst.run({ webhook: hook.key, reason: null, ...burst, open: burst.open ? 1 : 0 });
 
     for (const row of rows) {
       if (row.role !== 'student') continue;
       const school = people.schoolOf(row.person_id, row.at, row.school);
       if (hook.school !== undefined && school !== hook.school) continue;
+      const untoldWhy = row.direction === 'refused' ? untoldRefusal(row, now) : undefined;
+      if (untoldWhy) {
+        untold[untoldWhy]++;
+        continue;
+      }
       const passage: Passage = {
         eventId: row.event_id,
         school,
@@ -457,6 +518,7 @@ export class NoticeLedger {
         at: row.at,
         direction: row.direction,
         device: row.device,
+        ...(row.reason ? { reason: row.reason } : {}),
       };
       const held = this.s.burst.get(hook.key, passage.personId);
       const outcome = addPassage(held ? toBurst(held) : undefined, passage, hook.debounceMs);
@@ -464,6 +526,7 @@ export class NoticeLedger {
         stale++;
         continue;
       }
+      if (outcome.kind === 'unchanged') continue;
       if (outcome.kind === 'settled') notify(outcome.settled);
       save(outcome.burst);
     }
@@ -491,7 +554,7 @@ export class NoticeLedger {
       this.s.assign.run(seq, hook.key, (batch[0] as { id: number }).id, (batch.at(-1) as { id: number }).id);
       deliveries++;
     }
-    return { read: rows.length, stale, notices, deliveries };
+    return { read: rows.length, stale, untold, notices, deliveries };
   }
 
   /** The oldest delivery not yet confirmed or given up: deliveries go out one at a time, in order. */
@@ -557,6 +620,17 @@ export class NoticeLedger {
       })),
     };
   }
+}
+
+/**
+ * Why a refusal is not told: a lockdown refuses every arriving pupil, and what their parents are told
+ * is the school's to decide (an absence notice still says it at the cut-off); one read long after it
+ * happened is news nobody can act on.
+ */
+function untoldRefusal(row: GateRow, now: number): 'lockdown' | 'late' | undefined {
+  if (row.reason === 'lockdown') return 'lockdown';
+  if (now - Date.parse(row.at) > REFUSAL_LATE_MS) return 'late';
+  return undefined;
 }
 
 /** A delivery's body as POSTed. */

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DenyReason } from '@educard/terminal-sdk';
 import { gateDecisionData } from '@educard/terminal-sdk/testing';
 import { describe, expect, it } from 'vitest';
 import { Attendance } from '../attendance/index.js';
@@ -8,20 +9,28 @@ import { Directory } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
 import { openTestStore } from '../store/test-store.js';
 import { NoticesConfig } from './config.js';
-import { addPassage, type Burst, hasSettled, type Passage } from './debounce.js';
-import { NoticeLedger } from './ledger.js';
+import {
+  addPassage,
+  type Burst,
+  type BurstDirection,
+  HOLDS_MS,
+  hasSettled,
+  type Passage,
+} from './debounce.js';
+import { NoticeLedger, REFUSAL_LATE_MS } from './ledger.js';
 import { signatureHeader, verifySignature } from './signature.js';
 
 const T0 = Date.parse('2026-11-23T00:00:00.000Z');
 const DEBOUNCE = 120_000;
 let eventId = 0;
-const tap = (seconds: number, direction: 'in' | 'out', device = 'gate-1'): Passage => ({
+const tap = (seconds: number, direction: BurstDirection, device = 'gate-1'): Passage => ({
   eventId: ++eventId,
   school: 'school-1',
   personId: 'p1',
   at: new Date(T0 + seconds * 1000).toISOString(),
   direction,
   device,
+  ...(direction === 'refused' ? { reason: 'expired' as const } : {}),
 });
 
 /** Runs passages through the rule as the ledger does; returns the notices and the state left. */
@@ -84,6 +93,48 @@ describe('the debounce rule', () => {
 
   it('a window of 0 notifies every passage', () => {
     expect(run([tap(0, 'in'), tap(1, 'out'), tap(2, 'in')], 2, 0).notices).toEqual(['in@0', 'out@1', 'in@2']);
+  });
+});
+
+describe('the debounce rule with refusals', () => {
+  const hours = (h: number) => h * 3600;
+
+  it('a pupil out at lunch and refused coming back is told refused, with the reason', () => {
+    const { notices, state } = run(
+      [tap(0, 'in'), tap(hours(4), 'out'), tap(hours(4.5), 'refused')],
+      hours(4.6),
+    );
+    expect(notices).toEqual(['in@0', 'out@14400', 'refused@16200']);
+    expect(state).toMatchObject({ direction: 'refused', reason: 'expired', open: false });
+  });
+
+  it('refused and let in within the window is one notice: in, without the reason', () => {
+    const { notices, state } = run([tap(0, 'refused'), tap(40, 'in')], 200);
+    expect(notices).toEqual(['in@40']);
+    expect(state).not.toHaveProperty('reason');
+  });
+
+  it('refused, then out of the window, is refused: let in later is a notice of its own', () => {
+    expect(run([tap(0, 'refused'), tap(600, 'in')], 800).notices).toEqual(['refused@0', 'in@600']);
+  });
+
+  it('a refusal of a pupil inside tells nothing, open burst or told, until the entry is half a day old', () => {
+    expect(run([tap(0, 'in'), tap(30, 'refused')], 200).notices).toEqual(['in@0']);
+    const inside = run([tap(0, 'in')], 200);
+    expect(addPassage(inside.state, tap(hours(5), 'refused'), DEBOUNCE).kind).toBe('unchanged');
+    const nextMorning = addPassage(inside.state, tap(HOLDS_MS / 1000, 'refused'), DEBOUNCE);
+    expect(nextMorning.kind).toBe('opened');
+  });
+
+  it('a pupil refused again is not told again the same day', () => {
+    const { notices, state } = run([tap(0, 'refused'), tap(30, 'refused'), tap(600, 'refused')], 800);
+    expect(notices).toEqual(['refused@0']);
+    expect(addPassage(state, tap(HOLDS_MS / 1000 + 1, 'refused'), DEBOUNCE).kind).toBe('opened');
+  });
+
+  it('a refusal older than the notice the parent has is stale', () => {
+    const told = run([tap(0, 'out'), tap(3600, 'in')], 4000);
+    expect(addPassage(told.state, tap(1800, 'refused'), DEBOUNCE).kind).toBe('stale');
   });
 });
 
@@ -180,6 +231,94 @@ describe('the ledger', () => {
       );
       expect(notified).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
       expect(ledger.status('h1')).toMatchObject({ pending: 0, failed: 0, delivered: 5 });
+      store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('tells refused entries to a webhook that asks for them: never a lockdown, never one read late', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'notices-'));
+    try {
+      const store = openTestStore(join(dir, 'bridge.db'));
+      const directory = new Directory(store.database);
+      new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai' });
+      const ledger = new NoticeLedger(store.database);
+      const refusals = { key: 'refusals', refusals: true, debounceMs: 1000, batchWindowMs: 0, batchMax: 100 };
+      const passagesOnly = { ...refusals, key: 'passages', refusals: false };
+      for (const hook of [refusals, passagesOnly]) ledger.register(hook.key);
+      const at = (s: number) => new Date(T0 + s * 1000).toISOString();
+      const refused = (
+        personId: string,
+        seconds: number,
+        reason: DenyReason,
+        role: 'student' | 'teacher' = 'student',
+      ) =>
+        ['gate.decision', at(seconds), gateDecisionData({ personId, decision: 'deny', reason, role })] as [
+          string,
+          string,
+          Record<string, unknown>,
+        ];
+      store.commitRecords(
+        'gate-1',
+        'school-1',
+        libraryRecords('gate-1', [
+          refused('late', -REFUSAL_LATE_MS / 1000 - 1, 'expired'),
+          refused('a', 0, 'expired'),
+          refused('b', 0, 'lockdown'),
+          refused('t', 0, 'expired', 'teacher'),
+          ['gate.decision', at(0), gateDecisionData({ personId: 'c', direction: 'out', decision: 'deny' })],
+          refused('d', 0, 'suspended'),
+          ['gate.decision', at(0.5), gateDecisionData({ personId: 'd' })],
+        ]),
+      );
+      const people = {
+        schoolOf: (_person: string, _at: string, gateSchool: string) => gateSchool,
+        describe: (burst: Burst) => ({
+          school: burst.school,
+          personId: burst.personId,
+          name: burst.personId,
+        }),
+      };
+      const through = store.settledEventId();
+      expect(ledger.advance(refusals, T0 + 900, people, through)).toMatchObject({
+        untold: { late: 1, lockdown: 1 },
+        notices: 0,
+      });
+      expect(ledger.advance(refusals, T0 + 1500, people, through)).toMatchObject({
+        notices: 2,
+        deliveries: 1,
+      });
+      expect(ledger.advance(passagesOnly, T0 + 1500, people, through)).toMatchObject({
+        untold: { late: 0, lockdown: 0 },
+        notices: 1,
+        deliveries: 1,
+      });
+      const told = (key: string) =>
+        (JSON.parse(ledger.nextDelivery(key)?.body ?? '{}') as { notices: Record<string, unknown>[] })
+          .notices;
+      expect(told('refusals')).toEqual([
+        {
+          id: expect.stringMatching(/^r\d+$/),
+          kind: 'refused',
+          school: 'school-1',
+          personId: 'a',
+          name: 'a',
+          at: at(0),
+          device: 'gate-1',
+          reason: 'expired',
+        },
+        {
+          id: expect.stringMatching(/^n\d+$/),
+          school: 'school-1',
+          personId: 'd',
+          name: 'd',
+          direction: 'in',
+          at: at(0.5),
+          device: 'gate-1',
+        },
+      ]);
+      expect(told('passages').map((notice) => notice.personId)).toEqual(['d']);
       store.close();
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -176,6 +176,11 @@ export class Notices {
             { webhook: hook.key, stale: step.stale },
             'late passages older than notices sent: skipped',
           );
+        if (step.untold.late || step.untold.lockdown)
+          this.deps.logger.info(
+            { webhook: hook.key, ...step.untold },
+            'refusals not told to parents: read too late, or during a lockdown',
+          );
         if (step.deliveries) this.ledger.prune(hook.key, now - KEEP_DELIVERED_MS);
         this.pump(hook);
       } catch (error) {
