@@ -9,6 +9,7 @@ import {
   parseDeviceTopic,
   parseMessage,
   SPEC_VERSION,
+  sharedFilter,
   topics,
   verifyBatchSignature,
   verifyChain,
@@ -144,9 +145,11 @@ export class Ingest {
 
   async start(): Promise<void> {
     const { client, shareGroup } = this.deps;
-    const share = (filter: string) => (shareGroup ? `$share/${shareGroup}/${filter}` : filter);
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
-    await client.subscribeAsync([share(filters.allEvents), share(filters.allStates)], { qos: 1 });
+    await client.subscribeAsync(
+      [sharedFilter(shareGroup, filters.allEvents), sharedFilter(shareGroup, filters.allStates)],
+      { qos: 1 },
+    );
   }
 
   private onMessage(topic: string, payload: Buffer, retained: boolean): void {

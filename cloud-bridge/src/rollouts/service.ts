@@ -6,6 +6,7 @@ import {
   parseDeviceTopic,
   parseMessage,
   SPEC_VERSION,
+  sharedFilter,
   topics,
   type UpdateOffer,
   UpdateProgress,
@@ -88,8 +89,7 @@ export class Rollouts {
         this.deps.logger.error({ err: error, topic }, 'rollout message not handled');
       }
     });
-    const filter = filters.allUpdates;
-    await client.subscribeAsync(shareGroup ? `$share/${shareGroup}/${filter}` : filter, { qos: 1 });
+    await client.subscribeAsync(sharedFilter(shareGroup, filters.allUpdates), { qos: 1 });
   }
 
   /** The phases' timer: on one bridge instance at a time (the runtime holds it under a lease). */

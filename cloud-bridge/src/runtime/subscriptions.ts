@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { filters, refusesFilter, TOPIC_ROOT, topics } from '@educard/terminal-sdk';
+import { filters, refusesFilter, TOPIC_ROOT, topics, unsharedFilter } from '@educard/terminal-sdk';
 import type { ISubscriptionMap, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
 
@@ -11,8 +11,7 @@ const REFUSED_RETRY_MS = 5_000;
  * need. Another refused (the live stream between instances, `educard-bridge/v1/…`, which a
  * third-party broker's ACL may not allow) is its subscriber's to handle, not a node's fault.
  */
-const ofDevices = (filter: string) =>
-  filter.startsWith(`${TOPIC_ROOT}/`) || filter.includes(`/${TOPIC_ROOT}/`);
+const ofDevices = (filter: string) => unsharedFilter(filter).startsWith(`${TOPIC_ROOT}/`);
 
 export interface SubscriptionWatch {
   /**

@@ -78,7 +78,18 @@ export const topics = {
     `${TOPIC_ROOT}/${BRIDGE}/devices/${segment(instance, 'instance')}/events`,
 } as const;
 
-/** Subscription filters the bridge uses (prefixed with $share/GROUP/ when several bridges share load). */
+/**
+ * A filter shared by a group (`$share/GROUP/…`): the broker gives each message to one subscriber of
+ * the group, so bridge instances share the devices' messages. Without a group, the filter itself.
+ */
+export const sharedFilter = (group: string | undefined, filter: string): string =>
+  group ? `$share/${group}/${filter}` : filter;
+
+/** The topic filter a subscription stands for, without its `$share/GROUP/` prefix. */
+export const unsharedFilter = (filter: string): string =>
+  filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter;
+
+/** Subscription filters the bridge uses (shared by a group when several bridges share load: `sharedFilter`). */
 export const filters = {
   allEvents: `${TOPIC_ROOT}/+/devices/+/events`,
   allStates: `${TOPIC_ROOT}/+/devices/+/state`,
