@@ -7,7 +7,7 @@ import { ACCOUNT_ROLES, type AuditEntry, type AuditSink, type Principal } from '
 import { isStoreFull, type SqlDatabase } from '../store/index.js';
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
 import { AccountTables, type StoredAccount } from './store.js';
-import { AddressThrottle, CheckGate } from './throttle.js';
+import { AddressThrottle, CheckGate, type LocksSeenBy } from './throttle.js';
 import type { Account } from './types.js';
 
 export interface AccountSettings {
@@ -283,7 +283,7 @@ export class Accounts {
    * is checked, so a burst of parallel guesses cannot slip past a limit.
    */
   async login(username: string, password: string, ip?: string): Promise<LoginResult> {
-    const refused = this.lockedOut(username, ip, this.now().getTime());
+    const refused = this.lockedOut(username, ip, this.now().getTime(), 'this-instance');
     if (refused) return refused;
     const release = await this.checks.acquire();
     if (!release) {
@@ -302,12 +302,12 @@ export class Accounts {
     username: string,
     ip: string | undefined,
     nowMs: number,
-    inTurn = false,
+    seenBy: LocksSeenBy,
   ): LoginResult | undefined {
     const anonymous = { actor: username.slice(0, 64), action: 'session.login', ...(ip ? { ip } : {}) };
-    // Before the queue, only the locks this instance knows (a flood is refused without a query); in
-    // turn, those another instance made too.
-    const addressMs = ip === undefined ? 0 : this.addresses.lockedFor(ip, nowMs, inTurn);
+    // Before the queue, only the address locks this instance knows (a flood is refused without a
+    // query); in turn, those another instance made too.
+    const addressMs = ip === undefined ? 0 : this.addresses.lockedFor(ip, nowMs, seenBy);
     // Not audited one by one: a flood from one address would write the audit log as fast as it sends.
     if (addressMs > 0) {
       this.refusals.count('address-locked', ip);
@@ -333,7 +333,7 @@ export class Accounts {
     this.tables.forgetThrottles(nowMs - 86_400_000, nowMs);
     this.sweep();
     // Checked again in turn: the attempts that waited before this one may have locked it out.
-    const refused = this.lockedOut(username, ip, nowMs, true);
+    const refused = this.lockedOut(username, ip, nowMs, 'every-instance');
     if (refused) return refused;
     const anonymous = { actor: username.slice(0, 64), action: 'session.login', ...(ip ? { ip } : {}) };
     if (ip !== undefined && this.addresses.attempt(ip, nowMs)) {

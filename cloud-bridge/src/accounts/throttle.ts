@@ -7,12 +7,15 @@ const CAPACITY = 10_000;
 /** What the throttle keeps in the accounts' tables. */
 type AddressTables = Pick<AccountTables, 'addressLockedUntil' | 'addressFailure' | 'addressSucceeded'>;
 
+/** Whose locks a check believes: this instance's (no query), or every instance's (in the database). */
+export type LocksSeenBy = 'this-instance' | 'every-instance';
+
 /**
  * Failed sign-ins per source address (an IPv6 address by its /64): `attempts` failures within
  * `windowMs` lock the address for `windowMs`, whatever user names it tries. The per-name count stops
  * guessing one account; this stops one host from guessing many. Both are in the database, shared by
  * the instances on one store. Each instance also remembers the locks it has seen, so that a flood
- * from a locked address is turned away without a query (`lockedFor` without `fresh`).
+ * from a locked address is turned away without a query (`lockedFor(…, 'this-instance')`).
  */
 export class AddressThrottle {
   private readonly locks = new Map<string, number>();
@@ -22,10 +25,13 @@ export class AddressThrottle {
     private readonly settings: { attempts: number; windowMs: number },
   ) {}
 
-  /** How long the address is still locked (ms), or 0; `fresh` asks the database too. */
-  lockedFor(address: string, nowMs: number, fresh = false): number {
+  /**
+   * How long the address is still locked (ms), or 0: by the locks this instance has seen, or by those
+   * of every instance (a query).
+   */
+  lockedFor(address: string, nowMs: number, seenBy: LocksSeenBy): number {
     const key = addressKey(address);
-    if (fresh) {
+    if (seenBy === 'every-instance') {
       const until = this.tables.addressLockedUntil(key);
       if (until !== undefined && until > nowMs) this.remember(key, until);
     }
