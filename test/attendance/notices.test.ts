@@ -202,7 +202,9 @@ describe('parent notices', () => {
     const id = left?.id as string;
     const shown = await cli('notices', 'status');
     expect(shown.code, shown.stderr).toBe(0);
-    expect(shown.stdout).toMatch(new RegExp(`\\(school ${SCHOOL}\\): 0 pending, 6 delivered, 1 given up`));
+    expect(shown.stdout).toMatch(
+      new RegExp(`\\(school ${SCHOOL}; passages, refusals\\): 0 pending, 6 delivered, 1 given up`),
+    );
     expect(shown.stdout).toMatch(new RegExp(`${id} +1 +\\d+ +HTTP 400`));
     const sent = await cli('notices', 'retry', id);
     expect(sent.code, sent.stderr).toBe(0);

@@ -171,6 +171,9 @@ const WORDS = {
   notices: { zh: '通知数', en: 'Notices' },
   attempts: { zh: '尝试次数', en: 'Attempts' },
   sendAgain: { zh: '重新发送', en: 'Send again' },
+  sendsPassages: { zh: '进出校', en: 'entries and exits' },
+  sendsRefusals: { zh: '闸机拒绝入校', en: 'refused at the gate' },
+  sendsAbsences: { zh: '未到校', en: 'absences' },
   absenceHeld: {
     zh: '未到校通知暂缓：等待离线闸机恢复',
     en: 'Absence notices held until these gates are back',

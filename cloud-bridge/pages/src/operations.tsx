@@ -192,8 +192,15 @@ function Central() {
   );
 }
 
+/** The words for what a webhook is told of. */
+const NOTICE_KINDS = {
+  passages: 'sendsPassages',
+  refusals: 'sendsRefusals',
+  absences: 'sendsAbsences',
+} as const;
+
 /**
- * Parent notices, per webhook: what waits, what was delivered, what was given up (with a button to send
+ * Parent notices, per webhook: what it is told of, what waits, what was delivered, what was given up (with a button to send
  * it again once the school has mended its receiver), and schools whose absence notices wait for a gate.
  */
 function ParentNotices({ school }: { school?: string }) {
@@ -216,8 +223,10 @@ function ParentNotices({ school }: { school?: string }) {
         <div key={hook.key} data-webhook={hook.key} class="webhook">
           <p>
             <strong>{hook.url}</strong>
-            {hook.school ? ` · ${hook.school}` : ''} · {t('pending')} <span data-pending>{hook.pending}</span>{' '}
-            · {t('delivered')} <span data-delivered>{hook.delivered}</span> · {t('failed')}{' '}
+            {hook.school ? ` · ${hook.school}` : ''} ·{' '}
+            <span data-sends>{hook.sends.map((kind) => t(NOTICE_KINDS[kind])).join(', ')}</span> ·{' '}
+            {t('pending')} <span data-pending>{hook.pending}</span> · {t('delivered')}{' '}
+            <span data-delivered>{hook.delivered}</span> · {t('failed')}{' '}
             <span data-failed>{hook.failed}</span> · {t('lastSuccess')} {stamp(hook.lastSuccessAt)}
           </p>
           {hook.lastError && (

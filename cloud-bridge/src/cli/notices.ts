@@ -14,7 +14,7 @@ function describe(webhooks: NoticeWebhookStatus[]): string {
   return webhooks
     .map((hook) =>
       [
-        `${hook.url} (${hook.school ? `school ${hook.school}` : 'every school'}): ${hook.pending} pending, ${hook.delivered} delivered, ${hook.failed} given up; last success ${hook.lastSuccessAt ?? 'never'}`,
+        `${hook.url} (${hook.school ? `school ${hook.school}` : 'every school'}; ${hook.sends.join(', ')}): ${hook.pending} pending, ${hook.delivered} delivered, ${hook.failed} given up; last success ${hook.lastSuccessAt ?? 'never'}`,
         ...(hook.lastError ? [`  last error: ${hook.lastError} at ${hook.lastErrorAt}`] : []),
         ...(hook.absenceHeld ?? []).map(
           (held) =>
@@ -73,7 +73,9 @@ export function registerNotices(program: Command): void {
     bridgeOptions(
       notices
         .command('status')
-        .description('each webhook: pending, delivered, given up, the last error, absence notices held')
+        .description(
+          'each webhook: what it is told of, pending, delivered, given up, the last error, absence notices held',
+        )
         .option('--school <id>', "one school's webhooks")
         .option('--json', 'print as JSON'),
     ).action((options: StatusOptions) => status(options)),

@@ -7,15 +7,8 @@ export {
   type PassageOutcome,
 } from './debounce.js';
 export { noticesRoutes } from './http.js';
-export {
-  type AbsenceNotice,
-  forgetNoticesOf,
-  type HeldNotice,
-  type Notice,
-  noticesAbout,
-  type PassageNotice,
-  type RefusalNotice,
-} from './ledger.js';
+export type { AbsenceNotice, Notice, PassageNotice, RefusalNotice } from './ledger.js';
+export { forgetNoticesOf, type HeldNotice, noticesAbout } from './privacy.js';
 export { type DeliveryOutcome, Notices, type NoticesDeps } from './service.js';
 export { type SignatureCheck, signatureHeader, verifySignature } from './signature.js';
-export type { AbsenceHold, FailedDelivery, NoticeWebhookStatus } from './types.js';
+export type { AbsenceHold, FailedDelivery, NoticeKind, NoticeWebhookStatus } from './types.js';

@@ -10,7 +10,7 @@ import type { NoticesConfig, NoticeWebhook } from './config.js';
 import type { Burst } from './debounce.js';
 import { NoticeLedger, type NoticePeople, type PendingDelivery } from './ledger.js';
 import { signatureHeader } from './signature.js';
-import type { NoticeWebhookStatus } from './types.js';
+import type { NoticeKind, NoticeWebhookStatus } from './types.js';
 
 export interface NoticesDeps {
   store: BridgeStore;
@@ -51,6 +51,14 @@ function hookKey(hook: NoticeWebhook): string {
     .update(`${hook.school ?? '*'}\n${hook.url}`)
     .digest('hex')
     .slice(0, 16);
+}
+
+function kindsOf(hook: NoticeWebhook): NoticeKind[] {
+  return [
+    'passages',
+    ...(hook.refusals ? (['refusals'] as const) : []),
+    ...(hook.absence ? (['absences'] as const) : []),
+  ];
 }
 
 function shownUrl(url: string): string {
@@ -113,6 +121,7 @@ export class Notices {
         key: hook.key,
         ...(hook.school ? { school: hook.school } : {}),
         url: hook.shown,
+        sends: kindsOf(hook),
         ...this.ledger.status(hook.key),
         ...(hook.absence ? { absenceHeld: this.absences?.held(hook.key) ?? [] } : {}),
       }));

@@ -20,12 +20,16 @@ export interface AbsenceHold {
   gates: string[];
 }
 
+/** What a webhook is told of: passages always, refused entries and absences where turned on. */
+export type NoticeKind = 'passages' | 'refusals' | 'absences';
+
 /** One webhook as `GET /v1/notices/status` answers it. */
 export interface NoticeWebhookStatus {
   key: string;
   school?: string;
   /** Without its query string, which could hold a token. */
   url: string;
+  sends: NoticeKind[];
   /** Notices not yet confirmed: bursts settling, notices waiting for a batch, deliveries under way. */
   pending: number;
   failed: number;
