@@ -12,7 +12,9 @@ import type { BridgeStore } from '../store/index.js';
 import { migrateModule } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { AbsenceWatch } from './absence.js';
-import { type AbsenceNotice, forgetNoticesOf, NOTICES_STEPS, NoticeLedger, noticesAbout } from './ledger.js';
+import { type AbsenceNotice, NoticeLedger } from './ledger.js';
+import { forgetNoticesOf, noticesAbout } from './privacy.js';
+import { NOTICES_STEPS } from './schema.js';
 
 // A school day on a set clock: 2026-11-23 is a Monday; times are the school's (Asia/Shanghai).
 const SCHOOL = 'school-1';

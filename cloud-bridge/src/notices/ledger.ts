@@ -1,139 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { DenyReason } from '@educard/terminal-sdk';
 import type { ParentNotice } from '../attendance/index.js';
-import { type ModuleSteps, migrateModule, type SqlDatabase, tableExists } from '../store/index.js';
+import { migrateModule, type SqlDatabase } from '../store/index.js';
 import { addPassage, type Burst, type BurstDirection, hasSettled, type Passage } from './debounce.js';
-
-/**
- * The durable side of notices, per webhook: a cursor over gate_passages, each pupil's burst, the
- * settled notices and the deliveries they went out in. Every step is one transaction, so a restart
- * resumes where the last one ended: nothing read twice, nothing confirmed sent again. The second
- * step: the absence notices queued, one per pupil and school day.
- */
-const ABSENCES = `CREATE TABLE notice_absences (
-     webhook TEXT NOT NULL,
-     date TEXT NOT NULL,
-     person_id TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     PRIMARY KEY (webhook, date, person_id)
-   );`;
-/**
- * The third step: each absence notice's school and queue row, so a school's day can say what its
- * pupils' parents were told (`parentNotices`). The rows already there are matched to their notices.
- */
-const ABSENCE_STATE = {
-  sqlite: `ALTER TABLE notice_absences ADD COLUMN school TEXT;
-     ALTER TABLE notice_absences ADD COLUMN queue_id INTEGER;
-     UPDATE notice_absences SET school = json_extract(q.notice, '$.school'), queue_id = q.id
-       FROM notice_queue q
-       WHERE q.webhook = notice_absences.webhook
-         AND json_extract(q.notice, '$.id') = 'a' || notice_absences.date || ':' || notice_absences.person_id;
-     CREATE INDEX notice_absences_day ON notice_absences (school, date);`,
-  postgres: `ALTER TABLE notice_absences ADD COLUMN school TEXT COLLATE "C";
-     ALTER TABLE notice_absences ADD COLUMN queue_id BIGINT;
-     UPDATE notice_absences a SET school = q.notice::json->>'school', queue_id = q.id
-       FROM notice_queue q
-       WHERE q.webhook = a.webhook AND q.notice::json->>'id' = 'a' || a.date || ':' || a.person_id;
-     CREATE INDEX notice_absences_day ON notice_absences (school, date);`,
-};
-/** The fourth step: why the gate refused a pupil, for a burst that ends with a refusal. */
-const BURST_REASON = 'ALTER TABLE notice_bursts ADD COLUMN reason TEXT;';
-export const NOTICES_STEPS = {
-  sqlite: [
-    `CREATE TABLE notice_webhooks (
-     webhook TEXT PRIMARY KEY,
-     cursor INTEGER NOT NULL,
-     last_error TEXT,
-     last_error_at TEXT,
-     last_success_at TEXT
-   );
-   CREATE TABLE notice_bursts (
-     webhook TEXT NOT NULL,
-     person_id TEXT NOT NULL,
-     school TEXT NOT NULL,
-     first_at TEXT NOT NULL,
-     last_at TEXT NOT NULL,
-     direction TEXT NOT NULL,
-     event_id INTEGER NOT NULL,
-     device TEXT NOT NULL,
-     open INTEGER NOT NULL,
-     PRIMARY KEY (webhook, person_id)
-   );
-   CREATE INDEX notice_bursts_open ON notice_bursts (webhook, open, last_at);
-   CREATE TABLE notice_deliveries (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     id TEXT NOT NULL UNIQUE,
-     webhook TEXT NOT NULL,
-     body TEXT NOT NULL,
-     notices INTEGER NOT NULL,
-     created_at TEXT NOT NULL,
-     status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
-     attempts INTEGER NOT NULL DEFAULT 0,
-     next_attempt_at TEXT NOT NULL,
-     last_error TEXT,
-     done_at TEXT
-   );
-   CREATE INDEX notice_deliveries_status ON notice_deliveries (webhook, status, seq);
-   CREATE TABLE notice_queue (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     webhook TEXT NOT NULL,
-     notice TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     delivery_seq INTEGER
-   );
-   CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
-    ABSENCES,
-    ABSENCE_STATE.sqlite,
-    BURST_REASON,
-  ],
-  postgres: [
-    `CREATE TABLE notice_webhooks (
-       webhook TEXT COLLATE "C" PRIMARY KEY,
-       cursor BIGINT NOT NULL,
-       last_error TEXT,
-       last_error_at TEXT COLLATE "C",
-       last_success_at TEXT COLLATE "C"
-     );
-     CREATE TABLE notice_bursts (
-       webhook TEXT COLLATE "C" NOT NULL,
-       person_id TEXT COLLATE "C" NOT NULL,
-       school TEXT COLLATE "C" NOT NULL,
-       first_at TEXT COLLATE "C" NOT NULL,
-       last_at TEXT COLLATE "C" NOT NULL,
-       direction TEXT NOT NULL,
-       event_id BIGINT NOT NULL,
-       device TEXT COLLATE "C" NOT NULL,
-       open INTEGER NOT NULL,
-       PRIMARY KEY (webhook, person_id)
-     );
-     CREATE INDEX notice_bursts_open ON notice_bursts (webhook, open, last_at);
-     CREATE TABLE notice_deliveries (
-       seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-       id TEXT COLLATE "C" NOT NULL UNIQUE,
-       webhook TEXT COLLATE "C" NOT NULL,
-       body TEXT NOT NULL,
-       notices INTEGER NOT NULL,
-       created_at TEXT COLLATE "C" NOT NULL,
-       status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
-       attempts INTEGER NOT NULL DEFAULT 0,
-       next_attempt_at TEXT COLLATE "C" NOT NULL,
-       last_error TEXT,
-       done_at TEXT COLLATE "C"
-     );
-     CREATE INDEX notice_deliveries_status ON notice_deliveries (webhook, status, seq);
-     CREATE TABLE notice_queue (
-       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-       webhook TEXT COLLATE "C" NOT NULL,
-       notice TEXT NOT NULL,
-       created_at TEXT COLLATE "C" NOT NULL,
-       delivery_seq BIGINT
-     );
-     CREATE INDEX notice_queue_unsent ON notice_queue (webhook, delivery_seq, id);`,
-    ABSENCES,
-    ABSENCE_STATE.postgres,
-    BURST_REASON,
-  ],
-} satisfies ModuleSteps;
+import { NOTICES_STEPS } from './schema.js';
 
 /**
  * One notice as the receiver gets it: where a pupil passed, that a gate refused them, or that they did
@@ -282,6 +152,12 @@ export interface NoticePeople {
   describe(burst: Burst): Omit<PassageNotice, 'id' | 'direction' | 'at' | 'device'> | undefined;
 }
 
+/**
+ * The durable side of notices, per webhook (tables in schema.ts): a cursor over the gate passages (and
+ * refusals), each pupil's burst, the settled notices and the deliveries they went out in. Every step is
+ * one transaction, so a restart resumes where the last one ended: nothing read twice, nothing
+ * confirmed sent again.
+ */
 export class NoticeLedger {
   private readonly s;
   private readonly stepInTransaction;
@@ -631,95 +507,4 @@ function untoldRefusal(row: GateRow, now: number): 'lockdown' | 'late' | undefin
   if (row.reason === 'lockdown') return 'lockdown';
   if (now - Date.parse(row.at) > REFUSAL_LATE_MS) return 'late';
   return undefined;
-}
-
-/** A delivery's body as POSTed. */
-interface DeliveryBody {
-  deliveryId: string;
-  notices: Notice[];
-}
-
-/** A notice about one person as the ledger holds it, and how far it went. */
-export interface HeldNotice {
-  /** The webhook's key (`GET /v1/notices/status`), not its address. */
-  webhook: string;
-  queuedAt: string;
-  /** `queued`: waiting for a batch; then its delivery's status. */
-  status: 'queued' | 'pending' | 'delivered' | 'failed';
-  /** When its delivery was confirmed or given up. */
-  doneAt?: string;
-  notice: Notice;
-}
-
-/**
- * The notice queue's rows about one person, with their deliveries. The notices are JSON the bridge
- * wrote: a text match finds the candidates, the parse decides.
- */
-function queuedAbout(db: SqlDatabase, personId: string) {
-  const named = `%${JSON.stringify({ personId }).slice(1, -1)}%`;
-  return db
-    .prepare<
-      [string],
-      {
-        id: number;
-        webhook: string;
-        notice: string;
-        created_at: string;
-        delivery_seq: number | null;
-        status: HeldNotice['status'] | null;
-        done_at: string | null;
-      }
-    >(
-      `SELECT q.id, q.webhook, q.notice, q.created_at, q.delivery_seq, d.status, d.done_at
-         FROM notice_queue q LEFT JOIN notice_deliveries d ON d.seq = q.delivery_seq
-       WHERE q.notice LIKE ? ORDER BY q.id`,
-    )
-    .all(named)
-    .map((row) => ({ ...row, parsed: JSON.parse(row.notice) as Notice }))
-    .filter((row) => row.parsed.personId === personId);
-}
-
-/**
- * The parent notices held about a pupil, for their subject-access export: each notice in the queue
- * (every one a delivery carries is there until both are pruned). None on a bridge without notices.
- */
-export function noticesAbout(db: SqlDatabase, personId: string): HeldNotice[] {
-  if (!tableExists(db, 'notice_queue')) return [];
-  return queuedAbout(db, personId).map((row) => ({
-    webhook: row.webhook,
-    queuedAt: row.created_at,
-    status: row.status ?? 'queued',
-    ...(row.done_at ? { doneAt: row.done_at } : {}),
-    notice: row.parsed,
-  }));
-}
-
-/**
- * Drops a leaver's notices from every webhook's ledger, when they are anonymised (docs/privacy.md):
- * their burst, their absence rows, their notices in the queue, and their notices inside the
- * deliveries kept (a given-up batch the office may send again goes without them; one left empty goes).
- * A bridge that never had notices has none of these tables. How many rows changed.
- */
-export function forgetNoticesOf(db: SqlDatabase, personId: string): number {
-  if (!tableExists(db, 'notice_bursts')) return 0;
-  let changed = db.prepare('DELETE FROM notice_bursts WHERE person_id = ?').run(personId).changes;
-  changed += db.prepare('DELETE FROM notice_absences WHERE person_id = ?').run(personId).changes;
-  const queued = queuedAbout(db, personId);
-  const dropQueued = db.prepare('DELETE FROM notice_queue WHERE id = ?');
-  for (const row of queued) changed += dropQueued.run(row.id).changes;
-  const rewrite = db.prepare('UPDATE notice_deliveries SET body = ?, notices = ? WHERE seq = ?');
-  const drop = db.prepare('DELETE FROM notice_deliveries WHERE seq = ?');
-  const read = db.prepare<[number], string>('SELECT body FROM notice_deliveries WHERE seq = ?').pluck();
-  for (const seq of new Set(queued.flatMap((row) => (row.delivery_seq === null ? [] : [row.delivery_seq])))) {
-    const stored = read.get(seq);
-    if (stored === undefined) continue;
-    const body = JSON.parse(stored) as DeliveryBody;
-    const kept = body.notices.filter((notice) => notice.personId !== personId);
-    changed += (
-      kept.length === 0
-        ? drop.run(seq)
-        : rewrite.run(JSON.stringify({ ...body, notices: kept }), kept.length, seq)
-    ).changes;
-  }
-  return changed;
 }
