@@ -116,6 +116,7 @@ describe('parent notices on the operations page and the register', { timeout: 60
     const card = page.locator('section.notices');
     const hook = card.locator('[data-webhook]');
     await hook.locator('[data-failed]', { hasText: '1' }).waitFor();
+    expect(await hook.locator('[data-sends]').textContent()).toBe('entries and exits, absences');
     expect(await card.locator('tr[data-delivery] td').nth(3).textContent()).toBe('HTTP 400');
     await card.locator('.held[data-held="school-1"]', { hasText: 'gate-1' }).waitFor();
     expect(receiver.absences).toEqual([]);
