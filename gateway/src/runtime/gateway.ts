@@ -30,7 +30,7 @@ import type { Uplink } from '../uplink/index.js';
 import { controlServerFor } from './control.js';
 import { DoorIo } from './door.js';
 import { readerDriverFor, wireReaders } from './readers.js';
-import { storageReportOf } from './report.js';
+import { clockReportOf, rosterReportOf, storageReportOf } from './report.js';
 import { createStation, hasTerminals } from './stations.js';
 import type { TerminalSide } from './terminal-stations.js';
 import { updateAgentFor } from './updates.js';
@@ -346,7 +346,6 @@ export class Gateway {
   /** Everything `educard status` shows: one screen on the device's health. */
   report() {
     const { config, clock } = this;
-    const view = this.roster.view;
     const journal = this.journal.stats();
     const reading = clock.read();
     return {
@@ -355,16 +354,7 @@ export class Gateway {
       firmware: FIRMWARE_VERSION,
       pid: process.pid,
       startedAt: this.startedAt,
-      roster: view
-        ? {
-            version: view.version,
-            cards: view.size,
-            issuedAt: new Date(view.issuedAt).toISOString(),
-            expiresAt: new Date(view.expiresAt).toISOString(),
-            expired: view.expiresAt <= reading.now,
-            keySetVersion: this.roster.keySetVersion,
-          }
-        : null,
+      roster: rosterReportOf(this.roster, reading.now),
       journal: {
         lastSeq: journal.lastSeq,
         ackedSeq: journal.ackedSeq,
@@ -382,14 +372,7 @@ export class Gateway {
       io: this.io.status(),
       // The switch is the gate IO's (`io.lockdown`); this is the bridge's order.
       lockdown: { bridge: this.door.bridgeLockdown },
-      clock: {
-        now: new Date(reading.now).toISOString(),
-        trusted: reading.trusted,
-        synced: clock.synced(),
-        source: clock.source(),
-        rtc: clock.rtc() ?? null,
-        floor: new Date(clock.floor).toISOString(),
-      },
+      clock: clockReportOf(clock, reading),
       lastTaps: this.station.recentTaps(),
     };
   }

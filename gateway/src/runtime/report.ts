@@ -37,3 +37,29 @@ export function storageReportOf(
     ],
   };
 }
+
+/** The roster in force for `educard status`: its version, size, life and key set; null without one. */
+export function rosterReportOf(roster: RosterStore, now: number) {
+  const view = roster.view;
+  if (!view) return null;
+  return {
+    version: view.version,
+    cards: view.size,
+    issuedAt: new Date(view.issuedAt).toISOString(),
+    expiresAt: new Date(view.expiresAt).toISOString(),
+    expired: view.expiresAt <= now,
+    keySetVersion: roster.keySetVersion,
+  };
+}
+
+/** The clock for `educard status`: the time, whether it is trusted, where it comes from, its floor. */
+export function clockReportOf(clock: TrustedClock, reading: { now: number; trusted: boolean }) {
+  return {
+    now: new Date(reading.now).toISOString(),
+    trusted: reading.trusted,
+    synced: clock.synced(),
+    source: clock.source(),
+    rtc: clock.rtc() ?? null,
+    floor: new Date(clock.floor).toISOString(),
+  };
+}
