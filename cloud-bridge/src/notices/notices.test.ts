@@ -17,7 +17,7 @@ import {
   hasSettled,
   type Passage,
 } from './debounce.js';
-import { NoticeLedger, REFUSAL_LATE_MS } from './ledger.js';
+import { NoticeLedger, type NoticePeople, REFUSAL_LATE_MS } from './ledger.js';
 import { signatureHeader, verifySignature } from './signature.js';
 
 const T0 = Date.parse('2026-11-23T00:00:00.000Z');
@@ -177,6 +177,12 @@ describe('the notices config', () => {
   });
 });
 
+/** Pupils who never changed school, named by their ids. */
+const people: NoticePeople = {
+  schoolOf: (_person, _at, gateSchool) => gateSchool,
+  describe: (burst) => ({ school: burst.school, personId: burst.personId, name: burst.personId }),
+};
+
 describe('the ledger', () => {
   it('batches settled notices up to batchMax, of pupils only, and resumes after reopening', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'notices-'));
@@ -194,14 +200,6 @@ describe('the ledger', () => {
       );
       taps.push(['gate.decision', at(6), gateDecisionData({ personId: 't', role: 'teacher' })]);
       store.commitRecords('gate-1', 'school-1', libraryRecords('gate-1', taps));
-      const people = {
-        schoolOf: (_person: string, _at: string, gateSchool: string) => gateSchool,
-        describe: (burst: Burst) => ({
-          school: burst.school,
-          personId: burst.personId,
-          name: burst.personId,
-        }),
-      };
       // Nothing has settled yet at +4.5 s (e settles at +5 s).
       expect(ledger.advance(hook, T0 + 4500, people, store.settledEventId())).toMatchObject({
         read: 6,
@@ -272,14 +270,6 @@ describe('the ledger', () => {
           ['gate.decision', at(0.5), gateDecisionData({ personId: 'd' })],
         ]),
       );
-      const people = {
-        schoolOf: (_person: string, _at: string, gateSchool: string) => gateSchool,
-        describe: (burst: Burst) => ({
-          school: burst.school,
-          personId: burst.personId,
-          name: burst.personId,
-        }),
-      };
       const through = store.settledEventId();
       expect(ledger.advance(refusals, T0 + 900, people, through)).toMatchObject({
         untold: { late: 1, lockdown: 1 },
