@@ -160,6 +160,9 @@ export interface NoticePeople {
  */
 export class NoticeLedger {
   private readonly s;
+  private lastRead:
+    | { now: number; after: number; through: number; refusals: boolean; rows: GateRow[] }
+    | undefined;
   private readonly stepInTransaction;
   private readonly absencesInTransaction;
 
@@ -347,12 +350,32 @@ export class NoticeLedger {
     return this.stepInTransaction(hook, now, people, through);
   }
 
+  /**
+   * The gate rows after a cursor. The webhooks of a round (one `now`) mostly stand at the same cursor:
+   * the rows are read once for all of them (a district's webhooks, one per school, each skip the
+   * others' rows). A later round reads afresh: a leaver anonymised meanwhile has their rows renamed.
+   */
+  private rowsAfter(after: number, through: number, refusals: boolean, now: number): readonly GateRow[] {
+    const held = this.lastRead;
+    if (
+      held &&
+      held.now === now &&
+      held.after === after &&
+      held.through === through &&
+      held.refusals === refusals
+    )
+      return held.rows;
+    const rows = refusals
+      ? this.s.passagesAndRefusals.all({ after, through, limit: READ_LIMIT })
+      : this.s.passages.all(after, through, READ_LIMIT);
+    this.lastRead = { now, after, through, refusals, rows };
+    return rows;
+  }
+
   private step(hook: LedgerWebhook, now: number, people: NoticePeople, through: number): StepResult {
     const nowIso = new Date(now).toISOString();
     const cursor = this.s.webhook.get(hook.key)?.cursor ?? 0;
-    const rows = hook.refusals
-      ? this.s.passagesAndRefusals.all({ after: cursor, through, limit: READ_LIMIT })
-      : this.s.passages.all(cursor, through, READ_LIMIT);
+    const rows = this.rowsAfter(cursor, through, hook.refusals === true, now);
     let stale = 0;
     const untold = { late: 0, lockdown: 0 };
     let notices = 0;

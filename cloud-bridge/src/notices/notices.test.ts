@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DenyReason } from '@educard/terminal-sdk';
 import { gateDecisionData } from '@educard/terminal-sdk/testing';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Attendance } from '../attendance/index.js';
 import { Directory } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
-import { openTestStore } from '../store/test-store.js';
+import { openTestStore, testStoreBackend } from '../store/test-store.js';
 import { NoticesConfig } from './config.js';
 import {
   addPassage,
@@ -18,6 +19,7 @@ import {
   type Passage,
 } from './debounce.js';
 import { NoticeLedger, type NoticePeople, REFUSAL_LATE_MS } from './ledger.js';
+import { Notices } from './service.js';
 import { signatureHeader, verifySignature } from './signature.js';
 
 const T0 = Date.parse('2026-11-23T00:00:00.000Z');
@@ -311,6 +313,127 @@ describe('the ledger', () => {
       expect(told('passages').map((notice) => notice.personId)).toEqual(['d']);
       store.close();
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads once for the webhooks of a round at one cursor, afresh for one at another', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'notices-'));
+    try {
+      const store = openTestStore(join(dir, 'bridge.db'));
+      const directory = new Directory(store.database);
+      new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai' });
+      const ledger = new NoticeLedger(store.database);
+      const hook = (key: string, school: string) => ({
+        key,
+        school,
+        debounceMs: 0,
+        batchWindowMs: 0,
+        batchMax: 100,
+      });
+      const [first, second, late] = [
+        hook('first', 'school-1'),
+        hook('second', 'school-2'),
+        hook('late', 'school-2'),
+      ];
+      const tap = (personId: string, school: string) =>
+        store.commitRecords(
+          `gate-${school}`,
+          school,
+          libraryRecords(
+            `gate-${school}`,
+            [['gate.decision', new Date(T0).toISOString(), gateDecisionData({ personId })]],
+            store.cursor(`gate-${school}`),
+          ),
+        );
+      ledger.register(first.key);
+      ledger.register(second.key);
+      tap('a', 'school-1');
+      tap('b', 'school-2');
+      ledger.register(late.key);
+      tap('c', 'school-1');
+      tap('d', 'school-2');
+      const through = store.settledEventId();
+      for (const each of [first, late, second]) ledger.advance(each, T0 + 1000, people, through);
+      const told = (key: string) =>
+        (
+          JSON.parse(ledger.nextDelivery(key)?.body ?? '{"notices":[]}') as {
+            notices: { personId: string }[];
+          }
+        ).notices.map((notice) => notice.personId);
+      expect([told('first'), told('second'), told('late')]).toEqual([['a', 'c'], ['b', 'd'], ['d']]);
+      store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a round of every webhook', () => {
+  it('is one transaction in which a webhook whose step fails is undone alone, and catches up after', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'notices-'));
+    const store = openTestStore(join(dir, 'bridge.db'));
+    const lines: { msg: string; webhook?: string }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const directory = new Directory(store.database);
+    new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai' });
+    const webhook = (school: string) => ({
+      school,
+      url: `http://127.0.0.1:9/${school}`,
+      secret: 'round-secret-0123456789abcdef0123456789',
+      debounceMs: 0,
+      batchWindowMs: 60_000,
+    });
+    let now = T0;
+    const notices = new Notices({
+      store,
+      directory,
+      config: NoticesConfig.parse({ webhooks: [webhook('school-1'), webhook('school-2')] }),
+      logger,
+      now: () => now,
+    });
+    try {
+      const [one, two] = notices.status().map((hook) => hook.key);
+      for (const [personId, school] of [
+        ['a', 'school-1'],
+        ['b', 'school-2'],
+      ] as const)
+        store.commitRecords(
+          `gate-${school}`,
+          school,
+          libraryRecords(`gate-${school}`, [
+            ['gate.decision', new Date(T0).toISOString(), gateDecisionData({ personId })],
+          ]),
+        );
+      // The second webhook's bursts cannot be written, as on a damaged table.
+      store.database.exec(
+        testStoreBackend() === 'postgres'
+          ? `CREATE FUNCTION refuse_burst() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'burst refused'; END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER refuse_burst BEFORE INSERT ON notice_bursts FOR EACH ROW WHEN (NEW.webhook = '${two}') EXECUTE FUNCTION refuse_burst();`
+          : `CREATE TRIGGER refuse_burst BEFORE INSERT ON notice_bursts WHEN NEW.webhook = '${two}'
+             BEGIN SELECT RAISE(ABORT, 'burst refused'); END;`,
+      );
+      now += 1000;
+      notices.tick();
+      expect(lines.map((line) => [line.msg, line.webhook])).toEqual([['parent notices: step failed', two]]);
+      expect(notices.status().map((hook) => [hook.key, hook.pending])).toEqual([
+        [one, 1],
+        [two, 0],
+      ]);
+      store.database.exec(
+        testStoreBackend() === 'postgres'
+          ? 'DROP TRIGGER refuse_burst ON notice_bursts'
+          : 'DROP TRIGGER refuse_burst',
+      );
+      now += 1000;
+      notices.tick();
+      expect(notices.status().map((hook) => [hook.key, hook.pending])).toEqual([
+        [one, 1],
+        [two, 1],
+      ]);
+    } finally {
+      await notices.stop();
+      store.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

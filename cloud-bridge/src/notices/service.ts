@@ -73,6 +73,7 @@ function shownUrl(url: string): string {
  */
 export class Notices {
   private readonly ledger: NoticeLedger;
+  private readonly round: (now: number, people: NoticePeople, through: number) => void;
   private readonly absences: AbsenceWatch | undefined;
   private readonly hooks: Hook[];
   private readonly now: () => number;
@@ -82,6 +83,9 @@ export class Notices {
 
   constructor(private readonly deps: NoticesDeps) {
     this.ledger = new NoticeLedger(deps.store.database);
+    this.round = deps.store.database.transaction((now: number, people: NoticePeople, through: number) =>
+      this.stepEveryWebhook(now, people, through),
+    );
     this.now = deps.now ?? Date.now;
     this.hooks = deps.config.webhooks.map((hook) => ({
       ...hook,
@@ -175,6 +179,22 @@ export class Notices {
       logFailure(this.deps.logger, { err: error }, 'parent notices: the store cannot be read');
       return;
     }
+    try {
+      this.round(now, people, through);
+    } catch (error) {
+      // Every webhook's step of this round is undone; the next round does it again.
+      logFailure(this.deps.logger, { err: error }, 'parent notices: the round could not be stored');
+    }
+    // After the commit: a delivery goes out only once it is stored.
+    for (const hook of this.hooks) this.pump(hook);
+  }
+
+  /**
+   * Every webhook's step, in one transaction: one commit (one fsync) a round, not one per webhook (a
+   * district's thousand school webhooks, each with a passage, would be a thousand a round). Each step
+   * is a savepoint of it: one that fails is undone alone and logged, and the others stand.
+   */
+  private stepEveryWebhook(now: number, people: NoticePeople, through: number): void {
     let absenceBudget = ABSENCE_SCHOOLS_PER_ROUND;
     for (const hook of this.hooks) {
       try {
@@ -191,7 +211,6 @@ export class Notices {
             'refusals not told to parents: read too late, or during a lockdown',
           );
         if (step.deliveries) this.ledger.prune(hook.key, now - KEEP_DELIVERED_MS);
-        this.pump(hook);
       } catch (error) {
         logFailure(this.deps.logger, { webhook: hook.key, err: error }, 'parent notices: step failed');
       }

@@ -5,6 +5,7 @@ import { centralTransferBench } from './central-transfer.js';
 import { failoverBench } from './failover.js';
 import { fleetBench, fleetRolloutBench, fleetSwitchBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
+import { noticesBench } from './notices.js';
 import { gatewayPiBench } from './pi.js';
 import { privacyBench } from './privacy.js';
 import { readAuditBench } from './privacy-reads.js';
@@ -32,6 +33,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   venue: venueBench,
   scale: scaleBench,
   privacy: async () => [...(await readAuditBench()), ...(await privacyBench())],
+  notices: noticesBench,
 };
 
 /** Parts of the groups above, run alone only when named (a run of every group has them already). */
