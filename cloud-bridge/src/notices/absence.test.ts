@@ -10,11 +10,13 @@ import { Directory } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
 import type { BridgeStore } from '../store/index.js';
 import { migrateModule } from '../store/index.js';
-import { openTestStore } from '../store/test-store.js';
+import { openTestStore, testStoreBackend } from '../store/test-store.js';
 import { AbsenceWatch } from './absence.js';
+import { NoticesConfig } from './config.js';
 import { type AbsenceNotice, NoticeLedger } from './ledger.js';
 import { forgetNoticesOf, noticesAbout } from './privacy.js';
 import { NOTICES_STEPS } from './schema.js';
+import { Notices } from './service.js';
 
 // A school day on a set clock: 2026-11-23 is a Monday; times are the school's (Asia/Shanghai).
 const SCHOOL = 'school-1';
@@ -27,6 +29,7 @@ let store: BridgeStore;
 let directory: Directory;
 let ledger: NoticeLedger;
 let watch: AbsenceWatch;
+let attendance: Attendance;
 let now: number;
 let chain: { seq: number; hash: string } | undefined;
 
@@ -79,7 +82,7 @@ beforeEach(async () => {
   store = openTestStore(join(dir, 'bridge.db'));
   directory = new Directory(store.database, () => now);
   now = at('07:00');
-  const attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
+  attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
   ledger = new NoticeLedger(store.database);
   ledger.register(HOOK.key);
   watch = new AbsenceWatch({ store, directory, attendance, ledger, logger: pino({ level: 'silent' }) });
@@ -163,7 +166,7 @@ describe('absence notices', () => {
   it('are queued once whatever the restarts: the ledger keeps who was told', () => {
     round('09:50');
     expect(queued()).toHaveLength(3);
-    const attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
+    attendance = new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai', now: () => now });
     const again = new AbsenceWatch({
       store,
       directory,
@@ -366,6 +369,55 @@ describe('absence notices', () => {
     expect(kept()).toEqual([]);
     expect(forgetNoticesOf(store.database, 'refused')).toBe(0);
     expect(noticesAbout(store.database, 'away')).toEqual([]);
+  });
+
+  it('queued by the watch stand when the round of notices after it cannot be stored', async () => {
+    const lines: { msg: string }[] = [];
+    const notices = new Notices({
+      store,
+      directory,
+      attendance,
+      config: NoticesConfig.parse({
+        webhooks: [{ school: SCHOOL, url: 'http://127.0.0.1:9/hook', secret: 's'.repeat(32), absence: true }],
+      }),
+      logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+      now: () => now,
+    });
+    const [hook] = notices.status();
+    const told = () =>
+      (
+        store.database
+          .prepare('SELECT notice FROM notice_queue WHERE webhook = ? ORDER BY id')
+          .pluck()
+          .all(hook?.key) as string[]
+      ).map((notice) => (JSON.parse(notice) as { personId: string }).personId);
+    // The round's commit fails whenever it holds a burst: a check deferred to the commit refuses it.
+    store.database.exec(
+      testStoreBackend() === 'postgres'
+        ? `CREATE FUNCTION refuse_round() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'round refused'; END $$ LANGUAGE plpgsql;
+           CREATE CONSTRAINT TRIGGER refuse_round AFTER INSERT ON notice_bursts DEFERRABLE INITIALLY DEFERRED
+             FOR EACH ROW EXECUTE FUNCTION refuse_round();`
+        : `CREATE TABLE round_parent (id INTEGER PRIMARY KEY);
+           CREATE TABLE round_check (ref INTEGER REFERENCES round_parent (id) DEFERRABLE INITIALLY DEFERRED);
+           CREATE TRIGGER refuse_round AFTER INSERT ON notice_bursts BEGIN INSERT INTO round_check VALUES (1); END;`,
+    );
+    try {
+      taps([['came', '08:59', { direction: 'out' }]]);
+      now = at('09:01');
+      notices.tick();
+      expect(lines.map((line) => line.msg)).toEqual(['parent notices: the round could not be stored']);
+      expect(told()).toEqual(['away', 'refused']);
+      store.database.exec(
+        testStoreBackend() === 'postgres'
+          ? 'DROP TRIGGER refuse_round ON notice_bursts'
+          : 'DROP TRIGGER refuse_round',
+      );
+      now = at('09:02');
+      notices.tick();
+      expect(told()).toEqual(['away', 'refused', 'came']);
+    } finally {
+      await notices.stop();
+    }
   });
 
   it('queued before the upgrade are matched to their school and notice', () => {

@@ -179,6 +179,7 @@ export class Notices {
       logFailure(this.deps.logger, { err: error }, 'parent notices: the store cannot be read');
       return;
     }
+    this.stepAbsences(now);
     try {
       this.round(now, people, through);
     } catch (error) {
@@ -190,15 +191,36 @@ export class Notices {
   }
 
   /**
+   * The absence watch of each webhook with `absence` on, before the round and outside its transaction:
+   * the watch remembers which schools it has looked at, so what it queues must be stored whatever
+   * becomes of the round (each queueing is its own commit, a few a day per school). The round then
+   * batches them with the passages' notices.
+   */
+  private stepAbsences(now: number): void {
+    if (!this.absences) return;
+    let budget = ABSENCE_SCHOOLS_PER_ROUND;
+    for (const hook of this.hooks) {
+      if (!hook.absence) continue;
+      try {
+        budget -= this.absences.step(hook, now, budget);
+      } catch (error) {
+        logFailure(
+          this.deps.logger,
+          { webhook: hook.key, err: error },
+          'parent notices: absence notices could not be queued',
+        );
+      }
+    }
+  }
+
+  /**
    * Every webhook's step, in one transaction: one commit (one fsync) a round, not one per webhook (a
    * district's thousand school webhooks, each with a passage, would be a thousand a round). Each step
    * is a savepoint of it: one that fails is undone alone and logged, and the others stand.
    */
   private stepEveryWebhook(now: number, people: NoticePeople, through: number): void {
-    let absenceBudget = ABSENCE_SCHOOLS_PER_ROUND;
     for (const hook of this.hooks) {
       try {
-        if (hook.absence && this.absences) absenceBudget -= this.absences.step(hook, now, absenceBudget);
         const step = this.ledger.advance(hook, now, people, through);
         if (step.stale)
           this.deps.logger.info(
