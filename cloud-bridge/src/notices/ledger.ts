@@ -126,6 +126,9 @@ interface GateRow {
   role: string | null;
 }
 
+/** The gate rows after a cursor, up to an event id (`NoticeLedger.roundReader`). */
+export type RowReader = (after: number, through: number, refusals: boolean) => readonly GateRow[];
+
 /**
  * A refusal read this long after it happened is not told: the moment to fetch the child has passed
  * (a gate's backlog after an outage), and the register shows it.
@@ -160,9 +163,6 @@ export interface NoticePeople {
  */
 export class NoticeLedger {
   private readonly s;
-  private lastRead:
-    | { now: number; after: number; through: number; refusals: boolean; rows: GateRow[] }
-    | undefined;
   private readonly stepInTransaction;
   private readonly absencesInTransaction;
 
@@ -294,8 +294,8 @@ export class NoticeLedger {
       ),
     };
     this.stepInTransaction = db.transaction(
-      (hook: LedgerWebhook, now: number, people: NoticePeople, through: number) =>
-        this.step(hook, now, people, through),
+      (hook: LedgerWebhook, now: number, people: NoticePeople, through: number, read: RowReader) =>
+        this.step(hook, now, people, through, read),
     );
     this.absencesInTransaction = db.transaction((key: string, notices: AbsenceNotice[], now: number) => {
       const at = new Date(now).toISOString();
@@ -346,36 +346,45 @@ export class NoticeLedger {
    * of the pupils who were that school's at the time (`people.schoolOf`), at whatever gate. Passages
    * are read up to the event id `through` (the store's `settledEventId()`, taken once per round).
    */
-  advance(hook: LedgerWebhook, now: number, people: NoticePeople, through: number): StepResult {
-    return this.stepInTransaction(hook, now, people, through);
+  advance(
+    hook: LedgerWebhook,
+    now: number,
+    people: NoticePeople,
+    through: number,
+    read: RowReader = this.roundReader(),
+  ): StepResult {
+    return this.stepInTransaction(hook, now, people, through, read);
   }
 
   /**
-   * The gate rows after a cursor. The webhooks of a round (one `now`) mostly stand at the same cursor:
-   * the rows are read once for all of them (a district's webhooks, one per school, each skip the
-   * others' rows). A later round reads afresh: a leaver anonymised meanwhile has their rows renamed.
+   * A reader of the gate rows after a cursor, for one round: the webhooks of a round mostly stand at
+   * the same cursor, and read the rows once for all of them (a district's webhooks, one per school,
+   * each skip the others' rows). Each round takes a new one: rows committed since, or renamed (a
+   * leaver anonymised), are read afresh.
    */
-  private rowsAfter(after: number, through: number, refusals: boolean, now: number): readonly GateRow[] {
-    const held = this.lastRead;
-    if (
-      held &&
-      held.now === now &&
-      held.after === after &&
-      held.through === through &&
-      held.refusals === refusals
-    )
-      return held.rows;
-    const rows = refusals
-      ? this.s.passagesAndRefusals.all({ after, through, limit: READ_LIMIT })
-      : this.s.passages.all(after, through, READ_LIMIT);
-    this.lastRead = { now, after, through, refusals, rows };
-    return rows;
+  roundReader(): RowReader {
+    let held: { after: number; through: number; refusals: boolean; rows: GateRow[] } | undefined;
+    return (after, through, refusals) => {
+      if (held && held.after === after && held.through === through && held.refusals === refusals)
+        return held.rows;
+      const rows = refusals
+        ? this.s.passagesAndRefusals.all({ after, through, limit: READ_LIMIT })
+        : this.s.passages.all(after, through, READ_LIMIT);
+      held = { after, through, refusals, rows };
+      return rows;
+    };
   }
 
-  private step(hook: LedgerWebhook, now: number, people: NoticePeople, through: number): StepResult {
+  private step(
+    hook: LedgerWebhook,
+    now: number,
+    people: NoticePeople,
+    through: number,
+    read: RowReader,
+  ): StepResult {
     const nowIso = new Date(now).toISOString();
     const cursor = this.s.webhook.get(hook.key)?.cursor ?? 0;
-    const rows = this.rowsAfter(cursor, through, hook.refusals === true, now);
+    const rows = read(cursor, through, hook.refusals === true);
     let stale = 0;
     const untold = { late: 0, lockdown: 0 };
     let notices = 0;

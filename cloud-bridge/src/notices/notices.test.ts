@@ -354,7 +354,8 @@ describe('the ledger', () => {
       tap('c', 'school-1');
       tap('d', 'school-2');
       const through = store.settledEventId();
-      for (const each of [first, late, second]) ledger.advance(each, T0 + 1000, people, through);
+      const read = ledger.roundReader();
+      for (const each of [first, late, second]) ledger.advance(each, T0 + 1000, people, through, read);
       const told = (key: string) =>
         (
           JSON.parse(ledger.nextDelivery(key)?.body ?? '{"notices":[]}') as {
@@ -429,6 +430,23 @@ describe('a round of every webhook', () => {
       notices.tick();
       expect(notices.status().map((hook) => [hook.key, hook.pending])).toEqual([
         [one, 1],
+        [two, 1],
+      ]);
+      // A round on a clock that has not moved reads what was committed since the last, though both
+      // webhooks stand where they stood.
+      notices.tick();
+      store.commitRecords(
+        'gate-school-1',
+        'school-1',
+        libraryRecords(
+          'gate-school-1',
+          [['gate.decision', new Date(T0).toISOString(), gateDecisionData({ personId: 'c' })]],
+          store.cursor('gate-school-1'),
+        ),
+      );
+      notices.tick();
+      expect(notices.status().map((hook) => [hook.key, hook.pending])).toEqual([
+        [one, 2],
         [two, 1],
       ]);
     } finally {

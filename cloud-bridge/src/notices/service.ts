@@ -219,9 +219,10 @@ export class Notices {
    * is a savepoint of it: one that fails is undone alone and logged, and the others stand.
    */
   private stepEveryWebhook(now: number, people: NoticePeople, through: number): void {
+    const read = this.ledger.roundReader();
     for (const hook of this.hooks) {
       try {
-        const step = this.ledger.advance(hook, now, people, through);
+        const step = this.ledger.advance(hook, now, people, through, read);
         if (step.stale)
           this.deps.logger.info(
             { webhook: hook.key, stale: step.stale },
