@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Attendance } from '../attendance/index.js';
 import { Directory } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
+import type { BridgeStore } from '../store/index.js';
 import { openTestStore, testStoreBackend } from '../store/test-store.js';
 import { NoticesConfig } from './config.js';
 import {
@@ -179,6 +180,19 @@ describe('the notices config', () => {
   });
 });
 
+/** A store with the gate tables and a notices ledger, in a directory of its own removed after `use`. */
+async function withLedger(use: (store: BridgeStore, ledger: NoticeLedger) => void): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'notices-'));
+  const store = openTestStore(join(dir, 'bridge.db'));
+  try {
+    new Attendance({ store, directory: new Directory(store.database), defaultTimeZone: 'Asia/Shanghai' });
+    use(store, new NoticeLedger(store.database));
+  } finally {
+    store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Pupils who never changed school, named by their ids. */
 const people: NoticePeople = {
   schoolOf: (_person, _at, gateSchool) => gateSchool,
@@ -238,12 +252,7 @@ describe('the ledger', () => {
   });
 
   it('tells refused entries to a webhook that asks for them: never a lockdown, never one read late', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'notices-'));
-    try {
-      const store = openTestStore(join(dir, 'bridge.db'));
-      const directory = new Directory(store.database);
-      new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai' });
-      const ledger = new NoticeLedger(store.database);
+    await withLedger((store, ledger) => {
       const refusals = { key: 'refusals', refusals: true, debounceMs: 1000, batchWindowMs: 0, batchMax: 100 };
       const passagesOnly = { ...refusals, key: 'passages', refusals: false };
       for (const hook of [refusals, passagesOnly]) ledger.register(hook.key);
@@ -311,19 +320,11 @@ describe('the ledger', () => {
         },
       ]);
       expect(told('passages').map((notice) => notice.personId)).toEqual(['d']);
-      store.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('reads once for the webhooks of a round at one cursor, afresh for one at another', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'notices-'));
-    try {
-      const store = openTestStore(join(dir, 'bridge.db'));
-      const directory = new Directory(store.database);
-      new Attendance({ store, directory, defaultTimeZone: 'Asia/Shanghai' });
-      const ledger = new NoticeLedger(store.database);
+    await withLedger((store, ledger) => {
       const hook = (key: string, school: string) => ({
         key,
         school,
@@ -363,10 +364,7 @@ describe('the ledger', () => {
           }
         ).notices.map((notice) => notice.personId);
       expect([told('first'), told('second'), told('late')]).toEqual([['a', 'c'], ['b', 'd'], ['d']]);
-      store.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
