@@ -60,15 +60,17 @@ export class WebhookReceiver {
 
   /** The absence notices confirmed, each once. */
   get absences(): AbsenceNotice[] {
-    return this.confirmed().filter(
-      (notice): notice is AbsenceNotice => 'kind' in notice && notice.kind === 'absent',
-    );
+    return this.ofKind('absent');
   }
 
   /** The refusal notices confirmed, each once. */
   get refusals(): RefusalNotice[] {
+    return this.ofKind('refused');
+  }
+
+  private ofKind<K extends AbsenceNotice['kind'] | RefusalNotice['kind']>(kind: K) {
     return this.confirmed().filter(
-      (notice): notice is RefusalNotice => 'kind' in notice && notice.kind === 'refused',
+      (notice): notice is Extract<Notice, { kind: K }> => 'kind' in notice && notice.kind === kind,
     );
   }
 
