@@ -341,10 +341,11 @@ export class NoticeLedger {
   }
 
   /**
-   * One step for one webhook, in one transaction: reads new passages into bursts, settles the quiet
-   * ones into notices, and closes batches into deliveries. A webhook of a school hears of the passages
-   * of the pupils who were that school's at the time (`people.schoolOf`), at whatever gate. Passages
-   * are read up to the event id `through` (the store's `settledEventId()`, taken once per round).
+   * One step for one webhook, in one transaction (a savepoint of the round's, under the service):
+   * reads new passages (and refusals) into bursts, settles the quiet ones into notices, and closes
+   * batches into deliveries. A webhook of a school hears of the passages of the pupils who were that
+   * school's at the time (`people.schoolOf`), at whatever gate. Rows are read up to the event id
+   * `through` (the store's `settledEventId()`, taken once per round) through the round's `read`.
    */
   advance(
     hook: LedgerWebhook,
