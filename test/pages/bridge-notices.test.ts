@@ -17,8 +17,10 @@ import { WebhookReceiver } from '../support/webhook-receiver.js';
  * Parent notices on the operations page, in a real Chromium against a real bridge and a real receiver,
  * the bridge on a set clock (Monday of last week, after the 09:00 cut-off): a delivery the receiver
  * refused is sent again from the page, and the absence notices held for an offline gate go once it is
- * back; the register shows the hold, then beside the absent pupil when the parents were told. An operator's page neither shows nor asks for them. The clock stands still unless the test
- * moves it: notices go out at once (no batch window), as they would once a window had passed.
+ * back; the register shows the hold, then beside the absent pupil when the parents were told, and
+ * beside a pupil turned away whether they were told of it. An operator's page neither shows nor asks
+ * for them. The clock stands still unless the test moves it: notices go out at once (no batch window),
+ * as they would once a window had passed.
  */
 
 const SCHOOL = 'school-1';
@@ -80,6 +82,7 @@ beforeAll(async () => {
             url: receiver.url,
             secret: SECRET,
             absence: true,
+            refusals: true,
             debounceMs: 0,
             batchWindowMs: 0,
           },
@@ -116,7 +119,9 @@ describe('parent notices on the operations page and the register', { timeout: 60
     const card = page.locator('section.notices');
     const hook = card.locator('[data-webhook]');
     await hook.locator('[data-failed]', { hasText: '1' }).waitFor();
-    expect(await hook.locator('[data-sends]').textContent()).toBe('entries and exits, absences');
+    expect(await hook.locator('[data-sends]').textContent()).toBe(
+      'entries and exits, refused at the gate, absences',
+    );
     expect(await card.locator('tr[data-delivery] td').nth(3).textContent()).toBe('HTTP 400');
     await card.locator('.held[data-held="school-1"]', { hasText: 'gate-1' }).waitFor();
     expect(receiver.absences).toEqual([]);
@@ -151,6 +156,47 @@ describe('parent notices on the operations page and the register', { timeout: 60
     expect(await seriousViolations(after)).toEqual([]);
     await screenshot(after, 'bridge-attendance-parents-told');
     await page.context().close();
+  });
+
+  it('shows on the register that the parents of a pupil turned away were told, not for a lockdown', async () => {
+    // p2, told absent at 09:12, came at 09:20 with an expired card; p1 went out at 09:25 and was refused
+    // at 09:28 by a lockdown, which is never told one by one. The bridge reads them at 09:30.
+    clock = at('09:30');
+    commitTaps(bridge, 'gate-1', SCHOOL, [
+      {
+        personId: 'p2',
+        at: new Date(at('09:20')).toISOString(),
+        direction: 'in',
+        decision: 'deny',
+        reason: 'expired',
+      },
+      { personId: 'p1', at: new Date(at('09:25')).toISOString(), direction: 'out' },
+      {
+        personId: 'p1',
+        at: new Date(at('09:28')).toISOString(),
+        direction: 'in',
+        decision: 'deny',
+        reason: 'lockdown',
+      },
+    ]);
+    await until(() => receiver.refusals.length === 1 && receiver.notices.length === 2, {
+      what: 'the refusal notice and the exit',
+    });
+    expect(receiver.refusals[0]).toMatchObject({ kind: 'refused', personId: 'p2', reason: 'expired' });
+    await until(() => bridge.notices.status()[0]?.pending === 0, { what: 'nothing pending' });
+    const signedIn = await operations('sam');
+    const page = await register(signedIn);
+    const p2 = page.locator('tr[data-person="p2"]');
+    await p2
+      .locator('[data-of="refusal"][data-parent-notice="delivered"]', { hasText: 'Turned away: Told 09:30' })
+      .waitFor();
+    expect(await p2.locator('[data-of="absence"]').textContent()).toMatch(/^Absent: Told 09:12/);
+    const p1 = page.locator('tr[data-person="p1"]');
+    expect(await p1.locator('.turned-away').textContent()).toContain('09:28');
+    expect(await p1.locator('[data-parent-notice]').count()).toBe(0);
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'bridge-attendance-refusal-told');
+    await signedIn.context().close();
   });
 
   it('is not on an operator’s page, which does not ask for it either', async () => {

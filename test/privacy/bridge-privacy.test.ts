@@ -79,7 +79,7 @@ beforeAll(async () => {
   bridge = await startBridge(dir, {
     http: { port: 0, pages: false },
     retention: { leaverDays: 0 },
-    // A receiver that is never there: the first pupil's passage notices are given up and kept.
+    // A receiver that is never there: the first pupil's passage and refusal notices are given up and kept.
     notices: {
       tickMs: 50,
       webhooks: [
@@ -87,6 +87,7 @@ beforeAll(async () => {
           school: SCHOOL,
           url: 'http://127.0.0.1:9/educard',
           secret: 's'.repeat(32),
+          refusals: true,
           debounceMs: 0,
           batchWindowMs: 0,
           maxAttempts: 1,
@@ -188,24 +189,27 @@ describe('a subject-access export', () => {
       leaves: [{ id: 'leave-1', kind: 'sick', from: today, to: today }],
     });
     expect((json.body.events as unknown[]).length).toBe(3);
-    // The notices to their parents the bridge still holds: their own two passages, given up (no
-    // receiver), the other pupil's notice in the same delivery left out.
+    // The notices to their parents the bridge still holds: their own two passages and their refusal,
+    // given up (no receiver), the other pupil's notice in the same delivery left out.
     // Every export is audited: the test counts those it makes.
     let exportsMade = 1;
     const held = async () => {
       exportsMade += 1;
       return (await admin.request('GET', `/v1/people/${first.personId}/export`)).body.notices as {
         status: string;
-        notice: { personId: string; direction: string };
+        notice: { personId: string; direction?: string; kind?: string };
       }[];
     };
     await expect
-      .poll(async () => (await held()).map((n) => [n.notice.personId, n.notice.direction, n.status]), {
-        timeout: 10_000,
-      })
+      .poll(
+        async () =>
+          (await held()).map((n) => [n.notice.personId, n.notice.kind ?? n.notice.direction, n.status]),
+        { timeout: 10_000 },
+      )
       .toEqual([
         [first.personId, 'in', 'failed'],
         [first.personId, 'out', 'failed'],
+        [first.personId, 'refused', 'failed'],
       ]);
     const csv = await fetch(`${bridge.httpUrl}/v1/people/${first.personId}/export?format=csv`, {
       headers: { cookie: admin.cookie ?? '' },
@@ -219,6 +223,7 @@ describe('a subject-access export', () => {
     expect(lines.filter((l) => l.startsWith('notice,'))).toEqual([
       expect.stringMatching(new RegExp(`^notice,[^,]+,${SCHOOL},passage,`)),
       expect.stringMatching(new RegExp(`^notice,[^,]+,${SCHOOL},passage,`)),
+      expect.stringMatching(new RegExp(`^notice,[^,]+,${SCHOOL},refused,`)),
     ]);
     expect(lines.filter((l) => l.startsWith('leave,'))).toEqual([
       expect.stringMatching(new RegExp(`^leave,${today},${SCHOOL},sick,leave-1,`)),
@@ -267,7 +272,8 @@ describe('a pupil who leaves the district', () => {
       expect(String(event.record.data.personId)).toMatch(/^anon-/);
       expect(event.record.data).not.toHaveProperty('cardId');
     }
-    // The refused entry attendance keeps is theirs no more either.
+    // The refused entry attendance keeps is theirs no more either, nor the record that their parents
+    // were told of it (the register's).
     const refusals = bridge.store.database.prepare('SELECT person_id FROM gate_refusals').pluck().all();
     expect(refusals).toEqual([expect.stringMatching(/^anon-/)]);
     // The class's counts are the same: the pupil counts, under a pseudonym.

@@ -40,6 +40,7 @@ export type {
   ParentNotice,
   PupilDay,
   PupilStatus,
+  RefusalParentNotice,
   TrendWeek,
 } from '../../src/attendance/types.js';
 export type { PushStatus } from '../../src/central/types.js';

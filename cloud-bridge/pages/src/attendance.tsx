@@ -6,6 +6,7 @@ import {
   type Counts,
   clock,
   type ParentNotice,
+  type PupilDay,
   type SignedInAccount,
   type TrendWeek,
   today,
@@ -53,14 +54,26 @@ function Totals({ counts }: { counts: Counts }) {
   );
 }
 
-/** The absence notice to the pupil's parents: told when, still on its way, or not delivered (the office calls). */
-function ParentNoticeCell({ notice }: { notice: ParentNotice | undefined }) {
+/** What the parents were told: on its way, when, or not delivered (the office calls). */
+function NoticeState({ notice, of }: { notice: ParentNotice; of: 'absence' | 'refusal' }) {
   const t = useWords();
-  if (!notice) return <td />;
   return (
-    <td class={`parent-notice ${notice.state}`} data-parent-notice={notice.state}>
+    <span class={`parent-notice ${notice.state}`} data-parent-notice={notice.state} data-of={of}>
+      {`${t(of === 'refusal' ? 'turnedAway' : 'absent')}: `}
       {t(PARENT_NOTICE_WORD[notice.state])}
       {notice.state === 'waiting' ? '' : ` ${clock(notice.at)}`}
+    </span>
+  );
+}
+
+/** The absence notice to the pupil's parents, and the notice that they were turned away at the gate. */
+function ParentNoticeCell({ pupil }: { pupil: PupilDay }) {
+  const { parentNotice, refusalNotice } = pupil;
+  return (
+    <td>
+      {parentNotice && <NoticeState notice={parentNotice} of="absence" />}
+      {parentNotice && refusalNotice && ' · '}
+      {refusalNotice && <NoticeState notice={refusalNotice} of="refusal" />}
     </td>
   );
 }
@@ -100,7 +113,7 @@ function ClassTable({ day }: { day: ClassDay }) {
             </td>
             <td>{clock(pupil.arrivedAt)}</td>
             <td>{clock(pupil.leftAt)}</td>
-            <ParentNoticeCell notice={pupil.parentNotice} />
+            <ParentNoticeCell pupil={pupil} />
           </tr>
         ))}
       </tbody>

@@ -9,7 +9,7 @@ export {
 } from './calendar.js';
 export { AttendanceConfig } from './config.js';
 export { ATTENDANCE_CSV_COLUMNS, dayCsv } from './csv.js';
-export { computeDay, type Pupil } from './day.js';
+export { computeDay, type DaySpan, daySpan, type Pupil } from './day.js';
 export { attendanceRoutes } from './http.js';
 export { type ParentNoticeSource, withParentNotices } from './parent-notices.js';
 export { type PassageDirection, passageOf } from './passages.js';
@@ -29,6 +29,7 @@ export type {
   ParentNotice,
   PupilDay,
   PupilStatus,
+  RefusalParentNotice,
   TrendWeek,
   TurnedAwayPerson,
 } from './types.js';

@@ -22,6 +22,11 @@ export interface PupilDay {
   turnedAwayReason?: DenyReason;
   /** What the parents were told of the absence, where a webhook sends absence notices (docs/notices.md). */
   parentNotice?: ParentNotice;
+  /**
+   * What the parents of a pupil turned away were told of it, where a webhook sends refusal notices: the
+   * notice of the latest refusal since they last left (a pupil refused again is not told again).
+   */
+  refusalNotice?: RefusalParentNotice;
 }
 
 /**
@@ -31,6 +36,11 @@ export interface PupilDay {
 export interface ParentNotice {
   state: 'waiting' | 'delivered' | 'given-up';
   at: string;
+}
+
+/** A refusal notice to a pupil's parents, and the refusal it told of. */
+export interface RefusalParentNotice extends ParentNotice {
+  refusedAt: string;
 }
 
 export interface DayCounts {

@@ -294,7 +294,7 @@ describe('absence notices', () => {
 
   it('say per pupil what the parents were told: on its way, delivered or given up, the furthest of every webhook', () => {
     const iso = (clock: string) => new Date(at(clock)).toISOString();
-    const told = () => Object.fromEntries(ledger.parentNotices(SCHOOL, MONDAY));
+    const told = () => Object.fromEntries(ledger.absenceNotices(SCHOOL, MONDAY));
     round('09:00');
     expect(told()).toEqual({
       away: { state: 'waiting', at: iso('09:00') },
@@ -327,8 +327,8 @@ describe('absence notices', () => {
       away: { state: 'delivered', at: iso('09:01') },
       refused: { state: 'delivered', at: iso('09:02') },
     });
-    expect(ledger.parentNotices('school-2', MONDAY).size).toBe(0);
-    expect(ledger.parentNotices(SCHOOL, '2026-11-24').size).toBe(0);
+    expect(ledger.absenceNotices('school-2', MONDAY).size).toBe(0);
+    expect(ledger.absenceNotices(SCHOOL, '2026-11-24').size).toBe(0);
   });
 
   it('of a leaver are forgotten when they are anonymised; the other pupils’ stay, in the batch they went in', () => {
@@ -360,7 +360,7 @@ describe('absence notices', () => {
 
     // Their absence row, their queued notice and their notice in the batch.
     expect(forgetNoticesOf(store.database, 'away')).toBe(3);
-    expect([...ledger.parentNotices(SCHOOL, MONDAY).keys()]).toEqual(['refused']);
+    expect([...ledger.absenceNotices(SCHOOL, MONDAY).keys()]).toEqual(['refused']);
     expect(queued().map((notice) => notice.personId)).toEqual(['refused']);
     expect(kept().map((row) => [personsIn(row.body), row.notices])).toEqual([[['refused'], 1]]);
     expect(ledger.status(HOOK.key).failedDeliveries).toHaveLength(1);
@@ -439,7 +439,7 @@ describe('absence notices', () => {
         .run(old.webhook, old.date, personId, old.createdAt);
     }
     ledger = new NoticeLedger(store.database);
-    expect(Object.fromEntries(ledger.parentNotices(SCHOOL, MONDAY))).toEqual({
+    expect(Object.fromEntries(ledger.absenceNotices(SCHOOL, MONDAY))).toEqual({
       away: { state: 'waiting', at: old.createdAt },
       refused: { state: 'waiting', at: old.createdAt },
     });

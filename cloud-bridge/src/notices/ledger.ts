@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DenyReason } from '@educard/terminal-sdk';
-import type { ParentNotice } from '../attendance/index.js';
+import type { DaySpan, ParentNotice, RefusalParentNotice } from '../attendance/index.js';
 import { migrateModule, type SqlDatabase } from '../store/index.js';
 import { addPassage, type Burst, type BurstDirection, hasSettled, type Passage } from './debounce.js';
 import { NOTICES_STEPS } from './schema.js';
@@ -80,15 +80,23 @@ export interface LedgerWebhook {
   batchMax: number;
 }
 
-interface AbsenceRow {
+/** A notice queued for a pupil, and how far its delivery got. */
+interface ToldRow {
   person_id: string;
   created_at: string;
   status: 'pending' | 'delivered' | 'failed' | null;
   done_at: string | null;
 }
 
+const toldOf = (row: ToldRow): ParentNotice =>
+  row.status === 'delivered' || row.status === 'failed'
+    ? { state: row.status === 'failed' ? 'given-up' : 'delivered', at: row.done_at as string }
+    : { state: 'waiting', at: row.created_at };
+
 /** Which of a pupil's notices (one per webhook) a school's day shows: the one that got furthest. */
 const NOTICE_RANK: Record<ParentNotice['state'], number> = { 'given-up': 0, waiting: 1, delivered: 2 };
+const further = (notice: ParentNotice, than: ParentNotice | undefined) =>
+  !than || NOTICE_RANK[notice.state] > NOTICE_RANK[than.state];
 
 interface BurstRow {
   school: string;
@@ -213,13 +221,24 @@ export class NoticeLedger {
       absenceQueued: db.prepare(
         'UPDATE notice_absences SET queue_id = ? WHERE webhook = ? AND date = ? AND person_id = ?',
       ),
-      absencesOn: db.prepare<[string, string], AbsenceRow>(
+      absencesOn: db.prepare<[string, string], ToldRow>(
         `SELECT a.person_id, a.created_at, d.status, d.done_at FROM notice_absences a
            JOIN notice_queue q ON q.id = a.queue_id
            LEFT JOIN notice_deliveries d ON d.seq = q.delivery_seq
          WHERE a.school = ? AND a.date = ?`,
       ),
       pruneAbsences: db.prepare('DELETE FROM notice_absences WHERE webhook = ? AND created_at < ?'),
+      refusal: db.prepare(
+        'INSERT INTO notice_refusals (queue_id, webhook, school, person_id, at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      refusalsIn: db.prepare<[string, string, string], ToldRow & { at: string }>(
+        `SELECT r.person_id, r.at, r.created_at, d.status, d.done_at FROM notice_refusals r
+           JOIN notice_queue q ON q.id = r.queue_id
+           LEFT JOIN notice_deliveries d ON d.seq = q.delivery_seq
+         WHERE r.school = ? AND r.at >= ? AND r.at < ?
+         ORDER BY r.person_id, r.at`,
+      ),
+      pruneRefusals: db.prepare('DELETE FROM notice_refusals WHERE webhook = ? AND created_at < ?'),
       unsent: db.prepare<[string], { n: number; oldest: string | null }>(
         'SELECT count(*) AS n, min(created_at) AS oldest FROM notice_queue WHERE webhook = ? AND delivery_seq IS NULL',
       ),
@@ -322,15 +341,28 @@ export class NoticeLedger {
    * What the parents of a school's pupils were told of their absence on a date, by pupil, over every
    * webhook: the furthest any of them got (delivered, else still on its way, else given up).
    */
-  parentNotices(school: string, date: string): Map<string, ParentNotice> {
+  absenceNotices(school: string, date: string): Map<string, ParentNotice> {
     const told = new Map<string, ParentNotice>();
     for (const row of this.s.absencesOn.all(school, date)) {
-      const notice: ParentNotice =
-        row.status === 'delivered' || row.status === 'failed'
-          ? { state: row.status === 'failed' ? 'given-up' : 'delivered', at: row.done_at as string }
-          : { state: 'waiting', at: row.created_at };
-      const before = told.get(row.person_id);
-      if (!before || NOTICE_RANK[notice.state] > NOTICE_RANK[before.state]) told.set(row.person_id, notice);
+      const notice = toldOf(row);
+      if (further(notice, told.get(row.person_id))) told.set(row.person_id, notice);
+    }
+    return told;
+  }
+
+  /**
+   * What the parents of a school's pupils were told of refusals at the gate in a span (a school day),
+   * by pupil, in the order of the refusals: for each refusal, the furthest any webhook got.
+   */
+  refusalNotices(school: string, span: DaySpan): Map<string, RefusalParentNotice[]> {
+    const told = new Map<string, RefusalParentNotice[]>();
+    for (const row of this.s.refusalsIn.all(school, span.from, span.to)) {
+      const notice = { ...toldOf(row), refusedAt: row.at };
+      const pupil = told.get(row.person_id) ?? [];
+      const last = pupil.at(-1);
+      if (last?.refusedAt !== row.at) pupil.push(notice);
+      else if (further(notice, last)) pupil[pupil.length - 1] = notice;
+      told.set(row.person_id, pupil);
     }
     return told;
   }
@@ -405,7 +437,8 @@ export class NoticeLedger {
               reason: burst.reason as DenyReason,
             }
           : { id: `n${burst.eventId}`, ...about, direction: burst.direction, at, device: burst.device };
-      this.s.enqueue.get(hook.key, JSON.stringify(notice), nowIso);
+      const { id } = this.s.enqueue.get(hook.key, JSON.stringify(notice), nowIso) as { id: number };
+      if ('kind' in notice) this.s.refusal.run(id, hook.key, notice.school, notice.personId, at, nowIso);
       notices++;
     };
     const save = (burst: Burst) =>
@@ -507,6 +540,7 @@ export class NoticeLedger {
     this.s.pruneQueue.run(key, at);
     this.s.pruneDeliveries.run(key, at);
     this.s.pruneAbsences.run(key, at);
+    this.s.pruneRefusals.run(key, at);
   }
 
   status(key: string) {

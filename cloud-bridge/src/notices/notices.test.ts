@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Attendance } from '../attendance/index.js';
 import { Directory } from '../directory/index.js';
 import { libraryRecords } from '../store/conformance.js';
-import type { BridgeStore } from '../store/index.js';
+import { type BridgeStore, migrateModule } from '../store/index.js';
 import { openTestStore, testStoreBackend } from '../store/test-store.js';
 import { NoticesConfig } from './config.js';
 import {
@@ -20,6 +20,7 @@ import {
   type Passage,
 } from './debounce.js';
 import { NoticeLedger, type NoticePeople, REFUSAL_LATE_MS } from './ledger.js';
+import { NOTICES_STEPS } from './schema.js';
 import { Notices } from './service.js';
 import { signatureHeader, verifySignature } from './signature.js';
 
@@ -193,6 +194,21 @@ async function withLedger(use: (store: BridgeStore, ledger: NoticeLedger) => voi
   }
 }
 
+const at = (seconds: number) => new Date(T0 + seconds * 1000).toISOString();
+
+/** A pupil (or a teacher) refused entry at a gate, `seconds` after T0. */
+const refused = (
+  personId: string,
+  seconds: number,
+  reason: DenyReason,
+  role: 'student' | 'teacher' = 'student',
+) =>
+  ['gate.decision', at(seconds), gateDecisionData({ personId, decision: 'deny', reason, role })] as [
+    string,
+    string,
+    Record<string, unknown>,
+  ];
+
 /** Pupils who never changed school, named by their ids. */
 const people: NoticePeople = {
   schoolOf: (_person, _at, gateSchool) => gateSchool,
@@ -210,7 +226,6 @@ describe('the ledger', () => {
       const hook = { key: 'h1', debounceMs: 1000, batchWindowMs: 500, batchMax: 2 };
       let ledger = new NoticeLedger(store.database);
       ledger.register(hook.key);
-      const at = (s: number) => new Date(T0 + s * 1000).toISOString();
       const taps: [string, string, Record<string, unknown>][] = ['a', 'b', 'c', 'd', 'e'].map(
         (personId, i) => ['gate.decision', at(i), gateDecisionData({ personId })],
       );
@@ -256,18 +271,6 @@ describe('the ledger', () => {
       const refusals = { key: 'refusals', refusals: true, debounceMs: 1000, batchWindowMs: 0, batchMax: 100 };
       const passagesOnly = { ...refusals, key: 'passages', refusals: false };
       for (const hook of [refusals, passagesOnly]) ledger.register(hook.key);
-      const at = (s: number) => new Date(T0 + s * 1000).toISOString();
-      const refused = (
-        personId: string,
-        seconds: number,
-        reason: DenyReason,
-        role: 'student' | 'teacher' = 'student',
-      ) =>
-        ['gate.decision', at(seconds), gateDecisionData({ personId, decision: 'deny', reason, role })] as [
-          string,
-          string,
-          Record<string, unknown>,
-        ];
       store.commitRecords(
         'gate-1',
         'school-1',
@@ -321,6 +324,65 @@ describe('the ledger', () => {
       ]);
       expect(told('passages').map((notice) => notice.personId)).toEqual(['d']);
     });
+  });
+
+  it('tells the register what the parents were told of each refusal: the furthest any webhook got', async () => {
+    await withLedger((store, ledger) => {
+      const school = { key: 'school', refusals: true, debounceMs: 0, batchWindowMs: 0, batchMax: 100 };
+      const district = { ...school, key: 'district' };
+      for (const hook of [school, district]) ledger.register(hook.key);
+      store.commitRecords(
+        'gate-1',
+        'school-1',
+        libraryRecords('gate-1', [
+          refused('a', 0, 'expired'),
+          refused('a', 0.5, 'expired'),
+          refused('b', 0, 'lockdown'),
+          refused('c', 0.5, 'suspended'),
+        ]),
+      );
+      for (const hook of [school, district]) ledger.advance(hook, T0 + 1000, people, store.settledEventId());
+      const day = { from: at(-3600), to: at(3600) };
+      const waiting = { state: 'waiting', at: at(1) };
+      // Refused again, `a` was not told again; a lockdown's refusal is never told.
+      expect(Object.fromEntries(ledger.refusalNotices('school-1', day))).toEqual({
+        a: [{ ...waiting, refusedAt: at(0) }],
+        c: [{ ...waiting, refusedAt: at(0.5) }],
+      });
+      ledger.givenUp('district', ledger.nextDelivery('district')?.seq ?? 0, 'HTTP 400', T0 + 2000);
+      expect(ledger.refusalNotices('school-1', day).get('a')).toEqual([{ ...waiting, refusedAt: at(0) }]);
+      ledger.delivered('school', ledger.nextDelivery('school')?.seq ?? 0, T0 + 3000);
+      expect(ledger.refusalNotices('school-1', day).get('a')).toEqual([
+        { state: 'delivered', at: at(3), refusedAt: at(0) },
+      ]);
+      expect(ledger.refusalNotices('school-1', { from: at(0.25), to: at(3600) }).has('a')).toBe(false);
+      expect(ledger.refusalNotices('school-2', day).size).toBe(0);
+    });
+  });
+
+  it('matches the refusal notices queued before the upgrade to their pupils', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'notices-'));
+    const store = openTestStore(join(dir, 'bridge.db'));
+    try {
+      new Attendance({ store, directory: new Directory(store.database), defaultTimeZone: 'Asia/Shanghai' });
+      migrateModule(store.database, 'notices', {
+        sqlite: NOTICES_STEPS.sqlite.slice(0, 4),
+        postgres: NOTICES_STEPS.postgres.slice(0, 4),
+      });
+      const queue = store.database.prepare(
+        'INSERT INTO notice_queue (webhook, notice, created_at) VALUES (?, ?, ?)',
+      );
+      const notice = { school: 'school-1', personId: 'a', at: at(0), device: 'gate-1' };
+      queue.run('h', JSON.stringify({ id: 'r1', kind: 'refused', ...notice, reason: 'expired' }), at(1));
+      queue.run('h', JSON.stringify({ id: 'n2', ...notice, personId: 'b', direction: 'out' }), at(1));
+      const ledger = new NoticeLedger(store.database);
+      expect(Object.fromEntries(ledger.refusalNotices('school-1', { from: at(-1), to: at(1) }))).toEqual({
+        a: [{ state: 'waiting', at: at(1), refusedAt: at(0) }],
+      });
+    } finally {
+      store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads once for the webhooks of a round at one cursor, afresh for one at another', async () => {

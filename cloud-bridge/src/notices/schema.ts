@@ -33,6 +33,40 @@ const ABSENCE_STATE = {
 };
 /** The fourth step: why the gate refused a pupil, for a burst that ends with a refusal. */
 const BURST_REASON = 'ALTER TABLE notice_bursts ADD COLUMN reason TEXT;';
+/**
+ * The fifth step: each refusal notice's school, pupil, refusal time and queue row, so a school's day
+ * can say whether a pupil's parents were told they were turned away (`refusalNotices`). The refusal
+ * notices already queued are matched.
+ */
+const REFUSALS = {
+  sqlite: `CREATE TABLE notice_refusals (
+     queue_id INTEGER PRIMARY KEY,
+     webhook TEXT NOT NULL,
+     school TEXT NOT NULL,
+     person_id TEXT NOT NULL,
+     at TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE INDEX notice_refusals_day ON notice_refusals (school, at);
+   CREATE INDEX notice_refusals_age ON notice_refusals (webhook, created_at);
+   INSERT INTO notice_refusals (queue_id, webhook, school, person_id, at, created_at)
+     SELECT id, webhook, json_extract(notice, '$.school'), json_extract(notice, '$.personId'),
+            json_extract(notice, '$.at'), created_at
+     FROM notice_queue WHERE json_extract(notice, '$.kind') = 'refused';`,
+  postgres: `CREATE TABLE notice_refusals (
+     queue_id BIGINT PRIMARY KEY,
+     webhook TEXT COLLATE "C" NOT NULL,
+     school TEXT COLLATE "C" NOT NULL,
+     person_id TEXT COLLATE "C" NOT NULL,
+     at TEXT COLLATE "C" NOT NULL,
+     created_at TEXT COLLATE "C" NOT NULL
+   );
+   CREATE INDEX notice_refusals_day ON notice_refusals (school, at);
+   CREATE INDEX notice_refusals_age ON notice_refusals (webhook, created_at);
+   INSERT INTO notice_refusals (queue_id, webhook, school, person_id, at, created_at)
+     SELECT id, webhook, notice::json->>'school', notice::json->>'personId', notice::json->>'at', created_at
+     FROM notice_queue WHERE notice::json->>'kind' = 'refused';`,
+};
 export const NOTICES_STEPS = {
   sqlite: [
     `CREATE TABLE notice_webhooks (
@@ -80,6 +114,7 @@ export const NOTICES_STEPS = {
     ABSENCES,
     ABSENCE_STATE.sqlite,
     BURST_REASON,
+    REFUSALS.sqlite,
   ],
   postgres: [
     `CREATE TABLE notice_webhooks (
@@ -127,5 +162,6 @@ export const NOTICES_STEPS = {
     ABSENCES,
     ABSENCE_STATE.postgres,
     BURST_REASON,
+    REFUSALS.postgres,
   ],
 } satisfies ModuleSteps;

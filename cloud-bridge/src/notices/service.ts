@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { backoffDelay, retriableStatus, retryAfterMs } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
-import type { ParentNotice } from '../attendance/index.js';
+import type { DaySpan } from '../attendance/index.js';
 import type { Directory } from '../directory/index.js';
 import { type BridgeStore, logFailure } from '../store/index.js';
 import { membershipAt, type Transfer, type TransferLog } from '../transfers/index.js';
@@ -132,17 +132,22 @@ export class Notices {
   }
 
   /**
-   * What the parents of a school's pupils were told of their absence on a date, and the gates holding
-   * the school's notices back on it (offline or just back: the watch waits for their passages).
+   * What the parents of a school's pupils were told on a date: of their absence, of their refusals at
+   * the gate in the day's span, and the gates holding the school's absence notices back on it (offline
+   * or just back: the watch waits for their passages).
    */
-  parentNotices(school: string, date: string): { byPerson: Map<string, ParentNotice>; heldBy: string[] } {
+  parentNotices(school: string, date: string, span: DaySpan) {
     const heldBy = new Set<string>();
     for (const hook of this.hooks) {
       if (!hook.absence || (hook.school !== undefined && hook.school !== school)) continue;
       for (const hold of this.absences?.held(hook.key) ?? [])
         if (hold.school === school && hold.date === date) for (const gate of hold.gates) heldBy.add(gate);
     }
-    return { byPerson: this.ledger.parentNotices(school, date), heldBy: [...heldBy].sort() };
+    return {
+      absences: this.ledger.absenceNotices(school, date),
+      refusals: this.ledger.refusalNotices(school, span),
+      heldBy: [...heldBy].sort(),
+    };
   }
 
   /** The school of the webhook that gave up this delivery (absent for a district-wide one). */
