@@ -57,11 +57,18 @@ const operations = async (username: string): Promise<Page> => {
   return page;
 };
 
-/** The school's register of that Monday, class 3-1, in a new tab of the signed-in page. */
-const register = async (signedIn: Page): Promise<Page> => {
+/** The school's register of that Monday, every class, in a new tab of the signed-in page. */
+const schoolRegister = async (signedIn: Page): Promise<Page> => {
   const page = await signedIn.context().newPage();
   await page.goto(bridge.httpUrl);
   await page.locator('input[type="date"]').fill(MONDAY);
+  await page.locator('table.classes tr[data-class="3-1"]').waitFor();
+  return page;
+};
+
+/** The school's register of that Monday, class 3-1, in a new tab of the signed-in page. */
+const register = async (signedIn: Page): Promise<Page> => {
+  const page = await schoolRegister(signedIn);
   await page.locator('select[name="class"]').selectOption('3-1');
   await page.locator('table.pupils[data-class="3-1"]').waitFor();
   return page;
@@ -185,6 +192,23 @@ describe('parent notices on the operations page and the register', { timeout: 60
     expect(receiver.refusals[0]).toMatchObject({ kind: 'refused', personId: 'p2', reason: 'expired' });
     await until(() => bridge.notices.status()[0]?.pending === 0, { what: 'nothing pending' });
     const signedIn = await operations('sam');
+    // The school's view lists both, class by class, for the office to follow up.
+    const school = await schoolRegister(signedIn);
+    const followUp = school.locator('section.follow-up');
+    await followUp.locator('h2', { hasText: 'Absent or turned away (2)' }).waitFor();
+    expect(await followUp.locator('tr[data-person="p2"] td').allTextContents()).toEqual([
+      '学生p2',
+      '3-1',
+      'G-p2',
+      expect.stringMatching(/^Absent · Turned away 09:20 (AM )?\(card expired\)$/),
+      expect.stringMatching(/^Absent: Told 09:12 (AM)? · Turned away: Told 09:30/),
+    ]);
+    expect(await followUp.locator('tr[data-person="p1"] td').nth(3).textContent()).toMatch(
+      /^Present · Left early · Turned away 09:28 (AM )?\(lockdown\)$/,
+    );
+    expect(await seriousViolations(school)).toEqual([]);
+    await screenshot(school, 'bridge-attendance-follow-up');
+    await school.close();
     const page = await register(signedIn);
     const p2 = page.locator('tr[data-person="p2"]');
     await p2

@@ -78,9 +78,26 @@ function ParentNoticeCell({ pupil }: { pupil: PupilDay }) {
   );
 }
 
-function ClassTable({ day }: { day: ClassDay }) {
+/** A pupil's status, leaving early, and a refusal at the gate that left them outside: when and why. */
+function StatusCell({ pupil }: { pupil: PupilDay }) {
   const t = useWords();
   const why = useReasonWords();
+  return (
+    <td class="status">
+      {t(STATUS_WORD[pupil.status] ?? 'status')}
+      {pupil.leftEarly ? ` · ${t('leftEarly')}` : ''}
+      {pupil.turnedAwayAt && (
+        <span class="turned-away">
+          {' · '}
+          {t('turnedAway')} {clock(pupil.turnedAwayAt)} ({why(pupil.turnedAwayReason ?? '')})
+        </span>
+      )}
+    </td>
+  );
+}
+
+function ClassTable({ day }: { day: ClassDay }) {
+  const t = useWords();
   return (
     <table class="pupils" data-class={day.class}>
       <caption>
@@ -101,16 +118,7 @@ function ClassTable({ day }: { day: ClassDay }) {
           <tr key={pupil.personId} class={`status-${pupil.status}`} data-person={pupil.personId}>
             <td>{pupil.name}</td>
             <td>{pupil.studentNumber ?? ''}</td>
-            <td>
-              {t(STATUS_WORD[pupil.status] ?? 'status')}
-              {pupil.leftEarly ? ` · ${t('leftEarly')}` : ''}
-              {pupil.turnedAwayAt && (
-                <span class="turned-away">
-                  {' · '}
-                  {t('turnedAway')} {clock(pupil.turnedAwayAt)} ({why(pupil.turnedAwayReason ?? '')})
-                </span>
-              )}
-            </td>
+            <StatusCell pupil={pupil} />
             <td>{clock(pupil.arrivedAt)}</td>
             <td>{clock(pupil.leftAt)}</td>
             <ParentNoticeCell pupil={pupil} />
@@ -118,6 +126,49 @@ function ClassTable({ day }: { day: ClassDay }) {
         ))}
       </tbody>
     </table>
+  );
+}
+
+/**
+ * The school's pupils absent after their class's cut-off or turned away at a gate and outside, class
+ * by class: whom the office follows up today, and whether their parents were told.
+ */
+function FollowUpCard({ day }: { day: AttendanceDay }) {
+  const t = useWords();
+  const rows = day.classes.flatMap((group) =>
+    group.pupils
+      .filter((pupil) => pupil.status === 'absent' || pupil.turnedAwayAt)
+      .map((pupil) => ({ group, pupil })),
+  );
+  if (rows.length === 0) return null;
+  return (
+    <section class="card follow-up" aria-labelledby="follow-up">
+      <h2 id="follow-up">
+        {t('followUp')} ({rows.length})
+      </h2>
+      <table class="pupils">
+        <thead>
+          <tr>
+            <th>{t('name')}</th>
+            <th>{t('class')}</th>
+            <th>{t('studentNumber')}</th>
+            <th>{t('status')}</th>
+            <th>{t('parentNotice')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(({ group, pupil }) => (
+            <tr key={pupil.personId} class={`status-${pupil.status}`} data-person={pupil.personId}>
+              <td>{pupil.name}</td>
+              <td>{group.name}</td>
+              <td>{pupil.studentNumber ?? ''}</td>
+              <StatusCell pupil={pupil} />
+              <ParentNoticeCell pupil={pupil} />
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }
 
@@ -291,6 +342,7 @@ export function AttendanceView({ account }: { account: SignedInAccount }) {
           </tbody>
         </table>
       )}
+      {shown?.schoolDay && !chosenClass && <FollowUpCard day={shown} />}
       {shown?.schoolDay && chosenClass && shown.classes.map((c) => <ClassTable key={c.class} day={c} />)}
       {absences.data && absences.data.pupils.length > 0 && <ConsecutiveAbsencesCard runs={absences.data} />}
       {trend.data && trend.data.weeks.length > 0 && <TrendChart weeks={trend.data.weeks} />}

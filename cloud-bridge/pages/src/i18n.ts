@@ -63,6 +63,7 @@ const WORDS = {
     zh: '本校闸机当天没有任何通行记录（未启用或故障）：以下缺勤未经确认，也未通知家长',
     en: 'No gate of the school recorded anyone this day (not in use, or down): these absences are not known, and no parent was told',
   },
+  followUp: { zh: '缺勤或被拒门外', en: 'Absent or turned away' },
   consecutiveAbsences: { zh: '连续缺勤 3 个上学日及以上', en: 'Absent 3 school days or more running' },
   schoolDays: { zh: '连续缺勤天数', en: 'School days' },
   absentSince: { zh: '起始日', en: 'Since' },
