@@ -37,6 +37,7 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/ops/expiry.test.ts',
   'cloud-bridge/src/notices/notices.test.ts',
   'cloud-bridge/src/notices/absence.test.ts',
+  'cloud-bridge/src/notices/housekeeping.test.ts',
   'cloud-bridge/src/lockdown/lockdown.test.ts',
   'cloud-bridge/src/retention/retention.test.ts',
   'cloud-bridge/src/venues/visits.test.ts',

@@ -142,11 +142,16 @@ export type RowReader = (after: number, through: number, refusals: boolean) => r
  * (a gate's backlog after an outage), and the register shows it.
  */
 export const REFUSAL_LATE_MS = 30 * 60_000;
+/**
+ * A passage read this long after it happened is not told: it no longer says where the pupil is (a
+ * gate's backlog after a day offline, a bridge restored after the holidays), and the register shows it.
+ */
+export const PASSAGE_LATE_MS = 12 * 3_600_000;
 
 export interface StepResult {
   read: number;
   stale: number;
-  /** Refusals not told: read too late, or during a lockdown. */
+  /** Gate rows not told: read too late (passages and refusals), or a lockdown's refusals. */
   untold: { late: number; lockdown: number };
   notices: number;
   deliveries: number;
@@ -227,7 +232,6 @@ export class NoticeLedger {
            LEFT JOIN notice_deliveries d ON d.seq = q.delivery_seq
          WHERE a.school = ? AND a.date = ?`,
       ),
-      pruneAbsences: db.prepare('DELETE FROM notice_absences WHERE webhook = ? AND created_at < ?'),
       refusal: db.prepare(
         'INSERT INTO notice_refusals (queue_id, webhook, school, person_id, at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -238,7 +242,6 @@ export class NoticeLedger {
          WHERE r.school = ? AND r.at >= ? AND r.at < ?
          ORDER BY r.person_id, r.at`,
       ),
-      pruneRefusals: db.prepare('DELETE FROM notice_refusals WHERE webhook = ? AND created_at < ?'),
       unsent: db.prepare<[string], { n: number; oldest: string | null }>(
         'SELECT count(*) AS n, min(created_at) AS oldest FROM notice_queue WHERE webhook = ? AND delivery_seq IS NULL',
       ),
@@ -274,13 +277,6 @@ export class NoticeLedger {
          WHERE id = ? AND status = 'failed'`,
       ),
       error: db.prepare('UPDATE notice_webhooks SET last_error = ?, last_error_at = ? WHERE webhook = ?'),
-      pruneQueue: db.prepare(
-        `DELETE FROM notice_queue WHERE delivery_seq IN
-           (SELECT seq FROM notice_deliveries WHERE webhook = ? AND status = 'delivered' AND done_at < ?)`,
-      ),
-      pruneDeliveries: db.prepare(
-        "DELETE FROM notice_deliveries WHERE webhook = ? AND status = 'delivered' AND done_at < ?",
-      ),
       status: db.prepare<
         { key: string },
         {
@@ -416,10 +412,16 @@ export class NoticeLedger {
     read: RowReader,
   ): StepResult {
     const nowIso = new Date(now).toISOString();
-    const cursor = this.s.webhook.get(hook.key)?.cursor ?? 0;
+    const untold = { late: 0, lockdown: 0 };
+    const cursor = this.s.webhook.get(hook.key)?.cursor;
+    if (cursor === undefined) {
+      // Forgotten (`retire`) by an instance configured without it: it starts again after the rows
+      // stored, as a new webhook does, rather than from the first passage ever stored.
+      this.register(hook.key);
+      return { read: 0, stale: 0, untold, notices: 0, deliveries: 0 };
+    }
     const rows = read(cursor, through, hook.refusals === true);
     let stale = 0;
-    const untold = { late: 0, lockdown: 0 };
     let notices = 0;
     const notify = (burst: Burst) => {
       const about = people.describe(burst);
@@ -448,7 +450,7 @@ export class NoticeLedger {
       if (row.role !== 'student') continue;
       const school = people.schoolOf(row.person_id, row.at, row.school);
       if (hook.school !== undefined && school !== hook.school) continue;
-      const untoldWhy = row.direction === 'refused' ? untoldRefusal(row, now) : undefined;
+      const untoldWhy = untoldRow(row, now);
       if (untoldWhy) {
         untold[untoldWhy]++;
         continue;
@@ -534,15 +536,6 @@ export class NoticeLedger {
     return this.s.resend.run(new Date(now).toISOString(), id).changes > 0;
   }
 
-  /** Forgets deliveries confirmed before `before`; failed ones stay for the status view. */
-  prune(key: string, before: number): void {
-    const at = new Date(before).toISOString();
-    this.s.pruneQueue.run(key, at);
-    this.s.pruneDeliveries.run(key, at);
-    this.s.pruneAbsences.run(key, at);
-    this.s.pruneRefusals.run(key, at);
-  }
-
   status(key: string) {
     const counts = this.s.status.get({ key });
     const health = this.s.health.get(key);
@@ -566,12 +559,12 @@ export class NoticeLedger {
 }
 
 /**
- * Why a refusal is not told: a lockdown refuses every arriving pupil, and what their parents are told
- * is the school's to decide (an absence notice still says it at the cut-off); one read long after it
+ * Why a gate row is not told: a lockdown refuses every arriving pupil, and what their parents are told
+ * is the school's to decide (an absence notice still says it at the cut-off); a row read long after it
  * happened is news nobody can act on.
  */
-function untoldRefusal(row: GateRow, now: number): 'lockdown' | 'late' | undefined {
-  if (row.reason === 'lockdown') return 'lockdown';
-  if (now - Date.parse(row.at) > REFUSAL_LATE_MS) return 'late';
-  return undefined;
+function untoldRow(row: GateRow, now: number): 'lockdown' | 'late' | undefined {
+  if (row.direction === 'refused' && row.reason === 'lockdown') return 'lockdown';
+  const lateAfter = row.direction === 'refused' ? REFUSAL_LATE_MS : PASSAGE_LATE_MS;
+  return now - Date.parse(row.at) > lateAfter ? 'late' : undefined;
 }

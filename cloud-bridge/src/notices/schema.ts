@@ -36,7 +36,7 @@ const BURST_REASON = 'ALTER TABLE notice_bursts ADD COLUMN reason TEXT;';
 /**
  * The fifth step: each refusal notice's school, pupil, refusal time and queue row, so a school's day
  * can say whether a pupil's parents were told they were turned away (`refusalNotices`). The refusal
- * notices already queued are matched.
+ * notices already queued are matched. And the indexes the hourly prune (housekeeping.ts) reads by.
  */
 const REFUSALS = {
   sqlite: `CREATE TABLE notice_refusals (
@@ -48,7 +48,9 @@ const REFUSALS = {
      created_at TEXT NOT NULL
    );
    CREATE INDEX notice_refusals_day ON notice_refusals (school, at);
-   CREATE INDEX notice_refusals_age ON notice_refusals (webhook, created_at);
+   CREATE INDEX notice_refusals_age ON notice_refusals (created_at);
+   CREATE INDEX notice_absences_age ON notice_absences (created_at);
+   CREATE INDEX notice_deliveries_done ON notice_deliveries (status, done_at);
    INSERT INTO notice_refusals (queue_id, webhook, school, person_id, at, created_at)
      SELECT id, webhook, json_extract(notice, '$.school'), json_extract(notice, '$.personId'),
             json_extract(notice, '$.at'), created_at
@@ -62,7 +64,9 @@ const REFUSALS = {
      created_at TEXT COLLATE "C" NOT NULL
    );
    CREATE INDEX notice_refusals_day ON notice_refusals (school, at);
-   CREATE INDEX notice_refusals_age ON notice_refusals (webhook, created_at);
+   CREATE INDEX notice_refusals_age ON notice_refusals (created_at);
+   CREATE INDEX notice_absences_age ON notice_absences (created_at);
+   CREATE INDEX notice_deliveries_done ON notice_deliveries (status, done_at);
    INSERT INTO notice_refusals (queue_id, webhook, school, person_id, at, created_at)
      SELECT id, webhook, notice::json->>'school', notice::json->>'personId', notice::json->>'at', created_at
      FROM notice_queue WHERE notice::json->>'kind' = 'refused';`,

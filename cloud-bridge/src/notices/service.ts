@@ -8,6 +8,7 @@ import { membershipAt, type Transfer, type TransferLog } from '../transfers/inde
 import { type AbsenceDeps, AbsenceWatch } from './absence.js';
 import type { NoticesConfig, NoticeWebhook } from './config.js';
 import type { Burst } from './debounce.js';
+import { pruneNotices, retireWebhooks } from './housekeeping.js';
 import { NoticeLedger, type NoticePeople, type PendingDelivery } from './ledger.js';
 import { signatureHeader } from './signature.js';
 import type { NoticeKind, NoticeWebhookStatus } from './types.js';
@@ -39,6 +40,10 @@ interface Hook extends NoticeWebhook {
 
 /** Delivered deliveries are kept this long for the status view's counts, then pruned. */
 const KEEP_DELIVERED_MS = 7 * 86_400_000;
+/** Given-up deliveries are kept this long for the office to send again, then dropped (they name pupils). */
+export const KEEP_GIVEN_UP_MS = 30 * 86_400_000;
+/** How often what is kept no longer is pruned. */
+const PRUNE_EVERY_MS = 3_600_000;
 /** A Retry-After longer than this is not believed. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
 /** How many schools' days one round may compute for absence notices, over every webhook. */
@@ -80,6 +85,7 @@ export class Notices {
   private readonly sending = new Map<string, Promise<void>>();
   private stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private prunedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: NoticesDeps) {
     this.ledger = new NoticeLedger(deps.store.database);
@@ -99,8 +105,23 @@ export class Notices {
       : undefined;
   }
 
-  /** Also after a stop: the instance that holds the notices' lease may lose it and take it again. */
+  /**
+   * Also after a stop: the instance that holds the notices' lease may lose it and take it again. First
+   * forgets the webhooks taken out of the config (with none left too), logging the notices each had not
+   * delivered; one configured again starts as a new webhook.
+   */
   start(): void {
+    try {
+      const configured = this.hooks.map((hook) => hook.key);
+      for (const { key, undelivered } of retireWebhooks(this.deps.store.database, configured))
+        this.deps.logger.warn(
+          { webhook: key, undelivered },
+          'parent notices: a webhook no longer configured is forgotten, with the notices it had not delivered',
+        );
+      for (const key of configured) this.ledger.register(key);
+    } catch (error) {
+      logFailure(this.deps.logger, { err: error }, 'parent notices: the webhooks no longer configured stay');
+    }
     if (!this.hooks.length) return;
     if (this.stopping.signal.aborted) this.stopping = new AbortController();
     this.timer = setInterval(() => this.tick(), this.deps.config.tickMs);
@@ -193,6 +214,24 @@ export class Notices {
     }
     // After the commit: a delivery goes out only once it is stored.
     for (const hook of this.hooks) this.pump(hook);
+    if (now - this.prunedAt >= PRUNE_EVERY_MS) this.prune(now);
+  }
+
+  private prune(now: number): void {
+    try {
+      const dropped = pruneNotices(this.deps.store.database, {
+        deliveredBefore: now - KEEP_DELIVERED_MS,
+        givenUpBefore: now - KEEP_GIVEN_UP_MS,
+      });
+      for (const { webhook, deliveries, notices } of dropped)
+        this.deps.logger.warn(
+          { webhook, deliveries, notices },
+          'parent notices: deliveries given up 30 days ago and never sent again are dropped',
+        );
+      this.prunedAt = now;
+    } catch (error) {
+      logFailure(this.deps.logger, { err: error }, 'parent notices: the old deliveries could not be pruned');
+    }
   }
 
   /**
@@ -236,9 +275,8 @@ export class Notices {
         if (step.untold.late || step.untold.lockdown)
           this.deps.logger.info(
             { webhook: hook.key, ...step.untold },
-            'refusals not told to parents: read too late, or during a lockdown',
+            'gate rows not told to parents: read too late, or refusals of a lockdown',
           );
-        if (step.deliveries) this.ledger.prune(hook.key, now - KEEP_DELIVERED_MS);
       } catch (error) {
         logFailure(this.deps.logger, { webhook: hook.key, err: error }, 'parent notices: step failed');
       }

@@ -1,6 +1,6 @@
 // What the notices' status answers, without Node: the pages import it.
 
-/** A delivery given up: shown until a person sends it again. */
+/** A delivery given up: shown until a person sends it again, or for 30 days (then dropped). */
 export interface FailedDelivery {
   id: string;
   notices: number;
