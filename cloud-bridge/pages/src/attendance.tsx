@@ -96,6 +96,20 @@ function StatusCell({ pupil }: { pupil: PupilDay }) {
   );
 }
 
+/** A table's head row: its columns' words. */
+function Heads({ words }: { words: Word[] }) {
+  const t = useWords();
+  return (
+    <thead>
+      <tr>
+        {words.map((word) => (
+          <th key={word}>{t(word)}</th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 function ClassTable({ day }: { day: ClassDay }) {
   const t = useWords();
   return (
@@ -103,16 +117,7 @@ function ClassTable({ day }: { day: ClassDay }) {
       <caption>
         {day.name} · {t('bell')} {clock(day.bellTime)}
       </caption>
-      <thead>
-        <tr>
-          <th>{t('name')}</th>
-          <th>{t('studentNumber')}</th>
-          <th>{t('status')}</th>
-          <th>{t('arrived')}</th>
-          <th>{t('left')}</th>
-          <th>{t('parentNotice')}</th>
-        </tr>
-      </thead>
+      <Heads words={['name', 'studentNumber', 'status', 'arrived', 'left', 'parentNotice']} />
       <tbody>
         {day.pupils.map((pupil) => (
           <tr key={pupil.personId} class={`status-${pupil.status}`} data-person={pupil.personId}>
@@ -147,15 +152,7 @@ function FollowUpCard({ day }: { day: AttendanceDay }) {
         {t('followUp')} ({rows.length})
       </h2>
       <table class="pupils">
-        <thead>
-          <tr>
-            <th>{t('name')}</th>
-            <th>{t('class')}</th>
-            <th>{t('studentNumber')}</th>
-            <th>{t('status')}</th>
-            <th>{t('parentNotice')}</th>
-          </tr>
-        </thead>
+        <Heads words={['name', 'class', 'studentNumber', 'status', 'parentNotice']} />
         <tbody>
           {rows.map(({ group, pupil }) => (
             <tr key={pupil.personId} class={`status-${pupil.status}`} data-person={pupil.personId}>
@@ -179,15 +176,7 @@ function ConsecutiveAbsencesCard({ runs }: { runs: ConsecutiveAbsences }) {
     <section class="card consecutive-absences" aria-labelledby="consecutive-absences">
       <h2 id="consecutive-absences">{t('consecutiveAbsences')}</h2>
       <table class="pupils">
-        <thead>
-          <tr>
-            <th>{t('name')}</th>
-            <th>{t('class')}</th>
-            <th>{t('studentNumber')}</th>
-            <th>{t('schoolDays')}</th>
-            <th>{t('absentSince')}</th>
-          </tr>
-        </thead>
+        <Heads words={['name', 'class', 'studentNumber', 'schoolDays', 'absentSince']} />
         <tbody>
           {runs.pupils.map((run) => (
             <tr key={run.personId} data-person={run.personId}>
