@@ -6,6 +6,13 @@ import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/inde
  * venue admission or refusal, projected from the events as they are committed (the operations page
  * counts a venue's visits per day from it without parsing event records).
  */
+/**
+ * The second step: the admissions keep no card id. The counts never read it (the venue's gateway marks
+ * a card's re-entry itself), and one row per visit naming the card would keep, past the venue events'
+ * own retention, where a pupil went on which day.
+ */
+const FORGET_ADMITTED_CARDS = 'ALTER TABLE venue_admissions DROP COLUMN card_id;';
+
 const STEPS: ModuleSteps = {
   sqlite: [
     `CREATE TABLE hotlist_entries (
@@ -62,6 +69,7 @@ const STEPS: ModuleSteps = {
             json_extract(record, '$.data.cardId'), type = 'venue.visit',
             coalesce(json_extract(record, '$.data.reentry'), 0), json_extract(record, '$.data.booking')
      FROM events WHERE type IN ('venue.visit', 'venue.refused');`,
+    FORGET_ADMITTED_CARDS,
   ],
   postgres: [
     `CREATE TABLE hotlist_entries (
@@ -121,6 +129,7 @@ const STEPS: ModuleSteps = {
              WHERE type IN ('venue.visit', 'venue.refused')) AS venue_events
        WHERE data ->> 'venue' IS NOT NULL AND data ->> 'day' IS NOT NULL AND data ->> 'cardId' IS NOT NULL
        ON CONFLICT DO NOTHING;`,
+    FORGET_ADMITTED_CARDS,
   ],
 };
 

@@ -15,8 +15,8 @@ export interface VenueDay {
 /** The projection that keeps venue_admissions in the transaction that stores the events. */
 export function admissionProjection(db: SqlDatabase): CommitProjection {
   const insert = db.prepare(
-    `INSERT INTO venue_admissions (event_id, site, venue, day, card_id, admitted, reentry, booking)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    `INSERT INTO venue_admissions (event_id, site, venue, day, admitted, reentry, booking)
+     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   );
   return (events) => {
     for (const event of events) {
@@ -29,7 +29,6 @@ export function admissionProjection(db: SqlDatabase): CommitProjection {
         event.school,
         data.venue,
         data.day,
-        data.cardId,
         visit ? 1 : 0,
         visit?.reentry ? 1 : 0,
         visit?.booking ?? null,
