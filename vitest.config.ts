@@ -42,6 +42,7 @@ const POSTGRES_FILES = [
   'cloud-bridge/src/retention/retention.test.ts',
   'cloud-bridge/src/venues/visits.test.ts',
   'cloud-bridge/src/venues/instances.test.ts',
+  'cloud-bridge/src/venues/plans.test.ts',
   'cloud-bridge/src/ingest/group-commit.test.ts',
   'cloud-bridge/src/leases/duties.test.ts',
   // whole bridges: attendance and notices, central, ops, venues

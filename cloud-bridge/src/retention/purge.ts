@@ -27,8 +27,20 @@ export interface RetentionDeps {
   now: () => Date;
   /** Run after each purge: anonymises the leavers whose time has come; how many. */
   anonymise?: () => Promise<number>;
+  /**
+   * Run after the events' purge: forgets the class visits booked at each venue for a date before the
+   * cutoff given (its `venue.visit` events' retention), with their pupils' cards; by venue.
+   */
+  forgetBookings?: (cutoffOf: (venue: string) => string | undefined) => ForgottenBookings[];
   /** Run last: removes the audit entries older than the instant given (`auditDays`), paced as the events' purge; how many. */
   purgeAudit?: (before: Date, pace: Pace, signal: AbortSignal) => Promise<number>;
+}
+
+/** Class visits a venue had booked, forgotten with its visit events. */
+export interface ForgottenBookings {
+  venue: string;
+  count: number;
+  upTo: string;
 }
 
 /** What one purge removed, per school and type, and up to which instant. */
@@ -46,6 +58,8 @@ export interface PurgeReport {
   heldUnacknowledged: number;
   /** Events past their retention kept because a loan of their item is open (or closed within the rule). */
   heldOpenLoans: number;
+  /** Class visits booked at venues for dates past their retention, forgotten with their pupils' cards. */
+  bookingsForgotten: number;
   /** Leavers anonymised in this run. */
   anonymised: number;
   /** Events removed in all, over every school and type of `purged`. */
@@ -185,6 +199,7 @@ export class Retention {
       purged: [],
       heldUnacknowledged: 0,
       heldOpenLoans: 0,
+      bookingsForgotten: 0,
       anonymised: 0,
       removed: 0,
       auditPurged: 0,
@@ -206,6 +221,7 @@ export class Retention {
       });
     }
     report.removed = report.purged.reduce((sum, p) => sum + p.count, 0);
+    if (!this.stopped) report.bookingsForgotten = this.forgetBookings(at);
     if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
     const { auditDays } = this.deps.config;
     if (!this.stopped && auditDays !== null)
@@ -217,10 +233,11 @@ export class Retention {
         )) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     const { removed } = report;
-    if (removed > 0 || report.heldUnacknowledged > 0)
+    if (removed > 0 || report.heldUnacknowledged > 0 || report.bookingsForgotten > 0)
       logger.info(
         {
           removed,
+          bookingsForgotten: report.bookingsForgotten,
           heldUnacknowledged: report.heldUnacknowledged,
           heldOpenLoans: report.heldOpenLoans,
           durationMs: report.durationMs,
@@ -229,6 +246,22 @@ export class Retention {
       );
     this.last = report;
     return report;
+  }
+
+  private forgetBookings(at: Date): number {
+    const forgotten =
+      this.deps.forgetBookings?.((venue) => retentionCutoff(this.deps.config, venue, 'venue.visit', at)) ??
+      [];
+    for (const { venue, count, upTo } of forgotten)
+      this.deps.audit.record({
+        actor: 'bridge',
+        action: 'retention.purge',
+        target: 'venue.booking',
+        school: venue,
+        outcome: 'ok',
+        detail: { bookings: count, upTo },
+      });
+    return forgotten.reduce((sum, f) => sum + f.count, 0);
   }
 
   private remove(ids: number[]): void {

@@ -383,6 +383,7 @@ export class Bridge {
       audit,
       logger: logger.child({ component: 'retention' }),
       now,
+      forgetBookings: (cutoffOf) => venues.plans.forgetPastBookings(cutoffOf),
       anonymise: () => leavers.anonymiseDue(),
       purgeAudit: (before, pace, signal) => audit.purgeBefore(before, pace, signal),
     });

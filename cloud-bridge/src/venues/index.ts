@@ -10,7 +10,13 @@ import { admissionProjection, type VenueDay, venueDays } from './visits.js';
 
 export { type HotlistInput, HotlistService, type HotlistStatusView, hotlistPath } from './hotlist.js';
 export { venuesPublicRoutes, venuesRoutes } from './http.js';
-export { type Booking, BookingRefused, type BookingRequest, VenuePlans } from './plans.js';
+export {
+  type Booking,
+  BookingRefused,
+  type BookingRequest,
+  type ForgottenBookings,
+  VenuePlans,
+} from './plans.js';
 export type { VenueDay } from './visits.js';
 
 export interface VenuesDeps {

@@ -45,6 +45,13 @@ export interface Booking extends ClassVisit {
   cancelledAt?: string;
 }
 
+/** A venue's class visits forgotten by the retention purge: how many, booked for dates before `upTo`. */
+export interface ForgottenBookings {
+  venue: string;
+  count: number;
+  upTo: string;
+}
+
 export class BookingRefused extends Error {
   constructor(
     readonly status: 400 | 404 | 409 | 422,
@@ -121,6 +128,11 @@ export class VenuePlans {
       putPlan: db.prepare(
         'INSERT INTO venue_plans (venue, version, manifest, body, created_at) VALUES (?, ?, ?, ?, ?)',
       ),
+      dropOlderPlans: db.prepare('DELETE FROM venue_plans WHERE venue = ? AND version < ?'),
+      bookedVenues: db
+        .prepare<[], string>('SELECT DISTINCT venue FROM venue_bookings ORDER BY venue')
+        .pluck(),
+      forgetBefore: db.prepare('DELETE FROM venue_bookings WHERE venue = ? AND date < ?'),
     };
   }
 
@@ -226,6 +238,22 @@ export class VenuePlans {
     return this.sql.ofVenue.all(venue, fromDate).map(bookingOf);
   }
 
+  /**
+   * Forgets the class visits booked for a date before their venue's cutoff (the retention of its visit
+   * events), with the cards of their pupils and teachers: the events say who came, for as long as they
+   * are kept. By venue, how many and up to which instant.
+   */
+  forgetPastBookings(cutoffOf: (venue: string) => string | undefined): ForgottenBookings[] {
+    const forgotten: ForgottenBookings[] = [];
+    for (const venue of this.sql.bookedVenues.all()) {
+      const upTo = cutoffOf(venue);
+      if (upTo === undefined) continue;
+      const count = this.sql.forgetBefore.run(venue, upTo.slice(0, 10)).changes;
+      if (count > 0) forgotten.push({ venue, count, upTo });
+    }
+    return forgotten;
+  }
+
   private get ttlMs(): number {
     return this.deps.manifestTtlMs ?? DEFAULT_TTL_MS;
   }
@@ -258,6 +286,8 @@ export class VenuePlans {
       });
       const manifest = Buffer.from(issued.manifest).toString('utf8');
       this.sql.putPlan.run(venue, version, manifest, issued.body, plan.issuedAt);
+      // Only the latest is ever read or announced; the older ones name the pupils of past visits.
+      this.sql.dropOlderPlans.run(venue, version);
       return { version, visits, manifest, issued };
     })();
     logger.info({ venue, version, visits: visits.length }, 'venue plan published');
