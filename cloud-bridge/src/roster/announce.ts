@@ -112,10 +112,13 @@ export class RosterAnnouncer {
     };
   }
 
-  /** A snapshot body as a variant's manifest names it: what the snapshot routes serve. */
+  /**
+   * A snapshot body as a variant's manifest names it: what the snapshot routes serve. None for a
+   * version thinned to its manifest (superseded long enough for every grant to it to have run out).
+   */
   snapshotBody(school: string, version: number, variant: RosterVariant): Uint8Array | undefined {
     const desk = this.deps.store.rosterVersion(school, version);
-    if (!desk) return undefined;
+    if (!desk || desk.snapshotBody.length === 0) return undefined;
     return variant === 'desk' ? desk.snapshotBody : (this.gatePart(desk, 'snapshot') as IssuedRoster).body;
   }
 

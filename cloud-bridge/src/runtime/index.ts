@@ -384,6 +384,9 @@ export class Bridge {
       logger: logger.child({ component: 'retention' }),
       now,
       forgetBookings: (cutoffOf) => venues.plans.forgetPastBookings(cutoffOf),
+      // A version's snapshot is fetched with a grant; once a newer one has been out longer than a
+      // grant lasts, nothing can fetch the older.
+      thinRosters: (at) => store.thinRosterVersions(new Date(at.getTime() - grants.ttlMs).toISOString()),
       anonymise: () => leavers.anonymiseDue(),
       purgeAudit: (before, pace, signal) => audit.purgeBefore(before, pace, signal),
     });

@@ -604,6 +604,46 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         expect(store.rosterSchools()).toEqual(['school-1']);
       });
 
+      it('thins the versions superseded before an instant to their manifests; the latest keeps its body', () => {
+        const at = (n: number) => ({ createdAt: `2026-11-2${n}T00:00:00.000Z` });
+        for (const n of [1, 2, 3])
+          store.commitRosters([
+            {
+              school: 'school-1',
+              cards: [card],
+              settings: undefined,
+              version: {
+                ...version('school-1', n),
+                ...at(n),
+                deltaManifest: '{"d":1}',
+                deltaBody: new Uint8Array([9]),
+              },
+            },
+          ]);
+        store.commitRosters([
+          {
+            school: 'school-2',
+            cards: [],
+            settings: undefined,
+            version: { ...version('school-2', 1), ...at(1) },
+          },
+        ]);
+        // Version 2 was superseded by version 3, published after the instant: a grant may still fetch it.
+        expect(store.thinRosterVersions('2026-11-23T00:00:00.000Z')).toBe(1);
+        expect(store.rosterVersion('school-1', 1)).toEqual({
+          ...version('school-1', 1),
+          ...at(1),
+          snapshotBody: new Uint8Array(),
+        });
+        expect(store.rosterVersion('school-1', 2)?.snapshotBody).toEqual(new Uint8Array([1, 2, 2]));
+        expect(store.thinRosterVersions('2026-11-24T00:00:00.000Z')).toBe(1);
+        expect(store.rosterVersion('school-1', 2)?.deltaBody).toBeUndefined();
+        expect(store.latestRosterVersion('school-1')).toMatchObject({ version: 3, deltaManifest: '{"d":1}' });
+        expect(store.latestRosterVersion('school-1')?.snapshotBody).toEqual(new Uint8Array([1, 2, 3]));
+        expect(store.rosterVersion('school-2', 1)?.snapshotBody).toEqual(new Uint8Array([1, 2, 1]));
+        expect(store.thinRosterVersions('2026-11-30T00:00:00.000Z')).toBe(0);
+      });
+
       it('keeps a transferred card on both rosters, and finds it where it is now', () => {
         store.commitRosters([
           { school: 'school-1', cards: [card], settings, version: version('school-1', 1) },

@@ -129,6 +129,14 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
     version: db.prepare<[string, number], VersionRow>(
       'SELECT * FROM roster_versions WHERE school = ? AND version = ?',
     ),
+    // length() reads a blob's size without its content, on both backends.
+    thinVersions: db.prepare<[Buffer, string]>(
+      `UPDATE roster_versions SET snapshot_body = ?, delta_manifest = NULL, delta_body = NULL
+       WHERE length(snapshot_body) > 0 AND EXISTS (
+         SELECT 1 FROM roster_versions newer
+         WHERE newer.school = roster_versions.school AND newer.version > roster_versions.version
+           AND newer.created_at < ?)`,
+    ),
     rosterSchools: db.prepare<[], { school: string }>(
       'SELECT DISTINCT school FROM roster_versions ORDER BY school',
     ),
@@ -492,6 +500,9 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
     },
     rosterSchools() {
       return statements.rosterSchools.all().map((row) => row.school);
+    },
+    thinRosterVersions(before) {
+      return statements.thinVersions.run(Buffer.alloc(0), before).changes;
     },
 
     commitCatalogue(version: CatalogueVersion) {
