@@ -37,11 +37,11 @@ it('thins a version superseded a day ago to its manifest; the latest and its URL
 
   // Version 2 has been out for 23 hours: a grant to version 1 may still be good.
   clock = START + 24 * HOUR;
-  expect((await bridge.retention.runOnce()).rosterVersionsThinned).toBe(0);
+  expect((await bridge.retention.runOnce()).versionsThinned).toBe(0);
   expect(bridge.roster.snapshotBody('school-1', 1, 'gate')?.length).toBeGreaterThan(0);
 
   clock = START + 26 * HOUR;
-  expect((await bridge.retention.runOnce()).rosterVersionsThinned).toBe(1);
+  expect((await bridge.retention.runOnce()).versionsThinned).toBe(1);
   for (const variant of ['desk', 'gate'] as const) {
     expect(bridge.roster.snapshotBody('school-1', 1, variant)).toBeUndefined();
     expect(bridge.roster.snapshotBody('school-1', 2, variant)?.length).toBeGreaterThan(0);

@@ -56,7 +56,8 @@ export function libraryPublicRoutes<L extends FastifyBaseLogger>(
     const { school, version } = request.params as { school: string; version: number };
     if (!requireGrant(grants, cataloguePath(school, version), request, reply)) return reply;
     const found = deps.store.catalogueVersion(school, version);
-    if (!found)
+    // A version thinned to its manifest (superseded for longer than a grant lasts) has no body to serve.
+    if (!found || found.body.length === 0)
       return reply.code(404).send({ error: 'not-found', message: `no catalogue ${version} for ${school}` });
     return reply.type('application/json').send(Buffer.from(found.body));
   });

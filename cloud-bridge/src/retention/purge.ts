@@ -32,8 +32,8 @@ export interface RetentionDeps {
    * cutoff given (its `venue.visit` events' retention), with their pupils' cards; by venue.
    */
   forgetBookings?: (cutoffOf: (venue: string) => string | undefined) => ForgottenBookings[];
-  /** Run after the events' purge: thins the roster versions no device can fetch any more (`thinRosterVersions`); how many. */
-  thinRosters?: (now: Date) => number;
+  /** Run after the events' purge: thins the roster and catalogue versions no device can fetch any more; how many. */
+  thinVersions?: (now: Date) => number;
   /** Run last: removes the audit entries older than the instant given (`auditDays`), paced as the events' purge; how many. */
   purgeAudit?: (before: Date, pace: Pace, signal: AbortSignal) => Promise<number>;
 }
@@ -62,8 +62,8 @@ export interface PurgeReport {
   heldOpenLoans: number;
   /** Class visits booked at venues for dates past their retention, forgotten with their pupils' cards. */
   bookingsForgotten: number;
-  /** Roster versions thinned to their manifests. */
-  rosterVersionsThinned: number;
+  /** Roster and catalogue versions thinned to their manifests. */
+  versionsThinned: number;
   /** Leavers anonymised in this run. */
   anonymised: number;
   /** Events removed in all, over every school and type of `purged`. */
@@ -204,7 +204,7 @@ export class Retention {
       heldUnacknowledged: 0,
       heldOpenLoans: 0,
       bookingsForgotten: 0,
-      rosterVersionsThinned: 0,
+      versionsThinned: 0,
       anonymised: 0,
       removed: 0,
       auditPurged: 0,
@@ -227,7 +227,7 @@ export class Retention {
     }
     report.removed = report.purged.reduce((sum, p) => sum + p.count, 0);
     if (!this.stopped) report.bookingsForgotten = this.forgetBookings(at);
-    if (!this.stopped) report.rosterVersionsThinned = this.deps.thinRosters?.(at) ?? 0;
+    if (!this.stopped) report.versionsThinned = this.deps.thinVersions?.(at) ?? 0;
     if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
     const { auditDays } = this.deps.config;
     if (!this.stopped && auditDays !== null)
@@ -239,13 +239,13 @@ export class Retention {
         )) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
     const { removed } = report;
-    const { bookingsForgotten, rosterVersionsThinned } = report;
-    if (removed > 0 || report.heldUnacknowledged > 0 || bookingsForgotten > 0 || rosterVersionsThinned > 0)
+    const { bookingsForgotten, versionsThinned } = report;
+    if (removed > 0 || report.heldUnacknowledged > 0 || bookingsForgotten > 0 || versionsThinned > 0)
       logger.info(
         {
           removed,
           bookingsForgotten,
-          rosterVersionsThinned,
+          versionsThinned,
           heldUnacknowledged: report.heldUnacknowledged,
           heldOpenLoans: report.heldOpenLoans,
           durationMs: report.durationMs,

@@ -384,9 +384,12 @@ export class Bridge {
       logger: logger.child({ component: 'retention' }),
       now,
       forgetBookings: (cutoffOf) => venues.plans.forgetPastBookings(cutoffOf),
-      // A version's snapshot is fetched with a grant; once a newer one has been out longer than a
-      // grant lasts, nothing can fetch the older.
-      thinRosters: (at) => store.thinRosterVersions(new Date(at.getTime() - grants.ttlMs).toISOString()),
+      // A version's body is fetched with a grant; once a newer one has been out longer than a grant
+      // lasts, nothing can fetch the older.
+      thinVersions: (at) => {
+        const thinned = store.thinSupersededVersions(new Date(at.getTime() - grants.ttlMs).toISOString());
+        return thinned.rosters + thinned.catalogues;
+      },
       anonymise: () => leavers.anonymiseDue(),
       purgeAudit: (before, pace, signal) => audit.purgeBefore(before, pace, signal),
     });

@@ -629,19 +629,28 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
           },
         ]);
         // Version 2 was superseded by version 3, published after the instant: a grant may still fetch it.
-        expect(store.thinRosterVersions('2026-11-23T00:00:00.000Z')).toBe(1);
+        expect(store.thinSupersededVersions('2026-11-23T00:00:00.000Z')).toEqual({
+          rosters: 1,
+          catalogues: 0,
+        });
         expect(store.rosterVersion('school-1', 1)).toEqual({
           ...version('school-1', 1),
           ...at(1),
           snapshotBody: new Uint8Array(),
         });
         expect(store.rosterVersion('school-1', 2)?.snapshotBody).toEqual(new Uint8Array([1, 2, 2]));
-        expect(store.thinRosterVersions('2026-11-24T00:00:00.000Z')).toBe(1);
+        expect(store.thinSupersededVersions('2026-11-24T00:00:00.000Z')).toEqual({
+          rosters: 1,
+          catalogues: 0,
+        });
         expect(store.rosterVersion('school-1', 2)?.deltaBody).toBeUndefined();
         expect(store.latestRosterVersion('school-1')).toMatchObject({ version: 3, deltaManifest: '{"d":1}' });
         expect(store.latestRosterVersion('school-1')?.snapshotBody).toEqual(new Uint8Array([1, 2, 3]));
         expect(store.rosterVersion('school-2', 1)?.snapshotBody).toEqual(new Uint8Array([1, 2, 1]));
-        expect(store.thinRosterVersions('2026-11-30T00:00:00.000Z')).toBe(0);
+        expect(store.thinSupersededVersions('2026-11-30T00:00:00.000Z')).toEqual({
+          rosters: 0,
+          catalogues: 0,
+        });
       });
 
       it('keeps a transferred card on both rosters, and finds it where it is now', () => {
@@ -713,6 +722,28 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         expect(store.catalogueVersion('school-1', 3)).toBeUndefined();
         expect(store.latestCatalogue('school-2')).toBeUndefined();
         expect(store.catalogueSchools()).toEqual(['school-1']);
+      });
+
+      it('thins the versions superseded before an instant to their manifests', () => {
+        const version = (n: number) => ({
+          school: 'school-1',
+          version: n,
+          manifest: `{"v":${n}}`,
+          body: new Uint8Array([n]),
+          createdAt: `2026-11-2${n}T00:00:00.000Z`,
+        });
+        for (const n of [1, 2, 3]) store.commitCatalogue(version(n));
+        expect(store.thinSupersededVersions('2026-11-23T00:00:00.000Z')).toEqual({
+          rosters: 0,
+          catalogues: 1,
+        });
+        expect(store.catalogueVersion('school-1', 1)).toEqual({ ...version(1), body: new Uint8Array() });
+        expect(store.catalogueVersion('school-1', 2)).toEqual(version(2));
+        expect(store.thinSupersededVersions('2026-11-30T00:00:00.000Z')).toEqual({
+          rosters: 0,
+          catalogues: 1,
+        });
+        expect(store.latestCatalogue('school-1')).toEqual(version(3));
       });
     });
 

@@ -44,6 +44,16 @@ import type {
 const TO_ISO_STRING = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const recordTime = (at: string) => (TO_ISO_STRING.test(at) ? at : utc(at));
 
+/**
+ * Empties the body of each version of a table superseded by one created before the instant given
+ * (`thinSupersededVersions`). length() reads a blob's size without its content, on both backends.
+ */
+const thinSuperseded = (table: string, body: string, alsoSet = '') =>
+  `UPDATE ${table} SET ${body} = ?${alsoSet}
+   WHERE length(${body}) > 0 AND EXISTS (
+     SELECT 1 FROM ${table} newer
+     WHERE newer.school = ${table}.school AND newer.version > ${table}.version AND newer.created_at < ?)`;
+
 /** An ISO 8601 time as UTC in toISOString's shape, so that times compare correctly as text. */
 export function utc(time: string): string {
   const ms = Date.parse(time);
@@ -129,14 +139,10 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
     version: db.prepare<[string, number], VersionRow>(
       'SELECT * FROM roster_versions WHERE school = ? AND version = ?',
     ),
-    // length() reads a blob's size without its content, on both backends.
-    thinVersions: db.prepare<[Buffer, string]>(
-      `UPDATE roster_versions SET snapshot_body = ?, delta_manifest = NULL, delta_body = NULL
-       WHERE length(snapshot_body) > 0 AND EXISTS (
-         SELECT 1 FROM roster_versions newer
-         WHERE newer.school = roster_versions.school AND newer.version > roster_versions.version
-           AND newer.created_at < ?)`,
+    thinRosters: db.prepare<[Buffer, string]>(
+      thinSuperseded('roster_versions', 'snapshot_body', ', delta_manifest = NULL, delta_body = NULL'),
     ),
+    thinCatalogues: db.prepare<[Buffer, string]>(thinSuperseded('catalogue_versions', 'body')),
     rosterSchools: db.prepare<[], { school: string }>(
       'SELECT DISTINCT school FROM roster_versions ORDER BY school',
     ),
@@ -501,8 +507,11 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
     rosterSchools() {
       return statements.rosterSchools.all().map((row) => row.school);
     },
-    thinRosterVersions(before) {
-      return statements.thinVersions.run(Buffer.alloc(0), before).changes;
+    thinSupersededVersions(before) {
+      return db.transaction(() => ({
+        rosters: statements.thinRosters.run(Buffer.alloc(0), before).changes,
+        catalogues: statements.thinCatalogues.run(Buffer.alloc(0), before).changes,
+      }))();
     },
 
     commitCatalogue(version: CatalogueVersion) {

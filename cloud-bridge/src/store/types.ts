@@ -290,19 +290,21 @@ export interface BridgeStore {
    */
   commitRosters(commits: RosterCommit[], alongside?: () => void): void;
   latestRosterVersion(school: string): RosterVersion | undefined;
-  /** A version as published; one thinned (`thinRosterVersions`) has an empty snapshot body and no delta. */
+  /** A version as published; one thinned (`thinSupersededVersions`) has an empty snapshot body and no delta. */
   rosterVersion(school: string, version: number): RosterVersion | undefined;
   rosterSchools(): string[];
   /**
-   * Drops the snapshot and delta bodies of each school's versions superseded by one published before
+   * Drops the bodies of each school's roster and catalogue versions superseded by one published before
    * `before`, keeping their manifests (what a device on an old version holds, and until when): each
-   * body is a whole roster, and nothing serves it once the grants to fetch it have run out. How many.
+   * body is a whole roster or catalogue, and nothing serves it once the grants to fetch it have run
+   * out. How many of each.
    */
-  thinRosterVersions(before: string): number;
+  thinSupersededVersions(before: string): { rosters: number; catalogues: number };
 
   /** Saves a published catalogue version. */
   commitCatalogue(version: CatalogueVersion): void;
   latestCatalogue(school: string): CatalogueVersion | undefined;
+  /** A version as published; one thinned (`thinSupersededVersions`) has an empty body. */
   catalogueVersion(school: string, version: number): CatalogueVersion | undefined;
   catalogueSchools(): string[];
 
