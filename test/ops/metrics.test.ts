@@ -193,6 +193,20 @@ describe("the bridge's /metrics", () => {
     expect(moved(settled, 'educard_bridge_notice_deliveries_total', { outcome: 'given-up' })).toBe(0);
   });
 
+  it('counts the retention purge’s runs, what each removed and what it kept past its time', async () => {
+    const before = await read();
+    expect(before.value('educard_bridge_retention_runs_total')).toBe(0);
+    const report = await bridge.retention.runOnce();
+    const after = await read();
+    expect(after.value('educard_bridge_retention_runs_total')).toBe(1);
+    expect(after.value('educard_bridge_retention_removed_events_total')).toBe(report.removed);
+    expect(after.value('educard_bridge_retention_held_events', { reason: 'unacknowledged' })).toBe(
+      report.heldUnacknowledged,
+    );
+    expect(after.value('educard_bridge_retention_held_events', { reason: 'open-loan' })).toBe(0);
+    expect(after.value('educard_bridge_retention_last_run_duration_seconds')).toBe(report.durationMs / 1000);
+  });
+
   it('grows by one series per device on the per-device gauges only, with a thousand devices', {
     timeout: 60_000,
   }, async () => {

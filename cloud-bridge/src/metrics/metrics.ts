@@ -5,6 +5,7 @@ import type { CentralStatus } from '../central/index.js';
 import type { BatchOutcome } from '../ingest/index.js';
 import { REJECT_REASONS } from '../ingest/index.js';
 import type { DeliveryOutcome } from '../notices/index.js';
+import type { PurgeReport } from '../retention/index.js';
 import type { Device } from '../store/index.js';
 
 /** Where the gauges read the bridge's state, each time Prometheus scrapes. */
@@ -35,7 +36,8 @@ const seconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : und
 
 /**
  * The bridge's Prometheus metrics (docs/metrics.md). Counters and histograms move as things happen,
- * through the hooks the runtime hands to ingest (`onBatch`) and notices (`onDelivery`); gauges read
+ * through the hooks the runtime hands to ingest (`onBatch`), notices (`onDelivery`) and the retention
+ * purge (`onRetentionRun`); gauges read
  * the state when scraped. Device ids appear only on the per-device gauges; no card or person id is
  * ever a label.
  */
@@ -50,6 +52,7 @@ export class BridgeMetrics {
   private readonly commitSeconds;
   private readonly deliveries;
   private readonly unresolvedPseudonyms;
+  private readonly retention;
   private readonly alarmKind = boundedLabel(ALARM_KIND_LIMIT);
   /** Counts scrapes, so that what several gauges read is read once per scrape. */
   private scrapes = 0;
@@ -113,6 +116,30 @@ export class BridgeMetrics {
       help: "Gate pseudonyms that matched no card's holder under the school key: stored as they came",
       registers,
     });
+    // Moved by the instance that holds the retention lease, after each run; 0 on the others.
+    this.retention = {
+      runs: new Counter({
+        name: 'educard_bridge_retention_runs_total',
+        help: 'Runs of the retention purge finished',
+        registers,
+      }),
+      removed: new Counter({
+        name: 'educard_bridge_retention_removed_events_total',
+        help: 'Events the retention purge removed past their rules',
+        registers,
+      }),
+      duration: new Gauge({
+        name: 'educard_bridge_retention_last_run_duration_seconds',
+        help: "How long the retention purge's last run took",
+        registers,
+      }),
+      held: new Gauge({
+        name: 'educard_bridge_retention_held_events',
+        help: 'Events past their retention the last run kept: not acknowledged by the central system, or of an item on loan',
+        labelNames: ['reason'],
+        registers,
+      }),
+    };
     // Every known label value from the start, so that rate() sees a series before its first event.
     for (const outcome of BATCH_OUTCOMES) this.batches.inc({ outcome }, 0);
     for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
@@ -164,6 +191,15 @@ export class BridgeMetrics {
   /** The notices' hook: counts one delivery attempt. */
   readonly onDelivery = (outcome: DeliveryOutcome): void => {
     this.deliveries.inc({ outcome });
+  };
+
+  /** The retention purge's hook: one run's outcome. */
+  readonly onRetentionRun = (report: PurgeReport): void => {
+    this.retention.runs.inc();
+    this.retention.removed.inc(report.removed);
+    this.retention.duration.set(report.durationMs / 1000);
+    this.retention.held.set({ reason: 'unacknowledged' }, report.heldUnacknowledged);
+    this.retention.held.set({ reason: 'open-loan' }, report.heldOpenLoans);
   };
 
   /** Ingest's pseudonym hook: counts one that matched no card's holder. */

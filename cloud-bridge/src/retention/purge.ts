@@ -36,6 +36,8 @@ export interface RetentionDeps {
   thinVersions?: (now: Date) => number;
   /** Run last: removes the audit entries older than the instant given (`auditDays`), paced as the events' purge; how many. */
   purgeAudit?: (before: Date, pace: Pace, signal: AbortSignal) => Promise<number>;
+  /** Told each run's report once it is done (the metrics). */
+  onRun?: (report: PurgeReport) => void;
 }
 
 /** Class visits a venue had booked, forgotten with its visit events. */
@@ -253,6 +255,7 @@ export class Retention {
         'retention purge done',
       );
     this.last = report;
+    this.deps.onRun?.(report);
     return report;
   }
 

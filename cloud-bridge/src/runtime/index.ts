@@ -392,6 +392,7 @@ export class Bridge {
       },
       anonymise: () => leavers.anonymiseDue(),
       purgeAudit: (before, pace, signal) => audit.purgeBefore(before, pace, signal),
+      onRun: metrics.onRetentionRun,
     });
     const reads = new ReadAudit({ audit, logger, now });
     const http = buildHttpApi({
