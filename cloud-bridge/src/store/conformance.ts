@@ -1,5 +1,5 @@
 import { type CardEntry, type EventRecord, eventHash, GENESIS_HASH } from '@educard/terminal-sdk';
-import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
+import { chainRecords, gateDecisionData, TestAuthority } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LeaseTable } from '../leases/index.js';
 import { LoanLedger } from '../library/loans.js';
@@ -27,6 +27,30 @@ export function chainedRecords(
     }),
     start,
   );
+}
+
+/** A school's first roster, committed as the roster service does: its cards and a snapshot signed for them. */
+export function commitSignedRoster(
+  store: BridgeStore,
+  school: string,
+  cards: CardEntry[],
+  createdAt: string,
+): void {
+  const issued = new TestAuthority(school).snapshot(1, cards);
+  store.commitRosters([
+    {
+      school,
+      cards,
+      settings: undefined,
+      version: {
+        school,
+        version: 1,
+        snapshotManifest: Buffer.from(issued.manifest).toString('utf8'),
+        snapshotBody: issued.body,
+        createdAt,
+      },
+    },
+  ]);
 }
 
 /** A device's library events, chained on from `start`: each `[type, at, data]`. */

@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BareBroker, startBareBroker } from '@educard/scripts/support';
 import { HotlistTable, topics, type VenuePlan } from '@educard/terminal-sdk';
-import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
+import { sampleCard } from '@educard/terminal-sdk/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { BodyGrants } from '../grants/index.js';
 import { RosterKeyring } from '../roster/index.js';
+import { commitSignedRoster } from '../store/conformance.js';
 import type { BridgeStore } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { HotlistService } from './hotlist.js';
@@ -83,21 +84,7 @@ it('a venue’s plan holds the visits booked through either instance', async () 
     sampleCard(3, { class: '3-1', role: 'teacher' }),
     sampleCard(4, { class: '3-2', role: 'teacher' }),
   ];
-  const issued = new TestAuthority('school-1').snapshot(1, cards);
-  first.store.commitRosters([
-    {
-      school: 'school-1',
-      cards,
-      settings: undefined,
-      version: {
-        school: 'school-1',
-        version: 1,
-        snapshotManifest: Buffer.from(issued.manifest).toString('utf8'),
-        snapshotBody: issued.body,
-        createdAt: new Date().toISOString(),
-      },
-    },
-  ]);
+  commitSignedRoster(first.store, 'school-1', cards, new Date().toISOString());
   const date = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
   const visit = (className: string) => ({
     school: 'school-1',

@@ -2,13 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BareBroker, startBareBroker } from '@educard/scripts/support';
-import { sampleCard, TestAuthority } from '@educard/terminal-sdk/testing';
+import { sampleCard } from '@educard/terminal-sdk/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { AuditEntry } from '../access/index.js';
 import { Retention, RetentionConfig } from '../retention/index.js';
 import { RosterKeyring } from '../roster/index.js';
+import { commitSignedRoster } from '../store/conformance.js';
 import type { BridgeStore } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { VenuePlans } from './plans.js';
@@ -34,21 +35,7 @@ beforeEach(async () => {
   migrateVenues(store.database);
   client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
   const cards = [sampleCard(1, { class: '3-1' }), sampleCard(2, { class: '3-1', role: 'teacher' })];
-  const issued = new TestAuthority('school-1').snapshot(1, cards);
-  store.commitRosters([
-    {
-      school: 'school-1',
-      cards,
-      settings: undefined,
-      version: {
-        school: 'school-1',
-        version: 1,
-        snapshotManifest: Buffer.from(issued.manifest).toString('utf8'),
-        snapshotBody: issued.body,
-        createdAt: new Date(BOOKED).toISOString(),
-      },
-    },
-  ]);
+  commitSignedRoster(store, 'school-1', cards, new Date(BOOKED).toISOString());
 });
 afterEach(async () => {
   await client.endAsync(true);
