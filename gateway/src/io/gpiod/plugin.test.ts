@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -250,13 +249,16 @@ describe('the gpiod IO plugin', () => {
     const chip = join(dir, 'pwmchip0');
     await mkdir(chip);
     await writeFile(join(chip, 'export'), '');
-    // The kernel's part: an exported channel appears with its files.
+    // The kernel's part: an exported channel appears with its files, at once (made aside, then
+    // renamed into place), so that none of them is written after the plugin has set it.
+    let exported = false;
     const kernel = setInterval(async () => {
-      if (existsSync(join(chip, 'pwm1'))) return;
-      if ((await readFile(join(chip, 'export'), 'utf8')) !== '1') return;
-      // Two ticks may both find it missing while the first still awaits: the second must not fail.
-      await mkdir(join(chip, 'pwm1'), { recursive: true });
-      for (const file of ['enable', 'period', 'duty_cycle']) await writeFile(join(chip, 'pwm1', file), '0');
+      if (exported || (await readFile(join(chip, 'export'), 'utf8')) !== '1' || exported) return;
+      exported = true;
+      const aside = join(dir, 'pwm1-aside');
+      await mkdir(aside);
+      for (const file of ['enable', 'period', 'duty_cycle']) await writeFile(join(aside, file), '0');
+      await rename(aside, join(chip, 'pwm1'));
     }, 10);
     try {
       const { gate, binding } = await start({
