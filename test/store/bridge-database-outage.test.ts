@@ -43,6 +43,8 @@ afterEach(async () => {
   await central?.stop();
   await hook?.down();
   [gate, bridge, central, hook] = [undefined, undefined, undefined, undefined];
+  // A test that failed while the server was away leaves it running for the next.
+  await postgres.start();
   await rm(dir, { recursive: true, force: true });
 });
 afterAll(async () => {

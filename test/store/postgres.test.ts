@@ -8,6 +8,7 @@ import {
   IDLE_IN_TRANSACTION_MS,
   isConnectionFailure,
   isDatabaseUnreachable,
+  isServerUnreachable,
   isStatementTimedOut,
   LOCK_WAIT_MS,
   migrateModule,
@@ -391,10 +392,18 @@ describe('PostgreSQL connections and a server gone from the network', () => {
     try {
       expect(select()).toBe(1);
       await tell('silent');
-      expect(() => select()).toThrow();
+      const cut = timed(select).outcome;
+      expect(cut).toBeInstanceOf(PostgresError);
+      // Lost under the statement: the server may be there, and the next statement tries it.
+      expect([isServerUnreachable(cut), isDatabaseUnreachable(cut)]).toEqual([false, false]);
       const attempt = timed(select);
       expect((attempt.outcome as Error).message).toMatch(/timeout/i);
       expect(attempt.ms).toBeGreaterThanOrEqual(1500);
+      // The statement that tried to connect found the server unreachable itself.
+      expect([isServerUnreachable(attempt.outcome), isDatabaseUnreachable(attempt.outcome)]).toEqual([
+        true,
+        false,
+      ]);
       // Until the next attempt is due, a statement fails at once and says why.
       const between = timed(select);
       expect(between.outcome).toBeInstanceOf(PostgresError);
@@ -403,6 +412,10 @@ describe('PostgreSQL connections and a server gone from the network', () => {
         /^PostgreSQL is unreachable: connecting failed 0 s ago, next attempt in 1 s \(connection to server .* failed: timeout expired\)$/,
       );
       expect(between.ms).toBeLessThan(200);
+      expect([isServerUnreachable(between.outcome), isDatabaseUnreachable(between.outcome)]).toEqual([
+        true,
+        true,
+      ]);
       await new Promise((resolve) => setTimeout(resolve, RECONNECT_WAITS_MS.first));
       // The second attempt fails too: the wait after it is twice the first.
       expect(timed(select).ms).toBeGreaterThanOrEqual(1500);

@@ -6,7 +6,7 @@ import { requestLogView } from '../grants/index.js';
 import { libraryAdminRoutes, libraryPublicRoutes } from '../library/index.js';
 import {
   isConnectionFailure,
-  isDatabaseUnreachable,
+  isServerUnreachable,
   isStatementTimedOut,
   isStoreFull,
   logFailure,
@@ -87,8 +87,9 @@ export function buildHttpApi(deps: HttpDeps) {
       .header('retry-after', String(Math.max(1, Math.ceil(nextAttemptInMs / 1000))))
       .send({
         error: 'database-unreachable',
-        // The statement and libpq's words are for the log line, not for whoever asked.
-        message: isDatabaseUnreachable(error)
+        // The statement and libpq's words are for the log line, not for whoever asked; that the server
+        // cannot be reached (found by this request's own attempt or an earlier one) is for them too.
+        message: isServerUnreachable(error)
           ? error.message
           : 'PostgreSQL: the connection failed under this request; ask again',
       });

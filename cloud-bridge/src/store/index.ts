@@ -5,6 +5,7 @@ export {
   IDLE_IN_TRANSACTION_MS,
   isConnectionFailure,
   isDatabaseUnreachable,
+  isServerUnreachable,
   isStatementTimedOut,
   LIBPQ_REMEDY,
   LOCK_WAIT_MS,

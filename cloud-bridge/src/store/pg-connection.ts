@@ -83,6 +83,16 @@ export function isDatabaseUnreachable(error: unknown): error is PostgresError {
 }
 
 /**
+ * Whether the server could not be reached: at the last attempt (the statement failed at once), or at
+ * the attempt this statement made itself. Either way the caller is told the server is unreachable.
+ */
+export function isServerUnreachable(error: unknown): error is PostgresError {
+  return (
+    isDatabaseUnreachable(error) || (error instanceof PostgresError && error.sqlState === CANNOT_CONNECT)
+  );
+}
+
+/**
  * Whether a statement failed for the connection, not for what it asked: the connection lost under
  * it, an attempt to connect again refused or timed out, the server shutting down, or one of the
  * failures at once after (isDatabaseUnreachable). The same statement may succeed later.
