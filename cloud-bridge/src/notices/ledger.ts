@@ -415,7 +415,7 @@ export class NoticeLedger {
     const untold = { late: 0, lockdown: 0 };
     const cursor = this.s.webhook.get(hook.key)?.cursor;
     if (cursor === undefined) {
-      // Forgotten (`retire`) by an instance configured without it: it starts again after the rows
+      // Forgotten (`retireWebhooks`) by an instance configured without it: it starts again after the rows
       // stored, as a new webhook does, rather than from the first passage ever stored.
       this.register(hook.key);
       return { read: 0, stale: 0, untold, notices: 0, deliveries: 0 };
