@@ -185,9 +185,13 @@ export class NoticeLedger {
       webhook: db.prepare<[string], { cursor: number }>(
         'SELECT cursor FROM notice_webhooks WHERE webhook = ?',
       ),
+      // After every gate row stored, refusals too (one event-id sequence; each max read off its key).
       addWebhook: db.prepare(
         `INSERT INTO notice_webhooks (webhook, cursor)
-         VALUES (?, (SELECT coalesce(max(event_id), 0) FROM gate_passages)) ON CONFLICT (webhook) DO NOTHING`,
+         VALUES (?, (SELECT coalesce(max(last), 0) FROM (
+           SELECT max(event_id) AS last FROM gate_passages
+           UNION ALL SELECT max(event_id) FROM gate_refusals) AS gate_rows))
+         ON CONFLICT (webhook) DO NOTHING`,
       ),
       setCursor: db.prepare('UPDATE notice_webhooks SET cursor = ? WHERE webhook = ?'),
       passages: db.prepare<[number, number, number], GateRow>(
@@ -363,7 +367,7 @@ export class NoticeLedger {
     return told;
   }
 
-  /** Makes a webhook known; a new one starts after the passages already stored (no history replayed). */
+  /** Makes a webhook known; a new one starts after the gate rows already stored (no history replayed). */
   register(key: string): void {
     this.s.addWebhook.run(key);
   }

@@ -326,6 +326,25 @@ describe('the ledger', () => {
     });
   });
 
+  it('starts a new webhook after every gate row stored, the refusals after the last passage too', async () => {
+    await withLedger((store, ledger) => {
+      store.commitRecords(
+        'gate-1',
+        'school-1',
+        libraryRecords('gate-1', [
+          ['gate.decision', at(0), gateDecisionData({ personId: 'a' })],
+          refused('b', 0.5, 'expired'),
+        ]),
+      );
+      const hook = { key: 'new', refusals: true, debounceMs: 0, batchWindowMs: 0, batchMax: 100 };
+      ledger.register(hook.key);
+      expect(ledger.advance(hook, T0 + 1000, people, store.settledEventId())).toMatchObject({
+        read: 0,
+        notices: 0,
+      });
+    });
+  });
+
   it('tells the register what the parents were told of each refusal: the furthest any webhook got', async () => {
     await withLedger((store, ledger) => {
       const school = { key: 'school', refusals: true, debounceMs: 0, batchWindowMs: 0, batchMax: 100 };
