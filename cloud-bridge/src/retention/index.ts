@@ -1,6 +1,7 @@
 export { DEFAULT_RETENTION_DAYS, RetentionConfig, type RetentionConfigInput } from './config.js';
 export {
   type CentralAcks,
+  type ForgottenBookings,
   type PurgedEvents,
   type PurgeReport,
   RETENTION_LEASE,

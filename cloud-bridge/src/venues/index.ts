@@ -14,7 +14,6 @@ export {
   type Booking,
   BookingRefused,
   type BookingRequest,
-  type ForgottenBookings,
   VenuePlans,
 } from './plans.js';
 export type { VenueDay } from './visits.js';

@@ -12,6 +12,7 @@ import {
 } from '@educard/terminal-sdk';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { ForgottenBookings } from '../retention/index.js';
 import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
 import { type BridgeStore, lockWithinTransaction } from '../store/index.js';
 import { announceKeySets, RETAINED } from './announce.js';
@@ -43,13 +44,6 @@ export interface Booking extends ClassVisit {
   createdBy: string;
   createdAt: string;
   cancelledAt?: string;
-}
-
-/** A venue's class visits forgotten by the retention purge: how many, booked for dates before `upTo`. */
-export interface ForgottenBookings {
-  venue: string;
-  count: number;
-  upTo: string;
 }
 
 export class BookingRefused extends Error {
