@@ -500,6 +500,30 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         expect(store.tokenGrant(edge, '2026-11-22T23:59:59.999Z')).toEqual({ school: 'school-2' });
       });
 
+      it('forgets the tokens used or expired, and keeps those still usable', () => {
+        const [used, live, expired] = [
+          ...store.createTokens('school-1', 2, '2026-12-01T00:00:00.000Z'),
+          ...store.createTokens('school-2', 1, '2026-11-22T00:00:00.000Z'),
+        ] as [string, string, string];
+        const enrolling = { id: DEVICE.id, publicKey: DEVICE.publicKey, secretHash: DEVICE.secretHash };
+        expect(store.enrollDevice(used, enrolling, '2026-11-22T12:00:00.000Z')).toMatchObject({ ok: true });
+        const before = '2026-11-21T12:00:00.000Z';
+        expect(store.forgetSpentTokens('2026-11-21T23:59:59.999Z')).toBe(0);
+        expect(store.tokenGrant(expired, before)).toEqual({ school: 'school-2' });
+        expect(store.forgetSpentTokens('2026-11-23T00:00:00.000Z')).toBe(2);
+        // Gone, not only expired: it is refused even at an instant before its expiry.
+        expect(store.tokenGrant(expired, before)).toBeUndefined();
+        expect(store.forgetSpentTokens('2026-11-23T00:00:00.000Z')).toBe(0);
+        expect(store.tokenGrant(live, '2026-11-23T00:00:00.000Z')).toEqual({ school: 'school-1' });
+        // Forgotten, a spent token is refused as before.
+        expect(store.enrollDevice(used, { ...enrolling, id: 'gate-02' }, '2026-11-23T00:00:00.000Z')).toEqual(
+          {
+            ok: false,
+            refused: 'token',
+          },
+        );
+      });
+
       it('never re-binds a live device, and leaves the token usable when it refuses', () => {
         expect(enrollAs(store, DEVICE)).toMatchObject({ ok: true, newEpoch: false });
         const [spare] = store.createTokens('school-1', 1, '2026-12-01T00:00:00.000Z') as [string];

@@ -147,6 +147,9 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
       'SELECT DISTINCT school FROM roster_versions ORDER BY school',
     ),
     useToken: db.prepare('UPDATE enrollment_tokens SET used_at = ? WHERE hash = ?'),
+    forgetSpentTokens: db.prepare<[string, string]>(
+      'DELETE FROM enrollment_tokens WHERE used_at < ? OR expires_at < ?',
+    ),
     putCatalogue: db.prepare(
       'INSERT INTO catalogue_versions (school, version, manifest, body, created_at) VALUES (?, ?, ?, ?, ?)',
     ),
@@ -506,6 +509,10 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
     },
     rosterSchools() {
       return statements.rosterSchools.all().map((row) => row.school);
+    },
+    forgetSpentTokens(now) {
+      const at = utc(now);
+      return statements.forgetSpentTokens.run(at, at).changes;
     },
     thinSupersededVersions(before) {
       return db.transaction(() => ({

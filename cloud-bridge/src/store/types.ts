@@ -273,6 +273,11 @@ export interface BridgeStore {
    * stay where they are.
    */
   enrollDevice(token: string, device: EnrollingDevice, now: string): EnrollOutcome;
+  /**
+   * Removes the tokens used or expired before `now`: each is refused as an unknown one would be, and
+   * the enrollment it made is in the audit log. How many.
+   */
+  forgetSpentTokens(now: string): number;
 
   /**
    * The cards of a school's roster as they stand, those its holders took to another school included
