@@ -23,6 +23,7 @@ const POSTGRES_FILES = [
   'test/cli/bridge-transfer.test.ts',
   'test/pages/bridge-transfers.test.ts',
   'test/ops/accounts.test.ts',
+  'test/ops/record-retention.test.ts',
   'test/cli/bridge-accounts.test.ts',
   'test/pages/bridge-audit.test.ts',
   'test/pages/bridge-roles.test.ts',

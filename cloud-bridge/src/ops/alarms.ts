@@ -108,6 +108,9 @@ export class Alarms {
         'SELECT * FROM ops_alarms WHERE device = ? AND cleared_at IS NULL ORDER BY id',
       ),
       reword: db.prepare<[string, number]>('UPDATE ops_alarms SET message = ? WHERE id = ?'),
+      forgetCleared: db.prepare<[string]>(
+        'DELETE FROM ops_alarms WHERE cleared_at IS NOT NULL AND cleared_at < ?',
+      ),
       readerLost: db.prepare<[string, string, string]>(
         'INSERT INTO ops_missing_readers (device, reader, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
       ),
@@ -176,6 +179,11 @@ export class Alarms {
     const row = this.s.ack.get(this.now().toISOString(), by, id);
     if (row) this.logger.info({ alarm: id, kind: row.kind, by }, 'alarm acknowledged');
     return row ? toAlarm(row) : undefined;
+  }
+
+  /** The retention purge's: removes the alarms cleared before the instant given; how many. */
+  forgetClearedBefore(before: Date): number {
+    return this.s.forgetCleared.run(before.toISOString()).changes;
   }
 
   get(id: number): Alarm | undefined {

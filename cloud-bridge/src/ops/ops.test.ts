@@ -77,6 +77,25 @@ describe('alarms from committed events', () => {
     expect(ops.alarms.list({ limit: 10 }).filter((a) => a.device === 'gate-02')).toHaveLength(2);
   });
 
+  it('forgets the alarms cleared before an instant, never an open one, and numbers new ones on', () => {
+    const raise = (device: string) => ops.alarms.raise({ kind: 'door.forced', device, message: 'forced' });
+    const first = raise('gate-01');
+    ops.alarms.clearById(first.id, 'op-1');
+    const cleared = new Date(nowMs);
+    nowMs += 60_000;
+    const second = raise('gate-01');
+    ops.alarms.clearById(second.id, 'op-1');
+    const stillOpen = raise('gate-02');
+    expect(ops.alarms.forgetClearedBefore(cleared)).toBe(0);
+    expect(ops.alarms.forgetClearedBefore(new Date(cleared.getTime() + 1))).toBe(1);
+    expect(ops.alarms.get(first.id)).toBeUndefined();
+    nowMs += 365 * 86_400_000;
+    expect(ops.alarms.forgetClearedBefore(new Date(nowMs))).toBe(1);
+    expect(ops.alarms.list({ limit: 10 }).map((alarm) => alarm.id)).toEqual([stillOpen.id]);
+    // An id is never given again: the audit log and the pages name alarms by it.
+    expect(raise('gate-01').id).toBeGreaterThan(stillOpen.id);
+  });
+
   it('an emergency release opens an alarm that its end rewords but leaves open, for a person to look at', () => {
     const door = { station: 'gate-main', zone: 'z' };
     commit('gate-01', { type: 'door.emergency-release', data: door });

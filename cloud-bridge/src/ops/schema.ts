@@ -43,6 +43,8 @@ export const OPS_STEPS: ModuleSteps = {
      since TEXT NOT NULL,
      PRIMARY KEY (device, reader)
    );`,
+    // The retention purge forgets cleared alarms by age (Alarms.forgetClearedBefore).
+    'CREATE INDEX ops_alarms_cleared ON ops_alarms (cleared_at) WHERE cleared_at IS NOT NULL;',
   ],
   postgres: [
     `CREATE TABLE ops_alarms (
@@ -84,5 +86,6 @@ export const OPS_STEPS: ModuleSteps = {
        since TEXT COLLATE "C" NOT NULL,
        PRIMARY KEY (device, reader)
      );`,
+    'CREATE INDEX ops_alarms_cleared ON ops_alarms (cleared_at) WHERE cleared_at IS NOT NULL;',
   ],
 };

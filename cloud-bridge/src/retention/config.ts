@@ -51,6 +51,8 @@ export const RetentionConfig = z.object({
    * entry, and nothing newer than it can be removed (AuditLog.purgeBefore).
    */
   auditDays: z.number().int().min(30).max(36_500).nullable().default(1095),
+  /** Days a cleared alarm is kept (a year: last year's incidents beside this year's); `null` keeps it for ever. */
+  alarmDays: z.number().int().min(1).max(36_500).nullable().default(365),
 });
 export type RetentionConfig = z.infer<typeof RetentionConfig>;
 export type RetentionConfigInput = z.input<typeof RetentionConfig>;

@@ -34,6 +34,10 @@ export interface RetentionDeps {
   forgetBookings?: (cutoffOf: (venue: string) => string | undefined) => ForgottenBookings[];
   /** Run after the events' purge: thins the roster and catalogue versions no device can fetch any more; how many. */
   thinVersions?: (now: Date) => number;
+  /** Run after the events' purge: removes the alarms cleared before the instant given (`alarmDays`); how many. */
+  forgetAlarms?: (before: Date) => number;
+  /** Run after the events' purge: removes the enrollment tokens used or expired before the instant given; how many. */
+  forgetTokens?: (now: Date) => number;
   /** Run last: removes the audit entries older than the instant given (`auditDays`), paced as the events' purge; how many. */
   purgeAudit?: (before: Date, pace: Pace, signal: AbortSignal) => Promise<number>;
   /** Told each run's report once it is done (the metrics). */
@@ -66,6 +70,10 @@ export interface PurgeReport {
   bookingsForgotten: number;
   /** Roster and catalogue versions thinned to their manifests. */
   versionsThinned: number;
+  /** Alarms cleared more than `alarmDays` ago, removed. */
+  alarmsForgotten: number;
+  /** Enrollment tokens used or expired, removed. */
+  tokensForgotten: number;
   /** Leavers anonymised in this run. */
   anonymised: number;
   /** Events removed in all, over every school and type of `purged`. */
@@ -207,6 +215,8 @@ export class Retention {
       heldOpenLoans: 0,
       bookingsForgotten: 0,
       versionsThinned: 0,
+      alarmsForgotten: 0,
+      tokensForgotten: 0,
       anonymised: 0,
       removed: 0,
       auditPurged: 0,
@@ -230,8 +240,11 @@ export class Retention {
     report.removed = report.purged.reduce((sum, p) => sum + p.count, 0);
     if (!this.stopped) report.bookingsForgotten = this.forgetBookings(at);
     if (!this.stopped) report.versionsThinned = this.deps.thinVersions?.(at) ?? 0;
+    const { auditDays, alarmDays } = this.deps.config;
+    if (!this.stopped && alarmDays !== null)
+      report.alarmsForgotten = this.deps.forgetAlarms?.(new Date(at.getTime() - alarmDays * DAY_MS)) ?? 0;
+    if (!this.stopped) report.tokensForgotten = this.deps.forgetTokens?.(at) ?? 0;
     if (!this.stopped) report.anonymised = (await this.deps.anonymise?.()) ?? 0;
-    const { auditDays } = this.deps.config;
     if (!this.stopped && auditDays !== null)
       report.auditPurged =
         (await this.deps.purgeAudit?.(
@@ -240,14 +253,16 @@ export class Retention {
           this.halt.signal,
         )) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
-    const { removed } = report;
-    const { bookingsForgotten, versionsThinned } = report;
-    if (removed > 0 || report.heldUnacknowledged > 0 || bookingsForgotten > 0 || versionsThinned > 0)
+    const { removed, bookingsForgotten, versionsThinned, alarmsForgotten, tokensForgotten } = report;
+    const forgotten = bookingsForgotten + versionsThinned + alarmsForgotten + tokensForgotten;
+    if (removed > 0 || report.heldUnacknowledged > 0 || forgotten > 0)
       logger.info(
         {
           removed,
           bookingsForgotten,
           versionsThinned,
+          alarmsForgotten,
+          tokensForgotten,
           heldUnacknowledged: report.heldUnacknowledged,
           heldOpenLoans: report.heldOpenLoans,
           durationMs: report.durationMs,

@@ -267,4 +267,29 @@ describe('the purge', () => {
     const passages = store.database.prepare('SELECT count(*) AS n FROM gate_passages').get() as { n: number };
     expect(passages.n).toBe(1);
   });
+
+  it('forgets cleared alarms past alarmDays (a year unless set; null keeps them) and spent tokens', async () => {
+    const asked: string[] = [];
+    const run = (config: RetentionConfigInput) =>
+      new Retention({
+        db: store.database,
+        config: RetentionConfig.parse(config),
+        central: 'off',
+        audit,
+        logger,
+        now: () => NOW,
+        forgetAlarms: (before) => asked.push(`alarms before ${before.toISOString()}`),
+        forgetTokens: (now) => asked.push(`tokens at ${now.toISOString()}`),
+      }).runOnce();
+    expect(await run({})).toMatchObject({ alarmsForgotten: 1, tokensForgotten: 2 });
+    await run({ alarmDays: 30 });
+    await run({ alarmDays: null });
+    expect(asked).toEqual([
+      `alarms before ${daysAgo(365)}`,
+      `tokens at ${NOW.toISOString()}`,
+      `alarms before ${daysAgo(30)}`,
+      `tokens at ${NOW.toISOString()}`,
+      `tokens at ${NOW.toISOString()}`,
+    ]);
+  });
 });

@@ -390,6 +390,8 @@ export class Bridge {
         const thinned = store.thinSupersededVersions(new Date(at.getTime() - grants.ttlMs).toISOString());
         return thinned.rosters + thinned.catalogues;
       },
+      forgetAlarms: (before) => ops.alarms.forgetClearedBefore(before),
+      forgetTokens: (at) => store.forgetSpentTokens(at.toISOString()),
       anonymise: () => leavers.anonymiseDue(),
       purgeAudit: (before, pace, signal) => audit.purgeBefore(before, pace, signal),
       onRun: metrics.onRetentionRun,
