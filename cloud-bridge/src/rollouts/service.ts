@@ -16,7 +16,13 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
 import type { Directory } from '../directory/index.js';
 import type { Releases } from '../releases/index.js';
-import { type BridgeStore, logFailure, migrateModule, type SqlDatabase } from '../store/index.js';
+import {
+  type BridgeStore,
+  logFailure,
+  migrateModule,
+  type Presence,
+  type SqlDatabase,
+} from '../store/index.js';
 import type { RolloutsConfig } from './config.js';
 import { releaseOffer, schoolRules } from './offer.js';
 import type { DeviceRow, Offering, RolloutRow } from './rows.js';
@@ -427,7 +433,8 @@ export class Rollouts {
          WHERE d.device = ? AND r.state IN ('running', 'paused') AND d.state IN ('offered', 'downloading', 'waiting')`,
       )
       .all(device) as DeviceRow[];
-    for (const row of rows) this.offer(this.offering(row.rollout), row, true);
+    const presence = this.deps.store.getDevice(device)?.presence;
+    for (const row of rows) this.offer(this.offering(row.rollout), row, presence, true);
   }
 
   private checkAbortRule(id: string): void {
@@ -493,15 +500,12 @@ export class Rollouts {
       this.deps.logger.info({ rollout: id }, 'rollout done');
       return;
     }
-    const presence = new Map<string, boolean>();
-    const online = (device: string) => {
-      let held = presence.get(device);
-      if (held === undefined) {
-        held = store.getDevice(device)?.presence?.online === true;
-        presence.set(device, held);
-      }
-      return held;
+    const presences = new Map<string, Presence | undefined>();
+    const presenceOf = (device: string) => {
+      if (!presences.has(device)) presences.set(device, store.getDevice(device)?.presence);
+      return presences.get(device);
     };
+    const online = (device: string) => presenceOf(device)?.online === true;
     const stalledBefore = this.now().getTime() - this.deps.config.stallMinutes * 60_000;
     const holds = (row: DeviceRow) =>
       row.state === 'pending'
@@ -523,7 +527,7 @@ export class Rollouts {
         if (bucket.tokens < 1) break;
         if (row.state !== 'pending' || (active !== undefined && row.phase > active) || !online(row.device))
           continue;
-        if (this.offer(offering, row, false)) bucket.tokens -= 1;
+        if (this.offer(offering, row, presenceOf(row.device), false)) bucket.tokens -= 1;
       }
     })();
   }
@@ -539,11 +543,13 @@ export class Rollouts {
     return held;
   }
 
-  /** Offers the release to one device; false when it must wait (offline, inside a quiet window). */
-  private offer(offering: Offering, row: DeviceRow, again: boolean): boolean {
+  /**
+   * Offers the release to one device, by its presence as the caller read it; false when it must wait
+   * (offline, inside a quiet window).
+   */
+  private offer(offering: Offering, row: DeviceRow, presence: Presence | undefined, again: boolean): boolean {
     const { store, releases, config } = this.deps;
     const { id, spec } = offering;
-    const presence = store.getDevice(row.device)?.presence;
     if (!presence?.online) return false;
     if (!presence.arch) {
       this.setDevice(id, row.device, {
