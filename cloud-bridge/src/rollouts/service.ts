@@ -505,12 +505,12 @@ export class Rollouts {
       if (!presences.has(device)) presences.set(device, store.getDevice(device)?.presence);
       return presences.get(device);
     };
-    const online = (device: string) => presenceOf(device)?.online === true;
     const stalledBefore = this.now().getTime() - this.deps.config.stallMinutes * 60_000;
     const holds = (row: DeviceRow) =>
       row.state === 'pending'
-        ? online(row.device)
-        : IN_FLIGHT.includes(row.state) && (online(row.device) || Date.parse(row.updated_at) > stalledBefore);
+        ? presenceOf(row.device)?.online === true
+        : IN_FLIGHT.includes(row.state) &&
+          (presenceOf(row.device)?.online || Date.parse(row.updated_at) > stalledBefore);
     const active = rows.find(holds)?.phase;
     const offering = this.offering(id);
     const { spec } = offering;
@@ -525,8 +525,7 @@ export class Rollouts {
     db.transaction(() => {
       for (const row of rows) {
         if (bucket.tokens < 1) break;
-        if (row.state !== 'pending' || (active !== undefined && row.phase > active) || !online(row.device))
-          continue;
+        if (row.state !== 'pending' || (active !== undefined && row.phase > active)) continue;
         if (this.offer(offering, row, presenceOf(row.device), false)) bucket.tokens -= 1;
       }
     })();
@@ -543,10 +542,7 @@ export class Rollouts {
     return held;
   }
 
-  /**
-   * Offers the release to one device, by its presence as the caller read it; false when it must wait
-   * (offline, inside a quiet window).
-   */
+  /** Offers the release to one device, as its presence stands; false when it must wait (offline, quiet window). */
   private offer(offering: Offering, row: DeviceRow, presence: Presence | undefined, again: boolean): boolean {
     const { store, releases, config } = this.deps;
     const { id, spec } = offering;
