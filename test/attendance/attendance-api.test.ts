@@ -1,14 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type AttendanceDay,
-  addDays,
-  type Bridge,
-  localDate,
-  weekStart,
-  zonedInstant,
-} from '@educard/cloud-bridge';
+import { type AttendanceDay, addDays, type Bridge, weekStart, zonedInstant } from '@educard/cloud-bridge';
+import { localDate } from '@educard/terminal-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';

@@ -1,10 +1,16 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addDays, type Bridge, localDate, type TransferView } from '@educard/cloud-bridge';
+import { addDays, type Bridge, type TransferView } from '@educard/cloud-bridge';
 import { type Gateway, RosterStore, type SimulatedReaderDriver } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
-import { type KeyRole, maskCardId, SPEC_VERSION, type TerminalRequest } from '@educard/terminal-sdk';
+import {
+  type KeyRole,
+  localDate,
+  maskCardId,
+  SPEC_VERSION,
+  type TerminalRequest,
+} from '@educard/terminal-sdk';
 import { sampleUid } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asAdmin } from '../support/accounts.js';

@@ -1,9 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AttendanceDay, addDays, type Bridge, localDate } from '@educard/cloud-bridge';
+import { type AttendanceDay, addDays, type Bridge } from '@educard/cloud-bridge';
 import { until } from '@educard/scripts/support';
-import type { CardEntry } from '@educard/terminal-sdk';
+import { type CardEntry, localDate } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, Browser, makeAccount } from '../support/accounts.js';

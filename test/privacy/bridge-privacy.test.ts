@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Bridge, localDate, SUBJECT_CSV_COLUMNS } from '@educard/cloud-bridge';
-import type { CardEntry } from '@educard/terminal-sdk';
+import { type Bridge, SUBJECT_CSV_COLUMNS } from '@educard/cloud-bridge';
+import { type CardEntry, localDate } from '@educard/terminal-sdk';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, Browser, makeAccount } from '../support/accounts.js';

@@ -1,5 +1,5 @@
-import { addDays, type Bridge, Directory, localDate, weekStart, zonedInstant } from '@educard/cloud-bridge';
-import type { CardEntry } from '@educard/terminal-sdk';
+import { addDays, type Bridge, Directory, weekStart, zonedInstant } from '@educard/cloud-bridge';
+import { type CardEntry, localDate } from '@educard/terminal-sdk';
 
 /**
  * Today in a school's calendar by the real clock, and whether it is a weekend there: a test whose pages

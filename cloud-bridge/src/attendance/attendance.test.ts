@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CardEntry, EventRecord, GateDecisionData } from '@educard/terminal-sdk';
+import { type CardEntry, type EventRecord, type GateDecisionData, localDate } from '@educard/terminal-sdk';
 import { gateDecisionData } from '@educard/terminal-sdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { can, type Principal } from '../access/index.js';
@@ -10,7 +10,7 @@ import { libraryRecords } from '../store/conformance.js';
 import { type BridgeStore, migrateModule } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { TransferLog } from '../transfers/index.js';
-import { isCalendarDate, localDate, schoolDay, weekStart, zonedInstant } from './calendar.js';
+import { isCalendarDate, schoolDay, weekStart, zonedInstant } from './calendar.js';
 import { ATTENDANCE_CSV_COLUMNS } from './csv.js';
 import { Attendance, type AttendanceDay, type PupilDay } from './index.js';
 import { ATTENDANCE_STEPS } from './passages.js';

@@ -1,4 +1,4 @@
-import { type Calendar, wallClock } from '@educard/terminal-sdk';
+import { type Calendar, wallClock, wallDate } from '@educard/terminal-sdk';
 import type { NotSchoolDay } from './types.js';
 
 /**
@@ -32,16 +32,10 @@ export function zonedInstant(date: string, clock: string, timeZone: string): num
   return wall - offsetAt(first, timeZone);
 }
 
-/** The local date (YYYY-MM-DD) of an instant in the zone. */
-export function localDate(ms: number, timeZone: string): string {
-  const p = wallClock(ms, timeZone);
-  return `${p.year}-${pad(p.month)}-${pad(p.day)}`;
-}
-
 /** The local wall-clock time `YYYY-MM-DD HH:MM:SS` of an ISO instant, for spreadsheets. */
 export function localDateTime(iso: string, timeZone: string): string {
   const p = wallClock(Date.parse(iso), timeZone);
-  return `${p.year}-${pad(p.month)}-${pad(p.day)} ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
+  return `${wallDate(p)} ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');

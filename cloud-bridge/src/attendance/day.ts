@@ -1,5 +1,5 @@
 import type { Calendar } from '@educard/terminal-sdk';
-import type { AwayPeriod, SchoolTimes } from '../directory/index.js';
+import { type AwayPeriod, byClassId, byName, type SchoolTimes } from '../directory/index.js';
 import { addDays, schoolDay, zonedInstant } from './calendar.js';
 import { type DayPassages, type Refusal, turnedAway } from './passages.js';
 import type { AttendanceDay, ClassDay, DayCounts, PupilDay, PupilStatus } from './types.js';
@@ -89,10 +89,6 @@ const STATUS_COUNT: Record<PupilStatus, keyof DayCounts> = {
   'not-arrived': 'notArrived',
   'on-leave': 'onLeave',
 };
-
-/** Pupils' names in the order a Chinese school lists them (pinyin), numbers by value. */
-export const byName = new Intl.Collator('zh-CN', { numeric: true }).compare;
-const byClassId = new Intl.Collator('en', { numeric: true }).compare;
 
 interface ClassTimes {
   bell: string;

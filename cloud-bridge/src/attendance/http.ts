@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import { IdentifierJson } from '../contract-check/index.js';
+import { sendCsv } from '../csv/index.js';
 import { type Directory, DirectoryClass, DirectorySchool, SchoolTimes } from '../directory/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import { type ParentNoticeSource, withParentNotices } from './parent-notices.js';
@@ -81,10 +82,7 @@ export function attendanceRoutes(
           // Made before any header is set: a refusal (an unknown class) must still go out as JSON.
           const body = attendance.attendanceCsv(school, date, className);
           const name = `attendance-${school}-${date}${className ? `-${className}` : ''}.csv`;
-          return reply
-            .type('text/csv; charset=utf-8')
-            .header('content-disposition', `attachment; filename="${name.replace(/[^\w.-]/g, '_')}"`)
-            .send(body);
+          return sendCsv(reply, name, body);
         } catch (error) {
           return refused(reply, error);
         }

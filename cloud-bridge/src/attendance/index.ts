@@ -2,7 +2,6 @@ export {
   addDays,
   isCalendarDate,
   isTimeZone,
-  localDate,
   schoolDay,
   weekStart,
   zonedInstant,

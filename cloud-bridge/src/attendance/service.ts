@@ -1,19 +1,18 @@
-import type { Calendar, DenyReason } from '@educard/terminal-sdk';
+import { type Calendar, type DenyReason, localDate } from '@educard/terminal-sdk';
 import type { Logger } from 'pino';
-import { type Directory, type DirectoryPerson, type LeaveRecord, SchoolTimes } from '../directory/index.js';
+import {
+  byName,
+  type Directory,
+  type DirectoryPerson,
+  type LeaveRecord,
+  personLabel,
+  SchoolTimes,
+} from '../directory/index.js';
 import { type BridgeStore, migrateModule } from '../store/index.js';
 import { membershipAt, type Transfer, type TransferLog } from '../transfers/index.js';
-import {
-  addDays,
-  isCalendarDate,
-  isTimeZone,
-  localDate,
-  schoolDay,
-  weekStart,
-  zonedInstant,
-} from './calendar.js';
+import { addDays, isCalendarDate, isTimeZone, schoolDay, weekStart, zonedInstant } from './calendar.js';
 import { dayCsv } from './csv.js';
-import { byName, type ClassInfo, computeDay, daySpan, gatesRecorded, onRoll, type Pupil } from './day.js';
+import { type ClassInfo, computeDay, daySpan, gatesRecorded, onRoll, type Pupil } from './day.js';
 import {
   ATTENDANCE_STEPS,
   type DayPassages,
@@ -146,16 +145,11 @@ export class Attendance {
     const outside: TurnedAwayPerson[] = [];
     for (const [personId, refusal] of refused) {
       if (!turnedAway(refusal, passages.get(personId))) continue;
-      const person = this.deps.directory.person(personId);
-      const card = person
-        ? undefined
-        : this.deps.store.personCards(personId).find((c) => c.school === school);
-      const className = person?.class ?? card?.class;
-      const role = refusal.role ?? person?.role ?? card?.role;
+      const { role: known, ...who } = personLabel(this.deps.directory, this.deps.store, personId, school);
+      const role = refusal.role ?? known;
       outside.push({
         personId,
-        name: person?.name ?? card?.displayName ?? personId,
-        ...(className ? { class: className } : {}),
+        ...who,
         ...(role ? { role } : {}),
         at: refusal.at,
         reason: refusal.reason,
@@ -321,7 +315,8 @@ export class Attendance {
     return this.deps.directory.school(school)?.times ?? DEFAULT_TIMES;
   }
 
-  private zoneOf(school: string): string {
+  /** The school's time zone: its calendar's, else the district's default. */
+  readonly zoneOf = (school: string): string => {
     const zone = this.deps.store.rosterSettings(school)?.calendar?.timeZone;
     if (zone && isTimeZone(zone)) return zone;
     if (zone)
@@ -330,7 +325,7 @@ export class Attendance {
         'calendar time zone unknown: attendance uses the default',
       );
     return this.deps.defaultTimeZone;
-  }
+  };
 
   private context(school: string, className?: string): SchoolContext {
     const calendar = this.deps.store.rosterSettings(school)?.calendar;

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Calendar, EventRecord } from '@educard/terminal-sdk';
+import { type Calendar, type EventRecord, localDate } from '@educard/terminal-sdk';
 import { fsyncDirectory, writeFileDurable, writeFilesDurable } from '@educard/terminal-sdk/files';
 import type { Logger } from 'pino';
 import { type CsvCell, toCsv } from '../csv/index.js';
@@ -82,16 +82,6 @@ function eventCsvRow({ id, school, epoch, record }: StoredEvent): CsvCell[] {
     record.hash,
     JSON.stringify(record.data),
   ];
-}
-
-/** The day as a calendar date in a time zone. */
-function localDate(time: number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(time);
 }
 
 /** The last school day before today in the school's calendar (weekdays, less holidays and closures, plus make-up days). */

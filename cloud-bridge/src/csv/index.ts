@@ -1,4 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
+import type { FastifyReply } from 'fastify';
 
 /** A cell as the bridge writes it: text, a number, or nothing (an empty cell). */
 export type CsvCell = string | number | undefined;
@@ -25,4 +26,15 @@ export function toCsv(rows: readonly (readonly CsvCell[])[], options: CsvOptions
     record_delimiter: options.lineEnd === 'crlf' ? 'windows' : 'unix',
     bom: options.bom ?? false,
   });
+}
+
+/**
+ * Answers with a CSV file a browser saves as `name`: a character other than a letter, digit, `.`,
+ * `_` or `-` becomes `_`, so no id in the name can break the header.
+ */
+export function sendCsv(reply: FastifyReply, name: string, csv: string): FastifyReply {
+  return reply
+    .type('text/csv; charset=utf-8')
+    .header('content-disposition', `attachment; filename="${name.replace(/[^\w.-]/g, '_')}"`)
+    .send(csv);
 }

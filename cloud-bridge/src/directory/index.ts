@@ -1,6 +1,6 @@
 import { Identifier, IsoDate, Role } from '@educard/terminal-sdk';
 import { z } from 'zod';
-import { type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
+import { type BridgeStore, type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
 
 /**
  * What the bridge holds of the central student-record system beyond the roster: schools with their
@@ -375,3 +375,36 @@ function enrolled(
 function parsed<T>(row: { entry: string } | undefined): T | undefined {
   return row ? (JSON.parse(row.entry) as T) : undefined;
 }
+
+/** A person as a list names them: their name, class and role. */
+export interface PersonLabel {
+  name: string;
+  class?: string;
+  role?: string;
+}
+
+/**
+ * Who a person is, for a list someone reads: the directory's record, else their card on `school`'s
+ * roster (a district without the central feed has only cards), else their id.
+ */
+export function personLabel(
+  directory: Directory,
+  cards: Pick<BridgeStore, 'personCards'>,
+  personId: string,
+  school: string,
+): PersonLabel {
+  const person = directory.person(personId);
+  const card = person ? undefined : cards.personCards(personId).find((c) => c.school === school);
+  const className = person?.class ?? card?.class;
+  const role = person?.role ?? card?.role;
+  return {
+    name: person?.name ?? card?.displayName ?? personId,
+    ...(className ? { class: className } : {}),
+    ...(role ? { role } : {}),
+  };
+}
+
+/** People's names in the order a Chinese school lists them (pinyin), numbers by value. */
+export const byName = new Intl.Collator('zh-CN', { numeric: true }).compare;
+/** Class ids in order, numbers by value (3A before 10A). */
+export const byClassId = new Intl.Collator('en', { numeric: true }).compare;

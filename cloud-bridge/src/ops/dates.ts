@@ -1,5 +1,5 @@
-import type { Calendar } from '@educard/terminal-sdk';
-import { addDays, isCalendarDate, isTimeZone, localDate } from '../attendance/index.js';
+import { type Calendar, localDate } from '@educard/terminal-sdk';
+import { addDays, isCalendarDate, isTimeZone } from '../attendance/index.js';
 
 /** Pure date rules of the expiry checks (docs/operations.md, "Dates"). */
 

@@ -1,6 +1,7 @@
 import { describeIssues, Identifier } from '@educard/terminal-sdk';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
+import { sendCsv } from '../csv/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import { RosterChangeRefused } from '../roster/index.js';
 import { type SubjectSources, subjectCsv, subjectExport } from './export.js';
@@ -56,13 +57,7 @@ export function privacyRoutes(deps: PrivacyRouteDeps) {
         },
       });
       if (format === 'json') return data;
-      return reply
-        .type('text/csv; charset=utf-8')
-        .header(
-          'content-disposition',
-          `attachment; filename="export-${personId.replace(/[^\w.-]/g, '_')}.csv"`,
-        )
-        .send(subjectCsv(data));
+      return sendCsv(reply, `export-${personId}.csv`, subjectCsv(data));
     });
 
     app.post('/v1/people/:personId/remove', async (request, reply) => {

@@ -1,5 +1,5 @@
-import type { Calendar, QuietWindow } from '@educard/terminal-sdk';
-import { addDays, localDate, schoolDay, zonedInstant } from '../attendance/index.js';
+import { type Calendar, localDate, type QuietWindow } from '@educard/terminal-sdk';
+import { addDays, schoolDay, zonedInstant } from '../attendance/index.js';
 import type { SchoolTimes } from '../directory/index.js';
 import type { RolloutsConfig } from './config.js';
 

@@ -1,4 +1,4 @@
-import { wallClock } from '@educard/terminal-sdk';
+import { wallClock, wallDate } from '@educard/terminal-sdk';
 
 export { type WallClock, wallClock } from '@educard/terminal-sdk';
 
@@ -11,12 +11,10 @@ export interface LocalTime {
   minutes: number;
 }
 
-const pad2 = (n: number) => String(n).padStart(2, '0');
-
 export function localTime(epochMs: number, timeZone: string): LocalTime {
   const wall = wallClock(epochMs, timeZone);
   return {
-    date: `${wall.year}-${pad2(wall.month)}-${pad2(wall.day)}`,
+    date: wallDate(wall),
     weekday: wall.weekday,
     minutes: wall.hour * 60 + wall.minute,
   };

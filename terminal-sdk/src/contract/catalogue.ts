@@ -30,6 +30,16 @@ export const DEFAULT_LOAN_RULES: CatalogueRules = {
   staff: { loanLimit: 10, loanDays: 28, renewals: 3 },
 };
 
+/**
+ * Whole days a loan due at `dueAt` is late at `at` (0 when not late), counted in periods of 24 hours
+ * from the due instant: a loan due at the end of a school day is one day late the whole next day. The
+ * desk and the bridge's overdue list count alike.
+ */
+export function daysLate(dueAt: string, at: Date): number {
+  const late = at.getTime() - Date.parse(dueAt);
+  return late > 0 ? Math.ceil(late / 86_400_000) : 0;
+}
+
 /** `reference` items are read in the library and never lent; `withdrawn` ones are no longer held. */
 export const ITEM_STATUSES = ['available', 'reference', 'withdrawn'] as const;
 export const ItemStatus = z.enum(ITEM_STATUSES);

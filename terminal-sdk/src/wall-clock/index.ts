@@ -48,3 +48,15 @@ export function wallClock(epochMs: number, timeZone: string): WallClock {
     weekday: WEEKDAYS[parts.weekday ?? ''] ?? 0,
   };
 }
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** The date a wall clock shows, YYYY-MM-DD. */
+export function wallDate(wall: Pick<WallClock, 'year' | 'month' | 'day'>): string {
+  return `${wall.year}-${pad(wall.month)}-${pad(wall.day)}`;
+}
+
+/** The local date (YYYY-MM-DD) of an instant in the zone. */
+export function localDate(epochMs: number, timeZone: string): string {
+  return wallDate(wallClock(epochMs, timeZone));
+}

@@ -20,7 +20,7 @@ export {
 } from './backend.js';
 export { createLibraryStation, type LibraryBackendDeps, type LibraryBackendFactory } from './create.js';
 export { type LedgerJournal, type Loan, LoanLedger, type TxnOutcome, type UnsettledEvent } from './ledger.js';
-export { daysLate, LocalLedgerBackend } from './local-backend.js';
+export { LocalLedgerBackend } from './local-backend.js';
 export {
   DEFAULT_PROBE_INTERVAL_MS,
   OfflineReplay,

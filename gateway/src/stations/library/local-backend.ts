@@ -1,3 +1,4 @@
+import { daysLate } from '@educard/terminal-sdk';
 import type { CatalogueView } from '../../catalogue/index.js';
 import type {
   BackendResult,
@@ -14,14 +15,6 @@ import type {
   ReturnRequest,
 } from './backend.js';
 import type { LoanLedger } from './ledger.js';
-
-const DAY_MS = 86_400_000;
-
-/** Whole days past `dueAt` at `at` (0 when not late). */
-export function daysLate(dueAt: string, at: Date): number {
-  const late = at.getTime() - Date.parse(dueAt);
-  return late > 0 ? Math.ceil(late / DAY_MS) : 0;
-}
 
 /**
  * The library decided on the gateway itself: the loans of its ledger, the items and rules of the

@@ -5,6 +5,7 @@ import {
   type ClockStamp,
   DEFAULT_LOAN_RULES,
   type Direction,
+  daysLate,
   type EventRecord,
   type LoanRules,
   SerialQueue,
@@ -42,7 +43,7 @@ import {
   type PatronRef,
 } from './backend.js';
 import { type LedgerJournal, type Loan, LoanLedger, type TxnOutcome } from './ledger.js';
-import { daysLate, LocalLedgerBackend } from './local-backend.js';
+import { LocalLedgerBackend } from './local-backend.js';
 import { blockOf, patronOf, refusalMessage, type Standing, standingOf } from './patron.js';
 import { OfflineReplay, type ProbeTimer, realProbeTimer } from './replay.js';
 
