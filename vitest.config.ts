@@ -24,6 +24,7 @@ const POSTGRES_FILES = [
   'test/pages/bridge-transfers.test.ts',
   'test/ops/accounts.test.ts',
   'test/ops/record-retention.test.ts',
+  'test/library/overdue.test.ts',
   'test/cli/bridge-accounts.test.ts',
   'test/pages/bridge-audit.test.ts',
   'test/pages/bridge-roles.test.ts',

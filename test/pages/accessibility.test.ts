@@ -152,7 +152,7 @@ describe('the pages, for everyone who uses them', () => {
   });
 
   for (const { lang, locale } of LANGUAGES) {
-    it(`the bridge's pages pass axe in ${locale}: sign-in, attendance, operations, accounts`, {
+    it(`the bridge's pages pass axe in ${locale}: sign-in, attendance, operations, library, accounts`, {
       timeout: 90_000,
     }, async () => {
       const context = await contextFor(locale);
@@ -172,6 +172,10 @@ describe('the pages, for everyone who uses them', () => {
       await page.goto(`${bridge.httpUrl}/#/operations`);
       await page.locator('table.devices tr[data-device="gw-library"]').waitFor();
       await check(page, 'bridge-operations', lang);
+
+      await page.goto(`${bridge.httpUrl}/#/library`);
+      await page.locator('section.library section.card').waitFor();
+      await check(page, 'bridge-library', lang);
 
       await page.goto(`${bridge.httpUrl}/#/accounts`);
       await page.locator('tr[data-account="sam"]').waitFor();

@@ -257,6 +257,7 @@ describe('the bridge pages, role by role', () => {
     expect(await page.locator('.bar .tab').allTextContents()).toEqual([
       'Attendance',
       'Operations',
+      'Library',
       'Accounts',
     ]);
     await page.locator('table.classes tr[data-class="7-1"]').waitFor();

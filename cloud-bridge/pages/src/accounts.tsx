@@ -3,7 +3,7 @@ import { type Account, type AccountRole, type AuditEntry, api, type SignedInAcco
 import { useWords } from './i18n.js';
 import { useAction, useApi, useSettled } from './use-api.js';
 
-const ROLES: AccountRole[] = ['district-admin', 'school-admin', 'head-teacher', 'operator'];
+const ROLES: AccountRole[] = ['district-admin', 'school-admin', 'head-teacher', 'operator', 'librarian'];
 
 function CreateAccount({ account, onCreated }: { account: SignedInAccount; onCreated: () => void }) {
   const t = useWords();

@@ -4,17 +4,19 @@ import { AccountsView } from './accounts.js';
 import { type AccountRole, ApiError, api, type Session, stamp } from './api.js';
 import { AttendanceView } from './attendance.js';
 import { htmlLang, type Lang, LangContext, pickLang, useWords, wordsOf } from './i18n.js';
+import { LibraryView } from './library.js';
 import { OperationsView } from './operations.js';
 import { UpdatesView } from './updates.js';
 
-type View = 'attendance' | 'operations' | 'updates' | 'accounts';
+type View = 'attendance' | 'operations' | 'library' | 'updates' | 'accounts';
 
 /** The views each role has; the API refuses the rest anyway, the menu only spares a click. */
 const VIEWS: Record<AccountRole, View[]> = {
-  'district-admin': ['attendance', 'operations', 'updates', 'accounts'],
-  'school-admin': ['attendance', 'operations', 'accounts'],
+  'district-admin': ['attendance', 'operations', 'library', 'updates', 'accounts'],
+  'school-admin': ['attendance', 'operations', 'library', 'accounts'],
   'head-teacher': ['attendance'],
   operator: ['operations', 'updates'],
+  librarian: ['library'],
 };
 
 function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
@@ -166,6 +168,7 @@ function App() {
         {session === null && <Login onSignedIn={setSession} />}
         {account && view === 'attendance' && <AttendanceView account={account} />}
         {account && view === 'operations' && <OperationsView account={account} />}
+        {account && view === 'library' && <LibraryView account={account} />}
         {account && view === 'updates' && <UpdatesView account={account} />}
         {account && view === 'accounts' && <AccountsView account={account} />}
       </main>

@@ -44,6 +44,10 @@ export const ACTIONS = [
   'updates.manage',
   /** Putting a school's gates in lockdown, or lifting it: the school's office, its gatehouse (an operator), the district. */
   'lockdown.set',
+  /** The school library's loans, overdue list and conflicts, and its catalogue's summary. */
+  'library.read',
+  /** The school library's catalogue import and loan rules. */
+  'library.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -67,6 +71,8 @@ const SCHOOL_ADMIN: ReadonlySet<Action> = new Set<Action>([
   'alarms.ack',
   'people.export',
   'lockdown.set',
+  'library.read',
+  'library.manage',
 ]);
 const OPERATOR: ReadonlySet<Action> = new Set<Action>([
   // Rollouts span schools: only a district-wide operator reads them (a school-bound one is out of scope).
@@ -79,6 +85,9 @@ const OPERATOR: ReadonlySet<Action> = new Set<Action>([
   'lockdown.set',
 ]);
 
+/** A school's librarian: their library, nothing of its gates or its pupils' attendance. */
+const LIBRARIAN: ReadonlySet<Action> = new Set<Action>(['library.read', 'library.manage']);
+
 /** Whether the principal may take the action on the scope. */
 export function can(principal: Principal, action: Action, scope: Scope = {}): boolean {
   if (principal.role === 'district-admin') return true;
@@ -89,6 +98,8 @@ export function can(principal: Principal, action: Action, scope: Scope = {}): bo
       return principal.school !== undefined && inSchool && SCHOOL_ADMIN.has(action);
     case 'operator':
       return OPERATOR.has(action) && (principal.school === undefined || inSchool);
+    case 'librarian':
+      return principal.school !== undefined && inSchool && LIBRARIAN.has(action);
     case 'head-teacher':
       return (
         action === 'attendance.read' &&

@@ -3,7 +3,13 @@
  * type-check against this file (pages/src/api.ts) rather than keep copies.
  */
 
-export const ACCOUNT_ROLES = ['district-admin', 'school-admin', 'head-teacher', 'operator'] as const;
+export const ACCOUNT_ROLES = [
+  'district-admin',
+  'school-admin',
+  'head-teacher',
+  'operator',
+  'librarian',
+] as const;
 export type AccountRole = (typeof ACCOUNT_ROLES)[number];
 
 /** One line of the audit log: who did what to what, and whether it was allowed. */

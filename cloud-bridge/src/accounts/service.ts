@@ -111,6 +111,8 @@ function shapeProblem(account: Pick<Account, 'role' | 'school' | 'className'>): 
       return school === undefined ? undefined : 'a district admin belongs to no school (send "school": null)';
     case 'school-admin':
       return school === undefined ? 'a school admin needs a school' : undefined;
+    case 'librarian':
+      return school === undefined ? 'a librarian needs a school' : undefined;
     case 'head-teacher':
       return school === undefined || className === undefined
         ? 'a head teacher needs a school and a class'

@@ -1,4 +1,4 @@
-import { CatalogueItem, CatalogueRules, describeIssues } from '@educard/terminal-sdk';
+import { CatalogueItem, CatalogueRules, describeIssues, localDate } from '@educard/terminal-sdk';
 import type {
   FastifyBaseLogger,
   FastifyInstance,
@@ -9,10 +9,13 @@ import type {
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import { IdentifierJson } from '../contract-check/index.js';
+import { sendCsv } from '../csv/index.js';
+import { type Directory, personLabel } from '../directory/index.js';
 import { type BodyGrants, requireGrant } from '../grants/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { type ItemProblem, parseCatalogueCsv } from './csv.js';
 import type { LoanLedger } from './loans.js';
+import { overdueCsv, overdueList } from './overdue.js';
 import { type CatalogueImportInput, type CatalogueService, cataloguePath } from './service.js';
 
 export interface LibraryHttpDeps {
@@ -21,6 +24,10 @@ export interface LibraryHttpDeps {
   ledger: LoanLedger;
   /** Where catalogue imports are written down. */
   audit?: AuditSink;
+  /** The overdue list's names and classes, time zones and clock. */
+  directory: Directory;
+  timeZoneOf: (school: string) => string;
+  now: () => Date;
 }
 
 const CatalogueImportJson = z.object({
@@ -69,11 +76,13 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
   deps: LibraryHttpDeps,
   guard: Guard,
 ): void {
-  // Every library route names its school: the catalogue and the ledger are the school's to manage.
-  // (The caller registers these routes in a scope of their own, so the hook stops at them.)
+  // Every library route names its school: the catalogue and the ledger are the school's, read by a GET
+  // and changed by any other method. (The caller registers these routes in a scope of their own, so
+  // the hook stops at them.)
   admin.addHook('preHandler', async (request, reply) => {
     const { school } = request.params as { school?: string };
-    if (!guard(request, reply, 'roster.manage', { school: school ?? '' })) return reply;
+    const action = request.method === 'GET' ? 'library.read' : 'library.manage';
+    if (!guard(request, reply, action, { school: school ?? '' })) return reply;
   });
   admin.post('/v1/catalogue/:school/import', { schema: { params: SchoolParams } }, async (request, reply) => {
     const { school } = request.params as { school: string };
@@ -175,6 +184,38 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
         limit: q.limit,
       });
       return { school, loans };
+    },
+  );
+
+  const overdue = (school: string) =>
+    overdueList(
+      {
+        timeZoneOf: deps.timeZoneOf,
+        label: (personId, of) => personLabel(deps.directory, deps.store, personId, of),
+        openLoans: (of) => deps.ledger.openLoans(of),
+        titleOf: (of) => {
+          const items = new Map(deps.catalogue.current(of)?.items.map((item) => [item.itemId, item.title]));
+          return (itemId) => items.get(itemId);
+        },
+      },
+      school,
+      deps.now(),
+    );
+  admin.get('/v1/library/:school/overdue', { schema: { params: SchoolParams } }, async (request) => {
+    const { school } = request.params as { school: string };
+    return overdue(school);
+  });
+  admin.get(
+    '/v1/library/:school/overdue.csv',
+    { schema: { params: SchoolParams } },
+    async (request, reply) => {
+      const { school } = request.params as { school: string };
+      const list = overdue(school);
+      return sendCsv(
+        reply,
+        `overdue-${school}-${localDate(Date.parse(list.asOf), list.timeZone)}.csv`,
+        overdueCsv(list),
+      );
     },
   );
 

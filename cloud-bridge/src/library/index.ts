@@ -8,6 +8,7 @@ export {
   replayItem,
 } from './ledger.js';
 export { type LoanConflict, type LoanFilter, LoanLedger } from './loans.js';
+export { OVERDUE_CSV_COLUMNS, type OverdueSources, overdueCsv, overdueList } from './overdue.js';
 export {
   type CatalogueImportInput,
   type CatalogueImportReport,
@@ -15,3 +16,4 @@ export {
   type CatalogueServiceDeps,
   cataloguePath,
 } from './service.js';
+export type { OverdueList, OverdueLoan } from './types.js';

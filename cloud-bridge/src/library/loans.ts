@@ -110,6 +110,9 @@ function statements(db: SqlDatabase) {
       [string],
       { item_id: string; loan_id: string; other_loan_id: string; at: string; detected_at: string }
     >('SELECT * FROM loan_conflicts WHERE school = ? ORDER BY detected_at, item_id, at'),
+    openLoans: db.prepare<[string], { loan: string }>(
+      'SELECT loan FROM loans WHERE school = ? AND returned_at IS NULL ORDER BY checked_out_at, loan_id',
+    ),
     loan: db.prepare<[string, string], { loan: string }>(
       'SELECT loan FROM loans WHERE school = ? AND loan_id = ?',
     ),
@@ -151,6 +154,11 @@ export class LoanLedger {
     const sql = `SELECT loan FROM loans WHERE ${where.join(' AND ')} ORDER BY checked_out_at, loan_id LIMIT ?`;
     const rows = this.prepared(sql).all(...params, Math.floor(filter.limit)) as { loan: string }[];
     return rows.map((row) => JSON.parse(row.loan) as LoanRecord);
+  }
+
+  /** Every loan of the school not returned yet, oldest first. */
+  openLoans(school: string): LoanRecord[] {
+    return this.s.openLoans.all(school).map((row) => JSON.parse(row.loan) as LoanRecord);
   }
 
   loanConflicts(school: string): LoanConflict[] {

@@ -428,7 +428,7 @@ export class Bridge {
       }),
       grants,
       commands,
-      library: { catalogue, store, ledger, audit },
+      library: { catalogue, store, ledger, audit, directory, now, timeZoneOf: attendance.zoneOf },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
         const ids = new Set([...store.rosterSchools(), ...named.keys()]);

@@ -1,0 +1,78 @@
+import { daysLate, localDate } from '@educard/terminal-sdk';
+import { toCsv } from '../csv/index.js';
+import { byClassId, byName, type PersonLabel } from '../directory/index.js';
+import type { LoanRecord } from './ledger.js';
+import type { OverdueList, OverdueLoan } from './types.js';
+
+export interface OverdueSources {
+  openLoans: (school: string) => LoanRecord[];
+  titleOf: (school: string) => (itemId: string) => string | undefined;
+  label: (personId: string, school: string) => PersonLabel;
+  timeZoneOf: (school: string) => string;
+}
+
+/**
+ * A school's loans past their due date at `at`, class by class (pupils' classes in order, then those
+ * with none: teachers and staff), each borrower's by name, then their oldest due first. Days overdue
+ * are counted as the desk counts them (`daysLate`).
+ */
+export function overdueList(sources: OverdueSources, school: string, at: Date): OverdueList {
+  const titleOf = sources.titleOf(school);
+  const loans = sources
+    .openLoans(school)
+    .filter((loan) => daysLate(loan.dueAt, at) > 0)
+    .map((loan): OverdueLoan => {
+      const title = titleOf(loan.itemId);
+      return {
+        loanId: loan.loanId,
+        itemId: loan.itemId,
+        ...(title ? { title } : {}),
+        personId: loan.personId,
+        ...sources.label(loan.personId, school),
+        checkedOutAt: loan.checkedOutAt,
+        dueAt: loan.dueAt,
+        daysOverdue: daysLate(loan.dueAt, at),
+        renewals: loan.renewals,
+        station: loan.station,
+      };
+    })
+    .sort(
+      (a, b) =>
+        (a.class === undefined ? 1 : 0) - (b.class === undefined ? 1 : 0) ||
+        byClassId(a.class ?? '', b.class ?? '') ||
+        byName(a.name, b.name) ||
+        a.personId.localeCompare(b.personId) ||
+        a.dueAt.localeCompare(b.dueAt),
+    );
+  return { school, asOf: at.toISOString(), timeZone: sources.timeZoneOf(school), loans };
+}
+
+export const OVERDUE_CSV_COLUMNS = [
+  'class',
+  'name',
+  'person_id',
+  'role',
+  'item_id',
+  'title',
+  'due_date',
+  'days_overdue',
+  'renewals',
+  'station',
+] as const;
+
+/** One row per overdue loan, for a spreadsheet or a printout: UTF-8 with a BOM, CRLF; dates local. */
+export function overdueCsv(list: OverdueList): string {
+  const rows = list.loans.map((loan) => [
+    loan.class,
+    loan.name,
+    loan.personId,
+    loan.role,
+    loan.itemId,
+    loan.title,
+    localDate(Date.parse(loan.dueAt), list.timeZone),
+    loan.daysOverdue,
+    loan.renewals,
+    loan.station,
+  ]);
+  return toCsv([[...OVERDUE_CSV_COLUMNS], ...rows], { bom: true, lineEnd: 'crlf' });
+}

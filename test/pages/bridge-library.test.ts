@@ -1,0 +1,110 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bridge } from '@educard/cloud-bridge';
+import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
+import { launchChromium } from '@educard/scripts/support';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { admin, startBridge } from '../support/bridge.js';
+import { screenshot, seriousViolations, signInToBridge } from '../support/pages.js';
+
+/**
+ * The librarian's page: the school library's overdue loans, class by class, with a CSV to print. A
+ * real bridge and Chromium on the real clock; every date is derived from it.
+ */
+
+const SCHOOL = 'school-l';
+const TIME_ZONE = 'Asia/Shanghai';
+const PASSWORD = 'correct horse battery staple';
+const DAY = 86_400_000;
+const START = Date.now();
+// Due half a day off a whole number of days: the count of days late holds while the test runs.
+const at = (days: number) => new Date(START + days * DAY).toISOString();
+const valid = validAround(START);
+const { class: _none, ...teacher } = sampleCard(
+  3,
+  { displayName: 'Ms Chen', role: 'teacher', ...valid },
+  SCHOOL,
+);
+const cards = [
+  sampleCard(1, { displayName: 'Wang Wei', class: '8-2', ...valid }, SCHOOL),
+  sampleCard(2, { displayName: 'Li Fang', class: '7-1', ...valid }, SCHOOL),
+  teacher,
+];
+
+let dir: string;
+let bridge: Bridge;
+let browser: Browser;
+
+const signIn = (username: string): Promise<Page> =>
+  signInToBridge(browser, bridge.httpUrl, username, { password: PASSWORD, timezoneId: TIME_ZONE });
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bridge-library-'));
+  bridge = await startBridge(dir);
+  expect(await admin(bridge.httpUrl, `/v1/roster/${SCHOOL}/import`, { cards })).toMatchObject({ ok: true });
+  const items = [
+    { itemId: '9787020002207', title: '红楼梦' },
+    { itemId: '9787020008735', title: 'Journey to the West' },
+    { itemId: '9787020008742', title: 'Water Margin' },
+  ];
+  expect(await admin(bridge.httpUrl, `/v1/catalogue/${SCHOOL}/import`, { items })).toMatchObject({
+    ok: true,
+  });
+  const lend = (n: number, itemId: string, personId: string, dueInDays: number) =>
+    ['library.checkout', at(-20), { loanId: `desk:${n}`, itemId, personId, dueAt: at(dueInDays) }] as [
+      string,
+      string,
+      Record<string, unknown>,
+    ];
+  bridge.store.commitRecords(
+    'desk-1',
+    SCHOOL,
+    libraryRecords('desk-1', [
+      lend(1, '9787020002207', cards[0]?.personId as string, -2.5),
+      lend(2, '9787020008735', cards[1]?.personId as string, -8.5),
+      lend(3, '9787020008742', cards[2]?.personId as string, -0.5),
+      lend(4, '9787020008742', cards[1]?.personId as string, 5),
+    ]),
+  );
+  await admin(bridge.httpUrl, '/v1/accounts', {
+    username: 'lin',
+    role: 'librarian',
+    school: SCHOOL,
+    displayName: 'Ms Lin',
+    password: PASSWORD,
+  });
+  browser = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await bridge?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+it('shows a librarian only the library: the overdue loans class by class, and the CSV to print', async () => {
+  const page = await signIn('lin');
+  await expect.poll(() => page.locator('.bar a.tab').allTextContents()).toEqual(['Library']);
+  await page.locator('table.overdue').waitFor();
+  await expect(page.getByRole('heading', { name: 'Overdue loans (3)' }).count()).resolves.toBe(1);
+  const rows = await page
+    .locator('table.overdue tbody tr')
+    .evaluateAll((trs) =>
+      trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')),
+    );
+  expect(rows.map(([className, name, title, , , days]) => `${className} ${name} ${title} ${days}`)).toEqual([
+    '7-1 Li Fang Journey to the West 9',
+    '8-2 Wang Wei 红楼梦 3',
+    'teacher Ms Chen Water Margin 1',
+  ]);
+  const csv = page.getByRole('link', { name: 'Download CSV' });
+  expect(await csv.getAttribute('href')).toBe(`/v1/library/${SCHOOL}/overdue.csv`);
+  const download = await Promise.all([page.waitForEvent('download'), csv.click()]).then(([d]) => d);
+  expect(download.suggestedFilename()).toMatch(new RegExp(`^overdue-${SCHOOL}-\\d{4}-\\d{2}-\\d{2}\\.csv$`));
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, 'bridge-library-overdue');
+  await page.context().close();
+});
