@@ -149,6 +149,23 @@ describe('a librarian account', () => {
       expect(
         `${method} ${path} ${(await librarian.request(method, path, method === 'PUT' ? {} : undefined)).status}`,
       ).toBe(`${method} ${path} 403`);
+    // A page sends its catalogue file inside JSON (a session may send nothing else).
+    const csv =
+      'item_id,title\nB1,Title of B1\nB2,Title of B2\nB3,Title of B3\nB4,Title of B4\nB5,Title of B5\n';
+    const checked = await librarian.request('POST', '/v1/catalogue/school-1/import', { csv, dryRun: true });
+    expect(checked).toMatchObject({
+      status: 200,
+      body: { ok: true, dryRun: true, unchanged: 5, removed: 0 },
+    });
+    const both = await librarian.request('POST', '/v1/catalogue/school-1/import', { csv, items: [] });
+    expect(both.status).toBe(400);
+    const asText = await librarian.request(
+      'POST',
+      '/v1/catalogue/school-1/import?dryRun=true',
+      csv,
+      'text/csv',
+    );
+    expect(asText.status).toBe(415);
     const head = new Browser(base);
     await head.login('head');
     expect((await head.request('GET', '/v1/library/school-1/overdue')).status).toBe(403);

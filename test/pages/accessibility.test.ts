@@ -174,7 +174,8 @@ describe('the pages, for everyone who uses them', () => {
       await check(page, 'bridge-operations', lang);
 
       await page.goto(`${bridge.httpUrl}/#/library`);
-      await page.locator('section.library section.card').waitFor();
+      await page.locator('section.library section.card.overdue').waitFor();
+      await page.locator('section.library section.card.catalogue').waitFor();
       await check(page, 'bridge-library', lang);
 
       await page.goto(`${bridge.httpUrl}/#/accounts`);

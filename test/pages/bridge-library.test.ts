@@ -108,3 +108,47 @@ it('shows a librarian only the library: the overdue loans class by class, and th
   await screenshot(page, 'bridge-library-overdue');
   await page.context().close();
 });
+
+it('imports a catalogue file only once it is checked clean, saying what it adds and removes', async () => {
+  const page = await signIn('lin');
+  const card = page.locator('section.card.catalogue');
+  await expect.poll(() => card.locator('p.current').textContent()).toMatch(/^Version 1 · 3 items · /);
+  const file = card.locator('input[name="catalogue"]');
+  const importButton = card.getByRole('button', { name: 'Import' });
+  const choose = (text: string) =>
+    file.setInputFiles({ name: 'catalogue.csv', mimeType: 'text/csv', buffer: Buffer.from(text) });
+
+  await choose('item_id,title\n9787020002207,红楼梦\nbad id!,A title\n9787020008735,\n');
+  await card.getByRole('button', { name: 'Check' }).click();
+  await card.locator('.report[data-ok="false"]').waitFor();
+  expect(
+    await card
+      .locator('table.problems tbody tr')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-line'))),
+  ).toEqual(['3', '4']);
+  expect(await importButton.isDisabled()).toBe(true);
+
+  await choose('item_id,title\n9787020002207,红楼梦\n9787020008742,Water Margin\n9787544253994,Three-Body\n');
+  expect(await card.locator('.report').count()).toBe(0);
+  await card.getByRole('button', { name: 'Check' }).click();
+  await card.locator('.report[data-ok="true"][data-dry-run="true"]').waitFor();
+  expect(await card.locator('.report p').first().textContent()).toBe('Adds 1, changes 0, removes 1, keeps 2');
+  expect(await card.locator('.report p.notice').textContent()).toMatch(/taken out of the catalogue/);
+  // Checked, not imported: the gates still have version 1.
+  expect(bridge.catalogue.current(SCHOOL)?.version).toBe(1);
+  await screenshot(page, 'bridge-library-catalogue-checked');
+
+  await importButton.click();
+  await card.locator('.report[data-dry-run="false"]').waitFor();
+  expect(await card.locator('.report').textContent()).toContain('Imported: version 2');
+  await expect.poll(() => card.locator('p.current').textContent()).toMatch(/^Version 2 · 3 items · /);
+  expect(
+    bridge.catalogue
+      .current(SCHOOL)
+      ?.items.map((item) => item.itemId)
+      .sort(),
+  ).toEqual(['9787020002207', '9787020008742', '9787544253994']);
+  expect(await importButton.isDisabled()).toBe(true);
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.context().close();
+});

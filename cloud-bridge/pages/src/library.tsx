@@ -1,11 +1,135 @@
 import { useState } from 'preact/hooks';
-import type { OverdueList, SignedInAccount } from './api.js';
+import {
+  ApiError,
+  type CatalogueImportReport,
+  type OverdueList,
+  type SignedInAccount,
+  stamp,
+} from './api.js';
 import { useWords } from './i18n.js';
 import { SchoolPicker } from './school-picker.js';
-import { useApi } from './use-api.js';
+import { useAction, useApi } from './use-api.js';
 
 /** A due date as the reader's calendar shows it. */
 const day = (iso: string) => new Date(iso).toLocaleDateString([], { dateStyle: 'medium' });
+
+/** Problems listed on the page at most: the rest are counted (the file has them all by line). */
+const PROBLEMS_SHOWN = 50;
+
+/**
+ * Sends a catalogue file's text to the bridge (inside JSON: a signed-in page may send nothing else);
+ * the report, whether it applied (200) or found problems (422).
+ */
+async function importCatalogue(school: string, csv: string, dryRun: boolean): Promise<CatalogueImportReport> {
+  const response = await fetch(`/v1/catalogue/${encodeURIComponent(school)}/import`, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ csv, dryRun }),
+  });
+  const body = (await response.json()) as CatalogueImportReport & { message?: string; error?: string };
+  if (response.status === 200 || response.status === 422) return body;
+  throw new ApiError(response.status, String(body.message ?? body.error ?? response.statusText));
+}
+
+/**
+ * The school's catalogue: what the gates hold now, and a CSV file to import. A file is checked first
+ * (a dry run that says what it adds, changes and removes); only a file checked clean can be imported,
+ * since an import replaces the whole catalogue.
+ */
+function CatalogueCard({ school }: { school: string }) {
+  const t = useWords();
+  const current = useApi<{ version: number; items: number; issuedAt: string }>(
+    `/v1/catalogue/${encodeURIComponent(school)}`,
+  );
+  const [file, setFile] = useState<{ name: string; text: string }>();
+  const [report, setReport] = useState<CatalogueImportReport>();
+  const { error, run } = useAction();
+  const choose = async (event: Event) => {
+    const chosen = (event.currentTarget as HTMLInputElement).files?.[0];
+    setReport(undefined);
+    setFile(chosen ? { name: chosen.name, text: await chosen.text() } : undefined);
+  };
+  const send = (dryRun: boolean) =>
+    run(async () => {
+      if (!file) return;
+      const done = await importCatalogue(school, file.text, dryRun);
+      setReport(done);
+      if (!done.dryRun) await current.reload();
+    });
+  const counts = (r: CatalogueImportReport) =>
+    t('importCounts')
+      .replace('{added}', String(r.added))
+      .replace('{updated}', String(r.updated))
+      .replace('{removed}', String(r.removed))
+      .replace('{unchanged}', String(r.unchanged));
+  return (
+    <section class="card catalogue">
+      <h2>{t('catalogue')}</h2>
+      <p class="current">
+        {current.data
+          ? t('catalogueNow')
+              .replace('{version}', String(current.data.version))
+              .replace('{items}', String(current.data.items))
+              .replace('{at}', stamp(current.data.issuedAt))
+          : t('noCatalogue')}
+      </p>
+      <div class="toolbar">
+        <label>
+          {t('catalogueFile')} <input type="file" name="catalogue" accept=".csv,text/csv" onChange={choose} />
+        </label>
+        <button type="button" disabled={!file} onClick={() => send(true)}>
+          {t('check')}
+        </button>
+        <button type="button" disabled={!(report?.ok && report.dryRun)} onClick={() => send(false)}>
+          {t('importFile')}
+        </button>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {report && (
+        <div class="report" data-ok={String(report.ok)} data-dry-run={String(report.dryRun)} role="status">
+          <p>{counts(report)}</p>
+          {report.ok && report.dryRun && report.removed > 0 && <p class="notice">{t('importRemoves')}</p>}
+          {report.ok && (
+            <p>
+              {report.dryRun
+                ? t('importChecked')
+                : t('imported').replace('{version}', String(report.version ?? ''))}
+            </p>
+          )}
+          {!report.ok && (
+            <>
+              <p class="error">{t('importProblems').replace('{count}', String(report.problems.length))}</p>
+              <table class="problems">
+                <thead>
+                  <tr>
+                    <th>{t('line')}</th>
+                    <th>{t('barcode')}</th>
+                    <th>{t('problem')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {report.problems.slice(0, PROBLEMS_SHOWN).map((problem) => (
+                    <tr key={`${problem.line}-${problem.problem}`} data-line={problem.line}>
+                      <td class="number">{problem.line}</td>
+                      <td>{problem.itemId ?? ''}</td>
+                      <td>{problem.problem}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              {report.problems.length > PROBLEMS_SHOWN && <p>… {report.problems.length - PROBLEMS_SHOWN}</p>}
+            </>
+          )}
+        </div>
+      )}
+    </section>
+  );
+}
 
 /**
  * The school library's loans past their due date, class by class as the bridge lists them, to chase
@@ -33,7 +157,7 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
         </p>
       )}
       {overdue.data && (
-        <section class="card">
+        <section class="card overdue">
           <h2>
             {t('overdueLoans')} ({loans.length})
           </h2>
@@ -69,6 +193,7 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
           )}
         </section>
       )}
+      {school && <CatalogueCard school={school} />}
     </section>
   );
 }

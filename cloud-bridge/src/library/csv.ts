@@ -4,16 +4,10 @@ import {
   describeIssues,
 } from '@educard/terminal-sdk';
 import { parse } from 'csv-parse/sync';
+import type { ItemProblem } from './types.js';
 
 /** The columns of a catalogue CSV; `call_number` and `status` may be left out. */
 export const CATALOGUE_COLUMNS = ['item_id', 'title', 'call_number', 'status'] as const;
-
-export interface ItemProblem {
-  /** 1-based line in the file, the header being line 1 (for JSON, the item's 1-based position). */
-  line: number;
-  itemId?: string;
-  problem: string;
-}
 
 /** Reads a catalogue CSV row by row into items, and a problem for every row that is not one. */
 export function parseCatalogueCsv(text: string): {

@@ -13,10 +13,11 @@ import { sendCsv } from '../csv/index.js';
 import { type Directory, personLabel } from '../directory/index.js';
 import { type BodyGrants, requireGrant } from '../grants/index.js';
 import type { BridgeStore } from '../store/index.js';
-import { type ItemProblem, parseCatalogueCsv } from './csv.js';
+import { parseCatalogueCsv } from './csv.js';
 import type { LoanLedger } from './loans.js';
 import { overdueCsv, overdueList } from './overdue.js';
 import { type CatalogueImportInput, type CatalogueService, cataloguePath } from './service.js';
+import type { ItemProblem } from './types.js';
 
 export interface LibraryHttpDeps {
   catalogue: CatalogueService;
@@ -30,11 +31,36 @@ export interface LibraryHttpDeps {
   now: () => Date;
 }
 
-const CatalogueImportJson = z.object({
-  items: z.array(z.unknown()).max(2_000_000),
-  rules: CatalogueRules.optional(),
-  dryRun: z.boolean().optional(),
-});
+const CatalogueImportJson = z
+  .object({
+    items: z.array(z.unknown()).max(2_000_000).optional(),
+    /** A CSV file's text, as a signed-in page sends it: a session may send changes only as JSON. */
+    csv: z.string().optional(),
+    rules: CatalogueRules.optional(),
+    dryRun: z.boolean().optional(),
+  })
+  .refine((body) => (body.items === undefined) !== (body.csv === undefined), {
+    message: 'send the items, or a CSV file as `csv`: one of them',
+  });
+
+/** Items sent as JSON, each checked on its own: the bad ones are problems by their place in the list. */
+function itemsOfJson(raw: unknown[]): { items: CatalogueImportInput['items']; problems: ItemProblem[] } {
+  const items: CatalogueImportInput['items'] = [];
+  const problems: ItemProblem[] = [];
+  raw.forEach((entry, index) => {
+    const item = CatalogueItem.safeParse(entry);
+    if (item.success) items.push({ line: index + 1, item: item.data });
+    else {
+      const itemId = (entry as { itemId?: unknown })?.itemId;
+      problems.push({
+        line: index + 1,
+        ...(typeof itemId === 'string' ? { itemId } : {}),
+        problem: describeIssues(item.error),
+      });
+    }
+  });
+  return { items, problems };
+}
 
 /** The bridge's Fastify instance, or its admin scope (whose logger is typed apart). */
 type App<L extends FastifyBaseLogger> = FastifyInstance<
@@ -88,32 +114,22 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
     const { school } = request.params as { school: string };
     const dryRun = (request.query as { dryRun?: string }).dryRun === 'true';
     let input: CatalogueImportInput;
-    const problems: ItemProblem[] = [];
+    let problems: ItemProblem[];
     if (typeof request.body === 'string') {
-      const parsed = parseCatalogueCsv(request.body);
-      problems.push(...parsed.problems);
-      input = { items: parsed.items, dryRun };
+      const read = parseCatalogueCsv(request.body);
+      problems = read.problems;
+      input = { items: read.items, dryRun };
     } else {
       const parsed = CatalogueImportJson.safeParse(request.body);
       if (!parsed.success)
         return reply.code(400).send({ error: 'bad-request', message: describeIssues(parsed.error) });
-      const items: CatalogueImportInput['items'] = [];
-      parsed.data.items.forEach((raw, index) => {
-        const item = CatalogueItem.safeParse(raw);
-        if (item.success) items.push({ line: index + 1, item: item.data });
-        else {
-          const itemId = (raw as { itemId?: unknown })?.itemId;
-          problems.push({
-            line: index + 1,
-            ...(typeof itemId === 'string' ? { itemId } : {}),
-            problem: describeIssues(item.error),
-          });
-        }
-      });
+      const { csv, items, rules } = parsed.data;
+      const read = csv === undefined ? itemsOfJson(items ?? []) : parseCatalogueCsv(csv);
+      problems = read.problems;
       input = {
-        items,
+        items: read.items,
         dryRun: dryRun || (parsed.data.dryRun ?? false),
-        ...(parsed.data.rules ? { rules: parsed.data.rules } : {}),
+        ...(rules ? { rules } : {}),
       };
     }
     if (problems.length) input = { ...input, dryRun: true };

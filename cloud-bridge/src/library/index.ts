@@ -1,4 +1,4 @@
-export { CATALOGUE_COLUMNS, type ItemProblem, parseCatalogueCsv } from './csv.js';
+export { CATALOGUE_COLUMNS, parseCatalogueCsv } from './csv.js';
 export { type LibraryHttpDeps, libraryAdminRoutes, libraryPublicRoutes } from './http.js';
 export {
   type ConflictRecord,
@@ -11,9 +11,8 @@ export { type LoanConflict, type LoanFilter, LoanLedger } from './loans.js';
 export { OVERDUE_CSV_COLUMNS, type OverdueSources, overdueCsv, overdueList } from './overdue.js';
 export {
   type CatalogueImportInput,
-  type CatalogueImportReport,
   CatalogueService,
   type CatalogueServiceDeps,
   cataloguePath,
 } from './service.js';
-export type { OverdueList, OverdueLoan } from './types.js';
+export type { CatalogueImportReport, ItemProblem, OverdueList, OverdueLoan } from './types.js';

@@ -22,7 +22,7 @@ import {
   eachRow,
   usableIds,
 } from '../store/index.js';
-import type { ItemProblem } from './csv.js';
+import type { CatalogueImportReport, ItemProblem } from './types.js';
 
 export interface CatalogueServiceDeps {
   store: BridgeStore;
@@ -46,18 +46,6 @@ export interface CatalogueImportInput {
   items: { line?: number; item: CatalogueItem }[];
   rules?: CatalogueRules;
   dryRun?: boolean;
-}
-
-export interface CatalogueImportReport {
-  ok: boolean;
-  dryRun: boolean;
-  version?: number;
-  added: number;
-  updated: number;
-  removed: number;
-  unchanged: number;
-  rulesChanged: boolean;
-  problems: ItemProblem[];
 }
 
 const DEFAULT_TTL_MS = 365 * 86_400_000;

@@ -24,3 +24,23 @@ export interface OverdueList {
   timeZone: string;
   loans: OverdueLoan[];
 }
+
+export interface ItemProblem {
+  /** 1-based line in the file, the header being line 1 (for JSON, the item's 1-based position). */
+  line: number;
+  itemId?: string;
+  problem: string;
+}
+
+/** What a catalogue import did, or would do (a dry run). */
+export interface CatalogueImportReport {
+  ok: boolean;
+  dryRun: boolean;
+  version?: number;
+  added: number;
+  updated: number;
+  removed: number;
+  unchanged: number;
+  rulesChanged: boolean;
+  problems: ItemProblem[];
+}
