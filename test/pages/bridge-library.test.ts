@@ -66,8 +66,14 @@ beforeAll(async () => {
       lend(1, '9787020002207', cards[0]?.personId as string, -2.5),
       lend(2, '9787020008735', cards[1]?.personId as string, -8.5),
       lend(3, '9787020008742', cards[2]?.personId as string, -0.5),
-      lend(4, '9787020008742', cards[1]?.personId as string, 5),
     ]),
+  );
+  // A second desk, offline at the time, lent the same copy of Water Margin a day later.
+  const [type, , data] = lend(4, '9787020008742', cards[1]?.personId as string, 5);
+  bridge.store.commitRecords(
+    'desk-2',
+    SCHOOL,
+    libraryRecords('desk-2', [[type, at(-19), { ...data, loanId: 'desk-2:4', station: 'desk-2' }]]),
   );
   await admin(bridge.httpUrl, '/v1/accounts', {
     username: 'lin',
@@ -99,6 +105,12 @@ it('shows a librarian only the library: the overdue loans class by class, and th
     '7-1 Li Fang Journey to the West 9',
     '8-2 Wang Wei 红楼梦 3',
     'teacher Ms Chen Water Margin 1',
+  ]);
+  const conflict = page.locator('table.conflicts tr[data-item="9787020008742"]');
+  expect(await page.getByRole('heading', { name: 'One copy lent twice (1)' }).count()).toBe(1);
+  expect(await conflict.locator('li').allTextContents()).toEqual([
+    expect.stringMatching(/^Ms Chen · lent .+ at desk-1$/),
+    expect.stringMatching(/^Li Fang \(7-1\) · lent .+ at desk-2$/),
   ]);
   const csv = page.getByRole('link', { name: 'Download CSV' });
   expect(await csv.getAttribute('href')).toBe(`/v1/library/${SCHOOL}/overdue.csv`);

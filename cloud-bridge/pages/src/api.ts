@@ -44,7 +44,12 @@ export type {
   TrendWeek,
 } from '../../src/attendance/types.js';
 export type { PushStatus } from '../../src/central/types.js';
-export type { CatalogueImportReport, OverdueList, OverdueLoan } from '../../src/library/types.js';
+export type {
+  CatalogueImportReport,
+  LoanConflictView,
+  OverdueList,
+  OverdueLoan,
+} from '../../src/library/types.js';
 export type { GateLockdown, LockdownView } from '../../src/lockdown/types.js';
 export type { NoticeWebhookStatus } from '../../src/notices/types.js';
 

@@ -180,6 +180,13 @@ const WORDS = {
   imported: { zh: '已导入：版本 {version}', en: 'Imported: version {version}' },
   importProblems: { zh: '{count} 个问题，未导入任何内容', en: '{count} problem(s): nothing imported' },
   line: { zh: '行', en: 'Line' },
+  loanConflicts: { zh: '同一册书被借出两次', en: 'One copy lent twice' },
+  loanConflictsHint: {
+    zh: '两个借还台在离线时借出了同一册书。找到这本书并归还，两笔借阅即一并结束。',
+    en: 'Two desks lent the same copy while offline. Find the book and return it: both loans end with it.',
+  },
+  borrowers: { zh: '借阅人', en: 'Borrowers' },
+  lentOn: { zh: '{at} 于 {station} 借出', en: 'lent {at} at {station}' },
   problem: { zh: '问题', en: 'Problem' },
   lockdown: { zh: '封校', en: 'Lockdown' },
   startLockdown: { zh: '封校：所有闸机禁止入校', en: 'Lock down the school' },

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import {
   ApiError,
   type CatalogueImportReport,
+  type LoanConflictView,
   type OverdueList,
   type SignedInAccount,
   stamp,
@@ -132,6 +133,55 @@ function CatalogueCard({ school }: { school: string }) {
 }
 
 /**
+ * Copies lent twice and not back yet (two desks offline at once): what the librarian must find on a
+ * shelf or in a bag. Shown only while there are any; a conflict whose copy came back is history.
+ */
+function ConflictsCard({ base }: { base: string }) {
+  const t = useWords();
+  const { data } = useApi<{ conflicts: LoanConflictView[] }>(`${base}/conflicts`, 60_000);
+  const open = (data?.conflicts ?? []).filter((conflict) => conflict.loans.some((loan) => !loan.returnedAt));
+  if (open.length === 0) return null;
+  return (
+    <section class="card conflicts">
+      <h2>
+        {t('loanConflicts')} ({open.length})
+      </h2>
+      <p>{t('loanConflictsHint')}</p>
+      <table class="conflicts">
+        <thead>
+          <tr>
+            <th>{t('bookTitle')}</th>
+            <th>{t('barcode')}</th>
+            <th>{t('borrowers')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {open.map((conflict) => (
+            <tr key={`${conflict.loanId}-${conflict.otherLoanId}`} data-item={conflict.itemId}>
+              <td>{conflict.title ?? '–'}</td>
+              <td>{conflict.itemId}</td>
+              <td>
+                <ul>
+                  {conflict.loans.map((loan) => (
+                    <li key={loan.loanId}>
+                      {loan.name}
+                      {loan.class ? ` (${loan.class})` : ''} ·{' '}
+                      {t('lentOn')
+                        .replace('{at}', stamp(loan.checkedOutAt))
+                        .replace('{station}', loan.station)}
+                    </li>
+                  ))}
+                </ul>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+/**
  * The school library's loans past their due date, class by class as the bridge lists them, to chase
  * and to print (the CSV): what a librarian hands the form teachers each week.
  */
@@ -193,6 +243,7 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
           )}
         </section>
       )}
+      {base && <ConflictsCard base={base} />}
       {school && <CatalogueCard school={school} />}
     </section>
   );

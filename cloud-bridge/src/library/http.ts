@@ -17,7 +17,7 @@ import { parseCatalogueCsv } from './csv.js';
 import type { LoanLedger } from './loans.js';
 import { overdueCsv, overdueList } from './overdue.js';
 import { type CatalogueImportInput, type CatalogueService, cataloguePath } from './service.js';
-import type { ItemProblem } from './types.js';
+import type { ItemProblem, LoanConflictView } from './types.js';
 
 export interface LibraryHttpDeps {
   catalogue: CatalogueService;
@@ -203,17 +203,15 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
     },
   );
 
+  const label = (personId: string, school: string) =>
+    personLabel(deps.directory, deps.store, personId, school);
+  const titleOf = (school: string) => {
+    const items = new Map(deps.catalogue.current(school)?.items.map((item) => [item.itemId, item.title]));
+    return (itemId: string) => items.get(itemId);
+  };
   const overdue = (school: string) =>
     overdueList(
-      {
-        timeZoneOf: deps.timeZoneOf,
-        label: (personId, of) => personLabel(deps.directory, deps.store, personId, of),
-        openLoans: (of) => deps.ledger.openLoans(of),
-        titleOf: (of) => {
-          const items = new Map(deps.catalogue.current(of)?.items.map((item) => [item.itemId, item.title]));
-          return (itemId) => items.get(itemId);
-        },
-      },
+      { timeZoneOf: deps.timeZoneOf, label, openLoans: (of) => deps.ledger.openLoans(of), titleOf },
       school,
       deps.now(),
     );
@@ -237,6 +235,15 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
 
   admin.get('/v1/library/:school/conflicts', { schema: { params: SchoolParams } }, async (request) => {
     const { school } = request.params as { school: string };
-    return { school, conflicts: deps.ledger.loanConflicts(school) };
+    const title = titleOf(school);
+    const conflicts = deps.ledger.loanConflicts(school).map((conflict): LoanConflictView => {
+      const named = title(conflict.itemId);
+      return {
+        ...conflict,
+        ...(named ? { title: named } : {}),
+        loans: conflict.loans.map((loan) => ({ ...loan, ...label(loan.personId, school) })),
+      };
+    });
+    return { school, conflicts };
   });
 }

@@ -15,4 +15,11 @@ export {
   type CatalogueServiceDeps,
   cataloguePath,
 } from './service.js';
-export type { CatalogueImportReport, ItemProblem, OverdueList, OverdueLoan } from './types.js';
+export type {
+  CatalogueImportReport,
+  ItemProblem,
+  LoanConflictView,
+  NamedLoan,
+  OverdueList,
+  OverdueLoan,
+} from './types.js';

@@ -1,5 +1,7 @@
 /** The library's answers the pages read: Node-free, so the pages type them from here. */
 
+import type { ConflictRecord, LoanRecord } from './ledger.js';
+
 /** An open loan past its due date, with what the librarian needs to chase it. */
 export interface OverdueLoan {
   loanId: string;
@@ -43,4 +45,14 @@ export interface CatalogueImportReport {
   unchanged: number;
   rulesChanged: boolean;
   problems: ItemProblem[];
+}
+
+/** A loan with its borrower's name, class and role (the overdue list's `label`). */
+export type NamedLoan = LoanRecord & { name: string; class?: string; role?: string };
+
+/** A conflict as the bridge answers it: the item's title, both loans with their borrowers. */
+export interface LoanConflictView extends ConflictRecord {
+  detectedAt: string;
+  title?: string;
+  loans: NamedLoan[];
 }
