@@ -260,3 +260,42 @@ describe('educard-bridge import and cards', () => {
     expect(unknown.stderr).toMatch(/no card E999999999 on any roster\ncheck the card id/);
   });
 });
+
+describe('educard-bridge library', () => {
+  it('imports a catalogue all or nothing, and lists the loans overdue as a table, JSON or the CSV to print', async () => {
+    const bad = join(dir, 'catalogue-bad.csv');
+    const good = join(dir, 'catalogue.csv');
+    await writeFile(bad, 'item_id,title\n9787020002207,Dream of the Red Chamber\nbad id!,A title\n');
+    await writeFile(
+      good,
+      'item_id,title\n9787020002207,Dream of the Red Chamber\n9787020008735,Journey to the West\n',
+    );
+
+    const refused = await cli('library', 'import', bad, '--school', 'school-1');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/^line\s+item\s+problem\n3\s+/);
+    expect(refused.stderr).toMatch(
+      /the catalogue was refused: 1 problem\(s\) in 1 row\(s\); nothing was changed/,
+    );
+    const dry = await cli('library', 'import', good, '--school', 'school-1', '--dry-run', '--json');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.json()).toMatchObject({ ok: true, dryRun: true, added: 2 });
+    const applied = await cli('library', 'import', good, '--school', 'school-1');
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(/catalogue of school-1 is now version 1: 2 added/);
+    const missing = await cli('library', 'import', join(dir, 'nope.csv'), '--school', 'school-1');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/give the path of the catalogue CSV/);
+
+    const overdue = await cli('library', 'overdue', '--school', 'school-1');
+    expect(overdue.code, overdue.stderr).toBe(0);
+    expect(overdue.stdout.trim()).toBe('nothing is overdue at school-1');
+    const json = await cli('library', 'overdue', '--school', 'school-1', '--json');
+    expect(json.json()).toMatchObject({ school: 'school-1', loans: [] });
+    const csv = await cli('library', 'overdue', '--school', 'school-1', '--csv');
+    expect(csv.stdout).toBe(
+      '\ufeffclass,name,person_id,role,item_id,title,due_date,days_overdue,renewals,station\r\n',
+    );
+    expect((await cli('library', 'overdue', '--school', 'school-1', '--csv', '--json')).code).toBe(2);
+  });
+});

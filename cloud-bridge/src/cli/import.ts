@@ -17,7 +17,8 @@ const MAX_BYTES = 25 * 1024 * 1024;
 /** Files from this size get a progress bar (on a terminal). */
 const BAR_FROM_BYTES = 1024 * 1024;
 
-async function checkFile(path: string): Promise<number> {
+/** The size of a CSV to upload, or a usage error saying what is wrong with the path (`what`: whose CSV). */
+export async function checkFile(path: string, what: string): Promise<number> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, 'r');
@@ -25,13 +26,13 @@ async function checkFile(path: string): Promise<number> {
     const code = (error as NodeJS.ErrnoException).code;
     throw usageError(
       code === 'ENOENT' ? `no file ${path}` : `cannot read ${path} (${code})`,
-      'give the path of the roster CSV (docs/api.md lists its columns)',
+      `give the path of the ${what} CSV (docs/api.md lists its columns)`,
     );
   }
   try {
     const stats = await handle.stat();
-    if (!stats.isFile()) throw usageError(`${path} is not a file`, 'give the path of the roster CSV');
-    if (stats.size === 0) throw usageError(`${path} is empty`, 'a roster CSV starts with its header row');
+    if (!stats.isFile()) throw usageError(`${path} is not a file`, `give the path of the ${what} CSV`);
+    if (stats.size === 0) throw usageError(`${path} is empty`, `a ${what} CSV starts with its header row`);
     if (stats.size > MAX_BYTES)
       throw usageError(
         `${path} is ${(stats.size / 1048576).toFixed(1)} MB; the bridge takes at most 25 MB`,
@@ -94,14 +95,36 @@ function summary(report: ImportReport, school: string, file: string): string {
   return `roster of ${school} is now version ${report.version}: ${report.added} added, ${report.updated} updated, ${report.revoked} cancelled, ${report.unchanged} unchanged. Gateways take it as they connect.`;
 }
 
-async function importRoster(file: string, options: ImportOptions): Promise<void> {
+interface CsvImportReport<P> {
+  ok: boolean;
+  problems: P[];
+}
+
+/** What differs between the CSV imports (roster, catalogue): the rest is one upload and one report. */
+export interface CsvImport<P extends { line: number; problem: string }, R extends CsvImportReport<P>> {
+  /** Whose CSV, for the messages: `roster`, `catalogue`. */
+  what: string;
+  /** The import route, `?dryRun=true` added for a dry run. */
+  path: string;
+  /** The report of a file with no problem, in words. */
+  summary: (report: R) => string;
+  /** The problems table's id column (`card`, `item`) and each problem's id in it. */
+  idColumn: string;
+  idOf: (problem: P) => string | undefined;
+}
+
+/** Uploads a CSV to an import route; prints the report, or its problems and fails (exit 1). */
+export async function importCsv<P extends { line: number; problem: string }, R extends CsvImportReport<P>>(
+  file: string,
+  options: BridgeOptions & { dryRun?: boolean },
+  spec: CsvImport<P, R>,
+): Promise<void> {
   const path = resolve(file);
-  const size = await checkFile(path);
+  const size = await checkFile(path, spec.what);
   const bridge = await connect(options);
-  const query = options.dryRun ? '?dryRun=true' : '';
-  const { data: report } = await bridge.request<ImportReport>(
+  const { data: report } = await bridge.request<R>(
     'POST',
-    `/v1/roster/${encodeURIComponent(options.school)}/import${query}`,
+    `${spec.path}${options.dryRun ? '?dryRun=true' : ''}`,
     {
       body: uploadBody(path, size, options.json === true),
       contentType: 'text/csv',
@@ -110,21 +133,31 @@ async function importRoster(file: string, options: ImportOptions): Promise<void>
     },
   );
   if (report.ok) {
-    print(options.json, report, () => summary(report, options.school, file));
+    print(options.json, report, () => spec.summary(report));
     return;
   }
   print(options.json, report, () =>
     table(
-      ['line', 'card', 'problem'],
-      report.problems.map((p) => [p.line, p.cardId ?? '', p.problem]),
+      ['line', spec.idColumn, 'problem'],
+      report.problems.map((p) => [p.line, spec.idOf(p) ?? '', p.problem]),
     ),
   );
   const rows = new Set(report.problems.map((p) => p.line)).size;
   throw new CliError(
-    `the roster was refused: ${report.problems.length} problem(s) in ${rows} row(s); nothing was changed`,
+    `the ${spec.what} was refused: ${report.problems.length} problem(s) in ${rows} row(s); nothing was changed`,
     1,
     'fix the rows listed (line 1 is the header) and run again; --dry-run checks a file without applying it',
   );
+}
+
+function importRoster(file: string, options: ImportOptions): Promise<void> {
+  return importCsv<ImportReport['problems'][number], ImportReport>(file, options, {
+    what: 'roster',
+    path: `/v1/roster/${encodeURIComponent(options.school)}/import`,
+    summary: (report) => summary(report, options.school, file),
+    idColumn: 'card',
+    idOf: (problem) => problem.cardId,
+  });
 }
 
 export function registerImport(program: Command): void {

@@ -8,6 +8,7 @@ import { registerDevices } from './devices.js';
 import { registerImport } from './import.js';
 import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
+import { registerLibrary } from './library.js';
 import { registerLockdown } from './lockdown.js';
 import { registerNotices } from './notices.js';
 import { registerPeople } from './people.js';
@@ -29,6 +30,7 @@ export function bridgeProgram(): Command {
     registerTokens,
     registerDevices,
     registerImport,
+    registerLibrary,
     registerCards,
     registerLockdown,
     registerNotices,
