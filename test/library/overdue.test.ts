@@ -131,6 +131,10 @@ describe('a librarian account', () => {
     await librarian.login('librarian');
     expect((await librarian.request('GET', '/v1/library/school-1/loans?open=true')).status).toBe(200);
     expect((await librarian.request('GET', '/v1/library/school-1/conflicts')).status).toBe(200);
+    await bridge.reads.flush();
+    const conflictReads = (await asAdmin(base, 'GET', '/v1/audit?action=read.library.conflicts&limit=10'))
+      .body.entries as { actor: string }[];
+    expect(conflictReads.map((entry) => entry.actor)).toEqual(['librarian']);
     const rules = { loanLimit: 3, loanDays: 21, renewals: 1 };
     const set = await librarian.request('PUT', '/v1/catalogue/school-1/rules', {
       student: rules,

@@ -48,6 +48,7 @@ export const PERSONAL_READS: Record<string, ReadOf> = {
   '/v1/ops/cards/:cardId': (p) => ({ what: 'card.lookup', cardId: p.cardId }),
   '/v1/library/:school/loans': (p, q) => ({ what: 'library.loans', school: p.school, personId: q.person }),
   '/v1/library/:school/overdue': (p) => ({ what: 'library.overdue', school: p.school }),
+  '/v1/library/:school/conflicts': (p) => ({ what: 'library.conflicts', school: p.school }),
   '/v1/library/:school/overdue.csv': (p) => ({ what: 'library.overdue.csv', school: p.school }),
 };
 
