@@ -25,6 +25,7 @@ const POSTGRES_FILES = [
   'test/ops/accounts.test.ts',
   'test/ops/record-retention.test.ts',
   'test/library/overdue.test.ts',
+  'cloud-bridge/src/library/forget.test.ts',
   'test/cli/bridge-accounts.test.ts',
   'test/pages/bridge-audit.test.ts',
   'test/pages/bridge-roles.test.ts',

@@ -16,6 +16,19 @@ import {
 } from './ledger.js';
 
 const LIBRARY_TYPES = new Set<string>(LIBRARY_EVENT_TYPES);
+/** Items forgotten in one transaction of the retention purge. */
+const FORGET_BATCH = 100;
+
+/**
+ * Items whose history before an instant is forgotten (retention): a desk's event from before it that
+ * arrives late stays in the events but out of the ledger, so it cannot reopen a loan whose return is gone.
+ */
+const FORGOTTEN_TABLE = `CREATE TABLE library_forgotten (
+     school TEXT COLLATE "C" NOT NULL,
+     item_id TEXT COLLATE "C" NOT NULL,
+     before TEXT COLLATE "C" NOT NULL,
+     PRIMARY KEY (school, item_id)
+   );`;
 
 /**
  * The ledger's tables: library_events holds each item's history; loans and loan_conflicts are rebuilt
@@ -23,7 +36,10 @@ const LIBRARY_TYPES = new Set<string>(LIBRARY_EVENT_TYPES);
  * tables, and so did the history of the events stored before it.
  */
 const STEPS: ModuleSteps = {
-  sqlite: ['-- library_events, loans and loan_conflicts: made by the store schema step 5'],
+  sqlite: [
+    '-- library_events, loans and loan_conflicts: made by the store schema step 5',
+    FORGOTTEN_TABLE.replaceAll(' COLLATE "C"', ''),
+  ],
   postgres: [
     `CREATE TABLE library_events (
        event_id BIGINT PRIMARY KEY,
@@ -63,6 +79,7 @@ const STEPS: ModuleSteps = {
        FROM events
        WHERE type IN ('library.checkout', 'library.return', 'library.renew')
          AND jsonb_typeof(record::jsonb #> '{data,itemId}') = 'string';`,
+    FORGOTTEN_TABLE,
   ],
 };
 
@@ -113,6 +130,30 @@ function statements(db: SqlDatabase) {
     openLoans: db.prepare<[string], { loan: string }>(
       'SELECT loan FROM loans WHERE school = ? AND returned_at IS NULL ORDER BY checked_out_at, loan_id',
     ),
+    // An item's horizon: the first checkout of a loan still open or returned since the cutoff, or the
+    // cutoff. Every loan lent before it was returned before it (a return closes every loan then open),
+    // so the item's history before it is of forgettable loans only.
+    forgettable: db.prepare<[string, string, string], { item_id: string }>(
+      `SELECT item_id FROM loans WHERE school = ? GROUP BY item_id
+       HAVING min(checked_out_at) < min(CASE WHEN returned_at IS NULL OR returned_at >= ? THEN checked_out_at ELSE ? END)`,
+    ),
+    horizon: db.prepare<[string, string, string, string], { horizon: string | null }>(
+      `SELECT min(CASE WHEN returned_at IS NULL OR returned_at >= ? THEN checked_out_at ELSE ? END) AS horizon
+       FROM loans WHERE school = ? AND item_id = ?`,
+    ),
+    lentBefore: db.prepare<[string, string, string], { n: number }>(
+      'SELECT count(*) AS n FROM loans WHERE school = ? AND item_id = ? AND checked_out_at < ?',
+    ),
+    forgetEvents: db.prepare('DELETE FROM library_events WHERE school = ? AND item_id = ? AND at < ?'),
+    forgetBefore: db.prepare(
+      `INSERT INTO library_forgotten (school, item_id, before) VALUES (?, ?, ?)
+       ON CONFLICT (school, item_id) DO UPDATE SET before = CASE
+         WHEN excluded.before > library_forgotten.before THEN excluded.before ELSE library_forgotten.before END`,
+    ),
+    forgottenBefore: db.prepare<[string, string], { before: string }>(
+      'SELECT before FROM library_forgotten WHERE school = ? AND item_id = ?',
+    ),
+    loanSchools: db.prepare<[], { school: string }>('SELECT DISTINCT school FROM loans'),
     loan: db.prepare<[string, string], { loan: string }>(
       'SELECT loan FROM loans WHERE school = ? AND loan_id = ?',
     ),
@@ -127,8 +168,11 @@ export class LoanLedger {
   private readonly s;
   private readonly prepared;
 
+  private readonly db: SqlDatabase;
+
   constructor(store: BridgeStore) {
     const db = store.database;
+    this.db = db;
     const held = migrateModule(db, 'library', STEPS);
     this.s = statements(db);
     this.prepared = statementCache(db);
@@ -179,6 +223,53 @@ export class LoanLedger {
     });
   }
 
+  /** The schools that have loans in the ledger. */
+  schools(): string[] {
+    return this.s.loanSchools.all().map((row) => row.school);
+  }
+
+  /**
+   * The retention purge's, school by school: each item's loans lent before its horizon (the first
+   * checkout of a loan still open or returned since the school's cutoff, or the cutoff), and the
+   * item's history before it, in transactions of a few items, ingest's commits between them. A
+   * school with no cutoff (kept for ever) keeps all. By school, what went.
+   */
+  async forgetReturned(
+    cutoffOf: (school: string) => string | undefined,
+    signal: AbortSignal,
+  ): Promise<{ school: string; loans: number; upTo: string }[]> {
+    const forgotten: { school: string; loans: number; upTo: string }[] = [];
+    for (const school of this.schools()) {
+      const cutoff = cutoffOf(school);
+      if (cutoff === undefined) continue;
+      const items = this.s.forgettable.all(school, cutoff, cutoff).map((row) => row.item_id);
+      let loans = 0;
+      for (let i = 0; i < items.length && !signal.aborted; i += FORGET_BATCH) {
+        loans += this.forgetItems(school, cutoff, items.slice(i, i + FORGET_BATCH));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (loans > 0) forgotten.push({ school, loans, upTo: cutoff });
+    }
+    return forgotten;
+  }
+
+  /** Forgets what each item lent before its horizon, as it stands now; how many loans. */
+  private forgetItems(school: string, cutoff: string, items: string[]): number {
+    return this.db.transaction(() => {
+      let loans = 0;
+      const now = new Date().toISOString();
+      for (const itemId of items) {
+        const horizon = this.s.horizon.get(cutoff, cutoff, school, itemId)?.horizon;
+        if (!horizon) continue;
+        loans += Number(this.s.lentBefore.get(school, itemId, horizon)?.n ?? 0);
+        this.s.forgetEvents.run(school, itemId, horizon);
+        this.s.forgetBefore.run(school, itemId, horizon);
+        this.replay(school, itemId, now);
+      }
+      return loans;
+    })();
+  }
+
   private project(events: CommittedEvent[]): void {
     const touched = new Map<string, { school: string; itemId: string }>();
     for (const { eventId, school, record, at } of events) {
@@ -194,6 +285,10 @@ export class LoanLedger {
     if (!LIBRARY_TYPES.has(record.type)) return undefined;
     const itemId = record.data.itemId;
     if (typeof itemId !== 'string') return undefined;
+    // From before the item's history was forgotten (a desk offline that long): replayed alone, a
+    // checkout whose return is gone would reopen a loan returned long ago.
+    const forgotten = this.s.forgottenBefore.get(school, itemId)?.before;
+    if (forgotten !== undefined && at < forgotten) return undefined;
     this.s.insertLibraryEvent.run(
       eventId,
       school,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/index.js';
+import { LIBRARY_EVENT_TYPES } from '../library/index.js';
 import { commitUnhurried, inPacedBatches, type Pace, type SqlDatabase, tableExists } from '../store/index.js';
 import { DEFAULT_RETENTION_DAYS, type RetentionConfig } from './config.js';
 import { retentionCutoff } from './rules.js';
@@ -32,6 +33,14 @@ export interface RetentionDeps {
    * cutoff given (its `venue.visit` events' retention), with their pupils' cards; by venue.
    */
   forgetBookings?: (cutoffOf: (venue: string) => string | undefined) => ForgottenBookings[];
+  /**
+   * Run after the events' purge: forgets the loans returned before each school's cutoff given (its
+   * library events' retention), with their items' history in the ledger; by school.
+   */
+  forgetLoans?: (
+    cutoffOf: (school: string) => string | undefined,
+    signal: AbortSignal,
+  ) => Promise<ForgottenLoans[]>;
   /** Run after the events' purge: thins the roster and catalogue versions no device can fetch any more; how many. */
   thinVersions?: (now: Date) => number;
   /** Run after the events' purge: removes the alarms cleared before the instant given (`alarmDays`); how many. */
@@ -42,6 +51,13 @@ export interface RetentionDeps {
   purgeAudit?: (before: Date, pace: Pace, signal: AbortSignal) => Promise<number>;
   /** Told each run's report once it is done (the metrics). */
   onRun?: (report: PurgeReport) => void;
+}
+
+/** Loans a school's library returned, forgotten with the events they were made of. */
+export interface ForgottenLoans {
+  school: string;
+  loans: number;
+  upTo: string;
 }
 
 /** Class visits a venue had booked, forgotten with its visit events. */
@@ -64,10 +80,12 @@ export interface PurgeReport {
   purged: PurgedEvents[];
   /** Events past their retention kept because the central system has not acknowledged them. */
   heldUnacknowledged: number;
-  /** Events past their retention kept because a loan of their item is open (or closed within the rule). */
+  /** Events past their retention kept for a loan of their item open (or closed within the rule) since. */
   heldOpenLoans: number;
   /** Class visits booked at venues for dates past their retention, forgotten with their pupils' cards. */
   bookingsForgotten: number;
+  /** Loans returned before their school's library retention, forgotten from the ledger. */
+  loansForgotten: number;
   /** Roster and catalogue versions thinned to their manifests. */
   versionsThinned: number;
   /** Alarms cleared more than `alarmDays` ago, removed. */
@@ -106,9 +124,11 @@ function ruleKeys(config: RetentionConfig, school: string): string[] {
  * `purgeShare` of the bridge's time and removes no more than `purgeRate` events a second, so ingest
  * goes on at (nearly) its full rate. It never removes an
  * event the central system has not acknowledged (still in the outbox or a dead letter in api mode,
- * not yet exported in file mode), nor a library event whose item has a loan open or closed within the
- * rule. The projections the schools keep (gate passages for attendance, the loan ledger) are not
- * events and are not touched. Each run that removed something is in the audit log, per school and type.
+ * not yet exported in file mode), nor a library event made since the checkout of a loan of its item
+ * that is open or was returned within the rule (a return closes every loan then open, so what came
+ * before that checkout is of loans long closed). Gate passages (attendance's register) are not events
+ * and are not touched; the loan ledger forgets its loans through `forgetLoans`. Each run that removed
+ * something is in the audit log, per school and type.
  */
 export class Retention {
   private readonly sql;
@@ -155,8 +175,9 @@ export class Retention {
          ORDER BY e.at, e.id LIMIT ?`,
       ),
       openLoan: loans
-        ? db.prepare<[string, string, string], { one: number }>(
-            'SELECT 1 AS one FROM loans WHERE school = ? AND item_id = ? AND (returned_at IS NULL OR returned_at >= ?) LIMIT 1',
+        ? db.prepare<[string, string, string, string], { one: number }>(
+            `SELECT 1 AS one FROM loans WHERE school = ? AND item_id = ?
+               AND (returned_at IS NULL OR returned_at >= ?) AND checked_out_at <= ? LIMIT 1`,
           )
         : undefined,
       remove: db.prepare(`DELETE FROM events WHERE id IN (${Array(DELETE_CHUNK).fill('?').join(', ')})`),
@@ -214,6 +235,7 @@ export class Retention {
       heldUnacknowledged: 0,
       heldOpenLoans: 0,
       bookingsForgotten: 0,
+      loansForgotten: 0,
       versionsThinned: 0,
       alarmsForgotten: 0,
       tokensForgotten: 0,
@@ -239,6 +261,7 @@ export class Retention {
     }
     report.removed = report.purged.reduce((sum, p) => sum + p.count, 0);
     if (!this.stopped) report.bookingsForgotten = this.forgetBookings(at);
+    if (!this.stopped) report.loansForgotten = await this.forgetLoans(at);
     if (!this.stopped) report.versionsThinned = this.deps.thinVersions?.(at) ?? 0;
     const { auditDays, alarmDays } = this.deps.config;
     if (!this.stopped && alarmDays !== null)
@@ -253,13 +276,16 @@ export class Retention {
           this.halt.signal,
         )) ?? 0;
     report.durationMs = Math.round(performance.now() - started);
-    const { removed, bookingsForgotten, versionsThinned, alarmsForgotten, tokensForgotten } = report;
-    const forgotten = bookingsForgotten + versionsThinned + alarmsForgotten + tokensForgotten;
+    const { removed, bookingsForgotten, loansForgotten, versionsThinned, alarmsForgotten, tokensForgotten } =
+      report;
+    const forgotten =
+      bookingsForgotten + loansForgotten + versionsThinned + alarmsForgotten + tokensForgotten;
     if (removed > 0 || report.heldUnacknowledged > 0 || forgotten > 0)
       logger.info(
         {
           removed,
           bookingsForgotten,
+          loansForgotten,
           versionsThinned,
           alarmsForgotten,
           tokensForgotten,
@@ -288,6 +314,28 @@ export class Retention {
         detail: { bookings: count, upTo },
       });
     return forgotten.reduce((sum, f) => sum + f.count, 0);
+  }
+
+  /**
+   * Forgets the ledger's loans past each school's library retention: the earliest cutoff of its
+   * library types (none when one of them is kept for ever). Audited per school.
+   */
+  private async forgetLoans(at: Date): Promise<number> {
+    const cutoffOf = (school: string) => {
+      const cutoffs = LIBRARY_EVENT_TYPES.map((type) => retentionCutoff(this.deps.config, school, type, at));
+      return cutoffs.includes(undefined) ? undefined : (cutoffs as string[]).sort()[0];
+    };
+    const forgotten = (await this.deps.forgetLoans?.(cutoffOf, this.halt.signal)) ?? [];
+    for (const { school, loans, upTo } of forgotten)
+      this.deps.audit.record({
+        actor: 'bridge',
+        action: 'retention.purge',
+        target: 'library.loan',
+        school,
+        outcome: 'ok',
+        detail: { loans, upTo },
+      });
+    return forgotten.reduce((sum, f) => sum + f.loans, 0);
   }
 
   private remove(ids: number[]): void {
@@ -328,7 +376,7 @@ export class Retention {
             report.heldUnacknowledged += 1;
             continue;
           }
-          if (row.item !== null && this.sql.openLoan?.get(school, row.item, cutoff)) {
+          if (row.item !== null && this.sql.openLoan?.get(school, row.item, cutoff, row.at)) {
             report.heldOpenLoans += 1;
             continue;
           }

@@ -384,6 +384,7 @@ export class Bridge {
       logger: logger.child({ component: 'retention' }),
       now,
       forgetBookings: (cutoffOf) => venues.plans.forgetPastBookings(cutoffOf),
+      forgetLoans: (cutoffOf, signal) => ledger.forgetReturned(cutoffOf, signal),
       // A version's body is fetched with a grant; once a newer one has been out longer than a grant
       // lasts, nothing can fetch the older.
       thinVersions: (at) => {
