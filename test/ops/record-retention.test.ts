@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN_TOKEN, admin, startBridge } from '../support/bridge.js';
+import { scrape } from '../support/metrics.js';
 
 /**
  * What the bridge keeps of its own operations goes at the retention purge too: a cleared alarm after
@@ -12,6 +13,7 @@ import { ADMIN_TOKEN, admin, startBridge } from '../support/bridge.js';
  */
 
 const DAY = 86_400_000;
+const METRICS_TOKEN = 'metrics-scrape-token-0123456789';
 const START = Date.now();
 let clock = START;
 let dir: string;
@@ -25,7 +27,7 @@ const listed = async () =>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'record-retention-'));
-  bridge = await startBridge(dir, {}, { now: () => new Date(clock) });
+  bridge = await startBridge(dir, { metrics: { token: METRICS_TOKEN } }, { now: () => new Date(clock) });
 });
 afterAll(async () => {
   await bridge.stop();
@@ -61,4 +63,9 @@ it('forgets a cleared alarm after a year and spent enrollment tokens at once; ke
     body: '{}',
   });
   expect(forgotten.status).toBe(404);
+  // Counted by kind, beside the events (none here).
+  const metrics = await scrape(`${bridge.httpUrl}/metrics`, METRICS_TOKEN);
+  const forgottenOf = (what: string) => metrics.value('educard_bridge_retention_forgotten_total', { what });
+  expect(['alarms', 'tokens', 'loans'].map(forgottenOf)).toEqual([1, 2, 0]);
+  expect(metrics.value('educard_bridge_retention_runs_total')).toBe(3);
 });

@@ -34,6 +34,17 @@ const ALARM_KIND_LIMIT = 50;
 
 const seconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : undefined);
 
+const FORGOTTEN = ['loans', 'bookings', 'versions', 'alarms', 'tokens'] as const;
+
+/** What a purge run forgot beside events, by the `what` label of `educard_bridge_retention_forgotten_total`. */
+const forgottenOf = (report: PurgeReport): Record<(typeof FORGOTTEN)[number], number> => ({
+  loans: report.loansForgotten,
+  bookings: report.bookingsForgotten,
+  versions: report.versionsThinned,
+  alarms: report.alarmsForgotten,
+  tokens: report.tokensForgotten,
+});
+
 /**
  * The bridge's Prometheus metrics (docs/metrics.md). Counters and histograms move as things happen,
  * through the hooks the runtime hands to ingest (`onBatch`), notices (`onDelivery`) and the retention
@@ -133,6 +144,12 @@ export class BridgeMetrics {
         help: "How long the retention purge's last run took",
         registers,
       }),
+      forgotten: new Counter({
+        name: 'educard_bridge_retention_forgotten_total',
+        help: 'What the retention purge forgot beside events: loans, bookings, roster versions thinned, alarms, tokens',
+        labelNames: ['what'],
+        registers,
+      }),
       held: new Gauge({
         name: 'educard_bridge_retention_held_events',
         help: 'Events past their retention the last run kept: not acknowledged by the central system, or of an item on loan',
@@ -143,6 +160,7 @@ export class BridgeMetrics {
     // Every known label value from the start, so that rate() sees a series before its first event.
     for (const outcome of BATCH_OUTCOMES) this.batches.inc({ outcome }, 0);
     for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
+    for (const what of FORGOTTEN) this.retention.forgotten.inc({ what }, 0);
     for (const outcome of DELIVERY_OUTCOMES) this.deliveries.inc({ outcome }, 0);
   }
 
@@ -200,6 +218,8 @@ export class BridgeMetrics {
     this.retention.duration.set(report.durationMs / 1000);
     this.retention.held.set({ reason: 'unacknowledged' }, report.heldUnacknowledged);
     this.retention.held.set({ reason: 'open-loan' }, report.heldOpenLoans);
+    for (const [what, count] of Object.entries(forgottenOf(report)))
+      this.retention.forgotten.inc({ what }, count);
   };
 
   /** Ingest's pseudonym hook: counts one that matched no card's holder. */
