@@ -30,6 +30,8 @@ const ROUTES: [method: string, path: string, body?: unknown][] = [
   ['GET', '/v1/catalogue/{id}'],
   ['GET', '/v1/library/{id}/loans'],
   ['GET', '/v1/library/{id}/conflicts'],
+  ['GET', '/v1/library/{id}/overdue'],
+  ['GET', '/v1/library/{id}/overdue.csv'],
   ['GET', '/v1/attendance/{id}/days/today'],
   ['GET', '/v1/attendance/{id}/trend'],
   ['GET', '/v1/attendance/{id}/consecutive-absences'],
