@@ -170,6 +170,16 @@ describe('a librarian account', () => {
       'text/csv',
     );
     expect(asText.status).toBe(415);
+    // A new version's titles reach the list at once (the titles are kept per version).
+    const renamed = csv.replace('B1,Title of B1', 'B1,A new title');
+    expect((await librarian.request('POST', '/v1/catalogue/school-1/import', { csv: renamed })).status).toBe(
+      200,
+    );
+    const titles = (await librarian.request('GET', '/v1/library/school-1/overdue')).body.loans as {
+      itemId: string;
+      title: string;
+    }[];
+    expect(titles.find((loan) => loan.itemId === 'B1')?.title).toBe('A new title');
     const head = new Browser(base);
     await head.login('head');
     expect((await head.request('GET', '/v1/library/school-1/overdue')).status).toBe(403);

@@ -205,10 +205,7 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
 
   const label = (personId: string, school: string) =>
     personLabel(deps.directory, deps.store, personId, school);
-  const titleOf = (school: string) => {
-    const items = new Map(deps.catalogue.current(school)?.items.map((item) => [item.itemId, item.title]));
-    return (itemId: string) => items.get(itemId);
-  };
+  const titleOf = (school: string) => deps.catalogue.titlesOf(school);
   const overdue = (school: string) =>
     overdueList(
       { timeZoneOf: deps.timeZoneOf, label, openLoans: (of) => deps.ledger.openLoans(of), titleOf },

@@ -49,6 +49,8 @@ export interface CatalogueImportInput {
 }
 
 const DEFAULT_TTL_MS = 365 * 86_400_000;
+/** Titles `titlesOf` keeps over every school: some tens of megabytes. */
+const TITLES_KEPT = 500_000;
 
 /** The catalogue body's URL on the bridge. */
 export const cataloguePath = (school: string, version: number) =>
@@ -61,6 +63,8 @@ export const cataloguePath = (school: string, version: number) =>
 export class CatalogueService {
   private readonly queue = new SerialQueue();
   private renewal: { stop(): void } | undefined;
+  /** Each school's titles of the version in force, least recently read first (`titlesOf`). */
+  private readonly titles = new Map<string, { version: number; titles: Map<string, string> }>();
 
   constructor(private readonly deps: CatalogueServiceDeps) {}
 
@@ -110,6 +114,33 @@ export class CatalogueService {
   current(school: string): CatalogueSnapshot | undefined {
     const latest = this.deps.store.latestCatalogue(school);
     return latest ? parseBody(latest) : undefined;
+  }
+
+  /**
+   * The titles of a school's catalogue in force, by item id: parsed once per version and kept for the
+   * schools read most recently, up to TITLES_KEPT titles in all. The library pages ask every minute;
+   * parsing a whole catalogue each time would cost a district's bridge a core.
+   */
+  titlesOf(school: string): (itemId: string) => string | undefined {
+    const version = this.deps.store.latestCatalogueVersion(school);
+    if (version === undefined) return () => undefined;
+    let held = this.titles.get(school);
+    if (held?.version !== version) {
+      const items = this.current(school)?.items ?? [];
+      held = { version, titles: new Map(items.map((item) => [item.itemId, item.title])) };
+    }
+    // Most recently read last: the oldest go first once the titles kept pass the bound.
+    this.titles.delete(school);
+    this.titles.set(school, held);
+    let kept = 0;
+    for (const entry of this.titles.values()) kept += entry.titles.size;
+    for (const [oldest, entry] of this.titles) {
+      if (kept <= TITLES_KEPT || oldest === school) break;
+      this.titles.delete(oldest);
+      kept -= entry.titles.size;
+    }
+    const { titles } = held;
+    return (itemId) => titles.get(itemId);
   }
 
   /**

@@ -769,6 +769,10 @@ export function describeStoreConformance(name: string, open: Open, reopen?: Open
         expect(store.catalogueVersion('school-1', 1)).toEqual(version);
         expect(store.catalogueVersion('school-1', 3)).toBeUndefined();
         expect(store.latestCatalogue('school-2')).toBeUndefined();
+        expect([store.latestCatalogueVersion('school-1'), store.latestCatalogueVersion('school-2')]).toEqual([
+          2,
+          undefined,
+        ]);
         expect(store.catalogueSchools()).toEqual(['school-1']);
       });
 

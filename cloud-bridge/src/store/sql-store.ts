@@ -153,6 +153,9 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
     putCatalogue: db.prepare(
       'INSERT INTO catalogue_versions (school, version, manifest, body, created_at) VALUES (?, ?, ?, ?, ?)',
     ),
+    latestCatalogueVersion: db.prepare<[string], { version: number | null }>(
+      'SELECT max(version) AS version FROM catalogue_versions WHERE school = ?',
+    ),
     latestCatalogue: db.prepare<[string], CatalogueRow>(
       'SELECT * FROM catalogue_versions WHERE school = ? ORDER BY version DESC LIMIT 1',
     ),
@@ -529,6 +532,10 @@ export function openSqlStore(db: SqlDatabase, close: () => void): BridgeStore {
         Buffer.from(version.body),
         version.createdAt,
       );
+    },
+    latestCatalogueVersion(school) {
+      const version = statements.latestCatalogueVersion.get(school)?.version;
+      return version === null || version === undefined ? undefined : Number(version);
     },
     latestCatalogue(school) {
       const row = statements.latestCatalogue.get(school);

@@ -309,6 +309,8 @@ export interface BridgeStore {
   /** Saves a published catalogue version. */
   commitCatalogue(version: CatalogueVersion): void;
   latestCatalogue(school: string): CatalogueVersion | undefined;
+  /** The latest catalogue version's number, without its body. */
+  latestCatalogueVersion(school: string): number | undefined;
   /** A version as published; one thinned (`thinSupersededVersions`) has an empty body. */
   catalogueVersion(school: string, version: number): CatalogueVersion | undefined;
   catalogueSchools(): string[];
