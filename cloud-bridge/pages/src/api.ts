@@ -10,7 +10,11 @@ export class ApiError extends Error {
   }
 }
 
-export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+/** `allow`: statuses besides 2xx whose body is the answer (an import's 422 report of its problems). */
+export async function api<T>(
+  path: string,
+  init: { method?: string; body?: unknown; allow?: number[] } = {},
+): Promise<T> {
   const response = await fetch(path, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
     credentials: 'same-origin',
@@ -20,7 +24,7 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   if (response.status === 204) return undefined as T;
   const text = await response.text();
   const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  if (!response.ok)
+  if (!response.ok && !init.allow?.includes(response.status))
     throw new ApiError(response.status, String(body.message ?? body.error ?? response.statusText));
   return body as T;
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import {
-  ApiError,
+  api,
   type CatalogueImportReport,
   type LoanConflictView,
   type OverdueList,
@@ -21,17 +21,11 @@ const PROBLEMS_SHOWN = 50;
  * Sends a catalogue file's text to the bridge (inside JSON: a signed-in page may send nothing else);
  * the report, whether it applied (200) or found problems (422).
  */
-async function importCatalogue(school: string, csv: string, dryRun: boolean): Promise<CatalogueImportReport> {
-  const response = await fetch(`/v1/catalogue/${encodeURIComponent(school)}/import`, {
-    method: 'POST',
-    credentials: 'same-origin',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ csv, dryRun }),
+const importCatalogue = (school: string, csv: string, dryRun: boolean) =>
+  api<CatalogueImportReport>(`/v1/catalogue/${encodeURIComponent(school)}/import`, {
+    body: { csv, dryRun },
+    allow: [422],
   });
-  const body = (await response.json()) as CatalogueImportReport & { message?: string; error?: string };
-  if (response.status === 200 || response.status === 422) return body;
-  throw new ApiError(response.status, String(body.message ?? body.error ?? response.statusText));
-}
 
 /**
  * The school's catalogue: what the gates hold now, and a CSV file to import. A file is checked first
