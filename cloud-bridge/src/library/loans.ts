@@ -237,8 +237,8 @@ export class LoanLedger {
   async forgetReturned(
     cutoffOf: (school: string) => string | undefined,
     signal: AbortSignal,
-  ): Promise<{ school: string; loans: number; upTo: string }[]> {
-    const forgotten: { school: string; loans: number; upTo: string }[] = [];
+  ): Promise<{ school: string; count: number; upTo: string }[]> {
+    const forgotten: { school: string; count: number; upTo: string }[] = [];
     for (const school of this.schools()) {
       const cutoff = cutoffOf(school);
       if (cutoff === undefined) continue;
@@ -248,7 +248,7 @@ export class LoanLedger {
         loans += this.forgetItems(school, cutoff, items.slice(i, i + FORGET_BATCH));
         await new Promise((resolve) => setImmediate(resolve));
       }
-      if (loans > 0) forgotten.push({ school, loans, upTo: cutoff });
+      if (loans > 0) forgotten.push({ school, count: loans, upTo: cutoff });
     }
     return forgotten;
   }

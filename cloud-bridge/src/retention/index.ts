@@ -2,7 +2,7 @@ export { DEFAULT_RETENTION_DAYS, RetentionConfig, type RetentionConfigInput } fr
 export {
   type CentralAcks,
   type ForgottenBookings,
-  type ForgottenLoans,
+  type ForgottenInSchool,
   type PurgedEvents,
   type PurgeReport,
   RETENTION_LEASE,

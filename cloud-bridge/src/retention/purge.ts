@@ -40,7 +40,7 @@ export interface RetentionDeps {
   forgetLoans?: (
     cutoffOf: (school: string) => string | undefined,
     signal: AbortSignal,
-  ) => Promise<ForgottenLoans[]>;
+  ) => Promise<ForgottenInSchool[]>;
   /** Run after the events' purge: thins the roster and catalogue versions no device can fetch any more; how many. */
   thinVersions?: (now: Date) => number;
   /** Run after the events' purge: removes the alarms cleared before the instant given (`alarmDays`); how many. */
@@ -53,10 +53,10 @@ export interface RetentionDeps {
   onRun?: (report: PurgeReport) => void;
 }
 
-/** Loans a school's library returned, forgotten with the events they were made of. */
-export interface ForgottenLoans {
+/** What a step forgot in one school (loans returned, with the events they were made of): how many, up to when. */
+export interface ForgottenInSchool {
   school: string;
-  loans: number;
+  count: number;
   upTo: string;
 }
 
@@ -304,16 +304,11 @@ export class Retention {
     const forgotten =
       this.deps.forgetBookings?.((venue) => retentionCutoff(this.deps.config, venue, 'venue.visit', at)) ??
       [];
-    for (const { venue, count, upTo } of forgotten)
-      this.deps.audit.record({
-        actor: 'bridge',
-        action: 'retention.purge',
-        target: 'venue.booking',
-        school: venue,
-        outcome: 'ok',
-        detail: { bookings: count, upTo },
-      });
-    return forgotten.reduce((sum, f) => sum + f.count, 0);
+    return this.audited(
+      'venue.booking',
+      'bookings',
+      forgotten.map(({ venue, ...rest }) => ({ school: venue, ...rest })),
+    );
   }
 
   /**
@@ -325,17 +320,28 @@ export class Retention {
       const cutoffs = LIBRARY_EVENT_TYPES.map((type) => retentionCutoff(this.deps.config, school, type, at));
       return cutoffs.includes(undefined) ? undefined : (cutoffs as string[]).sort()[0];
     };
-    const forgotten = (await this.deps.forgetLoans?.(cutoffOf, this.halt.signal)) ?? [];
-    for (const { school, loans, upTo } of forgotten)
+    return this.audited(
+      'library.loan',
+      'loans',
+      (await this.deps.forgetLoans?.(cutoffOf, this.halt.signal)) ?? [],
+    );
+  }
+
+  /**
+   * What a step forgot beside events, in the audit log as the events' purge is: an entry per school
+   * (or venue), target the kind, detail how many (under `what`) and up to which instant. How many in all.
+   */
+  private audited(target: string, what: string, forgotten: ForgottenInSchool[]): number {
+    for (const { school, count, upTo } of forgotten)
       this.deps.audit.record({
         actor: 'bridge',
         action: 'retention.purge',
-        target: 'library.loan',
+        target,
         school,
         outcome: 'ok',
-        detail: { loans, upTo },
+        detail: { [what]: count, upTo },
       });
-    return forgotten.reduce((sum, f) => sum + f.loans, 0);
+    return forgotten.reduce((sum, f) => sum + f.count, 0);
   }
 
   private remove(ids: number[]): void {
