@@ -278,8 +278,15 @@ describe('the purge', () => {
         audit,
         logger,
         now: () => NOW,
-        forgetAlarms: (before) => asked.push(`alarms before ${before.toISOString()}`),
-        forgetTokens: (now) => asked.push(`tokens at ${now.toISOString()}`),
+        // Each says it forgot a different number, so the report shows which step counted what.
+        forgetAlarms: (before) => {
+          asked.push(`alarms before ${before.toISOString()}`);
+          return 1;
+        },
+        forgetTokens: (now) => {
+          asked.push(`tokens at ${now.toISOString()}`);
+          return 2;
+        },
       }).runOnce();
     expect(await run({})).toMatchObject({ alarmsForgotten: 1, tokensForgotten: 2 });
     await run({ alarmDays: 30 });
