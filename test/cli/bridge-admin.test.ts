@@ -297,5 +297,11 @@ describe('educard-bridge library', () => {
       '\ufeffclass,name,person_id,role,item_id,title,due_date,days_overdue,renewals,station\r\n',
     );
     expect((await cli('library', 'overdue', '--school', 'school-1', '--csv', '--json')).code).toBe(2);
+    const ofClass = await cli('library', 'overdue', '--school', 'school-1', '--class', '2');
+    expect(ofClass.code, ofClass.stderr).toBe(0);
+    expect(ofClass.stdout.trim()).toBe('nothing is overdue at school-1 (class 2)');
+    const noClass = await cli('library', 'overdue', '--school', 'school-1', '--class', '9Z');
+    expect(noClass.code).toBe(1);
+    expect(noClass.stderr).toMatch(/no class 9Z in school-1/);
   });
 });

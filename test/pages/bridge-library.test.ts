@@ -11,8 +11,9 @@ import { admin, startBridge } from '../support/bridge.js';
 import { screenshot, seriousViolations, signInToBridge } from '../support/pages.js';
 
 /**
- * The librarian's page: the school library's overdue loans, class by class, with a CSV to print. A
- * real bridge and Chromium on the real clock; every date is derived from it.
+ * The librarian's page: the school library's overdue loans, class by class, with a CSV to print; and
+ * a form teacher's, their class's alone. A real bridge and Chromium on the real clock; every date is
+ * derived from it.
  */
 
 const SCHOOL = 'school-l';
@@ -80,6 +81,14 @@ beforeAll(async () => {
     role: 'librarian',
     school: SCHOOL,
     displayName: 'Ms Lin',
+    password: PASSWORD,
+  });
+  await admin(bridge.httpUrl, '/v1/accounts', {
+    username: 'zhou',
+    role: 'head-teacher',
+    school: SCHOOL,
+    className: '7-1',
+    displayName: 'Mr Zhou',
     password: PASSWORD,
   });
   browser = await launchChromium();
@@ -162,5 +171,28 @@ it('imports a catalogue file only once it is checked clean, saying what it adds 
   ).toEqual(['9787020002207', '9787020008742', '9787544253994']);
   expect(await importButton.isDisabled()).toBe(true);
   expect(await seriousViolations(page)).toEqual([]);
+  await page.context().close();
+});
+
+it("shows a head teacher their own class's overdue books, and nothing else of the library", async () => {
+  const page = await signIn('zhou');
+  await expect.poll(() => page.locator('.bar a.tab').allTextContents()).toEqual(['Attendance', 'Library']);
+  await page.locator('.bar a.tab', { hasText: 'Library' }).click();
+  await page.locator('table.overdue').waitFor();
+  await expect(page.getByRole('heading', { name: 'Overdue loans · 7-1 (1)' }).count()).resolves.toBe(1);
+  const rows = await page
+    .locator('table.overdue tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => tr.querySelector('td:nth-child(2)')?.textContent));
+  expect(rows).toEqual(['Li Fang']);
+  const csv = page.getByRole('link', { name: 'Download CSV' });
+  expect(await csv.getAttribute('href')).toBe(`/v1/library/${SCHOOL}/overdue.csv?class=7-1`);
+  const download = await Promise.all([page.waitForEvent('download'), csv.click()]).then(([d]) => d);
+  expect(download.suggestedFilename()).toMatch(
+    new RegExp(`^overdue-${SCHOOL}-7-1-\\d{4}-\\d{2}-\\d{2}\\.csv$`),
+  );
+  // The copy lent twice and the catalogue are the librarian's: not on a form teacher's page.
+  expect(await page.locator('section.card.catalogue, section.card.conflicts').count()).toBe(0);
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, 'bridge-head-teacher-library');
   await page.context().close();
 });

@@ -166,7 +166,7 @@ afterAll(async () => {
 describe('the bridge pages, role by role', () => {
   it('a head teacher reads today’s attendance of their own class, and no other', async () => {
     const page = await signIn('hana');
-    expect(await page.locator('.bar .tab').allTextContents()).toEqual(['Attendance']);
+    expect(await page.locator('.bar .tab').allTextContents()).toEqual(['Attendance', 'Library']);
     const table = page.locator('table.pupils[data-class="7-1"]');
     await table.waitFor();
     await expect.poll(() => table.locator('tbody tr').count()).toBe(3);

@@ -177,20 +177,23 @@ function ConflictsCard({ base }: { base: string }) {
 
 /**
  * The school library's loans past their due date, class by class as the bridge lists them, to chase
- * and to print (the CSV): what a librarian hands the form teachers each week.
+ * and to print (the CSV): what a librarian hands the form teachers each week. A form teacher (a
+ * head teacher's account) sees their own class's list only, and nothing of the library's running.
  */
 export function LibraryView({ account }: { account: SignedInAccount }) {
   const t = useWords();
   const [school, setSchool] = useState(account.school);
   const base = school ? `/v1/library/${encodeURIComponent(school)}` : undefined;
-  const overdue = useApi<OverdueList>(base && `${base}/overdue`, 60_000);
+  const formTeacher = account.role === 'head-teacher';
+  const query = formTeacher && account.className ? `?class=${encodeURIComponent(account.className)}` : '';
+  const overdue = useApi<OverdueList>(base && `${base}/overdue${query}`, 60_000);
   const loans = overdue.data?.loans ?? [];
   return (
     <section class="library">
       <div class="toolbar">
         {!account.school && <SchoolPicker value={school} onChange={setSchool} />}
         {base && (
-          <a class="button" href={`${base}/overdue.csv`} download>
+          <a class="button" href={`${base}/overdue.csv${query}`} download>
             {t('downloadCsv')}
           </a>
         )}
@@ -203,7 +206,8 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
       {overdue.data && (
         <section class="card overdue">
           <h2>
-            {t('overdueLoans')} ({loans.length})
+            {t('overdueLoans')}
+            {overdue.data.class ? ` · ${overdue.data.class}` : ''} ({loans.length})
           </h2>
           {loans.length === 0 ? (
             <p>{t('nothingOverdue')}</p>
@@ -237,8 +241,8 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
           )}
         </section>
       )}
-      {base && <ConflictsCard base={base} />}
-      {school && <CatalogueCard school={school} />}
+      {base && !formTeacher && <ConflictsCard base={base} />}
+      {school && !formTeacher && <CatalogueCard school={school} />}
     </section>
   );
 }

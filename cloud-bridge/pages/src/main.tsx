@@ -14,7 +14,7 @@ type View = 'attendance' | 'operations' | 'library' | 'updates' | 'accounts';
 const VIEWS: Record<AccountRole, View[]> = {
   'district-admin': ['attendance', 'operations', 'library', 'updates', 'accounts'],
   'school-admin': ['attendance', 'operations', 'library', 'accounts'],
-  'head-teacher': ['attendance'],
+  'head-teacher': ['attendance', 'library'],
   operator: ['operations', 'updates'],
   librarian: ['library'],
 };

@@ -88,6 +88,12 @@ const OPERATOR: ReadonlySet<Action> = new Set<Action>([
 /** A school's librarian: their library, nothing of its gates or its pupils' attendance. */
 const LIBRARIAN: ReadonlySet<Action> = new Set<Action>(['library.read', 'library.manage']);
 
+/**
+ * A head teacher (a class's form teacher): their class's attendance, and its pupils' books overdue at
+ * the library (to chase them); each only on a scope that names their class.
+ */
+const HEAD_TEACHER: ReadonlySet<Action> = new Set<Action>(['attendance.read', 'library.read']);
+
 /** Whether the principal may take the action on the scope. */
 export function can(principal: Principal, action: Action, scope: Scope = {}): boolean {
   if (principal.role === 'district-admin') return true;
@@ -102,7 +108,7 @@ export function can(principal: Principal, action: Action, scope: Scope = {}): bo
       return principal.school !== undefined && inSchool && LIBRARIAN.has(action);
     case 'head-teacher':
       return (
-        action === 'attendance.read' &&
+        HEAD_TEACHER.has(action) &&
         principal.school !== undefined &&
         inSchool &&
         principal.className !== undefined &&

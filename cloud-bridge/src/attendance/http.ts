@@ -2,14 +2,12 @@ import { describeIssues } from '@educard/terminal-sdk';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
-import { IdentifierJson } from '../contract-check/index.js';
+import { ClassJson, IdentifierJson } from '../contract-check/index.js';
 import { sendCsv } from '../csv/index.js';
 import { type Directory, DirectoryClass, DirectorySchool, SchoolTimes } from '../directory/index.js';
 import type { ProtectedApp } from '../http/index.js';
 import { type ParentNoticeSource, withParentNotices } from './parent-notices.js';
 import { type Attendance, AttendanceQueryRefused } from './service.js';
-
-const ClassId = { type: 'string', minLength: 1, maxLength: 32 } as const;
 
 /** HH:MM, as the directory holds times. */
 const Clock = SchoolTimes.shape.bellTime.unwrap();
@@ -64,7 +62,7 @@ export function attendanceRoutes(
               date: { type: 'string', pattern: '^(?:\\d{4}-\\d\\d-\\d\\d|today)(?:\\.csv)?$' },
             },
           },
-          querystring: { type: 'object', properties: { class: ClassId } },
+          querystring: { type: 'object', properties: { class: ClassJson } },
         },
       },
       async (request, reply) => {
@@ -96,7 +94,7 @@ export function attendanceRoutes(
           params: { type: 'object', required: ['school'], properties: { school: IdentifierJson } },
           querystring: {
             type: 'object',
-            properties: { weeks: { type: 'integer', minimum: 1, maximum: 53, default: 8 }, class: ClassId },
+            properties: { weeks: { type: 'integer', minimum: 1, maximum: 53, default: 8 }, class: ClassJson },
           },
         },
       },
@@ -120,7 +118,7 @@ export function attendanceRoutes(
           params: { type: 'object', required: ['school'], properties: { school: IdentifierJson } },
           querystring: {
             type: 'object',
-            properties: { days: { type: 'integer', minimum: 2, maximum: 20, default: 3 }, class: ClassId },
+            properties: { days: { type: 'integer', minimum: 2, maximum: 20, default: 3 }, class: ClassJson },
           },
         },
       },
@@ -178,7 +176,7 @@ export function attendanceRoutes(
           params: {
             type: 'object',
             required: ['school', 'class'],
-            properties: { school: IdentifierJson, class: ClassId },
+            properties: { school: IdentifierJson, class: ClassJson },
           },
         },
       },

@@ -11,6 +11,7 @@ import { importCsv } from './import.js';
 
 interface OverdueOptions extends BridgeOptions {
   school: string;
+  class?: string;
   csv?: boolean;
 }
 
@@ -24,8 +25,9 @@ async function overdue(options: OverdueOptions): Promise<void> {
   const bridge = await connect(options);
   const { data } = await bridge.request<OverdueList>(
     'GET',
-    `/v1/library/${encodeURIComponent(options.school)}/overdue`,
+    `/v1/library/${encodeURIComponent(options.school)}/overdue${options.class ? `?class=${encodeURIComponent(options.class)}` : ''}`,
   );
+  const where = data.class ? `${data.school} (class ${data.class})` : data.school;
   // The same file as GET …/overdue.csv: a cron job can mail it to the form teachers.
   if (options.csv) {
     process.stdout.write(overdueCsv(data));
@@ -33,9 +35,9 @@ async function overdue(options: OverdueOptions): Promise<void> {
   }
   print(options.json, data, () =>
     data.loans.length === 0
-      ? `nothing is overdue at ${data.school}`
+      ? `nothing is overdue at ${where}`
       : [
-          `${data.loans.length} loan(s) overdue at ${data.school}:`,
+          `${data.loans.length} loan(s) overdue at ${where}:`,
           table(
             ['class', 'name', 'title', 'item', 'due', 'days late'],
             data.loans.map((loan) => [
@@ -84,10 +86,12 @@ export function registerLibrary(program: Command): void {
         .command('overdue')
         .description('every open loan past its due date, by class, then name, with the title and days late')
         .requiredOption('--school <id>', 'the school whose library it is')
+        .option('--class <id>', "one class's pupils only (a form teacher's list)")
         .option('--csv', 'print the CSV to print or mail (UTF-8 with a BOM, CRLF; dates local)')
         .option('--json', 'print as JSON'),
     ).action((options: OverdueOptions) => overdue(options)),
     'educard-bridge library overdue --school school-1',
+    'educard-bridge library overdue --school school-1 --class 3B --csv > overdue-3B.csv',
   );
   example(
     bridgeOptions(

@@ -21,3 +21,6 @@ export const IdentifierJson = jsonSchemaOf(Identifier) as {
   minLength: number;
   maxLength: number;
 };
+
+/** A class as a query names it: the roster card's `class` (at most 32 characters), never empty. */
+export const ClassJson = { type: 'string', minLength: 1, maxLength: 32 } as const;

@@ -2,13 +2,14 @@ import { CatalogueItem, CatalogueRules, describeIssues, localDate } from '@educa
 import type {
   FastifyBaseLogger,
   FastifyInstance,
+  FastifyReply,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
-import { IdentifierJson } from '../contract-check/index.js';
+import { ClassJson, IdentifierJson } from '../contract-check/index.js';
 import { sendCsv } from '../csv/index.js';
 import { type Directory, personLabel } from '../directory/index.js';
 import { type BodyGrants, requireGrant } from '../grants/index.js';
@@ -70,6 +71,10 @@ type App<L extends FastifyBaseLogger> = FastifyInstance<
   L
 >;
 
+/** The routes whose query may name a class, and whose answer is then that class's alone. */
+const BY_CLASS = new Set(['/v1/library/:school/overdue', '/v1/library/:school/overdue.csv']);
+const classOf = (query: unknown) => (query as { class?: string }).class;
+
 const SchoolParams = {
   type: 'object',
   required: ['school'],
@@ -103,12 +108,15 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
   guard: Guard,
 ): void {
   // Every library route names its school: the catalogue and the ledger are the school's, read by a GET
-  // and changed by any other method. (The caller registers these routes in a scope of their own, so
-  // the hook stops at them.)
+  // and changed by any other method. The overdue list may name a class too (a form teacher reads
+  // theirs); every other route is the whole school's, whatever its query says. (The caller registers
+  // these routes in a scope of their own, so the hook stops at them.)
   admin.addHook('preHandler', async (request, reply) => {
     const { school } = request.params as { school?: string };
     const action = request.method === 'GET' ? 'library.read' : 'library.manage';
-    if (!guard(request, reply, action, { school: school ?? '' })) return reply;
+    const className = BY_CLASS.has(request.routeOptions.url ?? '') ? classOf(request.query) : undefined;
+    if (!guard(request, reply, action, { school: school ?? '', ...(className ? { className } : {}) }))
+      return reply;
   });
   admin.post('/v1/catalogue/:school/import', { schema: { params: SchoolParams } }, async (request, reply) => {
     const { school } = request.params as { school: string };
@@ -206,29 +214,42 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
   const label = (personId: string, school: string) =>
     personLabel(deps.directory, deps.store, personId, school);
   const titleOf = (school: string) => deps.catalogue.titlesOf(school);
-  const overdue = (school: string) =>
-    overdueList(
+  /** The list, or undefined for a class the school does not have (none of its loans is late either). */
+  const overdue = (school: string, className: string | undefined) => {
+    const list = overdueList(
       { timeZoneOf: deps.timeZoneOf, label, openLoans: (of) => deps.ledger.openLoans(of), titleOf },
       school,
       deps.now(),
+      className,
     );
-  admin.get('/v1/library/:school/overdue', { schema: { params: SchoolParams } }, async (request) => {
+    if (className === undefined || list.loans.length || hasClass(school, className)) return list;
+  };
+  const hasClass = (school: string, className: string) =>
+    deps.directory.classes(school).some((entry) => entry.id === className) ||
+    deps.store.rosterCards(school).some((card) => card.class === className);
+  const noClass = (reply: FastifyReply, school: string, className?: string) =>
+    reply.code(404).send({ error: 'not-found', message: `no class ${className} in ${school}` });
+  const overdueSchema = {
+    params: SchoolParams,
+    querystring: { type: 'object', properties: { class: ClassJson } },
+  };
+  admin.get('/v1/library/:school/overdue', { schema: overdueSchema }, async (request, reply) => {
     const { school } = request.params as { school: string };
-    return overdue(school);
+    const className = classOf(request.query);
+    return overdue(school, className) ?? noClass(reply, school, className);
   });
-  admin.get(
-    '/v1/library/:school/overdue.csv',
-    { schema: { params: SchoolParams } },
-    async (request, reply) => {
-      const { school } = request.params as { school: string };
-      const list = overdue(school);
-      return sendCsv(
-        reply,
-        `overdue-${school}-${localDate(Date.parse(list.asOf), list.timeZone)}.csv`,
-        overdueCsv(list),
-      );
-    },
-  );
+  admin.get('/v1/library/:school/overdue.csv', { schema: overdueSchema }, async (request, reply) => {
+    const { school } = request.params as { school: string };
+    const className = classOf(request.query);
+    const list = overdue(school, className);
+    if (!list) return noClass(reply, school, className);
+    const day = localDate(Date.parse(list.asOf), list.timeZone);
+    return sendCsv(
+      reply,
+      `overdue-${school}${className ? `-${className}` : ''}-${day}.csv`,
+      overdueCsv(list),
+    );
+  });
 
   admin.get('/v1/library/:school/conflicts', { schema: { params: SchoolParams } }, async (request) => {
     const { school } = request.params as { school: string };

@@ -13,28 +13,38 @@ export interface OverdueSources {
 
 /**
  * A school's loans past their due date at `at`, class by class (pupils' classes in order, then those
- * with none: teachers and staff), each borrower's by name, then their oldest due first. Days overdue
+ * with none: teachers and staff), each borrower's by name, then their oldest due first; with
+ * `className`, that class's only (as the directory or the card has the borrower now). Days overdue
  * are counted as the desk counts them (`daysLate`).
  */
-export function overdueList(sources: OverdueSources, school: string, at: Date): OverdueList {
+export function overdueList(
+  sources: OverdueSources,
+  school: string,
+  at: Date,
+  className?: string,
+): OverdueList {
   const titleOf = sources.titleOf(school);
   const loans = sources
     .openLoans(school)
     .filter((loan) => daysLate(loan.dueAt, at) > 0)
-    .map((loan): OverdueLoan => {
+    .flatMap((loan): OverdueLoan[] => {
+      const borrower = sources.label(loan.personId, school);
+      if (className !== undefined && borrower.class !== className) return [];
       const title = titleOf(loan.itemId);
-      return {
-        loanId: loan.loanId,
-        itemId: loan.itemId,
-        ...(title ? { title } : {}),
-        personId: loan.personId,
-        ...sources.label(loan.personId, school),
-        checkedOutAt: loan.checkedOutAt,
-        dueAt: loan.dueAt,
-        daysOverdue: daysLate(loan.dueAt, at),
-        renewals: loan.renewals,
-        station: loan.station,
-      };
+      return [
+        {
+          loanId: loan.loanId,
+          itemId: loan.itemId,
+          ...(title ? { title } : {}),
+          personId: loan.personId,
+          ...borrower,
+          checkedOutAt: loan.checkedOutAt,
+          dueAt: loan.dueAt,
+          daysOverdue: daysLate(loan.dueAt, at),
+          renewals: loan.renewals,
+          station: loan.station,
+        },
+      ];
     })
     .sort(
       (a, b) =>
@@ -44,7 +54,13 @@ export function overdueList(sources: OverdueSources, school: string, at: Date): 
         a.personId.localeCompare(b.personId) ||
         a.dueAt.localeCompare(b.dueAt),
     );
-  return { school, asOf: at.toISOString(), timeZone: sources.timeZoneOf(school), loans };
+  return {
+    school,
+    ...(className !== undefined ? { class: className } : {}),
+    asOf: at.toISOString(),
+    timeZone: sources.timeZoneOf(school),
+    loans,
+  };
 }
 
 export const OVERDUE_CSV_COLUMNS = [

@@ -22,6 +22,8 @@ export interface OverdueLoan {
 
 export interface OverdueList {
   school: string;
+  /** The class the list was asked for (a form teacher's): only its pupils' loans are in it. */
+  class?: string;
   asOf: string;
   timeZone: string;
   loans: OverdueLoan[];

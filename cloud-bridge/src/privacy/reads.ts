@@ -47,9 +47,17 @@ export const PERSONAL_READS: Record<string, ReadOf> = {
   '/v1/ops/events/recent': (_p, q, request) => ({ what: 'events.recent', school: ownSchool(q, request) }),
   '/v1/ops/cards/:cardId': (p) => ({ what: 'card.lookup', cardId: p.cardId }),
   '/v1/library/:school/loans': (p, q) => ({ what: 'library.loans', school: p.school, personId: q.person }),
-  '/v1/library/:school/overdue': (p) => ({ what: 'library.overdue', school: p.school }),
+  '/v1/library/:school/overdue': (p, q) => ({
+    what: 'library.overdue',
+    school: p.school,
+    className: q.class,
+  }),
   '/v1/library/:school/conflicts': (p) => ({ what: 'library.conflicts', school: p.school }),
-  '/v1/library/:school/overdue.csv': (p) => ({ what: 'library.overdue.csv', school: p.school }),
+  '/v1/library/:school/overdue.csv': (p, q) => ({
+    what: 'library.overdue.csv',
+    school: p.school,
+    className: q.class,
+  }),
 };
 
 /**
