@@ -31,6 +31,13 @@ const FORGOTTEN_TABLE = `CREATE TABLE library_forgotten (
    );`;
 
 /**
+ * The loans not returned, in the order the overdue list and `loans?open=true` read them: a school's
+ * ledger keeps its returned loans for as long as its retention (a year), and those reads must not scan them.
+ */
+const OPEN_LOANS_INDEX =
+  'CREATE INDEX loans_open ON loans (school, checked_out_at, loan_id) WHERE returned_at IS NULL;';
+
+/**
  * The ledger's tables: library_events holds each item's history; loans and loan_conflicts are rebuilt
  * from it. On SQLite they came with the store's own schema step 5, from before modules owned their
  * tables, and so did the history of the events stored before it.
@@ -39,6 +46,7 @@ const STEPS: ModuleSteps = {
   sqlite: [
     '-- library_events, loans and loan_conflicts: made by the store schema step 5',
     FORGOTTEN_TABLE.replaceAll(' COLLATE "C"', ''),
+    OPEN_LOANS_INDEX,
   ],
   postgres: [
     `CREATE TABLE library_events (
@@ -80,6 +88,7 @@ const STEPS: ModuleSteps = {
        WHERE type IN ('library.checkout', 'library.return', 'library.renew')
          AND jsonb_typeof(record::jsonb #> '{data,itemId}') = 'string';`,
     FORGOTTEN_TABLE,
+    OPEN_LOANS_INDEX,
   ],
 };
 

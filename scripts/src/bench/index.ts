@@ -5,6 +5,7 @@ import { centralTransferBench } from './central-transfer.js';
 import { failoverBench } from './failover.js';
 import { fleetBench, fleetRolloutBench, fleetSwitchBench } from './fleet.js';
 import { gatewayBench } from './gateway.js';
+import { libraryBench } from './library.js';
 import { noticesBench } from './notices.js';
 import { gatewayPiBench } from './pi.js';
 import { privacyBench } from './privacy.js';
@@ -31,6 +32,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   security: securityBench,
   fleet: fleetBench,
   venue: venueBench,
+  library: libraryBench,
   scale: scaleBench,
   privacy: async () => [...(await readAuditBench()), ...(await privacyBench())],
   notices: noticesBench,
