@@ -1,7 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Bridge, type BridgeConfigInput, parseBridgeConfig } from '@educard/cloud-bridge';
 import { type GatewayConfig, loadOrCreateIdentity, parseConfig, RosterStore } from '@educard/gateway';
 import type { KeyRole } from '@educard/terminal-sdk';
+import { pino } from 'pino';
 import { type BridgeProcess, fetchRetrying, startBridgeProcess } from '../support/index.js';
 
 export const ADMIN = 'bench-admin-token-0123456789';
@@ -21,6 +24,35 @@ export function startBridge(
     mqtt: brokerUrl ? { embedded: false, url: brokerUrl } : { port: 0 },
     ...config,
   });
+}
+
+/**
+ * A bridge in the bench's own process (its store and services at hand), silent, on a temporary data
+ * directory that `stop` removes; `config` adds sections.
+ */
+export async function inProcessBridge(
+  name: string,
+  config: Partial<BridgeConfigInput> = {},
+): Promise<{ bridge: Bridge; stop: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), `bench-${name}-`));
+  const bridge = await Bridge.start(
+    parseBridgeConfig({
+      dataDir: dir,
+      adminToken: ADMIN,
+      mqtt: { port: 0 },
+      http: { port: 0, pages: false },
+      log: { level: 'silent' },
+      ...config,
+    }),
+    pino({ level: 'silent' }),
+  );
+  return {
+    bridge,
+    stop: async () => {
+      await bridge.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**

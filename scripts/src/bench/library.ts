@@ -1,11 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Bridge, parseBridgeConfig } from '@educard/cloud-bridge';
 import type { EventRecord } from '@educard/terminal-sdk';
 import { chainRecords, sampleCard, validAround } from '@educard/terminal-sdk/testing';
-import { pino } from 'pino';
-import { ADMIN } from './bridge-process.js';
+import { ADMIN, inProcessBridge } from './bridge-process.js';
 import { atMost, type BenchResult, info, median, percentile } from './report.js';
 
 const DAY = 86_400_000;
@@ -68,17 +63,10 @@ async function answerTimes(url: string, count: number): Promise<number[]> {
  * then the retention purge's run that forgets the first year's loans and their events.
  */
 export async function libraryBench(): Promise<BenchResult[]> {
-  const dir = await mkdtemp(join(tmpdir(), 'bench-library-'));
-  const config = parseBridgeConfig({
-    dataDir: dir,
-    adminToken: ADMIN,
-    mqtt: { port: 0 },
-    http: { port: 0, pages: false },
-    log: { level: 'silent' },
+  const { bridge, stop } = await inProcessBridge('library', {
     // The purge's run measured whole, not paced behind ingest that is not there.
     retention: { purgeShare: 1, purgeRate: null },
   });
-  const bridge = await Bridge.start(config, pino({ level: 'silent' }));
   try {
     const now = Date.now();
     const cards = Array.from({ length: PUPILS }, (_, i) =>
@@ -117,7 +105,6 @@ export async function libraryBench(): Promise<BenchResult[]> {
       info('library.retention.events_removed', report.removed, 'events'),
     ];
   } finally {
-    await bridge.stop();
-    await rm(dir, { recursive: true, force: true });
+    await stop();
   }
 }

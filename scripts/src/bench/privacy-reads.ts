@@ -1,10 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Bridge, PERSONAL_READS, parseBridgeConfig } from '@educard/cloud-bridge';
+import { PERSONAL_READS } from '@educard/cloud-bridge';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
-import { pino } from 'pino';
-import { ADMIN } from './bridge-process.js';
+import { ADMIN, inProcessBridge } from './bridge-process.js';
 import { atLeast, type BenchResult, info, median } from './report.js';
 
 const ROUTE = '/v1/events';
@@ -37,15 +33,7 @@ async function readRate(url: string, ms: number): Promise<number> {
  * bridge in this process. The ratio is the median audited rate over the median unaudited one.
  */
 export async function readAuditBench(): Promise<BenchResult[]> {
-  const dir = await mkdtemp(join(tmpdir(), 'bench-reads-'));
-  const config = parseBridgeConfig({
-    dataDir: dir,
-    adminToken: ADMIN,
-    mqtt: { port: 0 },
-    http: { port: 0, pages: false },
-    log: { level: 'silent' },
-  });
-  const bridge = await Bridge.start(config, pino({ level: 'silent' }));
+  const { bridge, stop } = await inProcessBridge('reads');
   const audited = PERSONAL_READS[ROUTE];
   if (!audited) throw new Error(`${ROUTE} is not a personal read`);
   try {
@@ -81,7 +69,6 @@ export async function readAuditBench(): Promise<BenchResult[]> {
     ];
   } finally {
     PERSONAL_READS[ROUTE] = audited;
-    await bridge.stop();
-    await rm(dir, { recursive: true, force: true });
+    await stop();
   }
 }
