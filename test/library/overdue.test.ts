@@ -6,6 +6,7 @@ import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, Browser, makeAccount, startClockedBridge, TestClock } from '../support/accounts.js';
+import { ADMIN_TOKEN } from '../support/bridge.js';
 
 /**
  * The school library's overdue list at the bridge, for a librarian's account: every open loan past
@@ -95,10 +96,12 @@ describe('the overdue list', () => {
     const bytes = new Uint8Array(await csv.arrayBuffer());
     expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     const lines = new TextDecoder().decode(bytes.slice(3)).trimEnd().split('\r\n');
-    expect(lines[0]).toBe('class,name,person_id,role,item_id,title,due_date,days_overdue,renewals,station');
+    expect(lines[0]).toBe(
+      'class,name,person_id,role,item_id,title,due_date,days_overdue,renewals,station,now_at',
+    );
     expect(lines).toHaveLength(5);
     expect(lines[1]).toMatch(
-      new RegExp(`^3B,李芳,${person(2)},student,B2,Title of B2,\\d{4}-\\d{2}-\\d{2},2,0,desk-1$`),
+      new RegExp(`^3B,李芳,${person(2)},student,B2,Title of B2,\\d{4}-\\d{2}-\\d{2},2,0,desk-1,$`),
     );
 
     // A read of pupils' data: in the audit log, as each of its kind.
@@ -243,5 +246,30 @@ describe("a form teacher's list", () => {
     expect((await librarian.request('GET', '/v1/library/school-1/overdue.csv?class=9Z')).status).toBe(404);
     const tooLong = await librarian.request('GET', `/v1/library/school-1/overdue?class=${'X'.repeat(33)}`);
     expect(tooLong.status).toBe(400);
+  });
+
+  it('names a borrower who moved to another school with it, in no class of this one', async () => {
+    // 王伟 moved to school-2, into a class that has this school's name for one of its own.
+    bridge.directory.putPerson({
+      id: person(1),
+      school: 'school-2',
+      role: 'student',
+      name: '王伟',
+      class: '3B',
+      active: true,
+    });
+    const head = new Browser(base);
+    await head.login('head');
+    const mine = await head.request('GET', '/v1/library/school-1/overdue?class=3B');
+    expect((mine.body.loans as { name: string }[]).map((loan) => loan.name)).not.toContain('王伟');
+    const all = await asAdmin(base, 'GET', '/v1/library/school-1/overdue');
+    const moved = (all.body.loans as Record<string, unknown>[]).filter((loan) => loan.name === '王伟');
+    expect(moved).toEqual([expect.objectContaining({ itemId: 'B1', nowAt: 'school-2', role: 'student' })]);
+    expect(moved[0]).not.toHaveProperty('class');
+    const csv = await fetch(`${base}/v1/library/school-1/overdue.csv`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    const row = (await csv.text()).split('\r\n').find((line) => line.includes('王伟'));
+    expect(row).toMatch(/^,王伟,.*,desk-1,school-2$/);
   });
 });

@@ -196,3 +196,18 @@ it("shows a head teacher their own class's overdue books, and nothing else of th
   await screenshot(page, 'bridge-head-teacher-library');
   await page.context().close();
 });
+
+it('names the school a borrower moved to, in place of a class of this one', async () => {
+  bridge.directory.putPerson({
+    id: cards[0]?.personId as string,
+    school: 'school-x',
+    role: 'student',
+    name: 'Wang Wei',
+    class: '8-2',
+    active: true,
+  });
+  const page = await signIn('lin');
+  const row = page.locator('table.overdue tbody tr', { hasText: 'Wang Wei' });
+  await expect.poll(() => row.locator('td').first().textContent()).toBe('Now at school-x');
+  await page.context().close();
+});

@@ -158,6 +158,7 @@ const WORDS = {
   library: { zh: '图书馆', en: 'Library' },
   overdueLoans: { zh: '逾期未还', en: 'Overdue loans' },
   nothingOverdue: { zh: '没有逾期未还的图书', en: 'Nothing is overdue' },
+  nowAt: { zh: '已转至 {school}', en: 'Now at {school}' },
   bookTitle: { zh: '书名', en: 'Title' },
   barcode: { zh: '条码', en: 'Barcode' },
   dueDate: { zh: '应还日期', en: 'Due' },

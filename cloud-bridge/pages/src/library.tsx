@@ -227,7 +227,12 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
                 {loans.map((loan) => (
                   <tr key={loan.loanId} data-loan={loan.loanId}>
                     <td>
-                      {loan.class ?? (loan.role === 'teacher' || loan.role === 'staff' ? t(loan.role) : '')}
+                      {loan.class ??
+                        (loan.role === 'teacher' || loan.role === 'staff'
+                          ? t(loan.role)
+                          : loan.nowAt
+                            ? t('nowAt').replace('{school}', loan.nowAt)
+                            : '')}
                     </td>
                     <td>{loan.name}</td>
                     <td>{loan.title ?? '–'}</td>

@@ -127,6 +127,8 @@ export interface TurnedAwayPerson {
   name: string;
   class?: string;
   role?: string;
+  /** The school the directory has them at, when it is not this one (a pupil of another school). */
+  nowAt?: string;
   at: string;
   reason: DenyReason;
   device: string;

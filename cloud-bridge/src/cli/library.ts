@@ -41,7 +41,7 @@ async function overdue(options: OverdueOptions): Promise<void> {
           table(
             ['class', 'name', 'title', 'item', 'due', 'days late'],
             data.loans.map((loan) => [
-              loan.class ?? loan.role ?? '',
+              loan.class ?? (loan.nowAt ? `now at ${loan.nowAt}` : (loan.role ?? '')),
               loan.name,
               loan.title ?? '',
               loan.itemId,

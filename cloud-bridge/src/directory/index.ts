@@ -379,13 +379,18 @@ function parsed<T>(row: { entry: string } | undefined): T | undefined {
 /** A person as a list names them: their name, class and role. */
 export interface PersonLabel {
   name: string;
+  /** Their class at the school the list is of: none for a person the directory has at another. */
   class?: string;
   role?: string;
+  /** The school the directory has them at now, when it is not the list's (a pupil moved on). */
+  nowAt?: string;
 }
 
 /**
- * Who a person is, for a list someone reads: the directory's record, else their card on `school`'s
- * roster (a district without the central feed has only cards), else their id.
+ * Who a person is, for a list of `school`'s someone reads: the directory's record, else their card on
+ * `school`'s roster (a district without the central feed has only cards), else their id. A person the
+ * directory has at another school now (moved there) is named with that school, not with a class: a
+ * class of another school is not one of this school's, and must not put them in its lists.
  */
 export function personLabel(
   directory: Directory,
@@ -395,12 +400,14 @@ export function personLabel(
 ): PersonLabel {
   const person = directory.person(personId);
   const card = person ? undefined : cards.personCards(personId).find((c) => c.school === school);
-  const className = person?.class ?? card?.class;
+  const nowAt = person && person.school !== school ? person.school : undefined;
+  const className = nowAt ? undefined : (person?.class ?? card?.class);
   const role = person?.role ?? card?.role;
   return {
     name: person?.name ?? card?.displayName ?? personId,
     ...(className ? { class: className } : {}),
     ...(role ? { role } : {}),
+    ...(nowAt ? { nowAt } : {}),
   };
 }
 

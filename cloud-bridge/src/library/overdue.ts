@@ -13,7 +13,7 @@ export interface OverdueSources {
 
 /**
  * A school's loans past their due date at `at`, class by class (pupils' classes in order, then those
- * with none: teachers and staff), each borrower's by name, then their oldest due first; with
+ * with none: teachers and staff, pupils moved to another school), each borrower's by name, then their oldest due first; with
  * `className`, that class's only (as the directory or the card has the borrower now). Days overdue
  * are counted as the desk counts them (`daysLate`).
  */
@@ -74,6 +74,7 @@ export const OVERDUE_CSV_COLUMNS = [
   'days_overdue',
   'renewals',
   'station',
+  'now_at',
 ] as const;
 
 /** One row per overdue loan, for a spreadsheet or a printout: UTF-8 with a BOM, CRLF; dates local. */
@@ -89,6 +90,7 @@ export function overdueCsv(list: OverdueList): string {
     loan.daysOverdue,
     loan.renewals,
     loan.station,
+    loan.nowAt,
   ]);
   return toCsv([[...OVERDUE_CSV_COLUMNS], ...rows], { bom: true, lineEnd: 'crlf' });
 }

@@ -12,6 +12,8 @@ export interface OverdueLoan {
   name: string;
   class?: string;
   role?: string;
+  /** The school the borrower is at now, when they moved on from this one (then no class). */
+  nowAt?: string;
   checkedOutAt: string;
   dueAt: string;
   daysOverdue: number;
@@ -50,7 +52,7 @@ export interface CatalogueImportReport {
 }
 
 /** A loan with its borrower's name, class and role (the overdue list's `label`). */
-export type NamedLoan = LoanRecord & { name: string; class?: string; role?: string };
+export type NamedLoan = LoanRecord & { name: string; class?: string; role?: string; nowAt?: string };
 
 /** A conflict as the bridge answers it: the item's title, both loans with their borrowers. */
 export interface LoanConflictView extends ConflictRecord {
