@@ -3,7 +3,7 @@ import { writeFileDurableSync } from '@educard/terminal-sdk/files';
 import bcrypt from 'bcryptjs';
 import type { Logger } from 'pino';
 import { lockWithinTransaction, type ModuleSteps, migrateModule, type SqlDatabase } from '../store/index.js';
-import type { DeviceAccount, DeviceAccounts } from './accounts.js';
+import { type DeviceAccount, type DeviceAccounts, unmanagedAccounts } from './accounts.js';
 import { deviceTopics } from './acl.js';
 
 /** The devices' broker users, in the database that every bridge instance shares. */
@@ -241,4 +241,26 @@ export class NatsDeviceAccounts implements DeviceAccounts {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
+}
+
+/** The device accounts of an external broker: provisioned by the bridge when configured, else the broker's own business. */
+export async function externalDeviceAccounts(
+  mqtt: {
+    deviceAccounts?: Pick<NatsDeviceAccountsOptions, 'authFile' | 'nodes' | 'hashRounds'>;
+    username?: string;
+    password?: string;
+  },
+  db: SqlDatabase,
+  logger: Logger,
+): Promise<DeviceAccounts> {
+  const settings = mqtt.deviceAccounts;
+  if (!settings) return unmanagedAccounts(logger);
+  return NatsDeviceAccounts.open({
+    db,
+    authFile: settings.authFile,
+    nodes: settings.nodes,
+    hashRounds: settings.hashRounds,
+    bridgeUser: { username: mqtt.username as string, password: mqtt.password as string },
+    logger,
+  });
 }

@@ -8,12 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import { Accounts, AuditLog, accountRoutes, sessionResolver, sessionRoutes } from '../accounts/index.js';
 import { Attendance, attendanceRoutes } from '../attendance/index.js';
-import {
-  type DeviceAccounts,
-  EmbeddedBroker,
-  NatsDeviceAccounts,
-  unmanagedAccounts,
-} from '../broker/index.js';
+import { EmbeddedBroker, externalDeviceAccounts } from '../broker/index.js';
 import { CentralService, ChangeApplier, centralRoutes } from '../central/index.js';
 import { CommandSender } from '../commands/index.js';
 import type { BridgeConfig } from '../config/index.js';
@@ -33,13 +28,7 @@ import { Releases, releaseFileRoutes, releaseRoutes } from '../releases/index.js
 import { RETENTION_LEASE, Retention } from '../retention/index.js';
 import { Rollouts, rolloutRoutes } from '../rollouts/index.js';
 import { RosterKeyring, RosterService } from '../roster/index.js';
-import {
-  type BadRowSink,
-  type BridgeStore,
-  openPostgresStore,
-  openSqliteStore,
-  type SqlDatabase,
-} from '../store/index.js';
+import { type BadRowSink, type BridgeStore, openPostgresStore, openSqliteStore } from '../store/index.js';
 import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
 import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
@@ -194,7 +183,7 @@ export class Bridge {
         })
       : undefined;
     if (broker) started.add('broker', () => broker.stop());
-    const deviceAccounts = broker ?? (await externalAccounts(config, store.database, logger));
+    const deviceAccounts = broker ?? (await externalDeviceAccounts(config.mqtt, store.database, logger));
     // Not fatal: the accounts are in the database and the nodes hold what was last written (by this
     // instance or another); a node slow to reload (restarting, busy taking sessions back) must not keep
     // the bridge down. The next enrollment or revocation writes and reloads again.
@@ -576,22 +565,4 @@ export class Bridge {
     this.store.close();
     this.logger.info('bridge stopped');
   }
-}
-
-/** The device accounts of an external broker: provisioned by the bridge when configured, else the broker's own business. */
-async function externalAccounts(
-  config: BridgeConfig,
-  db: SqlDatabase,
-  logger: Logger,
-): Promise<DeviceAccounts> {
-  const settings = config.mqtt.deviceAccounts;
-  if (!settings) return unmanagedAccounts(logger);
-  return NatsDeviceAccounts.open({
-    db,
-    authFile: settings.authFile,
-    nodes: settings.nodes,
-    hashRounds: settings.hashRounds,
-    bridgeUser: { username: config.mqtt.username as string, password: config.mqtt.password as string },
-    logger,
-  });
 }
