@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AttendanceDay, addDays, type Bridge } from '@educard/cloud-bridge';
+import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { until } from '@educard/scripts/support';
 import { type CardEntry, localDate } from '@educard/terminal-sdk';
 import { sampleCard } from '@educard/terminal-sdk/testing';
@@ -107,6 +108,7 @@ describe('educard-bridge people transfer', { timeout: 120_000 }, () => {
       ],
     });
     expect(run.json()).not.toHaveProperty('before');
+    expect(run.json()).not.toHaveProperty('booksOut');
     expect(bridge.store.findCard(card.cardId)).toMatchObject({
       school: 's-b',
       class: '5-2',
@@ -128,11 +130,31 @@ describe('educard-bridge people transfer', { timeout: 120_000 }, () => {
         detail: { from: 's-a', to: 's-b', on: yesterday, cards: 1 },
       },
     ]);
+    // The second pupil has a book out at the old school's library: the move goes ahead, and says so.
+    const items = [{ itemId: '9787020002207', title: '红楼梦' }];
+    expect((await asAdmin(bridge.httpUrl, 'POST', '/v1/catalogue/s-a/import', { items })).status).toBe(200);
+    const dueAt = new Date(Date.now() + 7 * DAY).toISOString();
+    const loan = {
+      loanId: 'desk-a:1',
+      itemId: '9787020002207',
+      personId: pupil(2, 's-a', '3-1').personId,
+      dueAt,
+    };
+    bridge.store.commitRecords(
+      'desk-a',
+      's-a',
+      libraryRecords('desk-a', [['library.checkout', new Date(Date.now() - DAY).toISOString(), loan]]),
+    );
     const human = await cli(pupil(2, 's-a', '3-1').personId, '--to', 's-b');
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(
       /moved from s-a to s-b on \d{4}-\d\d-\d\d, with 1 card\(s\): s-a version 3 and s-b version 3/,
     );
+    expect(human.stdout, human.stdout).toContain(
+      `1 book(s) still out at the s-a library (on its overdue list once late):\n  9787020002207  红楼梦  due ${dueAt}`,
+    );
+    const moved = await asAdmin(bridge.httpUrl, 'GET', '/v1/audit?action=people.transfer&outcome=ok&limit=1');
+    expect(moved.body.entries).toMatchObject([{ detail: { booksOut: 1 } }]);
 
     // Attendance: at the old school until the transfer date, at the new one from it.
     const before = addDays(yesterday, -1);

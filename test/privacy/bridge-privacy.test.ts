@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Bridge, SUBJECT_CSV_COLUMNS } from '@educard/cloud-bridge';
+import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { type CardEntry, localDate } from '@educard/terminal-sdk';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -303,9 +304,26 @@ describe('a pupil who leaves the district', () => {
   it('is removed with educard-bridge people remove, as a district without a feed does it', async () => {
     const cli = (...args: string[]) =>
       bridgeCli(['people', 'remove', ...args, '--url', bridge.httpUrl, '--admin-token', ADMIN_TOKEN]);
+    // A book still out at the school library: the removal goes ahead, and names it.
+    const dueAt = new Date(Date.now() + 5 * 86_400_000).toISOString();
+    bridge.store.commitRecords(
+      'desk-p',
+      SCHOOL,
+      libraryRecords('desk-p', [
+        [
+          'library.checkout',
+          new Date().toISOString(),
+          { loanId: 'desk-p:1', itemId: 'B7', personId: second.personId, dueAt },
+        ],
+      ]),
+    );
     const run = await cli(second.personId, '--json');
     expect(run.code, run.stderr).toBe(0);
-    expect(run.json()).toMatchObject({ personId: second.personId, cards: [second.cardId] });
+    expect(run.json()).toMatchObject({
+      personId: second.personId,
+      cards: [second.cardId],
+      booksOut: [{ school: SCHOOL, loanId: 'desk-p:1', itemId: 'B7', dueAt }],
+    });
     expect(bridge.store.findCard(second.cardId)?.status).toBe('cancelled');
     const unknown = await cli('p-nobody-here');
     expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringMatching(/no person p-nobody-here/)]);

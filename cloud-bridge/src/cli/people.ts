@@ -1,6 +1,7 @@
 import { Identifier, IsoDate } from '@educard/terminal-sdk';
 import { CliError, example, print, usageError } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
+import type { BookOut } from '../library/index.js';
 import { type BridgeOptions, bridgeOptions, connect } from './client.js';
 
 interface TransferOptions extends BridgeOptions {
@@ -17,7 +18,18 @@ interface Transferred {
   on: string;
   cards: string[];
   versions: { school: string; version: number }[];
+  booksOut?: BookOut[];
   message?: string;
+}
+
+/** The books still out at the school library the person left, for whoever moved them to pass on. */
+function booksOutLines(books: BookOut[] | undefined): string {
+  if (!books?.length) return '';
+  const listed = books.map((book) => `  ${book.itemId}  ${book.title ?? ''}  due ${book.dueAt}`);
+  return [
+    `\n${books.length} book(s) still out at the ${books[0]?.school} library (on its overdue list once late):`,
+    ...listed,
+  ].join('\n');
 }
 
 async function transfer(personId: string, options: TransferOptions): Promise<void> {
@@ -50,7 +62,8 @@ async function transfer(personId: string, options: TransferOptions): Promise<voi
       `${data.personId} moved from ${data.from} to ${data.to} on ${data.on}` +
       (data.cards.length
         ? `, with ${data.cards.length} card(s): ${versions}; gateways take it at once.`
-        : '; no card moved with them.'),
+        : '; no card moved with them.') +
+      booksOutLines(data.booksOut),
   );
 }
 
@@ -60,6 +73,7 @@ interface Removed {
   cards: string[];
   versions: number[];
   anonymiseAfter: string;
+  booksOut?: BookOut[];
 }
 
 async function remove(personId: string, options: BridgeOptions & { json?: boolean }): Promise<void> {
@@ -78,7 +92,8 @@ async function remove(personId: string, options: BridgeOptions & { json?: boolea
     options.json,
     data,
     () =>
-      `${data.personId} left ${data.school}: ${data.cards.length} card(s) cancelled (gateways take it at once; parent notices stop); what the bridge keeps of them is anonymised after ${data.anonymiseAfter}.`,
+      `${data.personId} left ${data.school}: ${data.cards.length} card(s) cancelled (gateways take it at once; parent notices stop); what the bridge keeps of them is anonymised after ${data.anonymiseAfter}.` +
+      booksOutLines(data.booksOut),
   );
 }
 

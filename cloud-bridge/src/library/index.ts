@@ -8,7 +8,13 @@ export {
   replayItem,
 } from './ledger.js';
 export { type LoanConflict, type LoanFilter, LoanLedger } from './loans.js';
-export { OVERDUE_CSV_COLUMNS, type OverdueSources, overdueCsv, overdueList } from './overdue.js';
+export {
+  booksOutReader,
+  OVERDUE_CSV_COLUMNS,
+  type OverdueSources,
+  overdueCsv,
+  overdueList,
+} from './overdue.js';
 export {
   type CatalogueImportInput,
   CatalogueService,
@@ -16,6 +22,7 @@ export {
   cataloguePath,
 } from './service.js';
 export type {
+  BookOut,
   CatalogueImportReport,
   ItemProblem,
   LoanConflictView,

@@ -31,6 +31,16 @@ export interface OverdueList {
   loans: OverdueLoan[];
 }
 
+/** A book a person has out at a school's library: what moving them, or their leaving, warns of. */
+export interface BookOut {
+  school: string;
+  loanId: string;
+  itemId: string;
+  /** The catalogue's title; absent for an item no longer in it. */
+  title?: string;
+  dueAt: string;
+}
+
 export interface ItemProblem {
   /** 1-based line in the file, the header being line 1 (for JSON, the item's 1-based position). */
   line: number;

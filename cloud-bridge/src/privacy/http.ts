@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import { sendCsv } from '../csv/index.js';
 import type { ProtectedApp } from '../http/index.js';
+import type { BookOut } from '../library/index.js';
 import { RosterChangeRefused } from '../roster/index.js';
 import { type SubjectSources, subjectCsv, subjectExport } from './export.js';
 import { type Leavers, PersonUnknown } from './leavers.js';
@@ -13,6 +14,8 @@ const ExportQuery = z.object({ format: z.enum(['json', 'csv']).default('json') }
 export interface PrivacyRouteDeps {
   sources: SubjectSources;
   leavers: Leavers;
+  /** The books a person has out at a school's library: a removal names them. */
+  booksOut: (school: string, personId: string) => BookOut[];
   audit: AuditSink;
   now: () => Date;
 }
@@ -67,7 +70,14 @@ export function privacyRoutes(deps: PrivacyRouteDeps) {
         return reply.code(400).send({ error: 'bad-request', message: describeIssues(params.error) });
       const { personId } = params.data;
       try {
-        return await deps.leavers.remove(personId, auditActor(request));
+        const removal = await deps.leavers.remove(personId, auditActor(request));
+        const out = deps.booksOut(removal.school, personId);
+        if (out.length)
+          request.log.warn(
+            { person: personId, school: removal.school, books: out.length },
+            'left the district with books out at the school library',
+          );
+        return { ...removal, ...(out.length ? { booksOut: out } : {}) };
       } catch (error) {
         if (error instanceof PersonUnknown)
           return reply.code(404).send({ error: 'not-found', message: error.message });

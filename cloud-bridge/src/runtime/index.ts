@@ -18,7 +18,7 @@ import { BodyGrants } from '../grants/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { DevicePartitions, Ingest } from '../ingest/index.js';
 import { Duties, type Duty, LeaseTable } from '../leases/index.js';
-import { CatalogueService, LoanLedger } from '../library/index.js';
+import { booksOutReader, CatalogueService, LoanLedger } from '../library/index.js';
 import { Lockdowns, lockdownRoutes } from '../lockdown/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
@@ -265,6 +265,7 @@ export class Bridge {
       onBadRow,
       grants,
     });
+    const booksOut = booksOutReader(ledger, catalogue);
     const lockdowns = new Lockdowns({
       store,
       commands,
@@ -443,11 +444,17 @@ export class Bridge {
         accountRoutes(accounts, audit),
         opsRoutes(ops, audit),
         venuesRoutes(venues, audit),
-        transferRoutes((request) => applier.transfer(request), audit),
+        transferRoutes((request) => applier.transfer(request), audit, booksOut),
         releaseRoutes(releases, audit, (version) => rollouts.inUse(version)),
         rolloutRoutes(rollouts, audit),
         lockdownRoutes(lockdowns, audit),
-        privacyRoutes({ sources: { store, ledger, directory, transfers, audit }, leavers, audit, now }),
+        privacyRoutes({
+          sources: { store, ledger, directory, transfers, audit },
+          leavers,
+          booksOut,
+          audit,
+          now,
+        }),
         reads.hook(),
       ],
     });

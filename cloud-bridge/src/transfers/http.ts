@@ -2,6 +2,7 @@ import { describeIssues, Identifier, IsoDate } from '@educard/terminal-sdk';
 import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import type { ProtectedApp } from '../http/index.js';
+import type { BookOut } from '../library/index.js';
 import { RosterChangeRefused } from '../roster/index.js';
 import type { Transfer } from './log.js';
 import type { TransferRequest } from './request.js';
@@ -15,9 +16,14 @@ const PersonParams = z.object({ personId: Identifier });
 
 /**
  * `POST /v1/people/{personId}/transfer`: a transfer for districts without a change feed, made as the
- * feed's would be (`transfer`), district-wide (`people.transfer`), and audited either way.
+ * feed's would be (`transfer`), district-wide (`people.transfer`), and audited either way. The answer
+ * names the books the person still has out at the old school's library (`booksOut`).
  */
-export function transferRoutes(transfer: (request: TransferRequest) => Promise<Transfer>, audit: AuditSink) {
+export function transferRoutes(
+  transfer: (request: TransferRequest) => Promise<Transfer>,
+  audit: AuditSink,
+  booksOut: (school: string, personId: string) => BookOut[],
+) {
   return (app: ProtectedApp, guard: Guard): void => {
     app.post('/v1/people/:personId/transfer', async (request, reply) => {
       const params = PersonParams.safeParse(request.params);
@@ -43,6 +49,7 @@ export function transferRoutes(transfer: (request: TransferRequest) => Promise<T
           ...(className ? { class: className } : {}),
           actor: request.principal?.username ?? 'anonymous',
         });
+        const out = booksOut(made.from, personId);
         audit.record({
           ...asked,
           outcome: 'ok',
@@ -52,10 +59,16 @@ export function transferRoutes(transfer: (request: TransferRequest) => Promise<T
             on: made.on,
             cards: made.cards.length,
             versions: made.versions,
+            ...(out.length ? { booksOut: out.length } : {}),
           },
         });
+        if (out.length)
+          request.log.warn(
+            { person: personId, school: made.from, books: out.length },
+            'moved with books out at the old school library',
+          );
         const { before: _before, ...shown } = made;
-        return shown;
+        return { ...shown, ...(out.length ? { booksOut: out } : {}) };
       } catch (error) {
         // A transfer is refused the way any roster change is: the status says why.
         if (!(error instanceof RosterChangeRefused)) throw error;
