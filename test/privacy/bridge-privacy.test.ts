@@ -180,16 +180,33 @@ describe('reads of personal data are audited', () => {
 describe('a subject-access export', () => {
   it('gives a school admin everything on one pupil as JSON and CSV, audited; a head teacher may not', async () => {
     const admin = await signedIn('admin-x', 'school-admin');
+    // A book they borrowed, named by its title: a barcode tells a parent nothing.
+    const items = [{ itemId: 'B1', title: 'The Little Prince' }];
+    expect((await asAdmin(bridge.httpUrl, 'POST', `/v1/catalogue/${SCHOOL}/import`, { items })).status).toBe(
+      200,
+    );
+    const lent = {
+      loanId: 'desk-p:0',
+      itemId: 'B1',
+      personId: first.personId,
+      dueAt: new Date().toISOString(),
+    };
+    bridge.store.commitRecords(
+      'desk-p0',
+      SCHOOL,
+      libraryRecords('desk-p0', [['library.checkout', new Date().toISOString(), lent]]),
+    );
     const json = await admin.request('GET', `/v1/people/${first.personId}/export`);
     expect(json.status).toBe(200);
     expect(json.body).toMatchObject({
       personId: first.personId,
       cards: [{ cardId: first.cardId, displayName: 'Pupil 1' }],
-      loans: [],
+      loans: [{ loanId: 'desk-p:0', itemId: 'B1', title: 'The Little Prince' }],
       transfers: [],
       leaves: [{ id: 'leave-1', kind: 'sick', from: today, to: today }],
     });
-    expect((json.body.events as unknown[]).length).toBe(3);
+    // Their two passages and their refusal at the gate, and their checkout at the library desk.
+    expect((json.body.events as unknown[]).length).toBe(4);
     // The notices to their parents the bridge still holds: their own two passages and their refusal,
     // given up (no receiver), the other pupil's notice in the same delivery left out.
     // Every export is audited: the test counts those it makes.
@@ -219,7 +236,10 @@ describe('a subject-access export', () => {
     expect([csv.status, csv.headers.get('content-type')]).toEqual([200, expect.stringMatching(/text\/csv/)]);
     const lines = (await csv.text()).trim().split(/\r?\n/);
     expect(lines[0]).toBe(SUBJECT_CSV_COLUMNS.join(','));
-    expect(lines.filter((l) => l.startsWith('event,'))).toHaveLength(3);
+    expect(lines.filter((l) => l.startsWith('event,'))).toHaveLength(4);
+    expect(lines.filter((l) => l.startsWith('loan,'))).toEqual([
+      expect.stringContaining('The Little Prince'),
+    ]);
     expect(lines.filter((l) => l.startsWith('card,'))).toHaveLength(1);
     expect(lines.filter((l) => l.startsWith('notice,'))).toEqual([
       expect.stringMatching(new RegExp(`^notice,[^,]+,${SCHOOL},passage,`)),
@@ -268,7 +288,7 @@ describe('a pupil who leaves the district', () => {
     const anonymised = bridge.store
       .queryEvents({ school: SCHOOL, limit: 10 })
       .filter((e) => e.record.data.personId !== second.personId);
-    expect(anonymised).toHaveLength(3);
+    expect(anonymised).toHaveLength(4);
     for (const event of anonymised) {
       expect(String(event.record.data.personId)).toMatch(/^anon-/);
       expect(event.record.data).not.toHaveProperty('cardId');

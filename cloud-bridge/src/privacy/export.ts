@@ -2,7 +2,7 @@ import type { CardEntry } from '@educard/terminal-sdk';
 import type { AuditFilter, StoredAuditEntry } from '../accounts/index.js';
 import { toCsv } from '../csv/index.js';
 import type { Directory, DirectoryPerson, LeaveRecord } from '../directory/index.js';
-import type { LoanLedger, LoanRecord } from '../library/index.js';
+import type { CatalogueService, LoanLedger, LoanRecord } from '../library/index.js';
 import { type HeldNotice, noticesAbout } from '../notices/index.js';
 import type { BridgeStore, StoredEvent } from '../store/index.js';
 import type { Transfer } from '../transfers/index.js';
@@ -14,7 +14,8 @@ export interface SubjectExport {
   person?: DirectoryPerson;
   cards: CardEntry[];
   events: StoredEvent[];
-  loans: LoanRecord[];
+  /** Each with the title the school's catalogue gives its item now (a barcode tells a parent nothing). */
+  loans: (LoanRecord & { title?: string })[];
   transfers: Transfer[];
   /** Their leaves (sick, personal…) as the central system sent them, cancelled ones included. */
   leaves: LeaveRecord[];
@@ -27,6 +28,7 @@ export interface SubjectExport {
 export interface SubjectSources {
   store: BridgeStore;
   ledger: Pick<LoanLedger, 'loans'>;
+  catalogue: Pick<CatalogueService, 'titlesOf'>;
   directory: Directory;
   transfers: { ofPerson(personId: string): Transfer[] };
   audit: { query(filter: AuditFilter): StoredAuditEntry[] };
@@ -76,7 +78,13 @@ export function subjectExport(
     ...events.map((e) => e.school),
     ...transfers.flatMap((t) => [t.from, t.to]),
   ]);
-  const loans = [...schools].flatMap((school) => sources.ledger.loans(school, { personId, limit: 100_000 }));
+  const loans = [...schools].flatMap((school) => {
+    const titleOf = sources.catalogue.titlesOf(school);
+    return sources.ledger.loans(school, { personId, limit: 100_000 }).map((loan) => {
+      const title = titleOf(loan.itemId);
+      return title ? { ...loan, title } : loan;
+    });
+  });
   if ([cards, events, loans, transfers, leaves, notices].every((held) => held.length === 0) && !person)
     return undefined;
   return {

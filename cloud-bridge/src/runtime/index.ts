@@ -449,7 +449,7 @@ export class Bridge {
         rolloutRoutes(rollouts, audit),
         lockdownRoutes(lockdowns, audit),
         privacyRoutes({
-          sources: { store, ledger, directory, transfers, audit },
+          sources: { store, ledger, catalogue, directory, transfers, audit },
           leavers,
           booksOut,
           audit,
