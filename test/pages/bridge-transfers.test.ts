@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
+import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { type Gateway, RosterStore } from '@educard/gateway';
 import { launchChromium, until } from '@educard/scripts/support';
 import { type KeyRole, maskCardId } from '@educard/terminal-sdk';
@@ -70,6 +71,19 @@ beforeAll(async () => {
   await until(() => gateA.roster.view?.version === 1 && gateB.roster.view?.version === 1, {
     what: 'both gates hold version 1',
   });
+  await makeAccount(bridge.httpUrl, { username: 'bea', role: 'operator', school: 's-b' });
+  // A book the pupil has not returned to the old school's library.
+  const lent = {
+    loanId: 'desk-a:1',
+    itemId: 'B1',
+    personId: moving.personId,
+    dueAt: new Date(Date.now() + 7 * DAY).toISOString(),
+  };
+  bridge.store.commitRecords(
+    'desk-a',
+    's-a',
+    libraryRecords('desk-a', [['library.checkout', new Date().toISOString(), lent]]),
+  );
   const moved = await asAdmin(bridge.httpUrl, 'POST', `/v1/people/${moving.personId}/transfer`, {
     to: 's-b',
     class: '5-2',
@@ -90,7 +104,7 @@ describe('recent transfers on the operations page', { timeout: 60_000 }, () => {
     const page = await operations('dora');
     const transfer = page.locator(`.transfers li[data-transfer="${moving.personId}"]`);
     await transfer.waitFor();
-    expect(await transfer.locator('p').textContent()).toMatch(
+    expect(await transfer.locator('p').first().textContent()).toMatch(
       new RegExp(
         `Pupil 1 · s-a → s-b · first day \\d{4}-\\d\\d-\\d\\d · .* · admin-token · \\*+${maskCardId(moving.cardId).slice(-4)}`,
       ),
@@ -101,6 +115,9 @@ describe('recent transfers on the operations page', { timeout: 60_000 }, () => {
     ])
       await transfer.locator(`li[data-school="${school}"] span[data-gate="${gate}"].applied`).waitFor();
     expect(await transfer.locator('li[data-school="s-a"]').textContent()).toMatch(/^s-a v2: gate-a applied/);
+    expect(await transfer.locator('p.books-out').textContent()).toBe(
+      '1 book(s) still out at the s-a library',
+    );
     await screenshot(page, 'bridge-operations-transfer');
     await page.context().close();
   });
@@ -111,6 +128,15 @@ describe('recent transfers on the operations page', { timeout: 60_000 }, () => {
     await transfer.locator('li[data-school="s-a"] span[data-gate="gate-a"].applied').waitFor();
     expect(await transfer.locator('li[data-school="s-b"]').textContent()).toBe('s-b v2: ');
     expect(await transfer.locator('li[data-school="s-b"] span[data-gate]').count()).toBe(0);
+    expect(await transfer.locator('p.books-out').count()).toBe(1);
+    await page.context().close();
+  });
+
+  it("shows an operator of the new school nothing of the old school's library", async () => {
+    const page = await operations('bea');
+    const transfer = page.locator(`.transfers li[data-transfer="${moving.personId}"]`);
+    await transfer.locator('li[data-school="s-b"] span[data-gate="gate-b"].applied').waitFor();
+    expect(await transfer.locator('p.books-out').count()).toBe(0);
     await page.context().close();
   });
 });

@@ -119,6 +119,10 @@ const WORDS = {
   refused: { zh: '拒绝', en: 'Refused' },
   noTransfers: { zh: '最近没有转学', en: 'No transfers lately' },
   firstDay: { zh: '到校日期', en: 'first day' },
+  booksOut: {
+    zh: '在 {school} 图书馆尚有 {count} 本书未还',
+    en: '{count} book(s) still out at the {school} library',
+  },
   noGates: { zh: '没有闸机', en: 'no gates' },
   pending: { zh: '等待中', en: 'pending' },
   centralSync: { zh: '中心同步', en: 'Central sync' },

@@ -330,6 +330,13 @@ function Transfers({ school }: { school?: string }) {
               {t('firstDay')} {transfer.on} · {stamp(transfer.at)} · {transfer.actor}
               {transfer.cards.length ? ` · ${transfer.cards.join(', ')}` : ''}
             </p>
+            {transfer.booksOut ? (
+              <p class="notice books-out">
+                {t('booksOut')
+                  .replace('{count}', String(transfer.booksOut))
+                  .replace('{school}', transfer.from)}
+              </p>
+            ) : null}
             <ul class="gates">
               {transfer.schools.map((at) => (
                 <li key={at.school} data-school={at.school}>

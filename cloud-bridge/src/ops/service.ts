@@ -2,6 +2,7 @@ import { type DeviceState, type EventRecord, maskCardId } from '@educard/termina
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import type { CardChange } from '../http/index.js';
+import type { LoanLedger } from '../library/index.js';
 import {
   type BridgeStore,
   type CommittedEvent,
@@ -68,6 +69,8 @@ export interface OpsDeps {
   directory: Directory;
   /** The transfers between schools, for the recent transfers and how far each has reached. */
   transfers?: TransferLog;
+  /** The library's loans, for the books a transferred pupil still has out at the old school. */
+  ledger?: Pick<LoanLedger, 'loans'>;
   logger: Logger;
   settings?: Partial<OpsSettings>;
   now?: () => Date;
@@ -319,6 +322,9 @@ export class Operations {
   transfers(school: string | undefined, limit: number, sees: (school: string) => boolean): TransferView[] {
     return (this.deps.transfers?.recent(limit, school) ?? []).map((transfer) => {
       const name = this.nameOf(transfer.personId, undefined) ?? transfer.before.name;
+      const out = sees(transfer.from)
+        ? this.deps.ledger?.loans(transfer.from, { open: true, personId: transfer.personId, limit: 1000 })
+        : undefined;
       return {
         id: transfer.id,
         personId: transfer.personId,
@@ -335,6 +341,7 @@ export class Operations {
           version,
           ...(sees(at) ? { gates: this.gatesReached(at, version) } : {}),
         })),
+        ...(out?.length ? { booksOut: out.length } : {}),
       };
     });
   }

@@ -95,6 +95,8 @@ export interface TransferView {
   cards: string[];
   /** `gates` is absent for a school whose gates the caller may not see (the other school of a transfer). */
   schools: { school: string; version: number; gates?: GatePropagation[] }[];
+  /** Books the person still has out at the old school's library now, for a caller who sees that school. */
+  booksOut?: number;
 }
 
 /** One committed event as the operations page shows it: never a full card number. */

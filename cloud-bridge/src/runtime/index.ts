@@ -139,6 +139,7 @@ export class Bridge {
       store,
       directory,
       transfers,
+      ledger,
       logger,
       settings: config.ops,
       now,
