@@ -1,3 +1,4 @@
+export { booksOutReader } from './books-out.js';
 export { CATALOGUE_COLUMNS, parseCatalogueCsv } from './csv.js';
 export { type LibraryHttpDeps, libraryAdminRoutes, libraryPublicRoutes } from './http.js';
 export {
@@ -8,13 +9,7 @@ export {
   replayItem,
 } from './ledger.js';
 export { type LoanConflict, type LoanFilter, LoanLedger } from './loans.js';
-export {
-  booksOutReader,
-  OVERDUE_CSV_COLUMNS,
-  type OverdueSources,
-  overdueCsv,
-  overdueList,
-} from './overdue.js';
+export { OVERDUE_CSV_COLUMNS, type OverdueSources, overdueCsv, overdueList } from './overdue.js';
 export {
   type CatalogueImportInput,
   CatalogueService,

@@ -2,9 +2,7 @@ import { daysLate, localDate } from '@educard/terminal-sdk';
 import { toCsv } from '../csv/index.js';
 import { byClassId, byName, type PersonLabel } from '../directory/index.js';
 import type { LoanRecord } from './ledger.js';
-import type { LoanLedger } from './loans.js';
-import type { CatalogueService } from './service.js';
-import type { BookOut, OverdueList, OverdueLoan } from './types.js';
+import type { OverdueList, OverdueLoan } from './types.js';
 
 export interface OverdueSources {
   openLoans: (school: string) => LoanRecord[];
@@ -15,9 +13,9 @@ export interface OverdueSources {
 
 /**
  * A school's loans past their due date at `at`, class by class (pupils' classes in order, then those
- * with none: teachers and staff, pupils moved to another school), each borrower's by name, then their oldest due first; with
- * `className`, that class's only (as the directory or the card has the borrower now). Days overdue
- * are counted as the desk counts them (`daysLate`).
+ * with none: teachers and staff, pupils moved to another school), each borrower's by name, then their
+ * oldest due first; with `className`, that class's only (as the directory or the card has the
+ * borrower now). Days overdue are counted as the desk counts them (`daysLate`).
  */
 export function overdueList(
   sources: OverdueSources,
@@ -62,33 +60,6 @@ export function overdueList(
     asOf: at.toISOString(),
     timeZone: sources.timeZoneOf(school),
     loans,
-  };
-}
-
-/** Books a person has out at some school's library now, for as many as one person may borrow. */
-const BOOKS_OUT_READ = 1000;
-
-/**
- * The books a person has out at a school's library, oldest due first: what a transfer or a leaver's
- * removal answers with, so whoever moves them can tell the library (the move goes ahead regardless:
- * a book never holds up a pupil's new school or their leaving).
- */
-export function booksOutReader(ledger: LoanLedger, catalogue: Pick<CatalogueService, 'titlesOf'>) {
-  return (school: string, personId: string): BookOut[] => {
-    const titleOf = catalogue.titlesOf(school);
-    return ledger
-      .loans(school, { open: true, personId, limit: BOOKS_OUT_READ })
-      .map((loan): BookOut => {
-        const title = titleOf(loan.itemId);
-        return {
-          school,
-          loanId: loan.loanId,
-          itemId: loan.itemId,
-          ...(title ? { title } : {}),
-          dueAt: loan.dueAt,
-        };
-      })
-      .sort((a, b) => a.dueAt.localeCompare(b.dueAt));
   };
 }
 

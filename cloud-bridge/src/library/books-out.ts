@@ -1,0 +1,30 @@
+import type { LoanLedger } from './loans.js';
+import type { CatalogueService } from './service.js';
+import type { BookOut } from './types.js';
+
+/** Books a person has out at some school's library now, for as many as one person may borrow. */
+const BOOKS_OUT_READ = 1000;
+
+/**
+ * The books a person has out at a school's library, oldest due first: what a transfer or a leaver's
+ * removal answers with, so whoever moves them can tell the library (the move goes ahead regardless:
+ * a book never holds up a pupil's new school or their leaving).
+ */
+export function booksOutReader(ledger: LoanLedger, catalogue: Pick<CatalogueService, 'titlesOf'>) {
+  return (school: string, personId: string): BookOut[] => {
+    const titleOf = catalogue.titlesOf(school);
+    return ledger
+      .loans(school, { open: true, personId, limit: BOOKS_OUT_READ })
+      .map((loan): BookOut => {
+        const title = titleOf(loan.itemId);
+        return {
+          school,
+          loanId: loan.loanId,
+          itemId: loan.itemId,
+          ...(title ? { title } : {}),
+          dueAt: loan.dueAt,
+        };
+      })
+      .sort((a, b) => a.dueAt.localeCompare(b.dueAt));
+  };
+}
