@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
+import { localDate } from '@educard/terminal-sdk';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, Browser, makeAccount, startClockedBridge, TestClock } from '../support/accounts.js';
 import { ADMIN_TOKEN } from '../support/bridge.js';
+import { bridgeCli } from '../support/cli.js';
 
 /**
  * The school library's overdue list at the bridge, for a librarian's account: every open loan past
@@ -215,6 +217,20 @@ describe("a form teacher's list", () => {
     );
     const lines = (await csv.text()).trimEnd().split('\r\n');
     expect(lines.slice(1).map((line) => line.split(',')[0])).toEqual(['3B', '3B', '3B']);
+
+    // The same list at a terminal: due dates as the school's calendar has them.
+    const printed = await bridgeCli([
+      ...['library', 'overdue', '--school', 'school-1', '--class', '3B'],
+      ...['--url', base, '--admin-token', ADMIN_TOKEN],
+    ]);
+    expect(printed.code, printed.stderr).toBe(0);
+    const { timeZone, loans } = mine.body as { timeZone: string; loans: { name: string; dueAt: string }[] };
+    expect(printed.stdout).toContain('3 loan(s) overdue at school-1 (class 3B):');
+    expect(printed.stdout).not.toMatch(/\d\d:\d\d:\d\d/);
+    for (const loan of loans)
+      expect(printed.stdout).toMatch(
+        new RegExp(`${loan.name}.*${localDate(Date.parse(loan.dueAt), timeZone)}`),
+      );
 
     // The whole school's list, another class's, and the library's other reads are not theirs: a
     // class in the query of a route that does not take one changes nothing.

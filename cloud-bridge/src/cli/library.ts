@@ -1,3 +1,4 @@
+import { localDate } from '@educard/terminal-sdk';
 import { example, print, table, usageError } from '@educard/terminal-sdk/cli';
 import type { Command } from 'commander';
 import {
@@ -45,7 +46,7 @@ async function overdue(options: OverdueOptions): Promise<void> {
               loan.name,
               loan.title ?? '',
               loan.itemId,
-              loan.dueAt,
+              localDate(Date.parse(loan.dueAt), data.timeZone),
               loan.daysOverdue,
             ]),
           ),
