@@ -151,7 +151,7 @@ describe('educard-bridge people transfer', { timeout: 120_000 }, () => {
       /moved from s-a to s-b on \d{4}-\d\d-\d\d, with 1 card\(s\): s-a version 3 and s-b version 3/,
     );
     expect(human.stdout, human.stdout).toContain(
-      `1 book(s) still out at the s-a library (on its overdue list once late):\n  9787020002207  红楼梦  due ${dueAt}`,
+      `1 book(s) still out at the s-a library (on its overdue list once late):\n  9787020002207  红楼梦  due ${localDate(Date.parse(dueAt), ZONE)}`,
     );
     const moved = await asAdmin(bridge.httpUrl, 'GET', '/v1/audit?action=people.transfer&outcome=ok&limit=1');
     expect(moved.body.entries).toMatchObject([{ detail: { booksOut: 1 } }]);

@@ -342,7 +342,15 @@ describe('a pupil who leaves the district', () => {
     expect(run.json()).toMatchObject({
       personId: second.personId,
       cards: [second.cardId],
-      booksOut: [{ school: SCHOOL, loanId: 'desk-p:1', itemId: 'B7', dueAt }],
+      booksOut: [
+        {
+          school: SCHOOL,
+          loanId: 'desk-p:1',
+          itemId: 'B7',
+          dueAt,
+          dueDate: expect.stringMatching(/^\d{4}-\d\d-\d\d$/),
+        },
+      ],
     });
     expect(bridge.store.findCard(second.cardId)?.status).toBe('cancelled');
     const unknown = await cli('p-nobody-here');

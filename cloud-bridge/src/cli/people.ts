@@ -25,7 +25,7 @@ interface Transferred {
 /** The books still out at the school library the person left, for whoever moved them to pass on. */
 function booksOutLines(books: BookOut[] | undefined): string {
   if (!books?.length) return '';
-  const listed = books.map((book) => `  ${book.itemId}  ${book.title ?? ''}  due ${book.dueAt}`);
+  const listed = books.map((book) => `  ${book.itemId}  ${book.title ?? ''}  due ${book.dueDate}`);
   return [
     `\n${books.length} book(s) still out at the ${books[0]?.school} library (on its overdue list once late):`,
     ...listed,

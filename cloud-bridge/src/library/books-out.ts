@@ -1,3 +1,4 @@
+import { localDate } from '@educard/terminal-sdk';
 import type { LoanLedger } from './loans.js';
 import type { CatalogueService } from './service.js';
 import type { BookOut } from './types.js';
@@ -10,9 +11,14 @@ const BOOKS_OUT_READ = 1000;
  * removal answers with, so whoever moves them can tell the library (the move goes ahead regardless:
  * a book never holds up a pupil's new school or their leaving).
  */
-export function booksOutReader(ledger: LoanLedger, catalogue: Pick<CatalogueService, 'titlesOf'>) {
+export function booksOutReader(
+  ledger: LoanLedger,
+  catalogue: Pick<CatalogueService, 'titlesOf'>,
+  timeZoneOf: (school: string) => string,
+) {
   return (school: string, personId: string): BookOut[] => {
     const titleOf = catalogue.titlesOf(school);
+    const timeZone = timeZoneOf(school);
     return ledger
       .loans(school, { open: true, personId, limit: BOOKS_OUT_READ })
       .map((loan): BookOut => {
@@ -23,6 +29,7 @@ export function booksOutReader(ledger: LoanLedger, catalogue: Pick<CatalogueServ
           itemId: loan.itemId,
           ...(title ? { title } : {}),
           dueAt: loan.dueAt,
+          dueDate: localDate(Date.parse(loan.dueAt), timeZone),
         };
       })
       .sort((a, b) => a.dueAt.localeCompare(b.dueAt));

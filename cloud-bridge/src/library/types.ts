@@ -39,6 +39,8 @@ export interface BookOut {
   /** The catalogue's title; absent for an item no longer in it. */
   title?: string;
   dueAt: string;
+  /** The day it is due, in the school's calendar. */
+  dueDate: string;
 }
 
 export interface ItemProblem {

@@ -266,7 +266,7 @@ export class Bridge {
       onBadRow,
       grants,
     });
-    const booksOut = booksOutReader(ledger, catalogue);
+    const booksOut = booksOutReader(ledger, catalogue, attendance.zoneOf);
     const lockdowns = new Lockdowns({
       store,
       commands,
