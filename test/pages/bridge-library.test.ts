@@ -197,6 +197,24 @@ it("shows a head teacher their own class's overdue books, and nothing else of th
   await page.context().close();
 });
 
+it('lets the librarian pick one class: its list, and its CSV for the form teacher', async () => {
+  const page = await signIn('lin');
+  await page.locator('table.overdue').waitFor();
+  const picker = page.getByLabel('Class');
+  expect(await picker.locator('option').allTextContents()).toEqual(['All classes', '7-1', '8-2']);
+  await picker.selectOption('7-1');
+  await expect(page.getByRole('heading', { name: 'Overdue loans · 7-1 (1)' }).count()).resolves.toBe(1);
+  expect(await page.locator('table.overdue tbody td:nth-child(2)').allTextContents()).toEqual(['Li Fang']);
+  const csv = page.getByRole('link', { name: 'Download CSV' });
+  expect(await csv.getAttribute('href')).toBe(`/v1/library/${SCHOOL}/overdue.csv?class=7-1`);
+  const download = await Promise.all([page.waitForEvent('download'), csv.click()]).then(([d]) => d);
+  expect(download.suggestedFilename()).toMatch(new RegExp(`^overdue-${SCHOOL}-7-1-`));
+  await picker.selectOption('');
+  await expect.poll(() => page.locator('table.overdue tbody tr').count()).toBe(3);
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.context().close();
+});
+
 it('names the school a borrower moved to, in place of a class of this one', async () => {
   bridge.directory.putPerson({
     id: cards[0]?.personId as string,

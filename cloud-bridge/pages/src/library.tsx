@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import {
   api,
   type CatalogueImportReport,
@@ -185,13 +185,38 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
   const [school, setSchool] = useState(account.school);
   const base = school ? `/v1/library/${encodeURIComponent(school)}` : undefined;
   const formTeacher = account.role === 'head-teacher';
-  const query = formTeacher && account.className ? `?class=${encodeURIComponent(account.className)}` : '';
-  const overdue = useApi<OverdueList>(base && `${base}/overdue${query}`, 60_000);
-  const loans = overdue.data?.loans ?? [];
+  // A form teacher's list is their class's, asked of the bridge; a librarian's is the school's, and a
+  // class picked from it (one form teacher's printout) is shown from it and asked of the bridge as CSV.
+  const [picked, setPicked] = useState<string>();
+  // Another school's list has other classes.
+  useEffect(() => setPicked(undefined), [school]);
+  const chosen = formTeacher ? account.className : picked;
+  const query = chosen ? `?class=${encodeURIComponent(chosen)}` : '';
+  const overdue = useApi<OverdueList>(base && `${base}/overdue${formTeacher ? query : ''}`, 60_000);
+  const all = overdue.data?.loans ?? [];
+  const loans = chosen ? all.filter((loan) => loan.class === chosen) : all;
+  const classes = [...new Set(all.flatMap((loan) => (loan.class ? [loan.class] : [])))];
   return (
     <section class="library">
       <div class="toolbar">
         {!account.school && <SchoolPicker value={school} onChange={setSchool} />}
+        {!formTeacher && overdue.data && (
+          <label>
+            {t('class')}{' '}
+            <select
+              name="class"
+              value={picked ?? ''}
+              onInput={(event) => setPicked(event.currentTarget.value || undefined)}
+            >
+              <option value="">{t('allClasses')}</option>
+              {classes.map((id) => (
+                <option key={id} value={id}>
+                  {id}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         {base && (
           <a class="button" href={`${base}/overdue.csv${query}`} download>
             {t('downloadCsv')}
@@ -207,7 +232,7 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
         <section class="card overdue">
           <h2>
             {t('overdueLoans')}
-            {overdue.data.class ? ` · ${overdue.data.class}` : ''} ({loans.length})
+            {chosen ? ` · ${chosen}` : ''} ({loans.length})
           </h2>
           {loans.length === 0 ? (
             <p>{t('nothingOverdue')}</p>
