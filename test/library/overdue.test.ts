@@ -211,6 +211,12 @@ describe("a form teacher's list", () => {
     const csv = await fetch(`${base}/v1/library/school-1/overdue.csv?class=3B`, {
       headers: { cookie: head.cookie as string },
     });
+    // A HEAD is a read as its GET is (a browser or a proxy asking before it downloads).
+    const asked = await fetch(`${base}/v1/library/school-1/overdue.csv?class=3B`, {
+      method: 'HEAD',
+      headers: { cookie: head.cookie as string },
+    });
+    expect(asked.status).toBe(200);
     expect(csv.status).toBe(200);
     expect(csv.headers.get('content-disposition')).toMatch(
       /filename="overdue-school-1-3B-\d{4}-\d{2}-\d{2}\.csv"/,

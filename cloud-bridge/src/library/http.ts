@@ -71,6 +71,8 @@ type App<L extends FastifyBaseLogger> = FastifyInstance<
   L
 >;
 
+const READS = new Set(['GET', 'HEAD']);
+
 /** The routes whose query may name a class, and whose answer is then that class's alone. */
 const BY_CLASS = new Set(['/v1/library/:school/overdue', '/v1/library/:school/overdue.csv']);
 const classOf = (query: unknown) => (query as { class?: string }).class;
@@ -108,12 +110,12 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
   guard: Guard,
 ): void {
   // Every library route names its school: the catalogue and the ledger are the school's, read by a GET
-  // and changed by any other method. The overdue list may name a class too (a form teacher reads
+  // (or its HEAD) and changed by any other method. The overdue list may name a class too (a form teacher reads
   // theirs); every other route is the whole school's, whatever its query says. (The caller registers
   // these routes in a scope of their own, so the hook stops at them.)
   admin.addHook('preHandler', async (request, reply) => {
     const { school } = request.params as { school?: string };
-    const action = request.method === 'GET' ? 'library.read' : 'library.manage';
+    const action = READS.has(request.method) ? 'library.read' : 'library.manage';
     const className = BY_CLASS.has(request.routeOptions.url ?? '') ? classOf(request.query) : undefined;
     if (!guard(request, reply, action, { school: school ?? '', ...(className ? { className } : {}) }))
       return reply;
