@@ -2,14 +2,16 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
+import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startBridge } from '../support/bridge.js';
 import { bridgeCli } from '../support/cli.js';
 import { commitTaps } from '../support/gate-passages.js';
 
 // A bridge on the real clock: every date is derived from it. The running bridge keeps gate passages
-// 1,000 days; the config the backup reads has the default (180 days) the district has just gone back
-// to, so the backup leaves out the taps of 400 days ago that the live purge has not removed yet.
+// and library events 1,000 days; the config the backup reads has the defaults (180 and 365 days) the
+// district has just gone back to, so the backup leaves out the taps of 400 days ago and the loan
+// returned 480 days ago that the live purge has not removed yet.
 
 const DAY = 86_400_000;
 const ago = (days: number) => new Date(Date.now() - days * DAY).toISOString();
@@ -31,7 +33,9 @@ const eventsOf = (b: Bridge) =>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bridge-backup-'));
-  bridge = await startBridge(join(dir, 'data'), { retention: { days: { 'gate.decision': 1000 } } });
+  bridge = await startBridge(join(dir, 'data'), {
+    retention: { days: { 'gate.decision': 1000, 'library.*': 1000 } },
+  });
   bridge.directory.putSchool({
     id: 's-a',
     name: 'No. 1 Primary',
@@ -50,6 +54,22 @@ beforeAll(async () => {
     { personId: 'p-backup-1', at: ago(1), direction: 'in' },
     { personId: 'p-backup-2', at: ago(1), direction: 'in' },
   ]);
+  // A book lent 500 days ago and back 20 days later, and one lent yesterday and still out.
+  const lent = (loanId: string, personId: string, at: string) => ({
+    loanId,
+    itemId: loanId === 'desk-1:1' ? 'B1' : 'B2',
+    personId,
+    dueAt: new Date(Date.parse(at) + 21 * DAY).toISOString(),
+  });
+  bridge.store.commitRecords(
+    'desk-1',
+    's-a',
+    libraryRecords('desk-1', [
+      ['library.checkout', ago(500), lent('desk-1:1', 'p-backup-1', ago(500))],
+      ['library.return', ago(480), { loanId: 'desk-1:1', itemId: 'B1' }],
+      ['library.checkout', ago(1), lent('desk-1:2', 'p-backup-2', ago(1))],
+    ]),
+  );
   configFile = join(dir, 'bridge.json');
   await writeFile(configFile, JSON.stringify({ dataDir: join(dir, 'data'), adminToken: ADMIN_TOKEN }));
   const key = await bridgeCli(['backup-key', '--out', join(dir, 'identity.txt'), '--json']);
@@ -78,7 +98,7 @@ describe('educard-bridge backup and restore', () => {
       '--json',
     ]);
     expect(made.code, made.stderr).toBe(0);
-    expect(made.json()).toMatchObject({ kind: 'sqlite', events: 2, purged: 2, file });
+    expect(made.json()).toMatchObject({ kind: 'sqlite', events: 3, purged: 4, file });
 
     // Nothing of the database in clear: not its header, not a person id, not a name.
     const bytes = await readFile(file);
@@ -105,12 +125,18 @@ describe('educard-bridge backup and restore', () => {
 
     const back = await restore(file, join(dir, 'identity.txt'), '--json');
     expect(back.code, back.stderr).toBe(0);
-    expect(back.json()).toMatchObject({ events: 2 });
+    expect(back.json()).toMatchObject({ events: 3 });
     restored = await startBridge(fresh);
     const recent = eventsOf(bridge).filter((e) => e.seq > 2);
     expect(eventsOf(restored)).toEqual(recent);
     expect(restored.directory.person('p-backup-1')).toEqual(bridge.directory.person('p-backup-1'));
     expect(restored.store.cursor('gate-1')).toEqual(bridge.store.cursor('gate-1'));
+    // The loan returned past the library's retention is not in the copy's ledger; the one out is. The
+    // running bridge, keeping its own rules, still has both.
+    const loansOf = (b: Bridge) =>
+      b.store.database.prepare('SELECT loan_id FROM loans ORDER BY loan_id').pluck().all();
+    expect(loansOf(restored)).toEqual(['desk-1:2']);
+    expect(loansOf(bridge)).toEqual(['desk-1:1', 'desk-1:2']);
 
     // A database already there is replaced only when asked, and kept aside.
     await restored.stop();

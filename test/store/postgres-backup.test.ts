@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   CONNECTION_BOUNDS,
   LeaseTable,
+  LoanLedger,
   livePostgresDump,
   makeBackup,
   newBackupKey,
@@ -19,6 +20,7 @@ import {
   restorePostgres,
   withSearchPath,
 } from '@educard/cloud-bridge';
+import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { type Postgres, startPostgres } from '@educard/scripts/support';
 import { chainRecords, gateDecisionData } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
@@ -138,6 +140,19 @@ describe('backup of a PostgreSQL store', () => {
     const now = Date.now();
     const records = passages(now, 6, 2, 6);
     store.commitRecords('gate-1', 'school-1', records);
+    // A book lent 500 days ago and back 20 days later: past the library's retention (365 days).
+    new LoanLedger(store);
+    const ago = (days: number) => new Date(now - days * 86_400_000).toISOString();
+    const loan = { loanId: 'desk-1:1', itemId: 'B1', personId: 'p1', dueAt: ago(479) };
+    store.commitRecords(
+      'desk-1',
+      'school-1',
+      libraryRecords('desk-1', [
+        ['library.checkout', ago(500), loan],
+        ['library.return', ago(480), { loanId: 'desk-1:1', itemId: 'B1' }],
+      ]),
+    );
+    const loans = () => psql(url, 'SELECT count(*) FROM loans').trim();
     const leases = new LeaseTable(store.database);
     const { recipient } = await newBackupKey();
     const backup = (file: string) =>
@@ -154,12 +169,17 @@ describe('backup of a PostgreSQL store', () => {
       );
     try {
       expect(leases.take(RETENTION_LEASE, 'instance-a', 60_000)).toBeDefined();
-      expect(await backup('held.age')).toMatchObject({ events: 6, purged: 0, purgeHeldBy: 'instance-a' });
+      expect(await backup('held.age')).toMatchObject({ events: 8, purged: 0, purgeHeldBy: 'instance-a' });
+      expect(loans()).toBe('1');
       leases.release(RETENTION_LEASE, 'instance-a');
       const purged = await backup('free.age');
-      expect(purged).toMatchObject({ events: 4, purged: 2 });
+      expect(purged).toMatchObject({ events: 4, purged: 4 });
       expect(purged.purgeHeldBy).toBeUndefined();
-      expect(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'retention.purge'").trim()).toBe('1');
+      // The loan went with its events, as the bridge's own purge would have it go.
+      expect(loans()).toBe('0');
+      expect(
+        psql(url, "SELECT target FROM audit_log WHERE action = 'retention.purge' ORDER BY target").trim(),
+      ).toBe(['gate.decision', 'library.checkout', 'library.loan', 'library.return'].join('\n'));
       // Given back at its end: the instances' own purge takes it at once.
       expect(leases.get(RETENTION_LEASE)).toBeUndefined();
     } finally {

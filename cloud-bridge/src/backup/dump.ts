@@ -1,9 +1,11 @@
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { AuditLog } from '../accounts/index.js';
-import { type CentralAcks, Retention, type RetentionConfig } from '../retention/index.js';
-import { sqliteDatabase } from '../store/index.js';
+import { LoanLedger } from '../library/index.js';
+import { type CentralAcks, Retention, type RetentionConfig, type RetentionDeps } from '../retention/index.js';
+import { type SqlDatabase, sqliteDatabase, tableExists } from '../store/index.js';
 import { MIGRATIONS } from '../store/migrations.js';
+import { forgetBookingsBefore } from '../venues/index.js';
 
 /**
  * A store backend's consistent copy of itself, to one plain file, the bridge running: SQLite's online
@@ -27,9 +29,28 @@ export interface DumpReport {
 }
 
 /**
+ * What the purge forgets of pupils beside their events and the audit entries, from the tables a copy
+ * holds as they are: the class visits booked before their venue's retention (with their pupils' cards)
+ * and the loans returned before their school's (a pupil's reading). A store whose bridge never had a
+ * module has none of its tables: nothing of it to forget, and nothing made for it. A copy takes no commits.
+ */
+export function pupilRecordsForgotten(
+  db: SqlDatabase,
+): Pick<RetentionDeps, 'forgetBookings' | 'forgetLoans'> {
+  const steps: Pick<RetentionDeps, 'forgetBookings' | 'forgetLoans'> = {};
+  if (tableExists(db, 'venue_bookings'))
+    steps.forgetBookings = (cutoffOf) => forgetBookingsBefore(db, cutoffOf);
+  if (tableExists(db, 'loans')) {
+    const ledger = new LoanLedger({ database: db, addCommitProjection: () => undefined });
+    steps.forgetLoans = (cutoffOf, signal) => ledger.forgetReturned(cutoffOf, signal);
+  }
+  return steps;
+}
+
+/**
  * SQLite: the online backup API copies the database page by page while the bridge writes; then the
  * copy loses what is past its retention (the same rules and the same exceptions as the live purge,
- * the audit log's included),
+ * the audit log's, past class visits' and returned loans' included),
  * and is vacuumed so that no removed row stays behind in a free page.
  */
 export function sqliteDump(options: {
@@ -63,6 +84,7 @@ export function sqliteDump(options: {
           now: options.now,
           purgeAudit: (before, pace, signal) =>
             new AuditLog(db, silent, options.now).purgeBefore(before, pace, signal),
+          ...pupilRecordsForgotten(db),
         });
         const report = await retention.runOnce();
         copy.exec('VACUUM');

@@ -8,7 +8,7 @@ import { LeaseTable } from '../leases/index.js';
 import { type CentralAcks, RETENTION_LEASE, Retention, type RetentionConfig } from '../retention/index.js';
 import { openPostgresStore, withConnectionBounds } from '../store/index.js';
 import { RestoreRefused } from './backup.js';
-import type { DumpReport, StoreDump } from './dump.js';
+import { type DumpReport, pupilRecordsForgotten, type StoreDump } from './dump.js';
 
 const run = promisify(execFile);
 
@@ -184,6 +184,7 @@ export function livePostgresDump(options: {
           logger,
           now: options.now,
           purgeAudit: (before, pace, signal) => audit.purgeBefore(before, pace, signal),
+          ...pupilRecordsForgotten(store.database),
         });
         const renew = setInterval(() => {
           if (!take()) void retention.stop();

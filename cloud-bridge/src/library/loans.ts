@@ -179,7 +179,8 @@ export class LoanLedger {
 
   private readonly db: SqlDatabase;
 
-  constructor(store: BridgeStore) {
+  /** A store, or a copy's database that takes no commits (a backup's: `addCommitProjection` does nothing). */
+  constructor(store: Pick<BridgeStore, 'database' | 'addCommitProjection'>) {
     const db = store.database;
     this.db = db;
     const held = migrateModule(db, 'library', STEPS);

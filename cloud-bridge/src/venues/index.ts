@@ -14,6 +14,7 @@ export {
   type Booking,
   BookingRefused,
   type BookingRequest,
+  forgetBookingsBefore,
   VenuePlans,
 } from './plans.js';
 export type { VenueDay } from './visits.js';

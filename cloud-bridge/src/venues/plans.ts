@@ -14,7 +14,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { ForgottenBookings } from '../retention/index.js';
 import { needsRenewal, RENEWAL_CHECK_MS, type RosterKeyring, renewalTimer } from '../roster/index.js';
-import { type BridgeStore, lockWithinTransaction } from '../store/index.js';
+import { type BridgeStore, lockWithinTransaction, type SqlDatabase } from '../store/index.js';
 import { announceKeySets, RETAINED } from './announce.js';
 
 export interface VenuePlansDeps {
@@ -92,6 +92,28 @@ function bookingOf(row: BookingRow): Booking {
 }
 
 /**
+ * Forgets the class visits booked for a date before their venue's cutoff (the retention of its visit
+ * events), with the cards of their pupils and teachers: the events say who came, for as long as they
+ * are kept. By venue, how many and up to which instant. A function of the tables alone: a backup's
+ * copy is purged with it too.
+ */
+export function forgetBookingsBefore(
+  db: SqlDatabase,
+  cutoffOf: (venue: string) => string | undefined,
+): ForgottenBookings[] {
+  const venues = db.prepare<[], string>('SELECT DISTINCT venue FROM venue_bookings ORDER BY venue').pluck();
+  const forget = db.prepare('DELETE FROM venue_bookings WHERE venue = ? AND date < ?');
+  const forgotten: ForgottenBookings[] = [];
+  for (const venue of venues.all()) {
+    const upTo = cutoffOf(venue);
+    if (upTo === undefined) continue;
+    const count = forget.run(venue, upTo.slice(0, 10)).changes;
+    if (count > 0) forgotten.push({ venue, count, upTo });
+  }
+  return forgotten;
+}
+
+/**
  * Class visits booked at venues (docs/venues.md): a school books a class for a slot on a day, the
  * bridge names its pupils' and teachers' cards from the school's roster, and publishes the venue's
  * plan (its visits from yesterday on) signed by the roster keys, retained for the venue's gateways.
@@ -123,10 +145,6 @@ export class VenuePlans {
         'INSERT INTO venue_plans (venue, version, manifest, body, created_at) VALUES (?, ?, ?, ?, ?)',
       ),
       dropOlderPlans: db.prepare('DELETE FROM venue_plans WHERE venue = ? AND version < ?'),
-      bookedVenues: db
-        .prepare<[], string>('SELECT DISTINCT venue FROM venue_bookings ORDER BY venue')
-        .pluck(),
-      forgetBefore: db.prepare('DELETE FROM venue_bookings WHERE venue = ? AND date < ?'),
     };
   }
 
@@ -232,20 +250,9 @@ export class VenuePlans {
     return this.sql.ofVenue.all(venue, fromDate).map(bookingOf);
   }
 
-  /**
-   * Forgets the class visits booked for a date before their venue's cutoff (the retention of its visit
-   * events), with the cards of their pupils and teachers: the events say who came, for as long as they
-   * are kept. By venue, how many and up to which instant.
-   */
+  /** The retention purge's: `forgetBookingsBefore` on this store. */
   forgetPastBookings(cutoffOf: (venue: string) => string | undefined): ForgottenBookings[] {
-    const forgotten: ForgottenBookings[] = [];
-    for (const venue of this.sql.bookedVenues.all()) {
-      const upTo = cutoffOf(venue);
-      if (upTo === undefined) continue;
-      const count = this.sql.forgetBefore.run(venue, upTo.slice(0, 10)).changes;
-      if (count > 0) forgotten.push({ venue, count, upTo });
-    }
-    return forgotten;
+    return forgetBookingsBefore(this.deps.store.database, cutoffOf);
   }
 
   private get ttlMs(): number {
