@@ -266,6 +266,10 @@ describe("a form teacher's list", () => {
     const none = await librarian.request('GET', '/v1/library/school-1/overdue?class=9Z');
     expect(none).toMatchObject({ status: 404, body: { message: 'no class 9Z in school-1' } });
     expect((await librarian.request('GET', '/v1/library/school-1/overdue.csv?class=9Z')).status).toBe(404);
+    // A class the directory has, with no pupil on a card yet: nothing overdue, not unknown.
+    bridge.directory.putClass({ school: 'school-1', id: '1A', name: 'Class 1A' });
+    const empty = await librarian.request('GET', '/v1/library/school-1/overdue?class=1A');
+    expect(empty).toMatchObject({ status: 200, body: { class: '1A', loans: [] } });
     const tooLong = await librarian.request('GET', `/v1/library/school-1/overdue?class=${'X'.repeat(33)}`);
     expect(tooLong.status).toBe(400);
   });

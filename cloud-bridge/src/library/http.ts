@@ -110,9 +110,9 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
   guard: Guard,
 ): void {
   // Every library route names its school: the catalogue and the ledger are the school's, read by a GET
-  // (or its HEAD) and changed by any other method. The overdue list may name a class too (a form teacher reads
-  // theirs); every other route is the whole school's, whatever its query says. (The caller registers
-  // these routes in a scope of their own, so the hook stops at them.)
+  // (or its HEAD) and changed by any other method. The overdue list may name a class too (a form
+  // teacher reads theirs); every other route is the whole school's, whatever its query says. (The
+  // caller registers these routes in a scope of their own, so the hook stops at them.)
   admin.addHook('preHandler', async (request, reply) => {
     const { school } = request.params as { school?: string };
     const action = READS.has(request.method) ? 'library.read' : 'library.manage';
@@ -227,7 +227,7 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
     if (className === undefined || list.loans.length || hasClass(school, className)) return list;
   };
   const hasClass = (school: string, className: string) =>
-    deps.directory.classes(school).some((entry) => entry.id === className) ||
+    deps.directory.class(school, className) !== undefined ||
     deps.store.rosterCards(school).some((card) => card.class === className);
   const noClass = (reply: FastifyReply, school: string, className?: string) =>
     reply.code(404).send({ error: 'not-found', message: `no class ${className} in ${school}` });
