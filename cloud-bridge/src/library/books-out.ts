@@ -3,16 +3,13 @@ import type { LoanLedger } from './loans.js';
 import type { CatalogueService } from './service.js';
 import type { BookOut } from './types.js';
 
-/** Books a person has out at some school's library now, for as many as one person may borrow. */
-const BOOKS_OUT_READ = 1000;
-
 /**
  * The books a person has out at a school's library, oldest due first: what a transfer or a leaver's
  * removal answers with, so whoever moves them can tell the library (the move goes ahead regardless:
  * a book never holds up a pupil's new school or their leaving).
  */
 export function booksOutReader(
-  ledger: LoanLedger,
+  ledger: Pick<LoanLedger, 'openLoansOf'>,
   catalogue: Pick<CatalogueService, 'titlesOf'>,
   timeZoneOf: (school: string) => string,
 ) {
@@ -20,7 +17,7 @@ export function booksOutReader(
     const titleOf = catalogue.titlesOf(school);
     const timeZone = timeZoneOf(school);
     return ledger
-      .loans(school, { open: true, personId, limit: BOOKS_OUT_READ })
+      .openLoansOf(school, personId)
       .map((loan): BookOut => {
         const title = titleOf(loan.itemId);
         return {

@@ -16,6 +16,8 @@ import {
 } from './ledger.js';
 
 const LIBRARY_TYPES = new Set<string>(LIBRARY_EVENT_TYPES);
+/** A person's open loans read at most: far more than any library lets one person borrow. */
+const PERSON_LOANS_READ = 1000;
 /** Items forgotten in one transaction of the retention purge. */
 const FORGET_BATCH = 100;
 
@@ -208,6 +210,14 @@ export class LoanLedger {
     const sql = `SELECT loan FROM loans WHERE ${where.join(' AND ')} ORDER BY checked_out_at, loan_id LIMIT ?`;
     const rows = this.prepared(sql).all(...params, Math.floor(filter.limit)) as { loan: string }[];
     return rows.map((row) => JSON.parse(row.loan) as LoanRecord);
+  }
+
+  /**
+   * The loans a person has not returned at a school's library, oldest first: what a transfer, a
+   * removal and the operations page's transfers name as the books they still have out.
+   */
+  openLoansOf(school: string, personId: string): LoanRecord[] {
+    return this.loans(school, { open: true, personId, limit: PERSON_LOANS_READ });
   }
 
   /** Every loan of the school not returned yet, oldest first. */

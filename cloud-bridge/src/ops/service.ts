@@ -70,7 +70,7 @@ export interface OpsDeps {
   /** The transfers between schools, for the recent transfers and how far each has reached. */
   transfers?: TransferLog;
   /** The library's loans, for the books a transferred pupil still has out at the old school. */
-  ledger?: Pick<LoanLedger, 'loans'>;
+  ledger?: Pick<LoanLedger, 'openLoansOf'>;
   logger: Logger;
   settings?: Partial<OpsSettings>;
   now?: () => Date;
@@ -323,7 +323,7 @@ export class Operations {
     return (this.deps.transfers?.recent(limit, school) ?? []).map((transfer) => {
       const name = this.nameOf(transfer.personId, undefined) ?? transfer.before.name;
       const out = sees(transfer.from)
-        ? this.deps.ledger?.loans(transfer.from, { open: true, personId: transfer.personId, limit: 1000 })
+        ? this.deps.ledger?.openLoansOf(transfer.from, transfer.personId)
         : undefined;
       return {
         id: transfer.id,
