@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import {
   api,
   type CatalogueImportReport,
@@ -187,10 +187,10 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
   const formTeacher = account.role === 'head-teacher';
   // A form teacher's list is their class's, asked of the bridge; a librarian's is the school's, and a
   // class picked from it (one form teacher's printout) is shown from it and asked of the bridge as CSV.
-  const [picked, setPicked] = useState<string>();
-  // Another school's list has other classes.
-  useEffect(() => setPicked(undefined), [school]);
-  const chosen = formTeacher ? account.className : picked;
+  // Picked at a school: another school's list has other classes.
+  const [picked, setPicked] = useState<{ school?: string; class: string }>();
+  const pickedHere = picked?.school === school ? picked?.class : undefined;
+  const chosen = formTeacher ? account.className : pickedHere;
   const query = chosen ? `?class=${encodeURIComponent(chosen)}` : '';
   const overdue = useApi<OverdueList>(base && `${base}/overdue${formTeacher ? query : ''}`, 60_000);
   const all = overdue.data?.loans ?? [];
@@ -205,8 +205,11 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
             {t('class')}{' '}
             <select
               name="class"
-              value={picked ?? ''}
-              onInput={(event) => setPicked(event.currentTarget.value || undefined)}
+              value={pickedHere ?? ''}
+              onInput={(event) => {
+                const value = event.currentTarget.value;
+                setPicked(value ? { school, class: value } : undefined);
+              }}
             >
               <option value="">{t('allClasses')}</option>
               {classes.map((id) => (
