@@ -31,7 +31,7 @@ import { RosterKeyring, RosterService } from '../roster/index.js';
 import { type BadRowSink, type BridgeStore, openPostgresStore, openSqliteStore } from '../store/index.js';
 import { DeviceSync } from '../sync/index.js';
 import { TransferLog, transferRoutes } from '../transfers/index.js';
-import { Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
+import { forgetBookingsBefore, Venues, venuesPublicRoutes, venuesRoutes } from '../venues/index.js';
 import { servePages } from '../web/index.js';
 import { watchSubscriptions } from './subscriptions.js';
 import { BRIDGE_VERSION } from './version.js';
@@ -374,7 +374,7 @@ export class Bridge {
       audit,
       logger: logger.child({ component: 'retention' }),
       now,
-      forgetBookings: (cutoffOf) => venues.plans.forgetPastBookings(cutoffOf),
+      forgetBookings: (cutoffOf) => forgetBookingsBefore(store.database, cutoffOf),
       forgetLoans: (cutoffOf, signal) => ledger.forgetReturned(cutoffOf, signal),
       // A version's body is fetched with a grant; once a newer one has been out longer than a grant
       // lasts, nothing can fetch the older.

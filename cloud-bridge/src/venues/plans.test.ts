@@ -12,7 +12,7 @@ import { RosterKeyring } from '../roster/index.js';
 import { commitSignedRoster } from '../store/conformance.js';
 import type { BridgeStore } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
-import { VenuePlans } from './plans.js';
+import { forgetBookingsBefore, VenuePlans } from './plans.js';
 import { migrateVenues } from './tables.js';
 
 // Class visits booked at a venue name their pupils' cards: the plans and bookings keep them no longer
@@ -80,7 +80,7 @@ it('keeps the latest plan only, and forgets past visits with their cards once th
     audit: { record: (entry) => audited.push(entry) },
     logger: pino({ level: 'silent' }),
     now: () => new Date(clock),
-    forgetBookings: (cutoffOf) => plans.forgetPastBookings(cutoffOf),
+    forgetBookings: (cutoffOf) => forgetBookingsBefore(store.database, cutoffOf),
   });
   const report = await retention.runOnce();
   expect(report.bookingsForgotten).toBe(1);

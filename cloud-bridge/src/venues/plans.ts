@@ -250,11 +250,6 @@ export class VenuePlans {
     return this.sql.ofVenue.all(venue, fromDate).map(bookingOf);
   }
 
-  /** The retention purge's: `forgetBookingsBefore` on this store. */
-  forgetPastBookings(cutoffOf: (venue: string) => string | undefined): ForgottenBookings[] {
-    return forgetBookingsBefore(this.deps.store.database, cutoffOf);
-  }
-
   private get ttlMs(): number {
     return this.deps.manifestTtlMs ?? DEFAULT_TTL_MS;
   }
