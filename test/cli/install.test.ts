@@ -69,9 +69,12 @@ describe('deploy/install-gateway.sh', () => {
     expect(await readlink(join(root, 'opt/educard/committed'))).toBe('releases/0.1.0');
     expect((await stat(join(root, 'etc/educard'))).mode & 0o7777).toBe(0o2751);
     expect((await stat(join(root, 'var/lib/educard'))).mode & 0o777).toBe(0o750);
-    expect(
-      JSON.parse(await readFile(join(root, 'opt/educard/current/package.json'), 'utf8')).workspaces,
-    ).toEqual(['terminal-sdk', 'gateway']);
+    // With the checkout's reviewed install scripts: npm 12 runs no other, so a rebuild there builds them.
+    const installed = JSON.parse(await readFile(join(root, 'opt/educard/current/package.json'), 'utf8'));
+    expect(installed.workspaces).toEqual(['terminal-sdk', 'gateway']);
+    expect(installed.allowScripts).toEqual(
+      JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')).allowScripts,
+    );
 
     // The staged copy runs on its own: its command and its service entry point.
     const cli = await runCommand(join(root, 'opt/educard/current/gateway/dist/cli/main.js'), ['--version']);

@@ -101,6 +101,27 @@ const NOT_RUN = new RegExp(
 );
 
 /**
+ * The root package.json of a service's tree (a Debian package's, an installed gateway's or bridge's, a
+ * gateway release's): the checkout's, trimmed to the service's workspaces. It keeps the checkout's
+ * `allowScripts`, the dependencies whose install scripts were reviewed: npm 12 runs no other
+ * dependency's, so an `npm install` or `npm rebuild` there would leave the native modules unbuilt.
+ */
+export async function servicePackageJson(checkout: string, workspaces: readonly string[]): Promise<string> {
+  const root = JSON.parse(await readFile(join(checkout, 'package.json'), 'utf8'));
+  const trimmed = {
+    name: root.name,
+    version: root.version,
+    private: true,
+    type: root.type,
+    license: root.license,
+    engines: root.engines,
+    workspaces,
+    allowScripts: root.allowScripts,
+  };
+  return `${JSON.stringify(trimmed, null, 2)}\n`;
+}
+
+/**
  * Copies what a service runs into `target`, laid out as npm would install it: the root package.json
  * trimmed to the service's workspaces, each workspace's package.json and dist/, the lockfile, docs/ and
  * deploy/, and the production packages from this checkout's node_modules (built for this machine).
@@ -116,17 +137,7 @@ export async function stageService(
     if (!existsSync(join(REPO_ROOT, entry)))
       throw new Error(`${entry} is missing: build first (npm run build)`);
   await mkdir(target, { recursive: true });
-  const rootPackage = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8'));
-  const trimmed = {
-    name: rootPackage.name,
-    version: rootPackage.version,
-    private: true,
-    type: rootPackage.type,
-    license: rootPackage.license,
-    engines: rootPackage.engines,
-    workspaces,
-  };
-  await writeFile(join(target, 'package.json'), `${JSON.stringify(trimmed, null, 2)}\n`);
+  await writeFile(join(target, 'package.json'), await servicePackageJson(REPO_ROOT, workspaces));
   for (const path of ['package-lock.json', 'docs', 'deploy'])
     await cp(join(REPO_ROOT, path), join(target, path), { recursive: true });
   for (const workspace of workspaces) {

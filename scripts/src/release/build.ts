@@ -31,6 +31,7 @@ import {
   signRelease,
 } from '@educard/terminal-sdk';
 import * as tar from 'tar';
+import { SERVICES, servicePackageJson } from '../package/stage.js';
 
 const run = promisify(execFile);
 
@@ -104,20 +105,6 @@ async function listProductionPackages(source: string): Promise<string[]> {
     .sort();
 }
 
-/** The device's package.json at the release's root: the gateway's workspaces only, as install-gateway.sh writes it. */
-async function devicePackage(source: string): Promise<string> {
-  const root = JSON.parse(await readFile(join(source, 'package.json'), 'utf8'));
-  const device = {
-    name: root.name,
-    version: root.version,
-    private: true,
-    type: root.type,
-    engines: root.engines,
-    workspaces: ['terminal-sdk', 'gateway'],
-  };
-  return `${JSON.stringify(device, null, 2)}\n`;
-}
-
 /**
  * Builds a gateway release from a checkout: its production files as content-addressed files and the
  * manifest that lists them, signed with the release keys. Native modules are shipped built when the
@@ -132,7 +119,11 @@ export async function buildRelease(input: ReleaseInput): Promise<BuiltRelease> {
 
   const gatewayPackage = JSON.parse(await readFile(join(source, 'gateway/package.json'), 'utf8'));
   gatewayPackage.version = input.version;
-  contents.set('package.json', { data: Buffer.from(await devicePackage(source)), executable: false });
+  // The device's package.json is the one install-gateway.sh writes.
+  contents.set('package.json', {
+    data: Buffer.from(await servicePackageJson(source, SERVICES.gateway.workspaces)),
+    executable: false,
+  });
   contents.set('gateway/package.json', {
     data: Buffer.from(`${JSON.stringify(gatewayPackage, null, 2)}\n`),
     executable: false,
