@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Bridge, openPostgresConnection } from '@educard/cloud-bridge';
 import type { Gateway } from '@educard/gateway';
-import { POSTGRES_BIN, type Postgres, startPostgres, until } from '@educard/scripts/support';
+import { type Postgres, postgresBin, startPostgres, until } from '@educard/scripts/support';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -197,7 +197,7 @@ async function operatorHoldingDevices(
   then: string,
 ): Promise<{ exited: Promise<number | null> }> {
   const operator = spawn(
-    join(POSTGRES_BIN, 'psql'),
+    join(postgresBin(), 'psql'),
     [
       '-v',
       'ON_ERROR_STOP=1',

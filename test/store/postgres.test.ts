@@ -20,7 +20,7 @@ import {
   withConnectionBounds,
 } from '@educard/cloud-bridge';
 import { chainedRecords, describeStoreConformance } from '@educard/cloud-bridge/store-conformance';
-import { POSTGRES_BIN, type Postgres, startPostgres, until } from '@educard/scripts/support';
+import { type Postgres, postgresBin, startPostgres, until } from '@educard/scripts/support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let postgres: Postgres;
@@ -118,7 +118,7 @@ function holdDeviceLock(url: string, device: string, foreign: boolean) {
     'sh',
     [
       '-c',
-      `sleep ${WATCHDOG_S}; exec ${POSTGRES_BIN}/psql -qAt -d "$URL" -c "SELECT pg_terminate_backend(${pid})"`,
+      `sleep ${WATCHDOG_S}; exec ${postgresBin()}/psql -qAt -d "$URL" -c "SELECT pg_terminate_backend(${pid})"`,
     ],
     { detached: true, stdio: 'ignore', env: { ...process.env, URL: url } },
   );

@@ -19,6 +19,6 @@ export { exited, freePort, type Mosquitto, type MosquittoTls, startMosquitto } f
 export { NATS_APT_COMMAND, type NatsCluster, type NatsNode, startNatsCluster } from './nats.js';
 export { type PartitionedStatement, statementIntoPartition } from './partition.js';
 export { missingPcscParts, PCSC_APT_COMMAND, type Pcscd, startPcscd } from './pcscd.js';
-export { POSTGRES_APT_COMMAND, POSTGRES_BIN, type Postgres, startPostgres } from './postgres.js';
+export { POSTGRES_APT_COMMAND, type Postgres, postgresBin, startPostgres } from './postgres.js';
 export { type ServiceLine, ServiceManager, type UnitOverrides } from './service-manager.js';
 export { until } from './until.js';

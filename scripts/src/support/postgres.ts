@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +7,36 @@ import { withSearchPath } from '@educard/cloud-bridge';
 import { exited, freePort } from './mosquitto.js';
 import { until } from './until.js';
 
-export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
 export const POSTGRES_APT_COMMAND = 'apt-get install -y postgresql libpq-dev';
+
+/** Where Debian's package puts a major version's server and client programs. */
+const DEBIAN_POSTGRES = '/usr/lib/postgresql';
+
+/**
+ * The folder of PostgreSQL's programs (initdb, postgres, psql): `POSTGRES_BIN` if set, else the newest
+ * major version Debian's `postgresql` installed (15 on Debian 12, 17 on Debian 13; the store needs 15 or
+ * later).
+ */
+export function postgresBin(): string {
+  const chosen = process.env.POSTGRES_BIN;
+  if (chosen) {
+    if (!existsSync(join(chosen, 'postgres')))
+      throw new Error(`POSTGRES_BIN=${chosen} holds no postgres program`);
+    return chosen;
+  }
+  const majors = existsSync(DEBIAN_POSTGRES)
+    ? readdirSync(DEBIAN_POSTGRES)
+        .filter((name) => /^\d+$/.test(name) && existsSync(join(DEBIAN_POSTGRES, name, 'bin', 'postgres')))
+        .map(Number)
+        .sort((a, b) => b - a)
+    : [];
+  const newest = majors[0];
+  if (newest === undefined || newest < 15)
+    throw new Error(
+      `PostgreSQL 15 or later is not installed${newest ? ` (only ${newest})` : ''}: run ${POSTGRES_APT_COMMAND}`,
+    );
+  return join(DEBIAN_POSTGRES, String(newest), 'bin');
+}
 
 export interface Postgres {
   /** A libpq connection URL to the `educard` database, over the unix socket in the data directory. */
@@ -43,20 +71,19 @@ function realClockEnv(): NodeJS.ProcessEnv {
 }
 
 /**
- * PostgreSQL 15 from Debian's package as a child process with a throwaway data directory: initdb,
+ * PostgreSQL from Debian's package (`postgresBin`) as a child process with a throwaway data directory: initdb,
  * then `postgres` on a free port with its unix socket in that directory, stopped by pid and the
  * directory removed. Root cannot run either, so as root both run as the `postgres` user the
  * package makes. C collation: the store compares ISO times and ids as text, byte by byte.
  */
 export async function startPostgres(): Promise<Postgres> {
-  if (!existsSync(join(POSTGRES_BIN, 'postgres')))
-    throw new Error(`PostgreSQL 15 is not installed: run ${POSTGRES_APT_COMMAND}`);
+  const bin = postgresBin();
   const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'educard-pg-'));
   if (owner) chownSync(dir, owner.uid, owner.gid);
   const data = join(dir, 'data');
   execFileSync(
-    join(POSTGRES_BIN, 'initdb'),
+    join(bin, 'initdb'),
     ['-D', data, '-U', 'educard', '--auth=trust', '--locale=C', '--encoding=UTF8', '--no-instructions'],
     { stdio: 'pipe', ...owner },
   );
@@ -65,17 +92,13 @@ export async function startPostgres(): Promise<Postgres> {
   let port = 0;
   const url = (database: string) => `postgresql://educard@/${database}?host=${dir}&port=${port}`;
   const psql = (database: string, sql: string) =>
-    execFileSync(
-      join(POSTGRES_BIN, 'psql'),
-      ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url(database), '-c', sql],
-      {
-        stdio: 'pipe',
-      },
-    ).toString();
+    execFileSync(join(bin, 'psql'), ['-v', 'ON_ERROR_STOP=1', '-qAt', '-d', url(database), '-c', sql], {
+      stdio: 'pipe',
+    }).toString();
   const launch = async () => {
     output = '';
     const started = spawn(
-      join(POSTGRES_BIN, 'postgres'),
+      join(bin, 'postgres'),
       [
         '-D',
         data,
