@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import {
   type AbsenceNotice,
   type Notice,
+  type OverdueNotice,
   type PassageNotice,
   type RefusalNotice,
   verifySignature,
@@ -68,7 +69,12 @@ export class WebhookReceiver {
     return this.ofKind('refused');
   }
 
-  private ofKind<K extends AbsenceNotice['kind'] | RefusalNotice['kind']>(kind: K) {
+  /** The reminders of overdue library books confirmed, each once. */
+  get overdue(): OverdueNotice[] {
+    return this.ofKind('overdue');
+  }
+
+  private ofKind<K extends AbsenceNotice['kind'] | RefusalNotice['kind'] | OverdueNotice['kind']>(kind: K) {
     return this.confirmed().filter(
       (notice): notice is Extract<Notice, { kind: K }> => 'kind' in notice && notice.kind === kind,
     );

@@ -214,6 +214,7 @@ const WORDS = {
   sendsPassages: { zh: '进出校', en: 'entries and exits' },
   sendsRefusals: { zh: '闸机拒绝入校', en: 'refused at the gate' },
   sendsAbsences: { zh: '未到校', en: 'absences' },
+  sendsOverdueBooks: { zh: '图书逾期未还', en: 'overdue library books' },
   absenceHeld: {
     zh: '未到校通知暂缓：等待离线闸机恢复',
     en: 'Absence notices held until these gates are back',

@@ -197,6 +197,7 @@ const NOTICE_KINDS = {
   passages: 'sendsPassages',
   refusals: 'sendsRefusals',
   absences: 'sendsAbsences',
+  'overdue-books': 'sendsOverdueBooks',
 } as const;
 
 /**

@@ -109,6 +109,15 @@ export class Attendance {
     return zonedInstant(date, this.timesOf(school).cutoffTime, this.zoneOf(school));
   }
 
+  /**
+   * The instant (ms) the school's day ends on a date (its dismissal, after which the library's reminders
+   * go home with the pupils), or undefined for a date that is no school day there.
+   */
+  dismissalOf(school: string, date: string): number | undefined {
+    if (!schoolDay(date, this.calendarOf(school)).schoolDay) return undefined;
+    return zonedInstant(date, this.timesOf(school).dismissalTime, this.zoneOf(school));
+  }
+
   /** A date as the API takes it (`YYYY-MM-DD` or `today`), checked. */
   resolveDate(school: string, date: string): string {
     if (date === 'today') return this.today(school);
@@ -327,8 +336,17 @@ export class Attendance {
     return this.deps.defaultTimeZone;
   };
 
-  private context(school: string, className?: string): SchoolContext {
+  /** The school's days off and make-up days, from its roster's calendar (none without one). */
+  private calendarOf(school: string): SchoolContext['calendar'] {
     const calendar = this.deps.store.rosterSettings(school)?.calendar;
+    return {
+      holidays: calendar?.holidays ?? [],
+      closures: calendar?.closures ?? [],
+      makeUpDays: calendar?.makeUpDays ?? [],
+    };
+  }
+
+  private context(school: string, className?: string): SchoolContext {
     const { directory } = this.deps;
     const classes = new Map<string, ClassInfo>();
     for (const entry of directory.classes(school)) classes.set(entry.id, entry);
@@ -340,11 +358,7 @@ export class Attendance {
     const moved = this.deps.transfers?.peopleOf(school) ?? new Map();
     return {
       timeZone: this.zoneOf(school),
-      calendar: {
-        holidays: calendar?.holidays ?? [],
-        closures: calendar?.closures ?? [],
-        makeUpDays: calendar?.makeUpDays ?? [],
-      },
+      calendar: this.calendarOf(school),
       times: this.timesOf(school),
       classes,
       pupilsOn: (date) => ofClass(moved.size ? this.pupilsOn(school, date, pupils, moved) : pupils),

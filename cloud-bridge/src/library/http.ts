@@ -11,12 +11,12 @@ import { z } from 'zod';
 import { type AuditSink, auditActor, type Guard } from '../access/index.js';
 import { ClassJson, IdentifierJson } from '../contract-check/index.js';
 import { sendCsv } from '../csv/index.js';
-import { type Directory, personLabel } from '../directory/index.js';
+import type { Directory } from '../directory/index.js';
 import { type BodyGrants, requireGrant } from '../grants/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { parseCatalogueCsv } from './csv.js';
 import type { LoanLedger } from './loans.js';
-import { overdueCsv, overdueList } from './overdue.js';
+import { libraryOverdueSources, overdueCsv, overdueList } from './overdue.js';
 import { type CatalogueImportInput, type CatalogueService, cataloguePath } from './service.js';
 import type { ItemProblem, LoanConflictView } from './types.js';
 
@@ -213,17 +213,10 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
     },
   );
 
-  const label = (personId: string, school: string) =>
-    personLabel(deps.directory, deps.store, personId, school);
-  const titleOf = (school: string) => deps.catalogue.titlesOf(school);
+  const sources = libraryOverdueSources(deps);
   /** The list, or undefined for a class the school does not have (none of its loans is late either). */
   const overdue = (school: string, className: string | undefined) => {
-    const list = overdueList(
-      { timeZoneOf: deps.timeZoneOf, label, openLoans: (of) => deps.ledger.openLoans(of), titleOf },
-      school,
-      deps.now(),
-      className,
-    );
+    const list = overdueList(sources, school, deps.now(), className);
     if (className === undefined || list.loans.length || hasClass(school, className)) return list;
   };
   const hasClass = (school: string, className: string) =>
@@ -255,13 +248,13 @@ export function libraryAdminRoutes<L extends FastifyBaseLogger>(
 
   admin.get('/v1/library/:school/conflicts', { schema: { params: SchoolParams } }, async (request) => {
     const { school } = request.params as { school: string };
-    const title = titleOf(school);
+    const title = sources.titleOf(school);
     const conflicts = deps.ledger.loanConflicts(school).map((conflict): LoanConflictView => {
       const named = title(conflict.itemId);
       return {
         ...conflict,
         ...(named ? { title: named } : {}),
-        loans: conflict.loans.map((loan) => ({ ...loan, ...label(loan.personId, school) })),
+        loans: conflict.loans.map((loan) => ({ ...loan, ...sources.label(loan.personId, school) })),
       };
     });
     return { school, conflicts };

@@ -9,7 +9,13 @@ export {
   replayItem,
 } from './ledger.js';
 export { type LoanConflict, type LoanFilter, LoanLedger } from './loans.js';
-export { OVERDUE_CSV_COLUMNS, type OverdueSources, overdueCsv, overdueList } from './overdue.js';
+export {
+  libraryOverdueSources,
+  OVERDUE_CSV_COLUMNS,
+  type OverdueSources,
+  overdueCsv,
+  overdueList,
+} from './overdue.js';
 export {
   type CatalogueImportInput,
   CatalogueService,

@@ -1,7 +1,10 @@
 import { daysLate, localDate } from '@educard/terminal-sdk';
 import { toCsv } from '../csv/index.js';
-import { byClassId, byName, type PersonLabel } from '../directory/index.js';
+import { byClassId, byName, type Directory, type PersonLabel, personLabel } from '../directory/index.js';
+import type { BridgeStore } from '../store/index.js';
 import type { LoanRecord } from './ledger.js';
+import type { LoanLedger } from './loans.js';
+import type { CatalogueService } from './service.js';
 import type { OverdueList, OverdueLoan } from './types.js';
 
 export interface OverdueSources {
@@ -9,6 +12,25 @@ export interface OverdueSources {
   titleOf: (school: string) => (itemId: string) => string | undefined;
   label: (personId: string, school: string) => PersonLabel;
   timeZoneOf: (school: string) => string;
+}
+
+/**
+ * The overdue list's sources at a bridge: the ledger's open loans, the catalogue's titles, the directory's
+ * (else the cards') names and classes. The librarian's list and the parents' reminders read the same.
+ */
+export function libraryOverdueSources(parts: {
+  ledger: Pick<LoanLedger, 'openLoans'>;
+  catalogue: Pick<CatalogueService, 'titlesOf'>;
+  directory: Directory;
+  store: Pick<BridgeStore, 'personCards'>;
+  timeZoneOf: (school: string) => string;
+}): OverdueSources {
+  return {
+    openLoans: (school) => parts.ledger.openLoans(school),
+    titleOf: (school) => parts.catalogue.titlesOf(school),
+    label: (personId, school) => personLabel(parts.directory, parts.store, personId, school),
+    timeZoneOf: parts.timeZoneOf,
+  };
 }
 
 /**

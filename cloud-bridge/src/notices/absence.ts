@@ -3,7 +3,9 @@ import { type Attendance, addDays, type ClassDay } from '../attendance/index.js'
 import { schoolGates } from '../devices/index.js';
 import type { Directory } from '../directory/index.js';
 import type { BridgeStore, Device } from '../store/index.js';
-import type { AbsenceNotice, NoticeLedger } from './ledger.js';
+import type { NoticeLedger } from './ledger.js';
+import type { AbsenceNotice } from './notice.js';
+import { type SchoolDayPlan, SchoolDays } from './schools.js';
 import type { AbsenceHold } from './types.js';
 
 /** A gate not heard from for longer than this is out of service, not cut off: it holds nothing back. */
@@ -12,8 +14,6 @@ const OUT_OF_SERVICE_MS = 24 * 3_600_000;
 const BACK_SETTLE_MS = 60_000;
 /** While the notices are held for a gate, how often the school is looked at again. */
 const HELD_RECHECK_MS = 60_000;
-/** How long the list of schools a district-wide webhook hears of is kept between reads. */
-const SCHOOLS_KEPT_MS = 60_000;
 
 export interface AbsenceDeps {
   store: Pick<BridgeStore, 'listDevices' | 'rosterSchools'>;
@@ -24,10 +24,7 @@ export interface AbsenceDeps {
 }
 
 /** One school's day for one webhook: when to look again, and what holds the notices back. */
-interface Plan {
-  date: string;
-  nextDayAt: number;
-  checkAt: number;
+interface Plan extends SchoolDayPlan {
   held?: Pick<AbsenceHold, 'reason' | 'gates'>;
 }
 
@@ -47,38 +44,23 @@ const HELD_WHY: Record<AbsenceHold['reason'], string> = {
  * when its cut-off passes and again at each later class's cut-off, never in between.
  */
 export class AbsenceWatch {
-  /** Per webhook, each school's plan for the day. */
-  private readonly plans = new Map<string, Map<string, Plan>>();
-  private known: { at: number; schools: string[] } | undefined;
+  private readonly days: SchoolDays<Plan>;
 
-  constructor(private readonly deps: AbsenceDeps) {}
+  constructor(private readonly deps: AbsenceDeps) {
+    this.days = new SchoolDays(deps, (school) => this.planOf(school));
+  }
 
   /**
    * One round for a webhook: looks at the schools whose time has come, at most `budget` of them (a day
-   * of a large school takes tens of milliseconds, so a district's schools sharing a cut-off are spread
-   * over rounds). Returns how many it looked at.
+   * of a large school takes tens of milliseconds). Returns how many it looked at.
    */
   step(hook: { key: string; school?: string }, now: number, budget: number): number {
-    let looked = 0;
-    const plans = this.plans.get(hook.key) ?? new Map<string, Plan>();
-    this.plans.set(hook.key, plans);
-    for (const school of hook.school === undefined ? this.schools(now) : [hook.school]) {
-      if (looked >= budget) break;
-      let plan = plans.get(school);
-      if (!plan || now >= plan.nextDayAt) {
-        plan = this.planOf(school);
-        plans.set(school, plan);
-      }
-      if (now < plan.checkAt) continue;
-      looked++;
-      this.look(hook.key, school, plan, now);
-    }
-    return looked;
+    return this.days.step(hook, now, budget, (school, plan) => this.look(hook.key, school, plan, now));
   }
 
   /** A webhook's schools whose absence notices are held now, and why. */
   held(hookKey: string): AbsenceHold[] {
-    return [...(this.plans.get(hookKey) ?? [])].flatMap(([school, plan]) =>
+    return [...this.days.of(hookKey)].flatMap(([school, plan]) =>
       plan.held ? [{ school, date: plan.date, ...plan.held }] : [],
     );
   }
@@ -138,15 +120,6 @@ export class AbsenceWatch {
     }
     const queued = this.deps.ledger.queueAbsences(key, due.flatMap(absenceNotices(school, day.date)), now);
     if (queued) logger.info({ ...log, queued }, 'absence notices queued');
-  }
-
-  /** Every school the bridge knows, the directory's and those with a roster: read once a minute. */
-  private schools(now: number): string[] {
-    if (this.known && now - this.known.at < SCHOOLS_KEPT_MS) return this.known.schools;
-    const ids = new Set(this.deps.store.rosterSchools());
-    for (const school of this.deps.directory.schools()) ids.add(school.id);
-    this.known = { at: now, schools: [...ids].sort() };
-    return this.known.schools;
   }
 }
 

@@ -18,6 +18,13 @@ export const NoticeWebhook = z.object({
    * a lockdown): a receiver must know the `refused` kind before it is turned on.
    */
   refusals: z.boolean().default(false),
+  /**
+   * Also a reminder, after school on a school day, to the parents of each pupil with books overdue at
+   * the school's library, listing them: a receiver must know the `overdue` kind before it is turned on.
+   */
+  overdueBooks: z.boolean().default(false),
+  /** A pupil whose books stay overdue is reminded again after this many days (or when another falls overdue). */
+  overdueEveryDays: z.number().int().min(1).max(28).default(7),
   /** Passages of one pupil closer than this make one notice (docs/notices.md). */
   debounceMs: z.number().int().min(0).max(3_600_000).default(120_000),
   /** How long settled notices gather before they go out in one POST. */

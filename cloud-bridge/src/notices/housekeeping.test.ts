@@ -160,6 +160,7 @@ describe('what parent notices keep', () => {
         pruneNotices(store.database, {
           deliveredBefore: now - 7 * DAY,
           givenUpBefore: now - KEEP_GIVEN_UP_MS,
+          overdueBefore: now - 30 * DAY,
         }),
       ).toEqual([{ webhook: 'h', deliveries: 1, notices: 1 }]);
       expect(

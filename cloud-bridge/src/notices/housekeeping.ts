@@ -7,6 +7,7 @@ const WEBHOOK_TABLES = [
   'notice_deliveries',
   'notice_absences',
   'notice_refusals',
+  'notice_overdue',
   'notice_webhooks',
 ];
 
@@ -55,11 +56,13 @@ export interface GivenUpDropped {
  * Drops what the notices keep no longer, over every webhook, in one transaction: deliveries confirmed
  * before `deliveredBefore` (kept for the status view's counts) with their notices, and the absence and
  * refusal rows the register reads; deliveries given up before `givenUpBefore` (kept for the office to
- * send again, not for ever: they name pupils). The given-up ones dropped, by webhook, for the log.
+ * send again, not for ever: they name pupils); the days pupils were reminded of overdue books, before
+ * `overdueBefore` (kept longer than the longest interval between reminders). The given-up ones
+ * dropped, by webhook, for the log.
  */
 export function pruneNotices(
   db: SqlDatabase,
-  cutoffs: { deliveredBefore: number; givenUpBefore: number },
+  cutoffs: { deliveredBefore: number; givenUpBefore: number; overdueBefore: number },
 ): GivenUpDropped[] {
   const at = {
     delivered: new Date(cutoffs.deliveredBefore).toISOString(),
@@ -84,6 +87,9 @@ export function pruneNotices(
     db.prepare(`DELETE FROM notice_deliveries WHERE ${done}`).run(at);
     for (const table of ['notice_absences', 'notice_refusals'])
       db.prepare(`DELETE FROM ${table} WHERE created_at < @delivered`).run(at);
+    db.prepare('DELETE FROM notice_overdue WHERE created_at < ?').run(
+      new Date(cutoffs.overdueBefore).toISOString(),
+    );
     return dropped;
   })();
 }

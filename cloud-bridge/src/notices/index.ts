@@ -7,7 +7,14 @@ export {
   type PassageOutcome,
 } from './debounce.js';
 export { noticesRoutes } from './http.js';
-export type { AbsenceNotice, Notice, PassageNotice, RefusalNotice } from './ledger.js';
+export type {
+  AbsenceNotice,
+  Notice,
+  OverdueBook,
+  OverdueNotice,
+  PassageNotice,
+  RefusalNotice,
+} from './notice.js';
 export { forgetNoticesOf, type HeldNotice, noticesAbout } from './privacy.js';
 export { type DeliveryOutcome, Notices, type NoticesDeps } from './service.js';
 export { type SignatureCheck, signatureHeader, verifySignature } from './signature.js';

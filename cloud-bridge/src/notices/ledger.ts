@@ -3,61 +3,13 @@ import type { DenyReason } from '@educard/terminal-sdk';
 import type { DaySpan, ParentNotice, RefusalParentNotice } from '../attendance/index.js';
 import { migrateModule, type SqlDatabase } from '../store/index.js';
 import { addPassage, type Burst, type BurstDirection, hasSettled, type Passage } from './debounce.js';
+import type { AbsenceNotice, OverdueNotice, PassageNotice, RefusalNotice } from './notice.js';
 import { NOTICES_STEPS } from './schema.js';
 
-/**
- * One notice as the receiver gets it: where a pupil passed, that a gate refused them, or that they did
- * not come. Never a card id.
- */
-export type Notice = PassageNotice | RefusalNotice | AbsenceNotice;
-
-/** A pupil's passage at a gate, debounced (docs/notices.md). */
-export interface PassageNotice {
-  id: string;
-  school: string;
-  personId: string;
-  studentNumber?: string;
-  name: string;
-  class?: string;
-  direction: 'in' | 'out';
-  at: string;
-  device: string;
-}
-
-/**
- * A pupil refused at a gate and not let in within the debounce window: sent to a webhook with
- * `refusals` on. Never for a lockdown, which the school tells the parents of as it decides.
- */
-export interface RefusalNotice {
-  id: string;
-  kind: 'refused';
-  school: string;
-  personId: string;
-  studentNumber?: string;
-  name: string;
-  class?: string;
-  at: string;
-  device: string;
-  reason: DenyReason;
-}
-
-/**
- * A pupil not at school by their class's cut-off on a school day, not on leave: sent once, to a
- * webhook with `absence` on. A pupil refused at a gate says so (they came, and were not let in).
- */
-export interface AbsenceNotice {
-  id: string;
-  kind: 'absent';
-  school: string;
-  personId: string;
-  studentNumber?: string;
-  name: string;
-  class: string;
-  /** The school day, in the school's calendar. */
+/** The last reminder of overdue books a pupil was sent: its school day, and when it was queued. */
+export interface OverdueTold {
   date: string;
-  cutoffAt: string;
-  turnedAwayAt?: string;
-  turnedAwayReason?: DenyReason;
+  at: string;
 }
 
 export interface PendingDelivery {
@@ -177,7 +129,7 @@ export interface NoticePeople {
 export class NoticeLedger {
   private readonly s;
   private readonly stepInTransaction;
-  private readonly absencesInTransaction;
+  private readonly queueOnceADay;
 
   constructor(db: SqlDatabase) {
     migrateModule(db, 'notices', NOTICES_STEPS);
@@ -235,6 +187,17 @@ export class NoticeLedger {
            JOIN notice_queue q ON q.id = a.queue_id
            LEFT JOIN notice_deliveries d ON d.seq = q.delivery_seq
          WHERE a.school = ? AND a.date = ?`,
+      ),
+      overdue: db.prepare(
+        `INSERT INTO notice_overdue (webhook, date, person_id, school, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+      ),
+      overdueQueued: db.prepare(
+        'UPDATE notice_overdue SET queue_id = ? WHERE webhook = ? AND date = ? AND person_id = ?',
+      ),
+      overdueTold: db.prepare<[string, string], { person_id: string; date: string; at: string }>(
+        `SELECT person_id, max(date) AS date, max(created_at) AS at FROM notice_overdue
+         WHERE webhook = ? AND school = ? GROUP BY person_id`,
       ),
       refusal: db.prepare(
         'INSERT INTO notice_refusals (queue_id, webhook, school, person_id, at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -316,17 +279,24 @@ export class NoticeLedger {
       (hook: LedgerWebhook, now: number, people: NoticePeople, through: number, read: RowReader) =>
         this.step(hook, now, people, through, read),
     );
-    this.absencesInTransaction = db.transaction((key: string, notices: AbsenceNotice[], now: number) => {
-      const at = new Date(now).toISOString();
-      let queued = 0;
-      for (const notice of notices) {
-        if (this.s.absence.run(key, notice.date, notice.personId, notice.school, at).changes === 0) continue;
-        const { id } = this.s.enqueue.get(key, JSON.stringify(notice), at) as { id: number };
-        this.s.absenceQueued.run(id, key, notice.date, notice.personId);
-        queued++;
-      }
-      return queued;
-    });
+    // Each notice once a pupil and day: its row first (none if one is there), then its place in the queue.
+    this.queueOnceADay = db.transaction(
+      (key: string, notices: readonly (AbsenceNotice | OverdueNotice)[], now: number) => {
+        const at = new Date(now).toISOString();
+        let queued = 0;
+        for (const notice of notices) {
+          const [mark, link] =
+            notice.kind === 'absent'
+              ? [this.s.absence, this.s.absenceQueued]
+              : [this.s.overdue, this.s.overdueQueued];
+          if (mark.run(key, notice.date, notice.personId, notice.school, at).changes === 0) continue;
+          const { id } = this.s.enqueue.get(key, JSON.stringify(notice), at) as { id: number };
+          link.run(id, key, notice.date, notice.personId);
+          queued++;
+        }
+        return queued;
+      },
+    );
   }
 
   /**
@@ -334,7 +304,19 @@ export class NoticeLedger {
    * restarts: the next step batches them with the passages' notices. How many were new.
    */
   queueAbsences(key: string, notices: AbsenceNotice[], now: number): number {
-    return notices.length ? this.absencesInTransaction(key, notices, now) : 0;
+    return notices.length ? this.queueOnceADay(key, notices, now) : 0;
+  }
+
+  /** Queues reminders of overdue books for a webhook, each pupil's once a day at most. How many were new. */
+  queueOverdue(key: string, notices: OverdueNotice[], now: number): number {
+    return notices.length ? this.queueOnceADay(key, notices, now) : 0;
+  }
+
+  /** When a webhook last told each pupil of a school of their overdue books (kept 30 days). */
+  overdueToldOn(key: string, school: string): Map<string, OverdueTold> {
+    return new Map(
+      this.s.overdueTold.all(key, school).map((row) => [row.person_id, { date: row.date, at: row.at }]),
+    );
   }
 
   /**

@@ -1,5 +1,5 @@
 import { type SqlDatabase, tableExists } from '../store/index.js';
-import type { Notice } from './ledger.js';
+import type { Notice } from './notice.js';
 
 /** A delivery's body as POSTed. */
 interface DeliveryBody {
@@ -64,7 +64,7 @@ export function noticesAbout(db: SqlDatabase, personId: string): HeldNotice[] {
 
 /**
  * Drops a leaver's notices from every webhook's ledger, when they are anonymised (docs/privacy.md):
- * their burst, their absence and refusal rows, their notices in the queue, and their notices inside the
+ * their burst, their absence, refusal and overdue-book rows, their notices in the queue, and their notices inside the
  * deliveries kept (a given-up batch the office may send again goes without them; one left empty goes).
  * A bridge that never had notices has none of these tables. How many rows changed.
  */
@@ -72,8 +72,9 @@ export function forgetNoticesOf(db: SqlDatabase, personId: string): number {
   if (!tableExists(db, 'notice_bursts')) return 0;
   let changed = db.prepare('DELETE FROM notice_bursts WHERE person_id = ?').run(personId).changes;
   changed += db.prepare('DELETE FROM notice_absences WHERE person_id = ?').run(personId).changes;
-  if (tableExists(db, 'notice_refusals'))
-    changed += db.prepare('DELETE FROM notice_refusals WHERE person_id = ?').run(personId).changes;
+  for (const table of ['notice_refusals', 'notice_overdue'])
+    if (tableExists(db, table))
+      changed += db.prepare(`DELETE FROM ${table} WHERE person_id = ?`).run(personId).changes;
   const queued = queuedAbout(db, personId);
   const dropQueued = db.prepare('DELETE FROM notice_queue WHERE id = ?');
   for (const row of queued) changed += dropQueued.run(row.id).changes;

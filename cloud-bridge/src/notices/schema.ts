@@ -71,6 +71,34 @@ const REFUSALS = {
      SELECT id, webhook, notice::json->>'school', notice::json->>'personId', notice::json->>'at', created_at
      FROM notice_queue WHERE notice::json->>'kind' = 'refused';`,
 };
+/**
+ * The sixth step: the reminders of overdue books told, one per pupil and school day a webhook told
+ * them (so a pupil is told again only once the interval has passed or another book fell overdue).
+ */
+const OVERDUE = {
+  sqlite: `CREATE TABLE notice_overdue (
+     webhook TEXT NOT NULL,
+     person_id TEXT NOT NULL,
+     date TEXT NOT NULL,
+     school TEXT NOT NULL,
+     queue_id INTEGER,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (webhook, person_id, date)
+   );
+   CREATE INDEX notice_overdue_school ON notice_overdue (webhook, school, person_id, date);
+   CREATE INDEX notice_overdue_age ON notice_overdue (created_at);`,
+  postgres: `CREATE TABLE notice_overdue (
+     webhook TEXT COLLATE "C" NOT NULL,
+     person_id TEXT COLLATE "C" NOT NULL,
+     date TEXT COLLATE "C" NOT NULL,
+     school TEXT COLLATE "C" NOT NULL,
+     queue_id BIGINT,
+     created_at TEXT COLLATE "C" NOT NULL,
+     PRIMARY KEY (webhook, person_id, date)
+   );
+   CREATE INDEX notice_overdue_school ON notice_overdue (webhook, school, person_id, date);
+   CREATE INDEX notice_overdue_age ON notice_overdue (created_at);`,
+};
 export const NOTICES_STEPS = {
   sqlite: [
     `CREATE TABLE notice_webhooks (
@@ -119,6 +147,7 @@ export const NOTICES_STEPS = {
     ABSENCE_STATE.sqlite,
     BURST_REASON,
     REFUSALS.sqlite,
+    OVERDUE.sqlite,
   ],
   postgres: [
     `CREATE TABLE notice_webhooks (
@@ -167,5 +196,6 @@ export const NOTICES_STEPS = {
     ABSENCE_STATE.postgres,
     BURST_REASON,
     REFUSALS.postgres,
+    OVERDUE.postgres,
   ],
 } satisfies ModuleSteps;

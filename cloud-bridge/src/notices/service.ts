@@ -10,6 +10,7 @@ import type { NoticesConfig, NoticeWebhook } from './config.js';
 import type { Burst } from './debounce.js';
 import { pruneNotices, retireWebhooks } from './housekeeping.js';
 import { NoticeLedger, type NoticePeople, type PendingDelivery } from './ledger.js';
+import { type OverdueDeps, OverdueWatch } from './overdue.js';
 import { signatureHeader } from './signature.js';
 import type { NoticeKind, NoticeWebhookStatus } from './types.js';
 
@@ -19,8 +20,10 @@ export interface NoticesDeps {
   /** A pupil who changed school is the new school's from the transfer on: its webhook hears of them. */
   transfers?: TransferLog;
   config: NoticesConfig;
-  /** What absence notices are counted from; without it a webhook's `absence` sends none. */
-  attendance?: AbsenceDeps['attendance'];
+  /** What absence notices are counted from, and when a school day ends; without it neither goes. */
+  attendance?: AbsenceDeps['attendance'] & OverdueDeps['attendance'];
+  /** A school library's overdue list; without it a webhook's `overdueBooks` sends none. */
+  overdueBooks?: OverdueDeps['overdueBooks'];
   logger: Logger;
   /** The clock (tests set it). */
   now?: () => number;
@@ -48,6 +51,10 @@ const PRUNE_EVERY_MS = 3_600_000;
 const MAX_RETRY_AFTER_MS = 3_600_000;
 /** How many schools' days one round may compute for absence notices, over every webhook. */
 const ABSENCE_SCHOOLS_PER_ROUND = 2;
+/** How many schools' overdue lists one round may read for reminders, over every webhook. */
+const OVERDUE_SCHOOLS_PER_ROUND = 2;
+/** The days pupils were reminded of overdue books are kept longer than the longest interval between reminders. */
+const KEEP_OVERDUE_TOLD_MS = 30 * 86_400_000;
 
 type Outcome = { ok: true } | { ok: false; retry: boolean; error: string; retryAfterMs?: number };
 
@@ -63,6 +70,7 @@ function kindsOf(hook: NoticeWebhook): NoticeKind[] {
     'passages',
     ...(hook.refusals ? (['refusals'] as const) : []),
     ...(hook.absence ? (['absences'] as const) : []),
+    ...(hook.overdueBooks ? (['overdue-books'] as const) : []),
   ];
 }
 
@@ -80,6 +88,7 @@ export class Notices {
   private readonly ledger: NoticeLedger;
   private readonly round: (now: number, people: NoticePeople, through: number) => void;
   private readonly absences: AbsenceWatch | undefined;
+  private readonly overdue: OverdueWatch | undefined;
   private readonly hooks: Hook[];
   private readonly now: () => number;
   private readonly sending = new Map<string, Promise<void>>();
@@ -99,10 +108,14 @@ export class Notices {
       shown: shownUrl(hook.url),
     }));
     for (const hook of this.hooks) this.ledger.register(hook.key);
-    const { attendance } = deps;
+    const { attendance, overdueBooks } = deps;
     this.absences = attendance
       ? new AbsenceWatch({ ...deps, attendance, ledger: this.ledger, logger: deps.logger })
       : undefined;
+    this.overdue =
+      attendance && overdueBooks
+        ? new OverdueWatch({ ...deps, attendance, overdueBooks, ledger: this.ledger, logger: deps.logger })
+        : undefined;
   }
 
   /**
@@ -205,7 +218,7 @@ export class Notices {
       logFailure(this.deps.logger, { err: error }, 'parent notices: the store cannot be read');
       return;
     }
-    this.stepAbsences(now);
+    this.stepDaily(now);
     try {
       this.round(now, people, through);
     } catch (error) {
@@ -222,6 +235,7 @@ export class Notices {
       const dropped = pruneNotices(this.deps.store.database, {
         deliveredBefore: now - KEEP_DELIVERED_MS,
         givenUpBefore: now - KEEP_GIVEN_UP_MS,
+        overdueBefore: now - KEEP_OVERDUE_TOLD_MS,
       });
       for (const { webhook, deliveries, notices } of dropped)
         this.deps.logger.warn(
@@ -235,23 +249,30 @@ export class Notices {
   }
 
   /**
-   * The absence watch of each webhook with `absence` on, before the round and outside its transaction:
-   * the watch remembers which schools it has looked at, so what it queues must be stored whatever
-   * becomes of the round (each queueing is its own commit, a few a day per school). The round then
-   * batches them with the passages' notices.
+   * The absence and overdue-book watches of each webhook that has them on, before the round and
+   * outside its transaction: a watch remembers which schools it has looked at, so what it queues must be
+   * stored whatever becomes of the round (each queueing is its own commit, a few a day per school). The
+   * round then batches them with the passages' notices.
    */
-  private stepAbsences(now: number): void {
-    if (!this.absences) return;
-    let budget = ABSENCE_SCHOOLS_PER_ROUND;
+  private stepDaily(now: number): void {
+    const budget = { absences: ABSENCE_SCHOOLS_PER_ROUND, overdue: OVERDUE_SCHOOLS_PER_ROUND };
     for (const hook of this.hooks) {
-      if (!hook.absence) continue;
       try {
-        budget -= this.absences.step(hook, now, budget);
+        if (hook.absence && this.absences) budget.absences -= this.absences.step(hook, now, budget.absences);
       } catch (error) {
         logFailure(
           this.deps.logger,
           { webhook: hook.key, err: error },
           'parent notices: absence notices could not be queued',
+        );
+      }
+      try {
+        if (hook.overdueBooks && this.overdue) budget.overdue -= this.overdue.step(hook, now, budget.overdue);
+      } catch (error) {
+        logFailure(
+          this.deps.logger,
+          { webhook: hook.key, err: error },
+          'parent notices: overdue-book reminders could not be queued',
         );
       }
     }

@@ -18,7 +18,13 @@ import { BodyGrants } from '../grants/index.js';
 import { buildHttpApi } from '../http/index.js';
 import { DevicePartitions, Ingest } from '../ingest/index.js';
 import { Duties, type Duty, LeaseTable } from '../leases/index.js';
-import { booksOutReader, CatalogueService, LoanLedger } from '../library/index.js';
+import {
+  booksOutReader,
+  CatalogueService,
+  LoanLedger,
+  libraryOverdueSources,
+  overdueList,
+} from '../library/index.js';
 import { Lockdowns, lockdownRoutes } from '../lockdown/index.js';
 import { BridgeMetrics, metricsRoutes } from '../metrics/index.js';
 import { Notices, noticesRoutes } from '../notices/index.js';
@@ -126,7 +132,7 @@ export class Bridge {
     const audit = new AuditLog(store.database, logger, now);
     const accounts = new Accounts({ db: store.database, audit, logger, settings: config.accounts, now });
     const ledger = new LoanLedger(store);
-    // Operations (alarms, the live stream), attendance (gate passages) and notices project the events
+    // Operations (alarms, the live stream) and attendance (gate passages) project the events
     // as they are committed: they are made before ingest starts, so they see every one.
     const keys = await RosterKeyring.open(config.dataDir, now);
     keys.follower = {
@@ -152,16 +158,6 @@ export class Bridge {
       defaultTimeZone: config.attendance.defaultTimeZone,
       logger,
       now: () => now().getTime(),
-    });
-    const notices = new Notices({
-      store,
-      directory,
-      transfers,
-      config: config.notices,
-      attendance,
-      logger,
-      now: () => now().getTime(),
-      onDelivery: metrics.onDelivery,
     });
     // A stored row the bridge cannot use is skipped, logged and raised: it never keeps the bridge down.
     const onBadRow: BadRowSink = (row) => {
@@ -267,6 +263,24 @@ export class Bridge {
       grants,
     });
     const booksOut = booksOutReader(ledger, catalogue, attendance.zoneOf);
+    const overdueSources = libraryOverdueSources({
+      ledger,
+      catalogue,
+      directory,
+      store,
+      timeZoneOf: attendance.zoneOf,
+    });
+    const notices = new Notices({
+      store,
+      directory,
+      transfers,
+      config: config.notices,
+      attendance,
+      overdueBooks: (school, at) => overdueList(overdueSources, school, at),
+      logger,
+      now: () => now().getTime(),
+      onDelivery: metrics.onDelivery,
+    });
     const lockdowns = new Lockdowns({
       store,
       commands,

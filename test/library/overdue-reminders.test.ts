@@ -1,0 +1,123 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addDays, type Bridge, zonedInstant } from '@educard/cloud-bridge';
+import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
+import { until } from '@educard/scripts/support';
+import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asAdmin, startClockedBridge, TestClock } from '../support/accounts.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
+
+/**
+ * A school library's reminders to parents of books overdue, through a real bridge to a real HTTP
+ * receiver that checks each delivery's signature: after the school's dismissal on a school day, one
+ * notice a pupil listing their overdue books with the catalogue's titles. On a set clock: Monday
+ * 2026-11-23 in Asia/Shanghai, the school dismissing at 16:00.
+ */
+
+const SCHOOL = 'school-1';
+const ZONE = 'Asia/Shanghai';
+const MONDAY = '2026-11-23';
+const SECRET = 'overdue-reminders-secret-0123456789abcdef';
+// The bridge starts on Sunday evening: the school's times are in its directory by Monday.
+const clock = new TestClock(zonedInstant(addDays(MONDAY, -1), '20:00', ZONE));
+const iso = (date: string, time: string) => new Date(zonedInstant(date, time, ZONE)).toISOString();
+
+const valid = validAround(clock.now().getTime());
+const pupil = sampleCard(1, { displayName: '王伟', class: '3-1', ...valid });
+const { class: _none, ...teacher } = sampleCard(2, { displayName: 'Ms Chen', role: 'teacher', ...valid });
+
+let dir: string;
+let bridge: Bridge;
+let receiver: WebhookReceiver;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'overdue-reminders-'));
+  receiver = await WebhookReceiver.start(SECRET, () => clock.now().getTime());
+  bridge = await startClockedBridge(dir, clock, {
+    notices: {
+      // The set clock stands still between rounds: a batch window of 0 lets each batch go at once.
+      tickMs: 25,
+      webhooks: [{ school: SCHOOL, url: receiver.url, secret: SECRET, overdueBooks: true, batchWindowMs: 0 }],
+    },
+  });
+  expect(
+    (await asAdmin(bridge.httpUrl, 'POST', `/v1/roster/${SCHOOL}/import`, { cards: [pupil, teacher] }))
+      .status,
+  ).toBe(200);
+  bridge.directory.putSchool({
+    id: SCHOOL,
+    name: 'No. 1 Primary',
+    times: { bellTime: '08:00', cutoffTime: '09:00', dismissalTime: '16:00' },
+  });
+  const items = [
+    { itemId: 'B1', title: '西游记' },
+    { itemId: 'B2', title: '红楼梦' },
+  ];
+  expect((await asAdmin(bridge.httpUrl, 'POST', `/v1/catalogue/${SCHOOL}/import`, { items })).status).toBe(
+    200,
+  );
+  const lend = (loanId: string, itemId: string, personId: string, due: string) =>
+    ['library.checkout', iso(addDays(MONDAY, -20), '10:00'), { loanId, itemId, personId, dueAt: due }] as [
+      string,
+      string,
+      Record<string, unknown>,
+    ];
+  bridge.store.commitRecords(
+    'desk-1',
+    SCHOOL,
+    libraryRecords('desk-1', [
+      lend('d:1', 'B1', pupil.personId, iso(addDays(MONDAY, -3), '23:59')),
+      lend('d:2', 'B2', teacher.personId, iso(addDays(MONDAY, -3), '23:59')),
+      lend('d:3', 'B3', pupil.personId, iso(addDays(MONDAY, 10), '23:59')),
+    ]),
+  );
+});
+afterAll(async () => {
+  await bridge?.stop();
+  await receiver?.down();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("reminders of overdue books to a school's parents", () => {
+  it('are a kind the webhook says it sends, and go after dismissal, signed, once, with the titles', async () => {
+    const status = await asAdmin(bridge.httpUrl, 'GET', '/v1/notices/status');
+    expect(status.body.webhooks).toEqual([expect.objectContaining({ sends: ['passages', 'overdue-books'] })]);
+    // Before dismissal: rounds go by and nothing is sent.
+    clock.advanceMinutes(19 * 60 + 58);
+    const before = receiver.received.length;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.received.length).toBe(before);
+
+    clock.advanceMinutes(2);
+    await until(() => receiver.overdue.length > 0, { what: 'the reminder', timeoutMs: 10_000 });
+    expect(receiver.badSignatures).toBe(0);
+    expect(receiver.overdue).toEqual([
+      {
+        id: `o${MONDAY}:${pupil.personId}`,
+        kind: 'overdue',
+        school: SCHOOL,
+        personId: pupil.personId,
+        name: '王伟',
+        class: '3-1',
+        date: MONDAY,
+        books: [{ itemId: 'B1', title: '西游记', dueDate: addDays(MONDAY, -3), daysOverdue: 3 }],
+      },
+    ]);
+    await until(
+      async () =>
+        (
+          (await asAdmin(bridge.httpUrl, 'GET', '/v1/notices/status')).body.webhooks as {
+            delivered: number;
+          }[]
+        )[0]?.delivered === 1,
+      { what: 'the delivery confirmed' },
+    );
+
+    // The rest of the evening: no second reminder.
+    clock.advanceMinutes(90);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.overdue).toHaveLength(1);
+  });
+});
