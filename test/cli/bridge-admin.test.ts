@@ -294,7 +294,7 @@ describe('educard-bridge library', () => {
     expect(json.json()).toMatchObject({ school: 'school-1', loans: [] });
     const csv = await cli('library', 'overdue', '--school', 'school-1', '--csv');
     expect(csv.stdout).toBe(
-      '\ufeffclass,name,person_id,role,item_id,title,due_date,days_overdue,renewals,station,now_at\r\n',
+      '\ufeffclass,name,person_id,role,item_id,title,due_date,days_overdue,renewals,station,now_at,parents_reminded\r\n',
     );
     expect((await cli('library', 'overdue', '--school', 'school-1', '--csv', '--json')).code).toBe(2);
     const ofClass = await cli('library', 'overdue', '--school', 'school-1', '--class', '2');

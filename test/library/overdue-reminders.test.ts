@@ -7,6 +7,7 @@ import { until } from '@educard/scripts/support';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, startClockedBridge, TestClock } from '../support/accounts.js';
+import { ADMIN_TOKEN } from '../support/bridge.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
@@ -114,6 +115,18 @@ describe("reminders of overdue books to a school's parents", () => {
         )[0]?.delivered === 1,
       { what: 'the delivery confirmed' },
     );
+
+    // The librarian's list says so, beside each book the reminder listed (and its CSV, the day).
+    const list = await asAdmin(bridge.httpUrl, 'GET', `/v1/library/${SCHOOL}/overdue`);
+    const loans = list.body.loans as { itemId: string; parentsReminded?: unknown }[];
+    expect(loans.map((loan) => [loan.itemId, loan.parentsReminded])).toEqual([
+      ['B1', { date: MONDAY, at: clock.now().toISOString(), state: 'delivered' }],
+      ['B2', undefined],
+    ]);
+    const csv = await fetch(`${bridge.httpUrl}/v1/library/${SCHOOL}/overdue.csv`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect((await csv.text()).split('\r\n')[1]).toMatch(new RegExp(`,${MONDAY}$`));
 
     // The rest of the evening: no second reminder.
     clock.advanceMinutes(90);

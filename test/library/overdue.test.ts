@@ -99,11 +99,11 @@ describe('the overdue list', () => {
     expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     const lines = new TextDecoder().decode(bytes.slice(3)).trimEnd().split('\r\n');
     expect(lines[0]).toBe(
-      'class,name,person_id,role,item_id,title,due_date,days_overdue,renewals,station,now_at',
+      'class,name,person_id,role,item_id,title,due_date,days_overdue,renewals,station,now_at,parents_reminded',
     );
     expect(lines).toHaveLength(5);
     expect(lines[1]).toMatch(
-      new RegExp(`^3B,李芳,${person(2)},student,B2,Title of B2,\\d{4}-\\d{2}-\\d{2},2,0,desk-1,$`),
+      new RegExp(`^3B,李芳,${person(2)},student,B2,Title of B2,\\d{4}-\\d{2}-\\d{2},2,0,desk-1,,$`),
     );
 
     // A read of pupils' data: in the audit log, as each of its kind.
@@ -296,6 +296,6 @@ describe("a form teacher's list", () => {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
     const row = (await csv.text()).split('\r\n').find((line) => line.includes('王伟'));
-    expect(row).toMatch(/^,王伟,.*,desk-1,school-2$/);
+    expect(row).toMatch(/^,王伟,.*,desk-1,school-2,$/);
   });
 });

@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bridge } from '@educard/cloud-bridge';
+import { type Bridge, NoticeLedger } from '@educard/cloud-bridge';
 import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { launchChromium } from '@educard/scripts/support';
+import { localDate } from '@educard/terminal-sdk';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -227,5 +228,39 @@ it('names the school a borrower moved to, in place of a class of this one', asyn
   const page = await signIn('lin');
   const row = page.locator('table.overdue tbody tr', { hasText: 'Wang Wei' });
   await expect.poll(() => row.locator('td').first().textContent()).toBe('Now at school-x');
+  await page.context().close();
+});
+
+it("says, where the school sends parents reminders of overdue books, what became of each pupil's", async () => {
+  // A reminder queued for Li Fang's parents through the notices' own ledger, as the bridge's watch
+  // queues it after school (docs/notices.md): not delivered yet.
+  const liFang = cards[1]?.personId as string;
+  const today = localDate(Date.now(), TIME_ZONE);
+  new NoticeLedger(bridge.store.database).queueOverdue(
+    'school-webhook',
+    [
+      {
+        id: `o${today}:${liFang}`,
+        kind: 'overdue',
+        school: SCHOOL,
+        personId: liFang,
+        name: 'Li Fang',
+        class: '7-1',
+        date: today,
+        books: [
+          { itemId: '9787020008735', dueDate: localDate(Date.parse(at(-8.5)), TIME_ZONE), daysOverdue: 9 },
+        ],
+      },
+    ],
+    Date.now(),
+  );
+  const page = await signIn('lin');
+  await page.locator('table.overdue').waitFor();
+  expect(await page.locator('table.overdue thead th').last().textContent()).toBe('Parents told');
+  const told = (name: string) =>
+    page.locator('table.overdue tbody tr', { hasText: name }).locator('td').last().textContent();
+  await expect.poll(() => told('Li Fang')).toBe('On its way');
+  expect(await told('Ms Chen')).toBe('');
+  await screenshot(page, 'bridge-library-reminded');
   await page.context().close();
 });

@@ -11,7 +11,7 @@ import {
   type TrendWeek,
   today,
 } from './api.js';
-import { useReasonWords, useWords, type Word } from './i18n.js';
+import { NOTICE_STATE_WORD, useReasonWords, useWords, type Word } from './i18n.js';
 import { SchoolPicker } from './school-picker.js';
 import { useApi } from './use-api.js';
 
@@ -25,12 +25,6 @@ const COUNT_WORDS: [keyof Counts, Word][] = [
   ['leftEarly', 'leftEarly'],
   ['turnedAway', 'turnedAway'],
 ];
-
-const PARENT_NOTICE_WORD: Record<ParentNotice['state'], Word> = {
-  delivered: 'parentTold',
-  waiting: 'parentWaiting',
-  'given-up': 'parentGivenUp',
-};
 
 const STATUS_WORD: Record<string, Word> = {
   present: 'present',
@@ -60,7 +54,7 @@ function NoticeState({ notice, of }: { notice: ParentNotice; of: 'absence' | 're
   return (
     <span class={`parent-notice ${notice.state}`} data-parent-notice={notice.state} data-of={of}>
       {`${t(of === 'refusal' ? 'turnedAway' : 'absent')}: `}
-      {t(PARENT_NOTICE_WORD[notice.state])}
+      {t(NOTICE_STATE_WORD[notice.state])}
       {notice.state === 'waiting' ? '' : ` ${clock(notice.at)}`}
     </span>
   );

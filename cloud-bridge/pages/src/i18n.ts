@@ -226,6 +226,13 @@ const WORDS = {
 } as const;
 export type Word = keyof typeof WORDS;
 
+/** What became of a notice to a pupil's parents (an absence, a refusal, a reminder of overdue books). */
+export const NOTICE_STATE_WORD: Record<'waiting' | 'delivered' | 'given-up', Word> = {
+  delivered: 'parentTold',
+  waiting: 'parentWaiting',
+  'given-up': 'parentGivenUp',
+};
+
 /** Why a gate refused someone, in words a head teacher or a gatehouse reads: one for every reason. */
 const GATE_REASONS: Record<DenyReason, { zh: string; en: string }> = {
   'unknown-card': { zh: '未登记的卡', en: 'card not on the roster' },

@@ -7,7 +7,7 @@ import {
   type SignedInAccount,
   stamp,
 } from './api.js';
-import { useWords } from './i18n.js';
+import { NOTICE_STATE_WORD, useWords } from './i18n.js';
 import { SchoolPicker } from './school-picker.js';
 import { useAction, useApi } from './use-api.js';
 
@@ -195,6 +195,8 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
   const overdue = useApi<OverdueList>(base && `${base}/overdue${formTeacher ? query : ''}`, 60_000);
   const all = overdue.data?.loans ?? [];
   const loans = chosen ? all.filter((loan) => loan.class === chosen) : all;
+  // Where the school sends parents reminders of overdue books: what became of each pupil's last.
+  const reminders = all.some((loan) => loan.parentsReminded);
   const classes = [...new Set(all.flatMap((loan) => (loan.class ? [loan.class] : [])))];
   return (
     <section class="library">
@@ -249,6 +251,7 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
                   <th>{t('barcode')}</th>
                   <th>{t('dueDate')}</th>
                   <th class="number">{t('daysOverdue')}</th>
+                  {reminders && <th>{t('parentNotice')}</th>}
                 </tr>
               </thead>
               <tbody>
@@ -267,6 +270,14 @@ export function LibraryView({ account }: { account: SignedInAccount }) {
                     <td>{loan.itemId}</td>
                     <td>{day(loan.dueAt)}</td>
                     <td class="number">{loan.daysOverdue}</td>
+                    {reminders && (
+                      <td data-parents-reminded={loan.parentsReminded?.state}>
+                        {loan.parentsReminded &&
+                          `${t(NOTICE_STATE_WORD[loan.parentsReminded.state])}${
+                            loan.parentsReminded.state === 'waiting' ? '' : ` ${day(loan.parentsReminded.at)}`
+                          }`}
+                      </td>
+                    )}
                   </tr>
                 ))}
               </tbody>

@@ -16,7 +16,7 @@ import { type BodyGrants, requireGrant } from '../grants/index.js';
 import type { BridgeStore } from '../store/index.js';
 import { parseCatalogueCsv } from './csv.js';
 import type { LoanLedger } from './loans.js';
-import { libraryOverdueSources, overdueCsv, overdueList } from './overdue.js';
+import { libraryOverdueSources, type OverdueSources, overdueCsv, overdueList } from './overdue.js';
 import { type CatalogueImportInput, type CatalogueService, cataloguePath } from './service.js';
 import type { ItemProblem, LoanConflictView } from './types.js';
 
@@ -30,6 +30,8 @@ export interface LibraryHttpDeps {
   directory: Directory;
   timeZoneOf: (school: string) => string;
   now: () => Date;
+  /** What the pupils' parents were reminded of (where a webhook sends reminders of overdue books). */
+  remindersOf?: OverdueSources['remindersOf'];
 }
 
 const CatalogueImportJson = z

@@ -30,4 +30,5 @@ export type {
   NamedLoan,
   OverdueList,
   OverdueLoan,
+  ParentReminder,
 } from './types.js';

@@ -5,13 +5,15 @@ import type { BridgeStore } from '../store/index.js';
 import type { LoanRecord } from './ledger.js';
 import type { LoanLedger } from './loans.js';
 import type { CatalogueService } from './service.js';
-import type { OverdueList, OverdueLoan } from './types.js';
+import type { OverdueList, OverdueLoan, ParentReminder } from './types.js';
 
 export interface OverdueSources {
   openLoans: (school: string) => LoanRecord[];
   titleOf: (school: string) => (itemId: string) => string | undefined;
   label: (personId: string, school: string) => PersonLabel;
   timeZoneOf: (school: string) => string;
+  /** The reminders of overdue books each pupil's parents were sent (kept 30 days), oldest first. */
+  remindersOf?: (school: string) => ReadonlyMap<string, readonly ParentReminder[]>;
 }
 
 /**
@@ -24,12 +26,14 @@ export function libraryOverdueSources(parts: {
   directory: Directory;
   store: Pick<BridgeStore, 'personCards'>;
   timeZoneOf: (school: string) => string;
+  remindersOf?: OverdueSources['remindersOf'];
 }): OverdueSources {
   return {
     openLoans: (school) => parts.ledger.openLoans(school),
     titleOf: (school) => parts.catalogue.titlesOf(school),
     label: (personId, school) => personLabel(parts.directory, parts.store, personId, school),
     timeZoneOf: parts.timeZoneOf,
+    ...(parts.remindersOf ? { remindersOf: parts.remindersOf } : {}),
   };
 }
 
@@ -46,6 +50,10 @@ export function overdueList(
   className?: string,
 ): OverdueList {
   const titleOf = sources.titleOf(school);
+  const reminders = sources.remindersOf?.(school);
+  // A reminder lists every book overdue when it was sent: the latest sent after this one fell due.
+  const remindedOf = (loan: LoanRecord) =>
+    reminders?.get(loan.personId)?.findLast((reminder) => Date.parse(reminder.at) > Date.parse(loan.dueAt));
   const loans = sources
     .openLoans(school)
     .filter((loan) => daysLate(loan.dueAt, at) > 0)
@@ -53,6 +61,7 @@ export function overdueList(
       const borrower = sources.label(loan.personId, school);
       if (className !== undefined && borrower.class !== className) return [];
       const title = titleOf(loan.itemId);
+      const reminded = remindedOf(loan);
       return [
         {
           loanId: loan.loanId,
@@ -65,6 +74,7 @@ export function overdueList(
           daysOverdue: daysLate(loan.dueAt, at),
           renewals: loan.renewals,
           station: loan.station,
+          ...(reminded ? { parentsReminded: reminded } : {}),
         },
       ];
     })
@@ -97,6 +107,7 @@ export const OVERDUE_CSV_COLUMNS = [
   'renewals',
   'station',
   'now_at',
+  'parents_reminded',
 ] as const;
 
 /** One row per overdue loan, for a spreadsheet or a printout: UTF-8 with a BOM, CRLF; dates local. */
@@ -113,6 +124,7 @@ export function overdueCsv(list: OverdueList): string {
     loan.renewals,
     loan.station,
     loan.nowAt,
+    loan.parentsReminded?.date,
   ]);
   return toCsv([[...OVERDUE_CSV_COLUMNS], ...rows], { bom: true, lineEnd: 'crlf' });
 }

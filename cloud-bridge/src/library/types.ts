@@ -20,6 +20,16 @@ export interface OverdueLoan {
   renewals: number;
   /** Where it was lent. */
   station: string;
+  /** The last reminder of overdue books the pupil's parents were sent since this one fell overdue. */
+  parentsReminded?: ParentReminder;
+}
+
+/** A reminder of overdue books to a pupil's parents (docs/notices.md): its school day, how far it got. */
+export interface ParentReminder {
+  date: string;
+  /** When it was queued. */
+  at: string;
+  state: 'waiting' | 'delivered' | 'given-up';
 }
 
 export interface OverdueList {

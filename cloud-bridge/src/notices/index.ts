@@ -7,6 +7,7 @@ export {
   type PassageOutcome,
 } from './debounce.js';
 export { noticesRoutes } from './http.js';
+export { NoticeLedger } from './ledger.js';
 export type {
   AbsenceNotice,
   Notice,

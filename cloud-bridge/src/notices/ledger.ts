@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DenyReason } from '@educard/terminal-sdk';
 import type { DaySpan, ParentNotice, RefusalParentNotice } from '../attendance/index.js';
+import type { ParentReminder } from '../library/index.js';
 import { migrateModule, type SqlDatabase } from '../store/index.js';
 import { addPassage, type Burst, type BurstDirection, hasSettled, type Passage } from './debounce.js';
 import type { AbsenceNotice, OverdueNotice, PassageNotice, RefusalNotice } from './notice.js';
@@ -199,6 +200,12 @@ export class NoticeLedger {
         `SELECT person_id, max(date) AS date, max(created_at) AS at FROM notice_overdue
          WHERE webhook = ? AND school = ? GROUP BY person_id`,
       ),
+      overdueSent: db.prepare<[string], ToldRow & { date: string; queued: number | null }>(
+        `SELECT o.person_id, o.date, o.created_at, q.id AS queued, d.status, d.done_at FROM notice_overdue o
+           LEFT JOIN notice_queue q ON q.id = o.queue_id
+           LEFT JOIN notice_deliveries d ON d.seq = q.delivery_seq
+         WHERE o.school = ? ORDER BY o.person_id, o.created_at`,
+      ),
       refusal: db.prepare(
         'INSERT INTO notice_refusals (queue_id, webhook, school, person_id, at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -330,6 +337,26 @@ export class NoticeLedger {
       if (further(notice, told.get(row.person_id))) told.set(row.person_id, notice);
     }
     return told;
+  }
+
+  /**
+   * The reminders of overdue books the parents of a school's pupils were sent (the last 30 days), by
+   * pupil, oldest first: each day's, the furthest any webhook got. A reminder whose queue row is gone
+   * was delivered a week ago or more (one given up is kept as long as the reminder's own row).
+   */
+  overdueReminders(school: string): Map<string, ParentReminder[]> {
+    const sent = new Map<string, ParentReminder[]>();
+    for (const row of this.s.overdueSent.all(school)) {
+      const told: ParentNotice =
+        row.queued === null ? { state: 'delivered', at: row.created_at } : toldOf(row);
+      const reminder = { date: row.date, at: row.created_at, state: told.state };
+      const pupil = sent.get(row.person_id) ?? [];
+      const same = pupil.findIndex((each) => each.date === row.date);
+      if (same < 0) pupil.push(reminder);
+      else if (further(told, pupil[same])) pupil[same] = reminder;
+      sent.set(row.person_id, pupil);
+    }
+    return sent;
   }
 
   /**

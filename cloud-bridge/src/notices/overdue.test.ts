@@ -198,6 +198,32 @@ describe('reminders of overdue books', () => {
     expect(queued().at(-2)?.books[0]?.daysOverdue).toBe(8);
   });
 
+  it("are on the librarian's list beside each book they listed, with how far they got", () => {
+    round(MONDAY, '16:00');
+    const attendance = new Attendance({ store, directory, defaultTimeZone: ZONE, now: () => now });
+    const sources = libraryOverdueSources({
+      ledger: loans,
+      catalogue: { titlesOf: () => (itemId: string) => TITLES[itemId] },
+      directory,
+      store,
+      timeZoneOf: attendance.zoneOf,
+      remindersOf: (school) => ledger.overdueReminders(school),
+    });
+    const list = overdueList(sources, SCHOOL, new Date(at(addDays(MONDAY, 1), '09:00')));
+    const reminded = { date: MONDAY, at: iso(MONDAY, '16:00'), state: 'waiting' };
+    // Ann's third book fell due after her parents' reminder, Cai's this morning: neither was in one.
+    expect(list.loans.map((loan) => [loan.itemId, loan.parentsReminded])).toEqual([
+      ['B1', reminded],
+      ['B2', reminded],
+      ['B3', undefined],
+      ['C1', undefined],
+      ['X9', reminded],
+      ['M1', reminded],
+      ['T1', undefined],
+      ['U1', undefined],
+    ]);
+  });
+
   it('stop once the books are back', () => {
     round(MONDAY, '16:00');
     desk([back('d:5', 'X9', addDays(MONDAY, 2)), back('d:7', 'M1', addDays(MONDAY, 3))]);

@@ -85,7 +85,7 @@ const OVERDUE = {
      created_at TEXT NOT NULL,
      PRIMARY KEY (webhook, person_id, date)
    );
-   CREATE INDEX notice_overdue_school ON notice_overdue (webhook, school, person_id, date);
+   CREATE INDEX notice_overdue_school ON notice_overdue (school, person_id, date);
    CREATE INDEX notice_overdue_age ON notice_overdue (created_at);`,
   postgres: `CREATE TABLE notice_overdue (
      webhook TEXT COLLATE "C" NOT NULL,
@@ -96,7 +96,7 @@ const OVERDUE = {
      created_at TEXT COLLATE "C" NOT NULL,
      PRIMARY KEY (webhook, person_id, date)
    );
-   CREATE INDEX notice_overdue_school ON notice_overdue (webhook, school, person_id, date);
+   CREATE INDEX notice_overdue_school ON notice_overdue (school, person_id, date);
    CREATE INDEX notice_overdue_age ON notice_overdue (created_at);`,
 };
 export const NOTICES_STEPS = {

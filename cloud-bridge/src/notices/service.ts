@@ -184,6 +184,9 @@ export class Notices {
     };
   }
 
+  /** The reminders of overdue books sent to the parents of a school's pupils (the librarian's list shows them). */
+  readonly overdueReminders = (school: string) => this.ledger.overdueReminders(school);
+
   /** The school of the webhook that gave up this delivery (absent for a district-wide one). */
   failedDelivery(id: string): { school?: string } | undefined {
     const hook = this.hookOfFailed(id);

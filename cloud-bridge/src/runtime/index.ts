@@ -262,14 +262,9 @@ export class Bridge {
       onBadRow,
       grants,
     });
-    const booksOut = booksOutReader(ledger, catalogue, attendance.zoneOf);
-    const overdueSources = libraryOverdueSources({
-      ledger,
-      catalogue,
-      directory,
-      store,
-      timeZoneOf: attendance.zoneOf,
-    });
+    const timeZoneOf = attendance.zoneOf;
+    const booksOut = booksOutReader(ledger, catalogue, timeZoneOf);
+    const overdueSources = libraryOverdueSources({ ledger, catalogue, directory, store, timeZoneOf });
     const notices = new Notices({
       store,
       directory,
@@ -434,7 +429,16 @@ export class Bridge {
       }),
       grants,
       commands,
-      library: { catalogue, store, ledger, audit, directory, now, timeZoneOf: attendance.zoneOf },
+      library: {
+        catalogue,
+        store,
+        ledger,
+        audit,
+        directory,
+        now,
+        timeZoneOf,
+        remindersOf: notices.overdueReminders,
+      },
       schools: () => {
         const named = new Map(directory.schools().map((s) => [s.id, s.name]));
         const ids = new Set([...store.rosterSchools(), ...named.keys()]);
