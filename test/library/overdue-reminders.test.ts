@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addDays, type Bridge, zonedInstant } from '@educard/cloud-bridge';
-import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
+import { checkoutEvent, libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { until } from '@educard/scripts/support';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,11 +60,7 @@ beforeAll(async () => {
     200,
   );
   const lend = (loanId: string, itemId: string, personId: string, due: string) =>
-    ['library.checkout', iso(addDays(MONDAY, -20), '10:00'), { loanId, itemId, personId, dueAt: due }] as [
-      string,
-      string,
-      Record<string, unknown>,
-    ];
+    checkoutEvent(iso(addDays(MONDAY, -20), '10:00'), { loanId, itemId, personId, dueAt: due });
   bridge.store.commitRecords(
     'desk-1',
     SCHOOL,

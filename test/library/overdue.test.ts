@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
-import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
+import { checkoutEvent, libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { localDate } from '@educard/terminal-sdk';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,11 +41,7 @@ beforeAll(async () => {
   const items = ['B1', 'B2', 'B3', 'B4', 'B5'].map((itemId) => ({ itemId, title: `Title of ${itemId}` }));
   expect((await asAdmin(base, 'POST', '/v1/catalogue/school-1/import', { items })).status).toBe(200);
   const lend = (loanId: string, itemId: string, personId: string, dueInDays: number) =>
-    ['library.checkout', at(-20), { loanId, itemId, personId, dueAt: at(dueInDays) }] as [
-      string,
-      string,
-      Record<string, unknown>,
-    ];
+    checkoutEvent(at(-20), { loanId, itemId, personId, dueAt: at(dueInDays) });
   bridge.store.commitRecords(
     'desk-1',
     'school-1',

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Bridge, NoticeLedger } from '@educard/cloud-bridge';
-import { libraryRecords } from '@educard/cloud-bridge/store-conformance';
+import { checkoutEvent, libraryRecords } from '@educard/cloud-bridge/store-conformance';
 import { launchChromium } from '@educard/scripts/support';
 import { localDate } from '@educard/terminal-sdk';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
@@ -56,11 +56,7 @@ beforeAll(async () => {
     ok: true,
   });
   const lend = (n: number, itemId: string, personId: string, dueInDays: number) =>
-    ['library.checkout', at(-20), { loanId: `desk:${n}`, itemId, personId, dueAt: at(dueInDays) }] as [
-      string,
-      string,
-      Record<string, unknown>,
-    ];
+    checkoutEvent(at(-20), { loanId: `desk:${n}`, itemId, personId, dueAt: at(dueInDays) });
   bridge.store.commitRecords(
     'desk-1',
     SCHOOL,

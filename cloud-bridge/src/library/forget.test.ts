@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { AuditEntry } from '../access/index.js';
 import { Retention, RetentionConfig } from '../retention/index.js';
-import { libraryRecords } from '../store/conformance.js';
+import { checkoutEvent, libraryRecords, returnEvent } from '../store/conformance.js';
 import type { BridgeStore } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { LoanLedger } from './loans.js';
@@ -32,13 +32,8 @@ function desk(device: string, events: [string, string, Record<string, unknown>][
   store.commitRecords(device, 'school-1', records);
 }
 const lend = (loanId: string, itemId: string, at: string, personId = 'p1') =>
-  ['library.checkout', at, { loanId, itemId, personId, dueAt: at }] as [
-    string,
-    string,
-    Record<string, unknown>,
-  ];
-const back = (loanId: string, itemId: string, at: string) =>
-  ['library.return', at, { loanId, itemId }] as [string, string, Record<string, unknown>];
+  checkoutEvent(at, { loanId, itemId, personId, dueAt: at });
+const back = (loanId: string, itemId: string, at: string) => returnEvent(at, { loanId, itemId });
 const loans = () =>
   ledger
     .loans('school-1', { limit: 100 })

@@ -6,8 +6,8 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Attendance, addDays, zonedInstant } from '../attendance/index.js';
 import { Directory } from '../directory/index.js';
-import { LoanLedger, libraryOverdueSources, overdueList } from '../library/index.js';
-import { libraryRecords } from '../store/conformance.js';
+import { LoanLedger, libraryOverdueSources, type OverdueSources, overdueList } from '../library/index.js';
+import { checkoutEvent, libraryRecords, returnEvent } from '../store/conformance.js';
 import type { BridgeStore } from '../store/index.js';
 import { openTestStore } from '../store/test-store.js';
 import { pruneNotices, retireWebhooks } from './housekeeping.js';
@@ -42,23 +42,24 @@ function desk(events: [type: string, at: string, data: Record<string, unknown>][
   store.commitRecords('desk-1', SCHOOL, records);
 }
 const lend = (loanId: string, itemId: string, personId: string, dueAt: string) =>
-  ['library.checkout', iso(addDays(MONDAY, -21), '10:00'), { loanId, itemId, personId, dueAt }] as [
-    string,
-    string,
-    Record<string, unknown>,
-  ];
+  checkoutEvent(iso(addDays(MONDAY, -21), '10:00'), { loanId, itemId, personId, dueAt });
 const back = (loanId: string, itemId: string, on: string) =>
-  ['library.return', iso(on, '08:00'), { loanId, itemId }] as [string, string, Record<string, unknown>];
+  returnEvent(iso(on, '08:00'), { loanId, itemId });
 
-const newWatch = () => {
-  const attendance = new Attendance({ store, directory, defaultTimeZone: ZONE, now: () => now });
-  const sources = libraryOverdueSources({
+/** The library's overdue list as the bridge reads it, the parents' reminders on it or not. */
+const sourcesOf = (attendance: Attendance, remindersOf?: OverdueSources['remindersOf']) =>
+  libraryOverdueSources({
     ledger: loans,
     catalogue: { titlesOf: () => (itemId: string) => TITLES[itemId] },
     directory,
     store,
     timeZoneOf: attendance.zoneOf,
+    ...(remindersOf ? { remindersOf } : {}),
   });
+
+const newWatch = () => {
+  const attendance = new Attendance({ store, directory, defaultTimeZone: ZONE, now: () => now });
+  const sources = sourcesOf(attendance);
   return new OverdueWatch({
     store,
     directory,
@@ -201,14 +202,7 @@ describe('reminders of overdue books', () => {
   it("are on the librarian's list beside each book they listed, with how far they got", () => {
     round(MONDAY, '16:00');
     const attendance = new Attendance({ store, directory, defaultTimeZone: ZONE, now: () => now });
-    const sources = libraryOverdueSources({
-      ledger: loans,
-      catalogue: { titlesOf: () => (itemId: string) => TITLES[itemId] },
-      directory,
-      store,
-      timeZoneOf: attendance.zoneOf,
-      remindersOf: (school) => ledger.overdueReminders(school),
-    });
+    const sources = sourcesOf(attendance, (school) => ledger.overdueReminders(school));
     const list = overdueList(sources, SCHOOL, new Date(at(addDays(MONDAY, 1), '09:00')));
     const reminded = { date: MONDAY, at: iso(MONDAY, '16:00'), state: 'waiting' };
     // Ann's third book fell due after her parents' reminder, Cai's this morning: neither was in one.

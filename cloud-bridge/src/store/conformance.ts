@@ -53,10 +53,26 @@ export function commitSignedRoster(
   ]);
 }
 
+/** One of a desk's library events: its type, when, and its data. */
+export type DeskEvent = [type: string, at: string, data: Record<string, unknown>];
+
+/** A desk's checkout of a copy, lent at `at`. */
+export const checkoutEvent = (
+  at: string,
+  loan: { loanId: string; itemId: string; personId: string; dueAt: string },
+): DeskEvent => ['library.checkout', at, loan];
+
+/** A desk's return of a copy at `at`. */
+export const returnEvent = (at: string, loan: { loanId: string; itemId: string }): DeskEvent => [
+  'library.return',
+  at,
+  loan,
+];
+
 /** A device's library events, chained on from `start`: each `[type, at, data]`. */
 export function libraryRecords(
   device: string,
-  events: [string, string, Record<string, unknown>][],
+  events: DeskEvent[],
   start = { seq: 0, hash: GENESIS_HASH },
 ): EventRecord[] {
   return chainRecords(
