@@ -8,6 +8,7 @@ import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, startClockedBridge, TestClock } from '../support/accounts.js';
 import { ADMIN_TOKEN } from '../support/bridge.js';
+import { bridgeCli } from '../support/cli.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
@@ -123,6 +124,14 @@ describe("reminders of overdue books to a school's parents", () => {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
     expect((await csv.text()).split('\r\n')[1]).toMatch(new RegExp(`,${MONDAY}$`));
+
+    const printed = await bridgeCli([
+      ...['library', 'overdue', '--school', SCHOOL],
+      ...['--url', bridge.httpUrl, '--admin-token', ADMIN_TOKEN],
+    ]);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toMatch(/days late\s+parents told\n/);
+    expect(printed.stdout).toMatch(new RegExp(`B1 .* 3\\s+delivered ${MONDAY}\\n`));
 
     // The rest of the evening: no second reminder.
     clock.advanceMinutes(90);

@@ -6,6 +6,7 @@ import {
   type ItemProblem,
   type OverdueList,
   overdueCsv,
+  type ParentReminder,
 } from '../library/index.js';
 import { type BridgeOptions, bridgeOptions, connect } from './client.js';
 import { importCsv } from './import.js';
@@ -34,13 +35,15 @@ async function overdue(options: OverdueOptions): Promise<void> {
     process.stdout.write(overdueCsv(data));
     return;
   }
+  // Where the school sends parents reminders of overdue books: what became of the last one of each.
+  const reminders = data.loans.some((loan) => loan.parentsReminded);
   print(options.json, data, () =>
     data.loans.length === 0
       ? `nothing is overdue at ${where}`
       : [
           `${data.loans.length} loan(s) overdue at ${where}:`,
           table(
-            ['class', 'name', 'title', 'item', 'due', 'days late'],
+            ['class', 'name', 'title', 'item', 'due', 'days late', ...(reminders ? ['parents told'] : [])],
             data.loans.map((loan) => [
               loan.class ?? (loan.nowAt ? `now at ${loan.nowAt}` : (loan.role ?? '')),
               loan.name,
@@ -48,10 +51,17 @@ async function overdue(options: OverdueOptions): Promise<void> {
               loan.itemId,
               localDate(Date.parse(loan.dueAt), data.timeZone),
               loan.daysOverdue,
+              ...(reminders ? [reminderWords(loan.parentsReminded)] : []),
             ]),
           ),
         ].join('\n'),
   );
+}
+
+/** A reminder to the parents as the table says it: delivered or given up on its school day, or on its way. */
+function reminderWords(reminder: ParentReminder | undefined): string {
+  if (!reminder) return '';
+  return reminder.state === 'waiting' ? 'on its way' : `${reminder.state} ${reminder.date}`;
 }
 
 function summary(report: CatalogueImportReport, school: string, file: string): string {
