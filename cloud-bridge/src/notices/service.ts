@@ -51,8 +51,8 @@ const PRUNE_EVERY_MS = 3_600_000;
 const MAX_RETRY_AFTER_MS = 3_600_000;
 /** How many schools' days one round may compute for absence notices, over every webhook. */
 const ABSENCE_SCHOOLS_PER_ROUND = 2;
-/** How many schools' overdue lists one round may read for reminders, over every webhook. */
-const OVERDUE_SCHOOLS_PER_ROUND = 2;
+/** How many schools' overdue lists (tens of ms each) one round may read for reminders, over every webhook. */
+const OVERDUE_SCHOOLS_PER_ROUND = 1;
 /** The days pupils were reminded of overdue books are kept longer than the longest interval between reminders. */
 const KEEP_OVERDUE_TOLD_MS = 30 * 86_400_000;
 
