@@ -23,7 +23,7 @@ export const NoticeWebhook = z.object({
    * the school's library, listing them: a receiver must know the `overdue` kind before it is turned on.
    */
   overdueBooks: z.boolean().default(false),
-  /** A pupil whose books stay overdue is reminded again after this many days (sooner if another falls due). */
+  /** A pupil whose books stay overdue is reminded again after this many days (sooner if another is due). */
   overdueEveryDays: z.number().int().min(1).max(28).default(7),
   /** Passages of one pupil closer than this make one notice (docs/notices.md). */
   debounceMs: z.number().int().min(0).max(3_600_000).default(120_000),

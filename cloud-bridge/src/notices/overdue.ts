@@ -19,7 +19,7 @@ export interface OverdueDeps {
   /** The schools, and each pupil's student number for the receiver. */
   directory: Pick<Directory, 'schools' | 'person'>;
   attendance: Pick<Attendance, 'today' | 'startOfDay' | 'dismissalOf'>;
-  /** A school's library loans overdue at an instant, with their borrowers and titles (the librarian's list). */
+  /** A school's library loans overdue at an instant, with borrowers and titles (the librarian's list). */
   overdueBooks: (school: string, at: Date) => OverdueList;
   ledger: NoticeLedger;
   logger: Logger;

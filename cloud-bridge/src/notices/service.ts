@@ -53,7 +53,7 @@ const MAX_RETRY_AFTER_MS = 3_600_000;
 const ABSENCE_SCHOOLS_PER_ROUND = 2;
 /** How many schools' overdue lists (tens of ms each) one round may read for reminders, over every webhook. */
 const OVERDUE_SCHOOLS_PER_ROUND = 1;
-/** The days pupils were reminded of overdue books are kept longer than the longest interval between reminders. */
+/** The days pupils were reminded of overdue books are kept longer than the longest interval between two. */
 const KEEP_OVERDUE_TOLD_MS = 30 * 86_400_000;
 
 type Outcome = { ok: true } | { ok: false; retry: boolean; error: string; retryAfterMs?: number };
@@ -184,7 +184,7 @@ export class Notices {
     };
   }
 
-  /** The reminders of overdue books sent to the parents of a school's pupils (the librarian's list shows them). */
+  /** The reminders of overdue books sent to the parents of a school's pupils (on the librarian's list). */
   readonly overdueReminders = (school: string) => this.ledger.overdueReminders(school);
 
   /** The school of the webhook that gave up this delivery (absent for a district-wide one). */
