@@ -1,4 +1,5 @@
-import type { EventRecord } from '@educard/terminal-sdk';
+import type { Bridge } from '@educard/cloud-bridge';
+import { type EventRecord, localDate } from '@educard/terminal-sdk';
 import { chainRecords, sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { ADMIN, inProcessBridge } from './bridge-process.js';
 import { atMost, type BenchResult, info, median, percentile } from './report.js';
@@ -12,6 +13,9 @@ const LOANS = 60_000;
 /** The last loans lent, still out and past their due date: what the overdue list names. */
 const OPEN = 1500;
 const READS = 60;
+/** Webhooks with the parents' reminders on, each told of every pupil: a round each at dismissal. */
+const REMINDER_HOOKS = 20;
+const ZONE = 'Asia/Shanghai';
 
 type Body = Pick<EventRecord, 'type' | 'at' | 'data'>;
 
@@ -43,6 +47,28 @@ function lending(people: string[], now: number): Body[] {
   return events.sort((a, b) => a.at.localeCompare(b.at));
 }
 
+/**
+ * The reminders of overdue books at the school's dismissal (docs/notices.md), as the bridge's notices
+ * run them on its event loop, one webhook's a round: the school's overdue list, who was told when, one
+ * reminder a pupil queued in one transaction, and the round batching the webhook's before into
+ * deliveries. Each round timed whole, in ms.
+ */
+function reminderRounds(bridge: Bridge): number[] {
+  const told = () =>
+    Number(bridge.store.database.prepare('SELECT count(*) FROM notice_overdue').pluck().get());
+  const times: number[] = [];
+  // The bridge's own timer may have run a round already (once a minute): only rounds that reminded count.
+  for (let run = 0; run <= REMINDER_HOOKS && told() < REMINDER_HOOKS * OPEN; run++) {
+    const before = told();
+    const began = performance.now();
+    bridge.notices.tick();
+    const took = performance.now() - began;
+    if (told() === before + OPEN) times.push(took);
+  }
+  if (told() !== REMINDER_HOOKS * OPEN) throw new Error(`${told()} reminders, not one a pupil a webhook`);
+  return times;
+}
+
 /** Answer times of a GET, one request at a time, in ms. */
 async function answerTimes(url: string, count: number): Promise<number[]> {
   const times: number[] = [];
@@ -66,13 +92,42 @@ export async function libraryBench(): Promise<BenchResult[]> {
   const { bridge, stop } = await inProcessBridge('library', {
     // The purge's run measured whole, not paced behind ingest that is not there.
     retention: { purgeShare: 1, purgeRate: null },
+    // Rounds run by the bench; deliveries go nowhere (each is retried later, off the rounds).
+    notices: {
+      tickMs: 60_000,
+      webhooks: Array.from({ length: REMINDER_HOOKS }, (_, i) => ({
+        school: 'school-1',
+        url: `http://127.0.0.1:9/school-1/${i}`,
+        secret: 'bench-reminders-secret-0123456789abcdef',
+        overdueBooks: true,
+      })),
+    },
   });
   try {
     const now = Date.now();
     const cards = Array.from({ length: PUPILS }, (_, i) =>
       sampleCard(i + 1, { displayName: `Pupil ${i}`, class: `${1 + (i % CLASSES)}A`, ...validAround(now) }),
     );
-    await bridge.roster.importRoster('school-1', { cards: cards.map((card) => ({ card })) });
+    // Today a school day whatever the weekday, and the school out this minute: the reminders are due.
+    const today = localDate(now, ZONE);
+    const weekday = new Date(`${today}T12:00:00Z`).getUTCDay();
+    const calendar = {
+      timeZone: ZONE,
+      holidays: [],
+      closures: [],
+      makeUpDays: weekday === 0 || weekday === 6 ? [{ date: today, as: 1 }] : [],
+    };
+    await bridge.roster.importRoster('school-1', { cards: cards.map((card) => ({ card })), calendar });
+    const dismissal = new Intl.DateTimeFormat('en-GB', {
+      timeZone: ZONE,
+      hour: '2-digit',
+      minute: '2-digit',
+    }).format(now);
+    bridge.directory.putSchool({
+      id: 'school-1',
+      name: 'No. 1 Primary',
+      times: { bellTime: '00:00', cutoffTime: '00:00', dismissalTime: dismissal },
+    });
     const items = Array.from({ length: ITEMS }, (_, i) => ({ itemId: `B${i}`, title: `Title ${i}` }));
     await bridge.catalogue.importCatalogue('school-1', {
       items: items.map((item, i) => ({ line: i + 2, item })),
@@ -92,6 +147,7 @@ export async function libraryBench(): Promise<BenchResult[]> {
     await answerTimes(base, 3);
     const school = await answerTimes(base, READS);
     const oneClass = await answerTimes(`${base}?class=7A`, READS);
+    const reminders = reminderRounds(bridge);
 
     const report = await bridge.retention.runOnce();
     if (report.loansForgotten === 0) throw new Error('the purge forgot no loan');
@@ -99,6 +155,9 @@ export async function libraryBench(): Promise<BenchResult[]> {
       atMost('library.overdue.list_ms', median(school), 'ms', 50),
       atMost('library.overdue.list_p99_ms', percentile(school, 99), 'ms', 200),
       atMost('library.overdue.class_list_ms', median(oneClass), 'ms', 50),
+      atMost('library.reminders.school_ms', median(reminders), 'ms', 100),
+      atMost('library.reminders.school_p99_ms', percentile(reminders, 99), 'ms', 250),
+      info('library.reminders.pupils', OPEN, 'pupils'),
       info('library.ledger.loans', LOANS, 'loans'),
       atMost('library.retention.purge_s', report.durationMs / 1000, 's', 60),
       info('library.retention.loans_forgotten', report.loansForgotten, 'loans'),
