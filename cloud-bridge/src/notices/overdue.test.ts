@@ -112,6 +112,7 @@ beforeEach(async () => {
     ['bo', 'student', SCHOOL, '4-2'],
     ['cai', 'student', SCHOOL, '3-1'],
     ['moved', 'student', 'school-2', '5-1'],
+    ['left', 'student', SCHOOL, '6-1'],
     ['teacher', 'teacher', SCHOOL, undefined],
   ] as const)
     directory.putPerson({
@@ -121,7 +122,7 @@ beforeEach(async () => {
       name: `Person ${id}`,
       ...(className ? { class: className } : {}),
       studentNumber: `G-${id}`,
-      active: true,
+      active: id !== 'left',
     });
   desk([
     // Ann: two books overdue since last week, one due this Monday evening, one due next month.
@@ -135,6 +136,8 @@ beforeEach(async () => {
     lend('d:7', 'M1', 'moved', iso(addDays(MONDAY, -10), '23:59')),
     lend('d:8', 'T1', 'teacher', iso(addDays(MONDAY, -10), '23:59')),
     lend('d:9', 'U1', 'stranger', iso(addDays(MONDAY, -10), '23:59')),
+    // Left the school with a book: the office heard of it at the removal; no reminder goes.
+    lend('d:10', 'L1', 'left', iso(addDays(MONDAY, -10), '23:59')),
   ]);
   watch = newWatch();
 });
@@ -172,8 +175,9 @@ describe('reminders of overdue books', () => {
       expect.objectContaining({ personId: 'moved', nowAt: 'school-2', studentNumber: 'G-moved' }),
     ]);
     expect(queued()[2]).not.toHaveProperty('class');
-    // Teachers are not told (the library asks its colleagues itself), nor a borrower nobody knows.
-    expect(told().some((line) => /teacher|stranger/.test(line))).toBe(false);
+    // Teachers are not told (the library asks its colleagues itself), nor a borrower nobody knows,
+    // nor a pupil who left.
+    expect(told().some((line) => /teacher|stranger|left/.test(line))).toBe(false);
     expect(lines.map((line) => line.msg)).toEqual(['overdue-book reminders queued']);
     // Once a day, whatever the rounds and restarts.
     expect(round(MONDAY, '17:00')).toBe(0);
@@ -212,6 +216,7 @@ describe('reminders of overdue books', () => {
       ['B3', undefined],
       ['C1', undefined],
       ['X9', reminded],
+      ['L1', undefined],
       ['M1', reminded],
       ['T1', undefined],
       ['U1', undefined],

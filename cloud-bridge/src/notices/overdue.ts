@@ -37,8 +37,9 @@ export interface OverdueHook {
  * the next morning), each pupil with a book of the school's library overdue is a notice listing all
  * of them, queued once a day at most per webhook. A pupil told is told again after the webhook's
  * `overdueEveryDays`, or sooner when another book of theirs fell overdue since. Teachers and staff are
- * not told (the library chases its own colleagues); a pupil who moved to another school still is, by
- * the school whose library lent the book. No reminder on a day without school, nor late in the evening.
+ * not told (the library chases its own colleagues), nor a pupil who left; a pupil who moved to another
+ * school still is, by the school whose library lent the book. No reminder on a day without school, nor
+ * late in the evening.
  */
 export class OverdueWatch {
   private readonly days: SchoolDays<SchoolDayPlan>;
@@ -73,9 +74,12 @@ export class OverdueWatch {
     }
     const list = this.deps.overdueBooks(school, new Date(now));
     const told = this.deps.ledger.overdueToldOn(hook.key, school);
-    const reminders = overdueReminders(list, date, told, hook.overdueEveryDays).map((reminder) => {
-      const studentNumber = this.deps.directory.person(reminder.personId)?.studentNumber;
-      return studentNumber ? { ...reminder, studentNumber } : reminder;
+    // A pupil who left (inactive, anonymised in time) is no parent's to tell through the school's
+    // webhook: the office was told of their books when they were removed, and the list still has them.
+    const reminders = overdueReminders(list, date, told, hook.overdueEveryDays).flatMap((reminder) => {
+      const person = this.deps.directory.person(reminder.personId);
+      if (person && !person.active) return [];
+      return [person?.studentNumber ? { ...reminder, studentNumber: person.studentNumber } : reminder];
     });
     const queued = this.deps.ledger.queueOverdue(hook.key, reminders, now);
     if (queued) this.deps.logger.info({ ...log, queued }, 'overdue-book reminders queued');
