@@ -67,6 +67,8 @@ export class PostgresError extends Error {
   }
 }
 
+/** libpq's PQTRANS_INTRANS and PQTRANS_INERROR: the session is inside a transaction block. */
+const IN_TRANSACTION = new Set([2, 3]);
 /** SQLSTATE 08006, connection_failure: a connection lost under a statement (libpq names none). */
 const CONNECTION_LOST = '08006';
 /** SQLSTATE 08001, sqlclient_unable_to_establish_sqlconnection: an attempt to connect again that failed. */
@@ -441,9 +443,11 @@ export function openPostgresConnection(
         // Undone at this level while the connection is there to undo it; a lost one undid it all.
         const conn = pq;
         if (conn) {
-          conn.exec(
-            savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK',
-          );
+          // A COMMIT that failed (a deferred check) ended the transaction itself: nothing to undo.
+          if (IN_TRANSACTION.has(conn.transactionStatus()))
+            conn.exec(
+              savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK',
+            );
           if (conn.transactionStatus() === 4) lose(conn);
         }
         throw error;
