@@ -126,7 +126,7 @@ if [ "$SERVICE" = gateway ]; then
 fi
 if [ "$SERVICE" = gateway ] && ! (cd "$HOME_DIR" && "$NODE" -e 'require("node-libgpiod")' 2>/dev/null); then
   # An optional package: npm skips it when libgpiod 1.x's headers are missing (or the system has libgpiod 2).
-  echo "note: node-libgpiod is not built, so the gpiod IO plugin cannot load; install libgpiod-dev (libgpiod 1.x) and run: cd $PREFIX/current && npm install --omit=dev" >&2
+  echo "note: node-libgpiod is not built, so the gpiod IO plugin cannot load; install libgpiod-dev (libgpiod 1.x) and run: cd $PREFIX/current && npm install --omit=dev (on libgpiod 2, Debian 13 or Raspberry Pi OS trixie, it does not build: use a Firmata board, io.plugin firmata)" >&2
 fi
 mkdir -p "$ROOT/usr/local/bin"
 ln -sf "$ENTRY_PREFIX/$COMMAND_ENTRY" "$ROOT/usr/local/bin/$COMMAND"

@@ -8,7 +8,7 @@ export {
   type LineInfo,
   type OutputLine,
 } from './binding.js';
-export { type LibgpiodOptions, loadLibgpiod } from './libgpiod.js';
+export { type LibgpiodOptions, libgpiodToolsVersion, loadLibgpiod } from './libgpiod.js';
 export { type PlannedLine, planLines, resolvePin } from './lines.js';
 export { GPIO_CONSUMER, GpiodIO, type GpiodIoOptions, type GpioLineStatus, PWM_SYSFS } from './plugin.js';
 export { type LineProbe, probeLines } from './probe.js';

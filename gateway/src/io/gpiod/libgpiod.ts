@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
@@ -54,6 +55,23 @@ export interface LibgpiodOptions {
 }
 
 const TOOLS_HINT = 'sudo apt-get install gpiod libgpiod-dev, then npm install node-libgpiod in /opt/educard';
+/**
+ * What a system with libgpiod 2 (Debian 13, Raspberry Pi OS trixie) can do instead: node-libgpiod does
+ * not build against it, so following TOOLS_HINT there fails.
+ */
+const LIBGPIOD_2_HINT =
+  'node-libgpiod does not build against libgpiod 2: drive the gate through a Firmata board on USB (io.plugin "firmata"), or install the gateway on Debian 12 or Raspberry Pi OS bookworm (libgpiod 1.6)';
+
+/** The libgpiod release the system's tools are of (`gpiomon --version`), e.g. "2.1.3"; undefined if unknown. */
+export function libgpiodToolsVersion(gpiomon: string): string | undefined {
+  try {
+    const printed = execFileSync(gpiomon, ['--version'], { encoding: 'utf8', timeout: 2000 });
+    // "gpiomon (libgpiod) v1.6.3" up to 2.2; "gpiomon v2.3 (libgpiod v2.3)" since.
+    return /\(libgpiod\)? v(\d+(?:\.\d+)+)/.exec(printed)?.[1];
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Loads node-libgpiod (built against Debian's libgpiod 1.6; it does not build against libgpiod 2)
@@ -61,16 +79,21 @@ const TOOLS_HINT = 'sudo apt-get install gpiod libgpiod-dev, then npm install no
  */
 export function loadLibgpiod(options: LibgpiodOptions = {}): GpioBinding {
   const packageName = options.packageName ?? 'node-libgpiod';
+  const gpiomon = findTool('gpiomon', options.path ?? process.env.PATH ?? '');
   let native: NodeLibgpiod;
   try {
     native = createRequire(import.meta.url)(packageName) as NodeLibgpiod;
   } catch (error) {
+    const tools = gpiomon ? libgpiodToolsVersion(gpiomon) : undefined;
+    const hint =
+      tools && !tools.startsWith('1.')
+        ? `this system has libgpiod ${tools}; ${LIBGPIOD_2_HINT}`
+        : `${TOOLS_HINT} (deploy/install-gateway.sh does both)`;
     throw new GpioError(
       'failed',
-      `the gpiod IO plugin needs the ${packageName} package, built against libgpiod 1.x (${(error as Error).message.split('\n')[0]}): ${TOOLS_HINT} (deploy/install-gateway.sh does both)`,
+      `the gpiod IO plugin needs the ${packageName} package, built against libgpiod 1.x (${(error as Error).message.split('\n')[0]}): ${hint}`,
     );
   }
-  const gpiomon = findTool('gpiomon', options.path ?? process.env.PATH ?? '');
   if (!gpiomon) {
     throw new GpioError(
       'failed',

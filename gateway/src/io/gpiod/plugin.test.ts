@@ -11,6 +11,7 @@ import { describeGateIo } from '../conformance.js';
 import {
   GpiodIO,
   type LineAddress,
+  libgpiodToolsVersion,
   loadLibgpiod,
   PI_HEADER_LINES,
   probeLines,
@@ -295,6 +296,28 @@ describe('the gpiod IO plugin', () => {
     expect(() => loadLibgpiod({ packageName: 'node-libgpiod-not-here' })).toThrow(
       /needs the node-libgpiod-not-here package, built against libgpiod 1.x .*sudo apt-get install gpiod libgpiod-dev/,
     );
+  });
+
+  it('says what to do instead on a system with libgpiod 2, where node-libgpiod does not build', async () => {
+    // The system's gpiomon, as each libgpiod release prints its version (no GPIO chip needed for that).
+    const tools = await mkdtemp(join(tmpdir(), 'gpiod-tools-'));
+    const gpiomon = (printed: string) =>
+      writeFile(join(tools, 'gpiomon'), `#!/bin/sh\necho '${printed}'\n`, { mode: 0o755 });
+    const load = () => loadLibgpiod({ packageName: 'node-libgpiod-not-here', path: tools });
+    try {
+      await gpiomon('gpiomon (libgpiod) v2.1.3');
+      expect(libgpiodToolsVersion(join(tools, 'gpiomon'))).toBe('2.1.3');
+      expect(load).toThrow(
+        /this system has libgpiod 2\.1\.3; node-libgpiod does not build against libgpiod 2: .*"firmata".*bookworm/,
+      );
+      await gpiomon('gpiomon v2.3 (libgpiod v2.3)');
+      expect(load).toThrow(/this system has libgpiod 2\.3;/);
+      // Debian 12's tools: the usual hint.
+      await gpiomon('gpiomon (libgpiod) v1.6.3');
+      expect(load).toThrow(/sudo apt-get install gpiod libgpiod-dev, then npm install node-libgpiod/);
+    } finally {
+      await rm(tools, { recursive: true, force: true });
+    }
   });
 });
 
