@@ -64,9 +64,9 @@ export function noticesAbout(db: SqlDatabase, personId: string): HeldNotice[] {
 
 /**
  * Drops a leaver's notices from every webhook's ledger, when they are anonymised (docs/privacy.md):
- * their burst, their absence, refusal and overdue-book rows, their notices in the queue, and their notices inside the
- * deliveries kept (a given-up batch the office may send again goes without them; one left empty goes).
- * A bridge that never had notices has none of these tables. How many rows changed.
+ * their burst, their absence, refusal and overdue-book rows, their notices in the queue, and their
+ * notices inside the deliveries kept (a given-up batch the office may send again goes without them; one
+ * left empty goes). A bridge that never had notices has none of these tables. How many rows changed.
  */
 export function forgetNoticesOf(db: SqlDatabase, personId: string): number {
   if (!tableExists(db, 'notice_bursts')) return 0;

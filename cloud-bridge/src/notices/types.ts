@@ -20,7 +20,7 @@ export interface AbsenceHold {
   gates: string[];
 }
 
-/** What a webhook is told of: passages always; refused entries, absences and overdue books where turned on. */
+/** What a webhook is told of: passages always; refusals, absences and overdue books where turned on. */
 export type NoticeKind = 'passages' | 'refusals' | 'absences' | 'overdue-books';
 
 /** One webhook as `GET /v1/notices/status` answers it. */

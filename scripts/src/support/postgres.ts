@@ -71,9 +71,9 @@ function realClockEnv(): NodeJS.ProcessEnv {
 }
 
 /**
- * PostgreSQL from Debian's package (`postgresBin`) as a child process with a throwaway data directory: initdb,
- * then `postgres` on a free port with its unix socket in that directory, stopped by pid and the
- * directory removed. Root cannot run either, so as root both run as the `postgres` user the
+ * PostgreSQL from Debian's package (`postgresBin`) as a child process with a throwaway data
+ * directory: initdb, then `postgres` on a free port with its unix socket in that directory, stopped by
+ * pid and the directory removed. Root cannot run either, so as root both run as the `postgres` user the
  * package makes. C collation: the store compares ISO times and ids as text, byte by byte.
  */
 export async function startPostgres(): Promise<Postgres> {

@@ -62,7 +62,7 @@ const TOOLS_HINT = 'sudo apt-get install gpiod libgpiod-dev, then npm install no
 const LIBGPIOD_2_HINT =
   'node-libgpiod does not build against libgpiod 2: drive the gate through a Firmata board on USB (io.plugin "firmata"), or install the gateway on Debian 12 or Raspberry Pi OS bookworm (libgpiod 1.6)';
 
-/** The libgpiod release the system's tools are of (`gpiomon --version`), e.g. "2.1.3"; undefined if unknown. */
+/** The libgpiod release of the system's tools (`gpiomon --version`), e.g. "2.1.3"; undefined if unknown. */
 export function libgpiodToolsVersion(gpiomon: string): string | undefined {
   try {
     const printed = execFileSync(gpiomon, ['--version'], { encoding: 'utf8', timeout: 2000 });
