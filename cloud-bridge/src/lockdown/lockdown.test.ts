@@ -74,6 +74,10 @@ it('a gate’s own switch is on from its lockdown event to its lifting; an order
   ]);
   send('gate-3', [['gate.lockdown', at(4), { ...where, source: 'bridge', version: 1 }]]);
   expect(switched(service.status('school-1'))).toEqual({ 'gate-1': at(1), 'gate-2': null, 'gate-3': null });
+  // A switch on is the school in lockdown, as an order is (what holds the parents' library reminders).
+  expect(service.lockedDown('school-1')).toBe(true);
+  send('gate-1', [['gate.lockdown-lifted', at(5), { ...where, source: 'switch', lockedForMs: 60_000 }]]);
+  expect(service.lockedDown('school-1')).toBe(false);
 });
 
 it('a store from before the switches were kept finds the ones on in the events it holds', () => {

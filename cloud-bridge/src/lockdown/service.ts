@@ -142,6 +142,10 @@ export class Lockdowns {
     return row ? toLockdown(row) : { school, active: false, version: 0 };
   }
 
+  /** Whether the school is in lockdown now: ordered from the bridge, or by a gate's own switch. */
+  readonly lockedDown = (school: string): boolean =>
+    this.get(school).active || this.s.switchedIn.all(school).length > 0;
+
   /**
    * Puts the school in lockdown, or lifts it: stored (a new version), the school's alarm raised or
    * cleared, and the order sent to each of its gates. A gate the broker could not reach now gets it

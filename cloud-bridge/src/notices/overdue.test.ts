@@ -34,6 +34,8 @@ let watch: OverdueWatch;
 let now: number;
 let lines: { msg: string; level: number }[];
 let chain: EventRecord | undefined;
+/** The school in lockdown, as the lockdown service answers (tested with it in lockdown.test.ts). */
+let lockedDown: boolean;
 
 /** The desk's loans, chained on from what it sent before. */
 function desk(events: [type: string, at: string, data: Record<string, unknown>][]): void {
@@ -65,6 +67,7 @@ const newWatch = () => {
     directory,
     attendance,
     overdueBooks: (school, when) => overdueList(sources, school, when),
+    lockedDown: () => lockedDown,
     ledger,
     logger: pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
   });
@@ -97,6 +100,7 @@ beforeEach(async () => {
   ledger.register(HOOK.key);
   lines = [];
   chain = undefined;
+  lockedDown = false;
   directory.putSchool({
     id: SCHOOL,
     name: 'No. 1 Primary',
@@ -244,6 +248,28 @@ describe('reminders of overdue books', () => {
     ]);
     round(addDays(MONDAY, 1), '16:05');
     expect(queued().map((notice) => notice.personId)).toEqual(['ann', 'cai', 'bo', 'moved']);
+  });
+
+  it('wait while the school is in lockdown, and go once it ends, if the evening has not begun', () => {
+    lockedDown = true;
+    expect(round(MONDAY, '16:00')).toBe(1);
+    expect(round(MONDAY, '16:00')).toBe(0);
+    expect(round(MONDAY, '16:01')).toBe(1);
+    expect(queued()).toEqual([]);
+    lockedDown = false;
+    round(MONDAY, '16:30');
+    expect(queued().map((notice) => notice.personId)).toEqual(['ann', 'bo', 'moved']);
+    expect(lines.map((line) => line.msg)).toEqual([
+      'overdue-book reminders held: the school is in lockdown',
+      'overdue-book reminders queued',
+    ]);
+    // A lockdown into the evening: the next school day.
+    const tuesday = addDays(MONDAY, 1);
+    lockedDown = true;
+    round(tuesday, '16:00');
+    lockedDown = false;
+    round(tuesday, '19:00');
+    expect(queued().filter((notice) => notice.date === tuesday)).toEqual([]);
   });
 
   it('go from every school to a district-wide webhook, within the round budget', () => {

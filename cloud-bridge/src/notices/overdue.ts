@@ -13,6 +13,14 @@ import { type SchoolDayPlan, SchoolDays } from './schools.js';
  * dismissal later (down all afternoon) leaves them to the next school day rather than text at night.
  */
 export const OVERDUE_REMIND_WITHIN_MS = 3 * 3_600_000;
+/** While the school is in lockdown, how often it is looked at again. */
+const LOCKDOWN_RECHECK_MS = 60_000;
+
+/** One school's day for one webhook: its dismissal, when the reminders are due (on a school day). */
+interface Plan extends SchoolDayPlan {
+  dismissal: number;
+  heldForLockdown?: boolean;
+}
 
 export interface OverdueDeps {
   store: Pick<BridgeStore, 'rosterSchools'>;
@@ -21,6 +29,8 @@ export interface OverdueDeps {
   attendance: Pick<Attendance, 'today' | 'startOfDay' | 'dismissalOf'>;
   /** A school's library loans overdue at an instant, with borrowers and titles (the librarian's list). */
   overdueBooks: (school: string, at: Date) => OverdueList;
+  /** Whether a school is in lockdown (ordered, or a gate's switch): no reminder goes during one. */
+  lockedDown?: (school: string) => boolean;
   ledger: NoticeLedger;
   logger: Logger;
 }
@@ -39,37 +49,44 @@ export interface OverdueHook {
  * `overdueEveryDays`, or sooner when another book of theirs fell overdue since. Teachers and staff are
  * not told (the library chases its own colleagues), nor a pupil who left; a pupil who moved to another
  * school still is, by the school whose library lent the book. No reminder on a day without school, nor
- * late in the evening.
+ * late in the evening, nor while the school is in lockdown (they wait for its end).
  */
 export class OverdueWatch {
-  private readonly days: SchoolDays<SchoolDayPlan>;
+  private readonly days: SchoolDays<Plan>;
 
   constructor(private readonly deps: OverdueDeps) {
     this.days = new SchoolDays(deps, (school) => {
       const { attendance } = deps;
       const date = attendance.today(school);
+      const dismissal = attendance.dismissalOf(school, date) ?? Number.POSITIVE_INFINITY;
       return {
         date,
         nextDayAt: attendance.startOfDay(school, addDays(date, 1)),
-        // Its dismissal, on a school day only; then once.
-        checkAt: attendance.dismissalOf(school, date) ?? Number.POSITIVE_INFINITY,
+        checkAt: dismissal,
+        dismissal,
       };
     });
   }
 
   /** One round for a webhook: looks at no more than `budget` schools whose time has come. How many. */
   step(hook: OverdueHook, now: number, budget: number): number {
-    return this.days.step(hook, now, budget, (school, plan) => {
-      const dismissal = plan.checkAt;
-      plan.checkAt = Number.POSITIVE_INFINITY;
-      this.look(hook, school, plan.date, dismissal, now);
-    });
+    return this.days.step(hook, now, budget, (school, plan) => this.look(hook, school, plan, now));
   }
 
-  private look(hook: OverdueHook, school: string, date: string, dismissal: number, now: number): void {
+  private look(hook: OverdueHook, school: string, plan: Plan, now: number): void {
+    const { date, dismissal } = plan;
     const log = { school, date, webhook: hook.key };
+    // Once a day, but for a lockdown: looked at again each minute until it ends.
+    plan.checkAt = Number.POSITIVE_INFINITY;
     if (now >= dismissal + OVERDUE_REMIND_WITHIN_MS) {
       this.deps.logger.info(log, 'overdue-book reminders not sent today: the school day ended hours ago');
+      return;
+    }
+    if (this.deps.lockedDown?.(school)) {
+      if (!plan.heldForLockdown)
+        this.deps.logger.info(log, 'overdue-book reminders held: the school is in lockdown');
+      plan.heldForLockdown = true;
+      plan.checkAt = now + LOCKDOWN_RECHECK_MS;
       return;
     }
     const list = this.deps.overdueBooks(school, new Date(now));

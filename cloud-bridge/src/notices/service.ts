@@ -24,6 +24,8 @@ export interface NoticesDeps {
   attendance?: AbsenceDeps['attendance'] & OverdueDeps['attendance'];
   /** A school library's overdue list; without it a webhook's `overdueBooks` sends none. */
   overdueBooks?: OverdueDeps['overdueBooks'];
+  /** Whether a school is in lockdown: its reminders of overdue books wait for the end of it. */
+  lockedDown?: OverdueDeps['lockedDown'];
   logger: Logger;
   /** The clock (tests set it). */
   now?: () => number;

@@ -265,17 +265,6 @@ export class Bridge {
     const timeZoneOf = attendance.zoneOf;
     const booksOut = booksOutReader(ledger, catalogue, timeZoneOf);
     const overdueSources = libraryOverdueSources({ ledger, catalogue, directory, store, timeZoneOf });
-    const notices = new Notices({
-      store,
-      directory,
-      transfers,
-      config: config.notices,
-      attendance,
-      overdueBooks: (school, at) => overdueList(overdueSources, school, at),
-      logger,
-      now: () => now().getTime(),
-      onDelivery: metrics.onDelivery,
-    });
     const lockdowns = new Lockdowns({
       store,
       commands,
@@ -283,6 +272,18 @@ export class Bridge {
       turnedAwaySince: attendance.turnedAwaySince,
       logger,
       now,
+    });
+    const notices = new Notices({
+      store,
+      directory,
+      transfers,
+      config: config.notices,
+      attendance,
+      overdueBooks: (school, at) => overdueList(overdueSources, school, at),
+      lockedDown: lockdowns.lockedDown,
+      logger,
+      now: () => now().getTime(),
+      onDelivery: metrics.onDelivery,
     });
     const sync = new DeviceSync({
       store,
