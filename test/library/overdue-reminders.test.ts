@@ -7,7 +7,7 @@ import { until } from '@educard/scripts/support';
 import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, startClockedBridge, TestClock } from '../support/accounts.js';
-import { ADMIN_TOKEN } from '../support/bridge.js';
+import { ADMIN_TOKEN, enrollStoreGate } from '../support/bridge.js';
 import { bridgeCli } from '../support/cli.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -69,8 +69,12 @@ beforeAll(async () => {
       lend('d:1', 'B1', pupil.personId, iso(addDays(MONDAY, -3), '23:59')),
       lend('d:2', 'B2', teacher.personId, iso(addDays(MONDAY, -3), '23:59')),
       lend('d:3', 'B3', pupil.personId, iso(addDays(MONDAY, 10), '23:59')),
+      // Falls overdue at Monday's end: on Tuesday's reminder.
+      lend('d:4', 'B4', pupil.personId, iso(MONDAY, '23:59')),
     ]),
   );
+  // A gate at the school, so a lockdown can be ordered (below).
+  enrollStoreGate(bridge, 'gate-1', SCHOOL, clock.now().getTime());
 });
 afterAll(async () => {
   await bridge?.stop();
@@ -137,5 +141,31 @@ describe("reminders of overdue books to a school's parents", () => {
     clock.advanceMinutes(90);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(receiver.overdue).toHaveLength(1);
+  });
+
+  it('wait while the school is in lockdown, and go once it is lifted', async () => {
+    const tuesday = addDays(MONDAY, 1);
+    const lockdown = (active: boolean) =>
+      asAdmin(bridge.httpUrl, 'POST', `/v1/schools/${SCHOOL}/lockdown`, {
+        active,
+        ...(active ? { reason: 'drill' } : {}),
+      });
+    clock.advanceMinutes((zonedInstant(tuesday, '15:59', ZONE) - clock.now().getTime()) / 60_000);
+    expect((await lockdown(true)).status).toBe(200);
+    clock.advanceMinutes(2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.overdue).toHaveLength(1);
+
+    expect((await lockdown(false)).status).toBe(200);
+    clock.advanceMinutes(2);
+    await until(() => receiver.overdue.length > 1, { what: "Tuesday's reminder", timeoutMs: 10_000 });
+    // The book that fell overdue since Monday's reminder brings the next one at once, listing both.
+    expect(receiver.overdue[1]).toMatchObject({
+      date: tuesday,
+      books: [
+        { itemId: 'B1', daysOverdue: 4 },
+        { itemId: 'B4', daysOverdue: 1 },
+      ],
+    });
   });
 });
