@@ -93,7 +93,7 @@ export class OverdueWatch {
     const told = this.deps.ledger.overdueToldOn(hook.key, school);
     // A pupil who left (inactive, anonymised in time) is no parent's to tell through the school's
     // webhook: the office was told of their books when they were removed, and the list still has them.
-    const reminders = overdueReminders(list, date, told, hook.overdueEveryDays).flatMap((reminder) => {
+    const reminders = remindersDue(list, date, told, hook.overdueEveryDays).flatMap((reminder) => {
       const person = this.deps.directory.person(reminder.personId);
       if (person && !person.active) return [];
       return [person?.studentNumber ? { ...reminder, studentNumber: person.studentNumber } : reminder];
@@ -104,11 +104,11 @@ export class OverdueWatch {
 }
 
 /**
- * The reminders a school's overdue list makes on a date: one per pupil with books overdue, all of
- * them listed, oldest due first; for a pupil told before (`told`), only once `everyDays` have passed
- * since or a book fell overdue after that reminder.
+ * The reminders a school's overdue list makes due on a date: one per pupil with books overdue, all of
+ * them listed in the list's order (each borrower's oldest due first); for a pupil told before (`told`),
+ * only once `everyDays` have passed since or a book fell overdue after that reminder.
  */
-export function overdueReminders(
+function remindersDue(
   list: OverdueList,
   date: string,
   told: ReadonlyMap<string, OverdueTold>,
@@ -117,7 +117,9 @@ export function overdueReminders(
   const byPupil = new Map<string, OverdueLoan[]>();
   for (const loan of list.loans) {
     if (loan.role !== 'student') continue;
-    byPupil.set(loan.personId, [...(byPupil.get(loan.personId) ?? []), loan]);
+    const loans = byPupil.get(loan.personId);
+    if (loans) loans.push(loan);
+    else byPupil.set(loan.personId, [loan]);
   }
   const reminders: OverdueNotice[] = [];
   for (const [personId, loans] of byPupil) {
@@ -128,16 +130,14 @@ export function overdueReminders(
       loans.some((loan) => Date.parse(loan.dueAt) > Date.parse(last.at));
     if (!due) continue;
     const [first] = loans as [OverdueLoan];
-    const books = loans
-      .toSorted((a, b) => a.dueAt.localeCompare(b.dueAt))
-      .map(
-        (loan): OverdueBook => ({
-          itemId: loan.itemId,
-          ...(loan.title ? { title: loan.title } : {}),
-          dueDate: localDate(Date.parse(loan.dueAt), list.timeZone),
-          daysOverdue: loan.daysOverdue,
-        }),
-      );
+    const books = loans.map(
+      (loan): OverdueBook => ({
+        itemId: loan.itemId,
+        ...(loan.title ? { title: loan.title } : {}),
+        dueDate: localDate(Date.parse(loan.dueAt), list.timeZone),
+        daysOverdue: loan.daysOverdue,
+      }),
+    );
     reminders.push({
       id: `o${date}:${personId}`,
       kind: 'overdue',
