@@ -76,13 +76,13 @@ const round = (date: string, clock: string, hook = HOOK) => {
   now = at(date, clock);
   return watch.step(hook, now, 10);
 };
-/** The reminders queued for the webhook so far. */
-const queued = (): OverdueNotice[] =>
+/** The reminders queued for a webhook so far (the school's, unless named). */
+const queued = (webhook = HOOK.key): OverdueNotice[] =>
   (
     store.database
       .prepare('SELECT notice FROM notice_queue WHERE webhook = ? ORDER BY id')
       .pluck()
-      .all(HOOK.key) as string[]
+      .all(webhook) as string[]
   ).map((notice) => JSON.parse(notice) as OverdueNotice);
 /** Each reminder as the pupil it is for and the books it lists. */
 const told = () =>
@@ -279,15 +279,7 @@ describe('reminders of overdue books', () => {
     expect(watch.step(district, now, 1)).toBe(1);
     expect(watch.step(district, now, 1)).toBe(1);
     expect(watch.step(district, now, 1)).toBe(0);
-    const notices = store.database
-      .prepare('SELECT notice FROM notice_queue WHERE webhook = ? ORDER BY id')
-      .pluck()
-      .all(district.key) as string[];
-    expect(notices.map((notice) => (JSON.parse(notice) as OverdueNotice).personId)).toEqual([
-      'ann',
-      'bo',
-      'moved',
-    ]);
+    expect(queued(district.key).map((notice) => notice.personId)).toEqual(['ann', 'bo', 'moved']);
   });
 
   it("are a pupil's to see in their export and go with them, kept 30 days, and go with their webhook", () => {
