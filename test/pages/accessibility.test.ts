@@ -14,12 +14,12 @@ import {
 } from '@educard/gateway';
 import { launchChromium, until } from '@educard/scripts/support';
 import type { KeyRole } from '@educard/terminal-sdk';
-import { sampleCard } from '@educard/terminal-sdk/testing';
+import { calendarWithSchoolToday, sampleCard } from '@educard/terminal-sdk/testing';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { screenshot, seriousViolations } from '../support/pages.js';
-import { calendarWithSchoolToday, validAroundNow } from '../support/school-day.js';
+import { validAroundNow } from '../support/school-day.js';
 
 /**
  * Every page, in English and in Chinese (a browser set to zh-CN, as a Chinese school's is), checked by

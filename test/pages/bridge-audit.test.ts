@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge } from '@educard/cloud-bridge';
 import { launchChromium } from '@educard/scripts/support';
-import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
+import { calendarWithSchoolToday, sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
 import { screenshot, signInToBridge } from '../support/pages.js';
-import { calendarWithSchoolToday } from '../support/school-day.js';
 
 /**
  * Who read a pupil's data, found on the audit page: a head teacher opens their class's attendance, a

@@ -11,13 +11,13 @@ import {
 } from '@educard/gateway';
 import { launchChromium, until } from '@educard/scripts/support';
 import type { CardEntry, KeyRole } from '@educard/terminal-sdk';
-import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
+import { calendarWithSchoolToday, sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { commitTaps } from '../support/gate-passages.js';
 import { screenshot, signInToBridge } from '../support/pages.js';
-import { calendarWithSchoolToday, schoolToday } from '../support/school-day.js';
+import { schoolToday } from '../support/school-day.js';
 
 /**
  * The bridge's pages, one role at a time, against a real bridge with two real gateways: what each role

@@ -12,13 +12,13 @@ import {
 } from '@educard/gateway';
 import { until } from '@educard/scripts/support';
 import type { CardEntry, KeyRole } from '@educard/terminal-sdk';
-import { sampleCard, validAround } from '@educard/terminal-sdk/testing';
+import { calendarWithSchoolToday, sampleCard, validAround } from '@educard/terminal-sdk/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, makeAccount } from '../support/accounts.js';
 import { admin, enrollDevice, startBridge } from '../support/bridge.js';
 import { personalDataIn } from '../support/log-scan.js';
-import { calendarWithSchoolToday, cardPupils, schoolToday } from '../support/school-day.js';
+import { cardPupils, schoolToday } from '../support/school-day.js';
 
 /**
  * A representative run with every log line kept (debug and up): a bridge and a gate gateway on the

@@ -1,32 +1,10 @@
 import { addDays, type Bridge, Directory, weekStart, zonedInstant } from '@educard/cloud-bridge';
-import { type CardEntry, localDate } from '@educard/terminal-sdk';
+import { type CardEntry, localDate, wallClock } from '@educard/terminal-sdk';
 
-/**
- * Today in a school's calendar by the real clock, and whether it is a weekend there: a test whose pages
- * show today's attendance makes such a day a make-up school day, so that it shows the same on any day.
- */
+/** Today in a school's calendar by the real clock, and its weekday there (1 is Monday). */
 export function schoolToday(timeZone: string): { date: string; weekday: number } {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    weekday: 'short',
-  }).formatToParts(new Date());
-  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  const weekday = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(part('weekday')) + 1;
-  return { date: `${part('year')}-${part('month')}-${part('day')}`, weekday };
-}
-
-/** A calendar for today's school in `timeZone`: no holidays, and today a school day whatever weekday it is. */
-export function calendarWithSchoolToday(timeZone: string) {
-  const today = schoolToday(timeZone);
-  return {
-    timeZone,
-    holidays: [],
-    closures: [],
-    makeUpDays: today.weekday > 5 ? [{ date: today.date, as: 1 }] : [],
-  };
+  const now = Date.now();
+  return { date: localDate(now, timeZone), weekday: wallClock(now, timeZone).weekday };
 }
 
 const DAY = 86_400_000;

@@ -1,6 +1,11 @@
 import type { Bridge } from '@educard/cloud-bridge';
-import { type EventRecord, localDate } from '@educard/terminal-sdk';
-import { chainRecords, sampleCard, validAround } from '@educard/terminal-sdk/testing';
+import { type EventRecord, wallClock } from '@educard/terminal-sdk';
+import {
+  calendarWithSchoolToday,
+  chainRecords,
+  sampleCard,
+  validAround,
+} from '@educard/terminal-sdk/testing';
 import { ADMIN, inProcessBridge } from './bridge-process.js';
 import { atMost, type BenchResult, info, median, percentile } from './report.js';
 
@@ -109,20 +114,10 @@ export async function libraryBench(): Promise<BenchResult[]> {
       sampleCard(i + 1, { displayName: `Pupil ${i}`, class: `${1 + (i % CLASSES)}A`, ...validAround(now) }),
     );
     // Today a school day whatever the weekday, and the school out this minute: the reminders are due.
-    const today = localDate(now, ZONE);
-    const weekday = new Date(`${today}T12:00:00Z`).getUTCDay();
-    const calendar = {
-      timeZone: ZONE,
-      holidays: [],
-      closures: [],
-      makeUpDays: weekday === 0 || weekday === 6 ? [{ date: today, as: 1 }] : [],
-    };
+    const calendar = calendarWithSchoolToday(ZONE, now);
     await bridge.roster.importRoster('school-1', { cards: cards.map((card) => ({ card })), calendar });
-    const dismissal = new Intl.DateTimeFormat('en-GB', {
-      timeZone: ZONE,
-      hour: '2-digit',
-      minute: '2-digit',
-    }).format(now);
+    const { hour, minute } = wallClock(now, ZONE);
+    const dismissal = `${String(hour).padStart(2, '0')}:${String(minute).padStart(2, '0')}`;
     bridge.directory.putSchool({
       id: 'school-1',
       name: 'No. 1 Primary',

@@ -20,6 +20,7 @@ import { toBase64Url } from '../crypto/encoding.js';
 import { encodeHotlist, type HotlistChange, hotlistEntries } from '../hotlist/format.js';
 import { type IssuedHotlist, issueHotlist } from '../hotlist/issue.js';
 import { rosterVariantBody } from '../roster-variant/index.js';
+import { localDate, wallClock } from '../wall-clock/index.js';
 
 /**
  * A roster authority for tests, demos and benchmarks: the part of the central side that holds the
@@ -252,6 +253,21 @@ function sundayBefore(date: string): string {
   const day = new Date(`${date}T00:00:00Z`);
   const back = day.getUTCDay() === 0 ? 7 : day.getUTCDay();
   return new Date(day.getTime() - back * DAY_MS).toISOString().slice(0, 10);
+}
+
+/**
+ * A calendar in `timeZone` with no day off in which the date of `at` (the real clock by default) is a
+ * school day whatever weekday it is (a weekend made a make-up day): for tests and benchmarks on the
+ * real clock that must see a school day on any day they run.
+ */
+export function calendarWithSchoolToday(timeZone: string, at = Date.now()): Calendar {
+  const today = localDate(at, timeZone);
+  return {
+    timeZone,
+    holidays: [],
+    closures: [],
+    makeUpDays: wallClock(at, timeZone).weekday > 5 ? [{ date: today, as: 1 }] : [],
+  };
 }
 
 /** The calendar of the sample fixtures' school year, 2026-27 (see {@link SAMPLE_MONDAY}). */
